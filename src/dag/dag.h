@@ -1,0 +1,147 @@
+/*
+ * dag.h - a checked DAG: what a DAG file (SPEC section 2) means, with every
+ * reference resolved and validated. Tasks are dense indices 0..ntasks-1 in
+ * file order; names map to indices through a hash map; edges are the CSR
+ * graph of graph.h; templates are compiled. Defaults are applied: a task's
+ * fields hold its effective values.
+ *
+ * A dag is immutable once loaded and owns all its memory (no pointers into
+ * the parse arena): a run borrows it for its whole life; any thread may read.
+ */
+#ifndef BARAM_DAG_DAG_H
+#define BARAM_DAG_DAG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/hmap.h"
+#include "dag/cron.h"
+#include "dag/graph.h"
+
+struct diag;
+struct template;
+
+#define DAG_ID_MAX       200
+#define DAG_OUTPUT_MAX   (64 * 1024) /* bytes of a task's output */
+#define DAG_FILE_MAX     (16 * 1024 * 1024)
+#define DAG_KILL_GRACE_MS 10000      /* SIGTERM, then SIGKILL this much later */
+
+enum task_kind { TASK_RUN, TASK_HTTP, TASK_WAIT };
+
+#define TRIGGER_RULE_TABLE(X)                                                                      \
+    X(TRIGGER_ALL_SUCCESS, "all_success")                                                          \
+    X(TRIGGER_ALL_FAILED, "all_failed")                                                            \
+    X(TRIGGER_ALL_DONE, "all_done")                                                                \
+    X(TRIGGER_ONE_SUCCESS, "one_success")                                                          \
+    X(TRIGGER_ONE_FAILED, "one_failed")                                                            \
+    X(TRIGGER_NONE_FAILED, "none_failed")
+
+enum trigger_rule {
+#define X(e, s) e,
+    TRIGGER_RULE_TABLE(X)
+#undef X
+        TRIGGER_RULE_COUNT
+};
+
+struct dag_kv {
+    char *name;  /* owned */
+    char *value; /* owned; NULL for a param with no default (it must be given) */
+};
+
+struct dag_http {
+    char *method;              /* owned, upper case; default GET */
+    struct template *url;      /* owned, TEMPLATE_URL */
+    struct template *body;     /* owned, TEMPLATE_RAW, may be NULL */
+    struct dag_kv *headers;    /* owned */
+    size_t nheaders;
+    int *expect;               /* owned; default {200..299} when nexpect == 0 */
+    size_t nexpect;
+    int64_t timeout_ms;        /* per request; default 30s */
+    int cb_failures;           /* circuit breaker: 0 = none */
+    int64_t cb_reset_ms;
+};
+
+struct dag_wait {
+    struct template *file;     /* owned, TEMPLATE_RAW; or NULL */
+    struct template *http_url; /* owned, TEMPLATE_URL; or NULL (exactly one is set) */
+    int64_t every_ms;          /* default 30s */
+    int64_t timeout_ms;        /* default 24h */
+};
+
+struct dag_task {
+    char *name; /* owned; [A-Za-z0-9_.-], 1-200 chars */
+    enum task_kind kind;
+    struct template *run; /* owned, TEMPLATE_SHELL; TASK_RUN only */
+    struct dag_http http; /* TASK_HTTP only */
+    struct dag_wait wait; /* TASK_WAIT only */
+
+    /* for_each: a template (TEMPLATE_RAW, expanded when upstream is done) or a literal list. */
+    bool mapped;
+    struct template *for_each; /* owned, or NULL */
+    char **items;              /* owned, literal list when for_each == NULL */
+    size_t nitems;
+
+    enum trigger_rule trigger;
+    int retries;               /* extra tries after the first; default 0 */
+    int64_t retry_delay_ms;    /* default 0 */
+    double retry_backoff;      /* default 1 */
+    int64_t max_retry_delay_ms; /* default 0 = no cap */
+    int64_t timeout_ms;        /* per try; 0 = none */
+    char *pool;                /* owned; default "default" */
+    int priority;              /* default 1 */
+    int line, col;             /* where the task's key stands in the file, 1-based */
+};
+
+struct dag_hook {
+    struct template *run; /* owned, TEMPLATE_SHELL; NULL = no hook */
+};
+
+struct dag {
+    char *id;          /* owned */
+    char *description; /* owned, may be NULL */
+    char *path;        /* owned: the file as given */
+    char *dir;         /* owned: absolute folder of the file, the cwd of its tasks */
+    char *schedule;    /* owned, NULL = manual only */
+    struct cron cron;  /* parsed schedule when schedule != NULL */
+    int64_t start_at_ms; /* -1 when absent */
+    int64_t end_at_ms;   /* -1 when absent */
+    bool catchup;
+    int max_active_runs; /* default 16 */
+    struct dag_kv *params; /* owned, file order */
+    size_t nparams;
+    struct dag_kv *env; /* owned, file order */
+    size_t nenv;
+    struct dag_hook on_success, on_failure;
+
+    struct dag_task *tasks; /* owned, file order */
+    uint32_t ntasks;
+    struct graph graph;     /* edges between tasks, upstream -> downstream */
+    uint32_t *topo;         /* owned: a topological order */
+    uint32_t *level;        /* owned: longest path from a root, per task */
+    uint32_t nlevels;
+    uint32_t *component;    /* owned: weakly connected component, per task */
+    uint32_t ncomponents;
+    struct hmap by_name;    /* task name -> index; keys borrowed from tasks[i].name */
+
+    char hash[65];          /* hex SHA-256 of the file's bytes: the DAG version */
+    char *source;           /* owned: the file's bytes, kept for the version record */
+    size_t source_len;
+};
+
+/* Reads, parses and checks the file at path. The dag, or NULL with every problem added to d
+ * (GCC-style positions; an unreadable file is one entry without a line). */
+struct dag *dag_load_file(const char *path, struct diag *d);
+/* The same for bytes already in memory; path names them in messages and sets dir. */
+struct dag *dag_load_mem(const char *text, size_t len, const char *path, struct diag *d);
+void dag_free(struct dag *dag);
+
+/* Task index by name: true and *idx set, or false. */
+bool dag_find(const struct dag *dag, const char *name, uint32_t *idx);
+/* The param's index, or -1. */
+int dag_param_index(const struct dag *dag, const char *name);
+
+const char *trigger_rule_name(enum trigger_rule r);
+int trigger_rule_parse(const char *name, enum trigger_rule *out);
+
+#endif

@@ -1,0 +1,80 @@
+/*
+ * run.h - running one DAG run to completion in the foreground: what
+ * `baram run FILE` and `baram tasks test` need. run_execute() makes its own
+ * libuv loop, its own store writer and executor, and returns when the run
+ * has ended (success, failed or cancelled) and every state change is
+ * durable in the store. The daemon (later) embeds the same scheduler on its
+ * own loop; this is the one-run front door to it.
+ *
+ * Called from the main thread; blocks until the run ends.
+ */
+#ifndef BARAM_SCHED_RUN_H
+#define BARAM_SCHED_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/compiler.h"
+#include "dag/state.h"
+
+struct dag;
+struct diag;
+
+struct run_param {
+    const char *name;  /* borrowed */
+    const char *value; /* borrowed */
+};
+
+/* A snapshot for progress displays, passed on every task instance state change. */
+struct run_progress {
+    uint32_t total;   /* task instances known so far (grows as mapped tasks expand) */
+    uint32_t done;    /* finished: success, failed, skipped, upstream_failed */
+    uint32_t running; /* queued or running */
+    uint32_t failed;  /* failed or upstream_failed */
+    int64_t elapsed_ms;
+    const char *task_id;  /* the instance that changed (borrowed for the call) */
+    enum ti_state state;  /* its new state */
+    const char *const *running_ids; /* up to 8 running instance ids (borrowed for the call) */
+    size_t nrunning_ids;
+};
+
+typedef void (*run_progress_fn)(void *ud, const struct run_progress *p);
+
+struct run_opts {
+    const struct dag *dag;          /* borrowed for the call */
+    const char *store_url;          /* the database (see store_open) */
+    const char *home;               /* BARAM_HOME: logs go to HOME/logs/... */
+    const struct run_param *params; /* overrides of the DAG's params (checked, see below) */
+    size_t nparams;
+    int64_t logical_at_ms;          /* the logical date; the run id is manual__<ISO of now> */
+    enum run_type type;
+    int parallelism;                /* > 0 */
+    run_progress_fn progress;       /* may be NULL; called on the loop thread */
+    void *progress_ud;
+    bool handle_signals;            /* SIGINT/SIGTERM cancel the run (kill its process groups) */
+};
+
+struct run_result {
+    char run_id[160];
+    enum run_state state;
+    char *errmsg; /* malloc'd when run_execute failed to start the run; free it */
+};
+
+/* Checks the overrides against the DAG's params: an unknown name (with a "did you mean"
+ * hint), a malformed one, or a param without default left unset is an entry in d. 0 or
+ * -EINVAL. */
+int run_check_params(const struct dag *dag, const struct run_param *params, size_t nparams,
+                     struct diag *d) WARN_UNUSED;
+
+/* Runs the DAG to completion. 0 with *res filled (res->state says how it ended), or a negative
+ * code when the run could not start (store unreachable, bad params): res->errmsg says why. */
+int run_execute(const struct run_opts *o, struct run_result *res) WARN_UNUSED;
+
+/* `baram tasks test`: runs one task now, outside any run and without the store, its output
+ * going to this process's stdout/stderr (outputs of upstream tasks are empty). 0 with
+ * *exit_code set (99 = skipped), or a negative code with *errmsg (malloc'd). */
+int run_task_test(const struct dag *dag, uint32_t task, const struct run_param *params,
+                  size_t nparams, int64_t logical_at_ms, int *exit_code, char **errmsg) WARN_UNUSED;
+
+#endif

@@ -1,0 +1,177 @@
+/*
+ * store.h - the durable record of runs, task instances and tries: one
+ * interface, several backends (SQLite now, in store_sqlite.c; PostgreSQL
+ * later). A backend is a table of functions (struct store_backend) behind
+ * the opaque struct store; callers never see which one they have.
+ *
+ * Two ways in:
+ *  - Synchronous calls (store_open, the store_put_* writes inside
+ *    store_begin/store_commit, the store_get_* and store_list_* reads) block
+ *    on the database: for the CLI and for threads that may block. One struct
+ *    store is one connection; use it from one thread at a time.
+ *  - struct store_writer (below) is for the event loop, which must never
+ *    block: it owns its own connection and thread, takes changes through a
+ *    queue, commits them in groups (group commit: every change that arrived
+ *    while the previous commit was running goes into the next transaction)
+ *    and tells the loop, through uv_async, the sequence number up to which
+ *    everything is durable.
+ *
+ * Every write is an upsert of a whole row keyed by its natural key, so
+ * replaying or coalescing changes is harmless and a record is never half
+ * written: a transaction holds all of a batch or none of it.
+ *
+ * Records own their strings (char *, malloc'd); *_release frees them.
+ */
+#ifndef BARAM_STORE_STORE_H
+#define BARAM_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/compiler.h"
+#include "dag/state.h"
+
+struct store;
+struct store_writer;
+struct uv_loop_s;
+
+/* One run of a DAG. */
+struct run_rec {
+    char *run_id; /* "manual__2026-11-29T03:00:00.000Z" */
+    char *dag_id;
+    enum run_state state;
+    enum run_type type;
+    int64_t logical_at_ms;
+    int64_t queued_at_ms;  /* -1 when unknown */
+    int64_t started_at_ms; /* -1 until it starts */
+    int64_t ended_at_ms;   /* -1 until it ends */
+    char *conf;            /* JSON object of the params the run was given, or NULL */
+    char *dag_hash;        /* the DAG version the run started with (dag.hash) */
+    char *dag_path;        /* the DAG file it came from */
+};
+
+/* One task instance: a task in a run (one per item for a mapped task). */
+struct ti_rec {
+    char *run_id;
+    char *task_id;  /* "extract", or "shards[3]" for a mapped instance */
+    char *task;     /* the DAG task's name: "shards" */
+    int map_index;  /* -1 when not mapped */
+    enum ti_state state;
+    int try_number; /* tries started so far (0 before the first) */
+    int max_tries;  /* retries + 1 */
+    int exit_code;  /* of the last finished try; -1 when none or killed by a signal */
+    char *output;   /* NULL when none; at most DAG_OUTPUT_MAX bytes */
+    size_t output_len;
+    char *message;  /* why it failed or was skipped, for people; NULL when none */
+    int priority;
+    char *pool;
+    int64_t scheduled_at_ms; /* -1 when unknown: upstream met */
+    int64_t queued_at_ms;    /* handed to an executor */
+    int64_t started_at_ms;   /* first try's process started */
+    int64_t ended_at_ms;     /* finished */
+};
+
+/* One try of a task instance. */
+struct try_rec {
+    char *run_id;
+    char *task_id;
+    int try_number; /* from 1 */
+    enum ti_state state; /* running, success, failed, skipped, up_for_retry */
+    int exit_code;       /* -1 while running or when killed by a signal */
+    int term_signal;     /* 0, or the signal that ended it */
+    bool timed_out;
+    int64_t queued_at_ms;
+    int64_t started_at_ms;
+    int64_t ended_at_ms; /* -1 while running */
+    char *hostname;      /* where it ran; NULL = here */
+    int pid;
+};
+
+void run_rec_release(struct run_rec *r);
+void ti_rec_release(struct ti_rec *t);
+void try_rec_release(struct try_rec *t);
+
+/* Opens the store named by url: a path to an SQLite file (created, with its folder's
+ * database, when missing) or "sqlite:PATH"; later "postgresql://...". Applies pending
+ * migrations. 0 and *out, or a negative code with *errmsg (malloc'd, free it) saying what went
+ * wrong for a person. */
+int store_open(const char *url, struct store **out, char **errmsg) WARN_UNUSED;
+void store_close(struct store *s);
+
+/* The last error message of this connection (borrowed until the next call). */
+const char *store_errmsg(struct store *s);
+
+/* Writes. store_begin starts a transaction, store_commit makes it durable (WAL + synchronous
+ * FULL on SQLite), store_rollback drops it. Each put is an upsert of the whole row. */
+int store_begin(struct store *s) WARN_UNUSED;
+int store_commit(struct store *s) WARN_UNUSED;
+void store_rollback(struct store *s);
+int store_put_run(struct store *s, const struct run_rec *r) WARN_UNUSED;
+int store_put_ti(struct store *s, const struct ti_rec *t) WARN_UNUSED;
+int store_put_try(struct store *s, const struct try_rec *t) WARN_UNUSED;
+/* Records a DAG version (hash -> source) once; later calls with the same hash do nothing. */
+int store_put_dag_version(struct store *s, const char *hash, const char *dag_id, const char *source,
+                          size_t len) WARN_UNUSED;
+
+/* Reads. 0 and the record (release it), -ENOENT when there is none, or ERR_DB. */
+int store_get_run(struct store *s, const char *run_id, struct run_rec *out) WARN_UNUSED;
+int store_get_ti(struct store *s, const char *run_id, const char *task_id,
+                 struct ti_rec *out) WARN_UNUSED;
+/* Runs, newest logical date first (then newest queued), optionally of one DAG (dag_id NULL:
+ * all). limit < 0: no limit. *total gets the number of matching runs ignoring limit/offset
+ * (may be NULL). *out is a malloc'd array of *n records: free with store_free_runs. */
+int store_list_runs(struct store *s, const char *dag_id, int64_t limit, int64_t offset,
+                    struct run_rec **out, size_t *n, size_t *total) WARN_UNUSED;
+/* A run's task instances, ordered by (first-seen order of their task in the run, map_index). */
+int store_list_tis(struct store *s, const char *run_id, struct ti_rec **out,
+                   size_t *n) WARN_UNUSED;
+/* A task instance's tries, by try number. */
+int store_list_tries(struct store *s, const char *run_id, const char *task_id,
+                     struct try_rec **out, size_t *n) WARN_UNUSED;
+/* The source of a DAG version: 0 and *source (malloc'd), or -ENOENT. */
+int store_get_dag_version(struct store *s, const char *hash, char **source,
+                          size_t *len) WARN_UNUSED;
+void store_free_runs(struct run_rec *v, size_t n);
+void store_free_tis(struct ti_rec *v, size_t n);
+void store_free_tries(struct try_rec *v, size_t n);
+
+/*
+ * The group-commit writer, for the event loop.
+ *
+ * store_writer_start opens its own connection to url and starts one thread. Changes are
+ * copied in (the caller keeps its records), each gets the next sequence number, and the
+ * thread commits everything queued as one transaction, then calls on_durable(ud, seq) on the
+ * loop thread (through uv_async) with the highest sequence number now durable: a caller that
+ * must not act before a change is durable (report it, release downstream work) waits for
+ * that number. Callbacks may coalesce: one call can cover many commits.
+ *
+ * If a commit fails, the writer retries it a few times, then calls on_error(ud, code, msg)
+ * on the loop thread and stops taking changes (every later submit returns ERR_DB).
+ * store_writer_stop commits what is queued, joins the thread and closes its handles; the loop
+ * must run until done_cb (may be NULL) is called before the writer's memory is freed by it.
+ */
+typedef void (*store_durable_fn)(void *ud, uint64_t seq);
+typedef void (*store_error_fn)(void *ud, int code, const char *msg);
+typedef void (*store_stopped_fn)(void *ud);
+
+int store_writer_start(struct uv_loop_s *loop, const char *url, store_durable_fn on_durable,
+                       store_error_fn on_error, void *ud, struct store_writer **out,
+                       char **errmsg) WARN_UNUSED;
+/* Loop thread. Each returns the change's sequence number (> 0), or 0 when the writer has
+ * failed or is stopping. */
+uint64_t store_writer_put_run(struct store_writer *w, const struct run_rec *r);
+uint64_t store_writer_put_ti(struct store_writer *w, const struct ti_rec *t);
+uint64_t store_writer_put_try(struct store_writer *w, const struct try_rec *t);
+uint64_t store_writer_put_dag_version(struct store_writer *w, const char *hash, const char *dag_id,
+                                      const char *source, size_t len);
+/* Highest sequence number known durable (loop thread). */
+uint64_t store_writer_durable(const struct store_writer *w);
+/* Statistics: commits made and changes written (loop thread, approximate). */
+void store_writer_stats(const struct store_writer *w, uint64_t *commits, uint64_t *changes,
+                        int64_t *commit_ns_total);
+/* Loop thread. Flushes, stops the thread; done_cb(ud) runs on the loop when every handle is
+ * closed, and the writer frees itself then. */
+void store_writer_stop(struct store_writer *w, store_stopped_fn done_cb);
+
+#endif
