@@ -26,7 +26,8 @@ struct cron {
 };
 
 /* 0, or -EINVAL with *err set to a static message saying what is wrong (for example "month
- * 13 out of range 1-12", or "never fires" for "0 0 30 2 *"). */
+ * 13 out of range 1-12", or "never fires" for "0 0 30 2 *"). The message lives in a
+ * thread-local buffer: valid until the next cron_parse() in the same thread. */
 int cron_parse(const char *expr, struct cron *out, const char **err);
 /* The first fire time strictly after after_ms, or -1 when there is none in the next 100 years. */
 int64_t cron_next(const struct cron *c, int64_t after_ms);

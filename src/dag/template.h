@@ -34,7 +34,10 @@ enum template_escape { TEMPLATE_RAW, TEMPLATE_SHELL, TEMPLATE_URL };
 
 /* Compiles src[0..len). 0 and *out (free with template_free), or -EINVAL with *err_offset
  * (byte offset of the problem in src) and *err_msg (static text, e.g. "unterminated '{{'",
- * "empty name in '{{ }}'", "bad character '!' in template name"). */
+ * "empty name in '{{ }}'", "bad character '!' in template name"; a message quoting a character
+ * lives in a thread-local buffer, valid until the next template_compile() in this thread).
+ * TEMPLATE_SHELL also refuses references whose shell context is unclear (after '\' or '$',
+ * inside backticks, ${...} or $((...)), after a here-document): see template.c. */
 int template_compile(const char *src, size_t len, enum template_escape esc, struct template **out,
                      size_t *err_offset, const char **err_msg) WARN_UNUSED;
 void template_free(struct template *t);
@@ -53,7 +56,9 @@ const char *template_ref(const struct template *t, size_t i, size_t *offset);
 typedef int (*template_lookup_fn)(void *ud, const char *name, const char **val, size_t *vlen);
 
 /* Appends the expansion of t to out, escaping each value as compiled. 0; -ENOENT with *missing
- * set to the name that lookup did not know (borrowed from t); ERR_TOO_BIG past out->max. */
+ * set to the name that lookup did not know (borrowed from t); ERR_TOO_BIG past out->max.
+ * TEMPLATE_SHELL only: -EINVAL with *missing set to the name whose value holds a NUL byte
+ * (a shell command cannot carry one). On error out is left as it was. */
 int template_expand(const struct template *t, template_lookup_fn lookup, void *ud, struct buf *out,
                     const char **missing) WARN_UNUSED;
 
