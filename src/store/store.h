@@ -54,16 +54,16 @@ struct run_rec {
 /* One task instance: a task in a run (one per item for a mapped task). */
 struct ti_rec {
     char *run_id;
-    char *task_id;  /* "extract", or "shards[3]" for a mapped instance */
-    char *task;     /* the DAG task's name: "shards" */
-    int map_index;  /* -1 when not mapped */
+    char *task_id; /* "extract", or "shards[3]" for a mapped instance */
+    char *task;    /* the DAG task's name: "shards" */
+    int map_index; /* -1 when not mapped */
     enum ti_state state;
     int try_number; /* tries started so far (0 before the first) */
     int max_tries;  /* retries + 1 */
     int exit_code;  /* of the last finished try; -1 when none or killed by a signal */
     char *output;   /* NULL when none; at most DAG_OUTPUT_MAX bytes */
     size_t output_len;
-    char *message;  /* why it failed or was skipped, for people; NULL when none */
+    char *message; /* why it failed or was skipped, for people; NULL when none */
     int priority;
     char *pool;
     int64_t scheduled_at_ms; /* -1 when unknown: upstream met */
@@ -76,7 +76,7 @@ struct ti_rec {
 struct try_rec {
     char *run_id;
     char *task_id;
-    int try_number; /* from 1 */
+    int try_number;      /* from 1 */
     enum ti_state state; /* running, success, failed, skipped, up_for_retry */
     int exit_code;       /* -1 while running or when killed by a signal */
     int term_signal;     /* 0, or the signal that ended it */
@@ -103,7 +103,8 @@ void store_close(struct store *s);
 const char *store_errmsg(struct store *s);
 
 /* Writes. store_begin starts a transaction, store_commit makes it durable (WAL + synchronous
- * FULL on SQLite), store_rollback drops it. Each put is an upsert of the whole row. */
+ * FULL on SQLite; when it fails, the transaction is rolled back), store_rollback drops it.
+ * Each put is an upsert of the whole row. */
 int store_begin(struct store *s) WARN_UNUSED;
 int store_commit(struct store *s) WARN_UNUSED;
 void store_rollback(struct store *s);
@@ -124,11 +125,10 @@ int store_get_ti(struct store *s, const char *run_id, const char *task_id,
 int store_list_runs(struct store *s, const char *dag_id, int64_t limit, int64_t offset,
                     struct run_rec **out, size_t *n, size_t *total) WARN_UNUSED;
 /* A run's task instances, ordered by (first-seen order of their task in the run, map_index). */
-int store_list_tis(struct store *s, const char *run_id, struct ti_rec **out,
-                   size_t *n) WARN_UNUSED;
+int store_list_tis(struct store *s, const char *run_id, struct ti_rec **out, size_t *n) WARN_UNUSED;
 /* A task instance's tries, by try number. */
-int store_list_tries(struct store *s, const char *run_id, const char *task_id,
-                     struct try_rec **out, size_t *n) WARN_UNUSED;
+int store_list_tries(struct store *s, const char *run_id, const char *task_id, struct try_rec **out,
+                     size_t *n) WARN_UNUSED;
 /* The source of a DAG version: 0 and *source (malloc'd), or -ENOENT. */
 int store_get_dag_version(struct store *s, const char *hash, char **source,
                           size_t *len) WARN_UNUSED;
@@ -147,7 +147,7 @@ void store_free_tries(struct try_rec *v, size_t n);
  * that number. Callbacks may coalesce: one call can cover many commits.
  *
  * If a commit fails, the writer retries it a few times, then calls on_error(ud, code, msg)
- * on the loop thread and stops taking changes (every later submit returns ERR_DB).
+ * on the loop thread and stops taking changes (every later submit returns 0).
  * store_writer_stop commits what is queued, joins the thread and closes its handles; the loop
  * must run until done_cb (may be NULL) is called before the writer's memory is freed by it.
  */
@@ -170,6 +170,10 @@ uint64_t store_writer_durable(const struct store_writer *w);
 /* Statistics: commits made and changes written (loop thread, approximate). */
 void store_writer_stats(const struct store_writer *w, uint64_t *commits, uint64_t *changes,
                         int64_t *commit_ns_total);
+/* Rows actually written (changes minus those coalesced away within a batch), approximate. */
+uint64_t store_writer_rows(const struct store_writer *w);
+/* Coalescing of several upserts of one row within a batch: on by default (for measurements). */
+void store_writer_set_coalesce(struct store_writer *w, bool on);
 /* Loop thread. Flushes, stops the thread; done_cb(ud) runs on the loop when every handle is
  * closed, and the writer frees itself then. */
 void store_writer_stop(struct store_writer *w, store_stopped_fn done_cb);

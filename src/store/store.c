@@ -1,0 +1,201 @@
+/*
+ * store.c - the front of the store: picks a backend from the url in
+ * store_open, then forwards every call through the backend's function table
+ * (struct store_backend, store_int.h). Also the record release functions,
+ * which all backends share.
+ *
+ * A struct store owns its backend connection; one thread uses it at a time.
+ */
+#include "store/store.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/fault.h"
+#include "base/xalloc.h"
+#include "store/store_int.h"
+
+struct store {
+    const struct store_backend *be; /* static */
+    void *db;                       /* owned: the backend's connection */
+};
+
+void run_rec_release(struct run_rec *r)
+{
+    if (!r)
+        return;
+    free(r->run_id);
+    free(r->dag_id);
+    free(r->conf);
+    free(r->dag_hash);
+    free(r->dag_path);
+    memset(r, 0, sizeof(*r));
+}
+
+void ti_rec_release(struct ti_rec *t)
+{
+    if (!t)
+        return;
+    free(t->run_id);
+    free(t->task_id);
+    free(t->task);
+    free(t->output);
+    free(t->message);
+    free(t->pool);
+    memset(t, 0, sizeof(*t));
+}
+
+void try_rec_release(struct try_rec *t)
+{
+    if (!t)
+        return;
+    free(t->run_id);
+    free(t->task_id);
+    free(t->hostname);
+    memset(t, 0, sizeof(*t));
+}
+
+static bool has_prefix(const char *s, const char *p)
+{
+    return strncmp(s, p, strlen(p)) == 0;
+}
+
+int store_open(const char *url, struct store **out, char **errmsg)
+{
+    *out = NULL;
+    *errmsg = NULL;
+    if (!url || !*url) {
+        *errmsg = xstrdup("no database given: set 'db' in baram.yaml or BARAM_DB");
+        return -EINVAL;
+    }
+    /* Never echo a postgresql url: it may hold a password. */
+    if (has_prefix(url, "postgresql://") || has_prefix(url, "postgres://")) {
+        *errmsg = xstrdup("PostgreSQL support is not built yet: use an SQLite database (a path "
+                          "or sqlite:PATH)");
+        return -ENOTSUP;
+    }
+    const char *path = has_prefix(url, "sqlite:") ? url + strlen("sqlite:") : url;
+    if (has_prefix(path, "//"))
+        path += 2; /* sqlite:///abs/path, as in SQLAlchemy urls */
+    if (!*path) {
+        *errmsg = xstrdup("no database path given after 'sqlite:'");
+        return -EINVAL;
+    }
+    if (FAULT(FP_STORE_OPEN)) {
+        *errmsg = xstrdup("cannot open database: injected fault FP_STORE_OPEN");
+        return ERR_DB;
+    }
+    void *db = NULL;
+    int r = store__sqlite_open(path, &db, errmsg);
+    if (r < 0)
+        return r;
+    struct store *s = xmalloc(sizeof(*s));
+    s->be = &store__sqlite_backend;
+    s->db = db;
+    *out = s;
+    return 0;
+}
+
+void store_close(struct store *s)
+{
+    if (!s)
+        return;
+    s->be->close(s->db);
+    free(s);
+}
+
+const char *store_errmsg(struct store *s)
+{
+    return s->be->errmsg(s->db);
+}
+
+int store_begin(struct store *s)
+{
+    return s->be->begin(s->db);
+}
+
+int store_commit(struct store *s)
+{
+    return s->be->commit(s->db);
+}
+
+void store_rollback(struct store *s)
+{
+    s->be->rollback(s->db);
+}
+
+int store_put_run(struct store *s, const struct run_rec *r)
+{
+    return s->be->put_run(s->db, r);
+}
+
+int store_put_ti(struct store *s, const struct ti_rec *t)
+{
+    return s->be->put_ti(s->db, t);
+}
+
+int store_put_try(struct store *s, const struct try_rec *t)
+{
+    return s->be->put_try(s->db, t);
+}
+
+int store_put_dag_version(struct store *s, const char *hash, const char *dag_id, const char *source,
+                          size_t len)
+{
+    return s->be->put_dag_version(s->db, hash, dag_id, source, len);
+}
+
+int store_get_run(struct store *s, const char *run_id, struct run_rec *out)
+{
+    return s->be->get_run(s->db, run_id, out);
+}
+
+int store_get_ti(struct store *s, const char *run_id, const char *task_id, struct ti_rec *out)
+{
+    return s->be->get_ti(s->db, run_id, task_id, out);
+}
+
+int store_list_runs(struct store *s, const char *dag_id, int64_t limit, int64_t offset,
+                    struct run_rec **out, size_t *n, size_t *total)
+{
+    return s->be->list_runs(s->db, dag_id, limit, offset, out, n, total);
+}
+
+int store_list_tis(struct store *s, const char *run_id, struct ti_rec **out, size_t *n)
+{
+    return s->be->list_tis(s->db, run_id, out, n);
+}
+
+int store_list_tries(struct store *s, const char *run_id, const char *task_id, struct try_rec **out,
+                     size_t *n)
+{
+    return s->be->list_tries(s->db, run_id, task_id, out, n);
+}
+
+int store_get_dag_version(struct store *s, const char *hash, char **source, size_t *len)
+{
+    return s->be->get_dag_version(s->db, hash, source, len);
+}
+
+void store_free_runs(struct run_rec *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        run_rec_release(&v[i]);
+    free(v);
+}
+
+void store_free_tis(struct ti_rec *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        ti_rec_release(&v[i]);
+    free(v);
+}
+
+void store_free_tries(struct try_rec *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        try_rec_release(&v[i]);
+    free(v);
+}

@@ -1,0 +1,42 @@
+/*
+ * store_int.h - private to the store module: the backend table behind
+ * struct store (store.c dispatches, store_sqlite.c implements). Each
+ * function receives the backend's own connection object (void *db) and
+ * follows the contract of the matching store_* function in store.h.
+ */
+#ifndef BARAM_STORE_STORE_INT_H
+#define BARAM_STORE_STORE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+struct store_backend {
+    const char *name;
+    void (*close)(void *db);
+    const char *(*errmsg)(void *db);
+    int (*begin)(void *db);
+    int (*commit)(void *db);
+    void (*rollback)(void *db);
+    int (*put_run)(void *db, const struct run_rec *r);
+    int (*put_ti)(void *db, const struct ti_rec *t);
+    int (*put_try)(void *db, const struct try_rec *t);
+    int (*put_dag_version)(void *db, const char *hash, const char *dag_id, const char *source,
+                           size_t len);
+    int (*get_run)(void *db, const char *run_id, struct run_rec *out);
+    int (*get_ti)(void *db, const char *run_id, const char *task_id, struct ti_rec *out);
+    int (*list_runs)(void *db, const char *dag_id, int64_t limit, int64_t offset,
+                     struct run_rec **out, size_t *n, size_t *total);
+    int (*list_tis)(void *db, const char *run_id, struct ti_rec **out, size_t *n);
+    int (*list_tries)(void *db, const char *run_id, const char *task_id, struct try_rec **out,
+                      size_t *n);
+    int (*get_dag_version)(void *db, const char *hash, char **source, size_t *len);
+};
+
+/* store_sqlite.c: opens (creating file and folders) and migrates path. 0 and *db, or a
+ * negative code with *errmsg (malloc'd). */
+extern const struct store_backend store__sqlite_backend;
+int store__sqlite_open(const char *path, void **db, char **errmsg);
+
+#endif

@@ -1,0 +1,714 @@
+/*
+ * store_sqlite.c - the SQLite backend of the store (store.h, store_int.h).
+ *
+ * One struct sqlite_conn is one connection, used by one thread at a time
+ * (opened SQLITE_OPEN_NOMUTEX). Settings: WAL journal (readers never block
+ * the writer), synchronous=FULL (a COMMIT is on disk when it returns),
+ * foreign_keys=ON, busy_timeout 5 s. Every statement is prepared once per
+ * connection, on first use, with SQLITE_PREPARE_PERSISTENT, and reused after
+ * sqlite3_reset: the group-commit writer's hot path never re-prepares.
+ *
+ * Times are INTEGER ms, NULL for -1; states are stored by name. Strings are
+ * bound SQLITE_STATIC: the caller's record outlives the step. A new database
+ * file is made 0600 (SQLite gives -wal and -shm the file's mode) in a folder
+ * created 0700 when missing.
+ *
+ * Errors return ERR_DB (or -ENOENT for a missing row) and leave a message
+ * for people in c->err, read through store_errmsg.
+ */
+#include "store/store_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/fault.h"
+#include "base/when.h"
+#include "base/xalloc.h"
+#include "store/migrate.h"
+
+#define RUN_COLS                                                                                   \
+    "run_id, dag_id, state, type, logical_at, queued_at, started_at, ended_at, conf, dag_hash, "   \
+    "dag_path"
+#define TI_COLS                                                                                    \
+    "run_id, task_id, task, map_index, state, try_number, max_tries, exit_code, output, "          \
+    "message, priority, pool, scheduled_at, queued_at, started_at, ended_at"
+#define TRY_COLS                                                                                   \
+    "run_id, task_id, try_number, state, exit_code, term_signal, timed_out, queued_at, "           \
+    "started_at, ended_at, hostname, pid"
+#define RUN_ORDER " ORDER BY logical_at DESC, queued_at DESC, run_id DESC LIMIT ? OFFSET ?"
+
+#define STMT_TABLE(X)                                                                              \
+    X(ST_BEGIN, "BEGIN IMMEDIATE")                                                                 \
+    X(ST_COMMIT, "COMMIT")                                                                         \
+    X(ST_ROLLBACK, "ROLLBACK")                                                                     \
+    X(ST_PUT_RUN,                                                                                  \
+      "INSERT INTO runs (" RUN_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "     \
+      "ON CONFLICT (run_id) DO UPDATE SET dag_id = ?2, state = ?3, type = ?4, logical_at = ?5, "   \
+      "queued_at = ?6, started_at = ?7, ended_at = ?8, conf = ?9, dag_hash = ?10, dag_path = ?11") \
+    /* seq: the first-seen order of the task (not the instance) within its run. */                 \
+    X(ST_PUT_TI,                                                                                   \
+      "INSERT INTO task_instances (" TI_COLS ", seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, " \
+      "?10, ?11, ?12, ?13, ?14, ?15, ?16, COALESCE((SELECT seq FROM task_instances WHERE "         \
+      "run_id = ?1 AND task = ?3 LIMIT 1), (SELECT IFNULL(MAX(seq), 0) + 1 FROM task_instances "   \
+      "WHERE run_id = ?1))) "                                                                      \
+      "ON CONFLICT (run_id, task_id) DO UPDATE SET task = ?3, map_index = ?4, state = ?5, "        \
+      "try_number = ?6, max_tries = ?7, exit_code = ?8, output = ?9, message = ?10, "              \
+      "priority = ?11, pool = ?12, scheduled_at = ?13, queued_at = ?14, started_at = ?15, "        \
+      "ended_at = ?16")                                                                            \
+    X(ST_PUT_TRY,                                                                                  \
+      "INSERT INTO tries (" TRY_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "    \
+      "?12) ON CONFLICT (run_id, task_id, try_number) DO UPDATE SET state = ?4, exit_code = ?5, "  \
+      "term_signal = ?6, timed_out = ?7, queued_at = ?8, started_at = ?9, ended_at = ?10, "        \
+      "hostname = ?11, pid = ?12")                                                                 \
+    X(ST_PUT_DV, "INSERT OR IGNORE INTO dag_versions (hash, dag_id, source, created_at) "          \
+                 "VALUES (?, ?, ?, ?)")                                                            \
+    X(ST_GET_RUN, "SELECT " RUN_COLS " FROM runs WHERE run_id = ?")                                \
+    X(ST_GET_TI, "SELECT " TI_COLS " FROM task_instances WHERE run_id = ? AND task_id = ?")        \
+    X(ST_LIST_RUNS, "SELECT " RUN_COLS " FROM runs" RUN_ORDER)                                     \
+    X(ST_LIST_RUNS_DAG, "SELECT " RUN_COLS " FROM runs WHERE dag_id = ?" RUN_ORDER)                \
+    X(ST_COUNT_RUNS, "SELECT COUNT(*) FROM runs")                                                  \
+    X(ST_COUNT_RUNS_DAG, "SELECT COUNT(*) FROM runs WHERE dag_id = ?")                             \
+    X(ST_LIST_TIS, "SELECT " TI_COLS " FROM task_instances WHERE run_id = ? "                      \
+                   "ORDER BY seq, map_index, task_id")                                             \
+    X(ST_LIST_TRIES, "SELECT " TRY_COLS " FROM tries WHERE run_id = ? AND task_id = ? "            \
+                     "ORDER BY try_number")                                                        \
+    X(ST_GET_DV, "SELECT source FROM dag_versions WHERE hash = ?")
+
+enum sqlite_stmt {
+#define X(e, sql) e,
+    STMT_TABLE(X)
+#undef X
+        ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+#define X(e, sql) sql,
+    STMT_TABLE(X)
+#undef X
+};
+
+struct sqlite_conn {
+    sqlite3 *db;                  /* owned */
+    char *path;                   /* owned */
+    sqlite3_stmt *stmt[ST_COUNT]; /* owned; NULL until first use */
+    struct buf err;               /* the last error message */
+};
+
+PRINTF_LIKE(2, 3) static int conn_fail(struct sqlite_conn *c, const char *fmt, ...)
+{
+    va_list ap;
+    buf_reset(&c->err);
+    va_start(ap, fmt);
+    (void)!buf_vaddf(&c->err, fmt, ap);
+    va_end(ap);
+    (void)!buf_addf(&c->err, ": %s", sqlite3_errmsg(c->db));
+    return ERR_DB;
+}
+
+/* The prepared statement id, reset and ready to bind; NULL with c->err set on failure. */
+static sqlite3_stmt *stmt_get(struct sqlite_conn *c, enum sqlite_stmt id)
+{
+    if (!c->stmt[id] && sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                           &c->stmt[id], NULL) != SQLITE_OK) {
+        conn_fail(c, "cannot prepare a query on database '%s'", c->path);
+        return NULL;
+    }
+    return c->stmt[id];
+}
+
+/* Resets st for the next use, dropping its bindings (which may point at freed memory). */
+static void stmt_done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+/* Runs a statement that returns no rows: 0, or ERR_DB with a message about what. */
+static int stmt_exec(struct sqlite_conn *c, sqlite3_stmt *st, const char *what)
+{
+    int rc = sqlite3_step(st);
+    int r = rc == SQLITE_DONE ? 0 : conn_fail(c, "cannot %s in database '%s'", what, c->path);
+    stmt_done(st);
+    return r;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_time(sqlite3_stmt *st, int i, int64_t at_ms)
+{
+    if (at_ms < 0)
+        sqlite3_bind_null(st, i);
+    else
+        sqlite3_bind_int64(st, i, at_ms);
+}
+
+static char *col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *s = sqlite3_column_text(st, i);
+    return s ? xstrndup((const char *)s, (size_t)sqlite3_column_bytes(st, i)) : NULL;
+}
+
+/* A BLOB column as malloc'd bytes plus a NUL (so text output can be printed); NULL for NULL. */
+static char *col_blob(sqlite3_stmt *st, int i, size_t *len)
+{
+    *len = 0;
+    if (sqlite3_column_type(st, i) == SQLITE_NULL)
+        return NULL;
+    const void *p = sqlite3_column_blob(st, i);
+    size_t n = (size_t)sqlite3_column_bytes(st, i);
+    char *out = xmalloc(n + 1);
+    if (n)
+        memcpy(out, p, n);
+    out[n] = 0;
+    *len = n;
+    return out;
+}
+
+static int64_t col_time(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, i);
+}
+
+/* ---- connection ---- */
+
+/* Creates the missing folders of path's parent, each 0700. 0 or -errno, *failed naming the
+ * folder that could not be made. */
+static int make_parents(const char *path, struct buf *failed)
+{
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    int r = 0;
+    if (!slash || slash == dir)
+        goto out;
+    *slash = 0;
+    struct stat sb;
+    if (stat(dir, &sb) == 0)
+        goto out;
+    for (char *p = dir + 1;; p++) {
+        if (*p != '/' && *p != 0)
+            continue;
+        char saved = *p;
+        *p = 0;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+            r = -errno;
+            (void)!buf_adds(failed, dir);
+            goto out;
+        }
+        *p = saved;
+        if (!saved)
+            break;
+    }
+out:
+    free(dir);
+    return r;
+}
+
+static void conn_close(void *db)
+{
+    struct sqlite_conn *c = db;
+    if (!c)
+        return;
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(c->stmt[i]);
+    sqlite3_close(c->db);
+    free(c->path);
+    buf_release(&c->err);
+    free(c);
+}
+
+static int open_fail(char **errmsg, const char *path, const char *why, int code)
+{
+    struct buf b = BUF_INIT(8192);
+    (void)!buf_addf(&b, "cannot open database '%s': %s", path, why);
+    *errmsg = buf_detach(&b, NULL);
+    return code;
+}
+
+int store__sqlite_open(const char *path, void **out, char **errmsg)
+{
+    *out = NULL;
+    *errmsg = NULL;
+    struct buf failed = BUF_INIT(4096);
+    int r = make_parents(path, &failed);
+    if (r < 0) {
+        struct buf why = BUF_INIT(8192);
+        (void)!buf_addf(&why, "cannot create folder '%s': %s", failed.data, strerror(-r));
+        r = open_fail(errmsg, path, why.data, ERR_DB);
+        buf_release(&why);
+        buf_release(&failed);
+        return r;
+    }
+    buf_release(&failed);
+
+    /* A new database is made 0600 with chmod, by path, right after SQLite creates it and
+     * before anything is written (the -wal and -shm files then get the same mode). Never
+     * open() and close() the file ourselves: closing any descriptor of it would drop the POSIX
+     * locks SQLite holds on it for other connections of this process. */
+    struct stat sb;
+    bool created = stat(path, &sb) < 0 && errno == ENOENT;
+    struct sqlite_conn *c = xcalloc(1, sizeof(*c));
+    c->path = xstrdup(path);
+    buf_init(&c->err, 8192);
+    int rc = sqlite3_open_v2(path, &c->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
+                                 SQLITE_OPEN_EXRESCODE,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        r = open_fail(errmsg, path, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc), ERR_DB);
+        goto fail;
+    }
+    if (created && chmod(path, 0600) < 0 && errno != ENOENT) {
+        r = open_fail(errmsg, path, strerror(errno), ERR_DB);
+        goto fail;
+    }
+    sqlite3_busy_timeout(c->db, 5000);
+    sqlite3_extended_result_codes(c->db, 1);
+    /* journal_mode answers with a row: read it to be sure WAL took (it fails on some
+     * filesystems, and then durability rules differ). */
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        r = open_fail(errmsg, path, sqlite3_errmsg(c->db), ERR_DB);
+        goto fail;
+    }
+    const char *mode = (const char *)sqlite3_column_text(st, 0);
+    if (!mode || strcmp(mode, "wal") != 0) {
+        struct buf why = BUF_INIT(1024);
+        (void)!buf_addf(&why, "cannot use write-ahead logging (journal mode is '%s')",
+                        mode ? mode : "?");
+        sqlite3_finalize(st);
+        r = open_fail(errmsg, path, why.data, ERR_DB);
+        buf_release(&why);
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    if (sqlite3_exec(c->db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON", NULL, NULL, NULL) !=
+        SQLITE_OK) {
+        r = open_fail(errmsg, path, sqlite3_errmsg(c->db), ERR_DB);
+        goto fail;
+    }
+    char *merr = NULL;
+    r = migrate_sqlite(c->db, path, &merr);
+    if (r < 0) {
+        *errmsg = merr;
+        goto fail;
+    }
+    *out = c;
+    return 0;
+fail:
+    conn_close(c);
+    return r;
+}
+
+static const char *conn_errmsg(void *db)
+{
+    struct sqlite_conn *c = db;
+    return c->err.len ? c->err.data : "no error";
+}
+
+/* ---- transactions ---- */
+
+static int conn_step_simple(struct sqlite_conn *c, enum sqlite_stmt id, const char *what)
+{
+    sqlite3_stmt *st = stmt_get(c, id);
+    return st ? stmt_exec(c, st, what) : ERR_DB;
+}
+
+static int conn_begin(void *db)
+{
+    return conn_step_simple(db, ST_BEGIN, "start a transaction");
+}
+
+static void conn_rollback(void *db)
+{
+    struct sqlite_conn *c = db;
+    if (sqlite3_get_autocommit(c->db))
+        return; /* nothing open (SQLite may already have rolled back after an error) */
+    sqlite3_stmt *st = stmt_get(c, ST_ROLLBACK);
+    if (st) {
+        sqlite3_step(st);
+        stmt_done(st);
+    }
+}
+
+/* On failure the transaction is rolled back, so the caller can simply retry the batch. */
+static int conn_commit(void *db)
+{
+    struct sqlite_conn *c = db;
+    if (FAULT(FP_STORE_COMMIT)) {
+        conn_rollback(c);
+        buf_reset(&c->err);
+        (void)!buf_addf(&c->err, "cannot commit to database '%s': injected fault FP_STORE_COMMIT",
+                        c->path);
+        return ERR_DB;
+    }
+    int r = conn_step_simple(c, ST_COMMIT, "commit");
+    if (r < 0)
+        conn_rollback(c);
+    return r;
+}
+
+/* ---- writes ---- */
+
+/* A record the database would refuse or could not read back is our caller's bug, but it must
+ * not take the store down: refuse it with a message. */
+static int bad_record(struct sqlite_conn *c, const char *what, const char *id, const char *why)
+{
+    buf_reset(&c->err);
+    (void)!buf_addf(&c->err, "cannot write %s '%s' to database '%s': %s", what, id ? id : "",
+                    c->path, why);
+    return ERR_DB;
+}
+
+static int conn_put_run(void *db, const struct run_rec *r)
+{
+    struct sqlite_conn *c = db;
+    if (!r->run_id || !r->dag_id)
+        return bad_record(c, "run", r->run_id, "no run id or DAG id");
+    if ((unsigned)r->state >= RUN_STATE_COUNT || (unsigned)r->type >= RUN_TYPE_COUNT)
+        return bad_record(c, "run", r->run_id, "invalid state or type");
+    sqlite3_stmt *st = stmt_get(c, ST_PUT_RUN);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, r->run_id);
+    bind_text(st, 2, r->dag_id);
+    bind_text(st, 3, run_state_name(r->state));
+    bind_text(st, 4, run_type_name(r->type));
+    sqlite3_bind_int64(st, 5, r->logical_at_ms);
+    bind_time(st, 6, r->queued_at_ms);
+    bind_time(st, 7, r->started_at_ms);
+    bind_time(st, 8, r->ended_at_ms);
+    bind_text(st, 9, r->conf);
+    bind_text(st, 10, r->dag_hash);
+    bind_text(st, 11, r->dag_path);
+    return stmt_exec(c, st, "write a run");
+}
+
+static int conn_put_ti(void *db, const struct ti_rec *t)
+{
+    struct sqlite_conn *c = db;
+    if (!t->run_id || !t->task_id)
+        return bad_record(c, "task instance", t->task_id, "no run id or task id");
+    if ((unsigned)t->state >= TI_STATE_COUNT)
+        return bad_record(c, "task instance", t->task_id, "invalid state");
+    sqlite3_stmt *st = stmt_get(c, ST_PUT_TI);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, t->run_id);
+    bind_text(st, 2, t->task_id);
+    bind_text(st, 3, t->task ? t->task : t->task_id);
+    sqlite3_bind_int(st, 4, t->map_index);
+    bind_text(st, 5, ti_state_name(t->state));
+    sqlite3_bind_int(st, 6, t->try_number);
+    sqlite3_bind_int(st, 7, t->max_tries);
+    sqlite3_bind_int(st, 8, t->exit_code);
+    if (t->output)
+        sqlite3_bind_blob64(st, 9, t->output, t->output_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 9);
+    bind_text(st, 10, t->message);
+    sqlite3_bind_int(st, 11, t->priority);
+    bind_text(st, 12, t->pool);
+    bind_time(st, 13, t->scheduled_at_ms);
+    bind_time(st, 14, t->queued_at_ms);
+    bind_time(st, 15, t->started_at_ms);
+    bind_time(st, 16, t->ended_at_ms);
+    return stmt_exec(c, st, "write a task instance");
+}
+
+static int conn_put_try(void *db, const struct try_rec *t)
+{
+    struct sqlite_conn *c = db;
+    if (!t->run_id || !t->task_id)
+        return bad_record(c, "try", t->task_id, "no run id or task id");
+    if ((unsigned)t->state >= TI_STATE_COUNT)
+        return bad_record(c, "try", t->task_id, "invalid state");
+    sqlite3_stmt *st = stmt_get(c, ST_PUT_TRY);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, t->run_id);
+    bind_text(st, 2, t->task_id);
+    sqlite3_bind_int(st, 3, t->try_number);
+    bind_text(st, 4, ti_state_name(t->state));
+    sqlite3_bind_int(st, 5, t->exit_code);
+    sqlite3_bind_int(st, 6, t->term_signal);
+    sqlite3_bind_int(st, 7, t->timed_out ? 1 : 0);
+    bind_time(st, 8, t->queued_at_ms);
+    bind_time(st, 9, t->started_at_ms);
+    bind_time(st, 10, t->ended_at_ms);
+    bind_text(st, 11, t->hostname);
+    sqlite3_bind_int(st, 12, t->pid);
+    return stmt_exec(c, st, "write a try");
+}
+
+static int conn_put_dag_version(void *db, const char *hash, const char *dag_id, const char *source,
+                                size_t len)
+{
+    struct sqlite_conn *c = db;
+    if (!hash || !dag_id)
+        return bad_record(c, "DAG version", hash, "no hash or DAG id");
+    sqlite3_stmt *st = stmt_get(c, ST_PUT_DV);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, hash);
+    bind_text(st, 2, dag_id);
+    sqlite3_bind_blob64(st, 3, source ? source : "", source ? len : 0, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, when_now_ms());
+    return stmt_exec(c, st, "write a DAG version");
+}
+
+/* ---- reads ---- */
+
+/* Reads the current row of st into *r: 0, or ERR_DB for a state this binary does not know. */
+static int read_run(struct sqlite_conn *c, sqlite3_stmt *st, struct run_rec *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->run_id = col_text(st, 0);
+    r->dag_id = col_text(st, 1);
+    const char *state = (const char *)sqlite3_column_text(st, 2);
+    const char *type = (const char *)sqlite3_column_text(st, 3);
+    r->logical_at_ms = sqlite3_column_int64(st, 4);
+    r->queued_at_ms = col_time(st, 5);
+    r->started_at_ms = col_time(st, 6);
+    r->ended_at_ms = col_time(st, 7);
+    r->conf = col_text(st, 8);
+    r->dag_hash = col_text(st, 9);
+    r->dag_path = col_text(st, 10);
+    if (!state || run_state_parse(state, &r->state) < 0 || !type ||
+        run_type_parse(type, &r->type) < 0) {
+        buf_reset(&c->err);
+        (void)!buf_addf(&c->err, "run '%s' in database '%s' has an unknown state or type",
+                        r->run_id ? r->run_id : "?", c->path);
+        run_rec_release(r);
+        return ERR_DB;
+    }
+    return 0;
+}
+
+static int read_ti(struct sqlite_conn *c, sqlite3_stmt *st, struct ti_rec *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->run_id = col_text(st, 0);
+    t->task_id = col_text(st, 1);
+    t->task = col_text(st, 2);
+    t->map_index = sqlite3_column_int(st, 3);
+    const char *state = (const char *)sqlite3_column_text(st, 4);
+    t->try_number = sqlite3_column_int(st, 5);
+    t->max_tries = sqlite3_column_int(st, 6);
+    t->exit_code = sqlite3_column_int(st, 7);
+    t->output = col_blob(st, 8, &t->output_len);
+    t->message = col_text(st, 9);
+    t->priority = sqlite3_column_int(st, 10);
+    t->pool = col_text(st, 11);
+    t->scheduled_at_ms = col_time(st, 12);
+    t->queued_at_ms = col_time(st, 13);
+    t->started_at_ms = col_time(st, 14);
+    t->ended_at_ms = col_time(st, 15);
+    if (!state || ti_state_parse(state, &t->state) < 0) {
+        buf_reset(&c->err);
+        (void)!buf_addf(&c->err, "task instance '%s' in database '%s' has an unknown state",
+                        t->task_id ? t->task_id : "?", c->path);
+        ti_rec_release(t);
+        return ERR_DB;
+    }
+    return 0;
+}
+
+static int read_try(struct sqlite_conn *c, sqlite3_stmt *st, struct try_rec *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->run_id = col_text(st, 0);
+    t->task_id = col_text(st, 1);
+    t->try_number = sqlite3_column_int(st, 2);
+    const char *state = (const char *)sqlite3_column_text(st, 3);
+    t->exit_code = sqlite3_column_int(st, 4);
+    t->term_signal = sqlite3_column_int(st, 5);
+    t->timed_out = sqlite3_column_int(st, 6) != 0;
+    t->queued_at_ms = col_time(st, 7);
+    t->started_at_ms = col_time(st, 8);
+    t->ended_at_ms = col_time(st, 9);
+    t->hostname = col_text(st, 10);
+    t->pid = sqlite3_column_int(st, 11);
+    if (!state || ti_state_parse(state, &t->state) < 0) {
+        buf_reset(&c->err);
+        (void)!buf_addf(&c->err, "try %d of '%s' in database '%s' has an unknown state",
+                        t->try_number, t->task_id ? t->task_id : "?", c->path);
+        try_rec_release(t);
+        return ERR_DB;
+    }
+    return 0;
+}
+
+/* Steps st for one row: the row's reader result, -ENOENT, or ERR_DB. */
+#define GET_ONE(c, st, reader, out, what)                                                          \
+    do {                                                                                           \
+        int rc_ = sqlite3_step(st);                                                                \
+        int r_;                                                                                    \
+        if (rc_ == SQLITE_ROW)                                                                     \
+            r_ = reader((c), (st), (out));                                                         \
+        else if (rc_ == SQLITE_DONE)                                                               \
+            r_ = -ENOENT;                                                                          \
+        else                                                                                       \
+            r_ = conn_fail((c), "cannot read %s from database '%s'", (what), (c)->path);           \
+        stmt_done(st);                                                                             \
+        return r_;                                                                                 \
+    } while (0)
+
+static int conn_get_run(void *db, const char *run_id, struct run_rec *out)
+{
+    struct sqlite_conn *c = db;
+    sqlite3_stmt *st = stmt_get(c, ST_GET_RUN);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, run_id);
+    GET_ONE(c, st, read_run, out, "a run");
+}
+
+static int conn_get_ti(void *db, const char *run_id, const char *task_id, struct ti_rec *out)
+{
+    struct sqlite_conn *c = db;
+    sqlite3_stmt *st = stmt_get(c, ST_GET_TI);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, run_id);
+    bind_text(st, 2, task_id);
+    GET_ONE(c, st, read_ti, out, "a task instance");
+}
+
+/* Reads every row of st into a growing array of records of size elem. */
+#define LIST_ALL(c, st, T, reader, release, outp, np, what)                                        \
+    do {                                                                                           \
+        T *v_ = NULL;                                                                              \
+        size_t n_ = 0, cap_ = 0;                                                                   \
+        int rc_, r_ = 0;                                                                           \
+        while ((rc_ = sqlite3_step(st)) == SQLITE_ROW) {                                           \
+            xgrow((void **)&v_, &cap_, n_ + 1, sizeof(T));                                         \
+            if ((r_ = reader((c), (st), &v_[n_])) < 0)                                             \
+                break;                                                                             \
+            n_++;                                                                                  \
+        }                                                                                          \
+        if (r_ == 0 && rc_ != SQLITE_DONE)                                                         \
+            r_ = conn_fail((c), "cannot read %s from database '%s'", (what), (c)->path);           \
+        stmt_done(st);                                                                             \
+        if (r_ < 0) {                                                                              \
+            for (size_t i_ = 0; i_ < n_; i_++)                                                     \
+                release(&v_[i_]);                                                                  \
+            free(v_);                                                                              \
+            return r_;                                                                             \
+        }                                                                                          \
+        *(outp) = v_;                                                                              \
+        *(np) = n_;                                                                                \
+        return 0;                                                                                  \
+    } while (0)
+
+static int conn_list_runs(void *db, const char *dag_id, int64_t limit, int64_t offset,
+                          struct run_rec **out, size_t *n, size_t *total)
+{
+    struct sqlite_conn *c = db;
+    *out = NULL;
+    *n = 0;
+    if (total) {
+        sqlite3_stmt *ct = stmt_get(c, dag_id ? ST_COUNT_RUNS_DAG : ST_COUNT_RUNS);
+        if (!ct)
+            return ERR_DB;
+        if (dag_id)
+            bind_text(ct, 1, dag_id);
+        int rc = sqlite3_step(ct);
+        *total = rc == SQLITE_ROW ? (size_t)sqlite3_column_int64(ct, 0) : 0;
+        int r = rc == SQLITE_ROW ? 0 : conn_fail(c, "cannot count runs in database '%s'", c->path);
+        stmt_done(ct);
+        if (r < 0)
+            return r;
+    }
+    sqlite3_stmt *st = stmt_get(c, dag_id ? ST_LIST_RUNS_DAG : ST_LIST_RUNS);
+    if (!st)
+        return ERR_DB;
+    int i = 1;
+    if (dag_id)
+        bind_text(st, i++, dag_id);
+    sqlite3_bind_int64(st, i++, limit < 0 ? -1 : limit);
+    sqlite3_bind_int64(st, i, offset < 0 ? 0 : offset);
+    LIST_ALL(c, st, struct run_rec, read_run, run_rec_release, out, n, "runs");
+}
+
+static int conn_list_tis(void *db, const char *run_id, struct ti_rec **out, size_t *n)
+{
+    struct sqlite_conn *c = db;
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st = stmt_get(c, ST_LIST_TIS);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, run_id);
+    LIST_ALL(c, st, struct ti_rec, read_ti, ti_rec_release, out, n, "task instances");
+}
+
+static int conn_list_tries(void *db, const char *run_id, const char *task_id, struct try_rec **out,
+                           size_t *n)
+{
+    struct sqlite_conn *c = db;
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st = stmt_get(c, ST_LIST_TRIES);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, run_id);
+    bind_text(st, 2, task_id);
+    LIST_ALL(c, st, struct try_rec, read_try, try_rec_release, out, n, "tries");
+}
+
+static int conn_get_dag_version(void *db, const char *hash, char **source, size_t *len)
+{
+    struct sqlite_conn *c = db;
+    *source = NULL;
+    *len = 0;
+    sqlite3_stmt *st = stmt_get(c, ST_GET_DV);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, hash);
+    int rc = sqlite3_step(st);
+    int r = 0;
+    if (rc == SQLITE_ROW)
+        *source = col_blob(st, 0, len);
+    else if (rc == SQLITE_DONE)
+        r = -ENOENT;
+    else
+        r = conn_fail(c, "cannot read a DAG version from database '%s'", c->path);
+    stmt_done(st);
+    return r;
+}
+
+const struct store_backend store__sqlite_backend = {
+    .name = "sqlite",
+    .close = conn_close,
+    .errmsg = conn_errmsg,
+    .begin = conn_begin,
+    .commit = conn_commit,
+    .rollback = conn_rollback,
+    .put_run = conn_put_run,
+    .put_ti = conn_put_ti,
+    .put_try = conn_put_try,
+    .put_dag_version = conn_put_dag_version,
+    .get_run = conn_get_run,
+    .get_ti = conn_get_ti,
+    .list_runs = conn_list_runs,
+    .list_tis = conn_list_tis,
+    .list_tries = conn_list_tries,
+    .get_dag_version = conn_get_dag_version,
+};

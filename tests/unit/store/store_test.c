@@ -1,0 +1,776 @@
+/*
+ * store_test.c - the synchronous store API on real SQLite files in a fresh
+ * mkdtemp folder: creation and modes, migrations, round trips of every
+ * field, upserts, listings and their order, errors people see.
+ */
+/* cmocka.h needs these first. */
+/* clang-format off */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "base/err.h"
+#include "dag/dag.h"
+#include "store/migrate.h"
+#include "store/store.h"
+
+static char tmpdir[PATH_MAX];
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+static int setup(void **state)
+{
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/baram-store-XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    return 0;
+}
+
+static const char *path_in(const char *name)
+{
+    static char p[PATH_MAX + 64];
+    snprintf(p, sizeof(p), "%s/%s", tmpdir, name);
+    return p;
+}
+
+static struct store *open_ok(const char *name)
+{
+    struct store *s = NULL;
+    char *err = NULL;
+    int r = store_open(path_in(name), &s, &err);
+    if (r < 0)
+        fail_msg("store_open: %d %s", r, err ? err : "");
+    assert_null(err);
+    return s;
+}
+
+/* A scalar query on a second, raw connection. */
+static long long raw_int(const char *name, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path_in(name), &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    long long v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static void raw_exec(const char *name, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path_in(name), &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static struct run_rec full_run(char *run_id, char *dag_id, int64_t logical)
+{
+    struct run_rec r = {
+        .run_id = run_id,
+        .dag_id = dag_id,
+        .state = RUN_RUNNING,
+        .type = RUN_SCHEDULED,
+        .logical_at_ms = logical,
+        .queued_at_ms = logical + 1,
+        .started_at_ms = logical + 2,
+        .ended_at_ms = logical + 3,
+        .conf = "{\"x\":1}",
+        .dag_hash = "abc123",
+        .dag_path = "/dags/etl.yaml",
+    };
+    return r;
+}
+
+static struct ti_rec full_ti(char *run_id, char *task_id, char *task, int map_index)
+{
+    struct ti_rec t = {
+        .run_id = run_id,
+        .task_id = task_id,
+        .task = task,
+        .map_index = map_index,
+        .state = TI_UP_FOR_RETRY,
+        .try_number = 2,
+        .max_tries = 4,
+        .exit_code = 3,
+        .output = "out",
+        .output_len = 3,
+        .message = "exit code 3",
+        .priority = 7,
+        .pool = "default",
+        .scheduled_at_ms = 1000,
+        .queued_at_ms = 1001,
+        .started_at_ms = 1002,
+        .ended_at_ms = 1003,
+    };
+    return t;
+}
+
+static void put_run(struct store *s, const struct run_rec *r)
+{
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_put_run(s, r), 0);
+    assert_int_equal(store_commit(s), 0);
+}
+
+static void put_ti(struct store *s, const struct ti_rec *t)
+{
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_put_ti(s, t), 0);
+    assert_int_equal(store_commit(s), 0);
+}
+
+static void assert_str_or_null(const char *a, const char *b)
+{
+    if (!b)
+        assert_null(a);
+    else
+        assert_string_equal(a, b);
+}
+
+static void assert_run_equal(const struct run_rec *a, const struct run_rec *b)
+{
+    assert_string_equal(a->run_id, b->run_id);
+    assert_string_equal(a->dag_id, b->dag_id);
+    assert_int_equal(a->state, b->state);
+    assert_int_equal(a->type, b->type);
+    assert_int_equal(a->logical_at_ms, b->logical_at_ms);
+    assert_int_equal(a->queued_at_ms, b->queued_at_ms);
+    assert_int_equal(a->started_at_ms, b->started_at_ms);
+    assert_int_equal(a->ended_at_ms, b->ended_at_ms);
+    assert_str_or_null(a->conf, b->conf);
+    assert_str_or_null(a->dag_hash, b->dag_hash);
+    assert_str_or_null(a->dag_path, b->dag_path);
+}
+
+static void assert_ti_equal(const struct ti_rec *a, const struct ti_rec *b)
+{
+    assert_string_equal(a->run_id, b->run_id);
+    assert_string_equal(a->task_id, b->task_id);
+    assert_string_equal(a->task, b->task);
+    assert_int_equal(a->map_index, b->map_index);
+    assert_int_equal(a->state, b->state);
+    assert_int_equal(a->try_number, b->try_number);
+    assert_int_equal(a->max_tries, b->max_tries);
+    assert_int_equal(a->exit_code, b->exit_code);
+    assert_int_equal(a->output_len, b->output_len);
+    if (b->output) {
+        assert_non_null(a->output);
+        assert_memory_equal(a->output, b->output, b->output_len);
+        assert_int_equal(a->output[a->output_len], 0);
+    } else {
+        assert_null(a->output);
+    }
+    assert_str_or_null(a->message, b->message);
+    assert_int_equal(a->priority, b->priority);
+    assert_str_or_null(a->pool, b->pool);
+    assert_int_equal(a->scheduled_at_ms, b->scheduled_at_ms);
+    assert_int_equal(a->queued_at_ms, b->queued_at_ms);
+    assert_int_equal(a->started_at_ms, b->started_at_ms);
+    assert_int_equal(a->ended_at_ms, b->ended_at_ms);
+}
+
+/* ---- tests ---- */
+
+static void open_creates_private_file_and_folders(void **state)
+{
+    struct store *s = open_ok("a/b/baram.db");
+    struct stat sb;
+    assert_int_equal(stat(path_in("a"), &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0700);
+    assert_int_equal(stat(path_in("a/b"), &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0700);
+    assert_int_equal(stat(path_in("a/b/baram.db"), &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    struct run_rec r = full_run("r1", "etl", 5);
+    put_run(s, &r);
+    /* SQLite gives the WAL the database's mode. */
+    assert_int_equal(stat(path_in("a/b/baram.db-wal"), &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_string_equal(store_errmsg(s), "no error");
+    store_close(s);
+    assert_int_equal(raw_int("a/b/baram.db", "SELECT COUNT(*) FROM runs"), 1);
+}
+
+static void sqlite_prefix_and_wal_mode(void **state)
+{
+    char url[PATH_MAX + 128];
+    snprintf(url, sizeof(url), "sqlite:%s", path_in("p.db"));
+    struct store *s = NULL;
+    char *err = NULL;
+    assert_int_equal(store_open(url, &s, &err), 0);
+    assert_null(err);
+    store_close(s);
+    assert_int_equal(access(path_in("p.db"), F_OK), 0);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path_in("p.db"), &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void migrations_apply_once(void **state)
+{
+    store_close(open_ok("m.db"));
+    long long n = raw_int("m.db", "SELECT COUNT(*) FROM schema_migrations");
+    assert_int_equal(n, (long long)migrate_steps_count);
+    assert_true(n >= 1);
+    assert_int_equal(raw_int("m.db", "SELECT MAX(number) FROM schema_migrations"),
+                     migrate_latest());
+    assert_int_equal(raw_int("m.db", "SELECT COUNT(*) FROM schema_migrations WHERE number = 1 "
+                                     "AND name = 'initial'"),
+                     1);
+    long long at = raw_int("m.db", "SELECT applied_at FROM schema_migrations WHERE number = 1");
+    /* Reopening applies nothing: same rows, same times, data kept. */
+    struct store *s = open_ok("m.db");
+    struct run_rec r = full_run("r1", "etl", 5);
+    put_run(s, &r);
+    store_close(s);
+    store_close(open_ok("m.db"));
+    assert_int_equal(raw_int("m.db", "SELECT COUNT(*) FROM schema_migrations"), n);
+    assert_int_equal(raw_int("m.db", "SELECT applied_at FROM schema_migrations WHERE number = 1"),
+                     at);
+    assert_int_equal(raw_int("m.db", "SELECT COUNT(*) FROM runs"), 1);
+}
+
+/* Several processes opening one new database at once: each succeeds, each migration is
+ * applied once. */
+static void concurrent_first_opens_migrate_once(void **state)
+{
+    enum { N = 6 };
+    pid_t pids[N];
+    for (int i = 0; i < N; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            struct store *s = NULL;
+            char *err = NULL;
+            int r = store_open(path_in("race.db"), &s, &err);
+            if (r < 0) {
+                fprintf(stderr, "child: %s\n", err ? err : "?");
+                _exit(1);
+            }
+            struct run_rec rr = full_run("r", "etl", 1);
+            char id[16];
+            snprintf(id, sizeof(id), "r%d", i);
+            rr.run_id = id;
+            r = store_begin(s) < 0 || store_put_run(s, &rr) < 0 || store_commit(s) < 0;
+            store_close(s);
+            _exit(r);
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        int status = 0;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    assert_int_equal(raw_int("race.db", "SELECT COUNT(*) FROM schema_migrations"),
+                     (long long)migrate_steps_count);
+    assert_int_equal(raw_int("race.db", "SELECT COUNT(*) FROM runs"), N);
+}
+
+static void newer_schema_is_refused(void **state)
+{
+    store_close(open_ok("new.db"));
+    raw_exec("new.db", "INSERT INTO schema_migrations VALUES (9999, 'from_the_future', 0)");
+    struct store *s = NULL;
+    char *err = NULL;
+    assert_int_equal(store_open(path_in("new.db"), &s, &err), ERR_DB);
+    assert_null(s);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "newer than this baram"));
+    assert_non_null(strstr(err, "9999"));
+    assert_non_null(strstr(err, path_in("new.db")));
+    free(err);
+}
+
+static void run_round_trip_every_field(void **state)
+{
+    struct store *s = open_ok("rt.db");
+    struct run_rec full = full_run("manual__2026-11-29T03:00:00.000Z", "etl", 1764385200000);
+    struct run_rec bare = {
+        .run_id = "bare",
+        .dag_id = "etl",
+        .state = RUN_QUEUED,
+        .type = RUN_MANUAL,
+        .logical_at_ms = 0,
+        .queued_at_ms = -1,
+        .started_at_ms = -1,
+        .ended_at_ms = -1,
+    };
+    put_run(s, &full);
+    put_run(s, &bare);
+    struct run_rec got;
+    assert_int_equal(store_get_run(s, full.run_id, &got), 0);
+    assert_run_equal(&got, &full);
+    run_rec_release(&got);
+    assert_int_equal(store_get_run(s, "bare", &got), 0);
+    assert_run_equal(&got, &bare);
+    run_rec_release(&got);
+    assert_null(got.run_id);
+    store_close(s);
+    /* NULL in the database for -1 times. */
+    assert_int_equal(raw_int("rt.db", "SELECT COUNT(*) FROM runs WHERE run_id = 'bare' AND "
+                                      "queued_at IS NULL AND started_at IS NULL AND ended_at "
+                                      "IS NULL AND conf IS NULL"),
+                     1);
+}
+
+static void ti_round_trip_every_field(void **state)
+{
+    struct store *s = open_ok("ti.db");
+    struct ti_rec full = full_ti("r1", "shards[3]", "shards", 3);
+    static const char bin[] = {'a', 0, 'b', 0, 0, 'c'};
+    full.output = (char *)bin;
+    full.output_len = sizeof(bin);
+    struct ti_rec bare = {
+        .run_id = "r1",
+        .task_id = "extract",
+        .task = "extract",
+        .map_index = -1,
+        .state = TI_NONE,
+        .exit_code = -1,
+        .scheduled_at_ms = -1,
+        .queued_at_ms = -1,
+        .started_at_ms = -1,
+        .ended_at_ms = -1,
+    };
+    char *big = malloc(DAG_OUTPUT_MAX);
+    for (size_t i = 0; i < DAG_OUTPUT_MAX; i++)
+        big[i] = (char)(i * 7);
+    struct ti_rec large = full_ti("r1", "large", "large", -1);
+    large.output = big;
+    large.output_len = DAG_OUTPUT_MAX;
+    struct ti_rec empty = full_ti("r1", "empty", "empty", -1);
+    empty.output = "";
+    empty.output_len = 0;
+    put_ti(s, &full);
+    put_ti(s, &bare);
+    put_ti(s, &large);
+    put_ti(s, &empty);
+
+    struct ti_rec got;
+    assert_int_equal(store_get_ti(s, "r1", "shards[3]", &got), 0);
+    assert_ti_equal(&got, &full);
+    ti_rec_release(&got);
+    assert_int_equal(store_get_ti(s, "r1", "extract", &got), 0);
+    assert_ti_equal(&got, &bare);
+    ti_rec_release(&got);
+    assert_int_equal(store_get_ti(s, "r1", "large", &got), 0);
+    assert_ti_equal(&got, &large);
+    assert_int_equal(got.output_len, 65536);
+    ti_rec_release(&got);
+    assert_int_equal(store_get_ti(s, "r1", "empty", &got), 0);
+    assert_ti_equal(&got, &empty);
+    assert_non_null(got.output);
+    ti_rec_release(&got);
+    free(big);
+    store_close(s);
+}
+
+static void try_round_trip_and_order(void **state)
+{
+    struct store *s = open_ok("try.db");
+    struct try_rec t2 = {
+        .run_id = "r1",
+        .task_id = "t",
+        .try_number = 2,
+        .state = TI_RUNNING,
+        .exit_code = -1,
+        .term_signal = 0,
+        .timed_out = false,
+        .queued_at_ms = 10,
+        .started_at_ms = 11,
+        .ended_at_ms = -1,
+        .hostname = NULL,
+        .pid = 4242,
+    };
+    struct try_rec t1 = {
+        .run_id = "r1",
+        .task_id = "t",
+        .try_number = 1,
+        .state = TI_FAILED,
+        .exit_code = -1,
+        .term_signal = 9,
+        .timed_out = true,
+        .queued_at_ms = 1,
+        .started_at_ms = 2,
+        .ended_at_ms = 3,
+        .hostname = "worker-7",
+        .pid = 99,
+    };
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_put_try(s, &t2), 0);
+    assert_int_equal(store_put_try(s, &t1), 0);
+    assert_int_equal(store_commit(s), 0);
+    struct try_rec *v = NULL;
+    size_t n = 0;
+    assert_int_equal(store_list_tries(s, "r1", "t", &v, &n), 0);
+    assert_int_equal(n, 2);
+    const struct try_rec *want[] = {&t1, &t2};
+    for (size_t i = 0; i < 2; i++) {
+        assert_string_equal(v[i].run_id, "r1");
+        assert_string_equal(v[i].task_id, "t");
+        assert_int_equal(v[i].try_number, want[i]->try_number);
+        assert_int_equal(v[i].state, want[i]->state);
+        assert_int_equal(v[i].exit_code, want[i]->exit_code);
+        assert_int_equal(v[i].term_signal, want[i]->term_signal);
+        assert_int_equal(v[i].timed_out, want[i]->timed_out);
+        assert_int_equal(v[i].queued_at_ms, want[i]->queued_at_ms);
+        assert_int_equal(v[i].started_at_ms, want[i]->started_at_ms);
+        assert_int_equal(v[i].ended_at_ms, want[i]->ended_at_ms);
+        assert_str_or_null(v[i].hostname, want[i]->hostname);
+        assert_int_equal(v[i].pid, want[i]->pid);
+    }
+    store_free_tries(v, n);
+    assert_int_equal(store_list_tries(s, "r1", "other", &v, &n), 0);
+    assert_int_equal(n, 0);
+    store_free_tries(v, n);
+    store_close(s);
+}
+
+static void upsert_replaces_whole_row(void **state)
+{
+    struct store *s = open_ok("up.db");
+    struct run_rec r = full_run("r1", "etl", 5);
+    put_run(s, &r);
+    r.state = RUN_SUCCESS;
+    r.ended_at_ms = 99;
+    r.conf = NULL;
+    put_run(s, &r);
+    struct run_rec got;
+    assert_int_equal(store_get_run(s, "r1", &got), 0);
+    assert_run_equal(&got, &r);
+    run_rec_release(&got);
+
+    struct ti_rec t = full_ti("r1", "a", "a", -1);
+    put_ti(s, &t);
+    t.state = TI_SUCCESS;
+    t.output = NULL;
+    t.output_len = 0;
+    t.message = NULL;
+    t.exit_code = 0;
+    put_ti(s, &t);
+    struct ti_rec gt;
+    assert_int_equal(store_get_ti(s, "r1", "a", &gt), 0);
+    assert_ti_equal(&gt, &t);
+    ti_rec_release(&gt);
+    store_close(s);
+    assert_int_equal(raw_int("up.db", "SELECT COUNT(*) FROM runs"), 1);
+    assert_int_equal(raw_int("up.db", "SELECT COUNT(*) FROM task_instances"), 1);
+}
+
+static void list_runs_orders_filters_and_pages(void **state)
+{
+    struct store *s = open_ok("lr.db");
+    assert_int_equal(store_begin(s), 0);
+    char ids[10][16];
+    for (int i = 0; i < 10; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "run%d", i);
+        struct run_rec r = full_run(ids[i], i % 2 ? "odd" : "even", 1000 * (i % 5));
+        r.queued_at_ms = i; /* same logical date: the newer queued first */
+        assert_int_equal(store_put_run(s, &r), 0);
+    }
+    assert_int_equal(store_commit(s), 0);
+
+    struct run_rec *v = NULL;
+    size_t n = 0, total = 0;
+    assert_int_equal(store_list_runs(s, NULL, -1, 0, &v, &n, &total), 0);
+    assert_int_equal(n, 10);
+    assert_int_equal(total, 10);
+    /* logical 4000: run4 (q4), run9 (q9) -> run9 first. */
+    const char *want_all[] = {"run9", "run4", "run8", "run3", "run7",
+                              "run2", "run6", "run1", "run5", "run0"};
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(v[i].run_id, want_all[i]);
+    store_free_runs(v, n);
+
+    assert_int_equal(store_list_runs(s, "odd", -1, 0, &v, &n, &total), 0);
+    assert_int_equal(n, 5);
+    assert_int_equal(total, 5);
+    const char *want_odd[] = {"run9", "run3", "run7", "run1", "run5"};
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(v[i].run_id, want_odd[i]);
+        assert_string_equal(v[i].dag_id, "odd");
+    }
+    store_free_runs(v, n);
+
+    assert_int_equal(store_list_runs(s, NULL, 3, 2, &v, &n, &total), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(total, 10);
+    assert_string_equal(v[0].run_id, "run8");
+    assert_string_equal(v[2].run_id, "run7");
+    store_free_runs(v, n);
+
+    assert_int_equal(store_list_runs(s, "odd", 2, 4, &v, &n, NULL), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].run_id, "run5");
+    store_free_runs(v, n);
+
+    assert_int_equal(store_list_runs(s, "none", 10, 0, &v, &n, &total), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(total, 0);
+    store_free_runs(v, n);
+    store_close(s);
+}
+
+static void list_tis_in_first_seen_then_map_index_order(void **state)
+{
+    struct store *s = open_ok("lt.db");
+    struct ti_rec seq[] = {
+        full_ti("r1", "zeta", "zeta", -1),       full_ti("r1", "alpha", "alpha", -1),
+        full_ti("r1", "shards[2]", "shards", 2), full_ti("r1", "shards[10]", "shards", 10),
+        full_ti("r1", "shards[0]", "shards", 0), full_ti("r1", "mid", "mid", -1),
+        full_ti("r2", "other", "other", -1),     full_ti("r1", "shards[1]", "shards", 1),
+    };
+    assert_int_equal(store_begin(s), 0);
+    for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++)
+        assert_int_equal(store_put_ti(s, &seq[i]), 0);
+    assert_int_equal(store_commit(s), 0);
+    /* Updating an early task later does not move it. */
+    seq[0].state = TI_SUCCESS;
+    put_ti(s, &seq[0]);
+
+    struct ti_rec *v = NULL;
+    size_t n = 0;
+    assert_int_equal(store_list_tis(s, "r1", &v, &n), 0);
+    const char *want[] = {"zeta",      "alpha",      "shards[0]", "shards[1]",
+                          "shards[2]", "shards[10]", "mid"};
+    assert_int_equal(n, 7);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(v[i].task_id, want[i]);
+    assert_int_equal(v[0].state, TI_SUCCESS);
+    store_free_tis(v, n);
+    assert_int_equal(store_list_tis(s, "nope", &v, &n), 0);
+    assert_int_equal(n, 0);
+    store_free_tis(v, n);
+    store_close(s);
+}
+
+static void missing_rows_are_enoent(void **state)
+{
+    struct store *s = open_ok("miss.db");
+    struct run_rec r;
+    struct ti_rec t;
+    char *src = NULL;
+    size_t len = 0;
+    assert_int_equal(store_get_run(s, "nope", &r), -ENOENT);
+    assert_int_equal(store_get_ti(s, "nope", "x", &t), -ENOENT);
+    assert_int_equal(store_get_dag_version(s, "nope", &src, &len), -ENOENT);
+    assert_null(src);
+    store_close(s);
+}
+
+static void dag_versions_are_stored_once(void **state)
+{
+    struct store *s = open_ok("dv.db");
+    const char src1[] = "dag: etl\ntasks: {}\n";
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_put_dag_version(s, "h1", "etl", src1, strlen(src1)), 0);
+    assert_int_equal(store_put_dag_version(s, "h1", "etl", "other", 5), 0);
+    assert_int_equal(store_commit(s), 0);
+    char *src = NULL;
+    size_t len = 0;
+    assert_int_equal(store_get_dag_version(s, "h1", &src, &len), 0);
+    assert_int_equal(len, strlen(src1));
+    assert_string_equal(src, src1);
+    free(src);
+    store_close(s);
+    assert_int_equal(raw_int("dv.db", "SELECT COUNT(*) FROM dag_versions"), 1);
+}
+
+static void bad_paths_give_messages(void **state)
+{
+    struct store *s = NULL;
+    char *err = NULL;
+    assert_int_equal(store_open("/proc/baram-nope/baram.db", &s, &err), ERR_DB);
+    assert_null(s);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "cannot open database '/proc/baram-nope/baram.db'"));
+    free(err);
+
+    /* The path is a folder. */
+    assert_int_equal(mkdir(path_in("dir.db"), 0700), 0);
+    err = NULL;
+    assert_int_equal(store_open(path_in("dir.db"), &s, &err), ERR_DB);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "cannot open database '"));
+    assert_non_null(strstr(err, "dir.db'"));
+    free(err);
+
+    /* Not a database at all. */
+    FILE *f = fopen(path_in("junk.db"), "w");
+    assert_non_null(f);
+    for (int i = 0; i < 200; i++)
+        fputs("this is not an sqlite database\n", f);
+    fclose(f);
+    err = NULL;
+    assert_int_equal(store_open(path_in("junk.db"), &s, &err), ERR_DB);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "junk.db"));
+    free(err);
+
+    err = NULL;
+    assert_int_equal(store_open("postgresql://u:secret@host/db", &s, &err), -ENOTSUP);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "PostgreSQL support is not built yet"));
+    assert_null(strstr(err, "secret"));
+    free(err);
+
+    err = NULL;
+    assert_int_equal(store_open("", &s, &err), -EINVAL);
+    assert_non_null(err);
+    free(err);
+
+#ifdef BARAM_FAULTS
+    setenv("BARAM_FAULT", "FP_STORE_OPEN", 1);
+    err = NULL;
+    assert_int_equal(store_open(path_in("fault.db"), &s, &err), ERR_DB);
+    unsetenv("BARAM_FAULT");
+    assert_non_null(strstr(err, "FP_STORE_OPEN"));
+    free(err);
+    assert_int_equal(access(path_in("fault.db"), F_OK), -1);
+#endif
+}
+
+static void rollback_leaves_nothing(void **state)
+{
+    struct store *s = open_ok("rb.db");
+    struct run_rec r = full_run("r1", "etl", 5);
+    struct ti_rec t = full_ti("r1", "a", "a", -1);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_put_run(s, &r), 0);
+    assert_int_equal(store_put_ti(s, &t), 0);
+    assert_int_equal(store_put_dag_version(s, "h", "etl", "x", 1), 0);
+    store_rollback(s);
+    struct run_rec got;
+    assert_int_equal(store_get_run(s, "r1", &got), -ENOENT);
+    store_rollback(s); /* nothing open: harmless */
+    /* The connection works on. */
+    put_run(s, &r);
+    assert_int_equal(store_get_run(s, "r1", &got), 0);
+    run_rec_release(&got);
+    store_close(s);
+    assert_int_equal(raw_int("rb.db", "SELECT COUNT(*) FROM task_instances"), 0);
+    assert_int_equal(raw_int("rb.db", "SELECT COUNT(*) FROM dag_versions"), 0);
+}
+
+static void failed_commit_rolls_back(void **state)
+{
+    struct store *s = open_ok("fc.db");
+    struct run_rec r = full_run("r1", "etl", 5);
+    setenv("BARAM_FAULT", "FP_STORE_COMMIT", 1);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_put_run(s, &r), 0);
+    int rc = store_commit(s);
+    unsetenv("BARAM_FAULT");
+#ifdef BARAM_FAULTS
+    assert_int_equal(rc, ERR_DB);
+    assert_non_null(strstr(store_errmsg(s), "cannot commit"));
+    struct run_rec got;
+    assert_int_equal(store_get_run(s, "r1", &got), -ENOENT);
+    /* A new transaction works. */
+    put_run(s, &r);
+    assert_int_equal(store_get_run(s, "r1", &got), 0);
+    run_rec_release(&got);
+#else
+    assert_int_equal(rc, 0);
+#endif
+    store_close(s);
+}
+
+static void errors_from_sqlite_name_the_database(void **state)
+{
+    struct store *s = open_ok("busy.db");
+    /* Hold the write lock on another connection: begin waits busy_timeout, then fails. The
+     * timeout is 5 s, so only check a statement-level error instead: a transaction inside a
+     * transaction. */
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_begin(s), ERR_DB);
+    assert_non_null(strstr(store_errmsg(s), "busy.db"));
+    assert_non_null(strstr(store_errmsg(s), "cannot start a transaction"));
+    store_rollback(s);
+    store_close(s);
+}
+
+static void bad_records_are_refused_not_stored(void **state)
+{
+    struct store *s = open_ok("bad.db");
+    assert_int_equal(store_begin(s), 0);
+    struct run_rec r = full_run("r1", "etl", 5);
+    r.state = (enum run_state)77;
+    assert_int_equal(store_put_run(s, &r), ERR_DB);
+    assert_non_null(strstr(store_errmsg(s), "cannot write run 'r1'"));
+    r = full_run(NULL, "etl", 5);
+    assert_int_equal(store_put_run(s, &r), ERR_DB);
+    struct ti_rec t = full_ti("r1", NULL, "a", -1);
+    assert_int_equal(store_put_ti(s, &t), ERR_DB);
+    t = full_ti("r1", "a", NULL, -1); /* task defaults to task_id */
+    assert_int_equal(store_put_ti(s, &t), 0);
+    struct try_rec tr = {.run_id = "r1", .task_id = "a", .state = (enum ti_state) - 1};
+    assert_int_equal(store_put_try(s, &tr), ERR_DB);
+    assert_int_equal(store_put_dag_version(s, NULL, "etl", "x", 1), ERR_DB);
+    assert_int_equal(store_commit(s), 0);
+    struct ti_rec got;
+    assert_int_equal(store_get_ti(s, "r1", "a", &got), 0);
+    assert_string_equal(got.task, "a");
+    ti_rec_release(&got);
+    store_close(s);
+    assert_int_equal(raw_int("bad.db", "SELECT COUNT(*) FROM runs"), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(open_creates_private_file_and_folders, setup, teardown),
+        cmocka_unit_test_setup_teardown(sqlite_prefix_and_wal_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(migrations_apply_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(concurrent_first_opens_migrate_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(newer_schema_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(run_round_trip_every_field, setup, teardown),
+        cmocka_unit_test_setup_teardown(ti_round_trip_every_field, setup, teardown),
+        cmocka_unit_test_setup_teardown(try_round_trip_and_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(upsert_replaces_whole_row, setup, teardown),
+        cmocka_unit_test_setup_teardown(list_runs_orders_filters_and_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(list_tis_in_first_seen_then_map_index_order, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(missing_rows_are_enoent, setup, teardown),
+        cmocka_unit_test_setup_teardown(dag_versions_are_stored_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(bad_paths_give_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(rollback_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(failed_commit_rolls_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(errors_from_sqlite_name_the_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(bad_records_are_refused_not_stored, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
