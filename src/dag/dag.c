@@ -193,9 +193,10 @@ static bool is_str(const struct dagfile_node *n)
 /* Short form of a scalar for messages. */
 #define SHOW "%.100s"
 
+/* Ids name folders under HOME/logs, so "." and ".." (any all-dot name) are refused too. */
 static bool id_ok(const char *s, size_t len)
 {
-    if (len < 1 || len > DAG_ID_MAX)
+    if (len < 1 || len > DAG_ID_MAX || strspn(s, ".") >= len)
         return false;
     for (size_t i = 0; i < len; i++) {
         char ch = s[i];
