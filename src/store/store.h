@@ -165,6 +165,12 @@ uint64_t store_writer_put_ti(struct store_writer *w, const struct ti_rec *t);
 uint64_t store_writer_put_try(struct store_writer *w, const struct try_rec *t);
 uint64_t store_writer_put_dag_version(struct store_writer *w, const char *hash, const char *dag_id,
                                       const char *source, size_t len);
+/* Loop thread. Between cork and uncork, changes are queued without waking the writer thread
+ * (which may still take them if it is awake): the changes one event makes then go into one
+ * transaction instead of the first waking the thread alone. Uncork wakes it if anything is
+ * queued. Not nested. */
+void store_writer_cork(struct store_writer *w);
+void store_writer_uncork(struct store_writer *w);
 /* Highest sequence number known durable (loop thread). */
 uint64_t store_writer_durable(const struct store_writer *w);
 /* Statistics: commits made and changes written (loop thread, approximate). */

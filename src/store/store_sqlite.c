@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -280,9 +281,24 @@ int store__sqlite_open(const char *path, void **out, char **errmsg)
     sqlite3_extended_result_codes(c->db, 1);
     /* journal_mode answers with a row: read it to be sure WAL took (it fails on some
      * filesystems, and then durability rules differ). */
+    /* Switching a fresh file to WAL can answer SQLITE_BUSY at once, without the busy handler,
+     * while another process is doing the same (several first runs on a new home): retry for
+     * up to the busy timeout. This runs at open, on a thread that may block. */
     sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW) {
+    int step = SQLITE_BUSY;
+    for (int attempt = 0; attempt < 250; attempt++) {
+        sqlite3_finalize(st);
+        st = NULL;
+        if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) != SQLITE_OK)
+            step = sqlite3_extended_errcode(c->db);
+        else
+            step = sqlite3_step(st);
+        if ((step & 0xff) != SQLITE_BUSY && (step & 0xff) != SQLITE_LOCKED)
+            break;
+        struct timespec pause = {0, 20 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    if (step != SQLITE_ROW) {
         sqlite3_finalize(st);
         r = open_fail(errmsg, path, sqlite3_errmsg(c->db), ERR_DB);
         goto fail;

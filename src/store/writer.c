@@ -106,6 +106,7 @@ struct store_writer {
     /* Loop thread only. */
     uint64_t reported_seq;
     bool stop_called, error_reported, closing;
+    bool corked; /* store_writer_cork: submit queues without waking the thread */
 
     /* Writer thread only: the changes of the transaction being written. */
     VEC(struct wchange) batch;
@@ -456,7 +457,7 @@ static uint64_t submit(struct store_writer *w, struct wchange *c)
     if (!w->failed && !w->stopping) {
         VEC_PUSH(&w->queue, *c);
         seq = ++w->queued_seq;
-        if (w->queue.n - w->qhead == 1)
+        if (w->queue.n - w->qhead == 1 && !w->corked)
             pthread_cond_signal(&w->cond);
     }
     pthread_mutex_unlock(&w->mu);
@@ -503,6 +504,20 @@ uint64_t store_writer_put_dag_version(struct store_writer *w, const char *hash, 
     c.u.dv.source = source ? xmemdup(source, len) : NULL;
     c.u.dv.len = source ? len : 0;
     return submit(w, &c);
+}
+
+void store_writer_cork(struct store_writer *w)
+{
+    w->corked = true;
+}
+
+void store_writer_uncork(struct store_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->corked = false;
+    if (w->queue.n > w->qhead)
+        pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->mu);
 }
 
 uint64_t store_writer_durable(const struct store_writer *w)
