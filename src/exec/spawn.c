@@ -1,0 +1,413 @@
+/*
+ * spawn.c - a try's process on the loop; see spawn.h for the contract.
+ *
+ * Life of a struct spawn: posix_spawn -> watch the exit (pidfd on a
+ * uv_poll, or a SIGCHLD uv_signal) -> reap with waitpid(WNOHANG) -> report
+ * -> close the handles -> free in the last close callback.
+ *
+ * Killing (timeout or spawn_kill): SIGTERM to the group and a deadline
+ * grace_ms later. While the deadline has not passed, the one timer re-checks
+ * the group with kill(-pgid, 0) at a growing short interval once the leader
+ * has exited, so a group that dies on SIGTERM is reported at once; at the
+ * deadline the whole group gets SIGKILL. The report waits until the group is
+ * gone (bounded: zombies of a group whose leader we reaped belong to init).
+ *
+ * Per try, the parent makes: open(log), posix_spawn (one clone + exec),
+ * pidfd_open, epoll_ctl add/del, waitpid, close x2.
+ */
+#include "exec/spawn.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "base/fault.h"
+#include "base/xalloc.h"
+#include "dag/dag.h"
+
+/* How long after SIGKILL we keep waiting for the group to vanish before reporting anyway. */
+#define SPAWN_REAP_WAIT_MS 2000
+
+struct spawn {
+    uv_loop_t *loop;
+    pid_t pid;
+    int pidfd;        /* -1 with the SIGCHLD fallback */
+    uv_poll_t poll;   /* on pidfd */
+    uv_signal_t sig;  /* SIGCHLD fallback */
+    uv_timer_t timer; /* timeout, then group re-checks and the SIGKILL deadline */
+    int nopen;        /* handles initialised and not yet closed */
+    bool use_signal;
+    bool exited;  /* the leader was reaped */
+    bool killing; /* SIGTERM sent to the group */
+    bool sigkill_sent;
+    bool reported;
+    bool poll_open;   /* poll was initialised */
+    bool first_check; /* the timer first reaps once (SIGCHLD fallback) */
+    int64_t timeout_ms;
+    int64_t deadline_ms;   /* loop time of the SIGKILL */
+    int64_t reap_until_ms; /* loop time after which we stop waiting for the group */
+    int64_t grace_ms;
+    int64_t recheck_ms;
+    struct spawn_result res;
+    spawn_exit_fn cb;
+    void *ud; /* borrowed */
+};
+
+static char *const spawn_empty_env[] = {NULL};
+
+/* A cached kernel capability, not state: cleared once by the loop thread when pidfd_open is
+ * missing (ENOSYS) or forbidden (EPERM under seccomp); tests clear it to cover the fallback. */
+static bool have_pidfd = true;
+
+void spawn__use_sigchld(bool on)
+{
+    have_pidfd = !on;
+}
+
+static void spawn_on_timer(uv_timer_t *h);
+
+static void spawn_on_close(uv_handle_t *h)
+{
+    struct spawn *sp = h->data;
+    if (--sp->nopen == 0) {
+        if (sp->pidfd >= 0)
+            close(sp->pidfd);
+        free(sp);
+    }
+}
+
+static void spawn_close_all(struct spawn *sp)
+{
+    uv_close((uv_handle_t *)&sp->timer, spawn_on_close);
+    if (sp->use_signal)
+        uv_close((uv_handle_t *)&sp->sig, spawn_on_close);
+    if (sp->poll_open)
+        uv_close((uv_handle_t *)&sp->poll, spawn_on_close);
+}
+
+static void spawn_report(struct spawn *sp)
+{
+    if (sp->reported)
+        return;
+    sp->reported = true;
+    uv_timer_stop(&sp->timer);
+    if (sp->use_signal)
+        uv_signal_stop(&sp->sig);
+    if (sp->poll_open)
+        uv_poll_stop(&sp->poll);
+    sp->cb(sp->ud, &sp->res);
+    spawn_close_all(sp);
+}
+
+/* Is a process of the group still running? kill(-pgid, 0) also counts zombies: members
+ * orphaned by the leader's death wait for init to reap them, which can take seconds in a
+ * container; so when kill() says yes, /proc tells whether any member is more than a zombie.
+ * Only called while killing a group, never on the hot path. */
+static bool spawn_group_alive(const struct spawn *sp)
+{
+    if (kill(-sp->pid, 0) < 0 && errno != EPERM)
+        return false;
+    DIR *d = opendir("/proc");
+    if (!d)
+        return true;
+    bool alive = false;
+    struct dirent *e;
+    char path[300], buf[512];
+    while (!alive && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+            continue;
+        buf[n] = 0;
+        /* "pid (comm) S ppid pgrp ...": comm may hold spaces and parentheses. */
+        char *rp = strrchr(buf, ')');
+        char state;
+        int ppid, pgrp;
+        if (!rp || sscanf(rp + 1, " %c %d %d", &state, &ppid, &pgrp) != 3)
+            continue;
+        if (pgrp == sp->pid && state != 'Z' && state != 'X')
+            alive = true;
+    }
+    closedir(d);
+    return alive;
+}
+
+/* The leader is gone: report now, or keep watching the group while killing it. */
+static void spawn_after_exit(struct spawn *sp)
+{
+    if (!sp->killing || !spawn_group_alive(sp)) {
+        spawn_report(sp);
+        return;
+    }
+    sp->recheck_ms = 1;
+    uv_timer_stop(&sp->timer);
+    uv_timer_start(&sp->timer, spawn_on_timer, (uint64_t)sp->recheck_ms, 0);
+}
+
+static void spawn_reap(struct spawn *sp)
+{
+    if (sp->exited)
+        return;
+    int status;
+    pid_t r;
+    do
+        r = waitpid(sp->pid, &status, WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r == 0)
+        return;
+    sp->exited = true;
+    if (r < 0) { /* somebody else reaped it: we cannot know how it ended */
+        sp->res.exit_code = -1;
+    } else if (WIFEXITED(status)) {
+        sp->res.exit_code = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+        sp->res.exit_code = -1;
+        sp->res.term_signal = WTERMSIG(status);
+    }
+    if (sp->use_signal)
+        uv_signal_stop(&sp->sig);
+    if (sp->poll_open)
+        uv_poll_stop(&sp->poll);
+    spawn_after_exit(sp);
+}
+
+static void spawn_on_poll(uv_poll_t *h, int status, int events)
+{
+    spawn_reap(h->data);
+}
+
+static void spawn_on_sigchld(uv_signal_t *h, int signum)
+{
+    spawn_reap(h->data);
+}
+
+static void spawn_start_kill(struct spawn *sp)
+{
+    sp->killing = true;
+    kill(-sp->pid, SIGTERM);
+    sp->deadline_ms = (int64_t)uv_now(sp->loop) + sp->grace_ms;
+    if (sp->first_check) /* the pending first check also arms the deadline */
+        return;
+    if (sp->exited) {
+        spawn_after_exit(sp);
+        return;
+    }
+    uv_timer_stop(&sp->timer);
+    uv_timer_start(&sp->timer, spawn_on_timer, (uint64_t)sp->grace_ms, 0);
+}
+
+static void spawn_on_timer(uv_timer_t *h)
+{
+    struct spawn *sp = h->data;
+    int64_t now = (int64_t)uv_now(sp->loop);
+    if (sp->first_check) { /* SIGCHLD fallback: the child may have exited before the watch */
+        sp->first_check = false;
+        spawn_reap(sp);
+        if (sp->exited)
+            return;
+        if (sp->killing)
+            uv_timer_start(&sp->timer, spawn_on_timer,
+                           (uint64_t)(sp->deadline_ms > now ? sp->deadline_ms - now : 0), 0);
+        else if (sp->timeout_ms > 0)
+            uv_timer_start(&sp->timer, spawn_on_timer, (uint64_t)sp->timeout_ms, 0);
+        return;
+    }
+    if (!sp->killing) { /* the timeout */
+        sp->res.timed_out = true;
+        spawn_start_kill(sp);
+        return;
+    }
+    if (!sp->sigkill_sent && now >= sp->deadline_ms) {
+        kill(-sp->pid, SIGKILL);
+        sp->sigkill_sent = true;
+        sp->reap_until_ms = now + SPAWN_REAP_WAIT_MS;
+    }
+    if (sp->exited) {
+        if (!spawn_group_alive(sp) || (sp->sigkill_sent && now >= sp->reap_until_ms)) {
+            spawn_report(sp);
+            return;
+        }
+        sp->recheck_ms = sp->recheck_ms < 100 ? sp->recheck_ms * 2 : 100;
+        int64_t next = sp->recheck_ms;
+        if (!sp->sigkill_sent && now + next > sp->deadline_ms)
+            next = sp->deadline_ms - now;
+        uv_timer_start(&sp->timer, spawn_on_timer, (uint64_t)(next > 0 ? next : 0), 0);
+    }
+    /* Leader still alive after SIGKILL: its exit (poll/signal) will come. */
+}
+
+int spawn_start(uv_loop_t *loop, const struct spawn_opts *o, spawn_exit_fn cb, void *ud,
+                struct spawn **out)
+{
+    int r;
+    int logfd = -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    bool fa_init = false, attr_init = false;
+    struct spawn *sp = xcalloc(1, sizeof(*sp));
+    sp->loop = loop;
+    sp->pidfd = -1;
+    sp->cb = cb;
+    sp->ud = ud;
+    sp->grace_ms = o->grace_ms > 0 ? o->grace_ms : DAG_KILL_GRACE_MS;
+    sp->res.exit_code = -1;
+
+    if (FAULT(FP_SPAWN)) {
+        r = -EAGAIN;
+        goto fail;
+    }
+    if (o->log_path) {
+        logfd = open(o->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (logfd < 0) {
+            r = -errno;
+            goto fail;
+        }
+    }
+    if ((r = -posix_spawn_file_actions_init(&fa)) < 0)
+        goto fail;
+    fa_init = true;
+    if ((r = -posix_spawnattr_init(&attr)) < 0)
+        goto fail;
+    attr_init = true;
+
+    r = -posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (r == 0 && logfd >= 0) {
+        r = -posix_spawn_file_actions_adddup2(&fa, logfd, 1);
+        if (r == 0)
+            r = -posix_spawn_file_actions_adddup2(&fa, logfd, 2);
+    } else if (r == 0 && !o->inherit_stdio) {
+        r = -posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+        if (r == 0)
+            r = -posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    }
+    if (r == 0 && o->cwd)
+        r = -posix_spawn_file_actions_addchdir_np(&fa, o->cwd);
+    /* Nothing else reaches the task: not even fds baram inherited without CLOEXEC from
+     * whoever started it (one close_range in the child). */
+    if (r == 0)
+        r = -posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    if (r < 0)
+        goto fail;
+
+    sigset_t none, def;
+    sigemptyset(&none);
+    sigemptyset(&def);
+    sigaddset(&def, SIGPIPE);
+    sigaddset(&def, SIGINT);
+    sigaddset(&def, SIGTERM);
+    sigaddset(&def, SIGQUIT);
+    sigaddset(&def, SIGHUP);
+    if ((r = -posix_spawnattr_setsigmask(&attr, &none)) < 0 ||
+        (r = -posix_spawnattr_setsigdefault(&attr, &def)) < 0 ||
+        (r = -posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+                                                  POSIX_SPAWN_SETSIGDEF)) < 0)
+        goto fail;
+
+    /* A try's process (pidfd) or, without pidfd, SIGCHLD watched from before the fork. */
+    uv_timer_init(loop, &sp->timer);
+    sp->timer.data = sp;
+    sp->nopen = 1;
+    sp->use_signal = !have_pidfd;
+    if (sp->use_signal) {
+        uv_signal_init(loop, &sp->sig);
+        sp->sig.data = sp;
+        sp->nopen++;
+        if ((r = uv_signal_start(&sp->sig, spawn_on_sigchld, SIGCHLD)) < 0)
+            goto fail_handles;
+    }
+
+    char *argv[] = {"/bin/sh", "-c", (char *)o->cmd, NULL};
+    r = posix_spawn(&sp->pid, "/bin/sh", &fa, &attr, argv, o->env ? o->env : spawn_empty_env);
+    if (r != 0) {
+        r = -r;
+        goto fail_handles;
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    fa_init = attr_init = false;
+    if (logfd >= 0)
+        close(logfd);
+    logfd = -1;
+
+    if (!sp->use_signal) {
+        sp->pidfd = (int)syscall(SYS_pidfd_open, sp->pid, 0);
+        if (sp->pidfd < 0) {
+            /* Old kernel: SIGCHLD from now on; this child may have exited before the watch
+             * started, so the timer reaps once first. */
+            if (errno == ENOSYS || errno == EPERM)
+                have_pidfd = false; /* for good; other errors (EMFILE) only for this child */
+            sp->use_signal = true;
+            uv_signal_init(loop, &sp->sig);
+            sp->sig.data = sp;
+            sp->nopen++;
+            uv_signal_start(&sp->sig, spawn_on_sigchld, SIGCHLD);
+            sp->first_check = true;
+            sp->timeout_ms = o->timeout_ms;
+            uv_timer_start(&sp->timer, spawn_on_timer, 0, 0);
+            *out = sp;
+            return 0;
+        } else {
+            uv_poll_init(loop, &sp->poll, sp->pidfd);
+            sp->poll.data = sp;
+            sp->poll_open = true;
+            sp->nopen++;
+            uv_poll_start(&sp->poll, UV_READABLE, spawn_on_poll);
+        }
+    }
+    if (o->timeout_ms > 0)
+        uv_timer_start(&sp->timer, spawn_on_timer, (uint64_t)o->timeout_ms, 0);
+    *out = sp;
+    return 0;
+
+fail_handles:
+    if (fa_init)
+        posix_spawn_file_actions_destroy(&fa);
+    if (attr_init)
+        posix_spawnattr_destroy(&attr);
+    if (logfd >= 0)
+        close(logfd);
+    sp->reported = true;
+    spawn_close_all(sp);
+    return r;
+fail:
+    if (fa_init)
+        posix_spawn_file_actions_destroy(&fa);
+    if (attr_init)
+        posix_spawnattr_destroy(&attr);
+    if (logfd >= 0)
+        close(logfd);
+    free(sp);
+    return r;
+}
+
+void spawn_kill(struct spawn *sp)
+{
+    if (sp->reported)
+        return;
+    sp->res.killed = true;
+    if (sp->killing)
+        return;
+    spawn_start_kill(sp);
+}
+
+int spawn_pid(const struct spawn *sp)
+{
+    return sp->pid;
+}

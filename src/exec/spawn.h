@@ -1,0 +1,66 @@
+/*
+ * spawn.h - one try of a `run` task as a process: `/bin/sh -c CMD` in its
+ * own session (so its own process group), in a given folder, with an
+ * explicit environment, stdin from /dev/null, stdout + stderr appended
+ * to one log file and no other fd (not even ones inherited by baram). The exit is an event on a
+ * libuv loop; a timeout or a kill sends SIGTERM to the whole group, then SIGKILL to the group after
+ * the grace period if anything in it is still alive, even when the leader
+ * has already exited: a killed try leaves no process behind.
+ *
+ * Key idea: the hot path costs few syscalls. The child is started with
+ * posix_spawn (glibc: clone(CLONE_VM|CLONE_VFORK), no page-table copy as
+ * with libuv 1.44's fork) and its exit is watched through a pidfd polled on
+ * the loop (one fd per child, no SIGCHLD fan-out over every child); kernels
+ * without pidfd_open fall back to a SIGCHLD uv_signal per child.
+ *
+ * Loop thread only. A struct spawn is owned by this module: it is freed
+ * after its exit callback has returned and its handles are closed; the
+ * caller must not touch it after the callback.
+ */
+#ifndef BARAM_EXEC_SPAWN_H
+#define BARAM_EXEC_SPAWN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/compiler.h"
+
+struct spawn;
+struct uv_loop_s;
+
+struct spawn_opts {
+    const char *cmd;      /* run as /bin/sh -c cmd (borrowed for the call) */
+    const char *cwd;      /* NULL: this process's cwd */
+    char *const *env;     /* NULL-terminated "NAME=value" array (borrowed for the call) */
+    const char *log_path; /* stdout+stderr appended here (created 0644); NULL: see below */
+    bool inherit_stdio;   /* with log_path NULL: stdout/stderr are this process's */
+    int64_t timeout_ms;   /* 0 = none */
+    int64_t grace_ms;     /* SIGTERM -> SIGKILL delay; <= 0 means DAG_KILL_GRACE_MS */
+};
+
+struct spawn_result {
+    int exit_code;   /* 0..255, or -1 when ended by a signal */
+    int term_signal; /* 0, or the signal that ended the leader */
+    bool timed_out;  /* the timeout fired */
+    bool killed;     /* spawn_kill was called */
+};
+
+/* Called once on the loop thread when the leader has exited (and, for a killed or timed-out
+ * try, when the whole group is gone). */
+typedef void (*spawn_exit_fn)(void *ud, const struct spawn_result *r);
+
+/* Starts the process. 0 and *out (owned by this module, valid until the callback returns), or a
+ * negative errno (log file cannot be opened, spawn failed): no callback will come then. */
+int spawn_start(struct uv_loop_s *loop, const struct spawn_opts *o, spawn_exit_fn cb, void *ud,
+                struct spawn **out) WARN_UNUSED;
+/* SIGTERM to the group now, SIGKILL to it after the grace period if any of it lives on. The
+ * callback still comes (with killed set). Idempotent. */
+void spawn_kill(struct spawn *sp);
+/* The leader's pid (= its process group id). */
+int spawn_pid(const struct spawn *sp);
+
+/* Tests only: watch exits through SIGCHLD instead of pidfds (the fallback for kernels
+ * without pidfd_open) from now on, or go back. Loop thread, with no spawn in flight. */
+void spawn__use_sigchld(bool on);
+
+#endif
