@@ -4,7 +4,9 @@
  * libuv loop, its own store writer and executor, and returns when the run
  * has ended (success, failed or cancelled) and every state change is
  * durable in the store. The daemon (later) embeds the same scheduler on its
- * own loop; this is the one-run front door to it.
+ * own loop; this is the one-run front door to it. A manual run's id is
+ * manual__<ISO of now> (backfill__/scheduled__<ISO of the logical date>
+ * otherwise), one millisecond later when that id is already in the store.
  *
  * Called from the main thread; blocks until the run ends.
  */
@@ -33,13 +35,19 @@ struct run_progress {
     uint32_t running; /* queued or running */
     uint32_t failed;  /* failed or upstream_failed */
     int64_t elapsed_ms;
-    const char *task_id;  /* the instance that changed (borrowed for the call) */
-    enum ti_state state;  /* its new state */
+    const char *task_id;            /* the instance that changed (borrowed for the call) */
+    enum ti_state state;            /* its new state */
     const char *const *running_ids; /* up to 8 running instance ids (borrowed for the call) */
     size_t nrunning_ids;
 };
 
 typedef void (*run_progress_fn)(void *ud, const struct run_progress *p);
+
+/* The size of a named pool (SPEC section 4, `pools`); a pool not listed has 128 slots. */
+struct run_pool {
+    const char *name; /* borrowed */
+    int slots;        /* >= 0 */
+};
 
 struct run_opts {
     const struct dag *dag;          /* borrowed for the call */
@@ -47,12 +55,14 @@ struct run_opts {
     const char *home;               /* BARAM_HOME: logs go to HOME/logs/... */
     const struct run_param *params; /* overrides of the DAG's params (checked, see below) */
     size_t nparams;
-    int64_t logical_at_ms;          /* the logical date; the run id is manual__<ISO of now> */
+    int64_t logical_at_ms; /* the logical date; the run id is manual__<ISO of now> */
     enum run_type type;
-    int parallelism;                /* > 0 */
-    run_progress_fn progress;       /* may be NULL; called on the loop thread */
+    int parallelism;          /* > 0 */
+    run_progress_fn progress; /* may be NULL; called on the loop thread */
     void *progress_ud;
-    bool handle_signals;            /* SIGINT/SIGTERM cancel the run (kill its process groups) */
+    bool handle_signals;          /* SIGINT/SIGTERM cancel the run (kill its process groups) */
+    const struct run_pool *pools; /* may be NULL */
+    size_t npools;
 };
 
 struct run_result {
@@ -70,6 +80,13 @@ int run_check_params(const struct dag *dag, const struct run_param *params, size
 /* Runs the DAG to completion. 0 with *res filled (res->state says how it ended), or a negative
  * code when the run could not start (store unreachable, bad params): res->errmsg says why. */
 int run_execute(const struct run_opts *o, struct run_result *res) WARN_UNUSED;
+
+/* The folder of a run's logs, HOME/logs/<dag>/<run_id> (task NULL), or of a task instance's
+ * tries, .../<task> or .../<task>.<map_index> (map_index >= 0), where <try>.log and
+ * <try>.output live. Absolute (a relative home is taken from the cwd). An id made only of
+ * dots ("." or "..") is written as "%2E" per dot, so no id leaves its folder. Malloc'd. */
+char *run_log_dir(const char *home, const char *dag_id, const char *run_id, const char *task,
+                  int map_index);
 
 /* `baram tasks test`: runs one task now, outside any run and without the store, its output
  * going to this process's stdout/stderr (outputs of upstream tasks are empty). 0 with
