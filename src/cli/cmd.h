@@ -1,0 +1,18 @@
+/*
+ * cmd.h - the subcommands. Each takes the arguments after its own name
+ * (argv[0] is the command name, e.g. "run"), parses its flags, prints its
+ * own --help, and returns the exit code (cli.h: EXIT_OK, EXIT_FAILED,
+ * EXIT_USAGE). Global flags (--home) are handled by each command through
+ * cli/home.h.
+ */
+#ifndef BARAM_CLI_CMD_H
+#define BARAM_CLI_CMD_H
+
+int cmd_run(int argc, char **argv);  /* cmd_run.c:   baram run FILE ... */
+int cmd_dags(int argc, char **argv); /* cmd_dags.c:  baram dags validate PATH... (list ... later) */
+int cmd_runs(int argc, char **argv); /* cmd_runs.c:  baram runs list|show|profile */
+int cmd_tasks(int argc, char **argv); /* cmd_tasks.c: baram tasks test FILE TASK */
+int cmd_logs(int argc, char **argv);  /* cmd_logs.c:  baram logs RUN TASK [--try N] [--follow] */
+int cmd_init(int argc, char **argv);  /* cmd_init.c:  baram init */
+
+#endif

@@ -1,0 +1,535 @@
+/*
+ * home.c - choosing the home, reading baram.yaml, environment overrides;
+ * see home.h. The config is small, so it is loaded as one libyaml document
+ * and walked node by node; every node carries its position (libyaml marks
+ * are 0-based: this file adds 1). Each problem is a diag entry and parsing
+ * goes on, so one pass reports them all. Main thread only.
+ */
+#include "cli/home.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+#include "base/buf.h"
+#include "base/diag.h"
+#include "base/parse.h"
+#include "base/suggest.h"
+#include "base/xalloc.h"
+#include "dag/duration.h"
+#include "store/store.h"
+
+static const char *global_flag; /* borrowed from argv; written by cli_main before commands */
+
+void home_set_global_flag(const char *dir)
+{
+    global_flag = dir;
+}
+
+static char *join(const char *dir, const char *name)
+{
+    struct buf b = BUF_INIT(BUF_NO_MAX);
+    size_t n = strlen(dir);
+    (void)!buf_adds(&b, dir);
+    if (n && dir[n - 1] != '/')
+        (void)!buf_addc(&b, '/');
+    (void)!buf_adds(&b, name);
+    return buf_detach(&b, NULL);
+}
+
+void home_init(struct home *h, const char *flag)
+{
+    memset(h, 0, sizeof *h);
+    const char *dir = flag;
+    if (!dir || !*dir)
+        dir = global_flag;
+    h->from_flag = dir && *dir;
+    if (!dir || !*dir)
+        dir = getenv("BARAM_HOME");
+    if (!dir || !*dir)
+        dir = HOME_DEFAULT_DIR;
+    h->dir = xstrdup(dir);
+    h->config_path = join(dir, "baram.yaml");
+    h->dags = xstrdup(HOME_DEFAULT_DAGS);
+    h->db = join(dir, "baram.db");
+    h->listen = xstrdup(HOME_DEFAULT_LISTEN);
+    h->parallelism = HOME_DEFAULT_PARALLELISM;
+    h->log_level = LOG_WARN;
+    h->auth.token_ttl_ms = 3600 * 1000;
+    h->auth.issuer = xstrdup("baram");
+    h->auth.audience = xstrdup("baram");
+}
+
+static void free_pools(struct home *h)
+{
+    for (size_t i = 0; i < h->npools; i++)
+        free(h->pools[i].name);
+    free(h->pools);
+    h->pools = NULL;
+    h->npools = 0;
+}
+
+void home_release(struct home *h)
+{
+    free(h->dir);
+    free(h->config_path);
+    free(h->dags);
+    free(h->db);
+    free(h->listen);
+    free_pools(h);
+    free(h->auth.issuer);
+    free(h->auth.audience);
+    free(h->auth.public_key);
+    memset(h, 0, sizeof *h);
+}
+
+/* ---- value checks shared by the file and the environment ---- */
+
+static void set_str(char **slot, const char *v)
+{
+    free(*slot);
+    *slot = xstrdup(v);
+}
+
+/* host:port, port 1..65535; host may be empty ("":8080 = all interfaces) or [v6]. */
+static bool listen_ok(const char *v)
+{
+    const char *colon = strrchr(v, ':');
+    if (!colon)
+        return false;
+    int port;
+    if (parse_int(colon + 1, 1, 65535, &port) < 0)
+        return false;
+    return colon[1] != '+' && colon[1] != '-';
+}
+
+static const char *const config_keys[] = {"dags",  "db",   "listen",   "parallelism",
+                                          "pools", "auth", "log_level"};
+static const char *const auth_keys[] = {"token_ttl", "issuer", "audience", "public_key"};
+static const char *const level_names[] = {"debug", "info", "warn", "error", "off"};
+
+/* ---- the YAML file ---- */
+
+struct cfg {
+    yaml_document_t *doc;
+    const char *path;
+    struct diag *d;
+};
+
+static int line_of(const yaml_node_t *n)
+{
+    return (int)n->start_mark.line + 1;
+}
+
+static int col_of(const yaml_node_t *n)
+{
+    return (int)n->start_mark.column + 1;
+}
+
+static const char *kind_name(const yaml_node_t *n)
+{
+    switch (n->type) {
+    case YAML_MAPPING_NODE:
+        return "a mapping";
+    case YAML_SEQUENCE_NODE:
+        return "a list";
+    default:
+        return "a scalar";
+    }
+}
+
+/* The scalar's text, or NULL after an error when n is not a scalar. */
+static const char *scalar(struct cfg *c, const yaml_node_t *n, const char *key)
+{
+    if (n->type != YAML_SCALAR_NODE) {
+        diag_err(c->d, c->path, line_of(n), col_of(n), "'%s' must be a scalar, not %s", key,
+                 kind_name(n));
+        return NULL;
+    }
+    return (const char *)n->data.scalar.value;
+}
+
+static void unknown_key(struct cfg *c, const yaml_node_t *k, const char *name,
+                        const char *const *known, size_t nknown, const char *where)
+{
+    diag_err(c->d, c->path, line_of(k), col_of(k), "unknown key '%s'%s", name, where);
+    const char *near = suggest_closest(name, known, nknown);
+    if (near)
+        diag_hint(c->d, "did you mean '%s'?", near);
+}
+
+static void parse_pools(struct cfg *c, struct home *h, yaml_node_t *v)
+{
+    if (v->type != YAML_MAPPING_NODE) {
+        diag_err(c->d, c->path, line_of(v), col_of(v),
+                 "'pools' must be a mapping of pool names to slot counts, not %s", kind_name(v));
+        return;
+    }
+    free_pools(h);
+    size_t n = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
+    h->pools = xcalloc(n ? n : 1, sizeof *h->pools);
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        yaml_node_t *val = yaml_document_get_node(c->doc, p->value);
+        const char *name = scalar(c, k, "pools");
+        if (!name)
+            continue;
+        if (!*name) {
+            diag_err(c->d, c->path, line_of(k), col_of(k), "empty pool name");
+            continue;
+        }
+        bool dup = false;
+        for (size_t i = 0; i < h->npools; i++)
+            dup |= strcmp(h->pools[i].name, name) == 0;
+        if (dup) {
+            diag_err(c->d, c->path, line_of(k), col_of(k), "duplicate pool '%s'", name);
+            continue;
+        }
+        char key[256];
+        snprintf(key, sizeof key, "pools.%s", name);
+        const char *s = scalar(c, val, key);
+        int slots;
+        if (!s)
+            continue;
+        if (parse_int(s, 1, HOME_PARALLELISM_MAX, &slots) < 0) {
+            diag_err(c->d, c->path, line_of(val), col_of(val),
+                     "bad slot count '%s' for pool '%s' (a whole number from 1 to %d)", s, name,
+                     HOME_PARALLELISM_MAX);
+            continue;
+        }
+        h->pools[h->npools].name = xstrdup(name);
+        h->pools[h->npools].slots = slots;
+        h->npools++;
+    }
+}
+
+static void parse_auth(struct cfg *c, struct home *h, yaml_node_t *v)
+{
+    if (v->type != YAML_MAPPING_NODE) {
+        diag_err(c->d, c->path, line_of(v), col_of(v), "'auth' must be a mapping, not %s",
+                 kind_name(v));
+        return;
+    }
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        yaml_node_t *val = yaml_document_get_node(c->doc, p->value);
+        const char *name = scalar(c, k, "auth");
+        if (!name)
+            continue;
+        char key[64];
+        snprintf(key, sizeof key, "auth.%.50s", name);
+        if (strcmp(name, "token_ttl") == 0) {
+            const char *s = scalar(c, val, key);
+            int64_t ms;
+            if (s && (duration_parse(s, &ms) < 0 || ms <= 0))
+                diag_err(c->d, c->path, line_of(val), col_of(val),
+                         "bad duration '%s' for 'auth.token_ttl'", s);
+            else if (s)
+                h->auth.token_ttl_ms = ms;
+        } else if (strcmp(name, "issuer") == 0 || strcmp(name, "audience") == 0 ||
+                   strcmp(name, "public_key") == 0) {
+            const char *s = scalar(c, val, key);
+            if (!s)
+                continue;
+            if (!*s) {
+                diag_err(c->d, c->path, line_of(val), col_of(val), "'%s' must not be empty", key);
+                continue;
+            }
+            char **slot = name[0] == 'i'   ? &h->auth.issuer
+                          : name[0] == 'a' ? &h->auth.audience
+                                           : &h->auth.public_key;
+            set_str(slot, s);
+        } else {
+            unknown_key(c, k, name, auth_keys, ARRAY_SIZE(auth_keys), " in 'auth'");
+        }
+    }
+}
+
+static void parse_key(struct cfg *c, struct home *h, yaml_node_t *k, const char *name,
+                      yaml_node_t *v)
+{
+    if (strcmp(name, "pools") == 0) {
+        parse_pools(c, h, v);
+        return;
+    }
+    if (strcmp(name, "auth") == 0) {
+        parse_auth(c, h, v);
+        return;
+    }
+    bool known = false;
+    for (size_t i = 0; i < ARRAY_SIZE(config_keys); i++)
+        known |= strcmp(config_keys[i], name) == 0;
+    if (!known) {
+        unknown_key(c, k, name, config_keys, ARRAY_SIZE(config_keys), "");
+        return;
+    }
+    const char *s = scalar(c, v, name);
+    if (!s)
+        return;
+    int l = line_of(v), col = col_of(v);
+    if (strcmp(name, "parallelism") == 0) {
+        int n;
+        if (parse_int(s, 1, HOME_PARALLELISM_MAX, &n) < 0)
+            diag_err(c->d, c->path, l, col, "bad parallelism '%s' (a whole number from 1 to %d)", s,
+                     HOME_PARALLELISM_MAX);
+        else
+            h->parallelism = n;
+    } else if (strcmp(name, "log_level") == 0) {
+        enum log_level lv;
+        if (log_parse_level(s, &lv) < 0) {
+            diag_err(c->d, c->path, l, col, "bad log level '%s'", s);
+            const char *near = suggest_closest(s, level_names, ARRAY_SIZE(level_names));
+            if (near)
+                diag_hint(c->d, "did you mean '%s'?", near);
+            else
+                diag_hint(c->d, "one of debug, info, warn, error, off");
+        } else {
+            h->log_level = lv;
+        }
+    } else if (strcmp(name, "listen") == 0) {
+        if (!listen_ok(s))
+            diag_err(c->d, c->path, l, col, "bad listen address '%s' (expected HOST:PORT)", s);
+        else
+            set_str(&h->listen, s);
+    } else if (!*s) {
+        diag_err(c->d, c->path, l, col, "'%s' must not be empty", name);
+    } else if (strcmp(name, "dags") == 0) {
+        set_str(&h->dags, s);
+    } else {
+        set_str(&h->db, s);
+    }
+}
+
+int home_parse_config(struct home *h, const char *text, size_t len, const char *path,
+                      struct diag *d)
+{
+    size_t errors = d->errors;
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    if (!yaml_parser_initialize(&parser))
+        return diag_err(d, path, 0, 0, "cannot initialise the YAML parser");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        int line = (int)parser.problem_mark.line + 1, col = (int)parser.problem_mark.column + 1;
+        diag_err(d, path, line, col, "malformed YAML: %s",
+                 parser.problem ? parser.problem : "parse error");
+        yaml_parser_delete(&parser);
+        return -EINVAL;
+    }
+    struct cfg c = {&doc, path, d};
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (!root) {
+        /* An empty file: all defaults. */
+    } else if (root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0) {
+        /* "---" alone or only comments. */
+    } else if (root->type != YAML_MAPPING_NODE) {
+        diag_err(d, path, line_of(root), col_of(root), "the config must be a mapping, not %s",
+                 kind_name(root));
+    } else {
+        const yaml_node_pair_t *start = root->data.mapping.pairs.start;
+        for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+             p++) {
+            yaml_node_t *k = yaml_document_get_node(&doc, p->key);
+            yaml_node_t *v = yaml_document_get_node(&doc, p->value);
+            const char *name = scalar(&c, k, "key");
+            if (!name)
+                continue;
+            bool dup = false;
+            for (const yaml_node_pair_t *q = start; q < p; q++) {
+                yaml_node_t *qk = yaml_document_get_node(&doc, q->key);
+                dup |= qk->type == YAML_SCALAR_NODE &&
+                       strcmp((const char *)qk->data.scalar.value, name) == 0;
+            }
+            if (dup) {
+                diag_err(d, path, line_of(k), col_of(k), "duplicate key '%s'", name);
+                continue;
+            }
+            parse_key(&c, h, k, name, v);
+        }
+    }
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    return d->errors > errors ? -EINVAL : 0;
+}
+
+int home_apply_env(struct home *h, struct diag *d)
+{
+    size_t errors = d->errors;
+    const char *v;
+    if ((v = getenv("BARAM_DAGS")) && *v)
+        set_str(&h->dags, v);
+    if ((v = getenv("BARAM_DB")) && *v)
+        set_str(&h->db, v);
+    if ((v = getenv("BARAM_LISTEN")) && *v) {
+        if (listen_ok(v))
+            set_str(&h->listen, v);
+        else
+            diag_err(d, "BARAM_LISTEN", 0, 0, "bad listen address '%s' (expected HOST:PORT)", v);
+    }
+    if ((v = getenv("BARAM_PARALLELISM")) && *v) {
+        int n;
+        if (parse_int(v, 1, HOME_PARALLELISM_MAX, &n) < 0)
+            diag_err(d, "BARAM_PARALLELISM", 0, 0,
+                     "bad parallelism '%s' (a whole number from 1 to %d)", v, HOME_PARALLELISM_MAX);
+        else
+            h->parallelism = n;
+    }
+    if ((v = getenv("BARAM_LOG_LEVEL")) && *v) {
+        enum log_level lv;
+        if (log_parse_level(v, &lv) < 0) {
+            diag_err(d, "BARAM_LOG_LEVEL", 0, 0, "bad log level '%s'", v);
+            diag_hint(d, "one of debug, info, warn, error, off");
+        } else {
+            h->log_level = lv;
+        }
+    }
+    return d->errors > errors ? -EINVAL : 0;
+}
+
+/* Reads the whole file (at most HOME_CONFIG_MAX bytes): 0 and *text, -ENOENT, or an errno. */
+static int read_file(const char *path, char **text, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct buf b = BUF_INIT(HOME_CONFIG_MAX);
+    char chunk[8192];
+    int r = 0;
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            r = -errno;
+            break;
+        }
+        if (n == 0)
+            break;
+        if (buf_add(&b, chunk, (size_t)n) < 0) {
+            r = -EFBIG;
+            break;
+        }
+    }
+    close(fd);
+    if (r < 0) {
+        buf_release(&b);
+        return r;
+    }
+    *text = buf_detach(&b, len);
+    return 0;
+}
+
+int home_load(struct home *h, const char *flag, struct diag *d)
+{
+    home_init(h, flag);
+    size_t errors = d->errors;
+    char *text;
+    size_t len;
+    int r = read_file(h->config_path, &text, &len);
+    if (r == 0) {
+        (void)!home_parse_config(h, text, len, h->config_path, d);
+        free(text);
+    } else if (r == -EFBIG) {
+        diag_err(d, h->config_path, 0, 0, "config file larger than %d bytes", HOME_CONFIG_MAX);
+    } else if (r != -ENOENT) {
+        diag_err(d, h->config_path, 0, 0, "cannot read the config: %s", strerror(-r));
+    }
+    (void)!home_apply_env(h, d);
+    return d->errors > errors ? -EINVAL : 0;
+}
+
+/* mkdir -p with mode for every folder it creates. */
+static int mkdirs(const char *path, mode_t mode)
+{
+    char *p = xstrdup(path);
+    int r = 0;
+    for (char *s = p + 1;; s++) {
+        if (*s != '/' && *s != 0)
+            continue;
+        char c = *s;
+        *s = 0;
+        if (mkdir(p, mode) < 0 && errno != EEXIST) {
+            r = -errno;
+            break;
+        }
+        *s = c;
+        if (!c)
+            break;
+    }
+    free(p);
+    if (r == 0) {
+        struct stat st;
+        if (stat(path, &st) < 0)
+            r = -errno;
+        else if (!S_ISDIR(st.st_mode))
+            r = -ENOTDIR;
+    }
+    return r;
+}
+
+static char *fmt_msg(const char *what, const char *path, int r)
+{
+    struct buf b = BUF_INIT(BUF_NO_MAX);
+    (void)!buf_addf(&b, "%s '%s': %s", what, path, strerror(-r));
+    return buf_detach(&b, NULL);
+}
+
+int home_create(const struct home *h, char **errmsg)
+{
+    int r = mkdirs(h->dir, 0700);
+    if (r < 0) {
+        *errmsg = fmt_msg("cannot create the home", h->dir, r);
+        return r;
+    }
+    char *logs = join(h->dir, "logs");
+    r = mkdirs(logs, 0700);
+    if (r < 0)
+        *errmsg = fmt_msg("cannot create the log folder", logs, r);
+    free(logs);
+    return r;
+}
+
+/* The file behind an SQLite url ("sqlite:PATH" or a plain path), or NULL for other kinds. */
+static const char *sqlite_path(const char *url)
+{
+    if (strncmp(url, "sqlite:", 7) == 0)
+        return url + 7;
+    if (strstr(url, "://"))
+        return NULL;
+    return url;
+}
+
+int home_open_store(const struct home *h, bool create, struct store **out, char **errmsg)
+{
+    const char *file = sqlite_path(h->db);
+    if (!create && file && access(file, F_OK) < 0) {
+        struct buf b = BUF_INIT(BUF_NO_MAX);
+        (void)!buf_addf(&b,
+                        "no database at '%s' (nothing has run in this home yet; "
+                        "set --home or BARAM_HOME, or run 'baram init')",
+                        file);
+        *errmsg = buf_detach(&b, NULL);
+        return -ENOENT;
+    }
+    return store_open(h->db, out, errmsg);
+}
+
+int home_setup(struct home *h, const char *cmd, const char *flag)
+{
+    struct diag d;
+    diag_init(&d);
+    int r = home_load(h, flag, &d);
+    if (r < 0) {
+        diag_print(&d, stderr, 0);
+        fprintf(stderr, "baram %s: unusable configuration\n", cmd);
+    }
+    diag_release(&d);
+    log_set_level(h->log_level);
+    return r;
+}

@@ -1,0 +1,95 @@
+/*
+ * home.h - the home folder and its configuration (SPEC section 4).
+ *
+ * The home is chosen as: the --home flag > BARAM_HOME > ./.baram. It holds
+ * baram.db, logs/ and secret.key, and optionally baram.yaml, which sets
+ * dags, db, listen, parallelism, pools, auth and log_level. Each key can be
+ * overridden by BARAM_<KEY> in the environment (BARAM_DAGS, BARAM_DB,
+ * BARAM_LISTEN, BARAM_PARALLELISM, BARAM_LOG_LEVEL), and commands apply
+ * their own flags last.
+ *
+ * Config problems are diagnostics (FILE:LINE:COL: error: MESSAGE, with a
+ * did-you-mean hint for unknown keys); an environment override that is bad
+ * is reported with the variable's name as its "file". Main thread only.
+ */
+#ifndef BARAM_CLI_HOME_H
+#define BARAM_CLI_HOME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/compiler.h"
+#include "base/log.h"
+
+struct diag;
+struct store;
+
+#define HOME_DEFAULT_DIR         ".baram"
+#define HOME_DEFAULT_DAGS        "./dags"
+#define HOME_DEFAULT_LISTEN      "127.0.0.1:8080"
+#define HOME_DEFAULT_PARALLELISM 32
+#define HOME_PARALLELISM_MAX     100000
+#define HOME_CONFIG_MAX          (1024 * 1024)
+
+struct home_pool {
+    char *name; /* owned */
+    int slots;  /* >= 1 */
+};
+
+struct home_auth {
+    int64_t token_ttl_ms; /* default 1h */
+    char *issuer;         /* owned; default "baram" */
+    char *audience;       /* owned; default "baram" */
+    char *public_key;     /* owned: path of a PEM public key (RS256/ES256), or NULL */
+};
+
+struct home {
+    char *dir;                /* owned: the home folder as chosen (not made absolute) */
+    bool from_flag;           /* chosen by a --home flag (messages then repeat it) */
+    char *config_path;        /* owned: DIR/baram.yaml */
+    char *dags;               /* owned: DAG folder; default ./dags */
+    char *db;                 /* owned: store url; default DIR/baram.db */
+    char *listen;             /* owned: host:port; default 127.0.0.1:8080 */
+    int parallelism;          /* default 32 */
+    enum log_level log_level; /* default warn for the CLI (info for daemons, later) */
+    struct home_pool *pools;  /* owned */
+    size_t npools;
+    struct home_auth auth;
+};
+
+/* Records the global --home given before the command name (`baram --home D run ...`); a
+ * command's own --home wins over it. The string is borrowed (argv). */
+void home_set_global_flag(const char *dir);
+
+/* Fills h with defaults for the home chosen from flag (may be NULL), the global flag,
+ * BARAM_HOME, or ./.baram. Never fails. */
+void home_init(struct home *h, const char *flag);
+void home_release(struct home *h);
+
+/* Parses baram.yaml text onto h (keys present replace defaults). 0, or -EINVAL with every
+ * problem added to d. path names the text in messages. */
+int home_parse_config(struct home *h, const char *text, size_t len, const char *path,
+                      struct diag *d) WARN_UNUSED;
+/* Applies the BARAM_<KEY> environment overrides. 0 or -EINVAL with entries in d. */
+int home_apply_env(struct home *h, struct diag *d) WARN_UNUSED;
+
+/* home_init + reading h->config_path when it exists + home_apply_env. 0 or -EINVAL with
+ * entries in d (an unreadable config file is one entry). */
+int home_load(struct home *h, const char *flag, struct diag *d) WARN_UNUSED;
+
+/* Creates the home folder (mode 0700; parents as needed) and its logs/ folder if missing.
+ * 0, or a negative errno with *errmsg (malloc'd) for a person. */
+int home_create(const struct home *h, char **errmsg) WARN_UNUSED;
+
+/* Opens the store. With create false and the default SQLite url, a missing database is an
+ * error (-ENOENT, "no database at ...") rather than an empty new one. 0 and *out, or a
+ * negative code with *errmsg (malloc'd). */
+int home_open_store(const struct home *h, bool create, struct store **out,
+                    char **errmsg) WARN_UNUSED;
+
+/* For commands: loads the configuration, prints problems to stderr as "baram CMD: ..." or
+ * GCC-style diagnostics, sets the log level. 0, or -EINVAL (exit 2). */
+int home_setup(struct home *h, const char *cmd, const char *flag) WARN_UNUSED;
+
+#endif

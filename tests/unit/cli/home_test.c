@@ -1,0 +1,363 @@
+/*
+ * home_test.c - the home and baram.yaml: choosing the folder, parsing a good
+ * config, unknown keys with hints, bad values, environment overrides, and
+ * creating the home on a real file system.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/diag.h"
+#include "cli/home.h"
+#include "store/store.h"
+
+static const char *const env_keys[] = {"BARAM_HOME",   "BARAM_DAGS",        "BARAM_DB",
+                                       "BARAM_LISTEN", "BARAM_PARALLELISM", "BARAM_LOG_LEVEL"};
+
+static int clear_env(void **state)
+{
+    for (size_t i = 0; i < sizeof env_keys / sizeof env_keys[0]; i++)
+        unsetenv(env_keys[i]);
+    home_set_global_flag(NULL);
+    return 0;
+}
+
+/* The entry i as printed, for exact comparisons. */
+static void assert_diag(const struct diag *d, size_t i, const char *want)
+{
+    assert_true(i < d->n);
+    char *s = diag_format(&d->v[i]);
+    assert_string_equal(s, want);
+    free(s);
+}
+
+static int parse(struct home *h, const char *text, struct diag *d)
+{
+    home_init(h, "/tmp/h");
+    return home_parse_config(h, text, strlen(text), "baram.yaml", d);
+}
+
+static void defaults_without_config(void **state)
+{
+    struct home h;
+    home_init(&h, NULL);
+    assert_string_equal(h.dir, ".baram");
+    assert_false(h.from_flag);
+    assert_string_equal(h.config_path, ".baram/baram.yaml");
+    assert_string_equal(h.db, ".baram/baram.db");
+    assert_string_equal(h.dags, "./dags");
+    assert_string_equal(h.listen, "127.0.0.1:8080");
+    assert_int_equal(h.parallelism, 32);
+    assert_int_equal(h.npools, 0);
+    assert_int_equal(h.auth.token_ttl_ms, 3600 * 1000);
+    home_release(&h);
+    assert_null(h.dir);
+}
+
+static void flag_beats_env_beats_default(void **state)
+{
+    struct home h;
+    setenv("BARAM_HOME", "/tmp/from-env", 1);
+    home_init(&h, NULL);
+    assert_string_equal(h.dir, "/tmp/from-env");
+    assert_string_equal(h.db, "/tmp/from-env/baram.db");
+    home_release(&h);
+    home_set_global_flag("/tmp/global");
+    home_init(&h, NULL);
+    assert_string_equal(h.dir, "/tmp/global");
+    assert_true(h.from_flag);
+    home_release(&h);
+    home_init(&h, "/tmp/from-flag/");
+    assert_string_equal(h.dir, "/tmp/from-flag/");
+    assert_string_equal(h.db, "/tmp/from-flag/baram.db");
+    home_release(&h);
+}
+
+static void good_config_sets_every_key(void **state)
+{
+    struct diag d;
+    diag_init(&d);
+    struct home h;
+    assert_int_equal(parse(&h,
+                           "# comment\n"
+                           "dags: /srv/dags\n"
+                           "db: /srv/baram.db\n"
+                           "listen: 0.0.0.0:9090\n"
+                           "parallelism: 8\n"
+                           "log_level: debug\n"
+                           "pools: {default: 16, db: 2}\n"
+                           "auth:\n"
+                           "  token_ttl: 30m\n"
+                           "  issuer: corp\n"
+                           "  audience: baram-prod\n"
+                           "  public_key: /etc/idp.pem\n",
+                           &d),
+                     0);
+    assert_int_equal(d.n, 0);
+    assert_string_equal(h.dags, "/srv/dags");
+    assert_string_equal(h.db, "/srv/baram.db");
+    assert_string_equal(h.listen, "0.0.0.0:9090");
+    assert_int_equal(h.parallelism, 8);
+    assert_int_equal(h.log_level, LOG_DEBUG);
+    assert_int_equal(h.npools, 2);
+    assert_string_equal(h.pools[0].name, "default");
+    assert_int_equal(h.pools[0].slots, 16);
+    assert_string_equal(h.pools[1].name, "db");
+    assert_int_equal(h.pools[1].slots, 2);
+    assert_int_equal(h.auth.token_ttl_ms, 30 * 60 * 1000);
+    assert_string_equal(h.auth.issuer, "corp");
+    assert_string_equal(h.auth.audience, "baram-prod");
+    assert_string_equal(h.auth.public_key, "/etc/idp.pem");
+    home_release(&h);
+    diag_release(&d);
+}
+
+static void empty_config_keeps_defaults(void **state)
+{
+    struct diag d;
+    diag_init(&d);
+    struct home h;
+    assert_int_equal(parse(&h, "", &d), 0);
+    assert_int_equal(h.parallelism, 32);
+    home_release(&h);
+    assert_int_equal(parse(&h, "# nothing here\n", &d), 0);
+    assert_int_equal(d.n, 0);
+    home_release(&h);
+    diag_release(&d);
+}
+
+static void unknown_key_has_position_and_hint(void **state)
+{
+    struct diag d;
+    diag_init(&d);
+    struct home h;
+    assert_int_equal(parse(&h, "dags: x\nparralelism: 4\nauth: {isuer: me}\nzzz: 1\n", &d),
+                     -EINVAL);
+    assert_int_equal(d.errors, 3);
+    assert_diag(&d, 0,
+                "baram.yaml:2:1: error: unknown key 'parralelism' (did you mean 'parallelism'?)");
+    assert_diag(&d, 1,
+                "baram.yaml:3:8: error: unknown key 'isuer' in 'auth' (did you mean 'issuer'?)");
+    assert_diag(&d, 2, "baram.yaml:4:1: error: unknown key 'zzz'");
+    /* A known key next to unknown ones still applies. */
+    assert_string_equal(h.dags, "x");
+    home_release(&h);
+    diag_release(&d);
+}
+
+static void bad_values_are_each_reported(void **state)
+{
+    struct diag d;
+    diag_init(&d);
+    struct home h;
+    assert_int_equal(parse(&h,
+                           "parallelism: 0\n"
+                           "log_level: warnn\n"
+                           "listen: localhost\n"
+                           "pools: {a: -1, b: many}\n"
+                           "auth: {token_ttl: soon}\n"
+                           "dags: [a, b]\n"
+                           "db: ''\n"
+                           "parallelism: 3\n",
+                           &d),
+                     -EINVAL);
+    assert_int_equal(d.errors, 9);
+    assert_diag(&d, 0,
+                "baram.yaml:1:14: error: bad parallelism '0' (a whole number from 1 to 100000)");
+    assert_diag(&d, 1, "baram.yaml:2:12: error: bad log level 'warnn' (did you mean 'warn'?)");
+    assert_diag(&d, 2,
+                "baram.yaml:3:9: error: bad listen address 'localhost' (expected HOST:PORT)");
+    assert_diag(&d, 3,
+                "baram.yaml:4:12: error: bad slot count '-1' for pool 'a' "
+                "(a whole number from 1 to 100000)");
+    assert_diag(&d, 5, "baram.yaml:5:19: error: bad duration 'soon' for 'auth.token_ttl'");
+    assert_diag(&d, 6, "baram.yaml:6:7: error: 'dags' must be a scalar, not a list");
+    assert_diag(&d, 7, "baram.yaml:7:5: error: 'db' must not be empty");
+    assert_diag(&d, 8, "baram.yaml:8:1: error: duplicate key 'parallelism'");
+    assert_int_equal(h.parallelism, 32);
+    home_release(&h);
+    diag_release(&d);
+}
+
+static void malformed_yaml_and_non_mapping(void **state)
+{
+    struct diag d;
+    diag_init(&d);
+    struct home h;
+    assert_int_equal(parse(&h, "dags: [unclosed\n", &d), -EINVAL);
+    assert_int_equal(d.errors, 1);
+    assert_non_null(strstr(d.v[0].msg, "malformed YAML"));
+    assert_true(d.v[0].line >= 1);
+    home_release(&h);
+    diag_release(&d);
+    assert_int_equal(parse(&h, "- a\n- b\n", &d), -EINVAL);
+    assert_diag(&d, 0, "baram.yaml:1:1: error: the config must be a mapping, not a list");
+    home_release(&h);
+    diag_release(&d);
+}
+
+static void env_overrides_config(void **state)
+{
+    struct diag d;
+    diag_init(&d);
+    struct home h;
+    assert_int_equal(parse(&h, "parallelism: 8\ndb: /a.db\nlog_level: info\n", &d), 0);
+    setenv("BARAM_PARALLELISM", "3", 1);
+    setenv("BARAM_DB", "sqlite:/b.db", 1);
+    setenv("BARAM_DAGS", "/dags2", 1);
+    setenv("BARAM_LISTEN", ":7070", 1);
+    setenv("BARAM_LOG_LEVEL", "error", 1);
+    assert_int_equal(home_apply_env(&h, &d), 0);
+    assert_int_equal(h.parallelism, 3);
+    assert_string_equal(h.db, "sqlite:/b.db");
+    assert_string_equal(h.dags, "/dags2");
+    assert_string_equal(h.listen, ":7070");
+    assert_int_equal(h.log_level, LOG_ERROR);
+
+    setenv("BARAM_PARALLELISM", "lots", 1);
+    setenv("BARAM_LOG_LEVEL", "loud", 1);
+    assert_int_equal(home_apply_env(&h, &d), -EINVAL);
+    assert_int_equal(d.errors, 2);
+    assert_diag(&d, 0,
+                "BARAM_PARALLELISM: error: bad parallelism 'lots' (a whole number from 1 to "
+                "100000)");
+    assert_diag(&d, 1,
+                "BARAM_LOG_LEVEL: error: bad log level 'loud' (one of debug, info, warn, error, "
+                "off)");
+    assert_int_equal(h.parallelism, 3);
+    home_release(&h);
+    diag_release(&d);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path);
+}
+
+/* rm -rf without a shell. */
+static int rm_tree(const char *dir)
+{
+    return nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "we");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void load_reads_the_home_config_then_env(void **state)
+{
+    char dir[] = "/tmp/baram-home-test-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct buf p = BUF_INIT(BUF_NO_MAX);
+    assert_int_equal(buf_addf(&p, "%s/baram.yaml", dir), 0);
+    write_file(p.data, "parallelism: 5\nlisten: 127.0.0.1:1234\n");
+    setenv("BARAM_LISTEN", "127.0.0.1:5678", 1);
+    struct diag d;
+    diag_init(&d);
+    struct home h;
+    assert_int_equal(home_load(&h, dir, &d), 0);
+    assert_int_equal(h.parallelism, 5);
+    assert_string_equal(h.listen, "127.0.0.1:5678");
+    home_release(&h);
+
+    /* An error names the real file. */
+    write_file(p.data, "paralelism: 5\n");
+    assert_int_equal(home_load(&h, dir, &d), -EINVAL);
+    char *s = diag_format(&d.v[0]);
+    assert_non_null(strstr(s, "/baram.yaml:1:1: error: unknown key 'paralelism'"));
+    free(s);
+    home_release(&h);
+    diag_release(&d);
+
+    /* Unreadable (a folder where the file should be) is an error, not a crash. */
+    unlink(p.data);
+    assert_int_equal(mkdir(p.data, 0700), 0);
+    assert_int_equal(home_load(&h, dir, &d), -EINVAL);
+    assert_int_equal(d.errors, 1);
+    assert_non_null(strstr(d.v[0].msg, "cannot read the config"));
+    home_release(&h);
+    diag_release(&d);
+    rmdir(p.data);
+    rmdir(dir);
+    buf_release(&p);
+}
+
+static void create_makes_private_folders_and_store_needs_db(void **state)
+{
+    char dir[] = "/tmp/baram-home-test-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct buf home = BUF_INIT(BUF_NO_MAX);
+    assert_int_equal(buf_addf(&home, "%s/a/b/home", dir), 0);
+    struct home h;
+    home_init(&h, home.data);
+    char *err = NULL;
+    struct store *s = NULL;
+    /* Reading commands never create a database. */
+    assert_int_equal(home_open_store(&h, false, &s, &err), -ENOENT);
+    assert_non_null(strstr(err, "no database at"));
+    free(err);
+    err = NULL;
+    assert_int_equal(home_create(&h, &err), 0);
+    assert_int_equal(home_create(&h, &err), 0); /* idempotent */
+    struct stat st;
+    assert_int_equal(stat(home.data, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(st.st_mode & 0777, 0700);
+    struct buf logs = BUF_INIT(BUF_NO_MAX);
+    assert_int_equal(buf_addf(&logs, "%s/logs", home.data), 0);
+    assert_int_equal(stat(logs.data, &st), 0);
+    assert_int_equal(home_open_store(&h, true, &s, &err), 0);
+    store_close(s);
+    assert_int_equal(home_open_store(&h, false, &s, &err), 0);
+    store_close(s);
+
+    /* A file in the way is a clear error. */
+    struct home h2;
+    struct buf bad = BUF_INIT(BUF_NO_MAX);
+    assert_int_equal(buf_addf(&bad, "%s/baram.db/x", home.data), 0);
+    home_init(&h2, bad.data);
+    assert_true(home_create(&h2, &err) < 0);
+    assert_non_null(strstr(err, "cannot create the home"));
+    free(err);
+    home_release(&h2);
+
+    assert_int_equal(rm_tree(dir), 0);
+    buf_release(&bad);
+    buf_release(&logs);
+    buf_release(&home);
+    home_release(&h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup(defaults_without_config, clear_env),
+        cmocka_unit_test_setup(flag_beats_env_beats_default, clear_env),
+        cmocka_unit_test_setup(good_config_sets_every_key, clear_env),
+        cmocka_unit_test_setup(empty_config_keeps_defaults, clear_env),
+        cmocka_unit_test_setup(unknown_key_has_position_and_hint, clear_env),
+        cmocka_unit_test_setup(bad_values_are_each_reported, clear_env),
+        cmocka_unit_test_setup(malformed_yaml_and_non_mapping, clear_env),
+        cmocka_unit_test_setup(env_overrides_config, clear_env),
+        cmocka_unit_test_setup(load_reads_the_home_config_then_env, clear_env),
+        cmocka_unit_test_setup(create_makes_private_folders_and_store_needs_db, clear_env),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
