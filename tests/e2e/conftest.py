@@ -1,0 +1,226 @@
+"""Shared fixtures for the end-to-end tests: they drive the real `baram` binary.
+
+The binary comes from $BARAM_BIN (scripts/test-all sets it), default
+build/asan/baram under the repository root. Every test gets a fresh home
+(BARAM_HOME, plus --home where a test checks the flag) and a fresh folder for
+its DAG files (tmp_path/dags: the tasks run there, so relative paths in `run`
+land in that folder). Every subprocess call is bounded (timeout 60 s).
+"""
+
+import datetime
+import json
+import os
+import re
+import subprocess
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = os.environ.get("BARAM_BIN") or str(ROOT / "build" / "asan" / "baram")
+TIMEOUT = 60
+
+TASK_KEYS = {"state", "tries", "exit_code", "output", "started_at", "ended_at", "duration_s"}
+RUN_KEYS = {"dag", "run_id", "state", "started_at", "ended_at", "tasks"}
+FINISHED = ("success", "failed", "skipped", "upstream_failed")
+TI_STATES = FINISHED + ("none", "scheduled", "queued", "running", "up_for_retry")
+RUN_ID_RE = re.compile(r"manual__[0-9T:.\-+Z]+")
+
+
+def base_env(home):
+    """os.environ without any BARAM_* setting of the caller, with BARAM_HOME=home."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BARAM_")}
+    env["BARAM_HOME"] = str(home)
+    return env
+
+
+class Result:
+    def __init__(self, proc, elapsed):
+        self.rc = proc.returncode
+        self.out = proc.stdout
+        self.err = proc.stderr
+        self.elapsed = elapsed
+
+    @property
+    def json(self):
+        """stdout must be exactly one JSON object."""
+        try:
+            obj = json.loads(self.out)
+        except ValueError as e:
+            raise AssertionError("stdout is not one JSON object (%s):\n%s\nstderr:\n%s"
+                                 % (e, self.out, self.err))
+        assert isinstance(obj, dict), self.out
+        return obj
+
+    def __repr__(self):
+        return "Result(rc=%r, %.2fs)\n--- stdout\n%s\n--- stderr\n%s" % (
+            self.rc, self.elapsed, self.out, self.err)
+
+
+class Baram:
+    """Runs the binary with a fixed home; cwd defaults to the DAG folder."""
+
+    def __init__(self, home, dags):
+        self.home = Path(home)
+        self.dags = Path(dags)
+        self.env = base_env(self.home)
+
+    def __call__(self, *args, timeout=TIMEOUT, env=None, cwd=None, input=None):
+        e = dict(self.env)
+        if env:
+            e.update(env)
+        t = time.monotonic()
+        proc = subprocess.run([BIN] + [str(a) for a in args], cwd=str(cwd or self.dags),
+                              env=e, input=input, capture_output=True, text=True,
+                              errors="replace", timeout=timeout,
+                              stdin=None if input is not None else subprocess.DEVNULL)
+        return Result(proc, time.monotonic() - t)
+
+    def popen(self, *args, cwd=None):
+        return subprocess.Popen([BIN] + [str(a) for a in args], cwd=str(cwd or self.dags),
+                                env=self.env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                errors="replace")
+
+    def write(self, name, text):
+        """Writes a DAG (or any) file into the DAG folder, dedented; returns its path."""
+        p = self.dags / name
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(textwrap.dedent(text).lstrip("\n"))
+        return p
+
+    def run(self, path, *args, **kw):
+        return self("run", path, *args, **kw)
+
+    def run_json(self, path, *args, expect_rc=0, **kw):
+        """`baram run PATH ARGS --json`: checks the exit code and the JSON shape."""
+        r = self("run", path, *args, "--json", **kw)
+        assert r.rc == expect_rc, r
+        obj = r.json
+        check_run_shape(obj)
+        return obj
+
+    def log_dir(self, obj, task):
+        """HOME/logs/<dag>/<run_id>/<task>/ of a run's JSON object (mapped: task.index)."""
+        m = re.fullmatch(r"(.*)\[(\d+)\]", task)
+        folder = "%s.%s" % (m.group(1), m.group(2)) if m else task
+        return self.home / "logs" / obj["dag"] / obj["run_id"] / folder
+
+    def run_ids(self, *args):
+        r = self("runs", "list", *args)
+        assert r.rc == 0, r
+        return RUN_ID_RE.findall(r.out)
+
+
+ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$")
+
+
+def parse_ts(s):
+    """An ISO 8601 UTC timestamp from the JSON to seconds since the epoch."""
+    assert isinstance(s, str) and ISO_RE.match(s), "not an ISO 8601 time: %r" % (s,)
+    s = s.replace("Z", "+00:00")
+    return datetime.datetime.fromisoformat(s).timestamp()
+
+
+def check_run_shape(obj):
+    """SPEC section 3: the object of `baram run --json` and `runs show --json`."""
+    missing = RUN_KEYS - set(obj)
+    assert not missing, "run object lacks %s: %s" % (missing, obj)
+    assert isinstance(obj["dag"], str) and obj["dag"]
+    assert obj["run_id"].startswith("manual__"), obj["run_id"]
+    assert obj["state"] in ("success", "failed", "cancelled"), obj["state"]
+    parse_ts(obj["started_at"])
+    parse_ts(obj["ended_at"])
+    assert parse_ts(obj["ended_at"]) >= parse_ts(obj["started_at"])
+    assert isinstance(obj["tasks"], dict)
+    for name, t in obj["tasks"].items():
+        missing = TASK_KEYS - set(t)
+        assert not missing, "task %s lacks %s: %s" % (name, missing, t)
+        allowed = FINISHED if obj["state"] != "cancelled" else TI_STATES
+        assert t["state"] in allowed, (name, t)
+        assert isinstance(t["tries"], int) and t["tries"] >= 0, (name, t)
+        if t["tries"] > 0 and t["state"] in FINISHED:
+            parse_ts(t["started_at"])
+            parse_ts(t["ended_at"])
+            assert isinstance(t["duration_s"], (int, float)) and t["duration_s"] >= 0, (name, t)
+            assert isinstance(t["exit_code"], int) or t["exit_code"] is None, (name, t)
+        assert t["output"] is None or isinstance(t["output"], str), (name, t)
+
+
+def states(obj):
+    return {name: t["state"] for name, t in obj["tasks"].items()}
+
+
+def alive(pid):
+    """True if pid is a live (non-zombie) process."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+        return stat[stat.rindex(")") + 2] not in "ZX"
+    except (OSError, ValueError, IndexError):
+        return False
+
+
+def read_pids(folder, pattern="*.pid"):
+    pids = []
+    for p in Path(folder).glob(pattern):
+        for word in p.read_text().split():
+            pids.append(int(word))
+    return pids
+
+
+def kill_pids(pids):
+    """Test cleanup: kills processes the test itself caused to be started."""
+    for pid in pids:
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+
+
+def wait_for(cond, timeout=20.0, step=0.05):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()
+
+
+def read_events(path):
+    """Lines 'NAME start|end EPOCH' written by tasks -> {name: {'start': t, 'end': t}}."""
+    ev = {}
+    for line in Path(path).read_text().splitlines():
+        name, what, t = line.split()
+        ev.setdefault(name, {})[what] = float(t)
+    return ev
+
+
+# A shell snippet a task uses to stamp start/end times into events.log.
+def stamp(what, name="$BARAM_TASK"):
+    return 'echo "%s %s $(date +%%s.%%N)" >> events.log' % (name, what)
+
+
+@pytest.fixture
+def home(tmp_path):
+    h = tmp_path / "home"
+    return h
+
+
+@pytest.fixture
+def baram(tmp_path, home):
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    return Baram(home, dags)
+
+
+def pytest_report_header(config):
+    return "baram binary: %s" % BIN

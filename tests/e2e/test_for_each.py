@@ -1,0 +1,187 @@
+"""for_each (SPEC section 2): instances TASK[i] in item order, over a YAML list,
+an upstream output that is a JSON array, or its lines; downstream tasks see
+the outputs as a JSON array; an empty list skips the task."""
+
+import json
+
+from conftest import states
+
+
+def outputs(obj, task, n):
+    return [obj["tasks"]["%s[%d]" % (task, i)]["output"] for i in range(n)]
+
+
+def test_for_each_yaml_list(baram):
+    p = baram.write("fe.yaml", """
+        dag: fe
+        tasks:
+          shard:
+            for_each: [alpha, "beta gamma", "3"]
+            run: printf 'item=%s try={{ try }}' {{ item }} > "$BARAM_OUTPUT"
+          collect:
+            needs: [shard]
+            run: |
+              printf '%s' {{ outputs.shard }} > tpl.json
+              printf '%s' "$OUTPUT_SHARD" > env.json
+        """)
+    obj = baram.run_json(p)
+    names = {n for n in obj["tasks"] if n.startswith("shard")}
+    assert names == {"shard[0]", "shard[1]", "shard[2]"}, obj["tasks"].keys()
+    assert outputs(obj, "shard", 3) == ["item=alpha try=1", "item=beta gamma try=1", "item=3 try=1"]
+    want = ["item=alpha try=1", "item=beta gamma try=1", "item=3 try=1"]
+    assert json.loads((baram.dags / "tpl.json").read_text()) == want
+    assert json.loads((baram.dags / "env.json").read_text()) == want
+    assert obj["tasks"]["collect"]["state"] == "success"
+    # logs of a mapped instance: logs/<dag>/<run>/<task>.<index>/<try>.log
+    assert (baram.log_dir(obj, "shard[1]") / "1.log").is_file()
+
+
+def test_for_each_json_array_output(baram):
+    p = baram.write("fj.yaml", """
+        dag: fj
+        tasks:
+          list:
+            run: printf '["x", "y z", "w"]' > "$BARAM_OUTPUT"
+          each:
+            needs: [list]
+            for_each: "{{ outputs.list }}"
+            run: printf '%s' {{ item }} > "$BARAM_OUTPUT"
+        """)
+    obj = baram.run_json(p)
+    assert outputs(obj, "each", 3) == ["x", "y z", "w"]
+    assert "each[3]" not in obj["tasks"]
+
+
+def test_for_each_lines_output(baram):
+    p = baram.write("fl.yaml", """
+        dag: fl
+        tasks:
+          lines:
+            run: printf 'one\\n\\ntwo words\\nthree\\n' > "$BARAM_OUTPUT"
+          each:
+            needs: [lines]
+            for_each: "{{ outputs.lines }}"
+            run: printf '%s' {{ item }} > "$BARAM_OUTPUT"
+        """)
+    obj = baram.run_json(p)
+    assert outputs(obj, "each", 3) == ["one", "two words", "three"]
+    assert "each[3]" not in obj["tasks"]
+
+
+def test_for_each_instance_failure(baram):
+    p = baram.write("ff.yaml", """
+        dag: ff
+        tasks:
+          each:
+            for_each: [ok1, bad, ok2]
+            run: '[ {{ item }} != bad ]'
+          after:
+            needs: [each]
+            run: "true"
+        """)
+    obj = baram.run_json(p, expect_rc=1)
+    s = states(obj)
+    assert (s["each[0]"], s["each[1]"], s["each[2]"]) == ("success", "failed", "success")
+    assert s["after"] == "upstream_failed"
+
+
+def test_for_each_empty_list_skipped(baram):
+    p = baram.write("fz.yaml", """
+        dag: fz
+        tasks:
+          none:
+            for_each: []
+            run: touch ran
+          after:
+            needs: [none]
+            run: touch ran2
+        """)
+    obj = baram.run_json(p)
+    assert obj["state"] == "success"
+    s = states(obj)
+    assert not [n for n in s if n.startswith("none[")], s
+    assert s.get("none") == "skipped", s
+    assert s["after"] == "skipped"
+    assert not (baram.dags / "ran").exists() and not (baram.dags / "ran2").exists()
+
+
+def test_for_each_empty_output_skipped(baram):
+    p = baram.write("fe2.yaml", """
+        dag: fe2
+        tasks:
+          src: {run: "true"}
+          each:
+            needs: [src]
+            for_each: "{{ outputs.src }}"
+            run: touch ran
+        """)
+    obj = baram.run_json(p)
+    assert obj["state"] == "success"
+    assert states(obj).get("each") == "skipped", obj["tasks"]
+    assert not (baram.dags / "ran").exists()
+
+
+def test_for_each_parallel_instances(baram):
+    p = baram.write("fp.yaml", """
+        dag: fp
+        tasks:
+          each:
+            for_each: [a, b, c, d, e, f]
+            run: sleep 0.5
+        """)
+    r = baram.run(p, "--parallelism", "6", "--json")
+    assert r.rc == 0, r
+    assert all(s == "success" for s in states(r.json).values())
+    assert r.elapsed < 2.5, r  # not one after another (6 x 0.5 s)
+
+
+def test_for_each_over_param(baram):
+    p = baram.write("fpar.yaml", """
+        dag: fpar
+        params: {regions: '["eu", "us", "ap"]'}
+        tasks:
+          each:
+            for_each: "{{ params.regions }}"
+            run: printf '%s' {{ item }} > "$BARAM_OUTPUT"
+        """)
+    obj = baram.run_json(p)
+    assert outputs(obj, "each", 3) == ["eu", "us", "ap"]
+    obj = baram.run_json(p, "--param", 'regions=["x"]')
+    assert outputs(obj, "each", 1) == ["x"]
+    assert "each[1]" not in obj["tasks"]
+
+
+def test_mapped_instance_retries_alone(baram):
+    p = baram.write("fr.yaml", """
+        dag: fr
+        tasks:
+          each:
+            for_each: [a, b]
+            retries: 1
+            run: |
+              echo "{{ item }} try $BARAM_TRY" >> tries.txt
+              [ {{ item }} = a ] || [ "$BARAM_TRY" = 2 ]
+        """)
+    obj = baram.run_json(p)
+    assert obj["tasks"]["each[0]"]["tries"] == 1
+    assert obj["tasks"]["each[1]"]["tries"] == 2
+    assert sorted((baram.dags / "tries.txt").read_text().splitlines()) == [
+        "a try 1", "b try 1", "b try 2"]
+    assert (baram.log_dir(obj, "each[1]") / "2.log").is_file()
+    assert not (baram.log_dir(obj, "each[0]") / "2.log").exists()
+
+
+def test_downstream_of_mapped_waits_for_all(baram):
+    p = baram.write("fw.yaml", """
+        dag: fw
+        tasks:
+          each:
+            for_each: ["0.1", "0.8", "0.3"]
+            run: sleep {{ item }}; date +%s.%N > "$BARAM_OUTPUT"
+          after:
+            needs: [each]
+            run: date +%s.%N > "$BARAM_OUTPUT"
+        """)
+    obj = baram.run_json(p, "--parallelism", "4")
+    ends = [float(obj["tasks"]["each[%d]" % i]["output"]) for i in range(3)]
+    assert float(obj["tasks"]["after"]["output"]) >= max(ends)

@@ -1,0 +1,315 @@
+"""--json, and the durable records of a run: runs list/show/profile, logs,
+tasks test, hooks (SPEC section 3)."""
+
+import json
+import re
+import time
+
+from conftest import check_run_shape, parse_ts, states, wait_for
+
+SIMPLE = """
+dag: simple
+tasks:
+  first:
+    run: echo "hello from first"; printf out1 > "$BARAM_OUTPUT"
+  second:
+    needs: [first]
+    run: echo "hello from second"
+"""
+
+
+def test_json_shape(baram):
+    p = baram.write("simple.yaml", SIMPLE)
+    before = time.time()
+    obj = baram.run_json(p)
+    after = time.time()
+    assert obj["dag"] == "simple"
+    assert obj["state"] == "success"
+    assert set(obj["tasks"]) == {"first", "second"}
+    for name, t in obj["tasks"].items():
+        assert t["state"] == "success" and t["tries"] == 1 and t["exit_code"] == 0, t
+        assert before - 1 <= parse_ts(t["started_at"]) <= parse_ts(t["ended_at"]) <= after + 1
+        assert abs(t["duration_s"] - (parse_ts(t["ended_at"]) - parse_ts(t["started_at"]))) < 0.01
+    assert obj["tasks"]["first"]["output"] == "out1"
+    assert obj["tasks"]["second"]["output"] in ("", None)
+    assert before - 1 <= parse_ts(obj["started_at"]) <= parse_ts(obj["ended_at"]) <= after + 1
+    # the run_id is manual__ + an ISO time near now
+    stamp = obj["run_id"][len("manual__"):]
+    assert abs(parse_ts(stamp) - before) < 5, obj["run_id"]
+
+
+def test_json_on_failure_exit_1(baram):
+    p = baram.write("f.yaml", """
+        dag: f
+        tasks:
+          boom: {run: "exit 7"}
+        """)
+    obj = baram.run_json(p, expect_rc=1)
+    assert obj["state"] == "failed"
+    t = obj["tasks"]["boom"]
+    assert t["state"] == "failed" and t["exit_code"] == 7 and t["tries"] == 1, t
+
+
+def test_runs_show_json_same_object(baram):
+    p = baram.write("simple.yaml", SIMPLE)
+    obj = baram.run_json(p)
+    r = baram("runs", "show", obj["run_id"], "--json")
+    assert r.rc == 0, r
+    shown = r.json
+    check_run_shape(shown)
+    assert shown == obj
+
+
+def test_runs_show_unknown_run(baram):
+    p = baram.write("simple.yaml", SIMPLE)
+    baram.run_json(p)
+    r = baram("runs", "show", "manual__1999-01-01T00:00:00.000Z")
+    assert r.rc in (1, 2), r
+    assert r.err.strip(), r
+
+
+def test_runs_list_and_show_human(baram):
+    p = baram.write("simple.yaml", SIMPLE)
+    a = baram.run_json(p)
+    b = baram.run_json(p)
+    assert a["run_id"] != b["run_id"]
+    ids = baram.run_ids()
+    assert a["run_id"] in ids and b["run_id"] in ids, ids
+    assert set(baram.run_ids("simple")) == set(ids)
+    r = baram("runs", "list", "nosuchdag")
+    assert "manual__" not in r.out, r
+    r = baram("runs", "show", a["run_id"])
+    assert r.rc == 0, r
+    assert "first" in r.out and "second" in r.out and "success" in r.out, r
+
+
+def test_runs_profile_critical_path(baram):
+    p = baram.write("prof.yaml", """
+        dag: prof
+        tasks:
+          extract: {run: sleep 0.1}
+          slowpart: {run: sleep 0.6, needs: [extract]}
+          quickpart: {run: sleep 0.1, needs: [extract]}
+        """)
+    obj = baram.run_json(p, "--parallelism", "4")
+    r = baram("runs", "profile", obj["run_id"])
+    assert r.rc == 0, r
+    assert re.search(r"critical", r.out, re.I), r
+    # "extract -> slowpart", each name maybe followed by its time in parentheses
+    assert re.search(r"\bextract\b(\s*\([^)]*\))?\s*(->|→)\s*slowpart\b", r.out), r
+    assert not re.search(r"(->|→)\s*quickpart\b", r.out), r
+    assert re.search(r"parallelism", r.out, re.I), r
+    assert "quickpart" in r.out  # every task's wait and run time
+    r = baram("runs", "profile", "manual__1999-01-01T00:00:00.000Z")
+    assert r.rc in (1, 2), r
+
+
+def test_logs(baram):
+    p = baram.write("logs.yaml", """
+        dag: logs
+        tasks:
+          talker:
+            retries: 1
+            run: |
+              echo "line one of try $BARAM_TRY"
+              echo "line two on stderr" >&2
+              [ "$BARAM_TRY" = 2 ]
+        """)
+    obj = baram.run_json(p)
+    rid = obj["run_id"]
+    r = baram("logs", rid, "talker")
+    assert r.rc == 0, r
+    assert "line one of try 2" in r.out and "line two on stderr" in r.out, r
+    r = baram("logs", rid, "talker", "--try", "1")
+    assert r.rc == 0, r
+    assert "line one of try 1" in r.out and "try 2" not in r.out, r
+    r = baram("logs", rid, "nosuchtask")
+    assert r.rc == 2, r
+    r = baram("logs", rid, "talker", "--try", "9")
+    assert r.rc != 0, r
+
+
+def test_tasks_test(baram):
+    p = baram.write("tt.yaml", """
+        dag: tt
+        params: {who: world}
+        tasks:
+          greet: {run: 'echo "hello {{ params.who }} on {{ ds }}"'}
+          broken: {run: 'echo "about to fail"; exit 3', needs: [greet]}
+        """)
+    r = baram("tasks", "test", p, "greet", "--date", "2026-05-06")
+    assert r.rc == 0, r
+    assert "hello world on 2026-05-06" in r.out + r.err, r
+    r = baram("tasks", "test", p, "broken")
+    assert r.rc == 1, r
+    assert "about to fail" in r.out + r.err, r
+    r = baram("tasks", "test", p, "nosuch")
+    assert r.rc == 2, r
+    # outside any run: nothing is recorded
+    assert "manual__" not in baram("runs", "list").out
+
+
+def hook_env(path):
+    env = {}
+    for line in path.read_text().splitlines():
+        k, _, v = line.partition("=")
+        env[k] = v
+    return env
+
+
+def final_state_vars(env):
+    return {k: v for k, v in env.items() if k.startswith("BARAM_") and "STATE" in k}
+
+
+def test_hooks_on_success(baram):
+    p = baram.write("hs.yaml", """
+        dag: hs
+        on_success: {run: 'env > success.env; echo "hook noise on stdout"'}
+        on_failure: {run: 'env > failure.env'}
+        tasks:
+          a: {run: "true"}
+        """)
+    obj = baram.run_json(p)  # the hook's stdout must not break --json
+    env = hook_env(baram.dags / "success.env")
+    assert not (baram.dags / "failure.env").exists()
+    assert env.get("BARAM_RUN_ID") == obj["run_id"], env
+    assert env.get("BARAM_DAG") == "hs", env
+    assert "success" in final_state_vars(env).values(), env
+
+
+def test_hooks_on_failure(baram):
+    p = baram.write("hf.yaml", """
+        dag: hf
+        on_success: {run: 'env > success.env'}
+        on_failure: {run: 'env > failure.env'}
+        tasks:
+          a: {run: "exit 1"}
+        """)
+    obj = baram.run_json(p, expect_rc=1)
+    assert not (baram.dags / "success.env").exists()
+    env = hook_env(baram.dags / "failure.env")
+    assert env.get("BARAM_RUN_ID") == obj["run_id"], env
+    assert "failed" in final_state_vars(env).values(), env
+
+
+def test_hook_runs_after_tasks(baram):
+    p = baram.write("ho.yaml", """
+        dag: ho
+        on_success: {run: 'cat order.txt > hook-saw.txt'}
+        tasks:
+          a: {run: "sleep 0.2; echo a >> order.txt"}
+          b: {run: "echo b >> order.txt", needs: [a]}
+        """)
+    baram.run_json(p)
+    assert (baram.dags / "hook-saw.txt").read_text() == "a\nb\n"
+
+
+def test_json_states_every_task(baram):
+    p = baram.write("three.yaml", """
+        dag: three
+        tasks:
+          a: {run: "true"}
+          b: {run: "exit 99"}
+          c: {run: "exit 2"}
+        """)
+    obj = baram.run_json(p, expect_rc=1)
+    assert states(obj) == {"a": "success", "b": "skipped", "c": "failed"}
+    assert obj["tasks"]["b"]["exit_code"] == 99
+
+
+def test_runs_show_json_same_object_complex_run(baram):
+    p = baram.write("cx.yaml", """
+        dag: cx
+        tasks:
+          ok:
+            run: |
+              printf '%s\\n' 'a "quoted" output' > "$BARAM_OUTPUT"
+          skip: {run: 'exit 99'}
+          bad: {run: 'echo oops >&2; exit 4', retries: 1}
+          uf: {run: 'true', needs: [bad]}
+          each: {for_each: [x, y], run: 'printf {{ item }} > "$BARAM_OUTPUT"', needs: [ok]}
+          join: {run: 'true', needs: [each, skip], trigger: none_failed}
+          done: {run: 'true', needs: [uf, join], trigger: all_done}
+        """)
+    obj = baram.run_json(p)
+    assert states(obj) == {"ok": "success", "skip": "skipped", "bad": "failed",
+                           "uf": "upstream_failed", "each[0]": "success",
+                           "each[1]": "success", "join": "success", "done": "success"}
+    assert obj["tasks"]["ok"]["output"] == 'a "quoted" output\n'
+    assert obj["tasks"]["bad"]["tries"] == 2
+    r = baram("runs", "show", obj["run_id"], "--json")
+    assert r.rc == 0, r
+    assert r.json == obj
+    r = baram("runs", "show", obj["run_id"])
+    assert r.rc == 0, r
+    for name in obj["tasks"]:
+        assert name in r.out, (name, r.out)
+
+
+def test_logs_follow_live(baram):
+    p = baram.write("follow.yaml", """
+        dag: follow
+        tasks:
+          talk: {run: 'echo first; touch started; sleep 1; echo second'}
+        """)
+    proc = baram.popen("run", p)
+    try:
+        assert wait_for(lambda: (baram.dags / "started").exists())
+        ids = []
+        assert wait_for(lambda: bool(ids.extend(baram.run_ids()) or ids), timeout=10)
+        r = baram("logs", ids[0], "talk", "--follow", timeout=20)
+        assert r.rc == 0, r
+        assert r.out.split() == ["first", "second"], r  # waited for the try to end
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def test_failing_hook_does_not_change_the_run(baram):
+    p = baram.write("hk.yaml", """
+        dag: hk
+        on_success: {run: 'echo from the hook; exit 3'}
+        tasks:
+          a: {run: "true"}
+        """)
+    obj = baram.run_json(p)  # exit 0: the run succeeded; the hook is an afterthought
+    assert obj["state"] == "success"
+    r = baram("runs", "show", obj["run_id"], "--json")
+    assert r.json["state"] == "success"
+
+
+def test_progress_on_a_terminal(baram):
+    import os
+    import pty
+    import subprocess
+    from conftest import BIN
+    p = baram.write("tty.yaml", """
+        dag: tty
+        tasks:
+          a: {run: "sleep 0.4"}
+          b: {run: "exit 3", needs: [a]}
+        """)
+    master, slave = pty.openpty()
+    # stdout a pipe (for --json), stderr a terminal (for progress)
+    proc = subprocess.Popen([BIN, "run", str(p), "--json"], cwd=str(baram.dags), env=baram.env,
+                            stdin=slave, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    out = proc.stdout.read().decode()
+    proc.stdout.close()
+    assert proc.wait(timeout=60) == 1
+    tty = b"".join(chunks).decode(errors="replace")
+    assert "a" in tty and "b" in tty, tty  # progress names the tasks
+    obj = json.loads(out)  # stdout still holds just the JSON object
+    assert obj["state"] == "failed"
