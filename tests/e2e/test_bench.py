@@ -1,4 +1,4 @@
-"""The benchmark workload format (/work/shared/bench/gen.py, also in bench/):
+"""The benchmark workload format (the shared generator, ../shared/bench/gen.py):
 baram must run it from inside the workload folder, tasks using relative
 paths out/... in the DAG file's folder."""
 
@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT, check_run_shape
 
-GEN_CANDIDATES = [ROOT / "bench" / "gen.py", Path("/work/shared/bench/gen.py")]
+GEN_CANDIDATES = [ROOT.parent / "shared" / "bench" / "gen.py", Path("/work/shared/bench/gen.py")]
 GEN = next((g for g in GEN_CANDIDATES if g.is_file()), None)
 
 
