@@ -94,6 +94,8 @@ struct store_writer {
     uint64_t queued_seq;       /* the last sequence number handed out */
     uint64_t batch_seq;        /* the last sequence number taken by the thread */
     bool stopping;             /* stop requested: drain, then exit */
+    int linger_ms;             /* store_writer_set_linger */
+    bool lingering;            /* the thread gathers changes until its deadline: no signals */
     bool failed;
     bool exited; /* the thread has written its last batch and closed its connection */
     int err_code;
@@ -281,6 +283,21 @@ static void *writer_main(void *arg)
             pthread_cond_wait(&w->cond, &w->mu);
         if (w->queue.n == w->qhead)
             break; /* stopping, and everything is written */
+        if (w->linger_ms > 0 && !w->stopping) {
+            /* Let more changes gather for up to linger_ms: one commit (and one wake-up of
+             * this thread) for many events when changes trickle in. Submitters do not
+             * signal meanwhile; only a stop or a full batch ends the wait early. */
+            struct timespec until;
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            until.tv_nsec += (long)w->linger_ms * 1000000L;
+            until.tv_sec += until.tv_nsec / 1000000000L;
+            until.tv_nsec %= 1000000000L;
+            w->lingering = true;
+            while (!w->stopping && w->queue.n - w->qhead < WRITER_BATCH_MAX &&
+                   pthread_cond_timedwait(&w->cond, &w->mu, &until) == 0)
+                ;
+            w->lingering = false;
+        }
         /* Take up to WRITER_BATCH_MAX changes from the front of the queue. */
         size_t k = w->queue.n - w->qhead;
         if (k > WRITER_BATCH_MAX)
@@ -427,7 +444,11 @@ int store_writer_start(struct uv_loop_s *loop, const char *url, store_durable_fn
     w->ud = ud;
     atomic_init(&w->coalesce, true);
     pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cond, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* linger deadlines ignore clock steps */
+    pthread_cond_init(&w->cond, &ca);
+    pthread_condattr_destroy(&ca);
     if ((r = uv_async_init(loop, &w->async, on_async)) < 0) {
         *errmsg = xstrdup("cannot start the store writer: cannot create its wakeup handle");
         store_close(s);
@@ -457,7 +478,9 @@ static uint64_t submit(struct store_writer *w, struct wchange *c)
     if (!w->failed && !w->stopping) {
         VEC_PUSH(&w->queue, *c);
         seq = ++w->queued_seq;
-        if (w->queue.n - w->qhead == 1 && !w->corked)
+        size_t queued = w->queue.n - w->qhead;
+        if ((queued == 1 && !w->corked && !w->lingering) ||
+            (w->lingering && queued == WRITER_BATCH_MAX))
             pthread_cond_signal(&w->cond);
     }
     pthread_mutex_unlock(&w->mu);
@@ -515,8 +538,15 @@ void store_writer_uncork(struct store_writer *w)
 {
     pthread_mutex_lock(&w->mu);
     w->corked = false;
-    if (w->queue.n > w->qhead)
+    if (w->queue.n > w->qhead && !w->lingering)
         pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void store_writer_set_linger(struct store_writer *w, int ms)
+{
+    pthread_mutex_lock(&w->mu);
+    w->linger_ms = ms < 0 ? 0 : ms;
     pthread_mutex_unlock(&w->mu);
 }
 
