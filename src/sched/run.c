@@ -56,6 +56,7 @@
 #include "exec/httptask.h"
 #include "exec/spawn.h"
 #include "exec/waiter.h"
+#include "sched/logprep.h"
 #include "sched/retry.h"
 #include "sched/sched.h"
 #include "sched/trigger.h"
@@ -69,6 +70,9 @@ extern char **environ;
  * records if it ends sooner (then the writer coalesces both into one row write). Nothing
  * waits for them, and a short task costs one commit less. */
 #define RUN_RUNNING_DELAY_MS 50
+/* Pipelined runs (see run_opts.gate_on_durable) let the store writer gather this long before
+ * each commit: a chain of short tasks then costs a commit per few steps, not per step. */
+#define RUN_COMMIT_LINGER_MS 5
 /* Ignores a result on purpose (a cast to void does not silence warn_unused_result). */
 #define RUN_IGN(x)                                                                                 \
     do {                                                                                           \
@@ -80,7 +84,6 @@ struct run_task {
     uint32_t inst_start; /* first instance (instances of a task are contiguous) */
     uint32_t ninst;      /* 0 until expanded */
     uint32_t ndone;      /* instances finished */
-    uint32_t pending_up; /* upstream tasks not complete */
     struct trigger_counts cnt;
     uint64_t gate; /* highest final-record seq among finished upstream instances */
     uint32_t pool; /* sched pool index */
@@ -91,7 +94,11 @@ struct run_task {
     char *out_json;   /* owned: mapped task's outputs as a JSON array, once complete */
     size_t out_json_len;
     char *env_name; /* owned: "OUTPUT_<NAME>" */
+    uint8_t prep;   /* RUN_PREP_*: its log folder and 1.log made ahead (unmapped tasks) */
+    bool prep_drop; /* remove what the preparation makes: the task will not run */
 };
+
+enum { RUN_PREP_NONE, RUN_PREP_BUSY, RUN_PREP_DONE };
 
 struct run_inst {
     uint32_t task;
@@ -169,6 +176,8 @@ struct run {
     VEC(uint32_t) running;      /* instances with a try in flight */
     VEC(uint32_t) work;         /* tasks to (re)decide */
     VEC(uint32_t) readied;      /* instances made ready during this event */
+    VEC(uint32_t) prepped;      /* tasks whose log folder was prepared (see logprep.h) */
+    bool gate_on_durable;       /* run_opts.gate_on_durable */
     VEC(struct run_gate) gates; /* ready instances waiting for durability (FIFO) */
     size_t gates_head;
     uint64_t last_seq;
@@ -210,6 +219,7 @@ static void run_hooks(struct run *r);
 static void run_retry_closed(uv_handle_t *h);
 static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e);
 static void run_finish_inst(struct run *r, uint32_t ii);
+static void run_prep_drop(struct run *r, uint32_t t);
 
 /* ---- small helpers ---- */
 
@@ -250,33 +260,6 @@ static char *run_env_name(const char *prefix, const char *name)
     }
     s[pl + nl] = 0;
     return s;
-}
-
-static int run_mkdirs(const char *path)
-{
-    /* The common case, one new folder under an existing one, is one syscall. */
-    if (mkdir(path, 0755) == 0 || errno == EEXIST)
-        return 0;
-    if (errno != ENOENT)
-        return -errno;
-    char *p = xstrdup(path);
-    int r = 0;
-    for (char *s = p + 1;; s++) {
-        if (*s == '/' || *s == 0) {
-            char c = *s;
-            *s = 0;
-            if (mkdir(p, 0755) < 0 && errno != EEXIST) {
-                r = -errno;
-                free(p);
-                return r;
-            }
-            *s = c;
-            if (c == 0)
-                break;
-        }
-    }
-    free(p);
-    return r;
 }
 
 /* Appends s as a JSON string (bytes >= 0x80 pass through). */
@@ -699,6 +682,7 @@ static void run_decide_finished(struct run *r, uint32_t t, enum ti_state st, con
     struct run_task *rt = &r->tasks[t];
     if (!rt->expanded)
         run_expand_placeholder(r, t);
+    run_prep_drop(r, t);
     int64_t now = when_now_ms();
     for (uint32_t k = 0; k < rt->ninst; k++) {
         uint32_t ii = rt->inst_start + k;
@@ -717,7 +701,7 @@ static void run_ready(struct run *r, uint32_t ii, uint64_t gate)
     struct run_inst *in = run_inst_at(r, ii);
     in->state = TI_SCHEDULED;
     in->scheduled_at_ms = when_now_ms();
-    if (gate > r->durable || r->gates.n > r->gates_head) {
+    if (r->gate_on_durable && (gate > r->durable || r->gates.n > r->gates_head)) {
         struct run_gate g = {.seq = gate, .inst = ii};
         VEC_PUSH(&r->gates, g);
     } else {
@@ -1045,6 +1029,94 @@ static char *run_inst_dir(struct run *r, struct run_inst *in)
     return buf_detach(&b, NULL);
 }
 
+/* ---- log folders made ahead (logprep.h) ---- */
+
+struct run_prep_ctx {
+    struct run *r;
+    uint32_t task;
+};
+
+/* HOME/logs/<dag>/<run>/<task> of an unmapped task, and its first log file. Malloc'd. */
+static char *run_task_dir(struct run *r, uint32_t t)
+{
+    struct buf b = BUF_INIT(BUF_NO_MAX);
+    RUN_IGN(buf_addf(&b, "%s/", r->logdir));
+    run_add_component(&b, r->dag->tasks[t].name);
+    return buf_detach(&b, NULL);
+}
+
+/* The unmapped process task t will not run after all: remove what was prepared for it. */
+static void run_prep_drop(struct run *r, uint32_t t)
+{
+    struct run_task *rt = &r->tasks[t];
+    if (rt->prep == RUN_PREP_BUSY) {
+        rt->prep_drop = true; /* removed when the preparation reports */
+    } else if (rt->prep == RUN_PREP_DONE) {
+        char *dir = run_task_dir(r, t);
+        char *log = run_strf("%s/1.log", dir);
+        logprep_remove(r->loop, dir, log);
+        free(log);
+        free(dir);
+        rt->prep = RUN_PREP_NONE;
+    }
+}
+
+static void run_prep_done(void *ud, int rc)
+{
+    struct run_prep_ctx *c = ud;
+    struct run_task *rt = &c->r->tasks[c->task];
+    rt->prep = rc == 0 ? RUN_PREP_DONE : RUN_PREP_NONE; /* on failure run_start tries inline */
+    if (rt->prep_drop)
+        run_prep_drop(c->r, c->task);
+    free(c);
+}
+
+/* Queues the making of task t's log folder and 1.log when it is an unmapped process task that
+ * has not started: called while its last upstream runs or while it waits for a slot. */
+static void run_prep(struct run *r, uint32_t t)
+{
+    struct run_task *rt = &r->tasks[t];
+    const struct dag_task *dt = &r->dag->tasks[t];
+    if (rt->prep != RUN_PREP_NONE || rt->prep_drop || dt->mapped || dt->kind != TASK_RUN)
+        return;
+    if (rt->expanded && run_inst_at(r, rt->inst_start)->try_number > 0)
+        return;
+    struct run_prep_ctx *c = xmalloc(sizeof(*c));
+    c->r = r;
+    c->task = t;
+    rt->prep = RUN_PREP_BUSY;
+    VEC_PUSH(&r->prepped, t);
+    char *dir = run_task_dir(r, t);
+    char *log = run_strf("%s/1.log", dir);
+    logprep_create(r->loop, dir, log, run_prep_done, c);
+    free(log);
+    free(dir);
+}
+
+/* Instance ii has just started: prepare each downstream task that now waits for it alone. */
+static void run_prep_downstream(struct run *r, uint32_t ii)
+{
+    const struct graph *g = &r->dag->graph;
+    uint32_t t = run_inst_at(r, ii)->task;
+    for (uint32_t k = g->down_start[t]; k < g->down_start[t + 1]; k++) {
+        uint32_t d = g->down[k];
+        if (!r->tasks[d].decided && r->tasks[d].cnt.pending == 1)
+            run_prep(r, d);
+    }
+}
+
+/* The run is over: remove what was prepared for tasks that never started. */
+static void run_prep_cleanup(struct run *r)
+{
+    for (size_t i = 0; i < r->prepped.n; i++) {
+        uint32_t t = r->prepped.v[i];
+        struct run_task *rt = &r->tasks[t];
+        if (!rt->expanded || run_inst_at(r, rt->inst_start)->try_number == 0)
+            run_prep_drop(r, t);
+    }
+    r->prepped.n = 0;
+}
+
 /* Starts a `run` task's try as a process. */
 static void run_start_shell(struct run *r, uint32_t ii, struct run_try *tr)
 {
@@ -1291,8 +1363,10 @@ static void run_start(void *owner, uint32_t ii)
     tr->r = r;
     tr->inst = ii;
     char *dir = run_inst_dir(r, in);
+    if (in->map_index < 0 && r->tasks[in->task].prep == RUN_PREP_DONE)
+        in->dir_made = true; /* made ahead, with 1.log */
     if (!in->dir_made) {
-        int rc = run_mkdirs(dir);
+        int rc = logprep_mkdirs(dir);
         if (rc < 0) {
             char *msg = run_strf("cannot create the log folder '%s': %s", dir, err_str(rc));
             free(dir);
@@ -1320,6 +1394,7 @@ static void run_start(void *owner, uint32_t ii)
     }
     in = run_inst_at(r, ii);
     if (in->state == TI_RUNNING) {
+        run_prep_downstream(r, ii);
         /* Nothing waits for the 'running' records: submitted a little later (or with the
          * final ones), see RUN_RUNNING_DELAY_MS. */
         if (r->rec_timer_on) {
@@ -1555,6 +1630,7 @@ static void run_check_end(struct run *r)
     if (!r->cancelled && !r->fatal && r->ntasks_complete < r->dag->ntasks)
         return;
     r->phase = RUN_PH_ENDING;
+    run_prep_cleanup(r);
     r->state = run_final_state(r);
     r->ended_at_ms = when_now_ms();
     r->end_seq = run_put_run(r);
@@ -1600,6 +1676,7 @@ static void run_pump(struct run *r)
         if (run_inst_at(r, ii)->state == TI_SCHEDULED) {
             run_put_ti(r, ii);
             run_progress(r, ii);
+            run_prep(r, run_inst_at(r, ii)->task); /* waits for a slot: prepare meanwhile */
         }
     }
     r->readied.n = 0;
@@ -1764,6 +1841,7 @@ static void run_free(struct run *r)
     VEC_FREE(&r->running);
     VEC_FREE(&r->work);
     VEC_FREE(&r->readied);
+    VEC_FREE(&r->prepped);
     VEC_FREE(&r->gates);
     VEC_FREE(&r->pend_running);
     run_env_release(r);
@@ -1937,7 +2015,7 @@ int run_execute(const struct run_opts *o, struct run_result *res)
     when_format_iso(o->logical_at_ms, r->ts, sizeof(r->ts));
     /* Absolute: tasks run in the DAG's folder and get paths in here (BARAM_OUTPUT). */
     r->logdir = run_log_dir(o->home, dag->id, r->run_id, NULL, -1);
-    if ((rc = run_mkdirs(r->logdir)) < 0) {
+    if ((rc = logprep_mkdirs(r->logdir)) < 0) {
         res->errmsg = run_strf("cannot create '%s': %s", r->logdir, err_str(rc));
         free(r->logdir);
         free(r->conf);
@@ -1952,6 +2030,7 @@ int run_execute(const struct run_opts *o, struct run_result *res)
         return rc;
     }
     sched_init(&r->sched, o->parallelism, run_start);
+    r->gate_on_durable = o->gate_on_durable;
     for (size_t i = 0; i < o->npools; i++)
         if (o->pools[i].name)
             sched_pool_set(&r->sched, o->pools[i].name, o->pools[i].slots);
@@ -1968,6 +2047,8 @@ int run_execute(const struct run_opts *o, struct run_result *res)
         run_drain_loop(&loop);
         return rc;
     }
+    if (!o->gate_on_durable)
+        store_writer_set_linger(r->w, RUN_COMMIT_LINGER_MS); /* nothing waits on each commit */
     uv_timer_init(&loop, &r->rec_timer);
     r->rec_timer.data = r;
     r->rec_timer_on = true;

@@ -60,7 +60,14 @@ struct run_opts {
     int parallelism;          /* > 0 */
     run_progress_fn progress; /* may be NULL; called on the loop thread */
     void *progress_ud;
-    bool handle_signals;          /* SIGINT/SIGTERM cancel the run (kill its process groups) */
+    bool handle_signals; /* SIGINT/SIGTERM cancel the run (kill its process groups) */
+    /* false (the default): a finished task's downstream starts at once, while the store
+     * commits its final state in the background (pipelined). The store still only ever holds
+     * a prefix of the run's history, since changes commit in the order they happened, so
+     * recovery always sees a consistent state. true: the downstream waits until that final
+     * state is durable, so after a crash no task can have started on an upstream result the
+     * store lost; costs one commit (an fsync on disk) per step of a chain. */
+    bool gate_on_durable;
     const struct run_pool *pools; /* may be NULL */
     size_t npools;
 };

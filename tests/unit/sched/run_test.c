@@ -269,6 +269,38 @@ static void failure_marks_downstream_upstream_failed(void **state)
     ran_free(&x);
 }
 
+/* A task's log folder and first log file are made ahead while its last upstream runs; one
+ * that then never runs (upstream failed, skipped) must leave no folder behind, and one that
+ * runs writes into the prepared 1.log. */
+static void prepared_log_folders_only_for_tasks_that_ran(void **state)
+{
+    struct ran x;
+    run_yaml(&x, "dag: prep\n"
+                 "tasks:\n"
+                 "  a: {run: 'sleep 0.2; echo a-ran'}\n"
+                 "  b: {needs: [a], run: 'echo b-ran'}\n"
+                 "  bad: {needs: [b], run: 'sleep 0.2; exit 3'}\n"
+                 "  never: {needs: [bad], run: 'echo never'}\n"
+                 "  skip: {needs: [b], run: 'sleep 0.2; exit 99'}\n"
+                 "  skipped: {needs: [skip], run: 'echo skipped'}\n");
+    assert_int_equal(x.res.state, RUN_FAILED);
+    assert_state(&x, "never", TI_UPSTREAM_FAILED);
+    assert_state(&x, "skipped", TI_SKIPPED);
+    char *log = task_log(&x, "b", 1);
+    assert_non_null(log);
+    assert_string_equal(log, "b-ran\n");
+    free(log);
+    char path[PATH_MAX * 2];
+    struct stat st;
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof(path), "%s/logs/prep/%s/%s", home, x.res.run_id,
+                 i ? "skipped" : "never");
+        assert_int_equal(stat(path, &st), -1);
+        assert_int_equal(errno, ENOENT);
+    }
+    ran_free(&x);
+}
+
 static void retries_until_success_with_baram_try(void **state)
 {
     struct ran x;
@@ -976,6 +1008,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(success_chain_with_outputs_env_and_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(failure_marks_downstream_upstream_failed, setup, teardown),
+        cmocka_unit_test_setup_teardown(prepared_log_folders_only_for_tasks_that_ran, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(retries_until_success_with_baram_try, setup, teardown),
         cmocka_unit_test_setup_teardown(retries_exhausted_fail, setup, teardown),
         cmocka_unit_test_setup_teardown(skip_99_propagates, setup, teardown),
