@@ -200,8 +200,9 @@ struct run {
     VEC(char *) dag_env;       /* owned "K=V" of the DAG's env, appended last */
     struct hmap dag_env_names; /* keys borrowed from dag */
     char *conf;                /* owned JSON of the overrides, or NULL */
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
     bool signals_on;
+    bool hup_on;                  /* sighup is in use (SIGHUP was not ignored, as under nohup) */
     struct spawn *hook;           /* while the hook runs */
     struct httptask_client *http; /* made on the first http or wait task */
     int cork;                     /* nesting of run_cork */
@@ -484,6 +485,9 @@ static int run_expand(struct run *r, const struct template *t, struct run_inst *
     int rc = template_expand(t, run_lookup, &lk, out, &missing);
     if (rc == -ENOENT)
         *msg = run_strf("cannot resolve '{{ %s }}' in template", missing ? missing : "?");
+    else if (rc == -EINVAL && missing) /* a NUL byte: /bin/sh -c would cut the command there */
+        *msg = run_strf("the value of '{{ %s }}' holds a NUL byte, which a command cannot carry",
+                        missing);
     else if (rc < 0)
         *msg = run_strf("template expansion failed: %s", err_str(rc));
     return rc;
@@ -1698,12 +1702,39 @@ static void run_on_durable(void *ud, uint64_t seq)
     run_uncork(r);
 }
 
+/* The run stops: an instance that waits for a slot or for its retry will not start again, so
+ * it must not stay 'scheduled' or 'up_for_retry' in the stored, finished run. One that has
+ * tried is failed ("cancelled", like the tries that get killed); one that never started goes
+ * back to 'none', like the instances whose upstream never finished. */
+static void run_abort_waiting(struct run *r)
+{
+    int64_t now = when_now_ms();
+    for (uint32_t ii = 0; ii < r->insts.n; ii++) {
+        struct run_inst *in = run_inst_at(r, ii);
+        if (in->state != TI_SCHEDULED && in->state != TI_UP_FOR_RETRY)
+            continue;
+        if (in->try_number == 0) {
+            in->state = TI_NONE;
+            in->scheduled_at_ms = -1;
+            run_put_ti(r, ii);
+            continue;
+        }
+        in->state = TI_FAILED;
+        in->ended_at_ms = now;
+        free(in->message);
+        in->message = xstrdup("cancelled");
+        in->final_seq = run_put_ti(r, ii);
+        run_finish_inst(r, ii);
+    }
+}
+
 /* Stops all work: nothing new starts, running process groups are killed, pending retries
  * are dropped. The run ends once every killed try has reported. */
 static void run_abort(struct run *r)
 {
     sched_drop(&r->sched, r);
     r->gates.n = r->gates_head = 0;
+    run_abort_waiting(r);
     /* http and wait tries report from inside their cancel call, changing r->running: work on
      * a copy, and pump once at the end. */
     VEC(uint32_t) ids = {0};
@@ -1781,6 +1812,8 @@ static void run_close_signals(struct run *r)
     r->signals_on = false;
     uv_close((uv_handle_t *)&r->sigint, run_signal_closed);
     uv_close((uv_handle_t *)&r->sigterm, run_signal_closed);
+    if (r->hup_on)
+        uv_close((uv_handle_t *)&r->sighup, run_signal_closed);
 }
 
 /* ---- setup and the front doors ---- */
@@ -2060,6 +2093,17 @@ int run_execute(const struct run_opts *o, struct run_result *res)
         uv_signal_start(&r->sigterm, run_on_signal, SIGTERM);
         r->signals_on = true;
         r->open_handles = 2;
+        /* A hangup (the terminal closed) would kill baram and leave the tries, each in its own
+         * session, running on and the run 'running' in the store: it cancels the run too,
+         * unless baram was told to ignore it (nohup). */
+        struct sigaction hup;
+        if (sigaction(SIGHUP, NULL, &hup) == 0 && hup.sa_handler != SIG_IGN) {
+            uv_signal_init(&loop, &r->sighup);
+            r->sighup.data = r;
+            uv_signal_start(&r->sighup, run_on_signal, SIGHUP);
+            r->hup_on = true;
+            r->open_handles++;
+        }
     }
     log_debug("run started", "dag=%s run=%s tasks=%u", log_q(dag->id), log_q(r->run_id),
               dag->ntasks);
@@ -2102,16 +2146,36 @@ int run_execute(const struct run_opts *o, struct run_result *res)
 
 /* ---- `baram tasks test` ---- */
 
+/* The task runs in its own session, so Ctrl-C (or a hangup) at the terminal reaches baram
+ * alone: these signals kill the task's process group, as for `baram run`, instead of killing
+ * baram and leaving the task running. A signal ignored at start (nohup) stays ignored. */
+static const int run_test_signals[] = {SIGINT, SIGTERM, SIGHUP};
+
 struct run_test_ctx {
     int exit_code;
     bool done;
+    struct spawn *sp; /* until run_test_exit */
+    uv_signal_t sig[ARRAY_SIZE(run_test_signals)];
+    bool sig_on[ARRAY_SIZE(run_test_signals)];
 };
+
+static void run_test_signal(uv_signal_t *h, int signum)
+{
+    struct run_test_ctx *c = h->data;
+    (void)signum;
+    if (c->sp)
+        spawn_kill(c->sp);
+}
 
 static void run_test_exit(void *ud, const struct spawn_result *res)
 {
     struct run_test_ctx *c = ud;
     c->exit_code = res->term_signal ? 128 + res->term_signal : res->exit_code;
     c->done = true;
+    c->sp = NULL;
+    for (size_t i = 0; i < ARRAY_SIZE(run_test_signals); i++)
+        if (c->sig_on[i])
+            uv_close((uv_handle_t *)&c->sig[i], NULL);
 }
 
 int run_task_test(const struct dag *dag, uint32_t task, const struct run_param *params,
@@ -2192,6 +2256,16 @@ int run_task_test(const struct dag *dag, uint32_t task, const struct run_param *
                                 .env = env.v,
                                 .inherit_stdio = true,
                                 .timeout_ms = dt->timeout_ms};
+        /* Watched from before the start, so a signal cannot slip in between. */
+        for (size_t i = 0; i < ARRAY_SIZE(run_test_signals); i++) {
+            struct sigaction old;
+            if (sigaction(run_test_signals[i], NULL, &old) < 0 || old.sa_handler == SIG_IGN)
+                continue;
+            uv_signal_init(&loop, &c.sig[i]);
+            c.sig[i].data = &c;
+            uv_signal_start(&c.sig[i], run_test_signal, run_test_signals[i]);
+            c.sig_on[i] = true;
+        }
         struct spawn *sp;
         rc = spawn_start(&loop, &so, run_test_exit, &c, &sp);
         for (size_t i = 0; i < owned.n; i++)
@@ -2200,7 +2274,12 @@ int run_task_test(const struct dag *dag, uint32_t task, const struct run_param *
         VEC_FREE(&env);
         if (rc < 0) {
             *errmsg = run_strf("cannot start the process: %s", err_str(rc));
+            for (size_t i = 0; i < ARRAY_SIZE(run_test_signals); i++)
+                if (c.sig_on[i])
+                    uv_close((uv_handle_t *)&c.sig[i], NULL);
+            uv_run(&loop, UV_RUN_DEFAULT); /* the closes, while c is in scope */
         } else {
+            c.sp = sp;
             uv_run(&loop, UV_RUN_DEFAULT);
             *exit_code = c.exit_code;
         }

@@ -60,7 +60,7 @@ struct run_opts {
     int parallelism;          /* > 0 */
     run_progress_fn progress; /* may be NULL; called on the loop thread */
     void *progress_ud;
-    bool handle_signals; /* SIGINT/SIGTERM cancel the run (kill its process groups) */
+    bool handle_signals; /* SIGINT/SIGTERM, and SIGHUP unless ignored, cancel the run */
     /* false (the default): a finished task's downstream starts at once, while the store
      * commits its final state in the background (pipelined). The store still only ever holds
      * a prefix of the run's history, since changes commit in the order they happened, so

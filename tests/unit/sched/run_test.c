@@ -17,6 +17,8 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -713,6 +715,25 @@ static void unresolvable_template_fails_the_try(void **state)
     ran_free(&x);
 }
 
+/* A value that cannot go into a command (a NUL byte) fails the try with a message naming it. */
+static void nul_in_a_value_names_the_reference(void **state)
+{
+    struct ran x;
+    run_yaml(&x, "dag: nul\n"
+                 "tasks:\n"
+                 "  gen: {run: 'printf \"a\\\\0b\" > $BARAM_OUTPUT'}\n"
+                 "  use: {needs: [gen], run: 'echo {{ outputs.gen }}'}\n");
+    assert_int_equal(x.res.state, RUN_FAILED);
+    assert_int_equal(ti_state_of(&x, "gen"), TI_SUCCESS);
+    struct ti_rec t;
+    get_ti(&x, "use", &t);
+    assert_int_equal(t.state, TI_FAILED);
+    assert_non_null(t.message);
+    assert_non_null(strstr(t.message, "'{{ outputs.gen }}' holds a NUL byte"));
+    ti_rec_release(&t);
+    ran_free(&x);
+}
+
 static void run_ids_are_unique(void **state)
 {
     struct ran x, y;
@@ -761,6 +782,52 @@ static void task_test_runs_one_task(void **state)
     assert_int_equal(code, 7);
     assert_int_equal(run_task_test(dag, 1, NULL, 0, 0, &code, &err), 0);
     assert_int_equal(code, 99);
+    dag_free(dag);
+}
+
+/* Whether pid is gone or only a zombie waiting for its reaper (/proc/PID/stat). */
+static bool pid_dead(int pid)
+{
+    char p[64], buf[512];
+    snprintf(p, sizeof(p), "/proc/%d/stat", pid);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return true;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *rp = strrchr(buf, ')');
+    return rp && (rp[2] == 'Z' || rp[2] == 'X');
+}
+
+/* The task runs in its own session: Ctrl-C at the terminal reaches baram alone, which must
+ * kill the task's whole process group rather than die and leave it running. */
+static void task_test_interrupt_kills_the_task(void **state)
+{
+    struct dag *dag = load("dag: tti\ntasks:\n"
+                           "  a: {run: 'sleep 30 & echo $! > tti.pid; kill -INT $PPID; wait'}\n");
+    int code = -1;
+    char *err = NULL;
+    /* As at a terminal, whatever started the tests: SIGINT not ignored. */
+    struct sigaction dfl = {.sa_handler = SIG_DFL}, old;
+    sigemptyset(&dfl.sa_mask);
+    assert_int_equal(sigaction(SIGINT, &dfl, &old), 0);
+    int64_t t0 = when_mono_ms();
+    int rc = run_task_test(dag, 0, NULL, 0, 0, &code, &err);
+    int64_t took = when_mono_ms() - t0;
+    assert_int_equal(sigaction(SIGINT, &old, NULL), 0);
+    assert_int_equal(rc, 0);
+    assert_true(took < 5000);
+    assert_int_equal(code, 128 + SIGTERM);
+    char p[PATH_MAX + 16];
+    snprintf(p, sizeof(p), "%s/tti.pid", home);
+    FILE *f = fopen(p, "r");
+    assert_non_null(f);
+    int pid = 0;
+    assert_int_equal(fscanf(f, "%d", &pid), 1);
+    fclose(f);
+    assert_true(pid > 0);
+    assert_true(pid_dead(pid)); /* the task's background child went with it */
     dag_free(dag);
 }
 
@@ -930,6 +997,76 @@ static void sigint_cancels_the_run(void **state)
     dag_free(dag);
 }
 
+/* A hangup (terminal closed) cancels the run like SIGINT, instead of killing baram and leaving
+ * the tries running; under nohup (SIGHUP ignored) the run goes on. */
+static void sighup_cancels_the_run_unless_ignored(void **state)
+{
+    struct dag *dag = load("dag: hup\ntasks:\n"
+                           "  long: {run: 'sleep 30'}\n"
+                           "  killer: {run: 'sleep 0.3; kill -HUP $PPID; sleep 30'}\n");
+    struct run_opts o = {.dag = dag,
+                         .store_url = dbpath,
+                         .home = home,
+                         .type = RUN_MANUAL,
+                         .parallelism = 4,
+                         .handle_signals = true};
+    struct run_result res;
+    int64_t t0 = when_mono_ms();
+    assert_int_equal(run_execute(&o, &res), 0);
+    assert_int_equal(res.state, RUN_CANCELLED);
+    assert_true(when_mono_ms() - t0 < 5000);
+    dag_free(dag);
+
+    dag = load("dag: nohup\ntasks:\n  a: {run: 'kill -HUP $PPID; sleep 0.2'}\n");
+    o.dag = dag;
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old;
+    sigemptyset(&ign.sa_mask);
+    assert_int_equal(sigaction(SIGHUP, &ign, &old), 0);
+    int rc = run_execute(&o, &res);
+    assert_int_equal(sigaction(SIGHUP, &old, NULL), 0);
+    assert_int_equal(rc, 0);
+    assert_int_equal(res.state, RUN_SUCCESS);
+    dag_free(dag);
+}
+
+/* A cancel leaves no instance 'scheduled' (waiting for a slot) or 'up_for_retry' (waiting for
+ * its retry) in the finished run. */
+static void cancel_settles_waiting_instances(void **state)
+{
+    struct dag *dag = load("dag: cancelwait\ntasks:\n"
+                           "  hog: {pool: one, run: 'sleep 30'}\n"
+                           "  queued: {pool: one, run: 'true'}\n"
+                           "  flaky: {run: 'exit 3', retries: 5, retry_delay: 30s}\n"
+                           "  killer: {run: 'sleep 0.5; kill -INT $PPID; sleep 30'}\n");
+    struct run_pool pools[] = {{"one", 1}};
+    struct run_opts o = {.dag = dag,
+                         .store_url = dbpath,
+                         .home = home,
+                         .type = RUN_MANUAL,
+                         .parallelism = 4,
+                         .handle_signals = true,
+                         .pools = pools,
+                         .npools = 1};
+    struct run_result res;
+    assert_int_equal(run_execute(&o, &res), 0);
+    assert_int_equal(res.state, RUN_CANCELLED);
+    struct store *s;
+    char *err = NULL;
+    assert_int_equal(store_open(dbpath, &s, &err), 0);
+    struct ti_rec t;
+    assert_int_equal(store_get_ti(s, res.run_id, "queued", &t), 0);
+    assert_int_equal(t.state, TI_NONE);
+    assert_int_equal(t.try_number, 0);
+    ti_rec_release(&t);
+    assert_int_equal(store_get_ti(s, res.run_id, "flaky", &t), 0);
+    assert_int_equal(t.state, TI_FAILED);
+    assert_int_equal(t.try_number, 1);
+    assert_string_equal(t.message, "cancelled");
+    ti_rec_release(&t);
+    store_close(s);
+    dag_free(dag);
+}
+
 static void pool_slots_limit_their_tasks(void **state)
 {
     char yaml[4096];
@@ -1026,13 +1163,17 @@ int main(void)
         cmocka_unit_test_setup_teardown(hooks_run_after_the_run, setup, teardown),
         cmocka_unit_test_setup_teardown(params_override_default, setup, teardown),
         cmocka_unit_test_setup_teardown(unresolvable_template_fails_the_try, setup, teardown),
+        cmocka_unit_test_setup_teardown(nul_in_a_value_names_the_reference, setup, teardown),
         cmocka_unit_test_setup_teardown(run_ids_are_unique, setup, teardown),
         cmocka_unit_test_setup_teardown(check_params_reports_unknown_and_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(task_test_runs_one_task, setup, teardown),
+        cmocka_unit_test_setup_teardown(task_test_interrupt_kills_the_task, setup, teardown),
         cmocka_unit_test_setup_teardown(wait_file_and_its_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(store_failure_ends_the_run_with_an_error, setup, teardown),
         cmocka_unit_test_setup_teardown(spawn_failure_fails_the_try, setup, teardown),
         cmocka_unit_test_setup_teardown(sigint_cancels_the_run, setup, teardown),
+        cmocka_unit_test_setup_teardown(cancel_settles_waiting_instances, setup, teardown),
+        cmocka_unit_test_setup_teardown(sighup_cancels_the_run_unless_ignored, setup, teardown),
         cmocka_unit_test_setup_teardown(running_state_is_recorded_while_running, setup, teardown),
         cmocka_unit_test_setup_teardown(http_task_output_and_failure, setup, teardown),
     };
