@@ -3,7 +3,7 @@
  * prints a try's log file, HOME/logs/<dag>/<run>/<task>/<try>.log (a mapped
  * instance `x[3]` lives in folder `x.3`). The run and task are looked up in
  * the store first, so a typo gets a clear message and a did-you-mean, and
- * RUN/TASK can never walk out of the log folder ('/' and '..' rejected).
+ * RUN/TASK can never walk out of the log folder ('/', '.' and '..' rejected).
  *
  * --follow tails the file until the try has ended: it polls the file and
  * the store every 200 ms, which is plenty for a person watching and costs
@@ -51,9 +51,11 @@ static void on_sigint(int sig)
     logs_interrupted = 1;
 }
 
+/* One path component that stays where it is put: no '/', not "." or ".." (nor any all-dot
+ * name). Dots inside a name ("a..b", a valid task name) are fine. */
 static bool safe_component(const char *s)
 {
-    return *s && !strchr(s, '/') && !strstr(s, "..");
+    return *s && !strchr(s, '/') && s[strspn(s, ".")] != 0;
 }
 
 /* No such instance: suggest the nearest instance id, or, when TASK names a mapped task (or
@@ -189,7 +191,7 @@ int cmd_logs(int argc, char **argv)
     if (try_s && args_int("logs", "--try", try_s, 1, 1000000, &want_try) < 0)
         return EXIT_USAGE;
     if (!safe_component(run_id) || !safe_component(task_id)) {
-        fputs("baram logs: RUN and TASK may not contain '/' or '..'\n", stderr);
+        fputs("baram logs: RUN and TASK may not contain '/' or be '.' or '..'\n", stderr);
         return EXIT_USAGE;
     }
 

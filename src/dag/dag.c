@@ -951,6 +951,36 @@ static void collect_tasks(struct ck *c, const struct dagfile_node *tasks)
     }
 }
 
+/* A mapped task's instance N keeps its logs and output in folder "<task>.N", so a task named
+ * "<mapped task>.N" (N in the same decimal form) would share that folder, its log and its
+ * output file; and the DAG's hooks log to "on_success.log" / "on_failure.log" beside the task
+ * folders, which a task of that name would take: both refused. */
+static void check_log_folders(struct ck *c)
+{
+    const struct dag *dag = c->dag;
+    for (uint32_t ti = 0; ti < dag->ntasks; ti++) {
+        const char *name = dag->tasks[ti].name, *dot = strrchr(name, '.');
+        if (strcmp(name, "on_success.log") == 0 || strcmp(name, "on_failure.log") == 0) {
+            err_at(c, c->task_keys[ti], "task name '%s' is the log file of a DAG hook", name);
+            diag_hint(c->d, "rename this task");
+            continue;
+        }
+        if (!dot || dot == name)
+            continue;
+        const char *num = dot + 1;
+        size_t nd = strspn(num, "0123456789");
+        if (nd == 0 || num[nd] != 0 || (num[0] == '0' && nd > 1))
+            continue;
+        uint32_t m;
+        if (!hmap_get(&dag->by_name, name, (size_t)(dot - name), &m) || !dag->tasks[m].mapped)
+            continue;
+        err_at(c, c->task_keys[ti], "task name '" SHOW "' is the log folder of mapped task '%s'",
+               name, dag->tasks[m].name);
+        diag_hint(c->d, "instance %s of '%s' keeps its logs in '%s': rename this task", num,
+                  dag->tasks[m].name, name);
+    }
+}
+
 static void check_tasks(struct ck *c, const struct dagfile_node *root)
 {
     struct dag *dag = c->dag;
@@ -980,6 +1010,7 @@ static void check_tasks(struct ck *c, const struct dagfile_node *root)
     for (uint32_t ti = 0; ti < dag->ntasks; ti++)
         check_task(c, ti, &def);
     free(def.pool);
+    check_log_folders(c);
 
     uint32_t n = dag->ntasks;
     uint32_t *seen = xcalloc(n ? n : 1, sizeof *seen);

@@ -246,6 +246,23 @@ def test_runs_show_json_same_object_complex_run(baram):
         assert name in r.out, (name, r.out)
 
 
+def test_logs_of_names_with_dots_inside(baram):
+    # "a..b" is a valid DAG id and task name (one path component): its logs must be readable
+    p = baram.write("dots.yaml", """
+        dag: d..d
+        tasks:
+          a..b:
+            run: echo "hello from a..b"
+        """)
+    obj = baram.run_json(p)
+    r = baram("logs", obj["run_id"], "a..b")
+    assert r.rc == 0, r
+    assert "hello from a..b" in r.out, r
+    for bad in ("..", ".", "x/y"):
+        r = baram("logs", obj["run_id"], bad)
+        assert r.rc == 2, r
+
+
 def test_logs_follow_live(baram):
     p = baram.write("follow.yaml", """
         dag: follow

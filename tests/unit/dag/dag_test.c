@@ -397,6 +397,46 @@ static void relative_path_gets_an_absolute_dir(void **state)
     diag_release(&d);
 }
 
+/* Instance 0 of mapped task 'x' logs to folder 'x.0': a task named 'x.0' would share it. */
+static void task_named_like_a_log_folder_or_file_is_refused(void **state)
+{
+    struct diag d;
+    diag_init(&d);
+    struct dag *dag = load("dag: clash\ntasks:\n"
+                           "  x: {for_each: [a, b], run: 'true'}\n"
+                           "  x.0: {run: 'true'}\n",
+                           &d);
+    assert_null(dag);
+    assert_int_equal(d.n, 1);
+    assert_int_equal(d.v[0].line, 4);
+    assert_non_null(strstr(d.v[0].msg, "log folder of mapped task 'x'"));
+    diag_release(&d);
+    /* The hooks log to HOME/logs/<dag>/<run>/on_<outcome>.log: a task folder there would stop
+     * the hook from running. */
+    diag_init(&d);
+    dag = load("dag: hooks\non_failure: {run: 'true'}\ntasks:\n"
+               "  on_failure.log: {run: 'false'}\n"
+               "  on_success.log: {run: 'true'}\n",
+               &d);
+    assert_null(dag);
+    assert_int_equal(d.n, 2);
+    assert_non_null(strstr(d.v[0].msg, "log file of a DAG hook"));
+    diag_release(&d);
+    /* Other dotted names stay fine: an unmapped 'y', or a number in another form. */
+    diag_init(&d);
+    dag = load("dag: noclash\ntasks:\n"
+               "  x: {for_each: [a], run: 'true'}\n"
+               "  y: {run: 'true'}\n"
+               "  y.0: {run: 'true'}\n"
+               "  x.01: {run: 'true'}\n"
+               "  x.a: {run: 'true'}\n",
+               &d);
+    assert_non_null(dag);
+    assert_int_equal(d.n, 0);
+    dag_free(dag);
+    diag_release(&d);
+}
+
 static void trigger_rules_round_trip(void **state)
 {
     for (int i = 0; i < TRIGGER_RULE_COUNT; i++) {
@@ -507,6 +547,7 @@ int main(void)
         cmocka_unit_test(aliases_share_a_node),
         cmocka_unit_test(load_file_reads_hashes_and_finds_its_folder),
         cmocka_unit_test(relative_path_gets_an_absolute_dir),
+        cmocka_unit_test(task_named_like_a_log_folder_or_file_is_refused),
         cmocka_unit_test(trigger_rules_round_trip),
         cmocka_unit_test(hundred_thousand_task_chain_validates),
         cmocka_unit_test(hundred_thousand_task_wide_dag_validates),
