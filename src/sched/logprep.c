@@ -12,7 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include <uv.h>
 
@@ -52,6 +55,14 @@ int logprep_mkdirs(const char *path)
     }
     free(p);
     return r;
+}
+
+bool logprep_is_memory_fs(const char *path)
+{
+    struct statfs st;
+    if (statfs(path, &st) < 0)
+        return false;
+    return st.f_type == TMPFS_MAGIC || st.f_type == RAMFS_MAGIC;
 }
 
 static void logprep_work(uv_work_t *w)

@@ -16,6 +16,8 @@
 #ifndef BARAM_SCHED_LOGPREP_H
 #define BARAM_SCHED_LOGPREP_H
 
+#include <stdbool.h>
+
 struct uv_loop_s;
 
 /* rc: 0, or a negative errno from mkdir/open. */
@@ -26,6 +28,10 @@ void logprep_create(struct uv_loop_s *loop, const char *dir, const char *file, l
                     void *ud);
 /* Queues: remove file if it is empty, then dir if it is empty. No callback. */
 void logprep_remove(struct uv_loop_s *loop, const char *dir, const char *file);
+/* True when path is on a memory file system (tmpfs, ramfs), where making a folder and a file
+ * costs microseconds, less than a round trip through the thread pool: preparing ahead only
+ * pays on a disk. Any thread. */
+bool logprep_is_memory_fs(const char *path);
 /* mkdir -p path (0755), synchronously: 0 or a negative errno. Any thread. */
 int logprep_mkdirs(const char *path);
 

@@ -177,6 +177,7 @@ struct run {
     VEC(uint32_t) work;         /* tasks to (re)decide */
     VEC(uint32_t) readied;      /* instances made ready during this event */
     VEC(uint32_t) prepped;      /* tasks whose log folder was prepared (see logprep.h) */
+    bool prep_on;               /* prepare log folders ahead (not on a memory file system) */
     bool gate_on_durable;       /* run_opts.gate_on_durable */
     VEC(struct run_gate) gates; /* ready instances waiting for durability (FIFO) */
     size_t gates_head;
@@ -1081,7 +1082,8 @@ static void run_prep(struct run *r, uint32_t t)
 {
     struct run_task *rt = &r->tasks[t];
     const struct dag_task *dt = &r->dag->tasks[t];
-    if (rt->prep != RUN_PREP_NONE || rt->prep_drop || dt->mapped || dt->kind != TASK_RUN)
+    if (!r->prep_on || rt->prep != RUN_PREP_NONE || rt->prep_drop || dt->mapped ||
+        dt->kind != TASK_RUN)
         return;
     if (rt->expanded && run_inst_at(r, rt->inst_start)->try_number > 0)
         return;
@@ -2064,6 +2066,7 @@ int run_execute(const struct run_opts *o, struct run_result *res)
     }
     sched_init(&r->sched, o->parallelism, run_start);
     r->gate_on_durable = o->gate_on_durable;
+    r->prep_on = !logprep_is_memory_fs(r->logdir);
     for (size_t i = 0; i < o->npools; i++)
         if (o->pools[i].name)
             sched_pool_set(&r->sched, o->pools[i].name, o->pools[i].slots);
