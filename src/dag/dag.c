@@ -507,11 +507,63 @@ static void check_hook(struct ck *c, const struct dagfile_node *v, const char *k
 }
 
 /* params and env: a mapping of names to scalars. */
+/* The variable part of PARAM_<NAME> and OUTPUT_<TASK> (SPEC section 2): upper case, any
+ * other character than a letter or digit as '_'. In the arena. */
+static char *env_key(struct ck *c, const char *name)
+{
+    size_t n = strlen(name);
+    char *k = arena_alloc(&c->a, n + 1);
+    for (size_t i = 0; i < n; i++) {
+        char ch = name[i];
+        if (ch >= 'a' && ch <= 'z')
+            ch = (char)(ch - 'a' + 'A');
+        else if (!((ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')))
+            ch = '_';
+        k[i] = ch;
+    }
+    k[n] = 0;
+    return k;
+}
+
+/* Two direct upstreams of one task that would become the same $OUTPUT_<TASK> (a-b and a_b)
+ * would overwrite each other in its environment. */
+static void check_output_vars(struct ck *c)
+{
+    const struct dag *dag = c->dag;
+    const struct graph *g = &dag->graph;
+    char **keys = NULL;
+    for (uint32_t t = 0; t < dag->ntasks; t++) {
+        if (graph_nup(g, t) < 2)
+            continue;
+        if (!keys) {
+            keys = arena_zalloc(&c->a, dag->ntasks * sizeof *keys);
+            for (uint32_t u = 0; u < dag->ntasks; u++)
+                keys[u] = env_key(c, dag->tasks[u].name);
+        }
+        struct hmap seen;
+        hmap_init(&seen);
+        for (uint32_t k = g->up_start[t]; k < g->up_start[t + 1]; k++) {
+            uint32_t u = g->up[k], prev;
+            if (hmap_get(&seen, keys[u], strlen(keys[u]), &prev) && prev != u) {
+                err_at(c, c->task_keys[t],
+                       "upstreams '%s' and '%s' of task '%s' both become $OUTPUT_%s",
+                       dag->tasks[prev].name, dag->tasks[u].name, dag->tasks[t].name, keys[u]);
+                diag_hint(c->d, "rename one of them");
+                break;
+            }
+            (void)hmap_put(&seen, keys[u], strlen(keys[u]), u);
+        }
+        hmap_release(&seen);
+    }
+}
+
 static void check_kvs(struct ck *c, const struct dagfile_node *v, const char *key, bool env,
                       struct dag_kv **out, size_t *nout)
 {
     if (!v || dagfile_is_null(v) || !get_map(c, v, key))
         return;
+    struct hmap vars; /* params: $PARAM_<NAME> -> index, to catch two names for one variable */
+    hmap_init(&vars);
     *out = xcalloc(v->n ? v->n : 1, sizeof **out);
     for (size_t i = 0; i < v->n; i++) {
         const struct dagfile_node *k = v->pairs[i].key, *val = v->pairs[i].value;
@@ -526,6 +578,17 @@ static void check_kvs(struct ck *c, const struct dagfile_node *v, const char *ke
                                 : "use letters, digits, '_' and '-'");
             continue;
         }
+        if (!env) {
+            char *var = env_key(c, k->str);
+            uint32_t prev;
+            if (hmap_get(&vars, var, strlen(var), &prev)) {
+                err_at(c, k, "params '%s' and '" SHOW "' both become $PARAM_%s", (*out)[prev].name,
+                       k->str, var);
+                diag_hint(c->d, "rename one of them");
+                continue;
+            }
+            (void)hmap_put(&vars, var, strlen(var), (uint32_t)*nout);
+        }
         struct dag_kv *kv = &(*out)[(*nout)++];
         kv->name = xstrndup(k->str, k->len);
         if (val->kind != DAGFILE_SCALAR || (env && dagfile_is_null(val))) {
@@ -535,6 +598,7 @@ static void check_kvs(struct ck *c, const struct dagfile_node *v, const char *ke
         }
         kv->value = dagfile_is_null(val) ? NULL : xstrndup(val->str, val->len);
     }
+    hmap_release(&vars);
 }
 
 /* ---- tasks -------------------------------------------------------------------- */
@@ -1033,6 +1097,7 @@ static void check_tasks(struct ck *c, const struct dagfile_node *root)
             c->topo_pos[dag->topo[k]] = k;
     }
     dag->ncomponents = graph_components(&dag->graph, dag->component);
+    check_output_vars(c);
     c->mark = xcalloc(n ? n : 1, sizeof *c->mark);
     c->direct = xcalloc(n ? n : 1, sizeof *c->direct);
     for (size_t p = 0; p < dag->nparams; p++)
