@@ -12,8 +12,11 @@
  * deadline the whole group gets SIGKILL. The report waits until the group is
  * gone (bounded: zombies of a group whose leader we reaped belong to init).
  *
+ * When the leader exits on its own, what it left in its group is SIGKILLed:
+ * no process of a try outlives it.
+ *
  * Per try, the parent makes: open(log), posix_spawn (one clone + exec),
- * pidfd_open, epoll_ctl add/del, waitpid, close x2.
+ * pidfd_open, epoll_ctl add/del, waitpid, kill(-pgid), close x2.
  */
 #include "exec/spawn.h"
 
@@ -152,7 +155,16 @@ static bool spawn_group_alive(const struct spawn *sp)
 /* The leader is gone: report now, or keep watching the group while killing it. */
 static void spawn_after_exit(struct spawn *sp)
 {
-    if (!sp->killing || !spawn_group_alive(sp)) {
+    if (!sp->killing) {
+        /* The try is over. Whatever it left running in its group (`cmd &`) would outlive it
+         * and write on into its log: SIGKILL it, as the task itself has ended (a task that
+         * means to leave a daemon behind starts it in a session of its own, with setsid).
+         * One syscall, ESRCH in the usual case of an empty group. */
+        kill(-sp->pid, SIGKILL);
+        spawn_report(sp);
+        return;
+    }
+    if (!spawn_group_alive(sp)) {
         spawn_report(sp);
         return;
     }

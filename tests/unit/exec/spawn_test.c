@@ -236,6 +236,22 @@ static void timeout_kills_a_child_outliving_its_leader(void **state)
     free(s);
 }
 
+/* A try whose main process ends leaves nothing behind: a background child (`cmd &`) is
+ * killed, and writes nothing more into the log. */
+static void background_children_end_with_the_try(void **state)
+{
+    struct got g;
+    int pid = run_cmd("sh -c 'sleep 1; echo outlived' & echo started", 0, 0, &g);
+    assert_int_equal(g.r.exit_code, 0);
+    usleep(100000);
+    assert_true(group_gone(pid));
+    usleep(1200000);
+    char *s = slurp(logp);
+    assert_non_null(strstr(s, "started"));
+    assert_null(strstr(s, "outlived"));
+    free(s);
+}
+
 struct killer {
     struct spawn *sp;
     uv_timer_t t;
@@ -333,6 +349,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(timeout_kills_a_child_outliving_its_leader, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(kill_ends_the_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(background_children_end_with_the_try, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_cwd_fails_to_start, setup, teardown),
         cmocka_unit_test_setup_teardown(many_concurrent_children, setup, teardown),
         cmocka_unit_test_setup_teardown(exit_codes, setup_sigchld, teardown_sigchld),
