@@ -2174,6 +2174,8 @@ static void run_test_exit(void *ud, const struct spawn_result *res)
 {
     struct run_test_ctx *c = ud;
     c->exit_code = res->term_signal ? 128 + res->term_signal : res->exit_code;
+    if (res->timed_out && (c->exit_code == 0 || c->exit_code == 99))
+        c->exit_code = 124; /* a timed-out try fails however it exits (timeout(1)'s code) */
     c->done = true;
     c->sp = NULL;
     for (size_t i = 0; i < ARRAY_SIZE(run_test_signals); i++)

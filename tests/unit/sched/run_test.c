@@ -783,6 +783,12 @@ static void task_test_runs_one_task(void **state)
     assert_int_equal(run_task_test(dag, 1, NULL, 0, 0, &code, &err), 0);
     assert_int_equal(code, 99);
     dag_free(dag);
+    /* A try that times out fails, even when it answers SIGTERM with exit 0. */
+    dag = load("dag: tt\ntasks:\n  slow: {timeout: 300ms, run: 'trap \"exit 0\" TERM; sleep 5 & "
+               "wait'}\n");
+    assert_int_equal(run_task_test(dag, 0, NULL, 0, 0, &code, &err), 0);
+    assert_int_equal(code, 124);
+    dag_free(dag);
 }
 
 /* Whether pid is gone or only a zombie waiting for its reaper (/proc/PID/stat). */
