@@ -2015,6 +2015,27 @@ static void run_drain_loop(uv_loop_t *loop)
     }
 }
 
+/* The run was claimed (a 'queued' record) but cannot start: record it as failed, so that it
+ * does not stay queued forever. Best effort: the store may be what failed. */
+static void run_unclaim(struct run *r)
+{
+    struct store *s = NULL;
+    char *err = NULL;
+    if (store_open(r->o->store_url, &s, &err) < 0) {
+        free(err);
+        return;
+    }
+    struct run_rec rec;
+    if (store_get_run(s, r->run_id, &rec) == 0) {
+        rec.state = RUN_FAILED;
+        rec.ended_at_ms = when_now_ms();
+        if (store_begin(s) == 0 && (store_put_run(s, &rec) < 0 || store_commit(s) < 0))
+            store_rollback(s);
+        run_rec_release(&rec);
+    }
+    store_close(s);
+}
+
 int run_execute(const struct run_opts *o, struct run_result *res)
 {
     memset(res, 0, sizeof(*res));
@@ -2052,6 +2073,7 @@ int run_execute(const struct run_opts *o, struct run_result *res)
     r->logdir = run_log_dir(o->home, dag->id, r->run_id, NULL, -1);
     if ((rc = logprep_mkdirs(r->logdir)) < 0) {
         res->errmsg = run_strf("cannot create '%s': %s", r->logdir, err_str(rc));
+        run_unclaim(r);
         free(r->logdir);
         free(r->conf);
         free(r);
@@ -2059,6 +2081,7 @@ int run_execute(const struct run_opts *o, struct run_result *res)
     }
     if ((rc = uv_loop_init(&loop)) < 0) {
         res->errmsg = run_strf("cannot start the event loop: %s", err_str(rc));
+        run_unclaim(r);
         free(r->logdir);
         free(r->conf);
         free(r);
@@ -2078,6 +2101,7 @@ int run_execute(const struct run_opts *o, struct run_result *res)
                             &res->errmsg);
     if (rc < 0) {
         r->w = NULL;
+        run_unclaim(r);
         run_free(r);
         free(r);
         run_drain_loop(&loop);

@@ -772,6 +772,38 @@ static void check_params_reports_unknown_and_missing(void **state)
     dag_free(dag);
 }
 
+/* A run that is claimed but cannot start (here: its log folder cannot be made) must not stay
+ * 'queued' in the store forever. */
+static void run_that_cannot_start_is_recorded_failed(void **state)
+{
+    char logs[PATH_MAX + 8];
+    snprintf(logs, sizeof(logs), "%s/logs", home);
+    FILE *f = fopen(logs, "w"); /* a file where the logs folder should be */
+    assert_non_null(f);
+    fclose(f);
+    struct dag *dag = load("dag: nostart\ntasks:\n  a: {run: 'true'}\n");
+    struct run_opts o = {.dag = dag,
+                         .store_url = dbpath,
+                         .home = home,
+                         .logical_at_ms = 0,
+                         .type = RUN_MANUAL,
+                         .parallelism = 1};
+    struct run_result res;
+    assert_true(run_execute(&o, &res) < 0);
+    assert_non_null(res.errmsg);
+    free(res.errmsg);
+    struct store *st = NULL;
+    char *err = NULL;
+    assert_int_equal(store_open(dbpath, &st, &err), 0);
+    struct run_rec rec;
+    assert_int_equal(store_get_run(st, res.run_id, &rec), 0);
+    assert_int_equal(rec.state, RUN_FAILED);
+    assert_true(rec.ended_at_ms > 0);
+    run_rec_release(&rec);
+    store_close(st);
+    dag_free(dag);
+}
+
 static void task_test_runs_one_task(void **state)
 {
     struct dag *dag = load("dag: tt\ntasks:\n  a: {run: 'exit 7'}\n  b: {needs: [a], run: "
@@ -1172,6 +1204,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(nul_in_a_value_names_the_reference, setup, teardown),
         cmocka_unit_test_setup_teardown(run_ids_are_unique, setup, teardown),
         cmocka_unit_test_setup_teardown(check_params_reports_unknown_and_missing, setup, teardown),
+        cmocka_unit_test_setup_teardown(run_that_cannot_start_is_recorded_failed, setup, teardown),
         cmocka_unit_test_setup_teardown(task_test_runs_one_task, setup, teardown),
         cmocka_unit_test_setup_teardown(task_test_interrupt_kills_the_task, setup, teardown),
         cmocka_unit_test_setup_teardown(wait_file_and_its_timeout, setup, teardown),
