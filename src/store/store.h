@@ -124,7 +124,8 @@ int store_get_ti(struct store *s, const char *run_id, const char *task_id,
  * (may be NULL). *out is a malloc'd array of *n records: free with store_free_runs. */
 int store_list_runs(struct store *s, const char *dag_id, int64_t limit, int64_t offset,
                     struct run_rec **out, size_t *n, size_t *total) WARN_UNUSED;
-/* A run's task instances, ordered by (first-seen order of their task in the run, map_index). */
+/* A run's task instances, in the order their tasks first started (tasks that never started
+ * last, in first-seen order), a task's instances together by map_index. */
 int store_list_tis(struct store *s, const char *run_id, struct ti_rec **out, size_t *n) WARN_UNUSED;
 /* A task instance's tries, by try number. */
 int store_list_tries(struct store *s, const char *run_id, const char *task_id, struct try_rec **out,

@@ -79,7 +79,8 @@
     X(ST_COUNT_RUNS, "SELECT COUNT(*) FROM runs")                                                  \
     X(ST_COUNT_RUNS_DAG, "SELECT COUNT(*) FROM runs WHERE dag_id = ?")                             \
     X(ST_LIST_TIS, "SELECT " TI_COLS " FROM task_instances WHERE run_id = ? "                      \
-                   "ORDER BY seq, map_index, task_id")                                             \
+                   "WINDOW w AS (PARTITION BY task) ORDER BY MIN(started_at) OVER w IS NULL, "     \
+                   "MIN(started_at) OVER w, seq, map_index, task_id")                              \
     X(ST_LIST_TRIES, "SELECT " TRY_COLS " FROM tries WHERE run_id = ? AND task_id = ? "            \
                      "ORDER BY try_number")                                                        \
     X(ST_GET_DV, "SELECT source FROM dag_versions WHERE hash = ?")

@@ -577,6 +577,34 @@ static void list_tis_in_first_seen_then_map_index_order(void **state)
     store_close(s);
 }
 
+/* Tasks come in the order they first started, whatever order their records were first
+ * written in; a mapped task's instances stay together; tasks never started come last. */
+static void list_tis_in_start_order(void **state)
+{
+    struct store *s = open_ok("ls.db");
+    struct ti_rec v0[] = {
+        full_ti("r1", "report", "report", -1),   full_ti("r1", "never", "never", -1),
+        full_ti("r1", "load[1]", "load", 1),     full_ti("r1", "load[0]", "load", 0),
+        full_ti("r1", "extract", "extract", -1),
+    };
+    int64_t started[] = {300, -1, 200, 250, 100};
+    assert_int_equal(store_begin(s), 0);
+    for (size_t i = 0; i < sizeof(v0) / sizeof(v0[0]); i++) {
+        v0[i].started_at_ms = started[i];
+        assert_int_equal(store_put_ti(s, &v0[i]), 0);
+    }
+    assert_int_equal(store_commit(s), 0);
+    struct ti_rec *v = NULL;
+    size_t n = 0;
+    assert_int_equal(store_list_tis(s, "r1", &v, &n), 0);
+    const char *want[] = {"extract", "load[0]", "load[1]", "report", "never"};
+    assert_int_equal(n, 5);
+    for (size_t i = 0; i < n; i++)
+        assert_string_equal(v[i].task_id, want[i]);
+    store_free_tis(v, n);
+    store_close(s);
+}
+
 static void missing_rows_are_enoent(void **state)
 {
     struct store *s = open_ok("miss.db");
@@ -762,6 +790,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(try_round_trip_and_order, setup, teardown),
         cmocka_unit_test_setup_teardown(upsert_replaces_whole_row, setup, teardown),
         cmocka_unit_test_setup_teardown(list_runs_orders_filters_and_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(list_tis_in_start_order, setup, teardown),
         cmocka_unit_test_setup_teardown(list_tis_in_first_seen_then_map_index_order, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(missing_rows_are_enoent, setup, teardown),
