@@ -671,3 +671,64 @@ unsigned httptask_client_active(const struct httptask_client *c)
 {
     return c->active;
 }
+
+/* ---- redaction for logs ---- */
+
+static bool httptask_secret_name(const char *k, size_t n)
+{
+    static const char *const words[] = {"token", "key",  "secret",    "pass",
+                                        "sig",   "auth", "credential"};
+    char low[64];
+    if (n >= sizeof(low))
+        n = sizeof(low) - 1;
+    for (size_t i = 0; i < n; i++)
+        low[i] = (char)tolower((unsigned char)k[i]);
+    low[n] = 0;
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strstr(low, words[i]))
+            return true;
+    return false;
+}
+
+char *httptask_redact_url(const char *url)
+{
+    struct buf b = BUF_INIT(BUF_NO_MAX);
+    const char *p = url, *scheme = strstr(url, "://");
+    int r = 0;
+    if (scheme) {
+        const char *host = scheme + 3;
+        size_t alen = strcspn(host, "/?#");
+        const char *at = memchr(host, '@', alen);
+        r |= buf_add(&b, url, (size_t)(host - url));
+        if (at) {
+            r |= buf_adds(&b, "***");
+            host = at;
+        }
+        p = host;
+    }
+    const char *q = strchr(p, '?');
+    if (!q) {
+        r |= buf_adds(&b, p);
+        (void)r;
+        return buf_detach(&b, NULL);
+    }
+    r |= buf_add(&b, p, (size_t)(q + 1 - p));
+    const char *end = q + 1 + strcspn(q + 1, "#");
+    for (const char *s = q + 1; s < end;) {
+        const char *amp = memchr(s, '&', (size_t)(end - s));
+        const char *stop = amp ? amp : end;
+        const char *eq = memchr(s, '=', (size_t)(stop - s));
+        if (eq && httptask_secret_name(s, (size_t)(eq - s))) {
+            r |= buf_add(&b, s, (size_t)(eq + 1 - s));
+            r |= buf_adds(&b, "***");
+        } else {
+            r |= buf_add(&b, s, (size_t)(stop - s));
+        }
+        if (amp)
+            r |= buf_addc(&b, '&');
+        s = amp ? amp + 1 : end;
+    }
+    r |= buf_adds(&b, end);
+    (void)r;
+    return buf_detach(&b, NULL);
+}

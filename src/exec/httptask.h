@@ -118,4 +118,9 @@ unsigned httptask_client_active(const struct httptask_client *c);
  * in) written to out: 0, or -EINVAL (not an http/https URL; out holds a message). */
 int httptask_host_key(const char *url, char *out, size_t cap) WARN_UNUSED;
 
+/* A copy of url fit for a log line (malloc'd): user:password@ becomes ***@, and the value of
+ * every query parameter whose name looks secret (token, key, secret, pass, sig, auth,
+ * credential; any case) becomes ***. Any thread. */
+char *httptask_redact_url(const char *url);
+
 #endif

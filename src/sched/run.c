@@ -953,6 +953,20 @@ static int run_read_output(const char *path, char **out, size_t *len, char **msg
     return 0;
 }
 
+/* The common end of every try's completion callback (process, http, wait): the try is over,
+ * decide what it means, then pump and close the event's transaction (opened by run_cork). */
+static void run_try_finish(struct run_try *tr, struct run_try_end *e)
+{
+    struct run *r = tr->r;
+    uint32_t ii = tr->inst;
+    run_inst_at(r, ii)->cur = NULL;
+    run_try_free(tr);
+    run_try_done(r, ii, e);
+    if (!r->no_pump)
+        run_pump(r);
+    run_uncork(r);
+}
+
 static void run_on_exit(void *ud, const struct spawn_result *res)
 {
     struct run_try *tr = ud;
@@ -982,12 +996,7 @@ static void run_on_exit(void *ud, const struct spawn_result *res)
     } else {
         e.message = run_strf("exit code %d", res->exit_code);
     }
-    run_inst_at(r, ii)->cur = NULL;
-    run_try_free(tr);
-    run_try_done(r, ii, &e);
-    if (!r->no_pump)
-        run_pump(r);
-    run_uncork(r);
+    run_try_finish(tr, &e);
 }
 
 /* Appends a DAG or task id as one path component: an id made only of dots ("." or "..")
@@ -1182,7 +1191,6 @@ static void run_on_http_done(void *arg, const struct httptask_result *res)
     struct run_try *tr = arg;
     struct run *r = tr->r;
     run_cork(r);
-    uint32_t ii = tr->inst;
     struct run_try_end e = {
         .exit_code = res->ok ? 0 : 1,
         .killed = res->cancelled,
@@ -1196,12 +1204,7 @@ static void run_on_http_done(void *arg, const struct httptask_result *res)
                           res->body_cut ? ", response cut at 64 KiB" : "");
     run_log_append(tr->log_path, line);
     free(line);
-    run_inst_at(r, ii)->cur = NULL;
-    run_try_free(tr);
-    run_try_done(r, ii, &e);
-    if (!r->no_pump)
-        run_pump(r);
-    run_uncork(r);
+    run_try_finish(tr, &e);
 }
 
 static void run_start_http(struct run *r, uint32_t ii, struct run_try *tr)
@@ -1237,9 +1240,11 @@ static void run_start_http(struct run *r, uint32_t ii, struct run_try *tr)
         .cb_failures = h->cb_failures,
         .cb_reset_ms = h->cb_reset_ms,
     };
-    char *line = run_strf("%s %s", h->method ? h->method : "GET", url.data);
+    char *shown = httptask_redact_url(url.data); /* no credentials or tokens in logs */
+    char *line = run_strf("%s %s", h->method ? h->method : "GET", shown);
     run_log_append(tr->log_path, line);
     free(line);
+    free(shown);
     in->cur = tr;
     if (httptask_start(r->http, &req, run_on_http_done, tr, &tr->ht) < 0) {
         /* Not expected (failures come through the callback), but never leave the try. */
@@ -1256,7 +1261,6 @@ static void run_on_wait_done(void *arg, const struct waiter_result *res)
     struct run_try *tr = arg;
     struct run *r = tr->r;
     run_cork(r);
-    uint32_t ii = tr->inst;
     struct run_try_end e = {
         .exit_code = res->outcome == WAITER_MET ? 0 : 1,
         .timed_out = res->outcome == WAITER_TIMED_OUT,
@@ -1267,12 +1271,7 @@ static void run_on_wait_done(void *arg, const struct waiter_result *res)
         run_strf("%s (%u checks, %lld ms)", res->message, res->checks, (long long)res->elapsed_ms);
     run_log_append(tr->log_path, line);
     free(line);
-    run_inst_at(r, ii)->cur = NULL;
-    run_try_free(tr);
-    run_try_done(r, ii, &e);
-    if (!r->no_pump)
-        run_pump(r);
-    run_uncork(r);
+    run_try_finish(tr, &e);
 }
 
 static void run_start_wait(struct run *r, uint32_t ii, struct run_try *tr)

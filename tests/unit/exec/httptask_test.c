@@ -757,6 +757,26 @@ static void host_keys_are_normalised(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* URLs written to a try's log carry no credentials or tokens. */
+static void redact_url_hides_credentials_and_secret_params(void **state)
+{
+    static const char *const cases[][2] = {
+        {"http://127.0.0.1:9000/load?ds=2026-11-29", "http://127.0.0.1:9000/load?ds=2026-11-29"},
+        {"https://ada:s3cret@example.org/x", "https://***@example.org/x"},
+        {"http://h/p?ds=1&api_key=abc&Token=t0k&page=2#frag",
+         "http://h/p?ds=1&api_key=***&Token=***&page=2#frag"},
+        {"http://u:p@h?password=x&sig=y", "http://***@h?password=***&sig=***"},
+        {"http://h/no-query", "http://h/no-query"},
+        {"http://h/?flag&authorization=Bearer%20x", "http://h/?flag&authorization=***"},
+        {"not a url", "not a url"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *got = httptask_redact_url(cases[i][0]);
+        assert_string_equal(got, cases[i][1]);
+        free(got);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -787,6 +807,7 @@ int main(int argc, char **argv)
         T(done_may_start_the_next_request),
         T(sockets_are_close_on_exec),
         T(localhost_by_name),
+        cmocka_unit_test(redact_url_hides_credentials_and_secret_params),
         cmocka_unit_test(host_keys_are_normalised),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
