@@ -496,10 +496,13 @@ static int run_expand(struct run *r, const struct template *t, struct run_inst *
 
 /* ---- environment ---- */
 
+/* A variable of baram's own environment that a try must not see: one baram sets itself, and
+ * every BARAM_* of baram's (its configuration: BARAM_DB may hold a database password,
+ * BARAM_PASSWORD a user's), so a task sees only the BARAM_* that describe its try. */
 static bool run_env_excluded(struct run *r, const struct hmap *excl, const char *kv)
 {
     const char *eq = strchr(kv, '=');
-    if (!eq)
+    if (!eq || strncmp(kv, "BARAM_", 6) == 0)
         return true;
     uint32_t dummy;
     return hmap_get(excl, kv, (size_t)(eq - kv), &dummy);

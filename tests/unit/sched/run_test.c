@@ -804,6 +804,33 @@ static void run_that_cannot_start_is_recorded_failed(void **state)
     dag_free(dag);
 }
 
+/* A try sees the BARAM_* variables of its own try, never baram's configuration ones, which may
+ * hold secrets (BARAM_PASSWORD, a database URL with a password). */
+static void tries_do_not_inherit_baram_settings(void **state)
+{
+    setenv("BARAM_PASSWORD", "hunter2", 1);
+    setenv("BARAM_DB", "postgresql://u:pw@db/baram", 1);
+    setenv("BARAM_TEST_OTHER", "visible?", 1);
+    setenv("NOT_BARAM", "kept", 1);
+    struct ran x;
+    run_yaml(&x, "dag: envs\ntasks:\n  a: {run: 'env | sort'}\n");
+    unsetenv("BARAM_PASSWORD");
+    unsetenv("BARAM_DB");
+    unsetenv("BARAM_TEST_OTHER");
+    unsetenv("NOT_BARAM");
+    assert_int_equal(x.res.state, RUN_SUCCESS);
+    char *log = task_log(&x, "a", 1);
+    assert_non_null(log);
+    assert_null(strstr(log, "hunter2"));
+    assert_null(strstr(log, "pw@db"));
+    assert_null(strstr(log, "BARAM_TEST_OTHER"));
+    assert_non_null(strstr(log, "NOT_BARAM=kept"));
+    assert_non_null(strstr(log, "BARAM_DAG=envs"));
+    assert_non_null(strstr(log, "BARAM_TRY=1"));
+    free(log);
+    ran_free(&x);
+}
+
 static void task_test_runs_one_task(void **state)
 {
     struct dag *dag = load("dag: tt\ntasks:\n  a: {run: 'exit 7'}\n  b: {needs: [a], run: "
@@ -1205,6 +1232,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(run_ids_are_unique, setup, teardown),
         cmocka_unit_test_setup_teardown(check_params_reports_unknown_and_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(run_that_cannot_start_is_recorded_failed, setup, teardown),
+        cmocka_unit_test_setup_teardown(tries_do_not_inherit_baram_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(task_test_runs_one_task, setup, teardown),
         cmocka_unit_test_setup_teardown(task_test_interrupt_kills_the_task, setup, teardown),
         cmocka_unit_test_setup_teardown(wait_file_and_its_timeout, setup, teardown),
