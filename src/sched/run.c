@@ -1642,6 +1642,8 @@ static void run_check_end(struct run *r)
     r->state = run_final_state(r);
     r->ended_at_ms = when_now_ms();
     r->end_seq = run_put_run(r);
+    if (r->w)
+        store_writer_set_linger(r->w, 0); /* the end waits for this commit: no lingering */
     if (r->end_seq == 0 || r->end_seq <= r->durable)
         run_hooks(r);
 }

@@ -174,8 +174,8 @@ void store_writer_cork(struct store_writer *w);
 void store_writer_uncork(struct store_writer *w);
 /* Group changes for up to ms milliseconds after the first one arrives before committing
  * (0, the default: commit as soon as the thread wakes). For callers that do not wait on each
- * change's durability: fewer commits and thread wake-ups when changes trickle in. Any
- * thread. */
+ * change's durability: fewer commits and thread wake-ups when changes trickle in. Setting 0
+ * while the writer lingers makes it commit at once. Any thread. */
 void store_writer_set_linger(struct store_writer *w, int ms);
 /* Highest sequence number known durable (loop thread). */
 uint64_t store_writer_durable(const struct store_writer *w);

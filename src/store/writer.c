@@ -293,7 +293,7 @@ static void *writer_main(void *arg)
             until.tv_sec += until.tv_nsec / 1000000000L;
             until.tv_nsec %= 1000000000L;
             w->lingering = true;
-            while (!w->stopping && w->queue.n - w->qhead < WRITER_BATCH_MAX &&
+            while (!w->stopping && w->linger_ms > 0 && w->queue.n - w->qhead < WRITER_BATCH_MAX &&
                    pthread_cond_timedwait(&w->cond, &w->mu, &until) == 0)
                 ;
             w->lingering = false;
@@ -547,6 +547,8 @@ void store_writer_set_linger(struct store_writer *w, int ms)
 {
     pthread_mutex_lock(&w->mu);
     w->linger_ms = ms < 0 ? 0 : ms;
+    if (w->linger_ms == 0 && w->lingering)
+        pthread_cond_signal(&w->cond); /* commit what is gathered now */
     pthread_mutex_unlock(&w->mu);
 }
 

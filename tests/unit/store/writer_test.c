@@ -408,6 +408,28 @@ static void stop_during_linger_flushes_at_once(void **state)
     assert_int_equal(count_tis("run1"), 1);
 }
 
+/* Lowering the linger to 0 while the writer gathers makes it commit at once (a run's end
+ * waits for its last commit). */
+static void linger_zero_commits_at_once(void **state)
+{
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    struct seen s = {0};
+    struct store_writer *w = start(&loop, &s);
+    store_writer_set_linger(w, 10000);
+    assert_int_equal(submit_ti(w, 1), 1);
+    usleep(50000); /* the writer is now lingering */
+    int64_t t0 = when_mono_ns();
+    store_writer_set_linger(w, 0);
+    while (s.durable < 1 && uv_run(&loop, UV_RUN_ONCE))
+        ;
+    assert_int_equal(s.durable, 1);
+    assert_true(when_mono_ns() - t0 < 5000000000LL); /* not the 10 s linger */
+    store_writer_stop(w, on_stopped);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void stop_with_nothing_queued(void **state)
 {
     uv_loop_t loop;
@@ -641,6 +663,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(stop_with_nothing_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(linger_gathers_trickling_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_during_linger_flushes_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(linger_zero_commits_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(start_on_a_bad_path_says_why, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_commit_reports_error_and_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(every_durable_change_survives_kill_9, setup, teardown),
