@@ -23,6 +23,7 @@
 
 #include "dag/dag.h"
 #include "exec/httptask.h"
+#include "loopwait.h"
 #include "testserver.h"
 
 struct fx {
@@ -66,40 +67,11 @@ static void got_release(struct got *g)
     g->body = NULL;
 }
 
-static void on_guard(uv_timer_t *t)
-{
-    *(bool *)t->data = true;
-}
-
-static void on_tick(uv_timer_t *t)
-{
-}
-
-/* Runs the loop until *n >= want or limit_ms passed; true if reached. A 2 ms ticker bounds each
- * uv_run(UV_RUN_ONCE): libuv 1.44 runs due timers and then still blocks in poll until the next
- * timer, so a condition met by a timer callback would otherwise be seen only later. */
-static bool run_until(uv_loop_t *loop, const int *n, int want, uint64_t limit_ms)
-{
-    bool expired = false;
-    uv_timer_t guard, tick;
-    uv_timer_init(loop, &guard);
-    uv_timer_init(loop, &tick);
-    guard.data = &expired;
-    uv_timer_start(&guard, on_guard, limit_ms, 0);
-    uv_timer_start(&tick, on_tick, 2, 2);
-    while (*n < want && !expired)
-        uv_run(loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&guard, NULL);
-    uv_close((uv_handle_t *)&tick, NULL);
-    uv_run(loop, UV_RUN_NOWAIT);
-    return *n >= want;
-}
-
 /* Runs the loop for ms milliseconds. */
 static void run_for(uv_loop_t *loop, uint64_t ms)
 {
     int never = 0;
-    (void)run_until(loop, &never, 1, ms);
+    (void)loopwait_until(loop, &never, 1, ms);
 }
 
 static int setup(void **state)
@@ -151,7 +123,7 @@ static void fetch(struct fx *f, struct httptask_req *req, struct got *g)
     assert_int_equal(httptask_start(f->c, req, on_done, g, &t), 0);
     assert_non_null(t);
     assert_int_equal(g->n, before); /* never from within httptask_start */
-    assert_true(run_until(&f->loop, &g->n, before + 1, 10000));
+    assert_true(loopwait_until(&f->loop, &g->n, before + 1, 10000));
 }
 
 static void get_ok_returns_the_body(void **state)
@@ -353,7 +325,7 @@ static void host_limit_caps_requests_in_flight(void **state)
         assert_int_equal(httptask_start(f->c, &req, on_done, &g[i], &t), 0);
     }
     assert_int_equal(httptask_client_active(f->c), N);
-    assert_true(run_until(&f->loop, &done, N, 15000));
+    assert_true(loopwait_until(&f->loop, &done, N, 15000));
     for (int i = 0; i < N; i++) {
         assert_true(g[i].ok);
         got_release(&g[i]);
@@ -386,7 +358,7 @@ static void queue_is_fifo(void **state)
     }
     /* Completion order follows submission order: watch which one finishes at each step. */
     for (int k = 1; k <= N; k++) {
-        assert_true(run_until(&f->loop, &done, k, 5000));
+        assert_true(loopwait_until(&f->loop, &done, k, 5000));
         for (int i = 0; i < N; i++) {
             bool seen = false;
             for (int j = 0; j < norder; j++)
@@ -467,10 +439,10 @@ static void circuit_breaker_end_to_end(void **state)
     assert_int_equal(httptask_start(f->c, &req, on_done, &trial, &t), 0);
     req.url = good;
     assert_int_equal(httptask_start(f->c, &req, on_done, &other, &t), 0);
-    assert_true(run_until(&f->loop, &other.n, 1, 5000));
+    assert_true(loopwait_until(&f->loop, &other.n, 1, 5000));
     assert_string_equal(other.msg, "circuit open");
     assert_int_equal(trial.n, 0);
-    assert_true(run_until(&f->loop, &trial.n, 1, 5000));
+    assert_true(loopwait_until(&f->loop, &trial.n, 1, 5000));
     assert_true(trial.ok); /* the trial succeeded: closed */
     assert_int_equal(served(f), 6);
 
@@ -617,7 +589,7 @@ static void done_may_cancel_others_and_itself(void **state)
     assert_int_equal(httptask_start(f->c, &req, on_pair, &a, &a.self), 0);
     assert_int_equal(httptask_start(f->c, &req, on_pair, &b, &b.self), 0);
     a.other = b.self; /* both fail in the same turn; a's callback cancels b */
-    assert_true(run_until(&f->loop, &b.calls, 1, 2000));
+    assert_true(loopwait_until(&f->loop, &b.calls, 1, 2000));
     assert_int_equal(a.calls, 1);
     assert_false(a.g.cancelled);
     assert_true(b.g.cancelled);
@@ -683,7 +655,7 @@ static void done_may_start_the_next_request(void **state)
     struct httptask_req req = {.url = ch.url, .timeout_ms = 5000};
     struct httptask *t;
     assert_int_equal(httptask_start(f->c, &req, on_chain, &ch, &t), 0);
-    assert_true(run_until(&f->loop, &ch.done, 10, 10000));
+    assert_true(loopwait_until(&f->loop, &ch.done, 10, 10000));
     assert_int_equal(served(f), 10);
 }
 
@@ -721,7 +693,7 @@ static void sockets_are_close_on_exec(void **state)
     run_for(&f->loop, 100); /* connected, waiting for the answer */
     assert_int_equal(g.n, 0);
     assert_true(check_sockets_cloexec() >= 1);
-    assert_true(run_until(&f->loop, &g.n, 1, 5000));
+    assert_true(loopwait_until(&f->loop, &g.n, 1, 5000));
     assert_true(g.ok);
     got_release(&g);
 }

@@ -23,6 +23,7 @@
 
 #include "exec/httptask.h"
 #include "exec/waiter.h"
+#include "loopwait.h"
 #include "testserver.h"
 
 struct fx {
@@ -49,33 +50,6 @@ static void on_done(void *arg, const struct waiter_result *r)
     snprintf(g->msg, sizeof(g->msg), "%s", r->message);
     g->checks = r->checks;
     g->elapsed_ms = r->elapsed_ms;
-}
-
-static void on_guard(uv_timer_t *t)
-{
-    *(bool *)t->data = true;
-}
-
-static void on_tick(uv_timer_t *t)
-{
-}
-
-/* Runs the loop until *n >= want or limit_ms passed (see httptask_test.c for the ticker). */
-static bool run_until(uv_loop_t *loop, const int *n, int want, uint64_t limit_ms)
-{
-    bool expired = false;
-    uv_timer_t guard, tick;
-    uv_timer_init(loop, &guard);
-    uv_timer_init(loop, &tick);
-    guard.data = &expired;
-    uv_timer_start(&guard, on_guard, limit_ms, 0);
-    uv_timer_start(&tick, on_tick, 2, 2);
-    while (*n < want && !expired)
-        uv_run(loop, UV_RUN_ONCE);
-    uv_close((uv_handle_t *)&guard, NULL);
-    uv_close((uv_handle_t *)&tick, NULL);
-    uv_run(loop, UV_RUN_NOWAIT);
-    return *n >= want;
 }
 
 static int setup(void **state)
@@ -128,7 +102,7 @@ static void file_created_later_is_met(void **state)
     assert_int_equal(waiter_start(&f->loop, f->http, &o, on_done, &g, &w), 0);
     assert_non_null(w);
     assert_int_equal(g.n, 0); /* never from within waiter_start */
-    assert_true(run_until(&f->loop, &g.n, 1, 5000));
+    assert_true(loopwait_until(&f->loop, &g.n, 1, 5000));
     assert_int_equal(g.outcome, WAITER_MET);
     char want[256];
     snprintf(want, sizeof(want), "file '%s' exists", f->file);
@@ -151,7 +125,7 @@ static void existing_file_is_met_at_the_first_check(void **state)
     struct got g = {0};
     struct waiter *w;
     assert_int_equal(waiter_start(&f->loop, f->http, &o, on_done, &g, &w), 0);
-    assert_true(run_until(&f->loop, &g.n, 1, 2000));
+    assert_true(loopwait_until(&f->loop, &g.n, 1, 2000));
     assert_int_equal(g.outcome, WAITER_MET);
     assert_int_equal(g.checks, 1);
 }
@@ -163,7 +137,7 @@ static void missing_file_times_out(void **state)
     struct got g = {0};
     struct waiter *w;
     assert_int_equal(waiter_start(&f->loop, NULL, &o, on_done, &g, &w), 0);
-    assert_true(run_until(&f->loop, &g.n, 1, 5000));
+    assert_true(loopwait_until(&f->loop, &g.n, 1, 5000));
     assert_int_equal(g.outcome, WAITER_TIMED_OUT);
     char want[256];
     snprintf(want, sizeof(want), "timed out after 250ms: file '%s' does not exist", f->file);
@@ -182,7 +156,7 @@ static void http_condition_is_met_when_it_answers_2xx(void **state)
     struct got g = {0};
     struct waiter *w;
     assert_int_equal(waiter_start(&f->loop, f->http, &o, on_done, &g, &w), 0);
-    assert_true(run_until(&f->loop, &g.n, 1, 5000));
+    assert_true(loopwait_until(&f->loop, &g.n, 1, 5000));
     assert_int_equal(g.outcome, WAITER_MET);
     char want[256];
     snprintf(want, sizeof(want), "%s answered 200", u);
@@ -203,7 +177,7 @@ static void http_condition_times_out_with_the_last_answer(void **state)
     struct got g = {0};
     struct waiter *w;
     assert_int_equal(waiter_start(&f->loop, f->http, &o, on_done, &g, &w), 0);
-    assert_true(run_until(&f->loop, &g.n, 1, 5000));
+    assert_true(loopwait_until(&f->loop, &g.n, 1, 5000));
     assert_int_equal(g.outcome, WAITER_TIMED_OUT);
     assert_string_equal(g.msg, "timed out after 300ms: last check: expected status 2xx, got 503");
     assert_true(g.checks >= 2);
@@ -218,7 +192,7 @@ static void deadline_cancels_a_slow_check(void **state)
     struct got g = {0};
     struct waiter *w;
     assert_int_equal(waiter_start(&f->loop, f->http, &o, on_done, &g, &w), 0);
-    assert_true(run_until(&f->loop, &g.n, 1, 5000));
+    assert_true(loopwait_until(&f->loop, &g.n, 1, 5000));
     assert_int_equal(g.outcome, WAITER_TIMED_OUT);
     assert_string_equal(g.msg, "timed out after 200ms: no check completed");
     assert_int_equal(g.checks, 0);
@@ -235,7 +209,7 @@ static void refused_http_keeps_waiting(void **state)
     struct got g = {0};
     struct waiter *w;
     assert_int_equal(waiter_start(&f->loop, f->http, &o, on_done, &g, &w), 0);
-    assert_true(run_until(&f->loop, &g.n, 1, 5000));
+    assert_true(loopwait_until(&f->loop, &g.n, 1, 5000));
     assert_int_equal(g.outcome, WAITER_TIMED_OUT);
     assert_non_null(strstr(g.msg, "last check: connection refused"));
     assert_true(g.checks >= 2);
@@ -253,7 +227,7 @@ static void cancel_reports_at_once(void **state)
     assert_int_equal(waiter_start(&f->loop, f->http, &fo, on_done, &a, &wa), 0);
     assert_int_equal(waiter_start(&f->loop, f->http, &ho, on_done, &b, &wb), 0);
     int never = 0;
-    (void)run_until(&f->loop, &never, 1, 100);
+    (void)loopwait_until(&f->loop, &never, 1, 100);
     assert_int_equal(a.n + b.n, 0);
     waiter_cancel(wa);
     assert_int_equal(a.n, 1);
@@ -264,7 +238,7 @@ static void cancel_reports_at_once(void **state)
     assert_int_equal(b.n, 1);
     assert_int_equal(b.outcome, WAITER_CANCELLED);
     assert_int_equal(httptask_client_active(f->http), 0);
-    (void)run_until(&f->loop, &never, 1, 60);
+    (void)loopwait_until(&f->loop, &never, 1, 60);
     assert_int_equal(a.n + b.n, 2);
 }
 
@@ -290,7 +264,7 @@ static void freeing_the_client_cancels_http_waiters(void **state)
     struct waiter *w;
     assert_int_equal(waiter_start(&f->loop, f->http, &o, on_done, &g, &w), 0);
     int never = 0;
-    (void)run_until(&f->loop, &never, 1, 100);
+    (void)loopwait_until(&f->loop, &never, 1, 100);
     httptask_client_free(f->http);
     f->http = NULL;
     assert_int_equal(g.n, 1);
