@@ -10,10 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/diag.h"
 #include "base/parse.h"
 #include "base/suggest.h"
 #include "base/when.h"
 #include "base/xalloc.h"
+#include "dag/dag.h"
 #include "sched/run.h"
 
 static const struct args_flag *find_flag(const struct args_flag *flags, size_t nflags,
@@ -171,4 +173,19 @@ int args_int(const char *cmd, const char *flag, const char *s, int min, int max,
         return -EINVAL;
     }
     return 0;
+}
+
+struct dag *args_dag(const char *path, const struct run_param *params, size_t nparams)
+{
+    struct diag d;
+    diag_init(&d);
+    struct dag *dag = dag_load_file(path, &d);
+    if (dag && run_check_params(dag, params, nparams, &d) < 0) {
+        dag_free(dag);
+        dag = NULL;
+    }
+    if (!dag)
+        diag_print(&d, stderr, 0);
+    diag_release(&d);
+    return dag;
 }

@@ -22,7 +22,6 @@
 #include <jansson.h>
 
 #include "base/buf.h"
-#include "base/diag.h"
 #include "base/err.h"
 #include "base/when.h"
 #include "base/xalloc.h"
@@ -155,8 +154,6 @@ int cmd_run(int argc, char **argv)
     size_t nparams = 0;
     struct home h = {0};
     struct dag *dag = NULL;
-    struct diag d;
-    diag_init(&d);
     int ret = EXIT_USAGE;
 
     int r = args_parse("run", argc, argv, flags, ARRAY_SIZE(flags), pos, ARRAY_SIZE(pos), &npos);
@@ -184,15 +181,9 @@ int cmd_run(int argc, char **argv)
     if (!parallelism)
         parallelism = h.parallelism;
 
-    dag = dag_load_file(pos[0], &d);
-    if (!dag) {
-        diag_print(&d, stderr, 0);
+    dag = args_dag(pos[0], params, nparams);
+    if (!dag)
         goto out;
-    }
-    if (run_check_params(dag, params, nparams, &d) < 0) {
-        diag_print(&d, stderr, 0);
-        goto out;
-    }
 
     char *err = NULL;
     if (home_create(&h, &err) < 0) {
@@ -241,7 +232,6 @@ int cmd_run(int argc, char **argv)
         ret = EXIT_FAILED;
 
 out:
-    diag_release(&d);
     dag_free(dag);
     home_release(&h);
     args_params_free(params, nparams);

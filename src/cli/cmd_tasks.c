@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/diag.h"
 #include "base/err.h"
 #include "base/suggest.h"
 #include "base/when.h"
@@ -60,8 +59,6 @@ static int tasks_test(int argc, char **argv)
     size_t nparams = 0;
     struct dag *dag = NULL;
     struct home h = {0};
-    struct diag d;
-    diag_init(&d);
     int ret = EXIT_USAGE;
     int r =
         args_parse("tasks test", argc, argv, flags, ARRAY_SIZE(flags), pos, ARRAY_SIZE(pos), &npos);
@@ -83,15 +80,9 @@ static int tasks_test(int argc, char **argv)
         goto out;
     if (home_setup(&h, "tasks test", home_flag) < 0)
         goto out;
-    dag = dag_load_file(pos[0], &d);
-    if (!dag) {
-        diag_print(&d, stderr, 0);
+    dag = args_dag(pos[0], params, nparams);
+    if (!dag)
         goto out;
-    }
-    if (run_check_params(dag, params, nparams, &d) < 0) {
-        diag_print(&d, stderr, 0);
-        goto out;
-    }
     uint32_t task;
     if (!dag_find(dag, pos[1], &task)) {
         unknown_task(dag, pos[0], pos[1]);
@@ -127,7 +118,6 @@ static int tasks_test(int argc, char **argv)
     }
 
 out:
-    diag_release(&d);
     dag_free(dag);
     home_release(&h);
     args_params_free(params, nparams);
