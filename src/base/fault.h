@@ -11,6 +11,7 @@
 
 #define FAULT_TABLE(X)                                                                             \
     X(FP_STORE_COMMIT)                                                                             \
+    X(FP_STORE_SLOW_COMMIT)                                                                        \
     X(FP_STORE_OPEN)                                                                               \
     X(FP_SPAWN)                                                                                    \
     X(FP_CRASH_AFTER_START)

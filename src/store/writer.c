@@ -50,6 +50,7 @@
 
 #include "base/arena.h"
 #include "base/err.h"
+#include "base/fault.h"
 #include "base/hmap.h"
 #include "base/vec.h"
 #include "base/when.h"
@@ -248,6 +249,13 @@ static int write_one(struct store *s, const struct wchange *c)
     return ERR_DB;
 }
 
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
 /* One transaction for the whole batch: 0 or ERR_DB (rolled back). */
 static int write_batch(struct store_writer *w, uint64_t *rows)
 {
@@ -264,14 +272,9 @@ static int write_batch(struct store_writer *w, uint64_t *rows)
         }
         (*rows)++;
     }
+    if (FAULT(FP_STORE_SLOW_COMMIT))
+        sleep_ms(300); /* tests: a disk that takes its time */
     return store_commit(w->store);
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
 }
 
 static void *writer_main(void *arg)

@@ -82,6 +82,8 @@ static struct dag *load(const char *yaml)
     return dag;
 }
 
+static bool gate_on_durable; /* run_opts.gate_on_durable for the next run_yaml_p */
+
 static void run_yaml_p(struct ran *x, const char *yaml, int parallelism,
                        const struct run_param *params, size_t nparams)
 {
@@ -96,6 +98,7 @@ static void run_yaml_p(struct ran *x, const char *yaml, int parallelism,
         .logical_at_ms = 1764374400000, /* 2025-11-29 */
         .type = RUN_MANUAL,
         .parallelism = parallelism,
+        .gate_on_durable = gate_on_durable,
     };
     x->rc = run_execute(&o, &x->res);
     if (x->rc < 0)
@@ -245,6 +248,42 @@ static void success_chain_with_outputs_env_and_logs(void **state)
     assert_int_equal(x.res.state, RUN_SUCCESS);
     ran_free(&x);
     assert_int_equal(count_fds(), fds0);
+}
+
+/* With gate_on_durable, a downstream starts only once its upstream's final state is durable:
+ * the downstream itself reads the store (a second connection) and must find it. */
+static void gated_downstream_sees_its_upstream_durable(void **state)
+{
+#ifndef BARAM_FAULTS
+    skip(); /* needs the slow-commit fault point */
+#endif
+    /* The task runs in the DAG's folder, the home here: a script there reads the store. */
+    char script[PATH_MAX + 16];
+    snprintf(script, sizeof(script), "%s/check.py", home);
+    FILE *f = fopen(script, "w");
+    assert_non_null(f);
+    fprintf(f, "import sqlite3\n"
+               "c = sqlite3.connect('baram.db')\n"
+               "row = c.execute(\"select state from task_instances where task_id = 'a'\")"
+               ".fetchone()\n"
+               "print(row[0] if row else 'none')\n");
+    fclose(f);
+    struct ran x;
+    gate_on_durable = true;
+    setenv("BARAM_FAULT", "FP_STORE_SLOW_COMMIT", 1); /* each commit takes 300 ms */
+    run_yaml(&x, "dag: gate\n"
+                 "tasks:\n"
+                 "  a: {run: 'true'}\n"
+                 "  b: {needs: [a], run: 'python3 check.py > \"$BARAM_OUTPUT\"'}\n");
+    gate_on_durable = false;
+    unsetenv("BARAM_FAULT");
+    assert_int_equal(x.res.state, RUN_SUCCESS);
+    struct ti_rec t;
+    get_ti(&x, "b", &t);
+    assert_non_null(t.output);
+    assert_string_equal(t.output, "success\n");
+    ti_rec_release(&t);
+    ran_free(&x);
 }
 
 static void failure_marks_downstream_upstream_failed(void **state)
@@ -1209,6 +1248,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(success_chain_with_outputs_env_and_logs, setup, teardown),
+        cmocka_unit_test_setup_teardown(gated_downstream_sees_its_upstream_durable, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(failure_marks_downstream_upstream_failed, setup, teardown),
         cmocka_unit_test_setup_teardown(prepared_log_folders_only_for_tasks_that_ran, setup,
                                         teardown),
