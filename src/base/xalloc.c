@@ -3,6 +3,7 @@
  */
 #include "base/xalloc.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,4 +68,20 @@ void *xmemdup(const void *p, size_t n)
     if (n)
         memcpy(q, p, n);
     return q;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    char *p = xmalloc((size_t)n + 1);
+    va_start(ap, fmt);
+    if (vsnprintf(p, (size_t)n + 1, fmt, ap) < 0)
+        p[0] = '\0';
+    va_end(ap);
+    return p;
 }

@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "base/compiler.h"
+
 void *xmalloc(size_t n);
 void *xcalloc(size_t count, size_t size);
 void *xrealloc(void *p, size_t n);
@@ -16,5 +18,7 @@ void xgrow(void **p, size_t *cap, size_t need, size_t elem);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 void *xmemdup(const void *p, size_t n);
+/* A formatted string, malloc'd. */
+char *xasprintf(const char *fmt, ...) PRINTF_LIKE(1, 2);
 
 #endif

@@ -1246,6 +1246,7 @@ static void sort_diags(struct diag *d, size_t n0)
 static struct dag *load_take(char *text, size_t len, const char *path, struct diag *d)
 {
     struct dag *dag = xcalloc(1, sizeof *dag);
+    dag->refs = 1;
     size_t errors0 = d->errors, n0 = d->n;
     dag->path = xstrdup(path);
     dag->dir = dir_of(path);
@@ -1354,9 +1355,16 @@ static void kvs_free(struct dag_kv *kv, size_t n)
     free(kv);
 }
 
+struct dag *dag_ref(struct dag *dag)
+{
+    if (dag)
+        dag->refs++;
+    return dag;
+}
+
 void dag_free(struct dag *dag)
 {
-    if (!dag)
+    if (!dag || --dag->refs > 0)
         return;
     for (uint32_t i = 0; i < dag->ntasks; i++) {
         struct dag_task *t = &dag->tasks[i];

@@ -22,10 +22,10 @@
 struct diag;
 struct template;
 
-#define DAG_ID_MAX       200
-#define DAG_OUTPUT_MAX   (64 * 1024) /* bytes of a task's output */
-#define DAG_FILE_MAX     (16 * 1024 * 1024)
-#define DAG_KILL_GRACE_MS 10000      /* SIGTERM, then SIGKILL this much later */
+#define DAG_ID_MAX        200
+#define DAG_OUTPUT_MAX    (64 * 1024) /* bytes of a task's output */
+#define DAG_FILE_MAX      (16 * 1024 * 1024)
+#define DAG_KILL_GRACE_MS 10000 /* SIGTERM, then SIGKILL this much later */
 
 enum task_kind { TASK_RUN, TASK_HTTP, TASK_WAIT };
 
@@ -50,15 +50,15 @@ struct dag_kv {
 };
 
 struct dag_http {
-    char *method;              /* owned, upper case; default GET */
-    struct template *url;      /* owned, TEMPLATE_URL */
-    struct template *body;     /* owned, TEMPLATE_RAW, may be NULL */
-    struct dag_kv *headers;    /* owned */
+    char *method;           /* owned, upper case; default GET */
+    struct template *url;   /* owned, TEMPLATE_URL */
+    struct template *body;  /* owned, TEMPLATE_RAW, may be NULL */
+    struct dag_kv *headers; /* owned */
     size_t nheaders;
-    int *expect;               /* owned; default {200..299} when nexpect == 0 */
+    int *expect; /* owned; default {200..299} when nexpect == 0 */
     size_t nexpect;
-    int64_t timeout_ms;        /* per request; default 30s */
-    int cb_failures;           /* circuit breaker: 0 = none */
+    int64_t timeout_ms; /* per request; default 30s */
+    int cb_failures;    /* circuit breaker: 0 = none */
     int64_t cb_reset_ms;
 };
 
@@ -83,14 +83,14 @@ struct dag_task {
     size_t nitems;
 
     enum trigger_rule trigger;
-    int retries;               /* extra tries after the first; default 0 */
-    int64_t retry_delay_ms;    /* default 0 */
-    double retry_backoff;      /* default 1 */
+    int retries;                /* extra tries after the first; default 0 */
+    int64_t retry_delay_ms;     /* default 0 */
+    double retry_backoff;       /* default 1 */
     int64_t max_retry_delay_ms; /* default 0 = no cap */
-    int64_t timeout_ms;        /* per try; 0 = none */
-    char *pool;                /* owned; default "default" */
-    int priority;              /* default 1 */
-    int line, col;             /* where the task's key stands in the file, 1-based */
+    int64_t timeout_ms;         /* per try; 0 = none */
+    char *pool;                 /* owned; default "default" */
+    int priority;               /* default 1 */
+    int line, col;              /* where the task's key stands in the file, 1-based */
 };
 
 struct dag_hook {
@@ -98,16 +98,16 @@ struct dag_hook {
 };
 
 struct dag {
-    char *id;          /* owned */
-    char *description; /* owned, may be NULL */
-    char *path;        /* owned: the file as given */
-    char *dir;         /* owned: absolute folder of the file, the cwd of its tasks */
-    char *schedule;    /* owned, NULL = manual only */
-    struct cron cron;  /* parsed schedule when schedule != NULL */
+    char *id;            /* owned */
+    char *description;   /* owned, may be NULL */
+    char *path;          /* owned: the file as given */
+    char *dir;           /* owned: absolute folder of the file, the cwd of its tasks */
+    char *schedule;      /* owned, NULL = manual only */
+    struct cron cron;    /* parsed schedule when schedule != NULL */
     int64_t start_at_ms; /* -1 when absent */
     int64_t end_at_ms;   /* -1 when absent */
     bool catchup;
-    int max_active_runs; /* default 16 */
+    int max_active_runs;   /* default 16 */
     struct dag_kv *params; /* owned, file order */
     size_t nparams;
     struct dag_kv *env; /* owned, file order */
@@ -116,17 +116,18 @@ struct dag {
 
     struct dag_task *tasks; /* owned, file order */
     uint32_t ntasks;
-    struct graph graph;     /* edges between tasks, upstream -> downstream */
-    uint32_t *topo;         /* owned: a topological order */
-    uint32_t *level;        /* owned: longest path from a root, per task */
+    struct graph graph; /* edges between tasks, upstream -> downstream */
+    uint32_t *topo;     /* owned: a topological order */
+    uint32_t *level;    /* owned: longest path from a root, per task */
     uint32_t nlevels;
-    uint32_t *component;    /* owned: weakly connected component, per task */
+    uint32_t *component; /* owned: weakly connected component, per task */
     uint32_t ncomponents;
-    struct hmap by_name;    /* task name -> index; keys borrowed from tasks[i].name */
+    struct hmap by_name; /* task name -> index; keys borrowed from tasks[i].name */
 
-    char hash[65];          /* hex SHA-256 of the file's bytes: the DAG version */
-    char *source;           /* owned: the file's bytes, kept for the version record */
+    char hash[65]; /* hex SHA-256 of the file's bytes: the DAG version */
+    char *source;  /* owned: the file's bytes, kept for the version record */
     size_t source_len;
+    int refs; /* references: dag_ref adds one, dag_free drops one */
 };
 
 /* Reads, parses and checks the file at path. The dag, or NULL with every problem added to d
@@ -134,6 +135,10 @@ struct dag {
 struct dag *dag_load_file(const char *path, struct diag *d);
 /* The same for bytes already in memory; path names them in messages and sets dir. */
 struct dag *dag_load_mem(const char *text, size_t len, const char *path, struct diag *d);
+/* Reference counting, for holders that outlive each other (the DAG folder watcher and the
+ * runs of a version): dag_ref adds a reference and returns dag; dag_free drops one and frees
+ * the DAG with the last. Not atomic: one thread at a time (the daemon's loop). */
+struct dag *dag_ref(struct dag *dag);
 void dag_free(struct dag *dag);
 
 /* Task index by name: true and *idx set, or false. */

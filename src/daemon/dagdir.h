@@ -1,0 +1,74 @@
+/*
+ * dagdir.h - the DAG folder: every *.yaml / *.yml file directly in it, each
+ * loaded into a checked DAG or an import error (file, line, message).
+ *
+ * Two ways in:
+ *  - dagdir_scan: one synchronous pass, for the CLI (`dags list`, `dags
+ *    trigger` find a DAG by id).
+ *  - dagdir_open: the daemon's view. It scans, then watches the folder
+ *    (inotify through uv_fs_event) and re-parses only the file that changed,
+ *    once it has been quiet for DAGDIR_QUIET_MS (an editor's save is several
+ *    events; a half-written file gets another event when the write ends).
+ *    Each change is reported through one callback.
+ *
+ * Rules: hidden files and editor leftovers (".x.yaml", "x.yaml~", "#x#",
+ * ".swp") are ignored; files are taken in name order; a DAG id already
+ * defined by another file makes the later file an import error ("dag 'x' is
+ * already defined in FILE"), and when that other file goes away or changes
+ * its id, the files that failed on the duplicate are parsed again. A file
+ * with errors has no DAG: its DAG stops being scheduled until it is fixed
+ * (runs already going keep their own version, see dag_ref).
+ *
+ * Loop thread only (dagdir_open). DAGs are reference counted (dag.h): the
+ * dagdir holds one reference on each current DAG; a callee that keeps one
+ * past the callback takes its own with dag_ref.
+ */
+#ifndef BARAM_DAEMON_DAGDIR_H
+#define BARAM_DAEMON_DAGDIR_H
+
+#include <stddef.h>
+
+#include "base/compiler.h"
+#include "base/diag.h"
+
+struct dag;
+struct uv_loop_s;
+
+#define DAGDIR_QUIET_MS 100
+
+struct dagdir_file {
+    char *path;         /* owned: folder/name.yaml */
+    struct dag *dag;    /* one reference owned, or NULL when the file failed */
+    struct diag errors; /* its problems when dag == NULL */
+};
+
+/* Loads every DAG file of folder, in name order. 0 with *out (*n files; free with
+ * dagdir_free_files), or a negative errno when the folder cannot be read, with *errmsg
+ * (malloc'd) saying so for a person. A missing folder is an empty folder. */
+int dagdir_scan(const char *folder, struct dagdir_file **out, size_t *n, char **errmsg) WARN_UNUSED;
+void dagdir_free_files(struct dagdir_file *v, size_t n);
+
+/* A file changed. path: the file (borrowed). old: the DAG it had (NULL when none), now: its
+ * DAG after the change (NULL when the file failed or was removed); both borrowed for the
+ * call (dag_ref to keep one). errors: why the file failed (empty otherwise; borrowed). */
+typedef void (*dagdir_change_fn)(void *ud, const char *path, const struct dag *old,
+                                 const struct dag *now, const struct diag *errors);
+
+struct dagdir;
+
+/* Scans folder (reporting every file through cb, old NULL) and starts watching it. A missing
+ * folder is created (0755). 0 and *out, or a negative code with *errmsg (malloc'd). */
+int dagdir_open(struct uv_loop_s *loop, const char *folder, dagdir_change_fn cb, void *ud,
+                struct dagdir **out, char **errmsg) WARN_UNUSED;
+/* The current DAG with this id, or NULL (borrowed). */
+const struct dag *dagdir_find(const struct dagdir *d, const char *dag_id);
+/* Calls fn for every file, in name order: its current DAG (or NULL) and errors. */
+void dagdir_each(const struct dagdir *d,
+                 void (*fn)(void *ud, const char *path, const struct dag *dag,
+                            const struct diag *errors),
+                 void *ud);
+/* Stops watching and frees everything once its handles are closed on the loop; done(ud)
+ * (may be NULL) is then called. No callback is made after this call. */
+void dagdir_close(struct dagdir *d, void (*done)(void *ud), void *ud);
+
+#endif

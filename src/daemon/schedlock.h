@@ -1,0 +1,27 @@
+/*
+ * schedlock.h - one scheduler per home: the daemon holds an exclusive
+ * flock(2) on HOME/scheduler.lock for its whole life (the kernel drops it
+ * when the process dies, even by SIGKILL, so a crash never leaves a stale
+ * lock). The CLI asks whether a scheduler is alive to decide between
+ * handing a request over (`runs cancel`) and doing it itself, and to tell
+ * the user when a queued run will wait for `baram standalone`.
+ *
+ * Any thread. The fd is the caller's to keep open while it holds the lock.
+ */
+#ifndef BARAM_DAEMON_SCHEDLOCK_H
+#define BARAM_DAEMON_SCHEDLOCK_H
+
+#include <stdbool.h>
+
+#include "base/compiler.h"
+
+/* Takes the lock of the home (created when missing, mode 0600). 0 and *fd, -EBUSY when
+ * another process holds it (*errmsg says which pid, when known), or another negative errno
+ * with *errmsg (malloc'd). */
+int schedlock_take(const char *home_dir, int *fd, char **errmsg) WARN_UNUSED;
+/* Releases the lock (closes fd). */
+void schedlock_drop(int fd);
+/* Whether another process holds the home's lock (a scheduler is running). */
+bool schedlock_held(const char *home_dir);
+
+#endif
