@@ -22,10 +22,19 @@
  *  - Every kind of task starts a try through run_start_<kind>() and reports
  *    through run_try_done(): the one completion path (exit code or HTTP
  *    outcome, output, message) that decides success/skip/retry/failure.
- *  - The ready queue and slots are struct sched (sched.h), so the daemon can
- *    run many runs on one loop; here each run_execute has its own.
+ *  - The ready queue, slots, store writer and pump are the engine's
+ *    (engine.h), shared by every run on the loop: an event marks its run
+ *    dirty and pumps the engine.
+ *  - Resuming (a daemon restarted after a crash, or `tasks clear`): the run
+ *    is rebuilt from its DAG version and replays its stored instances as
+ *    Kahn's algorithm reaches them. An instance that had finished by a try
+ *    takes its stored result instead of starting (no finished task runs
+ *    again); one whose try was running counts that try as failed and is
+ *    retried if it has tries left; everything else is decided afresh, which
+ *    gives the same answer (trigger rules and for_each are functions of the
+ *    restored upstream states and outputs).
  *
- * Loop thread only: everything here runs in callbacks of the run's loop.
+ * Loop thread only: everything here runs in callbacks of the engine's loop.
  * The run owns its instances, their strings, outputs and per-try contexts;
  * the DAG is borrowed for the run's life.
  */
@@ -56,8 +65,10 @@
 #include "exec/httptask.h"
 #include "exec/spawn.h"
 #include "exec/waiter.h"
+#include "sched/engine.h"
 #include "sched/logprep.h"
 #include "sched/retry.h"
+#include "sched/run_int.h"
 #include "sched/sched.h"
 #include "sched/trigger.h"
 #include "store/store.h"
@@ -66,13 +77,6 @@ extern char **environ;
 
 #define RUN_CMD_MAX      (1024 * 1024) /* bytes of an expanded command */
 #define RUN_PROGRESS_IDS 8
-/* A try's 'running' records are submitted this long after its start, or with its final
- * records if it ends sooner (then the writer coalesces both into one row write). Nothing
- * waits for them, and a short task costs one commit less. */
-#define RUN_RUNNING_DELAY_MS 50
-/* Pipelined runs (see run_opts.gate_on_durable) let the store writer gather this long before
- * each commit: a chain of short tasks then costs a commit per few steps, not per step. */
-#define RUN_COMMIT_LINGER_MS 5
 /* Ignores a result on purpose (a cast to void does not silence warn_unused_result). */
 #define RUN_IGN(x)                                                                                 \
     do {                                                                                           \
@@ -121,6 +125,7 @@ struct run_inst {
     uint32_t run_pos; /* index in run->running while a try is in flight */
     int64_t scheduled_at_ms, queued_at_ms, started_at_ms, ended_at_ms, try_started_at_ms;
     int pid;
+    int32_t restore_idx; /* its stored record when resuming (index in run.restore), or -1 */
     struct run_try *cur; /* the try in flight, or NULL */
 };
 
@@ -160,12 +165,37 @@ struct run_gate {
 
 enum run_phase { RUN_PH_RUNNING, RUN_PH_ENDING, RUN_PH_HOOK, RUN_PH_STOPPING, RUN_PH_DONE };
 
+/* A stored instance to replay when resuming (see the design note above). */
+struct run_restore {
+    enum ti_state state;
+    int try_number;
+    int max_tries;
+    int exit_code;
+    char *output; /* owned */
+    size_t output_len;
+    char *message; /* owned */
+    int64_t scheduled_at_ms, queued_at_ms, started_at_ms, ended_at_ms;
+};
+
 struct run {
-    uv_loop_t *loop;
-    const struct run_opts *o;
-    const struct dag *dag;  /* borrowed */
-    struct store_writer *w; /* NULL for run_task_test */
-    struct sched sched;
+    struct engine *e;                  /* NULL for run_task_test */
+    struct run *live_prev, *live_next; /* the engine's live runs */
+    const struct dag *dag;             /* borrowed */
+    enum run_type type;
+    int64_t logical_at_ms;
+    char *owner; /* owned: NULL (the scheduler) or "cli" */
+    run_progress_fn progress;
+    void *progress_ud;
+    run_ended_fn ended;
+    void *ended_ud;
+    bool dirty, touched;
+    int nprep_busy;      /* log preparations in flight (they hold a pointer to the run) */
+    char **owned_params; /* owned copies of the overrides' values */
+    size_t nowned_params;
+    struct run_restore *restore; /* owned, when resuming */
+    size_t nrestore;
+    struct hmap restore_by_id; /* task instance id -> index in restore (keys borrowed? owned) */
+    char **restore_ids;        /* owned keys */
     char run_id[160];
     char ds[16];
     char ts[32];
@@ -177,12 +207,9 @@ struct run {
     VEC(uint32_t) work;         /* tasks to (re)decide */
     VEC(uint32_t) readied;      /* instances made ready during this event */
     VEC(uint32_t) prepped;      /* tasks whose log folder was prepared (see logprep.h) */
-    bool prep_on;               /* prepare log folders ahead (not on a memory file system) */
-    bool gate_on_durable;       /* run_opts.gate_on_durable */
     VEC(struct run_gate) gates; /* ready instances waiting for durability (FIFO) */
     size_t gates_head;
     uint64_t last_seq;
-    uint64_t durable;
     uint32_t ntasks_complete;
     uint32_t ndone, nfailed;
     int nretry_timers;         /* open retry timer handles */
@@ -201,22 +228,13 @@ struct run {
     VEC(char *) dag_env;       /* owned "K=V" of the DAG's env, appended last */
     struct hmap dag_env_names; /* keys borrowed from dag */
     char *conf;                /* owned JSON of the overrides, or NULL */
-    uv_signal_t sigint, sigterm, sighup;
-    bool signals_on;
-    bool hup_on;                  /* sighup is in use (SIGHUP was not ignored, as under nohup) */
-    struct spawn *hook;           /* while the hook runs */
-    struct httptask_client *http; /* made on the first http or wait task */
-    int cork;                     /* nesting of run_cork */
-    bool no_pump;                 /* while run_abort ends tries: their callbacks must not pump */
-    VEC(uint32_t) pend_running;   /* instances whose 'running' records wait (may be stale) */
-    uv_timer_t rec_timer;         /* flushes them RUN_RUNNING_DELAY_MS after a start */
-    bool rec_timer_on;            /* initialised (run_execute only) */
-    char *hook_log;               /* owned */
-    int open_handles;             /* signals still to close */
+    struct spawn *hook;        /* while the hook runs */
+    bool no_pump;              /* while run_abort ends tries: their callbacks must not pump */
+    char *hook_log;            /* owned */
 };
 
 static void run_pump(struct run *r);
-static void run_on_rec_timer(uv_timer_t *h);
+static void run_stop(struct run *r);
 static void run_hooks(struct run *r);
 static void run_retry_closed(uv_handle_t *h);
 static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e);
@@ -301,19 +319,36 @@ static void run_set_fatal(struct run *r, const char *msg)
 /* Around each event: the changes it makes reach the writer as one batch (one commit). */
 static void run_cork(struct run *r)
 {
-    if (r->w && r->cork++ == 0)
-        store_writer_cork(r->w);
+    if (r->e)
+        engine_cork(r->e);
 }
 
 static void run_uncork(struct run *r)
 {
-    if (r->w && --r->cork == 0)
-        store_writer_uncork(r->w);
+    if (r->e)
+        engine_uncork(r->e);
+}
+
+/* The run has something to decide: the next engine_pump does it. */
+static void run_mark(struct run *r)
+{
+    if (!r->e || r->dirty)
+        return;
+    r->dirty = true;
+    VEC_PUSH(&r->e->dirty, r);
+}
+
+/* After an event of this run: mark it and pump the engine. */
+static void run_pump(struct run *r)
+{
+    run_mark(r);
+    if (r->e)
+        engine_pump(r->e);
 }
 
 static uint64_t run_put_ti(struct run *r, uint32_t ii)
 {
-    if (!r->w)
+    if (!r->e || !r->e->w)
         return 0;
     struct run_inst *in = run_inst_at(r, ii);
     const struct dag_task *t = &r->dag->tasks[in->task];
@@ -336,7 +371,7 @@ static uint64_t run_put_ti(struct run *r, uint32_t ii)
         .started_at_ms = in->started_at_ms,
         .ended_at_ms = in->ended_at_ms,
     };
-    uint64_t seq = store_writer_put_ti(r->w, &rec);
+    uint64_t seq = store_writer_put_ti(r->e->w, &rec);
     if (seq > r->last_seq)
         r->last_seq = seq;
     return seq;
@@ -344,7 +379,7 @@ static uint64_t run_put_ti(struct run *r, uint32_t ii)
 
 static uint64_t run_put_try(struct run *r, uint32_t ii, enum ti_state st, int64_t ended_at_ms)
 {
-    if (!r->w)
+    if (!r->e || !r->e->w)
         return 0;
     struct run_inst *in = run_inst_at(r, ii);
     struct try_rec rec = {
@@ -360,7 +395,7 @@ static uint64_t run_put_try(struct run *r, uint32_t ii, enum ti_state st, int64_
         .ended_at_ms = ended_at_ms,
         .pid = in->pid,
     };
-    uint64_t seq = store_writer_put_try(r->w, &rec);
+    uint64_t seq = store_writer_put_try(r->e->w, &rec);
     if (seq > r->last_seq)
         r->last_seq = seq;
     return seq;
@@ -368,22 +403,23 @@ static uint64_t run_put_try(struct run *r, uint32_t ii, enum ti_state st, int64_
 
 static uint64_t run_put_run(struct run *r)
 {
-    if (!r->w)
+    if (!r->e || !r->e->w)
         return 0;
     struct run_rec rec = {
         .run_id = r->run_id,
         .dag_id = r->dag->id,
         .state = r->state,
-        .type = r->o->type,
-        .logical_at_ms = r->o->logical_at_ms,
+        .type = r->type,
+        .logical_at_ms = r->logical_at_ms,
         .queued_at_ms = r->queued_at_ms,
         .started_at_ms = r->started_at_ms,
         .ended_at_ms = r->ended_at_ms,
         .conf = r->conf,
         .dag_hash = (char *)r->dag->hash,
         .dag_path = r->dag->path,
+        .owner = r->owner,
     };
-    uint64_t seq = store_writer_put_run(r->w, &rec);
+    uint64_t seq = store_writer_put_run(r->e->w, &rec);
     if (seq > r->last_seq)
         r->last_seq = seq;
     return seq;
@@ -391,7 +427,7 @@ static uint64_t run_put_run(struct run *r)
 
 static void run_progress(struct run *r, uint32_t ii)
 {
-    if (!r->o->progress)
+    if (!r->progress)
         return;
     const char *ids[RUN_PROGRESS_IDS];
     size_t nids = 0;
@@ -409,7 +445,7 @@ static void run_progress(struct run *r, uint32_t ii)
         .running_ids = ids,
         .nrunning_ids = nids,
     };
-    r->o->progress(r->o->progress_ud, &p);
+    r->progress(r->progress_ud, &p);
 }
 
 /* ---- templates ---- */
@@ -650,9 +686,20 @@ static uint32_t run_add_inst(struct run *r, uint32_t task, int32_t map_index, ch
         .started_at_ms = -1,
         .ended_at_ms = -1,
         .try_started_at_ms = -1,
+        .restore_idx = -1,
     };
     if (map_index >= 0)
         in.id = run_strf("%s[%d]", t->name, map_index);
+    uint32_t k;
+    const char *id = in.id ? in.id : t->name;
+    if (r->nrestore && hmap_get(&r->restore_by_id, id, strlen(id), &k)) {
+        const struct run_restore *rs = &r->restore[k];
+        in.restore_idx = (int32_t)k;
+        in.try_number = rs->try_number;
+        if (rs->max_tries > in.max_tries)
+            in.max_tries = rs->max_tries;
+        in.started_at_ms = rs->started_at_ms;
+    }
     VEC_PUSH(&r->insts, in);
     return (uint32_t)(r->insts.n - 1);
 }
@@ -704,17 +751,48 @@ static void run_decide_finished(struct run *r, uint32_t t, enum ti_state st, con
     }
 }
 
+/* Resuming: an instance that had finished by a try takes its stored result instead of
+ * running again. true when it did. */
+static bool run_replay(struct run *r, uint32_t ii)
+{
+    struct run_inst *in = run_inst_at(r, ii);
+    if (in->restore_idx < 0)
+        return false;
+    struct run_restore *rs = &r->restore[in->restore_idx];
+    in->restore_idx = -1;
+    if (rs->try_number <= 0 ||
+        (rs->state != TI_SUCCESS && rs->state != TI_FAILED && rs->state != TI_SKIPPED))
+        return false;
+    in->state = rs->state;
+    in->exit_code = rs->exit_code;
+    free(in->output);
+    in->output = rs->output;
+    in->output_len = rs->output_len;
+    rs->output = NULL;
+    free(in->message);
+    in->message = rs->message;
+    rs->message = NULL;
+    in->scheduled_at_ms = rs->scheduled_at_ms;
+    in->queued_at_ms = rs->queued_at_ms;
+    in->ended_at_ms = rs->ended_at_ms;
+    in->final_seq = run_put_ti(r, ii);
+    run_finish_inst(r, ii);
+    return true;
+}
+
 static void run_ready(struct run *r, uint32_t ii, uint64_t gate)
 {
+    if (run_replay(r, ii))
+        return;
     struct run_inst *in = run_inst_at(r, ii);
     in->state = TI_SCHEDULED;
     in->scheduled_at_ms = when_now_ms();
-    if (r->gate_on_durable && (gate > r->durable || r->gates.n > r->gates_head)) {
+    if (r->e->gate_on_durable && (gate > r->e->durable || r->gates.n > r->gates_head)) {
         struct run_gate g = {.seq = gate, .inst = ii};
         VEC_PUSH(&r->gates, g);
     } else {
         const struct dag_task *t = &r->dag->tasks[in->task];
-        sched_push(&r->sched, r, ii, t->priority, r->tasks[in->task].pool);
+        sched_push(&r->e->sched, r, ii, t->priority, r->tasks[in->task].pool);
         VEC_PUSH(&r->readied, ii);
     }
 }
@@ -967,6 +1045,8 @@ static void run_try_finish(struct run_try *tr, struct run_try_end *e)
     run_try_done(r, ii, e);
     if (!r->no_pump)
         run_pump(r);
+    else
+        run_mark(r);
     run_uncork(r);
 }
 
@@ -1071,7 +1151,7 @@ static void run_prep_drop(struct run *r, uint32_t t)
     } else if (rt->prep == RUN_PREP_DONE) {
         char *dir = run_task_dir(r, t);
         char *log = run_strf("%s/1.log", dir);
-        logprep_remove(r->loop, dir, log);
+        logprep_remove(r->e->loop, dir, log);
         free(log);
         free(dir);
         rt->prep = RUN_PREP_NONE;
@@ -1081,11 +1161,14 @@ static void run_prep_drop(struct run *r, uint32_t t)
 static void run_prep_done(void *ud, int rc)
 {
     struct run_prep_ctx *c = ud;
-    struct run_task *rt = &c->r->tasks[c->task];
+    struct run *r = c->r;
+    struct run_task *rt = &r->tasks[c->task];
     rt->prep = rc == 0 ? RUN_PREP_DONE : RUN_PREP_NONE; /* on failure run_start tries inline */
-    if (rt->prep_drop)
-        run_prep_drop(c->r, c->task);
+    if (rt->prep_drop || r->phase >= RUN_PH_ENDING)
+        run_prep_drop(r, c->task);
     free(c);
+    if (--r->nprep_busy == 0 && r->phase == RUN_PH_STOPPING)
+        run_stop(r);
 }
 
 /* Queues the making of task t's log folder and 1.log when it is an unmapped process task that
@@ -1094,7 +1177,7 @@ static void run_prep(struct run *r, uint32_t t)
 {
     struct run_task *rt = &r->tasks[t];
     const struct dag_task *dt = &r->dag->tasks[t];
-    if (!r->prep_on || rt->prep != RUN_PREP_NONE || rt->prep_drop || dt->mapped ||
+    if (!r->e->prep_on || rt->prep != RUN_PREP_NONE || rt->prep_drop || dt->mapped ||
         dt->kind != TASK_RUN)
         return;
     if (rt->expanded && run_inst_at(r, rt->inst_start)->try_number > 0)
@@ -1103,10 +1186,11 @@ static void run_prep(struct run *r, uint32_t t)
     c->r = r;
     c->task = t;
     rt->prep = RUN_PREP_BUSY;
+    r->nprep_busy++;
     VEC_PUSH(&r->prepped, t);
     char *dir = run_task_dir(r, t);
     char *log = run_strf("%s/1.log", dir);
-    logprep_create(r->loop, dir, log, run_prep_done, c);
+    logprep_create(r->e->loop, dir, log, run_prep_done, c);
     free(log);
     free(dir);
 }
@@ -1158,7 +1242,7 @@ static void run_start_shell(struct run *r, uint32_t ii, struct run_try *tr)
         .log_path = tr->log_path,
         .timeout_ms = t->timeout_ms,
     };
-    int rc = spawn_start(r->loop, &so, run_on_exit, tr, &tr->sp);
+    int rc = spawn_start(r->e->loop, &so, run_on_exit, tr, &tr->sp);
     for (size_t i = 0; i < owned.n; i++)
         free(owned.v[i]);
     VEC_FREE(&owned);
@@ -1179,11 +1263,11 @@ static void run_start_shell(struct run *r, uint32_t ii, struct run_try *tr)
 
 static int run_http_client(struct run *r, char **msg)
 {
-    if (r->http)
+    if (r->e->http)
         return 0;
-    int rc = httptask_client_new(r->loop, NULL, &r->http);
+    int rc = httptask_client_new(r->e->loop, NULL, &r->e->http);
     if (rc < 0) {
-        r->http = NULL;
+        r->e->http = NULL;
         *msg = run_strf("cannot start the http client: %s", err_str(rc));
     }
     return rc;
@@ -1249,7 +1333,7 @@ static void run_start_http(struct run *r, uint32_t ii, struct run_try *tr)
     free(line);
     free(shown);
     in->cur = tr;
-    if (httptask_start(r->http, &req, run_on_http_done, tr, &tr->ht) < 0) {
+    if (httptask_start(r->e->http, &req, run_on_http_done, tr, &tr->ht) < 0) {
         /* Not expected (failures come through the callback), but never leave the try. */
         in->cur = NULL;
         run_try_free(tr);
@@ -1311,7 +1395,7 @@ static void run_start_wait(struct run *r, uint32_t ii, struct run_try *tr)
     run_log_append(tr->log_path, line);
     free(line);
     in->cur = tr;
-    int rc = waiter_start(r->loop, r->http, &wo, run_on_wait_done, tr, &tr->wt);
+    int rc = waiter_start(r->e->loop, r->e->http, &wo, run_on_wait_done, tr, &tr->wt);
     free(file);
     buf_release(&what);
     if (rc < 0) {
@@ -1322,7 +1406,7 @@ static void run_start_wait(struct run *r, uint32_t ii, struct run_try *tr)
     }
     /* A wait holds no slot while it waits (SPEC section 7). */
     in->slot_held = false;
-    sched_done(&r->sched, r->tasks[in->task].pool);
+    sched_done(&r->e->sched, r->tasks[in->task].pool);
 }
 
 /* Submits the 'running' records of an instance's current try if they are still pending. */
@@ -1336,20 +1420,16 @@ static void run_flush_running(struct run *r, uint32_t ii)
     run_put_try(r, ii, TI_RUNNING, -1);
 }
 
-static void run_on_rec_timer(uv_timer_t *h)
+void run_flush_running_rec(struct run *r, uint32_t inst)
 {
-    struct run *r = h->data;
-    run_cork(r);
-    for (size_t i = 0; i < r->pend_running.n; i++)
-        run_flush_running(r, r->pend_running.v[i]);
-    r->pend_running.n = 0;
-    run_uncork(r);
+    run_flush_running(r, inst);
 }
 
 /* sched start callback: a slot is ours; start the next try. */
-static void run_start(void *owner, uint32_t ii)
+void run_sched_start(void *owner, uint32_t ii)
 {
     struct run *r = owner;
+    run_mark(r); /* its records and end are looked at after the dispatch */
     struct run_inst *in = run_inst_at(r, ii);
     const struct dag_task *t = &r->dag->tasks[in->task];
     int64_t now = when_now_ms();
@@ -1405,11 +1485,9 @@ static void run_start(void *owner, uint32_t ii)
         run_prep_downstream(r, ii);
         /* Nothing waits for the 'running' records: submitted a little later (or with the
          * final ones), see RUN_RUNNING_DELAY_MS. */
-        if (r->rec_timer_on) {
+        if (r->e) {
             in->rec_pending = true;
-            VEC_PUSH(&r->pend_running, ii);
-            if (!uv_is_active((uv_handle_t *)&r->rec_timer))
-                uv_timer_start(&r->rec_timer, run_on_rec_timer, RUN_RUNNING_DELAY_MS, 0);
+            engine_pend_running(r->e, r, ii);
         }
         run_progress(r, ii);
     }
@@ -1452,7 +1530,7 @@ static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e)
     const struct dag_task *t = &r->dag->tasks[in->task];
     int64_t now = when_now_ms();
     if (in->slot_held)
-        sched_done(&r->sched, r->tasks[in->task].pool);
+        sched_done(&r->e->sched, r->tasks[in->task].pool);
     in->slot_held = false;
     /* out of the running set (swap-remove) */
     uint32_t pos = in->run_pos, last = r->running.v[r->running.n - 1];
@@ -1491,7 +1569,7 @@ static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e)
         struct run_retry *rr = xcalloc(1, sizeof(*rr));
         rr->r = r;
         rr->inst = ii;
-        uv_timer_init(r->loop, &rr->timer);
+        uv_timer_init(r->e->loop, &rr->timer);
         rr->timer.data = rr;
         rr->next = r->retries;
         if (r->retries)
@@ -1512,33 +1590,23 @@ static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e)
 
 /* ---- the run's course ---- */
 
-static void run_close_signals(struct run *r);
-
-static void run_writer_stopped(void *ud)
-{
-    struct run *r = ud;
-    r->w = NULL;
-    httptask_client_free(r->http); /* its handles close on the loop before uv_run returns */
-    r->http = NULL;
-    r->phase = RUN_PH_DONE;
-    run_close_signals(r);
-}
-
+/* The run is over (records durable, hooks done): once no log preparation holds it, its
+ * owner hears of it. */
 static void run_stop(struct run *r)
 {
     r->phase = RUN_PH_STOPPING;
-    if (r->w) {
-        uint64_t commits = 0, changes = 0;
-        int64_t ns = 0;
-        store_writer_stats(r->w, &commits, &changes, &ns);
-        log_debug("run store stats", "run=%s commits=%llu changes=%llu commit_ms=%lld",
-                  log_q(r->run_id), (unsigned long long)commits, (unsigned long long)changes,
-                  (long long)(ns / 1000000));
-    }
-    if (r->w)
-        store_writer_stop(r->w, run_writer_stopped);
-    else
-        run_writer_stopped(r);
+    if (r->nprep_busy > 0)
+        return; /* run_prep_done comes back here */
+    r->phase = RUN_PH_DONE;
+    log_debug("run ended", "dag=%s run=%s state=%s", log_q(r->dag->id), log_q(r->run_id),
+              run_state_name(r->state));
+    engine_run_ended(r->e, r);
+}
+
+void run_report_ended(struct run *r)
+{
+    if (r->ended)
+        r->ended(r->ended_ud, r);
 }
 
 static void run_on_hook_exit(void *ud, const struct spawn_result *res)
@@ -1597,7 +1665,7 @@ static void run_hooks(struct run *r)
     VEC_PUSH(&env, NULL);
     struct spawn_opts so = {
         .cmd = cmd.data, .cwd = r->dag->dir, .env = env.v, .log_path = r->hook_log};
-    int rc = spawn_start(r->loop, &so, run_on_hook_exit, r, &r->hook);
+    int rc = spawn_start(r->e->loop, &so, run_on_hook_exit, r, &r->hook);
     for (int i = 0; i < 4; i++)
         free(own[i]);
     VEC_FREE(&env);
@@ -1642,45 +1710,52 @@ static void run_check_end(struct run *r)
     r->state = run_final_state(r);
     r->ended_at_ms = when_now_ms();
     r->end_seq = run_put_run(r);
-    if (r->w)
-        store_writer_set_linger(r->w, 0); /* the end waits for this commit: no lingering */
-    if (r->end_seq == 0 || r->end_seq <= r->durable)
+    if (r->e->w && r->e->runs == r && !r->live_next)
+        store_writer_set_linger(r->e->w, 0); /* the last run's end: nothing else to gather */
+    if (r->end_seq == 0 || r->end_seq <= r->e->durable)
         run_hooks(r);
 }
 
 static void run_release_gates(struct run *r)
 {
-    while (r->gates_head < r->gates.n && r->gates.v[r->gates_head].seq <= r->durable) {
+    while (r->gates_head < r->gates.n && r->gates.v[r->gates_head].seq <= r->e->durable) {
         uint32_t ii = r->gates.v[r->gates_head++].inst;
         struct run_inst *in = run_inst_at(r, ii);
         if (r->cancelled || r->fatal || in->state != TI_SCHEDULED)
             continue;
         const struct dag_task *t = &r->dag->tasks[in->task];
-        sched_push(&r->sched, r, ii, t->priority, r->tasks[in->task].pool);
+        sched_push(&r->e->sched, r, ii, t->priority, r->tasks[in->task].pool);
         VEC_PUSH(&r->readied, ii);
     }
     if (r->gates_head == r->gates.n)
         r->gates.n = r->gates_head = 0;
 }
 
-/* After every event: decide, release, dispatch, record who waits for a slot, maybe end. */
-static void run_pump(struct run *r)
+/* The engine's pump, before its dispatch: decide and release (see engine_pump). */
+void run_pump_work(struct run *r)
 {
+    r->dirty = false;
+    if (!r->touched) {
+        r->touched = true;
+        VEC_PUSH(&r->e->touched, r);
+    }
     if (r->phase != RUN_PH_RUNNING)
         return;
-    for (;;) {
-        while (r->work.n > 0) {
-            uint32_t t = r->work.v[--r->work.n];
-            r->tasks[t].queued_eval = false;
-            if (!r->cancelled && !r->fatal)
-                run_decide(r, t);
-        }
-        run_release_gates(r);
+    while (r->work.n > 0) {
+        uint32_t t = r->work.v[--r->work.n];
+        r->tasks[t].queued_eval = false;
         if (!r->cancelled && !r->fatal)
-            sched_dispatch(&r->sched);
-        if (r->work.n == 0)
-            break; /* a try that failed at once may have released more work */
+            run_decide(r, t);
     }
+    run_release_gates(r);
+}
+
+/* The engine's pump, after its dispatch: record who waits for a slot, maybe end. */
+void run_pump_after(struct run *r)
+{
+    r->touched = false;
+    if (r->phase != RUN_PH_RUNNING)
+        return;
     for (size_t i = 0; i < r->readied.n; i++) {
         uint32_t ii = r->readied.v[i];
         if (run_inst_at(r, ii)->state == TI_SCHEDULED) {
@@ -1693,19 +1768,15 @@ static void run_pump(struct run *r)
     run_check_end(r);
 }
 
-static void run_on_durable(void *ud, uint64_t seq)
+void run_durable(struct run *r)
 {
-    struct run *r = ud;
-    if (seq > r->durable)
-        r->durable = seq;
     if (r->phase == RUN_PH_ENDING) {
-        if (r->durable >= r->end_seq)
+        if (r->e->durable >= r->end_seq)
             run_hooks(r);
         return;
     }
-    run_cork(r);
-    run_pump(r);
-    run_uncork(r);
+    if (r->phase == RUN_PH_RUNNING && r->gates_head < r->gates.n)
+        run_mark(r);
 }
 
 /* The run stops: an instance that waits for a slot or for its retry will not start again, so
@@ -1738,7 +1809,7 @@ static void run_abort_waiting(struct run *r)
  * are dropped. The run ends once every killed try has reported. */
 static void run_abort(struct run *r)
 {
-    sched_drop(&r->sched, r);
+    sched_drop(&r->e->sched, r);
     r->gates.n = r->gates_head = 0;
     run_abort_waiting(r);
     /* http and wait tries report from inside their cancel call, changing r->running: work on
@@ -1768,58 +1839,30 @@ static void run_abort(struct run *r)
     run_pump(r);
 }
 
-static void run_cancel(struct run *r)
+void run_cancel(struct run *r)
 {
-    if (r->cancelled || r->fatal)
+    if (r->cancelled || r->fatal || r->phase >= RUN_PH_STOPPING)
         return;
+    log_info("cancelling the run", "run=%s", log_q(r->run_id));
+    run_cork(r);
     r->cancelled = true;
     if (r->hook)
         spawn_kill(r->hook);
-    run_abort(r);
-}
-
-static void run_on_error(void *ud, int code, const char *msg)
-{
-    struct run *r = ud;
-    log_error("store write failed", "run=%s err=%s", log_q(r->run_id), log_q(msg));
-    char *m = run_strf("store: %s", msg ? msg : err_str(code));
-    bool first = !r->fatal;
-    run_set_fatal(r, m);
-    free(m);
-    if (first && !r->cancelled)
+    if (r->phase == RUN_PH_RUNNING)
         run_abort(r);
-    if (r->phase == RUN_PH_ENDING)
-        run_hooks(r);
-}
-
-static void run_on_signal(uv_signal_t *h, int signum)
-{
-    struct run *r = h->data;
-    log_info("cancelling the run", "run=%s signal=%d", log_q(r->run_id), signum);
-    run_cork(r);
-    run_cancel(r);
     run_uncork(r);
 }
 
-static void run_signal_closed(uv_handle_t *h)
+void run_store_failed(struct run *r, const char *msg)
 {
-    struct run *r = h->data;
-    r->open_handles--;
-}
-
-static void run_close_signals(struct run *r)
-{
-    if (r->rec_timer_on) {
-        r->rec_timer_on = false;
-        uv_close((uv_handle_t *)&r->rec_timer, NULL);
-    }
-    if (!r->signals_on)
-        return;
-    r->signals_on = false;
-    uv_close((uv_handle_t *)&r->sigint, run_signal_closed);
-    uv_close((uv_handle_t *)&r->sigterm, run_signal_closed);
-    if (r->hup_on)
-        uv_close((uv_handle_t *)&r->sighup, run_signal_closed);
+    char *m = run_strf("store: %s", msg ? msg : "write failed");
+    bool first = !r->fatal;
+    run_set_fatal(r, m);
+    free(m);
+    if (first && !r->cancelled && r->phase == RUN_PH_RUNNING)
+        run_abort(r);
+    if (r->phase == RUN_PH_ENDING)
+        run_hooks(r);
 }
 
 /* ---- setup and the front doors ---- */
@@ -1831,10 +1874,13 @@ static void run_params_init(struct run *r, const struct run_param *params, size_
     r->param_values = xcalloc(dag->nparams ? dag->nparams : 1, sizeof(char *));
     for (size_t i = 0; i < dag->nparams; i++)
         r->param_values[i] = dag->params[i].value;
+    r->owned_params = xcalloc(nparams ? nparams : 1, sizeof(char *));
     for (size_t i = 0; i < nparams; i++) {
         int pi = dag_param_index(dag, params[i].name);
-        if (pi >= 0)
-            r->param_values[pi] = params[i].value;
+        if (pi >= 0 && params[i].value) {
+            r->owned_params[r->nowned_params] = xstrdup(params[i].value);
+            r->param_values[pi] = r->owned_params[r->nowned_params++];
+        }
     }
 }
 
@@ -1846,7 +1892,7 @@ static void run_tasks_init(struct run *r)
         struct run_task *rt = &r->tasks[t];
         const struct dag_task *dt = &dag->tasks[t];
         rt->env_name = run_env_name("OUTPUT_", dt->name);
-        rt->pool = sched_pool(&r->sched, dt->pool ? dt->pool : "default");
+        rt->pool = sched_pool(&r->e->sched, dt->pool ? dt->pool : "default");
         rt->cnt.pending = graph_nup(&dag->graph, t);
         if (!dt->mapped) {
             run_expand_task(r, t, NULL, 0);
@@ -1860,8 +1906,21 @@ static void run_tasks_init(struct run *r)
     }
 }
 
-static void run_free(struct run *r)
+static void run_release(struct run *r)
 {
+    for (size_t i = 0; i < r->nrestore; i++) {
+        free(r->restore[i].output);
+        free(r->restore[i].message);
+        free(r->restore_ids[i]);
+    }
+    free(r->restore);
+    free(r->restore_ids);
+    if (r->nrestore)
+        hmap_release(&r->restore_by_id);
+    for (size_t i = 0; i < r->nowned_params; i++)
+        free(r->owned_params[i]);
+    free(r->owned_params);
+    free(r->owner);
     if (r->tasks) {
         for (uint32_t t = 0; t < r->dag->ntasks; t++) {
             free(r->tasks[t].out_json);
@@ -1882,9 +1941,7 @@ static void run_free(struct run *r)
     VEC_FREE(&r->readied);
     VEC_FREE(&r->prepped);
     VEC_FREE(&r->gates);
-    VEC_FREE(&r->pend_running);
     run_env_release(r);
-    sched_release(&r->sched);
     free(r->param_values);
     free(r->logdir);
     free(r->fatal_msg);
@@ -1928,7 +1985,7 @@ int run_check_params(const struct dag *dag, const struct run_param *params, size
     return rc < 0 ? -EINVAL : 0;
 }
 
-static char *run_diag_msg(struct diag *d)
+char *run_diag_msg(struct diag *d)
 {
     struct buf b = BUF_INIT(BUF_NO_MAX);
     for (size_t i = 0; i < d->n; i++) {
@@ -1939,7 +1996,7 @@ static char *run_diag_msg(struct diag *d)
     return buf_detach(&b, NULL);
 }
 
-static char *run_conf_json(const struct run_param *params, size_t nparams)
+char *run_conf_json(const struct run_param *params, size_t nparams)
 {
     if (nparams == 0)
         return NULL;
@@ -1952,199 +2009,117 @@ static char *run_conf_json(const struct run_param *params, size_t nparams)
     return s;
 }
 
-/* Claims a run id not yet in the store: prefix + ISO time, the next millisecond when taken
- * (so every id stays a plain timestamp, in the order the runs were made). The
- * check and the 'queued' run record that claims it are one transaction (BEGIN IMMEDIATE takes
- * the write lock), so two `baram run` started in the same millisecond get different ids. */
-static int run_claim_id(struct run *r, char **errmsg)
+/* Copies the stored instances of a resumed run: the records replayed as Kahn's algorithm
+ * reaches them (run_add_inst, run_replay). A try that was in flight when its scheduler died
+ * is over: it is recorded as failed, and the instance starts afresh with the next try if it
+ * has one (else it fails when reached). */
+static void run_restore_init(struct run *r, const struct ti_rec *tis, size_t n)
 {
-    const struct run_opts *o = r->o;
-    char iso[32];
-    const char *prefix = o->type == RUN_MANUAL     ? "manual__"
-                         : o->type == RUN_BACKFILL ? "backfill__"
-                                                   : "scheduled__";
-    int64_t at_ms = o->type == RUN_MANUAL ? r->queued_at_ms : o->logical_at_ms;
-    struct store *s = NULL;
-    int rc = store_open(o->store_url, &s, errmsg);
-    if (rc < 0)
-        return rc;
-    if ((rc = store_begin(s)) < 0) {
-        *errmsg = run_strf("cannot write to the store: %s", store_errmsg(s));
-        store_close(s);
-        return rc;
-    }
-    for (int n = 0; n < 1000; n++) {
-        when_format_iso(at_ms + n, iso, sizeof(iso));
-        snprintf(r->run_id, sizeof(r->run_id), "%s%s", prefix, iso);
-        struct run_rec rec;
-        rc = store_get_run(s, r->run_id, &rec);
-        if (rc == 0) {
-            run_rec_release(&rec);
-            continue;
-        }
-        if (rc != -ENOENT)
-            break;
-        struct run_rec claim = {
-            .run_id = r->run_id,
-            .dag_id = r->dag->id,
-            .state = RUN_QUEUED,
-            .type = o->type,
-            .logical_at_ms = o->logical_at_ms,
-            .queued_at_ms = r->queued_at_ms,
-            .started_at_ms = -1,
-            .ended_at_ms = -1,
-            .conf = r->conf,
-            .dag_hash = (char *)r->dag->hash,
-            .dag_path = r->dag->path,
-        };
-        if ((rc = store_put_run(s, &claim)) < 0 || (rc = store_commit(s)) < 0)
-            break;
-        store_close(s);
-        return 0;
-    }
-    if (rc == 0)
-        rc = -EEXIST;
-    *errmsg = rc == -EEXIST ? xstrdup("cannot find a free run id")
-                            : run_strf("cannot write to the store: %s", store_errmsg(s));
-    store_rollback(s);
-    store_close(s);
-    return rc;
-}
-
-static void run_drain_loop(uv_loop_t *loop)
-{
-    uv_run(loop, UV_RUN_DEFAULT);
-    if (uv_loop_close(loop) == UV_EBUSY) {
-        BUG("run loop still has open handles");
-    }
-}
-
-/* The run was claimed (a 'queued' record) but cannot start: record it as failed, so that it
- * does not stay queued forever. Best effort: the store may be what failed. */
-static void run_unclaim(struct run *r)
-{
-    struct store *s = NULL;
-    char *err = NULL;
-    if (store_open(r->o->store_url, &s, &err) < 0) {
-        free(err);
+    if (n == 0)
         return;
+    r->restore = xcalloc(n, sizeof(*r->restore));
+    r->restore_ids = xcalloc(n, sizeof(char *));
+    hmap_init(&r->restore_by_id);
+    for (size_t i = 0; i < n; i++) {
+        const struct ti_rec *t = &tis[i];
+        struct run_restore *rs = &r->restore[r->nrestore];
+        rs->state = t->state;
+        rs->try_number = t->try_number;
+        rs->max_tries = t->max_tries;
+        rs->exit_code = t->exit_code;
+        if (t->output) {
+            rs->output = xmemdup(t->output, t->output_len + 1);
+            rs->output[t->output_len] = 0;
+            rs->output_len = t->output_len;
+        }
+        rs->message = t->message ? xstrdup(t->message) : NULL;
+        rs->scheduled_at_ms = t->scheduled_at_ms;
+        rs->queued_at_ms = t->queued_at_ms;
+        rs->started_at_ms = t->started_at_ms;
+        rs->ended_at_ms = t->ended_at_ms;
+        if ((t->state == TI_RUNNING || t->state == TI_QUEUED) && t->try_number > 0) {
+            struct try_rec tr = {
+                .run_id = r->run_id,
+                .task_id = t->task_id,
+                .try_number = t->try_number,
+                .state = TI_FAILED,
+                .exit_code = -1,
+                .queued_at_ms = t->queued_at_ms,
+                .started_at_ms = t->started_at_ms,
+                .ended_at_ms = when_now_ms(),
+            };
+            uint64_t seq = store_writer_put_try(r->e->w, &tr);
+            if (seq > r->last_seq)
+                r->last_seq = seq;
+            if (t->try_number >= t->max_tries) {
+                rs->state = TI_FAILED;
+                rs->ended_at_ms = when_now_ms();
+                free(rs->message);
+                rs->message = xstrdup("the scheduler stopped while its last try ran");
+            } else {
+                rs->state = TI_NONE;
+            }
+        }
+        r->restore_ids[r->nrestore] = xstrdup(t->task_id);
+        hmap_put(&r->restore_by_id, r->restore_ids[r->nrestore], strlen(t->task_id),
+                 (uint32_t)r->nrestore);
+        r->nrestore++;
     }
-    struct run_rec rec;
-    if (store_get_run(s, r->run_id, &rec) == 0) {
-        rec.state = RUN_FAILED;
-        rec.ended_at_ms = when_now_ms();
-        if (store_begin(s) == 0 && (store_put_run(s, &rec) < 0 || store_commit(s) < 0))
-            store_rollback(s);
-        run_rec_release(&rec);
-    }
-    store_close(s);
 }
 
-int run_execute(const struct run_opts *o, struct run_result *res)
+int run_begin(struct engine *e, const struct run_spec *sp, run_ended_fn ended, void *ud,
+              struct run **out, char **errmsg)
 {
-    memset(res, 0, sizeof(*res));
-    res->state = RUN_FAILED;
-    const struct dag *dag = o->dag;
-    struct diag d;
-    diag_init(&d);
-    if (run_check_params(dag, o->params, o->nparams, &d) < 0) {
-        res->errmsg = run_diag_msg(&d);
-        diag_release(&d);
-        return -EINVAL;
-    }
-    diag_release(&d);
-
+    const struct dag *dag = sp->dag;
     struct run *r = xcalloc(1, sizeof(*r));
-    uv_loop_t loop;
-    r->loop = &loop;
-    r->o = o;
+    int64_t now = when_now_ms();
+    r->e = e;
     r->dag = dag;
-    r->queued_at_ms = r->started_at_ms = when_now_ms();
-    r->conf = run_conf_json(o->params, o->nparams);
-    int rc = run_claim_id(r, &res->errmsg);
-    if (rc < 0) {
-        free(r->conf);
-        free(r);
-        return rc;
-    }
-    snprintf(res->run_id, sizeof(res->run_id), "%s", r->run_id);
+    r->type = sp->type;
+    r->logical_at_ms = sp->logical_at_ms;
+    r->owner = sp->owner ? xstrdup(sp->owner) : NULL;
+    r->progress = sp->progress;
+    r->progress_ud = sp->progress_ud;
+    r->ended = ended;
+    r->ended_ud = ud;
+    snprintf(r->run_id, sizeof(r->run_id), "%s", sp->run_id);
+    r->queued_at_ms = sp->queued_at_ms >= 0 ? sp->queued_at_ms : now;
+    r->started_at_ms = sp->started_at_ms >= 0 ? sp->started_at_ms : now;
     r->ended_at_ms = -1;
     r->started_mono_ms = when_mono_ms();
     r->state = RUN_RUNNING;
-    when_format_date(o->logical_at_ms, r->ds, sizeof(r->ds));
-    when_format_iso(o->logical_at_ms, r->ts, sizeof(r->ts));
+    r->conf = sp->conf ? xstrdup(sp->conf) : NULL;
+    when_format_date(sp->logical_at_ms, r->ds, sizeof(r->ds));
+    when_format_iso(sp->logical_at_ms, r->ts, sizeof(r->ts));
     /* Absolute: tasks run in the DAG's folder and get paths in here (BARAM_OUTPUT). */
-    r->logdir = run_log_dir(o->home, dag->id, r->run_id, NULL, -1);
-    if ((rc = logprep_mkdirs(r->logdir)) < 0) {
-        res->errmsg = run_strf("cannot create '%s': %s", r->logdir, err_str(rc));
-        run_unclaim(r);
-        free(r->logdir);
-        free(r->conf);
-        free(r);
-        return rc;
-    }
-    if ((rc = uv_loop_init(&loop)) < 0) {
-        res->errmsg = run_strf("cannot start the event loop: %s", err_str(rc));
-        run_unclaim(r);
-        free(r->logdir);
-        free(r->conf);
-        free(r);
-        return rc;
-    }
-    sched_init(&r->sched, o->parallelism, run_start);
-    r->gate_on_durable = o->gate_on_durable;
-    r->prep_on = !logprep_is_memory_fs(r->logdir);
-    for (size_t i = 0; i < o->npools; i++)
-        if (o->pools[i].name)
-            sched_pool_set(&r->sched, o->pools[i].name, o->pools[i].slots);
-    run_params_init(r, o->params, o->nparams);
-    run_tasks_init(r);
-    run_env_init(r);
-
-    rc = store_writer_start(&loop, o->store_url, run_on_durable, run_on_error, r, &r->w,
-                            &res->errmsg);
+    r->logdir = run_log_dir(e->home, dag->id, r->run_id, NULL, -1);
+    int rc = logprep_mkdirs(r->logdir);
     if (rc < 0) {
-        r->w = NULL;
-        run_unclaim(r);
-        run_free(r);
+        *errmsg = run_strf("cannot create '%s': %s", r->logdir, err_str(rc));
+        free(r->logdir);
+        free(r->conf);
+        free(r->owner);
         free(r);
-        run_drain_loop(&loop);
         return rc;
     }
-    if (!o->gate_on_durable)
-        store_writer_set_linger(r->w, RUN_COMMIT_LINGER_MS); /* nothing waits on each commit */
-    uv_timer_init(&loop, &r->rec_timer);
-    r->rec_timer.data = r;
-    r->rec_timer_on = true;
-    if (o->handle_signals) {
-        uv_signal_init(&loop, &r->sigint);
-        uv_signal_init(&loop, &r->sigterm);
-        r->sigint.data = r->sigterm.data = r;
-        uv_signal_start(&r->sigint, run_on_signal, SIGINT);
-        uv_signal_start(&r->sigterm, run_on_signal, SIGTERM);
-        r->signals_on = true;
-        r->open_handles = 2;
-        /* A hangup (the terminal closed) would kill baram and leave the tries, each in its own
-         * session, running on and the run 'running' in the store: it cancels the run too,
-         * unless baram was told to ignore it (nohup). */
-        struct sigaction hup;
-        if (sigaction(SIGHUP, NULL, &hup) == 0 && hup.sa_handler != SIG_IGN) {
-            uv_signal_init(&loop, &r->sighup);
-            r->sighup.data = r;
-            uv_signal_start(&r->sighup, run_on_signal, SIGHUP);
-            r->hup_on = true;
-            r->open_handles++;
-        }
-    }
-    log_debug("run started", "dag=%s run=%s tasks=%u", log_q(dag->id), log_q(r->run_id),
-              dag->ntasks);
-
     run_cork(r);
     r->last_seq =
-        store_writer_put_dag_version(r->w, dag->hash, dag->id, dag->source, dag->source_len);
+        store_writer_put_dag_version(e->w, dag->hash, dag->id, dag->source, dag->source_len);
+    run_params_init(r, sp->params, sp->nparams);
+    run_restore_init(r, sp->tis, sp->ntis);
+    run_tasks_init(r);
+    run_env_init(r);
+    r->live_next = e->runs;
+    if (e->runs)
+        e->runs->live_prev = r;
+    e->runs = r;
+    log_debug("run started", "dag=%s run=%s tasks=%u resumed=%zu", log_q(dag->id), log_q(r->run_id),
+              dag->ntasks, r->nrestore);
+
     run_put_run(r);
     for (uint32_t i = 0; i < r->insts.n; i++)
-        run_put_ti(r, i);
+        if (run_inst_at(r, i)->restore_idx < 0) /* a stored one keeps its record until replayed */
+            run_put_ti(r, i);
     for (uint32_t t = 0; t < dag->ntasks; t++) {
         if (graph_nup(&dag->graph, t) == 0) {
             r->tasks[t].queued_eval = true;
@@ -2157,22 +2132,56 @@ int run_execute(const struct run_opts *o, struct run_result *res)
         r->work.v[i] = r->work.v[j - 1 - i];
         r->work.v[j - 1 - i] = x;
     }
+    *out = r;
     run_pump(r);
     run_uncork(r);
-    uv_run(&loop, UV_RUN_DEFAULT);
+    return 0;
+}
 
-    res->state = r->state;
-    rc = 0;
-    if (r->fatal) {
-        res->errmsg = xstrdup(r->fatal_msg ? r->fatal_msg : "store failure");
-        rc = ERR_DB;
-    }
-    log_debug("run ended", "dag=%s run=%s state=%s", log_q(dag->id), log_q(r->run_id),
-              run_state_name(r->state));
-    run_free(r);
+void run_free(struct run *r)
+{
+    if (!r)
+        return;
+    struct engine *e = r->e;
+    if (r->live_prev)
+        r->live_prev->live_next = r->live_next;
+    else if (e->runs == r)
+        e->runs = r->live_next;
+    if (r->live_next)
+        r->live_next->live_prev = r->live_prev;
+    engine_forget_run(e, r);
+    run_release(r);
     free(r);
-    run_drain_loop(&loop);
-    return rc;
+}
+
+const char *run_get_id(const struct run *r)
+{
+    return r->run_id;
+}
+
+const struct dag *run_get_dag(const struct run *r)
+{
+    return r->dag;
+}
+
+enum run_state run_get_state(const struct run *r)
+{
+    return r->state;
+}
+
+const char *run_get_error(const struct run *r)
+{
+    return r->fatal ? (r->fatal_msg ? r->fatal_msg : "store failure") : NULL;
+}
+
+bool run_get_ended(const struct run *r)
+{
+    return r->phase == RUN_PH_DONE;
+}
+
+struct run *run_next_live(struct run *r)
+{
+    return r->live_next;
 }
 
 /* ---- `baram tasks test` ---- */
@@ -2242,7 +2251,6 @@ int run_task_test(const struct dag *dag, uint32_t task, const struct run_param *
     }
     diag_release(&d);
 
-    struct run_opts o = {.dag = dag, .logical_at_ms = logical_at_ms, .parallelism = 1};
     struct run *r = xcalloc(1, sizeof(*r));
     uv_loop_t loop;
     int rc = uv_loop_init(&loop);
@@ -2254,12 +2262,10 @@ int run_task_test(const struct dag *dag, uint32_t task, const struct run_param *
     char iso[32];
     when_format_iso(when_now_ms(), iso, sizeof(iso));
     snprintf(r->run_id, sizeof(r->run_id), "test__%s", iso);
-    r->loop = &loop;
-    r->o = &o;
     r->dag = dag;
+    r->logical_at_ms = logical_at_ms;
     when_format_date(logical_at_ms, r->ds, sizeof(r->ds));
     when_format_iso(logical_at_ms, r->ts, sizeof(r->ts));
-    sched_init(&r->sched, 1, run_start);
     run_params_init(r, params, nparams);
     r->tasks = xcalloc(dag->ntasks ? dag->ntasks : 1, sizeof(*r->tasks));
     for (uint32_t t = 0; t < dag->ntasks; t++) {
@@ -2324,8 +2330,68 @@ int run_task_test(const struct dag *dag, uint32_t task, const struct run_param *
     }
     if (tmpdir)
         rmdir(tmpdir);
-    run_free(r);
+    run_release(r);
     free(r);
-    run_drain_loop(&loop);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&loop) == UV_EBUSY) {
+        BUG("tasks test loop still has open handles");
+    }
     return rc < 0 ? rc : 0;
+}
+
+int run_conf_parse(const char *json, struct run_param **out, size_t *n, char **errmsg)
+{
+    *out = NULL;
+    *n = 0;
+    if (!json || !*json)
+        return 0;
+    json_error_t jerr;
+    json_t *o = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
+    if (!o || !json_is_object(o)) {
+        *errmsg = o ? xstrdup("conf must be a JSON object of params, like {\"region\": \"eu\"}")
+                    : run_strf("conf is not valid JSON: %s (line %d, column %d)", jerr.text,
+                               jerr.line, jerr.column);
+        json_decref(o);
+        return -EINVAL;
+    }
+    struct run_param *v = xcalloc(json_object_size(o) + 1, sizeof(*v));
+    size_t k = 0;
+    const char *key;
+    json_t *val;
+    json_object_foreach(o, key, val)
+    {
+        char *sv;
+        if (json_is_string(val))
+            sv = xstrndup(json_string_value(val), json_string_length(val));
+        else if (json_is_integer(val) || json_is_real(val) || json_is_boolean(val)) {
+            char *d = json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT);
+            sv = xstrdup(d ? d : "");
+            free(d);
+        } else {
+            *errmsg = run_strf("conf param '%s' must be a string, number or boolean", key);
+            for (size_t i = 0; i < k; i++) {
+                free((char *)v[i].name);
+                free((char *)v[i].value);
+            }
+            free(v);
+            json_decref(o);
+            return -EINVAL;
+        }
+        v[k].name = xstrdup(key);
+        v[k].value = sv;
+        k++;
+    }
+    json_decref(o);
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+void run_conf_free(struct run_param *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free((char *)v[i].name);
+        free((char *)v[i].value);
+    }
+    free(v);
 }

@@ -1,14 +1,18 @@
 /*
- * run.h - running one DAG run to completion in the foreground: what
- * `baram run FILE` and `baram tasks test` need. run_execute() makes its own
- * libuv loop, its own store writer and executor, and returns when the run
- * has ended (success, failed or cancelled) and every state change is
- * durable in the store. The daemon (later) embeds the same scheduler on its
- * own loop; this is the one-run front door to it. A manual run's id is
- * manual__<ISO of now> (backfill__/scheduled__<ISO of the logical date>
- * otherwise), one millisecond later when that id is already in the store.
+ * run.h - runs of DAGs. Two ways in:
+ *  - run_begin() starts (or resumes) a run on an engine (engine.h) that
+ *    other runs share: the daemon's way. The run reports its end through a
+ *    callback; the owner frees it then.
+ *  - run_execute() runs one DAG to completion in the foreground on a loop
+ *    and engine of its own, and returns when the run has ended (success,
+ *    failed or cancelled) and every state change is durable: `baram run`.
+ *    A manual run's id is manual__<ISO of now> (backfill__/scheduled__<ISO
+ *    of the logical date> otherwise), one millisecond later when that id is
+ *    already in the store.
+ * Plus `baram tasks test` (run_task_test) and the helpers around params.
  *
- * Called from the main thread; blocks until the run ends.
+ * run_begin & co: loop thread. run_execute, run_task_test: the main thread;
+ * they block until done.
  */
 #ifndef BARAM_SCHED_RUN_H
 #define BARAM_SCHED_RUN_H
@@ -22,6 +26,9 @@
 
 struct dag;
 struct diag;
+struct engine;
+struct run;
+struct ti_rec;
 
 struct run_param {
     const char *name;  /* borrowed */
@@ -77,6 +84,54 @@ struct run_result {
     enum run_state state;
     char *errmsg; /* malloc'd when run_execute failed to start the run; free it */
 };
+
+/* A run on a shared engine. */
+typedef void (*run_ended_fn)(void *ud, struct run *r);
+
+struct run_spec {
+    const struct dag *dag; /* borrowed for the run's life */
+    const char *run_id;    /* already claimed in the store (copied) */
+    enum run_type type;
+    int64_t logical_at_ms;
+    int64_t queued_at_ms;           /* -1: now */
+    int64_t started_at_ms;          /* -1: now; a resumed run keeps its first start */
+    const char *conf;               /* JSON of the overrides, or NULL (copied) */
+    const struct run_param *params; /* checked overrides (copied) */
+    size_t nparams;
+    const char *owner; /* NULL (the scheduler) or "cli" (copied) */
+    /* Resuming: the run's stored task instances (copied); NULL/0 for a new run. */
+    const struct ti_rec *tis;
+    size_t ntis;
+    run_progress_fn progress; /* may be NULL */
+    void *progress_ud;
+};
+
+/* Starts the run: its first decisions are made before this returns. 0 and *out, or a
+ * negative code with *errmsg (malloc'd): the run did not start. ended(ud, run) is called on
+ * the loop once the run has ended, its end is durable and its hooks have run; free it then. */
+int run_begin(struct engine *e, const struct run_spec *spec, run_ended_fn ended, void *ud,
+              struct run **out, char **errmsg) WARN_UNUSED;
+/* Cancels: nothing new starts, running tries are killed, the run ends 'cancelled'. */
+void run_cancel(struct run *r);
+/* Frees a run that has ended (or, at shutdown, one whose loop is done). */
+void run_free(struct run *r);
+const char *run_get_id(const struct run *r);
+const struct dag *run_get_dag(const struct run *r);
+enum run_state run_get_state(const struct run *r);
+/* Why the run failed for a reason of baram's (the store), or NULL. */
+const char *run_get_error(const struct run *r);
+bool run_get_ended(const struct run *r);
+
+/* The conf JSON of a run's overrides (compact, keys sorted), or NULL when there are none;
+ * malloc'd. */
+char *run_conf_json(const struct run_param *params, size_t nparams);
+/* Parses a conf JSON object (values: strings, numbers, booleans) into params (*out, names and
+ * values malloc'd; free with run_conf_free). NULL or "" is no params. 0, or -EINVAL with
+ * *errmsg. */
+int run_conf_parse(const char *json, struct run_param **out, size_t *n, char **errmsg) WARN_UNUSED;
+void run_conf_free(struct run_param *v, size_t n);
+/* The entries of d as one message (lines), malloc'd. */
+char *run_diag_msg(struct diag *d);
 
 /* Checks the overrides against the DAG's params: an unknown name (with a "did you mean"
  * hint), a malformed one, or a param without default left unset is an entry in d. 0 or

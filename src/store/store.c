@@ -31,6 +31,7 @@ void run_rec_release(struct run_rec *r)
     free(r->conf);
     free(r->dag_hash);
     free(r->dag_path);
+    free(r->owner);
     memset(r, 0, sizeof(*r));
 }
 
@@ -55,6 +56,44 @@ void try_rec_release(struct try_rec *t)
     free(t->task_id);
     free(t->hostname);
     memset(t, 0, sizeof(*t));
+}
+
+void dag_rec_release(struct dag_rec *d)
+{
+    if (!d)
+        return;
+    free(d->dag_id);
+    free(d->path);
+    free(d->hash);
+    free(d->schedule);
+    free(d->description);
+    memset(d, 0, sizeof(*d));
+}
+
+void import_error_rec_release(struct import_error_rec *e)
+{
+    if (!e)
+        return;
+    free(e->path);
+    free(e->message);
+    memset(e, 0, sizeof(*e));
+}
+
+void pool_rec_release(struct pool_rec *p)
+{
+    if (!p)
+        return;
+    free(p->name);
+    memset(p, 0, sizeof(*p));
+}
+
+void run_request_release(struct run_request *q)
+{
+    if (!q)
+        return;
+    free(q->run_id);
+    free(q->kind);
+    memset(q, 0, sizeof(*q));
 }
 
 static bool has_prefix(const char *s, const char *p)
@@ -199,3 +238,100 @@ void store_free_tries(struct try_rec *v, size_t n)
         try_rec_release(&v[i]);
     free(v);
 }
+
+/* ---- the scheduler's tables ---- */
+
+int store_put_dag(struct store *s, const struct dag_rec *d)
+{
+    return s->be->put_dag(s->db, d);
+}
+
+int store_set_paused(struct store *s, const char *dag_id, bool paused)
+{
+    return s->be->set_paused(s->db, dag_id, paused);
+}
+
+int store_get_dag(struct store *s, const char *dag_id, struct dag_rec *out)
+{
+    return s->be->get_dag(s->db, dag_id, out);
+}
+
+int store_list_dags(struct store *s, struct dag_rec **out, size_t *n)
+{
+    return s->be->list_dags(s->db, out, n);
+}
+
+int store_set_import_errors(struct store *s, const char *path, const struct import_error_rec *v,
+                            size_t n)
+{
+    return s->be->set_import_errors(s->db, path, v, n);
+}
+
+int store_list_import_errors(struct store *s, struct import_error_rec **out, size_t *n)
+{
+    return s->be->list_import_errors(s->db, out, n);
+}
+
+int store_set_pool(struct store *s, const char *name, int slots)
+{
+    return s->be->set_pool(s->db, name, slots);
+}
+
+int store_list_pools(struct store *s, struct pool_rec **out, size_t *n)
+{
+    return s->be->list_pools(s->db, out, n);
+}
+
+int store_pool_usage(struct store *s, const char *pool, int *used)
+{
+    return s->be->pool_usage(s->db, pool, used);
+}
+
+int store_put_request(struct store *s, const char *run_id, const char *kind)
+{
+    return s->be->put_request(s->db, run_id, kind);
+}
+
+int store_take_requests(struct store *s, struct run_request **out, size_t *n)
+{
+    return s->be->take_requests(s->db, out, n);
+}
+
+int store_list_unfinished_runs(struct store *s, struct run_rec **out, size_t *n)
+{
+    return s->be->list_unfinished_runs(s->db, out, n);
+}
+
+int store_last_logical(struct store *s, const char *dag_id, enum run_type type, int64_t *at_ms)
+{
+    return s->be->last_logical(s->db, dag_id, type, at_ms);
+}
+
+int store_has_run_at(struct store *s, const char *dag_id, int64_t logical_at_ms, bool *exists)
+{
+    return s->be->has_run_at(s->db, dag_id, logical_at_ms, exists);
+}
+
+int store_claim_run(struct store *s, const char *prefix, int64_t at_ms, const struct run_rec *rec,
+                    char *id, size_t idsz)
+{
+    return s->be->claim_run(s->db, prefix, at_ms, rec, id, idsz);
+}
+
+int store_delete_ti(struct store *s, const char *run_id, const char *task_id)
+{
+    return s->be->delete_ti(s->db, run_id, task_id);
+}
+
+#define FREE_VEC(fn, T, release)                                                                   \
+    void fn(T *v, size_t n)                                                                        \
+    {                                                                                              \
+        for (size_t i = 0; v && i < n; i++)                                                        \
+            release(&v[i]);                                                                        \
+        free(v);                                                                                   \
+    }
+
+FREE_VEC(store_free_dags, struct dag_rec, dag_rec_release)
+FREE_VEC(store_free_import_errors, struct import_error_rec, import_error_rec_release)
+FREE_VEC(store_free_pools, struct pool_rec, pool_rec_release)
+FREE_VEC(store_free_requests, struct run_request, run_request_release)

@@ -49,6 +49,9 @@ struct run_rec {
     char *conf;            /* JSON object of the params the run was given, or NULL */
     char *dag_hash;        /* the DAG version the run started with (dag.hash) */
     char *dag_path;        /* the DAG file it came from */
+    /* NULL: the scheduler runs it (it resumes it after a crash); "cli" for a foreground
+     * `baram run`. */
+    char *owner;
 };
 
 /* One task instance: a task in a run (one per item for a mapped task). */
@@ -136,6 +139,102 @@ int store_get_dag_version(struct store *s, const char *hash, char **source,
 void store_free_runs(struct run_rec *v, size_t n);
 void store_free_tis(struct ti_rec *v, size_t n);
 void store_free_tries(struct try_rec *v, size_t n);
+
+/*
+ * The scheduler's tables (migration 0002): DAGs, import errors, pools, requests from the CLI
+ * to the daemon, and the queries the scheduler and the operations commands need. Same rules
+ * as above: one connection, one thread at a time; 0 or a negative code (ERR_DB with
+ * store_errmsg saying why). A write made outside store_begin/store_commit is its own
+ * transaction; inside, it joins the caller's.
+ */
+
+/* A DAG the scheduler loaded (or one that was only paused: then every string but dag_id may
+ * be NULL). */
+struct dag_rec {
+    char *dag_id;
+    char *path;     /* its file */
+    char *hash;     /* dag.hash of the version loaded */
+    char *schedule; /* as written in the file; NULL: manual only */
+    char *description;
+    bool paused;
+    int64_t updated_at_ms; /* when written; store_put_dag uses now when <= 0 */
+};
+void dag_rec_release(struct dag_rec *d);
+/* Upserts what the scheduler loaded; keeps 'paused' of an existing row (a new row is unpaused). */
+int store_put_dag(struct store *s, const struct dag_rec *d) WARN_UNUSED;
+/* Sets paused, creating the row (other columns NULL) when the DAG was never recorded. */
+int store_set_paused(struct store *s, const char *dag_id, bool paused) WARN_UNUSED;
+/* 0, -ENOENT, or ERR_DB. */
+int store_get_dag(struct store *s, const char *dag_id, struct dag_rec *out) WARN_UNUSED;
+int store_list_dags(struct store *s, struct dag_rec **out, size_t *n) WARN_UNUSED; /* by dag_id */
+void store_free_dags(struct dag_rec *v, size_t n);
+
+/* A problem that kept a DAG file from loading. */
+struct import_error_rec {
+    char *path;
+    int line; /* 1-based; 0 when unknown */
+    int col;
+    char *message;
+    int64_t at_ms; /* when recorded; store_set_import_errors uses now when <= 0 */
+};
+void import_error_rec_release(struct import_error_rec *e);
+/* Replaces every import error recorded for path with v[0..n) (n == 0 clears them), in one
+ * transaction. v[i].path is ignored (path is used). */
+int store_set_import_errors(struct store *s, const char *path, const struct import_error_rec *v,
+                            size_t n) WARN_UNUSED;
+/* Every import error, by path, line, column. */
+int store_list_import_errors(struct store *s, struct import_error_rec **out, size_t *n) WARN_UNUSED;
+void store_free_import_errors(struct import_error_rec *v, size_t n);
+
+/* A pool set by `baram pools set` (or PUT /api/v1/pools/NAME). */
+struct pool_rec {
+    char *name;
+    int slots;
+    int64_t updated_at_ms;
+};
+void pool_rec_release(struct pool_rec *p);
+/* Upserts the pool's slots (updated_at now). */
+int store_set_pool(struct store *s, const char *name, int slots) WARN_UNUSED;
+/* Every stored pool, by name. */
+int store_list_pools(struct store *s, struct pool_rec **out, size_t *n) WARN_UNUSED;
+void store_free_pools(struct pool_rec *v, size_t n);
+/* Task instances queued or running in the pool (a task instance without a pool counts in
+ * "default"). */
+int store_pool_usage(struct store *s, const char *pool, int *used) WARN_UNUSED;
+
+/* A request the CLI leaves for the scheduler. */
+struct run_request {
+    char *run_id;
+    char *kind; /* "cancel" */
+    int64_t at_ms;
+};
+void run_request_release(struct run_request *q);
+/* Records the request (a second one of the same kind for the run only updates its time). */
+int store_put_request(struct store *s, const char *run_id, const char *kind) WARN_UNUSED;
+/* Reads every pending request (oldest first) and deletes them, in one transaction. */
+int store_take_requests(struct store *s, struct run_request **out, size_t *n) WARN_UNUSED;
+void store_free_requests(struct run_request *v, size_t n);
+
+/* Runs the scheduler owns (owner NULL) that have not ended (queued or running), oldest queued
+ * first. */
+int store_list_unfinished_runs(struct store *s, struct run_rec **out, size_t *n) WARN_UNUSED;
+/* The newest logical date among the DAG's runs of this type: 0 and *at_ms, or -ENOENT. */
+int store_last_logical(struct store *s, const char *dag_id, enum run_type type,
+                       int64_t *at_ms) WARN_UNUSED;
+/* Whether the DAG has a scheduled or backfill run at this logical date. */
+int store_has_run_at(struct store *s, const char *dag_id, int64_t logical_at_ms,
+                     bool *exists) WARN_UNUSED;
+/* Claims a run id not yet taken, prefix + ISO-8601 of at_ms
+ * ("scheduled__2026-01-01T03:00:00.000Z", see when.h), the next millisecond while taken (up to
+ * 1000 tries, then -EEXIST), and records *rec under it, all in one transaction that takes the
+ * write lock (BEGIN IMMEDIATE) so two processes never get the same id. rec->run_id is ignored;
+ * the id is copied into id (idsz bytes, >= 64). 0, or a negative code (store_errmsg says why).
+ * Should not be called inside store_begin; if it is, it joins that transaction (which holds
+ * the write lock already) and the id is only claimed once the caller commits. */
+int store_claim_run(struct store *s, const char *prefix, int64_t at_ms, const struct run_rec *rec,
+                    char *id, size_t idsz) WARN_UNUSED;
+/* Deletes a task instance and its tries (nothing to delete is not an error). */
+int store_delete_ti(struct store *s, const char *run_id, const char *task_id) WARN_UNUSED;
 
 /*
  * The group-commit writer, for the event loop.

@@ -7,6 +7,7 @@
 #ifndef BARAM_STORE_STORE_INT_H
 #define BARAM_STORE_STORE_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,24 @@ struct store_backend {
     int (*list_tries)(void *db, const char *run_id, const char *task_id, struct try_rec **out,
                       size_t *n);
     int (*get_dag_version)(void *db, const char *hash, char **source, size_t *len);
+    int (*put_dag)(void *db, const struct dag_rec *d);
+    int (*set_paused)(void *db, const char *dag_id, bool paused);
+    int (*get_dag)(void *db, const char *dag_id, struct dag_rec *out);
+    int (*list_dags)(void *db, struct dag_rec **out, size_t *n);
+    int (*set_import_errors)(void *db, const char *path, const struct import_error_rec *v,
+                             size_t n);
+    int (*list_import_errors)(void *db, struct import_error_rec **out, size_t *n);
+    int (*set_pool)(void *db, const char *name, int slots);
+    int (*list_pools)(void *db, struct pool_rec **out, size_t *n);
+    int (*pool_usage)(void *db, const char *pool, int *used);
+    int (*put_request)(void *db, const char *run_id, const char *kind);
+    int (*take_requests)(void *db, struct run_request **out, size_t *n);
+    int (*list_unfinished_runs)(void *db, struct run_rec **out, size_t *n);
+    int (*last_logical)(void *db, const char *dag_id, enum run_type type, int64_t *at_ms);
+    int (*has_run_at)(void *db, const char *dag_id, int64_t logical_at_ms, bool *exists);
+    int (*claim_run)(void *db, const char *prefix, int64_t at_ms, const struct run_rec *rec,
+                     char *id, size_t idsz);
+    int (*delete_ti)(void *db, const char *run_id, const char *task_id);
 };
 
 /* store_sqlite.c: opens (creating file and folders) and migrates path. 0 and *db, or a

@@ -15,6 +15,10 @@
  *
  * Errors return ERR_DB (or -ENOENT for a missing row) and leave a message
  * for people in c->err, read through store_errmsg.
+ *
+ * The scheduler's calls that write several rows (import errors, request
+ * take, run-id claim, task instance delete) open their own BEGIN IMMEDIATE
+ * transaction when none is open and join the caller's otherwise.
  */
 #include "store/store_int.h"
 
@@ -38,13 +42,14 @@
 
 #define RUN_COLS                                                                                   \
     "run_id, dag_id, state, type, logical_at, queued_at, started_at, ended_at, conf, dag_hash, "   \
-    "dag_path"
+    "dag_path, owner"
 #define TI_COLS                                                                                    \
     "run_id, task_id, task, map_index, state, try_number, max_tries, exit_code, output, "          \
     "message, priority, pool, scheduled_at, queued_at, started_at, ended_at"
 #define TRY_COLS                                                                                   \
     "run_id, task_id, try_number, state, exit_code, term_signal, timed_out, queued_at, "           \
     "started_at, ended_at, hostname, pid"
+#define DAG_COLS  "dag_id, path, hash, schedule, description, paused, updated_at"
 #define RUN_ORDER " ORDER BY logical_at DESC, queued_at DESC, run_id DESC LIMIT ? OFFSET ?"
 
 #define STMT_TABLE(X)                                                                              \
@@ -52,9 +57,11 @@
     X(ST_COMMIT, "COMMIT")                                                                         \
     X(ST_ROLLBACK, "ROLLBACK")                                                                     \
     X(ST_PUT_RUN,                                                                                  \
-      "INSERT INTO runs (" RUN_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "     \
+      "INSERT INTO runs (" RUN_COLS ") "                                                           \
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "                                \
       "ON CONFLICT (run_id) DO UPDATE SET dag_id = ?2, state = ?3, type = ?4, logical_at = ?5, "   \
-      "queued_at = ?6, started_at = ?7, ended_at = ?8, conf = ?9, dag_hash = ?10, dag_path = ?11") \
+      "queued_at = ?6, started_at = ?7, ended_at = ?8, conf = ?9, dag_hash = ?10, "                \
+      "dag_path = ?11, owner = ?12")                                                               \
     /* seq: the first-seen order of the task (not the instance) within its run. */                 \
     X(ST_PUT_TI,                                                                                   \
       "INSERT INTO task_instances (" TI_COLS ", seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, " \
@@ -83,7 +90,37 @@
                    "MIN(started_at) OVER w, seq, map_index, task_id")                              \
     X(ST_LIST_TRIES, "SELECT " TRY_COLS " FROM tries WHERE run_id = ? AND task_id = ? "            \
                      "ORDER BY try_number")                                                        \
-    X(ST_GET_DV, "SELECT source FROM dag_versions WHERE hash = ?")
+    X(ST_GET_DV, "SELECT source FROM dag_versions WHERE hash = ?")                                 \
+    X(ST_PUT_DAG, "INSERT INTO dags (dag_id, path, hash, schedule, description, paused, "          \
+                  "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6) ON CONFLICT (dag_id) DO UPDATE " \
+                  "SET path = ?2, hash = ?3, schedule = ?4, description = ?5, updated_at = ?6")    \
+    X(ST_SET_PAUSED, "INSERT INTO dags (dag_id, paused, updated_at) VALUES (?1, ?2, ?3) "          \
+                     "ON CONFLICT (dag_id) DO UPDATE SET paused = ?2, updated_at = ?3")            \
+    X(ST_GET_DAG, "SELECT " DAG_COLS " FROM dags WHERE dag_id = ?")                                \
+    X(ST_LIST_DAGS, "SELECT " DAG_COLS " FROM dags ORDER BY dag_id")                               \
+    X(ST_DEL_IMPORT_ERRORS, "DELETE FROM import_errors WHERE path = ?")                            \
+    X(ST_PUT_IMPORT_ERROR, "INSERT INTO import_errors (path, line, col, message, at) "             \
+                           "VALUES (?, ?, ?, ?, ?)")                                               \
+    X(ST_LIST_IMPORT_ERRORS, "SELECT path, line, col, message, at FROM import_errors "             \
+                             "ORDER BY path, line, col, rowid")                                    \
+    X(ST_SET_POOL, "INSERT INTO pools (name, slots, updated_at) VALUES (?1, ?2, ?3) "              \
+                   "ON CONFLICT (name) DO UPDATE SET slots = ?2, updated_at = ?3")                 \
+    X(ST_LIST_POOLS, "SELECT name, slots, updated_at FROM pools ORDER BY name")                    \
+    X(ST_POOL_USAGE, "SELECT COUNT(*) FROM task_instances WHERE state IN ('queued', 'running') "   \
+                     "AND (pool = ?1 OR (pool IS NULL AND ?1 = 'default'))")                       \
+    X(ST_PUT_REQUEST, "INSERT INTO run_requests (run_id, kind, at) VALUES (?1, ?2, ?3) "           \
+                      "ON CONFLICT (run_id, kind) DO UPDATE SET at = ?3")                          \
+    X(ST_LIST_REQUESTS, "SELECT run_id, kind, at FROM run_requests ORDER BY at, run_id, kind")     \
+    X(ST_DEL_REQUESTS, "DELETE FROM run_requests")                                                 \
+    X(ST_LIST_UNFINISHED, "SELECT " RUN_COLS " FROM runs WHERE state IN ('queued', 'running') "    \
+                          "AND owner IS NULL ORDER BY queued_at IS NULL, queued_at, logical_at, "  \
+                          "run_id")                                                                \
+    X(ST_LAST_LOGICAL, "SELECT MAX(logical_at) FROM runs WHERE dag_id = ? AND type = ?")           \
+    X(ST_HAS_RUN_AT, "SELECT 1 FROM runs WHERE dag_id = ? AND logical_at = ? AND "                 \
+                     "type IN ('scheduled', 'backfill') LIMIT 1")                                  \
+    X(ST_RUN_EXISTS, "SELECT 1 FROM runs WHERE run_id = ?")                                        \
+    X(ST_DEL_TRIES, "DELETE FROM tries WHERE run_id = ? AND task_id = ?")                          \
+    X(ST_DEL_TI, "DELETE FROM task_instances WHERE run_id = ? AND task_id = ?")
 
 enum sqlite_stmt {
 #define X(e, sql) e,
@@ -417,6 +454,7 @@ static int conn_put_run(void *db, const struct run_rec *r)
     bind_text(st, 9, r->conf);
     bind_text(st, 10, r->dag_hash);
     bind_text(st, 11, r->dag_path);
+    bind_text(st, 12, r->owner);
     return stmt_exec(c, st, "write a run");
 }
 
@@ -510,6 +548,7 @@ static int read_run(struct sqlite_conn *c, sqlite3_stmt *st, struct run_rec *r)
     r->conf = col_text(st, 8);
     r->dag_hash = col_text(st, 9);
     r->dag_path = col_text(st, 10);
+    r->owner = col_text(st, 11);
     if (!state || run_state_parse(state, &r->state) < 0 || !type ||
         run_type_parse(type, &r->type) < 0) {
         buf_reset(&c->err);
@@ -714,6 +753,414 @@ static int conn_get_dag_version(void *db, const char *hash, char **source, size_
     return r;
 }
 
+/* ---- the scheduler's tables ---- */
+
+/* Opens a transaction unless the caller has one: *own tells txn_end whether to finish it. */
+static int txn_start(struct sqlite_conn *c, bool *own)
+{
+    *own = sqlite3_get_autocommit(c->db) != 0;
+    return *own ? conn_begin(c) : 0;
+}
+
+/* Commits (r == 0) or rolls back a transaction txn_start opened; returns r or the commit's
+ * failure. A joined transaction is left to its owner. */
+static int txn_end(struct sqlite_conn *c, bool own, int r)
+{
+    if (!own)
+        return r;
+    if (r < 0) {
+        conn_rollback(c);
+        return r;
+    }
+    return conn_commit(c);
+}
+
+static int64_t now_or(int64_t at_ms)
+{
+    return at_ms > 0 ? at_ms : when_now_ms();
+}
+
+static int read_dag(struct sqlite_conn *c, sqlite3_stmt *st, struct dag_rec *d)
+{
+    (void)c;
+    memset(d, 0, sizeof(*d));
+    d->dag_id = col_text(st, 0);
+    d->path = col_text(st, 1);
+    d->hash = col_text(st, 2);
+    d->schedule = col_text(st, 3);
+    d->description = col_text(st, 4);
+    d->paused = sqlite3_column_int(st, 5) != 0;
+    d->updated_at_ms = col_time(st, 6);
+    return 0;
+}
+
+static int read_import_error(struct sqlite_conn *c, sqlite3_stmt *st, struct import_error_rec *e)
+{
+    (void)c;
+    memset(e, 0, sizeof(*e));
+    e->path = col_text(st, 0);
+    e->line = sqlite3_column_int(st, 1);
+    e->col = sqlite3_column_int(st, 2);
+    e->message = col_text(st, 3);
+    e->at_ms = col_time(st, 4);
+    return 0;
+}
+
+static int read_pool(struct sqlite_conn *c, sqlite3_stmt *st, struct pool_rec *p)
+{
+    (void)c;
+    memset(p, 0, sizeof(*p));
+    p->name = col_text(st, 0);
+    p->slots = sqlite3_column_int(st, 1);
+    p->updated_at_ms = col_time(st, 2);
+    return 0;
+}
+
+static int read_request(struct sqlite_conn *c, sqlite3_stmt *st, struct run_request *q)
+{
+    (void)c;
+    memset(q, 0, sizeof(*q));
+    q->run_id = col_text(st, 0);
+    q->kind = col_text(st, 1);
+    q->at_ms = col_time(st, 2);
+    return 0;
+}
+
+static int conn_put_dag(void *db, const struct dag_rec *d)
+{
+    struct sqlite_conn *c = db;
+    if (!d->dag_id)
+        return bad_record(c, "DAG", d->dag_id, "no DAG id");
+    sqlite3_stmt *st = stmt_get(c, ST_PUT_DAG);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, d->dag_id);
+    bind_text(st, 2, d->path);
+    bind_text(st, 3, d->hash);
+    bind_text(st, 4, d->schedule);
+    bind_text(st, 5, d->description);
+    sqlite3_bind_int64(st, 6, now_or(d->updated_at_ms));
+    return stmt_exec(c, st, "write a DAG");
+}
+
+static int conn_set_paused(void *db, const char *dag_id, bool paused)
+{
+    struct sqlite_conn *c = db;
+    if (!dag_id)
+        return bad_record(c, "DAG", dag_id, "no DAG id");
+    sqlite3_stmt *st = stmt_get(c, ST_SET_PAUSED);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, dag_id);
+    sqlite3_bind_int(st, 2, paused ? 1 : 0);
+    sqlite3_bind_int64(st, 3, when_now_ms());
+    return stmt_exec(c, st, "pause or unpause a DAG");
+}
+
+static int conn_get_dag(void *db, const char *dag_id, struct dag_rec *out)
+{
+    struct sqlite_conn *c = db;
+    memset(out, 0, sizeof(*out));
+    sqlite3_stmt *st = stmt_get(c, ST_GET_DAG);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, dag_id);
+    GET_ONE(c, st, read_dag, out, "a DAG");
+}
+
+static int conn_list_dags(void *db, struct dag_rec **out, size_t *n)
+{
+    struct sqlite_conn *c = db;
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st = stmt_get(c, ST_LIST_DAGS);
+    if (!st)
+        return ERR_DB;
+    LIST_ALL(c, st, struct dag_rec, read_dag, dag_rec_release, out, n, "DAGs");
+}
+
+static int conn_set_import_errors(void *db, const char *path, const struct import_error_rec *v,
+                                  size_t n)
+{
+    struct sqlite_conn *c = db;
+    if (!path)
+        return bad_record(c, "import errors", path, "no path");
+    for (size_t i = 0; i < n; i++)
+        if (!v[i].message)
+            return bad_record(c, "import errors of", path, "an error without a message");
+    bool own;
+    int r = txn_start(c, &own);
+    if (r < 0)
+        return r;
+    sqlite3_stmt *st = stmt_get(c, ST_DEL_IMPORT_ERRORS);
+    if (!st) {
+        r = ERR_DB;
+        goto out;
+    }
+    bind_text(st, 1, path);
+    if ((r = stmt_exec(c, st, "clear import errors")) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (!(st = stmt_get(c, ST_PUT_IMPORT_ERROR))) {
+            r = ERR_DB;
+            goto out;
+        }
+        bind_text(st, 1, path);
+        sqlite3_bind_int(st, 2, v[i].line);
+        sqlite3_bind_int(st, 3, v[i].col);
+        bind_text(st, 4, v[i].message);
+        sqlite3_bind_int64(st, 5, now_or(v[i].at_ms));
+        if ((r = stmt_exec(c, st, "write an import error")) < 0)
+            goto out;
+    }
+out:
+    return txn_end(c, own, r);
+}
+
+static int conn_list_import_errors(void *db, struct import_error_rec **out, size_t *n)
+{
+    struct sqlite_conn *c = db;
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st = stmt_get(c, ST_LIST_IMPORT_ERRORS);
+    if (!st)
+        return ERR_DB;
+    LIST_ALL(c, st, struct import_error_rec, read_import_error, import_error_rec_release, out, n,
+             "import errors");
+}
+
+static int conn_set_pool(void *db, const char *name, int slots)
+{
+    struct sqlite_conn *c = db;
+    if (!name || !*name)
+        return bad_record(c, "pool", name, "no name");
+    if (slots < 0)
+        return bad_record(c, "pool", name, "negative slots");
+    sqlite3_stmt *st = stmt_get(c, ST_SET_POOL);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, name);
+    sqlite3_bind_int(st, 2, slots);
+    sqlite3_bind_int64(st, 3, when_now_ms());
+    return stmt_exec(c, st, "write a pool");
+}
+
+static int conn_list_pools(void *db, struct pool_rec **out, size_t *n)
+{
+    struct sqlite_conn *c = db;
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st = stmt_get(c, ST_LIST_POOLS);
+    if (!st)
+        return ERR_DB;
+    LIST_ALL(c, st, struct pool_rec, read_pool, pool_rec_release, out, n, "pools");
+}
+
+/* Runs a one-row, one-integer query: 0 with *v (*null when the value is NULL), or ERR_DB. */
+static int scalar_int(struct sqlite_conn *c, sqlite3_stmt *st, int64_t *v, bool *null,
+                      const char *what)
+{
+    int rc = sqlite3_step(st);
+    int r = 0;
+    *v = 0;
+    *null = true;
+    if (rc == SQLITE_ROW) {
+        *null = sqlite3_column_type(st, 0) == SQLITE_NULL;
+        *v = sqlite3_column_int64(st, 0);
+    } else if (rc != SQLITE_DONE) {
+        r = conn_fail(c, "cannot read %s from database '%s'", what, c->path);
+    }
+    stmt_done(st);
+    return r;
+}
+
+static int conn_pool_usage(void *db, const char *pool, int *used)
+{
+    struct sqlite_conn *c = db;
+    *used = 0;
+    sqlite3_stmt *st = stmt_get(c, ST_POOL_USAGE);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, pool ? pool : "default");
+    int64_t v;
+    bool null;
+    int r = scalar_int(c, st, &v, &null, "a pool's usage");
+    if (r == 0)
+        *used = (int)v;
+    return r;
+}
+
+static int conn_put_request(void *db, const char *run_id, const char *kind)
+{
+    struct sqlite_conn *c = db;
+    if (!run_id || !kind)
+        return bad_record(c, "request", run_id, "no run id or kind");
+    sqlite3_stmt *st = stmt_get(c, ST_PUT_REQUEST);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, run_id);
+    bind_text(st, 2, kind);
+    sqlite3_bind_int64(st, 3, when_now_ms());
+    return stmt_exec(c, st, "write a request");
+}
+
+/* Reads every row of st into *out; like LIST_ALL but returns instead of leaving the caller. */
+static int list_requests(struct sqlite_conn *c, sqlite3_stmt *st, struct run_request **out,
+                         size_t *n)
+{
+    LIST_ALL(c, st, struct run_request, read_request, run_request_release, out, n, "requests");
+}
+
+static int conn_take_requests(void *db, struct run_request **out, size_t *n)
+{
+    struct sqlite_conn *c = db;
+    *out = NULL;
+    *n = 0;
+    bool own;
+    int r = txn_start(c, &own);
+    if (r < 0)
+        return r;
+    sqlite3_stmt *st = stmt_get(c, ST_LIST_REQUESTS);
+    if (!st) {
+        r = ERR_DB;
+        goto out;
+    }
+    if ((r = list_requests(c, st, out, n)) < 0)
+        goto out;
+    if (!(st = stmt_get(c, ST_DEL_REQUESTS)))
+        r = ERR_DB;
+    else
+        r = stmt_exec(c, st, "delete requests");
+out:
+    r = txn_end(c, own, r);
+    if (r < 0) {
+        store_free_requests(*out, *n);
+        *out = NULL;
+        *n = 0;
+    }
+    return r;
+}
+
+static int conn_list_unfinished_runs(void *db, struct run_rec **out, size_t *n)
+{
+    struct sqlite_conn *c = db;
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st = stmt_get(c, ST_LIST_UNFINISHED);
+    if (!st)
+        return ERR_DB;
+    LIST_ALL(c, st, struct run_rec, read_run, run_rec_release, out, n, "unfinished runs");
+}
+
+static int conn_last_logical(void *db, const char *dag_id, enum run_type type, int64_t *at_ms)
+{
+    struct sqlite_conn *c = db;
+    *at_ms = 0;
+    if ((unsigned)type >= RUN_TYPE_COUNT)
+        return bad_record(c, "query for DAG", dag_id, "invalid run type");
+    sqlite3_stmt *st = stmt_get(c, ST_LAST_LOGICAL);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, dag_id);
+    bind_text(st, 2, run_type_name(type));
+    bool null;
+    int r = scalar_int(c, st, at_ms, &null, "the last logical date");
+    if (r == 0 && null)
+        r = -ENOENT;
+    return r;
+}
+
+static int conn_has_run_at(void *db, const char *dag_id, int64_t logical_at_ms, bool *exists)
+{
+    struct sqlite_conn *c = db;
+    *exists = false;
+    sqlite3_stmt *st = stmt_get(c, ST_HAS_RUN_AT);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, dag_id);
+    sqlite3_bind_int64(st, 2, logical_at_ms);
+    int64_t v;
+    bool null;
+    int r = scalar_int(c, st, &v, &null, "runs");
+    *exists = r == 0 && !null;
+    return r;
+}
+
+/* Whether run_id is taken: 1, 0, or ERR_DB. */
+static int run_exists(struct sqlite_conn *c, const char *run_id)
+{
+    sqlite3_stmt *st = stmt_get(c, ST_RUN_EXISTS);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, run_id);
+    int64_t v;
+    bool null;
+    int r = scalar_int(c, st, &v, &null, "a run");
+    return r < 0 ? r : !null;
+}
+
+static int conn_claim_run(void *db, const char *prefix, int64_t at_ms, const struct run_rec *rec,
+                          char *id, size_t idsz)
+{
+    struct sqlite_conn *c = db;
+    if (idsz)
+        id[0] = 0;
+    if (!prefix || !rec || !rec->dag_id)
+        return bad_record(c, "run", prefix, "no prefix or DAG id");
+    if (idsz < strlen(prefix) + 25)
+        return bad_record(c, "run", prefix, "no room for the run id");
+    bool own;
+    int r = txn_start(c, &own);
+    if (r < 0)
+        return r;
+    char iso[32];
+    r = -EEXIST;
+    for (int n = 0; n < 1000 && r == -EEXIST; n++) {
+        when_format_iso(at_ms + n, iso, sizeof(iso));
+        snprintf(id, idsz, "%s%s", prefix, iso);
+        int taken = run_exists(c, id);
+        if (taken < 0)
+            r = taken;
+        else if (!taken) {
+            struct run_rec claim = *rec;
+            claim.run_id = id;
+            r = conn_put_run(c, &claim);
+        }
+    }
+    if (r == -EEXIST) {
+        buf_reset(&c->err);
+        (void)!buf_addf(&c->err, "cannot find a free run id after '%s' in database '%s'", id,
+                        c->path);
+    }
+    r = txn_end(c, own, r);
+    if (r < 0 && idsz)
+        id[0] = 0;
+    return r;
+}
+
+static int conn_delete_ti(void *db, const char *run_id, const char *task_id)
+{
+    struct sqlite_conn *c = db;
+    if (!run_id || !task_id)
+        return bad_record(c, "task instance", task_id, "no run id or task id");
+    bool own;
+    int r = txn_start(c, &own);
+    if (r < 0)
+        return r;
+    static const enum sqlite_stmt ids[] = {ST_DEL_TRIES, ST_DEL_TI};
+    for (size_t i = 0; i < 2 && r == 0; i++) {
+        sqlite3_stmt *st = stmt_get(c, ids[i]);
+        if (!st) {
+            r = ERR_DB;
+            break;
+        }
+        bind_text(st, 1, run_id);
+        bind_text(st, 2, task_id);
+        r = stmt_exec(c, st, "delete a task instance");
+    }
+    return txn_end(c, own, r);
+}
+
 const struct store_backend store__sqlite_backend = {
     .name = "sqlite",
     .close = conn_close,
@@ -731,4 +1178,20 @@ const struct store_backend store__sqlite_backend = {
     .list_tis = conn_list_tis,
     .list_tries = conn_list_tries,
     .get_dag_version = conn_get_dag_version,
+    .put_dag = conn_put_dag,
+    .set_paused = conn_set_paused,
+    .get_dag = conn_get_dag,
+    .list_dags = conn_list_dags,
+    .set_import_errors = conn_set_import_errors,
+    .list_import_errors = conn_list_import_errors,
+    .set_pool = conn_set_pool,
+    .list_pools = conn_list_pools,
+    .pool_usage = conn_pool_usage,
+    .put_request = conn_put_request,
+    .take_requests = conn_take_requests,
+    .list_unfinished_runs = conn_list_unfinished_runs,
+    .last_logical = conn_last_logical,
+    .has_run_at = conn_has_run_at,
+    .claim_run = conn_claim_run,
+    .delete_ti = conn_delete_ti,
 };

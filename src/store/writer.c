@@ -130,6 +130,7 @@ static void copy_run(struct run_rec *d, const struct run_rec *s)
     d->conf = dup_or_null(s->conf);
     d->dag_hash = dup_or_null(s->dag_hash);
     d->dag_path = dup_or_null(s->dag_path);
+    d->owner = dup_or_null(s->owner);
 }
 
 static void copy_ti(struct ti_rec *d, const struct ti_rec *s)

@@ -1,0 +1,257 @@
+/*
+ * engine.c - the shared part of the runs on one loop (see engine.h): the
+ * writer and its callbacks, the pump across runs, the delayed 'running'
+ * records and the reports of ended runs.
+ */
+#include "sched/engine.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "exec/httptask.h"
+#include "sched/logprep.h"
+#include "sched/run_int.h"
+#include "store/store.h"
+
+/* A try's 'running' records are submitted this long after its start, or with its final
+ * records if it ends sooner (then the writer coalesces both into one row write). Nothing
+ * waits for them, and a short task costs one commit less. */
+#define ENGINE_RUNNING_DELAY_MS 50
+/* Pipelined runs (see run_opts.gate_on_durable) let the store writer gather this long before
+ * each commit: a chain of short tasks then costs a commit per few steps, not per step. */
+#define ENGINE_COMMIT_LINGER_MS 5
+
+static void engine_on_durable(void *ud, uint64_t seq)
+{
+    struct engine *e = ud;
+    if (seq > e->durable)
+        e->durable = seq;
+    engine_cork(e);
+    for (struct run *r = e->runs; r;) {
+        struct run *next = run_next_live(r);
+        run_durable(r);
+        r = next;
+    }
+    engine_pump(e);
+    engine_uncork(e);
+}
+
+static void engine_on_error(void *ud, int code, const char *msg)
+{
+    struct engine *e = ud;
+    (void)code;
+    log_error("store write failed", "err=%s", log_q(msg));
+    e->failed = true;
+    engine_cork(e);
+    for (struct run *r = e->runs; r;) {
+        struct run *next = run_next_live(r);
+        run_store_failed(r, msg);
+        r = next;
+    }
+    engine_pump(e);
+    engine_uncork(e);
+    if (e->on_error)
+        e->on_error(e->ud, msg);
+}
+
+static void engine_on_rec_timer(uv_timer_t *h)
+{
+    struct engine *e = h->data;
+    engine_cork(e);
+    for (size_t i = 0; i < e->pend.n; i++)
+        run_flush_running_rec(e->pend.v[i].r, e->pend.v[i].inst);
+    e->pend.n = 0;
+    engine_uncork(e);
+}
+
+static void engine_on_ended_timer(uv_timer_t *h)
+{
+    struct engine *e = h->data;
+    /* A callback may end another run (a daemon stopping): take the list as it is now. */
+    while (e->ended.n > 0) {
+        struct run *r = e->ended.v[0];
+        memmove(e->ended.v, e->ended.v + 1, (e->ended.n - 1) * sizeof(e->ended.v[0]));
+        e->ended.n--;
+        run_report_ended(r);
+    }
+}
+
+int engine_start(const struct engine_opts *o, struct engine **out, char **errmsg)
+{
+    struct engine *e = xcalloc(1, sizeof(*e));
+    e->loop = o->loop;
+    e->store_url = xstrdup(o->store_url);
+    e->home = xstrdup(o->home);
+    e->gate_on_durable = o->gate_on_durable;
+    e->on_error = o->on_error;
+    e->ud = o->ud;
+    sched_init(&e->sched, o->parallelism > 0 ? o->parallelism : 1, run_sched_start);
+    char *logs = xasprintf("%s/logs", o->home);
+    if (logprep_mkdirs(logs) == 0)
+        e->prep_on = !logprep_is_memory_fs(logs);
+    free(logs);
+    int rc = store_writer_start(o->loop, o->store_url, engine_on_durable, engine_on_error, e, &e->w,
+                                errmsg);
+    if (rc < 0) {
+        sched_release(&e->sched);
+        free(e->store_url);
+        free(e->home);
+        free(e);
+        return rc;
+    }
+    if (!o->gate_on_durable)
+        store_writer_set_linger(e->w, ENGINE_COMMIT_LINGER_MS); /* nothing waits on each */
+    uv_timer_init(o->loop, &e->rec_timer);
+    e->rec_timer.data = e;
+    uv_timer_init(o->loop, &e->ended_timer);
+    e->ended_timer.data = e;
+    *out = e;
+    return 0;
+}
+
+static void engine_free(struct engine *e)
+{
+    sched_release(&e->sched);
+    VEC_FREE(&e->dirty);
+    VEC_FREE(&e->touched);
+    VEC_FREE(&e->pend);
+    VEC_FREE(&e->ended);
+    free(e->store_url);
+    free(e->home);
+    free(e);
+}
+
+static void engine_handle_closed(uv_handle_t *h)
+{
+    struct engine *e = h->data;
+    if (--e->open_handles > 0)
+        return;
+    engine_stopped_fn done = e->stopped;
+    void *ud = e->stopped_ud;
+    engine_free(e);
+    if (done)
+        done(ud);
+}
+
+static void engine_writer_stopped(void *ud)
+{
+    struct engine *e = ud;
+    e->w = NULL;
+    httptask_client_free(e->http); /* its handles close on the loop */
+    e->http = NULL;
+    e->open_handles = 2;
+    uv_close((uv_handle_t *)&e->rec_timer, engine_handle_closed);
+    uv_close((uv_handle_t *)&e->ended_timer, engine_handle_closed);
+}
+
+void engine_stop(struct engine *e, engine_stopped_fn done, void *ud)
+{
+    e->stopping = true;
+    e->stopped = done;
+    e->stopped_ud = ud;
+    uint64_t commits = 0, changes = 0;
+    engine_stats(e, &commits, &changes);
+    log_debug("engine stopping", "commits=%llu changes=%llu", (unsigned long long)commits,
+              (unsigned long long)changes);
+    uv_timer_stop(&e->rec_timer);
+    uv_timer_stop(&e->ended_timer);
+    store_writer_stop(e->w, engine_writer_stopped);
+}
+
+void engine_stats(const struct engine *e, uint64_t *commits, uint64_t *changes)
+{
+    int64_t ns = 0;
+    *commits = *changes = 0;
+    if (e->w)
+        store_writer_stats(e->w, commits, changes, &ns);
+}
+
+void engine_set_pool(struct engine *e, const char *name, int slots)
+{
+    sched_pool_set(&e->sched, name, slots);
+    engine_cork(e);
+    engine_pump(e);
+    engine_uncork(e);
+}
+
+void engine_set_parallelism(struct engine *e, int parallelism)
+{
+    e->sched.parallelism = parallelism > 0 ? parallelism : 1;
+    engine_cork(e);
+    engine_pump(e);
+    engine_uncork(e);
+}
+
+void engine_cork(struct engine *e)
+{
+    if (e->w && e->cork++ == 0)
+        store_writer_cork(e->w);
+}
+
+void engine_uncork(struct engine *e)
+{
+    if (e->w && --e->cork == 0)
+        store_writer_uncork(e->w);
+}
+
+void engine_pump(struct engine *e)
+{
+    if (e->pumping)
+        return; /* the outer pump sees what this event marked */
+    e->pumping = true;
+    for (;;) {
+        while (e->dirty.n > 0) {
+            struct run *r = e->dirty.v[--e->dirty.n];
+            run_pump_work(r);
+        }
+        sched_dispatch(&e->sched);
+        if (e->dirty.n == 0)
+            break; /* a try that failed at once may have released more work */
+    }
+    /* run_pump_after may end a run, which marks nothing dirty again */
+    for (size_t i = 0; i < e->touched.n; i++)
+        run_pump_after(e->touched.v[i]);
+    e->touched.n = 0;
+    e->pumping = false;
+}
+
+/* ---- for run.c ---- */
+
+void engine_pend_running(struct engine *e, struct run *r, uint32_t inst)
+{
+    struct engine_pend p = {.r = r, .inst = inst};
+    VEC_PUSH(&e->pend, p);
+    if (!uv_is_active((uv_handle_t *)&e->rec_timer))
+        uv_timer_start(&e->rec_timer, engine_on_rec_timer, ENGINE_RUNNING_DELAY_MS, 0);
+}
+
+void engine_forget_run(struct engine *e, struct run *r)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < e->pend.n; i++)
+        if (e->pend.v[i].r != r)
+            e->pend.v[k++] = e->pend.v[i];
+    e->pend.n = k;
+    for (size_t i = 0; i < e->dirty.n; i++)
+        if (e->dirty.v[i] == r)
+            e->dirty.v[i] = e->dirty.v[--e->dirty.n], i--;
+    for (size_t i = 0; i < e->touched.n; i++)
+        if (e->touched.v[i] == r)
+            e->touched.v[i] = e->touched.v[--e->touched.n], i--;
+    for (size_t i = 0; i < e->ended.n; i++)
+        if (e->ended.v[i] == r) {
+            memmove(e->ended.v + i, e->ended.v + i + 1, (e->ended.n - i - 1) * sizeof(r));
+            e->ended.n--;
+            i--;
+        }
+    sched_drop(&e->sched, r);
+}
+
+void engine_run_ended(struct engine *e, struct run *r)
+{
+    VEC_PUSH(&e->ended, r);
+    if (!e->stopping)
+        uv_timer_start(&e->ended_timer, engine_on_ended_timer, 0, 0);
+}

@@ -1,0 +1,108 @@
+/*
+ * engine.h - what the runs on one event loop share: the store writer (one
+ * group-commit thread for every run), the ready queue with its parallelism
+ * and pool slots (so pools and priorities hold across runs), the HTTP client
+ * of http and wait tasks, and the pump that turns events into decisions.
+ * `baram run` makes an engine for its one run; the daemon makes one for all.
+ *
+ * Key ideas:
+ *  - One pump for all runs. An event marks its run dirty; engine_pump
+ *    decides the dirty runs' work, then dispatches the shared ready queue
+ *    (which may start another run's task), and repeats until nothing is
+ *    dirty; only then are the touched runs' records written and their ends
+ *    checked. So a slot freed by one run goes to the best ready task of any
+ *    run, and no event scans runs it did not touch.
+ *  - The writer's durable sequence number is global: each run compares it
+ *    with its own gates and end record.
+ *  - A run that has ended (records durable, hooks done) is reported to its
+ *    owner from a zero timer, never from inside the pump, so the owner may
+ *    free it at once.
+ *
+ * Loop thread only. The engine owns the writer, the HTTP client and its
+ * timers; the runs are owned by whoever began them (run.h).
+ */
+#ifndef BARAM_SCHED_ENGINE_H
+#define BARAM_SCHED_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "base/compiler.h"
+#include "base/vec.h"
+#include "sched/sched.h"
+
+struct run;
+struct store_writer;
+struct httptask_client;
+
+/* The store failed for good (the writer gave up): every run has been failed. */
+typedef void (*engine_error_fn)(void *ud, const char *msg);
+typedef void (*engine_stopped_fn)(void *ud);
+
+struct engine_opts {
+    uv_loop_t *loop;
+    const char *store_url; /* copied */
+    const char *home;      /* copied: logs go to HOME/logs/... */
+    int parallelism;       /* > 0 */
+    bool gate_on_durable;  /* see run_opts in run.h */
+    engine_error_fn on_error;
+    void *ud;
+};
+
+struct engine_pend {
+    struct run *r;
+    uint32_t inst;
+};
+
+struct engine {
+    uv_loop_t *loop;
+    char *store_url;
+    char *home;
+    struct store_writer *w;
+    struct sched sched;
+    struct httptask_client *http; /* made on the first http or wait task */
+    bool gate_on_durable;
+    bool prep_on; /* make log folders ahead (not on a memory file system) */
+    uint64_t durable;
+    int cork;
+    struct run *runs; /* live runs (run.c links them) */
+    VEC(struct run *) dirty;
+    VEC(struct run *) touched;
+    bool pumping;
+    VEC(struct engine_pend) pend; /* instances whose 'running' records wait */
+    uv_timer_t rec_timer;
+    VEC(struct run *) ended; /* to report from ended_timer */
+    uv_timer_t ended_timer;
+    engine_error_fn on_error;
+    void *ud;
+    bool failed;
+    bool stopping;
+    int open_handles;
+    engine_stopped_fn stopped;
+    void *stopped_ud;
+};
+
+/* Starts the store writer (opening the database: this blocks, call it before the loop runs
+ * or off the loop's hot path). 0 and *out, or a negative code with *errmsg (malloc'd). */
+int engine_start(const struct engine_opts *o, struct engine **out, char **errmsg) WARN_UNUSED;
+/* Every run must have been freed. Flushes and stops the writer, closes the engine's handles;
+ * done(ud) is called on the loop when all is closed, and the engine frees itself then. */
+void engine_stop(struct engine *e, engine_stopped_fn done, void *ud);
+
+/* Sets a pool's slots (a pool not set has SCHED_POOL_DEFAULT_SLOTS) and the parallelism;
+ * waiting tasks start at once if slots were freed. */
+void engine_set_pool(struct engine *e, const char *name, int slots);
+void engine_set_parallelism(struct engine *e, int parallelism);
+
+/* Around each event: the records it makes go to the writer as one batch. */
+void engine_cork(struct engine *e);
+void engine_uncork(struct engine *e);
+/* Decides and dispatches everything the dirty runs have (see above). */
+void engine_pump(struct engine *e);
+
+/* Statistics for logs: commits and changes written so far. */
+void engine_stats(const struct engine *e, uint64_t *commits, uint64_t *changes);
+
+#endif

@@ -1,0 +1,631 @@
+/*
+ * store_sched_test.c - the scheduler's part of the store (migration 0002)
+ * on real SQLite files in a fresh mkdtemp folder: DAG rows and their paused
+ * flag, import errors, pools and their usage, CLI-to-daemon requests,
+ * unfinished runs, run-id claims (also from concurrent processes), deleting
+ * task instances, and migrating a database made by the 0001 schema.
+ */
+/* cmocka.h needs these first. */
+/* clang-format off */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "base/err.h"
+#include "base/when.h"
+#include "store/migrate.h"
+#include "store/store.h"
+
+static char tmpdir[PATH_MAX];
+
+static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    return remove(p);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/baram-ssched-XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    return 0;
+}
+
+static const char *path_in(const char *name)
+{
+    static char p[PATH_MAX + 64];
+    snprintf(p, sizeof(p), "%s/%s", tmpdir, name);
+    return p;
+}
+
+static struct store *open_ok(void)
+{
+    struct store *s = NULL;
+    char *err = NULL;
+    int r = store_open(path_in("baram.db"), &s, &err);
+    if (r < 0)
+        fail_msg("store_open: %d %s", r, err ? err : "");
+    assert_null(err);
+    return s;
+}
+
+static long long raw_int(const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path_in("baram.db"), &db, SQLITE_OPEN_READONLY, NULL),
+                     SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    long long v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static struct run_rec run_of(char *run_id, char *dag_id, enum run_state state, int64_t queued)
+{
+    struct run_rec r = {
+        .run_id = run_id,
+        .dag_id = dag_id,
+        .state = state,
+        .type = RUN_SCHEDULED,
+        .logical_at_ms = queued - 10,
+        .queued_at_ms = queued,
+        .started_at_ms = -1,
+        .ended_at_ms = -1,
+    };
+    return r;
+}
+
+static void put_run(struct store *s, const struct run_rec *r)
+{
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_put_run(s, r), 0);
+    assert_int_equal(store_commit(s), 0);
+}
+
+static void put_ti(struct store *s, char *run_id, char *task_id, char *task, enum ti_state st,
+                   char *pool)
+{
+    struct ti_rec t = {
+        .run_id = run_id,
+        .task_id = task_id,
+        .task = task,
+        .map_index = -1,
+        .state = st,
+        .max_tries = 1,
+        .exit_code = -1,
+        .pool = pool,
+        .scheduled_at_ms = -1,
+        .queued_at_ms = -1,
+        .started_at_ms = -1,
+        .ended_at_ms = -1,
+    };
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_put_ti(s, &t), 0);
+    assert_int_equal(store_commit(s), 0);
+}
+
+/* ---- tests ---- */
+
+static void owner_round_trips(void **state)
+{
+    (void)state;
+    struct store *s = open_ok();
+    struct run_rec a = run_of("a", "d", RUN_RUNNING, 100);
+    a.owner = "cli";
+    put_run(s, &a);
+    struct run_rec b = run_of("b", "d", RUN_RUNNING, 200);
+    put_run(s, &b);
+    struct run_rec got;
+    assert_int_equal(store_get_run(s, "a", &got), 0);
+    assert_string_equal(got.owner, "cli");
+    run_rec_release(&got);
+    assert_int_equal(store_get_run(s, "b", &got), 0);
+    assert_null(got.owner);
+    run_rec_release(&got);
+    /* An upsert replaces the owner too. */
+    a.owner = NULL;
+    put_run(s, &a);
+    assert_int_equal(store_get_run(s, "a", &got), 0);
+    assert_null(got.owner);
+    run_rec_release(&got);
+    struct run_rec *v;
+    size_t n;
+    b.owner = "cli";
+    put_run(s, &b);
+    assert_int_equal(store_list_runs(s, "d", -1, 0, &v, &n, NULL), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].run_id, "b");
+    assert_string_equal(v[0].owner, "cli");
+    assert_null(v[1].owner);
+    store_free_runs(v, n);
+    store_close(s);
+}
+
+static void put_dag_keeps_paused(void **state)
+{
+    (void)state;
+    struct store *s = open_ok();
+    struct dag_rec d = {.dag_id = "etl",
+                        .path = "/dags/etl.yaml",
+                        .hash = "h1",
+                        .schedule = "@daily",
+                        .description = "nightly"};
+    assert_int_equal(store_put_dag(s, &d), 0);
+    struct dag_rec got;
+    assert_int_equal(store_get_dag(s, "etl", &got), 0);
+    assert_false(got.paused);
+    assert_string_equal(got.path, "/dags/etl.yaml");
+    assert_string_equal(got.hash, "h1");
+    assert_string_equal(got.schedule, "@daily");
+    assert_string_equal(got.description, "nightly");
+    assert_true(got.updated_at_ms > 0);
+    dag_rec_release(&got);
+
+    assert_int_equal(store_set_paused(s, "etl", true), 0);
+    d.hash = "h2";
+    d.schedule = NULL;
+    assert_int_equal(store_put_dag(s, &d), 0);
+    assert_int_equal(store_get_dag(s, "etl", &got), 0);
+    assert_true(got.paused);
+    assert_string_equal(got.hash, "h2");
+    assert_null(got.schedule);
+    dag_rec_release(&got);
+
+    assert_int_equal(store_set_paused(s, "etl", false), 0);
+    assert_int_equal(store_get_dag(s, "etl", &got), 0);
+    assert_false(got.paused);
+    assert_string_equal(got.hash, "h2");
+    dag_rec_release(&got);
+    store_close(s);
+}
+
+static void set_paused_creates_a_bare_row(void **state)
+{
+    (void)state;
+    struct store *s = open_ok();
+    struct dag_rec got;
+    assert_int_equal(store_get_dag(s, "ghost", &got), -ENOENT);
+    assert_int_equal(store_set_paused(s, "ghost", true), 0);
+    assert_int_equal(store_get_dag(s, "ghost", &got), 0);
+    assert_string_equal(got.dag_id, "ghost");
+    assert_true(got.paused);
+    assert_null(got.path);
+    assert_null(got.hash);
+    dag_rec_release(&got);
+    /* Loading it later keeps the pause. */
+    struct dag_rec d = {.dag_id = "ghost", .path = "/g.yaml", .hash = "x"};
+    assert_int_equal(store_put_dag(s, &d), 0);
+    struct dag_rec *v;
+    size_t n;
+    struct dag_rec e = {.dag_id = "alpha"};
+    assert_int_equal(store_put_dag(s, &e), 0);
+    assert_int_equal(store_list_dags(s, &v, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].dag_id, "alpha");
+    assert_false(v[0].paused);
+    assert_string_equal(v[1].dag_id, "ghost");
+    assert_true(v[1].paused);
+    assert_string_equal(v[1].path, "/g.yaml");
+    store_free_dags(v, n);
+    assert_int_equal(store_set_paused(s, NULL, true), ERR_DB);
+    store_close(s);
+}
+
+static void import_errors_replace_per_path(void **state)
+{
+    (void)state;
+    struct store *s = open_ok();
+    struct import_error_rec e1[] = {
+        {.line = 3, .col = 5, .message = "unknown key 'retires'"},
+        {.line = 1, .col = 1, .message = "missing 'dag'"},
+    };
+    struct import_error_rec e2[] = {{.line = 7, .col = 2, .message = "cycle a -> b -> a"}};
+    assert_int_equal(store_set_import_errors(s, "/d/b.yaml", e1, 2), 0);
+    assert_int_equal(store_set_import_errors(s, "/d/a.yaml", e2, 1), 0);
+    struct import_error_rec *v;
+    size_t n;
+    assert_int_equal(store_list_import_errors(s, &v, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(v[0].path, "/d/a.yaml");
+    assert_int_equal(v[0].line, 7);
+    assert_string_equal(v[1].path, "/d/b.yaml");
+    assert_int_equal(v[1].line, 1);
+    assert_string_equal(v[1].message, "missing 'dag'");
+    assert_int_equal(v[2].line, 3);
+    assert_int_equal(v[2].col, 5);
+    assert_true(v[2].at_ms > 0);
+    store_free_import_errors(v, n);
+
+    /* Replacing b's errors leaves a's; n == 0 clears. */
+    assert_int_equal(store_set_import_errors(s, "/d/b.yaml", e2, 1), 0);
+    assert_int_equal(raw_int("SELECT COUNT(*) FROM import_errors WHERE path = '/d/b.yaml'"), 1);
+    assert_int_equal(store_set_import_errors(s, "/d/b.yaml", NULL, 0), 0);
+    assert_int_equal(store_list_import_errors(s, &v, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(v[0].path, "/d/a.yaml");
+    store_free_import_errors(v, n);
+
+    /* A bad entry changes nothing. */
+    struct import_error_rec bad[] = {{.line = 1, .message = "ok"}, {.line = 2, .message = NULL}};
+    assert_int_equal(store_set_import_errors(s, "/d/a.yaml", bad, 2), ERR_DB);
+    assert_int_equal(raw_int("SELECT COUNT(*) FROM import_errors"), 1);
+    store_close(s);
+}
+
+static void pools_and_usage(void **state)
+{
+    (void)state;
+    struct store *s = open_ok();
+    assert_int_equal(store_set_pool(s, "gpu", 2), 0);
+    assert_int_equal(store_set_pool(s, "api", 10), 0);
+    assert_int_equal(store_set_pool(s, "gpu", 4), 0);
+    assert_int_equal(store_set_pool(s, "bad", -1), ERR_DB);
+    struct pool_rec *v;
+    size_t n;
+    assert_int_equal(store_list_pools(s, &v, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].name, "api");
+    assert_int_equal(v[0].slots, 10);
+    assert_string_equal(v[1].name, "gpu");
+    assert_int_equal(v[1].slots, 4);
+    assert_true(v[1].updated_at_ms > 0);
+    store_free_pools(v, n);
+
+    struct run_rec r = run_of("r", "d", RUN_RUNNING, 10);
+    put_run(s, &r);
+    put_ti(s, "r", "a", "a", TI_RUNNING, "gpu");
+    put_ti(s, "r", "b", "b", TI_QUEUED, "gpu");
+    put_ti(s, "r", "c", "c", TI_SCHEDULED, "gpu");
+    put_ti(s, "r", "d", "d", TI_SUCCESS, "gpu");
+    put_ti(s, "r", "e", "e", TI_RUNNING, NULL);
+    put_ti(s, "r", "f", "f", TI_QUEUED, "default");
+    int used = -1;
+    assert_int_equal(store_pool_usage(s, "gpu", &used), 0);
+    assert_int_equal(used, 2);
+    assert_int_equal(store_pool_usage(s, "default", &used), 0);
+    assert_int_equal(used, 2);
+    assert_int_equal(store_pool_usage(s, "nope", &used), 0);
+    assert_int_equal(used, 0);
+    store_close(s);
+}
+
+static void take_requests_empties(void **state)
+{
+    (void)state;
+    struct store *s = open_ok();
+    struct run_request *v;
+    size_t n;
+    assert_int_equal(store_take_requests(s, &v, &n), 0);
+    assert_int_equal(n, 0);
+    store_free_requests(v, n);
+    assert_int_equal(store_put_request(s, "r1", "cancel"), 0);
+    assert_int_equal(store_put_request(s, "r2", "cancel"), 0);
+    assert_int_equal(store_put_request(s, "r1", "cancel"), 0); /* once per run and kind */
+    assert_int_equal(store_put_request(s, NULL, "cancel"), ERR_DB);
+    assert_int_equal(raw_int("SELECT COUNT(*) FROM run_requests"), 2);
+    assert_int_equal(store_take_requests(s, &v, &n), 0);
+    assert_int_equal(n, 2);
+    bool seen1 = false, seen2 = false;
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(v[i].kind, "cancel");
+        assert_true(v[i].at_ms > 0);
+        seen1 |= strcmp(v[i].run_id, "r1") == 0;
+        seen2 |= strcmp(v[i].run_id, "r2") == 0;
+    }
+    assert_true(seen1 && seen2);
+    store_free_requests(v, n);
+    assert_int_equal(raw_int("SELECT COUNT(*) FROM run_requests"), 0);
+    assert_int_equal(store_take_requests(s, &v, &n), 0);
+    assert_int_equal(n, 0);
+    assert_null(v);
+    store_close(s);
+}
+
+static void unfinished_runs_are_the_schedulers_own(void **state)
+{
+    (void)state;
+    struct store *s = open_ok();
+    struct run_rec r;
+    r = run_of("late", "d", RUN_QUEUED, 300);
+    put_run(s, &r);
+    r = run_of("early", "d", RUN_RUNNING, 100);
+    put_run(s, &r);
+    r = run_of("mid", "e", RUN_QUEUED, 200);
+    put_run(s, &r);
+    r = run_of("fg", "d", RUN_RUNNING, 50);
+    r.owner = "cli";
+    put_run(s, &r);
+    r = run_of("done", "d", RUN_SUCCESS, 60);
+    put_run(s, &r);
+    r = run_of("bad", "d", RUN_FAILED, 70);
+    put_run(s, &r);
+    r = run_of("stop", "d", RUN_CANCELLED, 80);
+    put_run(s, &r);
+    struct run_rec *v;
+    size_t n;
+    assert_int_equal(store_list_unfinished_runs(s, &v, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(v[0].run_id, "early");
+    assert_string_equal(v[1].run_id, "mid");
+    assert_string_equal(v[2].run_id, "late");
+    assert_null(v[0].owner);
+    store_free_runs(v, n);
+    store_close(s);
+}
+
+static void last_logical_and_has_run_at(void **state)
+{
+    (void)state;
+    struct store *s = open_ok();
+    int64_t at = 0;
+    bool exists = true;
+    assert_int_equal(store_last_logical(s, "d", RUN_SCHEDULED, &at), -ENOENT);
+    assert_int_equal(store_has_run_at(s, "d", 1000, &exists), 0);
+    assert_false(exists);
+    struct run_rec r = run_of("s1", "d", RUN_SUCCESS, 1010); /* logical 1000 */
+    put_run(s, &r);
+    r = run_of("s2", "d", RUN_SUCCESS, 2010);
+    put_run(s, &r);
+    r = run_of("m1", "d", RUN_SUCCESS, 9010);
+    r.type = RUN_MANUAL;
+    put_run(s, &r);
+    r = run_of("b1", "d", RUN_QUEUED, 5010);
+    r.type = RUN_BACKFILL;
+    put_run(s, &r);
+    r = run_of("o1", "other", RUN_SUCCESS, 7010);
+    put_run(s, &r);
+    assert_int_equal(store_last_logical(s, "d", RUN_SCHEDULED, &at), 0);
+    assert_int_equal(at, 2000);
+    assert_int_equal(store_last_logical(s, "d", RUN_MANUAL, &at), 0);
+    assert_int_equal(at, 9000);
+    assert_int_equal(store_last_logical(s, "d", RUN_BACKFILL, &at), 0);
+    assert_int_equal(at, 5000);
+    assert_int_equal(store_last_logical(s, "nope", RUN_SCHEDULED, &at), -ENOENT);
+    assert_int_equal(store_has_run_at(s, "d", 1000, &exists), 0);
+    assert_true(exists);
+    assert_int_equal(store_has_run_at(s, "d", 5000, &exists), 0);
+    assert_true(exists);
+    /* A manual run at that date does not count; nor does another DAG's run. */
+    assert_int_equal(store_has_run_at(s, "d", 9000, &exists), 0);
+    assert_false(exists);
+    assert_int_equal(store_has_run_at(s, "d", 7000, &exists), 0);
+    assert_false(exists);
+    store_close(s);
+}
+
+static struct run_rec claim_rec(void)
+{
+    struct run_rec r = {
+        .dag_id = "etl",
+        .state = RUN_QUEUED,
+        .type = RUN_MANUAL,
+        .logical_at_ms = 1000,
+        .queued_at_ms = 2000,
+        .started_at_ms = -1,
+        .ended_at_ms = -1,
+        .conf = "{\"a\":\"1\"}",
+        .dag_hash = "h",
+        .dag_path = "/d/etl.yaml",
+    };
+    return r;
+}
+
+static void claim_run_gives_distinct_ids(void **state)
+{
+    (void)state;
+    struct store *s = open_ok();
+    int64_t at = 1764385200000; /* 2025-11-29T03:00:00.000Z */
+    struct run_rec rec = claim_rec();
+    rec.run_id = "ignored";
+    char id1[96], id2[96], id3[96];
+    assert_int_equal(store_claim_run(s, "manual__", at, &rec, id1, sizeof id1), 0);
+    assert_int_equal(store_claim_run(s, "manual__", at, &rec, id2, sizeof id2), 0);
+    assert_int_equal(store_claim_run(s, "backfill__", at, &rec, id3, sizeof id3), 0);
+    assert_string_equal(id1, "manual__2025-11-29T03:00:00.000Z");
+    assert_string_equal(id2, "manual__2025-11-29T03:00:00.001Z");
+    assert_string_equal(id3, "backfill__2025-11-29T03:00:00.000Z");
+    struct run_rec got;
+    assert_int_equal(store_get_run(s, id2, &got), 0);
+    assert_string_equal(got.dag_id, "etl");
+    assert_int_equal(got.state, RUN_QUEUED);
+    assert_int_equal(got.queued_at_ms, 2000);
+    assert_string_equal(got.conf, "{\"a\":\"1\"}");
+    assert_string_equal(got.dag_path, "/d/etl.yaml");
+    assert_null(got.owner);
+    run_rec_release(&got);
+    assert_int_equal(store_get_run(s, "ignored", &got), -ENOENT);
+
+    /* Inside a caller's transaction: joined, and gone on rollback. */
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_claim_run(s, "manual__", at, &rec, id1, sizeof id1), 0);
+    assert_string_equal(id1, "manual__2025-11-29T03:00:00.002Z");
+    store_rollback(s);
+    assert_int_equal(store_get_run(s, id1, &got), -ENOENT);
+
+    /* Bad calls. */
+    char tiny[8];
+    assert_true(store_claim_run(s, "manual__", at, &rec, tiny, sizeof tiny) < 0);
+    rec.dag_id = NULL;
+    assert_true(store_claim_run(s, "manual__", at, &rec, id1, sizeof id1) < 0);
+    assert_int_equal(raw_int("SELECT COUNT(*) FROM runs"), 3);
+    store_close(s);
+}
+
+/* Several processes claim ids at the same millisecond: every claim gets its own id. */
+static void claim_run_across_processes(void **state)
+{
+    (void)state;
+    struct store *s0 = open_ok(); /* migrate once first */
+    store_close(s0);
+    enum { PROCS = 4, EACH = 25 };
+    pid_t pids[PROCS];
+    for (int p = 0; p < PROCS; p++) {
+        pids[p] = fork();
+        assert_true(pids[p] >= 0);
+        if (pids[p] == 0) {
+            struct store *s = NULL;
+            char *err = NULL;
+            if (store_open(path_in("baram.db"), &s, &err) < 0)
+                _exit(3);
+            struct run_rec rec = claim_rec();
+            char id[96];
+            for (int i = 0; i < EACH; i++)
+                if (store_claim_run(s, "scheduled__", 1764385200000, &rec, id, sizeof id) < 0)
+                    _exit(4);
+            store_close(s);
+            _exit(0);
+        }
+    }
+    for (int p = 0; p < PROCS; p++) {
+        int status = 0;
+        assert_int_equal(waitpid(pids[p], &status, 0), pids[p]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    assert_int_equal(raw_int("SELECT COUNT(*) FROM runs"), PROCS * EACH);
+    assert_int_equal(raw_int("SELECT COUNT(DISTINCT run_id) FROM runs"), PROCS * EACH);
+    assert_int_equal(raw_int("SELECT COUNT(*) FROM runs WHERE run_id = "
+                             "'scheduled__2025-11-29T03:00:00.099Z'"),
+                     1);
+}
+
+static void delete_ti_removes_its_tries(void **state)
+{
+    (void)state;
+    struct store *s = open_ok();
+    struct run_rec r = run_of("r", "d", RUN_FAILED, 10);
+    put_run(s, &r);
+    put_ti(s, "r", "m[0]", "m", TI_SUCCESS, NULL);
+    put_ti(s, "r", "m[1]", "m", TI_FAILED, NULL);
+    put_ti(s, "r", "x", "x", TI_FAILED, NULL);
+    struct try_rec t = {.run_id = "r", .task_id = "m[1]", .try_number = 1, .state = TI_FAILED};
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_put_try(s, &t), 0);
+    t.try_number = 2;
+    assert_int_equal(store_put_try(s, &t), 0);
+    t.task_id = "x";
+    assert_int_equal(store_put_try(s, &t), 0);
+    assert_int_equal(store_commit(s), 0);
+
+    assert_int_equal(store_delete_ti(s, "r", "m[1]"), 0);
+    struct ti_rec got;
+    assert_int_equal(store_get_ti(s, "r", "m[1]", &got), -ENOENT);
+    assert_int_equal(store_get_ti(s, "r", "m[0]", &got), 0);
+    ti_rec_release(&got);
+    assert_int_equal(raw_int("SELECT COUNT(*) FROM tries WHERE task_id = 'm[1]'"), 0);
+    assert_int_equal(raw_int("SELECT COUNT(*) FROM tries WHERE task_id = 'x'"), 1);
+    assert_int_equal(store_delete_ti(s, "r", "never"), 0);
+    assert_int_equal(store_delete_ti(s, NULL, "x"), ERR_DB);
+
+    /* In a caller's transaction, rolled back: nothing deleted. */
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_delete_ti(s, "r", "x"), 0);
+    store_rollback(s);
+    assert_int_equal(raw_int("SELECT COUNT(*) FROM task_instances WHERE task_id = 'x'"), 1);
+    store_close(s);
+}
+
+/* A database made by the 0001 schema alone gets 0002 on open and keeps its rows. */
+static void migrates_a_0001_database(void **state)
+{
+    (void)state;
+    const struct migrate_step *first = NULL;
+    for (size_t i = 0; i < migrate_steps_count; i++)
+        if (migrate_steps[i].number == 1)
+            first = &migrate_steps[i];
+    assert_non_null(first);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path_in("baram.db"), &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TABLE schema_migrations (number INTEGER PRIMARY KEY,"
+                                  " name TEXT NOT NULL, applied_at INTEGER NOT NULL);"
+                                  "INSERT INTO schema_migrations VALUES (1, 'initial', 1)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, first->sql, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "INSERT INTO runs (run_id, dag_id, state, type, logical_at, queued_at, "
+                     "started_at, ended_at, conf, dag_hash, dag_path) VALUES ('old', 'etl', "
+                     "'running', 'manual', 5, 6, 7, NULL, '{}', 'h', '/p.yaml');"
+                     "INSERT INTO task_instances (run_id, task_id, task, map_index, state, "
+                     "try_number, max_tries, exit_code, priority, seq) VALUES ('old', 't', 't', "
+                     "-1, 'running', 1, 1, -1, 1, 1)",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+
+    struct store *s = open_ok();
+    assert_int_equal(raw_int("SELECT MAX(number) FROM schema_migrations"), migrate_latest());
+    assert_true(migrate_latest() >= 2);
+    struct run_rec got;
+    assert_int_equal(store_get_run(s, "old", &got), 0);
+    assert_string_equal(got.dag_id, "etl");
+    assert_int_equal(got.state, RUN_RUNNING);
+    assert_int_equal(got.started_at_ms, 7);
+    assert_int_equal(got.ended_at_ms, -1);
+    assert_string_equal(got.dag_path, "/p.yaml");
+    assert_null(got.owner);
+    run_rec_release(&got);
+    struct ti_rec ti;
+    assert_int_equal(store_get_ti(s, "old", "t", &ti), 0);
+    ti_rec_release(&ti);
+    /* The old run is the scheduler's: it shows up as unfinished. */
+    struct run_rec *v;
+    size_t n;
+    assert_int_equal(store_list_unfinished_runs(s, &v, &n), 0);
+    assert_int_equal(n, 1);
+    store_free_runs(v, n);
+    /* And the new tables work. */
+    assert_int_equal(store_set_pool(s, "p", 1), 0);
+    store_close(s);
+    /* Opening again applies nothing twice. */
+    s = open_ok();
+    store_close(s);
+    assert_int_equal(raw_int("SELECT COUNT(*) FROM schema_migrations"), migrate_latest());
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(owner_round_trips, setup, teardown),
+        cmocka_unit_test_setup_teardown(put_dag_keeps_paused, setup, teardown),
+        cmocka_unit_test_setup_teardown(set_paused_creates_a_bare_row, setup, teardown),
+        cmocka_unit_test_setup_teardown(import_errors_replace_per_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(pools_and_usage, setup, teardown),
+        cmocka_unit_test_setup_teardown(take_requests_empties, setup, teardown),
+        cmocka_unit_test_setup_teardown(unfinished_runs_are_the_schedulers_own, setup, teardown),
+        cmocka_unit_test_setup_teardown(last_logical_and_has_run_at, setup, teardown),
+        cmocka_unit_test_setup_teardown(claim_run_gives_distinct_ids, setup, teardown),
+        cmocka_unit_test_setup_teardown(claim_run_across_processes, setup, teardown),
+        cmocka_unit_test_setup_teardown(delete_ti_removes_its_tries, setup, teardown),
+        cmocka_unit_test_setup_teardown(migrates_a_0001_database, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
