@@ -291,6 +291,7 @@ static void parse_key(struct cfg *c, struct home *h, yaml_node_t *k, const char 
                 diag_hint(c->d, "one of debug, info, warn, error, off");
         } else {
             h->log_level = lv;
+            h->log_level_set = true;
         }
     } else if (strcmp(name, "listen") == 0) {
         if (!listen_ok(s))
@@ -387,6 +388,7 @@ int home_apply_env(struct home *h, struct diag *d)
             diag_hint(d, "one of debug, info, warn, error, off");
         } else {
             h->log_level = lv;
+            h->log_level_set = true;
         }
     }
     return d->errors > errors ? -EINVAL : 0;

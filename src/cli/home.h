@@ -52,7 +52,8 @@ struct home {
     char *db;                 /* owned: store url; default DIR/baram.db */
     char *listen;             /* owned: host:port; default 127.0.0.1:8080 */
     int parallelism;          /* default 32 */
-    enum log_level log_level; /* default warn for the CLI (info for daemons, later) */
+    enum log_level log_level; /* default warn for the CLI (info for daemons) */
+    bool log_level_set;       /* given by baram.yaml or BARAM_LOG_LEVEL */
     struct home_pool *pools;  /* owned */
     size_t npools;
     struct home_auth auth;

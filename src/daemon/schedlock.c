@@ -7,8 +7,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/xalloc.h"
@@ -77,4 +79,18 @@ bool schedlock_held(const char *home_dir)
     bool held = flock(f, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
     close(f);
     return held;
+}
+
+char *schedlock_wake_path(const char *home_dir)
+{
+    return xasprintf("%s/scheduler.wake", home_dir);
+}
+
+void schedlock_ring(const char *home_dir)
+{
+    char *path = schedlock_wake_path(home_dir);
+    if (utimensat(AT_FDCWD, path, NULL, 0) < 0) {
+        /* no scheduler has made it: nobody to wake */
+    }
+    free(path);
 }

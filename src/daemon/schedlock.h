@@ -21,6 +21,12 @@
 int schedlock_take(const char *home_dir, int *fd, char **errmsg) WARN_UNUSED;
 /* Releases the lock (closes fd). */
 void schedlock_drop(int fd);
+/* Rings the scheduler's doorbell: touches HOME/scheduler.wake, which a running scheduler
+ * watches (inotify), so it reads the store at once after a request (a trigger, a cancel, a
+ * pause) instead of at its next periodic look. Harmless when no scheduler runs. */
+void schedlock_ring(const char *home_dir);
+/* The doorbell's path, malloc'd. */
+char *schedlock_wake_path(const char *home_dir);
 /* Whether another process holds the home's lock (a scheduler is running). */
 bool schedlock_held(const char *home_dir);
 

@@ -229,6 +229,7 @@ struct run {
     struct hmap dag_env_names; /* keys borrowed from dag */
     char *conf;                /* owned JSON of the overrides, or NULL */
     struct spawn *hook;        /* while the hook runs */
+    bool halted;               /* run_halt: stops without recording anything more */
     bool no_pump;              /* while run_abort ends tries: their callbacks must not pump */
     char *hook_log;            /* owned */
 };
@@ -240,6 +241,7 @@ static void run_retry_closed(uv_handle_t *h);
 static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e);
 static void run_finish_inst(struct run *r, uint32_t ii);
 static void run_prep_drop(struct run *r, uint32_t t);
+static void run_halt_check(struct run *r);
 
 /* ---- small helpers ---- */
 
@@ -1505,6 +1507,10 @@ static void run_retry_closed(uv_handle_t *h)
         rr->next->prev = rr->prev;
     r->nretry_timers--;
     free(rr);
+    if (r->halted) {
+        run_halt_check(r);
+        return;
+    }
     run_cork(r);
     run_pump(r);
     run_uncork(r);
@@ -1538,6 +1544,12 @@ static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e)
     run_inst_at(r, last)->run_pos = pos;
     r->running.n--;
     in = run_inst_at(r, ii);
+    if (r->halted) { /* the store keeps it 'running': the next scheduler retries it */
+        free(e->output);
+        free(e->message);
+        run_halt_check(r);
+        return;
+    }
 
     in->exit_code = e->exit_code;
     in->term_signal = e->term_signal;
@@ -1613,6 +1625,10 @@ static void run_on_hook_exit(void *ud, const struct spawn_result *res)
 {
     struct run *r = ud;
     r->hook = NULL;
+    if (r->halted) {
+        run_halt_check(r);
+        return;
+    }
     if (res->exit_code != 0)
         log_warn("hook failed", "dag=%s run=%s exit=%d", log_q(r->dag->id), log_q(r->run_id),
                  res->exit_code);
@@ -1739,7 +1755,7 @@ void run_pump_work(struct run *r)
         r->touched = true;
         VEC_PUSH(&r->e->touched, r);
     }
-    if (r->phase != RUN_PH_RUNNING)
+    if (r->phase != RUN_PH_RUNNING || r->halted)
         return;
     while (r->work.n > 0) {
         uint32_t t = r->work.v[--r->work.n];
@@ -1754,7 +1770,7 @@ void run_pump_work(struct run *r)
 void run_pump_after(struct run *r)
 {
     r->touched = false;
-    if (r->phase != RUN_PH_RUNNING)
+    if (r->phase != RUN_PH_RUNNING || r->halted)
         return;
     for (size_t i = 0; i < r->readied.n; i++) {
         uint32_t ii = r->readied.v[i];
@@ -1770,6 +1786,8 @@ void run_pump_after(struct run *r)
 
 void run_durable(struct run *r)
 {
+    if (r->halted)
+        return;
     if (r->phase == RUN_PH_ENDING) {
         if (r->e->durable >= r->end_seq)
             run_hooks(r);
@@ -1841,7 +1859,7 @@ static void run_abort(struct run *r)
 
 void run_cancel(struct run *r)
 {
-    if (r->cancelled || r->fatal || r->phase >= RUN_PH_STOPPING)
+    if (r->cancelled || r->fatal || r->halted || r->phase >= RUN_PH_STOPPING)
         return;
     log_info("cancelling the run", "run=%s", log_q(r->run_id));
     run_cork(r);
@@ -1855,6 +1873,8 @@ void run_cancel(struct run *r)
 
 void run_store_failed(struct run *r, const char *msg)
 {
+    if (r->halted)
+        return;
     char *m = run_strf("store: %s", msg ? msg : "write failed");
     bool first = !r->fatal;
     run_set_fatal(r, m);
@@ -2136,6 +2156,56 @@ int run_begin(struct engine *e, const struct run_spec *sp, run_ended_fn ended, v
     run_pump(r);
     run_uncork(r);
     return 0;
+}
+
+/* A halted run ends once its killed tries, retry timers and hook have reported. */
+static void run_halt_check(struct run *r)
+{
+    if (r->phase >= RUN_PH_STOPPING || r->running.n > 0 || r->nretry_timers > 0 || r->hook)
+        return;
+    run_prep_cleanup(r);
+    run_stop(r);
+}
+
+void run_halt(struct run *r)
+{
+    if (r->halted || r->phase >= RUN_PH_STOPPING)
+        return;
+    r->halted = true;
+    log_info("run halted", "run=%s running=%zu", log_q(r->run_id), r->running.n);
+    sched_drop(&r->e->sched, r);
+    r->gates.n = r->gates_head = 0;
+    VEC(uint32_t) ids = {0};
+    for (size_t i = 0; i < r->running.n; i++)
+        VEC_PUSH(&ids, r->running.v[i]);
+    for (size_t i = 0; i < ids.n; i++) {
+        struct run_inst *in = run_inst_at(r, ids.v[i]);
+        if (in->state != TI_RUNNING || !in->cur)
+            continue;
+        if (in->cur->sp) {
+            if (in->pid > 0)
+                kill(-in->pid, SIGKILL); /* no grace left: the daemon is going */
+            spawn_kill(in->cur->sp);
+        } else if (in->cur->ht) {
+            httptask_cancel(in->cur->ht);
+        } else if (in->cur->wt) {
+            waiter_cancel(in->cur->wt);
+        }
+    }
+    VEC_FREE(&ids);
+    for (struct run_retry *rr = r->retries; rr; rr = rr->next)
+        if (!uv_is_closing((uv_handle_t *)&rr->timer)) {
+            uv_timer_stop(&rr->timer);
+            uv_close((uv_handle_t *)&rr->timer, run_retry_closed);
+        }
+    if (r->hook)
+        spawn_kill(r->hook);
+    run_halt_check(r);
+}
+
+size_t run_in_flight(const struct run *r)
+{
+    return r->running.n;
 }
 
 void run_free(struct run *r)

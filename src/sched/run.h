@@ -113,6 +113,12 @@ int run_begin(struct engine *e, const struct run_spec *spec, run_ended_fn ended,
               struct run **out, char **errmsg) WARN_UNUSED;
 /* Cancels: nothing new starts, running tries are killed, the run ends 'cancelled'. */
 void run_cancel(struct run *r);
+/* Stops the run without ending it (a daemon shutting down): nothing new starts, tries still
+ * in flight are killed (SIGKILL), and nothing more is recorded, so the store keeps the run as
+ * it stood ('running') for the next scheduler to resume. The ended callback comes as usual. */
+void run_halt(struct run *r);
+/* Tries in flight. */
+size_t run_in_flight(const struct run *r);
 /* Frees a run that has ended (or, at shutdown, one whose loop is done). */
 void run_free(struct run *r);
 const char *run_get_id(const struct run *r);

@@ -1,0 +1,997 @@
+/*
+ * daemon.c - the scheduler daemon (see daemon.h).
+ *
+ * Key ideas:
+ *  - State on the loop: one struct ddag per DAG id (its current version, a
+ *    reference; paused; the cursor of plan.h; how many runs are active) in a
+ *    vector indexed through an hmap, and one struct drun per run the daemon
+ *    has taken on (starting or running), in a list.
+ *  - Store jobs: everything that may block goes to the thread pool as a
+ *    struct djob, one at a time, on the daemon's own connection (d->ctl),
+ *    FIFO. A job fills its results on the worker thread; its done step runs
+ *    on the loop and acts on them. Jobs: sync (requests, queued and unfinished
+ *    runs, pools, pauses), load (a run's records before it starts or
+ *    resumes), claim (a scheduled run), cursor (a DAG's newest scheduled
+ *    run), dag (record a DAG file's state).
+ *  - A run the store says is unfinished but that this daemon has just
+ *    ended must not be started again from a read made before its end was
+ *    durable: every job carries the epoch it was queued at, every ended run
+ *    the epoch it ended at, and a sync ignores runs that ended at or after
+ *    its own epoch.
+ *  - The planner: for each scheduled DAG that is not paused and has room
+ *    under max_active_runs, claim its cursor's run once due; one timer is
+ *    set to the earliest due time across DAGs (O(DAGs) per re-plan, which
+ *    happens on events, never on a tick).
+ *
+ * Loop thread, except the job work functions (thread pool), which touch only
+ * their job and d->ctl.
+ */
+#include "daemon/daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "base/diag.h"
+#include "base/err.h"
+#include "base/hmap.h"
+#include "base/log.h"
+#include "base/vec.h"
+#include "base/when.h"
+#include "base/xalloc.h"
+#include "daemon/dagdir.h"
+#include "daemon/plan.h"
+#include "daemon/schedlock.h"
+#include "dag/dag.h"
+#include "sched/engine.h"
+#include "sched/run.h"
+#include "store/store.h"
+
+#define DAEMON_CURSOR_UNKNOWN (-2)
+
+struct ddag {
+    char *id;        /* owned; the hmap's key */
+    struct dag *dag; /* a reference on the current version, or NULL (file gone or broken) */
+    bool paused;
+    int active;         /* runs taken on (starting or running) */
+    int64_t cursor;     /* next logical date to claim; PLAN_NEVER; DAEMON_CURSOR_UNKNOWN */
+    bool cursor_busy;   /* a cursor job is in flight */
+    bool claim_busy;    /* a claim job is in flight */
+    char sched_key[96]; /* schedule + start + end + catchup the cursor was computed for */
+};
+
+struct drun {
+    struct daemon *d;
+    struct drun *prev, *next;
+    char *run_id;          /* owned */
+    struct ddag *dd;       /* may be NULL (a resumed run of a DAG no longer in the folder) */
+    struct dag *dag;       /* a reference on the version it runs */
+    struct run *r;         /* NULL while starting */
+    bool cancel_requested; /* a cancel arrived while starting */
+};
+
+struct recent_end {
+    char *run_id; /* owned */
+    uint64_t epoch;
+};
+
+enum djob_kind { DJOB_SYNC, DJOB_LOAD, DJOB_CLAIM, DJOB_CURSOR, DJOB_DAG };
+
+struct djob {
+    uv_work_t req;
+    struct daemon *d;
+    enum djob_kind kind;
+    uint64_t epoch;
+    int rc;
+    char *errmsg; /* owned: what failed, for the log */
+    struct djob *next;
+    /* sync */
+    struct run_request *reqs;
+    size_t nreqs;
+    struct run_rec *runs;
+    size_t nruns;
+    struct pool_rec *pools;
+    size_t npools;
+    struct dag_rec *dags;
+    size_t ndags;
+    /* load: in: rec; out: tis, dag (a version from the store when resuming) */
+    struct drun *dr;
+    struct run_rec rec;
+    bool resume;
+    struct ti_rec *tis;
+    size_t ntis;
+    struct dag *stored_dag;
+    /* claim / cursor / dag */
+    char *dag_id;
+    int64_t at_ms;
+    bool exists;
+    char run_id[160];
+    struct dag_rec drec;
+    char *path;
+    struct import_error_rec *errs;
+    size_t nerrs;
+};
+
+struct daemon {
+    const struct daemon_opts *o;
+    uv_loop_t loop;
+    struct engine *e;
+    struct store *ctl; /* the jobs' connection */
+    struct dagdir *dir;
+    VEC(struct ddag *) dags;
+    struct hmap by_id;
+    struct drun *runs;
+    size_t nruns;
+    VEC(struct recent_end) recent;
+    uint64_t epoch;
+    struct djob *jobs_head, *jobs_tail; /* queued, not started */
+    bool job_busy;
+    bool sync_queued; /* a sync job waits in the queue (another is not added) */
+    bool sync_again;  /* the doorbell rang while a sync was in flight */
+    uv_timer_t plan_timer, resync_timer, grace_timer, drain_timer;
+    uv_fs_event_t bell;
+    bool bell_on;
+    uv_signal_t sigterm, sigint, sighup;
+    bool stopping, halting;
+    bool ready_said;
+    size_t nresumed;
+    int lock_fd;
+    int open_handles;
+    int rc;
+};
+
+static void daemon_sync(struct daemon *d);
+static void daemon_plan(struct daemon *d);
+static void daemon_job_next(struct daemon *d);
+static void daemon_maybe_finish(struct daemon *d);
+
+/* ---- DAGs ---- */
+
+static struct ddag *ddag_get(struct daemon *d, const char *id, bool create)
+{
+    uint32_t k;
+    if (hmap_get(&d->by_id, id, strlen(id), &k))
+        return d->dags.v[k];
+    if (!create)
+        return NULL;
+    struct ddag *dd = xcalloc(1, sizeof(*dd));
+    dd->id = xstrdup(id);
+    dd->cursor = DAEMON_CURSOR_UNKNOWN;
+    VEC_PUSH(&d->dags, dd);
+    hmap_put(&d->by_id, dd->id, strlen(dd->id), (uint32_t)(d->dags.n - 1));
+    return dd;
+}
+
+/* What the cursor depends on: when it changes, the cursor is found again. */
+static void ddag_sched_key(const struct dag *dag, char *out, size_t n)
+{
+    snprintf(out, n, "%.40s|%lld|%lld|%d", dag->schedule ? dag->schedule : "",
+             (long long)dag->start_at_ms, (long long)dag->end_at_ms, dag->catchup);
+}
+
+/* ---- store jobs ---- */
+
+static struct djob *djob_new(struct daemon *d, enum djob_kind kind)
+{
+    struct djob *j = xcalloc(1, sizeof(*j));
+    j->d = d;
+    j->kind = kind;
+    j->epoch = d->epoch;
+    j->req.data = j;
+    return j;
+}
+
+static void djob_free(struct djob *j)
+{
+    store_free_requests(j->reqs, j->nreqs);
+    store_free_runs(j->runs, j->nruns);
+    store_free_pools(j->pools, j->npools);
+    store_free_dags(j->dags, j->ndags);
+    run_rec_release(&j->rec);
+    store_free_tis(j->tis, j->ntis);
+    dag_free(j->stored_dag);
+    free(j->dag_id);
+    dag_rec_release(&j->drec);
+    free(j->path);
+    for (size_t i = 0; i < j->nerrs; i++)
+        free(j->errs[i].message);
+    free(j->errs);
+    free(j->errmsg);
+    free(j);
+}
+
+static void djob_fail(struct djob *j, const char *what)
+{
+    j->rc = j->rc < 0 ? j->rc : ERR_DB;
+    j->errmsg = xasprintf("%s: %s", what, store_errmsg(j->d->ctl));
+}
+
+/* Kills the process group a dead scheduler's try left (tries run in their own session, so
+ * they outlive it). Only a group whose leader is still that session's leader. */
+static void djob_kill_orphan(struct store *s, const char *run_id, const char *task_id)
+{
+    struct try_rec *tries = NULL;
+    size_t n = 0;
+    if (store_list_tries(s, run_id, task_id, &tries, &n) < 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        int pid = tries[i].pid;
+        if (tries[i].state == TI_RUNNING && pid > 1 && getsid(pid) == pid) {
+            log_info("killing a try left running", "run=%s task=%s pid=%d", log_q(run_id),
+                     log_q(task_id), pid);
+            kill(-pid, SIGKILL);
+        }
+    }
+    store_free_tries(tries, n);
+}
+
+static void djob_work(uv_work_t *req)
+{
+    struct djob *j = req->data;
+    struct store *s = j->d->ctl;
+    switch (j->kind) {
+    case DJOB_SYNC:
+        if ((j->rc = store_take_requests(s, &j->reqs, &j->nreqs)) < 0)
+            return djob_fail(j, "reading requests");
+        if ((j->rc = store_list_unfinished_runs(s, &j->runs, &j->nruns)) < 0)
+            return djob_fail(j, "reading runs");
+        if ((j->rc = store_list_pools(s, &j->pools, &j->npools)) < 0)
+            return djob_fail(j, "reading pools");
+        if ((j->rc = store_list_dags(s, &j->dags, &j->ndags)) < 0)
+            return djob_fail(j, "reading dags");
+        return;
+    case DJOB_LOAD:
+        if ((j->rc = store_list_tis(s, j->rec.run_id, &j->tis, &j->ntis)) < 0)
+            return djob_fail(j, "reading task instances");
+        if (j->rec.state == RUN_RUNNING || j->ntis > 0)
+            j->resume = true;
+        for (size_t i = 0; i < j->ntis; i++)
+            if (j->tis[i].state == TI_RUNNING || j->tis[i].state == TI_QUEUED)
+                djob_kill_orphan(s, j->rec.run_id, j->tis[i].task_id);
+        if (j->resume && j->rec.dag_hash) {
+            char *src = NULL;
+            size_t len = 0;
+            if (store_get_dag_version(s, j->rec.dag_hash, &src, &len) == 0) {
+                struct diag dg;
+                diag_init(&dg);
+                j->stored_dag = dag_load_mem(src, len, j->rec.dag_path ? j->rec.dag_path : "", &dg);
+                if (!j->stored_dag)
+                    j->errmsg = run_diag_msg(&dg);
+                diag_release(&dg);
+                free(src);
+            }
+        }
+        return;
+    case DJOB_CLAIM: {
+        if ((j->rc = store_has_run_at(s, j->dag_id, j->at_ms, &j->exists)) < 0)
+            return djob_fail(j, "reading runs");
+        if (j->exists)
+            return;
+        if ((j->rc = store_claim_run(s, "scheduled__", j->at_ms, &j->rec, j->run_id,
+                                     sizeof(j->run_id))) < 0)
+            return djob_fail(j, "claiming a run");
+        return;
+    }
+    case DJOB_CURSOR:
+        j->rc = store_last_logical(s, j->dag_id, RUN_SCHEDULED, &j->at_ms);
+        if (j->rc == -ENOENT) {
+            j->rc = 0;
+            j->at_ms = -1;
+        } else if (j->rc < 0) {
+            djob_fail(j, "reading runs");
+        }
+        return;
+    case DJOB_DAG:
+        if (j->drec.dag_id && (j->rc = store_put_dag(s, &j->drec)) < 0)
+            return djob_fail(j, "recording a DAG");
+        if ((j->rc = store_set_import_errors(s, j->path, j->errs, j->nerrs)) < 0)
+            return djob_fail(j, "recording import errors");
+        return;
+    }
+}
+
+static void daemon_job_done(struct daemon *d, struct djob *j);
+
+static void djob_after(uv_work_t *req, int status)
+{
+    struct djob *j = req->data;
+    struct daemon *d = j->d;
+    d->job_busy = false;
+    if (status < 0 && j->rc == 0)
+        j->rc = status;
+    if (j->errmsg && j->rc < 0)
+        log_warn("store job failed", "err=%s", log_q(j->errmsg));
+    daemon_job_done(d, j);
+    djob_free(j);
+    daemon_job_next(d);
+    daemon_maybe_finish(d);
+}
+
+static void daemon_job_next(struct daemon *d)
+{
+    if (d->job_busy || !d->jobs_head)
+        return;
+    struct djob *j = d->jobs_head;
+    d->jobs_head = j->next;
+    if (!d->jobs_head)
+        d->jobs_tail = NULL;
+    if (j->kind == DJOB_SYNC)
+        d->sync_queued = false;
+    j->epoch = d->epoch; /* its reads happen after this */
+    d->job_busy = true;
+    int rc = uv_queue_work(&d->loop, &j->req, djob_work, djob_after);
+    if (rc < 0) { /* not expected: run it inline rather than lose it */
+        djob_work(&j->req);
+        djob_after(&j->req, 0);
+    }
+}
+
+static void daemon_job_push(struct daemon *d, struct djob *j)
+{
+    if (d->jobs_tail)
+        d->jobs_tail->next = j;
+    else
+        d->jobs_head = j;
+    d->jobs_tail = j;
+    daemon_job_next(d);
+}
+
+/* ---- runs ---- */
+
+static struct drun *daemon_find_run(struct daemon *d, const char *run_id)
+{
+    for (struct drun *dr = d->runs; dr; dr = dr->next)
+        if (strcmp(dr->run_id, run_id) == 0)
+            return dr;
+    return NULL;
+}
+
+static bool daemon_recently_ended(struct daemon *d, const char *run_id, uint64_t job_epoch)
+{
+    for (size_t i = 0; i < d->recent.n; i++)
+        if (d->recent.v[i].epoch >= job_epoch && strcmp(d->recent.v[i].run_id, run_id) == 0)
+            return true;
+    return false;
+}
+
+static void daemon_prune_recent(struct daemon *d, uint64_t job_epoch)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < d->recent.n; i++) {
+        if (d->recent.v[i].epoch < job_epoch)
+            free(d->recent.v[i].run_id);
+        else
+            d->recent.v[k++] = d->recent.v[i];
+    }
+    d->recent.n = k;
+}
+
+static void drun_unlink(struct daemon *d, struct drun *dr)
+{
+    if (dr->prev)
+        dr->prev->next = dr->next;
+    else
+        d->runs = dr->next;
+    if (dr->next)
+        dr->next->prev = dr->prev;
+    d->nruns--;
+    if (dr->dd)
+        dr->dd->active--;
+    struct recent_end re = {.run_id = dr->run_id, .epoch = ++d->epoch};
+    VEC_PUSH(&d->recent, re);
+    dag_free(dr->dag);
+    free(dr);
+}
+
+static struct drun *drun_new(struct daemon *d, const char *run_id, struct ddag *dd)
+{
+    struct drun *dr = xcalloc(1, sizeof(*dr));
+    dr->d = d;
+    dr->run_id = xstrdup(run_id);
+    dr->dd = dd;
+    if (dd)
+        dd->active++;
+    dr->next = d->runs;
+    if (d->runs)
+        d->runs->prev = dr;
+    d->runs = dr;
+    d->nruns++;
+    return dr;
+}
+
+static void daemon_run_ended(void *ud, struct run *r)
+{
+    struct drun *dr = ud;
+    struct daemon *d = dr->d;
+    if (!d->halting)
+        log_info("run ended", "dag=%s run=%s state=%s", log_q(run_get_dag(r)->id),
+                 log_q(dr->run_id), run_state_name(run_get_state(r)));
+    run_free(r);
+    drun_unlink(d, dr);
+    if (!d->stopping) {
+        daemon_plan(d);
+        daemon_sync(d); /* a queued run may have waited for this one's slot */
+    }
+    daemon_maybe_finish(d);
+}
+
+/* Writes a run that will not start as ended (a cancelled queued run, or one whose DAG cannot
+ * be loaded). */
+static void daemon_end_unstarted(struct daemon *d, const struct run_rec *rec, enum run_state st)
+{
+    struct run_rec x = *rec;
+    x.state = st;
+    x.ended_at_ms = when_now_ms();
+    if (x.started_at_ms < 0)
+        x.started_at_ms = x.ended_at_ms;
+    engine_cork(d->e);
+    if (store_writer_put_run(d->e->w, &x) == 0)
+        log_warn("cannot record the run's end", "run=%s", log_q(rec->run_id));
+    engine_uncork(d->e);
+}
+
+static void daemon_start_loaded(struct daemon *d, struct djob *j)
+{
+    struct drun *dr = j->dr;
+    if (j->rc < 0 || d->stopping) {
+        drun_unlink(d, dr);
+        return;
+    }
+    const struct dag *dag = NULL;
+    if (j->resume && j->stored_dag) {
+        dr->dag = j->stored_dag;
+        j->stored_dag = NULL;
+    } else if (dr->dd && dr->dd->dag) {
+        dr->dag = dag_ref(dr->dd->dag);
+    }
+    dag = dr->dag;
+    if (!dag) {
+        log_warn("run cannot start: its DAG is not loaded", "run=%s dag=%s err=%s",
+                 log_q(dr->run_id), log_q(j->rec.dag_id), log_q(j->errmsg ? j->errmsg : ""));
+        if (j->resume) /* its version is lost: it cannot go on */
+            daemon_end_unstarted(d, &j->rec, RUN_FAILED);
+        drun_unlink(d, dr);
+        return;
+    }
+    struct run_param *params = NULL;
+    size_t nparams = 0;
+    char *err = NULL;
+    struct diag dg;
+    diag_init(&dg);
+    if (run_conf_parse(j->rec.conf, &params, &nparams, &err) < 0 ||
+        run_check_params(dag, params, nparams, &dg) < 0) {
+        if (!err)
+            err = run_diag_msg(&dg);
+        log_warn("run cannot start: bad conf", "run=%s err=%s", log_q(dr->run_id), log_q(err));
+        daemon_end_unstarted(d, &j->rec, RUN_FAILED);
+        free(err);
+        diag_release(&dg);
+        run_conf_free(params, nparams);
+        drun_unlink(d, dr);
+        return;
+    }
+    diag_release(&dg);
+    struct run_spec sp = {
+        .dag = dag,
+        .run_id = j->rec.run_id,
+        .type = j->rec.type,
+        .logical_at_ms = j->rec.logical_at_ms,
+        .queued_at_ms = j->rec.queued_at_ms,
+        .started_at_ms = j->resume ? j->rec.started_at_ms : -1,
+        .conf = j->rec.conf,
+        .params = params,
+        .nparams = nparams,
+        .tis = j->tis,
+        .ntis = j->ntis,
+    };
+    log_info(j->resume ? "run resumed" : "run started", "dag=%s run=%s", log_q(dag->id),
+             log_q(dr->run_id));
+    int rc = run_begin(d->e, &sp, daemon_run_ended, dr, &dr->r, &err);
+    run_conf_free(params, nparams);
+    if (rc < 0) {
+        log_warn("run cannot start", "run=%s err=%s", log_q(dr->run_id), log_q(err));
+        free(err);
+        daemon_end_unstarted(d, &j->rec, RUN_FAILED);
+        drun_unlink(d, dr);
+        return;
+    }
+    if (dr->cancel_requested)
+        run_cancel(dr->r);
+}
+
+/* Takes on a run from the store: loads its records on the pool, then begins it. */
+static void daemon_take_run(struct daemon *d, const struct run_rec *rec)
+{
+    struct ddag *dd = ddag_get(d, rec->dag_id, false);
+    struct drun *dr = drun_new(d, rec->run_id, dd);
+    struct djob *j = djob_new(d, DJOB_LOAD);
+    j->dr = dr;
+    j->rec.run_id = xstrdup(rec->run_id);
+    j->rec.dag_id = xstrdup(rec->dag_id);
+    j->rec.state = rec->state;
+    j->rec.type = rec->type;
+    j->rec.logical_at_ms = rec->logical_at_ms;
+    j->rec.queued_at_ms = rec->queued_at_ms;
+    j->rec.started_at_ms = rec->started_at_ms;
+    j->rec.ended_at_ms = rec->ended_at_ms;
+    j->rec.conf = rec->conf ? xstrdup(rec->conf) : NULL;
+    j->rec.dag_hash = rec->dag_hash ? xstrdup(rec->dag_hash) : NULL;
+    j->rec.dag_path = rec->dag_path ? xstrdup(rec->dag_path) : NULL;
+    if (rec->state == RUN_RUNNING)
+        d->nresumed++;
+    daemon_job_push(d, j);
+}
+
+/* ---- sync: requests, queued runs, pools, pauses ---- */
+
+static void daemon_sync_done(struct daemon *d, struct djob *j)
+{
+    if (j->rc < 0)
+        return;
+    for (size_t i = 0; i < j->npools; i++)
+        engine_set_pool(d->e, j->pools[i].name, j->pools[i].slots);
+    for (size_t i = 0; i < j->ndags; i++) {
+        struct ddag *dd = ddag_get(d, j->dags[i].dag_id, false);
+        if (dd && dd->paused != j->dags[i].paused) {
+            dd->paused = j->dags[i].paused;
+            log_info(dd->paused ? "dag paused" : "dag unpaused", "dag=%s", log_q(dd->id));
+            if (!dd->paused && dd->dag && !dd->dag->catchup)
+                dd->cursor = DAEMON_CURSOR_UNKNOWN; /* skips to the latest interval */
+        }
+    }
+    for (size_t i = 0; i < j->nreqs; i++) {
+        const struct run_request *q = &j->reqs[i];
+        if (strcmp(q->kind, "cancel") != 0)
+            continue;
+        struct drun *dr = daemon_find_run(d, q->run_id);
+        if (dr) {
+            if (dr->r)
+                run_cancel(dr->r);
+            else
+                dr->cancel_requested = true;
+            continue;
+        }
+        for (size_t k = 0; k < j->nruns; k++)
+            if (strcmp(j->runs[k].run_id, q->run_id) == 0 && j->runs[k].state == RUN_QUEUED) {
+                log_info("queued run cancelled", "run=%s", log_q(q->run_id));
+                daemon_end_unstarted(d, &j->runs[k], RUN_CANCELLED);
+                j->runs[k].state = RUN_CANCELLED; /* not taken on below */
+            }
+    }
+    for (size_t i = 0; i < j->nruns; i++) {
+        const struct run_rec *rec = &j->runs[i];
+        if (rec->state != RUN_QUEUED && rec->state != RUN_RUNNING)
+            continue;
+        if (daemon_find_run(d, rec->run_id) || daemon_recently_ended(d, rec->run_id, j->epoch))
+            continue;
+        struct ddag *dd = ddag_get(d, rec->dag_id, false);
+        if (rec->state == RUN_QUEUED) {
+            /* A new run waits for its DAG, for the DAG to be unpaused and for room. */
+            if (!dd || !dd->dag || dd->paused || dd->active >= dd->dag->max_active_runs)
+                continue;
+        }
+        daemon_take_run(d, rec);
+    }
+    daemon_prune_recent(d, j->epoch);
+    daemon_plan(d);
+}
+
+static void daemon_sync(struct daemon *d)
+{
+    if (d->stopping)
+        return;
+    if (d->sync_queued)
+        return; /* the queued one reads after this moment anyway */
+    d->sync_queued = true;
+    daemon_job_push(d, djob_new(d, DJOB_SYNC));
+}
+
+static void daemon_on_bell(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+    struct daemon *d = h->data;
+    (void)filename;
+    (void)events;
+    (void)status;
+    daemon_sync(d);
+}
+
+static void daemon_on_resync(uv_timer_t *t)
+{
+    daemon_sync(t->data);
+}
+
+/* ---- the planner ---- */
+
+static void daemon_claim_done(struct daemon *d, struct djob *j)
+{
+    struct ddag *dd = ddag_get(d, j->dag_id, false);
+    if (!dd)
+        return;
+    dd->claim_busy = false;
+    if (j->rc < 0)
+        return; /* tried again at the next plan */
+    if (dd->cursor == j->at_ms && dd->dag)
+        dd->cursor = plan_after(dd->dag, j->at_ms);
+    if (j->exists) {
+        log_debug("scheduled run exists", "dag=%s at=%lld", log_q(dd->id), (long long)j->at_ms);
+    } else if (!d->stopping) {
+        log_info("scheduled run created", "dag=%s run=%s", log_q(dd->id), log_q(j->run_id));
+        j->rec.run_id = xstrdup(j->run_id);
+        daemon_take_run(d, &j->rec);
+    }
+    daemon_plan(d);
+}
+
+static void daemon_cursor_done(struct daemon *d, struct djob *j)
+{
+    struct ddag *dd = ddag_get(d, j->dag_id, false);
+    if (!dd)
+        return;
+    dd->cursor_busy = false;
+    if (j->rc < 0 || !dd->dag)
+        return;
+    dd->cursor = plan_cursor(dd->dag, j->at_ms, when_now_ms());
+    ddag_sched_key(dd->dag, dd->sched_key, sizeof(dd->sched_key));
+    daemon_plan(d);
+}
+
+static void daemon_on_plan_timer(uv_timer_t *t)
+{
+    daemon_plan(t->data);
+}
+
+/* Claims every due run there is room for; sets the timer to the next due time. */
+static void daemon_plan(struct daemon *d)
+{
+    if (d->stopping)
+        return;
+    int64_t now = when_now_ms();
+    int64_t wake = PLAN_NEVER;
+    for (size_t i = 0; i < d->dags.n; i++) {
+        struct ddag *dd = d->dags.v[i];
+        const struct dag *dag = dd->dag;
+        if (!dag || !dag->schedule || dd->paused || dd->cursor_busy || dd->claim_busy)
+            continue;
+        char key[96];
+        ddag_sched_key(dag, key, sizeof(key));
+        if (dd->cursor == DAEMON_CURSOR_UNKNOWN || strcmp(key, dd->sched_key) != 0) {
+            dd->cursor_busy = true;
+            struct djob *j = djob_new(d, DJOB_CURSOR);
+            j->dag_id = xstrdup(dd->id);
+            daemon_job_push(d, j);
+            continue;
+        }
+        if (dd->cursor == PLAN_NEVER)
+            continue;
+        int64_t due = plan_due_at(dag, dd->cursor);
+        if (due > now) {
+            if (due < wake)
+                wake = due;
+            continue;
+        }
+        if (dd->active >= dag->max_active_runs)
+            continue; /* a run's end plans again */
+        dd->claim_busy = true;
+        struct djob *j = djob_new(d, DJOB_CLAIM);
+        j->dag_id = xstrdup(dd->id);
+        j->at_ms = dd->cursor;
+        j->rec.dag_id = xstrdup(dd->id);
+        j->rec.state = RUN_QUEUED;
+        j->rec.type = RUN_SCHEDULED;
+        j->rec.logical_at_ms = dd->cursor;
+        j->rec.queued_at_ms = now;
+        j->rec.started_at_ms = -1;
+        j->rec.ended_at_ms = -1;
+        j->rec.dag_hash = xstrdup(dag->hash);
+        j->rec.dag_path = xstrdup(dag->path);
+        daemon_job_push(d, j);
+    }
+    uv_timer_stop(&d->plan_timer);
+    if (wake != PLAN_NEVER) {
+        int64_t ms = wake - when_now_ms();
+        uv_timer_start(&d->plan_timer, daemon_on_plan_timer, (uint64_t)(ms > 0 ? ms : 0), 0);
+    }
+}
+
+/* ---- the DAG folder ---- */
+
+static void daemon_on_dag_change(void *ud, const char *path, const struct dag *old,
+                                 const struct dag *now, const struct diag *errors)
+{
+    struct daemon *d = ud;
+    if (old && (!now || strcmp(old->id, now->id) != 0)) {
+        struct ddag *dd = ddag_get(d, old->id, false);
+        if (dd && dd->dag == old) {
+            dag_free(dd->dag);
+            dd->dag = NULL;
+            if (d->ready_said)
+                log_info("dag unloaded", "dag=%s file=%s", log_q(old->id), log_q(path));
+        }
+    }
+    struct djob *j = djob_new(d, DJOB_DAG);
+    j->path = xstrdup(path);
+    if (now) {
+        struct ddag *dd = ddag_get(d, now->id, true);
+        struct dag *fresh = dag_ref((struct dag *)now);
+        dag_free(dd->dag);
+        dd->dag = fresh;
+        if (d->ready_said)
+            log_info("dag loaded", "dag=%s file=%s hash=%.12s", log_q(now->id), log_q(path),
+                     now->hash);
+        j->drec.dag_id = xstrdup(now->id);
+        j->drec.path = xstrdup(path);
+        j->drec.hash = xstrdup(now->hash);
+        j->drec.schedule = now->schedule ? xstrdup(now->schedule) : NULL;
+        j->drec.description = now->description ? xstrdup(now->description) : NULL;
+    } else if (errors && errors->n > 0) {
+        j->errs = xcalloc(errors->n, sizeof(*j->errs));
+        for (size_t i = 0; i < errors->n; i++) {
+            j->errs[i].line = errors->v[i].line;
+            j->errs[i].col = errors->v[i].col;
+            j->errs[i].message = xstrdup(errors->v[i].msg ? errors->v[i].msg : "");
+        }
+        j->nerrs = errors->n;
+        log_warn("dag file has errors", "file=%s line=%d err=%s", log_q(path), errors->v[0].line,
+                 log_q(errors->v[0].msg ? errors->v[0].msg : ""));
+    }
+    daemon_job_push(d, j);
+    if (d->ready_said) {
+        daemon_plan(d);
+        daemon_sync(d); /* a queued run may have waited for this DAG */
+    }
+}
+
+static void daemon_job_done(struct daemon *d, struct djob *j)
+{
+    switch (j->kind) {
+    case DJOB_SYNC:
+        daemon_sync_done(d, j);
+        break;
+    case DJOB_LOAD:
+        daemon_start_loaded(d, j);
+        break;
+    case DJOB_CLAIM:
+        daemon_claim_done(d, j);
+        break;
+    case DJOB_CURSOR:
+        daemon_cursor_done(d, j);
+        break;
+    case DJOB_DAG:
+        break;
+    }
+}
+
+/* ---- stopping ---- */
+
+static void daemon_handle_closed(uv_handle_t *h)
+{
+    struct daemon *d = h->data;
+    d->open_handles--;
+}
+
+static void daemon_close(struct daemon *d, uv_handle_t *h)
+{
+    if (!uv_is_closing(h)) {
+        d->open_handles++;
+        uv_close(h, daemon_handle_closed);
+    }
+}
+
+static void daemon_engine_stopped(void *ud)
+{
+    struct daemon *d = ud;
+    d->e = NULL;
+    daemon_close(d, (uv_handle_t *)&d->plan_timer);
+    daemon_close(d, (uv_handle_t *)&d->resync_timer);
+    daemon_close(d, (uv_handle_t *)&d->grace_timer);
+    daemon_close(d, (uv_handle_t *)&d->drain_timer);
+    daemon_close(d, (uv_handle_t *)&d->sigterm);
+    daemon_close(d, (uv_handle_t *)&d->sigint);
+    daemon_close(d, (uv_handle_t *)&d->sighup);
+}
+
+static void daemon_dagdir_closed(void *ud)
+{
+    struct daemon *d = ud;
+    d->dir = NULL;
+    daemon_maybe_finish(d);
+}
+
+/* Once stopping, runs halted and jobs done: close everything. */
+static void daemon_maybe_finish(struct daemon *d)
+{
+    if (!d->stopping || d->runs || d->job_busy || d->jobs_head || !d->e || d->e->stopping)
+        return;
+    if (d->dir) {
+        struct dagdir *dir = d->dir;
+        dagdir_close(dir, daemon_dagdir_closed, d);
+        return;
+    }
+    engine_stop(d->e, daemon_engine_stopped, d);
+}
+
+static void daemon_halt_all(struct daemon *d)
+{
+    if (d->halting)
+        return;
+    d->halting = true;
+    uv_timer_stop(&d->grace_timer);
+    uv_timer_stop(&d->drain_timer);
+    size_t n = 0;
+    for (struct drun *dr = d->runs; dr;) {
+        struct drun *next = dr->next;
+        if (dr->r) {
+            n += run_in_flight(dr->r);
+            run_halt(dr->r);
+        }
+        dr = next;
+    }
+    if (n)
+        log_warn("grace over: tries stopped (they run again at the next start)", "tries=%zu", n);
+    daemon_maybe_finish(d);
+}
+
+static void daemon_on_grace(uv_timer_t *t)
+{
+    daemon_halt_all(t->data);
+}
+
+/* While stopping: halt as soon as no try is in flight. */
+static void daemon_on_drain(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    for (struct drun *dr = d->runs; dr; dr = dr->next)
+        if (dr->r && run_in_flight(dr->r) > 0)
+            return;
+    daemon_halt_all(d);
+}
+
+static void daemon_on_signal(uv_signal_t *h, int signum)
+{
+    struct daemon *d = h->data;
+    if (signum == SIGHUP) {
+        log_info("SIGHUP ignored", "why=%s",
+                 log_q("the DAG folder is watched; restart to reload baram.yaml"));
+        return;
+    }
+    if (d->stopping) {
+        log_info("second signal: stopping now", "signal=%d", signum);
+        daemon_halt_all(d);
+        return;
+    }
+    d->stopping = true;
+    int64_t grace = d->o->grace_ms >= 0 ? d->o->grace_ms : DAEMON_GRACE_MS;
+    size_t inflight = 0;
+    for (struct drun *dr = d->runs; dr; dr = dr->next)
+        if (dr->r)
+            inflight += run_in_flight(dr->r);
+    log_info("stopping: no new tasks start", "signal=%d tries_running=%zu grace_ms=%lld", signum,
+             inflight, (long long)grace);
+    engine_set_parallelism(d->e, 0); /* nothing new starts */
+    uv_timer_stop(&d->plan_timer);
+    uv_timer_stop(&d->resync_timer);
+    if (d->bell_on) {
+        d->bell_on = false;
+        daemon_close(d, (uv_handle_t *)&d->bell);
+    }
+    uv_timer_start(&d->grace_timer, daemon_on_grace, (uint64_t)grace, 0);
+    uv_timer_start(&d->drain_timer, daemon_on_drain, 0, 50);
+}
+
+/* ---- start ---- */
+
+static void daemon_each_file(void *ud, const char *path, const struct dag *dag,
+                             const struct diag *errors)
+{
+    size_t *counts = ud;
+    (void)path;
+    (void)errors;
+    if (dag)
+        counts[0]++;
+    else
+        counts[1]++;
+}
+
+int daemon_run(const struct daemon_opts *o, char **errmsg)
+{
+    struct daemon *d = xcalloc(1, sizeof(*d));
+    d->o = o;
+    d->lock_fd = -1;
+    hmap_init(&d->by_id);
+    int rc = schedlock_take(o->home, &d->lock_fd, errmsg);
+    if (rc < 0)
+        goto out_free;
+    if ((rc = store_open(o->store_url, &d->ctl, errmsg)) < 0)
+        goto out_lock;
+    if ((rc = uv_loop_init(&d->loop)) < 0) {
+        *errmsg = xasprintf("cannot start the event loop: %s", err_str(rc));
+        goto out_store;
+    }
+    struct engine_opts eo = {
+        .loop = &d->loop,
+        .store_url = o->store_url,
+        .home = o->home,
+        .parallelism = o->parallelism,
+    };
+    if ((rc = engine_start(&eo, &d->e, errmsg)) < 0)
+        goto out_loop;
+    for (size_t i = 0; i < o->npools; i++)
+        if (o->pools[i].name)
+            sched_pool_set(&d->e->sched, o->pools[i].name, o->pools[i].slots);
+    uv_timer_init(&d->loop, &d->plan_timer);
+    uv_timer_init(&d->loop, &d->resync_timer);
+    uv_timer_init(&d->loop, &d->grace_timer);
+    uv_timer_init(&d->loop, &d->drain_timer);
+    d->plan_timer.data = d->resync_timer.data = d->grace_timer.data = d->drain_timer.data = d;
+    uv_signal_init(&d->loop, &d->sigterm);
+    uv_signal_init(&d->loop, &d->sigint);
+    uv_signal_init(&d->loop, &d->sighup);
+    d->sigterm.data = d->sigint.data = d->sighup.data = d;
+    uv_signal_start(&d->sigterm, daemon_on_signal, SIGTERM);
+    uv_signal_start(&d->sigint, daemon_on_signal, SIGINT);
+    uv_signal_start(&d->sighup, daemon_on_signal, SIGHUP);
+
+    /* The doorbell: the CLI touches it after writing a request. */
+    char *bell = schedlock_wake_path(o->home);
+    int bfd = open(bell, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (bfd >= 0)
+        close(bfd);
+    uv_fs_event_init(&d->loop, &d->bell);
+    d->bell.data = d;
+    if (uv_fs_event_start(&d->bell, daemon_on_bell, bell, 0) == 0)
+        d->bell_on = true;
+    else
+        daemon_close(d, (uv_handle_t *)&d->bell);
+    free(bell);
+
+    if ((rc = dagdir_open(&d->loop, o->dags, daemon_on_dag_change, d, &d->dir, errmsg)) < 0) {
+        d->dir = NULL;
+        d->rc = rc;
+        d->stopping = true;
+        daemon_close(d, (uv_handle_t *)&d->bell);
+        d->bell_on = false;
+        daemon_maybe_finish(d);
+        uv_run(&d->loop, UV_RUN_DEFAULT);
+        goto out_loop;
+    }
+    d->ready_said = true;
+    daemon_sync(d); /* the first one resumes every unfinished run */
+    daemon_plan(d);
+    uv_timer_start(&d->resync_timer, daemon_on_resync, DAEMON_RESYNC_MS, DAEMON_RESYNC_MS);
+    size_t counts[2] = {0, 0};
+    dagdir_each(d->dir, daemon_each_file, counts);
+    if (o->ready)
+        o->ready(o->ready_ud, counts[0], counts[1], 0);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    log_info("stopped", "home=%s", log_q(o->home));
+    rc = 0;
+
+out_loop:
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&d->loop) == UV_EBUSY)
+        log_warn("event loop closed with open handles", "home=%s", log_q(o->home));
+out_store:
+    store_close(d->ctl);
+out_lock:
+    schedlock_drop(d->lock_fd);
+out_free:
+    for (size_t i = 0; i < d->dags.n; i++) {
+        dag_free(d->dags.v[i]->dag);
+        free(d->dags.v[i]->id);
+        free(d->dags.v[i]);
+    }
+    VEC_FREE(&d->dags);
+    hmap_release(&d->by_id);
+    for (size_t i = 0; i < d->recent.n; i++)
+        free(d->recent.v[i].run_id);
+    VEC_FREE(&d->recent);
+    free(d);
+    return rc;
+}

@@ -1,0 +1,59 @@
+/*
+ * daemon.h - the scheduler daemon (`baram standalone`, `baram scheduler`):
+ * one libuv loop that owns scheduling state for every DAG of the folder.
+ *
+ * What it does, all as events on the loop:
+ *  - watches the DAG folder (dagdir.h) and records each DAG and import error
+ *    in the store for the CLI, API and UI;
+ *  - creates scheduled runs when their data interval has ended (plan.h),
+ *    catching up within max_active_runs, on one timer set to the earliest
+ *    due time;
+ *  - starts queued runs (`dags trigger`, `dags backfill`, `tasks clear`)
+ *    and acts on requests (`runs cancel`), pools and pauses read from the
+ *    store when the CLI rings the doorbell (schedlock_ring) or every few
+ *    seconds otherwise;
+ *  - runs them all on one engine (engine.h): shared pools and parallelism;
+ *  - at start, resumes every unfinished run of the store (crash recovery,
+ *    SPEC section 5), killing the process groups its dead predecessor left;
+ *  - on SIGTERM or SIGINT, starts nothing new, gives running tries a grace
+ *    period, then stops them and leaves the store as it stood, for the next
+ *    start to resume. A second signal cuts the grace short.
+ *
+ * Store access that may block (claims, loading a run's records) runs on the
+ * libuv thread pool, one job at a time on the daemon's own connection; the
+ * loop never waits on the database.
+ *
+ * Called from the main thread; daemon_run blocks until the daemon stops.
+ */
+#ifndef BARAM_DAEMON_DAEMON_H
+#define BARAM_DAEMON_DAEMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/compiler.h"
+
+struct run_pool;
+
+#define DAEMON_GRACE_MS  30000 /* default grace for running tries at shutdown */
+#define DAEMON_RESYNC_MS 2000  /* the store is read this often without a doorbell */
+
+struct daemon_opts {
+    const char *home;      /* the home folder (lock, doorbell, logs) */
+    const char *dags;      /* the DAG folder */
+    const char *store_url; /* the database */
+    int parallelism;
+    const struct run_pool *pools; /* from baram.yaml; the store's `pools set` win */
+    size_t npools;
+    int64_t grace_ms; /* < 0: DAEMON_GRACE_MS */
+    /* Called once on the loop when the daemon is up (DAGs loaded, recovery started). */
+    void (*ready)(void *ud, size_t ndags, size_t nerrors, size_t nresumed);
+    void *ready_ud;
+};
+
+/* Runs the daemon until a signal stops it. 0 after a clean stop, or a negative code with
+ * *errmsg (malloc'd): could not start (another scheduler holds the home, the store cannot be
+ * opened, the DAG folder cannot be read). */
+int daemon_run(const struct daemon_opts *o, char **errmsg) WARN_UNUSED;
+
+#endif
