@@ -25,9 +25,15 @@ struct command {
 
 static const struct command commands[] = {
     {"run", cmd_run, "run FILE [--param k=v]... [--date D] [--parallelism N] [--json]"},
-    {"dags", cmd_dags, "dags validate PATH..."},
-    {"runs", cmd_runs, "runs list [DAG] | show RUN | profile RUN   [--json]"},
-    {"tasks", cmd_tasks, "tasks test FILE TASK [--date D] [--param k=v]..."},
+    {"standalone", cmd_standalone, "standalone: scheduler + local executor in one process"},
+    {"scheduler", cmd_scheduler, "scheduler: the scheduler alone (split deployments)"},
+    {"dags", cmd_dags,
+     "dags list | show DAG | pause DAG | unpause DAG | validate PATH...   [--json]\n"
+     "  baram dags trigger DAG [--conf JSON] [--date D] | backfill DAG --from D --to D"},
+    {"runs", cmd_runs, "runs list [DAG] | show RUN | profile RUN | cancel RUN   [--json]"},
+    {"tasks", cmd_tasks,
+     "tasks test FILE TASK [--date D] [--param k=v]... | clear RUN TASK [--downstream]"},
+    {"pools", cmd_pools, "pools list [--json] | set NAME SLOTS"},
     {"logs", cmd_logs, "logs RUN TASK [--try N] [--follow]"},
     {"init", cmd_init, "init: create the home (database, secret key)"},
 };

@@ -8,11 +8,14 @@
 #ifndef BARAM_CLI_CMD_H
 #define BARAM_CLI_CMD_H
 
-int cmd_run(int argc, char **argv);  /* cmd_run.c:   baram run FILE ... */
-int cmd_dags(int argc, char **argv); /* cmd_dags.c:  baram dags validate PATH... (list ... later) */
-int cmd_runs(int argc, char **argv); /* cmd_runs.c:  baram runs list|show|profile */
-int cmd_tasks(int argc, char **argv); /* cmd_tasks.c: baram tasks test FILE TASK */
+int cmd_run(int argc, char **argv);   /* cmd_run.c:   baram run FILE ... */
+int cmd_dags(int argc, char **argv);  /* cmd_dags.c:  baram dags list|show|trigger|... */
+int cmd_runs(int argc, char **argv);  /* cmd_runs.c:  baram runs list|show|profile|cancel */
+int cmd_tasks(int argc, char **argv); /* cmd_tasks.c: baram tasks test FILE TASK | clear RUN TASK */
+int cmd_pools(int argc, char **argv); /* cmd_pools.c: baram pools list | set NAME SLOTS */
 int cmd_logs(int argc, char **argv);  /* cmd_logs.c:  baram logs RUN TASK [--try N] [--follow] */
 int cmd_init(int argc, char **argv);  /* cmd_init.c:  baram init */
+int cmd_standalone(int argc, char **argv); /* cmd_standalone.c: baram standalone */
+int cmd_scheduler(int argc, char **argv);  /* cmd_standalone.c: baram scheduler */
 
 #endif

@@ -1,11 +1,22 @@
 /*
- * cmd_dags.c - `baram dags SUBCOMMAND` (SPEC section 3). Today: `validate
- * PATH...`, which loads each DAG file through dag_load_file (a folder: every
- * *.yaml and *.yml directly in it, in name order) and prints every
- * diagnostic GCC-style on stderr and "FILE: ok (N tasks)" on stdout, or one
- * JSON array with --json. Within one folder, two files may not share a dag
- * id. Exit 0 all valid, 1 some file invalid, 2 usage error or a path that
- * cannot be read. Main thread; everything allocated here is freed here.
+ * cmd_dags.c - `baram dags SUBCOMMAND` (SPEC section 3).
+ *
+ *  - validate PATH...: loads each DAG file through dag_load_file (a folder:
+ *    every *.yaml and *.yml directly in it, in name order) and prints every
+ *    diagnostic GCC-style on stderr and "FILE: ok (N tasks)" on stdout, or
+ *    one JSON array with --json. Within one folder, two files may not share
+ *    a dag id. Exit 0 all valid, 1 some file invalid, 2 usage error or a
+ *    path that cannot be read.
+ *  - list, show, pause, unpause, trigger, backfill: the home's DAG folder
+ *    (dagdir_scan, the same rules as the daemon) plus the store. The CLI
+ *    never talks to the daemon: it writes the store (paused flags, queued
+ *    runs claimed with store_claim_run) and the daemon picks that up.
+ *    Reading commands work without a database (nothing is paused, nothing
+ *    ran); writing ones create the home and its database like `baram run`.
+ *    An unknown DAG id is a usage error (2) with a did-you-mean among the
+ *    folder's and the store's ids.
+ *
+ * Main thread; everything allocated here is freed here.
  */
 #include "cli/cmd.h"
 
@@ -24,17 +35,34 @@
 #include "base/buf.h"
 #include "base/compiler.h"
 #include "base/diag.h"
+#include "base/err.h"
 #include "base/suggest.h"
+#include "base/when.h"
 #include "base/xalloc.h"
 #include "cli/args.h"
 #include "cli/cli.h"
+#include "cli/home.h"
+#include "cli/out.h"
+#include "daemon/dagdir.h"
+#include "daemon/schedlock.h"
+#include "dag/cron.h"
 #include "dag/dag.h"
+#include "sched/run.h"
+#include "store/store.h"
 
-static const char usage_dags[] = "usage: baram dags SUBCOMMAND [ARGS]\n"
-                                 "\n"
-                                 "subcommands:\n"
-                                 "  validate PATH... [--json]   check DAG files (a folder: its "
-                                 "*.yaml and *.yml files)\n";
+static const char usage_dags[] =
+    "usage: baram dags SUBCOMMAND [ARGS]\n"
+    "\n"
+    "subcommands:\n"
+    "  list [--json]                              the DAGs of the home's folder, import errors\n"
+    "  show DAG [--json]                          a DAG: schedule, params, tasks, recent runs\n"
+    "  pause DAG | unpause DAG                    stop / resume scheduling it\n"
+    "  trigger DAG [--conf JSON] [--date D]       queue a manual run\n"
+    "  backfill DAG --from D --to D [--conf JSON] queue runs for past schedule dates\n"
+    "  validate PATH... [--json]                  check DAG files (a folder: its *.yaml and "
+    "*.yml files)\n"
+    "\n"
+    "  --home DIR  the home (default $BARAM_HOME or ./.baram); see 'baram dags SUB --help'\n";
 
 static const char usage_validate[] =
     "usage: baram dags validate PATH... [--json] [--debug]\n"
@@ -222,9 +250,863 @@ static int dags_validate(int argc, char **argv)
     return st.rc;
 }
 
+/* ---- the home's DAG folder and the store ---- */
+
+#define BACKFILL_MAX     10000
+#define SHOW_RECENT_RUNS 5
+
+static const char usage_list[] =
+    "usage: baram dags list [--json]\n"
+    "\n"
+    "The DAGs of the home's folder ('dags' in baram.yaml, BARAM_DAGS; default ./dags): id,\n"
+    "schedule, paused, tasks, last run, file; then the files that failed to load.\n"
+    "\n"
+    "  --json    print {\"dags\":[{\"dag_id\",\"file\",\"schedule\",\"paused\",\"description\",\n"
+    "            \"tasks\",\"last_run\":{\"run_id\",\"state\"}|null}],\n"
+    "            \"import_errors\":[{\"file\",\"line\",\"col\",\"message\"}]}\n"
+    "\n"
+    "exit: 0 (also with import errors, which are listed), 2 usage error or unreadable folder\n";
+
+static const char usage_show[] =
+    "usage: baram dags show DAG [--json]\n"
+    "\n"
+    "A DAG of the home's folder: file, description, schedule, start, end, catchup,\n"
+    "max_active_runs, paused, params, its tasks in topological order with what they need,\n"
+    "and its recent runs.\n"
+    "\n"
+    "exit: 0, 2 usage error or unknown DAG\n";
+
+static const char usage_pause[] =
+    "usage: baram dags pause DAG | baram dags unpause DAG [--json]\n"
+    "\n"
+    "A paused DAG gets no new scheduled runs; runs already going go on. The flag is kept in\n"
+    "the home's database, so it holds across restarts of the scheduler.\n"
+    "\n"
+    "exit: 0, 2 usage error or unknown DAG\n";
+
+static const char usage_trigger[] =
+    "usage: baram dags trigger DAG [--conf JSON] [--date D] [--json]\n"
+    "\n"
+    "Queues a manual run of the DAG for the scheduler ('baram standalone') and prints its id.\n"
+    "\n"
+    "  --conf JSON  params for the run, a JSON object of strings, numbers or booleans:\n"
+    "               '{\"region\": \"us\", \"limit\": 5}'\n"
+    "  --date D     logical date, YYYY-MM-DD or ISO 8601 UTC (default: now)\n"
+    "  --json       print {\"dag\",\"run_id\",\"state\",\"logical_date\"}\n"
+    "\n"
+    "exit: 0 queued, 1 the database failed, 2 usage error, unknown DAG or bad params\n";
+
+static const char usage_backfill[] =
+    "usage: baram dags backfill DAG --from D --to D [--conf JSON] [--json]\n"
+    "\n"
+    "Queues one backfill run per fire time T of the DAG's schedule with FROM <= T <= TO\n"
+    "(a date D is D 00:00 UTC), skipping dates that already have a scheduled or backfill run.\n"
+    "At most 10000 runs at once.\n"
+    "\n"
+    "  --conf JSON  params for every run (see 'baram dags trigger --help')\n"
+    "  --json       print {\"dag\",\"queued\",\"skipped\",\"run_ids\":[...]}\n"
+    "\n"
+    "exit: 0 queued, 1 the database failed, 2 usage error, unknown DAG, no schedule or bad "
+    "range\n";
+
+/* One `dags` command's view: its home, the folder's files, and the store. */
+struct dview {
+    const char *cmd; /* "dags list" */
+    struct home h;
+    struct dagdir_file *files; /* owned */
+    size_t nfiles;
+    struct store *s; /* owned; NULL when there is no database yet (reading commands) */
+};
+
+static void dview_release(struct dview *v)
+{
+    dagdir_free_files(v->files, v->nfiles);
+    store_close(v->s);
+    home_release(&v->h);
+}
+
+/* Loads the home and scans its folder; with store, opens the database (create: making the
+ * home and database when missing; otherwise a missing database leaves v->s NULL). EXIT_OK
+ * or an exit code after printing why. */
+static int dview_open(struct dview *v, const char *cmd, const char *home_flag, bool store,
+                      bool create)
+{
+    memset(v, 0, sizeof(*v));
+    v->cmd = cmd;
+    if (home_setup(&v->h, cmd, home_flag) < 0)
+        return EXIT_USAGE;
+    char *err = NULL;
+    if (dagdir_scan(v->h.dags, &v->files, &v->nfiles, &err) < 0) {
+        fprintf(stderr, "baram %s: %s\n", cmd, err ? err : "cannot read the DAG folder");
+        free(err);
+        return EXIT_USAGE;
+    }
+    if (!store)
+        return EXIT_OK;
+    if (create && home_create(&v->h, &err) < 0) {
+        fprintf(stderr, "baram %s: %s\n", cmd, err);
+        free(err);
+        return EXIT_USAGE;
+    }
+    int r = home_open_store(&v->h, create, &v->s, &err);
+    if (r == -ENOENT && !create) {
+        free(err);
+        v->s = NULL;
+        return EXIT_OK;
+    }
+    if (r < 0) {
+        fprintf(stderr, "baram %s: %s\n", cmd, err ? err : err_str(r));
+        free(err);
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+static const struct dagdir_file *dview_find(const struct dview *v, const char *dag_id)
+{
+    for (size_t i = 0; i < v->nfiles; i++)
+        if (v->files[i].dag && strcmp(v->files[i].dag->id, dag_id) == 0)
+            return &v->files[i];
+    return NULL;
+}
+
+/* Prints "no DAG" with a did-you-mean among the folder's and the store's ids. */
+static int dview_no_dag(const struct dview *v, const char *dag_id)
+{
+    struct dag_rec *recs = NULL;
+    size_t nrecs = 0;
+    if (v->s && store_list_dags(v->s, &recs, &nrecs) < 0)
+        nrecs = 0;
+    const char **ids = xcalloc(v->nfiles + nrecs + 1, sizeof *ids);
+    size_t n = 0;
+    for (size_t i = 0; i < v->nfiles; i++)
+        if (v->files[i].dag)
+            ids[n++] = v->files[i].dag->id;
+    const char *failed_path = NULL;
+    for (size_t i = 0; i < nrecs; i++) {
+        ids[n++] = recs[i].dag_id;
+        if (strcmp(recs[i].dag_id, dag_id) == 0 && recs[i].path)
+            failed_path = recs[i].path;
+    }
+    const char *near = suggest_closest(dag_id, ids, n);
+    if (failed_path)
+        fprintf(stderr,
+                "baram %s: DAG '%s' is not loaded from folder '%s' (its file '%s' is gone or "
+                "has errors; see 'baram dags list')\n",
+                v->cmd, dag_id, v->h.dags, failed_path);
+    else if (near)
+        fprintf(stderr, "baram %s: no DAG '%s' in folder '%s' (did you mean '%s'?)\n", v->cmd,
+                dag_id, v->h.dags, near);
+    else
+        fprintf(stderr, "baram %s: no DAG '%s' in folder '%s'; see 'baram dags list'\n", v->cmd,
+                dag_id, v->h.dags);
+    free(ids);
+    store_free_dags(recs, nrecs);
+    return EXIT_USAGE;
+}
+
+static bool dview_paused(const struct dview *v, const char *dag_id)
+{
+    struct dag_rec d;
+    if (!v->s || store_get_dag(v->s, dag_id, &d) < 0)
+        return false;
+    bool p = d.paused;
+    dag_rec_release(&d);
+    return p;
+}
+
+static void note_no_scheduler(const struct home *h, const char *cmd, const char *what)
+{
+    if (!schedlock_held(h->dir))
+        fprintf(stderr,
+                "baram %s: no scheduler is running on %s: %s when `baram standalone` starts\n", cmd,
+                h->dir, what);
+}
+
+/* An import error as "FILE:LINE:COL: MESSAGE (HINT)" (no position when unknown). */
+static char *import_error_line(const struct diag_entry *e, bool with_file)
+{
+    struct buf b = BUF_INIT(BUF_NO_MAX);
+    if (with_file) {
+        (void)!buf_adds(&b, e->file ? e->file : "?");
+        if (e->line > 0)
+            (void)!buf_addf(&b, ":%d:%d", e->line, e->col);
+        (void)!buf_adds(&b, ": ");
+    }
+    (void)!buf_adds(&b, e->msg ? e->msg : "");
+    if (e->hint)
+        (void)!buf_addf(&b, " (%s)", e->hint);
+    return buf_detach(&b, NULL);
+}
+
+/* Parses the flags of a `dags SUB` command taking one DAG id. EXIT_OK, ARGS_HELP (help
+ * printed), or EXIT_USAGE after printing why. */
+static int parse_one_dag(const char *cmd, const char *usage, int argc, char **argv,
+                         const struct args_flag *flags, size_t nflags, const char **dag_id)
+{
+    const char *pos[1];
+    size_t npos = 0;
+    int r = args_parse(cmd, argc, argv, flags, nflags, pos, ARRAY_SIZE(pos), &npos);
+    if (r == ARGS_HELP) {
+        fputs(usage, stdout);
+        return ARGS_HELP;
+    }
+    if (r < 0)
+        return EXIT_USAGE;
+    if (npos != 1) {
+        fprintf(stderr, "baram %s: expected a DAG id; see 'baram %s --help'\n", cmd, cmd);
+        return EXIT_USAGE;
+    }
+    *dag_id = pos[0];
+    return EXIT_OK;
+}
+
+/* ---- list ---- */
+
+static json_t *last_run_json(const struct dview *v, const char *dag_id, char *human, size_t humansz)
+{
+    struct run_rec *runs = NULL;
+    size_t n = 0;
+    snprintf(human, humansz, "-");
+    if (!v->s || store_list_runs(v->s, dag_id, 1, 0, &runs, &n, NULL) < 0 || n == 0) {
+        store_free_runs(runs, n);
+        return json_null();
+    }
+    json_t *o =
+        json_pack("{s:s, s:s}", "run_id", runs[0].run_id, "state", run_state_name(runs[0].state));
+    snprintf(human, humansz, "%s (%s)", runs[0].run_id, run_state_name(runs[0].state));
+    store_free_runs(runs, n);
+    return o;
+}
+
+static int dags_list(int argc, char **argv)
+{
+    bool json = false;
+    const char *home_flag = NULL;
+    const struct args_flag flags[] = {
+        {"json", ARGS_BOOL, &json, NULL, NULL},
+        {"home", ARGS_STRING, NULL, &home_flag, NULL},
+    };
+    size_t npos = 0;
+    int r = args_parse("dags list", argc, argv, flags, ARRAY_SIZE(flags), NULL, 0, &npos);
+    if (r == ARGS_HELP) {
+        fputs(usage_list, stdout);
+        return EXIT_OK;
+    }
+    if (r < 0)
+        return EXIT_USAGE;
+    struct dview v;
+    int ret = dview_open(&v, "dags list", home_flag, true, false);
+    if (ret != EXIT_OK) {
+        dview_release(&v);
+        return ret;
+    }
+    json_t *dags = json_array(), *errs = json_array();
+    size_t nbad = 0;
+    for (size_t i = 0; i < v.nfiles; i++) {
+        const struct dagdir_file *f = &v.files[i];
+        if (!f->dag) {
+            nbad++;
+            for (size_t k = 0; k < f->errors.n; k++) {
+                const struct diag_entry *e = &f->errors.v[k];
+                if (e->level != DIAG_ERROR)
+                    continue;
+                char *msg = import_error_line(e, false);
+                json_array_append_new(errs, json_pack("{s:s, s:i, s:i, s:s}", "file", f->path,
+                                                      "line", e->line, "col",
+                                                      e->line > 0 ? e->col : 0, "message", msg));
+                free(msg);
+            }
+            continue;
+        }
+        const struct dag *d = f->dag;
+        char last[256];
+        json_t *o = json_object();
+        json_object_set_new(o, "dag_id", json_string(d->id));
+        json_object_set_new(o, "file", json_string(f->path));
+        json_object_set_new(o, "schedule", d->schedule ? json_string(d->schedule) : json_null());
+        json_object_set_new(o, "paused", json_boolean(dview_paused(&v, d->id)));
+        json_object_set_new(o, "description",
+                            d->description ? json_string(d->description) : json_null());
+        json_object_set_new(o, "tasks", json_integer(d->ntasks));
+        json_object_set_new(o, "last_run", last_run_json(&v, d->id, last, sizeof last));
+        json_object_set_new(o, "_last", json_string(last));
+        json_array_append_new(dags, o);
+    }
+    if (json) {
+        size_t i;
+        json_t *o;
+        json_array_foreach(dags, i, o) json_object_del(o, "_last");
+        json_t *top = json_pack("{s:o, s:o}", "dags", dags, "import_errors", errs);
+        if (out_json_print(stdout, top) < 0)
+            ret = EXIT_FAILED;
+        json_decref(top);
+    } else {
+        int wid = 3, wsched = 8, wlast = 8;
+        size_t i;
+        json_t *o;
+        json_array_foreach(dags, i, o)
+        {
+            const char *sch = json_string_value(json_object_get(o, "schedule"));
+            int a = (int)strlen(json_string_value(json_object_get(o, "dag_id")));
+            int b = sch ? (int)strlen(sch) : 1;
+            int c = (int)strlen(json_string_value(json_object_get(o, "_last")));
+            wid = a > wid ? a : wid;
+            wsched = b > wsched ? b : wsched;
+            wlast = c > wlast ? c : wlast;
+        }
+        if (json_array_size(dags) == 0)
+            printf("no DAGs in folder '%s'\n", v.h.dags);
+        else
+            printf("%-*s  %-*s  %-6s  %5s  %-*s  %s\n", wid, "DAG", wsched, "SCHEDULE", "PAUSED",
+                   "TASKS", wlast, "LAST RUN", "FILE");
+        json_array_foreach(dags, i, o)
+        {
+            const char *sch = json_string_value(json_object_get(o, "schedule"));
+            const char *desc = json_string_value(json_object_get(o, "description"));
+            printf("%-*s  %-*s  %-6s  %5lld  %-*s  %s\n", wid,
+                   json_string_value(json_object_get(o, "dag_id")), wsched, sch ? sch : "-",
+                   json_is_true(json_object_get(o, "paused")) ? "yes" : "no",
+                   (long long)json_integer_value(json_object_get(o, "tasks")), wlast,
+                   json_string_value(json_object_get(o, "_last")),
+                   json_string_value(json_object_get(o, "file")));
+            if (desc)
+                printf("%-*s  %s\n", wid, "", desc);
+        }
+        if (json_array_size(errs)) {
+            printf("\nimport errors:\n");
+            json_array_foreach(errs, i, o)
+            {
+                long long line = (long long)json_integer_value(json_object_get(o, "line"));
+                const char *file = json_string_value(json_object_get(o, "file"));
+                const char *msg = json_string_value(json_object_get(o, "message"));
+                if (line > 0)
+                    printf("  %s:%lld:%lld: %s\n", file, line,
+                           (long long)json_integer_value(json_object_get(o, "col")), msg);
+                else
+                    printf("  %s: %s\n", file, msg);
+            }
+        }
+        json_decref(dags);
+        json_decref(errs);
+    }
+    if (nbad)
+        fprintf(stderr,
+                "baram dags list: %zu file%s in '%s' could not be loaded (import errors %s)\n",
+                nbad, nbad == 1 ? "" : "s", v.h.dags, json ? "in the JSON" : "above");
+    dview_release(&v);
+    return ret;
+}
+
+/* ---- show ---- */
+
+static json_t *time_json(int64_t at_ms)
+{
+    if (at_ms < 0)
+        return json_null();
+    char iso[32];
+    when_format_iso(at_ms, iso, sizeof iso);
+    return json_string(iso);
+}
+
+static const char *task_kind_name(enum task_kind k)
+{
+    return k == TASK_HTTP ? "http" : k == TASK_WAIT ? "wait" : "run";
+}
+
+static json_t *show_json(const struct dview *v, const struct dagdir_file *f,
+                         const struct run_rec *runs, size_t nruns)
+{
+    const struct dag *d = f->dag;
+    json_t *o = json_object();
+    json_object_set_new(o, "dag_id", json_string(d->id));
+    json_object_set_new(o, "file", json_string(f->path));
+    json_object_set_new(o, "description",
+                        d->description ? json_string(d->description) : json_null());
+    json_object_set_new(o, "schedule", d->schedule ? json_string(d->schedule) : json_null());
+    json_object_set_new(o, "start", time_json(d->start_at_ms));
+    json_object_set_new(o, "end", time_json(d->end_at_ms));
+    json_object_set_new(o, "catchup", json_boolean(d->catchup));
+    json_object_set_new(o, "max_active_runs", json_integer(d->max_active_runs));
+    json_object_set_new(o, "paused", json_boolean(dview_paused(v, d->id)));
+    json_object_set_new(o, "hash", json_string(d->hash));
+    json_t *params = json_object();
+    for (size_t i = 0; i < d->nparams; i++)
+        json_object_set_new(params, d->params[i].name,
+                            d->params[i].value ? json_string(d->params[i].value) : json_null());
+    json_object_set_new(o, "params", params);
+    json_t *tasks = json_array();
+    for (uint32_t k = 0; k < d->ntasks; k++) {
+        uint32_t t = d->topo[k];
+        const struct dag_task *dt = &d->tasks[t];
+        json_t *needs = json_array();
+        for (uint32_t e = d->graph.up_start[t]; e < d->graph.up_start[t + 1]; e++)
+            json_array_append_new(needs, json_string(d->tasks[d->graph.up[e]].name));
+        json_array_append_new(
+            tasks, json_pack("{s:s, s:s, s:o, s:s, s:b, s:s, s:i}", "name", dt->name, "kind",
+                             task_kind_name(dt->kind), "needs", needs, "trigger",
+                             trigger_rule_name(dt->trigger), "mapped", dt->mapped, "pool",
+                             dt->pool ? dt->pool : "default", "retries", dt->retries));
+    }
+    json_object_set_new(o, "tasks", tasks);
+    json_t *rr = json_array();
+    for (size_t i = 0; i < nruns; i++)
+        json_array_append_new(rr, out_run_summary_json(&runs[i]));
+    json_object_set_new(o, "recent_runs", rr);
+    return o;
+}
+
+static void show_human(const json_t *o, const struct run_rec *runs, size_t nruns)
+{
+#define STR_OR(k, dflt)                                                                            \
+    (json_string_value(json_object_get(o, k)) ? json_string_value(json_object_get(o, k)) : (dflt))
+    printf("dag:              %s\n", STR_OR("dag_id", "?"));
+    printf("file:             %s\n", STR_OR("file", "?"));
+    printf("description:      %s\n", STR_OR("description", "-"));
+    printf("schedule:         %s\n", STR_OR("schedule", "none (manual runs only)"));
+    printf("start:            %s\n", STR_OR("start", "-"));
+    printf("end:              %s\n", STR_OR("end", "-"));
+    printf("catchup:          %s\n", json_is_true(json_object_get(o, "catchup")) ? "yes" : "no");
+    printf("max_active_runs:  %lld\n",
+           (long long)json_integer_value(json_object_get(o, "max_active_runs")));
+    printf("paused:           %s\n", json_is_true(json_object_get(o, "paused")) ? "yes" : "no");
+#undef STR_OR
+    const json_t *params = json_object_get(o, "params");
+    printf("params:          ");
+    if (json_object_size(params) == 0)
+        printf(" -");
+    const char *k;
+    json_t *val;
+    json_object_foreach((json_t *)params, k, val)
+    {
+        if (json_is_null(val))
+            printf(" %s (required)", k);
+        else
+            printf(" %s=%s", k, json_string_value(val));
+    }
+    printf("\ntasks (in topological order):\n");
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(o, "tasks"), i, t)
+    {
+        printf("  %s%s", json_string_value(json_object_get(t, "name")),
+               json_is_true(json_object_get(t, "mapped")) ? " (for_each)" : "");
+        json_t *needs = json_object_get(t, "needs");
+        size_t j;
+        json_t *nm;
+        json_array_foreach(needs, j, nm)
+            printf("%s%s", j ? ", " : "  needs: ", json_string_value(nm));
+        printf("\n");
+    }
+    printf("recent runs:\n");
+    if (nruns == 0)
+        printf("  none\n");
+    else
+        out_runs_table(stdout, runs, nruns);
+}
+
+static int dags_show(int argc, char **argv)
+{
+    bool json = false;
+    const char *home_flag = NULL, *dag_id = NULL;
+    const struct args_flag flags[] = {
+        {"json", ARGS_BOOL, &json, NULL, NULL},
+        {"home", ARGS_STRING, NULL, &home_flag, NULL},
+    };
+    int r = parse_one_dag("dags show", usage_show, argc, argv, flags, ARRAY_SIZE(flags), &dag_id);
+    if (r != EXIT_OK)
+        return r == ARGS_HELP ? EXIT_OK : r;
+    struct dview v;
+    int ret = dview_open(&v, "dags show", home_flag, true, false);
+    const struct dagdir_file *f = ret == EXIT_OK ? dview_find(&v, dag_id) : NULL;
+    if (ret == EXIT_OK && !f)
+        ret = dview_no_dag(&v, dag_id);
+    if (ret == EXIT_OK) {
+        struct run_rec *runs = NULL;
+        size_t nruns = 0;
+        if (v.s && store_list_runs(v.s, dag_id, SHOW_RECENT_RUNS, 0, &runs, &nruns, NULL) < 0) {
+            fprintf(stderr, "baram dags show: %s\n", store_errmsg(v.s));
+            ret = EXIT_FAILED;
+        }
+        json_t *o = show_json(&v, f, runs, nruns);
+        if (json) {
+            if (out_json_print(stdout, o) < 0)
+                ret = EXIT_FAILED;
+        } else {
+            show_human(o, runs, nruns);
+        }
+        json_decref(o);
+        store_free_runs(runs, nruns);
+    }
+    dview_release(&v);
+    return ret;
+}
+
+/* ---- pause, unpause ---- */
+
+static int dags_pause(int argc, char **argv, bool pause)
+{
+    bool json = false;
+    const char *home_flag = NULL, *dag_id = NULL;
+    const char *cmd = pause ? "dags pause" : "dags unpause";
+    const struct args_flag flags[] = {
+        {"json", ARGS_BOOL, &json, NULL, NULL},
+        {"home", ARGS_STRING, NULL, &home_flag, NULL},
+    };
+    int r = parse_one_dag(cmd, usage_pause, argc, argv, flags, ARRAY_SIZE(flags), &dag_id);
+    if (r != EXIT_OK)
+        return r == ARGS_HELP ? EXIT_OK : r;
+    struct dview v;
+    int ret = dview_open(&v, cmd, home_flag, true, true);
+    if (ret == EXIT_OK && !dview_find(&v, dag_id)) {
+        struct dag_rec d;
+        r = store_get_dag(v.s, dag_id, &d);
+        if (r == 0)
+            dag_rec_release(&d);
+        else if (r == -ENOENT)
+            ret = dview_no_dag(&v, dag_id);
+        else {
+            fprintf(stderr, "baram %s: %s\n", cmd, store_errmsg(v.s));
+            ret = EXIT_FAILED;
+        }
+    }
+    if (ret == EXIT_OK && store_set_paused(v.s, dag_id, pause) < 0) {
+        fprintf(stderr, "baram %s: %s\n", cmd, store_errmsg(v.s));
+        ret = EXIT_FAILED;
+    }
+    if (ret == EXIT_OK)
+        schedlock_ring(v.h.dir);
+    if (ret == EXIT_OK) {
+        if (json) {
+            json_t *o = json_pack("{s:s, s:b}", "dag", dag_id, "paused", pause);
+            if (out_json_print(stdout, o) < 0)
+                ret = EXIT_FAILED;
+            json_decref(o);
+        } else {
+            printf("%s %s\n", pause ? "paused" : "unpaused", dag_id);
+        }
+    }
+    dview_release(&v);
+    return ret;
+}
+
+/* ---- trigger, backfill ---- */
+
+/* Turns --conf (a JSON object of strings, numbers, booleans) into params whose names and
+ * values point into *holder (json_decref it). EXIT_OK, or EXIT_USAGE after printing why. */
+static int conf_params(const char *cmd, const char *conf, json_t **holder, struct run_param **out,
+                       size_t *n)
+{
+    *holder = NULL;
+    *out = NULL;
+    *n = 0;
+    if (!conf)
+        return EXIT_OK;
+    json_error_t jerr;
+    json_t *o = json_loads(conf, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (!o) {
+        fprintf(stderr, "baram %s: --conf is not valid JSON: %s (at character %d)\n", cmd,
+                jerr.text, jerr.position);
+        return EXIT_USAGE;
+    }
+    if (!json_is_object(o)) {
+        fprintf(stderr,
+                "baram %s: --conf must be a JSON object of params, like '{\"name\": "
+                "\"value\"}'\n",
+                cmd);
+        json_decref(o);
+        return EXIT_USAGE;
+    }
+    /* The string forms of non-string values live in a second object inside holder. */
+    json_t *strs = json_object();
+    struct run_param *v = xcalloc(json_object_size(o) + 1, sizeof *v);
+    size_t k = 0;
+    const char *name;
+    json_t *val;
+    int ret = EXIT_OK;
+    json_object_foreach(o, name, val)
+    {
+        char *text = NULL;
+        if (json_is_string(val))
+            text = xstrdup(json_string_value(val));
+        else if (json_is_boolean(val))
+            text = xstrdup(json_is_true(val) ? "true" : "false");
+        else if (json_is_number(val))
+            text = json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT);
+        if (!text) {
+            fprintf(stderr,
+                    "baram %s: --conf param '%s' must be a string, number or boolean, not %s\n",
+                    cmd, name,
+                    json_is_null(val)    ? "null"
+                    : json_is_array(val) ? "an array"
+                                         : "an object");
+            ret = EXIT_USAGE;
+            continue;
+        }
+        json_object_set_new(strs, name, json_string(text));
+        free(text);
+    }
+    if (ret != EXIT_OK) {
+        json_decref(strs);
+        json_decref(o);
+        free(v);
+        return ret;
+    }
+    json_object_foreach(strs, name, val)
+    {
+        v[k].name = name;
+        v[k].value = json_string_value(val);
+        k++;
+    }
+    json_object_set_new(o, "", strs); /* keeps strs alive with o */
+    *holder = o;
+    *out = v;
+    *n = k;
+    return EXIT_OK;
+}
+
+/* The run's conf as run.c records it: compact, sorted keys, string values; NULL when none. */
+static char *conf_json(const struct run_param *params, size_t n)
+{
+    if (n == 0)
+        return NULL;
+    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(o, params[i].name, json_string(params[i].value));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    return s;
+}
+
+/* Finds the DAG and checks the params against it: EXIT_OK with *f, or an exit code. */
+static int find_checked(struct dview *v, const char *dag_id, const struct run_param *params,
+                        size_t nparams, const struct dagdir_file **f)
+{
+    *f = dview_find(v, dag_id);
+    if (!*f)
+        return dview_no_dag(v, dag_id);
+    struct diag d;
+    diag_init(&d);
+    int r = run_check_params((*f)->dag, params, nparams, &d);
+    if (r < 0)
+        diag_print(&d, stderr, 0);
+    diag_release(&d);
+    return r < 0 ? EXIT_USAGE : EXIT_OK;
+}
+
+static int dags_trigger(int argc, char **argv)
+{
+    bool json = false;
+    const char *home_flag = NULL, *dag_id = NULL, *conf = NULL, *date = NULL;
+    const struct args_flag flags[] = {
+        {"json", ARGS_BOOL, &json, NULL, NULL},
+        {"conf", ARGS_STRING, NULL, &conf, NULL},
+        {"date", ARGS_STRING, NULL, &date, NULL},
+        {"home", ARGS_STRING, NULL, &home_flag, NULL},
+    };
+    const char *cmd = "dags trigger";
+    int r = parse_one_dag(cmd, usage_trigger, argc, argv, flags, ARRAY_SIZE(flags), &dag_id);
+    if (r != EXIT_OK)
+        return r == ARGS_HELP ? EXIT_OK : r;
+    int64_t now = when_now_ms(), logical = now;
+    if (date && args_date(cmd, date, &logical) < 0)
+        return EXIT_USAGE;
+    json_t *holder = NULL;
+    struct run_param *params = NULL;
+    size_t nparams = 0;
+    if (conf_params(cmd, conf, &holder, &params, &nparams) != EXIT_OK)
+        return EXIT_USAGE;
+    struct dview v;
+    const struct dagdir_file *f = NULL;
+    char *cj = NULL;
+    int ret = dview_open(&v, cmd, home_flag, true, true);
+    if (ret == EXIT_OK)
+        ret = find_checked(&v, dag_id, params, nparams, &f);
+    if (ret != EXIT_OK)
+        goto out;
+    const struct dag *d = f->dag;
+    cj = conf_json(params, nparams);
+    struct run_rec rec = {
+        .dag_id = d->id,
+        .state = RUN_QUEUED,
+        .type = RUN_MANUAL,
+        .logical_at_ms = logical,
+        .queued_at_ms = now,
+        .started_at_ms = -1,
+        .ended_at_ms = -1,
+        .conf = cj,
+        .dag_hash = (char *)d->hash,
+        .dag_path = f->path,
+    };
+    char id[160];
+    if ((r = store_begin(v.s)) < 0 ||
+        (r = store_put_dag_version(v.s, d->hash, d->id, d->source, d->source_len)) < 0 ||
+        (r = store_claim_run(v.s, "manual__", now, &rec, id, sizeof id)) < 0 ||
+        (r = store_commit(v.s)) < 0) {
+        fprintf(stderr, "baram %s: %s\n", cmd, store_errmsg(v.s));
+        store_rollback(v.s);
+        ret = EXIT_FAILED;
+        goto out;
+    }
+    schedlock_ring(v.h.dir);
+    char ld[32];
+    when_format_iso(logical, ld, sizeof ld);
+    if (json) {
+        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "dag", d->id, "run_id", id, "state", "queued",
+                              "logical_date", ld);
+        if (out_json_print(stdout, o) < 0)
+            ret = EXIT_FAILED;
+        json_decref(o);
+    } else {
+        printf("%s\n", id);
+    }
+    if (dview_paused(&v, d->id))
+        fprintf(stderr, "baram %s: DAG '%s' is paused: the run starts once it is unpaused\n", cmd,
+                d->id);
+    note_no_scheduler(&v.h, cmd, "the run starts");
+out:
+    free(cj);
+    free(params);
+    json_decref(holder);
+    dview_release(&v);
+    return ret;
+}
+
+static int dags_backfill(int argc, char **argv)
+{
+    bool json = false;
+    const char *home_flag = NULL, *dag_id = NULL, *conf = NULL, *from_s = NULL, *to_s = NULL;
+    const struct args_flag flags[] = {
+        {"json", ARGS_BOOL, &json, NULL, NULL},        {"conf", ARGS_STRING, NULL, &conf, NULL},
+        {"from", ARGS_STRING, NULL, &from_s, NULL},    {"to", ARGS_STRING, NULL, &to_s, NULL},
+        {"home", ARGS_STRING, NULL, &home_flag, NULL},
+    };
+    const char *cmd = "dags backfill";
+    int r = parse_one_dag(cmd, usage_backfill, argc, argv, flags, ARRAY_SIZE(flags), &dag_id);
+    if (r != EXIT_OK)
+        return r == ARGS_HELP ? EXIT_OK : r;
+    if (!from_s || !to_s) {
+        fprintf(stderr, "baram %s: --from and --to are required; see 'baram %s --help'\n", cmd,
+                cmd);
+        return EXIT_USAGE;
+    }
+    int64_t from, to;
+    if (args_date(cmd, from_s, &from) < 0 || args_date(cmd, to_s, &to) < 0)
+        return EXIT_USAGE;
+    if (from > to) {
+        fprintf(stderr, "baram %s: --from %s is after --to %s\n", cmd, from_s, to_s);
+        return EXIT_USAGE;
+    }
+    json_t *holder = NULL;
+    struct run_param *params = NULL;
+    size_t nparams = 0;
+    if (conf_params(cmd, conf, &holder, &params, &nparams) != EXIT_OK)
+        return EXIT_USAGE;
+    struct dview v;
+    const struct dagdir_file *f = NULL;
+    char *cj = NULL;
+    int64_t *dates = NULL;
+    size_t ndates = 0, cap = 0;
+    json_t *ids = json_array();
+    int ret = dview_open(&v, cmd, home_flag, true, true);
+    if (ret == EXIT_OK)
+        ret = find_checked(&v, dag_id, params, nparams, &f);
+    if (ret != EXIT_OK)
+        goto out;
+    const struct dag *d = f->dag;
+    if (!d->schedule) {
+        fprintf(stderr,
+                "baram %s: DAG '%s' has no schedule, so it has no dates to backfill (use 'baram "
+                "dags trigger %s' for a manual run)\n",
+                cmd, d->id, d->id);
+        ret = EXIT_USAGE;
+        goto out;
+    }
+    for (int64_t t = cron_next(&d->cron, from - 1); t >= 0 && t <= to; t = cron_next(&d->cron, t)) {
+        if (ndates == BACKFILL_MAX) {
+            fprintf(stderr,
+                    "baram %s: more than %d runs from %s to %s: backfill a narrower range at a "
+                    "time\n",
+                    cmd, BACKFILL_MAX, from_s, to_s);
+            ret = EXIT_USAGE;
+            goto out;
+        }
+        xgrow((void **)&dates, &cap, ndates + 1, sizeof *dates);
+        dates[ndates++] = t;
+    }
+    cj = conf_json(params, nparams);
+    int64_t now = when_now_ms();
+    size_t skipped = 0;
+    if ((r = store_begin(v.s)) < 0 ||
+        (r = store_put_dag_version(v.s, d->hash, d->id, d->source, d->source_len)) < 0)
+        goto dberr;
+    for (size_t i = 0; i < ndates; i++) {
+        bool exists = false;
+        if ((r = store_has_run_at(v.s, d->id, dates[i], &exists)) < 0)
+            goto dberr;
+        if (exists) {
+            skipped++;
+            continue;
+        }
+        struct run_rec rec = {
+            .dag_id = d->id,
+            .state = RUN_QUEUED,
+            .type = RUN_BACKFILL,
+            .logical_at_ms = dates[i],
+            .queued_at_ms = now,
+            .started_at_ms = -1,
+            .ended_at_ms = -1,
+            .conf = cj,
+            .dag_hash = (char *)d->hash,
+            .dag_path = f->path,
+        };
+        char id[160];
+        if ((r = store_claim_run(v.s, "backfill__", dates[i], &rec, id, sizeof id)) < 0)
+            goto dberr;
+        json_array_append_new(ids, json_string(id));
+    }
+    if ((r = store_commit(v.s)) < 0)
+        goto dberr;
+    schedlock_ring(v.h.dir);
+    size_t queued = json_array_size(ids);
+    if (json) {
+        json_t *o = json_pack("{s:s, s:I, s:I, s:O}", "dag", d->id, "queued", (json_int_t)queued,
+                              "skipped", (json_int_t)skipped, "run_ids", ids);
+        if (out_json_print(stdout, o) < 0)
+            ret = EXIT_FAILED;
+        json_decref(o);
+    } else {
+        printf("queued %zu backfill run%s of %s from %s to %s", queued, queued == 1 ? "" : "s",
+               d->id, from_s, to_s);
+        if (skipped)
+            printf(", skipped %zu date%s that already had a run", skipped, skipped == 1 ? "" : "s");
+        printf("\n");
+    }
+    if (queued) {
+        if (dview_paused(&v, d->id))
+            fprintf(stderr, "baram %s: DAG '%s' is paused: the runs start once it is unpaused\n",
+                    cmd, d->id);
+        note_no_scheduler(&v.h, cmd, "the runs start");
+    }
+    goto out;
+dberr:
+    fprintf(stderr, "baram %s: %s\n", cmd, store_errmsg(v.s));
+    store_rollback(v.s);
+    ret = EXIT_FAILED;
+out:
+    json_decref(ids);
+    free(dates);
+    free(cj);
+    free(params);
+    json_decref(holder);
+    dview_release(&v);
+    return ret;
+}
+
 int cmd_dags(int argc, char **argv)
 {
-    static const char *const subs[] = {"validate"};
+    static const char *const subs[] = {"list",    "show",     "pause",   "unpause",
+                                       "trigger", "backfill", "validate"};
     if (argc < 2) {
         fputs(usage_dags, stderr);
         return EXIT_USAGE;
@@ -236,6 +1118,16 @@ int cmd_dags(int argc, char **argv)
     }
     if (strcmp(sub, "validate") == 0)
         return dags_validate(argc - 1, argv + 1);
+    if (strcmp(sub, "list") == 0)
+        return dags_list(argc - 1, argv + 1);
+    if (strcmp(sub, "show") == 0)
+        return dags_show(argc - 1, argv + 1);
+    if (strcmp(sub, "pause") == 0 || strcmp(sub, "unpause") == 0)
+        return dags_pause(argc - 1, argv + 1, sub[0] == 'p');
+    if (strcmp(sub, "trigger") == 0)
+        return dags_trigger(argc - 1, argv + 1);
+    if (strcmp(sub, "backfill") == 0)
+        return dags_backfill(argc - 1, argv + 1);
     const char *near = suggest_closest(sub, subs, ARRAY_SIZE(subs));
     if (near)
         fprintf(stderr, "baram dags: unknown subcommand '%s' (did you mean '%s'?)\n", sub, near);

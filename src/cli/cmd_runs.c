@@ -4,8 +4,11 @@
  * the same object `baram run --json` prints). profile answers "what was the
  * bottleneck": it loads the DAG version the run started with (its edges),
  * and hands the instances' timeline to profile.c for the critical path and
- * the parallelism reached. Read-only: a missing home or database is an
- * error, never created. Main thread.
+ * the parallelism reached. cancel stops a run: when a scheduler holds the
+ * home's lock (schedlock.h) it leaves a request in the store and waits for
+ * the scheduler to confirm; with none running it writes the cancellation
+ * itself, in one transaction. A missing home or database is an error,
+ * never created. Main thread.
  */
 #include "cli/cmd.h"
 
@@ -13,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -27,6 +31,7 @@
 #include "cli/home.h"
 #include "cli/out.h"
 #include "cli/profile.h"
+#include "daemon/schedlock.h"
 #include "dag/dag.h"
 #include "store/store.h"
 
@@ -34,6 +39,13 @@ static const char usage[] =
     "usage: baram runs list [DAG] [--limit N] [--json]   runs, newest first (full run ids)\n"
     "       baram runs show RUN [--json]                 a run and its task instances\n"
     "       baram runs profile RUN [--json] [--all]      critical path, waits, parallelism\n"
+    "       baram runs cancel RUN [--wait S] [--json]    stop a queued or running run\n"
+    "\n"
+    "cancel: with a scheduler running, asks it to cancel the run and waits up to --wait\n"
+    "seconds (default 10) for it to confirm; with none, marks the run cancelled at once\n"
+    "(running task instances failed, not started ones back to none). A run of a foreground\n"
+    "'baram run' is stopped there (Ctrl-C). exit: 0 cancelled or requested, 1 the run has\n"
+    "already ended or cannot be cancelled here, 2 usage error or unknown run\n"
     "\n"
     "  --home DIR  the home (default $BARAM_HOME or ./.baram)\n";
 
@@ -341,9 +353,171 @@ static int runs_profile(struct home *h, const char *run_id, bool json, bool all)
     return ret;
 }
 
+/* ---- cancel ---- */
+
+#define CANCEL_POLL_MS 20
+
+/* Marks the run cancelled without a scheduler: the run ends now, running task instances
+ * (and their running tries) fail with "cancelled", not started ones go back to none. One
+ * transaction; *run is read again inside it. 0, -EALREADY when it had ended meanwhile, or a
+ * store error. */
+static int cancel_here(struct store *s, struct run_rec *run)
+{
+    struct ti_rec *tis = NULL;
+    size_t n = 0;
+    int64_t now = when_now_ms();
+    int r = store_begin(s);
+    if (r < 0)
+        return r;
+    /* Read again under the write lock: it may have ended since it was first read. */
+    struct run_rec fresh;
+    if ((r = store_get_run(s, run->run_id, &fresh)) < 0)
+        goto fail;
+    run_rec_release(run);
+    *run = fresh;
+    if (run_state_finished(run->state)) {
+        r = -EALREADY;
+        goto fail;
+    }
+    if ((r = store_list_tis(s, run->run_id, &tis, &n)) < 0)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        struct ti_rec *t = &tis[i];
+        if (t->state == TI_RUNNING) {
+            struct try_rec *tries = NULL;
+            size_t nt = 0;
+            if ((r = store_list_tries(s, run->run_id, t->task_id, &tries, &nt)) < 0)
+                goto fail;
+            for (size_t k = 0; k < nt && r == 0; k++) {
+                if (tries[k].state != TI_RUNNING)
+                    continue;
+                tries[k].state = TI_FAILED;
+                tries[k].exit_code = -1;
+                tries[k].ended_at_ms = now;
+                r = store_put_try(s, &tries[k]);
+            }
+            store_free_tries(tries, nt);
+            if (r < 0)
+                goto fail;
+            t->state = TI_FAILED;
+            t->exit_code = -1;
+            t->ended_at_ms = now;
+            free(t->message);
+            t->message = xstrdup("cancelled");
+        } else if (t->state == TI_SCHEDULED || t->state == TI_QUEUED ||
+                   t->state == TI_UP_FOR_RETRY) {
+            t->state = TI_NONE;
+        } else {
+            continue;
+        }
+        if ((r = store_put_ti(s, t)) < 0)
+            goto fail;
+    }
+    run->state = RUN_CANCELLED;
+    run->ended_at_ms = now;
+    if ((r = store_put_run(s, run)) < 0 || (r = store_commit(s)) < 0)
+        goto fail;
+    store_free_tis(tis, n);
+    return 0;
+fail:
+    store_rollback(s);
+    store_free_tis(tis, n);
+    return r;
+}
+
+static int cancel_print(const char *run_id, const char *state, bool requested, bool json)
+{
+    if (json) {
+        json_t *o =
+            json_pack("{s:s, s:s, s:b}", "run_id", run_id, "state", state, "requested", requested);
+        int r = out_json_print(stdout, o);
+        json_decref(o);
+        return r < 0 ? EXIT_FAILED : EXIT_OK;
+    }
+    if (requested)
+        printf("requested cancel of %s: the scheduler has not confirmed it yet (see 'baram runs "
+               "show %s')\n",
+               run_id, run_id);
+    else
+        printf("cancelled %s\n", run_id);
+    return EXIT_OK;
+}
+
+static int runs_cancel(struct home *h, const char *run_id, int wait_s, bool json)
+{
+    const char *cmd = "runs cancel";
+    struct store *s;
+    if (open_store(h, cmd, &s) < 0)
+        return EXIT_USAGE;
+    struct run_rec run;
+    int ret = EXIT_OK;
+    int r = store_get_run(s, run_id, &run);
+    if (r == -ENOENT) {
+        out_no_such_run(stderr, s, cmd, run_id);
+        store_close(s);
+        return EXIT_USAGE;
+    }
+    if (r < 0) {
+        fprintf(stderr, "baram %s: %s\n", cmd, store_errmsg(s));
+        store_close(s);
+        return EXIT_FAILED;
+    }
+    if (run_state_finished(run.state)) {
+        fprintf(stderr, "baram %s: run '%s' already ended (%s)\n", cmd, run_id,
+                run_state_name(run.state));
+        ret = EXIT_FAILED;
+    } else if (run.owner && strcmp(run.owner, "cli") == 0) {
+        fprintf(stderr,
+                "baram %s: run '%s' is running in the foreground under 'baram run', not under "
+                "the scheduler: stop it there (Ctrl-C in its terminal)\n",
+                cmd, run_id);
+        ret = EXIT_FAILED;
+    } else if (schedlock_held(h->dir)) {
+        if (store_put_request(s, run_id, "cancel") < 0) {
+            fprintf(stderr, "baram %s: %s\n", cmd, store_errmsg(s));
+            ret = EXIT_FAILED;
+            goto out;
+        }
+        schedlock_ring(h->dir);
+        int64_t deadline = when_mono_ms() + (int64_t)wait_s * 1000;
+        enum run_state st = run.state;
+        while (!run_state_finished(st) && when_mono_ms() < deadline) {
+            struct timespec pause = {0, CANCEL_POLL_MS * 1000 * 1000};
+            nanosleep(&pause, NULL);
+            struct run_rec now;
+            if (store_get_run(s, run_id, &now) == 0) {
+                st = now.state;
+                run_rec_release(&now);
+            }
+        }
+        if (st == RUN_CANCELLED) {
+            ret = cancel_print(run_id, "cancelled", false, json);
+        } else if (run_state_finished(st)) {
+            fprintf(stderr, "baram %s: run '%s' ended as %s before it could be cancelled\n", cmd,
+                    run_id, run_state_name(st));
+            ret = EXIT_FAILED;
+        } else {
+            ret = cancel_print(run_id, run_state_name(st), true, json);
+        }
+    } else if ((r = cancel_here(s, &run)) < 0) {
+        if (r == -EALREADY)
+            fprintf(stderr, "baram %s: run '%s' already ended (%s)\n", cmd, run_id,
+                    run_state_name(run.state));
+        else
+            fprintf(stderr, "baram %s: %s\n", cmd, store_errmsg(s));
+        ret = EXIT_FAILED;
+    } else {
+        ret = cancel_print(run_id, "cancelled", false, json);
+    }
+out:
+    run_rec_release(&run);
+    store_close(s);
+    return ret;
+}
+
 int cmd_runs(int argc, char **argv)
 {
-    static const char *const subs[] = {"list", "show", "profile"};
+    static const char *const subs[] = {"list", "show", "profile", "cancel"};
     if (argc < 2) {
         fputs(usage, stderr);
         return EXIT_USAGE;
@@ -365,10 +539,11 @@ int cmd_runs(int argc, char **argv)
         return EXIT_USAGE;
     }
 
-    const char *home_flag = NULL, *limit_s = NULL, *pos[1];
+    const char *home_flag = NULL, *limit_s = NULL, *wait_s = NULL, *pos[1];
     bool json = false, all = false;
     size_t npos;
     bool is_list = strcmp(sub, "list") == 0, is_profile = strcmp(sub, "profile") == 0;
+    bool is_cancel = strcmp(sub, "cancel") == 0;
     struct args_flag flags[4] = {
         {"json", ARGS_BOOL, &json, NULL, NULL},
         {"home", ARGS_STRING, NULL, &home_flag, NULL},
@@ -378,6 +553,8 @@ int cmd_runs(int argc, char **argv)
         flags[nflags++] = (struct args_flag){"limit", ARGS_STRING, NULL, &limit_s, NULL};
     if (is_profile)
         flags[nflags++] = (struct args_flag){"all", ARGS_BOOL, &all, NULL, NULL};
+    if (is_cancel)
+        flags[nflags++] = (struct args_flag){"wait", ARGS_STRING, NULL, &wait_s, NULL};
     char cmd[32];
     snprintf(cmd, sizeof cmd, "runs %s", sub);
     int r = args_parse(cmd, argc - 1, argv + 1, flags, nflags, pos, ARRAY_SIZE(pos), &npos);
@@ -389,6 +566,9 @@ int cmd_runs(int argc, char **argv)
         return EXIT_USAGE;
     int limit = RUNS_LIST_DEFAULT_LIMIT;
     if (limit_s && args_int(cmd, "--limit", limit_s, 1, 1000000, &limit) < 0)
+        return EXIT_USAGE;
+    int wait = 10;
+    if (wait_s && args_int(cmd, "--wait", wait_s, 0, 3600, &wait) < 0)
         return EXIT_USAGE;
     if (!is_list && npos != 1) {
         fprintf(stderr, "baram %s: expected a run id; see 'baram runs --help'\n", cmd);
@@ -405,6 +585,8 @@ int cmd_runs(int argc, char **argv)
         ret = runs_list(&h, npos ? pos[0] : NULL, limit, json);
     else if (is_profile)
         ret = runs_profile(&h, pos[0], json, all);
+    else if (is_cancel)
+        ret = runs_cancel(&h, pos[0], wait, json);
     else
         ret = runs_show(&h, pos[0], json);
     home_release(&h);

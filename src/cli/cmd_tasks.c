@@ -3,15 +3,26 @@
  * now, outside any run and without the store, its output going to the
  * terminal (run_task_test in sched/run.h). Exit 0 on success or skip, 1 on
  * failure, 2 for bad input (invalid DAG, unknown task with a did-you-mean,
- * bad params or date). `tasks clear` needs the scheduler daemon and is not
- * there yet. Main thread.
+ * bad params or date).
+ *
+ * `baram tasks clear RUN TASK [--downstream]`: makes an ended run run
+ * those tasks again. It loads the DAG version the run started with (from
+ * the store), resets the tasks' instances (an unmapped task's row to none,
+ * keeping its try count and granting it a full set of tries; a mapped
+ * task's rows deleted, to be expanded again) and puts the run back to
+ * queued, all in one transaction; the scheduler resumes it like any
+ * unfinished run. Main thread.
  */
 #include "cli/cmd.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "base/diag.h"
 #include "base/err.h"
 #include "base/suggest.h"
 #include "base/when.h"
@@ -20,28 +31,35 @@
 #include "cli/cli.h"
 #include "cli/home.h"
 #include "cli/out.h"
+#include "daemon/schedlock.h"
 #include "dag/dag.h"
 #include "sched/run.h"
+#include "store/store.h"
 
 static const char usage[] =
     "usage: baram tasks test FILE TASK [--date YYYY-MM-DD] [--param NAME=VALUE]...\n"
+    "       baram tasks clear RUN TASK [--downstream] [--json]\n"
     "\n"
-    "Runs one task of the DAG in FILE now, outside any run, with its output on the terminal;\n"
-    "nothing is recorded. Outputs of upstream tasks are empty.\n"
+    "test: runs one task of the DAG in FILE now, outside any run, with its output on the\n"
+    "terminal; nothing is recorded. Outputs of upstream tasks are empty.\n"
+    "exit status: 0 success or skipped, 1 the task failed, 2 bad input\n"
     "\n"
-    "exit status: 0 success or skipped, 1 the task failed, 2 bad input\n";
+    "clear: resets TASK (and with --downstream every task downstream of it) in the ended run\n"
+    "RUN and queues the run again, so the scheduler ('baram standalone') runs them again.\n"
+    "exit status: 0 cleared, 1 the run has not ended or the database failed, 2 usage error,\n"
+    "unknown run or task\n";
 
-static void unknown_task(const struct dag *dag, const char *path, const char *name)
+static void unknown_task(const char *cmd, const struct dag *dag, const char *path, const char *name)
 {
     const char **names = xcalloc(dag->ntasks ? dag->ntasks : 1, sizeof *names);
     for (uint32_t i = 0; i < dag->ntasks; i++)
         names[i] = dag->tasks[i].name;
     const char *near = suggest_closest(name, names, dag->ntasks);
     if (near)
-        fprintf(stderr, "baram tasks test: no task '%s' in '%s' (did you mean '%s'?)\n", name, path,
+        fprintf(stderr, "baram %s: no task '%s' in '%s' (did you mean '%s'?)\n", cmd, name, path,
                 near);
     else
-        fprintf(stderr, "baram tasks test: no task '%s' in '%s'\n", name, path);
+        fprintf(stderr, "baram %s: no task '%s' in '%s'\n", cmd, name, path);
     free(names);
 }
 
@@ -85,7 +103,7 @@ static int tasks_test(int argc, char **argv)
         goto out;
     uint32_t task;
     if (!dag_find(dag, pos[1], &task)) {
-        unknown_task(dag, pos[0], pos[1]);
+        unknown_task("tasks test", dag, pos[0], pos[1]);
         goto out;
     }
     int exit_code = -1;
@@ -125,6 +143,187 @@ out:
     return ret;
 }
 
+/* ---- clear ---- */
+
+/* Resets the instances of the tasks marked in set; adds the number of rows to *nrows. */
+static int clear_rows(struct store *s, const struct dag *dag, const bool *set, const char *run_id,
+                      size_t *nrows)
+{
+    struct ti_rec *tis = NULL;
+    size_t n = 0;
+    int r = store_list_tis(s, run_id, &tis, &n);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n && r == 0; i++) {
+        struct ti_rec *t = &tis[i];
+        uint32_t k;
+        if (!dag_find(dag, t->task ? t->task : t->task_id, &k) || !set[k])
+            continue;
+        (*nrows)++;
+        if (dag->tasks[k].mapped) {
+            r = store_delete_ti(s, run_id, t->task_id);
+            continue;
+        }
+        t->state = TI_NONE;
+        t->max_tries = t->try_number + dag->tasks[k].retries + 1;
+        t->exit_code = -1;
+        free(t->output);
+        t->output = NULL;
+        t->output_len = 0;
+        free(t->message);
+        t->message = NULL;
+        t->scheduled_at_ms = t->queued_at_ms = t->started_at_ms = t->ended_at_ms = -1;
+        r = store_put_ti(s, t);
+    }
+    store_free_tis(tis, n);
+    return r;
+}
+
+static int tasks_clear(int argc, char **argv)
+{
+    const char *cmd = "tasks clear";
+    const char *home_flag = NULL, *pos[2];
+    bool downstream = false, json = false;
+    size_t npos;
+    const struct args_flag flags[] = {
+        {"downstream", ARGS_BOOL, &downstream, NULL, NULL},
+        {"json", ARGS_BOOL, &json, NULL, NULL},
+        {"home", ARGS_STRING, NULL, &home_flag, NULL},
+    };
+    int r = args_parse(cmd, argc, argv, flags, ARRAY_SIZE(flags), pos, ARRAY_SIZE(pos), &npos);
+    if (r == ARGS_HELP) {
+        fputs(usage, stdout);
+        return EXIT_OK;
+    }
+    if (r < 0)
+        return EXIT_USAGE;
+    if (npos != 2) {
+        fputs("baram tasks clear: expected RUN and TASK; see 'baram tasks --help'\n", stderr);
+        return EXIT_USAGE;
+    }
+    const char *run_id = pos[0], *task = pos[1];
+    struct home h = {0};
+    struct store *s = NULL;
+    struct run_rec run = {0};
+    struct dag *dag = NULL;
+    char *src = NULL, *err = NULL;
+    bool *set = NULL;
+    uint32_t *queue = NULL;
+    int ret = EXIT_USAGE;
+    if (home_setup(&h, cmd, home_flag) < 0)
+        goto out;
+    if ((r = home_open_store(&h, false, &s, &err)) < 0) {
+        fprintf(stderr, "baram %s: %s\n", cmd, err ? err : err_str(r));
+        goto out;
+    }
+    r = store_get_run(s, run_id, &run);
+    if (r == -ENOENT) {
+        out_no_such_run(stderr, s, cmd, run_id);
+        goto out;
+    }
+    ret = EXIT_FAILED;
+    if (r < 0) {
+        fprintf(stderr, "baram %s: %s\n", cmd, store_errmsg(s));
+        goto out;
+    }
+    if (!run_state_finished(run.state)) {
+        fprintf(stderr,
+                "baram %s: run %s is still %s: clear its tasks once it ends, or cancel it "
+                "first\n",
+                cmd, run_id, run_state_name(run.state));
+        goto out;
+    }
+    size_t len = 0;
+    r = run.dag_hash ? store_get_dag_version(s, run.dag_hash, &src, &len) : -ENOENT;
+    if (r < 0) {
+        fprintf(stderr, "baram %s: %s\n", cmd,
+                r == -ENOENT ? "the DAG version the run started with is not in the database"
+                             : store_errmsg(s));
+        goto out;
+    }
+    struct diag d;
+    diag_init(&d);
+    const char *path = run.dag_path ? run.dag_path : "dag.yaml";
+    dag = dag_load_mem(src, len, path, &d);
+    if (!dag) {
+        fprintf(stderr, "baram %s: the DAG version of run %s no longer loads:\n", cmd, run_id);
+        diag_print(&d, stderr, 0);
+    }
+    diag_release(&d);
+    if (!dag)
+        goto out;
+    uint32_t root;
+    if (!dag_find(dag, task, &root)) {
+        unknown_task(cmd, dag, path, task);
+        ret = EXIT_USAGE;
+        goto out;
+    }
+    /* The set: TASK, plus everything reachable downstream (breadth first over the CSR). */
+    set = xcalloc(dag->ntasks, sizeof *set);
+    queue = xcalloc(dag->ntasks, sizeof *queue);
+    size_t qh = 0, qt = 0;
+    set[root] = true;
+    queue[qt++] = root;
+    while (downstream && qh < qt) {
+        uint32_t v = queue[qh++];
+        for (uint32_t e = dag->graph.down_start[v]; e < dag->graph.down_start[v + 1]; e++) {
+            uint32_t w = dag->graph.down[e];
+            if (!set[w]) {
+                set[w] = true;
+                queue[qt++] = w;
+            }
+        }
+    }
+    size_t nrows = 0;
+    run.state = RUN_QUEUED;
+    run.ended_at_ms = -1;
+    /* The scheduler resumes it, whoever ran it before (a foreground `baram run` is gone). */
+    free(run.owner);
+    run.owner = NULL;
+    if ((r = store_begin(s)) < 0 || (r = clear_rows(s, dag, set, run_id, &nrows)) < 0 ||
+        (r = store_put_run(s, &run)) < 0 || (r = store_commit(s)) < 0) {
+        fprintf(stderr, "baram %s: %s\n", cmd, store_errmsg(s));
+        store_rollback(s);
+        goto out;
+    }
+    schedlock_ring(h.dir);
+    ret = EXIT_OK;
+    json_t *names = json_array();
+    for (uint32_t k = 0; k < dag->ntasks; k++)
+        if (set[dag->topo[k]])
+            json_array_append_new(names, json_string(dag->tasks[dag->topo[k]].name));
+    if (json) {
+        json_t *o = json_pack("{s:s, s:O, s:I, s:s}", "run_id", run_id, "cleared", names,
+                              "task_instances", (json_int_t)nrows, "state", "queued");
+        if (out_json_print(stdout, o) < 0)
+            ret = EXIT_FAILED;
+        json_decref(o);
+    } else {
+        printf("cleared");
+        size_t i;
+        json_t *nm;
+        json_array_foreach(names, i, nm) printf("%s %s", i ? "," : "", json_string_value(nm));
+        printf(" in run %s (%zu task instance%s); the run is queued again\n", run_id, nrows,
+               nrows == 1 ? "" : "s");
+    }
+    json_decref(names);
+    if (!schedlock_held(h.dir))
+        fprintf(stderr,
+                "baram %s: no scheduler is running on %s: the run resumes when `baram "
+                "standalone` starts\n",
+                cmd, h.dir);
+out:
+    free(queue);
+    free(set);
+    dag_free(dag);
+    free(src);
+    free(err);
+    run_rec_release(&run);
+    store_close(s);
+    home_release(&h);
+    return ret;
+}
+
 int cmd_tasks(int argc, char **argv)
 {
     if (argc < 2) {
@@ -138,10 +337,8 @@ int cmd_tasks(int argc, char **argv)
     }
     if (strcmp(sub, "test") == 0)
         return tasks_test(argc - 1, argv + 1);
-    if (strcmp(sub, "clear") == 0) {
-        fputs("baram tasks clear: not available yet (needs 'baram standalone')\n", stderr);
-        return EXIT_USAGE;
-    }
+    if (strcmp(sub, "clear") == 0)
+        return tasks_clear(argc - 1, argv + 1);
     static const char *const subs[] = {"test", "clear"};
     const char *near = suggest_closest(sub, subs, ARRAY_SIZE(subs));
     if (near)

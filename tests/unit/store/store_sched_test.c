@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <sqlite3.h>
+#include <uv.h>
 
 #include "base/err.h"
 #include "base/when.h"
@@ -163,6 +164,64 @@ static void owner_round_trips(void **state)
     assert_string_equal(v[0].run_id, "b");
     assert_string_equal(v[0].owner, "cli");
     assert_null(v[1].owner);
+    store_free_runs(v, n);
+    store_close(s);
+}
+
+struct wseen {
+    uint64_t durable;
+    int stopped;
+};
+
+static void w_durable(void *ud, uint64_t seq)
+{
+    ((struct wseen *)ud)->durable = seq;
+}
+
+static void w_error(void *ud, int code, const char *msg)
+{
+    (void)ud;
+    fail_msg("writer error %d: %s", code, msg);
+}
+
+static void w_stopped(void *ud)
+{
+    ((struct wseen *)ud)->stopped++;
+}
+
+/* The group-commit writer copies the owner too (the caller frees its record at once). */
+static void writer_carries_owner(void **state)
+{
+    (void)state;
+    struct store *s = open_ok();
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    struct wseen seen = {0};
+    struct store_writer *w = NULL;
+    char *err = NULL;
+    assert_int_equal(
+        store_writer_start(&loop, path_in("baram.db"), w_durable, w_error, &seen, &w, &err), 0);
+    char *owner = strdup("cli");
+    struct run_rec r = run_of("fg", "d", RUN_RUNNING, 100);
+    r.owner = owner;
+    uint64_t seq = store_writer_put_run(w, &r);
+    assert_true(seq > 0);
+    memset(owner, 'x', 3); /* the writer must hold its own copy */
+    free(owner);
+    while (seen.durable < seq && uv_run(&loop, UV_RUN_ONCE))
+        ;
+    store_writer_stop(w, w_stopped);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(seen.stopped, 1);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    struct run_rec got;
+    assert_int_equal(store_get_run(s, "fg", &got), 0);
+    assert_string_equal(got.owner, "cli");
+    run_rec_release(&got);
+    struct run_rec *v;
+    size_t n;
+    assert_int_equal(store_list_unfinished_runs(s, &v, &n), 0);
+    assert_int_equal(n, 0);
     store_free_runs(v, n);
     store_close(s);
 }
@@ -615,6 +674,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(owner_round_trips, setup, teardown),
+        cmocka_unit_test_setup_teardown(writer_carries_owner, setup, teardown),
         cmocka_unit_test_setup_teardown(put_dag_keeps_paused, setup, teardown),
         cmocka_unit_test_setup_teardown(set_paused_creates_a_bare_row, setup, teardown),
         cmocka_unit_test_setup_teardown(import_errors_replace_per_path, setup, teardown),

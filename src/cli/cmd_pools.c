@@ -1,0 +1,262 @@
+/*
+ * cmd_pools.c - `baram pools list | set NAME SLOTS` (SPEC section 3): the
+ * named limits on task instances running at once.
+ *
+ * A pool's size comes from three places, the later winning: "default" with
+ * POOLS_DEFAULT_SLOTS slots, the `pools` of baram.yaml, and the store (the
+ * latest `pools set`, which the scheduler reads without a restart). list
+ * shows each pool once with its size, where that size came from, and how
+ * many task instances are queued or running in it (store_pool_usage).
+ * list works without a database; set creates the home and database like
+ * `baram run`. Main thread; everything allocated here is freed here.
+ */
+#include "cli/cmd.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "base/compiler.h"
+#include "base/err.h"
+#include "base/parse.h"
+#include "base/suggest.h"
+#include "base/xalloc.h"
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "cli/home.h"
+#include "cli/out.h"
+#include "daemon/schedlock.h"
+#include "dag/dag.h"
+#include "store/store.h"
+
+#define POOLS_DEFAULT_SLOTS 128
+#define POOLS_SLOTS_MAX     100000
+
+static const char usage[] =
+    "usage: baram pools list [--json]\n"
+    "       baram pools set NAME SLOTS\n"
+    "\n"
+    "list: every pool, its slots, the task instances queued or running in it, and where its\n"
+    "size comes from: default ('default', 128 slots), config (baram.yaml 'pools') or store\n"
+    "(the latest 'pools set', which wins).\n"
+    "  --json   print {\"pools\":[{\"name\",\"slots\",\"running\",\"source\"}]}\n"
+    "\n"
+    "set: sets the pool's slots (0 to 100000; 0 holds its task instances back). NAME is made of\n"
+    "[A-Za-z0-9_.-], 1 to 200 characters.\n"
+    "\n"
+    "exit: 0, 1 the database failed, 2 usage error\n";
+
+struct pool_row {
+    const char *name; /* borrowed from the home or the store records */
+    int slots;
+    const char *source;
+};
+
+/* Sets name's row, adding it when new. */
+static void pool_put(struct pool_row **v, size_t *n, size_t *cap, const char *name, int slots,
+                     const char *source)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp((*v)[i].name, name) == 0) {
+            (*v)[i].slots = slots;
+            (*v)[i].source = source;
+            return;
+        }
+    xgrow((void **)v, cap, *n + 1, sizeof **v);
+    (*v)[(*n)++] = (struct pool_row){name, slots, source};
+}
+
+static int cmp_row(const void *a, const void *b)
+{
+    return strcmp(((const struct pool_row *)a)->name, ((const struct pool_row *)b)->name);
+}
+
+static int pools_list(struct home *h, bool json)
+{
+    struct store *s = NULL;
+    char *err = NULL;
+    int r = home_open_store(h, false, &s, &err);
+    if (r < 0 && r != -ENOENT) {
+        fprintf(stderr, "baram pools list: %s\n", err ? err : err_str(r));
+        free(err);
+        return EXIT_USAGE;
+    }
+    free(err);
+    struct pool_rec *recs = NULL;
+    size_t nrecs = 0;
+    if (s && store_list_pools(s, &recs, &nrecs) < 0) {
+        fprintf(stderr, "baram pools list: %s\n", store_errmsg(s));
+        store_close(s);
+        return EXIT_FAILED;
+    }
+    struct pool_row *rows = NULL;
+    size_t n = 0, cap = 0;
+    pool_put(&rows, &n, &cap, "default", POOLS_DEFAULT_SLOTS, "default");
+    for (size_t i = 0; i < h->npools; i++)
+        pool_put(&rows, &n, &cap, h->pools[i].name, h->pools[i].slots, "config");
+    for (size_t i = 0; i < nrecs; i++)
+        pool_put(&rows, &n, &cap, recs[i].name, recs[i].slots, "store");
+    qsort(rows, n, sizeof *rows, cmp_row);
+    int ret = EXIT_OK;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        int used = 0;
+        if (s && store_pool_usage(s, rows[i].name, &used) < 0) {
+            fprintf(stderr, "baram pools list: %s\n", store_errmsg(s));
+            ret = EXIT_FAILED;
+            break;
+        }
+        json_array_append_new(arr,
+                              json_pack("{s:s, s:i, s:i, s:s}", "name", rows[i].name, "slots",
+                                        rows[i].slots, "running", used, "source", rows[i].source));
+    }
+    if (ret == EXIT_OK && json) {
+        json_t *o = json_pack("{s:O}", "pools", arr);
+        if (out_json_print(stdout, o) < 0)
+            ret = EXIT_FAILED;
+        json_decref(o);
+    } else if (ret == EXIT_OK) {
+        int w = 4;
+        for (size_t i = 0; i < n; i++)
+            w = (int)strlen(rows[i].name) > w ? (int)strlen(rows[i].name) : w;
+        printf("%-*s  %6s  %7s  %s\n", w, "POOL", "SLOTS", "RUNNING", "SOURCE");
+        size_t i;
+        json_t *o;
+        json_array_foreach(arr, i, o)
+        {
+            printf("%-*s  %6lld  %7lld  %s\n", w, json_string_value(json_object_get(o, "name")),
+                   (long long)json_integer_value(json_object_get(o, "slots")),
+                   (long long)json_integer_value(json_object_get(o, "running")),
+                   json_string_value(json_object_get(o, "source")));
+        }
+    }
+    json_decref(arr);
+    free(rows);
+    store_free_pools(recs, nrecs);
+    store_close(s);
+    return ret;
+}
+
+/* A pool name follows the DAG id rule: [A-Za-z0-9_.-], 1-200 characters. */
+static bool pool_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > DAG_ID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '.' || c == '-';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+static int pools_set(struct home *h, const char *name, const char *slots_s, bool json)
+{
+    if (!pool_name_ok(name)) {
+        fprintf(stderr,
+                "baram pools set: bad pool name '%.200s%s': use 1 to %d characters of "
+                "[A-Za-z0-9_.-]\n",
+                name, strlen(name) > 200 ? "..." : "", DAG_ID_MAX);
+        return EXIT_USAGE;
+    }
+    int slots = 0;
+    if (parse_int(slots_s, 0, POOLS_SLOTS_MAX, &slots) < 0) {
+        fprintf(stderr,
+                "baram pools set: bad SLOTS '%.64s': expected a whole number from 0 to %d\n",
+                slots_s, POOLS_SLOTS_MAX);
+        return EXIT_USAGE;
+    }
+    char *err = NULL;
+    struct store *s = NULL;
+    int r = home_create(h, &err);
+    if (r == 0)
+        r = home_open_store(h, true, &s, &err);
+    if (r < 0) {
+        fprintf(stderr, "baram pools set: %s\n", err ? err : err_str(r));
+        free(err);
+        return EXIT_USAGE;
+    }
+    int ret = EXIT_OK;
+    bool ok = store_set_pool(s, name, slots) == 0;
+    if (ok)
+        schedlock_ring(h->dir); /* a running scheduler applies it at once */
+    if (!ok) {
+        fprintf(stderr, "baram pools set: %s\n", store_errmsg(s));
+        ret = EXIT_FAILED;
+    } else if (json) {
+        json_t *o = json_pack("{s:s, s:i, s:s}", "name", name, "slots", slots, "source", "store");
+        if (out_json_print(stdout, o) < 0)
+            ret = EXIT_FAILED;
+        json_decref(o);
+    } else {
+        printf("pool %s: %d slot%s\n", name, slots, slots == 1 ? "" : "s");
+    }
+    store_close(s);
+    return ret;
+}
+
+int cmd_pools(int argc, char **argv)
+{
+    static const char *const subs[] = {"list", "set"};
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    const char *sub = argv[1];
+    if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
+        fputs(usage, stdout);
+        return EXIT_OK;
+    }
+    bool is_list = strcmp(sub, "list") == 0;
+    if (!is_list && strcmp(sub, "set") != 0) {
+        const char *near = suggest_closest(sub, subs, ARRAY_SIZE(subs));
+        if (near)
+            fprintf(stderr, "baram pools: unknown command '%s' (did you mean '%s'?)\n", sub, near);
+        else
+            fprintf(stderr, "baram pools: unknown command '%s'; see 'baram pools --help'\n", sub);
+        return EXIT_USAGE;
+    }
+    const char *home_flag = NULL, *pos[2];
+    bool json = false;
+    size_t npos = 0;
+    const struct args_flag flags[] = {
+        {"json", ARGS_BOOL, &json, NULL, NULL},
+        {"home", ARGS_STRING, NULL, &home_flag, NULL},
+    };
+    const char *cmd = is_list ? "pools list" : "pools set";
+    /* `pools set NAME -1` would read as an unknown flag '-1': say what is wrong instead. */
+    for (int i = 2; !is_list && i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (argv[i][0] == '-' && argv[i][1] >= '0' && argv[i][1] <= '9') {
+            fprintf(stderr,
+                    "baram pools set: bad SLOTS '%.64s': expected a whole number from 0 to %d\n",
+                    argv[i], POOLS_SLOTS_MAX);
+            return EXIT_USAGE;
+        }
+    int r =
+        args_parse(cmd, argc - 1, argv + 1, flags, ARRAY_SIZE(flags), pos, is_list ? 0 : 2, &npos);
+    if (r == ARGS_HELP) {
+        fputs(usage, stdout);
+        return EXIT_OK;
+    }
+    if (r < 0)
+        return EXIT_USAGE;
+    if (!is_list && npos != 2) {
+        fputs("baram pools set: expected NAME and SLOTS; see 'baram pools --help'\n", stderr);
+        return EXIT_USAGE;
+    }
+    struct home h;
+    if (home_setup(&h, cmd, home_flag) < 0) {
+        home_release(&h);
+        return EXIT_USAGE;
+    }
+    int ret = is_list ? pools_list(&h, json) : pools_set(&h, pos[0], pos[1], json);
+    home_release(&h);
+    return ret;
+}

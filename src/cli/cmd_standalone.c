@@ -1,0 +1,150 @@
+/*
+ * cmd_standalone.c - `baram standalone` and `baram scheduler`: the daemon
+ * (daemon/daemon.h) in the foreground. standalone is scheduler + local
+ * executor (+ API and UI, once they exist) in one process; scheduler is the
+ * same without the API, for split deployments. Both log in logfmt on stderr
+ * (level info unless baram.yaml or BARAM_LOG_LEVEL say otherwise) and stop
+ * on SIGTERM or Ctrl-C: nothing new starts, running tries get a grace
+ * period, and the next start resumes whatever was left.
+ *
+ * Exit 0 after a clean stop, 1 when the daemon could not start (another one
+ * holds the home, the store or the DAG folder cannot be opened), 2 for bad
+ * flags or config. Main thread.
+ */
+#include "cli/cmd.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "cli/home.h"
+#include "daemon/daemon.h"
+#include "dag/duration.h"
+#include "sched/run.h"
+
+static const char usage_fmt[] =
+    "usage: baram %s [--dags DIR] [--parallelism N] [--grace DURATION] [--home DIR]\n"
+    "\n"
+    "%s\n"
+    "\n"
+    "  --dags DIR          the DAG folder (default: config `dags`, ./dags)\n"
+    "  --parallelism N     task instances running at once, all runs together (default 32)\n"
+    "  --grace DURATION    at SIGTERM/Ctrl-C, how long running tasks may go on before they\n"
+    "                      are stopped and left for the next start (default 30s)\n"
+    "  --home DIR          the home (default $BARAM_HOME or ./.baram)\n"
+    "\n"
+    "Runs in the foreground and logs to stderr. The CLI talks to it through the store:\n"
+    "  baram dags list | trigger DAG | pause DAG | backfill DAG --from D --to D\n"
+    "  baram runs list | cancel RUN      baram tasks clear RUN TASK [--downstream]\n"
+    "\n"
+    "exit status: 0 stopped cleanly, 1 could not start, 2 bad flags or config\n";
+
+struct standalone_ctx {
+    const char *cmd;
+    const char *dags;
+};
+
+static void standalone_ready(void *ud, size_t ndags, size_t nerrors, size_t nresumed)
+{
+    const struct standalone_ctx *c = ud;
+    (void)nresumed;
+    log_info("scheduler up", "dags=%zu import_errors=%zu folder=%s", ndags, nerrors,
+             log_q(c->dags));
+    if (nerrors)
+        fprintf(stderr, "baram %s: %zu DAG file%s with errors; see 'baram dags list'\n", c->cmd,
+                nerrors, nerrors == 1 ? "" : "s");
+}
+
+static int standalone_main(const char *cmd, const char *what, int argc, char **argv)
+{
+    const char *home_flag = NULL, *dags = NULL, *par = NULL, *grace = NULL;
+    const struct args_flag flags[] = {
+        {"dags", ARGS_STRING, NULL, &dags, NULL},
+        {"parallelism", ARGS_STRING, NULL, &par, NULL},
+        {"grace", ARGS_STRING, NULL, &grace, NULL},
+        {"home", ARGS_STRING, NULL, &home_flag, NULL},
+    };
+    size_t npos;
+    int r = args_parse(cmd, argc, argv, flags, ARRAY_SIZE(flags), NULL, 0, &npos);
+    if (r == ARGS_HELP) {
+        printf(usage_fmt, cmd, what);
+        return EXIT_OK;
+    }
+    if (r < 0)
+        return EXIT_USAGE;
+    int parallelism = 0;
+    if (par && args_int(cmd, "--parallelism", par, 1, HOME_PARALLELISM_MAX, &parallelism) < 0)
+        return EXIT_USAGE;
+    int64_t grace_ms = -1;
+    if (grace) {
+        if (duration_parse(grace, &grace_ms) < 0) {
+            fprintf(stderr, "baram %s: bad --grace '%s' (a duration like 30s, 5m, 0s)\n", cmd,
+                    grace);
+            return EXIT_USAGE;
+        }
+    }
+    struct home h = {0};
+    if (home_setup(&h, cmd, home_flag) < 0) {
+        home_release(&h);
+        return EXIT_USAGE;
+    }
+    if (!h.log_level_set)
+        log_set_level(LOG_INFO);
+    char *err = NULL;
+    if (home_create(&h, &err) < 0) {
+        fprintf(stderr, "baram %s: %s\n", cmd, err);
+        free(err);
+        home_release(&h);
+        return EXIT_FAILED;
+    }
+    struct run_pool *pools = xcalloc(h.npools ? h.npools : 1, sizeof(*pools));
+    for (size_t i = 0; i < h.npools; i++) {
+        pools[i].name = h.pools[i].name;
+        pools[i].slots = h.pools[i].slots;
+    }
+    struct standalone_ctx ctx = {.cmd = cmd, .dags = dags ? dags : h.dags};
+    struct daemon_opts o = {
+        .home = h.dir,
+        .dags = ctx.dags,
+        .store_url = h.db,
+        .parallelism = parallelism ? parallelism : h.parallelism,
+        .pools = pools,
+        .npools = h.npools,
+        .grace_ms = grace_ms,
+        .ready = standalone_ready,
+        .ready_ud = &ctx,
+    };
+    r = daemon_run(&o, &err);
+    free(pools);
+    int ret = EXIT_OK;
+    if (r < 0) {
+        fprintf(stderr, "baram %s: %s\n", cmd, err ? err : err_str(r));
+        free(err);
+        ret = EXIT_FAILED;
+    }
+    home_release(&h);
+    return ret;
+}
+
+int cmd_standalone(int argc, char **argv)
+{
+    return standalone_main("standalone",
+                           "Runs the scheduler and the local executor in one "
+                           "process: the DAG folder is\nwatched, scheduled runs are made when "
+                           "due, triggered runs start within milliseconds.",
+                           argc, argv);
+}
+
+int cmd_scheduler(int argc, char **argv)
+{
+    return standalone_main("scheduler",
+                           "Runs the scheduler with its local executor, without "
+                           "the API (for split\ndeployments).",
+                           argc, argv);
+}
