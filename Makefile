@@ -1,7 +1,9 @@
 # baram - the two commands of the README, and a few more.
-#   make run    build, then run the shipped examples (installs missing Debian packages first)
+#   make run    build, then start `baram standalone` on the shipped examples (Ctrl-C stops it;
+#               installs missing Debian packages first)
 #   make test   build with ASan+UBSan, run every test, end on "N passed, N failed"
-# Other targets: build, deps, fuzz, bench, format, check-src, clean.
+# Other targets: build, deps, examples (each example once, with `baram run`), fuzz, bench,
+# format, check-src, clean.
 
 SHELL := /bin/bash
 BUILD_DEPS := gcc cmake ninja-build pkg-config libuv1-dev libsqlite3-dev libpq-dev libyaml-dev \
@@ -11,7 +13,7 @@ TEST_DEPS  := python3 python3-pytest python3-requests python3-jwt clang sqlite3
 BENCH_DEPS := make ninja-build snakemake time python3
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build run test deps test-deps fuzz bench format check-src clean
+.PHONY: all build run examples test deps test-deps fuzz bench format check-src clean
 
 all: build
 
@@ -26,6 +28,9 @@ build: deps
 	@cmake --build build/release
 
 run: build
+	@scripts/standalone-examples build/release/baram
+
+examples: build
 	@scripts/run-examples build/release/baram
 
 test: test-deps

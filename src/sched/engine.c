@@ -118,6 +118,7 @@ static void engine_free(struct engine *e)
     VEC_FREE(&e->touched);
     VEC_FREE(&e->pend);
     VEC_FREE(&e->ended);
+    VEC_FREE(&e->latency_us);
     free(e->store_url);
     free(e->home);
     free(e);
@@ -155,6 +156,10 @@ void engine_stop(struct engine *e, engine_stopped_fn done, void *ud)
     engine_stats(e, &commits, &changes);
     log_debug("engine stopping", "commits=%llu changes=%llu", (unsigned long long)commits,
               (unsigned long long)changes);
+    if (e->latency_us.n > 0)
+        log_info("scheduling latency", "tries=%zu p50_us=%lld p99_us=%lld max_us=%lld",
+                 e->latency_us.n, (long long)engine_latency_pct(e, 50),
+                 (long long)engine_latency_pct(e, 99), (long long)engine_latency_pct(e, 100));
     uv_timer_stop(&e->rec_timer);
     uv_timer_stop(&e->ended_timer);
     store_writer_stop(e->w, engine_writer_stopped);
@@ -254,4 +259,38 @@ void engine_run_ended(struct engine *e, struct run *r)
     VEC_PUSH(&e->ended, r);
     if (!e->stopping)
         uv_timer_start(&e->ended_timer, engine_on_ended_timer, 0, 0);
+}
+
+void engine_note_latency(struct engine *e, int64_t latency_ns)
+{
+    if (e->latency_us.n >= ENGINE_LATENCY_MAX || latency_ns < 0)
+        return;
+    int64_t us = latency_ns / 1000;
+    VEC_PUSH(&e->latency_us, us > UINT32_MAX ? UINT32_MAX : (uint32_t)us);
+}
+
+size_t engine_latency_count(const struct engine *e)
+{
+    return e->latency_us.n;
+}
+
+static int engine_cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int64_t engine_latency_pct(const struct engine *e, double p)
+{
+    size_t n = e->latency_us.n;
+    if (n == 0)
+        return 0;
+    uint32_t *v = xmemdup(e->latency_us.v, n * sizeof(uint32_t));
+    qsort(v, n, sizeof(uint32_t), engine_cmp_u32);
+    size_t k = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
+    if (k >= n)
+        k = n - 1;
+    int64_t r = v[k];
+    free(v);
+    return r;
 }

@@ -126,6 +126,7 @@ struct run_inst {
     int64_t scheduled_at_ms, queued_at_ms, started_at_ms, ended_at_ms, try_started_at_ms;
     int pid;
     int32_t restore_idx; /* its stored record when resuming (index in run.restore), or -1 */
+    int64_t ready_ns;    /* monotonic time it last became ready (scheduling latency) */
     struct run_try *cur; /* the try in flight, or NULL */
 };
 
@@ -789,6 +790,7 @@ static void run_ready(struct run *r, uint32_t ii, uint64_t gate)
     struct run_inst *in = run_inst_at(r, ii);
     in->state = TI_SCHEDULED;
     in->scheduled_at_ms = when_now_ms();
+    in->ready_ns = when_mono_ns();
     if (r->e->gate_on_durable && (gate > r->e->durable || r->gates.n > r->gates_head)) {
         struct run_gate g = {.seq = gate, .inst = ii};
         VEC_PUSH(&r->gates, g);
@@ -1259,6 +1261,8 @@ static void run_start_shell(struct run *r, uint32_t ii, struct run_try *tr)
     }
     in->pid = spawn_pid(tr->sp);
     in->cur = tr;
+    if (r->e)
+        engine_note_latency(r->e, when_mono_ns() - in->ready_ns);
 }
 
 /* ---- in-loop task kinds: http and wait (exec/httptask.h, exec/waiter.h) ---- */

@@ -34,6 +34,8 @@ struct run *run_next_live(struct run *r);
 void engine_pend_running(struct engine *e, struct run *r, uint32_t inst);
 /* The run is being freed: drop every reference the engine holds to it. */
 void engine_forget_run(struct engine *e, struct run *r);
+/* A process started latency_ns after its instance became ready (statistics). */
+void engine_note_latency(struct engine *e, int64_t latency_ns);
 /* The run has ended: report it to its owner soon (run_report_ended). */
 void engine_run_ended(struct engine *e, struct run *r);
 
