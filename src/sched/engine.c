@@ -183,7 +183,7 @@ void engine_set_pool(struct engine *e, const char *name, int slots)
 
 void engine_set_parallelism(struct engine *e, int parallelism)
 {
-    e->sched.parallelism = parallelism > 0 ? parallelism : 1;
+    e->sched.parallelism = parallelism >= 0 ? parallelism : 0; /* 0: nothing new starts */
     engine_cork(e);
     engine_pump(e);
     engine_uncork(e);

@@ -92,8 +92,9 @@ int engine_start(const struct engine_opts *o, struct engine **out, char **errmsg
  * done(ud) is called on the loop when all is closed, and the engine frees itself then. */
 void engine_stop(struct engine *e, engine_stopped_fn done, void *ud);
 
-/* Sets a pool's slots (a pool not set has SCHED_POOL_DEFAULT_SLOTS) and the parallelism;
- * waiting tasks start at once if slots were freed. */
+/* Sets a pool's slots (a pool not set has SCHED_POOL_DEFAULT_SLOTS) and the parallelism
+ * (0: nothing new starts, as when a daemon stops); waiting tasks start at once if slots were
+ * freed. */
 void engine_set_pool(struct engine *e, const char *name, int slots);
 void engine_set_parallelism(struct engine *e, int parallelism);
 
