@@ -28,6 +28,7 @@
  */
 #include "daemon/daemon.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -35,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -55,6 +57,8 @@
 #include "store/store.h"
 
 #define DAEMON_CURSOR_UNKNOWN (-2)
+#define DAEMON_LOCK_WAIT_MS   2000         /* how long a start waits for the home's lock */
+#define DAEMON_ENVIRON_MAX    (256 * 1024) /* bytes of a process's environment looked at */
 
 struct ddag {
     char *id;        /* owned; the hmap's key */
@@ -104,6 +108,7 @@ struct djob {
     /* load: in: rec; out: tis, dag (a version from the store when resuming) */
     struct drun *dr;
     struct run_rec rec;
+    char *cur_hash; /* the loaded version's hash, or NULL */
     bool resume;
     struct ti_rec *tis;
     size_t ntis;
@@ -198,6 +203,7 @@ static void djob_free(struct djob *j)
     store_free_tis(j->tis, j->ntis);
     dag_free(j->stored_dag);
     free(j->dag_id);
+    free(j->cur_hash);
     dag_rec_release(&j->drec);
     free(j->path);
     for (size_t i = 0; i < j->nerrs; i++)
@@ -232,6 +238,49 @@ static void djob_kill_orphan(struct store *s, const char *run_id, const char *ta
     store_free_tries(tries, n);
 }
 
+/* Kills every process group whose leader carries the run's identity in its environment
+ * (each try gets BARAM_DAG and BARAM_RUN_ID): tries a dead scheduler left behind whose start
+ * it never recorded. Linux /proc; only session leaders (a try's own session). */
+static void djob_kill_tagged(const char *dag_id, const char *run_id)
+{
+    DIR *dir = opendir("/proc");
+    if (!dir)
+        return;
+    char *want_run = xasprintf("BARAM_RUN_ID=%s", run_id);
+    char *want_dag = xasprintf("BARAM_DAG=%s", dag_id);
+    struct dirent *de;
+    char *buf = xmalloc(DAEMON_ENVIRON_MAX);
+    while ((de = readdir(dir))) {
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+        if (*end || pid <= 1 || pid == (long)getpid() || getsid((pid_t)pid) != (pid_t)pid)
+            continue;
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%ld/environ", pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, buf, DAEMON_ENVIRON_MAX - 1);
+        close(fd);
+        if (n <= 0)
+            continue;
+        bool run = false, dag = false;
+        buf[n] = 0;
+        for (ssize_t i = 0; i < n; i += (ssize_t)strlen(buf + i) + 1) {
+            run = run || strcmp(buf + i, want_run) == 0;
+            dag = dag || strcmp(buf + i, want_dag) == 0;
+        }
+        if (run && dag) {
+            log_info("killing a try left running", "run=%s pid=%ld", log_q(run_id), pid);
+            kill((pid_t)-pid, SIGKILL);
+        }
+    }
+    free(buf);
+    free(want_run);
+    free(want_dag);
+    closedir(dir);
+}
+
 static void djob_work(uv_work_t *req)
 {
     struct djob *j = req->data;
@@ -255,7 +304,12 @@ static void djob_work(uv_work_t *req)
         for (size_t i = 0; i < j->ntis; i++)
             if (j->tis[i].state == TI_RUNNING || j->tis[i].state == TI_QUEUED)
                 djob_kill_orphan(s, j->rec.run_id, j->tis[i].task_id);
-        if (j->resume && j->rec.dag_hash) {
+        if (j->resume)
+            djob_kill_tagged(j->rec.dag_id, j->rec.run_id);
+        /* A resumed run goes on with the version it started with; a queued one with the
+         * version it was triggered with when the folder has not caught up with it yet. */
+        if (j->rec.dag_hash &&
+            (j->resume || !j->cur_hash || strcmp(j->cur_hash, j->rec.dag_hash) != 0)) {
             char *src = NULL;
             size_t len = 0;
             if (store_get_dag_version(s, j->rec.dag_hash, &src, &len) == 0) {
@@ -324,7 +378,7 @@ static void daemon_job_next(struct daemon *d)
         d->jobs_tail = NULL;
     if (j->kind == DJOB_SYNC)
         d->sync_queued = false;
-    j->epoch = d->epoch; /* its reads happen after this */
+    j->epoch = ++d->epoch; /* its reads happen after this; runs that end later get more */
     d->job_busy = true;
     int rc = uv_queue_work(&d->loop, &j->req, djob_work, djob_after);
     if (rc < 0) { /* not expected: run it inline rather than lose it */
@@ -445,7 +499,7 @@ static void daemon_start_loaded(struct daemon *d, struct djob *j)
         return;
     }
     const struct dag *dag = NULL;
-    if (j->resume && j->stored_dag) {
+    if (j->stored_dag) {
         dr->dag = j->stored_dag;
         j->stored_dag = NULL;
     } else if (dr->dd && dr->dd->dag) {
@@ -524,6 +578,8 @@ static void daemon_take_run(struct daemon *d, const struct run_rec *rec)
     j->rec.conf = rec->conf ? xstrdup(rec->conf) : NULL;
     j->rec.dag_hash = rec->dag_hash ? xstrdup(rec->dag_hash) : NULL;
     j->rec.dag_path = rec->dag_path ? xstrdup(rec->dag_path) : NULL;
+    if (dd && dd->dag)
+        j->cur_hash = xstrdup(dd->dag->hash);
     if (rec->state == RUN_RUNNING)
         d->nresumed++;
     daemon_job_push(d, j);
@@ -905,7 +961,16 @@ int daemon_run(const struct daemon_opts *o, char **errmsg)
     d->o = o;
     d->lock_fd = -1;
     hmap_init(&d->by_id);
+    /* A predecessor killed a moment ago may still be exiting (its threads) and hold the lock:
+     * wait a little for it before giving up. */
     int rc = schedlock_take(o->home, &d->lock_fd, errmsg);
+    for (int i = 0; rc == -EBUSY && i < DAEMON_LOCK_WAIT_MS / 50; i++) {
+        free(*errmsg);
+        *errmsg = NULL;
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        rc = schedlock_take(o->home, &d->lock_fd, errmsg);
+    }
     if (rc < 0)
         goto out_free;
     if ((rc = store_open(o->store_url, &d->ctl, errmsg)) < 0)

@@ -2175,16 +2175,35 @@ void run_halt(struct run *r)
 {
     if (r->halted || r->phase >= RUN_PH_STOPPING)
         return;
-    r->halted = true;
     log_info("run halted", "run=%s running=%zu", log_q(r->run_id), r->running.n);
     sched_drop(&r->e->sched, r);
     r->gates.n = r->gates_head = 0;
     VEC(uint32_t) ids = {0};
     for (size_t i = 0; i < r->running.n; i++)
         VEC_PUSH(&ids, r->running.v[i]);
+    /* A try stopped by the shutdown is not the task's failure: it is recorded as failed but
+     * gets a try more, and the instance waits for its retry, which the next scheduler
+     * starts at once. Nothing else changes: the run stays 'running'. */
+    run_cork(r);
+    int64_t now = when_now_ms();
+    for (size_t i = 0; i < ids.n; i++) {
+        uint32_t ii = ids.v[i];
+        run_flush_running(r, ii);
+        struct run_inst *in = run_inst_at(r, ii);
+        if (in->state != TI_RUNNING)
+            continue;
+        free(in->message);
+        in->message = xstrdup("stopped: the scheduler shut down (the try is given back)");
+        run_put_try(r, ii, TI_FAILED, now);
+        in->state = TI_UP_FOR_RETRY;
+        in->max_tries++;
+        run_put_ti(r, ii);
+    }
+    run_uncork(r);
+    r->halted = true;
     for (size_t i = 0; i < ids.n; i++) {
         struct run_inst *in = run_inst_at(r, ids.v[i]);
-        if (in->state != TI_RUNNING || !in->cur)
+        if (!in->cur)
             continue;
         if (in->cur->sp) {
             if (in->pid > 0)
