@@ -304,8 +304,9 @@ static void djob_work(uv_work_t *req)
         for (size_t i = 0; i < j->ntis; i++)
             if (j->tis[i].state == TI_RUNNING || j->tis[i].state == TI_QUEUED)
                 djob_kill_orphan(s, j->rec.run_id, j->tis[i].task_id);
-        if (j->resume)
-            djob_kill_tagged(j->rec.dag_id, j->rec.run_id);
+        /* Even a run the store still has 'queued' may have started tries whose records a
+         * dead scheduler never committed. */
+        djob_kill_tagged(j->rec.dag_id, j->rec.run_id);
         /* A resumed run goes on with the version it started with; a queued one with the
          * version it was triggered with when the folder has not caught up with it yet. */
         if (j->rec.dag_hash &&
@@ -984,6 +985,9 @@ int daemon_run(const struct daemon_opts *o, char **errmsg)
         .store_url = o->store_url,
         .home = o->home,
         .parallelism = o->parallelism,
+        /* The daemon resumes runs after a crash: a task starts only once what it depends on
+         * is durable, so no finished task can run again (SPEC section 5). */
+        .gate_on_durable = true,
     };
     if ((rc = engine_start(&eo, &d->e, errmsg)) < 0)
         goto out_loop;

@@ -126,7 +126,8 @@ struct run_inst {
     int64_t scheduled_at_ms, queued_at_ms, started_at_ms, ended_at_ms, try_started_at_ms;
     int pid;
     int32_t restore_idx; /* its stored record when resuming (index in run.restore), or -1 */
-    int64_t ready_ns;    /* monotonic time it last became ready (scheduling latency) */
+    int64_t ready_ns;    /* monotonic time it last became ready: its upstream met (and durable,
+                            when gated), or its retry delay over (scheduling latency) */
     struct run_try *cur; /* the try in flight, or NULL */
 };
 
@@ -1744,6 +1745,7 @@ static void run_release_gates(struct run *r)
         if (r->cancelled || r->fatal || in->state != TI_SCHEDULED)
             continue;
         const struct dag_task *t = &r->dag->tasks[in->task];
+        in->ready_ns = when_mono_ns(); /* ready now that what it depends on is durable */
         sched_push(&r->e->sched, r, ii, t->priority, r->tasks[in->task].pool);
         VEC_PUSH(&r->readied, ii);
     }
