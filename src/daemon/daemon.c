@@ -88,6 +88,29 @@ struct recent_end {
 
 enum djob_kind { DJOB_SYNC, DJOB_LOAD, DJOB_CLAIM, DJOB_CURSOR, DJOB_DAG };
 
+/* What a DAG file holds now, to record: its DAG (drec.dag_id NULL when none) and errors. */
+struct dfile {
+    char *path; /* owned */
+    struct dag_rec drec;
+    struct import_error_rec *errs; /* owned */
+    size_t nerrs;
+};
+
+typedef VEC(struct dfile) dfile_vec;
+
+static void dfile_vec_free(dfile_vec *v)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        struct dfile *f = &v->v[i];
+        free(f->path);
+        dag_rec_release(&f->drec);
+        for (size_t k = 0; k < f->nerrs; k++)
+            free(f->errs[k].message);
+        free(f->errs);
+    }
+    VEC_FREE(v);
+}
+
 struct djob {
     uv_work_t req;
     struct daemon *d;
@@ -118,10 +141,7 @@ struct djob {
     int64_t at_ms;
     bool exists;
     char run_id[160];
-    struct dag_rec drec;
-    char *path;
-    struct import_error_rec *errs;
-    size_t nerrs;
+    dfile_vec files; /* dag: taken from daemon.files when the job starts */
 };
 
 struct daemon {
@@ -138,8 +158,10 @@ struct daemon {
     uint64_t epoch;
     struct djob *jobs_head, *jobs_tail; /* queued, not started */
     bool job_busy;
-    bool sync_queued; /* a sync job waits in the queue (another is not added) */
-    bool sync_again;  /* the doorbell rang while a sync was in flight */
+    bool sync_queued;  /* a sync job waits in the queue (another is not added) */
+    bool sync_again;   /* the doorbell rang while a sync was in flight */
+    dfile_vec files;   /* DAG files to record (the next dag job takes them) */
+    bool files_queued; /* a dag job waits in the queue */
     uv_timer_t plan_timer, resync_timer, grace_timer, drain_timer;
     uv_fs_event_t bell;
     bool bell_on;
@@ -204,11 +226,7 @@ static void djob_free(struct djob *j)
     dag_free(j->stored_dag);
     free(j->dag_id);
     free(j->cur_hash);
-    dag_rec_release(&j->drec);
-    free(j->path);
-    for (size_t i = 0; i < j->nerrs; i++)
-        free(j->errs[i].message);
-    free(j->errs);
+    dfile_vec_free(&j->files);
     free(j->errmsg);
     free(j);
 }
@@ -281,6 +299,11 @@ static void djob_kill_tagged(const char *dag_id, const char *run_id)
     closedir(dir);
 }
 
+static bool djob_same_str(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
 static void djob_work(uv_work_t *req)
 {
     struct djob *j = req->data;
@@ -344,10 +367,32 @@ static void djob_work(uv_work_t *req)
         }
         return;
     case DJOB_DAG:
-        if (j->drec.dag_id && (j->rc = store_put_dag(s, &j->drec)) < 0)
-            return djob_fail(j, "recording a DAG");
-        if ((j->rc = store_set_import_errors(s, j->path, j->errs, j->nerrs)) < 0)
-            return djob_fail(j, "recording import errors");
+        /* Every file that changed since the last such job, in one transaction; a DAG
+         * recorded as it is now is not written again (a restart writes nothing). */
+        if ((j->rc = store_begin(s)) < 0)
+            return djob_fail(j, "recording DAGs");
+        for (size_t i = 0; i < j->files.n && j->rc == 0; i++) {
+            struct dfile *f = &j->files.v[i];
+            if (f->drec.dag_id) {
+                struct dag_rec cur;
+                bool same = false;
+                if (store_get_dag(s, f->drec.dag_id, &cur) == 0) {
+                    same = djob_same_str(cur.path, f->drec.path) &&
+                           djob_same_str(cur.hash, f->drec.hash) &&
+                           djob_same_str(cur.schedule, f->drec.schedule) &&
+                           djob_same_str(cur.description, f->drec.description);
+                    dag_rec_release(&cur);
+                }
+                if (!same)
+                    j->rc = store_put_dag(s, &f->drec);
+            }
+            if (j->rc == 0)
+                j->rc = store_set_import_errors(s, f->path, f->errs, f->nerrs);
+        }
+        if (j->rc < 0 || (j->rc = store_commit(s)) < 0) {
+            djob_fail(j, "recording DAGs");
+            store_rollback(s);
+        }
         return;
     }
 }
@@ -379,6 +424,11 @@ static void daemon_job_next(struct daemon *d)
         d->jobs_tail = NULL;
     if (j->kind == DJOB_SYNC)
         d->sync_queued = false;
+    if (j->kind == DJOB_DAG) {
+        d->files_queued = false;
+        j->files = d->files;
+        memset(&d->files, 0, sizeof(d->files));
+    }
     j->epoch = ++d->epoch; /* its reads happen after this; runs that end later get more */
     d->job_busy = true;
     int rc = uv_queue_work(&d->loop, &j->req, djob_work, djob_after);
@@ -759,6 +809,15 @@ static void daemon_plan(struct daemon *d)
 
 /* ---- the DAG folder ---- */
 
+/* Queues the recording of the files changed so far (one job takes them all). */
+static void daemon_record_files(struct daemon *d)
+{
+    if (d->files_queued || d->files.n == 0)
+        return;
+    d->files_queued = true;
+    daemon_job_push(d, djob_new(d, DJOB_DAG));
+}
+
 static void daemon_on_dag_change(void *ud, const char *path, const struct dag *old,
                                  const struct dag *now, const struct diag *errors)
 {
@@ -772,8 +831,7 @@ static void daemon_on_dag_change(void *ud, const char *path, const struct dag *o
                 log_info("dag unloaded", "dag=%s file=%s", log_q(old->id), log_q(path));
         }
     }
-    struct djob *j = djob_new(d, DJOB_DAG);
-    j->path = xstrdup(path);
+    struct dfile f = {.path = xstrdup(path)};
     if (now) {
         struct ddag *dd = ddag_get(d, now->id, true);
         struct dag *fresh = dag_ref((struct dag *)now);
@@ -782,24 +840,25 @@ static void daemon_on_dag_change(void *ud, const char *path, const struct dag *o
         if (d->ready_said)
             log_info("dag loaded", "dag=%s file=%s hash=%.12s", log_q(now->id), log_q(path),
                      now->hash);
-        j->drec.dag_id = xstrdup(now->id);
-        j->drec.path = xstrdup(path);
-        j->drec.hash = xstrdup(now->hash);
-        j->drec.schedule = now->schedule ? xstrdup(now->schedule) : NULL;
-        j->drec.description = now->description ? xstrdup(now->description) : NULL;
+        f.drec.dag_id = xstrdup(now->id);
+        f.drec.path = xstrdup(path);
+        f.drec.hash = xstrdup(now->hash);
+        f.drec.schedule = now->schedule ? xstrdup(now->schedule) : NULL;
+        f.drec.description = now->description ? xstrdup(now->description) : NULL;
     } else if (errors && errors->n > 0) {
-        j->errs = xcalloc(errors->n, sizeof(*j->errs));
+        f.errs = xcalloc(errors->n, sizeof(*f.errs));
         for (size_t i = 0; i < errors->n; i++) {
-            j->errs[i].line = errors->v[i].line;
-            j->errs[i].col = errors->v[i].col;
-            j->errs[i].message = xstrdup(errors->v[i].msg ? errors->v[i].msg : "");
+            f.errs[i].line = errors->v[i].line;
+            f.errs[i].col = errors->v[i].col;
+            f.errs[i].message = xstrdup(errors->v[i].msg ? errors->v[i].msg : "");
         }
-        j->nerrs = errors->n;
+        f.nerrs = errors->n;
         log_warn("dag file has errors", "file=%s line=%d err=%s", log_q(path), errors->v[0].line,
                  log_q(errors->v[0].msg ? errors->v[0].msg : ""));
     }
-    daemon_job_push(d, j);
+    VEC_PUSH(&d->files, f);
     if (d->ready_said) {
+        daemon_record_files(d);
         daemon_plan(d);
         daemon_sync(d); /* a queued run may have waited for this DAG */
     }
@@ -1032,6 +1091,7 @@ int daemon_run(const struct daemon_opts *o, char **errmsg)
     }
     d->ready_said = true;
     daemon_sync(d); /* the first one resumes every unfinished run */
+    daemon_record_files(d);
     daemon_plan(d);
     uv_timer_start(&d->resync_timer, daemon_on_resync, DAEMON_RESYNC_MS, DAEMON_RESYNC_MS);
     size_t counts[2] = {0, 0};
@@ -1061,6 +1121,7 @@ out_free:
     for (size_t i = 0; i < d->recent.n; i++)
         free(d->recent.v[i].run_id);
     VEC_FREE(&d->recent);
+    dfile_vec_free(&d->files);
     free(d);
     return rc;
 }
