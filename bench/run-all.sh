@@ -48,3 +48,8 @@ row "validate wide 100000" "$BARAM" dags validate "$work/wide/dag.yaml"
 row "validate lattice 1000x100" "$BARAM" dags validate "$work/lat/dag.yaml"
 (cd "$work/lat" && row "run lattice 1000x100 (parallelism 8)" env BARAM_HOME="$work/home" \
   "$BARAM" run dag.yaml --parallelism 8 --quiet)
+
+if [[ ${DAEMON:-0} == 1 ]]; then
+  echo
+  bash "$HERE/daemon.sh" "$BARAM" | sed 's/^#/##/'
+fi
