@@ -1,0 +1,417 @@
+/*
+ * runenv.c - what a try sees: template expansion ({{ ds }}, params,
+ * outputs, item), the environment (the parent's minus baram's own BARAM_*,
+ * then the run's and try's names, OUTPUT_<UPSTREAM>, the DAG's env), and a
+ * run's params and conf (overrides checked against the DAG, conf JSON in
+ * and out).
+ *
+ * Loop thread for the run's parts; run_check_params and the conf helpers
+ * are pure and may be called from any thread.
+ */
+#include "sched/run_priv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "base/buf.h"
+#include "base/diag.h"
+#include "base/err.h"
+#include "base/hmap.h"
+#include "base/log.h"
+#include "base/suggest.h"
+#include "base/vec.h"
+#include "base/when.h"
+#include "base/xalloc.h"
+#include "dag/dag.h"
+#include "dag/template.h"
+#include "exec/httptask.h"
+#include "exec/spawn.h"
+#include "exec/waiter.h"
+#include "sched/engine.h"
+#include "sched/logprep.h"
+#include "sched/retry.h"
+#include "sched/run_int.h"
+#include "sched/sched.h"
+#include "sched/trigger.h"
+#include "store/store.h"
+
+/* "OUTPUT_" / "PARAM_" + NAME upper-cased, non-alphanumerics as '_'. */
+char *run_env_name(const char *prefix, const char *name)
+{
+    size_t pl = strlen(prefix), nl = strlen(name);
+    char *s = xmalloc(pl + nl + 1);
+    memcpy(s, prefix, pl);
+    for (size_t i = 0; i < nl; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c >= 'a' && c <= 'z')
+            c = (unsigned char)(c - 'a' + 'A');
+        else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+            c = '_';
+        s[pl + i] = (char)c;
+    }
+    s[pl + nl] = 0;
+    return s;
+}
+
+/* ---- templates ---- */
+
+struct run_lookup {
+    struct run *r;
+    struct run_inst *in; /* NULL for hooks and for_each expansion */
+    uint32_t task;       /* UINT32_MAX for hooks */
+    char trybuf[16];
+};
+
+static int run_lookup(void *ud, const char *name, const char **val, size_t *vlen)
+{
+    struct run_lookup *lk = ud;
+    struct run *r = lk->r;
+    const struct dag *dag = r->dag;
+    const char *v = NULL;
+    if (strcmp(name, "ds") == 0) {
+        v = r->ds;
+    } else if (strcmp(name, "ts") == 0) {
+        v = r->ts;
+    } else if (strcmp(name, "run_id") == 0) {
+        v = r->run_id;
+    } else if (strcmp(name, "dag") == 0) {
+        v = dag->id;
+    } else if (strcmp(name, "task") == 0) {
+        if (lk->in)
+            v = run_inst_id(r, lk->in);
+        else if (lk->task != UINT32_MAX)
+            v = dag->tasks[lk->task].name;
+    } else if (strcmp(name, "try") == 0) {
+        if (lk->in) {
+            snprintf(lk->trybuf, sizeof(lk->trybuf), "%d", lk->in->try_number);
+            v = lk->trybuf;
+        }
+    } else if (strcmp(name, "item") == 0) {
+        if (lk->in && lk->in->map_index >= 0)
+            v = lk->in->item;
+    } else if (strncmp(name, "params.", 7) == 0) {
+        int pi = dag_param_index(dag, name + 7);
+        if (pi >= 0)
+            v = r->param_values[pi];
+    } else if (strncmp(name, "outputs.", 8) == 0) {
+        uint32_t t;
+        if (dag_find(dag, name + 8, &t) && r->tasks[t].complete) {
+            struct run_task *rt = &r->tasks[t];
+            if (dag->tasks[t].mapped && rt->out_json) {
+                *val = rt->out_json;
+                *vlen = rt->out_json_len;
+                return 0;
+            }
+            struct run_inst *up = rt->ninst ? run_inst_at(r, rt->inst_start) : NULL;
+            if (up && up->output) {
+                *val = up->output;
+                *vlen = up->output_len;
+                return 0;
+            }
+            v = "";
+        }
+    }
+    if (!v)
+        return -ENOENT;
+    *val = v;
+    *vlen = strlen(v);
+    return 0;
+}
+
+/* Expands t into out; on failure, *msg (malloc'd) says why. */
+int run_expand(struct run *r, const struct template *t, struct run_inst *in, uint32_t task,
+               struct buf *out, char **msg)
+{
+    struct run_lookup lk = {.r = r, .in = in, .task = task};
+    const char *missing = NULL;
+    int rc = template_expand(t, run_lookup, &lk, out, &missing);
+    if (rc == -ENOENT)
+        *msg = run_strf("cannot resolve '{{ %s }}' in template", missing ? missing : "?");
+    else if (rc == -EINVAL && missing) /* a NUL byte: /bin/sh -c would cut the command there */
+        *msg = run_strf("the value of '{{ %s }}' holds a NUL byte, which a command cannot carry",
+                        missing);
+    else if (rc < 0)
+        *msg = run_strf("template expansion failed: %s", err_str(rc));
+    return rc;
+}
+
+/* ---- environment ---- */
+
+/* A variable of baram's own environment that a try must not see: one baram sets itself, and
+ * every BARAM_* of baram's (its configuration: BARAM_DB may hold a database password,
+ * BARAM_PASSWORD a user's), so a task sees only the BARAM_* that describe its try. */
+static bool run_env_excluded(struct run *r, const struct hmap *excl, const char *kv)
+{
+    const char *eq = strchr(kv, '=');
+    if (!eq || strncmp(kv, "BARAM_", 6) == 0)
+        return true;
+    uint32_t dummy;
+    return hmap_get(excl, kv, (size_t)(eq - kv), &dummy);
+}
+
+void run_env_init(struct run *r)
+{
+    const struct dag *dag = r->dag;
+    static const char *fixed[] = {"BARAM_DAG", "BARAM_RUN_ID", "BARAM_TASK",  "BARAM_TRY",
+                                  "BARAM_DS",  "BARAM_TS",     "BARAM_OUTPUT"};
+    struct hmap excl;
+    hmap_init(&excl);
+    hmap_init(&r->dag_env_names);
+    VEC(char *) names = {0};
+    for (size_t i = 0; i < ARRAY_SIZE(fixed); i++)
+        hmap_put(&excl, fixed[i], strlen(fixed[i]), 0);
+    for (size_t i = 0; i < dag->nenv; i++) {
+        hmap_put(&excl, dag->env[i].name, strlen(dag->env[i].name), 0);
+        hmap_put(&r->dag_env_names, dag->env[i].name, strlen(dag->env[i].name), 0);
+    }
+    for (size_t i = 0; i < dag->nparams; i++) {
+        char *n = run_env_name("PARAM_", dag->params[i].name);
+        VEC_PUSH(&names, n);
+        hmap_put(&excl, n, strlen(n), 0);
+    }
+    for (uint32_t t = 0; t < dag->ntasks; t++)
+        hmap_put(&excl, r->tasks[t].env_name, strlen(r->tasks[t].env_name), 0);
+
+    for (char **e = environ; e && *e; e++)
+        if (!run_env_excluded(r, &excl, *e))
+            VEC_PUSH(&r->base_env, *e);
+
+    uint32_t dummy;
+    char *s;
+#define RUN_ENV_ADD(NAME, VAL)                                                                     \
+    do {                                                                                           \
+        if (!hmap_get(&r->dag_env_names, NAME, strlen(NAME), &dummy)) {                            \
+            s = run_strf("%s=%s", NAME, VAL);                                                      \
+            VEC_PUSH(&r->base_env, s);                                                             \
+            VEC_PUSH(&r->owned_env, s);                                                            \
+        }                                                                                          \
+    } while (0)
+    RUN_ENV_ADD("BARAM_DAG", dag->id);
+    RUN_ENV_ADD("BARAM_RUN_ID", r->run_id);
+    RUN_ENV_ADD("BARAM_DS", r->ds);
+    RUN_ENV_ADD("BARAM_TS", r->ts);
+    for (size_t i = 0; i < dag->nparams; i++)
+        RUN_ENV_ADD(names.v[i], r->param_values[i] ? r->param_values[i] : "");
+#undef RUN_ENV_ADD
+    for (size_t i = 0; i < dag->nenv; i++) {
+        s = run_strf("%s=%s", dag->env[i].name, dag->env[i].value ? dag->env[i].value : "");
+        VEC_PUSH(&r->dag_env, s);
+    }
+    for (size_t i = 0; i < names.n; i++)
+        free(names.v[i]);
+    VEC_FREE(&names);
+    hmap_release(&excl);
+}
+
+void run_env_release(struct run *r)
+{
+    for (size_t i = 0; i < r->owned_env.n; i++)
+        free(r->owned_env.v[i]);
+    for (size_t i = 0; i < r->dag_env.n; i++)
+        free(r->dag_env.v[i]);
+    VEC_FREE(&r->owned_env);
+    VEC_FREE(&r->dag_env);
+    VEC_FREE(&r->base_env);
+    hmap_release(&r->dag_env_names);
+}
+
+/* The environment of one try: base + per-try names + OUTPUT_<UP> + the DAG's env. Strings
+ * made here are pushed to *owned. */
+void run_env_try(struct run *r, struct run_inst *in, const char *out_path, run_strv *env,
+                 run_strv *owned)
+{
+    const struct dag *dag = r->dag;
+    uint32_t dummy;
+    VEC_RESERVE(env, r->base_env.n + r->dag_env.n + 8);
+    memcpy(env->v, r->base_env.v, r->base_env.n * sizeof(char *));
+    env->n = r->base_env.n;
+    char *s;
+    if (!hmap_get(&r->dag_env_names, "BARAM_TASK", 10, &dummy)) {
+        s = run_strf("BARAM_TASK=%s", run_inst_id(r, in));
+        VEC_PUSH(env, s);
+        VEC_PUSH(owned, s);
+    }
+    if (!hmap_get(&r->dag_env_names, "BARAM_TRY", 9, &dummy)) {
+        s = run_strf("BARAM_TRY=%d", in->try_number);
+        VEC_PUSH(env, s);
+        VEC_PUSH(owned, s);
+    }
+    if (out_path && !hmap_get(&r->dag_env_names, "BARAM_OUTPUT", 12, &dummy)) {
+        s = run_strf("BARAM_OUTPUT=%s", out_path);
+        VEC_PUSH(env, s);
+        VEC_PUSH(owned, s);
+    }
+    const struct graph *g = &dag->graph;
+    for (uint32_t k = g->up_start[in->task]; k < g->up_start[in->task + 1]; k++) {
+        uint32_t u = g->up[k];
+        struct run_task *ut = &r->tasks[u];
+        if (hmap_get(&r->dag_env_names, ut->env_name, strlen(ut->env_name), &dummy))
+            continue;
+        const char *v = "";
+        size_t vl = 0;
+        if (ut->complete) {
+            if (dag->tasks[u].mapped && ut->out_json) {
+                v = ut->out_json;
+                vl = ut->out_json_len;
+            } else if (ut->ninst && run_inst_at(r, ut->inst_start)->output) {
+                v = run_inst_at(r, ut->inst_start)->output;
+                vl = run_inst_at(r, ut->inst_start)->output_len;
+            }
+        }
+        size_t nl = strlen(ut->env_name);
+        s = xmalloc(nl + 1 + vl + 1);
+        memcpy(s, ut->env_name, nl);
+        s[nl] = '=';
+        memcpy(s + nl + 1, v, vl);
+        s[nl + 1 + vl] = 0;
+        VEC_PUSH(env, s);
+        VEC_PUSH(owned, s);
+    }
+    for (size_t i = 0; i < r->dag_env.n; i++)
+        VEC_PUSH(env, r->dag_env.v[i]);
+    VEC_PUSH(env, NULL);
+}
+
+/* ---- setup and the front doors ---- */
+
+/* The values of the DAG's params with the overrides applied (last override wins). */
+void run_params_init(struct run *r, const struct run_param *params, size_t nparams)
+{
+    const struct dag *dag = r->dag;
+    r->param_values = xcalloc(dag->nparams ? dag->nparams : 1, sizeof(char *));
+    for (size_t i = 0; i < dag->nparams; i++)
+        r->param_values[i] = dag->params[i].value;
+    r->owned_params = xcalloc(nparams ? nparams : 1, sizeof(char *));
+    for (size_t i = 0; i < nparams; i++) {
+        int pi = dag_param_index(dag, params[i].name);
+        if (pi >= 0 && params[i].value) {
+            r->owned_params[r->nowned_params] = xstrdup(params[i].value);
+            r->param_values[pi] = r->owned_params[r->nowned_params++];
+        }
+    }
+}
+
+int run_check_params(const struct dag *dag, const struct run_param *params, size_t nparams,
+                     struct diag *d)
+{
+    int rc = 0;
+    const char **names = xcalloc(dag->nparams ? dag->nparams : 1, sizeof(char *));
+    for (size_t i = 0; i < dag->nparams; i++)
+        names[i] = dag->params[i].name;
+    for (size_t i = 0; i < nparams; i++) {
+        const char *n = params[i].name;
+        if (!n || !*n || !params[i].value) {
+            rc = diag_err(d, dag->path, 0, 0, "malformed param '%s' (expected NAME=VALUE)",
+                          n ? n : "");
+            continue;
+        }
+        if (dag_param_index(dag, n) < 0) {
+            rc = diag_err(d, dag->path, 0, 0, "unknown param '%s'", n);
+            const char *s = suggest_closest(n, names, dag->nparams);
+            if (s)
+                diag_hint(d, "did you mean '%s'?", s);
+        }
+    }
+    for (size_t i = 0; i < dag->nparams; i++) {
+        if (dag->params[i].value)
+            continue;
+        bool given = false;
+        for (size_t k = 0; k < nparams && !given; k++)
+            given = params[k].name && strcmp(params[k].name, dag->params[i].name) == 0 &&
+                    params[k].value;
+        if (!given)
+            rc = diag_err(d, dag->path, 0, 0, "param '%s' has no default and was not given",
+                          dag->params[i].name);
+    }
+    free(names);
+    return rc < 0 ? -EINVAL : 0;
+}
+
+char *run_diag_msg(struct diag *d)
+{
+    struct buf b = BUF_INIT(BUF_NO_MAX);
+    for (size_t i = 0; i < d->n; i++) {
+        char *line = diag_format(&d->v[i]);
+        RUN_IGN(buf_addf(&b, "%s%s", i ? "\n" : "", line));
+        free(line);
+    }
+    return buf_detach(&b, NULL);
+}
+
+char *run_conf_json(const struct run_param *params, size_t nparams)
+{
+    if (nparams == 0)
+        return NULL;
+    json_t *o = json_object();
+    for (size_t i = 0; i < nparams; i++)
+        if (params[i].name && params[i].value)
+            json_object_set_new(o, params[i].name, json_string(params[i].value));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    return s;
+}
+
+int run_conf_parse(const char *json, struct run_param **out, size_t *n, char **errmsg)
+{
+    *out = NULL;
+    *n = 0;
+    if (!json || !*json)
+        return 0;
+    json_error_t jerr;
+    json_t *o = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
+    if (!o || !json_is_object(o)) {
+        *errmsg = o ? xstrdup("conf must be a JSON object of params, like {\"region\": \"eu\"}")
+                    : run_strf("conf is not valid JSON: %s (line %d, column %d)", jerr.text,
+                               jerr.line, jerr.column);
+        json_decref(o);
+        return -EINVAL;
+    }
+    struct run_param *v = xcalloc(json_object_size(o) + 1, sizeof(*v));
+    size_t k = 0;
+    const char *key;
+    json_t *val;
+    json_object_foreach(o, key, val)
+    {
+        char *sv;
+        if (json_is_string(val))
+            sv = xstrndup(json_string_value(val), json_string_length(val));
+        else if (json_is_integer(val) || json_is_real(val) || json_is_boolean(val)) {
+            char *d = json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT);
+            sv = xstrdup(d ? d : "");
+            free(d);
+        } else {
+            *errmsg = run_strf("conf param '%s' must be a string, number or boolean", key);
+            for (size_t i = 0; i < k; i++) {
+                free((char *)v[i].name);
+                free((char *)v[i].value);
+            }
+            free(v);
+            json_decref(o);
+            return -EINVAL;
+        }
+        v[k].name = xstrdup(key);
+        v[k].value = sv;
+        k++;
+    }
+    json_decref(o);
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+void run_conf_free(struct run_param *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free((char *)v[i].name);
+        free((char *)v[i].value);
+    }
+    free(v);
+}

@@ -1,0 +1,690 @@
+/*
+ * runtry.c - the tries of a run's task instances (see run.c): a slot is
+ * taken (run_sched_start), the try starts as a process, an HTTP request or a
+ * wait, and every kind reports through one completion path (run_try_done)
+ * that decides success, skip, retry or failure. Also the log folders, made
+ * ahead on the thread pool on disks (logprep.h), and the outputs read back.
+ *
+ * Loop thread only; the try contexts are owned by the run until their
+ * executor calls back.
+ */
+#include "sched/run_priv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "base/buf.h"
+#include "base/diag.h"
+#include "base/err.h"
+#include "base/hmap.h"
+#include "base/log.h"
+#include "base/suggest.h"
+#include "base/vec.h"
+#include "base/when.h"
+#include "base/xalloc.h"
+#include "dag/dag.h"
+#include "dag/template.h"
+#include "exec/httptask.h"
+#include "exec/spawn.h"
+#include "exec/waiter.h"
+#include "sched/engine.h"
+#include "sched/logprep.h"
+#include "sched/retry.h"
+#include "sched/run_int.h"
+#include "sched/sched.h"
+#include "sched/trigger.h"
+#include "store/store.h"
+
+/* ---- tries ---- */
+
+static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e);
+
+static void run_fail_try_now(struct run *r, uint32_t ii, char *msg)
+{
+    struct run_try_end e = {.exit_code = -1, .message = msg};
+    run_try_done(r, ii, &e);
+}
+
+static void run_try_free(struct run_try *tr)
+{
+    free(tr->log_path);
+    free(tr->out_path);
+    free(tr);
+}
+
+void run_log_append(const char *path, const char *msg)
+{
+    if (!path)
+        return;
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return;
+    struct buf b = BUF_INIT(BUF_NO_MAX);
+    RUN_IGN(buf_addf(&b, "baram: %s\n", msg));
+    ssize_t w = write(fd, b.data, b.len);
+    (void)w;
+    buf_release(&b);
+    close(fd);
+}
+
+/* Reads a try's output file: 0 (*out NULL when there is none), or -1 with *msg. */
+static int run_read_output(const char *path, char **out, size_t *len, char **msg)
+{
+    *out = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        close(fd);
+        return 0;
+    }
+    if (st.st_size > DAG_OUTPUT_MAX) {
+        *msg = run_strf("output is %lld bytes, over the 64 KiB limit", (long long)st.st_size);
+        close(fd);
+        return -1;
+    }
+    char *p = xmalloc((size_t)st.st_size + 1);
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, p + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    /* It may have grown since fstat: one more read tells. */
+    char extra;
+    if (read(fd, &extra, 1) == 1) {
+        free(p);
+        struct stat st2;
+        long long sz = fstat(fd, &st2) == 0 ? (long long)st2.st_size : DAG_OUTPUT_MAX + 1;
+        close(fd);
+        if (sz > DAG_OUTPUT_MAX) {
+            *msg = run_strf("output is %lld bytes, over the 64 KiB limit", sz);
+            return -1;
+        }
+        return run_read_output(path, out, len, msg);
+    }
+    close(fd);
+    p[got] = 0;
+    *out = p;
+    *len = got;
+    return 0;
+}
+
+/* The common end of every try's completion callback (process, http, wait): the try is over,
+ * decide what it means, then pump and close the event's transaction (opened by run_cork). */
+static void run_try_finish(struct run_try *tr, struct run_try_end *e)
+{
+    struct run *r = tr->r;
+    uint32_t ii = tr->inst;
+    run_inst_at(r, ii)->cur = NULL;
+    run_try_free(tr);
+    run_try_done(r, ii, e);
+    if (!r->no_pump)
+        run_pump(r);
+    else
+        run_mark(r);
+    run_uncork(r);
+}
+
+static void run_on_exit(void *ud, const struct spawn_result *res)
+{
+    struct run_try *tr = ud;
+    struct run *r = tr->r;
+    run_cork(r);
+    uint32_t ii = tr->inst;
+    struct run_try_end e = {
+        .exit_code = res->exit_code,
+        .term_signal = res->term_signal,
+        .timed_out = res->timed_out,
+        .killed = res->killed,
+    };
+    char *msg = NULL;
+    if (res->timed_out) {
+        const struct dag_task *t = &r->dag->tasks[run_inst_at(r, ii)->task];
+        e.message = run_strf("timed out after %lld ms", (long long)t->timeout_ms);
+        run_log_append(tr->log_path, e.message);
+    } else if (res->exit_code == 0 || res->exit_code == 99) {
+        if (run_read_output(tr->out_path, &e.output, &e.output_len, &msg) < 0) {
+            e.exit_code = -1;
+            e.message = msg;
+            run_log_append(tr->log_path, msg);
+        }
+    } else if (res->term_signal) {
+        e.message =
+            run_strf("killed by signal %d (%s)", res->term_signal, strsignal(res->term_signal));
+    } else {
+        e.message = run_strf("exit code %d", res->exit_code);
+    }
+    run_try_finish(tr, &e);
+}
+
+/* Appends a DAG or task id as one path component: an id made only of dots ("." or "..")
+ * becomes "%2E" per dot, so no id can name a folder outside its place. */
+static void run_add_component(struct buf *b, const char *id)
+{
+    if (id[strspn(id, ".")] != 0) {
+        RUN_IGN(buf_adds(b, id));
+        return;
+    }
+    for (const char *p = id; *p; p++)
+        RUN_IGN(buf_adds(b, "%2E"));
+}
+
+char *run_log_dir(const char *home, const char *dag_id, const char *run_id, const char *task,
+                  int map_index)
+{
+    struct buf b = BUF_INIT(BUF_NO_MAX);
+    if (home[0] != '/') {
+        char *cwd = getcwd(NULL, 0);
+        RUN_IGN(buf_addf(&b, "%s/", cwd ? cwd : "."));
+        free(cwd);
+    }
+    RUN_IGN(buf_addf(&b, "%s/logs/", home));
+    run_add_component(&b, dag_id);
+    RUN_IGN(buf_addc(&b, '/'));
+    run_add_component(&b, run_id);
+    if (task) {
+        RUN_IGN(buf_addc(&b, '/'));
+        run_add_component(&b, task);
+        if (map_index >= 0)
+            RUN_IGN(buf_addf(&b, ".%d", map_index));
+    }
+    return buf_detach(&b, NULL);
+}
+
+static char *run_inst_dir(struct run *r, struct run_inst *in)
+{
+    struct buf b = BUF_INIT(BUF_NO_MAX);
+    RUN_IGN(buf_addf(&b, "%s/", r->logdir));
+    run_add_component(&b, r->dag->tasks[in->task].name);
+    if (in->map_index >= 0)
+        RUN_IGN(buf_addf(&b, ".%d", in->map_index));
+    return buf_detach(&b, NULL);
+}
+
+/* ---- log folders made ahead (logprep.h) ---- */
+
+struct run_prep_ctx {
+    struct run *r;
+    uint32_t task;
+};
+
+/* HOME/logs/<dag>/<run>/<task> of an unmapped task, and its first log file. Malloc'd. */
+static char *run_task_dir(struct run *r, uint32_t t)
+{
+    struct buf b = BUF_INIT(BUF_NO_MAX);
+    RUN_IGN(buf_addf(&b, "%s/", r->logdir));
+    run_add_component(&b, r->dag->tasks[t].name);
+    return buf_detach(&b, NULL);
+}
+
+/* The unmapped process task t will not run after all: remove what was prepared for it. */
+void run_prep_drop(struct run *r, uint32_t t)
+{
+    struct run_task *rt = &r->tasks[t];
+    if (rt->prep == RUN_PREP_BUSY) {
+        rt->prep_drop = true; /* removed when the preparation reports */
+    } else if (rt->prep == RUN_PREP_DONE) {
+        char *dir = run_task_dir(r, t);
+        char *log = run_strf("%s/1.log", dir);
+        logprep_remove(r->e->loop, dir, log);
+        free(log);
+        free(dir);
+        rt->prep = RUN_PREP_NONE;
+    }
+}
+
+void run_prep_done(void *ud, int rc)
+{
+    struct run_prep_ctx *c = ud;
+    struct run *r = c->r;
+    struct run_task *rt = &r->tasks[c->task];
+    rt->prep = rc == 0 ? RUN_PREP_DONE : RUN_PREP_NONE; /* on failure run_start tries inline */
+    if (rt->prep_drop || r->phase >= RUN_PH_ENDING)
+        run_prep_drop(r, c->task);
+    free(c);
+    if (--r->nprep_busy == 0 && r->phase == RUN_PH_STOPPING)
+        run_stop(r);
+}
+
+/* Queues the making of task t's log folder and 1.log when it is an unmapped process task that
+ * has not started: called while its last upstream runs or while it waits for a slot. */
+void run_prep(struct run *r, uint32_t t)
+{
+    struct run_task *rt = &r->tasks[t];
+    const struct dag_task *dt = &r->dag->tasks[t];
+    if (!r->e->prep_on || rt->prep != RUN_PREP_NONE || rt->prep_drop || dt->mapped ||
+        dt->kind != TASK_RUN)
+        return;
+    if (rt->expanded && run_inst_at(r, rt->inst_start)->try_number > 0)
+        return;
+    struct run_prep_ctx *c = xmalloc(sizeof(*c));
+    c->r = r;
+    c->task = t;
+    rt->prep = RUN_PREP_BUSY;
+    r->nprep_busy++;
+    VEC_PUSH(&r->prepped, t);
+    char *dir = run_task_dir(r, t);
+    char *log = run_strf("%s/1.log", dir);
+    logprep_create(r->e->loop, dir, log, run_prep_done, c);
+    free(log);
+    free(dir);
+}
+
+/* Instance ii has just started: prepare each downstream task that now waits for it alone. */
+static void run_prep_downstream(struct run *r, uint32_t ii)
+{
+    const struct graph *g = &r->dag->graph;
+    uint32_t t = run_inst_at(r, ii)->task;
+    for (uint32_t k = g->down_start[t]; k < g->down_start[t + 1]; k++) {
+        uint32_t d = g->down[k];
+        if (!r->tasks[d].decided && r->tasks[d].cnt.pending == 1)
+            run_prep(r, d);
+    }
+}
+
+/* The run is over: remove what was prepared for tasks that never started. */
+void run_prep_cleanup(struct run *r)
+{
+    for (size_t i = 0; i < r->prepped.n; i++) {
+        uint32_t t = r->prepped.v[i];
+        struct run_task *rt = &r->tasks[t];
+        if (!rt->expanded || run_inst_at(r, rt->inst_start)->try_number == 0)
+            run_prep_drop(r, t);
+    }
+    r->prepped.n = 0;
+}
+
+/* Starts a `run` task's try as a process. */
+static void run_start_shell(struct run *r, uint32_t ii, struct run_try *tr)
+{
+    struct run_inst *in = run_inst_at(r, ii);
+    const struct dag_task *t = &r->dag->tasks[in->task];
+    char *msg = NULL;
+    struct buf cmd = BUF_INIT(RUN_CMD_MAX);
+    if (run_expand(r, t->run, in, in->task, &cmd, &msg) < 0) {
+        run_log_append(tr->log_path, msg);
+        buf_release(&cmd);
+        run_try_free(tr);
+        run_fail_try_now(r, ii, msg);
+        return;
+    }
+    run_strv env = {0}, owned = {0};
+    run_env_try(r, in, tr->out_path, &env, &owned);
+    struct spawn_opts so = {
+        .cmd = cmd.data,
+        .cwd = r->dag->dir,
+        .env = env.v,
+        .log_path = tr->log_path,
+        .timeout_ms = t->timeout_ms,
+    };
+    int rc = spawn_start(r->e->loop, &so, run_on_exit, tr, &tr->sp);
+    for (size_t i = 0; i < owned.n; i++)
+        free(owned.v[i]);
+    VEC_FREE(&owned);
+    VEC_FREE(&env);
+    buf_release(&cmd);
+    if (rc < 0) {
+        msg = run_strf("cannot start the process: %s", err_str(rc));
+        run_log_append(tr->log_path, msg);
+        run_try_free(tr);
+        run_fail_try_now(r, ii, msg);
+        return;
+    }
+    in->pid = spawn_pid(tr->sp);
+    in->cur = tr;
+    if (r->e)
+        engine_note_latency(r->e, when_mono_ns() - in->ready_ns);
+}
+
+/* ---- in-loop task kinds: http and wait (exec/httptask.h, exec/waiter.h) ---- */
+
+static int run_http_client(struct run *r, char **msg)
+{
+    if (r->e->http)
+        return 0;
+    int rc = httptask_client_new(r->e->loop, NULL, &r->e->http);
+    if (rc < 0) {
+        r->e->http = NULL;
+        *msg = run_strf("cannot start the http client: %s", err_str(rc));
+    }
+    return rc;
+}
+
+static void run_on_http_done(void *arg, const struct httptask_result *res)
+{
+    struct run_try *tr = arg;
+    struct run *r = tr->r;
+    run_cork(r);
+    struct run_try_end e = {
+        .exit_code = res->ok ? 0 : 1,
+        .killed = res->cancelled,
+        .message = res->ok ? NULL : xstrdup(res->message),
+    };
+    if (res->body_len > 0) {
+        e.output = xmemdup(res->body, res->body_len + 1);
+        e.output_len = res->body_len;
+    }
+    char *line = run_strf("%s (%lld ms)%s", res->message, (long long)res->elapsed_ms,
+                          res->body_cut ? ", response cut at 64 KiB" : "");
+    run_log_append(tr->log_path, line);
+    free(line);
+    run_try_finish(tr, &e);
+}
+
+static void run_start_http(struct run *r, uint32_t ii, struct run_try *tr)
+{
+    struct run_inst *in = run_inst_at(r, ii);
+    const struct dag_task *t = &r->dag->tasks[in->task];
+    const struct dag_http *h = &t->http;
+    char *msg = NULL;
+    struct buf url = BUF_INIT(64 * 1024), body = BUF_INIT(DAG_OUTPUT_MAX * 16);
+    if (run_expand(r, h->url, in, in->task, &url, &msg) < 0 ||
+        (h->body && run_expand(r, h->body, in, in->task, &body, &msg) < 0) ||
+        run_http_client(r, &msg) < 0) {
+        run_log_append(tr->log_path, msg);
+        buf_release(&url);
+        buf_release(&body);
+        run_try_free(tr);
+        run_fail_try_now(r, ii, msg);
+        return;
+    }
+    int64_t timeout = h->timeout_ms;
+    if (t->timeout_ms > 0 && (timeout <= 0 || t->timeout_ms < timeout))
+        timeout = t->timeout_ms;
+    struct httptask_req req = {
+        .method = h->method,
+        .url = url.data,
+        .body = h->body ? body.data : NULL,
+        .body_len = h->body ? body.len : 0,
+        .headers = h->headers,
+        .nheaders = h->nheaders,
+        .expect = h->expect,
+        .nexpect = h->nexpect,
+        .timeout_ms = timeout,
+        .cb_failures = h->cb_failures,
+        .cb_reset_ms = h->cb_reset_ms,
+    };
+    char *shown = httptask_redact_url(url.data); /* no credentials or tokens in logs */
+    char *line = run_strf("%s %s", h->method ? h->method : "GET", shown);
+    run_log_append(tr->log_path, line);
+    free(line);
+    free(shown);
+    in->cur = tr;
+    if (httptask_start(r->e->http, &req, run_on_http_done, tr, &tr->ht) < 0) {
+        /* Not expected (failures come through the callback), but never leave the try. */
+        in->cur = NULL;
+        run_try_free(tr);
+        run_fail_try_now(r, ii, xstrdup("cannot start the http request"));
+    }
+    buf_release(&url);
+    buf_release(&body);
+}
+
+static void run_on_wait_done(void *arg, const struct waiter_result *res)
+{
+    struct run_try *tr = arg;
+    struct run *r = tr->r;
+    run_cork(r);
+    struct run_try_end e = {
+        .exit_code = res->outcome == WAITER_MET ? 0 : 1,
+        .timed_out = res->outcome == WAITER_TIMED_OUT,
+        .killed = res->outcome == WAITER_CANCELLED,
+        .message = res->outcome == WAITER_MET ? NULL : xstrdup(res->message),
+    };
+    char *line =
+        run_strf("%s (%u checks, %lld ms)", res->message, res->checks, (long long)res->elapsed_ms);
+    run_log_append(tr->log_path, line);
+    free(line);
+    run_try_finish(tr, &e);
+}
+
+static void run_start_wait(struct run *r, uint32_t ii, struct run_try *tr)
+{
+    struct run_inst *in = run_inst_at(r, ii);
+    const struct dag_task *t = &r->dag->tasks[in->task];
+    const struct dag_wait *w = &t->wait;
+    char *msg = NULL;
+    struct buf what = BUF_INIT(64 * 1024);
+    const struct template *tp = w->file ? w->file : w->http_url;
+    if (!tp || run_expand(r, tp, in, in->task, &what, &msg) < 0 ||
+        (w->http_url && run_http_client(r, &msg) < 0)) {
+        if (!msg)
+            msg = xstrdup("wait task without a condition");
+        run_log_append(tr->log_path, msg);
+        buf_release(&what);
+        run_try_free(tr);
+        run_fail_try_now(r, ii, msg);
+        return;
+    }
+    char *file = NULL;
+    if (w->file)
+        file = what.data[0] == '/' ? xstrdup(what.data) : run_strf("%s/%s", r->dag->dir, what.data);
+    int64_t timeout = w->timeout_ms;
+    if (t->timeout_ms > 0 && (timeout <= 0 || t->timeout_ms < timeout))
+        timeout = t->timeout_ms;
+    struct waiter_opts wo = {
+        .file = file,
+        .http_url = w->http_url ? what.data : NULL,
+        .every_ms = w->every_ms,
+        .timeout_ms = timeout,
+    };
+    char *line = run_strf("waiting for %s '%s'", file ? "file" : "url", file ? file : what.data);
+    run_log_append(tr->log_path, line);
+    free(line);
+    in->cur = tr;
+    int rc = waiter_start(r->e->loop, r->e->http, &wo, run_on_wait_done, tr, &tr->wt);
+    free(file);
+    buf_release(&what);
+    if (rc < 0) {
+        in->cur = NULL;
+        run_try_free(tr);
+        run_fail_try_now(r, ii, run_strf("cannot start the wait: %s", err_str(rc)));
+        return;
+    }
+    /* A wait holds no slot while it waits (SPEC section 7). */
+    in->slot_held = false;
+    sched_done(&r->e->sched, r->tasks[in->task].pool);
+}
+
+/* Submits the 'running' records of an instance's current try if they are still pending. */
+void run_flush_running(struct run *r, uint32_t ii)
+{
+    struct run_inst *in = run_inst_at(r, ii);
+    if (!in->rec_pending)
+        return;
+    in->rec_pending = false;
+    run_put_ti(r, ii);
+    run_put_try(r, ii, TI_RUNNING, -1);
+}
+
+void run_flush_running_rec(struct run *r, uint32_t inst)
+{
+    run_flush_running(r, inst);
+}
+
+/* sched start callback: a slot is ours; start the next try. */
+void run_sched_start(void *owner, uint32_t ii)
+{
+    struct run *r = owner;
+    run_mark(r); /* its records and end are looked at after the dispatch */
+    struct run_inst *in = run_inst_at(r, ii);
+    const struct dag_task *t = &r->dag->tasks[in->task];
+    int64_t now = when_now_ms();
+    in->try_number++;
+    in->state = TI_RUNNING;
+    in->queued_at_ms = now;
+    in->try_started_at_ms = now;
+    if (in->started_at_ms < 0)
+        in->started_at_ms = now;
+    in->exit_code = -1;
+    in->term_signal = 0;
+    in->timed_out = false;
+    in->pid = 0;
+    in->slot_held = true;
+    in->run_pos = (uint32_t)r->running.n;
+    VEC_PUSH(&r->running, ii);
+
+    struct run_try *tr = xcalloc(1, sizeof(*tr));
+    tr->r = r;
+    tr->inst = ii;
+    char *dir = run_inst_dir(r, in);
+    if (in->map_index < 0 && r->tasks[in->task].prep == RUN_PREP_DONE)
+        in->dir_made = true; /* made ahead, with 1.log */
+    if (!in->dir_made) {
+        int rc = logprep_mkdirs(dir);
+        if (rc < 0) {
+            char *msg = run_strf("cannot create the log folder '%s': %s", dir, err_str(rc));
+            free(dir);
+            free(tr);
+            run_put_ti(r, ii);
+            run_fail_try_now(r, ii, msg);
+            return;
+        }
+        in->dir_made = true;
+    }
+    tr->log_path = run_strf("%s/%d.log", dir, in->try_number);
+    tr->out_path = run_strf("%s/%d.output", dir, in->try_number);
+    free(dir);
+
+    switch (t->kind) {
+    case TASK_RUN:
+        run_start_shell(r, ii, tr);
+        break;
+    case TASK_HTTP:
+        run_start_http(r, ii, tr);
+        break;
+    case TASK_WAIT:
+        run_start_wait(r, ii, tr);
+        break;
+    }
+    in = run_inst_at(r, ii);
+    if (in->state == TI_RUNNING) {
+        run_prep_downstream(r, ii);
+        /* Nothing waits for the 'running' records: submitted a little later (or with the
+         * final ones), see RUN_RUNNING_DELAY_MS. */
+        if (r->e) {
+            in->rec_pending = true;
+            engine_pend_running(r->e, r, ii);
+        }
+        run_progress(r, ii);
+    }
+}
+
+void run_retry_closed(uv_handle_t *h)
+{
+    struct run_retry *rr = h->data;
+    struct run *r = rr->r;
+    if (rr->prev)
+        rr->prev->next = rr->next;
+    else
+        r->retries = rr->next;
+    if (rr->next)
+        rr->next->prev = rr->prev;
+    r->nretry_timers--;
+    free(rr);
+    if (r->halted) {
+        run_halt_check(r);
+        return;
+    }
+    run_cork(r);
+    run_pump(r);
+    run_uncork(r);
+}
+
+static void run_retry_fire(uv_timer_t *h)
+{
+    struct run_retry *rr = h->data;
+    struct run *r = rr->r;
+    if (!r->cancelled && !r->fatal) {
+        struct run_inst *in = run_inst_at(r, rr->inst);
+        if (in->state == TI_UP_FOR_RETRY)
+            run_ready(r, rr->inst, 0);
+    }
+    uv_close((uv_handle_t *)h, run_retry_closed);
+}
+
+/* The one completion path of every try. Takes e's strings. */
+static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e)
+{
+    run_flush_running(r, ii); /* before the instance changes: they describe the running try */
+    struct run_inst *in = run_inst_at(r, ii);
+    const struct dag_task *t = &r->dag->tasks[in->task];
+    int64_t now = when_now_ms();
+    if (in->slot_held)
+        sched_done(&r->e->sched, r->tasks[in->task].pool);
+    in->slot_held = false;
+    /* out of the running set (swap-remove) */
+    uint32_t pos = in->run_pos, last = r->running.v[r->running.n - 1];
+    r->running.v[pos] = last;
+    run_inst_at(r, last)->run_pos = pos;
+    r->running.n--;
+    in = run_inst_at(r, ii);
+    if (r->halted) { /* the store keeps it 'running': the next scheduler retries it */
+        free(e->output);
+        free(e->message);
+        run_halt_check(r);
+        return;
+    }
+
+    in->exit_code = e->exit_code;
+    in->term_signal = e->term_signal;
+    in->timed_out = e->timed_out;
+    free(in->output);
+    in->output = e->output;
+    in->output_len = e->output_len;
+    free(in->message);
+    in->message = e->message;
+
+    enum ti_state try_state;
+    if (e->killed && (r->cancelled || r->fatal)) {
+        free(in->message);
+        in->message = xstrdup("cancelled");
+        try_state = TI_FAILED;
+    } else if (e->exit_code == 0 && !e->timed_out) {
+        try_state = TI_SUCCESS;
+    } else if (e->exit_code == 99 && !e->timed_out) {
+        try_state = TI_SKIPPED;
+    } else {
+        try_state = TI_FAILED;
+    }
+
+    if (try_state == TI_FAILED && in->try_number < in->max_tries && !r->cancelled && !r->fatal) {
+        in->state = TI_UP_FOR_RETRY;
+        run_put_try(r, ii, TI_FAILED, now);
+        run_put_ti(r, ii);
+        run_progress(r, ii);
+        struct run_retry *rr = xcalloc(1, sizeof(*rr));
+        rr->r = r;
+        rr->inst = ii;
+        uv_timer_init(r->e->loop, &rr->timer);
+        rr->timer.data = rr;
+        rr->next = r->retries;
+        if (r->retries)
+            r->retries->prev = rr;
+        r->retries = rr;
+        r->nretry_timers++;
+        int64_t delay = retry_delay_ms(t->retry_delay_ms, t->retry_backoff, t->max_retry_delay_ms,
+                                       in->try_number);
+        uv_timer_start(&rr->timer, run_retry_fire, (uint64_t)delay, 0);
+        return;
+    }
+    in->state = try_state;
+    in->ended_at_ms = now;
+    run_put_try(r, ii, try_state, now);
+    in->final_seq = run_put_ti(r, ii);
+    run_finish_inst(r, ii);
+}
