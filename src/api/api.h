@@ -1,0 +1,126 @@
+/*
+ * api.h - the REST API (SPEC section 8): an HTTP server (libmicrohttpd) and
+ * the route tables its handlers live in.
+ *
+ * Threading: the server runs on libmicrohttpd's own threads (one per
+ * connection, capped), never on the scheduler's loop. A handler reads the
+ * store on its thread's own connection (SQLite WAL readers never block the
+ * writer) and writes requests to it exactly as the CLI does (a queued run, a
+ * pause flag, a cancel request), then rings the scheduler's doorbell
+ * (schedlock.h): the scheduler's loop stays the single owner of scheduling
+ * state and is never blocked by HTTP work.
+ *
+ * Each route is one row of a table: method, a pattern with {segments}, the
+ * least role allowed (AUTH_NONE: no token needed) and the handler. The
+ * server matches the route, checks the bearer token and the role, reads the
+ * body (over API_BODY_MAX: 413), decodes and checks each {segment} (no '/',
+ * no NUL, not "." or "..", valid UTF-8, at most API_SEG_MAX bytes: else 400)
+ * and calls the handler, which fills an api_resp.
+ *
+ * Errors are application/problem+json ({type, title, status, detail}).
+ */
+#ifndef BARAM_API_API_H
+#define BARAM_API_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "api/auth.h"
+#include "base/compiler.h"
+
+struct store;
+
+#define API_BODY_MAX   (1024 * 1024)
+#define API_SEG_MAX    256
+#define API_MAX_SEGS   4
+#define API_LIMIT_DEFAULT 100
+#define API_LIMIT_MAX     10000
+
+struct api;
+
+struct api_opts {
+    const char *listen;    /* "host:port"; the host must be given (127.0.0.1 by default) */
+    const char *home;      /* BARAM_HOME */
+    const char *dags;      /* the DAG folder */
+    const char *store_url; /* the database */
+    struct auth *auth;     /* borrowed for the server's life */
+    int max_connections;   /* <= 0: 512 */
+    int conn_timeout_s;    /* idle connections are closed after this; <= 0: 30 */
+};
+
+/* Starts listening. 0 and *out, or a negative code with *errmsg (port taken, bad address). */
+int api_start(const struct api_opts *o, struct api **out, char **errmsg) WARN_UNUSED;
+/* Stops accepting, closes every connection, joins the server's threads. */
+void api_stop(struct api *a);
+/* The port actually bound (for listen ":0" in tests). */
+int api_port(const struct api *a);
+
+/* One request, as a handler sees it. */
+struct api_req {
+    struct api *api;
+    const char *method;
+    const char *path;
+    const char *seg[API_MAX_SEGS]; /* the route's {segments}, decoded and checked, in order */
+    size_t nseg;
+    const char *body; /* NUL-terminated copy, or NULL */
+    size_t body_len;
+    struct auth_user user; /* the caller (role AUTH_NONE on public routes without a token) */
+    struct store *store;   /* this thread's connection, opened on first use */
+    const struct api_opts *opts;
+    const char *client; /* the peer's address, for logs and login throttling */
+    void *conn;         /* struct MHD_Connection *, for api_query */
+};
+
+/* A response: JSON (body), raw bytes (raw + content_type), or a stream (reader). */
+typedef ssize_t (*api_reader_fn)(void *ud, uint64_t pos, char *buf, size_t max);
+struct api_resp {
+    int status;
+    json_t *body; /* owned; sent as application/json (problem+json when problem set) */
+    bool problem;
+    char *raw; /* owned */
+    size_t raw_len;
+    const char *content_type; /* of raw or the stream */
+    api_reader_fn reader;     /* a stream (SSE, log follow): see MHD_create_response_from_callback */
+    void *reader_ud;
+    void (*reader_free)(void *ud);
+    const char *retry_after; /* a Retry-After header value (429), static */
+};
+
+typedef void (*api_handler_fn)(struct api_req *rq, struct api_resp *rs);
+
+struct api_route {
+    const char *method;  /* "GET", "POST", ...; NULL ends a table */
+    const char *pattern; /* "/api/v1/dags/{dag}/runs/{run}" */
+    enum auth_role role; /* least role allowed; AUTH_NONE: public */
+    api_handler_fn fn;
+};
+
+/* The route tables; each ends with a row whose method is NULL. */
+extern const struct api_route api_routes_read[];  /* routes_read.c: DAGs, runs, tasks, logs... */
+extern const struct api_route api_routes_write[]; /* routes_write.c: trigger, clear, cancel... */
+extern const struct api_route api_routes_auth[];  /* routes_auth.c: token, users */
+extern const struct api_route api_routes_obs[];   /* routes_obs.c: events, metrics, health */
+
+/* Helpers for handlers. */
+void api_json(struct api_resp *rs, int status, json_t *body); /* takes body */
+void api_problem(struct api_resp *rs, int status, const char *title, const char *fmt, ...)
+    PRINTF_LIKE(4, 5);
+/* A query argument (decoded), or NULL. */
+const char *api_query(const struct api_req *rq, const char *name);
+/* An integer query argument within [min, max], def when absent: 0, or -EINVAL after filling
+ * rs with a 400 problem naming the argument. */
+int api_query_int(const struct api_req *rq, struct api_resp *rs, const char *name, int64_t min,
+                  int64_t max, int64_t def, int64_t *out) WARN_UNUSED;
+/* The body as a JSON object: 0 and *out (owned), or -EINVAL after filling rs with a 400 (not
+ * JSON, not an object, invalid UTF-8). An empty body is an empty object. Every key must be in
+ * allowed (NULL-terminated), else 400 naming it. */
+int api_body_object(const struct api_req *rq, struct api_resp *rs, const char *const *allowed,
+                    json_t **out) WARN_UNUSED;
+/* The store of this thread (opened on first use): NULL after filling rs with a 503. */
+struct store *api_store(struct api_req *rq, struct api_resp *rs);
+
+#endif

@@ -1,0 +1,84 @@
+/*
+ * auth.h - who may call the API (SPEC section 8): users with roles, their
+ * argon2id password hashes (libsodium), HS256 tokens signed with the home's
+ * secret key (libjwt), and the verifier that accepts them.
+ *
+ * The verifier pins algorithms: a token's header names its algorithm and
+ * only two are accepted, each with its own key: HS256 with the home's secret
+ * key, and, when a public key is configured (baram.yaml auth.public_key), the
+ * algorithm of that key (RS256 for RSA, ES256 for EC P-256) with that key.
+ * Anything else (alg none, HS384, HS256 signed with the public key as its
+ * secret, ...) is refused before any signature is looked at. exp is required
+ * (60 s leeway), nbf honoured, iss and aud must match the configuration.
+ *
+ * Failed logins are throttled per user name and per client address: after
+ * AUTH_FREE_FAILURES failures, each further attempt within the window is
+ * refused with a Retry-After (429) that doubles up to AUTH_MAX_DELAY_S.
+ *
+ * Thread-safe: an auth is read-only after auth_open, except the throttle
+ * table (its own mutex). No token, password or key is ever logged.
+ */
+#ifndef BARAM_API_AUTH_H
+#define BARAM_API_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/compiler.h"
+
+struct store;
+
+#define AUTH_NAME_MAX     64 /* user names: [A-Za-z0-9_.@-], 1-64 chars */
+#define AUTH_FREE_FAILURES 5
+#define AUTH_MAX_DELAY_S  60
+#define AUTH_LEEWAY_S     60
+
+enum auth_role { AUTH_NONE = 0, AUTH_VIEWER = 1, AUTH_OPERATOR = 2, AUTH_ADMIN = 3 };
+
+const char *auth_role_name(enum auth_role r);           /* "viewer", ... */
+int auth_role_parse(const char *s, enum auth_role *out); /* 0 or -EINVAL */
+bool auth_name_ok(const char *name);
+
+/* An authenticated caller. */
+struct auth_user {
+    char name[AUTH_NAME_MAX + 1];
+    enum auth_role role;
+};
+
+struct auth_opts {
+    const char *home;        /* HOME/secret.key holds the HS256 key (hex) */
+    int64_t token_ttl_ms;    /* default lifetime of issued tokens */
+    const char *issuer;      /* iss of issued tokens, required on verified ones */
+    const char *audience;    /* aud, likewise */
+    const char *public_key;  /* path of a PEM public key (RS256 or ES256), or NULL */
+};
+
+struct auth;
+
+/* Reads the keys. 0 and *out, or a negative code with *errmsg (malloc'd): no secret.key
+ * (run `baram init`), an unreadable or malformed key. */
+int auth_open(const struct auth_opts *o, struct auth **out, char **errmsg) WARN_UNUSED;
+void auth_close(struct auth *a);
+
+/* Issues an HS256 token for name/role (sub, role, iat, exp, iss, aud, jti); ttl_ms <= 0: the
+ * configured default. 0 and *token (malloc'd), *expires_in_s; or a negative code. */
+int auth_issue(struct auth *a, const char *name, enum auth_role role, int64_t ttl_ms, char **token,
+               int64_t *expires_in_s) WARN_UNUSED;
+
+/* Verifies a bearer token (the part after "Bearer "). 0 with *user, or -EACCES with *why: a
+ * short static reason for the problem's detail ("token expired"), never the token. */
+int auth_verify(struct auth *a, const char *token, struct auth_user *user,
+                const char **why) WARN_UNUSED;
+
+/* argon2id (crypto_pwhash_str, interactive limits). 0 and *hash (malloc'd) or -ENOMEM. */
+int auth_hash_password(const char *password, char **hash) WARN_UNUSED;
+bool auth_check_password(const char *hash, const char *password);
+
+/* A login: checks the user's password in the store, with throttling. 0 and *role; -EACCES bad
+ * user or password (the same answer for both); -EAGAIN throttled, *retry_after_s set; or
+ * ERR_DB. client: the caller's address (for the per-address throttle), may be NULL. */
+int auth_login(struct auth *a, struct store *s, const char *name, const char *password,
+               const char *client, enum auth_role *role, int *retry_after_s) WARN_UNUSED;
+
+#endif

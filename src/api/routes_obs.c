@@ -1,0 +1,9 @@
+/*
+ * routes_obs.c - the API's obs routes (see api.h for the table's rules).
+ * Handlers run on the server's threads (api.h: threading).
+ */
+#include "api/api.h"
+
+const struct api_route api_routes_obs[] = {
+    {NULL, NULL, AUTH_NONE, NULL},
+};

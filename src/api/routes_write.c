@@ -1,0 +1,9 @@
+/*
+ * routes_write.c - the API's write routes (see api.h for the table's rules).
+ * Handlers run on the server's threads (api.h: threading).
+ */
+#include "api/api.h"
+
+const struct api_route api_routes_write[] = {
+    {NULL, NULL, AUTH_NONE, NULL},
+};
