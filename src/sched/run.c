@@ -43,6 +43,8 @@
 
 #include "sched/run_priv.h"
 
+#include "base/stats.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -995,6 +997,7 @@ int run_begin(struct engine *e, const struct run_spec *sp, run_ended_fn ended, v
     if (e->runs)
         e->runs->live_prev = r;
     e->runs = r;
+    atomic_fetch_add_explicit(&stats_g.active_runs, 1, memory_order_relaxed);
     log_debug("run started", "dag=%s run=%s tasks=%u resumed=%zu", log_q(dag->id), log_q(r->run_id),
               dag->ntasks, r->nrestore);
 
@@ -1101,6 +1104,7 @@ void run_free(struct run *r)
     if (r->live_next)
         r->live_next->live_prev = r->live_prev;
     engine_forget_run(e, r);
+    atomic_fetch_sub_explicit(&stats_g.active_runs, 1, memory_order_relaxed);
     run_release(r);
     free(r);
 }

@@ -10,6 +10,8 @@
  */
 #include "sched/run_priv.h"
 
+#include "base/stats.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -521,6 +523,7 @@ void run_sched_start(void *owner, uint32_t ii)
 {
     struct run *r = owner;
     run_mark(r); /* its records and end are looked at after the dispatch */
+    atomic_fetch_add_explicit(&stats_g.tries_started, 1, memory_order_relaxed);
     struct run_inst *in = run_inst_at(r, ii);
     const struct dag_task *t = &r->dag->tasks[in->task];
     int64_t now = when_now_ms();
@@ -621,6 +624,7 @@ static void run_retry_fire(uv_timer_t *h)
 static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e)
 {
     run_flush_running(r, ii); /* before the instance changes: they describe the running try */
+    atomic_fetch_add_explicit(&stats_g.tries_finished, 1, memory_order_relaxed);
     struct run_inst *in = run_inst_at(r, ii);
     const struct dag_task *t = &r->dag->tasks[in->task];
     int64_t now = when_now_ms();

@@ -22,6 +22,11 @@ struct store {
     void *db;                       /* owned: the backend's connection */
 };
 
+void *store__conn(struct store *s)
+{
+    return s->be == &store__sqlite_backend ? s->db : NULL;
+}
+
 void run_rec_release(struct run_rec *r)
 {
     if (!r)
@@ -85,6 +90,16 @@ void pool_rec_release(struct pool_rec *p)
         return;
     free(p->name);
     memset(p, 0, sizeof(*p));
+}
+
+void user_rec_release(struct user_rec *u)
+{
+    if (!u)
+        return;
+    free(u->name);
+    free(u->role);
+    free(u->password_hash);
+    memset(u, 0, sizeof(*u));
 }
 
 void run_request_release(struct run_request *q)
@@ -323,6 +338,31 @@ int store_delete_ti(struct store *s, const char *run_id, const char *task_id)
     return s->be->delete_ti(s->db, run_id, task_id);
 }
 
+int store_put_user(struct store *s, const struct user_rec *u)
+{
+    return s->be->put_user(s->db, u);
+}
+
+int store_get_user(struct store *s, const char *name, struct user_rec *out)
+{
+    return s->be->get_user(s->db, name, out);
+}
+
+int store_list_users(struct store *s, struct user_rec **out, size_t *n)
+{
+    return s->be->list_users(s->db, out, n);
+}
+
+int store_delete_user(struct store *s, const char *name)
+{
+    return s->be->delete_user(s->db, name);
+}
+
+int store_count_users(struct store *s, const char *role, int64_t *count)
+{
+    return s->be->count_users(s->db, role, count);
+}
+
 #define FREE_VEC(fn, T, release)                                                                   \
     void fn(T *v, size_t n)                                                                        \
     {                                                                                              \
@@ -335,3 +375,4 @@ FREE_VEC(store_free_dags, struct dag_rec, dag_rec_release)
 FREE_VEC(store_free_import_errors, struct import_error_rec, import_error_rec_release)
 FREE_VEC(store_free_pools, struct pool_rec, pool_rec_release)
 FREE_VEC(store_free_requests, struct run_request, run_request_release)
+FREE_VEC(store_free_users, struct user_rec, user_rec_release)

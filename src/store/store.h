@@ -236,6 +236,26 @@ int store_claim_run(struct store *s, const char *prefix, int64_t at_ms, const st
 /* Deletes a task instance and its tries (nothing to delete is not an error). */
 int store_delete_ti(struct store *s, const char *run_id, const char *task_id) WARN_UNUSED;
 
+/* A user of the API (migration 0003). */
+struct user_rec {
+    char *name;
+    char *role;            /* "viewer", "operator" or "admin" (auth.h) */
+    char *password_hash;   /* argon2id, libsodium's string form; never the password */
+    int64_t created_at_ms; /* store_put_user uses now when <= 0 (an update keeps the first) */
+};
+void user_rec_release(struct user_rec *u);
+/* Upserts the user (role and hash replaced; created_at kept on an update). */
+int store_put_user(struct store *s, const struct user_rec *u) WARN_UNUSED;
+/* 0 and *out (release it), -ENOENT, or ERR_DB. */
+int store_get_user(struct store *s, const char *name, struct user_rec *out) WARN_UNUSED;
+/* Every user, by name. */
+int store_list_users(struct store *s, struct user_rec **out, size_t *n) WARN_UNUSED;
+void store_free_users(struct user_rec *v, size_t n);
+/* 0, -ENOENT when there is no such user, or ERR_DB. */
+int store_delete_user(struct store *s, const char *name) WARN_UNUSED;
+/* The number of users (role NULL) or of users with this role. */
+int store_count_users(struct store *s, const char *role, int64_t *count) WARN_UNUSED;
+
 /*
  * The group-commit writer, for the event loop.
  *

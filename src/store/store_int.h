@@ -51,11 +51,22 @@ struct store_backend {
     int (*claim_run)(void *db, const char *prefix, int64_t at_ms, const struct run_rec *rec,
                      char *id, size_t idsz);
     int (*delete_ti)(void *db, const char *run_id, const char *task_id);
+    int (*put_user)(void *db, const struct user_rec *u);
+    int (*get_user)(void *db, const char *name, struct user_rec *out);
+    int (*list_users)(void *db, struct user_rec **out, size_t *n);
+    int (*delete_user)(void *db, const char *name);
+    int (*count_users)(void *db, const char *role, int64_t *count);
 };
 
 /* store_sqlite.c: opens (creating file and folders) and migrates path. 0 and *db, or a
  * negative code with *errmsg (malloc'd). */
 extern const struct store_backend store__sqlite_backend;
+
+/* For modules of this layer that speak SQL themselves (events.c): the SQLite connection
+ * object behind s (NULL for another backend), and its sqlite3 handle. */
+void *store__conn(struct store *s);
+struct sqlite3;
+struct sqlite3 *store__sqlite(void *conn);
 int store__sqlite_open(const char *path, void **db, char **errmsg);
 
 #endif

@@ -120,7 +120,14 @@
                      "type IN ('scheduled', 'backfill') LIMIT 1")                                  \
     X(ST_RUN_EXISTS, "SELECT 1 FROM runs WHERE run_id = ?")                                        \
     X(ST_DEL_TRIES, "DELETE FROM tries WHERE run_id = ? AND task_id = ?")                          \
-    X(ST_DEL_TI, "DELETE FROM task_instances WHERE run_id = ? AND task_id = ?")
+    X(ST_DEL_TI, "DELETE FROM task_instances WHERE run_id = ? AND task_id = ?")                    \
+    X(ST_PUT_USER, "INSERT INTO users (name, role, password_hash, created_at) "                    \
+                   "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET role = ?2, "          \
+                   "password_hash = ?3")                                                           \
+    X(ST_GET_USER, "SELECT name, role, password_hash, created_at FROM users WHERE name = ?")       \
+    X(ST_LIST_USERS, "SELECT name, role, password_hash, created_at FROM users ORDER BY name")      \
+    X(ST_DEL_USER, "DELETE FROM users WHERE name = ?")                                             \
+    X(ST_COUNT_USERS, "SELECT COUNT(*) FROM users WHERE ?1 IS NULL OR role = ?1")
 
 enum sqlite_stmt {
 #define X(e, sql) e,
@@ -141,6 +148,11 @@ struct sqlite_conn {
     sqlite3_stmt *stmt[ST_COUNT]; /* owned; NULL until first use */
     struct buf err;               /* the last error message */
 };
+
+struct sqlite3 *store__sqlite(void *conn)
+{
+    return conn ? ((struct sqlite_conn *)conn)->db : NULL;
+}
 
 PRINTF_LIKE(2, 3) static int conn_fail(struct sqlite_conn *c, const char *fmt, ...)
 {
@@ -1172,6 +1184,88 @@ static int conn_delete_ti(void *db, const char *run_id, const char *task_id)
     return txn_end(c, own, r);
 }
 
+/* ---- users ---- */
+
+static int read_user(struct sqlite_conn *c, sqlite3_stmt *st, struct user_rec *u)
+{
+    memset(u, 0, sizeof(*u));
+    u->name = col_text(st, 0);
+    u->role = col_text(st, 1);
+    u->password_hash = col_text(st, 2);
+    u->created_at_ms = col_time(st, 3);
+    if (!u->name || !u->role || !u->password_hash) {
+        buf_reset(&c->err);
+        (void)!buf_addf(&c->err, "a user in database '%s' lacks a name, role or hash", c->path);
+        user_rec_release(u);
+        return ERR_DB;
+    }
+    return 0;
+}
+
+static int conn_put_user(void *db, const struct user_rec *u)
+{
+    struct sqlite_conn *c = db;
+    if (!u || !u->name || !*u->name || !u->role || !u->password_hash)
+        return bad_record(c, "user", u ? u->name : NULL, "no name, role or password hash");
+    sqlite3_stmt *st = stmt_get(c, ST_PUT_USER);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, u->name);
+    bind_text(st, 2, u->role);
+    bind_text(st, 3, u->password_hash);
+    sqlite3_bind_int64(st, 4, now_or(u->created_at_ms));
+    return stmt_exec(c, st, "write a user");
+}
+
+static int conn_get_user(void *db, const char *name, struct user_rec *out)
+{
+    struct sqlite_conn *c = db;
+    memset(out, 0, sizeof(*out));
+    sqlite3_stmt *st = stmt_get(c, ST_GET_USER);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, name);
+    GET_ONE(c, st, read_user, out, "a user");
+}
+
+static int conn_list_users(void *db, struct user_rec **out, size_t *n)
+{
+    struct sqlite_conn *c = db;
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st = stmt_get(c, ST_LIST_USERS);
+    if (!st)
+        return ERR_DB;
+    LIST_ALL(c, st, struct user_rec, read_user, user_rec_release, out, n, "users");
+}
+
+static int conn_delete_user(void *db, const char *name)
+{
+    struct sqlite_conn *c = db;
+    if (!name)
+        return -ENOENT;
+    sqlite3_stmt *st = stmt_get(c, ST_DEL_USER);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, name);
+    int r = stmt_exec(c, st, "delete a user");
+    if (r == 0 && sqlite3_changes(c->db) == 0)
+        r = -ENOENT;
+    return r;
+}
+
+static int conn_count_users(void *db, const char *role, int64_t *count)
+{
+    struct sqlite_conn *c = db;
+    *count = 0;
+    sqlite3_stmt *st = stmt_get(c, ST_COUNT_USERS);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, role);
+    bool null;
+    return scalar_int(c, st, count, &null, "the number of users");
+}
+
 const struct store_backend store__sqlite_backend = {
     .name = "sqlite",
     .close = conn_close,
@@ -1205,4 +1299,9 @@ const struct store_backend store__sqlite_backend = {
     .has_run_at = conn_has_run_at,
     .claim_run = conn_claim_run,
     .delete_ti = conn_delete_ti,
+    .put_user = conn_put_user,
+    .get_user = conn_get_user,
+    .list_users = conn_list_users,
+    .delete_user = conn_delete_user,
+    .count_users = conn_count_users,
 };

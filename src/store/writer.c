@@ -28,6 +28,12 @@
  * order). Every write is a whole-row upsert, so this changes nothing a
  * reader can see after the commit.
  *
+ * Events: every change of a run's or task instance's state (in the order the
+ * loop made them, before coalescing; a repeat of the same state within a
+ * batch and a task instance's initial 'none' are left out) is appended to
+ * the event log (events.h) in the same transaction, so the API's stream
+ * never shows a change that is not durable.
+ *
  * A failed commit (the transaction is rolled back) is retried up to 3 times
  * with a short backoff; then the writer is failed: on_error runs on the loop,
  * queued and later changes are dropped and every submit returns 0.
@@ -52,9 +58,11 @@
 #include "base/err.h"
 #include "base/fault.h"
 #include "base/hmap.h"
+#include "base/stats.h"
 #include "base/vec.h"
 #include "base/when.h"
 #include "base/xalloc.h"
+#include "store/events.h"
 
 #define WRITER_RETRIES 3
 /* Changes per transaction at most: under a flood, bounds the time to the first durable
@@ -76,6 +84,18 @@ struct wchange {
         } dv;
     } u;
 };
+
+/* An event of a batch: its strings are borrowed from the batch's changes. */
+struct wevent {
+    enum event_kind kind;
+    const char *dag_id, *run_id, *task_id;
+    enum ti_state ti_state;
+    enum run_state run_state;
+    int try_number;
+    int64_t at_ms;
+};
+
+#define WRITER_PRUNE_EVERY 10000
 
 struct store_writer {
     uv_async_t async; /* loop thread; async.data = this writer */
@@ -111,8 +131,13 @@ struct store_writer {
     bool stop_called, error_reported, closing;
     bool corked; /* store_writer_cork: submit queues without waking the thread */
 
-    /* Writer thread only: the changes of the transaction being written. */
+    /* Writer thread only: the changes of the transaction being written, their events. */
     VEC(struct wchange) batch;
+    VEC(struct wevent) events;
+    struct events_w *ev;        /* NULL until the first batch, or when the log cannot be written */
+    int64_t commit_ns_reported; /* commit_ns already added to stats_g */
+    bool ev_tried;
+    uint64_t ev_since_prune;
 };
 
 /* ---- copies ---- */
@@ -235,6 +260,73 @@ static void coalesce(struct store_writer *w)
     arena_release(&a);
 }
 
+/* The batch's events, in submission order (see the design note). */
+static void collect_events(struct store_writer *w)
+{
+    w->events.n = 0;
+    int64_t now = when_now_ms();
+    for (size_t i = 0; i < w->batch.n; i++) {
+        const struct wchange *c = &w->batch.v[i];
+        struct wevent e = {.at_ms = now};
+        if (c->kind == WCHANGE_RUN) {
+            e.kind = EVENT_RUN;
+            e.dag_id = c->u.run.dag_id;
+            e.run_id = c->u.run.run_id;
+            e.run_state = c->u.run.state;
+        } else if (c->kind == WCHANGE_TI) {
+            if (c->u.ti.state == TI_NONE)
+                continue;
+            e.kind = EVENT_TI;
+            e.run_id = c->u.ti.run_id;
+            e.task_id = c->u.ti.task_id;
+            e.ti_state = c->u.ti.state;
+            e.try_number = c->u.ti.try_number;
+        } else {
+            continue;
+        }
+        /* the same state again for the same row within the batch says nothing new */
+        bool repeat = false;
+        for (size_t k = w->events.n; k-- > 0 && !repeat;) {
+            const struct wevent *p = &w->events.v[k];
+            if (p->kind != e.kind || strcmp(p->run_id, e.run_id) != 0 ||
+                (e.task_id && strcmp(p->task_id, e.task_id) != 0))
+                continue;
+            repeat = e.kind == EVENT_RUN
+                         ? p->run_state == e.run_state
+                         : p->ti_state == e.ti_state && p->try_number == e.try_number;
+            break;
+        }
+        if (!repeat)
+            VEC_PUSH(&w->events, e);
+    }
+}
+
+static int write_events(struct store_writer *w)
+{
+    if (!w->ev_tried) {
+        w->ev_tried = true;
+        if (events_w_open(w->store, &w->ev) < 0)
+            w->ev = NULL; /* no event log on this backend: changes still go in */
+    }
+    if (!w->ev)
+        return 0;
+    for (size_t i = 0; i < w->events.n; i++) {
+        const struct wevent *e = &w->events.v[i];
+        const char *state =
+            e->kind == EVENT_RUN ? run_state_name(e->run_state) : ti_state_name(e->ti_state);
+        int r = events_w_put(w->ev, e->kind, e->dag_id, e->run_id, e->task_id, state, e->try_number,
+                             e->at_ms);
+        if (r < 0)
+            return r;
+    }
+    w->ev_since_prune += w->events.n;
+    if (w->ev_since_prune >= WRITER_PRUNE_EVERY) {
+        w->ev_since_prune = 0;
+        return events_w_prune(w->ev);
+    }
+    return 0;
+}
+
 static int write_one(struct store *s, const struct wchange *c)
 {
     switch (c->kind) {
@@ -272,6 +364,10 @@ static int write_batch(struct store_writer *w, uint64_t *rows)
             return r;
         }
         (*rows)++;
+    }
+    if ((r = write_events(w)) < 0) {
+        store_rollback(w->store);
+        return r;
     }
     if (FAULT(FP_STORE_SLOW_COMMIT))
         sleep_ms(300); /* tests: a disk that takes its time */
@@ -326,6 +422,7 @@ static void *writer_main(void *arg)
 
         int r = 0;
         if (!failed) {
+            collect_events(w);
             if (atomic_load_explicit(&w->coalesce, memory_order_relaxed))
                 coalesce(w);
             uint64_t rows = 0;
@@ -346,6 +443,14 @@ static void *writer_main(void *arg)
                 atomic_fetch_add_explicit(&w->changes, w->batch.n, memory_order_relaxed);
                 atomic_fetch_add_explicit(&w->rows, rows, memory_order_relaxed);
                 atomic_store_explicit(&w->durable_seq, last, memory_order_release);
+                atomic_fetch_add_explicit(&stats_g.commits, 1, memory_order_relaxed);
+                atomic_fetch_add_explicit(&stats_g.commit_ns,
+                                          (uint64_t)atomic_load(&w->commit_ns) -
+                                              (uint64_t)w->commit_ns_reported,
+                                          memory_order_relaxed);
+                w->commit_ns_reported = atomic_load(&w->commit_ns);
+                if (w->events.n > 0)
+                    stats_ring(); /* new events to stream */
             }
         }
         char *msg = r < 0 ? xstrdup(store_errmsg(w->store)) : NULL;
@@ -367,6 +472,9 @@ static void *writer_main(void *arg)
     }
     pthread_mutex_unlock(&w->mu);
     /* The connection is the thread's: close it here, then say so. */
+    events_w_close(w->ev);
+    w->ev = NULL;
+    VEC_FREE(&w->events);
     store_close(w->store);
     w->store = NULL;
     pthread_mutex_lock(&w->mu);

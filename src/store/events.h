@@ -1,0 +1,62 @@
+/*
+ * events.h - the event log (migration 0004): one row per state change of a
+ * run or task instance. The group-commit writer appends them in the same
+ * transaction as the changes (so an event is durable when it can be read);
+ * the API streams them (GET /api/v1/events) and resumes from an id.
+ *
+ * A struct events_w is a writer's prepared statements on its connection:
+ * one thread at a time, like the connection. events_list is a plain read on
+ * any connection.
+ */
+#ifndef BARAM_STORE_EVENTS_H
+#define BARAM_STORE_EVENTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/compiler.h"
+#include "dag/state.h"
+
+struct store;
+
+#define EVENTS_KEEP 200000 /* the newest rows kept; older ones are pruned */
+
+enum event_kind { EVENT_RUN, EVENT_TI };
+
+struct event_rec {
+    int64_t id;
+    int64_t at_ms;
+    enum event_kind kind;
+    char *dag_id; /* may be NULL (a run not recorded) */
+    char *run_id;
+    char *task_id; /* NULL for runs */
+    char *state;   /* its JSON name */
+    int try_number;
+};
+
+const char *event_kind_name(enum event_kind k); /* "run", "task_instance" */
+void event_rec_release(struct event_rec *e);
+void events_free(struct event_rec *v, size_t n);
+
+struct events_w;
+/* Prepares the appends on s (inside or outside a transaction). 0 and *out, or ERR_DB. */
+int events_w_open(struct store *s, struct events_w **out) WARN_UNUSED;
+void events_w_close(struct events_w *w);
+/* Appends one event (dag_id looked up from the run when NULL). 0 or ERR_DB. */
+int events_w_put(struct events_w *w, enum event_kind kind, const char *dag_id, const char *run_id,
+                 const char *task_id, const char *state, int try_number, int64_t at_ms) WARN_UNUSED;
+/* Deletes all but the newest EVENTS_KEEP rows. 0 or ERR_DB. */
+int events_w_prune(struct events_w *w) WARN_UNUSED;
+
+/* Events with id > after_id, oldest first, at most limit, optionally of one DAG / one run
+ * (NULL: any). 0 and *out (*n; free with events_free), or ERR_DB. */
+int events_list(struct store *s, int64_t after_id, const char *dag_id, const char *run_id,
+                size_t limit, struct event_rec **out, size_t *n) WARN_UNUSED;
+/* Rows by state, for /metrics: task instances and runs. 0 or ERR_DB. */
+int events_count_tis(struct store *s, int64_t counts[TI_STATE_COUNT]) WARN_UNUSED;
+int events_count_runs(struct store *s, int64_t counts[RUN_STATE_COUNT]) WARN_UNUSED;
+
+/* The newest event's id (0 when none). */
+int events_last_id(struct store *s, int64_t *id) WARN_UNUSED;
+
+#endif
