@@ -1,0 +1,837 @@
+/*
+ * ops.c - trigger, backfill, pause, cancel, clear and pool size as
+ * functions on an open store (see ops.h), shared by the CLI and the API.
+ *
+ * Key idea: a request is rows in the store, written in one transaction,
+ * then the doorbell; the scheduler (when one runs) is the only one that
+ * acts on them, except for cancel and clear, which write the outcome
+ * themselves when no scheduler holds the home's lock (cancel) or the run
+ * has ended (clear: nobody else touches an ended run).
+ *
+ * Messages are built here word for word as the CLI printed them before the
+ * move (tests/e2e compare them); the API shows them as the problem detail.
+ * Any thread, on the caller's store; everything returned is malloc'd.
+ */
+#include "daemon/ops.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/buf.h"
+#include "base/diag.h"
+#include "base/err.h"
+#include "base/suggest.h"
+#include "base/when.h"
+#include "base/xalloc.h"
+#include "daemon/dagdir.h"
+#include "daemon/schedlock.h"
+#include "dag/cron.h"
+#include "dag/dag.h"
+#include "sched/run.h"
+#include "store/store.h"
+
+#define CANCEL_POLL_MS 20
+#define SUGGEST_RUNS   1000
+
+/* ---- errors ---- */
+
+static const char *const kind_names[] = {
+#define X(name, text) text,
+    OPS_KIND_TABLE(X)
+#undef X
+};
+
+const char *ops_kind_name(enum ops_kind k)
+{
+    return (size_t)k < sizeof kind_names / sizeof kind_names[0] ? kind_names[k] : "?";
+}
+
+void ops_err_release(struct ops_err *e)
+{
+    if (!e)
+        return;
+    free(e->msg);
+    free(e->diag);
+    free(e->suggest);
+    memset(e, 0, sizeof *e);
+}
+
+void ops_err_print(const struct ops_err *e, FILE *f, const char *cmd)
+{
+    const char *p = e->msg;
+    while (p && *p) {
+        const char *nl = strchr(p, '\n');
+        int len = nl ? (int)(nl - p) : (int)strlen(p);
+        fprintf(f, "baram %s: %.*s\n", cmd, len, p);
+        p = nl ? nl + 1 : NULL;
+    }
+    if (e->diag)
+        fputs(e->diag, f);
+}
+
+/* Sets e (replacing what it held) and returns code. */
+static int PRINTF_LIKE(4, 5)
+    fail(struct ops_err *e, enum ops_kind kind, int code, const char *fmt, ...)
+{
+    ops_err_release(e);
+    e->kind = kind;
+    struct buf b = BUF_INIT(BUF_NO_MAX);
+    va_list ap;
+    va_start(ap, fmt);
+    (void)!buf_vaddf(&b, fmt, ap);
+    va_end(ap);
+    e->msg = buf_detach(&b, NULL);
+    return code;
+}
+
+static int fail_store(struct ops_err *e, struct store *s)
+{
+    return fail(e, OPS_STORE, ERR_DB, "%s", store_errmsg(s));
+}
+
+/* The diagnostics as diag_print writes them, malloc'd. */
+static char *diag_text(const struct diag *d)
+{
+    struct buf b = BUF_INIT(BUF_NO_MAX);
+    for (size_t i = 0; i < d->n; i++) {
+        char *line = diag_format(&d->v[i]);
+        (void)!buf_addf(&b, "%s\n", line);
+        free(line);
+    }
+    return buf_detach(&b, NULL);
+}
+
+void ops_names_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* ---- conf ---- */
+
+int ops_conf_check(const json_t *conf, const char *label, struct ops_err *e)
+{
+    if (!conf)
+        return 0;
+    if (!json_is_object(conf))
+        return fail(e, OPS_BAD_INPUT, -EINVAL,
+                    "%s must be a JSON object of params, like '{\"name\": \"value\"}'", label);
+    struct buf b = BUF_INIT(BUF_NO_MAX);
+    const char *name;
+    json_t *val;
+    json_object_foreach((json_t *)conf, name, val)
+    {
+        if (json_is_string(val) || json_is_boolean(val) || json_is_number(val))
+            continue;
+        (void)!buf_addf(&b, "%s%s param '%s' must be a string, number or boolean, not %s",
+                        b.len ? "\n" : "", label, name,
+                        json_is_null(val)    ? "null"
+                        : json_is_array(val) ? "an array"
+                                             : "an object");
+    }
+    if (b.len == 0) {
+        buf_release(&b);
+        return 0;
+    }
+    ops_err_release(e);
+    e->kind = OPS_BAD_INPUT;
+    e->msg = buf_detach(&b, NULL);
+    return -EINVAL;
+}
+
+int ops_conf_parse(const char *text, const char *label, json_t **out, struct ops_err *e)
+{
+    *out = NULL;
+    if (!text)
+        return 0;
+    json_error_t jerr;
+    json_t *o = json_loads(text, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    if (!o)
+        return fail(e, OPS_BAD_INPUT, -EINVAL, "%s is not valid JSON: %s (at character %d)", label,
+                    jerr.text, jerr.position);
+    if (ops_conf_check(o, label, e) < 0) {
+        json_decref(o);
+        return -EINVAL;
+    }
+    *out = o;
+    return 0;
+}
+
+/* The params of a checked conf: names and values point into *holder (json_decref it). */
+static void conf_params(const json_t *conf, json_t **holder, struct run_param **out, size_t *n)
+{
+    *holder = json_object();
+    *out = xcalloc((conf ? json_object_size(conf) : 0) + 1, sizeof **out);
+    *n = 0;
+    if (!conf)
+        return;
+    const char *name;
+    json_t *val;
+    json_object_foreach((json_t *)conf, name, val)
+    {
+        char *text = json_is_string(val)    ? xstrdup(json_string_value(val))
+                     : json_is_boolean(val) ? xstrdup(json_is_true(val) ? "true" : "false")
+                                            : json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT);
+        json_object_set_new(*holder, name, json_string(text ? text : ""));
+        free(text);
+    }
+    json_object_foreach(*holder, name, val)
+    {
+        (*out)[*n].name = name;
+        (*out)[*n].value = json_string_value(val);
+        (*n)++;
+    }
+}
+
+/* The run's conf as run.c records it: compact, sorted keys, string values; NULL when none. */
+static char *conf_json(const struct run_param *params, size_t n)
+{
+    if (n == 0)
+        return NULL;
+    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(o, params[i].name, json_string(params[i].value));
+    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    return s;
+}
+
+/* ---- the DAG folder ---- */
+
+struct folder {
+    struct dagdir_file *files; /* owned */
+    size_t nfiles;
+};
+
+static void folder_release(struct folder *f)
+{
+    dagdir_free_files(f->files, f->nfiles);
+    memset(f, 0, sizeof *f);
+}
+
+static int folder_scan(struct folder *f, const char *dir, struct ops_err *e)
+{
+    memset(f, 0, sizeof *f);
+    char *err = NULL;
+    int r = dagdir_scan(dir, &f->files, &f->nfiles, &err);
+    if (r < 0) {
+        fail(e, OPS_UNAVAILABLE, r, "%s", err ? err : "cannot read the DAG folder");
+        free(err);
+    }
+    return r;
+}
+
+static const struct dagdir_file *folder_find(const struct folder *f, const char *dag_id)
+{
+    for (size_t i = 0; i < f->nfiles; i++)
+        if (f->files[i].dag && strcmp(f->files[i].dag->id, dag_id) == 0)
+            return &f->files[i];
+    return NULL;
+}
+
+/* "no DAG" with a did-you-mean among the folder's and the store's ids: -ENOENT. */
+static int no_dag(struct store *s, const struct folder *f, const char *dir, const char *dag_id,
+                  struct ops_err *e)
+{
+    struct dag_rec *recs = NULL;
+    size_t nrecs = 0;
+    if (s && store_list_dags(s, &recs, &nrecs) < 0)
+        nrecs = 0;
+    const char **ids = xcalloc(f->nfiles + nrecs + 1, sizeof *ids);
+    size_t n = 0;
+    for (size_t i = 0; i < f->nfiles; i++)
+        if (f->files[i].dag)
+            ids[n++] = f->files[i].dag->id;
+    const char *failed_path = NULL;
+    for (size_t i = 0; i < nrecs; i++) {
+        ids[n++] = recs[i].dag_id;
+        if (strcmp(recs[i].dag_id, dag_id) == 0 && recs[i].path)
+            failed_path = recs[i].path;
+    }
+    const char *near = suggest_closest(dag_id, ids, n);
+    if (failed_path)
+        fail(e, OPS_NOT_FOUND, -ENOENT,
+             "DAG '%s' is not loaded from folder '%s' (its file '%s' is gone or has errors; see "
+             "'baram dags list')",
+             dag_id, dir, failed_path);
+    else if (near)
+        fail(e, OPS_NOT_FOUND, -ENOENT, "no DAG '%s' in folder '%s' (did you mean '%s'?)", dag_id,
+             dir, near);
+    else
+        fail(e, OPS_NOT_FOUND, -ENOENT, "no DAG '%s' in folder '%s'; see 'baram dags list'", dag_id,
+             dir);
+    if (near && !failed_path)
+        e->suggest = xstrdup(near);
+    free(ids);
+    store_free_dags(recs, nrecs);
+    return -ENOENT;
+}
+
+static bool dag_paused(struct store *s, const char *dag_id)
+{
+    struct dag_rec d;
+    if (store_get_dag(s, dag_id, &d) < 0)
+        return false;
+    bool p = d.paused;
+    dag_rec_release(&d);
+    return p;
+}
+
+/* A queue request's DAG: found in the folder, conf checked against its params. */
+struct queued {
+    struct folder folder;
+    const struct dagdir_file *file; /* borrowed from folder */
+    json_t *holder;
+    struct run_param *params;
+    size_t nparams;
+    char *conf; /* owned: the conf as recorded, or NULL */
+};
+
+static void queued_release(struct queued *q)
+{
+    folder_release(&q->folder);
+    json_decref(q->holder);
+    free(q->params);
+    free(q->conf);
+    memset(q, 0, sizeof *q);
+}
+
+static int queued_open(struct queued *q, struct store *s, const char *dir, const char *dag_id,
+                       const json_t *conf, struct ops_err *e)
+{
+    memset(q, 0, sizeof *q);
+    int r = ops_conf_check(conf, "conf", e);
+    if (r < 0)
+        return r;
+    if ((r = folder_scan(&q->folder, dir, e)) < 0)
+        return r;
+    q->file = folder_find(&q->folder, dag_id);
+    if (!q->file)
+        return no_dag(s, &q->folder, dir, dag_id, e);
+    conf_params(conf, &q->holder, &q->params, &q->nparams);
+    struct diag d;
+    diag_init(&d);
+    r = run_check_params(q->file->dag, q->params, q->nparams, &d);
+    if (r < 0) {
+        ops_err_release(e);
+        e->kind = OPS_BAD_INPUT;
+        e->diag = diag_text(&d);
+        r = -EINVAL;
+    }
+    diag_release(&d);
+    if (r == 0)
+        q->conf = conf_json(q->params, q->nparams);
+    return r;
+}
+
+/* ---- trigger, backfill ---- */
+
+int ops_trigger(struct store *s, const char *home_dir, const char *dags_folder, const char *dag_id,
+                const json_t *conf, int64_t logical_at_ms, struct ops_run *out, struct ops_err *e)
+{
+    memset(out, 0, sizeof *out);
+    struct queued q;
+    int r = queued_open(&q, s, dags_folder, dag_id, conf, e);
+    if (r < 0) {
+        queued_release(&q);
+        return r;
+    }
+    const struct dag *d = q.file->dag;
+    int64_t now = when_now_ms();
+    int64_t logical = logical_at_ms < 0 ? now : logical_at_ms;
+    struct run_rec rec = {
+        .dag_id = d->id,
+        .state = RUN_QUEUED,
+        .type = RUN_MANUAL,
+        .logical_at_ms = logical,
+        .queued_at_ms = now,
+        .started_at_ms = -1,
+        .ended_at_ms = -1,
+        .conf = q.conf,
+        .dag_hash = (char *)d->hash,
+        .dag_path = q.file->path,
+    };
+    if ((r = store_begin(s)) < 0 ||
+        (r = store_put_dag_version(s, d->hash, d->id, d->source, d->source_len)) < 0 ||
+        (r = store_claim_run(s, "manual__", now, &rec, out->run_id, sizeof out->run_id)) < 0 ||
+        (r = store_commit(s)) < 0) {
+        r = fail_store(e, s);
+        store_rollback(s);
+        queued_release(&q);
+        return r;
+    }
+    schedlock_ring(home_dir);
+    out->logical_at_ms = logical;
+    out->paused = dag_paused(s, d->id);
+    queued_release(&q);
+    return 0;
+}
+
+void ops_backfill_release(struct ops_backfill *b)
+{
+    if (!b)
+        return;
+    ops_names_free(b->run_ids, b->nrun_ids);
+    memset(b, 0, sizeof *b);
+}
+
+int ops_backfill(struct store *s, const char *home_dir, const char *dags_folder, const char *dag_id,
+                 const json_t *conf, const struct ops_range *range, struct ops_backfill *out,
+                 struct ops_err *e)
+{
+    memset(out, 0, sizeof *out);
+    char fbuf[32], tbuf[32];
+    when_format_iso(range->from_at_ms, fbuf, sizeof fbuf);
+    when_format_iso(range->to_at_ms, tbuf, sizeof tbuf);
+    const char *from_s = range->from_text ? range->from_text : fbuf;
+    const char *to_s = range->to_text ? range->to_text : tbuf;
+    if (range->from_at_ms > range->to_at_ms)
+        return fail(e, OPS_BAD_INPUT, -EINVAL, "--from %s is after --to %s", from_s, to_s);
+    struct queued q;
+    int64_t *dates = NULL;
+    size_t ndates = 0, cap = 0, idcap = 0;
+    int r = queued_open(&q, s, dags_folder, dag_id, conf, e);
+    if (r < 0)
+        goto out;
+    const struct dag *d = q.file->dag;
+    if (!d->schedule) {
+        r = fail(e, OPS_BAD_INPUT, -EINVAL,
+                 "DAG '%s' has no schedule, so it has no dates to backfill (use 'baram dags "
+                 "trigger %s' for a manual run)",
+                 d->id, d->id);
+        goto out;
+    }
+    for (int64_t t = cron_next(&d->cron, range->from_at_ms - 1); t >= 0 && t <= range->to_at_ms;
+         t = cron_next(&d->cron, t)) {
+        if (ndates == OPS_BACKFILL_MAX) {
+            r = fail(e, OPS_BAD_INPUT, -EINVAL,
+                     "more than %d runs from %s to %s: backfill a narrower range at a time",
+                     OPS_BACKFILL_MAX, from_s, to_s);
+            goto out;
+        }
+        xgrow((void **)&dates, &cap, ndates + 1, sizeof *dates);
+        dates[ndates++] = t;
+    }
+    int64_t now = when_now_ms();
+    if ((r = store_begin(s)) < 0 ||
+        (r = store_put_dag_version(s, d->hash, d->id, d->source, d->source_len)) < 0)
+        goto dberr;
+    for (size_t i = 0; i < ndates; i++) {
+        bool exists = false;
+        if ((r = store_has_run_at(s, d->id, dates[i], &exists)) < 0)
+            goto dberr;
+        if (exists) {
+            out->skipped++;
+            continue;
+        }
+        struct run_rec rec = {
+            .dag_id = d->id,
+            .state = RUN_QUEUED,
+            .type = RUN_BACKFILL,
+            .logical_at_ms = dates[i],
+            .queued_at_ms = now,
+            .started_at_ms = -1,
+            .ended_at_ms = -1,
+            .conf = q.conf,
+            .dag_hash = (char *)d->hash,
+            .dag_path = q.file->path,
+        };
+        char id[OPS_RUN_ID_MAX];
+        if ((r = store_claim_run(s, "backfill__", dates[i], &rec, id, sizeof id)) < 0)
+            goto dberr;
+        xgrow((void **)&out->run_ids, &idcap, out->nrun_ids + 1, sizeof *out->run_ids);
+        out->run_ids[out->nrun_ids++] = xstrdup(id);
+    }
+    if ((r = store_commit(s)) < 0)
+        goto dberr;
+    schedlock_ring(home_dir);
+    out->paused = out->nrun_ids && dag_paused(s, d->id);
+    goto out;
+dberr:
+    r = fail_store(e, s);
+    store_rollback(s);
+    ops_backfill_release(out);
+out:
+    free(dates);
+    queued_release(&q);
+    return r;
+}
+
+/* ---- pause ---- */
+
+int ops_set_paused(struct store *s, const char *home_dir, const char *dags_folder,
+                   const char *dag_id, bool paused, struct ops_err *e)
+{
+    struct folder f;
+    int r = folder_scan(&f, dags_folder, e);
+    if (r < 0)
+        goto out;
+    if (!folder_find(&f, dag_id)) {
+        struct dag_rec d;
+        r = store_get_dag(s, dag_id, &d);
+        if (r == 0)
+            dag_rec_release(&d);
+        else if (r == -ENOENT) {
+            r = no_dag(s, &f, dags_folder, dag_id, e);
+            goto out;
+        } else {
+            r = fail_store(e, s);
+            goto out;
+        }
+    }
+    if (store_set_paused(s, dag_id, paused) < 0) {
+        r = fail_store(e, s);
+        goto out;
+    }
+    schedlock_ring(home_dir);
+out:
+    folder_release(&f);
+    return r;
+}
+
+/* ---- runs ---- */
+
+/* "no run" with a did-you-mean among the newest runs: -ENOENT. */
+static int no_run(struct store *s, const char *run_id, struct ops_err *e)
+{
+    struct run_rec *runs = NULL;
+    size_t n = 0;
+    const char *near = NULL;
+    const char **ids = NULL;
+    if (store_list_runs(s, NULL, SUGGEST_RUNS, 0, &runs, &n, NULL) == 0 && n) {
+        ids = xcalloc(n, sizeof *ids);
+        for (size_t i = 0; i < n; i++)
+            ids[i] = runs[i].run_id;
+        near = suggest_closest(run_id, ids, n);
+    }
+    if (near) {
+        fail(e, OPS_NOT_FOUND, -ENOENT, "no run '%s' (did you mean '%s'?)", run_id, near);
+        e->suggest = xstrdup(near);
+    } else {
+        fail(e, OPS_NOT_FOUND, -ENOENT, "no run '%s'; see 'baram runs list'", run_id);
+    }
+    free(ids);
+    store_free_runs(runs, n);
+    return -ENOENT;
+}
+
+/* Loads the run: 0, or -ENOENT / ERR_DB with e. */
+static int get_run(struct store *s, const char *run_id, struct run_rec *run, struct ops_err *e)
+{
+    int r = store_get_run(s, run_id, run);
+    if (r == -ENOENT)
+        return no_run(s, run_id, e);
+    if (r < 0)
+        return fail_store(e, s);
+    return 0;
+}
+
+/* Marks the run cancelled without a scheduler: the run ends now, running task instances
+ * (and their running tries) fail with "cancelled", not started ones go back to none. One
+ * transaction; *run is read again inside it. 0, -EALREADY when it had ended meanwhile, or a
+ * store error. */
+static int cancel_here(struct store *s, struct run_rec *run)
+{
+    struct ti_rec *tis = NULL;
+    size_t n = 0;
+    int64_t now = when_now_ms();
+    int r = store_begin(s);
+    if (r < 0)
+        return r;
+    /* Read again under the write lock: it may have ended since it was first read. */
+    struct run_rec fresh;
+    if ((r = store_get_run(s, run->run_id, &fresh)) < 0)
+        goto fail;
+    run_rec_release(run);
+    *run = fresh;
+    if (run_state_finished(run->state)) {
+        r = -EALREADY;
+        goto fail;
+    }
+    if ((r = store_list_tis(s, run->run_id, &tis, &n)) < 0)
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        struct ti_rec *t = &tis[i];
+        if (t->state == TI_RUNNING) {
+            struct try_rec *tries = NULL;
+            size_t nt = 0;
+            if ((r = store_list_tries(s, run->run_id, t->task_id, &tries, &nt)) < 0)
+                goto fail;
+            for (size_t k = 0; k < nt && r == 0; k++) {
+                if (tries[k].state != TI_RUNNING)
+                    continue;
+                tries[k].state = TI_FAILED;
+                tries[k].exit_code = -1;
+                tries[k].ended_at_ms = now;
+                r = store_put_try(s, &tries[k]);
+            }
+            store_free_tries(tries, nt);
+            if (r < 0)
+                goto fail;
+            t->state = TI_FAILED;
+            t->exit_code = -1;
+            t->ended_at_ms = now;
+            free(t->message);
+            t->message = xstrdup("cancelled");
+        } else if (t->state == TI_SCHEDULED || t->state == TI_QUEUED ||
+                   t->state == TI_UP_FOR_RETRY) {
+            t->state = TI_NONE;
+        } else {
+            continue;
+        }
+        if ((r = store_put_ti(s, t)) < 0)
+            goto fail;
+    }
+    run->state = RUN_CANCELLED;
+    run->ended_at_ms = now;
+    if ((r = store_put_run(s, run)) < 0 || (r = store_commit(s)) < 0)
+        goto fail;
+    store_free_tis(tis, n);
+    return 0;
+fail:
+    store_rollback(s);
+    store_free_tis(tis, n);
+    return r;
+}
+
+int ops_cancel(struct store *s, const char *home_dir, const char *run_id, int64_t wait_ms,
+               struct ops_cancel *out, struct ops_err *e)
+{
+    memset(out, 0, sizeof *out);
+    struct run_rec run;
+    int r = get_run(s, run_id, &run, e);
+    if (r < 0)
+        return r;
+    if (run_state_finished(run.state)) {
+        r = fail(e, OPS_CONFLICT, -EALREADY, "run '%s' already ended (%s)", run_id,
+                 run_state_name(run.state));
+    } else if (run.owner && strcmp(run.owner, "cli") == 0) {
+        r = fail(e, OPS_CONFLICT, -EBUSY,
+                 "run '%s' is running in the foreground under 'baram run', not under the "
+                 "scheduler: stop it there (Ctrl-C in its terminal)",
+                 run_id);
+    } else if (schedlock_held(home_dir)) {
+        if (store_put_request(s, run_id, "cancel") < 0) {
+            r = fail_store(e, s);
+            goto out;
+        }
+        schedlock_ring(home_dir);
+        int64_t deadline = when_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
+        enum run_state st = run.state;
+        while (!run_state_finished(st) && when_mono_ms() < deadline) {
+            struct timespec pause = {0, CANCEL_POLL_MS * 1000 * 1000};
+            nanosleep(&pause, NULL);
+            struct run_rec now;
+            if (store_get_run(s, run_id, &now) == 0) {
+                st = now.state;
+                run_rec_release(&now);
+            }
+        }
+        if (run_state_finished(st) && st != RUN_CANCELLED) {
+            r = fail(e, OPS_CONFLICT, -EALREADY,
+                     "run '%s' ended as %s before it could be cancelled", run_id,
+                     run_state_name(st));
+        } else {
+            out->state = st;
+            out->requested = st != RUN_CANCELLED;
+        }
+    } else if ((r = cancel_here(s, &run)) < 0) {
+        if (r == -EALREADY)
+            r = fail(e, OPS_CONFLICT, -EALREADY, "run '%s' already ended (%s)", run_id,
+                     run_state_name(run.state));
+        else
+            r = fail_store(e, s);
+    } else {
+        out->state = RUN_CANCELLED;
+        out->direct = true;
+    }
+out:
+    run_rec_release(&run);
+    return r;
+}
+
+/* ---- clear ---- */
+
+void ops_clear_release(struct ops_clear *c)
+{
+    if (!c)
+        return;
+    ops_names_free(c->tasks, c->ntasks);
+    memset(c, 0, sizeof *c);
+}
+
+static int no_task(const struct dag *dag, const char *path, const char *name, struct ops_err *e)
+{
+    const char **names = xcalloc(dag->ntasks ? dag->ntasks : 1, sizeof *names);
+    for (uint32_t i = 0; i < dag->ntasks; i++)
+        names[i] = dag->tasks[i].name;
+    const char *near = suggest_closest(name, names, dag->ntasks);
+    if (near) {
+        fail(e, OPS_NOT_FOUND, -ENOENT, "no task '%s' in '%s' (did you mean '%s'?)", name, path,
+             near);
+        e->suggest = xstrdup(near);
+    } else {
+        fail(e, OPS_NOT_FOUND, -ENOENT, "no task '%s' in '%s'", name, path);
+    }
+    free(names);
+    return -ENOENT;
+}
+
+/* Resets the instances of the tasks marked in set; adds the number of rows to *nrows. */
+static int clear_rows(struct store *s, const struct dag *dag, const bool *set, const char *run_id,
+                      size_t *nrows)
+{
+    struct ti_rec *tis = NULL;
+    size_t n = 0;
+    int r = store_list_tis(s, run_id, &tis, &n);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; i < n && r == 0; i++) {
+        struct ti_rec *t = &tis[i];
+        uint32_t k;
+        if (!dag_find(dag, t->task ? t->task : t->task_id, &k) || !set[k])
+            continue;
+        (*nrows)++;
+        if (dag->tasks[k].mapped) {
+            r = store_delete_ti(s, run_id, t->task_id);
+            continue;
+        }
+        t->state = TI_NONE;
+        t->max_tries = t->try_number + dag->tasks[k].retries + 1;
+        t->exit_code = -1;
+        free(t->output);
+        t->output = NULL;
+        t->output_len = 0;
+        free(t->message);
+        t->message = NULL;
+        t->scheduled_at_ms = t->queued_at_ms = t->started_at_ms = t->ended_at_ms = -1;
+        r = store_put_ti(s, t);
+    }
+    store_free_tis(tis, n);
+    return r;
+}
+
+int ops_clear(struct store *s, const char *home_dir, const char *run_id, const char *task,
+              bool downstream, struct ops_clear *out, struct ops_err *e)
+{
+    memset(out, 0, sizeof *out);
+    struct run_rec run = {0};
+    struct dag *dag = NULL;
+    char *src = NULL;
+    bool *set = NULL;
+    uint32_t *queue = NULL;
+    int r = get_run(s, run_id, &run, e);
+    if (r < 0)
+        return r;
+    if (!run_state_finished(run.state)) {
+        r = fail(e, OPS_CONFLICT, -EBUSY,
+                 "run %s is still %s: clear its tasks once it ends, or cancel it first", run_id,
+                 run_state_name(run.state));
+        goto out;
+    }
+    size_t len = 0;
+    r = run.dag_hash ? store_get_dag_version(s, run.dag_hash, &src, &len) : -ENOENT;
+    if (r == -ENOENT) {
+        r = fail(e, OPS_CONFLICT, -ENODATA,
+                 "the DAG version the run started with is not in the database");
+        goto out;
+    }
+    if (r < 0) {
+        r = fail_store(e, s);
+        goto out;
+    }
+    struct diag d;
+    diag_init(&d);
+    const char *path = run.dag_path ? run.dag_path : "dag.yaml";
+    dag = dag_load_mem(src, len, path, &d);
+    if (!dag) {
+        r = fail(e, OPS_CONFLICT, -ENODATA, "the DAG version of run %s no longer loads:", run_id);
+        e->diag = diag_text(&d);
+    }
+    diag_release(&d);
+    if (!dag)
+        goto out;
+    uint32_t root;
+    if (!dag_find(dag, task, &root)) {
+        r = no_task(dag, path, task, e);
+        goto out;
+    }
+    /* The set: TASK, plus everything reachable downstream (breadth first over the CSR). */
+    set = xcalloc(dag->ntasks, sizeof *set);
+    queue = xcalloc(dag->ntasks, sizeof *queue);
+    size_t qh = 0, qt = 0;
+    set[root] = true;
+    queue[qt++] = root;
+    while (downstream && qh < qt) {
+        uint32_t v = queue[qh++];
+        for (uint32_t k = dag->graph.down_start[v]; k < dag->graph.down_start[v + 1]; k++) {
+            uint32_t w = dag->graph.down[k];
+            if (!set[w]) {
+                set[w] = true;
+                queue[qt++] = w;
+            }
+        }
+    }
+    run.state = RUN_QUEUED;
+    run.ended_at_ms = -1;
+    /* The scheduler resumes it, whoever ran it before (a foreground `baram run` is gone). */
+    free(run.owner);
+    run.owner = NULL;
+    if ((r = store_begin(s)) < 0 || (r = clear_rows(s, dag, set, run_id, &out->nrows)) < 0 ||
+        (r = store_put_run(s, &run)) < 0 || (r = store_commit(s)) < 0) {
+        r = fail_store(e, s);
+        store_rollback(s);
+        out->nrows = 0;
+        goto out;
+    }
+    schedlock_ring(home_dir);
+    out->tasks = xcalloc(qt, sizeof *out->tasks);
+    for (uint32_t k = 0; k < dag->ntasks; k++)
+        if (set[dag->topo[k]])
+            out->tasks[out->ntasks++] = xstrdup(dag->tasks[dag->topo[k]].name);
+out:
+    free(queue);
+    free(set);
+    dag_free(dag);
+    free(src);
+    run_rec_release(&run);
+    return r;
+}
+
+/* ---- pools ---- */
+
+int ops_pool_check(const char *name, struct ops_err *e)
+{
+    size_t n = strlen(name);
+    bool ok = n > 0 && n <= DAG_ID_MAX;
+    for (size_t i = 0; ok && i < n; i++) {
+        char c = name[i];
+        ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+             c == '_' || c == '.' || c == '-';
+    }
+    if (ok)
+        return 0;
+    return fail(e, OPS_BAD_INPUT, -EINVAL,
+                "bad pool name '%.200s%s': use 1 to %d characters of [A-Za-z0-9_.-]", name,
+                n > 200 ? "..." : "", DAG_ID_MAX);
+}
+
+int ops_pool_set(struct store *s, const char *home_dir, const char *name, int64_t slots,
+                 struct ops_err *e)
+{
+    int r = ops_pool_check(name, e);
+    if (r < 0)
+        return r;
+    if (slots < 0 || slots > OPS_POOL_SLOTS_MAX)
+        return fail(e, OPS_BAD_INPUT, -EINVAL,
+                    "bad slots %lld: expected a whole number from 0 to %d", (long long)slots,
+                    OPS_POOL_SLOTS_MAX);
+    if (store_set_pool(s, name, (int)slots) < 0)
+        return fail_store(e, s);
+    schedlock_ring(home_dir); /* a running scheduler applies it at once */
+    return 0;
+}

@@ -1,0 +1,158 @@
+/*
+ * ops.h - the operations people ask for while a scheduler runs (or not):
+ * trigger, backfill, pause/unpause, cancel, clear, set a pool's size. The
+ * CLI (`baram dags trigger` ...) and the REST API's write routes call the
+ * same functions, so both write the same rows and say the same things.
+ *
+ * Each function works on an open store (the caller's connection), writes
+ * its request in one transaction (a queued run claimed with
+ * store_claim_run, a paused flag, a cancel request, reset task instances,
+ * a pool row) and rings the home's doorbell (schedlock_ring) on success, so
+ * a running scheduler reads it at once. Nothing here prints: a failure
+ * fills a struct ops_err with its kind (which the CLI turns into an exit
+ * code and the API into an HTTP status), a message for a person and, where
+ * there is one, a did-you-mean.
+ *
+ * Any thread, one store per thread (store.h). Results and error texts are
+ * malloc'd and belong to the caller (ops_err_release, ops_names_free).
+ */
+#ifndef BARAM_DAEMON_OPS_H
+#define BARAM_DAEMON_OPS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "base/compiler.h"
+#include "dag/state.h"
+
+struct store;
+
+#define OPS_BACKFILL_MAX   10000
+#define OPS_POOL_SLOTS_MAX 100000
+#define OPS_RUN_ID_MAX     160
+
+/* What went wrong; the CLI's exit code and the API's status follow from it. */
+#define OPS_KIND_TABLE(X)                                                                          \
+    X(OPS_OK, "ok")               /* no error */                                                   \
+    X(OPS_NOT_FOUND, "not found") /* no such DAG, run or task: CLI 2, HTTP 404 */                  \
+    X(OPS_BAD_INPUT, "bad input") /* bad params, range, name, slots: CLI 2, HTTP 400 */            \
+    X(OPS_CONFLICT, "conflict")   /* the run's state forbids it: CLI 1, HTTP 409 */                \
+    X(OPS_STORE, "store failed")  /* the database failed: CLI 1, HTTP 503 */                       \
+    X(OPS_UNAVAILABLE, "DAG folder unreadable") /* CLI 2, HTTP 503 */
+
+enum ops_kind {
+#define X(name, text) name,
+    OPS_KIND_TABLE(X)
+#undef X
+};
+
+struct ops_err {
+    enum ops_kind kind;
+    char *msg;     /* owned: one or more lines for a person (no trailing newline), or NULL */
+    char *diag;    /* owned: GCC-style diagnostic lines (each ending in '\n'), or NULL */
+    char *suggest; /* owned: the did-you-mean (a DAG, run or task name), or NULL */
+};
+
+/* Frees the texts and sets kind back to OPS_OK. Safe on a zeroed struct. */
+void ops_err_release(struct ops_err *e);
+/* The kind's name ("not found"), static. */
+const char *ops_kind_name(enum ops_kind k);
+/* Prints e as the CLI does: each line of msg as "baram CMD: LINE", then diag as it is. */
+void ops_err_print(const struct ops_err *e, FILE *f, const char *cmd);
+
+/* Checks a run's conf: a JSON object whose values are strings, numbers or booleans. label
+ * names it in messages ("--conf", "conf"). 0, or -EINVAL with e (OPS_BAD_INPUT; one line per
+ * bad value). NULL is no conf. */
+int ops_conf_check(const json_t *conf, const char *label, struct ops_err *e) WARN_UNUSED;
+/* Parses conf text (may be NULL: *out NULL) into an object checked as above: 0 with *out
+ * (owned) or -EINVAL with e. */
+int ops_conf_parse(const char *text, const char *label, json_t **out,
+                   struct ops_err *e) WARN_UNUSED;
+
+/* A queued run. */
+struct ops_run {
+    char run_id[OPS_RUN_ID_MAX];
+    int64_t logical_at_ms;
+    bool paused; /* its DAG is paused: the run waits until it is unpaused */
+};
+
+/* Queues a manual run of dag_id, found in dags_folder (dagdir_scan), its params checked
+ * against the DAG. conf: the params (an object, or NULL). logical_at_ms: -1 for now.
+ * 0 and *out; or a negative errno with e: OPS_NOT_FOUND (no such DAG: a did-you-mean among
+ * the folder's and the store's ids), OPS_BAD_INPUT (conf, params), OPS_UNAVAILABLE (folder),
+ * OPS_STORE. */
+int ops_trigger(struct store *s, const char *home_dir, const char *dags_folder, const char *dag_id,
+                const json_t *conf, int64_t logical_at_ms, struct ops_run *out,
+                struct ops_err *e) WARN_UNUSED;
+
+/* The dates of a backfill, FROM <= T <= TO; the texts name them in messages (NULL: ISO). */
+struct ops_range {
+    int64_t from_at_ms, to_at_ms;
+    const char *from_text, *to_text;
+};
+
+struct ops_backfill {
+    char **run_ids; /* owned (ops_names_free), in date order */
+    size_t nrun_ids;
+    size_t skipped; /* dates that already had a scheduled or backfill run */
+    bool paused;
+};
+
+/* Queues one backfill run per fire time of the DAG's schedule within range (at most
+ * OPS_BACKFILL_MAX), skipping dates that have a run. 0 and *out (ops_backfill_release), or
+ * a negative errno with e: as ops_trigger, plus OPS_BAD_INPUT for no schedule, from > to,
+ * too many dates. */
+int ops_backfill(struct store *s, const char *home_dir, const char *dags_folder, const char *dag_id,
+                 const json_t *conf, const struct ops_range *range, struct ops_backfill *out,
+                 struct ops_err *e) WARN_UNUSED;
+void ops_backfill_release(struct ops_backfill *b);
+
+/* Pauses or unpauses dag_id (in the folder, or known to the store). 0, or a negative errno
+ * with e: OPS_NOT_FOUND, OPS_UNAVAILABLE, OPS_STORE. */
+int ops_set_paused(struct store *s, const char *home_dir, const char *dags_folder,
+                   const char *dag_id, bool paused, struct ops_err *e) WARN_UNUSED;
+
+struct ops_cancel {
+    enum run_state state; /* RUN_CANCELLED, or the state it is still in when requested */
+    bool requested;       /* handed to the scheduler, which has not confirmed it yet */
+    bool direct;          /* no scheduler held the lock: cancelled here, in one transaction */
+};
+
+/* Cancels a queued or running run. With a scheduler holding the home's lock it leaves a
+ * request in the store, rings, and waits up to wait_ms for the run to end; with none it
+ * writes the cancellation itself (the run ends now, running task instances and tries fail
+ * with "cancelled", not started ones go back to none). 0 and *out, or a negative errno with
+ * e: OPS_NOT_FOUND (did-you-mean among recent runs), OPS_CONFLICT (already ended, ended
+ * otherwise meanwhile, or a foreground `baram run`), OPS_STORE. May sleep up to wait_ms. */
+int ops_cancel(struct store *s, const char *home_dir, const char *run_id, int64_t wait_ms,
+               struct ops_cancel *out, struct ops_err *e) WARN_UNUSED;
+
+struct ops_clear {
+    char **tasks; /* owned (ops_names_free): the cleared tasks, in topological order */
+    size_t ntasks;
+    size_t nrows; /* task instances reset */
+};
+
+/* Makes an ended run run task (and, with downstream, every task downstream of it) again:
+ * resets their instances in the DAG version the run started with and queues the run, in one
+ * transaction. 0 and *out (ops_clear_release), or a negative errno with e: OPS_NOT_FOUND (run,
+ * task: did-you-mean), OPS_CONFLICT (the run has not ended, its DAG version is gone or no
+ * longer loads), OPS_STORE. */
+int ops_clear(struct store *s, const char *home_dir, const char *run_id, const char *task,
+              bool downstream, struct ops_clear *out, struct ops_err *e) WARN_UNUSED;
+void ops_clear_release(struct ops_clear *c);
+
+/* Checks a pool name ([A-Za-z0-9_.-], 1 to DAG_ID_MAX): 0 or -EINVAL with e. */
+int ops_pool_check(const char *name, struct ops_err *e) WARN_UNUSED;
+/* Sets the pool's slots (0..OPS_POOL_SLOTS_MAX). 0, or a negative errno with e:
+ * OPS_BAD_INPUT, OPS_STORE. */
+int ops_pool_set(struct store *s, const char *home_dir, const char *name, int64_t slots,
+                 struct ops_err *e) WARN_UNUSED;
+
+void ops_names_free(char **v, size_t n);
+
+#endif

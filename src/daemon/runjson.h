@@ -1,0 +1,62 @@
+/*
+ * runjson.h - the JSON objects that describe runs, task instances and
+ * tries, built with jansson from store records. One builder serves every
+ * reader: the run object of SPEC section 3 (`baram run --json`, `runs show
+ * --json`, GET /api/v1/dags/{dag}/runs/{run}) and the task instance and try
+ * objects of the REST API, so the CLI and the API cannot drift apart.
+ *
+ * Pure functions of their records (runjson_load reads the store given):
+ * any thread, each call on its own records and connection. Task output may
+ * be any bytes: it is cleaned to valid UTF-8 before it reaches jansson,
+ * which rejects anything else.
+ */
+#ifndef BARAM_DAEMON_RUNJSON_H
+#define BARAM_DAEMON_RUNJSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/compiler.h"
+
+struct json_t;
+struct run_rec;
+struct ti_rec;
+struct try_rec;
+struct store;
+
+/* The run object: {"dag","run_id","state","type","logical_date","started_at","ended_at",
+ * "tasks":{TASK_ID:{"state","tries","exit_code","output","started_at","ended_at",
+ * "duration_s"[,"message"]}}}. Times are ISO 8601 UTC with milliseconds or null when unknown;
+ * exit_code null when none; output null when none, else its text (invalid UTF-8 replaced by
+ * U+FFFD). Returns a new reference. */
+struct json_t *runjson_run(const struct run_rec *run, const struct ti_rec *tis, size_t n);
+
+/* A short run object for lists: the run fields above without "tasks", plus "duration_s".
+ * New reference. */
+struct json_t *runjson_summary(const struct run_rec *run);
+
+/* Loads the run and its task instances from s and builds runjson_run. 0 and *out (a new
+ * reference), -ENOENT when there is no such run, or ERR_DB. */
+int runjson_load(struct store *s, const char *run_id, struct json_t **out) WARN_UNUSED;
+
+/* A task instance for the API: {"task_id","task","map_index","state","try_number",
+ * "max_tries","exit_code","output","message","pool","priority","scheduled_at","queued_at",
+ * "started_at","ended_at","duration_s"}. New reference. */
+struct json_t *runjson_ti(const struct ti_rec *t);
+
+/* A try: {"try_number","state","exit_code","term_signal","timed_out","queued_at",
+ * "started_at","ended_at","duration_s","hostname","pid"}. New reference. */
+struct json_t *runjson_try(const struct try_rec *t);
+
+/* An ISO 8601 time, or null when at_ms < 0. New reference. */
+struct json_t *runjson_time(int64_t at_ms);
+
+/* Copies s[0..len) as NUL-terminated valid UTF-8: every invalid sequence (and NUL byte)
+ * becomes U+FFFD. malloc'd. */
+char *runjson_utf8_clean(const char *s, size_t len);
+
+/* Length of the valid UTF-8 sequence at s (n > 0 bytes left), or 0 when invalid (a NUL byte
+ * is invalid here). */
+size_t runjson_utf8_seq(const unsigned char *s, size_t n);
+
+#endif
