@@ -33,10 +33,11 @@
 #include "base/compiler.h"
 
 struct store;
+struct hub;
 
-#define API_BODY_MAX   (1024 * 1024)
-#define API_SEG_MAX    256
-#define API_MAX_SEGS   4
+#define API_BODY_MAX      (1024 * 1024)
+#define API_SEG_MAX       256
+#define API_MAX_SEGS      4
 #define API_LIMIT_DEFAULT 100
 #define API_LIMIT_MAX     10000
 
@@ -48,6 +49,7 @@ struct api_opts {
     const char *dags;      /* the DAG folder */
     const char *store_url; /* the database */
     struct auth *auth;     /* borrowed for the server's life */
+    struct hub *hub;       /* the event hub (hub.h), borrowed; NULL: no event stream */
     int max_connections;   /* <= 0: 512 */
     int conn_timeout_s;    /* idle connections are closed after this; <= 0: 30 */
 };
@@ -84,10 +86,13 @@ struct api_resp {
     char *raw; /* owned */
     size_t raw_len;
     const char *content_type; /* of raw or the stream */
-    api_reader_fn reader;     /* a stream (SSE, log follow): see MHD_create_response_from_callback */
+    api_reader_fn reader; /* a stream (SSE, log follow): see MHD_create_response_from_callback */
     void *reader_ud;
     void (*reader_free)(void *ud);
     const char *retry_after; /* a Retry-After header value (429), static */
+    const char
+        *header_name;   /* one more header (static name: "X-Next-Offset", "Location"), or NULL */
+    char *header_value; /* its value, owned */
 };
 
 typedef void (*api_handler_fn)(struct api_req *rq, struct api_resp *rs);

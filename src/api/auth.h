@@ -29,14 +29,14 @@
 
 struct store;
 
-#define AUTH_NAME_MAX     64 /* user names: [A-Za-z0-9_.@-], 1-64 chars */
+#define AUTH_NAME_MAX      64 /* user names: [A-Za-z0-9_.@-], 1-64 chars */
 #define AUTH_FREE_FAILURES 5
-#define AUTH_MAX_DELAY_S  60
-#define AUTH_LEEWAY_S     60
+#define AUTH_MAX_DELAY_S   60
+#define AUTH_LEEWAY_S      60
 
 enum auth_role { AUTH_NONE = 0, AUTH_VIEWER = 1, AUTH_OPERATOR = 2, AUTH_ADMIN = 3 };
 
-const char *auth_role_name(enum auth_role r);           /* "viewer", ... */
+const char *auth_role_name(enum auth_role r);            /* "viewer", ... */
 int auth_role_parse(const char *s, enum auth_role *out); /* 0 or -EINVAL */
 bool auth_name_ok(const char *name);
 
@@ -47,11 +47,11 @@ struct auth_user {
 };
 
 struct auth_opts {
-    const char *home;        /* HOME/secret.key holds the HS256 key (hex) */
-    int64_t token_ttl_ms;    /* default lifetime of issued tokens */
-    const char *issuer;      /* iss of issued tokens, required on verified ones */
-    const char *audience;    /* aud, likewise */
-    const char *public_key;  /* path of a PEM public key (RS256 or ES256), or NULL */
+    const char *home;       /* HOME/secret.key holds the HS256 key (hex) */
+    int64_t token_ttl_ms;   /* default lifetime of issued tokens */
+    const char *issuer;     /* iss of issued tokens, required on verified ones */
+    const char *audience;   /* aud, likewise */
+    const char *public_key; /* path of a PEM public key (RS256 or ES256), or NULL */
 };
 
 struct auth;

@@ -1,9 +1,163 @@
 /*
- * routes_obs.c - the API's obs routes (see api.h for the table's rules).
- * Handlers run on the server's threads (api.h: threading).
+ * routes_obs.c - observability routes (SPEC sections 8 and 10):
+ *   GET /api/v1/events   Server-Sent Events of every state change (hub.h),
+ *                        ?dag= ?run= filters, resumable with Last-Event-ID
+ *                        (header, or ?last_event_id=)
+ *   GET /metrics         Prometheus text format: task instances and runs by
+ *                        state (the store), tries started/finished, the
+ *                        scheduling-latency histogram, queue depth, active
+ *                        runs, store commits and their time (this process's
+ *                        scheduler, base/stats.h), event subscribers, memory
+ * Handlers run on the server's threads; the event stream blocks its
+ * connection's thread in hub_read (one thread per connection).
  */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
 #include "api/api.h"
+#include "api/hub.h"
+#include "base/buf.h"
+#include "base/parse.h"
+#include "base/stats.h"
+#include "dag/state.h"
+#include "store/events.h"
+#include "store/store.h"
+
+static ssize_t obs_events_reader(void *ud, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    ssize_t n = hub_read(ud, buf, max);
+    return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : n;
+}
+
+static void obs_events_free(void *ud)
+{
+    hub_unsubscribe(ud);
+}
+
+static void obs_events(struct api_req *rq, struct api_resp *rs)
+{
+    if (!rq->opts->hub) {
+        api_problem(rs, 503, "Service Unavailable", "this server has no event stream");
+        return;
+    }
+    const char *dag = api_query(rq, "dag"), *run = api_query(rq, "run");
+    const char *last = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, "Last-Event-ID");
+    if (!last)
+        last = api_query(rq, "last_event_id");
+    int64_t last_id = -1;
+    if (last && *last) {
+        if (parse_int64(last, 0, INT64_MAX, &last_id) < 0) {
+            api_problem(rs, 400, "Bad Request",
+                        "Last-Event-ID must be an event id (a whole number >= 0)");
+            return;
+        }
+    }
+    if ((dag && strlen(dag) > API_SEG_MAX) || (run && strlen(run) > API_SEG_MAX)) {
+        api_problem(rs, 400, "Bad Request", "dag and run filters are at most %d bytes",
+                    API_SEG_MAX);
+        return;
+    }
+    struct hub_sub *sub = hub_subscribe(rq->opts->hub, last_id, dag, run);
+    rs->status = 200;
+    rs->content_type = "text/event-stream";
+    rs->reader = obs_events_reader;
+    rs->reader_ud = sub;
+    rs->reader_free = obs_events_free;
+}
+
+/* ---- /metrics ---- */
+
+static void obs_head(struct buf *b, const char *name, const char *type, const char *help)
+{
+    (void)!buf_addf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static long obs_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "re");
+    long pages = 0, rss = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+            rss = 0;
+        fclose(f);
+    }
+    return rss * sysconf(_SC_PAGESIZE);
+}
+
+static void obs_metrics(struct api_req *rq, struct api_resp *rs)
+{
+    struct store *s = api_store(rq, rs);
+    if (!s)
+        return;
+    int64_t tis[TI_STATE_COUNT], runs[RUN_STATE_COUNT];
+    if (events_count_tis(s, tis) < 0 || events_count_runs(s, runs) < 0) {
+        api_problem(rs, 503, "Service Unavailable", "cannot read the store: %s", store_errmsg(s));
+        return;
+    }
+    struct buf b = BUF_INIT(BUF_NO_MAX);
+    obs_head(&b, "baram_task_instances", "gauge", "Task instances in the store, by state.");
+    for (int i = 0; i < TI_STATE_COUNT; i++)
+        (void)!buf_addf(&b, "baram_task_instances{state=\"%s\"} %" PRId64 "\n",
+                        ti_state_name((enum ti_state)i), tis[i]);
+    obs_head(&b, "baram_runs", "gauge", "Runs in the store, by state.");
+    for (int i = 0; i < RUN_STATE_COUNT; i++)
+        (void)!buf_addf(&b, "baram_runs{state=\"%s\"} %" PRId64 "\n",
+                        run_state_name((enum run_state)i), runs[i]);
+    obs_head(&b, "baram_tries_started_total", "counter",
+             "Tries started by the scheduler in this process.");
+    (void)!buf_addf(&b, "baram_tries_started_total %" PRIu64 "\n",
+                    (uint64_t)atomic_load(&stats_g.tries_started));
+    obs_head(&b, "baram_tries_finished_total", "counter",
+             "Tries finished under the scheduler in this process.");
+    (void)!buf_addf(&b, "baram_tries_finished_total %" PRIu64 "\n",
+                    (uint64_t)atomic_load(&stats_g.tries_finished));
+    obs_head(&b, "baram_scheduler_latency_seconds", "histogram",
+             "From a task instance becoming ready to its process started.");
+    uint64_t cum = 0;
+    for (int i = 0; i < STATS_LAT_BUCKETS; i++) {
+        cum += atomic_load(&stats_g.lat_bucket[i]);
+        (void)!buf_addf(&b, "baram_scheduler_latency_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+                        stats_lat_bounds_s[i], cum);
+    }
+    cum += atomic_load(&stats_g.lat_bucket[STATS_LAT_BUCKETS]);
+    (void)!buf_addf(&b, "baram_scheduler_latency_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+    (void)!buf_addf(&b, "baram_scheduler_latency_seconds_sum %.9f\n",
+                    (double)atomic_load(&stats_g.lat_sum_ns) / 1e9);
+    (void)!buf_addf(&b, "baram_scheduler_latency_seconds_count %" PRIu64 "\n",
+                    (uint64_t)atomic_load(&stats_g.lat_count));
+    obs_head(&b, "baram_queue_depth", "gauge",
+             "Task instances ready and waiting for a slot (parallelism or pool).");
+    (void)!buf_addf(&b, "baram_queue_depth %" PRId64 "\n",
+                    (int64_t)atomic_load(&stats_g.queue_depth));
+    obs_head(&b, "baram_active_runs", "gauge", "Runs on this process's scheduler.");
+    (void)!buf_addf(&b, "baram_active_runs %" PRId64 "\n",
+                    (int64_t)atomic_load(&stats_g.active_runs));
+    obs_head(&b, "baram_store_commits_total", "counter", "Group commits of the store writer.");
+    (void)!buf_addf(&b, "baram_store_commits_total %" PRIu64 "\n",
+                    (uint64_t)atomic_load(&stats_g.commits));
+    obs_head(&b, "baram_store_commit_seconds_total", "counter",
+             "Time spent in those commits (with the fsync).");
+    (void)!buf_addf(&b, "baram_store_commit_seconds_total %.9f\n",
+                    (double)atomic_load(&stats_g.commit_ns) / 1e9);
+    obs_head(&b, "baram_event_subscribers", "gauge", "Clients of GET /api/v1/events.");
+    (void)!buf_addf(&b, "baram_event_subscribers %zu\n",
+                    rq->opts->hub ? hub_subscribers(rq->opts->hub) : (size_t)0);
+    obs_head(&b, "baram_process_resident_memory_bytes", "gauge", "Resident memory (RSS).");
+    (void)!buf_addf(&b, "baram_process_resident_memory_bytes %ld\n", obs_rss_bytes());
+    rs->status = 200;
+    rs->raw = buf_detach(&b, &rs->raw_len);
+    rs->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
 
 const struct api_route api_routes_obs[] = {
+    {"GET", "/api/v1/events", AUTH_VIEWER, obs_events},
+    {"GET", "/metrics", AUTH_NONE, obs_metrics},
     {NULL, NULL, AUTH_NONE, NULL},
 };

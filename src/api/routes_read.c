@@ -1,9 +1,696 @@
 /*
- * routes_read.c - the API's read routes (see api.h for the table's rules).
- * Handlers run on the server's threads (api.h: threading).
+ * routes_read.c - the API's read routes (SPEC section 8; see api.h for the
+ * table's rules): DAGs, their graph, import errors, runs, task instances and
+ * their tries, task logs, pools, workers, health and the OpenAPI document.
+ *
+ * Everything is read from the store on the calling thread's own connection
+ * (api_store): the DAG list comes from the `dags` table the scheduler keeps
+ * (never from parsing the DAG folder per request); a DAG's tasks and graph
+ * come from the version it was loaded with (dag_versions, parsed on demand).
+ * A DAG that only has runs (made by `baram run`) is shown from its newest
+ * run. Logs are read from the path run_log_dir builds from the stored run's
+ * own dag and id (never from the URL), checked to stay under HOME/logs.
+ *
+ * Handlers run on the server's threads (api.h: threading); they keep no
+ * state between requests.
  */
 #include "api/api.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/buf.h"
+#include "base/diag.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/when.h"
+#include "base/xalloc.h"
+#include "daemon/runjson.h"
+#include "dag/dag.h"
+#include "sched/run.h"
+#include "store/store.h"
+
+#define LOG_CHUNK_MAX (1024 * 1024) /* bytes of log per call */
+#define TRY_MAX       1000000
+
+/* The OpenAPI document, embedded by src/api/embed_openapi.cmake. */
+extern const char api_openapi_json[];
+extern const size_t api_openapi_json_len;
+
+/* ---- helpers ---- */
+
+static void db_problem(struct api_resp *rs, struct store *s, int r)
+{
+    log_error("api: store read failed", "code=%d error=%s", r, log_q(store_errmsg(s)));
+    api_problem(rs, 500, "Internal Server Error", "the store could not be read");
+}
+
+static int page_args(struct api_req *rq, struct api_resp *rs, int64_t *limit, int64_t *offset)
+{
+    if (api_query_int(rq, rs, "limit", 1, API_LIMIT_MAX, API_LIMIT_DEFAULT, limit) < 0)
+        return -EINVAL;
+    if (api_query_int(rq, rs, "offset", 0, INT32_MAX, 0, offset) < 0)
+        return -EINVAL;
+    return 0;
+}
+
+static json_t *list_obj(const char *key, json_t *items, size_t total)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, key, items);
+    json_object_set_new(o, "total_entries", json_integer((json_int_t)total));
+    return o;
+}
+
+static json_t *str_json(const char *s)
+{
+    if (!s)
+        return json_null();
+    char *c = runjson_utf8_clean(s, strlen(s));
+    json_t *j = json_string(c);
+    free(c);
+    return j;
+}
+
+static const char *kind_name(enum task_kind k)
+{
+    switch (k) {
+    case TASK_RUN:
+        return "run";
+    case TASK_HTTP:
+        return "http";
+    case TASK_WAIT:
+        return "wait";
+    }
+    return "run";
+}
+
+/* The DAG's row, or a stand-in made from its newest run when it only has runs. 0, or -1 after
+ * filling rs (404 or 500). */
+static int dagrow_find(struct api_resp *rs, struct store *s, const char *id, struct dag_rec *d)
+{
+    memset(d, 0, sizeof *d);
+    int r = store_get_dag(s, id, d);
+    if (r == 0)
+        return 0;
+    if (r != -ENOENT) {
+        db_problem(rs, s, r);
+        return -1;
+    }
+    struct run_rec *runs = NULL;
+    size_t n = 0;
+    r = store_list_runs(s, id, 1, 0, &runs, &n, NULL);
+    if (r < 0) {
+        db_problem(rs, s, r);
+        return -1;
+    }
+    if (n == 0) {
+        api_problem(rs, 404, "Not Found", "no DAG '%s'", id);
+        return -1;
+    }
+    memset(d, 0, sizeof *d);
+    d->dag_id = xstrdup(id);
+    d->hash = runs[0].dag_hash ? xstrdup(runs[0].dag_hash) : NULL;
+    d->path = runs[0].dag_path ? xstrdup(runs[0].dag_path) : NULL;
+    store_free_runs(runs, n);
+    return 0;
+}
+
+/* The DAG object of lists: the row, plus its newest run. */
+static json_t *dag_json(struct store *s, const struct dag_rec *d)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "dag_id", str_json(d->dag_id));
+    json_object_set_new(o, "path", str_json(d->path));
+    json_object_set_new(o, "description", str_json(d->description));
+    json_object_set_new(o, "schedule", str_json(d->schedule));
+    json_object_set_new(o, "paused", json_boolean(d->paused));
+    json_object_set_new(o, "hash", str_json(d->hash));
+    json_object_set_new(o, "updated_at",
+                        runjson_time(d->updated_at_ms > 0 ? d->updated_at_ms : -1));
+    struct run_rec *runs = NULL;
+    size_t n = 0;
+    if (store_list_runs(s, d->dag_id, 1, 0, &runs, &n, NULL) == 0 && n > 0)
+        json_object_set_new(o, "last_run", runjson_summary(&runs[0]));
+    else
+        json_object_set_new(o, "last_run", json_null());
+    store_free_runs(runs, n);
+    return o;
+}
+
+/* Parses the DAG version hash (NULL: none): the dag, or NULL when it is not stored or does not
+ * parse any more. */
+static struct dag *version_load(struct store *s, const char *hash, const char *path)
+{
+    if (!hash)
+        return NULL;
+    char *src = NULL;
+    size_t len = 0;
+    if (store_get_dag_version(s, hash, &src, &len) < 0)
+        return NULL;
+    struct diag d;
+    diag_init(&d);
+    struct dag *g = dag_load_mem(src, len, path ? path : "dag.yaml", &d);
+    diag_release(&d);
+    free(src);
+    return g;
+}
+
+static json_t *tasks_json(const struct dag *g)
+{
+    json_t *a = json_array();
+    for (uint32_t i = 0; i < g->ntasks; i++) {
+        const struct dag_task *t = &g->tasks[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "name", json_string(t->name));
+        json_object_set_new(o, "kind", json_string(kind_name(t->kind)));
+        json_t *up = json_array();
+        for (uint32_t k = g->graph.up_start[i]; k < g->graph.up_start[i + 1]; k++)
+            json_array_append_new(up, json_string(g->tasks[g->graph.up[k]].name));
+        json_object_set_new(o, "upstream", up);
+        json_object_set_new(o, "trigger_rule", json_string(trigger_rule_name(t->trigger)));
+        json_object_set_new(o, "retries", json_integer(t->retries));
+        json_object_set_new(o, "pool", json_string(t->pool ? t->pool : "default"));
+        json_object_set_new(o, "priority", json_integer(t->priority));
+        json_object_set_new(o, "mapped", json_boolean(t->mapped));
+        json_object_set_new(o, "timeout_s",
+                            t->timeout_ms > 0 ? json_real((double)t->timeout_ms / 1000.0)
+                                              : json_null());
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+static json_t *params_json(const struct dag *g)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < g->nparams; i++)
+        json_object_set_new(o, g->params[i].name, str_json(g->params[i].value));
+    return o;
+}
+
+/* The run named by segment 1 (of the DAG in segment 0): 0, or -1 after filling rs. */
+static int run_find(struct api_resp *rs, struct store *s, const char *dag, const char *run_id,
+                    struct run_rec *run)
+{
+    int r = store_get_run(s, run_id, run);
+    if (r == -ENOENT) {
+        api_problem(rs, 404, "Not Found", "no run '%s' of DAG '%s'", run_id, dag);
+        return -1;
+    }
+    if (r < 0) {
+        db_problem(rs, s, r);
+        return -1;
+    }
+    if (!run->dag_id || strcmp(run->dag_id, dag) != 0) {
+        run_rec_release(run);
+        api_problem(rs, 404, "Not Found", "no run '%s' of DAG '%s'", run_id, dag);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- handlers ---- */
+
+/* The DAG list is what dashboards and scripts poll: it is built at most every
+ * DAGS_CACHE_MS for all threads (each DAG's object serialized once), so a poll costs a copy,
+ * not 1 + DAGs queries while the scheduler commits. It may be that old. */
+#define DAGS_CACHE_MS 200
+
+static struct {
+    pthread_mutex_t mu;
+    int64_t built_ms; /* monotonic; 0: never */
+    char **items;     /* serialized DAG objects */
+    size_t n;
+} dags_cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static int dags_cache_fill(struct store *s)
+{
+    struct dag_rec *v = NULL;
+    size_t n = 0;
+    int r = store_list_dags(s, &v, &n);
+    if (r < 0)
+        return r;
+    char **items = xcalloc(n ? n : 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = dag_json(s, &v[i]);
+        items[i] = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        if (!items[i])
+            items[i] = xstrdup("null");
+    }
+    store_free_dags(v, n);
+    for (size_t i = 0; i < dags_cache.n; i++)
+        free(dags_cache.items[i]);
+    free(dags_cache.items);
+    dags_cache.items = items;
+    dags_cache.n = n;
+    dags_cache.built_ms = when_mono_ms();
+    return 0;
+}
+
+static void get_dags(struct api_req *rq, struct api_resp *rs)
+{
+    int64_t limit, offset;
+    if (page_args(rq, rs, &limit, &offset) < 0)
+        return;
+    pthread_mutex_lock(&dags_cache.mu);
+    if (!dags_cache.built_ms || when_mono_ms() - dags_cache.built_ms >= DAGS_CACHE_MS) {
+        struct store *s = api_store(rq, rs);
+        int r = s ? dags_cache_fill(s) : -1;
+        if (r < 0) {
+            pthread_mutex_unlock(&dags_cache.mu);
+            if (s)
+                db_problem(rs, s, r);
+            return;
+        }
+    }
+    struct buf b = BUF_INIT(BUF_NO_MAX);
+    (void)!buf_adds(&b, "{\"dags\":[");
+    for (size_t i = (size_t)offset, k = 0; i < dags_cache.n && i < (size_t)(offset + limit);
+         i++, k++)
+        (void)!buf_addf(&b, "%s%s", k ? "," : "", dags_cache.items[i]);
+    (void)!buf_addf(&b, "],\"total_entries\":%zu}", dags_cache.n);
+    pthread_mutex_unlock(&dags_cache.mu);
+    rs->status = 200;
+    rs->raw = buf_detach(&b, &rs->raw_len);
+    rs->content_type = "application/json";
+}
+
+static void get_dag(struct api_req *rq, struct api_resp *rs)
+{
+    struct store *s = api_store(rq, rs);
+    if (!s)
+        return;
+    struct dag_rec d;
+    if (dagrow_find(rs, s, rq->seg[0], &d) < 0)
+        return;
+    json_t *o = dag_json(s, &d);
+    struct dag *g = version_load(s, d.hash, d.path);
+    if (g) {
+        if (!d.schedule)
+            json_object_set_new(o, "schedule", str_json(g->schedule));
+        if (!d.description)
+            json_object_set_new(o, "description", str_json(g->description));
+        json_object_set_new(o, "catchup", json_boolean(g->catchup));
+        json_object_set_new(o, "max_active_runs", json_integer(g->max_active_runs));
+        json_object_set_new(o, "start_date", runjson_time(g->start_at_ms));
+        json_object_set_new(o, "end_date", runjson_time(g->end_at_ms));
+        json_object_set_new(o, "params", params_json(g));
+        json_object_set_new(o, "tasks", tasks_json(g));
+        dag_free(g);
+    } else {
+        json_object_set_new(o, "params", json_null());
+        json_object_set_new(o, "tasks", json_null());
+    }
+    dag_rec_release(&d);
+    api_json(rs, 200, o);
+}
+
+static void get_graph(struct api_req *rq, struct api_resp *rs)
+{
+    struct store *s = api_store(rq, rs);
+    if (!s)
+        return;
+    struct dag_rec d;
+    if (dagrow_find(rs, s, rq->seg[0], &d) < 0)
+        return;
+    struct dag *g = version_load(s, d.hash, d.path);
+    if (!g) {
+        api_problem(rs, 404, "Not Found", "the version of DAG '%s' is not stored", rq->seg[0]);
+        dag_rec_release(&d);
+        return;
+    }
+    uint32_t *count = xcalloc(g->nlevels + 1, sizeof *count);
+    json_t *nodes = json_array(), *edges = json_array();
+    for (uint32_t i = 0; i < g->ntasks; i++) {
+        uint32_t layer = g->level[i];
+        json_t *n = json_object();
+        json_object_set_new(n, "id", json_string(g->tasks[i].name));
+        json_object_set_new(n, "kind", json_string(kind_name(g->tasks[i].kind)));
+        json_object_set_new(n, "mapped", json_boolean(g->tasks[i].mapped));
+        json_object_set_new(n, "layer", json_integer(layer));
+        json_object_set_new(n, "order", json_integer(layer <= g->nlevels ? count[layer]++ : 0));
+        json_array_append_new(nodes, n);
+        for (uint32_t k = g->graph.down_start[i]; k < g->graph.down_start[i + 1]; k++) {
+            json_t *e = json_object();
+            json_object_set_new(e, "from", json_string(g->tasks[i].name));
+            json_object_set_new(e, "to", json_string(g->tasks[g->graph.down[k]].name));
+            json_array_append_new(edges, e);
+        }
+    }
+    free(count);
+    json_t *o = json_object();
+    json_object_set_new(o, "dag_id", str_json(d.dag_id));
+    json_object_set_new(o, "hash", str_json(d.hash));
+    json_object_set_new(o, "layers", json_integer(g->nlevels));
+    json_object_set_new(o, "nodes", nodes);
+    json_object_set_new(o, "edges", edges);
+    dag_free(g);
+    dag_rec_release(&d);
+    api_json(rs, 200, o);
+}
+
+static void get_import_errors(struct api_req *rq, struct api_resp *rs)
+{
+    int64_t limit, offset;
+    if (page_args(rq, rs, &limit, &offset) < 0)
+        return;
+    struct store *s = api_store(rq, rs);
+    if (!s)
+        return;
+    struct import_error_rec *v = NULL;
+    size_t n = 0;
+    int r = store_list_import_errors(s, &v, &n);
+    if (r < 0) {
+        db_problem(rs, s, r);
+        return;
+    }
+    json_t *a = json_array();
+    for (size_t i = (size_t)offset; i < n && i < (size_t)(offset + limit); i++) {
+        json_t *o = json_object();
+        json_object_set_new(o, "path", str_json(v[i].path));
+        json_object_set_new(o, "line", json_integer(v[i].line));
+        json_object_set_new(o, "col", json_integer(v[i].col));
+        json_object_set_new(o, "message", str_json(v[i].message));
+        json_object_set_new(o, "at", runjson_time(v[i].at_ms > 0 ? v[i].at_ms : -1));
+        json_array_append_new(a, o);
+    }
+    store_free_import_errors(v, n);
+    api_json(rs, 200, list_obj("import_errors", a, n));
+}
+
+static void get_runs(struct api_req *rq, struct api_resp *rs)
+{
+    int64_t limit, offset;
+    if (page_args(rq, rs, &limit, &offset) < 0)
+        return;
+    struct store *s = api_store(rq, rs);
+    if (!s)
+        return;
+    struct run_rec *runs = NULL;
+    size_t n = 0, total = 0;
+    int r = store_list_runs(s, rq->seg[0], limit, offset, &runs, &n, &total);
+    if (r < 0) {
+        db_problem(rs, s, r);
+        return;
+    }
+    if (total == 0) {
+        struct dag_rec d;
+        r = store_get_dag(s, rq->seg[0], &d);
+        if (r == 0) {
+            dag_rec_release(&d);
+        } else {
+            store_free_runs(runs, n);
+            if (r == -ENOENT)
+                api_problem(rs, 404, "Not Found", "no DAG '%s'", rq->seg[0]);
+            else
+                db_problem(rs, s, r);
+            return;
+        }
+    }
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = runjson_summary(&runs[i]);
+        json_object_set_new(o, "queued_at", runjson_time(runs[i].queued_at_ms));
+        json_array_append_new(a, o);
+    }
+    store_free_runs(runs, n);
+    api_json(rs, 200, list_obj("runs", a, total));
+}
+
+static void get_run(struct api_req *rq, struct api_resp *rs)
+{
+    struct store *s = api_store(rq, rs);
+    if (!s)
+        return;
+    struct run_rec run;
+    if (run_find(rs, s, rq->seg[0], rq->seg[1], &run) < 0)
+        return;
+    struct ti_rec *tis = NULL;
+    size_t n = 0;
+    int r = store_list_tis(s, run.run_id, &tis, &n);
+    if (r < 0) {
+        run_rec_release(&run);
+        db_problem(rs, s, r);
+        return;
+    }
+    json_t *o = runjson_run(&run, tis, n);
+    json_object_set_new(o, "queued_at", runjson_time(run.queued_at_ms));
+    json_object_set_new(o, "hash", str_json(run.dag_hash));
+    if (run.conf) {
+        json_t *conf = json_loads(run.conf, 0, NULL);
+        json_object_set_new(o, "conf", conf ? conf : json_null());
+    } else {
+        json_object_set_new(o, "conf", json_null());
+    }
+    store_free_tis(tis, n);
+    run_rec_release(&run);
+    api_json(rs, 200, o);
+}
+
+static void get_tasks(struct api_req *rq, struct api_resp *rs)
+{
+    int64_t limit, offset;
+    if (page_args(rq, rs, &limit, &offset) < 0)
+        return;
+    struct store *s = api_store(rq, rs);
+    if (!s)
+        return;
+    struct run_rec run;
+    if (run_find(rs, s, rq->seg[0], rq->seg[1], &run) < 0)
+        return;
+    struct ti_rec *tis = NULL;
+    size_t n = 0;
+    int r = store_list_tis(s, run.run_id, &tis, &n);
+    run_rec_release(&run);
+    if (r < 0) {
+        db_problem(rs, s, r);
+        return;
+    }
+    json_t *a = json_array();
+    for (size_t i = (size_t)offset; i < n && i < (size_t)(offset + limit); i++)
+        json_array_append_new(a, runjson_ti(&tis[i]));
+    store_free_tis(tis, n);
+    api_json(rs, 200, list_obj("tasks", a, n));
+}
+
+/* The task instance named by segment 2 of the run in segment 1: 0, or -1 after filling rs. */
+static int ti_find(struct api_req *rq, struct api_resp *rs, struct store *s, struct run_rec *run,
+                   struct ti_rec *ti)
+{
+    if (run_find(rs, s, rq->seg[0], rq->seg[1], run) < 0)
+        return -1;
+    int r = store_get_ti(s, run->run_id, rq->seg[2], ti);
+    if (r == 0)
+        return 0;
+    if (r == -ENOENT)
+        api_problem(rs, 404, "Not Found", "no task '%s' in run '%s'", rq->seg[2], rq->seg[1]);
+    else
+        db_problem(rs, s, r);
+    run_rec_release(run);
+    return -1;
+}
+
+static void get_task(struct api_req *rq, struct api_resp *rs)
+{
+    struct store *s = api_store(rq, rs);
+    if (!s)
+        return;
+    struct run_rec run;
+    struct ti_rec ti;
+    if (ti_find(rq, rs, s, &run, &ti) < 0)
+        return;
+    struct try_rec *tries = NULL;
+    size_t n = 0;
+    int r = store_list_tries(s, run.run_id, ti.task_id, &tries, &n);
+    if (r < 0) {
+        db_problem(rs, s, r);
+    } else {
+        json_t *o = runjson_ti(&ti);
+        json_object_set_new(o, "dag", str_json(run.dag_id));
+        json_object_set_new(o, "run_id", str_json(run.run_id));
+        json_t *a = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(a, runjson_try(&tries[i]));
+        json_object_set_new(o, "tries", a);
+        api_json(rs, 200, o);
+    }
+    store_free_tries(tries, n);
+    ti_rec_release(&ti);
+    run_rec_release(&run);
+}
+
+/* Whether path (resolved) lies inside dir (resolved). */
+static bool path_under(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    return strncmp(path, dir, n) == 0 && path[n] == '/';
+}
+
+static void get_logs(struct api_req *rq, struct api_resp *rs)
+{
+    int64_t want_try, offset;
+    if (api_query_int(rq, rs, "try", 1, TRY_MAX, 0, &want_try) < 0 ||
+        api_query_int(rq, rs, "offset", 0, INT64_MAX / 2, 0, &offset) < 0)
+        return;
+    struct store *s = api_store(rq, rs);
+    if (!s)
+        return;
+    struct run_rec run;
+    struct ti_rec ti;
+    if (ti_find(rq, rs, s, &run, &ti) < 0)
+        return;
+    int try_number = want_try ? (int)want_try : ti.try_number;
+    char *folder = NULL, *real = NULL, *logs_real = NULL;
+    struct buf path = BUF_INIT(BUF_NO_MAX), logs = BUF_INIT(BUF_NO_MAX);
+    int fd = -1;
+    if (try_number < 1 || try_number > ti.try_number) {
+        api_problem(rs, 404, "Not Found", "task '%s' has no try %d (tries so far: %d)", ti.task_id,
+                    try_number, ti.try_number);
+        goto out;
+    }
+    folder = run_log_dir(rq->opts->home, run.dag_id, run.run_id, ti.task, ti.map_index);
+    (void)!buf_addf(&path, "%s/%d.log", folder, try_number);
+    (void)!buf_addf(&logs, "%s/logs", rq->opts->home);
+    real = realpath(path.data, NULL);
+    logs_real = realpath(logs.data, NULL);
+    if (!real || !logs_real || !path_under(real, logs_real)) {
+        api_problem(rs, 404, "Not Found", "no log for try %d of task '%s'", try_number, ti.task_id);
+        goto out;
+    }
+    fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        api_problem(rs, 404, "Not Found", "no log for try %d of task '%s'", try_number, ti.task_id);
+        goto out;
+    }
+    size_t want = 0;
+    if (offset < st.st_size)
+        want = (size_t)(st.st_size - offset) < LOG_CHUNK_MAX ? (size_t)(st.st_size - offset)
+                                                             : LOG_CHUNK_MAX;
+    char *data = xmalloc(want + 1);
+    size_t got = 0;
+    while (got < want) {
+        ssize_t k = pread(fd, data + got, want - got, (off_t)(offset + (int64_t)got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    rs->status = 200;
+    rs->raw = data;
+    rs->raw_len = got;
+    rs->content_type = "text/plain; charset=utf-8";
+    rs->header_name = "X-Next-Offset";
+    rs->header_value = xasprintf("%lld", (long long)(offset + (int64_t)got));
+out:
+    if (fd >= 0)
+        close(fd);
+    free(folder);
+    free(real);
+    free(logs_real);
+    buf_release(&path);
+    buf_release(&logs);
+    ti_rec_release(&ti);
+    run_rec_release(&run);
+}
+
+static void get_pools(struct api_req *rq, struct api_resp *rs)
+{
+    int64_t limit, offset;
+    if (page_args(rq, rs, &limit, &offset) < 0)
+        return;
+    struct store *s = api_store(rq, rs);
+    if (!s)
+        return;
+    struct pool_rec *v = NULL;
+    size_t n = 0;
+    int r = store_list_pools(s, &v, &n);
+    if (r < 0) {
+        db_problem(rs, s, r);
+        return;
+    }
+    bool has_default = false;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i].name, "default") == 0)
+            has_default = true;
+    /* "default" first when it is not stored (its size is the daemon's parallelism). */
+    size_t total = n + (has_default ? 0 : 1);
+    json_t *a = json_array();
+    for (size_t i = (size_t)offset; i < total && i < (size_t)(offset + limit); i++) {
+        const struct pool_rec *p = has_default ? &v[i] : i ? &v[i - 1] : NULL;
+        const char *name = p ? p->name : "default";
+        int used = 0;
+        r = store_pool_usage(s, name, &used);
+        if (r < 0) {
+            json_decref(a);
+            store_free_pools(v, n);
+            db_problem(rs, s, r);
+            return;
+        }
+        json_t *o = json_object();
+        json_object_set_new(o, "name", str_json(name));
+        json_object_set_new(o, "slots", p ? json_integer(p->slots) : json_null());
+        json_object_set_new(o, "used", json_integer(used));
+        json_object_set_new(o, "updated_at",
+                            runjson_time(p && p->updated_at_ms > 0 ? p->updated_at_ms : -1));
+        json_array_append_new(a, o);
+    }
+    store_free_pools(v, n);
+    api_json(rs, 200, list_obj("pools", a, total));
+}
+
+static void get_workers(struct api_req *rq, struct api_resp *rs)
+{
+    int64_t limit, offset;
+    if (page_args(rq, rs, &limit, &offset) < 0)
+        return;
+    api_json(rs, 200, list_obj("workers", json_array(), 0));
+}
+
+static void get_health(struct api_req *rq, struct api_resp *rs)
+{
+    struct store *s = api_store(rq, rs);
+    struct pool_rec *v = NULL;
+    size_t n = 0;
+    bool ok = s && store_list_pools(s, &v, &n) == 0;
+    store_free_pools(v, n);
+    json_t *o = json_object();
+    json_object_set_new(o, "status", json_string(ok ? "ok" : "error"));
+    json_object_set_new(o, "store", json_string(ok ? "ok" : "error"));
+    api_json(rs, ok ? 200 : 503, o);
+}
+
+static void get_openapi(struct api_req *rq, struct api_resp *rs)
+{
+    rs->status = 200;
+    rs->raw = xmemdup(api_openapi_json, api_openapi_json_len);
+    rs->raw_len = api_openapi_json_len;
+    rs->content_type = "application/json";
+}
+
 const struct api_route api_routes_read[] = {
+    {"GET", "/api/v1/openapi.json", AUTH_NONE, get_openapi},
+    {"GET", "/api/v1/health", AUTH_NONE, get_health},
+    {"GET", "/api/v1/dags", AUTH_VIEWER, get_dags},
+    {"GET", "/api/v1/dags/{dag}", AUTH_VIEWER, get_dag},
+    {"GET", "/api/v1/dags/{dag}/graph", AUTH_VIEWER, get_graph},
+    {"GET", "/api/v1/import-errors", AUTH_VIEWER, get_import_errors},
+    {"GET", "/api/v1/dags/{dag}/runs", AUTH_VIEWER, get_runs},
+    {"GET", "/api/v1/dags/{dag}/runs/{run}", AUTH_VIEWER, get_run},
+    {"GET", "/api/v1/dags/{dag}/runs/{run}/tasks", AUTH_VIEWER, get_tasks},
+    {"GET", "/api/v1/dags/{dag}/runs/{run}/tasks/{task}", AUTH_VIEWER, get_task},
+    {"GET", "/api/v1/dags/{dag}/runs/{run}/tasks/{task}/logs", AUTH_VIEWER, get_logs},
+    {"GET", "/api/v1/pools", AUTH_VIEWER, get_pools},
+    {"GET", "/api/v1/workers", AUTH_VIEWER, get_workers},
     {NULL, NULL, AUTH_NONE, NULL},
 };

@@ -1,0 +1,454 @@
+/*
+ * hub.c - the event hub (see hub.h): a pump thread filling a ring of SSE
+ * frames from the store's event log, and subscribers reading it.
+ *
+ * The ring holds formatted frames ("id: N\nevent: KIND\ndata: {...}\n\n")
+ * in id order; evicted_upto is the id of the newest frame dropped from it
+ * (or the log's last id when the hub started): a subscriber whose position
+ * is below it has missed frames the ring no longer has.
+ */
+#include "api/hub.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/parse.h"
+#include "base/stats.h"
+#include "base/when.h"
+#include "base/xalloc.h"
+#include "store/events.h"
+#include "store/store.h"
+
+#define HUB_PAGE  1000        /* events read from the store per query */
+#define HUB_CHUNK (64 * 1024) /* bytes of frames gathered per hub_read */
+
+struct hub_frame {
+    int64_t id;
+    char *dag;  /* owned, may be NULL */
+    char *run;  /* owned */
+    char *text; /* owned: the whole SSE frame */
+    size_t len;
+};
+
+struct hub {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;    /* new frames, a subscriber, or stop */
+    struct hub_frame *ring; /* cap slots */
+    size_t cap, start, count;
+    int64_t last_id;      /* the newest id read from the store */
+    int64_t evicted_upto; /* frames with id <= this are not in the ring */
+    size_t nsubs;
+    bool stopping;
+    /* The pump reads nothing while nobody listens, so its position goes stale: the first
+     * subscriber after a quiet time asks it to jump to the log's end (resync_gen) and waits
+     * until it has (synced_gen). */
+    uint64_t resync_gen, synced_gen;
+    bool stale;
+    char *store_url;
+    struct store *store; /* the pump's */
+    pthread_t thread;
+};
+
+struct hub_sub {
+    struct hub *h;
+    int64_t last_id;     /* the last id delivered (or skipped by the filters) */
+    char *dag, *run;     /* filters, owned, may be NULL */
+    bool catchup;        /* resumed from an id: read what the ring lacks from the store */
+    bool over;           /* the stream ends once pend is sent */
+    struct store *store; /* for catching up, opened on need */
+    char *pend;
+    size_t pend_len, pend_off;
+};
+
+static void hub_deadline(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* The SSE frame of one event. */
+static char *hub_format(const struct event_rec *e, size_t *len)
+{
+    char at[32];
+    when_format_iso(e->at_ms, at, sizeof(at));
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_integer(e->id));
+    json_object_set_new(o, "type", json_string(event_kind_name(e->kind)));
+    json_object_set_new(o, "dag", e->dag_id ? json_string(e->dag_id) : json_null());
+    json_object_set_new(o, "run_id", json_string(e->run_id ? e->run_id : ""));
+    if (e->kind == EVENT_TI) {
+        json_object_set_new(o, "task_id", json_string(e->task_id ? e->task_id : ""));
+        json_object_set_new(o, "try", json_integer(e->try_number));
+    }
+    json_object_set_new(o, "state", json_string(e->state ? e->state : ""));
+    json_object_set_new(o, "at", json_string(at));
+    char *data = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    char *text = xasprintf("id: %lld\nevent: %s\ndata: %s\n\n", (long long)e->id,
+                           event_kind_name(e->kind), data ? data : "{}");
+    free(data);
+    *len = strlen(text);
+    return text;
+}
+
+static void hub_frame_free(struct hub_frame *f)
+{
+    free(f->dag);
+    free(f->run);
+    free(f->text);
+    memset(f, 0, sizeof(*f));
+}
+
+/* Appends read events to the ring (under mu). */
+static void hub_append(struct hub *h, const struct event_rec *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (h->count == h->cap) {
+            struct hub_frame *old = &h->ring[h->start];
+            h->evicted_upto = old->id;
+            hub_frame_free(old);
+            h->start = (h->start + 1) % h->cap;
+            h->count--;
+        }
+        struct hub_frame *f = &h->ring[(h->start + h->count) % h->cap];
+        f->id = v[i].id;
+        f->dag = v[i].dag_id ? xstrdup(v[i].dag_id) : NULL;
+        f->run = xstrdup(v[i].run_id ? v[i].run_id : "");
+        f->text = hub_format(&v[i], &f->len);
+        h->count++;
+        h->last_id = v[i].id;
+    }
+}
+
+static void *hub_pump(void *arg)
+{
+    struct hub *h = arg;
+    for (;;) {
+        pthread_mutex_lock(&h->mu);
+        while (h->nsubs == 0 && !h->stopping)
+            pthread_cond_wait(&h->cond, &h->mu); /* nobody listens: no reads at all */
+        bool stop = h->stopping;
+        uint64_t want_sync = h->resync_gen != h->synced_gen ? h->resync_gen : 0;
+        int64_t after = h->last_id;
+        pthread_mutex_unlock(&h->mu);
+        if (stop)
+            break;
+        if (want_sync) {
+            int64_t end = after;
+            if (events_last_id(h->store, &end) < 0)
+                end = after;
+            pthread_mutex_lock(&h->mu);
+            for (size_t i = 0; i < h->count; i++)
+                hub_frame_free(&h->ring[(h->start + i) % h->cap]);
+            h->start = h->count = 0;
+            h->last_id = h->evicted_upto = end;
+            h->synced_gen = want_sync;
+            pthread_cond_broadcast(&h->cond);
+            pthread_mutex_unlock(&h->mu);
+            continue;
+        }
+        uint64_t seen = stats_bell();
+        struct event_rec *v = NULL;
+        size_t n = 0;
+        if (events_list(h->store, after, NULL, NULL, HUB_PAGE, &v, &n) < 0) {
+            log_warn("event hub cannot read the event log", "err=%s",
+                     log_q(store_errmsg(h->store)));
+            n = 0;
+        }
+        if (n > 0) {
+            pthread_mutex_lock(&h->mu);
+            hub_append(h, v, n);
+            pthread_cond_broadcast(&h->cond);
+            pthread_mutex_unlock(&h->mu);
+        }
+        events_free(v, n);
+        if (n == HUB_PAGE)
+            continue; /* more to read */
+        stats_wait(seen, HUB_POLL_MS);
+    }
+    return NULL;
+}
+
+int hub_start(const char *store_url, struct hub **out, char **errmsg)
+{
+    struct hub *h = xcalloc(1, sizeof(*h));
+    h->store_url = xstrdup(store_url);
+    int rc = store_open(store_url, &h->store, errmsg);
+    if (rc < 0) {
+        free(h->store_url);
+        free(h);
+        return rc;
+    }
+    if ((rc = events_last_id(h->store, &h->last_id)) < 0) {
+        *errmsg = xasprintf("cannot read the event log: %s", store_errmsg(h->store));
+        store_close(h->store);
+        free(h->store_url);
+        free(h);
+        return rc;
+    }
+    h->evicted_upto = h->last_id;
+    h->stale = true; /* the pump reads only while someone listens */
+    h->cap = HUB_RING;
+    const char *env = getenv("BARAM_EVENTS_RING"); /* tests: a small ring overflows soon */
+    int64_t cap;
+    if (env && parse_int64(env, 16, 1000000, &cap) == 0)
+        h->cap = (size_t)cap;
+    h->ring = xcalloc(h->cap, sizeof(*h->ring));
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->cond, &a);
+    pthread_condattr_destroy(&a);
+    if ((rc = pthread_create(&h->thread, NULL, hub_pump, h)) != 0) {
+        *errmsg = xasprintf("cannot start the event hub: %s", strerror(rc));
+        store_close(h->store);
+        free(h->ring);
+        free(h->store_url);
+        free(h);
+        return -rc;
+    }
+    *out = h;
+    return 0;
+}
+
+void hub_close(struct hub *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&h->mu);
+    h->stopping = true;
+    pthread_cond_broadcast(&h->cond);
+    pthread_mutex_unlock(&h->mu);
+    stats_ring(); /* the pump may wait on the bell */
+}
+
+void hub_stop(struct hub *h)
+{
+    if (!h)
+        return;
+    hub_close(h);
+    pthread_join(h->thread, NULL);
+    /* Subscribers still reading see 'stopping' and end; their owner frees them. */
+    for (size_t i = 0; i < h->count; i++)
+        hub_frame_free(&h->ring[(h->start + i) % h->cap]);
+    free(h->ring);
+    store_close(h->store);
+    pthread_mutex_lock(&h->mu);
+    size_t left = h->nsubs;
+    pthread_mutex_unlock(&h->mu);
+    if (left == 0) {
+        pthread_cond_destroy(&h->cond);
+        pthread_mutex_destroy(&h->mu);
+        free(h->store_url);
+        free(h);
+    } else {
+        /* The server stops its connections before the hub; should one remain, leak the small
+         * hub rather than free a mutex in use. */
+        log_warn("event hub stopped with subscribers left", "n=%zu", left);
+    }
+}
+
+struct hub_sub *hub_subscribe(struct hub *h, int64_t last_id, const char *dag, const char *run)
+{
+    struct hub_sub *s = xcalloc(1, sizeof(*s));
+    s->h = h;
+    s->dag = dag ? xstrdup(dag) : NULL;
+    s->run = run ? xstrdup(run) : NULL;
+    pthread_mutex_lock(&h->mu);
+    h->nsubs++;
+    if (h->nsubs == 1 && h->stale) {
+        h->resync_gen++;
+        h->stale = false;
+        pthread_cond_broadcast(&h->cond); /* the pump wakes and jumps to the log's end */
+    }
+    /* Every subscriber arriving before that jump is done waits for it, not just the first. */
+    while (h->synced_gen < h->resync_gen && !h->stopping)
+        pthread_cond_wait(&h->cond, &h->mu);
+    if (last_id < 0 || last_id > h->last_id) {
+        s->last_id = h->last_id;
+    } else {
+        s->last_id = last_id;
+        s->catchup = true;
+    }
+    pthread_cond_broadcast(&h->cond); /* the pump starts reading */
+    pthread_mutex_unlock(&h->mu);
+    return s;
+}
+
+void hub_unsubscribe(struct hub_sub *s)
+{
+    if (!s)
+        return;
+    struct hub *h = s->h;
+    pthread_mutex_lock(&h->mu);
+    if (--h->nsubs == 0)
+        h->stale = true; /* the pump stops reading: its position will be old */
+    pthread_mutex_unlock(&h->mu);
+    if (s->store)
+        store_close(s->store);
+    free(s->pend);
+    free(s->dag);
+    free(s->run);
+    free(s);
+}
+
+size_t hub_subscribers(struct hub *h)
+{
+    pthread_mutex_lock(&h->mu);
+    size_t n = h->nsubs;
+    pthread_mutex_unlock(&h->mu);
+    return n;
+}
+
+static bool hub_match(const struct hub_sub *s, const char *dag, const char *run)
+{
+    if (s->dag && (!dag || strcmp(s->dag, dag) != 0))
+        return false;
+    if (s->run && (!run || strcmp(s->run, run) != 0))
+        return false;
+    return true;
+}
+
+static ssize_t hub_give(struct hub_sub *s, char *buf, size_t max)
+{
+    size_t n = s->pend_len - s->pend_off;
+    if (n > max)
+        n = max;
+    memcpy(buf, s->pend + s->pend_off, n);
+    s->pend_off += n;
+    if (s->pend_off == s->pend_len) {
+        free(s->pend);
+        s->pend = NULL;
+        s->pend_len = s->pend_off = 0;
+    }
+    return (ssize_t)n;
+}
+
+static void hub_set_pend(struct hub_sub *s, struct buf *b)
+{
+    s->pend = buf_detach(b, &s->pend_len);
+    s->pend_off = 0;
+}
+
+/* Catching up from the store (outside the lock): one page after s->last_id. */
+static int hub_catchup(struct hub_sub *s)
+{
+    if (!s->store) {
+        char *err = NULL;
+        if (store_open(s->h->store_url, &s->store, &err) < 0) {
+            free(err);
+            return -1;
+        }
+    }
+    struct event_rec *v = NULL;
+    size_t n = 0;
+    if (events_list(s->store, s->last_id, s->dag, s->run, 500, &v, &n) < 0)
+        return -1;
+    struct buf b = BUF_INIT(BUF_NO_MAX);
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        char *t = hub_format(&v[i], &len);
+        (void)!buf_add(&b, t, len);
+        free(t);
+        s->last_id = v[i].id;
+    }
+    events_free(v, n);
+    if (n == 0) {
+        s->catchup = false; /* the store has nothing older left for us: the ring takes over */
+        buf_release(&b);
+        return 0;
+    }
+    hub_set_pend(s, &b);
+    return 1;
+}
+
+ssize_t hub_read(struct hub_sub *s, char *buf, size_t max)
+{
+    if (s->pend)
+        return hub_give(s, buf, max);
+    if (s->over)
+        return -1;
+    struct hub *h = s->h;
+    for (;;) {
+        pthread_mutex_lock(&h->mu);
+        if (h->stopping) {
+            pthread_mutex_unlock(&h->mu);
+            return -1;
+        }
+        if (s->last_id < h->evicted_upto) {
+            pthread_mutex_unlock(&h->mu);
+            if (s->catchup) {
+                int r = hub_catchup(s);
+                if (r > 0)
+                    return hub_give(s, buf, max);
+                if (r < 0)
+                    return -1;
+                /* nothing in the store after our id (pruned?): skip to the ring */
+                pthread_mutex_lock(&h->mu);
+                if (s->last_id < h->evicted_upto)
+                    s->last_id = h->evicted_upto;
+                pthread_mutex_unlock(&h->mu);
+                continue;
+            }
+            struct buf b = BUF_INIT(BUF_NO_MAX);
+            (void)!buf_addf(&b,
+                            "event: overflow\ndata: {\"reason\":\"this client fell more than %zu "
+                            "events behind; reconnect with Last-Event-ID: %lld\"}\n\n",
+                            h->cap, (long long)s->last_id);
+            hub_set_pend(s, &b);
+            s->over = true;
+            return hub_give(s, buf, max);
+        }
+        s->catchup = false;
+        /* frames after s->last_id: binary search on the ring's ids */
+        size_t lo = 0, hi = h->count;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (h->ring[(h->start + mid) % h->cap].id <= s->last_id)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        struct buf b = BUF_INIT(BUF_NO_MAX);
+        for (size_t i = lo; i < h->count && b.len < HUB_CHUNK; i++) {
+            const struct hub_frame *f = &h->ring[(h->start + i) % h->cap];
+            if (hub_match(s, f->dag, f->run))
+                (void)!buf_add(&b, f->text, f->len);
+            s->last_id = f->id;
+        }
+        if (b.len > 0) {
+            pthread_mutex_unlock(&h->mu);
+            hub_set_pend(s, &b);
+            return hub_give(s, buf, max);
+        }
+        buf_release(&b);
+        struct timespec until;
+        hub_deadline(&until, HUB_KEEPALIVE_MS);
+        int rc = 0;
+        int64_t at = h->last_id;
+        while (!h->stopping && h->last_id == at && rc != ETIMEDOUT)
+            rc = pthread_cond_timedwait(&h->cond, &h->mu, &until);
+        pthread_mutex_unlock(&h->mu);
+        if (rc == ETIMEDOUT) {
+            struct buf k = BUF_INIT(64);
+            (void)!buf_adds(&k, ": keep-alive\n\n");
+            hub_set_pend(s, &k);
+            return hub_give(s, buf, max);
+        }
+    }
+}

@@ -1,0 +1,55 @@
+/*
+ * hub.h - publish/subscribe of the event log (store/events.h) for the API's
+ * Server-Sent Events stream (GET /api/v1/events).
+ *
+ * Key idea: one pump thread reads new events from the store (woken by the
+ * store writer's commit bell, base/stats.h, when the scheduler runs in this
+ * process; every HUB_POLL_MS otherwise, and only while someone listens) into
+ * a ring of the newest HUB_RING events. Subscribers read the ring at their
+ * own pace, each from its own position: the scheduler never waits for them
+ * and never knows they exist. A subscriber that falls more than the ring
+ * behind (a slow or stuck client) is told ("event: overflow") and dropped;
+ * one that resumes with Last-Event-ID older than the ring catches up from
+ * the store first.
+ *
+ * Thread-safe (the ring has a mutex and a condition variable). The hub owns
+ * its thread, its store connection and the ring.
+ */
+#ifndef BARAM_API_HUB_H
+#define BARAM_API_HUB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "base/compiler.h"
+
+#define HUB_RING         16384
+#define HUB_POLL_MS      250
+#define HUB_KEEPALIVE_MS 15000
+
+struct hub;
+struct hub_sub;
+
+/* Starts the pump on its own connection to store_url. 0 and *out, or a negative code with
+ * *errmsg (malloc'd). */
+int hub_start(const char *store_url, struct hub **out, char **errmsg) WARN_UNUSED;
+/* Ends every subscription: blocked hub_read calls return -1 (call before stopping the
+ * server, whose connection threads may be blocked in them). */
+void hub_close(struct hub *h);
+/* Joins the pump and frees the hub (after the server has stopped: no subscriber left). */
+void hub_stop(struct hub *h);
+
+/* A subscription: events after last_id (-1: from now on), of one DAG / run when given (copied).
+ * Never fails (memory aside). */
+struct hub_sub *hub_subscribe(struct hub *h, int64_t last_id, const char *dag, const char *run);
+/* Writes the next SSE bytes into buf (at most max): events, a keep-alive comment after
+ * HUB_KEEPALIVE_MS of silence, or the overflow notice. Blocks until there is something.
+ * > 0 bytes written; -1 the stream is over (dropped after an overflow, or the hub stops). */
+ssize_t hub_read(struct hub_sub *s, char *buf, size_t max);
+void hub_unsubscribe(struct hub_sub *s);
+/* Subscribers now (for /metrics). */
+size_t hub_subscribers(struct hub *h);
+
+#endif

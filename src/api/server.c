@@ -1,0 +1,808 @@
+/*
+ * server.c - the REST API's HTTP server (api.h): libmicrohttpd, routing,
+ * bearer-token checks, body limits, path segment checks, problem+json, the
+ * handlers' helpers and each thread's store connection.
+ *
+ * Threads: libmicrohttpd runs one listening thread and one thread per
+ * connection (MHD_USE_THREAD_PER_CONNECTION, capped by max_connections).
+ * Every request is handled on its connection's thread, start to end; the
+ * scheduler's loop is never touched from here. A thread opens its own store
+ * connection on first use (api_store) and keeps it in a thread-local slot
+ * (a pthread key) whose destructor closes it when the thread ends, so a
+ * keep-alive connection reuses one SQLite connection for all its requests.
+ *
+ * Paths are matched raw: libmicrohttpd's unescaping is replaced by an
+ * identity callback, so a "%2F" inside a segment stays inside that segment
+ * and a route is chosen on the path as sent. Only then is each {segment}
+ * decoded and checked (no '/', NUL, "." or "..", valid UTF-8, at most
+ * API_SEG_MAX bytes: else 400). Query arguments are decoded on demand by
+ * api_query.
+ *
+ * Order of checks: route (404, 405 with Allow), body size (413, at once
+ * when Content-Length announces it), token (401 with WWW-Authenticate),
+ * role (403), segments (400), then the handler. One logfmt line per request
+ * at info: method, path without its query (which may carry secrets),
+ * status, time, user; never a header. libmicrohttpd's own messages go to
+ * the log at debug.
+ *
+ * Ownership: struct api owns copies of its option strings and the MHD
+ * daemon; each request's state (struct conn) lives from the first call of
+ * the access handler to MHD's completion callback, which frees it.
+ */
+#include "api/api.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "base/parse.h"
+#include "base/when.h"
+#include "base/xalloc.h"
+#include "daemon/runjson.h"
+#include "store/store.h"
+
+#define SERVER_MAX_CONNECTIONS 512
+#define SERVER_TIMEOUT_S       30
+#define SERVER_CONN_MEMORY     (64 * 1024)
+#define SERVER_STREAM_BLOCK    4096
+#define SERVER_MAX_QUERY       16 /* decoded query values kept per request */
+
+struct api {
+    struct MHD_Daemon *mhd;
+    struct api_opts opts; /* strings owned (copies) */
+    int port;
+};
+
+/* One request: from the access handler's first call to MHD's completion callback. */
+struct conn {
+    bool logged; /* its request line was written */
+    struct api_req rq;
+    const struct api_route *route;
+    struct buf body;
+    bool done; /* a response was queued */
+    bool too_big;
+    int pending; /* 404 or 405 to answer at the last call (no route) */
+    char *allow; /* the Allow header of a 405 */
+    char *seg[API_MAX_SEGS];
+    char *qval[SERVER_MAX_QUERY]; /* decoded query values (api_query) */
+    size_t nq;
+    int64_t t0_ns;
+    char client[INET6_ADDRSTRLEN + 8];
+};
+
+/* ---- the thread's store ---- */
+
+static pthread_key_t store_key;
+static pthread_once_t store_once = PTHREAD_ONCE_INIT;
+static bool store_key_ok;
+
+static void store_key_free(void *p)
+{
+    store_close(p);
+}
+
+static void store_key_make(void)
+{
+    store_key_ok = pthread_key_create(&store_key, store_key_free) == 0;
+}
+
+struct store *api_store(struct api_req *rq, struct api_resp *rs)
+{
+    if (rq->store)
+        return rq->store;
+    (void)pthread_once(&store_once, store_key_make);
+    if (!store_key_ok) {
+        api_problem(rs, 503, "Service Unavailable", "the store is not available");
+        return NULL;
+    }
+    struct store *s = pthread_getspecific(store_key);
+    if (!s) {
+        char *err = NULL;
+        if (store_open(rq->opts->store_url, &s, &err) < 0) {
+            log_error("api: cannot open the store", "error=%s", log_q(err ? err : "?"));
+            free(err);
+            api_problem(rs, 503, "Service Unavailable", "the store is not available");
+            return NULL;
+        }
+        if (pthread_setspecific(store_key, s) != 0) {
+            store_close(s);
+            api_problem(rs, 503, "Service Unavailable", "the store is not available");
+            return NULL;
+        }
+    }
+    rq->store = s;
+    return s;
+}
+
+/* ---- responses ---- */
+
+void api_json(struct api_resp *rs, int status, json_t *body)
+{
+    json_decref(rs->body);
+    rs->status = status;
+    rs->body = body;
+    rs->problem = false;
+}
+
+void api_problem(struct api_resp *rs, int status, const char *title, const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    char *clean = runjson_utf8_clean(detail, strlen(detail));
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string("about:blank"));
+    json_object_set_new(o, "title", json_string(title));
+    json_object_set_new(o, "status", json_integer(status));
+    json_object_set_new(o, "detail", json_string(clean));
+    free(clean);
+    free(rs->raw);
+    rs->raw = NULL;
+    rs->raw_len = 0;
+    rs->content_type = NULL;
+    api_json(rs, status, o);
+    rs->problem = true;
+}
+
+static void resp_release(struct api_resp *rs)
+{
+    json_decref(rs->body);
+    free(rs->raw);
+    free(rs->header_value);
+    if (rs->reader && rs->reader_free)
+        rs->reader_free(rs->reader_ud);
+    memset(rs, 0, sizeof *rs);
+}
+
+/* ---- query arguments and bodies ---- */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes p[0..n) ('+' too when plus): 0 and *out (malloc'd, *len bytes, NUL-terminated),
+ * or -EINVAL for a bad escape. */
+static int pct_decode(const char *p, size_t n, bool plus, char **out, size_t *len)
+{
+    char *d = xmalloc(n + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '%') {
+            int hi = i + 2 < n ? hexval(p[i + 1]) : -1;
+            int lo = hi >= 0 ? hexval(p[i + 2]) : -1;
+            if (hi < 0 || lo < 0) {
+                free(d);
+                return -EINVAL;
+            }
+            d[k++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else if (plus && p[i] == '+') {
+            d[k++] = ' ';
+        } else {
+            d[k++] = p[i];
+        }
+    }
+    d[k] = 0;
+    *out = d;
+    *len = k;
+    return 0;
+}
+
+static struct conn *conn_of(const struct api_req *rq)
+{
+    return (struct conn *)((char *)rq - offsetof(struct conn, rq));
+}
+
+const char *api_query(const struct api_req *rq, const char *name)
+{
+    if (!rq->conn)
+        return NULL;
+    const char *raw = MHD_lookup_connection_value(rq->conn, MHD_GET_ARGUMENT_KIND, name);
+    if (!raw)
+        return NULL;
+    struct conn *c = conn_of(rq);
+    char *v;
+    size_t len;
+    /* A bad escape or a NUL inside makes the value "", which no argument accepts. */
+    if (pct_decode(raw, strlen(raw), true, &v, &len) < 0)
+        return "";
+    if (strlen(v) != len) {
+        free(v);
+        return "";
+    }
+    if (c->nq == SERVER_MAX_QUERY) {
+        free(v);
+        return "";
+    }
+    c->qval[c->nq++] = v;
+    return v;
+}
+
+int api_query_int(const struct api_req *rq, struct api_resp *rs, const char *name, int64_t min,
+                  int64_t max, int64_t def, int64_t *out)
+{
+    const char *v = api_query(rq, name);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    if (parse_int64(v, min, max, out) < 0) {
+        api_problem(rs, 400, "Bad Request",
+                    "query argument '%s' must be an integer from %lld to %lld", name,
+                    (long long)min, (long long)max);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int api_body_object(const struct api_req *rq, struct api_resp *rs, const char *const *allowed,
+                    json_t **out)
+{
+    if (!rq->body || rq->body_len == 0) {
+        *out = json_object();
+        return 0;
+    }
+    json_error_t e;
+    json_t *j = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &e);
+    if (!j) {
+        api_problem(rs, 400, "Bad Request", "the body is not valid JSON: %s", e.text);
+        return -EINVAL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        api_problem(rs, 400, "Bad Request", "the body must be a JSON object");
+        return -EINVAL;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(j, key, val)
+    {
+        bool ok = false;
+        for (size_t i = 0; allowed && allowed[i]; i++)
+            if (strcmp(allowed[i], key) == 0)
+                ok = true;
+        if (!ok) {
+            api_problem(rs, 400, "Bad Request", "unknown field '%s'", key);
+            json_decref(j);
+            return -EINVAL;
+        }
+    }
+    *out = j;
+    return 0;
+}
+
+/* ---- routing ---- */
+
+struct span {
+    const char *p;
+    size_t n;
+};
+
+/* Whether the raw path url matches pattern; the {segments} (raw) go to segs. */
+static bool route_match(const char *pat, const char *url, struct span *segs, size_t *nseg)
+{
+    const char *p = pat, *u = url;
+    *nseg = 0;
+    while (*p && *u) {
+        if (*p != '/' || *u != '/')
+            return false;
+        p++, u++;
+        const char *pe = strchrnul(p, '/'), *ue = strchrnul(u, '/');
+        if (*p == '{') {
+            if (ue == u || *nseg == API_MAX_SEGS)
+                return false;
+            segs[*nseg].p = u;
+            segs[(*nseg)++].n = (size_t)(ue - u);
+        } else if (pe - p != ue - u || memcmp(p, u, (size_t)(pe - p)) != 0) {
+            return false;
+        }
+        p = pe, u = ue;
+    }
+    return *p == 0 && *u == 0;
+}
+
+static const struct api_route *const *route_tables(void)
+{
+    static const struct api_route *const tables[] = {api_routes_read, api_routes_write,
+                                                     api_routes_auth, api_routes_obs, NULL};
+    return tables;
+}
+
+/* The route for method + url, or NULL with allow filled ("GET, POST") when the path exists
+ * with other methods (allow empty: no such path). */
+static const struct api_route *route_find(const char *method, const char *url, struct span *segs,
+                                          size_t *nseg, struct buf *allow)
+{
+    const struct api_route *const *t = route_tables();
+    for (size_t i = 0; t[i]; i++) {
+        for (const struct api_route *r = t[i]; r->method; r++) {
+            if (!route_match(r->pattern, url, segs, nseg))
+                continue;
+            if (strcmp(r->method, method) == 0)
+                return r;
+            if (!strstr(allow->data, r->method))
+                (void)!buf_addf(allow, "%s%s", allow->len ? ", " : "", r->method);
+        }
+    }
+    return NULL;
+}
+
+/* Decodes and checks one {segment}: 0 and *out (malloc'd), or -EINVAL. */
+static int seg_decode(const struct span *s, char **out)
+{
+    char *d;
+    size_t len;
+    if (pct_decode(s->p, s->n, false, &d, &len) < 0)
+        return -EINVAL;
+    bool ok = len > 0 && len <= API_SEG_MAX && strcmp(d, ".") != 0 && strcmp(d, "..") != 0;
+    for (size_t i = 0; ok && i < len;) {
+        size_t k = runjson_utf8_seq((const unsigned char *)d + i, len - i);
+        if (k == 0 || d[i] == '/')
+            ok = false;
+        i += k ? k : 1;
+    }
+    if (!ok) {
+        free(d);
+        return -EINVAL;
+    }
+    *out = d;
+    return 0;
+}
+
+/* ---- sending ---- */
+
+/* One line per request: at debug when it went well (a busy API would flood the log at
+ * 10,000 lines a second), at info for 4xx (refused or bad requests: worth seeing), at warn
+ * for 5xx. */
+static void log_request(struct conn *c, const char *url, int status)
+{
+    enum log_level lv = status >= 500 ? LOG_WARN : status >= 400 ? LOG_INFO : LOG_DEBUG;
+    if (lv < log_get_level())
+        return;
+    double ms = (double)(when_mono_ns() - c->t0_ns) / 1e6;
+    const char *user = c->rq.user.name[0] ? log_q(c->rq.user.name) : "-";
+    if (lv == LOG_WARN)
+        log_warn("request", "method=%s path=%s status=%d ms=%.2f user=%s client=%s",
+                 log_q(c->rq.method), log_q(url), status, ms, user, c->client);
+    else if (lv == LOG_INFO)
+        log_info("request", "method=%s path=%s status=%d ms=%.2f user=%s client=%s",
+                 log_q(c->rq.method), log_q(url), status, ms, user, c->client);
+    else
+        log_debug("request", "method=%s path=%s status=%d ms=%.2f user=%s client=%s",
+                  log_q(c->rq.method), log_q(url), status, ms, user, c->client);
+}
+
+static enum MHD_Result send_resp(struct conn *c, struct MHD_Connection *mc, const char *url,
+                                 struct api_resp *rs, const char *allow)
+{
+    if (rs->status < 100 || rs->status > 599) {
+        log_error("api: a handler gave no response", "path=%s", log_q(url));
+        api_problem(rs, 500, "Internal Server Error", "the handler gave no response");
+    }
+    struct MHD_Response *resp;
+    const char *ctype;
+    if (rs->reader) {
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SERVER_STREAM_BLOCK, rs->reader,
+                                                 rs->reader_ud, rs->reader_free);
+        rs->reader = NULL; /* MHD owns reader_ud now (or it was freed on failure) */
+        ctype = rs->content_type ? rs->content_type : "application/octet-stream";
+    } else if (rs->body) {
+        char *text = json_dumps(rs->body, JSON_COMPACT | JSON_REAL_PRECISION(6));
+        if (!text) {
+            text = xstrdup("{\"type\":\"about:blank\",\"title\":\"Internal Server Error\","
+                           "\"status\":500,\"detail\":\"cannot encode the response\"}");
+            rs->status = 500;
+            rs->problem = true;
+        }
+        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        if (!resp)
+            free(text);
+        ctype = rs->problem ? "application/problem+json" : "application/json";
+    } else {
+        if (rs->raw) {
+            resp = MHD_create_response_from_buffer(rs->raw_len, rs->raw, MHD_RESPMEM_MUST_FREE);
+            if (resp)
+                rs->raw = NULL;
+        } else {
+            resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        }
+        ctype = rs->content_type; /* NULL: no body at all (204) */
+    }
+    if (!resp) {
+        resp_release(rs);
+        c->done = true;
+        return MHD_NO;
+    }
+    if (ctype)
+        (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    (void)MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (rs->retry_after)
+        (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, rs->retry_after);
+    if (rs->header_name && rs->header_value)
+        (void)MHD_add_response_header(resp, rs->header_name, rs->header_value);
+    if (rs->status == 401)
+        (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                      "Bearer realm=\"baram\"");
+    if (allow)
+        (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    int status = rs->status;
+    enum MHD_Result ok = MHD_queue_response(mc, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    resp_release(rs);
+    if (ok == MHD_YES)
+        c->done = true;
+    if (!c->logged) { /* an early answer (413 while a body comes) may be refused: still say it */
+        c->logged = true;
+        log_request(c, url, status);
+    }
+    return ok;
+}
+
+static enum MHD_Result send_problem(struct conn *c, struct MHD_Connection *mc, const char *url,
+                                    int status, const char *title, const char *detail,
+                                    const char *allow)
+{
+    struct api_resp rs = {0};
+    api_problem(&rs, status, title, "%s", detail);
+    return send_resp(c, mc, url, &rs, allow);
+}
+
+/* ---- the access handler ---- */
+
+static void client_addr(struct MHD_Connection *mc, char *out, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(out, cap, "-");
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)cap);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)cap);
+}
+
+/* The 404 or 405 of a request without a route. */
+static enum MHD_Result pending_problem(struct conn *c, struct MHD_Connection *mc, const char *url)
+{
+    if (c->pending == 405)
+        return send_problem(c, mc, url, 405, "Method Not Allowed",
+                            "this path does not take this method", c->allow);
+    return send_problem(c, mc, url, 404, "Not Found", "no such route", NULL);
+}
+
+/* First call: the route and the announced body size. */
+static enum MHD_Result first_call(struct api *a, struct conn *c, struct MHD_Connection *mc,
+                                  const char *url, const char *method)
+{
+    struct buf allow = BUF_INIT(BUF_NO_MAX);
+    struct span segs[API_MAX_SEGS];
+    size_t nseg = 0;
+    c->route = route_find(method, url, segs, &nseg, &allow);
+    const char *cl =
+        MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    int64_t announced = 0;
+    if (cl && parse_int64(cl, 0, INT64_MAX, &announced) < 0)
+        announced = 0;
+    if (!c->route) {
+        /* Answered at the last call, so a keep-alive connection stays open; at once when a
+         * body is coming (the connection then closes instead of reading it). */
+        c->pending = allow.len ? 405 : 404;
+        c->allow = buf_detach(&allow, NULL);
+        return announced > 0 ? pending_problem(c, mc, url) : MHD_YES;
+    }
+    buf_release(&allow);
+    /* Keep the raw segments until the body is in: they are decoded after the token check. */
+    for (size_t i = 0; i < nseg; i++)
+        c->seg[i] = xstrndup(segs[i].p, segs[i].n);
+    c->rq.nseg = nseg;
+    if (announced > API_BODY_MAX)
+        return send_problem(c, mc, url, 413, "Content Too Large", "the request body is over 1 MiB",
+                            NULL);
+    (void)a;
+    return MHD_YES;
+}
+
+/* Last call: the token, the role, the segments, the handler. */
+static enum MHD_Result last_call(struct api *a, struct conn *c, struct MHD_Connection *mc,
+                                 const char *url)
+{
+    if (c->pending)
+        return pending_problem(c, mc, url);
+    if (c->too_big)
+        return send_problem(c, mc, url, 413, "Content Too Large", "the request body is over 1 MiB",
+                            NULL);
+    const char *hdr =
+        MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *token = NULL;
+    if (hdr && strncasecmp(hdr, "Bearer ", 7) == 0) {
+        token = hdr + 7;
+        while (*token == ' ')
+            token++;
+    }
+    if (token && *token && a->opts.auth) {
+        const char *why = NULL;
+        struct auth_user u;
+        memset(&u, 0, sizeof u);
+        if (auth_verify(a->opts.auth, token, &u, &why) == 0) {
+            c->rq.user = u;
+        } else if (c->route->role != AUTH_NONE) {
+            return send_problem(c, mc, url, 401, "Unauthorized",
+                                why ? why : "the token is not valid", NULL);
+        }
+    } else if (c->route->role != AUTH_NONE) {
+        return send_problem(c, mc, url, 401, "Unauthorized",
+                            hdr ? "the Authorization header must be 'Bearer TOKEN'"
+                                : "a bearer token is required",
+                            NULL);
+    }
+    if (c->rq.user.role < c->route->role) {
+        char detail[128];
+        snprintf(detail, sizeof detail, "this needs the role %s", auth_role_name(c->route->role));
+        return send_problem(c, mc, url, 403, "Forbidden", detail, NULL);
+    }
+    for (size_t i = 0; i < c->rq.nseg; i++) {
+        struct span s = {c->seg[i], strlen(c->seg[i])};
+        char *d;
+        if (seg_decode(&s, &d) < 0)
+            return send_problem(c, mc, url, 400, "Bad Request",
+                                "a path segment is not a valid name", NULL);
+        free(c->seg[i]);
+        c->seg[i] = d;
+        c->rq.seg[i] = d;
+    }
+    if (c->body.len) {
+        c->rq.body = c->body.data;
+        c->rq.body_len = c->body.len;
+    }
+    struct api_resp rs = {0};
+    c->route->fn(&c->rq, &rs);
+    return send_resp(c, mc, url, &rs, NULL);
+}
+
+/* HTTP work must never slow the scheduler (api.h): each connection's thread lowers its own
+ * priority once (Linux: a thread's nice value is its own), so under load the scheduler's
+ * loop and the tasks it starts get the CPU first. */
+#define API_THREAD_NICE 19
+static _Thread_local bool server_reniced;
+
+static void server_renice(void)
+{
+    if (server_reniced)
+        return;
+    server_reniced = true;
+    errno = 0;
+    int cur = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+    if (errno == 0 && cur < API_THREAD_NICE &&
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), API_THREAD_NICE) < 0) {
+        /* not allowed: run at the same priority */
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct api *a = cls;
+    struct conn *c = *con_cls;
+    if (!c) {
+        server_renice();
+        c = xcalloc(1, sizeof *c);
+        *con_cls = c;
+        c->t0_ns = when_mono_ns();
+        buf_init(&c->body, API_BODY_MAX);
+        c->rq.api = a;
+        c->rq.method = method;
+        c->rq.path = url;
+        c->rq.opts = &a->opts;
+        c->rq.conn = mc;
+        client_addr(mc, c->client, sizeof c->client);
+        c->rq.client = c->client;
+        return first_call(a, c, mc, url, method);
+    }
+    if (c->done) {
+        *upload_data_size = 0; /* answered already: the rest of the body is dropped */
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!c->too_big && !c->pending && buf_add(&c->body, upload_data, *upload_data_size) < 0) {
+            c->too_big = true;
+            buf_release(&c->body);
+            buf_init(&c->body, API_BODY_MAX);
+            *upload_data_size = 0;
+            /* Answer at once; if MHD cannot take a response mid-body, the last call does. */
+            (void)send_problem(c, mc, url, 413, "Content Too Large",
+                               "the request body is over 1 MiB", NULL);
+            return MHD_YES;
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    return last_call(a, c, mc, url);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct conn *c = *con_cls;
+    if (!c)
+        return;
+    buf_release(&c->body);
+    free(c->allow);
+    for (size_t i = 0; i < API_MAX_SEGS; i++)
+        free(c->seg[i]);
+    for (size_t i = 0; i < c->nq; i++)
+        free(c->qval[i]);
+    free(c);
+    *con_cls = NULL;
+}
+
+/* Paths stay as sent (see the design comment); query values are decoded by api_query. */
+static size_t no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    return strlen(s);
+}
+
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    if (LOG_DEBUG < log_get_level())
+        return;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = 0;
+    log_debug("http server", "detail=%s", log_q(msg));
+}
+
+/* ---- start and stop ---- */
+
+/* Parses "host:port" / "[v6]:port" into ss. 0, or -EINVAL with *errmsg. */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, bool *v6, char **errmsg)
+{
+    const char *colon;
+    char *host;
+    if (listen[0] == '[') {
+        const char *end = strchr(listen, ']');
+        if (!end || end[1] != ':') {
+            *errmsg = xasprintf("bad listen address '%s' (want HOST:PORT or [V6]:PORT)", listen);
+            return -EINVAL;
+        }
+        host = xstrndup(listen + 1, (size_t)(end - listen - 1));
+        colon = end + 1;
+    } else {
+        colon = strrchr(listen, ':');
+        if (!colon || colon == listen || memchr(listen, ':', (size_t)(colon - listen))) {
+            *errmsg = xasprintf("bad listen address '%s' (want HOST:PORT or [V6]:PORT)", listen);
+            return -EINVAL;
+        }
+        host = xstrndup(listen, (size_t)(colon - listen));
+    }
+    int port;
+    if (parse_int(colon + 1, 0, 65535, &port) < 0) {
+        *errmsg = xasprintf("bad port in listen address '%s' (0 to 65535)", listen);
+        free(host);
+        return -EINVAL;
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    int g = getaddrinfo(host, NULL, &hints, &res);
+    if (g != 0 || !res) {
+        *errmsg = xasprintf("cannot resolve listen host '%s': %s", host, gai_strerror(g));
+        free(host);
+        return -EINVAL;
+    }
+    const struct addrinfo *pick = NULL;
+    for (const struct addrinfo *ai = res; ai && !pick; ai = ai->ai_next)
+        if (ai->ai_family == AF_INET)
+            pick = ai;
+    for (const struct addrinfo *ai = res; ai && !pick; ai = ai->ai_next)
+        if (ai->ai_family == AF_INET6)
+            pick = ai;
+    int r = 0;
+    memset(ss, 0, sizeof *ss);
+    if (!pick) {
+        *errmsg = xasprintf("listen host '%s' has no IPv4 or IPv6 address", host);
+        r = -EINVAL;
+    } else {
+        memcpy(ss, pick->ai_addr, pick->ai_addrlen);
+        *v6 = pick->ai_family == AF_INET6;
+        if (*v6)
+            ((struct sockaddr_in6 *)(void *)ss)->sin6_port = htons((uint16_t)port);
+        else
+            ((struct sockaddr_in *)(void *)ss)->sin_port = htons((uint16_t)port);
+    }
+    freeaddrinfo(res);
+    free(host);
+    return r;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+int api_start(const struct api_opts *o, struct api **out, char **errmsg)
+{
+    *errmsg = NULL;
+    const char *listen = o->listen && *o->listen ? o->listen : "127.0.0.1:8080";
+    struct sockaddr_storage ss;
+    bool v6 = false;
+    int r = parse_listen(listen, &ss, &v6, errmsg);
+    if (r < 0)
+        return r;
+    (void)pthread_once(&store_once, store_key_make);
+    struct api *a = xcalloc(1, sizeof *a);
+    a->opts = *o;
+    a->opts.listen = xstrdup(listen);
+    a->opts.home = dup_or_null(o->home);
+    a->opts.dags = dup_or_null(o->dags);
+    a->opts.store_url = dup_or_null(o->store_url);
+    a->opts.max_connections = o->max_connections > 0 ? o->max_connections : SERVER_MAX_CONNECTIONS;
+    a->opts.conn_timeout_s = o->conn_timeout_s > 0 ? o->conn_timeout_s : SERVER_TIMEOUT_S;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                     MHD_USE_ERROR_LOG | MHD_USE_AUTO | (v6 ? MHD_USE_IPv6 : 0);
+    errno = 0;
+    a->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR,
+                              (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+                              (unsigned)a->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                              (unsigned)a->opts.conn_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                              (size_t)SERVER_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+                              a, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, a,
+                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, MHD_OPTION_END);
+    if (!a->mhd) {
+        int e = errno ? errno : EADDRNOTAVAIL;
+        *errmsg = xasprintf("cannot listen on %s: %s", listen, strerror(e));
+        api_stop(a);
+        return -e;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    a->port = di ? di->port : 0;
+    *out = a;
+    return 0;
+}
+
+void api_stop(struct api *a)
+{
+    if (!a)
+        return;
+    if (a->mhd)
+        MHD_stop_daemon(a->mhd);
+    free((char *)a->opts.listen);
+    free((char *)a->opts.home);
+    free((char *)a->opts.dags);
+    free((char *)a->opts.store_url);
+    free(a);
+}
+
+int api_port(const struct api *a)
+{
+    return a->port;
+}
