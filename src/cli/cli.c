@@ -27,6 +27,7 @@ static const struct command commands[] = {
     {"run", cmd_run, "run FILE [--param k=v]... [--date D] [--parallelism N] [--json]"},
     {"standalone", cmd_standalone, "standalone: scheduler + local executor in one process"},
     {"scheduler", cmd_scheduler, "scheduler: the scheduler alone (split deployments)"},
+    {"api", cmd_api, "api [--listen HOST:PORT]: the REST API alone (split deployments)"},
     {"dags", cmd_dags,
      "dags list | show DAG | pause DAG | unpause DAG | validate PATH...   [--json]\n"
      "  baram dags trigger DAG [--conf JSON] [--date D] | backfill DAG --from D --to D"},
@@ -35,7 +36,10 @@ static const struct command commands[] = {
      "tasks test FILE TASK [--date D] [--param k=v]... | clear RUN TASK [--downstream]"},
     {"pools", cmd_pools, "pools list [--json] | set NAME SLOTS"},
     {"logs", cmd_logs, "logs RUN TASK [--try N] [--follow]"},
-    {"init", cmd_init, "init: create the home (database, secret key)"},
+    {"init", cmd_init, "init: create the home (database, secret key, first admin user)"},
+    {"users", cmd_users,
+     "users add NAME --role viewer|operator|admin | list [--json] | delete NAME"},
+    {"token", cmd_token, "token NAME [--ttl 1h]: mint a JWT for a user (admin tool)"},
 };
 
 static void usage(FILE *out)

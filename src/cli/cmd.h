@@ -15,7 +15,10 @@ int cmd_tasks(int argc, char **argv); /* cmd_tasks.c: baram tasks test FILE TASK
 int cmd_pools(int argc, char **argv); /* cmd_pools.c: baram pools list | set NAME SLOTS */
 int cmd_logs(int argc, char **argv);  /* cmd_logs.c:  baram logs RUN TASK [--try N] [--follow] */
 int cmd_init(int argc, char **argv);  /* cmd_init.c:  baram init */
+int cmd_users(int argc, char **argv); /* cmd_users.c: baram users add|list|delete */
+int cmd_token(int argc, char **argv); /* cmd_token.c: baram token NAME [--ttl D] */
 int cmd_standalone(int argc, char **argv); /* cmd_standalone.c: baram standalone */
 int cmd_scheduler(int argc, char **argv);  /* cmd_standalone.c: baram scheduler */
+int cmd_api(int argc, char **argv);        /* cmd_api.c: baram api [--listen HOST:PORT] */
 
 #endif

@@ -9,8 +9,9 @@
  *    path that cannot be read.
  *  - list, show, pause, unpause, trigger, backfill: the home's DAG folder
  *    (dagdir_scan, the same rules as the daemon) plus the store. The CLI
- *    never talks to the daemon: it writes the store (paused flags, queued
- *    runs claimed with store_claim_run) and the daemon picks that up.
+ *    never talks to the daemon: the writing ones call daemon/ops.h (the
+ *    same functions as the API's write routes), which write the store
+ *    (paused flags, queued runs) and ring the daemon's doorbell.
  *    Reading commands work without a database (nothing is paused, nothing
  *    ran); writing ones create the home and its database like `baram run`.
  *    An unknown DAG id is a usage error (2) with a did-you-mean among the
@@ -44,6 +45,7 @@
 #include "cli/home.h"
 #include "cli/out.h"
 #include "daemon/dagdir.h"
+#include "daemon/ops.h"
 #include "daemon/schedlock.h"
 #include "dag/cron.h"
 #include "dag/dag.h"
@@ -252,7 +254,6 @@ static int dags_validate(int argc, char **argv)
 
 /* ---- the home's DAG folder and the store ---- */
 
-#define BACKFILL_MAX     10000
 #define SHOW_RECENT_RUNS 5
 
 static const char usage_list[] =
@@ -325,9 +326,9 @@ static void dview_release(struct dview *v)
     home_release(&v->h);
 }
 
-/* Loads the home and scans its folder; with store, opens the database (create: making the
- * home and database when missing; otherwise a missing database leaves v->s NULL). EXIT_OK
- * or an exit code after printing why. */
+/* Loads the home and scans its folder (not with create); with store, opens the database
+ * (create: making the home and database when missing; otherwise a missing database leaves
+ * v->s NULL). EXIT_OK or an exit code after printing why. */
 static int dview_open(struct dview *v, const char *cmd, const char *home_flag, bool store,
                       bool create)
 {
@@ -336,7 +337,8 @@ static int dview_open(struct dview *v, const char *cmd, const char *home_flag, b
     if (home_setup(&v->h, cmd, home_flag) < 0)
         return EXIT_USAGE;
     char *err = NULL;
-    if (dagdir_scan(v->h.dags, &v->files, &v->nfiles, &err) < 0) {
+    /* The writing commands (create) leave the folder to daemon/ops.c, which scans it. */
+    if (!create && dagdir_scan(v->h.dags, &v->files, &v->nfiles, &err) < 0) {
         fprintf(stderr, "baram %s: %s\n", cmd, err ? err : "cannot read the DAG folder");
         free(err);
         return EXIT_USAGE;
@@ -742,7 +744,13 @@ static int dags_show(int argc, char **argv)
     return ret;
 }
 
-/* ---- pause, unpause ---- */
+/* ---- pause, unpause, trigger, backfill: daemon/ops.h ---- */
+
+/* The exit code of a failed operation. */
+static int ops_exit(const struct ops_err *e)
+{
+    return e->kind == OPS_CONFLICT || e->kind == OPS_STORE ? EXIT_FAILED : EXIT_USAGE;
+}
 
 static int dags_pause(int argc, char **argv, bool pause)
 {
@@ -757,25 +765,12 @@ static int dags_pause(int argc, char **argv, bool pause)
     if (r != EXIT_OK)
         return r == ARGS_HELP ? EXIT_OK : r;
     struct dview v;
+    struct ops_err e = {0};
     int ret = dview_open(&v, cmd, home_flag, true, true);
-    if (ret == EXIT_OK && !dview_find(&v, dag_id)) {
-        struct dag_rec d;
-        r = store_get_dag(v.s, dag_id, &d);
-        if (r == 0)
-            dag_rec_release(&d);
-        else if (r == -ENOENT)
-            ret = dview_no_dag(&v, dag_id);
-        else {
-            fprintf(stderr, "baram %s: %s\n", cmd, store_errmsg(v.s));
-            ret = EXIT_FAILED;
-        }
+    if (ret == EXIT_OK && ops_set_paused(v.s, v.h.dir, v.h.dags, dag_id, pause, &e) < 0) {
+        ops_err_print(&e, stderr, cmd);
+        ret = ops_exit(&e);
     }
-    if (ret == EXIT_OK && store_set_paused(v.s, dag_id, pause) < 0) {
-        fprintf(stderr, "baram %s: %s\n", cmd, store_errmsg(v.s));
-        ret = EXIT_FAILED;
-    }
-    if (ret == EXIT_OK)
-        schedlock_ring(v.h.dir);
     if (ret == EXIT_OK) {
         if (json) {
             json_t *o = json_pack("{s:s, s:b}", "dag", dag_id, "paused", pause);
@@ -786,112 +781,9 @@ static int dags_pause(int argc, char **argv, bool pause)
             printf("%s %s\n", pause ? "paused" : "unpaused", dag_id);
         }
     }
+    ops_err_release(&e);
     dview_release(&v);
     return ret;
-}
-
-/* ---- trigger, backfill ---- */
-
-/* Turns --conf (a JSON object of strings, numbers, booleans) into params whose names and
- * values point into *holder (json_decref it). EXIT_OK, or EXIT_USAGE after printing why. */
-static int conf_params(const char *cmd, const char *conf, json_t **holder, struct run_param **out,
-                       size_t *n)
-{
-    *holder = NULL;
-    *out = NULL;
-    *n = 0;
-    if (!conf)
-        return EXIT_OK;
-    json_error_t jerr;
-    json_t *o = json_loads(conf, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
-    if (!o) {
-        fprintf(stderr, "baram %s: --conf is not valid JSON: %s (at character %d)\n", cmd,
-                jerr.text, jerr.position);
-        return EXIT_USAGE;
-    }
-    if (!json_is_object(o)) {
-        fprintf(stderr,
-                "baram %s: --conf must be a JSON object of params, like '{\"name\": "
-                "\"value\"}'\n",
-                cmd);
-        json_decref(o);
-        return EXIT_USAGE;
-    }
-    /* The string forms of non-string values live in a second object inside holder. */
-    json_t *strs = json_object();
-    struct run_param *v = xcalloc(json_object_size(o) + 1, sizeof *v);
-    size_t k = 0;
-    const char *name;
-    json_t *val;
-    int ret = EXIT_OK;
-    json_object_foreach(o, name, val)
-    {
-        char *text = NULL;
-        if (json_is_string(val))
-            text = xstrdup(json_string_value(val));
-        else if (json_is_boolean(val))
-            text = xstrdup(json_is_true(val) ? "true" : "false");
-        else if (json_is_number(val))
-            text = json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT);
-        if (!text) {
-            fprintf(stderr,
-                    "baram %s: --conf param '%s' must be a string, number or boolean, not %s\n",
-                    cmd, name,
-                    json_is_null(val)    ? "null"
-                    : json_is_array(val) ? "an array"
-                                         : "an object");
-            ret = EXIT_USAGE;
-            continue;
-        }
-        json_object_set_new(strs, name, json_string(text));
-        free(text);
-    }
-    if (ret != EXIT_OK) {
-        json_decref(strs);
-        json_decref(o);
-        free(v);
-        return ret;
-    }
-    json_object_foreach(strs, name, val)
-    {
-        v[k].name = name;
-        v[k].value = json_string_value(val);
-        k++;
-    }
-    json_object_set_new(o, "", strs); /* keeps strs alive with o */
-    *holder = o;
-    *out = v;
-    *n = k;
-    return EXIT_OK;
-}
-
-/* The run's conf as run.c records it: compact, sorted keys, string values; NULL when none. */
-static char *conf_json(const struct run_param *params, size_t n)
-{
-    if (n == 0)
-        return NULL;
-    json_t *o = json_object();
-    for (size_t i = 0; i < n; i++)
-        json_object_set_new(o, params[i].name, json_string(params[i].value));
-    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(o);
-    return s;
-}
-
-/* Finds the DAG and checks the params against it: EXIT_OK with *f, or an exit code. */
-static int find_checked(struct dview *v, const char *dag_id, const struct run_param *params,
-                        size_t nparams, const struct dagdir_file **f)
-{
-    *f = dview_find(v, dag_id);
-    if (!*f)
-        return dview_no_dag(v, dag_id);
-    struct diag d;
-    diag_init(&d);
-    int r = run_check_params((*f)->dag, params, nparams, &d);
-    if (r < 0)
-        diag_print(&d, stderr, 0);
-    diag_release(&d);
-    return r < 0 ? EXIT_USAGE : EXIT_OK;
 }
 
 static int dags_trigger(int argc, char **argv)
@@ -908,66 +800,42 @@ static int dags_trigger(int argc, char **argv)
     int r = parse_one_dag(cmd, usage_trigger, argc, argv, flags, ARRAY_SIZE(flags), &dag_id);
     if (r != EXIT_OK)
         return r == ARGS_HELP ? EXIT_OK : r;
-    int64_t now = when_now_ms(), logical = now;
+    int64_t logical = -1;
     if (date && args_date(cmd, date, &logical) < 0)
         return EXIT_USAGE;
-    json_t *holder = NULL;
-    struct run_param *params = NULL;
-    size_t nparams = 0;
-    if (conf_params(cmd, conf, &holder, &params, &nparams) != EXIT_OK)
+    struct ops_err e = {0};
+    json_t *cj = NULL;
+    if (ops_conf_parse(conf, "--conf", &cj, &e) < 0) {
+        ops_err_print(&e, stderr, cmd);
+        ops_err_release(&e);
         return EXIT_USAGE;
+    }
     struct dview v;
-    const struct dagdir_file *f = NULL;
-    char *cj = NULL;
+    struct ops_run run;
     int ret = dview_open(&v, cmd, home_flag, true, true);
-    if (ret == EXIT_OK)
-        ret = find_checked(&v, dag_id, params, nparams, &f);
-    if (ret != EXIT_OK)
-        goto out;
-    const struct dag *d = f->dag;
-    cj = conf_json(params, nparams);
-    struct run_rec rec = {
-        .dag_id = d->id,
-        .state = RUN_QUEUED,
-        .type = RUN_MANUAL,
-        .logical_at_ms = logical,
-        .queued_at_ms = now,
-        .started_at_ms = -1,
-        .ended_at_ms = -1,
-        .conf = cj,
-        .dag_hash = (char *)d->hash,
-        .dag_path = f->path,
-    };
-    char id[160];
-    if ((r = store_begin(v.s)) < 0 ||
-        (r = store_put_dag_version(v.s, d->hash, d->id, d->source, d->source_len)) < 0 ||
-        (r = store_claim_run(v.s, "manual__", now, &rec, id, sizeof id)) < 0 ||
-        (r = store_commit(v.s)) < 0) {
-        fprintf(stderr, "baram %s: %s\n", cmd, store_errmsg(v.s));
-        store_rollback(v.s);
-        ret = EXIT_FAILED;
-        goto out;
+    if (ret == EXIT_OK && ops_trigger(v.s, v.h.dir, v.h.dags, dag_id, cj, logical, &run, &e) < 0) {
+        ops_err_print(&e, stderr, cmd);
+        ret = ops_exit(&e);
     }
-    schedlock_ring(v.h.dir);
-    char ld[32];
-    when_format_iso(logical, ld, sizeof ld);
-    if (json) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "dag", d->id, "run_id", id, "state", "queued",
-                              "logical_date", ld);
-        if (out_json_print(stdout, o) < 0)
-            ret = EXIT_FAILED;
-        json_decref(o);
-    } else {
-        printf("%s\n", id);
+    if (ret == EXIT_OK) {
+        char ld[32];
+        when_format_iso(run.logical_at_ms, ld, sizeof ld);
+        if (json) {
+            json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "dag", dag_id, "run_id", run.run_id,
+                                  "state", "queued", "logical_date", ld);
+            if (out_json_print(stdout, o) < 0)
+                ret = EXIT_FAILED;
+            json_decref(o);
+        } else {
+            printf("%s\n", run.run_id);
+        }
+        if (run.paused)
+            fprintf(stderr, "baram %s: DAG '%s' is paused: the run starts once it is unpaused\n",
+                    cmd, dag_id);
+        note_no_scheduler(&v.h, cmd, "the run starts");
     }
-    if (dview_paused(&v, d->id))
-        fprintf(stderr, "baram %s: DAG '%s' is paused: the run starts once it is unpaused\n", cmd,
-                d->id);
-    note_no_scheduler(&v.h, cmd, "the run starts");
-out:
-    free(cj);
-    free(params);
-    json_decref(holder);
+    ops_err_release(&e);
+    json_decref(cj);
     dview_release(&v);
     return ret;
 }
@@ -990,115 +858,58 @@ static int dags_backfill(int argc, char **argv)
                 cmd);
         return EXIT_USAGE;
     }
-    int64_t from, to;
-    if (args_date(cmd, from_s, &from) < 0 || args_date(cmd, to_s, &to) < 0)
+    struct ops_range range = {.from_text = from_s, .to_text = to_s};
+    if (args_date(cmd, from_s, &range.from_at_ms) < 0 || args_date(cmd, to_s, &range.to_at_ms) < 0)
         return EXIT_USAGE;
-    if (from > to) {
+    if (range.from_at_ms > range.to_at_ms) {
         fprintf(stderr, "baram %s: --from %s is after --to %s\n", cmd, from_s, to_s);
         return EXIT_USAGE;
     }
-    json_t *holder = NULL;
-    struct run_param *params = NULL;
-    size_t nparams = 0;
-    if (conf_params(cmd, conf, &holder, &params, &nparams) != EXIT_OK)
+    struct ops_err e = {0};
+    json_t *cj = NULL;
+    if (ops_conf_parse(conf, "--conf", &cj, &e) < 0) {
+        ops_err_print(&e, stderr, cmd);
+        ops_err_release(&e);
         return EXIT_USAGE;
+    }
     struct dview v;
-    const struct dagdir_file *f = NULL;
-    char *cj = NULL;
-    int64_t *dates = NULL;
-    size_t ndates = 0, cap = 0;
-    json_t *ids = json_array();
+    struct ops_backfill b = {0};
     int ret = dview_open(&v, cmd, home_flag, true, true);
-    if (ret == EXIT_OK)
-        ret = find_checked(&v, dag_id, params, nparams, &f);
-    if (ret != EXIT_OK)
-        goto out;
-    const struct dag *d = f->dag;
-    if (!d->schedule) {
-        fprintf(stderr,
-                "baram %s: DAG '%s' has no schedule, so it has no dates to backfill (use 'baram "
-                "dags trigger %s' for a manual run)\n",
-                cmd, d->id, d->id);
-        ret = EXIT_USAGE;
-        goto out;
+    if (ret == EXIT_OK && ops_backfill(v.s, v.h.dir, v.h.dags, dag_id, cj, &range, &b, &e) < 0) {
+        ops_err_print(&e, stderr, cmd);
+        ret = ops_exit(&e);
     }
-    for (int64_t t = cron_next(&d->cron, from - 1); t >= 0 && t <= to; t = cron_next(&d->cron, t)) {
-        if (ndates == BACKFILL_MAX) {
-            fprintf(stderr,
-                    "baram %s: more than %d runs from %s to %s: backfill a narrower range at a "
-                    "time\n",
-                    cmd, BACKFILL_MAX, from_s, to_s);
-            ret = EXIT_USAGE;
-            goto out;
+    if (ret == EXIT_OK) {
+        size_t queued = b.nrun_ids;
+        if (json) {
+            json_t *ids = json_array();
+            for (size_t i = 0; i < queued; i++)
+                json_array_append_new(ids, json_string(b.run_ids[i]));
+            json_t *o =
+                json_pack("{s:s, s:I, s:I, s:o}", "dag", dag_id, "queued", (json_int_t)queued,
+                          "skipped", (json_int_t)b.skipped, "run_ids", ids);
+            if (out_json_print(stdout, o) < 0)
+                ret = EXIT_FAILED;
+            json_decref(o);
+        } else {
+            printf("queued %zu backfill run%s of %s from %s to %s", queued, queued == 1 ? "" : "s",
+                   dag_id, from_s, to_s);
+            if (b.skipped)
+                printf(", skipped %zu date%s that already had a run", b.skipped,
+                       b.skipped == 1 ? "" : "s");
+            printf("\n");
         }
-        xgrow((void **)&dates, &cap, ndates + 1, sizeof *dates);
-        dates[ndates++] = t;
-    }
-    cj = conf_json(params, nparams);
-    int64_t now = when_now_ms();
-    size_t skipped = 0;
-    if ((r = store_begin(v.s)) < 0 ||
-        (r = store_put_dag_version(v.s, d->hash, d->id, d->source, d->source_len)) < 0)
-        goto dberr;
-    for (size_t i = 0; i < ndates; i++) {
-        bool exists = false;
-        if ((r = store_has_run_at(v.s, d->id, dates[i], &exists)) < 0)
-            goto dberr;
-        if (exists) {
-            skipped++;
-            continue;
+        if (queued) {
+            if (b.paused)
+                fprintf(stderr,
+                        "baram %s: DAG '%s' is paused: the runs start once it is unpaused\n", cmd,
+                        dag_id);
+            note_no_scheduler(&v.h, cmd, "the runs start");
         }
-        struct run_rec rec = {
-            .dag_id = d->id,
-            .state = RUN_QUEUED,
-            .type = RUN_BACKFILL,
-            .logical_at_ms = dates[i],
-            .queued_at_ms = now,
-            .started_at_ms = -1,
-            .ended_at_ms = -1,
-            .conf = cj,
-            .dag_hash = (char *)d->hash,
-            .dag_path = f->path,
-        };
-        char id[160];
-        if ((r = store_claim_run(v.s, "backfill__", dates[i], &rec, id, sizeof id)) < 0)
-            goto dberr;
-        json_array_append_new(ids, json_string(id));
     }
-    if ((r = store_commit(v.s)) < 0)
-        goto dberr;
-    schedlock_ring(v.h.dir);
-    size_t queued = json_array_size(ids);
-    if (json) {
-        json_t *o = json_pack("{s:s, s:I, s:I, s:O}", "dag", d->id, "queued", (json_int_t)queued,
-                              "skipped", (json_int_t)skipped, "run_ids", ids);
-        if (out_json_print(stdout, o) < 0)
-            ret = EXIT_FAILED;
-        json_decref(o);
-    } else {
-        printf("queued %zu backfill run%s of %s from %s to %s", queued, queued == 1 ? "" : "s",
-               d->id, from_s, to_s);
-        if (skipped)
-            printf(", skipped %zu date%s that already had a run", skipped, skipped == 1 ? "" : "s");
-        printf("\n");
-    }
-    if (queued) {
-        if (dview_paused(&v, d->id))
-            fprintf(stderr, "baram %s: DAG '%s' is paused: the runs start once it is unpaused\n",
-                    cmd, d->id);
-        note_no_scheduler(&v.h, cmd, "the runs start");
-    }
-    goto out;
-dberr:
-    fprintf(stderr, "baram %s: %s\n", cmd, store_errmsg(v.s));
-    store_rollback(v.s);
-    ret = EXIT_FAILED;
-out:
-    json_decref(ids);
-    free(dates);
-    free(cj);
-    free(params);
-    json_decref(holder);
+    ops_backfill_release(&b);
+    ops_err_release(&e);
+    json_decref(cj);
     dview_release(&v);
     return ret;
 }

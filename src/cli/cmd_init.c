@@ -4,7 +4,10 @@
  * random bytes from libsodium, hex, mode 0600). Idempotent: an existing
  * home is completed, never overwritten; an existing key is kept (O_EXCL
  * makes the check and the creation one step, so two inits cannot race to
- * two keys). Users come later. Main thread.
+ * two keys). When the store has no user, it adds the first admin, 'admin',
+ * with the password from BARAM_ADMIN_PASSWORD or, without it, 20 random
+ * characters printed once to stdout (the count and the insert are one
+ * transaction, so two inits cannot both make it). Main thread.
  */
 #include "cli/cmd.h"
 
@@ -18,6 +21,7 @@
 
 #include <sodium.h>
 
+#include "api/auth.h"
 #include "base/buf.h"
 #include "base/err.h"
 #include "cli/args.h"
@@ -28,8 +32,9 @@
 static const char usage[] =
     "usage: baram init [--home DIR]\n"
     "\n"
-    "Creates the home (default $BARAM_HOME or ./.baram): the database and secret.key.\n"
-    "Running it again keeps everything that exists.\n";
+    "Creates the home (default $BARAM_HOME or ./.baram): the database, secret.key and, when\n"
+    "there is no user yet, the admin user 'admin' with the password from BARAM_ADMIN_PASSWORD\n"
+    "or a generated one, printed once. Running it again keeps everything that exists.\n";
 
 #define INIT_KEY_BYTES 32
 
@@ -65,6 +70,43 @@ static int make_key(const char *dir)
         r = -errno;
     sodium_memzero(hex, sizeof hex);
     close(fd);
+    return r < 0 ? r : 1;
+}
+
+#define INIT_ADMIN          "admin"
+#define INIT_PASSWORD_CHARS 20
+#define INIT_PASSWORD_MAX   1024
+
+/* Adds the first admin when the store has no user: 1 added (*generated set when the password
+ * was made here: the caller prints it), 0 there were users, or a negative code. */
+static int make_admin(struct store *s, char *pw, size_t cap, bool *generated)
+{
+    static const char alphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    const char *env = getenv("BARAM_ADMIN_PASSWORD");
+    *generated = !env || !*env;
+    if (!*generated) {
+        if (strlen(env) >= cap)
+            return -E2BIG;
+        memcpy(pw, env, strlen(env) + 1);
+    } else {
+        for (size_t i = 0; i < INIT_PASSWORD_CHARS; i++)
+            pw[i] = alphabet[randombytes_uniform(sizeof alphabet - 1)];
+        pw[INIT_PASSWORD_CHARS] = 0;
+    }
+    int r = store_begin(s);
+    if (r < 0)
+        return r;
+    int64_t n = 0;
+    if ((r = store_count_users(s, NULL, &n)) < 0 || n > 0) {
+        store_rollback(s);
+        return r;
+    }
+    struct user_rec u = {.name = INIT_ADMIN, .role = (char *)auth_role_name(AUTH_ADMIN)};
+    if ((r = auth_hash_password(pw, &u.password_hash)) == 0 && (r = store_put_user(s, &u)) == 0)
+        r = store_commit(s);
+    else
+        store_rollback(s);
+    free(u.password_hash);
     return r < 0 ? r : 1;
 }
 
@@ -109,11 +151,34 @@ int cmd_init(int argc, char **argv)
         ret = EXIT_FAILED;
         goto out;
     }
+    char pw[INIT_PASSWORD_MAX + 1];
+    bool generated = false;
+    int admin = make_admin(s, pw, sizeof pw, &generated);
+    if (admin < 0) {
+        sodium_memzero(pw, sizeof pw);
+        if (admin == -E2BIG)
+            fprintf(stderr, "baram init: BARAM_ADMIN_PASSWORD is longer than %d bytes\n",
+                    INIT_PASSWORD_MAX - 1);
+        else
+            fprintf(stderr, "baram init: cannot add the admin user: %s\n",
+                    admin == ERR_DB ? store_errmsg(s) : err_str(admin));
+        ret = admin == -E2BIG ? EXIT_USAGE : EXIT_FAILED;
+        goto out;
+    }
     if (existed)
         printf("home '%s' already exists (database %s%s)\n", h.dir, h.db,
                key ? ", new secret.key" : ", secret.key kept");
     else
         printf("created home '%s' (database %s, secret.key)\n", h.dir, h.db);
+    if (admin && generated)
+        printf("created user '%s' (role admin) with the password:\n\n    %s\n\n"
+               "It is shown only once: keep it now (baram users add %s --role admin --update\n"
+               "sets a new one).\n",
+               INIT_ADMIN, pw, INIT_ADMIN);
+    else if (admin)
+        printf("created user '%s' (role admin) with the password from BARAM_ADMIN_PASSWORD\n",
+               INIT_ADMIN);
+    sodium_memzero(pw, sizeof pw);
     ret = EXIT_OK;
 
 out:

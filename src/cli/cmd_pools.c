@@ -8,7 +8,8 @@
  * shows each pool once with its size, where that size came from, and how
  * many task instances are queued or running in it (store_pool_usage).
  * list works without a database; set creates the home and database like
- * `baram run`. Main thread; everything allocated here is freed here.
+ * `baram run` and writes through ops_pool_set (daemon/ops.h, shared with
+ * the API). Main thread; everything allocated here is freed here.
  */
 #include "cli/cmd.h"
 
@@ -29,12 +30,12 @@
 #include "cli/cli.h"
 #include "cli/home.h"
 #include "cli/out.h"
-#include "daemon/schedlock.h"
+#include "daemon/ops.h"
 #include "dag/dag.h"
 #include "store/store.h"
 
 #define POOLS_DEFAULT_SLOTS 128
-#define POOLS_SLOTS_MAX     100000
+#define POOLS_SLOTS_MAX     OPS_POOL_SLOTS_MAX
 
 static const char usage[] =
     "usage: baram pools list [--json]\n"
@@ -141,29 +142,12 @@ static int pools_list(struct home *h, bool json)
     return ret;
 }
 
-/* A pool name follows the DAG id rule: [A-Za-z0-9_.-], 1-200 characters. */
-static bool pool_name_ok(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n > DAG_ID_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '_' || c == '.' || c == '-';
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
 static int pools_set(struct home *h, const char *name, const char *slots_s, bool json)
 {
-    if (!pool_name_ok(name)) {
-        fprintf(stderr,
-                "baram pools set: bad pool name '%.200s%s': use 1 to %d characters of "
-                "[A-Za-z0-9_.-]\n",
-                name, strlen(name) > 200 ? "..." : "", DAG_ID_MAX);
+    struct ops_err e = {0};
+    if (ops_pool_check(name, &e) < 0) {
+        ops_err_print(&e, stderr, "pools set");
+        ops_err_release(&e);
         return EXIT_USAGE;
     }
     int slots = 0;
@@ -184,12 +168,9 @@ static int pools_set(struct home *h, const char *name, const char *slots_s, bool
         return EXIT_USAGE;
     }
     int ret = EXIT_OK;
-    bool ok = store_set_pool(s, name, slots) == 0;
-    if (ok)
-        schedlock_ring(h->dir); /* a running scheduler applies it at once */
-    if (!ok) {
-        fprintf(stderr, "baram pools set: %s\n", store_errmsg(s));
-        ret = EXIT_FAILED;
+    if (ops_pool_set(s, h->dir, name, slots, &e) < 0) {
+        ops_err_print(&e, stderr, "pools set");
+        ret = e.kind == OPS_BAD_INPUT ? EXIT_USAGE : EXIT_FAILED;
     } else if (json) {
         json_t *o = json_pack("{s:s, s:i, s:s}", "name", name, "slots", slots, "source", "store");
         if (out_json_print(stdout, o) < 0)
@@ -198,6 +179,7 @@ static int pools_set(struct home *h, const char *name, const char *slots_s, bool
     } else {
         printf("pool %s: %d slot%s\n", name, slots, slots == 1 ? "" : "s");
     }
+    ops_err_release(&e);
     store_close(s);
     return ret;
 }

@@ -4,11 +4,11 @@
  * the same object `baram run --json` prints). profile answers "what was the
  * bottleneck": it loads the DAG version the run started with (its edges),
  * and hands the instances' timeline to profile.c for the critical path and
- * the parallelism reached. cancel stops a run: when a scheduler holds the
- * home's lock (schedlock.h) it leaves a request in the store and waits for
- * the scheduler to confirm; with none running it writes the cancellation
- * itself, in one transaction. A missing home or database is an error,
- * never created. Main thread.
+ * the parallelism reached. cancel stops a run through ops_cancel
+ * (daemon/ops.h, shared with the API): when a scheduler holds the home's
+ * lock it leaves a request in the store and waits for the scheduler to
+ * confirm; with none running it writes the cancellation itself. A missing
+ * home or database is an error, never created. Main thread.
  */
 #include "cli/cmd.h"
 
@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 
@@ -31,7 +30,7 @@
 #include "cli/home.h"
 #include "cli/out.h"
 #include "cli/profile.h"
-#include "daemon/schedlock.h"
+#include "daemon/ops.h"
 #include "dag/dag.h"
 #include "store/store.h"
 
@@ -353,77 +352,7 @@ static int runs_profile(struct home *h, const char *run_id, bool json, bool all)
     return ret;
 }
 
-/* ---- cancel ---- */
-
-#define CANCEL_POLL_MS 20
-
-/* Marks the run cancelled without a scheduler: the run ends now, running task instances
- * (and their running tries) fail with "cancelled", not started ones go back to none. One
- * transaction; *run is read again inside it. 0, -EALREADY when it had ended meanwhile, or a
- * store error. */
-static int cancel_here(struct store *s, struct run_rec *run)
-{
-    struct ti_rec *tis = NULL;
-    size_t n = 0;
-    int64_t now = when_now_ms();
-    int r = store_begin(s);
-    if (r < 0)
-        return r;
-    /* Read again under the write lock: it may have ended since it was first read. */
-    struct run_rec fresh;
-    if ((r = store_get_run(s, run->run_id, &fresh)) < 0)
-        goto fail;
-    run_rec_release(run);
-    *run = fresh;
-    if (run_state_finished(run->state)) {
-        r = -EALREADY;
-        goto fail;
-    }
-    if ((r = store_list_tis(s, run->run_id, &tis, &n)) < 0)
-        goto fail;
-    for (size_t i = 0; i < n; i++) {
-        struct ti_rec *t = &tis[i];
-        if (t->state == TI_RUNNING) {
-            struct try_rec *tries = NULL;
-            size_t nt = 0;
-            if ((r = store_list_tries(s, run->run_id, t->task_id, &tries, &nt)) < 0)
-                goto fail;
-            for (size_t k = 0; k < nt && r == 0; k++) {
-                if (tries[k].state != TI_RUNNING)
-                    continue;
-                tries[k].state = TI_FAILED;
-                tries[k].exit_code = -1;
-                tries[k].ended_at_ms = now;
-                r = store_put_try(s, &tries[k]);
-            }
-            store_free_tries(tries, nt);
-            if (r < 0)
-                goto fail;
-            t->state = TI_FAILED;
-            t->exit_code = -1;
-            t->ended_at_ms = now;
-            free(t->message);
-            t->message = xstrdup("cancelled");
-        } else if (t->state == TI_SCHEDULED || t->state == TI_QUEUED ||
-                   t->state == TI_UP_FOR_RETRY) {
-            t->state = TI_NONE;
-        } else {
-            continue;
-        }
-        if ((r = store_put_ti(s, t)) < 0)
-            goto fail;
-    }
-    run->state = RUN_CANCELLED;
-    run->ended_at_ms = now;
-    if ((r = store_put_run(s, run)) < 0 || (r = store_commit(s)) < 0)
-        goto fail;
-    store_free_tis(tis, n);
-    return 0;
-fail:
-    store_rollback(s);
-    store_free_tis(tis, n);
-    return r;
-}
+/* ---- cancel: daemon/ops.h ---- */
 
 static int cancel_print(const char *run_id, const char *state, bool requested, bool json)
 {
@@ -449,68 +378,16 @@ static int runs_cancel(struct home *h, const char *run_id, int wait_s, bool json
     struct store *s;
     if (open_store(h, cmd, &s) < 0)
         return EXIT_USAGE;
-    struct run_rec run;
-    int ret = EXIT_OK;
-    int r = store_get_run(s, run_id, &run);
-    if (r == -ENOENT) {
-        out_no_such_run(stderr, s, cmd, run_id);
-        store_close(s);
-        return EXIT_USAGE;
-    }
-    if (r < 0) {
-        fprintf(stderr, "baram %s: %s\n", cmd, store_errmsg(s));
-        store_close(s);
-        return EXIT_FAILED;
-    }
-    if (run_state_finished(run.state)) {
-        fprintf(stderr, "baram %s: run '%s' already ended (%s)\n", cmd, run_id,
-                run_state_name(run.state));
-        ret = EXIT_FAILED;
-    } else if (run.owner && strcmp(run.owner, "cli") == 0) {
-        fprintf(stderr,
-                "baram %s: run '%s' is running in the foreground under 'baram run', not under "
-                "the scheduler: stop it there (Ctrl-C in its terminal)\n",
-                cmd, run_id);
-        ret = EXIT_FAILED;
-    } else if (schedlock_held(h->dir)) {
-        if (store_put_request(s, run_id, "cancel") < 0) {
-            fprintf(stderr, "baram %s: %s\n", cmd, store_errmsg(s));
-            ret = EXIT_FAILED;
-            goto out;
-        }
-        schedlock_ring(h->dir);
-        int64_t deadline = when_mono_ms() + (int64_t)wait_s * 1000;
-        enum run_state st = run.state;
-        while (!run_state_finished(st) && when_mono_ms() < deadline) {
-            struct timespec pause = {0, CANCEL_POLL_MS * 1000 * 1000};
-            nanosleep(&pause, NULL);
-            struct run_rec now;
-            if (store_get_run(s, run_id, &now) == 0) {
-                st = now.state;
-                run_rec_release(&now);
-            }
-        }
-        if (st == RUN_CANCELLED) {
-            ret = cancel_print(run_id, "cancelled", false, json);
-        } else if (run_state_finished(st)) {
-            fprintf(stderr, "baram %s: run '%s' ended as %s before it could be cancelled\n", cmd,
-                    run_id, run_state_name(st));
-            ret = EXIT_FAILED;
-        } else {
-            ret = cancel_print(run_id, run_state_name(st), true, json);
-        }
-    } else if ((r = cancel_here(s, &run)) < 0) {
-        if (r == -EALREADY)
-            fprintf(stderr, "baram %s: run '%s' already ended (%s)\n", cmd, run_id,
-                    run_state_name(run.state));
-        else
-            fprintf(stderr, "baram %s: %s\n", cmd, store_errmsg(s));
-        ret = EXIT_FAILED;
+    struct ops_err e = {0};
+    struct ops_cancel c;
+    int ret;
+    if (ops_cancel(s, h->dir, run_id, (int64_t)wait_s * 1000, &c, &e) < 0) {
+        ops_err_print(&e, stderr, cmd);
+        ret = e.kind == OPS_NOT_FOUND ? EXIT_USAGE : EXIT_FAILED;
     } else {
-        ret = cancel_print(run_id, "cancelled", false, json);
+        ret = cancel_print(run_id, run_state_name(c.state), c.requested, json);
     }
-out:
-    run_rec_release(&run);
+    ops_err_release(&e);
     store_close(s);
     return ret;
 }

@@ -17,7 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "api/api.h"
+#include "api/auth.h"
+#include "api/hub.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/xalloc.h"
@@ -29,7 +33,8 @@
 #include "sched/run.h"
 
 static const char usage_fmt[] =
-    "usage: baram %s [--dags DIR] [--parallelism N] [--grace DURATION] [--home DIR]\n"
+    "usage: baram %s [--dags DIR] [--parallelism N] [--grace DURATION] [--listen HOST:PORT]\n"
+    "                  [--home DIR]\n"
     "\n"
     "%s\n"
     "\n"
@@ -37,6 +42,8 @@ static const char usage_fmt[] =
     "  --parallelism N     task instances running at once, all runs together (default 32)\n"
     "  --grace DURATION    at SIGTERM/Ctrl-C, how long running tasks may go on before they\n"
     "                      are stopped and left for the next start (default 30s)\n"
+    "  --listen HOST:PORT  where the REST API listens (standalone; default: config `listen`,\n"
+    "                      127.0.0.1:8080); it needs the home's secret.key (`baram init`)\n"
     "  --home DIR          the home (default $BARAM_HOME or ./.baram)\n"
     "\n"
     "Runs in the foreground and logs to stderr. The CLI talks to it through the store:\n"
@@ -49,6 +56,72 @@ struct standalone_ctx {
     const char *cmd;
     const char *dags;
 };
+
+/* The API of `baram standalone`: its own threads (api.h), sharing only the store and the
+ * doorbell with the scheduler. Without a secret key (no `baram init` yet) it stays off. */
+struct standalone_api {
+    struct auth *auth;
+    struct hub *hub;
+    struct api *api;
+};
+
+static int standalone_api_start(const struct home *h, const char *cmd, const char *listen,
+                                const char *dags, struct standalone_api *x)
+{
+    char *err = NULL;
+    char *key = xasprintf("%s/secret.key", h->dir);
+    bool have_key = access(key, F_OK) == 0;
+    free(key);
+    if (!have_key) {
+        log_warn("the API is off: no secret key", "hint=%s",
+                 log_q("run `baram init` to create it and the first admin user"));
+        return 0;
+    }
+    struct auth_opts ao = {
+        .home = h->dir,
+        .token_ttl_ms = h->auth.token_ttl_ms,
+        .issuer = h->auth.issuer,
+        .audience = h->auth.audience,
+        .public_key = h->auth.public_key,
+    };
+    int r = auth_open(&ao, &x->auth, &err);
+    if (r == 0)
+        r = hub_start(h->db, &x->hub, &err);
+    if (r == 0) {
+        struct api_opts o = {
+            .listen = listen,
+            .home = h->dir,
+            .dags = dags,
+            .store_url = h->db,
+            .auth = x->auth,
+            .hub = x->hub,
+        };
+        r = api_start(&o, &x->api, &err);
+    }
+    if (r < 0) {
+        fprintf(stderr, "baram %s: the API cannot start: %s\n", cmd, err ? err : err_str(r));
+        free(err);
+        if (x->hub)
+            hub_stop(x->hub);
+        auth_close(x->auth);
+        memset(x, 0, sizeof(*x));
+        return r;
+    }
+    log_info("api listening", "listen=%s port=%d", log_q(listen), api_port(x->api));
+    return 0;
+}
+
+static void standalone_api_stop(struct standalone_api *x)
+{
+    if (x->hub)
+        hub_close(x->hub); /* streams end, so their connections can close */
+    if (x->api)
+        api_stop(x->api);
+    if (x->hub)
+        hub_stop(x->hub);
+    auth_close(x->auth);
+    memset(x, 0, sizeof(*x));
+}
 
 static void standalone_ready(void *ud, size_t ndags, size_t nerrors, size_t nresumed)
 {
@@ -63,9 +136,10 @@ static void standalone_ready(void *ud, size_t ndags, size_t nerrors, size_t nres
 
 static int standalone_main(const char *cmd, const char *what, int argc, char **argv)
 {
-    const char *home_flag = NULL, *dags = NULL, *par = NULL, *grace = NULL;
+    const char *home_flag = NULL, *dags = NULL, *par = NULL, *grace = NULL, *listen = NULL;
     const struct args_flag flags[] = {
         {"dags", ARGS_STRING, NULL, &dags, NULL},
+        {"listen", ARGS_STRING, NULL, &listen, NULL},
         {"parallelism", ARGS_STRING, NULL, &par, NULL},
         {"grace", ARGS_STRING, NULL, &grace, NULL},
         {"home", ARGS_STRING, NULL, &home_flag, NULL},
@@ -120,7 +194,15 @@ static int standalone_main(const char *cmd, const char *what, int argc, char **a
         .ready = standalone_ready,
         .ready_ud = &ctx,
     };
+    struct standalone_api api = {0};
+    bool with_api = strcmp(cmd, "standalone") == 0;
+    if (with_api && standalone_api_start(&h, cmd, listen ? listen : h.listen, ctx.dags, &api) < 0) {
+        free(pools);
+        home_release(&h);
+        return EXIT_FAILED;
+    }
     r = daemon_run(&o, &err);
+    standalone_api_stop(&api);
     free(pools);
     int ret = EXIT_OK;
     if (r < 0) {

@@ -6,7 +6,8 @@
  * bad params or date).
  *
  * `baram tasks clear RUN TASK [--downstream]`: makes an ended run run
- * those tasks again. It loads the DAG version the run started with (from
+ * those tasks again, through ops_clear (daemon/ops.h, shared with the
+ * API). It loads the DAG version the run started with (from
  * the store), resets the tasks' instances (an unmapped task's row to none,
  * keeping its try count and granting it a full set of tries; a mapped
  * task's rows deleted, to be expanded again) and puts the run back to
@@ -31,6 +32,7 @@
 #include "cli/cli.h"
 #include "cli/home.h"
 #include "cli/out.h"
+#include "daemon/ops.h"
 #include "daemon/schedlock.h"
 #include "dag/dag.h"
 #include "sched/run.h"
@@ -143,41 +145,7 @@ out:
     return ret;
 }
 
-/* ---- clear ---- */
-
-/* Resets the instances of the tasks marked in set; adds the number of rows to *nrows. */
-static int clear_rows(struct store *s, const struct dag *dag, const bool *set, const char *run_id,
-                      size_t *nrows)
-{
-    struct ti_rec *tis = NULL;
-    size_t n = 0;
-    int r = store_list_tis(s, run_id, &tis, &n);
-    if (r < 0)
-        return r;
-    for (size_t i = 0; i < n && r == 0; i++) {
-        struct ti_rec *t = &tis[i];
-        uint32_t k;
-        if (!dag_find(dag, t->task ? t->task : t->task_id, &k) || !set[k])
-            continue;
-        (*nrows)++;
-        if (dag->tasks[k].mapped) {
-            r = store_delete_ti(s, run_id, t->task_id);
-            continue;
-        }
-        t->state = TI_NONE;
-        t->max_tries = t->try_number + dag->tasks[k].retries + 1;
-        t->exit_code = -1;
-        free(t->output);
-        t->output = NULL;
-        t->output_len = 0;
-        free(t->message);
-        t->message = NULL;
-        t->scheduled_at_ms = t->queued_at_ms = t->started_at_ms = t->ended_at_ms = -1;
-        r = store_put_ti(s, t);
-    }
-    store_free_tis(tis, n);
-    return r;
-}
+/* ---- clear: daemon/ops.h ---- */
 
 static int tasks_clear(int argc, char **argv)
 {
@@ -204,11 +172,9 @@ static int tasks_clear(int argc, char **argv)
     const char *run_id = pos[0], *task = pos[1];
     struct home h = {0};
     struct store *s = NULL;
-    struct run_rec run = {0};
-    struct dag *dag = NULL;
-    char *src = NULL, *err = NULL;
-    bool *set = NULL;
-    uint32_t *queue = NULL;
+    struct ops_err e = {0};
+    struct ops_clear c = {0};
+    char *err = NULL;
     int ret = EXIT_USAGE;
     if (home_setup(&h, cmd, home_flag) < 0)
         goto out;
@@ -216,109 +182,37 @@ static int tasks_clear(int argc, char **argv)
         fprintf(stderr, "baram %s: %s\n", cmd, err ? err : err_str(r));
         goto out;
     }
-    r = store_get_run(s, run_id, &run);
-    if (r == -ENOENT) {
-        out_no_such_run(stderr, s, cmd, run_id);
+    if (ops_clear(s, h.dir, run_id, task, downstream, &c, &e) < 0) {
+        ops_err_print(&e, stderr, cmd);
+        ret = e.kind == OPS_NOT_FOUND ? EXIT_USAGE : EXIT_FAILED;
         goto out;
     }
-    ret = EXIT_FAILED;
-    if (r < 0) {
-        fprintf(stderr, "baram %s: %s\n", cmd, store_errmsg(s));
-        goto out;
-    }
-    if (!run_state_finished(run.state)) {
-        fprintf(stderr,
-                "baram %s: run %s is still %s: clear its tasks once it ends, or cancel it "
-                "first\n",
-                cmd, run_id, run_state_name(run.state));
-        goto out;
-    }
-    size_t len = 0;
-    r = run.dag_hash ? store_get_dag_version(s, run.dag_hash, &src, &len) : -ENOENT;
-    if (r < 0) {
-        fprintf(stderr, "baram %s: %s\n", cmd,
-                r == -ENOENT ? "the DAG version the run started with is not in the database"
-                             : store_errmsg(s));
-        goto out;
-    }
-    struct diag d;
-    diag_init(&d);
-    const char *path = run.dag_path ? run.dag_path : "dag.yaml";
-    dag = dag_load_mem(src, len, path, &d);
-    if (!dag) {
-        fprintf(stderr, "baram %s: the DAG version of run %s no longer loads:\n", cmd, run_id);
-        diag_print(&d, stderr, 0);
-    }
-    diag_release(&d);
-    if (!dag)
-        goto out;
-    uint32_t root;
-    if (!dag_find(dag, task, &root)) {
-        unknown_task(cmd, dag, path, task);
-        ret = EXIT_USAGE;
-        goto out;
-    }
-    /* The set: TASK, plus everything reachable downstream (breadth first over the CSR). */
-    set = xcalloc(dag->ntasks, sizeof *set);
-    queue = xcalloc(dag->ntasks, sizeof *queue);
-    size_t qh = 0, qt = 0;
-    set[root] = true;
-    queue[qt++] = root;
-    while (downstream && qh < qt) {
-        uint32_t v = queue[qh++];
-        for (uint32_t e = dag->graph.down_start[v]; e < dag->graph.down_start[v + 1]; e++) {
-            uint32_t w = dag->graph.down[e];
-            if (!set[w]) {
-                set[w] = true;
-                queue[qt++] = w;
-            }
-        }
-    }
-    size_t nrows = 0;
-    run.state = RUN_QUEUED;
-    run.ended_at_ms = -1;
-    /* The scheduler resumes it, whoever ran it before (a foreground `baram run` is gone). */
-    free(run.owner);
-    run.owner = NULL;
-    if ((r = store_begin(s)) < 0 || (r = clear_rows(s, dag, set, run_id, &nrows)) < 0 ||
-        (r = store_put_run(s, &run)) < 0 || (r = store_commit(s)) < 0) {
-        fprintf(stderr, "baram %s: %s\n", cmd, store_errmsg(s));
-        store_rollback(s);
-        goto out;
-    }
-    schedlock_ring(h.dir);
     ret = EXIT_OK;
-    json_t *names = json_array();
-    for (uint32_t k = 0; k < dag->ntasks; k++)
-        if (set[dag->topo[k]])
-            json_array_append_new(names, json_string(dag->tasks[dag->topo[k]].name));
     if (json) {
-        json_t *o = json_pack("{s:s, s:O, s:I, s:s}", "run_id", run_id, "cleared", names,
-                              "task_instances", (json_int_t)nrows, "state", "queued");
+        json_t *names = json_array();
+        for (size_t i = 0; i < c.ntasks; i++)
+            json_array_append_new(names, json_string(c.tasks[i]));
+        json_t *o = json_pack("{s:s, s:o, s:I, s:s}", "run_id", run_id, "cleared", names,
+                              "task_instances", (json_int_t)c.nrows, "state", "queued");
         if (out_json_print(stdout, o) < 0)
             ret = EXIT_FAILED;
         json_decref(o);
     } else {
         printf("cleared");
-        size_t i;
-        json_t *nm;
-        json_array_foreach(names, i, nm) printf("%s %s", i ? "," : "", json_string_value(nm));
-        printf(" in run %s (%zu task instance%s); the run is queued again\n", run_id, nrows,
-               nrows == 1 ? "" : "s");
+        for (size_t i = 0; i < c.ntasks; i++)
+            printf("%s %s", i ? "," : "", c.tasks[i]);
+        printf(" in run %s (%zu task instance%s); the run is queued again\n", run_id, c.nrows,
+               c.nrows == 1 ? "" : "s");
     }
-    json_decref(names);
     if (!schedlock_held(h.dir))
         fprintf(stderr,
                 "baram %s: no scheduler is running on %s: the run resumes when `baram "
                 "standalone` starts\n",
                 cmd, h.dir);
 out:
-    free(queue);
-    free(set);
-    dag_free(dag);
-    free(src);
+    ops_clear_release(&c);
+    ops_err_release(&e);
     free(err);
-    run_rec_release(&run);
     store_close(s);
     home_release(&h);
     return ret;

@@ -1,8 +1,8 @@
 /*
- * out.c - the run JSON object and the human tables; see out.h. One function
- * (out_run_json) builds the object for both `run --json` and `runs show
- * --json`. Task output may be any bytes: it is cleaned to valid UTF-8
- * before it reaches jansson, which rejects anything else. Main thread.
+ * out.c - the run JSON object and the human tables; see out.h. The JSON
+ * objects are built by daemon/runjson.c (shared with the REST API): the
+ * out_run_* functions are thin names for them, so `run --json`, `runs show
+ * --json` and the API cannot differ. Main thread.
  */
 #include "cli/out.h"
 
@@ -19,142 +19,28 @@
 #include "base/suggest.h"
 #include "base/when.h"
 #include "base/xalloc.h"
+#include "daemon/runjson.h"
 #include "dag/state.h"
 #include "store/store.h"
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 when invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    if (c >= 0x01 && c < 0x80)
-        return 1;
-    size_t len;
-    uint32_t min, cp;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2, min = 0x80, cp = c & 0x1f;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3, min = 0x800, cp = c & 0x0f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4, min = 0x10000, cp = c & 0x07;
-    } else {
-        return 0;
-    }
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 char *out_utf8_clean(const char *s, size_t len)
 {
-    struct buf b = BUF_INIT(BUF_NO_MAX);
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    while (i < len) {
-        size_t k = utf8_seq(p + i, len - i);
-        if (k) {
-            (void)!buf_add(&b, p + i, k);
-            i += k;
-        } else {
-            (void)!buf_adds(&b, "\xef\xbf\xbd");
-            i++;
-        }
-    }
-    return buf_detach(&b, NULL);
-}
-
-static json_t *time_json(int64_t at_ms)
-{
-    if (at_ms < 0)
-        return json_null();
-    char iso[32];
-    when_format_iso(at_ms, iso, sizeof iso);
-    return json_string(iso);
-}
-
-static json_t *duration_json(int64_t from_ms, int64_t to_ms)
-{
-    if (from_ms < 0 || to_ms < 0 || to_ms < from_ms)
-        return json_null();
-    return json_real((double)(to_ms - from_ms) / 1000.0);
-}
-
-static void set_run_fields(json_t *o, const struct run_rec *run)
-{
-    char date[16];
-    json_object_set_new(o, "dag", json_string(run->dag_id ? run->dag_id : ""));
-    json_object_set_new(o, "run_id", json_string(run->run_id ? run->run_id : ""));
-    json_object_set_new(o, "state", json_string(run_state_name(run->state)));
-    json_object_set_new(o, "type", json_string(run_type_name(run->type)));
-    when_format_date(run->logical_at_ms, date, sizeof date);
-    json_object_set_new(o, "logical_date", json_string(date));
-    json_object_set_new(o, "started_at", time_json(run->started_at_ms));
-    json_object_set_new(o, "ended_at", time_json(run->ended_at_ms));
+    return runjson_utf8_clean(s, len);
 }
 
 json_t *out_run_json(const struct run_rec *run, const struct ti_rec *tis, size_t n)
 {
-    json_t *o = json_object();
-    set_run_fields(o, run);
-    json_t *tasks = json_object();
-    for (size_t i = 0; i < n; i++) {
-        const struct ti_rec *t = &tis[i];
-        json_t *to = json_object();
-        json_object_set_new(to, "state", json_string(ti_state_name(t->state)));
-        json_object_set_new(to, "tries", json_integer(t->try_number));
-        json_object_set_new(to, "exit_code",
-                            t->exit_code >= 0 && t->try_number > 0 ? json_integer(t->exit_code)
-                                                                   : json_null());
-        if (t->output) {
-            char *clean = out_utf8_clean(t->output, t->output_len);
-            json_object_set_new(to, "output", json_string(clean));
-            free(clean);
-        } else {
-            json_object_set_new(to, "output", json_null());
-        }
-        json_object_set_new(to, "started_at", time_json(t->started_at_ms));
-        json_object_set_new(to, "ended_at", time_json(t->ended_at_ms));
-        json_object_set_new(to, "duration_s", duration_json(t->started_at_ms, t->ended_at_ms));
-        if (t->message) {
-            char *clean = out_utf8_clean(t->message, strlen(t->message));
-            json_object_set_new(to, "message", json_string(clean));
-            free(clean);
-        }
-        json_object_set_new(tasks, t->task_id ? t->task_id : "", to);
-    }
-    json_object_set_new(o, "tasks", tasks);
-    return o;
+    return runjson_run(run, tis, n);
 }
 
 json_t *out_run_summary_json(const struct run_rec *run)
 {
-    json_t *o = json_object();
-    set_run_fields(o, run);
-    json_object_set_new(o, "duration_s", duration_json(run->started_at_ms, run->ended_at_ms));
-    return o;
+    return runjson_summary(run);
 }
 
 int out_run_load(struct store *s, const char *run_id, json_t **out)
 {
-    struct run_rec run;
-    int r = store_get_run(s, run_id, &run);
-    if (r < 0)
-        return r;
-    struct ti_rec *tis = NULL;
-    size_t n = 0;
-    r = store_list_tis(s, run_id, &tis, &n);
-    if (r == 0) {
-        *out = out_run_json(&run, tis, n);
-        store_free_tis(tis, n);
-    }
-    run_rec_release(&run);
-    return r;
+    return runjson_load(s, run_id, out);
 }
 
 int out_json_print(FILE *f, const json_t *j)

@@ -1,0 +1,266 @@
+"""Users and tokens from the command line (SPEC sections 3, 4, 8): `baram init`
+makes the first admin, `baram users add|list|delete`, `baram token`.
+
+Passwords are checked against the stored argon2id hashes with the system's
+libsodium (ctypes), tokens against HOME/secret.key with Python's hmac: the
+real hash and the real signature, not just the CLI's word.
+"""
+
+import base64
+import ctypes
+import ctypes.util
+import hashlib
+import hmac
+import json
+import os
+import pty
+import select
+import sqlite3
+import subprocess
+import time
+
+import pytest
+
+from conftest import BIN, TIMEOUT
+
+_sodium = ctypes.CDLL(ctypes.util.find_library("sodium") or "libsodium.so.23")
+assert _sodium.sodium_init() >= 0
+
+
+def password_ok(hash_str, password):
+    return _sodium.crypto_pwhash_str_verify(hash_str.encode(), password.encode(),
+                                            ctypes.c_ulonglong(len(password.encode()))) == 0
+
+
+def stored(home, name):
+    con = sqlite3.connect(str(home / "baram.db"))
+    try:
+        row = con.execute("SELECT role, password_hash FROM users WHERE name = ?",
+                          (name,)).fetchone()
+    finally:
+        con.close()
+    return row
+
+
+def b64d(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def init(baram, **env):
+    r = baram("init", env=env)
+    assert r.rc == 0, r
+    return r
+
+
+def test_init_makes_admin_with_generated_password_once(baram, home):
+    r = init(baram)
+    lines = [l.strip() for l in r.out.splitlines() if l.strip()]
+    pw = [l for l in lines if len(l) == 20 and " " not in l]
+    assert len(pw) == 1, r
+    assert "only once" in r.out
+    role, h = stored(home, "admin")
+    assert role == "admin"
+    assert h.startswith("$argon2id$")
+    assert pw[0] not in h
+    assert password_ok(h, pw[0])
+    assert not password_ok(h, pw[0] + "x")
+    # Again: nothing new, no password shown, the admin kept.
+    r2 = init(baram)
+    assert pw[0] not in r2.out and "password" not in r2.out, r2
+    assert stored(home, "admin")[1] == h
+    # The password is nowhere in the home's files.
+    for f in home.rglob("*"):
+        if f.is_file():
+            assert pw[0].encode() not in f.read_bytes(), f
+
+
+def test_init_admin_password_from_env(baram, home):
+    r = init(baram, BARAM_ADMIN_PASSWORD="Env-Pass-123")
+    assert "Env-Pass-123" not in r.out and "Env-Pass-123" not in r.err
+    assert "BARAM_ADMIN_PASSWORD" in r.out
+    assert password_ok(stored(home, "admin")[1], "Env-Pass-123")
+    assert (os.stat(home / "secret.key").st_mode & 0o777) == 0o600
+
+
+def test_init_keeps_users_made_before(baram, home):
+    init(baram, BARAM_ADMIN_PASSWORD="first")
+    (home / "secret.key").unlink()
+    r = init(baram, BARAM_ADMIN_PASSWORD="second")
+    assert "new secret.key" in r.out
+    assert password_ok(stored(home, "admin")[1], "first")
+
+
+def test_users_add_sources(baram, home):
+    init(baram)
+    r = baram("users", "add", "bob", "--role", "operator", env={"BARAM_PASSWORD": "bob-pw"})
+    assert r.rc == 0, r
+    assert "bob-pw" not in r.out + r.err
+    role, h = stored(home, "bob")
+    assert role == "operator" and password_ok(h, "bob-pw")
+
+    r = baram("users", "add", "carol@example.com", "--role", "viewer", "--password-stdin",
+              input="carol pw with spaces\n")
+    assert r.rc == 0, r
+    assert password_ok(stored(home, "carol@example.com")[1], "carol pw with spaces")
+
+    # --password-stdin wins over BARAM_PASSWORD.
+    r = baram("users", "add", "dan", "--role", "viewer", "--password-stdin", input="from-stdin",
+              env={"BARAM_PASSWORD": "from-env"})
+    assert r.rc == 0, r
+    assert password_ok(stored(home, "dan")[1], "from-stdin")
+
+
+def test_users_add_refusals(baram, home):
+    init(baram)
+    # No source of password (stdin is not a terminal): exit 2.
+    r = baram("users", "add", "eve", "--role", "viewer")
+    assert r.rc == 2, r
+    assert "BARAM_PASSWORD" in r.err and "--password-stdin" in r.err
+    # Empty passwords.
+    r = baram("users", "add", "eve", "--role", "viewer", env={"BARAM_PASSWORD": ""})
+    assert r.rc == 2 and "empty" in r.err, r
+    r = baram("users", "add", "eve", "--role", "viewer", "--password-stdin", input="\n")
+    assert r.rc == 2 and "empty" in r.err, r
+    # Bad names and roles.
+    for args in (["eve"], ["eve", "--role", "root"], ["bad/name", "--role", "viewer"],
+                 ["..", "--role", "viewer"], ["x" * 65, "--role", "viewer"], []):
+        r = baram("users", "add", *args, env={"BARAM_PASSWORD": "pw"})
+        assert r.rc == 2, (args, r)
+    assert stored(home, "eve") is None
+    # A duplicate: refused (1) unless --update.
+    r = baram("users", "add", "admin", "--role", "viewer", env={"BARAM_PASSWORD": "pw2"})
+    assert r.rc == 1 and "exists" in r.err, r
+    assert stored(home, "admin")[0] == "admin"
+    r = baram("users", "add", "admin", "--role", "admin", "--update",
+              env={"BARAM_PASSWORD": "new-admin-pw"})
+    assert r.rc == 0, r
+    assert password_ok(stored(home, "admin")[1], "new-admin-pw")
+
+
+def test_users_add_without_home(baram, home):
+    r = baram("users", "add", "bob", "--role", "viewer", env={"BARAM_PASSWORD": "pw"})
+    assert r.rc == 2 and "baram init" in r.err, r
+
+
+def test_users_add_prompts_on_terminal_without_echo(baram, home):
+    init(baram)
+    master, slave = pty.openpty()
+    env = dict(baram.env)
+    proc = subprocess.Popen([BIN, "users", "add", "tty-user", "--role", "viewer"],
+                            stdin=slave, stdout=subprocess.PIPE, stderr=slave, env=env,
+                            cwd=str(baram.dags))
+    os.close(slave)
+    seen = b""
+
+    def read_until(word, timeout=20):
+        nonlocal seen
+        end = time.monotonic() + timeout
+        while word not in seen and time.monotonic() < end:
+            rd, _, _ = select.select([master], [], [], 0.2)
+            if rd:
+                try:
+                    seen += os.read(master, 1024)
+                except OSError:
+                    break
+        assert word in seen, seen
+
+    read_until(b"Password: ")
+    os.write(master, b"Secret-Tty-1\n")
+    read_until(b"again: ")
+    os.write(master, b"Secret-Tty-1\n")
+    out, _ = proc.communicate(timeout=TIMEOUT)
+    try:
+        while True:
+            rd, _, _ = select.select([master], [], [], 0.2)
+            if not rd:
+                break
+            seen += os.read(master, 1024)
+    except OSError:
+        pass
+    os.close(master)
+    assert proc.returncode == 0, (out, seen)
+    assert b"Secret-Tty-1" not in seen  # never echoed
+    assert password_ok(stored(home, "tty-user")[1], "Secret-Tty-1")
+
+
+def test_users_list_and_delete(baram, home):
+    init(baram)
+    for name, role in (("zoe", "viewer"), ("ops", "operator")):
+        assert baram("users", "add", name, "--role", role,
+                     env={"BARAM_PASSWORD": "pw"}).rc == 0
+    r = baram("users", "list", "--json")
+    assert r.rc == 0, r
+    users = r.json["users"]
+    assert [u["name"] for u in users] == ["admin", "ops", "zoe"]
+    assert [u["role"] for u in users] == ["admin", "operator", "viewer"]
+    assert all(u["created_at"].endswith("Z") for u in users)
+    assert all(set(u) == {"name", "role", "created_at"} for u in users)
+    r = baram("users", "list")
+    assert r.rc == 0 and "zoe" in r.out and "operator" in r.out, r
+    assert "$argon2" not in r.out
+
+    assert baram("users", "delete", "zoe").rc == 0
+    r = baram("users", "delete", "zoe")
+    assert r.rc == 1 and "no user" in r.err, r
+    # The last admin stays.
+    r = baram("users", "delete", "admin")
+    assert r.rc == 1 and "last admin" in r.err, r
+    assert baram("users", "add", "root2", "--role", "admin",
+                 env={"BARAM_PASSWORD": "pw"}).rc == 0
+    assert baram("users", "delete", "admin").rc == 0
+    r = baram("users", "delete", "root2")
+    assert r.rc == 1 and "last admin" in r.err, r
+    r = baram("users", "list", "--json")
+    assert [u["name"] for u in r.json["users"]] == ["ops", "root2"]
+    r = baram("users", "frobnicate")
+    assert r.rc == 2 and "unknown command" in r.err, r
+
+
+def test_token(baram, home):
+    init(baram)
+    assert baram("users", "add", "ops", "--role", "operator",
+                 env={"BARAM_PASSWORD": "pw"}).rc == 0
+    r = baram("token", "ops")
+    assert r.rc == 0, r
+    tok = r.out
+    assert tok.endswith("\n") and tok.count("\n") == 1
+    tok = tok.strip()
+    h, p, s = tok.split(".")
+    header, claims = json.loads(b64d(h)), json.loads(b64d(p))
+    assert header["alg"] == "HS256"
+    assert claims["sub"] == "ops" and claims["role"] == "operator"
+    assert claims["iss"] == "baram" and claims["aud"] == "baram"
+    assert claims["exp"] - claims["iat"] == 3600
+    assert abs(claims["iat"] - time.time()) < 60
+    assert len(claims["jti"]) >= 16
+    key = bytes.fromhex((home / "secret.key").read_text().strip())
+    mac = hmac.new(key, ("%s.%s" % (h, p)).encode(), hashlib.sha256).digest()
+    assert hmac.compare_digest(mac, b64d(s))
+
+    r = baram("token", "ops", "--ttl", "30m")
+    assert r.rc == 0, r
+    c2 = json.loads(b64d(r.out.strip().split(".")[1]))
+    assert c2["exp"] - c2["iat"] == 1800
+    assert c2["jti"] != claims["jti"]
+
+    for bad in ("0s", "-1h", "soon", "400d"):
+        r = baram("token", "ops", "--ttl", bad)
+        assert r.rc == 2 and r.out == "", (bad, r)
+    r = baram("token", "nobody")
+    assert r.rc == 1 and r.out == "" and "no user" in r.err, r
+    r = baram("token")
+    assert r.rc == 2, r
+    (home / "secret.key").unlink()
+    r = baram("token", "ops")
+    assert r.rc == 2 and r.out == "" and "baram init" in r.err, r
+
+
+def test_token_uses_config_issuer_audience(baram, home):
+    init(baram)
+    (home / "baram.yaml").write_text(
+        "auth:\n  issuer: https://baram.example\n  audience: etl-api\n  token_ttl: 2h\n")
+    r = baram("token", "admin")
+    assert r.rc == 0, r
+    c = json.loads(b64d(r.out.strip().split(".")[1]))
+    assert c["iss"] == "https://baram.example" and c["aud"] == "etl-api"
+    assert c["exp"] - c["iat"] == 7200 and c["role"] == "admin"
