@@ -110,6 +110,11 @@ extern const struct api_route api_routes_write[]; /* routes_write.c: trigger, cl
 extern const struct api_route api_routes_auth[];  /* routes_auth.c: token, users */
 extern const struct api_route api_routes_obs[];   /* routes_obs.c: events, metrics, health */
 
+/* The routing of a raw path, as the server does it (for tests and fuzzing): 0 with the
+ * decoded, checked {segments} in seg[0..*nseg) (malloc'd, free each), or the status the
+ * server answers: 404 no such path, 405 another method, 400 a bad segment. */
+int api_route_path(const char *method, const char *url, char **seg, size_t *nseg) WARN_UNUSED;
+
 /* Helpers for handlers. */
 void api_json(struct api_resp *rs, int status, json_t *body); /* takes body */
 void api_problem(struct api_resp *rs, int status, const char *title, const char *fmt, ...)

@@ -373,6 +373,28 @@ static int seg_decode(const struct span *s, char **out)
     return 0;
 }
 
+int api_route_path(const char *method, const char *url, char **seg, size_t *nseg)
+{
+    struct span spans[API_MAX_SEGS];
+    struct buf allow = BUF_INIT(256);
+    const struct api_route *r = route_find(method, url, spans, nseg, &allow);
+    int status = r ? 0 : allow.len ? 405 : 404;
+    buf_release(&allow);
+    if (!r) {
+        *nseg = 0;
+        return status;
+    }
+    for (size_t i = 0; i < *nseg; i++) {
+        if (seg_decode(&spans[i], &seg[i]) < 0) {
+            for (size_t k = 0; k < i; k++)
+                free(seg[k]);
+            *nseg = 0;
+            return 400;
+        }
+    }
+    return 0;
+}
+
 /* ---- sending ---- */
 
 /* One line per request: at debug when it went well (a busy API would flood the log at
