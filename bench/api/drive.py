@@ -45,6 +45,8 @@ class Home:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("BARAM_")}
         self.env.update(BARAM_HOME=self.home, BARAM_DAGS=self.dags,
                         BARAM_ADMIN_PASSWORD="bench-password", BARAM_LOG_LEVEL="warn")
+        if "BARAM_API_NICE" in os.environ:  # the API threads' nice value (server.c)
+            self.env["BARAM_API_NICE"] = os.environ["BARAM_API_NICE"]
         self.run("init")
         self.token = self.run("token", "admin").strip()
         self.port = free_port()

@@ -225,12 +225,28 @@ static int run_find(struct api_resp *rs, struct store *s, const char *dag, const
 #define DAGS_CACHE_MS 200
 
 static struct {
-    pthread_mutex_t mu;
-    int64_t built_ms; /* monotonic; 0: never */
-    char **items;     /* serialized DAG objects */
+    pthread_rwlock_t lock;
+    pthread_mutex_t build; /* one thread rebuilds; the others serve the old list meanwhile */
+    int64_t built_ms;      /* monotonic; 0: never */
+    char **items;          /* serialized DAG objects */
+    size_t *lens;
     size_t n;
-} dags_cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    char *first_page; /* the whole answer for the default query (offset 0, default limit) */
+    size_t first_len;
+} dags_cache = {.lock = PTHREAD_RWLOCK_INITIALIZER, .build = PTHREAD_MUTEX_INITIALIZER};
 
+static void dags_cache_page(struct buf *b, size_t offset, size_t limit)
+{
+    (void)!buf_add(b, "{\"dags\":[", 9);
+    for (size_t i = offset, k = 0; i < dags_cache.n && i < offset + limit; i++, k++) {
+        if (k)
+            (void)!buf_addc(b, ',');
+        (void)!buf_add(b, dags_cache.items[i], dags_cache.lens[i]);
+    }
+    (void)!buf_addf(b, "],\"total_entries\":%zu}", dags_cache.n);
+}
+
+/* Rebuilds the list (build mutex held). */
 static int dags_cache_fill(struct store *s)
 {
     struct dag_rec *v = NULL;
@@ -239,20 +255,30 @@ static int dags_cache_fill(struct store *s)
     if (r < 0)
         return r;
     char **items = xcalloc(n ? n : 1, sizeof(char *));
+    size_t *lens = xcalloc(n ? n : 1, sizeof(size_t));
     for (size_t i = 0; i < n; i++) {
         json_t *o = dag_json(s, &v[i]);
         items[i] = json_dumps(o, JSON_COMPACT);
         json_decref(o);
         if (!items[i])
             items[i] = xstrdup("null");
+        lens[i] = strlen(items[i]);
     }
     store_free_dags(v, n);
+    pthread_rwlock_wrlock(&dags_cache.lock);
     for (size_t i = 0; i < dags_cache.n; i++)
         free(dags_cache.items[i]);
     free(dags_cache.items);
+    free(dags_cache.lens);
+    free(dags_cache.first_page);
     dags_cache.items = items;
+    dags_cache.lens = lens;
     dags_cache.n = n;
+    struct buf b = BUF_INIT(BUF_NO_MAX);
+    dags_cache_page(&b, 0, API_LIMIT_DEFAULT);
+    dags_cache.first_page = buf_detach(&b, &dags_cache.first_len);
     dags_cache.built_ms = when_mono_ms();
+    pthread_rwlock_unlock(&dags_cache.lock);
     return 0;
 }
 
@@ -261,26 +287,42 @@ static void get_dags(struct api_req *rq, struct api_resp *rs)
     int64_t limit, offset;
     if (page_args(rq, rs, &limit, &offset) < 0)
         return;
-    pthread_mutex_lock(&dags_cache.mu);
-    if (!dags_cache.built_ms || when_mono_ms() - dags_cache.built_ms >= DAGS_CACHE_MS) {
-        struct store *s = api_store(rq, rs);
-        int r = s ? dags_cache_fill(s) : -1;
-        if (r < 0) {
-            pthread_mutex_unlock(&dags_cache.mu);
-            if (s)
-                db_problem(rs, s, r);
-            return;
+    pthread_rwlock_rdlock(&dags_cache.lock);
+    int64_t built = dags_cache.built_ms;
+    pthread_rwlock_unlock(&dags_cache.lock);
+    if (!built || when_mono_ms() - built >= DAGS_CACHE_MS) {
+        /* one thread rebuilds; while a list exists the others do not wait for it */
+        if (built ? pthread_mutex_trylock(&dags_cache.build) == 0
+                  : pthread_mutex_lock(&dags_cache.build) == 0) {
+            pthread_rwlock_rdlock(&dags_cache.lock);
+            bool stale =
+                !dags_cache.built_ms || when_mono_ms() - dags_cache.built_ms >= DAGS_CACHE_MS;
+            pthread_rwlock_unlock(&dags_cache.lock);
+            int r = 0;
+            struct store *s = NULL;
+            if (stale) {
+                s = api_store(rq, rs);
+                r = s ? dags_cache_fill(s) : -1;
+            }
+            pthread_mutex_unlock(&dags_cache.build);
+            if (r < 0) {
+                if (s)
+                    db_problem(rs, s, r);
+                return;
+            }
         }
     }
-    struct buf b = BUF_INIT(BUF_NO_MAX);
-    (void)!buf_adds(&b, "{\"dags\":[");
-    for (size_t i = (size_t)offset, k = 0; i < dags_cache.n && i < (size_t)(offset + limit);
-         i++, k++)
-        (void)!buf_addf(&b, "%s%s", k ? "," : "", dags_cache.items[i]);
-    (void)!buf_addf(&b, "],\"total_entries\":%zu}", dags_cache.n);
-    pthread_mutex_unlock(&dags_cache.mu);
+    pthread_rwlock_rdlock(&dags_cache.lock);
+    if (offset == 0 && limit == API_LIMIT_DEFAULT) {
+        rs->raw = xmemdup(dags_cache.first_page, dags_cache.first_len);
+        rs->raw_len = dags_cache.first_len;
+    } else {
+        struct buf b = BUF_INIT(BUF_NO_MAX);
+        dags_cache_page(&b, (size_t)offset, (size_t)limit);
+        rs->raw = buf_detach(&b, &rs->raw_len);
+    }
+    pthread_rwlock_unlock(&dags_cache.lock);
     rs->status = 200;
-    rs->raw = buf_detach(&b, &rs->raw_len);
     rs->content_type = "application/json";
 }
 

@@ -621,10 +621,20 @@ static void server_renice(void)
     if (server_reniced)
         return;
     server_reniced = true;
+    static int nice_to = -1;
+    if (nice_to < 0) { /* BARAM_API_NICE: the API threads' nice value (0-19, default 19) */
+        const char *e = getenv("BARAM_API_NICE");
+        int v = API_THREAD_NICE;
+        if (e && parse_int(e, 0, 19, &v) < 0)
+            v = API_THREAD_NICE;
+        nice_to = v;
+    }
+    if (nice_to == 0)
+        return;
     errno = 0;
     int cur = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
-    if (errno == 0 && cur < API_THREAD_NICE &&
-        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), API_THREAD_NICE) < 0) {
+    if (errno == 0 && cur < nice_to &&
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice_to) < 0) {
         /* not allowed: run at the same priority */
     }
 }
