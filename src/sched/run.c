@@ -78,16 +78,6 @@
 #include "sched/trigger.h"
 #include "store/store.h"
 
-char *run_strf(const char *fmt, ...)
-{
-    struct buf b = BUF_INIT(BUF_NO_MAX);
-    va_list ap;
-    va_start(ap, fmt);
-    RUN_IGN(buf_vaddf(&b, fmt, ap));
-    va_end(ap);
-    return buf_detach(&b, NULL);
-}
-
 /* Appends s as a JSON string (bytes >= 0x80 pass through). */
 static void run_json_str(struct buf *b, const char *s, size_t n)
 {
@@ -274,7 +264,7 @@ uint32_t run_add_inst(struct run *r, uint32_t task, int32_t map_index, char *ite
         .restore_idx = -1,
     };
     if (map_index >= 0)
-        in.id = run_strf("%s[%d]", t->name, map_index);
+        in.id = xasprintf("%s[%d]", t->name, map_index);
     uint32_t k;
     const char *id = in.id ? in.id : t->name;
     if (r->nrestore && hmap_get(&r->restore_by_id, id, strlen(id), &k)) {
@@ -595,7 +585,7 @@ static void run_hooks(struct run *r)
     r->phase = RUN_PH_HOOK;
     struct buf cmd = BUF_INIT(RUN_CMD_MAX);
     char *msg = NULL;
-    r->hook_log = run_strf("%s/%s.log", r->logdir, name);
+    r->hook_log = xasprintf("%s/%s.log", r->logdir, name);
     if (run_expand(r, h->run, NULL, UINT32_MAX, &cmd, &msg) < 0) {
         run_log_append(r->hook_log, msg);
         log_warn("hook not run", "dag=%s hook=%s reason=%s", log_q(r->dag->id), name, log_q(msg));
@@ -606,10 +596,10 @@ static void run_hooks(struct run *r)
     }
     run_strv env = {0};
     char *own[4];
-    own[0] = run_strf("BARAM_DAG=%s", r->dag->id);
-    own[1] = run_strf("BARAM_RUN_ID=%s", r->run_id);
-    own[2] = run_strf("BARAM_RUN_STATE=%s", run_state_name(r->state));
-    own[3] = run_strf("BARAM_DS=%s", r->ds);
+    own[0] = xasprintf("BARAM_DAG=%s", r->dag->id);
+    own[1] = xasprintf("BARAM_RUN_ID=%s", r->run_id);
+    own[2] = xasprintf("BARAM_RUN_STATE=%s", run_state_name(r->state));
+    own[3] = xasprintf("BARAM_DS=%s", r->ds);
     for (char **e = environ; e && *e; e++) {
         if (strncmp(*e, "BARAM_DAG=", 10) == 0 || strncmp(*e, "BARAM_RUN_ID=", 13) == 0 ||
             strncmp(*e, "BARAM_RUN_STATE=", 16) == 0 || strncmp(*e, "BARAM_DS=", 9) == 0)
@@ -818,7 +808,7 @@ void run_store_failed(struct run *r, const char *msg)
 {
     if (r->halted)
         return;
-    char *m = run_strf("store: %s", msg ? msg : "write failed");
+    char *m = xasprintf("store: %s", msg ? msg : "write failed");
     bool first = !r->fatal;
     run_set_fatal(r, m);
     free(m);
@@ -979,7 +969,7 @@ int run_begin(struct engine *e, const struct run_spec *sp, run_ended_fn ended, v
     r->logdir = run_log_dir(e->home, dag->id, r->run_id, NULL, -1);
     int rc = logprep_mkdirs(r->logdir);
     if (rc < 0) {
-        *errmsg = run_strf("cannot create '%s': %s", r->logdir, err_str(rc));
+        *errmsg = xasprintf("cannot create '%s': %s", r->logdir, err_str(rc));
         free(r->logdir);
         free(r->conf);
         free(r->owner);

@@ -209,7 +209,6 @@ static inline const char *run_inst_id(const struct run *r, const struct run_inst
     return in->id ? in->id : r->dag->tasks[in->task].name;
 }
 
-char *run_strf(const char *fmt, ...) PRINTF_LIKE(1, 2);
 void run_cork(struct run *r);
 void run_uncork(struct run *r);
 void run_mark(struct run *r);

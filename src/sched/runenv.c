@@ -134,12 +134,12 @@ int run_expand(struct run *r, const struct template *t, struct run_inst *in, uin
     const char *missing = NULL;
     int rc = template_expand(t, run_lookup, &lk, out, &missing);
     if (rc == -ENOENT)
-        *msg = run_strf("cannot resolve '{{ %s }}' in template", missing ? missing : "?");
+        *msg = xasprintf("cannot resolve '{{ %s }}' in template", missing ? missing : "?");
     else if (rc == -EINVAL && missing) /* a NUL byte: /bin/sh -c would cut the command there */
-        *msg = run_strf("the value of '{{ %s }}' holds a NUL byte, which a command cannot carry",
-                        missing);
+        *msg = xasprintf("the value of '{{ %s }}' holds a NUL byte, which a command cannot carry",
+                         missing);
     else if (rc < 0)
-        *msg = run_strf("template expansion failed: %s", err_str(rc));
+        *msg = xasprintf("template expansion failed: %s", err_str(rc));
     return rc;
 }
 
@@ -189,7 +189,7 @@ void run_env_init(struct run *r)
 #define RUN_ENV_ADD(NAME, VAL)                                                                     \
     do {                                                                                           \
         if (!hmap_get(&r->dag_env_names, NAME, strlen(NAME), &dummy)) {                            \
-            s = run_strf("%s=%s", NAME, VAL);                                                      \
+            s = xasprintf("%s=%s", NAME, VAL);                                                     \
             VEC_PUSH(&r->base_env, s);                                                             \
             VEC_PUSH(&r->owned_env, s);                                                            \
         }                                                                                          \
@@ -202,7 +202,7 @@ void run_env_init(struct run *r)
         RUN_ENV_ADD(names.v[i], r->param_values[i] ? r->param_values[i] : "");
 #undef RUN_ENV_ADD
     for (size_t i = 0; i < dag->nenv; i++) {
-        s = run_strf("%s=%s", dag->env[i].name, dag->env[i].value ? dag->env[i].value : "");
+        s = xasprintf("%s=%s", dag->env[i].name, dag->env[i].value ? dag->env[i].value : "");
         VEC_PUSH(&r->dag_env, s);
     }
     for (size_t i = 0; i < names.n; i++)
@@ -235,17 +235,17 @@ void run_env_try(struct run *r, struct run_inst *in, const char *out_path, run_s
     env->n = r->base_env.n;
     char *s;
     if (!hmap_get(&r->dag_env_names, "BARAM_TASK", 10, &dummy)) {
-        s = run_strf("BARAM_TASK=%s", run_inst_id(r, in));
+        s = xasprintf("BARAM_TASK=%s", run_inst_id(r, in));
         VEC_PUSH(env, s);
         VEC_PUSH(owned, s);
     }
     if (!hmap_get(&r->dag_env_names, "BARAM_TRY", 9, &dummy)) {
-        s = run_strf("BARAM_TRY=%d", in->try_number);
+        s = xasprintf("BARAM_TRY=%d", in->try_number);
         VEC_PUSH(env, s);
         VEC_PUSH(owned, s);
     }
     if (out_path && !hmap_get(&r->dag_env_names, "BARAM_OUTPUT", 12, &dummy)) {
-        s = run_strf("BARAM_OUTPUT=%s", out_path);
+        s = xasprintf("BARAM_OUTPUT=%s", out_path);
         VEC_PUSH(env, s);
         VEC_PUSH(owned, s);
     }
@@ -369,8 +369,8 @@ int run_conf_parse(const char *json, struct run_param **out, size_t *n, char **e
     json_t *o = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
     if (!o || !json_is_object(o)) {
         *errmsg = o ? xstrdup("conf must be a JSON object of params, like {\"region\": \"eu\"}")
-                    : run_strf("conf is not valid JSON: %s (line %d, column %d)", jerr.text,
-                               jerr.line, jerr.column);
+                    : xasprintf("conf is not valid JSON: %s (line %d, column %d)", jerr.text,
+                                jerr.line, jerr.column);
         json_decref(o);
         return -EINVAL;
     }
@@ -388,7 +388,7 @@ int run_conf_parse(const char *json, struct run_param **out, size_t *n, char **e
             sv = xstrdup(d ? d : "");
             free(d);
         } else {
-            *errmsg = run_strf("conf param '%s' must be a string, number or boolean", key);
+            *errmsg = xasprintf("conf param '%s' must be a string, number or boolean", key);
             for (size_t i = 0; i < k; i++) {
                 free((char *)v[i].name);
                 free((char *)v[i].value);

@@ -112,7 +112,7 @@ int run_task_test(const struct dag *dag, uint32_t task, const struct run_param *
     int rc = uv_loop_init(&loop);
     if (rc < 0) {
         free(r);
-        *errmsg = run_strf("cannot start the event loop: %s", err_str(rc));
+        *errmsg = xasprintf("cannot start the event loop: %s", err_str(rc));
         return rc;
     }
     char iso[32];
@@ -136,7 +136,7 @@ int run_task_test(const struct dag *dag, uint32_t task, const struct run_param *
 
     char tmpl[] = "/tmp/baram-test-XXXXXX";
     const char *tmpdir = mkdtemp(tmpl);
-    char *out_path = tmpdir ? run_strf("%s/output", tmpdir) : NULL;
+    char *out_path = tmpdir ? xasprintf("%s/output", tmpdir) : NULL;
     struct buf cmd = BUF_INIT(RUN_CMD_MAX);
     char *msg = NULL;
     rc = run_expand(r, dt->run, in, task, &cmd, &msg);
@@ -168,7 +168,7 @@ int run_task_test(const struct dag *dag, uint32_t task, const struct run_param *
         VEC_FREE(&owned);
         VEC_FREE(&env);
         if (rc < 0) {
-            *errmsg = run_strf("cannot start the process: %s", err_str(rc));
+            *errmsg = xasprintf("cannot start the process: %s", err_str(rc));
             for (size_t i = 0; i < ARRAY_SIZE(run_test_signals); i++)
                 if (c.sig_on[i])
                     uv_close((uv_handle_t *)&c.sig[i], NULL);

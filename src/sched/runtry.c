@@ -91,7 +91,7 @@ static int run_read_output(const char *path, char **out, size_t *len, char **msg
         return 0;
     }
     if (st.st_size > DAG_OUTPUT_MAX) {
-        *msg = run_strf("output is %lld bytes, over the 64 KiB limit", (long long)st.st_size);
+        *msg = xasprintf("output is %lld bytes, over the 64 KiB limit", (long long)st.st_size);
         close(fd);
         return -1;
     }
@@ -113,7 +113,7 @@ static int run_read_output(const char *path, char **out, size_t *len, char **msg
         long long sz = fstat(fd, &st2) == 0 ? (long long)st2.st_size : DAG_OUTPUT_MAX + 1;
         close(fd);
         if (sz > DAG_OUTPUT_MAX) {
-            *msg = run_strf("output is %lld bytes, over the 64 KiB limit", sz);
+            *msg = xasprintf("output is %lld bytes, over the 64 KiB limit", sz);
             return -1;
         }
         return run_read_output(path, out, len, msg);
@@ -156,7 +156,7 @@ static void run_on_exit(void *ud, const struct spawn_result *res)
     char *msg = NULL;
     if (res->timed_out) {
         const struct dag_task *t = &r->dag->tasks[run_inst_at(r, ii)->task];
-        e.message = run_strf("timed out after %lld ms", (long long)t->timeout_ms);
+        e.message = xasprintf("timed out after %lld ms", (long long)t->timeout_ms);
         run_log_append(tr->log_path, e.message);
     } else if (res->exit_code == 0 || res->exit_code == 99) {
         if (run_read_output(tr->out_path, &e.output, &e.output_len, &msg) < 0) {
@@ -166,9 +166,9 @@ static void run_on_exit(void *ud, const struct spawn_result *res)
         }
     } else if (res->term_signal) {
         e.message =
-            run_strf("killed by signal %d (%s)", res->term_signal, strsignal(res->term_signal));
+            xasprintf("killed by signal %d (%s)", res->term_signal, strsignal(res->term_signal));
     } else {
-        e.message = run_strf("exit code %d", res->exit_code);
+        e.message = xasprintf("exit code %d", res->exit_code);
     }
     run_try_finish(tr, &e);
 }
@@ -241,7 +241,7 @@ void run_prep_drop(struct run *r, uint32_t t)
         rt->prep_drop = true; /* removed when the preparation reports */
     } else if (rt->prep == RUN_PREP_DONE) {
         char *dir = run_task_dir(r, t);
-        char *log = run_strf("%s/1.log", dir);
+        char *log = xasprintf("%s/1.log", dir);
         logprep_remove(r->e->loop, dir, log);
         free(log);
         free(dir);
@@ -280,7 +280,7 @@ void run_prep(struct run *r, uint32_t t)
     r->nprep_busy++;
     VEC_PUSH(&r->prepped, t);
     char *dir = run_task_dir(r, t);
-    char *log = run_strf("%s/1.log", dir);
+    char *log = xasprintf("%s/1.log", dir);
     logprep_create(r->e->loop, dir, log, run_prep_done, c);
     free(log);
     free(dir);
@@ -340,7 +340,7 @@ static void run_start_shell(struct run *r, uint32_t ii, struct run_try *tr)
     VEC_FREE(&env);
     buf_release(&cmd);
     if (rc < 0) {
-        msg = run_strf("cannot start the process: %s", err_str(rc));
+        msg = xasprintf("cannot start the process: %s", err_str(rc));
         run_log_append(tr->log_path, msg);
         run_try_free(tr);
         run_fail_try_now(r, ii, msg);
@@ -361,7 +361,7 @@ static int run_http_client(struct run *r, char **msg)
     int rc = httptask_client_new(r->e->loop, NULL, &r->e->http);
     if (rc < 0) {
         r->e->http = NULL;
-        *msg = run_strf("cannot start the http client: %s", err_str(rc));
+        *msg = xasprintf("cannot start the http client: %s", err_str(rc));
     }
     return rc;
 }
@@ -380,8 +380,8 @@ static void run_on_http_done(void *arg, const struct httptask_result *res)
         e.output = xmemdup(res->body, res->body_len + 1);
         e.output_len = res->body_len;
     }
-    char *line = run_strf("%s (%lld ms)%s", res->message, (long long)res->elapsed_ms,
-                          res->body_cut ? ", response cut at 64 KiB" : "");
+    char *line = xasprintf("%s (%lld ms)%s", res->message, (long long)res->elapsed_ms,
+                           res->body_cut ? ", response cut at 64 KiB" : "");
     run_log_append(tr->log_path, line);
     free(line);
     run_try_finish(tr, &e);
@@ -421,7 +421,7 @@ static void run_start_http(struct run *r, uint32_t ii, struct run_try *tr)
         .cb_reset_ms = h->cb_reset_ms,
     };
     char *shown = httptask_redact_url(url.data); /* no credentials or tokens in logs */
-    char *line = run_strf("%s %s", h->method ? h->method : "GET", shown);
+    char *line = xasprintf("%s %s", h->method ? h->method : "GET", shown);
     run_log_append(tr->log_path, line);
     free(line);
     free(shown);
@@ -448,7 +448,7 @@ static void run_on_wait_done(void *arg, const struct waiter_result *res)
         .message = res->outcome == WAITER_MET ? NULL : xstrdup(res->message),
     };
     char *line =
-        run_strf("%s (%u checks, %lld ms)", res->message, res->checks, (long long)res->elapsed_ms);
+        xasprintf("%s (%u checks, %lld ms)", res->message, res->checks, (long long)res->elapsed_ms);
     run_log_append(tr->log_path, line);
     free(line);
     run_try_finish(tr, &e);
@@ -474,7 +474,8 @@ static void run_start_wait(struct run *r, uint32_t ii, struct run_try *tr)
     }
     char *file = NULL;
     if (w->file)
-        file = what.data[0] == '/' ? xstrdup(what.data) : run_strf("%s/%s", r->dag->dir, what.data);
+        file =
+            what.data[0] == '/' ? xstrdup(what.data) : xasprintf("%s/%s", r->dag->dir, what.data);
     int64_t timeout = w->timeout_ms;
     if (t->timeout_ms > 0 && (timeout <= 0 || t->timeout_ms < timeout))
         timeout = t->timeout_ms;
@@ -484,7 +485,7 @@ static void run_start_wait(struct run *r, uint32_t ii, struct run_try *tr)
         .every_ms = w->every_ms,
         .timeout_ms = timeout,
     };
-    char *line = run_strf("waiting for %s '%s'", file ? "file" : "url", file ? file : what.data);
+    char *line = xasprintf("waiting for %s '%s'", file ? "file" : "url", file ? file : what.data);
     run_log_append(tr->log_path, line);
     free(line);
     in->cur = tr;
@@ -494,7 +495,7 @@ static void run_start_wait(struct run *r, uint32_t ii, struct run_try *tr)
     if (rc < 0) {
         in->cur = NULL;
         run_try_free(tr);
-        run_fail_try_now(r, ii, run_strf("cannot start the wait: %s", err_str(rc)));
+        run_fail_try_now(r, ii, xasprintf("cannot start the wait: %s", err_str(rc)));
         return;
     }
     /* A wait holds no slot while it waits (SPEC section 7). */
@@ -550,7 +551,7 @@ void run_sched_start(void *owner, uint32_t ii)
     if (!in->dir_made) {
         int rc = logprep_mkdirs(dir);
         if (rc < 0) {
-            char *msg = run_strf("cannot create the log folder '%s': %s", dir, err_str(rc));
+            char *msg = xasprintf("cannot create the log folder '%s': %s", dir, err_str(rc));
             free(dir);
             free(tr);
             run_put_ti(r, ii);
@@ -559,8 +560,8 @@ void run_sched_start(void *owner, uint32_t ii)
         }
         in->dir_made = true;
     }
-    tr->log_path = run_strf("%s/%d.log", dir, in->try_number);
-    tr->out_path = run_strf("%s/%d.output", dir, in->try_number);
+    tr->log_path = xasprintf("%s/%d.log", dir, in->try_number);
+    tr->out_path = xasprintf("%s/%d.output", dir, in->try_number);
     free(dir);
 
     switch (t->kind) {
