@@ -157,9 +157,9 @@ void engine_stop(struct engine *e, engine_stopped_fn done, void *ud)
     engine_stats(e, &commits, &changes);
     log_debug("engine stopping", "commits=%llu changes=%llu", (unsigned long long)commits,
               (unsigned long long)changes);
-    if (e->latency_us.n > 0)
-        log_info("scheduling latency", "tries=%zu p50_us=%lld p99_us=%lld max_us=%lld",
-                 e->latency_us.n, (long long)engine_latency_pct(e, 50),
+    if (e->latency_total > 0)
+        log_info("scheduling latency", "tries=%llu p50_us=%lld p99_us=%lld max_us=%lld",
+                 (unsigned long long)e->latency_total, (long long)engine_latency_pct(e, 50),
                  (long long)engine_latency_pct(e, 99), (long long)engine_latency_pct(e, 100));
     uv_timer_stop(&e->rec_timer);
     uv_timer_stop(&e->ended_timer);
@@ -267,15 +267,15 @@ void engine_run_ended(struct engine *e, struct run *r)
 void engine_note_latency(struct engine *e, int64_t latency_ns)
 {
     stats_note_latency_ns(latency_ns);
-    if (e->latency_us.n >= ENGINE_LATENCY_MAX || latency_ns < 0)
+    if (latency_ns < 0)
         return;
     int64_t us = latency_ns / 1000;
-    VEC_PUSH(&e->latency_us, us > UINT32_MAX ? UINT32_MAX : (uint32_t)us);
-}
-
-size_t engine_latency_count(const struct engine *e)
-{
-    return e->latency_us.n;
+    uint32_t v = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+    if (e->latency_us.n < ENGINE_LATENCY_MAX)
+        VEC_PUSH(&e->latency_us, v);
+    else
+        e->latency_us.v[e->latency_total % ENGINE_LATENCY_MAX] = v;
+    e->latency_total++;
 }
 
 static int engine_cmp_u32(const void *a, const void *b)

@@ -82,7 +82,8 @@ struct engine {
     int open_handles;
     engine_stopped_fn stopped;
     void *stopped_ud;
-    VEC(uint32_t) latency_us; /* ready -> process started, per try (capped) */
+    VEC(uint32_t) latency_us; /* ready -> process started: a ring of the last tries' */
+    uint64_t latency_total;   /* tries noted so far */
 };
 
 /* Starts the store writer (opening the database: this blocks, call it before the loop runs
@@ -107,10 +108,10 @@ void engine_pump(struct engine *e);
 /* Statistics for logs: commits and changes written so far. */
 void engine_stats(const struct engine *e, uint64_t *commits, uint64_t *changes);
 /* Scheduling latency, from a task instance becoming ready (upstream met, or its retry
- * delay over) to its process having started, over the tries started so far (the first
- * ENGINE_LATENCY_MAX): percentiles in microseconds (p in 0..100). 0 when none. */
-#define ENGINE_LATENCY_MAX 1000000
-size_t engine_latency_count(const struct engine *e);
+ * delay over) to its process having started, over the last ENGINE_LATENCY_MAX tries (a
+ * fixed 256 KiB however long a daemon runs; /metrics has the histogram of all of them):
+ * percentiles in microseconds (p in 0..100). 0 when none. */
+#define ENGINE_LATENCY_MAX 65536
 int64_t engine_latency_pct(const struct engine *e, double p);
 
 #endif
