@@ -123,10 +123,9 @@ static void standalone_api_stop(struct standalone_api *x)
     memset(x, 0, sizeof(*x));
 }
 
-static void standalone_ready(void *ud, size_t ndags, size_t nerrors, size_t nresumed)
+static void standalone_ready(void *ud, size_t ndags, size_t nerrors)
 {
     const struct standalone_ctx *c = ud;
-    (void)nresumed;
     log_info("scheduler up", "dags=%zu import_errors=%zu folder=%s", ndags, nerrors,
              log_q(c->dags));
     if (nerrors)

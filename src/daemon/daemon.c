@@ -159,7 +159,6 @@ struct daemon {
     struct djob *jobs_head, *jobs_tail; /* queued, not started */
     bool job_busy;
     bool sync_queued;  /* a sync job waits in the queue (another is not added) */
-    bool sync_again;   /* the doorbell rang while a sync was in flight */
     dfile_vec files;   /* DAG files to record (the next dag job takes them) */
     bool files_queued; /* a dag job waits in the queue */
     uv_timer_t plan_timer, resync_timer, grace_timer, drain_timer;
@@ -168,10 +167,8 @@ struct daemon {
     uv_signal_t sigterm, sigint, sighup;
     bool stopping, halting;
     bool ready_said;
-    size_t nresumed;
     int lock_fd;
     int open_handles;
-    int rc;
 };
 
 static void daemon_sync(struct daemon *d);
@@ -631,8 +628,6 @@ static void daemon_take_run(struct daemon *d, const struct run_rec *rec)
     j->rec.dag_path = rec->dag_path ? xstrdup(rec->dag_path) : NULL;
     if (dd && dd->dag)
         j->cur_hash = xstrdup(dd->dag->hash);
-    if (rec->state == RUN_RUNNING)
-        d->nresumed++;
     daemon_job_push(d, j);
 }
 
@@ -1081,7 +1076,6 @@ int daemon_run(const struct daemon_opts *o, char **errmsg)
 
     if ((rc = dagdir_open(&d->loop, o->dags, daemon_on_dag_change, d, &d->dir, errmsg)) < 0) {
         d->dir = NULL;
-        d->rc = rc;
         d->stopping = true;
         daemon_close(d, (uv_handle_t *)&d->bell);
         d->bell_on = false;
@@ -1097,7 +1091,7 @@ int daemon_run(const struct daemon_opts *o, char **errmsg)
     size_t counts[2] = {0, 0};
     dagdir_each(d->dir, daemon_each_file, counts);
     if (o->ready)
-        o->ready(o->ready_ud, counts[0], counts[1], 0);
+        o->ready(o->ready_ud, counts[0], counts[1]);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     log_info("stopped", "home=%s", log_q(o->home));
     rc = 0;

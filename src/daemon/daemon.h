@@ -47,7 +47,7 @@ struct daemon_opts {
     size_t npools;
     int64_t grace_ms; /* < 0: DAEMON_GRACE_MS */
     /* Called once on the loop when the daemon is up (DAGs loaded, recovery started). */
-    void (*ready)(void *ud, size_t ndags, size_t nerrors, size_t nresumed);
+    void (*ready)(void *ud, size_t ndags, size_t nerrors);
     void *ready_ud;
 };
 
