@@ -37,27 +37,6 @@
 
 /* ---- helpers ---- */
 
-/* Diagnostics without their location: a client is not told where the DAG files live on
- * the server ("/srv/dags/x.yaml:3:5: error: unknown param" -> "error: unknown param"). */
-static void ops_diag_add(struct buf *b, const char *diag)
-{
-    static const char *const kinds[] = {": error: ", ": warning: ", ": note: "};
-    for (const char *line = diag; *line;) {
-        const char *end = strchrnul(line, '\n');
-        const char *from = line;
-        for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
-            const char *at = memmem(line, (size_t)(end - line), kinds[k], strlen(kinds[k]));
-            if (at) {
-                from = at + 2;
-                break;
-            }
-        }
-        if (end > from)
-            (void)!buf_addf(b, "%s%.*s", b->len ? " " : "", (int)(end - from), from);
-        line = *end ? end + 1 : end;
-    }
-}
-
 /* Fills rs from an ops error. what/name: the thing looked up ("DAG", "x") for a 404. */
 static void ops_problem(struct api_resp *rs, const struct ops_err *e, const char *what,
                         const char *name)
@@ -76,8 +55,8 @@ static void ops_problem(struct api_resp *rs, const struct ops_err *e, const char
     case OPS_CONFLICT: {
         struct buf b = BUF_INIT(BUF_NO_MAX);
         (void)!buf_adds(&b, e->msg ? e->msg : "");
-        if (e->diag)
-            ops_diag_add(&b, e->diag);
+        if (e->detail) /* the diagnostics without file positions: no server paths */
+            (void)!buf_addf(&b, "%s%s", b.len ? " " : "", e->detail);
         while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == ' '))
             buf_truncate(&b, b.len - 1);
         if (e->kind == OPS_BAD_INPUT)

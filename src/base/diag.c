@@ -68,7 +68,7 @@ void diag_hint(struct diag *d, const char *fmt, ...)
     va_end(ap);
 }
 
-static const char *level_name(enum diag_level l)
+const char *diag_level_name(enum diag_level l)
 {
     switch (l) {
     case DIAG_ERROR:
@@ -89,7 +89,7 @@ char *diag_format(const struct diag_entry *e)
         r |= buf_addf(&b, "%s:%d:%d: ", e->file, e->line, e->col > 0 ? e->col : 1);
     else if (e->file[0])
         r |= buf_addf(&b, "%s: ", e->file);
-    r |= buf_addf(&b, "%s: %s", level_name(e->level), e->msg);
+    r |= buf_addf(&b, "%s: %s", diag_level_name(e->level), e->msg);
     if (e->hint)
         r |= buf_addf(&b, " (%s)", e->hint);
     (void)r;

@@ -22,8 +22,8 @@ struct diag_entry {
     enum diag_level level;
     char *file; /* owned */
     int line, col;
-    char *msg;  /* owned */
-    char *hint; /* owned, may be NULL */
+    char *msg;            /* owned */
+    char *hint;           /* owned, may be NULL */
     const char *src_file; /* where in baram the entry was made (for --debug) */
     int src_line;
 };
@@ -51,5 +51,7 @@ void diag_hint(struct diag *d, const char *fmt, ...) PRINTF_LIKE(2, 3);
 void diag_print(const struct diag *d, FILE *out, int debug);
 /* Formats entry e as its printed line, without newline, into a malloc'd string. */
 char *diag_format(const struct diag_entry *e);
+/* "error", "warning", "note". */
+const char *diag_level_name(enum diag_level l);
 
 #endif

@@ -55,6 +55,7 @@ void ops_err_release(struct ops_err *e)
         return;
     free(e->msg);
     free(e->diag);
+    free(e->detail);
     free(e->suggest);
     memset(e, 0, sizeof *e);
 }
@@ -100,6 +101,19 @@ static char *diag_text(const struct diag *d)
         char *line = diag_format(&d->v[i]);
         (void)!buf_addf(&b, "%s\n", line);
         free(line);
+    }
+    return buf_detach(&b, NULL);
+}
+
+/* The problems of d without their positions (see ops_err.detail). */
+static char *diag_detail(const struct diag *d)
+{
+    struct buf b = BUF_INIT(BUF_NO_MAX);
+    for (size_t i = 0; i < d->n; i++) {
+        const struct diag_entry *x = &d->v[i];
+        (void)!buf_addf(&b, "%s%s: %s", i ? "; " : "", diag_level_name(x->level), x->msg);
+        if (x->hint)
+            (void)!buf_addf(&b, " (%s)", x->hint);
     }
     return buf_detach(&b, NULL);
 }
@@ -320,6 +334,7 @@ static int queued_open(struct queued *q, struct store *s, const char *dir, const
         ops_err_release(e);
         e->kind = OPS_BAD_INPUT;
         e->diag = diag_text(&d);
+        e->detail = diag_detail(&d);
         r = -EINVAL;
     }
     diag_release(&d);
@@ -751,6 +766,7 @@ int ops_clear(struct store *s, const char *home_dir, const char *run_id, const c
     if (!dag) {
         r = fail(e, OPS_CONFLICT, -ENODATA, "the DAG version of run %s no longer loads:", run_id);
         e->diag = diag_text(&d);
+        e->detail = diag_detail(&d);
     }
     diag_release(&d);
     if (!dag)

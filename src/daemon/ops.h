@@ -54,6 +54,9 @@ struct ops_err {
     enum ops_kind kind;
     char *msg;     /* owned: one or more lines for a person (no trailing newline), or NULL */
     char *diag;    /* owned: GCC-style diagnostic lines (each ending in '\n'), or NULL */
+    char *detail;  /* owned: the same problems without file positions ("error: ...", one
+                      line each, '; ' between), for clients that must not learn server
+                      paths (the API), or NULL */
     char *suggest; /* owned: the did-you-mean (a DAG, run or task name), or NULL */
 };
 
