@@ -50,7 +50,9 @@ class Api:
                                  "iat": now, "exp": now + 3600, "jti": "t"}, key,
                                 algorithm="HS256")
         self.port = free_port()
-        self.log = open(tmp / "daemon.log", "w+")
+        # append mode: the daemon's writes always land at the end, whatever
+        # offset logtext()'s seek left on the file they share
+        self.log = open(tmp / "daemon.log", "a+")
         self.proc = None
 
     def start(self):
