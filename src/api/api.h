@@ -93,6 +93,10 @@ struct api_resp {
     const char
         *header_name;   /* one more header (static name: "X-Next-Offset", "Location"), or NULL */
     char *header_value; /* its value, owned */
+    const void *static_body;   /* bytes that outlive the server (raw_len of them), not freed */
+    const char *cache_control; /* static; NULL: "no-store" */
+    const char *etag;          /* static ETag value, or NULL */
+    bool page;                 /* a web UI file: adds the pages' security headers */
 };
 
 typedef void (*api_handler_fn)(struct api_req *rq, struct api_resp *rs);
@@ -109,6 +113,7 @@ extern const struct api_route api_routes_read[];  /* routes_read.c: DAGs, runs, 
 extern const struct api_route api_routes_write[]; /* routes_write.c: trigger, clear, cancel... */
 extern const struct api_route api_routes_auth[];  /* routes_auth.c: token, users */
 extern const struct api_route api_routes_obs[];   /* routes_obs.c: events, metrics, health */
+extern const struct api_route api_routes_web[];   /* web.c: the web UI's files */
 
 /* The routing of a raw path, as the server does it (for tests and fuzzing): 0 with the
  * decoded, checked {segments} in seg[0..*nseg) (malloc'd, free each), or the status the
@@ -119,6 +124,8 @@ int api_route_path(const char *method, const char *url, char **seg, size_t *nseg
 void api_json(struct api_resp *rs, int status, json_t *body); /* takes body */
 void api_problem(struct api_resp *rs, int status, const char *title, const char *fmt, ...)
     PRINTF_LIKE(4, 5);
+/* A request header's value, or NULL. */
+const char *api_header(const struct api_req *rq, const char *name);
 /* A query argument (decoded), or NULL. */
 const char *api_query(const struct api_req *rq, const char *name);
 /* An integer query argument within [min, max], def when absent: 0, or -EINVAL after filling

@@ -61,6 +61,11 @@
 #define SERVER_CONN_MEMORY     (64 * 1024)
 #define SERVER_STREAM_BLOCK    4096
 #define SERVER_MAX_QUERY       16 /* decoded query values kept per request */
+/* The web UI's pages: scripts, styles, images and requests from this origin only. */
+#define SERVER_PAGE_CSP                                                                            \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "                 \
+    "frame-ancestors 'none'"
 
 struct api {
     struct MHD_Daemon *mhd;
@@ -217,6 +222,11 @@ static struct conn *conn_of(const struct api_req *rq)
     return (struct conn *)((char *)rq - offsetof(struct conn, rq));
 }
 
+const char *api_header(const struct api_req *rq, const char *name)
+{
+    return rq->conn ? MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name) : NULL;
+}
+
 const char *api_query(const struct api_req *rq, const char *name)
 {
     if (!rq->conn)
@@ -327,8 +337,8 @@ static bool route_match(const char *pat, const char *url, struct span *segs, siz
 
 static const struct api_route *const *route_tables(void)
 {
-    static const struct api_route *const tables[] = {api_routes_read, api_routes_write,
-                                                     api_routes_auth, api_routes_obs, NULL};
+    static const struct api_route *const tables[] = {
+        api_routes_read, api_routes_write, api_routes_auth, api_routes_obs, api_routes_web, NULL};
     return tables;
 }
 
@@ -445,7 +455,10 @@ static enum MHD_Result send_resp(struct conn *c, struct MHD_Connection *mc, cons
             free(text);
         ctype = rs->problem ? "application/problem+json" : "application/json";
     } else {
-        if (rs->raw) {
+        if (rs->static_body) {
+            resp = MHD_create_response_from_buffer(rs->raw_len, (void *)rs->static_body,
+                                                   MHD_RESPMEM_PERSISTENT);
+        } else if (rs->raw) {
             resp = MHD_create_response_from_buffer(rs->raw_len, rs->raw, MHD_RESPMEM_MUST_FREE);
             if (resp)
                 rs->raw = NULL;
@@ -461,8 +474,16 @@ static enum MHD_Result send_resp(struct conn *c, struct MHD_Connection *mc, cons
     }
     if (ctype)
         (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-    (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+                                  rs->cache_control ? rs->cache_control : "no-store");
     (void)MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    if (rs->etag)
+        (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, rs->etag);
+    if (rs->page) {
+        (void)MHD_add_response_header(resp, "Content-Security-Policy", SERVER_PAGE_CSP);
+        (void)MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+        (void)MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    }
     if (rs->retry_after)
         (void)MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, rs->retry_after);
     if (rs->header_name && rs->header_value)
