@@ -32,6 +32,7 @@
 #include "base/log.h"
 #include "base/when.h"
 #include "base/xalloc.h"
+#include "daemon/plan.h"
 #include "daemon/runjson.h"
 #include "dag/dag.h"
 #include "sched/run.h"
@@ -124,7 +125,28 @@ static int dagrow_find(struct api_resp *rs, struct store *s, const char *id, str
 }
 
 /* The DAG object of lists: the row, plus its newest run. */
-static json_t *dag_json(struct store *s, const struct dag_rec *d)
+#define DAG_RECENT_RUNS 10 /* runs listed in a DAG's recent_runs */
+
+/* When the scheduler makes the DAG's next scheduled run (plan.h): {logical_date, due_at}, or
+ * null (no schedule, schedule over, or the version cannot be read). */
+static json_t *next_run_json(struct store *s, const struct dag_rec *d, const struct dag *g)
+{
+    if (!g || !g->schedule)
+        return json_null();
+    int64_t last = -1;
+    if (store_last_logical(s, d->dag_id, RUN_SCHEDULED, &last) < 0)
+        last = -1;
+    int64_t at = plan_cursor(g, last, when_now_ms());
+    if (at == PLAN_NEVER)
+        return json_null();
+    json_t *o = json_object();
+    json_object_set_new(o, "logical_date", runjson_time(at));
+    json_object_set_new(o, "due_at", runjson_time(plan_due_at(g, at)));
+    return o;
+}
+
+/* A DAG as lists show it; g is its loaded version (NULL: unknown, next_run is null). */
+static json_t *dag_json(struct store *s, const struct dag_rec *d, const struct dag *g)
 {
     json_t *o = json_object();
     json_object_set_new(o, "dag_id", str_json(d->dag_id));
@@ -137,11 +159,20 @@ static json_t *dag_json(struct store *s, const struct dag_rec *d)
                         runjson_time(d->updated_at_ms > 0 ? d->updated_at_ms : -1));
     struct run_rec *runs = NULL;
     size_t n = 0;
-    if (store_list_runs(s, d->dag_id, 1, 0, &runs, &n, NULL) == 0 && n > 0)
-        json_object_set_new(o, "last_run", runjson_summary(&runs[0]));
-    else
-        json_object_set_new(o, "last_run", json_null());
+    if (store_list_runs(s, d->dag_id, DAG_RECENT_RUNS, 0, &runs, &n, NULL) < 0)
+        n = 0;
+    json_object_set_new(o, "last_run", n > 0 ? runjson_summary(&runs[0]) : json_null());
+    json_t *recent = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *r = json_object();
+        json_object_set_new(r, "run_id", str_json(runs[i].run_id));
+        json_object_set_new(r, "state", json_string(run_state_name(runs[i].state)));
+        json_object_set_new(r, "logical_date", runjson_time(runs[i].logical_at_ms));
+        json_array_append_new(recent, r);
+    }
+    json_object_set_new(o, "recent_runs", recent);
     store_free_runs(runs, n);
+    json_object_set_new(o, "next_run", next_run_json(s, d, g));
     return o;
 }
 
@@ -246,6 +277,52 @@ static void dags_cache_page(struct buf *b, size_t offset, size_t limit)
     (void)!buf_addf(b, "],\"total_entries\":%zu}", dags_cache.n);
 }
 
+/* The DAG versions the list's next_run needs, parsed once per hash and kept while the list
+ * shows them (only the thread holding dags_cache.build touches this). */
+static struct {
+    char **hash;
+    struct dag **dag; /* NULL: could not be read or parsed */
+    bool *used;       /* by the build in progress */
+    size_t n;
+} versions;
+
+static struct dag *versions_get(struct store *s, const struct dag_rec *d)
+{
+    if (!d->hash || !d->schedule)
+        return NULL;
+    for (size_t i = 0; i < versions.n; i++) {
+        if (strcmp(versions.hash[i], d->hash) == 0) {
+            versions.used[i] = true;
+            return versions.dag[i];
+        }
+    }
+    size_t i = versions.n++;
+    versions.hash = xrealloc(versions.hash, versions.n * sizeof(*versions.hash));
+    versions.dag = xrealloc(versions.dag, versions.n * sizeof(*versions.dag));
+    versions.used = xrealloc(versions.used, versions.n * sizeof(*versions.used));
+    versions.hash[i] = xstrdup(d->hash);
+    versions.dag[i] = version_load(s, d->hash, d->path);
+    versions.used[i] = true;
+    return versions.dag[i];
+}
+
+/* Drops the versions the last build did not use and clears the marks for the next. */
+static void versions_sweep(void)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < versions.n; i++) {
+        if (!versions.used[i]) {
+            free(versions.hash[i]);
+            dag_free(versions.dag[i]);
+            continue;
+        }
+        versions.hash[k] = versions.hash[i];
+        versions.dag[k] = versions.dag[i];
+        versions.used[k++] = false;
+    }
+    versions.n = k;
+}
+
 /* Rebuilds the list (build mutex held). */
 static int dags_cache_fill(struct store *s)
 {
@@ -257,7 +334,7 @@ static int dags_cache_fill(struct store *s)
     char **items = xcalloc(n ? n : 1, sizeof(char *));
     size_t *lens = xcalloc(n ? n : 1, sizeof(size_t));
     for (size_t i = 0; i < n; i++) {
-        json_t *o = dag_json(s, &v[i]);
+        json_t *o = dag_json(s, &v[i], versions_get(s, &v[i]));
         items[i] = json_dumps(o, JSON_COMPACT);
         json_decref(o);
         if (!items[i])
@@ -265,6 +342,7 @@ static int dags_cache_fill(struct store *s)
         lens[i] = strlen(items[i]);
     }
     store_free_dags(v, n);
+    versions_sweep();
     pthread_rwlock_wrlock(&dags_cache.lock);
     for (size_t i = 0; i < dags_cache.n; i++)
         free(dags_cache.items[i]);
@@ -334,8 +412,8 @@ static void get_dag(struct api_req *rq, struct api_resp *rs)
     struct dag_rec d;
     if (dagrow_find(rs, s, rq->seg[0], &d) < 0)
         return;
-    json_t *o = dag_json(s, &d);
     struct dag *g = version_load(s, d.hash, d.path);
+    json_t *o = dag_json(s, &d, g);
     if (g) {
         if (!d.schedule)
             json_object_set_new(o, "schedule", str_json(g->schedule));

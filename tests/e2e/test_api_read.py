@@ -106,7 +106,7 @@ def test_health_is_public(env):
 
 
 def test_unknown_route_is_a_404_problem(env):
-    for path in ("/api/v1/nope", "/", "/api/v1/dags/", "/api/v1/dags//runs", "/api/v2/dags"):
+    for path in ("/api/v1/nope", "/nope", "/ui", "/api/v1/dags/", "/api/v1/dags//runs", "/api/v2/dags"):
         check_problem(get(env, path), 404)
 
 
@@ -186,6 +186,16 @@ def test_dags_list(env):
     assert by_id["hello"]["description"] == "a small DAG"
     assert by_id["hello"]["last_run"]["dag"] == "hello"
     assert len(by_id["hello"]["hash"]) == 64
+    # The recent runs, newest first (the queued trigger, then the three `baram run`s).
+    recent = by_id["hello"]["recent_runs"]
+    assert [r["run_id"] for r in recent[1:]] == env["runs"][::-1], recent
+    assert recent[0]["state"] == "queued" and recent[0]["run_id"].startswith("manual__"), recent
+    assert by_id["hello"]["last_run"]["run_id"] == recent[0]["run_id"]
+    assert all(r["state"] in ("success", "failed") for r in recent[1:]), recent
+    # The next scheduled run: none without a schedule; the first interval from `start`.
+    assert by_id["hello"]["next_run"] is None
+    assert by_id["other"]["next_run"] == {"logical_date": "2030-01-01T00:00:00.000Z",
+                                          "due_at": "2030-01-02T00:00:00.000Z"}, by_id["other"]
 
 
 def test_dags_pagination(env):
