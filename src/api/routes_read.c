@@ -35,6 +35,7 @@
 #include "daemon/plan.h"
 #include "daemon/runjson.h"
 #include "dag/dag.h"
+#include "dag/layout.h"
 #include "sched/run.h"
 #include "store/store.h"
 
@@ -448,7 +449,8 @@ static void get_graph(struct api_req *rq, struct api_resp *rs)
         dag_rec_release(&d);
         return;
     }
-    uint32_t *count = xcalloc(g->nlevels + 1, sizeof *count);
+    uint32_t *order = xmalloc((g->ntasks ? g->ntasks : 1) * sizeof(*order));
+    uint64_t crossings = layout_order(&g->graph, g->level, g->nlevels, order);
     json_t *nodes = json_array(), *edges = json_array();
     for (uint32_t i = 0; i < g->ntasks; i++) {
         uint32_t layer = g->level[i];
@@ -457,7 +459,7 @@ static void get_graph(struct api_req *rq, struct api_resp *rs)
         json_object_set_new(n, "kind", json_string(kind_name(g->tasks[i].kind)));
         json_object_set_new(n, "mapped", json_boolean(g->tasks[i].mapped));
         json_object_set_new(n, "layer", json_integer(layer));
-        json_object_set_new(n, "order", json_integer(layer <= g->nlevels ? count[layer]++ : 0));
+        json_object_set_new(n, "order", json_integer(order[i]));
         json_array_append_new(nodes, n);
         for (uint32_t k = g->graph.down_start[i]; k < g->graph.down_start[i + 1]; k++) {
             json_t *e = json_object();
@@ -466,11 +468,12 @@ static void get_graph(struct api_req *rq, struct api_resp *rs)
             json_array_append_new(edges, e);
         }
     }
-    free(count);
+    free(order);
     json_t *o = json_object();
     json_object_set_new(o, "dag_id", str_json(d.dag_id));
     json_object_set_new(o, "hash", str_json(d.hash));
     json_object_set_new(o, "layers", json_integer(g->nlevels));
+    json_object_set_new(o, "crossings", json_integer((json_int_t)crossings));
     json_object_set_new(o, "nodes", nodes);
     json_object_set_new(o, "edges", edges);
     dag_free(g);

@@ -225,6 +225,7 @@ def test_dag_graph(env):
     assert {k: v["layer"] for k, v in nodes.items()} == {"a": 0, "b": 1, "m": 1, "flaky": 2}
     orders = [(n["layer"], n["order"]) for n in g["nodes"]]
     assert len(set(orders)) == len(orders), orders  # each node its own place in its layer
+    assert g["layers"] == 3 and g["crossings"] == 0, g
     assert {(e["from"], e["to"]) for e in g["edges"]} == {("a", "b"), ("a", "m"),
                                                           ("b", "flaky")}
     check_problem(get(env, "/api/v1/dags/nope/graph"), 404)
