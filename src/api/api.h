@@ -52,6 +52,8 @@ struct api_opts {
     struct hub *hub;       /* the event hub (hub.h), borrowed; NULL: no event stream */
     int max_connections;   /* <= 0: 512 */
     int conn_timeout_s;    /* idle connections are closed after this; <= 0: 30 */
+    int max_rps;           /* admission: requests started per second at most; <= 0: no limit */
+    int threads;           /* threads serving connections; <= 0: 2 */
 };
 
 /* Starts listening. 0 and *out, or a negative code with *errmsg (port taken, bad address). */
@@ -101,11 +103,16 @@ struct api_resp {
 
 typedef void (*api_handler_fn)(struct api_req *rq, struct api_resp *rs);
 
+/* A route's flags. SLOW: its handler takes long (argon2id password hashing): it runs on a
+ * thread of its own, so the server's threads are never held by it. */
+#define API_ROUTE_SLOW 1u
+
 struct api_route {
     const char *method;  /* "GET", "POST", ...; NULL ends a table */
     const char *pattern; /* "/api/v1/dags/{dag}/runs/{run}" */
     enum auth_role role; /* least role allowed; AUTH_NONE: public */
     api_handler_fn fn;
+    unsigned flags; /* API_ROUTE_* */
 };
 
 /* The route tables; each ends with a row whose method is NULL. */

@@ -56,6 +56,7 @@ struct hub {
     char *store_url;
     struct store *store; /* the pump's */
     pthread_t thread;
+    struct hub_sub *armed; /* subscribers waiting for something to read (hub_arm), a list */
 };
 
 struct hub_sub {
@@ -67,18 +68,14 @@ struct hub_sub {
     struct store *store; /* for catching up, opened on need */
     char *pend;
     size_t pend_len, pend_off;
+    int64_t sent_ms; /* monotonic time of the last bytes given (for keep-alives) */
+    /* Armed (in h->armed, under h->mu): wake(wake_ud) is called once there may be something
+     * to read, then the subscriber is disarmed. */
+    void (*wake)(void *ud);
+    void *wake_ud;
+    struct hub_sub *armed_prev, *armed_next;
+    bool is_armed;
 };
-
-static void hub_deadline(struct timespec *ts, int ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
 
 /* The SSE frame of one event. */
 static char *hub_format(const struct event_rec *e, size_t *len)
@@ -111,6 +108,34 @@ static void hub_frame_free(struct hub_frame *f)
     free(f->run);
     free(f->text);
     memset(f, 0, sizeof(*f));
+}
+
+/* Disarms s (under mu). */
+static void hub_disarm(struct hub *h, struct hub_sub *s)
+{
+    if (!s->is_armed)
+        return;
+    if (s->armed_prev)
+        s->armed_prev->armed_next = s->armed_next;
+    else
+        h->armed = s->armed_next;
+    if (s->armed_next)
+        s->armed_next->armed_prev = s->armed_prev;
+    s->armed_prev = s->armed_next = NULL;
+    s->is_armed = false;
+}
+
+/* Wakes the armed subscribers (under mu): all of them, or those whose keep-alive is due. */
+static void hub_wake(struct hub *h, bool all)
+{
+    int64_t now = when_mono_ms();
+    for (struct hub_sub *s = h->armed, *next; s; s = next) {
+        next = s->armed_next;
+        if (!all && now - s->sent_ms < HUB_KEEPALIVE_MS)
+            continue;
+        hub_disarm(h, s);
+        s->wake(s->wake_ud);
+    }
 }
 
 /* Appends read events to the ring (under mu). */
@@ -169,12 +194,13 @@ static void *hub_pump(void *arg)
                      log_q(store_errmsg(h->store)));
             n = 0;
         }
+        pthread_mutex_lock(&h->mu);
         if (n > 0) {
-            pthread_mutex_lock(&h->mu);
             hub_append(h, v, n);
             pthread_cond_broadcast(&h->cond);
-            pthread_mutex_unlock(&h->mu);
         }
+        hub_wake(h, n > 0); /* new frames: everyone; else those owed a keep-alive */
+        pthread_mutex_unlock(&h->mu);
         events_free(v, n);
         if (n == HUB_PAGE)
             continue; /* more to read */
@@ -233,6 +259,7 @@ void hub_close(struct hub *h)
     pthread_mutex_lock(&h->mu);
     h->stopping = true;
     pthread_cond_broadcast(&h->cond);
+    hub_wake(h, true); /* their streams end */
     pthread_mutex_unlock(&h->mu);
     stats_ring(); /* the pump may wait on the bell */
 }
@@ -267,6 +294,7 @@ struct hub_sub *hub_subscribe(struct hub *h, int64_t last_id, const char *dag, c
 {
     struct hub_sub *s = xcalloc(1, sizeof(*s));
     s->h = h;
+    s->sent_ms = when_mono_ms();
     s->dag = dag ? xstrdup(dag) : NULL;
     s->run = run ? xstrdup(run) : NULL;
     pthread_mutex_lock(&h->mu);
@@ -296,6 +324,7 @@ void hub_unsubscribe(struct hub_sub *s)
         return;
     struct hub *h = s->h;
     pthread_mutex_lock(&h->mu);
+    hub_disarm(h, s);
     if (--h->nsubs == 0)
         h->stale = true; /* the pump stops reading: its position will be old */
     pthread_mutex_unlock(&h->mu);
@@ -331,6 +360,7 @@ static ssize_t hub_give(struct hub_sub *s, char *buf, size_t max)
         n = max;
     memcpy(buf, s->pend + s->pend_off, n);
     s->pend_off += n;
+    s->sent_ms = when_mono_ms();
     if (s->pend_off == s->pend_len) {
         free(s->pend);
         s->pend = NULL;
@@ -431,24 +461,40 @@ ssize_t hub_read(struct hub_sub *s, char *buf, size_t max)
                 (void)!buf_add(&b, f->text, f->len);
             s->last_id = f->id;
         }
+        pthread_mutex_unlock(&h->mu);
         if (b.len > 0) {
-            pthread_mutex_unlock(&h->mu);
             hub_set_pend(s, &b);
             return hub_give(s, buf, max);
         }
         buf_release(&b);
-        struct timespec until;
-        hub_deadline(&until, HUB_KEEPALIVE_MS);
-        int rc = 0;
-        int64_t at = h->last_id;
-        while (!h->stopping && h->last_id == at && rc != ETIMEDOUT)
-            rc = pthread_cond_timedwait(&h->cond, &h->mu, &until);
-        pthread_mutex_unlock(&h->mu);
-        if (rc == ETIMEDOUT) {
+        if (when_mono_ms() - s->sent_ms >= HUB_KEEPALIVE_MS) {
             struct buf k = BUF_INIT(64);
             (void)!buf_adds(&k, ": keep-alive\n\n");
             hub_set_pend(s, &k);
             return hub_give(s, buf, max);
         }
+        return 0;
     }
+}
+
+bool hub_arm(struct hub_sub *s, void (*wake)(void *ud), void *ud)
+{
+    struct hub *h = s->h;
+    if (s->pend || s->over)
+        return false;
+    pthread_mutex_lock(&h->mu);
+    bool ready = h->stopping || h->last_id > s->last_id || s->last_id < h->evicted_upto ||
+                 when_mono_ms() - s->sent_ms >= HUB_KEEPALIVE_MS;
+    if (!ready && !s->is_armed) {
+        s->wake = wake;
+        s->wake_ud = ud;
+        s->armed_prev = NULL;
+        s->armed_next = h->armed;
+        if (h->armed)
+            h->armed->armed_prev = s;
+        h->armed = s;
+        s->is_armed = true;
+    }
+    pthread_mutex_unlock(&h->mu);
+    return !ready;
 }

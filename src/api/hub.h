@@ -12,6 +12,10 @@
  * one that resumes with Last-Event-ID older than the ring catches up from
  * the store first.
  *
+ * Readers never block: hub_read gives what there is, and a reader with
+ * nothing to read arms a wake-up (hub_arm), so an HTTP server can park the
+ * connection and serve others meanwhile (api/server.c suspends it).
+ *
  * Thread-safe (the ring has a mutex and a condition variable). The hub owns
  * its thread, its store connection and the ring.
  */
@@ -35,8 +39,8 @@ struct hub_sub;
 /* Starts the pump on its own connection to store_url. 0 and *out, or a negative code with
  * *errmsg (malloc'd). */
 int hub_start(const char *store_url, struct hub **out, char **errmsg) WARN_UNUSED;
-/* Ends every subscription: blocked hub_read calls return -1 (call before stopping the
- * server, whose connection threads may be blocked in them). */
+/* Ends every subscription: armed readers are woken and hub_read then returns -1 (call
+ * before stopping the server, so its parked connections end). */
 void hub_close(struct hub *h);
 /* Joins the pump and frees the hub (after the server has stopped: no subscriber left). */
 void hub_stop(struct hub *h);
@@ -45,9 +49,14 @@ void hub_stop(struct hub *h);
  * Never fails (memory aside). */
 struct hub_sub *hub_subscribe(struct hub *h, int64_t last_id, const char *dag, const char *run);
 /* Writes the next SSE bytes into buf (at most max): events, a keep-alive comment after
- * HUB_KEEPALIVE_MS of silence, or the overflow notice. Blocks until there is something.
- * > 0 bytes written; -1 the stream is over (dropped after an overflow, or the hub stops). */
+ * HUB_KEEPALIVE_MS of silence, or the overflow notice. Never waits (a subscriber resuming
+ * from an old id may read the store). > 0 bytes written; 0 nothing now (see hub_arm); -1 the
+ * stream is over (dropped after an overflow, or the hub stops). */
 ssize_t hub_read(struct hub_sub *s, char *buf, size_t max);
+/* After hub_read gave 0: asks for wake(ud) to be called (once, from the hub's thread or
+ * hub_close, with the hub's lock held: it must only signal) when there may be something to
+ * read. false when there is already (call hub_read again; wake will not be called). */
+bool hub_arm(struct hub_sub *s, void (*wake)(void *ud), void *ud);
 void hub_unsubscribe(struct hub_sub *s);
 /* Subscribers now (for /metrics). */
 size_t hub_subscribers(struct hub *h);

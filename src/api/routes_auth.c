@@ -250,9 +250,9 @@ static void users_delete(struct api_req *rq, struct api_resp *rs)
 }
 
 const struct api_route api_routes_auth[] = {
-    {"POST", "/api/v1/auth/token", AUTH_NONE, token_create},
-    {"GET", "/api/v1/users", AUTH_ADMIN, users_list},
-    {"POST", "/api/v1/users", AUTH_ADMIN, users_add},
-    {"DELETE", "/api/v1/users/{name}", AUTH_ADMIN, users_delete},
-    {NULL, NULL, AUTH_NONE, NULL},
+    {"POST", "/api/v1/auth/token", AUTH_NONE, token_create, API_ROUTE_SLOW},
+    {"GET", "/api/v1/users", AUTH_ADMIN, users_list, 0},
+    {"POST", "/api/v1/users", AUTH_ADMIN, users_add, API_ROUTE_SLOW},
+    {"DELETE", "/api/v1/users/{name}", AUTH_ADMIN, users_delete, 0},
+    {NULL, NULL, AUTH_NONE, NULL, 0},
 };

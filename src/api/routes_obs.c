@@ -25,20 +25,44 @@
 #include "base/buf.h"
 #include "base/parse.h"
 #include "base/stats.h"
+#include "base/xalloc.h"
 #include "dag/state.h"
 #include "store/events.h"
 #include "store/store.h"
 
+/* A stream: its subscription and the connection to park while there is nothing to send. */
+struct obs_stream {
+    struct hub_sub *sub;
+    struct MHD_Connection *mc;
+};
+
+static void obs_events_wake(void *ud)
+{
+    MHD_resume_connection(ud);
+}
+
+/* The server's threads serve many connections each: a stream with nothing to send is
+ * suspended (it costs nothing while parked) and resumed by the hub when there may be. */
 static ssize_t obs_events_reader(void *ud, uint64_t pos, char *buf, size_t max)
 {
+    struct obs_stream *st = ud;
     (void)pos;
-    ssize_t n = hub_read(ud, buf, max);
-    return n < 0 ? MHD_CONTENT_READER_END_OF_STREAM : n;
+    ssize_t n = hub_read(st->sub, buf, max);
+    if (n < 0)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (n > 0)
+        return n;
+    MHD_suspend_connection(st->mc);
+    if (!hub_arm(st->sub, obs_events_wake, st->mc))
+        MHD_resume_connection(st->mc); /* something came meanwhile: read again */
+    return 0;
 }
 
 static void obs_events_free(void *ud)
 {
-    hub_unsubscribe(ud);
+    struct obs_stream *st = ud;
+    hub_unsubscribe(st->sub);
+    free(st);
 }
 
 static void obs_events(struct api_req *rq, struct api_resp *rs)
@@ -64,11 +88,13 @@ static void obs_events(struct api_req *rq, struct api_resp *rs)
                     API_SEG_MAX);
         return;
     }
-    struct hub_sub *sub = hub_subscribe(rq->opts->hub, last_id, dag, run);
+    struct obs_stream *st = xcalloc(1, sizeof(*st));
+    st->sub = hub_subscribe(rq->opts->hub, last_id, dag, run);
+    st->mc = rq->conn;
     rs->status = 200;
     rs->content_type = "text/event-stream";
     rs->reader = obs_events_reader;
-    rs->reader_ud = sub;
+    rs->reader_ud = st;
     rs->reader_free = obs_events_free;
 }
 
@@ -157,7 +183,7 @@ static void obs_metrics(struct api_req *rq, struct api_resp *rs)
 }
 
 const struct api_route api_routes_obs[] = {
-    {"GET", "/api/v1/events", AUTH_VIEWER, obs_events},
-    {"GET", "/metrics", AUTH_NONE, obs_metrics},
-    {NULL, NULL, AUTH_NONE, NULL},
+    {"GET", "/api/v1/events", AUTH_VIEWER, obs_events, 0},
+    {"GET", "/metrics", AUTH_NONE, obs_metrics, 0},
+    {NULL, NULL, AUTH_NONE, NULL, 0},
 };

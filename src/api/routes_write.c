@@ -304,10 +304,10 @@ static void put_pool(struct api_req *rq, struct api_resp *rs)
 }
 
 const struct api_route api_routes_write[] = {
-    {"POST", "/api/v1/dags/{dag}/runs", AUTH_OPERATOR, trigger},
-    {"POST", "/api/v1/dags/{dag}/runs/{run}/cancel", AUTH_OPERATOR, cancel},
-    {"POST", "/api/v1/dags/{dag}/runs/{run}/tasks/{task}/clear", AUTH_OPERATOR, clear},
-    {"PATCH", "/api/v1/dags/{dag}", AUTH_OPERATOR, patch_dag},
-    {"PUT", "/api/v1/pools/{name}", AUTH_ADMIN, put_pool},
-    {NULL, NULL, AUTH_NONE, NULL},
+    {"POST", "/api/v1/dags/{dag}/runs", AUTH_OPERATOR, trigger, 0},
+    {"POST", "/api/v1/dags/{dag}/runs/{run}/cancel", AUTH_OPERATOR, cancel, 0},
+    {"POST", "/api/v1/dags/{dag}/runs/{run}/tasks/{task}/clear", AUTH_OPERATOR, clear, 0},
+    {"PATCH", "/api/v1/dags/{dag}", AUTH_OPERATOR, patch_dag, 0},
+    {"PUT", "/api/v1/pools/{name}", AUTH_ADMIN, put_pool, 0},
+    {NULL, NULL, AUTH_NONE, NULL, 0},
 };

@@ -3,13 +3,25 @@
  * bearer-token checks, body limits, path segment checks, problem+json, the
  * handlers' helpers and each thread's store connection.
  *
- * Threads: libmicrohttpd runs one listening thread and one thread per
- * connection (MHD_USE_THREAD_PER_CONNECTION, capped by max_connections).
- * Every request is handled on its connection's thread, start to end; the
- * scheduler's loop is never touched from here. A thread opens its own store
- * connection on first use (api_store) and keeps it in a thread-local slot
- * (a pthread key) whose destructor closes it when the thread ends, so a
- * keep-alive connection reuses one SQLite connection for all its requests.
+ * Threads: libmicrohttpd runs a small pool of threads (api_opts.threads,
+ * 2 by default), each with its own epoll set of connections; a request is
+ * handled on its connection's thread, start to end, and the scheduler's loop
+ * is never touched from here. A thread per connection was the first design:
+ * under 64 busy connections its task switches cost the scheduler's run more
+ * than the requests did (bench/API-RESULTS.md). So nothing here may wait:
+ * an event stream with nothing to send is suspended and resumed by the hub
+ * (routes_obs.c), and the slow routes (argon2id password hashing, flagged
+ * API_ROUTE_SLOW) run on a thread of their own while their connection is
+ * suspended. Store reads are short (SQLite WAL readers never wait for the
+ * writer). Each thread opens its own store connection on first use
+ * (api_store) and keeps it in a thread-local slot (a pthread key) whose
+ * destructor closes it when the thread ends.
+ *
+ * Admission (api_opts.max_rps): requests start evenly spaced at most that
+ * many a second; a request early for its slot is parked (suspended) and
+ * resumed at it by a pacer thread (the queue a limit makes), and one that
+ * would wait over a second gets 503 + Retry-After. The API's share of the machine is then a
+ * setting, not whatever a client's load takes.
  *
  * Paths are matched raw: libmicrohttpd's unescaping is replaced by an
  * identity callback, so a "%2F" inside a segment stays inside that segment
@@ -37,12 +49,14 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -60,7 +74,11 @@
 #define SERVER_TIMEOUT_S       30
 #define SERVER_CONN_MEMORY     (64 * 1024)
 #define SERVER_STREAM_BLOCK    4096
-#define SERVER_MAX_QUERY       16 /* decoded query values kept per request */
+#define SERVER_MAX_QUERY       16   /* decoded query values kept per request */
+#define SERVER_THREADS         2    /* threads serving connections (epoll each) */
+#define SERVER_SLOW_MAX        8    /* slow requests (password hashing) running at once */
+#define SERVER_PACE_BURST_MS   50   /* admission: the burst allowed after a quiet spell */
+#define SERVER_PACE_WAIT_MS    1000 /* admission: the longest a request waits for its slot */
 /* The web UI's pages: scripts, styles, images and requests from this origin only. */
 #define SERVER_PAGE_CSP                                                                            \
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
@@ -71,6 +89,26 @@ struct api {
     struct MHD_Daemon *mhd;
     struct api_opts opts; /* strings owned (copies) */
     int port;
+    /* Admission (opts.max_rps): the monotonic time the next request may start at; each
+     * admitted request moves it on by one interval. 0 interval: no limit. */
+    _Atomic int64_t pace_next_ns;
+    int64_t pace_interval_ns;
+    pthread_t pace_thread; /* the pacer (when pace_interval_ns > 0) */
+    pthread_mutex_t pace_mu;
+    pthread_cond_t pace_cv;                  /* a request parked, or stop (CLOCK_MONOTONIC) */
+    struct pace_wait *pace_head, *pace_tail; /* parked requests, in slot order */
+    bool pace_stop, pace_started;
+    /* Slow routes (API_ROUTE_SLOW) run on threads of their own: how many run now. */
+    pthread_mutex_t slow_mu;
+    pthread_cond_t slow_cv;
+    int slow_running;
+};
+
+/* A request parked until its admission slot. */
+struct pace_wait {
+    int64_t at_ns; /* monotonic */
+    struct MHD_Connection *mc;
+    struct pace_wait *next;
 };
 
 /* One request: from the access handler's first call to MHD's completion callback. */
@@ -88,6 +126,14 @@ struct conn {
     size_t nq;
     int64_t t0_ns;
     char client[INET6_ADDRSTRLEN + 8];
+    /* A slow route: its handler runs on a thread of its own while the connection is
+     * suspended; the answer waits in slow_rs until MHD calls the access handler again. */
+    bool paced; /* took its admission slot (pace_admit) */
+    bool slow_started;
+    _Atomic bool slow_done;
+    struct api_resp slow_rs;
+    struct MHD_Connection *mc;
+    const char *url;
 };
 
 /* ---- the thread's store ---- */
@@ -574,6 +620,134 @@ static enum MHD_Result first_call(struct api *a, struct conn *c, struct MHD_Conn
     return MHD_YES;
 }
 
+/* Admission: requests start at most opts.max_rps a second, evenly spaced, with a burst of
+ * SERVER_PACE_BURST_MS worth allowed after a quiet spell. Each request takes the next slot;
+ * one whose slot is later than now is parked (its connection suspended) in the pacer's queue
+ * and resumed at its slot by the pacer thread, so the server's threads never wait. A request
+ * that would wait over SERVER_PACE_WAIT_MS is refused without taking a slot. Returns 0: go on
+ * now; 1: parked; -EAGAIN: refuse. */
+static int pace_admit(struct api *a, struct conn *c, struct MHD_Connection *mc)
+{
+    if (a->pace_interval_ns <= 0 || c->paced)
+        return 0;
+    int64_t now = when_mono_ns();
+    int64_t floor_ns = now - (int64_t)SERVER_PACE_BURST_MS * 1000000;
+    int64_t prev = atomic_load(&a->pace_next_ns), slot;
+    do {
+        slot = prev > floor_ns ? prev : floor_ns;
+        if (slot - now > (int64_t)SERVER_PACE_WAIT_MS * 1000000)
+            return -EAGAIN;
+    } while (!atomic_compare_exchange_weak(&a->pace_next_ns, &prev, slot + a->pace_interval_ns));
+    c->paced = true;
+    if (slot <= now)
+        return 0;
+    /* Slots grow with each request taken, so the queue stays in slot order (a request that
+     * took an earlier slot may enqueue a moment later: it is then resumed a moment late). */
+    struct pace_wait *w = xmalloc(sizeof(*w));
+    w->at_ns = slot;
+    w->mc = mc;
+    w->next = NULL;
+    MHD_suspend_connection(mc);
+    pthread_mutex_lock(&a->pace_mu);
+    if (a->pace_tail)
+        a->pace_tail->next = w;
+    else
+        a->pace_head = w;
+    a->pace_tail = w;
+    pthread_cond_signal(&a->pace_cv);
+    pthread_mutex_unlock(&a->pace_mu);
+    return 1;
+}
+
+/* The pacer thread: resumes each parked request at its slot; at stop, all of them. */
+static void *pace_main(void *arg)
+{
+    struct api *a = arg;
+    pthread_mutex_lock(&a->pace_mu);
+    for (;;) {
+        struct pace_wait *w = a->pace_head;
+        if (!w) {
+            if (a->pace_stop)
+                break;
+            pthread_cond_wait(&a->pace_cv, &a->pace_mu);
+            continue;
+        }
+        if (!a->pace_stop && w->at_ns > when_mono_ns()) {
+            struct timespec ts = {.tv_sec = w->at_ns / 1000000000,
+                                  .tv_nsec = w->at_ns % 1000000000};
+            pthread_cond_timedwait(&a->pace_cv, &a->pace_mu, &ts);
+            continue;
+        }
+        a->pace_head = w->next;
+        if (!a->pace_head)
+            a->pace_tail = NULL;
+        MHD_resume_connection(w->mc);
+        free(w);
+    }
+    pthread_mutex_unlock(&a->pace_mu);
+    return NULL;
+}
+
+/* ---- slow routes ---- */
+
+static void server_renice(void);
+
+static void *slow_main(void *arg)
+{
+    struct conn *c = arg;
+    struct api *a = c->rq.api;
+    server_renice();
+    c->route->fn(&c->rq, &c->slow_rs);
+    atomic_store(&c->slow_done, true);
+    MHD_resume_connection(c->mc); /* MHD calls the access handler again: slow_answer */
+    pthread_mutex_lock(&a->slow_mu);
+    a->slow_running--;
+    pthread_cond_broadcast(&a->slow_cv);
+    pthread_mutex_unlock(&a->slow_mu);
+    return NULL;
+}
+
+/* Runs a slow route's handler (password hashing) on a thread of its own, so the server's
+ * few threads go on serving their other connections meanwhile; at most SERVER_SLOW_MAX at
+ * once (more: 503). */
+static enum MHD_Result slow_start(struct api *a, struct conn *c, struct MHD_Connection *mc,
+                                  const char *url)
+{
+    pthread_mutex_lock(&a->slow_mu);
+    bool room = a->slow_running < SERVER_SLOW_MAX;
+    if (room)
+        a->slow_running++;
+    pthread_mutex_unlock(&a->slow_mu);
+    if (!room) {
+        struct api_resp rs = {0};
+        api_problem(&rs, 503, "Service Unavailable",
+                    "too many slow requests (logins, new users) at once; retry in a second");
+        rs.retry_after = "1";
+        return send_resp(c, mc, url, &rs, NULL);
+    }
+    c->slow_started = true;
+    c->mc = mc;
+    c->url = url;
+    MHD_suspend_connection(mc);
+    pthread_t t;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&t, &at, slow_main, c);
+    pthread_attr_destroy(&at);
+    if (rc != 0) { /* no thread: do it here */
+        MHD_resume_connection(mc);
+        pthread_mutex_lock(&a->slow_mu);
+        a->slow_running--;
+        pthread_mutex_unlock(&a->slow_mu);
+        c->slow_started = false;
+        struct api_resp rs = {0};
+        c->route->fn(&c->rq, &rs);
+        return send_resp(c, mc, url, &rs, NULL);
+    }
+    return MHD_YES;
+}
+
 /* Last call: the token, the role, the segments, the handler. */
 static enum MHD_Result last_call(struct api *a, struct conn *c, struct MHD_Connection *mc,
                                  const char *url)
@@ -583,6 +757,17 @@ static enum MHD_Result last_call(struct api *a, struct conn *c, struct MHD_Conne
     if (c->too_big)
         return send_problem(c, mc, url, 413, "Content Too Large", "the request body is over 1 MiB",
                             NULL);
+    int paced = pace_admit(a, c, mc);
+    if (paced > 0)
+        return MHD_YES; /* parked: MHD calls again at its slot */
+    if (paced < 0) {
+        struct api_resp rs = {0};
+        api_problem(&rs, 503, "Service Unavailable",
+                    "over the API's request rate (api max_rps %d); retry in a second",
+                    a->opts.max_rps);
+        rs.retry_after = "1";
+        return send_resp(c, mc, url, &rs, NULL);
+    }
     const char *hdr =
         MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     const char *token = NULL;
@@ -626,6 +811,8 @@ static enum MHD_Result last_call(struct api *a, struct conn *c, struct MHD_Conne
         c->rq.body = c->body.data;
         c->rq.body_len = c->body.len;
     }
+    if (c->route->flags & API_ROUTE_SLOW)
+        return slow_start(a, c, mc, url);
     struct api_resp rs = {0};
     c->route->fn(&c->rq, &rs);
     return send_resp(c, mc, url, &rs, NULL);
@@ -685,6 +872,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         *upload_data_size = 0; /* answered already: the rest of the body is dropped */
         return MHD_YES;
     }
+    if (c->slow_started) { /* resumed: the slow handler's answer is ready */
+        if (!atomic_load(&c->slow_done))
+            return MHD_YES;
+        return send_resp(c, mc, url, &c->slow_rs, NULL);
+    }
     if (*upload_data_size) {
         if (!c->too_big && !c->pending && buf_add(&c->body, upload_data, *upload_data_size) < 0) {
             c->too_big = true;
@@ -708,6 +900,7 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     struct conn *c = *con_cls;
     if (!c)
         return;
+    resp_release(&c->slow_rs);
     buf_release(&c->body);
     free(c->allow);
     for (size_t i = 0; i < API_MAX_SEGS; i++)
@@ -820,21 +1013,42 @@ int api_start(const struct api_opts *o, struct api **out, char **errmsg)
     a->opts.store_url = dup_or_null(o->store_url);
     a->opts.max_connections = o->max_connections > 0 ? o->max_connections : SERVER_MAX_CONNECTIONS;
     a->opts.conn_timeout_s = o->conn_timeout_s > 0 ? o->conn_timeout_s : SERVER_TIMEOUT_S;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_ERROR_LOG | MHD_USE_AUTO | (v6 ? MHD_USE_IPv6 : 0);
+    a->pace_interval_ns = o->max_rps > 0 ? 1000000000 / o->max_rps : 0;
+    atomic_init(&a->pace_next_ns, 0);
+    a->opts.threads = o->threads > 0 ? o->threads : SERVER_THREADS;
+    pthread_mutex_init(&a->slow_mu, NULL);
+    pthread_cond_init(&a->slow_cv, NULL);
+    pthread_mutex_init(&a->pace_mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&a->pace_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                     (v6 ? MHD_USE_IPv6 : 0);
     errno = 0;
-    a->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR,
-                              (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
-                              (unsigned)a->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-                              (unsigned)a->opts.conn_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                              (size_t)SERVER_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-                              a, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, a,
-                              MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, MHD_OPTION_END);
+    a->mhd =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, a, MHD_OPTION_THREAD_POOL_SIZE,
+                         (unsigned)a->opts.threads, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)a->opts.max_connections,
+                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)a->opts.conn_timeout_s,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_UNESCAPE_CALLBACK,
+                         no_unescape, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, MHD_OPTION_END);
     if (!a->mhd) {
         int e = errno ? errno : EADDRNOTAVAIL;
         *errmsg = xasprintf("cannot listen on %s: %s", listen, strerror(e));
         api_stop(a);
         return -e;
+    }
+    if (a->pace_interval_ns > 0) {
+        int rc = pthread_create(&a->pace_thread, NULL, pace_main, a);
+        if (rc != 0) {
+            *errmsg = xasprintf("cannot start the API's pacer: %s", strerror(rc));
+            api_stop(a);
+            return -rc;
+        }
+        a->pace_started = true;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
     a->port = di ? di->port : 0;
@@ -846,8 +1060,25 @@ void api_stop(struct api *a)
 {
     if (!a)
         return;
-    if (a->mhd)
+    if (a->mhd) {
+        /* A slow handler resumes its connection when done: let them finish first. */
+        pthread_mutex_lock(&a->slow_mu);
+        while (a->slow_running > 0)
+            pthread_cond_wait(&a->slow_cv, &a->slow_mu);
+        pthread_mutex_unlock(&a->slow_mu);
+        if (a->pace_started) { /* parked requests are resumed, so MHD can close them */
+            pthread_mutex_lock(&a->pace_mu);
+            a->pace_stop = true;
+            pthread_cond_signal(&a->pace_cv);
+            pthread_mutex_unlock(&a->pace_mu);
+            pthread_join(a->pace_thread, NULL);
+        }
         MHD_stop_daemon(a->mhd);
+        pthread_cond_destroy(&a->slow_cv);
+        pthread_mutex_destroy(&a->slow_mu);
+        pthread_cond_destroy(&a->pace_cv);
+        pthread_mutex_destroy(&a->pace_mu);
+    }
     free((char *)a->opts.listen);
     free((char *)a->opts.home);
     free((char *)a->opts.dags);

@@ -124,7 +124,7 @@ static void web_asset(struct api_req *rq, struct api_resp *rs)
 }
 
 const struct api_route api_routes_web[] = {
-    {"GET", "/", AUTH_NONE, web_index},
-    {"GET", "/ui/{file}", AUTH_NONE, web_asset},
-    {NULL, NULL, AUTH_NONE, NULL},
+    {"GET", "/", AUTH_NONE, web_index, 0},
+    {"GET", "/ui/{file}", AUTH_NONE, web_asset, 0},
+    {NULL, NULL, AUTH_NONE, NULL, 0},
 };
