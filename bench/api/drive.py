@@ -45,8 +45,9 @@ class Home:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("BARAM_")}
         self.env.update(BARAM_HOME=self.home, BARAM_DAGS=self.dags,
                         BARAM_ADMIN_PASSWORD="bench-password", BARAM_LOG_LEVEL="warn")
-        if "BARAM_API_NICE" in os.environ:  # the API threads' nice value (server.c)
-            self.env["BARAM_API_NICE"] = os.environ["BARAM_API_NICE"]
+        for k in ("BARAM_API_NICE", "BARAM_API_MAX_RPS"):  # server.c's knobs, when given
+            if k in os.environ:
+                self.env[k] = os.environ[k]
         self.run("init")
         self.token = self.run("token", "admin").strip()
         self.port = free_port()
@@ -98,7 +99,8 @@ def run_wall(o):
 
 def wrk(h, dur, conns):
     cmd = ["nice", "-n", os.environ.get("WRK_NICE", "0"), "wrk", "-t2", f"-c{conns}", f"-d{dur}", "--latency", "-H",
-           f"Authorization: Bearer {h.token}", f"http://127.0.0.1:{h.port}/api/v1/dags"]
+           f"Authorization: Bearer {h.token}",
+           f"http://127.0.0.1:{h.port}{os.environ.get('API_BENCH_PATH', '/api/v1/dags')}"]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

@@ -29,12 +29,16 @@
 #include "store/store.h"
 
 static const char usage[] =
-    "usage: baram api [--listen HOST:PORT] [--home DIR]\n"
+    "usage: baram api [--listen HOST:PORT] [--api-max-rps N] [--api-threads N] [--home DIR]\n"
     "\n"
     "Serves the REST API (/api/v1, see /api/v1/openapi.json) until SIGTERM or Ctrl-C.\n"
     "\n"
     "  --listen HOST:PORT  where to listen (default: config `listen`, 127.0.0.1:8080);\n"
     "                      [V6]:PORT for IPv6, port 0 for any free port\n"
+    "  --api-max-rps N     requests the API starts a second at most; over it they queue, and\n"
+    "                      past a second's wait get 503 (default: config `api.max_rps`, 0: no\n"
+    "                      limit)\n"
+    "  --api-threads N     threads serving the API's connections (default: `api.threads`, 2)\n"
     "  --home DIR          the home (default $BARAM_HOME or ./.baram)\n";
 
 /* Checks that the database exists (the API never creates one). 0, or EXIT_FAILED. */
@@ -53,8 +57,10 @@ static int check_store(const struct home *h)
 
 int cmd_api(int argc, char **argv)
 {
-    const char *home_flag = NULL, *listen = NULL;
+    const char *home_flag = NULL, *listen = NULL, *max_rps = NULL, *api_threads = NULL;
     const struct args_flag flags[] = {
+        {"api-max-rps", ARGS_STRING, NULL, &max_rps, NULL},
+        {"api-threads", ARGS_STRING, NULL, &api_threads, NULL},
         {"listen", ARGS_STRING, NULL, &listen, NULL},
         {"home", ARGS_STRING, NULL, &home_flag, NULL},
     };
@@ -67,7 +73,8 @@ int cmd_api(int argc, char **argv)
     if (r < 0)
         return EXIT_USAGE;
     struct home h = {0};
-    if (home_setup(&h, "api", home_flag) < 0) {
+    if (home_setup(&h, "api", home_flag) < 0 ||
+        home_apply_api_flags(&h, "api", max_rps, api_threads) < 0) {
         home_release(&h);
         return EXIT_USAGE;
     }
@@ -105,6 +112,8 @@ int cmd_api(int argc, char **argv)
             .store_url = h.db,
             .auth = auth,
             .hub = hub,
+            .max_rps = h.api.max_rps,
+            .threads = h.api.threads,
         };
         r = api_start(&o, &api, &err);
     }

@@ -34,7 +34,7 @@
 
 static const char usage_fmt[] =
     "usage: baram %s [--dags DIR] [--parallelism N] [--grace DURATION] [--listen HOST:PORT]\n"
-    "                  [--home DIR]\n"
+    "                  [--api-max-rps N] [--api-threads N] [--home DIR]\n"
     "\n"
     "%s\n"
     "\n"
@@ -44,6 +44,10 @@ static const char usage_fmt[] =
     "                      are stopped and left for the next start (default 30s)\n"
     "  --listen HOST:PORT  where the REST API listens (standalone; default: config `listen`,\n"
     "                      127.0.0.1:8080); it needs the home's secret.key (`baram init`)\n"
+    "  --api-max-rps N     requests the API starts a second at most; over it they queue, and\n"
+    "                      past a second's wait get 503 (default: config `api.max_rps`, 0: no\n"
+    "                      limit)\n"
+    "  --api-threads N     threads serving the API's connections (default: `api.threads`, 2)\n"
     "  --home DIR          the home (default $BARAM_HOME or ./.baram)\n"
     "\n"
     "Runs in the foreground and logs to stderr. The CLI talks to it through the store:\n"
@@ -95,6 +99,8 @@ static int standalone_api_start(const struct home *h, const char *cmd, const cha
             .store_url = h->db,
             .auth = x->auth,
             .hub = x->hub,
+            .max_rps = h->api.max_rps,
+            .threads = h->api.threads,
         };
         r = api_start(&o, &x->api, &err);
     }
@@ -136,7 +142,10 @@ static void standalone_ready(void *ud, size_t ndags, size_t nerrors)
 static int standalone_main(const char *cmd, const char *what, int argc, char **argv)
 {
     const char *home_flag = NULL, *dags = NULL, *par = NULL, *grace = NULL, *listen = NULL;
+    const char *max_rps = NULL, *api_threads = NULL;
     const struct args_flag flags[] = {
+        {"api-max-rps", ARGS_STRING, NULL, &max_rps, NULL},
+        {"api-threads", ARGS_STRING, NULL, &api_threads, NULL},
         {"dags", ARGS_STRING, NULL, &dags, NULL},
         {"listen", ARGS_STRING, NULL, &listen, NULL},
         {"parallelism", ARGS_STRING, NULL, &par, NULL},
@@ -163,7 +172,8 @@ static int standalone_main(const char *cmd, const char *what, int argc, char **a
         }
     }
     struct home h = {0};
-    if (home_setup(&h, cmd, home_flag) < 0) {
+    if (home_setup(&h, cmd, home_flag) < 0 ||
+        home_apply_api_flags(&h, cmd, max_rps, api_threads) < 0) {
         home_release(&h);
         return EXIT_USAGE;
     }

@@ -64,6 +64,8 @@ void home_init(struct home *h, const char *flag)
     h->auth.token_ttl_ms = 3600 * 1000;
     h->auth.issuer = xstrdup("baram");
     h->auth.audience = xstrdup("baram");
+    h->api.max_rps = 0;
+    h->api.threads = 2;
 }
 
 static void free_pools(struct home *h)
@@ -109,8 +111,9 @@ static bool listen_ok(const char *v)
     return colon[1] != '+' && colon[1] != '-';
 }
 
-static const char *const config_keys[] = {"dags",  "db",   "listen",   "parallelism",
-                                          "pools", "auth", "log_level"};
+static const char *const config_keys[] = {"dags",  "db",   "listen", "parallelism",
+                                          "pools", "auth", "api",    "log_level"};
+static const char *const api_keys[] = {"max_rps", "threads"};
 static const char *const auth_keys[] = {"token_ttl", "issuer", "audience", "public_key"};
 static const char *const level_names[] = {"debug", "info", "warn", "error", "off"};
 
@@ -251,9 +254,50 @@ static void parse_auth(struct cfg *c, struct home *h, yaml_node_t *v)
     }
 }
 
+static void parse_api(struct cfg *c, struct home *h, yaml_node_t *v)
+{
+    if (v->type != YAML_MAPPING_NODE) {
+        diag_err(c->d, c->path, line_of(v), col_of(v), "'api' must be a mapping, not %s",
+                 kind_name(v));
+        return;
+    }
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        yaml_node_t *val = yaml_document_get_node(c->doc, p->value);
+        const char *name = scalar(c, k, "api");
+        if (!name)
+            continue;
+        bool rps = strcmp(name, "max_rps") == 0;
+        if (!rps && strcmp(name, "threads") != 0) {
+            unknown_key(c, k, name, api_keys, ARRAY_SIZE(api_keys), " in 'api'");
+            continue;
+        }
+        const char *s = scalar(c, val, rps ? "api.max_rps" : "api.threads");
+        int n;
+        if (!s)
+            continue;
+        if (rps && parse_int(s, 0, HOME_API_MAX_RPS_MAX, &n) == 0)
+            h->api.max_rps = n;
+        else if (!rps && parse_int(s, 1, HOME_API_THREADS_MAX, &n) == 0)
+            h->api.threads = n;
+        else if (rps)
+            diag_err(c->d, c->path, line_of(val), col_of(val),
+                     "bad 'api.max_rps' '%s' (requests a second, 0 to %d; 0: no limit)", s,
+                     HOME_API_MAX_RPS_MAX);
+        else
+            diag_err(c->d, c->path, line_of(val), col_of(val),
+                     "bad 'api.threads' '%s' (a whole number from 1 to %d)", s,
+                     HOME_API_THREADS_MAX);
+    }
+}
+
 static void parse_key(struct cfg *c, struct home *h, yaml_node_t *k, const char *name,
                       yaml_node_t *v)
 {
+    if (strcmp(name, "api") == 0) {
+        parse_api(c, h, v);
+        return;
+    }
     if (strcmp(name, "pools") == 0) {
         parse_pools(c, h, v);
         return;
@@ -359,6 +403,40 @@ int home_parse_config(struct home *h, const char *text, size_t len, const char *
     return d->errors > errors ? -EINVAL : 0;
 }
 
+int home_parse_api_max_rps(const char *s, int *out)
+{
+    return parse_int(s, 0, HOME_API_MAX_RPS_MAX, out);
+}
+
+int home_parse_api_threads(const char *s, int *out)
+{
+    return parse_int(s, 1, HOME_API_THREADS_MAX, out);
+}
+
+int home_apply_api_flags(struct home *h, const char *cmd, const char *max_rps, const char *threads)
+{
+    int n;
+    if (max_rps) {
+        if (home_parse_api_max_rps(max_rps, &n) < 0) {
+            fprintf(stderr,
+                    "baram %s: bad --api-max-rps '%s' (requests a second, 0 to %d; 0: "
+                    "no limit)\n",
+                    cmd, max_rps, HOME_API_MAX_RPS_MAX);
+            return -EINVAL;
+        }
+        h->api.max_rps = n;
+    }
+    if (threads) {
+        if (home_parse_api_threads(threads, &n) < 0) {
+            fprintf(stderr, "baram %s: bad --api-threads '%s' (a whole number from 1 to %d)\n", cmd,
+                    threads, HOME_API_THREADS_MAX);
+            return -EINVAL;
+        }
+        h->api.threads = n;
+    }
+    return 0;
+}
+
 int home_apply_env(struct home *h, struct diag *d)
 {
     size_t errors = d->errors;
@@ -380,6 +458,22 @@ int home_apply_env(struct home *h, struct diag *d)
                      "bad parallelism '%s' (a whole number from 1 to %d)", v, HOME_PARALLELISM_MAX);
         else
             h->parallelism = n;
+    }
+    if ((v = getenv("BARAM_API_MAX_RPS")) && *v) {
+        int n;
+        if (home_parse_api_max_rps(v, &n) < 0)
+            diag_err(d, "BARAM_API_MAX_RPS", 0, 0,
+                     "bad requests a second '%s' (0 to %d; 0: no limit)", v, HOME_API_MAX_RPS_MAX);
+        else
+            h->api.max_rps = n;
+    }
+    if ((v = getenv("BARAM_API_THREADS")) && *v) {
+        int n;
+        if (home_parse_api_threads(v, &n) < 0)
+            diag_err(d, "BARAM_API_THREADS", 0, 0, "bad thread count '%s' (1 to %d)", v,
+                     HOME_API_THREADS_MAX);
+        else
+            h->api.threads = n;
     }
     if ((v = getenv("BARAM_LOG_LEVEL")) && *v) {
         enum log_level lv;

