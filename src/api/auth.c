@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,7 +86,10 @@ struct auth {
     char *dummy_hash; /* for logins of unknown users */
     pthread_mutex_t mu;
     struct auth_throttle *slots; /* AUTH_THROTTLE_SLOTS */
+    uint64_t id;                 /* unique in the process (the verified-token cache's key) */
 };
+
+static _Atomic uint64_t auth_ids; /* each auth_open gets the next id */
 
 static const char *const role_names[] = {"none", "viewer", "operator", "admin"};
 
@@ -267,6 +271,7 @@ int auth_open(const struct auth_opts *o, struct auth **out, char **errmsg)
         return -ENOSYS;
     }
     struct auth *a = xcalloc(1, sizeof *a);
+    a->id = atomic_fetch_add(&auth_ids, 1) + 1;
     a->ttl_ms = o->token_ttl_ms > 0 ? o->token_ttl_ms : 3600 * 1000;
     a->issuer = xstrdup(o->issuer);
     a->audience = xstrdup(o->audience);
@@ -388,9 +393,10 @@ static bool number_claim(json_t *v, double *out)
 }
 
 /* Checks the verified claims; 0 and *user, or -EACCES and *why. */
-static int check_claims(struct auth *a, json_t *c, struct auth_user *user, const char **why)
+static int check_claims(struct auth *a, json_t *c, struct auth_user *user, const char **why,
+                        double *exp_out, double *nbf_out)
 {
-    double now = (double)when_now_ms() / 1000.0, exp, nbf;
+    double now = (double)when_now_ms() / 1000.0, exp, nbf = -1e300;
     json_t *v = json_object_get(c, "exp");
     if (!v) {
         *why = "token has no expiry";
@@ -445,7 +451,84 @@ static int check_claims(struct auth *a, json_t *c, struct auth_user *user, const
     memset(user, 0, sizeof *user);
     snprintf(user->name, sizeof user->name, "%s", sub);
     user->role = role;
+    *exp_out = exp;
+    *nbf_out = nbf;
     return 0;
+}
+
+/* ---- verified tokens ---- */
+
+/* Each thread keeps the tokens it verified last (a direct-mapped table, so a client that
+ * sends the same token with every request costs a hash and a compare, not base64, JSON and
+ * an HMAC). A hit needs the same auth and the very same bytes, compared in constant time;
+ * only exp and nbf, which depend on the time, are checked again. A miss verifies in full. */
+#define VCACHE_SLOTS     64
+#define VCACHE_TOKEN_MAX 1024
+
+struct vcache_entry {
+    uint64_t auth_id; /* 0: empty */
+    size_t len;
+    char token[VCACHE_TOKEN_MAX];
+    struct auth_user user;
+    double exp, nbf;
+};
+
+static pthread_key_t vcache_key;
+static pthread_once_t vcache_once = PTHREAD_ONCE_INIT;
+static bool vcache_ok;
+
+static void vcache_make(void)
+{
+    vcache_ok = pthread_key_create(&vcache_key, free) == 0;
+}
+
+static struct vcache_entry *vcache_slot(const char *token, size_t len, bool create)
+{
+    if (len > VCACHE_TOKEN_MAX)
+        return NULL;
+    (void)pthread_once(&vcache_once, vcache_make);
+    if (!vcache_ok)
+        return NULL;
+    struct vcache_entry *t = pthread_getspecific(vcache_key);
+    if (!t) {
+        if (!create)
+            return NULL;
+        t = xcalloc(VCACHE_SLOTS, sizeof(*t));
+        if (pthread_setspecific(vcache_key, t) != 0) {
+            free(t);
+            return NULL;
+        }
+    }
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a of the signature's last bytes */
+    for (size_t i = len > 32 ? len - 32 : 0; i < len; i++)
+        h = (h ^ (unsigned char)token[i]) * 1099511628211ULL;
+    return &t[h % VCACHE_SLOTS];
+}
+
+static bool vcache_get(const struct auth *a, const char *token, size_t len, struct auth_user *user)
+{
+    struct vcache_entry *e = vcache_slot(token, len, false);
+    if (!e || e->auth_id != a->id || e->len != len || sodium_memcmp(e->token, token, len) != 0)
+        return false;
+    double now = (double)when_now_ms() / 1000.0;
+    if (e->exp <= now - AUTH_LEEWAY_S || e->nbf > now + AUTH_LEEWAY_S)
+        return false; /* the full check says why */
+    *user = e->user;
+    return true;
+}
+
+static void vcache_put(const struct auth *a, const char *token, size_t len,
+                       const struct auth_user *user, double exp, double nbf)
+{
+    struct vcache_entry *e = vcache_slot(token, len, true);
+    if (!e)
+        return;
+    e->auth_id = a->id;
+    e->len = len;
+    memcpy(e->token, token, len);
+    e->user = *user;
+    e->exp = exp;
+    e->nbf = nbf;
 }
 
 int auth_verify(struct auth *a, const char *token, struct auth_user *user, const char **why)
@@ -463,6 +546,10 @@ int auth_verify(struct auth *a, const char *token, struct auth_user *user, const
     if (len > AUTH_TOKEN_MAX) {
         *why = "token too large";
         return -EACCES;
+    }
+    if (vcache_get(a, token, len, user)) {
+        *why = "";
+        return 0;
     }
     /* Exactly three non-empty base64url parts. */
     const char *dot[2];
@@ -523,12 +610,15 @@ int auth_verify(struct auth *a, const char *token, struct auth_user *user, const
     json_t *claims = decode_part(dot[0] + 1, (size_t)(dot[1] - dot[0] - 1));
     if (!claims)
         return -EACCES;
-    r = check_claims(a, claims, user, why);
+    double exp = 0, nbf = 0;
+    r = check_claims(a, claims, user, why, &exp, &nbf);
     json_decref(claims);
-    if (r < 0)
+    if (r < 0) {
         memset(user, 0, sizeof *user);
-    else
+    } else {
         *why = "";
+        vcache_put(a, token, len, user, exp, nbf);
+    }
     return r;
 }
 

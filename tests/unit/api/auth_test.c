@@ -479,6 +479,44 @@ static void attack_wrong_key_and_tamper(void **state)
     auth_close(a);
 }
 
+/* The verified-token cache (auth.c): a token seen before is taken without a full check only
+ * when it is the very same bytes for the very same auth. */
+static void verified_token_cache(void **state)
+{
+    (void)state;
+    struct auth *a = open_auth(NULL);
+    char *t;
+    int64_t exp_in;
+    assert_int_equal(auth_issue(a, "alice", AUTH_OPERATOR, 0, &t, &exp_in), 0);
+    for (int i = 0; i < 3; i++)
+        expect_accepted(a, t, "alice", AUTH_OPERATOR);
+    /* Every single-character change of the cached token is refused. */
+    size_t n = strlen(t);
+    for (size_t i = 0; i < n; i++) {
+        if (t[i] == '.')
+            continue;
+        char keep = t[i];
+        t[i] = keep == 'A' ? 'B' : 'A';
+        expect_refused(a, t, NULL);
+        t[i] = keep;
+    }
+    expect_accepted(a, t, "alice", AUTH_OPERATOR);
+    /* Another auth (another audience here) checks in full: the cache is not shared. */
+    struct auth_opts o = {
+        .home = tmpdir, .token_ttl_ms = 3600 * 1000, .issuer = "baram", .audience = "someone-else"};
+    struct auth *b = NULL;
+    char *err = NULL;
+    assert_int_equal(auth_open(&o, &b, &err), 0);
+    expect_refused(b, t, "audience");
+    auth_close(b);
+    /* Closed and opened again at maybe the same address: still a full check (passes). */
+    auth_close(a);
+    a = open_auth(NULL);
+    expect_accepted(a, t, "alice", AUTH_OPERATOR);
+    free(t);
+    auth_close(a);
+}
+
 static void attack_claims(void **state)
 {
     (void)state;
@@ -860,6 +898,7 @@ int main(void)
         cmocka_unit_test(passwords),
         cmocka_unit_test_setup_teardown(issue_and_verify, setup, teardown),
         cmocka_unit_test_setup_teardown(attack_alg_none, setup, teardown),
+        cmocka_unit_test_setup_teardown(verified_token_cache, setup, teardown),
         cmocka_unit_test_setup_teardown(attack_hs256_with_public_key, setup, teardown),
         cmocka_unit_test_setup_teardown(attack_wrong_key_and_tamper, setup, teardown),
         cmocka_unit_test_setup_teardown(attack_claims, setup, teardown),
