@@ -45,7 +45,7 @@ class Home:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("BARAM_")}
         self.env.update(BARAM_HOME=self.home, BARAM_DAGS=self.dags,
                         BARAM_ADMIN_PASSWORD="bench-password", BARAM_LOG_LEVEL="warn")
-        for k in ("BARAM_API_NICE", "BARAM_API_MAX_RPS"):  # server.c's knobs, when given
+        for k in ("BARAM_API_NICE", "BARAM_API_MAX_RPS", "BARAM_API_THREADS"):  # when given
             if k in os.environ:
                 self.env[k] = os.environ[k]
         self.run("init")

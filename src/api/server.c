@@ -18,9 +18,9 @@
  * destructor closes it when the thread ends.
  *
  * Admission (api_opts.max_rps): requests start evenly spaced at most that
- * many a second; a request early for its slot is parked (suspended) and
- * resumed at it by a pacer thread (the queue a limit makes), and one that
- * would wait over a second gets 503 + Retry-After. The API's share of the machine is then a
+ * many a second; a thread ahead of the schedule sleeps (its connections
+ * wait: the queue a limit makes), and a request whose turn is over a second
+ * away gets 503 + Retry-After. The API's share of the machine is then a
  * setting, not whatever a client's load takes.
  *
  * Paths are matched raw: libmicrohttpd's unescaping is replaced by an
@@ -79,6 +79,7 @@
 #define SERVER_SLOW_MAX        8    /* slow requests (password hashing) running at once */
 #define SERVER_PACE_BURST_MS   50   /* admission: the burst allowed after a quiet spell */
 #define SERVER_PACE_WAIT_MS    1000 /* admission: the longest a request waits for its slot */
+#define SERVER_PACE_SLACK_MS   1    /* admission: how far ahead slots run before a sleep */
 /* The web UI's pages: scripts, styles, images and requests from this origin only. */
 #define SERVER_PAGE_CSP                                                                            \
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
@@ -93,22 +94,10 @@ struct api {
      * admitted request moves it on by one interval. 0 interval: no limit. */
     _Atomic int64_t pace_next_ns;
     int64_t pace_interval_ns;
-    pthread_t pace_thread; /* the pacer (when pace_interval_ns > 0) */
-    pthread_mutex_t pace_mu;
-    pthread_cond_t pace_cv;                  /* a request parked, or stop (CLOCK_MONOTONIC) */
-    struct pace_wait *pace_head, *pace_tail; /* parked requests, in slot order */
-    bool pace_stop, pace_started;
     /* Slow routes (API_ROUTE_SLOW) run on threads of their own: how many run now. */
     pthread_mutex_t slow_mu;
     pthread_cond_t slow_cv;
     int slow_running;
-};
-
-/* A request parked until its admission slot. */
-struct pace_wait {
-    int64_t at_ns; /* monotonic */
-    struct MHD_Connection *mc;
-    struct pace_wait *next;
 };
 
 /* One request: from the access handler's first call to MHD's completion callback. */
@@ -128,7 +117,6 @@ struct conn {
     char client[INET6_ADDRSTRLEN + 8];
     /* A slow route: its handler runs on a thread of its own while the connection is
      * suspended; the answer waits in slow_rs until MHD calls the access handler again. */
-    bool paced; /* took its admission slot (pace_admit) */
     bool slow_started;
     _Atomic bool slow_done;
     struct api_resp slow_rs;
@@ -622,13 +610,15 @@ static enum MHD_Result first_call(struct api *a, struct conn *c, struct MHD_Conn
 
 /* Admission: requests start at most opts.max_rps a second, evenly spaced, with a burst of
  * SERVER_PACE_BURST_MS worth allowed after a quiet spell. Each request takes the next slot;
- * one whose slot is later than now is parked (its connection suspended) in the pacer's queue
- * and resumed at its slot by the pacer thread, so the server's threads never wait. A request
- * that would wait over SERVER_PACE_WAIT_MS is refused without taking a slot. Returns 0: go on
- * now; 1: parked; -EAGAIN: refuse. */
-static int pace_admit(struct api *a, struct conn *c, struct MHD_Connection *mc)
+ * when the slots run more than SERVER_PACE_SLACK_MS ahead of the clock, the thread sleeps
+ * until the slot (one sleep per SLACK of requests, not one per request: a measured first
+ * design that parked each early request and resumed it from a timer thread cost more
+ * syscalls than the requests it limited). Meanwhile this thread's other connections wait:
+ * that is the queue a limit makes. A request whose slot is over SERVER_PACE_WAIT_MS away
+ * (many threads, a flood) is refused without taking a slot. 0, or -EAGAIN: refuse. */
+static int pace_admit(struct api *a)
 {
-    if (a->pace_interval_ns <= 0 || c->paced)
+    if (a->pace_interval_ns <= 0)
         return 0;
     int64_t now = when_mono_ns();
     int64_t floor_ns = now - (int64_t)SERVER_PACE_BURST_MS * 1000000;
@@ -638,54 +628,12 @@ static int pace_admit(struct api *a, struct conn *c, struct MHD_Connection *mc)
         if (slot - now > (int64_t)SERVER_PACE_WAIT_MS * 1000000)
             return -EAGAIN;
     } while (!atomic_compare_exchange_weak(&a->pace_next_ns, &prev, slot + a->pace_interval_ns));
-    c->paced = true;
-    if (slot <= now)
-        return 0;
-    /* Slots grow with each request taken, so the queue stays in slot order (a request that
-     * took an earlier slot may enqueue a moment later: it is then resumed a moment late). */
-    struct pace_wait *w = xmalloc(sizeof(*w));
-    w->at_ns = slot;
-    w->mc = mc;
-    w->next = NULL;
-    MHD_suspend_connection(mc);
-    pthread_mutex_lock(&a->pace_mu);
-    if (a->pace_tail)
-        a->pace_tail->next = w;
-    else
-        a->pace_head = w;
-    a->pace_tail = w;
-    pthread_cond_signal(&a->pace_cv);
-    pthread_mutex_unlock(&a->pace_mu);
-    return 1;
-}
-
-/* The pacer thread: resumes each parked request at its slot; at stop, all of them. */
-static void *pace_main(void *arg)
-{
-    struct api *a = arg;
-    pthread_mutex_lock(&a->pace_mu);
-    for (;;) {
-        struct pace_wait *w = a->pace_head;
-        if (!w) {
-            if (a->pace_stop)
-                break;
-            pthread_cond_wait(&a->pace_cv, &a->pace_mu);
-            continue;
-        }
-        if (!a->pace_stop && w->at_ns > when_mono_ns()) {
-            struct timespec ts = {.tv_sec = w->at_ns / 1000000000,
-                                  .tv_nsec = w->at_ns % 1000000000};
-            pthread_cond_timedwait(&a->pace_cv, &a->pace_mu, &ts);
-            continue;
-        }
-        a->pace_head = w->next;
-        if (!a->pace_head)
-            a->pace_tail = NULL;
-        MHD_resume_connection(w->mc);
-        free(w);
+    if (slot - now > (int64_t)SERVER_PACE_SLACK_MS * 1000000) {
+        struct timespec ts = {.tv_sec = slot / 1000000000, .tv_nsec = slot % 1000000000};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+            ;
     }
-    pthread_mutex_unlock(&a->pace_mu);
-    return NULL;
+    return 0;
 }
 
 /* ---- slow routes ---- */
@@ -757,10 +705,7 @@ static enum MHD_Result last_call(struct api *a, struct conn *c, struct MHD_Conne
     if (c->too_big)
         return send_problem(c, mc, url, 413, "Content Too Large", "the request body is over 1 MiB",
                             NULL);
-    int paced = pace_admit(a, c, mc);
-    if (paced > 0)
-        return MHD_YES; /* parked: MHD calls again at its slot */
-    if (paced < 0) {
+    if (pace_admit(a) < 0) {
         struct api_resp rs = {0};
         api_problem(&rs, 503, "Service Unavailable",
                     "over the API's request rate (api max_rps %d); retry in a second",
@@ -1018,12 +963,6 @@ int api_start(const struct api_opts *o, struct api **out, char **errmsg)
     a->opts.threads = o->threads > 0 ? o->threads : SERVER_THREADS;
     pthread_mutex_init(&a->slow_mu, NULL);
     pthread_cond_init(&a->slow_cv, NULL);
-    pthread_mutex_init(&a->pace_mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&a->pace_cv, &ca);
-    pthread_condattr_destroy(&ca);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
                      (v6 ? MHD_USE_IPv6 : 0);
     errno = 0;
@@ -1041,15 +980,6 @@ int api_start(const struct api_opts *o, struct api **out, char **errmsg)
         api_stop(a);
         return -e;
     }
-    if (a->pace_interval_ns > 0) {
-        int rc = pthread_create(&a->pace_thread, NULL, pace_main, a);
-        if (rc != 0) {
-            *errmsg = xasprintf("cannot start the API's pacer: %s", strerror(rc));
-            api_stop(a);
-            return -rc;
-        }
-        a->pace_started = true;
-    }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
     a->port = di ? di->port : 0;
     *out = a;
@@ -1066,18 +996,9 @@ void api_stop(struct api *a)
         while (a->slow_running > 0)
             pthread_cond_wait(&a->slow_cv, &a->slow_mu);
         pthread_mutex_unlock(&a->slow_mu);
-        if (a->pace_started) { /* parked requests are resumed, so MHD can close them */
-            pthread_mutex_lock(&a->pace_mu);
-            a->pace_stop = true;
-            pthread_cond_signal(&a->pace_cv);
-            pthread_mutex_unlock(&a->pace_mu);
-            pthread_join(a->pace_thread, NULL);
-        }
         MHD_stop_daemon(a->mhd);
         pthread_cond_destroy(&a->slow_cv);
         pthread_mutex_destroy(&a->slow_mu);
-        pthread_cond_destroy(&a->pace_cv);
-        pthread_mutex_destroy(&a->pace_mu);
     }
     free((char *)a->opts.listen);
     free((char *)a->opts.home);
