@@ -8,8 +8,8 @@
  *                        scheduling-latency histogram, queue depth, active
  *                        runs, store commits and their time (this process's
  *                        scheduler, base/stats.h), event subscribers, memory
- * Handlers run on the server's threads; the event stream blocks its
- * connection's thread in hub_read (one thread per connection).
+ * Handlers run on the server's few threads: an event stream with nothing to
+ * send suspends its connection and the hub resumes it (hub_arm).
  */
 #include <errno.h>
 #include <inttypes.h>
