@@ -72,7 +72,7 @@
 
 #define SERVER_MAX_CONNECTIONS 512
 #define SERVER_TIMEOUT_S       30
-#define SERVER_CONN_MEMORY     (64 * 1024)
+#define SERVER_CONN_MEMORY     (24 * 1024) /* per connection; MHD zeroes it per request */
 #define SERVER_STREAM_BLOCK    4096
 #define SERVER_MAX_QUERY       16   /* decoded query values kept per request */
 #define SERVER_THREADS         2    /* threads serving connections (epoll each) */
