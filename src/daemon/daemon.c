@@ -92,6 +92,7 @@ enum djob_kind { DJOB_SYNC, DJOB_LOAD, DJOB_CLAIM, DJOB_CURSOR, DJOB_DAG };
 struct dfile {
     char *path; /* owned */
     struct dag_rec drec;
+    struct dag *dag; /* a reference (immutable): its source is recorded as the version */
     struct import_error_rec *errs; /* owned */
     size_t nerrs;
 };
@@ -104,6 +105,7 @@ static void dfile_vec_free(dfile_vec *v)
         struct dfile *f = &v->v[i];
         free(f->path);
         dag_rec_release(&f->drec);
+        dag_free(f->dag);
         for (size_t k = 0; k < f->nerrs; k++)
             free(f->errs[k].message);
         free(f->errs);
@@ -382,6 +384,11 @@ static void djob_work(uv_work_t *req)
                 }
                 if (!same)
                     j->rc = store_put_dag(s, &f->drec);
+                /* The version too (once per hash), so its graph and tasks can be shown before
+                 * its first run. */
+                if (j->rc == 0 && f->dag)
+                    j->rc = store_put_dag_version(s, f->dag->hash, f->dag->id, f->dag->source,
+                                                  f->dag->source_len);
             }
             if (j->rc == 0)
                 j->rc = store_set_import_errors(s, f->path, f->errs, f->nerrs);
@@ -840,6 +847,7 @@ static void daemon_on_dag_change(void *ud, const char *path, const struct dag *o
         f.drec.hash = xstrdup(now->hash);
         f.drec.schedule = now->schedule ? xstrdup(now->schedule) : NULL;
         f.drec.description = now->description ? xstrdup(now->description) : NULL;
+        f.dag = dag_ref((struct dag *)now);
     } else if (errors && errors->n > 0) {
         f.errs = xcalloc(errors->n, sizeof(*f.errs));
         for (size_t i = 0; i < errors->n; i++) {

@@ -417,3 +417,35 @@ def test_api_stops_on_sigterm_and_logs_no_token(env):
         assert secret not in log
     assert "Bearer" not in log and "Authorization" not in log
     assert "limit=" not in log  # query strings are not logged
+
+
+def test_a_dag_that_never_ran_has_its_graph_and_tasks(tmp_path):
+    """The scheduler records each DAG's version when it loads the file, so the UI can draw a
+    DAG before its first run."""
+    b = make_home(tmp_path)
+    b.write("fresh.yaml", """
+        dag: fresh
+        tasks:
+          a: {run: 'true'}
+          b: {run: 'true', needs: [a]}
+        """)
+    d = Daemon(b, ["--listen", "127.0.0.1:%d" % free_port()], tmp_path / "standalone.log")
+    try:
+        d.start()
+        assert d.stop() == 0
+    finally:
+        if d.proc and d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+    srv = ApiServer(b, tmp_path / "api.log").start()
+    try:
+        tok = token(b, "admin")
+        r = srv.get("/api/v1/dags/fresh/graph", token=tok)
+        assert r.status == 200, r
+        g = r.json
+        assert {n["id"]: n["layer"] for n in g["nodes"]} == {"a": 0, "b": 1}
+        r = srv.get("/api/v1/dags/fresh", token=tok)
+        assert [t["name"] for t in r.json["tasks"]] == ["a", "b"], r
+        assert r.json["recent_runs"] == [] and r.json["last_run"] is None
+    finally:
+        alive_cleanup([srv])
