@@ -144,6 +144,9 @@ int api_query_int(const struct api_req *rq, struct api_resp *rs, const char *nam
  * allowed (NULL-terminated), else 400 naming it. */
 int api_body_object(const struct api_req *rq, struct api_resp *rs, const char *const *allowed,
                     json_t **out) WARN_UNUSED;
+/* A write of this server changed what the DAG list shows (paused, a new run): its next read
+ * rebuilds it instead of serving the copy kept for up to 200 ms (routes_read.c). */
+void api_dags_changed(void);
 /* The store of this thread (opened on first use): NULL after filling rs with a 503. */
 struct store *api_store(struct api_req *rq, struct api_resp *rs);
 

@@ -253,7 +253,9 @@ static int run_find(struct api_resp *rs, struct store *s, const char *dag, const
 
 /* The DAG list is what dashboards and scripts poll: it is built at most every
  * DAGS_CACHE_MS for all threads (each DAG's object serialized once), so a poll costs a copy,
- * not 1 + DAGs queries while the scheduler commits. It may be that old. */
+ * not 1 + DAGs queries while the scheduler commits. It may be that old, except after a write
+ * through this server (api_dags_changed): a client that pauses a DAG then reads the list sees
+ * its change. */
 #define DAGS_CACHE_MS 200
 
 static struct {
@@ -265,6 +267,7 @@ static struct {
     size_t n;
     char *first_page; /* the whole answer for the default query (offset 0, default limit) */
     size_t first_len;
+    uint64_t gen; /* api_dags_changed calls: a build that saw it move is stale at once */
 } dags_cache = {.lock = PTHREAD_RWLOCK_INITIALIZER, .build = PTHREAD_MUTEX_INITIALIZER};
 
 static void dags_cache_page(struct buf *b, size_t offset, size_t limit)
@@ -327,6 +330,9 @@ static void versions_sweep(void)
 /* Rebuilds the list (build mutex held). */
 static int dags_cache_fill(struct store *s)
 {
+    pthread_rwlock_rdlock(&dags_cache.lock);
+    uint64_t gen = dags_cache.gen;
+    pthread_rwlock_unlock(&dags_cache.lock);
     struct dag_rec *v = NULL;
     size_t n = 0;
     int r = store_list_dags(s, &v, &n);
@@ -356,9 +362,17 @@ static int dags_cache_fill(struct store *s)
     struct buf b = BUF_INIT(BUF_NO_MAX);
     dags_cache_page(&b, 0, API_LIMIT_DEFAULT);
     dags_cache.first_page = buf_detach(&b, &dags_cache.first_len);
-    dags_cache.built_ms = when_mono_ms();
+    dags_cache.built_ms = dags_cache.gen == gen ? when_mono_ms() : 0;
     pthread_rwlock_unlock(&dags_cache.lock);
     return 0;
+}
+
+void api_dags_changed(void)
+{
+    pthread_rwlock_wrlock(&dags_cache.lock);
+    dags_cache.built_ms = 0;
+    dags_cache.gen++;
+    pthread_rwlock_unlock(&dags_cache.lock);
 }
 
 static void get_dags(struct api_req *rq, struct api_resp *rs)

@@ -154,6 +154,7 @@ static void trigger(struct api_req *rq, struct api_resp *rs)
     json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "dag", dag_id, "run_id", run.run_id, "state",
                           run_state_name(RUN_QUEUED), "logical_date", iso);
     api_json(rs, 201, o);
+    api_dags_changed();
     struct buf loc = BUF_INIT(BUF_NO_MAX);
     if (buf_addf(&loc, "/api/v1/dags/%s/runs/%s", dag_id, run.run_id) == 0) {
         rs->header_name = "Location";
@@ -262,6 +263,7 @@ static void patch_dag(struct api_req *rq, struct api_resp *rs)
     log_info("api: dag paused", "user=%s dag=%s paused=%d", log_q(rq->user.name), log_q(dag_id),
              paused);
     api_json(rs, 200, json_pack("{s:s, s:b}", "dag_id", dag_id, "paused", paused));
+    api_dags_changed();
 }
 
 /* ---- PUT /api/v1/pools/{name} ---- */
