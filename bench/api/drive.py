@@ -179,46 +179,57 @@ class Sub(threading.Thread):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("baram")
-    ap.add_argument("--dur", default="10s")
     ap.add_argument("--conns", type=int, default=64)
     ap.add_argument("--subs", type=int, default=256)
     ap.add_argument("--tasks", type=int, default=2000)
     ap.add_argument("--par", type=int, default=8)
     ap.add_argument("--tmp", default="/dev/shm")
+    ap.add_argument("--pairs", type=int, default=5)
     a = ap.parse_args()
     h = Home(a.baram, a.tmp, a.tasks, a.par)
     print(f"# baram API benchmark ({time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())})\n")
     print(f"- machine: {os.cpu_count()} cores; load {open('/proc/loadavg').read().split()[:3]}")
-    print(f"- `bench/api.sh {a.baram}`: wrk -t2 -c{a.conns} -d{a.dur}; wide run of {a.tasks} "
-          f"`true` tasks at --parallelism {a.par}; home on {a.tmp}\n")
+    knobs = " ".join(f"{k}={os.environ[k]}" for k in ("BARAM_API_THREADS", "BARAM_API_MAX_RPS",
+                                                        "BARAM_API_NICE", "WRK_NICE")
+                     if k in os.environ)
+    print(f"- `{knobs + ' ' if knobs else ''}bench/api.sh {a.baram}`: wrk -t2 -c{a.conns} during "
+          f"each loaded run; wide run of {a.tasks} `true` tasks at --parallelism {a.par}; home on "
+          f"{a.tmp}\n")
     try:
         h.start()
         _, o = h.trigger_and_wait()  # warm
-        base = []
-        for _ in range(3):
+        # Pairs, alone then under load, so that drift on a shared machine hits both sides.
+        base, loaded, stats = [], [], []
+        for _ in range(a.pairs):
             _, o = h.trigger_and_wait()
-            base.append(run_wall(o))
-        w = wrk(h, a.dur, a.conns)
-        time.sleep(1.0)
-        loaded = []
-        t_end = time.time() + 7
-        while time.time() < t_end:
+            alone = run_wall(o)
+            base.append(alone)
+            w = wrk(h, f"{int(max(3.0, alone * 2 + 2.0))}s", a.conns)
+            time.sleep(0.7)  # wrk's connections are up and busy
             _, o = h.trigger_and_wait()
             loaded.append(run_wall(o))
-        out = w.communicate()[0]
-        r = parse_wrk(out)
-        base.sort()
-        loaded.sort()
-        b, l = base[len(base) // 2], loaded[len(loaded) // 2]
-        print("| GET /api/v1/dags (20 DAGs), token, during runs | requests/s | p50 ms | p99 ms |"
-              " non-2xx | socket errors |")
+            stats.append(parse_wrk(w.communicate()[0]))
+        med = lambda v: sorted(v)[len(v) // 2]
+        b, l = med(base), med(loaded)
+        rps = med([r["rps"] for r in stats])
+        p50 = med([r["p50"] for r in stats])
+        p99 = med([r["p99"] for r in stats])
+        p99_worst = max(r["p99"] for r in stats)
+        non2xx = sum(r["non2xx"] for r in stats)
+        errors = "; ".join(sorted({r["errors"] for r in stats}))
+        print("| GET /api/v1/dags (20 DAGs), token, during runs | requests/s | p50 ms | p99 ms "
+              "(worst) | non-2xx | socket errors |")
         print("|---|---:|---:|---:|---:|---|")
-        print(f"| wrk -c{a.conns} | **{r['rps']:.0f}** | {r['p50']:.2f} | **{r['p99']:.2f}** |"
-              f" {r['non2xx']} | {r['errors']} |\n")
-        print(f"| wide {a.tasks}: run wall (median) | alone | under the wrk load | slower by |")
+        print(f"| wrk -c{a.conns}, median of {a.pairs} | **{rps:.0f}** | {p50:.2f} | **{p99:.2f}**"
+              f" ({p99_worst:.2f}) | {non2xx} | {errors} |\n")
+        print(f"| wide {a.tasks}: run wall, median of {a.pairs} pairs | alone | under the wrk load"
+              f" | slower by |")
         print("|---|---:|---:|---:|")
-        print(f"| runs: {len(base)} alone, {len(loaded)} loaded | {b:.3f} s | {l:.3f} s |"
+        print(f"| each pair: alone, then loaded | {b:.3f} s | {l:.3f} s |"
               f" **{(l / b - 1) * 100:+.0f} %** |\n")
+        print("pairs (alone / loaded s, req/s, p99 ms): " + ", ".join(
+            f"{x:.2f}/{y:.2f} {r['rps']:.0f} {r['p99']:.1f}" for x, y, r in zip(base, loaded, stats))
+            + "\n")
         # SSE
         stop_run = [None]
         subs = [Sub(h, stop_run) for _ in range(a.subs)]
