@@ -1,0 +1,122 @@
+'use strict';
+/*
+ * dags.js - the small DAG files the browser tests write into a Baram's DAG folder.
+ *
+ * Key idea: where a test must see a state while it lasts ("running", a log that
+ * is still growing), the task waits for a gate file that the test creates once
+ * it has seen that state in the page, so no timing on a slow machine can make
+ * the test miss it. A gate wait is bounded (~30 s), so a failed test never
+ * leaves a task behind for long.
+ */
+
+/* sh that waits (at most ~30 s) for the file gate to exist. */
+function waitFor(gate) {
+    return `i=0; while [ ! -e '${gate}' ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done`;
+}
+
+const KNOWN_LINE = 'extract says hello from baram 42';
+
+/*
+ * flow: 4 tasks, extract -> transform -> load, extract -> report. transform waits for the
+ * gate "flow" then sleeps 0.3 s. A schedule starting in 2030, so no scheduled run appears.
+ */
+function flow(b) {
+    return `dag: flow
+description: Extract, transform and load the test orders
+schedule: "0 3 * * *"
+start: 2030-01-01
+params:
+  who: nobody
+tasks:
+  extract:
+    run: echo "${KNOWN_LINE}"
+  transform:
+    needs: [extract]
+    run: |
+      ${waitFor(b.gate('flow'))}
+      sleep 0.3
+      echo "transformed for $PARAM_WHO"
+  load:
+    needs: [transform]
+    run: echo loaded
+  report:
+    needs: [extract]
+    run: echo reported
+`;
+}
+
+/* flaky: prepare -> flaky -> after; flaky fails its first try (exit 3), later tries pass. */
+function flaky(b) {
+    const mark = b.gate('flaky-tried');
+    return `dag: flaky
+description: A task that fails once, then works
+tasks:
+  prepare:
+    run: echo prepared
+  flaky:
+    needs: [prepare]
+    run: |
+      if [ -e '${mark}' ]; then echo "second try works"; else : > '${mark}'; echo "first try fails"; exit 3; fi
+  after:
+    needs: [flaky]
+    run: echo after
+`;
+}
+
+/* failing: one task that always fails, one that never runs (upstream_failed). */
+const failing = `dag: failing
+description: Always fails
+tasks:
+  boom:
+    run: echo "about to fail"; exit 7
+  never:
+    needs: [boom]
+    run: echo never
+`;
+
+/* tail: say prints a known line; stream prints tail-line-01, waits for gate "tail", then 7 more lines over ~2.8 s. */
+function tail(b) {
+    return `dag: tail
+description: Prints lines slowly, to watch the log tail live
+tasks:
+  say:
+    run: echo "${KNOWN_LINE}"
+  stream:
+    needs: [say]
+    run: |
+      echo tail-line-01
+      ${waitFor(b.gate('tail'))}
+      for i in 02 03 04 05 06 07 08; do echo "tail-line-$i"; sleep 0.4; done
+`;
+}
+
+/* broken: an unknown key 'neds' on line 7 (an import error); BROKEN_LINE is that line. */
+const BROKEN_LINE = 7;
+const broken = `dag: broken_one
+description: has a typo
+tasks:
+  a:
+    run: echo a
+  b:
+    neds: [a]
+    run: echo b
+`;
+
+/* big: layers x width tasks, each needing two tasks of the layer before; run: 'true'. */
+function big(layers = 40, width = 50) {
+    const out = ['dag: big', `description: ${layers * width} tasks in ${layers} layers`, 'tasks:'];
+    const id = (l, w) => `t${String(l).padStart(2, '0')}_${String(w).padStart(2, '0')}`;
+    for (let l = 0; l < layers; l++) {
+        for (let w = 0; w < width; w++) {
+            out.push(`  ${id(l, w)}:`);
+            if (l > 0) {
+                const needs = [...new Set([id(l - 1, w), id(l - 1, (w + 1) % width)])];
+                out.push(`    needs: [${needs.join(', ')}]`);
+            }
+            out.push("    run: 'true'");
+        }
+    }
+    return `${out.join('\n')}\n`;
+}
+
+module.exports = { BROKEN_LINE, KNOWN_LINE, big, broken, failing, flaky, flow, tail };
