@@ -15,7 +15,7 @@
  * - Each row is an SVG <a> to the task instance page (keyboard reachable).
  */
 
-import {h} from './dom.js';
+import {esc, h} from './dom.js';
 import * as fmt from './fmt.js';
 import {label, norm} from './states.js';
 
@@ -24,11 +24,6 @@ const VIRTUAL_FROM = 300; /* instances; above this only the rows in view are dra
 const OVERSCAN = 30;
 const STEPS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120,
                300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800];
-
-function esc(s) {
-    return String(s).replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;',
-                                                   '"': '&quot;', "'": '&#39;'}[c]));
-}
 
 function startOf(ti) {
     for (const k of ['queued_at', 'started_at', 'scheduled_at']) {

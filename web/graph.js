@@ -19,7 +19,7 @@
  *   still in each node's colour, tooltip and aria-label).
  */
 
-import {h} from './dom.js';
+import {esc, h} from './dom.js';
 import {glyph, label, norm} from './states.js';
 
 const NODE_W = 180, NODE_H = 32, COL_GAP = 64, ROW_GAP = 14, PAD = 28;
@@ -27,11 +27,6 @@ const COL_W = NODE_W + COL_GAP, ROW_H = NODE_H + ROW_GAP;
 const EDGE_SPLIT = 1500;
 const FAR_ZOOM = 0.45; /* below this zoom the labels and glyphs are not drawn */
 const LABEL_CHARS = 21;
-
-function esc(s) {
-    return String(s).replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;',
-                                                   '"': '&quot;', "'": '&#39;'}[c]));
-}
 
 function short(id) {
     return id.length <= LABEL_CHARS ? id : id.slice(0, LABEL_CHARS - 1) + '…';
