@@ -3,7 +3,7 @@
 #               installs missing Debian packages first)
 #   make test   build with ASan+UBSan, run every test, end on "N passed, N failed"
 # Other targets: build, deps, examples (each example once, with `baram run`), fuzz, bench,
-# format, check-src, clean.
+# screenshots (the web UI's, for the README), format, check-src, clean.
 
 SHELL := /bin/bash
 BUILD_DEPS := gcc cmake ninja-build pkg-config libuv1-dev libsqlite3-dev libpq-dev libyaml-dev \
@@ -13,7 +13,7 @@ TEST_DEPS  := python3 python3-pytest python3-requests python3-jwt clang sqlite3
 BENCH_DEPS := make ninja-build snakemake time python3
 FUZZ_SECONDS ?= 60
 
-.PHONY: all build run examples test deps test-deps fuzz bench format check-src clean
+.PHONY: all build run examples test deps test-deps fuzz bench format check-src clean screenshots
 
 all: build
 
@@ -37,6 +37,12 @@ test: test-deps
 	@cmake --preset asan >/dev/null
 	@cmake --build build/asan
 	@scripts/test-all build/asan
+
+# The README's screenshots of the web UI (docs/screenshots/), taken by the browser tests.
+screenshots: test-deps
+	@cmake --preset asan >/dev/null
+	@cmake --build build/asan
+	@BARAM_SCREENSHOTS=$(CURDIR)/docs/screenshots scripts/browser-tests build/asan build/asan/test-results
 
 fuzz: test-deps
 	@cmake --preset fuzz >/dev/null

@@ -33,7 +33,9 @@ const { chromium } = require('playwright-core');
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const BIN = process.env.BARAM_BIN || path.join(ROOT, 'build', 'h-btest', 'baram');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const SHOTS = path.join(ROOT, 'docs', 'screenshots');
+/* Screenshots go to BARAM_SCREENSHOTS (scripts/browser-tests: the results folder; `make
+ * screenshots`: docs/screenshots, the README's). */
+const SHOTS = process.env.BARAM_SCREENSHOTS || path.join(ROOT, 'docs', 'screenshots');
 const WAIT = 30_000;          // default wait for anything to show up
 const ADMIN_PASSWORD = 'admin-pw-123';
 
