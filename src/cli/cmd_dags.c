@@ -375,35 +375,10 @@ static const struct dagdir_file *dview_find(const struct dview *v, const char *d
 /* Prints "no DAG" with a did-you-mean among the folder's and the store's ids. */
 static int dview_no_dag(const struct dview *v, const char *dag_id)
 {
-    struct dag_rec *recs = NULL;
-    size_t nrecs = 0;
-    if (v->s && store_list_dags(v->s, &recs, &nrecs) < 0)
-        nrecs = 0;
-    const char **ids = xcalloc(v->nfiles + nrecs + 1, sizeof *ids);
-    size_t n = 0;
-    for (size_t i = 0; i < v->nfiles; i++)
-        if (v->files[i].dag)
-            ids[n++] = v->files[i].dag->id;
-    const char *failed_path = NULL;
-    for (size_t i = 0; i < nrecs; i++) {
-        ids[n++] = recs[i].dag_id;
-        if (strcmp(recs[i].dag_id, dag_id) == 0 && recs[i].path)
-            failed_path = recs[i].path;
-    }
-    const char *near = suggest_closest(dag_id, ids, n);
-    if (failed_path)
-        fprintf(stderr,
-                "baram %s: DAG '%s' is not loaded from folder '%s' (its file '%s' is gone or "
-                "has errors; see 'baram dags list')\n",
-                v->cmd, dag_id, v->h.dags, failed_path);
-    else if (near)
-        fprintf(stderr, "baram %s: no DAG '%s' in folder '%s' (did you mean '%s'?)\n", v->cmd,
-                dag_id, v->h.dags, near);
-    else
-        fprintf(stderr, "baram %s: no DAG '%s' in folder '%s'; see 'baram dags list'\n", v->cmd,
-                dag_id, v->h.dags);
-    free(ids);
-    store_free_dags(recs, nrecs);
+    struct ops_err e = {0};
+    (void)ops_no_dag(v->s, v->files, v->nfiles, v->h.dags, dag_id, &e);
+    ops_err_print(&e, stderr, v->cmd);
+    ops_err_release(&e);
     return EXIT_USAGE;
 }
 

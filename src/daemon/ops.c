@@ -247,19 +247,18 @@ static const struct dagdir_file *folder_find(const struct folder *f, const char 
     return NULL;
 }
 
-/* "no DAG" with a did-you-mean among the folder's and the store's ids: -ENOENT. */
-static int no_dag(struct store *s, const struct folder *f, const char *dir, const char *dag_id,
-                  struct ops_err *e)
+int ops_no_dag(struct store *s, const struct dagdir_file *files, size_t nfiles, const char *dir,
+               const char *dag_id, struct ops_err *e)
 {
     struct dag_rec *recs = NULL;
     size_t nrecs = 0;
     if (s && store_list_dags(s, &recs, &nrecs) < 0)
         nrecs = 0;
-    const char **ids = xcalloc(f->nfiles + nrecs + 1, sizeof *ids);
+    const char **ids = xcalloc(nfiles + nrecs + 1, sizeof *ids);
     size_t n = 0;
-    for (size_t i = 0; i < f->nfiles; i++)
-        if (f->files[i].dag)
-            ids[n++] = f->files[i].dag->id;
+    for (size_t i = 0; i < nfiles; i++)
+        if (files[i].dag)
+            ids[n++] = files[i].dag->id;
     const char *failed_path = NULL;
     for (size_t i = 0; i < nrecs; i++) {
         ids[n++] = recs[i].dag_id;
@@ -325,7 +324,7 @@ static int queued_open(struct queued *q, struct store *s, const char *dir, const
         return r;
     q->file = folder_find(&q->folder, dag_id);
     if (!q->file)
-        return no_dag(s, &q->folder, dir, dag_id, e);
+        return ops_no_dag(s, q->folder.files, q->folder.nfiles, dir, dag_id, e);
     conf_params(conf, &q->holder, &q->params, &q->nparams);
     struct diag d;
     diag_init(&d);
@@ -491,7 +490,7 @@ int ops_set_paused(struct store *s, const char *home_dir, const char *dags_folde
         if (r == 0)
             dag_rec_release(&d);
         else if (r == -ENOENT) {
-            r = no_dag(s, &f, dags_folder, dag_id, e);
+            r = ops_no_dag(s, f.files, f.nfiles, dags_folder, dag_id, e);
             goto out;
         } else {
             r = fail_store(e, s);

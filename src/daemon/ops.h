@@ -157,5 +157,10 @@ int ops_pool_set(struct store *s, const char *home_dir, const char *name, int64_
                  struct ops_err *e) WARN_UNUSED;
 
 void ops_names_free(char **v, size_t n);
+/* The error for a DAG id found neither in the folder's files nor loaded by the scheduler: a
+ * did-you-mean among both, or the file it was loaded from when that now fails. -ENOENT. */
+struct dagdir_file;
+int ops_no_dag(struct store *s, const struct dagdir_file *files, size_t nfiles, const char *dir,
+               const char *dag_id, struct ops_err *e);
 
 #endif
