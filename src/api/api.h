@@ -106,6 +106,9 @@ typedef void (*api_handler_fn)(struct api_req *rq, struct api_resp *rs);
 /* A route's flags. SLOW: its handler takes long (argon2id password hashing): it runs on a
  * thread of its own, so the server's threads are never held by it. */
 #define API_ROUTE_SLOW 1u
+/* UNPACED: never held back by the admission limit (health checks, metrics: cheap, and a
+ * monitor must see a busy server as alive). */
+#define API_ROUTE_UNPACED 2u
 
 struct api_route {
     const char *method;  /* "GET", "POST", ...; NULL ends a table */

@@ -184,6 +184,6 @@ static void obs_metrics(struct api_req *rq, struct api_resp *rs)
 
 const struct api_route api_routes_obs[] = {
     {"GET", "/api/v1/events", AUTH_VIEWER, obs_events, 0},
-    {"GET", "/metrics", AUTH_NONE, obs_metrics, 0},
+    {"GET", "/metrics", AUTH_NONE, obs_metrics, API_ROUTE_UNPACED},
     {NULL, NULL, AUTH_NONE, NULL, 0},
 };

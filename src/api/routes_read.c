@@ -817,7 +817,7 @@ static void get_openapi(struct api_req *rq, struct api_resp *rs)
 
 const struct api_route api_routes_read[] = {
     {"GET", "/api/v1/openapi.json", AUTH_NONE, get_openapi, 0},
-    {"GET", "/api/v1/health", AUTH_NONE, get_health, 0},
+    {"GET", "/api/v1/health", AUTH_NONE, get_health, API_ROUTE_UNPACED},
     {"GET", "/api/v1/dags", AUTH_VIEWER, get_dags, 0},
     {"GET", "/api/v1/dags/{dag}", AUTH_VIEWER, get_dag, 0},
     {"GET", "/api/v1/dags/{dag}/graph", AUTH_VIEWER, get_graph, 0},

@@ -19,9 +19,13 @@
  *
  * Admission (api_opts.max_rps): requests start evenly spaced at most that
  * many a second; a thread ahead of the schedule sleeps (its connections
- * wait: the queue a limit makes), and a request whose turn is over a second
- * away gets 503 + Retry-After. The API's share of the machine is then a
- * setting, not whatever a client's load takes.
+ * wait: the queue a limit makes, bounded by the connection limit; the time
+ * a request spent in the kernel before its thread read it is not visible
+ * here, so nothing is refused for waiting long), and with many threads a
+ * request whose turn is over a second away gets 503 + Retry-After. Routes
+ * flagged API_ROUTE_UNPACED (health, metrics) are never held back. The
+ * API's share of the machine is then a setting, not whatever a client's
+ * load takes.
  *
  * Paths are matched raw: libmicrohttpd's unescaping is replaced by an
  * identity callback, so a "%2F" inside a segment stays inside that segment
@@ -98,6 +102,7 @@ struct api {
     pthread_mutex_t slow_mu;
     pthread_cond_t slow_cv;
     int slow_running;
+    bool slow_closed; /* api_stop began: no slow request starts any more */
 };
 
 /* One request: from the access handler's first call to MHD's completion callback. */
@@ -121,7 +126,6 @@ struct conn {
     _Atomic bool slow_done;
     struct api_resp slow_rs;
     struct MHD_Connection *mc;
-    const char *url;
 };
 
 /* ---- the thread's store ---- */
@@ -662,20 +666,22 @@ static enum MHD_Result slow_start(struct api *a, struct conn *c, struct MHD_Conn
                                   const char *url)
 {
     pthread_mutex_lock(&a->slow_mu);
-    bool room = a->slow_running < SERVER_SLOW_MAX;
+    bool room = a->slow_running < SERVER_SLOW_MAX && !a->slow_closed;
+    bool closed = a->slow_closed;
     if (room)
         a->slow_running++;
     pthread_mutex_unlock(&a->slow_mu);
     if (!room) {
         struct api_resp rs = {0};
-        api_problem(&rs, 503, "Service Unavailable",
-                    "too many slow requests (logins, new users) at once; retry in a second");
+        api_problem(&rs, 503, "Service Unavailable", "%s",
+                    closed ? "the server is stopping"
+                           : "too many slow requests (logins, new users) at once; retry in a "
+                             "second");
         rs.retry_after = "1";
         return send_resp(c, mc, url, &rs, NULL);
     }
     c->slow_started = true;
     c->mc = mc;
-    c->url = url;
     MHD_suspend_connection(mc);
     pthread_t t;
     pthread_attr_t at;
@@ -687,6 +693,7 @@ static enum MHD_Result slow_start(struct api *a, struct conn *c, struct MHD_Conn
         MHD_resume_connection(mc);
         pthread_mutex_lock(&a->slow_mu);
         a->slow_running--;
+        pthread_cond_broadcast(&a->slow_cv);
         pthread_mutex_unlock(&a->slow_mu);
         c->slow_started = false;
         struct api_resp rs = {0};
@@ -705,7 +712,7 @@ static enum MHD_Result last_call(struct api *a, struct conn *c, struct MHD_Conne
     if (c->too_big)
         return send_problem(c, mc, url, 413, "Content Too Large", "the request body is over 1 MiB",
                             NULL);
-    if (pace_admit(a) < 0) {
+    if (!(c->route->flags & API_ROUTE_UNPACED) && pace_admit(a) < 0) {
         struct api_resp rs = {0};
         api_problem(&rs, 503, "Service Unavailable",
                     "over the API's request rate (api max_rps %d); retry in a second",
@@ -965,15 +972,20 @@ int api_start(const struct api_opts *o, struct api **out, char **errmsg)
     pthread_cond_init(&a->slow_cv, NULL);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
                      (v6 ? MHD_USE_IPv6 : 0);
+    /* A pool of one is no pool: libmicrohttpd warns about it, so the option is left out. */
+    struct MHD_OptionItem pool[] = {
+        {a->opts.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
+         (intptr_t)a->opts.threads, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
     errno = 0;
-    a->mhd =
-        MHD_start_daemon(flags, 0, NULL, NULL, on_request, a, MHD_OPTION_THREAD_POOL_SIZE,
-                         (unsigned)a->opts.threads, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                         MHD_OPTION_CONNECTION_LIMIT, (unsigned)a->opts.max_connections,
-                         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)a->opts.conn_timeout_s,
-                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SERVER_CONN_MEMORY,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_UNESCAPE_CALLBACK,
-                         no_unescape, a, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a, MHD_OPTION_END);
+    a->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, a, MHD_OPTION_EXTERNAL_LOGGER,
+                              mhd_log, a, MHD_OPTION_ARRAY, pool, MHD_OPTION_SOCK_ADDR,
+                              (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+                              (unsigned)a->opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                              (unsigned)a->opts.conn_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                              (size_t)SERVER_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+                              a, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, a, MHD_OPTION_END);
     if (!a->mhd) {
         int e = errno ? errno : EADDRNOTAVAIL;
         *errmsg = xasprintf("cannot listen on %s: %s", listen, strerror(e));
@@ -993,6 +1005,7 @@ void api_stop(struct api *a)
     if (a->mhd) {
         /* A slow handler resumes its connection when done: let them finish first. */
         pthread_mutex_lock(&a->slow_mu);
+        a->slow_closed = true; /* libmicrohttpd must find no suspended connection at its stop */
         while (a->slow_running > 0)
             pthread_cond_wait(&a->slow_cv, &a->slow_mu);
         pthread_mutex_unlock(&a->slow_mu);

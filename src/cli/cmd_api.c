@@ -35,9 +35,8 @@ static const char usage[] =
     "\n"
     "  --listen HOST:PORT  where to listen (default: config `listen`, 127.0.0.1:8080);\n"
     "                      [V6]:PORT for IPv6, port 0 for any free port\n"
-    "  --api-max-rps N     requests the API starts a second at most; over it they queue, and\n"
-    "                      past a second's wait get 503 (default: config `api.max_rps`, 0: no\n"
-    "                      limit)\n"
+    "  --api-max-rps N     requests the API starts a second at most; over it they wait their\n"
+    "                      turn (default: config `api.max_rps`, 0: no limit)\n"
     "  --api-threads N     threads serving the API's connections (default: `api.threads`, 2)\n"
     "  --home DIR          the home (default $BARAM_HOME or ./.baram)\n";
 

@@ -15,6 +15,9 @@ from api_util import (ADMIN_PASSWORD, ApiServer, alive_cleanup, check_problem, m
                       token)
 
 
+PACED = "/"  # a public route the admission limit applies to (the UI's page)
+
+
 @pytest.fixture
 def home(tmp_path):
     return make_home(tmp_path)
@@ -28,7 +31,7 @@ def test_requests_over_max_rps_wait_their_turn(home, tmp_path):
     srv = start(home, tmp_path, "--api-max-rps", "5", "--api-threads", "1")
     try:
         statuses = []
-        threads = [threading.Thread(target=lambda: statuses.append(srv.get("/api/v1/health").status))
+        threads = [threading.Thread(target=lambda: statuses.append(srv.get(PACED).status))
                    for _ in range(10)]
         t0 = time.monotonic()
         for t in threads:
@@ -52,7 +55,7 @@ def test_requests_whose_turn_is_over_a_second_away_get_503(home, tmp_path):
 
         def one():
             t0 = time.monotonic()
-            r = srv.get("/api/v1/health")
+            r = srv.get(PACED)
             with lock:
                 results.append((r, time.monotonic() - t0))
 
@@ -75,7 +78,7 @@ def test_requests_whose_turn_is_over_a_second_away_get_503(home, tmp_path):
             assert "max_rps" in p["detail"], p
         assert wall >= 0.6, wall  # the admitted ones were spaced, not served at once
         time.sleep(1.2)
-        assert srv.get("/api/v1/health").status == 200  # the queue drains
+        assert srv.get(PACED).status == 200  # the queue drains
     finally:
         alive_cleanup([srv])
 
@@ -184,7 +187,7 @@ def test_config_and_environment(home, tmp_path):
     srv = start(home, tmp_path)
     try:
         statuses = []
-        threads = [threading.Thread(target=lambda: statuses.append(srv.get("/api/v1/health").status))
+        threads = [threading.Thread(target=lambda: statuses.append(srv.get(PACED).status))
                    for _ in range(10)]
         for t in threads:
             t.start()
@@ -207,3 +210,64 @@ def test_huge_headers_get_a_4xx_and_the_server_goes_on(home, tmp_path):
         assert srv.get("/api/v1/health").status == 200
     finally:
         alive_cleanup([srv])
+
+
+def test_health_and_metrics_are_never_held_back(home, tmp_path):
+    srv = start(home, tmp_path, "--api-max-rps", "1", "--api-threads", "1")
+    try:
+        assert srv.get("/api/v1/dags").status == 401  # takes this second's turn
+        t0 = time.monotonic()
+        for _ in range(5):
+            assert srv.get("/api/v1/health").status == 200
+            assert srv.get("/metrics").status == 200
+        assert time.monotonic() - t0 < 0.5
+    finally:
+        alive_cleanup([srv])
+
+
+def test_sigterm_while_logins_run_stops_cleanly(home, tmp_path):
+    """A login hashing on its own thread keeps its connection suspended; the server must
+    refuse new ones once stopping, wait for those running, and exit 0 (libmicrohttpd aborts
+    when stopped with a suspended connection)."""
+    for i in range(6):
+        srv = start(home, tmp_path, "--api-threads", "1")
+        stop = threading.Event()
+
+        def login():
+            while not stop.is_set():
+                try:
+                    srv.request("POST", "/api/v1/auth/token", timeout=5,
+                                body={"username": "admin", "password": ADMIN_PASSWORD})
+                except OSError:
+                    return
+
+        threads = [threading.Thread(target=login) for _ in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(0.15 + 0.05 * i)
+        rc = srv.stop()
+        stop.set()
+        for t in threads:
+            t.join(10)
+        assert rc == 0, srv.log()
+        assert "Fatal error" not in srv.log() and "ERROR: AddressSanitizer" not in srv.log()
+
+
+def test_a_second_standalone_on_the_same_home_never_serves(home, tmp_path):
+    """The API starts only once this process holds the home's scheduler lock."""
+    from api_util import free_port
+    from daemon_util import Daemon
+    first = Daemon(home, ["--listen", "127.0.0.1:%d" % free_port()], tmp_path / "first.log")
+    try:
+        first.start()
+        port = free_port()
+        r = home("standalone", "--listen", "127.0.0.1:%d" % port, timeout=30)
+        assert r.rc == 1 and "already running" in r.err, r
+        assert "api listening" not in r.err, r
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        assert first.stop() == 0
+    finally:
+        if first.proc and first.proc.poll() is None:
+            first.proc.kill()
+            first.proc.wait()
