@@ -299,10 +299,19 @@ struct hub_sub *hub_subscribe(struct hub *h, int64_t last_id, const char *dag, c
     s->run = run ? xstrdup(run) : NULL;
     pthread_mutex_lock(&h->mu);
     h->nsubs++;
+    bool ring = false;
     if (h->nsubs == 1 && h->stale) {
         h->resync_gen++;
         h->stale = false;
         pthread_cond_broadcast(&h->cond); /* the pump wakes and jumps to the log's end */
+        ring = true;
+    }
+    /* The pump may be waiting on the commit bell rather than on cond (the last subscriber
+     * left while it slept there): ring it too, so this wait is a store read, not a poll. */
+    if (ring) {
+        pthread_mutex_unlock(&h->mu);
+        stats_ring();
+        pthread_mutex_lock(&h->mu);
     }
     /* Every subscriber arriving before that jump is done waits for it, not just the first. */
     while (h->synced_gen < h->resync_gen && !h->stopping)
