@@ -44,9 +44,8 @@ static const char usage_fmt[] =
     "                      are stopped and left for the next start (default 30s)\n"
     "  --listen HOST:PORT  where the REST API listens (standalone; default: config `listen`,\n"
     "                      127.0.0.1:8080); it needs the home's secret.key (`baram init`)\n"
-    "  --api-max-rps N     requests the API starts a second at most; over it they queue, and\n"
-    "                      past a second's wait get 503 (default: config `api.max_rps`, 0: no\n"
-    "                      limit)\n"
+    "  --api-max-rps N     requests the API starts a second at most; over it they wait their\n"
+    "                      turn (default: config `api.max_rps`, 0: no limit)\n"
     "  --api-threads N     threads serving the API's connections (default: `api.threads`, 2)\n"
     "  --home DIR          the home (default $BARAM_HOME or ./.baram)\n"
     "\n"
@@ -56,9 +55,15 @@ static const char usage_fmt[] =
     "\n"
     "exit status: 0 stopped cleanly, 1 could not start, 2 bad flags or config\n";
 
+struct standalone_api;
+
 struct standalone_ctx {
     const char *cmd;
     const char *dags;
+    /* standalone: the API, started once the scheduler's lock is ours (standalone_locked) */
+    const struct home *h;
+    const char *listen;
+    struct standalone_api *api;
 };
 
 /* The API of `baram standalone`: its own threads (api.h), sharing only the store and the
@@ -69,8 +74,8 @@ struct standalone_api {
     struct api *api;
 };
 
-static int standalone_api_start(const struct home *h, const char *cmd, const char *listen,
-                                const char *dags, struct standalone_api *x)
+static int standalone_api_start(const struct home *h, const char *listen, const char *dags,
+                                struct standalone_api *x, char **errmsg)
 {
     char *err = NULL;
     char *key = xasprintf("%s/secret.key", h->dir);
@@ -105,7 +110,7 @@ static int standalone_api_start(const struct home *h, const char *cmd, const cha
         r = api_start(&o, &x->api, &err);
     }
     if (r < 0) {
-        fprintf(stderr, "baram %s: the API cannot start: %s\n", cmd, err ? err : err_str(r));
+        *errmsg = xasprintf("the API cannot start: %s", err ? err : err_str(r));
         free(err);
         if (x->hub)
             hub_stop(x->hub);
@@ -127,6 +132,12 @@ static void standalone_api_stop(struct standalone_api *x)
         hub_stop(x->hub);
     auth_close(x->auth);
     memset(x, 0, sizeof(*x));
+}
+
+static int standalone_locked(void *ud, char **errmsg)
+{
+    const struct standalone_ctx *c = ud;
+    return c->api ? standalone_api_start(c->h, c->listen, c->dags, c->api, errmsg) : 0;
 }
 
 static void standalone_ready(void *ud, size_t ndags, size_t nerrors)
@@ -202,14 +213,12 @@ static int standalone_main(const char *cmd, const char *what, int argc, char **a
         .grace_ms = grace_ms,
         .ready = standalone_ready,
         .ready_ud = &ctx,
+        .locked = standalone_locked,
     };
     struct standalone_api api = {0};
-    bool with_api = strcmp(cmd, "standalone") == 0;
-    if (with_api && standalone_api_start(&h, cmd, listen ? listen : h.listen, ctx.dags, &api) < 0) {
-        free(pools);
-        home_release(&h);
-        return EXIT_FAILED;
-    }
+    ctx.h = &h;
+    ctx.listen = listen ? listen : h.listen;
+    ctx.api = strcmp(cmd, "standalone") == 0 ? &api : NULL;
     r = daemon_run(&o, &err);
     standalone_api_stop(&api);
     free(pools);

@@ -1036,6 +1036,8 @@ int daemon_run(const struct daemon_opts *o, char **errmsg)
     }
     if (rc < 0)
         goto out_free;
+    if (o->locked && (rc = o->locked(o->ready_ud, errmsg)) < 0)
+        goto out_lock;
     if ((rc = store_open(o->store_url, &d->ctl, errmsg)) < 0)
         goto out_lock;
     if ((rc = uv_loop_init(&d->loop)) < 0) {

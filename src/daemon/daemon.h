@@ -49,6 +49,10 @@ struct daemon_opts {
     /* Called once on the loop when the daemon is up (DAGs loaded, recovery started). */
     void (*ready)(void *ud, size_t ndags, size_t nerrors);
     void *ready_ud;
+    /* Called once the home's lock is taken, before anything else (NULL: none): where
+     * `standalone` starts its API, so a second scheduler on the same home never serves.
+     * A negative return (with *errmsg, malloc'd) ends daemon_run with it. */
+    int (*locked)(void *ud, char **errmsg);
 };
 
 /* Runs the daemon until a signal stops it. 0 after a clean stop, or a negative code with
