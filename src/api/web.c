@@ -15,10 +15,13 @@
  */
 #include "api/web.h"
 
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "api/api.h"
 #include "base/buf.h"
@@ -39,9 +42,17 @@ static void serve_from_dir(const char *dir, const char *name, const char *ctype,
                            struct api_resp *rs)
 {
     char *path = xasprintf("%s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
+    /* Non-blocking open and a regular file only: a FIFO named app.js must not hold a server
+     * thread. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     free(path);
+    struct stat st;
+    FILE *f = NULL;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+        f = fdopen(fd, "rb");
     if (!f) {
+        if (fd >= 0)
+            close(fd);
         api_problem(rs, 404, "Not Found", "no such file in the web UI: %s", name);
         return;
     }

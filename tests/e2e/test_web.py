@@ -15,7 +15,8 @@ TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=u
 
 
 def web_files():
-    return sorted(p for p in WEB.iterdir() if p.is_file() and p.suffix != ".md")
+    return sorted(p for p in WEB.iterdir()
+                  if p.is_file() and p.suffix != ".md" and not p.name.startswith("."))
 
 
 @pytest.fixture(scope="module")
