@@ -231,6 +231,32 @@ def test_dag_graph(env):
     check_problem(get(env, "/api/v1/dags/nope/graph"), 404)
 
 
+def test_dag_grid(env):
+    g = ok_json(get(env, "/api/v1/dags/hello/grid"))
+    assert g["dag_id"] == "hello"
+    codes = g["codes"]
+    assert codes["s"] == "success" and codes["."] == "none" and len(codes) == 9, codes
+    # The runs newest first: the queued trigger (no instances yet), then the three runs.
+    ids = [r["run_id"] for r in g["runs"]]
+    assert ids[1:] == env["runs"][::-1], ids
+    assert set(g["tasks"]) == {"a", "b", "m[0]", "m[1]", "flaky"}, g["tasks"]
+    for col in g["runs"]:
+        assert len(col["states"]) == len(g["tasks"]) == len(col["tries"]), col
+    # Each run's letters agree with its instances as /tasks reports them.
+    for col in g["runs"][1:]:
+        tis = ok_json(get(env, run_path(env, env["runs"].index(col["run_id"])) + "/tasks"))
+        want = {t["task_id"]: (t["state"], t["try_number"]) for t in tis["tasks"]}
+        got = {task: (codes[c], n) for task, c, n in zip(g["tasks"], col["states"], col["tries"])
+               if c != "."}
+        assert got == want, (got, want)
+    assert g["runs"][0]["states"] == "." * len(g["tasks"])
+    one = ok_json(get(env, "/api/v1/dags/hello/grid?limit=1"))
+    assert len(one["runs"]) == 1
+    for bad in ("0", "101", "-1", "x"):
+        check_problem(get(env, "/api/v1/dags/hello/grid?limit=" + bad), 400)
+    check_problem(get(env, "/api/v1/dags/nope/grid"), 404)
+
+
 def test_import_errors(env):
     o = ok_json(get(env, "/api/v1/import-errors"))
     assert o["total_entries"] >= 1
