@@ -29,7 +29,7 @@ import {subscribe, coalesce, throttle} from './events.js';
 import * as fmt from './fmt.js';
 import {createGraph} from './graph.js';
 import {createGrid} from './grid.js';
-import {loadRunStates, graphOrder, layoutFromTasks, pool} from './model.js';
+import {RunStates, loadRunStates, graphOrder, layoutFromTasks, pool} from './model.js';
 import {setQuery} from './router.js';
 import {glyph, label, norm} from './states.js';
 import {openTrigger} from './trigger.js';
@@ -134,6 +134,38 @@ export function mount(root, route) {
         });
         loadingRuns.set(runId, p);
         return p;
+    }
+
+    /*
+     * The states of every grid column the page does not have yet, in one request
+     * (GET /dags/{dag}/grid: one state letter per task instance and run, about a tenth of the
+     * bytes of one request per run). Events of those runs are parked meanwhile and merged as
+     * runState() does; a column the answer lacks is left for runState().
+     */
+    async function loadGridStates(g, list) {
+        const want = list.filter((r) => !states.has(r.run_id) && !loadingRuns.has(r.run_id))
+            .map((r) => r.run_id);
+        if (want.length < 2) return;
+        for (const id of want) parked.set(id, []);
+        try {
+            const gr = await get(`/dags/${enc(dag)}/grid?limit=${GRID_RUNS}`,
+                                 {signal: ctl.signal});
+            for (const col of gr.runs || []) {
+                if (!parked.has(col.run_id) || states.has(col.run_id)) continue;
+                const rs = new RunStates();
+                for (let i = 0; i < gr.tasks.length; i++) {
+                    const c = col.states[i];
+                    if (c !== '.') rs.set(gr.tasks[i], gr.codes[c], col.tries[i]);
+                }
+                rs.merge(parked.get(col.run_id));
+                states.set(col.run_id, rs);
+                if (alive && grid === g) g.fill(col.run_id, rs.all());
+            }
+        } catch (e) {
+            if (e.name === 'AbortError') throw e; /* else: the columns load one by one */
+        } finally {
+            for (const id of want) if (!loadingRuns.has(id)) parked.delete(id);
+        }
     }
 
     /* "✓ 2026-11-28 · scheduled · success  (scheduled__2026-...)" */
@@ -292,6 +324,7 @@ export function mount(root, route) {
             g.el.scrollLeft = g.el.scrollWidth; /* newest runs in view on narrow screens */
         }
         g.rerender();
+        if (list.some((r) => !states.has(r.run_id))) await loadGridStates(g, list);
         const missing = list.filter((r) => !states.has(r.run_id)).reverse(); /* newest first */
         let failed = null;
         await pool(missing, 6, async (r) => {
