@@ -75,7 +75,9 @@ static void serve_from_dir(const char *dir, const char *name, const char *ctype,
     rs->page = true;
 }
 
-/* BARAM_WEB_DIR: a file's type from its extension (the build knows the same ones). */
+/* The content type a UI file is served with, from its extension (the one table of them, for
+ * the embedded files and BARAM_WEB_DIR alike); NULL: not a UI file type, answered 404 (and
+ * tests/e2e/test_web.py, which serves every file of web/, fails on it). */
 static const char *web_type_of(const char *name)
 {
     static const char *const types[][2] = {
@@ -96,16 +98,13 @@ static const char *web_type_of(const char *name)
 
 static void serve(struct api_req *rq, struct api_resp *rs, const char *name)
 {
+    const char *type = web_type_of(name);
     const char *dir = getenv("BARAM_WEB_DIR");
-    if (dir && *dir) {
-        const char *type = web_type_of(name);
-        if (type)
-            serve_from_dir(dir, name, type, rs);
-        else
-            api_problem(rs, 404, "Not Found", "no such file in the web UI: %s", name);
+    if (type && dir && *dir) {
+        serve_from_dir(dir, name, type, rs);
         return;
     }
-    const struct web_file *f = web_file_find(name);
+    const struct web_file *f = type ? web_file_find(name) : NULL;
     if (!f) {
         api_problem(rs, 404, "Not Found", "no such file in the web UI: %s", name);
         return;
@@ -121,7 +120,7 @@ static void serve(struct api_req *rq, struct api_resp *rs, const char *name)
     rs->status = 200;
     rs->static_body = f->data;
     rs->raw_len = f->len;
-    rs->content_type = f->content_type;
+    rs->content_type = type;
 }
 
 static void web_index(struct api_req *rq, struct api_resp *rs)

@@ -12,8 +12,7 @@ struct web_file {
     const char *name;          /* "app.js" */
     const unsigned char *data; /* NUL-terminated */
     size_t len;
-    const char *content_type; /* "text/javascript; charset=utf-8" */
-    const char *etag;         /* "\"<sha-256 prefix>\"" */
+    const char *etag; /* "\"<sha-256 prefix>\"" */
 };
 
 extern const struct web_file web_files[];
