@@ -31,6 +31,7 @@
 #include "base/err.h"
 #include "base/hmap.h"
 #include "base/log.h"
+#include "base/vec.h"
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "daemon/plan.h"
@@ -283,49 +284,50 @@ static void dags_cache_page(struct buf *b, size_t offset, size_t limit)
 }
 
 /* The DAG versions the list's next_run needs, parsed once per hash and kept while the list
- * shows them (only the thread holding dags_cache.build touches this). */
+ * shows them (only the thread holding dags_cache.build touches this): entries, and their
+ * index by hash (rebuilt when a build drops unused ones). */
+struct version {
+    char *hash;
+    struct dag *dag; /* NULL: could not be read or parsed */
+    bool used;       /* by the build in progress */
+};
 static struct {
-    char **hash;
-    struct dag **dag; /* NULL: could not be read or parsed */
-    bool *used;       /* by the build in progress */
-    size_t n;
+    VEC(struct version) v;
+    struct hmap by_hash; /* hash -> index in v */
 } versions;
 
 static struct dag *versions_get(struct store *s, const struct dag_rec *d)
 {
     if (!d->hash || !d->schedule)
         return NULL;
-    for (size_t i = 0; i < versions.n; i++) {
-        if (strcmp(versions.hash[i], d->hash) == 0) {
-            versions.used[i] = true;
-            return versions.dag[i];
-        }
+    uint32_t at;
+    if (!hmap_get(&versions.by_hash, d->hash, strlen(d->hash), &at)) {
+        struct version e = {xstrdup(d->hash), version_load(s, d->hash, d->path), false};
+        at = (uint32_t)versions.v.n;
+        VEC_PUSH(&versions.v, e);
+        (void)hmap_put(&versions.by_hash, e.hash, strlen(e.hash), at);
     }
-    size_t i = versions.n++;
-    versions.hash = xrealloc(versions.hash, versions.n * sizeof(*versions.hash));
-    versions.dag = xrealloc(versions.dag, versions.n * sizeof(*versions.dag));
-    versions.used = xrealloc(versions.used, versions.n * sizeof(*versions.used));
-    versions.hash[i] = xstrdup(d->hash);
-    versions.dag[i] = version_load(s, d->hash, d->path);
-    versions.used[i] = true;
-    return versions.dag[i];
+    versions.v.v[at].used = true;
+    return versions.v.v[at].dag;
 }
 
 /* Drops the versions the last build did not use and clears the marks for the next. */
 static void versions_sweep(void)
 {
     size_t k = 0;
-    for (size_t i = 0; i < versions.n; i++) {
-        if (!versions.used[i]) {
-            free(versions.hash[i]);
-            dag_free(versions.dag[i]);
+    hmap_release(&versions.by_hash); /* rebuilt below: indices move */
+    for (size_t i = 0; i < versions.v.n; i++) {
+        struct version e = versions.v.v[i];
+        if (!e.used) {
+            free(e.hash);
+            dag_free(e.dag);
             continue;
         }
-        versions.hash[k] = versions.hash[i];
-        versions.dag[k] = versions.dag[i];
-        versions.used[k++] = false;
+        e.used = false;
+        (void)hmap_put(&versions.by_hash, e.hash, strlen(e.hash), (uint32_t)k);
+        versions.v.v[k++] = e;
     }
-    versions.n = k;
+    versions.v.n = k;
 }
 
 /* Rebuilds the list (build mutex held). */
@@ -593,12 +595,9 @@ static void get_grid(struct api_req *rq, struct api_resp *rs)
         free(line);
         hmap_release(&index);
         json_t *codes = json_object();
-        static const enum ti_state all[] = {TI_NONE,    TI_SCHEDULED,       TI_QUEUED,
-                                            TI_RUNNING, TI_SUCCESS,         TI_FAILED,
-                                            TI_SKIPPED, TI_UPSTREAM_FAILED, TI_UP_FOR_RETRY};
-        for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-            char c[2] = {grid_code(all[i]), 0};
-            json_object_set_new(codes, c, json_string(ti_state_name(all[i])));
+        for (int st = 0; st < TI_STATE_COUNT; st++) {
+            char c[2] = {grid_code((enum ti_state)st), 0};
+            json_object_set_new(codes, c, json_string(ti_state_name((enum ti_state)st)));
         }
         json_t *o = json_object();
         json_object_set_new(o, "dag_id", str_json(d.dag_id));
