@@ -276,10 +276,8 @@ static void parse_api(struct cfg *c, struct home *h, yaml_node_t *v)
         int n;
         if (!s)
             continue;
-        if (rps && parse_int(s, 0, HOME_API_MAX_RPS_MAX, &n) == 0)
-            h->api.max_rps = n;
-        else if (!rps && parse_int(s, 1, HOME_API_THREADS_MAX, &n) == 0)
-            h->api.threads = n;
+        if (rps ? home_parse_api_max_rps(s, &n) == 0 : home_parse_api_threads(s, &n) == 0)
+            *(rps ? &h->api.max_rps : &h->api.threads) = n;
         else if (rps)
             diag_err(c->d, c->path, line_of(val), col_of(val),
                      "bad 'api.max_rps' '%s' (requests a second, 0 to %d; 0: no limit)", s,
