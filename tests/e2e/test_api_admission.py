@@ -149,8 +149,17 @@ def test_one_thread_serves_many_idle_event_streams_and_everything_else(home, tmp
         r = srv.get("/api/v1/dags", token=tok)
         assert r.status == 200, r
         assert time.monotonic() - t0 < 0.5
-        # A triggered event reaches a parked stream.
-        assert home("dags", "pause", "nope-dag").rc != 0  # unknown: no event
+        # An event wakes the parked streams: every one of them gets it.
+        home.write("one.yaml", "dag: one\ntasks:\n  a: {run: 'true'}\n")
+        assert home("run", home.dags / "one.yaml").rc == 0
+        deadline = time.monotonic() + 20
+        for s in socks:
+            got = b""
+            s.settimeout(max(0.1, deadline - time.monotonic()))
+            while b"event: task_instance" not in got:
+                chunk = s.recv(65536)
+                assert chunk, got
+                got += chunk
     finally:
         for s in socks:
             s.close()
