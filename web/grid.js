@@ -16,7 +16,7 @@
  *   are plain links, so no per-cell listeners.
  */
 
-import {h} from './dom.js';
+import {esc, h} from './dom.js';
 import {glyph, label, norm} from './states.js';
 import * as fmt from './fmt.js';
 
@@ -24,11 +24,6 @@ const ROW_H = 26;         /* must match .grid-row height in style.css */
 const VIRTUAL_FROM = 300; /* tasks; below this every row is rendered */
 const OVERSCAN = 20;
 const FILL_MS = 250;      /* batching of columns that arrive while the grid loads */
-
-function esc(s) {
-    return String(s).replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;',
-                                                   '"': '&quot;', "'": '&#39;'}[c]));
-}
 
 /*
  * createGrid({tasks: [{id, mapped}], runs: [run...] oldest first,

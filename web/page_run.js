@@ -18,7 +18,7 @@
  */
 
 import {get, api, enc, isOperator, link} from './api.js';
-import {h, replace} from './dom.js';
+import {esc, h, replace} from './dom.js';
 import {subscribe, throttle} from './events.js';
 import * as fmt from './fmt.js';
 import {criticalPath} from './critical.js';
@@ -32,11 +32,6 @@ const BIG_REDRAW_MS = 1500;
 const BIG = 500;
 const REFETCH_MS = 3000;     /* full refetch gap while events flow (x3 above BIG) */
 const TABLE_VIRTUAL = 300;   /* instances; above this the table draws only what is in view */
-
-function esc(s) {
-    return String(s).replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;',
-                                                   '"': '&quot;', "'": '&#39;'}[c]));
-}
 
 export function mount(root, route) {
     const {dag, run} = route.params;
