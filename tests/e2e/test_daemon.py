@@ -18,6 +18,7 @@ fixed sleeps wait for something that must NOT happen (a tick, a retry).
 """
 
 import datetime
+import hashlib
 import os
 import signal
 import sqlite3
@@ -1329,6 +1330,29 @@ def test_idle_cpu(b, daemons):
     print("idle CPU over 3 s: %.0f ms" % used)
     assert used < 30, "daemon used %.0f ms of CPU in 3 s idle" % used
     assert d.stop() == 0
+
+
+def test_an_idle_restart_writes_nothing(b, daemons):
+    """Once a home's DAGs and their versions are recorded, starting and stopping the scheduler
+    again (and idling in between) leaves the database byte for byte as it was."""
+    for i in range(5):
+        b.write("q%d.yaml" % i, "dag: q%d\nschedule: '0 3 1 1 *'\nstart: 2030-01-01\n"
+                "tasks:\n  a: {run: 'true'}\n" % i)
+    for _ in range(2):  # the first start records the DAGs; the second settles the WAL
+        d = daemons(b)
+        time.sleep(0.3)
+        assert d.stop() == 0
+
+    def snapshot():
+        return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in b.home.iterdir() if p.name.startswith("baram.db") and
+                not p.name.endswith("-shm")}
+
+    before = snapshot()
+    d = daemons(b)
+    time.sleep(2.5)  # past a periodic store sync
+    assert d.stop() == 0
+    assert snapshot() == before
 
 
 # ---- 14. hooks ----------------------------------------------------------------------------------
