@@ -345,7 +345,7 @@ static int dags_cache_fill(struct store *s)
     size_t *lens = xcalloc(n ? n : 1, sizeof(size_t));
     for (size_t i = 0; i < n; i++) {
         json_t *o = dag_json(s, &v[i], versions_get(s, &v[i]));
-        items[i] = json_dumps(o, JSON_COMPACT);
+        items[i] = json_dumps(o, RUNJSON_DUMP_FLAGS);
         json_decref(o);
         if (!items[i])
             items[i] = xstrdup("null");

@@ -481,7 +481,7 @@ static enum MHD_Result send_resp(struct conn *c, struct MHD_Connection *mc, cons
         rs->reader = NULL; /* MHD owns reader_ud now (or it was freed on failure) */
         ctype = rs->content_type ? rs->content_type : "application/octet-stream";
     } else if (rs->body) {
-        char *text = json_dumps(rs->body, JSON_COMPACT | JSON_REAL_PRECISION(6));
+        char *text = json_dumps(rs->body, RUNJSON_DUMP_FLAGS);
         if (!text) {
             text = xstrdup("{\"type\":\"about:blank\",\"title\":\"Internal Server Error\","
                            "\"status\":500,\"detail\":\"cannot encode the response\"}");

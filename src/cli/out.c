@@ -45,7 +45,7 @@ int out_run_load(struct store *s, const char *run_id, json_t **out)
 
 int out_json_print(FILE *f, const json_t *j)
 {
-    char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6));
+    char *s = json_dumps(j, RUNJSON_DUMP_FLAGS);
     if (!s)
         return -EIO;
     int r = fputs(s, f) < 0 || fputc('\n', f) < 0 ? -EIO : 0;

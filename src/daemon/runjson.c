@@ -96,13 +96,11 @@ static json_t *str_or_null(const char *s)
 
 static void set_run_fields(json_t *o, const struct run_rec *run)
 {
-    char date[16];
     json_object_set_new(o, "dag", json_string(run->dag_id ? run->dag_id : ""));
     json_object_set_new(o, "run_id", json_string(run->run_id ? run->run_id : ""));
     json_object_set_new(o, "state", json_string(run_state_name(run->state)));
     json_object_set_new(o, "type", json_string(run_type_name(run->type)));
-    when_format_date(run->logical_at_ms, date, sizeof date);
-    json_object_set_new(o, "logical_date", json_string(date));
+    json_object_set_new(o, "logical_date", runjson_time(run->logical_at_ms));
     json_object_set_new(o, "started_at", runjson_time(run->started_at_ms));
     json_object_set_new(o, "ended_at", runjson_time(run->ended_at_ms));
 }

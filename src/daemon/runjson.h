@@ -24,9 +24,15 @@ struct ti_rec;
 struct try_rec;
 struct store;
 
+/* How every JSON answer and line is dumped: compact, reals with 10 significant digits, so that
+ * 5 ms reads 0.005 (not 0.0050000000000000001) and a three-hour task keeps its milliseconds.
+ * Expands where <jansson.h> is included. */
+#define RUNJSON_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(10))
+
 /* The run object: {"dag","run_id","state","type","logical_date","started_at","ended_at",
  * "tasks":{TASK_ID:{"state","tries","exit_code","output","started_at","ended_at",
- * "duration_s"[,"message"]}}}. Times are ISO 8601 UTC with milliseconds or null when unknown;
+ * "duration_s"[,"message"]}}}. Times, the logical date among them (an hourly DAG has 24 a
+ * day), are ISO 8601 UTC with milliseconds or null when unknown;
  * exit_code null when none; output null when none, else its text (invalid UTF-8 replaced by
  * U+FFFD). Returns a new reference. */
 struct json_t *runjson_run(const struct run_rec *run, const struct ti_rec *tis, size_t n);

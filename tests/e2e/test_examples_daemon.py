@@ -158,7 +158,7 @@ def etl_data():
 def test_nightly_etl_day(baram, etl_data):
     obj = baram.run_json(ETL, "--date", DS)
     assert obj["dag"] == "nightly_etl" and obj["state"] == "success"
-    assert obj.get("logical_date", DS) == DS
+    assert obj["logical_date"] == DS + "T00:00:00.000Z", obj["logical_date"]
     s = states(obj)
     assert list(s) == ["extract", "validate", "transform", "load", "report"], s
     assert set(s.values()) == {"success"}, s

@@ -188,7 +188,8 @@ static void run_json_matches_runs_show_and_logs_work(void **state)
     json_t *run = json_loads(r.out, 0, &jerr);
     assert_non_null(run);
     assert_string_equal(json_string_value(json_object_get(run, "state")), "success");
-    assert_string_equal(json_string_value(json_object_get(run, "logical_date")), "2026-11-29");
+    assert_string_equal(json_string_value(json_object_get(run, "logical_date")),
+                        "2026-11-29T00:00:00.000Z");
     json_t *tasks = json_object_get(run, "tasks");
     assert_int_equal(json_object_size(tasks), 4);
     assert_string_equal(

@@ -141,7 +141,7 @@ static void run_object_has_spec_shape(void **state)
     assert_json_str(o, "run_id", id);
     assert_json_str(o, "state", "failed");
     assert_json_str(o, "type", "manual");
-    assert_json_str(o, "logical_date", "2026-11-29");
+    assert_json_str(o, "logical_date", "2026-11-29T03:00:00.000Z");
     assert_json_str(o, "started_at", "2026-11-29T03:00:00.000Z");
     assert_json_str(o, "ended_at", "2026-11-29T03:00:01.234Z");
     json_t *tasks = json_object_get(o, "tasks");
