@@ -27,8 +27,8 @@ def free_port():
 
 
 class Home:
-    def __init__(self, baram, tmp, tasks, par):
-        self.baram = baram
+    def __init__(self, baram, tmp, tasks, par, split=False):
+        self.baram, self.split = baram, split
         self.dir = tempfile.mkdtemp(prefix="baram-api-bench.", dir=tmp)
         self.home = os.path.join(self.dir, "home")
         self.dags = os.path.join(self.dir, "dags")
@@ -62,9 +62,22 @@ class Home:
 
     def start(self):
         self.log = open(os.path.join(self.dir, "daemon.log"), "w+")
-        self.proc = subprocess.Popen(
-            [self.baram, "standalone", "--listen", f"127.0.0.1:{self.port}",
-             "--parallelism", str(self.par)], env=self.env, stdout=self.log, stderr=self.log)
+        # The daemon and wrk each get a session of their own, as a service and an outside
+        # client have: in the driver's session they would share its scheduling group (Linux
+        # autogroups), so the driver's own work would count against the daemon.
+        self.api = None
+        if self.split:  # `baram scheduler` and `baram api`, two processes on one home
+            self.proc = subprocess.Popen(
+                [self.baram, "scheduler", "--parallelism", str(self.par)], env=self.env,
+                stdout=self.log, stderr=self.log, start_new_session=True)
+            self.api = subprocess.Popen(
+                [self.baram, "api", "--listen", f"127.0.0.1:{self.port}"], env=self.env,
+                stdout=self.log, stderr=self.log, start_new_session=True)
+        else:
+            self.proc = subprocess.Popen(
+                [self.baram, "standalone", "--listen", f"127.0.0.1:{self.port}",
+                 "--parallelism", str(self.par)], env=self.env, stdout=self.log, stderr=self.log,
+                start_new_session=True)
         deadline = time.time() + 20
         while time.time() < deadline:
             try:
@@ -76,16 +89,29 @@ class Home:
         raise SystemExit("the daemon did not start")
 
     def stop(self):
+        if self.api:
+            self.api.send_signal(signal.SIGTERM)
+            self.api.wait(60)
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(60)
 
+    def wait_ended(self, run_id):
+        """Polls the run's state with a read of the database (a `runs show --json` of 2000
+        tasks costs 25 ms of CPU: polling with it would load the machine as much as wrk)."""
+        db = sqlite3.connect(f"file:{os.path.join(self.home, 'baram.db')}?mode=ro", uri=True)
+        try:
+            while True:
+                row = db.execute("SELECT state FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+                if row and row[0] in ("success", "failed", "cancelled"):
+                    return
+                time.sleep(0.02)
+        finally:
+            db.close()
+
     def trigger_and_wait(self):
         run_id = self.run("dags", "trigger", "wide").strip()
-        while True:
-            o = json.loads(self.run("runs", "show", run_id, "--json"))
-            if o["state"] in ("success", "failed", "cancelled"):
-                return run_id, o
-            time.sleep(0.05)
+        self.wait_ended(run_id)
+        return run_id, json.loads(self.run("runs", "show", run_id, "--json"))
 
 
 def iso_s(t):
@@ -98,10 +124,12 @@ def run_wall(o):
 
 
 def wrk(h, dur, conns):
-    cmd = ["nice", "-n", os.environ.get("WRK_NICE", "0"), "wrk", "-t2", f"-c{conns}", f"-d{dur}", "--latency", "-H",
+    cmd = ["nice", "-n", os.environ.get("WRK_NICE", "0"), "wrk",
+           f"-t{os.environ.get('WRK_THREADS', '2')}", f"-c{conns}", f"-d{dur}", "--latency", "-H",
            f"Authorization: Bearer {h.token}",
            f"http://127.0.0.1:{h.port}{os.environ.get('API_BENCH_PATH', '/api/v1/dags')}"]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
 
 
 def parse_wrk(out):
@@ -185,15 +213,19 @@ def main():
     ap.add_argument("--par", type=int, default=8)
     ap.add_argument("--tmp", default="/dev/shm")
     ap.add_argument("--pairs", type=int, default=5)
+    ap.add_argument("--split", action="store_true",
+                    help="`baram scheduler` + `baram api` instead of `baram standalone`")
     a = ap.parse_args()
-    h = Home(a.baram, a.tmp, a.tasks, a.par)
+    h = Home(a.baram, a.tmp, a.tasks, a.par, a.split)
     print(f"# baram API benchmark ({time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())})\n")
     print(f"- machine: {os.cpu_count()} cores; load {open('/proc/loadavg').read().split()[:3]}")
     knobs = " ".join(f"{k}={os.environ[k]}" for k in ("BARAM_API_THREADS", "BARAM_API_MAX_RPS",
-                                                        "BARAM_API_NICE", "WRK_NICE")
+                                                        "BARAM_API_NICE", "WRK_NICE",
+                                                        "WRK_THREADS", "SPLIT")
                      if k in os.environ)
-    print(f"- `{knobs + ' ' if knobs else ''}bench/api.sh {a.baram}`: wrk -t2 -c{a.conns} during "
-          f"each loaded run; wide run of {a.tasks} `true` tasks at --parallelism {a.par}; home on "
+    print(f"- `{knobs + ' ' if knobs else ''}bench/api.sh {a.baram}`: wrk -t{os.environ.get('WRK_THREADS', '2')} "
+          f"-c{a.conns} during each loaded run, wrk and the daemon each in a session of its own; "
+          f"{'`baram scheduler` + `baram api`' if a.split else '`baram standalone`'}; wide run of {a.tasks} `true` tasks at --parallelism {a.par}; home on "
           f"{a.tmp}\n")
     try:
         h.start()
@@ -238,9 +270,7 @@ def main():
             s.start()
         run_id = h.run("dags", "trigger", "wide").strip()
         stop_run[0] = run_id
-        while json.loads(h.run("runs", "show", run_id, "--json"))["state"] not in (
-                "success", "failed"):
-            time.sleep(0.05)
+        h.wait_ended(run_id)
         deadline = time.time() + 60
         for s in subs:
             s.join(max(0.1, deadline - time.time()))
