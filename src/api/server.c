@@ -380,12 +380,15 @@ static const struct api_route *const *route_tables(void)
     return tables;
 }
 
-/* The route for method + url, or NULL with allow filled ("GET, POST") when the path exists
- * with other methods (allow empty: no such path). */
+/* The route for method + url, or NULL with allow filled ("GET, HEAD, POST") when the path
+ * exists with other methods (allow empty: no such path). HEAD takes the GET route (RFC 9110
+ * 9.3.2): libmicrohttpd sends the answer's headers without its body. */
 static const struct api_route *route_find(const char *method, const char *url, struct span *segs,
                                           size_t *nseg, struct buf *allow)
 {
     const struct api_route *const *t = route_tables();
+    if (strcmp(method, "HEAD") == 0)
+        method = "GET";
     for (size_t i = 0; t[i]; i++) {
         for (const struct api_route *r = t[i]; r->method; r++) {
             if (!route_match(r->pattern, url, segs, nseg))
@@ -393,7 +396,8 @@ static const struct api_route *route_find(const char *method, const char *url, s
             if (strcmp(r->method, method) == 0)
                 return r;
             if (!strstr(allow->data, r->method))
-                (void)!buf_addf(allow, "%s%s", allow->len ? ", " : "", r->method);
+                (void)!buf_addf(allow, "%s%s%s", allow->len ? ", " : "", r->method,
+                                strcmp(r->method, "GET") == 0 ? ", HEAD" : "");
         }
     }
     return NULL;

@@ -10,6 +10,7 @@ test checks its log never held a token.
 
 import json
 import re
+import time
 
 import pytest
 
@@ -113,10 +114,33 @@ def test_unknown_route_is_a_404_problem(env):
 def test_wrong_method_is_405_with_allow(env):
     r = env["srv"].request("DELETE", "/api/v1/dags", token=env["admin"])
     check_problem(r, 405)
-    assert r.header("allow") == "GET", r
+    assert r.header("allow") == "GET, HEAD", r
     r = env["srv"].request("PUT", "/api/v1/dags/hello", token=env["admin"])
     check_problem(r, 405)
-    assert set(r.header("allow").split(", ")) == {"GET", "PATCH"}, r
+    assert set(r.header("allow").split(", ")) == {"GET", "HEAD", "PATCH"}, r
+
+
+def test_head_is_get_without_the_body(env):
+    """RFC 9110: a server that answers GET answers HEAD; the same status and headers, no body.
+    The token is checked as for GET, and HEAD on the event stream ends at once."""
+    srv = env["srv"]
+    for path in ("/api/v1/dags", "/api/v1/dags/hello", "/api/v1/health", "/api/v1/openapi.json",
+                 "/api/v1/events"):
+        g = srv.request("GET", path, token=env["viewer"]) if path != "/api/v1/events" else None
+        t0 = time.monotonic()
+        h = srv.request("HEAD", path, token=env["viewer"])
+        assert time.monotonic() - t0 < 3, path
+        assert h.status == 200 and h.body == b"", (path, h)
+        if g is not None:
+            assert h.header("content-type") == g.header("content-type"), path
+        else:
+            assert h.header("content-type").startswith("text/event-stream"), h
+    r = srv.request("HEAD", "/api/v1/dags")
+    assert r.status == 401 and r.body == b"", r
+    r = srv.request("HEAD", "/api/v1/dags/nope", token=env["viewer"])
+    assert r.status == 404 and r.body == b"", r
+    r = srv.request("HEAD", "/api/v1/auth/token")
+    assert r.status == 405 and r.header("allow") == "POST", r
 
 
 def test_missing_or_bad_token_is_401(env):

@@ -94,7 +94,9 @@ def test_other_methods_are_405(srv):
     for path in ("/", "/ui/index.html"):
         r = srv.request("POST", path, body=b"x")
         check_problem(r, 405)
-        assert r.header("allow") == "GET"
+        assert r.header("allow") == "GET, HEAD"
+    r = srv.request("HEAD", "/ui/index.html")
+    assert r.status == 200 and r.body == b"" and r.header("content-type").startswith("text/html")
 
 
 def test_baram_web_dir_serves_from_disk_for_ui_work(tmp_path):
