@@ -76,7 +76,8 @@ static ssize_t read_line(int fd, char *out, size_t cap)
     return (ssize_t)n;
 }
 
-/* Prompts on the terminal fd with echo off. */
+/* Prompts on the terminal fd with echo off: off before the prompt shows, so that nothing typed
+ * as soon as it appears is echoed (as getpass(3) does). */
 static ssize_t prompt(int fd, const char *text, char *out, size_t cap)
 {
     struct termios old, quiet;
@@ -85,10 +86,10 @@ static ssize_t prompt(int fd, const char *text, char *out, size_t cap)
     quiet = old;
     quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
     quiet.c_lflag |= ICANON;
-    fputs(text, stderr);
-    fflush(stderr);
     if (tcsetattr(fd, TCSAFLUSH, &quiet) < 0)
         return -errno;
+    fputs(text, stderr);
+    fflush(stderr);
     ssize_t n = read_line(fd, out, cap);
     (void)tcsetattr(fd, TCSAFLUSH, &old);
     fputc('\n', stderr);
