@@ -767,6 +767,31 @@ static void throttle_keys(const char *name, const char *client, char *ukey, char
         ckey[0] = 0;
 }
 
+int auth_delete_user(struct store *s, const char *name)
+{
+    int r = store_begin(s);
+    if (r < 0)
+        return r;
+    struct user_rec u;
+    r = store_get_user(s, name, &u);
+    if (r == 0) {
+        if (strcmp(u.role, auth_role_name(AUTH_ADMIN)) == 0) {
+            int64_t admins = 0;
+            r = store_count_users(s, u.role, &admins);
+            if (r == 0 && admins <= 1)
+                r = -EPERM;
+        }
+        user_rec_release(&u);
+    }
+    if (r == 0)
+        r = store_delete_user(s, name);
+    if (r == 0)
+        r = store_commit(s);
+    else
+        store_rollback(s);
+    return r;
+}
+
 int auth_login(struct auth *a, struct store *s, const char *name, const char *password,
                const char *client, enum auth_role *role, int *retry_after_s)
 {

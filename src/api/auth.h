@@ -75,6 +75,11 @@ int auth_verify(struct auth *a, const char *token, struct auth_user *user,
 int auth_hash_password(const char *password, char **hash) WARN_UNUSED;
 bool auth_check_password(const char *hash, const char *password);
 
+/* Deletes the user in one transaction, unless it is the last admin (a home must keep one).
+ * 0; -ENOENT no such user; -EPERM the last admin (nothing changed); or ERR_DB (store_errmsg
+ * says why). The CLI's `users delete` and the API's DELETE /users/{name} both call this. */
+int auth_delete_user(struct store *s, const char *name) WARN_UNUSED;
+
 /* A login: checks the user's password in the store, with throttling. 0 and *role; -EACCES bad
  * user or password (the same answer for both); -EAGAIN throttled, *retry_after_s set; or
  * ERR_DB. client: the caller's address (for the per-address throttle), may be NULL. */

@@ -215,33 +215,13 @@ static void users_delete(struct api_req *rq, struct api_resp *rs)
     struct store *s = api_store(rq, rs);
     if (!s)
         return;
-    if (store_begin(s) < 0) {
-        store_failed(rs, s, "delete the user");
-        return;
-    }
-    struct user_rec u;
-    int r = store_get_user(s, name, &u);
-    int64_t admins = 0;
-    bool last_admin = false;
-    if (r == 0) {
-        if (strcmp(u.role, auth_role_name(AUTH_ADMIN)) == 0) {
-            r = store_count_users(s, auth_role_name(AUTH_ADMIN), &admins);
-            last_admin = r == 0 && admins <= 1;
-        }
-        user_rec_release(&u);
-    }
-    if (r == 0 && !last_admin)
-        r = store_delete_user(s, name);
-    if (r == 0 && !last_admin)
-        r = store_commit(s);
-    else
-        store_rollback(s);
+    int r = auth_delete_user(s, name);
     if (r == -ENOENT) {
         api_problem(rs, 404, "Not Found", "no user '%s'", name);
+    } else if (r == -EPERM) {
+        api_problem(rs, 409, "Conflict", "'%s' is the last admin and cannot be deleted", name);
     } else if (r < 0) {
         store_failed(rs, s, "delete the user");
-    } else if (last_admin) {
-        api_problem(rs, 409, "Conflict", "'%s' is the last admin and cannot be deleted", name);
     } else {
         rs->status = 204;
         rs->content_type = "text/plain; charset=utf-8";

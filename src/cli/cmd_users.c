@@ -278,34 +278,15 @@ static int users_delete(struct home *h, const char *name)
     int ret = open_store(h, "users delete", &s);
     if (ret)
         return ret;
-    bool last_admin = false;
-    int r = store_begin(s);
-    if (r == 0) {
-        struct user_rec u;
-        r = store_get_user(s, name, &u);
-        if (r == 0) {
-            if (strcmp(u.role, auth_role_name(AUTH_ADMIN)) == 0) {
-                int64_t admins = 0;
-                r = store_count_users(s, u.role, &admins);
-                last_admin = r == 0 && admins <= 1;
-            }
-            user_rec_release(&u);
-        }
-        if (r == 0 && !last_admin)
-            r = store_delete_user(s, name);
-        if (r == 0 && !last_admin)
-            r = store_commit(s);
-        else
-            store_rollback(s);
-    }
+    int r = auth_delete_user(s, name);
     if (r == -ENOENT) {
         fprintf(stderr, "baram users delete: no user '%.80s'\n", name);
         ret = EXIT_FAILED;
+    } else if (r == -EPERM) {
+        fprintf(stderr, "baram users delete: '%s' is the last admin and cannot be deleted\n", name);
+        ret = EXIT_FAILED;
     } else if (r < 0) {
         fprintf(stderr, "baram users delete: %s\n", store_errmsg(s));
-        ret = EXIT_FAILED;
-    } else if (last_admin) {
-        fprintf(stderr, "baram users delete: '%s' is the last admin and cannot be deleted\n", name);
         ret = EXIT_FAILED;
     } else {
         printf("user %s deleted\n", name);

@@ -522,3 +522,26 @@ def test_with_a_running_scheduler(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def test_delete_users_keeps_the_last_admin(tmp_path):
+    """DELETE /api/v1/users/{name}: 204 and gone; 404 for no such user; 409 for the last admin
+    (the same rule as `baram users delete`), which then still logs in."""
+    b = make_home(tmp_path)
+    add_user(b, "ann", "admin")
+    add_user(b, "vic", "viewer")
+    srv = ApiServer(b, tmp_path / "api.log").start()
+    try:
+        tok = token(b, "admin")
+        r = srv.request("DELETE", "/api/v1/users/vic", token=tok)
+        assert r.status == 204 and r.body == b"", r
+        r = srv.request("DELETE", "/api/v1/users/vic", token=tok)
+        assert check_problem(r, 404)["detail"] == "no user 'vic'", r
+        r = srv.request("DELETE", "/api/v1/users/ann", token=tok)
+        assert r.status == 204, r
+        r = srv.request("DELETE", "/api/v1/users/admin", token=tok)
+        assert "last admin" in check_problem(r, 409)["detail"], r
+        names = [u["name"] for u in srv.request("GET", "/api/v1/users", token=tok).json["users"]]
+        assert names == ["admin"], names
+    finally:
+        assert srv.stop() == 0, srv.log()
