@@ -15,7 +15,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const fuzz_methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+static const char *const fuzz_methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"};
 static const char *const fuzz_allowed[] = {"conf", "logical_date", "paused", NULL};
 
 static void fuzz_check_seg(const char *s)
@@ -69,7 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         char *seg[API_MAX_SEGS];
         size_t n = 0;
-        int st = api_route_path(fuzz_methods[sel % 5], text, seg, &n);
+        int st = api_route_path(fuzz_methods[sel % 6], text, seg, &n);
         if (st == 0) {
             for (size_t i = 0; i < n; i++) {
                 fuzz_check_seg(seg[i]);
