@@ -13,6 +13,9 @@
  *   so a live redraw of a 2,000-instance run stays cheap.
  * - The axis is a separate SVG above the scrolling rows so it stays visible.
  * - Each row is an SVG <a> to the task instance page (keyboard reachable).
+ * - An instance that was retried shows each try as its own bar, coloured by
+ *   how that try ended, joined by a thin line across the retry delay, when
+ *   the page gave its tries (draw's tries map; else one bar for them all).
  */
 
 import {esc, h} from './dom.js';
@@ -25,16 +28,18 @@ const OVERSCAN = 30;
 const STEPS = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120,
                300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800];
 
+/* When the instance's first try entered the queue or started: an instance's queued_at is its
+   latest try's, its started_at its first try's. */
 function startOf(ti) {
-    for (const k of ['queued_at', 'started_at', 'scheduled_at']) {
-        const t = fmt.ms(ti[k]);
-        if (!isNaN(t)) return t;
-    }
-    return Infinity;
+    const q = fmt.ms(ti.queued_at), s = fmt.ms(ti.started_at);
+    if (!isNaN(q) || !isNaN(s)) return Math.min(isNaN(q) ? Infinity : q, isNaN(s) ? Infinity : s);
+    const t = fmt.ms(ti.scheduled_at);
+    return isNaN(t) ? Infinity : t;
 }
 
 /*
- * createGantt({href(ti)}) -> {el, draw(tis, criticalIds: Set, now)}.
+ * createGantt({href(ti)}) -> {el, draw(tis, criticalIds: Set, now, tries)}; tries: an
+ * optional Map task_id -> [try objects of the API] for instances retried.
  */
 export function createGantt(opts) {
     const axis = h('div', {class: 'gantt-axis'});
@@ -43,7 +48,7 @@ export function createGantt(opts) {
     let lastWidth = 0;
     let view = null; /* what draw() computed: rows, scale, width... */
 
-    function draw(tis, critical, now) {
+    function draw(tis, critical, now, tries) {
         const width = Math.max(340, el.clientWidth || lastWidth || 1000);
         lastWidth = width;
         const LABEL_W = Math.min(230, Math.round(width * 0.34));
@@ -99,7 +104,7 @@ export function createGantt(opts) {
             const px = x(now).toFixed(1);
             nowLine = `<line class="gantt-now" x1="${px}" x2="${px}" y1="0" y2="${H}"/>`;
         }
-        view = {list, critical, now, width, H, x, LABEL_W, maxChars, span,
+        view = {list, critical, now, tries: tries || new Map(), width, H, x, LABEL_W, maxChars, span,
                 grid: grid.join(''), nowLine, from: -1, to: -1};
         renderRows(true);
     }
@@ -122,7 +127,31 @@ export function createGantt(opts) {
             bars += `<rect class="gq" x="${x1.toFixed(1)}" y="${by}" width="${w.toFixed(1)}"` +
                     ` height="${BAR_H}" rx="2"/>`;
         }
-        if (!isNaN(s)) {
+        const tries = view.tries.get(ti.task_id);
+        let triesTip = '';
+        if (tries && tries.length > 1 && !isNaN(s)) {
+            let prevEnd = NaN;
+            const parts = [];
+            for (const t of tries) {
+                const ts = fmt.ms(t.started_at);
+                if (isNaN(ts)) continue;
+                let te = fmt.ms(t.ended_at);
+                if (isNaN(te)) te = Math.max(ts, now);
+                const tst = norm(t.state);
+                if (!isNaN(prevEnd) && ts > prevEnd) {
+                    bars += `<line class="gretry" x1="${x(prevEnd).toFixed(1)}"` +
+                            ` x2="${x(ts).toFixed(1)}" y1="${ROW_H / 2}" y2="${ROW_H / 2}"/>`;
+                }
+                const x1 = x(ts), w = Math.max(3, x(te) - x1);
+                bars += `<rect class="gr gtry" data-testid="gantt-try" data-try="${t.try_number}"` +
+                        ` data-state="${tst}" x="${x1.toFixed(1)}" y="${by}"` +
+                        ` width="${w.toFixed(1)}" height="${BAR_H}" rx="2"/>`;
+                parts.push(`try ${t.try_number} ${label(tst)}` +
+                           (t.ended_at ? ` ${fmt.duration((te - ts) / 1000)}` : ''));
+                prevEnd = te;
+            }
+            triesTip = ` · ${parts.join(', ')}`;
+        } else if (!isNaN(s)) {
             const x1 = x(s), w = Math.max(3, x(isNaN(e) ? s : e) - x1);
             bars += `<rect class="gr" x="${x1.toFixed(1)}" y="${by}" width="${w.toFixed(1)}"` +
                     ` height="${BAR_H}" rx="2"/>`;
@@ -132,7 +161,7 @@ export function createGantt(opts) {
         const waited = !isNaN(q) && !isNaN(s) ? (s - q) / 1000 : null;
         const tip = `${ti.task_id}: ${label(st)}` +
                     (waited !== null ? ` · queued ${fmt.duration(waited)}` : '') +
-                    (dur !== null ? ` · ran ${fmt.duration(dur)}` : '') +
+                    (dur !== null ? ` · ran ${fmt.duration(dur)}` : '') + triesTip +
                     (crit ? ' · on the critical path' : '');
         const room = crit ? maxChars - 2 : maxChars;
         const name = ti.task_id.length > room ? ti.task_id.slice(0, room - 1) + '…' : ti.task_id;

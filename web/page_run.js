@@ -14,6 +14,9 @@
  *   refetch of the instances (exit codes, durations) runs at most every
  *   REFETCH_MS while events keep coming. While the run is running the chart's
  *   "now" line moves once a second.
+ * - Retried instances (try_number > 1, the first TRIES_MAX of them) have
+ *   their tries fetched, four requests at a time, so that the Gantt draws
+ *   each try; fetched again only when the instance's try or state changed.
  * - Every action asks first (confirm dialog) and reports in a toast.
  */
 
@@ -32,6 +35,7 @@ const BIG_REDRAW_MS = 1500;
 const BIG = 500;
 const REFETCH_MS = 3000;     /* full refetch gap while events flow (x3 above BIG) */
 const TABLE_VIRTUAL = 300;   /* instances; above this the table draws only what is in view */
+const TRIES_MAX = 100;       /* retried instances whose tries the Gantt fetches (a request each) */
 
 export function mount(root, route) {
     const {dag, run} = route.params;
@@ -44,6 +48,8 @@ export function mount(root, route) {
     let tis = [];
     const byId = new Map(); /* task_id -> ti */
     let edges = [];
+    const triesOf = new Map(); /* task_id -> {key: 'try:state', tries: [...]} */
+    let triesBusy = false;
     let crit = {ids: [], length_s: null};
     let critSet = new Set();
     let rowEls = new Map();   /* task_id -> tr */
@@ -272,7 +278,9 @@ export function mount(root, route) {
     }
 
     function drawGantt() {
-        gantt.draw(tis, critSet, Date.now());
+        const tries = new Map();
+        for (const [id, t] of triesOf) tries.set(id, t.tries);
+        gantt.draw(tis, critSet, Date.now(), tries);
     }
 
     function drawAll() {
@@ -306,11 +314,44 @@ export function mount(root, route) {
             edges = g.edges || [];
             if (!body.contains(meta)) drawSkeleton();
             drawAll();
+            loadTries();
         } catch (e) {
             if (!alive || e.name === 'AbortError') return;
             if (!runInfo) replace(body, errorPanel(e, load));
             else toastError(e);
         }
+    }
+
+    /* The tries of retried instances, for the Gantt (see the design note above). */
+    async function loadTries() {
+        if (triesBusy) return;
+        const keyOf = (ti) => `${ti.try_number}:${ti.state}`;
+        const want = tis.filter((ti) => (ti.try_number || 0) > 1 &&
+            (triesOf.has(ti.task_id) ? triesOf.get(ti.task_id).key !== keyOf(ti)
+                                     : triesOf.size < TRIES_MAX));
+        if (!want.length) return;
+        triesBusy = true;
+        try {
+            for (let i = 0; i < want.length && alive; i += 4) {
+                const got = await Promise.all(want.slice(i, i + 4).map((ti) =>
+                    get(`/dags/${enc(dag)}/runs/${enc(run)}/tasks/${enc(ti.task_id)}`,
+                        {signal: ctl.signal})
+                        .then((d) => [ti, d], (e) => {
+                            if (e.name === 'AbortError') throw e;
+                            return [ti, null]; /* that row keeps one bar */
+                        })));
+                for (const [ti, d] of got) {
+                    if (d && Array.isArray(d.tries))
+                        triesOf.set(ti.task_id, {key: keyOf(ti), tries: d.tries});
+                }
+            }
+        } catch (e) {
+            if (alive && e.name !== 'AbortError') toastError(e);
+            return;
+        } finally {
+            triesBusy = false;
+        }
+        if (alive) drawGantt();
     }
 
     const refetch = throttle(async () => {
@@ -323,6 +364,7 @@ export function mount(root, route) {
             runInfo = r;
             setTis(list);
             drawAll();
+            loadTries();
         } catch (e) {
             if (alive && e.name !== 'AbortError') toastError(e);
         }

@@ -59,6 +59,35 @@ test('4. run page: a gantt-bar per task, the critical path marked and listed', {
     await finish(b, s);
 });
 
+test('4b. run page: a retried task shows each try as its own bar, coloured by how it ended, '
+    + 'in order across the retry delay', { timeout: 120_000 }, async (t) => {
+    const { b, s } = await setup(t, browser, { name: 'tries', dags: { 'retried.yaml': dags.retried }, users: [OLGA] });
+    const p = s.page;
+    const runId = await b.trigger('retried');
+    assert.equal((await b.runEnded('retried', runId)).state, 'success');
+    assert.equal((await b.task('retried', runId, 'flaky')).try_number, 2);
+
+    await s.login(OLGA.name);
+    await s.goto(`#/dags/retried/runs/${enc(runId)}`);
+    const row = p.locator(sel('gantt-bar', { task: 'flaky' }));
+    await row.locator(sel('gantt-try')).nth(1).waitFor();
+    const tries = await row.locator(sel('gantt-try')).evaluateAll((els) => els.map((e) => ({
+        n: e.getAttribute('data-try'), state: e.getAttribute('data-state'),
+        x: Number(e.getAttribute('x')), w: Number(e.getAttribute('width')) })));
+    assert.deepEqual(tries.map((x) => [x.n, x.state]), [['1', 'failed'], ['2', 'success']],
+        JSON.stringify(tries));
+    assert.ok(tries[0].x + tries[0].w < tries[1].x, `the retry delay is not between the tries: ${JSON.stringify(tries)}`);
+    assert.equal(await row.locator('line.gretry').count(), 1, 'no line across the retry delay');
+    const tip = await row.getAttribute('aria-label');
+    assert.match(tip, /try 1 failed.*try 2 success/i, tip);
+    // a task that ran once keeps one bar
+    const once = p.locator(sel('gantt-bar', { task: 'after' }));
+    assert.equal(await once.locator(sel('gantt-try')).count(), 0);
+    assert.equal(await once.locator('rect.gr').count(), 1);
+    await s.shot('run-tries');
+    await finish(b, s);
+});
+
 test('5. task instance page: the log text, and a live tail of a task that is still printing',
     { timeout: 120_000 }, async (t) => {
         const { b, s } = await setup(t, browser, { name: 'log', dags: { 'tail.yaml': dags.tail }, users: [OLGA] });

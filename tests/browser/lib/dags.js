@@ -63,6 +63,23 @@ tasks:
 `;
 }
 
+/* retried: flaky's failing first try, with a retry after 1 s: one run, flaky's two tries. */
+function retried(b) {
+    const mark = b.gate('retried-tried');
+    return `dag: retried
+description: A task that fails once and is retried
+tasks:
+  flaky:
+    retries: 1
+    retry_delay: 1s
+    run: |
+      if [ -e '${mark}' ]; then sleep 0.2; echo "second try works"; else : > '${mark}'; sleep 0.2; exit 3; fi
+  after:
+    needs: [flaky]
+    run: echo after
+`;
+}
+
 /* failing: one task that always fails, one that never runs (upstream_failed). */
 const failing = `dag: failing
 description: Always fails
@@ -119,4 +136,4 @@ function big(layers = 40, width = 50) {
     return `${out.join('\n')}\n`;
 }
 
-module.exports = { BROKEN_LINE, KNOWN_LINE, big, broken, failing, flaky, flow, tail };
+module.exports = { BROKEN_LINE, KNOWN_LINE, big, broken, failing, flaky, flow, retried, tail };
