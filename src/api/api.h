@@ -54,6 +54,8 @@ struct api_opts {
     int conn_timeout_s;    /* idle connections are closed after this; <= 0: 30 */
     int max_rps;           /* admission: requests started per second at most; <= 0: no limit */
     int threads;           /* threads serving connections; <= 0: 2 */
+    const struct run_pool *pools; /* the home's configured pools (borrowed for the server's life) */
+    size_t npools;
 };
 
 /* Starts listening. 0 and *out, or a negative code with *errmsg (port taken, bad address). */

@@ -34,6 +34,7 @@
 #include "base/vec.h"
 #include "base/when.h"
 #include "base/xalloc.h"
+#include "daemon/ops.h"
 #include "daemon/plan.h"
 #include "daemon/runjson.h"
 #include "dag/dag.h"
@@ -868,41 +869,26 @@ static void get_pools(struct api_req *rq, struct api_resp *rs)
     struct store *s = api_store(rq, rs);
     if (!s)
         return;
-    struct pool_rec *v = NULL;
+    struct ops_pool *v = NULL;
     size_t n = 0;
-    int r = store_list_pools(s, &v, &n);
-    if (r < 0) {
-        db_problem(rs, s, r);
+    struct ops_err e = {0};
+    if (ops_pools_list(s, rq->opts->pools, rq->opts->npools, &v, &n, &e) < 0) {
+        ops_err_release(&e);
+        db_problem(rs, s, ERR_DB);
         return;
     }
-    bool has_default = false;
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(v[i].name, "default") == 0)
-            has_default = true;
-    /* "default" first when it is not stored (its size is the daemon's parallelism). */
-    size_t total = n + (has_default ? 0 : 1);
     json_t *a = json_array();
-    for (size_t i = (size_t)offset; i < total && i < (size_t)(offset + limit); i++) {
-        const struct pool_rec *p = has_default ? &v[i] : i ? &v[i - 1] : NULL;
-        const char *name = p ? p->name : "default";
-        int used = 0;
-        r = store_pool_usage(s, name, &used);
-        if (r < 0) {
-            json_decref(a);
-            store_free_pools(v, n);
-            db_problem(rs, s, r);
-            return;
-        }
+    for (size_t i = (size_t)offset; i < n && i < (size_t)(offset + limit); i++) {
         json_t *o = json_object();
-        json_object_set_new(o, "name", str_json(name));
-        json_object_set_new(o, "slots", p ? json_integer(p->slots) : json_null());
-        json_object_set_new(o, "used", json_integer(used));
-        json_object_set_new(o, "updated_at",
-                            runjson_time(p && p->updated_at_ms > 0 ? p->updated_at_ms : -1));
+        json_object_set_new(o, "name", str_json(v[i].name));
+        json_object_set_new(o, "slots", json_integer(v[i].slots));
+        json_object_set_new(o, "running", json_integer(v[i].running));
+        json_object_set_new(o, "source", json_string(v[i].source));
+        json_object_set_new(o, "updated_at", runjson_time(v[i].updated_at_ms));
         json_array_append_new(a, o);
     }
-    store_free_pools(v, n);
-    api_json(rs, 200, list_obj("pools", a, total));
+    ops_pools_free(v, n);
+    api_json(rs, 200, list_obj("pools", a, n));
 }
 
 static void get_workers(struct api_req *rq, struct api_resp *rs)

@@ -94,6 +94,7 @@ int cmd_api(int argc, char **argv)
     struct auth *auth = NULL;
     struct hub *hub = NULL;
     struct api *api = NULL;
+    struct run_pool *pools = home_run_pools(&h);
     char *err = NULL;
     sigset_t set;
     sigemptyset(&set);
@@ -113,6 +114,8 @@ int cmd_api(int argc, char **argv)
             .hub = hub,
             .max_rps = h.api.max_rps,
             .threads = h.api.threads,
+            .pools = pools,
+            .npools = h.npools,
         };
         r = api_start(&o, &api, &err);
     }
@@ -136,6 +139,7 @@ int cmd_api(int argc, char **argv)
         hub_stop(hub);
     auth_close(auth);
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    free(pools);
     home_release(&h);
     return ret;
 }

@@ -3,10 +3,11 @@
  * named limits on task instances running at once.
  *
  * A pool's size comes from three places, the later winning: "default" with
- * POOLS_DEFAULT_SLOTS slots, the `pools` of baram.yaml, and the store (the
- * latest `pools set`, which the scheduler reads without a restart). list
- * shows each pool once with its size, where that size came from, and how
- * many task instances are queued or running in it (store_pool_usage).
+ * SCHED_POOL_DEFAULT_SLOTS slots, the `pools` of baram.yaml, and the store
+ * (the latest `pools set`, which the scheduler reads without a restart).
+ * list shows each pool once with its size, where that size came from, and
+ * how many task instances are queued or running in it: ops_pools_list, the
+ * same list as the API's GET /api/v1/pools.
  * list works without a database; set creates the home and database like
  * `baram run` and writes through ops_pool_set (daemon/ops.h, shared with
  * the API). Main thread; everything allocated here is freed here.
@@ -34,8 +35,7 @@
 #include "dag/dag.h"
 #include "store/store.h"
 
-#define POOLS_DEFAULT_SLOTS 128
-#define POOLS_SLOTS_MAX     OPS_POOL_SLOTS_MAX
+#define POOLS_SLOTS_MAX OPS_POOL_SLOTS_MAX
 
 static const char usage[] =
     "usage: baram pools list [--json]\n"
@@ -51,31 +51,6 @@ static const char usage[] =
     "\n"
     "exit: 0, 1 the database failed, 2 usage error\n";
 
-struct pool_row {
-    const char *name; /* borrowed from the home or the store records */
-    int slots;
-    const char *source;
-};
-
-/* Sets name's row, adding it when new. */
-static void pool_put(struct pool_row **v, size_t *n, size_t *cap, const char *name, int slots,
-                     const char *source)
-{
-    for (size_t i = 0; i < *n; i++)
-        if (strcmp((*v)[i].name, name) == 0) {
-            (*v)[i].slots = slots;
-            (*v)[i].source = source;
-            return;
-        }
-    xgrow((void **)v, cap, *n + 1, sizeof **v);
-    (*v)[(*n)++] = (struct pool_row){name, slots, source};
-}
-
-static int cmp_row(const void *a, const void *b)
-{
-    return strcmp(((const struct pool_row *)a)->name, ((const struct pool_row *)b)->name);
-}
-
 static int pools_list(struct home *h, bool json)
 {
     struct store *s = NULL;
@@ -87,34 +62,24 @@ static int pools_list(struct home *h, bool json)
         return EXIT_USAGE;
     }
     free(err);
-    struct pool_rec *recs = NULL;
-    size_t nrecs = 0;
-    if (s && store_list_pools(s, &recs, &nrecs) < 0) {
-        fprintf(stderr, "baram pools list: %s\n", store_errmsg(s));
+    struct ops_pool *rows = NULL;
+    size_t n = 0;
+    struct ops_err e = {0};
+    struct run_pool *cfg = home_run_pools(h);
+    int ret = EXIT_OK;
+    r = ops_pools_list(s, cfg, h->npools, &rows, &n, &e); /* s NULL: no database yet */
+    free(cfg);
+    if (r < 0) {
+        ops_err_print(&e, stderr, "pools list");
+        ops_err_release(&e);
         store_close(s);
         return EXIT_FAILED;
     }
-    struct pool_row *rows = NULL;
-    size_t n = 0, cap = 0;
-    pool_put(&rows, &n, &cap, "default", POOLS_DEFAULT_SLOTS, "default");
-    for (size_t i = 0; i < h->npools; i++)
-        pool_put(&rows, &n, &cap, h->pools[i].name, h->pools[i].slots, "config");
-    for (size_t i = 0; i < nrecs; i++)
-        pool_put(&rows, &n, &cap, recs[i].name, recs[i].slots, "store");
-    qsort(rows, n, sizeof *rows, cmp_row);
-    int ret = EXIT_OK;
     json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) {
-        int used = 0;
-        if (s && store_pool_usage(s, rows[i].name, &used) < 0) {
-            fprintf(stderr, "baram pools list: %s\n", store_errmsg(s));
-            ret = EXIT_FAILED;
-            break;
-        }
-        json_array_append_new(arr,
-                              json_pack("{s:s, s:i, s:i, s:s}", "name", rows[i].name, "slots",
-                                        rows[i].slots, "running", used, "source", rows[i].source));
-    }
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_pack("{s:s, s:i, s:i, s:s}", "name", rows[i].name, "slots",
+                                             rows[i].slots, "running", rows[i].running, "source",
+                                             rows[i].source));
     if (ret == EXIT_OK && json) {
         json_t *o = json_pack("{s:O}", "pools", arr);
         if (out_json_print(stdout, o) < 0)
@@ -136,8 +101,7 @@ static int pools_list(struct home *h, bool json)
         }
     }
     json_decref(arr);
-    free(rows);
-    store_free_pools(recs, nrecs);
+    ops_pools_free(rows, n);
     store_close(s);
     return ret;
 }

@@ -63,6 +63,7 @@ struct standalone_ctx {
     /* standalone: the API, started once the scheduler's lock is ours (standalone_locked) */
     const struct home *h;
     const char *listen;
+    const struct run_pool *pools; /* the home's, for the daemon and the API */
     struct standalone_api *api;
 };
 
@@ -74,9 +75,11 @@ struct standalone_api {
     struct api *api;
 };
 
-static int standalone_api_start(const struct home *h, const char *listen, const char *dags,
-                                struct standalone_api *x, char **errmsg)
+static int standalone_api_start(const struct standalone_ctx *c, struct standalone_api *x,
+                                char **errmsg)
 {
+    const struct home *h = c->h;
+    const char *listen = c->listen;
     char *err = NULL;
     char *key = xasprintf("%s/secret.key", h->dir);
     bool have_key = access(key, F_OK) == 0;
@@ -100,12 +103,14 @@ static int standalone_api_start(const struct home *h, const char *listen, const 
         struct api_opts o = {
             .listen = listen,
             .home = h->dir,
-            .dags = dags,
+            .dags = c->dags,
             .store_url = h->db,
             .auth = x->auth,
             .hub = x->hub,
             .max_rps = h->api.max_rps,
             .threads = h->api.threads,
+            .pools = c->pools,
+            .npools = h->npools,
         };
         r = api_start(&o, &x->api, &err);
     }
@@ -137,7 +142,7 @@ static void standalone_api_stop(struct standalone_api *x)
 static int standalone_locked(void *ud, char **errmsg)
 {
     const struct standalone_ctx *c = ud;
-    return c->api ? standalone_api_start(c->h, c->listen, c->dags, c->api, errmsg) : 0;
+    return c->api ? standalone_api_start(c, c->api, errmsg) : 0;
 }
 
 static void standalone_ready(void *ud, size_t ndags, size_t nerrors)
@@ -197,12 +202,8 @@ static int standalone_main(const char *cmd, const char *what, int argc, char **a
         home_release(&h);
         return EXIT_FAILED;
     }
-    struct run_pool *pools = xcalloc(h.npools ? h.npools : 1, sizeof(*pools));
-    for (size_t i = 0; i < h.npools; i++) {
-        pools[i].name = h.pools[i].name;
-        pools[i].slots = h.pools[i].slots;
-    }
-    struct standalone_ctx ctx = {.cmd = cmd, .dags = dags ? dags : h.dags};
+    struct run_pool *pools = home_run_pools(&h);
+    struct standalone_ctx ctx = {.cmd = cmd, .dags = dags ? dags : h.dags, .pools = pools};
     struct daemon_opts o = {
         .home = h.dir,
         .dags = ctx.dags,

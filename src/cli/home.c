@@ -23,6 +23,7 @@
 #include "base/suggest.h"
 #include "base/xalloc.h"
 #include "dag/duration.h"
+#include "sched/run.h"
 #include "store/store.h"
 
 static const char *global_flag; /* borrowed from argv; written by cli_main before commands */
@@ -75,6 +76,16 @@ static void free_pools(struct home *h)
     free(h->pools);
     h->pools = NULL;
     h->npools = 0;
+}
+
+struct run_pool *home_run_pools(const struct home *h)
+{
+    struct run_pool *v = xcalloc(h->npools ? h->npools : 1, sizeof *v);
+    for (size_t i = 0; i < h->npools; i++) {
+        v[i].name = h->pools[i].name;
+        v[i].slots = h->pools[i].slots;
+    }
+    return v;
 }
 
 void home_release(struct home *h)

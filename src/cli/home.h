@@ -87,6 +87,10 @@ void home_set_global_flag(const char *dir);
  * BARAM_HOME, or ./.baram. Never fails. */
 void home_init(struct home *h, const char *flag);
 void home_release(struct home *h);
+/* The home's `pools` as the scheduler and the API take them: h->npools entries (names borrowed
+ * from h, so h must outlive them), malloc'd. */
+struct run_pool;
+struct run_pool *home_run_pools(const struct home *h);
 
 /* Parses baram.yaml text onto h (keys present replace defaults). 0, or -EINVAL with every
  * problem added to d. path names the text in messages. */

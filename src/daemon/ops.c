@@ -31,6 +31,7 @@
 #include "dag/cron.h"
 #include "dag/dag.h"
 #include "sched/run.h"
+#include "sched/sched.h"
 #include "store/store.h"
 
 #define CANCEL_POLL_MS 20
@@ -833,6 +834,65 @@ int ops_pool_check(const char *name, struct ops_err *e)
     return fail(e, OPS_BAD_INPUT, -EINVAL,
                 "bad pool name '%.200s%s': use 1 to %d characters of [A-Za-z0-9_.-]", name,
                 n > 200 ? "..." : "", DAG_ID_MAX);
+}
+
+/* Sets name's entry, adding it when new. */
+static void pool_put(struct ops_pool **v, size_t *n, size_t *cap, const char *name, int slots,
+                     const char *source, int64_t updated_at_ms)
+{
+    size_t i = 0;
+    while (i < *n && strcmp((*v)[i].name, name) != 0)
+        i++;
+    if (i == *n) {
+        xgrow((void **)v, cap, *n + 1, sizeof **v);
+        (*v)[(*n)++] = (struct ops_pool){.name = xstrdup(name)};
+    }
+    (*v)[i].slots = slots;
+    (*v)[i].source = source;
+    (*v)[i].updated_at_ms = updated_at_ms;
+}
+
+static int pool_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct ops_pool *)a)->name, ((const struct ops_pool *)b)->name);
+}
+
+int ops_pools_list(struct store *s, const struct run_pool *cfg, size_t ncfg, struct ops_pool **out,
+                   size_t *n, struct ops_err *e)
+{
+    *out = NULL;
+    *n = 0;
+    struct pool_rec *recs = NULL;
+    size_t nrecs = 0;
+    if (s && store_list_pools(s, &recs, &nrecs) < 0)
+        return fail_store(e, s);
+    struct ops_pool *v = NULL;
+    size_t nv = 0, cap = 0;
+    pool_put(&v, &nv, &cap, "default", SCHED_POOL_DEFAULT_SLOTS, "default", -1);
+    for (size_t i = 0; i < ncfg; i++)
+        if (cfg[i].name)
+            pool_put(&v, &nv, &cap, cfg[i].name, cfg[i].slots, "config", -1);
+    for (size_t i = 0; i < nrecs; i++)
+        pool_put(&v, &nv, &cap, recs[i].name, recs[i].slots, "store",
+                 recs[i].updated_at_ms > 0 ? recs[i].updated_at_ms : -1);
+    store_free_pools(recs, nrecs);
+    qsort(v, nv, sizeof *v, pool_cmp);
+    for (size_t i = 0; s && i < nv; i++) {
+        if (store_pool_usage(s, v[i].name, &v[i].running) < 0) {
+            ops_pools_free(v, nv);
+            return fail_store(e, s);
+        }
+    }
+    *out = v;
+    *n = nv;
+    return 0;
+}
+
+void ops_pools_free(struct ops_pool *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i].name);
+    free(v);
 }
 
 int ops_pool_set(struct store *s, const char *home_dir, const char *name, int64_t slots,

@@ -156,6 +156,24 @@ int ops_pool_check(const char *name, struct ops_err *e) WARN_UNUSED;
 int ops_pool_set(struct store *s, const char *home_dir, const char *name, int64_t slots,
                  struct ops_err *e) WARN_UNUSED;
 
+/* A pool as the scheduler sizes it. */
+struct ops_pool {
+    char *name; /* owned */
+    int slots;
+    const char *source;    /* "default", "config" (the home's baram.yaml) or "store" (set) */
+    int64_t updated_at_ms; /* when it was set in the store, or -1 */
+    int running;           /* task instances queued or running in it */
+};
+struct run_pool;
+/* Every pool, sorted by name, sized as the scheduler sizes it: "default" with
+ * SCHED_POOL_DEFAULT_SLOTS, then cfg (the home's `pools`), then the store's rows (`pools set`,
+ * the API), each overriding the one before. The CLI's `pools list` and the API's GET /pools
+ * both show this. s may be NULL (no database yet: nothing stored, nothing running). 0 and
+ * *out (ops_pools_free), or a negative errno with e (OPS_STORE). */
+int ops_pools_list(struct store *s, const struct run_pool *cfg, size_t ncfg, struct ops_pool **out,
+                   size_t *n, struct ops_err *e) WARN_UNUSED;
+void ops_pools_free(struct ops_pool *v, size_t n);
+
 void ops_names_free(char **v, size_t n);
 /* The error for a DAG id found neither in the folder's files nor loaded by the scheduler: a
  * did-you-mean among both, or the file it was loaded from when that now fails. -ENOENT. */

@@ -379,7 +379,9 @@ def test_pools_and_workers(env):
     o = ok_json(get(env, "/api/v1/pools"))
     by = {p["name"]: p for p in o["pools"]}
     assert set(by) == {"default", "etl"} and o["total_entries"] == 2
-    assert by["etl"]["slots"] == 3 and by["etl"]["used"] == 0
+    assert by["etl"]["slots"] == 3 and by["etl"]["running"] == 0 and by["etl"]["source"] == "store"
+    assert by["default"]["slots"] == 128 and by["default"]["source"] == "default"
+    assert by["default"]["updated_at"] is None and by["etl"]["updated_at"].endswith("Z")
     page = ok_json(get(env, "/api/v1/pools?limit=1&offset=1"))
     assert len(page["pools"]) == 1 and page["total_entries"] == 2
     assert ok_json(get(env, "/api/v1/workers")) == {"workers": [], "total_entries": 0}

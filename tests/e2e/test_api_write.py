@@ -545,3 +545,27 @@ def test_delete_users_keeps_the_last_admin(tmp_path):
         assert names == ["admin"], names
     finally:
         assert srv.stop() == 0, srv.log()
+
+
+def test_pools_are_listed_as_the_cli_lists_them(tmp_path):
+    """GET /api/v1/pools and `baram pools list --json` give the same pools, sized as the
+    scheduler sizes them: 'default' 128, then baram.yaml's pools, then the stored ones."""
+    b = make_home(tmp_path)
+    with open(b.home / "baram.yaml", "a") as f:
+        f.write("pools:\n  warehouse: 2\n  etl: 5\n")
+    assert b("pools", "set", "etl", "3").rc == 0
+    srv = ApiServer(b, tmp_path / "api.log").start()
+    try:
+        api_pools = srv.request("GET", "/api/v1/pools", token=token(b, "admin")).json
+        cli = b("pools", "list", "--json")
+        assert cli.rc == 0, cli
+        cli_pools = json.loads(cli.out)["pools"]
+        assert api_pools["total_entries"] == 3
+        assert [{k: p[k] for k in ("name", "slots", "running", "source")}
+                for p in api_pools["pools"]] == cli_pools, (api_pools, cli_pools)
+        assert cli_pools == [
+            {"name": "default", "slots": 128, "running": 0, "source": "default"},
+            {"name": "etl", "slots": 3, "running": 0, "source": "store"},
+            {"name": "warehouse", "slots": 2, "running": 0, "source": "config"}]
+    finally:
+        assert srv.stop() == 0, srv.log()
