@@ -479,7 +479,16 @@ static enum MHD_Result send_resp(struct conn *c, struct MHD_Connection *mc, cons
     }
     struct MHD_Response *resp;
     const char *ctype;
-    if (rs->reader) {
+    if (rs->reader && c->rq.method && strcmp(c->rq.method, "HEAD") == 0) {
+        /* HEAD of a stream (events, a log): its headers and no body. A stream's response
+         * would make libmicrohttpd 0.9.75 send the chunked encoding's last chunk, a body a
+         * HEAD must not have, which breaks the next answer on a kept-alive connection. */
+        if (rs->reader_free)
+            rs->reader_free(rs->reader_ud);
+        rs->reader = NULL;
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        ctype = rs->content_type ? rs->content_type : "application/octet-stream";
+    } else if (rs->reader) {
         resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SERVER_STREAM_BLOCK, rs->reader,
                                                  rs->reader_ud, rs->reader_free);
         rs->reader = NULL; /* MHD owns reader_ud now (or it was freed on failure) */

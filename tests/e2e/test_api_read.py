@@ -10,6 +10,7 @@ test checks its log never held a token.
 
 import json
 import re
+import socket
 import time
 
 import pytest
@@ -141,6 +142,23 @@ def test_head_is_get_without_the_body(env):
     assert r.status == 404 and r.body == b"", r
     r = srv.request("HEAD", "/api/v1/auth/token")
     assert r.status == 405 and r.header("allow") == "POST", r
+    # On one kept-alive connection: HEAD of the event stream, of a log, then a GET. A body on a
+    # HEAD answer (a chunked stream's last chunk) would be read as the start of the next one.
+    log = run_path(env) + "/tasks/a/logs"
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as sock:
+        for method, path in (("HEAD", "/api/v1/events"), ("HEAD", log),
+                             ("GET", "/api/v1/health")):
+            sock.sendall(("%s %s HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n\r\n"
+                          % (method, path, env["viewer"])).encode())
+        got, end = b"", time.monotonic() + 5
+        while got.count(b"HTTP/1.1 ") < 3 or not got.endswith(b"}") and time.monotonic() < end:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    heads = got.split(b"\r\n\r\n")
+    assert [h.split(b"\r\n")[0] for h in heads[:3]] == [b"HTTP/1.1 200 OK"] * 3, got
+    assert heads[3] == b'{"status":"ok","store":"ok"}', got
 
 
 def test_missing_or_bad_token_is_401(env):
