@@ -188,9 +188,10 @@ static void conf_params(const json_t *conf, json_t **holder, struct run_param **
     json_t *val;
     json_object_foreach((json_t *)conf, name, val)
     {
-        char *text = json_is_string(val)    ? xstrdup(json_string_value(val))
-                     : json_is_boolean(val) ? xstrdup(json_is_true(val) ? "true" : "false")
-                                            : json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT);
+        char *text = json_is_string(val) ? xstrdup(json_string_value(val))
+                     : json_is_boolean(val)
+                         ? xstrdup(json_is_true(val) ? "true" : "false")
+                         : json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT | RUN_JSON_REALS);
         json_object_set_new(*holder, name, json_string(text ? text : ""));
         free(text);
     }

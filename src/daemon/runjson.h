@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "base/compiler.h"
+#include "sched/run.h"
 
 struct json_t;
 struct run_rec;
@@ -24,10 +25,9 @@ struct ti_rec;
 struct try_rec;
 struct store;
 
-/* How every JSON answer and line is dumped: compact, reals with 10 significant digits, so that
- * 5 ms reads 0.005 (not 0.0050000000000000001) and a three-hour task keeps its milliseconds.
- * Expands where <jansson.h> is included. */
-#define RUNJSON_DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(10))
+/* How every JSON answer and line is dumped: compact, reals as RUN_JSON_REALS (sched/run.h)
+ * says, so 5 ms reads 0.005. Expands where <jansson.h> is included. */
+#define RUNJSON_DUMP_FLAGS (JSON_COMPACT | RUN_JSON_REALS)
 
 /* The run object: {"dag","run_id","state","type","logical_date","started_at","ended_at",
  * "tasks":{TASK_ID:{"state","tries","exit_code","output","started_at","ended_at",

@@ -128,6 +128,12 @@ enum run_state run_get_state(const struct run *r);
 const char *run_get_error(const struct run *r);
 bool run_get_ended(const struct run *r);
 
+/* The precision of reals in the JSON baram writes (jansson's dump flag): 15 significant digits
+ * (DBL_DIG), so that 0.1 reads 0.1 (jansson's default 17 digits show the binary noise:
+ * 0.10000000000000001) while any decimal of up to 15 digits comes back as written. Expands
+ * where <jansson.h> is included. */
+#define RUN_JSON_REALS JSON_REAL_PRECISION(15)
+
 /* The conf JSON of a run's overrides (compact, keys sorted), or NULL when there are none;
  * malloc'd. */
 char *run_conf_json(const struct run_param *params, size_t nparams);

@@ -384,7 +384,7 @@ int run_conf_parse(const char *json, struct run_param **out, size_t *n, char **e
         if (json_is_string(val))
             sv = xstrndup(json_string_value(val), json_string_length(val));
         else if (json_is_integer(val) || json_is_real(val) || json_is_boolean(val)) {
-            char *d = json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT);
+            char *d = json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT | RUN_JSON_REALS);
             sv = xstrdup(d ? d : "");
             free(d);
         } else {

@@ -211,6 +211,17 @@ def test_trigger_same_as_cli(api):
     assert json.loads(a[0][4]) == {"limit": "5", "region": "us"}
 
 
+def test_trigger_conf_reals_keep_their_digits(api):
+    """A real in conf becomes the param's text as written: 0.1, not 0.10000000000000001."""
+    r = api.req("POST", "/api/v1/dags/etl/runs", body={"conf": {"limit": 0.1}})
+    assert r.status == 201, r
+    c = api.cli("dags", "trigger", "etl", "--conf", '{"limit": 0.1234567890123}', "--json")
+    for run_id, want in ((r.json["run_id"], "0.1"), (json.loads(c.out)["run_id"],
+                                                       "0.1234567890123")):
+        conf = api.query("SELECT conf FROM runs WHERE run_id = ?", run_id)[0][0]
+        assert json.loads(conf) == {"limit": want}, conf
+
+
 def test_trigger_iso_date_and_now(api):
     r = api.req("POST", "/api/v1/dags/etl/runs", body={"logical_date": "2026-05-06T07:08:09Z"})
     assert r.status == 201 and r.json["logical_date"] == "2026-05-06T07:08:09.000Z", r

@@ -52,6 +52,22 @@ def test_for_each_json_array_output(baram):
     assert "each[3]" not in obj["tasks"]
 
 
+def test_for_each_json_numbers_as_written(baram):
+    """Numbers of a JSON array become items as written: 0.1, not 0.10000000000000001."""
+    p = baram.write("fn.yaml", """
+        dag: fn
+        tasks:
+          list:
+            run: printf '[0.1, 2.5e-3, 7, true]' > "$BARAM_OUTPUT"
+          each:
+            needs: [list]
+            for_each: "{{ outputs.list }}"
+            run: printf '%s' {{ item }} > "$BARAM_OUTPUT"
+        """)
+    obj = baram.run_json(p)
+    assert outputs(obj, "each", 4) == ["0.1", "0.0025", "7", "true"]
+
+
 def test_for_each_lines_output(baram):
     p = baram.write("fl.yaml", """
         dag: fl
