@@ -59,6 +59,11 @@ export function createGantt(opts) {
         for (const ti of list) {
             const s = startOf(ti);
             if (s < t0) t0 = s;
+            /* a cleared instance's tries may have started before its current start */
+            for (const t of (tries && tries.get(ti.task_id)) || []) {
+                const ts = fmt.ms(t.started_at);
+                if (ts < t0) t0 = ts;
+            }
             for (const k of ['queued_at', 'started_at', 'ended_at']) {
                 const t = fmt.ms(ti[k]);
                 if (!isNaN(t) && t > t1) t1 = t;
@@ -158,7 +163,8 @@ export function createGantt(opts) {
         }
         const dur = ti.duration_s !== null && ti.duration_s !== undefined ? ti.duration_s
                     : (!isNaN(s) && !isNaN(e) ? (e - s) / 1000 : null);
-        const waited = !isNaN(q) && !isNaN(s) ? (s - q) / 1000 : null;
+        /* a retried instance's queued_at is its latest try's, started_at its first try's */
+        const waited = !isNaN(q) && !isNaN(s) && s >= q ? (s - q) / 1000 : null;
         const tip = `${ti.task_id}: ${label(st)}` +
                     (waited !== null ? ` · queued ${fmt.duration(waited)}` : '') +
                     (dur !== null ? ` · ran ${fmt.duration(dur)}` : '') + triesTip +

@@ -49,7 +49,7 @@ export function mount(root, route) {
     const byId = new Map(); /* task_id -> ti */
     let edges = [];
     const triesOf = new Map(); /* task_id -> {key: 'try:state', tries: [...]} */
-    let triesBusy = false;
+    let triesBusy = false, triesAgain = false;
     let crit = {ids: [], length_s: null};
     let critSet = new Set();
     let rowEls = new Map();   /* task_id -> tr */
@@ -324,11 +324,22 @@ export function mount(root, route) {
 
     /* The tries of retried instances, for the Gantt (see the design note above). */
     async function loadTries() {
-        if (triesBusy) return;
+        if (triesBusy) { /* once more when this round is done, with what changed meanwhile */
+            triesAgain = true;
+            return;
+        }
         const keyOf = (ti) => `${ti.try_number}:${ti.state}`;
-        const want = tis.filter((ti) => (ti.try_number || 0) > 1 &&
-            (triesOf.has(ti.task_id) ? triesOf.get(ti.task_id).key !== keyOf(ti)
-                                     : triesOf.size < TRIES_MAX));
+        for (const id of triesOf.keys()) { /* gone, or cleared back to a first try */
+            const ti = byId.get(id);
+            if (!ti || (ti.try_number || 0) < 2) triesOf.delete(id);
+        }
+        let room = TRIES_MAX - triesOf.size;
+        const want = tis.filter((ti) => {
+            if ((ti.try_number || 0) < 2) return false;
+            const known = triesOf.get(ti.task_id);
+            if (known) return known.key !== keyOf(ti);
+            return room-- > 0;
+        });
         if (!want.length) return;
         triesBusy = true;
         try {
@@ -351,7 +362,12 @@ export function mount(root, route) {
         } finally {
             triesBusy = false;
         }
-        if (alive) drawGantt();
+        if (!alive) return;
+        drawGantt();
+        if (triesAgain) {
+            triesAgain = false;
+            loadTries();
+        }
     }
 
     const refetch = throttle(async () => {

@@ -88,6 +88,26 @@ test('4b. run page: a retried task shows each try as its own bar, coloured by ho
     await finish(b, s);
 });
 
+test('4c. run page: of 120 retried instances, the tries of at most 100 are fetched, once each',
+    { timeout: 120_000 }, async (t) => {
+        const { b, s } = await setup(t, browser, { name: 'manytries', dags: { 'many.yaml': dags.manyRetried }, users: [OLGA] });
+        const p = s.page;
+        const runId = await b.trigger('many_retried');
+        assert.equal((await b.runEnded('many_retried', runId)).state, 'success');
+        const fetched = [];
+        p.on('request', (rq) => {
+            if (/\/tasks\/each[^/]*$/.test(new URL(rq.url()).pathname)) fetched.push(rq.url());
+        });
+        await s.login(OLGA.name);
+        await s.goto(`#/dags/many_retried/runs/${enc(runId)}`);
+        await until(async () => (await p.locator(sel('gantt-try')).count()) >= 200, 'the tries drawn');
+        await p.waitForTimeout(1500); // any further fetches would have started by now
+        assert.equal(fetched.length, 100, `${fetched.length} fetches`);
+        assert.equal(new Set(fetched).size, 100, 'an instance fetched twice');
+        assert.equal(await p.locator(sel('gantt-try')).count(), 200);
+        await finish(b, s);
+    });
+
 test('5. task instance page: the log text, and a live tail of a task that is still printing',
     { timeout: 120_000 }, async (t) => {
         const { b, s } = await setup(t, browser, { name: 'log', dags: { 'tail.yaml': dags.tail }, users: [OLGA] });

@@ -80,6 +80,21 @@ tasks:
 `;
 }
 
+/* manyRetried: 120 mapped instances, each failing its first try and passing its retry. */
+function manyRetried(b) {
+    const dir = b.gate('many-tried');
+    return `dag: many_retried
+description: Many instances retried once
+tasks:
+  each:
+    for_each: [${Array.from({ length: 120 }, (_, i) => i).join(', ')}]
+    retries: 1
+    retry_delay: 0s
+    run: |
+      mkdir -p '${dir}'; if [ -e '${dir}/{{ item }}' ]; then echo ok; else : > '${dir}/{{ item }}'; exit 3; fi
+`;
+}
+
 /* failing: one task that always fails, one that never runs (upstream_failed). */
 const failing = `dag: failing
 description: Always fails
@@ -136,4 +151,4 @@ function big(layers = 40, width = 50) {
     return `${out.join('\n')}\n`;
 }
 
-module.exports = { BROKEN_LINE, KNOWN_LINE, big, broken, failing, flaky, flow, retried, tail };
+module.exports = { BROKEN_LINE, KNOWN_LINE, big, broken, failing, flaky, flow, manyRetried, retried, tail };
