@@ -94,6 +94,7 @@ export function mount(root, route) {
                     h('span', {class: 'gantt-key muted small'},
                       h('span', {class: 'key key-q', 'aria-hidden': 'true'}), ' queued ',
                       h('span', {class: 'key key-r', 'aria-hidden': 'true'}), ' running ',
+                      h('span', {class: 'key key-d', 'aria-hidden': 'true'}), ' retry delay ',
                       h('span', {class: 'key key-c', 'aria-hidden': 'true'}, '◆'),
                       ' critical path')),
                   critText, gantt.el),
