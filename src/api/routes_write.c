@@ -228,9 +228,14 @@ static void clear(struct api_req *rq, struct api_resp *rs)
     json_t *names = json_array();
     for (size_t i = 0; i < c.ntasks; i++)
         json_array_append_new(names, json_string(c.tasks[i]));
-    api_json(rs, 200,
-             json_pack("{s:s, s:o, s:I, s:s}", "run_id", run_id, "cleared", names, "task_instances",
-                       (json_int_t)c.nrows, "state", run_state_name(RUN_QUEUED)));
+    if (c.requested) /* a live run: the scheduler clears them once its tries in flight end */
+        api_json(rs, 202,
+                 json_pack("{s:s, s:o, s:b}", "run_id", run_id, "cleared", names, "requested", 1));
+    else
+        api_json(rs, 200,
+                 json_pack("{s:s, s:o, s:I, s:s}", "run_id", run_id, "cleared", names,
+                           "task_instances", (json_int_t)c.nrows, "state",
+                           run_state_name(RUN_QUEUED)));
     ops_clear_release(&c);
 }
 

@@ -12,7 +12,9 @@
  * keeping its try count and granting it a full set of tries; a mapped
  * task's rows deleted, to be expanded again) and puts the run back to
  * queued, all in one transaction; the scheduler resumes it like any
- * unfinished run. Main thread.
+ * unfinished run. A run the scheduler is running is cleared by the
+ * scheduler itself, on request, once the run's tries in flight have ended
+ * (see ops_clear). Main thread.
  */
 #include "cli/cmd.h"
 
@@ -46,10 +48,13 @@ static const char usage[] =
     "terminal; nothing is recorded. Outputs of upstream tasks are empty.\n"
     "exit status: 0 success or skipped, 1 the task failed, 2 bad input\n"
     "\n"
-    "clear: resets TASK (and with --downstream every task downstream of it) in the ended run\n"
-    "RUN and queues the run again, so the scheduler ('baram standalone') runs them again.\n"
-    "exit status: 0 cleared, 1 the run has not ended or the database failed, 2 usage error,\n"
-    "unknown run or task\n";
+    "clear: resets TASK (and with --downstream every task downstream of it) in run RUN and\n"
+    "queues the run again, so the scheduler ('baram standalone') runs them again. A run the\n"
+    "scheduler is running goes on after: it starts none of the run's tasks until the tries\n"
+    "running now have ended, then clears and resumes it (an instance to clear may not be\n"
+    "running itself).\n"
+    "exit status: 0 cleared or requested, 1 an instance to clear is running, a foreground\n"
+    "'baram run' or the database failed, 2 usage error, unknown run or task\n";
 
 static void unknown_task(const char *cmd, const struct dag *dag, const char *path, const char *name)
 {
@@ -192,11 +197,21 @@ static int tasks_clear(int argc, char **argv)
         json_t *names = json_array();
         for (size_t i = 0; i < c.ntasks; i++)
             json_array_append_new(names, json_string(c.tasks[i]));
-        json_t *o = json_pack("{s:s, s:o, s:I, s:s}", "run_id", run_id, "cleared", names,
-                              "task_instances", (json_int_t)c.nrows, "state", "queued");
+        json_t *o =
+            c.requested
+                ? json_pack("{s:s, s:o, s:b}", "run_id", run_id, "cleared", names, "requested", 1)
+                : json_pack("{s:s, s:o, s:I, s:s}", "run_id", run_id, "cleared", names,
+                            "task_instances", (json_int_t)c.nrows, "state", "queued");
         if (out_json_print(stdout, o) < 0)
             ret = EXIT_FAILED;
         json_decref(o);
+    } else if (c.requested) {
+        printf("clear of");
+        for (size_t i = 0; i < c.ntasks; i++)
+            printf("%s %s", i ? "," : "", c.tasks[i]);
+        printf(" in run %s requested: the scheduler starts none of the run's tasks until its "
+               "tries running now have ended, then clears them and goes on\n",
+               run_id);
     } else {
         printf("cleared");
         for (size_t i = 0; i < c.ntasks; i++)
@@ -204,7 +219,7 @@ static int tasks_clear(int argc, char **argv)
         printf(" in run %s (%zu task instance%s); the run is queued again\n", run_id, c.nrows,
                c.nrows == 1 ? "" : "s");
     }
-    if (!schedlock_held(h.dir))
+    if (!c.requested && !schedlock_held(h.dir))
         fprintf(stderr,
                 "baram %s: no scheduler is running on %s: the run resumes when `baram "
                 "standalone` starts\n",

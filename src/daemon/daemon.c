@@ -49,6 +49,7 @@
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "daemon/dagdir.h"
+#include "daemon/ops.h"
 #include "daemon/plan.h"
 #include "daemon/schedlock.h"
 #include "dag/dag.h"
@@ -77,8 +78,9 @@ struct drun {
     char *run_id;          /* owned */
     struct ddag *dd;       /* may be NULL (a resumed run of a DAG no longer in the folder) */
     struct dag *dag;       /* a reference on the version it runs */
-    struct run *r;         /* NULL while starting */
+    struct run *r;         /* NULL while starting, or while its clears are applied */
     bool cancel_requested; /* a cancel arrived while starting */
+    VEC(char *) clears;    /* owned: clear requests (their kinds) to apply once it drained */
 };
 
 struct recent_end {
@@ -86,7 +88,7 @@ struct recent_end {
     uint64_t epoch;
 };
 
-enum djob_kind { DJOB_SYNC, DJOB_LOAD, DJOB_CLAIM, DJOB_CURSOR, DJOB_DAG };
+enum djob_kind { DJOB_SYNC, DJOB_LOAD, DJOB_CLAIM, DJOB_CURSOR, DJOB_DAG, DJOB_CLEAR };
 
 /* What a DAG file holds now, to record: its DAG (drec.dag_id NULL when none) and errors. */
 struct dfile {
@@ -144,6 +146,10 @@ struct djob {
     bool exists;
     char run_id[160];
     dfile_vec files; /* dag: taken from daemon.files when the job starts */
+    /* clear: the run (run_id; dr while the run is held, else NULL) and its requests */
+    char **clears; /* owned kinds */
+    size_t nclears;
+    size_t nrows;
 };
 
 struct daemon {
@@ -226,6 +232,9 @@ static void djob_free(struct djob *j)
     free(j->dag_id);
     free(j->cur_hash);
     dfile_vec_free(&j->files);
+    for (size_t i = 0; i < j->nclears; i++)
+        free(j->clears[i]);
+    free(j->clears);
     free(j->errmsg);
     free(j);
 }
@@ -356,6 +365,25 @@ static void djob_work(uv_work_t *req)
             return djob_fail(j, "claiming a run");
         return;
     }
+    case DJOB_CLEAR:
+        /* Each request in its own transaction: one that no longer applies (its task gone
+         * from the run's version) does not hold back the others. */
+        for (size_t i = 0; i < j->nclears; i++) {
+            const char *task = NULL;
+            bool down = false;
+            struct ops_err e = {0};
+            size_t n = 0;
+            if (!ops_clear_request_parse(j->clears[i], &task, &down))
+                continue;
+            if (ops_clear_apply(s, j->run_id, task, down, &n, &e) < 0) {
+                free(j->errmsg);
+                j->errmsg = xasprintf("clearing %s: %s", task, e.msg ? e.msg : "failed");
+                j->rc = -EIO;
+            }
+            j->nrows += n;
+            ops_err_release(&e);
+        }
+        return;
     case DJOB_CURSOR:
         j->rc = store_last_logical(s, j->dag_id, RUN_SCHEDULED, &j->at_ms);
         if (j->rc == -ENOENT) {
@@ -495,6 +523,9 @@ static void drun_unlink(struct daemon *d, struct drun *dr)
         dr->dd->active--;
     struct recent_end re = {.run_id = dr->run_id, .epoch = ++d->epoch};
     VEC_PUSH(&d->recent, re);
+    for (size_t i = 0; i < dr->clears.n; i++)
+        free(dr->clears.v[i]);
+    VEC_FREE(&dr->clears);
     dag_free(dr->dag);
     free(dr);
 }
@@ -515,13 +546,29 @@ static struct drun *drun_new(struct daemon *d, const char *run_id, struct ddag *
     return dr;
 }
 
+static void daemon_clear_push(struct daemon *d, struct drun *dr, const char *run_id, char **kinds,
+                              size_t n);
+
 static void daemon_run_ended(void *ud, struct run *r)
 {
     struct drun *dr = ud;
     struct daemon *d = dr->d;
-    if (!d->halting)
+    bool drained = run_get_state(r) == RUN_RUNNING; /* halted (a drain, or a shutdown) */
+    if (!d->halting && !(drained && dr->clears.n))
         log_info("run ended", "dag=%s run=%s state=%s", log_q(run_get_dag(r)->id),
                  log_q(dr->run_id), run_state_name(run_get_state(r)));
+    if (dr->clears.n && !d->stopping && run_get_state(r) != RUN_CANCELLED) {
+        /* Its clears now: the run stays ours (daemon_find_run) until they are applied, so
+         * no sync takes it on as it stood (DJOB_CLEAR's end lets go of it). */
+        run_free(r);
+        dr->r = NULL;
+        daemon_clear_push(d, dr, dr->run_id, dr->clears.v, dr->clears.n);
+        dr->clears.n = 0;
+        return;
+    }
+    if (dr->clears.n)
+        log_warn("clear not applied: ask again", "run=%s reason=%s", log_q(dr->run_id),
+                 log_q(d->stopping ? "the scheduler stopped" : "the run was cancelled"));
     run_free(r);
     drun_unlink(d, dr);
     if (!d->stopping) {
@@ -613,6 +660,8 @@ static void daemon_start_loaded(struct daemon *d, struct djob *j)
     }
     if (dr->cancel_requested)
         run_cancel(dr->r);
+    else if (dr->clears.n)
+        run_drain(dr->r);
 }
 
 /* Takes on a run from the store: loads its records on the pool, then begins it. */
@@ -638,6 +687,58 @@ static void daemon_take_run(struct daemon *d, const struct run_rec *rec)
     daemon_job_push(d, j);
 }
 
+/* ---- clearing a live run (ops_clear's requests) ---- */
+
+/* Applies clear requests to the run in the store (DJOB_CLEAR); dr: the run, held until then. */
+static void daemon_clear_push(struct daemon *d, struct drun *dr, const char *run_id, char **kinds,
+                              size_t n)
+{
+    struct djob *j = djob_new(d, DJOB_CLEAR);
+    j->dr = dr;
+    snprintf(j->run_id, sizeof j->run_id, "%s", run_id);
+    j->clears = xcalloc(n ? n : 1, sizeof *j->clears);
+    for (size_t i = 0; i < n; i++)
+        j->clears[j->nclears++] = kinds[i]; /* taken */
+    daemon_job_push(d, j);
+}
+
+/* A clear request: a run of ours drains first (nothing new starts, its tries in flight end)
+ * and is cleared once it halted (daemon_run_ended); any other run is cleared at once. */
+static void daemon_clear_request(struct daemon *d, struct djob *j, const struct run_request *q)
+{
+    struct drun *dr = daemon_find_run(d, q->run_id);
+    if (dr) {
+        log_info("clear requested: draining the run", "run=%s request=%s", log_q(q->run_id),
+                 log_q(q->kind));
+        VEC_PUSH(&dr->clears, xstrdup(q->kind));
+        if (dr->r)
+            run_drain(dr->r); /* else once it has started, or it is being cleared already */
+        return;
+    }
+    for (size_t k = 0; k < j->nruns; k++) /* not taken on below before it is cleared */
+        if (strcmp(j->runs[k].run_id, q->run_id) == 0)
+            j->runs[k].state = RUN_CANCELLED;
+    char *kind = xstrdup(q->kind);
+    daemon_clear_push(d, NULL, q->run_id, &kind, 1);
+}
+
+static void daemon_clear_done(struct daemon *d, struct djob *j)
+{
+    if (j->rc == 0)
+        log_info("run cleared", "run=%s task_instances=%zu", log_q(j->run_id), j->nrows);
+    struct drun *dr = j->dr;
+    if (dr && dr->clears.n) { /* more arrived meanwhile */
+        daemon_clear_push(d, dr, dr->run_id, dr->clears.v, dr->clears.n);
+        dr->clears.n = 0;
+    } else if (dr) {
+        drun_unlink(d, dr);
+    }
+    if (!d->stopping) {
+        daemon_plan(d);
+        daemon_sync(d); /* takes the run on again, queued with its records */
+    }
+}
+
 /* ---- sync: requests, queued runs, pools, pauses ---- */
 
 static void daemon_sync_done(struct daemon *d, struct djob *j)
@@ -657,6 +758,12 @@ static void daemon_sync_done(struct daemon *d, struct djob *j)
     }
     for (size_t i = 0; i < j->nreqs; i++) {
         const struct run_request *q = &j->reqs[i];
+        const char *task;
+        bool down;
+        if (ops_clear_request_parse(q->kind, &task, &down)) {
+            daemon_clear_request(d, j, q);
+            continue;
+        }
         if (strcmp(q->kind, "cancel") != 0)
             continue;
         struct drun *dr = daemon_find_run(d, q->run_id);
@@ -883,6 +990,9 @@ static void daemon_job_done(struct daemon *d, struct djob *j)
         daemon_cursor_done(d, j);
         break;
     case DJOB_DAG:
+        break;
+    case DJOB_CLEAR:
+        daemon_clear_done(d, j);
         break;
     }
 }

@@ -731,91 +731,187 @@ static int clear_rows(struct store *s, const struct dag *dag, const bool *set, c
     return r;
 }
 
-int ops_clear(struct store *s, const char *home_dir, const char *run_id, const char *task,
-              bool downstream, struct ops_clear *out, struct ops_err *e)
+/* The request kind that asks the scheduler to clear task (and downstream) of a live run. */
+#define OPS_CLEAR_KIND      "clear:"
+#define OPS_CLEAR_DOWN_KIND "clear+:"
+
+/* What a clear works on: the run, the DAG version it started with, and the set of tasks to
+ * clear (task, plus everything downstream of it when asked). */
+struct clear_plan {
+    struct run_rec run;
+    struct dag *dag;
+    char *src;
+    bool *set;
+    size_t nset;
+};
+
+static void clear_plan_release(struct clear_plan *p)
 {
-    memset(out, 0, sizeof *out);
-    struct run_rec run = {0};
-    struct dag *dag = NULL;
-    char *src = NULL;
-    bool *set = NULL;
-    uint32_t *queue = NULL;
-    int r = get_run(s, run_id, &run, e);
+    free(p->set);
+    dag_free(p->dag);
+    free(p->src);
+    run_rec_release(&p->run);
+    memset(p, 0, sizeof *p);
+}
+
+static int clear_plan_make(struct store *s, const char *run_id, const char *task, bool downstream,
+                           struct clear_plan *p, struct ops_err *e)
+{
+    memset(p, 0, sizeof *p);
+    int r = get_run(s, run_id, &p->run, e);
     if (r < 0)
         return r;
-    if (!run_state_finished(run.state)) {
-        r = fail(e, OPS_CONFLICT, -EBUSY,
-                 "run %s is still %s: clear its tasks once it ends, or cancel it first", run_id,
-                 run_state_name(run.state));
-        goto out;
-    }
     size_t len = 0;
-    r = run.dag_hash ? store_get_dag_version(s, run.dag_hash, &src, &len) : -ENOENT;
-    if (r == -ENOENT) {
-        r = fail(e, OPS_CONFLICT, -ENODATA,
-                 "the DAG version the run started with is not in the database");
-        goto out;
-    }
-    if (r < 0) {
-        r = fail_store(e, s);
-        goto out;
-    }
+    r = p->run.dag_hash ? store_get_dag_version(s, p->run.dag_hash, &p->src, &len) : -ENOENT;
+    if (r == -ENOENT)
+        return fail(e, OPS_CONFLICT, -ENODATA,
+                    "the DAG version the run started with is not in the database");
+    if (r < 0)
+        return fail_store(e, s);
     struct diag d;
     diag_init(&d);
-    const char *path = run.dag_path ? run.dag_path : "dag.yaml";
-    dag = dag_load_mem(src, len, path, &d);
-    if (!dag) {
+    const char *path = p->run.dag_path ? p->run.dag_path : "dag.yaml";
+    p->dag = dag_load_mem(p->src, len, path, &d);
+    if (!p->dag) {
         r = fail(e, OPS_CONFLICT, -ENODATA, "the DAG version of run %s no longer loads:", run_id);
         e->diag = diag_text(&d);
         e->detail = diag_detail(&d);
     }
     diag_release(&d);
-    if (!dag)
-        goto out;
+    if (!p->dag)
+        return r;
+    const struct dag *dag = p->dag;
     uint32_t root;
-    if (!dag_find(dag, task, &root)) {
-        r = no_task(dag, path, task, e);
-        goto out;
-    }
+    if (!dag_find(dag, task, &root))
+        return no_task(dag, path, task, e);
     /* The set: TASK, plus everything reachable downstream (breadth first over the CSR). */
-    set = xcalloc(dag->ntasks, sizeof *set);
-    queue = xcalloc(dag->ntasks, sizeof *queue);
+    p->set = xcalloc(dag->ntasks, sizeof *p->set);
+    uint32_t *queue = xcalloc(dag->ntasks, sizeof *queue);
     size_t qh = 0, qt = 0;
-    set[root] = true;
+    p->set[root] = true;
     queue[qt++] = root;
     while (downstream && qh < qt) {
         uint32_t v = queue[qh++];
         for (uint32_t k = dag->graph.down_start[v]; k < dag->graph.down_start[v + 1]; k++) {
             uint32_t w = dag->graph.down[k];
-            if (!set[w]) {
-                set[w] = true;
+            if (!p->set[w]) {
+                p->set[w] = true;
                 queue[qt++] = w;
             }
         }
     }
+    free(queue);
+    p->nset = qt;
+    return 0;
+}
+
+/* Resets the plan's instances and queues the run, in one transaction. */
+static int clear_plan_commit(struct store *s, struct clear_plan *p, size_t *nrows,
+                             struct ops_err *e)
+{
+    struct run_rec run = p->run;
     run.state = RUN_QUEUED;
     run.ended_at_ms = -1;
-    /* The scheduler resumes it, whoever ran it before (a foreground `baram run` is gone). */
-    free(run.owner);
-    run.owner = NULL;
-    if ((r = store_begin(s)) < 0 || (r = clear_rows(s, dag, set, run_id, &out->nrows)) < 0 ||
+    run.owner = NULL; /* the scheduler resumes it, whoever ran it before */
+    int r;
+    if ((r = store_begin(s)) < 0 || (r = clear_rows(s, p->dag, p->set, run.run_id, nrows)) < 0 ||
         (r = store_put_run(s, &run)) < 0 || (r = store_commit(s)) < 0) {
-        r = fail_store(e, s);
         store_rollback(s);
-        out->nrows = 0;
+        *nrows = 0;
+        return fail_store(e, s);
+    }
+    return 0;
+}
+
+/* A live run's clear waits for the instances it resets: none may be in flight. */
+static int clear_plan_idle(struct store *s, const struct clear_plan *p, struct ops_err *e)
+{
+    struct ti_rec *tis = NULL;
+    size_t n = 0;
+    if (store_list_tis(s, p->run.run_id, &tis, &n) < 0)
+        return fail_store(e, s);
+    int r = 0;
+    for (size_t i = 0; i < n && r == 0; i++) {
+        uint32_t k;
+        const struct ti_rec *t = &tis[i];
+        if (!dag_find(p->dag, t->task ? t->task : t->task_id, &k) || !p->set[k])
+            continue;
+        if (t->state == TI_QUEUED || t->state == TI_RUNNING || t->state == TI_UP_FOR_RETRY)
+            r = fail(e, OPS_CONFLICT, -EBUSY,
+                     "task instance %s is %s: clear it once it has ended (or cancel the run)",
+                     t->task_id, ti_state_name(t->state));
+    }
+    store_free_tis(tis, n);
+    return r;
+}
+
+int ops_clear(struct store *s, const char *home_dir, const char *run_id, const char *task,
+              bool downstream, struct ops_clear *out, struct ops_err *e)
+{
+    memset(out, 0, sizeof *out);
+    struct clear_plan p;
+    int r = clear_plan_make(s, run_id, task, downstream, &p, e);
+    if (r < 0)
+        goto out;
+    bool live = !run_state_finished(p.run.state);
+    if (live && p.run.owner && strcmp(p.run.owner, "cli") == 0) {
+        r = fail(e, OPS_CONFLICT, -EBUSY,
+                 "run %s is running in the foreground under 'baram run': clear its tasks once "
+                 "it ends",
+                 run_id);
+        goto out;
+    }
+    if (live && schedlock_held(home_dir)) {
+        /* The scheduler runs it: it stops starting the run's tasks, lets the tries in flight
+         * end, then clears and resumes the run (daemon.c). */
+        if ((r = clear_plan_idle(s, &p, e)) < 0)
+            goto out;
+        char *kind = xasprintf("%s%s", downstream ? OPS_CLEAR_DOWN_KIND : OPS_CLEAR_KIND, task);
+        r = store_put_request(s, run_id, kind);
+        free(kind);
+        if (r < 0) {
+            r = fail_store(e, s);
+            goto out;
+        }
+        out->requested = true;
+    } else if ((r = clear_plan_commit(s, &p, &out->nrows, e)) < 0) {
         goto out;
     }
     schedlock_ring(home_dir);
-    out->tasks = xcalloc(qt, sizeof *out->tasks);
-    for (uint32_t k = 0; k < dag->ntasks; k++)
-        if (set[dag->topo[k]])
-            out->tasks[out->ntasks++] = xstrdup(dag->tasks[dag->topo[k]].name);
+    out->tasks = xcalloc(p.nset, sizeof *out->tasks);
+    for (uint32_t k = 0; k < p.dag->ntasks; k++)
+        if (p.set[p.dag->topo[k]])
+            out->tasks[out->ntasks++] = xstrdup(p.dag->tasks[p.dag->topo[k]].name);
 out:
-    free(queue);
-    free(set);
-    dag_free(dag);
-    free(src);
-    run_rec_release(&run);
+    clear_plan_release(&p);
+    return r;
+}
+
+bool ops_clear_request_parse(const char *kind, const char **task, bool *downstream)
+{
+    size_t n = strlen(OPS_CLEAR_KIND), nd = strlen(OPS_CLEAR_DOWN_KIND);
+    if (strncmp(kind, OPS_CLEAR_KIND, n) == 0 && kind[n]) {
+        *task = kind + n;
+        *downstream = false;
+        return true;
+    }
+    if (strncmp(kind, OPS_CLEAR_DOWN_KIND, nd) == 0 && kind[nd]) {
+        *task = kind + nd;
+        *downstream = true;
+        return true;
+    }
+    return false;
+}
+
+int ops_clear_apply(struct store *s, const char *run_id, const char *task, bool downstream,
+                    size_t *nrows, struct ops_err *e)
+{
+    *nrows = 0;
+    struct clear_plan p;
+    int r = clear_plan_make(s, run_id, task, downstream, &p, e);
+    if (r == 0)
+        r = clear_plan_commit(s, &p, nrows, e);
+    clear_plan_release(&p);
     return r;
 }
 

@@ -137,17 +137,28 @@ int ops_cancel(struct store *s, const char *home_dir, const char *run_id, int64_
 struct ops_clear {
     char **tasks; /* owned (ops_names_free): the cleared tasks, in topological order */
     size_t ntasks;
-    size_t nrows; /* task instances reset */
+    size_t nrows;   /* task instances reset (0 when requested) */
+    bool requested; /* the run is live: the scheduler clears them (see ops_clear) */
 };
 
-/* Makes an ended run run task (and, with downstream, every task downstream of it) again:
- * resets their instances in the DAG version the run started with and queues the run, in one
- * transaction. 0 and *out (ops_clear_release), or a negative errno with e: OPS_NOT_FOUND (run,
- * task: did-you-mean), OPS_CONFLICT (the run has not ended, its DAG version is gone or no
- * longer loads), OPS_STORE. */
+/* Makes run run task (and, with downstream, every task downstream of it) again, in the DAG
+ * version the run started with. An ended run (or a live one without a scheduler): their
+ * instances are reset and the run queued, in one transaction. A run the scheduler is running:
+ * none of those instances may be in flight (OPS_CONFLICT); a request is left for the
+ * scheduler, which stops starting the run's tasks, lets its tries in flight end, then clears
+ * them and resumes the run (out->requested). 0 and *out (ops_clear_release), or a negative
+ * errno with e: OPS_NOT_FOUND (run, task: did-you-mean), OPS_CONFLICT (an instance in flight,
+ * a foreground `baram run`, the run's DAG version gone or no longer loading), OPS_STORE. */
 int ops_clear(struct store *s, const char *home_dir, const char *run_id, const char *task,
               bool downstream, struct ops_clear *out, struct ops_err *e) WARN_UNUSED;
 void ops_clear_release(struct ops_clear *c);
+/* Whether a run request's kind asks for a clear (ops_clear's request): its task (a pointer
+ * into kind) and downstream flag. */
+bool ops_clear_request_parse(const char *kind, const char **task, bool *downstream);
+/* The scheduler's side of a requested clear, once the run has stopped: resets the instances
+ * and queues the run, in one transaction. 0 and *nrows, or a negative errno with e. */
+int ops_clear_apply(struct store *s, const char *run_id, const char *task, bool downstream,
+                    size_t *nrows, struct ops_err *e) WARN_UNUSED;
 
 /* Checks a pool name ([A-Za-z0-9_.-], 1 to DAG_ID_MAX): 0 or -EINVAL with e. */
 int ops_pool_check(const char *name, struct ops_err *e) WARN_UNUSED;

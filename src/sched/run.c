@@ -359,6 +359,8 @@ void run_ready(struct run *r, uint32_t ii, uint64_t gate)
 {
     if (run_replay(r, ii))
         return;
+    if (r->draining)
+        return; /* decided again when the run resumes */
     struct run_inst *in = run_inst_at(r, ii);
     in->state = TI_SCHEDULED;
     in->scheduled_at_ms = when_now_ms();
@@ -664,8 +666,18 @@ static void run_check_end(struct run *r)
         run_hooks(r);
 }
 
+/* A draining run halts once no try is in flight and all it recorded is durable. */
+static void run_drain_check(struct run *r)
+{
+    if (r->draining && !r->halted && r->phase == RUN_PH_RUNNING && r->running.n == 0 &&
+        r->last_seq <= r->e->durable)
+        run_halt(r);
+}
+
 static void run_release_gates(struct run *r)
 {
+    if (r->draining)
+        return;
     while (r->gates_head < r->gates.n && r->gates.v[r->gates_head].seq <= r->e->durable) {
         uint32_t ii = r->gates.v[r->gates_head++].inst;
         struct run_inst *in = run_inst_at(r, ii);
@@ -715,10 +727,14 @@ void run_pump_after(struct run *r)
     }
     r->readied.n = 0;
     run_check_end(r);
+    run_drain_check(r);
 }
 
 void run_durable(struct run *r)
 {
+    if (r->halted)
+        return;
+    run_drain_check(r);
     if (r->halted)
         return;
     if (r->phase == RUN_PH_ENDING) {
@@ -1020,6 +1036,17 @@ void run_halt_check(struct run *r)
         return;
     run_prep_cleanup(r);
     run_stop(r);
+}
+
+void run_drain(struct run *r)
+{
+    if (r->draining || r->halted || r->phase != RUN_PH_RUNNING)
+        return;
+    log_info("run draining", "run=%s running=%zu", log_q(r->run_id), r->running.n);
+    r->draining = true;
+    sched_drop(&r->e->sched, r);
+    r->gates.n = r->gates_head = 0;
+    run_drain_check(r);
 }
 
 void run_halt(struct run *r)

@@ -117,6 +117,12 @@ void run_cancel(struct run *r);
  * in flight are killed (SIGKILL), and nothing more is recorded, so the store keeps the run as
  * it stood ('running') for the next scheduler to resume. The ended callback comes as usual. */
 void run_halt(struct run *r);
+/* Drains the run for a change to its stored records (a clear): nothing new starts (what
+ * waits for a slot is taken back), the tries in flight end and are recorded as usual, and
+ * once none is left and every record is durable the run halts (run_halt, nothing to kill),
+ * so the store holds it exactly as it stood. The ended callback comes as usual; if the run
+ * ended on its own meanwhile, it ended. */
+void run_drain(struct run *r);
 /* Tries in flight. */
 size_t run_in_flight(const struct run *r);
 /* Frees a run that has ended (or, at shutdown, one whose loop is done). */

@@ -191,6 +191,7 @@ struct run {
     char *conf;                /* owned JSON of the overrides, or NULL */
     struct spawn *hook;        /* while the hook runs */
     bool halted;               /* run_halt: stops without recording anything more */
+    bool draining;             /* run_drain: nothing new starts; halts once nothing is in flight */
     bool no_pump;              /* while run_abort ends tries: their callbacks must not pump */
     char *hook_log;            /* owned */
 };

@@ -354,10 +354,9 @@ def test_clear_same_as_cli(api):
     cli_rows = api.query("SELECT task_id, state, max_tries, exit_code FROM task_instances "
                          "WHERE run_id = ? ORDER BY task_id", cli_id)
     assert api_rows == cli_rows, (api_rows, cli_rows)
-    # Queued again: a second clear must wait for it to end.
-    p = check_problem(api.req("POST", "/api/v1/dags/etl/runs/%s/tasks/load/clear" % run_id),
-                      409)
-    assert "is still queued" in p["detail"], p
+    # Queued again, and no scheduler runs it: a second clear applies at once too.
+    r = api.req("POST", "/api/v1/dags/etl/runs/%s/tasks/load/clear" % run_id)
+    assert r.status == 200 and r.json["cleared"] == ["load"], r
 
 
 def test_clear_one_task(api):
@@ -462,6 +461,15 @@ tasks:
     run: sleep 60
 """
 
+BRANCHES = """
+dag: branches
+tasks:
+  quick:
+    run: echo quick >> quick.count
+  gate:
+    run: i=0; while [ ! -e api.go ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done
+"""
+
 
 def free_port():
     s = socket.socket()
@@ -478,6 +486,7 @@ def test_with_a_running_scheduler(tmp_path):
     b.env["BARAM_DAGS"] = str(b.dags)
     b.write("etl.yaml", ETL)
     b.write("slow.yaml", SLOW)
+    b.write("branches.yaml", BRANCHES)
     port = free_port()
     log_path = tmp_path / "standalone.log"
     with open(log_path, "ab") as errf:
@@ -526,6 +535,30 @@ def test_with_a_running_scheduler(tmp_path):
                         token=tok)
         assert r.status == 200 and r.json["cleared"] == ["load"], r
         assert wait(lambda: state(run_id) == "success"), (state(run_id), srv.log())
+
+        # Clear a task of a run still running: 202, the scheduler clears it once the tries in
+        # flight have ended; an instance in flight cannot be cleared (409).
+        r = srv.request("POST", "/api/v1/dags/branches/runs", token=tok)
+        br = r.json["run_id"]
+
+        def ti(task):
+            with sqlite3.connect(str(b.home / "baram.db"), timeout=10) as c:
+                rows = c.execute("SELECT state, try_number FROM task_instances WHERE run_id = ? "
+                                 "AND task_id = ?", (br, task)).fetchall()
+            return rows[0] if rows else (None, 0)
+        assert wait(lambda: ti("quick")[0] == "success" and ti("gate")[0] == "running"), \
+            srv.log()
+        base = "/api/v1/dags/branches/runs/%s/tasks/" % br
+        p = check_problem(srv.request("POST", base + "gate/clear", token=tok), 409)
+        assert "gate is running" in p["detail"], p
+        r = srv.request("POST", base + "quick/clear", token=tok)
+        assert r.status == 202, r
+        assert r.json == {"run_id": br, "cleared": ["quick"], "requested": True}, r.json
+        assert ti("quick") == ("success", 1) and state(br) == "running"
+        (b.dags / "api.go").write_text("")
+        assert wait(lambda: state(br) == "success"), (state(br), srv.log())
+        assert ti("quick") == ("success", 2) and ti("gate") == ("success", 1)
+        assert (b.dags / "quick.count").read_text() == "quick\nquick\n"
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

@@ -769,6 +769,81 @@ def test_clear_downstream(b, daemons):
     assert d.stop() == 0
 
 
+LIVE_DAG = """
+        dag: live
+        tasks:
+          a:
+            run: echo a >> a.count
+          b:
+            needs: [a]
+            run: test ! -e fail_b && echo b >> b.count
+          c:
+            needs: [b]
+            run: echo c >> c.count
+          slow:
+            needs: [a]
+            run: >-
+              echo slow >> slow.count; i=0;
+              while [ ! -e go ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done
+          after_slow:
+            needs: [slow]
+            run: echo after >> after.count
+        """
+
+
+def ti_state(b, run_id, task):
+    rows = db_query(b, "SELECT state FROM task_instances WHERE run_id = ? AND task_id = ?",
+                    run_id, task)
+    return rows[0][0] if rows else None
+
+
+def test_clear_in_a_running_run(b, daemons):
+    """Clearing a failed task while the run goes on elsewhere (Airflow's everyday clear): the
+    scheduler starts none of the run's tasks while the tries in flight end, then clears and
+    resumes the run; nothing that finished runs again, nothing is lost."""
+    b.write("live.yaml", LIVE_DAG)
+    (b.dags / "fail_b").write_text("")
+    d = daemons(b)
+    run_id = trigger(b, "live")
+    assert poll(lambda: ti_state(b, run_id, "c") == "upstream_failed" and
+                ti_state(b, run_id, "slow") == "running"), d.log()
+    (b.dags / "fail_b").unlink()
+    r = b("tasks", "clear", run_id, "b", "--downstream", "--json")
+    assert r.rc == 0, r
+    assert r.json == {"run_id": run_id, "cleared": ["b", "c"], "requested": True}, r.json
+    # slow is still running: nothing is cleared, nothing new starts.
+    time.sleep(0.6)
+    assert ti_state(b, run_id, "b") == "failed" and ti_state(b, run_id, "slow") == "running"
+    assert run_show(b, run_id)["state"] == "running"
+    (b.dags / "go").write_text("")
+    o = wait_run(b, run_id, timeout=15, daemon=d)
+    assert o["state"] == "success", (o, d.log())
+    assert o["tasks"]["b"]["tries"] == 2 and o["tasks"]["c"]["tries"] == 1, o
+    for name in ("a", "b", "c", "slow", "after"):
+        assert len((b.dags / ("%s.count" % name)).read_text().splitlines()) == 1, name
+    assert "run cleared" in d.log() and "run draining" in d.log()
+    assert d.stop() == 0
+
+
+def test_clear_in_a_running_run_refuses_an_instance_in_flight(b, daemons):
+    b.write("live.yaml", LIVE_DAG)
+    d = daemons(b)
+    run_id = trigger(b, "live")
+    assert poll(lambda: ti_state(b, run_id, "slow") == "running"), d.log()
+    for args in (["slow"], ["a", "--downstream"]):
+        r = b("tasks", "clear", run_id, *args)
+        assert r.rc == 1 and "slow is running" in r.err, r
+    # a finished task that nothing in flight depends on: fine
+    r = b("tasks", "clear", run_id, "a", "--json")
+    assert r.rc == 0 and r.json["requested"], r
+    (b.dags / "go").write_text("")
+    o = wait_run(b, run_id, timeout=15, daemon=d)
+    assert o["state"] == "success" and o["tasks"]["a"]["tries"] == 2, (o, d.log())
+    assert (b.dags / "a.count").read_text() == "a\na\n"
+    assert (b.dags / "slow.count").read_text() == "slow\n"
+    assert d.stop() == 0
+
+
 def test_clear_reruns_with_the_runs_version(b, daemons):
     """SPEC 5: a run keeps the DAG version it started with, also when a task of it is
     cleared after the file changed."""

@@ -548,9 +548,11 @@ def test_clear_downstream(ops):
     assert rows["extract"][0] == "success" and rows["report"][0] == "success"
     assert query(ops, "SELECT state, ended_at, owner FROM runs WHERE run_id = ?", run_id) == \
         [("queued", None, None)]
-    # The run is queued again: clearing once more must wait for it to end.
-    r = ops("tasks", "clear", run_id, "extract")
-    assert r.rc == 1 and "is still queued" in r.err and "cancel it first" in r.err, r
+    # Queued again, and no scheduler runs it: clearing more applies at once too.
+    r = ops("tasks", "clear", run_id, "extract", "--json")
+    assert r.rc == 0 and r.json["cleared"] == ["extract"] and "requested" not in r.json, r
+    assert query(ops, "SELECT state FROM task_instances WHERE run_id = ? AND task_id = "
+                 "'extract'", run_id) == [("none",)]
 
 
 def test_clear_one_task(ops):
@@ -603,10 +605,17 @@ def test_clear_bad_input(ops):
     assert show(ops, run_id)["state"] == "success"   # nothing changed
 
 
-def test_clear_queued_run_refused(ops):
+def test_clear_live_run_without_scheduler_or_in_the_foreground(ops):
+    """No scheduler runs the queued run: the clear applies at once (nothing to reset yet). A
+    run in a foreground `baram run` is refused: that process owns it."""
     run_id = trigger(ops)["run_id"]
+    r = ops("tasks", "clear", run_id, "extract", "--json")
+    assert r.rc == 0 and r.json["task_instances"] == 0 and "requested" not in r.json, r
+    assert show(ops, run_id)["state"] == "queued"
+    with db(ops) as c:
+        c.execute("UPDATE runs SET state = 'running', owner = 'cli' WHERE run_id = ?", (run_id,))
     r = ops("tasks", "clear", run_id, "extract")
-    assert r.rc == 1 and "still queued" in r.err, r
+    assert r.rc == 1 and "foreground under 'baram run'" in r.err, r
 
 
 def test_clear_cancelled_run(ops):
