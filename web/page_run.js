@@ -2,7 +2,9 @@
  * page_run.js - one run (#/dags/DAG/runs/RUN): its state, a Gantt chart with
  * the critical path highlighted and spelled out, the table of its task
  * instances, and the operator actions (cancel the run while it has not
- * ended; clear a task, or a task and its downstream, once it has ended).
+ * ended; clear a task, or a task and its downstream, once that task has
+ * ended: in a run still running the scheduler applies it once the tries
+ * running now have ended, and the server says so with 202).
  *
  * Key ideas:
  * - Data: the run, all its task instances, and the DAG's graph edges (for the
@@ -151,7 +153,7 @@ export function mount(root, route) {
         let acts = '';
         if (op) {
             acts = '<td class="actions">';
-            if (ended)
+            if (ended || isEnded(norm(ti.state)))
                 acts += `<button type="button" class="btn btn-small" data-testid="task-clear"` +
                         ` data-act="clear" aria-label="Clear ${esc(ti.task_id)}">Clear</button> ` +
                         `<button type="button" class="btn btn-small"` +
@@ -424,8 +426,13 @@ export function mount(root, route) {
         try {
             const path = `/dags/${enc(dag)}/runs/${enc(run)}/tasks/${enc(task)}/clear`;
             const res = await api('POST', path, {downstream});
-            const n = res && (res.task_instances || (res.cleared && res.cleared.length));
-            toast(`Cleared ${n || ''} task instance${n === 1 ? '' : 's'}`.replace('  ', ' '));
+            if (res && res.requested) {
+                toast(`Clear of ${(res.cleared || [task]).join(', ')} requested: it runs again ` +
+                      'once the tasks running now have ended');
+            } else {
+                const n = res && (res.task_instances || (res.cleared && res.cleared.length));
+                toast(`Cleared ${n || ''} task instance${n === 1 ? '' : 's'}`.replace('  ', ' '));
+            }
             refetch();
         } catch (e) {
             toastError(e);

@@ -199,6 +199,35 @@ test('6. operator clears a failed task (confirm dialog: cancel does nothing, OK 
     await finish(b, s);
 });
 
+test('6c. operator clears a failed task while the run still runs: a clear button on the ended '
+    + 'task only, the clear is requested, and the task runs again once the running one ends',
+    { timeout: 120_000 }, async (t) => {
+        const { b, s } = await setup(t, browser, { name: 'liveclear', dags: { 'branchy.yaml': dags.branchy }, users: [OLGA] });
+        const p = s.page;
+        const runId = await b.trigger('branchy');
+        await until(async () => (await b.task('branchy', runId, 'fails')).state === 'failed' &&
+            (await b.task('branchy', runId, 'slow')).state === 'running', 'fails to fail while slow runs');
+        await s.login(OLGA.name);
+        await s.goto(`#/dags/branchy/runs/${enc(runId)}`);
+        await p.locator(sel('task-row', { task: 'fails', state: 'failed' })).waitFor();
+        await p.locator(sel('run-state', { state: 'running' })).waitFor();
+        const slowRow = p.locator(sel('task-row', { task: 'slow' }));
+        assert.equal(await slowRow.getByTestId('task-clear').count(), 0, 'a clear button on a running task');
+        await p.locator(sel('task-row', { task: 'fails' })).getByTestId('task-clear').click();
+        await s.byId('confirm-dialog').waitFor({ state: 'visible' });
+        await s.byId('confirm-ok').click();
+        await p.getByText(/Clear of fails requested/).waitFor();
+        // nothing is cleared while slow runs
+        assert.equal((await b.task('branchy', runId, 'fails')).state, 'failed');
+        b.open('branchy');
+        await p.locator(sel('run-state', { state: 'success' })).waitFor({ timeout: 30_000 });
+        await p.locator(sel('task-row', { task: 'fails', state: 'success' })).waitFor();
+        const ti = await b.task('branchy', runId, 'fails');
+        assert.equal(ti.try_number, 2);
+        assert.equal((await b.task('branchy', runId, 'slow')).try_number, 1);
+        await finish(b, s);
+    });
+
 test('7. a viewer sees no operator controls (dag-trigger, dag-paused-toggle, task-clear, '
     + 'run-cancel), where an operator sees them', { timeout: 120_000 }, async (t) => {
     const { b, s: op } = await setup(t, browser, { name: 'viewer', dags: { 'flow.yaml': dags.flow }, users: [OLGA, VERA] });

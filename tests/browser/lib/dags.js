@@ -95,6 +95,22 @@ tasks:
 `;
 }
 
+/* branchy: task `fails` fails its first try (later ones work); `slow` waits for gate "branchy". */
+function branchy(b) {
+    const mark = b.gate('branchy-tried');
+    return `dag: branchy
+description: One branch fails while another still runs
+tasks:
+  fails:
+    run: |
+      if [ -e '${mark}' ]; then echo "works now"; else : > '${mark}'; exit 4; fi
+  slow:
+    run: |
+      ${waitFor(b.gate('branchy'))}
+      echo slow done
+`;
+}
+
 /* failing: one task that always fails, one that never runs (upstream_failed). */
 const failing = `dag: failing
 description: Always fails
@@ -151,4 +167,4 @@ function big(layers = 40, width = 50) {
     return `${out.join('\n')}\n`;
 }
 
-module.exports = { BROKEN_LINE, KNOWN_LINE, big, broken, failing, flaky, flow, manyRetried, retried, tail };
+module.exports = { BROKEN_LINE, KNOWN_LINE, big, branchy, broken, failing, flaky, flow, manyRetried, retried, tail };
