@@ -335,6 +335,22 @@ static bool run_replay(struct run *r, uint32_t ii)
         return false;
     struct run_restore *rs = &r->restore[in->restore_idx];
     in->restore_idx = -1;
+    if (rs->state == TI_UP_FOR_RETRY && rs->try_number > 0 && rs->ended_at_ms >= 0 &&
+        in->try_number < in->max_tries) {
+        /* It waited for its retry when the run stopped: it waits what is left of the delay. */
+        const struct dag_task *t = &r->dag->tasks[in->task];
+        int64_t left = rs->ended_at_ms +
+                       retry_delay_ms(t->retry_delay_ms, t->retry_backoff, t->max_retry_delay_ms,
+                                      rs->try_number) -
+                       when_now_ms();
+        if (left > 0) {
+            in->state = TI_UP_FOR_RETRY;
+            in->ended_at_ms = rs->ended_at_ms;
+            run_retry_after(r, ii, left);
+            return true;
+        }
+        return false;
+    }
     if (rs->try_number <= 0 ||
         (rs->state != TI_SUCCESS && rs->state != TI_FAILED && rs->state != TI_SKIPPED))
         return false;

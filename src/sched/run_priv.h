@@ -238,5 +238,7 @@ void run_prep(struct run *r, uint32_t t);
 void run_prep_cleanup(struct run *r);
 void run_flush_running(struct run *r, uint32_t ii);
 void run_retry_closed(uv_handle_t *h);
+/* The instance (up_for_retry) is made ready again after delay_ms. */
+void run_retry_after(struct run *r, uint32_t ii, int64_t delay_ms);
 
 #endif

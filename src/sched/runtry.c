@@ -532,6 +532,7 @@ void run_sched_start(void *owner, uint32_t ii)
     in->state = TI_RUNNING;
     in->queued_at_ms = now;
     in->try_started_at_ms = now;
+    in->ended_at_ms = -1; /* an earlier try's end (up_for_retry) is not this one's */
     if (in->started_at_ms < 0)
         in->started_at_ms = now;
     in->exit_code = -1;
@@ -621,6 +622,21 @@ static void run_retry_fire(uv_timer_t *h)
     uv_close((uv_handle_t *)h, run_retry_closed);
 }
 
+void run_retry_after(struct run *r, uint32_t ii, int64_t delay_ms)
+{
+    struct run_retry *rr = xcalloc(1, sizeof(*rr));
+    rr->r = r;
+    rr->inst = ii;
+    uv_timer_init(r->e->loop, &rr->timer);
+    rr->timer.data = rr;
+    rr->next = r->retries;
+    if (r->retries)
+        r->retries->prev = rr;
+    r->retries = rr;
+    r->nretry_timers++;
+    uv_timer_start(&rr->timer, run_retry_fire, (uint64_t)(delay_ms > 0 ? delay_ms : 0), 0);
+}
+
 /* The one completion path of every try. Takes e's strings. */
 static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e)
 {
@@ -669,22 +685,13 @@ static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e)
 
     if (try_state == TI_FAILED && in->try_number < in->max_tries && !r->cancelled && !r->fatal) {
         in->state = TI_UP_FOR_RETRY;
+        in->ended_at_ms = now; /* when the failed try ended: a resumed run waits what is left */
         run_put_try(r, ii, TI_FAILED, now);
         run_put_ti(r, ii);
         run_progress(r, ii);
-        struct run_retry *rr = xcalloc(1, sizeof(*rr));
-        rr->r = r;
-        rr->inst = ii;
-        uv_timer_init(r->e->loop, &rr->timer);
-        rr->timer.data = rr;
-        rr->next = r->retries;
-        if (r->retries)
-            r->retries->prev = rr;
-        r->retries = rr;
-        r->nretry_timers++;
-        int64_t delay = retry_delay_ms(t->retry_delay_ms, t->retry_backoff, t->max_retry_delay_ms,
-                                       in->try_number);
-        uv_timer_start(&rr->timer, run_retry_fire, (uint64_t)delay, 0);
+        run_retry_after(r, ii,
+                        retry_delay_ms(t->retry_delay_ms, t->retry_backoff, t->max_retry_delay_ms,
+                                       in->try_number));
         return;
     }
     in->state = try_state;

@@ -844,6 +844,39 @@ def test_clear_in_a_running_run_refuses_an_instance_in_flight(b, daemons):
     assert d.stop() == 0
 
 
+def test_clear_in_a_running_run_with_a_retry_pending(b, daemons):
+    """A run whose only other task waits for its retry (a timer, nothing in flight) drains at
+    once; the resumed run still retries that task, and its tries are counted right."""
+    b.write("rt.yaml", """
+        dag: rt
+        tasks:
+          b:
+            run: test ! -e fail_b && echo b >> b.count
+          retrier:
+            retries: 1
+            retry_delay: 2s
+            run: if [ -e r.once ]; then echo ok; else touch r.once; exit 5; fi
+        """)
+    (b.dags / "fail_b").write_text("")
+    d = daemons(b)
+    run_id = trigger(b, "rt")
+    assert poll(lambda: ti_state(b, run_id, "b") == "failed" and
+                ti_state(b, run_id, "retrier") == "up_for_retry"), d.log()
+    (b.dags / "fail_b").unlink()
+    r = b("tasks", "clear", run_id, "b", "--json")
+    assert r.rc == 0 and r.json["requested"], r
+    o = wait_run(b, run_id, timeout=15, daemon=d)
+    assert o["state"] == "success", (o, d.log())
+    assert o["tasks"]["b"]["tries"] == 2 and o["tasks"]["retrier"]["tries"] == 2, o
+    assert (b.dags / "b.count").read_text() == "b\n"
+    # the resumed run waited out what was left of the 2 s retry delay
+    (end1,), (start2,) = (db_query(b, "SELECT %s FROM tries WHERE run_id = ? AND task_id = "
+                                      "'retrier' AND try_number = ?" % col, run_id, n)[0]
+                          for col, n in (("ended_at", 1), ("started_at", 2)))
+    assert 1900 <= start2 - end1 < 6000, (end1, start2)
+    assert d.stop() == 0
+
+
 def test_clear_reruns_with_the_runs_version(b, daemons):
     """SPEC 5: a run keeps the DAG version it started with, also when a task of it is
     cleared after the file changed."""
@@ -1104,6 +1137,32 @@ def test_kill9_recovery(b, daemons):
     assert o["tasks"]["t3"]["tries"] == 2, o
     assert all(o["tasks"]["t%d" % i]["tries"] == 1 for i in (1, 2, 4, 5, 6)), o
     assert d2.lines("run resumed"), d2.log()
+    assert d2.stop() == 0
+
+
+def test_kill9_while_a_retry_waits_keeps_its_delay(b, daemons):
+    """A task waiting out its retry delay when the scheduler dies: the next one waits what is
+    left of the delay (from the failed try's end), not the whole delay again, nor none."""
+    b.write("rw.yaml", """
+        dag: rw
+        tasks:
+          retrier:
+            retries: 1
+            retry_delay: 3s
+            run: if [ -e r.once ]; then echo ok; else touch r.once; exit 5; fi
+        """)
+    d = daemons(b)
+    run_id = trigger(b, "rw")
+    assert poll(lambda: db_query(b, "SELECT state FROM task_instances WHERE run_id = ?",
+                                 run_id) == [("up_for_retry",)]), d.log()
+    d.kill9()
+    d2 = daemons(b, log_name="daemon2.log")
+    o = wait_run(b, run_id, timeout=15, daemon=d2)
+    assert o["state"] == "success" and o["tasks"]["retrier"]["tries"] == 2, (o, d2.log())
+    (end1,), (start2,) = (db_query(b, "SELECT %s FROM tries WHERE run_id = ? AND try_number = ?"
+                                      % col, run_id, n)[0]
+                          for col, n in (("ended_at", 1), ("started_at", 2)))
+    assert 2900 <= start2 - end1 < 6000, (end1, start2)
     assert d2.stop() == 0
 
 
