@@ -81,6 +81,8 @@ struct drun {
     struct run *r;         /* NULL while starting, or while its clears are applied */
     bool cancel_requested; /* a cancel arrived while starting */
     VEC(char *) clears;    /* owned: clear requests (their kinds) to apply once it drained */
+    VEC(char *) applied;   /* owned: clear requests applied at applied_epoch (see below) */
+    uint64_t applied_epoch;
 };
 
 struct recent_end {
@@ -146,10 +148,13 @@ struct djob {
     bool exists;
     char run_id[160];
     dfile_vec files; /* dag: taken from daemon.files when the job starts */
-    /* clear: the run (run_id; dr while the run is held, else NULL) and its requests */
+    /* clear: the run (run_id; dr while the run is held, else NULL) and its requests; a held
+     * run is then loaded again (the load fields above) */
     char **clears; /* owned kinds */
     size_t nclears;
     size_t nrows;
+    bool cancel;    /* in: cancel the held run in the store instead (a cancel won) */
+    bool cancelled; /* out: the run was cancelled meanwhile */
 };
 
 struct daemon {
@@ -312,6 +317,39 @@ static bool djob_same_str(const char *a, const char *b)
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
+/* DJOB_LOAD's work: a run's records (in j->rec) and the DAG version it goes on with. */
+static void djob_load(struct djob *j, struct store *s)
+{
+    if ((j->rc = store_list_tis(s, j->rec.run_id, &j->tis, &j->ntis)) < 0) {
+        djob_fail(j, "reading task instances");
+        return;
+    }
+    if (j->rec.state == RUN_RUNNING || j->ntis > 0)
+        j->resume = true;
+    for (size_t i = 0; i < j->ntis; i++)
+        if (j->tis[i].state == TI_RUNNING || j->tis[i].state == TI_QUEUED)
+            djob_kill_orphan(s, j->rec.run_id, j->tis[i].task_id);
+    /* Even a run the store still has 'queued' may have started tries whose records a
+     * dead scheduler never committed. */
+    djob_kill_tagged(j->rec.dag_id, j->rec.run_id);
+    /* A resumed run goes on with the version it started with; a queued one with the
+     * version it was triggered with when the folder has not caught up with it yet. */
+    if (j->rec.dag_hash &&
+        (j->resume || !j->cur_hash || strcmp(j->cur_hash, j->rec.dag_hash) != 0)) {
+        char *src = NULL;
+        size_t len = 0;
+        if (store_get_dag_version(s, j->rec.dag_hash, &src, &len) == 0) {
+            struct diag dg;
+            diag_init(&dg);
+            j->stored_dag = dag_load_mem(src, len, j->rec.dag_path ? j->rec.dag_path : "", &dg);
+            if (!j->stored_dag)
+                j->errmsg = run_diag_msg(&dg);
+            diag_release(&dg);
+            free(src);
+        }
+    }
+}
+
 static void djob_work(uv_work_t *req)
 {
     struct djob *j = req->data;
@@ -328,32 +366,7 @@ static void djob_work(uv_work_t *req)
             return djob_fail(j, "reading dags");
         return;
     case DJOB_LOAD:
-        if ((j->rc = store_list_tis(s, j->rec.run_id, &j->tis, &j->ntis)) < 0)
-            return djob_fail(j, "reading task instances");
-        if (j->rec.state == RUN_RUNNING || j->ntis > 0)
-            j->resume = true;
-        for (size_t i = 0; i < j->ntis; i++)
-            if (j->tis[i].state == TI_RUNNING || j->tis[i].state == TI_QUEUED)
-                djob_kill_orphan(s, j->rec.run_id, j->tis[i].task_id);
-        /* Even a run the store still has 'queued' may have started tries whose records a
-         * dead scheduler never committed. */
-        djob_kill_tagged(j->rec.dag_id, j->rec.run_id);
-        /* A resumed run goes on with the version it started with; a queued one with the
-         * version it was triggered with when the folder has not caught up with it yet. */
-        if (j->rec.dag_hash &&
-            (j->resume || !j->cur_hash || strcmp(j->cur_hash, j->rec.dag_hash) != 0)) {
-            char *src = NULL;
-            size_t len = 0;
-            if (store_get_dag_version(s, j->rec.dag_hash, &src, &len) == 0) {
-                struct diag dg;
-                diag_init(&dg);
-                j->stored_dag = dag_load_mem(src, len, j->rec.dag_path ? j->rec.dag_path : "", &dg);
-                if (!j->stored_dag)
-                    j->errmsg = run_diag_msg(&dg);
-                diag_release(&dg);
-                free(src);
-            }
-        }
+        djob_load(j, s);
         return;
     case DJOB_CLAIM: {
         if ((j->rc = store_has_run_at(s, j->dag_id, j->at_ms, &j->exists)) < 0)
@@ -365,25 +378,35 @@ static void djob_work(uv_work_t *req)
             return djob_fail(j, "claiming a run");
         return;
     }
-    case DJOB_CLEAR:
-        /* Each request in its own transaction: one that no longer applies (its task gone
-         * from the run's version) does not hold back the others. */
+    case DJOB_CLEAR: {
+        struct ops_err e = {0};
+        if (j->cancel) { /* a held run whose cancel came while it drained */
+            if ((j->rc = ops_cancel_stored(s, j->run_id, &e)) < 0)
+                j->errmsg = xasprintf("cancelling: %s", e.msg ? e.msg : "failed");
+            ops_err_release(&e);
+            return;
+        }
+        /* Each request in its own transaction: one that can no longer apply does not hold
+         * back the others. */
         for (size_t i = 0; i < j->nclears; i++) {
-            const char *task = NULL;
-            bool down = false;
-            struct ops_err e = {0};
             size_t n = 0;
-            if (!ops_clear_request_parse(j->clears[i], &task, &down))
-                continue;
-            if (ops_clear_apply(s, j->run_id, task, down, &n, &e) < 0) {
+            int r = ops_clear_apply(s, j->run_id, j->clears[i], &n, &e);
+            if (r == -ECANCELED) {
+                j->cancelled = true;
+            } else if (r < 0) {
                 free(j->errmsg);
-                j->errmsg = xasprintf("clearing %s: %s", task, e.msg ? e.msg : "failed");
-                j->rc = -EIO;
+                j->errmsg = xasprintf("clearing (%s): %s", j->clears[i], e.msg ? e.msg : "failed");
             }
             j->nrows += n;
             ops_err_release(&e);
         }
+        if (j->dr && !j->cancelled) { /* the held run goes on from its records */
+            if ((j->rc = store_get_run(s, j->run_id, &j->rec)) < 0)
+                return djob_fail(j, "reading the run");
+            djob_load(j, s);
+        }
         return;
+    }
     case DJOB_CURSOR:
         j->rc = store_last_logical(s, j->dag_id, RUN_SCHEDULED, &j->at_ms);
         if (j->rc == -ENOENT) {
@@ -510,6 +533,21 @@ static void daemon_prune_recent(struct daemon *d, uint64_t job_epoch)
     d->recent.n = k;
 }
 
+static bool strv_has(char **v, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i], s) == 0)
+            return true;
+    return false;
+}
+
+static void strv_clear(char **v, size_t *n)
+{
+    for (size_t i = 0; i < *n; i++)
+        free(v[i]);
+    *n = 0;
+}
+
 static void drun_unlink(struct daemon *d, struct drun *dr)
 {
     if (dr->prev)
@@ -523,9 +561,10 @@ static void drun_unlink(struct daemon *d, struct drun *dr)
         dr->dd->active--;
     struct recent_end re = {.run_id = dr->run_id, .epoch = ++d->epoch};
     VEC_PUSH(&d->recent, re);
-    for (size_t i = 0; i < dr->clears.n; i++)
-        free(dr->clears.v[i]);
+    strv_clear(dr->clears.v, &dr->clears.n);
     VEC_FREE(&dr->clears);
+    strv_clear(dr->applied.v, &dr->applied.n);
+    VEC_FREE(&dr->applied);
     dag_free(dr->dag);
     free(dr);
 }
@@ -546,29 +585,18 @@ static struct drun *drun_new(struct daemon *d, const char *run_id, struct ddag *
     return dr;
 }
 
-static void daemon_clear_push(struct daemon *d, struct drun *dr, const char *run_id, char **kinds,
-                              size_t n);
+static bool daemon_clear_hold(struct daemon *d, struct drun *dr, struct run *r);
 
 static void daemon_run_ended(void *ud, struct run *r)
 {
     struct drun *dr = ud;
     struct daemon *d = dr->d;
-    bool drained = run_get_state(r) == RUN_RUNNING; /* halted (a drain, or a shutdown) */
-    if (!d->halting && !(drained && dr->clears.n))
+    bool halted = run_get_state(r) == RUN_RUNNING; /* a drain, or a shutdown */
+    if (!d->halting && !halted)
         log_info("run ended", "dag=%s run=%s state=%s", log_q(run_get_dag(r)->id),
                  log_q(dr->run_id), run_state_name(run_get_state(r)));
-    if (dr->clears.n && !d->stopping && run_get_state(r) != RUN_CANCELLED) {
-        /* Its clears now: the run stays ours (daemon_find_run) until they are applied, so
-         * no sync takes it on as it stood (DJOB_CLEAR's end lets go of it). */
-        run_free(r);
-        dr->r = NULL;
-        daemon_clear_push(d, dr, dr->run_id, dr->clears.v, dr->clears.n);
-        dr->clears.n = 0;
+    if (daemon_clear_hold(d, dr, r))
         return;
-    }
-    if (dr->clears.n)
-        log_warn("clear not applied: ask again", "run=%s reason=%s", log_q(dr->run_id),
-                 log_q(d->stopping ? "the scheduler stopped" : "the run was cancelled"));
     run_free(r);
     drun_unlink(d, dr);
     if (!d->stopping) {
@@ -687,55 +715,94 @@ static void daemon_take_run(struct daemon *d, const struct run_rec *rec)
     daemon_job_push(d, j);
 }
 
-/* ---- clearing a live run (ops_clear's requests) ---- */
+/* ---- clearing a live run (ops_clear's requests) ----
+ *
+ * A clear request stays in the store until carried out (store_take_requests), so every sync
+ * sees it again: for a run of ours it is noted once (dr->clears) and the run drains; once the
+ * run has halted (daemon_run_ended) it stays held (in d->runs, so no sync takes it on as it
+ * stood, and its slot kept) while DJOB_CLEAR resets its instances, deletes the requests and
+ * loads it again, all on the jobs' connection, then it goes on (daemon_start_loaded). A
+ * request for a run that is not ours (queued, not taken on yet) is carried out at once. A
+ * cancel wins over a clear. */
 
-/* Applies clear requests to the run in the store (DJOB_CLEAR); dr: the run, held until then. */
-static void daemon_clear_push(struct daemon *d, struct drun *dr, const char *run_id, char **kinds,
-                              size_t n)
+/* Pushes DJOB_CLEAR for run_id: kinds (copied) applied, or with cancel the held run cancelled;
+ * dr: the run held meanwhile, or NULL. */
+static void daemon_clear_push(struct daemon *d, struct drun *dr, const char *run_id,
+                              char *const *kinds, size_t n, bool cancel)
 {
     struct djob *j = djob_new(d, DJOB_CLEAR);
     j->dr = dr;
+    j->cancel = cancel;
     snprintf(j->run_id, sizeof j->run_id, "%s", run_id);
     j->clears = xcalloc(n ? n : 1, sizeof *j->clears);
     for (size_t i = 0; i < n; i++)
-        j->clears[j->nclears++] = kinds[i]; /* taken */
+        j->clears[j->nclears++] = xstrdup(kinds[i]);
+    if (dr && dr->dd && dr->dd->dag)
+        j->cur_hash = xstrdup(dr->dd->dag->hash);
     daemon_job_push(d, j);
 }
 
-/* A clear request: a run of ours drains first (nothing new starts, its tries in flight end)
- * and is cleared once it halted (daemon_run_ended); any other run is cleared at once. */
 static void daemon_clear_request(struct daemon *d, struct djob *j, const struct run_request *q)
 {
     struct drun *dr = daemon_find_run(d, q->run_id);
     if (dr) {
+        if (strv_has(dr->clears.v, dr->clears.n, q->kind) ||
+            (j->epoch <= dr->applied_epoch && strv_has(dr->applied.v, dr->applied.n, q->kind)))
+            return; /* noted already, or read before it was carried out */
         log_info("clear requested: draining the run", "run=%s request=%s", log_q(q->run_id),
                  log_q(q->kind));
         VEC_PUSH(&dr->clears, xstrdup(q->kind));
         if (dr->r)
-            run_drain(dr->r); /* else once it has started, or it is being cleared already */
+            run_drain(dr->r); /* else once it has started (daemon_start_loaded) */
         return;
     }
-    for (size_t k = 0; k < j->nruns; k++) /* not taken on below before it is cleared */
-        if (strcmp(j->runs[k].run_id, q->run_id) == 0)
-            j->runs[k].state = RUN_CANCELLED;
-    char *kind = xstrdup(q->kind);
-    daemon_clear_push(d, NULL, q->run_id, &kind, 1);
+    char *kind = q->kind;
+    daemon_clear_push(d, NULL, q->run_id, &kind, 1, false);
+}
+
+/* A run of ours halted or ended with clears or a cancel pending: true when it stays held. */
+static bool daemon_clear_hold(struct daemon *d, struct drun *dr, struct run *r)
+{
+    enum run_state st = run_get_state(r);
+    if (d->stopping || st == RUN_CANCELLED || (!dr->clears.n && !dr->cancel_requested))
+        return false; /* its requests wait in the store for the next sync (or start) */
+    if (dr->cancel_requested && st != RUN_RUNNING)
+        return false; /* it ended on its own: nothing to cancel */
+    run_free(r);
+    dr->r = NULL;
+    dag_free(dr->dag);
+    dr->dag = NULL;
+    if (dr->cancel_requested) {
+        daemon_clear_push(d, dr, dr->run_id, NULL, 0, true);
+    } else {
+        daemon_clear_push(d, dr, dr->run_id, dr->clears.v, dr->clears.n, false);
+        strv_clear(dr->clears.v, &dr->clears.n);
+    }
+    return true;
 }
 
 static void daemon_clear_done(struct daemon *d, struct djob *j)
 {
-    if (j->rc == 0)
-        log_info("run cleared", "run=%s task_instances=%zu", log_q(j->run_id), j->nrows);
     struct drun *dr = j->dr;
-    if (dr && dr->clears.n) { /* more arrived meanwhile */
-        daemon_clear_push(d, dr, dr->run_id, dr->clears.v, dr->clears.n);
-        dr->clears.n = 0;
-    } else if (dr) {
-        drun_unlink(d, dr);
+    if (j->cancel) {
+        log_info(j->rc == 0 ? "run cancelled" : "run not cancelled", "run=%s", log_q(j->run_id));
+    } else if (j->cancelled) {
+        log_info("clear dropped: the run was cancelled", "run=%s", log_q(j->run_id));
+    } else if (j->nrows || dr) {
+        log_info("run cleared", "run=%s task_instances=%zu", log_q(j->run_id), j->nrows);
     }
+    if (dr && !j->cancel && !j->cancelled && !d->stopping) {
+        for (size_t i = 0; i < j->nclears; i++)
+            VEC_PUSH(&dr->applied, xstrdup(j->clears[i]));
+        dr->applied_epoch = ++d->epoch;
+        daemon_start_loaded(d, j); /* goes on (drains again if more clears came meanwhile) */
+        return;
+    }
+    if (dr)
+        drun_unlink(d, dr);
     if (!d->stopping) {
         daemon_plan(d);
-        daemon_sync(d); /* takes the run on again, queued with its records */
+        daemon_sync(d);
     }
 }
 
@@ -758,20 +825,13 @@ static void daemon_sync_done(struct daemon *d, struct djob *j)
     }
     for (size_t i = 0; i < j->nreqs; i++) {
         const struct run_request *q = &j->reqs[i];
-        const char *task;
-        bool down;
-        if (ops_clear_request_parse(q->kind, &task, &down)) {
-            daemon_clear_request(d, j, q);
-            continue;
-        }
         if (strcmp(q->kind, "cancel") != 0)
             continue;
         struct drun *dr = daemon_find_run(d, q->run_id);
         if (dr) {
+            dr->cancel_requested = true; /* also when it drained: see daemon_clear_hold */
             if (dr->r)
                 run_cancel(dr->r);
-            else
-                dr->cancel_requested = true;
             continue;
         }
         for (size_t k = 0; k < j->nruns; k++)
@@ -780,6 +840,18 @@ static void daemon_sync_done(struct daemon *d, struct djob *j)
                 daemon_end_unstarted(d, &j->runs[k], RUN_CANCELLED);
                 j->runs[k].state = RUN_CANCELLED; /* not taken on below */
             }
+    }
+    for (size_t i = 0; i < j->nreqs; i++) { /* clears, after the cancels, which win */
+        const struct run_request *q = &j->reqs[i];
+        const char *task;
+        bool down, cancelled = false;
+        if (!ops_clear_request_parse(q->kind, &task, &down))
+            continue;
+        for (size_t k = 0; k < j->nreqs && !cancelled; k++)
+            cancelled =
+                strcmp(j->reqs[k].kind, "cancel") == 0 && strcmp(j->reqs[k].run_id, q->run_id) == 0;
+        if (!cancelled) /* else a later sync finds it cancelled and drops the request */
+            daemon_clear_request(d, j, q);
     }
     for (size_t i = 0; i < j->nruns; i++) {
         const struct run_rec *rec = &j->runs[i];

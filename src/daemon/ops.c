@@ -672,6 +672,21 @@ out:
 
 /* ---- clear ---- */
 
+int ops_cancel_stored(struct store *s, const char *run_id, struct ops_err *e)
+{
+    struct run_rec run;
+    int r = get_run(s, run_id, &run, e);
+    if (r < 0)
+        return r;
+    r = cancel_here(s, &run);
+    if (r == -EALREADY)
+        r = 0; /* it had ended */
+    else if (r < 0)
+        r = fail_store(e, s);
+    run_rec_release(&run);
+    return r;
+}
+
 void ops_clear_release(struct ops_clear *c)
 {
     if (!c)
@@ -805,21 +820,30 @@ static int clear_plan_make(struct store *s, const char *run_id, const char *task
     return 0;
 }
 
-/* Resets the plan's instances and queues the run, in one transaction. */
-static int clear_plan_commit(struct store *s, struct clear_plan *p, size_t *nrows,
-                             struct ops_err *e)
+/* Resets the plan's instances and gives the run state st, in one transaction; with kind, the
+ * request that asked for it goes in the same transaction (when it is gone, nothing is done:
+ * 0 with *done false). */
+static int clear_plan_commit(struct store *s, struct clear_plan *p, enum run_state st,
+                             const char *kind, size_t *nrows, bool *done, struct ops_err *e)
 {
     struct run_rec run = p->run;
-    run.state = RUN_QUEUED;
+    run.state = st;
     run.ended_at_ms = -1;
     run.owner = NULL; /* the scheduler resumes it, whoever ran it before */
-    int r;
-    if ((r = store_begin(s)) < 0 || (r = clear_rows(s, p->dag, p->set, run.run_id, nrows)) < 0 ||
+    *nrows = 0;
+    *done = false;
+    int r = store_begin(s);
+    if (r == 0 && kind && (r = store_delete_request(s, run.run_id, kind)) == 0) {
+        store_rollback(s); /* applied already */
+        return 0;
+    }
+    if (r < 0 || (r = clear_rows(s, p->dag, p->set, run.run_id, nrows)) < 0 ||
         (r = store_put_run(s, &run)) < 0 || (r = store_commit(s)) < 0) {
         store_rollback(s);
         *nrows = 0;
         return fail_store(e, s);
     }
+    *done = true;
     return 0;
 }
 
@@ -874,8 +898,10 @@ int ops_clear(struct store *s, const char *home_dir, const char *run_id, const c
             goto out;
         }
         out->requested = true;
-    } else if ((r = clear_plan_commit(s, &p, &out->nrows, e)) < 0) {
-        goto out;
+    } else {
+        bool done;
+        if ((r = clear_plan_commit(s, &p, RUN_QUEUED, NULL, &out->nrows, &done, e)) < 0)
+            goto out;
     }
     schedlock_ring(home_dir);
     out->tasks = xcalloc(p.nset, sizeof *out->tasks);
@@ -903,14 +929,32 @@ bool ops_clear_request_parse(const char *kind, const char **task, bool *downstre
     return false;
 }
 
-int ops_clear_apply(struct store *s, const char *run_id, const char *task, bool downstream,
-                    size_t *nrows, struct ops_err *e)
+int ops_clear_apply(struct store *s, const char *run_id, const char *kind, size_t *nrows,
+                    struct ops_err *e)
 {
     *nrows = 0;
+    const char *task;
+    bool downstream, done = false;
+    if (!ops_clear_request_parse(kind, &task, &downstream)) {
+        (void)!store_delete_request(s, run_id, kind);
+        return fail(e, OPS_BAD_INPUT, -EINVAL, "not a clear request: '%s'", kind);
+    }
     struct clear_plan p;
     int r = clear_plan_make(s, run_id, task, downstream, &p, e);
-    if (r == 0)
-        r = clear_plan_commit(s, &p, nrows, e);
+    if (r == 0 && p.run.state == RUN_CANCELLED) {
+        /* cancelled meanwhile: the cancel wins, the request goes */
+        if ((r = store_delete_request(s, run_id, kind)) >= 0)
+            r = fail(e, OPS_CONFLICT, -ECANCELED, "run %s was cancelled", run_id);
+        else
+            r = fail_store(e, s);
+    } else if (r == 0) {
+        /* A queued run stays queued; one that ran (it drained, or ended meanwhile) is resumed
+         * at once, like any running run, with the version it started with. */
+        r = clear_plan_commit(s, &p, p.run.state == RUN_QUEUED ? RUN_QUEUED : RUN_RUNNING, kind,
+                              nrows, &done, e);
+    } else if (r == -ENOENT || r == -ENODATA) {
+        (void)!store_delete_request(s, run_id, kind); /* it can never apply */
+    }
     clear_plan_release(&p);
     return r;
 }

@@ -134,6 +134,10 @@ struct ops_cancel {
 int ops_cancel(struct store *s, const char *home_dir, const char *run_id, int64_t wait_ms,
                struct ops_cancel *out, struct ops_err *e) WARN_UNUSED;
 
+/* Cancels the run in the store, for a scheduler that holds it stopped (nothing runs): as
+ * ops_cancel does without a scheduler. 0 (also when it had ended), or a negative errno with e. */
+int ops_cancel_stored(struct store *s, const char *run_id, struct ops_err *e) WARN_UNUSED;
+
 struct ops_clear {
     char **tasks; /* owned (ops_names_free): the cleared tasks, in topological order */
     size_t ntasks;
@@ -155,10 +159,14 @@ void ops_clear_release(struct ops_clear *c);
 /* Whether a run request's kind asks for a clear (ops_clear's request): its task (a pointer
  * into kind) and downstream flag. */
 bool ops_clear_request_parse(const char *kind, const char **task, bool *downstream);
-/* The scheduler's side of a requested clear, once the run has stopped: resets the instances
- * and queues the run, in one transaction. 0 and *nrows, or a negative errno with e. */
-int ops_clear_apply(struct store *s, const char *run_id, const char *task, bool downstream,
-                    size_t *nrows, struct ops_err *e) WARN_UNUSED;
+/* The scheduler's side of a clear request (kind), once the run stands still: in one
+ * transaction, resets the instances, deletes the request and sets the run running again (a
+ * queued run stays queued), so a crash before it loses nothing and one after it repeats
+ * nothing (a request already gone: 0, nothing done). 0 and *nrows; -ECANCELED when the run
+ * was cancelled meanwhile (the request is deleted); or a negative errno with e (a request that
+ * can never apply, its task or the run's version gone, is deleted too). */
+int ops_clear_apply(struct store *s, const char *run_id, const char *kind, size_t *nrows,
+                    struct ops_err *e) WARN_UNUSED;
 
 /* Checks a pool name ([A-Za-z0-9_.-], 1 to DAG_ID_MAX): 0 or -EINVAL with e. */
 int ops_pool_check(const char *name, struct ops_err *e) WARN_UNUSED;

@@ -1069,7 +1069,8 @@ void run_halt(struct run *r)
 {
     if (r->halted || r->phase >= RUN_PH_STOPPING)
         return;
-    log_info("run halted", "run=%s running=%zu", log_q(r->run_id), r->running.n);
+    log_info(r->draining ? "run drained" : "run halted", "run=%s running=%zu", log_q(r->run_id),
+             r->running.n);
     sched_drop(&r->e->sched, r);
     r->gates.n = r->gates_head = 0;
     VEC(uint32_t) ids = {0};

@@ -307,6 +307,11 @@ int store_put_request(struct store *s, const char *run_id, const char *kind)
     return s->be->put_request(s->db, run_id, kind);
 }
 
+int store_delete_request(struct store *s, const char *run_id, const char *kind)
+{
+    return s->be->delete_request(s->db, run_id, kind);
+}
+
 int store_take_requests(struct store *s, struct run_request **out, size_t *n)
 {
     return s->be->take_requests(s->db, out, n);

@@ -45,6 +45,7 @@ struct store_backend {
     int (*pool_usage)(void *db, const char *pool, int *used);
     int (*put_request)(void *db, const char *run_id, const char *kind);
     int (*take_requests)(void *db, struct run_request **out, size_t *n);
+    int (*delete_request)(void *db, const char *run_id, const char *kind);
     int (*list_unfinished_runs)(void *db, struct run_rec **out, size_t *n);
     int (*last_logical)(void *db, const char *dag_id, enum run_type type, int64_t *at_ms);
     int (*has_run_at)(void *db, const char *dag_id, int64_t logical_at_ms, bool *exists);

@@ -111,7 +111,8 @@
     X(ST_PUT_REQUEST, "INSERT INTO run_requests (run_id, kind, at) VALUES (?1, ?2, ?3) "           \
                       "ON CONFLICT (run_id, kind) DO UPDATE SET at = ?3")                          \
     X(ST_LIST_REQUESTS, "SELECT run_id, kind, at FROM run_requests ORDER BY at, run_id, kind")     \
-    X(ST_DEL_REQUESTS, "DELETE FROM run_requests")                                                 \
+    X(ST_DEL_REQUESTS, "DELETE FROM run_requests WHERE kind NOT LIKE 'clear%'")                    \
+    X(ST_DEL_REQUEST, "DELETE FROM run_requests WHERE run_id = ?1 AND kind = ?2")                  \
     X(ST_LIST_UNFINISHED, "SELECT " RUN_COLS " FROM runs WHERE state IN ('queued', 'running') "    \
                           "AND owner IS NULL ORDER BY queued_at IS NULL, queued_at, logical_at, "  \
                           "run_id")                                                                \
@@ -1036,6 +1037,11 @@ static int conn_take_requests(void *db, struct run_request **out, size_t *n)
     int r = list_requests(c, st, out, n);
     if (r < 0 || *n == 0)
         return r;
+    bool lasting = true; /* only requests that stay until done (clears): nothing to delete */
+    for (size_t i = 0; i < *n && lasting; i++)
+        lasting = strncmp((*out)[i].kind, "clear", 5) == 0;
+    if (lasting)
+        return 0;
     store_free_requests(*out, *n);
     *out = NULL;
     *n = 0;
@@ -1062,6 +1068,18 @@ out:
         *n = 0;
     }
     return r;
+}
+
+static int conn_delete_request(void *db, const char *run_id, const char *kind)
+{
+    struct sqlite_conn *c = db;
+    sqlite3_stmt *st = stmt_get(c, ST_DEL_REQUEST);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, run_id);
+    bind_text(st, 2, kind);
+    int r = stmt_exec(c, st, "delete a request");
+    return r < 0 ? r : sqlite3_changes(c->db) > 0;
 }
 
 static int conn_list_unfinished_runs(void *db, struct run_rec **out, size_t *n)
@@ -1294,6 +1312,7 @@ const struct store_backend store__sqlite_backend = {
     .pool_usage = conn_pool_usage,
     .put_request = conn_put_request,
     .take_requests = conn_take_requests,
+    .delete_request = conn_delete_request,
     .list_unfinished_runs = conn_list_unfinished_runs,
     .last_logical = conn_last_logical,
     .has_run_at = conn_has_run_at,

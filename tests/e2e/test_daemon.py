@@ -844,6 +844,74 @@ def test_clear_in_a_running_run_refuses_an_instance_in_flight(b, daemons):
     assert d.stop() == 0
 
 
+def requests_of(b, run_id):
+    return [k for (k,) in db_query(b, "SELECT kind FROM run_requests WHERE run_id = ?", run_id)]
+
+
+def test_clear_then_cancel_the_cancel_wins(b, daemons):
+    b.write("live.yaml", LIVE_DAG)
+    (b.dags / "fail_b").write_text("")
+    d = daemons(b)
+    run_id = trigger(b, "live")
+    assert poll(lambda: ti_state(b, run_id, "c") == "upstream_failed" and
+                ti_state(b, run_id, "slow") == "running"), d.log()
+    (b.dags / "fail_b").unlink()
+    assert b("tasks", "clear", run_id, "b", "--downstream").rc == 0
+    r = b("runs", "cancel", run_id, "--wait", "10")
+    assert r.rc == 0, r
+    o = wait_run(b, run_id, timeout=10, daemon=d)
+    assert o["state"] == "cancelled", (o, d.log())
+    assert poll(lambda: requests_of(b, run_id) == [], 5), (requests_of(b, run_id), d.log())
+    time.sleep(0.3)
+    assert run_show(b, run_id)["state"] == "cancelled" and ti_state(b, run_id, "b") == "failed"
+    assert not (b.dags / "b.count").exists()
+    assert d.stop() == 0
+
+
+def test_clear_in_a_running_run_goes_on_when_its_dag_is_paused_or_gone(b, daemons):
+    """The cleared run resumes as the running run it is (its version, its slot), not as a new
+    queued run: pausing the DAG or deleting its file meanwhile does not hold it back."""
+    b.write("live.yaml", LIVE_DAG)
+    (b.dags / "fail_b").write_text("")
+    d = daemons(b)
+    run_id = trigger(b, "live")
+    assert poll(lambda: ti_state(b, run_id, "slow") == "running" and
+                ti_state(b, run_id, "b") == "failed"), d.log()
+    (b.dags / "fail_b").unlink()
+    assert b("tasks", "clear", run_id, "b", "--downstream").rc == 0
+    assert b("dags", "pause", "live").rc == 0
+    (b.dags / "live.yaml").unlink()
+    (b.dags / "go").write_text("")
+    o = wait_run(b, run_id, timeout=15, daemon=d)
+    assert o["state"] == "success", (o, d.log())
+    assert o["tasks"]["b"]["tries"] == 2 and o["tasks"]["c"]["tries"] == 1, o
+    assert requests_of(b, run_id) == []
+    assert d.stop() == 0
+
+
+def test_clear_requested_survives_a_kill9_during_the_drain(b, daemons):
+    """The request stays in the store until carried out: a scheduler killed while the run
+    drains leaves it, and the next one clears the run before resuming it."""
+    b.write("live.yaml", LIVE_DAG.replace("          slow:\n", "          slow:\n            retries: 1\n"))
+    (b.dags / "fail_b").write_text("")
+    d = daemons(b)
+    run_id = trigger(b, "live")
+    assert poll(lambda: ti_state(b, run_id, "slow") == "running" and
+                ti_state(b, run_id, "c") == "upstream_failed"), d.log()
+    (b.dags / "fail_b").unlink()
+    assert b("tasks", "clear", run_id, "b", "--downstream").rc == 0
+    assert poll(lambda: "run draining" in d.log(), 5), d.log()
+    d.kill9()
+    assert requests_of(b, run_id) == ["clear+:b"]
+    (b.dags / "go").write_text("")
+    d2 = daemons(b, log_name="daemon2.log")
+    o = wait_run(b, run_id, timeout=15, daemon=d2)
+    assert o["state"] == "success", (o, d2.log())
+    assert o["tasks"]["b"]["tries"] == 2 and o["tasks"]["c"]["tries"] == 1, o
+    assert requests_of(b, run_id) == []
+    assert d2.stop() == 0
+
+
 def test_clear_in_a_running_run_with_a_retry_pending(b, daemons):
     """A run whose only other task waits for its retry (a timer, nothing in flight) drains at
     once; the resumed run still retries that task, and its tries are counted right."""
