@@ -98,11 +98,16 @@ struct api {
      * admitted request moves it on by one interval. 0 interval: no limit. */
     _Atomic int64_t pace_next_ns;
     int64_t pace_interval_ns;
-    /* Slow routes (API_ROUTE_SLOW) run on threads of their own: how many run now. */
+    /* Slow routes (API_ROUTE_SLOW) run on threads of their own: how many run now, and the
+     * threads, joined (not detached) so that each has ended, its thread-local state freed
+     * (OpenSSL's, through libjwt), before the next takes its slot or the server stops. */
     pthread_mutex_t slow_mu;
     pthread_cond_t slow_cv;
     int slow_running;
     bool slow_closed; /* api_stop began: no slow request starts any more */
+    pthread_t slow_thread[SERVER_SLOW_MAX];
+    bool slow_used[SERVER_SLOW_MAX];  /* a thread was started in the slot and not joined */
+    bool slow_ended[SERVER_SLOW_MAX]; /* ... and its handler is done */
 };
 
 /* One request: from the access handler's first call to MHD's completion callback. */
@@ -123,6 +128,7 @@ struct conn {
     /* A slow route: its handler runs on a thread of its own while the connection is
      * suspended; the answer waits in slow_rs until MHD calls the access handler again. */
     bool slow_started;
+    int slow_slot; /* its thread's slot in api.slow_thread */
     _Atomic bool slow_done;
     struct api_resp slow_rs;
     struct MHD_Connection *mc;
@@ -661,15 +667,27 @@ static void *slow_main(void *arg)
 {
     struct conn *c = arg;
     struct api *a = c->rq.api;
+    int slot = c->slow_slot;
     server_renice();
     c->route->fn(&c->rq, &c->slow_rs);
     atomic_store(&c->slow_done, true);
     MHD_resume_connection(c->mc); /* MHD calls the access handler again: slow_answer */
     pthread_mutex_lock(&a->slow_mu);
     a->slow_running--;
+    a->slow_ended[slot] = true;
     pthread_cond_broadcast(&a->slow_cv);
     pthread_mutex_unlock(&a->slow_mu);
     return NULL;
+}
+
+/* Joins the slow threads whose handlers are done (all, when stopping). slow_mu held. */
+static void slow_reap(struct api *a)
+{
+    for (int i = 0; i < SERVER_SLOW_MAX; i++)
+        if (a->slow_used[i] && a->slow_ended[i]) {
+            pthread_join(a->slow_thread[i], NULL); /* at most the thread's own exit */
+            a->slow_used[i] = a->slow_ended[i] = false;
+        }
 }
 
 /* Runs a slow route's handler (password hashing) on a thread of its own, so the server's
@@ -679,11 +697,20 @@ static enum MHD_Result slow_start(struct api *a, struct conn *c, struct MHD_Conn
                                   const char *url)
 {
     pthread_mutex_lock(&a->slow_mu);
-    bool room = a->slow_running < SERVER_SLOW_MAX && !a->slow_closed;
+    slow_reap(a);
+    int slot = -1;
+    for (int i = 0; i < SERVER_SLOW_MAX && slot < 0 && !a->slow_closed; i++)
+        if (!a->slow_used[i])
+            slot = i;
+    bool room = slot >= 0;
     bool closed = a->slow_closed;
-    if (room)
+    if (room) {
         a->slow_running++;
-    pthread_mutex_unlock(&a->slow_mu);
+        a->slow_used[slot] = true;
+        a->slow_ended[slot] = false;
+    } else {
+        pthread_mutex_unlock(&a->slow_mu);
+    }
     if (!room) {
         struct api_resp rs = {0};
         api_problem(&rs, 503, "Service Unavailable", "%s",
@@ -694,20 +721,19 @@ static enum MHD_Result slow_start(struct api *a, struct conn *c, struct MHD_Conn
         return send_resp(c, mc, url, &rs, NULL);
     }
     c->slow_started = true;
+    c->slow_slot = slot;
     c->mc = mc;
     MHD_suspend_connection(mc);
-    pthread_t t;
-    pthread_attr_t at;
-    pthread_attr_init(&at);
-    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&t, &at, slow_main, c);
-    pthread_attr_destroy(&at);
+    /* Created with slow_mu held, so the slot's thread id is set before anyone joins it. */
+    int rc = pthread_create(&a->slow_thread[slot], NULL, slow_main, c);
+    if (rc != 0) {
+        a->slow_running--;
+        a->slow_used[slot] = false;
+        pthread_cond_broadcast(&a->slow_cv);
+    }
+    pthread_mutex_unlock(&a->slow_mu);
     if (rc != 0) { /* no thread: do it here */
         MHD_resume_connection(mc);
-        pthread_mutex_lock(&a->slow_mu);
-        a->slow_running--;
-        pthread_cond_broadcast(&a->slow_cv);
-        pthread_mutex_unlock(&a->slow_mu);
         c->slow_started = false;
         struct api_resp rs = {0};
         c->route->fn(&c->rq, &rs);
@@ -1021,6 +1047,7 @@ void api_stop(struct api *a)
         a->slow_closed = true; /* libmicrohttpd must find no suspended connection at its stop */
         while (a->slow_running > 0)
             pthread_cond_wait(&a->slow_cv, &a->slow_mu);
+        slow_reap(a);
         pthread_mutex_unlock(&a->slow_mu);
         MHD_stop_daemon(a->mhd);
         pthread_cond_destroy(&a->slow_cv);
