@@ -50,22 +50,33 @@ def test_requests_whose_turn_is_over_a_second_away_get_503(home, tmp_path):
     # are refused at once rather than queued.
     srv = start(home, tmp_path, "--api-max-rps", "5", "--api-threads", "16")
     try:
-        results = []
         lock = threading.Lock()
 
-        def one():
-            t0 = time.monotonic()
-            r = srv.get(PACED)
-            with lock:
-                results.append((r, time.monotonic() - t0))
+        def burst():
+            results = []
 
-        threads = [threading.Thread(target=one) for _ in range(20)]
-        t0 = time.monotonic()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
-        wall = time.monotonic() - t0
+            def one():
+                t0 = time.monotonic()
+                r = srv.get(PACED)
+                with lock:
+                    results.append((r, time.monotonic() - t0))
+
+            threads = [threading.Thread(target=one) for _ in range(20)]
+            t0 = time.monotonic()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            return results, time.monotonic() - t0
+
+        # A refusal needs requests taken by several server threads at once; on a loaded
+        # machine the client's threads may reach the server one by one (then they all wait
+        # their turn on one thread): up to three bursts, each given time to drain.
+        for attempt in range(3):
+            results, wall = burst()
+            if any(r.status == 503 for r, _ in results):
+                break
+            time.sleep(1.2)
         ok = [r for r, _ in results if r.status == 200]
         refused = [r for r, _ in results if r.status == 503]
         assert len(ok) + len(refused) == 20, [r.status for r, _ in results]
