@@ -821,20 +821,19 @@ static int clear_plan_make(struct store *s, const char *run_id, const char *task
 }
 
 /* Resets the plan's instances and gives the run state st, in one transaction; with kind, the
- * request that asked for it goes in the same transaction (when it is gone, nothing is done:
- * 0 with *done false). */
+ * request that asked for it goes in the same transaction (when it is gone it was carried out
+ * already: nothing is done, *nrows 0). */
 static int clear_plan_commit(struct store *s, struct clear_plan *p, enum run_state st,
-                             const char *kind, size_t *nrows, bool *done, struct ops_err *e)
+                             const char *kind, size_t *nrows, struct ops_err *e)
 {
     struct run_rec run = p->run;
     run.state = st;
     run.ended_at_ms = -1;
     run.owner = NULL; /* the scheduler resumes it, whoever ran it before */
     *nrows = 0;
-    *done = false;
     int r = store_begin(s);
     if (r == 0 && kind && (r = store_delete_request(s, run.run_id, kind)) == 0) {
-        store_rollback(s); /* applied already */
+        store_rollback(s);
         return 0;
     }
     if (r < 0 || (r = clear_rows(s, p->dag, p->set, run.run_id, nrows)) < 0 ||
@@ -843,7 +842,6 @@ static int clear_plan_commit(struct store *s, struct clear_plan *p, enum run_sta
         *nrows = 0;
         return fail_store(e, s);
     }
-    *done = true;
     return 0;
 }
 
@@ -898,10 +896,8 @@ int ops_clear(struct store *s, const char *home_dir, const char *run_id, const c
             goto out;
         }
         out->requested = true;
-    } else {
-        bool done;
-        if ((r = clear_plan_commit(s, &p, RUN_QUEUED, NULL, &out->nrows, &done, e)) < 0)
-            goto out;
+    } else if ((r = clear_plan_commit(s, &p, RUN_QUEUED, NULL, &out->nrows, e)) < 0) {
+        goto out;
     }
     schedlock_ring(home_dir);
     out->tasks = xcalloc(p.nset, sizeof *out->tasks);
@@ -934,7 +930,7 @@ int ops_clear_apply(struct store *s, const char *run_id, const char *kind, size_
 {
     *nrows = 0;
     const char *task;
-    bool downstream, done = false;
+    bool downstream;
     if (!ops_clear_request_parse(kind, &task, &downstream)) {
         (void)!store_delete_request(s, run_id, kind);
         return fail(e, OPS_BAD_INPUT, -EINVAL, "not a clear request: '%s'", kind);
@@ -951,7 +947,7 @@ int ops_clear_apply(struct store *s, const char *run_id, const char *kind, size_
         /* A queued run stays queued; one that ran (it drained, or ended meanwhile) is resumed
          * at once, like any running run, with the version it started with. */
         r = clear_plan_commit(s, &p, p.run.state == RUN_QUEUED ? RUN_QUEUED : RUN_RUNNING, kind,
-                              nrows, &done, e);
+                              nrows, e);
     } else if (r == -ENOENT || r == -ENODATA) {
         (void)!store_delete_request(s, run_id, kind); /* it can never apply */
     }
