@@ -747,8 +747,8 @@ static int clear_rows(struct store *s, const struct dag *dag, const bool *set, c
 }
 
 /* The request kind that asks the scheduler to clear task (and downstream) of a live run. */
-#define OPS_CLEAR_KIND      "clear:"
-#define OPS_CLEAR_DOWN_KIND "clear+:"
+#define OPS_CLEAR_KIND      STORE_REQUEST_LASTING ":"
+#define OPS_CLEAR_DOWN_KIND STORE_REQUEST_LASTING "+:"
 
 /* What a clear works on: the run, the DAG version it started with, and the set of tasks to
  * clear (task, plus everything downstream of it when asked). */

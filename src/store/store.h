@@ -211,10 +211,12 @@ struct run_request {
 void run_request_release(struct run_request *q);
 /* Records the request (a second one of the same kind for the run only updates its time). */
 int store_put_request(struct store *s, const char *run_id, const char *kind) WARN_UNUSED;
+/* Requests whose kind starts with this stay until carried out (see store_take_requests). */
+#define STORE_REQUEST_LASTING "clear"
 /* Reads every pending request (oldest first) and deletes them, in one transaction, except
- * those whose kind starts with "clear": they stay until store_delete_request (the scheduler
- * deletes one in the transaction that carries it out, so a crash before that loses nothing).
- * Only such lasting requests, or none: a read alone. */
+ * those whose kind starts with STORE_REQUEST_LASTING: they stay until store_delete_request (the
+ * scheduler deletes one in the transaction that carries it out, so a crash before that loses
+ * nothing). Only such lasting requests, or none: a read alone. */
 int store_take_requests(struct store *s, struct run_request **out, size_t *n) WARN_UNUSED;
 /* Deletes one request: 1 when it was there, 0 when not, or ERR_DB. */
 int store_delete_request(struct store *s, const char *run_id, const char *kind) WARN_UNUSED;

@@ -111,7 +111,8 @@
     X(ST_PUT_REQUEST, "INSERT INTO run_requests (run_id, kind, at) VALUES (?1, ?2, ?3) "           \
                       "ON CONFLICT (run_id, kind) DO UPDATE SET at = ?3")                          \
     X(ST_LIST_REQUESTS, "SELECT run_id, kind, at FROM run_requests ORDER BY at, run_id, kind")     \
-    X(ST_DEL_REQUESTS, "DELETE FROM run_requests WHERE kind NOT LIKE 'clear%'")                    \
+    X(ST_DEL_REQUESTS,                                                                             \
+      "DELETE FROM run_requests WHERE kind NOT LIKE '" STORE_REQUEST_LASTING "%'")                 \
     X(ST_DEL_REQUEST, "DELETE FROM run_requests WHERE run_id = ?1 AND kind = ?2")                  \
     X(ST_LIST_UNFINISHED, "SELECT " RUN_COLS " FROM runs WHERE state IN ('queued', 'running') "    \
                           "AND owner IS NULL ORDER BY queued_at IS NULL, queued_at, logical_at, "  \
@@ -1039,7 +1040,8 @@ static int conn_take_requests(void *db, struct run_request **out, size_t *n)
         return r;
     bool lasting = true; /* only requests that stay until done (clears): nothing to delete */
     for (size_t i = 0; i < *n && lasting; i++)
-        lasting = strncmp((*out)[i].kind, "clear", 5) == 0;
+        lasting =
+            strncmp((*out)[i].kind, STORE_REQUEST_LASTING, sizeof STORE_REQUEST_LASTING - 1) == 0;
     if (lasting)
         return 0;
     store_free_requests(*out, *n);
