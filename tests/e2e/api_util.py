@@ -182,3 +182,17 @@ def alive_cleanup(servers):
         if s.proc is not None and s.proc.poll() is None:
             os.kill(s.proc.pid, signal.SIGKILL)
             s.proc.wait()
+
+
+def record_dags(b, log_path):
+    """Starts `baram standalone` on b's home and stops it at once: the scheduler records the
+    DAGs it loads (and their versions, and import errors) as the API shows them."""
+    from daemon_util import Daemon
+    d = Daemon(b, ["--listen", "127.0.0.1:%d" % free_port()], log_path)
+    try:
+        d.start()
+        assert d.stop() == 0
+    finally:
+        if d.proc and d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()

@@ -15,10 +15,9 @@ import time
 
 import pytest
 
-from api_util import (ApiServer, add_user, alive_cleanup, check_problem, free_port, make_home,
+from api_util import (ApiServer, add_user, alive_cleanup, check_problem, make_home, record_dags,
                       token)
 from conftest import ROOT
-from daemon_util import Daemon
 
 LIST_ROUTES = ["/api/v1/dags", "/api/v1/import-errors", "/api/v1/pools", "/api/v1/workers"]
 BIG_LOG = 1536 * 1024  # bytes the "big" task prints: more than one 1 MiB chunk
@@ -56,15 +55,7 @@ def env(tmp_path_factory):
             run: head -c %d /dev/zero | tr '\\0' 'x'
         """ % BIG_LOG)
     b.write("broken.yaml", "dag: broken\ntasks:\n  a: {run: echo, needs: [nope]}\n")
-    # The scheduler records the DAGs it loads (and the import error); stopped at once.
-    d = Daemon(b, ["--listen", "127.0.0.1:%d" % free_port()], root / "standalone.log")
-    try:
-        d.start()
-        assert d.stop() == 0
-    finally:
-        if d.proc and d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait()
+    record_dags(b, root / "standalone.log")  # the DAGs as loaded, and the import error
     runs = []
     for _ in range(3):
         r = b("run", b.dags / "hello.yaml", "--json")
@@ -499,14 +490,7 @@ def test_a_dag_that_never_ran_has_its_graph_and_tasks(tmp_path):
           a: {run: 'true'}
           b: {run: 'true', needs: [a]}
         """)
-    d = Daemon(b, ["--listen", "127.0.0.1:%d" % free_port()], tmp_path / "standalone.log")
-    try:
-        d.start()
-        assert d.stop() == 0
-    finally:
-        if d.proc and d.proc.poll() is None:
-            d.proc.kill()
-            d.proc.wait()
+    record_dags(b, tmp_path / "standalone.log")
     srv = ApiServer(b, tmp_path / "api.log").start()
     try:
         tok = token(b, "admin")
