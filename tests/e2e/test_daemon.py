@@ -797,6 +797,14 @@ def ti_state(b, run_id, task):
     return rows[0][0] if rows else None
 
 
+def retry_gap_ms(b, run_id, task):
+    """From the end of task's try 1 to the start of its try 2, in the store."""
+    (end1,), (start2,) = (db_query(b, "SELECT %s FROM tries WHERE run_id = ? AND task_id = ? "
+                                      "AND try_number = ?" % col, run_id, task, n)[0]
+                          for col, n in (("ended_at", 1), ("started_at", 2)))
+    return start2 - end1
+
+
 def test_clear_in_a_running_run(b, daemons):
     """Clearing a failed task while the run goes on elsewhere (Airflow's everyday clear): the
     scheduler starts none of the run's tasks while the tries in flight end, then clears and
@@ -938,10 +946,8 @@ def test_clear_in_a_running_run_with_a_retry_pending(b, daemons):
     assert o["tasks"]["b"]["tries"] == 2 and o["tasks"]["retrier"]["tries"] == 2, o
     assert (b.dags / "b.count").read_text() == "b\n"
     # the resumed run waited out what was left of the 2 s retry delay
-    (end1,), (start2,) = (db_query(b, "SELECT %s FROM tries WHERE run_id = ? AND task_id = "
-                                      "'retrier' AND try_number = ?" % col, run_id, n)[0]
-                          for col, n in (("ended_at", 1), ("started_at", 2)))
-    assert 1900 <= start2 - end1 < 6000, (end1, start2)
+    gap = retry_gap_ms(b, run_id, "retrier")
+    assert 1900 <= gap < 6000, gap
     assert d.stop() == 0
 
 
@@ -1221,16 +1227,13 @@ def test_kill9_while_a_retry_waits_keeps_its_delay(b, daemons):
         """)
     d = daemons(b)
     run_id = trigger(b, "rw")
-    assert poll(lambda: db_query(b, "SELECT state FROM task_instances WHERE run_id = ?",
-                                 run_id) == [("up_for_retry",)]), d.log()
+    assert poll(lambda: ti_state(b, run_id, "retrier") == "up_for_retry"), d.log()
     d.kill9()
     d2 = daemons(b, log_name="daemon2.log")
     o = wait_run(b, run_id, timeout=15, daemon=d2)
     assert o["state"] == "success" and o["tasks"]["retrier"]["tries"] == 2, (o, d2.log())
-    (end1,), (start2,) = (db_query(b, "SELECT %s FROM tries WHERE run_id = ? AND try_number = ?"
-                                      % col, run_id, n)[0]
-                          for col, n in (("ended_at", 1), ("started_at", 2)))
-    assert 2900 <= start2 - end1 < 6000, (end1, start2)
+    gap = retry_gap_ms(b, run_id, "retrier")
+    assert 2900 <= gap < 6000, gap
     assert d2.stop() == 0
 
 
@@ -1261,9 +1264,7 @@ def test_kill9_before_the_running_record(b, daemons):
     # On a loaded machine those 20 ms may pass before the kill lands, and t2's running record
     # may be durable after all: then SPEC section 5's rule for a try running in a dead
     # process applies instead (a failed try; t2 has none left, so the run fails).
-    rec = db_query(b, "SELECT state FROM task_instances WHERE run_id = ? AND task_id = 't2'",
-                   run_id)
-    recorded = bool(rec) and rec[0][0] == "running"
+    recorded = ti_state(b, run_id, "t2") == "running"
     d2 = daemons(b, log_name="daemon2.log")
     assert poll(lambda: not alive(orphan), 3), "orphan %d of the killed daemon lives:\n%s" % (
         orphan, d2.log())
