@@ -219,6 +219,8 @@ int curlloop_new(uv_loop_t *loop, struct curlloop **out)
 {
     *out = NULL;
     curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    if (!v) /* libcurl could not be opened (exec/lazy_curl.c; the reason is logged) */
+        return -ELIBACC;
     if (!(v->features & CURL_VERSION_ASYNCHDNS))
         return -ENOTSUP;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
