@@ -4,7 +4,7 @@
  * unpause a DAG (operator), set a pool's size (admin).
  *
  * Each handler checks its body (api_body_object: only the route's fields;
- * then their types here), then calls the same function of daemon/ops.h as
+ * then their types here), then calls the same function of ops/ops.h as
  * the CLI command, on this thread's store: the rows written and the
  * doorbell rung are exactly the CLI's. An ops error's kind gives the
  * status: not found 404, bad input 400, conflict 409, store or DAG folder
@@ -29,7 +29,7 @@
 #include "base/log.h"
 #include "base/when.h"
 #include "base/xalloc.h"
-#include "daemon/ops.h"
+#include "ops/ops.h"
 #include "dag/state.h"
 #include "store/store.h"
 

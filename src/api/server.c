@@ -71,7 +71,7 @@
 #include "base/parse.h"
 #include "base/when.h"
 #include "base/xalloc.h"
-#include "daemon/runjson.h"
+#include "ops/runjson.h"
 #include "store/store.h"
 
 #define SERVER_MAX_CONNECTIONS 512

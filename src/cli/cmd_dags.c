@@ -9,7 +9,7 @@
  *    path that cannot be read.
  *  - list, show, pause, unpause, trigger, backfill: the home's DAG folder
  *    (dagdir_scan, the same rules as the daemon) plus the store. The CLI
- *    never talks to the daemon: the writing ones call daemon/ops.h (the
+ *    never talks to the daemon: the writing ones call ops/ops.h (the
  *    same functions as the API's write routes), which write the store
  *    (paused flags, queued runs) and ring the daemon's doorbell.
  *    Reading commands work without a database (nothing is paused, nothing
@@ -44,9 +44,9 @@
 #include "cli/cli.h"
 #include "cli/home.h"
 #include "cli/out.h"
-#include "daemon/dagdir.h"
-#include "daemon/ops.h"
-#include "daemon/schedlock.h"
+#include "ops/dagdir.h"
+#include "ops/ops.h"
+#include "ops/schedlock.h"
 #include "dag/cron.h"
 #include "dag/dag.h"
 #include "sched/run.h"
@@ -337,7 +337,7 @@ static int dview_open(struct dview *v, const char *cmd, const char *home_flag, b
     if (home_setup(&v->h, cmd, home_flag) < 0)
         return EXIT_USAGE;
     char *err = NULL;
-    /* The writing commands (create) leave the folder to daemon/ops.c, which scans it. */
+    /* The writing commands (create) leave the folder to ops/ops.c, which scans it. */
     if (!create && dagdir_scan(v->h.dags, &v->files, &v->nfiles, &err) < 0) {
         fprintf(stderr, "baram %s: %s\n", cmd, err ? err : "cannot read the DAG folder");
         free(err);
@@ -719,7 +719,7 @@ static int dags_show(int argc, char **argv)
     return ret;
 }
 
-/* ---- pause, unpause, trigger, backfill: daemon/ops.h ---- */
+/* ---- pause, unpause, trigger, backfill: ops/ops.h ---- */
 
 /* The exit code of a failed operation. */
 static int ops_exit(const struct ops_err *e)

@@ -9,7 +9,7 @@
  * how many task instances are queued or running in it: ops_pools_list, the
  * same list as the API's GET /api/v1/pools.
  * list works without a database; set creates the home and database like
- * `baram run` and writes through ops_pool_set (daemon/ops.h, shared with
+ * `baram run` and writes through ops_pool_set (ops/ops.h, shared with
  * the API). Main thread; everything allocated here is freed here.
  */
 #include "cli/cmd.h"
@@ -31,7 +31,7 @@
 #include "cli/cli.h"
 #include "cli/home.h"
 #include "cli/out.h"
-#include "daemon/ops.h"
+#include "ops/ops.h"
 #include "dag/dag.h"
 #include "store/store.h"
 

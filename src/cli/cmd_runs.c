@@ -5,7 +5,7 @@
  * bottleneck": it loads the DAG version the run started with (its edges),
  * and hands the instances' timeline to profile.c for the critical path and
  * the parallelism reached. cancel stops a run through ops_cancel
- * (daemon/ops.h, shared with the API): when a scheduler holds the home's
+ * (ops/ops.h, shared with the API): when a scheduler holds the home's
  * lock it leaves a request in the store and waits for the scheduler to
  * confirm; with none running it writes the cancellation itself. A missing
  * home or database is an error, never created. Main thread.
@@ -30,7 +30,7 @@
 #include "cli/home.h"
 #include "cli/out.h"
 #include "cli/profile.h"
-#include "daemon/ops.h"
+#include "ops/ops.h"
 #include "dag/dag.h"
 #include "store/store.h"
 
@@ -352,7 +352,7 @@ static int runs_profile(struct home *h, const char *run_id, bool json, bool all)
     return ret;
 }
 
-/* ---- cancel: daemon/ops.h ---- */
+/* ---- cancel: ops/ops.h ---- */
 
 static int cancel_print(const char *run_id, const char *state, bool requested, bool json)
 {

@@ -6,7 +6,7 @@
  * bad params or date).
  *
  * `baram tasks clear RUN TASK [--downstream]`: makes an ended run run
- * those tasks again, through ops_clear (daemon/ops.h, shared with the
+ * those tasks again, through ops_clear (ops/ops.h, shared with the
  * API). It loads the DAG version the run started with (from
  * the store), resets the tasks' instances (an unmapped task's row to none,
  * keeping its try count and granting it a full set of tries; a mapped
@@ -34,8 +34,8 @@
 #include "cli/cli.h"
 #include "cli/home.h"
 #include "cli/out.h"
-#include "daemon/ops.h"
-#include "daemon/schedlock.h"
+#include "ops/ops.h"
+#include "ops/schedlock.h"
 #include "dag/dag.h"
 #include "sched/run.h"
 #include "store/store.h"
@@ -150,7 +150,7 @@ out:
     return ret;
 }
 
-/* ---- clear: daemon/ops.h ---- */
+/* ---- clear: ops/ops.h ---- */
 
 static int tasks_clear(int argc, char **argv)
 {

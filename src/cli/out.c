@@ -1,6 +1,6 @@
 /*
  * out.c - the run JSON object and the human tables; see out.h. The JSON
- * objects are built by daemon/runjson.c (shared with the REST API): the
+ * objects are built by ops/runjson.c (shared with the REST API): the
  * out_run_* functions are thin names for them, so `run --json`, `runs show
  * --json` and the API cannot differ. Main thread.
  */
@@ -19,7 +19,7 @@
 #include "base/suggest.h"
 #include "base/when.h"
 #include "base/xalloc.h"
-#include "daemon/runjson.h"
+#include "ops/runjson.h"
 #include "dag/state.h"
 #include "store/store.h"
 

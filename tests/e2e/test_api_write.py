@@ -3,7 +3,7 @@ POST /api/v1/dags/{dag}/runs, POST .../runs/{run}/cancel, POST
 .../runs/{run}/tasks/{task}/clear, PATCH /api/v1/dags/{dag}, PUT
 /api/v1/pools/{name}.
 
-They call the same functions (daemon/ops.h) as `baram dags trigger`, `runs
+They call the same functions (ops/ops.h) as `baram dags trigger`, `runs
 cancel`, `tasks clear`, `dags pause` and `pools set`: the tests read back what
 they wrote through the CLI and sqlite3, and compare a run triggered through
 the API with one triggered by the CLI. No scheduler runs, except where a test

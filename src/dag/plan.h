@@ -13,8 +13,8 @@
  *
  * Pure functions of the DAG and the times given; any thread.
  */
-#ifndef BARAM_DAEMON_PLAN_H
-#define BARAM_DAEMON_PLAN_H
+#ifndef BARAM_DAG_PLAN_H
+#define BARAM_DAG_PLAN_H
 
 #include <stdint.h>
 

@@ -2,7 +2,7 @@
  * schedlock.c - the scheduler's lock file (see schedlock.h). The holder
  * writes its pid into the file so a refused second daemon can say who runs.
  */
-#include "daemon/schedlock.h"
+#include "ops/schedlock.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -12,7 +12,7 @@
  * move (tests/e2e compare them); the API shows them as the problem detail.
  * Any thread, on the caller's store; everything returned is malloc'd.
  */
-#include "daemon/ops.h"
+#include "ops/ops.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -26,8 +26,8 @@
 #include "base/suggest.h"
 #include "base/when.h"
 #include "base/xalloc.h"
-#include "daemon/dagdir.h"
-#include "daemon/schedlock.h"
+#include "ops/dagdir.h"
+#include "ops/schedlock.h"
 #include "dag/cron.h"
 #include "dag/dag.h"
 #include "sched/run.h"

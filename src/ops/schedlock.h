@@ -8,8 +8,8 @@
  *
  * Any thread. The fd is the caller's to keep open while it holds the lock.
  */
-#ifndef BARAM_DAEMON_SCHEDLOCK_H
-#define BARAM_DAEMON_SCHEDLOCK_H
+#ifndef BARAM_OPS_SCHEDLOCK_H
+#define BARAM_OPS_SCHEDLOCK_H
 
 #include <stdbool.h>
 

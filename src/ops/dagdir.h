@@ -23,8 +23,8 @@
  * dagdir holds one reference on each current DAG; a callee that keeps one
  * past the callback takes its own with dag_ref.
  */
-#ifndef BARAM_DAEMON_DAGDIR_H
-#define BARAM_DAEMON_DAGDIR_H
+#ifndef BARAM_OPS_DAGDIR_H
+#define BARAM_OPS_DAGDIR_H
 
 #include <stddef.h>
 

@@ -4,7 +4,7 @@
  * directly: it looks back over a window that doubles until it holds two
  * fires, so it costs O(log(gap)) window scans of a few fires each.
  */
-#include "daemon/plan.h"
+#include "dag/plan.h"
 
 #include "dag/cron.h"
 #include "dag/dag.h"

@@ -10,8 +10,8 @@
  * be any bytes: it is cleaned to valid UTF-8 before it reaches jansson,
  * which rejects anything else.
  */
-#ifndef BARAM_DAEMON_RUNJSON_H
-#define BARAM_DAEMON_RUNJSON_H
+#ifndef BARAM_OPS_RUNJSON_H
+#define BARAM_OPS_RUNJSON_H
 
 #include <stddef.h>
 #include <stdint.h>

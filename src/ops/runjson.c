@@ -3,7 +3,7 @@
  * from cli/out.c so that the API (above the daemon layer) and the CLI build
  * the same objects with the same code. Any thread: no state of its own.
  */
-#include "daemon/runjson.h"
+#include "ops/runjson.h"
 
 #include <errno.h>
 #include <stdbool.h>

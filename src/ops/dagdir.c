@@ -31,7 +31,7 @@
  * dagdir_close frees nothing at once: every handle is closed and the last
  * close callback frees the whole.
  */
-#include "daemon/dagdir.h"
+#include "ops/dagdir.h"
 
 #include <dirent.h>
 #include <errno.h>

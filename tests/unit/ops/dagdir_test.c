@@ -30,7 +30,7 @@
 #include "../exec/loopwait.h"
 #include "base/diag.h"
 #include "base/xalloc.h"
-#include "daemon/dagdir.h"
+#include "ops/dagdir.h"
 #include "dag/dag.h"
 
 /* ---- files ---- */

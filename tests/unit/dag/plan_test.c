@@ -1,5 +1,5 @@
 /*
- * plan_test.c - the data-interval planner (daemon/plan.h) as one table:
+ * plan_test.c - the data-interval planner (dag/plan.h) as one table:
  * each row is a DAG (schedule, start, end, catchup, loaded from YAML with
  * dag_load_mem), the newest scheduled run's logical date (or none) and
  * "now"; it expects plan_cursor, plan_due_at of that cursor and
@@ -26,7 +26,7 @@
 #include "base/diag.h"
 #include "base/when.h"
 #include "base/xalloc.h"
-#include "daemon/plan.h"
+#include "dag/plan.h"
 #include "dag/dag.h"
 
 struct plan_case {

@@ -1,5 +1,5 @@
 /*
- * ops_test.c - the operations of daemon/ops.h against a real home: a fresh
+ * ops_test.c - the operations of ops/ops.h against a real home: a fresh
  * mkdtemp folder with a DAG folder of real YAML files and a real SQLite
  * database (store_open). No scheduler runs, except where a test takes the
  * home's lock itself (schedlock_take, a second open file description in
@@ -32,8 +32,8 @@
 
 #include "base/when.h"
 #include "base/xalloc.h"
-#include "daemon/ops.h"
-#include "daemon/schedlock.h"
+#include "ops/ops.h"
+#include "ops/schedlock.h"
 #include "store/store.h"
 
 static char tmpdir[64];

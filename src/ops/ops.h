@@ -16,8 +16,8 @@
  * Any thread, one store per thread (store.h). Results and error texts are
  * malloc'd and belong to the caller (ops_err_release, ops_names_free).
  */
-#ifndef BARAM_DAEMON_OPS_H
-#define BARAM_DAEMON_OPS_H
+#ifndef BARAM_OPS_OPS_H
+#define BARAM_OPS_OPS_H
 
 #include <stdbool.h>
 #include <stddef.h>
