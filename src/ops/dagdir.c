@@ -379,6 +379,26 @@ int dagdir_scan(const char *folder, struct dagdir_file **out, size_t *n, char **
     return 0;
 }
 
+static const char *nothing_taken(void *ctx, const char *id)
+{
+    return NULL;
+}
+
+int dagdir_load(const char *path, struct dagdir_file **out)
+{
+    *out = NULL;
+    struct dagdir_load l;
+    if (load_path(path, &l, nothing_taken, NULL) == 1)
+        return -ENOENT;
+    struct dagdir_file *f = xcalloc(1, sizeof(*f));
+    f->path = xstrdup(path);
+    f->dag = l.dag;
+    f->errors = l.errs;
+    free(l.dup_id);
+    *out = f;
+    return 0;
+}
+
 void dagdir_free_files(struct dagdir_file *v, size_t n)
 {
     if (!v)

@@ -3,8 +3,9 @@
  * loaded into a checked DAG or an import error (file, line, message).
  *
  * Two ways in:
- *  - dagdir_scan: one synchronous pass, for the CLI (`dags list`, `dags
- *    trigger` find a DAG by id).
+ *  - dagdir_scan: one synchronous pass, for the CLI (`dags list`); `dags
+ *    trigger` and the API's trigger first try dagdir_load on the one file the
+ *    scheduler recorded for the DAG.
  *  - dagdir_open: the daemon's view. It scans, then watches the folder
  *    (inotify through uv_fs_event) and re-parses only the file that changed,
  *    once it has been quiet for DAGDIR_QUIET_MS (an editor's save is several
@@ -47,6 +48,11 @@ struct dagdir_file {
  * (malloc'd) saying so for a person. A missing folder is an empty folder. */
 int dagdir_scan(const char *folder, struct dagdir_file **out, size_t *n, char **errmsg) WARN_UNUSED;
 void dagdir_free_files(struct dagdir_file *v, size_t n);
+/* Loads the one file at path: 0 with *out (one file; free with dagdir_free_files(*out, 1)), or
+ * -ENOENT when it is gone or not a regular file. The other files of its folder
+ * are not read, so a DAG id another file also defines is not noticed: for finding a DAG through
+ * the path the scheduler recorded for it (ops.c), with dagdir_scan when that fails. Any thread. */
+int dagdir_load(const char *path, struct dagdir_file **out) WARN_UNUSED;
 
 /* A file changed. path: the file (borrowed). old: the DAG it had (NULL when none), now: its
  * DAG after the change (NULL when the file failed or was removed); both borrowed for the

@@ -26,10 +26,10 @@
 #include "base/suggest.h"
 #include "base/when.h"
 #include "base/xalloc.h"
-#include "ops/dagdir.h"
-#include "ops/schedlock.h"
 #include "dag/cron.h"
 #include "dag/dag.h"
+#include "ops/dagdir.h"
+#include "ops/schedlock.h"
 #include "sched/run.h"
 #include "sched/sched.h"
 #include "store/store.h"
@@ -249,6 +249,49 @@ static const struct dagdir_file *folder_find(const struct folder *f, const char 
     return NULL;
 }
 
+/* Whether path is a file directly in dir (both as given, or both resolved). */
+static bool folder_holds(const char *dir, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return false;
+    char *parent = xstrndup(path, (size_t)(slash - path));
+    char *a = realpath(parent, NULL), *b = realpath(dir, NULL);
+    bool same = a && b && strcmp(a, b) == 0;
+    free(a);
+    free(b);
+    free(parent);
+    return same;
+}
+
+/* The DAG dag_id's file in dir: through the path the scheduler recorded for it (one file
+ * parsed, whatever the size of the folder), else by scanning the whole folder (a DAG never
+ * recorded, moved to another file, or a folder other than the scheduler's). 0 with *file
+ * (borrowed from f), or what ops_no_dag or folder_scan return, with e. */
+static int folder_find_dag(struct folder *f, struct store *s, const char *dir, const char *dag_id,
+                           const struct dagdir_file **file, struct ops_err *e)
+{
+    memset(f, 0, sizeof *f);
+    struct dag_rec rec;
+    if (store_get_dag(s, dag_id, &rec) == 0) {
+        if (rec.path && folder_holds(dir, rec.path) && dagdir_load(rec.path, &f->files) == 0) {
+            f->nfiles = 1;
+            if (f->files[0].dag && strcmp(f->files[0].dag->id, dag_id) == 0) {
+                dag_rec_release(&rec);
+                *file = &f->files[0];
+                return 0;
+            }
+            folder_release(f);
+        }
+        dag_rec_release(&rec);
+    }
+    int r = folder_scan(f, dir, e);
+    if (r < 0)
+        return r;
+    *file = folder_find(f, dag_id);
+    return *file ? 0 : ops_no_dag(s, f->files, f->nfiles, dir, dag_id, e);
+}
+
 int ops_no_dag(struct store *s, const struct dagdir_file *files, size_t nfiles, const char *dir,
                const char *dag_id, struct ops_err *e)
 {
@@ -322,11 +365,8 @@ static int queued_open(struct queued *q, struct store *s, const char *dir, const
     int r = ops_conf_check(conf, "conf", e);
     if (r < 0)
         return r;
-    if ((r = folder_scan(&q->folder, dir, e)) < 0)
+    if ((r = folder_find_dag(&q->folder, s, dir, dag_id, &q->file, e)) < 0)
         return r;
-    q->file = folder_find(&q->folder, dag_id);
-    if (!q->file)
-        return ops_no_dag(s, q->folder.files, q->folder.nfiles, dir, dag_id, e);
     conf_params(conf, &q->holder, &q->params, &q->nparams);
     struct diag d;
     diag_init(&d);
@@ -482,22 +522,19 @@ out:
 int ops_set_paused(struct store *s, const char *home_dir, const char *dags_folder,
                    const char *dag_id, bool paused, struct ops_err *e)
 {
-    struct folder f;
-    int r = folder_scan(&f, dags_folder, e);
-    if (r < 0)
+    /* A DAG the scheduler recorded needs no look at the folder; another must be in it. */
+    struct folder f = {0};
+    struct dag_rec d;
+    int r = store_get_dag(s, dag_id, &d);
+    if (r == 0) {
+        dag_rec_release(&d);
+    } else if (r == -ENOENT) {
+        const struct dagdir_file *file;
+        if ((r = folder_find_dag(&f, s, dags_folder, dag_id, &file, e)) < 0)
+            goto out;
+    } else {
+        r = fail_store(e, s);
         goto out;
-    if (!folder_find(&f, dag_id)) {
-        struct dag_rec d;
-        r = store_get_dag(s, dag_id, &d);
-        if (r == 0)
-            dag_rec_release(&d);
-        else if (r == -ENOENT) {
-            r = ops_no_dag(s, f.files, f.nfiles, dags_folder, dag_id, e);
-            goto out;
-        } else {
-            r = fail_store(e, s);
-            goto out;
-        }
     }
     if (store_set_paused(s, dag_id, paused) < 0) {
         r = fail_store(e, s);
