@@ -404,9 +404,6 @@ static void run_start_http(struct run *r, uint32_t ii, struct run_try *tr)
         run_fail_try_now(r, ii, msg);
         return;
     }
-    int64_t timeout = h->timeout_ms;
-    if (t->timeout_ms > 0 && (timeout <= 0 || t->timeout_ms < timeout))
-        timeout = t->timeout_ms;
     struct httptask_req req = {
         .method = h->method,
         .url = url.data,
@@ -416,7 +413,7 @@ static void run_start_http(struct run *r, uint32_t ii, struct run_try *tr)
         .nheaders = h->nheaders,
         .expect = h->expect,
         .nexpect = h->nexpect,
-        .timeout_ms = timeout,
+        .timeout_ms = h->timeout_ms, /* the task's timeout applied (dag.h) */
         .cb_failures = h->cb_failures,
         .cb_reset_ms = h->cb_reset_ms,
     };
@@ -476,14 +473,11 @@ static void run_start_wait(struct run *r, uint32_t ii, struct run_try *tr)
     if (w->file)
         file =
             what.data[0] == '/' ? xstrdup(what.data) : xasprintf("%s/%s", r->dag->dir, what.data);
-    int64_t timeout = w->timeout_ms;
-    if (t->timeout_ms > 0 && (timeout <= 0 || t->timeout_ms < timeout))
-        timeout = t->timeout_ms;
     struct waiter_opts wo = {
         .file = file,
         .http_url = w->http_url ? what.data : NULL,
         .every_ms = w->every_ms,
-        .timeout_ms = timeout,
+        .timeout_ms = w->timeout_ms,
     };
     char *line = xasprintf("waiting for %s '%s'", file ? "file" : "url", file ? file : what.data);
     run_log_append(tr->log_path, line);

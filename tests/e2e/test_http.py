@@ -1,0 +1,118 @@
+"""http tasks, waits and the per-host circuit breaker (SPEC sections 2, 4 and 7)
+against real HTTP servers on loopback, started by each test: timeouts, the
+breaker shared by every task of a host, retries held back while it is open,
+the per-host limit on requests in flight, exit codes, and `baram tasks test`."""
+
+import http.server
+import json
+import threading
+import time
+import urllib.parse
+
+import pytest
+
+from conftest import states
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        srv = self.server
+        u = urllib.parse.urlparse(self.path)
+        q = urllib.parse.parse_qs(u.query)
+        with srv.lock:
+            srv.hits.append((time.monotonic(), u.path))
+            srv.inflight += 1
+            srv.max_inflight = max(srv.max_inflight, srv.inflight)
+        try:
+            if "ms" in q:
+                time.sleep(int(q["ms"][0]) / 1000.0)
+            status = 500 if u.path.startswith("/fail") else 200
+            body = b"ok" if status == 200 else b"down"
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        finally:
+            with srv.lock:
+                srv.inflight -= 1
+
+    def log_message(self, *a):
+        pass
+
+
+class Server:
+    def __init__(self):
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.srv.daemon_threads = True
+        self.srv.lock = threading.Lock()
+        self.srv.hits = []
+        self.srv.inflight = 0
+        self.srv.max_inflight = 0
+        self.port = self.srv.server_address[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.thread.start()
+
+    def hits(self, path=None):
+        with self.srv.lock:
+            return [h for h in self.srv.hits if path is None or h[1] == path]
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
+
+
+@pytest.fixture
+def server():
+    s = Server()
+    yield s
+    s.close()
+
+
+def tries(baram, run_id, task):
+    r = baram("runs", "show", run_id, "--json")
+    assert r.rc in (0, 1), r
+    ti = [t for t in r.json["task_instances"] if t["task_id"] == task]
+    assert len(ti) == 1, r.out
+    return ti[0]
+
+
+# ---- timeouts: the task's own http/wait timeout wins over defaults.timeout ----
+
+def test_own_wait_and_http_timeout_win_over_default(baram, server):
+    flag = baram.dags / "late.flag"
+    p = baram.write("own.yaml", """
+        dag: own
+        defaults: {timeout: 1s}
+        tasks:
+          maker: {run: 'sleep 2; touch %s', timeout: 10s}
+          ready:
+            wait: {file: "%s", every: 100ms, timeout: 10s}
+          slow:
+            http: {url: "%s/slow?ms=2000", timeout: 10s}
+        """ % (flag, flag, server.url))
+    obj = baram.run_json(p)
+    assert states(obj) == {"maker": "success", "ready": "success", "slow": "success"}, obj
+    assert obj["tasks"]["slow"]["output"] == "ok"
+
+
+def test_default_timeout_applies_where_task_sets_none(baram, server):
+    p = baram.write("dflt.yaml", """
+        dag: dflt
+        defaults: {timeout: 500ms}
+        tasks:
+          never:
+            wait: {file: "never.flag", every: 100ms}
+          slow:
+            http: {url: "%s/slow?ms=3000"}
+        """ % server.url)
+    r = baram.run(p, "--json")
+    assert r.rc == 1, r
+    obj = r.json
+    assert states(obj) == {"never": "failed", "slow": "failed"}, obj
+    assert r.elapsed < 2.5, r
+    for task in ("never", "slow"):
+        msg = obj["tasks"][task]["message"]
+        assert msg.startswith("timed out after 500ms"), msg
