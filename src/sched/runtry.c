@@ -372,7 +372,8 @@ static void run_on_http_done(void *arg, const struct httptask_result *res)
     struct run *r = tr->r;
     run_cork(r);
     struct run_try_end e = {
-        .exit_code = res->ok ? 0 : 1,
+        .exit_code = -1,
+        .met = res->ok,
         .killed = res->cancelled,
         .message = res->ok ? NULL : xstrdup(res->message),
     };
@@ -439,7 +440,8 @@ static void run_on_wait_done(void *arg, const struct waiter_result *res)
     struct run *r = tr->r;
     run_cork(r);
     struct run_try_end e = {
-        .exit_code = res->outcome == WAITER_MET ? 0 : 1,
+        .exit_code = -1,
+        .met = res->outcome == WAITER_MET,
         .timed_out = res->outcome == WAITER_TIMED_OUT,
         .killed = res->outcome == WAITER_CANCELLED,
         .message = res->outcome == WAITER_MET ? NULL : xstrdup(res->message),
@@ -669,7 +671,7 @@ static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e)
         free(in->message);
         in->message = xstrdup("cancelled");
         try_state = TI_FAILED;
-    } else if (e->exit_code == 0 && !e->timed_out) {
+    } else if ((e->exit_code == 0 || e->met) && !e->timed_out) {
         try_state = TI_SUCCESS;
     } else if (e->exit_code == 99 && !e->timed_out) {
         try_state = TI_SKIPPED;

@@ -116,3 +116,25 @@ def test_default_timeout_applies_where_task_sets_none(baram, server):
     for task in ("never", "slow"):
         msg = obj["tasks"][task]["message"]
         assert msg.startswith("timed out after 500ms"), msg
+
+
+# ---- exit codes: an http or wait try runs no process ----
+
+def test_http_and_wait_tries_have_no_exit_code(baram, server):
+    p = baram.write("codes.yaml", """
+        dag: codes
+        tasks:
+          good: {http: {url: "%s/ok"}}
+          bad: {http: {url: "%s/fail"}}
+          there: {wait: {file: "codes.yaml", every: 100ms}}
+          gone: {wait: {file: "never.flag", every: 100ms, timeout: 300ms}}
+          proc: {run: "exit 3"}
+        """ % (server.url, server.url))
+    r = baram.run(p, "--json")
+    assert r.rc == 1, r
+    obj = r.json
+    assert states(obj) == {"good": "success", "bad": "failed", "there": "success",
+                           "gone": "failed", "proc": "failed"}, obj
+    for o in (obj, baram("runs", "show", obj["run_id"], "--json").json):
+        codes = {k: v["exit_code"] for k, v in o["tasks"].items()}
+        assert codes == {"good": None, "bad": None, "there": None, "gone": None, "proc": 3}, o
