@@ -11,7 +11,9 @@
  *               done never runs from within httptask_start();
  *   HT_DONE     its done callback is running (cancel is then a no-op).
  * The circuit is consulted when a request leaves the queue (and at start, to
- * fail fast), so requests queued while the circuit opened send nothing.
+ * fail fast), so requests queued while the circuit opened send nothing. A
+ * host's breaker is made by the first request that configures one and then
+ * guards every request to that host.
  *
  * Ownership: the client owns its hosts (never freed before the client: one
  * per distinct scheme://host:port), its curlloop, and every request until
@@ -62,7 +64,10 @@ struct httptask {
     int *expect;                  /* owned */
     size_t nexpect;
     int64_t timeout_ms;
-    bool use_circuit, trial;
+    bool use_circuit;    /* it went through its host's breaker: its outcome feeds it */
+    bool trial;          /* ... as the breaker's trial */
+    bool refused;        /* failed with "circuit open" */
+    int64_t trial_at_ms; /* when refused: when the breaker may let a trial through */
     struct buf body; /* response, max DAG_OUTPUT_MAX */
     bool cut;
     char *fail_msg;     /* owned: why a HT_DEFERRED request failed */
@@ -260,7 +265,10 @@ static void httptask_deliver(struct httptask *t, bool ok, bool cancelled, int st
         .body_len = t->body.len,
         .body_cut = t->cut,
         .elapsed_ms = (int64_t)uv_now(c->loop) - t->started_ms,
+        .circuit_open = t->refused,
     };
+    if (t->refused && t->trial_at_ms > (int64_t)uv_now(c->loop))
+        res.trial_in_ms = t->trial_at_ms - (int64_t)uv_now(c->loop);
     c->active--;
     t->where = HT_DONE;
     t->done(t->arg, &res);
@@ -301,18 +309,29 @@ static void httptask_defer_fail(struct httptask *t, char *msg)
         uv_timer_start(&c->defer_timer, httptask_on_defer_timer, 0, 0);
 }
 
+/* Fails t with "circuit open": nothing is sent. */
+static void httptask_refuse(struct httptask *t, int64_t now_ms)
+{
+    t->refused = true;
+    t->trial_at_ms = now_ms + circuit_retry_in_ms(&t->host->circuit, now_ms);
+    httptask_defer_fail(t, xstrdup("circuit open"));
+}
+
 /* ---- the per-host queue ---- */
 
 static void httptask_curl_done(CURL *easy, CURLcode result, void *arg);
 
+/* The breaker belongs to the host (SPEC section 7): once a request configured one, every
+ * request to the host goes through it, whichever task sent it. */
 static bool httptask_circuit_blocks(struct httptask *t, int64_t now_ms)
 {
-    if (!t->use_circuit)
+    if (!t->host->has_circuit)
         return false;
     struct circuit *cb = &t->host->circuit;
     bool was_open = cb->state == CIRCUIT_OPEN;
     if (!circuit_allow(cb, now_ms))
         return true;
+    t->use_circuit = true;
     t->trial = was_open && cb->state == CIRCUIT_HALF_OPEN;
     return false;
 }
@@ -329,8 +348,9 @@ static void httptask_pump(struct httptask_client *c, struct httptask_host *h)
             h->qtail = NULL;
         t->prev = t->next = NULL;
 
-        if (httptask_circuit_blocks(t, (int64_t)uv_now(c->loop))) {
-            httptask_defer_fail(t, xstrdup("circuit open"));
+        int64_t now = (int64_t)uv_now(c->loop);
+        if (httptask_circuit_blocks(t, now)) {
+            httptask_refuse(t, now);
             continue;
         }
         int r = curlloop_add(c->cl, t->easy, httptask_curl_done, t);
@@ -602,7 +622,6 @@ int httptask_start(struct httptask_client *c, const struct httptask_req *req,
         } else {
             circuit_configure(&t->host->circuit, req->cb_failures, req->cb_reset_ms);
         }
-        t->use_circuit = true;
     }
     if ((why = httptask_build(t, req)) != NULL) {
         httptask_defer_fail(t, why);
@@ -610,12 +629,12 @@ int httptask_start(struct httptask_client *c, const struct httptask_req *req,
     }
     /* Fail fast while the circuit is open and its reset has not passed (or a trial is out);
      * otherwise the decision is taken when the request leaves the queue. */
-    if (t->use_circuit) {
+    if (t->host->has_circuit) {
         const struct circuit *cb = &t->host->circuit;
         int64_t now = (int64_t)uv_now(c->loop);
         if (cb->state == CIRCUIT_HALF_OPEN ||
             (cb->state == CIRCUIT_OPEN && circuit_retry_in_ms(cb, now) > 0)) {
-            httptask_defer_fail(t, xstrdup("circuit open"));
+            httptask_refuse(t, now);
             return 0;
         }
     }

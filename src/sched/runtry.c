@@ -375,6 +375,7 @@ static void run_on_http_done(void *arg, const struct httptask_result *res)
         .exit_code = -1,
         .met = res->ok,
         .killed = res->cancelled,
+        .hold_ms = res->circuit_open ? res->trial_in_ms : 0,
         .message = res->ok ? NULL : xstrdup(res->message),
     };
     if (res->body_len > 0) {
@@ -442,6 +443,7 @@ static void run_on_wait_done(void *arg, const struct waiter_result *res)
     struct run_try_end e = {
         .exit_code = -1,
         .met = res->outcome == WAITER_MET,
+        .hold_ms = res->outcome == WAITER_CIRCUIT_OPEN ? res->trial_in_ms : 0,
         .timed_out = res->outcome == WAITER_TIMED_OUT,
         .killed = res->outcome == WAITER_CANCELLED,
         .message = res->outcome == WAITER_MET ? NULL : xstrdup(res->message),
@@ -685,9 +687,11 @@ static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e)
         run_put_try(r, ii, TI_FAILED, now);
         run_put_ti(r, ii);
         run_progress(r, ii);
-        run_retry_after(r, ii,
-                        retry_delay_ms(t->retry_delay_ms, t->retry_backoff, t->max_retry_delay_ms,
-                                       in->try_number));
+        /* A try refused by an open breaker waits until it may let a trial through: a retry
+         * sooner would be refused too, and burn the tries (SPEC section 7). */
+        int64_t delay = retry_delay_ms(t->retry_delay_ms, t->retry_backoff, t->max_retry_delay_ms,
+                                       in->try_number);
+        run_retry_after(r, ii, delay > e->hold_ms ? delay : e->hold_ms);
         return;
     }
     in->state = try_state;

@@ -138,3 +138,51 @@ def test_http_and_wait_tries_have_no_exit_code(baram, server):
     for o in (obj, baram("runs", "show", obj["run_id"], "--json").json):
         codes = {k: v["exit_code"] for k, v in o["tasks"].items()}
         assert codes == {"good": None, "bad": None, "there": None, "gone": None, "proc": 3}, o
+
+
+# ---- the circuit breaker belongs to the host ----
+
+def test_open_circuit_refuses_every_task_and_wait_on_the_host(baram, server):
+    p = baram.write("host.yaml", """
+        dag: host
+        tasks:
+          guard:
+            http: {url: "%s/fail", circuit_breaker: {failures: 1, reset: 60s}}
+          plain:
+            needs: [guard]
+            trigger: all_done
+            http: {url: "%s/ok"}
+          probe:
+            needs: [guard]
+            trigger: all_done
+            wait: {http: "%s/ok", every: 100ms, timeout: 5s}
+        """ % (server.url, server.url, server.url))
+    r = baram.run(p, "--json")
+    assert r.rc == 1, r
+    obj = r.json
+    assert states(obj) == {"guard": "failed", "plain": "failed", "probe": "failed"}, obj
+    assert obj["tasks"]["plain"]["message"] == "circuit open", obj
+    assert obj["tasks"]["probe"]["message"] == "circuit open", obj
+    assert r.elapsed < 4, r  # the wait was refused at once, not left to time out
+    assert [h[1] for h in server.hits()] == ["/fail"]  # nothing sent while open
+
+
+def test_retry_waits_for_the_breakers_trial(baram, server):
+    p = baram.write("hold.yaml", """
+        dag: hold
+        tasks:
+          flaky:
+            http: {url: "%s/fail", circuit_breaker: {failures: 1, reset: 1s}}
+            retries: 3
+            retry_delay: 100ms
+        """ % server.url)
+    r = baram.run(p, "--json")
+    assert r.rc == 1, r
+    t = r.json["tasks"]["flaky"]
+    assert t["state"] == "failed" and t["tries"] == 4, t
+    # try 1 opens the circuit; try 2 is refused and its retry waits for the reset, so try 3
+    # is the trial (sent, fails, opens again) and try 4 is refused: two requests, a reset apart
+    hits = server.hits("/fail")
+    assert len(hits) == 2, (hits, r)
+    assert hits[1][0] - hits[0][0] >= 0.95, hits
+    assert t["message"] == "circuit open", t
