@@ -358,7 +358,9 @@ static int run_http_client(struct run *r, char **msg)
 {
     if (r->e->http)
         return 0;
-    int rc = httptask_client_new(r->e->loop, NULL, &r->e->http);
+    struct httptask_client_opts o = {
+        .host_limit = r->e->http_max_per_host > 0 ? (unsigned)r->e->http_max_per_host : 0};
+    int rc = httptask_client_new(r->e->loop, &o, &r->e->http);
     if (rc < 0) {
         r->e->http = NULL;
         *msg = xasprintf("cannot start the http client: %s", err_str(rc));

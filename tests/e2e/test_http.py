@@ -186,3 +186,51 @@ def test_retry_waits_for_the_breakers_trial(baram, server):
     assert len(hits) == 2, (hits, r)
     assert hits[1][0] - hits[0][0] >= 0.95, hits
     assert t["message"] == "circuit open", t
+
+
+# ---- requests in flight per host: http.max_per_host ----
+
+def _config(baram, text):
+    """Writes HOME/baram.yaml; returns a DAG of one process task to run under it."""
+    baram.home.mkdir(parents=True, exist_ok=True)
+    (baram.home / "baram.yaml").write_text(text)
+    return baram.write("one.yaml", "dag: one\ntasks:\n  a: {run: 'true'}\n")
+
+
+def _fanout(baram, server, n=6):
+    tasks = "".join('  t%d: {http: {url: "%s/slow?ms=400"}}\n' % (i, server.url)
+                    for i in range(n))
+    return baram.write("fan.yaml", "dag: fan\ntasks:\n" + tasks)
+
+
+def test_max_per_host_from_config_and_environment(baram, server):
+    _config(baram, "http:\n  max_per_host: 2\n")
+    p = _fanout(baram, server)
+    obj = baram.run_json(p)
+    assert set(states(obj).values()) == {"success"}, obj
+    assert server.srv.max_inflight == 2
+    server.srv.max_inflight = 0
+    obj = baram.run_json(p, env={"BARAM_HTTP_MAX_PER_HOST": "3"})
+    assert server.srv.max_inflight == 3
+    server.srv.max_inflight = 0
+    (baram.home / "baram.yaml").unlink()
+    obj = baram.run_json(p)  # the default, 16: all six at once
+    assert server.srv.max_inflight == 6
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "1.5", "100001"])
+def test_bad_max_per_host_is_a_config_error(baram, value):
+    p = _config(baram, "log_level: warn\nhttp:\n  max_per_host: %s\n" % value)
+    r = baram.run(p)
+    assert r.rc == 2, r
+    assert "baram.yaml:3:17: error: bad 'http.max_per_host' '%s'" % value in r.err, r
+    (baram.home / "baram.yaml").unlink()
+    r = baram.run(p, env={"BARAM_HTTP_MAX_PER_HOST": value})
+    assert r.rc == 2, r
+    assert "BARAM_HTTP_MAX_PER_HOST" in r.err and "'%s'" % value in r.err, r
+
+
+def test_unknown_http_config_key(baram):
+    r = baram.run(_config(baram, "http:\n  max_per_hots: 4\n"))
+    assert r.rc == 2, r
+    assert "unknown key 'max_per_hots' in 'http'" in r.err and "max_per_host" in r.err, r
