@@ -15,6 +15,10 @@
  * host's breaker is made by the first request that configures one and then
  * guards every request to that host.
  *
+ * /metrics: each host publishes its requests in flight and queued and its
+ * breaker's state into hoststats.h after every change (end of a pump, a
+ * cancel), since the API's threads must not read these structs.
+ *
  * Ownership: the client owns its hosts (never freed before the client: one
  * per distinct scheme://host:port), its curlloop, and every request until
  * its done callback returns. The client struct is freed by the close
@@ -38,6 +42,7 @@
 #include "dag/dag.h"
 #include "exec/circuit.h"
 #include "exec/curlloop.h"
+#include "exec/hoststats.h"
 
 #ifndef BARAM_VERSION
 #define BARAM_VERSION "dev"
@@ -48,9 +53,13 @@ enum httptask_where { HT_QUEUED, HT_FLIGHT, HT_DEFERRED, HT_DONE };
 struct httptask_host {
     char *key; /* owned: scheme://host:port */
     unsigned inflight;
+    unsigned queued;                /* requests in its FIFO */
     struct httptask *qhead, *qtail; /* FIFO of HT_QUEUED requests */
     bool has_circuit;
     struct circuit circuit;
+    int stat_slot;                     /* hoststats.h: where /metrics reads it, or -1 */
+    int64_t pub_in_flight, pub_queued; /* what was last published there */
+    int pub_circuit;
 };
 
 struct httptask {
@@ -230,11 +239,26 @@ static struct httptask_host *httptask_host_get(struct httptask_client *c, const 
         return c->hosts[idx];
     struct httptask_host *h = xcalloc(1, sizeof(*h));
     h->key = xstrdup(key);
+    h->stat_slot = hoststats_slot(key);
+    h->pub_circuit = HOSTSTATS_NO_CIRCUIT;
     xgrow((void **)&c->hosts, &c->hosts_cap, c->nhosts + 1, sizeof(*c->hosts));
     c->hosts[c->nhosts] = h;
     hmap_put(&c->by_key, h->key, strlen(h->key), (uint32_t)c->nhosts);
     c->nhosts++;
     return h;
+}
+
+/* Publishes what changed of h for /metrics readers on other threads (hoststats.h). */
+static void httptask_host_publish(struct httptask_host *h)
+{
+    int circuit = h->has_circuit ? (int)h->circuit.state : HOSTSTATS_NO_CIRCUIT;
+    int64_t in_flight = h->inflight, queued = h->queued;
+    if (in_flight == h->pub_in_flight && queued == h->pub_queued && circuit == h->pub_circuit)
+        return;
+    hoststats_update(h->stat_slot, in_flight - h->pub_in_flight, queued - h->pub_queued, circuit);
+    h->pub_in_flight = in_flight;
+    h->pub_queued = queued;
+    h->pub_circuit = circuit;
 }
 
 /* ---- finishing ---- */
@@ -341,6 +365,7 @@ static void httptask_pump(struct httptask_client *c, struct httptask_host *h)
 {
     while (!c->dying && h->qhead && h->inflight < c->host_limit) {
         struct httptask *t = h->qhead;
+        h->queued--;
         h->qhead = t->next;
         if (h->qhead)
             h->qhead->prev = NULL;
@@ -364,6 +389,7 @@ static void httptask_pump(struct httptask_client *c, struct httptask_host *h)
         h->inflight++;
         httptask_list_push(&c->flight, t);
     }
+    httptask_host_publish(h);
 }
 
 static bool httptask_expected(const struct httptask *t, int status)
@@ -579,6 +605,8 @@ void httptask_client_free(struct httptask_client *c)
         while (c->hosts[i]->qhead)
             httptask_cancel(c->hosts[i]->qhead);
     for (size_t i = 0; i < c->nhosts; i++) {
+        c->hosts[i]->has_circuit = false; /* the breaker goes with the client */
+        httptask_host_publish(c->hosts[i]);
         free(c->hosts[i]->key);
         free(c->hosts[i]);
     }
@@ -647,6 +675,7 @@ int httptask_start(struct httptask_client *c, const struct httptask_req *req,
     else
         h->qhead = t;
     h->qtail = t;
+    h->queued++;
     httptask_pump(c, h);
     return 0;
 }
@@ -671,6 +700,7 @@ void httptask_cancel(struct httptask *t)
         else
             h->qtail = t->prev;
         t->prev = t->next = NULL;
+        h->queued--;
         break;
     case HT_FLIGHT:
         curlloop_remove(c->cl, t->easy);
@@ -684,6 +714,8 @@ void httptask_cancel(struct httptask *t)
     httptask_deliver(t, false, true, 0, "cancelled");
     if (pump)
         httptask_pump(c, h);
+    else if (h)
+        httptask_host_publish(h);
 }
 
 unsigned httptask_client_active(const struct httptask_client *c)

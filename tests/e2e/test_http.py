@@ -8,10 +8,13 @@ import json
 import threading
 import time
 import urllib.parse
+import urllib.request
 
 import pytest
 
+from api_util import free_port, make_home, token
 from conftest import states
+from daemon_util import daemons, poll, run_show, trigger  # noqa: F401 (daemons: a fixture)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -234,3 +237,53 @@ def test_unknown_http_config_key(baram):
     r = baram.run(_config(baram, "http:\n  max_per_hots: 4\n"))
     assert r.rc == 2, r
     assert "unknown key 'max_per_hots' in 'http'" in r.err and "max_per_host" in r.err, r
+
+
+# ---- /metrics: in-flight requests and breaker state per host; the API's exit codes ----
+
+def _get(port, path, tok=None):
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path))
+    if tok:
+        req.add_header("Authorization", "Bearer " + tok)
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return resp.read().decode()
+
+
+def test_metrics_per_host_and_api_exit_codes(tmp_path, daemons, server):
+    other = Server()
+    try:
+        b = make_home(tmp_path)
+        b.env["BARAM_DAGS"] = str(b.dags)
+        b.write("m.yaml", """
+            dag: m
+            tasks:
+              guard:
+                http: {url: "%s/fail", circuit_breaker: {failures: 1, reset: 60s}}
+              slow:
+                http: {url: "%s/slow?ms=3000"}
+            """ % (server.url, other.url))
+        port = free_port()
+        d = daemons(b, "--listen", "127.0.0.1:%d" % port)
+        d.wait_log('msg="api listening"')
+        run_id = trigger(b, "m")
+        a, o = 'host="http://127.0.0.1:%d"' % server.port, 'host="http://127.0.0.1:%d"' % other.port
+        want = ['baram_circuit_state{%s,state="open"} 1' % a,
+                'baram_circuit_state{%s,state="closed"} 0' % a,
+                'baram_http_in_flight{%s} 1' % o,
+                'baram_http_in_flight{%s} 0' % a]
+        text = poll(lambda: (lambda t: t if all(w in t.splitlines() for w in want) else None)(
+            _get(port, "/metrics")), timeout=15)
+        assert text, (_get(port, "/metrics"), d.log())
+        assert "baram_circuit_state{%s" % o not in text  # no breaker on that host
+        assert poll(lambda: run_show(b, run_id)["state"] in ("success", "failed"), timeout=20)
+        text = _get(port, "/metrics")
+        assert 'baram_http_in_flight{%s} 0' % o in text.splitlines(), text
+        tok = token(b)
+        tis = json.loads(_get(port, "/api/v1/dags/m/runs/%s/tasks" % run_id, tok))
+        tis = tis["tasks"]
+        assert {t["task_id"]: t["exit_code"] for t in tis} == {"guard": None, "slow": None}, tis
+        ti = json.loads(_get(port, "/api/v1/dags/m/runs/%s/tasks/slow" % run_id, tok))
+        assert ti["exit_code"] is None and ti["state"] == "success", ti
+        assert [t["exit_code"] for t in ti["tries"]] == [None], ti
+    finally:
+        other.close()
