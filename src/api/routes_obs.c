@@ -7,7 +7,10 @@
  *                        state (the store), tries started/finished, the
  *                        scheduling-latency histogram, queue depth, active
  *                        runs, store commits and their time (this process's
- *                        scheduler, base/stats.h), event subscribers, memory
+ *                        scheduler, base/stats.h), event subscribers, memory,
+ *                        and per host of http tasks and waits: requests in
+ *                        flight and queued, circuit breaker state (a
+ *                        snapshot the loop publishes, exec/hoststats.h)
  * Handlers run on the server's few threads: an event stream with nothing to
  * send suspends its connection and the hub resumes it (hub_arm).
  */
@@ -27,6 +30,8 @@
 #include "base/stats.h"
 #include "base/xalloc.h"
 #include "dag/state.h"
+#include "exec/circuit.h"
+#include "exec/hoststats.h"
 #include "store/events.h"
 #include "store/store.h"
 
@@ -117,6 +122,56 @@ static long obs_rss_bytes(void)
     return rss * sysconf(_SC_PAGESIZE);
 }
 
+/* A label value as Prometheus' text format wants it: \\, \" and \n escaped. */
+static void obs_label(struct buf *b, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            (void)!buf_addf(b, "\\%c", *v);
+        else if (*v == '\n')
+            (void)!buf_adds(b, "\\n");
+        else
+            (void)!buf_addc(b, *v);
+    }
+}
+
+/* One `NAME{host="KEY"[,state="S"]} VALUE` line. */
+static void obs_host_line(struct buf *b, const char *name, const char *host, const char *state,
+                          int64_t value)
+{
+    (void)!buf_addf(b, "%s{host=\"", name);
+    obs_label(b, host);
+    if (state)
+        (void)!buf_addf(b, "\",state=\"%s", state);
+    (void)!buf_addf(b, "\"} %" PRId64 "\n", value);
+}
+
+static void obs_hosts(struct buf *b)
+{
+    static const enum circuit_state states[] = {CIRCUIT_CLOSED, CIRCUIT_OPEN, CIRCUIT_HALF_OPEN};
+    struct hoststats_row *rows = xcalloc(HOSTSTATS_MAX, sizeof(*rows));
+    uint64_t untracked;
+    size_t n = hoststats_snapshot(rows, HOSTSTATS_MAX, &untracked);
+    obs_head(b, "baram_http_in_flight", "gauge",
+             "Requests of http tasks and waits in flight, by host.");
+    for (size_t i = 0; i < n; i++)
+        obs_host_line(b, "baram_http_in_flight", rows[i].key, NULL, rows[i].in_flight);
+    obs_head(b, "baram_http_queued", "gauge",
+             "Requests waiting for a slot under http.max_per_host, by host.");
+    for (size_t i = 0; i < n; i++)
+        obs_host_line(b, "baram_http_queued", rows[i].key, NULL, rows[i].queued);
+    obs_head(b, "baram_circuit_state", "gauge",
+             "Circuit breaker of a host: 1 for its current state (hosts with a breaker).");
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; rows[i].circuit != HOSTSTATS_NO_CIRCUIT && k < ARRAY_SIZE(states); k++)
+            obs_host_line(b, "baram_circuit_state", rows[i].key, circuit_state_name(states[k]),
+                          rows[i].circuit == (int)states[k]);
+    obs_head(b, "baram_http_hosts_untracked", "gauge",
+             "Hosts not shown by the series above (beyond the first 256).");
+    (void)!buf_addf(b, "baram_http_hosts_untracked %" PRIu64 "\n", untracked);
+    free(rows);
+}
+
 static void obs_metrics(struct api_req *rq, struct api_resp *rs)
 {
     struct store *s = api_store(rq, rs);
@@ -177,6 +232,7 @@ static void obs_metrics(struct api_req *rq, struct api_resp *rs)
                     rq->opts->hub ? hub_subscribers(rq->opts->hub) : (size_t)0);
     obs_head(&b, "baram_process_resident_memory_bytes", "gauge", "Resident memory (RSS).");
     (void)!buf_addf(&b, "baram_process_resident_memory_bytes %ld\n", obs_rss_bytes());
+    obs_hosts(&b);
     rs->status = 200;
     rs->raw = buf_detach(&b, &rs->raw_len);
     rs->content_type = "text/plain; version=0.0.4; charset=utf-8";

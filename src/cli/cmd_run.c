@@ -210,6 +210,7 @@ int cmd_run(int argc, char **argv)
         .logical_at_ms = logical_at_ms,
         .type = RUN_MANUAL,
         .parallelism = parallelism,
+        .http_max_per_host = h.http_max_per_host,
         .progress = progress_update,
         .progress_ud = &prog,
         .handle_signals = true,

@@ -209,6 +209,7 @@ static int standalone_main(const char *cmd, const char *what, int argc, char **a
         .dags = ctx.dags,
         .store_url = h.db,
         .parallelism = parallelism ? parallelism : h.parallelism,
+        .http_max_per_host = h.http_max_per_host,
         .pools = pools,
         .npools = h.npools,
         .grace_ms = grace_ms,

@@ -61,6 +61,7 @@ void home_init(struct home *h, const char *flag)
     h->db = join(dir, "baram.db");
     h->listen = xstrdup(HOME_DEFAULT_LISTEN);
     h->parallelism = HOME_DEFAULT_PARALLELISM;
+    h->http_max_per_host = HOME_HTTP_MAX_PER_HOST;
     h->log_level = LOG_WARN;
     h->auth.token_ttl_ms = 3600 * 1000;
     h->auth.issuer = xstrdup("baram");
@@ -122,9 +123,17 @@ static bool listen_ok(const char *v)
     return colon[1] != '+' && colon[1] != '-';
 }
 
-static const char *const config_keys[] = {"dags",  "db",   "listen", "parallelism",
-                                          "pools", "auth", "api",    "log_level"};
+static const char *const config_keys[] = {"dags", "db",  "listen", "parallelism", "pools",
+                                          "auth", "api", "http",   "log_level"};
 static const char *const api_keys[] = {"max_rps", "threads"};
+static const char *const http_keys[] = {"max_per_host"};
+
+#define HOME_HTTP_MAX_PER_HOST_BAD "bad 'http.max_per_host' '%s' (a whole number from 1 to %d)"
+
+static int parse_http_max_per_host(const char *s, int *out)
+{
+    return parse_int(s, 1, HOME_HTTP_MAX_PER_HOST_MAX, out);
+}
 static const char *const auth_keys[] = {"token_ttl", "issuer", "audience", "public_key"};
 static const char *const level_names[] = {"debug", "info", "warn", "error", "off"};
 
@@ -300,9 +309,37 @@ static void parse_api(struct cfg *c, struct home *h, yaml_node_t *v)
     }
 }
 
+static void parse_http(struct cfg *c, struct home *h, yaml_node_t *v)
+{
+    if (v->type != YAML_MAPPING_NODE) {
+        diag_err(c->d, c->path, line_of(v), col_of(v), "'http' must be a mapping, not %s",
+                 kind_name(v));
+        return;
+    }
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        yaml_node_t *val = yaml_document_get_node(c->doc, p->value);
+        const char *name = scalar(c, k, "http");
+        if (!name)
+            continue;
+        if (strcmp(name, "max_per_host") != 0) {
+            unknown_key(c, k, name, http_keys, ARRAY_SIZE(http_keys), " in 'http'");
+            continue;
+        }
+        const char *s = scalar(c, val, "http.max_per_host");
+        if (s && parse_http_max_per_host(s, &h->http_max_per_host) < 0)
+            diag_err(c->d, c->path, line_of(val), col_of(val), HOME_HTTP_MAX_PER_HOST_BAD, s,
+                     HOME_HTTP_MAX_PER_HOST_MAX);
+    }
+}
+
 static void parse_key(struct cfg *c, struct home *h, yaml_node_t *k, const char *name,
                       yaml_node_t *v)
 {
+    if (strcmp(name, "http") == 0) {
+        parse_http(c, h, v);
+        return;
+    }
     if (strcmp(name, "api") == 0) {
         parse_api(c, h, v);
         return;
@@ -484,6 +521,10 @@ int home_apply_env(struct home *h, struct diag *d)
         else
             h->api.threads = n;
     }
+    if ((v = getenv("BARAM_HTTP_MAX_PER_HOST")) && *v &&
+        parse_http_max_per_host(v, &h->http_max_per_host) < 0)
+        diag_err(d, "BARAM_HTTP_MAX_PER_HOST", 0, 0, HOME_HTTP_MAX_PER_HOST_BAD, v,
+                 HOME_HTTP_MAX_PER_HOST_MAX);
     if ((v = getenv("BARAM_LOG_LEVEL")) && *v) {
         enum log_level lv;
         if (log_parse_level(v, &lv) < 0) {

@@ -3,11 +3,12 @@
  *
  * The home is chosen as: the --home flag > BARAM_HOME > ./.baram. It holds
  * baram.db, logs/ and secret.key, and optionally baram.yaml, which sets
- * dags, db, listen, parallelism, pools, auth, api (max_rps, threads) and
- * log_level. Each key can be overridden by BARAM_<KEY> in the environment
- * (BARAM_DAGS, BARAM_DB, BARAM_LISTEN, BARAM_PARALLELISM, BARAM_API_MAX_RPS,
- * BARAM_API_THREADS, BARAM_LOG_LEVEL), and commands apply their own flags
- * last.
+ * dags, db, listen, parallelism, pools, auth, api (max_rps, threads),
+ * http (max_per_host) and log_level. Each key can be overridden by
+ * BARAM_<KEY> in the environment (BARAM_DAGS, BARAM_DB, BARAM_LISTEN,
+ * BARAM_PARALLELISM, BARAM_API_MAX_RPS, BARAM_API_THREADS,
+ * BARAM_HTTP_MAX_PER_HOST, BARAM_LOG_LEVEL), and commands apply their own
+ * flags last.
  *
  * Config problems are diagnostics (FILE:LINE:COL: error: MESSAGE, with a
  * did-you-mean hint for unknown keys); an environment override that is bad
@@ -54,6 +55,10 @@ struct home_api {
 #define HOME_API_MAX_RPS_MAX 1000000
 #define HOME_API_THREADS_MAX 64
 
+/* http tasks and waits (SPEC sections 4 and 7). */
+#define HOME_HTTP_MAX_PER_HOST     16 /* requests in flight per host */
+#define HOME_HTTP_MAX_PER_HOST_MAX 100000
+
 struct home {
     char *dir;                /* owned: the home folder as chosen (not made absolute) */
     bool from_flag;           /* chosen by a --home flag (messages then repeat it) */
@@ -68,6 +73,7 @@ struct home {
     size_t npools;
     struct home_auth auth;
     struct home_api api;
+    int http_max_per_host; /* requests in flight per host; default 16 */
 };
 
 /* api.max_rps / api.threads values as the config, environment and flags take them: 0, or

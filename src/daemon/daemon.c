@@ -1231,6 +1231,7 @@ int daemon_run(const struct daemon_opts *o, char **errmsg)
         .store_url = o->store_url,
         .home = o->home,
         .parallelism = o->parallelism,
+        .http_max_per_host = o->http_max_per_host,
         /* The daemon resumes runs after a crash: a task starts only once what it depends on
          * is durable, so no finished task can run again (SPEC section 5). */
         .gate_on_durable = true,

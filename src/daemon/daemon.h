@@ -43,6 +43,7 @@ struct daemon_opts {
     const char *dags;      /* the DAG folder */
     const char *store_url; /* the database */
     int parallelism;
+    int http_max_per_host;        /* requests in flight per host; <= 0: the default (16) */
     const struct run_pool *pools; /* from baram.yaml; the store's `pools set` win */
     size_t npools;
     int64_t grace_ms; /* < 0: DAEMON_GRACE_MS */

@@ -810,6 +810,22 @@ static void check_for_each(struct ck *c, uint32_t ti, const struct dagfile_node 
         add_tref(c, t->for_each, v, "for_each", ti, true);
 }
 
+/* The limit of an http request or a wait: the task's own `http.timeout` / `wait.timeout` wins
+ * over a `defaults` timeout (SPEC section 2: a 6h wait under a 1h default waits 6h); a default
+ * caps only the built-in limit of a task that sets none. A `timeout` the task sets itself caps
+ * either, as it caps a process. */
+static void cap_request_timeout(struct dag_task *t, bool own_timeout, const struct dagfile_node *m)
+{
+    if (!m || t->timeout_ms <= 0)
+        return;
+    int64_t *limit = t->kind == TASK_HTTP ? &t->http.timeout_ms : &t->wait.timeout_ms;
+    bool own_limit = m->kind == DAGFILE_MAP && dagfile_get(m, "timeout") != NULL;
+    if (own_limit && !own_timeout)
+        return;
+    if (*limit <= 0 || t->timeout_ms < *limit)
+        *limit = t->timeout_ms;
+}
+
 static void check_task(struct ck *c, uint32_t ti, const struct dag_task *def)
 {
     struct dag_task *t = &c->dag->tasks[ti];
@@ -856,6 +872,8 @@ static void check_task(struct ck *c, uint32_t ti, const struct dag_task *def)
             t->kind = TASK_WAIT;
         check_wait(c, ti, wait);
     }
+    if (!run)
+        cap_request_timeout(t, dagfile_get(m, "timeout") != NULL, http ? http : wait);
 }
 
 /* Turns every task's `needs` into edges. seen: n stamps, zeroed. */

@@ -57,7 +57,8 @@ struct dag_http {
     size_t nheaders;
     int *expect; /* owned; default {200..299} when nexpect == 0 */
     size_t nexpect;
-    int64_t timeout_ms; /* per request; default 30s */
+    int64_t timeout_ms; /* per request: its own `timeout` (default 30s), capped by the task's
+                           `timeout`, or by a `defaults` one only when it sets none */
     int cb_failures;    /* circuit breaker: 0 = none */
     int64_t cb_reset_ms;
 };
@@ -66,7 +67,7 @@ struct dag_wait {
     struct template *file;     /* owned, TEMPLATE_RAW; or NULL */
     struct template *http_url; /* owned, TEMPLATE_URL; or NULL (exactly one is set) */
     int64_t every_ms;          /* default 30s */
-    int64_t timeout_ms;        /* default 24h */
+    int64_t timeout_ms;        /* its own `timeout` (default 24h), capped as dag_http's */
 };
 
 struct dag_task {

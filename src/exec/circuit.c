@@ -77,6 +77,8 @@ void circuit_abandon(struct circuit *c)
 
 int64_t circuit_retry_in_ms(const struct circuit *c, int64_t now_ms)
 {
+    if (c->state == CIRCUIT_HALF_OPEN)
+        return c->reset_ms;
     if (c->state != CIRCUIT_OPEN)
         return 0;
     int64_t left = c->opened_at_ms + c->reset_ms - now_ms;

@@ -55,7 +55,9 @@ void circuit_record(struct circuit *c, bool ok, int64_t now_ms);
  * back to open with its reset already passed, so the next try becomes the trial. */
 void circuit_abandon(struct circuit *c);
 
-/* Milliseconds until the next trial may go when open (0 if it may go now); 0 otherwise. */
+/* Milliseconds until a trial may go: open, what is left of reset_ms (0 if it may go now);
+ * half_open, reset_ms (the trial's outcome is not known yet: if it fails, the circuit stays
+ * open that long from then on); closed, 0. */
 int64_t circuit_retry_in_ms(const struct circuit *c, int64_t now_ms);
 const char *circuit_state_name(enum circuit_state s);
 

@@ -11,7 +11,13 @@
  *               done never runs from within httptask_start();
  *   HT_DONE     its done callback is running (cancel is then a no-op).
  * The circuit is consulted when a request leaves the queue (and at start, to
- * fail fast), so requests queued while the circuit opened send nothing.
+ * fail fast), so requests queued while the circuit opened send nothing. A
+ * host's breaker is made by the first request that configures one and then
+ * guards every request to that host.
+ *
+ * /metrics: each host publishes its requests in flight and queued and its
+ * breaker's state into hoststats.h after every change (end of a pump, a
+ * cancel), since the API's threads must not read these structs.
  *
  * Ownership: the client owns its hosts (never freed before the client: one
  * per distinct scheme://host:port), its curlloop, and every request until
@@ -36,6 +42,7 @@
 #include "dag/dag.h"
 #include "exec/circuit.h"
 #include "exec/curlloop.h"
+#include "exec/hoststats.h"
 
 #ifndef BARAM_VERSION
 #define BARAM_VERSION "dev"
@@ -46,9 +53,13 @@ enum httptask_where { HT_QUEUED, HT_FLIGHT, HT_DEFERRED, HT_DONE };
 struct httptask_host {
     char *key; /* owned: scheme://host:port */
     unsigned inflight;
+    unsigned queued;                /* requests in its FIFO */
     struct httptask *qhead, *qtail; /* FIFO of HT_QUEUED requests */
     bool has_circuit;
     struct circuit circuit;
+    int stat_slot;                     /* hoststats.h: where /metrics reads it, or -1 */
+    int64_t pub_in_flight, pub_queued; /* what was last published there */
+    int pub_circuit;
 };
 
 struct httptask {
@@ -62,7 +73,10 @@ struct httptask {
     int *expect;                  /* owned */
     size_t nexpect;
     int64_t timeout_ms;
-    bool use_circuit, trial;
+    bool use_circuit;    /* it went through its host's breaker: its outcome feeds it */
+    bool trial;          /* ... as the breaker's trial */
+    bool refused;        /* failed with "circuit open" */
+    int64_t trial_at_ms; /* when refused: when the breaker may let a trial through */
     struct buf body; /* response, max DAG_OUTPUT_MAX */
     bool cut;
     char *fail_msg;     /* owned: why a HT_DEFERRED request failed */
@@ -225,11 +239,26 @@ static struct httptask_host *httptask_host_get(struct httptask_client *c, const 
         return c->hosts[idx];
     struct httptask_host *h = xcalloc(1, sizeof(*h));
     h->key = xstrdup(key);
+    h->stat_slot = hoststats_slot(key);
+    h->pub_circuit = HOSTSTATS_NO_CIRCUIT;
     xgrow((void **)&c->hosts, &c->hosts_cap, c->nhosts + 1, sizeof(*c->hosts));
     c->hosts[c->nhosts] = h;
     hmap_put(&c->by_key, h->key, strlen(h->key), (uint32_t)c->nhosts);
     c->nhosts++;
     return h;
+}
+
+/* Publishes what changed of h for /metrics readers on other threads (hoststats.h). */
+static void httptask_host_publish(struct httptask_host *h)
+{
+    int circuit = h->has_circuit ? (int)h->circuit.state : HOSTSTATS_NO_CIRCUIT;
+    int64_t in_flight = h->inflight, queued = h->queued;
+    if (in_flight == h->pub_in_flight && queued == h->pub_queued && circuit == h->pub_circuit)
+        return;
+    hoststats_update(h->stat_slot, in_flight - h->pub_in_flight, queued - h->pub_queued, circuit);
+    h->pub_in_flight = in_flight;
+    h->pub_queued = queued;
+    h->pub_circuit = circuit;
 }
 
 /* ---- finishing ---- */
@@ -260,7 +289,10 @@ static void httptask_deliver(struct httptask *t, bool ok, bool cancelled, int st
         .body_len = t->body.len,
         .body_cut = t->cut,
         .elapsed_ms = (int64_t)uv_now(c->loop) - t->started_ms,
+        .circuit_open = t->refused,
     };
+    if (t->refused && t->trial_at_ms > (int64_t)uv_now(c->loop))
+        res.trial_in_ms = t->trial_at_ms - (int64_t)uv_now(c->loop);
     c->active--;
     t->where = HT_DONE;
     t->done(t->arg, &res);
@@ -301,18 +333,29 @@ static void httptask_defer_fail(struct httptask *t, char *msg)
         uv_timer_start(&c->defer_timer, httptask_on_defer_timer, 0, 0);
 }
 
+/* Fails t with "circuit open": nothing is sent. */
+static void httptask_refuse(struct httptask *t, int64_t now_ms)
+{
+    t->refused = true;
+    t->trial_at_ms = now_ms + circuit_retry_in_ms(&t->host->circuit, now_ms);
+    httptask_defer_fail(t, xstrdup("circuit open"));
+}
+
 /* ---- the per-host queue ---- */
 
 static void httptask_curl_done(CURL *easy, CURLcode result, void *arg);
 
+/* The breaker belongs to the host (SPEC section 7): once a request configured one, every
+ * request to the host goes through it, whichever task sent it. */
 static bool httptask_circuit_blocks(struct httptask *t, int64_t now_ms)
 {
-    if (!t->use_circuit)
+    if (!t->host->has_circuit)
         return false;
     struct circuit *cb = &t->host->circuit;
     bool was_open = cb->state == CIRCUIT_OPEN;
     if (!circuit_allow(cb, now_ms))
         return true;
+    t->use_circuit = true;
     t->trial = was_open && cb->state == CIRCUIT_HALF_OPEN;
     return false;
 }
@@ -322,6 +365,7 @@ static void httptask_pump(struct httptask_client *c, struct httptask_host *h)
 {
     while (!c->dying && h->qhead && h->inflight < c->host_limit) {
         struct httptask *t = h->qhead;
+        h->queued--;
         h->qhead = t->next;
         if (h->qhead)
             h->qhead->prev = NULL;
@@ -329,8 +373,9 @@ static void httptask_pump(struct httptask_client *c, struct httptask_host *h)
             h->qtail = NULL;
         t->prev = t->next = NULL;
 
-        if (httptask_circuit_blocks(t, (int64_t)uv_now(c->loop))) {
-            httptask_defer_fail(t, xstrdup("circuit open"));
+        int64_t now = (int64_t)uv_now(c->loop);
+        if (httptask_circuit_blocks(t, now)) {
+            httptask_refuse(t, now);
             continue;
         }
         int r = curlloop_add(c->cl, t->easy, httptask_curl_done, t);
@@ -344,6 +389,7 @@ static void httptask_pump(struct httptask_client *c, struct httptask_host *h)
         h->inflight++;
         httptask_list_push(&c->flight, t);
     }
+    httptask_host_publish(h);
 }
 
 static bool httptask_expected(const struct httptask *t, int status)
@@ -559,6 +605,8 @@ void httptask_client_free(struct httptask_client *c)
         while (c->hosts[i]->qhead)
             httptask_cancel(c->hosts[i]->qhead);
     for (size_t i = 0; i < c->nhosts; i++) {
+        c->hosts[i]->has_circuit = false; /* the breaker goes with the client */
+        httptask_host_publish(c->hosts[i]);
         free(c->hosts[i]->key);
         free(c->hosts[i]);
     }
@@ -602,7 +650,6 @@ int httptask_start(struct httptask_client *c, const struct httptask_req *req,
         } else {
             circuit_configure(&t->host->circuit, req->cb_failures, req->cb_reset_ms);
         }
-        t->use_circuit = true;
     }
     if ((why = httptask_build(t, req)) != NULL) {
         httptask_defer_fail(t, why);
@@ -610,12 +657,12 @@ int httptask_start(struct httptask_client *c, const struct httptask_req *req,
     }
     /* Fail fast while the circuit is open and its reset has not passed (or a trial is out);
      * otherwise the decision is taken when the request leaves the queue. */
-    if (t->use_circuit) {
+    if (t->host->has_circuit) {
         const struct circuit *cb = &t->host->circuit;
         int64_t now = (int64_t)uv_now(c->loop);
         if (cb->state == CIRCUIT_HALF_OPEN ||
             (cb->state == CIRCUIT_OPEN && circuit_retry_in_ms(cb, now) > 0)) {
-            httptask_defer_fail(t, xstrdup("circuit open"));
+            httptask_refuse(t, now);
             return 0;
         }
     }
@@ -628,6 +675,7 @@ int httptask_start(struct httptask_client *c, const struct httptask_req *req,
     else
         h->qhead = t;
     h->qtail = t;
+    h->queued++;
     httptask_pump(c, h);
     return 0;
 }
@@ -652,6 +700,7 @@ void httptask_cancel(struct httptask *t)
         else
             h->qtail = t->prev;
         t->prev = t->next = NULL;
+        h->queued--;
         break;
     case HT_FLIGHT:
         curlloop_remove(c->cl, t->easy);
@@ -665,6 +714,8 @@ void httptask_cancel(struct httptask *t)
     httptask_deliver(t, false, true, 0, "cancelled");
     if (pump)
         httptask_pump(c, h);
+    else if (h)
+        httptask_host_publish(h);
 }
 
 unsigned httptask_client_active(const struct httptask_client *c)

@@ -23,9 +23,12 @@
  *
  * Circuit breaker: it counts transport failures (refused, timed out, reset,
  * DNS) and 5xx answers as failures; any other answer, even one the task did
- * not expect, means the host is alive and counts as a success. A request
- * with cb_failures == 0 neither consults nor feeds the breaker. The host's
- * breaker takes the settings of the latest request that has one.
+ * not expect, means the host is alive and counts as a success. The breaker
+ * belongs to the host (SPEC section 7): the first request with cb_failures
+ * > 0 makes it, and from then on every request to that host consults and
+ * feeds it, whether it has settings of its own or not (an http task without
+ * circuit_breaker, a wait's check). The host's breaker takes the settings of
+ * the latest request that has some.
  *
  * Loop thread only. Every callback runs on the loop thread, never from
  * within httptask_start().
@@ -79,6 +82,9 @@ struct httptask_result {
     size_t body_len;     /* <= DAG_OUTPUT_MAX */
     bool body_cut;       /* the response was longer than DAG_OUTPUT_MAX; the rest was not read */
     int64_t elapsed_ms;  /* from httptask_start() to the end, queueing included */
+    bool circuit_open;   /* refused by the host's open breaker: nothing was sent */
+    int64_t trial_in_ms; /* when circuit_open: how long until the breaker may let a trial
+                            through (its reset left; a whole reset while a trial is out) */
 };
 
 /* The request ended. res and everything it points to are borrowed until the callback returns:

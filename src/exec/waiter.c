@@ -80,7 +80,8 @@ static void waiter_closed(uv_handle_t *h)
         waiter_release(w);
 }
 
-static void waiter_finish(struct waiter *w, enum waiter_outcome outcome, const char *msg)
+static void waiter_finish_at(struct waiter *w, enum waiter_outcome outcome, const char *msg,
+                             int64_t trial_in_ms)
 {
     w->finished = true;
     if (w->probe) {
@@ -95,6 +96,7 @@ static void waiter_finish(struct waiter *w, enum waiter_outcome outcome, const c
         .message = msg,
         .checks = w->checks,
         .elapsed_ms = (int64_t)uv_now(w->loop) - w->started_ms,
+        .trial_in_ms = trial_in_ms,
     };
     w->done(w->arg, &res);
     w->pending += 2;
@@ -102,6 +104,11 @@ static void waiter_finish(struct waiter *w, enum waiter_outcome outcome, const c
         w->pending++; /* dropped by waiter_on_stat */
     uv_close((uv_handle_t *)&w->tick, waiter_closed);
     uv_close((uv_handle_t *)&w->deadline, waiter_closed);
+}
+
+static void waiter_finish(struct waiter *w, enum waiter_outcome outcome, const char *msg)
+{
+    waiter_finish_at(w, outcome, msg, 0);
 }
 
 static void waiter_on_tick(uv_timer_t *t);
@@ -146,6 +153,10 @@ static void waiter_on_probe(void *arg, const struct httptask_result *res)
     if (res->cancelled) {
         /* Cancelled from outside: the httptask client is being freed. */
         waiter_finish(w, WAITER_CANCELLED, "cancelled");
+        return;
+    }
+    if (res->circuit_open) {
+        waiter_finish_at(w, WAITER_CIRCUIT_OPEN, res->message, res->trial_in_ms);
         return;
     }
     w->checks++;

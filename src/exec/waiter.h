@@ -5,6 +5,11 @@
  * a slow disk never blocks the loop) or a URL answers 2xx (a GET through
  * httptask, so it obeys the host's in-flight limit).
  *
+ * An http check refused by the host's open circuit breaker (httptask.h) ends
+ * the wait at once as WAITER_CIRCUIT_OPEN, "circuit open": the breaker
+ * belongs to the host, and every wait on it is refused while it is open
+ * (SPEC section 7).
+ *
  * A waiter is two uv timers and at most one check in flight: it holds no
  * process and no pool slot while it waits (the run engine should release the
  * task instance's slot, if any, before starting one).
@@ -31,6 +36,7 @@ struct waiter;
 #define WAITER_OUTCOME_TABLE(X)                                                                    \
     X(WAITER_MET, "met")                                                                           \
     X(WAITER_TIMED_OUT, "timed_out")                                                               \
+    X(WAITER_CIRCUIT_OPEN, "circuit_open")                                                         \
     X(WAITER_CANCELLED, "cancelled")
 
 enum waiter_outcome {
@@ -57,6 +63,7 @@ struct waiter_result {
                             "timed out after 5m: last check: expected status 2xx, got 503" */
     unsigned checks;     /* checks completed */
     int64_t elapsed_ms;
+    int64_t trial_in_ms; /* WAITER_CIRCUIT_OPEN: until the breaker may let a trial through */
 };
 
 /* The wait ended; res is borrowed until the callback returns. The waiter is freed by the

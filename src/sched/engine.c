@@ -86,6 +86,7 @@ int engine_start(const struct engine_opts *o, struct engine **out, char **errmsg
     e->store_url = xstrdup(o->store_url);
     e->home = xstrdup(o->home);
     e->gate_on_durable = o->gate_on_durable;
+    e->http_max_per_host = o->http_max_per_host;
     e->on_error = o->on_error;
     e->ud = o->ud;
     sched_init(&e->sched, o->parallelism > 0 ? o->parallelism : 1, run_sched_start);

@@ -46,6 +46,7 @@ struct engine_opts {
     const char *store_url; /* copied */
     const char *home;      /* copied: logs go to HOME/logs/... */
     int parallelism;       /* > 0 */
+    int http_max_per_host; /* requests in flight per host; <= 0: HTTPTASK_HOST_LIMIT */
     bool gate_on_durable;  /* see run_opts in run.h */
     engine_error_fn on_error;
     void *ud;
@@ -63,6 +64,7 @@ struct engine {
     struct store_writer *w;
     struct sched sched;
     struct httptask_client *http; /* made on the first http or wait task */
+    int http_max_per_host;        /* its limit per host (engine_opts) */
     bool gate_on_durable;
     bool prep_on; /* make log folders ahead (not on a memory file system) */
     uint64_t durable;

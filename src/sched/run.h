@@ -65,6 +65,7 @@ struct run_opts {
     int64_t logical_at_ms; /* the logical date; the run id is manual__<ISO of now> */
     enum run_type type;
     int parallelism;          /* > 0 */
+    int http_max_per_host;    /* requests in flight per host; <= 0: the default (16) */
     run_progress_fn progress; /* may be NULL; called on the loop thread */
     void *progress_ud;
     bool handle_signals; /* SIGINT/SIGTERM, and SIGHUP unless ignored, cancel the run */

@@ -165,6 +165,7 @@ int run_execute(const struct run_opts *o, struct run_result *res)
         .store_url = o->store_url,
         .home = o->home,
         .parallelism = o->parallelism,
+        .http_max_per_host = o->http_max_per_host,
         .gate_on_durable = o->gate_on_durable,
     };
     rc = engine_start(&eo, &x->e, &res->errmsg);

@@ -358,7 +358,9 @@ static int run_http_client(struct run *r, char **msg)
 {
     if (r->e->http)
         return 0;
-    int rc = httptask_client_new(r->e->loop, NULL, &r->e->http);
+    struct httptask_client_opts o = {
+        .host_limit = r->e->http_max_per_host > 0 ? (unsigned)r->e->http_max_per_host : 0};
+    int rc = httptask_client_new(r->e->loop, &o, &r->e->http);
     if (rc < 0) {
         r->e->http = NULL;
         *msg = xasprintf("cannot start the http client: %s", err_str(rc));
@@ -372,8 +374,10 @@ static void run_on_http_done(void *arg, const struct httptask_result *res)
     struct run *r = tr->r;
     run_cork(r);
     struct run_try_end e = {
-        .exit_code = res->ok ? 0 : 1,
+        .exit_code = -1,
+        .met = res->ok,
         .killed = res->cancelled,
+        .hold_ms = res->circuit_open ? res->trial_in_ms : 0,
         .message = res->ok ? NULL : xstrdup(res->message),
     };
     if (res->body_len > 0) {
@@ -404,9 +408,6 @@ static void run_start_http(struct run *r, uint32_t ii, struct run_try *tr)
         run_fail_try_now(r, ii, msg);
         return;
     }
-    int64_t timeout = h->timeout_ms;
-    if (t->timeout_ms > 0 && (timeout <= 0 || t->timeout_ms < timeout))
-        timeout = t->timeout_ms;
     struct httptask_req req = {
         .method = h->method,
         .url = url.data,
@@ -416,7 +417,7 @@ static void run_start_http(struct run *r, uint32_t ii, struct run_try *tr)
         .nheaders = h->nheaders,
         .expect = h->expect,
         .nexpect = h->nexpect,
-        .timeout_ms = timeout,
+        .timeout_ms = h->timeout_ms, /* the task's timeout applied (dag.h) */
         .cb_failures = h->cb_failures,
         .cb_reset_ms = h->cb_reset_ms,
     };
@@ -442,7 +443,9 @@ static void run_on_wait_done(void *arg, const struct waiter_result *res)
     struct run *r = tr->r;
     run_cork(r);
     struct run_try_end e = {
-        .exit_code = res->outcome == WAITER_MET ? 0 : 1,
+        .exit_code = -1,
+        .met = res->outcome == WAITER_MET,
+        .hold_ms = res->outcome == WAITER_CIRCUIT_OPEN ? res->trial_in_ms : 0,
         .timed_out = res->outcome == WAITER_TIMED_OUT,
         .killed = res->outcome == WAITER_CANCELLED,
         .message = res->outcome == WAITER_MET ? NULL : xstrdup(res->message),
@@ -476,14 +479,11 @@ static void run_start_wait(struct run *r, uint32_t ii, struct run_try *tr)
     if (w->file)
         file =
             what.data[0] == '/' ? xstrdup(what.data) : xasprintf("%s/%s", r->dag->dir, what.data);
-    int64_t timeout = w->timeout_ms;
-    if (t->timeout_ms > 0 && (timeout <= 0 || t->timeout_ms < timeout))
-        timeout = t->timeout_ms;
     struct waiter_opts wo = {
         .file = file,
         .http_url = w->http_url ? what.data : NULL,
         .every_ms = w->every_ms,
-        .timeout_ms = timeout,
+        .timeout_ms = w->timeout_ms,
     };
     char *line = xasprintf("waiting for %s '%s'", file ? "file" : "url", file ? file : what.data);
     run_log_append(tr->log_path, line);
@@ -675,7 +675,7 @@ static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e)
         free(in->message);
         in->message = xstrdup("cancelled");
         try_state = TI_FAILED;
-    } else if (e->exit_code == 0 && !e->timed_out) {
+    } else if ((e->exit_code == 0 || e->met) && !e->timed_out) {
         try_state = TI_SUCCESS;
     } else if (e->exit_code == 99 && !e->timed_out) {
         try_state = TI_SKIPPED;
@@ -689,9 +689,11 @@ static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e)
         run_put_try(r, ii, TI_FAILED, now);
         run_put_ti(r, ii);
         run_progress(r, ii);
-        run_retry_after(r, ii,
-                        retry_delay_ms(t->retry_delay_ms, t->retry_backoff, t->max_retry_delay_ms,
-                                       in->try_number));
+        /* A try refused by an open breaker waits until it may let a trial through: a retry
+         * sooner would be refused too, and burn the tries (SPEC section 7). */
+        int64_t delay = retry_delay_ms(t->retry_delay_ms, t->retry_backoff, t->max_retry_delay_ms,
+                                       in->try_number);
+        run_retry_after(r, ii, delay > e->hold_ms ? delay : e->hold_ms);
         return;
     }
     in->state = try_state;

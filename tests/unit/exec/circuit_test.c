@@ -162,6 +162,10 @@ static void bad_settings_are_clamped(void **state)
     assert_int_equal(circuit_retry_in_ms(&c, 10), 1000);
     assert_int_equal(circuit_retry_in_ms(&c, 600), 410);
     assert_int_equal(circuit_retry_in_ms(&c, 2000), 0);
+    assert_true(circuit_allow(&c, 2000));                  /* the trial */
+    assert_int_equal(circuit_retry_in_ms(&c, 2100), 1000); /* its outcome is not known yet */
+    circuit_record(&c, true, 2200);
+    assert_int_equal(circuit_retry_in_ms(&c, 2200), 0);
     assert_string_equal(circuit_state_name(CIRCUIT_HALF_OPEN), "half_open");
     assert_string_equal(circuit_state_name((enum circuit_state)42), "unknown");
 }

@@ -34,7 +34,8 @@ struct fx {
 
 struct got {
     int n;
-    bool ok, cancelled, cut;
+    bool ok, cancelled, cut, circuit_open;
+    int64_t trial_in_ms;
     int status;
     char msg[512];
     char *body;
@@ -50,6 +51,8 @@ static void on_done(void *arg, const struct httptask_result *r)
     g->ok = r->ok;
     g->cancelled = r->cancelled;
     g->cut = r->body_cut;
+    g->circuit_open = r->circuit_open;
+    g->trial_in_ms = r->trial_in_ms;
     g->status = r->status;
     snprintf(g->msg, sizeof(g->msg), "%s", r->message);
     free(g->body);
@@ -411,22 +414,26 @@ static void circuit_breaker_end_to_end(void **state)
     }
     assert_int_equal(served(f), 3);
 
-    /* A request without a breaker is not affected by the host's breaker. */
+    /* The breaker is the host's: a request without settings of its own is refused too, and
+     * told when a trial may go. */
     struct httptask_req plain = {.url = good, .timeout_ms = 5000};
     fetch(f, &plain, &g);
-    assert_true(g.ok);
-    assert_int_equal(served(f), 4);
+    assert_false(g.ok);
+    assert_true(g.circuit_open);
+    assert_string_equal(g.msg, "circuit open");
+    assert_true(g.trial_in_ms > 0 && g.trial_in_ms <= 400);
+    assert_int_equal(served(f), 3);
 
     /* After reset, one trial goes through; a failed trial opens it again. */
     run_for(&f->loop, 450);
     req.url = bad;
     fetch(f, &req, &g);
     assert_string_equal(g.msg, "expected status 2xx, got 503");
-    assert_int_equal(served(f), 5);
+    assert_int_equal(served(f), 4);
     req.url = good;
     fetch(f, &req, &g);
     assert_string_equal(g.msg, "circuit open");
-    assert_int_equal(served(f), 5);
+    assert_int_equal(served(f), 4);
 
     /* After reset again: while the (slow) trial is out, other tries still fail at once. */
     run_for(&f->loop, 450);
@@ -441,10 +448,11 @@ static void circuit_breaker_end_to_end(void **state)
     assert_int_equal(httptask_start(f->c, &req, on_done, &other, &t), 0);
     assert_true(loopwait_until(&f->loop, &other.n, 1, 5000));
     assert_string_equal(other.msg, "circuit open");
+    assert_int_equal(other.trial_in_ms, 400); /* a trial is out: a whole reset */
     assert_int_equal(trial.n, 0);
     assert_true(loopwait_until(&f->loop, &trial.n, 1, 5000));
     assert_true(trial.ok); /* the trial succeeded: closed */
-    assert_int_equal(served(f), 6);
+    assert_int_equal(served(f), 5);
 
     /* Closed again: requests flow. */
     for (int i = 0; i < 3; i++) {
@@ -452,7 +460,16 @@ static void circuit_breaker_end_to_end(void **state)
         if (!g.ok)
             fail_msg("try %d after closing: %s", i, g.msg);
     }
-    assert_int_equal(served(f), 9);
+    assert_int_equal(served(f), 8);
+
+    /* Every request's outcome feeds the host's breaker, with settings or not. */
+    plain.url = bad;
+    for (int i = 0; i < 3; i++)
+        fetch(f, &plain, &g);
+    assert_int_equal(served(f), 11);
+    fetch(f, &req, &g);
+    assert_string_equal(g.msg, "circuit open");
+    assert_int_equal(served(f), 11);
     got_release(&g);
     got_release(&trial);
     got_release(&other);
