@@ -73,7 +73,8 @@ static const char usage_validate[] =
     "*.yml file directly in it. Problems go to stderr as FILE:LINE:COL: error: MESSAGE,\n"
     "good files to stdout as 'FILE: ok (N tasks)'.\n"
     "\n"
-    "  --json    print [{\"file\",\"dag\",\"tasks\",\"errors\":[{\"line\",\"col\",\"message\"}]}]\n"
+    "  --json    print {\"files\":[{\"file\",\"dag\",\"tasks\",\n"
+    "                       \"errors\":[{\"line\",\"col\",\"message\"}]}]}\n"
     "  --debug   show where in baram each diagnostic was made\n"
     "\n"
     "exit: 0 all valid, 1 some file has errors, 2 usage error or unreadable path\n";
@@ -238,12 +239,14 @@ static int dags_validate(int argc, char **argv)
         validate_file(&st, pos[i], NULL, NULL);
     }
     if (st.json) {
-        char *s = json_dumps(st.arr, JSON_COMPACT);
+        /* An object, as every --json list prints. */
+        json_t *o = json_pack("{s:o}", "files", st.arr);
+        char *s = json_dumps(o, JSON_COMPACT);
         if (s) {
             puts(s);
             free(s);
         }
-        json_decref(st.arr);
+        json_decref(o);
     }
     free(pos);
     fflush(stdout);

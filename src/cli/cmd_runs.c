@@ -46,6 +46,8 @@ static const char usage[] =
     "'baram run' is stopped there (Ctrl-C). exit: 0 cancelled or requested, 1 the run has\n"
     "already ended or cannot be cancelled here, 2 usage error or unknown run\n"
     "\n"
+    "list --json prints {\"runs\":[{\"run_id\",\"dag\",\"state\",...}],\"total_entries\"}\n"
+    "\n"
     "  --home DIR  the home (default $BARAM_HOME or ./.baram)\n";
 
 #define RUNS_LIST_DEFAULT_LIMIT 20
@@ -74,12 +76,14 @@ static int runs_list(struct home *h, const char *dag_id, int limit, bool json)
         fprintf(stderr, "baram runs list: %s\n", store_errmsg(s));
         ret = EXIT_FAILED;
     } else if (json) {
+        /* An object, as every --json list (and GET .../runs) prints. */
         json_t *a = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(a, out_run_summary_json(&runs[i]));
-        if (out_json_print(stdout, a) < 0)
+        json_t *o = json_pack("{s:o, s:I}", "runs", a, "total_entries", (json_int_t)total);
+        if (out_json_print(stdout, o) < 0)
             ret = EXIT_FAILED;
-        json_decref(a);
+        json_decref(o);
     } else {
         out_runs_table(stdout, runs, n);
         if (total > n)

@@ -90,7 +90,7 @@ def query(b, sql, *args):
 def runs(b, *args):
     r = b("runs", "list", *args, "--limit", "100000", "--json")
     assert r.rc == 0, r
-    return json.loads(r.out)
+    return json.loads(r.out)["runs"]
 
 
 def show(b, run_id):

@@ -60,6 +60,29 @@ def test_runs_show_json_same_object(baram):
     assert shown == obj
 
 
+def test_every_json_list_is_an_object(baram):
+    """Every --json list prints one object holding its list under a name, as the API does."""
+    assert baram("init", env={"BARAM_ADMIN_PASSWORD": "s3cret-pass"}).rc == 0
+    p = baram.write("simple.yaml", SIMPLE)
+    baram.write("broken.yaml", "dag: broken\ntasks:\n  x: {run: 'true', retires: 1}\n")
+    run = baram.run_json(p)
+    env = {"BARAM_DAGS": str(baram.dags)}
+    for cmd, key in ((["runs", "list"], "runs"), (["runs", "list", "simple"], "runs"),
+                     (["dags", "list"], "dags"), (["pools", "list"], "pools"),
+                     (["users", "list"], "users"), (["dags", "validate", p], "files")):
+        r = baram(*cmd, "--json", env=env)
+        assert r.rc == 0, r
+        obj = r.json
+        assert isinstance(obj[key], list) and obj[key], (cmd, obj)
+    assert [x["run_id"] for x in baram("runs", "list", "--json").json["runs"]] == [run["run_id"]]
+    assert baram("runs", "list", "--json").json["total_entries"] == 1
+    # a file with errors: still one object, exit 1; its errors under dags list's import_errors
+    r = baram("dags", "validate", baram.dags / "broken.yaml", "--json")
+    assert r.rc == 1 and [f["dag"] for f in r.json["files"]] == [None], r
+    assert [e["file"] for e in baram("dags", "list", "--json", env=env).json["import_errors"]] \
+        == [str(baram.dags / "broken.yaml")]
+
+
 def test_runs_show_unknown_run(baram):
     p = baram.write("simple.yaml", SIMPLE)
     baram.run_json(p)
