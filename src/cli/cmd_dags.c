@@ -403,22 +403,6 @@ static void note_no_scheduler(const struct home *h, const char *cmd, const char 
                 h->dir, what);
 }
 
-/* An import error as "FILE:LINE:COL: MESSAGE (HINT)" (no position when unknown). */
-static char *import_error_line(const struct diag_entry *e, bool with_file)
-{
-    struct buf b = BUF_INIT(BUF_NO_MAX);
-    if (with_file) {
-        (void)!buf_adds(&b, e->file ? e->file : "?");
-        if (e->line > 0)
-            (void)!buf_addf(&b, ":%d:%d", e->line, e->col);
-        (void)!buf_adds(&b, ": ");
-    }
-    (void)!buf_adds(&b, e->msg ? e->msg : "");
-    if (e->hint)
-        (void)!buf_addf(&b, " (%s)", e->hint);
-    return buf_detach(&b, NULL);
-}
-
 /* Parses the flags of a `dags SUB` command taking one DAG id. EXIT_OK, ARGS_HELP (help
  * printed), or EXIT_USAGE after printing why. */
 static int parse_one_dag(const char *cmd, const char *usage, int argc, char **argv,
@@ -491,7 +475,7 @@ static int dags_list(int argc, char **argv)
                 const struct diag_entry *e = &f->errors.v[k];
                 if (e->level != DIAG_ERROR)
                     continue;
-                char *msg = import_error_line(e, false);
+                char *msg = diag_message(e);
                 json_array_append_new(errs, json_pack("{s:s, s:i, s:i, s:s}", "file", f->path,
                                                       "line", e->line, "col",
                                                       e->line > 0 ? e->col : 0, "message", msg));

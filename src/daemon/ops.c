@@ -112,9 +112,9 @@ static char *diag_detail(const struct diag *d)
     struct buf b = BUF_INIT(BUF_NO_MAX);
     for (size_t i = 0; i < d->n; i++) {
         const struct diag_entry *x = &d->v[i];
-        (void)!buf_addf(&b, "%s%s: %s", i ? "; " : "", diag_level_name(x->level), x->msg);
-        if (x->hint)
-            (void)!buf_addf(&b, " (%s)", x->hint);
+        char *msg = diag_message(x);
+        (void)!buf_addf(&b, "%s%s: %s", i ? "; " : "", diag_level_name(x->level), msg);
+        free(msg);
     }
     return buf_detach(&b, NULL);
 }
