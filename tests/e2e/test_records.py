@@ -127,6 +127,49 @@ def test_runs_profile_critical_path(baram):
     assert r.rc == 2 and "no run" in r.err, r
 
 
+def test_runs_profile_of_a_running_run_is_so_far(baram):
+    gate = baram.dags / "gate"
+    p = baram.write("going.yaml", f"""
+        dag: going
+        tasks:
+          first: {{run: sleep 0.2}}
+          left: {{run: "while [ ! -e {gate} ]; do sleep 0.05; done", needs: [first]}}
+          right: {{run: "while [ ! -e {gate} ]; do sleep 0.05; done", needs: [first]}}
+        """)
+    proc = baram.popen("run", p, "--parallelism", "4")
+    try:
+        def both_running():
+            r = baram("runs", "list", "--json")
+            runs = r.json["runs"] if r.rc == 0 and r.out.strip() else []
+            if not runs:
+                return None
+            o = baram("runs", "show", runs[0]["run_id"], "--json").json
+            return o if [o["tasks"][t]["state"] for t in ("left", "right")] == \
+                ["running", "running"] else None
+        assert wait_for(both_running, 30), baram("runs", "list").out
+        run_id = both_running()["run_id"]
+        time.sleep(0.3)  # both have run a while
+        r = baram("runs", "profile", run_id, "--json")
+        assert r.rc == 0, r
+        o = r.json
+        assert o["state"] == "running" and o["in_progress"] is True, o
+        assert o["wall_s"] >= 0.5, o  # first's 0.2 s, then the two running 0.3 s and more
+        assert o["parallelism"]["max"] == 2 and o["parallelism"]["average"] > 0, o
+        for t in ("left", "right"):
+            assert o["tasks"][t]["state"] == "running" and o["tasks"][t]["run_s"] >= 0.3, o
+        r = baram("runs", "profile", run_id)
+        assert r.rc == 0, r
+        assert re.search(r"running, wall \d+\.\d+s so far", r.out), r
+        assert "still running" in r.out and "max 2 at once" in r.out, r
+    finally:
+        gate.touch()
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    o = baram("runs", "profile", run_id, "--json").json
+    assert o["state"] == "success" and o["in_progress"] is False, o
+    assert "so far" not in baram("runs", "profile", run_id).out
+
+
 def test_logs(baram):
     p = baram.write("logs.yaml", """
         dag: logs
