@@ -305,7 +305,8 @@ static const char usage_backfill[] =
     "\n"
     "Queues one backfill run per fire time T of the DAG's schedule with FROM <= T <= TO\n"
     "(a date D is D 00:00 UTC), skipping dates that already have a scheduled or backfill run.\n"
-    "At most 10000 runs at once.\n"
+    "Only the DAG's dates count: a range partly before its start (after its end) runs from\n"
+    "its start (up to its end), one wholly outside them is refused. At most 10000 runs at once.\n"
     "\n"
     "  --conf JSON  params for every run (see 'baram dags trigger --help')\n"
     "  --json       print {\"dag\",\"queued\",\"skipped\",\"run_ids\":[...]}\n"
@@ -860,6 +861,19 @@ static int dags_backfill(int argc, char **argv)
                 printf(", skipped %zu date%s that already had a run", b.skipped,
                        b.skipped == 1 ? "" : "s");
             printf("\n");
+        }
+        /* A range cut to the DAG's dates: say where, whatever the output. */
+        char cut[32];
+        if (b.start_at_ms >= 0) {
+            when_format_iso(b.start_at_ms, cut, sizeof cut);
+            fprintf(stderr,
+                    "baram %s: --from %s is before DAG '%s' starts: runs from its start (%s) on\n",
+                    cmd, from_s, dag_id, cut);
+        }
+        if (b.end_at_ms >= 0) {
+            when_format_iso(b.end_at_ms, cut, sizeof cut);
+            fprintf(stderr, "baram %s: --to %s is after DAG '%s' ends: runs up to its end (%s)\n",
+                    cmd, to_s, dag_id, cut);
         }
         if (queued) {
             if (b.paused)
