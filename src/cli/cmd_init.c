@@ -11,12 +11,12 @@
  */
 #include "cli/cmd.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -76,6 +76,20 @@ static int make_key(const char *dir)
 
 #define INIT_ADMIN          "admin"
 #define INIT_PASSWORD_CHARS 20
+
+/* Whether dir is a folder with something in it: a home made before. An empty folder (made
+ * for the home, a mount point) is a new home. */
+static bool home_in_use(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    bool used = false;
+    for (struct dirent *e; !used && (e = readdir(d));)
+        used = strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return used;
+}
 
 /* Adds the first admin when the store has no user: 1 added (*generated set when the password
  * was made here: the caller prints it), 0 there were users, or a negative code. */
@@ -141,8 +155,7 @@ int cmd_init(int argc, char **argv)
     struct store *s = NULL;
     if (home_setup(&h, "init", home_flag) < 0)
         goto out;
-    struct stat st;
-    bool existed = stat(h.dir, &st) == 0 && S_ISDIR(st.st_mode);
+    bool existed = home_in_use(h.dir);
     if ((r = home_create(&h, &err)) < 0) {
         fprintf(stderr, "baram init: %s\n", err);
         goto out;

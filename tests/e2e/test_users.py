@@ -75,6 +75,15 @@ def test_init_makes_admin_with_generated_password_once(baram, home):
             assert pw[0].encode() not in f.read_bytes(), f
 
 
+def test_init_into_an_empty_folder_creates_the_home(baram, home):
+    home.mkdir()  # made for it (or a mount point): empty, so the home is new
+    r = init(baram, BARAM_ADMIN_PASSWORD="Env-Pass-123")
+    assert "created home" in r.out and "already exists" not in r.out, r
+    assert stored(home, "admin")[0] == "admin"
+    r = init(baram)  # now it holds the home
+    assert "already exists" in r.out and "created home" not in r.out, r
+
+
 def test_init_admin_password_from_env(baram, home):
     r = init(baram, BARAM_ADMIN_PASSWORD="Env-Pass-123")
     assert "Env-Pass-123" not in r.out and "Env-Pass-123" not in r.err
