@@ -16,13 +16,12 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/password.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "store/store.h"
-
-#define ROUTES_AUTH_PASSWORD_MAX 1024
 
 /* Retry-After values must be static: "0".."AUTH_MAX_DELAY_S", made once. */
 static char retry_text[AUTH_MAX_DELAY_S + 1][12];
@@ -159,10 +158,9 @@ static void users_add(struct api_req *rq, struct api_resp *rs)
         api_problem(rs, 400, "Bad Request", "'role' must be viewer, operator or admin");
         role_s = NULL;
     }
-    if (role_s && (pw = field_str(body, "password", rs)) &&
-        (!*pw || strlen(pw) > ROUTES_AUTH_PASSWORD_MAX)) {
-        api_problem(rs, 400, "Bad Request", "'password' must be 1 to %d bytes",
-                    ROUTES_AUTH_PASSWORD_MAX);
+    const char *why = NULL;
+    if (role_s && (pw = field_str(body, "password", rs)) && (why = password_problem(pw))) {
+        api_problem(rs, 400, "Bad Request", "'password': %s", why);
         pw = NULL;
     }
     struct store *s = pw ? api_store(rq, rs) : NULL;

@@ -89,7 +89,18 @@ char *diag_format(const struct diag_entry *e)
         r |= buf_addf(&b, "%s:%d:%d: ", e->file, e->line, e->col > 0 ? e->col : 1);
     else if (e->file[0])
         r |= buf_addf(&b, "%s: ", e->file);
-    r |= buf_addf(&b, "%s: %s", diag_level_name(e->level), e->msg);
+    r |= buf_addf(&b, "%s: ", diag_level_name(e->level));
+    char *msg = diag_message(e);
+    r |= buf_adds(&b, msg);
+    free(msg);
+    (void)r;
+    return buf_detach(&b, NULL);
+}
+
+char *diag_message(const struct diag_entry *e)
+{
+    struct buf b = BUF_INIT(BUF_NO_MAX);
+    int r = buf_adds(&b, e->msg ? e->msg : "");
     if (e->hint)
         r |= buf_addf(&b, " (%s)", e->hint);
     (void)r;

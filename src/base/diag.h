@@ -51,6 +51,9 @@ void diag_hint(struct diag *d, const char *fmt, ...) PRINTF_LIKE(2, 3);
 void diag_print(const struct diag *d, FILE *out, int debug);
 /* Formats entry e as its printed line, without newline, into a malloc'd string. */
 char *diag_format(const struct diag_entry *e);
+/* Entry e's message and hint, "MESSAGE (HINT)", without position or level, into a malloc'd
+ * string: what a record of the problem keeps (an import error in the store). */
+char *diag_message(const struct diag_entry *e);
 /* "error", "warning", "note". */
 const char *diag_level_name(enum diag_level l);
 

@@ -46,7 +46,8 @@ static int check_store(const struct home *h)
     struct store *s = NULL;
     char *err = NULL;
     if (home_open_store(h, false, &s, &err) < 0) {
-        fprintf(stderr, "baram api: %s\n", err ? err : "cannot open the database");
+        log_error("cannot start", "role=api error=%s",
+                  log_q(err ? err : "cannot open the database"));
         free(err);
         return EXIT_FAILED;
     }
@@ -120,7 +121,7 @@ int cmd_api(int argc, char **argv)
         r = api_start(&o, &api, &err);
     }
     if (r < 0) {
-        fprintf(stderr, "baram api: %s\n", err ? err : err_str(r));
+        log_error("cannot start", "role=api error=%s", log_q(err ? err : err_str(r)));
         free(err);
         ret = EXIT_FAILED;
     } else {

@@ -73,7 +73,8 @@ static const char usage_validate[] =
     "*.yml file directly in it. Problems go to stderr as FILE:LINE:COL: error: MESSAGE,\n"
     "good files to stdout as 'FILE: ok (N tasks)'.\n"
     "\n"
-    "  --json    print [{\"file\",\"dag\",\"tasks\",\"errors\":[{\"line\",\"col\",\"message\"}]}]\n"
+    "  --json    print {\"files\":[{\"file\",\"dag\",\"tasks\",\n"
+    "                       \"errors\":[{\"line\",\"col\",\"message\"}]}]}\n"
     "  --debug   show where in baram each diagnostic was made\n"
     "\n"
     "exit: 0 all valid, 1 some file has errors, 2 usage error or unreadable path\n";
@@ -238,12 +239,14 @@ static int dags_validate(int argc, char **argv)
         validate_file(&st, pos[i], NULL, NULL);
     }
     if (st.json) {
-        char *s = json_dumps(st.arr, JSON_COMPACT);
+        /* An object, as every --json list prints. */
+        json_t *o = json_pack("{s:o}", "files", st.arr);
+        char *s = json_dumps(o, JSON_COMPACT);
         if (s) {
             puts(s);
             free(s);
         }
-        json_decref(st.arr);
+        json_decref(o);
     }
     free(pos);
     fflush(stdout);
@@ -302,7 +305,8 @@ static const char usage_backfill[] =
     "\n"
     "Queues one backfill run per fire time T of the DAG's schedule with FROM <= T <= TO\n"
     "(a date D is D 00:00 UTC), skipping dates that already have a scheduled or backfill run.\n"
-    "At most 10000 runs at once.\n"
+    "Only the DAG's dates count: a range partly before its start (after its end) runs from\n"
+    "its start (up to its end), one wholly outside them is refused. At most 10000 runs at once.\n"
     "\n"
     "  --conf JSON  params for every run (see 'baram dags trigger --help')\n"
     "  --json       print {\"dag\",\"queued\",\"skipped\",\"run_ids\":[...]}\n"
@@ -400,22 +404,6 @@ static void note_no_scheduler(const struct home *h, const char *cmd, const char 
                 h->dir, what);
 }
 
-/* An import error as "FILE:LINE:COL: MESSAGE (HINT)" (no position when unknown). */
-static char *import_error_line(const struct diag_entry *e, bool with_file)
-{
-    struct buf b = BUF_INIT(BUF_NO_MAX);
-    if (with_file) {
-        (void)!buf_adds(&b, e->file ? e->file : "?");
-        if (e->line > 0)
-            (void)!buf_addf(&b, ":%d:%d", e->line, e->col);
-        (void)!buf_adds(&b, ": ");
-    }
-    (void)!buf_adds(&b, e->msg ? e->msg : "");
-    if (e->hint)
-        (void)!buf_addf(&b, " (%s)", e->hint);
-    return buf_detach(&b, NULL);
-}
-
 /* Parses the flags of a `dags SUB` command taking one DAG id. EXIT_OK, ARGS_HELP (help
  * printed), or EXIT_USAGE after printing why. */
 static int parse_one_dag(const char *cmd, const char *usage, int argc, char **argv,
@@ -488,7 +476,7 @@ static int dags_list(int argc, char **argv)
                 const struct diag_entry *e = &f->errors.v[k];
                 if (e->level != DIAG_ERROR)
                     continue;
-                char *msg = import_error_line(e, false);
+                char *msg = diag_message(e);
                 json_array_append_new(errs, json_pack("{s:s, s:i, s:i, s:s}", "file", f->path,
                                                       "line", e->line, "col",
                                                       e->line > 0 ? e->col : 0, "message", msg));
@@ -873,6 +861,19 @@ static int dags_backfill(int argc, char **argv)
                 printf(", skipped %zu date%s that already had a run", b.skipped,
                        b.skipped == 1 ? "" : "s");
             printf("\n");
+        }
+        /* A range cut to the DAG's dates: say where, whatever the output. */
+        char cut[32];
+        if (b.start_at_ms >= 0) {
+            when_format_iso(b.start_at_ms, cut, sizeof cut);
+            fprintf(stderr,
+                    "baram %s: --from %s is before DAG '%s' starts: runs from its start (%s) on\n",
+                    cmd, from_s, dag_id, cut);
+        }
+        if (b.end_at_ms >= 0) {
+            when_format_iso(b.end_at_ms, cut, sizeof cut);
+            fprintf(stderr, "baram %s: --to %s is after DAG '%s' ends: runs up to its end (%s)\n",
+                    cmd, to_s, dag_id, cut);
         }
         if (queued) {
             if (b.paused)

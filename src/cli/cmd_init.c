@@ -11,17 +11,18 @@
  */
 #include "cli/cmd.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
 #include "api/auth.h"
+#include "api/password.h"
 #include "base/buf.h"
 #include "base/err.h"
 #include "cli/args.h"
@@ -75,7 +76,20 @@ static int make_key(const char *dir)
 
 #define INIT_ADMIN          "admin"
 #define INIT_PASSWORD_CHARS 20
-#define INIT_PASSWORD_MAX   1024
+
+/* Whether dir is a folder with something in it: a home made before. An empty folder (made
+ * for the home, a mount point) is a new home. */
+static bool home_in_use(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    bool used = false;
+    for (struct dirent *e; !used && (e = readdir(d));)
+        used = strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return used;
+}
 
 /* Adds the first admin when the store has no user: 1 added (*generated set when the password
  * was made here: the caller prints it), 0 there were users, or a negative code. */
@@ -85,7 +99,7 @@ static int make_admin(struct store *s, char *pw, size_t cap, bool *generated)
     const char *env = getenv("BARAM_ADMIN_PASSWORD");
     *generated = !env || !*env;
     if (!*generated) {
-        if (strlen(env) >= cap)
+        if (strlen(env) >= cap) /* cmd_init checked it (password_problem) */
             return -E2BIG;
         memcpy(pw, env, strlen(env) + 1);
     } else {
@@ -127,14 +141,21 @@ int cmd_init(int argc, char **argv)
         return EXIT_FAILED;
     }
 
+    /* A password given for the first admin passes the rule of every password, checked
+     * before anything is made (an empty one: a password is generated). */
+    const char *admin_pw = getenv("BARAM_ADMIN_PASSWORD");
+    const char *why = admin_pw && *admin_pw ? password_problem(admin_pw) : NULL;
+    if (why) {
+        fprintf(stderr, "baram init: BARAM_ADMIN_PASSWORD: %s\n", why);
+        return EXIT_USAGE;
+    }
     struct home h;
     int ret = EXIT_USAGE;
     char *err = NULL;
     struct store *s = NULL;
     if (home_setup(&h, "init", home_flag) < 0)
         goto out;
-    struct stat st;
-    bool existed = stat(h.dir, &st) == 0 && S_ISDIR(st.st_mode);
+    bool existed = home_in_use(h.dir);
     if ((r = home_create(&h, &err)) < 0) {
         fprintf(stderr, "baram init: %s\n", err);
         goto out;
@@ -151,14 +172,14 @@ int cmd_init(int argc, char **argv)
         ret = EXIT_FAILED;
         goto out;
     }
-    char pw[INIT_PASSWORD_MAX + 1];
+    char pw[PASSWORD_MAX_BYTES + 1];
     bool generated = false;
     int admin = make_admin(s, pw, sizeof pw, &generated);
     if (admin < 0) {
         sodium_memzero(pw, sizeof pw);
         if (admin == -E2BIG)
             fprintf(stderr, "baram init: BARAM_ADMIN_PASSWORD is longer than %d bytes\n",
-                    INIT_PASSWORD_MAX - 1);
+                    PASSWORD_MAX_BYTES);
         else
             fprintf(stderr, "baram init: cannot add the admin user: %s\n",
                     admin == ERR_DB ? store_errmsg(s) : err_str(admin));

@@ -46,6 +46,8 @@ static const char usage[] =
     "'baram run' is stopped there (Ctrl-C). exit: 0 cancelled or requested, 1 the run has\n"
     "already ended or cannot be cancelled here, 2 usage error or unknown run\n"
     "\n"
+    "list --json prints {\"runs\":[{\"run_id\",\"dag\",\"state\",...}],\"total_entries\"}\n"
+    "\n"
     "  --home DIR  the home (default $BARAM_HOME or ./.baram)\n";
 
 #define RUNS_LIST_DEFAULT_LIMIT 20
@@ -74,12 +76,14 @@ static int runs_list(struct home *h, const char *dag_id, int limit, bool json)
         fprintf(stderr, "baram runs list: %s\n", store_errmsg(s));
         ret = EXIT_FAILED;
     } else if (json) {
+        /* An object, as every --json list (and GET .../runs) prints. */
         json_t *a = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(a, out_run_summary_json(&runs[i]));
-        if (out_json_print(stdout, a) < 0)
+        json_t *o = json_pack("{s:o, s:I}", "runs", a, "total_entries", (json_int_t)total);
+        if (out_json_print(stdout, o) < 0)
             ret = EXIT_FAILED;
-        json_decref(a);
+        json_decref(o);
     } else {
         out_runs_table(stdout, runs, n);
         if (total > n)
@@ -165,8 +169,12 @@ static void print_profile(const struct run_rec *run, const struct dag *dag,
 {
     char wall[16], b1[16], b2[16];
     out_duration(p->wall_ms, wall, sizeof wall);
-    printf("run %s (dag %s): %s, wall %s, %zu task instances\n", run->run_id, run->dag_id,
-           run_state_name(run->state), wall, n);
+    bool so_far = !run_state_finished(run->state);
+    printf("run %s (dag %s): %s, wall %s%s, %zu task instances\n", run->run_id, run->dag_id,
+           run_state_name(run->state), wall, so_far ? " so far" : "", n);
+    if (so_far)
+        puts("(the run is still running: its times are up to now, running tasks counted until "
+             "now)");
 
     if (p->npath && dag) {
         const struct profile_task *first = &p->tasks[p->path[0]];
@@ -250,6 +258,8 @@ static json_t *profile_json(const struct run_rec *run, const struct dag *dag,
     json_object_set_new(o, "dag", json_string(run->dag_id));
     json_object_set_new(o, "run_id", json_string(run->run_id));
     json_object_set_new(o, "state", json_string(run_state_name(run->state)));
+    /* still running: every time is up to now */
+    json_object_set_new(o, "in_progress", json_boolean(!run_state_finished(run->state)));
     json_object_set_new(o, "wall_s", seconds_json(p->wall_ms));
     json_t *path = json_array();
     for (size_t i = 0; dag && i < p->npath; i++) {
@@ -316,6 +326,16 @@ static int runs_profile(struct home *h, const char *run_id, bool json, bool all)
         return ret;
     }
     struct dag *dag = load_run_dag(s, &run);
+    /* A run still going is profiled up to now: its wall time so far, and its running
+     * instances as if they ended now (their run time so far, their share of parallelism). */
+    int64_t until_ms = run.ended_at_ms;
+    if (!run_state_finished(run.state)) {
+        until_ms = when_now_ms();
+        for (size_t i = 0; i < n; i++)
+            if (tis[i].state == TI_RUNNING && tis[i].started_at_ms >= 0 && tis[i].ended_at_ms < 0)
+                tis[i].ended_at_ms =
+                    until_ms > tis[i].started_at_ms ? until_ms : tis[i].started_at_ms;
+    }
     /* Without the DAG there are no edges: one vertex per instance, so times still add up. */
     struct graph nograph = {0};
     const struct graph *g = dag ? &dag->graph : &nograph;
@@ -331,7 +351,7 @@ static int runs_profile(struct home *h, const char *run_id, bool json, bool all)
                                        tis[i].ended_at_ms};
     }
     struct profile p;
-    if (profile_compute(g, pt, np, run.started_at_ms, run.ended_at_ms, &p) < 0) {
+    if (profile_compute(g, pt, np, run.started_at_ms, until_ms, &p) < 0) {
         fprintf(stderr, "baram runs profile: inconsistent run record\n");
         ret = EXIT_FAILED;
     } else if (json) {

@@ -9,7 +9,9 @@
  *
  * Exit 0 after a clean stop, 1 when the daemon could not start (another one
  * holds the home, the store or the DAG folder cannot be opened), 2 for bad
- * flags or config. Main thread.
+ * flags or config. Once the flags and config are read, every stderr line is a
+ * log line (SPEC section 10), the failure to start included; only the usage
+ * errors before it are the CLI's usual "baram CMD: ..." lines. Main thread.
  */
 #include "cli/cmd.h"
 
@@ -151,8 +153,8 @@ static void standalone_ready(void *ud, size_t ndags, size_t nerrors)
     log_info("scheduler up", "dags=%zu import_errors=%zu folder=%s", ndags, nerrors,
              log_q(c->dags));
     if (nerrors)
-        fprintf(stderr, "baram %s: %zu DAG file%s with errors; see 'baram dags list'\n", c->cmd,
-                nerrors, nerrors == 1 ? "" : "s");
+        log_warn("DAG files with errors", "files=%zu hint=%s", nerrors,
+                 log_q("see 'baram dags list'"));
 }
 
 static int standalone_main(const char *cmd, const char *what, int argc, char **argv)
@@ -197,7 +199,7 @@ static int standalone_main(const char *cmd, const char *what, int argc, char **a
         log_set_level(LOG_INFO);
     char *err = NULL;
     if (home_create(&h, &err) < 0) {
-        fprintf(stderr, "baram %s: %s\n", cmd, err);
+        log_error("cannot start", "role=%s error=%s", cmd, log_q(err));
         free(err);
         home_release(&h);
         return EXIT_FAILED;
@@ -226,7 +228,7 @@ static int standalone_main(const char *cmd, const char *what, int argc, char **a
     free(pools);
     int ret = EXIT_OK;
     if (r < 0) {
-        fprintf(stderr, "baram %s: %s\n", cmd, err ? err : err_str(r));
+        log_error("cannot start", "role=%s error=%s", cmd, log_q(err ? err : err_str(r)));
         free(err);
         ret = EXIT_FAILED;
     }

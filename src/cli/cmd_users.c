@@ -26,6 +26,7 @@
 #include <sodium.h>
 
 #include "api/auth.h"
+#include "api/password.h"
 #include "base/compiler.h"
 #include "base/err.h"
 #include "base/suggest.h"
@@ -35,8 +36,6 @@
 #include "cli/home.h"
 #include "cli/out.h"
 #include "store/store.h"
-
-#define USERS_PASSWORD_MAX 1024
 
 static const char usage[] =
     "usage: baram users add NAME --role viewer|operator|admin [--password-stdin] [--update]\n"
@@ -110,7 +109,7 @@ static int get_password(bool from_stdin, char *pw, size_t cap)
         else
             memcpy(pw, env, (size_t)n + 1);
     } else if (isatty(STDIN_FILENO)) {
-        char again[USERS_PASSWORD_MAX + 1];
+        char again[PASSWORD_MAX_BYTES + 1];
         n = prompt(STDIN_FILENO, "Password: ", pw, cap);
         if (n > 0) {
             ssize_t m = prompt(STDIN_FILENO, "Password again: ", again, sizeof again);
@@ -129,15 +128,16 @@ static int get_password(bool from_stdin, char *pw, size_t cap)
     }
     if (n == -E2BIG) {
         fprintf(stderr, "baram users add: the password is longer than %d bytes\n",
-                USERS_PASSWORD_MAX);
+                PASSWORD_MAX_BYTES);
         return EXIT_USAGE;
     }
     if (n < 0) {
         fprintf(stderr, "baram users add: cannot read the password: %s\n", err_str((int)n));
         return EXIT_USAGE;
     }
-    if (n == 0) {
-        fputs("baram users add: the password is empty\n", stderr);
+    const char *why = password_problem(pw);
+    if (why) {
+        fprintf(stderr, "baram users add: %s\n", why);
         return EXIT_USAGE;
     }
     return 0;
@@ -180,7 +180,7 @@ static int users_add(struct home *h, const char *name, const char *role_s, bool 
     int ret = open_store(h, "users add", &s);
     if (ret)
         return ret;
-    char pw[USERS_PASSWORD_MAX + 1];
+    char pw[PASSWORD_MAX_BYTES + 1];
     if ((ret = get_password(from_stdin, pw, sizeof pw)) != 0) {
         sodium_memzero(pw, sizeof pw);
         store_close(s);

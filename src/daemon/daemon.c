@@ -1032,11 +1032,11 @@ static void daemon_on_dag_change(void *ud, const char *path, const struct dag *o
         for (size_t i = 0; i < errors->n; i++) {
             f.errs[i].line = errors->v[i].line;
             f.errs[i].col = errors->v[i].col;
-            f.errs[i].message = xstrdup(errors->v[i].msg ? errors->v[i].msg : "");
+            f.errs[i].message = diag_message(&errors->v[i]); /* with its did-you-mean */
         }
         f.nerrs = errors->n;
         log_warn("dag file has errors", "file=%s line=%d err=%s", log_q(path), errors->v[0].line,
-                 log_q(errors->v[0].msg ? errors->v[0].msg : ""));
+                 log_q(f.errs[0].message));
     }
     VEC_PUSH(&d->files, f);
     if (d->ready_said) {

@@ -26,8 +26,8 @@
 #include "base/suggest.h"
 #include "base/when.h"
 #include "base/xalloc.h"
-#include "dag/cron.h"
 #include "dag/dag.h"
+#include "dag/plan.h"
 #include "ops/dagdir.h"
 #include "ops/schedlock.h"
 #include "sched/run.h"
@@ -112,9 +112,9 @@ static char *diag_detail(const struct diag *d)
     struct buf b = BUF_INIT(BUF_NO_MAX);
     for (size_t i = 0; i < d->n; i++) {
         const struct diag_entry *x = &d->v[i];
-        (void)!buf_addf(&b, "%s%s: %s", i ? "; " : "", diag_level_name(x->level), x->msg);
-        if (x->hint)
-            (void)!buf_addf(&b, " (%s)", x->hint);
+        char *msg = diag_message(x);
+        (void)!buf_addf(&b, "%s%s: %s", i ? "; " : "", diag_level_name(x->level), msg);
+        free(msg);
     }
     return buf_detach(&b, NULL);
 }
@@ -461,8 +461,28 @@ int ops_backfill(struct store *s, const char *home_dir, const char *dags_folder,
                  d->id, d->id);
         goto out;
     }
-    for (int64_t t = cron_next(&d->cron, range->from_at_ms - 1); t >= 0 && t <= range->to_at_ms;
-         t = cron_next(&d->cron, t)) {
+    /* The DAG has no dates before its start or after its end: a range wholly outside them is
+     * a mistake to say, a range partly outside is cut to them (out says so). */
+    char sbuf[32];
+    if (d->start_at_ms >= 0 && range->to_at_ms < d->start_at_ms) {
+        when_format_iso(d->start_at_ms, sbuf, sizeof sbuf);
+        r = fail(e, OPS_BAD_INPUT, -EINVAL,
+                 "--to %s is before DAG '%s' starts (start: %s): it has no dates to backfill", to_s,
+                 d->id, sbuf);
+        goto out;
+    }
+    if (d->end_at_ms >= 0 && range->from_at_ms > d->end_at_ms) {
+        when_format_iso(d->end_at_ms, sbuf, sizeof sbuf);
+        r = fail(e, OPS_BAD_INPUT, -EINVAL,
+                 "--from %s is after DAG '%s' ends (end: %s): it has no dates to backfill", from_s,
+                 d->id, sbuf);
+        goto out;
+    }
+    out->start_at_ms = d->start_at_ms > range->from_at_ms ? d->start_at_ms : -1;
+    out->end_at_ms = d->end_at_ms >= 0 && d->end_at_ms < range->to_at_ms ? d->end_at_ms : -1;
+    /* The scheduler's own dates (plan.h), within start..end. */
+    for (int64_t t = plan_first_from(d, range->from_at_ms); t != PLAN_NEVER && t <= range->to_at_ms;
+         t = plan_after(d, t)) {
         if (ndates == OPS_BACKFILL_MAX) {
             r = fail(e, OPS_BAD_INPUT, -EINVAL,
                      "more than %d runs from %s to %s: backfill a narrower range at a time",

@@ -103,12 +103,15 @@ struct ops_backfill {
     size_t nrun_ids;
     size_t skipped; /* dates that already had a scheduled or backfill run */
     bool paused;
+    int64_t start_at_ms; /* the DAG's start when the range began before it (cut), else -1 */
+    int64_t end_at_ms;   /* the DAG's end when the range went past it (cut), else -1 */
 };
 
 /* Queues one backfill run per fire time of the DAG's schedule within range (at most
  * OPS_BACKFILL_MAX), skipping dates that have a run. 0 and *out (ops_backfill_release), or
  * a negative errno with e: as ops_trigger, plus OPS_BAD_INPUT for no schedule, from > to,
- * too many dates. */
+ * too many dates, a range wholly before the DAG's start or after its end. A range partly
+ * outside them is cut to them, and out->start_at_ms / end_at_ms say where. */
 int ops_backfill(struct store *s, const char *home_dir, const char *dags_folder, const char *dag_id,
                  const json_t *conf, const struct ops_range *range, struct ops_backfill *out,
                  struct ops_err *e) WARN_UNUSED;

@@ -16,6 +16,12 @@
 #include "store/store.h"
 #include "store/store_int.h"
 
+/* One event's append: ?1 at, ?2 kind, ?3 dag_id (NULL: the run's), ?4 run_id, ?5 task_id,
+ * ?6 state, ?7 try_number. */
+#define EVENTS_PUT_SQL                                                                             \
+    "INSERT INTO events (at, kind, dag_id, run_id, task_id, state, try_number) VALUES (?1, ?2, "   \
+    "COALESCE(?3, (SELECT dag_id FROM runs WHERE run_id = ?4)), ?4, ?5, ?6, ?7)"
+
 struct events_w {
     sqlite3 *db;
     sqlite3_stmt *put;
@@ -55,11 +61,8 @@ int events_w_open(struct store *s, struct events_w **out)
         return -ENOTSUP;
     struct events_w *w = xcalloc(1, sizeof(*w));
     w->db = db;
-    if (sqlite3_prepare_v3(db,
-                           "INSERT INTO events (at, kind, dag_id, run_id, task_id, state, "
-                           "try_number) VALUES (?1, ?2, COALESCE(?3, (SELECT dag_id FROM runs "
-                           "WHERE run_id = ?4)), ?4, ?5, ?6, ?7)",
-                           -1, SQLITE_PREPARE_PERSISTENT, &w->put, NULL) != SQLITE_OK ||
+    if (sqlite3_prepare_v3(db, EVENTS_PUT_SQL, -1, SQLITE_PREPARE_PERSISTENT, &w->put, NULL) !=
+            SQLITE_OK ||
         sqlite3_prepare_v3(db, "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?1",
                            -1, SQLITE_PREPARE_PERSISTENT, &w->prune, NULL) != SQLITE_OK) {
         events_w_close(w);
@@ -86,10 +89,10 @@ static void events_bind_text(sqlite3_stmt *st, int i, const char *s)
         sqlite3_bind_null(st, i);
 }
 
-int events_w_put(struct events_w *w, enum event_kind kind, const char *dag_id, const char *run_id,
-                 const char *task_id, const char *state, int try_number, int64_t at_ms)
+static int events_step_put(sqlite3_stmt *st, enum event_kind kind, const char *dag_id,
+                           const char *run_id, const char *task_id, const char *state,
+                           int try_number, int64_t at_ms)
 {
-    sqlite3_stmt *st = w->put;
     sqlite3_bind_int64(st, 1, at_ms);
     sqlite3_bind_text(st, 2, event_kind_name(kind), -1, SQLITE_STATIC);
     events_bind_text(st, 3, dag_id);
@@ -101,6 +104,23 @@ int events_w_put(struct events_w *w, enum event_kind kind, const char *dag_id, c
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return rc == SQLITE_DONE ? 0 : ERR_DB;
+}
+
+int events_w_put(struct events_w *w, enum event_kind kind, const char *dag_id, const char *run_id,
+                 const char *task_id, const char *state, int try_number, int64_t at_ms)
+{
+    return events_step_put(w->put, kind, dag_id, run_id, task_id, state, try_number, at_ms);
+}
+
+int events__put(struct sqlite3 *db, enum event_kind kind, const char *dag_id, const char *run_id,
+                const char *task_id, const char *state, int try_number, int64_t at_ms)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, EVENTS_PUT_SQL, -1, &st, NULL) != SQLITE_OK)
+        return ERR_DB;
+    int r = events_step_put(st, kind, dag_id, run_id, task_id, state, try_number, at_ms);
+    sqlite3_finalize(st);
+    return r;
 }
 
 int events_w_prune(struct events_w *w)

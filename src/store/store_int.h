@@ -11,7 +11,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store/events.h"
 #include "store/store.h"
+
+struct sqlite3;
+
+/* One event appended on db, in the caller's transaction if one is open (a run written
+ * outside the group-commit writer, e.g. claimed queued). 0 or ERR_DB (sqlite3_errmsg). */
+int events__put(struct sqlite3 *db, enum event_kind kind, const char *dag_id, const char *run_id,
+                const char *task_id, const char *state, int try_number, int64_t at_ms);
 
 struct store_backend {
     const char *name;

@@ -1168,6 +1168,13 @@ static int conn_claim_run(void *db, const char *prefix, int64_t at_ms, const str
             struct run_rec claim = *rec;
             claim.run_id = id;
             r = conn_put_run(c, &claim);
+            /* A run claimed here is written outside the group-commit writer, which records
+             * the events of everything else: its event goes in the same transaction, so the
+             * event stream shows a run held queued (a paused DAG, max_active_runs) at once. */
+            if (r == 0 && events__put(c->db, EVENT_RUN, rec->dag_id, id, NULL,
+                                      run_state_name(rec->state), 0, now_or(rec->queued_at_ms)) < 0)
+                r = conn_fail(c, "cannot record the event of run '%s' in database '%s'", id,
+                              c->path);
         }
     }
     if (r == -EEXIST) {

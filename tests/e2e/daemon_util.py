@@ -143,7 +143,7 @@ def daemons(tmp_path):
 def runs_list(b, *args):
     r = b("runs", "list", *args, "--limit", "100000", "--json")
     assert r.rc == 0, r
-    return json.loads(r.out)
+    return json.loads(r.out)["runs"]
 
 
 def run_show(b, run_id):

@@ -235,7 +235,7 @@ def test_every_state_change_streams_in_order(api):
     ids = [e["id"] for e in ev]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     got = expected_states([e for e in ev if e["run_id"] == run_id])
-    assert got[0] == ("run", None, "running", None)
+    assert got[:2] == [("run", None, "queued", None), ("run", None, "running", None)]
     assert got[-1] == ("run", None, "success", None)  # the only leaf, d (all_done), succeeded
     for task, states in {"a": ["running", "success"], "b": ["running", "success"],
                          "d": ["running", "success"]}.items():
@@ -358,3 +358,49 @@ def test_metrics_series(api):
     assert inf == 5
     rss = int(re.search(r"^baram_process_resident_memory_bytes (\d+)$", body, re.M).group(1))
     assert 1 << 20 < rss < 1 << 30
+
+
+def post(api, path, body):
+    req = urllib.request.Request(f"http://127.0.0.1:{api.port}{path}", method="POST",
+                                 data=json.dumps(body).encode(),
+                                 headers={"Authorization": f"Bearer {api.token}",
+                                          "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_a_run_held_queued_streams_its_queued_event(api, tmp_path):
+    gate = tmp_path / "gate"
+    api.write("held.yaml", "dag: held\nmax_active_runs: 1\ntasks:\n"
+              f"  t: {{run: 'while [ ! -e {gate} ]; do sleep 0.05; done'}}\n")
+    api.write("asleep.yaml", "dag: asleep\ntasks:\n  t: {run: 'true'}\n")
+    api.start()
+    r = api.baram("dags", "pause", "asleep")
+    assert r.returncode == 0, r.stderr
+    s = Stream(api)
+    assert s.wait(lambda x: getattr(x, "status", None) == "200", 5), s.raw
+
+    def run_states(run_id):
+        return [e["state"] for e in s.data() if e["type"] == "run" and e["run_id"] == run_id]
+
+    first = api.trigger("held")
+    assert s.wait(lambda x: "running" in run_states(first)), s.data()
+    # held by max_active_runs (the CLI writes it), and by a paused DAG (the API writes it)
+    second = api.trigger("held")
+    status, body = post(api, "/api/v1/dags/asleep/runs", {})
+    assert status == 201, body
+    paused = json.loads(body)["run_id"]
+    assert s.wait(lambda x: run_states(second) == ["queued"] and run_states(paused) == ["queued"],
+                  10), s.data()
+    ev = [e for e in s.data() if e["run_id"] in (second, paused)]
+    assert {e["dag"] for e in ev} == {"held", "asleep"}
+    # the held run goes on from queued once the first ends; the paused one stays queued
+    gate.touch()
+    api.wait_run(second)
+    assert s.wait(lambda x: run_states(second)[-1:] == ["success"]), s.data()
+    assert run_states(second)[:2] == ["queued", "running"], run_states(second)
+    assert run_states(paused) == ["queued"]
+    s.close()

@@ -55,6 +55,7 @@ def env(tmp_path_factory):
             run: head -c %d /dev/zero | tr '\\0' 'x'
         """ % BIG_LOG)
     b.write("broken.yaml", "dag: broken\ntasks:\n  a: {run: echo, needs: [nope]}\n")
+    b.write("typo.yaml", "dag: typo\ntasks:\n  a: {run: echo, retires: 1}\n")
     record_dags(b, root / "standalone.log")  # the DAGs as loaded, and the import error
     runs = []
     for _ in range(3):
@@ -295,6 +296,18 @@ def test_import_errors(env):
     assert o["total_entries"] >= 1
     e = o["import_errors"][0]
     assert e["path"].endswith("broken.yaml") and e["line"] >= 1 and "nope" in e["message"]
+
+
+def test_import_errors_keep_the_did_you_mean_the_cli_prints(env):
+    b = env["b"]
+    api = {e["path"]: e for e in ok_json(get(env, "/api/v1/import-errors"))["import_errors"]}
+    typo = api[str(b.dags / "typo.yaml")]
+    assert typo["message"] == "unknown key 'retires' (did you mean 'retries'?)", typo
+    # the same words as `baram dags list` and `dags validate` for the same file
+    cli = b("dags", "list", "--json", env={"BARAM_DAGS": str(b.dags)}).json["import_errors"]
+    assert {e["file"]: e["message"] for e in cli} == {p: e["message"] for p, e in api.items()}
+    r = b("dags", "validate", b.dags / "typo.yaml")
+    assert r.rc == 1 and typo["message"] in r.err, r
 
 
 # ---- runs and tasks ----

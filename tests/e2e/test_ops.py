@@ -90,7 +90,7 @@ def query(b, sql, *args):
 def runs(b, *args):
     r = b("runs", "list", *args, "--limit", "100000", "--json")
     assert r.rc == 0, r
-    return json.loads(r.out)
+    return json.loads(r.out)["runs"]
 
 
 def show(b, run_id):
@@ -357,6 +357,35 @@ def test_backfill_nothing_in_range(ops):
             "2026-01-01T02:00", "--json")
     assert r.rc == 0, r
     assert r.json["queued"] == 0 and r.json["run_ids"] == []
+
+
+def test_backfill_keeps_to_the_dags_start_and_end(ops):
+    # wholly before the start (etl starts 2026-01-01): refused, naming the start; nothing queued
+    for extra in ([], ["--json"]):
+        r = ops("dags", "backfill", "etl", "--from", "2025-12-01", "--to", "2025-12-31", *extra)
+        assert r.rc == 2, r
+        assert "before DAG 'etl' starts" in r.err and "2026-01-01" in r.err, r
+    assert not (ops.home / "baram.db").exists() or runs(ops) == []
+    # partly before: the runs from the start on, and it says so
+    r = ops("dags", "backfill", "etl", "--from", "2025-12-30", "--to", "2026-01-02", "--json")
+    assert r.rc == 0, r
+    assert r.json["run_ids"] == ["backfill__2026-01-01T00:00:00.000Z",
+                                 "backfill__2026-01-02T00:00:00.000Z"], r
+    assert "runs from its start (2026-01-01T00:00:00.000Z) on" in r.err, r
+    # the same for the end
+    ops.write("ends.yaml", """
+        dag: ends
+        schedule: "@daily"
+        start: 2026-01-01
+        end: 2026-01-03
+        tasks:
+          a: {run: "true"}
+        """)
+    r = ops("dags", "backfill", "ends", "--from", "2026-02-01", "--to", "2026-02-02")
+    assert r.rc == 2 and "after DAG 'ends' ends" in r.err and "2026-01-03" in r.err, r
+    r = ops("dags", "backfill", "ends", "--from", "2026-01-02", "--to", "2026-01-09")
+    assert r.rc == 0 and "queued 2 " in r.out and "up to its end" in r.err, r
+    assert [x["logical_date"][:10] for x in runs(ops, "ends")] == ["2026-01-03", "2026-01-02"]
 
 
 def test_backfill_limit(ops):

@@ -60,6 +60,29 @@ def test_runs_show_json_same_object(baram):
     assert shown == obj
 
 
+def test_every_json_list_is_an_object(baram):
+    """Every --json list prints one object holding its list under a name, as the API does."""
+    assert baram("init", env={"BARAM_ADMIN_PASSWORD": "s3cret-pass"}).rc == 0
+    p = baram.write("simple.yaml", SIMPLE)
+    baram.write("broken.yaml", "dag: broken\ntasks:\n  x: {run: 'true', retires: 1}\n")
+    run = baram.run_json(p)
+    env = {"BARAM_DAGS": str(baram.dags)}
+    for cmd, key in ((["runs", "list"], "runs"), (["runs", "list", "simple"], "runs"),
+                     (["dags", "list"], "dags"), (["pools", "list"], "pools"),
+                     (["users", "list"], "users"), (["dags", "validate", p], "files")):
+        r = baram(*cmd, "--json", env=env)
+        assert r.rc == 0, r
+        obj = r.json
+        assert isinstance(obj[key], list) and obj[key], (cmd, obj)
+    assert [x["run_id"] for x in baram("runs", "list", "--json").json["runs"]] == [run["run_id"]]
+    assert baram("runs", "list", "--json").json["total_entries"] == 1
+    # a file with errors: still one object, exit 1; its errors under dags list's import_errors
+    r = baram("dags", "validate", baram.dags / "broken.yaml", "--json")
+    assert r.rc == 1 and [f["dag"] for f in r.json["files"]] == [None], r
+    assert [e["file"] for e in baram("dags", "list", "--json", env=env).json["import_errors"]] \
+        == [str(baram.dags / "broken.yaml")]
+
+
 def test_runs_show_unknown_run(baram):
     p = baram.write("simple.yaml", SIMPLE)
     baram.run_json(p)
@@ -102,6 +125,49 @@ def test_runs_profile_critical_path(baram):
     assert "quickpart" in r.out  # every task's wait and run time
     r = baram("runs", "profile", "manual__1999-01-01T00:00:00.000Z")
     assert r.rc == 2 and "no run" in r.err, r
+
+
+def test_runs_profile_of_a_running_run_is_so_far(baram):
+    gate = baram.dags / "gate"
+    p = baram.write("going.yaml", f"""
+        dag: going
+        tasks:
+          first: {{run: sleep 0.2}}
+          left: {{run: "while [ ! -e {gate} ]; do sleep 0.05; done", needs: [first]}}
+          right: {{run: "while [ ! -e {gate} ]; do sleep 0.05; done", needs: [first]}}
+        """)
+    proc = baram.popen("run", p, "--parallelism", "4")
+    try:
+        def both_running():
+            r = baram("runs", "list", "--json")
+            runs = r.json["runs"] if r.rc == 0 and r.out.strip() else []
+            if not runs:
+                return None
+            o = baram("runs", "show", runs[0]["run_id"], "--json").json
+            return o if [o["tasks"][t]["state"] for t in ("left", "right")] == \
+                ["running", "running"] else None
+        assert wait_for(both_running, 30), baram("runs", "list").out
+        run_id = both_running()["run_id"]
+        time.sleep(0.3)  # both have run a while
+        r = baram("runs", "profile", run_id, "--json")
+        assert r.rc == 0, r
+        o = r.json
+        assert o["state"] == "running" and o["in_progress"] is True, o
+        assert o["wall_s"] >= 0.5, o  # first's 0.2 s, then the two running 0.3 s and more
+        assert o["parallelism"]["max"] == 2 and o["parallelism"]["average"] > 0, o
+        for t in ("left", "right"):
+            assert o["tasks"][t]["state"] == "running" and o["tasks"][t]["run_s"] >= 0.3, o
+        r = baram("runs", "profile", run_id)
+        assert r.rc == 0, r
+        assert re.search(r"running, wall \d+\.\d+s so far", r.out), r
+        assert "still running" in r.out and "max 2 at once" in r.out, r
+    finally:
+        gate.touch()
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    o = baram("runs", "profile", run_id, "--json").json
+    assert o["state"] == "success" and o["in_progress"] is False, o
+    assert "so far" not in baram("runs", "profile", run_id).out
 
 
 def test_logs(baram):

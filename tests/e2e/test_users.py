@@ -21,6 +21,7 @@ import time
 
 import pytest
 
+from api_util import ApiServer, alive_cleanup, check_problem, token
 from conftest import BIN, TIMEOUT
 
 _sodium = ctypes.CDLL(ctypes.util.find_library("sodium") or "libsodium.so.23")
@@ -74,6 +75,15 @@ def test_init_makes_admin_with_generated_password_once(baram, home):
             assert pw[0].encode() not in f.read_bytes(), f
 
 
+def test_init_into_an_empty_folder_creates_the_home(baram, home):
+    home.mkdir()  # made for it (or a mount point): empty, so the home is new
+    r = init(baram, BARAM_ADMIN_PASSWORD="Env-Pass-123")
+    assert "created home" in r.out and "already exists" not in r.out, r
+    assert stored(home, "admin")[0] == "admin"
+    r = init(baram)  # now it holds the home
+    assert "already exists" in r.out and "created home" not in r.out, r
+
+
 def test_init_admin_password_from_env(baram, home):
     r = init(baram, BARAM_ADMIN_PASSWORD="Env-Pass-123")
     assert "Env-Pass-123" not in r.out and "Env-Pass-123" not in r.err
@@ -83,20 +93,20 @@ def test_init_admin_password_from_env(baram, home):
 
 
 def test_init_keeps_users_made_before(baram, home):
-    init(baram, BARAM_ADMIN_PASSWORD="first")
+    init(baram, BARAM_ADMIN_PASSWORD="first-pass")
     (home / "secret.key").unlink()
-    r = init(baram, BARAM_ADMIN_PASSWORD="second")
+    r = init(baram, BARAM_ADMIN_PASSWORD="second-pass")
     assert "new secret.key" in r.out
-    assert password_ok(stored(home, "admin")[1], "first")
+    assert password_ok(stored(home, "admin")[1], "first-pass")
 
 
 def test_users_add_sources(baram, home):
     init(baram)
-    r = baram("users", "add", "bob", "--role", "operator", env={"BARAM_PASSWORD": "bob-pw"})
+    r = baram("users", "add", "bob", "--role", "operator", env={"BARAM_PASSWORD": "bob-pw-123"})
     assert r.rc == 0, r
-    assert "bob-pw" not in r.out + r.err
+    assert "bob-pw-123" not in r.out + r.err
     role, h = stored(home, "bob")
-    assert role == "operator" and password_ok(h, "bob-pw")
+    assert role == "operator" and password_ok(h, "bob-pw-123")
 
     r = baram("users", "add", "carol@example.com", "--role", "viewer", "--password-stdin",
               input="carol pw with spaces\n")
@@ -124,11 +134,11 @@ def test_users_add_refusals(baram, home):
     # Bad names and roles.
     for args in (["eve"], ["eve", "--role", "root"], ["bad/name", "--role", "viewer"],
                  ["..", "--role", "viewer"], ["x" * 65, "--role", "viewer"], []):
-        r = baram("users", "add", *args, env={"BARAM_PASSWORD": "pw"})
+        r = baram("users", "add", *args, env={"BARAM_PASSWORD": "pw-12345"})
         assert r.rc == 2, (args, r)
     assert stored(home, "eve") is None
     # A duplicate: refused (1) unless --update.
-    r = baram("users", "add", "admin", "--role", "viewer", env={"BARAM_PASSWORD": "pw2"})
+    r = baram("users", "add", "admin", "--role", "viewer", env={"BARAM_PASSWORD": "pw2-12345"})
     assert r.rc == 1 and "exists" in r.err, r
     assert stored(home, "admin")[0] == "admin"
     r = baram("users", "add", "admin", "--role", "admin", "--update",
@@ -137,8 +147,43 @@ def test_users_add_refusals(baram, home):
     assert password_ok(stored(home, "admin")[1], "new-admin-pw")
 
 
+def test_passwords_have_8_characters_at_least(baram, home, tmp_path):
+    """One rule for every new password: users add (BARAM_PASSWORD, --password-stdin), the
+    first admin's BARAM_ADMIN_PASSWORD at init, and POST /api/v1/users."""
+    r = baram("init", env={"BARAM_ADMIN_PASSWORD": "a"})
+    assert r.rc == 2 and "shorter than 8 characters" in r.err and "'a'" not in r.err, r
+    assert not home.exists()  # refused before anything was made
+    init(baram, BARAM_ADMIN_PASSWORD="12345678")
+    for pw in ("a", "1234567", "\u00e4" * 7):  # 7 characters in 14 bytes: still too short
+        r = baram("users", "add", "eve", "--role", "viewer", env={"BARAM_PASSWORD": pw})
+        assert r.rc == 2 and "shorter than 8 characters" in r.err, (pw, r)
+        r = baram("users", "add", "eve", "--role", "viewer", "--password-stdin",
+                  input=pw + "\n")
+        assert r.rc == 2 and "shorter than 8 characters" in r.err, (pw, r)
+    assert stored(home, "eve") is None
+    r = baram("users", "add", "eve", "--role", "viewer", env={"BARAM_PASSWORD": "\u00e4" * 8})
+    assert r.rc == 0, r
+    # the API: 400 problem+json, nothing stored; 8 characters are enough
+    srv = ApiServer(baram, tmp_path / "api.log").start()
+    try:
+        tok = token(baram)
+        for pw in ("a", "1234567", "\u00e4" * 7):
+            p = check_problem(srv.request("POST", "/api/v1/users", token=tok,
+                                          body={"name": "fay", "role": "viewer",
+                                                "password": pw}), 400)
+            assert "shorter than 8 characters" in p["detail"], p
+        assert stored(home, "fay") is None
+        r = srv.request("POST", "/api/v1/users", token=tok,
+                        body={"name": "fay", "role": "viewer", "password": "12345678"})
+        assert r.status == 201, r
+        assert password_ok(stored(home, "fay")[1], "12345678")
+    finally:
+        srv.stop()
+        alive_cleanup([srv])
+
+
 def test_users_add_without_home(baram, home):
-    r = baram("users", "add", "bob", "--role", "viewer", env={"BARAM_PASSWORD": "pw"})
+    r = baram("users", "add", "bob", "--role", "viewer", env={"BARAM_PASSWORD": "pw-12345"})
     assert r.rc == 2 and "baram init" in r.err, r
 
 
@@ -187,7 +232,7 @@ def test_users_list_and_delete(baram, home):
     init(baram)
     for name, role in (("zoe", "viewer"), ("ops", "operator")):
         assert baram("users", "add", name, "--role", role,
-                     env={"BARAM_PASSWORD": "pw"}).rc == 0
+                     env={"BARAM_PASSWORD": "pw-12345"}).rc == 0
     r = baram("users", "list", "--json")
     assert r.rc == 0, r
     users = r.json["users"]
@@ -206,7 +251,7 @@ def test_users_list_and_delete(baram, home):
     r = baram("users", "delete", "admin")
     assert r.rc == 1 and "last admin" in r.err, r
     assert baram("users", "add", "root2", "--role", "admin",
-                 env={"BARAM_PASSWORD": "pw"}).rc == 0
+                 env={"BARAM_PASSWORD": "pw-12345"}).rc == 0
     assert baram("users", "delete", "admin").rc == 0
     r = baram("users", "delete", "root2")
     assert r.rc == 1 and "last admin" in r.err, r
@@ -219,7 +264,7 @@ def test_users_list_and_delete(baram, home):
 def test_token(baram, home):
     init(baram)
     assert baram("users", "add", "ops", "--role", "operator",
-                 env={"BARAM_PASSWORD": "pw"}).rc == 0
+                 env={"BARAM_PASSWORD": "pw-12345"}).rc == 0
     r = baram("token", "ops")
     assert r.rc == 0, r
     tok = r.out

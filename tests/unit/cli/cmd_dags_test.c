@@ -153,13 +153,15 @@ static void invalid_file_prints_diagnostics_and_exits_1(void **state)
     assert_non_null(strstr(c.out, "b.yaml: ok (2 tasks)"));
     assert_null(strstr(c.out, "bad.yaml"));
 
-    /* --json: one array, errors with positions. */
+    /* --json: an object with one entry per file, errors with positions. */
     const char *jargv[] = {"dags", "validate", "--json", b, bad, NULL};
     run(&c, jargv);
     assert_int_equal(c.rc, EXIT_FAILED);
     json_error_t jerr;
-    json_t *j = json_loads(c.out, 0, &jerr);
-    assert_non_null(j);
+    json_t *top = json_loads(c.out, 0, &jerr);
+    assert_non_null(top);
+    json_t *j = json_object_get(top, "files");
+    assert_true(json_is_array(j));
     assert_int_equal(json_array_size(j), 2);
     json_t *ok = json_array_get(j, 0), *ko = json_array_get(j, 1);
     assert_string_equal(json_string_value(json_object_get(ok, "dag")), "bee");
@@ -171,7 +173,7 @@ static void invalid_file_prints_diagnostics_and_exits_1(void **state)
     assert_int_equal(json_integer_value(json_object_get(e, "line")), 5);
     assert_int_equal(json_integer_value(json_object_get(e, "col")), 5);
     assert_string_equal(json_string_value(json_object_get(e, "message")), "unknown key 'retires'");
-    json_decref(j);
+    json_decref(top);
     free(bad);
     free(b);
     char *p = path_of("bad.yaml");
