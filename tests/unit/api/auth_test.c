@@ -517,6 +517,30 @@ static void verified_token_cache(void **state)
     auth_close(a);
 }
 
+/* A token the cache holds is refused once its exp (plus leeway) has passed: the cache checks
+ * the time again on every hit, it does not keep what was true when the token was verified. */
+static void cached_token_is_refused_once_expired(void **state)
+{
+    (void)state;
+    struct auth *a = open_auth(NULL);
+    double exp = (double)when_now_ms() / 1000.0 - AUTH_LEEWAY_S + 1.0; /* 1 s left */
+    char payload[256];
+    snprintf(payload, sizeof payload,
+             "{\"sub\":\"alice\",\"role\":\"viewer\",\"iss\":\"baram\",\"aud\":\"baram-api\","
+             "\"exp\":%.3f}",
+             exp);
+    char *t = hand_token("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", payload, secret, sizeof secret);
+    expect_accepted(a, t, "alice", AUTH_VIEWER); /* verified in full, cached */
+    expect_accepted(a, t, "alice", AUTH_VIEWER); /* from the cache */
+    while ((double)when_now_ms() / 1000.0 <= exp + AUTH_LEEWAY_S + 0.2) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    expect_refused(a, t, "expired");
+    free(t);
+    auth_close(a);
+}
+
 static void attack_claims(void **state)
 {
     (void)state;
@@ -899,6 +923,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(issue_and_verify, setup, teardown),
         cmocka_unit_test_setup_teardown(attack_alg_none, setup, teardown),
         cmocka_unit_test_setup_teardown(verified_token_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(cached_token_is_refused_once_expired, setup, teardown),
         cmocka_unit_test_setup_teardown(attack_hs256_with_public_key, setup, teardown),
         cmocka_unit_test_setup_teardown(attack_wrong_key_and_tamper, setup, teardown),
         cmocka_unit_test_setup_teardown(attack_claims, setup, teardown),
