@@ -23,6 +23,7 @@ NONE, VIEWER, OPERATOR, ADMIN = 0, 1, 2, 3
 # (method, pattern) -> least role, from SPEC section 8.
 EXPECTED = {
     ("POST", "/api/v1/auth/token"): NONE,  # a login
+    ("POST", "/api/v1/auth/logout"): VIEWER,  # any valid token, revoked by it
     ("GET", "/api/v1/health"): NONE,  # "(no auth)"
     ("GET", "/metrics"): NONE,  # scraped by Prometheus without a token
     ("GET", "/api/v1/openapi.json"): NONE,  # the API's description
@@ -68,8 +69,9 @@ def env(tmp_path_factory):
         add_user(b, name, role)
     srv = ApiServer(b, root / "api.log")
     srv.start()
+    names = {1: "vi", 2: "op", 3: "admin"}
     toks = {0: None, 1: token(b, "vi"), 2: token(b, "op"), 3: token(b, "admin")}
-    yield {"b": b, "srv": srv, "toks": toks}
+    yield {"b": b, "srv": srv, "toks": toks, "names": names}
     srv.stop()
 
 
@@ -93,6 +95,8 @@ def test_each_route_for_each_role(env, method, pattern, least):
     path = re.sub(r"\{[a-z_]+\}", "nosuchthing", pattern)
     body = b"{}" if method in ("POST", "PUT", "PATCH") else None
     for caller, tok in env["toks"].items():
+        if pattern == "/api/v1/auth/logout" and tok:
+            tok = token(env["b"], env["names"][caller])  # a logout revokes the token it used
         r = env["srv"].request(method, path, token=tok, body=body)
         if least == 0:
             assert r.status not in (401, 403), (caller, r)
