@@ -7,6 +7,7 @@
  *   sub, role, exp); the signature is the server's business, not ours.
  * - Every call adds "Authorization: Bearer TOKEN". Any 401 clears the token
  *   and sends the user to #/login with "session expired, log in again".
+ * - Log out revokes the token on the server (POST /auth/logout), not only here.
  * - Errors are thrown as ApiError carrying the problem+json 'detail' (or a
  *   readable fallback), so pages can show them in a toast.
  * - Path parts are always passed through enc() (encodeURIComponent).
@@ -40,6 +41,21 @@ export function setToken(tok) {
 
 export function clearToken() {
     sessionStorage.removeItem(TOKEN_KEY);
+}
+
+/* Logging out revokes the token on the server (POST /auth/logout), so that a copy of it (another
+ * tab, a script) stops working too, and drops it here at once, whatever the server answers: a
+ * server out of reach must not keep anyone logged in (the token then lasts until its exp). */
+export async function logout() {
+    const tok = getToken();
+    clearToken();
+    if (!tok) return;
+    try {
+        await fetch(BASE + '/auth/logout', {
+            method: 'POST', cache: 'no-store',
+            headers: {Authorization: 'Bearer ' + tok, Accept: 'application/json'},
+        });
+    } catch (e) { /* unreachable: nothing more to do here */ }
 }
 
 /* A message for the login page to show once (e.g. why the user is there). */

@@ -11,7 +11,7 @@
  * - Errors thrown while mounting become an error panel, never a blank page.
  */
 
-import {getToken, loggedIn, whoami, clearToken, setFlash, setNext, link} from './api.js';
+import {getToken, loggedIn, whoami, clearToken, logout, setFlash, setNext, link} from './api.js';
 import {h, replace} from './dom.js';
 import {onLiveStatus} from './events.js';
 import {parse} from './router.js';
@@ -47,18 +47,18 @@ function header(route) {
                   h('a', {href: link.dags(), testid: 'nav-dags',
                           class: route.name === 'dags' ? 'nav-link active' : 'nav-link',
                           'aria-current': route.name === 'dags' ? 'page' : null}, 'DAGs'));
-    const logout = h('button', {type: 'button', class: 'btn btn-small', testid: 'logout',
-                                onclick: () => {
-                                    clearToken();
-                                    setFlash('');
-                                    location.hash = '#/login';
-                                }}, 'Log out');
+    const logoutButton = h('button', {type: 'button', class: 'btn btn-small', testid: 'logout',
+                                      onclick: () => {
+                                          logout(); /* revokes the token server-side */
+                                          setFlash('');
+                                          location.hash = '#/login';
+                                      }}, 'Log out');
     replace(top, skip, brand, nav, h('span', {class: 'spacer'}), liveDot,
             h('span', {class: 'whoami', testid: 'whoami',
                        title: 'signed in as ' + me.name + ' (' + me.role + ')'},
               h('span', {class: 'whoami-name'}, me.name), ' ',
               h('span', {class: 'role role-' + me.role}, me.role)),
-            logout);
+            logoutButton);
 }
 
 onLiveStatus((s) => {

@@ -47,6 +47,7 @@
 #include <jwt.h>
 #include <sodium.h>
 
+#include "api/revoke.h"
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/log.h"
@@ -314,8 +315,9 @@ void auth_close(struct auth *a)
 
 /* ---- issuing ---- */
 
-int auth_issue(struct auth *a, const char *name, enum auth_role role, int64_t ttl_ms, char **token,
-               int64_t *expires_in_s)
+/* Issues a token whose iat is now, or iat_min_s when that is later. */
+static int issue(struct auth *a, const char *name, enum auth_role role, int64_t ttl_ms,
+                 int64_t iat_min_s, char **token, int64_t *expires_in_s)
 {
     *token = NULL;
     if (expires_in_s)
@@ -326,6 +328,8 @@ int auth_issue(struct auth *a, const char *name, enum auth_role role, int64_t tt
         ttl_ms = a->ttl_ms;
     int64_t ttl_s = (ttl_ms + 999) / 1000;
     int64_t now_s = when_now_ms() / 1000;
+    if (now_s < iat_min_s)
+        now_s = iat_min_s;
     unsigned char jti_bin[AUTH_JTI_BYTES];
     char jti[AUTH_JTI_BYTES * 2 + 1];
     randombytes_buf(jti_bin, sizeof jti_bin);
@@ -351,6 +355,23 @@ int auth_issue(struct auth *a, const char *name, enum auth_role role, int64_t tt
     if (expires_in_s)
         *expires_in_s = ttl_s;
     return 0;
+}
+
+int auth_issue(struct auth *a, const char *name, enum auth_role role, int64_t ttl_ms, char **token,
+               int64_t *expires_in_s)
+{
+    return issue(a, name, role, ttl_ms, 0, token, expires_in_s);
+}
+
+int auth_issue_user(struct auth *a, struct store *s, const char *name, enum auth_role role,
+                    int64_t ttl_ms, char **token, int64_t *expires_in_s)
+{
+    *token = NULL;
+    int64_t before_s = 0;
+    int r = store_get_user_revoked(s, name, &before_s);
+    if (r < 0 && r != -ENOENT)
+        return r;
+    return issue(a, name, role, ttl_ms, r == 0 ? before_s : 0, token, expires_in_s);
 }
 
 /* ---- verifying ---- */
@@ -390,6 +411,19 @@ static bool number_claim(json_t *v, double *out)
         return false;
     *out = json_number_value(v);
     return *out == *out; /* not NaN */
+}
+
+/* A jti usable as a deny-list key as it is: 1 to AUTH_JTI_MAX printable ASCII characters, not
+ * starting with '#' (the digest keys of tokens without one). */
+static bool jti_ok(const char *jti)
+{
+    if (!jti || !*jti || *jti == '#')
+        return false;
+    size_t n = 0;
+    for (const char *p = jti; *p; p++, n++)
+        if (n >= AUTH_JTI_MAX || *p < 0x21 || *p > 0x7e)
+            return false;
+    return true;
 }
 
 /* Checks the verified claims; 0 and *user, or -EACCES and *why. */
@@ -451,6 +485,15 @@ static int check_claims(struct auth *a, json_t *c, struct auth_user *user, const
     memset(user, 0, sizeof *user);
     snprintf(user->name, sizeof user->name, "%s", sub);
     user->role = role;
+    double iat;
+    user->iat_s = number_claim(json_object_get(c, "iat"), &iat) && iat > -9e15 && iat < 9e15
+                      ? (int64_t)iat
+                      : INT64_MIN;
+    /* exp is past now - leeway here: positive; rounded up, as the deny list must outlive it. */
+    user->exp_s = exp < 9e15 ? (int64_t)exp + (exp > (double)(int64_t)exp) : INT64_MAX / 1000;
+    v = json_object_get(c, "jti");
+    if (jti_ok(json_string_value(v)))
+        snprintf(user->jti, sizeof user->jti, "%s", json_string_value(v));
     *exp_out = exp;
     *nbf_out = nbf;
     return 0;
@@ -617,6 +660,12 @@ int auth_verify(struct auth *a, const char *token, struct auth_user *user, const
         memset(user, 0, sizeof *user);
     } else {
         *why = "";
+        if (!user->jti[0]) { /* no usable jti: the token's digest keys it on the deny list */
+            unsigned char d[16];
+            crypto_generichash(d, sizeof d, (const unsigned char *)token, len, NULL, 0);
+            user->jti[0] = '#';
+            sodium_bin2hex(user->jti + 1, sizeof user->jti - 1, d, sizeof d);
+        }
         vcache_put(a, token, len, user, exp, nbf);
     }
     return r;
@@ -785,6 +834,8 @@ int auth_delete_user(struct store *s, const char *name)
     }
     if (r == 0)
         r = store_delete_user(s, name);
+    if (r == 0)
+        r = revoke_user(s, name);
     if (r == 0)
         r = store_commit(s);
     else

@@ -40,10 +40,18 @@ const char *auth_role_name(enum auth_role r);            /* "viewer", ... */
 int auth_role_parse(const char *s, enum auth_role *out); /* 0 or -EINVAL */
 bool auth_name_ok(const char *name);
 
+#define AUTH_JTI_MAX 64 /* a jti longer than this is keyed by a digest (see auth_user.jti) */
+
 /* An authenticated caller. */
 struct auth_user {
     char name[AUTH_NAME_MAX + 1];
     enum auth_role role;
+    /* What revocation (revoke.h) needs of the token: its jti, or, for a token without a usable
+     * one (none, longer than AUTH_JTI_MAX, not printable ASCII), "#" and a hex digest of the
+     * token's bytes; its iat (INT64_MIN when it has none) and exp, in seconds. */
+    char jti[AUTH_JTI_MAX + 1];
+    int64_t iat_s;
+    int64_t exp_s;
 };
 
 struct auth_opts {
@@ -66,6 +74,13 @@ void auth_close(struct auth *a);
 int auth_issue(struct auth *a, const char *name, enum auth_role role, int64_t ttl_ms, char **token,
                int64_t *expires_in_s) WARN_UNUSED;
 
+/* As auth_issue, for a user of the store s: the token's iat is never below the user's
+ * revocation cutoff (store_get_user_revoked), so a token issued in the very second the user's
+ * tokens were revoked (a role just changed) is not refused with them; its exp moves with it.
+ * 0, or a negative code (ERR_DB: store_errmsg says why). */
+int auth_issue_user(struct auth *a, struct store *s, const char *name, enum auth_role role,
+                    int64_t ttl_ms, char **token, int64_t *expires_in_s) WARN_UNUSED;
+
 /* Verifies a bearer token (the part after "Bearer "). 0 with *user, or -EACCES with *why: a
  * short static reason for the problem's detail ("token expired"), never the token. */
 int auth_verify(struct auth *a, const char *token, struct auth_user *user,
@@ -75,9 +90,10 @@ int auth_verify(struct auth *a, const char *token, struct auth_user *user,
 int auth_hash_password(const char *password, char **hash) WARN_UNUSED;
 bool auth_check_password(const char *hash, const char *password);
 
-/* Deletes the user in one transaction, unless it is the last admin (a home must keep one).
- * 0; -ENOENT no such user; -EPERM the last admin (nothing changed); or ERR_DB (store_errmsg
- * says why). The CLI's `users delete` and the API's DELETE /users/{name} both call this. */
+/* Deletes the user in one transaction, unless it is the last admin (a home must keep one), and
+ * revokes every token issued to them (revoke_user) in the same transaction. 0; -ENOENT no such
+ * user; -EPERM the last admin (nothing changed); or ERR_DB (store_errmsg says why). The CLI's
+ * `users delete` and the API's DELETE /users/{name} both call this. */
 int auth_delete_user(struct store *s, const char *name) WARN_UNUSED;
 
 /* A login: checks the user's password in the store, with throttling. 0 and *role; -EACCES bad

@@ -1,8 +1,9 @@
 /*
  * routes_auth.c - the API's auth routes (see api.h for the table's rules):
  * POST /api/v1/auth/token (a login: the body's password checked by
- * auth_login, throttled, answered with an HS256 token from auth_issue) and
- * the admin-only users routes (list, add, delete; the last admin cannot be
+ * auth_login, throttled, answered with an HS256 token from auth_issue_user),
+ * POST /api/v1/auth/logout (revokes the caller's token, revoke.h) and the
+ * admin-only users routes (list, add, delete; the last admin cannot be
  * deleted). Handlers run on the server's threads (api.h: threading), each
  * on its own store connection; writes that check then change (a duplicate
  * name, the last admin) run in one store transaction so two requests cannot
@@ -17,6 +18,7 @@
 
 #include "api/api.h"
 #include "api/password.h"
+#include "api/revoke.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/when.h"
@@ -80,7 +82,7 @@ static void token_create(struct api_req *rq, struct api_resp *rs)
     int r = auth_login(a, s, name, pw, rq->client, &role, &retry);
     char *tok = NULL;
     int64_t expires_in = 0;
-    if (r == 0 && (r = auth_issue(a, name, role, 0, &tok, &expires_in)) == 0) {
+    if (r == 0 && (r = auth_issue_user(a, s, name, role, 0, &tok, &expires_in)) == 0) {
         json_t *o = json_object();
         json_object_set_new(o, "access_token", json_string(tok));
         json_object_set_new(o, "token_type", json_string("Bearer"));
@@ -99,6 +101,27 @@ static void token_create(struct api_req *rq, struct api_resp *rs)
         api_problem(rs, 500, "Internal Server Error", "cannot issue a token: %s", err_str(r));
     }
     json_decref(body);
+}
+
+/* POST /api/v1/auth/logout: revokes the token the request was made with (revoke.h), at once for
+ * every server on this database; the same token is refused from the next request on. */
+static void logout(struct api_req *rq, struct api_resp *rs)
+{
+    static const char *const allowed[] = {NULL};
+    json_t *body = NULL;
+    if (api_body_object(rq, rs, allowed, &body) < 0)
+        return;
+    json_decref(body);
+    struct store *s = api_store(rq, rs);
+    if (!s)
+        return;
+    if (revoke_token(s, &rq->user) < 0) {
+        store_failed(rs, s, "revoke the token");
+        return;
+    }
+    rs->status = 204;
+    rs->content_type = "text/plain; charset=utf-8";
+    log_info("logout", "user=%s", rq->user.name);
 }
 
 static json_t *user_json(const struct user_rec *u)
@@ -229,6 +252,7 @@ static void users_delete(struct api_req *rq, struct api_resp *rs)
 
 const struct api_route api_routes_auth[] = {
     {"POST", "/api/v1/auth/token", AUTH_NONE, token_create, API_ROUTE_SLOW},
+    {"POST", "/api/v1/auth/logout", AUTH_VIEWER, logout, 0},
     {"GET", "/api/v1/users", AUTH_ADMIN, users_list, 0},
     {"POST", "/api/v1/users", AUTH_ADMIN, users_add, API_ROUTE_SLOW},
     {"DELETE", "/api/v1/users/{name}", AUTH_ADMIN, users_delete, 0},

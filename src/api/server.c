@@ -35,8 +35,9 @@
  * api_query.
  *
  * Order of checks: route (404, 405 with Allow), body size (413, at once
- * when Content-Length announces it), token (401 with WWW-Authenticate),
- * role (403), segments (400), then the handler. One logfmt line per request
+ * when Content-Length announces it), token (401 with WWW-Authenticate;
+ * a revoked one too: revoke_check on every request, revoke.h), role
+ * (403), segments (400), then the handler. One logfmt line per request
  * at info: method, path without its query (which may carry secrets),
  * status, time, user; never a header. libmicrohttpd's own messages go to
  * the log at debug.
@@ -65,6 +66,7 @@
 
 #include <microhttpd.h>
 
+#include "api/revoke.h"
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/log.h"
@@ -108,6 +110,7 @@ struct api {
     pthread_t slow_thread[SERVER_SLOW_MAX];
     bool slow_used[SERVER_SLOW_MAX];  /* a thread was started in the slot and not joined */
     bool slow_ended[SERVER_SLOW_MAX]; /* ... and its handler is done */
+    struct revoke *revoke;            /* the deny list's snapshot, checked on every request */
 };
 
 /* One request: from the access handler's first call to MHD's completion callback. */
@@ -771,7 +774,23 @@ static enum MHD_Result last_call(struct api *a, struct conn *c, struct MHD_Conne
         const char *why = NULL;
         struct auth_user u;
         memset(&u, 0, sizeof u);
-        if (auth_verify(a->opts.auth, token, &u, &why) == 0) {
+        int r = auth_verify(a->opts.auth, token, &u, &why);
+        if (r == 0) {
+            struct api_resp rs = {0};
+            struct store *s = api_store(&c->rq, &rs);
+            r = s ? revoke_check(a->revoke, s, &u, &why) : -EIO;
+            if (r != 0 && r != -EACCES && c->route->role != AUTH_NONE) {
+                if (s)
+                    log_error("api: store error", "during=%s error=%s",
+                              log_q("check revoked tokens"), log_q(store_errmsg(s)));
+                else
+                    json_decref(rs.body);
+                return send_problem(c, mc, url, 503, "Service Unavailable",
+                                    "the store is not available", NULL);
+            }
+            json_decref(rs.body);
+        }
+        if (r == 0) {
             c->rq.user = u;
         } else if (c->route->role != AUTH_NONE) {
             return send_problem(c, mc, url, 401, "Unauthorized",
@@ -1009,6 +1028,7 @@ int api_start(const struct api_opts *o, struct api **out, char **errmsg)
     a->opts.threads = o->threads > 0 ? o->threads : SERVER_THREADS;
     pthread_mutex_init(&a->slow_mu, NULL);
     pthread_cond_init(&a->slow_cv, NULL);
+    a->revoke = revoke_new();
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
                      (v6 ? MHD_USE_IPv6 : 0);
     /* A pool of one is no pool: libmicrohttpd warns about it, so the option is left out. */
@@ -1057,6 +1077,7 @@ void api_stop(struct api *a)
     free((char *)a->opts.home);
     free((char *)a->opts.dags);
     free((char *)a->opts.store_url);
+    revoke_free(a->revoke);
     free(a);
 }
 

@@ -7,7 +7,8 @@
  * asked twice); with none of these it refuses (exit 2), as it does an empty
  * password. The password is hashed at once (argon2id, auth.h) and wiped;
  * only the hash is stored. An existing user is refused unless --update is
- * given. delete refuses to remove the last admin, as the API does. Writes
+ * given; an update revokes every token the user holds, as delete does
+ * (revoke.h). delete refuses to remove the last admin, as the API does. Writes
  * that check then change run in one store transaction. Main thread;
  * everything allocated here is freed here.
  */
@@ -27,6 +28,7 @@
 
 #include "api/auth.h"
 #include "api/password.h"
+#include "api/revoke.h"
 #include "base/compiler.h"
 #include "base/err.h"
 #include "base/suggest.h"
@@ -45,9 +47,9 @@ static const char usage[] =
     "add: creates a user of the API. The password comes from --password-stdin (one line),\n"
     "else BARAM_PASSWORD, else a prompt on the terminal; it may not be empty. NAME is made of\n"
     "[A-Za-z0-9_.@-], 1 to 64 characters. --update replaces an existing user's role and\n"
-    "password.\n"
+    "password, and revokes the tokens they hold.\n"
     "list: every user and role.  --json   print {\"users\":[{\"name\",\"role\",\"created_at\"}]}\n"
-    "delete: removes a user (never the last admin).\n"
+    "delete: removes a user (never the last admin) and revokes the tokens they hold.\n"
     "\n"
     "exit: 0, 1 the database failed or the user exists / does not exist, 2 usage error\n";
 
@@ -206,6 +208,9 @@ static int users_add(struct home *h, const char *name, const char *role_s, bool 
             r = store_put_user(s, &u);
         else if (exists)
             r = -EEXIST;
+        /* A replaced role or password ends every session of the old one (revoke.h). */
+        if (r == 0 && exists)
+            r = revoke_user(s, name);
         if (r == 0)
             r = store_commit(s);
         else

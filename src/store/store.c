@@ -92,6 +92,15 @@ void pool_rec_release(struct pool_rec *p)
     memset(p, 0, sizeof(*p));
 }
 
+void revocation_rec_release(struct revocation_rec *r)
+{
+    if (!r)
+        return;
+    free(r->jti);
+    free(r->name);
+    memset(r, 0, sizeof(*r));
+}
+
 void user_rec_release(struct user_rec *u)
 {
     if (!u)
@@ -368,6 +377,37 @@ int store_count_users(struct store *s, const char *role, int64_t *count)
     return s->be->count_users(s->db, role, count);
 }
 
+int store_revoke_token(struct store *s, const char *jti, const char *name, int64_t exp_at_ms)
+{
+    return s->be->revoke_token(s->db, jti, name, exp_at_ms);
+}
+
+int store_revoke_user(struct store *s, const char *name, int64_t before_s)
+{
+    return s->be->revoke_user(s->db, name, before_s);
+}
+
+int store_revocation_gen(struct store *s, int64_t *gen)
+{
+    return s->be->revocation_gen(s->db, gen);
+}
+
+int store_list_revocations(struct store *s, int64_t after_gen, struct revocation_rec **out,
+                           size_t *n)
+{
+    return s->be->list_revocations(s->db, after_gen, out, n);
+}
+
+int store_get_user_revoked(struct store *s, const char *name, int64_t *before_s)
+{
+    return s->be->get_user_revoked(s->db, name, before_s);
+}
+
+int store_purge_revocations(struct store *s, int64_t before_ms, int64_t *purged)
+{
+    return s->be->purge_revocations(s->db, before_ms, purged);
+}
+
 #define FREE_VEC(fn, T, release)                                                                   \
     void fn(T *v, size_t n)                                                                        \
     {                                                                                              \
@@ -381,3 +421,4 @@ FREE_VEC(store_free_import_errors, struct import_error_rec, import_error_rec_rel
 FREE_VEC(store_free_pools, struct pool_rec, pool_rec_release)
 FREE_VEC(store_free_requests, struct run_request, run_request_release)
 FREE_VEC(store_free_users, struct user_rec, user_rec_release)
+FREE_VEC(store_free_revocations, struct revocation_rec, revocation_rec_release)

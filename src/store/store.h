@@ -264,6 +264,41 @@ int store_delete_user(struct store *s, const char *name) WARN_UNUSED;
 int store_count_users(struct store *s, const char *role, int64_t *count) WARN_UNUSED;
 
 /*
+ * Revoked API tokens (migration 0005; api/revoke.h uses them). Two kinds of row: a token
+ * revoked by its jti (a logout), kept until its exp has passed; and, per user name, a second
+ * before which every token issued to the user is refused (the user deleted, or their role or
+ * password replaced). Every revocation raises one generation number in its own transaction and
+ * stamps its row with it, so a reader checks one number (store_revocation_gen) on each request
+ * and reads only the rows above the generation it has seen (store_list_revocations). A backend
+ * makes a committed revocation visible to store_revocation_gen on every connection at once
+ * (SQLite: the next read sees it; a PostgreSQL backend may read the row, or keep it current
+ * with LISTEN/NOTIFY, as long as the delay it adds is bounded and documented).
+ */
+struct revocation_rec {
+    char *jti;  /* the revoked token's id; NULL for a user's row */
+    char *name; /* the token's user, or the user whose tokens are refused */
+    int64_t at; /* jti: the token's exp, UTC ms; user: tokens with an iat (s) below this (s) */
+    int64_t gen;
+};
+void revocation_rec_release(struct revocation_rec *r);
+/* Adds jti to the deny list until exp_at_ms (a jti revoked again keeps the later exp). */
+int store_revoke_token(struct store *s, const char *jti, const char *name,
+                       int64_t exp_at_ms) WARN_UNUSED;
+/* Refuses every token of name with an iat (seconds) below before_s (never lowered). */
+int store_revoke_user(struct store *s, const char *name, int64_t before_s) WARN_UNUSED;
+/* The generation of the latest revocation (0 before any). */
+int store_revocation_gen(struct store *s, int64_t *gen) WARN_UNUSED;
+/* Every revocation row with a generation above after_gen, by generation. */
+int store_list_revocations(struct store *s, int64_t after_gen, struct revocation_rec **out,
+                           size_t *n) WARN_UNUSED;
+void store_free_revocations(struct revocation_rec *v, size_t n);
+/* name's per-user row: 0 and *before_s, or -ENOENT when the user has none. */
+int store_get_user_revoked(struct store *s, const char *name, int64_t *before_s) WARN_UNUSED;
+/* Deletes the revoked tokens whose exp is before before_ms; *purged (may be NULL) gets how
+ * many. */
+int store_purge_revocations(struct store *s, int64_t before_ms, int64_t *purged) WARN_UNUSED;
+
+/*
  * The group-commit writer, for the event loop.
  *
  * store_writer_start opens its own connection to url and starts one thread. Changes are

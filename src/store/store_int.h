@@ -65,6 +65,12 @@ struct store_backend {
     int (*list_users)(void *db, struct user_rec **out, size_t *n);
     int (*delete_user)(void *db, const char *name);
     int (*count_users)(void *db, const char *role, int64_t *count);
+    int (*revoke_token)(void *db, const char *jti, const char *name, int64_t exp_at_ms);
+    int (*revoke_user)(void *db, const char *name, int64_t before_s);
+    int (*revocation_gen)(void *db, int64_t *gen);
+    int (*list_revocations)(void *db, int64_t after_gen, struct revocation_rec **out, size_t *n);
+    int (*get_user_revoked)(void *db, const char *name, int64_t *before_s);
+    int (*purge_revocations)(void *db, int64_t before_ms, int64_t *purged);
 };
 
 /* store_sqlite.c: opens (creating file and folders) and migrates path. 0 and *db, or a

@@ -129,7 +129,20 @@
     X(ST_GET_USER, "SELECT name, role, password_hash, created_at FROM users WHERE name = ?")       \
     X(ST_LIST_USERS, "SELECT name, role, password_hash, created_at FROM users ORDER BY name")      \
     X(ST_DEL_USER, "DELETE FROM users WHERE name = ?")                                             \
-    X(ST_COUNT_USERS, "SELECT COUNT(*) FROM users WHERE ?1 IS NULL OR role = ?1")
+    X(ST_COUNT_USERS, "SELECT COUNT(*) FROM users WHERE ?1 IS NULL OR role = ?1")                  \
+    X(ST_BUMP_REVOCATION_GEN, "UPDATE revocation_gen SET gen = gen + 1 WHERE id = 1")              \
+    X(ST_REVOKE_TOKEN, "INSERT INTO revoked_tokens (jti, name, exp_at, gen) VALUES (?1, ?2, ?3, "  \
+                       "(SELECT gen FROM revocation_gen WHERE id = 1)) ON CONFLICT (jti) DO "      \
+                       "UPDATE SET exp_at = MAX(exp_at, ?3), gen = excluded.gen")                  \
+    X(ST_REVOKE_USER, "INSERT INTO revoked_users (name, before_s, gen) VALUES (?1, ?2, "           \
+                      "(SELECT gen FROM revocation_gen WHERE id = 1)) ON CONFLICT (name) DO "      \
+                      "UPDATE SET before_s = MAX(before_s, ?2), gen = excluded.gen")               \
+    X(ST_REVOCATION_GEN, "SELECT gen FROM revocation_gen WHERE id = 1")                            \
+    X(ST_LIST_REVOCATIONS, "SELECT jti, name, exp_at, gen FROM revoked_tokens WHERE gen > ?1 "     \
+                           "UNION ALL SELECT NULL, name, before_s, gen FROM revoked_users "        \
+                           "WHERE gen > ?1 ORDER BY 4")                                            \
+    X(ST_GET_USER_REVOKED, "SELECT before_s FROM revoked_users WHERE name = ?")                    \
+    X(ST_PURGE_REVOKED_TOKENS, "DELETE FROM revoked_tokens WHERE exp_at < ?")
 
 enum sqlite_stmt {
 #define X(e, sql) e,
@@ -1293,6 +1306,122 @@ static int conn_count_users(void *db, const char *role, int64_t *count)
     return scalar_int(c, st, count, &null, "the number of users");
 }
 
+/* ---- revoked tokens ---- */
+
+/* Raises the revocation generation, then runs st (bound by the caller), whose row takes the new
+ * generation; one transaction (the caller's, or one of its own). */
+static int revocation_write(struct sqlite_conn *c, sqlite3_stmt *st, const char *what)
+{
+    bool own;
+    int r = txn_start(c, &own);
+    if (r < 0) {
+        stmt_done(st);
+        return r;
+    }
+    r = conn_step_simple(c, ST_BUMP_REVOCATION_GEN, "raise the revocation generation");
+    if (r == 0)
+        r = stmt_exec(c, st, what);
+    else
+        stmt_done(st);
+    return txn_end(c, own, r);
+}
+
+static int conn_revoke_token(void *db, const char *jti, const char *name, int64_t exp_at_ms)
+{
+    struct sqlite_conn *c = db;
+    if (!jti || !*jti || !name)
+        return bad_record(c, "revoked token", jti, "no jti or user");
+    sqlite3_stmt *st = stmt_get(c, ST_REVOKE_TOKEN);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, jti);
+    bind_text(st, 2, name);
+    sqlite3_bind_int64(st, 3, exp_at_ms);
+    return revocation_write(c, st, "revoke a token");
+}
+
+static int conn_revoke_user(void *db, const char *name, int64_t before_s)
+{
+    struct sqlite_conn *c = db;
+    if (!name || !*name)
+        return bad_record(c, "revoked user", name, "no name");
+    sqlite3_stmt *st = stmt_get(c, ST_REVOKE_USER);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, name);
+    sqlite3_bind_int64(st, 2, before_s);
+    return revocation_write(c, st, "revoke a user's tokens");
+}
+
+static int conn_revocation_gen(void *db, int64_t *gen)
+{
+    struct sqlite_conn *c = db;
+    *gen = 0;
+    sqlite3_stmt *st = stmt_get(c, ST_REVOCATION_GEN);
+    if (!st)
+        return ERR_DB;
+    bool null;
+    return scalar_int(c, st, gen, &null, "the revocation generation");
+}
+
+static int read_revocation(struct sqlite_conn *c, sqlite3_stmt *st, struct revocation_rec *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->jti = col_text(st, 0);
+    r->name = col_text(st, 1);
+    r->at = sqlite3_column_int64(st, 2);
+    r->gen = sqlite3_column_int64(st, 3);
+    if (!r->name) {
+        buf_reset(&c->err);
+        (void)!buf_addf(&c->err, "a revocation in database '%s' lacks a user", c->path);
+        revocation_rec_release(r);
+        return ERR_DB;
+    }
+    return 0;
+}
+
+static int conn_list_revocations(void *db, int64_t after_gen, struct revocation_rec **out,
+                                 size_t *n)
+{
+    struct sqlite_conn *c = db;
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *st = stmt_get(c, ST_LIST_REVOCATIONS);
+    if (!st)
+        return ERR_DB;
+    sqlite3_bind_int64(st, 1, after_gen);
+    LIST_ALL(c, st, struct revocation_rec, read_revocation, revocation_rec_release, out, n,
+             "revocations");
+}
+
+static int conn_get_user_revoked(void *db, const char *name, int64_t *before_s)
+{
+    struct sqlite_conn *c = db;
+    *before_s = 0;
+    sqlite3_stmt *st = stmt_get(c, ST_GET_USER_REVOKED);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, name);
+    bool null;
+    int r = scalar_int(c, st, before_s, &null, "a user's revocation");
+    return r == 0 && null ? -ENOENT : r;
+}
+
+static int conn_purge_revocations(void *db, int64_t before_ms, int64_t *purged)
+{
+    struct sqlite_conn *c = db;
+    if (purged)
+        *purged = 0;
+    sqlite3_stmt *st = stmt_get(c, ST_PURGE_REVOKED_TOKENS);
+    if (!st)
+        return ERR_DB;
+    sqlite3_bind_int64(st, 1, before_ms);
+    int r = stmt_exec(c, st, "purge expired revoked tokens");
+    if (r == 0 && purged)
+        *purged = sqlite3_changes(c->db);
+    return r;
+}
+
 const struct store_backend store__sqlite_backend = {
     .name = "sqlite",
     .close = conn_close,
@@ -1332,4 +1461,10 @@ const struct store_backend store__sqlite_backend = {
     .list_users = conn_list_users,
     .delete_user = conn_delete_user,
     .count_users = conn_count_users,
+    .revoke_token = conn_revoke_token,
+    .revoke_user = conn_revoke_user,
+    .revocation_gen = conn_revocation_gen,
+    .list_revocations = conn_list_revocations,
+    .get_user_revoked = conn_get_user_revoked,
+    .purge_revocations = conn_purge_revocations,
 };

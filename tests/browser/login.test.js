@@ -1,7 +1,7 @@
 'use strict';
 /*
- * login.test.js - logging in and out of baram's web UI, and what a 401 does
- * (UI-CONTRACT.md: Auth). One real `baram standalone` per test, Chromium headless.
+ * login.test.js - logging in and out of baram's web UI (a logout revokes the token on
+ * the server), and what a 401 does (UI-CONTRACT.md: Auth). One real `baram standalone` per test, Chromium headless.
  */
 const { after, before, test } = require('node:test');
 const { assert, finish, httpStatus, launchBrowser, setup, until } = require('./lib/harness');
@@ -56,8 +56,16 @@ test('1. login: a bad password shows login-error, the right one lands on the DAG
     assert.ok(tok, 'no token in sessionStorage baram.token');
     assert.equal(jwtPayload(tok).sub, 'olga');
 
-    // logout: back to the login form, token gone; the DAG list now leads to login again
+    // logout: the server revokes the token (POST /api/v1/auth/logout), so a copy of it kept
+    // elsewhere stops working too; back to the login form, token gone; the DAG list now leads
+    // to login again
+    const before = await fetch(`${b.base}/api/v1/dags`, { headers: { Authorization: `Bearer ${tok}` } });
+    assert.equal(before.status, 200, 'the token did not work before the logout');
+    const loggedOut = p.waitForResponse((r) => r.url().endsWith('/api/v1/auth/logout'));
     await s.byId('logout').click();
+    assert.equal((await loggedOut).status(), 204, 'the logout button did not revoke the token');
+    const copy = await fetch(`${b.base}/api/v1/dags`, { headers: { Authorization: `Bearer ${tok}` } });
+    assert.equal(copy.status, 401, 'a copy of the token still works after logout');
     await s.byId('login-form').waitFor();
     await until(() => p.url().includes('#/login'), 'the #/login route after logout');
     assert.equal(await storedToken(p), null, 'logout kept the token');

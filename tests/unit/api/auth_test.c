@@ -34,6 +34,7 @@
 #include <sodium.h>
 
 #include "api/auth.h"
+#include "api/revoke.h"
 #include "base/err.h"
 #include "base/when.h"
 #include "store/store.h"
@@ -517,6 +518,30 @@ static void verified_token_cache(void **state)
     auth_close(a);
 }
 
+/* A token the cache holds is refused once its exp (plus leeway) has passed: the cache checks
+ * the time again on every hit, it does not keep what was true when the token was verified. */
+static void cached_token_is_refused_once_expired(void **state)
+{
+    (void)state;
+    struct auth *a = open_auth(NULL);
+    double exp = (double)when_now_ms() / 1000.0 - AUTH_LEEWAY_S + 1.0; /* 1 s left */
+    char payload[256];
+    snprintf(payload, sizeof payload,
+             "{\"sub\":\"alice\",\"role\":\"viewer\",\"iss\":\"baram\",\"aud\":\"baram-api\","
+             "\"exp\":%.3f}",
+             exp);
+    char *t = hand_token("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", payload, secret, sizeof secret);
+    expect_accepted(a, t, "alice", AUTH_VIEWER); /* verified in full, cached */
+    expect_accepted(a, t, "alice", AUTH_VIEWER); /* from the cache */
+    while ((double)when_now_ms() / 1000.0 <= exp + AUTH_LEEWAY_S + 0.2) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    expect_refused(a, t, "expired");
+    free(t);
+    auth_close(a);
+}
+
 static void attack_claims(void **state)
 {
     (void)state;
@@ -773,6 +798,94 @@ static void store_users(void **state)
     store_close(s);
 }
 
+/* Revocation (revoke.h) with two servers on one database (two snapshots, two connections), the
+ * tokens held in the verified-token cache: a logout through one, a user deleted or updated
+ * through a third connection (the CLI), each refused by both at the next check. */
+static void revoked_tokens_are_refused_through_the_cache(void **state)
+{
+    (void)state;
+    struct auth *a = open_auth(NULL);
+    struct store *s1 = open_store(), *s2 = open_store(), *cli = open_store();
+    struct revoke *rv1 = revoke_new(), *rv2 = revoke_new();
+    put_user(cli, "alice", "operator", "pw-alice-1");
+    put_user(cli, "bob", "viewer", "pw-bob-1");
+    put_user(cli, "root", "admin", "pw-root-1");
+    char *t1, *t2, *tb;
+    int64_t exp_in;
+    assert_int_equal(auth_issue_user(a, cli, "alice", AUTH_OPERATOR, 0, &t1, &exp_in), 0);
+    assert_int_equal(auth_issue_user(a, cli, "alice", AUTH_OPERATOR, 0, &t2, &exp_in), 0);
+    assert_int_equal(auth_issue_user(a, cli, "bob", AUTH_VIEWER, 0, &tb, &exp_in), 0);
+    struct auth_user u1, u2, ub;
+    const char *why = NULL;
+    assert_int_equal(auth_verify(a, t1, &u1, &why), 0);
+    assert_int_equal(auth_verify(a, t2, &u2, &why), 0);
+    assert_int_equal(auth_verify(a, tb, &ub, &why), 0);
+    assert_int_equal(strlen(u1.jti), 32);
+    assert_int_equal(u1.exp_s - u1.iat_s, 3600);
+    assert_int_equal(revoke_check(rv1, s1, &u1, &why), 0);
+    assert_int_equal(revoke_check(rv2, s2, &u1, &why), 0);
+
+    /* A logout on server 2: server 1 refuses the (cached) token at its next check. */
+    assert_int_equal(revoke_token(s2, &u1), 0);
+    struct auth_user again;
+    assert_int_equal(auth_verify(a, t1, &again, &why), 0); /* the signature is still good */
+    assert_int_equal(revoke_check(rv1, s1, &again, &why), -EACCES);
+    assert_string_equal(why, "token revoked");
+    assert_int_equal(revoke_check(rv2, s2, &again, &why), -EACCES);
+    assert_int_equal(revoke_check(rv1, s1, &u2, &why), 0); /* another session stands */
+    assert_int_equal(revoke_check(rv1, s1, &ub, &why), 0);
+
+    /* The user deleted from the CLI: every token of theirs, on both servers. */
+    assert_int_equal(auth_delete_user(cli, "alice"), 0);
+    assert_int_equal(revoke_check(rv1, s1, &u2, &why), -EACCES);
+    assert_int_equal(revoke_check(rv2, s2, &u2, &why), -EACCES);
+    assert_int_equal(revoke_check(rv1, s1, &ub, &why), 0);
+    /* Made again and logged in within the same second: the new token stands, the old not. */
+    put_user(cli, "alice", "viewer", "pw-alice-2");
+    char *t3;
+    struct auth_user u3;
+    assert_int_equal(auth_issue_user(a, cli, "alice", AUTH_VIEWER, 0, &t3, &exp_in), 0);
+    assert_int_equal(auth_verify(a, t3, &u3, &why), 0);
+    assert_int_equal(revoke_check(rv1, s1, &u3, &why), 0);
+    assert_int_equal(revoke_check(rv1, s1, &u2, &why), -EACCES);
+    assert_int_equal(u3.exp_s - u3.iat_s, 3600);
+
+    /* A token without a jti is keyed by its digest: its logout revokes it and nothing else. */
+    struct claims c = good_claims();
+    c.sub = "bob";
+    char *nj = sign(JWT_ALG_HS256, secret, sizeof secret, &c);
+    struct auth_user un;
+    assert_int_equal(auth_verify(a, nj, &un, &why), 0);
+    assert_int_equal(un.jti[0], '#');
+    assert_int_equal(revoke_token(cli, &un), 0);
+    assert_int_equal(revoke_check(rv1, s1, &un, &why), -EACCES);
+    assert_int_equal(revoke_check(rv1, s1, &ub, &why), 0);
+
+    /* The last admin is not deleted, and nothing is revoked for them. */
+    struct auth_user ur;
+    char *tr;
+    assert_int_equal(auth_issue_user(a, cli, "root", AUTH_ADMIN, 0, &tr, &exp_in), 0);
+    assert_int_equal(auth_verify(a, tr, &ur, &why), 0);
+    assert_int_equal(auth_delete_user(cli, "root"), -EPERM);
+    assert_int_equal(revoke_check(rv2, s2, &ur, &why), 0);
+
+    /* The cost of a check that finds nothing new: one one-row read and two lookups. */
+    int64_t t0 = when_mono_ns();
+    enum { N = 20000 };
+    for (int i = 0; i < N; i++)
+        assert_int_equal(revoke_check(rv1, s1, &ub, &why), 0);
+    fprintf(stderr, "revoke_check: %.2f us per check\n",
+            (double)(when_mono_ns() - t0) / N / 1000.0);
+
+    free(t1), free(t2), free(t3), free(tb), free(nj), free(tr);
+    revoke_free(rv1);
+    revoke_free(rv2);
+    store_close(cli);
+    store_close(s2);
+    store_close(s1);
+    auth_close(a);
+}
+
 static void login_and_throttle(void **state)
 {
     (void)state;
@@ -899,6 +1012,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(issue_and_verify, setup, teardown),
         cmocka_unit_test_setup_teardown(attack_alg_none, setup, teardown),
         cmocka_unit_test_setup_teardown(verified_token_cache, setup, teardown),
+        cmocka_unit_test_setup_teardown(cached_token_is_refused_once_expired, setup, teardown),
         cmocka_unit_test_setup_teardown(attack_hs256_with_public_key, setup, teardown),
         cmocka_unit_test_setup_teardown(attack_wrong_key_and_tamper, setup, teardown),
         cmocka_unit_test_setup_teardown(attack_claims, setup, teardown),
@@ -907,6 +1021,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(public_key_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(store_users, setup, teardown),
         cmocka_unit_test_setup_teardown(login_and_throttle, setup, teardown),
+        cmocka_unit_test_setup_teardown(revoked_tokens_are_refused_through_the_cache, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(throttle_parallel, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

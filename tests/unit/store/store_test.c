@@ -777,6 +777,66 @@ static void bad_records_are_refused_not_stored(void **state)
     assert_int_equal(raw_int("bad.db", "SELECT COUNT(*) FROM runs"), 0);
 }
 
+/* Revocations (migration 0005): each raises the generation and is listed above the generation
+ * a reader saw; a user's cutoff only grows; a second connection sees a commit at once; a purge
+ * drops only expired tokens. */
+static void revocations_raise_the_generation(void **state)
+{
+    (void)state;
+    struct store *s = open_ok("rv.db"), *other = open_ok("rv.db");
+    int64_t gen = -1, before = 0, purged = -1;
+    assert_int_equal(store_revocation_gen(s, &gen), 0);
+    assert_int_equal(gen, 0);
+    assert_int_equal(store_revoke_token(s, "j1", "alice", 1000), 0);
+    assert_int_equal(store_revoke_token(s, "j2", "bob", 5000), 0);
+    assert_int_equal(store_revoke_user(s, "carol", 70), 0);
+    assert_int_equal(store_revoke_user(s, "carol", 60), 0); /* never lowered */
+    assert_int_equal(store_revocation_gen(other, &gen), 0);
+    assert_int_equal(gen, 4);
+    assert_int_equal(store_get_user_revoked(other, "carol", &before), 0);
+    assert_int_equal(before, 70);
+    assert_int_equal(store_get_user_revoked(other, "alice", &before), -ENOENT);
+
+    struct revocation_rec *v;
+    size_t n;
+    assert_int_equal(store_list_revocations(other, 0, &v, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(v[0].jti, "j1");
+    assert_string_equal(v[0].name, "alice");
+    assert_int_equal(v[0].at, 1000);
+    assert_int_equal(v[0].gen, 1);
+    assert_string_equal(v[1].jti, "j2");
+    assert_null(v[2].jti);
+    assert_string_equal(v[2].name, "carol");
+    assert_int_equal(v[2].at, 70);
+    assert_int_equal(v[2].gen, 4);
+    store_free_revocations(v, n);
+    assert_int_equal(store_list_revocations(other, 2, &v, &n), 0);
+    assert_int_equal(n, 1);
+    store_free_revocations(v, n);
+    assert_int_equal(store_list_revocations(other, 4, &v, &n), 0);
+    assert_int_equal(n, 0);
+    store_free_revocations(v, n);
+
+    /* Inside the caller's transaction: a rollback takes the generation back too. */
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_revoke_token(s, "j3", "alice", 9000), 0);
+    store_rollback(s);
+    assert_int_equal(store_revocation_gen(other, &gen), 0);
+    assert_int_equal(gen, 4);
+
+    assert_int_equal(store_purge_revocations(s, 2000, &purged), 0);
+    assert_int_equal(purged, 1);
+    assert_int_equal(store_list_revocations(other, 0, &v, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].jti, "j2");
+    store_free_revocations(v, n);
+    assert_int_equal(store_revoke_token(s, "", "alice", 1), ERR_DB);
+    assert_int_equal(store_revoke_user(s, NULL, 1), ERR_DB);
+    store_close(other);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -800,6 +860,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(failed_commit_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(errors_from_sqlite_name_the_database, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_records_are_refused_not_stored, setup, teardown),
+        cmocka_unit_test_setup_teardown(revocations_raise_the_generation, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,202 @@
+/*
+ * revoke.c - revoked API tokens (revoke.h): the store's deny list and
+ * per-user cutoffs, and the snapshot of them each server checks.
+ *
+ * The snapshot is a table of entries, "j:JTI" -> the token's exp (ms) and
+ * "u:NAME" -> the cutoff second, found through an hmap whose keys are the
+ * entries' own strings. It knows the store's revocation generation it
+ * reflects: a check reads the store's generation (one row) and, when it
+ * moved, the rows above the old one, merged in under the mutex. A
+ * generation lower than the snapshot's (another database behind the same
+ * url) starts the snapshot over. Entries of tokens past exp + leeway are
+ * dropped at most every REVOKE_SWEEP_MS (the table is rebuilt then); user
+ * cutoffs stay, one per user name ever revoked.
+ *
+ * Cost of a check: one prepared one-row SELECT on the thread's connection,
+ * a mutex, two hash lookups (tests/unit/api/auth_test.c measures it).
+ *
+ * Threads: any; struct revoke's fields are under its mutex. The store
+ * connection is the caller's. Owns its entries' keys.
+ */
+#include "api/revoke.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/auth.h"
+#include "base/err.h"
+#include "base/hmap.h"
+#include "base/when.h"
+#include "base/xalloc.h"
+#include "store/store.h"
+
+#define REVOKE_SWEEP_MS  (60 * 1000)
+#define REVOKE_LEEWAY_MS ((int64_t)AUTH_LEEWAY_S * 1000)
+#define REVOKE_KEY_MAX   (2 + (AUTH_JTI_MAX > AUTH_NAME_MAX ? AUTH_JTI_MAX : AUTH_NAME_MAX) + 1)
+
+struct revoke_entry {
+    char *key;  /* "j:JTI" or "u:NAME", owned */
+    int64_t at; /* j: the token's exp (UTC ms); u: tokens with an iat below this second */
+};
+
+struct revoke {
+    pthread_mutex_t mu;
+    int64_t gen; /* the store's revocation generation the snapshot reflects */
+    struct revoke_entry *v;
+    size_t n, cap;
+    struct hmap map; /* key -> index in v; keys borrowed from v[i].key */
+    int64_t swept_at_ms;
+};
+
+struct revoke *revoke_new(void)
+{
+    struct revoke *rv = xcalloc(1, sizeof *rv);
+    pthread_mutex_init(&rv->mu, NULL);
+    hmap_init(&rv->map);
+    rv->swept_at_ms = when_now_ms();
+    return rv;
+}
+
+static void entries_clear(struct revoke *rv)
+{
+    for (size_t i = 0; i < rv->n; i++)
+        free(rv->v[i].key);
+    rv->n = 0;
+    hmap_release(&rv->map);
+    hmap_init(&rv->map);
+}
+
+void revoke_free(struct revoke *rv)
+{
+    if (!rv)
+        return;
+    entries_clear(rv);
+    hmap_release(&rv->map);
+    free(rv->v);
+    pthread_mutex_destroy(&rv->mu);
+    free(rv);
+}
+
+static bool expired(const struct revoke_entry *e, int64_t now_ms)
+{
+    return e->key[0] == 'j' && e->at + REVOKE_LEEWAY_MS < now_ms;
+}
+
+/* Drops the entries of tokens no verifier accepts any more (mutex held). */
+static void sweep(struct revoke *rv, int64_t now_ms)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < rv->n; i++) {
+        if (expired(&rv->v[i], now_ms))
+            free(rv->v[i].key);
+        else
+            rv->v[kept++] = rv->v[i];
+    }
+    rv->n = kept;
+    hmap_release(&rv->map);
+    hmap_init(&rv->map);
+    for (size_t i = 0; i < rv->n; i++)
+        hmap_put(&rv->map, rv->v[i].key, strlen(rv->v[i].key), (uint32_t)i);
+    rv->swept_at_ms = now_ms;
+}
+
+/* Adds or raises one entry (mutex held). */
+static void merge(struct revoke *rv, const char *key, int64_t at)
+{
+    size_t len = strlen(key);
+    uint32_t i;
+    if (hmap_get(&rv->map, key, len, &i)) {
+        if (rv->v[i].at < at)
+            rv->v[i].at = at;
+        return;
+    }
+    xgrow((void **)&rv->v, &rv->cap, rv->n + 1, sizeof *rv->v);
+    rv->v[rv->n] = (struct revoke_entry){.key = xstrdup(key), .at = at};
+    hmap_put(&rv->map, rv->v[rv->n].key, len, (uint32_t)rv->n);
+    rv->n++;
+}
+
+/* Brings the snapshot up to the store's generation gen (mutex held). */
+static int load(struct revoke *rv, struct store *s, int64_t gen, int64_t now_ms)
+{
+    if (gen < rv->gen) {
+        entries_clear(rv);
+        rv->gen = 0;
+    }
+    struct revocation_rec *v = NULL;
+    size_t n = 0;
+    int r = store_list_revocations(s, rv->gen, &v, &n);
+    if (r < 0)
+        return r;
+    int64_t top = gen;
+    for (size_t i = 0; i < n; i++) {
+        char key[REVOKE_KEY_MAX];
+        snprintf(key, sizeof key, "%s:%s", v[i].jti ? "j" : "u", v[i].jti ? v[i].jti : v[i].name);
+        struct revoke_entry probe = {.key = key, .at = v[i].at};
+        if (!expired(&probe, now_ms))
+            merge(rv, key, v[i].at);
+        if (v[i].gen > top)
+            top = v[i].gen;
+    }
+    store_free_revocations(v, n);
+    rv->gen = top;
+    return 0;
+}
+
+int revoke_check(struct revoke *rv, struct store *s, const struct auth_user *u, const char **why)
+{
+    int64_t gen;
+    int r = store_revocation_gen(s, &gen);
+    if (r < 0)
+        return r;
+    int64_t now_ms = when_now_ms();
+    char jkey[REVOKE_KEY_MAX], ukey[REVOKE_KEY_MAX];
+    snprintf(jkey, sizeof jkey, "j:%s", u->jti);
+    snprintf(ukey, sizeof ukey, "u:%s", u->name);
+    pthread_mutex_lock(&rv->mu);
+    if (gen != rv->gen)
+        r = load(rv, s, gen, now_ms);
+    if (r == 0 && now_ms - rv->swept_at_ms >= REVOKE_SWEEP_MS)
+        sweep(rv, now_ms);
+    uint32_t i;
+    bool revoked = false;
+    if (r == 0 && u->jti[0] && hmap_get(&rv->map, jkey, strlen(jkey), &i))
+        revoked = true;
+    if (r == 0 && hmap_get(&rv->map, ukey, strlen(ukey), &i))
+        revoked = revoked || u->iat_s == INT64_MIN || u->iat_s < rv->v[i].at;
+    pthread_mutex_unlock(&rv->mu);
+    if (r < 0)
+        return r;
+    if (revoked) {
+        if (why)
+            *why = "token revoked";
+        return -EACCES;
+    }
+    return 0;
+}
+
+int revoke_token(struct store *s, const struct auth_user *u)
+{
+    int64_t purged = 0;
+    int r = store_begin(s);
+    if (r < 0)
+        return r;
+    r = store_revoke_token(s, u->jti, u->name, u->exp_s * 1000);
+    if (r == 0)
+        r = store_purge_revocations(s, when_now_ms() - REVOKE_LEEWAY_MS, &purged);
+    if (r == 0)
+        return store_commit(s);
+    store_rollback(s);
+    return r;
+}
+
+int revoke_user(struct store *s, const char *name)
+{
+    /* Every token issued up to now has an iat at or below this second: refuse below the next
+     * (auth_issue_user issues from that second on, so new tokens are not refused). */
+    return store_revoke_user(s, name, when_now_ms() / 1000 + 1);
+}
