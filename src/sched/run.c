@@ -12,14 +12,21 @@
  *    downstream's pending-upstream counter; only the downstream touched are
  *    re-decided (trigger_decide), through a worklist. A run costs
  *    O(tasks + edges); nothing scans all tasks per event.
- *  - Durability gate: a task's readiness comes from its upstream's final
- *    records, so it carries the highest sequence number among them (gate);
- *    it is pushed to the ready queue only once the store writer reports
- *    that number durable. Records that release nothing (queued/running,
- *    up_for_retry) are never waited for; 'running' ones are even submitted
- *    late (RUN_RUNNING_DELAY_MS) or with the final ones. Skips and
- *    upstream_failed cascade at once in memory; a task they make runnable
- *    is gated the same way.
+ *  - Durability gate: a try is claimed when it gets a slot (its instance
+ *    'queued' with the new try number, and the try's record) and its
+ *    process starts only once the store writer reports that claim durable.
+ *    So a try is started at most once, even by a scheduler killed at any
+ *    moment: after a restart a claimed try counts as failed (SPEC section
+ *    5). The claim is recorded after whatever made the instance ready (its
+ *    upstream's final records), so once it is durable so are they: no
+ *    finished task runs again. It costs no commit of its own on the
+ *    critical path: a downstream's claim goes into the same transaction as
+ *    the final records of the upstream that released it, the claim of a
+ *    slot freed by an ending try into that try's, and the first tasks'
+ *    into the run's first. Other records are never waited for; 'running'
+ *    ones (with the pid) are even submitted late (ENGINE_RUNNING_DELAY_MS)
+ *    or with the final ones. Skips and upstream_failed cascade at once in
+ *    memory. A run not gated on durability (`baram run`) starts at once.
  *  - Every kind of task starts a try through run_start_<kind>() and reports
  *    through run_try_done(): the one completion path (exit code or HTTP
  *    outcome, output, message) that decides success/skip/retry/failure.
@@ -321,7 +328,7 @@ static void run_decide_finished(struct run *r, uint32_t t, enum ti_state st, con
         in->ended_at_ms = now;
         free(in->message);
         in->message = msg ? xstrdup(msg) : NULL;
-        in->final_seq = run_put_ti(r, ii);
+        run_put_ti(r, ii);
         run_finish_inst(r, ii);
     }
 }
@@ -366,12 +373,12 @@ static bool run_replay(struct run *r, uint32_t ii)
     in->scheduled_at_ms = rs->scheduled_at_ms;
     in->queued_at_ms = rs->queued_at_ms;
     in->ended_at_ms = rs->ended_at_ms;
-    in->final_seq = run_put_ti(r, ii);
+    run_put_ti(r, ii);
     run_finish_inst(r, ii);
     return true;
 }
 
-void run_ready(struct run *r, uint32_t ii, uint64_t gate)
+void run_ready(struct run *r, uint32_t ii)
 {
     if (run_replay(r, ii))
         return;
@@ -381,14 +388,11 @@ void run_ready(struct run *r, uint32_t ii, uint64_t gate)
     in->state = TI_SCHEDULED;
     in->scheduled_at_ms = when_now_ms();
     in->ready_ns = when_mono_ns();
-    if (r->e->gate_on_durable && (gate > r->e->durable || r->gates.n > r->gates_head)) {
-        struct run_gate g = {.seq = gate, .inst = ii};
-        VEC_PUSH(&r->gates, g);
-    } else {
-        const struct dag_task *t = &r->dag->tasks[in->task];
-        sched_push(&r->e->sched, r, ii, t->priority, r->tasks[in->task].pool);
-        VEC_PUSH(&r->readied, ii);
-    }
+    /* No wait for durability here: the try's claim, made when it gets a slot, is recorded
+     * after what made it ready and is waited for (run_sched_start). */
+    const struct dag_task *t = &r->dag->tasks[in->task];
+    sched_push(&r->e->sched, r, ii, t->priority, r->tasks[in->task].pool);
+    VEC_PUSH(&r->readied, ii);
 }
 
 /* for_each over a template: its expansion as items. 0, or -1 with *msg. */
@@ -472,7 +476,7 @@ static void run_decide(struct run *r, uint32_t t)
             in->state = TI_FAILED;
             in->ended_at_ms = when_now_ms();
             in->message = msg;
-            in->final_seq = run_put_ti(r, rt->inst_start);
+            run_put_ti(r, rt->inst_start);
             run_finish_inst(r, rt->inst_start);
             return;
         }
@@ -492,17 +496,16 @@ static void run_decide(struct run *r, uint32_t t)
     }
     rt->decided = true;
     for (uint32_t k = 0; k < rt->ninst; k++)
-        run_ready(r, rt->inst_start + k, rt->gate);
+        run_ready(r, rt->inst_start + k);
 }
 
-/* An instance reached a finished state (its record is submitted, final_seq set). */
+/* An instance reached a finished state (its record is submitted). */
 void run_finish_inst(struct run *r, uint32_t ii)
 {
     struct run_inst *in = run_inst_at(r, ii);
     uint32_t t = in->task;
     struct run_task *rt = &r->tasks[t];
     enum ti_state st = in->state;
-    uint64_t seq = in->final_seq;
     r->ndone++;
     if (st == TI_FAILED || st == TI_UPSTREAM_FAILED)
         r->nfailed++;
@@ -539,8 +542,6 @@ void run_finish_inst(struct run *r, uint32_t ii)
             dtk->cnt.skipped++;
         else
             dtk->cnt.failed++;
-        if (seq > dtk->gate)
-            dtk->gate = seq;
         if (complete)
             dtk->cnt.pending--;
         if (!dtk->decided && !dtk->queued_eval) {
@@ -690,19 +691,15 @@ static void run_drain_check(struct run *r)
         run_halt(r);
 }
 
+/* Starts the claimed tries whose claim is durable (in claim order). A draining run starts
+ * them too: a claimed try is in flight, like a running one. */
 static void run_release_gates(struct run *r)
 {
-    if (r->draining)
-        return;
     while (r->gates_head < r->gates.n && r->gates.v[r->gates_head].seq <= r->e->durable) {
         uint32_t ii = r->gates.v[r->gates_head++].inst;
         struct run_inst *in = run_inst_at(r, ii);
-        if (r->cancelled || r->fatal || in->state != TI_SCHEDULED)
-            continue;
-        const struct dag_task *t = &r->dag->tasks[in->task];
-        in->ready_ns = when_mono_ns(); /* ready now that what it depends on is durable */
-        sched_push(&r->e->sched, r, ii, t->priority, r->tasks[in->task].pool);
-        VEC_PUSH(&r->readied, ii);
+        if (in->state == TI_QUEUED && !in->cur)
+            run_try_start(r, ii);
     }
     if (r->gates_head == r->gates.n)
         r->gates.n = r->gates_head = 0;
@@ -783,7 +780,7 @@ static void run_abort_waiting(struct run *r)
         in->ended_at_ms = now;
         free(in->message);
         in->message = xstrdup("cancelled");
-        in->final_seq = run_put_ti(r, ii);
+        run_put_ti(r, ii);
         run_finish_inst(r, ii);
     }
 }
@@ -793,7 +790,7 @@ static void run_abort_waiting(struct run *r)
 static void run_abort(struct run *r)
 {
     sched_drop(&r->e->sched, r);
-    r->gates.n = r->gates_head = 0;
+    r->gates.n = r->gates_head = 0; /* their claims end below, with the running tries */
     run_abort_waiting(r);
     /* http and wait tries report from inside their cancel call, changing r->running: work on
      * a copy, and pump once at the end. */
@@ -803,6 +800,10 @@ static void run_abort(struct run *r)
     r->no_pump = true;
     for (size_t i = 0; i < ids.n; i++) {
         struct run_inst *in = run_inst_at(r, ids.v[i]);
+        if (in->state == TI_QUEUED && !in->cur) {
+            run_claim_end(r, ids.v[i]); /* claimed, not started: nothing to kill */
+            continue;
+        }
         if (in->state != TI_RUNNING || !in->cur)
             continue;
         if (in->cur->sp)
@@ -1060,8 +1061,7 @@ void run_drain(struct run *r)
         return;
     log_info("run draining", "run=%s running=%zu", log_q(r->run_id), r->running.n);
     r->draining = true;
-    sched_drop(&r->e->sched, r);
-    r->gates.n = r->gates_head = 0;
+    sched_drop(&r->e->sched, r); /* claimed tries are in flight: they start and end */
     run_drain_check(r);
 }
 
@@ -1076,16 +1076,17 @@ void run_halt(struct run *r)
     VEC(uint32_t) ids = {0};
     for (size_t i = 0; i < r->running.n; i++)
         VEC_PUSH(&ids, r->running.v[i]);
-    /* A try stopped by the shutdown is not the task's failure: it is recorded as failed but
-     * gets a try more, and the instance waits for its retry, which the next scheduler
-     * starts at once. Nothing else changes: the run stays 'running'. */
+    /* A try stopped by the shutdown (or claimed and not started yet) is not the task's
+     * failure: it is recorded as failed but gets a try more, and the instance waits for its
+     * retry, which the next scheduler starts at once. Nothing else changes: the run stays
+     * 'running'. */
     run_cork(r);
     int64_t now = when_now_ms();
     for (size_t i = 0; i < ids.n; i++) {
         uint32_t ii = ids.v[i];
         run_flush_running(r, ii);
         struct run_inst *in = run_inst_at(r, ii);
-        if (in->state != TI_RUNNING)
+        if (in->state != TI_RUNNING && in->state != TI_QUEUED)
             continue;
         free(in->message);
         in->message = xstrdup("stopped: the scheduler shut down (the try is given back)");
@@ -1098,8 +1099,11 @@ void run_halt(struct run *r)
     r->halted = true;
     for (size_t i = 0; i < ids.n; i++) {
         struct run_inst *in = run_inst_at(r, ids.v[i]);
-        if (!in->cur)
+        if (!in->cur) {
+            if (in->slot_held)
+                run_claim_end(r, ids.v[i]); /* claimed, not started */
             continue;
+        }
         if (in->cur->sp) {
             if (in->pid > 0)
                 kill(-in->pid, SIGKILL); /* no grace left: the daemon is going */

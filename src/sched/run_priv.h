@@ -48,7 +48,6 @@ struct run_task {
     uint32_t ninst;      /* 0 until expanded */
     uint32_t ndone;      /* instances finished */
     struct trigger_counts cnt;
-    uint64_t gate; /* highest final-record seq among finished upstream instances */
     uint32_t pool; /* sched pool index */
     bool expanded;
     bool decided;
@@ -79,14 +78,13 @@ struct run_inst {
     char *item;       /* owned, mapped only */
     char *output;     /* owned, may be NULL */
     size_t output_len;
-    char *message; /* owned, may be NULL */
-    uint64_t final_seq;
+    char *message;    /* owned, may be NULL */
     uint32_t run_pos; /* index in run->running while a try is in flight */
     int64_t scheduled_at_ms, queued_at_ms, started_at_ms, ended_at_ms, try_started_at_ms;
     int pid;
     int32_t restore_idx; /* its stored record when resuming (index in run.restore), or -1 */
-    int64_t ready_ns;    /* monotonic time it last became ready: its upstream met (and durable,
-                            when gated), or its retry delay over (scheduling latency) */
+    int64_t ready_ns;    /* monotonic time it last became ready: its upstream met or its retry
+                            delay over (scheduling latency, durability waits included) */
     struct run_try *cur; /* the try in flight, or NULL */
 };
 
@@ -122,6 +120,7 @@ struct run_retry {
     struct run_retry *prev, *next; /* the run's list of open retry timers */
 };
 
+/* A claimed try (see run_sched_start): it starts once the writer reports seq durable. */
 struct run_gate {
     uint64_t seq;
     uint32_t inst;
@@ -171,7 +170,7 @@ struct run {
     VEC(uint32_t) work;         /* tasks to (re)decide */
     VEC(uint32_t) readied;      /* instances made ready during this event */
     VEC(uint32_t) prepped;      /* tasks whose log folder was prepared (see logprep.h) */
-    VEC(struct run_gate) gates; /* ready instances waiting for durability (FIFO) */
+    VEC(struct run_gate) gates; /* claimed tries waiting for their record to be durable (FIFO) */
     size_t gates_head;
     uint64_t last_seq;
     uint32_t ntasks_complete;
@@ -221,7 +220,7 @@ uint64_t run_put_ti(struct run *r, uint32_t ii);
 uint64_t run_put_try(struct run *r, uint32_t ii, enum ti_state st, int64_t ended_at_ms);
 void run_progress(struct run *r, uint32_t ii);
 uint32_t run_add_inst(struct run *r, uint32_t task, int32_t map_index, char *item);
-void run_ready(struct run *r, uint32_t ii, uint64_t gate);
+void run_ready(struct run *r, uint32_t ii);
 void run_finish_inst(struct run *r, uint32_t ii);
 void run_stop(struct run *r);
 void run_release(struct run *r);
@@ -241,6 +240,11 @@ void run_prep(struct run *r, uint32_t t);
 void run_prep_cleanup(struct run *r);
 void run_flush_running(struct run *r, uint32_t ii);
 void run_retry_closed(uv_handle_t *h);
+/* Starts the try instance ii has claimed (state queued, holding a slot). */
+void run_try_start(struct run *r, uint32_t ii);
+/* Ends a claimed try that never started, as if killed: the run is cancelled, failed or
+ * halted (run_abort, run_halt). */
+void run_claim_end(struct run *r, uint32_t ii);
 /* The instance (up_for_retry) is made ready again after delay_ms. */
 void run_retry_after(struct run *r, uint32_t ii, int64_t delay_ms);
 

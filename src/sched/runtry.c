@@ -519,22 +519,22 @@ void run_flush_running_rec(struct run *r, uint32_t inst)
     run_flush_running(r, inst);
 }
 
-/* sched start callback: a slot is ours; start the next try. */
+/* sched start callback: a slot is ours. The next try is claimed: the instance is 'queued'
+ * with the new try number, and both records are submitted in the transaction the event that
+ * freed the slot or made the instance ready is writing (see the design note of run.c). A run
+ * gated on durability starts the process once that claim is durable (run_release_gates); a
+ * scheduler killed in between leaves a claimed try, which the next one counts as failed, so
+ * no try number ever runs twice. */
 void run_sched_start(void *owner, uint32_t ii)
 {
     struct run *r = owner;
     run_mark(r); /* its records and end are looked at after the dispatch */
-    atomic_fetch_add_explicit(&stats_g.tries_started, 1, memory_order_relaxed);
     struct run_inst *in = run_inst_at(r, ii);
-    const struct dag_task *t = &r->dag->tasks[in->task];
-    int64_t now = when_now_ms();
     in->try_number++;
-    in->state = TI_RUNNING;
-    in->queued_at_ms = now;
-    in->try_started_at_ms = now;
+    in->state = TI_QUEUED;
+    in->queued_at_ms = when_now_ms();
+    in->try_started_at_ms = -1;
     in->ended_at_ms = -1; /* an earlier try's end (up_for_retry) is not this one's */
-    if (in->started_at_ms < 0)
-        in->started_at_ms = now;
     in->exit_code = -1;
     in->term_signal = 0;
     in->timed_out = false;
@@ -542,6 +542,35 @@ void run_sched_start(void *owner, uint32_t ii)
     in->slot_held = true;
     in->run_pos = (uint32_t)r->running.n;
     VEC_PUSH(&r->running, ii);
+    if (r->e && r->e->gate_on_durable) {
+        run_put_ti(r, ii);
+        uint64_t seq = run_put_try(r, ii, TI_QUEUED, -1);
+        if (seq > r->e->durable) {
+            struct run_gate g = {.seq = seq, .inst = ii};
+            VEC_PUSH(&r->gates, g);
+            return;
+        }
+    }
+    run_try_start(r, ii);
+}
+
+void run_claim_end(struct run *r, uint32_t ii)
+{
+    struct run_try_end e = {.exit_code = -1, .killed = true};
+    run_try_done(r, ii, &e);
+}
+
+void run_try_start(struct run *r, uint32_t ii)
+{
+    run_mark(r); /* a try that fails at once releases work */
+    atomic_fetch_add_explicit(&stats_g.tries_started, 1, memory_order_relaxed);
+    struct run_inst *in = run_inst_at(r, ii);
+    const struct dag_task *t = &r->dag->tasks[in->task];
+    int64_t now = when_now_ms();
+    in->state = TI_RUNNING;
+    in->try_started_at_ms = now;
+    if (in->started_at_ms < 0)
+        in->started_at_ms = now;
 
     struct run_try *tr = xcalloc(1, sizeof(*tr));
     tr->r = r;
@@ -617,7 +646,7 @@ static void run_retry_fire(uv_timer_t *h)
     if (!r->cancelled && !r->fatal) {
         struct run_inst *in = run_inst_at(r, rr->inst);
         if (in->state == TI_UP_FOR_RETRY)
-            run_ready(r, rr->inst, 0);
+            run_ready(r, rr->inst);
     }
     uv_close((uv_handle_t *)h, run_retry_closed);
 }
@@ -699,6 +728,6 @@ static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e)
     in->state = try_state;
     in->ended_at_ms = now;
     run_put_try(r, ii, try_state, now);
-    in->final_seq = run_put_ti(r, ii);
+    run_put_ti(r, ii);
     run_finish_inst(r, ii);
 }
