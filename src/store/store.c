@@ -22,9 +22,14 @@ struct store {
     void *db;                       /* owned: the backend's connection */
 };
 
+const struct store_backend *store__backend(struct store *s)
+{
+    return s->be;
+}
+
 void *store__conn(struct store *s)
 {
-    return s->be == &store__sqlite_backend ? s->db : NULL;
+    return s->db;
 }
 
 void run_rec_release(struct run_rec *r)

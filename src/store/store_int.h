@@ -14,13 +14,6 @@
 #include "store/events.h"
 #include "store/store.h"
 
-struct sqlite3;
-
-/* One event appended on db, in the caller's transaction if one is open (a run written
- * outside the group-commit writer, e.g. claimed queued). 0 or ERR_DB (sqlite3_errmsg). */
-int events__put(struct sqlite3 *db, enum event_kind kind, const char *dag_id, const char *run_id,
-                const char *task_id, const char *state, int try_number, int64_t at_ms);
-
 struct store_backend {
     const char *name;
     void (*close)(void *db);
@@ -71,17 +64,49 @@ struct store_backend {
     int (*list_revocations)(void *db, int64_t after_gen, struct revocation_rec **out, size_t *n);
     int (*get_user_revoked)(void *db, const char *name, int64_t *before_s);
     int (*purge_revocations)(void *db, int64_t before_ms, int64_t *purged);
+    /* the event log (events.h): appends prepared once per writer connection, then reads */
+    int (*events_w_open)(void *db, void **w);
+    void (*events_w_close)(void *w);
+    int (*events_w_put)(void *w, enum event_kind kind, const char *dag_id, const char *run_id,
+                        const char *task_id, const char *state, int try_number, int64_t at_ms);
+    int (*events_w_prune)(void *w, int64_t keep);
+    int (*events_list)(void *db, int64_t after_id, const char *dag_id, const char *run_id,
+                       size_t limit, struct event_rec **out, size_t *n);
+    int (*events_last_id)(void *db, int64_t *id);
+    int (*count_tis)(void *db, int64_t counts[TI_STATE_COUNT]);
+    int (*count_runs)(void *db, int64_t counts[RUN_STATE_COUNT]);
 };
 
-/* store_sqlite.c: opens (creating file and folders) and migrates path. 0 and *db, or a
- * negative code with *errmsg (malloc'd). */
-extern const struct store_backend store__sqlite_backend;
-
-/* For modules of this layer that speak SQL themselves (events.c): the SQLite connection
- * object behind s (NULL for another backend), and its sqlite3 handle. */
+/* For the modules of this layer in front of the backends (events.c): s's backend and its
+ * connection object. */
+const struct store_backend *store__backend(struct store *s);
 void *store__conn(struct store *s);
+
+/* ---- the SQLite backend (store_sqlite.c, events_sqlite.c, migrate_sqlite.c) ---- */
+
+extern const struct store_backend store__sqlite_backend;
+/* Opens (creating file and folders) and migrates path. 0 and *db, or a negative code with
+ * *errmsg (malloc'd). */
+int store__sqlite_open(const char *path, void **db, char **errmsg);
+/* The sqlite3 handle of a connection object of store_sqlite.c. */
 struct sqlite3;
 struct sqlite3 *store__sqlite(void *conn);
-int store__sqlite_open(const char *path, void **db, char **errmsg);
+
+/* events_sqlite.c: the event log's entries of store__sqlite_backend. */
+int events_sqlite_w_open(void *conn, void **w);
+void events_sqlite_w_close(void *w);
+int events_sqlite_w_put(void *w, enum event_kind kind, const char *dag_id, const char *run_id,
+                        const char *task_id, const char *state, int try_number, int64_t at_ms);
+int events_sqlite_w_prune(void *w, int64_t keep);
+int events_sqlite_list(void *conn, int64_t after_id, const char *dag_id, const char *run_id,
+                       size_t limit, struct event_rec **out, size_t *n);
+int events_sqlite_last_id(void *conn, int64_t *id);
+int events_sqlite_count_tis(void *conn, int64_t counts[TI_STATE_COUNT]);
+int events_sqlite_count_runs(void *conn, int64_t counts[RUN_STATE_COUNT]);
+/* One event appended on db, in the caller's transaction if one is open (a run written
+ * outside the group-commit writer, e.g. claimed queued). 0 or ERR_DB (sqlite3_errmsg). */
+int events_sqlite_put(struct sqlite3 *db, enum event_kind kind, const char *dag_id,
+                      const char *run_id, const char *task_id, const char *state, int try_number,
+                      int64_t at_ms);
 
 #endif

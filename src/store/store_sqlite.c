@@ -1184,8 +1184,9 @@ static int conn_claim_run(void *db, const char *prefix, int64_t at_ms, const str
             /* A run claimed here is written outside the group-commit writer, which records
              * the events of everything else: its event goes in the same transaction, so the
              * event stream shows a run held queued (a paused DAG, max_active_runs) at once. */
-            if (r == 0 && events__put(c->db, EVENT_RUN, rec->dag_id, id, NULL,
-                                      run_state_name(rec->state), 0, now_or(rec->queued_at_ms)) < 0)
+            if (r == 0 &&
+                events_sqlite_put(c->db, EVENT_RUN, rec->dag_id, id, NULL,
+                                  run_state_name(rec->state), 0, now_or(rec->queued_at_ms)) < 0)
                 r = conn_fail(c, "cannot record the event of run '%s' in database '%s'", id,
                               c->path);
         }
@@ -1467,4 +1468,12 @@ const struct store_backend store__sqlite_backend = {
     .list_revocations = conn_list_revocations,
     .get_user_revoked = conn_get_user_revoked,
     .purge_revocations = conn_purge_revocations,
+    .events_w_open = events_sqlite_w_open,
+    .events_w_close = events_sqlite_w_close,
+    .events_w_put = events_sqlite_w_put,
+    .events_w_prune = events_sqlite_w_prune,
+    .events_list = events_sqlite_list,
+    .events_last_id = events_sqlite_last_id,
+    .count_tis = events_sqlite_count_tis,
+    .count_runs = events_sqlite_count_runs,
 };
