@@ -1,12 +1,13 @@
 /*
  * migrate.h - numbered schema migrations, applied when a store opens.
  *
- * Each migration is a file src/store/migrations/NNNN_name.sql, embedded into the binary at
- * build time (embed_migrations.cmake generates migrate_steps[], sorted by number). Applying
- * one runs its SQL and records (number, name, applied_at) in schema_migrations inside one
- * transaction, so a migration is applied wholly or not at all, exactly once, even when two
- * connections open the same database at the same time. A database that records a number this
- * binary does not know was written by a newer baram and is refused.
+ * Each backend has its own: src/store/migrations/<backend>/NNNN_name.sql, embedded into the
+ * binary at build time (embed_migrations.cmake generates migrate_<backend>_steps[], sorted by
+ * number). Applying one runs its SQL and records (number, name, applied_at) in
+ * schema_migrations inside one transaction, so a migration is applied wholly or not at all,
+ * exactly once, even when two connections open the same database at the same time. A
+ * database that records a number this binary does not know was written by a newer baram and
+ * is refused.
  *
  * Any thread; one connection at a time.
  */
@@ -25,15 +26,15 @@ struct migrate_step {
     const char *sql;  /* the file's text */
 };
 
-/* Generated (build/gen/migrate_steps.c): the embedded migrations by number. */
-extern const struct migrate_step migrate_steps[];
-extern const size_t migrate_steps_count;
+/* Generated (build/gen/migrate_sqlite_steps.c): the SQLite backend's migrations by number. */
+extern const struct migrate_step migrate_sqlite_steps[];
+extern const size_t migrate_sqlite_steps_count;
 
-/* The highest migration number this binary knows. */
-int migrate_latest(void);
+/* The highest number among the n steps. */
+int migrate_latest(const struct migrate_step *steps, size_t n);
 
-/* Applies every pending migration to db. 0, or ERR_DB with *errmsg (malloc'd) saying what
- * went wrong for a person; where names the database in messages. */
+/* migrate_sqlite.c: applies every pending SQLite migration to db. 0, or ERR_DB with *errmsg
+ * (malloc'd) saying what went wrong for a person; where names the database in messages. */
 int migrate_sqlite(struct sqlite3 *db, const char *where, char **errmsg) WARN_UNUSED;
 
 #endif

@@ -1,6 +1,6 @@
 /*
- * migrate.c - applies the embedded migrations (migrate.h) to an SQLite
- * connection. Key idea: read the applied numbers without a lock first (the
+ * migrate_sqlite.c - applies the SQLite backend's embedded migrations
+ * (migrate.h) to a connection. Key idea: read the applied numbers without a lock first (the
  * common case, nothing to do, costs one query); for each missing migration
  * take the write lock (BEGIN IMMEDIATE), check again (another connection may
  * have just applied it), run it and record it, then COMMIT. Any thread.
@@ -17,15 +17,6 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/when.h"
-
-int migrate_latest(void)
-{
-    int n = 0;
-    for (size_t i = 0; i < migrate_steps_count; i++)
-        if (migrate_steps[i].number > n)
-            n = migrate_steps[i].number;
-    return n;
-}
 
 static int fail(char **errmsg, const char *fmt, ...) PRINTF_LIKE(2, 3);
 static int fail(char **errmsg, const char *fmt, ...)
@@ -120,15 +111,15 @@ int migrate_sqlite(sqlite3 *db, const char *where, char **errmsg)
     sqlite3_finalize(st);
     if (rc != SQLITE_ROW)
         return fail(errmsg, "cannot migrate database '%s': %s", where, sqlite3_errmsg(db));
-    int latest = migrate_latest();
+    int latest = migrate_latest(migrate_sqlite_steps, migrate_sqlite_steps_count);
     if (newest > latest)
         return fail(errmsg,
                     "database '%s' has schema version %lld, newer than this baram knows (%d): "
                     "upgrade baram or use another database",
                     where, (long long)newest, latest);
 
-    for (size_t i = 0; i < migrate_steps_count; i++) {
-        const struct migrate_step *m = &migrate_steps[i];
+    for (size_t i = 0; i < migrate_sqlite_steps_count; i++) {
+        const struct migrate_step *m = &migrate_sqlite_steps[i];
         if (!m->sql)
             continue;
         int r = applied(db, m->number);

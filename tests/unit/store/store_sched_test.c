@@ -615,9 +615,9 @@ static void migrates_a_0001_database(void **state)
 {
     (void)state;
     const struct migrate_step *first = NULL;
-    for (size_t i = 0; i < migrate_steps_count; i++)
-        if (migrate_steps[i].number == 1)
-            first = &migrate_steps[i];
+    for (size_t i = 0; i < migrate_sqlite_steps_count; i++)
+        if (migrate_sqlite_steps[i].number == 1)
+            first = &migrate_sqlite_steps[i];
     assert_non_null(first);
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(path_in("baram.db"), &db), SQLITE_OK);
@@ -641,8 +641,8 @@ static void migrates_a_0001_database(void **state)
     sqlite3_close(db);
 
     struct store *s = open_ok();
-    assert_int_equal(raw_int("SELECT MAX(number) FROM schema_migrations"), migrate_latest());
-    assert_true(migrate_latest() >= 2);
+    assert_int_equal(raw_int("SELECT MAX(number) FROM schema_migrations"), migrate_latest(migrate_sqlite_steps, migrate_sqlite_steps_count));
+    assert_true(migrate_latest(migrate_sqlite_steps, migrate_sqlite_steps_count) >= 2);
     struct run_rec got;
     assert_int_equal(store_get_run(s, "old", &got), 0);
     assert_string_equal(got.dag_id, "etl");
@@ -667,7 +667,7 @@ static void migrates_a_0001_database(void **state)
     /* Opening again applies nothing twice. */
     s = open_ok();
     store_close(s);
-    assert_int_equal(raw_int("SELECT COUNT(*) FROM schema_migrations"), migrate_latest());
+    assert_int_equal(raw_int("SELECT COUNT(*) FROM schema_migrations"), migrate_latest(migrate_sqlite_steps, migrate_sqlite_steps_count));
 }
 
 int main(void)

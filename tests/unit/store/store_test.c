@@ -242,10 +242,10 @@ static void migrations_apply_once(void **state)
 {
     store_close(open_ok("m.db"));
     long long n = raw_int("m.db", "SELECT COUNT(*) FROM schema_migrations");
-    assert_int_equal(n, (long long)migrate_steps_count);
+    assert_int_equal(n, (long long)migrate_sqlite_steps_count);
     assert_true(n >= 1);
     assert_int_equal(raw_int("m.db", "SELECT MAX(number) FROM schema_migrations"),
-                     migrate_latest());
+                     migrate_latest(migrate_sqlite_steps, migrate_sqlite_steps_count));
     assert_int_equal(raw_int("m.db", "SELECT COUNT(*) FROM schema_migrations WHERE number = 1 "
                                      "AND name = 'initial'"),
                      1);
@@ -295,7 +295,7 @@ static void concurrent_first_opens_migrate_once(void **state)
         assert_int_equal(WEXITSTATUS(status), 0);
     }
     assert_int_equal(raw_int("race.db", "SELECT COUNT(*) FROM schema_migrations"),
-                     (long long)migrate_steps_count);
+                     (long long)migrate_sqlite_steps_count);
     assert_int_equal(raw_int("race.db", "SELECT COUNT(*) FROM runs"), N);
 }
 
