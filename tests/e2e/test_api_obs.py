@@ -237,8 +237,10 @@ def test_every_state_change_streams_in_order(api):
     got = expected_states([e for e in ev if e["run_id"] == run_id])
     assert got[:2] == [("run", None, "queued", None), ("run", None, "running", None)]
     assert got[-1] == ("run", None, "success", None)  # the only leaf, d (all_done), succeeded
-    for task, states in {"a": ["running", "success"], "b": ["running", "success"],
-                         "d": ["running", "success"]}.items():
+    # Each try is claimed durably ('queued') before its process starts (SPEC section 5).
+    for task, states in {"a": ["queued", "running", "success"],
+                         "b": ["queued", "running", "success"],
+                         "d": ["queued", "running", "success"]}.items():
         assert [st for (_, t, st, _) in got if t == task] == states, got
     # c: try 1 fails and goes up_for_retry, try 2 fails for good
     c = [(st, tr) for (_, t, st, tr) in got if t == "c"]
