@@ -452,6 +452,11 @@ struct dagdir {
     int wd;           /* the folder's watch on ifd, or -1 */
     uv_poll_t poll;   /* readable ifd; data = this dagdir */
     bool poll_live;   /* poll was initialized (it must be closed) */
+
+    /* The last IN_MOVED_FROM of a candidate name: its cookie and the name (owned, or NULL). */
+    uint32_t moved_cookie;
+    char *moved_from;
+
     bool watching;
     uv_timer_t retry; /* restarts a lost watch */
     dev_t dev;        /* the watched folder's identity */
@@ -487,6 +492,7 @@ static void dagdir_finish(struct dagdir *d)
     for (size_t i = 0; i < d->due.n; i++)
         free(d->due.v[i]);
     VEC_FREE(&d->due);
+    free(d->moved_from);
     if (d->ifd >= 0)
         close(d->ifd);
     free(d->folder);
@@ -974,6 +980,18 @@ static void on_event(struct dagdir *d, const struct inotify_event *ev)
     if (!e)
         return;
     e->seq++;
+    if ((ev->mask & IN_MOVED_TO) && d->moved_from && ev->cookie == d->moved_cookie) {
+        /* A rename in the folder (mv a.yaml b.yaml): the old name goes first, at once, so
+         * the DAG is not defined twice for a moment. */
+        struct dagdir_ent *from = ent_get(d, d->moved_from);
+        if (from && from != e)
+            mark_due(d, from);
+    }
+    if (ev->mask & IN_MOVED_FROM) {
+        free(d->moved_from);
+        d->moved_from = xstrdup(ev->name);
+        d->moved_cookie = ev->cookie;
+    }
     if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
         e->writing = false;
         e->held = false;

@@ -338,6 +338,8 @@ def test_dag_id_change_and_rename(b, daemons):
     assert (b.dags / "out.out").read_text() == "y1\ny1\n"
     o = b("dags", "list", "--json").json
     assert [(x["dag_id"], x["file"]) for x in o["dags"]] == [("y", str(b.dags / "c.yaml"))], o
+    # The new name is not taken for a second file of the same DAG, even for a moment.
+    assert not d.lines("dag file has errors"), d.log()
     assert d.stop() == 0
 
 
