@@ -206,7 +206,7 @@ static void long_command_runs_from_its_file(void **state)
     assert_non_null(cmd);
     memcpy(cmd, "printf %s ", 10);
     memset(cmd + 10, 'z', n);
-    strcpy(cmd + 10 + n, " | wc -c; exit 7");
+    memcpy(cmd + 10 + n, " | wc -c; exit 7", 17);
     char *file = xasprintf("%s/1.sh", dir);
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
