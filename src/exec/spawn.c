@@ -17,6 +17,12 @@
  *
  * Per try, the parent makes: open(log), posix_spawn (one clone + exec),
  * pidfd_open, epoll_ctl add/del, waitpid, kill(-pgid), close x2.
+ *
+ * exec's size limits (E2BIG) are checked ahead (spawn_check), so a person
+ * reads which variable is too large rather than "Argument list too long". A
+ * command longer than one argument may be, or one that would take the
+ * environment over the total, is written to cmd_file and run from there
+ * (`/bin/sh FILE` reads it as `-c` would have).
  */
 #include "exec/spawn.h"
 
@@ -25,6 +31,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +45,9 @@
 #include "base/fault.h"
 #include "base/xalloc.h"
 #include "dag/dag.h"
+
+/* Room left in ARG_MAX for the program's path, "/bin/sh -c" and what the kernel adds. */
+#define SPAWN_EXEC_SLACK (4 * 1024)
 
 /* How long after SIGKILL we keep waiting for the group to vanish before reporting anyway. */
 #define SPAWN_REAP_WAIT_MS 2000
@@ -265,6 +275,100 @@ static void spawn_on_timer(uv_timer_t *h)
     /* Leader still alive after SIGKILL: its exit (poll/signal) will come. */
 }
 
+size_t spawn_strv_size(char *const *v)
+{
+    size_t n = 0;
+    for (; v && *v; v++)
+        n += strlen(*v) + 1 + sizeof(char *);
+    return n + sizeof(char *);
+}
+
+size_t spawn_exec_max(void)
+{
+    long m = sysconf(_SC_ARG_MAX);
+    if (m < 32 * 4096)
+        m = 32 * 4096; /* the kernel's floor, whatever the stack limit */
+    if (m > 6 * 1024 * 1024)
+        m = 6 * 1024 * 1024; /* its ceiling (3/4 of _STK_LIM), even with no stack limit */
+    return (size_t)m - SPAWN_EXEC_SLACK;
+}
+
+/* "NAME" of "NAME=value", malloc'd. */
+static char *spawn_var_name(const char *kv)
+{
+    const char *eq = strchr(kv, '=');
+    return eq ? xstrndup(kv, (size_t)(eq - kv)) : xstrdup(kv);
+}
+
+/* Whether o->cmd goes to o->cmd_file: too long for one argument, or too much with env. */
+static bool spawn_cmd_to_file(const struct spawn_opts *o, size_t env_size)
+{
+    if (!o->cmd_file)
+        return false;
+    size_t n = strlen(o->cmd) + 1;
+    return n > SPAWN_ARG_MAX || env_size + n > spawn_exec_max();
+}
+
+int spawn_check(const struct spawn_opts *o, char **msg)
+{
+    *msg = NULL;
+    for (char *const *v = o->env; v && *v; v++) {
+        size_t n = strlen(*v) + 1;
+        if (n > SPAWN_ARG_MAX) {
+            char *name = spawn_var_name(*v);
+            *msg = xasprintf("cannot start the process: environment variable '%s' is %zu KiB, "
+                             "over the %d KiB one variable may hold (E2BIG)",
+                             name, n / 1024, SPAWN_ARG_MAX / 1024);
+            free(name);
+            return -E2BIG;
+        }
+    }
+    size_t env = spawn_strv_size(o->env);
+    size_t cmd = strlen(o->cmd) + 1, max = spawn_exec_max();
+    if (spawn_cmd_to_file(o, env))
+        cmd = strlen(o->cmd_file) + 1;
+    if (cmd > SPAWN_ARG_MAX) {
+        *msg = xasprintf("cannot start the process: the command is %zu KiB once expanded, "
+                         "over the %d KiB one argument may hold (E2BIG)",
+                         cmd / 1024, SPAWN_ARG_MAX / 1024);
+        return -E2BIG;
+    }
+    if (env + cmd > max) {
+        *msg = xasprintf("cannot start the process: its environment (%zu KiB) and command "
+                         "(%zu KiB) are over the %zu KiB exec takes in all (ARG_MAX, E2BIG)",
+                         env / 1024, cmd / 1024, max / 1024);
+        return -E2BIG;
+    }
+    return 0;
+}
+
+int spawn_file_put(const char *path, const char *data, size_t len)
+{
+    char *tmp = xasprintf("%s.tmp", path);
+    int r = 0;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) {
+        r = -errno;
+        goto out;
+    }
+    for (size_t off = 0; off < len && r == 0;) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno != EINTR)
+            r = -errno;
+        else if (w > 0)
+            off += (size_t)w;
+    }
+    if (close(fd) < 0 && r == 0)
+        r = -errno;
+    if (r == 0 && rename(tmp, path) < 0)
+        r = -errno;
+    if (r < 0)
+        unlink(tmp);
+out:
+    free(tmp);
+    return r;
+}
+
 int spawn_start(uv_loop_t *loop, const struct spawn_opts *o, spawn_exit_fn cb, void *ud,
                 struct spawn **out)
 {
@@ -285,6 +389,9 @@ int spawn_start(uv_loop_t *loop, const struct spawn_opts *o, spawn_exit_fn cb, v
         r = -EAGAIN;
         goto fail;
     }
+    bool cmd_in_file = spawn_cmd_to_file(o, spawn_strv_size(o->env));
+    if (cmd_in_file && (r = spawn_file_put(o->cmd_file, o->cmd, strlen(o->cmd))) < 0)
+        goto fail;
     if (o->log_path) {
         logfd = open(o->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (logfd < 0) {
@@ -345,7 +452,9 @@ int spawn_start(uv_loop_t *loop, const struct spawn_opts *o, spawn_exit_fn cb, v
             goto fail_handles;
     }
 
-    char *argv[] = {"/bin/sh", "-c", (char *)o->cmd, NULL};
+    char *argv_c[] = {"/bin/sh", "-c", (char *)o->cmd, NULL};
+    char *argv_f[] = {"/bin/sh", (char *)o->cmd_file, NULL};
+    char **argv = cmd_in_file ? argv_f : argv_c;
     r = posix_spawn(&sp->pid, "/bin/sh", &fa, &attr, argv, o->env ? o->env : spawn_empty_env);
     if (r != 0) {
         r = -r;

@@ -21,6 +21,7 @@
 #define BARAM_EXEC_SPAWN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "base/compiler.h"
@@ -28,8 +29,15 @@
 struct spawn;
 struct uv_loop_s;
 
+/* Linux's limits on what exec takes: one argument or one "NAME=value" with its NUL
+ * (MAX_ARG_STRLEN, 32 pages of 4 KiB), and all of argv and the environment, strings and
+ * pointers, within ARG_MAX (sysconf; a quarter of the stack limit, 2 MiB by default). */
+#define SPAWN_ARG_MAX (128 * 1024)
+
 struct spawn_opts {
     const char *cmd;      /* run as /bin/sh -c cmd (borrowed for the call) */
+    const char *cmd_file; /* NULL, or where a cmd too long for exec is written to run as
+                           * /bin/sh cmd_file instead; without it such a cmd is refused */
     const char *cwd;      /* NULL: this process's cwd */
     char *const *env;     /* NULL-terminated "NAME=value" array (borrowed for the call) */
     const char *log_path; /* stdout+stderr appended here (created 0644); NULL: see below */
@@ -49,8 +57,25 @@ struct spawn_result {
  * try, when the whole group is gone). */
 typedef void (*spawn_exit_fn)(void *ud, const struct spawn_result *r);
 
+/* The bytes exec counts against ARG_MAX for the NULL-terminated strings v: each string with
+ * its NUL, plus one pointer each. Any thread. */
+size_t spawn_strv_size(char *const *v);
+/* What exec takes in all (argv and environment), from sysconf(_SC_ARG_MAX), less a margin for
+ * the program's name and the kernel's own strings. Any thread. */
+size_t spawn_exec_max(void);
+/* Whether exec can take o->cmd (or run it from o->cmd_file) with o->env: 0, or -E2BIG with
+ * *msg (malloc'd) naming the variable or the total that is too large, for a person. Any
+ * thread. */
+int spawn_check(const struct spawn_opts *o, char **msg) WARN_UNUSED;
+
+/* Writes len bytes of data to path (0644) through a temporary file renamed over it, so a
+ * process that reads path sees the whole of it (or what was there before): 0 or a negative
+ * errno. For the files a process is handed: a long command, a large input. Any thread. */
+int spawn_file_put(const char *path, const char *data, size_t len) WARN_UNUSED;
+
 /* Starts the process. 0 and *out (owned by this module, valid until the callback returns), or a
- * negative errno (log file cannot be opened, spawn failed): no callback will come then. */
+ * negative errno (log file cannot be opened, spawn failed; -E2BIG: see spawn_check): no
+ * callback will come then. */
 int spawn_start(struct uv_loop_s *loop, const struct spawn_opts *o, spawn_exit_fn cb, void *ud,
                 struct spawn **out) WARN_UNUSED;
 /* SIGTERM to the group now, SIGKILL to it after the grace period if any of it lives on. The

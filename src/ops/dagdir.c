@@ -18,12 +18,25 @@
  * blocks the loop; the bytes go to dag_load_mem. A fingerprint of the bytes
  * (and the DAG's SHA-256 when it loads) tells a real change from a touch.
  *
- * Events: uv_fs_event on the folder (inotify). An event on a candidate name
- * (re)arms that entry's timer; when it has been quiet for DAGDIR_QUIET_MS the
- * one file is loaded again. An event on the folder itself (or an error)
- * checks the folder; when it is gone or replaced the watch stops, a warning
- * is logged and a retry timer restarts the watch, then every file is loaded
- * again (an unchanged file makes no callback).
+ * Events: inotify on the folder, read through a uv_poll on its descriptor
+ * (uv_fs_event cannot ask for IN_CLOSE_WRITE). A file is complete when its
+ * writer closes it (IN_CLOSE_WRITE) or when it is renamed into place
+ * (IN_MOVED_TO, how editors and config tools save): it is loaded at once. A
+ * write, a new name, a delete, a rename away or a chmod (re)arms the entry's
+ * timer, the backstop: after DAGDIR_QUIET_MS without events the file is
+ * loaded anyway (a writer that keeps it open; a delete, where an editor's
+ * rename-away is usually followed by the new file). A file its writer still
+ * holds (written since its last close) that fails to load is not reported:
+ * it is a half-written file until it is closed, or until DAGDIR_HELD_MS pass
+ * without a write. Whatever wins, the bytes read must be the file's last
+ * version: after reading a file, the pending events are read, and if any
+ * came for that name the bytes are dropped and the new events decide.
+ * Events only change the entries' state and list the files due; the files
+ * are loaded after the batch (run_due), never while events are read.
+ * An event on the folder itself (or an error) checks the folder; when it is
+ * gone or replaced the watch stops, a warning is logged and a retry timer
+ * restarts the watch, then every file is loaded again (an unchanged file
+ * makes no callback); so does a queue overflow (IN_Q_OVERFLOW).
  *
  * Threads: dagdir_scan on any thread; everything else on the loop thread.
  * Ownership: the dagdir owns its entries, their paths and errors, and one
@@ -36,10 +49,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -54,6 +69,12 @@
 
 #define DAGDIR_MAX_FILES 10000
 #define DAGDIR_RETRY_MS  3000
+
+/* What the folder's watch reports: a file complete (close after writing, renamed in), one being
+ * written, created, gone or changed in mode, and the folder itself going away. */
+#define DAGDIR_EVENTS                                                                              \
+    (IN_CLOSE_WRITE | IN_MOVED_TO | IN_MODIFY | IN_CREATE | IN_DELETE | IN_MOVED_FROM |            \
+     IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
 
 /* ---- names and files ---- */
 
@@ -421,19 +442,22 @@ struct dagdir_ent {
     uint32_t slot;        /* index in d->slots, stable while the entry lives */
     struct dagdir_file f; /* path, one DAG reference, errors: owned */
     bool present;         /* the file is known (reported); false while a new name is quiet */
+    bool writing;         /* written (or created) since its writer last closed it */
+    bool held;            /* a failed load was held back while writing: the next one reports */
+    bool due;             /* complete: listed in d->due, to be loaded after the event batch */
+    uint32_t seq;         /* events on this name so far: a load tells if it raced a write */
     bool have_fp;
     uint64_t fp;
     size_t len;
     char *dup_id;     /* owned: the id an earlier file holds, when that made this one fail */
     bool timer_live;  /* timer was initialized (it must be closed) */
     bool detached;    /* out of d->ents: the timer's close callback frees the entry */
-    uv_timer_t timer; /* the quiet period; data = this entry */
+    uv_timer_t timer; /* the backstop; data = this entry */
 };
 
 struct dagdir {
     uv_loop_t *loop; /* borrowed */
     char *folder;    /* owned, without trailing '/' */
-    char *base;      /* owned: the folder's last component (events on the folder itself) */
     dagdir_change_fn cb;
     void *ud;
     VEC(struct dagdir_ent *) ents;  /* owned, sorted by name */
@@ -442,7 +466,17 @@ struct dagdir {
     struct hmap ids;  /* DAG id -> slot, or DAGDIR_NONE; keys in d->keys */
     VEC(char *) keys; /* owned: every key the hmap points to */
     size_t live;      /* ids held by an entry */
-    uv_fs_event_t watch;
+    VEC(char *) due;  /* owned: names of complete files, loaded after the event batch */
+    bool resync_due;  /* events were lost (queue overflow): load every file again */
+    int ifd;          /* the inotify descriptor, or -1 */
+    int wd;           /* the folder's watch on ifd, or -1 */
+    uv_poll_t poll;   /* readable ifd; data = this dagdir */
+    bool poll_live;   /* poll was initialized (it must be closed) */
+
+    /* The last IN_MOVED_FROM of a candidate name: its cookie and the name (owned, or NULL). */
+    uint32_t moved_cookie;
+    char *moved_from;
+
     bool watching;
     uv_timer_t retry; /* restarts a lost watch */
     dev_t dev;        /* the watched folder's identity */
@@ -475,8 +509,13 @@ static void dagdir_finish(struct dagdir *d)
     for (size_t i = 0; i < d->keys.n; i++)
         free(d->keys.v[i]);
     VEC_FREE(&d->keys);
+    for (size_t i = 0; i < d->due.n; i++)
+        free(d->due.v[i]);
+    VEC_FREE(&d->due);
+    free(d->moved_from);
+    if (d->ifd >= 0)
+        close(d->ifd);
     free(d->folder);
-    free(d->base);
     void (*done)(void *) = d->done;
     void *ud = d->done_ud;
     free(d);
@@ -672,7 +711,9 @@ static bool diag_same(const struct diag *a, const struct diag *b)
     return true;
 }
 
-static void reload(struct dagdir *d, struct dagdir_ent *e);
+static void reload(struct dagdir *d, struct dagdir_ent *e, bool hold_failure);
+static void drain(struct dagdir *d);
+static void arm(struct dagdir *d, struct dagdir_ent *e, uint64_t ms);
 
 /* The DAG id was let go: load again, in name order, every file that failed on it. */
 static void resolve_dups(struct dagdir *d, const char *id)
@@ -686,17 +727,36 @@ static void resolve_dups(struct dagdir *d, const char *id)
     for (size_t i = 0; i < names.n && !d->closing; i++) {
         struct dagdir_ent *e = ent_get(d, names.v[i]);
         if (e)
-            reload(d, e);
+            reload(d, e, false);
     }
     names_free(&names);
 }
 
-/* Loads e's file again and reports it if anything changed. May free e. */
-static void reload(struct dagdir *d, struct dagdir_ent *e)
+/* Loads e's file again and reports it if anything changed. With hold_failure (its writer may
+ * still be writing it), a file that fails to load is not reported: e is held, and reported
+ * once DAGDIR_HELD_MS pass without a write. May free e. */
+static void reload(struct dagdir *d, struct dagdir_ent *e, bool hold_failure)
 {
     struct dagdir_load l;
     struct taken_ctx tc = {d, e};
-    if (load_path(e->f.path, &l, watch_taken, &tc) == 1) { /* gone */
+    uint32_t seq = e->seq;
+    int gone = load_path(e->f.path, &l, watch_taken, &tc);
+    drain(d);
+    if (e->seq != seq) {
+        /* Written, replaced or removed while it was read: these bytes may be half of the
+         * next version. The new events decide when it is read again. */
+        if (gone != 1)
+            load_release(&l);
+        return;
+    }
+    if (gone != 1 && hold_failure && !l.dag) {
+        load_release(&l);
+        e->held = true;
+        arm(d, e, DAGDIR_HELD_MS);
+        return;
+    }
+    e->held = false;
+    if (gone == 1) {
         if (!e->present) {
             dag_free(ent_drop(d, e));
             return;
@@ -759,25 +819,63 @@ static void reload(struct dagdir *d, struct dagdir_ent *e)
     free(let_go);
 }
 
+static void run_due(struct dagdir *d);
+static void resync(struct dagdir *d);
+
+/* The backstop: no event on e for a while. A file still open for writing may be half written:
+ * a failure is held back once (see reload). */
 static void on_quiet(uv_timer_t *t)
 {
     struct dagdir_ent *e = t->data;
-    if (!e->d->closing)
-        reload(e->d, e);
+    struct dagdir *d = e->d;
+    if (d->closing)
+        return;
+    reload(d, e, e->writing && !e->held);
+    run_due(d);
 }
 
-/* An event on name: (re)starts its quiet period. */
-static void arm(struct dagdir *d, const char *name)
+/* (Re)starts e's backstop. */
+static void arm(struct dagdir *d, struct dagdir_ent *e, uint64_t ms)
 {
-    struct dagdir_ent *e = ent_add(d, name);
-    if (!e)
-        return;
     if (!e->timer_live) {
         uv_timer_init(d->loop, &e->timer);
         e->timer.data = e;
         e->timer_live = true;
     }
-    uv_timer_start(&e->timer, on_quiet, DAGDIR_QUIET_MS, 0);
+    uv_timer_start(&e->timer, on_quiet, ms, 0);
+}
+
+/* e's file is complete: load it after the event batch. */
+static void mark_due(struct dagdir *d, struct dagdir_ent *e)
+{
+    if (e->timer_live)
+        uv_timer_stop(&e->timer);
+    if (!e->due) {
+        e->due = true;
+        VEC_PUSH(&d->due, xstrdup(e->name));
+    }
+}
+
+/* Loads the files found complete, in the order their events came (loading one reads the
+ * events that came meanwhile, which may add more), and everything after an overflow. */
+static void run_due(struct dagdir *d)
+{
+    if (d->resync_due && !d->closing) {
+        d->resync_due = false;
+        log_warn("DAG folder events were lost, reading every file again", "folder=%s",
+                 log_q(d->folder));
+        resync(d);
+    }
+    for (size_t i = 0; i < d->due.n && !d->closing; i++) {
+        struct dagdir_ent *e = ent_get(d, d->due.v[i]);
+        if (e && e->due) {
+            e->due = false;
+            reload(d, e, false);
+        }
+    }
+    for (size_t i = 0; i < d->due.n; i++)
+        free(d->due.v[i]);
+    d->due.n = 0;
 }
 
 /* Loads every file again, known or new, in name order (after the watch was restarted). */
@@ -798,23 +896,43 @@ static void resync(struct dagdir *d)
     for (size_t i = 0; i < names.n && !d->closing; i++) {
         struct dagdir_ent *e = ent_get(d, names.v[i]);
         if (e)
-            reload(d, e);
+            reload(d, e, false);
     }
     names_free(&names);
 }
 
-static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status);
+static void on_inotify(uv_poll_t *h, int status, int events);
 
-/* Starts watching the folder: 0 or a negative errno. */
+/* Starts watching the folder (the inotify descriptor and its poll made on first use): 0 or a
+ * negative errno. */
 static int watch_start(struct dagdir *d)
 {
-    int r = uv_fs_event_start(&d->watch, on_fs_event, d->folder, 0);
-    if (r < 0)
-        return r;
+    if (d->ifd < 0) {
+        d->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (d->ifd < 0)
+            return -errno;
+    }
+    if (!d->poll_live) {
+        int r = uv_poll_init(d->loop, &d->poll, d->ifd);
+        if (r < 0)
+            return r;
+        d->poll.data = d;
+        d->poll_live = true;
+    }
+    d->wd = inotify_add_watch(d->ifd, d->folder, DAGDIR_EVENTS);
+    if (d->wd < 0)
+        return -errno;
     struct stat st;
     if (stat(d->folder, &st) < 0 || !S_ISDIR(st.st_mode)) {
-        r = errno ? -errno : -ENOTDIR;
-        uv_fs_event_stop(&d->watch);
+        int r = errno ? -errno : -ENOTDIR;
+        (void)inotify_rm_watch(d->ifd, d->wd);
+        d->wd = -1;
+        return r;
+    }
+    int r = uv_poll_start(&d->poll, UV_READABLE, on_inotify);
+    if (r < 0) {
+        (void)inotify_rm_watch(d->ifd, d->wd);
+        d->wd = -1;
         return r;
     }
     d->dev = st.st_dev;
@@ -831,12 +949,15 @@ static void on_retry(uv_timer_t *t)
     uv_timer_stop(&d->retry);
     log_info("DAG folder watched again", "folder=%s", log_q(d->folder));
     resync(d);
+    run_due(d);
 }
 
 static void watch_lost(struct dagdir *d, const char *why)
 {
     if (d->watching) {
-        uv_fs_event_stop(&d->watch);
+        /* Events already queued for the old watch are ignored by their descriptor. */
+        (void)inotify_rm_watch(d->ifd, d->wd);
+        d->wd = -1;
         d->watching = false;
     }
     log_warn("DAG folder not watched, keeping the DAGs loaded", "folder=%s error=%s",
@@ -856,27 +977,96 @@ static void check_folder(struct dagdir *d)
         watch_lost(d, "the folder was replaced");
 }
 
-static void on_fs_event(uv_fs_event_t *h, const char *filename, int events, int status)
+/* One event: updates the entry's state; loads nothing (see run_due). */
+static void on_event(struct dagdir *d, const struct inotify_event *ev)
+{
+    if (ev->mask & IN_Q_OVERFLOW) {
+        d->resync_due = true;
+        return;
+    }
+    if (!d->watching || ev->wd != d->wd)
+        return; /* a watch given up */
+    if (ev->mask & IN_IGNORED) {
+        watch_lost(d, "the kernel dropped the watch");
+        return;
+    }
+    if (ev->len == 0 || ev->name[0] == '\0') { /* the folder itself */
+        check_folder(d);
+        return;
+    }
+    if (!dagdir_candidate(ev->name))
+        return;
+    struct dagdir_ent *e = ent_add(d, ev->name);
+    if (!e)
+        return;
+    e->seq++;
+    if ((ev->mask & IN_MOVED_TO) && d->moved_from && ev->cookie == d->moved_cookie) {
+        /* A rename in the folder (mv a.yaml b.yaml): the old name goes first, at once, so
+         * the DAG is not defined twice for a moment. */
+        struct dagdir_ent *from = ent_get(d, d->moved_from);
+        if (from && from != e)
+            mark_due(d, from);
+    }
+    if (ev->mask & IN_MOVED_FROM) {
+        free(d->moved_from);
+        d->moved_from = xstrdup(ev->name);
+        d->moved_cookie = ev->cookie;
+    }
+    if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) {
+        e->writing = false;
+        e->held = false;
+        mark_due(d, e);
+    } else if (ev->mask & (IN_MODIFY | IN_CREATE)) {
+        e->writing = true; /* complete again at its close, whatever came before */
+        e->held = false;
+        e->due = false;
+        arm(d, e, DAGDIR_QUIET_MS);
+    } else {
+        if (ev->mask & (IN_DELETE | IN_MOVED_FROM))
+            e->writing = false;
+        if (!e->due)
+            arm(d, e, DAGDIR_QUIET_MS);
+    }
+}
+
+/* Reads every pending event (never loads a file: see run_due). */
+static void drain(struct dagdir *d)
+{
+    union {
+        struct inotify_event ev;
+        char bytes[16 * (sizeof(struct inotify_event) + NAME_MAX + 1)];
+    } buf;
+    while (d->ifd >= 0 && !d->closing) {
+        ssize_t n = read(d->ifd, buf.bytes, sizeof buf.bytes);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno != EAGAIN) {
+            watch_lost(d, strerror(errno));
+            d->resync_due = true;
+        }
+        if (n <= 0)
+            return;
+        for (size_t off = 0; off + sizeof(struct inotify_event) <= (size_t)n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)(buf.bytes + off);
+            on_event(d, ev);
+            off += sizeof(struct inotify_event) + ev->len;
+        }
+    }
+}
+
+static void on_inotify(uv_poll_t *h, int status, int events)
 {
     struct dagdir *d = h->data;
     (void)events;
-    if (d->closing || !d->watching)
+    if (d->closing)
         return;
     if (status < 0) {
+        uv_poll_stop(&d->poll);
         watch_lost(d, uv_strerror(status));
         return;
     }
-    if (!filename) {
-        check_folder(d);
-        return;
-    }
-    if (strcmp(filename, d->base) == 0) {
-        check_folder(d);
-        if (!d->watching)
-            return;
-    }
-    if (dagdir_candidate(filename))
-        arm(d, filename);
+    drain(d);
+    run_due(d);
 }
 
 /* mkdir -p path, 0755. 0 or a negative errno. */
@@ -931,13 +1121,11 @@ int dagdir_open(struct uv_loop_s *loop, const char *folder, dagdir_change_fn cb,
     struct dagdir *d = xcalloc(1, sizeof(*d));
     d->loop = loop;
     d->folder = dir;
-    const char *slash = strrchr(dir, '/');
-    d->base = xstrdup(slash && slash[1] ? slash + 1 : dir);
     d->cb = cb;
     d->ud = ud;
+    d->ifd = -1;
+    d->wd = -1;
     hmap_init(&d->ids);
-    uv_fs_event_init(loop, &d->watch);
-    d->watch.data = d;
     uv_timer_init(loop, &d->retry);
     d->retry.data = d;
     /* Watch first, then read: a file written meanwhile gets an event. */
@@ -945,6 +1133,7 @@ int dagdir_open(struct uv_loop_s *loop, const char *folder, dagdir_change_fn cb,
     if (r < 0)
         watch_lost(d, uv_strerror(r));
     resync(d);
+    run_due(d);
     *out = d;
     return 0;
 }
@@ -986,7 +1175,10 @@ void dagdir_close(struct dagdir *d, void (*done)(void *ud), void *ud)
             uv_close((uv_handle_t *)&e->timer, on_ent_closed);
         }
     }
-    d->pending += 2;
-    uv_close((uv_handle_t *)&d->watch, on_handle_closed);
+    if (d->poll_live) {
+        d->pending++;
+        uv_close((uv_handle_t *)&d->poll, on_handle_closed);
+    }
+    d->pending++;
     uv_close((uv_handle_t *)&d->retry, on_handle_closed);
 }

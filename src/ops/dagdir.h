@@ -7,10 +7,13 @@
  *    trigger` and the API's trigger first try dagdir_load on the one file the
  *    scheduler recorded for the DAG.
  *  - dagdir_open: the daemon's view. It scans, then watches the folder
- *    (inotify through uv_fs_event) and re-parses only the file that changed,
- *    once it has been quiet for DAGDIR_QUIET_MS (an editor's save is several
- *    events; a half-written file gets another event when the write ends).
- *    Each change is reported through one callback.
+ *    (inotify) and re-parses only the file that changed, as soon as it is
+ *    complete: closed by its writer or renamed into place (an editor's save).
+ *    A file written and still held open is re-parsed after DAGDIR_QUIET_MS
+ *    without events (a removed one too); while its writer holds it, a file
+ *    that fails to parse is taken as half written and is not reported until
+ *    it is closed or DAGDIR_HELD_MS pass without a write. Each change is
+ *    reported through one callback.
  *
  * Rules: hidden files and editor leftovers (".x.yaml", "x.yaml~", "#x#",
  * ".swp") are ignored; files are taken in name order; a DAG id already
@@ -35,7 +38,8 @@
 struct dag;
 struct uv_loop_s;
 
-#define DAGDIR_QUIET_MS 100
+#define DAGDIR_QUIET_MS 100  /* the backstop after a write, a delete, a chmod */
+#define DAGDIR_HELD_MS  2000 /* a failing file its writer holds open: reported after this */
 
 struct dagdir_file {
     char *path;         /* owned: folder/name.yaml */

@@ -630,16 +630,22 @@ static void run_hooks(struct run *r)
     for (size_t i = 0; i < r->dag_env.n; i++)
         VEC_PUSH(&env, r->dag_env.v[i]);
     VEC_PUSH(&env, NULL);
-    struct spawn_opts so = {
-        .cmd = cmd.data, .cwd = r->dag->dir, .env = env.v, .log_path = r->hook_log};
-    int rc = spawn_start(r->e->loop, &so, run_on_hook_exit, r, &r->hook);
+    char *cmd_file = xasprintf("%s/%s.sh", r->logdir, name);
+    struct spawn_opts so = {.cmd = cmd.data,
+                            .cmd_file = cmd_file,
+                            .cwd = r->dag->dir,
+                            .env = env.v,
+                            .log_path = r->hook_log};
+    int rc = run_spawn(r, &so, run_on_hook_exit, r, &r->hook, &msg);
     for (int i = 0; i < 4; i++)
         free(own[i]);
     VEC_FREE(&env);
+    free(cmd_file);
     buf_release(&cmd);
     if (rc < 0) {
-        log_warn("hook not run", "dag=%s hook=%s err=%s", log_q(r->dag->id), name,
-                 log_q(err_str(rc)));
+        run_log_append(r->hook_log, msg);
+        log_warn("hook not run", "dag=%s hook=%s err=%s", log_q(r->dag->id), name, log_q(msg));
+        free(msg);
         run_stop(r);
     }
 }
@@ -891,6 +897,7 @@ void run_release(struct run *r)
     if (r->tasks) {
         for (uint32_t t = 0; t < r->dag->ntasks; t++) {
             free(r->tasks[t].out_json);
+            free(r->tasks[t].out_file);
             free(r->tasks[t].env_name);
         }
     }

@@ -23,6 +23,7 @@
 #include "base/vec.h"
 #include "dag/dag.h"
 #include "dag/state.h"
+#include "exec/spawn.h"
 #include "sched/run.h"
 #include "sched/trigger.h"
 
@@ -55,6 +56,7 @@ struct run_task {
     bool queued_eval; /* on the worklist */
     char *out_json;   /* owned: mapped task's outputs as a JSON array, once complete */
     size_t out_json_len;
+    char *out_file; /* owned: where its output was written for downstreams (runenv.c), or NULL */
     char *env_name; /* owned: "OUTPUT_<NAME>" */
     uint8_t prep;   /* RUN_PREP_*: its log folder and 1.log made ahead (unmapped tasks) */
     bool prep_drop; /* remove what the preparation makes: the task will not run */
@@ -230,8 +232,11 @@ int run_expand(struct run *r, const struct template *t, struct run_inst *in, uin
                struct buf *out, char **msg);
 void run_env_init(struct run *r);
 void run_env_release(struct run *r);
-void run_env_try(struct run *r, struct run_inst *in, const char *out_path, run_strv *env,
-                 run_strv *owned);
+int run_env_try(struct run *r, struct run_inst *in, const char *out_path, size_t cmd_len,
+                run_strv *env, run_strv *owned, char **msg);
+char *run_task_dir(struct run *r, uint32_t t);
+int run_spawn(struct run *r, const struct spawn_opts *so, spawn_exit_fn cb, void *ud,
+              struct spawn **out, char **msg);
 void run_params_init(struct run *r, const struct run_param *params, size_t nparams);
 void run_log_append(const char *path, const char *msg);
 void run_prep_drop(struct run *r, uint32_t t);

@@ -5,6 +5,14 @@
  * run's params and conf (overrides checked against the DAG, conf JSON in
  * and out).
  *
+ * Large outputs: exec refuses a variable over 128 KiB and an environment
+ * plus command over ARG_MAX (E2BIG), and a mapped upstream's JSON array of
+ * outputs grows with its instances. An upstream's value over
+ * RUN_ENV_INLINE_MAX, or the largest ones while the whole would not fit,
+ * is written once per run to HOME/logs/<dag>/<run>/<task>/output and passed
+ * as OUTPUT_<TASK>_FILE (its path), OUTPUT_<TASK> then unset. The file stays
+ * with the run's logs and goes with them.
+ *
  * Loop thread for the run's parts; run_check_params and the conf helpers
  * are pure and may be called from any thread.
  */
@@ -12,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +51,11 @@
 #include "sched/sched.h"
 #include "sched/trigger.h"
 #include "store/store.h"
+
+/* An upstream's output goes to a file rather than OUTPUT_<TASK> past this: one task's output
+ * (at most DAG_OUTPUT_MAX) always stays in the variable; a mapped upstream's array of outputs
+ * past it does not. Half of what exec takes for one variable. */
+#define RUN_ENV_INLINE_MAX DAG_OUTPUT_MAX
 
 /* "OUTPUT_" / "PARAM_" + NAME upper-cased, non-alphanumerics as '_'. */
 char *run_env_name(const char *prefix, const char *name)
@@ -138,6 +152,9 @@ int run_expand(struct run *r, const struct template *t, struct run_inst *in, uin
     else if (rc == -EINVAL && missing) /* a NUL byte: /bin/sh -c would cut the command there */
         *msg = xasprintf("the value of '{{ %s }}' holds a NUL byte, which a command cannot carry",
                          missing);
+    else if (rc == ERR_TOO_BIG)
+        *msg = xasprintf("the template expands to more than %zu KiB, the most it may",
+                         out->max / 1024);
     else if (rc < 0)
         *msg = xasprintf("template expansion failed: %s", err_str(rc));
     return rc;
@@ -177,8 +194,12 @@ void run_env_init(struct run *r)
         VEC_PUSH(&names, n);
         hmap_put(&excl, n, strlen(n), 0);
     }
-    for (uint32_t t = 0; t < dag->ntasks; t++)
+    for (uint32_t t = 0; t < dag->ntasks; t++) {
         hmap_put(&excl, r->tasks[t].env_name, strlen(r->tasks[t].env_name), 0);
+        char *n = xasprintf("%s_FILE", r->tasks[t].env_name);
+        VEC_PUSH(&names, n);
+        hmap_put(&excl, n, strlen(n), 0);
+    }
 
     for (char **e = environ; e && *e; e++)
         if (!run_env_excluded(r, &excl, *e))
@@ -198,7 +219,7 @@ void run_env_init(struct run *r)
     RUN_ENV_ADD("BARAM_RUN_ID", r->run_id);
     RUN_ENV_ADD("BARAM_DS", r->ds);
     RUN_ENV_ADD("BARAM_TS", r->ts);
-    for (size_t i = 0; i < dag->nparams; i++)
+    for (size_t i = 0; i < dag->nparams; i++) /* the PARAM_ names come first in names */
         RUN_ENV_ADD(names.v[i], r->param_values[i] ? r->param_values[i] : "");
 #undef RUN_ENV_ADD
     for (size_t i = 0; i < dag->nenv; i++) {
@@ -223,61 +244,160 @@ void run_env_release(struct run *r)
     hmap_release(&r->dag_env_names);
 }
 
-/* The environment of one try: base + per-try names + OUTPUT_<UP> + the DAG's env. Strings
- * made here are pushed to *owned. */
-void run_env_try(struct run *r, struct run_inst *in, const char *out_path, run_strv *env,
-                 run_strv *owned)
+/* What a downstream sees of upstream u: its output, or a mapped task's JSON array of outputs
+ * ("" until it is complete). Borrowed from the run. */
+static void run_up_value(struct run *r, uint32_t u, const char **v, size_t *vl)
+{
+    struct run_task *ut = &r->tasks[u];
+    *v = "";
+    *vl = 0;
+    if (!ut->complete)
+        return;
+    if (r->dag->tasks[u].mapped && ut->out_json) {
+        *v = ut->out_json;
+        *vl = ut->out_json_len;
+    } else if (ut->ninst && run_inst_at(r, ut->inst_start)->output) {
+        *v = run_inst_at(r, ut->inst_start)->output;
+        *vl = run_inst_at(r, ut->inst_start)->output_len;
+    }
+}
+
+/* Upstream u's value in a file, written once per run (u is complete: it no longer changes):
+ * HOME/logs/<dag>/<run>/<task>/output. Its path (owned by the run), or NULL with *msg. */
+static const char *run_up_file(struct run *r, uint32_t u, char **msg)
+{
+    struct run_task *ut = &r->tasks[u];
+    if (ut->out_file)
+        return ut->out_file;
+    if (!r->logdir) {
+        *msg = xasprintf("the output of '%s' is too large for its variable, and this run has no "
+                         "log folder to hold it",
+                         r->dag->tasks[u].name);
+        return NULL;
+    }
+    const char *v;
+    size_t vl;
+    run_up_value(r, u, &v, &vl);
+    char *dir = run_task_dir(r, u);
+    char *path = xasprintf("%s/output", dir);
+    int rc = logprep_mkdirs(dir);
+    if (rc == 0)
+        rc = spawn_file_put(path, v, vl);
+    free(dir);
+    if (rc < 0) {
+        *msg = xasprintf("cannot write the output of '%s' to '%s': %s", r->dag->tasks[u].name, path,
+                         err_str(rc));
+        free(path);
+        return NULL;
+    }
+    ut->out_file = path;
+    return path;
+}
+
+/* One direct upstream of a try: its variable's cost, and whether it goes to a file. */
+struct run_up {
+    uint32_t task;
+    size_t cost; /* what "OUTPUT_<TASK>=value" costs exec */
+    bool file;
+};
+
+static int run_up_cmp(const void *a, const void *b)
+{
+    size_t x = ((const struct run_up *)a)->cost, y = ((const struct run_up *)b)->cost;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void run_env_push(run_strv *env, run_strv *owned, char *s)
+{
+    VEC_PUSH(env, s);
+    VEC_PUSH(owned, s);
+}
+
+/* The environment of one try: base + per-try names + OUTPUT_<UP> (or OUTPUT_<UP>_FILE) + the
+ * DAG's env, sized for a command of cmd_len bytes. Strings made here are pushed to *owned. 0, or
+ * a negative code with *msg (malloc'd) when a large output cannot be written to its file. */
+int run_env_try(struct run *r, struct run_inst *in, const char *out_path, size_t cmd_len,
+                run_strv *env, run_strv *owned, char **msg)
 {
     const struct dag *dag = r->dag;
     uint32_t dummy;
     VEC_RESERVE(env, r->base_env.n + r->dag_env.n + 8);
     memcpy(env->v, r->base_env.v, r->base_env.n * sizeof(char *));
     env->n = r->base_env.n;
-    char *s;
-    if (!hmap_get(&r->dag_env_names, "BARAM_TASK", 10, &dummy)) {
-        s = xasprintf("BARAM_TASK=%s", run_inst_id(r, in));
-        VEC_PUSH(env, s);
-        VEC_PUSH(owned, s);
-    }
-    if (!hmap_get(&r->dag_env_names, "BARAM_TRY", 9, &dummy)) {
-        s = xasprintf("BARAM_TRY=%d", in->try_number);
-        VEC_PUSH(env, s);
-        VEC_PUSH(owned, s);
-    }
-    if (out_path && !hmap_get(&r->dag_env_names, "BARAM_OUTPUT", 12, &dummy)) {
-        s = xasprintf("BARAM_OUTPUT=%s", out_path);
-        VEC_PUSH(env, s);
-        VEC_PUSH(owned, s);
-    }
+    if (!hmap_get(&r->dag_env_names, "BARAM_TASK", 10, &dummy))
+        run_env_push(env, owned, xasprintf("BARAM_TASK=%s", run_inst_id(r, in)));
+    if (!hmap_get(&r->dag_env_names, "BARAM_TRY", 9, &dummy))
+        run_env_push(env, owned, xasprintf("BARAM_TRY=%d", in->try_number));
+    if (out_path && !hmap_get(&r->dag_env_names, "BARAM_OUTPUT", 12, &dummy))
+        run_env_push(env, owned, xasprintf("BARAM_OUTPUT=%s", out_path));
+
+    /* Which upstream values go to files: any over RUN_ENV_INLINE_MAX, then the largest until
+     * the environment and the command fit in what exec takes (spawn.h). */
     const struct graph *g = &dag->graph;
-    for (uint32_t k = g->up_start[in->task]; k < g->up_start[in->task + 1]; k++) {
-        uint32_t u = g->up[k];
-        struct run_task *ut = &r->tasks[u];
-        if (hmap_get(&r->dag_env_names, ut->env_name, strlen(ut->env_name), &dummy))
+    uint32_t first = g->up_start[in->task], nup = g->up_start[in->task + 1] - first;
+    struct run_up *ups = xcalloc(nup ? nup : 1, sizeof(*ups));
+    size_t n = 0, total = 0;
+    for (size_t i = 0; i < env->n; i++)
+        total += strlen(env->v[i]) + 1 + sizeof(char *);
+    for (size_t i = 0; i < r->dag_env.n; i++)
+        total += strlen(r->dag_env.v[i]) + 1 + sizeof(char *);
+    total += cmd_len + 1 <= SPAWN_ARG_MAX ? cmd_len + 1 : PATH_MAX; /* else run from a file */
+    for (uint32_t k = 0; k < nup; k++) {
+        uint32_t u = g->up[first + k];
+        const char *name = r->tasks[u].env_name;
+        if (hmap_get(&r->dag_env_names, name, strlen(name), &dummy))
             continue;
-        const char *v = "";
-        size_t vl = 0;
-        if (ut->complete) {
-            if (dag->tasks[u].mapped && ut->out_json) {
-                v = ut->out_json;
-                vl = ut->out_json_len;
-            } else if (ut->ninst && run_inst_at(r, ut->inst_start)->output) {
-                v = run_inst_at(r, ut->inst_start)->output;
-                vl = run_inst_at(r, ut->inst_start)->output_len;
+        const char *v;
+        size_t vl;
+        run_up_value(r, u, &v, &vl);
+        ups[n].task = u;
+        ups[n].cost = strlen(name) + 1 + vl + 1 + sizeof(char *);
+        ups[n].file = vl > RUN_ENV_INLINE_MAX;
+        total += ups[n].file ? PATH_MAX : ups[n].cost;
+        n++;
+    }
+    if (total > spawn_exec_max()) {
+        qsort(ups, n, sizeof(*ups), run_up_cmp);
+        for (size_t i = 0; i < n && total > spawn_exec_max(); i++) {
+            if (!ups[i].file && ups[i].cost > PATH_MAX) {
+                ups[i].file = true;
+                total -= ups[i].cost - PATH_MAX;
             }
         }
-        size_t nl = strlen(ut->env_name);
-        s = xmalloc(nl + 1 + vl + 1);
-        memcpy(s, ut->env_name, nl);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = ups[i].task;
+        const char *name = r->tasks[u].env_name;
+        if (ups[i].file) {
+            const char *path = run_up_file(r, u, msg);
+            if (!path) {
+                rc = -EIO;
+                break;
+            }
+            char *s = xasprintf("%s_FILE=%s", name, path);
+            if (hmap_get(&r->dag_env_names, s, strlen(name) + 5, &dummy))
+                free(s);
+            else
+                run_env_push(env, owned, s);
+            continue;
+        }
+        const char *v;
+        size_t vl;
+        run_up_value(r, u, &v, &vl);
+        size_t nl = strlen(name);
+        char *s = xmalloc(nl + 1 + vl + 1);
+        memcpy(s, name, nl);
         s[nl] = '=';
         memcpy(s + nl + 1, v, vl);
         s[nl + 1 + vl] = 0;
-        VEC_PUSH(env, s);
-        VEC_PUSH(owned, s);
+        run_env_push(env, owned, s);
     }
+    free(ups);
     for (size_t i = 0; i < r->dag_env.n; i++)
         VEC_PUSH(env, r->dag_env.v[i]);
     VEC_PUSH(env, NULL);
+    return rc;
 }
 
 /* ---- setup and the front doors ---- */

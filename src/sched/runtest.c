@@ -137,6 +137,7 @@ int run_task_test(const struct dag *dag, uint32_t task, const struct run_param *
     char tmpl[] = "/tmp/baram-test-XXXXXX";
     const char *tmpdir = mkdtemp(tmpl);
     char *out_path = tmpdir ? xasprintf("%s/output", tmpdir) : NULL;
+    char *cmd_file = tmpdir ? xasprintf("%s/cmd.sh", tmpdir) : NULL; /* a long command */
     struct buf cmd = BUF_INIT(RUN_CMD_MAX);
     char *msg = NULL;
     rc = run_expand(r, dt->run, in, task, &cmd, &msg);
@@ -144,9 +145,10 @@ int run_task_test(const struct dag *dag, uint32_t task, const struct run_param *
         *errmsg = msg;
     } else {
         run_strv env = {0}, owned = {0};
-        run_env_try(r, in, out_path, &env, &owned);
+        rc = run_env_try(r, in, out_path, cmd.len, &env, &owned, &msg);
         struct run_test_ctx c = {0};
         struct spawn_opts so = {.cmd = cmd.data,
+                                .cmd_file = cmd_file,
                                 .cwd = dag->dir,
                                 .env = env.v,
                                 .inherit_stdio = true,
@@ -162,13 +164,16 @@ int run_task_test(const struct dag *dag, uint32_t task, const struct run_param *
             c.sig_on[i] = true;
         }
         struct spawn *sp;
-        rc = spawn_start(&loop, &so, run_test_exit, &c, &sp);
+        if (rc == 0)
+            rc = spawn_check(&so, &msg);
+        if (rc == 0)
+            rc = spawn_start(&loop, &so, run_test_exit, &c, &sp);
         for (size_t i = 0; i < owned.n; i++)
             free(owned.v[i]);
         VEC_FREE(&owned);
         VEC_FREE(&env);
         if (rc < 0) {
-            *errmsg = xasprintf("cannot start the process: %s", err_str(rc));
+            *errmsg = msg ? msg : xasprintf("cannot start the process: %s", err_str(rc));
             for (size_t i = 0; i < ARRAY_SIZE(run_test_signals); i++)
                 if (c.sig_on[i])
                     uv_close((uv_handle_t *)&c.sig[i], NULL);
@@ -183,6 +188,10 @@ int run_task_test(const struct dag *dag, uint32_t task, const struct run_param *
     if (out_path) {
         unlink(out_path);
         free(out_path);
+    }
+    if (cmd_file) {
+        unlink(cmd_file);
+        free(cmd_file);
     }
     if (tmpdir)
         rmdir(tmpdir);

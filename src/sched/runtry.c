@@ -224,8 +224,9 @@ struct run_prep_ctx {
     uint32_t task;
 };
 
-/* HOME/logs/<dag>/<run>/<task> of an unmapped task, and its first log file. Malloc'd. */
-static char *run_task_dir(struct run *r, uint32_t t)
+/* HOME/logs/<dag>/<run>/<task>: an unmapped task's folder (a mapped task's instances have
+ * <task>.N, so its own holds only its output for downstreams). Malloc'd. */
+char *run_task_dir(struct run *r, uint32_t t)
 {
     struct buf b = BUF_INIT(BUF_NO_MAX);
     RUN_IGN(buf_addf(&b, "%s/", r->logdir));
@@ -325,22 +326,28 @@ static void run_start_shell(struct run *r, uint32_t ii, struct run_try *tr)
         return;
     }
     run_strv env = {0}, owned = {0};
-    run_env_try(r, in, tr->out_path, &env, &owned);
-    struct spawn_opts so = {
-        .cmd = cmd.data,
-        .cwd = r->dag->dir,
-        .env = env.v,
-        .log_path = tr->log_path,
-        .timeout_ms = t->timeout_ms,
-    };
-    int rc = spawn_start(r->e->loop, &so, run_on_exit, tr, &tr->sp);
+    /* <try>.sh beside <try>.log: where a command too long for exec runs from */
+    size_t stem = strlen(tr->log_path) - strlen(".log");
+    char *cmd_file = xasprintf("%.*s.sh", (int)stem, tr->log_path);
+    int rc = run_env_try(r, in, tr->out_path, cmd.len, &env, &owned, &msg);
+    if (rc == 0) {
+        struct spawn_opts so = {
+            .cmd = cmd.data,
+            .cmd_file = cmd_file,
+            .cwd = r->dag->dir,
+            .env = env.v,
+            .log_path = tr->log_path,
+            .timeout_ms = t->timeout_ms,
+        };
+        rc = run_spawn(r, &so, run_on_exit, tr, &tr->sp, &msg);
+    }
     for (size_t i = 0; i < owned.n; i++)
         free(owned.v[i]);
     VEC_FREE(&owned);
     VEC_FREE(&env);
+    free(cmd_file);
     buf_release(&cmd);
     if (rc < 0) {
-        msg = xasprintf("cannot start the process: %s", err_str(rc));
         run_log_append(tr->log_path, msg);
         run_try_free(tr);
         run_fail_try_now(r, ii, msg);
@@ -350,6 +357,21 @@ static void run_start_shell(struct run *r, uint32_t ii, struct run_try *tr)
     in->cur = tr;
     if (r->e)
         engine_note_latency(r->e, when_mono_ns() - in->ready_ns);
+}
+
+int run_spawn(struct run *r, const struct spawn_opts *so, spawn_exit_fn cb, void *ud,
+              struct spawn **out, char **msg)
+{
+    int rc = spawn_check(so, msg);
+    if (rc < 0)
+        return rc;
+    rc = spawn_start(r->e->loop, so, cb, ud, out);
+    if (rc == -E2BIG) /* spawn_check passed: the kernel counts what it does not see */
+        *msg = xstrdup("cannot start the process: its command and environment are over what "
+                       "exec takes (E2BIG)");
+    else if (rc < 0)
+        *msg = xasprintf("cannot start the process: %s", err_str(rc));
+    return rc;
 }
 
 /* ---- in-loop task kinds: http and wait (exec/httptask.h, exec/waiter.h) ---- */

@@ -201,3 +201,99 @@ def test_downstream_of_mapped_waits_for_all(baram):
     obj = baram.run_json(p, "--parallelism", "4")
     ends = [float(obj["tasks"]["each[%d]" % i]["output"]) for i in range(3)]
     assert float(obj["tasks"]["after"]["output"]) >= max(ends)
+
+
+def test_large_fan_out_reaches_its_downstream_through_a_file(baram):
+    """3,000 instances x 100 bytes: the JSON array of their outputs (over 300 KB) is more than
+    Linux lets one environment variable hold (128 KiB), so it comes in the file that
+    OUTPUT_<TASK>_FILE names, OUTPUT_<TASK> is unset, and {{ outputs.TASK }} still expands
+    (the long command runs from a file); a small upstream's output stays in OUTPUT_<TASK>."""
+    p = baram.write("big.yaml", """
+        dag: big
+        tasks:
+          list:
+            run: seq 0 2999 > "$BARAM_OUTPUT"
+          fan:
+            needs: [list]
+            for_each: "{{ outputs.list }}"
+            run: printf '%0100d' {{ item }} > "$BARAM_OUTPUT"
+          collect:
+            needs: [list, fan]
+            run: |
+              test -z "${OUTPUT_FAN+set}"
+              cp "$OUTPUT_FAN_FILE" collected.json
+              printf '%s' "$OUTPUT_LIST" > list.txt
+              test -z "${OUTPUT_LIST_FILE+set}"
+          templated:
+            needs: [fan]
+            run: printf '%s' {{ outputs.fan }} > templated.json; exit 99
+        """)
+    obj = baram.run_json(p, "--parallelism", "16", timeout=300)
+    want = ["%0100d" % i for i in range(3000)]
+    assert obj["tasks"]["collect"]["state"] == "success", obj["tasks"]["collect"]
+    assert json.loads((baram.dags / "collected.json").read_text()) == want
+    assert (baram.dags / "list.txt").read_text().split() == [str(i) for i in range(3000)]
+    assert obj["tasks"]["templated"]["state"] == "skipped", obj["tasks"]["templated"]
+    assert json.loads((baram.dags / "templated.json").read_text()) == want
+    # The file lives with the run's logs: HOME/logs/<dag>/<run>/<task>/output.
+    f = baram.home / "logs" / "big" / obj["run_id"] / "fan" / "output"
+    assert json.loads(f.read_text()) == want
+
+
+def test_command_too_large_for_exec_fails_the_try_clearly(baram):
+    """A value no file can stand in for (a DAG env of 200 KB): the try fails with a message
+    naming it, not 'Argument list too long'."""
+    p = baram.write("huge.yaml", """
+        dag: huge
+        env: {HUGE: "%s"}
+        tasks:
+          a:
+            run: "true"
+        """ % ("x" * 200000))
+    obj = baram.run_json(p, expect_rc=1)
+    a = obj["tasks"]["a"]
+    assert a["state"] == "failed", a
+    log = (baram.log_dir(obj, "a") / "1.log").read_text()
+    assert "'HUGE'" in log and "128 KiB" in log, log
+
+
+def test_many_large_outputs_fit_what_exec_takes(baram):
+    """40 upstreams of 60 KB each: every one fits in its variable, but not all together within
+    ARG_MAX (2 MiB by default): the largest go to files until the rest fit, and the
+    downstream still gets every output, each in OUTPUT_<TASK> or OUTPUT_<TASK>_FILE."""
+    ups = "".join("""
+          up%02d:
+            run: printf '%%%ds' '' | tr ' ' %s > "$BARAM_OUTPUT"
+        """ % (i, 60000 + i, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"[i]) for i in range(40))
+    p = baram.write("wide.yaml", """
+        dag: wide
+        tasks:%s
+          all:
+            needs: [%s]
+            run: |
+              for i in $(seq -w 0 39); do
+                eval "v=\\${OUTPUT_UP$i+set} f=\\${OUTPUT_UP${i}_FILE:-}"
+                if [ -n "$f" ]; then [ -z "$v" ] || exit 3; wc -c < "$f"; echo file >> how.txt
+                else eval 'printf %%s "$OUTPUT_UP'$i'"' | wc -c; echo var >> how.txt; fi
+              done > sizes.txt
+        """ % (ups, ", ".join("up%02d" % i for i in range(40))))
+    obj = baram.run_json(p)
+    assert obj["tasks"]["all"]["state"] == "success", obj["tasks"]["all"]
+    sizes = [int(x) for x in (baram.dags / "sizes.txt").read_text().split()]
+    assert sizes == [60000 + i for i in range(40)]
+    how = (baram.dags / "how.txt").read_text().split()
+    assert "file" in how and "var" in how, how
+
+
+def test_command_over_the_template_limit_fails_the_try_clearly(baram):
+    p = baram.write("long.yaml", """
+        dag: long
+        params: {p: "%s"}
+        tasks:
+          a:
+            run: echo {{ params.p }} {{ params.p }} {{ params.p }} {{ params.p }} {{ params.p }}
+        """ % ("y" * 120000 * 2))
+    obj = baram.run_json(p, expect_rc=1)
+    assert obj["tasks"]["a"]["state"] == "failed", obj["tasks"]["a"]
+    log = (baram.log_dir(obj, "a") / "1.log").read_text()
+    assert "expands to more than 1024 KiB" in log, log

@@ -30,6 +30,7 @@
 #include <uv.h>
 
 #include "base/when.h"
+#include "base/xalloc.h"
 #include "exec/spawn.h"
 
 static char dir[PATH_MAX];
@@ -197,6 +198,89 @@ static void only_stdio_is_inherited(void **state)
     free(s);
 }
 
+/* A command longer than one argument may be runs from its cmd_file, whole. */
+static void long_command_runs_from_its_file(void **state)
+{
+    size_t n = 3 * SPAWN_ARG_MAX;
+    char *cmd = malloc(n + 64);
+    assert_non_null(cmd);
+    memcpy(cmd, "printf %s ", 10);
+    memset(cmd + 10, 'z', n);
+    memcpy(cmd + 10 + n, " | wc -c; exit 7", 17);
+    char *file = xasprintf("%s/1.sh", dir);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    struct spawn_opts o = {
+        .cmd = cmd, .cmd_file = file, .cwd = dir, .env = env_path, .log_path = logp};
+    char *msg = NULL;
+    assert_int_equal(spawn_check(&o, &msg), 0);
+    assert_null(msg);
+    struct got g = {0};
+    struct spawn *sp;
+    assert_int_equal(spawn_start(&loop, &o, on_exit_cb, &g, &sp), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(g.r.exit_code, 7);
+    char *s = slurp(logp), want[32];
+    snprintf(want, sizeof want, "%zu\n", n);
+    assert_string_equal(s, want);
+    free(s);
+    /* Without a cmd_file it is refused, with a message, before any process. */
+    o.cmd_file = NULL;
+    assert_int_equal(spawn_check(&o, &msg), -E2BIG);
+    assert_non_null(strstr(msg, "the command is 384 KiB"));
+    free(msg);
+    unlink(file);
+    free(file);
+    free(cmd);
+}
+
+/* exec's limits, checked ahead: one variable, then the whole. */
+static void check_names_what_exec_would_refuse(void **state)
+{
+    char *big = malloc(SPAWN_ARG_MAX + 16);
+    assert_non_null(big);
+    memcpy(big, "BIG=", 4);
+    memset(big + 4, 'b', SPAWN_ARG_MAX);
+    big[SPAWN_ARG_MAX + 4] = 0;
+    char *env[] = {"PATH=/usr/bin:/bin", big, NULL};
+    struct spawn_opts o = {.cmd = "true", .env = env};
+    char *msg = NULL;
+    assert_int_equal(spawn_check(&o, &msg), -E2BIG);
+    assert_non_null(strstr(msg, "environment variable 'BIG' is 128 KiB"));
+    free(msg);
+    big[SPAWN_ARG_MAX - 16] = 0; /* fits alone */
+    assert_int_equal(spawn_check(&o, &msg), 0);
+    /* Many that fit alone, over ARG_MAX together. */
+    size_t nv = spawn_exec_max() / (SPAWN_ARG_MAX / 2) + 2;
+    char **many = calloc(nv + 1, sizeof(char *));
+    assert_non_null(many);
+    for (size_t i = 0; i < nv; i++) {
+        many[i] = malloc(SPAWN_ARG_MAX / 2);
+        assert_non_null(many[i]);
+        int k = snprintf(many[i], 32, "V%zu=", i);
+        memset(many[i] + k, 'v', SPAWN_ARG_MAX / 2 - (size_t)k - 1);
+        many[i][SPAWN_ARG_MAX / 2 - 1] = 0;
+    }
+    o.env = many;
+    assert_int_equal(spawn_check(&o, &msg), -E2BIG);
+    assert_non_null(strstr(msg, "ARG_MAX"));
+    free(msg);
+    /* posix_spawn would have said the same. */
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    struct got g = {0};
+    struct spawn *sp;
+    assert_int_equal(spawn_start(&loop, &o, on_exit_cb, &g, &sp), -E2BIG);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(g.calls, 0);
+    for (size_t i = 0; i < nv; i++)
+        free(many[i]);
+    free(many);
+    free(big);
+}
+
 static void timeout_terms_the_group_quickly(void **state)
 {
     struct got g;
@@ -351,6 +435,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(kill_ends_the_group, setup, teardown),
         cmocka_unit_test_setup_teardown(background_children_end_with_the_try, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_cwd_fails_to_start, setup, teardown),
+        cmocka_unit_test_setup_teardown(long_command_runs_from_its_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(check_names_what_exec_would_refuse, setup, teardown),
         cmocka_unit_test_setup_teardown(many_concurrent_children, setup, teardown),
         cmocka_unit_test_setup_teardown(exit_codes, setup_sigchld, teardown_sigchld),
         cmocka_unit_test_setup_teardown(signal_death_is_reported, setup_sigchld, teardown_sigchld),

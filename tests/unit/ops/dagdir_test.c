@@ -844,15 +844,22 @@ static void close_with_pending_timers_makes_no_callback(void **state)
     uv_loop_init(&loop);
     char *dir = tmpdir();
     put_dag(dir, "a.yaml", "a", "true");
+    put_dag(dir, "c.yaml", "c", "true");
     struct rec r = {0};
     struct dagdir *d;
     char *errmsg = NULL;
     assert_int_equal(dagdir_open(&loop, dir, on_change, &r, &d, &errmsg), 0);
-    assert_int_equal(r.n, 1);
+    assert_int_equal(r.n, 2);
     rec_clear(&r);
-    put_dag(dir, "a.yaml", "a", "echo changed");
-    put_dag(dir, "b.yaml", "b", "true");
-    rm(dir, "a.yaml");
+    /* a write whose writer keeps the file open, a new file still open, a delete: each waits
+     * for its backstop timer */
+    char *pa = pathof(dir, "a.yaml"), *pb = pathof(dir, "b.yaml");
+    int fa = open(pa, O_WRONLY | O_APPEND | O_CLOEXEC);
+    int fb = open(pb, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    assert_true(fa >= 0 && fb >= 0);
+    assert_int_equal(write(fa, "# more\n", 7), 7);
+    assert_int_equal(write(fb, "dag: b\n", 7), 7);
+    rm(dir, "c.yaml");
     /* let the events arrive (the timers are armed), then close before they fire */
     int never = 0;
     (void)loopwait_until(&loop, &never, 1, 30);
@@ -860,8 +867,12 @@ static void close_with_pending_timers_makes_no_callback(void **state)
     int done = 0;
     dagdir_close(d, on_done, &done);
     assert_true(loopwait_until(&loop, &done, 1, 2000));
+    close(fa);
+    close(fb);
     assert_false(loopwait_until(&loop, &r.n, 1, 300));
     assert_int_equal(uv_loop_close(&loop), 0);
+    free(pa);
+    free(pb);
     rm_rf(dir);
     free(dir);
 }
