@@ -524,7 +524,7 @@ static void cached_token_is_refused_once_expired(void **state)
 {
     (void)state;
     struct auth *a = open_auth(NULL);
-    double exp = (double)when_now_ms() / 1000.0 - AUTH_LEEWAY_S + 1.0; /* 1 s left */
+    double exp = (double)when_now_ms() / 1000.0 - AUTH_LEEWAY_S + 3.0; /* 3 s left */
     char payload[256];
     snprintf(payload, sizeof payload,
              "{\"sub\":\"alice\",\"role\":\"viewer\",\"iss\":\"baram\",\"aud\":\"baram-api\","
