@@ -7,8 +7,10 @@
  * entries' own strings. It knows the store's revocation generation it
  * reflects: a check reads the store's generation (one row) and, when it
  * moved, the rows above the old one, merged in under the mutex. A
- * generation lower than the snapshot's (another database behind the same
- * url) starts the snapshot over. Entries of tokens past exp + leeway are
+ * generation lower than the snapshot's is read again under the mutex (it
+ * may have been read before another thread moved the snapshot on); still
+ * lower, it is another database behind the same url: the snapshot starts
+ * over. Entries of tokens past exp + leeway are
  * dropped at most every REVOKE_SWEEP_MS (the table is rebuilt then); user
  * cutoffs stay, one per user name ever revoked.
  *
@@ -124,8 +126,15 @@ static void merge(struct revoke *rv, const char *key, int64_t at)
 static int load(struct revoke *rv, struct store *s, int64_t gen, int64_t now_ms)
 {
     if (gen < rv->gen) {
-        entries_clear(rv);
-        rv->gen = 0;
+        /* Read before another thread moved the snapshot on: read again. Still lower, it is
+         * another database (generations only grow): start over. */
+        int r = store_revocation_gen(s, &gen);
+        if (r < 0)
+            return r;
+        if (gen < rv->gen) {
+            entries_clear(rv);
+            rv->gen = 0;
+        }
     }
     struct revocation_rec *v = NULL;
     size_t n = 0;

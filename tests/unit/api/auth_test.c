@@ -524,7 +524,7 @@ static void cached_token_is_refused_once_expired(void **state)
 {
     (void)state;
     struct auth *a = open_auth(NULL);
-    double exp = (double)when_now_ms() / 1000.0 - AUTH_LEEWAY_S + 1.0; /* 1 s left */
+    double exp = (double)when_now_ms() / 1000.0 - AUTH_LEEWAY_S + 3.0; /* 3 s left */
     char payload[256];
     snprintf(payload, sizeof payload,
              "{\"sub\":\"alice\",\"role\":\"viewer\",\"iss\":\"baram\",\"aud\":\"baram-api\","
@@ -886,6 +886,36 @@ static void revoked_tokens_are_refused_through_the_cache(void **state)
     auth_close(a);
 }
 
+/* A snapshot whose store's generation went down (another database behind the url) starts over:
+ * the other database's revocations are refused, the first one's are not kept. */
+static void revoke_snapshot_follows_another_database(void **state)
+{
+    (void)state;
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/other.db", tmpdir);
+    struct store *s1 = open_store(), *s2 = NULL;
+    char *err = NULL;
+    assert_int_equal(store_open(path, &s2, &err), 0);
+    struct revoke *rv = revoke_new();
+    struct auth_user a = {.name = "alice",
+                          .role = AUTH_VIEWER,
+                          .jti = "a1",
+                          .iat_s = 1,
+                          .exp_s = when_now_ms() / 1000 + 600};
+    struct auth_user b = a;
+    snprintf(b.jti, sizeof b.jti, "b1");
+    const char *why;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(revoke_token(s1, &a), 0);
+    assert_int_equal(revoke_check(rv, s1, &a, &why), -EACCES);
+    assert_int_equal(revoke_token(s2, &b), 0); /* generation 1 there, 3 here */
+    assert_int_equal(revoke_check(rv, s2, &b, &why), -EACCES);
+    assert_int_equal(revoke_check(rv, s2, &a, &why), 0);
+    revoke_free(rv);
+    store_close(s2);
+    store_close(s1);
+}
+
 static void login_and_throttle(void **state)
 {
     (void)state;
@@ -1023,6 +1053,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(login_and_throttle, setup, teardown),
         cmocka_unit_test_setup_teardown(revoked_tokens_are_refused_through_the_cache, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(revoke_snapshot_follows_another_database, setup, teardown),
         cmocka_unit_test_setup_teardown(throttle_parallel, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
