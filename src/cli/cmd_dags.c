@@ -58,7 +58,7 @@ static const char usage_dags[] =
     "\n"
     "subcommands:\n"
     "  list [--json]                              the DAGs of the home's folder, import errors\n"
-    "  show DAG [--json]                          a DAG: schedule, params, tasks, recent runs\n"
+    "  show DAG [--json]                          a DAG: schedule, next run, params, tasks, runs\n"
     "  pause DAG | unpause DAG                    stop / resume scheduling it\n"
     "  trigger DAG [--conf JSON] [--date D]       queue a manual run\n"
     "  backfill DAG --from D --to D [--conf JSON] queue runs for past schedule dates\n"
@@ -276,8 +276,8 @@ static const char usage_show[] =
     "usage: baram dags show DAG [--json]\n"
     "\n"
     "A DAG of the home's folder: file, description, schedule, start, end, catchup,\n"
-    "max_active_runs, paused, params, its tasks in topological order with what they need,\n"
-    "and its recent runs.\n"
+    "max_active_runs, paused, its next scheduled run (as the API's DAG object), params, its\n"
+    "tasks in topological order with what they need, and its recent runs.\n"
     "\n"
     "exit: 0, 2 usage error or unknown DAG\n";
 
