@@ -123,6 +123,15 @@ int events__put(struct sqlite3 *db, enum event_kind kind, const char *dag_id, co
     return r;
 }
 
+int events_put(struct store *s, enum event_kind kind, const char *dag_id, const char *run_id,
+               const char *task_id, const char *state, int try_number, int64_t at_ms)
+{
+    sqlite3 *db = events_db(s);
+    if (!db)
+        return -ENOTSUP;
+    return events__put(db, kind, dag_id, run_id, task_id, state, try_number, at_ms);
+}
+
 int events_w_prune(struct events_w *w)
 {
     sqlite3_bind_int64(w->prune, 1, EVENTS_KEEP);
