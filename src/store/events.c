@@ -1,7 +1,8 @@
 /*
  * events.c - the event log's SQL (see events.h), on the SQLite connection of
  * a struct store (store__conn). The writer's statements are prepared once
- * per connection; reads prepare per call (a stream reads in pages).
+ * per connection; reads, and the one-off appends of changes written outside
+ * the writer (events_put), prepare per call.
  */
 #include "store/events.h"
 

@@ -1,8 +1,10 @@
 /*
  * events.h - the event log (migration 0004): one row per state change of a
  * run or task instance. The group-commit writer appends them in the same
- * transaction as the changes (so an event is durable when it can be read);
- * the API streams them (GET /api/v1/events) and resumes from an id.
+ * transaction as the changes (so an event is durable when it can be read),
+ * and so does every change written outside it (a claimed run, a clear, a
+ * cancel without a scheduler: events_put); the API streams them (GET
+ * /api/v1/events) and resumes from an id.
  *
  * A struct events_w is a writer's prepared statements on its connection:
  * one thread at a time, like the connection. events_list is a plain read on
