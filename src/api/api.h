@@ -2,13 +2,18 @@
  * api.h - the REST API (SPEC section 8): an HTTP server (libmicrohttpd) and
  * the route tables its handlers live in.
  *
- * Threading: the server runs on libmicrohttpd's own threads (one per
- * connection, capped), never on the scheduler's loop. A handler reads the
- * store on its thread's own connection (SQLite WAL readers never block the
- * writer) and writes requests to it exactly as the CLI does (a queued run, a
- * pause flag, a cancel request), then rings the scheduler's doorbell
- * (schedlock.h): the scheduler's loop stays the single owner of scheduling
- * state and is never blocked by HTTP work.
+ * Threading: the server runs on a small pool of libmicrohttpd threads
+ * (api_opts.threads, 2 by default), each serving its share of the
+ * connections with epoll (docs/architecture.md, "The API's threads"), never
+ * on the scheduler's loop. Nothing on them waits: an event stream with
+ * nothing to send is suspended and resumed by the hub, and API_ROUTE_SLOW
+ * handlers (password hashing) run on a thread of their own while their
+ * connection is suspended. A handler reads the store on its thread's own
+ * connection (SQLite WAL readers never block the writer) and writes requests
+ * to it exactly as the CLI does (a queued run, a pause flag, a cancel
+ * request), then rings the scheduler's doorbell (schedlock.h): the
+ * scheduler's loop stays the single owner of scheduling state and is never
+ * blocked by HTTP work.
  *
  * Each route is one row of a table: method, a pattern with {segments}, the
  * least role allowed (AUTH_NONE: no token needed) and the handler. The

@@ -35,7 +35,6 @@
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "ops/ops.h"
-#include "dag/plan.h"
 #include "ops/runjson.h"
 #include "dag/dag.h"
 #include "dag/layout.h"
@@ -131,24 +130,6 @@ static int dagrow_find(struct api_resp *rs, struct store *s, const char *id, str
 /* The DAG object of lists: the row, plus its newest run. */
 #define DAG_RECENT_RUNS 10 /* runs listed in a DAG's recent_runs */
 
-/* When the scheduler makes the DAG's next scheduled run (plan.h): {logical_date, due_at}, or
- * null (no schedule, schedule over, or the version cannot be read). */
-static json_t *next_run_json(struct store *s, const struct dag_rec *d, const struct dag *g)
-{
-    if (!g || !g->schedule)
-        return json_null();
-    int64_t last = -1;
-    if (store_last_logical(s, d->dag_id, RUN_SCHEDULED, &last) < 0)
-        last = -1;
-    int64_t at = plan_cursor(g, last, when_now_ms());
-    if (at == PLAN_NEVER)
-        return json_null();
-    json_t *o = json_object();
-    json_object_set_new(o, "logical_date", runjson_time(at));
-    json_object_set_new(o, "due_at", runjson_time(plan_due_at(g, at)));
-    return o;
-}
-
 /* A DAG as lists show it; g is its loaded version (NULL: unknown, next_run is null). */
 static json_t *dag_json(struct store *s, const struct dag_rec *d, const struct dag *g)
 {
@@ -176,7 +157,7 @@ static json_t *dag_json(struct store *s, const struct dag_rec *d, const struct d
     }
     json_object_set_new(o, "recent_runs", recent);
     store_free_runs(runs, n);
-    json_object_set_new(o, "next_run", next_run_json(s, d, g));
+    json_object_set_new(o, "next_run", runjson_next_run(s, g));
     return o;
 }
 

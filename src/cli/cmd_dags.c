@@ -46,6 +46,7 @@
 #include "cli/out.h"
 #include "ops/dagdir.h"
 #include "ops/ops.h"
+#include "ops/runjson.h"
 #include "ops/schedlock.h"
 #include "dag/cron.h"
 #include "dag/dag.h"
@@ -57,7 +58,7 @@ static const char usage_dags[] =
     "\n"
     "subcommands:\n"
     "  list [--json]                              the DAGs of the home's folder, import errors\n"
-    "  show DAG [--json]                          a DAG: schedule, params, tasks, recent runs\n"
+    "  show DAG [--json]                          a DAG: schedule, next run, params, tasks, runs\n"
     "  pause DAG | unpause DAG                    stop / resume scheduling it\n"
     "  trigger DAG [--conf JSON] [--date D]       queue a manual run\n"
     "  backfill DAG --from D --to D [--conf JSON] queue runs for past schedule dates\n"
@@ -275,8 +276,8 @@ static const char usage_show[] =
     "usage: baram dags show DAG [--json]\n"
     "\n"
     "A DAG of the home's folder: file, description, schedule, start, end, catchup,\n"
-    "max_active_runs, paused, params, its tasks in topological order with what they need,\n"
-    "and its recent runs.\n"
+    "max_active_runs, paused, its next scheduled run (as the API's DAG object), params, its\n"
+    "tasks in topological order with what they need, and its recent runs.\n"
     "\n"
     "exit: 0, 2 usage error or unknown DAG\n";
 
@@ -618,6 +619,7 @@ static json_t *show_json(const struct dview *v, const struct dagdir_file *f,
     for (size_t i = 0; i < nruns; i++)
         json_array_append_new(rr, out_run_summary_json(&runs[i]));
     json_object_set_new(o, "recent_runs", rr);
+    json_object_set_new(o, "next_run", runjson_next_run(v->s, d)); /* as the API's DAG has */
     return o;
 }
 
@@ -635,6 +637,13 @@ static void show_human(const json_t *o, const struct run_rec *runs, size_t nruns
     printf("max_active_runs:  %lld\n",
            (long long)json_integer_value(json_object_get(o, "max_active_runs")));
     printf("paused:           %s\n", json_is_true(json_object_get(o, "paused")) ? "yes" : "no");
+    const json_t *next = json_object_get(o, "next_run");
+    if (json_is_object(next))
+        printf("next run:         %s (due %s)\n",
+               json_string_value(json_object_get(next, "logical_date")),
+               json_string_value(json_object_get(next, "due_at")));
+    else
+        printf("next run:         -\n");
 #undef STR_OR
     const json_t *params = json_object_get(o, "params");
     printf("params:          ");

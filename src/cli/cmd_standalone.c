@@ -34,21 +34,34 @@
 #include "dag/duration.h"
 #include "sched/run.h"
 
-static const char usage_fmt[] =
-    "usage: baram %s [--dags DIR] [--parallelism N] [--grace DURATION] [--listen HOST:PORT]\n"
-    "                  [--api-max-rps N] [--api-threads N] [--home DIR]\n"
+/* The usage of standalone and of scheduler: the first lines, then (standalone only) the
+ * API's flags, then the rest. */
+static const char usage_standalone_head[] =
+    "usage: baram standalone [--dags DIR] [--parallelism N] [--grace DURATION]\n"
+    "                        [--listen HOST:PORT] [--api-max-rps N] [--api-threads N] "
+    "[--home DIR]\n"
     "\n"
-    "%s\n"
+    "Runs the scheduler, the local executor and the REST API (with the web UI) in one\n"
+    "process: the DAG folder is watched, scheduled runs are made when due, triggered runs\n"
+    "start within milliseconds.\n";
+static const char usage_scheduler_head[] =
+    "usage: baram scheduler [--dags DIR] [--parallelism N] [--grace DURATION] [--home DIR]\n"
+    "\n"
+    "Runs the scheduler with its local executor, without the API (for split deployments;\n"
+    "`baram api` serves it).\n";
+static const char usage_flags[] =
     "\n"
     "  --dags DIR          the DAG folder (default: config `dags`, ./dags)\n"
     "  --parallelism N     task instances running at once, all runs together (default 32)\n"
     "  --grace DURATION    at SIGTERM/Ctrl-C, how long running tasks may go on before they\n"
-    "                      are stopped and left for the next start (default 30s)\n"
-    "  --listen HOST:PORT  where the REST API listens (standalone; default: config `listen`,\n"
+    "                      are stopped and left for the next start (default 30s)\n";
+static const char usage_api_flags[] =
+    "  --listen HOST:PORT  where the REST API listens (default: config `listen`,\n"
     "                      127.0.0.1:8080); it needs the home's secret.key (`baram init`)\n"
     "  --api-max-rps N     requests the API starts a second at most; over it they wait their\n"
     "                      turn (default: config `api.max_rps`, 0: no limit)\n"
-    "  --api-threads N     threads serving the API's connections (default: `api.threads`, 2)\n"
+    "  --api-threads N     threads serving the API's connections (default: `api.threads`, 2)\n";
+static const char usage_tail[] =
     "  --home DIR          the home (default $BARAM_HOME or ./.baram)\n"
     "\n"
     "Runs in the foreground and logs to stderr. The CLI talks to it through the store:\n"
@@ -157,23 +170,29 @@ static void standalone_ready(void *ud, size_t ndags, size_t nerrors)
                  log_q("see 'baram dags list'"));
 }
 
-static int standalone_main(const char *cmd, const char *what, int argc, char **argv)
+static int standalone_main(const char *cmd, bool with_api, int argc, char **argv)
 {
     const char *home_flag = NULL, *dags = NULL, *par = NULL, *grace = NULL, *listen = NULL;
     const char *max_rps = NULL, *api_threads = NULL;
+    /* The API's flags last: the scheduler, which has no API, takes the others only. */
     const struct args_flag flags[] = {
-        {"api-max-rps", ARGS_STRING, NULL, &max_rps, NULL},
-        {"api-threads", ARGS_STRING, NULL, &api_threads, NULL},
         {"dags", ARGS_STRING, NULL, &dags, NULL},
-        {"listen", ARGS_STRING, NULL, &listen, NULL},
         {"parallelism", ARGS_STRING, NULL, &par, NULL},
         {"grace", ARGS_STRING, NULL, &grace, NULL},
         {"home", ARGS_STRING, NULL, &home_flag, NULL},
+        {"api-max-rps", ARGS_STRING, NULL, &max_rps, NULL},
+        {"api-threads", ARGS_STRING, NULL, &api_threads, NULL},
+        {"listen", ARGS_STRING, NULL, &listen, NULL},
     };
+    size_t nflags = with_api ? ARRAY_SIZE(flags) : ARRAY_SIZE(flags) - 3;
     size_t npos;
-    int r = args_parse(cmd, argc, argv, flags, ARRAY_SIZE(flags), NULL, 0, &npos);
+    int r = args_parse(cmd, argc, argv, flags, nflags, NULL, 0, &npos);
     if (r == ARGS_HELP) {
-        printf(usage_fmt, cmd, what);
+        fputs(with_api ? usage_standalone_head : usage_scheduler_head, stdout);
+        fputs(usage_flags, stdout);
+        if (with_api)
+            fputs(usage_api_flags, stdout);
+        fputs(usage_tail, stdout);
         return EXIT_OK;
     }
     if (r < 0)
@@ -222,7 +241,7 @@ static int standalone_main(const char *cmd, const char *what, int argc, char **a
     struct standalone_api api = {0};
     ctx.h = &h;
     ctx.listen = listen ? listen : h.listen;
-    ctx.api = strcmp(cmd, "standalone") == 0 ? &api : NULL;
+    ctx.api = with_api ? &api : NULL;
     r = daemon_run(&o, &err);
     standalone_api_stop(&api);
     free(pools);
@@ -238,17 +257,10 @@ static int standalone_main(const char *cmd, const char *what, int argc, char **a
 
 int cmd_standalone(int argc, char **argv)
 {
-    return standalone_main("standalone",
-                           "Runs the scheduler and the local executor in one "
-                           "process: the DAG folder is\nwatched, scheduled runs are made when "
-                           "due, triggered runs start within milliseconds.",
-                           argc, argv);
+    return standalone_main("standalone", true, argc, argv);
 }
 
 int cmd_scheduler(int argc, char **argv)
 {
-    return standalone_main("scheduler",
-                           "Runs the scheduler with its local executor, without "
-                           "the API (for split\ndeployments).",
-                           argc, argv);
+    return standalone_main("scheduler", false, argc, argv);
 }

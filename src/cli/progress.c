@@ -79,6 +79,14 @@ static void clear_line(struct progress *p)
     }
 }
 
+/* "DONE/TOTAL", and " +N mapped" once for_each expansions added instances. */
+static void count_add(struct buf *b, const struct progress_snap *s)
+{
+    (void)!buf_addf(b, "%u/%u", s->done, s->total);
+    if (s->mapped)
+        (void)!buf_addf(b, " +%u mapped", s->mapped);
+}
+
 /* Draws the snapshot, its elapsed time moved on to now. Under lock. */
 static void draw(struct progress *p, int64_t now)
 {
@@ -86,7 +94,9 @@ static void draw(struct progress *p, int64_t now)
     if (!s->valid)
         return;
     struct buf b = BUF_INIT(4096);
-    (void)!buf_addf(&b, "[ %u/%u ]", s->done, s->total);
+    (void)!buf_adds(&b, "[ ");
+    count_add(&b, s);
+    (void)!buf_adds(&b, " ]");
     if (s->failed)
         (void)!buf_addf(&b, " %u failed,", s->failed);
     if (s->running) {
@@ -153,7 +163,10 @@ static void note_start(struct progress *p, const char *id)
 static void take_snapshot(struct progress *p, const struct run_progress *rp, int64_t now)
 {
     struct progress_snap *s = &p->snap;
-    s->total = rp->total;
+    if (!p->base_total)
+        p->base_total = rp->total;
+    s->total = rp->total < p->base_total ? rp->total : p->base_total;
+    s->mapped = rp->total - s->total;
     s->done = rp->done;
     s->running = rp->running;
     s->failed = rp->failed;
@@ -185,8 +198,10 @@ void progress_update(void *ud, const struct run_progress *rp)
             out_duration(ms, d + 1, sizeof d - 1);
         }
         clear_line(p);
-        fprintf(p->out, "%u/%u %s %s%s\n", rp->done, rp->total, rp->task_id,
-                ti_state_name(rp->state), d);
+        struct buf count = BUF_INIT(64);
+        count_add(&count, &p->snap);
+        fprintf(p->out, "%s %s %s%s\n", count.data, rp->task_id, ti_state_name(rp->state), d);
+        buf_release(&count);
         fflush(p->out);
         p->last_draw_ms = -PROGRESS_REDRAW_MS; /* redraw the live line at once */
     }

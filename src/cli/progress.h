@@ -3,6 +3,10 @@
  *
  * On a terminal: one live line on the stream, redrawn at most every 100 ms,
  *   [ 12/40 ] running: extract, shards[3] (+4) 3.2s
+ * The total is the instances known when the run began; a for_each that
+ * expands later (its items come from an upstream's output) adds its
+ * instances as "+N mapped", [ 12/40 +6 mapped ], rather than moving the
+ * total the user has been watching.
  * with failures printed above it as they happen. Not on a terminal: one
  * plain line per finished task instance, `12/40 extract success 0.81s`
  * (task finishes only, not every state change), so logs stay short.
@@ -33,7 +37,7 @@ struct run_progress;
 
 /* The last state reported, copied out of the borrowed struct run_progress. */
 struct progress_snap {
-    uint32_t total, done, running, failed;
+    uint32_t total, mapped, done, running, failed; /* total: as at the first report */
     int64_t elapsed_ms;
     int64_t at_ms; /* monotonic time of the report */
     char ids[PROGRESS_IDS][PROGRESS_ID_MAX];
@@ -48,6 +52,7 @@ struct progress {
     bool line_shown;      /* a live line is on screen */
     int64_t last_draw_ms; /* monotonic */
     struct progress_snap snap;
+    uint32_t base_total;  /* the instances of the first report (0: none yet) */
     pthread_mutex_t lock; /* guards snap, line_shown, last_draw_ms, out (tty mode) */
     pthread_t ticker;
     bool ticking;        /* the ticker thread runs */

@@ -32,6 +32,7 @@
 #include "ops/schedlock.h"
 #include "sched/run.h"
 #include "sched/sched.h"
+#include "store/events.h"
 #include "store/store.h"
 
 #define CANCEL_POLL_MS 20
@@ -603,6 +604,23 @@ static int get_run(struct store *s, const char *run_id, struct run_rec *run, str
     return 0;
 }
 
+/* The event of a run's or an instance's new state, written here rather than by the
+ * scheduler's writer: in the caller's transaction, so the event stream (and the web UI)
+ * sees a clear or a cancel the CLI or the API made. A store without an event log: 0. */
+static int note_run(struct store *s, const struct run_rec *run)
+{
+    int r = events_put(s, EVENT_RUN, run->dag_id, run->run_id, NULL, run_state_name(run->state), 0,
+                       when_now_ms());
+    return r == -ENOTSUP ? 0 : r;
+}
+
+static int note_ti(struct store *s, const struct ti_rec *t)
+{
+    int r = events_put(s, EVENT_TI, NULL, t->run_id, t->task_id, ti_state_name(t->state),
+                       t->try_number, when_now_ms());
+    return r == -ENOTSUP ? 0 : r;
+}
+
 /* Marks the run cancelled without a scheduler: the run ends now, running task instances
  * (and their running tries) fail with "cancelled", not started ones go back to none. One
  * transaction; *run is read again inside it. 0, -EALREADY when it had ended meanwhile, or a
@@ -656,12 +674,12 @@ static int cancel_here(struct store *s, struct run_rec *run)
         } else {
             continue;
         }
-        if ((r = store_put_ti(s, t)) < 0)
+        if ((r = store_put_ti(s, t)) < 0 || (r = note_ti(s, t)) < 0)
             goto fail;
     }
     run->state = RUN_CANCELLED;
     run->ended_at_ms = now;
-    if ((r = store_put_run(s, run)) < 0 || (r = store_commit(s)) < 0)
+    if ((r = store_put_run(s, run)) < 0 || (r = note_run(s, run)) < 0 || (r = store_commit(s)) < 0)
         goto fail;
     store_free_tis(tis, n);
     return 0;
@@ -797,7 +815,8 @@ static int clear_rows(struct store *s, const struct dag *dag, const bool *set, c
         free(t->message);
         t->message = NULL;
         t->scheduled_at_ms = t->queued_at_ms = t->started_at_ms = t->ended_at_ms = -1;
-        r = store_put_ti(s, t);
+        if ((r = store_put_ti(s, t)) == 0)
+            r = note_ti(s, t);
     }
     store_free_tis(tis, n);
     return r;
@@ -894,7 +913,8 @@ static int clear_plan_commit(struct store *s, struct clear_plan *p, enum run_sta
         return 0;
     }
     if (r < 0 || (r = clear_rows(s, p->dag, p->set, run.run_id, nrows)) < 0 ||
-        (r = store_put_run(s, &run)) < 0 || (r = store_commit(s)) < 0) {
+        (r = store_put_run(s, &run)) < 0 || (r = note_run(s, &run)) < 0 ||
+        (r = store_commit(s)) < 0) {
         store_rollback(s);
         *nrows = 0;
         return fail_store(e, s);

@@ -14,6 +14,8 @@
 
 #include "base/buf.h"
 #include "base/when.h"
+#include "dag/plan.h"
+#include "dag/dag.h"
 #include "dag/state.h"
 #include "store/store.h"
 
@@ -196,5 +198,21 @@ json_t *runjson_try(const struct try_rec *t)
     json_object_set_new(o, "duration_s", duration_json(t->started_at_ms, t->ended_at_ms));
     json_object_set_new(o, "hostname", str_or_null(t->hostname));
     json_object_set_new(o, "pid", t->pid > 0 ? json_integer(t->pid) : json_null());
+    return o;
+}
+
+json_t *runjson_next_run(struct store *s, const struct dag *dag)
+{
+    if (!dag || !dag->schedule)
+        return json_null();
+    int64_t last = -1;
+    if (!s || store_last_logical(s, dag->id, RUN_SCHEDULED, &last) < 0)
+        last = -1;
+    int64_t at = plan_cursor(dag, last, when_now_ms());
+    if (at == PLAN_NEVER)
+        return json_null();
+    json_t *o = json_object();
+    json_object_set_new(o, "logical_date", runjson_time(at));
+    json_object_set_new(o, "due_at", runjson_time(plan_due_at(dag, at)));
     return o;
 }

@@ -19,6 +19,7 @@
 #include "base/compiler.h"
 #include "sched/run.h"
 
+struct dag;
 struct json_t;
 struct run_rec;
 struct ti_rec;
@@ -53,6 +54,11 @@ struct json_t *runjson_ti(const struct ti_rec *t);
 /* A try: {"try_number","state","exit_code","term_signal","timed_out","queued_at",
  * "started_at","ended_at","duration_s","hostname","pid"}. New reference. */
 struct json_t *runjson_try(const struct try_rec *t);
+
+/* When the scheduler makes the DAG's next scheduled run (plan.h, from its newest scheduled
+ * run in s): {"logical_date","due_at"}, or null (no schedule, or the schedule is over). The
+ * one computation behind the API's DAG object and `baram dags show`. New reference. */
+struct json_t *runjson_next_run(struct store *s, const struct dag *dag);
 
 /* An ISO 8601 time, or null when at_ms < 0. New reference. */
 struct json_t *runjson_time(int64_t at_ms);

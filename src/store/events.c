@@ -66,6 +66,13 @@ int events_w_put(struct events_w *w, enum event_kind kind, const char *dag_id, c
     return w->be->events_w_put(w->w, kind, dag_id, run_id, task_id, state, try_number, at_ms);
 }
 
+int events_put(struct store *s, enum event_kind kind, const char *dag_id, const char *run_id,
+               const char *task_id, const char *state, int try_number, int64_t at_ms)
+{
+    return store__backend(s)->events_put(store__conn(s), kind, dag_id, run_id, task_id, state,
+                                         try_number, at_ms);
+}
+
 int events_w_prune(struct events_w *w)
 {
     return w->be->events_w_prune(w->w, EVENTS_KEEP);

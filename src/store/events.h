@@ -1,8 +1,10 @@
 /*
  * events.h - the event log (migration 0004): one row per state change of a
  * run or task instance. The group-commit writer appends them in the same
- * transaction as the changes (so an event is durable when it can be read);
- * the API streams them (GET /api/v1/events) and resumes from an id.
+ * transaction as the changes (so an event is durable when it can be read),
+ * and so does every change written outside it (a claimed run, a clear, a
+ * cancel without a scheduler: events_put); the API streams them (GET
+ * /api/v1/events) and resumes from an id.
  *
  * A struct events_w is a writer's prepared statements on its connection:
  * one thread at a time, like the connection. events_list is a plain read on
@@ -45,6 +47,11 @@ void events_w_close(struct events_w *w);
 /* Appends one event (dag_id looked up from the run when NULL). 0 or ERR_DB. */
 int events_w_put(struct events_w *w, enum event_kind kind, const char *dag_id, const char *run_id,
                  const char *task_id, const char *state, int try_number, int64_t at_ms) WARN_UNUSED;
+/* Appends one event on s outside the writer, in the transaction s has open (a change the CLI
+ * or the API writes itself: a clear, a cancel without a scheduler), so it is durable with
+ * the change. 0, -ENOTSUP (no event log on this backend: nothing to do), or ERR_DB. */
+int events_put(struct store *s, enum event_kind kind, const char *dag_id, const char *run_id,
+               const char *task_id, const char *state, int try_number, int64_t at_ms) WARN_UNUSED;
 /* Deletes all but the newest EVENTS_KEEP rows. 0 or ERR_DB. */
 int events_w_prune(struct events_w *w) WARN_UNUSED;
 

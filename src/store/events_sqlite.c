@@ -88,10 +88,10 @@ int events_sqlite_w_put(void *wp, enum event_kind kind, const char *dag_id, cons
     return events_step_put(w->put, kind, dag_id, run_id, task_id, state, try_number, at_ms);
 }
 
-int events_sqlite_put(struct sqlite3 *db, enum event_kind kind, const char *dag_id,
-                      const char *run_id, const char *task_id, const char *state, int try_number,
-                      int64_t at_ms)
+int events_sqlite_put(void *conn, enum event_kind kind, const char *dag_id, const char *run_id,
+                      const char *task_id, const char *state, int try_number, int64_t at_ms)
 {
+    sqlite3 *db = store__sqlite(conn);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, EVENTS_PUT_SQL, -1, &st, NULL) != SQLITE_OK)
         return ERR_DB;

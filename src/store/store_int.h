@@ -75,6 +75,10 @@ struct store_backend {
     int (*events_last_id)(void *db, int64_t *id);
     int (*count_tis)(void *db, int64_t counts[TI_STATE_COUNT]);
     int (*count_runs)(void *db, int64_t counts[RUN_STATE_COUNT]);
+    /* one event appended outside the writer (a run claimed queued, a clear or cancel the CLI
+     * writes), in the caller's transaction if one is open */
+    int (*events_put)(void *db, enum event_kind kind, const char *dag_id, const char *run_id,
+                      const char *task_id, const char *state, int try_number, int64_t at_ms);
 };
 
 /* For the modules of this layer in front of the backends (events.c): s's backend and its
@@ -103,10 +107,7 @@ int events_sqlite_list(void *conn, int64_t after_id, const char *dag_id, const c
 int events_sqlite_last_id(void *conn, int64_t *id);
 int events_sqlite_count_tis(void *conn, int64_t counts[TI_STATE_COUNT]);
 int events_sqlite_count_runs(void *conn, int64_t counts[RUN_STATE_COUNT]);
-/* One event appended on db, in the caller's transaction if one is open (a run written
- * outside the group-commit writer, e.g. claimed queued). 0 or ERR_DB (sqlite3_errmsg). */
-int events_sqlite_put(struct sqlite3 *db, enum event_kind kind, const char *dag_id,
-                      const char *run_id, const char *task_id, const char *state, int try_number,
-                      int64_t at_ms);
+int events_sqlite_put(void *conn, enum event_kind kind, const char *dag_id, const char *run_id,
+                      const char *task_id, const char *state, int try_number, int64_t at_ms);
 
 #endif

@@ -1185,7 +1185,7 @@ static int conn_claim_run(void *db, const char *prefix, int64_t at_ms, const str
              * the events of everything else: its event goes in the same transaction, so the
              * event stream shows a run held queued (a paused DAG, max_active_runs) at once. */
             if (r == 0 &&
-                events_sqlite_put(c->db, EVENT_RUN, rec->dag_id, id, NULL,
+                events_sqlite_put(c, EVENT_RUN, rec->dag_id, id, NULL,
                                   run_state_name(rec->state), 0, now_or(rec->queued_at_ms)) < 0)
                 r = conn_fail(c, "cannot record the event of run '%s' in database '%s'", id,
                               c->path);
@@ -1476,4 +1476,5 @@ const struct store_backend store__sqlite_backend = {
     .events_last_id = events_sqlite_last_id,
     .count_tis = events_sqlite_count_tis,
     .count_runs = events_sqlite_count_runs,
+    .events_put = events_sqlite_put,
 };

@@ -18,7 +18,7 @@ import urllib.request
 import jwt
 import pytest
 
-from conftest import BIN, base_env
+from conftest import BIN, base_env, wait_for
 
 
 def free_port():
@@ -405,4 +405,42 @@ def test_a_run_held_queued_streams_its_queued_event(api, tmp_path):
     assert s.wait(lambda x: run_states(second)[-1:] == ["success"]), s.data()
     assert run_states(second)[:2] == ["queued", "running"], run_states(second)
     assert run_states(paused) == ["queued"]
+    s.close()
+
+
+def test_a_clear_and_a_cancel_the_cli_writes_stream_their_events(api):
+    """Changes the CLI writes itself, not through the scheduler's writer, are in the stream
+    too: a clear of an ended run (the run queued again, its instances back to none), then its
+    rerun; and, with no scheduler at all (`baram api` alone), a cancel."""
+    api.write("two.yaml", "dag: two\ntasks:\n  a: {run: 'true'}\n  b: {run: 'true', needs: [a]}\n")
+    api.start()
+    s = Stream(api)
+    assert s.wait(lambda x: getattr(x, "status", None) == "200", 5), s.raw
+    run_id = api.trigger("two")
+    api.wait_run(run_id)
+    assert s.wait(lambda x: any(e["type"] == "run" and e["state"] == "success" for e in x.data()))
+    n = len(s.data())
+    r = api.baram("tasks", "clear", run_id, "b")
+    assert r.returncode == 0, r.stderr
+    assert s.wait(lambda x: [e["state"] for e in x.data()[n:] if e["type"] == "run"][-1:]
+                  == ["success"], 20), s.data()[n:]
+    got = expected_states(s.data()[n:])
+    assert got[:2] == [("task_instance", "b", "none", 1), ("run", None, "queued", None)], got
+    assert ("task_instance", "b", "running", 2) in got and got[-1] == ("run", None, "success",
+                                                                       None), got
+    s.close()
+    # no scheduler: a triggered run stays queued, and its cancel is written by the CLI
+    api.proc.send_signal(signal.SIGTERM)
+    assert api.proc.wait(15) == 0
+    api.proc = subprocess.Popen([BIN, "api", "--home", str(api.home), "--listen",
+                                 f"127.0.0.1:{api.port}"], env=api.env, stdout=api.log,
+                                stderr=api.log)
+    assert wait_for(lambda: api.logtext().count('msg="api listening"') == 2, 10), api.logtext()
+    s = Stream(api)
+    assert s.wait(lambda x: getattr(x, "status", None) == "200", 5), s.raw
+    queued = api.trigger("two")
+    r = api.baram("runs", "cancel", queued)
+    assert r.returncode == 0, r.stderr
+    assert s.wait(lambda x: [e["state"] for e in x.data() if e["run_id"] == queued]
+                  == ["queued", "cancelled"], 10), s.data()
     s.close()

@@ -232,6 +232,21 @@ def test_dags_list(env):
                                           "due_at": "2030-01-02T00:00:00.000Z"}, by_id["other"]
 
 
+def test_dags_show_has_the_next_run_of_the_apis_dag(env):
+    b = env["b"]
+    for dag in ("hello", "other"):
+        api = ok_json(get(env, "/api/v1/dags/" + dag))["next_run"]
+        r = b("dags", "show", dag, "--json", env={"BARAM_DAGS": str(b.dags)})
+        assert r.rc == 0, r
+        assert r.json["next_run"] == api, (dag, r.json, api)
+    r = b("dags", "show", "other", env={"BARAM_DAGS": str(b.dags)})
+    assert r.rc == 0, r
+    assert re.search(r"^next run: +2030-01-01T00:00:00\.000Z \(due 2030-01-02T00:00:00\.000Z\)$",
+                     r.out, re.M), r
+    r = b("dags", "show", "hello", env={"BARAM_DAGS": str(b.dags)})
+    assert re.search(r"^next run: +-$", r.out, re.M), r
+
+
 def test_dags_pagination(env):
     first = ok_json(get(env, "/api/v1/dags?limit=1"))
     second = ok_json(get(env, "/api/v1/dags?limit=1&offset=1"))

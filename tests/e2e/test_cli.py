@@ -288,6 +288,25 @@ def test_help_everywhere(baram, cmd):
         assert cmd[-1] in r.out, r
 
 
+API_FLAGS = ("--listen", "--api-max-rps", "--api-threads")
+
+
+def test_scheduler_help_lists_only_the_flags_it_takes(baram):
+    """`baram scheduler` has no API: its help lists none of the API's flags, and it refuses
+    them (exit 2) rather than ignoring them; `baram standalone` lists and takes them."""
+    r = baram("scheduler", "--help")
+    assert r.rc == 0 and "usage: baram scheduler" in r.out, r
+    assert not [f for f in API_FLAGS if f in r.out], r.out
+    for f in ("--dags", "--parallelism", "--grace", "--home"):
+        assert f in r.out, (f, r.out)
+    for f in API_FLAGS:
+        r = baram("scheduler", f, "1")
+        assert r.rc == 2 and "unknown flag '%s'" % f in r.err, r
+    r = baram("standalone", "--help")
+    assert r.rc == 0 and "usage: baram standalone" in r.out, r
+    assert all(f in r.out for f in API_FLAGS), r.out
+
+
 def test_unknown_command_did_you_mean(baram):
     r = baram("rnu")
     assert r.rc == 2, r

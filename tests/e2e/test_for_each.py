@@ -3,6 +3,7 @@ an upstream output that is a JSON array, or its lines; downstream tasks see
 the outputs as a JSON array; an empty list skips the task."""
 
 import json
+import re
 
 from conftest import states
 
@@ -50,6 +51,29 @@ def test_for_each_json_array_output(baram):
     obj = baram.run_json(p)
     assert outputs(obj, "each", 3) == ["x", "y z", "w"]
     assert "each[3]" not in obj["tasks"]
+
+
+def test_progress_counts_a_late_for_each_as_mapped(baram):
+    """The progress total is what was known at the start; a for_each over an upstream's
+    output adds "+N mapped" when it expands instead of moving the total."""
+    p = baram.write("fp.yaml", """
+        dag: fp
+        tasks:
+          list:
+            run: printf '["x", "y", "z"]' > "$BARAM_OUTPUT"
+          each:
+            needs: [list]
+            for_each: "{{ outputs.list }}"
+            run: "true"
+          after: {run: "true", needs: [each]}
+        """)
+    r = baram.run(p)  # stderr not a terminal: one line per finished instance
+    assert r.rc == 0, r
+    lines = [ln for ln in r.err.splitlines() if re.match(r"^\d+/\d+ ", ln)]
+    assert lines[0] == "1/2 list success" or lines[0].startswith("1/2 list success "), r.err
+    assert all(re.match(r"^\d+/2 ", ln) for ln in lines), r.err
+    assert [ln.split(" ", 3)[1:3] for ln in lines[1:]] == [["+3", "mapped"]] * 4, r.err
+    assert lines[-1].startswith("5/2 +3 mapped after success"), r.err
 
 
 def test_for_each_json_numbers_as_written(baram):

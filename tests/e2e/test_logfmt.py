@@ -23,7 +23,8 @@ LINE = re.compile(r"^ts=\S+ level=(debug|info|warn|error) msg=(?:\"(?:[^\"\\]|\\
                   r"(?: " + PAIR + r")*$")
 
 DAGS = {
-    "ok.yaml": "dag: ok\ntasks:\n  a: {run: 'echo hi; echo oops >&2'}\n"
+    "ok.yaml": "dag: ok\non_failure: {run: 'echo hook >&2'}\n"
+               "tasks:\n  a: {run: 'echo hi; echo oops >&2'}\n"
                "  b: {run: 'exit 3', needs: [a], retries: 1, retry_delay: 0s}\n",
     "broken.yaml": "dag: broken\ntasks:\n  x: {run: 'true', retires: 1}\n",
 }

@@ -3,6 +3,8 @@ the binary from web/, served at / and /ui/NAME by the real `baram api`, with
 the right content types, an ETag that turns a repeat fetch into a 304, the
 pages' security headers, and no way out of the embedded set."""
 
+import re
+
 import pytest
 
 from api_util import ApiServer, alive_cleanup, check_problem, make_home
@@ -117,3 +119,16 @@ def test_baram_web_dir_serves_from_disk_for_ui_work(tmp_path):
         check_problem(s.get("/ui/gone.css"), 404)
     finally:
         alive_cleanup([s])
+
+
+def test_web_readme_cites_only_files_that_exist():
+    """web/README.md names files of the repository (a path with a '/', from its root) and of
+    web/ (its table): each is there, so a reader following one does not hit a dead end."""
+    text = (WEB / "README.md").read_text()
+    cited = re.findall(r"`([A-Za-z0-9_.\-/*]+\.[a-z]+|[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-/]*)`", text)
+    assert cited, text
+    for name in cited:
+        if "*" in name or name.startswith("/"):
+            continue  # a pattern (page_*.js, *.md) or a URL path (/ui/NAME)
+        path = ROOT / name if "/" in name else WEB / name
+        assert path.exists(), "web/README.md cites %s, which is not in the repository" % name

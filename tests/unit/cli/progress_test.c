@@ -114,6 +114,43 @@ static void ticker_moves_the_elapsed_time(void **state)
     free(text);
 }
 
+static void a_late_for_each_adds_mapped_not_total(void **state)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    struct progress p;
+    progress_init(&p, f, false, false, false);
+    /* a and b known at the start; fan's 3 items come from a's output */
+    feed(&p, 1, 2, "a", TI_SUCCESS, 0, NULL, 0);
+    feed(&p, 2, 5, "fan[0]", TI_SUCCESS, 2, NULL, 0);
+    feed(&p, 5, 5, "b", TI_SUCCESS, 0, NULL, 0);
+    progress_finish(&p);
+    progress_release(&p);
+    fclose(f);
+    assert_non_null(strstr(text, "1/2 a success"));
+    assert_non_null(strstr(text, "\n2/2 +3 mapped fan[0] success"));
+    assert_non_null(strstr(text, "\n5/2 +3 mapped b success"));
+    assert_null(strstr(text, "/5"));
+    free(text);
+
+    /* the live line too */
+    f = open_memstream(&text, &len);
+    progress_init(&p, f, true, false, false);
+    const char *ids[] = {"fan[1]"};
+    feed(&p, 1, 2, "a", TI_SUCCESS, 0, NULL, 0);
+    const struct timespec wait = {0, 120 * 1000000L}; /* past the redraw throttle */
+    nanosleep(&wait, NULL);
+    feed(&p, 1, 8, "fan[1]", TI_RUNNING, 6, ids, 1);
+    progress_finish(&p);
+    progress_release(&p);
+    fclose(f);
+    assert_non_null(strstr(text, "[ 1/2 ]"));
+    assert_non_null(strstr(text, "[ 1/2 +6 mapped ] running: fan[1] (+5)"));
+    assert_null(strstr(text, "/8"));
+    free(text);
+}
+
 static void quiet_prints_nothing(void **state)
 {
     char *text = NULL;
@@ -135,6 +172,7 @@ int main(void)
         cmocka_unit_test(plain_lines_for_finishes_only),
         cmocka_unit_test(live_line_on_a_terminal),
         cmocka_unit_test(ticker_moves_the_elapsed_time),
+        cmocka_unit_test(a_late_for_each_adds_mapped_not_total),
         cmocka_unit_test(quiet_prints_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
