@@ -114,6 +114,7 @@ struct run_retry {
     uv_timer_t timer;
     struct run *r;
     uint32_t inst;
+    int64_t due_ns; /* monotonic: the delay is over (the timer may fire a little early) */
     struct run_retry *prev, *next; /* the run's list of open retry timers */
 };
 

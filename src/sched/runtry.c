@@ -643,6 +643,14 @@ static void run_retry_fire(uv_timer_t *h)
 {
     struct run_retry *rr = h->data;
     struct run *r = rr->r;
+    int64_t left_ns = rr->due_ns - when_mono_ns();
+    if (left_ns > 0 && !r->cancelled && !r->fatal) {
+        /* libuv counts timers in whole milliseconds of a clock read once per loop turn (a
+         * coarse one when it is precise enough), so a timer can fire up to ~2 ms early: a
+         * retry delay is a minimum, wait the rest. */
+        uv_timer_start(h, run_retry_fire, (uint64_t)((left_ns + 999999) / 1000000), 0);
+        return;
+    }
     if (!r->cancelled && !r->fatal) {
         struct run_inst *in = run_inst_at(r, rr->inst);
         if (in->state == TI_UP_FOR_RETRY)
@@ -656,6 +664,7 @@ void run_retry_after(struct run *r, uint32_t ii, int64_t delay_ms)
     struct run_retry *rr = xcalloc(1, sizeof(*rr));
     rr->r = r;
     rr->inst = ii;
+    rr->due_ns = when_mono_ns() + (delay_ms > 0 ? delay_ms : 0) * 1000000;
     uv_timer_init(r->e->loop, &rr->timer);
     rr->timer.data = rr;
     rr->next = r->retries;
