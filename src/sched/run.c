@@ -698,8 +698,10 @@ static void run_release_gates(struct run *r)
     while (r->gates_head < r->gates.n && r->gates.v[r->gates_head].seq <= r->e->durable) {
         uint32_t ii = r->gates.v[r->gates_head++].inst;
         struct run_inst *in = run_inst_at(r, ii);
-        if (in->state == TI_QUEUED && !in->cur)
+        if (in->state == TI_QUEUED && !in->cur) {
+            in->ready_ns = when_mono_ns(); /* latency from what it depends on being durable */
             run_try_start(r, ii);
+        }
     }
     if (r->gates_head == r->gates.n)
         r->gates.n = r->gates_head = 0;

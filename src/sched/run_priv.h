@@ -83,8 +83,8 @@ struct run_inst {
     int64_t scheduled_at_ms, queued_at_ms, started_at_ms, ended_at_ms, try_started_at_ms;
     int pid;
     int32_t restore_idx; /* its stored record when resuming (index in run.restore), or -1 */
-    int64_t ready_ns;    /* monotonic time it last became ready: its upstream met or its retry
-                            delay over (scheduling latency, durability waits included) */
+    int64_t ready_ns;    /* monotonic time it last became ready: its upstream met (and its
+                            claim durable, when gated), or its retry delay over (latency) */
     struct run_try *cur; /* the try in flight, or NULL */
 };
 
