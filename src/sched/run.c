@@ -12,8 +12,8 @@
  *    downstream's pending-upstream counter; only the downstream touched are
  *    re-decided (trigger_decide), through a worklist. A run costs
  *    O(tasks + edges); nothing scans all tasks per event.
- *  - Durability gate: a try is claimed when it gets a slot (its instance
- *    'queued' with the new try number, and the try's record) and its
+ *  - Durability gate: a try is claimed when it gets a slot (its instance's
+ *    record, 'queued' with the new try number) and its
  *    process starts only once the store writer reports that claim durable.
  *    So a try is started at most once, even by a scheduler killed at any
  *    moment: after a restart a claimed try counts as failed (SPEC section

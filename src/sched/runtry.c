@@ -520,8 +520,8 @@ void run_flush_running_rec(struct run *r, uint32_t inst)
 }
 
 /* sched start callback: a slot is ours. The next try is claimed: the instance is 'queued'
- * with the new try number, and both records are submitted in the transaction the event that
- * freed the slot or made the instance ready is writing (see the design note of run.c). A run
+ * with the new try number, its record submitted in the transaction the event that freed the
+ * slot or made the instance ready is writing (see the design note of run.c). A run
  * gated on durability starts the process once that claim is durable (run_release_gates); a
  * scheduler killed in between leaves a claimed try, which the next one counts as failed, so
  * no try number ever runs twice. */
@@ -543,8 +543,9 @@ void run_sched_start(void *owner, uint32_t ii)
     in->run_pos = (uint32_t)r->running.n;
     VEC_PUSH(&r->running, ii);
     if (r->e && r->e->gate_on_durable) {
-        run_put_ti(r, ii);
-        uint64_t seq = run_put_try(r, ii, TI_QUEUED, -1);
+        /* The instance's record is the claim: a resumed run makes the try's record (failed)
+         * from it, so the try's own row waits for the 'running' one (run_flush_running). */
+        uint64_t seq = run_put_ti(r, ii);
         if (seq > r->e->durable) {
             struct run_gate g = {.seq = seq, .inst = ii};
             VEC_PUSH(&r->gates, g);
