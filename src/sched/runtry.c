@@ -680,8 +680,9 @@ void run_retry_after(struct run *r, uint32_t ii, int64_t delay_ms)
 static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e)
 {
     run_flush_running(r, ii); /* before the instance changes: they describe the running try */
-    atomic_fetch_add_explicit(&stats_g.tries_finished, 1, memory_order_relaxed);
     struct run_inst *in = run_inst_at(r, ii);
+    if (in->try_started_at_ms >= 0) /* a claim that never started is no try to count */
+        atomic_fetch_add_explicit(&stats_g.tries_finished, 1, memory_order_relaxed);
     const struct dag_task *t = &r->dag->tasks[in->task];
     int64_t now = when_now_ms();
     if (in->slot_held)
