@@ -280,17 +280,18 @@ def is_msg(msg, **kw):
 
 def bench_latency(a, root):
     wl = os.path.join(root, "wl")
-    gen(["chain", a.tasks], wl)
+    gen([a.shape, a.tasks], wl)
     dags = os.path.join(root, "dags")
     os.makedirs(dags)
     shutil.copy(os.path.join(wl, "dag.yaml"), os.path.join(dags, "chain.yaml"))
-    dag = "bench_chain_%d" % a.tasks
+    dag = "bench_%s_%d" % (a.shape, a.tasks)
+    ntasks = a.tasks + (1 if a.shape == "wide" else 0)  # wide N: N tasks and a final one
     rows = {"baram": [], "ninja": []}
     lat = []
     for rep in range(a.reps):
         log("latency rep %d/%d" % (rep + 1, a.reps))
         rows["ninja"].append(run_ninja(wl, a.jobs))
-        if count_files(os.path.join(wl, "out")) != a.tasks:
+        if count_files(os.path.join(wl, "out")) != ntasks:
             raise RuntimeError("ninja: missing outputs")
         clean_out(dags)
         home = new_home(root, dags, a.jobs)
@@ -304,7 +305,7 @@ def bench_latency(a, root):
         kv = d.stop()
         if ended.get("state") != "success":
             raise RuntimeError("run %s ended %s" % (run_id, ended.get("state")))
-        if count_files(os.path.join(dags, "out")) != a.tasks:
+        if count_files(os.path.join(dags, "out")) != ntasks:
             raise RuntimeError("baram: missing outputs")
         show = run_times(home, run_id)
         own = None
@@ -320,8 +321,8 @@ def bench_latency(a, root):
 
 def report_latency(a, root, where):
     rows, lat = bench_latency(a, root)
-    print("### chain %d, body true, daemon --parallelism %d, home and workload on %s"
-          % (a.tasks, a.jobs, where))
+    print("### %s %d, body true, daemon --parallelism %d, home and workload on %s"
+          % (a.shape, a.tasks, a.jobs, where))
     print()
     print("| rep | tries | p50 us | p99 us | max us | trigger -> run started ms "
           "| run (store started->ended) s | trigger -> run ended s | ninja s |")
@@ -578,6 +579,8 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--jobs", type=int, default=8)
     ap.add_argument("--tasks", type=int, default=300)
+    ap.add_argument("--shape", choices=["chain", "wide"], default="chain",
+                    help="latency's workload: chain N, or wide N (N tasks and a final one)")
     ap.add_argument("--dags", type=int, default=100)
     ap.add_argument("--idle", type=float, default=10.0)
     ap.add_argument("--runs", type=int, default=50)

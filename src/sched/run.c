@@ -12,8 +12,8 @@
  *    downstream's pending-upstream counter; only the downstream touched are
  *    re-decided (trigger_decide), through a worklist. A run costs
  *    O(tasks + edges); nothing scans all tasks per event.
- *  - Durability gate: a try is claimed when it gets a slot (its instance
- *    'queued' with the new try number, and the try's record) and its
+ *  - Durability gate: a try is claimed when it gets a slot (its instance's
+ *    record, 'queued' with the new try number) and its
  *    process starts only once the store writer reports that claim durable.
  *    So a try is started at most once, even by a scheduler killed at any
  *    moment: after a restart a claimed try counts as failed (SPEC section
@@ -704,8 +704,10 @@ static void run_release_gates(struct run *r)
     while (r->gates_head < r->gates.n && r->gates.v[r->gates_head].seq <= r->e->durable) {
         uint32_t ii = r->gates.v[r->gates_head++].inst;
         struct run_inst *in = run_inst_at(r, ii);
-        if (in->state == TI_QUEUED && !in->cur)
+        if (in->state == TI_QUEUED && !in->cur) {
+            in->ready_ns = when_mono_ns(); /* latency from what it depends on being durable */
             run_try_start(r, ii);
+        }
     }
     if (r->gates_head == r->gates.n)
         r->gates.n = r->gates_head = 0;

@@ -85,8 +85,8 @@ struct run_inst {
     int64_t scheduled_at_ms, queued_at_ms, started_at_ms, ended_at_ms, try_started_at_ms;
     int pid;
     int32_t restore_idx; /* its stored record when resuming (index in run.restore), or -1 */
-    int64_t ready_ns;    /* monotonic time it last became ready: its upstream met or its retry
-                            delay over (scheduling latency, durability waits included) */
+    int64_t ready_ns;    /* monotonic time it last became ready: its upstream met (and its
+                            claim durable, when gated), or its retry delay over (latency) */
     struct run_try *cur; /* the try in flight, or NULL */
 };
 
@@ -119,6 +119,7 @@ struct run_retry {
     uv_timer_t timer;
     struct run *r;
     uint32_t inst;
+    int64_t due_ns; /* monotonic: the delay is over (the timer may fire a little early) */
     struct run_retry *prev, *next; /* the run's list of open retry timers */
 };
 

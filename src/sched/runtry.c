@@ -542,8 +542,8 @@ void run_flush_running_rec(struct run *r, uint32_t inst)
 }
 
 /* sched start callback: a slot is ours. The next try is claimed: the instance is 'queued'
- * with the new try number, and both records are submitted in the transaction the event that
- * freed the slot or made the instance ready is writing (see the design note of run.c). A run
+ * with the new try number, its record submitted in the transaction the event that freed the
+ * slot or made the instance ready is writing (see the design note of run.c). A run
  * gated on durability starts the process once that claim is durable (run_release_gates); a
  * scheduler killed in between leaves a claimed try, which the next one counts as failed, so
  * no try number ever runs twice. */
@@ -565,8 +565,9 @@ void run_sched_start(void *owner, uint32_t ii)
     in->run_pos = (uint32_t)r->running.n;
     VEC_PUSH(&r->running, ii);
     if (r->e && r->e->gate_on_durable) {
-        run_put_ti(r, ii);
-        uint64_t seq = run_put_try(r, ii, TI_QUEUED, -1);
+        /* The instance's record is the claim: a resumed run makes the try's record (failed)
+         * from it, so the try's own row waits for the 'running' one (run_flush_running). */
+        uint64_t seq = run_put_ti(r, ii);
         if (seq > r->e->durable) {
             struct run_gate g = {.seq = seq, .inst = ii};
             VEC_PUSH(&r->gates, g);
@@ -665,6 +666,14 @@ static void run_retry_fire(uv_timer_t *h)
 {
     struct run_retry *rr = h->data;
     struct run *r = rr->r;
+    int64_t left_ns = rr->due_ns - when_mono_ns();
+    if (left_ns > 0 && !r->cancelled && !r->fatal) {
+        /* libuv counts timers in whole milliseconds of a clock read once per loop turn (a
+         * coarse one when it is precise enough), so a timer can fire up to ~2 ms early: a
+         * retry delay is a minimum, wait the rest. */
+        uv_timer_start(h, run_retry_fire, (uint64_t)((left_ns + 999999) / 1000000), 0);
+        return;
+    }
     if (!r->cancelled && !r->fatal) {
         struct run_inst *in = run_inst_at(r, rr->inst);
         if (in->state == TI_UP_FOR_RETRY)
@@ -678,6 +687,7 @@ void run_retry_after(struct run *r, uint32_t ii, int64_t delay_ms)
     struct run_retry *rr = xcalloc(1, sizeof(*rr));
     rr->r = r;
     rr->inst = ii;
+    rr->due_ns = when_mono_ns() + (delay_ms > 0 ? delay_ms : 0) * 1000000;
     uv_timer_init(r->e->loop, &rr->timer);
     rr->timer.data = rr;
     rr->next = r->retries;
@@ -692,8 +702,9 @@ void run_retry_after(struct run *r, uint32_t ii, int64_t delay_ms)
 static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e)
 {
     run_flush_running(r, ii); /* before the instance changes: they describe the running try */
-    atomic_fetch_add_explicit(&stats_g.tries_finished, 1, memory_order_relaxed);
     struct run_inst *in = run_inst_at(r, ii);
+    if (in->try_started_at_ms >= 0) /* a claim that never started is no try to count */
+        atomic_fetch_add_explicit(&stats_g.tries_finished, 1, memory_order_relaxed);
     const struct dag_task *t = &r->dag->tasks[in->task];
     int64_t now = when_now_ms();
     if (in->slot_held)
