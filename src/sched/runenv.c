@@ -223,6 +223,14 @@ void run_env_release(struct run *r)
     hmap_release(&r->dag_env_names);
 }
 
+void run_env_try_release(run_strv *env, run_strv *owned)
+{
+    for (size_t i = 0; i < owned->n; i++)
+        free(owned->v[i]);
+    VEC_FREE(owned);
+    VEC_FREE(env);
+}
+
 /* The environment of one try: base + per-try names + OUTPUT_<UP> + the DAG's env. Strings
  * made here are pushed to *owned. */
 void run_env_try(struct run *r, struct run_inst *in, const char *out_path, run_strv *env,
