@@ -201,7 +201,7 @@ def _config(baram, text):
 
 
 def _fanout(baram, server, n=6):
-    tasks = "".join('  t%d: {http: {url: "%s/slow?ms=400"}}\n' % (i, server.url)
+    tasks = "".join('  t%d: {http: {url: "%s/slow?ms=800"}}\n' % (i, server.url)
                     for i in range(n))
     return baram.write("fan.yaml", "dag: fan\ntasks:\n" + tasks)
 
