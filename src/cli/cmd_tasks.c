@@ -1,7 +1,9 @@
 /*
  * cmd_tasks.c - `baram tasks test FILE TASK` (SPEC section 3): runs one task
  * now, outside any run and without the store, its output going to the
- * terminal (run_task_test in sched/run.h). Exit 0 on success or skip, 1 on
+ * terminal (run_task_test in sched/run.h): a process, or an http request
+ * (its response body on stdout) or a wait, with the scheduler's code; a
+ * failure is said as `baram run` says it. Exit 0 on success or skip, 1 on
  * failure, 2 for bad input (invalid DAG, unknown task with a did-you-mean,
  * bad params or date).
  *
@@ -45,7 +47,8 @@ static const char usage[] =
     "       baram tasks clear RUN TASK [--downstream] [--json]\n"
     "\n"
     "test: runs one task of the DAG in FILE now, outside any run, with its output on the\n"
-    "terminal; nothing is recorded. Outputs of upstream tasks are empty.\n"
+    "terminal (an http task's response on stdout); nothing is recorded. Outputs of upstream\n"
+    "tasks are empty.\n"
     "exit status: 0 success or skipped, 1 the task failed, 2 bad input\n"
     "\n"
     "clear: resets TASK (and with --downstream every task downstream of it) in run RUN and\n"
@@ -113,11 +116,11 @@ static int tasks_test(int argc, char **argv)
         unknown_task("tasks test", dag, pos[0], pos[1]);
         goto out;
     }
-    int exit_code = -1;
+    struct run_test_result res;
     char *err = NULL;
     int64_t t0 = when_mono_ms();
     fflush(stdout);
-    r = run_task_test(dag, task, params, nparams, logical_at_ms, &exit_code, &err);
+    r = run_task_test(dag, task, params, nparams, logical_at_ms, h.http_max_per_host, &res, &err);
     char dur[16];
     out_duration(when_mono_ms() - t0, dur, sizeof dur);
     if (r < 0) {
@@ -128,19 +131,27 @@ static int tasks_test(int argc, char **argv)
         goto out;
     }
     free(err);
-    if (exit_code == 0) {
-        fprintf(stderr, "task '%s' succeeded in %s\n", pos[1], dur);
-        ret = EXIT_OK;
-    } else if (exit_code == 99) {
+    if (res.output_len > 0) { /* an http task's response: its output, on stdout */
+        fwrite(res.output, 1, res.output_len, stdout);
+        if (res.output[res.output_len - 1] != '\n')
+            fputc('\n', stdout);
+        fflush(stdout);
+    }
+    if (res.skipped) {
         fprintf(stderr, "task '%s' skipped (exit 99) in %s\n", pos[1], dur);
         ret = EXIT_OK;
+    } else if (res.ok) {
+        fprintf(stderr, "task '%s' succeeded in %s\n", pos[1], dur);
+        ret = EXIT_OK;
     } else {
-        if (exit_code >= 0)
-            fprintf(stderr, "task '%s' failed (exit %d) in %s\n", pos[1], exit_code, dur);
+        /* As `baram run` says it: the exit code alone, or what happened. */
+        if (res.exit_code >= 0 && (!res.message || strncmp(res.message, "exit code ", 10) == 0))
+            fprintf(stderr, "task '%s' failed (exit %d) in %s\n", pos[1], res.exit_code, dur);
         else
-            fprintf(stderr, "task '%s' failed (killed) in %s\n", pos[1], dur);
+            fprintf(stderr, "task '%s' failed in %s: %s\n", pos[1], dur, res.message);
         ret = EXIT_FAILED;
     }
+    run_test_result_release(&res);
 
 out:
     dag_free(dag);

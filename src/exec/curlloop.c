@@ -22,7 +22,8 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <sys/stat.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "base/xalloc.h"
 
@@ -182,7 +183,9 @@ static int curlloop_timer_cb(CURLM *multi, long timeout_ms, void *userp)
 #define CURLLOOP_FD_SCAN 65536 /* fds above this are not checked */
 
 /* Calls fn for every open socket fd of the process (through /proc/self/fd; nothing happens
- * where /proc is missing). */
+ * where /proc is missing). A socket is told by its link ("socket:[INODE]"), not by fstat():
+ * the API's threads accept connections meanwhile, and reading the links touches none of
+ * their fds. */
 static void curlloop_each_socket(void (*fn)(int fd, unsigned char *set), unsigned char *set)
 {
     DIR *d = opendir("/proc/self/fd");
@@ -192,10 +195,11 @@ static void curlloop_each_socket(void (*fn)(int fd, unsigned char *set), unsigne
     while ((e = readdir(d)) != NULL) {
         char *end;
         long fd = strtol(e->d_name, &end, 10);
-        struct stat st;
         if (*end || end == e->d_name || fd < 0 || fd >= CURLLOOP_FD_SCAN || fd == dirfd(d))
             continue;
-        if (fstat((int)fd, &st) == 0 && S_ISSOCK(st.st_mode))
+        char link[32];
+        ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
+        if (n > 7 && memcmp(link, "socket:", 7) == 0)
             fn((int)fd, set);
     }
     closedir(d);

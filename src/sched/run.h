@@ -169,10 +169,25 @@ int run_execute(const struct run_opts *o, struct run_result *res) WARN_UNUSED;
 char *run_log_dir(const char *home, const char *dag_id, const char *run_id, const char *task,
                   int map_index);
 
-/* `baram tasks test`: runs one task now, outside any run and without the store, its output
- * going to this process's stdout/stderr (outputs of upstream tasks are empty). 0 with
- * *exit_code set (99 = skipped), or a negative code with *errmsg (malloc'd). */
+/* How a `baram tasks test` try ended. */
+struct run_test_result {
+    bool ok;       /* succeeded (or skipped) */
+    bool skipped;  /* exit code 99 */
+    int exit_code; /* the process's; -1 when none (http, wait, killed by a signal) */
+    char *message; /* owned: why it failed, as `baram run` says it ("exit code 3", "timed out
+                      after 2s", "expected status 2xx, got 503", ...); NULL when ok */
+    char *output;  /* owned: an http task's response body (at most 64 KiB), or NULL */
+    size_t output_len;
+};
+void run_test_result_release(struct run_test_result *res);
+
+/* `baram tasks test`: runs one task now, outside any run and without the store (outputs of
+ * upstream tasks are empty): a process with this process's stdout/stderr, or an http request
+ * or a wait on a loop of its own (http_max_per_host: requests in flight per host, <= 0 the
+ * default). 0 with *res filled (release it), or a negative code with *errmsg (malloc'd) when
+ * it could not start. Blocks until the task ends; SIGINT/SIGTERM/SIGHUP end it. */
 int run_task_test(const struct dag *dag, uint32_t task, const struct run_param *params,
-                  size_t nparams, int64_t logical_at_ms, int *exit_code, char **errmsg) WARN_UNUSED;
+                  size_t nparams, int64_t logical_at_ms, int http_max_per_host,
+                  struct run_test_result *res, char **errmsg) WARN_UNUSED;
 
 #endif

@@ -23,12 +23,15 @@
 #include "base/vec.h"
 #include "dag/dag.h"
 #include "dag/state.h"
+#include "exec/httptask.h"
 #include "exec/spawn.h"
+#include "exec/waiter.h"
 #include "sched/run.h"
 #include "sched/trigger.h"
 
 struct template;
 struct spawn;
+struct spawn_result;
 struct httptask;
 struct waiter;
 struct engine;
@@ -235,11 +238,48 @@ void run_env_init(struct run *r);
 void run_env_release(struct run *r);
 int run_env_try(struct run *r, struct run_inst *in, const char *out_path, size_t cmd_len,
                 run_strv *env, run_strv *owned, char **msg);
+/* Frees what run_env_try made. */
+void run_env_try_release(run_strv *env, run_strv *owned);
 char *run_task_dir(struct run *r, uint32_t t);
 int run_spawn(struct run *r, const struct spawn_opts *so, spawn_exit_fn cb, void *ud,
               struct spawn **out, char **msg);
 void run_params_init(struct run *r, const struct run_param *params, size_t nparams);
 void run_log_append(const char *path, const char *msg);
+
+/* How a run, an http or a wait try is started and read back; shared by the scheduler
+ * (runtry.c) and `baram tasks test` (runtest.c), so both say the same things. */
+
+/* Why a process try failed ("exit code 3", "killed by signal 9 (Killed)", "timed out after
+ * 2s"), malloc'd; NULL when it succeeded or skipped. */
+char *run_exit_message(const struct spawn_result *res, int64_t timeout_ms);
+
+/* An http try's request, its URL and body expanded for instance in. */
+struct run_http_call {
+    struct buf url, body;
+    struct httptask_req req; /* points into url, body and the DAG */
+    char *line;              /* owned: "METHOD URL" for the log, secrets redacted */
+};
+/* 0, or -EINVAL with *msg (malloc'd). Release hc in both cases. */
+int run_http_call_init(struct run *r, struct run_inst *in, struct run_http_call *hc,
+                       char **msg) WARN_UNUSED;
+void run_http_call_release(struct run_http_call *hc);
+/* Fills e from a finished request (e's strings malloc'd); returns the log line (malloc'd). */
+char *run_http_end(const struct httptask_result *res, struct run_try_end *e);
+
+/* A wait try's condition, expanded for instance in (a relative file joined to the DAG's
+ * folder). */
+struct run_wait_call {
+    struct buf what;
+    char *file;              /* owned, or NULL */
+    char *line;              /* owned: "waiting for file '...'" for the log */
+    struct waiter_opts opts; /* points into what, file and the DAG */
+};
+/* 0, or -EINVAL with *msg (malloc'd). Release wc in both cases. */
+int run_wait_call_init(struct run *r, struct run_inst *in, struct run_wait_call *wc,
+                       char **msg) WARN_UNUSED;
+void run_wait_call_release(struct run_wait_call *wc);
+/* Fills e from a finished wait (e's strings malloc'd); returns the log line (malloc'd). */
+char *run_wait_end(const struct waiter_result *res, struct run_try_end *e);
 void run_prep_drop(struct run *r, uint32_t t);
 void run_prep_done(void *ud, int rc);
 void run_prep(struct run *r, uint32_t t);

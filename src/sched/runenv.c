@@ -313,6 +313,14 @@ static void run_env_push(run_strv *env, run_strv *owned, char *s)
     VEC_PUSH(owned, s);
 }
 
+void run_env_try_release(run_strv *env, run_strv *owned)
+{
+    for (size_t i = 0; i < owned->n; i++)
+        free(owned->v[i]);
+    VEC_FREE(owned);
+    VEC_FREE(env);
+}
+
 /* The environment of one try: base + per-try names + OUTPUT_<UP> (or OUTPUT_<UP>_FILE) + the
  * DAG's env, sized for a command of cmd_len bytes. Strings made here are pushed to *owned. 0, or
  * a negative code with *msg (malloc'd) when a large output cannot be written to its file. */

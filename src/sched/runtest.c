@@ -2,6 +2,10 @@
  * runtest.c - `baram tasks test` (run_task_test in run.h): one task now,
  * outside any run and without the store, its output on the terminal; the
  * environment and templates are a run's (runenv.c), upstream outputs empty.
+ * A `run` task is a process; an `http` task or a `wait` runs on this
+ * function's own libuv loop with the scheduler's exec/ code (httptask,
+ * waiter), started and read back through the helpers runtry.c uses, so the
+ * test says what a run would ("timed out after 2s", "circuit open", ...).
  *
  * Main thread; blocks until the task ends.
  */
@@ -44,13 +48,16 @@
 
 /* The task runs in its own session, so Ctrl-C (or a hangup) at the terminal reaches baram
  * alone: these signals kill the task's process group, as for `baram run`, instead of killing
- * baram and leaving the task running. A signal ignored at start (nohup) stays ignored. */
+ * baram and leaving the task running; they cancel an http request or a wait. A signal ignored
+ * at start (nohup) stays ignored. */
 static const int run_test_signals[] = {SIGINT, SIGTERM, SIGHUP};
 
 struct run_test_ctx {
-    int exit_code;
-    bool done;
-    struct spawn *sp; /* until run_test_exit */
+    struct run_try_end end;
+    struct spawn *sp;    /* until run_test_exit */
+    struct httptask *ht; /* until run_test_http_done */
+    struct waiter *wt;   /* until run_test_wait_done */
+    int64_t timeout_ms;  /* of a process */
     uv_signal_t sig[ARRAY_SIZE(run_test_signals)];
     bool sig_on[ARRAY_SIZE(run_test_signals)];
 };
@@ -61,39 +68,160 @@ static void run_test_signal(uv_signal_t *h, int signum)
     (void)signum;
     if (c->sp)
         spawn_kill(c->sp);
+    if (c->ht)
+        httptask_cancel(c->ht);
+    if (c->wt)
+        waiter_cancel(c->wt);
+}
+
+/* Watched from before the start, so a signal cannot slip in between. */
+static void run_test_watch(uv_loop_t *loop, struct run_test_ctx *c)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(run_test_signals); i++) {
+        struct sigaction old;
+        if (sigaction(run_test_signals[i], NULL, &old) < 0 || old.sa_handler == SIG_IGN)
+            continue;
+        uv_signal_init(loop, &c->sig[i]);
+        c->sig[i].data = c;
+        uv_signal_start(&c->sig[i], run_test_signal, run_test_signals[i]);
+        c->sig_on[i] = true;
+    }
+}
+
+static void run_test_unwatch(struct run_test_ctx *c)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(run_test_signals); i++)
+        if (c->sig_on[i])
+            uv_close((uv_handle_t *)&c->sig[i], NULL);
+    memset(c->sig_on, 0, sizeof(c->sig_on));
+}
+
+/* The try ended (c->end is set): nothing is left to signal. */
+static void run_test_ended(struct run_test_ctx *c)
+{
+    c->sp = NULL;
+    c->ht = NULL;
+    c->wt = NULL;
+    run_test_unwatch(c);
 }
 
 static void run_test_exit(void *ud, const struct spawn_result *res)
 {
     struct run_test_ctx *c = ud;
-    c->exit_code = res->term_signal ? 128 + res->term_signal : res->exit_code;
-    if (res->timed_out && (c->exit_code == 0 || c->exit_code == 99))
-        c->exit_code = 124; /* a timed-out try fails however it exits (timeout(1)'s code) */
-    c->done = true;
-    c->sp = NULL;
-    for (size_t i = 0; i < ARRAY_SIZE(run_test_signals); i++)
-        if (c->sig_on[i])
-            uv_close((uv_handle_t *)&c->sig[i], NULL);
+    c->end = (struct run_try_end){
+        .exit_code = res->exit_code,
+        .term_signal = res->term_signal,
+        .timed_out = res->timed_out,
+        .killed = res->killed,
+        .message = run_exit_message(res, c->timeout_ms),
+    };
+    run_test_ended(c);
+}
+
+static void run_test_http_done(void *ud, const struct httptask_result *res)
+{
+    struct run_test_ctx *c = ud;
+    free(run_http_end(res, &c->end));
+    run_test_ended(c);
+}
+
+static void run_test_wait_done(void *ud, const struct waiter_result *res)
+{
+    struct run_test_ctx *c = ud;
+    free(run_wait_end(res, &c->end));
+    run_test_ended(c);
+}
+
+/* Starts the process of a `run` task: 0, or a negative code with *errmsg. */
+static int run_test_shell(struct run *r, struct run_inst *in, uv_loop_t *loop, const char *out_path,
+                          const char *cmd_file, struct run_test_ctx *c, char **errmsg)
+{
+    const struct dag_task *dt = &r->dag->tasks[in->task];
+    struct buf cmd = BUF_INIT(RUN_CMD_MAX);
+    int rc = run_expand(r, dt->run, in, in->task, &cmd, errmsg);
+    if (rc < 0) {
+        buf_release(&cmd);
+        return rc;
+    }
+    char *msg = NULL;
+    run_strv env = {0}, owned = {0};
+    rc = run_env_try(r, in, out_path, cmd.len, &env, &owned, &msg);
+    struct spawn_opts so = {.cmd = cmd.data,
+                            .cmd_file = cmd_file,
+                            .cwd = r->dag->dir,
+                            .env = env.v,
+                            .inherit_stdio = true,
+                            .timeout_ms = dt->timeout_ms};
+    c->timeout_ms = dt->timeout_ms;
+    run_test_watch(loop, c);
+    if (rc == 0)
+        rc = spawn_check(&so, &msg);
+    if (rc == 0)
+        rc = spawn_start(loop, &so, run_test_exit, c, &c->sp);
+    run_env_try_release(&env, &owned);
+    buf_release(&cmd);
+    if (rc < 0) {
+        c->sp = NULL;
+        *errmsg = msg ? msg : xasprintf("cannot start the process: %s", err_str(rc));
+    }
+    return rc;
+}
+
+/* Starts the request of an `http` task or the checks of a `wait` on this loop, with the
+ * scheduler's code (exec/httptask.h, exec/waiter.h): 0, or a negative code with *errmsg.
+ * *client is made when needed (the caller frees it). */
+static int run_test_in_loop(struct run *r, struct run_inst *in, uv_loop_t *loop,
+                            int http_max_per_host, struct httptask_client **client,
+                            struct run_test_ctx *c, char **errmsg)
+{
+    bool http = r->dag->tasks[in->task].kind == TASK_HTTP;
+    struct run_http_call hc = {0};
+    struct run_wait_call wc = {0};
+    int rc = http ? run_http_call_init(r, in, &hc, errmsg) : run_wait_call_init(r, in, &wc, errmsg);
+    if (rc == 0 && (http || wc.opts.http_url)) {
+        struct httptask_client_opts o = {
+            .host_limit = http_max_per_host > 0 ? (unsigned)http_max_per_host : 0};
+        rc = httptask_client_new(loop, &o, client);
+        if (rc < 0) {
+            *client = NULL;
+            *errmsg = xasprintf("cannot start the http client: %s", err_str(rc));
+        }
+    }
+    if (rc == 0) {
+        fprintf(stderr, "%s\n", http ? hc.line : wc.line);
+        run_test_watch(loop, c);
+        rc = http ? httptask_start(*client, &hc.req, run_test_http_done, c, &c->ht)
+                  : waiter_start(loop, *client, &wc.opts, run_test_wait_done, c, &c->wt);
+        if (rc < 0) {
+            c->ht = NULL;
+            c->wt = NULL;
+            *errmsg = xasprintf("cannot start the %s: %s", http ? "request" : "wait", err_str(rc));
+        }
+    }
+    run_http_call_release(&hc);
+    run_wait_call_release(&wc);
+    return rc;
+}
+
+void run_test_result_release(struct run_test_result *res)
+{
+    free(res->message);
+    free(res->output);
+    memset(res, 0, sizeof(*res));
 }
 
 int run_task_test(const struct dag *dag, uint32_t task, const struct run_param *params,
-                  size_t nparams, int64_t logical_at_ms, int *exit_code, char **errmsg)
+                  size_t nparams, int64_t logical_at_ms, int http_max_per_host,
+                  struct run_test_result *res, char **errmsg)
 {
     *errmsg = NULL;
-    *exit_code = -1;
+    memset(res, 0, sizeof(*res));
+    res->exit_code = -1;
     if (task >= dag->ntasks) {
         *errmsg = xstrdup("no such task");
         return -EINVAL;
     }
     const struct dag_task *dt = &dag->tasks[task];
-    if (dt->kind == TASK_HTTP) {
-        *errmsg = xstrdup("tasks test runs only 'run' tasks for now (this one is an http task)");
-        return -ENOTSUP;
-    }
-    if (dt->kind == TASK_WAIT) {
-        *errmsg = xstrdup("tasks test runs only 'run' tasks for now (this one is a wait task)");
-        return -ENOTSUP;
-    }
     if (dt->mapped && (dt->for_each || dt->nitems == 0)) {
         *errmsg = xstrdup("cannot test a mapped task whose items come from upstream outputs");
         return -EINVAL;
@@ -138,53 +266,30 @@ int run_task_test(const struct dag *dag, uint32_t task, const struct run_param *
     const char *tmpdir = mkdtemp(tmpl);
     char *out_path = tmpdir ? xasprintf("%s/output", tmpdir) : NULL;
     char *cmd_file = tmpdir ? xasprintf("%s/cmd.sh", tmpdir) : NULL; /* a long command */
-    struct buf cmd = BUF_INIT(RUN_CMD_MAX);
-    char *msg = NULL;
-    rc = run_expand(r, dt->run, in, task, &cmd, &msg);
-    if (rc < 0) {
-        *errmsg = msg;
+    struct run_test_ctx c = {0};
+    struct httptask_client *client = NULL;
+    if (dt->kind == TASK_RUN)
+        rc = run_test_shell(r, in, &loop, out_path, cmd_file, &c, errmsg);
+    else
+        rc = run_test_in_loop(r, in, &loop, http_max_per_host, &client, &c, errmsg);
+    if (rc < 0)
+        run_test_unwatch(&c);
+    uv_run(&loop, UV_RUN_DEFAULT); /* the try; or, when it did not start, the closes */
+    if (rc == 0) {
+        bool ok = (c.end.exit_code == 0 || c.end.exit_code == 99 || c.end.met) && !c.end.timed_out;
+        res->ok = ok;
+        res->skipped = ok && c.end.exit_code == 99;
+        res->exit_code = c.end.exit_code;
+        res->message = c.end.message;
+        res->output = c.end.output; /* an http task's response body */
+        res->output_len = c.end.output_len;
+        if (!ok && !res->message)
+            res->message = xstrdup(c.end.killed ? "cancelled" : "failed");
     } else {
-        run_strv env = {0}, owned = {0};
-        rc = run_env_try(r, in, out_path, cmd.len, &env, &owned, &msg);
-        struct run_test_ctx c = {0};
-        struct spawn_opts so = {.cmd = cmd.data,
-                                .cmd_file = cmd_file,
-                                .cwd = dag->dir,
-                                .env = env.v,
-                                .inherit_stdio = true,
-                                .timeout_ms = dt->timeout_ms};
-        /* Watched from before the start, so a signal cannot slip in between. */
-        for (size_t i = 0; i < ARRAY_SIZE(run_test_signals); i++) {
-            struct sigaction old;
-            if (sigaction(run_test_signals[i], NULL, &old) < 0 || old.sa_handler == SIG_IGN)
-                continue;
-            uv_signal_init(&loop, &c.sig[i]);
-            c.sig[i].data = &c;
-            uv_signal_start(&c.sig[i], run_test_signal, run_test_signals[i]);
-            c.sig_on[i] = true;
-        }
-        struct spawn *sp;
-        if (rc == 0)
-            rc = spawn_check(&so, &msg);
-        if (rc == 0)
-            rc = spawn_start(&loop, &so, run_test_exit, &c, &sp);
-        for (size_t i = 0; i < owned.n; i++)
-            free(owned.v[i]);
-        VEC_FREE(&owned);
-        VEC_FREE(&env);
-        if (rc < 0) {
-            *errmsg = msg ? msg : xasprintf("cannot start the process: %s", err_str(rc));
-            for (size_t i = 0; i < ARRAY_SIZE(run_test_signals); i++)
-                if (c.sig_on[i])
-                    uv_close((uv_handle_t *)&c.sig[i], NULL);
-            uv_run(&loop, UV_RUN_DEFAULT); /* the closes, while c is in scope */
-        } else {
-            c.sp = sp;
-            uv_run(&loop, UV_RUN_DEFAULT);
-            *exit_code = c.exit_code;
-        }
+        free(c.end.message);
+        free(c.end.output);
     }
-    buf_release(&cmd);
+    httptask_client_free(client);
     if (out_path) {
         unlink(out_path);
         free(out_path);

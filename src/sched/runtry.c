@@ -33,6 +33,7 @@
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "dag/dag.h"
+#include "dag/duration.h"
 #include "dag/template.h"
 #include "exec/httptask.h"
 #include "exec/spawn.h"
@@ -154,23 +155,31 @@ static void run_on_exit(void *ud, const struct spawn_result *res)
         .killed = res->killed,
     };
     char *msg = NULL;
+    e.message = run_exit_message(res, r->dag->tasks[run_inst_at(r, ii)->task].timeout_ms);
     if (res->timed_out) {
-        const struct dag_task *t = &r->dag->tasks[run_inst_at(r, ii)->task];
-        e.message = xasprintf("timed out after %lld ms", (long long)t->timeout_ms);
         run_log_append(tr->log_path, e.message);
-    } else if (res->exit_code == 0 || res->exit_code == 99) {
+    } else if (!e.message) {
         if (run_read_output(tr->out_path, &e.output, &e.output_len, &msg) < 0) {
             e.exit_code = -1;
             e.message = msg;
             run_log_append(tr->log_path, msg);
         }
-    } else if (res->term_signal) {
-        e.message =
-            xasprintf("killed by signal %d (%s)", res->term_signal, strsignal(res->term_signal));
-    } else {
-        e.message = xasprintf("exit code %d", res->exit_code);
     }
     run_try_finish(tr, &e);
+}
+
+char *run_exit_message(const struct spawn_result *res, int64_t timeout_ms)
+{
+    char when[32];
+    if (res->timed_out) {
+        duration_format(timeout_ms, when, sizeof(when));
+        return xasprintf("timed out after %s", when);
+    }
+    if (res->term_signal)
+        return xasprintf("killed by signal %d (%s)", res->term_signal, strsignal(res->term_signal));
+    if (res->exit_code == 0 || res->exit_code == 99)
+        return NULL;
+    return xasprintf("exit code %d", res->exit_code);
 }
 
 /* Appends a DAG or task id as one path component: an id made only of dots ("." or "..")
@@ -341,10 +350,7 @@ static void run_start_shell(struct run *r, uint32_t ii, struct run_try *tr)
         };
         rc = run_spawn(r, &so, run_on_exit, tr, &tr->sp, &msg);
     }
-    for (size_t i = 0; i < owned.n; i++)
-        free(owned.v[i]);
-    VEC_FREE(&owned);
-    VEC_FREE(&env);
+    run_env_try_release(&env, &owned);
     free(cmd_file);
     buf_release(&cmd);
     if (rc < 0) {
@@ -390,51 +396,20 @@ static int run_http_client(struct run *r, char **msg)
     return rc;
 }
 
-static void run_on_http_done(void *arg, const struct httptask_result *res)
+int run_http_call_init(struct run *r, struct run_inst *in, struct run_http_call *hc, char **msg)
 {
-    struct run_try *tr = arg;
-    struct run *r = tr->r;
-    run_cork(r);
-    struct run_try_end e = {
-        .exit_code = -1,
-        .met = res->ok,
-        .killed = res->cancelled,
-        .hold_ms = res->circuit_open ? res->trial_in_ms : 0,
-        .message = res->ok ? NULL : xstrdup(res->message),
-    };
-    if (res->body_len > 0) {
-        e.output = xmemdup(res->body, res->body_len + 1);
-        e.output_len = res->body_len;
-    }
-    char *line = xasprintf("%s (%lld ms)%s", res->message, (long long)res->elapsed_ms,
-                           res->body_cut ? ", response cut at 64 KiB" : "");
-    run_log_append(tr->log_path, line);
-    free(line);
-    run_try_finish(tr, &e);
-}
-
-static void run_start_http(struct run *r, uint32_t ii, struct run_try *tr)
-{
-    struct run_inst *in = run_inst_at(r, ii);
-    const struct dag_task *t = &r->dag->tasks[in->task];
-    const struct dag_http *h = &t->http;
-    char *msg = NULL;
-    struct buf url = BUF_INIT(64 * 1024), body = BUF_INIT(DAG_OUTPUT_MAX * 16);
-    if (run_expand(r, h->url, in, in->task, &url, &msg) < 0 ||
-        (h->body && run_expand(r, h->body, in, in->task, &body, &msg) < 0) ||
-        run_http_client(r, &msg) < 0) {
-        run_log_append(tr->log_path, msg);
-        buf_release(&url);
-        buf_release(&body);
-        run_try_free(tr);
-        run_fail_try_now(r, ii, msg);
-        return;
-    }
-    struct httptask_req req = {
+    const struct dag_http *h = &r->dag->tasks[in->task].http;
+    buf_init(&hc->url, 64 * 1024);
+    buf_init(&hc->body, DAG_OUTPUT_MAX * 16);
+    hc->line = NULL;
+    if (run_expand(r, h->url, in, in->task, &hc->url, msg) < 0 ||
+        (h->body && run_expand(r, h->body, in, in->task, &hc->body, msg) < 0))
+        return -EINVAL;
+    hc->req = (struct httptask_req){
         .method = h->method,
-        .url = url.data,
-        .body = h->body ? body.data : NULL,
-        .body_len = h->body ? body.len : 0,
+        .url = hc->url.data,
+        .body = h->body ? hc->body.data : NULL,
+        .body_len = h->body ? hc->body.len : 0,
         .headers = h->headers,
         .nheaders = h->nheaders,
         .expect = h->expect,
@@ -443,28 +418,113 @@ static void run_start_http(struct run *r, uint32_t ii, struct run_try *tr)
         .cb_failures = h->cb_failures,
         .cb_reset_ms = h->cb_reset_ms,
     };
-    char *shown = httptask_redact_url(url.data); /* no credentials or tokens in logs */
-    char *line = xasprintf("%s %s", h->method ? h->method : "GET", shown);
+    char *shown = httptask_redact_url(hc->url.data); /* no credentials or tokens in logs */
+    hc->line = xasprintf("%s %s", h->method ? h->method : "GET", shown);
+    free(shown);
+    return 0;
+}
+
+void run_http_call_release(struct run_http_call *hc)
+{
+    buf_release(&hc->url);
+    buf_release(&hc->body);
+    free(hc->line);
+    hc->line = NULL;
+}
+
+char *run_http_end(const struct httptask_result *res, struct run_try_end *e)
+{
+    *e = (struct run_try_end){
+        .exit_code = -1,
+        .met = res->ok,
+        .killed = res->cancelled,
+        .hold_ms = res->circuit_open ? res->trial_in_ms : 0,
+        .message = res->ok ? NULL : xstrdup(res->message),
+    };
+    if (res->body_len > 0) {
+        e->output = xmemdup(res->body, res->body_len + 1);
+        e->output_len = res->body_len;
+    }
+    return xasprintf("%s (%lld ms)%s", res->message, (long long)res->elapsed_ms,
+                     res->body_cut ? ", response cut at 64 KiB" : "");
+}
+
+/* The end of an http or wait try: its log line (taken) goes to the log first. */
+static void run_try_finish_logged(struct run_try *tr, struct run_try_end *e, char *line)
+{
+    run_cork(tr->r);
     run_log_append(tr->log_path, line);
     free(line);
-    free(shown);
+    run_try_finish(tr, e);
+}
+
+static void run_on_http_done(void *arg, const struct httptask_result *res)
+{
+    struct run_try_end e;
+    char *line = run_http_end(res, &e);
+    run_try_finish_logged(arg, &e, line);
+}
+
+static void run_start_http(struct run *r, uint32_t ii, struct run_try *tr)
+{
+    struct run_inst *in = run_inst_at(r, ii);
+    char *msg = NULL;
+    struct run_http_call hc;
+    if (run_http_call_init(r, in, &hc, &msg) < 0 || run_http_client(r, &msg) < 0) {
+        run_log_append(tr->log_path, msg);
+        run_http_call_release(&hc);
+        run_try_free(tr);
+        run_fail_try_now(r, ii, msg);
+        return;
+    }
+    run_log_append(tr->log_path, hc.line);
     in->cur = tr;
-    if (httptask_start(r->e->http, &req, run_on_http_done, tr, &tr->ht) < 0) {
+    if (httptask_start(r->e->http, &hc.req, run_on_http_done, tr, &tr->ht) < 0) {
         /* Not expected (failures come through the callback), but never leave the try. */
         in->cur = NULL;
         run_try_free(tr);
         run_fail_try_now(r, ii, xstrdup("cannot start the http request"));
     }
-    buf_release(&url);
-    buf_release(&body);
+    run_http_call_release(&hc);
 }
 
-static void run_on_wait_done(void *arg, const struct waiter_result *res)
+int run_wait_call_init(struct run *r, struct run_inst *in, struct run_wait_call *wc, char **msg)
 {
-    struct run_try *tr = arg;
-    struct run *r = tr->r;
-    run_cork(r);
-    struct run_try_end e = {
+    const struct dag_wait *w = &r->dag->tasks[in->task].wait;
+    buf_init(&wc->what, 64 * 1024);
+    wc->file = wc->line = NULL;
+    const struct template *tp = w->file ? w->file : w->http_url;
+    if (!tp) {
+        *msg = xstrdup("wait task without a condition");
+        return -EINVAL;
+    }
+    if (run_expand(r, tp, in, in->task, &wc->what, msg) < 0)
+        return -EINVAL;
+    if (w->file)
+        wc->file = wc->what.data[0] == '/' ? xstrdup(wc->what.data)
+                                           : xasprintf("%s/%s", r->dag->dir, wc->what.data);
+    wc->opts = (struct waiter_opts){
+        .file = wc->file,
+        .http_url = w->http_url ? wc->what.data : NULL,
+        .every_ms = w->every_ms,
+        .timeout_ms = w->timeout_ms, /* the task's timeout applied (dag.h) */
+    };
+    wc->line = xasprintf("waiting for %s '%s'", wc->file ? "file" : "url",
+                         wc->file ? wc->file : wc->what.data);
+    return 0;
+}
+
+void run_wait_call_release(struct run_wait_call *wc)
+{
+    buf_release(&wc->what);
+    free(wc->file);
+    free(wc->line);
+    wc->file = wc->line = NULL;
+}
+
+char *run_wait_end(const struct waiter_result *res, struct run_try_end *e)
+{
+    *e = (struct run_try_end){
         .exit_code = -1,
         .met = res->outcome == WAITER_MET,
         .hold_ms = res->outcome == WAITER_CIRCUIT_OPEN ? res->trial_in_ms : 0,
@@ -472,48 +532,34 @@ static void run_on_wait_done(void *arg, const struct waiter_result *res)
         .killed = res->outcome == WAITER_CANCELLED,
         .message = res->outcome == WAITER_MET ? NULL : xstrdup(res->message),
     };
-    char *line =
-        xasprintf("%s (%u checks, %lld ms)", res->message, res->checks, (long long)res->elapsed_ms);
-    run_log_append(tr->log_path, line);
-    free(line);
-    run_try_finish(tr, &e);
+    return xasprintf("%s (%u checks, %lld ms)", res->message, res->checks,
+                     (long long)res->elapsed_ms);
+}
+
+static void run_on_wait_done(void *arg, const struct waiter_result *res)
+{
+    struct run_try_end e;
+    char *line = run_wait_end(res, &e);
+    run_try_finish_logged(arg, &e, line);
 }
 
 static void run_start_wait(struct run *r, uint32_t ii, struct run_try *tr)
 {
     struct run_inst *in = run_inst_at(r, ii);
-    const struct dag_task *t = &r->dag->tasks[in->task];
-    const struct dag_wait *w = &t->wait;
     char *msg = NULL;
-    struct buf what = BUF_INIT(64 * 1024);
-    const struct template *tp = w->file ? w->file : w->http_url;
-    if (!tp || run_expand(r, tp, in, in->task, &what, &msg) < 0 ||
-        (w->http_url && run_http_client(r, &msg) < 0)) {
-        if (!msg)
-            msg = xstrdup("wait task without a condition");
+    struct run_wait_call wc;
+    if (run_wait_call_init(r, in, &wc, &msg) < 0 ||
+        (wc.opts.http_url && run_http_client(r, &msg) < 0)) {
         run_log_append(tr->log_path, msg);
-        buf_release(&what);
+        run_wait_call_release(&wc);
         run_try_free(tr);
         run_fail_try_now(r, ii, msg);
         return;
     }
-    char *file = NULL;
-    if (w->file)
-        file =
-            what.data[0] == '/' ? xstrdup(what.data) : xasprintf("%s/%s", r->dag->dir, what.data);
-    struct waiter_opts wo = {
-        .file = file,
-        .http_url = w->http_url ? what.data : NULL,
-        .every_ms = w->every_ms,
-        .timeout_ms = w->timeout_ms,
-    };
-    char *line = xasprintf("waiting for %s '%s'", file ? "file" : "url", file ? file : what.data);
-    run_log_append(tr->log_path, line);
-    free(line);
+    run_log_append(tr->log_path, wc.line);
     in->cur = tr;
-    int rc = waiter_start(r->e->loop, r->e->http, &wo, run_on_wait_done, tr, &tr->wt);
-    free(file);
-    buf_release(&what);
+    int rc = waiter_start(r->e->loop, r->e->http, &wc.opts, run_on_wait_done, tr, &tr->wt);
+    run_wait_call_release(&wc);
     if (rc < 0) {
         in->cur = NULL;
         run_try_free(tr);

@@ -25,7 +25,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         u = urllib.parse.urlparse(self.path)
         q = urllib.parse.parse_qs(u.query)
         with srv.lock:
-            srv.hits.append((time.monotonic(), u.path))
+            srv.hits.append((time.monotonic(), u.path, self.path))
             srv.inflight += 1
             srv.max_inflight = max(srv.max_inflight, srv.inflight)
         try:
@@ -201,7 +201,7 @@ def _config(baram, text):
 
 
 def _fanout(baram, server, n=6):
-    tasks = "".join('  t%d: {http: {url: "%s/slow?ms=400"}}\n' % (i, server.url)
+    tasks = "".join('  t%d: {http: {url: "%s/slow?ms=800"}}\n' % (i, server.url)
                     for i in range(n))
     return baram.write("fan.yaml", "dag: fan\ntasks:\n" + tasks)
 
@@ -287,3 +287,52 @@ def test_metrics_per_host_and_api_exit_codes(tmp_path, daemons, server):
         assert [t["exit_code"] for t in ti["tries"]] == [None], ti
     finally:
         other.close()
+
+
+# ---- baram tasks test: timeouts said as such; http and wait tasks run ----
+
+def test_tasks_test_says_timed_out(baram):
+    p = baram.write("tt.yaml", """
+        dag: tt
+        tasks:
+          slow: {timeout: 300ms, run: 'sleep 5'}
+          bad: {run: 'exit 3'}
+        """)
+    r = baram("tasks", "test", p, "slow")
+    assert r.rc == 1, r
+    assert "task 'slow' failed in" in r.err and r.err.rstrip().endswith(
+        ": timed out after 300ms"), r
+    assert "143" not in r.err, r
+    r = baram("tasks", "test", p, "bad")
+    assert r.rc == 1, r
+    assert "task 'bad' failed (exit 3) in" in r.err, r
+
+
+def test_tasks_test_runs_http_and_wait_tasks(baram, server):
+    p = baram.write("tth.yaml", """
+        dag: tth
+        params: {who: "a b"}
+        tasks:
+          get: {http: {url: "%s/ok?who={{ params.who }}"}}
+          bad: {http: {url: "%s/fail"}}
+          slow: {http: {url: "%s/slow?ms=3000", timeout: 300ms}}
+          there: {wait: {file: "tth.yaml", every: 50ms}}
+          never: {wait: {file: "never.flag", every: 50ms, timeout: 300ms}}
+          up: {wait: {http: "%s/ok", every: 50ms, timeout: 5s}}
+        """ % (server.url, server.url, server.url, server.url))
+    r = baram("tasks", "test", p, "get")
+    assert r.rc == 0, r
+    assert r.out == "ok\n" and "task 'get' succeeded" in r.err, r
+    assert [h[2] for h in server.hits("/ok")] == ["/ok?who=a%20b"], r
+    r = baram("tasks", "test", p, "bad")
+    assert r.rc == 1 and "failed in" in r.err and "expected status 2xx, got 500" in r.err, r
+    r = baram("tasks", "test", p, "slow")
+    assert r.rc == 1 and r.err.rstrip().endswith(": timed out after 300ms"), r
+    assert r.elapsed < 2.5, r
+    r = baram("tasks", "test", p, "there")
+    assert r.rc == 0 and "task 'there' succeeded" in r.err, r
+    r = baram("tasks", "test", p, "never")
+    assert r.rc == 1 and "timed out after 300ms: file" in r.err, r
+    r = baram("tasks", "test", p, "up")
+    assert r.rc == 0 and "task 'up' succeeded" in r.err, r
+    assert "manual__" not in baram("runs", "list").out  # nothing recorded

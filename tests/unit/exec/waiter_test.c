@@ -40,6 +40,7 @@ struct got {
     char msg[1024];
     unsigned checks;
     int64_t elapsed_ms;
+    int64_t trial_in_ms;
 };
 
 static void on_done(void *arg, const struct waiter_result *r)
@@ -50,6 +51,7 @@ static void on_done(void *arg, const struct waiter_result *r)
     snprintf(g->msg, sizeof(g->msg), "%s", r->message);
     g->checks = r->checks;
     g->elapsed_ms = r->elapsed_ms;
+    g->trial_in_ms = r->trial_in_ms;
 }
 
 static int setup(void **state)
@@ -183,6 +185,40 @@ static void http_condition_times_out_with_the_last_answer(void **state)
     assert_true(g.checks >= 2);
 }
 
+static void on_request(void *arg, const struct httptask_result *r)
+{
+    (void)r;
+    (*(int *)arg)++;
+}
+
+/* The host's breaker is opened by an http task's request; a wait on that host is refused at
+ * once, sends nothing, and says when a trial may go (SPEC section 7). */
+static void open_circuit_of_the_host_ends_the_wait(void **state)
+{
+    struct fx *f = *state;
+    char bad[128], u[128];
+    snprintf(bad, sizeof(bad), "%s/status/503", f->srv.base);
+    snprintf(u, sizeof(u), "%s/ok", f->srv.base);
+    struct httptask_req req = {
+        .url = bad, .timeout_ms = 5000, .cb_failures = 1, .cb_reset_ms = 60000};
+    int done = 0;
+    assert_int_equal(httptask_start(f->http, &req, on_request, &done, NULL), 0);
+    assert_true(loopwait_until(&f->loop, &done, 1, 5000));
+    struct waiter_opts o = {.http_url = u, .every_ms = 40, .timeout_ms = 5000};
+    struct got g = {0};
+    struct waiter *w;
+    assert_int_equal(waiter_start(&f->loop, f->http, &o, on_done, &g, &w), 0);
+    assert_true(loopwait_until(&f->loop, &g.n, 1, 5000));
+    assert_int_equal(g.outcome, WAITER_CIRCUIT_OPEN);
+    assert_string_equal(g.msg, "circuit open");
+    assert_int_equal(g.checks, 0);
+    assert_true(g.elapsed_ms < 1000);
+    assert_true(g.trial_in_ms > 55000 && g.trial_in_ms <= 60000);
+    int count, max;
+    assert_int_equal(testserver_stats(&f->srv, &count, &max), 0);
+    assert_int_equal(count, 1); /* only the request that opened it */
+}
+
 static void deadline_cancels_a_slow_check(void **state)
 {
     struct fx *f = *state;
@@ -303,6 +339,7 @@ int main(int argc, char **argv)
         T(missing_file_times_out),
         T(http_condition_is_met_when_it_answers_2xx),
         T(http_condition_times_out_with_the_last_answer),
+        T(open_circuit_of_the_host_ends_the_wait),
         T(deadline_cancels_a_slow_check),
         T(refused_http_keeps_waiting),
         T(cancel_reports_at_once),

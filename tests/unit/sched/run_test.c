@@ -874,18 +874,25 @@ static void task_test_runs_one_task(void **state)
 {
     struct dag *dag = load("dag: tt\ntasks:\n  a: {run: 'exit 7'}\n  b: {needs: [a], run: "
                            "'test -z \"$OUTPUT_A\" && exit 99'}\n");
-    int code = -1;
+    struct run_test_result res;
     char *err = NULL;
-    assert_int_equal(run_task_test(dag, 0, NULL, 0, 0, &code, &err), 0);
-    assert_int_equal(code, 7);
-    assert_int_equal(run_task_test(dag, 1, NULL, 0, 0, &code, &err), 0);
-    assert_int_equal(code, 99);
+    assert_int_equal(run_task_test(dag, 0, NULL, 0, 0, 0, &res, &err), 0);
+    assert_false(res.ok);
+    assert_int_equal(res.exit_code, 7);
+    assert_string_equal(res.message, "exit code 7");
+    run_test_result_release(&res);
+    assert_int_equal(run_task_test(dag, 1, NULL, 0, 0, 0, &res, &err), 0);
+    assert_true(res.ok && res.skipped);
+    assert_int_equal(res.exit_code, 99);
+    run_test_result_release(&res);
     dag_free(dag);
-    /* A try that times out fails, even when it answers SIGTERM with exit 0. */
+    /* A try that times out fails, even when it answers SIGTERM with exit 0, and says so. */
     dag = load("dag: tt\ntasks:\n  slow: {timeout: 300ms, run: 'trap \"exit 0\" TERM; sleep 5 & "
                "wait'}\n");
-    assert_int_equal(run_task_test(dag, 0, NULL, 0, 0, &code, &err), 0);
-    assert_int_equal(code, 124);
+    assert_int_equal(run_task_test(dag, 0, NULL, 0, 0, 0, &res, &err), 0);
+    assert_false(res.ok);
+    assert_string_equal(res.message, "timed out after 300ms");
+    run_test_result_release(&res);
     dag_free(dag);
 }
 
@@ -910,19 +917,22 @@ static void task_test_interrupt_kills_the_task(void **state)
 {
     struct dag *dag = load("dag: tti\ntasks:\n"
                            "  a: {run: 'sleep 30 & echo $! > tti.pid; kill -INT $PPID; wait'}\n");
-    int code = -1;
+    struct run_test_result res;
     char *err = NULL;
     /* As at a terminal, whatever started the tests: SIGINT not ignored. */
     struct sigaction dfl = {.sa_handler = SIG_DFL}, old;
     sigemptyset(&dfl.sa_mask);
     assert_int_equal(sigaction(SIGINT, &dfl, &old), 0);
     int64_t t0 = when_mono_ms();
-    int rc = run_task_test(dag, 0, NULL, 0, 0, &code, &err);
+    int rc = run_task_test(dag, 0, NULL, 0, 0, 0, &res, &err);
     int64_t took = when_mono_ms() - t0;
     assert_int_equal(sigaction(SIGINT, &old, NULL), 0);
     assert_int_equal(rc, 0);
     assert_true(took < 5000);
-    assert_int_equal(code, 128 + SIGTERM);
+    assert_false(res.ok);
+    assert_int_equal(res.exit_code, -1);
+    assert_int_equal(strncmp(res.message, "killed by signal 15", 19), 0);
+    run_test_result_release(&res);
     char p[PATH_MAX + 16];
     snprintf(p, sizeof(p), "%s/tti.pid", home);
     FILE *f = fopen(p, "r");
