@@ -19,7 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from conftest import BIN, Baram
+from conftest import BIN, Baram, sanitizers
 
 ADMIN_PASSWORD = "admin-pw-for-tests"
 TIMEOUT = 30
@@ -89,6 +89,7 @@ class ApiServer:
         self.args = [str(a) for a in args]
         self.proc = None
         self.port = None
+        sanitizers.log(self.log_path, self)
 
     def start(self, timeout=20.0):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

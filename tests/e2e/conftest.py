@@ -5,6 +5,12 @@ build/asan/baram under the repository root. Every test gets a fresh home
 (BARAM_HOME, plus --home where a test checks the flag) and a fresh folder for
 its DAG files (tmp_path/dags: the tasks run there, so relative paths in `run`
 land in that folder). Every subprocess call is bounded (timeout 60 s).
+
+Sanitizer reports fail the test: the sanitizers exit with SAN_EXIT (not 1,
+which is baram's "the work failed"), and the stderr of every CLI call through
+Baram, and the log file of every daemon and API server the helpers start, is
+searched for a report; one found fails the test during which it was printed
+(at its teardown), whatever the test itself asserted.
 """
 
 import datetime
@@ -27,6 +33,85 @@ RUN_KEYS = {"dag", "run_id", "state", "started_at", "ended_at", "tasks"}
 FINISHED = ("success", "failed", "skipped", "upstream_failed")
 TI_STATES = FINISHED + ("none", "scheduled", "queued", "running", "up_for_retry")
 RUN_ID_RE = re.compile(r"manual__[0-9T:.\-+Z]+")
+
+SAN_EXIT = 86  # also in scripts/test-all
+TEST_TIMEOUT = 120  # s, one test with its fixtures (the slowest takes 11 s); also in test-all
+SANITIZER_RE = re.compile(r"ERROR: (?:AddressSanitizer|LeakSanitizer)|runtime error:")
+
+
+def _sanitizer_exitcode(name, default):
+    """$name (or default when unset) choosing exitcode=SAN_EXIT unless it chooses one."""
+    opts = os.environ.get(name) or default
+    if not re.search(r"(^|:)exitcode=", opts):
+        opts += ":exitcode=%d" % SAN_EXIT
+    os.environ[name] = opts
+
+
+_sanitizer_exitcode("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+_sanitizer_exitcode("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+
+
+class SanitizerWatch:
+    """The sanitizer reports in what baram printed, since the last take().
+
+    output() searches one call's stderr; log(path, owner) adds a log file that a process
+    (owner.proc) writes, read from where the last take() stopped, and let go once the
+    process has ended and its last lines were read."""
+
+    def __init__(self):
+        self.found = []
+        self.read = {}  # log path -> bytes already searched
+        self.owners = []  # (log path, object with .proc)
+
+    def output(self, what, text):
+        if text and SANITIZER_RE.search(text):
+            self.found.append("--- %s\n%s" % (what, text))
+
+    def log(self, path, owner):
+        path = str(path)
+        self.read.setdefault(path, 0)
+        if not any(p == path and o is owner for p, o in self.owners):
+            self.owners.append((path, owner))
+
+    def take(self):
+        """The reports found since the last call (texts); forgets them."""
+        still = []
+        for path, owner in self.owners:
+            ended = owner.proc is None or owner.proc.poll() is not None
+            try:
+                with open(path, "rb") as f:
+                    f.seek(self.read[path])
+                    data = f.read()
+            except OSError:
+                data = b""
+            self.read[path] += len(data)
+            self.output(path, data.decode("utf-8", "replace"))
+            if not ended:
+                still.append((path, owner))
+        self.owners = still
+        found, self.found = self.found, []
+        return found
+
+
+sanitizers = SanitizerWatch()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """After the test's fixtures are gone (daemons stopped, leaks reported): fails it if baram
+    printed a sanitizer report meanwhile."""
+    yield
+    found = sanitizers.take()
+    if found:
+        pytest.fail("baram printed a sanitizer report:\n" + "\n".join(found), pytrace=False)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A report printed after the last test's teardown still fails the run."""
+    found = sanitizers.take()
+    if found:
+        print("\nbaram printed a sanitizer report after the last test:\n" + "\n".join(found))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def base_env(home):
@@ -59,6 +144,16 @@ class Result:
             self.rc, self.elapsed, self.out, self.err)
 
 
+class WatchedPopen(subprocess.Popen):
+    """A baram subprocess whose stderr, as communicate() returns it, goes to the sanitizer
+    watch."""
+
+    def communicate(self, *args, **kw):
+        out, err = super().communicate(*args, **kw)
+        sanitizers.output("baram " + " ".join(map(str, self.args[1:])), err)
+        return out, err
+
+
 class Baram:
     """Runs the binary with a fixed home; cwd defaults to the DAG folder."""
 
@@ -76,13 +171,15 @@ class Baram:
                               env=e, input=input, capture_output=True, text=True,
                               errors="replace", timeout=timeout,
                               stdin=None if input is not None else subprocess.DEVNULL)
+        sanitizers.output("baram " + " ".join(str(a) for a in args), proc.stderr)
         return Result(proc, time.monotonic() - t)
 
     def popen(self, *args, cwd=None):
-        return subprocess.Popen([BIN] + [str(a) for a in args], cwd=str(cwd or self.dags),
-                                env=self.env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                errors="replace")
+        """The stderr that communicate() returns is searched for sanitizer reports."""
+        return WatchedPopen([BIN] + [str(a) for a in args], cwd=str(cwd or self.dags),
+                            env=self.env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            errors="replace")
 
     def write(self, name, text):
         """Writes a DAG (or any) file into the DAG folder, dedented; returns its path."""
@@ -220,6 +317,16 @@ def baram(tmp_path, home):
     dags = tmp_path / "dags"
     dags.mkdir()
     return Baram(home, dags)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """A hung test fails alone, after TEST_TIMEOUT, rather than stalling the run: pytest-timeout's
+    limit unless one was chosen (--timeout, PYTEST_TIMEOUT, ini). scripts/test-all passes
+    --timeout itself, so there a missing plugin is an error, not a run without limits."""
+    if (config.pluginmanager.hasplugin("timeout") and config.getoption("timeout") is None
+            and not os.environ.get("PYTEST_TIMEOUT") and not config.getini("timeout")):
+        config.option.timeout = TEST_TIMEOUT
 
 
 def pytest_report_header(config):

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import BIN
+from conftest import BIN, sanitizers
 
 POLL = 0.02
 
@@ -39,6 +39,7 @@ class Daemon:
         self.log_path = log_path
         self.proc = None
         self.rc = None
+        sanitizers.log(log_path, self)
 
     def start(self, wait_up=True, timeout=20.0):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ import urllib.request
 import jwt
 import pytest
 
-from conftest import BIN, base_env, wait_for
+from conftest import BIN, TIMEOUT, base_env, sanitizers, wait_for
 
 
 def free_port():
@@ -41,8 +41,7 @@ class Api:
         self.env["BARAM_DAGS"] = str(self.dags)
         if ring:
             self.env["BARAM_EVENTS_RING"] = str(ring)
-        r = subprocess.run([BIN, "init", "--home", str(self.home)], env=self.env,
-                           capture_output=True, text=True)
+        r = self.baram("init")
         assert r.returncode == 0, r.stderr
         key = binascii.unhexlify((self.home / "secret.key").read_text().strip())
         now = int(time.time())
@@ -54,6 +53,7 @@ class Api:
         # offset logtext()'s seek left on the file they share
         self.log = open(tmp / "daemon.log", "a+")
         self.proc = None
+        sanitizers.log(tmp / "daemon.log", self)
 
     def start(self):
         self.proc = subprocess.Popen(
@@ -88,7 +88,8 @@ class Api:
 
     def baram(self, *args):
         r = subprocess.run([BIN, *args, "--home", str(self.home)], env=self.env,
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, timeout=TIMEOUT)
+        sanitizers.output("baram " + " ".join(args), r.stderr)
         return r
 
     def trigger(self, dag):

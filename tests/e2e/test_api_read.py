@@ -143,7 +143,7 @@ def test_head_is_get_without_the_body(env):
             sock.sendall(("%s %s HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer %s\r\n\r\n"
                           % (method, path, env["viewer"])).encode())
         got, end = b"", time.monotonic() + 5
-        while got.count(b"HTTP/1.1 ") < 3 or not got.endswith(b"}") and time.monotonic() < end:
+        while (got.count(b"HTTP/1.1 ") < 3 or not got.endswith(b"}")) and time.monotonic() < end:
             chunk = sock.recv(65536)
             if not chunk:
                 break

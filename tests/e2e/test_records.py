@@ -362,8 +362,9 @@ def test_failing_hook_does_not_change_the_run(baram):
 def test_progress_on_a_terminal(baram):
     import os
     import pty
+    import select
     import subprocess
-    from conftest import BIN
+    from conftest import BIN, TIMEOUT
     p = baram.write("tty.yaml", """
         dag: tty
         tasks:
@@ -376,7 +377,10 @@ def test_progress_on_a_terminal(baram):
                             stdin=slave, stdout=subprocess.PIPE, stderr=slave)
     os.close(slave)
     chunks = []
-    while True:
+    end = time.monotonic() + TIMEOUT
+    while time.monotonic() < end:  # until the terminal closes (EOF or EIO)
+        if not select.select([master], [], [], 0.2)[0]:
+            continue
         try:
             data = os.read(master, 4096)
         except OSError:
@@ -384,6 +388,10 @@ def test_progress_on_a_terminal(baram):
         if not data:
             break
         chunks.append(data)
+    else:
+        proc.kill()
+        raise AssertionError("baram run still writing to the terminal after %d s: %r"
+                             % (TIMEOUT, b"".join(chunks)))
     os.close(master)
     out = proc.stdout.read().decode()
     proc.stdout.close()
