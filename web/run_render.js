@@ -98,7 +98,7 @@ export function criticalText(crit, someEnded) {
 }
 
 /* The instances in table order: by when they entered the queue, then by id. */
-export function tableOrder(tis) {
+function tableOrder(tis) {
     const at = (ti) => {
         const t = fmt.ms(ti.queued_at || ti.scheduled_at);
         return isNaN(t) ? Infinity : t;
