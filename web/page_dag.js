@@ -102,9 +102,9 @@ export function mount(root, route) {
 
     function drawMeta() {
         replace(meta, R.meta(data.detail, data.graph));
+        const params = () => data.detail && data.detail.params;
         if (op)
-            replace(actions, R.triggerButton(dag, () => openTrigger(dag, onTriggered,
-                                                                    data.detail && data.detail.params)));
+            replace(actions, R.triggerButton(dag, () => openTrigger(dag, onTriggered, params())));
     }
 
     function onTriggered(run) {
@@ -286,7 +286,8 @@ export function mount(root, route) {
             else showGrid();
         },
         runReloaded(runId, rs) {
-            if (grid && grid.hasRun(runId)) for (const [t, st] of rs.all()) grid.update(runId, t, st);
+            if (grid && grid.hasRun(runId))
+                for (const [t, st] of rs.all()) grid.update(runId, t, st);
             if (graph && view === 'graph' && runId === selected) paintGraph(rs);
         },
         reload() {

@@ -116,7 +116,8 @@ export function tiRow(ti, o) {
     const exit = ti.exit_code === null || ti.exit_code === undefined ? '—' : ti.exit_code;
     const clear = (down) => h('button', {type: 'button', class: 'btn btn-small',
                                          testid: down ? 'task-clear-downstream' : 'task-clear',
-                                         'aria-label': `Clear ${id}${down ? ' and downstream' : ''}`,
+                                         'aria-label': down ? `Clear ${id} and downstream`
+                                                            : `Clear ${id}`,
                                          onclick: () => o.onClear(id, down)},
                               down ? 'Clear + downstream' : 'Clear');
     return h('tr', {testid: 'task-row', 'data-task': id, 'data-state': st,
@@ -189,7 +190,7 @@ export function createTiTable(opts) {
         order.slice(a, b).forEach((ti, i) => rowEls.set(ti.task_id, rows[i]));
         replace(tbody, a > 0 ? spacer(a) : null, rows, b < n ? spacer(n - b) : null);
         if (virtual) {
-            const h1 = rows[0].getBoundingClientRect().height;
+            const h1 = rows.length ? rows[0].getBoundingClientRect().height : 0;
             if (h1 > 10 && Math.abs(h1 - rowH) > 0.5) {
                 rowH = h1;
                 render(true);
