@@ -61,13 +61,13 @@ export function replace(el, ...children) {
     append(el, children);
 }
 
-/* Escapes a string for use inside a CSS attribute selector value. */
 /* Text made safe inside markup built as a string (element text or a quoted attribute). */
 export function esc(s) {
     return String(s).replace(/[&<>"']/g, (c) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;',
                                                    '"': '&quot;', "'": '&#39;'}[c]));
 }
 
+/* Escapes a string for use inside a CSS attribute selector value. */
 export function cssq(v) {
     return window.CSS && CSS.escape ? CSS.escape(v) : String(v).replace(/["\\]/g, '\\$&');
 }

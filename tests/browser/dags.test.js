@@ -143,6 +143,55 @@ test('3b. the DAG page of a DAG that never ran shows its graph (nodes with state
         await finish(b, s);
     });
 
+test('3c. DAG page: ?run= of a run older than the recent ones shows it; the run selector '
+    + 'recolours the graph; a mapped node links to its first instance; arrow keys switch the tabs',
+    { timeout: 180_000 }, async (t) => {
+        const { b, s } = await setup(t, browser, { name: 'picker', dags: { 'picker.yaml': dags.picker }, users: [OLGA] });
+        const p = s.page;
+        // the oldest run fails its check; the 25 after it (as many as the page lists) pass
+        const old = await b.trigger('picker', { ok: 'no' });
+        assert.equal((await b.runEnded('picker', old)).state, 'failed');
+        const ids = [];
+        for (let i = 0; i < 25; i++) ids.push(await b.trigger('picker'));
+        for (const id of ids) assert.equal((await b.runEnded('picker', id, 120_000)).state, 'success');
+        const newest = ids[ids.length - 1];
+
+        await s.login(OLGA.name);
+        await s.goto(`#/dags/picker?run=${encodeURIComponent(old)}`);
+        const check = (state) => p.locator(sel('graph-node', { task: 'check', state }));
+        await check('failed').waitFor();
+        const runSel = s.byId('run-selector');
+        assert.equal(await runSel.inputValue(), old);
+        const options = await p.locator(`${sel('run-selector')} option`).evaluateAll((os) => os.map((o) => o.value));
+        assert.equal(options.length, 26, `run-selector options: ${options.length}`);
+        assert.ok(options.includes(newest), 'the newest run is not in the run-selector');
+        // a mapped task's node opens its first instance in the selected run
+        const each = p.locator(sel('graph-node', { task: 'each' }));
+        const mappedHref = (id) => `#/dags/picker/runs/${encodeURIComponent(id)}/tasks/${encodeURIComponent('each[0]')}`;
+        assert.equal(await each.getAttribute('href'), mappedHref(old));
+
+        // picking the newest run: the graph shows its states, the links and the URL follow
+        await runSel.selectOption(newest);
+        await check('success').waitFor();
+        await until(async () => (await each.getAttribute('href')) === mappedHref(newest), 'each linking to the newest run');
+        assert.equal(new URL(p.url()).hash, `#/dags/picker?run=${encodeURIComponent(newest)}`);
+
+        // the tabs, from the keyboard
+        await s.byId('view-graph').focus();
+        await p.keyboard.press('ArrowRight');
+        await s.byId('grid').waitFor();
+        assert.equal(await s.byId('view-grid').getAttribute('aria-selected'), 'true');
+        assert.ok(await p.evaluate(() => document.activeElement.getAttribute('data-testid') === 'view-grid'),
+            'the focus did not move to the grid tab');
+        assert.match(new URL(p.url()).hash, /[?&]view=grid/);
+        await p.locator(sel('grid-cell', { task: 'check', run: newest, state: 'success' })).waitFor();
+        await p.keyboard.press('ArrowLeft');
+        await s.byId('graph').waitFor();
+        assert.equal(await s.byId('view-graph').getAttribute('aria-selected'), 'true');
+        assert.doesNotMatch(new URL(p.url()).hash, /view=/);
+        await finish(b, s);
+    });
+
 test('8. import errors banner names the broken file and its line; the good DAG is still listed',
     { timeout: 60_000 }, async (t) => {
         const { b, s } = await setup(t, browser, {

@@ -8,6 +8,8 @@
  * in the DOM) counts as rendered when its first screen of cells is there, and
  * must then show the last layer's rows within 1 s of a scroll to the end.
  * Each figure is the median of three rounds from a freshly loaded page.
+ * The run page of that run shows its 2,000 task instances the same way: only
+ * the rows in view are in the DOM, and the last ones within 1 s of a scroll.
  */
 const { after, before, test } = require('node:test');
 const { assert, finish, launchBrowser, setup } = require('./lib/harness');
@@ -48,7 +50,8 @@ async function timeTo(page, act, done) {
     return h.jsonValue();
 }
 
-test(`10. performance: a ${N}-task DAG's graph and grid each render in under ${LIMIT_MS} ms`,
+test(`10. performance: a ${N}-task DAG's graph and grid each render in under ${LIMIT_MS} ms; `
+    + 'its run page draws the task table by screens',
     { timeout: 180_000 }, async (t) => {
         const { b, s } = await setup(t, browser, { name: 'perf', dags: { 'big.yaml': dags.big(LAYERS, WIDTH) }, users: [OLGA] });
         const p = s.page;
@@ -106,5 +109,28 @@ test(`10. performance: a ${N}-task DAG's graph and grid each render in under ${L
         assert.ok(graphMs < LIMIT_MS, `the graph took ${graphMs.toFixed(0)} ms`);
         assert.ok(gridMs < LIMIT_MS, `the grid took ${gridMs.toFixed(0)} ms`);
         assert.ok(endMs < LIMIT_MS, `the grid's last rows took ${endMs.toFixed(0)} ms after the scroll`);
+
+        // the run page of that run: its task table holds only the rows in view, between spacer
+        // rows as tall as the rows left out, and shows the last instances after a scroll to the end
+        await s.goto(`#/dags/big/runs/${encodeURIComponent(runId)}`);
+        await p.locator(sel('task-row')).first().waitFor();
+        const rowsIn = async () => p.locator(sel('task-row')).evaluateAll(
+            (rs) => rs.map((r) => [r.getAttribute('data-task'), r.getAttribute('data-state')]));
+        const first = await rowsIn();
+        assert.ok(first.length > 0 && first.length < N, `${first.length} of ${N} task-rows in the DOM`);
+        assert.ok(first.every(([, st]) => st === 'success'), JSON.stringify(first.slice(0, 5)));
+        assert.ok(first.some(([id]) => id.startsWith('t00_')), 'the first screen lacks the first layer');
+        const box = p.locator('.ti-scroll');
+        const tall = await box.evaluate((el) => el.scrollHeight);
+        assert.ok(tall > N * 20, `the table scrolls over ${tall} px only, for ${N} rows`);
+        const tableMs = await timeTo(p, () => { document.querySelector('.ti-scroll').scrollTop = 1e9; },
+            () => document.querySelector('[data-testid="task-row"][data-task^="t39_"]'));
+        const last = await rowsIn();
+        assert.ok(last.length < N, `${last.length} task-rows after the scroll`);
+        assert.ok(!last.some(([id]) => id.startsWith('t00_')), 'the first rows are still drawn');
+        assert.ok(last.every(([, st]) => st === 'success'), JSON.stringify(last.slice(-5)));
+        t.diagnostic(`run page: ${first.length} of ${N} task-rows drawn; the last ones ${
+            tableMs.toFixed(0)} ms after a scroll to the end`);
+        assert.ok(tableMs < LIMIT_MS, `the run's last task-rows took ${tableMs.toFixed(0)} ms after the scroll`);
         await finish(b, s);
     });

@@ -108,6 +108,37 @@ test('4c. run page: of 120 retried instances, the tries of at most 100 are fetch
         await finish(b, s);
     });
 
+test('4d. run page: a run queued behind a paused DAG says why it has no task instances, '
+    + 'then fills in live once the DAG is unpaused', { timeout: 120_000 }, async (t) => {
+    const { b, s } = await setup(t, browser, { name: 'queued', dags: { 'flow.yaml': dags.flow }, users: [OLGA] });
+    const p = s.page;
+    assert.equal((await b.api('PATCH', '/dags/flow', { paused: true })).status, 200);
+    const runId = await b.trigger('flow');
+
+    await s.login(OLGA.name);
+    await s.goto(`#/dags/flow/runs/${enc(runId)}`);
+    await p.locator(sel('run-state', { state: 'queued' })).waitFor();
+    await p.getByText('No task instances yet: the run is queued (is the DAG paused?).').waitFor();
+    assert.equal(await p.locator(sel('task-row')).count(), 0);
+    assert.match(await s.byId('critical-path').textContent(), /shown once tasks end/);
+    assert.equal(await p.locator(sel('run-cancel')).count(), 1, 'no run-cancel for a queued run');
+    await setMarker(p);
+
+    // unpaused, the run starts: its instances appear without a reload (transform waits on its gate)
+    assert.equal((await b.api('PATCH', '/dags/flow', { paused: false })).status, 200);
+    await p.locator(sel('task-row', { task: 'extract', state: 'success' })).waitFor();
+    await p.locator(sel('task-row', { task: 'transform', state: 'running' })).waitFor();
+    await p.locator(sel('run-state', { state: 'running' })).waitFor();
+    b.open('flow');
+    for (const task of FLOW_TASKS)
+        await p.locator(sel('task-row', { task, state: 'success' })).waitFor();
+    await p.locator(sel('run-state', { state: 'success' })).waitFor();
+    assert.equal(await p.locator(sel('run-cancel')).count(), 0, 'run-cancel left on an ended run');
+    assert.equal(await p.getByText('No task instances yet').count(), 0);
+    assert.ok(await hasMarker(p), 'the page was reloaded');
+    await finish(b, s);
+});
+
 test('5. task instance page: the log text, and a live tail of a task that is still printing',
     { timeout: 120_000 }, async (t) => {
         const { b, s } = await setup(t, browser, { name: 'log', dags: { 'tail.yaml': dags.tail }, users: [OLGA] });

@@ -138,6 +138,21 @@ tasks:
 `;
 }
 
+/* picker: check passes with the default param ok=yes and fails with conf {"ok": "no"}; each is
+   a mapped task of three instances. Four runs at once, so that many runs end quickly. */
+const picker = `dag: picker
+description: Runs that differ by their conf
+max_active_runs: 4
+params:
+  ok: "yes"
+tasks:
+  check:
+    run: test "$PARAM_OK" = yes
+  each:
+    for_each: [0, 1, 2]
+    run: echo "{{ item }}"
+`;
+
 /* broken: an unknown key 'neds' on line 7 (an import error); BROKEN_LINE is that line. */
 const BROKEN_LINE = 7;
 const broken = `dag: broken_one
@@ -167,4 +182,5 @@ function big(layers = 40, width = 50) {
     return `${out.join('\n')}\n`;
 }
 
-module.exports = { BROKEN_LINE, KNOWN_LINE, big, branchy, broken, failing, flaky, flow, manyRetried, retried, tail };
+module.exports = { BROKEN_LINE, KNOWN_LINE, big, branchy, broken, failing, flaky, flow, manyRetried, picker, retried,
+    tail };
