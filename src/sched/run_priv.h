@@ -106,9 +106,9 @@ struct run_try {
 
 /* How a try ended, whatever its kind. */
 struct run_try_end {
-    int exit_code; /* 0 success, 99 skip, other: failed; -1 none (killed by a signal, or an
-                      http or wait try: no process ran, SPEC section 7) */
-    bool met;      /* an http or wait try succeeded (it has no exit code) */
+    int exit_code;   /* 0 success, 99 skip, other: failed; -1 none (killed by a signal, or an
+                        http or wait try: no process ran, SPEC section 7) */
+    bool met;        /* an http or wait try succeeded (it has no exit code) */
     int64_t hold_ms; /* refused by an open circuit breaker: its retry waits at least this */
     int term_signal;
     bool timed_out;

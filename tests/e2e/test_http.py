@@ -260,7 +260,7 @@ def test_metrics_per_host_and_api_exit_codes(tmp_path, daemons, server):
               guard:
                 http: {url: "%s/fail", circuit_breaker: {failures: 1, reset: 60s}}
               slow:
-                http: {url: "%s/slow?ms=3000"}
+                http: {url: "%s/slow?ms=5000"}
             """ % (server.url, other.url))
         port = free_port()
         d = daemons(b, "--listen", "127.0.0.1:%d" % port)

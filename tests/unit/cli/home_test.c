@@ -24,8 +24,13 @@
 #include "cli/home.h"
 #include "store/store.h"
 
-static const char *const env_keys[] = {"BARAM_HOME",   "BARAM_DAGS",        "BARAM_DB",
-                                       "BARAM_LISTEN", "BARAM_PARALLELISM", "BARAM_LOG_LEVEL"};
+static const char *const env_keys[] = {"BARAM_HOME",
+                                       "BARAM_DAGS",
+                                       "BARAM_DB",
+                                       "BARAM_LISTEN",
+                                       "BARAM_PARALLELISM",
+                                       "BARAM_LOG_LEVEL",
+                                       "BARAM_HTTP_MAX_PER_HOST"};
 
 static int clear_env(void **state)
 {
@@ -61,6 +66,7 @@ static void defaults_without_config(void **state)
     assert_string_equal(h.dags, "./dags");
     assert_string_equal(h.listen, "127.0.0.1:8080");
     assert_int_equal(h.parallelism, 32);
+    assert_int_equal(h.http_max_per_host, 16);
     assert_int_equal(h.npools, 0);
     assert_int_equal(h.auth.token_ttl_ms, 3600 * 1000);
     home_release(&h);
@@ -99,6 +105,7 @@ static void good_config_sets_every_key(void **state)
                            "parallelism: 8\n"
                            "log_level: debug\n"
                            "pools: {default: 16, db: 2}\n"
+                           "http: {max_per_host: 4}\n"
                            "auth:\n"
                            "  token_ttl: 30m\n"
                            "  issuer: corp\n"
@@ -111,6 +118,7 @@ static void good_config_sets_every_key(void **state)
     assert_string_equal(h.db, "/srv/baram.db");
     assert_string_equal(h.listen, "0.0.0.0:9090");
     assert_int_equal(h.parallelism, 8);
+    assert_int_equal(h.http_max_per_host, 4);
     assert_int_equal(h.log_level, LOG_DEBUG);
     assert_int_equal(h.npools, 2);
     assert_string_equal(h.pools[0].name, "default");
@@ -220,7 +228,9 @@ static void env_overrides_config(void **state)
     setenv("BARAM_DAGS", "/dags2", 1);
     setenv("BARAM_LISTEN", ":7070", 1);
     setenv("BARAM_LOG_LEVEL", "error", 1);
+    setenv("BARAM_HTTP_MAX_PER_HOST", "64", 1);
     assert_int_equal(home_apply_env(&h, &d), 0);
+    assert_int_equal(h.http_max_per_host, 64);
     assert_int_equal(h.parallelism, 3);
     assert_string_equal(h.db, "sqlite:/b.db");
     assert_string_equal(h.dags, "/dags2");
@@ -229,15 +239,20 @@ static void env_overrides_config(void **state)
 
     setenv("BARAM_PARALLELISM", "lots", 1);
     setenv("BARAM_LOG_LEVEL", "loud", 1);
+    setenv("BARAM_HTTP_MAX_PER_HOST", "0", 1);
     assert_int_equal(home_apply_env(&h, &d), -EINVAL);
-    assert_int_equal(d.errors, 2);
+    assert_int_equal(d.errors, 3);
     assert_diag(&d, 0,
                 "BARAM_PARALLELISM: error: bad parallelism 'lots' (a whole number from 1 to "
                 "100000)");
     assert_diag(&d, 1,
+                "BARAM_HTTP_MAX_PER_HOST: error: bad 'http.max_per_host' '0' (a whole number "
+                "from 1 to 100000)");
+    assert_diag(&d, 2,
                 "BARAM_LOG_LEVEL: error: bad log level 'loud' (one of debug, info, warn, error, "
                 "off)");
     assert_int_equal(h.parallelism, 3);
+    assert_int_equal(h.http_max_per_host, 64);
     home_release(&h);
     diag_release(&d);
 }
