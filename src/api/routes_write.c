@@ -25,13 +25,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/hub.h"
 #include "base/buf.h"
 #include "base/log.h"
-#include "base/stats.h"
 #include "base/when.h"
 #include "base/xalloc.h"
-#include "ops/ops.h"
 #include "dag/state.h"
+#include "ops/ops.h"
 #include "store/store.h"
 
 #define CANCEL_WAIT_MAX_S 30
@@ -156,7 +156,8 @@ static void trigger(struct api_req *rq, struct api_resp *rs)
                           run_state_name(RUN_QUEUED), "logical_date", iso);
     api_json(rs, 201, o);
     api_dags_changed();
-    stats_ring(); /* its queued event is in the log: the event hub reads it now */
+    if (rq->opts->hub)
+        hub_notify(rq->opts->hub); /* its queued event is in the log: the hub reads it now */
     struct buf loc = BUF_INIT(BUF_NO_MAX);
     if (buf_addf(&loc, "/api/v1/dags/%s/runs/%s", dag_id, run.run_id) == 0) {
         rs->header_name = "Location";

@@ -1,9 +1,7 @@
 /*
  * stats.h - process-wide counters for /metrics (SPEC section 10), written by
  * the scheduler's threads and read by the API's: plain atomics, no locks on
- * the hot paths. Also the commit bell: the store writer rings it after each
- * commit, and the API's event hub waits on it to read new events at once
- * instead of polling.
+ * the hot paths.
  *
  * Any thread. The counters only grow (but the gauges queue_depth and
  * active_runs).
@@ -36,11 +34,5 @@ extern struct stats stats_g;
 
 /* One scheduling latency (task ready -> process started). */
 void stats_note_latency_ns(int64_t ns);
-
-/* The commit bell: stats_ring after a commit; stats_wait returns the bell's count once it
- * differs from seen, or after timeout_ms (then possibly equal). */
-void stats_ring(void);
-uint64_t stats_bell(void);
-uint64_t stats_wait(uint64_t seen, int timeout_ms);
 
 #endif

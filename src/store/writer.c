@@ -9,7 +9,8 @@
  *    store_writer_stop. It owns the uv_async handle.
  *  - The writer thread owns its own store connection (opened by
  *    store_writer_start before the thread exists, used only by the thread
- *    after) and the batch it is writing.
+ *    after) and the batch it is writing. It calls on_commit, if given,
+ *    after each commit (the only callback not on the loop).
  *  - mu guards the queue, the sequence counter, and the stopping/failed/
  *    exited flags and error; durable_seq and the statistics are atomics, so
  *    readers on the loop take no lock.
@@ -103,6 +104,8 @@ struct store_writer {
     struct store *store; /* owned; used by the writer thread only once it runs */
     store_durable_fn on_durable;
     store_error_fn on_error;
+    store_commit_fn on_commit; /* called on the writer thread */
+    void *commit_ud;
     store_stopped_fn on_stopped;
     void *ud;
     atomic_bool coalesce; /* set by the loop, read by the thread per batch */
@@ -449,8 +452,8 @@ static void *writer_main(void *arg)
                                               (uint64_t)w->commit_ns_reported,
                                           memory_order_relaxed);
                 w->commit_ns_reported = atomic_load(&w->commit_ns);
-                if (w->events.n > 0)
-                    stats_ring(); /* new events to stream */
+                if (w->on_commit)
+                    w->on_commit(w->commit_ud, last, w->events.n);
             }
         }
         char *msg = r < 0 ? xstrdup(store_errmsg(w->store)) : NULL;
@@ -541,7 +544,8 @@ static void on_async(uv_async_t *h)
 }
 
 int store_writer_start(struct uv_loop_s *loop, const char *url, store_durable_fn on_durable,
-                       store_error_fn on_error, void *ud, struct store_writer **out, char **errmsg)
+                       store_error_fn on_error, void *ud, store_commit_fn on_commit,
+                       void *commit_ud, struct store_writer **out, char **errmsg)
 {
     *out = NULL;
     *errmsg = NULL;
@@ -554,6 +558,8 @@ int store_writer_start(struct uv_loop_s *loop, const char *url, store_durable_fn
     w->on_durable = on_durable;
     w->on_error = on_error;
     w->ud = ud;
+    w->on_commit = on_commit;
+    w->commit_ud = commit_ud;
     atomic_init(&w->coalesce, true);
     pthread_mutex_init(&w->mu, NULL);
     pthread_condattr_t ca;
