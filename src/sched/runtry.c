@@ -10,7 +10,6 @@
  */
 #include "sched/run_priv.h"
 
-#include "base/stats.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +38,7 @@
 #include "exec/waiter.h"
 #include "sched/engine.h"
 #include "sched/logprep.h"
+#include "sched/metrics.h"
 #include "sched/retry.h"
 #include "sched/run_int.h"
 #include "sched/sched.h"
@@ -585,7 +585,7 @@ void run_claim_end(struct run *r, uint32_t ii)
 void run_try_start(struct run *r, uint32_t ii)
 {
     run_mark(r); /* a try that fails at once releases work */
-    atomic_fetch_add_explicit(&stats_g.tries_started, 1, memory_order_relaxed);
+    metrics_try_started();
     struct run_inst *in = run_inst_at(r, ii);
     const struct dag_task *t = &r->dag->tasks[in->task];
     int64_t now = when_now_ms();
@@ -692,7 +692,7 @@ void run_retry_after(struct run *r, uint32_t ii, int64_t delay_ms)
 static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e)
 {
     run_flush_running(r, ii); /* before the instance changes: they describe the running try */
-    atomic_fetch_add_explicit(&stats_g.tries_finished, 1, memory_order_relaxed);
+    metrics_try_finished();
     struct run_inst *in = run_inst_at(r, ii);
     const struct dag_task *t = &r->dag->tasks[in->task];
     int64_t now = when_now_ms();

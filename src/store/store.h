@@ -354,6 +354,9 @@ void store_writer_stats(const struct store_writer *w, uint64_t *commits, uint64_
                         int64_t *commit_ns_total);
 /* Rows actually written (changes minus those coalesced away within a batch), approximate. */
 uint64_t store_writer_rows(const struct store_writer *w);
+/* Commits made by every writer of this process so far, and their total time with the fsync,
+ * in ns (for /metrics). Any thread. */
+void store_writer_totals(uint64_t *commits, uint64_t *commit_ns);
 /* Coalescing of several upserts of one row within a batch: on by default (for measurements). */
 void store_writer_set_coalesce(struct store_writer *w, bool on);
 /* Loop thread. Flushes, stops the thread; done_cb(ud) runs on the loop when every handle is

@@ -482,6 +482,8 @@ static void on_commit_runs_on_the_writer_thread_before_the_loop_hears(void **sta
     struct seen s = {0};
     struct commits_seen c = {.loop_thread = pthread_self()};
     pthread_mutex_init(&c.mu, NULL);
+    uint64_t commits0, ns0, commits1, ns1;
+    store_writer_totals(&commits0, &ns0);
     char *err = NULL;
     struct store_writer *w = NULL;
     assert_int_equal(
@@ -511,6 +513,10 @@ static void on_commit_runs_on_the_writer_thread_before_the_loop_hears(void **sta
     assert_int_equal(c.last_seq, 6);
     assert_int_equal(c.last_events, 0);
     assert_int_equal(c.events, 5);
+    /* the process's totals (/metrics) count every commit the hook saw, and their time */
+    store_writer_totals(&commits1, &ns1);
+    assert_int_equal(commits1 - commits0, (uint64_t)c.calls);
+    assert_true(ns1 > ns0);
     pthread_mutex_destroy(&c.mu);
     assert_int_equal(uv_loop_close(&loop), 0);
 }
