@@ -111,6 +111,12 @@ struct api {
     bool slow_used[SERVER_SLOW_MAX];  /* a thread was started in the slot and not joined */
     bool slow_ended[SERVER_SLOW_MAX]; /* ... and its handler is done */
     struct revoke *revoke;            /* the deny list's snapshot, checked on every request */
+    /* Each of the server's threads reads the store on a connection of its own (api_store),
+     * kept under store_key and closed when the thread ends; the key is deleted once they all
+     * have (api_stop). store_key_ok false: no key, every store read answers 503. */
+    pthread_key_t store_key;
+    bool store_key_ok;
+    struct api_dags_cache *dags; /* owned: the DAG list's cache (routes_read.c) */
 };
 
 /* One request: from the access handler's first call to MHD's completion callback. */
@@ -139,30 +145,21 @@ struct conn {
 
 /* ---- the thread's store ---- */
 
-static pthread_key_t store_key;
-static pthread_once_t store_once = PTHREAD_ONCE_INIT;
-static bool store_key_ok;
-
 static void store_key_free(void *p)
 {
     store_close(p);
-}
-
-static void store_key_make(void)
-{
-    store_key_ok = pthread_key_create(&store_key, store_key_free) == 0;
 }
 
 struct store *api_store(struct api_req *rq, struct api_resp *rs)
 {
     if (rq->store)
         return rq->store;
-    (void)pthread_once(&store_once, store_key_make);
-    if (!store_key_ok) {
+    struct api *a = rq->api;
+    if (!a->store_key_ok) {
         api_problem(rs, 503, "Service Unavailable", "the store is not available");
         return NULL;
     }
-    struct store *s = pthread_getspecific(store_key);
+    struct store *s = pthread_getspecific(a->store_key);
     if (!s) {
         char *err = NULL;
         if (store_open(rq->opts->store_url, &s, &err) < 0) {
@@ -171,7 +168,7 @@ struct store *api_store(struct api_req *rq, struct api_resp *rs)
             api_problem(rs, 503, "Service Unavailable", "the store is not available");
             return NULL;
         }
-        if (pthread_setspecific(store_key, s) != 0) {
+        if (pthread_setspecific(a->store_key, s) != 0) {
             store_close(s);
             api_problem(rs, 503, "Service Unavailable", "the store is not available");
             return NULL;
@@ -1014,8 +1011,9 @@ int api_start(const struct api_opts *o, struct api **out, char **errmsg)
     int r = parse_listen(listen, &ss, &v6, errmsg);
     if (r < 0)
         return r;
-    (void)pthread_once(&store_once, store_key_make);
     struct api *a = xcalloc(1, sizeof *a);
+    a->store_key_ok = pthread_key_create(&a->store_key, store_key_free) == 0;
+    a->dags = api_dags_cache_new();
     a->opts = *o;
     a->opts.listen = xstrdup(listen);
     a->opts.home = dup_or_null(o->home);
@@ -1078,7 +1076,15 @@ void api_stop(struct api *a)
     free((char *)a->opts.dags);
     free((char *)a->opts.store_url);
     revoke_free(a->revoke);
+    if (a->store_key_ok) /* every thread that used it has ended: their stores are closed */
+        pthread_key_delete(a->store_key);
+    api_dags_cache_free(a->dags);
     free(a);
+}
+
+struct api_dags_cache *api_dags_cache(struct api *a)
+{
+    return a->dags;
 }
 
 int api_port(const struct api *a)

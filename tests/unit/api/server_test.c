@@ -79,7 +79,7 @@ struct fixture {
     char *admin, *viewer;
 };
 
-static void start(struct fixture *f, const char *listen)
+static void start_on(struct fixture *f, const char *listen, const char *store_url)
 {
     memset(f, 0, sizeof *f);
     struct auth_opts ao = {
@@ -87,13 +87,18 @@ static void start(struct fixture *f, const char *listen)
     char *err = NULL;
     assert_int_equal(auth_open(&ao, &f->auth, &err), 0);
     struct api_opts o = {
-        .listen = listen, .home = home, .dags = home, .store_url = dbpath, .auth = f->auth};
+        .listen = listen, .home = home, .dags = home, .store_url = store_url, .auth = f->auth};
     int r = api_start(&o, &f->api, &err);
     if (r < 0)
         fail_msg("api_start: %s", err);
     int64_t exp;
     assert_int_equal(auth_issue(f->auth, "root", AUTH_ADMIN, 0, &f->admin, &exp), 0);
     assert_int_equal(auth_issue(f->auth, "eve", AUTH_VIEWER, 0, &f->viewer, &exp), 0);
+}
+
+static void start(struct fixture *f, const char *listen)
+{
+    start_on(f, listen, dbpath);
 }
 
 static void stop(struct fixture *f)
@@ -354,6 +359,46 @@ static void test_body_object(void **state)
     json_decref(rs.body);
 }
 
+/* Records one DAG in the store at url. */
+static void put_dag(const char *url, const char *dag_id)
+{
+    struct store *s;
+    char *err = NULL;
+    assert_int_equal(store_open(url, &s, &err), 0);
+    struct dag_rec d = {.dag_id = (char *)dag_id, .path = (char *)"x.yaml", .hash = (char *)"h"};
+    assert_int_equal(store_put_dag(s, &d), 0);
+    store_close(s);
+}
+
+/* Two servers in one process, on two databases: each lists its own DAGs, even when asked
+ * within the time the list is kept (their caches are theirs, not the process's). */
+static void test_two_servers_keep_their_own_dag_lists(void **state)
+{
+    (void)state;
+    char other[PATH_MAX + 16];
+    snprintf(other, sizeof other, "%s/other.db", home);
+    put_dag(dbpath, "alpha");
+    put_dag(other, "beta");
+    struct fixture a, b;
+    start_on(&a, "127.0.0.1:0", dbpath);
+    start_on(&b, "127.0.0.1:0", other);
+    for (int round = 0; round < 2; round++) {
+        struct reply r;
+        http_get(&a, "/api/v1/dags", a.viewer, &r);
+        assert_int_equal(r.status, 200);
+        assert_non_null(strstr(r.body, "\"alpha\""));
+        assert_null(strstr(r.body, "\"beta\""));
+        free(r.head);
+        http_get(&b, "/api/v1/dags", b.viewer, &r);
+        assert_int_equal(r.status, 200);
+        assert_non_null(strstr(r.body, "\"beta\""));
+        assert_null(strstr(r.body, "\"alpha\""));
+        free(r.head);
+    }
+    stop(&b);
+    stop(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_bad_listen_and_taken_port),
         cmocka_unit_test(test_ipv6),
         cmocka_unit_test(test_body_object),
+        cmocka_unit_test(test_two_servers_keep_their_own_dag_lists),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
