@@ -117,6 +117,7 @@ struct api {
     pthread_key_t store_key;
     bool store_key_ok;
     struct api_dags_cache *dags; /* owned: the DAG list's cache (routes_read.c) */
+    int nice_to;                 /* the nice value its threads take (server_renice) */
 };
 
 /* One request: from the access handler's first call to MHD's completion callback. */
@@ -661,14 +662,14 @@ static int pace_admit(struct api *a)
 
 /* ---- slow routes ---- */
 
-static void server_renice(void);
+static void server_renice(const struct api *a);
 
 static void *slow_main(void *arg)
 {
     struct conn *c = arg;
     struct api *a = c->rq.api;
     int slot = c->slow_slot;
-    server_renice();
+    server_renice(a);
     c->route->fn(&c->rq, &c->slow_rs);
     atomic_store(&c->slow_done, true);
     MHD_resume_connection(c->mc); /* MHD calls the access handler again: slow_answer */
@@ -831,19 +832,23 @@ static enum MHD_Result last_call(struct api *a, struct conn *c, struct MHD_Conne
 #define API_THREAD_NICE 19
 static _Thread_local bool server_reniced;
 
-static void server_renice(void)
+/* The nice value of the server's threads: BARAM_API_NICE (0-19), default API_THREAD_NICE.
+ * Read once by api_start, before any thread of the server runs. */
+static int server_nice_value(void)
+{
+    const char *e = getenv("BARAM_API_NICE");
+    int v = API_THREAD_NICE;
+    if (e && parse_int(e, 0, 19, &v) < 0)
+        v = API_THREAD_NICE;
+    return v;
+}
+
+static void server_renice(const struct api *a)
 {
     if (server_reniced)
         return;
     server_reniced = true;
-    static int nice_to = -1;
-    if (nice_to < 0) { /* BARAM_API_NICE: the API threads' nice value (0-19, default 19) */
-        const char *e = getenv("BARAM_API_NICE");
-        int v = API_THREAD_NICE;
-        if (e && parse_int(e, 0, 19, &v) < 0)
-            v = API_THREAD_NICE;
-        nice_to = v;
-    }
+    int nice_to = a->nice_to;
     if (nice_to == 0)
         return;
     errno = 0;
@@ -861,7 +866,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     struct api *a = cls;
     struct conn *c = *con_cls;
     if (!c) {
-        server_renice();
+        server_renice(a);
         c = xcalloc(1, sizeof *c);
         *con_cls = c;
         c->t0_ns = when_mono_ns();
@@ -1014,6 +1019,7 @@ int api_start(const struct api_opts *o, struct api **out, char **errmsg)
     struct api *a = xcalloc(1, sizeof *a);
     a->store_key_ok = pthread_key_create(&a->store_key, store_key_free) == 0;
     a->dags = api_dags_cache_new();
+    a->nice_to = server_nice_value();
     a->opts = *o;
     a->opts.listen = xstrdup(listen);
     a->opts.home = dup_or_null(o->home);

@@ -20,6 +20,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -399,9 +400,50 @@ static void test_two_servers_keep_their_own_dag_lists(void **state)
     stop(&a);
 }
 
+/* Clients on threads of their own, each sending requests one after another. */
+struct client {
+    pthread_t thread;
+    int port;
+    int ok;
+};
+
+static void *client_main(void *arg)
+{
+    struct client *cl = arg;
+    static const char req[] = "GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    for (int i = 0; i < 10; i++) {
+        struct reply r;
+        http_raw(cl->port, req, sizeof req - 1, &r);
+        cl->ok += r.status == 200;
+        free(r.head);
+    }
+    return NULL;
+}
+
+/* Requests on every thread of the server at once (run under preset tsan, this is where
+ * the threads' shared state must be read-only or locked). */
+static void test_threads_serve_at_once(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start(&f, "127.0.0.1:0");
+    struct client cl[4];
+    for (size_t i = 0; i < 4; i++) {
+        cl[i] = (struct client){.port = api_port(f.api)};
+        assert_int_equal(pthread_create(&cl[i].thread, NULL, client_main, &cl[i]), 0);
+    }
+    for (size_t i = 0; i < 4; i++) {
+        pthread_join(cl[i].thread, NULL);
+        assert_int_equal(cl[i].ok, 10);
+    }
+    stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        /* first: its threads are the process's first API threads */
+        cmocka_unit_test(test_threads_serve_at_once),
         cmocka_unit_test(test_start_and_health),
         cmocka_unit_test(test_tokens_and_roles),
         cmocka_unit_test(test_routing_errors),
