@@ -154,9 +154,15 @@ int api_query_int(const struct api_req *rq, struct api_resp *rs, const char *nam
  * allowed (NULL-terminated), else 400 naming it. */
 int api_body_object(const struct api_req *rq, struct api_resp *rs, const char *const *allowed,
                     json_t **out) WARN_UNUSED;
-/* A write of this server changed what the DAG list shows (paused, a new run): its next read
- * rebuilds it instead of serving the copy kept for up to 200 ms (routes_read.c). */
-void api_dags_changed(void);
+/* A write of server a changed what the DAG list shows (paused, a new run): its next read
+ * rebuilds it instead of serving the copy kept for up to 200 ms (routes_read.c). Any thread. */
+void api_dags_changed(struct api *a);
+/* The DAG list's cache of one server (routes_read.c): api_start makes it, api_stop frees it
+ * once the server's threads are gone; api_dags_cache gives a server's. */
+struct api_dags_cache;
+struct api_dags_cache *api_dags_cache_new(void);
+void api_dags_cache_free(struct api_dags_cache *c);
+struct api_dags_cache *api_dags_cache(struct api *a);
 /* The store of this thread (opened on first use): NULL after filling rs with a 503. */
 struct store *api_store(struct api_req *rq, struct api_resp *rs);
 

@@ -36,7 +36,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,10 +86,11 @@ struct auth {
     char *dummy_hash; /* for logins of unknown users */
     pthread_mutex_t mu;
     struct auth_throttle *slots; /* AUTH_THROTTLE_SLOTS */
-    uint64_t id;                 /* unique in the process (the verified-token cache's key) */
+    /* Each thread's verified tokens of this auth (vcache_slot): a table per thread, freed
+     * when the thread ends; the key is deleted by auth_close. vcache_ok false: no cache. */
+    pthread_key_t vcache_key;
+    bool vcache_ok;
 };
-
-static _Atomic uint64_t auth_ids; /* each auth_open gets the next id */
 
 static const char *const role_names[] = {"none", "viewer", "operator", "admin"};
 
@@ -272,7 +272,7 @@ int auth_open(const struct auth_opts *o, struct auth **out, char **errmsg)
         return -ENOSYS;
     }
     struct auth *a = xcalloc(1, sizeof *a);
-    a->id = atomic_fetch_add(&auth_ids, 1) + 1;
+    a->vcache_ok = pthread_key_create(&a->vcache_key, free) == 0;
     a->ttl_ms = o->token_ttl_ms > 0 ? o->token_ttl_ms : 3600 * 1000;
     a->issuer = xstrdup(o->issuer);
     a->audience = xstrdup(o->audience);
@@ -310,6 +310,12 @@ void auth_close(struct auth *a)
     free(a->dummy_hash);
     free(a->slots);
     pthread_mutex_destroy(&a->mu);
+    if (a->vcache_ok) {
+        /* The server's threads have ended (their tables with them); the caller's own, if it
+         * verified tokens itself, goes now. */
+        free(pthread_getspecific(a->vcache_key));
+        pthread_key_delete(a->vcache_key);
+    }
     free(a);
 }
 
@@ -501,43 +507,31 @@ static int check_claims(struct auth *a, json_t *c, struct auth_user *user, const
 
 /* ---- verified tokens ---- */
 
-/* Each thread keeps the tokens it verified last (a direct-mapped table, so a client that
- * sends the same token with every request costs a hash and a compare, not base64, JSON and
- * an HMAC). A hit needs the same auth and the very same bytes, compared in constant time;
- * only exp and nbf, which depend on the time, are checked again. A miss verifies in full. */
+/* Each thread keeps the tokens it verified last, per auth (a direct-mapped table under the
+ * auth's key, so a client that sends the same token with every request costs a hash and a
+ * compare, not base64, JSON and an HMAC). A hit needs the very same bytes, compared in
+ * constant time; only exp and nbf, which depend on the time, are checked again. A miss
+ * verifies in full. */
 #define VCACHE_SLOTS     64
 #define VCACHE_TOKEN_MAX 1024
 
 struct vcache_entry {
-    uint64_t auth_id; /* 0: empty */
-    size_t len;
+    size_t len; /* 0: empty */
     char token[VCACHE_TOKEN_MAX];
     struct auth_user user;
     double exp, nbf;
 };
 
-static pthread_key_t vcache_key;
-static pthread_once_t vcache_once = PTHREAD_ONCE_INIT;
-static bool vcache_ok;
-
-static void vcache_make(void)
+static struct vcache_entry *vcache_slot(struct auth *a, const char *token, size_t len, bool create)
 {
-    vcache_ok = pthread_key_create(&vcache_key, free) == 0;
-}
-
-static struct vcache_entry *vcache_slot(const char *token, size_t len, bool create)
-{
-    if (len > VCACHE_TOKEN_MAX)
+    if (len > VCACHE_TOKEN_MAX || !a->vcache_ok)
         return NULL;
-    (void)pthread_once(&vcache_once, vcache_make);
-    if (!vcache_ok)
-        return NULL;
-    struct vcache_entry *t = pthread_getspecific(vcache_key);
+    struct vcache_entry *t = pthread_getspecific(a->vcache_key);
     if (!t) {
         if (!create)
             return NULL;
         t = xcalloc(VCACHE_SLOTS, sizeof(*t));
-        if (pthread_setspecific(vcache_key, t) != 0) {
+        if (pthread_setspecific(a->vcache_key, t) != 0) {
             free(t);
             return NULL;
         }
@@ -548,10 +542,10 @@ static struct vcache_entry *vcache_slot(const char *token, size_t len, bool crea
     return &t[h % VCACHE_SLOTS];
 }
 
-static bool vcache_get(const struct auth *a, const char *token, size_t len, struct auth_user *user)
+static bool vcache_get(struct auth *a, const char *token, size_t len, struct auth_user *user)
 {
-    struct vcache_entry *e = vcache_slot(token, len, false);
-    if (!e || e->auth_id != a->id || e->len != len || sodium_memcmp(e->token, token, len) != 0)
+    struct vcache_entry *e = vcache_slot(a, token, len, false);
+    if (!e || e->len != len || sodium_memcmp(e->token, token, len) != 0)
         return false;
     double now = (double)when_now_ms() / 1000.0;
     if (e->exp <= now - AUTH_LEEWAY_S || e->nbf > now + AUTH_LEEWAY_S)
@@ -560,13 +554,12 @@ static bool vcache_get(const struct auth *a, const char *token, size_t len, stru
     return true;
 }
 
-static void vcache_put(const struct auth *a, const char *token, size_t len,
-                       const struct auth_user *user, double exp, double nbf)
+static void vcache_put(struct auth *a, const char *token, size_t len, const struct auth_user *user,
+                       double exp, double nbf)
 {
-    struct vcache_entry *e = vcache_slot(token, len, true);
+    struct vcache_entry *e = vcache_slot(a, token, len, true);
     if (!e)
         return;
-    e->auth_id = a->id;
     e->len = len;
     memcpy(e->token, token, len);
     e->user = *user;

@@ -16,7 +16,9 @@
  * refused with a Retry-After (429) that doubles up to AUTH_MAX_DELAY_S.
  *
  * Thread-safe: an auth is read-only after auth_open, except the throttle
- * table (its own mutex). No token, password or key is ever logged.
+ * table (its own mutex) and each thread's cache of the tokens it verified
+ * (a table per thread under the auth's own key, so two auths in a process
+ * share nothing). No token, password or key is ever logged.
  */
 #ifndef BARAM_API_AUTH_H
 #define BARAM_API_AUTH_H
@@ -67,6 +69,9 @@ struct auth;
 /* Reads the keys. 0 and *out, or a negative code with *errmsg (malloc'd): no secret.key
  * (run `baram init`), an unreadable or malformed key. */
 int auth_open(const struct auth_opts *o, struct auth **out, char **errmsg) WARN_UNUSED;
+/* Frees a and the calling thread's cache of verified tokens. Call it once the other threads
+ * that verified tokens with it have ended (after api_stop): the cache of one still running
+ * would never be freed. */
 void auth_close(struct auth *a);
 
 /* Issues an HS256 token for name/role (sub, role, iat, exp, iss, aud, jti); ttl_ms <= 0: the

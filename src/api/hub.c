@@ -22,7 +22,6 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "base/parse.h"
-#include "base/stats.h"
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "store/events.h"
@@ -53,6 +52,8 @@ struct hub {
      * until it has (synced_gen). */
     uint64_t resync_gen, synced_gen;
     bool stale;
+    uint64_t bell; /* hub_notify calls: the pump reads at once when it moved */
+    int poll_ms;   /* the pump reads this often when nobody calls hub_notify */
     char *store_url;
     struct store *store; /* the pump's */
     pthread_t thread;
@@ -159,6 +160,23 @@ static void hub_append(struct hub *h, const struct event_rec *v, size_t n)
     }
 }
 
+/* The pump's wait between reads (under mu): until hub_notify moves the bell past seen, a
+ * resync (the first subscriber after a quiet time) or a stop is asked, or poll_ms pass. */
+static void hub_pause(struct hub *h, uint64_t seen)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += h->poll_ms / 1000;
+    until.tv_nsec += (long)(h->poll_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (h->bell == seen && !h->stopping && h->resync_gen == h->synced_gen)
+        if (pthread_cond_timedwait(&h->cond, &h->mu, &until) == ETIMEDOUT)
+            break;
+}
+
 static void *hub_pump(void *arg)
 {
     struct hub *h = arg;
@@ -167,6 +185,7 @@ static void *hub_pump(void *arg)
         while (h->nsubs == 0 && !h->stopping)
             pthread_cond_wait(&h->cond, &h->mu); /* nobody listens: no reads at all */
         bool stop = h->stopping;
+        uint64_t seen = h->bell; /* a notify from now on is read by the next round */
         uint64_t want_sync = h->resync_gen != h->synced_gen ? h->resync_gen : 0;
         int64_t after = h->last_id;
         pthread_mutex_unlock(&h->mu);
@@ -186,7 +205,6 @@ static void *hub_pump(void *arg)
             pthread_mutex_unlock(&h->mu);
             continue;
         }
-        uint64_t seen = stats_bell();
         struct event_rec *v = NULL;
         size_t n = 0;
         if (events_list(h->store, after, NULL, NULL, HUB_PAGE, &v, &n) < 0) {
@@ -200,11 +218,10 @@ static void *hub_pump(void *arg)
             pthread_cond_broadcast(&h->cond);
         }
         hub_wake(h, n > 0); /* new frames: everyone; else those owed a keep-alive */
+        if (n < HUB_PAGE)   /* else more to read at once */
+            hub_pause(h, seen);
         pthread_mutex_unlock(&h->mu);
         events_free(v, n);
-        if (n == HUB_PAGE)
-            continue; /* more to read */
-        stats_wait(seen, HUB_POLL_MS);
     }
     return NULL;
 }
@@ -234,6 +251,11 @@ int hub_start(const char *store_url, struct hub **out, char **errmsg)
     if (env && parse_int64(env, 16, 1000000, &cap) == 0)
         h->cap = (size_t)cap;
     h->ring = xcalloc(h->cap, sizeof(*h->ring));
+    h->poll_ms = HUB_POLL_MS;
+    env = getenv("BARAM_EVENTS_POLL_MS"); /* tests: a poll too slow to hide a missed notify */
+    int64_t poll;
+    if (env && parse_int64(env, 1, 3600000, &poll) == 0)
+        h->poll_ms = (int)poll;
     pthread_mutex_init(&h->mu, NULL);
     pthread_condattr_t a;
     pthread_condattr_init(&a);
@@ -261,7 +283,14 @@ void hub_close(struct hub *h)
     pthread_cond_broadcast(&h->cond);
     hub_wake(h, true); /* their streams end */
     pthread_mutex_unlock(&h->mu);
-    stats_ring(); /* the pump may wait on the bell */
+}
+
+void hub_notify(struct hub *h)
+{
+    pthread_mutex_lock(&h->mu);
+    h->bell++;
+    pthread_cond_broadcast(&h->cond);
+    pthread_mutex_unlock(&h->mu);
 }
 
 void hub_stop(struct hub *h)
@@ -299,19 +328,10 @@ struct hub_sub *hub_subscribe(struct hub *h, int64_t last_id, const char *dag, c
     s->run = run ? xstrdup(run) : NULL;
     pthread_mutex_lock(&h->mu);
     h->nsubs++;
-    bool ring = false;
     if (h->nsubs == 1 && h->stale) {
         h->resync_gen++;
         h->stale = false;
         pthread_cond_broadcast(&h->cond); /* the pump wakes and jumps to the log's end */
-        ring = true;
-    }
-    /* The pump may be waiting on the commit bell rather than on cond (the last subscriber
-     * left while it slept there): ring it too, so this wait is a store read, not a poll. */
-    if (ring) {
-        pthread_mutex_unlock(&h->mu);
-        stats_ring();
-        pthread_mutex_lock(&h->mu);
     }
     /* Every subscriber arriving before that jump is done waits for it, not just the first. */
     while (h->synced_gen < h->resync_gen && !h->stopping)

@@ -2,9 +2,10 @@
  * hub.h - publish/subscribe of the event log (store/events.h) for the API's
  * Server-Sent Events stream (GET /api/v1/events).
  *
- * Key idea: one pump thread reads new events from the store (woken by the
- * store writer's commit bell, base/stats.h, when the scheduler runs in this
- * process; every HUB_POLL_MS otherwise, and only while someone listens) into
+ * Key idea: one pump thread reads new events from the store (woken by
+ * hub_notify: the store writer's on_commit hook calls it when the scheduler
+ * runs in this process, and the API after its own writes; every HUB_POLL_MS
+ * otherwise, and only while someone listens) into
  * a ring of the newest HUB_RING events. Subscribers read the ring at their
  * own pace, each from its own position: the scheduler never waits for them
  * and never knows they exist. A subscriber that falls more than the ring
@@ -37,7 +38,8 @@ struct hub;
 struct hub_sub;
 
 /* Starts the pump on its own connection to store_url. 0 and *out, or a negative code with
- * *errmsg (malloc'd). */
+ * *errmsg (malloc'd). BARAM_EVENTS_RING and BARAM_EVENTS_POLL_MS (tests) change HUB_RING and
+ * HUB_POLL_MS. */
 int hub_start(const char *store_url, struct hub **out, char **errmsg) WARN_UNUSED;
 /* Ends every subscription: armed readers are woken and hub_read then returns -1 (call
  * before stopping the server, so its parked connections end). */
@@ -58,6 +60,10 @@ ssize_t hub_read(struct hub_sub *s, char *buf, size_t max);
  * read. false when there is already (call hub_read again; wake will not be called). */
 bool hub_arm(struct hub_sub *s, void (*wake)(void *ud), void *ud);
 void hub_unsubscribe(struct hub_sub *s);
+/* New events may be in the log: the pump reads it now instead of at its next poll. Quick
+ * (takes the hub's lock, never waits on the store): fit for the store writer's on_commit hook
+ * (store.h), which `baram standalone` wires to it. Any thread. */
+void hub_notify(struct hub *h);
 /* Subscribers now (for /metrics). */
 size_t hub_subscribers(struct hub *h);
 

@@ -6,8 +6,9 @@
  *   GET /metrics         Prometheus text format: task instances and runs by
  *                        state (the store), tries started/finished, the
  *                        scheduling-latency histogram, queue depth, active
- *                        runs, store commits and their time (this process's
- *                        scheduler, base/stats.h), event subscribers, memory,
+ *                        runs (this process's engines, sched/metrics.h),
+ *                        store commits and their time (its store writers,
+ *                        store_writer_totals), event subscribers, memory,
  *                        and per host of http tasks and waits: requests in
  *                        flight and queued, circuit breaker state (a
  *                        snapshot the loop publishes, exec/hoststats.h)
@@ -27,11 +28,11 @@
 #include "api/hub.h"
 #include "base/buf.h"
 #include "base/parse.h"
-#include "base/stats.h"
 #include "base/xalloc.h"
 #include "dag/state.h"
 #include "exec/circuit.h"
 #include "exec/hoststats.h"
+#include "sched/metrics.h"
 #include "store/events.h"
 #include "store/store.h"
 
@@ -182,6 +183,10 @@ static void obs_metrics(struct api_req *rq, struct api_resp *rs)
         api_problem(rs, 503, "Service Unavailable", "cannot read the store: %s", store_errmsg(s));
         return;
     }
+    struct metrics m;
+    metrics_read(&m);
+    uint64_t commits, commit_ns;
+    store_writer_totals(&commits, &commit_ns);
     struct buf b = BUF_INIT(BUF_NO_MAX);
     obs_head(&b, "baram_task_instances", "gauge", "Task instances in the store, by state.");
     for (int i = 0; i < TI_STATE_COUNT; i++)
@@ -193,40 +198,32 @@ static void obs_metrics(struct api_req *rq, struct api_resp *rs)
                         run_state_name((enum run_state)i), runs[i]);
     obs_head(&b, "baram_tries_started_total", "counter",
              "Tries started by the scheduler in this process.");
-    (void)!buf_addf(&b, "baram_tries_started_total %" PRIu64 "\n",
-                    (uint64_t)atomic_load(&stats_g.tries_started));
+    (void)!buf_addf(&b, "baram_tries_started_total %" PRIu64 "\n", m.tries_started);
     obs_head(&b, "baram_tries_finished_total", "counter",
              "Tries finished under the scheduler in this process.");
-    (void)!buf_addf(&b, "baram_tries_finished_total %" PRIu64 "\n",
-                    (uint64_t)atomic_load(&stats_g.tries_finished));
+    (void)!buf_addf(&b, "baram_tries_finished_total %" PRIu64 "\n", m.tries_finished);
     obs_head(&b, "baram_scheduler_latency_seconds", "histogram",
              "From a task instance becoming ready to its process started.");
     uint64_t cum = 0;
-    for (int i = 0; i < STATS_LAT_BUCKETS; i++) {
-        cum += atomic_load(&stats_g.lat_bucket[i]);
+    for (int i = 0; i < METRICS_LAT_BUCKETS; i++) {
+        cum += m.lat_bucket[i];
         (void)!buf_addf(&b, "baram_scheduler_latency_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
-                        stats_lat_bounds_s[i], cum);
+                        metrics_lat_bounds_s[i], cum);
     }
-    cum += atomic_load(&stats_g.lat_bucket[STATS_LAT_BUCKETS]);
+    cum += m.lat_bucket[METRICS_LAT_BUCKETS];
     (void)!buf_addf(&b, "baram_scheduler_latency_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
-    (void)!buf_addf(&b, "baram_scheduler_latency_seconds_sum %.9f\n",
-                    (double)atomic_load(&stats_g.lat_sum_ns) / 1e9);
-    (void)!buf_addf(&b, "baram_scheduler_latency_seconds_count %" PRIu64 "\n",
-                    (uint64_t)atomic_load(&stats_g.lat_count));
+    (void)!buf_addf(&b, "baram_scheduler_latency_seconds_sum %.9f\n", (double)m.lat_sum_ns / 1e9);
+    (void)!buf_addf(&b, "baram_scheduler_latency_seconds_count %" PRIu64 "\n", m.lat_count);
     obs_head(&b, "baram_queue_depth", "gauge",
              "Task instances ready and waiting for a slot (parallelism or pool).");
-    (void)!buf_addf(&b, "baram_queue_depth %" PRId64 "\n",
-                    (int64_t)atomic_load(&stats_g.queue_depth));
+    (void)!buf_addf(&b, "baram_queue_depth %" PRId64 "\n", m.queue_depth);
     obs_head(&b, "baram_active_runs", "gauge", "Runs on this process's scheduler.");
-    (void)!buf_addf(&b, "baram_active_runs %" PRId64 "\n",
-                    (int64_t)atomic_load(&stats_g.active_runs));
+    (void)!buf_addf(&b, "baram_active_runs %" PRId64 "\n", m.active_runs);
     obs_head(&b, "baram_store_commits_total", "counter", "Group commits of the store writer.");
-    (void)!buf_addf(&b, "baram_store_commits_total %" PRIu64 "\n",
-                    (uint64_t)atomic_load(&stats_g.commits));
+    (void)!buf_addf(&b, "baram_store_commits_total %" PRIu64 "\n", commits);
     obs_head(&b, "baram_store_commit_seconds_total", "counter",
              "Time spent in those commits (with the fsync).");
-    (void)!buf_addf(&b, "baram_store_commit_seconds_total %.9f\n",
-                    (double)atomic_load(&stats_g.commit_ns) / 1e9);
+    (void)!buf_addf(&b, "baram_store_commit_seconds_total %.9f\n", (double)commit_ns / 1e9);
     obs_head(&b, "baram_event_subscribers", "gauge", "Clients of GET /api/v1/events.");
     (void)!buf_addf(&b, "baram_event_subscribers %zu\n",
                     rq->opts->hub ? hub_subscribers(rq->opts->hub) : (size_t)0);

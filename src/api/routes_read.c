@@ -12,7 +12,8 @@
  * own dag and id (never from the URL), checked to stay under HOME/logs.
  *
  * Handlers run on the server's threads (api.h: threading); they keep no
- * state between requests.
+ * state between requests but the DAG list's cache, which is the server's
+ * (struct api_dags_cache).
  */
 #include "api/api.h"
 
@@ -235,89 +236,120 @@ static int run_find(struct api_resp *rs, struct store *s, const char *dag, const
 
 /* ---- handlers ---- */
 
-/* The DAG list is what dashboards and scripts poll: it is built at most every
- * DAGS_CACHE_MS for all threads (each DAG's object serialized once), so a poll costs a copy,
- * not 1 + DAGs queries while the scheduler commits. It may be that old, except after a write
- * through this server (api_dags_changed): a client that pauses a DAG then reads the list sees
- * its change. */
+/* The DAG list is what dashboards and scripts poll: each server builds it at most every
+ * DAGS_CACHE_MS for all its threads (each DAG's object serialized once), so a poll costs a
+ * copy, not 1 + DAGs queries while the scheduler commits. It may be that old, except after a
+ * write through this server (api_dags_changed): a client that pauses a DAG then reads the
+ * list sees its change. The cache is the server's (api_start makes it, api_stop frees it):
+ * two servers in one process, on two databases, never serve each other's list. */
 #define DAGS_CACHE_MS 200
 
-static struct {
-    pthread_rwlock_t lock;
-    pthread_mutex_t build; /* one thread rebuilds; the others serve the old list meanwhile */
-    int64_t built_ms;      /* monotonic; 0: never */
-    char **items;          /* serialized DAG objects */
-    size_t *lens;
-    size_t n;
-    char *first_page; /* the whole answer for the default query (offset 0, default limit) */
-    size_t first_len;
-    uint64_t gen; /* api_dags_changed calls: a build that saw it move is stale at once */
-} dags_cache = {.lock = PTHREAD_RWLOCK_INITIALIZER, .build = PTHREAD_MUTEX_INITIALIZER};
-
-static void dags_cache_page(struct buf *b, size_t offset, size_t limit)
-{
-    (void)!buf_add(b, "{\"dags\":[", 9);
-    for (size_t i = offset, k = 0; i < dags_cache.n && i < offset + limit; i++, k++) {
-        if (k)
-            (void)!buf_addc(b, ',');
-        (void)!buf_add(b, dags_cache.items[i], dags_cache.lens[i]);
-    }
-    (void)!buf_addf(b, "],\"total_entries\":%zu}", dags_cache.n);
-}
-
-/* The DAG versions the list's next_run needs, parsed once per hash and kept while the list
- * shows them (only the thread holding dags_cache.build touches this): entries, and their
- * index by hash (rebuilt when a build drops unused ones). */
+/* A DAG version the list's next_run needs, parsed once per hash and kept while the list shows
+ * it. */
 struct version {
     char *hash;
     struct dag *dag; /* NULL: could not be read or parsed */
     bool used;       /* by the build in progress */
 };
-static struct {
-    VEC(struct version) v;
-    struct hmap by_hash; /* hash -> index in v */
-} versions;
 
-static struct dag *versions_get(struct store *s, const struct dag_rec *d)
+struct api_dags_cache {
+    pthread_rwlock_t lock;
+    pthread_mutex_t build; /* one thread rebuilds; the others serve the old list meanwhile */
+    /* Under lock. */
+    int64_t built_ms; /* monotonic; 0: never */
+    char **items;     /* serialized DAG objects, owned */
+    size_t *lens;
+    size_t n;
+    char *first_page; /* the whole answer for the default query (offset 0, default limit) */
+    size_t first_len;
+    uint64_t gen; /* api_dags_changed calls: a build that saw it move is stale at once */
+    /* Only the thread holding build: the versions, and their index by hash (rebuilt when a
+     * build drops unused ones). */
+    VEC(struct version) versions;
+    struct hmap by_hash; /* hash -> index in versions */
+};
+
+struct api_dags_cache *api_dags_cache_new(void)
+{
+    struct api_dags_cache *c = xcalloc(1, sizeof(*c));
+    pthread_rwlock_init(&c->lock, NULL);
+    pthread_mutex_init(&c->build, NULL);
+    hmap_init(&c->by_hash);
+    return c;
+}
+
+void api_dags_cache_free(struct api_dags_cache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->n; i++)
+        free(c->items[i]);
+    free(c->items);
+    free(c->lens);
+    free(c->first_page);
+    hmap_release(&c->by_hash);
+    for (size_t i = 0; i < c->versions.n; i++) {
+        free(c->versions.v[i].hash);
+        dag_free(c->versions.v[i].dag);
+    }
+    VEC_FREE(&c->versions);
+    pthread_mutex_destroy(&c->build);
+    pthread_rwlock_destroy(&c->lock);
+    free(c);
+}
+
+static void dags_cache_page(const struct api_dags_cache *c, struct buf *b, size_t offset,
+                            size_t limit)
+{
+    (void)!buf_add(b, "{\"dags\":[", 9);
+    for (size_t i = offset, k = 0; i < c->n && i < offset + limit; i++, k++) {
+        if (k)
+            (void)!buf_addc(b, ',');
+        (void)!buf_add(b, c->items[i], c->lens[i]);
+    }
+    (void)!buf_addf(b, "],\"total_entries\":%zu}", c->n);
+}
+
+static struct dag *versions_get(struct api_dags_cache *c, struct store *s, const struct dag_rec *d)
 {
     if (!d->hash || !d->schedule)
         return NULL;
     uint32_t at;
-    if (!hmap_get(&versions.by_hash, d->hash, strlen(d->hash), &at)) {
+    if (!hmap_get(&c->by_hash, d->hash, strlen(d->hash), &at)) {
         struct version e = {xstrdup(d->hash), version_load(s, d->hash, d->path), false};
-        at = (uint32_t)versions.v.n;
-        VEC_PUSH(&versions.v, e);
-        (void)hmap_put(&versions.by_hash, e.hash, strlen(e.hash), at);
+        at = (uint32_t)c->versions.n;
+        VEC_PUSH(&c->versions, e);
+        (void)hmap_put(&c->by_hash, e.hash, strlen(e.hash), at);
     }
-    versions.v.v[at].used = true;
-    return versions.v.v[at].dag;
+    c->versions.v[at].used = true;
+    return c->versions.v[at].dag;
 }
 
 /* Drops the versions the last build did not use and clears the marks for the next. */
-static void versions_sweep(void)
+static void versions_sweep(struct api_dags_cache *c)
 {
     size_t k = 0;
-    hmap_release(&versions.by_hash); /* rebuilt below: indices move */
-    for (size_t i = 0; i < versions.v.n; i++) {
-        struct version e = versions.v.v[i];
+    hmap_release(&c->by_hash); /* rebuilt below: indices move */
+    for (size_t i = 0; i < c->versions.n; i++) {
+        struct version e = c->versions.v[i];
         if (!e.used) {
             free(e.hash);
             dag_free(e.dag);
             continue;
         }
         e.used = false;
-        (void)hmap_put(&versions.by_hash, e.hash, strlen(e.hash), (uint32_t)k);
-        versions.v.v[k++] = e;
+        (void)hmap_put(&c->by_hash, e.hash, strlen(e.hash), (uint32_t)k);
+        c->versions.v[k++] = e;
     }
-    versions.v.n = k;
+    c->versions.n = k;
 }
 
 /* Rebuilds the list (build mutex held). */
-static int dags_cache_fill(struct store *s)
+static int dags_cache_fill(struct api_dags_cache *c, struct store *s)
 {
-    pthread_rwlock_rdlock(&dags_cache.lock);
-    uint64_t gen = dags_cache.gen;
-    pthread_rwlock_unlock(&dags_cache.lock);
+    pthread_rwlock_rdlock(&c->lock);
+    uint64_t gen = c->gen;
+    pthread_rwlock_unlock(&c->lock);
     struct dag_rec *v = NULL;
     size_t n = 0;
     int r = store_list_dags(s, &v, &n);
@@ -326,7 +358,7 @@ static int dags_cache_fill(struct store *s)
     char **items = xcalloc(n ? n : 1, sizeof(char *));
     size_t *lens = xcalloc(n ? n : 1, sizeof(size_t));
     for (size_t i = 0; i < n; i++) {
-        json_t *o = dag_json(s, &v[i], versions_get(s, &v[i]));
+        json_t *o = dag_json(s, &v[i], versions_get(c, s, &v[i]));
         items[i] = json_dumps(o, RUNJSON_DUMP_FLAGS);
         json_decref(o);
         if (!items[i])
@@ -334,30 +366,31 @@ static int dags_cache_fill(struct store *s)
         lens[i] = strlen(items[i]);
     }
     store_free_dags(v, n);
-    versions_sweep();
-    pthread_rwlock_wrlock(&dags_cache.lock);
-    for (size_t i = 0; i < dags_cache.n; i++)
-        free(dags_cache.items[i]);
-    free(dags_cache.items);
-    free(dags_cache.lens);
-    free(dags_cache.first_page);
-    dags_cache.items = items;
-    dags_cache.lens = lens;
-    dags_cache.n = n;
+    versions_sweep(c);
+    pthread_rwlock_wrlock(&c->lock);
+    for (size_t i = 0; i < c->n; i++)
+        free(c->items[i]);
+    free(c->items);
+    free(c->lens);
+    free(c->first_page);
+    c->items = items;
+    c->lens = lens;
+    c->n = n;
     struct buf b = BUF_INIT(BUF_NO_MAX);
-    dags_cache_page(&b, 0, API_LIMIT_DEFAULT);
-    dags_cache.first_page = buf_detach(&b, &dags_cache.first_len);
-    dags_cache.built_ms = dags_cache.gen == gen ? when_mono_ms() : 0;
-    pthread_rwlock_unlock(&dags_cache.lock);
+    dags_cache_page(c, &b, 0, API_LIMIT_DEFAULT);
+    c->first_page = buf_detach(&b, &c->first_len);
+    c->built_ms = c->gen == gen ? when_mono_ms() : 0;
+    pthread_rwlock_unlock(&c->lock);
     return 0;
 }
 
-void api_dags_changed(void)
+void api_dags_changed(struct api *a)
 {
-    pthread_rwlock_wrlock(&dags_cache.lock);
-    dags_cache.built_ms = 0;
-    dags_cache.gen++;
-    pthread_rwlock_unlock(&dags_cache.lock);
+    struct api_dags_cache *c = api_dags_cache(a);
+    pthread_rwlock_wrlock(&c->lock);
+    c->built_ms = 0;
+    c->gen++;
+    pthread_rwlock_unlock(&c->lock);
 }
 
 static void get_dags(struct api_req *rq, struct api_resp *rs)
@@ -365,24 +398,23 @@ static void get_dags(struct api_req *rq, struct api_resp *rs)
     int64_t limit, offset;
     if (page_args(rq, rs, &limit, &offset) < 0)
         return;
-    pthread_rwlock_rdlock(&dags_cache.lock);
-    int64_t built = dags_cache.built_ms;
-    pthread_rwlock_unlock(&dags_cache.lock);
+    struct api_dags_cache *c = api_dags_cache(rq->api);
+    pthread_rwlock_rdlock(&c->lock);
+    int64_t built = c->built_ms;
+    pthread_rwlock_unlock(&c->lock);
     if (!built || when_mono_ms() - built >= DAGS_CACHE_MS) {
         /* one thread rebuilds; while a list exists the others do not wait for it */
-        if (built ? pthread_mutex_trylock(&dags_cache.build) == 0
-                  : pthread_mutex_lock(&dags_cache.build) == 0) {
-            pthread_rwlock_rdlock(&dags_cache.lock);
-            bool stale =
-                !dags_cache.built_ms || when_mono_ms() - dags_cache.built_ms >= DAGS_CACHE_MS;
-            pthread_rwlock_unlock(&dags_cache.lock);
+        if (built ? pthread_mutex_trylock(&c->build) == 0 : pthread_mutex_lock(&c->build) == 0) {
+            pthread_rwlock_rdlock(&c->lock);
+            bool stale = !c->built_ms || when_mono_ms() - c->built_ms >= DAGS_CACHE_MS;
+            pthread_rwlock_unlock(&c->lock);
             int r = 0;
             struct store *s = NULL;
             if (stale) {
                 s = api_store(rq, rs);
-                r = s ? dags_cache_fill(s) : -1;
+                r = s ? dags_cache_fill(c, s) : -1;
             }
-            pthread_mutex_unlock(&dags_cache.build);
+            pthread_mutex_unlock(&c->build);
             if (r < 0) {
                 if (s)
                     db_problem(rs, s, r);
@@ -390,16 +422,16 @@ static void get_dags(struct api_req *rq, struct api_resp *rs)
             }
         }
     }
-    pthread_rwlock_rdlock(&dags_cache.lock);
+    pthread_rwlock_rdlock(&c->lock);
     if (offset == 0 && limit == API_LIMIT_DEFAULT) {
-        rs->raw = xmemdup(dags_cache.first_page, dags_cache.first_len);
-        rs->raw_len = dags_cache.first_len;
+        rs->raw = xmemdup(c->first_page, c->first_len);
+        rs->raw_len = c->first_len;
     } else {
         struct buf b = BUF_INIT(BUF_NO_MAX);
-        dags_cache_page(&b, (size_t)offset, (size_t)limit);
+        dags_cache_page(c, &b, (size_t)offset, (size_t)limit);
         rs->raw = buf_detach(&b, &rs->raw_len);
     }
-    pthread_rwlock_unlock(&dags_cache.lock);
+    pthread_rwlock_unlock(&c->lock);
     rs->status = 200;
     rs->content_type = "application/json";
 }

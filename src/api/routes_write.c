@@ -25,13 +25,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api/hub.h"
 #include "base/buf.h"
 #include "base/log.h"
-#include "base/stats.h"
 #include "base/when.h"
 #include "base/xalloc.h"
-#include "ops/ops.h"
 #include "dag/state.h"
+#include "ops/ops.h"
 #include "store/store.h"
 
 #define CANCEL_WAIT_MAX_S 30
@@ -155,8 +155,9 @@ static void trigger(struct api_req *rq, struct api_resp *rs)
     json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "dag", dag_id, "run_id", run.run_id, "state",
                           run_state_name(RUN_QUEUED), "logical_date", iso);
     api_json(rs, 201, o);
-    api_dags_changed();
-    stats_ring(); /* its queued event is in the log: the event hub reads it now */
+    api_dags_changed(rq->api);
+    if (rq->opts->hub)
+        hub_notify(rq->opts->hub); /* its queued event is in the log: the hub reads it now */
     struct buf loc = BUF_INIT(BUF_NO_MAX);
     if (buf_addf(&loc, "/api/v1/dags/%s/runs/%s", dag_id, run.run_id) == 0) {
         rs->header_name = "Location";
@@ -270,7 +271,7 @@ static void patch_dag(struct api_req *rq, struct api_resp *rs)
     log_info("api: dag paused", "user=%s dag=%s paused=%d", log_q(rq->user.name), log_q(dag_id),
              paused);
     api_json(rs, 200, json_pack("{s:s, s:b}", "dag_id", dag_id, "paused", paused));
-    api_dags_changed();
+    api_dags_changed(rq->api);
 }
 
 /* ---- PUT /api/v1/pools/{name} ---- */

@@ -111,6 +111,13 @@ struct api {
     bool slow_used[SERVER_SLOW_MAX];  /* a thread was started in the slot and not joined */
     bool slow_ended[SERVER_SLOW_MAX]; /* ... and its handler is done */
     struct revoke *revoke;            /* the deny list's snapshot, checked on every request */
+    /* Each of the server's threads reads the store on a connection of its own (api_store),
+     * kept under store_key and closed when the thread ends; the key is deleted once they all
+     * have (api_stop). store_key_ok false: no key, every store read answers 503. */
+    pthread_key_t store_key;
+    bool store_key_ok;
+    struct api_dags_cache *dags; /* owned: the DAG list's cache (routes_read.c) */
+    int nice_to;                 /* the nice value its threads take (server_renice) */
 };
 
 /* One request: from the access handler's first call to MHD's completion callback. */
@@ -139,30 +146,21 @@ struct conn {
 
 /* ---- the thread's store ---- */
 
-static pthread_key_t store_key;
-static pthread_once_t store_once = PTHREAD_ONCE_INIT;
-static bool store_key_ok;
-
 static void store_key_free(void *p)
 {
     store_close(p);
-}
-
-static void store_key_make(void)
-{
-    store_key_ok = pthread_key_create(&store_key, store_key_free) == 0;
 }
 
 struct store *api_store(struct api_req *rq, struct api_resp *rs)
 {
     if (rq->store)
         return rq->store;
-    (void)pthread_once(&store_once, store_key_make);
-    if (!store_key_ok) {
+    struct api *a = rq->api;
+    if (!a->store_key_ok) {
         api_problem(rs, 503, "Service Unavailable", "the store is not available");
         return NULL;
     }
-    struct store *s = pthread_getspecific(store_key);
+    struct store *s = pthread_getspecific(a->store_key);
     if (!s) {
         char *err = NULL;
         if (store_open(rq->opts->store_url, &s, &err) < 0) {
@@ -171,7 +169,7 @@ struct store *api_store(struct api_req *rq, struct api_resp *rs)
             api_problem(rs, 503, "Service Unavailable", "the store is not available");
             return NULL;
         }
-        if (pthread_setspecific(store_key, s) != 0) {
+        if (pthread_setspecific(a->store_key, s) != 0) {
             store_close(s);
             api_problem(rs, 503, "Service Unavailable", "the store is not available");
             return NULL;
@@ -664,14 +662,14 @@ static int pace_admit(struct api *a)
 
 /* ---- slow routes ---- */
 
-static void server_renice(void);
+static void server_renice(const struct api *a);
 
 static void *slow_main(void *arg)
 {
     struct conn *c = arg;
     struct api *a = c->rq.api;
     int slot = c->slow_slot;
-    server_renice();
+    server_renice(a);
     c->route->fn(&c->rq, &c->slow_rs);
     atomic_store(&c->slow_done, true);
     MHD_resume_connection(c->mc); /* MHD calls the access handler again: slow_answer */
@@ -834,19 +832,23 @@ static enum MHD_Result last_call(struct api *a, struct conn *c, struct MHD_Conne
 #define API_THREAD_NICE 19
 static _Thread_local bool server_reniced;
 
-static void server_renice(void)
+/* The nice value of the server's threads: BARAM_API_NICE (0-19), default API_THREAD_NICE.
+ * Read once by api_start, before any thread of the server runs. */
+static int server_nice_value(void)
+{
+    const char *e = getenv("BARAM_API_NICE");
+    int v = API_THREAD_NICE;
+    if (e && parse_int(e, 0, 19, &v) < 0)
+        v = API_THREAD_NICE;
+    return v;
+}
+
+static void server_renice(const struct api *a)
 {
     if (server_reniced)
         return;
     server_reniced = true;
-    static int nice_to = -1;
-    if (nice_to < 0) { /* BARAM_API_NICE: the API threads' nice value (0-19, default 19) */
-        const char *e = getenv("BARAM_API_NICE");
-        int v = API_THREAD_NICE;
-        if (e && parse_int(e, 0, 19, &v) < 0)
-            v = API_THREAD_NICE;
-        nice_to = v;
-    }
+    int nice_to = a->nice_to;
     if (nice_to == 0)
         return;
     errno = 0;
@@ -864,7 +866,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     struct api *a = cls;
     struct conn *c = *con_cls;
     if (!c) {
-        server_renice();
+        server_renice(a);
         c = xcalloc(1, sizeof *c);
         *con_cls = c;
         c->t0_ns = when_mono_ns();
@@ -1014,8 +1016,10 @@ int api_start(const struct api_opts *o, struct api **out, char **errmsg)
     int r = parse_listen(listen, &ss, &v6, errmsg);
     if (r < 0)
         return r;
-    (void)pthread_once(&store_once, store_key_make);
     struct api *a = xcalloc(1, sizeof *a);
+    a->store_key_ok = pthread_key_create(&a->store_key, store_key_free) == 0;
+    a->dags = api_dags_cache_new();
+    a->nice_to = server_nice_value();
     a->opts = *o;
     a->opts.listen = xstrdup(listen);
     a->opts.home = dup_or_null(o->home);
@@ -1078,7 +1082,15 @@ void api_stop(struct api *a)
     free((char *)a->opts.dags);
     free((char *)a->opts.store_url);
     revoke_free(a->revoke);
+    if (a->store_key_ok) /* every thread that used it has ended: their stores are closed */
+        pthread_key_delete(a->store_key);
+    api_dags_cache_free(a->dags);
     free(a);
+}
+
+struct api_dags_cache *api_dags_cache(struct api *a)
+{
+    return a->dags;
 }
 
 int api_port(const struct api *a)

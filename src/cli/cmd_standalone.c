@@ -154,6 +154,17 @@ static void standalone_api_stop(struct standalone_api *x)
     memset(x, 0, sizeof(*x));
 }
 
+/* The store writer's on_commit hook (writer thread): new events wake the event hub's pump,
+ * so the stream shows them within milliseconds instead of at its next poll. The hub is made
+ * before the scheduler's writer starts (standalone_locked) and stopped after it has. */
+static void standalone_on_commit(void *ud, uint64_t seq, size_t nevents)
+{
+    const struct standalone_api *x = ud;
+    (void)seq;
+    if (nevents > 0 && x->hub)
+        hub_notify(x->hub);
+}
+
 static int standalone_locked(void *ud, char **errmsg)
 {
     const struct standalone_ctx *c = ud;
@@ -239,6 +250,10 @@ static int standalone_main(const char *cmd, bool with_api, int argc, char **argv
         .locked = standalone_locked,
     };
     struct standalone_api api = {0};
+    if (with_api) {
+        o.on_commit = standalone_on_commit;
+        o.commit_ud = &api;
+    }
     ctx.h = &h;
     ctx.listen = listen ? listen : h.listen;
     ctx.api = with_api ? &api : NULL;

@@ -1235,6 +1235,8 @@ int daemon_run(const struct daemon_opts *o, char **errmsg)
         /* The daemon resumes runs after a crash: a task starts only once what it depends on
          * is durable, so no finished task can run again (SPEC section 5). */
         .gate_on_durable = true,
+        .on_commit = o->on_commit,
+        .commit_ud = o->commit_ud,
     };
     if ((rc = engine_start(&eo, &d->e, errmsg)) < 0)
         goto out_loop;

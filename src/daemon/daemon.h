@@ -54,6 +54,10 @@ struct daemon_opts {
      * `standalone` starts its API, so a second scheduler on the same home never serves.
      * A negative return (with *errmsg, malloc'd) ends daemon_run with it. */
     int (*locked)(void *ud, char **errmsg);
+    /* Called on the store writer's thread after each commit (store.h, store_commit_fn), with
+     * commit_ud (NULL: none): `standalone` wakes its API's event hub with it. */
+    void (*on_commit)(void *ud, uint64_t seq, size_t nevents);
+    void *commit_ud;
 };
 
 /* Runs the daemon until a signal stops it. 0 after a clean stop, or a negative code with

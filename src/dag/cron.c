@@ -12,19 +12,17 @@
  * restricted (neither is '*'), a day matching either fires; otherwise both
  * must match (the '*' one always does). Weekday 7 is Sunday, like 0.
  *
- * Parse errors point *err at a thread-local buffer (the message names the
- * bad value), valid until the next cron_parse() in the same thread. No
- * allocation; any thread.
+ * Parse errors fill the caller's struct err (the message names the bad
+ * value). No allocation, no state; any thread.
  */
 #include "dag/cron.h"
 
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "base/compiler.h"
+#include "base/err.h"
 #include "base/when.h"
 #include "dag/duration.h"
 
@@ -66,20 +64,6 @@ static const struct {
     {"@annually", "0 0 1 1 *"},
 };
 
-/* Written only by the thread that parses; see the design note. */
-static _Thread_local char cron_errbuf[160];
-
-PRINTF_LIKE(2, 3) static int cron_fail(const char **err, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cron_errbuf, sizeof(cron_errbuf), fmt, ap);
-    va_end(ap);
-    if (err)
-        *err = cron_errbuf;
-    return -EINVAL;
-}
-
 static bool cron_is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
@@ -95,9 +79,9 @@ static bool cron_is_alpha(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-/* One value (number or name) at s[*i..n): 0 and *v, or -EINVAL with *err. */
+/* One value (number or name) at s[*i..n): 0 and *v, or -EINVAL with *err filled. */
 static int cron_value(const struct cron_spec *f, const char *s, size_t n, size_t *i, int *v,
-                      const char **err)
+                      struct err *err)
 {
     size_t start = *i, j = *i;
     if (j < n && cron_is_digit(s[j])) {
@@ -108,8 +92,8 @@ static int cron_value(const struct cron_spec *f, const char *s, size_t n, size_t
             j++;
         }
         if (x < f->min || x > f->max)
-            return cron_fail(err, "%s %.*s out of range %d-%d", f->name, (int)(j - start),
-                             s + start, f->min, f->max);
+            return err_set(err, -EINVAL, "%s %.*s out of range %d-%d", f->name, (int)(j - start),
+                           s + start, f->min, f->max);
         *v = (int)x;
         *i = j;
         return 0;
@@ -120,12 +104,12 @@ static int cron_value(const struct cron_spec *f, const char *s, size_t n, size_t
         size_t k = start; /* show the rest of the item */
         while (k < n && s[k] != ',')
             k++;
-        return cron_fail(err, "bad %s '%.*s'", f->name, (int)(k - start > 32 ? 32 : k - start),
-                         s + start);
+        return err_set(err, -EINVAL, "bad %s '%.*s'", f->name,
+                       (int)(k - start > 32 ? 32 : k - start), s + start);
     }
     if (!f->names)
-        return cron_fail(err, "bad %s '%.*s'", f->name, (int)(j - start > 32 ? 32 : j - start),
-                         s + start);
+        return err_set(err, -EINVAL, "bad %s '%.*s'", f->name,
+                       (int)(j - start > 32 ? 32 : j - start), s + start);
     for (int k = 0; k < f->nnames; k++) {
         if (j - start == 3 && strncasecmp(s + start, f->names[k], 3) == 0) {
             *v = k + f->name_base;
@@ -133,13 +117,13 @@ static int cron_value(const struct cron_spec *f, const char *s, size_t n, size_t
             return 0;
         }
     }
-    return cron_fail(err, "unknown %s '%.*s'", f->unknown, (int)(j - start > 32 ? 32 : j - start),
-                     s + start);
+    return err_set(err, -EINVAL, "unknown %s '%.*s'", f->unknown,
+                   (int)(j - start > 32 ? 32 : j - start), s + start);
 }
 
 /* One field s[0..n) into *bits. */
 static int cron_field(const struct cron_spec *f, const char *s, size_t n, uint64_t *bits,
-                      const char **err)
+                      struct err *err)
 {
     uint64_t out = 0;
     size_t i = 0;
@@ -148,7 +132,7 @@ static int cron_field(const struct cron_spec *f, const char *s, size_t n, uint64
         bool ranged = false;
         size_t item = i;
         if (i >= n || s[i] == ',')
-            return cron_fail(err, "empty list item in %s field", f->name);
+            return err_set(err, -EINVAL, "empty list item in %s field", f->name);
         if (s[i] == '*') {
             lo = f->min;
             hi = f->star_max;
@@ -163,8 +147,8 @@ static int cron_field(const struct cron_spec *f, const char *s, size_t n, uint64
                 if (cron_value(f, s, n, &i, &hi, err) < 0)
                     return -EINVAL;
                 if (hi < lo)
-                    return cron_fail(err, "bad range '%d-%.*s' in %s field", lo, (int)(i - at),
-                                     s + at, f->name);
+                    return err_set(err, -EINVAL, "bad range '%d-%.*s' in %s field", lo,
+                                   (int)(i - at), s + at, f->name);
                 ranged = true;
             }
         }
@@ -180,7 +164,8 @@ static int cron_field(const struct cron_spec *f, const char *s, size_t n, uint64
             while (e < n && s[e] != ',')
                 e++;
             if (i == at || i != e || x < 1 || x > f->max - f->min + 1)
-                return cron_fail(err, "bad step '%.*s'", (int)(e - at > 32 ? 32 : e - at), s + at);
+                return err_set(err, -EINVAL, "bad step '%.*s'", (int)(e - at > 32 ? 32 : e - at),
+                               s + at);
             step = (int)x;
             if (!ranged) /* "5/15": from 5 to the end */
                 hi = f->star_max;
@@ -189,8 +174,8 @@ static int cron_field(const struct cron_spec *f, const char *s, size_t n, uint64
             size_t e = i;
             while (e < n && s[e] != ',')
                 e++;
-            return cron_fail(err, "bad %s '%.*s'", f->name, (int)(e - item > 32 ? 32 : e - item),
-                             s + item);
+            return err_set(err, -EINVAL, "bad %s '%.*s'", f->name,
+                           (int)(e - item > 32 ? 32 : e - item), s + item);
         }
         for (int v = lo; v <= hi; v += step)
             out |= 1ULL << (f == &cron_specs[CRON_WDAY_F] && v == 7 ? 0 : v);
@@ -198,7 +183,7 @@ static int cron_field(const struct cron_spec *f, const char *s, size_t n, uint64
             break;
         i++; /* ',' */
         if (i >= n)
-            return cron_fail(err, "empty list item in %s field", f->name);
+            return err_set(err, -EINVAL, "empty list item in %s field", f->name);
     }
     *bits = out;
     return 0;
@@ -229,7 +214,7 @@ static bool cron_can_fire(const struct cron *c)
     return false;
 }
 
-static int cron_parse_fields(const char *s, size_t n, struct cron *out, const char **err)
+static int cron_parse_fields(const char *s, size_t n, struct cron *out, struct err *err)
 {
     const char *field[5];
     size_t flen[5];
@@ -250,7 +235,7 @@ static int cron_parse_fields(const char *s, size_t n, struct cron *out, const ch
         count++;
     }
     if (count != 5)
-        return cron_fail(err, "expected 5 fields, got %d", count);
+        return err_set(err, -EINVAL, "expected 5 fields, got %d", count);
     uint64_t bits[5];
     for (int f = 0; f < 5; f++)
         if (cron_field(&cron_specs[f], field[f], flen[f], &bits[f], err) < 0)
@@ -266,18 +251,18 @@ static int cron_parse_fields(const char *s, size_t n, struct cron *out, const ch
         .every_ms = 0,
     };
     if (!cron_can_fire(&c))
-        return cron_fail(err, "never fires");
+        return err_set(err, -EINVAL, "never fires");
     *out = c;
     return 0;
 }
 
-int cron_parse(const char *expr, struct cron *out, const char **err)
+int cron_parse(const char *expr, struct cron *out, struct err *err)
 {
     if (!expr)
-        return cron_fail(err, "empty schedule");
+        return err_set(err, -EINVAL, "empty schedule");
     size_t n = strnlen(expr, CRON_MAX_LEN + 1);
     if (n > CRON_MAX_LEN)
-        return cron_fail(err, "schedule longer than %d characters", CRON_MAX_LEN);
+        return err_set(err, -EINVAL, "schedule longer than %d characters", CRON_MAX_LEN);
     while (n > 0 && cron_is_space(expr[n - 1]))
         n--;
     while (n > 0 && cron_is_space(*expr)) {
@@ -285,14 +270,14 @@ int cron_parse(const char *expr, struct cron *out, const char **err)
         n--;
     }
     if (n == 0)
-        return cron_fail(err, "empty schedule");
+        return err_set(err, -EINVAL, "empty schedule");
     if (expr[0] == '@') {
         for (size_t i = 0; i < ARRAY_SIZE(cron_aliases); i++)
             if (strlen(cron_aliases[i].name) == n &&
                 strncasecmp(expr, cron_aliases[i].name, n) == 0)
                 return cron_parse_fields(cron_aliases[i].expr, strlen(cron_aliases[i].expr), out,
                                          err);
-        return cron_fail(err, "unknown schedule '%.*s'", (int)(n > 32 ? 32 : n), expr);
+        return err_set(err, -EINVAL, "unknown schedule '%.*s'", (int)(n > 32 ? 32 : n), expr);
     }
     if (n > 5 && strncasecmp(expr, "every", 5) == 0 && cron_is_space(expr[5])) {
         char d[CRON_MAX_LEN + 1];
@@ -303,9 +288,9 @@ int cron_parse(const char *expr, struct cron *out, const char **err)
         d[n - i] = 0;
         int64_t ms;
         if (duration_parse(d, &ms) < 0)
-            return cron_fail(err, "bad duration '%.32s'", d);
+            return err_set(err, -EINVAL, "bad duration '%.32s'", d);
         if (ms < 1000)
-            return cron_fail(err, "interval '%.32s' is shorter than 1s", d);
+            return err_set(err, -EINVAL, "interval '%.32s' is shorter than 1s", d);
         *out = (struct cron){.every_ms = ms};
         return 0;
     }

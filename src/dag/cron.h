@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct err;
+
 struct cron {
     uint64_t minutes; /* bit m for minute m, 0-59 */
     uint32_t hours;   /* 0-23 */
@@ -25,10 +27,9 @@ struct cron {
     int64_t every_ms; /* > 0 for "every DURATION"; the bitmaps are then unused */
 };
 
-/* 0, or -EINVAL with *err set to a static message saying what is wrong (for example "month
- * 13 out of range 1-12", or "never fires" for "0 0 30 2 *"). The message lives in a
- * thread-local buffer: valid until the next cron_parse() in the same thread. */
-int cron_parse(const char *expr, struct cron *out, const char **err);
+/* 0, or -EINVAL with *err (the caller's, may be NULL) filled with what is wrong (for example
+ * "month 13 out of range 1-12", or "never fires" for "0 0 30 2 *"). Any thread. */
+int cron_parse(const char *expr, struct cron *out, struct err *err);
 /* The first fire time strictly after after_ms, or -1 when there is none in the next 100 years. */
 int64_t cron_next(const struct cron *c, int64_t after_ms);
 

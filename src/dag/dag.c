@@ -39,6 +39,7 @@
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/diag.h"
+#include "base/err.h"
 #include "base/parse.h"
 #include "base/suggest.h"
 #include "base/when.h"
@@ -375,11 +376,11 @@ static struct template *compile(struct ck *c, const struct dagfile_node *v, cons
 {
     struct template *t = NULL;
     size_t off = 0;
-    const char *msg = NULL;
-    if (template_compile(v->str, v->len, esc, &t, &off, &msg) < 0) {
+    struct err e = {0};
+    if (template_compile(v->str, v->len, esc, &t, &off, &e) < 0) {
         int line, col;
         tpl_pos(c, v, off, &line, &col);
-        err_pos(c, line, col, "bad template in '%s': %s", field, msg ? msg : "syntax error");
+        err_pos(c, line, col, "bad template in '%s': %s", field, err_msg(&e));
         return NULL;
     }
     return t;
@@ -1147,9 +1148,9 @@ static void check_dag_keys(struct ck *c, const struct dagfile_node *root)
     }
     const struct dagfile_node *sched = dagfile_get(root, "schedule");
     if (sched && !dagfile_is_null(sched) && get_string(c, sched, "schedule")) {
-        const char *msg = NULL;
-        if (cron_parse(sched->str, &dag->cron, &msg) < 0)
-            err_at(c, sched, "bad schedule '" SHOW "': %s", sched->str, msg ? msg : "invalid");
+        struct err e = {0};
+        if (cron_parse(sched->str, &dag->cron, &e) < 0)
+            err_at(c, sched, "bad schedule '" SHOW "': %s", sched->str, err_msg(&e));
         else
             dag->schedule = xstrndup(sched->str, sched->len);
     }

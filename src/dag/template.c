@@ -25,14 +25,13 @@
  * at expansion: /bin/sh -c would cut the command there.
  *
  * Ownership: a struct template owns a copy of its source and its names.
- * Compiled templates are immutable: any thread may expand one. Compile error
- * messages that quote a character live in a thread-local buffer.
+ * Compiled templates are immutable: any thread may expand one. Compile errors
+ * fill the caller's struct err.
  */
 #include "dag/template.h"
 
 #include <errno.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -334,19 +333,13 @@ static int template_lex_ctx(const struct template_lexer *lx, enum template_ctx *
 
 /* --- compile ------------------------------------------------------------------------------ */
 
-/* Written only by the compiling thread; see the design note. */
-static _Thread_local char template_errbuf[64];
-
-static const char *template_bad_char(char c)
+/* A character that cannot be in a template name: -EINVAL with err saying which. */
+static int template_bad_char(struct err *err, char c)
 {
     unsigned char u = (unsigned char)c;
     if (u > 0x20 && u < 0x7f)
-        snprintf(template_errbuf, sizeof(template_errbuf), "bad character '%c' in template name",
-                 c);
-    else
-        snprintf(template_errbuf, sizeof(template_errbuf),
-                 "bad character '\\x%02x' in template name", u);
-    return template_errbuf;
+        return err_set(err, -EINVAL, "bad character '%c' in template name", c);
+    return err_set(err, -EINVAL, "bad character '\\x%02x' in template name", u);
 }
 
 static bool template_is_blank(char c)
@@ -355,7 +348,7 @@ static bool template_is_blank(char c)
 }
 
 int template_compile(const char *src, size_t len, enum template_escape esc, struct template **out,
-                     size_t *err_offset, const char **err_msg)
+                     size_t *err_offset, struct err *err)
 {
     struct template *t = xcalloc(1, sizeof(*t));
     t->src = xmalloc(len + 1);
@@ -401,8 +394,8 @@ int template_compile(const char *src, size_t len, enum template_escape esc, stru
             goto fail;
         } else {
             bad = j;
-            msg = template_bad_char(s[j]);
-            goto fail;
+            template_bad_char(err, s[j]);
+            goto fail_set;
         }
         enum template_ctx ctx = TEMPLATE_CTX_PLAIN;
         if (esc == TEMPLATE_SHELL) {
@@ -432,12 +425,12 @@ int template_compile(const char *src, size_t len, enum template_escape esc, stru
     *out = t;
     return 0;
 fail:
+    err_set(err, -EINVAL, "%s", msg);
+fail_set: /* err is filled */
     template_free(t);
     *out = NULL;
     if (err_offset)
         *err_offset = bad;
-    if (err_msg)
-        *err_msg = msg;
     return -EINVAL;
 }
 

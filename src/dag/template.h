@@ -28,18 +28,18 @@
 #include "base/compiler.h"
 
 struct buf;
+struct err;
 struct template;
 
 enum template_escape { TEMPLATE_RAW, TEMPLATE_SHELL, TEMPLATE_URL };
 
 /* Compiles src[0..len). 0 and *out (free with template_free), or -EINVAL with *err_offset
- * (byte offset of the problem in src) and *err_msg (static text, e.g. "unterminated '{{'",
- * "empty name in '{{ }}'", "bad character '!' in template name"; a message quoting a character
- * lives in a thread-local buffer, valid until the next template_compile() in this thread).
+ * (byte offset of the problem in src) and *err (the caller's; either may be NULL) filled:
+ * "unterminated '{{'", "empty name in '{{ }}'", "bad character '!' in template name"...
  * TEMPLATE_SHELL also refuses references whose shell context is unclear (after '\' or '$',
  * inside backticks, ${...} or $((...)), after a here-document): see template.c. */
 int template_compile(const char *src, size_t len, enum template_escape esc, struct template **out,
-                     size_t *err_offset, const char **err_msg) WARN_UNUSED;
+                     size_t *err_offset, struct err *err) WARN_UNUSED;
 void template_free(struct template *t);
 
 /* The source text, NUL-terminated (borrowed from t). */

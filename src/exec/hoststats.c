@@ -1,6 +1,6 @@
 /*
  * hoststats.c - the per-host gauges table; see hoststats.h. One static table
- * and one mutex: a process-wide global like base/stats.c's counters,
+ * and one mutex: a process-wide global like sched/metrics.c's series,
  * because /metrics readers (API threads) must not reach into the loop's
  * objects, which a stopping engine frees. Written by loop threads (each
  * change is a short critical section), read by any thread.

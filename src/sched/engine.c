@@ -9,10 +9,10 @@
 #include <string.h>
 
 #include "base/log.h"
-#include "base/stats.h"
 #include "base/xalloc.h"
 #include "exec/httptask.h"
 #include "sched/logprep.h"
+#include "sched/metrics.h"
 #include "sched/run_int.h"
 #include "store/store.h"
 
@@ -94,8 +94,8 @@ int engine_start(const struct engine_opts *o, struct engine **out, char **errmsg
     if (logprep_mkdirs(logs) == 0)
         e->prep_on = !logprep_is_memory_fs(logs);
     free(logs);
-    int rc = store_writer_start(o->loop, o->store_url, engine_on_durable, engine_on_error, e, &e->w,
-                                errmsg);
+    int rc = store_writer_start(o->loop, o->store_url, engine_on_durable, engine_on_error, e,
+                                o->on_commit, o->commit_ud, &e->w, errmsg);
     if (rc < 0) {
         sched_release(&e->sched);
         free(e->store_url);
@@ -222,8 +222,7 @@ void engine_pump(struct engine *e)
         run_pump_after(e->touched.v[i]);
     e->touched.n = 0;
     e->pumping = false;
-    atomic_store_explicit(&stats_g.queue_depth, (int64_t)sched_queued(&e->sched),
-                          memory_order_relaxed);
+    metrics_set_queue_depth((int64_t)sched_queued(&e->sched));
 }
 
 /* ---- for run.c ---- */
@@ -267,7 +266,7 @@ void engine_run_ended(struct engine *e, struct run *r)
 
 void engine_note_latency(struct engine *e, int64_t latency_ns)
 {
-    stats_note_latency_ns(latency_ns);
+    metrics_note_latency_ns(latency_ns);
     if (latency_ns < 0)
         return;
     int64_t us = latency_ns / 1000;

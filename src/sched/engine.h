@@ -25,6 +25,7 @@
 #define BARAM_SCHED_ENGINE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <uv.h>
@@ -50,6 +51,9 @@ struct engine_opts {
     bool gate_on_durable;  /* see run_opts in run.h */
     engine_error_fn on_error;
     void *ud;
+    /* Given to the store writer as its on_commit hook (store.h; writer thread; may be NULL). */
+    void (*on_commit)(void *ud, uint64_t seq, size_t nevents);
+    void *commit_ud;
 };
 
 struct engine_pend {

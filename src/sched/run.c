@@ -50,7 +50,6 @@
 
 #include "sched/run_priv.h"
 
-#include "base/stats.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -79,6 +78,7 @@
 #include "exec/waiter.h"
 #include "sched/engine.h"
 #include "sched/logprep.h"
+#include "sched/metrics.h"
 #include "sched/retry.h"
 #include "sched/run_int.h"
 #include "sched/sched.h"
@@ -1029,7 +1029,7 @@ int run_begin(struct engine *e, const struct run_spec *sp, run_ended_fn ended, v
     if (e->runs)
         e->runs->live_prev = r;
     e->runs = r;
-    atomic_fetch_add_explicit(&stats_g.active_runs, 1, memory_order_relaxed);
+    metrics_add_active_runs(1);
     log_debug("run started", "dag=%s run=%s tasks=%u resumed=%zu", log_q(dag->id), log_q(r->run_id),
               dag->ntasks, r->nrestore);
 
@@ -1151,7 +1151,7 @@ void run_free(struct run *r)
     if (r->live_next)
         r->live_next->live_prev = r->live_prev;
     engine_forget_run(e, r);
-    atomic_fetch_sub_explicit(&stats_g.active_runs, 1, memory_order_relaxed);
+    metrics_add_active_runs(-1);
     run_release(r);
     free(r);
 }

@@ -10,7 +10,6 @@
  */
 #include "sched/run_priv.h"
 
-#include "base/stats.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +39,7 @@
 #include "exec/waiter.h"
 #include "sched/engine.h"
 #include "sched/logprep.h"
+#include "sched/metrics.h"
 #include "sched/retry.h"
 #include "sched/run_int.h"
 #include "sched/sched.h"
@@ -632,7 +632,7 @@ void run_claim_end(struct run *r, uint32_t ii)
 void run_try_start(struct run *r, uint32_t ii)
 {
     run_mark(r); /* a try that fails at once releases work */
-    atomic_fetch_add_explicit(&stats_g.tries_started, 1, memory_order_relaxed);
+    metrics_try_started();
     struct run_inst *in = run_inst_at(r, ii);
     const struct dag_task *t = &r->dag->tasks[in->task];
     int64_t now = when_now_ms();
@@ -750,7 +750,7 @@ static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e)
     run_flush_running(r, ii); /* before the instance changes: they describe the running try */
     struct run_inst *in = run_inst_at(r, ii);
     if (in->try_started_at_ms >= 0) /* a claim that never started is no try to count */
-        atomic_fetch_add_explicit(&stats_g.tries_finished, 1, memory_order_relaxed);
+        metrics_try_finished();
     const struct dag_task *t = &r->dag->tasks[in->task];
     int64_t now = when_now_ms();
     if (in->slot_held)

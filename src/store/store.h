@@ -308,6 +308,14 @@ int store_purge_revocations(struct store *s, int64_t before_ms, int64_t *purged)
  * must not act before a change is durable (report it, release downstream work) waits for
  * that number. Callbacks may coalesce: one call can cover many commits.
  *
+ * on_commit (may be NULL) is the one callback on the writer thread itself: it is called
+ * right after each commit, before the loop hears of it, with commit_ud, the sequence number
+ * now durable and the number of events the commit appended to the event log (events.h; 0
+ * when it appended none). It is how a reader of the event log in the same process (the
+ * API's event hub, wired by `baram standalone`) learns of new events without polling: it
+ * must return quickly, never block on the loop and never call the writer. It is called
+ * from the writer's start until store_writer_stop's done_cb, never after.
+ *
  * If a commit fails, the writer retries it a few times, then calls on_error(ud, code, msg)
  * on the loop thread and stops taking changes (every later submit returns 0).
  * store_writer_stop commits what is queued, joins the thread and closes its handles; the loop
@@ -316,10 +324,11 @@ int store_purge_revocations(struct store *s, int64_t before_ms, int64_t *purged)
 typedef void (*store_durable_fn)(void *ud, uint64_t seq);
 typedef void (*store_error_fn)(void *ud, int code, const char *msg);
 typedef void (*store_stopped_fn)(void *ud);
+typedef void (*store_commit_fn)(void *ud, uint64_t seq, size_t nevents);
 
 int store_writer_start(struct uv_loop_s *loop, const char *url, store_durable_fn on_durable,
-                       store_error_fn on_error, void *ud, struct store_writer **out,
-                       char **errmsg) WARN_UNUSED;
+                       store_error_fn on_error, void *ud, store_commit_fn on_commit,
+                       void *commit_ud, struct store_writer **out, char **errmsg) WARN_UNUSED;
 /* Loop thread. Each returns the change's sequence number (> 0), or 0 when the writer has
  * failed or is stopping. */
 uint64_t store_writer_put_run(struct store_writer *w, const struct run_rec *r);
@@ -345,6 +354,9 @@ void store_writer_stats(const struct store_writer *w, uint64_t *commits, uint64_
                         int64_t *commit_ns_total);
 /* Rows actually written (changes minus those coalesced away within a batch), approximate. */
 uint64_t store_writer_rows(const struct store_writer *w);
+/* Commits made by every writer of this process so far, and their total time with the fsync,
+ * in ns (for /metrics). Any thread. */
+void store_writer_totals(uint64_t *commits, uint64_t *commit_ns);
 /* Coalescing of several upserts of one row within a batch: on by default (for measurements). */
 void store_writer_set_coalesce(struct store_writer *w, bool on);
 /* Loop thread. Flushes, stops the thread; done_cb(ud) runs on the loop when every handle is

@@ -9,7 +9,8 @@
  *    store_writer_stop. It owns the uv_async handle.
  *  - The writer thread owns its own store connection (opened by
  *    store_writer_start before the thread exists, used only by the thread
- *    after) and the batch it is writing.
+ *    after) and the batch it is writing. It calls on_commit, if given,
+ *    after each commit (the only callback not on the loop).
  *  - mu guards the queue, the sequence counter, and the stopping/failed/
  *    exited flags and error; durable_seq and the statistics are atomics, so
  *    readers on the loop take no lock.
@@ -58,7 +59,6 @@
 #include "base/err.h"
 #include "base/fault.h"
 #include "base/hmap.h"
-#include "base/stats.h"
 #include "base/vec.h"
 #include "base/when.h"
 #include "base/xalloc.h"
@@ -97,12 +97,19 @@ struct wevent {
 
 #define WRITER_PRUNE_EVERY 10000
 
+/* Commits of every writer of the process and their time (store_writer_totals, for /metrics):
+ * written by the writer threads, read by any; relaxed atomics. */
+static _Atomic uint64_t writer_commits;
+static _Atomic uint64_t writer_commit_ns;
+
 struct store_writer {
     uv_async_t async; /* loop thread; async.data = this writer */
     pthread_t thread;
     struct store *store; /* owned; used by the writer thread only once it runs */
     store_durable_fn on_durable;
     store_error_fn on_error;
+    store_commit_fn on_commit; /* called on the writer thread */
+    void *commit_ud;
     store_stopped_fn on_stopped;
     void *ud;
     atomic_bool coalesce; /* set by the loop, read by the thread per batch */
@@ -134,8 +141,7 @@ struct store_writer {
     /* Writer thread only: the changes of the transaction being written, their events. */
     VEC(struct wchange) batch;
     VEC(struct wevent) events;
-    struct events_w *ev;        /* NULL until the first batch, or when the log cannot be written */
-    int64_t commit_ns_reported; /* commit_ns already added to stats_g */
+    struct events_w *ev; /* NULL until the first batch, or when the log cannot be written */
     bool ev_tried;
     uint64_t ev_since_prune;
 };
@@ -426,12 +432,12 @@ static void *writer_main(void *arg)
             if (atomic_load_explicit(&w->coalesce, memory_order_relaxed))
                 coalesce(w);
             uint64_t rows = 0;
+            int64_t took_ns = 0;
             for (int attempt = 0;; attempt++) {
                 int64_t t0 = when_mono_ns();
                 r = write_batch(w, &rows);
                 if (r == 0) {
-                    atomic_fetch_add_explicit(&w->commit_ns, when_mono_ns() - t0,
-                                              memory_order_relaxed);
+                    took_ns = when_mono_ns() - t0;
                     break;
                 }
                 if (attempt == WRITER_RETRIES)
@@ -440,17 +446,15 @@ static void *writer_main(void *arg)
             }
             if (r == 0) {
                 atomic_fetch_add_explicit(&w->commits, 1, memory_order_relaxed);
+                atomic_fetch_add_explicit(&w->commit_ns, took_ns, memory_order_relaxed);
                 atomic_fetch_add_explicit(&w->changes, w->batch.n, memory_order_relaxed);
                 atomic_fetch_add_explicit(&w->rows, rows, memory_order_relaxed);
                 atomic_store_explicit(&w->durable_seq, last, memory_order_release);
-                atomic_fetch_add_explicit(&stats_g.commits, 1, memory_order_relaxed);
-                atomic_fetch_add_explicit(&stats_g.commit_ns,
-                                          (uint64_t)atomic_load(&w->commit_ns) -
-                                              (uint64_t)w->commit_ns_reported,
+                atomic_fetch_add_explicit(&writer_commits, 1, memory_order_relaxed);
+                atomic_fetch_add_explicit(&writer_commit_ns, (uint64_t)took_ns,
                                           memory_order_relaxed);
-                w->commit_ns_reported = atomic_load(&w->commit_ns);
-                if (w->events.n > 0)
-                    stats_ring(); /* new events to stream */
+                if (w->on_commit)
+                    w->on_commit(w->commit_ud, last, w->events.n);
             }
         }
         char *msg = r < 0 ? xstrdup(store_errmsg(w->store)) : NULL;
@@ -482,6 +486,12 @@ static void *writer_main(void *arg)
     pthread_mutex_unlock(&w->mu);
     uv_async_send(&w->async);
     return NULL;
+}
+
+void store_writer_totals(uint64_t *commits, uint64_t *commit_ns)
+{
+    *commits = atomic_load_explicit(&writer_commits, memory_order_relaxed);
+    *commit_ns = atomic_load_explicit(&writer_commit_ns, memory_order_relaxed);
 }
 
 /* ---- loop thread ---- */
@@ -541,7 +551,8 @@ static void on_async(uv_async_t *h)
 }
 
 int store_writer_start(struct uv_loop_s *loop, const char *url, store_durable_fn on_durable,
-                       store_error_fn on_error, void *ud, struct store_writer **out, char **errmsg)
+                       store_error_fn on_error, void *ud, store_commit_fn on_commit,
+                       void *commit_ud, struct store_writer **out, char **errmsg)
 {
     *out = NULL;
     *errmsg = NULL;
@@ -554,6 +565,8 @@ int store_writer_start(struct uv_loop_s *loop, const char *url, store_durable_fn
     w->on_durable = on_durable;
     w->on_error = on_error;
     w->ud = ud;
+    w->on_commit = on_commit;
+    w->commit_ud = commit_ud;
     atomic_init(&w->coalesce, true);
     pthread_mutex_init(&w->mu, NULL);
     pthread_condattr_t ca;

@@ -32,7 +32,7 @@ def free_port():
 class Api:
     """A `baram standalone` with its API on a free port, its home made by `baram init`."""
 
-    def __init__(self, tmp, ring=None):
+    def __init__(self, tmp, ring=None, poll_ms=None):
         self.home = tmp / "home"
         self.dags = tmp / "dags"
         self.dags.mkdir()
@@ -41,6 +41,8 @@ class Api:
         self.env["BARAM_DAGS"] = str(self.dags)
         if ring:
             self.env["BARAM_EVENTS_RING"] = str(ring)
+        if poll_ms:
+            self.env["BARAM_EVENTS_POLL_MS"] = str(poll_ms)
         r = self.baram("init")
         assert r.returncode == 0, r.stderr
         key = binascii.unhexlify((self.home / "secret.key").read_text().strip())
@@ -373,6 +375,33 @@ def post(api, path, body):
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
+
+
+def test_the_scheduler_in_the_process_wakes_the_stream_at_each_commit(tmp_path):
+    """In `baram standalone` the store writer's commits wake the event hub: with its poll
+    set to a minute, every state change still streams within seconds."""
+    a = Api(tmp_path, poll_ms=60000)
+    try:
+        gate = tmp_path / "gate"
+        a.write("gated.yaml", "dag: gated\ntasks:\n"
+                f"  t: {{run: 'while [ ! -e {gate} ]; do sleep 0.05; done'}}\n")
+        a.start()
+        s = Stream(a)
+        assert s.wait(lambda x: getattr(x, "status", None) == "200", 5), s.raw
+
+        def states(run_id, task=None):
+            return [e["state"] for e in s.data()
+                    if e["run_id"] == run_id and e.get("task_id") == task]
+
+        run_id = a.trigger("gated")
+        assert s.wait(lambda x: states(run_id, "t") == ["queued", "running"], 5), s.data()
+        assert states(run_id)[:2] == ["queued", "running"], s.data()
+        gate.touch()
+        assert s.wait(lambda x: states(run_id)[-1:] == ["success"], 5), s.data()
+        assert states(run_id, "t")[-1] == "success"
+        s.close()
+    finally:
+        a.stop()
 
 
 def test_a_run_held_queued_streams_its_queued_event(api, tmp_path):

@@ -4,11 +4,13 @@
  * supported range must move strictly forward and land on fire times
  * (asking again from 1 ms before gives the same instant).
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "dag/cron.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -21,9 +23,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(expr, data, size);
     expr[size] = 0;
     struct cron c;
-    const char *err = NULL;
+    struct err err = {0};
     if (cron_parse(expr, &c, &err) != 0) {
-        if (!err || !*err)
+        if (err.code != -EINVAL || !err.msg[0])
             abort();
         return 0;
     }

@@ -49,9 +49,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     struct template *t = NULL;
     size_t off = 0;
-    const char *msg = NULL;
-    if (template_compile(src, len, esc, &t, &off, &msg) != 0) {
-        if (t || !msg || off > len)
+    struct err e = {0};
+    if (template_compile(src, len, esc, &t, &off, &e) != 0) {
+        if (t || e.code != -EINVAL || !e.msg[0] || off > len)
             abort();
         return 0;
     }

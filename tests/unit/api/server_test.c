@@ -20,6 +20,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +80,7 @@ struct fixture {
     char *admin, *viewer;
 };
 
-static void start(struct fixture *f, const char *listen)
+static void start_on(struct fixture *f, const char *listen, const char *store_url)
 {
     memset(f, 0, sizeof *f);
     struct auth_opts ao = {
@@ -87,13 +88,18 @@ static void start(struct fixture *f, const char *listen)
     char *err = NULL;
     assert_int_equal(auth_open(&ao, &f->auth, &err), 0);
     struct api_opts o = {
-        .listen = listen, .home = home, .dags = home, .store_url = dbpath, .auth = f->auth};
+        .listen = listen, .home = home, .dags = home, .store_url = store_url, .auth = f->auth};
     int r = api_start(&o, &f->api, &err);
     if (r < 0)
         fail_msg("api_start: %s", err);
     int64_t exp;
     assert_int_equal(auth_issue(f->auth, "root", AUTH_ADMIN, 0, &f->admin, &exp), 0);
     assert_int_equal(auth_issue(f->auth, "eve", AUTH_VIEWER, 0, &f->viewer, &exp), 0);
+}
+
+static void start(struct fixture *f, const char *listen)
+{
+    start_on(f, listen, dbpath);
 }
 
 static void stop(struct fixture *f)
@@ -354,9 +360,90 @@ static void test_body_object(void **state)
     json_decref(rs.body);
 }
 
+/* Records one DAG in the store at url. */
+static void put_dag(const char *url, const char *dag_id)
+{
+    struct store *s;
+    char *err = NULL;
+    assert_int_equal(store_open(url, &s, &err), 0);
+    struct dag_rec d = {.dag_id = (char *)dag_id, .path = (char *)"x.yaml", .hash = (char *)"h"};
+    assert_int_equal(store_put_dag(s, &d), 0);
+    store_close(s);
+}
+
+/* Two servers in one process, on two databases: each lists its own DAGs, even when asked
+ * within the time the list is kept (their caches are theirs, not the process's). */
+static void test_two_servers_keep_their_own_dag_lists(void **state)
+{
+    (void)state;
+    char other[PATH_MAX + 16];
+    snprintf(other, sizeof other, "%s/other.db", home);
+    put_dag(dbpath, "alpha");
+    put_dag(other, "beta");
+    struct fixture a, b;
+    start_on(&a, "127.0.0.1:0", dbpath);
+    start_on(&b, "127.0.0.1:0", other);
+    for (int round = 0; round < 2; round++) {
+        struct reply r;
+        http_get(&a, "/api/v1/dags", a.viewer, &r);
+        assert_int_equal(r.status, 200);
+        assert_non_null(strstr(r.body, "\"alpha\""));
+        assert_null(strstr(r.body, "\"beta\""));
+        free(r.head);
+        http_get(&b, "/api/v1/dags", b.viewer, &r);
+        assert_int_equal(r.status, 200);
+        assert_non_null(strstr(r.body, "\"beta\""));
+        assert_null(strstr(r.body, "\"alpha\""));
+        free(r.head);
+    }
+    stop(&b);
+    stop(&a);
+}
+
+/* Clients on threads of their own, each sending requests one after another. */
+struct client {
+    pthread_t thread;
+    int port;
+    int ok;
+};
+
+static void *client_main(void *arg)
+{
+    struct client *cl = arg;
+    static const char req[] = "GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    for (int i = 0; i < 10; i++) {
+        struct reply r;
+        http_raw(cl->port, req, sizeof req - 1, &r);
+        cl->ok += r.status == 200;
+        free(r.head);
+    }
+    return NULL;
+}
+
+/* Requests on every thread of the server at once (run under preset tsan, this is where
+ * the threads' shared state must be read-only or locked). */
+static void test_threads_serve_at_once(void **state)
+{
+    (void)state;
+    struct fixture f;
+    start(&f, "127.0.0.1:0");
+    struct client cl[4];
+    for (size_t i = 0; i < 4; i++) {
+        cl[i] = (struct client){.port = api_port(f.api)};
+        assert_int_equal(pthread_create(&cl[i].thread, NULL, client_main, &cl[i]), 0);
+    }
+    for (size_t i = 0; i < 4; i++) {
+        pthread_join(cl[i].thread, NULL);
+        assert_int_equal(cl[i].ok, 10);
+    }
+    stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        /* first: its threads are the process's first API threads */
+        cmocka_unit_test(test_threads_serve_at_once),
         cmocka_unit_test(test_start_and_health),
         cmocka_unit_test(test_tokens_and_roles),
         cmocka_unit_test(test_routing_errors),
@@ -364,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_bad_listen_and_taken_port),
         cmocka_unit_test(test_ipv6),
         cmocka_unit_test(test_body_object),
+        cmocka_unit_test(test_two_servers_keep_their_own_dag_lists),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "base/when.h"
 #include "dag/cron.h"
 
@@ -158,9 +159,9 @@ static void next_table(void **state)
 {
     for (size_t i = 0; i < sizeof(nexts) / sizeof(nexts[0]); i++) {
         struct cron c;
-        const char *err = NULL;
+        struct err err = {0};
         if (cron_parse(nexts[i].expr, &c, &err) != 0)
-            fail_msg("'%s' rejected: %s", nexts[i].expr, err);
+            fail_msg("'%s' rejected: %s", nexts[i].expr, err.msg);
         int64_t n = cron_next(&c, at(nexts[i].after));
         char got[32] = "never";
         if (n >= 0 || n < -1)
@@ -176,26 +177,37 @@ static void error_table(void **state)
     for (size_t i = 0; i < sizeof(errors) / sizeof(errors[0]); i++) {
         struct cron c;
         memset(&c, 0x5a, sizeof(c));
-        const char *err = NULL;
+        struct err err = {0};
         int r = cron_parse(errors[i].expr, &c, &err);
-        if (r != -EINVAL || !err || strcmp(err, errors[i].err) != 0)
-            fail_msg("'%s': r=%d err='%s', want '%s'", errors[i].expr, r, err ? err : "(null)",
-                     errors[i].err);
+        if (r != -EINVAL || err.code != -EINVAL || strcmp(err.msg, errors[i].err) != 0)
+            fail_msg("'%s': r=%d err='%s', want '%s'", errors[i].expr, r, err.msg, errors[i].err);
     }
     struct cron c;
-    const char *err = NULL;
+    struct err err = {0};
     assert_int_equal(cron_parse(NULL, &c, &err), -EINVAL);
     char longexpr[400];
     memset(longexpr, '*', sizeof(longexpr) - 1);
     longexpr[sizeof(longexpr) - 1] = 0;
     assert_int_equal(cron_parse(longexpr, &c, &err), -EINVAL);
-    assert_string_equal(err, "schedule longer than 256 characters");
+    assert_string_equal(err.msg, "schedule longer than 256 characters");
+}
+
+/* Two failed parses on one thread keep their own messages (each in the caller's struct). */
+static void two_errors_keep_their_own_messages(void **state)
+{
+    struct cron c;
+    struct err a = {0}, b = {0};
+    assert_int_equal(cron_parse("61 * * * *", &c, &a), -EINVAL);
+    assert_int_equal(cron_parse("* 25 * * *", &c, &b), -EINVAL);
+    assert_string_equal(a.msg, "minute 61 out of range 0-59");
+    assert_string_equal(b.msg, "hour 25 out of range 0-23");
+    assert_int_equal(cron_parse("@nope", &c, NULL), -EINVAL); /* the caller may want no words */
 }
 
 static void parse_fills_bitmaps(void **state)
 {
     struct cron c;
-    const char *err;
+    struct err err = {0};
     assert_int_equal(cron_parse("0,30 9-17/4 */10 jan-mar,DEC sat-sun", &c, &err), -EINVAL);
     assert_int_equal(cron_parse("0,30 9-17/4 */10 jan-mar,DEC 0,6-7", &c, &err), 0);
     assert_true(c.minutes == (1ULL | 1ULL << 30));
@@ -219,7 +231,7 @@ static void next_gives_up_on_empty_or_far(void **state)
     memset(&zero, 0, sizeof(zero));
     assert_int_equal(cron_next(&zero, 0), -1);
     struct cron c;
-    const char *err;
+    struct err err = {0};
     assert_int_equal(cron_parse("@daily", &c, &err), 0);
     assert_int_equal(cron_next(&c, INT64_MAX), -1);
     assert_int_equal(cron_next(&c, INT64_MIN), -1);
@@ -272,9 +284,9 @@ static void next_agrees_with_a_plain_scan(void **state)
             len += snprintf(expr + len, sizeof(expr) - (size_t)len, "%s%s", f ? " " : "",
                             pieces[f][rand() % 8]);
         struct cron c;
-        const char *err;
+        struct err err = {0};
         if (cron_parse(expr, &c, &err) != 0) {
-            assert_string_equal(err, "never fires");
+            assert_string_equal(err.msg, "never fires");
             continue;
         }
         int64_t after = (int64_t)(rand() % 2000) * 86400000 + (int64_t)(rand() % 86400000) +
@@ -305,7 +317,7 @@ static void next_agrees_with_a_plain_scan(void **state)
 static void next_is_fast(void **state)
 {
     struct cron c;
-    const char *err;
+    struct err err = {0};
     assert_int_equal(cron_parse("0 0 29 2 *", &c, &err), 0);
     int64_t t0 = when_mono_ns(), t = at("2001-01-01T00:00");
     for (int i = 0; i < 10000; i++) {
@@ -325,6 +337,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(next_table),
         cmocka_unit_test(error_table),
+        cmocka_unit_test(two_errors_keep_their_own_messages),
         cmocka_unit_test(parse_fills_bitmaps),
         cmocka_unit_test(next_gives_up_on_empty_or_far),
         cmocka_unit_test(next_agrees_with_a_plain_scan),

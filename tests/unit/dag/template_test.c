@@ -50,10 +50,10 @@ static struct template *compile_ok(const char *src, enum template_escape esc)
 {
     struct template *t = NULL;
     size_t off = 0;
-    const char *msg = NULL;
-    int r = template_compile(src, strlen(src), esc, &t, &off, &msg);
+    struct err e = {0};
+    int r = template_compile(src, strlen(src), esc, &t, &off, &e);
     if (r != 0)
-        fail_msg("'%s' rejected at %zu: %s", src, off, msg);
+        fail_msg("'%s' rejected at %zu: %s", src, off, e.msg);
     return t;
 }
 
@@ -117,11 +117,12 @@ static void compile_errors_have_offsets(void **state)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct template *t = (struct template *)1;
         size_t off = 999;
-        const char *msg = NULL;
-        int r = template_compile(cases[i].src, strlen(cases[i].src), cases[i].esc, &t, &off, &msg);
-        if (r != -EINVAL || off != cases[i].off || !msg || strcmp(msg, cases[i].msg) != 0)
-            fail_msg("'%s': r=%d at %zu '%s', want %zu '%s'", cases[i].src, r, off,
-                     msg ? msg : "(null)", cases[i].off, cases[i].msg);
+        struct err e = {0};
+        int r = template_compile(cases[i].src, strlen(cases[i].src), cases[i].esc, &t, &off, &e);
+        if (r != -EINVAL || e.code != -EINVAL || off != cases[i].off ||
+            strcmp(e.msg, cases[i].msg) != 0)
+            fail_msg("'%s': r=%d at %zu '%s', want %zu '%s'", cases[i].src, r, off, e.msg,
+                     cases[i].off, cases[i].msg);
         assert_null(t);
     }
     /* The same reference outside a shell is fine. */
@@ -133,9 +134,9 @@ static void compile_errors_have_offsets(void **state)
         memcpy(deep + i * 3, "\"$(", 3);
     memcpy(deep + 300, "{{ v }}", 8);
     size_t off;
-    const char *msg;
-    assert_int_equal(template_compile(deep, strlen(deep), TEMPLATE_SHELL, &t, &off, &msg), -EINVAL);
-    assert_string_equal(msg, "shell quoting nested too deeply");
+    struct err e = {0};
+    assert_int_equal(template_compile(deep, strlen(deep), TEMPLATE_SHELL, &t, &off, &e), -EINVAL);
+    assert_string_equal(e.msg, "shell quoting nested too deeply");
     assert_int_equal(off, 94); /* the '$' of the 32nd "$(: 1 + 63 levels */
 }
 
@@ -567,8 +568,7 @@ static void random_templates_never_inject(void **state)
         assert_int_equal(buf_adds(&val, around[(size_t)rand() % ARRAY_SIZE(around)]), 0);
         struct template *t = NULL;
         size_t off;
-        const char *msg;
-        if (template_compile(src.data, src.len, TEMPLATE_SHELL, &t, &off, &msg) == 0) {
+        if (template_compile(src.data, src.len, TEMPLATE_SHELL, &t, &off, NULL) == 0) {
             compiled++;
             struct kv kv[] = {{"v", val.data, 0}, {NULL, NULL, 0}};
             struct buf script = BUF_INIT(BUF_NO_MAX);

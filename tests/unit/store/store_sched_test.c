@@ -199,8 +199,9 @@ static void writer_carries_owner(void **state)
     struct wseen seen = {0};
     struct store_writer *w = NULL;
     char *err = NULL;
-    assert_int_equal(
-        store_writer_start(&loop, path_in("baram.db"), w_durable, w_error, &seen, &w, &err), 0);
+    assert_int_equal(store_writer_start(&loop, path_in("baram.db"), w_durable, w_error, &seen, NULL,
+                                        NULL, &w, &err),
+                     0);
     char *owner = strdup("cli");
     struct run_rec r = run_of("fg", "d", RUN_RUNNING, 100);
     r.owner = owner;
@@ -641,7 +642,8 @@ static void migrates_a_0001_database(void **state)
     sqlite3_close(db);
 
     struct store *s = open_ok();
-    assert_int_equal(raw_int("SELECT MAX(number) FROM schema_migrations"), migrate_latest(migrate_sqlite_steps, migrate_sqlite_steps_count));
+    assert_int_equal(raw_int("SELECT MAX(number) FROM schema_migrations"),
+                     migrate_latest(migrate_sqlite_steps, migrate_sqlite_steps_count));
     assert_true(migrate_latest(migrate_sqlite_steps, migrate_sqlite_steps_count) >= 2);
     struct run_rec got;
     assert_int_equal(store_get_run(s, "old", &got), 0);
@@ -667,7 +669,8 @@ static void migrates_a_0001_database(void **state)
     /* Opening again applies nothing twice. */
     s = open_ok();
     store_close(s);
-    assert_int_equal(raw_int("SELECT COUNT(*) FROM schema_migrations"), migrate_latest(migrate_sqlite_steps, migrate_sqlite_steps_count));
+    assert_int_equal(raw_int("SELECT COUNT(*) FROM schema_migrations"),
+                     migrate_latest(migrate_sqlite_steps, migrate_sqlite_steps_count));
 }
 
 int main(void)

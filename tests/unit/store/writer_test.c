@@ -1,7 +1,8 @@
 /*
  * writer_test.c - the group-commit writer with a real libuv loop and real
- * SQLite files: group commit of 20,000 changes, coalescing, stop, a failed
- * commit (FP_STORE_COMMIT), and durability across kill -9 of the process.
+ * SQLite files: group commit of 20,000 changes, coalescing, stop, the
+ * on_commit hook, a failed commit (FP_STORE_COMMIT), and durability across
+ * kill -9 of the process.
  * With BARAM_STORE_BENCH=DIR set it runs only bench_writer, which prints throughput
  * figures for a database in DIR.
  */
@@ -18,6 +19,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,7 +155,7 @@ static struct store_writer *start(uv_loop_t *loop, struct seen *s)
 {
     char *err = NULL;
     struct store_writer *w = NULL;
-    int r = store_writer_start(loop, dbpath, on_durable, on_error, s, &w, &err);
+    int r = store_writer_start(loop, dbpath, on_durable, on_error, s, NULL, NULL, &w, &err);
     if (r < 0)
         fail_msg("store_writer_start: %d %s", r, err ? err : "");
     assert_null(err);
@@ -443,6 +445,82 @@ static void stop_with_nothing_queued(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* What the on_commit hook saw (written on the writer thread, under mu). */
+struct commits_seen {
+    pthread_mutex_t mu;
+    pthread_t loop_thread;
+    int calls, off_loop;
+    uint64_t last_seq;
+    size_t events, last_events;
+};
+
+static void on_commit(void *ud, uint64_t seq, size_t nevents)
+{
+    struct commits_seen *c = ud;
+    pthread_mutex_lock(&c->mu);
+    c->calls++;
+    c->off_loop += !pthread_equal(pthread_self(), c->loop_thread);
+    assert_true(seq > c->last_seq);
+    c->last_seq = seq;
+    c->events += nevents;
+    c->last_events = nevents;
+    pthread_mutex_unlock(&c->mu);
+}
+
+static uint64_t commits_last_seq(struct commits_seen *c)
+{
+    pthread_mutex_lock(&c->mu);
+    uint64_t seq = c->last_seq;
+    pthread_mutex_unlock(&c->mu);
+    return seq;
+}
+
+static void on_commit_runs_on_the_writer_thread_before_the_loop_hears(void **state)
+{
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    struct seen s = {0};
+    struct commits_seen c = {.loop_thread = pthread_self()};
+    pthread_mutex_init(&c.mu, NULL);
+    uint64_t commits0, ns0, commits1, ns1;
+    store_writer_totals(&commits0, &ns0);
+    char *err = NULL;
+    struct store_writer *w = NULL;
+    assert_int_equal(
+        store_writer_start(&loop, dbpath, on_durable, on_error, &s, on_commit, &c, &w, &err), 0);
+    /* Five task instances changing state: five events. */
+    for (int i = 1; i <= 5; i++)
+        assert_int_equal(submit_ti(w, i), (uint64_t)i);
+    while (s.durable < 5 && uv_run(&loop, UV_RUN_ONCE))
+        assert_true(commits_last_seq(&c) >= s.durable); /* the hook ran first */
+    assert_int_equal(commits_last_seq(&c), 5);
+    /* A try alone changes no state: a commit without events. */
+    struct try_rec tr = {.run_id = "run1",
+                         .task_id = "t000001",
+                         .try_number = 1,
+                         .state = TI_RUNNING,
+                         .exit_code = -1,
+                         .started_at_ms = 3,
+                         .ended_at_ms = -1};
+    assert_int_equal(store_writer_put_try(w, &tr), 6);
+    while (s.durable < 6 && uv_run(&loop, UV_RUN_ONCE))
+        assert_true(commits_last_seq(&c) >= s.durable);
+    store_writer_stop(w, on_stopped);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(s.stopped, 1);
+    assert_true(c.calls >= 2);
+    assert_int_equal(c.off_loop, c.calls);
+    assert_int_equal(c.last_seq, 6);
+    assert_int_equal(c.last_events, 0);
+    assert_int_equal(c.events, 5);
+    /* the process's totals (/metrics) count every commit the hook saw, and their time */
+    store_writer_totals(&commits1, &ns1);
+    assert_int_equal(commits1 - commits0, (uint64_t)c.calls);
+    assert_true(ns1 > ns0);
+    pthread_mutex_destroy(&c.mu);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void failed_commit_reports_error_and_refuses(void **state)
 {
 #ifndef BARAM_FAULTS
@@ -478,9 +556,9 @@ static void start_on_a_bad_path_says_why(void **state)
     struct seen s = {0};
     struct store_writer *w = NULL;
     char *err = NULL;
-    assert_int_equal(
-        store_writer_start(&loop, "/proc/baram-nope/baram.db", on_durable, on_error, &s, &w, &err),
-        ERR_DB);
+    assert_int_equal(store_writer_start(&loop, "/proc/baram-nope/baram.db", on_durable, on_error,
+                                        &s, NULL, NULL, &w, &err),
+                     ERR_DB);
     assert_null(w);
     assert_non_null(err);
     assert_non_null(strstr(err, "cannot open database '/proc/baram-nope/baram.db'"));
@@ -524,7 +602,7 @@ static void child_main(int fd)
         _exit(2);
     struct child c = {.fd = fd};
     char *err = NULL;
-    if (store_writer_start(&loop, dbpath, child_durable, NULL, &c, &c.s.w, &err) < 0)
+    if (store_writer_start(&loop, dbpath, child_durable, NULL, &c, NULL, NULL, &c.s.w, &err) < 0)
         _exit(2);
     uv_idle_init(&loop, &c.s.idle);
     c.s.idle.data = &c;
@@ -612,7 +690,8 @@ static void bench_writer(void **state)
         assert_int_equal(uv_loop_init(&loop), 0);
         struct one o = {.left = 300};
         char *err = NULL;
-        assert_int_equal(store_writer_start(&loop, dbpath, one_durable, NULL, &o, &o.w, &err), 0);
+        assert_int_equal(
+            store_writer_start(&loop, dbpath, one_durable, NULL, &o, NULL, NULL, &o.w, &err), 0);
         int64_t t0 = when_mono_ns();
         o.waiting = submit_ti(o.w, o.left);
         while (o.left > 0 && uv_run(&loop, UV_RUN_ONCE))
@@ -661,6 +740,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(stop_flushes_and_refuses_later_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_with_nothing_queued, setup, teardown),
+        cmocka_unit_test_setup_teardown(on_commit_runs_on_the_writer_thread_before_the_loop_hears,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(linger_gathers_trickling_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_during_linger_flushes_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(linger_zero_commits_at_once, setup, teardown),
