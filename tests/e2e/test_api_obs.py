@@ -247,7 +247,8 @@ def test_every_state_change_streams_in_order(api):
         assert [st for (_, t, st, _) in got if t == task] == states, got
     # c: try 1 fails and goes up_for_retry, try 2 fails for good
     c = [(st, tr) for (_, t, st, tr) in got if t == "c"]
-    assert ("running", 1) in c and ("up_for_retry", 1) in c and ("running", 2) in c, c
+    assert ("running", 1) in c and ("up_for_retry", 1) in c and ("queued", 2) in c and \
+        ("running", 2) in c, c
     assert c[-1] == ("failed", 2), c
     # every event of the stream is in the store's run record: nothing reported before it was
     # durable, nothing invented
