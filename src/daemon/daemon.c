@@ -48,11 +48,11 @@
 #include "base/vec.h"
 #include "base/when.h"
 #include "base/xalloc.h"
+#include "dag/dag.h"
+#include "dag/plan.h"
 #include "ops/dagdir.h"
 #include "ops/ops.h"
-#include "dag/plan.h"
 #include "ops/schedlock.h"
-#include "dag/dag.h"
 #include "sched/engine.h"
 #include "sched/run.h"
 #include "store/store.h"
@@ -616,7 +616,7 @@ static void daemon_end_unstarted(struct daemon *d, const struct run_rec *rec, en
     if (x.started_at_ms < 0)
         x.started_at_ms = x.ended_at_ms;
     engine_cork(d->e);
-    if (store_writer_put_run(d->e->w, &x) == 0)
+    if (engine_put_run(d->e, &x) == 0)
         log_warn("cannot record the run's end", "run=%s", log_q(rec->run_id));
     engine_uncork(d->e);
 }
@@ -1108,7 +1108,7 @@ static void daemon_dagdir_closed(void *ud)
 /* Once stopping, runs halted and jobs done: close everything. */
 static void daemon_maybe_finish(struct daemon *d)
 {
-    if (!d->stopping || d->runs || d->job_busy || d->jobs_head || !d->e || d->e->stopping)
+    if (!d->stopping || d->runs || d->job_busy || d->jobs_head || !d->e || engine_stopping(d->e))
         return;
     if (d->dir) {
         struct dagdir *dir = d->dir;
@@ -1240,7 +1240,7 @@ int daemon_run(const struct daemon_opts *o, char **errmsg)
         goto out_loop;
     for (size_t i = 0; i < o->npools; i++)
         if (o->pools[i].name)
-            sched_pool_set(&d->e->sched, o->pools[i].name, o->pools[i].slots);
+            engine_set_pool(d->e, o->pools[i].name, o->pools[i].slots);
     uv_timer_init(&d->loop, &d->plan_timer);
     uv_timer_init(&d->loop, &d->resync_timer);
     uv_timer_init(&d->loop, &d->grace_timer);

@@ -191,6 +191,16 @@ void engine_set_parallelism(struct engine *e, int parallelism)
     engine_uncork(e);
 }
 
+uint64_t engine_put_run(struct engine *e, const struct run_rec *rec)
+{
+    return e->w ? store_writer_put_run(e->w, rec) : 0;
+}
+
+bool engine_stopping(const struct engine *e)
+{
+    return e->stopping;
+}
+
 void engine_cork(struct engine *e)
 {
     if (e->w && e->cork++ == 0)

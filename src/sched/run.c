@@ -48,7 +48,7 @@
  */
 #include "sched/run.h"
 
-#include "sched/run_priv.h"
+#include "sched/run_int.h"
 
 #include "base/stats.h"
 
@@ -80,7 +80,6 @@
 #include "sched/engine.h"
 #include "sched/logprep.h"
 #include "sched/retry.h"
-#include "sched/run_int.h"
 #include "sched/sched.h"
 #include "sched/trigger.h"
 #include "store/store.h"

@@ -16,7 +16,7 @@
  * Loop thread for the run's parts; run_check_params and the conf helpers
  * are pure and may be called from any thread.
  */
-#include "sched/run_priv.h"
+#include "sched/run_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,7 +47,6 @@
 #include "sched/engine.h"
 #include "sched/logprep.h"
 #include "sched/retry.h"
-#include "sched/run_int.h"
 #include "sched/sched.h"
 #include "sched/trigger.h"
 #include "store/store.h"

@@ -178,7 +178,7 @@ int run_execute(const struct run_opts *o, struct run_result *res)
     }
     for (size_t i = 0; i < o->npools; i++)
         if (o->pools[i].name)
-            sched_pool_set(&x->e->sched, o->pools[i].name, o->pools[i].slots);
+            engine_set_pool(x->e, o->pools[i].name, o->pools[i].slots);
     if (o->handle_signals) {
         for (size_t i = 0; i < ARRAY_SIZE(runexec_signals); i++) {
             /* A hangup (the terminal closed) would kill baram and leave the tries, each in

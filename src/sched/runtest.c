@@ -9,7 +9,7 @@
  *
  * Main thread; blocks until the task ends.
  */
-#include "sched/run_priv.h"
+#include "sched/run_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,7 +39,6 @@
 #include "sched/engine.h"
 #include "sched/logprep.h"
 #include "sched/retry.h"
-#include "sched/run_int.h"
 #include "sched/sched.h"
 #include "sched/trigger.h"
 #include "store/store.h"

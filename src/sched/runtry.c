@@ -8,7 +8,7 @@
  * Loop thread only; the try contexts are owned by the run until their
  * executor calls back.
  */
-#include "sched/run_priv.h"
+#include "sched/run_int.h"
 
 #include "base/stats.h"
 
@@ -41,7 +41,6 @@
 #include "sched/engine.h"
 #include "sched/logprep.h"
 #include "sched/retry.h"
-#include "sched/run_int.h"
 #include "sched/sched.h"
 #include "sched/trigger.h"
 #include "store/store.h"
