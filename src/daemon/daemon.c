@@ -49,6 +49,7 @@
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "dag/dag.h"
+#include "dag/params.h"
 #include "dag/plan.h"
 #include "ops/dagdir.h"
 #include "ops/ops.h"
@@ -644,20 +645,20 @@ static void daemon_start_loaded(struct daemon *d, struct djob *j)
         drun_unlink(d, dr);
         return;
     }
-    struct run_param *params = NULL;
+    struct params_override *params = NULL;
     size_t nparams = 0;
     char *err = NULL;
     struct diag dg;
     diag_init(&dg);
-    if (run_conf_parse(j->rec.conf, &params, &nparams, &err) < 0 ||
-        run_check_params(dag, params, nparams, &dg) < 0) {
+    if (params_conf_parse(j->rec.conf, &params, &nparams, &err) < 0 ||
+        params_check(dag, params, nparams, &dg) < 0) {
         if (!err)
             err = run_diag_msg(&dg);
         log_warn("run cannot start: bad conf", "run=%s err=%s", log_q(dr->run_id), log_q(err));
         daemon_end_unstarted(d, &j->rec, RUN_FAILED);
         free(err);
         diag_release(&dg);
-        run_conf_free(params, nparams);
+        params_conf_free(params, nparams);
         drun_unlink(d, dr);
         return;
     }
@@ -678,7 +679,7 @@ static void daemon_start_loaded(struct daemon *d, struct djob *j)
     log_info(j->resume ? "run resumed" : "run started", "dag=%s run=%s", log_q(dag->id),
              log_q(dr->run_id));
     int rc = run_begin(d->e, &sp, daemon_run_ended, dr, &dr->r, &err);
-    run_conf_free(params, nparams);
+    params_conf_free(params, nparams);
     if (rc < 0) {
         log_warn("run cannot start", "run=%s err=%s", log_q(dr->run_id), log_q(err));
         free(err);

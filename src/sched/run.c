@@ -73,6 +73,7 @@
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "dag/dag.h"
+#include "dag/params.h"
 #include "dag/template.h"
 #include "exec/httptask.h"
 #include "exec/spawn.h"
@@ -415,7 +416,7 @@ static int run_for_each_items(struct run *r, uint32_t t, char ***items, size_t *
             if (json_is_string(e))
                 s = xstrndup(json_string_value(e), json_string_length(e));
             else {
-                char *d = json_dumps(e, JSON_COMPACT | JSON_ENCODE_ANY | RUN_JSON_REALS);
+                char *d = json_dumps(e, JSON_COMPACT | JSON_ENCODE_ANY | PARAMS_JSON_REALS);
                 s = xstrdup(d ? d : "");
                 free(d);
             }

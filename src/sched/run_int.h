@@ -286,7 +286,7 @@ void run_env_try_release(run_strv *env, run_strv *owned);
 char *run_task_dir(struct run *r, uint32_t t);
 int run_spawn(struct run *r, const struct spawn_opts *so, spawn_exit_fn cb, void *ud,
               struct spawn **out, char **msg);
-void run_params_init(struct run *r, const struct run_param *params, size_t nparams);
+void run_params_init(struct run *r, const struct params_override *params, size_t nparams);
 void run_log_append(const char *path, const char *msg);
 
 /* How a run, an http or a wait try is started and read back; shared by the scheduler

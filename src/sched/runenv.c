@@ -2,8 +2,7 @@
  * runenv.c - what a try sees: template expansion ({{ ds }}, params,
  * outputs, item), the environment (the parent's minus baram's own BARAM_*,
  * then the run's and try's names, OUTPUT_<UPSTREAM>, the DAG's env), and a
- * run's params and conf (overrides checked against the DAG, conf JSON in
- * and out).
+ * run's param values (dag/params.h checks and resolves them).
  *
  * Large outputs: exec refuses a variable over 128 KiB and an environment
  * plus command over ARG_MAX (E2BIG), and a mapped upstream's JSON array of
@@ -13,8 +12,7 @@
  * as OUTPUT_<TASK>_FILE (its path), OUTPUT_<TASK> then unset. The file stays
  * with the run's logs and goes with them.
  *
- * Loop thread for the run's parts; run_check_params and the conf helpers
- * are pure and may be called from any thread.
+ * Loop thread; run_diag_msg is pure and may be called from any thread.
  */
 #include "sched/run_int.h"
 
@@ -40,6 +38,7 @@
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "dag/dag.h"
+#include "dag/params.h"
 #include "dag/template.h"
 #include "exec/httptask.h"
 #include "exec/spawn.h"
@@ -111,9 +110,7 @@ static int run_lookup(void *ud, const char *name, const char **val, size_t *vlen
         if (lk->in && lk->in->map_index >= 0)
             v = lk->in->item;
     } else if (strncmp(name, "params.", 7) == 0) {
-        int pi = dag_param_index(dag, name + 7);
-        if (pi >= 0)
-            v = r->param_values[pi];
+        v = params_lookup(dag, r->param_values, name + 7);
     } else if (strncmp(name, "outputs.", 8) == 0) {
         uint32_t t;
         if (dag_find(dag, name + 8, &t) && r->tasks[t].complete) {
@@ -409,57 +406,19 @@ int run_env_try(struct run *r, struct run_inst *in, const char *out_path, size_t
 
 /* ---- setup and the front doors ---- */
 
-/* The values of the DAG's params with the overrides applied (last override wins). */
-void run_params_init(struct run *r, const struct run_param *params, size_t nparams)
+/* The values of the DAG's params with the overrides applied (last override wins). The run
+ * keeps its own copies of the overrides' values. */
+void run_params_init(struct run *r, const struct params_override *params, size_t nparams)
 {
-    const struct dag *dag = r->dag;
-    r->param_values = xcalloc(dag->nparams ? dag->nparams : 1, sizeof(char *));
-    for (size_t i = 0; i < dag->nparams; i++)
-        r->param_values[i] = dag->params[i].value;
+    struct params_override *cp = xcalloc(nparams ? nparams : 1, sizeof(*cp));
     r->owned_params = xcalloc(nparams ? nparams : 1, sizeof(char *));
     for (size_t i = 0; i < nparams; i++) {
-        int pi = dag_param_index(dag, params[i].name);
-        if (pi >= 0 && params[i].value) {
-            r->owned_params[r->nowned_params] = xstrdup(params[i].value);
-            r->param_values[pi] = r->owned_params[r->nowned_params++];
-        }
+        cp[i].name = params[i].name;
+        if (params[i].value)
+            cp[i].value = r->owned_params[r->nowned_params++] = xstrdup(params[i].value);
     }
-}
-
-int run_check_params(const struct dag *dag, const struct run_param *params, size_t nparams,
-                     struct diag *d)
-{
-    int rc = 0;
-    const char **names = xcalloc(dag->nparams ? dag->nparams : 1, sizeof(char *));
-    for (size_t i = 0; i < dag->nparams; i++)
-        names[i] = dag->params[i].name;
-    for (size_t i = 0; i < nparams; i++) {
-        const char *n = params[i].name;
-        if (!n || !*n || !params[i].value) {
-            rc = diag_err(d, dag->path, 0, 0, "malformed param '%s' (expected NAME=VALUE)",
-                          n ? n : "");
-            continue;
-        }
-        if (dag_param_index(dag, n) < 0) {
-            rc = diag_err(d, dag->path, 0, 0, "unknown param '%s'", n);
-            const char *s = suggest_closest(n, names, dag->nparams);
-            if (s)
-                diag_hint(d, "did you mean '%s'?", s);
-        }
-    }
-    for (size_t i = 0; i < dag->nparams; i++) {
-        if (dag->params[i].value)
-            continue;
-        bool given = false;
-        for (size_t k = 0; k < nparams && !given; k++)
-            given = params[k].name && strcmp(params[k].name, dag->params[i].name) == 0 &&
-                    params[k].value;
-        if (!given)
-            rc = diag_err(d, dag->path, 0, 0, "param '%s' has no default and was not given",
-                          dag->params[i].name);
-    }
-    free(names);
-    return rc < 0 ? -EINVAL : 0;
+    r->param_values = params_values(r->dag, cp, nparams);
+    free(cp);
 }
 
 char *run_diag_msg(struct diag *d)
@@ -471,74 +430,4 @@ char *run_diag_msg(struct diag *d)
         free(line);
     }
     return buf_detach(&b, NULL);
-}
-
-char *run_conf_json(const struct run_param *params, size_t nparams)
-{
-    if (nparams == 0)
-        return NULL;
-    json_t *o = json_object();
-    for (size_t i = 0; i < nparams; i++)
-        if (params[i].name && params[i].value)
-            json_object_set_new(o, params[i].name, json_string(params[i].value));
-    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(o);
-    return s;
-}
-
-int run_conf_parse(const char *json, struct run_param **out, size_t *n, char **errmsg)
-{
-    *out = NULL;
-    *n = 0;
-    if (!json || !*json)
-        return 0;
-    json_error_t jerr;
-    json_t *o = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
-    if (!o || !json_is_object(o)) {
-        *errmsg = o ? xstrdup("conf must be a JSON object of params, like {\"region\": \"eu\"}")
-                    : xasprintf("conf is not valid JSON: %s (line %d, column %d)", jerr.text,
-                                jerr.line, jerr.column);
-        json_decref(o);
-        return -EINVAL;
-    }
-    struct run_param *v = xcalloc(json_object_size(o) + 1, sizeof(*v));
-    size_t k = 0;
-    const char *key;
-    json_t *val;
-    json_object_foreach(o, key, val)
-    {
-        char *sv;
-        if (json_is_string(val))
-            sv = xstrndup(json_string_value(val), json_string_length(val));
-        else if (json_is_integer(val) || json_is_real(val) || json_is_boolean(val)) {
-            char *d = json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT | RUN_JSON_REALS);
-            sv = xstrdup(d ? d : "");
-            free(d);
-        } else {
-            *errmsg = xasprintf("conf param '%s' must be a string, number or boolean", key);
-            for (size_t i = 0; i < k; i++) {
-                free((char *)v[i].name);
-                free((char *)v[i].value);
-            }
-            free(v);
-            json_decref(o);
-            return -EINVAL;
-        }
-        v[k].name = xstrdup(key);
-        v[k].value = sv;
-        k++;
-    }
-    json_decref(o);
-    *out = v;
-    *n = k;
-    return 0;
-}
-
-void run_conf_free(struct run_param *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free((char *)v[i].name);
-        free((char *)v[i].value);
-    }
-    free(v);
 }

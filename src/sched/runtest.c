@@ -32,6 +32,7 @@
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "dag/dag.h"
+#include "dag/params.h"
 #include "dag/template.h"
 #include "exec/httptask.h"
 #include "exec/spawn.h"
@@ -209,7 +210,7 @@ void run_test_result_release(struct run_test_result *res)
     memset(res, 0, sizeof(*res));
 }
 
-int run_task_test(const struct dag *dag, uint32_t task, const struct run_param *params,
+int run_task_test(const struct dag *dag, uint32_t task, const struct params_override *params,
                   size_t nparams, int64_t logical_at_ms, int http_max_per_host,
                   struct run_test_result *res, char **errmsg)
 {
@@ -227,7 +228,7 @@ int run_task_test(const struct dag *dag, uint32_t task, const struct run_param *
     }
     struct diag d;
     diag_init(&d);
-    if (run_check_params(dag, params, nparams, &d) < 0) {
+    if (params_check(dag, params, nparams, &d) < 0) {
         *errmsg = run_diag_msg(&d);
         diag_release(&d);
         return -EINVAL;
