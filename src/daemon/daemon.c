@@ -51,6 +51,7 @@
 #include "dag/dag.h"
 #include "dag/params.h"
 #include "dag/plan.h"
+#include "exec/orphans.h"
 #include "ops/dagdir.h"
 #include "ops/ops.h"
 #include "ops/schedlock.h"
@@ -59,8 +60,7 @@
 #include "store/store.h"
 
 #define DAEMON_CURSOR_UNKNOWN (-2)
-#define DAEMON_LOCK_WAIT_MS   2000         /* how long a start waits for the home's lock */
-#define DAEMON_ENVIRON_MAX    (256 * 1024) /* bytes of a process's environment looked at */
+#define DAEMON_LOCK_WAIT_MS   2000 /* how long a start waits for the home's lock */
 
 struct ddag {
     char *id;        /* owned; the hmap's key */
@@ -261,56 +261,28 @@ static void djob_kill_orphan(struct store *s, const char *run_id, const char *ta
         return;
     for (size_t i = 0; i < n; i++) {
         int pid = tries[i].pid;
-        if (tries[i].state == TI_RUNNING && pid > 1 && getsid(pid) == pid) {
+        if (tries[i].state == TI_RUNNING && orphans_kill_pid(pid))
             log_info("killing a try left running", "run=%s task=%s pid=%d", log_q(run_id),
                      log_q(task_id), pid);
-            kill(-pid, SIGKILL);
-        }
     }
     store_free_tries(tries, n);
 }
 
-/* Kills every process group whose leader carries the run's identity in its environment
- * (each try gets BARAM_DAG and BARAM_RUN_ID): tries a dead scheduler left behind whose start
- * it never recorded. Linux /proc; only session leaders (a try's own session). */
+static void djob_killed_tagged(void *ud, int pid)
+{
+    log_info("killing a try left running", "run=%s pid=%d", log_q(ud), pid);
+}
+
+/* Kills every try of the run a dead scheduler left behind whose start it never recorded:
+ * they carry the run's identity in their environment (orphans.h). */
 static void djob_kill_tagged(const char *dag_id, const char *run_id)
 {
-    DIR *dir = opendir("/proc");
-    if (!dir)
-        return;
-    char *want_run = xasprintf("BARAM_RUN_ID=%s", run_id);
-    char *want_dag = xasprintf("BARAM_DAG=%s", dag_id);
-    struct dirent *de;
-    char *buf = xmalloc(DAEMON_ENVIRON_MAX);
-    while ((de = readdir(dir))) {
-        char *end;
-        long pid = strtol(de->d_name, &end, 10);
-        if (*end || pid <= 1 || pid == (long)getpid() || getsid((pid_t)pid) != (pid_t)pid)
-            continue;
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%ld/environ", pid);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        ssize_t n = read(fd, buf, DAEMON_ENVIRON_MAX - 1);
-        close(fd);
-        if (n <= 0)
-            continue;
-        bool run = false, dag = false;
-        buf[n] = 0;
-        for (ssize_t i = 0; i < n; i += (ssize_t)strlen(buf + i) + 1) {
-            run = run || strcmp(buf + i, want_run) == 0;
-            dag = dag || strcmp(buf + i, want_dag) == 0;
-        }
-        if (run && dag) {
-            log_info("killing a try left running", "run=%s pid=%ld", log_q(run_id), pid);
-            kill((pid_t)-pid, SIGKILL);
-        }
-    }
-    free(buf);
-    free(want_run);
-    free(want_dag);
-    closedir(dir);
+    char *tags[RUN_ENV_NTAGS];
+    run_env_tags(dag_id, run_id, tags);
+    (void)orphans_kill_tagged((const char *const *)tags, RUN_ENV_NTAGS, djob_killed_tagged,
+                              (void *)run_id);
+    for (size_t i = 0; i < RUN_ENV_NTAGS; i++)
+        free(tags[i]);
 }
 
 static bool djob_same_str(const char *a, const char *b)

@@ -613,33 +613,17 @@ static void run_hooks(struct run *r)
         run_stop(r);
         return;
     }
-    run_strv env = {0};
-    char *own[4];
-    own[0] = xasprintf("BARAM_DAG=%s", r->dag->id);
-    own[1] = xasprintf("BARAM_RUN_ID=%s", r->run_id);
-    own[2] = xasprintf("BARAM_RUN_STATE=%s", run_state_name(r->state));
-    own[3] = xasprintf("BARAM_DS=%s", r->ds);
-    for (char **e = environ; e && *e; e++) {
-        if (strncmp(*e, "BARAM_DAG=", 10) == 0 || strncmp(*e, "BARAM_RUN_ID=", 13) == 0 ||
-            strncmp(*e, "BARAM_RUN_STATE=", 16) == 0 || strncmp(*e, "BARAM_DS=", 9) == 0)
-            continue;
-        VEC_PUSH(&env, *e);
-    }
-    for (int i = 0; i < 4; i++)
-        VEC_PUSH(&env, own[i]);
-    for (size_t i = 0; i < r->dag_env.n; i++)
-        VEC_PUSH(&env, r->dag_env.v[i]);
-    VEC_PUSH(&env, NULL);
+    run_strv env = {0}, owned = {0};
+    run_env_hook(r, &env, &owned);
     char *cmd_file = xasprintf("%s/%s.sh", r->logdir, name);
     struct spawn_opts so = {.cmd = cmd.data,
                             .cmd_file = cmd_file,
                             .cwd = r->dag->dir,
                             .env = env.v,
-                            .log_path = r->hook_log};
+                            .log_path = r->hook_log,
+                            .grace_ms = DAG_KILL_GRACE_MS};
     int rc = run_spawn(r, &so, run_on_hook_exit, r, &r->hook, &msg);
-    for (int i = 0; i < 4; i++)
-        free(own[i]);
-    VEC_FREE(&env);
+    run_env_try_release(&env, &owned);
     free(cmd_file);
     buf_release(&cmd);
     if (rc < 0) {
@@ -1114,8 +1098,8 @@ void run_halt(struct run *r)
             continue;
         }
         if (in->cur->sp) {
-            if (in->pid > 0)
-                kill(-in->pid, SIGKILL); /* no grace left: the daemon is going */
+            if (in->pid > 0) /* no grace left: the daemon is going */
+                RUN_IGN(spawn_kill_group(in->pid));
             spawn_kill(in->cur->sp);
         } else if (in->cur->ht) {
             httptask_cancel(in->cur->ht);

@@ -131,6 +131,12 @@ enum run_state run_get_state(const struct run *r);
 const char *run_get_error(const struct run *r);
 bool run_get_ended(const struct run *r);
 
+/* What every try of a run carries in its environment, "BARAM_DAG=<dag_id>" and
+ * "BARAM_RUN_ID=<run_id>": the tags that find the tries a dead scheduler left
+ * (exec/orphans.h). tags[0..RUN_ENV_NTAGS-1] are malloc'd. Any thread. */
+#define RUN_ENV_NTAGS 2
+void run_env_tags(const char *dag_id, const char *run_id, char *tags[RUN_ENV_NTAGS]);
+
 /* The entries of d as one message (lines), malloc'd. */
 char *run_diag_msg(struct diag *d);
 

@@ -281,7 +281,11 @@ void run_env_init(struct run *r);
 void run_env_release(struct run *r);
 int run_env_try(struct run *r, struct run_inst *in, const char *out_path, size_t cmd_len,
                 run_strv *env, run_strv *owned, char **msg);
-/* Frees what run_env_try made. */
+/* The environment of the run's hook (on_success, on_failure): baram's own, less the names it
+ * sets, then BARAM_DAG, BARAM_RUN_ID, BARAM_RUN_STATE, BARAM_DS and the DAG's env,
+ * NULL-terminated in *env; the strings made are in *owned. Free with run_env_try_release. */
+void run_env_hook(struct run *r, run_strv *env, run_strv *owned);
+/* Frees what run_env_try or run_env_hook made. */
 void run_env_try_release(run_strv *env, run_strv *owned);
 char *run_task_dir(struct run *r, uint32_t t);
 int run_spawn(struct run *r, const struct spawn_opts *so, spawn_exit_fn cb, void *ud,
@@ -299,7 +303,8 @@ char *run_exit_message(const struct spawn_result *res, int64_t timeout_ms);
 /* An http try's request, its URL and body expanded for instance in. */
 struct run_http_call {
     struct buf url, body;
-    struct httptask_req req; /* points into url, body and the DAG */
+    struct httptask_header *headers; /* owned array; the strings borrowed from the DAG */
+    struct httptask_req req;         /* points into url, body, headers and the DAG */
     char *line;              /* owned: "METHOD URL" for the log, secrets redacted */
 };
 /* 0, or -EINVAL with *msg (malloc'd). Release hc in both cases. */

@@ -228,6 +228,43 @@ void run_env_init(struct run *r)
     hmap_release(&excl);
 }
 
+static void run_env_push(run_strv *env, run_strv *owned, char *s)
+{
+    VEC_PUSH(env, s);
+    VEC_PUSH(owned, s);
+}
+
+void run_env_tags(const char *dag_id, const char *run_id, char *tags[RUN_ENV_NTAGS])
+{
+    tags[0] = xasprintf("BARAM_DAG=%s", dag_id);
+    tags[1] = xasprintf("BARAM_RUN_ID=%s", run_id);
+}
+
+/* The names baram sets in a hook's environment (run_env_hook). */
+#define RUN_HOOK_NOWN 4
+
+void run_env_hook(struct run *r, run_strv *env, run_strv *owned)
+{
+    static const char *const mine[RUN_HOOK_NOWN] = {
+        "BARAM_DAG=", "BARAM_RUN_ID=", "BARAM_RUN_STATE=", "BARAM_DS="};
+    for (char **e = environ; e && *e; e++) {
+        bool skip = false;
+        for (size_t i = 0; i < RUN_HOOK_NOWN && !skip; i++)
+            skip = strncmp(*e, mine[i], strlen(mine[i])) == 0;
+        if (!skip)
+            VEC_PUSH(env, *e);
+    }
+    char *tags[RUN_ENV_NTAGS];
+    run_env_tags(r->dag->id, r->run_id, tags);
+    for (size_t i = 0; i < RUN_ENV_NTAGS; i++)
+        run_env_push(env, owned, tags[i]);
+    run_env_push(env, owned, xasprintf("BARAM_RUN_STATE=%s", run_state_name(r->state)));
+    run_env_push(env, owned, xasprintf("BARAM_DS=%s", r->ds));
+    for (size_t i = 0; i < r->dag_env.n; i++)
+        VEC_PUSH(env, r->dag_env.v[i]);
+    VEC_PUSH(env, NULL);
+}
+
 void run_env_release(struct run *r)
 {
     for (size_t i = 0; i < r->owned_env.n; i++)
@@ -301,12 +338,6 @@ static int run_up_cmp(const void *a, const void *b)
 {
     size_t x = ((const struct run_up *)a)->cost, y = ((const struct run_up *)b)->cost;
     return x < y ? 1 : x > y ? -1 : 0;
-}
-
-static void run_env_push(run_strv *env, run_strv *owned, char *s)
-{
-    VEC_PUSH(env, s);
-    VEC_PUSH(owned, s);
 }
 
 void run_env_try_release(run_strv *env, run_strv *owned)

@@ -151,7 +151,8 @@ static int run_test_shell(struct run *r, struct run_inst *in, uv_loop_t *loop, c
                             .cwd = r->dag->dir,
                             .env = env.v,
                             .inherit_stdio = true,
-                            .timeout_ms = dt->timeout_ms};
+                            .timeout_ms = dt->timeout_ms,
+                            .grace_ms = DAG_KILL_GRACE_MS};
     c->timeout_ms = dt->timeout_ms;
     run_test_watch(loop, c);
     if (rc == 0)

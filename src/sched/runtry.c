@@ -346,6 +346,7 @@ static void run_start_shell(struct run *r, uint32_t ii, struct run_try *tr)
             .env = env.v,
             .log_path = tr->log_path,
             .timeout_ms = t->timeout_ms,
+            .grace_ms = DAG_KILL_GRACE_MS,
         };
         rc = run_spawn(r, &so, run_on_exit, tr, &tr->sp, &msg);
     }
@@ -401,6 +402,9 @@ int run_http_call_init(struct run *r, struct run_inst *in, struct run_http_call 
     buf_init(&hc->url, 64 * 1024);
     buf_init(&hc->body, DAG_OUTPUT_MAX * 16);
     hc->line = NULL;
+    hc->headers = xcalloc(h->nheaders ? h->nheaders : 1, sizeof(*hc->headers));
+    for (size_t i = 0; i < h->nheaders; i++)
+        hc->headers[i] = (struct httptask_header){h->headers[i].name, h->headers[i].value};
     if (run_expand(r, h->url, in, in->task, &hc->url, msg) < 0 ||
         (h->body && run_expand(r, h->body, in, in->task, &hc->body, msg) < 0))
         return -EINVAL;
@@ -409,13 +413,14 @@ int run_http_call_init(struct run *r, struct run_inst *in, struct run_http_call 
         .url = hc->url.data,
         .body = h->body ? hc->body.data : NULL,
         .body_len = h->body ? hc->body.len : 0,
-        .headers = h->headers,
+        .headers = hc->headers,
         .nheaders = h->nheaders,
         .expect = h->expect,
         .nexpect = h->nexpect,
         .timeout_ms = h->timeout_ms, /* the task's timeout applied (dag.h) */
         .cb_failures = h->cb_failures,
         .cb_reset_ms = h->cb_reset_ms,
+        .body_max = DAG_OUTPUT_MAX,
     };
     char *shown = httptask_redact_url(hc->url.data); /* no credentials or tokens in logs */
     hc->line = xasprintf("%s %s", h->method ? h->method : "GET", shown);
@@ -427,6 +432,8 @@ void run_http_call_release(struct run_http_call *hc)
 {
     buf_release(&hc->url);
     buf_release(&hc->body);
+    free(hc->headers);
+    hc->headers = NULL;
     free(hc->line);
     hc->line = NULL;
 }
