@@ -251,34 +251,70 @@ typedef VEC(char *) run_strv;
 
 /* ---- small helpers ---- */
 
+/* Instance ii of the run (ii < r->insts.n). The pointer moves when an instance is added. */
 static inline struct run_inst *run_inst_at(struct run *r, uint32_t ii)
 {
     return &r->insts.v[ii];
 }
 
+/* The instance's id: its task's name, or "<task>[<map_index>]" for a mapped one (borrowed). */
 static inline const char *run_inst_id(const struct run *r, const struct run_inst *in)
 {
     return in->id ? in->id : r->dag->tasks[in->task].name;
 }
 
+/* ---- run.c: the run's course ---- */
+
+/* Around each event: the changes it makes reach the writer as one batch (one commit). No-ops
+ * without an engine (run_task_test). */
 void run_cork(struct run *r);
 void run_uncork(struct run *r);
+/* The run has something to decide: the next engine_pump does it. */
 void run_mark(struct run *r);
+/* After an event of this run: mark it and pump the engine. */
 void run_pump(struct run *r);
+/* Submits instance ii's task instance record to the writer: its sequence number, or 0 when
+ * nothing is recorded (no engine or writer: run_task_test). */
 uint64_t run_put_ti(struct run *r, uint32_t ii);
+/* Submits the record of instance ii's current try, in state st (ended at ended_at_ms, or -1
+ * while it runs): its sequence number, or 0 as for run_put_ti. */
 uint64_t run_put_try(struct run *r, uint32_t ii, enum ti_state st, int64_t ended_at_ms);
+/* Tells the run's progress callback (if any) that instance ii changed state. */
 void run_progress(struct run *r, uint32_t ii);
+/* Appends an instance of task (map_index -1 when not mapped; item steals a malloc'd string
+ * or NULL) in state none: its index. */
 uint32_t run_add_inst(struct run *r, uint32_t task, int32_t map_index, char *item);
+/* Instance ii's upstream is met: it is scheduled and pushed on the ready queue (or replayed
+ * from its stored record when resuming; left for later while the run drains). */
 void run_ready(struct run *r, uint32_t ii);
+/* An instance reached a finished state (its record is submitted): updates its downstream's
+ * counts and puts them on the worklist. */
 void run_finish_inst(struct run *r, uint32_t ii);
+/* The run is over (records durable, hooks done): once no log preparation holds it, its
+ * owner hears of it. */
 void run_stop(struct run *r);
+/* Frees everything the run owns but the struct itself (run_free, run_task_test). */
 void run_release(struct run *r);
+/* A halted run ends once its killed tries, retry timers and hook have reported. */
 void run_halt_check(struct run *r);
+
+/* ---- runenv.c: templates, environments, param values ---- */
+
+/* "OUTPUT_" / "PARAM_" + NAME upper-cased, non-alphanumerics as '_'; malloc'd. */
 char *run_env_name(const char *prefix, const char *name);
+/* Expands template t for instance in of task (in NULL for hooks and for_each; task
+ * UINT32_MAX for hooks) into out: 0, or a negative code with *msg (malloc'd) saying why. */
 int run_expand(struct run *r, const struct template *t, struct run_inst *in, uint32_t task,
                struct buf *out, char **msg);
+/* Builds the environment every try of the run starts from (base_env, dag_env), once the
+ * run's ids, dates and param values are set. */
 void run_env_init(struct run *r);
+/* Frees what run_env_init made. */
 void run_env_release(struct run *r);
+/* The environment of one try of instance in: the run's, its try's names, OUTPUT_<UP> (or
+ * OUTPUT_<UP>_FILE, written under out_path's folder) and the DAG's env, sized to fit exec
+ * with a command of cmd_len bytes; NULL-terminated in *env, the strings made in *owned. 0, or
+ * a negative code with *msg (malloc'd). Free with run_env_try_release in both cases. */
 int run_env_try(struct run *r, struct run_inst *in, const char *out_path, size_t cmd_len,
                 run_strv *env, run_strv *owned, char **msg);
 /* The environment of the run's hook (on_success, on_failure): baram's own, less the names it
@@ -287,11 +323,21 @@ int run_env_try(struct run *r, struct run_inst *in, const char *out_path, size_t
 void run_env_hook(struct run *r, run_strv *env, run_strv *owned);
 /* Frees what run_env_try or run_env_hook made. */
 void run_env_try_release(run_strv *env, run_strv *owned);
+/* Sets r->param_values: the DAG's params with the overrides applied (dag/params.h), the run
+ * keeping its own copies of the overrides' values. */
+void run_params_init(struct run *r, const struct params_override *params, size_t nparams);
+
+/* ---- runtry.c: tries ---- */
+
+/* HOME/logs/<dag>/<run>/<task>: an unmapped task's folder (a mapped task's instances have
+ * <task>.N, so its own holds only its output for downstreams). Malloc'd. */
 char *run_task_dir(struct run *r, uint32_t t);
+/* Appends the line msg to the log file at path (NULL: nothing), ignoring failures. */
+void run_log_append(const char *path, const char *msg);
+/* Starts a process on the run's loop after spawn_check: 0 and *out, or a negative code with
+ * *msg (malloc'd) for the try's log and message. */
 int run_spawn(struct run *r, const struct spawn_opts *so, spawn_exit_fn cb, void *ud,
               struct spawn **out, char **msg);
-void run_params_init(struct run *r, const struct params_override *params, size_t nparams);
-void run_log_append(const char *path, const char *msg);
 
 /* How a run, an http or a wait try is started and read back; shared by the scheduler
  * (runtry.c) and `baram tasks test` (runtest.c), so both say the same things. */
@@ -305,11 +351,12 @@ struct run_http_call {
     struct buf url, body;
     struct httptask_header *headers; /* owned array; the strings borrowed from the DAG */
     struct httptask_req req;         /* points into url, body, headers and the DAG */
-    char *line;              /* owned: "METHOD URL" for the log, secrets redacted */
+    char *line;                      /* owned: "METHOD URL" for the log, secrets redacted */
 };
 /* 0, or -EINVAL with *msg (malloc'd). Release hc in both cases. */
 int run_http_call_init(struct run *r, struct run_inst *in, struct run_http_call *hc,
                        char **msg) WARN_UNUSED;
+/* Frees what run_http_call_init made. */
 void run_http_call_release(struct run_http_call *hc);
 /* Fills e from a finished request (e's strings malloc'd); returns the log line (malloc'd). */
 char *run_http_end(const struct httptask_result *res, struct run_try_end *e);
@@ -325,14 +372,26 @@ struct run_wait_call {
 /* 0, or -EINVAL with *msg (malloc'd). Release wc in both cases. */
 int run_wait_call_init(struct run *r, struct run_inst *in, struct run_wait_call *wc,
                        char **msg) WARN_UNUSED;
+/* Frees what run_wait_call_init made. */
 void run_wait_call_release(struct run_wait_call *wc);
 /* Fills e from a finished wait (e's strings malloc'd); returns the log line (malloc'd). */
 char *run_wait_end(const struct waiter_result *res, struct run_try_end *e);
+
+/* Log folders made ahead (logprep.h): */
+/* The unmapped process task t will not run after all: remove what was prepared for it. */
 void run_prep_drop(struct run *r, uint32_t t);
+/* logprep's callback for one task's preparation (ud: its context; rc 0 when made). */
 void run_prep_done(void *ud, int rc);
+/* Queues the making of task t's log folder and 1.log when it is an unmapped process task that
+ * has not started: called while its last upstream runs or while it waits for a slot. */
 void run_prep(struct run *r, uint32_t t);
+/* The run is over: remove what was prepared for tasks that never started. */
 void run_prep_cleanup(struct run *r);
+
+/* Submits the 'running' records of instance ii's current try if they are still pending. */
 void run_flush_running(struct run *r, uint32_t ii);
+/* The close callback of a retry timer: unlinks and frees it, then checks a halted run's end
+ * (run_halt_check) or pumps the run. */
 void run_retry_closed(uv_handle_t *h);
 /* Starts the try instance ii has claimed (state queued, holding a slot). */
 void run_try_start(struct run *r, uint32_t ii);
