@@ -7,7 +7,9 @@
  * completion, retries, log folders), runenv.c (templates and environments),
  * runexec.c (`baram run`) and runtest.c (`baram tasks test`). Other layers
  * see struct engine and struct run only as opaque pointers (engine.h,
- * run.h). Nothing outside src/sched/engine.c and src/sched/run*.c includes it.
+ * run.h). The functions the files share are named run__* (engine__* for
+ * engine.c's), each documented below. Nothing outside src/sched/engine.c and
+ * src/sched/run*.c includes it.
  *
  * Loop thread only (see run.c).
  */
@@ -121,7 +123,7 @@ struct run_inst {
     bool timed_out;
     bool dir_made;
     bool slot_held;   /* the try holds a parallelism/pool slot (wait tasks give it back) */
-    bool rec_pending; /* its 'running' records are not submitted yet (see run_flush_running) */
+    bool rec_pending; /* its 'running' records are not submitted yet (see run__flush_running) */
     char *id;         /* owned when mapped (or placeholder), else NULL: the task's name */
     char *item;       /* owned, mapped only */
     char *output;     /* owned, may be NULL */
@@ -169,7 +171,7 @@ struct run_retry {
     struct run_retry *prev, *next; /* the run's list of open retry timers */
 };
 
-/* A claimed try (see run_sched_start): it starts once the writer reports seq durable. */
+/* A claimed try (see run__sched_start): it starts once the writer reports seq durable. */
 struct run_gate {
     uint64_t seq;
     uint32_t inst;
@@ -252,13 +254,13 @@ typedef VEC(char *) run_strv;
 /* ---- small helpers ---- */
 
 /* Instance ii of the run (ii < r->insts.n). The pointer moves when an instance is added. */
-static inline struct run_inst *run_inst_at(struct run *r, uint32_t ii)
+static inline struct run_inst *run__inst_at(struct run *r, uint32_t ii)
 {
     return &r->insts.v[ii];
 }
 
 /* The instance's id: its task's name, or "<task>[<map_index>]" for a mapped one (borrowed). */
-static inline const char *run_inst_id(const struct run *r, const struct run_inst *in)
+static inline const char *run__inst_id(const struct run *r, const struct run_inst *in)
 {
     return in->id ? in->id : r->dag->tasks[in->task].name;
 }
@@ -267,84 +269,85 @@ static inline const char *run_inst_id(const struct run *r, const struct run_inst
 
 /* Around each event: the changes it makes reach the writer as one batch (one commit). No-ops
  * without an engine (run_task_test). */
-void run_cork(struct run *r);
-void run_uncork(struct run *r);
+void run__cork(struct run *r);
+void run__uncork(struct run *r);
 /* The run has something to decide: the next engine_pump does it. */
-void run_mark(struct run *r);
+void run__mark(struct run *r);
 /* After an event of this run: mark it and pump the engine. */
-void run_pump(struct run *r);
+void run__pump(struct run *r);
 /* Submits instance ii's task instance record to the writer: its sequence number, or 0 when
  * nothing is recorded (no engine or writer: run_task_test). */
-uint64_t run_put_ti(struct run *r, uint32_t ii);
+uint64_t run__put_ti(struct run *r, uint32_t ii);
 /* Submits the record of instance ii's current try, in state st (ended at ended_at_ms, or -1
- * while it runs): its sequence number, or 0 as for run_put_ti. */
-uint64_t run_put_try(struct run *r, uint32_t ii, enum ti_state st, int64_t ended_at_ms);
+ * while it runs): its sequence number, or 0 as for run__put_ti. */
+uint64_t run__put_try(struct run *r, uint32_t ii, enum ti_state st, int64_t ended_at_ms);
 /* Tells the run's progress callback (if any) that instance ii changed state. */
-void run_progress(struct run *r, uint32_t ii);
+void run__progress(struct run *r, uint32_t ii);
 /* Appends an instance of task (map_index -1 when not mapped; item steals a malloc'd string
  * or NULL) in state none: its index. */
-uint32_t run_add_inst(struct run *r, uint32_t task, int32_t map_index, char *item);
+uint32_t run__add_inst(struct run *r, uint32_t task, int32_t map_index, char *item);
 /* Instance ii's upstream is met: it is scheduled and pushed on the ready queue (or replayed
  * from its stored record when resuming; left for later while the run drains). */
-void run_ready(struct run *r, uint32_t ii);
+void run__ready(struct run *r, uint32_t ii);
 /* An instance reached a finished state (its record is submitted): updates its downstream's
  * counts and puts them on the worklist. */
-void run_finish_inst(struct run *r, uint32_t ii);
+void run__finish_inst(struct run *r, uint32_t ii);
 /* The run is over (records durable, hooks done): once no log preparation holds it, its
  * owner hears of it. */
-void run_stop(struct run *r);
+void run__stop(struct run *r);
 /* Frees everything the run owns but the struct itself (run_free, run_task_test). */
-void run_release(struct run *r);
+void run__release(struct run *r);
 /* A halted run ends once its killed tries, retry timers and hook have reported. */
-void run_halt_check(struct run *r);
+void run__halt_check(struct run *r);
 
 /* ---- runenv.c: templates, environments, param values ---- */
 
 /* "OUTPUT_" / "PARAM_" + NAME upper-cased, non-alphanumerics as '_'; malloc'd. */
-char *run_env_name(const char *prefix, const char *name);
+char *run__env_name(const char *prefix, const char *name);
 /* Expands template t for instance in of task (in NULL for hooks and for_each; task
  * UINT32_MAX for hooks) into out: 0, or a negative code with *msg (malloc'd) saying why. */
-int run_expand(struct run *r, const struct template *t, struct run_inst *in, uint32_t task,
-               struct buf *out, char **msg);
+int run__expand(struct run *r, const struct template *t, struct run_inst *in, uint32_t task,
+                struct buf *out, char **msg);
 /* Builds the environment every try of the run starts from (base_env, dag_env), once the
  * run's ids, dates and param values are set. */
-void run_env_init(struct run *r);
-/* Frees what run_env_init made. */
-void run_env_release(struct run *r);
+void run__env_init(struct run *r);
+/* Frees what run__env_init made. */
+void run__env_release(struct run *r);
 /* The environment of one try of instance in: the run's, its try's names, OUTPUT_<UP> (or
  * OUTPUT_<UP>_FILE, written under out_path's folder) and the DAG's env, sized to fit exec
  * with a command of cmd_len bytes; NULL-terminated in *env, the strings made in *owned. 0, or
- * a negative code with *msg (malloc'd). Free with run_env_try_release in both cases. */
-int run_env_try(struct run *r, struct run_inst *in, const char *out_path, size_t cmd_len,
-                run_strv *env, run_strv *owned, char **msg);
+ * a negative code with *msg (malloc'd). Free with run__env_try_release in both cases. */
+int run__env_try(struct run *r, struct run_inst *in, const char *out_path, size_t cmd_len,
+                 run_strv *env, run_strv *owned, char **msg);
 /* The environment of the run's hook (on_success, on_failure): baram's own, less the names it
  * sets, then BARAM_DAG, BARAM_RUN_ID, BARAM_RUN_STATE, BARAM_DS and the DAG's env,
- * NULL-terminated in *env; the strings made are in *owned. Free with run_env_try_release. */
-void run_env_hook(struct run *r, run_strv *env, run_strv *owned);
-/* Frees what run_env_try or run_env_hook made. */
-void run_env_try_release(run_strv *env, run_strv *owned);
+ * NULL-terminated in *env; the strings made are in *owned. Free with run__env_try_release. */
+void run__env_hook(struct run *r, run_strv *env, run_strv *owned);
+/* Frees what run__env_try or run__env_hook made. */
+void run__env_try_release(run_strv *env, run_strv *owned);
 /* Sets r->param_values: the DAG's params with the overrides applied (dag/params.h), the run
  * keeping its own copies of the overrides' values. */
-void run_params_init(struct run *r, const struct params_override *params, size_t nparams);
+void run__params_init(struct run *r, const struct params_override *params, size_t nparams);
 
 /* ---- runtry.c: tries ---- */
 
 /* HOME/logs/<dag>/<run>/<task>: an unmapped task's folder (a mapped task's instances have
- * <task>.N, so its own holds only its output for downstreams). Malloc'd. */
+ * <task>.N, so its own holds only its output for downstreams). Malloc'd. It keeps its name:
+ * it goes with run_log_dir into the module the log layout is getting. */
 char *run_task_dir(struct run *r, uint32_t t);
 /* Appends the line msg to the log file at path (NULL: nothing), ignoring failures. */
-void run_log_append(const char *path, const char *msg);
+void run__log_append(const char *path, const char *msg);
 /* Starts a process on the run's loop after spawn_check: 0 and *out, or a negative code with
  * *msg (malloc'd) for the try's log and message. */
-int run_spawn(struct run *r, const struct spawn_opts *so, spawn_exit_fn cb, void *ud,
-              struct spawn **out, char **msg);
+int run__spawn(struct run *r, const struct spawn_opts *so, spawn_exit_fn cb, void *ud,
+               struct spawn **out, char **msg);
 
 /* How a run, an http or a wait try is started and read back; shared by the scheduler
  * (runtry.c) and `baram tasks test` (runtest.c), so both say the same things. */
 
 /* Why a process try failed ("exit code 3", "killed by signal 9 (Killed)", "timed out after
  * 2s"), malloc'd; NULL when it succeeded or skipped. */
-char *run_exit_message(const struct spawn_result *res, int64_t timeout_ms);
+char *run__exit_message(const struct spawn_result *res, int64_t timeout_ms);
 
 /* An http try's request, its URL and body expanded for instance in. */
 struct run_http_call {
@@ -354,12 +357,12 @@ struct run_http_call {
     char *line;                      /* owned: "METHOD URL" for the log, secrets redacted */
 };
 /* 0, or -EINVAL with *msg (malloc'd). Release hc in both cases. */
-int run_http_call_init(struct run *r, struct run_inst *in, struct run_http_call *hc,
-                       char **msg) WARN_UNUSED;
-/* Frees what run_http_call_init made. */
-void run_http_call_release(struct run_http_call *hc);
+int run__http_call_init(struct run *r, struct run_inst *in, struct run_http_call *hc,
+                        char **msg) WARN_UNUSED;
+/* Frees what run__http_call_init made. */
+void run__http_call_release(struct run_http_call *hc);
 /* Fills e from a finished request (e's strings malloc'd); returns the log line (malloc'd). */
-char *run_http_end(const struct httptask_result *res, struct run_try_end *e);
+char *run__http_end(const struct httptask_result *res, struct run_try_end *e);
 
 /* A wait try's condition, expanded for instance in (a relative file joined to the DAG's
  * folder). */
@@ -370,65 +373,65 @@ struct run_wait_call {
     struct waiter_opts opts; /* points into what, file and the DAG */
 };
 /* 0, or -EINVAL with *msg (malloc'd). Release wc in both cases. */
-int run_wait_call_init(struct run *r, struct run_inst *in, struct run_wait_call *wc,
-                       char **msg) WARN_UNUSED;
-/* Frees what run_wait_call_init made. */
-void run_wait_call_release(struct run_wait_call *wc);
+int run__wait_call_init(struct run *r, struct run_inst *in, struct run_wait_call *wc,
+                        char **msg) WARN_UNUSED;
+/* Frees what run__wait_call_init made. */
+void run__wait_call_release(struct run_wait_call *wc);
 /* Fills e from a finished wait (e's strings malloc'd); returns the log line (malloc'd). */
-char *run_wait_end(const struct waiter_result *res, struct run_try_end *e);
+char *run__wait_end(const struct waiter_result *res, struct run_try_end *e);
 
 /* Log folders made ahead (logprep.h): */
 /* The unmapped process task t will not run after all: remove what was prepared for it. */
-void run_prep_drop(struct run *r, uint32_t t);
+void run__prep_drop(struct run *r, uint32_t t);
 /* logprep's callback for one task's preparation (ud: its context; rc 0 when made). */
-void run_prep_done(void *ud, int rc);
+void run__prep_done(void *ud, int rc);
 /* Queues the making of task t's log folder and 1.log when it is an unmapped process task that
  * has not started: called while its last upstream runs or while it waits for a slot. */
-void run_prep(struct run *r, uint32_t t);
+void run__prep(struct run *r, uint32_t t);
 /* The run is over: remove what was prepared for tasks that never started. */
-void run_prep_cleanup(struct run *r);
+void run__prep_cleanup(struct run *r);
 
 /* Submits the 'running' records of instance ii's current try if they are still pending. */
-void run_flush_running(struct run *r, uint32_t ii);
+void run__flush_running(struct run *r, uint32_t ii);
 /* The close callback of a retry timer: unlinks and frees it, then checks a halted run's end
- * (run_halt_check) or pumps the run. */
-void run_retry_closed(uv_handle_t *h);
+ * (run__halt_check) or pumps the run. */
+void run__retry_closed(uv_handle_t *h);
 /* Starts the try instance ii has claimed (state queued, holding a slot). */
-void run_try_start(struct run *r, uint32_t ii);
+void run__try_start(struct run *r, uint32_t ii);
 /* Ends a claimed try that never started, as if killed: the run is cancelled, failed or
  * halted (run_abort, run_halt). */
-void run_claim_end(struct run *r, uint32_t ii);
+void run__claim_end(struct run *r, uint32_t ii);
 /* The instance (up_for_retry) is made ready again after delay_ms. */
-void run_retry_after(struct run *r, uint32_t ii, int64_t delay_ms);
+void run__retry_after(struct run *r, uint32_t ii, int64_t delay_ms);
 
 /* ---- between the engine and its runs ---- */
 
 /* The ready queue's start callback (sched.h): a slot is taken for instance id of run owner. */
-void run_sched_start(void *owner, uint32_t id);
+void run__sched_start(void *owner, uint32_t id);
 
 /* Decides the run's worklist and releases its gated instances (before a dispatch). */
-void run_pump_work(struct run *r);
+void run__pump_work(struct run *r);
 /* Records the instances made ready, then checks whether the run has ended. */
-void run_pump_after(struct run *r);
+void run__pump_after(struct run *r);
 /* The store's durable sequence number advanced (engine->durable). */
-void run_durable(struct run *r);
+void run__durable(struct run *r);
 /* The store failed for good: the run fails and stops its work. */
-void run_store_failed(struct run *r, const char *msg);
+void run__store_failed(struct run *r, const char *msg);
 /* Submits instance inst's delayed 'running' records if still pending. */
-void run_flush_running_rec(struct run *r, uint32_t inst);
+void run__flush_running_rec(struct run *r, uint32_t inst);
 /* The run has ended: calls its owner's callback (from the engine's ended timer). */
-void run_report_ended(struct run *r);
+void run__report_ended(struct run *r);
 /* The next live run of the engine after r (NULL at the end). */
-struct run *run_next_live(struct run *r);
+struct run *run__next_live(struct run *r);
 
 /* What engine.c offers run.c: */
 /* Queues instance inst's 'running' records for the delayed flush. */
-void engine_pend_running(struct engine *e, struct run *r, uint32_t inst);
+void engine__pend_running(struct engine *e, struct run *r, uint32_t inst);
 /* The run is being freed: drop every reference the engine holds to it. */
-void engine_forget_run(struct engine *e, struct run *r);
+void engine__forget_run(struct engine *e, struct run *r);
 /* A process started latency_ns after its instance became ready (statistics). */
-void engine_note_latency(struct engine *e, int64_t latency_ns);
-/* The run has ended: report it to its owner soon (run_report_ended). */
-void engine_run_ended(struct engine *e, struct run *r);
+void engine__note_latency(struct engine *e, int64_t latency_ns);
+/* The run has ended: report it to its owner soon (run__report_ended). */
+void engine__run_ended(struct engine *e, struct run *r);
 
 #endif

@@ -56,7 +56,7 @@
 #define RUN_ENV_INLINE_MAX DAG_OUTPUT_MAX
 
 /* "OUTPUT_" / "PARAM_" + NAME upper-cased, non-alphanumerics as '_'. */
-char *run_env_name(const char *prefix, const char *name)
+char *run__env_name(const char *prefix, const char *name)
 {
     size_t pl = strlen(prefix), nl = strlen(name);
     char *s = xmalloc(pl + nl + 1);
@@ -98,7 +98,7 @@ static int run_lookup(void *ud, const char *name, const char **val, size_t *vlen
         v = dag->id;
     } else if (strcmp(name, "task") == 0) {
         if (lk->in)
-            v = run_inst_id(r, lk->in);
+            v = run__inst_id(r, lk->in);
         else if (lk->task != UINT32_MAX)
             v = dag->tasks[lk->task].name;
     } else if (strcmp(name, "try") == 0) {
@@ -120,7 +120,7 @@ static int run_lookup(void *ud, const char *name, const char **val, size_t *vlen
                 *vlen = rt->out_json_len;
                 return 0;
             }
-            struct run_inst *up = rt->ninst ? run_inst_at(r, rt->inst_start) : NULL;
+            struct run_inst *up = rt->ninst ? run__inst_at(r, rt->inst_start) : NULL;
             if (up && up->output) {
                 *val = up->output;
                 *vlen = up->output_len;
@@ -137,8 +137,8 @@ static int run_lookup(void *ud, const char *name, const char **val, size_t *vlen
 }
 
 /* Expands t into out; on failure, *msg (malloc'd) says why. */
-int run_expand(struct run *r, const struct template *t, struct run_inst *in, uint32_t task,
-               struct buf *out, char **msg)
+int run__expand(struct run *r, const struct template *t, struct run_inst *in, uint32_t task,
+                struct buf *out, char **msg)
 {
     struct run_lookup lk = {.r = r, .in = in, .task = task};
     const char *missing = NULL;
@@ -170,7 +170,7 @@ static bool run_env_excluded(struct run *r, const struct hmap *excl, const char 
     return hmap_get(excl, kv, (size_t)(eq - kv), &dummy);
 }
 
-void run_env_init(struct run *r)
+void run__env_init(struct run *r)
 {
     const struct dag *dag = r->dag;
     static const char *fixed[] = {"BARAM_DAG", "BARAM_RUN_ID", "BARAM_TASK",  "BARAM_TRY",
@@ -186,7 +186,7 @@ void run_env_init(struct run *r)
         hmap_put(&r->dag_env_names, dag->env[i].name, strlen(dag->env[i].name), 0);
     }
     for (size_t i = 0; i < dag->nparams; i++) {
-        char *n = run_env_name("PARAM_", dag->params[i].name);
+        char *n = run__env_name("PARAM_", dag->params[i].name);
         VEC_PUSH(&names, n);
         hmap_put(&excl, n, strlen(n), 0);
     }
@@ -240,10 +240,10 @@ void run_env_tags(const char *dag_id, const char *run_id, char *tags[RUN_ENV_NTA
     tags[1] = xasprintf("BARAM_RUN_ID=%s", run_id);
 }
 
-/* The names baram sets in a hook's environment (run_env_hook). */
+/* The names baram sets in a hook's environment (run__env_hook). */
 #define RUN_HOOK_NOWN 4
 
-void run_env_hook(struct run *r, run_strv *env, run_strv *owned)
+void run__env_hook(struct run *r, run_strv *env, run_strv *owned)
 {
     static const char *const mine[RUN_HOOK_NOWN] = {
         "BARAM_DAG=", "BARAM_RUN_ID=", "BARAM_RUN_STATE=", "BARAM_DS="};
@@ -265,7 +265,7 @@ void run_env_hook(struct run *r, run_strv *env, run_strv *owned)
     VEC_PUSH(env, NULL);
 }
 
-void run_env_release(struct run *r)
+void run__env_release(struct run *r)
 {
     for (size_t i = 0; i < r->owned_env.n; i++)
         free(r->owned_env.v[i]);
@@ -289,9 +289,9 @@ static void run_up_value(struct run *r, uint32_t u, const char **v, size_t *vl)
     if (r->dag->tasks[u].mapped && ut->out_json) {
         *v = ut->out_json;
         *vl = ut->out_json_len;
-    } else if (ut->ninst && run_inst_at(r, ut->inst_start)->output) {
-        *v = run_inst_at(r, ut->inst_start)->output;
-        *vl = run_inst_at(r, ut->inst_start)->output_len;
+    } else if (ut->ninst && run__inst_at(r, ut->inst_start)->output) {
+        *v = run__inst_at(r, ut->inst_start)->output;
+        *vl = run__inst_at(r, ut->inst_start)->output_len;
     }
 }
 
@@ -340,7 +340,7 @@ static int run_up_cmp(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-void run_env_try_release(run_strv *env, run_strv *owned)
+void run__env_try_release(run_strv *env, run_strv *owned)
 {
     for (size_t i = 0; i < owned->n; i++)
         free(owned->v[i]);
@@ -351,8 +351,8 @@ void run_env_try_release(run_strv *env, run_strv *owned)
 /* The environment of one try: base + per-try names + OUTPUT_<UP> (or OUTPUT_<UP>_FILE) + the
  * DAG's env, sized for a command of cmd_len bytes. Strings made here are pushed to *owned. 0, or
  * a negative code with *msg (malloc'd) when a large output cannot be written to its file. */
-int run_env_try(struct run *r, struct run_inst *in, const char *out_path, size_t cmd_len,
-                run_strv *env, run_strv *owned, char **msg)
+int run__env_try(struct run *r, struct run_inst *in, const char *out_path, size_t cmd_len,
+                 run_strv *env, run_strv *owned, char **msg)
 {
     const struct dag *dag = r->dag;
     uint32_t dummy;
@@ -360,7 +360,7 @@ int run_env_try(struct run *r, struct run_inst *in, const char *out_path, size_t
     memcpy(env->v, r->base_env.v, r->base_env.n * sizeof(char *));
     env->n = r->base_env.n;
     if (!hmap_get(&r->dag_env_names, "BARAM_TASK", 10, &dummy))
-        run_env_push(env, owned, xasprintf("BARAM_TASK=%s", run_inst_id(r, in)));
+        run_env_push(env, owned, xasprintf("BARAM_TASK=%s", run__inst_id(r, in)));
     if (!hmap_get(&r->dag_env_names, "BARAM_TRY", 9, &dummy))
         run_env_push(env, owned, xasprintf("BARAM_TRY=%d", in->try_number));
     if (out_path && !hmap_get(&r->dag_env_names, "BARAM_OUTPUT", 12, &dummy))
@@ -439,7 +439,7 @@ int run_env_try(struct run *r, struct run_inst *in, const char *out_path, size_t
 
 /* The values of the DAG's params with the overrides applied (last override wins). The run
  * keeps its own copies of the overrides' values. */
-void run_params_init(struct run *r, const struct params_override *params, size_t nparams)
+void run__params_init(struct run *r, const struct params_override *params, size_t nparams)
 {
     struct params_override *cp = xcalloc(nparams ? nparams : 1, sizeof(*cp));
     r->owned_params = xcalloc(nparams ? nparams : 1, sizeof(char *));

@@ -113,7 +113,7 @@ static void run_test_exit(void *ud, const struct spawn_result *res)
         .term_signal = res->term_signal,
         .timed_out = res->timed_out,
         .killed = res->killed,
-        .message = run_exit_message(res, c->timeout_ms),
+        .message = run__exit_message(res, c->timeout_ms),
     };
     run_test_ended(c);
 }
@@ -121,14 +121,14 @@ static void run_test_exit(void *ud, const struct spawn_result *res)
 static void run_test_http_done(void *ud, const struct httptask_result *res)
 {
     struct run_test_ctx *c = ud;
-    free(run_http_end(res, &c->end));
+    free(run__http_end(res, &c->end));
     run_test_ended(c);
 }
 
 static void run_test_wait_done(void *ud, const struct waiter_result *res)
 {
     struct run_test_ctx *c = ud;
-    free(run_wait_end(res, &c->end));
+    free(run__wait_end(res, &c->end));
     run_test_ended(c);
 }
 
@@ -138,14 +138,14 @@ static int run_test_shell(struct run *r, struct run_inst *in, uv_loop_t *loop, c
 {
     const struct dag_task *dt = &r->dag->tasks[in->task];
     struct buf cmd = BUF_INIT(RUN_CMD_MAX);
-    int rc = run_expand(r, dt->run, in, in->task, &cmd, errmsg);
+    int rc = run__expand(r, dt->run, in, in->task, &cmd, errmsg);
     if (rc < 0) {
         buf_release(&cmd);
         return rc;
     }
     char *msg = NULL;
     run_strv env = {0}, owned = {0};
-    rc = run_env_try(r, in, out_path, cmd.len, &env, &owned, &msg);
+    rc = run__env_try(r, in, out_path, cmd.len, &env, &owned, &msg);
     struct spawn_opts so = {.cmd = cmd.data,
                             .cmd_file = cmd_file,
                             .cwd = r->dag->dir,
@@ -159,7 +159,7 @@ static int run_test_shell(struct run *r, struct run_inst *in, uv_loop_t *loop, c
         rc = spawn_check(&so, &msg);
     if (rc == 0)
         rc = spawn_start(loop, &so, run_test_exit, c, &c->sp);
-    run_env_try_release(&env, &owned);
+    run__env_try_release(&env, &owned);
     buf_release(&cmd);
     if (rc < 0) {
         c->sp = NULL;
@@ -178,7 +178,8 @@ static int run_test_in_loop(struct run *r, struct run_inst *in, uv_loop_t *loop,
     bool http = r->dag->tasks[in->task].kind == TASK_HTTP;
     struct run_http_call hc = {0};
     struct run_wait_call wc = {0};
-    int rc = http ? run_http_call_init(r, in, &hc, errmsg) : run_wait_call_init(r, in, &wc, errmsg);
+    int rc =
+        http ? run__http_call_init(r, in, &hc, errmsg) : run__wait_call_init(r, in, &wc, errmsg);
     if (rc == 0 && (http || wc.opts.http_url)) {
         struct httptask_client_opts o = {
             .host_limit = http_max_per_host > 0 ? (unsigned)http_max_per_host : 0};
@@ -199,8 +200,8 @@ static int run_test_in_loop(struct run *r, struct run_inst *in, uv_loop_t *loop,
             *errmsg = xasprintf("cannot start the %s: %s", http ? "request" : "wait", err_str(rc));
         }
     }
-    run_http_call_release(&hc);
-    run_wait_call_release(&wc);
+    run__http_call_release(&hc);
+    run__wait_call_release(&wc);
     return rc;
 }
 
@@ -251,16 +252,16 @@ int run_task_test(const struct dag *dag, uint32_t task, const struct params_over
     r->logical_at_ms = logical_at_ms;
     when_format_date(logical_at_ms, r->ds, sizeof(r->ds));
     when_format_iso(logical_at_ms, r->ts, sizeof(r->ts));
-    run_params_init(r, params, nparams);
+    run__params_init(r, params, nparams);
     r->tasks = xcalloc(dag->ntasks ? dag->ntasks : 1, sizeof(*r->tasks));
     for (uint32_t t = 0; t < dag->ntasks; t++) {
-        r->tasks[t].env_name = run_env_name("OUTPUT_", dag->tasks[t].name);
+        r->tasks[t].env_name = run__env_name("OUTPUT_", dag->tasks[t].name);
         r->tasks[t].complete = true; /* upstream outputs are empty */
     }
-    run_env_init(r);
+    run__env_init(r);
     uint32_t ii =
-        run_add_inst(r, task, dt->mapped ? 0 : -1, dt->mapped ? xstrdup(dt->items[0]) : NULL);
-    struct run_inst *in = run_inst_at(r, ii);
+        run__add_inst(r, task, dt->mapped ? 0 : -1, dt->mapped ? xstrdup(dt->items[0]) : NULL);
+    struct run_inst *in = run__inst_at(r, ii);
     in->try_number = 1;
 
     char tmpl[] = "/tmp/baram-test-XXXXXX";
@@ -301,7 +302,7 @@ int run_task_test(const struct dag *dag, uint32_t task, const struct params_over
     }
     if (tmpdir)
         rmdir(tmpdir);
-    run_release(r);
+    run__release(r);
     free(r);
     uv_run(&loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&loop) == UV_EBUSY) {
