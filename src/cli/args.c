@@ -16,6 +16,7 @@
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "dag/dag.h"
+#include "dag/params.h"
 #include "sched/run.h"
 
 static const struct args_flag *find_flag(const struct args_flag *flags, size_t nflags,
@@ -117,13 +118,13 @@ void args_list_release(struct args_list *l)
     l->n = l->cap = 0;
 }
 
-int args_params(const char *cmd, const struct args_list *l, struct run_param **out, size_t *n)
+int args_params(const char *cmd, const struct args_list *l, struct params_override **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
     if (!l->n)
         return 0;
-    struct run_param *v = xcalloc(l->n, sizeof *v);
+    struct params_override *v = xcalloc(l->n, sizeof *v);
     for (size_t i = 0; i < l->n; i++) {
         const char *s = l->v[i];
         const char *eq = strchr(s, '=');
@@ -147,7 +148,7 @@ int args_params(const char *cmd, const struct args_list *l, struct run_param **o
     return 0;
 }
 
-void args_params_free(struct run_param *v, size_t n)
+void args_params_free(struct params_override *v, size_t n)
 {
     for (size_t i = 0; v && i < n; i++) {
         free((char *)v[i].name);
@@ -175,12 +176,12 @@ int args_int(const char *cmd, const char *flag, const char *s, int min, int max,
     return 0;
 }
 
-struct dag *args_dag(const char *path, const struct run_param *params, size_t nparams)
+struct dag *args_dag(const char *path, const struct params_override *params, size_t nparams)
 {
     struct diag d;
     diag_init(&d);
     struct dag *dag = dag_load_file(path, &d);
-    if (dag && run_check_params(dag, params, nparams, &d) < 0) {
+    if (dag && params_check(dag, params, nparams, &d) < 0) {
         dag_free(dag);
         dag = NULL;
     }

@@ -48,17 +48,17 @@ int args_parse(const char *cmd, int argc, char **argv, const struct args_flag *f
 void args_list_release(struct args_list *l);
 
 struct dag;
-struct run_param;
+struct params_override;
 
 /* Splits each --param value "NAME=VALUE" into params (names and values malloc'd; free with
  * args_params_free). 0, or -EINVAL after printing "baram CMD: bad --param ..." to stderr. */
-int args_params(const char *cmd, const struct args_list *l, struct run_param **out,
+int args_params(const char *cmd, const struct args_list *l, struct params_override **out,
                 size_t *n) WARN_UNUSED;
-void args_params_free(struct run_param *v, size_t n);
+void args_params_free(struct params_override *v, size_t n);
 
 /* The FILE argument as a checked DAG whose params accept these --param values: the dag
  * (dag_free it), or NULL after printing every problem GCC-style to stderr. */
-struct dag *args_dag(const char *path, const struct run_param *params, size_t nparams);
+struct dag *args_dag(const char *path, const struct params_override *params, size_t nparams);
 
 /* Parses a --date value (YYYY-MM-DD, or an ISO 8601 UTC time) into *at_ms. 0, or -EINVAL
  * after printing the problem. */

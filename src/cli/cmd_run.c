@@ -31,6 +31,7 @@
 #include "cli/out.h"
 #include "cli/progress.h"
 #include "dag/dag.h"
+#include "dag/params.h"
 #include "sched/run.h"
 #include "store/store.h"
 
@@ -150,7 +151,7 @@ int cmd_run(int argc, char **argv)
         {"quiet", ARGS_BOOL, &quiet, NULL, NULL},
         {"home", ARGS_STRING, NULL, &home_flag, NULL},
     };
-    struct run_param *params = NULL;
+    struct params_override *params = NULL;
     size_t nparams = 0;
     struct home h = {0};
     struct dag *dag = NULL;

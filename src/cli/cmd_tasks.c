@@ -36,9 +36,10 @@
 #include "cli/cli.h"
 #include "cli/home.h"
 #include "cli/out.h"
+#include "dag/dag.h"
+#include "dag/params.h"
 #include "ops/ops.h"
 #include "ops/schedlock.h"
-#include "dag/dag.h"
 #include "sched/run.h"
 #include "store/store.h"
 
@@ -83,7 +84,7 @@ static int tasks_test(int argc, char **argv)
         {"date", ARGS_STRING, NULL, &date, NULL},
         {"home", ARGS_STRING, NULL, &home_flag, NULL},
     };
-    struct run_param *params = NULL;
+    struct params_override *params = NULL;
     size_t nparams = 0;
     struct dag *dag = NULL;
     struct home h = {0};

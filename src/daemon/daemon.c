@@ -48,18 +48,19 @@
 #include "base/vec.h"
 #include "base/when.h"
 #include "base/xalloc.h"
+#include "dag/dag.h"
+#include "dag/params.h"
+#include "dag/plan.h"
+#include "exec/orphans.h"
 #include "ops/dagdir.h"
 #include "ops/ops.h"
-#include "dag/plan.h"
 #include "ops/schedlock.h"
-#include "dag/dag.h"
 #include "sched/engine.h"
 #include "sched/run.h"
 #include "store/store.h"
 
 #define DAEMON_CURSOR_UNKNOWN (-2)
-#define DAEMON_LOCK_WAIT_MS   2000         /* how long a start waits for the home's lock */
-#define DAEMON_ENVIRON_MAX    (256 * 1024) /* bytes of a process's environment looked at */
+#define DAEMON_LOCK_WAIT_MS   2000 /* how long a start waits for the home's lock */
 
 struct ddag {
     char *id;        /* owned; the hmap's key */
@@ -260,56 +261,28 @@ static void djob_kill_orphan(struct store *s, const char *run_id, const char *ta
         return;
     for (size_t i = 0; i < n; i++) {
         int pid = tries[i].pid;
-        if (tries[i].state == TI_RUNNING && pid > 1 && getsid(pid) == pid) {
+        if (tries[i].state == TI_RUNNING && orphans_kill_pid(pid))
             log_info("killing a try left running", "run=%s task=%s pid=%d", log_q(run_id),
                      log_q(task_id), pid);
-            kill(-pid, SIGKILL);
-        }
     }
     store_free_tries(tries, n);
 }
 
-/* Kills every process group whose leader carries the run's identity in its environment
- * (each try gets BARAM_DAG and BARAM_RUN_ID): tries a dead scheduler left behind whose start
- * it never recorded. Linux /proc; only session leaders (a try's own session). */
+static void djob_killed_tagged(void *ud, int pid)
+{
+    log_info("killing a try left running", "run=%s pid=%d", log_q(ud), pid);
+}
+
+/* Kills every try of the run a dead scheduler left behind whose start it never recorded:
+ * they carry the run's identity in their environment (orphans.h). */
 static void djob_kill_tagged(const char *dag_id, const char *run_id)
 {
-    DIR *dir = opendir("/proc");
-    if (!dir)
-        return;
-    char *want_run = xasprintf("BARAM_RUN_ID=%s", run_id);
-    char *want_dag = xasprintf("BARAM_DAG=%s", dag_id);
-    struct dirent *de;
-    char *buf = xmalloc(DAEMON_ENVIRON_MAX);
-    while ((de = readdir(dir))) {
-        char *end;
-        long pid = strtol(de->d_name, &end, 10);
-        if (*end || pid <= 1 || pid == (long)getpid() || getsid((pid_t)pid) != (pid_t)pid)
-            continue;
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%ld/environ", pid);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        ssize_t n = read(fd, buf, DAEMON_ENVIRON_MAX - 1);
-        close(fd);
-        if (n <= 0)
-            continue;
-        bool run = false, dag = false;
-        buf[n] = 0;
-        for (ssize_t i = 0; i < n; i += (ssize_t)strlen(buf + i) + 1) {
-            run = run || strcmp(buf + i, want_run) == 0;
-            dag = dag || strcmp(buf + i, want_dag) == 0;
-        }
-        if (run && dag) {
-            log_info("killing a try left running", "run=%s pid=%ld", log_q(run_id), pid);
-            kill((pid_t)-pid, SIGKILL);
-        }
-    }
-    free(buf);
-    free(want_run);
-    free(want_dag);
-    closedir(dir);
+    char *tags[RUN_ENV_NTAGS];
+    run_env_tags(dag_id, run_id, tags);
+    (void)orphans_kill_tagged((const char *const *)tags, RUN_ENV_NTAGS, djob_killed_tagged,
+                              (void *)run_id);
+    for (size_t i = 0; i < RUN_ENV_NTAGS; i++)
+        free(tags[i]);
 }
 
 static bool djob_same_str(const char *a, const char *b)
@@ -616,7 +589,7 @@ static void daemon_end_unstarted(struct daemon *d, const struct run_rec *rec, en
     if (x.started_at_ms < 0)
         x.started_at_ms = x.ended_at_ms;
     engine_cork(d->e);
-    if (store_writer_put_run(d->e->w, &x) == 0)
+    if (engine_put_run(d->e, &x) == 0)
         log_warn("cannot record the run's end", "run=%s", log_q(rec->run_id));
     engine_uncork(d->e);
 }
@@ -644,20 +617,20 @@ static void daemon_start_loaded(struct daemon *d, struct djob *j)
         drun_unlink(d, dr);
         return;
     }
-    struct run_param *params = NULL;
+    struct params_override *params = NULL;
     size_t nparams = 0;
     char *err = NULL;
     struct diag dg;
     diag_init(&dg);
-    if (run_conf_parse(j->rec.conf, &params, &nparams, &err) < 0 ||
-        run_check_params(dag, params, nparams, &dg) < 0) {
+    if (params_conf_parse(j->rec.conf, &params, &nparams, &err) < 0 ||
+        params_check(dag, params, nparams, &dg) < 0) {
         if (!err)
             err = run_diag_msg(&dg);
         log_warn("run cannot start: bad conf", "run=%s err=%s", log_q(dr->run_id), log_q(err));
         daemon_end_unstarted(d, &j->rec, RUN_FAILED);
         free(err);
         diag_release(&dg);
-        run_conf_free(params, nparams);
+        params_conf_free(params, nparams);
         drun_unlink(d, dr);
         return;
     }
@@ -678,7 +651,7 @@ static void daemon_start_loaded(struct daemon *d, struct djob *j)
     log_info(j->resume ? "run resumed" : "run started", "dag=%s run=%s", log_q(dag->id),
              log_q(dr->run_id));
     int rc = run_begin(d->e, &sp, daemon_run_ended, dr, &dr->r, &err);
-    run_conf_free(params, nparams);
+    params_conf_free(params, nparams);
     if (rc < 0) {
         log_warn("run cannot start", "run=%s err=%s", log_q(dr->run_id), log_q(err));
         free(err);
@@ -1108,7 +1081,7 @@ static void daemon_dagdir_closed(void *ud)
 /* Once stopping, runs halted and jobs done: close everything. */
 static void daemon_maybe_finish(struct daemon *d)
 {
-    if (!d->stopping || d->runs || d->job_busy || d->jobs_head || !d->e || d->e->stopping)
+    if (!d->stopping || d->runs || d->job_busy || d->jobs_head || !d->e || engine_stopping(d->e))
         return;
     if (d->dir) {
         struct dagdir *dir = d->dir;
@@ -1242,7 +1215,7 @@ int daemon_run(const struct daemon_opts *o, char **errmsg)
         goto out_loop;
     for (size_t i = 0; i < o->npools; i++)
         if (o->pools[i].name)
-            sched_pool_set(&d->e->sched, o->pools[i].name, o->pools[i].slots);
+            engine_set_pool(d->e, o->pools[i].name, o->pools[i].slots);
     uv_timer_init(&d->loop, &d->plan_timer);
     uv_timer_init(&d->loop, &d->resync_timer);
     uv_timer_init(&d->loop, &d->grace_timer);

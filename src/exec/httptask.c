@@ -39,7 +39,6 @@
 #include "base/buf.h"
 #include "base/hmap.h"
 #include "base/xalloc.h"
-#include "dag/dag.h"
 #include "exec/circuit.h"
 #include "exec/curlloop.h"
 #include "exec/hoststats.h"
@@ -77,7 +76,7 @@ struct httptask {
     bool trial;          /* ... as the breaker's trial */
     bool refused;        /* failed with "circuit open" */
     int64_t trial_at_ms; /* when refused: when the breaker may let a trial through */
-    struct buf body; /* response, max DAG_OUTPUT_MAX */
+    struct buf body;     /* response, max the request's body_max */
     bool cut;
     char *fail_msg;     /* owned: why a HT_DEFERRED request failed */
     uint64_t defer_seq; /* order in the deferred list */
@@ -423,11 +422,13 @@ static char *httptask_outcome(struct httptask *t, CURLcode result, int status, b
     *ok = false;
     *transport_failed = false;
     if (result == CURLE_WRITE_ERROR && t->cut)
-        result = CURLE_OK; /* we stopped reading on purpose at DAG_OUTPUT_MAX */
+        result = CURLE_OK; /* we stopped reading on purpose at body_max */
     if (result == CURLE_OK) {
         if (httptask_expected(t, status)) {
             *ok = true;
-            return httptask_strf("status %d%s", status, t->cut ? " (body cut at 64 KiB)" : "");
+            if (t->cut)
+                return httptask_strf("status %d (body cut at %zu KiB)", status, t->body.max / 1024);
+            return httptask_strf("status %d", status);
         }
         struct buf b = BUF_INIT(1024);
         if (httptask_expect_text(t, &b) < 0)
@@ -514,7 +515,7 @@ static char *httptask_build(struct httptask *t, const struct httptask_req *req)
     if (!httptask_is_token(method))
         return httptask_strf("bad method '%s'", method);
     for (size_t i = 0; i < req->nheaders; i++) {
-        const struct dag_kv *kv = &req->headers[i];
+        const struct httptask_header *kv = &req->headers[i];
         if (!httptask_is_token(kv->name))
             return httptask_strf("bad header name '%s'", kv->name ? kv->name : "");
         const char *v = kv->value ? kv->value : "";
@@ -627,7 +628,7 @@ int httptask_start(struct httptask_client *c, const struct httptask_req *req,
     t->timeout_ms = req->timeout_ms;
     uv_update_time(c->loop); /* the cached loop time may be stale; elapsed_ms counts from now */
     t->started_ms = (int64_t)uv_now(c->loop);
-    buf_init(&t->body, DAG_OUTPUT_MAX);
+    buf_init(&t->body, req->body_max ? req->body_max : HTTPTASK_BODY_MAX);
     if (req->nexpect > 0) {
         t->expect = xmemdup(req->expect, req->nexpect * sizeof(*req->expect));
         t->nexpect = req->nexpect;

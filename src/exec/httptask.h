@@ -7,7 +7,7 @@
  * for requests over the limit, and the host's optional circuit breaker
  * (circuit.h). httptask_start() sends one request and reports once, through
  * its done callback: ok or failed, the HTTP status, a message for people and
- * the response body (at most DAG_OUTPUT_MAX bytes; the rest is not read and
+ * the response body (at most the request's body_max bytes; the rest is not read and
  * the body is flagged as cut).
  *
  * Request policy (fixed, documented here):
@@ -44,12 +44,18 @@
 
 #include "base/compiler.h"
 
-struct dag_kv;
 struct httptask;
 struct httptask_client;
 
 #define HTTPTASK_HOST_LIMIT    16 /* default requests in flight per host */
 #define HTTPTASK_MAX_REDIRECTS 5
+#define HTTPTASK_BODY_MAX      (64 * 1024) /* default bytes of a response body kept */
+
+/* One request header. */
+struct httptask_header {
+    const char *name;  /* a token (RFC 9110) */
+    const char *value; /* no line break; NULL or "" sends the header empty */
+};
 
 struct httptask_client_opts {
     unsigned host_limit; /* requests in flight per host; 0 = HTTPTASK_HOST_LIMIT */
@@ -62,13 +68,15 @@ struct httptask_req {
     const char *url;              /* expanded and percent-encoded by the caller */
     const char *body;             /* may be NULL (no body) */
     size_t body_len;              /* bytes of body */
-    const struct dag_kv *headers; /* name: value pairs, may be NULL */
+    const struct httptask_header *headers; /* may be NULL */
     size_t nheaders;
     const int *expect; /* accepted statuses; nexpect == 0 means any 2xx */
     size_t nexpect;
     int64_t timeout_ms;  /* whole request, from the moment it is sent; 0 = none */
     int cb_failures;     /* circuit breaker: failures in a row that open it; 0 = none */
     int64_t cb_reset_ms; /* how long it stays open before one trial */
+    size_t body_max;     /* bytes of the response body kept (the rest is not read);
+                            0 = HTTPTASK_BODY_MAX */
 };
 
 struct httptask_result {
@@ -79,8 +87,8 @@ struct httptask_result {
                             "expected status 200, got 503", "timed out after 30s",
                             "connection refused (127.0.0.1:8080)", "circuit open", ... */
     const char *body;    /* response body, NUL-terminated, never NULL ("" when none) */
-    size_t body_len;     /* <= DAG_OUTPUT_MAX */
-    bool body_cut;       /* the response was longer than DAG_OUTPUT_MAX; the rest was not read */
+    size_t body_len;     /* <= the request's body_max */
+    bool body_cut;       /* the response was longer than body_max; the rest was not read */
     int64_t elapsed_ms;  /* from httptask_start() to the end, queueing included */
     bool circuit_open;   /* refused by the host's open breaker: nothing was sent */
     int64_t trial_in_ms; /* when circuit_open: how long until the breaker may let a trial

@@ -44,7 +44,6 @@
 
 #include "base/fault.h"
 #include "base/xalloc.h"
-#include "dag/dag.h"
 
 /* Room left in ARG_MAX for the program's path, "/bin/sh -c" and what the kernel adds. */
 #define SPAWN_EXEC_SLACK (4 * 1024)
@@ -382,7 +381,7 @@ int spawn_start(uv_loop_t *loop, const struct spawn_opts *o, spawn_exit_fn cb, v
     sp->pidfd = -1;
     sp->cb = cb;
     sp->ud = ud;
-    sp->grace_ms = o->grace_ms > 0 ? o->grace_ms : DAG_KILL_GRACE_MS;
+    sp->grace_ms = o->grace_ms > 0 ? o->grace_ms : 0;
     sp->res.exit_code = -1;
 
     if (FAULT(FP_SPAWN)) {
@@ -526,6 +525,13 @@ void spawn_kill(struct spawn *sp)
     if (sp->killing)
         return;
     spawn_start_kill(sp);
+}
+
+int spawn_kill_group(int pid)
+{
+    if (pid <= 1)
+        return -ESRCH; /* never kill(0) or kill(-1): this process's group, or everything */
+    return kill(-(pid_t)pid, SIGKILL) < 0 ? -errno : 0;
 }
 
 int spawn_pid(const struct spawn *sp)

@@ -43,7 +43,8 @@ struct spawn_opts {
     const char *log_path; /* stdout+stderr appended here (created 0644); NULL: see below */
     bool inherit_stdio;   /* with log_path NULL: stdout/stderr are this process's */
     int64_t timeout_ms;   /* 0 = none */
-    int64_t grace_ms;     /* SIGTERM -> SIGKILL delay; <= 0 means DAG_KILL_GRACE_MS */
+    int64_t grace_ms;     /* SIGTERM -> SIGKILL delay (the caller's policy: a DAG task's is
+                             DAG_KILL_GRACE_MS); <= 0: SIGKILL right after the SIGTERM */
 };
 
 struct spawn_result {
@@ -81,6 +82,11 @@ int spawn_start(struct uv_loop_s *loop, const struct spawn_opts *o, spawn_exit_f
 /* SIGTERM to the group now, SIGKILL to it after the grace period if any of it lives on. The
  * callback still comes (with killed set). Idempotent. */
 void spawn_kill(struct spawn *sp);
+/* SIGKILL to the process group of a try whose leader is pid (its pgid), now and without
+ * grace: a try that must not outlive a scheduler halting, or one a dead scheduler left
+ * (see orphans.h, which first checks that pid still leads a session of its own). 0, or a
+ * negative errno (-ESRCH: no such group). Any thread. */
+int spawn_kill_group(int pid) WARN_UNUSED;
 /* The leader's pid (= its process group id). */
 int spawn_pid(const struct spawn *sp);
 

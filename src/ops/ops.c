@@ -27,6 +27,7 @@
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "dag/dag.h"
+#include "dag/params.h"
 #include "dag/plan.h"
 #include "ops/dagdir.h"
 #include "ops/schedlock.h"
@@ -178,7 +179,8 @@ int ops_conf_parse(const char *text, const char *label, json_t **out, struct ops
 }
 
 /* The params of a checked conf: names and values point into *holder (json_decref it). */
-static void conf_params(const json_t *conf, json_t **holder, struct run_param **out, size_t *n)
+static void conf_params(const json_t *conf, json_t **holder, struct params_override **out,
+                        size_t *n)
 {
     *holder = json_object();
     *out = xcalloc((conf ? json_object_size(conf) : 0) + 1, sizeof **out);
@@ -192,7 +194,7 @@ static void conf_params(const json_t *conf, json_t **holder, struct run_param **
         char *text = json_is_string(val) ? xstrdup(json_string_value(val))
                      : json_is_boolean(val)
                          ? xstrdup(json_is_true(val) ? "true" : "false")
-                         : json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT | RUN_JSON_REALS);
+                         : json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT | PARAMS_JSON_REALS);
         json_object_set_new(*holder, name, json_string(text ? text : ""));
         free(text);
     }
@@ -202,19 +204,6 @@ static void conf_params(const json_t *conf, json_t **holder, struct run_param **
         (*out)[*n].value = json_string_value(val);
         (*n)++;
     }
-}
-
-/* The run's conf as run.c records it: compact, sorted keys, string values; NULL when none. */
-static char *conf_json(const struct run_param *params, size_t n)
-{
-    if (n == 0)
-        return NULL;
-    json_t *o = json_object();
-    for (size_t i = 0; i < n; i++)
-        json_object_set_new(o, params[i].name, json_string(params[i].value));
-    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(o);
-    return s;
 }
 
 /* ---- the DAG folder ---- */
@@ -345,7 +334,7 @@ struct queued {
     struct folder folder;
     const struct dagdir_file *file; /* borrowed from folder */
     json_t *holder;
-    struct run_param *params;
+    struct params_override *params;
     size_t nparams;
     char *conf; /* owned: the conf as recorded, or NULL */
 };
@@ -371,7 +360,7 @@ static int queued_open(struct queued *q, struct store *s, const char *dir, const
     conf_params(conf, &q->holder, &q->params, &q->nparams);
     struct diag d;
     diag_init(&d);
-    r = run_check_params(q->file->dag, q->params, q->nparams, &d);
+    r = params_check(q->file->dag, q->params, q->nparams, &d);
     if (r < 0) {
         ops_err_release(e);
         e->kind = OPS_BAD_INPUT;
@@ -381,7 +370,7 @@ static int queued_open(struct queued *q, struct store *s, const char *dir, const
     }
     diag_release(&d);
     if (r == 0)
-        q->conf = conf_json(q->params, q->nparams);
+        q->conf = params_conf_json(q->params, q->nparams);
     return r;
 }
 

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "base/compiler.h"
+#include "dag/params.h"
 #include "sched/run.h"
 
 struct dag;
@@ -26,9 +27,9 @@ struct ti_rec;
 struct try_rec;
 struct store;
 
-/* How every JSON answer and line is dumped: compact, reals as RUN_JSON_REALS (sched/run.h)
+/* How every JSON answer and line is dumped: compact, reals as PARAMS_JSON_REALS (dag/params.h)
  * says, so 5 ms reads 0.005. Expands where <jansson.h> is included. */
-#define RUNJSON_DUMP_FLAGS (JSON_COMPACT | RUN_JSON_REALS)
+#define RUNJSON_DUMP_FLAGS (JSON_COMPACT | PARAMS_JSON_REALS)
 
 /* The run object: {"dag","run_id","state","type","logical_date","started_at","ended_at",
  * "tasks":{TASK_ID:{"state","tries","exit_code","output","started_at","ended_at",

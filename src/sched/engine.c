@@ -31,8 +31,8 @@ static void engine_on_durable(void *ud, uint64_t seq)
         e->durable = seq;
     engine_cork(e);
     for (struct run *r = e->runs; r;) {
-        struct run *next = run_next_live(r);
-        run_durable(r);
+        struct run *next = run__next_live(r);
+        run__durable(r);
         r = next;
     }
     engine_pump(e);
@@ -47,8 +47,8 @@ static void engine_on_error(void *ud, int code, const char *msg)
     e->failed = true;
     engine_cork(e);
     for (struct run *r = e->runs; r;) {
-        struct run *next = run_next_live(r);
-        run_store_failed(r, msg);
+        struct run *next = run__next_live(r);
+        run__store_failed(r, msg);
         r = next;
     }
     engine_pump(e);
@@ -62,7 +62,7 @@ static void engine_on_rec_timer(uv_timer_t *h)
     struct engine *e = h->data;
     engine_cork(e);
     for (size_t i = 0; i < e->pend.n; i++)
-        run_flush_running_rec(e->pend.v[i].r, e->pend.v[i].inst);
+        run__flush_running_rec(e->pend.v[i].r, e->pend.v[i].inst);
     e->pend.n = 0;
     engine_uncork(e);
 }
@@ -75,7 +75,7 @@ static void engine_on_ended_timer(uv_timer_t *h)
         struct run *r = e->ended.v[0];
         memmove(e->ended.v, e->ended.v + 1, (e->ended.n - 1) * sizeof(e->ended.v[0]));
         e->ended.n--;
-        run_report_ended(r);
+        run__report_ended(r);
     }
 }
 
@@ -89,7 +89,7 @@ int engine_start(const struct engine_opts *o, struct engine **out, char **errmsg
     e->http_max_per_host = o->http_max_per_host;
     e->on_error = o->on_error;
     e->ud = o->ud;
-    sched_init(&e->sched, o->parallelism > 0 ? o->parallelism : 1, run_sched_start);
+    sched_init(&e->sched, o->parallelism > 0 ? o->parallelism : 1, run__sched_start);
     char *logs = xasprintf("%s/logs", o->home);
     if (logprep_mkdirs(logs) == 0)
         e->prep_on = !logprep_is_memory_fs(logs);
@@ -191,6 +191,16 @@ void engine_set_parallelism(struct engine *e, int parallelism)
     engine_uncork(e);
 }
 
+uint64_t engine_put_run(struct engine *e, const struct run_rec *rec)
+{
+    return e->w ? store_writer_put_run(e->w, rec) : 0;
+}
+
+bool engine_stopping(const struct engine *e)
+{
+    return e->stopping;
+}
+
 void engine_cork(struct engine *e)
 {
     if (e->w && e->cork++ == 0)
@@ -211,15 +221,15 @@ void engine_pump(struct engine *e)
     for (;;) {
         while (e->dirty.n > 0) {
             struct run *r = e->dirty.v[--e->dirty.n];
-            run_pump_work(r);
+            run__pump_work(r);
         }
         sched_dispatch(&e->sched);
         if (e->dirty.n == 0)
             break; /* a try that failed at once may have released more work */
     }
-    /* run_pump_after may end a run, which marks nothing dirty again */
+    /* run__pump_after may end a run, which marks nothing dirty again */
     for (size_t i = 0; i < e->touched.n; i++)
-        run_pump_after(e->touched.v[i]);
+        run__pump_after(e->touched.v[i]);
     e->touched.n = 0;
     e->pumping = false;
     metrics_set_queue_depth((int64_t)sched_queued(&e->sched));
@@ -227,7 +237,7 @@ void engine_pump(struct engine *e)
 
 /* ---- for run.c ---- */
 
-void engine_pend_running(struct engine *e, struct run *r, uint32_t inst)
+void engine__pend_running(struct engine *e, struct run *r, uint32_t inst)
 {
     struct engine_pend p = {.r = r, .inst = inst};
     VEC_PUSH(&e->pend, p);
@@ -235,7 +245,7 @@ void engine_pend_running(struct engine *e, struct run *r, uint32_t inst)
         uv_timer_start(&e->rec_timer, engine_on_rec_timer, ENGINE_RUNNING_DELAY_MS, 0);
 }
 
-void engine_forget_run(struct engine *e, struct run *r)
+void engine__forget_run(struct engine *e, struct run *r)
 {
     size_t k = 0;
     for (size_t i = 0; i < e->pend.n; i++)
@@ -257,14 +267,14 @@ void engine_forget_run(struct engine *e, struct run *r)
     sched_drop(&e->sched, r);
 }
 
-void engine_run_ended(struct engine *e, struct run *r)
+void engine__run_ended(struct engine *e, struct run *r)
 {
     VEC_PUSH(&e->ended, r);
     if (!e->stopping)
         uv_timer_start(&e->ended_timer, engine_on_ended_timer, 0, 0);
 }
 
-void engine_note_latency(struct engine *e, int64_t latency_ns)
+void engine__note_latency(struct engine *e, int64_t latency_ns)
 {
     metrics_note_latency_ns(latency_ns);
     if (latency_ns < 0)

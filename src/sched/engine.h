@@ -31,10 +31,10 @@
 #include <uv.h>
 
 #include "base/compiler.h"
-#include "base/vec.h"
-#include "sched/sched.h"
 
+struct engine; /* opaque: its inside is the run module's (run_int.h) */
 struct run;
+struct run_rec;
 struct store_writer;
 struct httptask_client;
 
@@ -56,42 +56,6 @@ struct engine_opts {
     void *commit_ud;
 };
 
-struct engine_pend {
-    struct run *r;
-    uint32_t inst;
-};
-
-struct engine {
-    uv_loop_t *loop;
-    char *store_url;
-    char *home;
-    struct store_writer *w;
-    struct sched sched;
-    struct httptask_client *http; /* made on the first http or wait task */
-    int http_max_per_host;        /* its limit per host (engine_opts) */
-    bool gate_on_durable;
-    bool prep_on; /* make log folders ahead (not on a memory file system) */
-    uint64_t durable;
-    int cork;
-    struct run *runs; /* live runs (run.c links them) */
-    VEC(struct run *) dirty;
-    VEC(struct run *) touched;
-    bool pumping;
-    VEC(struct engine_pend) pend; /* instances whose 'running' records wait */
-    uv_timer_t rec_timer;
-    VEC(struct run *) ended; /* to report from ended_timer */
-    uv_timer_t ended_timer;
-    engine_error_fn on_error;
-    void *ud;
-    bool failed;
-    bool stopping;
-    int open_handles;
-    engine_stopped_fn stopped;
-    void *stopped_ud;
-    VEC(uint32_t) latency_us; /* ready -> process started: a ring of the last tries' */
-    uint64_t latency_total;   /* tries noted so far */
-};
-
 /* Starts the store writer (opening the database: this blocks, call it before the loop runs
  * or off the loop's hot path). 0 and *out, or a negative code with *errmsg (malloc'd). */
 int engine_start(const struct engine_opts *o, struct engine **out, char **errmsg) WARN_UNUSED;
@@ -104,6 +68,14 @@ void engine_stop(struct engine *e, engine_stopped_fn done, void *ud);
  * freed. */
 void engine_set_pool(struct engine *e, const char *name, int slots);
 void engine_set_parallelism(struct engine *e, int parallelism);
+
+/* Writes a run's record through the engine's writer, with the records of the event around it
+ * (a run that will not start: cancelled while queued, or its DAG unloadable). The sequence
+ * number the writer gave it (durable once the writer reports it), or 0 when the store has
+ * failed or the engine has no writer. */
+uint64_t engine_put_run(struct engine *e, const struct run_rec *rec);
+/* engine_stop has been called. */
+bool engine_stopping(const struct engine *e);
 
 /* Around each event: the records it makes go to the writer as one batch. */
 void engine_cork(struct engine *e);

@@ -3,7 +3,7 @@
  * trigger decisions, for_each expansion, outputs, the durable record of
  * every state change, replay when resuming, its end, cancel and halt.
  * Tries are in runtry.c, templates and environments in runenv.c, the
- * private structures in run_priv.h.
+ * private structures in run_int.h.
  *
  * Key ideas:
  *  - Kahn's algorithm on compact per-task and per-instance arrays indexed
@@ -48,7 +48,7 @@
  */
 #include "sched/run.h"
 
-#include "sched/run_priv.h"
+#include "sched/run_int.h"
 
 
 #include <errno.h>
@@ -72,6 +72,7 @@
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "dag/dag.h"
+#include "dag/params.h"
 #include "dag/template.h"
 #include "exec/httptask.h"
 #include "exec/spawn.h"
@@ -80,7 +81,6 @@
 #include "sched/logprep.h"
 #include "sched/metrics.h"
 #include "sched/retry.h"
-#include "sched/run_int.h"
 #include "sched/sched.h"
 #include "sched/trigger.h"
 #include "store/store.h"
@@ -120,20 +120,20 @@ static void run_set_fatal(struct run *r, const char *msg)
 /* ---- records ---- */
 
 /* Around each event: the changes it makes reach the writer as one batch (one commit). */
-void run_cork(struct run *r)
+void run__cork(struct run *r)
 {
     if (r->e)
         engine_cork(r->e);
 }
 
-void run_uncork(struct run *r)
+void run__uncork(struct run *r)
 {
     if (r->e)
         engine_uncork(r->e);
 }
 
 /* The run has something to decide: the next engine_pump does it. */
-void run_mark(struct run *r)
+void run__mark(struct run *r)
 {
     if (!r->e || r->dirty)
         return;
@@ -142,22 +142,22 @@ void run_mark(struct run *r)
 }
 
 /* After an event of this run: mark it and pump the engine. */
-void run_pump(struct run *r)
+void run__pump(struct run *r)
 {
-    run_mark(r);
+    run__mark(r);
     if (r->e)
         engine_pump(r->e);
 }
 
-uint64_t run_put_ti(struct run *r, uint32_t ii)
+uint64_t run__put_ti(struct run *r, uint32_t ii)
 {
     if (!r->e || !r->e->w)
         return 0;
-    struct run_inst *in = run_inst_at(r, ii);
+    struct run_inst *in = run__inst_at(r, ii);
     const struct dag_task *t = &r->dag->tasks[in->task];
     struct ti_rec rec = {
         .run_id = r->run_id,
-        .task_id = (char *)run_inst_id(r, in),
+        .task_id = (char *)run__inst_id(r, in),
         .task = t->name,
         .map_index = in->map_index,
         .state = in->state,
@@ -180,14 +180,14 @@ uint64_t run_put_ti(struct run *r, uint32_t ii)
     return seq;
 }
 
-uint64_t run_put_try(struct run *r, uint32_t ii, enum ti_state st, int64_t ended_at_ms)
+uint64_t run__put_try(struct run *r, uint32_t ii, enum ti_state st, int64_t ended_at_ms)
 {
     if (!r->e || !r->e->w)
         return 0;
-    struct run_inst *in = run_inst_at(r, ii);
+    struct run_inst *in = run__inst_at(r, ii);
     struct try_rec rec = {
         .run_id = r->run_id,
-        .task_id = (char *)run_inst_id(r, in),
+        .task_id = (char *)run__inst_id(r, in),
         .try_number = in->try_number,
         .state = st,
         .exit_code = ended_at_ms < 0 ? -1 : in->exit_code,
@@ -228,22 +228,22 @@ static uint64_t run_put_run(struct run *r)
     return seq;
 }
 
-void run_progress(struct run *r, uint32_t ii)
+void run__progress(struct run *r, uint32_t ii)
 {
     if (!r->progress)
         return;
     const char *ids[RUN_PROGRESS_IDS];
     size_t nids = 0;
     for (size_t i = 0; i < r->running.n && nids < RUN_PROGRESS_IDS; i++)
-        ids[nids++] = run_inst_id(r, run_inst_at(r, r->running.v[i]));
-    struct run_inst *in = run_inst_at(r, ii);
+        ids[nids++] = run__inst_id(r, run__inst_at(r, r->running.v[i]));
+    struct run_inst *in = run__inst_at(r, ii);
     struct run_progress p = {
         .total = (uint32_t)r->insts.n,
         .done = r->ndone,
         .running = (uint32_t)r->running.n,
         .failed = r->nfailed,
         .elapsed_ms = when_mono_ms() - r->started_mono_ms,
-        .task_id = run_inst_id(r, in),
+        .task_id = run__inst_id(r, in),
         .state = in->state,
         .running_ids = ids,
         .nrunning_ids = nids,
@@ -253,7 +253,7 @@ void run_progress(struct run *r, uint32_t ii)
 
 /* ---- instance creation and decisions ---- */
 
-uint32_t run_add_inst(struct run *r, uint32_t task, int32_t map_index, char *item)
+uint32_t run__add_inst(struct run *r, uint32_t task, int32_t map_index, char *item)
 {
     const struct dag_task *t = &r->dag->tasks[task];
     struct run_inst in = {
@@ -292,11 +292,11 @@ static void run_expand_task(struct run *r, uint32_t t, char **items, size_t nite
     struct run_task *rt = &r->tasks[t];
     rt->inst_start = (uint32_t)r->insts.n;
     if (!r->dag->tasks[t].mapped) {
-        run_add_inst(r, t, -1, NULL);
+        run__add_inst(r, t, -1, NULL);
         rt->ninst = 1;
     } else {
         for (size_t i = 0; i < nitems; i++)
-            run_add_inst(r, t, (int32_t)i, items[i]);
+            run__add_inst(r, t, (int32_t)i, items[i]);
         rt->ninst = (uint32_t)nitems;
     }
     rt->expanded = true;
@@ -307,7 +307,7 @@ static void run_expand_placeholder(struct run *r, uint32_t t)
 {
     struct run_task *rt = &r->tasks[t];
     rt->inst_start = (uint32_t)r->insts.n;
-    run_add_inst(r, t, -1, NULL);
+    run__add_inst(r, t, -1, NULL);
     rt->ninst = 1;
     rt->expanded = true;
 }
@@ -319,17 +319,17 @@ static void run_decide_finished(struct run *r, uint32_t t, enum ti_state st, con
     struct run_task *rt = &r->tasks[t];
     if (!rt->expanded)
         run_expand_placeholder(r, t);
-    run_prep_drop(r, t);
+    run__prep_drop(r, t);
     int64_t now = when_now_ms();
     for (uint32_t k = 0; k < rt->ninst; k++) {
         uint32_t ii = rt->inst_start + k;
-        struct run_inst *in = run_inst_at(r, ii);
+        struct run_inst *in = run__inst_at(r, ii);
         in->state = st;
         in->ended_at_ms = now;
         free(in->message);
         in->message = msg ? xstrdup(msg) : NULL;
-        run_put_ti(r, ii);
-        run_finish_inst(r, ii);
+        run__put_ti(r, ii);
+        run__finish_inst(r, ii);
     }
 }
 
@@ -337,7 +337,7 @@ static void run_decide_finished(struct run *r, uint32_t t, enum ti_state st, con
  * running again. true when it did. */
 static bool run_replay(struct run *r, uint32_t ii)
 {
-    struct run_inst *in = run_inst_at(r, ii);
+    struct run_inst *in = run__inst_at(r, ii);
     if (in->restore_idx < 0)
         return false;
     struct run_restore *rs = &r->restore[in->restore_idx];
@@ -353,7 +353,7 @@ static bool run_replay(struct run *r, uint32_t ii)
         if (left > 0) {
             in->state = TI_UP_FOR_RETRY;
             in->ended_at_ms = rs->ended_at_ms;
-            run_retry_after(r, ii, left);
+            run__retry_after(r, ii, left);
             return true;
         }
         return false;
@@ -373,23 +373,23 @@ static bool run_replay(struct run *r, uint32_t ii)
     in->scheduled_at_ms = rs->scheduled_at_ms;
     in->queued_at_ms = rs->queued_at_ms;
     in->ended_at_ms = rs->ended_at_ms;
-    run_put_ti(r, ii);
-    run_finish_inst(r, ii);
+    run__put_ti(r, ii);
+    run__finish_inst(r, ii);
     return true;
 }
 
-void run_ready(struct run *r, uint32_t ii)
+void run__ready(struct run *r, uint32_t ii)
 {
     if (run_replay(r, ii))
         return;
     if (r->draining)
         return; /* decided again when the run resumes */
-    struct run_inst *in = run_inst_at(r, ii);
+    struct run_inst *in = run__inst_at(r, ii);
     in->state = TI_SCHEDULED;
     in->scheduled_at_ms = when_now_ms();
     in->ready_ns = when_mono_ns();
     /* No wait for durability here: the try's claim, made when it gets a slot, is recorded
-     * after what made it ready and is waited for (run_sched_start). */
+     * after what made it ready and is waited for (run__sched_start). */
     const struct dag_task *t = &r->dag->tasks[in->task];
     sched_push(&r->e->sched, r, ii, t->priority, r->tasks[in->task].pool);
     VEC_PUSH(&r->readied, ii);
@@ -401,7 +401,7 @@ static int run_for_each_items(struct run *r, uint32_t t, char ***items, size_t *
     const struct dag_task *dt = &r->dag->tasks[t];
     struct buf b = BUF_INIT(16 * 1024 * 1024);
     VEC(char *) v = {0};
-    if (run_expand(r, dt->for_each, NULL, t, &b, msg) < 0) {
+    if (run__expand(r, dt->for_each, NULL, t, &b, msg) < 0) {
         buf_release(&b);
         return -1;
     }
@@ -416,7 +416,7 @@ static int run_for_each_items(struct run *r, uint32_t t, char ***items, size_t *
             if (json_is_string(e))
                 s = xstrndup(json_string_value(e), json_string_length(e));
             else {
-                char *d = json_dumps(e, JSON_COMPACT | JSON_ENCODE_ANY | RUN_JSON_REALS);
+                char *d = json_dumps(e, JSON_COMPACT | JSON_ENCODE_ANY | PARAMS_JSON_REALS);
                 s = xstrdup(d ? d : "");
                 free(d);
             }
@@ -472,12 +472,12 @@ static void run_decide(struct run *r, uint32_t t)
         size_t n = 0;
         if (run_for_each_items(r, t, &items, &n, &msg) < 0) {
             run_expand_placeholder(r, t);
-            struct run_inst *in = run_inst_at(r, rt->inst_start);
+            struct run_inst *in = run__inst_at(r, rt->inst_start);
             in->state = TI_FAILED;
             in->ended_at_ms = when_now_ms();
             in->message = msg;
-            run_put_ti(r, rt->inst_start);
-            run_finish_inst(r, rt->inst_start);
+            run__put_ti(r, rt->inst_start);
+            run__finish_inst(r, rt->inst_start);
             return;
         }
         if (n == 0) {
@@ -488,7 +488,7 @@ static void run_decide(struct run *r, uint32_t t)
         run_expand_task(r, t, items, n);
         free(items);
         for (uint32_t k = 0; k < rt->ninst; k++)
-            run_put_ti(r, rt->inst_start + k); /* 'none' records of the new instances */
+            run__put_ti(r, rt->inst_start + k); /* 'none' records of the new instances */
     } else if (!rt->expanded) {                /* a literal list with no items */
         rt->decided = true;
         run_decide_finished(r, t, TI_SKIPPED, "for_each gave no items");
@@ -496,13 +496,13 @@ static void run_decide(struct run *r, uint32_t t)
     }
     rt->decided = true;
     for (uint32_t k = 0; k < rt->ninst; k++)
-        run_ready(r, rt->inst_start + k);
+        run__ready(r, rt->inst_start + k);
 }
 
 /* An instance reached a finished state (its record is submitted). */
-void run_finish_inst(struct run *r, uint32_t ii)
+void run__finish_inst(struct run *r, uint32_t ii)
 {
-    struct run_inst *in = run_inst_at(r, ii);
+    struct run_inst *in = run__inst_at(r, ii);
     uint32_t t = in->task;
     struct run_task *rt = &r->tasks[t];
     enum ti_state st = in->state;
@@ -518,7 +518,7 @@ void run_finish_inst(struct run *r, uint32_t ii)
             struct buf b = BUF_INIT(BUF_NO_MAX);
             RUN_IGN(buf_addc(&b, '['));
             for (uint32_t k = 0; k < rt->ninst; k++) {
-                struct run_inst *x = run_inst_at(r, rt->inst_start + k);
+                struct run_inst *x = run__inst_at(r, rt->inst_start + k);
                 if (x->map_index < 0)
                     continue;
                 if (k)
@@ -529,7 +529,7 @@ void run_finish_inst(struct run *r, uint32_t ii)
             rt->out_json = buf_detach(&b, &rt->out_json_len);
         }
     }
-    run_progress(r, ii);
+    run__progress(r, ii);
     if (r->cancelled || r->fatal)
         return;
     const struct graph *g = &r->dag->graph;
@@ -555,18 +555,18 @@ void run_finish_inst(struct run *r, uint32_t ii)
 
 /* The run is over (records durable, hooks done): once no log preparation holds it, its
  * owner hears of it. */
-void run_stop(struct run *r)
+void run__stop(struct run *r)
 {
     r->phase = RUN_PH_STOPPING;
     if (r->nprep_busy > 0)
-        return; /* run_prep_done comes back here */
+        return; /* run__prep_done comes back here */
     r->phase = RUN_PH_DONE;
     log_debug("run ended", "dag=%s run=%s state=%s", log_q(r->dag->id), log_q(r->run_id),
               run_state_name(r->state));
-    engine_run_ended(r->e, r);
+    engine__run_ended(r->e, r);
 }
 
-void run_report_ended(struct run *r)
+void run__report_ended(struct run *r)
 {
     if (r->ended)
         r->ended(r->ended_ud, r);
@@ -577,13 +577,13 @@ static void run_on_hook_exit(void *ud, const struct spawn_result *res)
     struct run *r = ud;
     r->hook = NULL;
     if (r->halted) {
-        run_halt_check(r);
+        run__halt_check(r);
         return;
     }
     if (res->exit_code != 0)
         log_warn("hook failed", "dag=%s run=%s exit=%d", log_q(r->dag->id), log_q(r->run_id),
                  res->exit_code);
-    run_stop(r);
+    run__stop(r);
 }
 
 static void run_hooks(struct run *r)
@@ -598,55 +598,39 @@ static void run_hooks(struct run *r)
         name = "on_failure";
     }
     if (!h || !h->run) {
-        run_stop(r);
+        run__stop(r);
         return;
     }
     r->phase = RUN_PH_HOOK;
     struct buf cmd = BUF_INIT(RUN_CMD_MAX);
     char *msg = NULL;
     r->hook_log = xasprintf("%s/%s.log", r->logdir, name);
-    if (run_expand(r, h->run, NULL, UINT32_MAX, &cmd, &msg) < 0) {
-        run_log_append(r->hook_log, msg);
+    if (run__expand(r, h->run, NULL, UINT32_MAX, &cmd, &msg) < 0) {
+        run__log_append(r->hook_log, msg);
         log_warn("hook not run", "dag=%s hook=%s reason=%s", log_q(r->dag->id), name, log_q(msg));
         free(msg);
         buf_release(&cmd);
-        run_stop(r);
+        run__stop(r);
         return;
     }
-    run_strv env = {0};
-    char *own[4];
-    own[0] = xasprintf("BARAM_DAG=%s", r->dag->id);
-    own[1] = xasprintf("BARAM_RUN_ID=%s", r->run_id);
-    own[2] = xasprintf("BARAM_RUN_STATE=%s", run_state_name(r->state));
-    own[3] = xasprintf("BARAM_DS=%s", r->ds);
-    for (char **e = environ; e && *e; e++) {
-        if (strncmp(*e, "BARAM_DAG=", 10) == 0 || strncmp(*e, "BARAM_RUN_ID=", 13) == 0 ||
-            strncmp(*e, "BARAM_RUN_STATE=", 16) == 0 || strncmp(*e, "BARAM_DS=", 9) == 0)
-            continue;
-        VEC_PUSH(&env, *e);
-    }
-    for (int i = 0; i < 4; i++)
-        VEC_PUSH(&env, own[i]);
-    for (size_t i = 0; i < r->dag_env.n; i++)
-        VEC_PUSH(&env, r->dag_env.v[i]);
-    VEC_PUSH(&env, NULL);
+    run_strv env = {0}, owned = {0};
+    run__env_hook(r, &env, &owned);
     char *cmd_file = xasprintf("%s/%s.sh", r->logdir, name);
     struct spawn_opts so = {.cmd = cmd.data,
                             .cmd_file = cmd_file,
                             .cwd = r->dag->dir,
                             .env = env.v,
-                            .log_path = r->hook_log};
-    int rc = run_spawn(r, &so, run_on_hook_exit, r, &r->hook, &msg);
-    for (int i = 0; i < 4; i++)
-        free(own[i]);
-    VEC_FREE(&env);
+                            .log_path = r->hook_log,
+                            .grace_ms = DAG_KILL_GRACE_MS};
+    int rc = run__spawn(r, &so, run_on_hook_exit, r, &r->hook, &msg);
+    run__env_try_release(&env, &owned);
     free(cmd_file);
     buf_release(&cmd);
     if (rc < 0) {
-        run_log_append(r->hook_log, msg);
+        run__log_append(r->hook_log, msg);
         log_warn("hook not run", "dag=%s hook=%s err=%s", log_q(r->dag->id), name, log_q(msg));
         free(msg);
-        run_stop(r);
+        run__stop(r);
     }
 }
 
@@ -662,7 +646,7 @@ static enum run_state run_final_state(struct run *r)
             continue;
         struct run_task *rt = &r->tasks[t];
         for (uint32_t k = 0; k < rt->ninst; k++) {
-            enum ti_state st = run_inst_at(r, rt->inst_start + k)->state;
+            enum ti_state st = run__inst_at(r, rt->inst_start + k)->state;
             if (st != TI_SUCCESS && st != TI_SKIPPED)
                 return RUN_FAILED;
         }
@@ -679,7 +663,7 @@ static void run_check_end(struct run *r)
     if (!r->cancelled && !r->fatal && r->ntasks_complete < r->dag->ntasks)
         return;
     r->phase = RUN_PH_ENDING;
-    run_prep_cleanup(r);
+    run__prep_cleanup(r);
     r->state = run_final_state(r);
     r->ended_at_ms = when_now_ms();
     r->end_seq = run_put_run(r);
@@ -703,10 +687,10 @@ static void run_release_gates(struct run *r)
 {
     while (r->gates_head < r->gates.n && r->gates.v[r->gates_head].seq <= r->e->durable) {
         uint32_t ii = r->gates.v[r->gates_head++].inst;
-        struct run_inst *in = run_inst_at(r, ii);
+        struct run_inst *in = run__inst_at(r, ii);
         if (in->state == TI_QUEUED && !in->cur) {
             in->ready_ns = when_mono_ns(); /* latency from what it depends on being durable */
-            run_try_start(r, ii);
+            run__try_start(r, ii);
         }
     }
     if (r->gates_head == r->gates.n)
@@ -714,7 +698,7 @@ static void run_release_gates(struct run *r)
 }
 
 /* The engine's pump, before its dispatch: decide and release (see engine_pump). */
-void run_pump_work(struct run *r)
+void run__pump_work(struct run *r)
 {
     r->dirty = false;
     if (!r->touched) {
@@ -733,17 +717,17 @@ void run_pump_work(struct run *r)
 }
 
 /* The engine's pump, after its dispatch: record who waits for a slot, maybe end. */
-void run_pump_after(struct run *r)
+void run__pump_after(struct run *r)
 {
     r->touched = false;
     if (r->phase != RUN_PH_RUNNING || r->halted)
         return;
     for (size_t i = 0; i < r->readied.n; i++) {
         uint32_t ii = r->readied.v[i];
-        if (run_inst_at(r, ii)->state == TI_SCHEDULED) {
-            run_put_ti(r, ii);
-            run_progress(r, ii);
-            run_prep(r, run_inst_at(r, ii)->task); /* waits for a slot: prepare meanwhile */
+        if (run__inst_at(r, ii)->state == TI_SCHEDULED) {
+            run__put_ti(r, ii);
+            run__progress(r, ii);
+            run__prep(r, run__inst_at(r, ii)->task); /* waits for a slot: prepare meanwhile */
         }
     }
     r->readied.n = 0;
@@ -751,7 +735,7 @@ void run_pump_after(struct run *r)
     run_drain_check(r);
 }
 
-void run_durable(struct run *r)
+void run__durable(struct run *r)
 {
     if (r->halted)
         return;
@@ -764,7 +748,7 @@ void run_durable(struct run *r)
         return;
     }
     if (r->phase == RUN_PH_RUNNING && r->gates_head < r->gates.n)
-        run_mark(r);
+        run__mark(r);
 }
 
 /* The run stops: an instance that waits for a slot or for its retry will not start again, so
@@ -775,21 +759,21 @@ static void run_abort_waiting(struct run *r)
 {
     int64_t now = when_now_ms();
     for (uint32_t ii = 0; ii < r->insts.n; ii++) {
-        struct run_inst *in = run_inst_at(r, ii);
+        struct run_inst *in = run__inst_at(r, ii);
         if (in->state != TI_SCHEDULED && in->state != TI_UP_FOR_RETRY)
             continue;
         if (in->try_number == 0) {
             in->state = TI_NONE;
             in->scheduled_at_ms = -1;
-            run_put_ti(r, ii);
+            run__put_ti(r, ii);
             continue;
         }
         in->state = TI_FAILED;
         in->ended_at_ms = now;
         free(in->message);
         in->message = xstrdup("cancelled");
-        run_put_ti(r, ii);
-        run_finish_inst(r, ii);
+        run__put_ti(r, ii);
+        run__finish_inst(r, ii);
     }
 }
 
@@ -807,9 +791,9 @@ static void run_abort(struct run *r)
         VEC_PUSH(&ids, r->running.v[i]);
     r->no_pump = true;
     for (size_t i = 0; i < ids.n; i++) {
-        struct run_inst *in = run_inst_at(r, ids.v[i]);
+        struct run_inst *in = run__inst_at(r, ids.v[i]);
         if (in->state == TI_QUEUED && !in->cur) {
-            run_claim_end(r, ids.v[i]); /* claimed, not started: nothing to kill */
+            run__claim_end(r, ids.v[i]); /* claimed, not started: nothing to kill */
             continue;
         }
         if (in->state != TI_RUNNING || !in->cur)
@@ -826,9 +810,9 @@ static void run_abort(struct run *r)
     for (struct run_retry *rr = r->retries; rr; rr = rr->next)
         if (!uv_is_closing((uv_handle_t *)&rr->timer)) {
             uv_timer_stop(&rr->timer);
-            uv_close((uv_handle_t *)&rr->timer, run_retry_closed);
+            uv_close((uv_handle_t *)&rr->timer, run__retry_closed);
         }
-    run_pump(r);
+    run__pump(r);
 }
 
 void run_cancel(struct run *r)
@@ -836,16 +820,16 @@ void run_cancel(struct run *r)
     if (r->cancelled || r->fatal || r->halted || r->phase >= RUN_PH_STOPPING)
         return;
     log_info("cancelling the run", "run=%s", log_q(r->run_id));
-    run_cork(r);
+    run__cork(r);
     r->cancelled = true;
     if (r->hook)
         spawn_kill(r->hook);
     if (r->phase == RUN_PH_RUNNING)
         run_abort(r);
-    run_uncork(r);
+    run__uncork(r);
 }
 
-void run_store_failed(struct run *r, const char *msg)
+void run__store_failed(struct run *r, const char *msg)
 {
     if (r->halted)
         return;
@@ -866,7 +850,7 @@ static void run_tasks_init(struct run *r)
     for (uint32_t t = 0; t < dag->ntasks; t++) {
         struct run_task *rt = &r->tasks[t];
         const struct dag_task *dt = &dag->tasks[t];
-        rt->env_name = run_env_name("OUTPUT_", dt->name);
+        rt->env_name = run__env_name("OUTPUT_", dt->name);
         rt->pool = sched_pool(&r->e->sched, dt->pool ? dt->pool : "default");
         rt->cnt.pending = graph_nup(&dag->graph, t);
         if (!dt->mapped) {
@@ -881,7 +865,7 @@ static void run_tasks_init(struct run *r)
     }
 }
 
-void run_release(struct run *r)
+void run__release(struct run *r)
 {
     for (size_t i = 0; i < r->nrestore; i++) {
         free(r->restore[i].output);
@@ -917,7 +901,7 @@ void run_release(struct run *r)
     VEC_FREE(&r->readied);
     VEC_FREE(&r->prepped);
     VEC_FREE(&r->gates);
-    run_env_release(r);
+    run__env_release(r);
     free(r->param_values);
     free(r->logdir);
     free(r->fatal_msg);
@@ -926,7 +910,7 @@ void run_release(struct run *r)
 }
 
 /* Copies the stored instances of a resumed run: the records replayed as Kahn's algorithm
- * reaches them (run_add_inst, run_replay). A try that was in flight when its scheduler died
+ * reaches them (run__add_inst, run_replay). A try that was in flight when its scheduler died
  * is over: it is recorded as failed, and the instance starts afresh with the next try if it
  * has one (else it fails when reached). */
 static void run_restore_init(struct run *r, const struct ti_rec *tis, size_t n)
@@ -1018,13 +1002,13 @@ int run_begin(struct engine *e, const struct run_spec *sp, run_ended_fn ended, v
         free(r);
         return rc;
     }
-    run_cork(r);
+    run__cork(r);
     r->last_seq =
         store_writer_put_dag_version(e->w, dag->hash, dag->id, dag->source, dag->source_len);
-    run_params_init(r, sp->params, sp->nparams);
+    run__params_init(r, sp->params, sp->nparams);
     run_restore_init(r, sp->tis, sp->ntis);
     run_tasks_init(r);
-    run_env_init(r);
+    run__env_init(r);
     r->live_next = e->runs;
     if (e->runs)
         e->runs->live_prev = r;
@@ -1035,8 +1019,8 @@ int run_begin(struct engine *e, const struct run_spec *sp, run_ended_fn ended, v
 
     run_put_run(r);
     for (uint32_t i = 0; i < r->insts.n; i++)
-        if (run_inst_at(r, i)->restore_idx < 0) /* a stored one keeps its record until replayed */
-            run_put_ti(r, i);
+        if (run__inst_at(r, i)->restore_idx < 0) /* a stored one keeps its record until replayed */
+            run__put_ti(r, i);
     for (uint32_t t = 0; t < dag->ntasks; t++) {
         if (graph_nup(&dag->graph, t) == 0) {
             r->tasks[t].queued_eval = true;
@@ -1050,18 +1034,18 @@ int run_begin(struct engine *e, const struct run_spec *sp, run_ended_fn ended, v
         r->work.v[j - 1 - i] = x;
     }
     *out = r;
-    run_pump(r);
-    run_uncork(r);
+    run__pump(r);
+    run__uncork(r);
     return 0;
 }
 
 /* A halted run ends once its killed tries, retry timers and hook have reported. */
-void run_halt_check(struct run *r)
+void run__halt_check(struct run *r)
 {
     if (r->phase >= RUN_PH_STOPPING || r->running.n > 0 || r->nretry_timers > 0 || r->hook)
         return;
-    run_prep_cleanup(r);
-    run_stop(r);
+    run__prep_cleanup(r);
+    run__stop(r);
 }
 
 void run_drain(struct run *r)
@@ -1089,33 +1073,33 @@ void run_halt(struct run *r)
      * failure: it is recorded as failed but gets a try more, and the instance waits for its
      * retry, which the next scheduler starts at once. Nothing else changes: the run stays
      * 'running'. */
-    run_cork(r);
+    run__cork(r);
     int64_t now = when_now_ms();
     for (size_t i = 0; i < ids.n; i++) {
         uint32_t ii = ids.v[i];
-        run_flush_running(r, ii);
-        struct run_inst *in = run_inst_at(r, ii);
+        run__flush_running(r, ii);
+        struct run_inst *in = run__inst_at(r, ii);
         if (in->state != TI_RUNNING && in->state != TI_QUEUED)
             continue;
         free(in->message);
         in->message = xstrdup("stopped: the scheduler shut down (the try is given back)");
-        run_put_try(r, ii, TI_FAILED, now);
+        run__put_try(r, ii, TI_FAILED, now);
         in->state = TI_UP_FOR_RETRY;
         in->max_tries++;
-        run_put_ti(r, ii);
+        run__put_ti(r, ii);
     }
-    run_uncork(r);
+    run__uncork(r);
     r->halted = true;
     for (size_t i = 0; i < ids.n; i++) {
-        struct run_inst *in = run_inst_at(r, ids.v[i]);
+        struct run_inst *in = run__inst_at(r, ids.v[i]);
         if (!in->cur) {
             if (in->slot_held)
-                run_claim_end(r, ids.v[i]); /* claimed, not started */
+                run__claim_end(r, ids.v[i]); /* claimed, not started */
             continue;
         }
         if (in->cur->sp) {
-            if (in->pid > 0)
-                kill(-in->pid, SIGKILL); /* no grace left: the daemon is going */
+            if (in->pid > 0) /* no grace left: the daemon is going */
+                RUN_IGN(spawn_kill_group(in->pid));
             spawn_kill(in->cur->sp);
         } else if (in->cur->ht) {
             httptask_cancel(in->cur->ht);
@@ -1127,11 +1111,11 @@ void run_halt(struct run *r)
     for (struct run_retry *rr = r->retries; rr; rr = rr->next)
         if (!uv_is_closing((uv_handle_t *)&rr->timer)) {
             uv_timer_stop(&rr->timer);
-            uv_close((uv_handle_t *)&rr->timer, run_retry_closed);
+            uv_close((uv_handle_t *)&rr->timer, run__retry_closed);
         }
     if (r->hook)
         spawn_kill(r->hook);
-    run_halt_check(r);
+    run__halt_check(r);
 }
 
 size_t run_in_flight(const struct run *r)
@@ -1150,9 +1134,9 @@ void run_free(struct run *r)
         e->runs = r->live_next;
     if (r->live_next)
         r->live_next->live_prev = r->live_prev;
-    engine_forget_run(e, r);
+    engine__forget_run(e, r);
     metrics_add_active_runs(-1);
-    run_release(r);
+    run__release(r);
     free(r);
 }
 
@@ -1181,7 +1165,7 @@ bool run_get_ended(const struct run *r)
     return r->phase == RUN_PH_DONE;
 }
 
-struct run *run_next_live(struct run *r)
+struct run *run__next_live(struct run *r)
 {
     return r->live_next;
 }

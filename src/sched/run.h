@@ -27,13 +27,9 @@
 struct dag;
 struct diag;
 struct engine;
+struct params_override;
 struct run;
 struct ti_rec;
-
-struct run_param {
-    const char *name;  /* borrowed */
-    const char *value; /* borrowed */
-};
 
 /* A snapshot for progress displays, passed on every task instance state change. */
 struct run_progress {
@@ -60,7 +56,7 @@ struct run_opts {
     const struct dag *dag;          /* borrowed for the call */
     const char *store_url;          /* the database (see store_open) */
     const char *home;               /* BARAM_HOME: logs go to HOME/logs/... */
-    const struct run_param *params; /* overrides of the DAG's params (checked, see below) */
+    const struct params_override *params; /* overrides of the DAG's params (checked, see below) */
     size_t nparams;
     int64_t logical_at_ms; /* the logical date; the run id is manual__<ISO of now> */
     enum run_type type;
@@ -97,7 +93,7 @@ struct run_spec {
     int64_t queued_at_ms;           /* -1: now */
     int64_t started_at_ms;          /* -1: now; a resumed run keeps its first start */
     const char *conf;               /* JSON of the overrides, or NULL (copied) */
-    const struct run_param *params; /* checked overrides (copied) */
+    const struct params_override *params; /* checked overrides (copied) */
     size_t nparams;
     const char *owner; /* NULL (the scheduler) or "cli" (copied) */
     /* Resuming: the run's stored task instances (copied); NULL/0 for a new run. */
@@ -135,28 +131,14 @@ enum run_state run_get_state(const struct run *r);
 const char *run_get_error(const struct run *r);
 bool run_get_ended(const struct run *r);
 
-/* The precision of reals in the JSON baram writes (jansson's dump flag): 15 significant digits
- * (DBL_DIG), so that 0.1 reads 0.1 (jansson's default 17 digits show the binary noise:
- * 0.10000000000000001) while any decimal of up to 15 digits comes back as written. Expands
- * where <jansson.h> is included. */
-#define RUN_JSON_REALS JSON_REAL_PRECISION(15)
+/* What every try of a run carries in its environment, "BARAM_DAG=<dag_id>" and
+ * "BARAM_RUN_ID=<run_id>": the tags that find the tries a dead scheduler left
+ * (exec/orphans.h). tags[0..RUN_ENV_NTAGS-1] are malloc'd. Any thread. */
+#define RUN_ENV_NTAGS 2
+void run_env_tags(const char *dag_id, const char *run_id, char *tags[RUN_ENV_NTAGS]);
 
-/* The conf JSON of a run's overrides (compact, keys sorted), or NULL when there are none;
- * malloc'd. */
-char *run_conf_json(const struct run_param *params, size_t nparams);
-/* Parses a conf JSON object (values: strings, numbers, booleans) into params (*out, names and
- * values malloc'd; free with run_conf_free). NULL or "" is no params. 0, or -EINVAL with
- * *errmsg. */
-int run_conf_parse(const char *json, struct run_param **out, size_t *n, char **errmsg) WARN_UNUSED;
-void run_conf_free(struct run_param *v, size_t n);
 /* The entries of d as one message (lines), malloc'd. */
 char *run_diag_msg(struct diag *d);
-
-/* Checks the overrides against the DAG's params: an unknown name (with a "did you mean"
- * hint), a malformed one, or a param without default left unset is an entry in d. 0 or
- * -EINVAL. */
-int run_check_params(const struct dag *dag, const struct run_param *params, size_t nparams,
-                     struct diag *d) WARN_UNUSED;
 
 /* Runs the DAG to completion. 0 with *res filled (res->state says how it ended), or a negative
  * code when the run could not start (store unreachable, bad params): res->errmsg says why. */
@@ -186,7 +168,7 @@ void run_test_result_release(struct run_test_result *res);
  * or a wait on a loop of its own (http_max_per_host: requests in flight per host, <= 0 the
  * default). 0 with *res filled (release it), or a negative code with *errmsg (malloc'd) when
  * it could not start. Blocks until the task ends; SIGINT/SIGTERM/SIGHUP end it. */
-int run_task_test(const struct dag *dag, uint32_t task, const struct run_param *params,
+int run_task_test(const struct dag *dag, uint32_t task, const struct params_override *params,
                   size_t nparams, int64_t logical_at_ms, int http_max_per_host,
                   struct run_test_result *res, char **errmsg) WARN_UNUSED;
 

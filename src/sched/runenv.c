@@ -2,8 +2,7 @@
  * runenv.c - what a try sees: template expansion ({{ ds }}, params,
  * outputs, item), the environment (the parent's minus baram's own BARAM_*,
  * then the run's and try's names, OUTPUT_<UPSTREAM>, the DAG's env), and a
- * run's params and conf (overrides checked against the DAG, conf JSON in
- * and out).
+ * run's param values (dag/params.h checks and resolves them).
  *
  * Large outputs: exec refuses a variable over 128 KiB and an environment
  * plus command over ARG_MAX (E2BIG), and a mapped upstream's JSON array of
@@ -13,10 +12,9 @@
  * as OUTPUT_<TASK>_FILE (its path), OUTPUT_<TASK> then unset. The file stays
  * with the run's logs and goes with them.
  *
- * Loop thread for the run's parts; run_check_params and the conf helpers
- * are pure and may be called from any thread.
+ * Loop thread; run_diag_msg is pure and may be called from any thread.
  */
-#include "sched/run_priv.h"
+#include "sched/run_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +38,7 @@
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "dag/dag.h"
+#include "dag/params.h"
 #include "dag/template.h"
 #include "exec/httptask.h"
 #include "exec/spawn.h"
@@ -47,7 +46,6 @@
 #include "sched/engine.h"
 #include "sched/logprep.h"
 #include "sched/retry.h"
-#include "sched/run_int.h"
 #include "sched/sched.h"
 #include "sched/trigger.h"
 #include "store/store.h"
@@ -58,7 +56,7 @@
 #define RUN_ENV_INLINE_MAX DAG_OUTPUT_MAX
 
 /* "OUTPUT_" / "PARAM_" + NAME upper-cased, non-alphanumerics as '_'. */
-char *run_env_name(const char *prefix, const char *name)
+char *run__env_name(const char *prefix, const char *name)
 {
     size_t pl = strlen(prefix), nl = strlen(name);
     char *s = xmalloc(pl + nl + 1);
@@ -100,7 +98,7 @@ static int run_lookup(void *ud, const char *name, const char **val, size_t *vlen
         v = dag->id;
     } else if (strcmp(name, "task") == 0) {
         if (lk->in)
-            v = run_inst_id(r, lk->in);
+            v = run__inst_id(r, lk->in);
         else if (lk->task != UINT32_MAX)
             v = dag->tasks[lk->task].name;
     } else if (strcmp(name, "try") == 0) {
@@ -112,9 +110,7 @@ static int run_lookup(void *ud, const char *name, const char **val, size_t *vlen
         if (lk->in && lk->in->map_index >= 0)
             v = lk->in->item;
     } else if (strncmp(name, "params.", 7) == 0) {
-        int pi = dag_param_index(dag, name + 7);
-        if (pi >= 0)
-            v = r->param_values[pi];
+        v = params_lookup(dag, r->param_values, name + 7);
     } else if (strncmp(name, "outputs.", 8) == 0) {
         uint32_t t;
         if (dag_find(dag, name + 8, &t) && r->tasks[t].complete) {
@@ -124,7 +120,7 @@ static int run_lookup(void *ud, const char *name, const char **val, size_t *vlen
                 *vlen = rt->out_json_len;
                 return 0;
             }
-            struct run_inst *up = rt->ninst ? run_inst_at(r, rt->inst_start) : NULL;
+            struct run_inst *up = rt->ninst ? run__inst_at(r, rt->inst_start) : NULL;
             if (up && up->output) {
                 *val = up->output;
                 *vlen = up->output_len;
@@ -141,8 +137,8 @@ static int run_lookup(void *ud, const char *name, const char **val, size_t *vlen
 }
 
 /* Expands t into out; on failure, *msg (malloc'd) says why. */
-int run_expand(struct run *r, const struct template *t, struct run_inst *in, uint32_t task,
-               struct buf *out, char **msg)
+int run__expand(struct run *r, const struct template *t, struct run_inst *in, uint32_t task,
+                struct buf *out, char **msg)
 {
     struct run_lookup lk = {.r = r, .in = in, .task = task};
     const char *missing = NULL;
@@ -174,7 +170,7 @@ static bool run_env_excluded(struct run *r, const struct hmap *excl, const char 
     return hmap_get(excl, kv, (size_t)(eq - kv), &dummy);
 }
 
-void run_env_init(struct run *r)
+void run__env_init(struct run *r)
 {
     const struct dag *dag = r->dag;
     static const char *fixed[] = {"BARAM_DAG", "BARAM_RUN_ID", "BARAM_TASK",  "BARAM_TRY",
@@ -190,7 +186,7 @@ void run_env_init(struct run *r)
         hmap_put(&r->dag_env_names, dag->env[i].name, strlen(dag->env[i].name), 0);
     }
     for (size_t i = 0; i < dag->nparams; i++) {
-        char *n = run_env_name("PARAM_", dag->params[i].name);
+        char *n = run__env_name("PARAM_", dag->params[i].name);
         VEC_PUSH(&names, n);
         hmap_put(&excl, n, strlen(n), 0);
     }
@@ -232,7 +228,44 @@ void run_env_init(struct run *r)
     hmap_release(&excl);
 }
 
-void run_env_release(struct run *r)
+static void run_env_push(run_strv *env, run_strv *owned, char *s)
+{
+    VEC_PUSH(env, s);
+    VEC_PUSH(owned, s);
+}
+
+void run_env_tags(const char *dag_id, const char *run_id, char *tags[RUN_ENV_NTAGS])
+{
+    tags[0] = xasprintf("BARAM_DAG=%s", dag_id);
+    tags[1] = xasprintf("BARAM_RUN_ID=%s", run_id);
+}
+
+/* The names baram sets in a hook's environment (run__env_hook). */
+#define RUN_HOOK_NOWN 4
+
+void run__env_hook(struct run *r, run_strv *env, run_strv *owned)
+{
+    static const char *const mine[RUN_HOOK_NOWN] = {
+        "BARAM_DAG=", "BARAM_RUN_ID=", "BARAM_RUN_STATE=", "BARAM_DS="};
+    for (char **e = environ; e && *e; e++) {
+        bool skip = false;
+        for (size_t i = 0; i < RUN_HOOK_NOWN && !skip; i++)
+            skip = strncmp(*e, mine[i], strlen(mine[i])) == 0;
+        if (!skip)
+            VEC_PUSH(env, *e);
+    }
+    char *tags[RUN_ENV_NTAGS];
+    run_env_tags(r->dag->id, r->run_id, tags);
+    for (size_t i = 0; i < RUN_ENV_NTAGS; i++)
+        run_env_push(env, owned, tags[i]);
+    run_env_push(env, owned, xasprintf("BARAM_RUN_STATE=%s", run_state_name(r->state)));
+    run_env_push(env, owned, xasprintf("BARAM_DS=%s", r->ds));
+    for (size_t i = 0; i < r->dag_env.n; i++)
+        VEC_PUSH(env, r->dag_env.v[i]);
+    VEC_PUSH(env, NULL);
+}
+
+void run__env_release(struct run *r)
 {
     for (size_t i = 0; i < r->owned_env.n; i++)
         free(r->owned_env.v[i]);
@@ -256,9 +289,9 @@ static void run_up_value(struct run *r, uint32_t u, const char **v, size_t *vl)
     if (r->dag->tasks[u].mapped && ut->out_json) {
         *v = ut->out_json;
         *vl = ut->out_json_len;
-    } else if (ut->ninst && run_inst_at(r, ut->inst_start)->output) {
-        *v = run_inst_at(r, ut->inst_start)->output;
-        *vl = run_inst_at(r, ut->inst_start)->output_len;
+    } else if (ut->ninst && run__inst_at(r, ut->inst_start)->output) {
+        *v = run__inst_at(r, ut->inst_start)->output;
+        *vl = run__inst_at(r, ut->inst_start)->output_len;
     }
 }
 
@@ -307,13 +340,7 @@ static int run_up_cmp(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-static void run_env_push(run_strv *env, run_strv *owned, char *s)
-{
-    VEC_PUSH(env, s);
-    VEC_PUSH(owned, s);
-}
-
-void run_env_try_release(run_strv *env, run_strv *owned)
+void run__env_try_release(run_strv *env, run_strv *owned)
 {
     for (size_t i = 0; i < owned->n; i++)
         free(owned->v[i]);
@@ -324,8 +351,8 @@ void run_env_try_release(run_strv *env, run_strv *owned)
 /* The environment of one try: base + per-try names + OUTPUT_<UP> (or OUTPUT_<UP>_FILE) + the
  * DAG's env, sized for a command of cmd_len bytes. Strings made here are pushed to *owned. 0, or
  * a negative code with *msg (malloc'd) when a large output cannot be written to its file. */
-int run_env_try(struct run *r, struct run_inst *in, const char *out_path, size_t cmd_len,
-                run_strv *env, run_strv *owned, char **msg)
+int run__env_try(struct run *r, struct run_inst *in, const char *out_path, size_t cmd_len,
+                 run_strv *env, run_strv *owned, char **msg)
 {
     const struct dag *dag = r->dag;
     uint32_t dummy;
@@ -333,7 +360,7 @@ int run_env_try(struct run *r, struct run_inst *in, const char *out_path, size_t
     memcpy(env->v, r->base_env.v, r->base_env.n * sizeof(char *));
     env->n = r->base_env.n;
     if (!hmap_get(&r->dag_env_names, "BARAM_TASK", 10, &dummy))
-        run_env_push(env, owned, xasprintf("BARAM_TASK=%s", run_inst_id(r, in)));
+        run_env_push(env, owned, xasprintf("BARAM_TASK=%s", run__inst_id(r, in)));
     if (!hmap_get(&r->dag_env_names, "BARAM_TRY", 9, &dummy))
         run_env_push(env, owned, xasprintf("BARAM_TRY=%d", in->try_number));
     if (out_path && !hmap_get(&r->dag_env_names, "BARAM_OUTPUT", 12, &dummy))
@@ -410,57 +437,19 @@ int run_env_try(struct run *r, struct run_inst *in, const char *out_path, size_t
 
 /* ---- setup and the front doors ---- */
 
-/* The values of the DAG's params with the overrides applied (last override wins). */
-void run_params_init(struct run *r, const struct run_param *params, size_t nparams)
+/* The values of the DAG's params with the overrides applied (last override wins). The run
+ * keeps its own copies of the overrides' values. */
+void run__params_init(struct run *r, const struct params_override *params, size_t nparams)
 {
-    const struct dag *dag = r->dag;
-    r->param_values = xcalloc(dag->nparams ? dag->nparams : 1, sizeof(char *));
-    for (size_t i = 0; i < dag->nparams; i++)
-        r->param_values[i] = dag->params[i].value;
+    struct params_override *cp = xcalloc(nparams ? nparams : 1, sizeof(*cp));
     r->owned_params = xcalloc(nparams ? nparams : 1, sizeof(char *));
     for (size_t i = 0; i < nparams; i++) {
-        int pi = dag_param_index(dag, params[i].name);
-        if (pi >= 0 && params[i].value) {
-            r->owned_params[r->nowned_params] = xstrdup(params[i].value);
-            r->param_values[pi] = r->owned_params[r->nowned_params++];
-        }
+        cp[i].name = params[i].name;
+        if (params[i].value)
+            cp[i].value = r->owned_params[r->nowned_params++] = xstrdup(params[i].value);
     }
-}
-
-int run_check_params(const struct dag *dag, const struct run_param *params, size_t nparams,
-                     struct diag *d)
-{
-    int rc = 0;
-    const char **names = xcalloc(dag->nparams ? dag->nparams : 1, sizeof(char *));
-    for (size_t i = 0; i < dag->nparams; i++)
-        names[i] = dag->params[i].name;
-    for (size_t i = 0; i < nparams; i++) {
-        const char *n = params[i].name;
-        if (!n || !*n || !params[i].value) {
-            rc = diag_err(d, dag->path, 0, 0, "malformed param '%s' (expected NAME=VALUE)",
-                          n ? n : "");
-            continue;
-        }
-        if (dag_param_index(dag, n) < 0) {
-            rc = diag_err(d, dag->path, 0, 0, "unknown param '%s'", n);
-            const char *s = suggest_closest(n, names, dag->nparams);
-            if (s)
-                diag_hint(d, "did you mean '%s'?", s);
-        }
-    }
-    for (size_t i = 0; i < dag->nparams; i++) {
-        if (dag->params[i].value)
-            continue;
-        bool given = false;
-        for (size_t k = 0; k < nparams && !given; k++)
-            given = params[k].name && strcmp(params[k].name, dag->params[i].name) == 0 &&
-                    params[k].value;
-        if (!given)
-            rc = diag_err(d, dag->path, 0, 0, "param '%s' has no default and was not given",
-                          dag->params[i].name);
-    }
-    free(names);
-    return rc < 0 ? -EINVAL : 0;
+    r->param_values = params_values(r->dag, cp, nparams);
+    free(cp);
 }
 
 char *run_diag_msg(struct diag *d)
@@ -472,74 +461,4 @@ char *run_diag_msg(struct diag *d)
         free(line);
     }
     return buf_detach(&b, NULL);
-}
-
-char *run_conf_json(const struct run_param *params, size_t nparams)
-{
-    if (nparams == 0)
-        return NULL;
-    json_t *o = json_object();
-    for (size_t i = 0; i < nparams; i++)
-        if (params[i].name && params[i].value)
-            json_object_set_new(o, params[i].name, json_string(params[i].value));
-    char *s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref(o);
-    return s;
-}
-
-int run_conf_parse(const char *json, struct run_param **out, size_t *n, char **errmsg)
-{
-    *out = NULL;
-    *n = 0;
-    if (!json || !*json)
-        return 0;
-    json_error_t jerr;
-    json_t *o = json_loads(json, JSON_REJECT_DUPLICATES, &jerr);
-    if (!o || !json_is_object(o)) {
-        *errmsg = o ? xstrdup("conf must be a JSON object of params, like {\"region\": \"eu\"}")
-                    : xasprintf("conf is not valid JSON: %s (line %d, column %d)", jerr.text,
-                                jerr.line, jerr.column);
-        json_decref(o);
-        return -EINVAL;
-    }
-    struct run_param *v = xcalloc(json_object_size(o) + 1, sizeof(*v));
-    size_t k = 0;
-    const char *key;
-    json_t *val;
-    json_object_foreach(o, key, val)
-    {
-        char *sv;
-        if (json_is_string(val))
-            sv = xstrndup(json_string_value(val), json_string_length(val));
-        else if (json_is_integer(val) || json_is_real(val) || json_is_boolean(val)) {
-            char *d = json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT | RUN_JSON_REALS);
-            sv = xstrdup(d ? d : "");
-            free(d);
-        } else {
-            *errmsg = xasprintf("conf param '%s' must be a string, number or boolean", key);
-            for (size_t i = 0; i < k; i++) {
-                free((char *)v[i].name);
-                free((char *)v[i].value);
-            }
-            free(v);
-            json_decref(o);
-            return -EINVAL;
-        }
-        v[k].name = xstrdup(key);
-        v[k].value = sv;
-        k++;
-    }
-    json_decref(o);
-    *out = v;
-    *n = k;
-    return 0;
-}
-
-void run_conf_free(struct run_param *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free((char *)v[i].name);
-        free((char *)v[i].value);
-    }
-    free(v);
 }

@@ -21,6 +21,7 @@
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "dag/dag.h"
+#include "dag/params.h"
 #include "sched/engine.h"
 #include "sched/run.h"
 #include "store/store.h"
@@ -110,7 +111,7 @@ int run_execute(const struct run_opts *o, struct run_result *res)
     const struct dag *dag = o->dag;
     struct diag d;
     diag_init(&d);
-    if (run_check_params(dag, o->params, o->nparams, &d) < 0) {
+    if (params_check(dag, o->params, o->nparams, &d) < 0) {
         res->errmsg = run_diag_msg(&d);
         diag_release(&d);
         return -EINVAL;
@@ -119,7 +120,7 @@ int run_execute(const struct run_opts *o, struct run_result *res)
 
     /* Claim the id: prefix + ISO time, one transaction with the check. */
     int64_t now = when_now_ms();
-    char *conf = run_conf_json(o->params, o->nparams);
+    char *conf = params_conf_json(o->params, o->nparams);
     const char *prefix = o->type == RUN_MANUAL     ? "manual__"
                          : o->type == RUN_BACKFILL ? "backfill__"
                                                    : "scheduled__";
@@ -178,7 +179,7 @@ int run_execute(const struct run_opts *o, struct run_result *res)
     }
     for (size_t i = 0; i < o->npools; i++)
         if (o->pools[i].name)
-            sched_pool_set(&x->e->sched, o->pools[i].name, o->pools[i].slots);
+            engine_set_pool(x->e, o->pools[i].name, o->pools[i].slots);
     if (o->handle_signals) {
         for (size_t i = 0; i < ARRAY_SIZE(runexec_signals); i++) {
             /* A hangup (the terminal closed) would kill baram and leave the tries, each in

@@ -9,7 +9,7 @@
  *
  * Main thread; blocks until the task ends.
  */
-#include "sched/run_priv.h"
+#include "sched/run_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +32,7 @@
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "dag/dag.h"
+#include "dag/params.h"
 #include "dag/template.h"
 #include "exec/httptask.h"
 #include "exec/spawn.h"
@@ -39,7 +40,6 @@
 #include "sched/engine.h"
 #include "sched/logprep.h"
 #include "sched/retry.h"
-#include "sched/run_int.h"
 #include "sched/sched.h"
 #include "sched/trigger.h"
 #include "store/store.h"
@@ -113,7 +113,7 @@ static void run_test_exit(void *ud, const struct spawn_result *res)
         .term_signal = res->term_signal,
         .timed_out = res->timed_out,
         .killed = res->killed,
-        .message = run_exit_message(res, c->timeout_ms),
+        .message = run__exit_message(res, c->timeout_ms),
     };
     run_test_ended(c);
 }
@@ -121,14 +121,14 @@ static void run_test_exit(void *ud, const struct spawn_result *res)
 static void run_test_http_done(void *ud, const struct httptask_result *res)
 {
     struct run_test_ctx *c = ud;
-    free(run_http_end(res, &c->end));
+    free(run__http_end(res, &c->end));
     run_test_ended(c);
 }
 
 static void run_test_wait_done(void *ud, const struct waiter_result *res)
 {
     struct run_test_ctx *c = ud;
-    free(run_wait_end(res, &c->end));
+    free(run__wait_end(res, &c->end));
     run_test_ended(c);
 }
 
@@ -138,27 +138,28 @@ static int run_test_shell(struct run *r, struct run_inst *in, uv_loop_t *loop, c
 {
     const struct dag_task *dt = &r->dag->tasks[in->task];
     struct buf cmd = BUF_INIT(RUN_CMD_MAX);
-    int rc = run_expand(r, dt->run, in, in->task, &cmd, errmsg);
+    int rc = run__expand(r, dt->run, in, in->task, &cmd, errmsg);
     if (rc < 0) {
         buf_release(&cmd);
         return rc;
     }
     char *msg = NULL;
     run_strv env = {0}, owned = {0};
-    rc = run_env_try(r, in, out_path, cmd.len, &env, &owned, &msg);
+    rc = run__env_try(r, in, out_path, cmd.len, &env, &owned, &msg);
     struct spawn_opts so = {.cmd = cmd.data,
                             .cmd_file = cmd_file,
                             .cwd = r->dag->dir,
                             .env = env.v,
                             .inherit_stdio = true,
-                            .timeout_ms = dt->timeout_ms};
+                            .timeout_ms = dt->timeout_ms,
+                            .grace_ms = DAG_KILL_GRACE_MS};
     c->timeout_ms = dt->timeout_ms;
     run_test_watch(loop, c);
     if (rc == 0)
         rc = spawn_check(&so, &msg);
     if (rc == 0)
         rc = spawn_start(loop, &so, run_test_exit, c, &c->sp);
-    run_env_try_release(&env, &owned);
+    run__env_try_release(&env, &owned);
     buf_release(&cmd);
     if (rc < 0) {
         c->sp = NULL;
@@ -177,7 +178,8 @@ static int run_test_in_loop(struct run *r, struct run_inst *in, uv_loop_t *loop,
     bool http = r->dag->tasks[in->task].kind == TASK_HTTP;
     struct run_http_call hc = {0};
     struct run_wait_call wc = {0};
-    int rc = http ? run_http_call_init(r, in, &hc, errmsg) : run_wait_call_init(r, in, &wc, errmsg);
+    int rc =
+        http ? run__http_call_init(r, in, &hc, errmsg) : run__wait_call_init(r, in, &wc, errmsg);
     if (rc == 0 && (http || wc.opts.http_url)) {
         struct httptask_client_opts o = {
             .host_limit = http_max_per_host > 0 ? (unsigned)http_max_per_host : 0};
@@ -198,8 +200,8 @@ static int run_test_in_loop(struct run *r, struct run_inst *in, uv_loop_t *loop,
             *errmsg = xasprintf("cannot start the %s: %s", http ? "request" : "wait", err_str(rc));
         }
     }
-    run_http_call_release(&hc);
-    run_wait_call_release(&wc);
+    run__http_call_release(&hc);
+    run__wait_call_release(&wc);
     return rc;
 }
 
@@ -210,7 +212,7 @@ void run_test_result_release(struct run_test_result *res)
     memset(res, 0, sizeof(*res));
 }
 
-int run_task_test(const struct dag *dag, uint32_t task, const struct run_param *params,
+int run_task_test(const struct dag *dag, uint32_t task, const struct params_override *params,
                   size_t nparams, int64_t logical_at_ms, int http_max_per_host,
                   struct run_test_result *res, char **errmsg)
 {
@@ -228,7 +230,7 @@ int run_task_test(const struct dag *dag, uint32_t task, const struct run_param *
     }
     struct diag d;
     diag_init(&d);
-    if (run_check_params(dag, params, nparams, &d) < 0) {
+    if (params_check(dag, params, nparams, &d) < 0) {
         *errmsg = run_diag_msg(&d);
         diag_release(&d);
         return -EINVAL;
@@ -250,16 +252,16 @@ int run_task_test(const struct dag *dag, uint32_t task, const struct run_param *
     r->logical_at_ms = logical_at_ms;
     when_format_date(logical_at_ms, r->ds, sizeof(r->ds));
     when_format_iso(logical_at_ms, r->ts, sizeof(r->ts));
-    run_params_init(r, params, nparams);
+    run__params_init(r, params, nparams);
     r->tasks = xcalloc(dag->ntasks ? dag->ntasks : 1, sizeof(*r->tasks));
     for (uint32_t t = 0; t < dag->ntasks; t++) {
-        r->tasks[t].env_name = run_env_name("OUTPUT_", dag->tasks[t].name);
+        r->tasks[t].env_name = run__env_name("OUTPUT_", dag->tasks[t].name);
         r->tasks[t].complete = true; /* upstream outputs are empty */
     }
-    run_env_init(r);
+    run__env_init(r);
     uint32_t ii =
-        run_add_inst(r, task, dt->mapped ? 0 : -1, dt->mapped ? xstrdup(dt->items[0]) : NULL);
-    struct run_inst *in = run_inst_at(r, ii);
+        run__add_inst(r, task, dt->mapped ? 0 : -1, dt->mapped ? xstrdup(dt->items[0]) : NULL);
+    struct run_inst *in = run__inst_at(r, ii);
     in->try_number = 1;
 
     char tmpl[] = "/tmp/baram-test-XXXXXX";
@@ -300,7 +302,7 @@ int run_task_test(const struct dag *dag, uint32_t task, const struct run_param *
     }
     if (tmpdir)
         rmdir(tmpdir);
-    run_release(r);
+    run__release(r);
     free(r);
     uv_run(&loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&loop) == UV_EBUSY) {

@@ -1,6 +1,6 @@
 /*
  * runtry.c - the tries of a run's task instances (see run.c): a slot is
- * taken (run_sched_start), the try starts as a process, an HTTP request or a
+ * taken (run__sched_start), the try starts as a process, an HTTP request or a
  * wait, and every kind reports through one completion path (run_try_done)
  * that decides success, skip, retry or failure. Also the log folders, made
  * ahead on the thread pool on disks (logprep.h), and the outputs read back.
@@ -8,7 +8,7 @@
  * Loop thread only; the try contexts are owned by the run until their
  * executor calls back.
  */
-#include "sched/run_priv.h"
+#include "sched/run_int.h"
 
 
 #include <errno.h>
@@ -41,7 +41,6 @@
 #include "sched/logprep.h"
 #include "sched/metrics.h"
 #include "sched/retry.h"
-#include "sched/run_int.h"
 #include "sched/sched.h"
 #include "sched/trigger.h"
 #include "store/store.h"
@@ -63,7 +62,7 @@ static void run_try_free(struct run_try *tr)
     free(tr);
 }
 
-void run_log_append(const char *path, const char *msg)
+void run__log_append(const char *path, const char *msg)
 {
     if (!path)
         return;
@@ -127,26 +126,26 @@ static int run_read_output(const char *path, char **out, size_t *len, char **msg
 }
 
 /* The common end of every try's completion callback (process, http, wait): the try is over,
- * decide what it means, then pump and close the event's transaction (opened by run_cork). */
+ * decide what it means, then pump and close the event's transaction (opened by run__cork). */
 static void run_try_finish(struct run_try *tr, struct run_try_end *e)
 {
     struct run *r = tr->r;
     uint32_t ii = tr->inst;
-    run_inst_at(r, ii)->cur = NULL;
+    run__inst_at(r, ii)->cur = NULL;
     run_try_free(tr);
     run_try_done(r, ii, e);
     if (!r->no_pump)
-        run_pump(r);
+        run__pump(r);
     else
-        run_mark(r);
-    run_uncork(r);
+        run__mark(r);
+    run__uncork(r);
 }
 
 static void run_on_exit(void *ud, const struct spawn_result *res)
 {
     struct run_try *tr = ud;
     struct run *r = tr->r;
-    run_cork(r);
+    run__cork(r);
     uint32_t ii = tr->inst;
     struct run_try_end e = {
         .exit_code = res->exit_code,
@@ -155,20 +154,20 @@ static void run_on_exit(void *ud, const struct spawn_result *res)
         .killed = res->killed,
     };
     char *msg = NULL;
-    e.message = run_exit_message(res, r->dag->tasks[run_inst_at(r, ii)->task].timeout_ms);
+    e.message = run__exit_message(res, r->dag->tasks[run__inst_at(r, ii)->task].timeout_ms);
     if (res->timed_out) {
-        run_log_append(tr->log_path, e.message);
+        run__log_append(tr->log_path, e.message);
     } else if (!e.message) {
         if (run_read_output(tr->out_path, &e.output, &e.output_len, &msg) < 0) {
             e.exit_code = -1;
             e.message = msg;
-            run_log_append(tr->log_path, msg);
+            run__log_append(tr->log_path, msg);
         }
     }
     run_try_finish(tr, &e);
 }
 
-char *run_exit_message(const struct spawn_result *res, int64_t timeout_ms)
+char *run__exit_message(const struct spawn_result *res, int64_t timeout_ms)
 {
     char when[32];
     if (res->timed_out) {
@@ -244,7 +243,7 @@ char *run_task_dir(struct run *r, uint32_t t)
 }
 
 /* The unmapped process task t will not run after all: remove what was prepared for it. */
-void run_prep_drop(struct run *r, uint32_t t)
+void run__prep_drop(struct run *r, uint32_t t)
 {
     struct run_task *rt = &r->tasks[t];
     if (rt->prep == RUN_PREP_BUSY) {
@@ -259,29 +258,29 @@ void run_prep_drop(struct run *r, uint32_t t)
     }
 }
 
-void run_prep_done(void *ud, int rc)
+void run__prep_done(void *ud, int rc)
 {
     struct run_prep_ctx *c = ud;
     struct run *r = c->r;
     struct run_task *rt = &r->tasks[c->task];
     rt->prep = rc == 0 ? RUN_PREP_DONE : RUN_PREP_NONE; /* on failure run_start tries inline */
     if (rt->prep_drop || r->phase >= RUN_PH_ENDING)
-        run_prep_drop(r, c->task);
+        run__prep_drop(r, c->task);
     free(c);
     if (--r->nprep_busy == 0 && r->phase == RUN_PH_STOPPING)
-        run_stop(r);
+        run__stop(r);
 }
 
 /* Queues the making of task t's log folder and 1.log when it is an unmapped process task that
  * has not started: called while its last upstream runs or while it waits for a slot. */
-void run_prep(struct run *r, uint32_t t)
+void run__prep(struct run *r, uint32_t t)
 {
     struct run_task *rt = &r->tasks[t];
     const struct dag_task *dt = &r->dag->tasks[t];
     if (!r->e->prep_on || rt->prep != RUN_PREP_NONE || rt->prep_drop || dt->mapped ||
         dt->kind != TASK_RUN)
         return;
-    if (rt->expanded && run_inst_at(r, rt->inst_start)->try_number > 0)
+    if (rt->expanded && run__inst_at(r, rt->inst_start)->try_number > 0)
         return;
     struct run_prep_ctx *c = xmalloc(sizeof(*c));
     c->r = r;
@@ -291,7 +290,7 @@ void run_prep(struct run *r, uint32_t t)
     VEC_PUSH(&r->prepped, t);
     char *dir = run_task_dir(r, t);
     char *log = xasprintf("%s/1.log", dir);
-    logprep_create(r->e->loop, dir, log, run_prep_done, c);
+    logprep_create(r->e->loop, dir, log, run__prep_done, c);
     free(log);
     free(dir);
 }
@@ -300,22 +299,22 @@ void run_prep(struct run *r, uint32_t t)
 static void run_prep_downstream(struct run *r, uint32_t ii)
 {
     const struct graph *g = &r->dag->graph;
-    uint32_t t = run_inst_at(r, ii)->task;
+    uint32_t t = run__inst_at(r, ii)->task;
     for (uint32_t k = g->down_start[t]; k < g->down_start[t + 1]; k++) {
         uint32_t d = g->down[k];
         if (!r->tasks[d].decided && r->tasks[d].cnt.pending == 1)
-            run_prep(r, d);
+            run__prep(r, d);
     }
 }
 
 /* The run is over: remove what was prepared for tasks that never started. */
-void run_prep_cleanup(struct run *r)
+void run__prep_cleanup(struct run *r)
 {
     for (size_t i = 0; i < r->prepped.n; i++) {
         uint32_t t = r->prepped.v[i];
         struct run_task *rt = &r->tasks[t];
-        if (!rt->expanded || run_inst_at(r, rt->inst_start)->try_number == 0)
-            run_prep_drop(r, t);
+        if (!rt->expanded || run__inst_at(r, rt->inst_start)->try_number == 0)
+            run__prep_drop(r, t);
     }
     r->prepped.n = 0;
 }
@@ -323,12 +322,12 @@ void run_prep_cleanup(struct run *r)
 /* Starts a `run` task's try as a process. */
 static void run_start_shell(struct run *r, uint32_t ii, struct run_try *tr)
 {
-    struct run_inst *in = run_inst_at(r, ii);
+    struct run_inst *in = run__inst_at(r, ii);
     const struct dag_task *t = &r->dag->tasks[in->task];
     char *msg = NULL;
     struct buf cmd = BUF_INIT(RUN_CMD_MAX);
-    if (run_expand(r, t->run, in, in->task, &cmd, &msg) < 0) {
-        run_log_append(tr->log_path, msg);
+    if (run__expand(r, t->run, in, in->task, &cmd, &msg) < 0) {
+        run__log_append(tr->log_path, msg);
         buf_release(&cmd);
         run_try_free(tr);
         run_fail_try_now(r, ii, msg);
@@ -338,7 +337,7 @@ static void run_start_shell(struct run *r, uint32_t ii, struct run_try *tr)
     /* <try>.sh beside <try>.log: where a command too long for exec runs from */
     size_t stem = strlen(tr->log_path) - strlen(".log");
     char *cmd_file = xasprintf("%.*s.sh", (int)stem, tr->log_path);
-    int rc = run_env_try(r, in, tr->out_path, cmd.len, &env, &owned, &msg);
+    int rc = run__env_try(r, in, tr->out_path, cmd.len, &env, &owned, &msg);
     if (rc == 0) {
         struct spawn_opts so = {
             .cmd = cmd.data,
@@ -347,14 +346,15 @@ static void run_start_shell(struct run *r, uint32_t ii, struct run_try *tr)
             .env = env.v,
             .log_path = tr->log_path,
             .timeout_ms = t->timeout_ms,
+            .grace_ms = DAG_KILL_GRACE_MS,
         };
-        rc = run_spawn(r, &so, run_on_exit, tr, &tr->sp, &msg);
+        rc = run__spawn(r, &so, run_on_exit, tr, &tr->sp, &msg);
     }
-    run_env_try_release(&env, &owned);
+    run__env_try_release(&env, &owned);
     free(cmd_file);
     buf_release(&cmd);
     if (rc < 0) {
-        run_log_append(tr->log_path, msg);
+        run__log_append(tr->log_path, msg);
         run_try_free(tr);
         run_fail_try_now(r, ii, msg);
         return;
@@ -362,11 +362,11 @@ static void run_start_shell(struct run *r, uint32_t ii, struct run_try *tr)
     in->pid = spawn_pid(tr->sp);
     in->cur = tr;
     if (r->e)
-        engine_note_latency(r->e, when_mono_ns() - in->ready_ns);
+        engine__note_latency(r->e, when_mono_ns() - in->ready_ns);
 }
 
-int run_spawn(struct run *r, const struct spawn_opts *so, spawn_exit_fn cb, void *ud,
-              struct spawn **out, char **msg)
+int run__spawn(struct run *r, const struct spawn_opts *so, spawn_exit_fn cb, void *ud,
+               struct spawn **out, char **msg)
 {
     int rc = spawn_check(so, msg);
     if (rc < 0)
@@ -396,27 +396,31 @@ static int run_http_client(struct run *r, char **msg)
     return rc;
 }
 
-int run_http_call_init(struct run *r, struct run_inst *in, struct run_http_call *hc, char **msg)
+int run__http_call_init(struct run *r, struct run_inst *in, struct run_http_call *hc, char **msg)
 {
     const struct dag_http *h = &r->dag->tasks[in->task].http;
     buf_init(&hc->url, 64 * 1024);
     buf_init(&hc->body, DAG_OUTPUT_MAX * 16);
     hc->line = NULL;
-    if (run_expand(r, h->url, in, in->task, &hc->url, msg) < 0 ||
-        (h->body && run_expand(r, h->body, in, in->task, &hc->body, msg) < 0))
+    hc->headers = xcalloc(h->nheaders ? h->nheaders : 1, sizeof(*hc->headers));
+    for (size_t i = 0; i < h->nheaders; i++)
+        hc->headers[i] = (struct httptask_header){h->headers[i].name, h->headers[i].value};
+    if (run__expand(r, h->url, in, in->task, &hc->url, msg) < 0 ||
+        (h->body && run__expand(r, h->body, in, in->task, &hc->body, msg) < 0))
         return -EINVAL;
     hc->req = (struct httptask_req){
         .method = h->method,
         .url = hc->url.data,
         .body = h->body ? hc->body.data : NULL,
         .body_len = h->body ? hc->body.len : 0,
-        .headers = h->headers,
+        .headers = hc->headers,
         .nheaders = h->nheaders,
         .expect = h->expect,
         .nexpect = h->nexpect,
         .timeout_ms = h->timeout_ms, /* the task's timeout applied (dag.h) */
         .cb_failures = h->cb_failures,
         .cb_reset_ms = h->cb_reset_ms,
+        .body_max = DAG_OUTPUT_MAX,
     };
     char *shown = httptask_redact_url(hc->url.data); /* no credentials or tokens in logs */
     hc->line = xasprintf("%s %s", h->method ? h->method : "GET", shown);
@@ -424,15 +428,17 @@ int run_http_call_init(struct run *r, struct run_inst *in, struct run_http_call 
     return 0;
 }
 
-void run_http_call_release(struct run_http_call *hc)
+void run__http_call_release(struct run_http_call *hc)
 {
     buf_release(&hc->url);
     buf_release(&hc->body);
+    free(hc->headers);
+    hc->headers = NULL;
     free(hc->line);
     hc->line = NULL;
 }
 
-char *run_http_end(const struct httptask_result *res, struct run_try_end *e)
+char *run__http_end(const struct httptask_result *res, struct run_try_end *e)
 {
     *e = (struct run_try_end){
         .exit_code = -1,
@@ -452,8 +458,8 @@ char *run_http_end(const struct httptask_result *res, struct run_try_end *e)
 /* The end of an http or wait try: its log line (taken) goes to the log first. */
 static void run_try_finish_logged(struct run_try *tr, struct run_try_end *e, char *line)
 {
-    run_cork(tr->r);
-    run_log_append(tr->log_path, line);
+    run__cork(tr->r);
+    run__log_append(tr->log_path, line);
     free(line);
     run_try_finish(tr, e);
 }
@@ -461,23 +467,23 @@ static void run_try_finish_logged(struct run_try *tr, struct run_try_end *e, cha
 static void run_on_http_done(void *arg, const struct httptask_result *res)
 {
     struct run_try_end e;
-    char *line = run_http_end(res, &e);
+    char *line = run__http_end(res, &e);
     run_try_finish_logged(arg, &e, line);
 }
 
 static void run_start_http(struct run *r, uint32_t ii, struct run_try *tr)
 {
-    struct run_inst *in = run_inst_at(r, ii);
+    struct run_inst *in = run__inst_at(r, ii);
     char *msg = NULL;
     struct run_http_call hc;
-    if (run_http_call_init(r, in, &hc, &msg) < 0 || run_http_client(r, &msg) < 0) {
-        run_log_append(tr->log_path, msg);
-        run_http_call_release(&hc);
+    if (run__http_call_init(r, in, &hc, &msg) < 0 || run_http_client(r, &msg) < 0) {
+        run__log_append(tr->log_path, msg);
+        run__http_call_release(&hc);
         run_try_free(tr);
         run_fail_try_now(r, ii, msg);
         return;
     }
-    run_log_append(tr->log_path, hc.line);
+    run__log_append(tr->log_path, hc.line);
     in->cur = tr;
     if (httptask_start(r->e->http, &hc.req, run_on_http_done, tr, &tr->ht) < 0) {
         /* Not expected (failures come through the callback), but never leave the try. */
@@ -485,10 +491,10 @@ static void run_start_http(struct run *r, uint32_t ii, struct run_try *tr)
         run_try_free(tr);
         run_fail_try_now(r, ii, xstrdup("cannot start the http request"));
     }
-    run_http_call_release(&hc);
+    run__http_call_release(&hc);
 }
 
-int run_wait_call_init(struct run *r, struct run_inst *in, struct run_wait_call *wc, char **msg)
+int run__wait_call_init(struct run *r, struct run_inst *in, struct run_wait_call *wc, char **msg)
 {
     const struct dag_wait *w = &r->dag->tasks[in->task].wait;
     buf_init(&wc->what, 64 * 1024);
@@ -498,7 +504,7 @@ int run_wait_call_init(struct run *r, struct run_inst *in, struct run_wait_call 
         *msg = xstrdup("wait task without a condition");
         return -EINVAL;
     }
-    if (run_expand(r, tp, in, in->task, &wc->what, msg) < 0)
+    if (run__expand(r, tp, in, in->task, &wc->what, msg) < 0)
         return -EINVAL;
     if (w->file)
         wc->file = wc->what.data[0] == '/' ? xstrdup(wc->what.data)
@@ -514,7 +520,7 @@ int run_wait_call_init(struct run *r, struct run_inst *in, struct run_wait_call 
     return 0;
 }
 
-void run_wait_call_release(struct run_wait_call *wc)
+void run__wait_call_release(struct run_wait_call *wc)
 {
     buf_release(&wc->what);
     free(wc->file);
@@ -522,7 +528,7 @@ void run_wait_call_release(struct run_wait_call *wc)
     wc->file = wc->line = NULL;
 }
 
-char *run_wait_end(const struct waiter_result *res, struct run_try_end *e)
+char *run__wait_end(const struct waiter_result *res, struct run_try_end *e)
 {
     *e = (struct run_try_end){
         .exit_code = -1,
@@ -539,27 +545,27 @@ char *run_wait_end(const struct waiter_result *res, struct run_try_end *e)
 static void run_on_wait_done(void *arg, const struct waiter_result *res)
 {
     struct run_try_end e;
-    char *line = run_wait_end(res, &e);
+    char *line = run__wait_end(res, &e);
     run_try_finish_logged(arg, &e, line);
 }
 
 static void run_start_wait(struct run *r, uint32_t ii, struct run_try *tr)
 {
-    struct run_inst *in = run_inst_at(r, ii);
+    struct run_inst *in = run__inst_at(r, ii);
     char *msg = NULL;
     struct run_wait_call wc;
-    if (run_wait_call_init(r, in, &wc, &msg) < 0 ||
+    if (run__wait_call_init(r, in, &wc, &msg) < 0 ||
         (wc.opts.http_url && run_http_client(r, &msg) < 0)) {
-        run_log_append(tr->log_path, msg);
-        run_wait_call_release(&wc);
+        run__log_append(tr->log_path, msg);
+        run__wait_call_release(&wc);
         run_try_free(tr);
         run_fail_try_now(r, ii, msg);
         return;
     }
-    run_log_append(tr->log_path, wc.line);
+    run__log_append(tr->log_path, wc.line);
     in->cur = tr;
     int rc = waiter_start(r->e->loop, r->e->http, &wc.opts, run_on_wait_done, tr, &tr->wt);
-    run_wait_call_release(&wc);
+    run__wait_call_release(&wc);
     if (rc < 0) {
         in->cur = NULL;
         run_try_free(tr);
@@ -572,19 +578,19 @@ static void run_start_wait(struct run *r, uint32_t ii, struct run_try *tr)
 }
 
 /* Submits the 'running' records of an instance's current try if they are still pending. */
-void run_flush_running(struct run *r, uint32_t ii)
+void run__flush_running(struct run *r, uint32_t ii)
 {
-    struct run_inst *in = run_inst_at(r, ii);
+    struct run_inst *in = run__inst_at(r, ii);
     if (!in->rec_pending)
         return;
     in->rec_pending = false;
-    run_put_ti(r, ii);
-    run_put_try(r, ii, TI_RUNNING, -1);
+    run__put_ti(r, ii);
+    run__put_try(r, ii, TI_RUNNING, -1);
 }
 
-void run_flush_running_rec(struct run *r, uint32_t inst)
+void run__flush_running_rec(struct run *r, uint32_t inst)
 {
-    run_flush_running(r, inst);
+    run__flush_running(r, inst);
 }
 
 /* sched start callback: a slot is ours. The next try is claimed: the instance is 'queued'
@@ -593,11 +599,11 @@ void run_flush_running_rec(struct run *r, uint32_t inst)
  * gated on durability starts the process once that claim is durable (run_release_gates); a
  * scheduler killed in between leaves a claimed try, which the next one counts as failed, so
  * no try number ever runs twice. */
-void run_sched_start(void *owner, uint32_t ii)
+void run__sched_start(void *owner, uint32_t ii)
 {
     struct run *r = owner;
-    run_mark(r); /* its records and end are looked at after the dispatch */
-    struct run_inst *in = run_inst_at(r, ii);
+    run__mark(r); /* its records and end are looked at after the dispatch */
+    struct run_inst *in = run__inst_at(r, ii);
     in->try_number++;
     in->state = TI_QUEUED;
     in->queued_at_ms = when_now_ms();
@@ -612,28 +618,28 @@ void run_sched_start(void *owner, uint32_t ii)
     VEC_PUSH(&r->running, ii);
     if (r->e && r->e->gate_on_durable) {
         /* The instance's record is the claim: a resumed run makes the try's record (failed)
-         * from it, so the try's own row waits for the 'running' one (run_flush_running). */
-        uint64_t seq = run_put_ti(r, ii);
+         * from it, so the try's own row waits for the 'running' one (run__flush_running). */
+        uint64_t seq = run__put_ti(r, ii);
         if (seq > r->e->durable) {
             struct run_gate g = {.seq = seq, .inst = ii};
             VEC_PUSH(&r->gates, g);
             return;
         }
     }
-    run_try_start(r, ii);
+    run__try_start(r, ii);
 }
 
-void run_claim_end(struct run *r, uint32_t ii)
+void run__claim_end(struct run *r, uint32_t ii)
 {
     struct run_try_end e = {.exit_code = -1, .killed = true};
     run_try_done(r, ii, &e);
 }
 
-void run_try_start(struct run *r, uint32_t ii)
+void run__try_start(struct run *r, uint32_t ii)
 {
-    run_mark(r); /* a try that fails at once releases work */
+    run__mark(r); /* a try that fails at once releases work */
     metrics_try_started();
-    struct run_inst *in = run_inst_at(r, ii);
+    struct run_inst *in = run__inst_at(r, ii);
     const struct dag_task *t = &r->dag->tasks[in->task];
     int64_t now = when_now_ms();
     in->state = TI_RUNNING;
@@ -653,7 +659,7 @@ void run_try_start(struct run *r, uint32_t ii)
             char *msg = xasprintf("cannot create the log folder '%s': %s", dir, err_str(rc));
             free(dir);
             free(tr);
-            run_put_ti(r, ii);
+            run__put_ti(r, ii);
             run_fail_try_now(r, ii, msg);
             return;
         }
@@ -674,20 +680,20 @@ void run_try_start(struct run *r, uint32_t ii)
         run_start_wait(r, ii, tr);
         break;
     }
-    in = run_inst_at(r, ii);
+    in = run__inst_at(r, ii);
     if (in->state == TI_RUNNING) {
         run_prep_downstream(r, ii);
         /* Nothing waits for the 'running' records: submitted a little later (or with the
          * final ones), see RUN_RUNNING_DELAY_MS. */
         if (r->e) {
             in->rec_pending = true;
-            engine_pend_running(r->e, r, ii);
+            engine__pend_running(r->e, r, ii);
         }
-        run_progress(r, ii);
+        run__progress(r, ii);
     }
 }
 
-void run_retry_closed(uv_handle_t *h)
+void run__retry_closed(uv_handle_t *h)
 {
     struct run_retry *rr = h->data;
     struct run *r = rr->r;
@@ -700,12 +706,12 @@ void run_retry_closed(uv_handle_t *h)
     r->nretry_timers--;
     free(rr);
     if (r->halted) {
-        run_halt_check(r);
+        run__halt_check(r);
         return;
     }
-    run_cork(r);
-    run_pump(r);
-    run_uncork(r);
+    run__cork(r);
+    run__pump(r);
+    run__uncork(r);
 }
 
 static void run_retry_fire(uv_timer_t *h)
@@ -721,14 +727,14 @@ static void run_retry_fire(uv_timer_t *h)
         return;
     }
     if (!r->cancelled && !r->fatal) {
-        struct run_inst *in = run_inst_at(r, rr->inst);
+        struct run_inst *in = run__inst_at(r, rr->inst);
         if (in->state == TI_UP_FOR_RETRY)
-            run_ready(r, rr->inst);
+            run__ready(r, rr->inst);
     }
-    uv_close((uv_handle_t *)h, run_retry_closed);
+    uv_close((uv_handle_t *)h, run__retry_closed);
 }
 
-void run_retry_after(struct run *r, uint32_t ii, int64_t delay_ms)
+void run__retry_after(struct run *r, uint32_t ii, int64_t delay_ms)
 {
     struct run_retry *rr = xcalloc(1, sizeof(*rr));
     rr->r = r;
@@ -747,8 +753,8 @@ void run_retry_after(struct run *r, uint32_t ii, int64_t delay_ms)
 /* The one completion path of every try. Takes e's strings. */
 static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e)
 {
-    run_flush_running(r, ii); /* before the instance changes: they describe the running try */
-    struct run_inst *in = run_inst_at(r, ii);
+    run__flush_running(r, ii); /* before the instance changes: they describe the running try */
+    struct run_inst *in = run__inst_at(r, ii);
     if (in->try_started_at_ms >= 0) /* a claim that never started is no try to count */
         metrics_try_finished();
     const struct dag_task *t = &r->dag->tasks[in->task];
@@ -759,13 +765,13 @@ static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e)
     /* out of the running set (swap-remove) */
     uint32_t pos = in->run_pos, last = r->running.v[r->running.n - 1];
     r->running.v[pos] = last;
-    run_inst_at(r, last)->run_pos = pos;
+    run__inst_at(r, last)->run_pos = pos;
     r->running.n--;
-    in = run_inst_at(r, ii);
+    in = run__inst_at(r, ii);
     if (r->halted) { /* the store keeps it 'running': the next scheduler retries it */
         free(e->output);
         free(e->message);
-        run_halt_check(r);
+        run__halt_check(r);
         return;
     }
 
@@ -794,19 +800,19 @@ static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e)
     if (try_state == TI_FAILED && in->try_number < in->max_tries && !r->cancelled && !r->fatal) {
         in->state = TI_UP_FOR_RETRY;
         in->ended_at_ms = now; /* when the failed try ended: a resumed run waits what is left */
-        run_put_try(r, ii, TI_FAILED, now);
-        run_put_ti(r, ii);
-        run_progress(r, ii);
+        run__put_try(r, ii, TI_FAILED, now);
+        run__put_ti(r, ii);
+        run__progress(r, ii);
         /* A try refused by an open breaker waits until it may let a trial through: a retry
          * sooner would be refused too, and burn the tries (SPEC section 7). */
         int64_t delay = retry_delay_ms(t->retry_delay_ms, t->retry_backoff, t->max_retry_delay_ms,
                                        in->try_number);
-        run_retry_after(r, ii, delay > e->hold_ms ? delay : e->hold_ms);
+        run__retry_after(r, ii, delay > e->hold_ms ? delay : e->hold_ms);
         return;
     }
     in->state = try_state;
     in->ended_at_ms = now;
-    run_put_try(r, ii, try_state, now);
-    run_put_ti(r, ii);
-    run_finish_inst(r, ii);
+    run__put_try(r, ii, try_state, now);
+    run__put_ti(r, ii);
+    run__finish_inst(r, ii);
 }

@@ -1,8 +1,8 @@
 /*
- * fuzz_conf.c - libFuzzer target for run_conf_parse(), the reader of the conf
+ * fuzz_conf.c - libFuzzer target for params_conf_parse(), the reader of the conf
  * JSON that `dags trigger --conf` and queued runs carry into the daemon. Any
  * input either parses into params or fails with a message; what parses is
- * checked against a DAG's params, written back with run_conf_json() and
+ * checked against a DAG's params, written back with params_conf_json() and
  * parsed again to the same params (names and values), so the round trip the
  * store makes is lossless.
  */
@@ -13,6 +13,7 @@
 
 #include "base/diag.h"
 #include "dag/dag.h"
+#include "dag/params.h"
 #include "sched/run.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -38,10 +39,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *json = malloc(size + 1);
     memcpy(json, data, size);
     json[size] = 0;
-    struct run_param *p = NULL;
+    struct params_override *p = NULL;
     size_t n = 0;
     char *err = NULL;
-    if (run_conf_parse(json, &p, &n, &err) < 0) {
+    if (params_conf_parse(json, &p, &n, &err) < 0) {
         if (!err || !*err)
             abort();
         free(err);
@@ -50,14 +51,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     struct diag d;
     diag_init(&d);
-    if (run_check_params(fuzz_dag(), p, n, &d) < 0 && d.n == 0)
+    if (params_check(fuzz_dag(), p, n, &d) < 0 && d.n == 0)
         abort(); /* a refusal always says why */
     diag_release(&d);
-    char *again = run_conf_json(p, n);
-    struct run_param *q = NULL;
+    char *again = params_conf_json(p, n);
+    struct params_override *q = NULL;
     size_t m = 0;
     if (again) {
-        if (run_conf_parse(again, &q, &m, &err) < 0)
+        if (params_conf_parse(again, &q, &m, &err) < 0)
             abort();
         /* names are unique in both; compare as sets */
         if (m != n)
@@ -72,9 +73,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (n != 0) {
         abort();
     }
-    run_conf_free(q, m);
+    params_conf_free(q, m);
     free(again);
-    run_conf_free(p, n);
+    params_conf_free(p, n);
     free(json);
     return 0;
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "dag/params.h"
 #include "sched/run.h"
 
 /* Runs args_parse with stderr sent to a temp file; returns its result, *err the text. */
@@ -80,7 +81,7 @@ static void parses_every_value_form(void **state)
     assert_string_equal(o.par, "4");
     assert_true(o.json);
 
-    struct run_param *p;
+    struct params_override *p;
     size_t np;
     assert_int_equal(args_params("run", &o.params, &p, &np), 0);
     assert_int_equal(np, 2);
@@ -146,7 +147,7 @@ static void bad_params_dates_and_numbers(void **state)
 {
     struct args_list l = {0};
     const char *vals[] = {"=x", "novalue", "a=1"};
-    struct run_param *p;
+    struct params_override *p;
     size_t np;
     fflush(stderr);
     int saved = dup(STDERR_FILENO);

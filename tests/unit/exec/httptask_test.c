@@ -21,7 +21,6 @@
 #include <jansson.h>
 #include <uv.h>
 
-#include "dag/dag.h"
 #include "exec/httptask.h"
 #include "loopwait.h"
 #include "testserver.h"
@@ -192,7 +191,7 @@ static void sends_method_body_and_headers(void **state)
     struct fx *f = *state;
     char u[128];
     url(f, u, sizeof(u), "/echo?ds=2026-11-29");
-    struct dag_kv hdrs[] = {
+    struct httptask_header hdrs[] = {
         {.name = "Content-Type", .value = "application/json"},
         {.name = "X-Token", .value = "abc def"},
     };
@@ -297,10 +296,10 @@ static void large_body_is_cut_at_64k(void **state)
     assert_true(g.ok);
     assert_int_equal(g.status, 200);
     assert_true(g.cut);
-    assert_int_equal(g.body_len, DAG_OUTPUT_MAX);
-    assert_int_equal(strlen(g.body), DAG_OUTPUT_MAX);
+    assert_int_equal(g.body_len, HTTPTASK_BODY_MAX);
+    assert_int_equal(strlen(g.body), HTTPTASK_BODY_MAX);
     assert_int_equal(g.body[0], 'x');
-    assert_int_equal(g.body[DAG_OUTPUT_MAX - 1], 'x');
+    assert_int_equal(g.body[HTTPTASK_BODY_MAX - 1], 'x');
     assert_string_equal(g.msg, "status 200 (body cut at 64 KiB)");
 
     /* Exactly 64 KiB is not cut. */
@@ -308,7 +307,24 @@ static void large_body_is_cut_at_64k(void **state)
     fetch(f, &req, &g);
     assert_true(g.ok);
     assert_false(g.cut);
-    assert_int_equal(g.body_len, DAG_OUTPUT_MAX);
+    assert_int_equal(g.body_len, HTTPTASK_BODY_MAX);
+    got_release(&g);
+}
+
+/* The cap is the caller's: a smaller one cuts the body there, and says so. */
+static void body_is_cut_at_the_callers_cap(void **state)
+{
+    struct fx *f = *state;
+    char u[128];
+    url(f, u, sizeof(u), "/big?n=5000");
+    struct httptask_req req = {.url = u, .timeout_ms = 5000, .body_max = 2048};
+    struct got g = {0};
+    fetch(f, &req, &g);
+    assert_true(g.ok);
+    assert_true(g.cut);
+    assert_int_equal(g.body_len, 2048);
+    assert_int_equal(strlen(g.body), 2048);
+    assert_string_equal(g.msg, "status 200 (body cut at 2 KiB)");
     got_release(&g);
 }
 
@@ -517,12 +533,12 @@ static void bad_requests_fail_later_with_a_message(void **state)
     char u[128];
     url(f, u, sizeof(u), "/echo");
     req.url = u;
-    struct dag_kv evil = {.name = "X-A", .value = "a\r\nX-Injected: 1"};
+    struct httptask_header evil = {.name = "X-A", .value = "a\r\nX-Injected: 1"};
     req.headers = &evil;
     req.nheaders = 1;
     fetch(f, &req, &g);
     assert_string_equal(g.msg, "header 'X-A' has a line break in its value");
-    struct dag_kv badname = {.name = "X A", .value = "1"};
+    struct httptask_header badname = {.name = "X A", .value = "1"};
     req.headers = &badname;
     fetch(f, &req, &g);
     assert_string_equal(g.msg, "bad header name 'X A'");
@@ -785,6 +801,7 @@ int main(int argc, char **argv)
         T(slow_answer_times_out),
         T(closed_port_is_connection_refused),
         T(large_body_is_cut_at_64k),
+        T(body_is_cut_at_the_callers_cap),
         T(host_limit_caps_requests_in_flight),
         T(queue_is_fifo),
         T(circuit_breaker_end_to_end),

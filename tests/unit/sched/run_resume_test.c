@@ -296,7 +296,7 @@ static void running_last_try_fails_without_running_again(void **state)
     resumed_free(&x);
 }
 
-/* A claimed try (queued with its number: see run_sched_start) may have started its process
+/* A claimed try (queued with its number: see run__sched_start) may have started its process
  * before the scheduler died: it is a failed try too, never started again under its number. */
 static void claimed_try_counts_as_failed(void **state)
 {

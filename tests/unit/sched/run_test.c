@@ -1,7 +1,7 @@
 /*
  * run_test.c - run_execute() end to end on real small DAGs (dag_load_mem),
  * real processes and a real SQLite store in a mkdtemp home; every test
- * reads the store back. Also run_check_params and run_task_test.
+ * reads the store back. Also run_task_test.
  */
 /* cmocka.h needs these first. */
 /* clang-format off */
@@ -28,6 +28,7 @@
 #include "base/diag.h"
 #include "base/when.h"
 #include "dag/dag.h"
+#include "dag/params.h"
 #include "sched/run.h"
 #include "store/store.h"
 
@@ -85,7 +86,7 @@ static struct dag *load(const char *yaml)
 static bool gate_on_durable; /* run_opts.gate_on_durable for the next run_yaml_p */
 
 static void run_yaml_p(struct ran *x, const char *yaml, int parallelism,
-                       const struct run_param *params, size_t nparams)
+                       const struct params_override *params, size_t nparams)
 {
     memset(x, 0, sizeof(*x));
     x->dag = load(yaml);
@@ -711,7 +712,7 @@ static void hooks_run_after_the_run(void **state)
 static void params_override_default(void **state)
 {
     struct ran x;
-    struct run_param p = {"region", "us; rm -rf /"};
+    struct params_override p = {"region", "us; rm -rf /"};
     run_yaml_p(&x,
                "dag: params\n"
                "params: {region: eu, other: o}\n"
@@ -781,34 +782,6 @@ static void run_ids_are_unique(void **state)
     assert_string_not_equal(x.res.run_id, y.res.run_id);
     ran_free(&x);
     ran_free(&y);
-}
-
-static void check_params_reports_unknown_and_missing(void **state)
-{
-    struct dag *dag =
-        load("dag: cp\nparams: {region: eu, need: null}\ntasks:\n  a: {run: 'true'}\n");
-    struct diag d;
-    diag_init(&d);
-    struct run_param p[] = {{"regoin", "x"}};
-    assert_int_equal(run_check_params(dag, p, 1, &d), -EINVAL);
-    int unknown = 0, missing = 0;
-    for (size_t i = 0; i < d.n; i++) {
-        if (strstr(d.v[i].msg, "unknown param 'regoin'")) {
-            unknown++;
-            assert_non_null(d.v[i].hint);
-            assert_non_null(strstr(d.v[i].hint, "region"));
-        }
-        if (strstr(d.v[i].msg, "'need'"))
-            missing++;
-    }
-    assert_int_equal(unknown, 1);
-    assert_int_equal(missing, 1);
-    diag_release(&d);
-    diag_init(&d);
-    struct run_param ok[] = {{"need", "v"}};
-    assert_int_equal(run_check_params(dag, ok, 1, &d), 0);
-    diag_release(&d);
-    dag_free(dag);
 }
 
 /* A run that is claimed but cannot start (here: its log folder cannot be made) must not stay
@@ -1281,7 +1254,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(unresolvable_template_fails_the_try, setup, teardown),
         cmocka_unit_test_setup_teardown(nul_in_a_value_names_the_reference, setup, teardown),
         cmocka_unit_test_setup_teardown(run_ids_are_unique, setup, teardown),
-        cmocka_unit_test_setup_teardown(check_params_reports_unknown_and_missing, setup, teardown),
         cmocka_unit_test_setup_teardown(run_that_cannot_start_is_recorded_failed, setup, teardown),
         cmocka_unit_test_setup_teardown(tries_do_not_inherit_baram_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(task_test_runs_one_task, setup, teardown),

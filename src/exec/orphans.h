@@ -1,0 +1,39 @@
+/*
+ * orphans.h - the tries a dead scheduler left behind. Each try runs in a
+ * session (and process group) of its own, so it outlives the baram process
+ * that started it; the scheduler that takes the run over finds those tries
+ * and kills their whole group before running them again, so no task runs
+ * twice at once:
+ *  - by pid: the try's start was recorded (the pid is in the store);
+ *  - by tags: the start was never recorded, but every try carries its
+ *    run's identity in its environment (run_env_tags, sched/run.h): Linux's
+ *    /proc/<pid>/environ is scanned for session leaders carrying all of them.
+ * Only a process that still leads its own session is taken for a try, so a
+ * pid the system has since given to another process is left alone.
+ *
+ * Blocking (reads /proc): call it off the loop thread (the daemon's job
+ * thread). Any thread; no state.
+ */
+#ifndef BARAM_EXEC_ORPHANS_H
+#define BARAM_EXEC_ORPHANS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Bytes of a process's environment looked at: the tags must be within them. */
+#define ORPHANS_ENVIRON_MAX (256 * 1024)
+
+/* A group was killed, its leader pid (for the caller's log). */
+typedef void (*orphans_killed_fn)(void *ud, int pid);
+
+/* Kills the process group pid leads when pid is still a session leader (and not this
+ * process): true when the SIGKILL was sent. */
+bool orphans_kill_pid(int pid);
+
+/* Kills the group of every session leader (but this process) whose environment holds each
+ * of the ntags strings "NAME=value" exactly; killed(ud, pid) is called for each (may be
+ * NULL). The number of groups killed, or a negative errno when /proc cannot be read. ntags
+ * == 0 kills nothing. */
+int orphans_kill_tagged(const char *const *tags, size_t ntags, orphans_killed_fn killed, void *ud);
+
+#endif
