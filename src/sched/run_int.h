@@ -319,8 +319,8 @@ void run__env_release(struct run *r);
  * a negative code with *msg (malloc'd). Free with run__env_try_release in both cases. */
 int run__env_try(struct run *r, struct run_inst *in, const char *out_path, size_t cmd_len,
                  run_strv *env, run_strv *owned, char **msg);
-/* The environment of the run's hook (on_success, on_failure): baram's own, less the names it
- * sets, then BARAM_DAG, BARAM_RUN_ID, BARAM_RUN_STATE, BARAM_DS and the DAG's env,
+/* The environment of the run's hook (on_success, on_failure): baram's own less every BARAM_*
+ * (as a try's), then BARAM_DAG, BARAM_RUN_ID, BARAM_RUN_STATE, BARAM_DS and the DAG's env,
  * NULL-terminated in *env; the strings made are in *owned. Free with run__env_try_release. */
 void run__env_hook(struct run *r, run_strv *env, run_strv *owned);
 /* Frees what run__env_try or run__env_hook made. */

@@ -240,20 +240,13 @@ void run_env_tags(const char *dag_id, const char *run_id, char *tags[RUN_ENV_NTA
     tags[1] = xasprintf("BARAM_RUN_ID=%s", run_id);
 }
 
-/* The names baram sets in a hook's environment (run__env_hook). */
-#define RUN_HOOK_NOWN 4
-
 void run__env_hook(struct run *r, run_strv *env, run_strv *owned)
 {
-    static const char *const mine[RUN_HOOK_NOWN] = {
-        "BARAM_DAG=", "BARAM_RUN_ID=", "BARAM_RUN_STATE=", "BARAM_DS="};
-    for (char **e = environ; e && *e; e++) {
-        bool skip = false;
-        for (size_t i = 0; i < RUN_HOOK_NOWN && !skip; i++)
-            skip = strncmp(*e, mine[i], strlen(mine[i])) == 0;
-        if (!skip)
+    /* Like a try's: none of baram's own BARAM_* (BARAM_DB may hold a database password,
+     * BARAM_PASSWORD a user's), only those that describe the run. */
+    for (char **e = environ; e && *e; e++)
+        if (strchr(*e, '=') && strncmp(*e, "BARAM_", 6) != 0)
             VEC_PUSH(env, *e);
-    }
     char *tags[RUN_ENV_NTAGS];
     run_env_tags(r->dag->id, r->run_id, tags);
     for (size_t i = 0; i < RUN_ENV_NTAGS; i++)

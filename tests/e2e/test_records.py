@@ -239,6 +239,24 @@ def test_hooks_on_success(baram):
     assert env.get("BARAM_RUN_STATE") == "success", env
 
 
+def test_hooks_see_none_of_barams_own_settings(baram):
+    """A hook, like a try, gets only the BARAM_* that describe its run: not baram's settings
+    (BARAM_PASSWORD holds a user's password, BARAM_DB may hold a database's)."""
+    p = baram.write("hsec.yaml", """
+        dag: hsec
+        on_success: {run: 'env > success.env'}
+        tasks:
+          a: {run: 'env > task.env'}
+        """)
+    r = baram("run", p, "--json", env={"BARAM_PASSWORD": "hunter2-secret", "BARAM_LOG_LEVEL": "warn"})
+    assert r.rc == 0, r
+    for name in ("success.env", "task.env"):
+        env = hook_env(baram.dags / name)
+        assert "BARAM_PASSWORD" not in env and "BARAM_LOG_LEVEL" not in env, (name, env)
+        assert env.get("BARAM_DAG") == "hsec", (name, env)
+        assert env.get("BARAM_HOME") is None, (name, env)
+
+
 def test_hooks_on_failure(baram):
     p = baram.write("hf.yaml", """
         dag: hf
