@@ -76,7 +76,6 @@ struct run_inst {
     int exit_code;
     int term_signal;
     bool timed_out;
-    bool dir_made;
     bool slot_held;   /* the try holds a parallelism/pool slot (wait tasks give it back) */
     bool rec_pending; /* its 'running' records are not submitted yet (see run_flush_running) */
     char *id;         /* owned when mapped (or placeholder), else NULL: the task's name */
@@ -99,7 +98,7 @@ struct run_try {
     uint32_t inst;
     struct spawn *sp;    /* owned by spawn.c until its callback */
     char *log_path;      /* owned */
-    char *out_path;      /* owned */
+    char *out_path;      /* owned: $BARAM_OUTPUT of a `run` try, else NULL */
     struct httptask *ht; /* http task in flight, owned by httptask.c until its callback */
     struct waiter *wt;   /* wait task in flight, owned by waiter.c until its callback */
 };
@@ -240,7 +239,6 @@ int run_env_try(struct run *r, struct run_inst *in, const char *out_path, size_t
                 run_strv *env, run_strv *owned, char **msg);
 /* Frees what run_env_try made. */
 void run_env_try_release(run_strv *env, run_strv *owned);
-char *run_task_dir(struct run *r, uint32_t t);
 int run_spawn(struct run *r, const struct spawn_opts *so, spawn_exit_fn cb, void *ud,
               struct spawn **out, char **msg);
 void run_params_init(struct run *r, const struct run_param *params, size_t nparams);

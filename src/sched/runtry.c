@@ -39,6 +39,7 @@
 #include "exec/spawn.h"
 #include "exec/waiter.h"
 #include "sched/engine.h"
+#include "sched/logpath.h"
 #include "sched/logprep.h"
 #include "sched/retry.h"
 #include "sched/run_int.h"
@@ -182,50 +183,6 @@ char *run_exit_message(const struct spawn_result *res, int64_t timeout_ms)
     return xasprintf("exit code %d", res->exit_code);
 }
 
-/* Appends a DAG or task id as one path component: an id made only of dots ("." or "..")
- * becomes "%2E" per dot, so no id can name a folder outside its place. */
-static void run_add_component(struct buf *b, const char *id)
-{
-    if (id[strspn(id, ".")] != 0) {
-        RUN_IGN(buf_adds(b, id));
-        return;
-    }
-    for (const char *p = id; *p; p++)
-        RUN_IGN(buf_adds(b, "%2E"));
-}
-
-char *run_log_dir(const char *home, const char *dag_id, const char *run_id, const char *task,
-                  int map_index)
-{
-    struct buf b = BUF_INIT(BUF_NO_MAX);
-    if (home[0] != '/') {
-        char *cwd = getcwd(NULL, 0);
-        RUN_IGN(buf_addf(&b, "%s/", cwd ? cwd : "."));
-        free(cwd);
-    }
-    RUN_IGN(buf_addf(&b, "%s/logs/", home));
-    run_add_component(&b, dag_id);
-    RUN_IGN(buf_addc(&b, '/'));
-    run_add_component(&b, run_id);
-    if (task) {
-        RUN_IGN(buf_addc(&b, '/'));
-        run_add_component(&b, task);
-        if (map_index >= 0)
-            RUN_IGN(buf_addf(&b, ".%d", map_index));
-    }
-    return buf_detach(&b, NULL);
-}
-
-static char *run_inst_dir(struct run *r, struct run_inst *in)
-{
-    struct buf b = BUF_INIT(BUF_NO_MAX);
-    RUN_IGN(buf_addf(&b, "%s/", r->logdir));
-    run_add_component(&b, r->dag->tasks[in->task].name);
-    if (in->map_index >= 0)
-        RUN_IGN(buf_addf(&b, ".%d", in->map_index));
-    return buf_detach(&b, NULL);
-}
-
 /* ---- log folders made ahead (logprep.h) ---- */
 
 struct run_prep_ctx {
@@ -233,14 +190,10 @@ struct run_prep_ctx {
     uint32_t task;
 };
 
-/* HOME/logs/<dag>/<run>/<task>: an unmapped task's folder (a mapped task's instances have
- * <task>.N, so its own holds only its output for downstreams). Malloc'd. */
-char *run_task_dir(struct run *r, uint32_t t)
+/* The first log file of the unmapped task t (logpath.h). Malloc'd. */
+static char *run_first_log(struct run *r, uint32_t t)
 {
-    struct buf b = BUF_INIT(BUF_NO_MAX);
-    RUN_IGN(buf_addf(&b, "%s/", r->logdir));
-    run_add_component(&b, r->dag->tasks[t].name);
-    return buf_detach(&b, NULL);
+    return logpath_try(r->logdir, r->dag->tasks[t].name, -1, 1, "log");
 }
 
 /* The unmapped process task t will not run after all: remove what was prepared for it. */
@@ -250,11 +203,9 @@ void run_prep_drop(struct run *r, uint32_t t)
     if (rt->prep == RUN_PREP_BUSY) {
         rt->prep_drop = true; /* removed when the preparation reports */
     } else if (rt->prep == RUN_PREP_DONE) {
-        char *dir = run_task_dir(r, t);
-        char *log = xasprintf("%s/1.log", dir);
-        logprep_remove(r->e->loop, dir, log);
+        char *log = run_first_log(r, t);
+        logprep_remove(r->e->loop, log);
         free(log);
-        free(dir);
         rt->prep = RUN_PREP_NONE;
     }
 }
@@ -272,7 +223,7 @@ void run_prep_done(void *ud, int rc)
         run_stop(r);
 }
 
-/* Queues the making of task t's log folder and 1.log when it is an unmapped process task that
+/* Queues the making of task t's first log file when it is an unmapped process task that
  * has not started: called while its last upstream runs or while it waits for a slot. */
 void run_prep(struct run *r, uint32_t t)
 {
@@ -289,11 +240,9 @@ void run_prep(struct run *r, uint32_t t)
     rt->prep = RUN_PREP_BUSY;
     r->nprep_busy++;
     VEC_PUSH(&r->prepped, t);
-    char *dir = run_task_dir(r, t);
-    char *log = xasprintf("%s/1.log", dir);
-    logprep_create(r->e->loop, dir, log, run_prep_done, c);
+    char *log = run_first_log(r, t);
+    logprep_create(r->e->loop, log, run_prep_done, c);
     free(log);
-    free(dir);
 }
 
 /* Instance ii has just started: prepare each downstream task that now waits for it alone. */
@@ -335,9 +284,8 @@ static void run_start_shell(struct run *r, uint32_t ii, struct run_try *tr)
         return;
     }
     run_strv env = {0}, owned = {0};
-    /* <try>.sh beside <try>.log: where a command too long for exec runs from */
-    size_t stem = strlen(tr->log_path) - strlen(".log");
-    char *cmd_file = xasprintf("%.*s.sh", (int)stem, tr->log_path);
+    /* <task>.<try>.sh beside its log: where a command too long for exec runs from */
+    char *cmd_file = logpath_try(r->logdir, t->name, in->map_index, in->try_number, "sh");
     int rc = run_env_try(r, in, tr->out_path, cmd.len, &env, &owned, &msg);
     if (rc == 0) {
         struct spawn_opts so = {
@@ -629,6 +577,14 @@ void run_claim_end(struct run *r, uint32_t ii)
     run_try_done(r, ii, &e);
 }
 
+/* Where try tr of instance ii writes $BARAM_OUTPUT: beside its log. */
+static void run_try_out_path(struct run *r, uint32_t ii, struct run_try *tr)
+{
+    struct run_inst *in = run_inst_at(r, ii);
+    tr->out_path = logpath_try(r->logdir, r->dag->tasks[in->task].name, in->map_index,
+                               in->try_number, "output");
+}
+
 void run_try_start(struct run *r, uint32_t ii)
 {
     run_mark(r); /* a try that fails at once releases work */
@@ -644,24 +600,10 @@ void run_try_start(struct run *r, uint32_t ii)
     struct run_try *tr = xcalloc(1, sizeof(*tr));
     tr->r = r;
     tr->inst = ii;
-    char *dir = run_inst_dir(r, in);
-    if (in->map_index < 0 && r->tasks[in->task].prep == RUN_PREP_DONE)
-        in->dir_made = true; /* made ahead, with 1.log */
-    if (!in->dir_made) {
-        int rc = logprep_mkdirs(dir);
-        if (rc < 0) {
-            char *msg = xasprintf("cannot create the log folder '%s': %s", dir, err_str(rc));
-            free(dir);
-            free(tr);
-            run_put_ti(r, ii);
-            run_fail_try_now(r, ii, msg);
-            return;
-        }
-        in->dir_made = true;
-    }
-    tr->log_path = xasprintf("%s/%d.log", dir, in->try_number);
-    tr->out_path = xasprintf("%s/%d.output", dir, in->try_number);
-    free(dir);
+    /* All in the run's folder, made when the run started (logpath.h). */
+    tr->log_path = logpath_try(r->logdir, t->name, in->map_index, in->try_number, "log");
+    if (t->kind == TASK_RUN)
+        run_try_out_path(r, ii, tr);
 
     switch (t->kind) {
     case TASK_RUN:
