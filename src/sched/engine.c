@@ -5,13 +5,16 @@
  */
 #include "sched/engine.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "base/log.h"
 #include "base/stats.h"
 #include "base/xalloc.h"
 #include "exec/httptask.h"
+#include "sched/logpath.h"
 #include "sched/logprep.h"
 #include "sched/run_int.h"
 #include "store/store.h"
@@ -23,6 +26,9 @@
 /* Pipelined runs (see run_opts.gate_on_durable) let the store writer gather this long before
  * each commit: a chain of short tasks then costs a commit per few steps, not per step. */
 #define ENGINE_COMMIT_LINGER_MS 5
+/* Where the scratch folder for tries' outputs goes when it is a memory file system: a try's
+ * output is written, read once and removed, so it needs no disk (logpath.h). */
+#define ENGINE_SCRATCH_ROOT "/dev/shm"
 
 static void engine_on_durable(void *ud, uint64_t seq)
 {
@@ -94,12 +100,17 @@ int engine_start(const struct engine_opts *o, struct engine **out, char **errmsg
     if (logprep_mkdirs(logs) == 0)
         e->prep_on = !logprep_is_memory_fs(logs);
     free(logs);
+    int src = logpath_scratch_dir(ENGINE_SCRATCH_ROOT, o->home, &e->scratch);
+    if (src < 0 && src != -ENOTSUP)
+        log_warn("scratch folder refused, outputs go beside the logs", "root=%s reason=%s",
+                 ENGINE_SCRATCH_ROOT, log_q(err_str(src)));
     int rc = store_writer_start(o->loop, o->store_url, engine_on_durable, engine_on_error, e, &e->w,
                                 errmsg);
     if (rc < 0) {
         sched_release(&e->sched);
         free(e->store_url);
         free(e->home);
+        free(e->scratch);
         free(e);
         return rc;
     }
@@ -123,6 +134,7 @@ static void engine_free(struct engine *e)
     VEC_FREE(&e->latency_us);
     free(e->store_url);
     free(e->home);
+    free(e->scratch);
     free(e);
 }
 

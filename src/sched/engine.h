@@ -66,7 +66,8 @@ struct engine {
     struct httptask_client *http; /* made on the first http or wait task */
     int http_max_per_host;        /* its limit per host (engine_opts) */
     bool gate_on_durable;
-    bool prep_on; /* make log folders ahead (not on a memory file system) */
+    bool prep_on;  /* make log files ahead (not on a memory file system) */
+    char *scratch; /* owned: where tries write $BARAM_OUTPUT (logpath.h), or NULL: beside the log */
     uint64_t durable;
     int cork;
     struct run *runs; /* live runs (run.c links them) */

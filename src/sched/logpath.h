@@ -17,11 +17,16 @@
  * Homes made by an earlier baram have <task>[.<index>]/<try>.log: readers
  * fall back to it (logpath_find_log).
  *
+ * A try's $BARAM_OUTPUT goes to a scratch folder on a memory file system when
+ * there is one, /dev/shm/baram-<uid>/<hash of the home>/, removed once read.
+ *
  * Every function returns a malloc'd string (the caller frees it) and may be
  * called from any thread; none keeps state.
  */
 #ifndef BARAM_SCHED_LOGPATH_H
 #define BARAM_SCHED_LOGPATH_H
+
+#include <stdint.h>
 
 /* HOME/logs/<dag>/<run_id>, absolute (a relative home is taken from the cwd). An id made
  * only of dots ("." or "..") is written as "%2E" per dot, so no id leaves its folder. */
@@ -45,5 +50,18 @@ char *logpath_hook(const char *run_dir, const char *hook, const char *ext);
  * an earlier baram. */
 char *logpath_find_log(const char *home, const char *dag_id, const char *run_id, const char *task,
                        int map_index, int try_number);
+
+/* Makes (0700) and checks the scratch folder of home: root/baram-<euid>/<hash of home>,
+ * where root is a memory file system (tmpfs or ramfs; normally "/dev/shm"). Each level must
+ * be a real folder (not a symlink), owned by this user and closed to others; otherwise it is
+ * refused. 0 with *dir (malloc'd), or a negative errno: -ENOTSUP when root is not a memory
+ * file system, -EPERM when a level is not ours or not safe, others from mkdir. */
+int logpath_scratch_dir(const char *root, const char *home, char **dir);
+
+/* <scratch>/<hash of dag and run id>.<inst>.<try>.output: a try's $BARAM_OUTPUT in the
+ * scratch folder, unique to the home, run, task instance (inst, its index in the run) and
+ * try. */
+char *logpath_scratch_output(const char *scratch, const char *dag_id, const char *run_id,
+                             uint32_t inst, int try_number);
 
 #endif

@@ -99,6 +99,7 @@ struct run_try {
     struct spawn *sp;    /* owned by spawn.c until its callback */
     char *log_path;      /* owned */
     char *out_path;      /* owned: $BARAM_OUTPUT of a `run` try, else NULL */
+    bool out_scratch;    /* out_path is in the scratch folder: removed with the try */
     struct httptask *ht; /* http task in flight, owned by httptask.c until its callback */
     struct waiter *wt;   /* wait task in flight, owned by waiter.c until its callback */
 };

@@ -60,6 +60,8 @@ static void run_fail_try_now(struct run *r, uint32_t ii, char *msg)
 static void run_try_free(struct run_try *tr)
 {
     free(tr->log_path);
+    if (tr->out_scratch)
+        (void)unlink(tr->out_path); /* read (or not wanted): only the store keeps it */
     free(tr->out_path);
     free(tr);
 }
@@ -577,10 +579,18 @@ void run_claim_end(struct run *r, uint32_t ii)
     run_try_done(r, ii, &e);
 }
 
-/* Where try tr of instance ii writes $BARAM_OUTPUT: beside its log. */
+/* Where try tr of instance ii writes $BARAM_OUTPUT: the engine's scratch folder on a memory
+ * file system (removed when the try is freed), else beside its log. */
 static void run_try_out_path(struct run *r, uint32_t ii, struct run_try *tr)
 {
     struct run_inst *in = run_inst_at(r, ii);
+    if (r->e && r->e->scratch) {
+        tr->out_path =
+            logpath_scratch_output(r->e->scratch, r->dag->id, r->run_id, ii, in->try_number);
+        tr->out_scratch = true;
+        (void)unlink(tr->out_path); /* a crashed baram's leftover is not this try's output */
+        return;
+    }
     tr->out_path = logpath_try(r->logdir, r->dag->tasks[in->task].name, in->map_index,
                                in->try_number, "output");
 }
