@@ -166,6 +166,8 @@ static void run_on_exit(void *ud, const struct spawn_result *res)
             e.exit_code = -1;
             e.message = msg;
             run_log_append(tr->log_path, msg);
+        } else if (!e.output) {
+            tr->out_scratch = false; /* no file: nothing to remove */
         }
     }
     run_try_finish(tr, &e);
@@ -587,8 +589,7 @@ static void run_try_out_path(struct run *r, uint32_t ii, struct run_try *tr)
     if (r->e && r->e->scratch) {
         tr->out_path =
             logpath_scratch_output(r->e->scratch, r->dag->id, r->run_id, ii, in->try_number);
-        tr->out_scratch = true;
-        (void)unlink(tr->out_path); /* a crashed baram's leftover is not this try's output */
+        tr->out_scratch = true; /* a name never used twice: a resumed run numbers tries on */
         return;
     }
     tr->out_path = logpath_try(r->logdir, r->dag->tasks[in->task].name, in->map_index,

@@ -72,6 +72,23 @@ def test_outputs_go_through_the_scratch_folder(baram):
     assert files == ["down.1.log", "each.0.1.log", "each.1.1.log", "up.1.log"], files
 
 
+def test_output_of_a_failed_try_is_removed_unread(baram):
+    """A try that fails after writing its output leaves nothing in the scratch folder; its
+    retry starts from no output."""
+    p = baram.write("fails.yaml", """
+        dag: fails
+        tasks:
+          flaky:
+            retries: 1
+            run: |
+              if [ "$BARAM_TRY" = 1 ]; then echo partial > "$BARAM_OUTPUT"; exit 3; fi
+              test ! -e "$BARAM_OUTPUT"
+        """)
+    obj = baram.run_json(p)
+    assert obj["tasks"]["flaky"]["tries"] == 2 and obj["tasks"]["flaky"]["output"] is None, obj
+    assert os.listdir(scratch_of(baram.home)) == []
+
+
 @pytest.mark.parametrize("plant", ["symlink", "open_folder", "other_user"])
 def test_unsafe_scratch_folder_is_refused(baram, tmp_path, plant):
     """Something planted at the scratch folder's path is never written through: the run
