@@ -85,6 +85,19 @@ static void engine_on_ended_timer(uv_timer_t *h)
     }
 }
 
+void engine_check_scratch(struct engine *e)
+{
+    char *dir = NULL;
+    int rc = logpath_scratch_dir(ENGINE_SCRATCH_ROOT, e->home, &dir);
+    bool refused = rc < 0 && rc != -ENOTSUP;
+    if (refused && !e->scratch_refused) /* once, not at every run */
+        log_warn("scratch folder refused, outputs go beside the logs", "root=%s reason=%s",
+                 ENGINE_SCRATCH_ROOT, log_q(err_str(rc)));
+    e->scratch_refused = refused;
+    free(e->scratch); /* tries in flight keep their own copies of their paths */
+    e->scratch = dir;
+}
+
 int engine_start(const struct engine_opts *o, struct engine **out, char **errmsg)
 {
     struct engine *e = xcalloc(1, sizeof(*e));
@@ -100,10 +113,6 @@ int engine_start(const struct engine_opts *o, struct engine **out, char **errmsg
     if (logprep_mkdirs(logs) == 0)
         e->prep_on = !logprep_is_memory_fs(logs);
     free(logs);
-    int src = logpath_scratch_dir(ENGINE_SCRATCH_ROOT, o->home, &e->scratch);
-    if (src < 0 && src != -ENOTSUP)
-        log_warn("scratch folder refused, outputs go beside the logs", "root=%s reason=%s",
-                 ENGINE_SCRATCH_ROOT, log_q(err_str(src)));
     int rc = store_writer_start(o->loop, o->store_url, engine_on_durable, engine_on_error, e, &e->w,
                                 errmsg);
     if (rc < 0) {

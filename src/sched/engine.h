@@ -68,6 +68,7 @@ struct engine {
     bool gate_on_durable;
     bool prep_on;  /* make log files ahead (not on a memory file system) */
     char *scratch; /* owned: where tries write $BARAM_OUTPUT (logpath.h), or NULL: beside the log */
+    bool scratch_refused; /* the last check refused it (warned once) */
     uint64_t durable;
     int cork;
     struct run *runs; /* live runs (run.c links them) */
@@ -100,6 +101,10 @@ void engine_stop(struct engine *e, engine_stopped_fn done, void *ud);
  * (0: nothing new starts, as when a daemon stops); waiting tasks start at once if slots were
  * freed. */
 void engine_set_pool(struct engine *e, const char *name, int slots);
+/* Makes and checks the scratch folder for tries' outputs (logpath.h) at each run's start, so
+ * that one removed while a daemon runs is made again and one replaced by something unsafe is
+ * refused. Warns when it starts being refused. Loop thread. */
+void engine_check_scratch(struct engine *e);
 void engine_set_parallelism(struct engine *e, int parallelism);
 
 /* Around each event: the records it makes go to the writer as one batch. */

@@ -1019,6 +1019,7 @@ int run_begin(struct engine *e, const struct run_spec *sp, run_ended_fn ended, v
         free(r);
         return rc;
     }
+    engine_check_scratch(e);
     run_cork(r);
     r->last_seq =
         store_writer_put_dag_version(e->w, dag->hash, dag->id, dag->source, dag->source_len);

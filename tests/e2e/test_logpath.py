@@ -9,6 +9,8 @@ import stat
 
 import pytest
 
+from daemon_util import daemons, trigger, wait_run  # noqa: F401
+
 SHM = "/dev/shm"
 
 
@@ -125,3 +127,20 @@ def test_unsafe_scratch_folder_is_refused(baram, tmp_path, plant):
             os.unlink(scratch)
         else:
             shutil.rmtree(scratch)
+
+
+def test_daemon_makes_a_removed_scratch_folder_again(baram, daemons):
+    """A scratch folder removed while the daemon runs (a cleaner of /dev/shm) is made again
+    at the next run's start: its tries still have their outputs read and stored."""
+    baram.env["BARAM_DAGS"] = str(baram.dags)
+    baram.write("outs.yaml", DAG)
+    d = daemons(baram)
+    first = wait_run(baram, trigger(baram, "outs"), daemon=d)
+    check_outputs(baram, first)
+    scratch = scratch_of(baram.home)
+    shutil.rmtree(scratch)
+    again = wait_run(baram, trigger(baram, "outs"), daemon=d)
+    check_outputs(baram, again)
+    assert os.path.isdir(scratch) and os.listdir(scratch) == []
+    assert "scratch folder refused" not in d.log()
+    assert d.stop() == 0
