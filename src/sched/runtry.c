@@ -2,8 +2,9 @@
  * runtry.c - the tries of a run's task instances (see run.c): a slot is
  * taken (run_sched_start), the try starts as a process, an HTTP request or a
  * wait, and every kind reports through one completion path (run_try_done)
- * that decides success, skip, retry or failure. Also the log folders, made
- * ahead on the thread pool on disks (logprep.h), and the outputs read back.
+ * that decides success, skip, retry or failure. Also the first log files,
+ * made ahead on the thread pool on disks (logprep.h), and the outputs read
+ * back (paths from logpath.h).
  *
  * Loop thread only; the try contexts are owned by the run until their
  * executor calls back.
@@ -187,7 +188,7 @@ char *run_exit_message(const struct spawn_result *res, int64_t timeout_ms)
     return xasprintf("exit code %d", res->exit_code);
 }
 
-/* ---- log folders made ahead (logprep.h) ---- */
+/* ---- log files made ahead (logprep.h) ---- */
 
 struct run_prep_ctx {
     struct run *r;
