@@ -8,7 +8,7 @@
  * (never from parsing the DAG folder per request); a DAG's tasks and graph
  * come from the version it was loaded with (dag_versions, parsed on demand).
  * A DAG that only has runs (made by `baram run`) is shown from its newest
- * run. Logs are read from the path run_log_dir builds from the stored run's
+ * run. Logs are read from the path logpath_find_log builds from the stored run's
  * own dag and id (never from the URL), checked to stay under HOME/logs.
  *
  * Handlers run on the server's threads (api.h: threading); they keep no
@@ -35,10 +35,11 @@
 #include "base/vec.h"
 #include "base/when.h"
 #include "base/xalloc.h"
-#include "ops/ops.h"
-#include "ops/runjson.h"
 #include "dag/dag.h"
 #include "dag/layout.h"
+#include "ops/ops.h"
+#include "ops/runjson.h"
+#include "sched/logpath.h"
 #include "sched/run.h"
 #include "store/store.h"
 
@@ -827,8 +828,9 @@ static void get_logs(struct api_req *rq, struct api_resp *rs)
                     try_number, ti.try_number);
         goto out;
     }
-    folder = run_log_dir(rq->opts->home, run.dag_id, run.run_id, ti.task, ti.map_index);
-    (void)!buf_addf(&path, "%s/%d.log", folder, try_number);
+    folder =
+        logpath_find_log(rq->opts->home, run.dag_id, run.run_id, ti.task, ti.map_index, try_number);
+    (void)!buf_adds(&path, folder);
     (void)!buf_addf(&logs, "%s/logs", rq->opts->home);
     real = realpath(path.data, NULL);
     logs_real = realpath(logs.data, NULL);

@@ -1,7 +1,8 @@
 /*
  * cmd_logs.c - `baram logs RUN TASK [--try N] [--follow]` (SPEC section 3):
- * prints a try's log file, HOME/logs/<dag>/<run>/<task>/<try>.log (a mapped
- * instance `x[3]` lives in folder `x.3`). The run and task are looked up in
+ * prints a try's log file, HOME/logs/<dag>/<run>/<task>.<try>.log (a mapped
+ * instance `x[3]`: `x.3.<try>.log`; a home made by an earlier baram:
+ * <task>/<try>.log, see logpath.h). The run and task are looked up in
  * the store first, so a typo gets a clear message and a did-you-mean, and
  * RUN/TASK can never walk out of the log folder ('/', '.' and '..' rejected).
  *
@@ -29,7 +30,7 @@
 #include "cli/home.h"
 #include "cli/out.h"
 #include "dag/state.h"
-#include "sched/run.h"
+#include "sched/logpath.h"
 #include "store/store.h"
 
 static const char usage[] =
@@ -199,7 +200,7 @@ int cmd_logs(int argc, char **argv)
     struct store *s = NULL;
     struct run_rec run = {0};
     struct ti_rec ti = {0};
-    char *folder = NULL;
+    char *folder = NULL; /* the log file */
     struct buf path = BUF_INIT(BUF_NO_MAX);
     int ret = EXIT_USAGE;
     if (home_setup(&h, "logs", home_flag) < 0)
@@ -245,8 +246,8 @@ int cmd_logs(int argc, char **argv)
         fprintf(stderr, "baram logs: run '%s' has a bad DAG id\n", run_id);
         goto out;
     }
-    folder = run_log_dir(h.dir, run.dag_id, run_id, ti.task, ti.map_index);
-    (void)!buf_addf(&path, "%s/%d.log", folder, try_number);
+    folder = logpath_find_log(h.dir, run.dag_id, run_id, ti.task, ti.map_index, try_number);
+    (void)!buf_adds(&path, folder);
     if (follow_flag) {
         r = follow(s, path.data, run_id, task_id, try_number);
         ret = r < 0 ? EXIT_FAILED : EXIT_OK;

@@ -1034,20 +1034,16 @@ static void collect_tasks(struct ck *c, const struct dagfile_node *tasks)
     }
 }
 
-/* A mapped task's instance N keeps its logs and output in folder "<task>.N", so a task named
- * "<mapped task>.N" (N in the same decimal form) would share that folder, its log and its
- * output file; and the DAG's hooks log to "on_success.log" / "on_failure.log" beside the task
- * folders, which a task of that name would take: both refused. */
+/* The logs of a run share one folder (sched/logpath.h): a try of mapped task X's instance N
+ * logs to "X.N.<try>.log", so a task named "X.N" (N in the same decimal form), whose tries
+ * log to "X.N.<try>.log" too, would share every log, command and output file with it:
+ * refused. Other names cannot meet: every task file ends in ".<try>.<ext>" or ".out" after
+ * the task's name, and the hooks' "on_success.log" has no try number. */
 static void check_log_folders(struct ck *c)
 {
     const struct dag *dag = c->dag;
     for (uint32_t ti = 0; ti < dag->ntasks; ti++) {
         const char *name = dag->tasks[ti].name, *dot = strrchr(name, '.');
-        if (strcmp(name, "on_success.log") == 0 || strcmp(name, "on_failure.log") == 0) {
-            err_at(c, c->task_keys[ti], "task name '%s' is the log file of a DAG hook", name);
-            diag_hint(c->d, "rename this task");
-            continue;
-        }
         if (!dot || dot == name)
             continue;
         const char *num = dot + 1;
@@ -1057,9 +1053,9 @@ static void check_log_folders(struct ck *c)
         uint32_t m;
         if (!hmap_get(&dag->by_name, name, (size_t)(dot - name), &m) || !dag->tasks[m].mapped)
             continue;
-        err_at(c, c->task_keys[ti], "task name '" SHOW "' is the log folder of mapped task '%s'",
+        err_at(c, c->task_keys[ti], "task name '" SHOW "' is the log name of mapped task '%s'",
                name, dag->tasks[m].name);
-        diag_hint(c->d, "instance %s of '%s' keeps its logs in '%s': rename this task", num,
+        diag_hint(c->d, "instance %s of '%s' logs to '%s.<try>.log': rename this task", num,
                   dag->tasks[m].name, name);
     }
 }

@@ -5,12 +5,15 @@
  */
 #include "sched/engine.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "exec/httptask.h"
+#include "sched/logpath.h"
 #include "sched/logprep.h"
 #include "sched/metrics.h"
 #include "sched/run_int.h"
@@ -23,6 +26,9 @@
 /* Pipelined runs (see run_opts.gate_on_durable) let the store writer gather this long before
  * each commit: a chain of short tasks then costs a commit per few steps, not per step. */
 #define ENGINE_COMMIT_LINGER_MS 5
+/* Where the scratch folder for tries' outputs goes when it is a memory file system: a try's
+ * output is written, read once and removed, so it needs no disk (logpath.h). */
+#define ENGINE_SCRATCH_ROOT "/dev/shm"
 
 static void engine_on_durable(void *ud, uint64_t seq)
 {
@@ -79,6 +85,19 @@ static void engine_on_ended_timer(uv_timer_t *h)
     }
 }
 
+void engine_check_scratch(struct engine *e)
+{
+    char *dir = NULL;
+    int rc = logpath_scratch_dir(ENGINE_SCRATCH_ROOT, e->home, &dir);
+    bool refused = rc < 0 && rc != -ENOTSUP;
+    if (refused && !e->scratch_refused) /* once, not at every run */
+        log_warn("scratch folder refused, outputs go beside the logs", "root=%s reason=%s",
+                 ENGINE_SCRATCH_ROOT, log_q(err_str(rc)));
+    e->scratch_refused = refused;
+    free(e->scratch); /* tries in flight keep their own copies of their paths */
+    e->scratch = dir;
+}
+
 int engine_start(const struct engine_opts *o, struct engine **out, char **errmsg)
 {
     struct engine *e = xcalloc(1, sizeof(*e));
@@ -100,6 +119,7 @@ int engine_start(const struct engine_opts *o, struct engine **out, char **errmsg
         sched_release(&e->sched);
         free(e->store_url);
         free(e->home);
+        free(e->scratch);
         free(e);
         return rc;
     }
@@ -123,6 +143,7 @@ static void engine_free(struct engine *e)
     VEC_FREE(&e->latency_us);
     free(e->store_url);
     free(e->home);
+    free(e->scratch);
     free(e);
 }
 

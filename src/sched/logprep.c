@@ -1,5 +1,5 @@
 /*
- * logprep.c - log folders and files prepared on the thread pool; see
+ * logprep.c - log files prepared on the thread pool; see
  * logprep.h. Each request is one heap object that the after-work callback
  * frees; a queued request keeps the loop alive until it is done, so the run
  * cannot be freed under it.
@@ -23,7 +23,6 @@
 
 struct logprep_req {
     uv_work_t work;
-    char *dir;  /* owned */
     char *file; /* owned */
     bool remove;
     int rc;
@@ -72,12 +71,8 @@ static void logprep_work(uv_work_t *w)
         struct stat st;
         if (stat(q->file, &st) == 0 && st.st_size == 0)
             (void)unlink(q->file);
-        (void)rmdir(q->dir); /* fails harmlessly when not empty */
         return;
     }
-    q->rc = logprep_mkdirs(q->dir);
-    if (q->rc < 0)
-        return;
     int fd = open(q->file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0)
         q->rc = -errno;
@@ -90,17 +85,15 @@ static void logprep_after(uv_work_t *w, int status)
     struct logprep_req *q = w->data;
     if (q->done)
         q->done(q->ud, status < 0 ? status : q->rc);
-    free(q->dir);
     free(q->file);
     free(q);
 }
 
-static void logprep_queue(struct uv_loop_s *loop, const char *dir, const char *file, bool remove,
+static void logprep_queue(struct uv_loop_s *loop, const char *file, bool remove,
                           logprep_done_fn done, void *ud)
 {
     struct logprep_req *q = xcalloc(1, sizeof(*q));
     q->work.data = q;
-    q->dir = xstrdup(dir);
     q->file = xstrdup(file);
     q->remove = remove;
     q->done = done;
@@ -111,19 +104,17 @@ static void logprep_queue(struct uv_loop_s *loop, const char *dir, const char *f
          * the caller falls back to doing the work inline. */
         if (done)
             done(ud, rc);
-        free(q->dir);
         free(q->file);
         free(q);
     }
 }
 
-void logprep_create(struct uv_loop_s *loop, const char *dir, const char *file, logprep_done_fn done,
-                    void *ud)
+void logprep_create(struct uv_loop_s *loop, const char *file, logprep_done_fn done, void *ud)
 {
-    logprep_queue(loop, dir, file, false, done, ud);
+    logprep_queue(loop, file, false, done, ud);
 }
 
-void logprep_remove(struct uv_loop_s *loop, const char *dir, const char *file)
+void logprep_remove(struct uv_loop_s *loop, const char *file)
 {
-    logprep_queue(loop, dir, file, true, NULL, NULL);
+    logprep_queue(loop, file, true, NULL, NULL);
 }

@@ -1,8 +1,9 @@
 /*
- * logprep.h - making a task's log folder and first log file ahead of its
- * start, on libuv's thread pool, so that the loop does not pay for them on
- * the critical path: on a journalled disk a mkdir plus a file creation
- * costs ~0.5 ms, as much as starting the task's process. The run engine
+ * logprep.h - making a task's first log file ahead of its start, on
+ * libuv's thread pool, so that the loop does not pay for it on the critical
+ * path: on a journalled disk a file creation adds to the journal that the
+ * next store commit's fsync flushes. The run folder itself is made when the run
+ * starts (logpath.h: no folder per task). The run engine
  * prepares a task while its last upstream runs (or while it waits for a
  * slot) and removes what it prepared if the task never runs.
  *
@@ -20,14 +21,13 @@
 
 struct uv_loop_s;
 
-/* rc: 0, or a negative errno from mkdir/open. */
+/* rc: 0, or a negative errno from open. */
 typedef void (*logprep_done_fn)(void *ud, int rc);
 
-/* Queues: create dir and its parents (0755), then file (empty, 0644, kept if it exists). */
-void logprep_create(struct uv_loop_s *loop, const char *dir, const char *file, logprep_done_fn done,
-                    void *ud);
-/* Queues: remove file if it is empty, then dir if it is empty. No callback. */
-void logprep_remove(struct uv_loop_s *loop, const char *dir, const char *file);
+/* Queues: create file (empty, 0644, kept if it exists) in its existing folder. */
+void logprep_create(struct uv_loop_s *loop, const char *file, logprep_done_fn done, void *ud);
+/* Queues: remove file if it is empty. No callback. */
+void logprep_remove(struct uv_loop_s *loop, const char *file);
 /* True when path is on a memory file system (tmpfs, ramfs), where making a folder and a file
  * costs microseconds, less than a round trip through the thread pool: preparing ahead only
  * pays on a disk. Any thread. */

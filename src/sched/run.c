@@ -78,6 +78,7 @@
 #include "exec/spawn.h"
 #include "exec/waiter.h"
 #include "sched/engine.h"
+#include "sched/logpath.h"
 #include "sched/logprep.h"
 #include "sched/metrics.h"
 #include "sched/retry.h"
@@ -604,7 +605,7 @@ static void run_hooks(struct run *r)
     r->phase = RUN_PH_HOOK;
     struct buf cmd = BUF_INIT(RUN_CMD_MAX);
     char *msg = NULL;
-    r->hook_log = xasprintf("%s/%s.log", r->logdir, name);
+    r->hook_log = logpath_hook(r->logdir, name, "log");
     if (run__expand(r, h->run, NULL, UINT32_MAX, &cmd, &msg) < 0) {
         run__log_append(r->hook_log, msg);
         log_warn("hook not run", "dag=%s hook=%s reason=%s", log_q(r->dag->id), name, log_q(msg));
@@ -615,7 +616,7 @@ static void run_hooks(struct run *r)
     }
     run_strv env = {0}, owned = {0};
     run__env_hook(r, &env, &owned);
-    char *cmd_file = xasprintf("%s/%s.sh", r->logdir, name);
+    char *cmd_file = logpath_hook(r->logdir, name, "sh");
     struct spawn_opts so = {.cmd = cmd.data,
                             .cmd_file = cmd_file,
                             .cwd = r->dag->dir,
@@ -992,7 +993,7 @@ int run_begin(struct engine *e, const struct run_spec *sp, run_ended_fn ended, v
     when_format_date(sp->logical_at_ms, r->ds, sizeof(r->ds));
     when_format_iso(sp->logical_at_ms, r->ts, sizeof(r->ts));
     /* Absolute: tasks run in the DAG's folder and get paths in here (BARAM_OUTPUT). */
-    r->logdir = run_log_dir(e->home, dag->id, r->run_id, NULL, -1);
+    r->logdir = logpath_run_dir(e->home, dag->id, r->run_id);
     int rc = logprep_mkdirs(r->logdir);
     if (rc < 0) {
         *errmsg = xasprintf("cannot create '%s': %s", r->logdir, err_str(rc));
@@ -1002,6 +1003,7 @@ int run_begin(struct engine *e, const struct run_spec *sp, run_ended_fn ended, v
         free(r);
         return rc;
     }
+    engine_check_scratch(e);
     run__cork(r);
     r->last_seq =
         store_writer_put_dag_version(e->w, dag->hash, dag->id, dag->source, dag->source_len);

@@ -144,13 +144,6 @@ char *run_diag_msg(struct diag *d);
  * code when the run could not start (store unreachable, bad params): res->errmsg says why. */
 int run_execute(const struct run_opts *o, struct run_result *res) WARN_UNUSED;
 
-/* The folder of a run's logs, HOME/logs/<dag>/<run_id> (task NULL), or of a task instance's
- * tries, .../<task> or .../<task>.<map_index> (map_index >= 0), where <try>.log and
- * <try>.output live. Absolute (a relative home is taken from the cwd). An id made only of
- * dots ("." or "..") is written as "%2E" per dot, so no id leaves its folder. Malloc'd. */
-char *run_log_dir(const char *home, const char *dag_id, const char *run_id, const char *task,
-                  int map_index);
-
 /* How a `baram tasks test` try ended. */
 struct run_test_result {
     bool ok;       /* succeeded (or skipped) */

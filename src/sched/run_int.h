@@ -61,7 +61,9 @@ struct engine {
     struct httptask_client *http; /* made on the first http or wait task */
     int http_max_per_host;        /* its limit per host (engine_opts) */
     bool gate_on_durable;
-    bool prep_on; /* make log folders ahead (not on a memory file system) */
+    bool prep_on;  /* make log files ahead (not on a memory file system) */
+    char *scratch; /* owned: where tries write $BARAM_OUTPUT (logpath.h), or NULL: beside the log */
+    bool scratch_refused; /* the last check refused it (warned once) */
     uint64_t durable;
     int cork;
     struct run *runs; /* live runs (run.c links them) */
@@ -121,7 +123,6 @@ struct run_inst {
     int exit_code;
     int term_signal;
     bool timed_out;
-    bool dir_made;
     bool slot_held;   /* the try holds a parallelism/pool slot (wait tasks give it back) */
     bool rec_pending; /* its 'running' records are not submitted yet (see run__flush_running) */
     char *id;         /* owned when mapped (or placeholder), else NULL: the task's name */
@@ -144,7 +145,8 @@ struct run_try {
     uint32_t inst;
     struct spawn *sp;    /* owned by spawn.c until its callback */
     char *log_path;      /* owned */
-    char *out_path;      /* owned */
+    char *out_path;      /* owned: $BARAM_OUTPUT of a `run` try, else NULL */
+    bool out_scratch;    /* out_path is in the scratch folder: removed with the try */
     struct httptask *ht; /* http task in flight, owned by httptask.c until its callback */
     struct waiter *wt;   /* wait task in flight, owned by waiter.c until its callback */
 };
@@ -331,10 +333,6 @@ void run__params_init(struct run *r, const struct params_override *params, size_
 
 /* ---- runtry.c: tries ---- */
 
-/* HOME/logs/<dag>/<run>/<task>: an unmapped task's folder (a mapped task's instances have
- * <task>.N, so its own holds only its output for downstreams). Malloc'd. It keeps its name:
- * it goes with run_log_dir into the module the log layout is getting. */
-char *run_task_dir(struct run *r, uint32_t t);
 /* Appends the line msg to the log file at path (NULL: nothing), ignoring failures. */
 void run__log_append(const char *path, const char *msg);
 /* Starts a process on the run's loop after spawn_check: 0 and *out, or a negative code with

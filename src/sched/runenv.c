@@ -8,7 +8,7 @@
  * plus command over ARG_MAX (E2BIG), and a mapped upstream's JSON array of
  * outputs grows with its instances. An upstream's value over
  * RUN_ENV_INLINE_MAX, or the largest ones while the whole would not fit,
- * is written once per run to HOME/logs/<dag>/<run>/<task>/output and passed
+ * is written once per run to HOME/logs/<dag>/<run>/<task>.out and passed
  * as OUTPUT_<TASK>_FILE (its path), OUTPUT_<TASK> then unset. The file stays
  * with the run's logs and goes with them.
  *
@@ -44,7 +44,7 @@
 #include "exec/spawn.h"
 #include "exec/waiter.h"
 #include "sched/engine.h"
-#include "sched/logprep.h"
+#include "sched/logpath.h"
 #include "sched/retry.h"
 #include "sched/sched.h"
 #include "sched/trigger.h"
@@ -289,7 +289,7 @@ static void run_up_value(struct run *r, uint32_t u, const char **v, size_t *vl)
 }
 
 /* Upstream u's value in a file, written once per run (u is complete: it no longer changes):
- * HOME/logs/<dag>/<run>/<task>/output. Its path (owned by the run), or NULL with *msg. */
+ * HOME/logs/<dag>/<run>/<task>.out (logpath.h). Its path (owned by the run), or NULL with *msg. */
 static const char *run_up_file(struct run *r, uint32_t u, char **msg)
 {
     struct run_task *ut = &r->tasks[u];
@@ -304,12 +304,8 @@ static const char *run_up_file(struct run *r, uint32_t u, char **msg)
     const char *v;
     size_t vl;
     run_up_value(r, u, &v, &vl);
-    char *dir = run_task_dir(r, u);
-    char *path = xasprintf("%s/output", dir);
-    int rc = logprep_mkdirs(dir);
-    if (rc == 0)
-        rc = spawn_file_put(path, v, vl);
-    free(dir);
+    char *path = logpath_task_output(r->logdir, r->dag->tasks[u].name);
+    int rc = spawn_file_put(path, v, vl);
     if (rc < 0) {
         *msg = xasprintf("cannot write the output of '%s' to '%s': %s", r->dag->tasks[u].name, path,
                          err_str(rc));

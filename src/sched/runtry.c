@@ -2,8 +2,9 @@
  * runtry.c - the tries of a run's task instances (see run.c): a slot is
  * taken (run__sched_start), the try starts as a process, an HTTP request or a
  * wait, and every kind reports through one completion path (run_try_done)
- * that decides success, skip, retry or failure. Also the log folders, made
- * ahead on the thread pool on disks (logprep.h), and the outputs read back.
+ * that decides success, skip, retry or failure. Also the first log files,
+ * made ahead on the thread pool on disks (logprep.h), and the outputs read
+ * back (paths from logpath.h).
  *
  * Loop thread only; the try contexts are owned by the run until their
  * executor calls back.
@@ -38,6 +39,7 @@
 #include "exec/spawn.h"
 #include "exec/waiter.h"
 #include "sched/engine.h"
+#include "sched/logpath.h"
 #include "sched/logprep.h"
 #include "sched/metrics.h"
 #include "sched/retry.h"
@@ -58,6 +60,8 @@ static void run_fail_try_now(struct run *r, uint32_t ii, char *msg)
 static void run_try_free(struct run_try *tr)
 {
     free(tr->log_path);
+    if (tr->out_scratch)
+        (void)unlink(tr->out_path); /* read (or not wanted): only the store keeps it */
     free(tr->out_path);
     free(tr);
 }
@@ -162,6 +166,8 @@ static void run_on_exit(void *ud, const struct spawn_result *res)
             e.exit_code = -1;
             e.message = msg;
             run__log_append(tr->log_path, msg);
+        } else if (!e.output) {
+            tr->out_scratch = false; /* no file: nothing to remove */
         }
     }
     run_try_finish(tr, &e);
@@ -181,65 +187,17 @@ char *run__exit_message(const struct spawn_result *res, int64_t timeout_ms)
     return xasprintf("exit code %d", res->exit_code);
 }
 
-/* Appends a DAG or task id as one path component: an id made only of dots ("." or "..")
- * becomes "%2E" per dot, so no id can name a folder outside its place. */
-static void run_add_component(struct buf *b, const char *id)
-{
-    if (id[strspn(id, ".")] != 0) {
-        RUN_IGN(buf_adds(b, id));
-        return;
-    }
-    for (const char *p = id; *p; p++)
-        RUN_IGN(buf_adds(b, "%2E"));
-}
-
-char *run_log_dir(const char *home, const char *dag_id, const char *run_id, const char *task,
-                  int map_index)
-{
-    struct buf b = BUF_INIT(BUF_NO_MAX);
-    if (home[0] != '/') {
-        char *cwd = getcwd(NULL, 0);
-        RUN_IGN(buf_addf(&b, "%s/", cwd ? cwd : "."));
-        free(cwd);
-    }
-    RUN_IGN(buf_addf(&b, "%s/logs/", home));
-    run_add_component(&b, dag_id);
-    RUN_IGN(buf_addc(&b, '/'));
-    run_add_component(&b, run_id);
-    if (task) {
-        RUN_IGN(buf_addc(&b, '/'));
-        run_add_component(&b, task);
-        if (map_index >= 0)
-            RUN_IGN(buf_addf(&b, ".%d", map_index));
-    }
-    return buf_detach(&b, NULL);
-}
-
-static char *run_inst_dir(struct run *r, struct run_inst *in)
-{
-    struct buf b = BUF_INIT(BUF_NO_MAX);
-    RUN_IGN(buf_addf(&b, "%s/", r->logdir));
-    run_add_component(&b, r->dag->tasks[in->task].name);
-    if (in->map_index >= 0)
-        RUN_IGN(buf_addf(&b, ".%d", in->map_index));
-    return buf_detach(&b, NULL);
-}
-
-/* ---- log folders made ahead (logprep.h) ---- */
+/* ---- log files made ahead (logprep.h) ---- */
 
 struct run_prep_ctx {
     struct run *r;
     uint32_t task;
 };
 
-/* HOME/logs/<dag>/<run>/<task>: an unmapped task's folder (a mapped task's instances have
- * <task>.N, so its own holds only its output for downstreams). Malloc'd. */
-char *run_task_dir(struct run *r, uint32_t t)
+/* The first log file of the unmapped task t (logpath.h). Malloc'd. */
+static char *run_first_log(struct run *r, uint32_t t)
 {
-    struct buf b = BUF_INIT(BUF_NO_MAX);
-    RUN_IGN(buf_addf(&b, "%s/", r->logdir));
-    run_add_component(&b, r->dag->tasks[t].name);
-    return buf_detach(&b, NULL);
+    return logpath_try(r->logdir, r->dag->tasks[t].name, -1, 1, "log");
 }
 
 /* The unmapped process task t will not run after all: remove what was prepared for it. */
@@ -249,11 +207,9 @@ void run__prep_drop(struct run *r, uint32_t t)
     if (rt->prep == RUN_PREP_BUSY) {
         rt->prep_drop = true; /* removed when the preparation reports */
     } else if (rt->prep == RUN_PREP_DONE) {
-        char *dir = run_task_dir(r, t);
-        char *log = xasprintf("%s/1.log", dir);
-        logprep_remove(r->e->loop, dir, log);
+        char *log = run_first_log(r, t);
+        logprep_remove(r->e->loop, log);
         free(log);
-        free(dir);
         rt->prep = RUN_PREP_NONE;
     }
 }
@@ -271,7 +227,7 @@ void run__prep_done(void *ud, int rc)
         run__stop(r);
 }
 
-/* Queues the making of task t's log folder and 1.log when it is an unmapped process task that
+/* Queues the making of task t's first log file when it is an unmapped process task that
  * has not started: called while its last upstream runs or while it waits for a slot. */
 void run__prep(struct run *r, uint32_t t)
 {
@@ -288,11 +244,9 @@ void run__prep(struct run *r, uint32_t t)
     rt->prep = RUN_PREP_BUSY;
     r->nprep_busy++;
     VEC_PUSH(&r->prepped, t);
-    char *dir = run_task_dir(r, t);
-    char *log = xasprintf("%s/1.log", dir);
-    logprep_create(r->e->loop, dir, log, run__prep_done, c);
+    char *log = run_first_log(r, t);
+    logprep_create(r->e->loop, log, run__prep_done, c);
     free(log);
-    free(dir);
 }
 
 /* Instance ii has just started: prepare each downstream task that now waits for it alone. */
@@ -334,9 +288,8 @@ static void run_start_shell(struct run *r, uint32_t ii, struct run_try *tr)
         return;
     }
     run_strv env = {0}, owned = {0};
-    /* <try>.sh beside <try>.log: where a command too long for exec runs from */
-    size_t stem = strlen(tr->log_path) - strlen(".log");
-    char *cmd_file = xasprintf("%.*s.sh", (int)stem, tr->log_path);
+    /* <task>.<try>.sh beside its log: where a command too long for exec runs from */
+    char *cmd_file = logpath_try(r->logdir, t->name, in->map_index, in->try_number, "sh");
     int rc = run__env_try(r, in, tr->out_path, cmd.len, &env, &owned, &msg);
     if (rc == 0) {
         struct spawn_opts so = {
@@ -635,6 +588,21 @@ void run__claim_end(struct run *r, uint32_t ii)
     run_try_done(r, ii, &e);
 }
 
+/* Where try tr of instance ii writes $BARAM_OUTPUT: the engine's scratch folder on a memory
+ * file system (removed when the try is freed), else beside its log. */
+static void run_try_out_path(struct run *r, uint32_t ii, struct run_try *tr)
+{
+    struct run_inst *in = run__inst_at(r, ii);
+    if (r->e && r->e->scratch) {
+        tr->out_path =
+            logpath_scratch_output(r->e->scratch, r->dag->id, r->run_id, ii, in->try_number);
+        tr->out_scratch = true; /* a name never used twice: a resumed run numbers tries on */
+        return;
+    }
+    tr->out_path = logpath_try(r->logdir, r->dag->tasks[in->task].name, in->map_index,
+                               in->try_number, "output");
+}
+
 void run__try_start(struct run *r, uint32_t ii)
 {
     run__mark(r); /* a try that fails at once releases work */
@@ -650,24 +618,10 @@ void run__try_start(struct run *r, uint32_t ii)
     struct run_try *tr = xcalloc(1, sizeof(*tr));
     tr->r = r;
     tr->inst = ii;
-    char *dir = run_inst_dir(r, in);
-    if (in->map_index < 0 && r->tasks[in->task].prep == RUN_PREP_DONE)
-        in->dir_made = true; /* made ahead, with 1.log */
-    if (!in->dir_made) {
-        int rc = logprep_mkdirs(dir);
-        if (rc < 0) {
-            char *msg = xasprintf("cannot create the log folder '%s': %s", dir, err_str(rc));
-            free(dir);
-            free(tr);
-            run__put_ti(r, ii);
-            run_fail_try_now(r, ii, msg);
-            return;
-        }
-        in->dir_made = true;
-    }
-    tr->log_path = xasprintf("%s/%d.log", dir, in->try_number);
-    tr->out_path = xasprintf("%s/%d.output", dir, in->try_number);
-    free(dir);
+    /* All in the run's folder, made when the run started (logpath.h). */
+    tr->log_path = logpath_try(r->logdir, t->name, in->map_index, in->try_number, "log");
+    if (t->kind == TASK_RUN)
+        run_try_out_path(r, ii, tr);
 
     switch (t->kind) {
     case TASK_RUN:

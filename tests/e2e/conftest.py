@@ -199,16 +199,26 @@ class Baram:
         check_run_shape(obj)
         return obj
 
-    def log_dir(self, obj, task):
-        """HOME/logs/<dag>/<run_id>/<task>/ of a run's JSON object (mapped: task.index)."""
-        m = re.fullmatch(r"(.*)\[(\d+)\]", task)
-        folder = "%s.%s" % (m.group(1), m.group(2)) if m else task
-        return self.home / "logs" / obj["dag"] / obj["run_id"] / folder
+    def run_dir(self, obj):
+        """HOME/logs/<dag>/<run_id>/ of a run's JSON object: where its logs are."""
+        return self.home / "logs" / obj["dag"] / obj["run_id"]
+
+    def try_log(self, obj, task, try_number=1):
+        """The log file of a try of task (`x[3]` for a mapped instance) in a run's JSON object."""
+        return try_log_path(self.home, obj["dag"], obj["run_id"], task, try_number)
 
     def run_ids(self, *args):
         r = self("runs", "list", *args)
         assert r.rc == 0, r
         return RUN_ID_RE.findall(r.out)
+
+
+def try_log_path(home, dag, run_id, task, try_number=1):
+    """HOME/logs/<dag>/<run_id>/<task>.<try>.log (SPEC section 4, the flat layout); a mapped
+    instance `x[3]` is `x.3.<try>.log`."""
+    m = re.fullmatch(r"(.*)\[(\d+)\]", task)
+    name = "%s.%s" % (m.group(1), m.group(2)) if m else task
+    return Path(home) / "logs" / dag / run_id / ("%s.%d.log" % (name, try_number))
 
 
 ISO_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:?\d{2})$")

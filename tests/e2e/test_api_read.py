@@ -401,6 +401,22 @@ def test_logs(env):
     check_problem(get(env, base + "nope/logs"), 404)
 
 
+def test_logs_of_a_home_from_an_earlier_baram(env):
+    """Logs in the layout of an earlier baram (<task>/<try>.log, mapped <task>.<index>/...)
+    are still served; the flat file wins when both exist."""
+    b, rid = env["b"], env["runs"][2]
+    obj = {"dag": "hello", "run_id": rid}
+    for task, folder in (("a", "a"), ("m[1]", "m.1"), ("flaky", "flaky")):
+        (b.run_dir(obj) / folder).mkdir()
+        b.try_log(obj, task).rename(b.run_dir(obj) / folder / "1.log")
+    base = run_path(env, 2) + "/tasks/"
+    assert get(env, base + "a/logs").text == "line one\nline two\n"
+    assert get(env, base + "m%5B1%5D/logs").text == "item y\n"
+    assert get(env, base + "flaky/logs?try=1").text == "second try\n"  # the marker was there
+    (b.run_dir(obj) / "a.1.log").write_text("flat\n")
+    assert get(env, base + "a/logs").text == "flat\n"
+
+
 def test_logs_come_in_1mib_chunks(env):
     path = "/api/v1/dags/other/runs/%s/tasks/big/logs" % env["big_run"]
     r = get(env, path)

@@ -28,7 +28,7 @@ import time
 
 import pytest
 
-from conftest import alive, parse_ts
+from conftest import alive, parse_ts, try_log_path
 from daemon_util import (daemons, poll, run_show, runs_list, trigger, ts_of,  # noqa: F401
                          wait_file, wait_run)
 
@@ -811,7 +811,7 @@ def test_clear_failed_task(b, daemons):
     assert o["tasks"]["b"]["tries"] == 2 and o["tasks"]["a"]["tries"] == 1, o
     assert (b.dags / "a.count").read_text() == "a\n"
     assert (b.dags / "b.count").read_text() == "b\n"
-    assert (b.home / "logs" / "cl" / run_id / "b" / "2.log").exists()
+    assert try_log_path(b.home, "cl", run_id, "b", 2).exists()
     assert d.stop() == 0
 
 

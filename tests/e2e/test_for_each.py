@@ -34,7 +34,7 @@ def test_for_each_yaml_list(baram):
     assert json.loads((baram.dags / "env.json").read_text()) == want
     assert obj["tasks"]["collect"]["state"] == "success"
     # logs of a mapped instance: logs/<dag>/<run>/<task>.<index>/<try>.log
-    assert (baram.log_dir(obj, "shard[1]") / "1.log").is_file()
+    assert baram.try_log(obj, "shard[1]").is_file()
 
 
 def test_for_each_json_array_output(baram):
@@ -207,8 +207,8 @@ def test_mapped_instance_retries_alone(baram):
     assert obj["tasks"]["each[1]"]["tries"] == 2
     assert sorted((baram.dags / "tries.txt").read_text().splitlines()) == [
         "a try 1", "b try 1", "b try 2"]
-    assert (baram.log_dir(obj, "each[1]") / "2.log").is_file()
-    assert not (baram.log_dir(obj, "each[0]") / "2.log").exists()
+    assert baram.try_log(obj, "each[1]", 2).is_file()
+    assert not baram.try_log(obj, "each[0]", 2).exists()
 
 
 def test_downstream_of_mapped_waits_for_all(baram):
@@ -259,8 +259,8 @@ def test_large_fan_out_reaches_its_downstream_through_a_file(baram):
     assert (baram.dags / "list.txt").read_text().split() == [str(i) for i in range(3000)]
     assert obj["tasks"]["templated"]["state"] == "skipped", obj["tasks"]["templated"]
     assert json.loads((baram.dags / "templated.json").read_text()) == want
-    # The file lives with the run's logs: HOME/logs/<dag>/<run>/<task>/output.
-    f = baram.home / "logs" / "big" / obj["run_id"] / "fan" / "output"
+    # The file lives with the run's logs: HOME/logs/<dag>/<run>/<task>.out.
+    f = baram.run_dir(obj) / "fan.out"
     assert json.loads(f.read_text()) == want
 
 
@@ -277,7 +277,7 @@ def test_command_too_large_for_exec_fails_the_try_clearly(baram):
     obj = baram.run_json(p, expect_rc=1)
     a = obj["tasks"]["a"]
     assert a["state"] == "failed", a
-    log = (baram.log_dir(obj, "a") / "1.log").read_text()
+    log = baram.try_log(obj, "a").read_text()
     assert "'HUGE'" in log and "128 KiB" in log, log
 
 
@@ -319,5 +319,5 @@ def test_command_over_the_template_limit_fails_the_try_clearly(baram):
         """ % ("y" * 120000 * 2))
     obj = baram.run_json(p, expect_rc=1)
     assert obj["tasks"]["a"]["state"] == "failed", obj["tasks"]["a"]
-    log = (baram.log_dir(obj, "a") / "1.log").read_text()
+    log = baram.try_log(obj, "a").read_text()
     assert "expands to more than 1024 KiB" in log, log

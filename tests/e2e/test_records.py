@@ -195,6 +195,30 @@ def test_logs(baram):
     assert r.rc != 0, r
 
 
+def test_logs_of_a_home_from_an_earlier_baram(baram):
+    """A home made by an earlier baram keeps a try's log in <task>/<try>.log (mapped:
+    <task>.<index>/<try>.log): `baram logs` still finds it there."""
+    p = baram.write("oldlogs.yaml", """
+        dag: oldlogs
+        tasks:
+          t:
+            run: echo from t
+          m:
+            for_each: [x, y]
+            run: echo item {{ item }}
+        """)
+    obj = baram.run_json(p)
+    for task, folder in (("t", "t"), ("m[1]", "m.1")):
+        flat = baram.try_log(obj, task)
+        old = baram.run_dir(obj) / folder / "1.log"
+        old.parent.mkdir()
+        flat.rename(old)
+    r = baram("logs", obj["run_id"], "t")
+    assert r.rc == 0 and r.out == "from t\n", r
+    r = baram("logs", obj["run_id"], "m[1]")
+    assert r.rc == 0 and r.out == "item y\n", r
+
+
 def test_tasks_test(baram):
     p = baram.write("tt.yaml", """
         dag: tt

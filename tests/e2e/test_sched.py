@@ -110,12 +110,12 @@ def test_retries_then_success(baram):
     assert obj["state"] == "success"
     assert t["state"] == "success" and t["tries"] == 3 and t["exit_code"] == 0, t
     assert (baram.dags / "tries.txt").read_text().split() == ["1", "2", "3"]
-    d = baram.log_dir(obj, "flaky")
+    d = baram.run_dir(obj)
     for i in (1, 2, 3):
-        log = d / ("%d.log" % i)
+        log = baram.try_log(obj, "flaky", i)
         assert log.is_file(), sorted(p.name for p in d.iterdir()) if d.exists() else d
         assert "attempt %d" % i in log.read_text()
-    assert not (d / "4.log").exists()
+    assert not baram.try_log(obj, "flaky", 4).exists()
 
 
 def retry_gaps_ms(baram, run_id, task):

@@ -158,10 +158,11 @@ static char *slurp(const char *path)
     return p;
 }
 
-static char *task_log(struct ran *x, const char *dir, int try)
+/* The log of a try of inst, a task's name or a mapped instance's "<task>.<index>". */
+static char *task_log(struct ran *x, const char *inst, int try)
 {
     char path[PATH_MAX * 2];
-    snprintf(path, sizeof(path), "%s/logs/%s/%s/%s/%d.log", home, x->dag->id, x->res.run_id, dir,
+    snprintf(path, sizeof(path), "%s/logs/%s/%s/%s.%d.log", home, x->dag->id, x->res.run_id, inst,
              try);
     return slurp(path);
 }
@@ -311,9 +312,9 @@ static void failure_marks_downstream_upstream_failed(void **state)
     ran_free(&x);
 }
 
-/* A task's log folder and first log file are made ahead while its last upstream runs; one
- * that then never runs (upstream failed, skipped) must leave no folder behind, and one that
- * runs writes into the prepared 1.log. */
+/* A task's first log file is made ahead while its last upstream runs; one that then never
+ * runs (upstream failed, skipped) must leave no file behind, and one that runs writes into
+ * the prepared <task>.1.log. */
 static void prepared_log_folders_only_for_tasks_that_ran(void **state)
 {
     struct ran x;
@@ -335,7 +336,7 @@ static void prepared_log_folders_only_for_tasks_that_ran(void **state)
     char path[PATH_MAX * 2];
     struct stat st;
     for (int i = 0; i < 2; i++) {
-        snprintf(path, sizeof(path), "%s/logs/prep/%s/%s", home, x.res.run_id,
+        snprintf(path, sizeof(path), "%s/logs/prep/%s/%s.1.log", home, x.res.run_id,
                  i ? "skipped" : "never");
         assert_int_equal(stat(path, &st), -1);
         assert_int_equal(errno, ENOENT);

@@ -1,0 +1,146 @@
+"""Where a try's files go (SPEC section 4, src/sched/logpath.h): its log beside the other
+tries' in the run's folder, and its $BARAM_OUTPUT in a private scratch folder on tmpfs,
+/dev/shm/baram-<uid>/<hash of the home>/, removed once read; a scratch folder that is not
+safely ours is refused and the output goes beside the log instead."""
+
+import os
+import shutil
+import stat
+
+import pytest
+
+from daemon_util import daemons, trigger, wait_run  # noqa: F401
+
+SHM = "/dev/shm"
+
+
+def shm_is_tmpfs():
+    try:
+        with open("/proc/mounts") as f:
+            return any(line.split()[1] == SHM and line.split()[2] == "tmpfs" for line in f)
+    except OSError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(not shm_is_tmpfs(), reason="no tmpfs at /dev/shm")
+
+
+def scratch_of(home):
+    """The scratch folder baram uses for home: FNV-1a (64 bits) of the home's real path."""
+    h = 0xcbf29ce484222325
+    for byte in os.path.realpath(home).encode():
+        h = ((h ^ byte) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return os.path.join(SHM, "baram-%d" % os.geteuid(), "%016x" % h)
+
+
+DAG = """
+    dag: outs
+    tasks:
+      up:
+        run: printf 'value of up' > "$BARAM_OUTPUT"; echo "out=$BARAM_OUTPUT"
+      each:
+        needs: [up]
+        for_each: [x, y]
+        run: printf '%s+%s' {{ item }} "$OUTPUT_UP" > "$BARAM_OUTPUT"
+      down:
+        needs: [each]
+        run: printf '%s' "$OUTPUT_EACH" > "$BARAM_OUTPUT"
+    """
+
+
+def check_outputs(baram, obj):
+    """The outputs were read, handed downstream and stored."""
+    t = obj["tasks"]
+    assert t["up"]["output"] == "value of up", t
+    assert t["each[1]"]["output"] == "y+value of up", t
+    assert t["down"]["output"] == '["x+value of up","y+value of up"]', t
+    r = baram("runs", "show", obj["run_id"], "--json")
+    assert r.rc == 0, r
+    assert r.json["tasks"]["down"]["output"] == t["down"]["output"], r.json
+
+
+def test_outputs_go_through_the_scratch_folder(baram):
+    p = baram.write("outs.yaml", DAG)
+    obj = baram.run_json(p)
+    check_outputs(baram, obj)
+    scratch = scratch_of(baram.home)
+    st = os.lstat(scratch)
+    assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700, oct(st.st_mode)
+    assert st.st_uid == os.geteuid()
+    log = baram.try_log(obj, "up").read_text()
+    assert "out=" + scratch + "/" in log, log
+    assert os.listdir(scratch) == []  # removed once read
+    files = sorted(p.name for p in baram.run_dir(obj).iterdir())
+    assert files == ["down.1.log", "each.0.1.log", "each.1.1.log", "up.1.log"], files
+
+
+def test_output_of_a_failed_try_is_removed_unread(baram):
+    """A try that fails after writing its output leaves nothing in the scratch folder; its
+    retry starts from no output."""
+    p = baram.write("fails.yaml", """
+        dag: fails
+        tasks:
+          flaky:
+            retries: 1
+            run: |
+              if [ "$BARAM_TRY" = 1 ]; then echo partial > "$BARAM_OUTPUT"; exit 3; fi
+              test ! -e "$BARAM_OUTPUT"
+        """)
+    obj = baram.run_json(p)
+    assert obj["tasks"]["flaky"]["tries"] == 2 and obj["tasks"]["flaky"]["output"] is None, obj
+    assert os.listdir(scratch_of(baram.home)) == []
+
+
+@pytest.mark.parametrize("plant", ["symlink", "open_folder", "other_user"])
+def test_unsafe_scratch_folder_is_refused(baram, tmp_path, plant):
+    """Something planted at the scratch folder's path is never written through: the run
+    works with its outputs beside the logs."""
+    scratch = scratch_of(baram.home)
+    os.makedirs(os.path.dirname(scratch), mode=0o700, exist_ok=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o777)
+    if plant == "symlink":
+        os.symlink(elsewhere, scratch)
+    else:
+        os.mkdir(scratch, 0o700)
+        if plant == "open_folder":
+            os.chmod(scratch, 0o777)
+        elif os.geteuid() == 0:
+            os.chown(scratch, 65534, 65534)
+        else:
+            pytest.skip("making a folder of another user needs root")
+    try:
+        p = baram.write("outs.yaml", DAG)
+        r = baram("run", p, "--json")
+        assert r.rc == 0, r
+        obj = r.json
+        check_outputs(baram, obj)
+        assert "scratch folder refused" in r.err, r
+        assert list(elsewhere.iterdir()) == []
+        if plant != "symlink":
+            assert os.listdir(scratch) == []
+        out = baram.run_dir(obj) / "up.1.output"
+        assert out.read_text() == "value of up"
+        assert "out=%s\n" % out in baram.try_log(obj, "up").read_text()
+    finally:
+        if os.path.islink(scratch):
+            os.unlink(scratch)
+        else:
+            shutil.rmtree(scratch)
+
+
+def test_daemon_makes_a_removed_scratch_folder_again(baram, daemons):
+    """A scratch folder removed while the daemon runs (a cleaner of /dev/shm) is made again
+    at the next run's start: its tries still have their outputs read and stored."""
+    baram.env["BARAM_DAGS"] = str(baram.dags)
+    baram.write("outs.yaml", DAG)
+    d = daemons(baram)
+    first = wait_run(baram, trigger(baram, "outs"), daemon=d)
+    check_outputs(baram, first)
+    scratch = scratch_of(baram.home)
+    shutil.rmtree(scratch)
+    again = wait_run(baram, trigger(baram, "outs"), daemon=d)
+    check_outputs(baram, again)
+    assert os.path.isdir(scratch) and os.listdir(scratch) == []
+    assert "scratch folder refused" not in d.log()
+    assert d.stop() == 0
