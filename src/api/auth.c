@@ -370,11 +370,11 @@ int auth_issue(struct auth *a, const char *name, enum auth_role role, int64_t tt
 }
 
 int auth_issue_user(struct auth *a, struct store *s, const char *name, enum auth_role role,
-                    int64_t ttl_ms, char **token, int64_t *expires_in_s)
+                    int64_t ttl_ms, char **token, int64_t *expires_in_s, struct err *e)
 {
     *token = NULL;
     int64_t before_s = 0;
-    int r = store_get_user_revoked(s, name, &before_s);
+    int r = store_get_user_revoked(s, name, &before_s, e);
     if (r < 0 && r != -ENOENT)
         return r;
     return issue(a, name, role, ttl_ms, r == 0 ? before_s : 0, token, expires_in_s);
@@ -809,35 +809,35 @@ static void throttle_keys(const char *name, const char *client, char *ukey, char
         ckey[0] = 0;
 }
 
-int auth_delete_user(struct store *s, const char *name)
+int auth_delete_user(struct store *s, const char *name, struct err *e)
 {
-    int r = store_begin(s);
+    int r = store_begin(s, e);
     if (r < 0)
         return r;
     struct user_rec u;
-    r = store_get_user(s, name, &u);
+    r = store_get_user(s, name, &u, e);
     if (r == 0) {
         if (strcmp(u.role, auth_role_name(AUTH_ADMIN)) == 0) {
             int64_t admins = 0;
-            r = store_count_users(s, u.role, &admins);
+            r = store_count_users(s, u.role, &admins, e);
             if (r == 0 && admins <= 1)
                 r = -EPERM;
         }
         user_rec_release(&u);
     }
     if (r == 0)
-        r = store_delete_user(s, name);
+        r = store_delete_user(s, name, e);
     if (r == 0)
-        r = revoke_user(s, name);
+        r = revoke_user(s, name, e);
     if (r == 0)
-        r = store_commit(s);
+        r = store_commit(s, e);
     else
         store_rollback(s);
     return r;
 }
 
 int auth_login(struct auth *a, struct store *s, const char *name, const char *password,
-               const char *client, enum auth_role *role, int *retry_after_s)
+               const char *client, enum auth_role *role, int *retry_after_s, struct err *e)
 {
     *role = AUTH_NONE;
     if (retry_after_s)
@@ -870,7 +870,7 @@ int auth_login(struct auth *a, struct store *s, const char *name, const char *pa
     struct user_rec u = {0};
     int r = -ENOENT;
     if (auth_name_ok(name) && password && strlen(password) <= AUTH_PASSWORD_MAX) {
-        r = store_get_user(s, name, &u);
+        r = store_get_user(s, name, &u, e);
         if (r < 0 && r != -ENOENT) {
             pthread_mutex_lock(&a->mu);
             throttle_undo(a, ukey, when_mono_ms());

@@ -162,10 +162,9 @@ struct store *api_store(struct api_req *rq, struct api_resp *rs)
     }
     struct store *s = pthread_getspecific(a->store_key);
     if (!s) {
-        char *err = NULL;
-        if (store_open(rq->opts->store_url, &s, &err) < 0) {
-            log_error("api: cannot open the store", "error=%s", log_q(err ? err : "?"));
-            free(err);
+        struct err se = {0};
+        if (store_open(rq->opts->store_url, &s, &se) < 0) {
+            log_error("api: cannot open the store", "error=%s", log_q(err_msg(&se)));
             api_problem(rs, 503, "Service Unavailable", "the store is not available");
             return NULL;
         }
@@ -776,11 +775,13 @@ static enum MHD_Result last_call(struct api *a, struct conn *c, struct MHD_Conne
         if (r == 0) {
             struct api_resp rs = {0};
             struct store *s = api_store(&c->rq, &rs);
-            r = s ? revoke_check(a->revoke, s, &u, &why) : -EIO;
+            struct err se; /* every authenticated request: only the code is cleared */
+            se.code = 0;
+            r = s ? revoke_check(a->revoke, s, &u, &why, &se) : -EIO;
             if (r != 0 && r != -EACCES && c->route->role != AUTH_NONE) {
                 if (s)
                     log_error("api: store error", "during=%s error=%s",
-                              log_q("check revoked tokens"), log_q(store_errmsg(s)));
+                              log_q("check revoked tokens"), log_q(err_msg(&se)));
                 else
                     json_decref(rs.body);
                 return send_problem(c, mc, url, 503, "Service Unavailable",

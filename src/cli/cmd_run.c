@@ -102,6 +102,7 @@ static void print_summary(FILE *f, const struct home *h, const struct run_rec *r
 /* After the run: read it back from the store and print the result. */
 static int report(const struct home *h, const char *run_id, bool json)
 {
+    struct err se = {0};
     struct store *s = NULL;
     char *err = NULL;
     int r = home_open_store(h, false, &s, &err);
@@ -119,11 +120,11 @@ static int report(const struct home *h, const char *run_id, bool json)
         }
     } else {
         struct run_rec run;
-        r = store_get_run(s, run_id, &run);
+        r = store_get_run(s, run_id, &run, &se);
         if (r == 0) {
             struct ti_rec *tis = NULL;
             size_t n = 0;
-            r = store_list_tis(s, run_id, &tis, &n);
+            r = store_list_tis(s, run_id, &tis, &n, &se);
             if (r == 0)
                 print_summary(stdout, h, &run, tis, n);
             store_free_tis(tis, n);
@@ -131,7 +132,7 @@ static int report(const struct home *h, const char *run_id, bool json)
         }
     }
     if (r < 0)
-        fprintf(stderr, "baram run: cannot read run '%s' back: %s\n", run_id, store_errmsg(s));
+        fprintf(stderr, "baram run: cannot read run '%s' back: %s\n", run_id, err_msg(&se));
     store_close(s);
     return r;
 }

@@ -36,6 +36,7 @@ static const char usage[] =
 
 int cmd_token(int argc, char **argv)
 {
+    struct err se = {0};
     const char *home_flag = NULL, *ttl_s = NULL, *pos[1];
     size_t npos = 0;
     const struct args_flag flags[] = {
@@ -81,14 +82,14 @@ int cmd_token(int argc, char **argv)
                 r == -ENOENT ? " (run `baram init`)" : "");
         goto out;
     }
-    r = store_get_user(s, name, &u);
+    r = store_get_user(s, name, &u, &se);
     if (r == -ENOENT) {
         fprintf(stderr, "baram token: no user '%s' (see 'baram users list')\n", name);
         ret = EXIT_FAILED;
         goto out;
     }
     if (r < 0) {
-        fprintf(stderr, "baram token: %s\n", store_errmsg(s));
+        fprintf(stderr, "baram token: %s\n", err_msg(&se));
         ret = EXIT_FAILED;
         goto out;
     }
@@ -109,9 +110,9 @@ int cmd_token(int argc, char **argv)
         goto out;
     }
     int64_t expires_in;
-    if ((r = auth_issue_user(a, s, name, role, ttl_ms, &tok, &expires_in)) < 0) {
+    if ((r = auth_issue_user(a, s, name, role, ttl_ms, &tok, &expires_in, &se)) < 0) {
         fprintf(stderr, "baram token: cannot issue a token: %s\n",
-                r == ERR_DB ? store_errmsg(s) : err_str(r));
+                r == ERR_DB ? err_msg(&se) : err_str(r));
         ret = EXIT_FAILED;
         goto out;
     }

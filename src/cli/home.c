@@ -19,6 +19,7 @@
 
 #include "base/buf.h"
 #include "base/diag.h"
+#include "base/err.h"
 #include "base/parse.h"
 #include "base/suggest.h"
 #include "base/xalloc.h"
@@ -663,7 +664,11 @@ int home_open_store(const struct home *h, bool create, struct store **out, char 
         *errmsg = buf_detach(&b, NULL);
         return -ENOENT;
     }
-    return store_open(h->db, out, errmsg);
+    struct err se = {0};
+    int r = store_open(h->db, out, &se);
+    if (r < 0)
+        *errmsg = xstrdup(err_msg(&se));
+    return r;
 }
 
 int home_setup(struct home *h, const char *cmd, const char *flag)

@@ -33,6 +33,7 @@
 #include "api/api.h"
 #include "api/auth.h"
 #include "base/buf.h"
+#include "base/err.h"
 #include "base/log.h"
 #include "store/store.h"
 
@@ -61,8 +62,8 @@ static int setup(void **state)
     assert_int_equal(mkdir(path, 0700), 0);
     snprintf(dbpath, sizeof dbpath, "%s/baram.db", home);
     struct store *s;
-    char *err = NULL;
-    assert_int_equal(store_open(dbpath, &s, &err), 0);
+    struct err serr = {0};
+    assert_int_equal(store_open(dbpath, &s, &serr), 0);
     store_close(s);
     return 0;
 }
@@ -364,10 +365,10 @@ static void test_body_object(void **state)
 static void put_dag(const char *url, const char *dag_id)
 {
     struct store *s;
-    char *err = NULL;
-    assert_int_equal(store_open(url, &s, &err), 0);
+    struct err serr = {0};
+    assert_int_equal(store_open(url, &s, &serr), 0);
     struct dag_rec d = {.dag_id = (char *)dag_id, .path = (char *)"x.yaml", .hash = (char *)"h"};
-    assert_int_equal(store_put_dag(s, &d), 0);
+    assert_int_equal(store_put_dag(s, &d, NULL), 0);
     store_close(s);
 }
 

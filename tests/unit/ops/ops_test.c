@@ -30,6 +30,7 @@
 
 #include <jansson.h>
 
+#include "base/err.h"
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "ops/ops.h"
@@ -99,10 +100,10 @@ static int setup(void **state)
     write_file(dags, "broken.yaml", "dag: broken\ntasks: [\n");
     char db[PATH_MAX];
     snprintf(db, sizeof db, "%s/baram.db", tmpdir);
-    char *err = NULL;
-    int r = store_open(db, &st, &err);
+    struct err serr = {0};
+    int r = store_open(db, &st, &serr);
     if (r < 0)
-        fail_msg("store_open: %d %s", r, err ? err : "");
+        fail_msg("store_open: %d %s", r, serr.msg);
     return 0;
 }
 
@@ -170,7 +171,7 @@ static void trigger_queues_a_run_and_rings(void **state)
     assert_int_equal(run.logical_at_ms, at);
     assert_false(run.paused);
     struct run_rec rec;
-    assert_int_equal(store_get_run(st, run.run_id, &rec), 0);
+    assert_int_equal(store_get_run(st, run.run_id, &rec, NULL), 0);
     assert_string_equal(rec.dag_id, "daily_etl");
     assert_int_equal(rec.state, RUN_QUEUED);
     assert_int_equal(rec.type, RUN_MANUAL);
@@ -180,7 +181,7 @@ static void trigger_queues_a_run_and_rings(void **state)
     assert_non_null(rec.dag_hash);
     char *src = NULL;
     size_t len = 0;
-    assert_int_equal(store_get_dag_version(st, rec.dag_hash, &src, &len), 0);
+    assert_int_equal(store_get_dag_version(st, rec.dag_hash, &src, &len, NULL), 0);
     assert_int_equal(len, strlen(daily_yaml));
     free(src);
     run_rec_release(&rec);
@@ -252,7 +253,7 @@ static void trigger_bad_input(void **state)
     /* Nothing was queued by any of these. */
     struct run_rec *runs = NULL;
     size_t n = 9;
-    assert_int_equal(store_list_runs(st, NULL, 100, 0, &runs, &n, NULL), 0);
+    assert_int_equal(store_list_runs(st, NULL, 100, 0, &runs, &n, NULL, NULL), 0);
     assert_int_equal(n, 0);
     store_free_runs(runs, n);
 }
@@ -313,7 +314,7 @@ static void backfill_queues_each_date_once(void **state)
     assert_int_equal(b.skipped, 0);
     for (size_t i = 0; i < b.nrun_ids; i++) {
         struct run_rec rec;
-        assert_int_equal(store_get_run(st, b.run_ids[i], &rec), 0);
+        assert_int_equal(store_get_run(st, b.run_ids[i], &rec, NULL), 0);
         assert_int_equal(rec.type, RUN_BACKFILL);
         assert_int_equal(rec.state, RUN_QUEUED);
         assert_int_equal(rec.logical_at_ms, rg.from_at_ms + (int64_t)i * 86400000);
@@ -362,7 +363,7 @@ static void backfill_bad_input(void **state)
     ops_err_release(&e);
     struct run_rec *runs = NULL;
     size_t n = 9;
-    assert_int_equal(store_list_runs(st, NULL, 100, 0, &runs, &n, NULL), 0);
+    assert_int_equal(store_list_runs(st, NULL, 100, 0, &runs, &n, NULL, NULL), 0);
     assert_int_equal(n, 0);
     store_free_runs(runs, n);
 }
@@ -377,7 +378,7 @@ static void pause_and_unpause(void **state)
     assert_int_equal(ops_set_paused(st, tmpdir, dags, "daily_etl", true, &e), 0);
     assert_true(wake_rung());
     struct dag_rec d;
-    assert_int_equal(store_get_dag(st, "daily_etl", &d), 0);
+    assert_int_equal(store_get_dag(st, "daily_etl", &d, NULL), 0);
     assert_true(d.paused);
     dag_rec_release(&d);
 
@@ -387,7 +388,7 @@ static void pause_and_unpause(void **state)
     assert_true(run.paused);
 
     assert_int_equal(ops_set_paused(st, tmpdir, dags, "daily_etl", false, &e), 0);
-    assert_int_equal(store_get_dag(st, "daily_etl", &d), 0);
+    assert_int_equal(store_get_dag(st, "daily_etl", &d, NULL), 0);
     assert_false(d.paused);
     dag_rec_release(&d);
 
@@ -395,7 +396,7 @@ static void pause_and_unpause(void **state)
     assert_int_equal(e.kind, OPS_NOT_FOUND);
     assert_string_equal(e.suggest, "daily_etl");
     ops_err_release(&e);
-    assert_int_equal(store_get_dag(st, "dailyetl", &d), -ENOENT);
+    assert_int_equal(store_get_dag(st, "dailyetl", &d, NULL), -ENOENT);
 }
 
 /* ---- cancel ---- */
@@ -416,14 +417,14 @@ static void put_ti(const char *run_id, const char *task, enum ti_state state)
         .started_at_ms = -1,
         .ended_at_ms = -1,
     };
-    assert_int_equal(store_put_ti(st, &t), 0);
+    assert_int_equal(store_put_ti(st, &t, NULL), 0);
 }
 
 static enum ti_state ti_state_of(const char *run_id, const char *task)
 {
     struct ti_rec *tis = NULL;
     size_t n = 0;
-    assert_int_equal(store_list_tis(st, run_id, &tis, &n), 0);
+    assert_int_equal(store_list_tis(st, run_id, &tis, &n, NULL), 0);
     enum ti_state s = TI_NONE;
     bool found = false;
     for (size_t i = 0; i < n; i++)
@@ -439,11 +440,11 @@ static enum ti_state ti_state_of(const char *run_id, const char *task)
 static void set_run_state(const char *run_id, enum run_state state, const char *owner)
 {
     struct run_rec rec;
-    assert_int_equal(store_get_run(st, run_id, &rec), 0);
+    assert_int_equal(store_get_run(st, run_id, &rec, NULL), 0);
     rec.state = state;
     free(rec.owner);
     rec.owner = owner ? xstrdup(owner) : NULL;
-    assert_int_equal(store_put_run(st, &rec), 0);
+    assert_int_equal(store_put_run(st, &rec, NULL), 0);
     run_rec_release(&rec);
 }
 
@@ -464,7 +465,7 @@ static void cancel_direct_without_scheduler(void **state)
     assert_false(c.requested);
     assert_int_equal(c.state, RUN_CANCELLED);
     struct run_rec rec;
-    assert_int_equal(store_get_run(st, run.run_id, &rec), 0);
+    assert_int_equal(store_get_run(st, run.run_id, &rec, NULL), 0);
     assert_int_equal(rec.state, RUN_CANCELLED);
     assert_true(rec.ended_at_ms > 0);
     run_rec_release(&rec);
@@ -504,7 +505,7 @@ static void cancel_bad_input(void **state)
     assert_non_null(strstr(e.msg, "in the foreground under 'baram run'"));
     ops_err_release(&e);
     struct run_rec rec;
-    assert_int_equal(store_get_run(st, run.run_id, &rec), 0);
+    assert_int_equal(store_get_run(st, run.run_id, &rec, NULL), 0);
     assert_int_equal(rec.state, RUN_RUNNING);
     run_rec_release(&rec);
 
@@ -536,13 +537,13 @@ static void cancel_hands_over_to_a_scheduler(void **state)
     assert_int_equal(c.state, RUN_QUEUED);
     struct run_request *reqs = NULL;
     size_t n = 0;
-    assert_int_equal(store_take_requests(st, &reqs, &n), 0);
+    assert_int_equal(store_take_requests(st, &reqs, &n, NULL), 0);
     assert_int_equal(n, 1);
     assert_string_equal(reqs[0].run_id, run.run_id);
     assert_string_equal(reqs[0].kind, "cancel");
     store_free_requests(reqs, n);
     struct run_rec rec;
-    assert_int_equal(store_get_run(st, run.run_id, &rec), 0);
+    assert_int_equal(store_get_run(st, run.run_id, &rec, NULL), 0);
     assert_int_equal(rec.state, RUN_QUEUED); /* the scheduler's to change */
     run_rec_release(&rec);
     schedlock_drop(fd);
@@ -591,7 +592,7 @@ static void clear_resets_downstream_and_queues(void **state)
     assert_int_equal(ti_state_of(run.run_id, "load"), TI_NONE);
     assert_int_equal(ti_state_of(run.run_id, "report"), TI_SUCCESS);
     struct run_rec rec;
-    assert_int_equal(store_get_run(st, run.run_id, &rec), 0);
+    assert_int_equal(store_get_run(st, run.run_id, &rec, NULL), 0);
     assert_int_equal(rec.state, RUN_QUEUED);
     assert_int_equal(rec.ended_at_ms, -1);
     assert_null(rec.owner);
@@ -620,7 +621,7 @@ static void clear_without_dag_version(void **state)
         .started_at_ms = -1,
         .ended_at_ms = 1,
     };
-    assert_int_equal(store_put_run(st, &rec), 0);
+    assert_int_equal(store_put_run(st, &rec, NULL), 0);
     struct ops_clear c;
     struct ops_err e = {0};
     assert_true(ops_clear(st, tmpdir, "manual__old", "t", false, &c, &e) < 0);
@@ -642,7 +643,7 @@ static void pool_set_and_bad_input(void **state)
     assert_int_equal(ops_pool_set(st, tmpdir, "gpu.a-1_x", OPS_POOL_SLOTS_MAX, &e), 0);
     struct pool_rec *p = NULL;
     size_t n = 0;
-    assert_int_equal(store_list_pools(st, &p, &n), 0);
+    assert_int_equal(store_list_pools(st, &p, &n, NULL), 0);
     assert_int_equal(n, 2);
     assert_string_equal(p[0].name, "gpu.a-1_x");
     assert_int_equal(p[0].slots, OPS_POOL_SLOTS_MAX);
@@ -668,7 +669,7 @@ static void pool_set_and_bad_input(void **state)
     assert_int_equal(ops_pool_set(st, tmpdir, "p", OPS_POOL_SLOTS_MAX + 1, &e), -EINVAL);
     assert_int_equal(e.kind, OPS_BAD_INPUT);
     ops_err_release(&e);
-    assert_int_equal(store_list_pools(st, &p, &n), 0);
+    assert_int_equal(store_list_pools(st, &p, &n, NULL), 0);
     assert_int_equal(n, 2);
     store_free_pools(p, n);
 }
@@ -723,14 +724,14 @@ static void store_failures_are_reported(void **state)
     assert_false(wake_rung());
     struct run_rec *runs = NULL;
     size_t n = 0;
-    assert_int_equal(store_list_runs(st, NULL, 100, 0, &runs, &n, NULL), 0);
+    assert_int_equal(store_list_runs(st, NULL, 100, 0, &runs, &n, NULL, NULL), 0);
     assert_int_equal(n, 3);
     store_free_runs(runs, n);
     struct run_rec rec;
-    assert_int_equal(store_get_run(st, run.run_id, &rec), 0);
+    assert_int_equal(store_get_run(st, run.run_id, &rec, NULL), 0);
     assert_int_equal(rec.state, RUN_QUEUED);
     run_rec_release(&rec);
-    assert_int_equal(store_get_run(st, ended, &rec), 0);
+    assert_int_equal(store_get_run(st, ended, &rec, NULL), 0);
     assert_int_equal(rec.state, RUN_FAILED);
     run_rec_release(&rec);
     assert_int_equal(ti_state_of(ended, "extract"), TI_FAILED);
