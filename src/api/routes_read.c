@@ -897,7 +897,7 @@ static void get_pools(struct api_req *rq, struct api_resp *rs)
     size_t n = 0;
     struct ops_err e = {0};
     if (ops_pools_list(s, rq->opts->pools, rq->opts->npools, &v, &n, &e) < 0) {
-        db_problem(rs, e.msg, ERR_DB);
+        db_problem(rs, err_msg(&e.err), ERR_DB);
         ops_err_release(&e);
         return;
     }

@@ -56,7 +56,7 @@ static void ops_problem(struct api_resp *rs, const struct ops_err *e, const char
     case OPS_BAD_INPUT:
     case OPS_CONFLICT: {
         struct buf b = BUF_INIT(BUF_NO_MAX);
-        (void)!buf_adds(&b, e->msg ? e->msg : "");
+        (void)!buf_adds(&b, e->err.msg);
         if (e->detail) /* the diagnostics without file positions: no server paths */
             (void)!buf_addf(&b, "%s%s", b.len ? " " : "", e->detail);
         while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == ' '))
@@ -69,14 +69,15 @@ static void ops_problem(struct api_resp *rs, const struct ops_err *e, const char
         return;
     }
     case OPS_UNAVAILABLE:
-        log_error("api: cannot read the DAG folder", "error=%s", log_q(e->msg ? e->msg : "?"));
+        log_error("api: cannot read the DAG folder", "error=%s",
+                  log_q(e->err.msg[0] ? e->err.msg : "?"));
         api_problem(rs, 503, "Service Unavailable", "the DAG folder cannot be read");
         return;
     case OPS_OK:
     case OPS_STORE:
         break;
     }
-    log_error("api: store write failed", "error=%s", log_q(e->msg ? e->msg : "?"));
+    log_error("api: store write failed", "error=%s", log_q(e->err.msg[0] ? e->err.msg : "?"));
     api_problem(rs, 503, "Service Unavailable", "the store could not be written");
 }
 

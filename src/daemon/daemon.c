@@ -385,7 +385,7 @@ static void djob_work(uv_work_t *req)
         struct ops_err e = {0};
         if (j->cancel) { /* a held run whose cancel came while it drained */
             if ((j->rc = ops_cancel_stored(s, j->run_id, &e)) < 0)
-                j->errmsg = xasprintf("cancelling: %s", e.msg ? e.msg : "failed");
+                j->errmsg = xasprintf("cancelling: %s", e.err.msg[0] ? e.err.msg : "failed");
             ops_err_release(&e);
             return;
         }
@@ -398,7 +398,8 @@ static void djob_work(uv_work_t *req)
                 j->cancelled = true;
             } else if (r < 0) {
                 free(j->errmsg);
-                j->errmsg = xasprintf("clearing (%s): %s", j->clears[i], e.msg ? e.msg : "failed");
+                j->errmsg = xasprintf("clearing (%s): %s", j->clears[i],
+                                      e.err.msg[0] ? e.err.msg : "failed");
             }
             j->nrows += n;
             ops_err_release(&e);

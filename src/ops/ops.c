@@ -55,7 +55,6 @@ void ops_err_release(struct ops_err *e)
 {
     if (!e)
         return;
-    free(e->msg);
     free(e->diag);
     free(e->detail);
     free(e->suggest);
@@ -64,7 +63,7 @@ void ops_err_release(struct ops_err *e)
 
 void ops_err_print(const struct ops_err *e, FILE *f, const char *cmd)
 {
-    const char *p = e->msg;
+    const char *p = e->err.msg;
     while (p && *p) {
         const char *nl = strchr(p, '\n');
         int len = nl ? (int)(nl - p) : (int)strlen(p);
@@ -75,25 +74,28 @@ void ops_err_print(const struct ops_err *e, FILE *f, const char *cmd)
         fputs(e->diag, f);
 }
 
-/* Sets e (replacing what it held) and returns code. */
+/* Sets e (replacing what it held) and returns code. A message past ERR_MSG_MAX - 1 bytes is
+ * cut there. */
 static int PRINTF_LIKE(4, 5)
     fail(struct ops_err *e, enum ops_kind kind, int code, const char *fmt, ...)
 {
     ops_err_release(e);
     e->kind = kind;
-    struct buf b = BUF_INIT(BUF_NO_MAX);
+    e->err.code = code;
     va_list ap;
     va_start(ap, fmt);
-    (void)!buf_vaddf(&b, fmt, ap);
+    vsnprintf(e->err.msg, sizeof e->err.msg, fmt, ap);
     va_end(ap);
-    e->msg = buf_detach(&b, NULL);
     return code;
 }
 
-/* The store's failure se as e (OPS_STORE). */
-static int fail_store(struct ops_err *e, const struct err *se)
+/* A store call's failure, which it wrote into e->err, as OPS_STORE: ERR_DB. */
+static int fail_store(struct ops_err *e)
 {
-    return fail(e, OPS_STORE, ERR_DB, "%s", err_msg(se));
+    struct err keep = e->err;
+    ops_err_release(e);
+    e->kind = OPS_STORE;
+    return err_set(&e->err, ERR_DB, "%s", keep.code ? err_msg(&keep) : err_str(ERR_DB));
 }
 
 /* The diagnostics as diag_print writes them, malloc'd. */
@@ -137,26 +139,32 @@ int ops_conf_check(const json_t *conf, const char *label, struct ops_err *e)
     if (!json_is_object(conf))
         return fail(e, OPS_BAD_INPUT, -EINVAL,
                     "%s must be a JSON object of params, like '{\"name\": \"value\"}'", label);
-    struct buf b = BUF_INIT(BUF_NO_MAX);
+    /* One line per bad value, whole lines only: past ERR_MSG_MAX, the rest are counted. */
+    struct buf b = BUF_INIT(sizeof e->err.msg - 64);
+    size_t more = 0;
     const char *name;
     json_t *val;
     json_object_foreach((json_t *)conf, name, val)
     {
         if (json_is_string(val) || json_is_boolean(val) || json_is_number(val))
             continue;
-        (void)!buf_addf(&b, "%s%s param '%s' must be a string, number or boolean, not %s",
-                        b.len ? "\n" : "", label, name,
-                        json_is_null(val)    ? "null"
-                        : json_is_array(val) ? "an array"
-                                             : "an object");
+        if (more || buf_addf(&b, "%s%s param '%s' must be a string, number or boolean, not %s",
+                             b.len ? "\n" : "", label, name,
+                             json_is_null(val)    ? "null"
+                             : json_is_array(val) ? "an array"
+                                                  : "an object") < 0)
+            more++;
     }
-    if (b.len == 0) {
+    if (b.len == 0 && more == 0) {
         buf_release(&b);
         return 0;
     }
-    ops_err_release(e);
-    e->kind = OPS_BAD_INPUT;
-    e->msg = buf_detach(&b, NULL);
+    if (more)
+        fail(e, OPS_BAD_INPUT, -EINVAL, "%s%s(%zu more not shown)", b.data, b.len ? "\n" : "",
+             more);
+    else
+        fail(e, OPS_BAD_INPUT, -EINVAL, "%s", b.data);
+    buf_release(&b);
     return -EINVAL;
 }
 
@@ -376,6 +384,7 @@ static int queued_open(struct queued *q, struct store *s, const char *dir, const
     if (r < 0) {
         ops_err_release(e);
         e->kind = OPS_BAD_INPUT;
+        e->err.code = -EINVAL;
         e->diag = diag_text(&d);
         e->detail = diag_detail(&d);
         r = -EINVAL;
@@ -391,7 +400,7 @@ static int queued_open(struct queued *q, struct store *s, const char *dir, const
 int ops_trigger(struct store *s, const char *home_dir, const char *dags_folder, const char *dag_id,
                 const json_t *conf, int64_t logical_at_ms, struct ops_run *out, struct ops_err *e)
 {
-    struct err se_ = {0}, *se = &se_;
+    struct err *se = &e->err;
     memset(out, 0, sizeof *out);
     struct queued q;
     int r = queued_open(&q, s, dags_folder, dag_id, conf, e);
@@ -418,7 +427,7 @@ int ops_trigger(struct store *s, const char *home_dir, const char *dags_folder, 
         (r = store_put_dag_version(s, d->hash, d->id, d->source, d->source_len, se)) < 0 ||
         (r = store_claim_run(s, "manual__", now, &rec, out->run_id, sizeof out->run_id, se)) < 0 ||
         (r = store_commit(s, se)) < 0) {
-        r = fail_store(e, se);
+        r = fail_store(e);
         store_rollback(s);
         queued_release(&q);
         return r;
@@ -442,7 +451,7 @@ int ops_backfill(struct store *s, const char *home_dir, const char *dags_folder,
                  const json_t *conf, const struct ops_range *range, struct ops_backfill *out,
                  struct ops_err *e)
 {
-    struct err se_ = {0}, *se = &se_;
+    struct err *se = &e->err;
     memset(out, 0, sizeof *out);
     char fbuf[32], tbuf[32];
     when_format_iso(range->from_at_ms, fbuf, sizeof fbuf);
@@ -532,7 +541,7 @@ int ops_backfill(struct store *s, const char *home_dir, const char *dags_folder,
     out->paused = out->nrun_ids && dag_paused(s, d->id);
     goto out;
 dberr:
-    r = fail_store(e, se);
+    r = fail_store(e);
     store_rollback(s);
     ops_backfill_release(out);
 out:
@@ -546,7 +555,7 @@ out:
 int ops_set_paused(struct store *s, const char *home_dir, const char *dags_folder,
                    const char *dag_id, bool paused, struct ops_err *e)
 {
-    struct err se_ = {0}, *se = &se_;
+    struct err *se = &e->err;
     /* A DAG the scheduler recorded needs no look at the folder; another must be in it. */
     struct folder f = {0};
     struct dag_rec d;
@@ -558,11 +567,11 @@ int ops_set_paused(struct store *s, const char *home_dir, const char *dags_folde
         if ((r = folder_find_dag(&f, s, dags_folder, dag_id, &file, e)) < 0)
             goto out;
     } else {
-        r = fail_store(e, se);
+        r = fail_store(e);
         goto out;
     }
     if (store_set_paused(s, dag_id, paused, se) < 0) {
-        r = fail_store(e, se);
+        r = fail_store(e);
         goto out;
     }
     schedlock_ring(home_dir);
@@ -600,12 +609,12 @@ static int no_run(struct store *s, const char *run_id, struct ops_err *e)
 /* Loads the run: 0, or -ENOENT / ERR_DB with e. */
 static int get_run(struct store *s, const char *run_id, struct run_rec *run, struct ops_err *e)
 {
-    struct err se_ = {0}, *se = &se_;
+    struct err *se = &e->err;
     int r = store_get_run(s, run_id, run, se);
     if (r == -ENOENT)
         return no_run(s, run_id, e);
     if (r < 0)
-        return fail_store(e, se);
+        return fail_store(e);
     return 0;
 }
 
@@ -698,7 +707,7 @@ fail:
 int ops_cancel(struct store *s, const char *home_dir, const char *run_id, int64_t wait_ms,
                struct ops_cancel *out, struct ops_err *e)
 {
-    struct err se_ = {0}, *se = &se_;
+    struct err *se = &e->err;
     memset(out, 0, sizeof *out);
     struct run_rec run;
     int r = get_run(s, run_id, &run, e);
@@ -714,7 +723,7 @@ int ops_cancel(struct store *s, const char *home_dir, const char *run_id, int64_
                  run_id);
     } else if (schedlock_held(home_dir)) {
         if (store_put_request(s, run_id, "cancel", se) < 0) {
-            r = fail_store(e, se);
+            r = fail_store(e);
             goto out;
         }
         schedlock_ring(home_dir);
@@ -742,7 +751,7 @@ int ops_cancel(struct store *s, const char *home_dir, const char *run_id, int64_
             r = fail(e, OPS_CONFLICT, -EALREADY, "run '%s' already ended (%s)", run_id,
                      run_state_name(run.state));
         else
-            r = fail_store(e, se);
+            r = fail_store(e);
     } else {
         out->state = RUN_CANCELLED;
         out->direct = true;
@@ -756,7 +765,7 @@ out:
 
 int ops_cancel_stored(struct store *s, const char *run_id, struct ops_err *e)
 {
-    struct err se_ = {0}, *se = &se_;
+    struct err *se = &e->err;
     struct run_rec run;
     int r = get_run(s, run_id, &run, e);
     if (r < 0)
@@ -765,7 +774,7 @@ int ops_cancel_stored(struct store *s, const char *run_id, struct ops_err *e)
     if (r == -EALREADY)
         r = 0; /* it had ended */
     else if (r < 0)
-        r = fail_store(e, se);
+        r = fail_store(e);
     run_rec_release(&run);
     return r;
 }
@@ -856,7 +865,7 @@ static void clear_plan_release(struct clear_plan *p)
 static int clear_plan_make(struct store *s, const char *run_id, const char *task, bool downstream,
                            struct clear_plan *p, struct ops_err *e)
 {
-    struct err se_ = {0}, *se = &se_;
+    struct err *se = &e->err;
     memset(p, 0, sizeof *p);
     int r = get_run(s, run_id, &p->run, e);
     if (r < 0)
@@ -867,7 +876,7 @@ static int clear_plan_make(struct store *s, const char *run_id, const char *task
         return fail(e, OPS_CONFLICT, -ENODATA,
                     "the DAG version the run started with is not in the database");
     if (r < 0)
-        return fail_store(e, se);
+        return fail_store(e);
     struct diag d;
     diag_init(&d);
     const char *path = p->run.dag_path ? p->run.dag_path : "dag.yaml";
@@ -911,7 +920,7 @@ static int clear_plan_make(struct store *s, const char *run_id, const char *task
 static int clear_plan_commit(struct store *s, struct clear_plan *p, enum run_state st,
                              const char *kind, size_t *nrows, struct ops_err *e)
 {
-    struct err se_ = {0}, *se = &se_;
+    struct err *se = &e->err;
     struct run_rec run = p->run;
     run.state = st;
     run.ended_at_ms = -1;
@@ -927,7 +936,7 @@ static int clear_plan_commit(struct store *s, struct clear_plan *p, enum run_sta
         (r = store_commit(s, se)) < 0) {
         store_rollback(s);
         *nrows = 0;
-        return fail_store(e, se);
+        return fail_store(e);
     }
     return 0;
 }
@@ -935,11 +944,11 @@ static int clear_plan_commit(struct store *s, struct clear_plan *p, enum run_sta
 /* A live run's clear waits for the instances it resets: none may be in flight. */
 static int clear_plan_idle(struct store *s, const struct clear_plan *p, struct ops_err *e)
 {
-    struct err se_ = {0}, *se = &se_;
+    struct err *se = &e->err;
     struct ti_rec *tis = NULL;
     size_t n = 0;
     if (store_list_tis(s, p->run.run_id, &tis, &n, se) < 0)
-        return fail_store(e, se);
+        return fail_store(e);
     int r = 0;
     for (size_t i = 0; i < n && r == 0; i++) {
         uint32_t k;
@@ -958,7 +967,7 @@ static int clear_plan_idle(struct store *s, const struct clear_plan *p, struct o
 int ops_clear(struct store *s, const char *home_dir, const char *run_id, const char *task,
               bool downstream, struct ops_clear *out, struct ops_err *e)
 {
-    struct err se_ = {0}, *se = &se_;
+    struct err *se = &e->err;
     memset(out, 0, sizeof *out);
     struct clear_plan p;
     int r = clear_plan_make(s, run_id, task, downstream, &p, e);
@@ -981,7 +990,7 @@ int ops_clear(struct store *s, const char *home_dir, const char *run_id, const c
         r = store_put_request(s, run_id, kind, se);
         free(kind);
         if (r < 0) {
-            r = fail_store(e, se);
+            r = fail_store(e);
             goto out;
         }
         out->requested = true;
@@ -1017,7 +1026,7 @@ bool ops_clear_request_parse(const char *kind, const char **task, bool *downstre
 int ops_clear_apply(struct store *s, const char *run_id, const char *kind, size_t *nrows,
                     struct ops_err *e)
 {
-    struct err se_ = {0}, *se = &se_;
+    struct err *se = &e->err;
     *nrows = 0;
     const char *task;
     bool downstream;
@@ -1032,7 +1041,7 @@ int ops_clear_apply(struct store *s, const char *run_id, const char *kind, size_
         if ((r = store_delete_request(s, run_id, kind, se)) >= 0)
             r = fail(e, OPS_CONFLICT, -ECANCELED, "run %s was cancelled", run_id);
         else
-            r = fail_store(e, se);
+            r = fail_store(e);
     } else if (r == 0) {
         /* A queued run stays queued; one that ran (it drained, or ended meanwhile) is resumed
          * at once, like any running run, with the version it started with. */
@@ -1087,13 +1096,13 @@ static int pool_cmp(const void *a, const void *b)
 int ops_pools_list(struct store *s, const struct run_pool *cfg, size_t ncfg, struct ops_pool **out,
                    size_t *n, struct ops_err *e)
 {
-    struct err se_ = {0}, *se = &se_;
+    struct err *se = &e->err;
     *out = NULL;
     *n = 0;
     struct pool_rec *recs = NULL;
     size_t nrecs = 0;
     if (s && store_list_pools(s, &recs, &nrecs, se) < 0)
-        return fail_store(e, se);
+        return fail_store(e);
     struct ops_pool *v = NULL;
     size_t nv = 0, cap = 0;
     pool_put(&v, &nv, &cap, "default", SCHED_POOL_DEFAULT_SLOTS, "default", -1);
@@ -1108,7 +1117,7 @@ int ops_pools_list(struct store *s, const struct run_pool *cfg, size_t ncfg, str
     for (size_t i = 0; s && i < nv; i++) {
         if (store_pool_usage(s, v[i].name, &v[i].running, se) < 0) {
             ops_pools_free(v, nv);
-            return fail_store(e, se);
+            return fail_store(e);
         }
     }
     *out = v;
@@ -1126,7 +1135,7 @@ void ops_pools_free(struct ops_pool *v, size_t n)
 int ops_pool_set(struct store *s, const char *home_dir, const char *name, int64_t slots,
                  struct ops_err *e)
 {
-    struct err se_ = {0}, *se = &se_;
+    struct err *se = &e->err;
     int r = ops_pool_check(name, e);
     if (r < 0)
         return r;
@@ -1135,7 +1144,7 @@ int ops_pool_set(struct store *s, const char *home_dir, const char *name, int64_
                     "bad slots %lld: expected a whole number from 0 to %d", (long long)slots,
                     OPS_POOL_SLOTS_MAX);
     if (store_set_pool(s, name, (int)slots, se) < 0)
-        return fail_store(e, se);
+        return fail_store(e);
     schedlock_ring(home_dir); /* a running scheduler applies it at once */
     return 0;
 }

@@ -152,7 +152,7 @@ static void trigger_ok(const char *dag, const char *conf, int64_t at, struct ops
     struct ops_err e = {0};
     int r = ops_trigger(st, tmpdir, dags, dag, c, at, run, &e);
     if (r < 0)
-        fail_msg("ops_trigger %s: %d %s %s", dag, r, e.msg ? e.msg : "", e.diag ? e.diag : "");
+        fail_msg("ops_trigger %s: %d %s %s", dag, r, e.err.msg, e.diag ? e.diag : "");
     json_decref(c);
 }
 
@@ -205,11 +205,12 @@ static void trigger_bad_input(void **state)
     assert_int_equal(e.kind, OPS_NOT_FOUND);
     assert_non_null(e.suggest);
     assert_string_equal(e.suggest, "daily_etl");
-    assert_non_null(strstr(e.msg, "no DAG 'daily_elt' in folder"));
-    assert_non_null(strstr(e.msg, "(did you mean 'daily_etl'?)"));
+    assert_non_null(strstr(e.err.msg, "no DAG 'daily_elt' in folder"));
+    assert_non_null(strstr(e.err.msg, "(did you mean 'daily_etl'?)"));
     ops_err_release(&e);
     assert_int_equal(e.kind, OPS_OK);
-    assert_null(e.msg);
+    assert_string_equal(e.err.msg, "");
+    assert_int_equal(e.err.code, 0);
 
     /* A file that failed to load is not a DAG. */
     assert_int_equal(ops_trigger(st, tmpdir, dags, "broken", NULL, -1, &run, &e), -ENOENT);
@@ -229,10 +230,35 @@ static void trigger_bad_input(void **state)
     c = obj("{\"region\": [1], \"limit\": null}");
     assert_int_equal(ops_trigger(st, tmpdir, dags, "daily_etl", c, -1, &run, &e), -EINVAL);
     assert_int_equal(e.kind, OPS_BAD_INPUT);
-    assert_non_null(strstr(e.msg, "conf param 'region' must be a string, number or boolean, "
-                                  "not an array"));
-    assert_non_null(strstr(e.msg, "\nconf param 'limit' must be a string, number or boolean, "
-                                  "not null"));
+    assert_non_null(strstr(e.err.msg, "conf param 'region' must be a string, number or boolean, "
+                                      "not an array"));
+    assert_non_null(strstr(e.err.msg, "\nconf param 'limit' must be a string, number or boolean, "
+                                      "not null"));
+    json_decref(c);
+    ops_err_release(&e);
+
+    /* So many that their lines pass ERR_MSG_MAX: whole lines only, then a count of the rest. */
+    c = json_object();
+    char name[200];
+    for (int i = 0; i < 200; i++) {
+        snprintf(name, sizeof name, "p%03d_%0150d", i, 0);
+        json_object_set_new(c, name, json_null());
+    }
+    assert_int_equal(ops_conf_check(c, "conf", &e), -EINVAL);
+    assert_int_equal(e.kind, OPS_BAD_INPUT);
+    assert_int_equal(e.err.code, -EINVAL);
+    size_t len = strlen(e.err.msg);
+    assert_true(len < ERR_MSG_MAX - 1);
+    const char *last = strrchr(e.err.msg, '\n');
+    assert_non_null(last);
+    size_t shown = 0;
+    for (const char *p = e.err.msg; (p = strstr(p, " must be a string")); p++)
+        shown++;
+    char tail[64];
+    snprintf(tail, sizeof tail, "\n(%zu more not shown)", 200 - shown);
+    assert_string_equal(last, tail);
+    assert_true(shown > 10);
+    assert_non_null(strstr(last - 20, "not null\n(")); /* the line before it is whole */
     json_decref(c);
     ops_err_release(&e);
 
@@ -270,18 +296,18 @@ static void conf_parse_texts(void **state)
     json_decref(o);
     assert_int_equal(ops_conf_parse("{\"a\": ", "--conf", &o, &e), -EINVAL);
     assert_null(o);
-    assert_int_equal(strncmp(e.msg, "--conf is not valid JSON: ", 26), 0);
+    assert_int_equal(strncmp(e.err.msg, "--conf is not valid JSON: ", 26), 0);
     ops_err_release(&e);
     assert_int_equal(ops_conf_parse("{\"a\": 1, \"a\": 2}", "--conf", &o, &e), -EINVAL);
     ops_err_release(&e);
     assert_int_equal(ops_conf_parse("\"x\"", "--conf", &o, &e), -EINVAL);
-    assert_string_equal(e.msg,
+    assert_string_equal(e.err.msg,
                         "--conf must be a JSON object of params, like '{\"name\": \"value\"}'");
     ops_err_release(&e);
 
     /* The CLI's rendering: each line prefixed, then the diagnostics as they are. */
     e.kind = OPS_BAD_INPUT;
-    e.msg = xstrdup("one\ntwo");
+    err_set(&e.err, -EINVAL, "one\ntwo");
     e.diag = xstrdup("f.yaml:1:2: error: x\n");
     char *buf = NULL;
     size_t len = 0;
@@ -343,7 +369,7 @@ static void backfill_bad_input(void **state)
 
     assert_int_equal(ops_backfill(st, tmpdir, dags, "manual_only", NULL, &rg, &b, &e), -EINVAL);
     assert_int_equal(e.kind, OPS_BAD_INPUT);
-    assert_non_null(strstr(e.msg, "has no schedule"));
+    assert_non_null(strstr(e.err.msg, "has no schedule"));
     ops_err_release(&e);
 
     assert_int_equal(ops_backfill(st, tmpdir, dags, "nope", NULL, &rg, &b, &e), -ENOENT);
@@ -352,14 +378,14 @@ static void backfill_bad_input(void **state)
 
     struct ops_range back = {rg.to_at_ms, rg.from_at_ms, "2026-02-03", "2026-02-01"};
     assert_int_equal(ops_backfill(st, tmpdir, dags, "daily_etl", NULL, &back, &b, &e), -EINVAL);
-    assert_string_equal(e.msg, "--from 2026-02-03 is after --to 2026-02-01");
+    assert_string_equal(e.err.msg, "--from 2026-02-03 is after --to 2026-02-01");
     ops_err_release(&e);
 
     /* Every minute for two months: over OPS_BACKFILL_MAX, nothing queued. */
     struct ops_range wide = {rg.from_at_ms, rg.from_at_ms + 60LL * 86400000, "a", "b"};
     assert_int_equal(ops_backfill(st, tmpdir, dags, "minutely", NULL, &wide, &b, &e), -EINVAL);
-    assert_string_equal(e.msg, "more than 10000 runs from a to b: backfill a narrower range at "
-                               "a time");
+    assert_string_equal(e.err.msg, "more than 10000 runs from a to b: backfill a narrower range at "
+                                   "a time");
     ops_err_release(&e);
     struct run_rec *runs = NULL;
     size_t n = 9;
@@ -478,7 +504,7 @@ static void cancel_direct_without_scheduler(void **state)
     assert_int_equal(e.kind, OPS_CONFLICT);
     char want[256];
     snprintf(want, sizeof want, "run '%s' already ended (cancelled)", run.run_id);
-    assert_string_equal(e.msg, want);
+    assert_string_equal(e.err.msg, want);
     ops_err_release(&e);
 }
 
@@ -502,7 +528,7 @@ static void cancel_bad_input(void **state)
     set_run_state(run.run_id, RUN_RUNNING, "cli");
     assert_int_equal(ops_cancel(st, tmpdir, run.run_id, 0, &c, &e), -EBUSY);
     assert_int_equal(e.kind, OPS_CONFLICT);
-    assert_non_null(strstr(e.msg, "in the foreground under 'baram run'"));
+    assert_non_null(strstr(e.err.msg, "in the foreground under 'baram run'"));
     ops_err_release(&e);
     struct run_rec rec;
     assert_int_equal(store_get_run(st, run.run_id, &rec, NULL), 0);
@@ -626,7 +652,7 @@ static void clear_without_dag_version(void **state)
     struct ops_err e = {0};
     assert_true(ops_clear(st, tmpdir, "manual__old", "t", false, &c, &e) < 0);
     assert_int_equal(e.kind, OPS_CONFLICT);
-    assert_string_equal(e.msg, "the DAG version the run started with is not in the database");
+    assert_string_equal(e.err.msg, "the DAG version the run started with is not in the database");
     ops_err_release(&e);
 }
 
@@ -655,14 +681,14 @@ static void pool_set_and_bad_input(void **state)
     for (size_t i = 0; i < sizeof bad_names / sizeof *bad_names; i++) {
         assert_int_equal(ops_pool_set(st, tmpdir, bad_names[i], 1, &e), -EINVAL);
         assert_int_equal(e.kind, OPS_BAD_INPUT);
-        assert_non_null(strstr(e.msg, "bad pool name"));
+        assert_non_null(strstr(e.err.msg, "bad pool name"));
         ops_err_release(&e);
     }
     char longname[300];
     memset(longname, 'a', sizeof longname - 1);
     longname[sizeof longname - 1] = '\0';
     assert_int_equal(ops_pool_check(longname, &e), -EINVAL);
-    assert_non_null(strstr(e.msg, "...': use 1 to"));
+    assert_non_null(strstr(e.err.msg, "...': use 1 to"));
     ops_err_release(&e);
     assert_int_equal(ops_pool_set(st, tmpdir, "p", -1, &e), -EINVAL);
     ops_err_release(&e);
@@ -697,7 +723,10 @@ static void store_failures_are_reported(void **state)
     struct ops_run r2;
     assert_true(ops_trigger(st, tmpdir, dags, "daily_etl", NULL, -1, &r2, &e) < 0);
     assert_int_equal(e.kind, OPS_STORE);
-    assert_non_null(e.msg);
+    assert_int_equal(e.err.code, ERR_DB);
+    /* the store's own words, filled by the failing call straight into e.err */
+    assert_non_null(strstr(e.err.msg, "cannot commit to database '"));
+    assert_non_null(strstr(e.err.msg, "injected fault FP_STORE_COMMIT"));
     ops_err_release(&e);
 
     struct ops_range rg = {0};
