@@ -67,9 +67,9 @@ struct auth_opts {
 
 struct auth;
 
-/* Reads the keys. 0 and *out, or a negative code with *errmsg (malloc'd): no secret.key
- * (run `baram init`), an unreadable or malformed key. */
-int auth_open(const struct auth_opts *o, struct auth **out, char **errmsg) WARN_UNUSED;
+/* Reads the keys. 0 and *out, or a negative code with *e filled: no secret.key (run `baram
+ * init`), an unreadable or malformed key. */
+int auth_open(const struct auth_opts *o, struct auth **out, struct err *e) WARN_UNUSED;
 /* Frees a and the calling thread's cache of verified tokens. Call it once the other threads
  * that verified tokens with it have ended (after api_stop): the cache of one still running
  * would never be freed. */

@@ -228,20 +228,19 @@ static void *hub_pump(void *arg)
     return NULL;
 }
 
-int hub_start(const char *store_url, struct hub **out, char **errmsg)
+int hub_start(const char *store_url, struct hub **out, struct err *e)
 {
     struct hub *h = xcalloc(1, sizeof(*h));
     h->store_url = xstrdup(store_url);
-    struct err se = {0};
-    int rc = store_open(store_url, &h->store, &se);
+    int rc = store_open(store_url, &h->store, e);
     if (rc < 0) {
-        *errmsg = xstrdup(err_msg(&se));
         free(h->store_url);
         free(h);
         return rc;
     }
+    struct err se = {0};
     if ((rc = events_last_id(h->store, &h->last_id, &se)) < 0) {
-        *errmsg = xasprintf("cannot read the event log: %s", err_msg(&se));
+        (void)err_set(e, rc, "cannot read the event log: %s", err_msg(&se));
         store_close(h->store);
         free(h->store_url);
         free(h);
@@ -267,7 +266,7 @@ int hub_start(const char *store_url, struct hub **out, char **errmsg)
     pthread_cond_init(&h->cond, &a);
     pthread_condattr_destroy(&a);
     if ((rc = pthread_create(&h->thread, NULL, hub_pump, h)) != 0) {
-        *errmsg = xasprintf("cannot start the event hub: %s", strerror(rc));
+        (void)err_set(e, -rc, "cannot start the event hub: %s", strerror(rc));
         store_close(h->store);
         free(h->ring);
         free(h->store_url);

@@ -96,7 +96,7 @@ int cmd_api(int argc, char **argv)
     struct hub *hub = NULL;
     struct api *api = NULL;
     struct run_pool *pools = home_run_pools(&h);
-    char *err = NULL;
+    struct err err = {0};
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -121,8 +121,7 @@ int cmd_api(int argc, char **argv)
         r = api_start(&o, &api, &err);
     }
     if (r < 0) {
-        log_error("cannot start", "role=api error=%s", log_q(err ? err : err_str(r)));
-        free(err);
+        log_error("cannot start", "role=api error=%s", log_q(err_msg(&err)));
         ret = EXIT_FAILED;
     } else {
         log_info("api listening", "listen=%s port=%d", log_q(listen ? listen : h.listen),

@@ -105,8 +105,8 @@ int cmd_token(int argc, char **argv)
         .audience = h.auth.audience ? h.auth.audience : "baram",
         .public_key = h.auth.public_key,
     };
-    if ((r = auth_open(&o, &a, &err)) < 0) {
-        fprintf(stderr, "baram token: %s\n", err ? err : err_str(r));
+    if ((r = auth_open(&o, &a, &se)) < 0) {
+        fprintf(stderr, "baram token: %s\n", err_msg(&se));
         goto out;
     }
     int64_t expires_in;

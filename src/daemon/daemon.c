@@ -1204,33 +1204,43 @@ static void daemon_each_file(void *ud, const char *path, const struct dag *dag,
         counts[1]++;
 }
 
-int daemon_run(const struct daemon_opts *o, char **errmsg)
+/* A start-up step's malloc'd message (the modules below still hand one back) as *e: rc. */
+static int daemon_start_fail(struct err *e, int rc, char *msg)
 {
+    (void)err_set(e, rc, "%s", msg ? msg : err_str(rc));
+    free(msg);
+    return rc;
+}
+
+int daemon_run(const struct daemon_opts *o, struct err *e)
+{
+    char *msg = NULL;
     struct daemon *d = xcalloc(1, sizeof(*d));
     d->o = o;
     d->lock_fd = -1;
     hmap_init(&d->by_id);
     /* A predecessor killed a moment ago may still be exiting (its threads) and hold the lock:
      * wait a little for it before giving up. */
-    int rc = schedlock_take(o->home, &d->lock_fd, errmsg);
+    int rc = schedlock_take(o->home, &d->lock_fd, &msg);
     for (int i = 0; rc == -EBUSY && i < DAEMON_LOCK_WAIT_MS / 50; i++) {
-        free(*errmsg);
-        *errmsg = NULL;
+        free(msg);
+        msg = NULL;
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
-        rc = schedlock_take(o->home, &d->lock_fd, errmsg);
+        rc = schedlock_take(o->home, &d->lock_fd, &msg);
     }
-    if (rc < 0)
+    if (rc < 0) {
+        daemon_start_fail(e, rc, msg);
         goto out_free;
-    if (o->locked && (rc = o->locked(o->ready_ud, errmsg)) < 0)
-        goto out_lock;
-    struct err se = {0};
-    if ((rc = store_open(o->store_url, &d->ctl, &se)) < 0) {
-        *errmsg = xstrdup(err_msg(&se));
-        goto out_lock;
     }
+    free(msg);
+    msg = NULL;
+    if (o->locked && (rc = o->locked(o->ready_ud, e)) < 0)
+        goto out_lock;
+    if ((rc = store_open(o->store_url, &d->ctl, e)) < 0)
+        goto out_lock;
     if ((rc = uv_loop_init(&d->loop)) < 0) {
-        *errmsg = xasprintf("cannot start the event loop: %s", err_str(rc));
+        (void)err_set(e, rc, "cannot start the event loop: %s", err_str(rc));
         goto out_store;
     }
     struct engine_opts eo = {
@@ -1245,8 +1255,10 @@ int daemon_run(const struct daemon_opts *o, char **errmsg)
         .on_commit = o->on_commit,
         .commit_ud = o->commit_ud,
     };
-    if ((rc = engine_start(&eo, &d->e, errmsg)) < 0)
+    if ((rc = engine_start(&eo, &d->e, &msg)) < 0) {
+        daemon_start_fail(e, rc, msg);
         goto out_loop;
+    }
     for (size_t i = 0; i < o->npools; i++)
         if (o->pools[i].name)
             sched_pool_set(&d->e->sched, o->pools[i].name, o->pools[i].slots);
@@ -1276,7 +1288,8 @@ int daemon_run(const struct daemon_opts *o, char **errmsg)
         daemon_close(d, (uv_handle_t *)&d->bell);
     free(bell);
 
-    if ((rc = dagdir_open(&d->loop, o->dags, daemon_on_dag_change, d, &d->dir, errmsg)) < 0) {
+    if ((rc = dagdir_open(&d->loop, o->dags, daemon_on_dag_change, d, &d->dir, &msg)) < 0) {
+        daemon_start_fail(e, rc, msg);
         d->dir = NULL;
         d->stopping = true;
         daemon_close(d, (uv_handle_t *)&d->bell);

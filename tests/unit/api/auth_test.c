@@ -104,12 +104,12 @@ static struct auth *open_auth(const char *public_key)
                           .audience = "baram-api",
                           .public_key = public_key};
     struct auth *a = NULL;
-    char *err = NULL;
+    struct err err = {0};
     int r = auth_open(&o, &a, &err);
     if (r != 0)
-        fprintf(stderr, "auth_open: %s\n", err ? err : "?");
+        fprintf(stderr, "auth_open: %s\n", err.msg);
     assert_int_equal(r, 0);
-    assert_null(err);
+    assert_int_equal(err.code, 0);
     return a;
 }
 
@@ -275,36 +275,31 @@ static void open_errors(void **state)
 {
     (void)state;
     struct auth *a = NULL;
-    char *err = NULL;
+    struct err err = {0};
     char other[PATH_MAX + 32];
     snprintf(other, sizeof other, "%s/empty", tmpdir);
     assert_int_equal(mkdir(other, 0700), 0);
     struct auth_opts o = {.home = other, .issuer = "baram", .audience = "baram"};
     assert_int_equal(auth_open(&o, &a, &err), -ENOENT);
     assert_null(a);
-    assert_non_null(strstr(err, "baram init"));
-    free(err);
+    assert_non_null(strstr(err.msg, "baram init"));
 
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/secret.key", other);
     write_file(path, "not hex at all\n");
     assert_int_equal(auth_open(&o, &a, &err), -EINVAL);
-    assert_non_null(strstr(err, "malformed"));
-    assert_null(strstr(err, "not hex")); /* the key's text is never echoed */
-    free(err);
-    write_file(path, "abcd\n"); /* too short */
+    assert_non_null(strstr(err.msg, "malformed"));
+    assert_null(strstr(err.msg, "not hex")); /* the key's text is never echoed */
+    write_file(path, "abcd\n");              /* too short */
     assert_int_equal(auth_open(&o, &a, &err), -EINVAL);
-    free(err);
 
     /* A private key, or a text file, is not a public key. */
     o.home = tmpdir;
     o.public_key = key_path("rsa_private.pem");
     assert_int_equal(auth_open(&o, &a, &err), -EINVAL);
-    assert_non_null(strstr(err, "public key"));
-    free(err);
+    assert_non_null(strstr(err.msg, "public key"));
     o.public_key = key_path("missing.pem");
     assert_int_equal(auth_open(&o, &a, &err), -ENOENT);
-    free(err);
 }
 
 static void passwords(void **state)
@@ -506,7 +501,7 @@ static void verified_token_cache(void **state)
     struct auth_opts o = {
         .home = tmpdir, .token_ttl_ms = 3600 * 1000, .issuer = "baram", .audience = "someone-else"};
     struct auth *b = NULL;
-    char *err = NULL;
+    struct err err = {0};
     assert_int_equal(auth_open(&o, &b, &err), 0);
     expect_refused(b, t, "audience");
     auth_close(b);
