@@ -342,10 +342,10 @@ static int dview_open(struct dview *v, const char *cmd, const char *home_flag, b
     if (home_setup(&v->h, cmd, home_flag) < 0)
         return EXIT_USAGE;
     char *err = NULL;
+    struct err se = {0};
     /* The writing commands (create) leave the folder to ops/ops.c, which scans it. */
-    if (!create && dagdir_scan(v->h.dags, &v->files, &v->nfiles, &err) < 0) {
-        fprintf(stderr, "baram %s: %s\n", cmd, err ? err : "cannot read the DAG folder");
-        free(err);
+    if (!create && dagdir_scan(v->h.dags, &v->files, &v->nfiles, &se) < 0) {
+        fprintf(stderr, "baram %s: %s\n", cmd, se.msg[0] ? se.msg : "cannot read the DAG folder");
         return EXIT_USAGE;
     }
     if (!store)

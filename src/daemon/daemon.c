@@ -1204,37 +1204,22 @@ static void daemon_each_file(void *ud, const char *path, const struct dag *dag,
         counts[1]++;
 }
 
-/* A start-up step's malloc'd message (the modules below still hand one back) as *e: rc. */
-static int daemon_start_fail(struct err *e, int rc, char *msg)
-{
-    (void)err_set(e, rc, "%s", msg ? msg : err_str(rc));
-    free(msg);
-    return rc;
-}
-
 int daemon_run(const struct daemon_opts *o, struct err *e)
 {
-    char *msg = NULL;
     struct daemon *d = xcalloc(1, sizeof(*d));
     d->o = o;
     d->lock_fd = -1;
     hmap_init(&d->by_id);
     /* A predecessor killed a moment ago may still be exiting (its threads) and hold the lock:
      * wait a little for it before giving up. */
-    int rc = schedlock_take(o->home, &d->lock_fd, &msg);
+    int rc = schedlock_take(o->home, &d->lock_fd, e);
     for (int i = 0; rc == -EBUSY && i < DAEMON_LOCK_WAIT_MS / 50; i++) {
-        free(msg);
-        msg = NULL;
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
-        rc = schedlock_take(o->home, &d->lock_fd, &msg);
+        rc = schedlock_take(o->home, &d->lock_fd, e);
     }
-    if (rc < 0) {
-        daemon_start_fail(e, rc, msg);
+    if (rc < 0)
         goto out_free;
-    }
-    free(msg);
-    msg = NULL;
     if (o->locked && (rc = o->locked(o->ready_ud, e)) < 0)
         goto out_lock;
     if ((rc = store_open(o->store_url, &d->ctl, e)) < 0)
@@ -1255,8 +1240,10 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
         .on_commit = o->on_commit,
         .commit_ud = o->commit_ud,
     };
+    char *msg = NULL; /* engine_start (sched) still hands back malloc'd words */
     if ((rc = engine_start(&eo, &d->e, &msg)) < 0) {
-        daemon_start_fail(e, rc, msg);
+        (void)err_set(e, rc, "%s", msg ? msg : err_str(rc));
+        free(msg);
         goto out_loop;
     }
     for (size_t i = 0; i < o->npools; i++)
@@ -1288,8 +1275,7 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
         daemon_close(d, (uv_handle_t *)&d->bell);
     free(bell);
 
-    if ((rc = dagdir_open(&d->loop, o->dags, daemon_on_dag_change, d, &d->dir, &msg)) < 0) {
-        daemon_start_fail(e, rc, msg);
+    if ((rc = dagdir_open(&d->loop, o->dags, daemon_on_dag_change, d, &d->dir, e)) < 0) {
         d->dir = NULL;
         d->stopping = true;
         daemon_close(d, (uv_handle_t *)&d->bell);

@@ -242,12 +242,10 @@ static void folder_release(struct folder *f)
 static int folder_scan(struct folder *f, const char *dir, struct ops_err *e)
 {
     memset(f, 0, sizeof *f);
-    char *err = NULL;
-    int r = dagdir_scan(dir, &f->files, &f->nfiles, &err);
-    if (r < 0) {
-        fail(e, OPS_UNAVAILABLE, r, "%s", err ? err : "cannot read the DAG folder");
-        free(err);
-    }
+    struct err se = {0};
+    int r = dagdir_scan(dir, &f->files, &f->nfiles, &se);
+    if (r < 0)
+        fail(e, OPS_UNAVAILABLE, r, "%s", se.msg[0] ? se.msg : "cannot read the DAG folder");
     return r;
 }
 

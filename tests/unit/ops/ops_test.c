@@ -548,7 +548,7 @@ static void cancel_hands_over_to_a_scheduler(void **state)
     struct ops_run run;
     trigger_ok("manual_only", NULL, -1, &run);
     int fd = -1;
-    char *err = NULL;
+    struct err err = {0};
     assert_int_equal(schedlock_take(tmpdir, &fd, &err), 0);
     assert_true(schedlock_held(tmpdir));
     struct ops_cancel c;
