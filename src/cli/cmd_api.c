@@ -44,11 +44,10 @@ static const char usage[] =
 static int check_store(const struct home *h)
 {
     struct store *s = NULL;
-    char *err = NULL;
+    struct err err = {0};
     if (home_open_store(h, false, &s, &err) < 0) {
         log_error("cannot start", "role=api error=%s",
-                  log_q(err ? err : "cannot open the database"));
-        free(err);
+                  log_q(err.msg[0] ? err.msg : "cannot open the database"));
         return EXIT_FAILED;
     }
     store_close(s);

@@ -341,7 +341,7 @@ static int dview_open(struct dview *v, const char *cmd, const char *home_flag, b
     v->cmd = cmd;
     if (home_setup(&v->h, cmd, home_flag) < 0)
         return EXIT_USAGE;
-    char *err = NULL;
+    struct err err = {0};
     struct err se = {0};
     /* The writing commands (create) leave the folder to ops/ops.c, which scans it. */
     if (!create && dagdir_scan(v->h.dags, &v->files, &v->nfiles, &se) < 0) {
@@ -351,19 +351,16 @@ static int dview_open(struct dview *v, const char *cmd, const char *home_flag, b
     if (!store)
         return EXIT_OK;
     if (create && home_create(&v->h, &err) < 0) {
-        fprintf(stderr, "baram %s: %s\n", cmd, err);
-        free(err);
+        fprintf(stderr, "baram %s: %s\n", cmd, err_msg(&err));
         return EXIT_USAGE;
     }
     int r = home_open_store(&v->h, create, &v->s, &err);
     if (r == -ENOENT && !create) {
-        free(err);
         v->s = NULL;
         return EXIT_OK;
     }
     if (r < 0) {
-        fprintf(stderr, "baram %s: %s\n", cmd, err ? err : err_str(r));
-        free(err);
+        fprintf(stderr, "baram %s: %s\n", cmd, err_msg(&err));
         return EXIT_USAGE;
     }
     return EXIT_OK;

@@ -151,13 +151,13 @@ int cmd_init(int argc, char **argv)
     }
     struct home h;
     int ret = EXIT_USAGE;
-    char *err = NULL;
+    struct err err = {0};
     struct store *s = NULL;
     if (home_setup(&h, "init", home_flag) < 0)
         goto out;
     bool existed = home_in_use(h.dir);
     if ((r = home_create(&h, &err)) < 0) {
-        fprintf(stderr, "baram init: %s\n", err);
+        fprintf(stderr, "baram init: %s\n", err_msg(&err));
         goto out;
     }
     struct err se = {0};
@@ -203,7 +203,6 @@ int cmd_init(int argc, char **argv)
     ret = EXIT_OK;
 
 out:
-    free(err);
     store_close(s);
     home_release(&h);
     return ret;

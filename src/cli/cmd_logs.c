@@ -205,10 +205,9 @@ int cmd_logs(int argc, char **argv)
     int ret = EXIT_USAGE;
     if (home_setup(&h, "logs", home_flag) < 0)
         goto out;
-    char *err = NULL;
+    struct err err = {0};
     if ((r = home_open_store(&h, false, &s, &err)) < 0) {
-        fprintf(stderr, "baram logs: %s\n", err ? err : err_str(r));
-        free(err);
+        fprintf(stderr, "baram logs: %s\n", err_msg(&err));
         goto out;
     }
     r = store_get_run(s, run_id, &run, &se);

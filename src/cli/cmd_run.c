@@ -104,11 +104,10 @@ static int report(const struct home *h, const char *run_id, bool json)
 {
     struct err se = {0};
     struct store *s = NULL;
-    char *err = NULL;
+    struct err err = {0};
     int r = home_open_store(h, false, &s, &err);
     if (r < 0) {
-        fprintf(stderr, "baram run: cannot read the run back: %s\n", err ? err : err_str(r));
-        free(err);
+        fprintf(stderr, "baram run: cannot read the run back: %s\n", err_msg(&err));
         return r;
     }
     if (json) {
@@ -186,10 +185,9 @@ int cmd_run(int argc, char **argv)
     if (!dag)
         goto out;
 
-    char *err = NULL;
+    struct err err = {0};
     if (home_create(&h, &err) < 0) {
-        fprintf(stderr, "baram run: %s\n", err);
-        free(err);
+        fprintf(stderr, "baram run: %s\n", err_msg(&err));
         goto out;
     }
 

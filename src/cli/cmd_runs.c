@@ -55,11 +55,10 @@ static const char usage[] =
 
 static int open_store(const struct home *h, const char *cmd, struct store **s)
 {
-    char *err = NULL;
+    struct err err = {0};
     int r = home_open_store(h, false, s, &err);
     if (r < 0) {
-        fprintf(stderr, "baram %s: %s\n", cmd, err ? err : err_str(r));
-        free(err);
+        fprintf(stderr, "baram %s: %s\n", cmd, err_msg(&err));
     }
     return r;
 }

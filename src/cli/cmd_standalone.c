@@ -226,10 +226,9 @@ static int standalone_main(const char *cmd, bool with_api, int argc, char **argv
     }
     if (!h.log_level_set)
         log_set_level(LOG_INFO);
-    char *err = NULL;
+    struct err err = {0};
     if (home_create(&h, &err) < 0) {
-        log_error("cannot start", "role=%s error=%s", cmd, log_q(err));
-        free(err);
+        log_error("cannot start", "role=%s error=%s", cmd, log_q(err_msg(&err)));
         home_release(&h);
         return EXIT_FAILED;
     }

@@ -72,13 +72,14 @@ int cmd_token(int argc, char **argv)
         return EXIT_USAGE;
     }
     int ret = EXIT_USAGE;
-    char *err = NULL, *tok = NULL;
+    char *tok = NULL;
+    struct err err = {0};
     struct store *s = NULL;
     struct auth *a = NULL;
     struct user_rec u = {0};
     enum auth_role role;
     if ((r = home_open_store(&h, false, &s, &err)) < 0) {
-        fprintf(stderr, "baram token: %s%s\n", err ? err : err_str(r),
+        fprintf(stderr, "baram token: %s%s\n", err_msg(&err),
                 r == -ENOENT ? " (run `baram init`)" : "");
         goto out;
     }
@@ -121,7 +122,6 @@ int cmd_token(int argc, char **argv)
 
 out:
     free(tok);
-    free(err);
     auth_close(a);
     user_rec_release(&u);
     store_close(s);

@@ -147,12 +147,11 @@ static int get_password(bool from_stdin, char *pw, size_t cap)
 
 static int open_store(struct home *h, const char *cmd, struct store **s)
 {
-    char *err = NULL;
+    struct err err = {0};
     int r = home_open_store(h, false, s, &err);
     if (r < 0) {
-        fprintf(stderr, "baram %s: %s%s\n", cmd, err ? err : err_str(r),
+        fprintf(stderr, "baram %s: %s%s\n", cmd, err_msg(&err),
                 r == -ENOENT ? " (run `baram init`)" : "");
-        free(err);
         return EXIT_USAGE;
     }
     return 0;
