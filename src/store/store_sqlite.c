@@ -623,7 +623,8 @@ static int read_try(struct sqlite_conn *c, sqlite3_stmt *st, struct try_rec *t, 
     return 0;
 }
 
-/* Steps st for one row: the row's reader result, -ENOENT, or ERR_DB. */
+/* Steps st for one row: the row's reader result, -ENOENT, or ERR_DB (filling the struct err *e
+ * of the calling function). */
 #define GET_ONE(c, st, reader, out, what)                                                          \
     do {                                                                                           \
         int rc_ = sqlite3_step(st);                                                                \
@@ -660,7 +661,8 @@ static int conn_get_ti(void *db, const char *run_id, const char *task_id, struct
     GET_ONE(c, st, read_ti, out, "a task instance");
 }
 
-/* Reads every row of st into a growing array of records of size elem. */
+/* Reads every row of st into a growing array of records of size elem; a failure fills the
+ * struct err *e of the calling function. */
 #define LIST_ALL(c, st, T, reader, release, outp, np, what)                                        \
     do {                                                                                           \
         T *v_ = NULL;                                                                              \
