@@ -37,6 +37,7 @@
 #include "api/auth.h"
 #include "base/compiler.h"
 
+struct err;
 struct store;
 struct hub;
 
@@ -63,8 +64,8 @@ struct api_opts {
     size_t npools;
 };
 
-/* Starts listening. 0 and *out, or a negative code with *errmsg (port taken, bad address). */
-int api_start(const struct api_opts *o, struct api **out, char **errmsg) WARN_UNUSED;
+/* Starts listening. 0 and *out, or a negative code with *e filled (port taken, bad address). */
+int api_start(const struct api_opts *o, struct api **out, struct err *e) WARN_UNUSED;
 /* Stops accepting, closes every connection, joins the server's threads. */
 void api_stop(struct api *a);
 /* The port actually bound (for listen ":0" in tests). */

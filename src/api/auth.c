@@ -171,16 +171,16 @@ static int read_small(const char *path, size_t max, char **out, size_t *len)
     return 0;
 }
 
-static int read_secret(struct auth *a, const char *home, char **errmsg)
+static int read_secret(struct auth *a, const char *home, struct err *e)
 {
     char *path = xasprintf("%s/secret.key", home);
     char *text;
     size_t len;
     int r = read_small(path, AUTH_KEY_FILE_MAX, &text, &len);
     if (r == -ENOENT) {
-        *errmsg = xasprintf("no secret key at '%s' (run `baram init`)", path);
+        (void)err_set(e, r, "no secret key at '%s' (run `baram init`)", path);
     } else if (r < 0) {
-        *errmsg = xasprintf("cannot read the secret key '%s': %s", path, err_str(r));
+        (void)err_set(e, r, "cannot read the secret key '%s': %s", path, err_str(r));
     } else {
         while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
             len--;
@@ -188,9 +188,9 @@ static int read_secret(struct auth *a, const char *home, char **errmsg)
         const char *end = NULL;
         if (sodium_hex2bin(a->secret, sizeof a->secret, text, len, NULL, &bin, &end) != 0 ||
             end != text + len || bin < AUTH_KEY_MIN) {
-            *errmsg = xasprintf("the secret key '%s' is malformed (expected %d to %d bytes in hex)",
-                                path, AUTH_KEY_MIN, AUTH_KEY_MAX);
-            r = -EINVAL;
+            r = err_set(e, -EINVAL,
+                        "the secret key '%s' is malformed (expected %d to %d bytes in hex)", path,
+                        AUTH_KEY_MIN, AUTH_KEY_MAX);
         } else {
             a->secret_len = bin;
         }
@@ -244,33 +244,28 @@ static jwt_alg_t pem_alg(const char *pem)
     return alg;
 }
 
-static int read_public_key(struct auth *a, const char *path, char **errmsg)
+static int read_public_key(struct auth *a, const char *path, struct err *e)
 {
     int r = read_small(path, AUTH_PEM_MAX, &a->pub_pem, &a->pub_len);
     if (r < 0) {
-        *errmsg = xasprintf("cannot read the public key '%s': %s", path, err_str(r));
+        (void)err_set(e, r, "cannot read the public key '%s': %s", path, err_str(r));
         return r;
     }
     a->pub_alg = pem_alg(a->pub_pem);
     if (a->pub_alg == JWT_ALG_INVAL) {
-        *errmsg = xasprintf("the public key '%s' is not a PEM RSA or EC P-256 public key", path);
-        return -EINVAL;
+        return err_set(e, -EINVAL, "the public key '%s' is not a PEM RSA or EC P-256 public key",
+                       path);
     }
     return 0;
 }
 
-int auth_open(const struct auth_opts *o, struct auth **out, char **errmsg)
+int auth_open(const struct auth_opts *o, struct auth **out, struct err *e)
 {
     *out = NULL;
-    *errmsg = NULL;
-    if (!o || !o->home || !o->issuer || !*o->issuer || !o->audience || !*o->audience) {
-        *errmsg = xstrdup("auth needs a home, an issuer and an audience");
-        return -EINVAL;
-    }
-    if (sodium_init() < 0) {
-        *errmsg = xstrdup("cannot initialise libsodium");
-        return -ENOSYS;
-    }
+    if (!o || !o->home || !o->issuer || !*o->issuer || !o->audience || !*o->audience)
+        return err_set(e, -EINVAL, "auth needs a home, an issuer and an audience");
+    if (sodium_init() < 0)
+        return err_set(e, -ENOSYS, "cannot initialise libsodium");
     struct auth *a = xcalloc(1, sizeof *a);
     a->vcache_ok = pthread_key_create(&a->vcache_key, free) == 0;
     a->ttl_ms = o->token_ttl_ms > 0 ? o->token_ttl_ms : 3600 * 1000;
@@ -278,9 +273,9 @@ int auth_open(const struct auth_opts *o, struct auth **out, char **errmsg)
     a->audience = xstrdup(o->audience);
     pthread_mutex_init(&a->mu, NULL);
     a->slots = xcalloc(AUTH_THROTTLE_SLOTS, sizeof *a->slots);
-    int r = read_secret(a, o->home, errmsg);
+    int r = read_secret(a, o->home, e);
     if (r == 0 && o->public_key && *o->public_key)
-        r = read_public_key(a, o->public_key, errmsg);
+        r = read_public_key(a, o->public_key, e);
     if (r == 0) {
         /* A dummy hash of a random password, for logins of unknown users. */
         unsigned char pw[16];
@@ -289,7 +284,7 @@ int auth_open(const struct auth_opts *o, struct auth **out, char **errmsg)
         sodium_bin2hex(hex, sizeof hex, pw, sizeof pw);
         r = auth_hash_password(hex, &a->dummy_hash);
         if (r < 0)
-            *errmsg = xstrdup("cannot hash a password (out of memory)");
+            (void)err_set(e, r, "cannot hash a password (out of memory)");
     }
     if (r < 0) {
         auth_close(a);
@@ -370,11 +365,11 @@ int auth_issue(struct auth *a, const char *name, enum auth_role role, int64_t tt
 }
 
 int auth_issue_user(struct auth *a, struct store *s, const char *name, enum auth_role role,
-                    int64_t ttl_ms, char **token, int64_t *expires_in_s)
+                    int64_t ttl_ms, char **token, int64_t *expires_in_s, struct err *e)
 {
     *token = NULL;
     int64_t before_s = 0;
-    int r = store_get_user_revoked(s, name, &before_s);
+    int r = store_get_user_revoked(s, name, &before_s, e);
     if (r < 0 && r != -ENOENT)
         return r;
     return issue(a, name, role, ttl_ms, r == 0 ? before_s : 0, token, expires_in_s);
@@ -809,35 +804,35 @@ static void throttle_keys(const char *name, const char *client, char *ukey, char
         ckey[0] = 0;
 }
 
-int auth_delete_user(struct store *s, const char *name)
+int auth_delete_user(struct store *s, const char *name, struct err *e)
 {
-    int r = store_begin(s);
+    int r = store_begin(s, e);
     if (r < 0)
         return r;
     struct user_rec u;
-    r = store_get_user(s, name, &u);
+    r = store_get_user(s, name, &u, e);
     if (r == 0) {
         if (strcmp(u.role, auth_role_name(AUTH_ADMIN)) == 0) {
             int64_t admins = 0;
-            r = store_count_users(s, u.role, &admins);
+            r = store_count_users(s, u.role, &admins, e);
             if (r == 0 && admins <= 1)
                 r = -EPERM;
         }
         user_rec_release(&u);
     }
     if (r == 0)
-        r = store_delete_user(s, name);
+        r = store_delete_user(s, name, e);
     if (r == 0)
-        r = revoke_user(s, name);
+        r = revoke_user(s, name, e);
     if (r == 0)
-        r = store_commit(s);
+        r = store_commit(s, e);
     else
         store_rollback(s);
     return r;
 }
 
 int auth_login(struct auth *a, struct store *s, const char *name, const char *password,
-               const char *client, enum auth_role *role, int *retry_after_s)
+               const char *client, enum auth_role *role, int *retry_after_s, struct err *e)
 {
     *role = AUTH_NONE;
     if (retry_after_s)
@@ -870,7 +865,7 @@ int auth_login(struct auth *a, struct store *s, const char *name, const char *pa
     struct user_rec u = {0};
     int r = -ENOENT;
     if (auth_name_ok(name) && password && strlen(password) <= AUTH_PASSWORD_MAX) {
-        r = store_get_user(s, name, &u);
+        r = store_get_user(s, name, &u, e);
         if (r < 0 && r != -ENOENT) {
             pthread_mutex_lock(&a->mu);
             throttle_undo(a, ukey, when_mono_ms());

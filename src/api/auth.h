@@ -29,6 +29,7 @@
 
 #include "base/compiler.h"
 
+struct err;
 struct store;
 
 #define AUTH_NAME_MAX      64 /* user names: [A-Za-z0-9_.@-], 1-64 chars */
@@ -66,9 +67,9 @@ struct auth_opts {
 
 struct auth;
 
-/* Reads the keys. 0 and *out, or a negative code with *errmsg (malloc'd): no secret.key
- * (run `baram init`), an unreadable or malformed key. */
-int auth_open(const struct auth_opts *o, struct auth **out, char **errmsg) WARN_UNUSED;
+/* Reads the keys. 0 and *out, or a negative code with *e filled: no secret.key (run `baram
+ * init`), an unreadable or malformed key. */
+int auth_open(const struct auth_opts *o, struct auth **out, struct err *e) WARN_UNUSED;
 /* Frees a and the calling thread's cache of verified tokens. Call it once the other threads
  * that verified tokens with it have ended (after api_stop): the cache of one still running
  * would never be freed. */
@@ -82,9 +83,9 @@ int auth_issue(struct auth *a, const char *name, enum auth_role role, int64_t tt
 /* As auth_issue, for a user of the store s: the token's iat is never below the user's
  * revocation cutoff (store_get_user_revoked), so a token issued in the very second the user's
  * tokens were revoked (a role just changed) is not refused with them; its exp moves with it.
- * 0, or a negative code (ERR_DB: store_errmsg says why). */
+ * 0, or a negative code (ERR_DB: *e says why). */
 int auth_issue_user(struct auth *a, struct store *s, const char *name, enum auth_role role,
-                    int64_t ttl_ms, char **token, int64_t *expires_in_s) WARN_UNUSED;
+                    int64_t ttl_ms, char **token, int64_t *expires_in_s, struct err *e) WARN_UNUSED;
 
 /* Verifies a bearer token (the part after "Bearer "). 0 with *user, or -EACCES with *why: a
  * short static reason for the problem's detail ("token expired"), never the token. */
@@ -97,14 +98,15 @@ bool auth_check_password(const char *hash, const char *password);
 
 /* Deletes the user in one transaction, unless it is the last admin (a home must keep one), and
  * revokes every token issued to them (revoke_user) in the same transaction. 0; -ENOENT no such
- * user; -EPERM the last admin (nothing changed); or ERR_DB (store_errmsg says why). The CLI's
+ * user; -EPERM the last admin (nothing changed); or ERR_DB (*e says why). The CLI's
  * `users delete` and the API's DELETE /users/{name} both call this. */
-int auth_delete_user(struct store *s, const char *name) WARN_UNUSED;
+int auth_delete_user(struct store *s, const char *name, struct err *e) WARN_UNUSED;
 
 /* A login: checks the user's password in the store, with throttling. 0 and *role; -EACCES bad
  * user or password (the same answer for both); -EAGAIN throttled, *retry_after_s set; or
  * ERR_DB. client: the caller's address (for the per-address throttle), may be NULL. */
 int auth_login(struct auth *a, struct store *s, const char *name, const char *password,
-               const char *client, enum auth_role *role, int *retry_after_s) WARN_UNUSED;
+               const char *client, enum auth_role *role, int *retry_after_s,
+               struct err *e) WARN_UNUSED;
 
 #endif

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "base/buf.h"
+#include "base/err.h"
 #include "base/log.h"
 #include "base/parse.h"
 #include "base/when.h"
@@ -180,6 +181,8 @@ static void hub_pause(struct hub *h, uint64_t seen)
 static void *hub_pump(void *arg)
 {
     struct hub *h = arg;
+    struct err se; /* on this thread's stack (the default, 8 MiB) */
+    se.code = 0;
     for (;;) {
         pthread_mutex_lock(&h->mu);
         while (h->nsubs == 0 && !h->stopping)
@@ -193,7 +196,7 @@ static void *hub_pump(void *arg)
             break;
         if (want_sync) {
             int64_t end = after;
-            if (events_last_id(h->store, &end) < 0)
+            if (events_last_id(h->store, &end, NULL) < 0)
                 end = after;
             pthread_mutex_lock(&h->mu);
             for (size_t i = 0; i < h->count; i++)
@@ -207,9 +210,8 @@ static void *hub_pump(void *arg)
         }
         struct event_rec *v = NULL;
         size_t n = 0;
-        if (events_list(h->store, after, NULL, NULL, HUB_PAGE, &v, &n) < 0) {
-            log_warn("event hub cannot read the event log", "err=%s",
-                     log_q(store_errmsg(h->store)));
+        if (events_list(h->store, after, NULL, NULL, HUB_PAGE, &v, &n, &se) < 0) {
+            log_warn("event hub cannot read the event log", "err=%s", log_q(err_msg(&se)));
             n = 0;
         }
         pthread_mutex_lock(&h->mu);
@@ -226,18 +228,19 @@ static void *hub_pump(void *arg)
     return NULL;
 }
 
-int hub_start(const char *store_url, struct hub **out, char **errmsg)
+int hub_start(const char *store_url, struct hub **out, struct err *e)
 {
     struct hub *h = xcalloc(1, sizeof(*h));
     h->store_url = xstrdup(store_url);
-    int rc = store_open(store_url, &h->store, errmsg);
+    int rc = store_open(store_url, &h->store, e);
     if (rc < 0) {
         free(h->store_url);
         free(h);
         return rc;
     }
-    if ((rc = events_last_id(h->store, &h->last_id)) < 0) {
-        *errmsg = xasprintf("cannot read the event log: %s", store_errmsg(h->store));
+    struct err se = {0};
+    if ((rc = events_last_id(h->store, &h->last_id, &se)) < 0) {
+        (void)err_set(e, rc, "cannot read the event log: %s", err_msg(&se));
         store_close(h->store);
         free(h->store_url);
         free(h);
@@ -263,7 +266,7 @@ int hub_start(const char *store_url, struct hub **out, char **errmsg)
     pthread_cond_init(&h->cond, &a);
     pthread_condattr_destroy(&a);
     if ((rc = pthread_create(&h->thread, NULL, hub_pump, h)) != 0) {
-        *errmsg = xasprintf("cannot start the event hub: %s", strerror(rc));
+        (void)err_set(e, -rc, "cannot start the event hub: %s", strerror(rc));
         store_close(h->store);
         free(h->ring);
         free(h->store_url);
@@ -408,15 +411,12 @@ static void hub_set_pend(struct hub_sub *s, struct buf *b)
 static int hub_catchup(struct hub_sub *s)
 {
     if (!s->store) {
-        char *err = NULL;
-        if (store_open(s->h->store_url, &s->store, &err) < 0) {
-            free(err);
+        if (store_open(s->h->store_url, &s->store, NULL) < 0)
             return -1;
-        }
     }
     struct event_rec *v = NULL;
     size_t n = 0;
-    if (events_list(s->store, s->last_id, s->dag, s->run, 500, &v, &n) < 0)
+    if (events_list(s->store, s->last_id, s->dag, s->run, 500, &v, &n, NULL) < 0)
         return -1;
     struct buf b = BUF_INIT(BUF_NO_MAX);
     for (size_t i = 0; i < n; i++) {

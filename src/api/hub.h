@@ -34,13 +34,14 @@
 #define HUB_POLL_MS      250
 #define HUB_KEEPALIVE_MS 15000
 
+struct err;
 struct hub;
 struct hub_sub;
 
-/* Starts the pump on its own connection to store_url. 0 and *out, or a negative code with
- * *errmsg (malloc'd). BARAM_EVENTS_RING and BARAM_EVENTS_POLL_MS (tests) change HUB_RING and
+/* Starts the pump on its own connection to store_url. 0 and *out, or a negative code with *e
+ * filled. BARAM_EVENTS_RING and BARAM_EVENTS_POLL_MS (tests) change HUB_RING and
  * HUB_POLL_MS. */
-int hub_start(const char *store_url, struct hub **out, char **errmsg) WARN_UNUSED;
+int hub_start(const char *store_url, struct hub **out, struct err *e) WARN_UNUSED;
 /* Ends every subscription: armed readers are woken and hub_read then returns -1 (call
  * before stopping the server, so its parked connections end). */
 void hub_close(struct hub *h);

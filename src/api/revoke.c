@@ -123,12 +123,12 @@ static void merge(struct revoke *rv, const char *key, int64_t at)
 }
 
 /* Brings the snapshot up to the store's generation gen (mutex held). */
-static int load(struct revoke *rv, struct store *s, int64_t gen, int64_t now_ms)
+static int load(struct revoke *rv, struct store *s, int64_t gen, int64_t now_ms, struct err *e)
 {
     if (gen < rv->gen) {
         /* Read before another thread moved the snapshot on: read again. Still lower, it is
          * another database (generations only grow): start over. */
-        int r = store_revocation_gen(s, &gen);
+        int r = store_revocation_gen(s, &gen, e);
         if (r < 0)
             return r;
         if (gen < rv->gen) {
@@ -138,7 +138,7 @@ static int load(struct revoke *rv, struct store *s, int64_t gen, int64_t now_ms)
     }
     struct revocation_rec *v = NULL;
     size_t n = 0;
-    int r = store_list_revocations(s, rv->gen, &v, &n);
+    int r = store_list_revocations(s, rv->gen, &v, &n, e);
     if (r < 0)
         return r;
     int64_t top = gen;
@@ -156,10 +156,11 @@ static int load(struct revoke *rv, struct store *s, int64_t gen, int64_t now_ms)
     return 0;
 }
 
-int revoke_check(struct revoke *rv, struct store *s, const struct auth_user *u, const char **why)
+int revoke_check(struct revoke *rv, struct store *s, const struct auth_user *u, const char **why,
+                 struct err *e)
 {
     int64_t gen;
-    int r = store_revocation_gen(s, &gen);
+    int r = store_revocation_gen(s, &gen, e);
     if (r < 0)
         return r;
     int64_t now_ms = when_now_ms();
@@ -168,7 +169,7 @@ int revoke_check(struct revoke *rv, struct store *s, const struct auth_user *u, 
     snprintf(ukey, sizeof ukey, "u:%s", u->name);
     pthread_mutex_lock(&rv->mu);
     if (gen != rv->gen)
-        r = load(rv, s, gen, now_ms);
+        r = load(rv, s, gen, now_ms, e);
     if (r == 0 && now_ms - rv->swept_at_ms >= REVOKE_SWEEP_MS)
         sweep(rv, now_ms);
     uint32_t i;
@@ -188,24 +189,24 @@ int revoke_check(struct revoke *rv, struct store *s, const struct auth_user *u, 
     return 0;
 }
 
-int revoke_token(struct store *s, const struct auth_user *u)
+int revoke_token(struct store *s, const struct auth_user *u, struct err *e)
 {
     int64_t purged = 0;
-    int r = store_begin(s);
+    int r = store_begin(s, e);
     if (r < 0)
         return r;
-    r = store_revoke_token(s, u->jti, u->name, u->exp_s * 1000);
+    r = store_revoke_token(s, u->jti, u->name, u->exp_s * 1000, e);
     if (r == 0)
-        r = store_purge_revocations(s, when_now_ms() - REVOKE_LEEWAY_MS, &purged);
+        r = store_purge_revocations(s, when_now_ms() - REVOKE_LEEWAY_MS, &purged, e);
     if (r == 0)
-        return store_commit(s);
+        return store_commit(s, e);
     store_rollback(s);
     return r;
 }
 
-int revoke_user(struct store *s, const char *name)
+int revoke_user(struct store *s, const char *name, struct err *e)
 {
     /* Every token issued up to now has an iat at or below this second: refuse below the next
      * (auth_issue_user issues from that second on, so new tokens are not refused). */
-    return store_revoke_user(s, name, when_now_ms() / 1000 + 1);
+    return store_revoke_user(s, name, when_now_ms() / 1000 + 1, e);
 }

@@ -29,6 +29,7 @@
 
 #include "base/compiler.h"
 
+struct err;
 struct store;
 struct auth_user;
 
@@ -39,18 +40,18 @@ struct revoke *revoke_new(void);
 void revoke_free(struct revoke *rv);
 
 /* Whether u's token (as auth_verify described it) was revoked: 0 when it stands; -EACCES
- * with *why ("token revoked") when it was; or ERR_DB (store_errmsg says why), when the store
+ * with *why ("token revoked") when it was; or ERR_DB (*e says why), when the store
  * cannot tell. Any thread. */
-int revoke_check(struct revoke *rv, struct store *s, const struct auth_user *u,
-                 const char **why) WARN_UNUSED;
+int revoke_check(struct revoke *rv, struct store *s, const struct auth_user *u, const char **why,
+                 struct err *e) WARN_UNUSED;
 
 /* A logout: puts u's token on the deny list until its exp, and purges the tokens whose exp
  * (plus leeway) has passed, in one transaction. 0 or ERR_DB. */
-int revoke_token(struct store *s, const struct auth_user *u) WARN_UNUSED;
+int revoke_token(struct store *s, const struct auth_user *u, struct err *e) WARN_UNUSED;
 
 /* Refuses every token issued to name up to now (its iat at or before this second). Joins the
  * caller's transaction when there is one (auth_delete_user's, `users add --update`'s).
  * 0 or ERR_DB. */
-int revoke_user(struct store *s, const char *name) WARN_UNUSED;
+int revoke_user(struct store *s, const char *name, struct err *e) WARN_UNUSED;
 
 #endif

@@ -45,9 +45,9 @@ static const char *retry_header(int s)
     return retry_text[s];
 }
 
-static void store_failed(struct api_resp *rs, struct store *s, const char *what)
+static void store_failed(struct api_resp *rs, const struct err *se, const char *what)
 {
-    log_error("api: store error", "during=%s error=%s", log_q(what), log_q(store_errmsg(s)));
+    log_error("api: store error", "during=%s error=%s", log_q(what), log_q(err_msg(se)));
     api_problem(rs, 500, "Internal Server Error", "the store failed to %s", what);
 }
 
@@ -64,6 +64,7 @@ static const char *field_str(json_t *body, const char *name, struct api_resp *rs
 
 static void token_create(struct api_req *rq, struct api_resp *rs)
 {
+    struct err se = {0};
     static const char *const allowed[] = {"username", "password", NULL};
     json_t *body = NULL;
     if (api_body_object(rq, rs, allowed, &body) < 0)
@@ -79,10 +80,10 @@ static void token_create(struct api_req *rq, struct api_resp *rs)
     struct auth *a = rq->opts->auth;
     enum auth_role role = AUTH_NONE;
     int retry = 0;
-    int r = auth_login(a, s, name, pw, rq->client, &role, &retry);
+    int r = auth_login(a, s, name, pw, rq->client, &role, &retry, &se);
     char *tok = NULL;
     int64_t expires_in = 0;
-    if (r == 0 && (r = auth_issue_user(a, s, name, role, 0, &tok, &expires_in)) == 0) {
+    if (r == 0 && (r = auth_issue_user(a, s, name, role, 0, &tok, &expires_in, &se)) == 0) {
         json_t *o = json_object();
         json_object_set_new(o, "access_token", json_string(tok));
         json_object_set_new(o, "token_type", json_string("Bearer"));
@@ -96,7 +97,7 @@ static void token_create(struct api_req *rq, struct api_resp *rs)
                     retry);
         rs->retry_after = retry_header(retry);
     } else if (r == ERR_DB) {
-        store_failed(rs, s, "read the user");
+        store_failed(rs, &se, "read the user");
     } else {
         api_problem(rs, 500, "Internal Server Error", "cannot issue a token: %s", err_str(r));
     }
@@ -107,6 +108,7 @@ static void token_create(struct api_req *rq, struct api_resp *rs)
  * every server on this database; the same token is refused from the next request on. */
 static void logout(struct api_req *rq, struct api_resp *rs)
 {
+    struct err se = {0};
     static const char *const allowed[] = {NULL};
     json_t *body = NULL;
     if (api_body_object(rq, rs, allowed, &body) < 0)
@@ -115,8 +117,8 @@ static void logout(struct api_req *rq, struct api_resp *rs)
     struct store *s = api_store(rq, rs);
     if (!s)
         return;
-    if (revoke_token(s, &rq->user) < 0) {
-        store_failed(rs, s, "revoke the token");
+    if (revoke_token(s, &rq->user, &se) < 0) {
+        store_failed(rs, &se, "revoke the token");
         return;
     }
     rs->status = 204;
@@ -141,6 +143,7 @@ static json_t *user_json(const struct user_rec *u)
 
 static void users_list(struct api_req *rq, struct api_resp *rs)
 {
+    struct err se = {0};
     int64_t limit, offset;
     if (api_query_int(rq, rs, "limit", 0, API_LIMIT_MAX, API_LIMIT_DEFAULT, &limit) < 0 ||
         api_query_int(rq, rs, "offset", 0, INT64_MAX, 0, &offset) < 0)
@@ -150,8 +153,8 @@ static void users_list(struct api_req *rq, struct api_resp *rs)
         return;
     struct user_rec *v = NULL;
     size_t n = 0;
-    if (store_list_users(s, &v, &n) < 0) {
-        store_failed(rs, s, "list the users");
+    if (store_list_users(s, &v, &n, &se) < 0) {
+        store_failed(rs, &se, "list the users");
         return;
     }
     json_t *arr = json_array();
@@ -166,6 +169,7 @@ static void users_list(struct api_req *rq, struct api_resp *rs)
 
 static void users_add(struct api_req *rq, struct api_resp *rs)
 {
+    struct err se = {0};
     static const char *const allowed[] = {"name", "role", "password", NULL};
     json_t *body = NULL;
     if (api_body_object(rq, rs, allowed, &body) < 0)
@@ -198,19 +202,19 @@ static void users_add(struct api_req *rq, struct api_resp *rs)
         return;
     }
     struct user_rec old;
-    int r = store_begin(s);
-    int got = r < 0 ? r : store_get_user(s, name, &old);
+    int r = store_begin(s, &se);
+    int got = r < 0 ? r : store_get_user(s, name, &old, &se);
     if (got == 0) {
         user_rec_release(&old);
         store_rollback(s);
         api_problem(rs, 409, "Conflict", "user '%s' exists", name);
-    } else if (got != -ENOENT || store_put_user(s, &u) < 0 || store_commit(s) < 0) {
+    } else if (got != -ENOENT || store_put_user(s, &u, &se) < 0 || store_commit(s, &se) < 0) {
         if (r == 0)
             store_rollback(s);
-        store_failed(rs, s, "add the user");
+        store_failed(rs, &se, "add the user");
     } else {
         struct user_rec made;
-        if (store_get_user(s, name, &made) == 0) {
+        if (store_get_user(s, name, &made, NULL) == 0) {
             api_json(rs, 201, user_json(&made));
             user_rec_release(&made);
         } else {
@@ -228,6 +232,7 @@ static void users_add(struct api_req *rq, struct api_resp *rs)
 
 static void users_delete(struct api_req *rq, struct api_resp *rs)
 {
+    struct err se = {0};
     const char *name = rq->nseg > 0 ? rq->seg[0] : NULL;
     if (!auth_name_ok(name)) {
         api_problem(rs, 404, "Not Found", "no such user");
@@ -236,13 +241,13 @@ static void users_delete(struct api_req *rq, struct api_resp *rs)
     struct store *s = api_store(rq, rs);
     if (!s)
         return;
-    int r = auth_delete_user(s, name);
+    int r = auth_delete_user(s, name, &se);
     if (r == -ENOENT) {
         api_problem(rs, 404, "Not Found", "no user '%s'", name);
     } else if (r == -EPERM) {
         api_problem(rs, 409, "Conflict", "'%s' is the last admin and cannot be deleted", name);
     } else if (r < 0) {
-        store_failed(rs, s, "delete the user");
+        store_failed(rs, &se, "delete the user");
     } else {
         rs->status = 204;
         rs->content_type = "text/plain; charset=utf-8";

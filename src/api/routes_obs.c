@@ -27,6 +27,7 @@
 #include "api/api.h"
 #include "api/hub.h"
 #include "base/buf.h"
+#include "base/err.h"
 #include "base/parse.h"
 #include "base/xalloc.h"
 #include "dag/state.h"
@@ -175,12 +176,13 @@ static void obs_hosts(struct buf *b)
 
 static void obs_metrics(struct api_req *rq, struct api_resp *rs)
 {
+    struct err se = {0};
     struct store *s = api_store(rq, rs);
     if (!s)
         return;
     int64_t tis[TI_STATE_COUNT], runs[RUN_STATE_COUNT];
-    if (events_count_tis(s, tis) < 0 || events_count_runs(s, runs) < 0) {
-        api_problem(rs, 503, "Service Unavailable", "cannot read the store: %s", store_errmsg(s));
+    if (events_count_tis(s, tis, &se) < 0 || events_count_runs(s, runs, &se) < 0) {
+        api_problem(rs, 503, "Service Unavailable", "cannot read the store: %s", err_msg(&se));
         return;
     }
     struct metrics m;

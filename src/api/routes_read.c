@@ -52,9 +52,10 @@ extern const size_t api_openapi_json_len;
 
 /* ---- helpers ---- */
 
-static void db_problem(struct api_resp *rs, struct store *s, int r)
+/* why: the store's words, for the log only. */
+static void db_problem(struct api_resp *rs, const char *why, int r)
 {
-    log_error("api: store read failed", "code=%d error=%s", r, log_q(store_errmsg(s)));
+    log_error("api: store read failed", "code=%d error=%s", r, log_q(why));
     api_problem(rs, 500, "Internal Server Error", "the store could not be read");
 }
 
@@ -102,19 +103,20 @@ static const char *kind_name(enum task_kind k)
  * filling rs (404 or 500). */
 static int dagrow_find(struct api_resp *rs, struct store *s, const char *id, struct dag_rec *d)
 {
+    struct err se = {0};
     memset(d, 0, sizeof *d);
-    int r = store_get_dag(s, id, d);
+    int r = store_get_dag(s, id, d, &se);
     if (r == 0)
         return 0;
     if (r != -ENOENT) {
-        db_problem(rs, s, r);
+        db_problem(rs, err_msg(&se), r);
         return -1;
     }
     struct run_rec *runs = NULL;
     size_t n = 0;
-    r = store_list_runs(s, id, 1, 0, &runs, &n, NULL);
+    r = store_list_runs(s, id, 1, 0, &runs, &n, NULL, &se);
     if (r < 0) {
-        db_problem(rs, s, r);
+        db_problem(rs, err_msg(&se), r);
         return -1;
     }
     if (n == 0) {
@@ -146,7 +148,7 @@ static json_t *dag_json(struct store *s, const struct dag_rec *d, const struct d
                         runjson_time(d->updated_at_ms > 0 ? d->updated_at_ms : -1));
     struct run_rec *runs = NULL;
     size_t n = 0;
-    if (store_list_runs(s, d->dag_id, DAG_RECENT_RUNS, 0, &runs, &n, NULL) < 0)
+    if (store_list_runs(s, d->dag_id, DAG_RECENT_RUNS, 0, &runs, &n, NULL, NULL) < 0)
         n = 0;
     json_object_set_new(o, "last_run", n > 0 ? runjson_summary(&runs[0]) : json_null());
     json_t *recent = json_array();
@@ -171,7 +173,7 @@ static struct dag *version_load(struct store *s, const char *hash, const char *p
         return NULL;
     char *src = NULL;
     size_t len = 0;
-    if (store_get_dag_version(s, hash, &src, &len) < 0)
+    if (store_get_dag_version(s, hash, &src, &len, NULL) < 0)
         return NULL;
     struct diag d;
     diag_init(&d);
@@ -218,13 +220,14 @@ static json_t *params_json(const struct dag *g)
 static int run_find(struct api_resp *rs, struct store *s, const char *dag, const char *run_id,
                     struct run_rec *run)
 {
-    int r = store_get_run(s, run_id, run);
+    struct err se = {0};
+    int r = store_get_run(s, run_id, run, &se);
     if (r == -ENOENT) {
         api_problem(rs, 404, "Not Found", "no run '%s' of DAG '%s'", run_id, dag);
         return -1;
     }
     if (r < 0) {
-        db_problem(rs, s, r);
+        db_problem(rs, err_msg(&se), r);
         return -1;
     }
     if (!run->dag_id || strcmp(run->dag_id, dag) != 0) {
@@ -346,14 +349,14 @@ static void versions_sweep(struct api_dags_cache *c)
 }
 
 /* Rebuilds the list (build mutex held). */
-static int dags_cache_fill(struct api_dags_cache *c, struct store *s)
+static int dags_cache_fill(struct api_dags_cache *c, struct store *s, struct err *se)
 {
     pthread_rwlock_rdlock(&c->lock);
     uint64_t gen = c->gen;
     pthread_rwlock_unlock(&c->lock);
     struct dag_rec *v = NULL;
     size_t n = 0;
-    int r = store_list_dags(s, &v, &n);
+    int r = store_list_dags(s, &v, &n, se);
     if (r < 0)
         return r;
     char **items = xcalloc(n ? n : 1, sizeof(char *));
@@ -411,14 +414,15 @@ static void get_dags(struct api_req *rq, struct api_resp *rs)
             pthread_rwlock_unlock(&c->lock);
             int r = 0;
             struct store *s = NULL;
+            struct err se = {0};
             if (stale) {
                 s = api_store(rq, rs);
-                r = s ? dags_cache_fill(c, s) : -1;
+                r = s ? dags_cache_fill(c, s, &se) : -1;
             }
             pthread_mutex_unlock(&c->build);
             if (r < 0) {
                 if (s)
-                    db_problem(rs, s, r);
+                    db_problem(rs, err_msg(&se), r);
                 return;
             }
         }
@@ -552,6 +556,7 @@ static char grid_code(enum ti_state st)
  * runs that is about 150 KB instead of 25 run documents of 330 KB. */
 static void get_grid(struct api_req *rq, struct api_resp *rs)
 {
+    struct err se = {0};
     int64_t limit;
     if (api_query_int(rq, rs, "limit", 1, GRID_RUNS_MAX, GRID_RUNS_DEFAULT, &limit) < 0)
         return;
@@ -563,13 +568,13 @@ static void get_grid(struct api_req *rq, struct api_resp *rs)
         return;
     struct run_rec *runs = NULL;
     size_t nruns = 0;
-    int r = store_list_runs(s, d.dag_id, limit, 0, &runs, &nruns, NULL);
+    int r = store_list_runs(s, d.dag_id, limit, 0, &runs, &nruns, NULL, &se);
     struct ti_rec **tis = xcalloc(nruns ? nruns : 1, sizeof(*tis));
     size_t *ntis = xcalloc(nruns ? nruns : 1, sizeof(*ntis));
     for (size_t i = 0; r == 0 && i < nruns; i++)
-        r = store_list_tis(s, runs[i].run_id, &tis[i], &ntis[i]);
+        r = store_list_tis(s, runs[i].run_id, &tis[i], &ntis[i], &se);
     if (r < 0) {
-        db_problem(rs, s, r);
+        db_problem(rs, err_msg(&se), r);
     } else {
         struct hmap index;
         hmap_init(&index);
@@ -631,6 +636,7 @@ static void get_grid(struct api_req *rq, struct api_resp *rs)
 
 static void get_import_errors(struct api_req *rq, struct api_resp *rs)
 {
+    struct err se = {0};
     int64_t limit, offset;
     if (page_args(rq, rs, &limit, &offset) < 0)
         return;
@@ -639,9 +645,9 @@ static void get_import_errors(struct api_req *rq, struct api_resp *rs)
         return;
     struct import_error_rec *v = NULL;
     size_t n = 0;
-    int r = store_list_import_errors(s, &v, &n);
+    int r = store_list_import_errors(s, &v, &n, &se);
     if (r < 0) {
-        db_problem(rs, s, r);
+        db_problem(rs, err_msg(&se), r);
         return;
     }
     json_t *a = json_array();
@@ -660,6 +666,7 @@ static void get_import_errors(struct api_req *rq, struct api_resp *rs)
 
 static void get_runs(struct api_req *rq, struct api_resp *rs)
 {
+    struct err se = {0};
     int64_t limit, offset;
     if (page_args(rq, rs, &limit, &offset) < 0)
         return;
@@ -668,14 +675,14 @@ static void get_runs(struct api_req *rq, struct api_resp *rs)
         return;
     struct run_rec *runs = NULL;
     size_t n = 0, total = 0;
-    int r = store_list_runs(s, rq->seg[0], limit, offset, &runs, &n, &total);
+    int r = store_list_runs(s, rq->seg[0], limit, offset, &runs, &n, &total, &se);
     if (r < 0) {
-        db_problem(rs, s, r);
+        db_problem(rs, err_msg(&se), r);
         return;
     }
     if (total == 0) {
         struct dag_rec d;
-        r = store_get_dag(s, rq->seg[0], &d);
+        r = store_get_dag(s, rq->seg[0], &d, &se);
         if (r == 0) {
             dag_rec_release(&d);
         } else {
@@ -683,7 +690,7 @@ static void get_runs(struct api_req *rq, struct api_resp *rs)
             if (r == -ENOENT)
                 api_problem(rs, 404, "Not Found", "no DAG '%s'", rq->seg[0]);
             else
-                db_problem(rs, s, r);
+                db_problem(rs, err_msg(&se), r);
             return;
         }
     }
@@ -699,6 +706,7 @@ static void get_runs(struct api_req *rq, struct api_resp *rs)
 
 static void get_run(struct api_req *rq, struct api_resp *rs)
 {
+    struct err se = {0};
     struct store *s = api_store(rq, rs);
     if (!s)
         return;
@@ -707,10 +715,10 @@ static void get_run(struct api_req *rq, struct api_resp *rs)
         return;
     struct ti_rec *tis = NULL;
     size_t n = 0;
-    int r = store_list_tis(s, run.run_id, &tis, &n);
+    int r = store_list_tis(s, run.run_id, &tis, &n, &se);
     if (r < 0) {
         run_rec_release(&run);
-        db_problem(rs, s, r);
+        db_problem(rs, err_msg(&se), r);
         return;
     }
     json_t *o = runjson_run(&run, tis, n);
@@ -729,6 +737,7 @@ static void get_run(struct api_req *rq, struct api_resp *rs)
 
 static void get_tasks(struct api_req *rq, struct api_resp *rs)
 {
+    struct err se = {0};
     int64_t limit, offset;
     if (page_args(rq, rs, &limit, &offset) < 0)
         return;
@@ -740,10 +749,10 @@ static void get_tasks(struct api_req *rq, struct api_resp *rs)
         return;
     struct ti_rec *tis = NULL;
     size_t n = 0;
-    int r = store_list_tis(s, run.run_id, &tis, &n);
+    int r = store_list_tis(s, run.run_id, &tis, &n, &se);
     run_rec_release(&run);
     if (r < 0) {
-        db_problem(rs, s, r);
+        db_problem(rs, err_msg(&se), r);
         return;
     }
     json_t *a = json_array();
@@ -757,21 +766,23 @@ static void get_tasks(struct api_req *rq, struct api_resp *rs)
 static int ti_find(struct api_req *rq, struct api_resp *rs, struct store *s, struct run_rec *run,
                    struct ti_rec *ti)
 {
+    struct err se = {0};
     if (run_find(rs, s, rq->seg[0], rq->seg[1], run) < 0)
         return -1;
-    int r = store_get_ti(s, run->run_id, rq->seg[2], ti);
+    int r = store_get_ti(s, run->run_id, rq->seg[2], ti, &se);
     if (r == 0)
         return 0;
     if (r == -ENOENT)
         api_problem(rs, 404, "Not Found", "no task '%s' in run '%s'", rq->seg[2], rq->seg[1]);
     else
-        db_problem(rs, s, r);
+        db_problem(rs, err_msg(&se), r);
     run_rec_release(run);
     return -1;
 }
 
 static void get_task(struct api_req *rq, struct api_resp *rs)
 {
+    struct err se = {0};
     struct store *s = api_store(rq, rs);
     if (!s)
         return;
@@ -781,9 +792,9 @@ static void get_task(struct api_req *rq, struct api_resp *rs)
         return;
     struct try_rec *tries = NULL;
     size_t n = 0;
-    int r = store_list_tries(s, run.run_id, ti.task_id, &tries, &n);
+    int r = store_list_tries(s, run.run_id, ti.task_id, &tries, &n, &se);
     if (r < 0) {
-        db_problem(rs, s, r);
+        db_problem(rs, err_msg(&se), r);
     } else {
         json_t *o = runjson_ti(&ti);
         json_object_set_new(o, "dag", str_json(run.dag_id));
@@ -888,8 +899,8 @@ static void get_pools(struct api_req *rq, struct api_resp *rs)
     size_t n = 0;
     struct ops_err e = {0};
     if (ops_pools_list(s, rq->opts->pools, rq->opts->npools, &v, &n, &e) < 0) {
+        db_problem(rs, err_msg(&e.err), ERR_DB);
         ops_err_release(&e);
-        db_problem(rs, s, ERR_DB);
         return;
     }
     json_t *a = json_array();
@@ -919,7 +930,7 @@ static void get_health(struct api_req *rq, struct api_resp *rs)
     struct store *s = api_store(rq, rs);
     struct pool_rec *v = NULL;
     size_t n = 0;
-    bool ok = s && store_list_pools(s, &v, &n) == 0;
+    bool ok = s && store_list_pools(s, &v, &n, NULL) == 0;
     store_free_pools(v, n);
     json_t *o = json_object();
     json_object_set_new(o, "status", json_string(ok ? "ok" : "error"));

@@ -27,6 +27,7 @@
 
 #include "api/hub.h"
 #include "base/buf.h"
+#include "base/err.h"
 #include "base/log.h"
 #include "base/when.h"
 #include "base/xalloc.h"
@@ -55,7 +56,7 @@ static void ops_problem(struct api_resp *rs, const struct ops_err *e, const char
     case OPS_BAD_INPUT:
     case OPS_CONFLICT: {
         struct buf b = BUF_INIT(BUF_NO_MAX);
-        (void)!buf_adds(&b, e->msg ? e->msg : "");
+        (void)!buf_adds(&b, e->err.msg);
         if (e->detail) /* the diagnostics without file positions: no server paths */
             (void)!buf_addf(&b, "%s%s", b.len ? " " : "", e->detail);
         while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == ' '))
@@ -68,28 +69,30 @@ static void ops_problem(struct api_resp *rs, const struct ops_err *e, const char
         return;
     }
     case OPS_UNAVAILABLE:
-        log_error("api: cannot read the DAG folder", "error=%s", log_q(e->msg ? e->msg : "?"));
+        log_error("api: cannot read the DAG folder", "error=%s",
+                  log_q(e->err.msg[0] ? e->err.msg : "?"));
         api_problem(rs, 503, "Service Unavailable", "the DAG folder cannot be read");
         return;
     case OPS_OK:
     case OPS_STORE:
         break;
     }
-    log_error("api: store write failed", "error=%s", log_q(e->msg ? e->msg : "?"));
+    log_error("api: store write failed", "error=%s", log_q(e->err.msg[0] ? e->err.msg : "?"));
     api_problem(rs, 503, "Service Unavailable", "the store could not be written");
 }
 
 /* The run, checked to belong to the DAG: 0, or -1 after filling rs (404 or 503). */
 static int run_of_dag(struct api_resp *rs, struct store *s, const char *dag_id, const char *run_id)
 {
+    struct err se = {0};
     struct run_rec run;
-    int r = store_get_run(s, run_id, &run);
+    int r = store_get_run(s, run_id, &run, &se);
     if (r == -ENOENT) {
         api_problem(rs, 404, "Not Found", "no run '%s' of DAG '%s'", run_id, dag_id);
         return -1;
     }
     if (r < 0) {
-        log_error("api: store read failed", "code=%d error=%s", r, log_q(store_errmsg(s)));
+        log_error("api: store read failed", "code=%d error=%s", r, log_q(err_msg(&se)));
         api_problem(rs, 503, "Service Unavailable", "the store could not be read");
         return -1;
     }

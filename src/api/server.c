@@ -162,10 +162,9 @@ struct store *api_store(struct api_req *rq, struct api_resp *rs)
     }
     struct store *s = pthread_getspecific(a->store_key);
     if (!s) {
-        char *err = NULL;
-        if (store_open(rq->opts->store_url, &s, &err) < 0) {
-            log_error("api: cannot open the store", "error=%s", log_q(err ? err : "?"));
-            free(err);
+        struct err se = {0};
+        if (store_open(rq->opts->store_url, &s, &se) < 0) {
+            log_error("api: cannot open the store", "error=%s", log_q(err_msg(&se)));
             api_problem(rs, 503, "Service Unavailable", "the store is not available");
             return NULL;
         }
@@ -776,11 +775,13 @@ static enum MHD_Result last_call(struct api *a, struct conn *c, struct MHD_Conne
         if (r == 0) {
             struct api_resp rs = {0};
             struct store *s = api_store(&c->rq, &rs);
-            r = s ? revoke_check(a->revoke, s, &u, &why) : -EIO;
+            struct err se; /* every authenticated request: only the code is cleared */
+            se.code = 0;
+            r = s ? revoke_check(a->revoke, s, &u, &why, &se) : -EIO;
             if (r != 0 && r != -EACCES && c->route->role != AUTH_NONE) {
                 if (s)
                     log_error("api: store error", "during=%s error=%s",
-                              log_q("check revoked tokens"), log_q(store_errmsg(s)));
+                              log_q("check revoked tokens"), log_q(err_msg(&se)));
                 else
                     json_decref(rs.body);
                 return send_problem(c, mc, url, 503, "Service Unavailable",
@@ -943,39 +944,40 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 
 /* ---- start and stop ---- */
 
-/* Parses "host:port" / "[v6]:port" into ss. 0, or -EINVAL with *errmsg. */
-static int parse_listen(const char *listen, struct sockaddr_storage *ss, bool *v6, char **errmsg)
+/* Parses "host:port" / "[v6]:port" into ss. 0, or -EINVAL with *e filled. */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, bool *v6, struct err *e)
 {
     const char *colon;
     char *host;
+    int r = 0;
     if (listen[0] == '[') {
         const char *end = strchr(listen, ']');
         if (!end || end[1] != ':') {
-            *errmsg = xasprintf("bad listen address '%s' (want HOST:PORT or [V6]:PORT)", listen);
-            return -EINVAL;
+            return err_set(e, -EINVAL, "bad listen address '%s' (want HOST:PORT or [V6]:PORT)",
+                           listen);
         }
         host = xstrndup(listen + 1, (size_t)(end - listen - 1));
         colon = end + 1;
     } else {
         colon = strrchr(listen, ':');
         if (!colon || colon == listen || memchr(listen, ':', (size_t)(colon - listen))) {
-            *errmsg = xasprintf("bad listen address '%s' (want HOST:PORT or [V6]:PORT)", listen);
-            return -EINVAL;
+            return err_set(e, -EINVAL, "bad listen address '%s' (want HOST:PORT or [V6]:PORT)",
+                           listen);
         }
         host = xstrndup(listen, (size_t)(colon - listen));
     }
     int port;
     if (parse_int(colon + 1, 0, 65535, &port) < 0) {
-        *errmsg = xasprintf("bad port in listen address '%s' (0 to 65535)", listen);
+        r = err_set(e, -EINVAL, "bad port in listen address '%s' (0 to 65535)", listen);
         free(host);
-        return -EINVAL;
+        return r;
     }
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
     int g = getaddrinfo(host, NULL, &hints, &res);
     if (g != 0 || !res) {
-        *errmsg = xasprintf("cannot resolve listen host '%s': %s", host, gai_strerror(g));
+        r = err_set(e, -EINVAL, "cannot resolve listen host '%s': %s", host, gai_strerror(g));
         free(host);
-        return -EINVAL;
+        return r;
     }
     const struct addrinfo *pick = NULL;
     for (const struct addrinfo *ai = res; ai && !pick; ai = ai->ai_next)
@@ -984,11 +986,9 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, bool *v
     for (const struct addrinfo *ai = res; ai && !pick; ai = ai->ai_next)
         if (ai->ai_family == AF_INET6)
             pick = ai;
-    int r = 0;
     memset(ss, 0, sizeof *ss);
     if (!pick) {
-        *errmsg = xasprintf("listen host '%s' has no IPv4 or IPv6 address", host);
-        r = -EINVAL;
+        r = err_set(e, -EINVAL, "listen host '%s' has no IPv4 or IPv6 address", host);
     } else {
         memcpy(ss, pick->ai_addr, pick->ai_addrlen);
         *v6 = pick->ai_family == AF_INET6;
@@ -1007,13 +1007,12 @@ static char *dup_or_null(const char *s)
     return s ? xstrdup(s) : NULL;
 }
 
-int api_start(const struct api_opts *o, struct api **out, char **errmsg)
+int api_start(const struct api_opts *o, struct api **out, struct err *e)
 {
-    *errmsg = NULL;
     const char *listen = o->listen && *o->listen ? o->listen : "127.0.0.1:8080";
     struct sockaddr_storage ss;
     bool v6 = false;
-    int r = parse_listen(listen, &ss, &v6, errmsg);
+    int r = parse_listen(listen, &ss, &v6, e);
     if (r < 0)
         return r;
     struct api *a = xcalloc(1, sizeof *a);
@@ -1050,10 +1049,10 @@ int api_start(const struct api_opts *o, struct api **out, char **errmsg)
                               (size_t)SERVER_CONN_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
                               a, MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, a, MHD_OPTION_END);
     if (!a->mhd) {
-        int e = errno ? errno : EADDRNOTAVAIL;
-        *errmsg = xasprintf("cannot listen on %s: %s", listen, strerror(e));
+        int no = errno ? errno : EADDRNOTAVAIL;
+        (void)err_set(e, -no, "cannot listen on %s: %s", listen, strerror(no));
         api_stop(a);
-        return -e;
+        return -no;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
     a->port = di ? di->port : 0;

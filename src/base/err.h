@@ -9,6 +9,8 @@
 #ifndef BARAM_BASE_ERR_H
 #define BARAM_BASE_ERR_H
 
+#include <limits.h>
+
 #include "base/compiler.h"
 
 #define ERR_TABLE(X)                                                                               \
@@ -32,7 +34,10 @@ const char *err_str(int r);
  * nothing is kept in the callee (no sticky "last error", no thread-local buffer): curl's
  * error buffer, git's strbuf *err. A function taking one documents "or a negative code with
  * *e filled"; e may be NULL when the caller wants the code only. */
-#define ERR_MSG_MAX 256
+/* Room for two whole paths (the store's messages quote a database path and a folder of it, each
+ * up to PATH_MAX) and their words: 8.5 KiB, so a struct err lives on a stack, once per call that
+ * can fail, never in a per-task or per-connection struct. */
+#define ERR_MSG_MAX (2 * PATH_MAX + 512)
 struct err {
     int code;              /* 0: no failure; else what the function returned */
     char msg[ERR_MSG_MAX]; /* lower case, no final period, cut at ERR_MSG_MAX - 1 bytes */

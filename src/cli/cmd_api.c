@@ -44,11 +44,10 @@ static const char usage[] =
 static int check_store(const struct home *h)
 {
     struct store *s = NULL;
-    char *err = NULL;
+    struct err err = {0};
     if (home_open_store(h, false, &s, &err) < 0) {
         log_error("cannot start", "role=api error=%s",
-                  log_q(err ? err : "cannot open the database"));
-        free(err);
+                  log_q(err.msg[0] ? err.msg : "cannot open the database"));
         return EXIT_FAILED;
     }
     store_close(s);
@@ -96,7 +95,7 @@ int cmd_api(int argc, char **argv)
     struct hub *hub = NULL;
     struct api *api = NULL;
     struct run_pool *pools = home_run_pools(&h);
-    char *err = NULL;
+    struct err err = {0};
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -121,8 +120,7 @@ int cmd_api(int argc, char **argv)
         r = api_start(&o, &api, &err);
     }
     if (r < 0) {
-        log_error("cannot start", "role=api error=%s", log_q(err ? err : err_str(r)));
-        free(err);
+        log_error("cannot start", "role=api error=%s", log_q(err_msg(&err)));
         ret = EXIT_FAILED;
     } else {
         log_info("api listening", "listen=%s port=%d", log_q(listen ? listen : h.listen),

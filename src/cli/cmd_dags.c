@@ -44,12 +44,12 @@
 #include "cli/cli.h"
 #include "cli/home.h"
 #include "cli/out.h"
+#include "dag/cron.h"
+#include "dag/dag.h"
 #include "ops/dagdir.h"
 #include "ops/ops.h"
 #include "ops/runjson.h"
 #include "ops/schedlock.h"
-#include "dag/cron.h"
-#include "dag/dag.h"
 #include "sched/run.h"
 #include "store/store.h"
 
@@ -341,29 +341,26 @@ static int dview_open(struct dview *v, const char *cmd, const char *home_flag, b
     v->cmd = cmd;
     if (home_setup(&v->h, cmd, home_flag) < 0)
         return EXIT_USAGE;
-    char *err = NULL;
+    struct err err = {0};
+    struct err se = {0};
     /* The writing commands (create) leave the folder to ops/ops.c, which scans it. */
-    if (!create && dagdir_scan(v->h.dags, &v->files, &v->nfiles, &err) < 0) {
-        fprintf(stderr, "baram %s: %s\n", cmd, err ? err : "cannot read the DAG folder");
-        free(err);
+    if (!create && dagdir_scan(v->h.dags, &v->files, &v->nfiles, &se) < 0) {
+        fprintf(stderr, "baram %s: %s\n", cmd, se.msg[0] ? se.msg : "cannot read the DAG folder");
         return EXIT_USAGE;
     }
     if (!store)
         return EXIT_OK;
     if (create && home_create(&v->h, &err) < 0) {
-        fprintf(stderr, "baram %s: %s\n", cmd, err);
-        free(err);
+        fprintf(stderr, "baram %s: %s\n", cmd, err_msg(&err));
         return EXIT_USAGE;
     }
     int r = home_open_store(&v->h, create, &v->s, &err);
     if (r == -ENOENT && !create) {
-        free(err);
         v->s = NULL;
         return EXIT_OK;
     }
     if (r < 0) {
-        fprintf(stderr, "baram %s: %s\n", cmd, err ? err : err_str(r));
-        free(err);
+        fprintf(stderr, "baram %s: %s\n", cmd, err_msg(&err));
         return EXIT_USAGE;
     }
     return EXIT_OK;
@@ -390,7 +387,7 @@ static int dview_no_dag(const struct dview *v, const char *dag_id)
 static bool dview_paused(const struct dview *v, const char *dag_id)
 {
     struct dag_rec d;
-    if (!v->s || store_get_dag(v->s, dag_id, &d) < 0)
+    if (!v->s || store_get_dag(v->s, dag_id, &d, NULL) < 0)
         return false;
     bool p = d.paused;
     dag_rec_release(&d);
@@ -434,7 +431,7 @@ static json_t *last_run_json(const struct dview *v, const char *dag_id, char *hu
     struct run_rec *runs = NULL;
     size_t n = 0;
     snprintf(human, humansz, "-");
-    if (!v->s || store_list_runs(v->s, dag_id, 1, 0, &runs, &n, NULL) < 0 || n == 0) {
+    if (!v->s || store_list_runs(v->s, dag_id, 1, 0, &runs, &n, NULL, NULL) < 0 || n == 0) {
         store_free_runs(runs, n);
         return json_null();
     }
@@ -681,6 +678,7 @@ static void show_human(const json_t *o, const struct run_rec *runs, size_t nruns
 
 static int dags_show(int argc, char **argv)
 {
+    struct err se = {0};
     bool json = false;
     const char *home_flag = NULL, *dag_id = NULL;
     const struct args_flag flags[] = {
@@ -698,8 +696,9 @@ static int dags_show(int argc, char **argv)
     if (ret == EXIT_OK) {
         struct run_rec *runs = NULL;
         size_t nruns = 0;
-        if (v.s && store_list_runs(v.s, dag_id, SHOW_RECENT_RUNS, 0, &runs, &nruns, NULL) < 0) {
-            fprintf(stderr, "baram dags show: %s\n", store_errmsg(v.s));
+        if (v.s &&
+            store_list_runs(v.s, dag_id, SHOW_RECENT_RUNS, 0, &runs, &nruns, NULL, &se) < 0) {
+            fprintf(stderr, "baram dags show: %s\n", err_msg(&se));
             ret = EXIT_FAILED;
         }
         json_t *o = show_json(&v, f, runs, nruns);

@@ -93,7 +93,7 @@ static bool home_in_use(const char *dir)
 
 /* Adds the first admin when the store has no user: 1 added (*generated set when the password
  * was made here: the caller prints it), 0 there were users, or a negative code. */
-static int make_admin(struct store *s, char *pw, size_t cap, bool *generated)
+static int make_admin(struct store *s, char *pw, size_t cap, bool *generated, struct err *e)
 {
     static const char alphabet[] = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
     const char *env = getenv("BARAM_ADMIN_PASSWORD");
@@ -107,17 +107,17 @@ static int make_admin(struct store *s, char *pw, size_t cap, bool *generated)
             pw[i] = alphabet[randombytes_uniform(sizeof alphabet - 1)];
         pw[INIT_PASSWORD_CHARS] = 0;
     }
-    int r = store_begin(s);
+    int r = store_begin(s, e);
     if (r < 0)
         return r;
     int64_t n = 0;
-    if ((r = store_count_users(s, NULL, &n)) < 0 || n > 0) {
+    if ((r = store_count_users(s, NULL, &n, e)) < 0 || n > 0) {
         store_rollback(s);
         return r;
     }
     struct user_rec u = {.name = INIT_ADMIN, .role = (char *)auth_role_name(AUTH_ADMIN)};
-    if ((r = auth_hash_password(pw, &u.password_hash)) == 0 && (r = store_put_user(s, &u)) == 0)
-        r = store_commit(s);
+    if ((r = auth_hash_password(pw, &u.password_hash)) == 0 && (r = store_put_user(s, &u, e)) == 0)
+        r = store_commit(s, e);
     else
         store_rollback(s);
     free(u.password_hash);
@@ -151,18 +151,18 @@ int cmd_init(int argc, char **argv)
     }
     struct home h;
     int ret = EXIT_USAGE;
-    char *err = NULL;
+    struct err err = {0};
     struct store *s = NULL;
     if (home_setup(&h, "init", home_flag) < 0)
         goto out;
     bool existed = home_in_use(h.dir);
     if ((r = home_create(&h, &err)) < 0) {
-        fprintf(stderr, "baram init: %s\n", err);
+        fprintf(stderr, "baram init: %s\n", err_msg(&err));
         goto out;
     }
-    if ((r = store_open(h.db, &s, &err)) < 0) {
-        fprintf(stderr, "baram init: cannot open the database '%s': %s\n", h.db,
-                err ? err : err_str(r));
+    struct err se = {0};
+    if ((r = store_open(h.db, &s, &se)) < 0) {
+        fprintf(stderr, "baram init: cannot open the database '%s': %s\n", h.db, err_msg(&se));
         ret = EXIT_FAILED;
         goto out;
     }
@@ -174,7 +174,7 @@ int cmd_init(int argc, char **argv)
     }
     char pw[PASSWORD_MAX_BYTES + 1];
     bool generated = false;
-    int admin = make_admin(s, pw, sizeof pw, &generated);
+    int admin = make_admin(s, pw, sizeof pw, &generated, &se);
     if (admin < 0) {
         sodium_memzero(pw, sizeof pw);
         if (admin == -E2BIG)
@@ -182,7 +182,7 @@ int cmd_init(int argc, char **argv)
                     PASSWORD_MAX_BYTES);
         else
             fprintf(stderr, "baram init: cannot add the admin user: %s\n",
-                    admin == ERR_DB ? store_errmsg(s) : err_str(admin));
+                    admin == ERR_DB ? err_msg(&se) : err_str(admin));
         ret = admin == -E2BIG ? EXIT_USAGE : EXIT_FAILED;
         goto out;
     }
@@ -203,7 +203,6 @@ int cmd_init(int argc, char **argv)
     ret = EXIT_OK;
 
 out:
-    free(err);
     store_close(s);
     home_release(&h);
     return ret;

@@ -67,7 +67,7 @@ static void unknown_task(struct store *s, const char *run_id, const char *task_i
     size_t n = 0;
     const char *near = NULL;
     const char **ids = NULL;
-    if (store_list_tis(s, run_id, &tis, &n) == 0 && n) {
+    if (store_list_tis(s, run_id, &tis, &n, NULL) == 0 && n) {
         ids = xcalloc(2 * n, sizeof *ids);
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
@@ -131,7 +131,7 @@ static void sleep_ms(int ms)
 static bool try_over(struct store *s, const char *run_id, const char *task_id, int try_number)
 {
     struct ti_rec ti;
-    if (store_get_ti(s, run_id, task_id, &ti) < 0)
+    if (store_get_ti(s, run_id, task_id, &ti, NULL) < 0)
         return true;
     bool over = ti_state_finished(ti.state) || ti.try_number > try_number ||
                 (ti.try_number == try_number && ti.state == TI_UP_FOR_RETRY);
@@ -168,6 +168,7 @@ static int follow(struct store *s, const char *path, const char *run_id, const c
 
 int cmd_logs(int argc, char **argv)
 {
+    struct err se = {0};
     const char *home_flag = NULL, *try_s = NULL, *pos[2];
     bool follow_flag = false;
     size_t npos;
@@ -205,26 +206,25 @@ int cmd_logs(int argc, char **argv)
     int ret = EXIT_USAGE;
     if (home_setup(&h, "logs", home_flag) < 0)
         goto out;
-    char *err = NULL;
+    struct err err = {0};
     if ((r = home_open_store(&h, false, &s, &err)) < 0) {
-        fprintf(stderr, "baram logs: %s\n", err ? err : err_str(r));
-        free(err);
+        fprintf(stderr, "baram logs: %s\n", err_msg(&err));
         goto out;
     }
-    r = store_get_run(s, run_id, &run);
+    r = store_get_run(s, run_id, &run, &se);
     if (r == -ENOENT) {
         out_no_such_run(stderr, s, "logs", run_id);
         goto out;
     }
     if (r == 0) {
-        r = store_get_ti(s, run_id, task_id, &ti);
+        r = store_get_ti(s, run_id, task_id, &ti, &se);
         if (r == -ENOENT) {
             unknown_task(s, run_id, task_id);
             goto out;
         }
     }
     if (r < 0) {
-        fprintf(stderr, "baram logs: %s\n", store_errmsg(s));
+        fprintf(stderr, "baram logs: %s\n", err_msg(&se));
         ret = EXIT_FAILED;
         goto out;
     }

@@ -31,8 +31,8 @@
 #include "cli/cli.h"
 #include "cli/home.h"
 #include "cli/out.h"
-#include "ops/ops.h"
 #include "dag/dag.h"
+#include "ops/ops.h"
 #include "store/store.h"
 
 #define POOLS_SLOTS_MAX OPS_POOL_SLOTS_MAX
@@ -54,14 +54,12 @@ static const char usage[] =
 static int pools_list(struct home *h, bool json)
 {
     struct store *s = NULL;
-    char *err = NULL;
+    struct err err = {0};
     int r = home_open_store(h, false, &s, &err);
     if (r < 0 && r != -ENOENT) {
-        fprintf(stderr, "baram pools list: %s\n", err ? err : err_str(r));
-        free(err);
+        fprintf(stderr, "baram pools list: %s\n", err_msg(&err));
         return EXIT_USAGE;
     }
-    free(err);
     struct ops_pool *rows = NULL;
     size_t n = 0;
     struct ops_err e = {0};
@@ -121,14 +119,13 @@ static int pools_set(struct home *h, const char *name, const char *slots_s, bool
                 slots_s, POOLS_SLOTS_MAX);
         return EXIT_USAGE;
     }
-    char *err = NULL;
+    struct err err = {0};
     struct store *s = NULL;
     int r = home_create(h, &err);
     if (r == 0)
         r = home_open_store(h, true, &s, &err);
     if (r < 0) {
-        fprintf(stderr, "baram pools set: %s\n", err ? err : err_str(r));
-        free(err);
+        fprintf(stderr, "baram pools set: %s\n", err_msg(&err));
         return EXIT_USAGE;
     }
     int ret = EXIT_OK;

@@ -103,12 +103,12 @@ static void print_summary(FILE *f, const struct home *h, const struct run_rec *r
 /* After the run: read it back from the store and print the result. */
 static int report(const struct home *h, const char *run_id, bool json)
 {
+    struct err se = {0};
     struct store *s = NULL;
-    char *err = NULL;
+    struct err err = {0};
     int r = home_open_store(h, false, &s, &err);
     if (r < 0) {
-        fprintf(stderr, "baram run: cannot read the run back: %s\n", err ? err : err_str(r));
-        free(err);
+        fprintf(stderr, "baram run: cannot read the run back: %s\n", err_msg(&err));
         return r;
     }
     if (json) {
@@ -120,11 +120,11 @@ static int report(const struct home *h, const char *run_id, bool json)
         }
     } else {
         struct run_rec run;
-        r = store_get_run(s, run_id, &run);
+        r = store_get_run(s, run_id, &run, &se);
         if (r == 0) {
             struct ti_rec *tis = NULL;
             size_t n = 0;
-            r = store_list_tis(s, run_id, &tis, &n);
+            r = store_list_tis(s, run_id, &tis, &n, &se);
             if (r == 0)
                 print_summary(stdout, h, &run, tis, n);
             store_free_tis(tis, n);
@@ -132,7 +132,7 @@ static int report(const struct home *h, const char *run_id, bool json)
         }
     }
     if (r < 0)
-        fprintf(stderr, "baram run: cannot read run '%s' back: %s\n", run_id, store_errmsg(s));
+        fprintf(stderr, "baram run: cannot read run '%s' back: %s\n", run_id, err_msg(&se));
     store_close(s);
     return r;
 }
@@ -186,10 +186,9 @@ int cmd_run(int argc, char **argv)
     if (!dag)
         goto out;
 
-    char *err = NULL;
+    struct err err = {0};
     if (home_create(&h, &err) < 0) {
-        fprintf(stderr, "baram run: %s\n", err);
-        free(err);
+        fprintf(stderr, "baram run: %s\n", err_msg(&err));
         goto out;
     }
 

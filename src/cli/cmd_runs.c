@@ -30,8 +30,8 @@
 #include "cli/home.h"
 #include "cli/out.h"
 #include "cli/profile.h"
-#include "ops/ops.h"
 #include "dag/dag.h"
+#include "ops/ops.h"
 #include "store/store.h"
 
 static const char usage[] =
@@ -55,25 +55,25 @@ static const char usage[] =
 
 static int open_store(const struct home *h, const char *cmd, struct store **s)
 {
-    char *err = NULL;
+    struct err err = {0};
     int r = home_open_store(h, false, s, &err);
     if (r < 0) {
-        fprintf(stderr, "baram %s: %s\n", cmd, err ? err : err_str(r));
-        free(err);
+        fprintf(stderr, "baram %s: %s\n", cmd, err_msg(&err));
     }
     return r;
 }
 
 static int runs_list(struct home *h, const char *dag_id, int limit, bool json)
 {
+    struct err se = {0};
     struct store *s;
     if (open_store(h, "runs list", &s) < 0)
         return EXIT_USAGE;
     struct run_rec *runs = NULL;
     size_t n = 0, total = 0;
     int ret = EXIT_OK;
-    if (store_list_runs(s, dag_id, limit, 0, &runs, &n, &total) < 0) {
-        fprintf(stderr, "baram runs list: %s\n", store_errmsg(s));
+    if (store_list_runs(s, dag_id, limit, 0, &runs, &n, &total, &se) < 0) {
+        fprintf(stderr, "baram runs list: %s\n", err_msg(&se));
         ret = EXIT_FAILED;
     } else if (json) {
         /* An object, as every --json list (and GET .../runs) prints. */
@@ -98,18 +98,19 @@ static int runs_list(struct home *h, const char *dag_id, int limit, bool json)
 static int load_run(struct store *s, const char *cmd, const char *run_id, struct run_rec *run,
                     struct ti_rec **tis, size_t *n)
 {
-    int r = store_get_run(s, run_id, run);
+    struct err se = {0};
+    int r = store_get_run(s, run_id, run, &se);
     if (r == -ENOENT) {
         out_no_such_run(stderr, s, cmd, run_id);
         return EXIT_USAGE;
     }
     if (r == 0) {
-        r = store_list_tis(s, run_id, tis, n);
+        r = store_list_tis(s, run_id, tis, n, &se);
         if (r < 0)
             run_rec_release(run);
     }
     if (r < 0) {
-        fprintf(stderr, "baram %s: %s\n", cmd, store_errmsg(s));
+        fprintf(stderr, "baram %s: %s\n", cmd, err_msg(&se));
         return EXIT_FAILED;
     }
     return EXIT_OK;
@@ -302,7 +303,7 @@ static struct dag *load_run_dag(struct store *s, const struct run_rec *run)
 {
     char *src = NULL;
     size_t len = 0;
-    if (!run->dag_hash || store_get_dag_version(s, run->dag_hash, &src, &len) < 0)
+    if (!run->dag_hash || store_get_dag_version(s, run->dag_hash, &src, &len, NULL) < 0)
         return NULL;
     struct diag d;
     diag_init(&d);

@@ -91,11 +91,11 @@ struct standalone_api {
 };
 
 static int standalone_api_start(const struct standalone_ctx *c, struct standalone_api *x,
-                                char **errmsg)
+                                struct err *e)
 {
     const struct home *h = c->h;
     const char *listen = c->listen;
-    char *err = NULL;
+    struct err ae = {0};
     char *key = xasprintf("%s/secret.key", h->dir);
     bool have_key = access(key, F_OK) == 0;
     free(key);
@@ -111,9 +111,9 @@ static int standalone_api_start(const struct standalone_ctx *c, struct standalon
         .audience = h->auth.audience,
         .public_key = h->auth.public_key,
     };
-    int r = auth_open(&ao, &x->auth, &err);
+    int r = auth_open(&ao, &x->auth, &ae);
     if (r == 0)
-        r = hub_start(h->db, &x->hub, &err);
+        r = hub_start(h->db, &x->hub, &ae);
     if (r == 0) {
         struct api_opts o = {
             .listen = listen,
@@ -127,11 +127,10 @@ static int standalone_api_start(const struct standalone_ctx *c, struct standalon
             .pools = c->pools,
             .npools = h->npools,
         };
-        r = api_start(&o, &x->api, &err);
+        r = api_start(&o, &x->api, &ae);
     }
     if (r < 0) {
-        *errmsg = xasprintf("the API cannot start: %s", err ? err : err_str(r));
-        free(err);
+        (void)err_set(e, r, "the API cannot start: %s", err_msg(&ae));
         if (x->hub)
             hub_stop(x->hub);
         auth_close(x->auth);
@@ -165,10 +164,10 @@ static void standalone_on_commit(void *ud, uint64_t seq, size_t nevents)
         hub_notify(x->hub);
 }
 
-static int standalone_locked(void *ud, char **errmsg)
+static int standalone_locked(void *ud, struct err *e)
 {
     const struct standalone_ctx *c = ud;
-    return c->api ? standalone_api_start(c, c->api, errmsg) : 0;
+    return c->api ? standalone_api_start(c, c->api, e) : 0;
 }
 
 static void standalone_ready(void *ud, size_t ndags, size_t nerrors)
@@ -227,10 +226,9 @@ static int standalone_main(const char *cmd, bool with_api, int argc, char **argv
     }
     if (!h.log_level_set)
         log_set_level(LOG_INFO);
-    char *err = NULL;
+    struct err err = {0};
     if (home_create(&h, &err) < 0) {
-        log_error("cannot start", "role=%s error=%s", cmd, log_q(err));
-        free(err);
+        log_error("cannot start", "role=%s error=%s", cmd, log_q(err_msg(&err)));
         home_release(&h);
         return EXIT_FAILED;
     }
@@ -257,13 +255,13 @@ static int standalone_main(const char *cmd, bool with_api, int argc, char **argv
     ctx.h = &h;
     ctx.listen = listen ? listen : h.listen;
     ctx.api = with_api ? &api : NULL;
-    r = daemon_run(&o, &err);
+    struct err de = {0};
+    r = daemon_run(&o, &de);
     standalone_api_stop(&api);
     free(pools);
     int ret = EXIT_OK;
     if (r < 0) {
-        log_error("cannot start", "role=%s error=%s", cmd, log_q(err ? err : err_str(r)));
-        free(err);
+        log_error("cannot start", "role=%s error=%s", cmd, log_q(err_msg(&de)));
         ret = EXIT_FAILED;
     }
     home_release(&h);

@@ -191,12 +191,12 @@ static int tasks_clear(int argc, char **argv)
     struct store *s = NULL;
     struct ops_err e = {0};
     struct ops_clear c = {0};
-    char *err = NULL;
+    struct err err = {0};
     int ret = EXIT_USAGE;
     if (home_setup(&h, cmd, home_flag) < 0)
         goto out;
     if ((r = home_open_store(&h, false, &s, &err)) < 0) {
-        fprintf(stderr, "baram %s: %s\n", cmd, err ? err : err_str(r));
+        fprintf(stderr, "baram %s: %s\n", cmd, err_msg(&err));
         goto out;
     }
     if (ops_clear(s, h.dir, run_id, task, downstream, &c, &e) < 0) {
@@ -239,7 +239,6 @@ static int tasks_clear(int argc, char **argv)
 out:
     ops_clear_release(&c);
     ops_err_release(&e);
-    free(err);
     store_close(s);
     home_release(&h);
     return ret;

@@ -36,6 +36,7 @@ static const char usage[] =
 
 int cmd_token(int argc, char **argv)
 {
+    struct err se = {0};
     const char *home_flag = NULL, *ttl_s = NULL, *pos[1];
     size_t npos = 0;
     const struct args_flag flags[] = {
@@ -71,24 +72,25 @@ int cmd_token(int argc, char **argv)
         return EXIT_USAGE;
     }
     int ret = EXIT_USAGE;
-    char *err = NULL, *tok = NULL;
+    char *tok = NULL;
+    struct err err = {0};
     struct store *s = NULL;
     struct auth *a = NULL;
     struct user_rec u = {0};
     enum auth_role role;
     if ((r = home_open_store(&h, false, &s, &err)) < 0) {
-        fprintf(stderr, "baram token: %s%s\n", err ? err : err_str(r),
+        fprintf(stderr, "baram token: %s%s\n", err_msg(&err),
                 r == -ENOENT ? " (run `baram init`)" : "");
         goto out;
     }
-    r = store_get_user(s, name, &u);
+    r = store_get_user(s, name, &u, &se);
     if (r == -ENOENT) {
         fprintf(stderr, "baram token: no user '%s' (see 'baram users list')\n", name);
         ret = EXIT_FAILED;
         goto out;
     }
     if (r < 0) {
-        fprintf(stderr, "baram token: %s\n", store_errmsg(s));
+        fprintf(stderr, "baram token: %s\n", err_msg(&se));
         ret = EXIT_FAILED;
         goto out;
     }
@@ -104,14 +106,14 @@ int cmd_token(int argc, char **argv)
         .audience = h.auth.audience ? h.auth.audience : "baram",
         .public_key = h.auth.public_key,
     };
-    if ((r = auth_open(&o, &a, &err)) < 0) {
-        fprintf(stderr, "baram token: %s\n", err ? err : err_str(r));
+    if ((r = auth_open(&o, &a, &se)) < 0) {
+        fprintf(stderr, "baram token: %s\n", err_msg(&se));
         goto out;
     }
     int64_t expires_in;
-    if ((r = auth_issue_user(a, s, name, role, ttl_ms, &tok, &expires_in)) < 0) {
+    if ((r = auth_issue_user(a, s, name, role, ttl_ms, &tok, &expires_in, &se)) < 0) {
         fprintf(stderr, "baram token: cannot issue a token: %s\n",
-                r == ERR_DB ? store_errmsg(s) : err_str(r));
+                r == ERR_DB ? err_msg(&se) : err_str(r));
         ret = EXIT_FAILED;
         goto out;
     }
@@ -120,7 +122,6 @@ int cmd_token(int argc, char **argv)
 
 out:
     free(tok);
-    free(err);
     auth_close(a);
     user_rec_release(&u);
     store_close(s);

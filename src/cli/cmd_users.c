@@ -147,12 +147,11 @@ static int get_password(bool from_stdin, char *pw, size_t cap)
 
 static int open_store(struct home *h, const char *cmd, struct store **s)
 {
-    char *err = NULL;
+    struct err err = {0};
     int r = home_open_store(h, false, s, &err);
     if (r < 0) {
-        fprintf(stderr, "baram %s: %s%s\n", cmd, err ? err : err_str(r),
+        fprintf(stderr, "baram %s: %s%s\n", cmd, err_msg(&err),
                 r == -ENOENT ? " (run `baram init`)" : "");
-        free(err);
         return EXIT_USAGE;
     }
     return 0;
@@ -161,6 +160,7 @@ static int open_store(struct home *h, const char *cmd, struct store **s)
 static int users_add(struct home *h, const char *name, const char *role_s, bool from_stdin,
                      bool update)
 {
+    struct err se = {0};
     enum auth_role role;
     if (!auth_name_ok(name)) {
         fprintf(
@@ -198,21 +198,21 @@ static int users_add(struct home *h, const char *name, const char *role_s, bool 
     }
     struct user_rec old;
     bool exists = false;
-    r = store_begin(s);
+    r = store_begin(s, &se);
     if (r == 0) {
-        r = store_get_user(s, name, &old);
+        r = store_get_user(s, name, &old, &se);
         exists = r == 0;
         if (exists)
             user_rec_release(&old);
         if (r == -ENOENT || (exists && update))
-            r = store_put_user(s, &u);
+            r = store_put_user(s, &u, &se);
         else if (exists)
             r = -EEXIST;
         /* A replaced role or password ends every session of the old one (revoke.h). */
         if (r == 0 && exists)
-            r = revoke_user(s, name);
+            r = revoke_user(s, name, &se);
         if (r == 0)
-            r = store_commit(s);
+            r = store_commit(s, &se);
         else
             store_rollback(s);
     }
@@ -220,7 +220,7 @@ static int users_add(struct home *h, const char *name, const char *role_s, bool 
         fprintf(stderr, "baram users add: user '%s' exists (--update replaces it)\n", name);
         ret = EXIT_FAILED;
     } else if (r < 0) {
-        fprintf(stderr, "baram users add: %s\n", store_errmsg(s));
+        fprintf(stderr, "baram users add: %s\n", err_msg(&se));
         ret = EXIT_FAILED;
     } else {
         printf("user %s %s (role %s)\n", name, exists ? "updated" : "added", u.role);
@@ -233,14 +233,15 @@ static int users_add(struct home *h, const char *name, const char *role_s, bool 
 
 static int users_list(struct home *h, bool json)
 {
+    struct err se = {0};
     struct store *s = NULL;
     int ret = open_store(h, "users list", &s);
     if (ret)
         return ret;
     struct user_rec *v = NULL;
     size_t n = 0;
-    if (store_list_users(s, &v, &n) < 0) {
-        fprintf(stderr, "baram users list: %s\n", store_errmsg(s));
+    if (store_list_users(s, &v, &n, &se) < 0) {
+        fprintf(stderr, "baram users list: %s\n", err_msg(&se));
         store_close(s);
         return EXIT_FAILED;
     }
@@ -279,11 +280,12 @@ static int users_list(struct home *h, bool json)
 
 static int users_delete(struct home *h, const char *name)
 {
+    struct err se = {0};
     struct store *s = NULL;
     int ret = open_store(h, "users delete", &s);
     if (ret)
         return ret;
-    int r = auth_delete_user(s, name);
+    int r = auth_delete_user(s, name, &se);
     if (r == -ENOENT) {
         fprintf(stderr, "baram users delete: no user '%.80s'\n", name);
         ret = EXIT_FAILED;
@@ -291,7 +293,7 @@ static int users_delete(struct home *h, const char *name)
         fprintf(stderr, "baram users delete: '%s' is the last admin and cannot be deleted\n", name);
         ret = EXIT_FAILED;
     } else if (r < 0) {
-        fprintf(stderr, "baram users delete: %s\n", store_errmsg(s));
+        fprintf(stderr, "baram users delete: %s\n", err_msg(&se));
         ret = EXIT_FAILED;
     } else {
         printf("user %s deleted\n", name);

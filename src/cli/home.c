@@ -19,6 +19,7 @@
 
 #include "base/buf.h"
 #include "base/diag.h"
+#include "base/err.h"
 #include "base/parse.h"
 #include "base/suggest.h"
 #include "base/xalloc.h"
@@ -619,24 +620,15 @@ static int mkdirs(const char *path, mode_t mode)
     return r;
 }
 
-static char *fmt_msg(const char *what, const char *path, int r)
-{
-    struct buf b = BUF_INIT(BUF_NO_MAX);
-    (void)!buf_addf(&b, "%s '%s': %s", what, path, strerror(-r));
-    return buf_detach(&b, NULL);
-}
-
-int home_create(const struct home *h, char **errmsg)
+int home_create(const struct home *h, struct err *e)
 {
     int r = mkdirs(h->dir, 0700);
-    if (r < 0) {
-        *errmsg = fmt_msg("cannot create the home", h->dir, r);
-        return r;
-    }
+    if (r < 0)
+        return err_set(e, r, "cannot create the home '%s': %s", h->dir, strerror(-r));
     char *logs = join(h->dir, "logs");
     r = mkdirs(logs, 0700);
     if (r < 0)
-        *errmsg = fmt_msg("cannot create the log folder", logs, r);
+        (void)err_set(e, r, "cannot create the log folder '%s': %s", logs, strerror(-r));
     free(logs);
     return r;
 }
@@ -651,19 +643,15 @@ static const char *sqlite_path(const char *url)
     return url;
 }
 
-int home_open_store(const struct home *h, bool create, struct store **out, char **errmsg)
+int home_open_store(const struct home *h, bool create, struct store **out, struct err *e)
 {
     const char *file = sqlite_path(h->db);
-    if (!create && file && access(file, F_OK) < 0) {
-        struct buf b = BUF_INIT(BUF_NO_MAX);
-        (void)!buf_addf(&b,
-                        "no database at '%s' (nothing has run in this home yet; "
-                        "set --home or BARAM_HOME, or run 'baram init')",
-                        file);
-        *errmsg = buf_detach(&b, NULL);
-        return -ENOENT;
-    }
-    return store_open(h->db, out, errmsg);
+    if (!create && file && access(file, F_OK) < 0)
+        return err_set(e, -ENOENT,
+                       "no database at '%s' (nothing has run in this home yet; set --home or "
+                       "BARAM_HOME, or run 'baram init')",
+                       file);
+    return store_open(h->db, out, e);
 }
 
 int home_setup(struct home *h, const char *cmd, const char *flag)

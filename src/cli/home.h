@@ -25,6 +25,7 @@
 #include "base/log.h"
 
 struct diag;
+struct err;
 struct store;
 
 #define HOME_DEFAULT_DIR         ".baram"
@@ -110,14 +111,14 @@ int home_apply_env(struct home *h, struct diag *d) WARN_UNUSED;
 int home_load(struct home *h, const char *flag, struct diag *d) WARN_UNUSED;
 
 /* Creates the home folder (mode 0700; parents as needed) and its logs/ folder if missing.
- * 0, or a negative errno with *errmsg (malloc'd) for a person. */
-int home_create(const struct home *h, char **errmsg) WARN_UNUSED;
+ * 0, or a negative errno with *e filled for a person. */
+int home_create(const struct home *h, struct err *e) WARN_UNUSED;
 
 /* Opens the store. With create false and the default SQLite url, a missing database is an
  * error (-ENOENT, "no database at ...") rather than an empty new one. 0 and *out, or a
- * negative code with *errmsg (malloc'd). */
+ * negative code with *e filled (store_open's words). */
 int home_open_store(const struct home *h, bool create, struct store **out,
-                    char **errmsg) WARN_UNUSED;
+                    struct err *e) WARN_UNUSED;
 
 /* For commands: loads the configuration, prints problems to stderr as "baram CMD: ..." or
  * GCC-style diagnostics, sets the log level. 0, or -EINVAL (exit 2). */

@@ -19,8 +19,8 @@
 #include "base/suggest.h"
 #include "base/when.h"
 #include "base/xalloc.h"
-#include "ops/runjson.h"
 #include "dag/state.h"
+#include "ops/runjson.h"
 #include "store/store.h"
 
 char *out_utf8_clean(const char *s, size_t len)
@@ -175,7 +175,7 @@ void out_no_such_run(FILE *f, struct store *s, const char *cmd, const char *run_
     size_t n = 0;
     const char *near = NULL;
     const char **ids = NULL;
-    if (store_list_runs(s, NULL, 1000, 0, &runs, &n, NULL) == 0 && n) {
+    if (store_list_runs(s, NULL, 1000, 0, &runs, &n, NULL, NULL) == 0 && n) {
         ids = xcalloc(n, sizeof *ids);
         for (size_t i = 0; i < n; i++)
             ids[i] = runs[i].run_id;

@@ -245,10 +245,10 @@ static void djob_free(struct djob *j)
     free(j);
 }
 
-static void djob_fail(struct djob *j, const char *what)
+static void djob_fail(struct djob *j, const char *what, const struct err *se)
 {
     j->rc = j->rc < 0 ? j->rc : ERR_DB;
-    j->errmsg = xasprintf("%s: %s", what, store_errmsg(j->d->ctl));
+    j->errmsg = xasprintf("%s: %s", what, err_msg(se));
 }
 
 /* Kills the process group a dead scheduler's try left (tries run in their own session, so
@@ -257,7 +257,7 @@ static void djob_kill_orphan(struct store *s, const char *run_id, const char *ta
 {
     struct try_rec *tries = NULL;
     size_t n = 0;
-    if (store_list_tries(s, run_id, task_id, &tries, &n) < 0)
+    if (store_list_tries(s, run_id, task_id, &tries, &n, NULL) < 0)
         return;
     for (size_t i = 0; i < n; i++) {
         int pid = tries[i].pid;
@@ -291,10 +291,10 @@ static bool djob_same_str(const char *a, const char *b)
 }
 
 /* DJOB_LOAD's work: a run's records (in j->rec) and the DAG version it goes on with. */
-static void djob_load(struct djob *j, struct store *s)
+static void djob_load(struct djob *j, struct store *s, struct err *se)
 {
-    if ((j->rc = store_list_tis(s, j->rec.run_id, &j->tis, &j->ntis)) < 0) {
-        djob_fail(j, "reading task instances");
+    if ((j->rc = store_list_tis(s, j->rec.run_id, &j->tis, &j->ntis, se)) < 0) {
+        djob_fail(j, "reading task instances", se);
         return;
     }
     if (j->rec.state == RUN_RUNNING || j->ntis > 0)
@@ -311,7 +311,7 @@ static void djob_load(struct djob *j, struct store *s)
         (j->resume || !j->cur_hash || strcmp(j->cur_hash, j->rec.dag_hash) != 0)) {
         char *src = NULL;
         size_t len = 0;
-        if (store_get_dag_version(s, j->rec.dag_hash, &src, &len) == 0) {
+        if (store_get_dag_version(s, j->rec.dag_hash, &src, &len, NULL) == 0) {
             struct diag dg;
             diag_init(&dg);
             j->stored_dag = dag_load_mem(src, len, j->rec.dag_path ? j->rec.dag_path : "", &dg);
@@ -327,35 +327,38 @@ static void djob_work(uv_work_t *req)
 {
     struct djob *j = req->data;
     struct store *s = j->d->ctl;
+    struct err err; /* on a pool thread's stack (8 MiB) */
+    struct err *se = &err;
+    err.code = 0;
     switch (j->kind) {
     case DJOB_SYNC:
-        if ((j->rc = store_take_requests(s, &j->reqs, &j->nreqs)) < 0)
-            return djob_fail(j, "reading requests");
-        if ((j->rc = store_list_unfinished_runs(s, &j->runs, &j->nruns)) < 0)
-            return djob_fail(j, "reading runs");
-        if ((j->rc = store_list_pools(s, &j->pools, &j->npools)) < 0)
-            return djob_fail(j, "reading pools");
-        if ((j->rc = store_list_dags(s, &j->dags, &j->ndags)) < 0)
-            return djob_fail(j, "reading dags");
+        if ((j->rc = store_take_requests(s, &j->reqs, &j->nreqs, se)) < 0)
+            return djob_fail(j, "reading requests", se);
+        if ((j->rc = store_list_unfinished_runs(s, &j->runs, &j->nruns, se)) < 0)
+            return djob_fail(j, "reading runs", se);
+        if ((j->rc = store_list_pools(s, &j->pools, &j->npools, se)) < 0)
+            return djob_fail(j, "reading pools", se);
+        if ((j->rc = store_list_dags(s, &j->dags, &j->ndags, se)) < 0)
+            return djob_fail(j, "reading dags", se);
         return;
     case DJOB_LOAD:
-        djob_load(j, s);
+        djob_load(j, s, se);
         return;
     case DJOB_CLAIM: {
-        if ((j->rc = store_has_run_at(s, j->dag_id, j->at_ms, &j->exists)) < 0)
-            return djob_fail(j, "reading runs");
+        if ((j->rc = store_has_run_at(s, j->dag_id, j->at_ms, &j->exists, se)) < 0)
+            return djob_fail(j, "reading runs", se);
         if (j->exists)
             return;
         if ((j->rc = store_claim_run(s, "scheduled__", j->at_ms, &j->rec, j->run_id,
-                                     sizeof(j->run_id))) < 0)
-            return djob_fail(j, "claiming a run");
+                                     sizeof(j->run_id), se)) < 0)
+            return djob_fail(j, "claiming a run", se);
         return;
     }
     case DJOB_CLEAR: {
         struct ops_err e = {0};
         if (j->cancel) { /* a held run whose cancel came while it drained */
             if ((j->rc = ops_cancel_stored(s, j->run_id, &e)) < 0)
-                j->errmsg = xasprintf("cancelling: %s", e.msg ? e.msg : "failed");
+                j->errmsg = xasprintf("cancelling: %s", e.err.msg[0] ? e.err.msg : "failed");
             ops_err_release(&e);
             return;
         }
@@ -368,38 +371,39 @@ static void djob_work(uv_work_t *req)
                 j->cancelled = true;
             } else if (r < 0) {
                 free(j->errmsg);
-                j->errmsg = xasprintf("clearing (%s): %s", j->clears[i], e.msg ? e.msg : "failed");
+                j->errmsg = xasprintf("clearing (%s): %s", j->clears[i],
+                                      e.err.msg[0] ? e.err.msg : "failed");
             }
             j->nrows += n;
             ops_err_release(&e);
         }
         if (j->dr && !j->cancelled) { /* the held run goes on from its records */
-            if ((j->rc = store_get_run(s, j->run_id, &j->rec)) < 0)
-                return djob_fail(j, "reading the run");
-            djob_load(j, s);
+            if ((j->rc = store_get_run(s, j->run_id, &j->rec, se)) < 0)
+                return djob_fail(j, "reading the run", se);
+            djob_load(j, s, se);
         }
         return;
     }
     case DJOB_CURSOR:
-        j->rc = store_last_logical(s, j->dag_id, RUN_SCHEDULED, &j->at_ms);
+        j->rc = store_last_logical(s, j->dag_id, RUN_SCHEDULED, &j->at_ms, se);
         if (j->rc == -ENOENT) {
             j->rc = 0;
             j->at_ms = -1;
         } else if (j->rc < 0) {
-            djob_fail(j, "reading runs");
+            djob_fail(j, "reading runs", se);
         }
         return;
     case DJOB_DAG:
         /* Every file that changed since the last such job, in one transaction; a DAG
          * recorded as it is now is not written again (a restart writes nothing). */
-        if ((j->rc = store_begin(s)) < 0)
-            return djob_fail(j, "recording DAGs");
+        if ((j->rc = store_begin(s, se)) < 0)
+            return djob_fail(j, "recording DAGs", se);
         for (size_t i = 0; i < j->files.n && j->rc == 0; i++) {
             struct dfile *f = &j->files.v[i];
             if (f->drec.dag_id) {
                 struct dag_rec cur;
                 bool same = false;
-                if (store_get_dag(s, f->drec.dag_id, &cur) == 0) {
+                if (store_get_dag(s, f->drec.dag_id, &cur, NULL) == 0) {
                     same = djob_same_str(cur.path, f->drec.path) &&
                            djob_same_str(cur.hash, f->drec.hash) &&
                            djob_same_str(cur.schedule, f->drec.schedule) &&
@@ -407,18 +411,18 @@ static void djob_work(uv_work_t *req)
                     dag_rec_release(&cur);
                 }
                 if (!same)
-                    j->rc = store_put_dag(s, &f->drec);
+                    j->rc = store_put_dag(s, &f->drec, se);
                 /* The version too (once per hash), so its graph and tasks can be shown before
                  * its first run. */
                 if (j->rc == 0 && f->dag)
                     j->rc = store_put_dag_version(s, f->dag->hash, f->dag->id, f->dag->source,
-                                                  f->dag->source_len);
+                                                  f->dag->source_len, se);
             }
             if (j->rc == 0)
-                j->rc = store_set_import_errors(s, f->path, f->errs, f->nerrs);
+                j->rc = store_set_import_errors(s, f->path, f->errs, f->nerrs, se);
         }
-        if (j->rc < 0 || (j->rc = store_commit(s)) < 0) {
-            djob_fail(j, "recording DAGs");
+        if (j->rc < 0 || (j->rc = store_commit(s, se)) < 0) {
+            djob_fail(j, "recording DAGs", se);
             store_rollback(s);
         }
         return;
@@ -1173,7 +1177,7 @@ static void daemon_each_file(void *ud, const char *path, const struct dag *dag,
         counts[1]++;
 }
 
-int daemon_run(const struct daemon_opts *o, char **errmsg)
+int daemon_run(const struct daemon_opts *o, struct err *e)
 {
     struct daemon *d = xcalloc(1, sizeof(*d));
     d->o = o;
@@ -1181,22 +1185,20 @@ int daemon_run(const struct daemon_opts *o, char **errmsg)
     hmap_init(&d->by_id);
     /* A predecessor killed a moment ago may still be exiting (its threads) and hold the lock:
      * wait a little for it before giving up. */
-    int rc = schedlock_take(o->home, &d->lock_fd, errmsg);
+    int rc = schedlock_take(o->home, &d->lock_fd, e);
     for (int i = 0; rc == -EBUSY && i < DAEMON_LOCK_WAIT_MS / 50; i++) {
-        free(*errmsg);
-        *errmsg = NULL;
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
-        rc = schedlock_take(o->home, &d->lock_fd, errmsg);
+        rc = schedlock_take(o->home, &d->lock_fd, e);
     }
     if (rc < 0)
         goto out_free;
-    if (o->locked && (rc = o->locked(o->ready_ud, errmsg)) < 0)
+    if (o->locked && (rc = o->locked(o->ready_ud, e)) < 0)
         goto out_lock;
-    if ((rc = store_open(o->store_url, &d->ctl, errmsg)) < 0)
+    if ((rc = store_open(o->store_url, &d->ctl, e)) < 0)
         goto out_lock;
     if ((rc = uv_loop_init(&d->loop)) < 0) {
-        *errmsg = xasprintf("cannot start the event loop: %s", err_str(rc));
+        (void)err_set(e, rc, "cannot start the event loop: %s", err_str(rc));
         goto out_store;
     }
     struct engine_opts eo = {
@@ -1211,8 +1213,12 @@ int daemon_run(const struct daemon_opts *o, char **errmsg)
         .on_commit = o->on_commit,
         .commit_ud = o->commit_ud,
     };
-    if ((rc = engine_start(&eo, &d->e, errmsg)) < 0)
+    char *msg = NULL; /* engine_start (sched) still hands back malloc'd words */
+    if ((rc = engine_start(&eo, &d->e, &msg)) < 0) {
+        (void)err_set(e, rc, "%s", msg ? msg : err_str(rc));
+        free(msg);
         goto out_loop;
+    }
     for (size_t i = 0; i < o->npools; i++)
         if (o->pools[i].name)
             engine_set_pool(d->e, o->pools[i].name, o->pools[i].slots);
@@ -1242,7 +1248,7 @@ int daemon_run(const struct daemon_opts *o, char **errmsg)
         daemon_close(d, (uv_handle_t *)&d->bell);
     free(bell);
 
-    if ((rc = dagdir_open(&d->loop, o->dags, daemon_on_dag_change, d, &d->dir, errmsg)) < 0) {
+    if ((rc = dagdir_open(&d->loop, o->dags, daemon_on_dag_change, d, &d->dir, e)) < 0) {
         d->dir = NULL;
         d->stopping = true;
         daemon_close(d, (uv_handle_t *)&d->bell);

@@ -33,6 +33,7 @@
 
 #include "base/compiler.h"
 
+struct err;
 struct run_pool;
 
 #define DAEMON_GRACE_MS  30000 /* default grace for running tries at shutdown */
@@ -52,17 +53,17 @@ struct daemon_opts {
     void *ready_ud;
     /* Called once the home's lock is taken, before anything else (NULL: none): where
      * `standalone` starts its API, so a second scheduler on the same home never serves.
-     * A negative return (with *errmsg, malloc'd) ends daemon_run with it. */
-    int (*locked)(void *ud, char **errmsg);
+     * A negative return (with *e filled) ends daemon_run with it. */
+    int (*locked)(void *ud, struct err *e);
     /* Called on the store writer's thread after each commit (store.h, store_commit_fn), with
      * commit_ud (NULL: none): `standalone` wakes its API's event hub with it. */
     void (*on_commit)(void *ud, uint64_t seq, size_t nevents);
     void *commit_ud;
 };
 
-/* Runs the daemon until a signal stops it. 0 after a clean stop, or a negative code with
- * *errmsg (malloc'd): could not start (another scheduler holds the home, the store cannot be
- * opened, the DAG folder cannot be read). */
-int daemon_run(const struct daemon_opts *o, char **errmsg) WARN_UNUSED;
+/* Runs the daemon until a signal stops it. 0 after a clean stop, or a negative code with *e
+ * filled: could not start (another scheduler holds the home, the store cannot be opened, the
+ * DAG folder cannot be read). */
+int daemon_run(const struct daemon_opts *o, struct err *e) WARN_UNUSED;
 
 #endif

@@ -61,6 +61,7 @@
 #include <uv.h>
 
 #include "base/diag.h"
+#include "base/err.h"
 #include "base/hmap.h"
 #include "base/log.h"
 #include "base/vec.h"
@@ -116,33 +117,29 @@ static void names_free(struct dagdir_names *v)
 }
 
 /* Lists the candidate regular files of folder (symlinks followed), sorted by name. 0 (a missing
- * folder has none), or a negative errno with *errmsg (malloc'd). */
-static int list_names(const char *folder, struct dagdir_names *out, char **errmsg)
+ * folder has none), or a negative errno with *e filled. */
+static int list_names(const char *folder, struct dagdir_names *out, struct err *e)
 {
     int fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
-        int e = errno;
-        if (e == ENOENT)
+        int no = errno;
+        if (no == ENOENT)
             return 0;
-        *errmsg = xasprintf("cannot read DAG folder '%s': %s", folder, strerror(e));
-        return -e;
+        return err_set(e, -no, "cannot read DAG folder '%s': %s", folder, strerror(no));
     }
     DIR *dir = fdopendir(fd);
     if (!dir) {
-        int e = errno;
+        int no = errno;
         close(fd);
-        *errmsg = xasprintf("cannot read DAG folder '%s': %s", folder, strerror(e));
-        return -e;
+        return err_set(e, -no, "cannot read DAG folder '%s': %s", folder, strerror(no));
     }
     int r = 0;
     for (;;) {
         errno = 0;
         struct dirent *de = readdir(dir);
         if (!de) {
-            if (errno) {
-                r = -errno;
-                *errmsg = xasprintf("cannot read DAG folder '%s': %s", folder, strerror(errno));
-            }
+            if (errno)
+                r = err_set(e, -errno, "cannot read DAG folder '%s': %s", folder, strerror(errno));
             break;
         }
         if (!dagdir_candidate(de->d_name))
@@ -156,9 +153,8 @@ static int list_names(const char *folder, struct dagdir_names *out, char **errms
             continue;
         }
         if (out->n >= DAGDIR_MAX_FILES) {
-            r = -E2BIG;
-            *errmsg =
-                xasprintf("too many DAG files in '%s' (the limit is %d)", folder, DAGDIR_MAX_FILES);
+            r = err_set(e, -E2BIG, "too many DAG files in '%s' (the limit is %d)", folder,
+                        DAGDIR_MAX_FILES);
             break;
         }
         VEC_PUSH(out, xstrdup(de->d_name));
@@ -361,13 +357,13 @@ static const char *scan_taken(void *ctx, const char *id)
     return hmap_get(&c->ids, id, strlen(id), &i) ? c->files[i].path : NULL;
 }
 
-int dagdir_scan(const char *folder, struct dagdir_file **out, size_t *n, char **errmsg)
+int dagdir_scan(const char *folder, struct dagdir_file **out, size_t *n, struct err *e)
 {
     *out = NULL;
     *n = 0;
     char *dir = trim_folder(folder);
     struct dagdir_names names = {0};
-    int r = list_names(dir, &names, errmsg);
+    int r = list_names(dir, &names, e);
     if (r < 0) {
         free(dir);
         return r;
@@ -882,10 +878,9 @@ static void run_due(struct dagdir *d)
 static void resync(struct dagdir *d)
 {
     struct dagdir_names names = {0};
-    char *errmsg = NULL;
-    if (list_names(d->folder, &names, &errmsg) < 0) {
-        log_warn("cannot list the DAG folder", "error=%s", log_q(errmsg));
-        free(errmsg);
+    struct err le = {0};
+    if (list_names(d->folder, &names, &le) < 0) {
+        log_warn("cannot list the DAG folder", "error=%s", log_q(err_msg(&le)));
         return;
     }
     for (size_t i = 0; i < names.n; i++)
@@ -1092,26 +1087,24 @@ static int mkdir_p(const char *path)
 }
 
 int dagdir_open(struct uv_loop_s *loop, const char *folder, dagdir_change_fn cb, void *ud,
-                struct dagdir **out, char **errmsg)
+                struct dagdir **out, struct err *e)
 {
     *out = NULL;
-    if (!*folder) {
-        *errmsg = xstrdup("no DAG folder given");
-        return -EINVAL;
-    }
+    if (!*folder)
+        return err_set(e, -EINVAL, "no DAG folder given");
     char *dir = trim_folder(folder);
     struct stat st;
     if (stat(dir, &st) < 0 && errno == ENOENT) {
         int r = mkdir_p(dir);
         if (r < 0) {
-            *errmsg = xasprintf("cannot create DAG folder '%s': %s", dir, strerror(-r));
+            (void)err_set(e, r, "cannot create DAG folder '%s': %s", dir, strerror(-r));
             free(dir);
             return r;
         }
     }
     /* Fail before any handle exists when the folder cannot be read. */
     struct dagdir_names names = {0};
-    int r = list_names(dir, &names, errmsg);
+    int r = list_names(dir, &names, e);
     if (r < 0) {
         free(dir);
         return r;

@@ -36,6 +36,7 @@
 #include "base/diag.h"
 
 struct dag;
+struct err;
 struct uv_loop_s;
 
 #define DAGDIR_QUIET_MS 100  /* the backstop after a write, a delete, a chmod */
@@ -48,9 +49,9 @@ struct dagdir_file {
 };
 
 /* Loads every DAG file of folder, in name order. 0 with *out (*n files; free with
- * dagdir_free_files), or a negative errno when the folder cannot be read, with *errmsg
- * (malloc'd) saying so for a person. A missing folder is an empty folder. */
-int dagdir_scan(const char *folder, struct dagdir_file **out, size_t *n, char **errmsg) WARN_UNUSED;
+ * dagdir_free_files), or a negative errno when the folder cannot be read, with *e saying so
+ * for a person. A missing folder is an empty folder. */
+int dagdir_scan(const char *folder, struct dagdir_file **out, size_t *n, struct err *e) WARN_UNUSED;
 void dagdir_free_files(struct dagdir_file *v, size_t n);
 /* Loads the one file at path: 0 with *out (one file; free with dagdir_free_files(*out, 1)), or
  * -ENOENT when it is gone or not a regular file. The other files of its folder
@@ -67,9 +68,9 @@ typedef void (*dagdir_change_fn)(void *ud, const char *path, const struct dag *o
 struct dagdir;
 
 /* Scans folder (reporting every file through cb, old NULL) and starts watching it. A missing
- * folder is created (0755). 0 and *out, or a negative code with *errmsg (malloc'd). */
+ * folder is created (0755). 0 and *out, or a negative code with *e filled. */
 int dagdir_open(struct uv_loop_s *loop, const char *folder, dagdir_change_fn cb, void *ud,
-                struct dagdir **out, char **errmsg) WARN_UNUSED;
+                struct dagdir **out, struct err *e) WARN_UNUSED;
 /* The current DAG with this id, or NULL (borrowed). */
 const struct dag *dagdir_find(const struct dagdir *d, const char *dag_id);
 /* Calls fn for every file, in name order: its current DAG (or NULL) and errors. */

@@ -56,7 +56,6 @@ void ops_err_release(struct ops_err *e)
 {
     if (!e)
         return;
-    free(e->msg);
     free(e->diag);
     free(e->detail);
     free(e->suggest);
@@ -65,7 +64,7 @@ void ops_err_release(struct ops_err *e)
 
 void ops_err_print(const struct ops_err *e, FILE *f, const char *cmd)
 {
-    const char *p = e->msg;
+    const char *p = e->err.msg;
     while (p && *p) {
         const char *nl = strchr(p, '\n');
         int len = nl ? (int)(nl - p) : (int)strlen(p);
@@ -76,24 +75,28 @@ void ops_err_print(const struct ops_err *e, FILE *f, const char *cmd)
         fputs(e->diag, f);
 }
 
-/* Sets e (replacing what it held) and returns code. */
+/* Sets e (replacing what it held) and returns code. A message past ERR_MSG_MAX - 1 bytes is
+ * cut there. */
 static int PRINTF_LIKE(4, 5)
     fail(struct ops_err *e, enum ops_kind kind, int code, const char *fmt, ...)
 {
     ops_err_release(e);
     e->kind = kind;
-    struct buf b = BUF_INIT(BUF_NO_MAX);
+    e->err.code = code;
     va_list ap;
     va_start(ap, fmt);
-    (void)!buf_vaddf(&b, fmt, ap);
+    vsnprintf(e->err.msg, sizeof e->err.msg, fmt, ap);
     va_end(ap);
-    e->msg = buf_detach(&b, NULL);
     return code;
 }
 
-static int fail_store(struct ops_err *e, struct store *s)
+/* A store call's failure, which it wrote into e->err, as OPS_STORE: ERR_DB. */
+static int fail_store(struct ops_err *e)
 {
-    return fail(e, OPS_STORE, ERR_DB, "%s", store_errmsg(s));
+    struct err keep = e->err;
+    ops_err_release(e);
+    e->kind = OPS_STORE;
+    return err_set(&e->err, ERR_DB, "%s", keep.code ? err_msg(&keep) : err_str(ERR_DB));
 }
 
 /* The diagnostics as diag_print writes them, malloc'd. */
@@ -137,26 +140,32 @@ int ops_conf_check(const json_t *conf, const char *label, struct ops_err *e)
     if (!json_is_object(conf))
         return fail(e, OPS_BAD_INPUT, -EINVAL,
                     "%s must be a JSON object of params, like '{\"name\": \"value\"}'", label);
-    struct buf b = BUF_INIT(BUF_NO_MAX);
+    /* One line per bad value, whole lines only: past ERR_MSG_MAX, the rest are counted. */
+    struct buf b = BUF_INIT(sizeof e->err.msg - 64);
+    size_t more = 0;
     const char *name;
     json_t *val;
     json_object_foreach((json_t *)conf, name, val)
     {
         if (json_is_string(val) || json_is_boolean(val) || json_is_number(val))
             continue;
-        (void)!buf_addf(&b, "%s%s param '%s' must be a string, number or boolean, not %s",
-                        b.len ? "\n" : "", label, name,
-                        json_is_null(val)    ? "null"
-                        : json_is_array(val) ? "an array"
-                                             : "an object");
+        if (more || buf_addf(&b, "%s%s param '%s' must be a string, number or boolean, not %s",
+                             b.len ? "\n" : "", label, name,
+                             json_is_null(val)    ? "null"
+                             : json_is_array(val) ? "an array"
+                                                  : "an object") < 0)
+            more++;
     }
-    if (b.len == 0) {
+    if (b.len == 0 && more == 0) {
         buf_release(&b);
         return 0;
     }
-    ops_err_release(e);
-    e->kind = OPS_BAD_INPUT;
-    e->msg = buf_detach(&b, NULL);
+    if (more)
+        fail(e, OPS_BAD_INPUT, -EINVAL, "%s%s(%zu more not shown)", b.data, b.len ? "\n" : "",
+             more);
+    else
+        fail(e, OPS_BAD_INPUT, -EINVAL, "%s", b.data);
+    buf_release(&b);
     return -EINVAL;
 }
 
@@ -222,12 +231,10 @@ static void folder_release(struct folder *f)
 static int folder_scan(struct folder *f, const char *dir, struct ops_err *e)
 {
     memset(f, 0, sizeof *f);
-    char *err = NULL;
-    int r = dagdir_scan(dir, &f->files, &f->nfiles, &err);
-    if (r < 0) {
-        fail(e, OPS_UNAVAILABLE, r, "%s", err ? err : "cannot read the DAG folder");
-        free(err);
-    }
+    struct err se = {0};
+    int r = dagdir_scan(dir, &f->files, &f->nfiles, &se);
+    if (r < 0)
+        fail(e, OPS_UNAVAILABLE, r, "%s", se.msg[0] ? se.msg : "cannot read the DAG folder");
     return r;
 }
 
@@ -263,7 +270,7 @@ static int folder_find_dag(struct folder *f, struct store *s, const char *dir, c
 {
     memset(f, 0, sizeof *f);
     struct dag_rec rec;
-    if (store_get_dag(s, dag_id, &rec) == 0) {
+    if (store_get_dag(s, dag_id, &rec, NULL) == 0) {
         if (rec.path && folder_holds(dir, rec.path) && dagdir_load(rec.path, &f->files) == 0) {
             f->nfiles = 1;
             if (f->files[0].dag && strcmp(f->files[0].dag->id, dag_id) == 0) {
@@ -287,7 +294,7 @@ int ops_no_dag(struct store *s, const struct dagdir_file *files, size_t nfiles, 
 {
     struct dag_rec *recs = NULL;
     size_t nrecs = 0;
-    if (s && store_list_dags(s, &recs, &nrecs) < 0)
+    if (s && store_list_dags(s, &recs, &nrecs, NULL) < 0)
         nrecs = 0;
     const char **ids = xcalloc(nfiles + nrecs + 1, sizeof *ids);
     size_t n = 0;
@@ -322,7 +329,7 @@ int ops_no_dag(struct store *s, const struct dagdir_file *files, size_t nfiles, 
 static bool dag_paused(struct store *s, const char *dag_id)
 {
     struct dag_rec d;
-    if (store_get_dag(s, dag_id, &d) < 0)
+    if (store_get_dag(s, dag_id, &d, NULL) < 0)
         return false;
     bool p = d.paused;
     dag_rec_release(&d);
@@ -364,6 +371,7 @@ static int queued_open(struct queued *q, struct store *s, const char *dir, const
     if (r < 0) {
         ops_err_release(e);
         e->kind = OPS_BAD_INPUT;
+        e->err.code = -EINVAL;
         e->diag = diag_text(&d);
         e->detail = diag_detail(&d);
         r = -EINVAL;
@@ -379,6 +387,7 @@ static int queued_open(struct queued *q, struct store *s, const char *dir, const
 int ops_trigger(struct store *s, const char *home_dir, const char *dags_folder, const char *dag_id,
                 const json_t *conf, int64_t logical_at_ms, struct ops_run *out, struct ops_err *e)
 {
+    struct err *se = &e->err;
     memset(out, 0, sizeof *out);
     struct queued q;
     int r = queued_open(&q, s, dags_folder, dag_id, conf, e);
@@ -401,11 +410,11 @@ int ops_trigger(struct store *s, const char *home_dir, const char *dags_folder, 
         .dag_hash = (char *)d->hash,
         .dag_path = q.file->path,
     };
-    if ((r = store_begin(s)) < 0 ||
-        (r = store_put_dag_version(s, d->hash, d->id, d->source, d->source_len)) < 0 ||
-        (r = store_claim_run(s, "manual__", now, &rec, out->run_id, sizeof out->run_id)) < 0 ||
-        (r = store_commit(s)) < 0) {
-        r = fail_store(e, s);
+    if ((r = store_begin(s, se)) < 0 ||
+        (r = store_put_dag_version(s, d->hash, d->id, d->source, d->source_len, se)) < 0 ||
+        (r = store_claim_run(s, "manual__", now, &rec, out->run_id, sizeof out->run_id, se)) < 0 ||
+        (r = store_commit(s, se)) < 0) {
+        r = fail_store(e);
         store_rollback(s);
         queued_release(&q);
         return r;
@@ -429,6 +438,7 @@ int ops_backfill(struct store *s, const char *home_dir, const char *dags_folder,
                  const json_t *conf, const struct ops_range *range, struct ops_backfill *out,
                  struct ops_err *e)
 {
+    struct err *se = &e->err;
     memset(out, 0, sizeof *out);
     char fbuf[32], tbuf[32];
     when_format_iso(range->from_at_ms, fbuf, sizeof fbuf);
@@ -483,12 +493,12 @@ int ops_backfill(struct store *s, const char *home_dir, const char *dags_folder,
         dates[ndates++] = t;
     }
     int64_t now = when_now_ms();
-    if ((r = store_begin(s)) < 0 ||
-        (r = store_put_dag_version(s, d->hash, d->id, d->source, d->source_len)) < 0)
+    if ((r = store_begin(s, se)) < 0 ||
+        (r = store_put_dag_version(s, d->hash, d->id, d->source, d->source_len, se)) < 0)
         goto dberr;
     for (size_t i = 0; i < ndates; i++) {
         bool exists = false;
-        if ((r = store_has_run_at(s, d->id, dates[i], &exists)) < 0)
+        if ((r = store_has_run_at(s, d->id, dates[i], &exists, se)) < 0)
             goto dberr;
         if (exists) {
             out->skipped++;
@@ -507,18 +517,18 @@ int ops_backfill(struct store *s, const char *home_dir, const char *dags_folder,
             .dag_path = q.file->path,
         };
         char id[OPS_RUN_ID_MAX];
-        if ((r = store_claim_run(s, "backfill__", dates[i], &rec, id, sizeof id)) < 0)
+        if ((r = store_claim_run(s, "backfill__", dates[i], &rec, id, sizeof id, se)) < 0)
             goto dberr;
         xgrow((void **)&out->run_ids, &idcap, out->nrun_ids + 1, sizeof *out->run_ids);
         out->run_ids[out->nrun_ids++] = xstrdup(id);
     }
-    if ((r = store_commit(s)) < 0)
+    if ((r = store_commit(s, se)) < 0)
         goto dberr;
     schedlock_ring(home_dir);
     out->paused = out->nrun_ids && dag_paused(s, d->id);
     goto out;
 dberr:
-    r = fail_store(e, s);
+    r = fail_store(e);
     store_rollback(s);
     ops_backfill_release(out);
 out:
@@ -532,10 +542,11 @@ out:
 int ops_set_paused(struct store *s, const char *home_dir, const char *dags_folder,
                    const char *dag_id, bool paused, struct ops_err *e)
 {
+    struct err *se = &e->err;
     /* A DAG the scheduler recorded needs no look at the folder; another must be in it. */
     struct folder f = {0};
     struct dag_rec d;
-    int r = store_get_dag(s, dag_id, &d);
+    int r = store_get_dag(s, dag_id, &d, se);
     if (r == 0) {
         dag_rec_release(&d);
     } else if (r == -ENOENT) {
@@ -543,11 +554,11 @@ int ops_set_paused(struct store *s, const char *home_dir, const char *dags_folde
         if ((r = folder_find_dag(&f, s, dags_folder, dag_id, &file, e)) < 0)
             goto out;
     } else {
-        r = fail_store(e, s);
+        r = fail_store(e);
         goto out;
     }
-    if (store_set_paused(s, dag_id, paused) < 0) {
-        r = fail_store(e, s);
+    if (store_set_paused(s, dag_id, paused, se) < 0) {
+        r = fail_store(e);
         goto out;
     }
     schedlock_ring(home_dir);
@@ -565,7 +576,7 @@ static int no_run(struct store *s, const char *run_id, struct ops_err *e)
     size_t n = 0;
     const char *near = NULL;
     const char **ids = NULL;
-    if (store_list_runs(s, NULL, SUGGEST_RUNS, 0, &runs, &n, NULL) == 0 && n) {
+    if (store_list_runs(s, NULL, SUGGEST_RUNS, 0, &runs, &n, NULL, NULL) == 0 && n) {
         ids = xcalloc(n, sizeof *ids);
         for (size_t i = 0; i < n; i++)
             ids[i] = runs[i].run_id;
@@ -585,28 +596,29 @@ static int no_run(struct store *s, const char *run_id, struct ops_err *e)
 /* Loads the run: 0, or -ENOENT / ERR_DB with e. */
 static int get_run(struct store *s, const char *run_id, struct run_rec *run, struct ops_err *e)
 {
-    int r = store_get_run(s, run_id, run);
+    struct err *se = &e->err;
+    int r = store_get_run(s, run_id, run, se);
     if (r == -ENOENT)
         return no_run(s, run_id, e);
     if (r < 0)
-        return fail_store(e, s);
+        return fail_store(e);
     return 0;
 }
 
 /* The event of a run's or an instance's new state, written here rather than by the
  * scheduler's writer: in the caller's transaction, so the event stream (and the web UI)
  * sees a clear or a cancel the CLI or the API made. A store without an event log: 0. */
-static int note_run(struct store *s, const struct run_rec *run)
+static int note_run(struct store *s, const struct run_rec *run, struct err *se)
 {
     int r = events_put(s, EVENT_RUN, run->dag_id, run->run_id, NULL, run_state_name(run->state), 0,
-                       when_now_ms());
+                       when_now_ms(), se);
     return r == -ENOTSUP ? 0 : r;
 }
 
-static int note_ti(struct store *s, const struct ti_rec *t)
+static int note_ti(struct store *s, const struct ti_rec *t, struct err *se)
 {
     int r = events_put(s, EVENT_TI, NULL, t->run_id, t->task_id, ti_state_name(t->state),
-                       t->try_number, when_now_ms());
+                       t->try_number, when_now_ms(), se);
     return r == -ENOTSUP ? 0 : r;
 }
 
@@ -614,17 +626,17 @@ static int note_ti(struct store *s, const struct ti_rec *t)
  * (and their running tries) fail with "cancelled", not started ones go back to none. One
  * transaction; *run is read again inside it. 0, -EALREADY when it had ended meanwhile, or a
  * store error. */
-static int cancel_here(struct store *s, struct run_rec *run)
+static int cancel_here(struct store *s, struct run_rec *run, struct err *se)
 {
     struct ti_rec *tis = NULL;
     size_t n = 0;
     int64_t now = when_now_ms();
-    int r = store_begin(s);
+    int r = store_begin(s, se);
     if (r < 0)
         return r;
     /* Read again under the write lock: it may have ended since it was first read. */
     struct run_rec fresh;
-    if ((r = store_get_run(s, run->run_id, &fresh)) < 0)
+    if ((r = store_get_run(s, run->run_id, &fresh, se)) < 0)
         goto fail;
     run_rec_release(run);
     *run = fresh;
@@ -632,14 +644,14 @@ static int cancel_here(struct store *s, struct run_rec *run)
         r = -EALREADY;
         goto fail;
     }
-    if ((r = store_list_tis(s, run->run_id, &tis, &n)) < 0)
+    if ((r = store_list_tis(s, run->run_id, &tis, &n, se)) < 0)
         goto fail;
     for (size_t i = 0; i < n; i++) {
         struct ti_rec *t = &tis[i];
         if (t->state == TI_RUNNING) {
             struct try_rec *tries = NULL;
             size_t nt = 0;
-            if ((r = store_list_tries(s, run->run_id, t->task_id, &tries, &nt)) < 0)
+            if ((r = store_list_tries(s, run->run_id, t->task_id, &tries, &nt, se)) < 0)
                 goto fail;
             for (size_t k = 0; k < nt && r == 0; k++) {
                 if (tries[k].state != TI_RUNNING)
@@ -647,7 +659,7 @@ static int cancel_here(struct store *s, struct run_rec *run)
                 tries[k].state = TI_FAILED;
                 tries[k].exit_code = -1;
                 tries[k].ended_at_ms = now;
-                r = store_put_try(s, &tries[k]);
+                r = store_put_try(s, &tries[k], se);
             }
             store_free_tries(tries, nt);
             if (r < 0)
@@ -663,12 +675,13 @@ static int cancel_here(struct store *s, struct run_rec *run)
         } else {
             continue;
         }
-        if ((r = store_put_ti(s, t)) < 0 || (r = note_ti(s, t)) < 0)
+        if ((r = store_put_ti(s, t, se)) < 0 || (r = note_ti(s, t, se)) < 0)
             goto fail;
     }
     run->state = RUN_CANCELLED;
     run->ended_at_ms = now;
-    if ((r = store_put_run(s, run)) < 0 || (r = note_run(s, run)) < 0 || (r = store_commit(s)) < 0)
+    if ((r = store_put_run(s, run, se)) < 0 || (r = note_run(s, run, se)) < 0 ||
+        (r = store_commit(s, se)) < 0)
         goto fail;
     store_free_tis(tis, n);
     return 0;
@@ -681,6 +694,7 @@ fail:
 int ops_cancel(struct store *s, const char *home_dir, const char *run_id, int64_t wait_ms,
                struct ops_cancel *out, struct ops_err *e)
 {
+    struct err *se = &e->err;
     memset(out, 0, sizeof *out);
     struct run_rec run;
     int r = get_run(s, run_id, &run, e);
@@ -695,8 +709,8 @@ int ops_cancel(struct store *s, const char *home_dir, const char *run_id, int64_
                  "scheduler: stop it there (Ctrl-C in its terminal)",
                  run_id);
     } else if (schedlock_held(home_dir)) {
-        if (store_put_request(s, run_id, "cancel") < 0) {
-            r = fail_store(e, s);
+        if (store_put_request(s, run_id, "cancel", se) < 0) {
+            r = fail_store(e);
             goto out;
         }
         schedlock_ring(home_dir);
@@ -706,7 +720,7 @@ int ops_cancel(struct store *s, const char *home_dir, const char *run_id, int64_
             struct timespec pause = {0, CANCEL_POLL_MS * 1000 * 1000};
             nanosleep(&pause, NULL);
             struct run_rec now;
-            if (store_get_run(s, run_id, &now) == 0) {
+            if (store_get_run(s, run_id, &now, NULL) == 0) {
                 st = now.state;
                 run_rec_release(&now);
             }
@@ -719,12 +733,12 @@ int ops_cancel(struct store *s, const char *home_dir, const char *run_id, int64_
             out->state = st;
             out->requested = st != RUN_CANCELLED;
         }
-    } else if ((r = cancel_here(s, &run)) < 0) {
+    } else if ((r = cancel_here(s, &run, se)) < 0) {
         if (r == -EALREADY)
             r = fail(e, OPS_CONFLICT, -EALREADY, "run '%s' already ended (%s)", run_id,
                      run_state_name(run.state));
         else
-            r = fail_store(e, s);
+            r = fail_store(e);
     } else {
         out->state = RUN_CANCELLED;
         out->direct = true;
@@ -738,15 +752,16 @@ out:
 
 int ops_cancel_stored(struct store *s, const char *run_id, struct ops_err *e)
 {
+    struct err *se = &e->err;
     struct run_rec run;
     int r = get_run(s, run_id, &run, e);
     if (r < 0)
         return r;
-    r = cancel_here(s, &run);
+    r = cancel_here(s, &run, se);
     if (r == -EALREADY)
         r = 0; /* it had ended */
     else if (r < 0)
-        r = fail_store(e, s);
+        r = fail_store(e);
     run_rec_release(&run);
     return r;
 }
@@ -778,11 +793,11 @@ static int no_task(const struct dag *dag, const char *path, const char *name, st
 
 /* Resets the instances of the tasks marked in set; adds the number of rows to *nrows. */
 static int clear_rows(struct store *s, const struct dag *dag, const bool *set, const char *run_id,
-                      size_t *nrows)
+                      size_t *nrows, struct err *se)
 {
     struct ti_rec *tis = NULL;
     size_t n = 0;
-    int r = store_list_tis(s, run_id, &tis, &n);
+    int r = store_list_tis(s, run_id, &tis, &n, se);
     if (r < 0)
         return r;
     for (size_t i = 0; i < n && r == 0; i++) {
@@ -792,7 +807,7 @@ static int clear_rows(struct store *s, const struct dag *dag, const bool *set, c
             continue;
         (*nrows)++;
         if (dag->tasks[k].mapped) {
-            r = store_delete_ti(s, run_id, t->task_id);
+            r = store_delete_ti(s, run_id, t->task_id, se);
             continue;
         }
         t->state = TI_NONE;
@@ -804,8 +819,8 @@ static int clear_rows(struct store *s, const struct dag *dag, const bool *set, c
         free(t->message);
         t->message = NULL;
         t->scheduled_at_ms = t->queued_at_ms = t->started_at_ms = t->ended_at_ms = -1;
-        if ((r = store_put_ti(s, t)) == 0)
-            r = note_ti(s, t);
+        if ((r = store_put_ti(s, t, se)) == 0)
+            r = note_ti(s, t, se);
     }
     store_free_tis(tis, n);
     return r;
@@ -837,17 +852,18 @@ static void clear_plan_release(struct clear_plan *p)
 static int clear_plan_make(struct store *s, const char *run_id, const char *task, bool downstream,
                            struct clear_plan *p, struct ops_err *e)
 {
+    struct err *se = &e->err;
     memset(p, 0, sizeof *p);
     int r = get_run(s, run_id, &p->run, e);
     if (r < 0)
         return r;
     size_t len = 0;
-    r = p->run.dag_hash ? store_get_dag_version(s, p->run.dag_hash, &p->src, &len) : -ENOENT;
+    r = p->run.dag_hash ? store_get_dag_version(s, p->run.dag_hash, &p->src, &len, se) : -ENOENT;
     if (r == -ENOENT)
         return fail(e, OPS_CONFLICT, -ENODATA,
                     "the DAG version the run started with is not in the database");
     if (r < 0)
-        return fail_store(e, s);
+        return fail_store(e);
     struct diag d;
     diag_init(&d);
     const char *path = p->run.dag_path ? p->run.dag_path : "dag.yaml";
@@ -891,22 +907,23 @@ static int clear_plan_make(struct store *s, const char *run_id, const char *task
 static int clear_plan_commit(struct store *s, struct clear_plan *p, enum run_state st,
                              const char *kind, size_t *nrows, struct ops_err *e)
 {
+    struct err *se = &e->err;
     struct run_rec run = p->run;
     run.state = st;
     run.ended_at_ms = -1;
     run.owner = NULL; /* the scheduler resumes it, whoever ran it before */
     *nrows = 0;
-    int r = store_begin(s);
-    if (r == 0 && kind && (r = store_delete_request(s, run.run_id, kind)) == 0) {
+    int r = store_begin(s, se);
+    if (r == 0 && kind && (r = store_delete_request(s, run.run_id, kind, se)) == 0) {
         store_rollback(s);
         return 0;
     }
-    if (r < 0 || (r = clear_rows(s, p->dag, p->set, run.run_id, nrows)) < 0 ||
-        (r = store_put_run(s, &run)) < 0 || (r = note_run(s, &run)) < 0 ||
-        (r = store_commit(s)) < 0) {
+    if (r < 0 || (r = clear_rows(s, p->dag, p->set, run.run_id, nrows, se)) < 0 ||
+        (r = store_put_run(s, &run, se)) < 0 || (r = note_run(s, &run, se)) < 0 ||
+        (r = store_commit(s, se)) < 0) {
         store_rollback(s);
         *nrows = 0;
-        return fail_store(e, s);
+        return fail_store(e);
     }
     return 0;
 }
@@ -914,10 +931,11 @@ static int clear_plan_commit(struct store *s, struct clear_plan *p, enum run_sta
 /* A live run's clear waits for the instances it resets: none may be in flight. */
 static int clear_plan_idle(struct store *s, const struct clear_plan *p, struct ops_err *e)
 {
+    struct err *se = &e->err;
     struct ti_rec *tis = NULL;
     size_t n = 0;
-    if (store_list_tis(s, p->run.run_id, &tis, &n) < 0)
-        return fail_store(e, s);
+    if (store_list_tis(s, p->run.run_id, &tis, &n, se) < 0)
+        return fail_store(e);
     int r = 0;
     for (size_t i = 0; i < n && r == 0; i++) {
         uint32_t k;
@@ -936,6 +954,7 @@ static int clear_plan_idle(struct store *s, const struct clear_plan *p, struct o
 int ops_clear(struct store *s, const char *home_dir, const char *run_id, const char *task,
               bool downstream, struct ops_clear *out, struct ops_err *e)
 {
+    struct err *se = &e->err;
     memset(out, 0, sizeof *out);
     struct clear_plan p;
     int r = clear_plan_make(s, run_id, task, downstream, &p, e);
@@ -955,10 +974,10 @@ int ops_clear(struct store *s, const char *home_dir, const char *run_id, const c
         if ((r = clear_plan_idle(s, &p, e)) < 0)
             goto out;
         char *kind = xasprintf("%s%s", downstream ? OPS_CLEAR_DOWN_KIND : OPS_CLEAR_KIND, task);
-        r = store_put_request(s, run_id, kind);
+        r = store_put_request(s, run_id, kind, se);
         free(kind);
         if (r < 0) {
-            r = fail_store(e, s);
+            r = fail_store(e);
             goto out;
         }
         out->requested = true;
@@ -994,28 +1013,29 @@ bool ops_clear_request_parse(const char *kind, const char **task, bool *downstre
 int ops_clear_apply(struct store *s, const char *run_id, const char *kind, size_t *nrows,
                     struct ops_err *e)
 {
+    struct err *se = &e->err;
     *nrows = 0;
     const char *task;
     bool downstream;
     if (!ops_clear_request_parse(kind, &task, &downstream)) {
-        (void)!store_delete_request(s, run_id, kind);
+        (void)!store_delete_request(s, run_id, kind, NULL);
         return fail(e, OPS_BAD_INPUT, -EINVAL, "not a clear request: '%s'", kind);
     }
     struct clear_plan p;
     int r = clear_plan_make(s, run_id, task, downstream, &p, e);
     if (r == 0 && p.run.state == RUN_CANCELLED) {
         /* cancelled meanwhile: the cancel wins, the request goes */
-        if ((r = store_delete_request(s, run_id, kind)) >= 0)
+        if ((r = store_delete_request(s, run_id, kind, se)) >= 0)
             r = fail(e, OPS_CONFLICT, -ECANCELED, "run %s was cancelled", run_id);
         else
-            r = fail_store(e, s);
+            r = fail_store(e);
     } else if (r == 0) {
         /* A queued run stays queued; one that ran (it drained, or ended meanwhile) is resumed
          * at once, like any running run, with the version it started with. */
         r = clear_plan_commit(s, &p, p.run.state == RUN_QUEUED ? RUN_QUEUED : RUN_RUNNING, kind,
                               nrows, e);
     } else if (r == -ENOENT || r == -ENODATA) {
-        (void)!store_delete_request(s, run_id, kind); /* it can never apply */
+        (void)!store_delete_request(s, run_id, kind, NULL); /* it can never apply */
     }
     clear_plan_release(&p);
     return r;
@@ -1063,12 +1083,13 @@ static int pool_cmp(const void *a, const void *b)
 int ops_pools_list(struct store *s, const struct run_pool *cfg, size_t ncfg, struct ops_pool **out,
                    size_t *n, struct ops_err *e)
 {
+    struct err *se = &e->err;
     *out = NULL;
     *n = 0;
     struct pool_rec *recs = NULL;
     size_t nrecs = 0;
-    if (s && store_list_pools(s, &recs, &nrecs) < 0)
-        return fail_store(e, s);
+    if (s && store_list_pools(s, &recs, &nrecs, se) < 0)
+        return fail_store(e);
     struct ops_pool *v = NULL;
     size_t nv = 0, cap = 0;
     pool_put(&v, &nv, &cap, "default", SCHED_POOL_DEFAULT_SLOTS, "default", -1);
@@ -1081,9 +1102,9 @@ int ops_pools_list(struct store *s, const struct run_pool *cfg, size_t ncfg, str
     store_free_pools(recs, nrecs);
     qsort(v, nv, sizeof *v, pool_cmp);
     for (size_t i = 0; s && i < nv; i++) {
-        if (store_pool_usage(s, v[i].name, &v[i].running) < 0) {
+        if (store_pool_usage(s, v[i].name, &v[i].running, se) < 0) {
             ops_pools_free(v, nv);
-            return fail_store(e, s);
+            return fail_store(e);
         }
     }
     *out = v;
@@ -1101,6 +1122,7 @@ void ops_pools_free(struct ops_pool *v, size_t n)
 int ops_pool_set(struct store *s, const char *home_dir, const char *name, int64_t slots,
                  struct ops_err *e)
 {
+    struct err *se = &e->err;
     int r = ops_pool_check(name, e);
     if (r < 0)
         return r;
@@ -1108,8 +1130,8 @@ int ops_pool_set(struct store *s, const char *home_dir, const char *name, int64_
         return fail(e, OPS_BAD_INPUT, -EINVAL,
                     "bad slots %lld: expected a whole number from 0 to %d", (long long)slots,
                     OPS_POOL_SLOTS_MAX);
-    if (store_set_pool(s, name, (int)slots) < 0)
-        return fail_store(e, s);
+    if (store_set_pool(s, name, (int)slots, se) < 0)
+        return fail_store(e);
     schedlock_ring(home_dir); /* a running scheduler applies it at once */
     return 0;
 }

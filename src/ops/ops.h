@@ -10,11 +10,13 @@
  * a pool row) and rings the home's doorbell (schedlock_ring) on success, so
  * a running scheduler reads it at once. Nothing here prints: a failure
  * fills a struct ops_err with its kind (which the CLI turns into an exit
- * code and the API into an HTTP status), a message for a person and, where
- * there is one, a did-you-mean.
+ * code and the API into an HTTP status), its code and a message for a
+ * person (a struct err, base/err.h, which the store's calls fill directly)
+ * and, where there is one, a did-you-mean.
  *
- * Any thread, one store per thread (store.h). Results and error texts are
- * malloc'd and belong to the caller (ops_err_release, ops_names_free).
+ * Any thread, one store per thread (store.h). Results and the error's other
+ * texts are malloc'd and belong to the caller (ops_err_release,
+ * ops_names_free).
  */
 #ifndef BARAM_OPS_OPS_H
 #define BARAM_OPS_OPS_H
@@ -27,6 +29,7 @@
 #include <jansson.h>
 
 #include "base/compiler.h"
+#include "base/err.h"
 #include "dag/state.h"
 
 struct store;
@@ -50,9 +53,12 @@ enum ops_kind {
 #undef X
 };
 
+/* On the caller's stack (a struct err is 8.5 KiB), never kept in a longer-lived struct. */
 struct ops_err {
     enum ops_kind kind;
-    char *msg;     /* owned: one or more lines for a person (no trailing newline), or NULL */
+    /* code: what the function returned (0: no failure); msg: one or more lines for a person
+     * (no trailing newline), "" when there are none (the diagnostics say it all) */
+    struct err err;
     char *diag;    /* owned: GCC-style diagnostic lines (each ending in '\n'), or NULL */
     char *detail;  /* owned: the same problems without file positions ("error: ...", one
                       line each, '; ' between), for clients that must not learn server
@@ -60,11 +66,11 @@ struct ops_err {
     char *suggest; /* owned: the did-you-mean (a DAG, run or task name), or NULL */
 };
 
-/* Frees the texts and sets kind back to OPS_OK. Safe on a zeroed struct. */
+/* Frees the texts, empties err and sets kind back to OPS_OK. Safe on a zeroed struct. */
 void ops_err_release(struct ops_err *e);
 /* The kind's name ("not found"), static. */
 const char *ops_kind_name(enum ops_kind k);
-/* Prints e as the CLI does: each line of msg as "baram CMD: LINE", then diag as it is. */
+/* Prints e as the CLI does: each line of err.msg as "baram CMD: LINE", then diag as it is. */
 void ops_err_print(const struct ops_err *e, FILE *f, const char *cmd);
 
 /* Checks a run's conf: a JSON object whose values are strings, numbers or booleans. label

@@ -14,8 +14,8 @@
 
 #include "base/buf.h"
 #include "base/when.h"
-#include "dag/plan.h"
 #include "dag/dag.h"
+#include "dag/plan.h"
 #include "dag/state.h"
 #include "store/store.h"
 
@@ -146,12 +146,12 @@ json_t *runjson_summary(const struct run_rec *run)
 int runjson_load(struct store *s, const char *run_id, json_t **out)
 {
     struct run_rec run;
-    int r = store_get_run(s, run_id, &run);
+    int r = store_get_run(s, run_id, &run, NULL);
     if (r < 0)
         return r;
     struct ti_rec *tis = NULL;
     size_t n = 0;
-    r = store_list_tis(s, run_id, &tis, &n);
+    r = store_list_tis(s, run_id, &tis, &n, NULL);
     if (r == 0) {
         *out = runjson_run(&run, tis, n);
         store_free_tis(tis, n);
@@ -206,7 +206,7 @@ json_t *runjson_next_run(struct store *s, const struct dag *dag)
     if (!dag || !dag->schedule)
         return json_null();
     int64_t last = -1;
-    if (!s || store_last_logical(s, dag->id, RUN_SCHEDULED, &last) < 0)
+    if (!s || store_last_logical(s, dag->id, RUN_SCHEDULED, &last, NULL) < 0)
         last = -1;
     int64_t at = plan_cursor(dag, last, when_now_ms());
     if (at == PLAN_NEVER)

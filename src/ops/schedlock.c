@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/err.h"
 #include "base/xalloc.h"
 
 static char *schedlock_path(const char *home_dir)
@@ -23,18 +24,18 @@ static char *schedlock_path(const char *home_dir)
     return p;
 }
 
-int schedlock_take(const char *home_dir, int *fd, char **errmsg)
+int schedlock_take(const char *home_dir, int *fd, struct err *e)
 {
     char *path = schedlock_path(home_dir);
     int f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (f < 0) {
-        int e = errno;
-        *errmsg = xasprintf("cannot open '%s': %s", path, strerror(e));
+        int no = errno;
+        (void)err_set(e, -no, "cannot open '%s': %s", path, strerror(no));
         free(path);
-        return -e;
+        return -no;
     }
     if (flock(f, LOCK_EX | LOCK_NB) < 0) {
-        int e = errno;
+        int no = errno;
         char pid[32] = "";
         ssize_t k = pread(f, pid, sizeof(pid) - 1, 0);
         if (k > 0) {
@@ -42,16 +43,16 @@ int schedlock_take(const char *home_dir, int *fd, char **errmsg)
             pid[strcspn(pid, "\n")] = '\0';
         }
         close(f);
-        if (e == EWOULDBLOCK) {
-            *errmsg = xasprintf("a scheduler is already running on this home%s%s%s ('%s' is "
-                                "locked)",
-                                *pid ? " (pid " : "", pid, *pid ? ")" : "", path);
+        if (no == EWOULDBLOCK) {
+            (void)err_set(e, -EBUSY,
+                          "a scheduler is already running on this home%s%s%s ('%s' is locked)",
+                          *pid ? " (pid " : "", pid, *pid ? ")" : "", path);
             free(path);
             return -EBUSY;
         }
-        *errmsg = xasprintf("cannot lock '%s': %s", path, strerror(e));
+        (void)err_set(e, -no, "cannot lock '%s': %s", path, strerror(no));
         free(path);
-        return -e;
+        return -no;
     }
     char buf[32];
     int len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());

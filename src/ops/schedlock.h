@@ -15,10 +15,12 @@
 
 #include "base/compiler.h"
 
+struct err;
+
 /* Takes the lock of the home (created when missing, mode 0600). 0 and *fd, -EBUSY when
- * another process holds it (*errmsg says which pid, when known), or another negative errno
- * with *errmsg (malloc'd). */
-int schedlock_take(const char *home_dir, int *fd, char **errmsg) WARN_UNUSED;
+ * another process holds it (*e says which pid, when known), or another negative errno with
+ * *e filled. */
+int schedlock_take(const char *home_dir, int *fd, struct err *e) WARN_UNUSED;
 /* Releases the lock (closes fd). */
 void schedlock_drop(int fd);
 /* Rings the scheduler's doorbell: touches HOME/scheduler.wake, which a running scheduler

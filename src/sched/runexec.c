@@ -80,16 +80,14 @@ static void runexec_ended(void *ud, struct run *r)
 static void runexec_unclaim(const char *store_url, const char *run_id)
 {
     struct store *s = NULL;
-    char *err = NULL;
-    if (store_open(store_url, &s, &err) < 0) {
-        free(err);
+    if (store_open(store_url, &s, NULL) < 0)
         return;
-    }
     struct run_rec rec;
-    if (store_get_run(s, run_id, &rec) == 0) {
+    if (store_get_run(s, run_id, &rec, NULL) == 0) {
         rec.state = RUN_FAILED;
         rec.ended_at_ms = when_now_ms();
-        if (store_begin(s) == 0 && (store_put_run(s, &rec) < 0 || store_commit(s) < 0))
+        if (store_begin(s, NULL) == 0 &&
+            (store_put_run(s, &rec, NULL) < 0 || store_commit(s, NULL) < 0))
             store_rollback(s);
         run_rec_release(&rec);
     }
@@ -138,15 +136,17 @@ int run_execute(const struct run_opts *o, struct run_result *res)
         .owner = "cli",
     };
     struct store *s = NULL;
-    int rc = store_open(o->store_url, &s, &res->errmsg);
+    struct err se = {0};
+    int rc = store_open(o->store_url, &s, &se);
     if (rc < 0) {
+        res->errmsg = xstrdup(err_msg(&se));
         free(conf);
         return rc;
     }
     rc = store_claim_run(s, prefix, o->type == RUN_MANUAL ? now : o->logical_at_ms, &claim,
-                         res->run_id, sizeof(res->run_id));
+                         res->run_id, sizeof(res->run_id), &se);
     if (rc < 0) {
-        res->errmsg = xasprintf("cannot write to the store: %s", store_errmsg(s));
+        res->errmsg = xasprintf("cannot write to the store: %s", err_msg(&se));
         store_close(s);
         free(conf);
         return rc;

@@ -37,12 +37,12 @@ void events_free(struct event_rec *v, size_t n)
     free(v);
 }
 
-int events_w_open(struct store *s, struct events_w **out)
+int events_w_open(struct store *s, struct events_w **out, struct err *e)
 {
     *out = NULL;
     const struct store_backend *be = store__backend(s);
     void *w = NULL;
-    int r = be->events_w_open(store__conn(s), &w);
+    int r = be->events_w_open(store__conn(s), &w, e);
     if (r < 0)
         return r;
     struct events_w *ew = xcalloc(1, sizeof(*ew));
@@ -61,44 +61,46 @@ void events_w_close(struct events_w *w)
 }
 
 int events_w_put(struct events_w *w, enum event_kind kind, const char *dag_id, const char *run_id,
-                 const char *task_id, const char *state, int try_number, int64_t at_ms)
+                 const char *task_id, const char *state, int try_number, int64_t at_ms,
+                 struct err *e)
 {
-    return w->be->events_w_put(w->w, kind, dag_id, run_id, task_id, state, try_number, at_ms);
+    return w->be->events_w_put(w->w, kind, dag_id, run_id, task_id, state, try_number, at_ms, e);
 }
 
 int events_put(struct store *s, enum event_kind kind, const char *dag_id, const char *run_id,
-               const char *task_id, const char *state, int try_number, int64_t at_ms)
+               const char *task_id, const char *state, int try_number, int64_t at_ms, struct err *e)
 {
     return store__backend(s)->events_put(store__conn(s), kind, dag_id, run_id, task_id, state,
-                                         try_number, at_ms);
+                                         try_number, at_ms, e);
 }
 
-int events_w_prune(struct events_w *w)
+int events_w_prune(struct events_w *w, struct err *e)
 {
-    return w->be->events_w_prune(w->w, EVENTS_KEEP);
+    return w->be->events_w_prune(w->w, EVENTS_KEEP, e);
 }
 
 int events_list(struct store *s, int64_t after_id, const char *dag_id, const char *run_id,
-                size_t limit, struct event_rec **out, size_t *n)
+                size_t limit, struct event_rec **out, size_t *n, struct err *e)
 {
-    return store__backend(s)->events_list(store__conn(s), after_id, dag_id, run_id, limit, out, n);
+    return store__backend(s)->events_list(store__conn(s), after_id, dag_id, run_id, limit, out, n,
+                                          e);
 }
 
-int events_last_id(struct store *s, int64_t *id)
+int events_last_id(struct store *s, int64_t *id, struct err *e)
 {
-    return store__backend(s)->events_last_id(store__conn(s), id);
+    return store__backend(s)->events_last_id(store__conn(s), id, e);
 }
 
-int events_count_tis(struct store *s, int64_t counts[TI_STATE_COUNT])
+int events_count_tis(struct store *s, int64_t counts[TI_STATE_COUNT], struct err *e)
 {
     for (int i = 0; i < TI_STATE_COUNT; i++)
         counts[i] = 0;
-    return store__backend(s)->count_tis(store__conn(s), counts);
+    return store__backend(s)->count_tis(store__conn(s), counts, e);
 }
 
-int events_count_runs(struct store *s, int64_t counts[RUN_STATE_COUNT])
+int events_count_runs(struct store *s, int64_t counts[RUN_STATE_COUNT], struct err *e)
 {
     for (int i = 0; i < RUN_STATE_COUNT; i++)
         counts[i] = 0;
-    return store__backend(s)->count_runs(store__conn(s), counts);
+    return store__backend(s)->count_runs(store__conn(s), counts, e);
 }

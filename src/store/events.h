@@ -19,6 +19,7 @@
 #include "base/compiler.h"
 #include "dag/state.h"
 
+struct err;
 struct store;
 
 #define EVENTS_KEEP 200000 /* the newest rows kept; older ones are pruned */
@@ -42,28 +43,30 @@ void events_free(struct event_rec *v, size_t n);
 
 struct events_w;
 /* Prepares the appends on s (inside or outside a transaction). 0 and *out, or ERR_DB. */
-int events_w_open(struct store *s, struct events_w **out) WARN_UNUSED;
+int events_w_open(struct store *s, struct events_w **out, struct err *e) WARN_UNUSED;
 void events_w_close(struct events_w *w);
 /* Appends one event (dag_id looked up from the run when NULL). 0 or ERR_DB. */
 int events_w_put(struct events_w *w, enum event_kind kind, const char *dag_id, const char *run_id,
-                 const char *task_id, const char *state, int try_number, int64_t at_ms) WARN_UNUSED;
+                 const char *task_id, const char *state, int try_number, int64_t at_ms,
+                 struct err *e) WARN_UNUSED;
 /* Appends one event on s outside the writer, in the transaction s has open (a change the CLI
  * or the API writes itself: a clear, a cancel without a scheduler), so it is durable with
  * the change. 0, -ENOTSUP (no event log on this backend: nothing to do), or ERR_DB. */
 int events_put(struct store *s, enum event_kind kind, const char *dag_id, const char *run_id,
-               const char *task_id, const char *state, int try_number, int64_t at_ms) WARN_UNUSED;
+               const char *task_id, const char *state, int try_number, int64_t at_ms,
+               struct err *e) WARN_UNUSED;
 /* Deletes all but the newest EVENTS_KEEP rows. 0 or ERR_DB. */
-int events_w_prune(struct events_w *w) WARN_UNUSED;
+int events_w_prune(struct events_w *w, struct err *e) WARN_UNUSED;
 
 /* Events with id > after_id, oldest first, at most limit, optionally of one DAG / one run
  * (NULL: any). 0 and *out (*n; free with events_free), or ERR_DB. */
 int events_list(struct store *s, int64_t after_id, const char *dag_id, const char *run_id,
-                size_t limit, struct event_rec **out, size_t *n) WARN_UNUSED;
+                size_t limit, struct event_rec **out, size_t *n, struct err *e) WARN_UNUSED;
 /* Rows by state, for /metrics: task instances and runs. 0 or ERR_DB. */
-int events_count_tis(struct store *s, int64_t counts[TI_STATE_COUNT]) WARN_UNUSED;
-int events_count_runs(struct store *s, int64_t counts[RUN_STATE_COUNT]) WARN_UNUSED;
+int events_count_tis(struct store *s, int64_t counts[TI_STATE_COUNT], struct err *e) WARN_UNUSED;
+int events_count_runs(struct store *s, int64_t counts[RUN_STATE_COUNT], struct err *e) WARN_UNUSED;
 
 /* The newest event's id (0 when none). */
-int events_last_id(struct store *s, int64_t *id) WARN_UNUSED;
+int events_last_id(struct store *s, int64_t *id, struct err *e) WARN_UNUSED;
 
 #endif

@@ -24,13 +24,19 @@
     "INSERT INTO events (at, kind, dag_id, run_id, task_id, state, try_number) VALUES (?1, ?2, "   \
     "COALESCE(?3, (SELECT dag_id FROM runs WHERE run_id = ?4)), ?4, ?5, ?6, ?7)"
 
+/* Fills e with what failed on the event log and SQLite's words for why; returns ERR_DB. */
+static int events_fail(sqlite3 *db, struct err *e, const char *what)
+{
+    return err_set(e, ERR_DB, "cannot %s the event log: %s", what, sqlite3_errmsg(db));
+}
+
 struct sqlite_events_w {
     sqlite3 *db;
     sqlite3_stmt *put;
     sqlite3_stmt *prune;
 };
 
-int events_sqlite_w_open(void *conn, void **out)
+int events_sqlite_w_open(void *conn, void **out, struct err *e)
 {
     sqlite3 *db = store__sqlite(conn);
     struct sqlite_events_w *w = xcalloc(1, sizeof(*w));
@@ -39,8 +45,9 @@ int events_sqlite_w_open(void *conn, void **out)
             SQLITE_OK ||
         sqlite3_prepare_v3(db, "DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?1",
                            -1, SQLITE_PREPARE_PERSISTENT, &w->prune, NULL) != SQLITE_OK) {
+        int r = events_fail(db, e, "prepare appends to");
         events_sqlite_w_close(w);
-        return ERR_DB;
+        return r;
     }
     *out = w;
     return 0;
@@ -66,7 +73,7 @@ static void events_bind_text(sqlite3_stmt *st, int i, const char *s)
 
 static int events_step_put(sqlite3_stmt *st, enum event_kind kind, const char *dag_id,
                            const char *run_id, const char *task_id, const char *state,
-                           int try_number, int64_t at_ms)
+                           int try_number, int64_t at_ms, sqlite3 *db, struct err *e)
 {
     sqlite3_bind_int64(st, 1, at_ms);
     sqlite3_bind_text(st, 2, event_kind_name(kind), -1, SQLITE_STATIC);
@@ -78,35 +85,39 @@ static int events_step_put(sqlite3_stmt *st, enum event_kind kind, const char *d
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    return rc == SQLITE_DONE ? 0 : ERR_DB;
+    return rc == SQLITE_DONE ? 0 : events_fail(db, e, "append to");
 }
 
 int events_sqlite_w_put(void *wp, enum event_kind kind, const char *dag_id, const char *run_id,
-                        const char *task_id, const char *state, int try_number, int64_t at_ms)
+                        const char *task_id, const char *state, int try_number, int64_t at_ms,
+                        struct err *e)
 {
     struct sqlite_events_w *w = wp;
-    return events_step_put(w->put, kind, dag_id, run_id, task_id, state, try_number, at_ms);
+    return events_step_put(w->put, kind, dag_id, run_id, task_id, state, try_number, at_ms, w->db,
+                           e);
 }
 
 int events_sqlite_put(void *conn, enum event_kind kind, const char *dag_id, const char *run_id,
-                      const char *task_id, const char *state, int try_number, int64_t at_ms)
+                      const char *task_id, const char *state, int try_number, int64_t at_ms,
+                      struct err *e)
 {
     sqlite3 *db = store__sqlite(conn);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, EVENTS_PUT_SQL, -1, &st, NULL) != SQLITE_OK)
-        return ERR_DB;
-    int r = events_step_put(st, kind, dag_id, run_id, task_id, state, try_number, at_ms);
+        return events_fail(db, e, "append to");
+    int r = events_step_put(st, kind, dag_id, run_id, task_id, state, try_number, at_ms, db, e);
     sqlite3_finalize(st);
     return r;
 }
 
-int events_sqlite_w_prune(void *wp, int64_t keep)
+int events_sqlite_w_prune(void *wp, int64_t keep, struct err *e)
 {
     struct sqlite_events_w *w = wp;
     sqlite3_bind_int64(w->prune, 1, keep);
     int rc = sqlite3_step(w->prune);
+    int r = rc == SQLITE_DONE ? 0 : events_fail(w->db, e, "prune");
     sqlite3_reset(w->prune);
-    return rc == SQLITE_DONE ? 0 : ERR_DB;
+    return r;
 }
 
 static char *events_col(sqlite3_stmt *st, int i)
@@ -116,7 +127,7 @@ static char *events_col(sqlite3_stmt *st, int i)
 }
 
 int events_sqlite_list(void *conn, int64_t after_id, const char *dag_id, const char *run_id,
-                       size_t limit, struct event_rec **out, size_t *n)
+                       size_t limit, struct event_rec **out, size_t *n, struct err *e)
 {
     *out = NULL;
     *n = 0;
@@ -127,7 +138,7 @@ int events_sqlite_list(void *conn, int64_t after_id, const char *dag_id, const c
                            "FROM events WHERE id > ?1 AND (?2 IS NULL OR dag_id = ?2) AND "
                            "(?3 IS NULL OR run_id = ?3) ORDER BY id LIMIT ?4",
                            -1, &st, NULL) != SQLITE_OK)
-        return ERR_DB;
+        return events_fail(db, e, "read");
     sqlite3_bind_int64(st, 1, after_id);
     events_bind_text(st, 2, dag_id);
     events_bind_text(st, 3, run_id);
@@ -137,51 +148,53 @@ int events_sqlite_list(void *conn, int64_t after_id, const char *dag_id, const c
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         xgrow((void **)&v, &cap, k + 1, sizeof(*v));
-        struct event_rec *e = &v[k++];
-        memset(e, 0, sizeof(*e));
-        e->id = sqlite3_column_int64(st, 0);
-        e->at_ms = sqlite3_column_int64(st, 1);
+        struct event_rec *ev = &v[k++];
+        memset(e, 0, sizeof(*ev));
+        ev->id = sqlite3_column_int64(st, 0);
+        ev->at_ms = sqlite3_column_int64(st, 1);
         const unsigned char *kind = sqlite3_column_text(st, 2);
-        e->kind = kind && strcmp((const char *)kind, "run") == 0 ? EVENT_RUN : EVENT_TI;
-        e->dag_id = events_col(st, 3);
-        e->run_id = events_col(st, 4);
-        e->task_id = events_col(st, 5);
-        e->state = events_col(st, 6);
-        e->try_number = sqlite3_column_int(st, 7);
+        ev->kind = kind && strcmp((const char *)kind, "run") == 0 ? EVENT_RUN : EVENT_TI;
+        ev->dag_id = events_col(st, 3);
+        ev->run_id = events_col(st, 4);
+        ev->task_id = events_col(st, 5);
+        ev->state = events_col(st, 6);
+        ev->try_number = sqlite3_column_int(st, 7);
     }
+    int r = rc == SQLITE_DONE ? 0 : events_fail(db, e, "read");
     sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
+    if (r < 0) {
         events_free(v, k);
-        return ERR_DB;
+        return r;
     }
     *out = v;
     *n = k;
     return 0;
 }
 
-int events_sqlite_last_id(void *conn, int64_t *id)
+int events_sqlite_last_id(void *conn, int64_t *id, struct err *e)
 {
     *id = 0;
     sqlite3 *db = store__sqlite(conn);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, "SELECT COALESCE(MAX(id), 0) FROM events", -1, &st, NULL) !=
         SQLITE_OK)
-        return ERR_DB;
+        return events_fail(db, e, "read");
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *id = sqlite3_column_int64(st, 0);
+    int r = rc == SQLITE_ROW ? 0 : events_fail(db, e, "read");
     sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 0 : ERR_DB;
+    return r;
 }
 
 /* Counts rows by their state column: table is a fixed name, never user input. */
 static int events_count(void *conn, const char *sql, int (*parse)(const char *, int *),
-                        int64_t *counts)
+                        int64_t *counts, struct err *e)
 {
     sqlite3 *db = store__sqlite(conn);
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        return ERR_DB;
+        return err_set(e, ERR_DB, "cannot count rows: %s", sqlite3_errmsg(db));
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const unsigned char *name = sqlite3_column_text(st, 0);
@@ -189,8 +202,9 @@ static int events_count(void *conn, const char *sql, int (*parse)(const char *, 
         if (name && parse((const char *)name, &k) == 0)
             counts[k] += sqlite3_column_int64(st, 1);
     }
+    int r = rc == SQLITE_DONE ? 0 : err_set(e, ERR_DB, "cannot count rows: %s", sqlite3_errmsg(db));
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : ERR_DB;
+    return r;
 }
 
 static int events_parse_ti(const char *name, int *k)
@@ -209,14 +223,14 @@ static int events_parse_run(const char *name, int *k)
     return r;
 }
 
-int events_sqlite_count_tis(void *conn, int64_t counts[TI_STATE_COUNT])
+int events_sqlite_count_tis(void *conn, int64_t counts[TI_STATE_COUNT], struct err *e)
 {
     return events_count(conn, "SELECT state, count(*) FROM task_instances GROUP BY state",
-                        events_parse_ti, counts);
+                        events_parse_ti, counts, e);
 }
 
-int events_sqlite_count_runs(void *conn, int64_t counts[RUN_STATE_COUNT])
+int events_sqlite_count_runs(void *conn, int64_t counts[RUN_STATE_COUNT], struct err *e)
 {
     return events_count(conn, "SELECT state, count(*) FROM runs GROUP BY state", events_parse_run,
-                        counts);
+                        counts, e);
 }

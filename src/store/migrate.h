@@ -33,8 +33,9 @@ extern const size_t migrate_sqlite_steps_count;
 /* The highest number among the n steps. */
 int migrate_latest(const struct migrate_step *steps, size_t n);
 
-/* migrate_sqlite.c: applies every pending SQLite migration to db. 0, or ERR_DB with *errmsg
- * (malloc'd) saying what went wrong for a person; where names the database in messages. */
-int migrate_sqlite(struct sqlite3 *db, const char *where, char **errmsg) WARN_UNUSED;
+/* migrate_sqlite.c: applies every pending SQLite migration to db. 0, or ERR_DB with *e (may be
+ * NULL) saying what went wrong for a person; where names the database in messages. */
+struct err;
+int migrate_sqlite(struct sqlite3 *db, const char *where, struct err *e) WARN_UNUSED;
 
 #endif

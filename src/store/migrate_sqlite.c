@@ -18,18 +18,6 @@
 #include "base/err.h"
 #include "base/when.h"
 
-static int fail(char **errmsg, const char *fmt, ...) PRINTF_LIKE(2, 3);
-static int fail(char **errmsg, const char *fmt, ...)
-{
-    struct buf b = BUF_INIT(4096);
-    va_list ap;
-    va_start(ap, fmt);
-    (void)!buf_vaddf(&b, fmt, ap);
-    va_end(ap);
-    *errmsg = buf_detach(&b, NULL);
-    return ERR_DB;
-}
-
 /* Is migration number applied? 1 yes, 0 no, ERR_DB. */
 static int applied(sqlite3 *db, int number)
 {
@@ -45,20 +33,20 @@ static int applied(sqlite3 *db, int number)
     return rc == SQLITE_DONE ? 0 : ERR_DB;
 }
 
-static int apply_one(sqlite3 *db, const struct migrate_step *m, const char *where, char **errmsg)
+static int apply_one(sqlite3 *db, const struct migrate_step *m, const char *where, struct err *e)
 {
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return fail(errmsg, "cannot migrate database '%s': %s", where, sqlite3_errmsg(db));
+        return err_set(e, ERR_DB, "cannot migrate database '%s': %s", where, sqlite3_errmsg(db));
     int r = applied(db, m->number);
     if (r < 0) {
-        r = fail(errmsg, "cannot migrate database '%s': %s", where, sqlite3_errmsg(db));
+        r = err_set(e, ERR_DB, "cannot migrate database '%s': %s", where, sqlite3_errmsg(db));
         goto rollback;
     }
     if (r == 1)
         goto commit;
     if (sqlite3_exec(db, m->sql, NULL, NULL, NULL) != SQLITE_OK) {
-        r = fail(errmsg, "cannot apply migration %04d_%s to database '%s': %s", m->number, m->name,
-                 where, sqlite3_errmsg(db));
+        r = err_set(e, ERR_DB, "cannot apply migration %04d_%s to database '%s': %s", m->number,
+                    m->name, where, sqlite3_errmsg(db));
         goto rollback;
     }
     sqlite3_stmt *st = NULL;
@@ -66,7 +54,7 @@ static int apply_one(sqlite3 *db, const struct migrate_step *m, const char *wher
                            "INSERT INTO schema_migrations (number, name, applied_at) "
                            "VALUES (?, ?, ?)",
                            -1, &st, NULL) != SQLITE_OK) {
-        r = fail(errmsg, "cannot migrate database '%s': %s", where, sqlite3_errmsg(db));
+        r = err_set(e, ERR_DB, "cannot migrate database '%s': %s", where, sqlite3_errmsg(db));
         goto rollback;
     }
     sqlite3_bind_int(st, 1, m->number);
@@ -75,13 +63,13 @@ static int apply_one(sqlite3 *db, const struct migrate_step *m, const char *wher
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
-        r = fail(errmsg, "cannot record migration %04d_%s in database '%s': %s", m->number, m->name,
-                 where, sqlite3_errmsg(db));
+        r = err_set(e, ERR_DB, "cannot record migration %04d_%s in database '%s': %s", m->number,
+                    m->name, where, sqlite3_errmsg(db));
         goto rollback;
     }
 commit:
     if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        r = fail(errmsg, "cannot migrate database '%s': %s", where, sqlite3_errmsg(db));
+        r = err_set(e, ERR_DB, "cannot migrate database '%s': %s", where, sqlite3_errmsg(db));
         goto rollback;
     }
     return 0;
@@ -90,33 +78,32 @@ rollback:
     return r;
 }
 
-int migrate_sqlite(sqlite3 *db, const char *where, char **errmsg)
+int migrate_sqlite(sqlite3 *db, const char *where, struct err *e)
 {
-    *errmsg = NULL;
     if (sqlite3_exec(db,
                      "CREATE TABLE IF NOT EXISTS schema_migrations ("
                      " number INTEGER PRIMARY KEY,"
                      " name TEXT NOT NULL,"
                      " applied_at INTEGER NOT NULL)",
                      NULL, NULL, NULL) != SQLITE_OK)
-        return fail(errmsg, "cannot migrate database '%s': %s", where, sqlite3_errmsg(db));
+        return err_set(e, ERR_DB, "cannot migrate database '%s': %s", where, sqlite3_errmsg(db));
 
     /* Refuse a database written by a newer baram before touching anything. */
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, "SELECT MAX(number) FROM schema_migrations", -1, &st, NULL) !=
         SQLITE_OK)
-        return fail(errmsg, "cannot migrate database '%s': %s", where, sqlite3_errmsg(db));
+        return err_set(e, ERR_DB, "cannot migrate database '%s': %s", where, sqlite3_errmsg(db));
     int rc = sqlite3_step(st);
     int64_t newest = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
     sqlite3_finalize(st);
     if (rc != SQLITE_ROW)
-        return fail(errmsg, "cannot migrate database '%s': %s", where, sqlite3_errmsg(db));
+        return err_set(e, ERR_DB, "cannot migrate database '%s': %s", where, sqlite3_errmsg(db));
     int latest = migrate_latest(migrate_sqlite_steps, migrate_sqlite_steps_count);
     if (newest > latest)
-        return fail(errmsg,
-                    "database '%s' has schema version %lld, newer than this baram knows (%d): "
-                    "upgrade baram or use another database",
-                    where, (long long)newest, latest);
+        return err_set(e, ERR_DB,
+                       "database '%s' has schema version %lld, newer than this baram knows (%d): "
+                       "upgrade baram or use another database",
+                       where, (long long)newest, latest);
 
     for (size_t i = 0; i < migrate_sqlite_steps_count; i++) {
         const struct migrate_step *m = &migrate_sqlite_steps[i];
@@ -124,8 +111,9 @@ int migrate_sqlite(sqlite3 *db, const char *where, char **errmsg)
             continue;
         int r = applied(db, m->number);
         if (r < 0)
-            return fail(errmsg, "cannot migrate database '%s': %s", where, sqlite3_errmsg(db));
-        if (r == 0 && (r = apply_one(db, m, where, errmsg)) < 0)
+            return err_set(e, ERR_DB, "cannot migrate database '%s': %s", where,
+                           sqlite3_errmsg(db));
+        if (r == 0 && (r = apply_one(db, m, where, e)) < 0)
             return r;
     }
     return 0;

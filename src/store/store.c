@@ -130,33 +130,25 @@ static bool has_prefix(const char *s, const char *p)
     return strncmp(s, p, strlen(p)) == 0;
 }
 
-int store_open(const char *url, struct store **out, char **errmsg)
+int store_open(const char *url, struct store **out, struct err *e)
 {
     *out = NULL;
-    *errmsg = NULL;
-    if (!url || !*url) {
-        *errmsg = xstrdup("no database given: set 'db' in baram.yaml or BARAM_DB");
-        return -EINVAL;
-    }
+    if (!url || !*url)
+        return err_set(e, -EINVAL, "no database given: set 'db' in baram.yaml or BARAM_DB");
     /* Never echo a postgresql url: it may hold a password. */
-    if (has_prefix(url, "postgresql://") || has_prefix(url, "postgres://")) {
-        *errmsg = xstrdup("PostgreSQL support is not built yet: use an SQLite database (a path "
-                          "or sqlite:PATH)");
-        return -ENOTSUP;
-    }
+    if (has_prefix(url, "postgresql://") || has_prefix(url, "postgres://"))
+        return err_set(e, -ENOTSUP,
+                       "PostgreSQL support is not built yet: use an SQLite database (a path "
+                       "or sqlite:PATH)");
     const char *path = has_prefix(url, "sqlite:") ? url + strlen("sqlite:") : url;
     if (has_prefix(path, "//"))
         path += 2; /* sqlite:///abs/path, as in SQLAlchemy urls */
-    if (!*path) {
-        *errmsg = xstrdup("no database path given after 'sqlite:'");
-        return -EINVAL;
-    }
-    if (FAULT(FP_STORE_OPEN)) {
-        *errmsg = xstrdup("cannot open database: injected fault FP_STORE_OPEN");
-        return ERR_DB;
-    }
+    if (!*path)
+        return err_set(e, -EINVAL, "no database path given after 'sqlite:'");
+    if (FAULT(FP_STORE_OPEN))
+        return err_set(e, ERR_DB, "cannot open database: injected fault FP_STORE_OPEN");
     void *db = NULL;
-    int r = store__sqlite_open(path, &db, errmsg);
+    int r = store__sqlite_open(path, &db, e);
     if (r < 0)
         return r;
     struct store *s = xmalloc(sizeof(*s));
@@ -174,19 +166,14 @@ void store_close(struct store *s)
     free(s);
 }
 
-const char *store_errmsg(struct store *s)
+int store_begin(struct store *s, struct err *e)
 {
-    return s->be->errmsg(s->db);
+    return s->be->begin(s->db, e);
 }
 
-int store_begin(struct store *s)
+int store_commit(struct store *s, struct err *e)
 {
-    return s->be->begin(s->db);
-}
-
-int store_commit(struct store *s)
-{
-    return s->be->commit(s->db);
+    return s->be->commit(s->db, e);
 }
 
 void store_rollback(struct store *s)
@@ -194,57 +181,60 @@ void store_rollback(struct store *s)
     s->be->rollback(s->db);
 }
 
-int store_put_run(struct store *s, const struct run_rec *r)
+int store_put_run(struct store *s, const struct run_rec *r, struct err *e)
 {
-    return s->be->put_run(s->db, r);
+    return s->be->put_run(s->db, r, e);
 }
 
-int store_put_ti(struct store *s, const struct ti_rec *t)
+int store_put_ti(struct store *s, const struct ti_rec *t, struct err *e)
 {
-    return s->be->put_ti(s->db, t);
+    return s->be->put_ti(s->db, t, e);
 }
 
-int store_put_try(struct store *s, const struct try_rec *t)
+int store_put_try(struct store *s, const struct try_rec *t, struct err *e)
 {
-    return s->be->put_try(s->db, t);
+    return s->be->put_try(s->db, t, e);
 }
 
 int store_put_dag_version(struct store *s, const char *hash, const char *dag_id, const char *source,
-                          size_t len)
+                          size_t len, struct err *e)
 {
-    return s->be->put_dag_version(s->db, hash, dag_id, source, len);
+    return s->be->put_dag_version(s->db, hash, dag_id, source, len, e);
 }
 
-int store_get_run(struct store *s, const char *run_id, struct run_rec *out)
+int store_get_run(struct store *s, const char *run_id, struct run_rec *out, struct err *e)
 {
-    return s->be->get_run(s->db, run_id, out);
+    return s->be->get_run(s->db, run_id, out, e);
 }
 
-int store_get_ti(struct store *s, const char *run_id, const char *task_id, struct ti_rec *out)
+int store_get_ti(struct store *s, const char *run_id, const char *task_id, struct ti_rec *out,
+                 struct err *e)
 {
-    return s->be->get_ti(s->db, run_id, task_id, out);
+    return s->be->get_ti(s->db, run_id, task_id, out, e);
 }
 
 int store_list_runs(struct store *s, const char *dag_id, int64_t limit, int64_t offset,
-                    struct run_rec **out, size_t *n, size_t *total)
+                    struct run_rec **out, size_t *n, size_t *total, struct err *e)
 {
-    return s->be->list_runs(s->db, dag_id, limit, offset, out, n, total);
+    return s->be->list_runs(s->db, dag_id, limit, offset, out, n, total, e);
 }
 
-int store_list_tis(struct store *s, const char *run_id, struct ti_rec **out, size_t *n)
+int store_list_tis(struct store *s, const char *run_id, struct ti_rec **out, size_t *n,
+                   struct err *e)
 {
-    return s->be->list_tis(s->db, run_id, out, n);
+    return s->be->list_tis(s->db, run_id, out, n, e);
 }
 
 int store_list_tries(struct store *s, const char *run_id, const char *task_id, struct try_rec **out,
-                     size_t *n)
+                     size_t *n, struct err *e)
 {
-    return s->be->list_tries(s->db, run_id, task_id, out, n);
+    return s->be->list_tries(s->db, run_id, task_id, out, n, e);
 }
 
-int store_get_dag_version(struct store *s, const char *hash, char **source, size_t *len)
+int store_get_dag_version(struct store *s, const char *hash, char **source, size_t *len,
+                          struct err *e)
 {
-    return s->be->get_dag_version(s->db, hash, source, len);
+    return s->be->get_dag_version(s->db, hash, source, len, e);
 }
 
 void store_free_runs(struct run_rec *v, size_t n)
@@ -270,147 +260,151 @@ void store_free_tries(struct try_rec *v, size_t n)
 
 /* ---- the scheduler's tables ---- */
 
-int store_put_dag(struct store *s, const struct dag_rec *d)
+int store_put_dag(struct store *s, const struct dag_rec *d, struct err *e)
 {
-    return s->be->put_dag(s->db, d);
+    return s->be->put_dag(s->db, d, e);
 }
 
-int store_set_paused(struct store *s, const char *dag_id, bool paused)
+int store_set_paused(struct store *s, const char *dag_id, bool paused, struct err *e)
 {
-    return s->be->set_paused(s->db, dag_id, paused);
+    return s->be->set_paused(s->db, dag_id, paused, e);
 }
 
-int store_get_dag(struct store *s, const char *dag_id, struct dag_rec *out)
+int store_get_dag(struct store *s, const char *dag_id, struct dag_rec *out, struct err *e)
 {
-    return s->be->get_dag(s->db, dag_id, out);
+    return s->be->get_dag(s->db, dag_id, out, e);
 }
 
-int store_list_dags(struct store *s, struct dag_rec **out, size_t *n)
+int store_list_dags(struct store *s, struct dag_rec **out, size_t *n, struct err *e)
 {
-    return s->be->list_dags(s->db, out, n);
+    return s->be->list_dags(s->db, out, n, e);
 }
 
 int store_set_import_errors(struct store *s, const char *path, const struct import_error_rec *v,
-                            size_t n)
+                            size_t n, struct err *e)
 {
-    return s->be->set_import_errors(s->db, path, v, n);
+    return s->be->set_import_errors(s->db, path, v, n, e);
 }
 
-int store_list_import_errors(struct store *s, struct import_error_rec **out, size_t *n)
+int store_list_import_errors(struct store *s, struct import_error_rec **out, size_t *n,
+                             struct err *e)
 {
-    return s->be->list_import_errors(s->db, out, n);
+    return s->be->list_import_errors(s->db, out, n, e);
 }
 
-int store_set_pool(struct store *s, const char *name, int slots)
+int store_set_pool(struct store *s, const char *name, int slots, struct err *e)
 {
-    return s->be->set_pool(s->db, name, slots);
+    return s->be->set_pool(s->db, name, slots, e);
 }
 
-int store_list_pools(struct store *s, struct pool_rec **out, size_t *n)
+int store_list_pools(struct store *s, struct pool_rec **out, size_t *n, struct err *e)
 {
-    return s->be->list_pools(s->db, out, n);
+    return s->be->list_pools(s->db, out, n, e);
 }
 
-int store_pool_usage(struct store *s, const char *pool, int *used)
+int store_pool_usage(struct store *s, const char *pool, int *used, struct err *e)
 {
-    return s->be->pool_usage(s->db, pool, used);
+    return s->be->pool_usage(s->db, pool, used, e);
 }
 
-int store_put_request(struct store *s, const char *run_id, const char *kind)
+int store_put_request(struct store *s, const char *run_id, const char *kind, struct err *e)
 {
-    return s->be->put_request(s->db, run_id, kind);
+    return s->be->put_request(s->db, run_id, kind, e);
 }
 
-int store_delete_request(struct store *s, const char *run_id, const char *kind)
+int store_delete_request(struct store *s, const char *run_id, const char *kind, struct err *e)
 {
-    return s->be->delete_request(s->db, run_id, kind);
+    return s->be->delete_request(s->db, run_id, kind, e);
 }
 
-int store_take_requests(struct store *s, struct run_request **out, size_t *n)
+int store_take_requests(struct store *s, struct run_request **out, size_t *n, struct err *e)
 {
-    return s->be->take_requests(s->db, out, n);
+    return s->be->take_requests(s->db, out, n, e);
 }
 
-int store_list_unfinished_runs(struct store *s, struct run_rec **out, size_t *n)
+int store_list_unfinished_runs(struct store *s, struct run_rec **out, size_t *n, struct err *e)
 {
-    return s->be->list_unfinished_runs(s->db, out, n);
+    return s->be->list_unfinished_runs(s->db, out, n, e);
 }
 
-int store_last_logical(struct store *s, const char *dag_id, enum run_type type, int64_t *at_ms)
+int store_last_logical(struct store *s, const char *dag_id, enum run_type type, int64_t *at_ms,
+                       struct err *e)
 {
-    return s->be->last_logical(s->db, dag_id, type, at_ms);
+    return s->be->last_logical(s->db, dag_id, type, at_ms, e);
 }
 
-int store_has_run_at(struct store *s, const char *dag_id, int64_t logical_at_ms, bool *exists)
+int store_has_run_at(struct store *s, const char *dag_id, int64_t logical_at_ms, bool *exists,
+                     struct err *e)
 {
-    return s->be->has_run_at(s->db, dag_id, logical_at_ms, exists);
+    return s->be->has_run_at(s->db, dag_id, logical_at_ms, exists, e);
 }
 
 int store_claim_run(struct store *s, const char *prefix, int64_t at_ms, const struct run_rec *rec,
-                    char *id, size_t idsz)
+                    char *id, size_t idsz, struct err *e)
 {
-    return s->be->claim_run(s->db, prefix, at_ms, rec, id, idsz);
+    return s->be->claim_run(s->db, prefix, at_ms, rec, id, idsz, e);
 }
 
-int store_delete_ti(struct store *s, const char *run_id, const char *task_id)
+int store_delete_ti(struct store *s, const char *run_id, const char *task_id, struct err *e)
 {
-    return s->be->delete_ti(s->db, run_id, task_id);
+    return s->be->delete_ti(s->db, run_id, task_id, e);
 }
 
-int store_put_user(struct store *s, const struct user_rec *u)
+int store_put_user(struct store *s, const struct user_rec *u, struct err *e)
 {
-    return s->be->put_user(s->db, u);
+    return s->be->put_user(s->db, u, e);
 }
 
-int store_get_user(struct store *s, const char *name, struct user_rec *out)
+int store_get_user(struct store *s, const char *name, struct user_rec *out, struct err *e)
 {
-    return s->be->get_user(s->db, name, out);
+    return s->be->get_user(s->db, name, out, e);
 }
 
-int store_list_users(struct store *s, struct user_rec **out, size_t *n)
+int store_list_users(struct store *s, struct user_rec **out, size_t *n, struct err *e)
 {
-    return s->be->list_users(s->db, out, n);
+    return s->be->list_users(s->db, out, n, e);
 }
 
-int store_delete_user(struct store *s, const char *name)
+int store_delete_user(struct store *s, const char *name, struct err *e)
 {
-    return s->be->delete_user(s->db, name);
+    return s->be->delete_user(s->db, name, e);
 }
 
-int store_count_users(struct store *s, const char *role, int64_t *count)
+int store_count_users(struct store *s, const char *role, int64_t *count, struct err *e)
 {
-    return s->be->count_users(s->db, role, count);
+    return s->be->count_users(s->db, role, count, e);
 }
 
-int store_revoke_token(struct store *s, const char *jti, const char *name, int64_t exp_at_ms)
+int store_revoke_token(struct store *s, const char *jti, const char *name, int64_t exp_at_ms,
+                       struct err *e)
 {
-    return s->be->revoke_token(s->db, jti, name, exp_at_ms);
+    return s->be->revoke_token(s->db, jti, name, exp_at_ms, e);
 }
 
-int store_revoke_user(struct store *s, const char *name, int64_t before_s)
+int store_revoke_user(struct store *s, const char *name, int64_t before_s, struct err *e)
 {
-    return s->be->revoke_user(s->db, name, before_s);
+    return s->be->revoke_user(s->db, name, before_s, e);
 }
 
-int store_revocation_gen(struct store *s, int64_t *gen)
+int store_revocation_gen(struct store *s, int64_t *gen, struct err *e)
 {
-    return s->be->revocation_gen(s->db, gen);
+    return s->be->revocation_gen(s->db, gen, e);
 }
 
 int store_list_revocations(struct store *s, int64_t after_gen, struct revocation_rec **out,
-                           size_t *n)
+                           size_t *n, struct err *e)
 {
-    return s->be->list_revocations(s->db, after_gen, out, n);
+    return s->be->list_revocations(s->db, after_gen, out, n, e);
 }
 
-int store_get_user_revoked(struct store *s, const char *name, int64_t *before_s)
+int store_get_user_revoked(struct store *s, const char *name, int64_t *before_s, struct err *e)
 {
-    return s->be->get_user_revoked(s->db, name, before_s);
+    return s->be->get_user_revoked(s->db, name, before_s, e);
 }
 
-int store_purge_revocations(struct store *s, int64_t before_ms, int64_t *purged)
+int store_purge_revocations(struct store *s, int64_t before_ms, int64_t *purged, struct err *e)
 {
-    return s->be->purge_revocations(s->db, before_ms, purged);
+    return s->be->purge_revocations(s->db, before_ms, purged, e);
 }
 
 #define FREE_VEC(fn, T, release)                                                                   \

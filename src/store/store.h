@@ -21,6 +21,11 @@
  * written: a transaction holds all of a batch or none of it.
  *
  * Records own their strings (char *, malloc'd); *_release frees them.
+ *
+ * Errors: every call that can fail returns 0 or a negative code and takes a struct err *e
+ * last (base/err.h): on failure it fills *e with the code and a message for a person (which
+ * names the database). The storage is the caller's, so two failures on two connections keep
+ * their own words; e may be NULL when only the code matters. Nothing is kept in the store.
  */
 #ifndef BARAM_STORE_STORE_H
 #define BARAM_STORE_STORE_H
@@ -32,6 +37,7 @@
 #include "base/compiler.h"
 #include "dag/state.h"
 
+struct err;
 struct store;
 struct store_writer;
 struct uv_loop_s;
@@ -97,45 +103,43 @@ void try_rec_release(struct try_rec *t);
 
 /* Opens the store named by url: a path to an SQLite file (created, with its folder's
  * database, when missing) or "sqlite:PATH"; later "postgresql://...". Applies pending
- * migrations. 0 and *out, or a negative code with *errmsg (malloc'd, free it) saying what went
- * wrong for a person. */
-int store_open(const char *url, struct store **out, char **errmsg) WARN_UNUSED;
+ * migrations. 0 and *out, or a negative code with *e saying what went wrong for a person. */
+int store_open(const char *url, struct store **out, struct err *e) WARN_UNUSED;
 void store_close(struct store *s);
-
-/* The last error message of this connection (borrowed until the next call). */
-const char *store_errmsg(struct store *s);
 
 /* Writes. store_begin starts a transaction, store_commit makes it durable (WAL + synchronous
  * FULL on SQLite; when it fails, the transaction is rolled back), store_rollback drops it.
  * Each put is an upsert of the whole row. */
-int store_begin(struct store *s) WARN_UNUSED;
-int store_commit(struct store *s) WARN_UNUSED;
+int store_begin(struct store *s, struct err *e) WARN_UNUSED;
+int store_commit(struct store *s, struct err *e) WARN_UNUSED;
 void store_rollback(struct store *s);
-int store_put_run(struct store *s, const struct run_rec *r) WARN_UNUSED;
-int store_put_ti(struct store *s, const struct ti_rec *t) WARN_UNUSED;
-int store_put_try(struct store *s, const struct try_rec *t) WARN_UNUSED;
+int store_put_run(struct store *s, const struct run_rec *r, struct err *e) WARN_UNUSED;
+int store_put_ti(struct store *s, const struct ti_rec *t, struct err *e) WARN_UNUSED;
+int store_put_try(struct store *s, const struct try_rec *t, struct err *e) WARN_UNUSED;
 /* Records a DAG version (hash -> source) once; later calls with the same hash do nothing. */
 int store_put_dag_version(struct store *s, const char *hash, const char *dag_id, const char *source,
-                          size_t len) WARN_UNUSED;
+                          size_t len, struct err *e) WARN_UNUSED;
 
 /* Reads. 0 and the record (release it), -ENOENT when there is none, or ERR_DB. */
-int store_get_run(struct store *s, const char *run_id, struct run_rec *out) WARN_UNUSED;
-int store_get_ti(struct store *s, const char *run_id, const char *task_id,
-                 struct ti_rec *out) WARN_UNUSED;
+int store_get_run(struct store *s, const char *run_id, struct run_rec *out,
+                  struct err *e) WARN_UNUSED;
+int store_get_ti(struct store *s, const char *run_id, const char *task_id, struct ti_rec *out,
+                 struct err *e) WARN_UNUSED;
 /* Runs, newest logical date first (then newest queued), optionally of one DAG (dag_id NULL:
  * all). limit < 0: no limit. *total gets the number of matching runs ignoring limit/offset
  * (may be NULL). *out is a malloc'd array of *n records: free with store_free_runs. */
 int store_list_runs(struct store *s, const char *dag_id, int64_t limit, int64_t offset,
-                    struct run_rec **out, size_t *n, size_t *total) WARN_UNUSED;
+                    struct run_rec **out, size_t *n, size_t *total, struct err *e) WARN_UNUSED;
 /* A run's task instances, in the order their tasks first started (tasks that never started
  * last, in first-seen order), a task's instances together by map_index. */
-int store_list_tis(struct store *s, const char *run_id, struct ti_rec **out, size_t *n) WARN_UNUSED;
+int store_list_tis(struct store *s, const char *run_id, struct ti_rec **out, size_t *n,
+                   struct err *e) WARN_UNUSED;
 /* A task instance's tries, by try number. */
 int store_list_tries(struct store *s, const char *run_id, const char *task_id, struct try_rec **out,
-                     size_t *n) WARN_UNUSED;
+                     size_t *n, struct err *e) WARN_UNUSED;
 /* The source of a DAG version: 0 and *source (malloc'd), or -ENOENT. */
-int store_get_dag_version(struct store *s, const char *hash, char **source,
-                          size_t *len) WARN_UNUSED;
+int store_get_dag_version(struct store *s, const char *hash, char **source, size_t *len,
+                          struct err *e) WARN_UNUSED;
 void store_free_runs(struct run_rec *v, size_t n);
 void store_free_tis(struct ti_rec *v, size_t n);
 void store_free_tries(struct try_rec *v, size_t n);
@@ -143,8 +147,8 @@ void store_free_tries(struct try_rec *v, size_t n);
 /*
  * The scheduler's tables (migration 0002): DAGs, import errors, pools, requests from the CLI
  * to the daemon, and the queries the scheduler and the operations commands need. Same rules
- * as above: one connection, one thread at a time; 0 or a negative code (ERR_DB with
- * store_errmsg saying why). A write made outside store_begin/store_commit is its own
+ * as above: one connection, one thread at a time; 0 or a negative code (ERR_DB with *e saying
+ * why). A write made outside store_begin/store_commit is its own
  * transaction; inside, it joins the caller's.
  */
 
@@ -161,12 +165,14 @@ struct dag_rec {
 };
 void dag_rec_release(struct dag_rec *d);
 /* Upserts what the scheduler loaded; keeps 'paused' of an existing row (a new row is unpaused). */
-int store_put_dag(struct store *s, const struct dag_rec *d) WARN_UNUSED;
+int store_put_dag(struct store *s, const struct dag_rec *d, struct err *e) WARN_UNUSED;
 /* Sets paused, creating the row (other columns NULL) when the DAG was never recorded. */
-int store_set_paused(struct store *s, const char *dag_id, bool paused) WARN_UNUSED;
+int store_set_paused(struct store *s, const char *dag_id, bool paused, struct err *e) WARN_UNUSED;
 /* 0, -ENOENT, or ERR_DB. */
-int store_get_dag(struct store *s, const char *dag_id, struct dag_rec *out) WARN_UNUSED;
-int store_list_dags(struct store *s, struct dag_rec **out, size_t *n) WARN_UNUSED; /* by dag_id */
+int store_get_dag(struct store *s, const char *dag_id, struct dag_rec *out,
+                  struct err *e) WARN_UNUSED;
+int store_list_dags(struct store *s, struct dag_rec **out, size_t *n,
+                    struct err *e) WARN_UNUSED; /* by dag_id */
 void store_free_dags(struct dag_rec *v, size_t n);
 
 /* A problem that kept a DAG file from loading. */
@@ -181,9 +187,10 @@ void import_error_rec_release(struct import_error_rec *e);
 /* Replaces every import error recorded for path with v[0..n) (n == 0 clears them), in one
  * transaction. v[i].path is ignored (path is used). */
 int store_set_import_errors(struct store *s, const char *path, const struct import_error_rec *v,
-                            size_t n) WARN_UNUSED;
+                            size_t n, struct err *e) WARN_UNUSED;
 /* Every import error, by path, line, column. */
-int store_list_import_errors(struct store *s, struct import_error_rec **out, size_t *n) WARN_UNUSED;
+int store_list_import_errors(struct store *s, struct import_error_rec **out, size_t *n,
+                             struct err *e) WARN_UNUSED;
 void store_free_import_errors(struct import_error_rec *v, size_t n);
 
 /* A pool set by `baram pools set` (or PUT /api/v1/pools/NAME). */
@@ -194,13 +201,13 @@ struct pool_rec {
 };
 void pool_rec_release(struct pool_rec *p);
 /* Upserts the pool's slots (updated_at now). */
-int store_set_pool(struct store *s, const char *name, int slots) WARN_UNUSED;
+int store_set_pool(struct store *s, const char *name, int slots, struct err *e) WARN_UNUSED;
 /* Every stored pool, by name. */
-int store_list_pools(struct store *s, struct pool_rec **out, size_t *n) WARN_UNUSED;
+int store_list_pools(struct store *s, struct pool_rec **out, size_t *n, struct err *e) WARN_UNUSED;
 void store_free_pools(struct pool_rec *v, size_t n);
 /* Task instances queued or running in the pool (a task instance without a pool counts in
  * "default"). */
-int store_pool_usage(struct store *s, const char *pool, int *used) WARN_UNUSED;
+int store_pool_usage(struct store *s, const char *pool, int *used, struct err *e) WARN_UNUSED;
 
 /* A request the CLI leaves for the scheduler. */
 struct run_request {
@@ -210,38 +217,43 @@ struct run_request {
 };
 void run_request_release(struct run_request *q);
 /* Records the request (a second one of the same kind for the run only updates its time). */
-int store_put_request(struct store *s, const char *run_id, const char *kind) WARN_UNUSED;
+int store_put_request(struct store *s, const char *run_id, const char *kind,
+                      struct err *e) WARN_UNUSED;
 /* Requests whose kind starts with this stay until carried out (see store_take_requests). */
 #define STORE_REQUEST_LASTING "clear"
 /* Reads every pending request (oldest first) and deletes them, in one transaction, except
  * those whose kind starts with STORE_REQUEST_LASTING: they stay until store_delete_request (the
  * scheduler deletes one in the transaction that carries it out, so a crash before that loses
  * nothing). Only such lasting requests, or none: a read alone. */
-int store_take_requests(struct store *s, struct run_request **out, size_t *n) WARN_UNUSED;
+int store_take_requests(struct store *s, struct run_request **out, size_t *n,
+                        struct err *e) WARN_UNUSED;
 /* Deletes one request: 1 when it was there, 0 when not, or ERR_DB. */
-int store_delete_request(struct store *s, const char *run_id, const char *kind) WARN_UNUSED;
+int store_delete_request(struct store *s, const char *run_id, const char *kind,
+                         struct err *e) WARN_UNUSED;
 void store_free_requests(struct run_request *v, size_t n);
 
 /* Runs the scheduler owns (owner NULL) that have not ended (queued or running), oldest queued
  * first. */
-int store_list_unfinished_runs(struct store *s, struct run_rec **out, size_t *n) WARN_UNUSED;
+int store_list_unfinished_runs(struct store *s, struct run_rec **out, size_t *n,
+                               struct err *e) WARN_UNUSED;
 /* The newest logical date among the DAG's runs of this type: 0 and *at_ms, or -ENOENT. */
-int store_last_logical(struct store *s, const char *dag_id, enum run_type type,
-                       int64_t *at_ms) WARN_UNUSED;
+int store_last_logical(struct store *s, const char *dag_id, enum run_type type, int64_t *at_ms,
+                       struct err *e) WARN_UNUSED;
 /* Whether the DAG has a scheduled or backfill run at this logical date. */
-int store_has_run_at(struct store *s, const char *dag_id, int64_t logical_at_ms,
-                     bool *exists) WARN_UNUSED;
+int store_has_run_at(struct store *s, const char *dag_id, int64_t logical_at_ms, bool *exists,
+                     struct err *e) WARN_UNUSED;
 /* Claims a run id not yet taken, prefix + ISO-8601 of at_ms
  * ("scheduled__2026-01-01T03:00:00.000Z", see when.h), the next millisecond while taken (up to
  * 1000 tries, then -EEXIST), and records *rec under it, all in one transaction that takes the
  * write lock (BEGIN IMMEDIATE) so two processes never get the same id. rec->run_id is ignored;
- * the id is copied into id (idsz bytes, >= 64). 0, or a negative code (store_errmsg says why).
+ * the id is copied into id (idsz bytes, >= 64). 0, or a negative code (*e says why).
  * Should not be called inside store_begin; if it is, it joins that transaction (which holds
  * the write lock already) and the id is only claimed once the caller commits. */
 int store_claim_run(struct store *s, const char *prefix, int64_t at_ms, const struct run_rec *rec,
-                    char *id, size_t idsz) WARN_UNUSED;
+                    char *id, size_t idsz, struct err *e) WARN_UNUSED;
 /* Deletes a task instance and its tries (nothing to delete is not an error). */
-int store_delete_ti(struct store *s, const char *run_id, const char *task_id) WARN_UNUSED;
+int store_delete_ti(struct store *s, const char *run_id, const char *task_id,
+                    struct err *e) WARN_UNUSED;
 
 /* A user of the API (migration 0003). */
 struct user_rec {
@@ -252,16 +264,17 @@ struct user_rec {
 };
 void user_rec_release(struct user_rec *u);
 /* Upserts the user (role and hash replaced; created_at kept on an update). */
-int store_put_user(struct store *s, const struct user_rec *u) WARN_UNUSED;
+int store_put_user(struct store *s, const struct user_rec *u, struct err *e) WARN_UNUSED;
 /* 0 and *out (release it), -ENOENT, or ERR_DB. */
-int store_get_user(struct store *s, const char *name, struct user_rec *out) WARN_UNUSED;
+int store_get_user(struct store *s, const char *name, struct user_rec *out,
+                   struct err *e) WARN_UNUSED;
 /* Every user, by name. */
-int store_list_users(struct store *s, struct user_rec **out, size_t *n) WARN_UNUSED;
+int store_list_users(struct store *s, struct user_rec **out, size_t *n, struct err *e) WARN_UNUSED;
 void store_free_users(struct user_rec *v, size_t n);
 /* 0, -ENOENT when there is no such user, or ERR_DB. */
-int store_delete_user(struct store *s, const char *name) WARN_UNUSED;
+int store_delete_user(struct store *s, const char *name, struct err *e) WARN_UNUSED;
 /* The number of users (role NULL) or of users with this role. */
-int store_count_users(struct store *s, const char *role, int64_t *count) WARN_UNUSED;
+int store_count_users(struct store *s, const char *role, int64_t *count, struct err *e) WARN_UNUSED;
 
 /*
  * Revoked API tokens (migration 0005; api/revoke.h uses them). Two kinds of row: a token
@@ -282,21 +295,24 @@ struct revocation_rec {
 };
 void revocation_rec_release(struct revocation_rec *r);
 /* Adds jti to the deny list until exp_at_ms (a jti revoked again keeps the later exp). */
-int store_revoke_token(struct store *s, const char *jti, const char *name,
-                       int64_t exp_at_ms) WARN_UNUSED;
+int store_revoke_token(struct store *s, const char *jti, const char *name, int64_t exp_at_ms,
+                       struct err *e) WARN_UNUSED;
 /* Refuses every token of name with an iat (seconds) below before_s (never lowered). */
-int store_revoke_user(struct store *s, const char *name, int64_t before_s) WARN_UNUSED;
+int store_revoke_user(struct store *s, const char *name, int64_t before_s,
+                      struct err *e) WARN_UNUSED;
 /* The generation of the latest revocation (0 before any). */
-int store_revocation_gen(struct store *s, int64_t *gen) WARN_UNUSED;
+int store_revocation_gen(struct store *s, int64_t *gen, struct err *e) WARN_UNUSED;
 /* Every revocation row with a generation above after_gen, by generation. */
 int store_list_revocations(struct store *s, int64_t after_gen, struct revocation_rec **out,
-                           size_t *n) WARN_UNUSED;
+                           size_t *n, struct err *e) WARN_UNUSED;
 void store_free_revocations(struct revocation_rec *v, size_t n);
 /* name's per-user row: 0 and *before_s, or -ENOENT when the user has none. */
-int store_get_user_revoked(struct store *s, const char *name, int64_t *before_s) WARN_UNUSED;
+int store_get_user_revoked(struct store *s, const char *name, int64_t *before_s,
+                           struct err *e) WARN_UNUSED;
 /* Deletes the revoked tokens whose exp is before before_ms; *purged (may be NULL) gets how
  * many. */
-int store_purge_revocations(struct store *s, int64_t before_ms, int64_t *purged) WARN_UNUSED;
+int store_purge_revocations(struct store *s, int64_t before_ms, int64_t *purged,
+                            struct err *e) WARN_UNUSED;
 
 /*
  * The group-commit writer, for the event loop.
@@ -328,7 +344,7 @@ typedef void (*store_commit_fn)(void *ud, uint64_t seq, size_t nevents);
 
 int store_writer_start(struct uv_loop_s *loop, const char *url, store_durable_fn on_durable,
                        store_error_fn on_error, void *ud, store_commit_fn on_commit,
-                       void *commit_ud, struct store_writer **out, char **errmsg) WARN_UNUSED;
+                       void *commit_ud, struct store_writer **out, struct err *e) WARN_UNUSED;
 /* Loop thread. Each returns the change's sequence number (> 0), or 0 when the writer has
  * failed or is stopping. */
 uint64_t store_writer_put_run(struct store_writer *w, const struct run_rec *r);

@@ -17,68 +17,74 @@
 struct store_backend {
     const char *name;
     void (*close)(void *db);
-    const char *(*errmsg)(void *db);
-    int (*begin)(void *db);
-    int (*commit)(void *db);
+    int (*begin)(void *db, struct err *e);
+    int (*commit)(void *db, struct err *e);
     void (*rollback)(void *db);
-    int (*put_run)(void *db, const struct run_rec *r);
-    int (*put_ti)(void *db, const struct ti_rec *t);
-    int (*put_try)(void *db, const struct try_rec *t);
+    int (*put_run)(void *db, const struct run_rec *r, struct err *e);
+    int (*put_ti)(void *db, const struct ti_rec *t, struct err *e);
+    int (*put_try)(void *db, const struct try_rec *t, struct err *e);
     int (*put_dag_version)(void *db, const char *hash, const char *dag_id, const char *source,
-                           size_t len);
-    int (*get_run)(void *db, const char *run_id, struct run_rec *out);
-    int (*get_ti)(void *db, const char *run_id, const char *task_id, struct ti_rec *out);
+                           size_t len, struct err *e);
+    int (*get_run)(void *db, const char *run_id, struct run_rec *out, struct err *e);
+    int (*get_ti)(void *db, const char *run_id, const char *task_id, struct ti_rec *out,
+                  struct err *e);
     int (*list_runs)(void *db, const char *dag_id, int64_t limit, int64_t offset,
-                     struct run_rec **out, size_t *n, size_t *total);
-    int (*list_tis)(void *db, const char *run_id, struct ti_rec **out, size_t *n);
+                     struct run_rec **out, size_t *n, size_t *total, struct err *e);
+    int (*list_tis)(void *db, const char *run_id, struct ti_rec **out, size_t *n, struct err *e);
     int (*list_tries)(void *db, const char *run_id, const char *task_id, struct try_rec **out,
-                      size_t *n);
-    int (*get_dag_version)(void *db, const char *hash, char **source, size_t *len);
-    int (*put_dag)(void *db, const struct dag_rec *d);
-    int (*set_paused)(void *db, const char *dag_id, bool paused);
-    int (*get_dag)(void *db, const char *dag_id, struct dag_rec *out);
-    int (*list_dags)(void *db, struct dag_rec **out, size_t *n);
-    int (*set_import_errors)(void *db, const char *path, const struct import_error_rec *v,
-                             size_t n);
-    int (*list_import_errors)(void *db, struct import_error_rec **out, size_t *n);
-    int (*set_pool)(void *db, const char *name, int slots);
-    int (*list_pools)(void *db, struct pool_rec **out, size_t *n);
-    int (*pool_usage)(void *db, const char *pool, int *used);
-    int (*put_request)(void *db, const char *run_id, const char *kind);
-    int (*take_requests)(void *db, struct run_request **out, size_t *n);
-    int (*delete_request)(void *db, const char *run_id, const char *kind);
-    int (*list_unfinished_runs)(void *db, struct run_rec **out, size_t *n);
-    int (*last_logical)(void *db, const char *dag_id, enum run_type type, int64_t *at_ms);
-    int (*has_run_at)(void *db, const char *dag_id, int64_t logical_at_ms, bool *exists);
+                      size_t *n, struct err *e);
+    int (*get_dag_version)(void *db, const char *hash, char **source, size_t *len, struct err *e);
+    int (*put_dag)(void *db, const struct dag_rec *d, struct err *e);
+    int (*set_paused)(void *db, const char *dag_id, bool paused, struct err *e);
+    int (*get_dag)(void *db, const char *dag_id, struct dag_rec *out, struct err *e);
+    int (*list_dags)(void *db, struct dag_rec **out, size_t *n, struct err *e);
+    int (*set_import_errors)(void *db, const char *path, const struct import_error_rec *v, size_t n,
+                             struct err *e);
+    int (*list_import_errors)(void *db, struct import_error_rec **out, size_t *n, struct err *e);
+    int (*set_pool)(void *db, const char *name, int slots, struct err *e);
+    int (*list_pools)(void *db, struct pool_rec **out, size_t *n, struct err *e);
+    int (*pool_usage)(void *db, const char *pool, int *used, struct err *e);
+    int (*put_request)(void *db, const char *run_id, const char *kind, struct err *e);
+    int (*take_requests)(void *db, struct run_request **out, size_t *n, struct err *e);
+    int (*delete_request)(void *db, const char *run_id, const char *kind, struct err *e);
+    int (*list_unfinished_runs)(void *db, struct run_rec **out, size_t *n, struct err *e);
+    int (*last_logical)(void *db, const char *dag_id, enum run_type type, int64_t *at_ms,
+                        struct err *e);
+    int (*has_run_at)(void *db, const char *dag_id, int64_t logical_at_ms, bool *exists,
+                      struct err *e);
     int (*claim_run)(void *db, const char *prefix, int64_t at_ms, const struct run_rec *rec,
-                     char *id, size_t idsz);
-    int (*delete_ti)(void *db, const char *run_id, const char *task_id);
-    int (*put_user)(void *db, const struct user_rec *u);
-    int (*get_user)(void *db, const char *name, struct user_rec *out);
-    int (*list_users)(void *db, struct user_rec **out, size_t *n);
-    int (*delete_user)(void *db, const char *name);
-    int (*count_users)(void *db, const char *role, int64_t *count);
-    int (*revoke_token)(void *db, const char *jti, const char *name, int64_t exp_at_ms);
-    int (*revoke_user)(void *db, const char *name, int64_t before_s);
-    int (*revocation_gen)(void *db, int64_t *gen);
-    int (*list_revocations)(void *db, int64_t after_gen, struct revocation_rec **out, size_t *n);
-    int (*get_user_revoked)(void *db, const char *name, int64_t *before_s);
-    int (*purge_revocations)(void *db, int64_t before_ms, int64_t *purged);
+                     char *id, size_t idsz, struct err *e);
+    int (*delete_ti)(void *db, const char *run_id, const char *task_id, struct err *e);
+    int (*put_user)(void *db, const struct user_rec *u, struct err *e);
+    int (*get_user)(void *db, const char *name, struct user_rec *out, struct err *e);
+    int (*list_users)(void *db, struct user_rec **out, size_t *n, struct err *e);
+    int (*delete_user)(void *db, const char *name, struct err *e);
+    int (*count_users)(void *db, const char *role, int64_t *count, struct err *e);
+    int (*revoke_token)(void *db, const char *jti, const char *name, int64_t exp_at_ms,
+                        struct err *e);
+    int (*revoke_user)(void *db, const char *name, int64_t before_s, struct err *e);
+    int (*revocation_gen)(void *db, int64_t *gen, struct err *e);
+    int (*list_revocations)(void *db, int64_t after_gen, struct revocation_rec **out, size_t *n,
+                            struct err *e);
+    int (*get_user_revoked)(void *db, const char *name, int64_t *before_s, struct err *e);
+    int (*purge_revocations)(void *db, int64_t before_ms, int64_t *purged, struct err *e);
     /* the event log (events.h): appends prepared once per writer connection, then reads */
-    int (*events_w_open)(void *db, void **w);
+    int (*events_w_open)(void *db, void **w, struct err *e);
     void (*events_w_close)(void *w);
     int (*events_w_put)(void *w, enum event_kind kind, const char *dag_id, const char *run_id,
-                        const char *task_id, const char *state, int try_number, int64_t at_ms);
-    int (*events_w_prune)(void *w, int64_t keep);
+                        const char *task_id, const char *state, int try_number, int64_t at_ms,
+                        struct err *e);
+    int (*events_w_prune)(void *w, int64_t keep, struct err *e);
     int (*events_list)(void *db, int64_t after_id, const char *dag_id, const char *run_id,
-                       size_t limit, struct event_rec **out, size_t *n);
-    int (*events_last_id)(void *db, int64_t *id);
-    int (*count_tis)(void *db, int64_t counts[TI_STATE_COUNT]);
-    int (*count_runs)(void *db, int64_t counts[RUN_STATE_COUNT]);
+                       size_t limit, struct event_rec **out, size_t *n, struct err *e);
+    int (*events_last_id)(void *db, int64_t *id, struct err *e);
+    int (*count_tis)(void *db, int64_t counts[TI_STATE_COUNT], struct err *e);
+    int (*count_runs)(void *db, int64_t counts[RUN_STATE_COUNT], struct err *e);
     /* one event appended outside the writer (a run claimed queued, a clear or cancel the CLI
      * writes), in the caller's transaction if one is open */
     int (*events_put)(void *db, enum event_kind kind, const char *dag_id, const char *run_id,
-                      const char *task_id, const char *state, int try_number, int64_t at_ms);
+                      const char *task_id, const char *state, int try_number, int64_t at_ms,
+                      struct err *e);
 };
 
 /* For the modules of this layer in front of the backends (events.c): s's backend and its
@@ -89,25 +95,27 @@ void *store__conn(struct store *s);
 /* ---- the SQLite backend (store_sqlite.c, events_sqlite.c, migrate_sqlite.c) ---- */
 
 extern const struct store_backend store__sqlite_backend;
-/* Opens (creating file and folders) and migrates path. 0 and *db, or a negative code with
- * *errmsg (malloc'd). */
-int store__sqlite_open(const char *path, void **db, char **errmsg);
+/* Opens (creating file and folders) and migrates path. 0 and *db, or a negative code with *e
+ * filled. */
+int store__sqlite_open(const char *path, void **db, struct err *e);
 /* The sqlite3 handle of a connection object of store_sqlite.c. */
 struct sqlite3;
 struct sqlite3 *store__sqlite(void *conn);
 
 /* events_sqlite.c: the event log's entries of store__sqlite_backend. */
-int events_sqlite_w_open(void *conn, void **w);
+int events_sqlite_w_open(void *conn, void **w, struct err *e);
 void events_sqlite_w_close(void *w);
 int events_sqlite_w_put(void *w, enum event_kind kind, const char *dag_id, const char *run_id,
-                        const char *task_id, const char *state, int try_number, int64_t at_ms);
-int events_sqlite_w_prune(void *w, int64_t keep);
+                        const char *task_id, const char *state, int try_number, int64_t at_ms,
+                        struct err *e);
+int events_sqlite_w_prune(void *w, int64_t keep, struct err *e);
 int events_sqlite_list(void *conn, int64_t after_id, const char *dag_id, const char *run_id,
-                       size_t limit, struct event_rec **out, size_t *n);
-int events_sqlite_last_id(void *conn, int64_t *id);
-int events_sqlite_count_tis(void *conn, int64_t counts[TI_STATE_COUNT]);
-int events_sqlite_count_runs(void *conn, int64_t counts[RUN_STATE_COUNT]);
+                       size_t limit, struct event_rec **out, size_t *n, struct err *e);
+int events_sqlite_last_id(void *conn, int64_t *id, struct err *e);
+int events_sqlite_count_tis(void *conn, int64_t counts[TI_STATE_COUNT], struct err *e);
+int events_sqlite_count_runs(void *conn, int64_t counts[RUN_STATE_COUNT], struct err *e);
 int events_sqlite_put(void *conn, enum event_kind kind, const char *dag_id, const char *run_id,
-                      const char *task_id, const char *state, int try_number, int64_t at_ms);
+                      const char *task_id, const char *state, int try_number, int64_t at_ms,
+                      struct err *e);
 
 #endif

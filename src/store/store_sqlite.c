@@ -13,8 +13,8 @@
  * file is made 0600 (SQLite gives -wal and -shm the file's mode) in a folder
  * created 0700 when missing.
  *
- * Errors return ERR_DB (or -ENOENT for a missing row) and leave a message
- * for people in c->err, read through store_errmsg.
+ * Errors return ERR_DB (or -ENOENT for a missing row) and fill the caller's
+ * struct err (may be NULL) with a message for people; nothing is kept here.
  *
  * The scheduler's calls that write several rows (import errors, request
  * take, run-id claim, task instance delete) open their own BEGIN IMMEDIATE
@@ -161,7 +161,6 @@ struct sqlite_conn {
     sqlite3 *db;                  /* owned */
     char *path;                   /* owned */
     sqlite3_stmt *stmt[ST_COUNT]; /* owned; NULL until first use */
-    struct buf err;               /* the last error message */
 };
 
 struct sqlite3 *store__sqlite(void *conn)
@@ -169,23 +168,27 @@ struct sqlite3 *store__sqlite(void *conn)
     return conn ? ((struct sqlite_conn *)conn)->db : NULL;
 }
 
-PRINTF_LIKE(2, 3) static int conn_fail(struct sqlite_conn *c, const char *fmt, ...)
+/* Fills e with what failed, then SQLite's words for why; returns ERR_DB. */
+PRINTF_LIKE(3, 4) static int conn_fail(struct sqlite_conn *c, struct err *e, const char *fmt, ...)
 {
+    if (!e)
+        return ERR_DB;
     va_list ap;
-    buf_reset(&c->err);
     va_start(ap, fmt);
-    (void)!buf_vaddf(&c->err, fmt, ap);
+    int n = vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
     va_end(ap);
-    (void)!buf_addf(&c->err, ": %s", sqlite3_errmsg(c->db));
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof(e->msg) ? (size_t)n : sizeof(e->msg) - 1;
+    snprintf(e->msg + len, sizeof(e->msg) - len, ": %s", sqlite3_errmsg(c->db));
+    e->code = ERR_DB;
     return ERR_DB;
 }
 
-/* The prepared statement id, reset and ready to bind; NULL with c->err set on failure. */
-static sqlite3_stmt *stmt_get(struct sqlite_conn *c, enum sqlite_stmt id)
+/* The prepared statement id, reset and ready to bind; NULL with e filled on failure. */
+static sqlite3_stmt *stmt_get(struct sqlite_conn *c, enum sqlite_stmt id, struct err *e)
 {
     if (!c->stmt[id] && sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
                                            &c->stmt[id], NULL) != SQLITE_OK) {
-        conn_fail(c, "cannot prepare a query on database '%s'", c->path);
+        conn_fail(c, e, "cannot prepare a query on database '%s'", c->path);
         return NULL;
     }
     return c->stmt[id];
@@ -199,10 +202,10 @@ static void stmt_done(sqlite3_stmt *st)
 }
 
 /* Runs a statement that returns no rows: 0, or ERR_DB with a message about what. */
-static int stmt_exec(struct sqlite_conn *c, sqlite3_stmt *st, const char *what)
+static int stmt_exec(struct sqlite_conn *c, sqlite3_stmt *st, const char *what, struct err *e)
 {
     int rc = sqlite3_step(st);
-    int r = rc == SQLITE_DONE ? 0 : conn_fail(c, "cannot %s in database '%s'", what, c->path);
+    int r = rc == SQLITE_DONE ? 0 : conn_fail(c, e, "cannot %s in database '%s'", what, c->path);
     stmt_done(st);
     return r;
 }
@@ -293,29 +296,22 @@ static void conn_close(void *db)
         sqlite3_finalize(c->stmt[i]);
     sqlite3_close(c->db);
     free(c->path);
-    buf_release(&c->err);
     free(c);
 }
 
-static int open_fail(char **errmsg, const char *path, const char *why, int code)
+static int open_fail(struct err *e, const char *path, const char *why, int code)
 {
-    struct buf b = BUF_INIT(8192);
-    (void)!buf_addf(&b, "cannot open database '%s': %s", path, why);
-    *errmsg = buf_detach(&b, NULL);
-    return code;
+    return err_set(e, code, "cannot open database '%s': %s", path, why);
 }
 
-int store__sqlite_open(const char *path, void **out, char **errmsg)
+int store__sqlite_open(const char *path, void **out, struct err *e)
 {
     *out = NULL;
-    *errmsg = NULL;
     struct buf failed = BUF_INIT(4096);
     int r = make_parents(path, &failed);
     if (r < 0) {
-        struct buf why = BUF_INIT(8192);
-        (void)!buf_addf(&why, "cannot create folder '%s': %s", failed.data, strerror(-r));
-        r = open_fail(errmsg, path, why.data, ERR_DB);
-        buf_release(&why);
+        r = err_set(e, ERR_DB, "cannot open database '%s': cannot create folder '%s': %s", path,
+                    failed.data, strerror(-r));
         buf_release(&failed);
         return r;
     }
@@ -329,17 +325,16 @@ int store__sqlite_open(const char *path, void **out, char **errmsg)
     bool created = stat(path, &sb) < 0 && errno == ENOENT;
     struct sqlite_conn *c = xcalloc(1, sizeof(*c));
     c->path = xstrdup(path);
-    buf_init(&c->err, 8192);
     int rc = sqlite3_open_v2(path, &c->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
                                  SQLITE_OPEN_EXRESCODE,
                              NULL);
     if (rc != SQLITE_OK) {
-        r = open_fail(errmsg, path, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc), ERR_DB);
+        r = open_fail(e, path, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc), ERR_DB);
         goto fail;
     }
     if (created && chmod(path, 0600) < 0 && errno != ENOENT) {
-        r = open_fail(errmsg, path, strerror(errno), ERR_DB);
+        r = open_fail(e, path, strerror(errno), ERR_DB);
         goto fail;
     }
     sqlite3_busy_timeout(c->db, 5000);
@@ -368,31 +363,27 @@ int store__sqlite_open(const char *path, void **out, char **errmsg)
     }
     if (step != SQLITE_ROW) {
         sqlite3_finalize(st);
-        r = open_fail(errmsg, path, sqlite3_errmsg(c->db), ERR_DB);
+        r = open_fail(e, path, sqlite3_errmsg(c->db), ERR_DB);
         goto fail;
     }
     const char *mode = (const char *)sqlite3_column_text(st, 0);
     if (!mode || strcmp(mode, "wal") != 0) {
-        struct buf why = BUF_INIT(1024);
-        (void)!buf_addf(&why, "cannot use write-ahead logging (journal mode is '%s')",
-                        mode ? mode : "?");
+        r = err_set(e, ERR_DB,
+                    "cannot open database '%s': cannot use write-ahead logging (journal mode is "
+                    "'%s')",
+                    path, mode ? mode : "?");
         sqlite3_finalize(st);
-        r = open_fail(errmsg, path, why.data, ERR_DB);
-        buf_release(&why);
         goto fail;
     }
     sqlite3_finalize(st);
     if (sqlite3_exec(c->db, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON", NULL, NULL, NULL) !=
         SQLITE_OK) {
-        r = open_fail(errmsg, path, sqlite3_errmsg(c->db), ERR_DB);
+        r = open_fail(e, path, sqlite3_errmsg(c->db), ERR_DB);
         goto fail;
     }
-    char *merr = NULL;
-    r = migrate_sqlite(c->db, path, &merr);
-    if (r < 0) {
-        *errmsg = merr;
+    r = migrate_sqlite(c->db, path, e);
+    if (r < 0)
         goto fail;
-    }
     *out = c;
     return 0;
 fail:
@@ -400,23 +391,18 @@ fail:
     return r;
 }
 
-static const char *conn_errmsg(void *db)
-{
-    struct sqlite_conn *c = db;
-    return c->err.len ? c->err.data : "no error";
-}
-
 /* ---- transactions ---- */
 
-static int conn_step_simple(struct sqlite_conn *c, enum sqlite_stmt id, const char *what)
+static int conn_step_simple(struct sqlite_conn *c, enum sqlite_stmt id, const char *what,
+                            struct err *e)
 {
-    sqlite3_stmt *st = stmt_get(c, id);
-    return st ? stmt_exec(c, st, what) : ERR_DB;
+    sqlite3_stmt *st = stmt_get(c, id, e);
+    return st ? stmt_exec(c, st, what, e) : ERR_DB;
 }
 
-static int conn_begin(void *db)
+static int conn_begin(void *db, struct err *e)
 {
-    return conn_step_simple(db, ST_BEGIN, "start a transaction");
+    return conn_step_simple(db, ST_BEGIN, "start a transaction", e);
 }
 
 static void conn_rollback(void *db)
@@ -424,7 +410,7 @@ static void conn_rollback(void *db)
     struct sqlite_conn *c = db;
     if (sqlite3_get_autocommit(c->db))
         return; /* nothing open (SQLite may already have rolled back after an error) */
-    sqlite3_stmt *st = stmt_get(c, ST_ROLLBACK);
+    sqlite3_stmt *st = stmt_get(c, ST_ROLLBACK, NULL);
     if (st) {
         sqlite3_step(st);
         stmt_done(st);
@@ -432,17 +418,16 @@ static void conn_rollback(void *db)
 }
 
 /* On failure the transaction is rolled back, so the caller can simply retry the batch. */
-static int conn_commit(void *db)
+static int conn_commit(void *db, struct err *e)
 {
     struct sqlite_conn *c = db;
     if (FAULT(FP_STORE_COMMIT)) {
         conn_rollback(c);
-        buf_reset(&c->err);
-        (void)!buf_addf(&c->err, "cannot commit to database '%s': injected fault FP_STORE_COMMIT",
-                        c->path);
+        (void)err_set(e, ERR_DB, "cannot commit to database '%s': injected fault FP_STORE_COMMIT",
+                      c->path);
         return ERR_DB;
     }
-    int r = conn_step_simple(c, ST_COMMIT, "commit");
+    int r = conn_step_simple(c, ST_COMMIT, "commit", e);
     if (r < 0)
         conn_rollback(c);
     return r;
@@ -452,22 +437,22 @@ static int conn_commit(void *db)
 
 /* A record the database would refuse or could not read back is our caller's bug, but it must
  * not take the store down: refuse it with a message. */
-static int bad_record(struct sqlite_conn *c, const char *what, const char *id, const char *why)
+static int bad_record(struct sqlite_conn *c, const char *what, const char *id, const char *why,
+                      struct err *e)
 {
-    buf_reset(&c->err);
-    (void)!buf_addf(&c->err, "cannot write %s '%s' to database '%s': %s", what, id ? id : "",
-                    c->path, why);
+    (void)err_set(e, ERR_DB, "cannot write %s '%s' to database '%s': %s", what, id ? id : "",
+                  c->path, why);
     return ERR_DB;
 }
 
-static int conn_put_run(void *db, const struct run_rec *r)
+static int conn_put_run(void *db, const struct run_rec *r, struct err *e)
 {
     struct sqlite_conn *c = db;
     if (!r->run_id || !r->dag_id)
-        return bad_record(c, "run", r->run_id, "no run id or DAG id");
+        return bad_record(c, "run", r->run_id, "no run id or DAG id", e);
     if ((unsigned)r->state >= RUN_STATE_COUNT || (unsigned)r->type >= RUN_TYPE_COUNT)
-        return bad_record(c, "run", r->run_id, "invalid state or type");
-    sqlite3_stmt *st = stmt_get(c, ST_PUT_RUN);
+        return bad_record(c, "run", r->run_id, "invalid state or type", e);
+    sqlite3_stmt *st = stmt_get(c, ST_PUT_RUN, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, r->run_id);
@@ -482,17 +467,17 @@ static int conn_put_run(void *db, const struct run_rec *r)
     bind_text(st, 10, r->dag_hash);
     bind_text(st, 11, r->dag_path);
     bind_text(st, 12, r->owner);
-    return stmt_exec(c, st, "write a run");
+    return stmt_exec(c, st, "write a run", e);
 }
 
-static int conn_put_ti(void *db, const struct ti_rec *t)
+static int conn_put_ti(void *db, const struct ti_rec *t, struct err *e)
 {
     struct sqlite_conn *c = db;
     if (!t->run_id || !t->task_id)
-        return bad_record(c, "task instance", t->task_id, "no run id or task id");
+        return bad_record(c, "task instance", t->task_id, "no run id or task id", e);
     if ((unsigned)t->state >= TI_STATE_COUNT)
-        return bad_record(c, "task instance", t->task_id, "invalid state");
-    sqlite3_stmt *st = stmt_get(c, ST_PUT_TI);
+        return bad_record(c, "task instance", t->task_id, "invalid state", e);
+    sqlite3_stmt *st = stmt_get(c, ST_PUT_TI, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, t->run_id);
@@ -514,17 +499,17 @@ static int conn_put_ti(void *db, const struct ti_rec *t)
     bind_time(st, 14, t->queued_at_ms);
     bind_time(st, 15, t->started_at_ms);
     bind_time(st, 16, t->ended_at_ms);
-    return stmt_exec(c, st, "write a task instance");
+    return stmt_exec(c, st, "write a task instance", e);
 }
 
-static int conn_put_try(void *db, const struct try_rec *t)
+static int conn_put_try(void *db, const struct try_rec *t, struct err *e)
 {
     struct sqlite_conn *c = db;
     if (!t->run_id || !t->task_id)
-        return bad_record(c, "try", t->task_id, "no run id or task id");
+        return bad_record(c, "try", t->task_id, "no run id or task id", e);
     if ((unsigned)t->state >= TI_STATE_COUNT)
-        return bad_record(c, "try", t->task_id, "invalid state");
-    sqlite3_stmt *st = stmt_get(c, ST_PUT_TRY);
+        return bad_record(c, "try", t->task_id, "invalid state", e);
+    sqlite3_stmt *st = stmt_get(c, ST_PUT_TRY, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, t->run_id);
@@ -539,29 +524,29 @@ static int conn_put_try(void *db, const struct try_rec *t)
     bind_time(st, 10, t->ended_at_ms);
     bind_text(st, 11, t->hostname);
     sqlite3_bind_int(st, 12, t->pid);
-    return stmt_exec(c, st, "write a try");
+    return stmt_exec(c, st, "write a try", e);
 }
 
 static int conn_put_dag_version(void *db, const char *hash, const char *dag_id, const char *source,
-                                size_t len)
+                                size_t len, struct err *e)
 {
     struct sqlite_conn *c = db;
     if (!hash || !dag_id)
-        return bad_record(c, "DAG version", hash, "no hash or DAG id");
-    sqlite3_stmt *st = stmt_get(c, ST_PUT_DV);
+        return bad_record(c, "DAG version", hash, "no hash or DAG id", e);
+    sqlite3_stmt *st = stmt_get(c, ST_PUT_DV, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, hash);
     bind_text(st, 2, dag_id);
     sqlite3_bind_blob64(st, 3, source ? source : "", source ? len : 0, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, when_now_ms());
-    return stmt_exec(c, st, "write a DAG version");
+    return stmt_exec(c, st, "write a DAG version", e);
 }
 
 /* ---- reads ---- */
 
 /* Reads the current row of st into *r: 0, or ERR_DB for a state this binary does not know. */
-static int read_run(struct sqlite_conn *c, sqlite3_stmt *st, struct run_rec *r)
+static int read_run(struct sqlite_conn *c, sqlite3_stmt *st, struct run_rec *r, struct err *e)
 {
     memset(r, 0, sizeof(*r));
     r->run_id = col_text(st, 0);
@@ -578,16 +563,15 @@ static int read_run(struct sqlite_conn *c, sqlite3_stmt *st, struct run_rec *r)
     r->owner = col_text(st, 11);
     if (!state || run_state_parse(state, &r->state) < 0 || !type ||
         run_type_parse(type, &r->type) < 0) {
-        buf_reset(&c->err);
-        (void)!buf_addf(&c->err, "run '%s' in database '%s' has an unknown state or type",
-                        r->run_id ? r->run_id : "?", c->path);
+        (void)err_set(e, ERR_DB, "run '%s' in database '%s' has an unknown state or type",
+                      r->run_id ? r->run_id : "?", c->path);
         run_rec_release(r);
         return ERR_DB;
     }
     return 0;
 }
 
-static int read_ti(struct sqlite_conn *c, sqlite3_stmt *st, struct ti_rec *t)
+static int read_ti(struct sqlite_conn *c, sqlite3_stmt *st, struct ti_rec *t, struct err *e)
 {
     memset(t, 0, sizeof(*t));
     t->run_id = col_text(st, 0);
@@ -607,16 +591,15 @@ static int read_ti(struct sqlite_conn *c, sqlite3_stmt *st, struct ti_rec *t)
     t->started_at_ms = col_time(st, 14);
     t->ended_at_ms = col_time(st, 15);
     if (!state || ti_state_parse(state, &t->state) < 0) {
-        buf_reset(&c->err);
-        (void)!buf_addf(&c->err, "task instance '%s' in database '%s' has an unknown state",
-                        t->task_id ? t->task_id : "?", c->path);
+        (void)err_set(e, ERR_DB, "task instance '%s' in database '%s' has an unknown state",
+                      t->task_id ? t->task_id : "?", c->path);
         ti_rec_release(t);
         return ERR_DB;
     }
     return 0;
 }
 
-static int read_try(struct sqlite_conn *c, sqlite3_stmt *st, struct try_rec *t)
+static int read_try(struct sqlite_conn *c, sqlite3_stmt *st, struct try_rec *t, struct err *e)
 {
     memset(t, 0, sizeof(*t));
     t->run_id = col_text(st, 0);
@@ -632,44 +615,45 @@ static int read_try(struct sqlite_conn *c, sqlite3_stmt *st, struct try_rec *t)
     t->hostname = col_text(st, 10);
     t->pid = sqlite3_column_int(st, 11);
     if (!state || ti_state_parse(state, &t->state) < 0) {
-        buf_reset(&c->err);
-        (void)!buf_addf(&c->err, "try %d of '%s' in database '%s' has an unknown state",
-                        t->try_number, t->task_id ? t->task_id : "?", c->path);
+        (void)err_set(e, ERR_DB, "try %d of '%s' in database '%s' has an unknown state",
+                      t->try_number, t->task_id ? t->task_id : "?", c->path);
         try_rec_release(t);
         return ERR_DB;
     }
     return 0;
 }
 
-/* Steps st for one row: the row's reader result, -ENOENT, or ERR_DB. */
+/* Steps st for one row: the row's reader result, -ENOENT, or ERR_DB (filling the struct err *e
+ * of the calling function). */
 #define GET_ONE(c, st, reader, out, what)                                                          \
     do {                                                                                           \
         int rc_ = sqlite3_step(st);                                                                \
         int r_;                                                                                    \
         if (rc_ == SQLITE_ROW)                                                                     \
-            r_ = reader((c), (st), (out));                                                         \
+            r_ = reader((c), (st), (out), e);                                                      \
         else if (rc_ == SQLITE_DONE)                                                               \
             r_ = -ENOENT;                                                                          \
         else                                                                                       \
-            r_ = conn_fail((c), "cannot read %s from database '%s'", (what), (c)->path);           \
+            r_ = conn_fail((c), e, "cannot read %s from database '%s'", (what), (c)->path);        \
         stmt_done(st);                                                                             \
         return r_;                                                                                 \
     } while (0)
 
-static int conn_get_run(void *db, const char *run_id, struct run_rec *out)
+static int conn_get_run(void *db, const char *run_id, struct run_rec *out, struct err *e)
 {
     struct sqlite_conn *c = db;
-    sqlite3_stmt *st = stmt_get(c, ST_GET_RUN);
+    sqlite3_stmt *st = stmt_get(c, ST_GET_RUN, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, run_id);
     GET_ONE(c, st, read_run, out, "a run");
 }
 
-static int conn_get_ti(void *db, const char *run_id, const char *task_id, struct ti_rec *out)
+static int conn_get_ti(void *db, const char *run_id, const char *task_id, struct ti_rec *out,
+                       struct err *e)
 {
     struct sqlite_conn *c = db;
-    sqlite3_stmt *st = stmt_get(c, ST_GET_TI);
+    sqlite3_stmt *st = stmt_get(c, ST_GET_TI, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, run_id);
@@ -677,7 +661,8 @@ static int conn_get_ti(void *db, const char *run_id, const char *task_id, struct
     GET_ONE(c, st, read_ti, out, "a task instance");
 }
 
-/* Reads every row of st into a growing array of records of size elem. */
+/* Reads every row of st into a growing array of records of size elem; a failure fills the
+ * struct err *e of the calling function. */
 #define LIST_ALL(c, st, T, reader, release, outp, np, what)                                        \
     do {                                                                                           \
         T *v_ = NULL;                                                                              \
@@ -685,12 +670,12 @@ static int conn_get_ti(void *db, const char *run_id, const char *task_id, struct
         int rc_, r_ = 0;                                                                           \
         while ((rc_ = sqlite3_step(st)) == SQLITE_ROW) {                                           \
             xgrow((void **)&v_, &cap_, n_ + 1, sizeof(T));                                         \
-            if ((r_ = reader((c), (st), &v_[n_])) < 0)                                             \
+            if ((r_ = reader((c), (st), &v_[n_], e)) < 0)                                          \
                 break;                                                                             \
             n_++;                                                                                  \
         }                                                                                          \
         if (r_ == 0 && rc_ != SQLITE_DONE)                                                         \
-            r_ = conn_fail((c), "cannot read %s from database '%s'", (what), (c)->path);           \
+            r_ = conn_fail((c), e, "cannot read %s from database '%s'", (what), (c)->path);        \
         stmt_done(st);                                                                             \
         if (r_ < 0) {                                                                              \
             for (size_t i_ = 0; i_ < n_; i_++)                                                     \
@@ -704,25 +689,26 @@ static int conn_get_ti(void *db, const char *run_id, const char *task_id, struct
     } while (0)
 
 static int conn_list_runs(void *db, const char *dag_id, int64_t limit, int64_t offset,
-                          struct run_rec **out, size_t *n, size_t *total)
+                          struct run_rec **out, size_t *n, size_t *total, struct err *e)
 {
     struct sqlite_conn *c = db;
     *out = NULL;
     *n = 0;
     if (total) {
-        sqlite3_stmt *ct = stmt_get(c, dag_id ? ST_COUNT_RUNS_DAG : ST_COUNT_RUNS);
+        sqlite3_stmt *ct = stmt_get(c, dag_id ? ST_COUNT_RUNS_DAG : ST_COUNT_RUNS, e);
         if (!ct)
             return ERR_DB;
         if (dag_id)
             bind_text(ct, 1, dag_id);
         int rc = sqlite3_step(ct);
         *total = rc == SQLITE_ROW ? (size_t)sqlite3_column_int64(ct, 0) : 0;
-        int r = rc == SQLITE_ROW ? 0 : conn_fail(c, "cannot count runs in database '%s'", c->path);
+        int r =
+            rc == SQLITE_ROW ? 0 : conn_fail(c, e, "cannot count runs in database '%s'", c->path);
         stmt_done(ct);
         if (r < 0)
             return r;
     }
-    sqlite3_stmt *st = stmt_get(c, dag_id ? ST_LIST_RUNS_DAG : ST_LIST_RUNS);
+    sqlite3_stmt *st = stmt_get(c, dag_id ? ST_LIST_RUNS_DAG : ST_LIST_RUNS, e);
     if (!st)
         return ERR_DB;
     int i = 1;
@@ -733,12 +719,13 @@ static int conn_list_runs(void *db, const char *dag_id, int64_t limit, int64_t o
     LIST_ALL(c, st, struct run_rec, read_run, run_rec_release, out, n, "runs");
 }
 
-static int conn_list_tis(void *db, const char *run_id, struct ti_rec **out, size_t *n)
+static int conn_list_tis(void *db, const char *run_id, struct ti_rec **out, size_t *n,
+                         struct err *e)
 {
     struct sqlite_conn *c = db;
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *st = stmt_get(c, ST_LIST_TIS);
+    sqlite3_stmt *st = stmt_get(c, ST_LIST_TIS, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, run_id);
@@ -746,12 +733,12 @@ static int conn_list_tis(void *db, const char *run_id, struct ti_rec **out, size
 }
 
 static int conn_list_tries(void *db, const char *run_id, const char *task_id, struct try_rec **out,
-                           size_t *n)
+                           size_t *n, struct err *e)
 {
     struct sqlite_conn *c = db;
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *st = stmt_get(c, ST_LIST_TRIES);
+    sqlite3_stmt *st = stmt_get(c, ST_LIST_TRIES, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, run_id);
@@ -759,12 +746,13 @@ static int conn_list_tries(void *db, const char *run_id, const char *task_id, st
     LIST_ALL(c, st, struct try_rec, read_try, try_rec_release, out, n, "tries");
 }
 
-static int conn_get_dag_version(void *db, const char *hash, char **source, size_t *len)
+static int conn_get_dag_version(void *db, const char *hash, char **source, size_t *len,
+                                struct err *e)
 {
     struct sqlite_conn *c = db;
     *source = NULL;
     *len = 0;
-    sqlite3_stmt *st = stmt_get(c, ST_GET_DV);
+    sqlite3_stmt *st = stmt_get(c, ST_GET_DV, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, hash);
@@ -775,7 +763,7 @@ static int conn_get_dag_version(void *db, const char *hash, char **source, size_
     else if (rc == SQLITE_DONE)
         r = -ENOENT;
     else
-        r = conn_fail(c, "cannot read a DAG version from database '%s'", c->path);
+        r = conn_fail(c, e, "cannot read a DAG version from database '%s'", c->path);
     stmt_done(st);
     return r;
 }
@@ -783,15 +771,15 @@ static int conn_get_dag_version(void *db, const char *hash, char **source, size_
 /* ---- the scheduler's tables ---- */
 
 /* Opens a transaction unless the caller has one: *own tells txn_end whether to finish it. */
-static int txn_start(struct sqlite_conn *c, bool *own)
+static int txn_start(struct sqlite_conn *c, bool *own, struct err *e)
 {
     *own = sqlite3_get_autocommit(c->db) != 0;
-    return *own ? conn_begin(c) : 0;
+    return *own ? conn_begin(c, e) : 0;
 }
 
 /* Commits (r == 0) or rolls back a transaction txn_start opened; returns r or the commit's
  * failure. A joined transaction is left to its owner. */
-static int txn_end(struct sqlite_conn *c, bool own, int r)
+static int txn_end(struct sqlite_conn *c, bool own, int r, struct err *e)
 {
     if (!own)
         return r;
@@ -799,7 +787,7 @@ static int txn_end(struct sqlite_conn *c, bool own, int r)
         conn_rollback(c);
         return r;
     }
-    return conn_commit(c);
+    return conn_commit(c, e);
 }
 
 static int64_t now_or(int64_t at_ms)
@@ -807,7 +795,7 @@ static int64_t now_or(int64_t at_ms)
     return at_ms > 0 ? at_ms : when_now_ms();
 }
 
-static int read_dag(struct sqlite_conn *c, sqlite3_stmt *st, struct dag_rec *d)
+static int read_dag(struct sqlite_conn *c, sqlite3_stmt *st, struct dag_rec *d, struct err *e)
 {
     (void)c;
     memset(d, 0, sizeof(*d));
@@ -821,19 +809,20 @@ static int read_dag(struct sqlite_conn *c, sqlite3_stmt *st, struct dag_rec *d)
     return 0;
 }
 
-static int read_import_error(struct sqlite_conn *c, sqlite3_stmt *st, struct import_error_rec *e)
+static int read_import_error(struct sqlite_conn *c, sqlite3_stmt *st, struct import_error_rec *ie,
+                             struct err *e)
 {
     (void)c;
-    memset(e, 0, sizeof(*e));
-    e->path = col_text(st, 0);
-    e->line = sqlite3_column_int(st, 1);
-    e->col = sqlite3_column_int(st, 2);
-    e->message = col_text(st, 3);
-    e->at_ms = col_time(st, 4);
+    memset(ie, 0, sizeof(*ie));
+    ie->path = col_text(st, 0);
+    ie->line = sqlite3_column_int(st, 1);
+    ie->col = sqlite3_column_int(st, 2);
+    ie->message = col_text(st, 3);
+    ie->at_ms = col_time(st, 4);
     return 0;
 }
 
-static int read_pool(struct sqlite_conn *c, sqlite3_stmt *st, struct pool_rec *p)
+static int read_pool(struct sqlite_conn *c, sqlite3_stmt *st, struct pool_rec *p, struct err *e)
 {
     (void)c;
     memset(p, 0, sizeof(*p));
@@ -843,7 +832,8 @@ static int read_pool(struct sqlite_conn *c, sqlite3_stmt *st, struct pool_rec *p
     return 0;
 }
 
-static int read_request(struct sqlite_conn *c, sqlite3_stmt *st, struct run_request *q)
+static int read_request(struct sqlite_conn *c, sqlite3_stmt *st, struct run_request *q,
+                        struct err *e)
 {
     (void)c;
     memset(q, 0, sizeof(*q));
@@ -853,12 +843,12 @@ static int read_request(struct sqlite_conn *c, sqlite3_stmt *st, struct run_requ
     return 0;
 }
 
-static int conn_put_dag(void *db, const struct dag_rec *d)
+static int conn_put_dag(void *db, const struct dag_rec *d, struct err *e)
 {
     struct sqlite_conn *c = db;
     if (!d->dag_id)
-        return bad_record(c, "DAG", d->dag_id, "no DAG id");
-    sqlite3_stmt *st = stmt_get(c, ST_PUT_DAG);
+        return bad_record(c, "DAG", d->dag_id, "no DAG id", e);
+    sqlite3_stmt *st = stmt_get(c, ST_PUT_DAG, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, d->dag_id);
@@ -867,68 +857,68 @@ static int conn_put_dag(void *db, const struct dag_rec *d)
     bind_text(st, 4, d->schedule);
     bind_text(st, 5, d->description);
     sqlite3_bind_int64(st, 6, now_or(d->updated_at_ms));
-    return stmt_exec(c, st, "write a DAG");
+    return stmt_exec(c, st, "write a DAG", e);
 }
 
-static int conn_set_paused(void *db, const char *dag_id, bool paused)
+static int conn_set_paused(void *db, const char *dag_id, bool paused, struct err *e)
 {
     struct sqlite_conn *c = db;
     if (!dag_id)
-        return bad_record(c, "DAG", dag_id, "no DAG id");
-    sqlite3_stmt *st = stmt_get(c, ST_SET_PAUSED);
+        return bad_record(c, "DAG", dag_id, "no DAG id", e);
+    sqlite3_stmt *st = stmt_get(c, ST_SET_PAUSED, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, dag_id);
     sqlite3_bind_int(st, 2, paused ? 1 : 0);
     sqlite3_bind_int64(st, 3, when_now_ms());
-    return stmt_exec(c, st, "pause or unpause a DAG");
+    return stmt_exec(c, st, "pause or unpause a DAG", e);
 }
 
-static int conn_get_dag(void *db, const char *dag_id, struct dag_rec *out)
+static int conn_get_dag(void *db, const char *dag_id, struct dag_rec *out, struct err *e)
 {
     struct sqlite_conn *c = db;
     memset(out, 0, sizeof(*out));
-    sqlite3_stmt *st = stmt_get(c, ST_GET_DAG);
+    sqlite3_stmt *st = stmt_get(c, ST_GET_DAG, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, dag_id);
     GET_ONE(c, st, read_dag, out, "a DAG");
 }
 
-static int conn_list_dags(void *db, struct dag_rec **out, size_t *n)
+static int conn_list_dags(void *db, struct dag_rec **out, size_t *n, struct err *e)
 {
     struct sqlite_conn *c = db;
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *st = stmt_get(c, ST_LIST_DAGS);
+    sqlite3_stmt *st = stmt_get(c, ST_LIST_DAGS, e);
     if (!st)
         return ERR_DB;
     LIST_ALL(c, st, struct dag_rec, read_dag, dag_rec_release, out, n, "DAGs");
 }
 
 static int conn_set_import_errors(void *db, const char *path, const struct import_error_rec *v,
-                                  size_t n)
+                                  size_t n, struct err *e)
 {
     struct sqlite_conn *c = db;
     if (!path)
-        return bad_record(c, "import errors", path, "no path");
+        return bad_record(c, "import errors", path, "no path", e);
     for (size_t i = 0; i < n; i++)
         if (!v[i].message)
-            return bad_record(c, "import errors of", path, "an error without a message");
+            return bad_record(c, "import errors of", path, "an error without a message", e);
     bool own;
-    int r = txn_start(c, &own);
+    int r = txn_start(c, &own, e);
     if (r < 0)
         return r;
-    sqlite3_stmt *st = stmt_get(c, ST_DEL_IMPORT_ERRORS);
+    sqlite3_stmt *st = stmt_get(c, ST_DEL_IMPORT_ERRORS, e);
     if (!st) {
         r = ERR_DB;
         goto out;
     }
     bind_text(st, 1, path);
-    if ((r = stmt_exec(c, st, "clear import errors")) < 0)
+    if ((r = stmt_exec(c, st, "clear import errors", e)) < 0)
         goto out;
     for (size_t i = 0; i < n; i++) {
-        if (!(st = stmt_get(c, ST_PUT_IMPORT_ERROR))) {
+        if (!(st = stmt_get(c, ST_PUT_IMPORT_ERROR, e))) {
             r = ERR_DB;
             goto out;
         }
@@ -937,47 +927,48 @@ static int conn_set_import_errors(void *db, const char *path, const struct impor
         sqlite3_bind_int(st, 3, v[i].col);
         bind_text(st, 4, v[i].message);
         sqlite3_bind_int64(st, 5, now_or(v[i].at_ms));
-        if ((r = stmt_exec(c, st, "write an import error")) < 0)
+        if ((r = stmt_exec(c, st, "write an import error", e)) < 0)
             goto out;
     }
 out:
-    return txn_end(c, own, r);
+    return txn_end(c, own, r, e);
 }
 
-static int conn_list_import_errors(void *db, struct import_error_rec **out, size_t *n)
+static int conn_list_import_errors(void *db, struct import_error_rec **out, size_t *n,
+                                   struct err *e)
 {
     struct sqlite_conn *c = db;
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *st = stmt_get(c, ST_LIST_IMPORT_ERRORS);
+    sqlite3_stmt *st = stmt_get(c, ST_LIST_IMPORT_ERRORS, e);
     if (!st)
         return ERR_DB;
     LIST_ALL(c, st, struct import_error_rec, read_import_error, import_error_rec_release, out, n,
              "import errors");
 }
 
-static int conn_set_pool(void *db, const char *name, int slots)
+static int conn_set_pool(void *db, const char *name, int slots, struct err *e)
 {
     struct sqlite_conn *c = db;
     if (!name || !*name)
-        return bad_record(c, "pool", name, "no name");
+        return bad_record(c, "pool", name, "no name", e);
     if (slots < 0)
-        return bad_record(c, "pool", name, "negative slots");
-    sqlite3_stmt *st = stmt_get(c, ST_SET_POOL);
+        return bad_record(c, "pool", name, "negative slots", e);
+    sqlite3_stmt *st = stmt_get(c, ST_SET_POOL, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, name);
     sqlite3_bind_int(st, 2, slots);
     sqlite3_bind_int64(st, 3, when_now_ms());
-    return stmt_exec(c, st, "write a pool");
+    return stmt_exec(c, st, "write a pool", e);
 }
 
-static int conn_list_pools(void *db, struct pool_rec **out, size_t *n)
+static int conn_list_pools(void *db, struct pool_rec **out, size_t *n, struct err *e)
 {
     struct sqlite_conn *c = db;
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *st = stmt_get(c, ST_LIST_POOLS);
+    sqlite3_stmt *st = stmt_get(c, ST_LIST_POOLS, e);
     if (!st)
         return ERR_DB;
     LIST_ALL(c, st, struct pool_rec, read_pool, pool_rec_release, out, n, "pools");
@@ -985,7 +976,7 @@ static int conn_list_pools(void *db, struct pool_rec **out, size_t *n)
 
 /* Runs a one-row, one-integer query: 0 with *v (*null when the value is NULL), or ERR_DB. */
 static int scalar_int(struct sqlite_conn *c, sqlite3_stmt *st, int64_t *v, bool *null,
-                      const char *what)
+                      const char *what, struct err *e)
 {
     int rc = sqlite3_step(st);
     int r = 0;
@@ -995,60 +986,60 @@ static int scalar_int(struct sqlite_conn *c, sqlite3_stmt *st, int64_t *v, bool 
         *null = sqlite3_column_type(st, 0) == SQLITE_NULL;
         *v = sqlite3_column_int64(st, 0);
     } else if (rc != SQLITE_DONE) {
-        r = conn_fail(c, "cannot read %s from database '%s'", what, c->path);
+        r = conn_fail(c, e, "cannot read %s from database '%s'", what, c->path);
     }
     stmt_done(st);
     return r;
 }
 
-static int conn_pool_usage(void *db, const char *pool, int *used)
+static int conn_pool_usage(void *db, const char *pool, int *used, struct err *e)
 {
     struct sqlite_conn *c = db;
     *used = 0;
-    sqlite3_stmt *st = stmt_get(c, ST_POOL_USAGE);
+    sqlite3_stmt *st = stmt_get(c, ST_POOL_USAGE, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, pool ? pool : "default");
     int64_t v;
     bool null;
-    int r = scalar_int(c, st, &v, &null, "a pool's usage");
+    int r = scalar_int(c, st, &v, &null, "a pool's usage", e);
     if (r == 0)
         *used = (int)v;
     return r;
 }
 
-static int conn_put_request(void *db, const char *run_id, const char *kind)
+static int conn_put_request(void *db, const char *run_id, const char *kind, struct err *e)
 {
     struct sqlite_conn *c = db;
     if (!run_id || !kind)
-        return bad_record(c, "request", run_id, "no run id or kind");
-    sqlite3_stmt *st = stmt_get(c, ST_PUT_REQUEST);
+        return bad_record(c, "request", run_id, "no run id or kind", e);
+    sqlite3_stmt *st = stmt_get(c, ST_PUT_REQUEST, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, run_id);
     bind_text(st, 2, kind);
     sqlite3_bind_int64(st, 3, when_now_ms());
-    return stmt_exec(c, st, "write a request");
+    return stmt_exec(c, st, "write a request", e);
 }
 
 /* Reads every row of st into *out; like LIST_ALL but returns instead of leaving the caller. */
 static int list_requests(struct sqlite_conn *c, sqlite3_stmt *st, struct run_request **out,
-                         size_t *n)
+                         size_t *n, struct err *e)
 {
     LIST_ALL(c, st, struct run_request, read_request, run_request_release, out, n, "requests");
 }
 
-static int conn_take_requests(void *db, struct run_request **out, size_t *n)
+static int conn_take_requests(void *db, struct run_request **out, size_t *n, struct err *e)
 {
     struct sqlite_conn *c = db;
     *out = NULL;
     *n = 0;
     /* A scheduler asks every few seconds: when there is nothing, answer from a read alone,
      * so an idle home is never written to (no write lock, no WAL frame, no fsync). */
-    sqlite3_stmt *st = stmt_get(c, ST_LIST_REQUESTS);
+    sqlite3_stmt *st = stmt_get(c, ST_LIST_REQUESTS, e);
     if (!st)
         return ERR_DB;
-    int r = list_requests(c, st, out, n);
+    int r = list_requests(c, st, out, n, e);
     if (r < 0 || *n == 0)
         return r;
     bool lasting = true; /* only requests that stay until done (clears): nothing to delete */
@@ -1061,22 +1052,22 @@ static int conn_take_requests(void *db, struct run_request **out, size_t *n)
     *out = NULL;
     *n = 0;
     bool own;
-    r = txn_start(c, &own);
+    r = txn_start(c, &own, e);
     if (r < 0)
         return r;
-    st = stmt_get(c, ST_LIST_REQUESTS);
+    st = stmt_get(c, ST_LIST_REQUESTS, e);
     if (!st) {
         r = ERR_DB;
         goto out;
     }
-    if ((r = list_requests(c, st, out, n)) < 0)
+    if ((r = list_requests(c, st, out, n, e)) < 0)
         goto out;
-    if (!(st = stmt_get(c, ST_DEL_REQUESTS)))
+    if (!(st = stmt_get(c, ST_DEL_REQUESTS, e)))
         r = ERR_DB;
     else
-        r = stmt_exec(c, st, "delete requests");
+        r = stmt_exec(c, st, "delete requests", e);
 out:
-    r = txn_end(c, own, r);
+    r = txn_end(c, own, r, e);
     if (r < 0) {
         store_free_requests(*out, *n);
         *out = NULL;
@@ -1085,88 +1076,90 @@ out:
     return r;
 }
 
-static int conn_delete_request(void *db, const char *run_id, const char *kind)
+static int conn_delete_request(void *db, const char *run_id, const char *kind, struct err *e)
 {
     struct sqlite_conn *c = db;
-    sqlite3_stmt *st = stmt_get(c, ST_DEL_REQUEST);
+    sqlite3_stmt *st = stmt_get(c, ST_DEL_REQUEST, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, run_id);
     bind_text(st, 2, kind);
-    int r = stmt_exec(c, st, "delete a request");
+    int r = stmt_exec(c, st, "delete a request", e);
     return r < 0 ? r : sqlite3_changes(c->db) > 0;
 }
 
-static int conn_list_unfinished_runs(void *db, struct run_rec **out, size_t *n)
+static int conn_list_unfinished_runs(void *db, struct run_rec **out, size_t *n, struct err *e)
 {
     struct sqlite_conn *c = db;
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *st = stmt_get(c, ST_LIST_UNFINISHED);
+    sqlite3_stmt *st = stmt_get(c, ST_LIST_UNFINISHED, e);
     if (!st)
         return ERR_DB;
     LIST_ALL(c, st, struct run_rec, read_run, run_rec_release, out, n, "unfinished runs");
 }
 
-static int conn_last_logical(void *db, const char *dag_id, enum run_type type, int64_t *at_ms)
+static int conn_last_logical(void *db, const char *dag_id, enum run_type type, int64_t *at_ms,
+                             struct err *e)
 {
     struct sqlite_conn *c = db;
     *at_ms = 0;
     if ((unsigned)type >= RUN_TYPE_COUNT)
-        return bad_record(c, "query for DAG", dag_id, "invalid run type");
-    sqlite3_stmt *st = stmt_get(c, ST_LAST_LOGICAL);
+        return bad_record(c, "query for DAG", dag_id, "invalid run type", e);
+    sqlite3_stmt *st = stmt_get(c, ST_LAST_LOGICAL, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, dag_id);
     bind_text(st, 2, run_type_name(type));
     bool null;
-    int r = scalar_int(c, st, at_ms, &null, "the last logical date");
+    int r = scalar_int(c, st, at_ms, &null, "the last logical date", e);
     if (r == 0 && null)
         r = -ENOENT;
     return r;
 }
 
-static int conn_has_run_at(void *db, const char *dag_id, int64_t logical_at_ms, bool *exists)
+static int conn_has_run_at(void *db, const char *dag_id, int64_t logical_at_ms, bool *exists,
+                           struct err *e)
 {
     struct sqlite_conn *c = db;
     *exists = false;
-    sqlite3_stmt *st = stmt_get(c, ST_HAS_RUN_AT);
+    sqlite3_stmt *st = stmt_get(c, ST_HAS_RUN_AT, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, dag_id);
     sqlite3_bind_int64(st, 2, logical_at_ms);
     int64_t v;
     bool null;
-    int r = scalar_int(c, st, &v, &null, "runs");
+    int r = scalar_int(c, st, &v, &null, "runs", e);
     *exists = r == 0 && !null;
     return r;
 }
 
 /* Whether run_id is taken: 1, 0, or ERR_DB. */
-static int run_exists(struct sqlite_conn *c, const char *run_id)
+static int run_exists(struct sqlite_conn *c, const char *run_id, struct err *e)
 {
-    sqlite3_stmt *st = stmt_get(c, ST_RUN_EXISTS);
+    sqlite3_stmt *st = stmt_get(c, ST_RUN_EXISTS, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, run_id);
     int64_t v;
     bool null;
-    int r = scalar_int(c, st, &v, &null, "a run");
+    int r = scalar_int(c, st, &v, &null, "a run", e);
     return r < 0 ? r : !null;
 }
 
 static int conn_claim_run(void *db, const char *prefix, int64_t at_ms, const struct run_rec *rec,
-                          char *id, size_t idsz)
+                          char *id, size_t idsz, struct err *e)
 {
     struct sqlite_conn *c = db;
     if (idsz)
         id[0] = 0;
     if (!prefix || !rec || !rec->dag_id)
-        return bad_record(c, "run", prefix, "no prefix or DAG id");
+        return bad_record(c, "run", prefix, "no prefix or DAG id", e);
     if (idsz < strlen(prefix) + 25)
-        return bad_record(c, "run", prefix, "no room for the run id");
+        return bad_record(c, "run", prefix, "no room for the run id", e);
     bool own;
-    int r = txn_start(c, &own);
+    int r = txn_start(c, &own, e);
     if (r < 0)
         return r;
     char iso[32];
@@ -1174,60 +1167,59 @@ static int conn_claim_run(void *db, const char *prefix, int64_t at_ms, const str
     for (int n = 0; n < 1000 && r == -EEXIST; n++) {
         when_format_iso(at_ms + n, iso, sizeof(iso));
         snprintf(id, idsz, "%s%s", prefix, iso);
-        int taken = run_exists(c, id);
+        int taken = run_exists(c, id, e);
         if (taken < 0)
             r = taken;
         else if (!taken) {
             struct run_rec claim = *rec;
             claim.run_id = id;
-            r = conn_put_run(c, &claim);
+            r = conn_put_run(c, &claim, e);
             /* A run claimed here is written outside the group-commit writer, which records
              * the events of everything else: its event goes in the same transaction, so the
              * event stream shows a run held queued (a paused DAG, max_active_runs) at once. */
             if (r == 0 &&
-                events_sqlite_put(c, EVENT_RUN, rec->dag_id, id, NULL,
-                                  run_state_name(rec->state), 0, now_or(rec->queued_at_ms)) < 0)
-                r = conn_fail(c, "cannot record the event of run '%s' in database '%s'", id,
+                events_sqlite_put(c, EVENT_RUN, rec->dag_id, id, NULL, run_state_name(rec->state),
+                                  0, now_or(rec->queued_at_ms), NULL) < 0)
+                r = conn_fail(c, e, "cannot record the event of run '%s' in database '%s'", id,
                               c->path);
         }
     }
     if (r == -EEXIST) {
-        buf_reset(&c->err);
-        (void)!buf_addf(&c->err, "cannot find a free run id after '%s' in database '%s'", id,
-                        c->path);
+        (void)err_set(e, ERR_DB, "cannot find a free run id after '%s' in database '%s'", id,
+                      c->path);
     }
-    r = txn_end(c, own, r);
+    r = txn_end(c, own, r, e);
     if (r < 0 && idsz)
         id[0] = 0;
     return r;
 }
 
-static int conn_delete_ti(void *db, const char *run_id, const char *task_id)
+static int conn_delete_ti(void *db, const char *run_id, const char *task_id, struct err *e)
 {
     struct sqlite_conn *c = db;
     if (!run_id || !task_id)
-        return bad_record(c, "task instance", task_id, "no run id or task id");
+        return bad_record(c, "task instance", task_id, "no run id or task id", e);
     bool own;
-    int r = txn_start(c, &own);
+    int r = txn_start(c, &own, e);
     if (r < 0)
         return r;
     static const enum sqlite_stmt ids[] = {ST_DEL_TRIES, ST_DEL_TI};
     for (size_t i = 0; i < 2 && r == 0; i++) {
-        sqlite3_stmt *st = stmt_get(c, ids[i]);
+        sqlite3_stmt *st = stmt_get(c, ids[i], e);
         if (!st) {
             r = ERR_DB;
             break;
         }
         bind_text(st, 1, run_id);
         bind_text(st, 2, task_id);
-        r = stmt_exec(c, st, "delete a task instance");
+        r = stmt_exec(c, st, "delete a task instance", e);
     }
-    return txn_end(c, own, r);
+    return txn_end(c, own, r, e);
 }
 
 /* ---- users ---- */
 
-static int read_user(struct sqlite_conn *c, sqlite3_stmt *st, struct user_rec *u)
+static int read_user(struct sqlite_conn *c, sqlite3_stmt *st, struct user_rec *u, struct err *e)
 {
     memset(u, 0, sizeof(*u));
     u->name = col_text(st, 0);
@@ -1235,137 +1227,139 @@ static int read_user(struct sqlite_conn *c, sqlite3_stmt *st, struct user_rec *u
     u->password_hash = col_text(st, 2);
     u->created_at_ms = col_time(st, 3);
     if (!u->name || !u->role || !u->password_hash) {
-        buf_reset(&c->err);
-        (void)!buf_addf(&c->err, "a user in database '%s' lacks a name, role or hash", c->path);
+        (void)err_set(e, ERR_DB, "a user in database '%s' lacks a name, role or hash", c->path);
         user_rec_release(u);
         return ERR_DB;
     }
     return 0;
 }
 
-static int conn_put_user(void *db, const struct user_rec *u)
+static int conn_put_user(void *db, const struct user_rec *u, struct err *e)
 {
     struct sqlite_conn *c = db;
     if (!u || !u->name || !*u->name || !u->role || !u->password_hash)
-        return bad_record(c, "user", u ? u->name : NULL, "no name, role or password hash");
-    sqlite3_stmt *st = stmt_get(c, ST_PUT_USER);
+        return bad_record(c, "user", u ? u->name : NULL, "no name, role or password hash", e);
+    sqlite3_stmt *st = stmt_get(c, ST_PUT_USER, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, u->name);
     bind_text(st, 2, u->role);
     bind_text(st, 3, u->password_hash);
     sqlite3_bind_int64(st, 4, now_or(u->created_at_ms));
-    return stmt_exec(c, st, "write a user");
+    return stmt_exec(c, st, "write a user", e);
 }
 
-static int conn_get_user(void *db, const char *name, struct user_rec *out)
+static int conn_get_user(void *db, const char *name, struct user_rec *out, struct err *e)
 {
     struct sqlite_conn *c = db;
     memset(out, 0, sizeof(*out));
-    sqlite3_stmt *st = stmt_get(c, ST_GET_USER);
+    sqlite3_stmt *st = stmt_get(c, ST_GET_USER, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, name);
     GET_ONE(c, st, read_user, out, "a user");
 }
 
-static int conn_list_users(void *db, struct user_rec **out, size_t *n)
+static int conn_list_users(void *db, struct user_rec **out, size_t *n, struct err *e)
 {
     struct sqlite_conn *c = db;
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *st = stmt_get(c, ST_LIST_USERS);
+    sqlite3_stmt *st = stmt_get(c, ST_LIST_USERS, e);
     if (!st)
         return ERR_DB;
     LIST_ALL(c, st, struct user_rec, read_user, user_rec_release, out, n, "users");
 }
 
-static int conn_delete_user(void *db, const char *name)
+static int conn_delete_user(void *db, const char *name, struct err *e)
 {
     struct sqlite_conn *c = db;
     if (!name)
         return -ENOENT;
-    sqlite3_stmt *st = stmt_get(c, ST_DEL_USER);
+    sqlite3_stmt *st = stmt_get(c, ST_DEL_USER, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, name);
-    int r = stmt_exec(c, st, "delete a user");
+    int r = stmt_exec(c, st, "delete a user", e);
     if (r == 0 && sqlite3_changes(c->db) == 0)
         r = -ENOENT;
     return r;
 }
 
-static int conn_count_users(void *db, const char *role, int64_t *count)
+static int conn_count_users(void *db, const char *role, int64_t *count, struct err *e)
 {
     struct sqlite_conn *c = db;
     *count = 0;
-    sqlite3_stmt *st = stmt_get(c, ST_COUNT_USERS);
+    sqlite3_stmt *st = stmt_get(c, ST_COUNT_USERS, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, role);
     bool null;
-    return scalar_int(c, st, count, &null, "the number of users");
+    return scalar_int(c, st, count, &null, "the number of users", e);
 }
 
 /* ---- revoked tokens ---- */
 
 /* Raises the revocation generation, then runs st (bound by the caller), whose row takes the new
  * generation; one transaction (the caller's, or one of its own). */
-static int revocation_write(struct sqlite_conn *c, sqlite3_stmt *st, const char *what)
+static int revocation_write(struct sqlite_conn *c, sqlite3_stmt *st, const char *what,
+                            struct err *e)
 {
     bool own;
-    int r = txn_start(c, &own);
+    int r = txn_start(c, &own, e);
     if (r < 0) {
         stmt_done(st);
         return r;
     }
-    r = conn_step_simple(c, ST_BUMP_REVOCATION_GEN, "raise the revocation generation");
+    r = conn_step_simple(c, ST_BUMP_REVOCATION_GEN, "raise the revocation generation", e);
     if (r == 0)
-        r = stmt_exec(c, st, what);
+        r = stmt_exec(c, st, what, e);
     else
         stmt_done(st);
-    return txn_end(c, own, r);
+    return txn_end(c, own, r, e);
 }
 
-static int conn_revoke_token(void *db, const char *jti, const char *name, int64_t exp_at_ms)
+static int conn_revoke_token(void *db, const char *jti, const char *name, int64_t exp_at_ms,
+                             struct err *e)
 {
     struct sqlite_conn *c = db;
     if (!jti || !*jti || !name)
-        return bad_record(c, "revoked token", jti, "no jti or user");
-    sqlite3_stmt *st = stmt_get(c, ST_REVOKE_TOKEN);
+        return bad_record(c, "revoked token", jti, "no jti or user", e);
+    sqlite3_stmt *st = stmt_get(c, ST_REVOKE_TOKEN, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, jti);
     bind_text(st, 2, name);
     sqlite3_bind_int64(st, 3, exp_at_ms);
-    return revocation_write(c, st, "revoke a token");
+    return revocation_write(c, st, "revoke a token", e);
 }
 
-static int conn_revoke_user(void *db, const char *name, int64_t before_s)
+static int conn_revoke_user(void *db, const char *name, int64_t before_s, struct err *e)
 {
     struct sqlite_conn *c = db;
     if (!name || !*name)
-        return bad_record(c, "revoked user", name, "no name");
-    sqlite3_stmt *st = stmt_get(c, ST_REVOKE_USER);
+        return bad_record(c, "revoked user", name, "no name", e);
+    sqlite3_stmt *st = stmt_get(c, ST_REVOKE_USER, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, name);
     sqlite3_bind_int64(st, 2, before_s);
-    return revocation_write(c, st, "revoke a user's tokens");
+    return revocation_write(c, st, "revoke a user's tokens", e);
 }
 
-static int conn_revocation_gen(void *db, int64_t *gen)
+static int conn_revocation_gen(void *db, int64_t *gen, struct err *e)
 {
     struct sqlite_conn *c = db;
     *gen = 0;
-    sqlite3_stmt *st = stmt_get(c, ST_REVOCATION_GEN);
+    sqlite3_stmt *st = stmt_get(c, ST_REVOCATION_GEN, e);
     if (!st)
         return ERR_DB;
     bool null;
-    return scalar_int(c, st, gen, &null, "the revocation generation");
+    return scalar_int(c, st, gen, &null, "the revocation generation", e);
 }
 
-static int read_revocation(struct sqlite_conn *c, sqlite3_stmt *st, struct revocation_rec *r)
+static int read_revocation(struct sqlite_conn *c, sqlite3_stmt *st, struct revocation_rec *r,
+                           struct err *e)
 {
     memset(r, 0, sizeof(*r));
     r->jti = col_text(st, 0);
@@ -1373,8 +1367,7 @@ static int read_revocation(struct sqlite_conn *c, sqlite3_stmt *st, struct revoc
     r->at = sqlite3_column_int64(st, 2);
     r->gen = sqlite3_column_int64(st, 3);
     if (!r->name) {
-        buf_reset(&c->err);
-        (void)!buf_addf(&c->err, "a revocation in database '%s' lacks a user", c->path);
+        (void)err_set(e, ERR_DB, "a revocation in database '%s' lacks a user", c->path);
         revocation_rec_release(r);
         return ERR_DB;
     }
@@ -1382,12 +1375,12 @@ static int read_revocation(struct sqlite_conn *c, sqlite3_stmt *st, struct revoc
 }
 
 static int conn_list_revocations(void *db, int64_t after_gen, struct revocation_rec **out,
-                                 size_t *n)
+                                 size_t *n, struct err *e)
 {
     struct sqlite_conn *c = db;
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *st = stmt_get(c, ST_LIST_REVOCATIONS);
+    sqlite3_stmt *st = stmt_get(c, ST_LIST_REVOCATIONS, e);
     if (!st)
         return ERR_DB;
     sqlite3_bind_int64(st, 1, after_gen);
@@ -1395,29 +1388,29 @@ static int conn_list_revocations(void *db, int64_t after_gen, struct revocation_
              "revocations");
 }
 
-static int conn_get_user_revoked(void *db, const char *name, int64_t *before_s)
+static int conn_get_user_revoked(void *db, const char *name, int64_t *before_s, struct err *e)
 {
     struct sqlite_conn *c = db;
     *before_s = 0;
-    sqlite3_stmt *st = stmt_get(c, ST_GET_USER_REVOKED);
+    sqlite3_stmt *st = stmt_get(c, ST_GET_USER_REVOKED, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, name);
     bool null;
-    int r = scalar_int(c, st, before_s, &null, "a user's revocation");
+    int r = scalar_int(c, st, before_s, &null, "a user's revocation", e);
     return r == 0 && null ? -ENOENT : r;
 }
 
-static int conn_purge_revocations(void *db, int64_t before_ms, int64_t *purged)
+static int conn_purge_revocations(void *db, int64_t before_ms, int64_t *purged, struct err *e)
 {
     struct sqlite_conn *c = db;
     if (purged)
         *purged = 0;
-    sqlite3_stmt *st = stmt_get(c, ST_PURGE_REVOKED_TOKENS);
+    sqlite3_stmt *st = stmt_get(c, ST_PURGE_REVOKED_TOKENS, e);
     if (!st)
         return ERR_DB;
     sqlite3_bind_int64(st, 1, before_ms);
-    int r = stmt_exec(c, st, "purge expired revoked tokens");
+    int r = stmt_exec(c, st, "purge expired revoked tokens", e);
     if (r == 0 && purged)
         *purged = sqlite3_changes(c->db);
     return r;
@@ -1426,7 +1419,6 @@ static int conn_purge_revocations(void *db, int64_t before_ms, int64_t *purged)
 const struct store_backend store__sqlite_backend = {
     .name = "sqlite",
     .close = conn_close,
-    .errmsg = conn_errmsg,
     .begin = conn_begin,
     .commit = conn_commit,
     .rollback = conn_rollback,

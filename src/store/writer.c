@@ -307,11 +307,11 @@ static void collect_events(struct store_writer *w)
     }
 }
 
-static int write_events(struct store_writer *w)
+static int write_events(struct store_writer *w, struct err *err)
 {
     if (!w->ev_tried) {
         w->ev_tried = true;
-        if (events_w_open(w->store, &w->ev) < 0)
+        if (events_w_open(w->store, &w->ev, NULL) < 0)
             w->ev = NULL; /* no event log on this backend: changes still go in */
     }
     if (!w->ev)
@@ -321,31 +321,32 @@ static int write_events(struct store_writer *w)
         const char *state =
             e->kind == EVENT_RUN ? run_state_name(e->run_state) : ti_state_name(e->ti_state);
         int r = events_w_put(w->ev, e->kind, e->dag_id, e->run_id, e->task_id, state, e->try_number,
-                             e->at_ms);
+                             e->at_ms, err);
         if (r < 0)
             return r;
     }
     w->ev_since_prune += w->events.n;
     if (w->ev_since_prune >= WRITER_PRUNE_EVERY) {
         w->ev_since_prune = 0;
-        return events_w_prune(w->ev);
+        return events_w_prune(w->ev, err);
     }
     return 0;
 }
 
-static int write_one(struct store *s, const struct wchange *c)
+static int write_one(struct store *s, const struct wchange *c, struct err *err)
 {
     switch (c->kind) {
     case WCHANGE_RUN:
-        return store_put_run(s, &c->u.run);
+        return store_put_run(s, &c->u.run, err);
     case WCHANGE_TI:
-        return store_put_ti(s, &c->u.ti);
+        return store_put_ti(s, &c->u.ti, err);
     case WCHANGE_TRY:
-        return store_put_try(s, &c->u.try_);
+        return store_put_try(s, &c->u.try_, err);
     case WCHANGE_DAG_VERSION:
-        return store_put_dag_version(s, c->u.dv.hash, c->u.dv.dag_id, c->u.dv.source, c->u.dv.len);
+        return store_put_dag_version(s, c->u.dv.hash, c->u.dv.dag_id, c->u.dv.source, c->u.dv.len,
+                                     err);
     }
-    return ERR_DB;
+    return err_set(err, ERR_DB, "cannot write a change of unknown kind %d", (int)c->kind);
 }
 
 static void sleep_ms(int ms)
@@ -355,29 +356,29 @@ static void sleep_ms(int ms)
         ;
 }
 
-/* One transaction for the whole batch: 0 or ERR_DB (rolled back). */
-static int write_batch(struct store_writer *w, uint64_t *rows)
+/* One transaction for the whole batch: 0 or ERR_DB (rolled back) with *err filled. */
+static int write_batch(struct store_writer *w, uint64_t *rows, struct err *err)
 {
-    int r = store_begin(w->store);
+    int r = store_begin(w->store, err);
     if (r < 0)
         return r;
     *rows = 0;
     for (size_t i = 0; i < w->batch.n; i++) {
         if (w->batch.v[i].superseded)
             continue;
-        if ((r = write_one(w->store, &w->batch.v[i])) < 0) {
+        if ((r = write_one(w->store, &w->batch.v[i], err)) < 0) {
             store_rollback(w->store);
             return r;
         }
         (*rows)++;
     }
-    if ((r = write_events(w)) < 0) {
+    if ((r = write_events(w, err)) < 0) {
         store_rollback(w->store);
         return r;
     }
     if (FAULT(FP_STORE_SLOW_COMMIT))
         sleep_ms(300); /* tests: a disk that takes its time */
-    return store_commit(w->store);
+    return store_commit(w->store, err);
 }
 
 static void *writer_main(void *arg)
@@ -427,6 +428,8 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&w->mu);
 
         int r = 0;
+        struct err err; /* on this thread's stack (8 MiB): the last attempt's failure */
+        err.code = 0;
         if (!failed) {
             collect_events(w);
             if (atomic_load_explicit(&w->coalesce, memory_order_relaxed))
@@ -435,7 +438,7 @@ static void *writer_main(void *arg)
             int64_t took_ns = 0;
             for (int attempt = 0;; attempt++) {
                 int64_t t0 = when_mono_ns();
-                r = write_batch(w, &rows);
+                r = write_batch(w, &rows, &err);
                 if (r == 0) {
                     took_ns = when_mono_ns() - t0;
                     break;
@@ -457,7 +460,7 @@ static void *writer_main(void *arg)
                     w->on_commit(w->commit_ud, last, w->events.n);
             }
         }
-        char *msg = r < 0 ? xstrdup(store_errmsg(w->store)) : NULL;
+        char *msg = r < 0 ? xstrdup(err_msg(&err)) : NULL;
         for (size_t i = 0; i < w->batch.n; i++)
             wchange_release(&w->batch.v[i]);
         w->batch.n = 0;
@@ -552,12 +555,11 @@ static void on_async(uv_async_t *h)
 
 int store_writer_start(struct uv_loop_s *loop, const char *url, store_durable_fn on_durable,
                        store_error_fn on_error, void *ud, store_commit_fn on_commit,
-                       void *commit_ud, struct store_writer **out, char **errmsg)
+                       void *commit_ud, struct store_writer **out, struct err *e)
 {
     *out = NULL;
-    *errmsg = NULL;
     struct store *s = NULL;
-    int r = store_open(url, &s, errmsg);
+    int r = store_open(url, &s, e);
     if (r < 0)
         return r;
     struct store_writer *w = xcalloc(1, sizeof(*w));
@@ -575,7 +577,7 @@ int store_writer_start(struct uv_loop_s *loop, const char *url, store_durable_fn
     pthread_cond_init(&w->cond, &ca);
     pthread_condattr_destroy(&ca);
     if ((r = uv_async_init(loop, &w->async, on_async)) < 0) {
-        *errmsg = xstrdup("cannot start the store writer: cannot create its wakeup handle");
+        (void)err_set(e, r, "cannot start the store writer: cannot create its wakeup handle");
         store_close(s);
         w->store = NULL;
         writer_free(w);
@@ -583,7 +585,7 @@ int store_writer_start(struct uv_loop_s *loop, const char *url, store_durable_fn
     }
     w->async.data = w;
     if ((r = pthread_create(&w->thread, NULL, writer_main, w)) != 0) {
-        *errmsg = xstrdup("cannot start the store writer: cannot create its thread");
+        (void)err_set(e, -r, "cannot start the store writer: cannot create its thread");
         store_close(s);
         w->store = NULL;
         w->closing = true;

@@ -22,6 +22,7 @@
 #include <sodium.h>
 
 #include "api/auth.h"
+#include "base/err.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -75,7 +76,7 @@ static void setup(void)
     write_file(secret_path, hex);
     write_file(pub_path, rsa_public);
     struct auth_opts o = {.home = home, .issuer = "baram", .audience = "baram"};
-    char *err = NULL;
+    struct err err = {0};
     if (auth_open(&o, &hs_only, &err) != 0)
         abort();
     o.public_key = pub_path;

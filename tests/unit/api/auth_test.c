@@ -104,12 +104,12 @@ static struct auth *open_auth(const char *public_key)
                           .audience = "baram-api",
                           .public_key = public_key};
     struct auth *a = NULL;
-    char *err = NULL;
+    struct err err = {0};
     int r = auth_open(&o, &a, &err);
     if (r != 0)
-        fprintf(stderr, "auth_open: %s\n", err ? err : "?");
+        fprintf(stderr, "auth_open: %s\n", err.msg);
     assert_int_equal(r, 0);
-    assert_null(err);
+    assert_int_equal(err.code, 0);
     return a;
 }
 
@@ -275,36 +275,31 @@ static void open_errors(void **state)
 {
     (void)state;
     struct auth *a = NULL;
-    char *err = NULL;
+    struct err err = {0};
     char other[PATH_MAX + 32];
     snprintf(other, sizeof other, "%s/empty", tmpdir);
     assert_int_equal(mkdir(other, 0700), 0);
     struct auth_opts o = {.home = other, .issuer = "baram", .audience = "baram"};
     assert_int_equal(auth_open(&o, &a, &err), -ENOENT);
     assert_null(a);
-    assert_non_null(strstr(err, "baram init"));
-    free(err);
+    assert_non_null(strstr(err.msg, "baram init"));
 
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/secret.key", other);
     write_file(path, "not hex at all\n");
     assert_int_equal(auth_open(&o, &a, &err), -EINVAL);
-    assert_non_null(strstr(err, "malformed"));
-    assert_null(strstr(err, "not hex")); /* the key's text is never echoed */
-    free(err);
-    write_file(path, "abcd\n"); /* too short */
+    assert_non_null(strstr(err.msg, "malformed"));
+    assert_null(strstr(err.msg, "not hex")); /* the key's text is never echoed */
+    write_file(path, "abcd\n");              /* too short */
     assert_int_equal(auth_open(&o, &a, &err), -EINVAL);
-    free(err);
 
     /* A private key, or a text file, is not a public key. */
     o.home = tmpdir;
     o.public_key = key_path("rsa_private.pem");
     assert_int_equal(auth_open(&o, &a, &err), -EINVAL);
-    assert_non_null(strstr(err, "public key"));
-    free(err);
+    assert_non_null(strstr(err.msg, "public key"));
     o.public_key = key_path("missing.pem");
     assert_int_equal(auth_open(&o, &a, &err), -ENOENT);
-    free(err);
 }
 
 static void passwords(void **state)
@@ -506,7 +501,7 @@ static void verified_token_cache(void **state)
     struct auth_opts o = {
         .home = tmpdir, .token_ttl_ms = 3600 * 1000, .issuer = "baram", .audience = "someone-else"};
     struct auth *b = NULL;
-    char *err = NULL;
+    struct err err = {0};
     assert_int_equal(auth_open(&o, &b, &err), 0);
     expect_refused(b, t, "audience");
     auth_close(b);
@@ -737,8 +732,8 @@ static struct store *open_store(void)
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/baram.db", tmpdir);
     struct store *s = NULL;
-    char *err = NULL;
-    assert_int_equal(store_open(path, &s, &err), 0);
+    struct err serr = {0};
+    assert_int_equal(store_open(path, &s, &serr), 0);
     return s;
 }
 
@@ -746,7 +741,7 @@ static void put_user(struct store *s, const char *name, const char *role, const 
 {
     struct user_rec u = {.name = (char *)name, .role = (char *)role};
     assert_int_equal(auth_hash_password(pw, &u.password_hash), 0);
-    assert_int_equal(store_put_user(s, &u), 0);
+    assert_int_equal(store_put_user(s, &u, NULL), 0);
     free(u.password_hash);
 }
 
@@ -755,46 +750,46 @@ static void store_users(void **state)
     (void)state;
     struct store *s = open_store();
     int64_t n = -1;
-    assert_int_equal(store_count_users(s, NULL, &n), 0);
+    assert_int_equal(store_count_users(s, NULL, &n, NULL), 0);
     assert_int_equal(n, 0);
     struct user_rec u = {.name = "zed", .role = "viewer", .password_hash = "h1"};
-    assert_int_equal(store_put_user(s, &u), 0);
+    assert_int_equal(store_put_user(s, &u, NULL), 0);
     u = (struct user_rec){
         .name = "amy", .role = "admin", .password_hash = "h2", .created_at_ms = 5};
-    assert_int_equal(store_put_user(s, &u), 0);
+    assert_int_equal(store_put_user(s, &u, NULL), 0);
     struct user_rec got;
-    assert_int_equal(store_get_user(s, "amy", &got), 0);
+    assert_int_equal(store_get_user(s, "amy", &got, NULL), 0);
     assert_string_equal(got.role, "admin");
     assert_string_equal(got.password_hash, "h2");
     assert_int_equal(got.created_at_ms, 5);
     user_rec_release(&got);
     /* Upsert: role and hash replaced, created_at kept. */
     u = (struct user_rec){.name = "amy", .role = "operator", .password_hash = "h3"};
-    assert_int_equal(store_put_user(s, &u), 0);
-    assert_int_equal(store_get_user(s, "amy", &got), 0);
+    assert_int_equal(store_put_user(s, &u, NULL), 0);
+    assert_int_equal(store_get_user(s, "amy", &got, NULL), 0);
     assert_string_equal(got.role, "operator");
     assert_string_equal(got.password_hash, "h3");
     assert_int_equal(got.created_at_ms, 5);
     user_rec_release(&got);
-    assert_int_equal(store_get_user(s, "nobody", &got), -ENOENT);
+    assert_int_equal(store_get_user(s, "nobody", &got, NULL), -ENOENT);
 
     struct user_rec *v;
     size_t nv;
-    assert_int_equal(store_list_users(s, &v, &nv), 0);
+    assert_int_equal(store_list_users(s, &v, &nv, NULL), 0);
     assert_int_equal(nv, 2);
     assert_string_equal(v[0].name, "amy");
     assert_string_equal(v[1].name, "zed");
     store_free_users(v, nv);
-    assert_int_equal(store_count_users(s, "viewer", &n), 0);
+    assert_int_equal(store_count_users(s, "viewer", &n, NULL), 0);
     assert_int_equal(n, 1);
-    assert_int_equal(store_count_users(s, "admin", &n), 0);
+    assert_int_equal(store_count_users(s, "admin", &n, NULL), 0);
     assert_int_equal(n, 0);
-    assert_int_equal(store_delete_user(s, "zed"), 0);
-    assert_int_equal(store_delete_user(s, "zed"), -ENOENT);
-    assert_int_equal(store_count_users(s, NULL, &n), 0);
+    assert_int_equal(store_delete_user(s, "zed", NULL), 0);
+    assert_int_equal(store_delete_user(s, "zed", NULL), -ENOENT);
+    assert_int_equal(store_count_users(s, NULL, &n, NULL), 0);
     assert_int_equal(n, 1);
     u = (struct user_rec){.name = "x", .role = "viewer"};
-    assert_int_equal(store_put_user(s, &u), ERR_DB); /* no hash */
+    assert_int_equal(store_put_user(s, &u, NULL), ERR_DB); /* no hash */
     store_close(s);
 }
 
@@ -812,9 +807,9 @@ static void revoked_tokens_are_refused_through_the_cache(void **state)
     put_user(cli, "root", "admin", "pw-root-1");
     char *t1, *t2, *tb;
     int64_t exp_in;
-    assert_int_equal(auth_issue_user(a, cli, "alice", AUTH_OPERATOR, 0, &t1, &exp_in), 0);
-    assert_int_equal(auth_issue_user(a, cli, "alice", AUTH_OPERATOR, 0, &t2, &exp_in), 0);
-    assert_int_equal(auth_issue_user(a, cli, "bob", AUTH_VIEWER, 0, &tb, &exp_in), 0);
+    assert_int_equal(auth_issue_user(a, cli, "alice", AUTH_OPERATOR, 0, &t1, &exp_in, NULL), 0);
+    assert_int_equal(auth_issue_user(a, cli, "alice", AUTH_OPERATOR, 0, &t2, &exp_in, NULL), 0);
+    assert_int_equal(auth_issue_user(a, cli, "bob", AUTH_VIEWER, 0, &tb, &exp_in, NULL), 0);
     struct auth_user u1, u2, ub;
     const char *why = NULL;
     assert_int_equal(auth_verify(a, t1, &u1, &why), 0);
@@ -822,32 +817,32 @@ static void revoked_tokens_are_refused_through_the_cache(void **state)
     assert_int_equal(auth_verify(a, tb, &ub, &why), 0);
     assert_int_equal(strlen(u1.jti), 32);
     assert_int_equal(u1.exp_s - u1.iat_s, 3600);
-    assert_int_equal(revoke_check(rv1, s1, &u1, &why), 0);
-    assert_int_equal(revoke_check(rv2, s2, &u1, &why), 0);
+    assert_int_equal(revoke_check(rv1, s1, &u1, &why, NULL), 0);
+    assert_int_equal(revoke_check(rv2, s2, &u1, &why, NULL), 0);
 
     /* A logout on server 2: server 1 refuses the (cached) token at its next check. */
-    assert_int_equal(revoke_token(s2, &u1), 0);
+    assert_int_equal(revoke_token(s2, &u1, NULL), 0);
     struct auth_user again;
     assert_int_equal(auth_verify(a, t1, &again, &why), 0); /* the signature is still good */
-    assert_int_equal(revoke_check(rv1, s1, &again, &why), -EACCES);
+    assert_int_equal(revoke_check(rv1, s1, &again, &why, NULL), -EACCES);
     assert_string_equal(why, "token revoked");
-    assert_int_equal(revoke_check(rv2, s2, &again, &why), -EACCES);
-    assert_int_equal(revoke_check(rv1, s1, &u2, &why), 0); /* another session stands */
-    assert_int_equal(revoke_check(rv1, s1, &ub, &why), 0);
+    assert_int_equal(revoke_check(rv2, s2, &again, &why, NULL), -EACCES);
+    assert_int_equal(revoke_check(rv1, s1, &u2, &why, NULL), 0); /* another session stands */
+    assert_int_equal(revoke_check(rv1, s1, &ub, &why, NULL), 0);
 
     /* The user deleted from the CLI: every token of theirs, on both servers. */
-    assert_int_equal(auth_delete_user(cli, "alice"), 0);
-    assert_int_equal(revoke_check(rv1, s1, &u2, &why), -EACCES);
-    assert_int_equal(revoke_check(rv2, s2, &u2, &why), -EACCES);
-    assert_int_equal(revoke_check(rv1, s1, &ub, &why), 0);
+    assert_int_equal(auth_delete_user(cli, "alice", NULL), 0);
+    assert_int_equal(revoke_check(rv1, s1, &u2, &why, NULL), -EACCES);
+    assert_int_equal(revoke_check(rv2, s2, &u2, &why, NULL), -EACCES);
+    assert_int_equal(revoke_check(rv1, s1, &ub, &why, NULL), 0);
     /* Made again and logged in within the same second: the new token stands, the old not. */
     put_user(cli, "alice", "viewer", "pw-alice-2");
     char *t3;
     struct auth_user u3;
-    assert_int_equal(auth_issue_user(a, cli, "alice", AUTH_VIEWER, 0, &t3, &exp_in), 0);
+    assert_int_equal(auth_issue_user(a, cli, "alice", AUTH_VIEWER, 0, &t3, &exp_in, NULL), 0);
     assert_int_equal(auth_verify(a, t3, &u3, &why), 0);
-    assert_int_equal(revoke_check(rv1, s1, &u3, &why), 0);
-    assert_int_equal(revoke_check(rv1, s1, &u2, &why), -EACCES);
+    assert_int_equal(revoke_check(rv1, s1, &u3, &why, NULL), 0);
+    assert_int_equal(revoke_check(rv1, s1, &u2, &why, NULL), -EACCES);
     assert_int_equal(u3.exp_s - u3.iat_s, 3600);
 
     /* A token without a jti is keyed by its digest: its logout revokes it and nothing else. */
@@ -857,23 +852,23 @@ static void revoked_tokens_are_refused_through_the_cache(void **state)
     struct auth_user un;
     assert_int_equal(auth_verify(a, nj, &un, &why), 0);
     assert_int_equal(un.jti[0], '#');
-    assert_int_equal(revoke_token(cli, &un), 0);
-    assert_int_equal(revoke_check(rv1, s1, &un, &why), -EACCES);
-    assert_int_equal(revoke_check(rv1, s1, &ub, &why), 0);
+    assert_int_equal(revoke_token(cli, &un, NULL), 0);
+    assert_int_equal(revoke_check(rv1, s1, &un, &why, NULL), -EACCES);
+    assert_int_equal(revoke_check(rv1, s1, &ub, &why, NULL), 0);
 
     /* The last admin is not deleted, and nothing is revoked for them. */
     struct auth_user ur;
     char *tr;
-    assert_int_equal(auth_issue_user(a, cli, "root", AUTH_ADMIN, 0, &tr, &exp_in), 0);
+    assert_int_equal(auth_issue_user(a, cli, "root", AUTH_ADMIN, 0, &tr, &exp_in, NULL), 0);
     assert_int_equal(auth_verify(a, tr, &ur, &why), 0);
-    assert_int_equal(auth_delete_user(cli, "root"), -EPERM);
-    assert_int_equal(revoke_check(rv2, s2, &ur, &why), 0);
+    assert_int_equal(auth_delete_user(cli, "root", NULL), -EPERM);
+    assert_int_equal(revoke_check(rv2, s2, &ur, &why, NULL), 0);
 
     /* The cost of a check that finds nothing new: one one-row read and two lookups. */
     int64_t t0 = when_mono_ns();
     enum { N = 20000 };
     for (int i = 0; i < N; i++)
-        assert_int_equal(revoke_check(rv1, s1, &ub, &why), 0);
+        assert_int_equal(revoke_check(rv1, s1, &ub, &why, NULL), 0);
     fprintf(stderr, "revoke_check: %.2f us per check\n",
             (double)(when_mono_ns() - t0) / N / 1000.0);
 
@@ -894,8 +889,8 @@ static void revoke_snapshot_follows_another_database(void **state)
     char path[PATH_MAX + 32];
     snprintf(path, sizeof path, "%s/other.db", tmpdir);
     struct store *s1 = open_store(), *s2 = NULL;
-    char *err = NULL;
-    assert_int_equal(store_open(path, &s2, &err), 0);
+    struct err serr = {0};
+    assert_int_equal(store_open(path, &s2, &serr), 0);
     struct revoke *rv = revoke_new();
     struct auth_user a = {.name = "alice",
                           .role = AUTH_VIEWER,
@@ -906,11 +901,11 @@ static void revoke_snapshot_follows_another_database(void **state)
     snprintf(b.jti, sizeof b.jti, "b1");
     const char *why;
     for (int i = 0; i < 3; i++)
-        assert_int_equal(revoke_token(s1, &a), 0);
-    assert_int_equal(revoke_check(rv, s1, &a, &why), -EACCES);
-    assert_int_equal(revoke_token(s2, &b), 0); /* generation 1 there, 3 here */
-    assert_int_equal(revoke_check(rv, s2, &b, &why), -EACCES);
-    assert_int_equal(revoke_check(rv, s2, &a, &why), 0);
+        assert_int_equal(revoke_token(s1, &a, NULL), 0);
+    assert_int_equal(revoke_check(rv, s1, &a, &why, NULL), -EACCES);
+    assert_int_equal(revoke_token(s2, &b, NULL), 0); /* generation 1 there, 3 here */
+    assert_int_equal(revoke_check(rv, s2, &b, &why, NULL), -EACCES);
+    assert_int_equal(revoke_check(rv, s2, &a, &why, NULL), 0);
     revoke_free(rv);
     store_close(s2);
     store_close(s1);
@@ -924,49 +919,51 @@ static void login_and_throttle(void **state)
     put_user(s, "alice", "operator", "s3cret-pass");
     enum auth_role role;
     int retry = -1;
-    assert_int_equal(auth_login(a, s, "alice", "s3cret-pass", "10.0.0.1", &role, &retry), 0);
+    assert_int_equal(auth_login(a, s, "alice", "s3cret-pass", "10.0.0.1", &role, &retry, NULL), 0);
     assert_int_equal(role, AUTH_OPERATOR);
     /* Unknown user and bad password: the same answer. */
-    assert_int_equal(auth_login(a, s, "nobody", "s3cret-pass", "10.0.0.9", &role, &retry), -EACCES);
+    assert_int_equal(auth_login(a, s, "nobody", "s3cret-pass", "10.0.0.9", &role, &retry, NULL),
+                     -EACCES);
     assert_int_equal(role, AUTH_NONE);
-    assert_int_equal(auth_login(a, s, "alice", "wrong", "10.0.0.9", &role, &retry), -EACCES);
-    assert_int_equal(auth_login(a, s, "bad name!", "x", "10.0.0.9", &role, &retry), -EACCES);
+    assert_int_equal(auth_login(a, s, "alice", "wrong", "10.0.0.9", &role, &retry, NULL), -EACCES);
+    assert_int_equal(auth_login(a, s, "bad name!", "x", "10.0.0.9", &role, &retry, NULL), -EACCES);
 
     /* Throttle per name: 5 free failures (from several clients), then 429s. */
     put_user(s, "bob", "viewer", "bob-pass");
     for (int i = 0; i < AUTH_FREE_FAILURES; i++) {
         char client[32];
         snprintf(client, sizeof client, "10.1.0.%d", i);
-        assert_int_equal(auth_login(a, s, "bob", "nope", client, &role, &retry), -EACCES);
+        assert_int_equal(auth_login(a, s, "bob", "nope", client, &role, &retry, NULL), -EACCES);
     }
-    assert_int_equal(auth_login(a, s, "bob", "bob-pass", "10.2.0.1", &role, &retry), -EAGAIN);
+    assert_int_equal(auth_login(a, s, "bob", "bob-pass", "10.2.0.1", &role, &retry, NULL), -EAGAIN);
     assert_int_equal(retry, 1);
     /* The right password is refused too while throttled; other users are not. */
-    assert_int_equal(auth_login(a, s, "alice", "s3cret-pass", "10.2.0.1", &role, &retry), 0);
+    assert_int_equal(auth_login(a, s, "alice", "s3cret-pass", "10.2.0.1", &role, &retry, NULL), 0);
     usleep(1100 * 1000);
-    assert_int_equal(auth_login(a, s, "bob", "nope", "10.2.0.1", &role, &retry), -EACCES);
-    assert_int_equal(auth_login(a, s, "bob", "nope", "10.2.0.1", &role, &retry), -EAGAIN);
+    assert_int_equal(auth_login(a, s, "bob", "nope", "10.2.0.1", &role, &retry, NULL), -EACCES);
+    assert_int_equal(auth_login(a, s, "bob", "nope", "10.2.0.1", &role, &retry, NULL), -EAGAIN);
     assert_int_equal(retry, 2); /* grows */
     usleep(2100 * 1000);
-    assert_int_equal(auth_login(a, s, "bob", "nope", "10.2.0.2", &role, &retry), -EACCES);
-    assert_int_equal(auth_login(a, s, "bob", "nope", "10.2.0.2", &role, &retry), -EAGAIN);
+    assert_int_equal(auth_login(a, s, "bob", "nope", "10.2.0.2", &role, &retry, NULL), -EACCES);
+    assert_int_equal(auth_login(a, s, "bob", "nope", "10.2.0.2", &role, &retry, NULL), -EAGAIN);
     assert_true(retry >= 3 && retry <= 4);
     usleep((useconds_t)retry * 1000 * 1000 + 100 * 1000);
     /* A success clears the name's counter. */
-    assert_int_equal(auth_login(a, s, "bob", "bob-pass", "10.2.0.3", &role, &retry), 0);
+    assert_int_equal(auth_login(a, s, "bob", "bob-pass", "10.2.0.3", &role, &retry, NULL), 0);
     assert_int_equal(role, AUTH_VIEWER);
-    assert_int_equal(auth_login(a, s, "bob", "nope", "10.2.0.3", &role, &retry), -EACCES);
-    assert_int_equal(auth_login(a, s, "bob", "bob-pass", "10.2.0.3", &role, &retry), 0);
+    assert_int_equal(auth_login(a, s, "bob", "nope", "10.2.0.3", &role, &retry, NULL), -EACCES);
+    assert_int_equal(auth_login(a, s, "bob", "bob-pass", "10.2.0.3", &role, &retry, NULL), 0);
 
     /* Throttle per client: many names from one address. */
     for (int i = 0; i < AUTH_FREE_FAILURES; i++) {
         char name[32];
         snprintf(name, sizeof name, "guess%d", i);
-        assert_int_equal(auth_login(a, s, name, "x", "192.0.2.7", &role, &retry), -EACCES);
+        assert_int_equal(auth_login(a, s, name, "x", "192.0.2.7", &role, &retry, NULL), -EACCES);
     }
-    assert_int_equal(auth_login(a, s, "alice", "s3cret-pass", "192.0.2.7", &role, &retry), -EAGAIN);
+    assert_int_equal(auth_login(a, s, "alice", "s3cret-pass", "192.0.2.7", &role, &retry, NULL),
+                     -EAGAIN);
     assert_int_equal(retry, 1);
-    assert_int_equal(auth_login(a, s, "alice", "s3cret-pass", "192.0.2.8", &role, &retry), 0);
+    assert_int_equal(auth_login(a, s, "alice", "s3cret-pass", "192.0.2.8", &role, &retry, NULL), 0);
     store_close(s);
     auth_close(a);
 }
@@ -981,15 +978,14 @@ static void *guess_thread(void *arg)
 {
     struct guess *g = arg;
     struct store *s = NULL;
-    char *err = NULL;
-    if (store_open(g->db, &s, &err) < 0) {
-        free(err);
+    struct err serr = {0};
+    if (store_open(g->db, &s, &serr) < 0) {
         g->r = 1;
         return NULL;
     }
     enum auth_role role;
     int retry;
-    g->r = auth_login(g->a, s, "bob", "guess", NULL, &role, &retry);
+    g->r = auth_login(g->a, s, "bob", "guess", NULL, &role, &retry, NULL);
     store_close(s);
     return NULL;
 }

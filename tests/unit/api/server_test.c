@@ -33,6 +33,7 @@
 #include "api/api.h"
 #include "api/auth.h"
 #include "base/buf.h"
+#include "base/err.h"
 #include "base/log.h"
 #include "store/store.h"
 
@@ -61,8 +62,8 @@ static int setup(void **state)
     assert_int_equal(mkdir(path, 0700), 0);
     snprintf(dbpath, sizeof dbpath, "%s/baram.db", home);
     struct store *s;
-    char *err = NULL;
-    assert_int_equal(store_open(dbpath, &s, &err), 0);
+    struct err serr = {0};
+    assert_int_equal(store_open(dbpath, &s, &serr), 0);
     store_close(s);
     return 0;
 }
@@ -85,13 +86,13 @@ static void start_on(struct fixture *f, const char *listen, const char *store_ur
     memset(f, 0, sizeof *f);
     struct auth_opts ao = {
         .home = home, .token_ttl_ms = 3600000, .issuer = "baram", .audience = "baram"};
-    char *err = NULL;
+    struct err err = {0};
     assert_int_equal(auth_open(&ao, &f->auth, &err), 0);
     struct api_opts o = {
         .listen = listen, .home = home, .dags = home, .store_url = store_url, .auth = f->auth};
     int r = api_start(&o, &f->api, &err);
     if (r < 0)
-        fail_msg("api_start: %s", err);
+        fail_msg("api_start: %s", err.msg);
     int64_t exp;
     assert_int_equal(auth_issue(f->auth, "root", AUTH_ADMIN, 0, &f->admin, &exp), 0);
     assert_int_equal(auth_issue(f->auth, "eve", AUTH_VIEWER, 0, &f->viewer, &exp), 0);
@@ -273,18 +274,20 @@ static void test_bad_listen_and_taken_port(void **state)
     (void)state;
     struct auth *auth;
     struct auth_opts ao = {.home = home, .issuer = "baram", .audience = "baram"};
-    char *err = NULL;
+    struct err err = {0};
     assert_int_equal(auth_open(&ao, &auth, &err), 0);
     static const char *const bad[] = {"8080",        ":8080", "127.0.0.1:", "127.0.0.1:65536",
                                       "127.0.0.1:x", "[::1",  "[::1]80",    "a:b:c"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct api_opts o = {.listen = bad[i], .home = home, .store_url = dbpath, .auth = auth};
         struct api *a = NULL;
+        err.code = 0;
+        err.msg[0] = 0;
         int r = api_start(&o, &a, &err);
         if (r == 0)
             fail_msg("'%s' accepted", bad[i]);
-        assert_non_null(err);
-        free(err);
+        assert_int_equal(err.code, r);
+        assert_non_null(strstr(err.msg, bad[i]));
     }
     struct fixture f;
     start(&f, "127.0.0.1:0");
@@ -293,8 +296,7 @@ static void test_bad_listen_and_taken_port(void **state)
     struct api_opts o = {.listen = listen, .home = home, .store_url = dbpath, .auth = auth};
     struct api *a = NULL;
     assert_true(api_start(&o, &a, &err) < 0);
-    assert_non_null(strstr(err, "cannot listen"));
-    free(err);
+    assert_non_null(strstr(err.msg, "cannot listen"));
     stop(&f);
     auth_close(auth);
 }
@@ -364,10 +366,10 @@ static void test_body_object(void **state)
 static void put_dag(const char *url, const char *dag_id)
 {
     struct store *s;
-    char *err = NULL;
-    assert_int_equal(store_open(url, &s, &err), 0);
+    struct err serr = {0};
+    assert_int_equal(store_open(url, &s, &serr), 0);
     struct dag_rec d = {.dag_id = (char *)dag_id, .path = (char *)"x.yaml", .hash = (char *)"h"};
-    assert_int_equal(store_put_dag(s, &d), 0);
+    assert_int_equal(store_put_dag(s, &d, NULL), 0);
     store_close(s);
 }
 

@@ -21,6 +21,7 @@
 
 #include "base/buf.h"
 #include "base/diag.h"
+#include "base/err.h"
 #include "cli/home.h"
 #include "store/store.h"
 
@@ -322,13 +323,12 @@ static void create_makes_private_folders_and_store_needs_db(void **state)
     assert_int_equal(buf_addf(&home, "%s/a/b/home", dir), 0);
     struct home h;
     home_init(&h, home.data);
-    char *err = NULL;
+    struct err err = {0};
     struct store *s = NULL;
     /* Reading commands never create a database. */
     assert_int_equal(home_open_store(&h, false, &s, &err), -ENOENT);
-    assert_non_null(strstr(err, "no database at"));
-    free(err);
-    err = NULL;
+    assert_int_equal(err.code, -ENOENT);
+    assert_non_null(strstr(err.msg, "no database at"));
     assert_int_equal(home_create(&h, &err), 0);
     assert_int_equal(home_create(&h, &err), 0); /* idempotent */
     struct stat st;
@@ -349,8 +349,7 @@ static void create_makes_private_folders_and_store_needs_db(void **state)
     assert_int_equal(buf_addf(&bad, "%s/baram.db/x", home.data), 0);
     home_init(&h2, bad.data);
     assert_true(home_create(&h2, &err) < 0);
-    assert_non_null(strstr(err, "cannot create the home"));
-    free(err);
+    assert_non_null(strstr(err.msg, "cannot create the home"));
     home_release(&h2);
 
     assert_int_equal(rm_tree(dir), 0);

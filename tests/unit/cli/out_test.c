@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "base/buf.h"
+#include "base/err.h"
 #include "base/when.h"
 #include "cli/out.h"
 #include "store/store.h"
@@ -37,8 +38,8 @@ static int setup(void **state)
     assert_non_null(mkdtemp(f->dir));
     struct buf url = BUF_INIT(BUF_NO_MAX);
     assert_int_equal(buf_addf(&url, "%s/baram.db", f->dir), 0);
-    char *err = NULL;
-    assert_int_equal(store_open(url.data, &f->s, &err), 0);
+    struct err serr = {0};
+    assert_int_equal(store_open(url.data, &f->s, &serr), 0);
     buf_release(&url);
     *state = f;
     return 0;
@@ -75,9 +76,9 @@ static void put_run(struct store *s, const char *run_id, enum run_state st, int6
         .dag_hash = "abc",
         .dag_path = "/x/etl.yaml",
     };
-    assert_int_equal(store_begin(s), 0);
-    assert_int_equal(store_put_run(s, &r), 0);
-    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_begin(s, NULL), 0);
+    assert_int_equal(store_put_run(s, &r, NULL), 0);
+    assert_int_equal(store_commit(s, NULL), 0);
 }
 
 static void put_ti(struct store *s, const char *run_id, const char *task_id, const char *task,
@@ -102,9 +103,9 @@ static void put_ti(struct store *s, const char *run_id, const char *task_id, con
         .started_at_ms = started,
         .ended_at_ms = ended,
     };
-    assert_int_equal(store_begin(s), 0);
-    assert_int_equal(store_put_ti(s, &t), 0);
-    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_begin(s, NULL), 0);
+    assert_int_equal(store_put_ti(s, &t, NULL), 0);
+    assert_int_equal(store_commit(s, NULL), 0);
 }
 
 static void assert_json_str(json_t *o, const char *key, const char *want)
@@ -248,7 +249,7 @@ static void summary_and_tables(void **state)
     struct fixture *f = *state;
     put_run(f->s, "manual__A", RUN_SUCCESS, T0, T0 + 2500);
     struct run_rec run;
-    assert_int_equal(store_get_run(f->s, "manual__A", &run), 0);
+    assert_int_equal(store_get_run(f->s, "manual__A", &run, NULL), 0);
     json_t *o = out_run_summary_json(&run);
     assert_null(json_object_get(o, "tasks"));
     assert_float_equal(json_real_value(json_object_get(o, "duration_s")), 2.5, 1e-9);

@@ -29,9 +29,10 @@
 
 #include "../exec/loopwait.h"
 #include "base/diag.h"
+#include "base/err.h"
 #include "base/xalloc.h"
-#include "ops/dagdir.h"
 #include "dag/dag.h"
+#include "ops/dagdir.h"
 
 /* ---- files ---- */
 
@@ -169,9 +170,9 @@ static void scan_takes_dag_files_in_name_order(void **state)
 
     struct dagdir_file *v;
     size_t n;
-    char *errmsg = NULL;
-    assert_int_equal(dagdir_scan(dir, &v, &n, &errmsg), 0);
-    assert_null(errmsg);
+    struct err derr = {0};
+    assert_int_equal(dagdir_scan(dir, &v, &n, &derr), 0);
+    assert_int_equal(derr.code, 0);
     assert_int_equal(n, 4);
     const char *want[] = {"a.yml", "b.yaml", "c.yaml", "s.yaml"};
     const char *ids[] = {"a", "b", "c", "s"};
@@ -187,7 +188,7 @@ static void scan_takes_dag_files_in_name_order(void **state)
 
     /* a trailing slash on the folder gives the same paths */
     char *slashed = xasprintf("%s/", dir);
-    assert_int_equal(dagdir_scan(slashed, &v, &n, &errmsg), 0);
+    assert_int_equal(dagdir_scan(slashed, &v, &n, &derr), 0);
     assert_int_equal(n, 4);
     char *w = pathof(dir, "a.yml");
     assert_string_equal(v[0].path, w);
@@ -209,8 +210,8 @@ static void scan_refuses_a_duplicate_id_at_its_dag_line(void **state)
     put(dir, "d.yaml", "description: no dag key first\n\"dag\": y\ntasks:\n  t:\n    run: true\n");
     struct dagdir_file *v;
     size_t n;
-    char *errmsg = NULL;
-    assert_int_equal(dagdir_scan(dir, &v, &n, &errmsg), 0);
+    struct err derr = {0};
+    assert_int_equal(dagdir_scan(dir, &v, &n, &derr), 0);
     assert_int_equal(n, 4);
     assert_non_null(v[0].dag);
     assert_null(v[1].dag);
@@ -233,8 +234,8 @@ static int scan_unreadable_file(const char *dir)
 {
     struct dagdir_file *v;
     size_t n;
-    char *errmsg = NULL;
-    if (dagdir_scan(dir, &v, &n, &errmsg) != 0)
+    struct err derr = {0};
+    if (dagdir_scan(dir, &v, &n, &derr) != 0)
         return 1;
     int rc = 0;
     if (n != 2 || v[0].dag || v[0].errors.n != 1 || !strstr(v[0].errors.v[0].msg, "Permission"))
@@ -255,8 +256,8 @@ static void scan_reports_import_errors_and_goes_on(void **state)
     put_dag(dir, "e-good.yaml", "good", "true");
     struct dagdir_file *v;
     size_t n;
-    char *errmsg = NULL;
-    assert_int_equal(dagdir_scan(dir, &v, &n, &errmsg), 0);
+    struct err derr = {0};
+    assert_int_equal(dagdir_scan(dir, &v, &n, &derr), 0);
     assert_int_equal(n, 5);
     for (size_t i = 0; i < 4; i++) {
         assert_null(v[i].dag);
@@ -288,10 +289,9 @@ static int scan_expect_eacces(const char *dir)
 {
     struct dagdir_file *v;
     size_t n;
-    char *errmsg = NULL;
-    int r = dagdir_scan(dir, &v, &n, &errmsg);
-    int rc = r == -EACCES && errmsg && strstr(errmsg, dir) ? 0 : 1;
-    free(errmsg);
+    struct err derr = {0};
+    int r = dagdir_scan(dir, &v, &n, &derr);
+    int rc = r == -EACCES && strstr(derr.msg, dir) ? 0 : 1;
     return rc;
 }
 
@@ -300,19 +300,18 @@ static void scan_of_missing_and_unreadable_folders(void **state)
     char *dir = tmpdir();
     struct dagdir_file *v;
     size_t n = 7;
-    char *errmsg = NULL;
+    struct err derr = {0};
     char *missing = pathof(dir, "missing");
-    assert_int_equal(dagdir_scan(missing, &v, &n, &errmsg), 0);
+    assert_int_equal(dagdir_scan(missing, &v, &n, &derr), 0);
     assert_int_equal(n, 0);
-    assert_null(errmsg);
+    assert_int_equal(derr.code, 0);
     dagdir_free_files(v, n);
 
     put_dag(dir, "file.yaml", "f", "true");
     char *file = pathof(dir, "file.yaml");
-    assert_int_equal(dagdir_scan(file, &v, &n, &errmsg), -ENOTDIR);
-    assert_non_null(errmsg);
-    assert_non_null(strstr(errmsg, file));
-    free(errmsg);
+    assert_int_equal(dagdir_scan(file, &v, &n, &derr), -ENOTDIR);
+    assert_true(derr.msg[0] != 0);
+    assert_non_null(strstr(derr.msg, file));
 
     char *locked = pathof(dir, "locked");
     assert_int_equal(mkdir(locked, 0700), 0);
@@ -341,12 +340,11 @@ static void scan_caps_the_number_of_files(void **state)
     }
     struct dagdir_file *v;
     size_t n;
-    char *errmsg = NULL;
-    assert_int_equal(dagdir_scan(dir, &v, &n, &errmsg), -E2BIG);
-    assert_non_null(strstr(errmsg, "10000"));
-    free(errmsg);
+    struct err derr = {0};
+    assert_int_equal(dagdir_scan(dir, &v, &n, &derr), -E2BIG);
+    assert_non_null(strstr(derr.msg, "10000"));
     rm(dir, "f00000.yaml"); /* 10000 files: allowed (each an import error: empty) */
-    assert_int_equal(dagdir_scan(dir, &v, &n, &errmsg), 0);
+    assert_int_equal(dagdir_scan(dir, &v, &n, &derr), 0);
     assert_int_equal(n, 10000);
     dagdir_free_files(v, n);
     rm_rf(dir);
@@ -372,9 +370,9 @@ static void scan_of_100_files_is_quick(void **state)
     }
     struct dagdir_file *v;
     size_t n;
-    char *errmsg = NULL;
+    struct err derr = {0};
     int64_t t0 = now_ms();
-    assert_int_equal(dagdir_scan(dir, &v, &n, &errmsg), 0);
+    assert_int_equal(dagdir_scan(dir, &v, &n, &derr), 0);
     int64_t took = now_ms() - t0;
     assert_int_equal(n, 100);
     for (size_t i = 0; i < n; i++)
@@ -482,8 +480,8 @@ static void watcher_follows_edits(void **state)
     char *dir = xasprintf("%s/home/dags", top); /* missing: created */
     struct rec r = {0};
     struct dagdir *d;
-    char *errmsg = NULL;
-    assert_int_equal(dagdir_open(&loop, dir, on_change, &r, &d, &errmsg), 0);
+    struct err derr = {0};
+    assert_int_equal(dagdir_open(&loop, dir, on_change, &r, &d, &derr), 0);
     r.d = d;
     struct stat st;
     assert_int_equal(stat(dir, &st), 0);
@@ -599,8 +597,8 @@ static void watcher_reports_existing_files_on_open(void **state)
     put(dir, ".hidden.yaml", "x");
     struct rec r = {0};
     struct dagdir *d;
-    char *errmsg = NULL;
-    assert_int_equal(dagdir_open(&loop, dir, on_change, &r, &d, &errmsg), 0);
+    struct err derr = {0};
+    assert_int_equal(dagdir_open(&loop, dir, on_change, &r, &d, &derr), 0);
     assert_int_equal(r.n, 2);
     assert_true(ends(r.v[0].path, "/a.yaml") && r.v[0].has_now && !r.v[0].had_old);
     assert_true(ends(r.v[1].path, "/b.yaml") && !r.v[1].has_now && r.v[1].nerrors >= 1);
@@ -612,9 +610,8 @@ static void watcher_reports_existing_files_on_open(void **state)
 
     /* an unreadable folder is refused, nothing to close */
     char *file = pathof(dir, "a.yaml");
-    assert_true(dagdir_open(&loop, file, on_change, &r, &d, &errmsg) < 0);
-    assert_non_null(errmsg);
-    free(errmsg);
+    assert_true(dagdir_open(&loop, file, on_change, &r, &d, &derr) < 0);
+    assert_true(derr.msg[0] != 0);
     free(file);
     assert_int_equal(uv_loop_close(&loop), 0);
     rm_rf(dir);
@@ -639,8 +636,8 @@ static void watcher_resolves_duplicates(void **state)
     put_dag(dir, "c.yaml", "x", "echo c");
     struct rec r = {0};
     struct dagdir *d;
-    char *errmsg = NULL;
-    assert_int_equal(dagdir_open(&loop, dir, on_change, &r, &d, &errmsg), 0);
+    struct err derr = {0};
+    assert_int_equal(dagdir_open(&loop, dir, on_change, &r, &d, &derr), 0);
     r.d = d;
     assert_int_equal(r.n, 3);
     assert_true(r.v[0].has_now);
@@ -698,8 +695,8 @@ static void watcher_reports_50_files_once_each(void **state)
     char *dir = tmpdir();
     struct rec r = {0};
     struct dagdir *d;
-    char *errmsg = NULL;
-    assert_int_equal(dagdir_open(&loop, dir, on_change, &r, &d, &errmsg), 0);
+    struct err derr = {0};
+    assert_int_equal(dagdir_open(&loop, dir, on_change, &r, &d, &derr), 0);
     r.d = d;
     char name[32], id[32];
     for (int i = 0; i < 50; i++) {
@@ -758,8 +755,8 @@ static void watcher_survives_hostile_files(void **state)
     put_dag(dir, "good.yaml", "good", "true");
     struct rec r = {0};
     struct dagdir *d;
-    char *errmsg = NULL;
-    assert_int_equal(dagdir_open(&loop, dir, on_change, &r, &d, &errmsg), 0);
+    struct err derr = {0};
+    assert_int_equal(dagdir_open(&loop, dir, on_change, &r, &d, &derr), 0);
     r.d = d;
     rec_clear(&r);
 
@@ -804,8 +801,8 @@ static void watcher_keeps_going_when_the_folder_goes(void **state)
     assert_int_equal(mkdir(dir, 0755), 0);
     struct rec r = {0};
     struct dagdir *d;
-    char *errmsg = NULL;
-    assert_int_equal(dagdir_open(&loop, dir, on_change, &r, &d, &errmsg), 0);
+    struct err derr = {0};
+    assert_int_equal(dagdir_open(&loop, dir, on_change, &r, &d, &derr), 0);
     r.d = d;
     char *moved = pathof(top, "moved");
     put_dag(dir, "a.yaml", "a", "true");
@@ -847,8 +844,8 @@ static void close_with_pending_timers_makes_no_callback(void **state)
     put_dag(dir, "c.yaml", "c", "true");
     struct rec r = {0};
     struct dagdir *d;
-    char *errmsg = NULL;
-    assert_int_equal(dagdir_open(&loop, dir, on_change, &r, &d, &errmsg), 0);
+    struct err derr = {0};
+    assert_int_equal(dagdir_open(&loop, dir, on_change, &r, &d, &derr), 0);
     assert_int_equal(r.n, 2);
     rec_clear(&r);
     /* a write whose writer keeps the file open, a new file still open, a delete: each waits

@@ -30,6 +30,7 @@
 
 #include <jansson.h>
 
+#include "base/err.h"
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "ops/ops.h"
@@ -99,10 +100,10 @@ static int setup(void **state)
     write_file(dags, "broken.yaml", "dag: broken\ntasks: [\n");
     char db[PATH_MAX];
     snprintf(db, sizeof db, "%s/baram.db", tmpdir);
-    char *err = NULL;
-    int r = store_open(db, &st, &err);
+    struct err serr = {0};
+    int r = store_open(db, &st, &serr);
     if (r < 0)
-        fail_msg("store_open: %d %s", r, err ? err : "");
+        fail_msg("store_open: %d %s", r, serr.msg);
     return 0;
 }
 
@@ -151,7 +152,7 @@ static void trigger_ok(const char *dag, const char *conf, int64_t at, struct ops
     struct ops_err e = {0};
     int r = ops_trigger(st, tmpdir, dags, dag, c, at, run, &e);
     if (r < 0)
-        fail_msg("ops_trigger %s: %d %s %s", dag, r, e.msg ? e.msg : "", e.diag ? e.diag : "");
+        fail_msg("ops_trigger %s: %d %s %s", dag, r, e.err.msg, e.diag ? e.diag : "");
     json_decref(c);
 }
 
@@ -170,7 +171,7 @@ static void trigger_queues_a_run_and_rings(void **state)
     assert_int_equal(run.logical_at_ms, at);
     assert_false(run.paused);
     struct run_rec rec;
-    assert_int_equal(store_get_run(st, run.run_id, &rec), 0);
+    assert_int_equal(store_get_run(st, run.run_id, &rec, NULL), 0);
     assert_string_equal(rec.dag_id, "daily_etl");
     assert_int_equal(rec.state, RUN_QUEUED);
     assert_int_equal(rec.type, RUN_MANUAL);
@@ -180,7 +181,7 @@ static void trigger_queues_a_run_and_rings(void **state)
     assert_non_null(rec.dag_hash);
     char *src = NULL;
     size_t len = 0;
-    assert_int_equal(store_get_dag_version(st, rec.dag_hash, &src, &len), 0);
+    assert_int_equal(store_get_dag_version(st, rec.dag_hash, &src, &len, NULL), 0);
     assert_int_equal(len, strlen(daily_yaml));
     free(src);
     run_rec_release(&rec);
@@ -204,11 +205,12 @@ static void trigger_bad_input(void **state)
     assert_int_equal(e.kind, OPS_NOT_FOUND);
     assert_non_null(e.suggest);
     assert_string_equal(e.suggest, "daily_etl");
-    assert_non_null(strstr(e.msg, "no DAG 'daily_elt' in folder"));
-    assert_non_null(strstr(e.msg, "(did you mean 'daily_etl'?)"));
+    assert_non_null(strstr(e.err.msg, "no DAG 'daily_elt' in folder"));
+    assert_non_null(strstr(e.err.msg, "(did you mean 'daily_etl'?)"));
     ops_err_release(&e);
     assert_int_equal(e.kind, OPS_OK);
-    assert_null(e.msg);
+    assert_string_equal(e.err.msg, "");
+    assert_int_equal(e.err.code, 0);
 
     /* A file that failed to load is not a DAG. */
     assert_int_equal(ops_trigger(st, tmpdir, dags, "broken", NULL, -1, &run, &e), -ENOENT);
@@ -228,10 +230,35 @@ static void trigger_bad_input(void **state)
     c = obj("{\"region\": [1], \"limit\": null}");
     assert_int_equal(ops_trigger(st, tmpdir, dags, "daily_etl", c, -1, &run, &e), -EINVAL);
     assert_int_equal(e.kind, OPS_BAD_INPUT);
-    assert_non_null(strstr(e.msg, "conf param 'region' must be a string, number or boolean, "
-                                  "not an array"));
-    assert_non_null(strstr(e.msg, "\nconf param 'limit' must be a string, number or boolean, "
-                                  "not null"));
+    assert_non_null(strstr(e.err.msg, "conf param 'region' must be a string, number or boolean, "
+                                      "not an array"));
+    assert_non_null(strstr(e.err.msg, "\nconf param 'limit' must be a string, number or boolean, "
+                                      "not null"));
+    json_decref(c);
+    ops_err_release(&e);
+
+    /* So many that their lines pass ERR_MSG_MAX: whole lines only, then a count of the rest. */
+    c = json_object();
+    char name[200];
+    for (int i = 0; i < 200; i++) {
+        snprintf(name, sizeof name, "p%03d_%0150d", i, 0);
+        json_object_set_new(c, name, json_null());
+    }
+    assert_int_equal(ops_conf_check(c, "conf", &e), -EINVAL);
+    assert_int_equal(e.kind, OPS_BAD_INPUT);
+    assert_int_equal(e.err.code, -EINVAL);
+    size_t len = strlen(e.err.msg);
+    assert_true(len < ERR_MSG_MAX - 1);
+    const char *last = strrchr(e.err.msg, '\n');
+    assert_non_null(last);
+    size_t shown = 0;
+    for (const char *p = e.err.msg; (p = strstr(p, " must be a string")); p++)
+        shown++;
+    char tail[64];
+    snprintf(tail, sizeof tail, "\n(%zu more not shown)", 200 - shown);
+    assert_string_equal(last, tail);
+    assert_true(shown > 10);
+    assert_non_null(strstr(last - 20, "not null\n(")); /* the line before it is whole */
     json_decref(c);
     ops_err_release(&e);
 
@@ -252,7 +279,7 @@ static void trigger_bad_input(void **state)
     /* Nothing was queued by any of these. */
     struct run_rec *runs = NULL;
     size_t n = 9;
-    assert_int_equal(store_list_runs(st, NULL, 100, 0, &runs, &n, NULL), 0);
+    assert_int_equal(store_list_runs(st, NULL, 100, 0, &runs, &n, NULL, NULL), 0);
     assert_int_equal(n, 0);
     store_free_runs(runs, n);
 }
@@ -269,18 +296,18 @@ static void conf_parse_texts(void **state)
     json_decref(o);
     assert_int_equal(ops_conf_parse("{\"a\": ", "--conf", &o, &e), -EINVAL);
     assert_null(o);
-    assert_int_equal(strncmp(e.msg, "--conf is not valid JSON: ", 26), 0);
+    assert_int_equal(strncmp(e.err.msg, "--conf is not valid JSON: ", 26), 0);
     ops_err_release(&e);
     assert_int_equal(ops_conf_parse("{\"a\": 1, \"a\": 2}", "--conf", &o, &e), -EINVAL);
     ops_err_release(&e);
     assert_int_equal(ops_conf_parse("\"x\"", "--conf", &o, &e), -EINVAL);
-    assert_string_equal(e.msg,
+    assert_string_equal(e.err.msg,
                         "--conf must be a JSON object of params, like '{\"name\": \"value\"}'");
     ops_err_release(&e);
 
     /* The CLI's rendering: each line prefixed, then the diagnostics as they are. */
     e.kind = OPS_BAD_INPUT;
-    e.msg = xstrdup("one\ntwo");
+    err_set(&e.err, -EINVAL, "one\ntwo");
     e.diag = xstrdup("f.yaml:1:2: error: x\n");
     char *buf = NULL;
     size_t len = 0;
@@ -313,7 +340,7 @@ static void backfill_queues_each_date_once(void **state)
     assert_int_equal(b.skipped, 0);
     for (size_t i = 0; i < b.nrun_ids; i++) {
         struct run_rec rec;
-        assert_int_equal(store_get_run(st, b.run_ids[i], &rec), 0);
+        assert_int_equal(store_get_run(st, b.run_ids[i], &rec, NULL), 0);
         assert_int_equal(rec.type, RUN_BACKFILL);
         assert_int_equal(rec.state, RUN_QUEUED);
         assert_int_equal(rec.logical_at_ms, rg.from_at_ms + (int64_t)i * 86400000);
@@ -342,7 +369,7 @@ static void backfill_bad_input(void **state)
 
     assert_int_equal(ops_backfill(st, tmpdir, dags, "manual_only", NULL, &rg, &b, &e), -EINVAL);
     assert_int_equal(e.kind, OPS_BAD_INPUT);
-    assert_non_null(strstr(e.msg, "has no schedule"));
+    assert_non_null(strstr(e.err.msg, "has no schedule"));
     ops_err_release(&e);
 
     assert_int_equal(ops_backfill(st, tmpdir, dags, "nope", NULL, &rg, &b, &e), -ENOENT);
@@ -351,18 +378,18 @@ static void backfill_bad_input(void **state)
 
     struct ops_range back = {rg.to_at_ms, rg.from_at_ms, "2026-02-03", "2026-02-01"};
     assert_int_equal(ops_backfill(st, tmpdir, dags, "daily_etl", NULL, &back, &b, &e), -EINVAL);
-    assert_string_equal(e.msg, "--from 2026-02-03 is after --to 2026-02-01");
+    assert_string_equal(e.err.msg, "--from 2026-02-03 is after --to 2026-02-01");
     ops_err_release(&e);
 
     /* Every minute for two months: over OPS_BACKFILL_MAX, nothing queued. */
     struct ops_range wide = {rg.from_at_ms, rg.from_at_ms + 60LL * 86400000, "a", "b"};
     assert_int_equal(ops_backfill(st, tmpdir, dags, "minutely", NULL, &wide, &b, &e), -EINVAL);
-    assert_string_equal(e.msg, "more than 10000 runs from a to b: backfill a narrower range at "
-                               "a time");
+    assert_string_equal(e.err.msg, "more than 10000 runs from a to b: backfill a narrower range at "
+                                   "a time");
     ops_err_release(&e);
     struct run_rec *runs = NULL;
     size_t n = 9;
-    assert_int_equal(store_list_runs(st, NULL, 100, 0, &runs, &n, NULL), 0);
+    assert_int_equal(store_list_runs(st, NULL, 100, 0, &runs, &n, NULL, NULL), 0);
     assert_int_equal(n, 0);
     store_free_runs(runs, n);
 }
@@ -377,7 +404,7 @@ static void pause_and_unpause(void **state)
     assert_int_equal(ops_set_paused(st, tmpdir, dags, "daily_etl", true, &e), 0);
     assert_true(wake_rung());
     struct dag_rec d;
-    assert_int_equal(store_get_dag(st, "daily_etl", &d), 0);
+    assert_int_equal(store_get_dag(st, "daily_etl", &d, NULL), 0);
     assert_true(d.paused);
     dag_rec_release(&d);
 
@@ -387,7 +414,7 @@ static void pause_and_unpause(void **state)
     assert_true(run.paused);
 
     assert_int_equal(ops_set_paused(st, tmpdir, dags, "daily_etl", false, &e), 0);
-    assert_int_equal(store_get_dag(st, "daily_etl", &d), 0);
+    assert_int_equal(store_get_dag(st, "daily_etl", &d, NULL), 0);
     assert_false(d.paused);
     dag_rec_release(&d);
 
@@ -395,7 +422,7 @@ static void pause_and_unpause(void **state)
     assert_int_equal(e.kind, OPS_NOT_FOUND);
     assert_string_equal(e.suggest, "daily_etl");
     ops_err_release(&e);
-    assert_int_equal(store_get_dag(st, "dailyetl", &d), -ENOENT);
+    assert_int_equal(store_get_dag(st, "dailyetl", &d, NULL), -ENOENT);
 }
 
 /* ---- cancel ---- */
@@ -416,14 +443,14 @@ static void put_ti(const char *run_id, const char *task, enum ti_state state)
         .started_at_ms = -1,
         .ended_at_ms = -1,
     };
-    assert_int_equal(store_put_ti(st, &t), 0);
+    assert_int_equal(store_put_ti(st, &t, NULL), 0);
 }
 
 static enum ti_state ti_state_of(const char *run_id, const char *task)
 {
     struct ti_rec *tis = NULL;
     size_t n = 0;
-    assert_int_equal(store_list_tis(st, run_id, &tis, &n), 0);
+    assert_int_equal(store_list_tis(st, run_id, &tis, &n, NULL), 0);
     enum ti_state s = TI_NONE;
     bool found = false;
     for (size_t i = 0; i < n; i++)
@@ -439,11 +466,11 @@ static enum ti_state ti_state_of(const char *run_id, const char *task)
 static void set_run_state(const char *run_id, enum run_state state, const char *owner)
 {
     struct run_rec rec;
-    assert_int_equal(store_get_run(st, run_id, &rec), 0);
+    assert_int_equal(store_get_run(st, run_id, &rec, NULL), 0);
     rec.state = state;
     free(rec.owner);
     rec.owner = owner ? xstrdup(owner) : NULL;
-    assert_int_equal(store_put_run(st, &rec), 0);
+    assert_int_equal(store_put_run(st, &rec, NULL), 0);
     run_rec_release(&rec);
 }
 
@@ -464,7 +491,7 @@ static void cancel_direct_without_scheduler(void **state)
     assert_false(c.requested);
     assert_int_equal(c.state, RUN_CANCELLED);
     struct run_rec rec;
-    assert_int_equal(store_get_run(st, run.run_id, &rec), 0);
+    assert_int_equal(store_get_run(st, run.run_id, &rec, NULL), 0);
     assert_int_equal(rec.state, RUN_CANCELLED);
     assert_true(rec.ended_at_ms > 0);
     run_rec_release(&rec);
@@ -477,7 +504,7 @@ static void cancel_direct_without_scheduler(void **state)
     assert_int_equal(e.kind, OPS_CONFLICT);
     char want[256];
     snprintf(want, sizeof want, "run '%s' already ended (cancelled)", run.run_id);
-    assert_string_equal(e.msg, want);
+    assert_string_equal(e.err.msg, want);
     ops_err_release(&e);
 }
 
@@ -501,10 +528,10 @@ static void cancel_bad_input(void **state)
     set_run_state(run.run_id, RUN_RUNNING, "cli");
     assert_int_equal(ops_cancel(st, tmpdir, run.run_id, 0, &c, &e), -EBUSY);
     assert_int_equal(e.kind, OPS_CONFLICT);
-    assert_non_null(strstr(e.msg, "in the foreground under 'baram run'"));
+    assert_non_null(strstr(e.err.msg, "in the foreground under 'baram run'"));
     ops_err_release(&e);
     struct run_rec rec;
-    assert_int_equal(store_get_run(st, run.run_id, &rec), 0);
+    assert_int_equal(store_get_run(st, run.run_id, &rec, NULL), 0);
     assert_int_equal(rec.state, RUN_RUNNING);
     run_rec_release(&rec);
 
@@ -521,7 +548,7 @@ static void cancel_hands_over_to_a_scheduler(void **state)
     struct ops_run run;
     trigger_ok("manual_only", NULL, -1, &run);
     int fd = -1;
-    char *err = NULL;
+    struct err err = {0};
     assert_int_equal(schedlock_take(tmpdir, &fd, &err), 0);
     assert_true(schedlock_held(tmpdir));
     struct ops_cancel c;
@@ -536,13 +563,13 @@ static void cancel_hands_over_to_a_scheduler(void **state)
     assert_int_equal(c.state, RUN_QUEUED);
     struct run_request *reqs = NULL;
     size_t n = 0;
-    assert_int_equal(store_take_requests(st, &reqs, &n), 0);
+    assert_int_equal(store_take_requests(st, &reqs, &n, NULL), 0);
     assert_int_equal(n, 1);
     assert_string_equal(reqs[0].run_id, run.run_id);
     assert_string_equal(reqs[0].kind, "cancel");
     store_free_requests(reqs, n);
     struct run_rec rec;
-    assert_int_equal(store_get_run(st, run.run_id, &rec), 0);
+    assert_int_equal(store_get_run(st, run.run_id, &rec, NULL), 0);
     assert_int_equal(rec.state, RUN_QUEUED); /* the scheduler's to change */
     run_rec_release(&rec);
     schedlock_drop(fd);
@@ -591,7 +618,7 @@ static void clear_resets_downstream_and_queues(void **state)
     assert_int_equal(ti_state_of(run.run_id, "load"), TI_NONE);
     assert_int_equal(ti_state_of(run.run_id, "report"), TI_SUCCESS);
     struct run_rec rec;
-    assert_int_equal(store_get_run(st, run.run_id, &rec), 0);
+    assert_int_equal(store_get_run(st, run.run_id, &rec, NULL), 0);
     assert_int_equal(rec.state, RUN_QUEUED);
     assert_int_equal(rec.ended_at_ms, -1);
     assert_null(rec.owner);
@@ -620,12 +647,12 @@ static void clear_without_dag_version(void **state)
         .started_at_ms = -1,
         .ended_at_ms = 1,
     };
-    assert_int_equal(store_put_run(st, &rec), 0);
+    assert_int_equal(store_put_run(st, &rec, NULL), 0);
     struct ops_clear c;
     struct ops_err e = {0};
     assert_true(ops_clear(st, tmpdir, "manual__old", "t", false, &c, &e) < 0);
     assert_int_equal(e.kind, OPS_CONFLICT);
-    assert_string_equal(e.msg, "the DAG version the run started with is not in the database");
+    assert_string_equal(e.err.msg, "the DAG version the run started with is not in the database");
     ops_err_release(&e);
 }
 
@@ -642,7 +669,7 @@ static void pool_set_and_bad_input(void **state)
     assert_int_equal(ops_pool_set(st, tmpdir, "gpu.a-1_x", OPS_POOL_SLOTS_MAX, &e), 0);
     struct pool_rec *p = NULL;
     size_t n = 0;
-    assert_int_equal(store_list_pools(st, &p, &n), 0);
+    assert_int_equal(store_list_pools(st, &p, &n, NULL), 0);
     assert_int_equal(n, 2);
     assert_string_equal(p[0].name, "gpu.a-1_x");
     assert_int_equal(p[0].slots, OPS_POOL_SLOTS_MAX);
@@ -654,21 +681,21 @@ static void pool_set_and_bad_input(void **state)
     for (size_t i = 0; i < sizeof bad_names / sizeof *bad_names; i++) {
         assert_int_equal(ops_pool_set(st, tmpdir, bad_names[i], 1, &e), -EINVAL);
         assert_int_equal(e.kind, OPS_BAD_INPUT);
-        assert_non_null(strstr(e.msg, "bad pool name"));
+        assert_non_null(strstr(e.err.msg, "bad pool name"));
         ops_err_release(&e);
     }
     char longname[300];
     memset(longname, 'a', sizeof longname - 1);
     longname[sizeof longname - 1] = '\0';
     assert_int_equal(ops_pool_check(longname, &e), -EINVAL);
-    assert_non_null(strstr(e.msg, "...': use 1 to"));
+    assert_non_null(strstr(e.err.msg, "...': use 1 to"));
     ops_err_release(&e);
     assert_int_equal(ops_pool_set(st, tmpdir, "p", -1, &e), -EINVAL);
     ops_err_release(&e);
     assert_int_equal(ops_pool_set(st, tmpdir, "p", OPS_POOL_SLOTS_MAX + 1, &e), -EINVAL);
     assert_int_equal(e.kind, OPS_BAD_INPUT);
     ops_err_release(&e);
-    assert_int_equal(store_list_pools(st, &p, &n), 0);
+    assert_int_equal(store_list_pools(st, &p, &n, NULL), 0);
     assert_int_equal(n, 2);
     store_free_pools(p, n);
 }
@@ -696,7 +723,10 @@ static void store_failures_are_reported(void **state)
     struct ops_run r2;
     assert_true(ops_trigger(st, tmpdir, dags, "daily_etl", NULL, -1, &r2, &e) < 0);
     assert_int_equal(e.kind, OPS_STORE);
-    assert_non_null(e.msg);
+    assert_int_equal(e.err.code, ERR_DB);
+    /* the store's own words, filled by the failing call straight into e.err */
+    assert_non_null(strstr(e.err.msg, "cannot commit to database '"));
+    assert_non_null(strstr(e.err.msg, "injected fault FP_STORE_COMMIT"));
     ops_err_release(&e);
 
     struct ops_range rg = {0};
@@ -723,14 +753,14 @@ static void store_failures_are_reported(void **state)
     assert_false(wake_rung());
     struct run_rec *runs = NULL;
     size_t n = 0;
-    assert_int_equal(store_list_runs(st, NULL, 100, 0, &runs, &n, NULL), 0);
+    assert_int_equal(store_list_runs(st, NULL, 100, 0, &runs, &n, NULL, NULL), 0);
     assert_int_equal(n, 3);
     store_free_runs(runs, n);
     struct run_rec rec;
-    assert_int_equal(store_get_run(st, run.run_id, &rec), 0);
+    assert_int_equal(store_get_run(st, run.run_id, &rec, NULL), 0);
     assert_int_equal(rec.state, RUN_QUEUED);
     run_rec_release(&rec);
-    assert_int_equal(store_get_run(st, ended, &rec), 0);
+    assert_int_equal(store_get_run(st, ended, &rec, NULL), 0);
     assert_int_equal(rec.state, RUN_FAILED);
     run_rec_release(&rec);
     assert_int_equal(ti_state_of(ended, "extract"), TI_FAILED);

@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "base/diag.h"
+#include "base/err.h"
 #include "base/when.h"
 #include "dag/dag.h"
 #include "sched/engine.h"
@@ -124,7 +125,8 @@ static void resume(struct resumed *x, const char *yaml, const struct ti_rec *tis
 
     char *err = NULL;
     struct store *s = NULL;
-    assert_int_equal(store_open(dbpath, &s, &err), 0);
+    struct err serr = {0};
+    assert_int_equal(store_open(dbpath, &s, &serr), 0);
     int64_t t0 = when_now_ms() - 60000;
     struct run_rec rr = {
         .run_id = RUN_ID,
@@ -138,14 +140,14 @@ static void resume(struct resumed *x, const char *yaml, const struct ti_rec *tis
         .dag_hash = (char *)x->dag->hash,
         .dag_path = path,
     };
-    assert_int_equal(store_begin(s), 0);
-    assert_int_equal(store_put_run(s, &rr), 0);
+    assert_int_equal(store_begin(s, NULL), 0);
+    assert_int_equal(store_put_run(s, &rr, NULL), 0);
     for (size_t i = 0; i < n; i++)
-        assert_int_equal(store_put_ti(s, &tis[i]), 0);
-    assert_int_equal(store_commit(s), 0);
+        assert_int_equal(store_put_ti(s, &tis[i], NULL), 0);
+    assert_int_equal(store_commit(s, NULL), 0);
     struct ti_rec *back = NULL;
     size_t nback = 0;
-    assert_int_equal(store_list_tis(s, RUN_ID, &back, &nback), 0);
+    assert_int_equal(store_list_tis(s, RUN_ID, &back, &nback, NULL), 0);
     assert_int_equal(nback, n);
     store_close(s);
 
@@ -176,7 +178,7 @@ static void resume(struct resumed *x, const char *yaml, const struct ti_rec *tis
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
     assert_true(x->ended && x->stopped);
     assert_int_equal(uv_loop_close(&loop), 0);
-    assert_int_equal(store_open(dbpath, &x->s, &err), 0);
+    assert_int_equal(store_open(dbpath, &x->s, &serr), 0);
 }
 
 static void resumed_free(struct resumed *x)
@@ -211,7 +213,7 @@ static void assert_ran(const char *want)
 
 static void get_ti(struct resumed *x, const char *task_id, struct ti_rec *t)
 {
-    int rc = store_get_ti(x->s, RUN_ID, task_id, t);
+    int rc = store_get_ti(x->s, RUN_ID, task_id, t, NULL);
     if (rc != 0)
         fprintf(stderr, "no ti '%s'\n", task_id);
     assert_int_equal(rc, 0);
@@ -235,7 +237,7 @@ static enum ti_state try_state(struct resumed *x, const char *task_id, int n,
 {
     struct try_rec *v = NULL;
     size_t nv = 0;
-    assert_int_equal(store_list_tries(x->s, RUN_ID, task_id, &v, &nv), 0);
+    assert_int_equal(store_list_tries(x->s, RUN_ID, task_id, &v, &nv, NULL), 0);
     enum ti_state st = TI_NONE;
     bool found = false;
     for (size_t i = 0; i < nv; i++)

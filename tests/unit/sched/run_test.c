@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "base/diag.h"
+#include "base/err.h"
 #include "base/when.h"
 #include "dag/dag.h"
 #include "dag/params.h"
@@ -105,8 +106,8 @@ static void run_yaml_p(struct ran *x, const char *yaml, int parallelism,
     if (x->rc < 0)
         fprintf(stderr, "run_execute: %s\n", x->res.errmsg ? x->res.errmsg : "?");
     assert_int_equal(x->rc, 0);
-    char *err = NULL;
-    assert_int_equal(store_open(dbpath, &x->s, &err), 0);
+    struct err serr = {0};
+    assert_int_equal(store_open(dbpath, &x->s, &serr), 0);
 }
 
 static void run_yaml(struct ran *x, const char *yaml)
@@ -123,7 +124,7 @@ static void ran_free(struct ran *x)
 
 static void get_ti(struct ran *x, const char *task, struct ti_rec *t)
 {
-    int rc = store_get_ti(x->s, x->res.run_id, task, t);
+    int rc = store_get_ti(x->s, x->res.run_id, task, t, NULL);
     if (rc != 0)
         fprintf(stderr, "no ti '%s'\n", task);
     assert_int_equal(rc, 0);
@@ -222,20 +223,20 @@ static void success_chain_with_outputs_env_and_logs(void **state)
     free(log);
 
     struct run_rec rr;
-    assert_int_equal(store_get_run(x.s, x.res.run_id, &rr), 0);
+    assert_int_equal(store_get_run(x.s, x.res.run_id, &rr, NULL), 0);
     assert_int_equal(rr.state, RUN_SUCCESS);
     assert_string_equal(rr.dag_hash, x.dag->hash);
     assert_true(rr.ended_at_ms >= rr.started_at_ms);
     char *src = NULL;
     size_t len = 0;
-    assert_int_equal(store_get_dag_version(x.s, rr.dag_hash, &src, &len), 0);
+    assert_int_equal(store_get_dag_version(x.s, rr.dag_hash, &src, &len, NULL), 0);
     assert_int_equal(len, x.dag->source_len);
     free(src);
     run_rec_release(&rr);
 
     struct try_rec *tries;
     size_t n;
-    assert_int_equal(store_list_tries(x.s, x.res.run_id, "b", &tries, &n), 0);
+    assert_int_equal(store_list_tries(x.s, x.res.run_id, "b", &tries, &n, NULL), 0);
     assert_int_equal(n, 1);
     assert_int_equal(tries[0].state, TI_SUCCESS);
     assert_int_equal(tries[0].exit_code, 0);
@@ -363,7 +364,7 @@ static void retries_until_success_with_baram_try(void **state)
     ti_rec_release(&t);
     struct try_rec *tries;
     size_t n;
-    assert_int_equal(store_list_tries(x.s, x.res.run_id, "flaky", &tries, &n), 0);
+    assert_int_equal(store_list_tries(x.s, x.res.run_id, "flaky", &tries, &n, NULL), 0);
     assert_int_equal(n, 3);
     assert_int_equal(tries[0].state, TI_FAILED);
     assert_int_equal(tries[1].state, TI_FAILED);
@@ -551,7 +552,7 @@ static void for_each_over_output_json_lines_and_empty(void **state)
     get_ti(&x, "after_empty", &t);
     assert_string_equal(t.output, "[]");
     ti_rec_release(&t);
-    assert_int_equal(store_get_ti(x.s, x.res.run_id, "mj[3]", &t), -ENOENT);
+    assert_int_equal(store_get_ti(x.s, x.res.run_id, "mj[3]", &t, NULL), -ENOENT);
     ran_free(&x);
 }
 
@@ -640,7 +641,7 @@ static void timeout_fails_the_try(void **state)
     assert_int_equal(x.res.state, RUN_FAILED);
     struct try_rec *tries;
     size_t n;
-    assert_int_equal(store_list_tries(x.s, x.res.run_id, "slow", &tries, &n), 0);
+    assert_int_equal(store_list_tries(x.s, x.res.run_id, "slow", &tries, &n, NULL), 0);
     assert_int_equal(n, 1);
     assert_true(tries[0].timed_out);
     assert_int_equal(tries[0].state, TI_FAILED);
@@ -727,7 +728,7 @@ static void params_override_default(void **state)
     assert_string_equal(t.output, "us; rm -rf /|us; rm -rf /|o");
     ti_rec_release(&t);
     struct run_rec rr;
-    assert_int_equal(store_get_run(x.s, x.res.run_id, &rr), 0);
+    assert_int_equal(store_get_run(x.s, x.res.run_id, &rr, NULL), 0);
     assert_non_null(rr.conf);
     assert_non_null(strstr(rr.conf, "region"));
     run_rec_release(&rr);
@@ -806,10 +807,10 @@ static void run_that_cannot_start_is_recorded_failed(void **state)
     assert_non_null(res.errmsg);
     free(res.errmsg);
     struct store *st = NULL;
-    char *err = NULL;
-    assert_int_equal(store_open(dbpath, &st, &err), 0);
+    struct err serr = {0};
+    assert_int_equal(store_open(dbpath, &st, &serr), 0);
     struct run_rec rec;
-    assert_int_equal(store_get_run(st, res.run_id, &rec), 0);
+    assert_int_equal(store_get_run(st, res.run_id, &rec, NULL), 0);
     assert_int_equal(rec.state, RUN_FAILED);
     assert_true(rec.ended_at_ms > 0);
     run_rec_release(&rec);
@@ -1000,19 +1001,19 @@ static void probe_progress(void *ud, const struct run_progress *p)
     if (strcmp(p->task_id, "probe") != 0 || p->state != TI_SUCCESS)
         return;
     struct store *s;
-    char *err = NULL;
-    assert_int_equal(store_open(dbpath, &s, &err), 0);
+    struct err serr = {0};
+    assert_int_equal(store_open(dbpath, &s, &serr), 0);
     struct run_rec *runs;
     size_t n;
-    assert_int_equal(store_list_runs(s, "running", -1, 0, &runs, &n, NULL), 0);
+    assert_int_equal(store_list_runs(s, "running", -1, 0, &runs, &n, NULL, NULL), 0);
     assert_int_equal(n, 1);
     assert_int_equal(runs[0].state, RUN_RUNNING);
     struct ti_rec t;
-    assert_int_equal(store_get_ti(s, runs[0].run_id, "slow", &t), 0);
+    assert_int_equal(store_get_ti(s, runs[0].run_id, "slow", &t, NULL), 0);
     pr->slow_state = t.state;
     ti_rec_release(&t);
     struct try_rec *tries;
-    assert_int_equal(store_list_tries(s, runs[0].run_id, "slow", &tries, &pr->slow_tries), 0);
+    assert_int_equal(store_list_tries(s, runs[0].run_id, "slow", &tries, &pr->slow_tries, NULL), 0);
     if (pr->slow_tries > 0)
         pr->try_state = tries[0].state;
     store_free_tries(tries, pr->slow_tries);
@@ -1063,22 +1064,22 @@ static void sigint_cancels_the_run(void **state)
     assert_int_equal(res.state, RUN_CANCELLED);
     assert_true(took < 5000); /* every group died on SIGTERM: no grace wait */
     struct store *s;
-    char *err = NULL;
-    assert_int_equal(store_open(dbpath, &s, &err), 0);
+    struct err serr = {0};
+    assert_int_equal(store_open(dbpath, &s, &serr), 0);
     const char *killed[] = {"long", "killer"};
     for (int i = 0; i < 2; i++) {
         struct ti_rec t;
-        assert_int_equal(store_get_ti(s, res.run_id, killed[i], &t), 0);
+        assert_int_equal(store_get_ti(s, res.run_id, killed[i], &t, NULL), 0);
         assert_int_equal(t.state, TI_FAILED);
         assert_string_equal(t.message, "cancelled");
         ti_rec_release(&t);
     }
     struct ti_rec t;
-    assert_int_equal(store_get_ti(s, res.run_id, "after", &t), 0);
+    assert_int_equal(store_get_ti(s, res.run_id, "after", &t, NULL), 0);
     assert_int_equal(t.state, TI_NONE);
     ti_rec_release(&t);
     struct run_rec rr;
-    assert_int_equal(store_get_run(s, res.run_id, &rr), 0);
+    assert_int_equal(store_get_run(s, res.run_id, &rr, NULL), 0);
     assert_int_equal(rr.state, RUN_CANCELLED);
     run_rec_release(&rr);
     store_close(s);
@@ -1139,14 +1140,14 @@ static void cancel_settles_waiting_instances(void **state)
     assert_int_equal(run_execute(&o, &res), 0);
     assert_int_equal(res.state, RUN_CANCELLED);
     struct store *s;
-    char *err = NULL;
-    assert_int_equal(store_open(dbpath, &s, &err), 0);
+    struct err serr = {0};
+    assert_int_equal(store_open(dbpath, &s, &serr), 0);
     struct ti_rec t;
-    assert_int_equal(store_get_ti(s, res.run_id, "queued", &t), 0);
+    assert_int_equal(store_get_ti(s, res.run_id, "queued", &t, NULL), 0);
     assert_int_equal(t.state, TI_NONE);
     assert_int_equal(t.try_number, 0);
     ti_rec_release(&t);
-    assert_int_equal(store_get_ti(s, res.run_id, "flaky", &t), 0);
+    assert_int_equal(store_get_ti(s, res.run_id, "flaky", &t, NULL), 0);
     assert_int_equal(t.state, TI_FAILED);
     assert_int_equal(t.try_number, 1);
     assert_string_equal(t.message, "cancelled");
@@ -1216,10 +1217,10 @@ static void spawn_failure_fails_the_try(void **state)
     assert_int_equal(rc, 0);
     assert_int_equal(res.state, RUN_FAILED);
     struct store *s;
-    char *err = NULL;
-    assert_int_equal(store_open(dbpath, &s, &err), 0);
+    struct err serr = {0};
+    assert_int_equal(store_open(dbpath, &s, &serr), 0);
     struct ti_rec t;
-    assert_int_equal(store_get_ti(s, res.run_id, "a", &t), 0);
+    assert_int_equal(store_get_ti(s, res.run_id, "a", &t, NULL), 0);
     assert_int_equal(t.state, TI_FAILED);
     assert_int_equal(t.try_number, 2);
     assert_non_null(strstr(t.message, "cannot start the process"));

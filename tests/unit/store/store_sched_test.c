@@ -65,11 +65,11 @@ static const char *path_in(const char *name)
 static struct store *open_ok(void)
 {
     struct store *s = NULL;
-    char *err = NULL;
-    int r = store_open(path_in("baram.db"), &s, &err);
+    struct err serr = {0};
+    int r = store_open(path_in("baram.db"), &s, &serr);
     if (r < 0)
-        fail_msg("store_open: %d %s", r, err ? err : "");
-    assert_null(err);
+        fail_msg("store_open: %d %s", r, serr.msg);
+    assert_int_equal(serr.code, 0);
     return s;
 }
 
@@ -104,9 +104,9 @@ static struct run_rec run_of(char *run_id, char *dag_id, enum run_state state, i
 
 static void put_run(struct store *s, const struct run_rec *r)
 {
-    assert_int_equal(store_begin(s), 0);
-    assert_int_equal(store_put_run(s, r), 0);
-    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_begin(s, NULL), 0);
+    assert_int_equal(store_put_run(s, r, NULL), 0);
+    assert_int_equal(store_commit(s, NULL), 0);
 }
 
 static void put_ti(struct store *s, char *run_id, char *task_id, char *task, enum ti_state st,
@@ -126,9 +126,9 @@ static void put_ti(struct store *s, char *run_id, char *task_id, char *task, enu
         .started_at_ms = -1,
         .ended_at_ms = -1,
     };
-    assert_int_equal(store_begin(s), 0);
-    assert_int_equal(store_put_ti(s, &t), 0);
-    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_begin(s, NULL), 0);
+    assert_int_equal(store_put_ti(s, &t, NULL), 0);
+    assert_int_equal(store_commit(s, NULL), 0);
 }
 
 /* ---- tests ---- */
@@ -143,23 +143,23 @@ static void owner_round_trips(void **state)
     struct run_rec b = run_of("b", "d", RUN_RUNNING, 200);
     put_run(s, &b);
     struct run_rec got;
-    assert_int_equal(store_get_run(s, "a", &got), 0);
+    assert_int_equal(store_get_run(s, "a", &got, NULL), 0);
     assert_string_equal(got.owner, "cli");
     run_rec_release(&got);
-    assert_int_equal(store_get_run(s, "b", &got), 0);
+    assert_int_equal(store_get_run(s, "b", &got, NULL), 0);
     assert_null(got.owner);
     run_rec_release(&got);
     /* An upsert replaces the owner too. */
     a.owner = NULL;
     put_run(s, &a);
-    assert_int_equal(store_get_run(s, "a", &got), 0);
+    assert_int_equal(store_get_run(s, "a", &got, NULL), 0);
     assert_null(got.owner);
     run_rec_release(&got);
     struct run_rec *v;
     size_t n;
     b.owner = "cli";
     put_run(s, &b);
-    assert_int_equal(store_list_runs(s, "d", -1, 0, &v, &n, NULL), 0);
+    assert_int_equal(store_list_runs(s, "d", -1, 0, &v, &n, NULL, NULL), 0);
     assert_int_equal(n, 2);
     assert_string_equal(v[0].run_id, "b");
     assert_string_equal(v[0].owner, "cli");
@@ -198,9 +198,9 @@ static void writer_carries_owner(void **state)
     assert_int_equal(uv_loop_init(&loop), 0);
     struct wseen seen = {0};
     struct store_writer *w = NULL;
-    char *err = NULL;
+    struct err serr = {0};
     assert_int_equal(store_writer_start(&loop, path_in("baram.db"), w_durable, w_error, &seen, NULL,
-                                        NULL, &w, &err),
+                                        NULL, &w, &serr),
                      0);
     char *owner = strdup("cli");
     struct run_rec r = run_of("fg", "d", RUN_RUNNING, 100);
@@ -216,12 +216,12 @@ static void writer_carries_owner(void **state)
     assert_int_equal(seen.stopped, 1);
     assert_int_equal(uv_loop_close(&loop), 0);
     struct run_rec got;
-    assert_int_equal(store_get_run(s, "fg", &got), 0);
+    assert_int_equal(store_get_run(s, "fg", &got, NULL), 0);
     assert_string_equal(got.owner, "cli");
     run_rec_release(&got);
     struct run_rec *v;
     size_t n;
-    assert_int_equal(store_list_unfinished_runs(s, &v, &n), 0);
+    assert_int_equal(store_list_unfinished_runs(s, &v, &n, NULL), 0);
     assert_int_equal(n, 0);
     store_free_runs(v, n);
     store_close(s);
@@ -236,9 +236,9 @@ static void put_dag_keeps_paused(void **state)
                         .hash = "h1",
                         .schedule = "@daily",
                         .description = "nightly"};
-    assert_int_equal(store_put_dag(s, &d), 0);
+    assert_int_equal(store_put_dag(s, &d, NULL), 0);
     struct dag_rec got;
-    assert_int_equal(store_get_dag(s, "etl", &got), 0);
+    assert_int_equal(store_get_dag(s, "etl", &got, NULL), 0);
     assert_false(got.paused);
     assert_string_equal(got.path, "/dags/etl.yaml");
     assert_string_equal(got.hash, "h1");
@@ -247,18 +247,18 @@ static void put_dag_keeps_paused(void **state)
     assert_true(got.updated_at_ms > 0);
     dag_rec_release(&got);
 
-    assert_int_equal(store_set_paused(s, "etl", true), 0);
+    assert_int_equal(store_set_paused(s, "etl", true, NULL), 0);
     d.hash = "h2";
     d.schedule = NULL;
-    assert_int_equal(store_put_dag(s, &d), 0);
-    assert_int_equal(store_get_dag(s, "etl", &got), 0);
+    assert_int_equal(store_put_dag(s, &d, NULL), 0);
+    assert_int_equal(store_get_dag(s, "etl", &got, NULL), 0);
     assert_true(got.paused);
     assert_string_equal(got.hash, "h2");
     assert_null(got.schedule);
     dag_rec_release(&got);
 
-    assert_int_equal(store_set_paused(s, "etl", false), 0);
-    assert_int_equal(store_get_dag(s, "etl", &got), 0);
+    assert_int_equal(store_set_paused(s, "etl", false, NULL), 0);
+    assert_int_equal(store_get_dag(s, "etl", &got, NULL), 0);
     assert_false(got.paused);
     assert_string_equal(got.hash, "h2");
     dag_rec_release(&got);
@@ -270,9 +270,9 @@ static void set_paused_creates_a_bare_row(void **state)
     (void)state;
     struct store *s = open_ok();
     struct dag_rec got;
-    assert_int_equal(store_get_dag(s, "ghost", &got), -ENOENT);
-    assert_int_equal(store_set_paused(s, "ghost", true), 0);
-    assert_int_equal(store_get_dag(s, "ghost", &got), 0);
+    assert_int_equal(store_get_dag(s, "ghost", &got, NULL), -ENOENT);
+    assert_int_equal(store_set_paused(s, "ghost", true, NULL), 0);
+    assert_int_equal(store_get_dag(s, "ghost", &got, NULL), 0);
     assert_string_equal(got.dag_id, "ghost");
     assert_true(got.paused);
     assert_null(got.path);
@@ -280,12 +280,12 @@ static void set_paused_creates_a_bare_row(void **state)
     dag_rec_release(&got);
     /* Loading it later keeps the pause. */
     struct dag_rec d = {.dag_id = "ghost", .path = "/g.yaml", .hash = "x"};
-    assert_int_equal(store_put_dag(s, &d), 0);
+    assert_int_equal(store_put_dag(s, &d, NULL), 0);
     struct dag_rec *v;
     size_t n;
     struct dag_rec e = {.dag_id = "alpha"};
-    assert_int_equal(store_put_dag(s, &e), 0);
-    assert_int_equal(store_list_dags(s, &v, &n), 0);
+    assert_int_equal(store_put_dag(s, &e, NULL), 0);
+    assert_int_equal(store_list_dags(s, &v, &n, NULL), 0);
     assert_int_equal(n, 2);
     assert_string_equal(v[0].dag_id, "alpha");
     assert_false(v[0].paused);
@@ -293,7 +293,7 @@ static void set_paused_creates_a_bare_row(void **state)
     assert_true(v[1].paused);
     assert_string_equal(v[1].path, "/g.yaml");
     store_free_dags(v, n);
-    assert_int_equal(store_set_paused(s, NULL, true), ERR_DB);
+    assert_int_equal(store_set_paused(s, NULL, true, NULL), ERR_DB);
     store_close(s);
 }
 
@@ -306,11 +306,11 @@ static void import_errors_replace_per_path(void **state)
         {.line = 1, .col = 1, .message = "missing 'dag'"},
     };
     struct import_error_rec e2[] = {{.line = 7, .col = 2, .message = "cycle a -> b -> a"}};
-    assert_int_equal(store_set_import_errors(s, "/d/b.yaml", e1, 2), 0);
-    assert_int_equal(store_set_import_errors(s, "/d/a.yaml", e2, 1), 0);
+    assert_int_equal(store_set_import_errors(s, "/d/b.yaml", e1, 2, NULL), 0);
+    assert_int_equal(store_set_import_errors(s, "/d/a.yaml", e2, 1, NULL), 0);
     struct import_error_rec *v;
     size_t n;
-    assert_int_equal(store_list_import_errors(s, &v, &n), 0);
+    assert_int_equal(store_list_import_errors(s, &v, &n, NULL), 0);
     assert_int_equal(n, 3);
     assert_string_equal(v[0].path, "/d/a.yaml");
     assert_int_equal(v[0].line, 7);
@@ -323,17 +323,17 @@ static void import_errors_replace_per_path(void **state)
     store_free_import_errors(v, n);
 
     /* Replacing b's errors leaves a's; n == 0 clears. */
-    assert_int_equal(store_set_import_errors(s, "/d/b.yaml", e2, 1), 0);
+    assert_int_equal(store_set_import_errors(s, "/d/b.yaml", e2, 1, NULL), 0);
     assert_int_equal(raw_int("SELECT COUNT(*) FROM import_errors WHERE path = '/d/b.yaml'"), 1);
-    assert_int_equal(store_set_import_errors(s, "/d/b.yaml", NULL, 0), 0);
-    assert_int_equal(store_list_import_errors(s, &v, &n), 0);
+    assert_int_equal(store_set_import_errors(s, "/d/b.yaml", NULL, 0, NULL), 0);
+    assert_int_equal(store_list_import_errors(s, &v, &n, NULL), 0);
     assert_int_equal(n, 1);
     assert_string_equal(v[0].path, "/d/a.yaml");
     store_free_import_errors(v, n);
 
     /* A bad entry changes nothing. */
     struct import_error_rec bad[] = {{.line = 1, .message = "ok"}, {.line = 2, .message = NULL}};
-    assert_int_equal(store_set_import_errors(s, "/d/a.yaml", bad, 2), ERR_DB);
+    assert_int_equal(store_set_import_errors(s, "/d/a.yaml", bad, 2, NULL), ERR_DB);
     assert_int_equal(raw_int("SELECT COUNT(*) FROM import_errors"), 1);
     store_close(s);
 }
@@ -342,13 +342,13 @@ static void pools_and_usage(void **state)
 {
     (void)state;
     struct store *s = open_ok();
-    assert_int_equal(store_set_pool(s, "gpu", 2), 0);
-    assert_int_equal(store_set_pool(s, "api", 10), 0);
-    assert_int_equal(store_set_pool(s, "gpu", 4), 0);
-    assert_int_equal(store_set_pool(s, "bad", -1), ERR_DB);
+    assert_int_equal(store_set_pool(s, "gpu", 2, NULL), 0);
+    assert_int_equal(store_set_pool(s, "api", 10, NULL), 0);
+    assert_int_equal(store_set_pool(s, "gpu", 4, NULL), 0);
+    assert_int_equal(store_set_pool(s, "bad", -1, NULL), ERR_DB);
     struct pool_rec *v;
     size_t n;
-    assert_int_equal(store_list_pools(s, &v, &n), 0);
+    assert_int_equal(store_list_pools(s, &v, &n, NULL), 0);
     assert_int_equal(n, 2);
     assert_string_equal(v[0].name, "api");
     assert_int_equal(v[0].slots, 10);
@@ -366,11 +366,11 @@ static void pools_and_usage(void **state)
     put_ti(s, "r", "e", "e", TI_RUNNING, NULL);
     put_ti(s, "r", "f", "f", TI_QUEUED, "default");
     int used = -1;
-    assert_int_equal(store_pool_usage(s, "gpu", &used), 0);
+    assert_int_equal(store_pool_usage(s, "gpu", &used, NULL), 0);
     assert_int_equal(used, 2);
-    assert_int_equal(store_pool_usage(s, "default", &used), 0);
+    assert_int_equal(store_pool_usage(s, "default", &used, NULL), 0);
     assert_int_equal(used, 2);
-    assert_int_equal(store_pool_usage(s, "nope", &used), 0);
+    assert_int_equal(store_pool_usage(s, "nope", &used, NULL), 0);
     assert_int_equal(used, 0);
     store_close(s);
 }
@@ -381,15 +381,15 @@ static void take_requests_empties(void **state)
     struct store *s = open_ok();
     struct run_request *v;
     size_t n;
-    assert_int_equal(store_take_requests(s, &v, &n), 0);
+    assert_int_equal(store_take_requests(s, &v, &n, NULL), 0);
     assert_int_equal(n, 0);
     store_free_requests(v, n);
-    assert_int_equal(store_put_request(s, "r1", "cancel"), 0);
-    assert_int_equal(store_put_request(s, "r2", "cancel"), 0);
-    assert_int_equal(store_put_request(s, "r1", "cancel"), 0); /* once per run and kind */
-    assert_int_equal(store_put_request(s, NULL, "cancel"), ERR_DB);
+    assert_int_equal(store_put_request(s, "r1", "cancel", NULL), 0);
+    assert_int_equal(store_put_request(s, "r2", "cancel", NULL), 0);
+    assert_int_equal(store_put_request(s, "r1", "cancel", NULL), 0); /* once per run and kind */
+    assert_int_equal(store_put_request(s, NULL, "cancel", NULL), ERR_DB);
     assert_int_equal(raw_int("SELECT COUNT(*) FROM run_requests"), 2);
-    assert_int_equal(store_take_requests(s, &v, &n), 0);
+    assert_int_equal(store_take_requests(s, &v, &n, NULL), 0);
     assert_int_equal(n, 2);
     bool seen1 = false, seen2 = false;
     for (size_t i = 0; i < n; i++) {
@@ -401,7 +401,7 @@ static void take_requests_empties(void **state)
     assert_true(seen1 && seen2);
     store_free_requests(v, n);
     assert_int_equal(raw_int("SELECT COUNT(*) FROM run_requests"), 0);
-    assert_int_equal(store_take_requests(s, &v, &n), 0);
+    assert_int_equal(store_take_requests(s, &v, &n, NULL), 0);
     assert_int_equal(n, 0);
     assert_null(v);
     store_close(s);
@@ -429,7 +429,7 @@ static void unfinished_runs_are_the_schedulers_own(void **state)
     put_run(s, &r);
     struct run_rec *v;
     size_t n;
-    assert_int_equal(store_list_unfinished_runs(s, &v, &n), 0);
+    assert_int_equal(store_list_unfinished_runs(s, &v, &n, NULL), 0);
     assert_int_equal(n, 3);
     assert_string_equal(v[0].run_id, "early");
     assert_string_equal(v[1].run_id, "mid");
@@ -445,8 +445,8 @@ static void last_logical_and_has_run_at(void **state)
     struct store *s = open_ok();
     int64_t at = 0;
     bool exists = true;
-    assert_int_equal(store_last_logical(s, "d", RUN_SCHEDULED, &at), -ENOENT);
-    assert_int_equal(store_has_run_at(s, "d", 1000, &exists), 0);
+    assert_int_equal(store_last_logical(s, "d", RUN_SCHEDULED, &at, NULL), -ENOENT);
+    assert_int_equal(store_has_run_at(s, "d", 1000, &exists, NULL), 0);
     assert_false(exists);
     struct run_rec r = run_of("s1", "d", RUN_SUCCESS, 1010); /* logical 1000 */
     put_run(s, &r);
@@ -460,21 +460,21 @@ static void last_logical_and_has_run_at(void **state)
     put_run(s, &r);
     r = run_of("o1", "other", RUN_SUCCESS, 7010);
     put_run(s, &r);
-    assert_int_equal(store_last_logical(s, "d", RUN_SCHEDULED, &at), 0);
+    assert_int_equal(store_last_logical(s, "d", RUN_SCHEDULED, &at, NULL), 0);
     assert_int_equal(at, 2000);
-    assert_int_equal(store_last_logical(s, "d", RUN_MANUAL, &at), 0);
+    assert_int_equal(store_last_logical(s, "d", RUN_MANUAL, &at, NULL), 0);
     assert_int_equal(at, 9000);
-    assert_int_equal(store_last_logical(s, "d", RUN_BACKFILL, &at), 0);
+    assert_int_equal(store_last_logical(s, "d", RUN_BACKFILL, &at, NULL), 0);
     assert_int_equal(at, 5000);
-    assert_int_equal(store_last_logical(s, "nope", RUN_SCHEDULED, &at), -ENOENT);
-    assert_int_equal(store_has_run_at(s, "d", 1000, &exists), 0);
+    assert_int_equal(store_last_logical(s, "nope", RUN_SCHEDULED, &at, NULL), -ENOENT);
+    assert_int_equal(store_has_run_at(s, "d", 1000, &exists, NULL), 0);
     assert_true(exists);
-    assert_int_equal(store_has_run_at(s, "d", 5000, &exists), 0);
+    assert_int_equal(store_has_run_at(s, "d", 5000, &exists, NULL), 0);
     assert_true(exists);
     /* A manual run at that date does not count; nor does another DAG's run. */
-    assert_int_equal(store_has_run_at(s, "d", 9000, &exists), 0);
+    assert_int_equal(store_has_run_at(s, "d", 9000, &exists, NULL), 0);
     assert_false(exists);
-    assert_int_equal(store_has_run_at(s, "d", 7000, &exists), 0);
+    assert_int_equal(store_has_run_at(s, "d", 7000, &exists, NULL), 0);
     assert_false(exists);
     store_close(s);
 }
@@ -504,14 +504,14 @@ static void claim_run_gives_distinct_ids(void **state)
     struct run_rec rec = claim_rec();
     rec.run_id = "ignored";
     char id1[96], id2[96], id3[96];
-    assert_int_equal(store_claim_run(s, "manual__", at, &rec, id1, sizeof id1), 0);
-    assert_int_equal(store_claim_run(s, "manual__", at, &rec, id2, sizeof id2), 0);
-    assert_int_equal(store_claim_run(s, "backfill__", at, &rec, id3, sizeof id3), 0);
+    assert_int_equal(store_claim_run(s, "manual__", at, &rec, id1, sizeof id1, NULL), 0);
+    assert_int_equal(store_claim_run(s, "manual__", at, &rec, id2, sizeof id2, NULL), 0);
+    assert_int_equal(store_claim_run(s, "backfill__", at, &rec, id3, sizeof id3, NULL), 0);
     assert_string_equal(id1, "manual__2025-11-29T03:00:00.000Z");
     assert_string_equal(id2, "manual__2025-11-29T03:00:00.001Z");
     assert_string_equal(id3, "backfill__2025-11-29T03:00:00.000Z");
     struct run_rec got;
-    assert_int_equal(store_get_run(s, id2, &got), 0);
+    assert_int_equal(store_get_run(s, id2, &got, NULL), 0);
     assert_string_equal(got.dag_id, "etl");
     assert_int_equal(got.state, RUN_QUEUED);
     assert_int_equal(got.queued_at_ms, 2000);
@@ -519,20 +519,20 @@ static void claim_run_gives_distinct_ids(void **state)
     assert_string_equal(got.dag_path, "/d/etl.yaml");
     assert_null(got.owner);
     run_rec_release(&got);
-    assert_int_equal(store_get_run(s, "ignored", &got), -ENOENT);
+    assert_int_equal(store_get_run(s, "ignored", &got, NULL), -ENOENT);
 
     /* Inside a caller's transaction: joined, and gone on rollback. */
-    assert_int_equal(store_begin(s), 0);
-    assert_int_equal(store_claim_run(s, "manual__", at, &rec, id1, sizeof id1), 0);
+    assert_int_equal(store_begin(s, NULL), 0);
+    assert_int_equal(store_claim_run(s, "manual__", at, &rec, id1, sizeof id1, NULL), 0);
     assert_string_equal(id1, "manual__2025-11-29T03:00:00.002Z");
     store_rollback(s);
-    assert_int_equal(store_get_run(s, id1, &got), -ENOENT);
+    assert_int_equal(store_get_run(s, id1, &got, NULL), -ENOENT);
 
     /* Bad calls. */
     char tiny[8];
-    assert_true(store_claim_run(s, "manual__", at, &rec, tiny, sizeof tiny) < 0);
+    assert_true(store_claim_run(s, "manual__", at, &rec, tiny, sizeof tiny, NULL) < 0);
     rec.dag_id = NULL;
-    assert_true(store_claim_run(s, "manual__", at, &rec, id1, sizeof id1) < 0);
+    assert_true(store_claim_run(s, "manual__", at, &rec, id1, sizeof id1, NULL) < 0);
     assert_int_equal(raw_int("SELECT COUNT(*) FROM runs"), 3);
     store_close(s);
 }
@@ -550,13 +550,13 @@ static void claim_run_across_processes(void **state)
         assert_true(pids[p] >= 0);
         if (pids[p] == 0) {
             struct store *s = NULL;
-            char *err = NULL;
-            if (store_open(path_in("baram.db"), &s, &err) < 0)
+            struct err serr = {0};
+            if (store_open(path_in("baram.db"), &s, &serr) < 0)
                 _exit(3);
             struct run_rec rec = claim_rec();
             char id[96];
             for (int i = 0; i < EACH; i++)
-                if (store_claim_run(s, "scheduled__", 1764385200000, &rec, id, sizeof id) < 0)
+                if (store_claim_run(s, "scheduled__", 1764385200000, &rec, id, sizeof id, NULL) < 0)
                     _exit(4);
             store_close(s);
             _exit(0);
@@ -585,27 +585,27 @@ static void delete_ti_removes_its_tries(void **state)
     put_ti(s, "r", "m[1]", "m", TI_FAILED, NULL);
     put_ti(s, "r", "x", "x", TI_FAILED, NULL);
     struct try_rec t = {.run_id = "r", .task_id = "m[1]", .try_number = 1, .state = TI_FAILED};
-    assert_int_equal(store_begin(s), 0);
-    assert_int_equal(store_put_try(s, &t), 0);
+    assert_int_equal(store_begin(s, NULL), 0);
+    assert_int_equal(store_put_try(s, &t, NULL), 0);
     t.try_number = 2;
-    assert_int_equal(store_put_try(s, &t), 0);
+    assert_int_equal(store_put_try(s, &t, NULL), 0);
     t.task_id = "x";
-    assert_int_equal(store_put_try(s, &t), 0);
-    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_put_try(s, &t, NULL), 0);
+    assert_int_equal(store_commit(s, NULL), 0);
 
-    assert_int_equal(store_delete_ti(s, "r", "m[1]"), 0);
+    assert_int_equal(store_delete_ti(s, "r", "m[1]", NULL), 0);
     struct ti_rec got;
-    assert_int_equal(store_get_ti(s, "r", "m[1]", &got), -ENOENT);
-    assert_int_equal(store_get_ti(s, "r", "m[0]", &got), 0);
+    assert_int_equal(store_get_ti(s, "r", "m[1]", &got, NULL), -ENOENT);
+    assert_int_equal(store_get_ti(s, "r", "m[0]", &got, NULL), 0);
     ti_rec_release(&got);
     assert_int_equal(raw_int("SELECT COUNT(*) FROM tries WHERE task_id = 'm[1]'"), 0);
     assert_int_equal(raw_int("SELECT COUNT(*) FROM tries WHERE task_id = 'x'"), 1);
-    assert_int_equal(store_delete_ti(s, "r", "never"), 0);
-    assert_int_equal(store_delete_ti(s, NULL, "x"), ERR_DB);
+    assert_int_equal(store_delete_ti(s, "r", "never", NULL), 0);
+    assert_int_equal(store_delete_ti(s, NULL, "x", NULL), ERR_DB);
 
     /* In a caller's transaction, rolled back: nothing deleted. */
-    assert_int_equal(store_begin(s), 0);
-    assert_int_equal(store_delete_ti(s, "r", "x"), 0);
+    assert_int_equal(store_begin(s, NULL), 0);
+    assert_int_equal(store_delete_ti(s, "r", "x", NULL), 0);
     store_rollback(s);
     assert_int_equal(raw_int("SELECT COUNT(*) FROM task_instances WHERE task_id = 'x'"), 1);
     store_close(s);
@@ -646,7 +646,7 @@ static void migrates_a_0001_database(void **state)
                      migrate_latest(migrate_sqlite_steps, migrate_sqlite_steps_count));
     assert_true(migrate_latest(migrate_sqlite_steps, migrate_sqlite_steps_count) >= 2);
     struct run_rec got;
-    assert_int_equal(store_get_run(s, "old", &got), 0);
+    assert_int_equal(store_get_run(s, "old", &got, NULL), 0);
     assert_string_equal(got.dag_id, "etl");
     assert_int_equal(got.state, RUN_RUNNING);
     assert_int_equal(got.started_at_ms, 7);
@@ -655,16 +655,16 @@ static void migrates_a_0001_database(void **state)
     assert_null(got.owner);
     run_rec_release(&got);
     struct ti_rec ti;
-    assert_int_equal(store_get_ti(s, "old", "t", &ti), 0);
+    assert_int_equal(store_get_ti(s, "old", "t", &ti, NULL), 0);
     ti_rec_release(&ti);
     /* The old run is the scheduler's: it shows up as unfinished. */
     struct run_rec *v;
     size_t n;
-    assert_int_equal(store_list_unfinished_runs(s, &v, &n), 0);
+    assert_int_equal(store_list_unfinished_runs(s, &v, &n, NULL), 0);
     assert_int_equal(n, 1);
     store_free_runs(v, n);
     /* And the new tables work. */
-    assert_int_equal(store_set_pool(s, "p", 1), 0);
+    assert_int_equal(store_set_pool(s, "p", 1, NULL), 0);
     store_close(s);
     /* Opening again applies nothing twice. */
     s = open_ok();

@@ -60,11 +60,11 @@ static const char *path_in(const char *name)
 static struct store *open_ok(const char *name)
 {
     struct store *s = NULL;
-    char *err = NULL;
-    int r = store_open(path_in(name), &s, &err);
+    struct err serr = {0};
+    int r = store_open(path_in(name), &s, &serr);
     if (r < 0)
-        fail_msg("store_open: %d %s", r, err ? err : "");
-    assert_null(err);
+        fail_msg("store_open: %d %s", r, serr.msg);
+    assert_int_equal(serr.code, 0);
     return s;
 }
 
@@ -134,16 +134,16 @@ static struct ti_rec full_ti(char *run_id, char *task_id, char *task, int map_in
 
 static void put_run(struct store *s, const struct run_rec *r)
 {
-    assert_int_equal(store_begin(s), 0);
-    assert_int_equal(store_put_run(s, r), 0);
-    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_begin(s, NULL), 0);
+    assert_int_equal(store_put_run(s, r, NULL), 0);
+    assert_int_equal(store_commit(s, NULL), 0);
 }
 
 static void put_ti(struct store *s, const struct ti_rec *t)
 {
-    assert_int_equal(store_begin(s), 0);
-    assert_int_equal(store_put_ti(s, t), 0);
-    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_begin(s, NULL), 0);
+    assert_int_equal(store_put_ti(s, t, NULL), 0);
+    assert_int_equal(store_commit(s, NULL), 0);
 }
 
 static void assert_str_or_null(const char *a, const char *b)
@@ -213,7 +213,6 @@ static void open_creates_private_file_and_folders(void **state)
     /* SQLite gives the WAL the database's mode. */
     assert_int_equal(stat(path_in("a/b/baram.db-wal"), &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0600);
-    assert_string_equal(store_errmsg(s), "no error");
     store_close(s);
     assert_int_equal(raw_int("a/b/baram.db", "SELECT COUNT(*) FROM runs"), 1);
 }
@@ -223,9 +222,9 @@ static void sqlite_prefix_and_wal_mode(void **state)
     char url[PATH_MAX + 128];
     snprintf(url, sizeof(url), "sqlite:%s", path_in("p.db"));
     struct store *s = NULL;
-    char *err = NULL;
-    assert_int_equal(store_open(url, &s, &err), 0);
-    assert_null(err);
+    struct err serr = {0};
+    assert_int_equal(store_open(url, &s, &serr), 0);
+    assert_int_equal(serr.code, 0);
     store_close(s);
     assert_int_equal(access(path_in("p.db"), F_OK), 0);
     sqlite3 *db = NULL;
@@ -273,17 +272,18 @@ static void concurrent_first_opens_migrate_once(void **state)
         assert_true(pids[i] >= 0);
         if (pids[i] == 0) {
             struct store *s = NULL;
-            char *err = NULL;
-            int r = store_open(path_in("race.db"), &s, &err);
+            struct err serr = {0};
+            int r = store_open(path_in("race.db"), &s, &serr);
             if (r < 0) {
-                fprintf(stderr, "child: %s\n", err ? err : "?");
+                fprintf(stderr, "child: %s\n", serr.msg);
                 _exit(1);
             }
             struct run_rec rr = full_run("r", "etl", 1);
             char id[16];
             snprintf(id, sizeof(id), "r%d", i);
             rr.run_id = id;
-            r = store_begin(s) < 0 || store_put_run(s, &rr) < 0 || store_commit(s) < 0;
+            r = store_begin(s, NULL) < 0 || store_put_run(s, &rr, NULL) < 0 ||
+                store_commit(s, NULL) < 0;
             store_close(s);
             _exit(r);
         }
@@ -304,14 +304,13 @@ static void newer_schema_is_refused(void **state)
     store_close(open_ok("new.db"));
     raw_exec("new.db", "INSERT INTO schema_migrations VALUES (9999, 'from_the_future', 0)");
     struct store *s = NULL;
-    char *err = NULL;
-    assert_int_equal(store_open(path_in("new.db"), &s, &err), ERR_DB);
+    struct err serr = {0};
+    assert_int_equal(store_open(path_in("new.db"), &s, &serr), ERR_DB);
     assert_null(s);
-    assert_non_null(err);
-    assert_non_null(strstr(err, "newer than this baram"));
-    assert_non_null(strstr(err, "9999"));
-    assert_non_null(strstr(err, path_in("new.db")));
-    free(err);
+    assert_true(serr.msg[0] != 0);
+    assert_non_null(strstr(serr.msg, "newer than this baram"));
+    assert_non_null(strstr(serr.msg, "9999"));
+    assert_non_null(strstr(serr.msg, path_in("new.db")));
 }
 
 static void run_round_trip_every_field(void **state)
@@ -331,10 +330,10 @@ static void run_round_trip_every_field(void **state)
     put_run(s, &full);
     put_run(s, &bare);
     struct run_rec got;
-    assert_int_equal(store_get_run(s, full.run_id, &got), 0);
+    assert_int_equal(store_get_run(s, full.run_id, &got, NULL), 0);
     assert_run_equal(&got, &full);
     run_rec_release(&got);
-    assert_int_equal(store_get_run(s, "bare", &got), 0);
+    assert_int_equal(store_get_run(s, "bare", &got, NULL), 0);
     assert_run_equal(&got, &bare);
     run_rec_release(&got);
     assert_null(got.run_id);
@@ -380,17 +379,17 @@ static void ti_round_trip_every_field(void **state)
     put_ti(s, &empty);
 
     struct ti_rec got;
-    assert_int_equal(store_get_ti(s, "r1", "shards[3]", &got), 0);
+    assert_int_equal(store_get_ti(s, "r1", "shards[3]", &got, NULL), 0);
     assert_ti_equal(&got, &full);
     ti_rec_release(&got);
-    assert_int_equal(store_get_ti(s, "r1", "extract", &got), 0);
+    assert_int_equal(store_get_ti(s, "r1", "extract", &got, NULL), 0);
     assert_ti_equal(&got, &bare);
     ti_rec_release(&got);
-    assert_int_equal(store_get_ti(s, "r1", "large", &got), 0);
+    assert_int_equal(store_get_ti(s, "r1", "large", &got, NULL), 0);
     assert_ti_equal(&got, &large);
     assert_int_equal(got.output_len, 65536);
     ti_rec_release(&got);
-    assert_int_equal(store_get_ti(s, "r1", "empty", &got), 0);
+    assert_int_equal(store_get_ti(s, "r1", "empty", &got, NULL), 0);
     assert_ti_equal(&got, &empty);
     assert_non_null(got.output);
     ti_rec_release(&got);
@@ -429,13 +428,13 @@ static void try_round_trip_and_order(void **state)
         .hostname = "worker-7",
         .pid = 99,
     };
-    assert_int_equal(store_begin(s), 0);
-    assert_int_equal(store_put_try(s, &t2), 0);
-    assert_int_equal(store_put_try(s, &t1), 0);
-    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_begin(s, NULL), 0);
+    assert_int_equal(store_put_try(s, &t2, NULL), 0);
+    assert_int_equal(store_put_try(s, &t1, NULL), 0);
+    assert_int_equal(store_commit(s, NULL), 0);
     struct try_rec *v = NULL;
     size_t n = 0;
-    assert_int_equal(store_list_tries(s, "r1", "t", &v, &n), 0);
+    assert_int_equal(store_list_tries(s, "r1", "t", &v, &n, NULL), 0);
     assert_int_equal(n, 2);
     const struct try_rec *want[] = {&t1, &t2};
     for (size_t i = 0; i < 2; i++) {
@@ -453,7 +452,7 @@ static void try_round_trip_and_order(void **state)
         assert_int_equal(v[i].pid, want[i]->pid);
     }
     store_free_tries(v, n);
-    assert_int_equal(store_list_tries(s, "r1", "other", &v, &n), 0);
+    assert_int_equal(store_list_tries(s, "r1", "other", &v, &n, NULL), 0);
     assert_int_equal(n, 0);
     store_free_tries(v, n);
     store_close(s);
@@ -469,7 +468,7 @@ static void upsert_replaces_whole_row(void **state)
     r.conf = NULL;
     put_run(s, &r);
     struct run_rec got;
-    assert_int_equal(store_get_run(s, "r1", &got), 0);
+    assert_int_equal(store_get_run(s, "r1", &got, NULL), 0);
     assert_run_equal(&got, &r);
     run_rec_release(&got);
 
@@ -482,7 +481,7 @@ static void upsert_replaces_whole_row(void **state)
     t.exit_code = 0;
     put_ti(s, &t);
     struct ti_rec gt;
-    assert_int_equal(store_get_ti(s, "r1", "a", &gt), 0);
+    assert_int_equal(store_get_ti(s, "r1", "a", &gt, NULL), 0);
     assert_ti_equal(&gt, &t);
     ti_rec_release(&gt);
     store_close(s);
@@ -493,19 +492,19 @@ static void upsert_replaces_whole_row(void **state)
 static void list_runs_orders_filters_and_pages(void **state)
 {
     struct store *s = open_ok("lr.db");
-    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_begin(s, NULL), 0);
     char ids[10][16];
     for (int i = 0; i < 10; i++) {
         snprintf(ids[i], sizeof(ids[i]), "run%d", i);
         struct run_rec r = full_run(ids[i], i % 2 ? "odd" : "even", 1000 * (i % 5));
         r.queued_at_ms = i; /* same logical date: the newer queued first */
-        assert_int_equal(store_put_run(s, &r), 0);
+        assert_int_equal(store_put_run(s, &r, NULL), 0);
     }
-    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_commit(s, NULL), 0);
 
     struct run_rec *v = NULL;
     size_t n = 0, total = 0;
-    assert_int_equal(store_list_runs(s, NULL, -1, 0, &v, &n, &total), 0);
+    assert_int_equal(store_list_runs(s, NULL, -1, 0, &v, &n, &total, NULL), 0);
     assert_int_equal(n, 10);
     assert_int_equal(total, 10);
     /* logical 4000: run4 (q4), run9 (q9) -> run9 first. */
@@ -515,7 +514,7 @@ static void list_runs_orders_filters_and_pages(void **state)
         assert_string_equal(v[i].run_id, want_all[i]);
     store_free_runs(v, n);
 
-    assert_int_equal(store_list_runs(s, "odd", -1, 0, &v, &n, &total), 0);
+    assert_int_equal(store_list_runs(s, "odd", -1, 0, &v, &n, &total, NULL), 0);
     assert_int_equal(n, 5);
     assert_int_equal(total, 5);
     const char *want_odd[] = {"run9", "run3", "run7", "run1", "run5"};
@@ -525,19 +524,19 @@ static void list_runs_orders_filters_and_pages(void **state)
     }
     store_free_runs(v, n);
 
-    assert_int_equal(store_list_runs(s, NULL, 3, 2, &v, &n, &total), 0);
+    assert_int_equal(store_list_runs(s, NULL, 3, 2, &v, &n, &total, NULL), 0);
     assert_int_equal(n, 3);
     assert_int_equal(total, 10);
     assert_string_equal(v[0].run_id, "run8");
     assert_string_equal(v[2].run_id, "run7");
     store_free_runs(v, n);
 
-    assert_int_equal(store_list_runs(s, "odd", 2, 4, &v, &n, NULL), 0);
+    assert_int_equal(store_list_runs(s, "odd", 2, 4, &v, &n, NULL, NULL), 0);
     assert_int_equal(n, 1);
     assert_string_equal(v[0].run_id, "run5");
     store_free_runs(v, n);
 
-    assert_int_equal(store_list_runs(s, "none", 10, 0, &v, &n, &total), 0);
+    assert_int_equal(store_list_runs(s, "none", 10, 0, &v, &n, &total, NULL), 0);
     assert_int_equal(n, 0);
     assert_int_equal(total, 0);
     store_free_runs(v, n);
@@ -553,17 +552,17 @@ static void list_tis_in_first_seen_then_map_index_order(void **state)
         full_ti("r1", "shards[0]", "shards", 0), full_ti("r1", "mid", "mid", -1),
         full_ti("r2", "other", "other", -1),     full_ti("r1", "shards[1]", "shards", 1),
     };
-    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_begin(s, NULL), 0);
     for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++)
-        assert_int_equal(store_put_ti(s, &seq[i]), 0);
-    assert_int_equal(store_commit(s), 0);
+        assert_int_equal(store_put_ti(s, &seq[i], NULL), 0);
+    assert_int_equal(store_commit(s, NULL), 0);
     /* Updating an early task later does not move it. */
     seq[0].state = TI_SUCCESS;
     put_ti(s, &seq[0]);
 
     struct ti_rec *v = NULL;
     size_t n = 0;
-    assert_int_equal(store_list_tis(s, "r1", &v, &n), 0);
+    assert_int_equal(store_list_tis(s, "r1", &v, &n, NULL), 0);
     const char *want[] = {"zeta",      "alpha",      "shards[0]", "shards[1]",
                           "shards[2]", "shards[10]", "mid"};
     assert_int_equal(n, 7);
@@ -571,7 +570,7 @@ static void list_tis_in_first_seen_then_map_index_order(void **state)
         assert_string_equal(v[i].task_id, want[i]);
     assert_int_equal(v[0].state, TI_SUCCESS);
     store_free_tis(v, n);
-    assert_int_equal(store_list_tis(s, "nope", &v, &n), 0);
+    assert_int_equal(store_list_tis(s, "nope", &v, &n, NULL), 0);
     assert_int_equal(n, 0);
     store_free_tis(v, n);
     store_close(s);
@@ -588,15 +587,15 @@ static void list_tis_in_start_order(void **state)
         full_ti("r1", "extract", "extract", -1),
     };
     int64_t started[] = {300, -1, 200, 250, 100};
-    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_begin(s, NULL), 0);
     for (size_t i = 0; i < sizeof(v0) / sizeof(v0[0]); i++) {
         v0[i].started_at_ms = started[i];
-        assert_int_equal(store_put_ti(s, &v0[i]), 0);
+        assert_int_equal(store_put_ti(s, &v0[i], NULL), 0);
     }
-    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_commit(s, NULL), 0);
     struct ti_rec *v = NULL;
     size_t n = 0;
-    assert_int_equal(store_list_tis(s, "r1", &v, &n), 0);
+    assert_int_equal(store_list_tis(s, "r1", &v, &n, NULL), 0);
     const char *want[] = {"extract", "load[0]", "load[1]", "report", "never"};
     assert_int_equal(n, 5);
     for (size_t i = 0; i < n; i++)
@@ -612,9 +611,9 @@ static void missing_rows_are_enoent(void **state)
     struct ti_rec t;
     char *src = NULL;
     size_t len = 0;
-    assert_int_equal(store_get_run(s, "nope", &r), -ENOENT);
-    assert_int_equal(store_get_ti(s, "nope", "x", &t), -ENOENT);
-    assert_int_equal(store_get_dag_version(s, "nope", &src, &len), -ENOENT);
+    assert_int_equal(store_get_run(s, "nope", &r, NULL), -ENOENT);
+    assert_int_equal(store_get_ti(s, "nope", "x", &t, NULL), -ENOENT);
+    assert_int_equal(store_get_dag_version(s, "nope", &src, &len, NULL), -ENOENT);
     assert_null(src);
     store_close(s);
 }
@@ -623,13 +622,13 @@ static void dag_versions_are_stored_once(void **state)
 {
     struct store *s = open_ok("dv.db");
     const char src1[] = "dag: etl\ntasks: {}\n";
-    assert_int_equal(store_begin(s), 0);
-    assert_int_equal(store_put_dag_version(s, "h1", "etl", src1, strlen(src1)), 0);
-    assert_int_equal(store_put_dag_version(s, "h1", "etl", "other", 5), 0);
-    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_begin(s, NULL), 0);
+    assert_int_equal(store_put_dag_version(s, "h1", "etl", src1, strlen(src1), NULL), 0);
+    assert_int_equal(store_put_dag_version(s, "h1", "etl", "other", 5, NULL), 0);
+    assert_int_equal(store_commit(s, NULL), 0);
     char *src = NULL;
     size_t len = 0;
-    assert_int_equal(store_get_dag_version(s, "h1", &src, &len), 0);
+    assert_int_equal(store_get_dag_version(s, "h1", &src, &len, NULL), 0);
     assert_int_equal(len, strlen(src1));
     assert_string_equal(src, src1);
     free(src);
@@ -640,21 +639,22 @@ static void dag_versions_are_stored_once(void **state)
 static void bad_paths_give_messages(void **state)
 {
     struct store *s = NULL;
-    char *err = NULL;
-    assert_int_equal(store_open("/proc/baram-nope/baram.db", &s, &err), ERR_DB);
+    struct err serr = {0};
+    serr.code = 0;
+    serr.msg[0] = 0;
+    assert_int_equal(store_open("/proc/baram-nope/baram.db", &s, &serr), ERR_DB);
     assert_null(s);
-    assert_non_null(err);
-    assert_non_null(strstr(err, "cannot open database '/proc/baram-nope/baram.db'"));
-    free(err);
+    assert_true(serr.msg[0] != 0);
+    assert_non_null(strstr(serr.msg, "cannot open database '/proc/baram-nope/baram.db'"));
 
     /* The path is a folder. */
     assert_int_equal(mkdir(path_in("dir.db"), 0700), 0);
-    err = NULL;
-    assert_int_equal(store_open(path_in("dir.db"), &s, &err), ERR_DB);
-    assert_non_null(err);
-    assert_non_null(strstr(err, "cannot open database '"));
-    assert_non_null(strstr(err, "dir.db'"));
-    free(err);
+    serr.code = 0;
+    serr.msg[0] = 0;
+    assert_int_equal(store_open(path_in("dir.db"), &s, &serr), ERR_DB);
+    assert_true(serr.msg[0] != 0);
+    assert_non_null(strstr(serr.msg, "cannot open database '"));
+    assert_non_null(strstr(serr.msg, "dir.db'"));
 
     /* Not a database at all. */
     FILE *f = fopen(path_in("junk.db"), "w");
@@ -662,31 +662,31 @@ static void bad_paths_give_messages(void **state)
     for (int i = 0; i < 200; i++)
         fputs("this is not an sqlite database\n", f);
     fclose(f);
-    err = NULL;
-    assert_int_equal(store_open(path_in("junk.db"), &s, &err), ERR_DB);
-    assert_non_null(err);
-    assert_non_null(strstr(err, "junk.db"));
-    free(err);
+    serr.code = 0;
+    serr.msg[0] = 0;
+    assert_int_equal(store_open(path_in("junk.db"), &s, &serr), ERR_DB);
+    assert_true(serr.msg[0] != 0);
+    assert_non_null(strstr(serr.msg, "junk.db"));
 
-    err = NULL;
-    assert_int_equal(store_open("postgresql://u:secret@host/db", &s, &err), -ENOTSUP);
-    assert_non_null(err);
-    assert_non_null(strstr(err, "PostgreSQL support is not built yet"));
-    assert_null(strstr(err, "secret"));
-    free(err);
+    serr.code = 0;
+    serr.msg[0] = 0;
+    assert_int_equal(store_open("postgresql://u:secret@host/db", &s, &serr), -ENOTSUP);
+    assert_true(serr.msg[0] != 0);
+    assert_non_null(strstr(serr.msg, "PostgreSQL support is not built yet"));
+    assert_null(strstr(serr.msg, "secret"));
 
-    err = NULL;
-    assert_int_equal(store_open("", &s, &err), -EINVAL);
-    assert_non_null(err);
-    free(err);
+    serr.code = 0;
+    serr.msg[0] = 0;
+    assert_int_equal(store_open("", &s, &serr), -EINVAL);
+    assert_true(serr.msg[0] != 0);
 
 #ifdef BARAM_FAULTS
     setenv("BARAM_FAULT", "FP_STORE_OPEN", 1);
-    err = NULL;
-    assert_int_equal(store_open(path_in("fault.db"), &s, &err), ERR_DB);
+    serr.code = 0;
+    serr.msg[0] = 0;
+    assert_int_equal(store_open(path_in("fault.db"), &s, &serr), ERR_DB);
     unsetenv("BARAM_FAULT");
-    assert_non_null(strstr(err, "FP_STORE_OPEN"));
-    free(err);
+    assert_non_null(strstr(serr.msg, "FP_STORE_OPEN"));
     assert_int_equal(access(path_in("fault.db"), F_OK), -1);
 #endif
 }
@@ -696,17 +696,17 @@ static void rollback_leaves_nothing(void **state)
     struct store *s = open_ok("rb.db");
     struct run_rec r = full_run("r1", "etl", 5);
     struct ti_rec t = full_ti("r1", "a", "a", -1);
-    assert_int_equal(store_begin(s), 0);
-    assert_int_equal(store_put_run(s, &r), 0);
-    assert_int_equal(store_put_ti(s, &t), 0);
-    assert_int_equal(store_put_dag_version(s, "h", "etl", "x", 1), 0);
+    assert_int_equal(store_begin(s, NULL), 0);
+    assert_int_equal(store_put_run(s, &r, NULL), 0);
+    assert_int_equal(store_put_ti(s, &t, NULL), 0);
+    assert_int_equal(store_put_dag_version(s, "h", "etl", "x", 1, NULL), 0);
     store_rollback(s);
     struct run_rec got;
-    assert_int_equal(store_get_run(s, "r1", &got), -ENOENT);
+    assert_int_equal(store_get_run(s, "r1", &got, NULL), -ENOENT);
     store_rollback(s); /* nothing open: harmless */
     /* The connection works on. */
     put_run(s, &r);
-    assert_int_equal(store_get_run(s, "r1", &got), 0);
+    assert_int_equal(store_get_run(s, "r1", &got, NULL), 0);
     run_rec_release(&got);
     store_close(s);
     assert_int_equal(raw_int("rb.db", "SELECT COUNT(*) FROM task_instances"), 0);
@@ -718,18 +718,21 @@ static void failed_commit_rolls_back(void **state)
     struct store *s = open_ok("fc.db");
     struct run_rec r = full_run("r1", "etl", 5);
     setenv("BARAM_FAULT", "FP_STORE_COMMIT", 1);
-    assert_int_equal(store_begin(s), 0);
-    assert_int_equal(store_put_run(s, &r), 0);
-    int rc = store_commit(s);
+    struct err e = {0};
+    assert_int_equal(store_begin(s, &e), 0);
+    assert_int_equal(store_put_run(s, &r, &e), 0);
+    assert_int_equal(e.code, 0); /* a call that works leaves e alone */
+    int rc = store_commit(s, &e);
     unsetenv("BARAM_FAULT");
 #ifdef BARAM_FAULTS
     assert_int_equal(rc, ERR_DB);
-    assert_non_null(strstr(store_errmsg(s), "cannot commit"));
+    assert_int_equal(e.code, ERR_DB);
+    assert_non_null(strstr(e.msg, "cannot commit"));
     struct run_rec got;
-    assert_int_equal(store_get_run(s, "r1", &got), -ENOENT);
+    assert_int_equal(store_get_run(s, "r1", &got, NULL), -ENOENT);
     /* A new transaction works. */
     put_run(s, &r);
-    assert_int_equal(store_get_run(s, "r1", &got), 0);
+    assert_int_equal(store_get_run(s, "r1", &got, NULL), 0);
     run_rec_release(&got);
 #else
     assert_int_equal(rc, 0);
@@ -743,10 +746,11 @@ static void errors_from_sqlite_name_the_database(void **state)
     /* Hold the write lock on another connection: begin waits busy_timeout, then fails. The
      * timeout is 5 s, so only check a statement-level error instead: a transaction inside a
      * transaction. */
-    assert_int_equal(store_begin(s), 0);
-    assert_int_equal(store_begin(s), ERR_DB);
-    assert_non_null(strstr(store_errmsg(s), "busy.db"));
-    assert_non_null(strstr(store_errmsg(s), "cannot start a transaction"));
+    struct err e = {0};
+    assert_int_equal(store_begin(s, NULL), 0);
+    assert_int_equal(store_begin(s, &e), ERR_DB);
+    assert_non_null(strstr(e.msg, "busy.db"));
+    assert_non_null(strstr(e.msg, "cannot start a transaction"));
     store_rollback(s);
     store_close(s);
 }
@@ -754,27 +758,74 @@ static void errors_from_sqlite_name_the_database(void **state)
 static void bad_records_are_refused_not_stored(void **state)
 {
     struct store *s = open_ok("bad.db");
-    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_begin(s, NULL), 0);
     struct run_rec r = full_run("r1", "etl", 5);
     r.state = (enum run_state)77;
-    assert_int_equal(store_put_run(s, &r), ERR_DB);
-    assert_non_null(strstr(store_errmsg(s), "cannot write run 'r1'"));
+    struct err e = {0};
+    assert_int_equal(store_put_run(s, &r, &e), ERR_DB);
+    assert_non_null(strstr(e.msg, "cannot write run 'r1'"));
     r = full_run(NULL, "etl", 5);
-    assert_int_equal(store_put_run(s, &r), ERR_DB);
+    assert_int_equal(store_put_run(s, &r, NULL), ERR_DB);
     struct ti_rec t = full_ti("r1", NULL, "a", -1);
-    assert_int_equal(store_put_ti(s, &t), ERR_DB);
+    assert_int_equal(store_put_ti(s, &t, NULL), ERR_DB);
     t = full_ti("r1", "a", NULL, -1); /* task defaults to task_id */
-    assert_int_equal(store_put_ti(s, &t), 0);
+    assert_int_equal(store_put_ti(s, &t, NULL), 0);
     struct try_rec tr = {.run_id = "r1", .task_id = "a", .state = (enum ti_state) - 1};
-    assert_int_equal(store_put_try(s, &tr), ERR_DB);
-    assert_int_equal(store_put_dag_version(s, NULL, "etl", "x", 1), ERR_DB);
-    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(store_put_try(s, &tr, NULL), ERR_DB);
+    assert_int_equal(store_put_dag_version(s, NULL, "etl", "x", 1, NULL), ERR_DB);
+    assert_int_equal(store_commit(s, NULL), 0);
     struct ti_rec got;
-    assert_int_equal(store_get_ti(s, "r1", "a", &got), 0);
+    assert_int_equal(store_get_ti(s, "r1", "a", &got, NULL), 0);
     assert_string_equal(got.task, "a");
     ti_rec_release(&got);
     store_close(s);
     assert_int_equal(raw_int("bad.db", "SELECT COUNT(*) FROM runs"), 0);
+}
+
+/* Failures on two connections, held at once and across later calls on the same connections,
+ * keep their own words: each message lives in the caller's struct err, never in a "last
+ * error" the connection keeps (which the connection's next call would replace). */
+static void two_connections_keep_their_own_failures(void **state)
+{
+    (void)state;
+    struct store *a = open_ok("first.db"), *b = open_ok("second.db");
+    struct err ea = {0}, eb = {0}, later = {0};
+    assert_int_equal(store_begin(a, NULL), 0);
+    assert_int_equal(store_begin(a, &ea), ERR_DB); /* a transaction inside a transaction */
+    struct run_rec r = full_run("r9", "etl", 5);
+    r.state = (enum run_state)77;
+    assert_int_equal(store_put_run(b, &r, &eb), ERR_DB);
+
+    /* Later calls on both connections: some work, some fail into another struct err. */
+    struct run_rec got;
+    assert_int_equal(store_get_run(a, "r9", &got, &later), -ENOENT);
+    assert_int_equal(later.code, 0); /* "not found" is an answer, not a failure */
+    r = full_run(NULL, "etl", 5);
+    assert_int_equal(store_put_run(a, &r, &later), ERR_DB);
+    assert_non_null(strstr(later.msg, "first.db"));
+    assert_int_equal(store_begin(b, NULL), 0);
+    assert_int_equal(store_begin(b, &later), ERR_DB);
+    assert_non_null(strstr(later.msg, "second.db"));
+    store_rollback(a);
+    store_rollback(b);
+    r = full_run("r9", "etl", 5);
+    assert_int_equal(store_begin(b, NULL), 0);
+    assert_int_equal(store_put_run(b, &r, NULL), 0);
+    assert_int_equal(store_commit(b, NULL), 0);
+
+    assert_int_equal(ea.code, ERR_DB);
+    assert_non_null(strstr(ea.msg, "cannot start a transaction in database '"));
+    assert_non_null(strstr(ea.msg, "first.db'"));
+    assert_null(strstr(ea.msg, "second.db"));
+    assert_int_equal(eb.code, ERR_DB);
+    assert_non_null(strstr(eb.msg, "cannot write run 'r9' to database '"));
+    assert_non_null(strstr(eb.msg, "second.db': invalid state or type"));
+    assert_null(strstr(eb.msg, "first.db"));
+    store_close(a);
+    store_close(b);
+    /* The messages outlive the connections: they are the caller's. */
+    assert_non_null(strstr(ea.msg, "first.db"));
+    assert_non_null(strstr(eb.msg, "second.db"));
 }
 
 /* Revocations (migration 0005): each raises the generation and is listed above the generation
@@ -785,21 +836,21 @@ static void revocations_raise_the_generation(void **state)
     (void)state;
     struct store *s = open_ok("rv.db"), *other = open_ok("rv.db");
     int64_t gen = -1, before = 0, purged = -1;
-    assert_int_equal(store_revocation_gen(s, &gen), 0);
+    assert_int_equal(store_revocation_gen(s, &gen, NULL), 0);
     assert_int_equal(gen, 0);
-    assert_int_equal(store_revoke_token(s, "j1", "alice", 1000), 0);
-    assert_int_equal(store_revoke_token(s, "j2", "bob", 5000), 0);
-    assert_int_equal(store_revoke_user(s, "carol", 70), 0);
-    assert_int_equal(store_revoke_user(s, "carol", 60), 0); /* never lowered */
-    assert_int_equal(store_revocation_gen(other, &gen), 0);
+    assert_int_equal(store_revoke_token(s, "j1", "alice", 1000, NULL), 0);
+    assert_int_equal(store_revoke_token(s, "j2", "bob", 5000, NULL), 0);
+    assert_int_equal(store_revoke_user(s, "carol", 70, NULL), 0);
+    assert_int_equal(store_revoke_user(s, "carol", 60, NULL), 0); /* never lowered */
+    assert_int_equal(store_revocation_gen(other, &gen, NULL), 0);
     assert_int_equal(gen, 4);
-    assert_int_equal(store_get_user_revoked(other, "carol", &before), 0);
+    assert_int_equal(store_get_user_revoked(other, "carol", &before, NULL), 0);
     assert_int_equal(before, 70);
-    assert_int_equal(store_get_user_revoked(other, "alice", &before), -ENOENT);
+    assert_int_equal(store_get_user_revoked(other, "alice", &before, NULL), -ENOENT);
 
     struct revocation_rec *v;
     size_t n;
-    assert_int_equal(store_list_revocations(other, 0, &v, &n), 0);
+    assert_int_equal(store_list_revocations(other, 0, &v, &n, NULL), 0);
     assert_int_equal(n, 3);
     assert_string_equal(v[0].jti, "j1");
     assert_string_equal(v[0].name, "alice");
@@ -811,28 +862,28 @@ static void revocations_raise_the_generation(void **state)
     assert_int_equal(v[2].at, 70);
     assert_int_equal(v[2].gen, 4);
     store_free_revocations(v, n);
-    assert_int_equal(store_list_revocations(other, 2, &v, &n), 0);
+    assert_int_equal(store_list_revocations(other, 2, &v, &n, NULL), 0);
     assert_int_equal(n, 1);
     store_free_revocations(v, n);
-    assert_int_equal(store_list_revocations(other, 4, &v, &n), 0);
+    assert_int_equal(store_list_revocations(other, 4, &v, &n, NULL), 0);
     assert_int_equal(n, 0);
     store_free_revocations(v, n);
 
     /* Inside the caller's transaction: a rollback takes the generation back too. */
-    assert_int_equal(store_begin(s), 0);
-    assert_int_equal(store_revoke_token(s, "j3", "alice", 9000), 0);
+    assert_int_equal(store_begin(s, NULL), 0);
+    assert_int_equal(store_revoke_token(s, "j3", "alice", 9000, NULL), 0);
     store_rollback(s);
-    assert_int_equal(store_revocation_gen(other, &gen), 0);
+    assert_int_equal(store_revocation_gen(other, &gen, NULL), 0);
     assert_int_equal(gen, 4);
 
-    assert_int_equal(store_purge_revocations(s, 2000, &purged), 0);
+    assert_int_equal(store_purge_revocations(s, 2000, &purged, NULL), 0);
     assert_int_equal(purged, 1);
-    assert_int_equal(store_list_revocations(other, 0, &v, &n), 0);
+    assert_int_equal(store_list_revocations(other, 0, &v, &n, NULL), 0);
     assert_int_equal(n, 2);
     assert_string_equal(v[0].jti, "j2");
     store_free_revocations(v, n);
-    assert_int_equal(store_revoke_token(s, "", "alice", 1), ERR_DB);
-    assert_int_equal(store_revoke_user(s, NULL, 1), ERR_DB);
+    assert_int_equal(store_revoke_token(s, "", "alice", 1, NULL), ERR_DB);
+    assert_int_equal(store_revoke_user(s, NULL, 1, NULL), ERR_DB);
     store_close(other);
     store_close(s);
 }
@@ -860,6 +911,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(failed_commit_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(errors_from_sqlite_name_the_database, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_records_are_refused_not_stored, setup, teardown),
+        cmocka_unit_test_setup_teardown(two_connections_keep_their_own_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(revocations_raise_the_generation, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

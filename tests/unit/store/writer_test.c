@@ -153,12 +153,12 @@ static void submit_tick(uv_idle_t *h)
 
 static struct store_writer *start(uv_loop_t *loop, struct seen *s)
 {
-    char *err = NULL;
     struct store_writer *w = NULL;
-    int r = store_writer_start(loop, dbpath, on_durable, on_error, s, NULL, NULL, &w, &err);
+    struct err serr = {0};
+    int r = store_writer_start(loop, dbpath, on_durable, on_error, s, NULL, NULL, &w, &serr);
     if (r < 0)
-        fail_msg("store_writer_start: %d %s", r, err ? err : "");
-    assert_null(err);
+        fail_msg("store_writer_start: %d %s", r, serr.msg);
+    assert_int_equal(serr.code, 0);
     s->loop = loop;
     s->w = w;
     return w;
@@ -167,11 +167,11 @@ static struct store_writer *start(uv_loop_t *loop, struct seen *s)
 static size_t count_tis(const char *run_id)
 {
     struct store *st = NULL;
-    char *err = NULL;
-    assert_int_equal(store_open(dbpath, &st, &err), 0);
+    struct err serr = {0};
+    assert_int_equal(store_open(dbpath, &st, &serr), 0);
     struct ti_rec *v = NULL;
     size_t n = 0;
-    assert_int_equal(store_list_tis(st, run_id, &v, &n), 0);
+    assert_int_equal(store_list_tis(st, run_id, &v, &n, NULL), 0);
     store_free_tis(v, n);
     store_close(st);
     return n;
@@ -221,11 +221,11 @@ static void group_commit_writes_20000_changes_in_few_commits(void **state)
     assert_true(commits * 10 < 20000);
     /* First-seen order is submission order. */
     struct store *st = NULL;
-    char *err = NULL;
-    assert_int_equal(store_open(dbpath, &st, &err), 0);
+    struct err serr = {0};
+    assert_int_equal(store_open(dbpath, &st, &serr), 0);
     struct ti_rec *v = NULL;
     size_t n = 0;
-    assert_int_equal(store_list_tis(st, "run1", &v, &n), 0);
+    assert_int_equal(store_list_tis(st, "run1", &v, &n, NULL), 0);
     for (size_t i = 0; i < n; i += 997) {
         char id[32];
         snprintf(id, sizeof(id), "t%06zu", i + 1);
@@ -265,11 +265,11 @@ static void coalesced_upserts_keep_last_content_and_first_order(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 
     struct store *st = NULL;
-    char *err = NULL;
-    assert_int_equal(store_open(dbpath, &st, &err), 0);
+    struct err serr = {0};
+    assert_int_equal(store_open(dbpath, &st, &serr), 0);
     struct ti_rec *v = NULL;
     size_t n = 0;
-    assert_int_equal(store_list_tis(st, "run1", &v, &n), 0);
+    assert_int_equal(store_list_tis(st, "run1", &v, &n, NULL), 0);
     assert_int_equal(n, 2);
     assert_string_equal(v[0].task_id, "a");
     assert_int_equal(v[0].try_number, 1999);
@@ -318,20 +318,20 @@ static void stop_flushes_and_refuses_later_changes(void **state)
     assert_int_equal(count_tis("run1"), 10);
 
     struct store *st = NULL;
-    char *err = NULL;
-    assert_int_equal(store_open(dbpath, &st, &err), 0);
+    struct err serr = {0};
+    assert_int_equal(store_open(dbpath, &st, &serr), 0);
     struct run_rec got;
-    assert_int_equal(store_get_run(st, "run1", &got), 0);
+    assert_int_equal(store_get_run(st, "run1", &got, NULL), 0);
     run_rec_release(&got);
     struct try_rec *v = NULL;
     size_t n = 0;
-    assert_int_equal(store_list_tries(st, "run1", "t000001", &v, &n), 0);
+    assert_int_equal(store_list_tries(st, "run1", "t000001", &v, &n, NULL), 0);
     assert_int_equal(n, 1);
     assert_int_equal(v[0].pid, 7);
     store_free_tries(v, n);
     char *src = NULL;
     size_t len = 0;
-    assert_int_equal(store_get_dag_version(st, "h1", &src, &len), 0);
+    assert_int_equal(store_get_dag_version(st, "h1", &src, &len, NULL), 0);
     assert_memory_equal(src, "src", 3);
     free(src);
     store_close(st);
@@ -484,10 +484,10 @@ static void on_commit_runs_on_the_writer_thread_before_the_loop_hears(void **sta
     pthread_mutex_init(&c.mu, NULL);
     uint64_t commits0, ns0, commits1, ns1;
     store_writer_totals(&commits0, &ns0);
-    char *err = NULL;
     struct store_writer *w = NULL;
+    struct err serr = {0};
     assert_int_equal(
-        store_writer_start(&loop, dbpath, on_durable, on_error, &s, on_commit, &c, &w, &err), 0);
+        store_writer_start(&loop, dbpath, on_durable, on_error, &s, on_commit, &c, &w, &serr), 0);
     /* Five task instances changing state: five events. */
     for (int i = 1; i <= 5; i++)
         assert_int_equal(submit_ti(w, i), (uint64_t)i);
@@ -555,14 +555,13 @@ static void start_on_a_bad_path_says_why(void **state)
     assert_int_equal(uv_loop_init(&loop), 0);
     struct seen s = {0};
     struct store_writer *w = NULL;
-    char *err = NULL;
+    struct err serr = {0};
     assert_int_equal(store_writer_start(&loop, "/proc/baram-nope/baram.db", on_durable, on_error,
-                                        &s, NULL, NULL, &w, &err),
+                                        &s, NULL, NULL, &w, &serr),
                      ERR_DB);
     assert_null(w);
-    assert_non_null(err);
-    assert_non_null(strstr(err, "cannot open database '/proc/baram-nope/baram.db'"));
-    free(err);
+    assert_true(serr.msg[0] != 0);
+    assert_non_null(strstr(serr.msg, "cannot open database '/proc/baram-nope/baram.db'"));
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0); /* no handle left behind */
     assert_int_equal(uv_loop_close(&loop), 0);
 }
@@ -601,8 +600,8 @@ static void child_main(int fd)
     if (uv_loop_init(&loop) < 0)
         _exit(2);
     struct child c = {.fd = fd};
-    char *err = NULL;
-    if (store_writer_start(&loop, dbpath, child_durable, NULL, &c, NULL, NULL, &c.s.w, &err) < 0)
+    struct err serr = {0};
+    if (store_writer_start(&loop, dbpath, child_durable, NULL, &c, NULL, NULL, &c.s.w, &serr) < 0)
         _exit(2);
     uv_idle_init(&loop, &c.s.idle);
     c.s.idle.data = &c;
@@ -633,11 +632,11 @@ static void every_durable_change_survives_kill_9(void **state)
     assert_int_equal(WTERMSIG(status), SIGKILL);
 
     struct store *st = NULL;
-    char *err = NULL;
-    assert_int_equal(store_open(dbpath, &st, &err), 0);
+    struct err serr = {0};
+    assert_int_equal(store_open(dbpath, &st, &serr), 0);
     struct ti_rec *v = NULL;
     size_t got = 0;
-    assert_int_equal(store_list_tis(st, "run1", &v, &got), 0);
+    assert_int_equal(store_list_tis(st, "run1", &v, &got, NULL), 0);
     print_message("kill -9: durable seq %llu reported, %zu rows found after restart\n",
                   (unsigned long long)seq, got);
     assert_true(got >= seq);
@@ -689,9 +688,9 @@ static void bench_writer(void **state)
         uv_loop_t loop;
         assert_int_equal(uv_loop_init(&loop), 0);
         struct one o = {.left = 300};
-        char *err = NULL;
+        struct err serr = {0};
         assert_int_equal(
-            store_writer_start(&loop, dbpath, one_durable, NULL, &o, NULL, NULL, &o.w, &err), 0);
+            store_writer_start(&loop, dbpath, one_durable, NULL, &o, NULL, NULL, &o.w, &serr), 0);
         int64_t t0 = when_mono_ns();
         o.waiting = submit_ti(o.w, o.left);
         while (o.left > 0 && uv_run(&loop, UV_RUN_ONCE))
@@ -711,17 +710,17 @@ static void bench_writer(void **state)
     /* Synchronous single-change transactions on one connection. */
     {
         struct store *st = NULL;
-        char *err = NULL;
-        assert_int_equal(store_open(dbpath, &st, &err), 0);
+        struct err serr = {0};
+        assert_int_equal(store_open(dbpath, &st, &serr), 0);
         int64_t t0 = when_mono_ns();
         for (int i = 0; i < 300; i++) {
             char id[32];
             snprintf(id, sizeof(id), "s%06d", i);
             struct ti_rec t;
             make_ti(&t, id, id, 1);
-            assert_int_equal(store_begin(st), 0);
-            assert_int_equal(store_put_ti(st, &t), 0);
-            assert_int_equal(store_commit(st), 0);
+            assert_int_equal(store_begin(st, NULL), 0);
+            assert_int_equal(store_put_ti(st, &t, NULL), 0);
+            assert_int_equal(store_commit(st, NULL), 0);
         }
         double secs = (double)(when_mono_ns() - t0) / 1e9;
         print_message("sync, one change per commit: 300 commits in %.3f s: %.0f commits/s\n", secs,
