@@ -90,9 +90,11 @@ void revoke_free(struct revoke *rv)
     free(rv);
 }
 
+/* A token entry past exp + leeway. Compared as at < now - leeway: a token's exp may be as far
+ * as auth.c lets it (INT64_MAX / 1000 s, in ms), where adding the leeway would overflow. */
 static bool expired(const struct revoke_entry *e, int64_t now_ms)
 {
-    return e->key[0] == 'j' && e->at + REVOKE_LEEWAY_MS < now_ms;
+    return e->key[0] == 'j' && e->at < now_ms - REVOKE_LEEWAY_MS;
 }
 
 /* Drops the entries of tokens no verifier accepts any more (mutex held). */

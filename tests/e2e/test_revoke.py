@@ -226,3 +226,23 @@ def test_the_deny_list_is_purged_after_exp(b, tmp_path, servers):
     assert srv.request("POST", "/api/v1/auth/logout", token=fresh).status == 204
     assert set(deny_list(b)) == {claims(fresh)["jti"]}
     refused(srv, fresh)
+
+
+def test_a_token_with_a_far_exp_is_revoked_without_overflow(b, tmp_path, servers):
+    """A token whose exp is as far as a JSON number goes (an identity provider's, or one signed
+    with the key) keeps its deny-list row until that exp: every server that reads the row, at
+    its logout and after a restart, must answer and refuse the token, not overflow adding
+    the leeway to it."""
+    srv = api(b, tmp_path, servers)
+    now = int(time.time())
+    far = hs256(b, {"sub": "admin", "role": "admin", "iss": "baram", "aud": "baram",
+                    "iat": now, "exp": 1e16, "jti": "far-away"})
+    ok(srv, far)
+    assert srv.request("POST", "/api/v1/auth/logout", token=far).status == 204
+    refused(srv, far)
+    ok(srv, token(b, "admin"))
+    # A server started afterwards reads the row when it loads its snapshot.
+    later = api(b, tmp_path, servers, "later")
+    ok(later, token(b, "admin"))
+    refused(later, far)
+    assert srv.proc.poll() is None and later.proc.poll() is None
