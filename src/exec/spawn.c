@@ -388,6 +388,10 @@ int spawn_start(uv_loop_t *loop, const struct spawn_opts *o, spawn_exit_fn cb, v
         r = -EAGAIN;
         goto fail;
     }
+    if (FAULT(FP_SPAWN_E2BIG)) { /* the kernel refusing what spawn_check let through */
+        r = -E2BIG;
+        goto fail;
+    }
     bool cmd_in_file = spawn_cmd_to_file(o, spawn_strv_size(o->env));
     if (cmd_in_file && (r = spawn_file_put(o->cmd_file, o->cmd, strlen(o->cmd))) < 0)
         goto fail;
