@@ -316,9 +316,9 @@ void auth_close(struct auth *a)
 
 /* ---- issuing ---- */
 
-/* Issues a token whose iat is now, or iat_min_s when that is later. */
+/* Issues a token whose iat is now, with the claim "rgen" when rgen >= 0. */
 static int issue(struct auth *a, const char *name, enum auth_role role, int64_t ttl_ms,
-                 int64_t iat_min_s, char **token, int64_t *expires_in_s)
+                 int64_t rgen, char **token, int64_t *expires_in_s)
 {
     *token = NULL;
     if (expires_in_s)
@@ -329,8 +329,6 @@ static int issue(struct auth *a, const char *name, enum auth_role role, int64_t 
         ttl_ms = a->ttl_ms;
     int64_t ttl_s = (ttl_ms + 999) / 1000;
     int64_t now_s = when_now_ms() / 1000;
-    if (now_s < iat_min_s)
-        now_s = iat_min_s;
     unsigned char jti_bin[AUTH_JTI_BYTES];
     char jti[AUTH_JTI_BYTES * 2 + 1];
     randombytes_buf(jti_bin, sizeof jti_bin);
@@ -347,6 +345,8 @@ static int issue(struct auth *a, const char *name, enum auth_role role, int64_t 
     r = r ? r : jwt_add_grant(jwt, "jti", jti);
     r = r ? r : jwt_add_grant_int(jwt, "iat", (long)now_s);
     r = r ? r : jwt_add_grant_int(jwt, "exp", (long)(now_s + ttl_s));
+    if (rgen >= 0)
+        r = r ? r : jwt_add_grant_int(jwt, "rgen", (long)rgen);
     char *s = r ? NULL : jwt_encode_str(jwt);
     jwt_free(jwt);
     if (!s)
@@ -361,18 +361,16 @@ static int issue(struct auth *a, const char *name, enum auth_role role, int64_t 
 int auth_issue(struct auth *a, const char *name, enum auth_role role, int64_t ttl_ms, char **token,
                int64_t *expires_in_s)
 {
-    return issue(a, name, role, ttl_ms, 0, token, expires_in_s);
+    return issue(a, name, role, ttl_ms, -1, token, expires_in_s);
 }
 
-int auth_issue_user(struct auth *a, struct store *s, const char *name, enum auth_role role,
-                    int64_t ttl_ms, char **token, int64_t *expires_in_s, struct err *e)
+int auth_issue_user(struct auth *a, const char *name, enum auth_role role, int64_t rgen,
+                    int64_t ttl_ms, char **token, int64_t *expires_in_s)
 {
     *token = NULL;
-    int64_t before_s = 0;
-    int r = store_get_user_revoked(s, name, &before_s, e);
-    if (r < 0 && r != -ENOENT)
-        return r;
-    return issue(a, name, role, ttl_ms, r == 0 ? before_s : 0, token, expires_in_s);
+    if (rgen < 0)
+        return -EINVAL;
+    return issue(a, name, role, ttl_ms, rgen, token, expires_in_s);
 }
 
 /* ---- verifying ---- */
@@ -427,9 +425,10 @@ static bool jti_ok(const char *jti)
     return true;
 }
 
-/* Checks the verified claims; 0 and *user, or -EACCES and *why. */
-static int check_claims(struct auth *a, json_t *c, struct auth_user *user, const char **why,
-                        double *exp_out, double *nbf_out)
+/* Checks the verified claims; 0 and *user, or -EACCES and *why. own: the token is HS256, signed
+ * by this home, so its "rgen" is baram's (an identity provider's is not looked at). */
+static int check_claims(struct auth *a, json_t *c, bool own, struct auth_user *user,
+                        const char **why, double *exp_out, double *nbf_out)
 {
     double now = (double)when_now_ms() / 1000.0, exp, nbf = -1e300;
     json_t *v = json_object_get(c, "exp");
@@ -492,6 +491,9 @@ static int check_claims(struct auth *a, json_t *c, struct auth_user *user, const
                       : INT64_MIN;
     /* exp is past now - leeway here: positive; rounded up, as the deny list must outlive it. */
     user->exp_s = exp < 9e15 ? (int64_t)exp + (exp > (double)(int64_t)exp) : INT64_MAX / 1000;
+    v = json_object_get(c, "rgen");
+    user->has_rgen = own && json_is_integer(v) && json_integer_value(v) >= 0;
+    user->rgen = user->has_rgen ? json_integer_value(v) : 0;
     v = json_object_get(c, "jti");
     if (jti_ok(json_string_value(v)))
         snprintf(user->jti, sizeof user->jti, "%s", json_string_value(v));
@@ -642,7 +644,7 @@ int auth_verify(struct auth *a, const char *token, struct auth_user *user, const
     if (!claims)
         return -EACCES;
     double exp = 0, nbf = 0;
-    r = check_claims(a, claims, user, why, &exp, &nbf);
+    r = check_claims(a, claims, pinned == JWT_ALG_HS256, user, why, &exp, &nbf);
     json_decref(claims);
     if (r < 0) {
         memset(user, 0, sizeof *user);
@@ -832,9 +834,12 @@ int auth_delete_user(struct store *s, const char *name, struct err *e)
 }
 
 int auth_login(struct auth *a, struct store *s, const char *name, const char *password,
-               const char *client, enum auth_role *role, int *retry_after_s, struct err *e)
+               const char *client, enum auth_role *role, int64_t *rgen, int *retry_after_s,
+               struct err *e)
 {
     *role = AUTH_NONE;
+    if (rgen)
+        *rgen = -1;
     if (retry_after_s)
         *retry_after_s = 0;
     char ukey[AUTH_THROTTLE_KEY], ckey[AUTH_THROTTLE_KEY];
@@ -876,6 +881,7 @@ int auth_login(struct auth *a, struct store *s, const char *name, const char *pa
         }
     }
     enum auth_role got = AUTH_NONE;
+    int64_t got_gen = u.revoked_gen; /* read with the row: the password checked is this one's */
     bool ok;
     if (r == 0) {
         ok = auth_check_password(u.password_hash, password) && auth_role_parse(u.role, &got) == 0;
@@ -901,5 +907,7 @@ int auth_login(struct auth *a, struct store *s, const char *name, const char *pa
     log_info("login", "user=%s role=%s client=%s", name, auth_role_name(got),
              log_q(client ? client : "-"));
     *role = got;
+    if (rgen)
+        *rgen = got_gen;
     return 0;
 }

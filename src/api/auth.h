@@ -55,6 +55,11 @@ struct auth_user {
     char jti[AUTH_JTI_MAX + 1];
     int64_t iat_s;
     int64_t exp_s;
+    /* has_rgen: the token has an "rgen" claim (read from HS256 tokens only: baram's own), the
+     * user's revocation generation it was issued under. Without one (an identity provider's
+     * token), revoke_check goes by iat. */
+    bool has_rgen;
+    int64_t rgen;
 };
 
 struct auth_opts {
@@ -80,12 +85,14 @@ void auth_close(struct auth *a);
 int auth_issue(struct auth *a, const char *name, enum auth_role role, int64_t ttl_ms, char **token,
                int64_t *expires_in_s) WARN_UNUSED;
 
-/* As auth_issue, for a user of the store s: the token's iat is never below the user's
- * revocation cutoff (store_get_user_revoked), so a token issued in the very second the user's
- * tokens were revoked (a role just changed) is not refused with them; its exp moves with it.
- * 0, or a negative code (ERR_DB: *e says why). */
-int auth_issue_user(struct auth *a, struct store *s, const char *name, enum auth_role role,
-                    int64_t ttl_ms, char **token, int64_t *expires_in_s, struct err *e) WARN_UNUSED;
+/* As auth_issue, for a user of the store whose row (role, password) was read with revocation
+ * generation rgen (user_rec.revoked_gen, or auth_login's *rgen): the token carries it as its
+ * "rgen" claim, and revoke_check refuses it once the user is revoked above rgen. So a token
+ * issued on the strength of a row that a revocation has since replaced (a password reset, a
+ * demotion, a delete committed while the login checked the old password) is refused, however
+ * close in time the two were; one issued after the revocation, from the new row, stands. */
+int auth_issue_user(struct auth *a, const char *name, enum auth_role role, int64_t rgen,
+                    int64_t ttl_ms, char **token, int64_t *expires_in_s) WARN_UNUSED;
 
 /* Verifies a bearer token (the part after "Bearer "). 0 with *user, or -EACCES with *why: a
  * short static reason for the problem's detail ("token expired"), never the token. */
@@ -102,11 +109,12 @@ bool auth_check_password(const char *hash, const char *password);
  * `users delete` and the API's DELETE /users/{name} both call this. */
 int auth_delete_user(struct store *s, const char *name, struct err *e) WARN_UNUSED;
 
-/* A login: checks the user's password in the store, with throttling. 0 and *role; -EACCES bad
- * user or password (the same answer for both); -EAGAIN throttled, *retry_after_s set; or
- * ERR_DB. client: the caller's address (for the per-address throttle), may be NULL. */
+/* A login: checks the user's password in the store, with throttling. 0 and *role, and *rgen
+ * (may be NULL): the user's revocation generation read with the row, for auth_issue_user;
+ * -EACCES bad user or password (the same answer for both); -EAGAIN throttled, *retry_after_s
+ * set; or ERR_DB. client: the caller's address (for the per-address throttle), may be NULL. */
 int auth_login(struct auth *a, struct store *s, const char *name, const char *password,
-               const char *client, enum auth_role *role, int *retry_after_s,
+               const char *client, enum auth_role *role, int64_t *rgen, int *retry_after_s,
                struct err *e) WARN_UNUSED;
 
 #endif

@@ -3,16 +3,22 @@
  * per-user cutoffs, and the snapshot of them each server checks.
  *
  * The snapshot is a table of entries, "j:JTI" -> the token's exp (ms) and
- * "u:NAME" -> the cutoff second, found through an hmap whose keys are the
- * entries' own strings. It knows the store's revocation generation it
- * reflects: a check reads the store's generation (one row) and, when it
- * moved, the rows above the old one, merged in under the mutex. A
- * generation lower than the snapshot's is read again under the mutex (it
- * may have been read before another thread moved the snapshot on); still
- * lower, it is another database behind the same url: the snapshot starts
- * over. Entries of tokens past exp + leeway are
- * dropped at most every REVOKE_SWEEP_MS (the table is rebuilt then); user
- * cutoffs stay, one per user name ever revoked.
+ * "u:NAME" -> the cutoff second and the generation of the user's latest
+ * revocation, found through an hmap whose keys are the entries' own
+ * strings. A token of baram's own carries the user's generation as it was
+ * when its login read the user's row (auth.h, "rgen"): it is refused when
+ * the user's generation is above it. Generations, unlike seconds, order a
+ * login's read of the user against a revocation exactly. A token without
+ * one (an identity provider's) is refused when its iat is below the cutoff.
+ *
+ * The snapshot knows the store's revocation generation it reflects: a
+ * check reads the store's generation (one row) and, when it moved, the
+ * rows above the old one, merged in under the mutex. A generation lower
+ * than the snapshot's is read again under the mutex (it may have been read
+ * before another thread moved the snapshot on); still lower, it is another
+ * database behind the same url: the snapshot starts over. Entries of tokens
+ * past exp + leeway are dropped at most every REVOKE_SWEEP_MS (the table is
+ * rebuilt then); user entries stay, one per user name ever revoked.
  *
  * Cost of a check: one prepared one-row SELECT on the thread's connection,
  * a mutex, two hash lookups (tests/unit/api/auth_test.c measures it).
@@ -41,8 +47,9 @@
 #define REVOKE_KEY_MAX   (2 + (AUTH_JTI_MAX > AUTH_NAME_MAX ? AUTH_JTI_MAX : AUTH_NAME_MAX) + 1)
 
 struct revoke_entry {
-    char *key;  /* "j:JTI" or "u:NAME", owned */
-    int64_t at; /* j: the token's exp (UTC ms); u: tokens with an iat below this second */
+    char *key;   /* "j:JTI" or "u:NAME", owned */
+    int64_t at;  /* j: the token's exp (UTC ms); u: tokens with an iat below this second */
+    int64_t gen; /* u: tokens with an rgen below this generation */
 };
 
 struct revoke {
@@ -83,9 +90,11 @@ void revoke_free(struct revoke *rv)
     free(rv);
 }
 
+/* A token entry past exp + leeway. Compared as at < now - leeway: a token's exp may be as far
+ * as auth.c lets it (INT64_MAX / 1000 s, in ms), where adding the leeway would overflow. */
 static bool expired(const struct revoke_entry *e, int64_t now_ms)
 {
-    return e->key[0] == 'j' && e->at + REVOKE_LEEWAY_MS < now_ms;
+    return e->key[0] == 'j' && e->at < now_ms - REVOKE_LEEWAY_MS;
 }
 
 /* Drops the entries of tokens no verifier accepts any more (mutex held). */
@@ -107,17 +116,19 @@ static void sweep(struct revoke *rv, int64_t now_ms)
 }
 
 /* Adds or raises one entry (mutex held). */
-static void merge(struct revoke *rv, const char *key, int64_t at)
+static void merge(struct revoke *rv, const char *key, int64_t at, int64_t gen)
 {
     size_t len = strlen(key);
     uint32_t i;
     if (hmap_get(&rv->map, key, len, &i)) {
         if (rv->v[i].at < at)
             rv->v[i].at = at;
+        if (rv->v[i].gen < gen)
+            rv->v[i].gen = gen;
         return;
     }
     xgrow((void **)&rv->v, &rv->cap, rv->n + 1, sizeof *rv->v);
-    rv->v[rv->n] = (struct revoke_entry){.key = xstrdup(key), .at = at};
+    rv->v[rv->n] = (struct revoke_entry){.key = xstrdup(key), .at = at, .gen = gen};
     hmap_put(&rv->map, rv->v[rv->n].key, len, (uint32_t)rv->n);
     rv->n++;
 }
@@ -147,7 +158,7 @@ static int load(struct revoke *rv, struct store *s, int64_t gen, int64_t now_ms,
         snprintf(key, sizeof key, "%s:%s", v[i].jti ? "j" : "u", v[i].jti ? v[i].jti : v[i].name);
         struct revoke_entry probe = {.key = key, .at = v[i].at};
         if (!expired(&probe, now_ms))
-            merge(rv, key, v[i].at);
+            merge(rv, key, v[i].at, v[i].gen);
         if (v[i].gen > top)
             top = v[i].gen;
     }
@@ -176,8 +187,13 @@ int revoke_check(struct revoke *rv, struct store *s, const struct auth_user *u, 
     bool revoked = false;
     if (r == 0 && u->jti[0] && hmap_get(&rv->map, jkey, strlen(jkey), &i))
         revoked = true;
-    if (r == 0 && hmap_get(&rv->map, ukey, strlen(ukey), &i))
-        revoked = revoked || u->iat_s == INT64_MIN || u->iat_s < rv->v[i].at;
+    if (r == 0 && hmap_get(&rv->map, ukey, strlen(ukey), &i)) {
+        const struct revoke_entry *cut = &rv->v[i];
+        if (u->has_rgen)
+            revoked = revoked || u->rgen < cut->gen;
+        else
+            revoked = revoked || u->iat_s == INT64_MIN || u->iat_s < cut->at;
+    }
     pthread_mutex_unlock(&rv->mu);
     if (r < 0)
         return r;
@@ -207,6 +223,7 @@ int revoke_token(struct store *s, const struct auth_user *u, struct err *e)
 int revoke_user(struct store *s, const char *name, struct err *e)
 {
     /* Every token issued up to now has an iat at or below this second: refuse below the next
-     * (auth_issue_user issues from that second on, so new tokens are not refused). */
+     * (an identity provider's token of that second is refused too, until the next second).
+     * baram's own tokens are refused by the generation this raises (auth_issue_user). */
     return store_revoke_user(s, name, when_now_ms() / 1000 + 1, e);
 }

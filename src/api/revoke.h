@@ -3,8 +3,12 @@
  * it was made with: its jti goes on the store's deny list until the token's
  * exp (plus the verifier's leeway) has passed, then it is purged. Deleting a
  * user, or replacing their role or password, revokes every token issued to
- * them until then: a per-user cutoff ("tokens issued before this second are
- * refused"). revoke_check refuses both on every authenticated request.
+ * them until then: a per-user row with a cutoff ("tokens issued before this
+ * second are refused", for identity providers' tokens) and a generation
+ * (baram's own tokens carry the user's generation read with the row their
+ * login checked, and are refused once it is lower than the user's: so a
+ * login that overlaps the revocation cannot keep the old role).
+ * revoke_check refuses both on every authenticated request.
  *
  * How a revocation reaches every API thread, in whichever process it was
  * made: each revocation raises the store's revocation generation in the

@@ -80,10 +80,11 @@ static void token_create(struct api_req *rq, struct api_resp *rs)
     struct auth *a = rq->opts->auth;
     enum auth_role role = AUTH_NONE;
     int retry = 0;
-    int r = auth_login(a, s, name, pw, rq->client, &role, &retry, &se);
+    int64_t rgen = 0;
+    int r = auth_login(a, s, name, pw, rq->client, &role, &rgen, &retry, &se);
     char *tok = NULL;
     int64_t expires_in = 0;
-    if (r == 0 && (r = auth_issue_user(a, s, name, role, 0, &tok, &expires_in, &se)) == 0) {
+    if (r == 0 && (r = auth_issue_user(a, name, role, rgen, 0, &tok, &expires_in)) == 0) {
         json_t *o = json_object();
         json_object_set_new(o, "access_token", json_string(tok));
         json_object_set_new(o, "token_type", json_string("Bearer"));

@@ -14,6 +14,7 @@
     X(FP_STORE_SLOW_COMMIT)                                                                        \
     X(FP_STORE_OPEN)                                                                               \
     X(FP_SPAWN)                                                                                    \
+    X(FP_SPAWN_E2BIG)                                                                              \
     X(FP_CRASH_AFTER_START)
 
 enum fault_point {

@@ -111,9 +111,9 @@ int cmd_token(int argc, char **argv)
         goto out;
     }
     int64_t expires_in;
-    if ((r = auth_issue_user(a, s, name, role, ttl_ms, &tok, &expires_in, &se)) < 0) {
-        fprintf(stderr, "baram token: cannot issue a token: %s\n",
-                r == ERR_DB ? err_msg(&se) : err_str(r));
+    /* The generation read with the row: a revocation since then refuses the token. */
+    if ((r = auth_issue_user(a, name, role, u.revoked_gen, ttl_ms, &tok, &expires_in)) < 0) {
+        fprintf(stderr, "baram token: cannot issue a token: %s\n", err_str(r));
         ret = EXIT_FAILED;
         goto out;
     }

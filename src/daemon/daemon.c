@@ -252,8 +252,10 @@ static void djob_fail(struct djob *j, const char *what, const struct err *se)
 }
 
 /* Kills the process group a dead scheduler's try left (tries run in their own session, so
- * they outlive it). Only a group whose leader is still that session's leader. */
-static void djob_kill_orphan(struct store *s, const char *run_id, const char *task_id)
+ * they outlive it). Only a group whose leader is still that session's leader and carries
+ * the run's tags (orphans.h): the stored pid may be another process's by now. */
+static void djob_kill_orphan(struct store *s, const char *const *tags, const char *run_id,
+                             const char *task_id)
 {
     struct try_rec *tries = NULL;
     size_t n = 0;
@@ -261,7 +263,7 @@ static void djob_kill_orphan(struct store *s, const char *run_id, const char *ta
         return;
     for (size_t i = 0; i < n; i++) {
         int pid = tries[i].pid;
-        if (tries[i].state == TI_RUNNING && orphans_kill_pid(pid))
+        if (tries[i].state == TI_RUNNING && orphans_kill_pid(pid, tags, RUN_ENV_NTAGS))
             log_info("killing a try left running", "run=%s task=%s pid=%d", log_q(run_id),
                      log_q(task_id), pid);
     }
@@ -275,14 +277,9 @@ static void djob_killed_tagged(void *ud, int pid)
 
 /* Kills every try of the run a dead scheduler left behind whose start it never recorded:
  * they carry the run's identity in their environment (orphans.h). */
-static void djob_kill_tagged(const char *dag_id, const char *run_id)
+static void djob_kill_tagged(const char *const *tags, const char *run_id)
 {
-    char *tags[RUN_ENV_NTAGS];
-    run_env_tags(dag_id, run_id, tags);
-    (void)orphans_kill_tagged((const char *const *)tags, RUN_ENV_NTAGS, djob_killed_tagged,
-                              (void *)run_id);
-    for (size_t i = 0; i < RUN_ENV_NTAGS; i++)
-        free(tags[i]);
+    (void)orphans_kill_tagged(tags, RUN_ENV_NTAGS, djob_killed_tagged, (void *)run_id);
 }
 
 static bool djob_same_str(const char *a, const char *b)
@@ -299,12 +296,16 @@ static void djob_load(struct djob *j, struct store *s, struct err *se)
     }
     if (j->rec.state == RUN_RUNNING || j->ntis > 0)
         j->resume = true;
+    char *tags[RUN_ENV_NTAGS];
+    run_env_tags(j->rec.dag_id, j->rec.run_id, tags);
     for (size_t i = 0; i < j->ntis; i++)
         if (j->tis[i].state == TI_RUNNING || j->tis[i].state == TI_QUEUED)
-            djob_kill_orphan(s, j->rec.run_id, j->tis[i].task_id);
+            djob_kill_orphan(s, (const char *const *)tags, j->rec.run_id, j->tis[i].task_id);
     /* Even a run the store still has 'queued' may have started tries whose records a
      * dead scheduler never committed. */
-    djob_kill_tagged(j->rec.dag_id, j->rec.run_id);
+    djob_kill_tagged((const char *const *)tags, j->rec.run_id);
+    for (size_t i = 0; i < RUN_ENV_NTAGS; i++)
+        free(tags[i]);
     /* A resumed run goes on with the version it started with; a queued one with the
      * version it was triggered with when the folder has not caught up with it yet. */
     if (j->rec.dag_hash &&

@@ -532,27 +532,46 @@ static void check_output_vars(struct ck *c)
 {
     const struct dag *dag = c->dag;
     const struct graph *g = &dag->graph;
+    /* Each upstream u may become $OUTPUT_<KEY> (keys[2u]) or, when its output is large,
+     * $OUTPUT_<KEY>_FILE (keys[2u + 1]): neither may be another upstream's name for its own. */
     char **keys = NULL;
     for (uint32_t t = 0; t < dag->ntasks; t++) {
         if (graph_nup(g, t) < 2)
             continue;
         if (!keys) {
-            keys = arena_zalloc(&c->a, dag->ntasks * sizeof *keys);
-            for (uint32_t u = 0; u < dag->ntasks; u++)
-                keys[u] = env_key(c, dag->tasks[u].name);
+            keys = arena_zalloc(&c->a, 2 * (size_t)dag->ntasks * sizeof *keys);
+            for (uint32_t u = 0; u < dag->ntasks; u++) {
+                keys[2 * u] = env_key(c, dag->tasks[u].name);
+                size_t n = strlen(keys[2 * u]);
+                keys[2 * u + 1] = arena_alloc(&c->a, n + sizeof "_FILE");
+                memcpy(keys[2 * u + 1], keys[2 * u], n);
+                memcpy(keys[2 * u + 1] + n, "_FILE", sizeof "_FILE");
+            }
         }
         struct hmap seen;
         hmap_init(&seen);
-        for (uint32_t k = g->up_start[t]; k < g->up_start[t + 1]; k++) {
+        bool clash = false;
+        for (uint32_t k = g->up_start[t]; k < g->up_start[t + 1] && !clash; k++) {
             uint32_t u = g->up[k], prev;
-            if (hmap_get(&seen, keys[u], strlen(keys[u]), &prev) && prev != u) {
-                err_at(c, c->task_keys[t],
-                       "upstreams '%s' and '%s' of task '%s' both become $OUTPUT_%s",
-                       dag->tasks[prev].name, dag->tasks[u].name, dag->tasks[t].name, keys[u]);
-                diag_hint(c->d, "rename one of them");
-                break;
+            for (uint32_t j = 2 * u; j < 2 * u + 2 && !clash; j++) {
+                if (hmap_get(&seen, keys[j], strlen(keys[j]), &prev) && prev != u) {
+                    err_at(c, c->task_keys[t],
+                           "upstreams '%s' and '%s' of task '%s' both become $OUTPUT_%s",
+                           dag->tasks[prev].name, dag->tasks[u].name, dag->tasks[t].name, keys[j]);
+                    /* Which of the two the name is a large output's file for, if either. */
+                    uint32_t big = j % 2 ? u : strcmp(keys[2 * prev], keys[j]) != 0 ? prev : t;
+                    if (big == t)
+                        diag_hint(c->d, "rename one of them");
+                    else
+                        diag_hint(c->d,
+                                  "a large output of '%s' is passed as $OUTPUT_%s; rename "
+                                  "one of them",
+                                  dag->tasks[big].name, keys[j]);
+                    clash = true;
+                }
             }
-            (void)hmap_put(&seen, keys[u], strlen(keys[u]), u);
+            for (uint32_t j = 2 * u; j < 2 * u + 2; j++)
+                (void)hmap_put(&seen, keys[j], strlen(keys[j]), u);
         }
         hmap_release(&seen);
     }

@@ -1,7 +1,9 @@
 /*
  * orphans.c - finding and killing the tries a dead scheduler left (see
- * orphans.h). The /proc scan reads at most ORPHANS_ENVIRON_MAX bytes of each
- * session leader's environment into one buffer, reused for every process;
+ * orphans.h). Both ways of finding one check the same two things: the
+ * process leads its own session, and its environment (/proc/<pid>/environ,
+ * at most ORPHANS_ENVIRON_MAX bytes read into the caller's buffer) holds
+ * every tag of the run. The /proc scan reuses one buffer for every process;
  * processes that are not session leaders are skipped before their
  * environment is opened, so the scan costs one getsid per process.
  */
@@ -24,11 +26,6 @@ static bool orphans_is_leader(long pid)
     return pid > 1 && pid != (long)getpid() && getsid((pid_t)pid) == (pid_t)pid;
 }
 
-bool orphans_kill_pid(int pid)
-{
-    return orphans_is_leader(pid) && spawn_kill_group(pid) == 0;
-}
-
 /* The NUL-separated environment env (n bytes, NUL-terminated) holds every tag. */
 static bool orphans_has_tags(const char *env, size_t n, const char *const *tags, size_t ntags)
 {
@@ -40,6 +37,33 @@ static bool orphans_has_tags(const char *env, size_t n, const char *const *tags,
             return false;
     }
     return true;
+}
+
+/* pid leads its own session (and is not this process) and its environment holds every tag;
+ * buf: ORPHANS_ENVIRON_MAX bytes of scratch. */
+static bool orphans_is_try(long pid, char *buf, const char *const *tags, size_t ntags)
+{
+    if (ntags == 0 || !orphans_is_leader(pid))
+        return false;
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%ld/environ", pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, ORPHANS_ENVIRON_MAX - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = 0;
+    return orphans_has_tags(buf, (size_t)n, tags, ntags);
+}
+
+bool orphans_kill_pid(int pid, const char *const *tags, size_t ntags)
+{
+    char *buf = xmalloc(ORPHANS_ENVIRON_MAX);
+    bool killed = orphans_is_try(pid, buf, tags, ntags) && spawn_kill_group(pid) == 0;
+    free(buf);
+    return killed;
 }
 
 int orphans_kill_tagged(const char *const *tags, size_t ntags, orphans_killed_fn killed, void *ud)
@@ -55,19 +79,9 @@ int orphans_kill_tagged(const char *const *tags, size_t ntags, orphans_killed_fn
     while ((de = readdir(dir))) {
         char *end;
         long pid = strtol(de->d_name, &end, 10);
-        if (*end || !orphans_is_leader(pid))
+        if (*end || !orphans_is_try(pid, buf, tags, ntags))
             continue;
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%ld/environ", pid);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        ssize_t n = read(fd, buf, ORPHANS_ENVIRON_MAX - 1);
-        close(fd);
-        if (n <= 0)
-            continue;
-        buf[n] = 0;
-        if (orphans_has_tags(buf, (size_t)n, tags, ntags) && spawn_kill_group((int)pid) == 0) {
+        if (spawn_kill_group((int)pid) == 0) {
             nkilled++;
             if (killed)
                 killed(ud, (int)pid);

@@ -5,11 +5,16 @@
  * and kills their whole group before running them again, so no task runs
  * twice at once:
  *  - by pid: the try's start was recorded (the pid is in the store);
- *  - by tags: the start was never recorded, but every try carries its
- *    run's identity in its environment (run_env_tags, sched/run.h): Linux's
- *    /proc/<pid>/environ is scanned for session leaders carrying all of them.
- * Only a process that still leads its own session is taken for a try, so a
- * pid the system has since given to another process is left alone.
+ *  - by tags: the start was never recorded: Linux's /proc is scanned.
+ * Either way a process is taken for a try only when it still leads its own
+ * session and its environment (/proc/<pid>/environ, as it was when the
+ * process last exec'd) holds every tag of the run: each try carries its
+ * run's identity there (run_env_tags, sched/run.h). A session leader
+ * alone proves nothing (a systemd service, an ssh login shell, a `setsid`
+ * job, a try of another run or home): a stored pid the system has since
+ * given to one of them is left alone. So is a try whose command replaced
+ * its environment in its session leader (`exec env -i ...`): it is not
+ * found, and is left running.
  *
  * Blocking (reads /proc): call it off the loop thread (the daemon's job
  * thread). Any thread; no state.
@@ -27,8 +32,9 @@
 typedef void (*orphans_killed_fn)(void *ud, int pid);
 
 /* Kills the process group pid leads when pid is still a session leader (and not this
- * process): true when the SIGKILL was sent. */
-bool orphans_kill_pid(int pid);
+ * process) whose environment holds each of the ntags strings "NAME=value" exactly: true
+ * when the SIGKILL was sent. ntags == 0 kills nothing. */
+bool orphans_kill_pid(int pid, const char *const *tags, size_t ntags);
 
 /* Kills the group of every session leader (but this process) whose environment holds each
  * of the ntags strings "NAME=value" exactly; killed(ud, pid) is called for each (may be

@@ -21,8 +21,12 @@
  * exec's size limits (E2BIG) are checked ahead (spawn_check), so a person
  * reads which variable is too large rather than "Argument list too long". A
  * command longer than one argument may be, or one that would take the
- * environment over the total, is written to cmd_file and run from there
- * (`/bin/sh FILE` reads it as `-c` would have).
+ * environment over the total, is written to cmd_file and run from there as
+ * `/bin/sh -c ". 'FILE'"`, not `/bin/sh FILE`: so $0 is still /bin/sh and
+ * there are no positional parameters, as with the command itself after -c;
+ * exit, set -e, a top-level return and the exit status behave the same. What
+ * still differs: a syntax error's message names the file, and the shell
+ * reads the file as it runs rather than holding the text in memory.
  */
 #include "exec/spawn.h"
 
@@ -308,6 +312,32 @@ static bool spawn_cmd_to_file(const struct spawn_opts *o, size_t env_size)
     return n > SPAWN_ARG_MAX || env_size + n > spawn_exec_max();
 }
 
+/* The command that runs the file at path: ". 'PATH'", quoted for the shell (each ' as '\''),
+ * with "./" before a relative path (which "." would look for in PATH). Malloc'd. */
+static char *spawn_file_cmd(const char *path)
+{
+    size_t quotes = 0, n = strlen(path);
+    for (const char *p = path; *p; p++)
+        quotes += *p == '\'';
+    char *out = xmalloc(sizeof ". './''" + n + 3 * quotes), *q = out;
+    memcpy(q, ". '", 3);
+    q += 3;
+    if (path[0] != '/') {
+        memcpy(q, "./", 2);
+        q += 2;
+    }
+    for (const char *p = path; *p; p++) {
+        if (*p == '\'') {
+            memcpy(q, "'\\''", 4);
+            q += 4;
+        } else {
+            *q++ = *p;
+        }
+    }
+    memcpy(q, "'", 2);
+    return out;
+}
+
 int spawn_check(const struct spawn_opts *o, char **msg)
 {
     *msg = NULL;
@@ -324,8 +354,11 @@ int spawn_check(const struct spawn_opts *o, char **msg)
     }
     size_t env = spawn_strv_size(o->env);
     size_t cmd = strlen(o->cmd) + 1, max = spawn_exec_max();
-    if (spawn_cmd_to_file(o, env))
-        cmd = strlen(o->cmd_file) + 1;
+    if (spawn_cmd_to_file(o, env)) {
+        char *file_cmd = spawn_file_cmd(o->cmd_file);
+        cmd = strlen(file_cmd) + 1;
+        free(file_cmd);
+    }
     if (cmd > SPAWN_ARG_MAX) {
         *msg = xasprintf("cannot start the process: the command is %zu KiB once expanded, "
                          "over the %d KiB one argument may hold (E2BIG)",
@@ -386,6 +419,10 @@ int spawn_start(uv_loop_t *loop, const struct spawn_opts *o, spawn_exit_fn cb, v
 
     if (FAULT(FP_SPAWN)) {
         r = -EAGAIN;
+        goto fail;
+    }
+    if (FAULT(FP_SPAWN_E2BIG)) { /* the kernel refusing what spawn_check let through */
+        r = -E2BIG;
         goto fail;
     }
     bool cmd_in_file = spawn_cmd_to_file(o, spawn_strv_size(o->env));
@@ -451,10 +488,10 @@ int spawn_start(uv_loop_t *loop, const struct spawn_opts *o, spawn_exit_fn cb, v
             goto fail_handles;
     }
 
-    char *argv_c[] = {"/bin/sh", "-c", (char *)o->cmd, NULL};
-    char *argv_f[] = {"/bin/sh", (char *)o->cmd_file, NULL};
-    char **argv = cmd_in_file ? argv_f : argv_c;
+    char *file_cmd = cmd_in_file ? spawn_file_cmd(o->cmd_file) : NULL;
+    char *argv[] = {"/bin/sh", "-c", file_cmd ? file_cmd : (char *)o->cmd, NULL};
     r = posix_spawn(&sp->pid, "/bin/sh", &fa, &attr, argv, o->env ? o->env : spawn_empty_env);
+    free(file_cmd); /* the child has its own copy, or has exec'd, by now */
     if (r != 0) {
         r = -r;
         goto fail_handles;

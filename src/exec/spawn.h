@@ -36,8 +36,9 @@ struct uv_loop_s;
 
 struct spawn_opts {
     const char *cmd;      /* run as /bin/sh -c cmd (borrowed for the call) */
-    const char *cmd_file; /* NULL, or where a cmd too long for exec is written to run as
-                           * /bin/sh cmd_file instead; without it such a cmd is refused */
+    const char *cmd_file; /* NULL, or where a cmd too long for exec is written, to run as
+                           * /bin/sh -c ". 'cmd_file'" instead ($0 and the positional
+                           * parameters as with -c cmd); without it such a cmd is refused */
     const char *cwd;      /* NULL: this process's cwd */
     char *const *env;     /* NULL-terminated "NAME=value" array (borrowed for the call) */
     const char *log_path; /* stdout+stderr appended here (created 0644); NULL: see below */

@@ -623,7 +623,7 @@ static void run_hooks(struct run *r)
                             .env = env.v,
                             .log_path = r->hook_log,
                             .grace_ms = DAG_KILL_GRACE_MS};
-    int rc = run__spawn(r, &so, run_on_hook_exit, r, &r->hook, &msg);
+    int rc = run__spawn(r->e->loop, &so, run_on_hook_exit, r, &r->hook, &msg);
     run__env_try_release(&env, &owned);
     free(cmd_file);
     buf_release(&cmd);

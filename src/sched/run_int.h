@@ -335,9 +335,10 @@ void run__params_init(struct run *r, const struct params_override *params, size_
 
 /* Appends the line msg to the log file at path (NULL: nothing), ignoring failures. */
 void run__log_append(const char *path, const char *msg);
-/* Starts a process on the run's loop after spawn_check: 0 and *out, or a negative code with
- * *msg (malloc'd) for the try's log and message. */
-int run__spawn(struct run *r, const struct spawn_opts *so, spawn_exit_fn cb, void *ud,
+/* Starts a process on loop (the run's, or `tasks test`'s own) after spawn_check: 0 and *out,
+ * or a negative code with *msg (malloc'd) for the try's log and message, the same for a run
+ * and a test. */
+int run__spawn(uv_loop_t *loop, const struct spawn_opts *so, spawn_exit_fn cb, void *ud,
                struct spawn **out, char **msg);
 
 /* How a run, an http or a wait try is started and read back; shared by the scheduler

@@ -156,9 +156,7 @@ static int run_test_shell(struct run *r, struct run_inst *in, uv_loop_t *loop, c
     c->timeout_ms = dt->timeout_ms;
     run_test_watch(loop, c);
     if (rc == 0)
-        rc = spawn_check(&so, &msg);
-    if (rc == 0)
-        rc = spawn_start(loop, &so, run_test_exit, c, &c->sp);
+        rc = run__spawn(loop, &so, run_test_exit, c, &c->sp, &msg);
     run__env_try_release(&env, &owned);
     buf_release(&cmd);
     if (rc < 0) {

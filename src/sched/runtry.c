@@ -301,7 +301,7 @@ static void run_start_shell(struct run *r, uint32_t ii, struct run_try *tr)
             .timeout_ms = t->timeout_ms,
             .grace_ms = DAG_KILL_GRACE_MS,
         };
-        rc = run__spawn(r, &so, run_on_exit, tr, &tr->sp, &msg);
+        rc = run__spawn(r->e->loop, &so, run_on_exit, tr, &tr->sp, &msg);
     }
     run__env_try_release(&env, &owned);
     free(cmd_file);
@@ -318,13 +318,13 @@ static void run_start_shell(struct run *r, uint32_t ii, struct run_try *tr)
         engine__note_latency(r->e, when_mono_ns() - in->ready_ns);
 }
 
-int run__spawn(struct run *r, const struct spawn_opts *so, spawn_exit_fn cb, void *ud,
+int run__spawn(uv_loop_t *loop, const struct spawn_opts *so, spawn_exit_fn cb, void *ud,
                struct spawn **out, char **msg)
 {
     int rc = spawn_check(so, msg);
     if (rc < 0)
         return rc;
-    rc = spawn_start(r->e->loop, so, cb, ud, out);
+    rc = spawn_start(loop, so, cb, ud, out);
     if (rc == -E2BIG) /* spawn_check passed: the kernel counts what it does not see */
         *msg = xstrdup("cannot start the process: its command and environment are over what "
                        "exec takes (E2BIG)");

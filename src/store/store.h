@@ -261,6 +261,10 @@ struct user_rec {
     char *role;            /* "viewer", "operator" or "admin" (auth.h) */
     char *password_hash;   /* argon2id, libsodium's string form; never the password */
     int64_t created_at_ms; /* store_put_user uses now when <= 0 (an update keeps the first) */
+    /* Read only: the generation of the user's latest per-user revocation (0: none), read in
+     * the same snapshot as the row, so a token issued on the strength of this row can carry it
+     * and be refused by any later revocation (api/revoke.h). store_put_user ignores it. */
+    int64_t revoked_gen;
 };
 void user_rec_release(struct user_rec *u);
 /* Upserts the user (role and hash replaced; created_at kept on an update). */
@@ -297,7 +301,9 @@ void revocation_rec_release(struct revocation_rec *r);
 /* Adds jti to the deny list until exp_at_ms (a jti revoked again keeps the later exp). */
 int store_revoke_token(struct store *s, const char *jti, const char *name, int64_t exp_at_ms,
                        struct err *e) WARN_UNUSED;
-/* Refuses every token of name with an iat (seconds) below before_s (never lowered). */
+/* Refuses every token of name with an iat (seconds) below before_s. The stored cutoff only
+ * grows, strictly: a second revocation in the same second still moves it (to the old one + 1
+ * when before_s is not above it). */
 int store_revoke_user(struct store *s, const char *name, int64_t before_s,
                       struct err *e) WARN_UNUSED;
 /* The generation of the latest revocation (0 before any). */

@@ -51,6 +51,10 @@
     "started_at, ended_at, hostname, pid"
 #define DAG_COLS  "dag_id, path, hash, schedule, description, paused, updated_at"
 #define RUN_ORDER " ORDER BY logical_at DESC, queued_at DESC, run_id DESC LIMIT ? OFFSET ?"
+/* A user's revocation generation, read in the same statement (so the same snapshot) as the row:
+ * a login that checks this row's password is ordered against every revocation (store.h). */
+#define USER_REVOKED_GEN                                                                           \
+    "COALESCE((SELECT gen FROM revoked_users WHERE revoked_users.name = users.name), 0)"
 
 #define STMT_TABLE(X)                                                                              \
     X(ST_BEGIN, "BEGIN IMMEDIATE")                                                                 \
@@ -126,8 +130,10 @@
     X(ST_PUT_USER, "INSERT INTO users (name, role, password_hash, created_at) "                    \
                    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET role = ?2, "          \
                    "password_hash = ?3")                                                           \
-    X(ST_GET_USER, "SELECT name, role, password_hash, created_at FROM users WHERE name = ?")       \
-    X(ST_LIST_USERS, "SELECT name, role, password_hash, created_at FROM users ORDER BY name")      \
+    X(ST_GET_USER, "SELECT name, role, password_hash, created_at, " USER_REVOKED_GEN               \
+                   " FROM users WHERE name = ?")                                                   \
+    X(ST_LIST_USERS, "SELECT name, role, password_hash, created_at, " USER_REVOKED_GEN             \
+                     " FROM users ORDER BY name")                                                  \
     X(ST_DEL_USER, "DELETE FROM users WHERE name = ?")                                             \
     X(ST_COUNT_USERS, "SELECT COUNT(*) FROM users WHERE ?1 IS NULL OR role = ?1")                  \
     X(ST_BUMP_REVOCATION_GEN, "UPDATE revocation_gen SET gen = gen + 1 WHERE id = 1")              \
@@ -136,7 +142,7 @@
                        "UPDATE SET exp_at = MAX(exp_at, ?3), gen = excluded.gen")                  \
     X(ST_REVOKE_USER, "INSERT INTO revoked_users (name, before_s, gen) VALUES (?1, ?2, "           \
                       "(SELECT gen FROM revocation_gen WHERE id = 1)) ON CONFLICT (name) DO "      \
-                      "UPDATE SET before_s = MAX(before_s, ?2), gen = excluded.gen")               \
+                      "UPDATE SET before_s = MAX(before_s + 1, ?2), gen = excluded.gen")           \
     X(ST_REVOCATION_GEN, "SELECT gen FROM revocation_gen WHERE id = 1")                            \
     X(ST_LIST_REVOCATIONS, "SELECT jti, name, exp_at, gen FROM revoked_tokens WHERE gen > ?1 "     \
                            "UNION ALL SELECT NULL, name, before_s, gen FROM revoked_users "        \
@@ -1226,6 +1232,7 @@ static int read_user(struct sqlite_conn *c, sqlite3_stmt *st, struct user_rec *u
     u->role = col_text(st, 1);
     u->password_hash = col_text(st, 2);
     u->created_at_ms = col_time(st, 3);
+    u->revoked_gen = sqlite3_column_int64(st, 4);
     if (!u->name || !u->role || !u->password_hash) {
         (void)err_set(e, ERR_DB, "a user in database '%s' lacks a name, role or hash", c->path);
         user_rec_release(u);

@@ -308,6 +308,24 @@ def test_tasks_test_says_timed_out(baram):
     assert "task 'bad' failed (exit 3) in" in r.err, r
 
 
+def test_tasks_test_says_what_a_run_says_when_exec_refuses(baram):
+    """The kernel may still refuse a command and environment that spawn_check let through
+    (E2BIG: it counts what baram cannot see). A run explains it; the test of the same task
+    must say the same, not strerror's "Argument list too long"."""
+    p = baram.write("big.yaml", """
+        dag: big
+        tasks:
+          a: {run: 'true'}
+        """)
+    fault = {"BARAM_FAULT": "FP_SPAWN_E2BIG"}
+    want = "over what exec takes (E2BIG)"
+    r = baram("run", p, env=fault)
+    assert r.rc == 1 and want in r.out + r.err, r
+    r = baram("tasks", "test", p, "a", env=fault)
+    assert r.rc == 1, r
+    assert want in r.err and "Argument list too long" not in r.err, r
+
+
 def test_tasks_test_runs_http_and_wait_tasks(baram, server):
     p = baram.write("tth.yaml", """
         dag: tth

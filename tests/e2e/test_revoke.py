@@ -142,6 +142,59 @@ def test_deleting_a_user_from_the_cli_revokes_at_once_while_standalone_serves(b,
         assert d.stop() == 0, d.log()
 
 
+def test_a_login_overlapping_a_role_change_gets_no_token_that_stands(b, tmp_path, servers):
+    """A login checks the password and role it read, then issues: a `users add --update`
+    committed in between must still refuse the token (it was won with the old password and
+    carries the old role). Logins with the old password run back to back while the CLI
+    replaces the user, so one is in flight when the change commits; every token they got must
+    be refused once the CLI is done. A login that reads the new row fails (401); one the
+    throttle turns away (429) gets nothing: both are fine, neither is a token."""
+    import threading
+    srv = api(b, tmp_path, servers)
+    old_pw, new_pw = "old-" + "x" * 8, "new-" + "y" * 8
+    overlapping, deadline, rnd = 0, time.monotonic() + 40, 0
+    while overlapping < 3 and time.monotonic() < deadline:
+        name = "race%d" % rnd
+        rnd += 1
+        add_user(b, name, "admin", old_pw)
+        got, go = [], threading.Event()
+
+        def logins():
+            go.set()
+            for _ in range(200):
+                t0 = time.monotonic()
+                r = srv.request("POST", "/api/v1/auth/token",
+                                body={"username": name, "password": old_pw})
+                got.append((t0, time.monotonic(), r.status,
+                            r.json["access_token"] if r.status == 200 else None))
+                if r.status != 200:
+                    return
+
+        th = threading.Thread(target=logins)
+        th.start()
+        go.wait()
+        r = b("users", "add", name, "--role", "viewer", "--update",
+              env={"BARAM_PASSWORD": new_pw})
+        done = time.monotonic()
+        assert r.rc == 0, r
+        th.join(timeout=60)
+        assert not th.is_alive()
+        assert got and got[-1][2] in (401, 429), got[-1]
+        for t0, t1, status, tok in got:
+            if status != 200:
+                continue
+            # Won with the old password: refused now, whenever it was issued.
+            refused(srv, tok, "/api/v1/users")
+            # In flight when the CLI was done, and still answered 200: it read the old row
+            # before the change committed and issued around the commit.
+            overlapping += t0 < done < t1
+    assert overlapping >= 1, "no login overlapped the change in %d rounds" % rnd
+    new = login(srv, name, new_pw)
+    assert claims(new)["role"] == "viewer"
+    ok(srv, new)
+    check_problem(srv.get("/api/v1/users", token=new), 403)
+
+
 def hs256(b, payload):
     key = bytes.fromhex((b.home / "secret.key").read_text().strip())
 
@@ -173,3 +226,23 @@ def test_the_deny_list_is_purged_after_exp(b, tmp_path, servers):
     assert srv.request("POST", "/api/v1/auth/logout", token=fresh).status == 204
     assert set(deny_list(b)) == {claims(fresh)["jti"]}
     refused(srv, fresh)
+
+
+def test_a_token_with_a_far_exp_is_revoked_without_overflow(b, tmp_path, servers):
+    """A token whose exp is as far as a JSON number goes (an identity provider's, or one signed
+    with the key) keeps its deny-list row until that exp: every server that reads the row, at
+    its logout and after a restart, must answer and refuse the token, not overflow adding
+    the leeway to it."""
+    srv = api(b, tmp_path, servers)
+    now = int(time.time())
+    far = hs256(b, {"sub": "admin", "role": "admin", "iss": "baram", "aud": "baram",
+                    "iat": now, "exp": 1e16, "jti": "far-away"})
+    ok(srv, far)
+    assert srv.request("POST", "/api/v1/auth/logout", token=far).status == 204
+    refused(srv, far)
+    ok(srv, token(b, "admin"))
+    # A server started afterwards reads the row when it loads its snapshot.
+    later = api(b, tmp_path, servers, "later")
+    ok(later, token(b, "admin"))
+    refused(later, far)
+    assert srv.proc.poll() is None and later.proc.poll() is None

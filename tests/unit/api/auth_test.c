@@ -745,6 +745,19 @@ static void put_user(struct store *s, const char *name, const char *role, const 
     free(u.password_hash);
 }
 
+/* A token for a user of s, issued as `baram token` does: the row read, then the token. */
+static int issue_user(struct auth *a, struct store *s, const char *name, enum auth_role role,
+                      char **tok)
+{
+    struct user_rec u;
+    int r = store_get_user(s, name, &u, NULL);
+    int64_t exp_in;
+    if (r == 0)
+        r = auth_issue_user(a, name, role, u.revoked_gen, 0, tok, &exp_in);
+    user_rec_release(&u);
+    return r;
+}
+
 static void store_users(void **state)
 {
     (void)state;
@@ -806,10 +819,9 @@ static void revoked_tokens_are_refused_through_the_cache(void **state)
     put_user(cli, "bob", "viewer", "pw-bob-1");
     put_user(cli, "root", "admin", "pw-root-1");
     char *t1, *t2, *tb;
-    int64_t exp_in;
-    assert_int_equal(auth_issue_user(a, cli, "alice", AUTH_OPERATOR, 0, &t1, &exp_in, NULL), 0);
-    assert_int_equal(auth_issue_user(a, cli, "alice", AUTH_OPERATOR, 0, &t2, &exp_in, NULL), 0);
-    assert_int_equal(auth_issue_user(a, cli, "bob", AUTH_VIEWER, 0, &tb, &exp_in, NULL), 0);
+    assert_int_equal(issue_user(a, cli, "alice", AUTH_OPERATOR, &t1), 0);
+    assert_int_equal(issue_user(a, cli, "alice", AUTH_OPERATOR, &t2), 0);
+    assert_int_equal(issue_user(a, cli, "bob", AUTH_VIEWER, &tb), 0);
     struct auth_user u1, u2, ub;
     const char *why = NULL;
     assert_int_equal(auth_verify(a, t1, &u1, &why), 0);
@@ -839,7 +851,7 @@ static void revoked_tokens_are_refused_through_the_cache(void **state)
     put_user(cli, "alice", "viewer", "pw-alice-2");
     char *t3;
     struct auth_user u3;
-    assert_int_equal(auth_issue_user(a, cli, "alice", AUTH_VIEWER, 0, &t3, &exp_in, NULL), 0);
+    assert_int_equal(issue_user(a, cli, "alice", AUTH_VIEWER, &t3), 0);
     assert_int_equal(auth_verify(a, t3, &u3, &why), 0);
     assert_int_equal(revoke_check(rv1, s1, &u3, &why, NULL), 0);
     assert_int_equal(revoke_check(rv1, s1, &u2, &why, NULL), -EACCES);
@@ -859,7 +871,7 @@ static void revoked_tokens_are_refused_through_the_cache(void **state)
     /* The last admin is not deleted, and nothing is revoked for them. */
     struct auth_user ur;
     char *tr;
-    assert_int_equal(auth_issue_user(a, cli, "root", AUTH_ADMIN, 0, &tr, &exp_in, NULL), 0);
+    assert_int_equal(issue_user(a, cli, "root", AUTH_ADMIN, &tr), 0);
     assert_int_equal(auth_verify(a, tr, &ur, &why), 0);
     assert_int_equal(auth_delete_user(cli, "root", NULL), -EPERM);
     assert_int_equal(revoke_check(rv2, s2, &ur, &why, NULL), 0);
@@ -878,6 +890,61 @@ static void revoked_tokens_are_refused_through_the_cache(void **state)
     store_close(cli);
     store_close(s2);
     store_close(s1);
+    auth_close(a);
+}
+
+/* A login that overlaps a revocation: the password and role checked are the old row's, the token
+ * is issued after the revocation committed (in the same second). The token carries the
+ * generation read with the old row, so it is refused; a login after the revocation stands. */
+static void login_racing_a_revocation_is_refused(void **state)
+{
+    (void)state;
+    struct auth *a = open_auth(NULL);
+    struct store *api = open_store(), *cli = open_store();
+    struct revoke *rv = revoke_new();
+    put_user(cli, "root", "admin", "pw-root-1");
+    put_user(cli, "dora", "admin", "pw-dora-1");
+    for (int round = 0; round < 2; round++) { /* the first revocation of dora, then a second */
+        enum auth_role role;
+        int64_t rgen = -1;
+        int retry;
+        assert_int_equal(auth_login(a, api, "dora", "pw-dora-1", NULL, &role, &rgen, &retry, NULL), 0);
+        assert_int_equal(role, AUTH_ADMIN);
+        /* `users add dora --role viewer --update`, from another connection, in between. */
+        assert_int_equal(store_begin(cli, NULL), 0);
+        struct user_rec u = {.name = "dora", .role = "viewer", .password_hash = "new-hash"};
+        assert_int_equal(store_put_user(cli, &u, NULL), 0);
+        assert_int_equal(revoke_user(cli, "dora", NULL), 0);
+        assert_int_equal(store_commit(cli, NULL), 0);
+        char *tok;
+        int64_t exp_in;
+        assert_int_equal(auth_issue_user(a, "dora", role, rgen, 0, &tok, &exp_in), 0);
+        struct auth_user au;
+        const char *why = NULL;
+        assert_int_equal(auth_verify(a, tok, &au, &why), 0);
+        assert_true(au.has_rgen);
+        assert_int_equal(au.rgen, rgen);
+        assert_int_equal(au.role, AUTH_ADMIN);
+        assert_int_equal(revoke_check(rv, api, &au, &why, NULL), -EACCES);
+        assert_string_equal(why, "token revoked");
+        free(tok);
+        /* The row as it is now: a token issued from it stands, with the new role. */
+        assert_int_equal(issue_user(a, cli, "dora", AUTH_VIEWER, &tok), 0);
+        assert_int_equal(auth_verify(a, tok, &au, &why), 0);
+        assert_int_equal(revoke_check(rv, api, &au, &why, NULL), 0);
+        free(tok);
+        put_user(cli, "dora", "admin", "pw-dora-1"); /* back, for the next round */
+    }
+    /* A token of an identity provider (no rgen) issued before the cutoff is refused by iat. */
+    struct auth_user idp = {.name = "dora", .role = AUTH_ADMIN, .jti = "idp-1", .iat_s = 1};
+    idp.exp_s = when_now_ms() / 1000 + 600;
+    const char *why = NULL;
+    assert_int_equal(revoke_check(rv, api, &idp, &why, NULL), -EACCES);
+    idp.iat_s = when_now_ms() / 1000 + 5;
+    assert_int_equal(revoke_check(rv, api, &idp, &why, NULL), 0);
+    revoke_free(rv);
+    store_close(cli);
+    store_close(api);
     auth_close(a);
 }
 
@@ -919,51 +986,51 @@ static void login_and_throttle(void **state)
     put_user(s, "alice", "operator", "s3cret-pass");
     enum auth_role role;
     int retry = -1;
-    assert_int_equal(auth_login(a, s, "alice", "s3cret-pass", "10.0.0.1", &role, &retry, NULL), 0);
+    assert_int_equal(auth_login(a, s, "alice", "s3cret-pass", "10.0.0.1", &role, NULL, &retry, NULL), 0);
     assert_int_equal(role, AUTH_OPERATOR);
     /* Unknown user and bad password: the same answer. */
-    assert_int_equal(auth_login(a, s, "nobody", "s3cret-pass", "10.0.0.9", &role, &retry, NULL),
+    assert_int_equal(auth_login(a, s, "nobody", "s3cret-pass", "10.0.0.9", &role, NULL, &retry, NULL),
                      -EACCES);
     assert_int_equal(role, AUTH_NONE);
-    assert_int_equal(auth_login(a, s, "alice", "wrong", "10.0.0.9", &role, &retry, NULL), -EACCES);
-    assert_int_equal(auth_login(a, s, "bad name!", "x", "10.0.0.9", &role, &retry, NULL), -EACCES);
+    assert_int_equal(auth_login(a, s, "alice", "wrong", "10.0.0.9", &role, NULL, &retry, NULL), -EACCES);
+    assert_int_equal(auth_login(a, s, "bad name!", "x", "10.0.0.9", &role, NULL, &retry, NULL), -EACCES);
 
     /* Throttle per name: 5 free failures (from several clients), then 429s. */
     put_user(s, "bob", "viewer", "bob-pass");
     for (int i = 0; i < AUTH_FREE_FAILURES; i++) {
         char client[32];
         snprintf(client, sizeof client, "10.1.0.%d", i);
-        assert_int_equal(auth_login(a, s, "bob", "nope", client, &role, &retry, NULL), -EACCES);
+        assert_int_equal(auth_login(a, s, "bob", "nope", client, &role, NULL, &retry, NULL), -EACCES);
     }
-    assert_int_equal(auth_login(a, s, "bob", "bob-pass", "10.2.0.1", &role, &retry, NULL), -EAGAIN);
+    assert_int_equal(auth_login(a, s, "bob", "bob-pass", "10.2.0.1", &role, NULL, &retry, NULL), -EAGAIN);
     assert_int_equal(retry, 1);
     /* The right password is refused too while throttled; other users are not. */
-    assert_int_equal(auth_login(a, s, "alice", "s3cret-pass", "10.2.0.1", &role, &retry, NULL), 0);
+    assert_int_equal(auth_login(a, s, "alice", "s3cret-pass", "10.2.0.1", &role, NULL, &retry, NULL), 0);
     usleep(1100 * 1000);
-    assert_int_equal(auth_login(a, s, "bob", "nope", "10.2.0.1", &role, &retry, NULL), -EACCES);
-    assert_int_equal(auth_login(a, s, "bob", "nope", "10.2.0.1", &role, &retry, NULL), -EAGAIN);
+    assert_int_equal(auth_login(a, s, "bob", "nope", "10.2.0.1", &role, NULL, &retry, NULL), -EACCES);
+    assert_int_equal(auth_login(a, s, "bob", "nope", "10.2.0.1", &role, NULL, &retry, NULL), -EAGAIN);
     assert_int_equal(retry, 2); /* grows */
     usleep(2100 * 1000);
-    assert_int_equal(auth_login(a, s, "bob", "nope", "10.2.0.2", &role, &retry, NULL), -EACCES);
-    assert_int_equal(auth_login(a, s, "bob", "nope", "10.2.0.2", &role, &retry, NULL), -EAGAIN);
+    assert_int_equal(auth_login(a, s, "bob", "nope", "10.2.0.2", &role, NULL, &retry, NULL), -EACCES);
+    assert_int_equal(auth_login(a, s, "bob", "nope", "10.2.0.2", &role, NULL, &retry, NULL), -EAGAIN);
     assert_true(retry >= 3 && retry <= 4);
     usleep((useconds_t)retry * 1000 * 1000 + 100 * 1000);
     /* A success clears the name's counter. */
-    assert_int_equal(auth_login(a, s, "bob", "bob-pass", "10.2.0.3", &role, &retry, NULL), 0);
+    assert_int_equal(auth_login(a, s, "bob", "bob-pass", "10.2.0.3", &role, NULL, &retry, NULL), 0);
     assert_int_equal(role, AUTH_VIEWER);
-    assert_int_equal(auth_login(a, s, "bob", "nope", "10.2.0.3", &role, &retry, NULL), -EACCES);
-    assert_int_equal(auth_login(a, s, "bob", "bob-pass", "10.2.0.3", &role, &retry, NULL), 0);
+    assert_int_equal(auth_login(a, s, "bob", "nope", "10.2.0.3", &role, NULL, &retry, NULL), -EACCES);
+    assert_int_equal(auth_login(a, s, "bob", "bob-pass", "10.2.0.3", &role, NULL, &retry, NULL), 0);
 
     /* Throttle per client: many names from one address. */
     for (int i = 0; i < AUTH_FREE_FAILURES; i++) {
         char name[32];
         snprintf(name, sizeof name, "guess%d", i);
-        assert_int_equal(auth_login(a, s, name, "x", "192.0.2.7", &role, &retry, NULL), -EACCES);
+        assert_int_equal(auth_login(a, s, name, "x", "192.0.2.7", &role, NULL, &retry, NULL), -EACCES);
     }
-    assert_int_equal(auth_login(a, s, "alice", "s3cret-pass", "192.0.2.7", &role, &retry, NULL),
+    assert_int_equal(auth_login(a, s, "alice", "s3cret-pass", "192.0.2.7", &role, NULL, &retry, NULL),
                      -EAGAIN);
     assert_int_equal(retry, 1);
-    assert_int_equal(auth_login(a, s, "alice", "s3cret-pass", "192.0.2.8", &role, &retry, NULL), 0);
+    assert_int_equal(auth_login(a, s, "alice", "s3cret-pass", "192.0.2.8", &role, NULL, &retry, NULL), 0);
     store_close(s);
     auth_close(a);
 }
@@ -985,7 +1052,7 @@ static void *guess_thread(void *arg)
     }
     enum auth_role role;
     int retry;
-    g->r = auth_login(g->a, s, "bob", "guess", NULL, &role, &retry, NULL);
+    g->r = auth_login(g->a, s, "bob", "guess", NULL, &role, NULL, &retry, NULL);
     store_close(s);
     return NULL;
 }
@@ -1049,6 +1116,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(login_and_throttle, setup, teardown),
         cmocka_unit_test_setup_teardown(revoked_tokens_are_refused_through_the_cache, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(login_racing_a_revocation_is_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(revoke_snapshot_follows_another_database, setup, teardown),
         cmocka_unit_test_setup_teardown(throttle_parallel, setup, teardown),
     };

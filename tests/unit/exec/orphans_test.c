@@ -3,7 +3,8 @@
  * (a session of its own) carrying a run's tags in its environment is found
  * in /proc and its whole group killed, children included; one carrying only
  * some of the tags, or another run's, is left alone; by pid, only a session
- * leader is killed (never this process, never a pid that leads nothing).
+ * leader carrying the tags is killed (never this process, never a pid that
+ * leads nothing, never an unrelated session leader such as a `setsid` job).
  */
 /* cmocka.h needs these first. */
 /* clang-format off */
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -126,27 +128,64 @@ static void tagged_tries_are_killed_with_their_children(void **state)
 static void by_pid_only_a_session_leader(void **state)
 {
     (void)state;
-    assert_false(orphans_kill_pid(0));
-    assert_false(orphans_kill_pid(1));
-    assert_false(orphans_kill_pid(-5));
-    assert_false(orphans_kill_pid((int)getpid()));
+    char dag[128], run[128], other[128];
+    tag(dag, sizeof(dag), "BARAM_DAG", "d");
+    tag(run, sizeof(run), "BARAM_RUN_ID", "p1");
+    tag(other, sizeof(other), "BARAM_RUN_ID", "p2");
+    const char *tags[] = {dag, run}, *other_tags[] = {dag, other};
+    assert_false(orphans_kill_pid(0, tags, 2));
+    assert_false(orphans_kill_pid(1, tags, 2));
+    assert_false(orphans_kill_pid(-5, tags, 2));
+    assert_false(orphans_kill_pid((int)getpid(), tags, 2));
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
-    char *env[] = {"PATH=/usr/bin:/bin", NULL};
+    char *env[] = {"PATH=/usr/bin:/bin", dag, run, NULL};
     struct spawn_opts o = {
         .cmd = "sleep 30 & echo $! > /dev/null; wait", .env = env, .inherit_stdio = true};
     struct spawn *sp;
     struct got g = {0};
     assert_int_equal(spawn_start(&loop, &o, on_exit_cb, &g, &sp), 0);
     int pid = spawn_pid(sp);
-    assert_true(orphans_kill_pid(pid));
+    usleep(200 * 1000); /* posix_spawn returns before exec: let the shell have its environment */
+    assert_false(orphans_kill_pid(pid, other_tags, 2)); /* another run's pid: left alone */
+    assert_false(orphans_kill_pid(pid, tags, 0));
+    assert_true(orphans_kill_pid(pid, tags, 2));
     wait_exit(&loop, &g);
     assert_int_equal(g.calls, 1);
     assert_int_equal(g.r.term_signal, SIGKILL);
     /* Reaped: the pid leads nothing any more. */
-    assert_false(orphans_kill_pid(pid));
+    assert_false(orphans_kill_pid(pid, tags, 2));
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* A stored pid the system gave to an unrelated session leader (here a `setsid sleep`, as a
+ * systemd service or an ssh login shell would be) after the scheduler died: not a try of the
+ * run, so neither it nor its group is killed. */
+static void by_pid_an_unrelated_session_leader_is_left_alone(void **state)
+{
+    (void)state;
+    char dag[128], run[128];
+    tag(dag, sizeof(dag), "BARAM_DAG", "d");
+    tag(run, sizeof(run), "BARAM_RUN_ID", "u1");
+    const char *tags[] = {dag, run};
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execlp("setsid", "setsid", "sleep", "30", (char *)NULL);
+        _exit(127);
+    }
+    int64_t t0 = when_mono_ms();
+    while (getsid(pid) != pid && when_mono_ms() - t0 < 5000)
+        usleep(10 * 1000);
+    assert_int_equal(getsid(pid), pid); /* a session leader, as a try would be */
+    usleep(100 * 1000);                 /* and sleep by now, not setsid */
+    assert_false(orphans_kill_pid((int)pid, tags, 2));
+    int st;
+    assert_int_equal(waitpid(pid, &st, WNOHANG), 0); /* still running */
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM); /* ours, not orphans.c's SIGKILL */
 }
 
 int main(void)
@@ -154,6 +193,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(tagged_tries_are_killed_with_their_children),
         cmocka_unit_test(by_pid_only_a_session_leader),
+        cmocka_unit_test(by_pid_an_unrelated_session_leader_is_left_alone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -198,6 +198,34 @@ static void only_stdio_is_inherited(void **state)
     free(s);
 }
 
+/* Runs script (prefixed with a no-op line of pad bytes) through spawn, from a cmd_file when
+ * file is not NULL: its exit code, and its log in *log (malloc'd). */
+static int run_script(const char *script, size_t pad, const char *file, char **log)
+{
+    char *cmd = malloc(pad + strlen(script) + 8);
+    assert_non_null(cmd);
+    memcpy(cmd, ": ", 2);
+    memset(cmd + 2, 'p', pad);
+    cmd[2 + pad] = '\n';
+    memcpy(cmd + 3 + pad, script, strlen(script) + 1);
+    unlink(logp);
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    struct spawn_opts o = {
+        .cmd = cmd, .cmd_file = file, .cwd = dir, .env = env_path, .log_path = logp};
+    char *msg = NULL;
+    assert_int_equal(spawn_check(&o, &msg), 0);
+    struct got g = {0};
+    struct spawn *sp;
+    assert_int_equal(spawn_start(&loop, &o, on_exit_cb, &g, &sp), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(g.calls, 1);
+    *log = slurp(logp);
+    free(cmd);
+    return g.r.exit_code;
+}
+
 /* A command longer than one argument may be runs from its cmd_file, whole. */
 static void long_command_runs_from_its_file(void **state)
 {
@@ -207,32 +235,50 @@ static void long_command_runs_from_its_file(void **state)
     memcpy(cmd, "printf %s ", 10);
     memset(cmd + 10, 'z', n);
     memcpy(cmd + 10 + n, " | wc -c; exit 7", 17);
-    char *file = xasprintf("%s/1.sh", dir);
-    uv_loop_t loop;
-    assert_int_equal(uv_loop_init(&loop), 0);
-    struct spawn_opts o = {
-        .cmd = cmd, .cmd_file = file, .cwd = dir, .env = env_path, .log_path = logp};
-    char *msg = NULL;
-    assert_int_equal(spawn_check(&o, &msg), 0);
-    assert_null(msg);
-    struct got g = {0};
-    struct spawn *sp;
-    assert_int_equal(spawn_start(&loop, &o, on_exit_cb, &g, &sp), 0);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    assert_int_equal(uv_loop_close(&loop), 0);
-    assert_int_equal(g.r.exit_code, 7);
-    char *s = slurp(logp), want[32];
+    char *file = xasprintf("%s/1.sh", dir), *s, want[32];
+    assert_int_equal(run_script(cmd, 0, file, &s), 7);
     snprintf(want, sizeof want, "%zu\n", n);
     assert_string_equal(s, want);
     free(s);
     /* Without a cmd_file it is refused, with a message, before any process. */
-    o.cmd_file = NULL;
+    struct spawn_opts o = {.cmd = cmd, .cwd = dir, .env = env_path, .log_path = logp};
+    char *msg = NULL;
     assert_int_equal(spawn_check(&o, &msg), -E2BIG);
     assert_non_null(strstr(msg, "the command is 384 KiB"));
     free(msg);
     unlink(file);
     free(file);
     free(cmd);
+}
+
+/* A task must not behave differently because its expanded command is long: run from its file,
+ * it sees what `/bin/sh -c` gives ($0, no positional parameters, no extra variable), and exit,
+ * set -e and its exit code behave the same. */
+static void long_command_runs_as_sh_c_would(void **state)
+{
+    static const char *const scripts[] = {
+        "echo \"0=$0 #=$# 1=${1-unset} f=${f-unset}\"; exit 7",
+        "set -e; echo before; false; echo after",
+        "echo a; (exit 3)",
+        "f() { return 4; }; f",
+    };
+    char *file = xasprintf("%s/it's a \"try\" $HOME.sh", dir); /* quoting of the path */
+    for (size_t i = 0; i < sizeof scripts / sizeof *scripts; i++) {
+        char *short_log, *long_log;
+        int short_rc = run_script(scripts[i], 16, NULL, &short_log);
+        int long_rc = run_script(scripts[i], 2 * SPAWN_ARG_MAX, file, &long_log);
+        assert_int_equal(access(file, F_OK), 0); /* it did run from the file */
+        unlink(file);
+        assert_int_equal(long_rc, short_rc);
+        assert_string_equal(long_log, short_log);
+        free(short_log);
+        free(long_log);
+    }
+    char *log;
+    assert_int_equal(run_script(scripts[0], 16, NULL, &log), 7);
+    assert_string_equal(log, "0=/bin/sh #=0 1=unset f=unset\n");
+    free(log);
+    free(file);
 }
 
 /* exec's limits, checked ahead: one variable, then the whole. */
@@ -436,6 +482,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(background_children_end_with_the_try, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_cwd_fails_to_start, setup, teardown),
         cmocka_unit_test_setup_teardown(long_command_runs_from_its_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(long_command_runs_as_sh_c_would, setup, teardown),
         cmocka_unit_test_setup_teardown(check_names_what_exec_would_refuse, setup, teardown),
         cmocka_unit_test_setup_teardown(many_concurrent_children, setup, teardown),
         cmocka_unit_test_setup_teardown(exit_codes, setup_sigchld, teardown_sigchld),

@@ -829,8 +829,8 @@ static void two_connections_keep_their_own_failures(void **state)
 }
 
 /* Revocations (migration 0005): each raises the generation and is listed above the generation
- * a reader saw; a user's cutoff only grows; a second connection sees a commit at once; a purge
- * drops only expired tokens. */
+ * a reader saw; a user's cutoff only grows, and grows on every revocation; a second connection sees
+ * a commit at once; a purge drops only expired tokens. */
 static void revocations_raise_the_generation(void **state)
 {
     (void)state;
@@ -841,12 +841,23 @@ static void revocations_raise_the_generation(void **state)
     assert_int_equal(store_revoke_token(s, "j1", "alice", 1000, NULL), 0);
     assert_int_equal(store_revoke_token(s, "j2", "bob", 5000, NULL), 0);
     assert_int_equal(store_revoke_user(s, "carol", 70, NULL), 0);
-    assert_int_equal(store_revoke_user(s, "carol", 60, NULL), 0); /* never lowered */
+    assert_int_equal(store_revoke_user(s, "carol", 60, NULL), 0); /* never lowered, always raised */
     assert_int_equal(store_revocation_gen(other, &gen, NULL), 0);
     assert_int_equal(gen, 4);
     assert_int_equal(store_get_user_revoked(other, "carol", &before, NULL), 0);
-    assert_int_equal(before, 70);
+    assert_int_equal(before, 71);
     assert_int_equal(store_get_user_revoked(other, "alice", &before, NULL), -ENOENT);
+    /* A user row is read with the generation of its user's latest revocation (0: none). */
+    struct user_rec u = {.name = "carol", .role = "viewer", .password_hash = "h"}, got;
+    assert_int_equal(store_put_user(s, &u, NULL), 0);
+    u.name = "dave";
+    assert_int_equal(store_put_user(s, &u, NULL), 0);
+    assert_int_equal(store_get_user(other, "carol", &got, NULL), 0);
+    assert_int_equal(got.revoked_gen, 4);
+    user_rec_release(&got);
+    assert_int_equal(store_get_user(other, "dave", &got, NULL), 0);
+    assert_int_equal(got.revoked_gen, 0);
+    user_rec_release(&got);
 
     struct revocation_rec *v;
     size_t n;
@@ -859,7 +870,7 @@ static void revocations_raise_the_generation(void **state)
     assert_string_equal(v[1].jti, "j2");
     assert_null(v[2].jti);
     assert_string_equal(v[2].name, "carol");
-    assert_int_equal(v[2].at, 70);
+    assert_int_equal(v[2].at, 71);
     assert_int_equal(v[2].gen, 4);
     store_free_revocations(v, n);
     assert_int_equal(store_list_revocations(other, 2, &v, &n, NULL), 0);
