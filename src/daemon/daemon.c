@@ -1214,12 +1214,8 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
         .on_commit = o->on_commit,
         .commit_ud = o->commit_ud,
     };
-    char *msg = NULL; /* engine_start (sched) still hands back malloc'd words */
-    if ((rc = engine_start(&eo, &d->e, &msg)) < 0) {
-        (void)err_set(e, rc, "%s", msg ? msg : err_str(rc));
-        free(msg);
+    if ((rc = engine_start(&eo, &d->e, e)) < 0)
         goto out_loop;
-    }
     for (size_t i = 0; i < o->npools; i++)
         if (o->pools[i].name)
             engine_set_pool(d->e, o->pools[i].name, o->pools[i].slots);

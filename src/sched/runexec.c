@@ -169,8 +169,9 @@ int run_execute(const struct run_opts *o, struct run_result *res)
         .http_max_per_host = o->http_max_per_host,
         .gate_on_durable = o->gate_on_durable,
     };
-    rc = engine_start(&eo, &x->e, &res->errmsg);
+    rc = engine_start(&eo, &x->e, &se);
     if (rc < 0) {
+        res->errmsg = xstrdup(err_msg(&se));
         runexec_unclaim(o->store_url, res->run_id);
         free(conf);
         runexec_drain(&x->loop);

@@ -160,7 +160,7 @@ static void resume(struct resumed *x, const char *yaml, const struct ti_rec *tis
         .parallelism = 4,
         .gate_on_durable = true,
     };
-    assert_int_equal(engine_start(&eo, &x->e, &err), 0);
+    assert_int_equal(engine_start(&eo, &x->e, &serr), 0);
     struct run_spec sp = {
         .dag = x->dag,
         .run_id = RUN_ID,
