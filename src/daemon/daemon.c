@@ -655,11 +655,11 @@ static void daemon_start_loaded(struct daemon *d, struct djob *j)
     };
     log_info(j->resume ? "run resumed" : "run started", "dag=%s run=%s", log_q(dag->id),
              log_q(dr->run_id));
-    int rc = run_begin(d->e, &sp, daemon_run_ended, dr, &dr->r, &err);
+    struct err be = {0};
+    int rc = run_begin(d->e, &sp, daemon_run_ended, dr, &dr->r, &be);
     params_conf_free(params, nparams);
     if (rc < 0) {
-        log_warn("run cannot start", "run=%s err=%s", log_q(dr->run_id), log_q(err));
-        free(err);
+        log_warn("run cannot start", "run=%s err=%s", log_q(dr->run_id), log_q(err_msg(&be)));
         daemon_end_unstarted(d, &j->rec, RUN_FAILED);
         drun_unlink(d, dr);
         return;

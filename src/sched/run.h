@@ -27,6 +27,7 @@
 struct dag;
 struct diag;
 struct engine;
+struct err;
 struct params_override;
 struct run;
 struct ti_rec;
@@ -53,9 +54,9 @@ struct run_pool {
 };
 
 struct run_opts {
-    const struct dag *dag;          /* borrowed for the call */
-    const char *store_url;          /* the database (see store_open) */
-    const char *home;               /* BARAM_HOME: logs go to HOME/logs/... */
+    const struct dag *dag;                /* borrowed for the call */
+    const char *store_url;                /* the database (see store_open) */
+    const char *home;                     /* BARAM_HOME: logs go to HOME/logs/... */
     const struct params_override *params; /* overrides of the DAG's params (checked, see below) */
     size_t nparams;
     int64_t logical_at_ms; /* the logical date; the run id is manual__<ISO of now> */
@@ -90,9 +91,9 @@ struct run_spec {
     const char *run_id;    /* already claimed in the store (copied) */
     enum run_type type;
     int64_t logical_at_ms;
-    int64_t queued_at_ms;           /* -1: now */
-    int64_t started_at_ms;          /* -1: now; a resumed run keeps its first start */
-    const char *conf;               /* JSON of the overrides, or NULL (copied) */
+    int64_t queued_at_ms;                 /* -1: now */
+    int64_t started_at_ms;                /* -1: now; a resumed run keeps its first start */
+    const char *conf;                     /* JSON of the overrides, or NULL (copied) */
     const struct params_override *params; /* checked overrides (copied) */
     size_t nparams;
     const char *owner; /* NULL (the scheduler) or "cli" (copied) */
@@ -104,10 +105,10 @@ struct run_spec {
 };
 
 /* Starts the run: its first decisions are made before this returns. 0 and *out, or a
- * negative code with *errmsg (malloc'd): the run did not start. ended(ud, run) is called on
- * the loop once the run has ended, its end is durable and its hooks have run; free it then. */
+ * negative code with *err filled: the run did not start. ended(ud, run) is called on the
+ * loop once the run has ended, its end is durable and its hooks have run; free it then. */
 int run_begin(struct engine *e, const struct run_spec *spec, run_ended_fn ended, void *ud,
-              struct run **out, char **errmsg) WARN_UNUSED;
+              struct run **out, struct err *err) WARN_UNUSED;
 /* Cancels: nothing new starts, running tries are killed, the run ends 'cancelled'. */
 void run_cancel(struct run *r);
 /* Stops the run without ending it (a daemon shutting down): nothing new starts, tries still

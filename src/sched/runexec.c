@@ -210,9 +210,10 @@ int run_execute(const struct run_opts *o, struct run_result *res)
         .progress = o->progress,
         .progress_ud = o->progress_ud,
     };
-    rc = run_begin(x->e, &sp, runexec_ended, x, &x->r, &res->errmsg);
+    rc = run_begin(x->e, &sp, runexec_ended, x, &x->r, &se);
     free(conf);
     if (rc < 0) {
+        res->errmsg = xstrdup(err_msg(&se));
         runexec_unclaim(o->store_url, res->run_id);
         runexec_close_signals(x);
         engine_stop(x->e, runexec_engine_stopped, x);
