@@ -78,9 +78,8 @@ struct run_opts {
 };
 
 struct run_result {
-    char run_id[160];
+    char run_id[160]; /* "" when run_execute failed before claiming one */
     enum run_state state;
-    char *errmsg; /* malloc'd when run_execute failed to start the run; free it */
 };
 
 /* A run on a shared engine. */
@@ -142,8 +141,10 @@ void run_env_tags(const char *dag_id, const char *run_id, char *tags[RUN_ENV_NTA
 char *run_diag_msg(struct diag *d);
 
 /* Runs the DAG to completion. 0 with *res filled (res->state says how it ended), or a negative
- * code when the run could not start (store unreachable, bad params): res->errmsg says why. */
-int run_execute(const struct run_opts *o, struct run_result *res) WARN_UNUSED;
+ * code with *e filled: the run could not start (store unreachable, bad params; res->state is
+ * RUN_FAILED), or ERR_DB when the store failed for good during the run (res->state says how it
+ * ended). */
+int run_execute(const struct run_opts *o, struct run_result *res, struct err *e) WARN_UNUSED;
 
 /* How a `baram tasks test` try ended. */
 struct run_test_result {
