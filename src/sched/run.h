@@ -161,10 +161,10 @@ void run_test_result_release(struct run_test_result *res);
 /* `baram tasks test`: runs one task now, outside any run and without the store (outputs of
  * upstream tasks are empty): a process with this process's stdout/stderr, or an http request
  * or a wait on a loop of its own (http_max_per_host: requests in flight per host, <= 0 the
- * default). 0 with *res filled (release it), or a negative code with *errmsg (malloc'd) when
- * it could not start. Blocks until the task ends; SIGINT/SIGTERM/SIGHUP end it. */
+ * default). 0 with *res filled (release it), or a negative code with *e filled when it could
+ * not start. Blocks until the task ends; SIGINT/SIGTERM/SIGHUP end it. */
 int run_task_test(const struct dag *dag, uint32_t task, const struct params_override *params,
                   size_t nparams, int64_t logical_at_ms, int http_max_per_host,
-                  struct run_test_result *res, char **errmsg) WARN_UNUSED;
+                  struct run_test_result *res, struct err *e) WARN_UNUSED;
 
 #endif

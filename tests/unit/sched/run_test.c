@@ -893,7 +893,7 @@ static void task_test_runs_one_task(void **state)
     struct dag *dag = load("dag: tt\ntasks:\n  a: {run: 'exit 7'}\n  b: {needs: [a], run: "
                            "'test -z \"$OUTPUT_A\" && exit 99'}\n");
     struct run_test_result res;
-    char *err = NULL;
+    struct err err = {0};
     assert_int_equal(run_task_test(dag, 0, NULL, 0, 0, 0, &res, &err), 0);
     assert_false(res.ok);
     assert_int_equal(res.exit_code, 7);
@@ -911,6 +911,30 @@ static void task_test_runs_one_task(void **state)
     assert_false(res.ok);
     assert_string_equal(res.message, "timed out after 300ms");
     run_test_result_release(&res);
+    dag_free(dag);
+}
+
+/* A task that cannot be tested says why, in the words `baram tasks test` prints. */
+static void task_test_that_cannot_start_says_why(void **state)
+{
+    struct dag *dag = load("dag: ttno\ntasks:\n  a: {run: 'true'}\n"
+                           "  m: {needs: [a], for_each: '{{ outputs.a }}', run: 'true'}\n");
+    struct run_test_result res;
+    struct err err = {0};
+    assert_int_equal(run_task_test(dag, 2, NULL, 0, 0, 0, &res, &err), -EINVAL);
+    assert_int_equal(err.code, -EINVAL);
+    assert_string_equal(err_msg(&err), "no such task");
+    err = (struct err){0};
+    assert_int_equal(run_task_test(dag, 1, NULL, 0, 0, 0, &res, &err), -EINVAL);
+    assert_string_equal(err_msg(&err),
+                        "cannot test a mapped task whose items come from upstream outputs");
+    err = (struct err){0};
+    struct params_override p = {"zone", "eu"};
+    assert_int_equal(run_task_test(dag, 0, &p, 1, 0, 0, &res, &err), -EINVAL);
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof want, "%s/dag.yaml: error: unknown param 'zone'", home);
+    assert_string_equal(err_msg(&err), want);
+    assert_int_equal(run_task_test(dag, 2, NULL, 0, 0, 0, &res, NULL), -EINVAL); /* code only */
     dag_free(dag);
 }
 
@@ -936,7 +960,7 @@ static void task_test_interrupt_kills_the_task(void **state)
     struct dag *dag = load("dag: tti\ntasks:\n"
                            "  a: {run: 'sleep 30 & echo $! > tti.pid; kill -INT $PPID; wait'}\n");
     struct run_test_result res;
-    char *err = NULL;
+    struct err err = {0};
     /* As at a terminal, whatever started the tests: SIGINT not ignored. */
     struct sigaction dfl = {.sa_handler = SIG_DFL}, old;
     sigemptyset(&dfl.sa_mask);
@@ -1303,6 +1327,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(run_that_cannot_start_is_recorded_failed, setup, teardown),
         cmocka_unit_test_setup_teardown(tries_do_not_inherit_baram_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(task_test_runs_one_task, setup, teardown),
+        cmocka_unit_test_setup_teardown(task_test_that_cannot_start_says_why, setup, teardown),
         cmocka_unit_test_setup_teardown(task_test_interrupt_kills_the_task, setup, teardown),
         cmocka_unit_test_setup_teardown(wait_file_and_its_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(store_failure_ends_the_run_with_an_error, setup, teardown),
