@@ -217,17 +217,15 @@ int cmd_run(int argc, char **argv)
     };
     struct run_result res;
     memset(&res, 0, sizeof res);
-    r = run_execute(&o, &res);
+    r = run_execute(&o, &res, &err);
     free(pools);
     progress_finish(&prog);
     progress_release(&prog);
     if (r < 0) {
-        fprintf(stderr, "baram run: %s\n", res.errmsg ? res.errmsg : err_str(r));
-        free(res.errmsg);
+        fprintf(stderr, "baram run: %s\n", err_msg(&err));
         ret = r == -EINVAL ? EXIT_USAGE : EXIT_FAILED;
         goto out;
     }
-    free(res.errmsg);
     ret = res.state == RUN_SUCCESS ? EXIT_OK : EXIT_FAILED;
     if (report(&h, res.run_id, json) < 0)
         ret = EXIT_FAILED;

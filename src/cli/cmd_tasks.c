@@ -118,20 +118,17 @@ static int tasks_test(int argc, char **argv)
         goto out;
     }
     struct run_test_result res;
-    char *err = NULL;
+    struct err err = {0};
     int64_t t0 = when_mono_ms();
     fflush(stdout);
     r = run_task_test(dag, task, params, nparams, logical_at_ms, h.http_max_per_host, &res, &err);
     char dur[16];
     out_duration(when_mono_ms() - t0, dur, sizeof dur);
     if (r < 0) {
-        fprintf(stderr, "baram tasks test: task '%s' could not run: %s\n", pos[1],
-                err ? err : err_str(r));
-        free(err);
+        fprintf(stderr, "baram tasks test: task '%s' could not run: %s\n", pos[1], err_msg(&err));
         ret = EXIT_FAILED;
         goto out;
     }
-    free(err);
     if (res.output_len > 0) { /* an http task's response: its output, on stdout */
         fwrite(res.output, 1, res.output_len, stdout);
         if (res.output[res.output_len - 1] != '\n')

@@ -655,11 +655,11 @@ static void daemon_start_loaded(struct daemon *d, struct djob *j)
     };
     log_info(j->resume ? "run resumed" : "run started", "dag=%s run=%s", log_q(dag->id),
              log_q(dr->run_id));
-    int rc = run_begin(d->e, &sp, daemon_run_ended, dr, &dr->r, &err);
+    struct err be = {0};
+    int rc = run_begin(d->e, &sp, daemon_run_ended, dr, &dr->r, &be);
     params_conf_free(params, nparams);
     if (rc < 0) {
-        log_warn("run cannot start", "run=%s err=%s", log_q(dr->run_id), log_q(err));
-        free(err);
+        log_warn("run cannot start", "run=%s err=%s", log_q(dr->run_id), log_q(err_msg(&be)));
         daemon_end_unstarted(d, &j->rec, RUN_FAILED);
         drun_unlink(d, dr);
         return;
@@ -1214,12 +1214,8 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
         .on_commit = o->on_commit,
         .commit_ud = o->commit_ud,
     };
-    char *msg = NULL; /* engine_start (sched) still hands back malloc'd words */
-    if ((rc = engine_start(&eo, &d->e, &msg)) < 0) {
-        (void)err_set(e, rc, "%s", msg ? msg : err_str(rc));
-        free(msg);
+    if ((rc = engine_start(&eo, &d->e, e)) < 0)
         goto out_loop;
-    }
     for (size_t i = 0; i < o->npools; i++)
         if (o->pools[i].name)
             engine_set_pool(d->e, o->pools[i].name, o->pools[i].slots);

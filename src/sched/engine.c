@@ -98,7 +98,7 @@ void engine_check_scratch(struct engine *e)
     e->scratch = dir;
 }
 
-int engine_start(const struct engine_opts *o, struct engine **out, char **errmsg)
+int engine_start(const struct engine_opts *o, struct engine **out, struct err *err)
 {
     struct engine *e = xcalloc(1, sizeof(*e));
     e->loop = o->loop;
@@ -113,11 +113,9 @@ int engine_start(const struct engine_opts *o, struct engine **out, char **errmsg
     if (logprep_mkdirs(logs) == 0)
         e->prep_on = !logprep_is_memory_fs(logs);
     free(logs);
-    struct err se = {0};
     int rc = store_writer_start(o->loop, o->store_url, engine_on_durable, engine_on_error, e,
-                                o->on_commit, o->commit_ud, &e->w, &se);
+                                o->on_commit, o->commit_ud, &e->w, err);
     if (rc < 0) {
-        *errmsg = xstrdup(err_msg(&se));
         sched_release(&e->sched);
         free(e->store_url);
         free(e->home);

@@ -32,6 +32,7 @@
 
 #include "base/compiler.h"
 
+struct err;
 struct engine; /* opaque: its inside is the run module's (run_int.h) */
 struct run;
 struct run_rec;
@@ -57,8 +58,9 @@ struct engine_opts {
 };
 
 /* Starts the store writer (opening the database: this blocks, call it before the loop runs
- * or off the loop's hot path). 0 and *out, or a negative code with *errmsg (malloc'd). */
-int engine_start(const struct engine_opts *o, struct engine **out, char **errmsg) WARN_UNUSED;
+ * or off the loop's hot path). 0 and *out, or a negative code with *e filled (the store's
+ * words: see store_writer_start). */
+int engine_start(const struct engine_opts *o, struct engine **out, struct err *e) WARN_UNUSED;
 /* Every run must have been freed. Flushes and stops the writer, closes the engine's handles;
  * done(ud) is called on the loop when all is closed, and the engine frees itself then. */
 void engine_stop(struct engine *e, engine_stopped_fn done, void *ud);

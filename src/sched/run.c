@@ -50,7 +50,6 @@
 
 #include "sched/run_int.h"
 
-
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -490,7 +489,7 @@ static void run_decide(struct run *r, uint32_t t)
         free(items);
         for (uint32_t k = 0; k < rt->ninst; k++)
             run__put_ti(r, rt->inst_start + k); /* 'none' records of the new instances */
-    } else if (!rt->expanded) {                /* a literal list with no items */
+    } else if (!rt->expanded) {                 /* a literal list with no items */
         rt->decided = true;
         run_decide_finished(r, t, TI_SKIPPED, "for_each gave no items");
         return;
@@ -969,7 +968,7 @@ static void run_restore_init(struct run *r, const struct ti_rec *tis, size_t n)
 }
 
 int run_begin(struct engine *e, const struct run_spec *sp, run_ended_fn ended, void *ud,
-              struct run **out, char **errmsg)
+              struct run **out, struct err *err)
 {
     const struct dag *dag = sp->dag;
     struct run *r = xcalloc(1, sizeof(*r));
@@ -996,7 +995,7 @@ int run_begin(struct engine *e, const struct run_spec *sp, run_ended_fn ended, v
     r->logdir = logpath_run_dir(e->home, dag->id, r->run_id);
     int rc = logprep_mkdirs(r->logdir);
     if (rc < 0) {
-        *errmsg = xasprintf("cannot create '%s': %s", r->logdir, err_str(rc));
+        (void)err_set(err, rc, "cannot create '%s': %s", r->logdir, err_str(rc));
         free(r->logdir);
         free(r->conf);
         free(r->owner);

@@ -27,6 +27,7 @@
 struct dag;
 struct diag;
 struct engine;
+struct err;
 struct params_override;
 struct run;
 struct ti_rec;
@@ -53,9 +54,9 @@ struct run_pool {
 };
 
 struct run_opts {
-    const struct dag *dag;          /* borrowed for the call */
-    const char *store_url;          /* the database (see store_open) */
-    const char *home;               /* BARAM_HOME: logs go to HOME/logs/... */
+    const struct dag *dag;                /* borrowed for the call */
+    const char *store_url;                /* the database (see store_open) */
+    const char *home;                     /* BARAM_HOME: logs go to HOME/logs/... */
     const struct params_override *params; /* overrides of the DAG's params (checked, see below) */
     size_t nparams;
     int64_t logical_at_ms; /* the logical date; the run id is manual__<ISO of now> */
@@ -77,9 +78,8 @@ struct run_opts {
 };
 
 struct run_result {
-    char run_id[160];
+    char run_id[160]; /* "" when run_execute failed before claiming one */
     enum run_state state;
-    char *errmsg; /* malloc'd when run_execute failed to start the run; free it */
 };
 
 /* A run on a shared engine. */
@@ -90,9 +90,9 @@ struct run_spec {
     const char *run_id;    /* already claimed in the store (copied) */
     enum run_type type;
     int64_t logical_at_ms;
-    int64_t queued_at_ms;           /* -1: now */
-    int64_t started_at_ms;          /* -1: now; a resumed run keeps its first start */
-    const char *conf;               /* JSON of the overrides, or NULL (copied) */
+    int64_t queued_at_ms;                 /* -1: now */
+    int64_t started_at_ms;                /* -1: now; a resumed run keeps its first start */
+    const char *conf;                     /* JSON of the overrides, or NULL (copied) */
     const struct params_override *params; /* checked overrides (copied) */
     size_t nparams;
     const char *owner; /* NULL (the scheduler) or "cli" (copied) */
@@ -104,10 +104,10 @@ struct run_spec {
 };
 
 /* Starts the run: its first decisions are made before this returns. 0 and *out, or a
- * negative code with *errmsg (malloc'd): the run did not start. ended(ud, run) is called on
- * the loop once the run has ended, its end is durable and its hooks have run; free it then. */
+ * negative code with *err filled: the run did not start. ended(ud, run) is called on the
+ * loop once the run has ended, its end is durable and its hooks have run; free it then. */
 int run_begin(struct engine *e, const struct run_spec *spec, run_ended_fn ended, void *ud,
-              struct run **out, char **errmsg) WARN_UNUSED;
+              struct run **out, struct err *err) WARN_UNUSED;
 /* Cancels: nothing new starts, running tries are killed, the run ends 'cancelled'. */
 void run_cancel(struct run *r);
 /* Stops the run without ending it (a daemon shutting down): nothing new starts, tries still
@@ -141,8 +141,10 @@ void run_env_tags(const char *dag_id, const char *run_id, char *tags[RUN_ENV_NTA
 char *run_diag_msg(struct diag *d);
 
 /* Runs the DAG to completion. 0 with *res filled (res->state says how it ended), or a negative
- * code when the run could not start (store unreachable, bad params): res->errmsg says why. */
-int run_execute(const struct run_opts *o, struct run_result *res) WARN_UNUSED;
+ * code with *e filled: the run could not start (store unreachable, bad params; res->state is
+ * RUN_FAILED), or ERR_DB when the store failed for good during the run (res->state says how it
+ * ended). */
+int run_execute(const struct run_opts *o, struct run_result *res, struct err *e) WARN_UNUSED;
 
 /* How a `baram tasks test` try ended. */
 struct run_test_result {
@@ -159,10 +161,10 @@ void run_test_result_release(struct run_test_result *res);
 /* `baram tasks test`: runs one task now, outside any run and without the store (outputs of
  * upstream tasks are empty): a process with this process's stdout/stderr, or an http request
  * or a wait on a loop of its own (http_max_per_host: requests in flight per host, <= 0 the
- * default). 0 with *res filled (release it), or a negative code with *errmsg (malloc'd) when
- * it could not start. Blocks until the task ends; SIGINT/SIGTERM/SIGHUP end it. */
+ * default). 0 with *res filled (release it), or a negative code with *e filled when it could
+ * not start. Blocks until the task ends; SIGINT/SIGTERM/SIGHUP end it. */
 int run_task_test(const struct dag *dag, uint32_t task, const struct params_override *params,
                   size_t nparams, int64_t logical_at_ms, int http_max_per_host,
-                  struct run_test_result *res, char **errmsg) WARN_UNUSED;
+                  struct run_test_result *res, struct err *e) WARN_UNUSED;
 
 #endif

@@ -310,6 +310,9 @@ char *run__env_name(const char *prefix, const char *name);
  * UINT32_MAX for hooks) into out: 0, or a negative code with *msg (malloc'd) saying why. */
 int run__expand(struct run *r, const struct template *t, struct run_inst *in, uint32_t task,
                 struct buf *out, char **msg);
+/* The entries of d as one message in *e, as run_diag_msg makes it (one line each), but whole
+ * lines only: past ERR_MSG_MAX the rest are counted, "(N more not shown)". Returns code. */
+int run__diag_err(struct diag *d, int code, struct err *e);
 /* Builds the environment every try of the run starts from (base_env, dag_env), once the
  * run's ids, dates and param values are set. */
 void run__env_init(struct run *r);

@@ -12,7 +12,8 @@
  * as OUTPUT_<TASK>_FILE (its path), OUTPUT_<TASK> then unset. The file stays
  * with the run's logs and goes with them.
  *
- * Loop thread; run_diag_msg is pure and may be called from any thread.
+ * Loop thread; run_diag_msg and run__diag_err are pure and may be called
+ * from any thread.
  */
 #include "sched/run_int.h"
 
@@ -450,4 +451,24 @@ char *run_diag_msg(struct diag *d)
         free(line);
     }
     return buf_detach(&b, NULL);
+}
+
+int run__diag_err(struct diag *d, int code, struct err *e)
+{
+    if (!e)
+        return code;
+    struct buf b = BUF_INIT(sizeof e->msg - 64); /* room for the count */
+    size_t more = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        char *line = diag_format(&d->v[i]);
+        if (more || buf_addf(&b, "%s%s", i ? "\n" : "", line) < 0)
+            more++;
+        free(line);
+    }
+    if (more)
+        (void)err_set(e, code, "%s%s(%zu more not shown)", b.data, b.len ? "\n" : "", more);
+    else
+        (void)err_set(e, code, "%s", b.data);
+    buf_release(&b);
+    return code;
 }

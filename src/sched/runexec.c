@@ -24,6 +24,7 @@
 #include "dag/params.h"
 #include "sched/engine.h"
 #include "sched/run.h"
+#include "sched/run_int.h"
 #include "store/store.h"
 
 struct runexec {
@@ -31,7 +32,8 @@ struct runexec {
     struct engine *e;
     struct run *r;
     enum run_state state;
-    char *fatal; /* owned */
+    struct err *err;   /* the caller's, may be NULL */
+    bool store_failed; /* the run ended on a store failure: *err says which */
     uv_signal_t sig[3];
     bool sig_on[3];
     bool engine_done;
@@ -67,8 +69,10 @@ static void runexec_ended(void *ud, struct run *r)
     struct runexec *x = ud;
     x->state = run_get_state(r);
     const char *err = run_get_error(r);
-    if (err)
-        x->fatal = xstrdup(err);
+    if (err) {
+        x->store_failed = true;
+        (void)err_set(x->err, ERR_DB, "%s", err);
+    }
     run_free(r);
     x->r = NULL;
     runexec_close_signals(x);
@@ -102,7 +106,7 @@ static void runexec_drain(uv_loop_t *loop)
     }
 }
 
-int run_execute(const struct run_opts *o, struct run_result *res)
+int run_execute(const struct run_opts *o, struct run_result *res, struct err *e)
 {
     memset(res, 0, sizeof(*res));
     res->state = RUN_FAILED;
@@ -110,7 +114,7 @@ int run_execute(const struct run_opts *o, struct run_result *res)
     struct diag d;
     diag_init(&d);
     if (params_check(dag, o->params, o->nparams, &d) < 0) {
-        res->errmsg = run_diag_msg(&d);
+        run__diag_err(&d, -EINVAL, e);
         diag_release(&d);
         return -EINVAL;
     }
@@ -136,17 +140,16 @@ int run_execute(const struct run_opts *o, struct run_result *res)
         .owner = "cli",
     };
     struct store *s = NULL;
-    struct err se = {0};
-    int rc = store_open(o->store_url, &s, &se);
+    int rc = store_open(o->store_url, &s, e);
     if (rc < 0) {
-        res->errmsg = xstrdup(err_msg(&se));
         free(conf);
         return rc;
     }
+    struct err se = {0}; /* the store's words, which ours wrap */
     rc = store_claim_run(s, prefix, o->type == RUN_MANUAL ? now : o->logical_at_ms, &claim,
                          res->run_id, sizeof(res->run_id), &se);
     if (rc < 0) {
-        res->errmsg = xasprintf("cannot write to the store: %s", err_msg(&se));
+        (void)err_set(e, rc, "cannot write to the store: %s", err_msg(&se));
         store_close(s);
         free(conf);
         return rc;
@@ -154,8 +157,9 @@ int run_execute(const struct run_opts *o, struct run_result *res)
     store_close(s);
 
     struct runexec *x = xcalloc(1, sizeof(*x));
+    x->err = e;
     if ((rc = uv_loop_init(&x->loop)) < 0) {
-        res->errmsg = xasprintf("cannot start the event loop: %s", err_str(rc));
+        (void)err_set(e, rc, "cannot start the event loop: %s", err_str(rc));
         runexec_unclaim(o->store_url, res->run_id);
         free(conf);
         free(x);
@@ -169,7 +173,7 @@ int run_execute(const struct run_opts *o, struct run_result *res)
         .http_max_per_host = o->http_max_per_host,
         .gate_on_durable = o->gate_on_durable,
     };
-    rc = engine_start(&eo, &x->e, &res->errmsg);
+    rc = engine_start(&eo, &x->e, e);
     if (rc < 0) {
         runexec_unclaim(o->store_url, res->run_id);
         free(conf);
@@ -209,7 +213,7 @@ int run_execute(const struct run_opts *o, struct run_result *res)
         .progress = o->progress,
         .progress_ud = o->progress_ud,
     };
-    rc = run_begin(x->e, &sp, runexec_ended, x, &x->r, &res->errmsg);
+    rc = run_begin(x->e, &sp, runexec_ended, x, &x->r, e);
     free(conf);
     if (rc < 0) {
         runexec_unclaim(o->store_url, res->run_id);
@@ -221,12 +225,7 @@ int run_execute(const struct run_opts *o, struct run_result *res)
     }
     uv_run(&x->loop, UV_RUN_DEFAULT);
     res->state = x->state;
-    rc = 0;
-    if (x->fatal) {
-        res->errmsg = x->fatal;
-        x->fatal = NULL;
-        rc = ERR_DB;
-    }
+    rc = x->store_failed ? ERR_DB : 0;
     runexec_drain(&x->loop);
     free(x);
     return rc;

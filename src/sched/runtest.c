@@ -132,18 +132,28 @@ static void run_test_wait_done(void *ud, const struct waiter_result *res)
     run_test_ended(c);
 }
 
-/* Starts the process of a `run` task: 0, or a negative code with *errmsg. */
+/* Fills e with msg, the words a run helper (runenv.c, runtry.c) made for a try, or with the
+ * code's text when there are none; returns rc. msg is malloc'd, as in a run it goes on into
+ * the task instance's record: freed here. */
+static int run_test_fail(struct err *e, int rc, char *msg)
+{
+    (void)err_set(e, rc, "%s", msg ? msg : "");
+    free(msg);
+    return rc;
+}
+
+/* Starts the process of a `run` task: 0, or a negative code with *e filled. */
 static int run_test_shell(struct run *r, struct run_inst *in, uv_loop_t *loop, const char *out_path,
-                          const char *cmd_file, struct run_test_ctx *c, char **errmsg)
+                          const char *cmd_file, struct run_test_ctx *c, struct err *e)
 {
     const struct dag_task *dt = &r->dag->tasks[in->task];
     struct buf cmd = BUF_INIT(RUN_CMD_MAX);
-    int rc = run__expand(r, dt->run, in, in->task, &cmd, errmsg);
+    char *msg = NULL;
+    int rc = run__expand(r, dt->run, in, in->task, &cmd, &msg);
     if (rc < 0) {
         buf_release(&cmd);
-        return rc;
+        return run_test_fail(e, rc, msg);
     }
-    char *msg = NULL;
     run_strv env = {0}, owned = {0};
     rc = run__env_try(r, in, out_path, cmd.len, &env, &owned, &msg);
     struct spawn_opts so = {.cmd = cmd.data,
@@ -161,30 +171,34 @@ static int run_test_shell(struct run *r, struct run_inst *in, uv_loop_t *loop, c
     buf_release(&cmd);
     if (rc < 0) {
         c->sp = NULL;
-        *errmsg = msg ? msg : xasprintf("cannot start the process: %s", err_str(rc));
+        if (!msg)
+            return err_set(e, rc, "cannot start the process: %s", err_str(rc));
+        return run_test_fail(e, rc, msg);
     }
-    return rc;
+    return 0;
 }
 
 /* Starts the request of an `http` task or the checks of a `wait` on this loop, with the
- * scheduler's code (exec/httptask.h, exec/waiter.h): 0, or a negative code with *errmsg.
+ * scheduler's code (exec/httptask.h, exec/waiter.h): 0, or a negative code with *e filled.
  * *client is made when needed (the caller frees it). */
 static int run_test_in_loop(struct run *r, struct run_inst *in, uv_loop_t *loop,
                             int http_max_per_host, struct httptask_client **client,
-                            struct run_test_ctx *c, char **errmsg)
+                            struct run_test_ctx *c, struct err *e)
 {
     bool http = r->dag->tasks[in->task].kind == TASK_HTTP;
     struct run_http_call hc = {0};
     struct run_wait_call wc = {0};
-    int rc =
-        http ? run__http_call_init(r, in, &hc, errmsg) : run__wait_call_init(r, in, &wc, errmsg);
+    char *msg = NULL;
+    int rc = http ? run__http_call_init(r, in, &hc, &msg) : run__wait_call_init(r, in, &wc, &msg);
+    if (rc < 0)
+        (void)run_test_fail(e, rc, msg);
     if (rc == 0 && (http || wc.opts.http_url)) {
         struct httptask_client_opts o = {
             .host_limit = http_max_per_host > 0 ? (unsigned)http_max_per_host : 0};
         rc = httptask_client_new(loop, &o, client);
         if (rc < 0) {
             *client = NULL;
-            *errmsg = xasprintf("cannot start the http client: %s", err_str(rc));
+            (void)err_set(e, rc, "cannot start the http client: %s", err_str(rc));
         }
     }
     if (rc == 0) {
@@ -195,7 +209,7 @@ static int run_test_in_loop(struct run *r, struct run_inst *in, uv_loop_t *loop,
         if (rc < 0) {
             c->ht = NULL;
             c->wt = NULL;
-            *errmsg = xasprintf("cannot start the %s: %s", http ? "request" : "wait", err_str(rc));
+            (void)err_set(e, rc, "cannot start the %s: %s", http ? "request" : "wait", err_str(rc));
         }
     }
     run__http_call_release(&hc);
@@ -212,24 +226,20 @@ void run_test_result_release(struct run_test_result *res)
 
 int run_task_test(const struct dag *dag, uint32_t task, const struct params_override *params,
                   size_t nparams, int64_t logical_at_ms, int http_max_per_host,
-                  struct run_test_result *res, char **errmsg)
+                  struct run_test_result *res, struct err *e)
 {
-    *errmsg = NULL;
     memset(res, 0, sizeof(*res));
     res->exit_code = -1;
-    if (task >= dag->ntasks) {
-        *errmsg = xstrdup("no such task");
-        return -EINVAL;
-    }
+    if (task >= dag->ntasks)
+        return err_set(e, -EINVAL, "no such task");
     const struct dag_task *dt = &dag->tasks[task];
-    if (dt->mapped && (dt->for_each || dt->nitems == 0)) {
-        *errmsg = xstrdup("cannot test a mapped task whose items come from upstream outputs");
-        return -EINVAL;
-    }
+    if (dt->mapped && (dt->for_each || dt->nitems == 0))
+        return err_set(e, -EINVAL,
+                       "cannot test a mapped task whose items come from upstream outputs");
     struct diag d;
     diag_init(&d);
     if (params_check(dag, params, nparams, &d) < 0) {
-        *errmsg = run_diag_msg(&d);
+        run__diag_err(&d, -EINVAL, e);
         diag_release(&d);
         return -EINVAL;
     }
@@ -240,8 +250,7 @@ int run_task_test(const struct dag *dag, uint32_t task, const struct params_over
     int rc = uv_loop_init(&loop);
     if (rc < 0) {
         free(r);
-        *errmsg = xasprintf("cannot start the event loop: %s", err_str(rc));
-        return rc;
+        return err_set(e, rc, "cannot start the event loop: %s", err_str(rc));
     }
     char iso[32];
     when_format_iso(when_now_ms(), iso, sizeof(iso));
@@ -269,9 +278,9 @@ int run_task_test(const struct dag *dag, uint32_t task, const struct params_over
     struct run_test_ctx c = {0};
     struct httptask_client *client = NULL;
     if (dt->kind == TASK_RUN)
-        rc = run_test_shell(r, in, &loop, out_path, cmd_file, &c, errmsg);
+        rc = run_test_shell(r, in, &loop, out_path, cmd_file, &c, e);
     else
-        rc = run_test_in_loop(r, in, &loop, http_max_per_host, &client, &c, errmsg);
+        rc = run_test_in_loop(r, in, &loop, http_max_per_host, &client, &c, e);
     if (rc < 0)
         run_test_unwatch(&c);
     uv_run(&loop, UV_RUN_DEFAULT); /* the try; or, when it did not start, the closes */

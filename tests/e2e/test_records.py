@@ -239,6 +239,19 @@ def test_tasks_test(baram):
     assert "manual__" not in baram("runs", "list").out
 
 
+def test_tasks_test_says_why_a_task_cannot_run(baram):
+    p = baram.write("ttm.yaml", """
+        dag: ttm
+        tasks:
+          list: {run: 'echo a'}
+          each: {needs: [list], for_each: '{{ outputs.list }}', run: 'echo {{ item }}'}
+        """)
+    r = baram("tasks", "test", p, "each")
+    assert r.rc == 1, r
+    assert r.err == ("baram tasks test: task 'each' could not run: cannot test a mapped task "
+                     "whose items come from upstream outputs\n"), r
+
+
 def hook_env(path):
     env = {}
     for line in path.read_text().splitlines():

@@ -123,7 +123,6 @@ static void resume(struct resumed *x, const char *yaml, const struct ti_rec *tis
     diag_release(&d);
     assert_non_null(x->dag);
 
-    char *err = NULL;
     struct store *s = NULL;
     struct err serr = {0};
     assert_int_equal(store_open(dbpath, &s, &serr), 0);
@@ -160,7 +159,7 @@ static void resume(struct resumed *x, const char *yaml, const struct ti_rec *tis
         .parallelism = 4,
         .gate_on_durable = true,
     };
-    assert_int_equal(engine_start(&eo, &x->e, &err), 0);
+    assert_int_equal(engine_start(&eo, &x->e, &serr), 0);
     struct run_spec sp = {
         .dag = x->dag,
         .run_id = RUN_ID,
@@ -173,7 +172,7 @@ static void resume(struct resumed *x, const char *yaml, const struct ti_rec *tis
     };
     struct run *r = NULL;
     x->begun_at_ms = when_now_ms();
-    assert_int_equal(run_begin(x->e, &sp, on_ended, x, &r, &err), 0);
+    assert_int_equal(run_begin(x->e, &sp, on_ended, x, &r, &serr), 0);
     store_free_tis(back, nback);
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
     assert_true(x->ended && x->stopped);

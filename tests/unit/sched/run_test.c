@@ -102,11 +102,11 @@ static void run_yaml_p(struct ran *x, const char *yaml, int parallelism,
         .parallelism = parallelism,
         .gate_on_durable = gate_on_durable,
     };
-    x->rc = run_execute(&o, &x->res);
-    if (x->rc < 0)
-        fprintf(stderr, "run_execute: %s\n", x->res.errmsg ? x->res.errmsg : "?");
-    assert_int_equal(x->rc, 0);
     struct err serr = {0};
+    x->rc = run_execute(&o, &x->res, &serr);
+    if (x->rc < 0)
+        fprintf(stderr, "run_execute: %s\n", err_msg(&serr));
+    assert_int_equal(x->rc, 0);
     assert_int_equal(store_open(dbpath, &x->s, &serr), 0);
 }
 
@@ -118,7 +118,6 @@ static void run_yaml(struct ran *x, const char *yaml)
 static void ran_free(struct ran *x)
 {
     store_close(x->s);
-    free(x->res.errmsg);
     dag_free(x->dag);
 }
 
@@ -735,6 +734,48 @@ static void params_override_default(void **state)
     ran_free(&x);
 }
 
+/* Bad params past what one struct err holds: the message keeps whole lines, one per bad
+ * param, and counts the rest, never a line cut in the middle. */
+static void many_bad_params_keep_whole_lines(void **state)
+{
+    enum { N = 600 };
+    struct params_override p[N];
+    char names[N][32];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "nosuchparam%04d", i);
+        p[i] = (struct params_override){names[i], "v"};
+    }
+    struct dag *dag = load("dag: manybad\ntasks:\n  a: {run: 'true'}\n");
+    struct run_opts o = {.dag = dag,
+                         .store_url = dbpath,
+                         .home = home,
+                         .params = p,
+                         .nparams = N,
+                         .type = RUN_MANUAL,
+                         .parallelism = 1};
+    struct run_result res;
+    struct err e = {0};
+    assert_int_equal(run_execute(&o, &res, &e), -EINVAL);
+    assert_int_equal(e.code, -EINVAL);
+    assert_true(strlen(e.msg) < sizeof e.msg - 1); /* not cut at the end of the buffer */
+    int shown = 0;
+    const char *line = e.msg, *nl;
+    while ((nl = strchr(line, '\n')) != NULL) {
+        char want[PATH_MAX + 96];
+        int n = snprintf(want, sizeof want, "%s/dag.yaml: error: unknown param 'nosuchparam%04d'",
+                         home, shown);
+        assert_int_equal(nl - line, n);
+        assert_memory_equal(line, want, (size_t)n);
+        shown++;
+        line = nl + 1;
+    }
+    assert_true(shown > 0 && shown < N);
+    char last[64];
+    snprintf(last, sizeof last, "(%d more not shown)", N - shown);
+    assert_string_equal(line, last);
+    dag_free(dag);
+}
+
 static void unresolvable_template_fails_the_try(void **state)
 {
     struct ran x;
@@ -803,11 +844,13 @@ static void run_that_cannot_start_is_recorded_failed(void **state)
                          .type = RUN_MANUAL,
                          .parallelism = 1};
     struct run_result res;
-    assert_true(run_execute(&o, &res) < 0);
-    assert_non_null(res.errmsg);
-    free(res.errmsg);
-    struct store *st = NULL;
     struct err serr = {0};
+    assert_true(run_execute(&o, &res, &serr) < 0);
+    assert_true(serr.code < 0);
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof want, "cannot create '%s/nostart/manual__", logs);
+    assert_int_equal(strncmp(serr.msg, want, strlen(want)), 0);
+    struct store *st = NULL;
     assert_int_equal(store_open(dbpath, &st, &serr), 0);
     struct run_rec rec;
     assert_int_equal(store_get_run(st, res.run_id, &rec, NULL), 0);
@@ -850,7 +893,7 @@ static void task_test_runs_one_task(void **state)
     struct dag *dag = load("dag: tt\ntasks:\n  a: {run: 'exit 7'}\n  b: {needs: [a], run: "
                            "'test -z \"$OUTPUT_A\" && exit 99'}\n");
     struct run_test_result res;
-    char *err = NULL;
+    struct err err = {0};
     assert_int_equal(run_task_test(dag, 0, NULL, 0, 0, 0, &res, &err), 0);
     assert_false(res.ok);
     assert_int_equal(res.exit_code, 7);
@@ -868,6 +911,30 @@ static void task_test_runs_one_task(void **state)
     assert_false(res.ok);
     assert_string_equal(res.message, "timed out after 300ms");
     run_test_result_release(&res);
+    dag_free(dag);
+}
+
+/* A task that cannot be tested says why, in the words `baram tasks test` prints. */
+static void task_test_that_cannot_start_says_why(void **state)
+{
+    struct dag *dag = load("dag: ttno\ntasks:\n  a: {run: 'true'}\n"
+                           "  m: {needs: [a], for_each: '{{ outputs.a }}', run: 'true'}\n");
+    struct run_test_result res;
+    struct err err = {0};
+    assert_int_equal(run_task_test(dag, 2, NULL, 0, 0, 0, &res, &err), -EINVAL);
+    assert_int_equal(err.code, -EINVAL);
+    assert_string_equal(err_msg(&err), "no such task");
+    err = (struct err){0};
+    assert_int_equal(run_task_test(dag, 1, NULL, 0, 0, 0, &res, &err), -EINVAL);
+    assert_string_equal(err_msg(&err),
+                        "cannot test a mapped task whose items come from upstream outputs");
+    err = (struct err){0};
+    struct params_override p = {"zone", "eu"};
+    assert_int_equal(run_task_test(dag, 0, &p, 1, 0, 0, &res, &err), -EINVAL);
+    char want[PATH_MAX + 64];
+    snprintf(want, sizeof want, "%s/dag.yaml: error: unknown param 'zone'", home);
+    assert_string_equal(err_msg(&err), want);
+    assert_int_equal(run_task_test(dag, 2, NULL, 0, 0, 0, &res, NULL), -EINVAL); /* code only */
     dag_free(dag);
 }
 
@@ -893,7 +960,7 @@ static void task_test_interrupt_kills_the_task(void **state)
     struct dag *dag = load("dag: tti\ntasks:\n"
                            "  a: {run: 'sleep 30 & echo $! > tti.pid; kill -INT $PPID; wait'}\n");
     struct run_test_result res;
-    char *err = NULL;
+    struct err err = {0};
     /* As at a terminal, whatever started the tests: SIGINT not ignored. */
     struct sigaction dfl = {.sa_handler = SIG_DFL}, old;
     sigemptyset(&dfl.sa_mask);
@@ -1036,7 +1103,7 @@ static void running_state_is_recorded_while_running(void **state)
                          .progress = probe_progress,
                          .progress_ud = &pr};
     struct run_result res;
-    assert_int_equal(run_execute(&o, &res), 0);
+    assert_int_equal(run_execute(&o, &res, NULL), 0);
     assert_int_equal(res.state, RUN_SUCCESS);
     assert_int_equal(pr.checked, 1);
     assert_int_equal(pr.slow_state, TI_RUNNING);
@@ -1059,7 +1126,7 @@ static void sigint_cancels_the_run(void **state)
                          .handle_signals = true};
     struct run_result res;
     int64_t t0 = when_mono_ms();
-    assert_int_equal(run_execute(&o, &res), 0);
+    assert_int_equal(run_execute(&o, &res, NULL), 0);
     int64_t took = when_mono_ms() - t0;
     assert_int_equal(res.state, RUN_CANCELLED);
     assert_true(took < 5000); /* every group died on SIGTERM: no grace wait */
@@ -1101,7 +1168,7 @@ static void sighup_cancels_the_run_unless_ignored(void **state)
                          .handle_signals = true};
     struct run_result res;
     int64_t t0 = when_mono_ms();
-    assert_int_equal(run_execute(&o, &res), 0);
+    assert_int_equal(run_execute(&o, &res, NULL), 0);
     assert_int_equal(res.state, RUN_CANCELLED);
     assert_true(when_mono_ms() - t0 < 5000);
     dag_free(dag);
@@ -1111,7 +1178,7 @@ static void sighup_cancels_the_run_unless_ignored(void **state)
     struct sigaction ign = {.sa_handler = SIG_IGN}, old;
     sigemptyset(&ign.sa_mask);
     assert_int_equal(sigaction(SIGHUP, &ign, &old), 0);
-    int rc = run_execute(&o, &res);
+    int rc = run_execute(&o, &res, NULL);
     assert_int_equal(sigaction(SIGHUP, &old, NULL), 0);
     assert_int_equal(rc, 0);
     assert_int_equal(res.state, RUN_SUCCESS);
@@ -1137,7 +1204,7 @@ static void cancel_settles_waiting_instances(void **state)
                          .pools = pools,
                          .npools = 1};
     struct run_result res;
-    assert_int_equal(run_execute(&o, &res), 0);
+    assert_int_equal(run_execute(&o, &res, NULL), 0);
     assert_int_equal(res.state, RUN_CANCELLED);
     struct store *s;
     struct err serr = {0};
@@ -1175,7 +1242,7 @@ static void pool_slots_limit_their_tasks(void **state)
                          .pools = pools,
                          .npools = 1};
     struct run_result res;
-    assert_int_equal(run_execute(&o, &res), 0);
+    assert_int_equal(run_execute(&o, &res, NULL), 0);
     assert_int_equal(res.state, RUN_SUCCESS);
     char p[PATH_MAX + 16];
     snprintf(p, sizeof(p), "%s/dbtimes", home);
@@ -1195,13 +1262,13 @@ static void store_failure_ends_the_run_with_an_error(void **state)
     struct run_result res;
     setenv("BARAM_FAULT", "FP_STORE_COMMIT", 1);
     int64_t t0 = when_mono_ms();
-    int rc = run_execute(&o, &res);
+    struct err serr = {0};
+    int rc = run_execute(&o, &res, &serr);
     unsetenv("BARAM_FAULT");
-    assert_true(rc < 0);
+    assert_int_equal(rc, ERR_DB);
+    assert_int_equal(serr.code, ERR_DB);
     assert_true(when_mono_ms() - t0 < 10000);
-    assert_non_null(res.errmsg);
-    assert_non_null(strstr(res.errmsg, "FP_STORE_COMMIT"));
-    free(res.errmsg);
+    assert_non_null(strstr(serr.msg, "FP_STORE_COMMIT"));
     dag_free(dag);
 }
 
@@ -1212,7 +1279,7 @@ static void spawn_failure_fails_the_try(void **state)
         .dag = dag, .store_url = dbpath, .home = home, .type = RUN_MANUAL, .parallelism = 2};
     struct run_result res;
     setenv("BARAM_FAULT", "FP_SPAWN", 1);
-    int rc = run_execute(&o, &res);
+    int rc = run_execute(&o, &res, NULL);
     unsetenv("BARAM_FAULT");
     assert_int_equal(rc, 0);
     assert_int_equal(res.state, RUN_FAILED);
@@ -1253,12 +1320,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(oversized_output_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(hooks_run_after_the_run, setup, teardown),
         cmocka_unit_test_setup_teardown(params_override_default, setup, teardown),
+        cmocka_unit_test_setup_teardown(many_bad_params_keep_whole_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(unresolvable_template_fails_the_try, setup, teardown),
         cmocka_unit_test_setup_teardown(nul_in_a_value_names_the_reference, setup, teardown),
         cmocka_unit_test_setup_teardown(run_ids_are_unique, setup, teardown),
         cmocka_unit_test_setup_teardown(run_that_cannot_start_is_recorded_failed, setup, teardown),
         cmocka_unit_test_setup_teardown(tries_do_not_inherit_baram_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(task_test_runs_one_task, setup, teardown),
+        cmocka_unit_test_setup_teardown(task_test_that_cannot_start_says_why, setup, teardown),
         cmocka_unit_test_setup_teardown(task_test_interrupt_kills_the_task, setup, teardown),
         cmocka_unit_test_setup_teardown(wait_file_and_its_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(store_failure_ends_the_run_with_an_error, setup, teardown),
