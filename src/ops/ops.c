@@ -355,6 +355,25 @@ static void queued_release(struct queued *q)
     memset(q, 0, sizeof *q);
 }
 
+/* The record of a run of q's DAG queued now for logical (borrowing q's strings). */
+static struct run_rec queued_rec(const struct queued *q, enum run_type type, int64_t logical,
+                                 int64_t now)
+{
+    const struct dag *d = q->file->dag;
+    return (struct run_rec){
+        .dag_id = d->id,
+        .state = RUN_QUEUED,
+        .type = type,
+        .logical_at_ms = logical,
+        .queued_at_ms = now,
+        .started_at_ms = -1,
+        .ended_at_ms = -1,
+        .conf = q->conf,
+        .dag_hash = (char *)d->hash,
+        .dag_path = q->file->path,
+    };
+}
+
 static int queued_open(struct queued *q, struct store *s, const char *dir, const char *dag_id,
                        const json_t *conf, struct ops_err *e)
 {
@@ -398,18 +417,7 @@ int ops_trigger(struct store *s, const char *home_dir, const char *dags_folder, 
     const struct dag *d = q.file->dag;
     int64_t now = when_now_ms();
     int64_t logical = logical_at_ms < 0 ? now : logical_at_ms;
-    struct run_rec rec = {
-        .dag_id = d->id,
-        .state = RUN_QUEUED,
-        .type = RUN_MANUAL,
-        .logical_at_ms = logical,
-        .queued_at_ms = now,
-        .started_at_ms = -1,
-        .ended_at_ms = -1,
-        .conf = q.conf,
-        .dag_hash = (char *)d->hash,
-        .dag_path = q.file->path,
-    };
+    struct run_rec rec = queued_rec(&q, RUN_MANUAL, logical, now);
     if ((r = store_begin(s, se)) < 0 ||
         (r = store_put_dag_version(s, d->hash, d->id, d->source, d->source_len, se)) < 0 ||
         (r = store_claim_run(s, "manual__", now, &rec, out->run_id, sizeof out->run_id, se)) < 0 ||
@@ -504,18 +512,7 @@ int ops_backfill(struct store *s, const char *home_dir, const char *dags_folder,
             out->skipped++;
             continue;
         }
-        struct run_rec rec = {
-            .dag_id = d->id,
-            .state = RUN_QUEUED,
-            .type = RUN_BACKFILL,
-            .logical_at_ms = dates[i],
-            .queued_at_ms = now,
-            .started_at_ms = -1,
-            .ended_at_ms = -1,
-            .conf = q.conf,
-            .dag_hash = (char *)d->hash,
-            .dag_path = q.file->path,
-        };
+        struct run_rec rec = queued_rec(&q, RUN_BACKFILL, dates[i], now);
         char id[OPS_RUN_ID_MAX];
         if ((r = store_claim_run(s, "backfill__", dates[i], &rec, id, sizeof id, se)) < 0)
             goto dberr;
