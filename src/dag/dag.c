@@ -598,6 +598,13 @@ static void check_kvs(struct ck *c, const struct dagfile_node *v, const char *ke
                                 : "use letters, digits, '_' and '-'");
             continue;
         }
+        if (env && strncmp(k->str, "BARAM_", 6) == 0) {
+            /* baram's own: the run's tags among them find a try left running by a crashed
+             * daemon (exec/orphans.h), so a DAG may not set or hide them */
+            err_at(c, k, "env '" SHOW "' is baram's own", k->str);
+            diag_hint(c->d, "baram sets the BARAM_* variables of every try; pick another name");
+            continue;
+        }
         if (!env) {
             char *var = env_key(c, k->str);
             uint32_t prev;

@@ -9,7 +9,8 @@
  * Either way a process is taken for a try only when it still leads its own
  * session and its environment (/proc/<pid>/environ, as it was when the
  * process last exec'd) holds every tag of the run: each try carries its
- * run's identity there (run_env_tags, sched/run.h). A session leader
+ * run's identity there (run_env_tags, sched/run.h), pushed after the DAG's
+ * env, which may not name BARAM_* (dag.h). A session leader
  * alone proves nothing (a systemd service, an ssh login shell, a `setsid`
  * job, a try of another run or home): a stored pid the system has since
  * given to one of them is left alone. So is a try whose command replaced

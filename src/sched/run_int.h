@@ -239,16 +239,17 @@ struct run {
     int64_t started_at_ms, ended_at_ms, queued_at_ms;
     int64_t started_mono_ms;
     /* environment */
-    VEC(char *) base_env;      /* parent's (filtered, borrowed) + run constants (owned) */
-    VEC(char *) owned_env;     /* the owned strings of base_env */
-    VEC(char *) dag_env;       /* owned "K=V" of the DAG's env, appended last */
-    struct hmap dag_env_names; /* keys borrowed from dag */
-    char *conf;                /* owned JSON of the overrides, or NULL */
-    struct spawn *hook;        /* while the hook runs */
-    bool halted;               /* run_halt: stops without recording anything more */
-    bool draining;             /* run_drain: nothing new starts; halts once nothing is in flight */
-    bool no_pump;              /* while run_abort ends tries: their callbacks must not pump */
-    char *hook_log;            /* owned */
+    VEC(char *) base_env;          /* parent's (filtered, borrowed) + run constants (owned) */
+    VEC(char *) owned_env;         /* the owned strings of base_env */
+    VEC(char *) dag_env;           /* owned "K=V" of the DAG's env, appended last */
+    struct hmap dag_env_names;     /* keys borrowed from dag */
+    char *env_tags[RUN_ENV_NTAGS]; /* owned: run_env_tags, last in every try's environment */
+    char *conf;                    /* owned JSON of the overrides, or NULL */
+    struct spawn *hook;            /* while the hook runs */
+    bool halted;                   /* run_halt: stops without recording anything more */
+    bool draining;  /* run_drain: nothing new starts; halts once nothing is in flight */
+    bool no_pump;   /* while run_abort ends tries: their callbacks must not pump */
+    char *hook_log; /* owned */
 };
 
 typedef VEC(char *) run_strv;

@@ -212,8 +212,7 @@ void run__env_init(struct run *r)
             VEC_PUSH(&r->owned_env, s);                                                            \
         }                                                                                          \
     } while (0)
-    RUN_ENV_ADD("BARAM_DAG", dag->id);
-    RUN_ENV_ADD("BARAM_RUN_ID", r->run_id);
+    run_env_tags(dag->id, r->run_id, r->env_tags); /* pushed last: nothing overrides them */
     RUN_ENV_ADD("BARAM_DS", r->ds);
     RUN_ENV_ADD("BARAM_TS", r->ts);
     for (size_t i = 0; i < dag->nparams; i++) /* the PARAM_ names come first in names */
@@ -241,6 +240,17 @@ void run_env_tags(const char *dag_id, const char *run_id, char *tags[RUN_ENV_NTA
     tags[1] = xasprintf("BARAM_RUN_ID=%s", run_id);
 }
 
+/* The DAG's env, then the run's tags and the end of env: the tags come last, so a process
+ * that looks for them (exec/orphans.h) finds the run's own whatever came before. */
+static void run_env_push_last(struct run *r, run_strv *env)
+{
+    for (size_t i = 0; i < r->dag_env.n; i++)
+        VEC_PUSH(env, r->dag_env.v[i]);
+    for (size_t i = 0; i < RUN_ENV_NTAGS; i++)
+        VEC_PUSH(env, r->env_tags[i]);
+    VEC_PUSH(env, NULL);
+}
+
 void run__env_hook(struct run *r, run_strv *env, run_strv *owned)
 {
     /* Like a try's: none of baram's own BARAM_* (BARAM_DB may hold a database password,
@@ -248,15 +258,9 @@ void run__env_hook(struct run *r, run_strv *env, run_strv *owned)
     for (char **e = environ; e && *e; e++)
         if (strchr(*e, '=') && strncmp(*e, "BARAM_", 6) != 0)
             VEC_PUSH(env, *e);
-    char *tags[RUN_ENV_NTAGS];
-    run_env_tags(r->dag->id, r->run_id, tags);
-    for (size_t i = 0; i < RUN_ENV_NTAGS; i++)
-        run_env_push(env, owned, tags[i]);
     run_env_push(env, owned, xasprintf("BARAM_RUN_STATE=%s", run_state_name(r->state)));
     run_env_push(env, owned, xasprintf("BARAM_DS=%s", r->ds));
-    for (size_t i = 0; i < r->dag_env.n; i++)
-        VEC_PUSH(env, r->dag_env.v[i]);
-    VEC_PUSH(env, NULL);
+    run_env_push_last(r, env);
 }
 
 void run__env_release(struct run *r)
@@ -265,6 +269,8 @@ void run__env_release(struct run *r)
         free(r->owned_env.v[i]);
     for (size_t i = 0; i < r->dag_env.n; i++)
         free(r->dag_env.v[i]);
+    for (size_t i = 0; i < RUN_ENV_NTAGS; i++)
+        free(r->env_tags[i]);
     VEC_FREE(&r->owned_env);
     VEC_FREE(&r->dag_env);
     VEC_FREE(&r->base_env);
@@ -366,6 +372,8 @@ int run__env_try(struct run *r, struct run_inst *in, const char *out_path, size_
         total += strlen(env->v[i]) + 1 + sizeof(char *);
     for (size_t i = 0; i < r->dag_env.n; i++)
         total += strlen(r->dag_env.v[i]) + 1 + sizeof(char *);
+    for (size_t i = 0; i < RUN_ENV_NTAGS; i++)
+        total += strlen(r->env_tags[i]) + 1 + sizeof(char *);
     total += cmd_len + 1 <= SPAWN_ARG_MAX ? cmd_len + 1 : PATH_MAX; /* else run from a file */
     for (uint32_t k = 0; k < nup; k++) {
         uint32_t u = g->up[first + k];
@@ -419,9 +427,7 @@ int run__env_try(struct run *r, struct run_inst *in, const char *out_path, size_
         run_env_push(env, owned, s);
     }
     free(ups);
-    for (size_t i = 0; i < r->dag_env.n; i++)
-        VEC_PUSH(env, r->dag_env.v[i]);
-    VEC_PUSH(env, NULL);
+    run_env_push_last(r, env);
     return rc;
 }
 

@@ -19,6 +19,7 @@ fixed sleeps wait for something that must NOT happen (a tick, a retry).
 
 import datetime
 import hashlib
+import json
 import os
 import signal
 import sqlite3
@@ -1367,6 +1368,43 @@ def test_kill9_before_the_running_record(b, daemons):
     assert o["state"] == "failed" and o["tasks"]["t2"]["state"] == "failed", (o, d2.log())
     assert o["tasks"]["t2"]["tries"] == 1, o
     assert (b.dags / "order.log").read_text().split() == ["t1", "t2"]
+    assert d2.stop() == 0
+
+
+def test_kill9_a_dag_cannot_hide_its_try_from_the_orphan_scan(b, daemons):
+    """A DAG env naming BARAM_RUN_ID (or any BARAM_*) would take the run's tags out of a
+    try's environment, so a daemon restarted after a kill -9 would not find the try still
+    running and the task would run twice: such a DAG is refused; with its own names, the
+    try carries the tags and the next daemon kills it."""
+    dag = """
+        dag: tagged
+        env: {%s: mine}
+        tasks:
+          a:
+            run: echo $$ > pid.a; exec sleep 30
+        """
+    b.write("tagged.yaml", dag % "BARAM_RUN_ID")
+    d = daemons(b)
+    r = b("dags", "trigger", "tagged", "--json")
+    assert r.rc != 0, r
+    errors = json.dumps(b("dags", "list", "--json").json["import_errors"])
+    assert "env 'BARAM_RUN_ID' is baram's own" in errors, errors
+    assert not (b.dags / "pid.a").exists()
+    b.write("tagged.yaml", dag % "MINE")
+    run_id = poll(lambda: b("dags", "trigger", "tagged", "--json").json.get("run_id"), 5)
+    assert run_id, d.log()
+    orphan = int(wait_file(b.dags / "pid.a", 5, lines=1).strip())
+    environ = open("/proc/%d/environ" % orphan, "rb").read().split(b"\0")
+    assert b"BARAM_DAG=tagged" in environ and b"MINE=mine" in environ, environ
+    assert b"BARAM_RUN_ID=" + run_id.encode() in environ, environ
+    assert poll(lambda: db_query(b, "SELECT 1 FROM tries WHERE task_id = 'a' "
+                                    "AND state = 'running'"), 3)
+    d.kill9()
+    assert alive(orphan)
+    d2 = daemons(b, log_name="daemon2.log")
+    assert poll(lambda: not alive(orphan), 3), "orphan %d of the killed daemon lives:\n%s" % (
+        orphan, d2.log())
+    assert d2.lines("killing a try left running"), d2.log()
     assert d2.stop() == 0
 
 
