@@ -69,14 +69,10 @@ void engine_stop(struct engine *e, engine_stopped_fn done, void *ud);
  * (0: nothing new starts, as when a daemon stops); waiting tasks start at once if slots were
  * freed. */
 void engine_set_pool(struct engine *e, const char *name, int slots);
-/* Makes and checks the scratch folder for tries' outputs (logpath.h) at each run's start, so
- * that one removed while a daemon runs is made again and one replaced by something unsafe is
- * refused. Warns when it starts being refused. Loop thread. */
-void engine_check_scratch(struct engine *e);
 void engine_set_parallelism(struct engine *e, int parallelism);
-/* Makes and checks the scratch folder for tries' outputs (logpath.h) at each run's start, so
- * that one removed while a daemon runs is made again and one replaced by something unsafe is
- * refused. Warns when it starts being refused. Loop thread. */
+/* Makes and checks the scratch folder for tries' outputs (logpath.h) at each run's start and
+ * when a try finds it gone, so that one removed while a daemon runs is made again and one replaced
+ * by something unsafe is refused. Warns when it starts being refused. Loop thread. */
 void engine_check_scratch(struct engine *e);
 
 /* Writes a run's record through the engine's writer, with the records of the event around it

@@ -11,7 +11,6 @@
  */
 #include "sched/run_int.h"
 
-
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -588,12 +587,23 @@ void run__claim_end(struct run *r, uint32_t ii)
     run_try_done(r, ii, &e);
 }
 
+/* The engine's scratch folder, checked for this try: one removed since (a /dev/shm cleaner,
+ * logind's RemoveIPC) is made again; NULL when there is none or it is refused now. */
+static const char *run_scratch(struct run *r)
+{
+    if (!r->e || !r->e->scratch)
+        return NULL;
+    if (logpath_own_dir(r->e->scratch) < 0)
+        engine_check_scratch(r->e);
+    return r->e->scratch;
+}
+
 /* Where try tr of instance ii writes $BARAM_OUTPUT: the engine's scratch folder on a memory
  * file system (removed when the try is freed), else beside its log. */
 static void run_try_out_path(struct run *r, uint32_t ii, struct run_try *tr)
 {
     struct run_inst *in = run__inst_at(r, ii);
-    if (r->e && r->e->scratch) {
+    if (run_scratch(r)) {
         tr->out_path =
             logpath_scratch_output(r->e->scratch, r->dag->id, r->run_id, ii, in->try_number);
         tr->out_scratch = true; /* a name never used twice: a resumed run numbers tries on */

@@ -144,3 +144,24 @@ def test_daemon_makes_a_removed_scratch_folder_again(baram, daemons):
     assert os.path.isdir(scratch) and os.listdir(scratch) == []
     assert "scratch folder refused" not in d.log()
     assert d.stop() == 0
+
+
+def test_scratch_folder_removed_mid_run_is_made_again_for_the_next_try(baram):
+    """The scratch folder removed while a run goes on (a cleaner of /dev/shm, logind's
+    RemoveIPC): the next try finds it gone, makes it again and writes its output there."""
+    p = baram.write("mid.yaml", """
+        dag: mid
+        tasks:
+          a:
+            run: rm -rf "$(dirname "$BARAM_OUTPUT")"
+          b:
+            needs: [a]
+            run: printf hello > "$BARAM_OUTPUT"; echo "out=$BARAM_OUTPUT"
+        """)
+    r = baram("run", p, "--json")
+    assert r.rc == 0, r
+    assert r.json["tasks"]["b"]["output"] == "hello", r.json
+    scratch = scratch_of(baram.home)
+    assert "out=" + scratch + "/" in baram.try_log(r.json, "b").read_text()
+    assert os.path.isdir(scratch) and os.listdir(scratch) == []
+    assert "scratch folder refused" not in r.err, r
