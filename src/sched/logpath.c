@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -149,10 +150,15 @@ int logpath_scratch_dir(const char *root, const char *home, char **dir)
 }
 
 char *logpath_scratch_output(const char *scratch, const char *dag_id, const char *run_id,
-                             uint32_t inst, int try_number)
+                             const char *task, int map_index, int try_number)
 {
     uint64_t h = logpath_hash(logpath_hash(LOGPATH_HASH_SEED, dag_id), "/");
-    h = logpath_hash(h, run_id);
-    return xasprintf("%s/%016llx.%u.%d.output", scratch, (unsigned long long)h, (unsigned)inst,
-                     try_number);
+    h = logpath_hash(logpath_hash(h, run_id), "/");
+    h = logpath_hash(h, task);
+    if (map_index >= 0) {
+        char idx[24]; /* "[" INT_MAX "]": brackets are in no task name */
+        (void)snprintf(idx, sizeof idx, "[%d]", map_index);
+        h = logpath_hash(h, idx);
+    }
+    return xasprintf("%s/%016llx.%d.output", scratch, (unsigned long long)h, try_number);
 }

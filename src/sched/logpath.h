@@ -64,10 +64,11 @@ int logpath_own_dir(const char *path);
  * file system, -EPERM when a level is not ours or not safe, others from mkdir. */
 int logpath_scratch_dir(const char *root, const char *home, char **dir);
 
-/* <scratch>/<hash of dag and run id>.<inst>.<try>.output: a try's $BARAM_OUTPUT in the
- * scratch folder, unique to the home, run, task instance (inst, its index in the run) and
- * try. */
+/* <scratch>/<hash of dag, run id, task and map index>.<try>.output: a try's $BARAM_OUTPUT in
+ * the scratch folder, unique to the home, run, task instance (by its identity, not its place
+ * in the run, which a resumed run may order otherwise) and try. map_index < 0 for an
+ * unmapped task. */
 char *logpath_scratch_output(const char *scratch, const char *dag_id, const char *run_id,
-                             uint32_t inst, int try_number);
+                             const char *task, int map_index, int try_number);
 
 #endif

@@ -599,18 +599,21 @@ static const char *run_scratch(struct run *r)
 }
 
 /* Where try tr of instance ii writes $BARAM_OUTPUT: the engine's scratch folder on a memory
- * file system (removed when the try is freed), else beside its log. */
+ * file system (removed when the try is freed), else beside its log. Whatever is there already
+ * (left by a daemon that died) is removed, so it is never taken for the try's output. */
 static void run_try_out_path(struct run *r, uint32_t ii, struct run_try *tr)
 {
     struct run_inst *in = run__inst_at(r, ii);
-    if (run_scratch(r)) {
-        tr->out_path =
-            logpath_scratch_output(r->e->scratch, r->dag->id, r->run_id, ii, in->try_number);
-        tr->out_scratch = true; /* a name never used twice: a resumed run numbers tries on */
-        return;
+    const char *task = r->dag->tasks[in->task].name;
+    const char *scratch = run_scratch(r);
+    if (scratch) {
+        tr->out_path = logpath_scratch_output(scratch, r->dag->id, r->run_id, task, in->map_index,
+                                              in->try_number);
+        tr->out_scratch = true;
+    } else {
+        tr->out_path = logpath_try(r->logdir, task, in->map_index, in->try_number, "output");
     }
-    tr->out_path = logpath_try(r->logdir, r->dag->tasks[in->task].name, in->map_index,
-                               in->try_number, "output");
+    (void)unlink(tr->out_path);
 }
 
 void run__try_start(struct run *r, uint32_t ii)

@@ -165,3 +165,47 @@ def test_scratch_folder_removed_mid_run_is_made_again_for_the_next_try(baram):
     assert "out=" + scratch + "/" in baram.try_log(r.json, "b").read_text()
     assert os.path.isdir(scratch) and os.listdir(scratch) == []
     assert "scratch folder refused" not in r.err, r
+
+
+PLANT = r'''
+import os, sys
+
+
+def fnv(h, s):
+    for byte in s.encode():
+        h = ((h ^ byte) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+scratch = os.path.dirname(os.environ["BARAM_OUTPUT"])
+run = fnv(fnv(fnv(0xcbf29ce484222325, os.environ["BARAM_DAG"]), "/"), os.environ["BARAM_RUN_ID"])
+names = ["%016x.1.1.output" % run,  # by b's place in the run (what baram once used)
+         "%016x.1.output" % fnv(fnv(run, "/"), "b")]  # by b's name: b's own
+for name in names:
+    with open(os.path.join(scratch, name), "w") as f:
+        f.write("not b")
+'''
+
+
+def test_a_file_left_at_a_tries_output_is_not_taken_for_its_output(baram):
+    """A file already at a try's $BARAM_OUTPUT (left by a daemon that died, or another task
+    instance's of an earlier order) is removed before the try starts: a try that writes
+    nothing has no output."""
+    baram.write("plant.py", PLANT)
+    p = baram.write("planted.yaml", """
+        dag: planted
+        tasks:
+          a:
+            run: python3 "%s/plant.py"
+          b:
+            needs: [a]
+            run: "true"
+        """ % baram.dags)
+    r = baram("run", p, "--json")
+    assert r.rc == 0, r
+    assert r.json["tasks"]["b"]["output"] is None, r.json
+    scratch = scratch_of(baram.home)
+    left = os.listdir(scratch)
+    for name in left:  # the old-style name: nothing of baram's, so nothing removes it
+        os.unlink(os.path.join(scratch, name))
+    assert [n for n in left if not n.endswith(".1.1.output")] == [], left

@@ -128,13 +128,19 @@ static void scratch_is_private_and_checked(void **state)
     char *again = NULL; /* the same home, the same folder */
     assert_int_equal(logpath_scratch_dir(root, "/some/home", &again), 0);
     check_str(again, dir);
-    char *out = logpath_scratch_output(dir, "d", "r", 7, 2);
+    char *out = logpath_scratch_output(dir, "d", "r", "t", 7, 2);
     assert_int_equal(strncmp(out, dir, strlen(dir)), 0);
-    assert_non_null(strstr(out, ".7.2.output"));
-    char *out2 = logpath_scratch_output(dir, "d", "r2", 7, 2); /* another run: another name */
-    assert_string_not_equal(out, out2);
+    assert_non_null(strstr(out, ".2.output"));
+    /* another run, task or map index: another name */
+    char *others[] = {logpath_scratch_output(dir, "d", "r2", "t", 7, 2),
+                      logpath_scratch_output(dir, "d", "r", "u", 7, 2),
+                      logpath_scratch_output(dir, "d", "r", "t", 8, 2),
+                      logpath_scratch_output(dir, "d", "r", "t", -1, 2)};
+    for (size_t i = 0; i < sizeof others / sizeof *others; i++) {
+        assert_string_not_equal(out, others[i]);
+        free(others[i]);
+    }
     free(out);
-    free(out2);
     assert_int_equal(rmdir(dir), 0);
     free(dir);
 
