@@ -6,8 +6,11 @@
 #include "sched/engine.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/err.h"
 #include "base/log.h"
@@ -85,17 +88,61 @@ static void engine_on_ended_timer(uv_timer_t *h)
     }
 }
 
+/* Makes the scratch folder and this engine's mark in it: a file that keeps the folder from
+ * being removed (rmdir) by another engine of the same home when it stops, while this one's
+ * tries may write there. 0, or a negative errno. */
+static int engine_make_scratch(struct engine *e, char **dir, char **mark)
+{
+    static _Atomic unsigned engine_seq; /* several engines in one process */
+    unsigned seq = ++engine_seq;
+    for (int attempt = 0;; attempt++) {
+        int rc = logpath_scratch_dir(ENGINE_SCRATCH_ROOT, e->home, dir);
+        if (rc < 0)
+            return rc;
+        *mark = xasprintf("%s/.engine-%ld-%u", *dir, (long)getpid(), seq);
+        int fd = open(*mark, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            close(fd);
+            return 0;
+        }
+        rc = -errno;
+        free(*mark);
+        free(*dir);
+        *mark = *dir = NULL;
+        if (rc != -ENOENT || attempt > 0) /* ENOENT: removed by another engine meanwhile */
+            return rc;
+    }
+}
+
+static void engine_drop_scratch(struct engine *e)
+{
+    if (e->scratch_mark)
+        (void)unlink(e->scratch_mark);
+    free(e->scratch_mark);
+    free(e->scratch); /* tries in flight keep their own copies of their paths */
+    e->scratch_mark = e->scratch = NULL;
+}
+
 void engine_check_scratch(struct engine *e)
 {
-    char *dir = NULL;
-    int rc = logpath_scratch_dir(ENGINE_SCRATCH_ROOT, e->home, &dir);
+    char *dir = NULL, *mark = NULL;
+    int rc = engine_make_scratch(e, &dir, &mark);
     bool refused = rc < 0 && rc != -ENOTSUP;
     if (refused && !e->scratch_refused) /* once, not at every run */
         log_warn("scratch folder refused, outputs go beside the logs", "root=%s reason=%s",
                  ENGINE_SCRATCH_ROOT, log_q(err_str(rc)));
     e->scratch_refused = refused;
-    free(e->scratch); /* tries in flight keep their own copies of their paths */
+    engine_drop_scratch(e);
     e->scratch = dir;
+    e->scratch_mark = mark;
+}
+
+const char *engine_scratch(struct engine *e)
+{
+    struct stat st;
+    if (e->scratch && lstat(e->scratch_mark, &st) < 0)
+        engine_check_scratch(e); /* removed (a /dev/shm cleaner, logind's RemoveIPC) */
+    return e->scratch;
 }
 
 int engine_start(const struct engine_opts *o, struct engine **out, struct err *err)
@@ -143,7 +190,11 @@ static void engine_free(struct engine *e)
     VEC_FREE(&e->latency_us);
     free(e->store_url);
     free(e->home);
-    free(e->scratch);
+    char *dir = e->scratch ? xstrdup(e->scratch) : NULL;
+    engine_drop_scratch(e);
+    if (dir) /* fails, as it should, while another engine's mark or a try's output is there */
+        (void)rmdir(dir);
+    free(dir);
     free(e);
 }
 

@@ -74,6 +74,9 @@ void engine_set_parallelism(struct engine *e, int parallelism);
  * when a try finds it gone, so that one removed while a daemon runs is made again and one replaced
  * by something unsafe is refused. Warns when it starts being refused. Loop thread. */
 void engine_check_scratch(struct engine *e);
+/* The scratch folder for a try about to start, or NULL (outputs beside the logs): checked
+ * first (one lstat), and made again when it was removed since. Loop thread. */
+const char *engine_scratch(struct engine *e);
 
 /* Writes a run's record through the engine's writer, with the records of the event around it
  * (a run that will not start: cancelled while queued, or its DAG unloadable). The sequence

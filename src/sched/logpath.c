@@ -99,7 +99,10 @@ char *logpath_find_log(const char *home, const char *dag_id, const char *run_id,
     return flat;
 }
 
-int logpath_own_dir(const char *path)
+/* mkdir path 0700 unless it exists, then check that it is a folder of ours that no one
+ * else may enter: 0, or -EPERM (a symlink, another kind of file, another owner, or open to
+ * others), or a negative errno from mkdir or lstat. */
+static int logpath_own_dir(const char *path)
 {
     if (mkdir(path, 0700) < 0 && errno != EEXIST)
         return -errno;

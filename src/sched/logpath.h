@@ -19,6 +19,8 @@
  *
  * A try's $BARAM_OUTPUT goes to a scratch folder on a memory file system when
  * there is one, /dev/shm/baram-<uid>/<hash of the home>/, removed once read.
+ * Each engine using it keeps a mark there (.engine-<pid>-<n>) and removes the
+ * folder, when empty, as it stops (engine.c).
  *
  * Every function returns a malloc'd string (the caller frees it) and may be
  * called from any thread; none keeps state.
@@ -50,12 +52,6 @@ char *logpath_hook(const char *run_dir, const char *hook, const char *ext);
  * an earlier baram. */
 char *logpath_find_log(const char *home, const char *dag_id, const char *run_id, const char *task,
                        int map_index, int try_number);
-
-/* mkdir path 0700 unless it exists, then check that it is a folder of ours that no one
- * else may enter: 0, or -EPERM (a symlink, another kind of file, another owner, or open to
- * others), or a negative errno from mkdir or lstat (-ENOENT: its parent is gone). Two system
- * calls: cheap enough for every try on a memory file system. */
-int logpath_own_dir(const char *path);
 
 /* Makes (0700) and checks the scratch folder of home: root/baram-<euid>/<hash of home>,
  * where root is a memory file system (tmpfs or ramfs; normally "/dev/shm"). Each level must

@@ -63,6 +63,7 @@ struct engine {
     bool gate_on_durable;
     bool prep_on;  /* make log files ahead (not on a memory file system) */
     char *scratch; /* owned: where tries write $BARAM_OUTPUT (logpath.h), or NULL: beside the log */
+    char *scratch_mark;   /* owned: this engine's file in scratch while it is set (engine.c) */
     bool scratch_refused; /* the last check refused it (warned once) */
     uint64_t durable;
     int cork;

@@ -587,17 +587,6 @@ void run__claim_end(struct run *r, uint32_t ii)
     run_try_done(r, ii, &e);
 }
 
-/* The engine's scratch folder, checked for this try: one removed since (a /dev/shm cleaner,
- * logind's RemoveIPC) is made again; NULL when there is none or it is refused now. */
-static const char *run_scratch(struct run *r)
-{
-    if (!r->e || !r->e->scratch)
-        return NULL;
-    if (logpath_own_dir(r->e->scratch) < 0)
-        engine_check_scratch(r->e);
-    return r->e->scratch;
-}
-
 /* Where try tr of instance ii writes $BARAM_OUTPUT: the engine's scratch folder on a memory
  * file system (removed when the try is freed), else beside its log. Whatever is there already
  * (left by a daemon that died) is removed, so it is never taken for the try's output. */
@@ -605,7 +594,7 @@ static void run_try_out_path(struct run *r, uint32_t ii, struct run_try *tr)
 {
     struct run_inst *in = run__inst_at(r, ii);
     const char *task = r->dag->tasks[in->task].name;
-    const char *scratch = run_scratch(r);
+    const char *scratch = r->e ? engine_scratch(r->e) : NULL;
     if (scratch) {
         tr->out_path = logpath_scratch_output(scratch, r->dag->id, r->run_id, task, in->map_index,
                                               in->try_number);

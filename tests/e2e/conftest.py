@@ -17,6 +17,7 @@ import datetime
 import json
 import os
 import re
+import shutil
 import subprocess
 import textwrap
 import time
@@ -316,10 +317,27 @@ def stamp(what, name="$BARAM_TASK"):
     return 'echo "%s %s $(date +%%s.%%N)" >> events.log' % (name, what)
 
 
+SHM = "/dev/shm"
+
+
+def scratch_of(home):
+    """The scratch folder baram uses for home: FNV-1a (64 bits) of the home's real path."""
+    h = 0xcbf29ce484222325
+    for byte in os.path.realpath(home).encode():
+        h = ((h ^ byte) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return os.path.join(SHM, "baram-%d" % os.geteuid(), "%016x" % h)
+
+
+def remove_scratch(home):
+    """What a baram killed mid-try left of home in /dev/shm (one that stops removes it)."""
+    shutil.rmtree(scratch_of(home), ignore_errors=True)
+
+
 @pytest.fixture
 def home(tmp_path):
     h = tmp_path / "home"
-    return h
+    yield h
+    remove_scratch(h)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import BIN, sanitizers
+from conftest import BIN, remove_scratch, sanitizers
 
 POLL = 0.02
 
@@ -130,6 +130,8 @@ class Daemons:
             if d.proc is not None and d.proc.poll() is None:
                 d.proc.kill()
                 d.proc.wait(10)
+        for home in {str(d.b.home) for d in self.all}:
+            remove_scratch(home)  # a daemon killed leaves its scratch folder in /dev/shm
 
 
 @pytest.fixture

@@ -5,13 +5,11 @@ safely ours is refused and the output goes beside the log instead."""
 
 import os
 import shutil
-import stat
 
 import pytest
 
-from daemon_util import daemons, trigger, wait_run  # noqa: F401
-
-SHM = "/dev/shm"
+from conftest import SHM, scratch_of
+from daemon_util import daemons, poll, trigger, wait_run  # noqa: F401
 
 
 def shm_is_tmpfs():
@@ -25,19 +23,13 @@ def shm_is_tmpfs():
 pytestmark = pytest.mark.skipif(not shm_is_tmpfs(), reason="no tmpfs at /dev/shm")
 
 
-def scratch_of(home):
-    """The scratch folder baram uses for home: FNV-1a (64 bits) of the home's real path."""
-    h = 0xcbf29ce484222325
-    for byte in os.path.realpath(home).encode():
-        h = ((h ^ byte) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
-    return os.path.join(SHM, "baram-%d" % os.geteuid(), "%016x" % h)
-
-
 DAG = """
     dag: outs
     tasks:
       up:
-        run: printf 'value of up' > "$BARAM_OUTPUT"; echo "out=$BARAM_OUTPUT"
+        run: >-
+          printf 'value of up' > "$BARAM_OUTPUT"; echo "out=$BARAM_OUTPUT";
+          stat -c 'mode=%a uid=%u' "$(dirname "$BARAM_OUTPUT")"
       each:
         needs: [up]
         for_each: [x, y]
@@ -64,12 +56,12 @@ def test_outputs_go_through_the_scratch_folder(baram):
     obj = baram.run_json(p)
     check_outputs(baram, obj)
     scratch = scratch_of(baram.home)
-    st = os.lstat(scratch)
-    assert stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o700, oct(st.st_mode)
-    assert st.st_uid == os.geteuid()
     log = baram.try_log(obj, "up").read_text()
     assert "out=" + scratch + "/" in log, log
-    assert os.listdir(scratch) == []  # removed once read
+    assert "mode=700 uid=%d\n" % os.geteuid() in log, log
+    # outputs removed once read, then the folder when baram stopped; not the user's folder
+    assert not os.path.exists(scratch)
+    assert os.path.isdir(os.path.dirname(scratch))
     files = sorted(p.name for p in baram.run_dir(obj).iterdir())
     assert files == ["down.1.log", "each.0.1.log", "each.1.1.log", "up.1.log"], files
 
@@ -88,7 +80,7 @@ def test_output_of_a_failed_try_is_removed_unread(baram):
         """)
     obj = baram.run_json(p)
     assert obj["tasks"]["flaky"]["tries"] == 2 and obj["tasks"]["flaky"]["output"] is None, obj
-    assert os.listdir(scratch_of(baram.home)) == []
+    assert not os.path.exists(scratch_of(baram.home))
 
 
 @pytest.mark.parametrize("plant", ["symlink", "open_folder", "other_user"])
@@ -141,9 +133,10 @@ def test_daemon_makes_a_removed_scratch_folder_again(baram, daemons):
     shutil.rmtree(scratch)
     again = wait_run(baram, trigger(baram, "outs"), daemon=d)
     check_outputs(baram, again)
-    assert os.path.isdir(scratch) and os.listdir(scratch) == []
+    assert [n for n in os.listdir(scratch) if not n.startswith(".engine-")] == []
     assert "scratch folder refused" not in d.log()
     assert d.stop() == 0
+    assert not os.path.exists(scratch)
 
 
 def test_scratch_folder_removed_mid_run_is_made_again_for_the_next_try(baram):
@@ -163,7 +156,7 @@ def test_scratch_folder_removed_mid_run_is_made_again_for_the_next_try(baram):
     assert r.json["tasks"]["b"]["output"] == "hello", r.json
     scratch = scratch_of(baram.home)
     assert "out=" + scratch + "/" in baram.try_log(r.json, "b").read_text()
-    assert os.path.isdir(scratch) and os.listdir(scratch) == []
+    assert not os.path.exists(scratch)
     assert "scratch folder refused" not in r.err, r
 
 
@@ -209,3 +202,34 @@ def test_a_file_left_at_a_tries_output_is_not_taken_for_its_output(baram):
     for name in left:  # the old-style name: nothing of baram's, so nothing removes it
         os.unlink(os.path.join(scratch, name))
     assert [n for n in left if not n.endswith(".1.1.output")] == [], left
+
+
+def test_an_engine_stopping_leaves_the_folder_another_engine_of_the_home_uses(baram, daemons):
+    """Two bakers of one home (a daemon and a `baram run`): the one that stops removes the
+    scratch folder only when no other engine has its mark there, so a try of the other that
+    writes its output later still finds it."""
+    baram.env["BARAM_DAGS"] = str(baram.dags)
+    baram.write("slow.yaml", """
+        dag: slow
+        tasks:
+          late:
+            run: >-
+              touch started; while [ ! -e go ]; do sleep 0.05; done;
+              printf late > "$BARAM_OUTPUT"
+        """)
+    quick = baram.write("quick.yaml", """
+        dag: quick
+        tasks:
+          a: {run: printf q > "$BARAM_OUTPUT"}
+        """)
+    d = daemons(baram)
+    run_id = trigger(baram, "slow")
+    assert poll(lambda: (baram.dags / "started").exists(), 10), d.log()
+    r = baram("run", quick, "--json")
+    assert r.rc == 0 and r.json["tasks"]["a"]["output"] == "q", r
+    assert os.path.isdir(scratch_of(baram.home))
+    (baram.dags / "go").touch()
+    o = wait_run(baram, run_id, daemon=d)
+    assert o["state"] == "success" and o["tasks"]["late"]["output"] == "late", (o, d.log())
+    assert d.stop() == 0
+    assert not os.path.exists(scratch_of(baram.home))
