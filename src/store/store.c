@@ -397,11 +397,6 @@ int store_list_revocations(struct store *s, int64_t after_gen, struct revocation
     return s->be->list_revocations(s->db, after_gen, out, n, e);
 }
 
-int store_get_user_revoked(struct store *s, const char *name, int64_t *before_s, struct err *e)
-{
-    return s->be->get_user_revoked(s->db, name, before_s, e);
-}
-
 int store_purge_revocations(struct store *s, int64_t before_ms, int64_t *purged, struct err *e)
 {
     return s->be->purge_revocations(s->db, before_ms, purged, e);

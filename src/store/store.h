@@ -312,9 +312,6 @@ int store_revocation_gen(struct store *s, int64_t *gen, struct err *e) WARN_UNUS
 int store_list_revocations(struct store *s, int64_t after_gen, struct revocation_rec **out,
                            size_t *n, struct err *e) WARN_UNUSED;
 void store_free_revocations(struct revocation_rec *v, size_t n);
-/* name's per-user row: 0 and *before_s, or -ENOENT when the user has none. */
-int store_get_user_revoked(struct store *s, const char *name, int64_t *before_s,
-                           struct err *e) WARN_UNUSED;
 /* Deletes the revoked tokens whose exp is before before_ms; *purged (may be NULL) gets how
  * many. */
 int store_purge_revocations(struct store *s, int64_t before_ms, int64_t *purged,

@@ -66,7 +66,6 @@ struct store_backend {
     int (*revocation_gen)(void *db, int64_t *gen, struct err *e);
     int (*list_revocations)(void *db, int64_t after_gen, struct revocation_rec **out, size_t *n,
                             struct err *e);
-    int (*get_user_revoked)(void *db, const char *name, int64_t *before_s, struct err *e);
     int (*purge_revocations)(void *db, int64_t before_ms, int64_t *purged, struct err *e);
     /* the event log (events.h): appends prepared once per writer connection, then reads */
     int (*events_w_open)(void *db, void **w, struct err *e);

@@ -147,7 +147,6 @@
     X(ST_LIST_REVOCATIONS, "SELECT jti, name, exp_at, gen FROM revoked_tokens WHERE gen > ?1 "     \
                            "UNION ALL SELECT NULL, name, before_s, gen FROM revoked_users "        \
                            "WHERE gen > ?1 ORDER BY 4")                                            \
-    X(ST_GET_USER_REVOKED, "SELECT before_s FROM revoked_users WHERE name = ?")                    \
     X(ST_PURGE_REVOKED_TOKENS, "DELETE FROM revoked_tokens WHERE exp_at < ?")
 
 enum sqlite_stmt {
@@ -1395,19 +1394,6 @@ static int conn_list_revocations(void *db, int64_t after_gen, struct revocation_
              "revocations");
 }
 
-static int conn_get_user_revoked(void *db, const char *name, int64_t *before_s, struct err *e)
-{
-    struct sqlite_conn *c = db;
-    *before_s = 0;
-    sqlite3_stmt *st = stmt_get(c, ST_GET_USER_REVOKED, e);
-    if (!st)
-        return ERR_DB;
-    bind_text(st, 1, name);
-    bool null;
-    int r = scalar_int(c, st, before_s, &null, "a user's revocation", e);
-    return r == 0 && null ? -ENOENT : r;
-}
-
 static int conn_purge_revocations(void *db, int64_t before_ms, int64_t *purged, struct err *e)
 {
     struct sqlite_conn *c = db;
@@ -1465,7 +1451,6 @@ const struct store_backend store__sqlite_backend = {
     .revoke_user = conn_revoke_user,
     .revocation_gen = conn_revocation_gen,
     .list_revocations = conn_list_revocations,
-    .get_user_revoked = conn_get_user_revoked,
     .purge_revocations = conn_purge_revocations,
     .events_w_open = events_sqlite_w_open,
     .events_w_close = events_sqlite_w_close,
