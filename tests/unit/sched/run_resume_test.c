@@ -34,33 +34,21 @@
 #include "sched/run.h"
 #include "store/store.h"
 
+#include "../tmphome.h"
+
 #define RUN_ID "scheduled__2026-12-01T00:00:00.000Z"
 #define RAN    "echo $BARAM_TASK $BARAM_TRY >> ran.txt"
-
-static char home[PATH_MAX];
-static char dbpath[PATH_MAX + 32];
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(home, sizeof(home), "/tmp/baram-resume-XXXXXX");
-    if (!mkdtemp(home))
-        return -1;
-    snprintf(dbpath, sizeof(dbpath), "%s/baram.db", home);
-    return 0;
+    return tmphome_make("resume");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    nftw(home, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    return 0;
+    return tmphome_remove();
 }
 
 /* A stored task instance of RUN_ID (times unknown unless set after). */

@@ -33,34 +33,24 @@
 #include "sched/run.h"
 #include "store/store.h"
 
+#include "../tmphome.h"
+
 /* The exec tests' HTTP server (python3 http.server); not every helper is used here. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
 #include "../exec/testserver.h"
 #pragma GCC diagnostic pop
 
-static char home[PATH_MAX];
-static char dbpath[PATH_MAX + 32];
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
 static int setup(void **state)
 {
-    snprintf(home, sizeof(home), "/tmp/baram-run-XXXXXX");
-    if (!mkdtemp(home))
-        return -1;
-    snprintf(dbpath, sizeof(dbpath), "%s/baram.db", home);
-    return 0;
+    (void)state;
+    return tmphome_make("run");
 }
 
 static int teardown(void **state)
 {
-    nftw(home, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    return 0;
+    (void)state;
+    return tmphome_remove();
 }
 
 struct ran {
