@@ -56,6 +56,15 @@ static bool has(const int *v, size_t n, int number)
     return false;
 }
 
+/* Does this binary carry migration number? */
+static bool known(int number)
+{
+    for (size_t i = 0; i < migrate_pg_steps_count; i++)
+        if (migrate_pg_steps[i].sql && migrate_pg_steps[i].number == number)
+            return true;
+    return false;
+}
+
 static int apply_one(PGconn *c, const struct migrate_step *m, const char *where, struct err *e)
 {
     char what[PG_WHERE_MAX + 128];
@@ -105,15 +114,17 @@ static int migrate_locked(PGconn *c, const char *where, struct err *e)
     size_t ndone = 0;
     if ((rc = applied_numbers(c, where, &done, &ndone, e)) < 0)
         return rc;
-    /* Refuse a database written by a newer baram before touching anything. */
-    int newest = ndone ? done[ndone - 1] : 0;
-    int latest = migrate_latest(migrate_pg_steps, migrate_pg_steps_count);
-    if (newest > latest) {
+    /* Refuse a database written by a newer baram (it records a step this one lacks) before
+     * touching anything. */
+    for (size_t i = 0; i < ndone; i++) {
+        if (known(done[i]))
+            continue;
+        int unknown = done[i];
         free(done);
         return err_set(e, ERR_DB,
-                       "%s has schema version %d, newer than this baram knows (%d): upgrade "
-                       "baram or use another database",
-                       where, newest, latest);
+                       "%s has schema migration %d, which this baram does not know (it knows up "
+                       "to %d): upgrade baram or use another database",
+                       where, unknown, migrate_latest(migrate_pg_steps, migrate_pg_steps_count));
     }
     for (size_t i = 0; i < migrate_pg_steps_count && rc == 0; i++) {
         const struct migrate_step *m = &migrate_pg_steps[i];
