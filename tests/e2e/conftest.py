@@ -310,12 +310,17 @@ def _pg_literals(sql, args):
     return "".join(out), variables
 
 
+def _home_of(where):
+    """A home folder or URL as is; the home of a Baram (or any object with .home)."""
+    return where if isinstance(where, (str, os.PathLike)) else where.home
+
+
 def db_query(where, sql, *args):
     """The rows (tuples) of sql, with ? placeholders for args, on the store of where: a Baram,
     a home folder or a postgresql:// URL. On SQLite it is HOME/baram.db; on PostgreSQL the
     home's database, the statement run by psql (keep to SQL both know). A statement that is not
     a SELECT/WITH returns []."""
-    home = getattr(where, "home", where)
+    home = _home_of(where)
     url = str(home) if str(home).startswith(("postgresql://", "postgres://")) else home_db(home)
     if url is None:
         with sqlite3.connect(str(Path(home) / "baram.db"), timeout=10) as c:
@@ -333,6 +338,33 @@ def db_query(where, sql, *args):
                   variables=variables)
     return [tuple(v for _, v in row)
             for row in json.loads(out, object_pairs_hook=lambda pairs: pairs)]
+
+
+def db_env(home):
+    """The environment that gives a command home's store when another home than the Baram's
+    is chosen (--home, BARAM_HOME): {} on SQLite (the store is in the home), else BARAM_DB."""
+    url = home_db(home)
+    return {"BARAM_DB": url} if url else {}
+
+
+def db_created(where):
+    """Whether baram made its store for where (a Baram or a home): on SQLite HOME/baram.db
+    exists, on PostgreSQL the home's (pre-made, empty) database has a table."""
+    home = _home_of(where)
+    if not ON_PG:
+        return (Path(home) / "baram.db").exists()
+    return db_query(home, "SELECT count(*) FROM information_schema.tables "
+                          "WHERE table_schema = current_schema()") != [(0,)]
+
+
+def db_shell(where, sql):
+    """A shell command (for a task's `run`) printing the rows of sql, one a line, columns
+    separated by |, from the store of where (a Baram or a home): sqlite3 or psql."""
+    home = _home_of(where)
+    url = home_db(home)
+    if url is None:
+        return 'sqlite3 -cmd ".timeout 5000" "%s" "%s"' % (Path(home) / "baram.db", sql)
+    return 'psql -X -q -At "%s" -c "%s"' % (url, sql)
 
 
 def base_env(home):
