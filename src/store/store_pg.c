@@ -61,15 +61,18 @@
                   "dag_hash = $10, dag_path = $11, owner = $12")                                   \
     /* a run claimed under a new id: nothing when the id is taken (the primary key decides) */     \
     X(ST_CLAIM_RUN, PUT_RUN_SQL "ON CONFLICT (run_id) DO NOTHING RETURNING run_id")                \
-    /* seq: the first-seen order of the task (not the instance) within its run. The row's own      \
-     * seq is looked up first, by primary key: an update (most writes) then never searches the     \
-     * run's other instances, whatever plan a table without statistics yet gets. */                \
+    /* seq: the first-seen order of the task (not the instance) within its run. Looked up          \
+     * first by primary key (the row's own, for an update: most writes), then among the task's     \
+     * other instances only for a mapped instance (an unmapped task has no other), then the        \
+     * run's largest + 1; PostgreSQL evaluates each only when the one before found nothing.        \
+     * The last two name their indexes by collation ("C", migration 0001), so each lookup has      \
+     * one index to use whatever the planner knows of the table. */                                \
     X(ST_PUT_TI,                                                                                   \
       "INSERT INTO task_instances (" TI_COLS ", seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, " \
       "$10, $11, $12, $13, $14, $15, $16, COALESCE((SELECT seq FROM task_instances WHERE "         \
-      "run_id = $1 AND task_id = $2), (SELECT seq FROM task_instances WHERE run_id = $1 AND "      \
-      "task = $3 LIMIT 1), (SELECT COALESCE(MAX(seq), 0) + 1 FROM task_instances WHERE "           \
-      "run_id = $1))) "                                                                            \
+      "run_id = $1 AND task_id = $2), CASE WHEN $4 >= 0 THEN (SELECT seq FROM task_instances "     \
+      "WHERE run_id COLLATE \"C\" = $1 AND task COLLATE \"C\" = $3 LIMIT 1) END, (SELECT "         \
+      "COALESCE(MAX(seq), 0) + 1 FROM task_instances WHERE run_id COLLATE \"C\" = $1))) "          \
       "ON CONFLICT (run_id, task_id) DO UPDATE SET task = $3, map_index = $4, state = $5, "        \
       "try_number = $6, max_tries = $7, exit_code = $8, output = $9, message = $10, "              \
       "priority = $11, pool = $12, scheduled_at = $13, queued_at = $14, started_at = $15, "        \

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -877,6 +878,42 @@ static void revocations_raise_the_generation(void **state)
     store_close(s);
 }
 
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char msg[] = "big_transaction_commits: no commit after 30 s\n";
+    (void)!write(2, msg, sizeof msg - 1);
+    _exit(3);
+}
+
+/* One transaction of 30000 new instances (half of one mapped task), a caller's own beyond the
+ * writer's batches: it commits in time (about 2 s here). On PostgreSQL the writes go to a table
+ * without statistics, where a lookup planned on the wrong index reads the whole run for each
+ * row (70 s). */
+static void big_transaction_commits(void **state)
+{
+    enum { N = 30000 };
+    struct store *s = open_ok("big.db");
+    signal(SIGALRM, on_alarm);
+    alarm(30);
+    assert_int_equal(store_begin(s, NULL), 0);
+    for (int i = 0; i < N; i++) {
+        char id[16];
+        snprintf(id, sizeof id, i % 2 ? "m[%d]" : "t%05d", i);
+        struct ti_rec t = full_ti("r1", id, i % 2 ? "m" : id, i % 2 ? i : -1);
+        assert_int_equal(store_put_ti(s, &t, NULL), 0);
+    }
+    assert_int_equal(store_commit(s, NULL), 0);
+    alarm(0);
+    store_close(s);
+    assert_int_equal(raw_int("big.db", "SELECT COUNT(*) FROM task_instances"), N);
+    /* every instance of the mapped task shares the seq it got first (after t00000's) */
+    assert_int_equal(raw_int("big.db", "SELECT COUNT(DISTINCT seq) FROM task_instances "
+                                       "WHERE task = 'm'"),
+                     1);
+    assert_int_equal(raw_int("big.db", "SELECT MAX(seq) FROM task_instances"), N / 2 + 1);
+}
+
 int main(void)
 {
     /* About SQLite files: their modes, the sqlite: prefix, paths. */
@@ -905,6 +942,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(bad_records_are_refused_not_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(two_connections_keep_their_own_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(revocations_raise_the_generation, setup, teardown),
+        cmocka_unit_test_setup_teardown(big_transaction_commits, setup, teardown),
     };
     return testdb_run_group(sqlite_only, sizeof sqlite_only / sizeof *sqlite_only, tests,
                             sizeof tests / sizeof *tests);

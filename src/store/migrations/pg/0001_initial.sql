@@ -50,8 +50,12 @@ CREATE TABLE task_instances (
     seq          integer NOT NULL,
     PRIMARY KEY (run_id, task_id)
 );
-CREATE INDEX task_instances_task ON task_instances (run_id, task, seq);
-CREATE INDEX task_instances_seq ON task_instances (run_id, seq, map_index);
+-- Both serve only the seq lookups of a write, which name them by their collation
+-- ("C"): a plain `run_id = ...` matches neither, so a lookup by primary key can never
+-- be planned on them (a table without statistics yet, or a plan cached while it was
+-- small, otherwise scans the whole run for one row).
+CREATE INDEX task_instances_task ON task_instances (run_id COLLATE "C", task COLLATE "C", seq);
+CREATE INDEX task_instances_seq ON task_instances (run_id COLLATE "C", seq, map_index);
 
 CREATE TABLE tries (
     run_id      text NOT NULL,
