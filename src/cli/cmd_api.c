@@ -8,7 +8,8 @@
  * Signals: SIGTERM and SIGINT are blocked before the server's threads start
  * (they inherit the mask), and the main thread waits for them with
  * sigwait; nothing else runs on it. Exit 0 after a clean stop, 1 when the
- * server cannot start, 2 for bad flags or config.
+ * server cannot start, 2 for bad flags or config and for a database it cannot
+ * use (unreachable, wrong, refused: ERR_DB), as every command.
  */
 #include "cli/cmd.h"
 
@@ -40,15 +41,17 @@ static const char usage[] =
     "  --api-threads N     threads serving the API's connections (default: `api.threads`, 2)\n"
     "  --home DIR          the home (default $BARAM_HOME or ./.baram)\n";
 
-/* Checks that the database exists (the API never creates one). 0, or EXIT_FAILED. */
+/* Checks that the database exists (the API never creates one). 0, EXIT_USAGE for a database
+ * it cannot use, or EXIT_FAILED. */
 static int check_store(const struct home *h)
 {
     struct store *s = NULL;
     struct err err = {0};
-    if (home_open_store(h, false, &s, &err) < 0) {
+    int r = home_open_store(h, false, &s, &err);
+    if (r < 0) {
         log_error("cannot start", "role=api error=%s",
                   log_q(err.msg[0] ? err.msg : "cannot open the database"));
-        return EXIT_FAILED;
+        return r == ERR_DB ? EXIT_USAGE : EXIT_FAILED;
     }
     store_close(s);
     return 0;

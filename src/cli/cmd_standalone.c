@@ -8,8 +8,9 @@
  * period, and the next start resumes whatever was left.
  *
  * Exit 0 after a clean stop, 1 when the daemon could not start (another one
- * holds the home, the store or the DAG folder cannot be opened), 2 for bad
- * flags or config. Once the flags and config are read, every stderr line is a
+ * holds the home, the DAG folder cannot be opened), 2 for bad flags or config
+ * and for a database it cannot use (unreachable, wrong, refused: ERR_DB), as
+ * every command. Once the flags and config are read, every stderr line is a
  * log line (SPEC section 10), the failure to start included; only the usage
  * errors before it are the CLI's usual "baram CMD: ..." lines. Main thread.
  */
@@ -262,7 +263,7 @@ static int standalone_main(const char *cmd, bool with_api, int argc, char **argv
     int ret = EXIT_OK;
     if (r < 0) {
         log_error("cannot start", "role=%s error=%s", cmd, log_q(err_msg(&de)));
-        ret = EXIT_FAILED;
+        ret = r == ERR_DB ? EXIT_USAGE : EXIT_FAILED;
     }
     home_release(&h);
     return ret;

@@ -175,3 +175,16 @@ def test_newer_schema_is_refused(baram, pg_url):
     assert r.rc == 2, r
     assert "schema version 9999, newer than this baram knows" in r.err, r
     assert "upgrade baram" in r.err, r
+
+
+@pytest.mark.parametrize("cmd", ["standalone", "scheduler", "api"])
+def test_a_daemon_on_an_unusable_database_exits_2(baram, pg_cluster, cmd):
+    """The daemons say why in their one log line, without the password, and exit 2 like every
+    command; at once for a refused connection, in connect_timeout for a silent server."""
+    for url in ("postgresql://baram:hunter2-secret@127.0.0.1:1/prod",
+                "postgresql://postgres:hunter2-secret@/no_such_db?host=%s" % pg_cluster.dir):
+        r = baram(cmd, env=on(url), timeout=30)
+        assert r.rc == 2, r
+        assert 'msg="cannot start"' in r.err and "PostgreSQL at " in r.err, r
+        assert "hunter2" not in r.out + r.err
+        assert r.elapsed < 5, r
