@@ -188,3 +188,33 @@ def test_a_daemon_on_an_unusable_database_exits_2(baram, pg_cluster, cmd):
         assert 'msg="cannot start"' in r.err and "PostgreSQL at " in r.err, r
         assert "hunter2" not in r.out + r.err
         assert r.elapsed < 5, r
+
+
+def test_the_binary_does_not_link_libpq():
+    out = subprocess.run(["readelf", "-d", BIN], capture_output=True, text=True, check=True).stdout
+    assert "libpq" not in out, out
+
+
+def test_libpq_is_loaded_only_for_a_postgresql_store(baram, pg_url):
+    """lazy_pq.c: an SQLite home never maps libpq (nor what it pulls in); a PostgreSQL one
+    does. The task reads its parent's (baram run's) memory map."""
+    p = baram.write("look.yaml", """
+        dag: look
+        tasks:
+          look: {run: cat /proc/$PPID/maps > look.maps}
+        """)
+    for name, env in (("sqlite", {"BARAM_DB": str(baram.home / "s.db")}), ("pg", on(pg_url))):
+        r = baram.run(p, env=env)
+        assert r.rc == 0, r
+        maps = (baram.dags / "look.maps").read_text()
+        assert ("libpq.so" in maps) == (name == "pg"), name
+
+
+def test_a_missing_libpq_is_named(baram, pg_url, tmp_path):
+    libs = tmp_path / "libs"
+    libs.mkdir()
+    (libs / "libpq.so.5").write_bytes(b"not an ELF file\n")
+    r = baram("pools", "list", env=dict(on(pg_url), LD_LIBRARY_PATH=str(libs)))
+    assert r.rc == 2, r
+    assert "cannot use a PostgreSQL database: cannot load libpq.so.5" in r.err, r
+    assert "(install libpq)" in r.err, r
