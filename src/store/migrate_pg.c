@@ -9,10 +9,12 @@
  * binary carries it. Any thread.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "base/err.h"
+#include "base/parse.h"
 #include "base/when.h"
 #include "store/migrate.h"
 #include "store/pg_int.h"
@@ -40,8 +42,14 @@ static int applied_numbers(PGconn *c, const char *where, int **out, size_t *n, s
         PQclear(r);
         return err_set(e, -ENOMEM, "cannot migrate %s: out of memory", where);
     }
-    for (size_t i = 0; i < rows; i++)
-        v[i] = atoi(PQgetvalue(r, (int)i, 0));
+    for (size_t i = 0; i < rows; i++) {
+        if (parse_int(PQgetvalue(r, (int)i, 0), 0, INT_MAX, &v[i]) < 0) {
+            PQclear(r);
+            free(v);
+            return err_set(e, ERR_DB, "cannot migrate %s: schema_migrations holds a bad number",
+                           where);
+        }
+    }
     PQclear(r);
     *out = v;
     *n = rows;
