@@ -878,6 +878,44 @@ static void revocations_raise_the_generation(void **state)
     store_close(s);
 }
 
+/* A write the database refuses inside a transaction: PostgreSQL takes no text that is not
+ * UTF-8 (SQLite stores the bytes). There the write is pipelined and answers 0; its failure
+ * comes with the commit, which rolls the whole transaction back, and the connection works on. */
+static void a_refused_write_fails_its_commit(void **state)
+{
+    struct store *s = open_ok("refused.db");
+    struct run_rec r = full_run("r1", "etl", 5);
+    struct ti_rec t = full_ti("r1", "a", "a", -1);
+    t.message = "bad \xff\xfe bytes";
+    struct err e = {0};
+    assert_int_equal(store_begin(s, &e), 0);
+    assert_int_equal(store_put_run(s, &r, &e), 0);
+    assert_int_equal(store_put_ti(s, &t, &e), 0);
+    int rc = store_commit(s, &e);
+    struct run_rec got;
+    if (testdb_pg()) {
+        assert_int_equal(rc, ERR_DB);
+        assert_non_null(strstr(e.msg, testdb_where("refused.db")));
+        assert_non_null(strstr(e.msg, "UTF8"));
+        assert_int_equal(store_get_run(s, "r1", &got, NULL), -ENOENT);
+    } else {
+        assert_int_equal(rc, 0);
+        assert_int_equal(store_get_run(s, "r1", &got, NULL), 0);
+        run_rec_release(&got);
+    }
+    /* The next transaction goes in. */
+    t.message = "fine";
+    assert_int_equal(store_begin(s, NULL), 0);
+    assert_int_equal(store_put_run(s, &r, NULL), 0);
+    assert_int_equal(store_put_ti(s, &t, NULL), 0);
+    assert_int_equal(store_commit(s, NULL), 0);
+    struct ti_rec ti;
+    assert_int_equal(store_get_ti(s, "r1", "a", &ti, NULL), 0);
+    assert_string_equal(ti.message, "fine");
+    ti_rec_release(&ti);
+    store_close(s);
+}
+
 static void on_alarm(int sig)
 {
     (void)sig;
@@ -943,6 +981,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(two_connections_keep_their_own_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(revocations_raise_the_generation, setup, teardown),
         cmocka_unit_test_setup_teardown(big_transaction_commits, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_refused_write_fails_its_commit, setup, teardown),
     };
     return testdb_run_group(sqlite_only, sizeof sqlite_only / sizeof *sqlite_only, tests,
                             sizeof tests / sizeof *tests);
