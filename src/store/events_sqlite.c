@@ -234,3 +234,11 @@ int events_sqlite_count_runs(void *conn, int64_t counts[RUN_STATE_COUNT], struct
     return events_count(conn, "SELECT state, count(*) FROM runs GROUP BY state", events_parse_run,
                         counts, e);
 }
+
+int events_sqlite_ping(void *conn, struct err *e)
+{
+    sqlite3 *db = store__sqlite(conn);
+    if (sqlite3_exec(db, "SELECT 1", NULL, NULL, NULL) != SQLITE_OK)
+        return err_set(e, ERR_DB, "cannot run SELECT 1: %s", sqlite3_errmsg(db));
+    return 0;
+}

@@ -168,6 +168,16 @@ int store_open(const char *url, struct store **out, struct err *e)
     return store_wrap(&store__sqlite_backend, db, out);
 }
 
+const char *store_backend_name(struct store *s)
+{
+    return s->be->name;
+}
+
+int store_ping(struct store *s, struct err *e)
+{
+    return s->be->ping(s->db, e);
+}
+
 void store_close(struct store *s)
 {
     if (!s)

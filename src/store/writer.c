@@ -325,6 +325,9 @@ static int write_events(struct store_writer *w, struct err *err)
         if (r < 0)
             return r;
     }
+    int r = events_w_flush(w->ev, err);
+    if (r < 0)
+        return r;
     w->ev_since_prune += w->events.n;
     if (w->ev_since_prune >= WRITER_PRUNE_EVERY) {
         w->ev_since_prune = 0;

@@ -1,0 +1,305 @@
+/*
+ * events_pg_test.c - the event log on a real PostgreSQL (events_pg.c): appends
+ * gathered and flushed in one statement, in order; reads that never pass over
+ * an id still in progress (the gap an id drawn early and committed late
+ * would leave); the end a new stream starts from; one NOTIFY baram_events per
+ * transaction; wake-ups and the health probe.
+ *
+ * Needs a cluster: BARAM_TEST_PG names its socket folder (scripts/pg-cluster
+ * start DIR); each test makes its own database. Skipped without it.
+ */
+/* cmocka.h needs these first. */
+/* clang-format off */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "base/err.h"
+#include "base/when.h"
+#include "store/events.h"
+#include "store/store.h"
+
+static char url[1024];
+
+/* The test's database name. */
+static const char *dbname(void)
+{
+    static char db[256];
+    snprintf(db, sizeof db, "%s", strstr(url, "///") + 3);
+    *strchr(db, '?') = '\0';
+    return db;
+}
+
+static PGconn *admin(const char *db)
+{
+    char u[1024];
+    snprintf(u, sizeof u, "postgresql:///%s?host=%s&user=postgres", db, getenv("BARAM_TEST_PG"));
+    PGconn *c = PQconnectdb(u);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    return c;
+}
+
+static void sql(PGconn *c, const char *q)
+{
+    PGresult *r = PQexec(c, q);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", q, PQerrorMessage(c));
+    PQclear(r);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *dir = getenv("BARAM_TEST_PG");
+    if (!dir || !*dir)
+        return 0;
+    char name[64];
+    snprintf(name, sizeof name, "events_%d_%lld", (int)getpid(), (long long)when_mono_ns());
+    PGconn *c = admin("postgres");
+    char q[128];
+    snprintf(q, sizeof q, "CREATE DATABASE %s", name);
+    sql(c, q);
+    PQfinish(c);
+    snprintf(url, sizeof url, "postgresql:///%s?host=%s&user=postgres", name, dir);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (!url[0])
+        return 0;
+    PGconn *c = admin("postgres");
+    char q[300];
+    snprintf(q, sizeof q, "DROP DATABASE %s WITH (FORCE)", dbname());
+    sql(c, q);
+    PQfinish(c);
+    url[0] = '\0';
+    return 0;
+}
+
+static struct store *open_store(void)
+{
+    if (!url[0])
+        skip();
+    struct store *s = NULL;
+    struct err e = {0};
+    if (store_open(url, &s, &e) < 0)
+        fail_msg("store_open: %s", err_msg(&e));
+    return s;
+}
+
+/* The ids of the events after after_id, as "1,2,3". */
+static void ids(struct store *s, int64_t after_id, char *out, size_t n)
+{
+    struct event_rec *v = NULL;
+    size_t k = 0;
+    struct err e = {0};
+    if (events_list(s, after_id, NULL, NULL, 100, &v, &k, &e) < 0)
+        fail_msg("events_list: %s", err_msg(&e));
+    out[0] = '\0';
+    for (size_t i = 0; i < k; i++)
+        snprintf(out + strlen(out), n - strlen(out), "%s%lld", i ? "," : "", (long long)v[i].id);
+    events_free(v, k);
+}
+
+static void put(struct store *s, const char *run, const char *state)
+{
+    struct err e = {0};
+    if (events_put(s, EVENT_RUN, "d", run, NULL, state, 0, 1000, &e) < 0)
+        fail_msg("events_put: %s", err_msg(&e));
+}
+
+static void begin(struct store *s)
+{
+    struct err e = {0};
+    if (store_begin(s, &e) < 0)
+        fail_msg("store_begin: %s", err_msg(&e));
+}
+
+static void commit(struct store *s)
+{
+    struct err e = {0};
+    if (store_commit(s, &e) < 0)
+        fail_msg("store_commit: %s", err_msg(&e));
+}
+
+static void test_flush_appends_the_batch_in_order(void **state)
+{
+    (void)state;
+    struct store *s = open_store();
+    PGconn *raw = admin(dbname());
+    sql(raw, "INSERT INTO runs (run_id, dag_id, state, type, logical_at) VALUES "
+             "('r\"1\\', 'dag \"x\"', 'running', 'manual', 5)");
+    PQfinish(raw);
+    struct err e = {0};
+    begin(s);
+    struct events_w *w = NULL;
+    assert_int_equal(events_w_open(s, &w, &e), 0);
+    /* a dag_id left NULL is the run's; quotes and backslashes survive the array literal */
+    assert_int_equal(events_w_put(w, EVENT_RUN, NULL, "r\"1\\", NULL, "running", 0, 7, &e), 0);
+    assert_int_equal(events_w_put(w, EVENT_TI, NULL, "r\"1\\", "t,{a}", "queued", 2, 8, &e), 0);
+    assert_int_equal(events_w_put(w, EVENT_TI, "other", "r\"1\\", "NULL", "running", 3, 9, &e), 0);
+    assert_int_equal(events_w_flush(w, &e), 0);
+    assert_int_equal(events_w_flush(w, &e), 0); /* nothing gathered: nothing written */
+    commit(s);
+    struct event_rec *v = NULL;
+    size_t n = 0;
+    assert_int_equal(events_list(s, 0, NULL, NULL, 10, &v, &n, &e), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(v[0].kind, EVENT_RUN);
+    assert_string_equal(v[0].dag_id, "dag \"x\"");
+    assert_string_equal(v[0].run_id, "r\"1\\");
+    assert_null(v[0].task_id);
+    assert_int_equal(v[0].at_ms, 7);
+    assert_string_equal(v[1].task_id, "t,{a}");
+    assert_string_equal(v[1].state, "queued");
+    assert_int_equal(v[1].try_number, 2);
+    assert_string_equal(v[2].dag_id, "other");
+    assert_string_equal(v[2].task_id, "NULL");
+    assert_true(v[0].id < v[1].id && v[1].id < v[2].id);
+    int64_t last = 0;
+    assert_int_equal(events_last_id(s, &last, &e), 0);
+    assert_int_equal(last, v[2].id);
+    events_free(v, n);
+    /* filters */
+    assert_int_equal(events_list(s, 0, "other", NULL, 10, &v, &n, &e), 0);
+    assert_int_equal(n, 1);
+    events_free(v, n);
+    assert_int_equal(events_list(s, 0, NULL, "nope", 10, &v, &n, &e), 0);
+    assert_int_equal(n, 0);
+    events_w_close(w);
+    store_close(s);
+}
+
+/* Transaction B draws id 1 and stays open; A draws id 2 and commits. A reader must not
+ * return 2 before B ends: having moved past it, it would never return 1. */
+static void test_a_read_never_passes_an_id_in_progress(void **state)
+{
+    (void)state;
+    struct store *a = open_store(), *b = open_store(), *r = open_store();
+    char got[256];
+    begin(a);
+    put(a, "early-xid", "queued"); /* A has the older xid... */
+    begin(b);
+    put(b, "b", "queued"); /* ...B draws its id */
+    commit(a);             /* A's row commits first */
+    begin(a);
+    put(a, "a2", "queued"); /* a younger transaction, drawn after B, committed */
+    commit(a);
+    int64_t t0 = when_mono_ms();
+    ids(r, 0, got, sizeof got);
+    assert_string_equal(got, ""); /* B in progress: nothing proven yet */
+    assert_true(when_mono_ms() - t0 < 2000);
+    commit(b);
+    ids(r, 0, got, sizeof got);
+    assert_string_equal(got, "1,2,3");
+    store_close(a);
+    store_close(b);
+    store_close(r);
+}
+
+/* The older transaction draws the HIGHER id and commits first: a filter `xid < xmin` on
+ * each row would return A's rows and skip B's lower id for good. */
+static void test_an_older_transaction_with_a_higher_id(void **state)
+{
+    (void)state;
+    struct store *a = open_store(), *b = open_store(), *r = open_store();
+    char got[256];
+    begin(a);
+    put(a, "a", "queued"); /* id 1: A takes the older xid */
+    begin(b);
+    put(b, "b", "queued");  /* id 2, the younger xid, stays open */
+    put(a, "a", "running"); /* id 3 */
+    commit(a);
+    ids(r, 0, got, sizeof got);
+    assert_string_equal(got, "");
+    commit(b);
+    ids(r, 0, got, sizeof got);
+    assert_string_equal(got, "1,2,3");
+    store_close(a);
+    store_close(b);
+    store_close(r);
+}
+
+/* A transaction that appends no event, however long it stays open, never holds the stream
+ * back (a read filtered on the snapshot's xmin would wait for it). */
+static void test_an_unrelated_transaction_does_not_hold_the_stream(void **state)
+{
+    (void)state;
+    struct store *a = open_store(), *r = open_store();
+    PGconn *other = admin(dbname());
+    sql(other, "BEGIN");
+    sql(other, "SELECT pg_current_xact_id()"); /* it has an xid and stays open */
+    put(a, "a", "queued");
+    char got[256];
+    int64_t t0 = when_mono_ms();
+    ids(r, 0, got, sizeof got);
+    assert_string_equal(got, "1");
+    assert_true(when_mono_ms() - t0 < 50);
+    sql(other, "COMMIT");
+    PQfinish(other);
+    store_close(a);
+    store_close(r);
+}
+
+static void test_one_notify_per_transaction(void **state)
+{
+    (void)state;
+    struct store *s = open_store();
+    PGconn *l = admin(dbname());
+    sql(l, "LISTEN baram_events");
+    sql(l, "LISTEN baram_wake");
+    begin(s);
+    put(s, "r", "queued");
+    put(s, "r", "running");
+    commit(s);
+    struct err e = {0};
+    assert_int_equal(events_notify(s, EVENTS_CHANNEL_WAKE, &e), 0);
+    int events = 0, wakes = 0;
+    int64_t until = when_mono_ms() + 500;
+    while (when_mono_ms() < until) {
+        struct pollfd p = {.fd = PQsocket(l), .events = POLLIN};
+        poll(&p, 1, 50);
+        PQconsumeInput(l);
+        PGnotify *n;
+        while ((n = PQnotifies(l))) {
+            events += strcmp(n->relname, "baram_events") == 0;
+            wakes += strcmp(n->relname, "baram_wake") == 0;
+            PQfreemem(n);
+        }
+    }
+    assert_int_equal(events, 1);
+    assert_int_equal(wakes, 1);
+    assert_int_equal(store_ping(s, &e), 0);
+    assert_string_equal(store_backend_name(s), "postgresql");
+    PQfinish(l);
+    store_close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_flush_appends_the_batch_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_read_never_passes_an_id_in_progress, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_an_older_transaction_with_a_higher_id, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_an_unrelated_transaction_does_not_hold_the_stream,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_notify_per_transaction, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
