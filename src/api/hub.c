@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <uv.h>
 
 #include "base/buf.h"
 #include "base/err.h"
@@ -26,6 +27,7 @@
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "store/events.h"
+#include "store/listen.h"
 #include "store/store.h"
 
 #define HUB_PAGE  1000        /* events read from the store per query */
@@ -59,6 +61,13 @@ struct hub {
     struct store *store; /* the pump's */
     pthread_t thread;
     struct hub_sub *armed; /* subscribers waiting for something to read (hub_arm), a list */
+    /* PostgreSQL: a thread whose loop LISTENs on baram_events (store/listen.h) and rings the
+     * bell, so events committed by a scheduler in another process or host stream at once. */
+    bool listening;
+    pthread_t lthread;
+    uv_loop_t lloop;
+    uv_async_t lstop; /* asks the thread to stop its listener */
+    struct listener *listener;
 };
 
 struct hub_sub {
@@ -228,6 +237,72 @@ static void *hub_pump(void *arg)
     return NULL;
 }
 
+/* ---- the listener's thread (PostgreSQL) ---- */
+
+static void hub_on_events(void *ud, const char *channel)
+{
+    (void)channel;
+    hub_notify(ud);
+}
+
+static void hub_on_relisten(void *ud)
+{
+    hub_notify(ud); /* events may have committed while nobody listened */
+}
+
+static void hub_lstop(uv_async_t *a)
+{
+    struct hub *h = a->data;
+    listen_stop(h->listener);
+    h->listener = NULL;
+    uv_close((uv_handle_t *)a, NULL);
+}
+
+static void *hub_lmain(void *arg)
+{
+    struct hub *h = arg;
+    uv_run(&h->lloop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+/* Starts listening when the store has notifications: 0 (listening or nothing to listen to),
+ * or a negative code with *e filled. */
+static int hub_listen(struct hub *h, struct err *e)
+{
+    if (!listen_url_is_pg(h->store_url))
+        return 0;
+    int r = uv_loop_init(&h->lloop);
+    if (r < 0)
+        return err_set(e, r, "cannot start the event hub's listener: %s", uv_strerror(r));
+    uv_async_init(&h->lloop, &h->lstop, hub_lstop);
+    h->lstop.data = h;
+    const char *channels[] = {EVENTS_CHANNEL_EVENTS};
+    r = listen_start(&h->lloop, h->store_url, channels, 1, hub_on_events, hub_on_relisten, h,
+                     &h->listener, e);
+    if (r == 0 && (r = -pthread_create(&h->lthread, NULL, hub_lmain, h)) < 0)
+        (void)err_set(e, r, "cannot start the event hub's listener: %s", strerror(-r));
+    if (r < 0) {
+        listen_stop(h->listener);
+        h->listener = NULL;
+        uv_close((uv_handle_t *)&h->lstop, NULL);
+        uv_run(&h->lloop, UV_RUN_DEFAULT); /* the handles close */
+        uv_loop_close(&h->lloop);
+        return r;
+    }
+    h->listening = true;
+    return 0;
+}
+
+static void hub_unlisten(struct hub *h)
+{
+    if (!h->listening)
+        return;
+    h->listening = false;
+    uv_async_send(&h->lstop);
+    pthread_join(h->lthread, NULL);
+    uv_loop_close(&h->lloop);
+}
+
 int hub_start(const char *store_url, struct hub **out, struct err *e)
 {
     struct hub *h = xcalloc(1, sizeof(*h));
@@ -273,6 +348,10 @@ int hub_start(const char *store_url, struct hub **out, struct err *e)
         free(h);
         return -rc;
     }
+    if ((rc = hub_listen(h, e)) < 0) {
+        hub_stop(h);
+        return rc;
+    }
     *out = h;
     return 0;
 }
@@ -300,6 +379,7 @@ void hub_stop(struct hub *h)
 {
     if (!h)
         return;
+    hub_unlisten(h);
     hub_close(h);
     pthread_join(h->thread, NULL);
     /* Subscribers still reading see 'stopping' and end; their owner frees them. */
