@@ -28,6 +28,7 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "store/pg_int.h"
+#include "store/store.h"
 
 struct listener {
     uv_loop_t *loop;
@@ -57,7 +58,7 @@ struct listener {
 
 bool listen_url_is_pg(const char *url)
 {
-    return url && (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0);
+    return strcmp(store_url_backend(url), "postgresql") == 0;
 }
 
 static void listen_connect(struct listener *l);

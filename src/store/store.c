@@ -190,6 +190,13 @@ const char *store_backend_name(struct store *s)
     return s->be->name;
 }
 
+const char *store_url_backend(const char *url)
+{
+    return url && (has_prefix(url, "postgresql://") || has_prefix(url, "postgres://"))
+               ? store__pg_backend.name
+               : store__sqlite_backend.name;
+}
+
 int store_ping(struct store *s, struct err *e)
 {
     return s->be->ping(s->db, e);

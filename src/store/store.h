@@ -106,8 +106,9 @@ void try_rec_release(struct try_rec *t);
  * migrations. 0 and *out, or a negative code with *e saying what went wrong for a person. */
 int store_open(const char *url, struct store **out, struct err *e) WARN_UNUSED;
 void store_close(struct store *s);
-/* The backend's name ("sqlite", "postgresql"), static. */
+/* The backend's name ("sqlite", "postgresql"), static; store_url_backend: the one url names. */
 const char *store_backend_name(struct store *s);
+const char *store_url_backend(const char *url);
 /* One round trip to the database (SELECT 1), e.g. for a health check. 0 or a negative code. */
 int store_ping(struct store *s, struct err *e) WARN_UNUSED;
 
