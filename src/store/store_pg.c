@@ -339,7 +339,10 @@ static int prepare(struct pg_conn *c, enum pg_stmt id, struct err *e)
 static PGresult *run(struct pg_conn *c, enum pg_stmt id, const struct params *p, const char *what,
                      int *rc, struct err *e)
 {
-    *rc = prepare(c, id, e);
+    /* a statement prepared before the connection broke is prepared again on the new one */
+    *rc = ensure_conn(c, e);
+    if (*rc == 0)
+        *rc = prepare(c, id, e);
     if (*rc == 0)
         *rc = drain(c, e);
     if (*rc < 0)
