@@ -219,8 +219,10 @@ static void *hub_pump(void *arg)
         }
         struct event_rec *v = NULL;
         size_t n = 0;
-        if (events_list(h->store, after, NULL, NULL, HUB_PAGE, &v, &n, &se) < 0) {
-            log_warn("event hub cannot read the event log", "err=%s", log_q(err_msg(&se)));
+        int lr = events_list(h->store, after, NULL, NULL, HUB_PAGE, &v, &n, &se);
+        if (lr < 0) {
+            if (lr != -EAGAIN) /* else appenders still at it: read again at the next round */
+                log_warn("event hub cannot read the event log", "err=%s", log_q(err_msg(&se)));
             n = 0;
         }
         pthread_mutex_lock(&h->mu);
@@ -487,7 +489,8 @@ static void hub_set_pend(struct hub_sub *s, struct buf *b)
     s->pend_off = 0;
 }
 
-/* Catching up from the store (outside the lock): one page after s->last_id. */
+/* Catching up from the store (outside the lock): one page after s->last_id. 1 (frames in
+ * s->pend), 0 (nothing left in the store after it), 2 (nothing final yet: again later), -1. */
 static int hub_catchup(struct hub_sub *s)
 {
     if (!s->store) {
@@ -496,7 +499,10 @@ static int hub_catchup(struct hub_sub *s)
     }
     struct event_rec *v = NULL;
     size_t n = 0;
-    if (events_list(s->store, s->last_id, s->dag, s->run, 500, &v, &n, NULL) < 0)
+    int lr = events_list(s->store, s->last_id, s->dag, s->run, 500, &v, &n, NULL);
+    if (lr == -EAGAIN)
+        return 2;
+    if (lr < 0)
         return -1;
     struct buf b = BUF_INIT(BUF_NO_MAX);
     for (size_t i = 0; i < n; i++) {
@@ -533,8 +539,10 @@ ssize_t hub_read(struct hub_sub *s, char *buf, size_t max)
             pthread_mutex_unlock(&h->mu);
             if (s->catchup) {
                 int r = hub_catchup(s);
-                if (r > 0)
+                if (r == 1)
                     return hub_give(s, buf, max);
+                if (r == 2)
+                    return 0; /* read again soon: it is never skipped */
                 if (r < 0)
                     return -1;
                 /* nothing in the store after our id (pruned?): skip to the ring */

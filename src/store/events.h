@@ -63,7 +63,10 @@ int events_w_flush(struct events_w *w, struct err *e) WARN_UNUSED;
 int events_w_prune(struct events_w *w, struct err *e) WARN_UNUSED;
 
 /* Events with id > after_id, oldest first, at most limit, optionally of one DAG / one run
- * (NULL: any). 0 and *out (*n; free with events_free), or ERR_DB. */
+ * (NULL: any): never one with a lower id that commits later (so a reader moving past the
+ * last one misses nothing). 0 and *out (*n; free with events_free); -EAGAIN (PostgreSQL:
+ * an id after after_id may still commit, and nothing before it is final yet: read again
+ * later, this is not "nothing more"); or ERR_DB. */
 int events_list(struct store *s, int64_t after_id, const char *dag_id, const char *run_id,
                 size_t limit, struct event_rec **out, size_t *n, struct err *e) WARN_UNUSED;
 /* Rows by state, for /metrics: task instances and runs. 0 or ERR_DB. */

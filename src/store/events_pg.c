@@ -15,7 +15,7 @@
  * a read takes the sequence's last value L, waits until the transactions
  * holding that lock then have ended (none: at once), and returns rows up to
  * L only. An appender open longer than the wait holds the stream back: the
- * call returns no rows, and the caller reads again at its next poll.
+ * call says -EAGAIN, and the caller reads again at its next poll.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -294,8 +294,13 @@ int events_pg_list(void *conn, int64_t after_id, const char *dag_id, const char 
     int64_t end;
     bool proven;
     int rc = events_pg_end(conn, EVENTS_PG_WAIT_MS, &end, &proven, e);
-    if (rc < 0 || !proven || end <= after_id)
-        return rc; /* not proven: nothing yet, the caller reads again later */
+    if (rc < 0)
+        return rc;
+    if (!proven)
+        return err_set(e, -EAGAIN, "events are still being appended to %s: read again later",
+                       store__pg_where(conn));
+    if (end <= after_id)
+        return 0;
     char after[32], upto[32], lim[32];
     snprintf(after, sizeof after, "%" PRId64, after_id);
     snprintf(upto, sizeof upto, "%" PRId64, end);

@@ -11,20 +11,19 @@ runs complete, nothing lost or run twice; /api/v1/health says when the
 database is unreachable, and recovers."""
 
 import json
-import re
 import signal
-import socket
 import statistics
 import subprocess
-import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from api_util import ApiServer, alive_cleanup, token
 from conftest import BIN, Baram, db_query, sanitizers
 from daemon_util import poll
+from test_api_obs import Stream
 
 pytestmark = pytest.mark.pg_only
 
@@ -140,14 +139,19 @@ def listen_backends(url):
     return [int(x) for x in rows.split()]
 
 
+def scheduler(b, tmp_path, procs):
+    """`baram scheduler` on b, up."""
+    s = Proc(b, tmp_path / "sched.log", "scheduler", "--dags", b.dags)
+    procs.append(s)
+    return s.start()
+
+
 # ---- the scheduler's wake-ups ----------------------------------------------------------------
 
 def test_a_trigger_wakes_the_scheduler_by_notify(tmp_path, pg_url, procs):
     b = pg_home(tmp_path, pg_url)
     b.write("quick.yaml", STAMPED)
-    s = Proc(b, tmp_path / "sched.log", "scheduler", "--dags", b.dags)
-    procs.append(s)
-    s.start()
+    s = scheduler(b, tmp_path, procs)
     assert len(listen_backends(pg_url)) == 1
     cli = other_host(b, tmp_path)
     lat = [trigger_latency(cli, i) for i in range(5)]
@@ -159,9 +163,7 @@ def test_a_trigger_wakes_the_scheduler_by_notify(tmp_path, pg_url, procs):
 def test_a_killed_listen_connection_is_replaced_and_nothing_waits_long(tmp_path, pg_url, procs):
     b = pg_home(tmp_path, pg_url)
     b.write("quick.yaml", STAMPED)
-    s = Proc(b, tmp_path / "sched.log", "scheduler", "--dags", b.dags)
-    procs.append(s)
-    s.start()
+    s = scheduler(b, tmp_path, procs)
     b = other_host(b, tmp_path)
     assert trigger_latency(b, "warm") < 1.0
     for k in range(3):
@@ -182,53 +184,9 @@ def test_a_killed_listen_connection_is_replaced_and_nothing_waits_long(tmp_path,
 
 # ---- the event stream -------------------------------------------------------------------------
 
-class Sse:
-    """A raw SSE client of GET /api/v1/events, reading in a thread: frames with their
-    receive time."""
-
-    def __init__(self, port, tok, last_id=None):
-        self.sock = socket.create_connection(("127.0.0.1", port))
-        self.sock.settimeout(60)
-        h = "Authorization: Bearer %s\r\n" % tok
-        if last_id is not None:
-            h += "Last-Event-ID: %s\r\n" % last_id
-        self.sock.sendall(("GET /api/v1/events HTTP/1.1\r\nHost: x\r\n%s\r\n" % h).encode())
-        self.frames = []  # (monotonic time, data dict)
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        buf = b""
-        try:
-            while True:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    break
-                buf += chunk
-                text = buf.decode(errors="replace")
-                _, sep, body = text.partition("\r\n\r\n")
-                if not sep:
-                    continue
-                body = re.sub(r"(^|\r\n)[0-9a-fA-F]+\r\n", "\n", body).replace("\r\n", "\n")
-                now = time.monotonic()
-                got = []
-                for f in body.split("\n\n"):
-                    for line in f.split("\n"):
-                        if line.startswith("data: "):
-                            got.append(json.loads(line[6:]))
-                with self.lock:
-                    for d in got[len(self.frames):]:
-                        self.frames.append((now, d))
-        except OSError:
-            pass
-
-    def data(self):
-        with self.lock:
-            return [d for _, d in self.frames]
-
-    def close(self):
-        self.sock.close()
+def sse(api, b, last_id=None):
+    """A client of api's GET /api/v1/events (test_api_obs.Stream), reading in a thread."""
+    return Stream(SimpleNamespace(port=api.port, token=token(b)), last_id=last_id)
 
 
 def test_api_alone_streams_a_run_live(tmp_path, pg_url, procs):
@@ -239,33 +197,31 @@ def test_api_alone_streams_a_run_live(tmp_path, pg_url, procs):
           a: {run: sleep 1}
           b: {run: sleep 1, needs: [a]}
         """)
-    s = Proc(b, tmp_path / "sched.log", "scheduler", "--dags", b.dags)
-    procs.append(s)
-    s.start()
+    s = scheduler(b, tmp_path, procs)
     # a poll far too slow to hide a missed notification: only NOTIFY baram_events wakes it
     b.env["BARAM_EVENTS_POLL_MS"] = "60000"
     api = ApiServer(b, tmp_path / "api.log")
     procs.append(api)
     api.start()
-    sse = Sse(api.port, token(b))
+    stream = sse(api, b)
     time.sleep(0.3)  # subscribed
     r = b("dags", "trigger", "slow", "--json")
     assert r.rc == 0, r
     run_id = r.json["run_id"]
 
     def seen(state, task=None):
-        return [t for t, d in sse.frames if d["run_id"] == run_id and d["state"] == state
+        return [d for d in stream.data() if d["run_id"] == run_id and d["state"] == state
                 and d.get("task_id") == task]
-    assert poll(lambda: seen("running", "a"), 5), (sse.data(), api.log())
+    assert poll(lambda: seen("running", "a"), 5), (stream.data(), api.log())
     # live: a's start streams while it still sleeps, b's end soon after the run ends
     ended = db_query(pg_url, "SELECT count(*) FROM task_instances WHERE run_id = ? AND "
                              "state = 'success'", run_id)
-    assert ended == [(0,)], sse.data()
-    assert poll(lambda: seen("success"), 10), (sse.data(), api.log())
+    assert ended == [(0,)], stream.data()
+    assert poll(lambda: seen("success"), 10), (stream.data(), api.log())
     rows = db_query(pg_url, "SELECT id FROM events WHERE run_id = ? ORDER BY id", run_id)
-    ids = [d["id"] for d in sse.data() if d["run_id"] == run_id]
+    ids = [d["id"] for d in stream.data() if d["run_id"] == run_id]
     assert ids == [r[0] for r in rows]
-    sse.close()
+    stream.close()
     assert api.stop() == 0, api.log()
     assert s.stop() == 0, s.log()
 
@@ -291,7 +247,7 @@ def test_stream_has_every_event_once_in_order_with_concurrent_writers(tmp_path, 
     api = ApiServer(b, tmp_path / "api.log")
     procs.append(api)
     api.start()
-    sse = Sse(api.port, token(b), last_id=0)
+    stream = sse(api, b, last_id=0)
     runs = []
     for _ in range(3):
         fast_env = dict(b.env, BARAM_FAULT="")
@@ -309,14 +265,40 @@ def test_stream_has_every_event_once_in_order_with_concurrent_writers(tmp_path, 
             runs.append(json.loads(out)["run_id"])
     rows = [r[0] for r in db_query(pg_url, "SELECT id FROM events ORDER BY id")]
     assert len(rows) > 200
-    assert poll(lambda: len(sse.data()) >= len(rows), 10), (len(sse.data()), len(rows))
+    assert poll(lambda: len(stream.data()) >= len(rows), 10), (len(stream.data()), len(rows))
     time.sleep(0.3)  # nothing more, nothing twice
-    ids = [d["id"] for d in sse.data()]
+    ids = [d["id"] for d in stream.data()]
     missing = sorted(set(rows) - set(ids))
     assert not missing, "passed over: %s" % missing[:20]
     assert ids == rows
-    assert {d["run_id"] for d in sse.data()} >= set(runs)
-    sse.close()
+    assert {d["run_id"] for d in stream.data()} >= set(runs)
+    stream.close()
+    assert api.stop() == 0, api.log()
+
+
+def test_a_resumed_stream_waits_for_an_id_in_flight(tmp_path, pg_url, procs):
+    """A client resuming from id 0 catches up from the store while another transaction holds
+    an id it drew (uncommitted for 1.5 s): the catch-up waits for it, and skips nothing."""
+    b = pg_home(tmp_path, pg_url)
+    b.write("w.yaml", WIDE % ("w", "  a: {run: \"true\"}\n  b: {run: \"true\", needs: [a]}"))
+    r = b("run", b.dags / "w.yaml")
+    assert r.rc == 0, r
+    api = ApiServer(b, tmp_path / "api.log")
+    procs.append(api)
+    api.start()
+    held = subprocess.Popen(["psql", "-X", "-q", pg_url, "-c",
+                             "BEGIN; INSERT INTO events (at, kind, run_id, state) VALUES "
+                             "(0, 'run', 'held', 'queued'); SELECT pg_sleep(1.5); COMMIT;"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert poll(lambda: psql(pg_url, "SELECT count(*) FROM pg_locks WHERE locktype = "
+                                     "'advisory' AND objid = 7262004 AND granted").strip()
+                != "0", 10)
+    stream = sse(api, b, last_id=0)
+    assert held.wait(30) == 0, held.stderr.read()
+    rows = [r[0] for r in db_query(pg_url, "SELECT id FROM events ORDER BY id")]
+    assert poll(lambda: len(stream.data()) >= len(rows), 10), (stream.data(), rows, api.log())
+    assert [d["id"] for d in stream.data()] == rows
+    stream.close()
     assert api.stop() == 0, api.log()
 
 
@@ -338,9 +320,7 @@ def test_a_postgres_crash_under_a_running_scheduler(tmp_path, pg_private, procs)
           b: {run: 'echo b >> "ran.$PARAM_N"; sleep 0.5', needs: [a]}
           c: {run: 'echo c >> "ran.$PARAM_N"', needs: [b]}
         """)
-    s = Proc(b, tmp_path / "sched.log", "scheduler", "--dags", b.dags)
-    procs.append(s)
-    s.start()
+    s = scheduler(b, tmp_path, procs)
     ids = []
     for i in range(4):
         r = b("dags", "trigger", "steps", "--conf", '{"n": "%d"}' % i, "--json")
