@@ -149,7 +149,7 @@ int events_sqlite_list(void *conn, int64_t after_id, const char *dag_id, const c
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         xgrow((void **)&v, &cap, k + 1, sizeof(*v));
         struct event_rec *ev = &v[k++];
-        memset(e, 0, sizeof(*ev));
+        memset(ev, 0, sizeof(*ev));
         ev->id = sqlite3_column_int64(st, 0);
         ev->at_ms = sqlite3_column_int64(st, 1);
         const unsigned char *kind = sqlite3_column_text(st, 2);
