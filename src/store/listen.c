@@ -26,6 +26,7 @@
 
 #include "base/err.h"
 #include "base/log.h"
+#include "base/parse.h"
 #include "base/xalloc.h"
 #include "store/pg_int.h"
 #include "store/store.h"
@@ -44,7 +45,8 @@ struct listener {
     uv_poll_t *poll;  /* on the connection's socket while listening */
     PGconn *pg;       /* while listening */
     bool checking;    /* a check was sent, its answer not yet read */
-    bool flushing;    /* output waits for the socket to be writable */
+    int check_ms, check_wait_ms;
+    bool flushing; /* output waits for the socket to be writable */
     int retry_ms;
     bool lost_said; /* the outage was logged (once per outage) */
 
@@ -186,7 +188,7 @@ static void listen_job_done(uv_work_t *w, int status)
     l->lost_said = false;
     l->retry_ms = LISTEN_RETRY_MIN_MS;
     listen_poll_events(l);
-    uv_timer_start(&l->timer, listen_on_timer, LISTEN_CHECK_MS, 0);
+    uv_timer_start(&l->timer, listen_on_timer, (uint64_t)l->check_ms, 0);
     l->on_resync(l->ud); /* anything before the LISTEN went unheard */
 }
 
@@ -242,7 +244,7 @@ static int listen_read(struct listener *l)
             listen_lost(l, "the connection no longer listens to its channels");
             return -1;
         }
-        uv_timer_start(&l->timer, listen_on_timer, LISTEN_CHECK_MS, 0);
+        uv_timer_start(&l->timer, listen_on_timer, (uint64_t)l->check_ms, 0);
     }
     PGnotify *n;
     while (l->pg && (n = PQnotifies(l->pg))) {
@@ -295,7 +297,7 @@ static void listen_on_timer(uv_timer_t *t)
         return;
     }
     if (l->checking) {
-        listen_lost(l, "no answer to a check within 5 s (a half-open connection?)");
+        listen_lost(l, "no answer to a check in time (a half-open connection?)");
         return;
     }
     if (!PQsendQuery(l->pg, "SELECT count(*) FROM pg_listening_channels()")) {
@@ -303,7 +305,7 @@ static void listen_on_timer(uv_timer_t *t)
         return;
     }
     l->checking = true;
-    uv_timer_start(&l->timer, listen_on_timer, LISTEN_CHECK_WAIT_MS, 0);
+    uv_timer_start(&l->timer, listen_on_timer, (uint64_t)l->check_wait_ms, 0);
     listen_flush(l);
 }
 
@@ -325,6 +327,14 @@ int listen_start(uv_loop_t *loop, const char *url, const char *const *channels, 
     l->on_resync = on_resync;
     l->ud = ud;
     l->retry_ms = LISTEN_RETRY_MIN_MS;
+    l->check_ms = LISTEN_CHECK_MS;
+    l->check_wait_ms = LISTEN_CHECK_WAIT_MS;
+    const char *env = getenv("BARAM_LISTEN_CHECK_MS"); /* tests: find a dead peer sooner */
+    int64_t v;
+    if (env && parse_int64(env, 100, 3600000, &v) == 0) {
+        l->check_ms = (int)v;
+        l->check_wait_ms = (int)(v / 2 < LISTEN_CHECK_WAIT_MS ? v / 2 : LISTEN_CHECK_WAIT_MS);
+    }
     pg__where(url, l->where, sizeof l->where);
     int r = uv_timer_init(loop, &l->timer);
     if (r < 0) {

@@ -27,6 +27,8 @@
 struct err;
 struct uv_loop_s;
 
+/* BARAM_LISTEN_CHECK_MS (tests) sets the check's period, and its wait to half of it (at most
+ * LISTEN_CHECK_WAIT_MS). */
 #define LISTEN_CHECK_MS      10000
 #define LISTEN_CHECK_WAIT_MS 5000
 #define LISTEN_RETRY_MIN_MS  50

@@ -11,6 +11,7 @@ runs complete, nothing lost or run twice; /api/v1/health says when the
 database is unreachable, and recovers."""
 
 import json
+import os
 import signal
 import statistics
 import subprocess
@@ -179,6 +180,32 @@ def test_a_killed_listen_connection_is_replaced_and_nothing_waits_long(tmp_path,
         lat = [trigger_latency(b, "%d.%d" % (k, i)) for i in range(3)]
         assert statistics.median(lat) < 0.5, (k, lat, s.log())
     assert "lost the PostgreSQL connection listening for wake-ups" in s.log()
+    assert s.stop() == 0, s.log()
+
+
+def test_a_half_open_listen_connection_is_found_by_its_check(tmp_path, pg_url, procs):
+    """The LISTEN connection's server process stops answering (SIGSTOP: as a peer behind a
+    dead network, the socket stays open): the listener's periodic check goes unanswered, it
+    drops the connection, listens on a new one, and a trigger is a NOTIFY away again."""
+    b = pg_home(tmp_path, pg_url)
+    b.write("quick.yaml", STAMPED)
+    s = Proc(b, tmp_path / "sched.log", "scheduler", "--dags", b.dags,
+             env={"BARAM_LISTEN_CHECK_MS": "1000"})
+    procs.append(s)
+    s.start()
+    cli = other_host(b, tmp_path)
+    assert trigger_latency(cli, "warm") < 1.0
+    pids = listen_backends(pg_url)
+    assert len(pids) == 1, pids
+    os.kill(pids[0], signal.SIGSTOP)
+    try:
+        assert poll(lambda: "no answer to a check in time" in s.log(), 10), s.log()
+        assert poll(lambda: "listening for wake-ups from PostgreSQL again" in s.log(), 10), \
+            s.log()
+        lat = [trigger_latency(cli, i) for i in range(3)]
+        assert statistics.median(lat) < 0.5, (lat, s.log())
+    finally:
+        os.kill(pids[0], signal.SIGCONT)
     assert s.stop() == 0, s.log()
 
 
