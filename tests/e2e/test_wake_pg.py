@@ -156,6 +156,8 @@ def test_a_trigger_wakes_the_scheduler_by_notify(tmp_path, pg_url, procs):
     assert len(listen_backends(pg_url)) == 1
     cli = other_host(b, tmp_path)
     lat = [trigger_latency(cli, i) for i in range(5)]
+    print("trigger exit -> task start on PostgreSQL, ms: %s (median %.1f)"
+          % (", ".join("%.1f" % (x * 1000) for x in lat), statistics.median(lat) * 1000))
     # the scheduler's own look comes every 2 s: a pick-up in well under that is the NOTIFY
     assert statistics.median(lat) < 0.5, lat
     assert s.stop() == 0, s.log()
