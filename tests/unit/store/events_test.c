@@ -1,12 +1,13 @@
 /*
- * events_pg_test.c - the event log on a real PostgreSQL (events_pg.c): appends
+ * events_test.c - the event log (events_pg.c, events_sqlite.c): appends
  * gathered and flushed in one statement, in order; reads that never pass over
  * an id still in progress (the gap an id drawn early and committed late
  * would leave); the end a new stream starts from; one NOTIFY baram_events per
  * transaction; wake-ups and the health probe.
  *
- * Needs a cluster: BARAM_TEST_PG names its socket folder (scripts/pg-cluster
- * start DIR); each test makes its own database. Skipped without it.
+ * Built once, run twice (tests/unit/pgtmp.h): the appends and reads also on
+ * SQLite; the cases about concurrent transactions and NOTIFY only in the
+ * PostgreSQL run (BARAM_UNIT_DB=pg, on the cluster in BARAM_TEST_PG).
  */
 /* cmocka.h needs these first. */
 /* clang-format off */
@@ -31,73 +32,31 @@
 #include "store/events.h"
 #include "store/store.h"
 
-static char url[1024];
-
-/* The test's database name. */
-static const char *dbname(void)
-{
-    static char db[256];
-    snprintf(db, sizeof db, "%s", strstr(url, "///") + 3);
-    *strchr(db, '?') = '\0';
-    return db;
-}
-
-static PGconn *admin(const char *db)
-{
-    char u[1024];
-    snprintf(u, sizeof u, "postgresql:///%s?host=%s&user=postgres", db, getenv("BARAM_TEST_PG"));
-    PGconn *c = PQconnectdb(u);
-    assert_int_equal(PQstatus(c), CONNECTION_OK);
-    return c;
-}
-
-static void sql(PGconn *c, const char *q)
-{
-    PGresult *r = PQexec(c, q);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-        fail_msg("%s: %s", q, PQerrorMessage(c));
-    PQclear(r);
-}
+#include "../pgtmp.h"
 
 static int setup(void **state)
 {
     (void)state;
-    const char *dir = getenv("BARAM_TEST_PG");
-    if (!dir || !*dir)
-        return 0;
-    char name[64];
-    snprintf(name, sizeof name, "events_%d_%lld", (int)getpid(), (long long)when_mono_ns());
-    PGconn *c = admin("postgres");
-    char q[128];
-    snprintf(q, sizeof q, "CREATE DATABASE %s", name);
-    sql(c, q);
-    PQfinish(c);
-    snprintf(url, sizeof url, "postgresql:///%s?host=%s&user=postgres", name, dir);
+    testdb_reset("events");
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    if (!url[0])
-        return 0;
-    PGconn *c = admin("postgres");
-    char q[300];
-    snprintf(q, sizeof q, "DROP DATABASE %s WITH (FORCE)", dbname());
-    sql(c, q);
-    PQfinish(c);
-    url[0] = '\0';
+    testdb_drop();
     return 0;
 }
 
-static struct store *open_store(void)
+/* A connection of the case's database "e", as the store opens it; pg_only: the case runs on
+ * PostgreSQL alone (skipped in the SQLite run). */
+static struct store *open_store(bool pg_only)
 {
-    if (!url[0])
+    if (pg_only && !testdb_pg())
         skip();
     struct store *s = NULL;
     struct err e = {0};
-    if (store_open(url, &s, &e) < 0)
+    if (store_open(testdb_url("e"), &s, &e) < 0)
         fail_msg("store_open: %s", err_msg(&e));
     return s;
 }
@@ -145,11 +104,9 @@ static void commit(struct store *s)
 static void test_flush_appends_the_batch_in_order(void **state)
 {
     (void)state;
-    struct store *s = open_store();
-    PGconn *raw = admin(dbname());
-    sql(raw, "INSERT INTO runs (run_id, dag_id, state, type, logical_at) VALUES "
-             "('r\"1\\', 'dag \"x\"', 'running', 'manual', 5)");
-    PQfinish(raw);
+    struct store *s = open_store(false);
+    testdb_exec("e", "INSERT INTO runs (run_id, dag_id, state, type, logical_at) VALUES "
+                     "('r\"1\\', 'dag \"x\"', 'running', 'manual', 5)");
     struct err e = {0};
     begin(s);
     struct events_w *w = NULL;
@@ -195,7 +152,7 @@ static void test_flush_appends_the_batch_in_order(void **state)
 static void test_a_read_never_passes_an_id_in_progress(void **state)
 {
     (void)state;
-    struct store *a = open_store(), *b = open_store(), *r = open_store();
+    struct store *a = open_store(true), *b = open_store(true), *r = open_store(true);
     char got[256];
     begin(a);
     put(a, "early-xid", "queued"); /* A has the older xid... */
@@ -222,7 +179,7 @@ static void test_a_read_never_passes_an_id_in_progress(void **state)
 static void test_an_older_transaction_with_a_higher_id(void **state)
 {
     (void)state;
-    struct store *a = open_store(), *b = open_store(), *r = open_store();
+    struct store *a = open_store(true), *b = open_store(true), *r = open_store(true);
     char got[256];
     begin(a);
     put(a, "a", "queued"); /* id 1: A takes the older xid */
@@ -245,17 +202,17 @@ static void test_an_older_transaction_with_a_higher_id(void **state)
 static void test_an_unrelated_transaction_does_not_hold_the_stream(void **state)
 {
     (void)state;
-    struct store *a = open_store(), *r = open_store();
-    PGconn *other = admin(dbname());
-    sql(other, "BEGIN");
-    sql(other, "SELECT pg_current_xact_id()"); /* it has an xid and stays open */
+    struct store *a = open_store(true), *r = open_store(true);
+    PGconn *other = testdb_connect(testdb_pgdb("e"));
+    testdb_pg_exec(other, "BEGIN");
+    testdb_pg_exec(other, "SELECT pg_current_xact_id()"); /* it has an xid and stays open */
     put(a, "a", "queued");
     char got[256];
     int64_t t0 = when_mono_ms();
     ids(r, 0, got, sizeof got);
     assert_string_equal(got, "1");
     assert_true(when_mono_ms() - t0 < 50);
-    sql(other, "COMMIT");
+    testdb_pg_exec(other, "COMMIT");
     PQfinish(other);
     store_close(a);
     store_close(r);
@@ -264,10 +221,10 @@ static void test_an_unrelated_transaction_does_not_hold_the_stream(void **state)
 static void test_one_notify_per_transaction(void **state)
 {
     (void)state;
-    struct store *s = open_store();
-    PGconn *l = admin(dbname());
-    sql(l, "LISTEN baram_events");
-    sql(l, "LISTEN baram_wake");
+    struct store *s = open_store(true);
+    PGconn *l = testdb_connect(testdb_pgdb("e"));
+    testdb_pg_exec(l, "LISTEN baram_events");
+    testdb_pg_exec(l, "LISTEN baram_wake");
     begin(s);
     put(s, "r", "queued");
     put(s, "r", "running");
