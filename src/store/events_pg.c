@@ -7,7 +7,8 @@
  * Appends: the writer's events_w_put only gathers its batch's events;
  * events_w_flush inserts them with ONE statement (arrays unnested), in the
  * writer's transaction. A trigger of migration 0004 sends `NOTIFY
- * baram_events` with it, delivered at COMMIT.
+ * baram_events` with it, delivered at COMMIT. A batch retried after its
+ * COMMIT's answer was lost is not appended twice when it had committed.
  *
  * Reads without gaps: an id is drawn at insert time, so id 10 may commit
  * after id 11, and a reader that moved past 11 would never see 10. Ids are
@@ -71,6 +72,11 @@ struct pg_events_w {
     void *conn;
     struct buf col[EV_NCOLS];
     size_t n; /* events gathered */
+    /* The last flush: its events' hash and the first id it drew (0: none). A batch retried
+     * after its COMMIT's answer was lost (the connection dropped) may have committed: when the
+     * same events come again and that id exists, they are not appended twice. */
+    uint64_t last_hash;
+    int64_t last_first;
 };
 
 int events_pg_w_open(void *conn, void **out, struct err *e)
@@ -140,17 +146,58 @@ int events_pg_w_put(void *wp, enum event_kind kind, const char *dag_id, const ch
     return 0;
 }
 
+/* FNV-1a over the gathered columns. */
+static uint64_t events_pg_hash(const struct pg_events_w *w)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (int i = 0; i < EV_NCOLS; i++) {
+        for (size_t k = 0; k < w->col[i].len; k++)
+            h = (h ^ (unsigned char)w->col[i].data[k]) * 1099511628211ULL;
+        h = (h ^ 0x1f) * 1099511628211ULL;
+    }
+    return h;
+}
+
+/* Whether the events gathered are the last flush's, committed: a retry of a batch whose
+ * COMMIT went through though its answer was lost. 0 and *done, or a negative code. */
+static int events_pg_committed(struct pg_events_w *w, uint64_t hash, bool *done, struct err *e)
+{
+    *done = false;
+    if (hash != w->last_hash || w->last_first <= 0)
+        return 0;
+    char id[32];
+    snprintf(id, sizeof id, "%" PRId64, w->last_first);
+    const char *vals[] = {id};
+    int rc;
+    PGresult *r =
+        events_pg_exec(w->conn, "SELECT EXISTS (SELECT 1 FROM events WHERE id = $1::bigint)", 1,
+                       vals, PGRES_TUPLES_OK, "read the event log", &rc, e);
+    if (!r)
+        return rc;
+    *done = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    return 0;
+}
+
 int events_pg_w_flush(void *wp, struct err *e)
 {
     struct pg_events_w *w = wp;
     if (w->n == 0)
         return 0;
+    uint64_t hash = events_pg_hash(w);
+    bool done;
+    int rc = events_pg_committed(w, hash, &done, e);
+    if (rc < 0 || done) {
+        events_pg_w_reset(w);
+        return rc;
+    }
     /* ids are drawn in the order of the batch (ORDINALITY), as the writer made the changes */
     static const char sql[] =
-        "INSERT INTO events (" EVENTS_PG_COLS ") SELECT v.at, v.kind, " EVENTS_PG_DAG
+        "WITH ins AS (INSERT INTO events (" EVENTS_PG_COLS ") SELECT v.at, v.kind, " EVENTS_PG_DAG
         ", v.run_id, v.task_id, v.state, v.try_number FROM unnest($1::bigint[], $2::text[], "
         "$3::text[], $4::text[], $5::text[], $6::text[], $7::int[]) WITH ORDINALITY "
-        "AS v(at, kind, dag_id, run_id, task_id, state, try_number, n) ORDER BY v.n";
+        "AS v(at, kind, dag_id, run_id, task_id, state, try_number, n) ORDER BY v.n "
+        "RETURNING id) SELECT min(id) FROM ins";
     char *vals[EV_NCOLS];
     for (int i = 0; i < EV_NCOLS; i++) {
         struct buf a = BUF_INIT(BUF_NO_MAX);
@@ -159,9 +206,12 @@ int events_pg_w_flush(void *wp, struct err *e)
         (void)!buf_addc(&a, '}');
         vals[i] = buf_detach(&a, NULL);
     }
-    int rc;
-    PGresult *r = events_pg_exec(w->conn, sql, EV_NCOLS, (const char *const *)vals,
-                                 PGRES_COMMAND_OK, "append to the event log", &rc, e);
+    PGresult *r = events_pg_exec(w->conn, sql, EV_NCOLS, (const char *const *)vals, PGRES_TUPLES_OK,
+                                 "append to the event log", &rc, e);
+    if (r) {
+        w->last_hash = hash;
+        w->last_first = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    }
     PQclear(r);
     for (int i = 0; i < EV_NCOLS; i++)
         free(vals[i]);

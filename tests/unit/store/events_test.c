@@ -147,6 +147,42 @@ static void test_flush_appends_the_batch_in_order(void **state)
     store_close(s);
 }
 
+/* One batch of the writer: begin, two appends at at_ms, flush, then commit or roll back. */
+static void batch(struct store *s, struct events_w *w, int64_t at_ms, bool keep)
+{
+    struct err e = {0};
+    begin(s);
+    assert_int_equal(events_w_put(w, EVENT_RUN, "d", "r", NULL, "running", 0, at_ms, &e), 0);
+    assert_int_equal(events_w_put(w, EVENT_TI, "d", "r", "t", "running", 1, at_ms, &e), 0);
+    assert_int_equal(events_w_flush(w, &e), 0);
+    if (keep)
+        commit(s);
+    else
+        store_rollback(s);
+}
+
+/* The writer retries a batch whose COMMIT's answer was lost (the connection dropped): when
+ * that COMMIT had gone through, the same events are not appended a second time; a batch that
+ * was rolled back, or another one, is. */
+static void test_a_retried_batch_that_committed_is_not_appended_twice(void **state)
+{
+    (void)state;
+    struct store *s = open_store(true);
+    struct events_w *w = NULL;
+    struct err e = {0};
+    assert_int_equal(events_w_open(s, &w, &e), 0);
+    batch(s, w, 10, true);
+    batch(s, w, 10, true); /* the retry of a committed batch */
+    assert_int_equal(testdb_int("e", "SELECT count(*) FROM events"), 2);
+    batch(s, w, 11, false); /* rolled back, then retried */
+    batch(s, w, 11, true);
+    assert_int_equal(testdb_int("e", "SELECT count(*) FROM events"), 4);
+    batch(s, w, 12, true);
+    assert_int_equal(testdb_int("e", "SELECT count(*) FROM events WHERE at = 12"), 2);
+    events_w_close(w);
+    store_close(s);
+}
+
 /* Ids 1-3 were drawn, B's still uncommitted: r's read proves nothing and says so, at once
  * (not after a long wait); once B commits it returns all three. Closes the stores. */
 static void held_then_released(struct store *a, struct store *b, struct store *r)
@@ -262,6 +298,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_an_unrelated_transaction_does_not_hold_the_stream,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_notify_per_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_retried_batch_that_committed_is_not_appended_twice,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
