@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <uv.h>
 
 #include "base/buf.h"
 #include "base/err.h"
@@ -26,6 +27,7 @@
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "store/events.h"
+#include "store/listen.h"
 #include "store/store.h"
 
 #define HUB_PAGE  1000        /* events read from the store per query */
@@ -59,6 +61,13 @@ struct hub {
     struct store *store; /* the pump's */
     pthread_t thread;
     struct hub_sub *armed; /* subscribers waiting for something to read (hub_arm), a list */
+    /* PostgreSQL: a thread whose loop LISTENs on baram_events (store/listen.h) and rings the
+     * bell, so events committed by a scheduler in another process or host stream at once. */
+    bool listening;
+    pthread_t lthread;
+    uv_loop_t lloop;
+    uv_async_t lstop; /* asks the thread to stop its listener */
+    struct listener *listener;
 };
 
 struct hub_sub {
@@ -210,8 +219,10 @@ static void *hub_pump(void *arg)
         }
         struct event_rec *v = NULL;
         size_t n = 0;
-        if (events_list(h->store, after, NULL, NULL, HUB_PAGE, &v, &n, &se) < 0) {
-            log_warn("event hub cannot read the event log", "err=%s", log_q(err_msg(&se)));
+        int lr = events_list(h->store, after, NULL, NULL, HUB_PAGE, &v, &n, &se);
+        if (lr < 0) {
+            if (lr != -EAGAIN) /* else appenders still at it: read again at the next round */
+                log_warn("event hub cannot read the event log", "err=%s", log_q(err_msg(&se)));
             n = 0;
         }
         pthread_mutex_lock(&h->mu);
@@ -226,6 +237,72 @@ static void *hub_pump(void *arg)
         events_free(v, n);
     }
     return NULL;
+}
+
+/* ---- the listener's thread (PostgreSQL) ---- */
+
+static void hub_on_events(void *ud, const char *channel)
+{
+    (void)channel;
+    hub_notify(ud);
+}
+
+static void hub_on_relisten(void *ud)
+{
+    hub_notify(ud); /* events may have committed while nobody listened */
+}
+
+static void hub_lstop(uv_async_t *a)
+{
+    struct hub *h = a->data;
+    listen_stop(h->listener);
+    h->listener = NULL;
+    uv_close((uv_handle_t *)a, NULL);
+}
+
+static void *hub_lmain(void *arg)
+{
+    struct hub *h = arg;
+    uv_run(&h->lloop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+/* Starts listening when the store has notifications: 0 (listening or nothing to listen to),
+ * or a negative code with *e filled. */
+static int hub_listen(struct hub *h, struct err *e)
+{
+    if (!listen_url_is_pg(h->store_url))
+        return 0;
+    int r = uv_loop_init(&h->lloop);
+    if (r < 0)
+        return err_set(e, r, "cannot start the event hub's listener: %s", uv_strerror(r));
+    uv_async_init(&h->lloop, &h->lstop, hub_lstop);
+    h->lstop.data = h;
+    const char *channels[] = {EVENTS_CHANNEL_EVENTS};
+    r = listen_start(&h->lloop, h->store_url, channels, 1, hub_on_events, hub_on_relisten, h,
+                     &h->listener, e);
+    if (r == 0 && (r = -pthread_create(&h->lthread, NULL, hub_lmain, h)) < 0)
+        (void)err_set(e, r, "cannot start the event hub's listener: %s", strerror(-r));
+    if (r < 0) {
+        listen_stop(h->listener);
+        h->listener = NULL;
+        uv_close((uv_handle_t *)&h->lstop, NULL);
+        uv_run(&h->lloop, UV_RUN_DEFAULT); /* the handles close */
+        uv_loop_close(&h->lloop);
+        return r;
+    }
+    h->listening = true;
+    return 0;
+}
+
+static void hub_unlisten(struct hub *h)
+{
+    if (!h->listening)
+        return;
+    h->listening = false;
+    uv_async_send(&h->lstop);
+    pthread_join(h->lthread, NULL);
+    uv_loop_close(&h->lloop);
 }
 
 int hub_start(const char *store_url, struct hub **out, struct err *e)
@@ -273,6 +350,10 @@ int hub_start(const char *store_url, struct hub **out, struct err *e)
         free(h);
         return -rc;
     }
+    if ((rc = hub_listen(h, e)) < 0) {
+        hub_stop(h);
+        return rc;
+    }
     *out = h;
     return 0;
 }
@@ -300,6 +381,7 @@ void hub_stop(struct hub *h)
 {
     if (!h)
         return;
+    hub_unlisten(h);
     hub_close(h);
     pthread_join(h->thread, NULL);
     /* Subscribers still reading see 'stopping' and end; their owner frees them. */
@@ -407,7 +489,8 @@ static void hub_set_pend(struct hub_sub *s, struct buf *b)
     s->pend_off = 0;
 }
 
-/* Catching up from the store (outside the lock): one page after s->last_id. */
+/* Catching up from the store (outside the lock): one page after s->last_id. 1 (frames in
+ * s->pend), 0 (nothing left in the store after it), 2 (nothing final yet: again later), -1. */
 static int hub_catchup(struct hub_sub *s)
 {
     if (!s->store) {
@@ -416,7 +499,10 @@ static int hub_catchup(struct hub_sub *s)
     }
     struct event_rec *v = NULL;
     size_t n = 0;
-    if (events_list(s->store, s->last_id, s->dag, s->run, 500, &v, &n, NULL) < 0)
+    int lr = events_list(s->store, s->last_id, s->dag, s->run, 500, &v, &n, NULL);
+    if (lr == -EAGAIN)
+        return 2;
+    if (lr < 0)
         return -1;
     struct buf b = BUF_INIT(BUF_NO_MAX);
     for (size_t i = 0; i < n; i++) {
@@ -453,8 +539,10 @@ ssize_t hub_read(struct hub_sub *s, char *buf, size_t max)
             pthread_mutex_unlock(&h->mu);
             if (s->catchup) {
                 int r = hub_catchup(s);
-                if (r > 0)
+                if (r == 1)
                     return hub_give(s, buf, max);
+                if (r == 2)
+                    return 0; /* read again soon: it is never skipped */
                 if (r < 0)
                     return -1;
                 /* nothing in the store after our id (pruned?): skip to the ring */

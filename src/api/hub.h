@@ -4,7 +4,9 @@
  *
  * Key idea: one pump thread reads new events from the store (woken by
  * hub_notify: the store writer's on_commit hook calls it when the scheduler
- * runs in this process, and the API after its own writes; every HUB_POLL_MS
+ * runs in this process, and the API after its own writes; on PostgreSQL
+ * also a listener of NOTIFY baram_events, which every commit that appended
+ * events sends, whichever process or host wrote them; every HUB_POLL_MS
  * otherwise, and only while someone listens) into
  * a ring of the newest HUB_RING events. Subscribers read the ring at their
  * own pace, each from its own position: the scheduler never waits for them

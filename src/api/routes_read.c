@@ -925,16 +925,24 @@ static void get_workers(struct api_req *rq, struct api_resp *rs)
     api_json(rs, 200, list_obj("workers", json_array(), 0));
 }
 
+/* Liveness and the database: its backend, whether a round trip (SELECT 1) works on this
+ * thread's connection (reconnected first when it was lost), and how long it took. */
 static void get_health(struct api_req *rq, struct api_resp *rs)
 {
+    int64_t t0 = when_mono_ns();
     struct store *s = api_store(rq, rs);
-    struct pool_rec *v = NULL;
-    size_t n = 0;
-    bool ok = s && store_list_pools(s, &v, &n, NULL) == 0;
-    store_free_pools(v, n);
+    bool ok = s && store_ping(s, NULL) == 0;
+    int64_t took_ns = when_mono_ns() - t0;
+    json_t *db = json_object();
+    json_object_set_new(
+        db, "backend",
+        json_string(s ? store_backend_name(s) : store_url_backend(rq->opts->store_url)));
+    json_object_set_new(db, "reachable", json_boolean(ok));
+    json_object_set_new(db, "latency_ms", ok ? json_real((double)took_ns / 1e6) : json_null());
     json_t *o = json_object();
     json_object_set_new(o, "status", json_string(ok ? "ok" : "error"));
     json_object_set_new(o, "store", json_string(ok ? "ok" : "error"));
+    json_object_set_new(o, "database", db);
     api_json(rs, ok ? 200 : 503, o);
 }
 

@@ -57,6 +57,8 @@
 #include "ops/schedlock.h"
 #include "sched/engine.h"
 #include "sched/run.h"
+#include "store/events.h"
+#include "store/listen.h"
 #include "store/store.h"
 
 #define DAEMON_CURSOR_UNKNOWN (-2)
@@ -178,6 +180,7 @@ struct daemon {
     uv_timer_t plan_timer, resync_timer, grace_timer, drain_timer;
     uv_fs_event_t bell;
     bool bell_on;
+    struct listener *wake; /* PostgreSQL: LISTEN baram_wake, the doorbell of any host */
     uv_signal_t sigterm, sigint, sighup;
     bool stopping, halting;
     bool ready_said;
@@ -873,6 +876,25 @@ static void daemon_on_resync(uv_timer_t *t)
     daemon_sync(t->data);
 }
 
+/* NOTIFY baram_wake (a request the CLI or an API wrote, on any host), or the listener back
+ * after an outage (a notification may have gone by): read the store now. */
+static void daemon_on_wake(void *ud, const char *channel)
+{
+    (void)channel;
+    daemon_sync(ud);
+}
+
+static void daemon_on_relisten(void *ud)
+{
+    daemon_sync(ud);
+}
+
+static void daemon_stop_wake(struct daemon *d)
+{
+    listen_stop(d->wake);
+    d->wake = NULL;
+}
+
 /* ---- the planner ---- */
 
 static void daemon_claim_done(struct daemon *d, struct djob *j)
@@ -1160,6 +1182,7 @@ static void daemon_on_signal(uv_signal_t *h, int signum)
         d->bell_on = false;
         daemon_close(d, (uv_handle_t *)&d->bell);
     }
+    daemon_stop_wake(d);
     uv_timer_start(&d->grace_timer, daemon_on_grace, (uint64_t)grace, 0);
     uv_timer_start(&d->drain_timer, daemon_on_drain, 0, 50);
 }
@@ -1244,10 +1267,19 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
     else
         daemon_close(d, (uv_handle_t *)&d->bell);
     free(bell);
+    /* On PostgreSQL the CLI and the APIs, on any host, NOTIFY instead. */
+    const char *wake_channels[] = {EVENTS_CHANNEL_WAKE};
+    struct err le = {0};
+    int lr = listen_start(&d->loop, o->store_url, wake_channels, 1, daemon_on_wake,
+                          daemon_on_relisten, d, &d->wake, &le);
+    if (lr < 0 && lr != -ENOTSUP)
+        log_warn("cannot listen for wake-ups: requests wait for the periodic look", "error=%s",
+                 log_q(err_msg(&le)));
 
     if ((rc = dagdir_open(&d->loop, o->dags, daemon_on_dag_change, d, &d->dir, e)) < 0) {
         d->dir = NULL;
         d->stopping = true;
+        daemon_stop_wake(d);
         daemon_close(d, (uv_handle_t *)&d->bell);
         d->bell_on = false;
         daemon_maybe_finish(d);

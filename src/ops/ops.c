@@ -91,6 +91,15 @@ static int PRINTF_LIKE(4, 5)
 }
 
 /* A store call's failure, which it wrote into e->err, as OPS_STORE: ERR_DB. */
+/* Wakes the schedulers after a change they act on (a request, a new run, a pause, a pool):
+ * NOTIFY baram_wake where the store has notifications (PostgreSQL: schedulers on any host
+ * listen), else the home's doorbell. A lost wake-up costs at most their periodic look. */
+static void ops_ring(struct store *s, const char *home_dir)
+{
+    if (events_notify(s, EVENTS_CHANNEL_WAKE, NULL) == -ENOTSUP)
+        schedlock_ring(home_dir);
+}
+
 static int fail_store(struct ops_err *e)
 {
     struct err keep = e->err;
@@ -427,7 +436,7 @@ int ops_trigger(struct store *s, const char *home_dir, const char *dags_folder, 
         queued_release(&q);
         return r;
     }
-    schedlock_ring(home_dir);
+    ops_ring(s, home_dir);
     out->logical_at_ms = logical;
     out->paused = dag_paused(s, d->id);
     queued_release(&q);
@@ -521,7 +530,7 @@ int ops_backfill(struct store *s, const char *home_dir, const char *dags_folder,
     }
     if ((r = store_commit(s, se)) < 0)
         goto dberr;
-    schedlock_ring(home_dir);
+    ops_ring(s, home_dir);
     out->paused = out->nrun_ids && dag_paused(s, d->id);
     goto out;
 dberr:
@@ -558,7 +567,7 @@ int ops_set_paused(struct store *s, const char *home_dir, const char *dags_folde
         r = fail_store(e);
         goto out;
     }
-    schedlock_ring(home_dir);
+    ops_ring(s, home_dir);
 out:
     folder_release(&f);
     return r;
@@ -710,7 +719,7 @@ int ops_cancel(struct store *s, const char *home_dir, const char *run_id, int64_
             r = fail_store(e);
             goto out;
         }
-        schedlock_ring(home_dir);
+        ops_ring(s, home_dir);
         int64_t deadline = when_mono_ms() + (wait_ms > 0 ? wait_ms : 0);
         enum run_state st = run.state;
         while (!run_state_finished(st) && when_mono_ms() < deadline) {
@@ -981,7 +990,7 @@ int ops_clear(struct store *s, const char *home_dir, const char *run_id, const c
     } else if ((r = clear_plan_commit(s, &p, RUN_QUEUED, NULL, &out->nrows, e)) < 0) {
         goto out;
     }
-    schedlock_ring(home_dir);
+    ops_ring(s, home_dir);
     out->tasks = xcalloc(p.nset, sizeof *out->tasks);
     for (uint32_t k = 0; k < p.dag->ntasks; k++)
         if (p.set[p.dag->topo[k]])
@@ -1129,6 +1138,6 @@ int ops_pool_set(struct store *s, const char *home_dir, const char *name, int64_
                     OPS_POOL_SLOTS_MAX);
     if (store_set_pool(s, name, (int)slots, se) < 0)
         return fail_store(e);
-    schedlock_ring(home_dir); /* a running scheduler applies it at once */
+    ops_ring(s, home_dir); /* a running scheduler applies it at once */
     return 0;
 }

@@ -7,8 +7,9 @@
  * Each function works on an open store (the caller's connection), writes
  * its request in one transaction (a queued run claimed with
  * store_claim_run, a paused flag, a cancel request, reset task instances,
- * a pool row) and rings the home's doorbell (schedlock_ring) on success, so
- * a running scheduler reads it at once. Nothing here prints: a failure
+ * a pool row) and wakes the schedulers on success (NOTIFY baram_wake on
+ * PostgreSQL, else the home's doorbell, schedlock_ring), so a running
+ * scheduler reads it at once. Nothing here prints: a failure
  * fills a struct ops_err with its kind (which the CLI turns into an exit
  * code and the API into an HTTP status), its code and a message for a
  * person (a struct err, base/err.h, which the store's calls fill directly)

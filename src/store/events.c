@@ -5,6 +5,7 @@
  */
 #include "store/events.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +73,17 @@ int events_put(struct store *s, enum event_kind kind, const char *dag_id, const 
 {
     return store__backend(s)->events_put(store__conn(s), kind, dag_id, run_id, task_id, state,
                                          try_number, at_ms, e);
+}
+
+int events_w_flush(struct events_w *w, struct err *e)
+{
+    return w->be->events_w_flush ? w->be->events_w_flush(w->w, e) : 0;
+}
+
+int events_notify(struct store *s, const char *channel, struct err *e)
+{
+    const struct store_backend *be = store__backend(s);
+    return be->notify ? be->notify(store__conn(s), channel, e) : -ENOTSUP;
 }
 
 int events_w_prune(struct events_w *w, struct err *e)

@@ -55,18 +55,34 @@ int events_w_put(struct events_w *w, enum event_kind kind, const char *dag_id, c
 int events_put(struct store *s, enum event_kind kind, const char *dag_id, const char *run_id,
                const char *task_id, const char *state, int try_number, int64_t at_ms,
                struct err *e) WARN_UNUSED;
+/* Writes the events appended since the last flush: a backend may gather events_w_put's and
+ * write them here in one statement, so the writer calls it after its batch's appends, in the
+ * same transaction. Afterwards nothing is gathered, whether it failed or not. 0 or ERR_DB. */
+int events_w_flush(struct events_w *w, struct err *e) WARN_UNUSED;
 /* Deletes all but the newest EVENTS_KEEP rows. 0 or ERR_DB. */
 int events_w_prune(struct events_w *w, struct err *e) WARN_UNUSED;
 
 /* Events with id > after_id, oldest first, at most limit, optionally of one DAG / one run
- * (NULL: any). 0 and *out (*n; free with events_free), or ERR_DB. */
+ * (NULL: any): never one with a lower id that commits later (so a reader moving past the
+ * last one misses nothing). 0 and *out (*n; free with events_free); -EAGAIN (PostgreSQL:
+ * an id after after_id may still commit, and nothing before it is final yet: read again
+ * later, this is not "nothing more"); or ERR_DB. */
 int events_list(struct store *s, int64_t after_id, const char *dag_id, const char *run_id,
                 size_t limit, struct event_rec **out, size_t *n, struct err *e) WARN_UNUSED;
 /* Rows by state, for /metrics: task instances and runs. 0 or ERR_DB. */
 int events_count_tis(struct store *s, int64_t counts[TI_STATE_COUNT], struct err *e) WARN_UNUSED;
 int events_count_runs(struct store *s, int64_t counts[RUN_STATE_COUNT], struct err *e) WARN_UNUSED;
 
-/* The newest event's id (0 when none). */
+/* The newest event's id (0 when none): a stream starting after it misses nothing that
+ * commits later (on PostgreSQL, an id below it committing later is waited for first). */
 int events_last_id(struct store *s, int64_t *id, struct err *e) WARN_UNUSED;
+
+/* Wake-ups between processes (PostgreSQL: NOTIFY, seen by store/listen.h's listeners on any
+ * host): wakes every listener of channel, at the commit of the transaction s has open, or at
+ * once. 0, -ENOTSUP (a backend without notifications: the caller uses its own doorbell), or
+ * ERR_DB. */
+#define EVENTS_CHANNEL_WAKE   "baram_wake"   /* a request for the schedulers: sync now */
+#define EVENTS_CHANNEL_EVENTS "baram_events" /* events committed (sent by the database) */
+int events_notify(struct store *s, const char *channel, struct err *e) WARN_UNUSED;
 
 #endif

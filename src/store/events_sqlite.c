@@ -149,7 +149,7 @@ int events_sqlite_list(void *conn, int64_t after_id, const char *dag_id, const c
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         xgrow((void **)&v, &cap, k + 1, sizeof(*v));
         struct event_rec *ev = &v[k++];
-        memset(e, 0, sizeof(*ev));
+        memset(ev, 0, sizeof(*ev));
         ev->id = sqlite3_column_int64(st, 0);
         ev->at_ms = sqlite3_column_int64(st, 1);
         const unsigned char *kind = sqlite3_column_text(st, 2);
@@ -233,4 +233,12 @@ int events_sqlite_count_runs(void *conn, int64_t counts[RUN_STATE_COUNT], struct
 {
     return events_count(conn, "SELECT state, count(*) FROM runs GROUP BY state", events_parse_run,
                         counts, e);
+}
+
+int events_sqlite_ping(void *conn, struct err *e)
+{
+    sqlite3 *db = store__sqlite(conn);
+    if (sqlite3_exec(db, "SELECT 1", NULL, NULL, NULL) != SQLITE_OK)
+        return err_set(e, ERR_DB, "cannot run SELECT 1: %s", sqlite3_errmsg(db));
+    return 0;
 }

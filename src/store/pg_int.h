@@ -91,4 +91,26 @@ const char *store__pg_where(void *conn);
  * database in messages. */
 int migrate_pg(PGconn *c, const char *where, struct err *e) WARN_UNUSED;
 
+/* ---- events_pg.c: the event log's entries of store__pg_backend, wake-ups, health ---- */
+
+int events_pg_w_open(void *conn, void **w, struct err *e);
+void events_pg_w_close(void *w);
+int events_pg_w_put(void *w, enum event_kind kind, const char *dag_id, const char *run_id,
+                    const char *task_id, const char *state, int try_number, int64_t at_ms,
+                    struct err *e);
+int events_pg_w_flush(void *w, struct err *e);
+int events_pg_w_prune(void *w, int64_t keep, struct err *e);
+int events_pg_list(void *conn, int64_t after_id, const char *dag_id, const char *run_id,
+                   size_t limit, struct event_rec **out, size_t *n, struct err *e);
+int events_pg_last_id(void *conn, int64_t *id, struct err *e);
+int events_pg_count_tis(void *conn, int64_t counts[TI_STATE_COUNT], struct err *e);
+int events_pg_count_runs(void *conn, int64_t counts[RUN_STATE_COUNT], struct err *e);
+/* One event in the connection's open transaction (or its own): for store_pg.c's claim_run
+ * as for events_put. */
+int events_pg_put(void *conn, enum event_kind kind, const char *dag_id, const char *run_id,
+                  const char *task_id, const char *state, int try_number, int64_t at_ms,
+                  struct err *e);
+int events_pg_notify(void *conn, const char *channel, struct err *e);
+int events_pg_ping(void *conn, struct err *e);
+
 #endif

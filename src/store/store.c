@@ -231,6 +231,23 @@ int store_open_existing(const char *url, struct store **out, struct err *e)
     return open_url(url, false, out, e);
 }
 
+const char *store_backend_name(struct store *s)
+{
+    return s->be->name;
+}
+
+const char *store_url_backend(const char *url)
+{
+    return url && (has_prefix(url, "postgresql://") || has_prefix(url, "postgres://"))
+               ? store__pg_backend.name
+               : store__sqlite_backend.name;
+}
+
+int store_ping(struct store *s, struct err *e)
+{
+    return s->be->ping(s->db, e);
+}
+
 void store_close(struct store *s)
 {
     if (!s)

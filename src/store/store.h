@@ -115,6 +115,11 @@ int store_open_existing(const char *url, struct store **out, struct err *e) WARN
  * PostgreSQL URL may hold a password: never print the URL itself). Into buf (n >= 1); buf. */
 const char *store_describe(const char *url, char *buf, size_t n);
 void store_close(struct store *s);
+/* The backend's name ("sqlite", "postgresql"), static; store_url_backend: the one url names. */
+const char *store_backend_name(struct store *s);
+const char *store_url_backend(const char *url);
+/* One round trip to the database (SELECT 1), e.g. for a health check. 0 or a negative code. */
+int store_ping(struct store *s, struct err *e) WARN_UNUSED;
 
 /* Writes. store_begin starts a transaction, store_commit makes it durable (WAL + synchronous
  * FULL on SQLite; when it fails, the transaction is rolled back), store_rollback drops it.

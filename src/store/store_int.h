@@ -100,6 +100,14 @@ struct store_backend {
     int (*events_put)(void *db, enum event_kind kind, const char *dag_id, const char *run_id,
                       const char *task_id, const char *state, int try_number, int64_t at_ms,
                       struct err *e);
+    /* Optional (NULL: each events_w_put wrote its row): writes the events gathered by
+     * events_w_put since the last flush, in the writer's transaction. */
+    int (*events_w_flush)(void *w, struct err *e);
+    /* Optional (NULL: -ENOTSUP, a backend without notifications): wakes every listener of
+     * channel (NOTIFY), in the open transaction (delivered at its commit) or at once. */
+    int (*notify)(void *db, const char *channel, struct err *e);
+    /* The cheapest round trip to the database (SELECT 1): 0, or a negative code. */
+    int (*ping)(void *db, struct err *e);
 };
 
 /* For the modules of this layer in front of the backends (events.c): s's backend and its
@@ -139,5 +147,6 @@ int events_sqlite_count_runs(void *conn, int64_t counts[RUN_STATE_COUNT], struct
 int events_sqlite_put(void *conn, enum event_kind kind, const char *dag_id, const char *run_id,
                       const char *task_id, const char *state, int try_number, int64_t at_ms,
                       struct err *e);
+int events_sqlite_ping(void *conn, struct err *e);
 
 #endif

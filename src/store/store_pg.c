@@ -348,7 +348,10 @@ static int prepare(struct pg_conn *c, enum pg_stmt id, struct err *e)
 static PGresult *run(struct pg_conn *c, enum pg_stmt id, const struct params *p, const char *what,
                      int *rc, struct err *e)
 {
-    *rc = prepare(c, id, e);
+    /* a statement prepared before the connection broke is prepared again on the new one */
+    *rc = ensure_conn(c, e);
+    if (*rc == 0)
+        *rc = prepare(c, id, e);
     if (*rc == 0)
         *rc = drain(c, e);
     if (*rc < 0)
@@ -1213,10 +1216,6 @@ static int pg_has_run_at(void *db, const char *dag_id, int64_t logical_at_ms, bo
     return r;
 }
 
-static int pg_events_put(void *db, enum event_kind kind, const char *dag_id, const char *run_id,
-                         const char *task_id, const char *state, int try_number, int64_t at_ms,
-                         struct err *e);
-
 /* Claims prefix + the ISO time of at_ms (+1 ms until one is free): the INSERT ... ON CONFLICT
  * DO NOTHING of the primary key decides, so two claimers, in this process or another
  * scheduler, never get one id. */
@@ -1403,66 +1402,6 @@ static int pg_purge_revocations(void *db, int64_t before_ms, int64_t *purged, st
     return 0;
 }
 
-/* ---- the event log: events_pg.c (not yet) ---- */
-
-static int no_events(struct err *e)
-{
-    return err_set(e, -ENOTSUP, "the event log is not available on PostgreSQL yet");
-}
-
-static int pg_events_w_open(void *db, void **w, struct err *e)
-{
-    *w = NULL;
-    return no_events(e);
-}
-
-static void pg_events_w_close(void *w)
-{
-}
-
-static int pg_events_w_put(void *w, enum event_kind kind, const char *dag_id, const char *run_id,
-                           const char *task_id, const char *state, int try_number, int64_t at_ms,
-                           struct err *e)
-{
-    return no_events(e);
-}
-
-static int pg_events_w_prune(void *w, int64_t keep, struct err *e)
-{
-    return no_events(e);
-}
-
-static int pg_events_list(void *db, int64_t after_id, const char *dag_id, const char *run_id,
-                          size_t limit, struct event_rec **out, size_t *n, struct err *e)
-{
-    *out = NULL;
-    *n = 0;
-    return no_events(e);
-}
-
-static int pg_events_last_id(void *db, int64_t *id, struct err *e)
-{
-    *id = 0;
-    return no_events(e);
-}
-
-static int pg_count_tis(void *db, int64_t counts[TI_STATE_COUNT], struct err *e)
-{
-    return no_events(e);
-}
-
-static int pg_count_runs(void *db, int64_t counts[RUN_STATE_COUNT], struct err *e)
-{
-    return no_events(e);
-}
-
-static int pg_events_put(void *db, enum event_kind kind, const char *dag_id, const char *run_id,
-                         const char *task_id, const char *state, int try_number, int64_t at_ms,
-                         struct err *e)
-{
-    return no_events(e);
-}
-
 const struct store_backend store__pg_backend = {
     .name = "postgresql",
     .close = pg_close,
@@ -1506,13 +1445,16 @@ const struct store_backend store__pg_backend = {
     .revocation_gen = pg_revocation_gen,
     .list_revocations = pg_list_revocations,
     .purge_revocations = pg_purge_revocations,
-    .events_w_open = pg_events_w_open,
-    .events_w_close = pg_events_w_close,
-    .events_w_put = pg_events_w_put,
-    .events_w_prune = pg_events_w_prune,
-    .events_list = pg_events_list,
-    .events_last_id = pg_events_last_id,
-    .count_tis = pg_count_tis,
-    .count_runs = pg_count_runs,
-    .events_put = pg_events_put,
+    .events_w_open = events_pg_w_open,
+    .events_w_close = events_pg_w_close,
+    .events_w_put = events_pg_w_put,
+    .events_w_prune = events_pg_w_prune,
+    .events_list = events_pg_list,
+    .events_last_id = events_pg_last_id,
+    .count_tis = events_pg_count_tis,
+    .count_runs = events_pg_count_runs,
+    .events_put = events_pg_put,
+    .events_w_flush = events_pg_w_flush,
+    .notify = events_pg_notify,
+    .ping = events_pg_ping,
 };

@@ -1435,4 +1435,5 @@ const struct store_backend store__sqlite_backend = {
     .count_tis = events_sqlite_count_tis,
     .count_runs = events_sqlite_count_runs,
     .events_put = events_sqlite_put,
+    .ping = events_sqlite_ping,
 };

@@ -36,7 +36,9 @@
  * never shows a change that is not durable.
  *
  * A failed commit (the transaction is rolled back) is retried up to 3 times
- * with a short backoff; then the writer is failed: on_error runs on the loop,
+ * with a short backoff (a lost connection, -ECONNRESET: for up to 30 s, so a
+ * database server's restart is waited out; the backend reconnects); then the
+ * writer is failed: on_error runs on the loop,
  * queued and later changes are dropped and every submit returns 0.
  *
  * Stop: the thread drains the queue, commits, closes its connection,
@@ -65,6 +67,10 @@
 #include "store/events.h"
 
 #define WRITER_RETRIES 3
+/* A lost connection (a database server restarting: -ECONNRESET) is retried this long, every
+ * WRITER_RECONNECT_PAUSE_MS at most, before the writer counts as failed. */
+#define WRITER_RECONNECT_MS       30000
+#define WRITER_RECONNECT_PAUSE_MS 250
 /* Changes per transaction at most: under a flood, bounds the time to the first durable
  * report (a commit of 4096 rows takes ~20-40 ms) at no cost in throughput. */
 #define WRITER_BATCH_MAX 4096
@@ -325,6 +331,9 @@ static int write_events(struct store_writer *w, struct err *err)
         if (r < 0)
             return r;
     }
+    int r = events_w_flush(w->ev, err);
+    if (r < 0)
+        return r;
     w->ev_since_prune += w->events.n;
     if (w->ev_since_prune >= WRITER_PRUNE_EVERY) {
         w->ev_since_prune = 0;
@@ -436,6 +445,7 @@ static void *writer_main(void *arg)
                 coalesce(w);
             uint64_t rows = 0;
             int64_t took_ns = 0;
+            int64_t lost_until = when_mono_ms() + WRITER_RECONNECT_MS;
             for (int attempt = 0;; attempt++) {
                 int64_t t0 = when_mono_ns();
                 r = write_batch(w, &rows, &err);
@@ -443,7 +453,12 @@ static void *writer_main(void *arg)
                     took_ns = when_mono_ns() - t0;
                     break;
                 }
-                if (attempt == WRITER_RETRIES)
+                int pause = attempt < 5 ? 10 << attempt : WRITER_RECONNECT_PAUSE_MS;
+                if (r == -ECONNRESET && when_mono_ms() + pause < lost_until) {
+                    sleep_ms(pause); /* the whole batch again once the server is back */
+                    continue;
+                }
+                if (attempt >= WRITER_RETRIES)
                     break;
                 sleep_ms(10 << attempt);
             }

@@ -475,3 +475,21 @@ def test_a_clear_and_a_cancel_the_cli_writes_stream_their_events(api):
     assert s.wait(lambda x: [e["state"] for e in x.data() if e["run_id"] == queued]
                   == ["queued", "cancelled"], 10), s.data()
     s.close()
+
+
+def test_a_client_resuming_after_a_restart_catches_up_from_the_store(api):
+    """Events written before the server started are not in its ring: a client resuming from
+    id 0 reads them from the store (the catch-up), all of them, in order."""
+    api.write("one.yaml", "dag: one\ntasks:\n  t: {run: 'true'}\n  u: {run: 'true', needs: [t]}\n")
+    api.start()
+    api.wait_run(api.trigger("one"))
+    api.stop()
+    api.log = open(api.home.parent / "daemon2.log", "a+")  # its "up" lines, not the first's
+    sanitizers.log(api.home.parent / "daemon2.log", api)
+    api.start()
+    s = Stream(api, last_id=0)
+    assert s.wait(lambda x: sum(1 for e in x.data() if e["type"] == "run"
+                                and e["state"] == "success") == 1), (s.raw[-500:], api.logtext())
+    ids = [e["id"] for e in s.data()]
+    assert ids == sorted(ids) and ids[0] == 1 and len(ids) == len(set(ids)) >= 6, ids
+    s.close()

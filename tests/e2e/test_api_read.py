@@ -17,7 +17,7 @@ import pytest
 
 from api_util import (ApiServer, add_user, alive_cleanup, check_problem, make_home, record_dags,
                       token)
-from conftest import ROOT
+from conftest import ON_PG, ROOT
 
 LIST_ROUTES = ["/api/v1/dags", "/api/v1/import-errors", "/api/v1/pools", "/api/v1/workers"]
 BIG_LOG = 1536 * 1024  # bytes the "big" task prints: more than one 1 MiB chunk
@@ -96,7 +96,13 @@ def run_path(env, i=0):
 
 def test_health_is_public(env):
     r = get(env, "/api/v1/health", who=None)
-    assert ok_json(r) == {"status": "ok", "store": "ok"}
+    o = ok_json(r)
+    db = o.pop("database")
+    assert o == {"status": "ok", "store": "ok"}
+    # the database: its backend, reached with a round trip that took a moment
+    assert db["backend"] == ("postgresql" if ON_PG else "sqlite"), db
+    assert db["reachable"] is True, db
+    assert 0 < db["latency_ms"] < 5000, db
 
 
 def test_unknown_route_is_a_404_problem(env):
@@ -150,7 +156,8 @@ def test_head_is_get_without_the_body(env):
             got += chunk
     heads = got.split(b"\r\n\r\n")
     assert [h.split(b"\r\n")[0] for h in heads[:3]] == [b"HTTP/1.1 200 OK"] * 3, got
-    assert heads[3] == b'{"status":"ok","store":"ok"}', got
+    health = json.loads(heads[3])  # the GET's whole body, nothing of the HEADs before it
+    assert health["status"] == "ok" and health["database"]["reachable"] is True, got
 
 
 def test_missing_or_bad_token_is_401(env):
