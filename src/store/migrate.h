@@ -29,6 +29,10 @@ struct migrate_step {
 /* Generated (build/gen/migrate_sqlite_steps.c): the SQLite backend's migrations by number. */
 extern const struct migrate_step migrate_sqlite_steps[];
 extern const size_t migrate_sqlite_steps_count;
+/* Generated (build/gen/migrate_pg_steps.c): the PostgreSQL backend's, applied by migrate_pg
+ * (store/pg_int.h). */
+extern const struct migrate_step migrate_pg_steps[];
+extern const size_t migrate_pg_steps_count;
 
 /* The highest number among the n steps. */
 int migrate_latest(const struct migrate_step *steps, size_t n);

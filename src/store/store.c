@@ -14,7 +14,9 @@
 
 #include "base/err.h"
 #include "base/fault.h"
+#include "base/when.h"
 #include "base/xalloc.h"
+#include "store/pg_int.h"
 #include "store/store_int.h"
 
 struct store {
@@ -125,9 +127,35 @@ void run_request_release(struct run_request *q)
     memset(q, 0, sizeof(*q));
 }
 
+int store__txn_end(const struct store_backend *be, void *db, bool own, int r, struct err *e)
+{
+    if (!own)
+        return r;
+    if (r < 0) {
+        be->rollback(db);
+        return r;
+    }
+    return be->commit(db, e);
+}
+
+int64_t store__now_or(int64_t at_ms)
+{
+    return at_ms > 0 ? at_ms : when_now_ms();
+}
+
 static bool has_prefix(const char *s, const char *p)
 {
     return strncmp(s, p, strlen(p)) == 0;
+}
+
+/* Wraps a backend's freshly opened connection. */
+static int store_wrap(const struct store_backend *be, void *db, struct store **out)
+{
+    struct store *s = xmalloc(sizeof(*s));
+    s->be = be;
+    s->db = db;
+    *out = s;
+    return 0;
 }
 
 int store_open(const char *url, struct store **out, struct err *e)
@@ -135,11 +163,16 @@ int store_open(const char *url, struct store **out, struct err *e)
     *out = NULL;
     if (!url || !*url)
         return err_set(e, -EINVAL, "no database given: set 'db' in baram.yaml or BARAM_DB");
-    /* Never echo a postgresql url: it may hold a password. */
-    if (has_prefix(url, "postgresql://") || has_prefix(url, "postgres://"))
-        return err_set(e, -ENOTSUP,
-                       "PostgreSQL support is not built yet: use an SQLite database (a path "
-                       "or sqlite:PATH)");
+    void *db = NULL;
+    int r;
+    /* Never echo a postgresql url: it may hold a password (store__pg_open says HOST/DB). */
+    if (has_prefix(url, "postgresql://") || has_prefix(url, "postgres://")) {
+        if (FAULT(FP_STORE_OPEN))
+            return err_set(e, ERR_DB, "cannot open database: injected fault FP_STORE_OPEN");
+        if ((r = store__pg_open(url, &db, e)) < 0)
+            return r;
+        return store_wrap(&store__pg_backend, db, out);
+    }
     const char *path = has_prefix(url, "sqlite:") ? url + strlen("sqlite:") : url;
     if (has_prefix(path, "//"))
         path += 2; /* sqlite:///abs/path, as in SQLAlchemy urls */
@@ -147,15 +180,9 @@ int store_open(const char *url, struct store **out, struct err *e)
         return err_set(e, -EINVAL, "no database path given after 'sqlite:'");
     if (FAULT(FP_STORE_OPEN))
         return err_set(e, ERR_DB, "cannot open database: injected fault FP_STORE_OPEN");
-    void *db = NULL;
-    int r = store__sqlite_open(path, &db, e);
-    if (r < 0)
+    if ((r = store__sqlite_open(path, &db, e)) < 0)
         return r;
-    struct store *s = xmalloc(sizeof(*s));
-    s->be = &store__sqlite_backend;
-    s->db = db;
-    *out = s;
-    return 0;
+    return store_wrap(&store__sqlite_backend, db, out);
 }
 
 void store_close(struct store *s)
