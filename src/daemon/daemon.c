@@ -183,6 +183,7 @@ struct daemon {
     uv_signal_t sigterm, sigint, sighup;
     bool stopping, halting;
     bool ready_said;
+    bool dir_closing; /* dagdir_close called */
     int lock_fd;
     int open_handles;
     /* The registry (several schedulers on one database): this scheduler's row, its beat on
@@ -1238,8 +1239,10 @@ static void daemon_maybe_finish(struct daemon *d)
         engine_stopping(d->e))
         return;
     if (d->dir) {
-        struct dagdir *dir = d->dir;
-        dagdir_close(dir, daemon_dagdir_closed, d);
+        if (!d->dir_closing) { /* once: this runs again at each event until it has closed */
+            d->dir_closing = true;
+            dagdir_close(d->dir, daemon_dagdir_closed, d);
+        }
         return;
     }
     engine_stop(d->e, daemon_engine_stopped, d);

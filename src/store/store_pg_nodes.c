@@ -33,8 +33,8 @@
 
 /* Runs sql with text parameters; 0 and *out (PQclear it; may be NULL when not wanted), or a
  * negative code with e saying "cannot <what> in PostgreSQL at ...". */
-static int nodes_exec(void *db, const char *sql, int n, const char *const *params,
-                      const char *what, PGresult **out, struct err *e)
+static int nodes_exec(void *db, const char *sql, int n, const char *const *params, const char *what,
+                      PGresult **out, struct err *e)
 {
     if (out)
         *out = NULL;
@@ -124,10 +124,14 @@ int pg_list_nodes(void *db, struct node_rec **out, size_t *n, struct err *e)
     PGresult *res;
     int r = nodes_exec(db,
                        "SELECT w.id, w.role, w.name, w.hostname, w.pid, array_to_string(w.queues, "
-                       "','), w.slots, w.state, " MS("w.started_at") ", " MS("w.heartbeat_at") ", "
-                       "CASE WHEN w.role = 'scheduler' THEN (SELECT count(*) FROM task_instances "
-                       "t JOIN runs r ON r.run_id = t.run_id WHERE r.sched_id = w.id AND t.state "
-                       "= 'running') ELSE 0 END FROM workers w ORDER BY w.role = 'worker', w.id",
+                       "','), w.slots, w.state, " MS("w.started_at") ", " MS(
+                           "w.heartbeat_at") ", "
+                                             "CASE WHEN w.role = 'scheduler' THEN (SELECT count(*) "
+                                             "FROM task_instances "
+                                             "t JOIN runs r ON r.run_id = t.run_id WHERE "
+                                             "r.sched_id = w.id AND t.state "
+                                             "= 'running') ELSE 0 END FROM workers w ORDER BY "
+                                             "w.role = 'worker', w.id",
                        0, NULL, "read the schedulers and workers", &res, e);
     if (r < 0)
         return r;
@@ -219,8 +223,8 @@ int pg_fence(void *db, int64_t id, struct err *e)
     snprintf(ids, sizeof ids, "%" PRId64, id);
     const char *p[] = {ids};
     PGresult *res;
-    int r = nodes_exec(db, "SELECT 1 FROM workers WHERE id = $1 AND state = 'active' FOR SHARE",
-                       1, p, "check the scheduler's registration", &res, e);
+    int r = nodes_exec(db, "SELECT 1 FROM workers WHERE id = $1 AND state = 'active' FOR SHARE", 1,
+                       p, "check the scheduler's registration", &res, e);
     if (r < 0)
         return r;
     int rows = PQntuples(res);
