@@ -279,3 +279,25 @@ def test_clean_stop_releases_runs_at_once(ha):
     print("taken %.2f s after SIGTERM" % took)
     assert b.stop() == 0
     ha.no_deadlock()
+
+
+def test_cancel_reaches_the_owning_scheduler(ha):
+    """`runs cancel` wakes the scheduler of the home it was run on; when another scheduler owns
+    the run, the request is handed over to it rather than dropped."""
+    ha.write_dag("long.yaml", """
+dag: long
+tasks:
+  t: {run: 'echo "$BARAM_RUN_ID t start" >> LOG; sleep 60'}
+""")
+    a = ha.start(0)
+    (run_id,) = ha.trigger("long")
+    assert poll(lambda: (run_id, "t", "start") in ha.lines(), 10), a.log()
+    b = ha.start(1)
+    assert ha.owner(run_id) == ha.sched_id(a)
+    r = ha.home(1)("runs", "cancel", run_id)  # rings b's doorbell: b reads the request first
+    assert r.rc == 0, r
+    assert poll(lambda: ha.runs()[run_id] == "cancelled", 8), (a.log(), b.log())
+    assert a.lines("run ended") and not b.lines("run ended")
+    for d in (a, b):
+        assert d.stop() == 0
+    ha.no_deadlock()
