@@ -1,6 +1,7 @@
 /*
  * store_nodes_test.c - the registry of schedulers and workers and run ownership (migration
- * 0006) on a real SQLite file in a fresh mkdtemp folder: register, heartbeat, declare dead and
+ * 0006) on a real SQLite file in a fresh folder, and on a fresh PostgreSQL database in the
+ * "_pg" run (tests/unit/pgtmp.h): register, heartbeat, declare dead and
  * release runs, claim and take runs, the write fence (also through the group-commit writer), a
  * clean stop, and one scheduled run per interval.
  */
@@ -24,32 +25,25 @@
 
 #include <uv.h>
 
+#include "../pgtmp.h"
 #include "base/err.h"
 #include "base/when.h"
 #include "store/store.h"
 
-static char tmpdir[PATH_MAX];
-static char url[PATH_MAX + 64];
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
+static const char *url;
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/baram-snodes-XXXXXX");
-    assert_non_null(mkdtemp(tmpdir));
-    snprintf(url, sizeof url, "%s/baram.db", tmpdir);
+    testdb_reset("snodes");
+    url = testdb_url("baram.db");
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    testdb_drop();
     return 0;
 }
 
