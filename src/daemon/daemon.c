@@ -1221,6 +1221,9 @@ static int daemon_register(struct daemon *d, struct err *e)
         if ((rc = store_reap_nodes(d->ctl, -1, NULL, e)) < 0)
             return rc;
     }
+    /* A predecessor on this home that crashed is replaced (store_node_register): its runs are
+     * resumed at once rather than after dead_after. */
+    char *home = realpath(d->o->home, NULL);
     struct node_rec n = {
         .role = "scheduler",
         .name = d->node_name,
@@ -1228,8 +1231,11 @@ static int daemon_register(struct daemon *d, struct err *e)
         .pid = (int)getpid(),
         .queues = "default",
         .slots = d->o->parallelism,
+        .home = home ? home : (char *)d->o->home,
     };
-    if ((rc = store_node_register(d->ctl, &n, &d->node_id, e)) < 0)
+    rc = store_node_register(d->ctl, &n, &d->node_id, e);
+    free(home);
+    if (rc < 0)
         return rc;
     log_info("scheduler registered", "scheduler=%s id=%lld", log_q(d->node_name),
              (long long)d->node_id);

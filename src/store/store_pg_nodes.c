@@ -71,12 +71,20 @@ int pg_node_register(void *db, const struct node_rec *n, int64_t *id, struct err
     snprintf(pid, sizeof pid, "%d", n->pid);
     snprintf(slots, sizeof slots, "%d", n->slots);
     const char *p[] = {n->role, n->name, n->hostname, pid, n->queues ? n->queues : "default",
-                       slots};
+                       slots,   n->home};
     PGresult *res;
-    int r = nodes_exec(db,
-                       "INSERT INTO workers (role, name, hostname, pid, queues, slots) VALUES "
-                       "($1, $2, $3, $4, string_to_array($5, ','), $6) RETURNING id",
-                       6, p, "register a scheduler or worker", &res, e);
+    /* One statement: the predecessor of the same host and home is dead (its successor holds
+     * the home's lock) and its runs are released as this one registers. */
+    int r =
+        nodes_exec(db,
+                   "WITH old AS (UPDATE workers SET state = 'dead' WHERE $7::text IS NOT NULL "
+                   "AND role = $1 AND hostname = $3 AND home = $7 AND state IN ('active', "
+                   "'draining') RETURNING id), "
+                   "freed AS (UPDATE runs SET sched_id = NULL FROM old WHERE runs.sched_id = "
+                   "old.id RETURNING runs.run_id) "
+                   "INSERT INTO workers (role, name, hostname, pid, queues, slots, home) VALUES "
+                   "($1, $2, $3, $4, string_to_array($5, ','), $6, $7) RETURNING id",
+                   7, p, "register a scheduler or worker", &res, e);
     if (r < 0)
         return r;
     *id = PQntuples(res) ? get_int(res, 0, 0) : 0;

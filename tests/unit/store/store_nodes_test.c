@@ -219,6 +219,35 @@ static void stop_releases_runs(void **state)
     store_close(s);
 }
 
+static void restart_on_a_home_replaces_its_predecessor(void **state)
+{
+    (void)state;
+    struct store *s = open_ok();
+    struct node_rec n = {
+        .role = "scheduler", .name = "h1:1", .hostname = "h1", .pid = 1, .home = "/srv/baram"};
+    int64_t a = 0, b = 0, other = 0;
+    assert_int_equal(store_node_register(s, &n, &a, NULL), 0);
+    n.home = "/srv/other";
+    assert_int_equal(store_node_register(s, &n, &other, NULL), 0);
+    put_queued(s, "r1", 1000);
+    size_t got = 0;
+    assert_int_equal(store_claim_runs(s, a, 5, &got, NULL), 0);
+    assert_int_equal(got, 1);
+    /* a crashed; its successor on the same home (and host) takes its place at once */
+    n.home = "/srv/baram";
+    n.pid = 2;
+    assert_int_equal(store_node_register(s, &n, &b, NULL), 0);
+    bool alive = true;
+    assert_int_equal(store_node_heartbeat(s, a, &alive, NULL), 0);
+    assert_false(alive);
+    assert_int_equal(store_node_heartbeat(s, other, &alive, NULL), 0);
+    assert_true(alive); /* another home: untouched */
+    assert_int_equal(owned(s, a), 0);
+    assert_int_equal(store_claim_runs(s, b, 5, &got, NULL), 0);
+    assert_int_equal(got, 1);
+    store_close(s);
+}
+
 static void scheduled_interval_once(void **state)
 {
     (void)state;
@@ -347,6 +376,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(claim_and_take_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(reap_fences_and_releases, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_releases_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(restart_on_a_home_replaces_its_predecessor, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(scheduled_interval_once, setup, teardown),
         cmocka_unit_test_setup_teardown(writer_fenced_after_reap, setup, teardown),
     };
