@@ -115,9 +115,9 @@
      * schedulers taking at once each get a request or neither (the row lock decides). */          \
     X(ST_TAKE_REQUESTS,                                                                            \
       "WITH d AS (DELETE FROM run_requests WHERE kind NOT LIKE '" STORE_REQUEST_LASTING "%' "      \
-      "RETURNING run_id, kind, at) SELECT run_id, kind, at FROM d UNION ALL SELECT run_id, "       \
-      "kind, at FROM run_requests WHERE kind LIKE '" STORE_REQUEST_LASTING "%' "                   \
-      "ORDER BY at, run_id" C_ORDER ", kind" C_ORDER)                                              \
+      "RETURNING run_id, kind, at) SELECT * FROM (SELECT run_id, kind, at FROM d UNION ALL "       \
+      "SELECT run_id, kind, at FROM run_requests WHERE kind LIKE '" STORE_REQUEST_LASTING "%') "   \
+      "AS q ORDER BY at, run_id" C_ORDER ", kind" C_ORDER)                                         \
     X(ST_DEL_REQUEST, "DELETE FROM run_requests WHERE run_id = $1 AND kind = $2")                  \
     X(ST_LIST_UNFINISHED, "SELECT " RUN_COLS " FROM runs WHERE state IN ('queued', 'running') "    \
                           "AND owner IS NULL ORDER BY queued_at IS NULL DESC, queued_at, "         \
@@ -378,7 +378,8 @@ static int put_stmt(struct pg_conn *c, enum pg_stmt id, const struct params *p, 
     }
     char name[16];
     snprintf(name, sizeof name, "b%d", (int)id);
-    if (!PQsendQueryPrepared(c->pg, name, p->n, p->v, p->len, p->fmt, 0))
+    if (!PQsendQueryPrepared(c->pg, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
+                             p ? p->fmt : NULL, 0))
         return keep_fail(c, conn_fail(c, NULL, what, e), e ? e->msg : "cannot write");
     c->pending++;
     return 0;
@@ -470,14 +471,36 @@ static void pg_close(void *db)
     free(c);
 }
 
-int store__pg_open(const char *url, void **db, struct err *e)
+/* Whether c's database holds a baram store (its schema_migrations table): 1, 0, or a negative
+ * code. */
+static int has_store(PGconn *c, const char *where, struct err *e)
+{
+    PGresult *r = PQexec(c, "SELECT to_regclass('schema_migrations') IS NOT NULL");
+    int rc;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        char what[PG_WHERE_MAX + 32];
+        snprintf(what, sizeof what, "cannot read %s", where);
+        rc = pg__fail(c, r, what, e);
+    } else {
+        rc = PQgetvalue(r, 0, 0)[0] == 't';
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int pg_open(const char *url, bool create, void **db, struct err *e)
 {
     *db = NULL;
     struct pg_conn *c = xcalloc(1, sizeof(*c));
     c->pipelining = true;
     pg__where(url, c->where, sizeof c->where);
     int r = pg__connect(url, &c->pg, e);
-    if (r == 0)
+    if (r == 0 && !create && (r = has_store(c->pg, c->where, e)) == 0)
+        r = err_set(e, -ENOENT,
+                    "no database yet in %s (nothing has run in this home yet; set --home or "
+                    "BARAM_HOME, or run 'baram init')",
+                    c->where);
+    if (r >= 0)
         r = migrate_pg(c->pg, c->where, e);
     if (r < 0) {
         pg_close(c);
@@ -485,6 +508,16 @@ int store__pg_open(const char *url, void **db, struct err *e)
     }
     *db = c;
     return 0;
+}
+
+int store__pg_open(const char *url, void **db, struct err *e)
+{
+    return pg_open(url, true, db, e);
+}
+
+int store__pg_open_existing(const char *url, void **db, struct err *e)
+{
+    return pg_open(url, false, db, e);
 }
 
 /* ---- transactions ---- */
