@@ -374,13 +374,14 @@ int store_list_nodes(struct store *s, struct node_rec **out, size_t *n, struct e
  * the home's lock shows that no other runs). */
 int store_reap_nodes(struct store *s, int64_t dead_after_ms, size_t *reaped,
                      struct err *e) WARN_UNUSED;
-/* Gives up to limit claimable runs (queued or running, run by a scheduler (owner NULL), owner
- * scheduler NULL; oldest queued first; rows another caller holds are skipped) to scheduler id.
- * *claimed (may be NULL): how many. */
+/* Gives up to limit claimable runs (queued or running, run by a scheduler (owner NULL), owned
+ * by no active scheduler; oldest queued first; rows another caller holds are skipped) to
+ * scheduler id, and no more than its fair share: the claimable runs divided by the active
+ * schedulers, rounded up. *claimed (may be NULL): how many. */
 int store_claim_runs(struct store *s, int64_t id, int limit, size_t *claimed,
                      struct err *e) WARN_UNUSED;
-/* Gives run_id to scheduler id if no scheduler owns it: *taken says whether it is id's now
- * (also when it was already). */
+/* Gives run_id to scheduler id if no active scheduler owns it: *taken says whether it is id's
+ * now (also when it was already). */
 int store_take_run(struct store *s, int64_t id, const char *run_id, bool *taken,
                    struct err *e) WARN_UNUSED;
 /* The unfinished runs (as store_list_unfinished_runs) owned by scheduler id. */

@@ -34,7 +34,8 @@
 #define UNFINISHED "state IN ('queued', 'running')"
 /* A run whose scheduler is no longer active (a finished run of one that has gone, set queued
  * again by a clear) is anyone's to claim. */
-#define NOT_LIVE "sched_id NOT IN (SELECT id FROM workers WHERE state IN ('active', 'draining'))"
+#define NOT_LIVE  "sched_id NOT IN (SELECT id FROM workers WHERE state IN ('active', 'draining'))"
+#define CLAIMABLE UNFINISHED " AND owner IS NULL AND (sched_id IS NULL OR " NOT_LIVE ")"
 
 /* Runs sql with text parameters; 0 and *out (PQclear it; may be NULL when not wanted), or a
  * negative code with e saying "cannot <what> in PostgreSQL at ...". */
@@ -198,14 +199,16 @@ int pg_claim_runs(void *db, int64_t id, int limit, size_t *claimed, struct err *
     snprintf(lim, sizeof lim, "%d", limit);
     const char *p[] = {ids, lim};
     PGresult *res;
-    /* MATERIALIZED: the planner must not rerun the LIMIT subquery per row (more rows than
-     * LIMIT could be updated, as Oban's fetch notes). */
+    /* A fair share: at most the claimable runs divided by the active schedulers (rounded up),
+     * so the one whose doorbell rang first does not take a whole burst. MATERIALIZED: the
+     * planner must not rerun the LIMIT subquery per row (more rows than LIMIT could be
+     * updated, as Oban's fetch notes). */
     int r = nodes_exec(
         db,
-        "WITH pick AS MATERIALIZED (SELECT run_id FROM runs WHERE state IN "
-        "('queued', 'running') AND owner IS NULL AND (sched_id IS NULL OR " NOT_LIVE ") "
-        "ORDER BY "
-        "queued_at NULLS LAST, logical_at, run_id LIMIT $2 FOR UPDATE OF runs SKIP LOCKED) "
+        "WITH pick AS MATERIALIZED (SELECT run_id FROM runs WHERE " CLAIMABLE " ORDER BY "
+        "queued_at NULLS LAST, logical_at, run_id LIMIT least($2::int, (SELECT ceil(count(*) / "
+        "greatest((SELECT count(*) FROM workers WHERE role = 'scheduler' AND state = 'active'), "
+        "1)::numeric)::int FROM runs WHERE " CLAIMABLE ")) FOR UPDATE OF runs SKIP LOCKED) "
         "UPDATE runs r SET sched_id = $1 FROM pick WHERE r.run_id = pick.run_id",
         2, p, "claim runs", &res, e);
     if (r < 0)

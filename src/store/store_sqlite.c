@@ -45,6 +45,11 @@
 /* A run whose scheduler is no longer active (a finished run of one that has gone, set queued
  * again by a clear) is anyone's to claim. */
 #define NOT_LIVE "sched_id NOT IN (SELECT id FROM workers WHERE state IN ('active', 'draining'))"
+#define CLAIMABLE                                                                                  \
+    "state IN ('queued', 'running') AND owner IS NULL AND (sched_id IS NULL OR " NOT_LIVE ")"
+/* The active schedulers, at least 1: a claim takes a fair share of the claimable runs. */
+#define LIVE_SCHEDULERS                                                                            \
+    "(SELECT max(COUNT(*), 1) FROM workers WHERE role = 'scheduler' AND state = 'active')"
 
 #define STMT_TABLE(X)                                                                              \
     X(ST_BEGIN, "BEGIN IMMEDIATE")                                                                 \
@@ -158,9 +163,9 @@
     X(ST_REAP_NODES, "UPDATE workers SET state = 'dead' WHERE role = 'scheduler' AND state IN "    \
                      "('active', 'draining') AND heartbeat_at <= ?1 RETURNING id")                 \
     X(ST_CLAIM_RUNS, "UPDATE runs SET sched_id = ?1 WHERE run_id IN (SELECT run_id FROM runs "     \
-                     "WHERE state IN ('queued', 'running') AND owner IS NULL AND (sched_id IS "    \
-                     "NULL OR " NOT_LIVE ") ORDER BY queued_at IS NULL, queued_at, logical_at, "   \
-                     "run_id LIMIT ?2)")                                                           \
+                     "WHERE " CLAIMABLE " ORDER BY queued_at IS NULL, queued_at, logical_at, "     \
+                     "run_id LIMIT min(?2, (SELECT (COUNT(*) + " LIVE_SCHEDULERS                   \
+                     " - 1) / " LIVE_SCHEDULERS " FROM runs WHERE " CLAIMABLE ")))")               \
     X(ST_TAKE_RUN, "UPDATE runs SET sched_id = ?1 WHERE run_id = ?2 AND (sched_id IS NULL OR "     \
                    "sched_id = ?1 OR " NOT_LIVE ") RETURNING 1")                                   \
     X(ST_LIST_OWNED, "SELECT " RUN_COLS " FROM runs WHERE state IN ('queued', 'running') "         \

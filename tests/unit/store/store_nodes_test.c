@@ -154,6 +154,31 @@ static void claim_and_take_runs(void **state)
     store_close(s);
 }
 
+static void claims_take_a_fair_share(void **state)
+{
+    (void)state;
+    struct store *s = open_ok();
+    int64_t a = register_ok(s, "a"), b = register_ok(s, "b"), c = register_ok(s, "c");
+    char id[16];
+    for (int i = 0; i < 7; i++) {
+        snprintf(id, sizeof id, "r%d", i);
+        put_queued(s, id, 1000 + i);
+    }
+    size_t got = 0;
+    assert_int_equal(store_claim_runs(s, a, 16, &got, NULL), 0);
+    assert_int_equal(got, 3); /* 7 runs, 3 schedulers */
+    assert_int_equal(store_claim_runs(s, b, 16, &got, NULL), 0);
+    assert_int_equal(got, 2); /* 4 left */
+    assert_int_equal(store_claim_runs(s, c, 1, &got, NULL), 0);
+    assert_int_equal(got, 1); /* its own limit */
+    assert_int_equal(store_claim_runs(s, c, 16, &got, NULL), 0);
+    assert_int_equal(got, 1);
+    assert_int_equal(store_claim_runs(s, a, 16, &got, NULL), 0);
+    assert_int_equal(got, 0);
+    assert_int_equal(owned(s, a) + owned(s, b) + owned(s, c), 7);
+    store_close(s);
+}
+
 static void reap_fences_and_releases(void **state)
 {
     (void)state;
@@ -264,12 +289,13 @@ static void cleared_run_of_a_gone_scheduler_is_claimable(void **state)
 {
     (void)state;
     struct store *s = open_ok();
-    int64_t a = register_ok(s, "a"), b = register_ok(s, "b");
+    int64_t a = register_ok(s, "a");
     put_queued(s, "r1", 1000);
     put_queued(s, "r2", 2000);
     size_t got = 0;
     assert_int_equal(store_claim_runs(s, a, 5, &got, NULL), 0);
     assert_int_equal(got, 2);
+    int64_t b = register_ok(s, "b");
     set_state(s, "r1", RUN_SUCCESS);
     set_state(s, "r2", RUN_SUCCESS);
     /* Cleared while a lives: still a's (it takes the run again at its next sync). */
@@ -414,6 +440,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(register_list_heartbeat, setup, teardown),
         cmocka_unit_test_setup_teardown(claim_and_take_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(claims_take_a_fair_share, setup, teardown),
         cmocka_unit_test_setup_teardown(reap_fences_and_releases, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_releases_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(restart_on_a_home_replaces_its_predecessor, setup,
