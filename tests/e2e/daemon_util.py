@@ -31,7 +31,9 @@ def poll(cond, timeout=10.0, step=POLL):
 
 
 class Daemon:
-    """One `baram standalone` process on b.home and b.dags."""
+    """One `baram standalone` process on b.home and b.dags (or `baram scheduler` with cmd)."""
+
+    cmd = "standalone"
 
     def __init__(self, b, args, log_path):
         self.b = b
@@ -45,7 +47,7 @@ class Daemon:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.mark = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.errf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([BIN, "standalone", "--dags", str(self.b.dags)] + self.args,
+        self.proc = subprocess.Popen([BIN, self.cmd, "--dags", str(self.b.dags)] + self.args,
                                      cwd=str(self.b.dags), env=self.b.env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self.errf)
