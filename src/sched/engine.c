@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "exec/httptask.h"
+#include "sched/admit.h"
 #include "sched/logpath.h"
 #include "sched/logprep.h"
 #include "sched/metrics.h"
@@ -32,6 +33,11 @@
 /* Where the scratch folder for tries' outputs goes when it is a memory file system: a try's
  * output is written, read once and removed, so it needs no disk (logpath.h). */
 #define ENGINE_SCRATCH_ROOT "/dev/shm"
+/* The local slots of a pool limited across schedulers: its tries reach the ready queue only
+ * once granted (admit.h), so here nothing but the parallelism holds them. */
+#define ENGINE_POOL_ADMITTED (1 << 30)
+
+static void engine_on_grant(void *ud, const struct admit_grant *v, size_t n);
 
 static void engine_on_durable(void *ud, uint64_t seq)
 {
@@ -172,6 +178,16 @@ int engine_start(const struct engine_opts *o, struct engine **out, struct err *e
     }
     if (!o->gate_on_durable)
         store_writer_set_linger(e->w, ENGINE_COMMIT_LINGER_MS); /* nothing waits on each */
+    if (o->sched_id > 0) {
+        struct admit_opts ao = {
+            .loop = o->loop,
+            .store_url = o->store_url,
+            .sched_id = o->sched_id,
+            .grant = engine_on_grant,
+            .ud = e,
+        };
+        e->admit = admit_new(&ao);
+    }
     uv_timer_init(o->loop, &e->rec_timer);
     e->rec_timer.data = e;
     uv_timer_init(o->loop, &e->ended_timer);
@@ -221,6 +237,13 @@ static void engine_writer_stopped(void *ud)
     uv_close((uv_handle_t *)&e->ended_timer, engine_handle_closed);
 }
 
+static void engine_admit_stopped(void *ud)
+{
+    struct engine *e = ud;
+    e->admit = NULL;
+    store_writer_stop(e->w, engine_writer_stopped);
+}
+
 void engine_stop(struct engine *e, engine_stopped_fn done, void *ud)
 {
     e->stopping = true;
@@ -236,6 +259,10 @@ void engine_stop(struct engine *e, engine_stopped_fn done, void *ud)
                  (long long)engine_latency_pct(e, 99), (long long)engine_latency_pct(e, 100));
     uv_timer_stop(&e->rec_timer);
     uv_timer_stop(&e->ended_timer);
+    if (e->admit) { /* frees this scheduler's slots in the database first */
+        admit_stop(e->admit, engine_admit_stopped, e);
+        return;
+    }
     store_writer_stop(e->w, engine_writer_stopped);
 }
 
@@ -249,6 +276,11 @@ void engine_stats(const struct engine *e, uint64_t *commits, uint64_t *changes)
 
 void engine_set_pool(struct engine *e, const char *name, int slots)
 {
+    if (e->admit) {
+        /* The database counts its slots: here it only waits for the parallelism. */
+        admit_set_pool(e->admit, name, slots);
+        slots = ENGINE_POOL_ADMITTED;
+    }
     sched_pool_set(&e->sched, name, slots);
     engine_cork(e);
     engine_pump(e);
@@ -307,7 +339,78 @@ void engine_pump(struct engine *e)
     metrics_set_queue_depth((int64_t)sched_queued(&e->sched));
 }
 
+/* admit's grant callback: each try may take its place in the ready queue, unless its
+ * instance no longer waits for it (its run was cancelled, drains or halts meanwhile: then
+ * the slot goes back). */
+static void engine_on_grant(void *ud, const struct admit_grant *v, size_t n)
+{
+    struct engine *e = ud;
+    engine_cork(e);
+    for (size_t i = 0; i < n; i++) {
+        struct run *r = v[i].owner;
+        struct run_inst *in = run__inst_at(r, v[i].id);
+        if (in->state != TI_SCHEDULED || in->try_number + 1 != v[i].try_number || in->admit_try ||
+            r->cancelled || r->fatal || r->draining || r->halted) {
+            admit_release(e->admit, r->run_id, run__inst_id(r, in), v[i].try_number);
+            continue;
+        }
+        in->admit_try = v[i].try_number;
+        sched_push(&e->sched, r, v[i].id, r->dag->tasks[in->task].priority,
+                   r->tasks[in->task].pool);
+        run__mark(r);
+    }
+    engine_pump(e);
+    engine_uncork(e);
+}
+
 /* ---- for run.c ---- */
+
+void engine__push(struct engine *e, struct run *r, uint32_t ii)
+{
+    struct run_inst *in = run__inst_at(r, ii);
+    const struct dag_task *t = &r->dag->tasks[in->task];
+    uint32_t pool = r->tasks[in->task].pool;
+    const char *name = e->sched.pools.v[pool].name;
+    if (e->admit && admit_limits(e->admit, name)) {
+        admit_want(e->admit, r, ii, r->run_id, run__inst_id(r, in), in->try_number + 1, name,
+                   t->priority);
+        return;
+    }
+    sched_push(&e->sched, r, ii, t->priority, pool);
+}
+
+/* Gives back the database slots of the run's instances granted but not claimed (dropped
+ * from the ready queue with them), and withdraws those still waiting. */
+static void engine_admit_drop(struct engine *e, struct run *r)
+{
+    if (!e->admit)
+        return;
+    admit_withdraw(e->admit, r);
+    for (uint32_t ii = 0; ii < r->insts.n; ii++) {
+        struct run_inst *in = run__inst_at(r, ii);
+        if (in->admit_try && !in->slot_held) {
+            admit_release(e->admit, r->run_id, run__inst_id(r, in), in->admit_try);
+            in->admit_try = 0;
+        }
+    }
+}
+
+void engine__drop(struct engine *e, struct run *r)
+{
+    sched_drop(&e->sched, r);
+    engine_admit_drop(e, r);
+}
+
+void engine__slot_done(struct engine *e, struct run *r, uint32_t ii)
+{
+    struct run_inst *in = run__inst_at(r, ii);
+    in->slot_held = false;
+    sched_done(&e->sched, r->tasks[in->task].pool);
+    if (in->admit_try) {
+        admit_release(e->admit, r->run_id, run__inst_id(r, in), in->admit_try);
+        in->admit_try = 0;
+    }
+}
 
 void engine__pend_running(struct engine *e, struct run *r, uint32_t inst)
 {
@@ -336,7 +439,7 @@ void engine__forget_run(struct engine *e, struct run *r)
             e->ended.n--;
             i--;
         }
-    sched_drop(&e->sched, r);
+    engine__drop(e, r);
 }
 
 void engine__run_ended(struct engine *e, struct run *r)
