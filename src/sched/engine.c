@@ -176,6 +176,8 @@ int engine_start(const struct engine_opts *o, struct engine **out, struct err *e
         free(e);
         return rc;
     }
+    if (o->fence_id > 0)
+        store_writer_set_fence(e->w, o->fence_id);
     if (!o->gate_on_durable)
         store_writer_set_linger(e->w, ENGINE_COMMIT_LINGER_MS); /* nothing waits on each */
     if (o->sched_id > 0) {

@@ -59,6 +59,9 @@ struct engine_opts {
     /* Given to the store writer as its on_commit hook (store.h; writer thread; may be NULL). */
     void (*on_commit)(void *ud, uint64_t seq, size_t nevents);
     void *commit_ud;
+    /* A scheduler's id in the registry whose row fences every write (store_writer_set_fence;
+     * 0: none). */
+    int64_t fence_id;
 };
 
 /* Starts the store writer (opening the database: this blocks, call it before the loop runs

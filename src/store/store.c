@@ -360,6 +360,96 @@ int store_delete_ti(struct store *s, const char *run_id, const char *task_id, st
     return s->be->delete_ti(s->db, run_id, task_id, e);
 }
 
+void node_rec_release(struct node_rec *n)
+{
+    if (!n)
+        return;
+    free(n->role);
+    free(n->name);
+    free(n->hostname);
+    free(n->queues);
+    free(n->state);
+    memset(n, 0, sizeof(*n));
+}
+
+void store_free_nodes(struct node_rec *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        node_rec_release(&v[i]);
+    free(v);
+}
+
+bool store_shared(const struct store *s)
+{
+    return s->be->shared;
+}
+
+int store_node_register(struct store *s, const struct node_rec *n, int64_t *id, struct err *e)
+{
+    *id = 0;
+    if (!n->role || (strcmp(n->role, "scheduler") != 0 && strcmp(n->role, "worker") != 0) ||
+        !n->name || !*n->name || !n->hostname)
+        return err_set(e, -EINVAL,
+                       "cannot register: a role (scheduler or worker), a name and a "
+                       "hostname are needed");
+    return s->be->node_register(s->db, n, id, e);
+}
+
+int store_node_heartbeat(struct store *s, int64_t id, bool *alive, struct err *e)
+{
+    *alive = false;
+    return s->be->node_heartbeat(s->db, id, alive, e);
+}
+
+int store_node_stop(struct store *s, int64_t id, struct err *e)
+{
+    return s->be->node_stop(s->db, id, e);
+}
+
+int store_list_nodes(struct store *s, struct node_rec **out, size_t *n, struct err *e)
+{
+    *out = NULL;
+    *n = 0;
+    return s->be->list_nodes(s->db, out, n, e);
+}
+
+int store_reap_nodes(struct store *s, int64_t dead_after_ms, size_t *reaped, struct err *e)
+{
+    size_t k = 0;
+    int r = s->be->reap_nodes(s->db, dead_after_ms, &k, e);
+    if (reaped)
+        *reaped = k;
+    return r;
+}
+
+int store_claim_runs(struct store *s, int64_t id, int limit, size_t *claimed, struct err *e)
+{
+    size_t k = 0;
+    int r = limit > 0 ? s->be->claim_runs(s->db, id, limit, &k, e) : 0;
+    if (claimed)
+        *claimed = k;
+    return r;
+}
+
+int store_take_run(struct store *s, int64_t id, const char *run_id, bool *taken, struct err *e)
+{
+    *taken = false;
+    return s->be->take_run(s->db, id, run_id, taken, e);
+}
+
+int store_list_owned_runs(struct store *s, int64_t id, struct run_rec **out, size_t *n,
+                          struct err *e)
+{
+    *out = NULL;
+    *n = 0;
+    return s->be->list_owned_runs(s->db, id, out, n, e);
+}
+
+int store_fence(struct store *s, int64_t id, struct err *e)
+{
+    return s->be->fence(s->db, id, e);
+}
+
 int store_put_user(struct store *s, const struct user_rec *u, struct err *e)
 {
     return s->be->put_user(s->db, u, e);

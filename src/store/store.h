@@ -246,7 +246,9 @@ int store_has_run_at(struct store *s, const char *dag_id, int64_t logical_at_ms,
  * ("scheduled__2026-01-01T03:00:00.000Z", see when.h), the next millisecond while taken (up to
  * 1000 tries, then -EEXIST), and records *rec under it, all in one transaction that takes the
  * write lock (BEGIN IMMEDIATE) so two processes never get the same id. rec->run_id is ignored;
- * the id is copied into id (idsz bytes, >= 64). 0, or a negative code (*e says why).
+ * the id is copied into id (idsz bytes, >= 64). 0, or a negative code (*e says why):
+ * -EALREADY when rec is a scheduled run and the DAG has one at this logical date already
+ * (another scheduler created it: a scheduled interval exists once).
  * Should not be called inside store_begin; if it is, it joins that transaction (which holds
  * the write lock already) and the id is only claimed once the caller commits. */
 int store_claim_run(struct store *s, const char *prefix, int64_t at_ms, const struct run_rec *rec,
@@ -318,6 +320,64 @@ int store_purge_revocations(struct store *s, int64_t before_ms, int64_t *purged,
                             struct err *e) WARN_UNUSED;
 
 /*
+ * Schedulers and workers on one database (migration 0006, SPEC section 12): the registry
+ * (`workers` table: one row per process that registered, heartbeats on the database's clock),
+ * which scheduler owns each run (NULL: claimable), and the write fence. On SQLite one
+ * scheduler runs per home (its lock) and registers all the same; the claims are the same
+ * calls. Same rules as above: one connection, one thread at a time.
+ */
+struct node_rec {
+    int64_t id;
+    char *role; /* "scheduler" or "worker" */
+    char *name; /* HOSTNAME:PID unless given */
+    char *hostname;
+    int pid;
+    char *queues; /* comma-separated ("default") */
+    int slots;
+    char *state;     /* "active", "draining", "dead" or "stopped" */
+    int64_t running; /* read only: its running tries */
+    int64_t started_at_ms;
+    int64_t heartbeat_at_ms;
+};
+void node_rec_release(struct node_rec *n);
+void store_free_nodes(struct node_rec *v, size_t n);
+/* Whether processes on other hosts may share this store (PostgreSQL): several schedulers. */
+bool store_shared(const struct store *s);
+/* Registers a process (role, name, hostname, pid, queues, slots of n; active, started and
+ * heartbeat now): its id in *id. */
+int store_node_register(struct store *s, const struct node_rec *n, int64_t *id,
+                        struct err *e) WARN_UNUSED;
+/* A heartbeat: *alive false (and nothing written) when the row is no longer active or
+ * draining (declared dead, or stopped): the process must stop writing and step down. */
+int store_node_heartbeat(struct store *s, int64_t id, bool *alive, struct err *e) WARN_UNUSED;
+/* A clean stop: the row becomes 'stopped' (when it was active or draining) and the runs it
+ * owned are released (owner scheduler NULL) so that others claim them at once. */
+int store_node_stop(struct store *s, int64_t id, struct err *e) WARN_UNUSED;
+/* Every registered process, schedulers first, then by id; running = its running tries. */
+int store_list_nodes(struct store *s, struct node_rec **out, size_t *n, struct err *e) WARN_UNUSED;
+/* Declares dead every active or draining scheduler silent for dead_after_ms or more (by the
+ * database's clock) and releases its runs. Idempotent; any scheduler may call it at any time
+ * (rows another caller holds are skipped). *reaped (may be NULL): how many were declared dead. */
+int store_reap_nodes(struct store *s, int64_t dead_after_ms, size_t *reaped,
+                     struct err *e) WARN_UNUSED;
+/* Gives up to limit claimable runs (queued or running, run by a scheduler (owner NULL), owner
+ * scheduler NULL; oldest queued first; rows another caller holds are skipped) to scheduler id.
+ * *claimed (may be NULL): how many. */
+int store_claim_runs(struct store *s, int64_t id, int limit, size_t *claimed,
+                     struct err *e) WARN_UNUSED;
+/* Gives run_id to scheduler id if no scheduler owns it: *taken says whether it is id's now
+ * (also when it was already). */
+int store_take_run(struct store *s, int64_t id, const char *run_id, bool *taken,
+                   struct err *e) WARN_UNUSED;
+/* The unfinished runs (as store_list_unfinished_runs) owned by scheduler id. */
+int store_list_owned_runs(struct store *s, int64_t id, struct run_rec **out, size_t *n,
+                          struct err *e) WARN_UNUSED;
+/* The write fence: inside a transaction, 0 when scheduler id is still active (and, on
+ * PostgreSQL, its row is held FOR SHARE until the transaction ends, so that no one declares
+ * it dead before the commit), else -ESTALE with *e saying it was fenced. */
+int store_fence(struct store *s, int64_t id, struct err *e) WARN_UNUSED;
+
+/*
  * The group-commit writer, for the event loop.
  *
  * store_writer_start opens its own connection to url and starts one thread. Changes are
@@ -376,6 +436,10 @@ uint64_t store_writer_rows(const struct store_writer *w);
 /* Commits made by every writer of this process so far, and their total time with the fsync,
  * in ns (for /metrics). Any thread. */
 void store_writer_totals(uint64_t *commits, uint64_t *commit_ns);
+/* Fences every later transaction of the writer with scheduler id's row (store_fence; 0: none):
+ * a batch the fence refuses is rolled back, not retried, and the writer fails with -ESTALE
+ * (on_error). Loop thread, before the first change. */
+void store_writer_set_fence(struct store_writer *w, int64_t id);
 /* Coalescing of several upserts of one row within a batch: on by default (for measurements). */
 void store_writer_set_coalesce(struct store_writer *w, bool on);
 /* Loop thread. Flushes, stops the thread; done_cb(ud) runs on the loop when every handle is

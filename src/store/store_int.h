@@ -67,6 +67,17 @@ struct store_backend {
     int (*list_revocations)(void *db, int64_t after_gen, struct revocation_rec **out, size_t *n,
                             struct err *e);
     int (*purge_revocations)(void *db, int64_t before_ms, int64_t *purged, struct err *e);
+    /* the registry and run ownership (migration 0006; store.h) */
+    bool shared; /* other hosts' processes may share the database */
+    int (*node_register)(void *db, const struct node_rec *n, int64_t *id, struct err *e);
+    int (*node_heartbeat)(void *db, int64_t id, bool *alive, struct err *e);
+    int (*node_stop)(void *db, int64_t id, struct err *e);
+    int (*list_nodes)(void *db, struct node_rec **out, size_t *n, struct err *e);
+    int (*reap_nodes)(void *db, int64_t dead_after_ms, size_t *reaped, struct err *e);
+    int (*claim_runs)(void *db, int64_t id, int limit, size_t *claimed, struct err *e);
+    int (*take_run)(void *db, int64_t id, const char *run_id, bool *taken, struct err *e);
+    int (*list_owned_runs)(void *db, int64_t id, struct run_rec **out, size_t *n, struct err *e);
+    int (*fence)(void *db, int64_t id, struct err *e);
     /* the event log (events.h): appends prepared once per writer connection, then reads */
     int (*events_w_open)(void *db, void **w, struct err *e);
     void (*events_w_close)(void *w);

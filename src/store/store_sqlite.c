@@ -36,6 +36,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/fault.h"
+#include "base/vec.h"
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "store/migrate.h"
@@ -125,6 +126,8 @@
     X(ST_HAS_RUN_AT, "SELECT 1 FROM runs WHERE dag_id = ? AND logical_at = ? AND "                 \
                      "type IN ('scheduled', 'backfill') LIMIT 1")                                  \
     X(ST_RUN_EXISTS, "SELECT 1 FROM runs WHERE run_id = ?")                                        \
+    X(ST_SCHEDULED_AT, "SELECT 1 FROM runs WHERE dag_id = ? AND logical_at = ? AND "               \
+                       "type = 'scheduled'")                                                       \
     X(ST_DEL_TRIES, "DELETE FROM tries WHERE run_id = ? AND task_id = ?")                          \
     X(ST_DEL_TI, "DELETE FROM task_instances WHERE run_id = ? AND task_id = ?")                    \
     X(ST_PUT_USER, "INSERT INTO users (name, role, password_hash, created_at) "                    \
@@ -147,7 +150,30 @@
     X(ST_LIST_REVOCATIONS, "SELECT jti, name, exp_at, gen FROM revoked_tokens WHERE gen > ?1 "     \
                            "UNION ALL SELECT NULL, name, before_s, gen FROM revoked_users "        \
                            "WHERE gen > ?1 ORDER BY 4")                                            \
-    X(ST_PURGE_REVOKED_TOKENS, "DELETE FROM revoked_tokens WHERE exp_at < ?")
+    X(ST_PURGE_REVOKED_TOKENS, "DELETE FROM revoked_tokens WHERE exp_at < ?")                      \
+    X(ST_NODE_REGISTER, "INSERT INTO workers (role, name, hostname, pid, queues, slots, state, "   \
+                        "started_at, heartbeat_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7, " \
+                        "?7)")                                                                     \
+    X(ST_NODE_HEARTBEAT, "UPDATE workers SET heartbeat_at = ?2 WHERE id = ?1 AND state IN "        \
+                         "('active', 'draining')")                                                 \
+    X(ST_NODE_STOP, "UPDATE workers SET state = 'stopped' WHERE id = ?1 AND state IN "             \
+                    "('active', 'draining')")                                                      \
+    X(ST_NODE_RELEASE, "UPDATE runs SET sched_id = NULL WHERE sched_id = ?1")                      \
+    X(ST_LIST_NODES, "SELECT id, role, name, hostname, pid, queues, slots, state, started_at, "    \
+                     "heartbeat_at, (SELECT COUNT(*) FROM task_instances t JOIN runs r ON "        \
+                     "r.run_id = t.run_id WHERE r.sched_id = workers.id AND t.state = 'running' "  \
+                     "AND workers.role = 'scheduler') FROM workers ORDER BY role = 'worker', id")  \
+    X(ST_REAP_NODES, "UPDATE workers SET state = 'dead' WHERE role = 'scheduler' AND state IN "    \
+                     "('active', 'draining') AND heartbeat_at <= ?1 RETURNING id")                 \
+    X(ST_CLAIM_RUNS, "UPDATE runs SET sched_id = ?1 WHERE run_id IN (SELECT run_id FROM runs "     \
+                     "WHERE state IN ('queued', 'running') AND owner IS NULL AND sched_id IS "     \
+                     "NULL ORDER BY queued_at IS NULL, queued_at, logical_at, run_id LIMIT ?2)")   \
+    X(ST_TAKE_RUN, "UPDATE runs SET sched_id = ?1 WHERE run_id = ?2 AND (sched_id IS NULL OR "     \
+                   "sched_id = ?1) RETURNING 1")                                                   \
+    X(ST_LIST_OWNED, "SELECT " RUN_COLS " FROM runs WHERE state IN ('queued', 'running') "         \
+                     "AND owner IS NULL AND sched_id = ?1 ORDER BY queued_at IS NULL, queued_at, " \
+                     "logical_at, run_id")                                                         \
+    X(ST_FENCE, "SELECT 1 FROM workers WHERE id = ?1 AND state = 'active'")
 
 enum sqlite_stmt {
 #define X(e, sql) e,
@@ -1167,6 +1193,27 @@ static int conn_claim_run(void *db, const char *prefix, int64_t at_ms, const str
     int r = txn_start(c, &own, e);
     if (r < 0)
         return r;
+    if (rec->type == RUN_SCHEDULED) { /* an interval exists once (runs_scheduled_once) */
+        sqlite3_stmt *st = stmt_get(c, ST_SCHEDULED_AT, e);
+        int64_t v;
+        bool null = true;
+        if (!st)
+            r = ERR_DB;
+        else {
+            bind_text(st, 1, rec->dag_id);
+            sqlite3_bind_int64(st, 2, rec->logical_at_ms);
+            r = scalar_int(c, st, &v, &null, "runs", e);
+        }
+        if (r == 0 && !null)
+            r = err_set(e, -EALREADY, "DAG '%s' has a scheduled run at this logical date already",
+                        rec->dag_id);
+        if (r < 0) {
+            r = txn_end(c, own, r, e);
+            if (idsz)
+                id[0] = 0;
+            return r;
+        }
+    }
     char iso[32];
     r = -EEXIST;
     for (int n = 0; n < 1000 && r == -EEXIST; n++) {
@@ -1409,6 +1456,181 @@ static int conn_purge_revocations(void *db, int64_t before_ms, int64_t *purged, 
     return r;
 }
 
+/* ---- the registry and run ownership (migration 0006) ---- */
+
+static int read_node(struct sqlite_conn *c, sqlite3_stmt *st, struct node_rec *n, struct err *e)
+{
+    (void)c;
+    (void)e;
+    memset(n, 0, sizeof(*n));
+    n->id = sqlite3_column_int64(st, 0);
+    n->role = col_text(st, 1);
+    n->name = col_text(st, 2);
+    n->hostname = col_text(st, 3);
+    n->pid = sqlite3_column_int(st, 4);
+    n->queues = col_text(st, 5);
+    n->slots = sqlite3_column_int(st, 6);
+    n->state = col_text(st, 7);
+    n->started_at_ms = col_time(st, 8);
+    n->heartbeat_at_ms = col_time(st, 9);
+    n->running = sqlite3_column_int64(st, 10);
+    return 0;
+}
+
+static int conn_node_register(void *db, const struct node_rec *n, int64_t *id, struct err *e)
+{
+    struct sqlite_conn *c = db;
+    sqlite3_stmt *st = stmt_get(c, ST_NODE_REGISTER, e);
+    if (!st)
+        return ERR_DB;
+    bind_text(st, 1, n->role);
+    bind_text(st, 2, n->name);
+    bind_text(st, 3, n->hostname);
+    sqlite3_bind_int(st, 4, n->pid);
+    bind_text(st, 5, n->queues ? n->queues : "default");
+    sqlite3_bind_int(st, 6, n->slots);
+    sqlite3_bind_int64(st, 7, when_now_ms());
+    int r = stmt_exec(c, st, "register a scheduler or worker", e);
+    if (r == 0)
+        *id = sqlite3_last_insert_rowid(c->db);
+    return r;
+}
+
+static int conn_node_heartbeat(void *db, int64_t id, bool *alive, struct err *e)
+{
+    struct sqlite_conn *c = db;
+    sqlite3_stmt *st = stmt_get(c, ST_NODE_HEARTBEAT, e);
+    if (!st)
+        return ERR_DB;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, when_now_ms());
+    int r = stmt_exec(c, st, "record a heartbeat", e);
+    *alive = r == 0 && sqlite3_changes(c->db) > 0;
+    return r;
+}
+
+/* Releases the runs scheduler id owned (in the caller's transaction). */
+static int release_runs(struct sqlite_conn *c, int64_t id, struct err *e)
+{
+    sqlite3_stmt *st = stmt_get(c, ST_NODE_RELEASE, e);
+    if (!st)
+        return ERR_DB;
+    sqlite3_bind_int64(st, 1, id);
+    return stmt_exec(c, st, "release the runs of a scheduler", e);
+}
+
+static int conn_node_stop(void *db, int64_t id, struct err *e)
+{
+    struct sqlite_conn *c = db;
+    bool own;
+    int r = txn_start(c, &own, e);
+    if (r < 0)
+        return r;
+    sqlite3_stmt *st = stmt_get(c, ST_NODE_STOP, e);
+    if (!st)
+        r = ERR_DB;
+    if (r == 0) {
+        sqlite3_bind_int64(st, 1, id);
+        r = stmt_exec(c, st, "record a stop", e);
+    }
+    if (r == 0)
+        r = release_runs(c, id, e);
+    return txn_end(c, own, r, e);
+}
+
+static int conn_list_nodes(void *db, struct node_rec **out, size_t *n, struct err *e)
+{
+    struct sqlite_conn *c = db;
+    sqlite3_stmt *st = stmt_get(c, ST_LIST_NODES, e);
+    if (!st)
+        return ERR_DB;
+    LIST_ALL(c, st, struct node_rec, read_node, node_rec_release, out, n, "schedulers and workers");
+}
+
+static int conn_reap_nodes(void *db, int64_t dead_after_ms, size_t *reaped, struct err *e)
+{
+    struct sqlite_conn *c = db;
+    *reaped = 0;
+    bool own;
+    int r = txn_start(c, &own, e);
+    if (r < 0)
+        return r;
+    sqlite3_stmt *st = stmt_get(c, ST_REAP_NODES, e);
+    if (!st)
+        return txn_end(c, own, ERR_DB, e);
+    sqlite3_bind_int64(st, 1, when_now_ms() - dead_after_ms);
+    VEC(int64_t) dead = {0};
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        VEC_PUSH(&dead, sqlite3_column_int64(st, 0));
+    if (rc != SQLITE_DONE)
+        r = conn_fail(c, e, "cannot declare silent schedulers dead in database '%s'", c->path);
+    stmt_done(st);
+    for (size_t i = 0; i < dead.n && r == 0; i++)
+        r = release_runs(c, dead.v[i], e);
+    if (r == 0)
+        *reaped = dead.n;
+    VEC_FREE(&dead);
+    return txn_end(c, own, r, e);
+}
+
+static int conn_claim_runs(void *db, int64_t id, int limit, size_t *claimed, struct err *e)
+{
+    struct sqlite_conn *c = db;
+    sqlite3_stmt *st = stmt_get(c, ST_CLAIM_RUNS, e);
+    if (!st)
+        return ERR_DB;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int(st, 2, limit);
+    int r = stmt_exec(c, st, "claim runs", e);
+    if (r == 0)
+        *claimed = (size_t)sqlite3_changes(c->db);
+    return r;
+}
+
+static int conn_take_run(void *db, int64_t id, const char *run_id, bool *taken, struct err *e)
+{
+    struct sqlite_conn *c = db;
+    sqlite3_stmt *st = stmt_get(c, ST_TAKE_RUN, e);
+    if (!st)
+        return ERR_DB;
+    sqlite3_bind_int64(st, 1, id);
+    bind_text(st, 2, run_id);
+    int64_t v;
+    bool null;
+    int r = scalar_int(c, st, &v, &null, "a run", e);
+    *taken = r == 0 && !null;
+    return r;
+}
+
+static int conn_list_owned_runs(void *db, int64_t id, struct run_rec **out, size_t *n,
+                                struct err *e)
+{
+    struct sqlite_conn *c = db;
+    sqlite3_stmt *st = stmt_get(c, ST_LIST_OWNED, e);
+    if (!st)
+        return ERR_DB;
+    sqlite3_bind_int64(st, 1, id);
+    LIST_ALL(c, st, struct run_rec, read_run, run_rec_release, out, n, "owned runs");
+}
+
+static int conn_fence(void *db, int64_t id, struct err *e)
+{
+    struct sqlite_conn *c = db;
+    sqlite3_stmt *st = stmt_get(c, ST_FENCE, e);
+    if (!st)
+        return ERR_DB;
+    sqlite3_bind_int64(st, 1, id);
+    int64_t v;
+    bool null;
+    int r = scalar_int(c, st, &v, &null, "the scheduler's registration", e);
+    if (r == 0 && null)
+        r = err_set(e, -ESTALE,
+                    "scheduler %lld is no longer active in database '%s': its writes are refused",
+                    (long long)id, c->path);
+    return r;
+}
+
 const struct store_backend store__sqlite_backend = {
     .name = "sqlite",
     .close = conn_close,
@@ -1452,6 +1674,16 @@ const struct store_backend store__sqlite_backend = {
     .revocation_gen = conn_revocation_gen,
     .list_revocations = conn_list_revocations,
     .purge_revocations = conn_purge_revocations,
+    .shared = false,
+    .node_register = conn_node_register,
+    .node_heartbeat = conn_node_heartbeat,
+    .node_stop = conn_node_stop,
+    .list_nodes = conn_list_nodes,
+    .reap_nodes = conn_reap_nodes,
+    .claim_runs = conn_claim_runs,
+    .take_run = conn_take_run,
+    .list_owned_runs = conn_list_owned_runs,
+    .fence = conn_fence,
     .events_w_open = events_sqlite_w_open,
     .events_w_close = events_sqlite_w_close,
     .events_w_put = events_sqlite_w_put,

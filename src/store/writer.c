@@ -35,6 +35,11 @@
  * the event log (events.h) in the same transaction, so the API's stream
  * never shows a change that is not durable.
  *
+ * Fence (several schedulers on one database): with store_writer_set_fence, each
+ * transaction starts with store_fence on the scheduler's row; a refusal rolls the
+ * batch back and fails the writer at once (a scheduler declared dead must never
+ * write the runs it lost again).
+ *
  * A failed commit (the transaction is rolled back) is retried up to 3 times
  * with a short backoff; then the writer is failed: on_error runs on the loop,
  * queued and later changes are dropped and every submit returns 0.
@@ -112,7 +117,8 @@ struct store_writer {
     void *commit_ud;
     store_stopped_fn on_stopped;
     void *ud;
-    atomic_bool coalesce; /* set by the loop, read by the thread per batch */
+    atomic_bool coalesce;  /* set by the loop, read by the thread per batch */
+    _Atomic int64_t fence; /* scheduler id whose row fences each batch (0: none) */
 
     pthread_mutex_t mu;
     pthread_cond_t cond;
@@ -362,6 +368,11 @@ static int write_batch(struct store_writer *w, uint64_t *rows, struct err *err)
     int r = store_begin(w->store, err);
     if (r < 0)
         return r;
+    int64_t fence = atomic_load_explicit(&w->fence, memory_order_relaxed);
+    if (fence > 0 && (r = store_fence(w->store, fence, err)) < 0) {
+        store_rollback(w->store);
+        return r;
+    }
     *rows = 0;
     for (size_t i = 0; i < w->batch.n; i++) {
         if (w->batch.v[i].superseded)
@@ -443,7 +454,7 @@ static void *writer_main(void *arg)
                     took_ns = when_mono_ns() - t0;
                     break;
                 }
-                if (attempt == WRITER_RETRIES)
+                if (attempt == WRITER_RETRIES || r == -ESTALE) /* fenced: never again */
                     break;
                 sleep_ms(10 << attempt);
             }
@@ -682,6 +693,11 @@ void store_writer_set_linger(struct store_writer *w, int ms)
 uint64_t store_writer_durable(const struct store_writer *w)
 {
     return atomic_load_explicit(&w->durable_seq, memory_order_acquire);
+}
+
+void store_writer_set_fence(struct store_writer *w, int64_t id)
+{
+    atomic_store_explicit(&w->fence, id, memory_order_relaxed);
 }
 
 void store_writer_stats(const struct store_writer *w, uint64_t *commits, uint64_t *changes,

@@ -278,7 +278,8 @@ static void concurrent_first_opens_migrate_once(void **state)
                 fprintf(stderr, "child: %s\n", serr.msg);
                 _exit(1);
             }
-            struct run_rec rr = full_run("r", "etl", 1);
+            /* one logical date each: a scheduled interval exists once (0006) */
+            struct run_rec rr = full_run("r", "etl", 1 + i);
             char id[16];
             snprintf(id, sizeof(id), "r%d", i);
             rr.run_id = id;
