@@ -151,6 +151,12 @@ const char *engine_scratch(struct engine *e)
     return e->scratch;
 }
 
+/* The store may be shared by several schedulers (PostgreSQL, see store.c's store_open). */
+static bool engine_url_shared(const char *url)
+{
+    return strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0;
+}
+
 int engine_start(const struct engine_opts *o, struct engine **out, struct err *err)
 {
     struct engine *e = xcalloc(1, sizeof(*e));
@@ -180,11 +186,11 @@ int engine_start(const struct engine_opts *o, struct engine **out, struct err *e
         store_writer_set_fence(e->w, o->fence_id);
     if (!o->gate_on_durable)
         store_writer_set_linger(e->w, ENGINE_COMMIT_LINGER_MS); /* nothing waits on each */
-    if (o->sched_id > 0) {
+    if (o->fence_id > 0 && engine_url_shared(o->store_url)) {
         struct admit_opts ao = {
             .loop = o->loop,
             .store_url = o->store_url,
-            .sched_id = o->sched_id,
+            .sched_id = o->fence_id,
             .grant = engine_on_grant,
             .ud = e,
         };

@@ -50,17 +50,14 @@ struct engine_opts {
     int parallelism;       /* > 0 */
     int http_max_per_host; /* requests in flight per host; <= 0: HTTPTASK_HOST_LIMIT */
     bool gate_on_durable;  /* see run_opts in run.h */
-    /* > 0 on PostgreSQL: this scheduler's workers.id; then every pool set with
-     * engine_set_pool holds across the schedulers of the database (admit.h), the default
-     * pool staying this scheduler's own. 0: every pool is this engine's alone. */
-    int64_t sched_id;
     engine_error_fn on_error;
     void *ud;
     /* Given to the store writer as its on_commit hook (store.h; writer thread; may be NULL). */
     void (*on_commit)(void *ud, uint64_t seq, size_t nevents);
     void *commit_ud;
     /* A scheduler's id in the registry whose row fences every write (store_writer_set_fence;
-     * 0: none). */
+     * 0: none). On PostgreSQL it also makes every pool set with engine_set_pool hold across
+     * the schedulers of the database (admit.h); the default pool stays this one's own. */
     int64_t fence_id;
 };
 
@@ -74,7 +71,7 @@ void engine_stop(struct engine *e, engine_stopped_fn done, void *ud);
 
 /* Sets a pool's slots (a pool not set has SCHED_POOL_DEFAULT_SLOTS) and the parallelism
  * (0: nothing new starts, as when a daemon stops); waiting tasks start at once if slots were
- * freed. With engine_opts.sched_id, a pool set here is limited across schedulers: its tries
+ * freed. With engine_opts.fence_id on PostgreSQL, a pool set here is limited across schedulers: its tries
  * wait for a slot granted by the database, and the database's `pools` row wins over slots. */
 void engine_set_pool(struct engine *e, const char *name, int slots);
 void engine_set_parallelism(struct engine *e, int parallelism);
