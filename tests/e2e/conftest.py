@@ -11,14 +11,27 @@ which is baram's "the work failed"), and the stderr of every CLI call through
 Baram, and the log file of every daemon and API server the helpers start, is
 searched for a report; one found fails the test during which it was printed
 (at its teardown), whatever the test itself asserted.
+
+The store: SQLite by default (HOME/baram.db). With BARAM_TEST_DB=pg every home made here
+(base_env, so Baram and the daemon/API helpers too) gets BARAM_DB = a fresh, empty database of
+a PostgreSQL cluster: the one whose socket folder $BARAM_TEST_PG names, else a throwaway one
+started by scripts/pg-cluster for the session. db_query() reads either store. Markers:
+`sqlite_only` (what PostgreSQL has no equivalent of: the file, its permissions, WAL) is
+deselected with BARAM_TEST_DB=pg; `pg_only` (needs a cluster: fixtures pg_url, pg_private) is
+deselected with BARAM_TEST_DB=sqlite, and runs when BARAM_TEST_DB is unset. scripts/test-all
+runs the suite once with each value.
 """
 
+import atexit
 import datetime
+import itertools
 import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -115,10 +128,253 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+# ---- PostgreSQL ---------------------------------------------------------------------------
+
+TEST_DB = os.environ.get("BARAM_TEST_DB", "")  # "", "sqlite" or "pg"
+if TEST_DB not in ("", "sqlite", "pg"):
+    raise SystemExit("BARAM_TEST_DB must be sqlite or pg, not %r" % TEST_DB)
+ON_PG = TEST_DB == "pg"
+PG_CLUSTER_SCRIPT = str(ROOT / "scripts" / "pg-cluster")
+PG_FIXTURES = {"pg_url", "pg_private", "pg_cluster"}  # a test using one is pg_only
+
+
+def _pg_env():
+    """os.environ without libpq's PG* settings, which would redirect psql."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+
+
+class PgCluster:
+    """A PostgreSQL cluster whose Unix socket is in self.dir (scripts/pg-cluster): databases
+    made and dropped with psql, stopped and restarted as a test needs (pg_private)."""
+
+    _names = itertools.count(1)
+
+    def __init__(self, dir=None):
+        """dir: the socket folder of a running cluster to use; None starts a new one."""
+        self.owned = dir is None
+        self.dir = dir or tempfile.mkdtemp(prefix="baram-pg.", dir="/tmp")
+        if self.owned:
+            self._script("start")
+
+    def _script(self, *args):
+        r = subprocess.run([PG_CLUSTER_SCRIPT, args[0], self.dir] + list(args[1:]),
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError("scripts/pg-cluster %s: %s" % (" ".join(args), r.stderr.strip()))
+
+    def stop(self, immediate=False):
+        self._script("stop", *(["--immediate"] if immediate else []))
+
+    def start(self):
+        self._script("start")
+
+    def restart(self, immediate=False):
+        self._script("restart", *(["--immediate"] if immediate else []))
+
+    def destroy(self):
+        if self.owned:
+            self._script("destroy")
+
+    def url(self, name):
+        return "postgresql:///%s?host=%s&user=postgres" % (name, self.dir)
+
+    def psql(self, sql, db="postgres", variables=(), timeout=TIMEOUT):
+        """Runs sql (read from stdin, so :'name' takes a variable) in db; returns stdout."""
+        cmd = ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-h", self.dir,
+               "-U", "postgres", "-d", db, "-f", "-"]
+        for k, v in variables:
+            cmd += ["-v", "%s=%s" % (k, v)]
+        r = subprocess.run(cmd, input=sql, capture_output=True, text=True, timeout=timeout,
+                           env=_pg_env())
+        if r.returncode != 0:
+            raise RuntimeError("psql on %s: %s\n%s" % (db, r.stderr.strip(), sql))
+        return r.stdout
+
+    def create_db(self):
+        """A new empty database (from the cluster's empty baram_template); its name."""
+        name = "t_%d_%d" % (os.getpid(), next(self._names))
+        self.psql("CREATE DATABASE %s TEMPLATE baram_template" % name)
+        return name
+
+    def drop_db(self, name):
+        """Drops it, cutting off whatever is still connected (a daemon a test leaked)."""
+        self.psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+
+
+_session_pg = None  # the session's PgCluster, made on first use
+_home_dbs = {}  # real path of a home -> (PgCluster, database) on PostgreSQL
+_test_dbs = None  # databases made during the current test (dropped after it), or None
+
+
+def session_pg():
+    """The session's cluster: $BARAM_TEST_PG's, else one started now (stopped at exit)."""
+    global _session_pg
+    if _session_pg is None:
+        _session_pg = PgCluster(os.environ.get("BARAM_TEST_PG") or None)
+    return _session_pg
+
+
+def _drop_session_dbs():
+    """At the end: drops the databases still there, stops a cluster the session started."""
+    if _session_pg is None:
+        return
+    if _session_pg.owned:
+        _session_pg.destroy()
+        return
+    for pg, name in list(_home_dbs.values()):
+        try:
+            pg.drop_db(name)
+        except (RuntimeError, subprocess.TimeoutExpired):
+            pass
+    _home_dbs.clear()
+
+
+atexit.register(_drop_session_dbs)
+
+
+def home_db(home):
+    """On PostgreSQL: the URL of home's database (made on first use); None on SQLite."""
+    if not ON_PG:
+        return None
+    key = os.path.realpath(str(home))
+    if key not in _home_dbs:
+        pg = session_pg()
+        _home_dbs[key] = (pg, pg.create_db())
+        if _test_dbs is not None:
+            _test_dbs.append(key)
+    pg, name = _home_dbs[key]
+    return pg.url(name)
+
+
+@pytest.fixture(autouse=True)
+def _drop_test_dbs():
+    """Drops the databases of the homes a test made (after its other fixtures are gone);
+    those of module fixtures' homes stay until the end of the session."""
+    global _test_dbs
+    _test_dbs = []
+    yield
+    made, _test_dbs = _test_dbs, None
+    for key in made:
+        pg, name = _home_dbs.pop(key)
+        pg.drop_db(name)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """The session's PostgreSQL cluster (PgCluster; .dir is its socket folder)."""
+    return session_pg()
+
+
+@pytest.fixture
+def pg_url(pg_cluster):
+    """The URL of a fresh, empty database, dropped after the test."""
+    name = pg_cluster.create_db()
+    yield pg_cluster.url(name)
+    pg_cluster.drop_db(name)
+
+
+@pytest.fixture
+def pg_private():
+    """A cluster of the test's own (about 1 s to start), for a test that stops or restarts
+    the server; destroyed after it."""
+    pg = PgCluster()
+    yield pg
+    pg.destroy()
+
+
+def _pg_literals(sql, args):
+    """sql with each ? outside quotes made a psql variable :'pN' (NULL for None); the
+    (name, value) pairs."""
+    out, variables, n, quote = [], [], 0, None
+    for ch in sql:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "?":
+            if n >= len(args):
+                raise ValueError("more ? than arguments in %r" % sql)
+            v = args[n]
+            n += 1
+            if v is None:
+                out.append("NULL")
+                continue
+            if isinstance(v, bool):
+                v = int(v)
+            out.append(":'p%d'" % n)
+            variables.append(("p%d" % n, str(v)))
+            continue
+        out.append(ch)
+    if n != len(args):
+        raise ValueError("%d arguments for %d ? in %r" % (len(args), n, sql))
+    return "".join(out), variables
+
+
+def _home_of(where):
+    """A home folder or URL as is; the home of a Baram (or any object with .home)."""
+    return where if isinstance(where, (str, os.PathLike)) else where.home
+
+
+def db_query(where, sql, *args):
+    """The rows (tuples) of sql, with ? placeholders for args, on the store of where: a Baram,
+    a home folder or a postgresql:// URL. On SQLite it is HOME/baram.db; on PostgreSQL the
+    home's database, the statement run by psql (keep to SQL both know). A statement that is not
+    a SELECT/WITH returns []."""
+    home = _home_of(where)
+    url = str(home) if str(home).startswith(("postgresql://", "postgres://")) else home_db(home)
+    if url is None:
+        with sqlite3.connect(str(Path(home) / "baram.db"), timeout=10) as c:
+            rows = c.execute(sql, args).fetchall()
+        c.close()
+        return rows
+    m = re.fullmatch(r"postgres(?:ql)?:///(\w+)\?host=([^&]+)&user=postgres", url)
+    assert m, "db_query knows only the tests' own URLs: %s" % url
+    pg = PgCluster(m.group(2))
+    text, variables = _pg_literals(sql.strip().rstrip(";"), args)
+    if not re.match(r"(?is)\s*(select|with)\b", text):
+        pg.psql(text + ";", db=m.group(1), variables=variables)
+        return []
+    out = pg.psql("SELECT coalesce(json_agg(q), '[]') FROM (%s) q;" % text, db=m.group(1),
+                  variables=variables)
+    return [tuple(v for _, v in row)
+            for row in json.loads(out, object_pairs_hook=lambda pairs: pairs)]
+
+
+def db_env(home):
+    """The environment that gives a command home's store when another home than the Baram's
+    is chosen (--home, BARAM_HOME): {} on SQLite (the store is in the home), else BARAM_DB."""
+    url = home_db(home)
+    return {"BARAM_DB": url} if url else {}
+
+
+def db_created(where):
+    """Whether baram made its store for where (a Baram or a home): on SQLite HOME/baram.db
+    exists, on PostgreSQL the home's (pre-made, empty) database has a table."""
+    home = _home_of(where)
+    if not ON_PG:
+        return (Path(home) / "baram.db").exists()
+    return db_query(home, "SELECT count(*) FROM information_schema.tables "
+                          "WHERE table_schema = current_schema()") != [(0,)]
+
+
+def db_shell(where, sql):
+    """A shell command (for a task's `run`) printing the rows of sql, one a line, columns
+    separated by |, from the store of where (a Baram or a home): sqlite3 or psql."""
+    home = _home_of(where)
+    url = home_db(home)
+    if url is None:
+        return 'sqlite3 -cmd ".timeout 5000" "%s" "%s"' % (Path(home) / "baram.db", sql)
+    return 'psql -X -q -At "%s" -c "%s"' % (url, sql)
+
+
 def base_env(home):
-    """os.environ without any BARAM_* setting of the caller, with BARAM_HOME=home."""
+    """os.environ without any BARAM_* setting of the caller, with BARAM_HOME=home (and, with
+    BARAM_TEST_DB=pg, BARAM_DB=home's database)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BARAM_")}
     env["BARAM_HOME"] = str(home)
+    url = home_db(home)
+    if url:
+        env["BARAM_DB"] = url
     return env
 
 
@@ -355,7 +611,30 @@ def pytest_configure(config):
     if (config.pluginmanager.hasplugin("timeout") and config.getoption("timeout") is None
             and not os.environ.get("PYTEST_TIMEOUT") and not config.getini("timeout")):
         config.option.timeout = TEST_TIMEOUT
+    config.addinivalue_line("markers", "sqlite_only(reason): a test of the SQLite file itself "
+                            "(permissions, WAL, corruption); deselected with BARAM_TEST_DB=pg")
+    config.addinivalue_line("markers", "pg_only: needs a PostgreSQL cluster (pg_url, "
+                            "pg_private); deselected with BARAM_TEST_DB=sqlite")
 
 
 def pytest_report_header(config):
-    return "baram binary: %s" % BIN
+    where = "SQLite"
+    if ON_PG:
+        where = "PostgreSQL (%s)" % (os.environ.get("BARAM_TEST_PG") or "a cluster of its own")
+    return "baram binary: %s; store: %s" % (BIN, where)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Deselects (never counts as passed) what the chosen store cannot run: sqlite_only
+    tests on PostgreSQL, pg_only tests with BARAM_TEST_DB=sqlite. A test using a fixture
+    pg_url, pg_private or pg_cluster is pg_only."""
+    for it in items:
+        if PG_FIXTURES & set(getattr(it, "fixturenames", ())) and not it.get_closest_marker("pg_only"):
+            it.add_marker(pytest.mark.pg_only)
+    drop = "sqlite_only" if ON_PG else "pg_only" if TEST_DB == "sqlite" else None
+    if not drop:
+        return
+    keep = [it for it in items if it.get_closest_marker(drop) is None]
+    if len(keep) != len(items):
+        config.hook.pytest_deselected(items=[it for it in items if it not in keep])
+        items[:] = keep

@@ -5,7 +5,7 @@ POST /api/v1/dags/{dag}/runs, POST .../runs/{run}/cancel, POST
 
 They call the same functions (ops/ops.h) as `baram dags trigger`, `runs
 cancel`, `tasks clear`, `dags pause` and `pools set`: the tests read back what
-they wrote through the CLI and sqlite3, and compare a run triggered through
+they wrote through the CLI and db_query, and compare a run triggered through
 the API with one triggered by the CLI. No scheduler runs, except where a test
 holds HOME/scheduler.lock itself (as the daemon does) to see cancel hand its
 request over (202). One server per module; each test makes its own runs.
@@ -20,7 +20,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import threading
 import time
@@ -28,7 +27,7 @@ import time
 import pytest
 
 from api_util import ApiServer, add_user, alive_cleanup, check_problem, make_home, token
-from conftest import BIN
+from conftest import BIN, db_query
 
 ETL = """
 dag: etl
@@ -74,12 +73,10 @@ class Env:
         return r
 
     def query(self, sql, *args):
-        with sqlite3.connect(str(self.b.home / "baram.db"), timeout=10) as c:
-            return c.execute(sql, args).fetchall()
+        return db_query(self.b, sql, *args)
 
     def execute(self, sql, *args):
-        with sqlite3.connect(str(self.b.home / "baram.db"), timeout=10) as c:
-            c.execute(sql, args)
+        db_query(self.b, sql, *args)
 
     def queued_run(self, dag="etl"):
         """A run triggered by the CLI: queued, no scheduler."""
@@ -497,8 +494,7 @@ def test_with_a_running_scheduler(tmp_path):
     srv.port = port
 
     def state(run_id):
-        with sqlite3.connect(str(b.home / "baram.db"), timeout=10) as c:
-            rows = c.execute("SELECT state FROM runs WHERE run_id = ?", (run_id,)).fetchall()
+        rows = db_query(b, "SELECT state FROM runs WHERE run_id = ?", run_id)
         return rows[0][0] if rows else None
 
     def wait(cond, timeout=20.0):
@@ -542,9 +538,8 @@ def test_with_a_running_scheduler(tmp_path):
         br = r.json["run_id"]
 
         def ti(task):
-            with sqlite3.connect(str(b.home / "baram.db"), timeout=10) as c:
-                rows = c.execute("SELECT state, try_number FROM task_instances WHERE run_id = ? "
-                                 "AND task_id = ?", (br, task)).fetchall()
+            rows = db_query(b, "SELECT state, try_number FROM task_instances WHERE run_id = ? "
+                            "AND task_id = ?", br, task)
             return rows[0] if rows else (None, 0)
         assert wait(lambda: ti("quick")[0] == "success" and ti("gate")[0] == "running"), \
             srv.log()

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conftest import BIN
+from conftest import BIN, db_created, db_env
 
 OK_DAG = """
 dag: ok
@@ -222,15 +222,16 @@ def test_relative_home(tmp_path, baram):
           b: {run: printf '%s' "$OUTPUT_A" > got.txt, needs: [a]}
         """)
     for how in ("flag", "env"):
+        home = baram.dags / ("relhome" if how == "flag" else "relhome2")
         if how == "flag":
-            r = baram("run", "sub/rel.yaml", "--json", "--home", "relhome")
+            r = baram("run", "sub/rel.yaml", "--json", "--home", "relhome", env=db_env(home))
         else:
-            r = baram("run", "sub/rel.yaml", "--json", env={"BARAM_HOME": "relhome2"})
+            r = baram("run", "sub/rel.yaml", "--json",
+                      env=dict(db_env(home), BARAM_HOME="relhome2"))
         assert r.rc == 0, (how, r)
         assert r.json["tasks"]["a"]["output"] == "from a", r
         assert (p.parent / "got.txt").read_text() == "from a"
-        home = baram.dags / ("relhome" if how == "flag" else "relhome2")
-        assert (home / "baram.db").exists()
+        assert db_created(home)
         assert (home / "logs" / "rel").is_dir()
         (p.parent / "got.txt").unlink()
 
@@ -238,10 +239,10 @@ def test_relative_home(tmp_path, baram):
 def test_home_flag(tmp_path, baram):
     other = tmp_path / "other-home"
     p = baram.write("ok.yaml", OK_DAG)
-    r = baram("run", p, "--home", other)
+    r = baram("run", p, "--home", other, env=db_env(other))
     assert r.rc == 0, r
-    assert (other / "baram.db").exists()
-    r = baram("runs", "list", "--home", other)
+    assert db_created(other)
+    r = baram("runs", "list", "--home", other, env=db_env(other))
     assert r.rc == 0 and "manual__" in r.out, r
     # the BARAM_HOME of the environment was not used
     assert "manual__" not in baram("runs", "list").out

@@ -22,14 +22,13 @@ import hashlib
 import json
 import os
 import signal
-import sqlite3
 import statistics
 import textwrap
 import time
 
 import pytest
 
-from conftest import alive, parse_ts, try_log_path
+from conftest import alive, db_query, db_shell, parse_ts, try_log_path
 from daemon_util import (daemons, poll, run_show, runs_list, trigger, ts_of,  # noqa: F401
                          wait_file, wait_run)
 
@@ -66,11 +65,6 @@ STAMP = 'echo "%s start $(date +%%s.%%N)" >> %s; sleep %s; echo "%s end $(date +
 
 def stamped(name, log="events.log", sleep="0.2"):
     return STAMP % (name, log, sleep, name, log)
-
-
-def db_query(b, sql, *args):
-    with sqlite3.connect(str(b.home / "baram.db"), timeout=10) as c:
-        return c.execute(sql, args).fetchall()
 
 
 # ---- 1. trigger latency ------------------------------------------------------------------
@@ -1419,10 +1413,9 @@ def test_downstream_starts_on_a_durable_upstream(b, daemons):
           t2:
             needs: [t1]
             run: >-
-              sqlite3 -cmd ".timeout 5000" "%s"
-              "SELECT state FROM tries WHERE run_id = '$BARAM_RUN_ID' AND task_id = 't1'"
-              > seen.t2
-        """ % (b.home / "baram.db"))
+              %s > seen.t2
+        """ % db_shell(b, "SELECT state FROM tries WHERE run_id = '$BARAM_RUN_ID' "
+                          "AND task_id = 't1'"))
     d = daemons(b)
     o = wait_run(b, trigger(b, "chain"), daemon=d)
     assert o["state"] == "success", o
@@ -1682,6 +1675,7 @@ def test_idle_cpu(b, daemons):
     assert d.stop() == 0
 
 
+@pytest.mark.sqlite_only(reason="compares the bytes of the SQLite file and its WAL")
 def test_an_idle_restart_writes_nothing(b, daemons):
     """Once a home's DAGs and their versions are recorded, starting and stopping the scheduler
     again (and idling in between) leaves the database byte for byte as it was."""

@@ -9,11 +9,11 @@ task whose try was cut by a kill counts that try as failed and must not run agai
 
 import collections
 import random
-import sqlite3
 import time
 
 import pytest
 
+from conftest import db_query
 from daemon_util import daemons, poll, runs_list, trigger, wait_run  # noqa: F401
 
 CHAINS = 8
@@ -25,11 +25,6 @@ KILLS = 100
 def b(baram):
     baram.env["BARAM_DAGS"] = str(baram.dags)
     return baram
-
-
-def db_query(b, sql, *args):
-    with sqlite3.connect(str(b.home / "baram.db"), timeout=10) as c:
-        return c.execute(sql, args).fetchall()
 
 
 def size(path):

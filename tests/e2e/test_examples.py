@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import BIN, ROOT, base_env, check_run_shape, states
+from conftest import BIN, ROOT, base_env, check_run_shape, db_created, states
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 
@@ -44,10 +44,10 @@ def test_example_etl_fans_out(baram):
 
 
 def test_run_examples_script(tmp_path):
-    env = base_env(tmp_path / "home")
+    work = tmp_path / "repo"
+    env = base_env(work / ".baram")
     del env["BARAM_HOME"]  # the script uses the default home ./.baram of its cwd...
     # ...which is the repository root; run it from a copy so the tree stays clean
-    work = tmp_path / "repo"
     (work / "scripts").mkdir(parents=True)
     subprocess.run(["cp", "-r", str(ROOT / "examples"), str(work / "examples")], check=True,
                    timeout=60)
@@ -60,7 +60,7 @@ def test_run_examples_script(tmp_path):
     assert len(lines) == len(EXAMPLES), r.stdout
     assert all(ln.startswith("ok ") for ln in lines), r.stdout
     assert r.stdout.count("manual__") >= 2 * len(EXAMPLES), r.stdout  # result lines + runs list
-    assert (work / ".baram" / "baram.db").exists()
+    assert db_created(work / ".baram")
     # a failing example makes it fail
     (work / "examples" / "zz_broken.yaml").write_text("dag: broken\ntasks:\n  a: {run: 'exit 3'}\n")
     r = subprocess.run([str(work / "scripts" / "run-examples"), BIN], cwd=str(work), env=env,

@@ -2,7 +2,7 @@
 trigger|backfill`, `runs cancel`, `tasks clear`, `pools list|set`.
 
 No scheduler daemon runs here: the tests check what the CLI leaves in the
-store (through `runs list/show --json`, `dags list --json` and sqlite3), the
+store (through `runs list/show --json`, `dags list --json` and db_query), the
 no-scheduler paths, and, for `runs cancel`, the scheduler-present path with
 the home's lock held by this test (fcntl.flock on HOME/scheduler.lock, as
 the daemon does) while a thread plays the scheduler.
@@ -11,11 +11,11 @@ the daemon does) while a thread plays the scheduler.
 import fcntl
 import json
 import os
-import sqlite3
 import threading
 import time
 
 import pytest
+from conftest import db_created, db_query
 
 ETL = """
 dag: etl
@@ -78,13 +78,7 @@ def ops(baram):
     return baram
 
 
-def db(b):
-    return sqlite3.connect(str(b.home / "baram.db"), timeout=10)
-
-
-def query(b, sql, *args):
-    with db(b) as c:
-        return c.execute(sql, args).fetchall()
+query = db_query
 
 
 def runs(b, *args):
@@ -143,7 +137,7 @@ def test_list_without_database(ops):
     assert errs and all(e["file"] == str(ops.dags / "broken.yaml") for e in errs), errs
     assert any("unknown key 'runn'" in e["message"] and e["line"] == 4 for e in errs), errs
     assert "could not be loaded" in r.err, r
-    assert not (ops.home / "baram.db").exists()   # reading never creates the database
+    assert not db_created(ops)   # reading never creates the database
 
 
 def test_list_human_shows_import_errors(ops):
@@ -298,7 +292,7 @@ def test_trigger_bad_conf(ops, conf, msg):
     assert msg in r.err, r
     if "regoin" in conf:
         assert "did you mean 'region'" in r.err, r
-    assert not (ops.home / "baram.db").exists() or runs(ops) == []
+    assert not db_created(ops) or runs(ops) == []
 
 
 @pytest.mark.parametrize("date", ["2026-13-01", "yesterday", "2026-02-30", ""])
@@ -365,7 +359,7 @@ def test_backfill_keeps_to_the_dags_start_and_end(ops):
         r = ops("dags", "backfill", "etl", "--from", "2025-12-01", "--to", "2025-12-31", *extra)
         assert r.rc == 2, r
         assert "before DAG 'etl' starts" in r.err and "2026-01-01" in r.err, r
-    assert not (ops.home / "baram.db").exists() or runs(ops) == []
+    assert not db_created(ops) or runs(ops) == []
     # partly before: the runs from the start on, and it says so
     r = ops("dags", "backfill", "etl", "--from", "2025-12-30", "--to", "2026-01-02", "--json")
     assert r.rc == 0, r
@@ -398,7 +392,7 @@ def test_backfill_limit(ops):
         """)
     r = ops("dags", "backfill", "often", "--from", "2026-01-01", "--to", "2026-02-01")
     assert r.rc == 2 and "narrower" in r.err, r
-    assert not (ops.home / "baram.db").exists() or runs(ops) == []
+    assert not db_created(ops) or runs(ops) == []
 
 
 @pytest.mark.parametrize("args,msg", [
@@ -428,15 +422,14 @@ def test_backfill_needs_a_schedule(ops):
 def test_cancel_without_scheduler(ops):
     run_id = trigger(ops)["run_id"]
     # Pretend a scheduler had started it and died: instances in every state.
-    with db(ops) as c:
-        for task, state in [("extract", "success"), ("transform", "running"),
-                            ("report", "queued"), ("load", "none")]:
-            c.execute("INSERT INTO task_instances (run_id, task_id, task, map_index, state, "
-                      "try_number, max_tries, exit_code, priority, seq) VALUES "
-                      "(?, ?, ?, -1, ?, 1, 3, -1, 1, 1)", (run_id, task, task, state))
-        c.execute("INSERT INTO tries (run_id, task_id, try_number, state, exit_code, "
-                  "term_signal, timed_out, started_at, pid) VALUES "
-                  "(?, 'transform', 1, 'running', -1, 0, 0, 5, 123)", (run_id,))
+    for task, state in [("extract", "success"), ("transform", "running"),
+                        ("report", "queued"), ("load", "none")]:
+        query(ops, "INSERT INTO task_instances (run_id, task_id, task, map_index, state, "
+              "try_number, max_tries, exit_code, priority, seq) VALUES "
+              "(?, ?, ?, -1, ?, 1, 3, -1, 1, 1)", run_id, task, task, state)
+    query(ops, "INSERT INTO tries (run_id, task_id, try_number, state, exit_code, "
+          "term_signal, timed_out, started_at, pid) VALUES "
+          "(?, 'transform', 1, 'running', -1, 0, ?, 5, 123)", run_id, False)
     r = ops("runs", "cancel", run_id)
     assert r.rc == 0, r
     assert "cancelled " + run_id in r.out, r
@@ -471,8 +464,7 @@ def test_cancel_without_database(ops):
 
 def test_cancel_foreground_run(ops):
     run_id = trigger(ops)["run_id"]
-    with db(ops) as c:
-        c.execute("UPDATE runs SET owner = 'cli', state = 'running' WHERE run_id = ?", (run_id,))
+    query(ops, "UPDATE runs SET owner = 'cli', state = 'running' WHERE run_id = ?", run_id)
     r = ops("runs", "cancel", run_id)
     assert r.rc == 1, r
     assert "baram run" in r.err and "Ctrl-C" in r.err, r
@@ -512,10 +504,9 @@ def test_cancel_with_scheduler_confirmed(ops):
             rows = query(ops, "SELECT run_id, kind FROM run_requests")
             if rows:
                 seen.extend(rows)
-                with db(ops) as c:
-                    c.execute("DELETE FROM run_requests")
-                    c.execute("UPDATE runs SET state = 'cancelled', ended_at = 1 "
-                              "WHERE run_id = ?", (run_id,))
+                query(ops, "DELETE FROM run_requests")
+                query(ops, "UPDATE runs SET state = 'cancelled', ended_at = 1 WHERE run_id = ?",
+                      run_id)
                 return
             time.sleep(0.02)
 
@@ -641,8 +632,7 @@ def test_clear_live_run_without_scheduler_or_in_the_foreground(ops):
     r = ops("tasks", "clear", run_id, "extract", "--json")
     assert r.rc == 0 and r.json["task_instances"] == 0 and "requested" not in r.json, r
     assert show(ops, run_id)["state"] == "queued"
-    with db(ops) as c:
-        c.execute("UPDATE runs SET state = 'running', owner = 'cli' WHERE run_id = ?", (run_id,))
+    query(ops, "UPDATE runs SET state = 'running', owner = 'cli' WHERE run_id = ?", run_id)
     r = ops("tasks", "clear", run_id, "extract")
     assert r.rc == 1 and "foreground under 'baram run'" in r.err, r
 
@@ -685,13 +675,11 @@ def test_pools_default_config_store(ops):
 
 def test_pools_running(ops):
     run_id = trigger(ops)["run_id"]
-    with db(ops) as c:
-        for i, (pool, state) in enumerate([("gpu", "running"), ("gpu", "queued"),
-                                           ("gpu", "success"), ("default", "running")]):
-            c.execute("INSERT INTO task_instances (run_id, task_id, task, map_index, state, "
-                      "try_number, max_tries, exit_code, priority, pool, seq) VALUES "
-                      "(?, ?, ?, -1, ?, 1, 1, -1, 1, ?, ?)", (run_id, "t%d" % i, "t%d" % i,
-                                                              state, pool, i))
+    for i, (pool, state) in enumerate([("gpu", "running"), ("gpu", "queued"),
+                                       ("gpu", "success"), ("default", "running")]):
+        query(ops, "INSERT INTO task_instances (run_id, task_id, task, map_index, state, "
+              "try_number, max_tries, exit_code, priority, pool, seq) VALUES "
+              "(?, ?, ?, -1, ?, 1, 1, -1, 1, ?, ?)", run_id, "t%d" % i, "t%d" % i, state, pool, i)
     assert ops("pools", "set", "gpu", "3").rc == 0
     pools = {p["name"]: p for p in ops("pools", "list", "--json").json["pools"]}
     assert pools["gpu"]["running"] == 2 and pools["default"]["running"] == 1, pools
@@ -708,7 +696,7 @@ def test_pools_set_bad(ops, args):
         assert "bad SLOTS" in r.err, r
     elif len(args) == 2:
         assert "bad pool name" in r.err, r
-    assert not (ops.home / "baram.db").exists() or query(ops, "SELECT COUNT(*) FROM pools") == \
+    assert not db_created(ops) or query(ops, "SELECT COUNT(*) FROM pools") == \
         [(0,)]
 
 
@@ -751,7 +739,5 @@ def test_trigger_parses_one_file_however_big_the_folder(tmp_path):
     (many.dags / "d999.yaml").write_text("dag: d001\ntasks:\n  a: {run: \"true\"}\n")
     r = many("dags", "trigger", "d001", "--json")
     assert r.rc == 0, r
-    with db(many) as c:
-        path, = c.execute("SELECT dag_path FROM runs WHERE run_id = ?",
-                          (r.json["run_id"],)).fetchone()
+    (path,), = query(many, "SELECT dag_path FROM runs WHERE run_id = ?", r.json["run_id"])
     assert path.endswith("/d999.yaml"), path

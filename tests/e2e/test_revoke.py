@@ -15,11 +15,11 @@ import base64
 import hashlib
 import hmac
 import json
-import sqlite3
 import time
 
 import pytest
 
+from conftest import db_query
 from api_util import ADMIN_PASSWORD, ApiServer, add_user, alive_cleanup, check_problem, \
     free_port, make_home, token
 from daemon_util import Daemon
@@ -67,11 +67,7 @@ def claims(tok):
 
 
 def deny_list(b):
-    con = sqlite3.connect(str(b.home / "baram.db"))
-    try:
-        return dict(con.execute("SELECT jti, exp_at FROM revoked_tokens").fetchall())
-    finally:
-        con.close()
+    return dict(db_query(b, "SELECT jti, exp_at FROM revoked_tokens"))
 
 
 def test_logout_revokes_the_token_and_every_copy_of_it(b, tmp_path, servers):

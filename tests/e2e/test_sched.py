@@ -1,9 +1,8 @@
 """Scheduling: dependency order, --parallelism, priority, retries, timeouts."""
 
-import sqlite3
 import time
 
-from conftest import alive, kill_pids, read_events, read_pids, stamp, states
+from conftest import alive, db_query, kill_pids, read_events, read_pids, stamp, states
 
 
 def max_overlap(ev):
@@ -120,9 +119,8 @@ def test_retries_then_success(baram):
 
 def retry_gaps_ms(baram, run_id, task):
     """From the end of each try of task to the start of the next, in baram's records."""
-    with sqlite3.connect(str(baram.home / "baram.db")) as c:
-        rows = c.execute("SELECT started_at, ended_at FROM tries WHERE run_id = ? AND "
-                         "task_id = ? ORDER BY try_number", (run_id, task)).fetchall()
+    rows = db_query(baram, "SELECT started_at, ended_at FROM tries WHERE run_id = ? AND "
+                           "task_id = ? ORDER BY try_number", run_id, task)
     return [nxt[0] - cur[1] for cur, nxt in zip(rows, rows[1:])]
 
 

@@ -15,14 +15,13 @@ import json
 import os
 import pty
 import select
-import sqlite3
 import subprocess
 import time
 
 import pytest
 
 from api_util import ApiServer, alive_cleanup, check_problem, token
-from conftest import BIN, TIMEOUT
+from conftest import BIN, TIMEOUT, db_query
 
 _sodium = ctypes.CDLL(ctypes.util.find_library("sodium") or "libsodium.so.23")
 assert _sodium.sodium_init() >= 0
@@ -34,13 +33,8 @@ def password_ok(hash_str, password):
 
 
 def stored(home, name):
-    con = sqlite3.connect(str(home / "baram.db"))
-    try:
-        row = con.execute("SELECT role, password_hash FROM users WHERE name = ?",
-                          (name,)).fetchone()
-    finally:
-        con.close()
-    return row
+    rows = db_query(home, "SELECT role, password_hash FROM users WHERE name = ?", name)
+    return rows[0] if rows else None
 
 
 def b64d(s):
