@@ -268,12 +268,12 @@ static const char sql_start_runs[] =
     "ok AS (SELECT c.run_id, c.maxr - coalesce(b.n, 0) AS room, "
     "row_number() OVER (PARTITION BY c.dag_id ORDER BY c.ord) AS k FROM c "
     "JOIN runs r ON r.run_id = c.run_id AND r.state = 'queued' "
-    "LEFT JOIN busy b ON b.dag_id = c.dag_id) "
-    "UPDATE runs r SET state = 'running', started_at = $4 FROM ok "
+    "AND (r.sched_id IS NULL OR r.sched_id = $5) LEFT JOIN busy b ON b.dag_id = c.dag_id) "
+    "UPDATE runs r SET state = 'running', started_at = $4, sched_id = $5 FROM ok "
     "WHERE r.run_id = ok.run_id AND ok.k <= ok.room RETURNING r.run_id";
 
 static int queue_start_runs_tx(PGconn *c, const struct queue_run *v, size_t n, int64_t now_ms,
-                               char ***started, size_t *nstarted, struct err *e)
+                               int64_t sched_id, char ***started, size_t *nstarted, struct err *e)
 {
     /* Blocking, not the try form: it is the transaction's first statement, so its holder
      * waits on nothing this one holds, and a run must not wait a whole sync for its turn. */
@@ -289,11 +289,12 @@ static int queue_start_runs_tx(PGconn *c, const struct queue_run *v, size_t n, i
         queue_arr_str(&a[1], v[i].dag_id);
         queue_arr_int(&a[2], v[i].max_active);
     }
-    char now[24];
+    char now[24], id[24];
     snprintf(now, sizeof now, "%" PRId64, now_ms);
-    const char *p[] = {queue_arr_end(&a[0]), queue_arr_end(&a[1]), queue_arr_end(&a[2]), now};
+    snprintf(id, sizeof id, "%" PRId64, sched_id);
+    const char *p[] = {queue_arr_end(&a[0]), queue_arr_end(&a[1]), queue_arr_end(&a[2]), now, id};
     PGresult *res = NULL;
-    r = queue_exec(c, sql_start_runs, 4, p, "starting queued runs", &res, e);
+    r = queue_exec(c, sql_start_runs, 5, p, "starting queued runs", &res, e);
     for (size_t i = 0; i < 3; i++)
         buf_release(&a[i]);
     if (r < 0)
@@ -308,7 +309,7 @@ static int queue_start_runs_tx(PGconn *c, const struct queue_run *v, size_t n, i
 }
 
 int queue_start_runs(struct store *s, const struct queue_run *v, size_t n, int64_t now_ms,
-                     char ***started, size_t *nstarted, struct err *e)
+                     int64_t sched_id, char ***started, size_t *nstarted, struct err *e)
 {
     *started = NULL;
     *nstarted = 0;
@@ -319,7 +320,8 @@ int queue_start_runs(struct store *s, const struct queue_run *v, size_t n, int64
     int r = store_begin(s, e);
     if (r < 0)
         return r;
-    r = queue_start_runs_tx(store__pg(store__conn(s)), v, n, now_ms, started, nstarted, e);
+    r = queue_start_runs_tx(store__pg(store__conn(s)), v, n, now_ms, sched_id, started, nstarted,
+                            e);
     if (r == 0)
         r = store_commit(s, e);
     if (r < 0) {

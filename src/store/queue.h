@@ -84,12 +84,14 @@ struct queue_run {
 };
 
 /* Starts queued runs under the runs' lock: for each DAG, as many of its runs in v (in the
- * order given) as its running runs in the database (the scheduler's: owner NULL) leave room
- * for under max_active; each is set 'running' with started_at now_ms in the same
- * transaction, so the next holder counts it. *started: malloc'd run ids (free each and the
+ * order given) as its running runs in the database (the schedulers': owner NULL) leave room
+ * for under max_active; each is set 'running' with started_at now_ms and owned by scheduler
+ * sched_id in the same transaction, so the next holder counts it. A run another scheduler
+ * owns, or no longer queued, is not started. *started: malloc'd run ids (free each and the
  * array), *nstarted of them. 0, -ENOTSUP on SQLite, or a negative code with *e filled. */
 int queue_start_runs(struct store *s, const struct queue_run *v, size_t n, int64_t now_ms,
-                     char ***started, size_t *nstarted, struct err *e) WARN_UNUSED;
+                     int64_t sched_id, char ***started, size_t *nstarted,
+                     struct err *e) WARN_UNUSED;
 
 /* s is on a backend with these (PostgreSQL). */
 bool queue_supported(struct store *s);
