@@ -182,6 +182,7 @@ int engine_start(const struct engine_opts *o, struct engine **out, struct err *e
         free(e);
         return rc;
     }
+    e->sched_id = o->fence_id;
     if (o->fence_id > 0)
         store_writer_set_fence(e->w, o->fence_id);
     if (!o->gate_on_durable)
@@ -306,6 +307,11 @@ void engine_set_parallelism(struct engine *e, int parallelism)
 uint64_t engine_put_run(struct engine *e, const struct run_rec *rec)
 {
     return e->w ? store_writer_put_run(e->w, rec) : 0;
+}
+
+int64_t engine_sched_id(const struct engine *e)
+{
+    return e->sched_id;
 }
 
 bool engine_stopping(const struct engine *e)

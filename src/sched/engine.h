@@ -71,8 +71,8 @@ void engine_stop(struct engine *e, engine_stopped_fn done, void *ud);
 
 /* Sets a pool's slots (a pool not set has SCHED_POOL_DEFAULT_SLOTS) and the parallelism
  * (0: nothing new starts, as when a daemon stops); waiting tasks start at once if slots were
- * freed. With engine_opts.fence_id on PostgreSQL, a pool set here is limited across schedulers: its tries
- * wait for a slot granted by the database, and the database's `pools` row wins over slots. */
+ * freed. With engine_opts.fence_id on PostgreSQL, a pool set here is limited across schedulers: its
+ * tries wait for a slot granted by the database, and the database's `pools` row wins over slots. */
 void engine_set_pool(struct engine *e, const char *name, int slots);
 void engine_set_parallelism(struct engine *e, int parallelism);
 /* Makes and checks the scratch folder for tries' outputs (logpath.h) at each run's start and
@@ -88,6 +88,8 @@ const char *engine_scratch(struct engine *e);
  * number the writer gave it (durable once the writer reports it), or 0 when the store has
  * failed or the engine has no writer. */
 uint64_t engine_put_run(struct engine *e, const struct run_rec *rec);
+/* engine_opts.fence_id: the scheduler's id in the registry, or 0. */
+int64_t engine_sched_id(const struct engine *e);
 /* engine_stop has been called. */
 bool engine_stopping(const struct engine *e);
 

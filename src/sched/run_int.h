@@ -59,7 +59,8 @@ struct engine {
     char *home;
     struct store_writer *w;
     struct sched sched;
-    struct admit *admit; /* owned: pools across schedulers (engine_opts.sched_id), or NULL */
+    struct admit *admit; /* owned: pools across schedulers (engine_opts.fence_id), or NULL */
+    int64_t sched_id;    /* engine_opts.fence_id */
     struct httptask_client *http; /* made on the first http or wait task */
     int http_max_per_host;        /* its limit per host (engine_opts) */
     bool gate_on_durable;
