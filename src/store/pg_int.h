@@ -74,6 +74,9 @@ int store__pg_open(const char *url, void **db, struct err *e) WARN_UNUSED;
  * the connection's open transaction; it must not begin, commit or roll back itself. */
 PGconn *store__pg(void *conn);
 
+/* Tests and measurements: whether conn pipelines a transaction's writes (on by default). */
+void store__pg_set_pipelining(void *conn, bool on);
+
 /* "PostgreSQL at HOST/DB" of a connection object, for messages. */
 const char *store__pg_where(void *conn);
 

@@ -14,6 +14,7 @@
 
 #include "base/err.h"
 #include "base/fault.h"
+#include "base/when.h"
 #include "base/xalloc.h"
 #include "store/pg_int.h"
 #include "store/store_int.h"
@@ -124,6 +125,22 @@ void run_request_release(struct run_request *q)
     free(q->run_id);
     free(q->kind);
     memset(q, 0, sizeof(*q));
+}
+
+int store__txn_end(const struct store_backend *be, void *db, bool own, int r, struct err *e)
+{
+    if (!own)
+        return r;
+    if (r < 0) {
+        be->rollback(db);
+        return r;
+    }
+    return be->commit(db, e);
+}
+
+int64_t store__now_or(int64_t at_ms)
+{
+    return at_ms > 0 ? at_ms : when_now_ms();
 }
 
 static bool has_prefix(const char *s, const char *p)

@@ -14,6 +14,22 @@
 #include "store/events.h"
 #include "store/store.h"
 
+/* The columns of each record, in the order both backends bind and read them. */
+#define RUN_COLS                                                                                   \
+    "run_id, dag_id, state, type, logical_at, queued_at, started_at, ended_at, conf, dag_hash, "   \
+    "dag_path, owner"
+#define TI_COLS                                                                                    \
+    "run_id, task_id, task, map_index, state, try_number, max_tries, exit_code, output, "          \
+    "message, priority, pool, scheduled_at, queued_at, started_at, ended_at"
+#define TRY_COLS                                                                                   \
+    "run_id, task_id, try_number, state, exit_code, term_signal, timed_out, queued_at, "           \
+    "started_at, ended_at, hostname, pid"
+#define DAG_COLS "dag_id, path, hash, schedule, description, paused, updated_at"
+/* A user's revocation generation, read in the same statement (so the same snapshot) as the row:
+ * a login that checks this row's password is ordered against every revocation (store.h). */
+#define USER_REVOKED_GEN                                                                           \
+    "COALESCE((SELECT gen FROM revoked_users WHERE revoked_users.name = users.name), 0)"
+
 struct store_backend {
     const char *name;
     void (*close)(void *db);
@@ -101,6 +117,13 @@ struct store_backend {
  * connection object. */
 const struct store_backend *store__backend(struct store *s);
 void *store__conn(struct store *s);
+
+/* What the backends share (store.c). Finishes a transaction a backend call opened for itself
+ * (own; a joined one is left to its owner): commits when r == 0, else rolls back; returns r or
+ * the commit's failure. */
+int store__txn_end(const struct store_backend *be, void *db, bool own, int r, struct err *e);
+/* at_ms when set (> 0), else now (UTC ms). */
+int64_t store__now_or(int64_t at_ms);
 
 /* ---- the SQLite backend (store_sqlite.c, events_sqlite.c, migrate_sqlite.c) ---- */
 

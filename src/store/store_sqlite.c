@@ -41,21 +41,7 @@
 #include "base/xalloc.h"
 #include "store/migrate.h"
 
-#define RUN_COLS                                                                                   \
-    "run_id, dag_id, state, type, logical_at, queued_at, started_at, ended_at, conf, dag_hash, "   \
-    "dag_path, owner"
-#define TI_COLS                                                                                    \
-    "run_id, task_id, task, map_index, state, try_number, max_tries, exit_code, output, "          \
-    "message, priority, pool, scheduled_at, queued_at, started_at, ended_at"
-#define TRY_COLS                                                                                   \
-    "run_id, task_id, try_number, state, exit_code, term_signal, timed_out, queued_at, "           \
-    "started_at, ended_at, hostname, pid"
-#define DAG_COLS  "dag_id, path, hash, schedule, description, paused, updated_at"
 #define RUN_ORDER " ORDER BY logical_at DESC, queued_at DESC, run_id DESC LIMIT ? OFFSET ?"
-/* A user's revocation generation, read in the same statement (so the same snapshot) as the row:
- * a login that checks this row's password is ordered against every revocation (store.h). */
-#define USER_REVOKED_GEN                                                                           \
-    "COALESCE((SELECT gen FROM revoked_users WHERE revoked_users.name = users.name), 0)"
 
 #define STMT_TABLE(X)                                                                              \
     X(ST_BEGIN, "BEGIN IMMEDIATE")                                                                 \
@@ -808,22 +794,10 @@ static int txn_start(struct sqlite_conn *c, bool *own, struct err *e)
     return *own ? conn_begin(c, e) : 0;
 }
 
-/* Commits (r == 0) or rolls back a transaction txn_start opened; returns r or the commit's
- * failure. A joined transaction is left to its owner. */
+/* Ends a transaction txn_start opened (store__txn_end); a joined one is left to its owner. */
 static int txn_end(struct sqlite_conn *c, bool own, int r, struct err *e)
 {
-    if (!own)
-        return r;
-    if (r < 0) {
-        conn_rollback(c);
-        return r;
-    }
-    return conn_commit(c, e);
-}
-
-static int64_t now_or(int64_t at_ms)
-{
-    return at_ms > 0 ? at_ms : when_now_ms();
+    return store__txn_end(&store__sqlite_backend, c, own, r, e);
 }
 
 static int read_dag(struct sqlite_conn *c, sqlite3_stmt *st, struct dag_rec *d, struct err *e)
@@ -887,7 +861,7 @@ static int conn_put_dag(void *db, const struct dag_rec *d, struct err *e)
     bind_text(st, 3, d->hash);
     bind_text(st, 4, d->schedule);
     bind_text(st, 5, d->description);
-    sqlite3_bind_int64(st, 6, now_or(d->updated_at_ms));
+    sqlite3_bind_int64(st, 6, store__now_or(d->updated_at_ms));
     return stmt_exec(c, st, "write a DAG", e);
 }
 
@@ -957,7 +931,7 @@ static int conn_set_import_errors(void *db, const char *path, const struct impor
         sqlite3_bind_int(st, 2, v[i].line);
         sqlite3_bind_int(st, 3, v[i].col);
         bind_text(st, 4, v[i].message);
-        sqlite3_bind_int64(st, 5, now_or(v[i].at_ms));
+        sqlite3_bind_int64(st, 5, store__now_or(v[i].at_ms));
         if ((r = stmt_exec(c, st, "write an import error", e)) < 0)
             goto out;
     }
@@ -1231,7 +1205,7 @@ static int conn_claim_run(void *db, const char *prefix, int64_t at_ms, const str
              * event stream shows a run held queued (a paused DAG, max_active_runs) at once. */
             if (r == 0 &&
                 events_sqlite_put(c, EVENT_RUN, rec->dag_id, id, NULL, run_state_name(rec->state),
-                                  0, now_or(rec->queued_at_ms), NULL) < 0)
+                                  0, store__now_or(rec->queued_at_ms), NULL) < 0)
                 r = conn_fail(c, e, "cannot record the event of run '%s' in database '%s'", id,
                               c->path);
         }
@@ -1298,7 +1272,7 @@ static int conn_put_user(void *db, const struct user_rec *u, struct err *e)
     bind_text(st, 1, u->name);
     bind_text(st, 2, u->role);
     bind_text(st, 3, u->password_hash);
-    sqlite3_bind_int64(st, 4, now_or(u->created_at_ms));
+    sqlite3_bind_int64(st, 4, store__now_or(u->created_at_ms));
     return stmt_exec(c, st, "write a user", e);
 }
 
