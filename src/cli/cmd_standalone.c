@@ -246,6 +246,8 @@ static int standalone_main(const char *cmd, bool with_api, int argc, char **argv
         .ready = standalone_ready,
         .ready_ud = &ctx,
         .locked = standalone_locked,
+        .heartbeat_ms = h.sched_heartbeat_ms,
+        .dead_after_ms = h.sched_dead_after_ms,
     };
     struct standalone_api api = {0};
     if (with_api) {
@@ -260,7 +262,10 @@ static int standalone_main(const char *cmd, bool with_api, int argc, char **argv
     standalone_api_stop(&api);
     free(pools);
     int ret = EXIT_OK;
-    if (r < 0) {
+    if (r == -ESTALE) { /* declared dead by the other schedulers (daemon.h) */
+        log_error("stepped down", "role=%s error=%s", cmd, log_q(err_msg(&de)));
+        ret = EXIT_FAILED;
+    } else if (r < 0) {
         log_error("cannot start", "role=%s error=%s", cmd, log_q(err_msg(&de)));
         ret = EXIT_FAILED;
     }

@@ -23,6 +23,7 @@
 #include "base/parse.h"
 #include "base/suggest.h"
 #include "base/xalloc.h"
+#include "daemon/daemon.h"
 #include "dag/duration.h"
 #include "sched/run.h"
 #include "store/store.h"
@@ -125,7 +126,8 @@ static bool listen_ok(const char *v)
 }
 
 static const char *const config_keys[] = {"dags", "db",  "listen", "parallelism", "pools",
-                                          "auth", "api", "http",   "log_level"};
+                                          "auth", "api", "http",   "log_level",   "scheduler"};
+static const char *const scheduler_keys[] = {"heartbeat", "dead_after"};
 static const char *const api_keys[] = {"max_rps", "threads"};
 static const char *const http_keys[] = {"max_per_host"};
 
@@ -334,9 +336,51 @@ static void parse_http(struct cfg *c, struct home *h, yaml_node_t *v)
     }
 }
 
+/* A scheduler.heartbeat or scheduler.dead_after value: 0 and *ms, or -EINVAL. */
+static int parse_sched_duration(const char *s, int64_t *ms)
+{
+    int64_t v;
+    if (duration_parse(s, &v) < 0 || v < 100 || v > 24LL * 3600 * 1000)
+        return -EINVAL;
+    *ms = v;
+    return 0;
+}
+
+#define HOME_SCHED_BAD "bad '%s' '%s' (a duration from 100ms to 24h, like 5s)"
+
+static void parse_scheduler(struct cfg *c, struct home *h, yaml_node_t *v)
+{
+    if (v->type != YAML_MAPPING_NODE) {
+        diag_err(c->d, c->path, line_of(v), col_of(v), "'scheduler' must be a mapping, not %s",
+                 kind_name(v));
+        return;
+    }
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        yaml_node_t *val = yaml_document_get_node(c->doc, p->value);
+        const char *name = scalar(c, k, "scheduler");
+        if (!name)
+            continue;
+        bool beat = strcmp(name, "heartbeat") == 0;
+        if (!beat && strcmp(name, "dead_after") != 0) {
+            unknown_key(c, k, name, scheduler_keys, ARRAY_SIZE(scheduler_keys), " in 'scheduler'");
+            continue;
+        }
+        const char *key = beat ? "scheduler.heartbeat" : "scheduler.dead_after";
+        const char *s = scalar(c, val, key);
+        if (s &&
+            parse_sched_duration(s, beat ? &h->sched_heartbeat_ms : &h->sched_dead_after_ms) < 0)
+            diag_err(c->d, c->path, line_of(val), col_of(val), HOME_SCHED_BAD, key, s);
+    }
+}
+
 static void parse_key(struct cfg *c, struct home *h, yaml_node_t *k, const char *name,
                       yaml_node_t *v)
 {
+    if (strcmp(name, "scheduler") == 0) {
+        parse_scheduler(c, h, v);
+        return;
+    }
     if (strcmp(name, "http") == 0) {
         parse_http(c, h, v);
         return;
@@ -526,6 +570,12 @@ int home_apply_env(struct home *h, struct diag *d)
         parse_http_max_per_host(v, &h->http_max_per_host) < 0)
         diag_err(d, "BARAM_HTTP_MAX_PER_HOST", 0, 0, HOME_HTTP_MAX_PER_HOST_BAD, v,
                  HOME_HTTP_MAX_PER_HOST_MAX);
+    if ((v = getenv("BARAM_SCHEDULER_HEARTBEAT")) && *v &&
+        parse_sched_duration(v, &h->sched_heartbeat_ms) < 0)
+        diag_err(d, "BARAM_SCHEDULER_HEARTBEAT", 0, 0, HOME_SCHED_BAD, "scheduler.heartbeat", v);
+    if ((v = getenv("BARAM_SCHEDULER_DEAD_AFTER")) && *v &&
+        parse_sched_duration(v, &h->sched_dead_after_ms) < 0)
+        diag_err(d, "BARAM_SCHEDULER_DEAD_AFTER", 0, 0, HOME_SCHED_BAD, "scheduler.dead_after", v);
     if ((v = getenv("BARAM_LOG_LEVEL")) && *v) {
         enum log_level lv;
         if (log_parse_level(v, &lv) < 0) {
@@ -588,6 +638,13 @@ int home_load(struct home *h, const char *flag, struct diag *d)
         diag_err(d, h->config_path, 0, 0, "cannot read the config: %s", strerror(-r));
     }
     (void)!home_apply_env(h, d);
+    int64_t beat = h->sched_heartbeat_ms ? h->sched_heartbeat_ms : DAEMON_HEARTBEAT_MS;
+    int64_t dead = h->sched_dead_after_ms ? h->sched_dead_after_ms : DAEMON_DEAD_AFTER_MS;
+    if (dead <= beat)
+        diag_err(d, h->config_path, 0, 0,
+                 "'scheduler.dead_after' (%lld ms) must be longer than 'scheduler.heartbeat' "
+                 "(%lld ms)",
+                 (long long)dead, (long long)beat);
     return d->errors > errors ? -EINVAL : 0;
 }
 

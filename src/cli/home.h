@@ -75,6 +75,9 @@ struct home {
     struct home_auth auth;
     struct home_api api;
     int http_max_per_host; /* requests in flight per host; default 16 */
+    /* scheduler.heartbeat / scheduler.dead_after (SPEC section 12); 0: the defaults */
+    int64_t sched_heartbeat_ms;
+    int64_t sched_dead_after_ms;
 };
 
 /* api.max_rps / api.threads values as the config, environment and flags take them: 0, or

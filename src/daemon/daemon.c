@@ -62,6 +62,7 @@
 
 #define DAEMON_CURSOR_UNKNOWN (-2)
 #define DAEMON_LOCK_WAIT_MS   2000 /* how long a start waits for the home's lock */
+#define DAEMON_CLAIM_MAX      16   /* runs claimed per sync (another sync follows a full one) */
 
 struct ddag {
     char *id;        /* owned; the hmap's key */
@@ -149,6 +150,7 @@ struct djob {
     int64_t sched_id;
     int max_active;
     bool admitted;
+    size_t claimed; /* sync: runs claimed by this one */
     /* claim / cursor / dag */
     char *dag_id;
     int64_t at_ms;
@@ -189,6 +191,17 @@ struct daemon {
     bool ready_said;
     int lock_fd;
     int open_handles;
+    /* The registry (several schedulers on one database): this scheduler's row, its beat on
+     * its own connection (hb, used by one heartbeat job at a time on the pool). */
+    int64_t node_id;
+    char node_name[300];
+    bool shared;      /* the store may have other schedulers */
+    bool fenced;      /* declared dead, or a write refused: it steps down */
+    struct store *hb; /* the heartbeat's connection */
+    bool hb_busy;     /* a heartbeat job is in flight */
+    int hb_failures;  /* heartbeats failed in a row */
+    int64_t dead_after_ms;
+    uv_timer_t hb_timer;
 };
 
 static void daemon_sync(struct daemon *d);
@@ -361,7 +374,11 @@ static void djob_work(uv_work_t *req)
     case DJOB_SYNC:
         if ((j->rc = store_take_requests(s, &j->reqs, &j->nreqs, se)) < 0)
             return djob_fail(j, "reading requests", se);
-        if ((j->rc = store_list_unfinished_runs(s, &j->runs, &j->nruns, se)) < 0)
+        /* Runs no scheduler owns (queued by the CLI or API, or released by one that stopped
+         * or died) become ours, a few at a time so that other schedulers get some. */
+        if ((j->rc = store_claim_runs(s, j->d->node_id, DAEMON_CLAIM_MAX, &j->claimed, se)) < 0)
+            return djob_fail(j, "claiming runs", se);
+        if ((j->rc = store_list_owned_runs(s, j->d->node_id, &j->runs, &j->nruns, se)) < 0)
             return djob_fail(j, "reading runs", se);
         if ((j->rc = store_list_pools(s, &j->pools, &j->npools, se)) < 0)
             return djob_fail(j, "reading pools", se);
@@ -378,9 +395,19 @@ static void djob_work(uv_work_t *req)
             return djob_fail(j, "reading runs", se);
         if (j->exists)
             return;
-        if ((j->rc = store_claim_run(s, "scheduled__", j->at_ms, &j->rec, j->run_id,
-                                     sizeof(j->run_id), se)) < 0)
+        j->rc =
+            store_claim_run(s, "scheduled__", j->at_ms, &j->rec, j->run_id, sizeof(j->run_id), se);
+        if (j->rc == -EALREADY) { /* another scheduler created it a moment ago */
+            j->rc = 0;
+            j->exists = true;
+            return;
+        }
+        if (j->rc < 0)
             return djob_fail(j, "claiming a run", se);
+        bool taken = false;
+        if ((j->rc = store_take_run(s, j->d->node_id, j->run_id, &taken, se)) < 0)
+            return djob_fail(j, "taking the run", se);
+        j->exists = !taken; /* another scheduler claimed it first: it runs it */
         return;
     }
     case DJOB_CLEAR: {
@@ -880,6 +907,8 @@ static void daemon_sync_done(struct daemon *d, struct djob *j)
     }
     daemon_prune_recent(d, j->epoch);
     daemon_plan(d);
+    if (j->claimed >= DAEMON_CLAIM_MAX)
+        daemon_sync(d); /* more may be waiting */
 }
 
 static void daemon_sync(struct daemon *d)
@@ -1080,6 +1109,124 @@ static void daemon_job_done(struct daemon *d, struct djob *j)
     }
 }
 
+/* ---- the registry: heartbeats, the reaper, stepping down ---- */
+
+static void daemon_halt_all(struct daemon *d);
+static void daemon_begin_stop(struct daemon *d);
+
+/* Declared dead by the others, or a write refused by the fence: its runs are theirs now. It
+ * stops its tries at once, writes nothing more (the fence refuses it anyway) and ends;
+ * daemon_run returns -ESTALE. */
+static void daemon_step_down(struct daemon *d, const char *why)
+{
+    if (d->fenced)
+        return;
+    d->fenced = true;
+    log_error("scheduler lost its runs: stopping its tries and exiting", "scheduler=%s why=%s",
+              log_q(d->node_name), log_q(why));
+    if (!d->stopping)
+        daemon_begin_stop(d);
+    daemon_halt_all(d);
+}
+
+struct dbeat {
+    uv_work_t req;
+    struct daemon *d;
+    bool alive;
+    size_t reaped;
+    int rc;
+    struct err err;
+};
+
+static void dbeat_work(uv_work_t *req)
+{
+    struct dbeat *b = req->data;
+    struct daemon *d = b->d;
+    if ((b->rc = store_node_heartbeat(d->hb, d->node_id, &b->alive, &b->err)) < 0 || !b->alive)
+        return;
+    /* Any scheduler may reap (idempotent, rows another holds are skipped): the runs of
+     * one silent past dead_after become claimable. */
+    if (d->shared)
+        b->rc = store_reap_nodes(d->hb, d->dead_after_ms, &b->reaped, &b->err);
+}
+
+static void dbeat_after(uv_work_t *req, int status)
+{
+    struct dbeat *b = req->data;
+    struct daemon *d = b->d;
+    d->hb_busy = false;
+    if (status < 0 && b->rc == 0)
+        b->rc = status;
+    if (b->rc < 0) {
+        if (d->hb_failures++ == 0 || d->hb_failures % 10 == 0)
+            log_warn("heartbeat failed", "scheduler=%s failures=%d err=%s", log_q(d->node_name),
+                     d->hb_failures, log_q(err_msg(&b->err)));
+    } else {
+        d->hb_failures = 0;
+    }
+    if (b->rc == 0 && !b->alive && !d->stopping)
+        daemon_step_down(d, "declared dead by the other schedulers (no heartbeat in time)");
+    else if (b->reaped > 0) {
+        log_warn("schedulers declared dead: taking over their runs", "schedulers=%zu", b->reaped);
+        daemon_sync(d);
+    }
+    free(b);
+    daemon_maybe_finish(d);
+}
+
+static void daemon_on_beat(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    if (d->hb_busy || d->fenced)
+        return;
+    struct dbeat *b = xcalloc(1, sizeof(*b));
+    b->d = d;
+    b->req.data = b;
+    d->hb_busy = true;
+    if (uv_queue_work(&d->loop, &b->req, dbeat_work, dbeat_after) < 0) {
+        d->hb_busy = false;
+        free(b);
+    }
+}
+
+/* The engine's writer failed. With other schedulers about, this one can no longer keep its
+ * runs (a refused write means it was declared dead): it steps down. */
+static void daemon_on_store_error(void *ud, const char *msg)
+{
+    struct daemon *d = ud;
+    if (d->shared)
+        daemon_step_down(d, msg);
+}
+
+/* Registers this scheduler: 0, or a negative code with *e filled. */
+static int daemon_register(struct daemon *d, struct err *e)
+{
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) < 0 || !host[0])
+        snprintf(host, sizeof host, "localhost");
+    snprintf(d->node_name, sizeof d->node_name, "%s:%d", host, (int)getpid());
+    int rc;
+    if (!d->shared) {
+        /* The home's lock shows that no other scheduler runs on this database: rows left
+         * active by a predecessor that crashed are dead, and their runs ours to resume now. */
+        if ((rc = store_reap_nodes(d->ctl, -1, NULL, e)) < 0)
+            return rc;
+    }
+    struct node_rec n = {
+        .role = "scheduler",
+        .name = d->node_name,
+        .hostname = host,
+        .pid = (int)getpid(),
+        .queues = "default",
+        .slots = d->o->parallelism,
+    };
+    if ((rc = store_node_register(d->ctl, &n, &d->node_id, e)) < 0)
+        return rc;
+    log_info("scheduler registered", "scheduler=%s id=%lld", log_q(d->node_name),
+             (long long)d->node_id);
+    return 0;
+}
+
 /* ---- stopping ---- */
 
 static void daemon_handle_closed(uv_handle_t *h)
@@ -1104,6 +1251,7 @@ static void daemon_engine_stopped(void *ud)
     daemon_close(d, (uv_handle_t *)&d->resync_timer);
     daemon_close(d, (uv_handle_t *)&d->grace_timer);
     daemon_close(d, (uv_handle_t *)&d->drain_timer);
+    daemon_close(d, (uv_handle_t *)&d->hb_timer);
     daemon_close(d, (uv_handle_t *)&d->sigterm);
     daemon_close(d, (uv_handle_t *)&d->sigint);
     daemon_close(d, (uv_handle_t *)&d->sighup);
@@ -1119,7 +1267,8 @@ static void daemon_dagdir_closed(void *ud)
 /* Once stopping, runs halted and jobs done: close everything. */
 static void daemon_maybe_finish(struct daemon *d)
 {
-    if (!d->stopping || d->runs || d->job_busy || d->jobs_head || !d->e || engine_stopping(d->e))
+    if (!d->stopping || d->runs || d->job_busy || d->jobs_head || d->hb_busy || !d->e ||
+        engine_stopping(d->e))
         return;
     if (d->dir) {
         struct dagdir *dir = d->dir;
@@ -1178,7 +1327,6 @@ static void daemon_on_signal(uv_signal_t *h, int signum)
         daemon_halt_all(d);
         return;
     }
-    d->stopping = true;
     int64_t grace = d->o->grace_ms >= 0 ? d->o->grace_ms : DAEMON_GRACE_MS;
     size_t inflight = 0;
     for (struct drun *dr = d->runs; dr; dr = dr->next)
@@ -1186,15 +1334,22 @@ static void daemon_on_signal(uv_signal_t *h, int signum)
             inflight += run_in_flight(dr->r);
     log_info("stopping: no new tasks start", "signal=%d tries_running=%zu grace_ms=%lld", signum,
              inflight, (long long)grace);
-    engine_set_parallelism(d->e, 0); /* nothing new starts */
+    daemon_begin_stop(d);
+    uv_timer_start(&d->grace_timer, daemon_on_grace, (uint64_t)grace, 0);
+    uv_timer_start(&d->drain_timer, daemon_on_drain, 0, 50);
+}
+
+/* Nothing new starts, nothing more is read. */
+static void daemon_begin_stop(struct daemon *d)
+{
+    d->stopping = true;
+    engine_set_parallelism(d->e, 0);
     uv_timer_stop(&d->plan_timer);
     uv_timer_stop(&d->resync_timer);
     if (d->bell_on) {
         d->bell_on = false;
         daemon_close(d, (uv_handle_t *)&d->bell);
     }
-    uv_timer_start(&d->grace_timer, daemon_on_grace, (uint64_t)grace, 0);
-    uv_timer_start(&d->drain_timer, daemon_on_drain, 0, 50);
 }
 
 /* ---- start ---- */
@@ -1231,6 +1386,10 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
         goto out_lock;
     if ((rc = store_open(o->store_url, &d->ctl, e)) < 0)
         goto out_lock;
+    d->shared = store_shared(d->ctl);
+    d->dead_after_ms = o->dead_after_ms > 0 ? o->dead_after_ms : DAEMON_DEAD_AFTER_MS;
+    if ((rc = store_open(o->store_url, &d->hb, e)) < 0 || (rc = daemon_register(d, e)) < 0)
+        goto out_store;
     if ((rc = uv_loop_init(&d->loop)) < 0) {
         (void)err_set(e, rc, "cannot start the event loop: %s", err_str(rc));
         goto out_store;
@@ -1246,6 +1405,9 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
         .gate_on_durable = true,
         .on_commit = o->on_commit,
         .commit_ud = o->commit_ud,
+        .on_error = daemon_on_store_error,
+        .ud = d,
+        .fence_id = d->shared ? d->node_id : 0,
     };
     if ((rc = engine_start(&eo, &d->e, e)) < 0)
         goto out_loop;
@@ -1256,7 +1418,9 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
     uv_timer_init(&d->loop, &d->resync_timer);
     uv_timer_init(&d->loop, &d->grace_timer);
     uv_timer_init(&d->loop, &d->drain_timer);
+    uv_timer_init(&d->loop, &d->hb_timer);
     d->plan_timer.data = d->resync_timer.data = d->grace_timer.data = d->drain_timer.data = d;
+    d->hb_timer.data = d;
     uv_signal_init(&d->loop, &d->sigterm);
     uv_signal_init(&d->loop, &d->sigint);
     uv_signal_init(&d->loop, &d->sighup);
@@ -1292,6 +1456,8 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
     daemon_record_files(d);
     daemon_plan(d);
     uv_timer_start(&d->resync_timer, daemon_on_resync, DAEMON_RESYNC_MS, DAEMON_RESYNC_MS);
+    uint64_t beat = (uint64_t)(o->heartbeat_ms > 0 ? o->heartbeat_ms : DAEMON_HEARTBEAT_MS);
+    uv_timer_start(&d->hb_timer, daemon_on_beat, beat, beat);
     size_t counts[2] = {0, 0};
     dagdir_each(d->dir, daemon_each_file, counts);
     if (o->ready)
@@ -1299,12 +1465,28 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
     uv_run(&d->loop, UV_RUN_DEFAULT);
     log_info("stopped", "home=%s", log_q(o->home));
     rc = 0;
+    if (d->fenced)
+        rc = err_set(e, -ESTALE,
+                     "scheduler %s was declared dead by the other schedulers: they run its runs "
+                     "now",
+                     d->node_name);
 
 out_loop:
     uv_run(&d->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&d->loop) == UV_EBUSY)
         log_warn("event loop closed with open handles", "home=%s", log_q(o->home));
+    if (!d->fenced) {
+        /* Everything it wrote is durable (the engine has stopped): the others may take its
+         * runs at once rather than after dead_after. */
+        struct err se = {0};
+        if (store_node_stop(d->ctl, d->node_id, &se) < 0)
+            log_warn("cannot record the scheduler's stop (its runs are released after "
+                     "dead_after)",
+                     "err=%s", log_q(err_msg(&se)));
+    }
 out_store:
+    if (d->hb)
+        store_close(d->hb);
     store_close(d->ctl);
 out_lock:
     schedlock_drop(d->lock_fd);

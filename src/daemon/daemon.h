@@ -18,6 +18,15 @@
  *  - on SIGTERM or SIGINT, starts nothing new, gives running tries a grace
  *    period, then stops them and leaves the store as it stood, for the next
  *    start to resume. A second signal cuts the grace short.
+ *  - registers in the store's registry (role scheduler) and heartbeats; it
+ *    takes only the runs it owns: those it creates, and those it claims
+ *    (queued by the CLI or API, or released by a scheduler that stopped or
+ *    was declared dead). On PostgreSQL several schedulers share a database:
+ *    each beat also declares dead the schedulers silent for dead_after, whose
+ *    runs the others then claim and resume; every write of a scheduler is
+ *    fenced by its registry row, and one declared dead stops its tries and
+ *    exits (daemon_run returns -ESTALE). A clean stop marks the row stopped
+ *    and releases its runs at once.
  *
  * Store access that may block (claims, loading a run's records) runs on the
  * libuv thread pool, one job at a time on the daemon's own connection; the
@@ -36,8 +45,10 @@
 struct err;
 struct run_pool;
 
-#define DAEMON_GRACE_MS  30000 /* default grace for running tries at shutdown */
-#define DAEMON_RESYNC_MS 2000  /* the store is read this often without a doorbell */
+#define DAEMON_GRACE_MS      30000 /* default grace for running tries at shutdown */
+#define DAEMON_RESYNC_MS     2000  /* the store is read this often without a doorbell */
+#define DAEMON_HEARTBEAT_MS  5000  /* scheduler.heartbeat */
+#define DAEMON_DEAD_AFTER_MS 20000 /* scheduler.dead_after */
 
 struct daemon_opts {
     const char *home;      /* the home folder (lock, doorbell, logs) */
@@ -59,6 +70,11 @@ struct daemon_opts {
      * commit_ud (NULL: none): `standalone` wakes its API's event hub with it. */
     void (*on_commit)(void *ud, uint64_t seq, size_t nevents);
     void *commit_ud;
+    /* Several schedulers on one database (SPEC section 12): how often this one heartbeats,
+     * and how long a silent one keeps its runs (<= 0: DAEMON_HEARTBEAT_MS,
+     * DAEMON_DEAD_AFTER_MS). */
+    int64_t heartbeat_ms;
+    int64_t dead_after_ms;
 };
 
 /* Runs the daemon until a signal stops it. 0 after a clean stop, or a negative code with *e

@@ -357,7 +357,9 @@ int store_node_stop(struct store *s, int64_t id, struct err *e) WARN_UNUSED;
 int store_list_nodes(struct store *s, struct node_rec **out, size_t *n, struct err *e) WARN_UNUSED;
 /* Declares dead every active or draining scheduler silent for dead_after_ms or more (by the
  * database's clock) and releases its runs. Idempotent; any scheduler may call it at any time
- * (rows another caller holds are skipped). *reaped (may be NULL): how many were declared dead. */
+ * (rows another caller holds are skipped). *reaped (may be NULL): how many were declared dead.
+ * dead_after_ms < 0 declares every active scheduler dead (on SQLite at a scheduler's start:
+ * the home's lock shows that no other runs). */
 int store_reap_nodes(struct store *s, int64_t dead_after_ms, size_t *reaped,
                      struct err *e) WARN_UNUSED;
 /* Gives up to limit claimable runs (queued or running, run by a scheduler (owner NULL), owner

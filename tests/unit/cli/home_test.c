@@ -31,7 +31,9 @@ static const char *const env_keys[] = {"BARAM_HOME",
                                        "BARAM_LISTEN",
                                        "BARAM_PARALLELISM",
                                        "BARAM_LOG_LEVEL",
-                                       "BARAM_HTTP_MAX_PER_HOST"};
+                                       "BARAM_HTTP_MAX_PER_HOST",
+                                       "BARAM_SCHEDULER_HEARTBEAT",
+                                       "BARAM_SCHEDULER_DEAD_AFTER"};
 
 static int clear_env(void **state)
 {
@@ -359,12 +361,47 @@ static void create_makes_private_folders_and_store_needs_db(void **state)
     home_release(&h);
 }
 
+static void scheduler_keys(void **state)
+{
+    (void)state;
+    struct diag d;
+    diag_init(&d);
+    struct home h;
+    assert_int_equal(parse(&h, "scheduler: {heartbeat: 1s, dead_after: 3s}\n", &d), 0);
+    assert_int_equal(h.sched_heartbeat_ms, 1000);
+    assert_int_equal(h.sched_dead_after_ms, 3000);
+    setenv("BARAM_SCHEDULER_DEAD_AFTER", "10s", 1);
+    assert_int_equal(home_apply_env(&h, &d), 0);
+    assert_int_equal(h.sched_dead_after_ms, 10000);
+    setenv("BARAM_SCHEDULER_HEARTBEAT", "soon", 1);
+    assert_int_equal(home_apply_env(&h, &d), -EINVAL);
+    assert_diag(&d, 0,
+                "BARAM_SCHEDULER_HEARTBEAT: error: bad 'scheduler.heartbeat' 'soon' (a duration "
+                "from 100ms to 24h, like 5s)");
+    unsetenv("BARAM_SCHEDULER_HEARTBEAT");
+    unsetenv("BARAM_SCHEDULER_DEAD_AFTER");
+    home_release(&h);
+    diag_release(&d);
+    diag_init(&d);
+    assert_int_equal(parse(&h, "scheduler: {heartbeat: 0s, dead_afer: 3s}\n", &d), -EINVAL);
+    assert_int_equal(d.errors, 2);
+    assert_diag(&d, 0,
+                "baram.yaml:1:24: error: bad 'scheduler.heartbeat' '0s' (a duration from 100ms to "
+                "24h, like 5s)");
+    assert_diag(&d, 1,
+                "baram.yaml:1:28: error: unknown key 'dead_afer' in 'scheduler' (did you mean "
+                "'dead_after'?)");
+    home_release(&h);
+    diag_release(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(defaults_without_config, clear_env),
         cmocka_unit_test_setup(flag_beats_env_beats_default, clear_env),
         cmocka_unit_test_setup(good_config_sets_every_key, clear_env),
+        cmocka_unit_test_setup(scheduler_keys, clear_env),
         cmocka_unit_test_setup(empty_config_keeps_defaults, clear_env),
         cmocka_unit_test_setup(unknown_key_has_position_and_hint, clear_env),
         cmocka_unit_test_setup(bad_values_are_each_reported, clear_env),

@@ -6,7 +6,7 @@
 -- workers) references workers (id).
 
 CREATE TABLE workers (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    id           INTEGER PRIMARY KEY, -- rows are never deleted: ids never come back
     role         TEXT NOT NULL CHECK (role IN ('worker', 'scheduler')),
     name         TEXT NOT NULL,
     hostname     TEXT NOT NULL,
