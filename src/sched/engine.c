@@ -350,7 +350,8 @@ void engine_pump(struct engine *e)
         run__pump_after(e->touched.v[i]);
     e->touched.n = 0;
     e->pumping = false;
-    metrics_set_queue_depth((int64_t)sched_queued(&e->sched));
+    size_t waiting = e->admit ? admit_waiting(e->admit) : 0; /* for a pool's slot */
+    metrics_set_queue_depth((int64_t)(sched_queued(&e->sched) + waiting));
 }
 
 /* admit's grant callback: each try may take its place in the ready queue, unless its
