@@ -80,6 +80,17 @@ void store__pg_set_pipelining(void *conn, bool on);
 /* "PostgreSQL at HOST/DB" of a connection object, for messages. */
 const char *store__pg_where(void *conn);
 
+/* ---- store_pg_nodes.c: the registry, run ownership, the fence (store_backend's entries) ---- */
+
+int pg_node_register(void *db, const struct node_rec *n, int64_t *id, struct err *e);
+int pg_node_heartbeat(void *db, int64_t id, bool *alive, struct err *e);
+int pg_node_stop(void *db, int64_t id, struct err *e);
+int pg_list_nodes(void *db, struct node_rec **out, size_t *n, struct err *e);
+int pg_reap_nodes(void *db, int64_t dead_after_ms, size_t *reaped, struct err *e);
+int pg_claim_runs(void *db, int64_t id, int limit, size_t *claimed, struct err *e);
+int pg_take_run(void *db, int64_t id, const char *run_id, bool *taken, struct err *e);
+int pg_fence(void *db, int64_t id, struct err *e);
+
 /* ---- migrate_pg.c ---- */
 
 /* Applies every pending PostgreSQL migration (migrate.h) to c under a session advisory lock,

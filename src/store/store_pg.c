@@ -61,6 +61,13 @@
                   "dag_hash = $10, dag_path = $11, owner = $12")                                   \
     /* a run claimed under a new id: nothing when the id is taken (the primary key decides) */     \
     X(ST_CLAIM_RUN, PUT_RUN_SQL "ON CONFLICT (run_id) DO NOTHING RETURNING run_id")                \
+    /* a scheduled run: nothing either when its interval has one (runs_scheduled_once, 0006) */    \
+    X(ST_CLAIM_SCHEDULED, PUT_RUN_SQL "ON CONFLICT DO NOTHING RETURNING run_id")                   \
+    X(ST_SCHEDULED_AT, "SELECT 1 FROM runs WHERE dag_id = $1 AND logical_at = $2 AND "             \
+                       "type = 'scheduled'")                                                       \
+    X(ST_LIST_OWNED, "SELECT " RUN_COLS " FROM runs WHERE state IN ('queued', 'running') "         \
+                     "AND owner IS NULL AND sched_id = $1 ORDER BY queued_at IS NULL DESC, "       \
+                     "queued_at, logical_at, run_id" C_ORDER)                                      \
     /* seq: the first-seen order of the task (not the instance) within its run. */                 \
     X(ST_PUT_TI,                                                                                   \
       "INSERT INTO task_instances (" TI_COLS ", seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, " \
@@ -1142,6 +1149,15 @@ static int pg_list_unfinished_runs(void *db, struct run_rec **out, size_t *n, st
              run_rec_release, out, n, "unfinished runs");
 }
 
+static int pg_list_owned_runs(void *db, int64_t id, struct run_rec **out, size_t *n,
+                              struct err *e)
+{
+    struct params p = {0};
+    p_int(&p, id);
+    LIST_ALL((struct pg_conn *)db, ST_LIST_OWNED, &p, struct run_rec, read_run, run_rec_release,
+             out, n, "owned runs");
+}
+
 static int pg_last_logical(void *db, const char *dag_id, enum run_type type, int64_t *at_ms,
                            struct err *e)
 {
@@ -1196,12 +1212,31 @@ static int pg_claim_run(void *db, const char *prefix, int64_t at_ms, const struc
         return r;
     char iso[32];
     r = -EEXIST;
+    /* A scheduled interval exists once (0006): another scheduler may have created it a
+     * moment ago, or be creating it now (its insert then decides ours, ON CONFLICT). */
+    bool sched = rec->type == RUN_SCHEDULED;
     for (int n = 0; n < 1000 && r == -EEXIST; n++) {
+        if (sched) {
+            struct params q = {0};
+            p_text(&q, rec->dag_id);
+            p_int(&q, rec->logical_at_ms);
+            int64_t v;
+            bool null;
+            if ((r = scalar_int(c, ST_SCHEDULED_AT, &q, &v, &null, "read runs", e)) < 0)
+                break;
+            if (!null) {
+                r = err_set(e, -EALREADY,
+                            "DAG '%s' has a scheduled run at this logical date already",
+                            rec->dag_id);
+                break;
+            }
+        }
         when_format_iso(at_ms + n, iso, sizeof(iso));
         snprintf(id, idsz, "%s%s", prefix, iso);
         struct params p = {0};
         run_params(&p, rec, id);
-        PGresult *res = run(c, ST_CLAIM_RUN, &p, "claim a run id", &r, e);
+        PGresult *res = run(c, sched ? ST_CLAIM_SCHEDULED : ST_CLAIM_RUN, &p, "claim a run id",
+                            &r, e);
         if (!res)
             break;
         r = PQntuples(res) > 0 ? 0 : -EEXIST;
@@ -1464,6 +1499,16 @@ const struct store_backend store__pg_backend = {
     .revocation_gen = pg_revocation_gen,
     .list_revocations = pg_list_revocations,
     .purge_revocations = pg_purge_revocations,
+    .shared = true,
+    .node_register = pg_node_register,
+    .node_heartbeat = pg_node_heartbeat,
+    .node_stop = pg_node_stop,
+    .list_nodes = pg_list_nodes,
+    .reap_nodes = pg_reap_nodes,
+    .claim_runs = pg_claim_runs,
+    .take_run = pg_take_run,
+    .list_owned_runs = pg_list_owned_runs,
+    .fence = pg_fence,
     .events_w_open = pg_events_w_open,
     .events_w_close = pg_events_w_close,
     .events_w_put = pg_events_w_put,

@@ -1,0 +1,233 @@
+/*
+ * store_pg_nodes.c - the registry of schedulers and workers, run ownership
+ * and the write fence (migration 0006; store.h) on PostgreSQL.
+ *
+ * Key ideas:
+ *  - Leases use the database's clock only (now()), never a host's: a host
+ *    whose clock is off neither dies early nor lives forever.
+ *  - Everything any scheduler may run at any moment is one statement,
+ *    idempotent, and skips rows another holds (FOR UPDATE SKIP LOCKED):
+ *    the reaper (declare dead, release the runs), claims. No leader.
+ *  - The fence is `SELECT ... FOR SHARE` of the scheduler's own row as the
+ *    first statement of each of its writer's transactions: a reaper that
+ *    comes first makes it return no row (the batch is refused); one that
+ *    comes second skips the row (SKIP LOCKED) until the batch commits.
+ *    FOR KEY SHARE would not do: a non-key UPDATE does not conflict with it.
+ *
+ * Each function takes a connection object of store_pg.c and queries its
+ * libpq handle (store__pg) directly, in the caller's transaction if one is
+ * open. Any thread; one thread per connection at a time.
+ */
+#include "store/pg_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/xalloc.h"
+
+#define MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
+
+/* Runs sql with text parameters; 0 and *out (PQclear it; may be NULL when not wanted), or a
+ * negative code with e saying "cannot <what> in PostgreSQL at ...". */
+static int nodes_exec(void *db, const char *sql, int n, const char *const *params,
+                      const char *what, PGresult **out, struct err *e)
+{
+    if (out)
+        *out = NULL;
+    PGconn *c = store__pg(db);
+    PGresult *res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "cannot %s in %s", what, store__pg_where(db));
+        int r = pg__fail(c, res, msg, e);
+        PQclear(res);
+        return r;
+    }
+    if (out)
+        *out = res;
+    else
+        PQclear(res);
+    return 0;
+}
+
+static int64_t get_int(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? -1 : strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static char *get_text(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL : xstrdup(PQgetvalue(res, row, col));
+}
+
+int pg_node_register(void *db, const struct node_rec *n, int64_t *id, struct err *e)
+{
+    char pid[16], slots[16];
+    snprintf(pid, sizeof pid, "%d", n->pid);
+    snprintf(slots, sizeof slots, "%d", n->slots);
+    const char *p[] = {n->role, n->name, n->hostname, pid, n->queues ? n->queues : "default",
+                       slots};
+    PGresult *res;
+    int r = nodes_exec(db,
+                       "INSERT INTO workers (role, name, hostname, pid, queues, slots) VALUES "
+                       "($1, $2, $3, $4, string_to_array($5, ','), $6) RETURNING id",
+                       6, p, "register a scheduler or worker", &res, e);
+    if (r < 0)
+        return r;
+    *id = PQntuples(res) ? get_int(res, 0, 0) : 0;
+    PQclear(res);
+    return 0;
+}
+
+/* Rows a command changed. */
+static int64_t nodes_changed(const PGresult *res)
+{
+    return strtoll(PQcmdTuples((PGresult *)res), NULL, 10);
+}
+
+int pg_node_heartbeat(void *db, int64_t id, bool *alive, struct err *e)
+{
+    char ids[24];
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    const char *p[] = {ids};
+    PGresult *res;
+    int r = nodes_exec(db,
+                       "UPDATE workers SET heartbeat_at = now() WHERE id = $1 AND state IN "
+                       "('active', 'draining')",
+                       1, p, "record a heartbeat", &res, e);
+    if (r < 0)
+        return r;
+    *alive = nodes_changed(res) > 0;
+    PQclear(res);
+    return 0;
+}
+
+int pg_node_stop(void *db, int64_t id, struct err *e)
+{
+    char ids[24];
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    const char *p[] = {ids};
+    return nodes_exec(db,
+                      "WITH s AS (UPDATE workers SET state = 'stopped' WHERE id = $1 AND state IN "
+                      "('active', 'draining') RETURNING id) "
+                      "UPDATE runs SET sched_id = NULL WHERE sched_id = $1",
+                      1, p, "record a stop", NULL, e);
+}
+
+int pg_list_nodes(void *db, struct node_rec **out, size_t *n, struct err *e)
+{
+    PGresult *res;
+    int r = nodes_exec(db,
+                       "SELECT w.id, w.role, w.name, w.hostname, w.pid, array_to_string(w.queues, "
+                       "','), w.slots, w.state, " MS("w.started_at") ", " MS("w.heartbeat_at") ", "
+                       "CASE WHEN w.role = 'scheduler' THEN (SELECT count(*) FROM task_instances "
+                       "t JOIN runs r ON r.run_id = t.run_id WHERE r.sched_id = w.id AND t.state "
+                       "= 'running') ELSE 0 END FROM workers w ORDER BY w.role = 'worker', w.id",
+                       0, NULL, "read the schedulers and workers", &res, e);
+    if (r < 0)
+        return r;
+    int rows = PQntuples(res);
+    struct node_rec *v = xcalloc(rows ? (size_t)rows : 1, sizeof(*v));
+    for (int i = 0; i < rows; i++) {
+        v[i].id = get_int(res, i, 0);
+        v[i].role = get_text(res, i, 1);
+        v[i].name = get_text(res, i, 2);
+        v[i].hostname = get_text(res, i, 3);
+        v[i].pid = (int)get_int(res, i, 4);
+        v[i].queues = get_text(res, i, 5);
+        v[i].slots = (int)get_int(res, i, 6);
+        v[i].state = get_text(res, i, 7);
+        v[i].started_at_ms = get_int(res, i, 8);
+        v[i].heartbeat_at_ms = get_int(res, i, 9);
+        v[i].running = get_int(res, i, 10);
+    }
+    PQclear(res);
+    *out = v;
+    *n = (size_t)rows;
+    return 0;
+}
+
+int pg_reap_nodes(void *db, int64_t dead_after_ms, size_t *reaped, struct err *e)
+{
+    char ms[24];
+    snprintf(ms, sizeof ms, "%" PRId64, dead_after_ms);
+    const char *p[] = {ms};
+    PGresult *res;
+    int r = nodes_exec(
+        db,
+        "WITH dead AS (UPDATE workers w SET state = 'dead' WHERE w.id IN (SELECT id FROM workers "
+        "WHERE role = 'scheduler' AND state IN ('active', 'draining') AND heartbeat_at <= now() - "
+        "make_interval(secs => $1::bigint / 1000.0) FOR UPDATE SKIP LOCKED) RETURNING w.id), "
+        "freed AS (UPDATE runs SET sched_id = NULL FROM dead WHERE runs.sched_id = dead.id "
+        "RETURNING runs.run_id) "
+        "SELECT (SELECT count(*) FROM dead), (SELECT count(*) FROM freed)",
+        1, p, "declare silent schedulers dead", &res, e);
+    if (r < 0)
+        return r;
+    *reaped = PQntuples(res) ? (size_t)get_int(res, 0, 0) : 0;
+    PQclear(res);
+    return 0;
+}
+
+int pg_claim_runs(void *db, int64_t id, int limit, size_t *claimed, struct err *e)
+{
+    char ids[24], lim[16];
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    snprintf(lim, sizeof lim, "%d", limit);
+    const char *p[] = {ids, lim};
+    PGresult *res;
+    /* MATERIALIZED: the planner must not rerun the LIMIT subquery per row (more rows than
+     * LIMIT could be updated, as Oban's fetch notes). */
+    int r = nodes_exec(db,
+                       "WITH pick AS MATERIALIZED (SELECT run_id FROM runs WHERE state IN "
+                       "('queued', 'running') AND owner IS NULL AND sched_id IS NULL ORDER BY "
+                       "queued_at NULLS LAST, logical_at, run_id LIMIT $2 FOR UPDATE SKIP LOCKED) "
+                       "UPDATE runs r SET sched_id = $1 FROM pick WHERE r.run_id = pick.run_id",
+                       2, p, "claim runs", &res, e);
+    if (r < 0)
+        return r;
+    *claimed = (size_t)nodes_changed(res);
+    PQclear(res);
+    return 0;
+}
+
+int pg_take_run(void *db, int64_t id, const char *run_id, bool *taken, struct err *e)
+{
+    char ids[24];
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    const char *p[] = {ids, run_id};
+    PGresult *res;
+    int r = nodes_exec(db,
+                       "UPDATE runs SET sched_id = $1 WHERE run_id = $2 AND (sched_id IS NULL OR "
+                       "sched_id = $1)",
+                       2, p, "take a run", &res, e);
+    if (r < 0)
+        return r;
+    *taken = nodes_changed(res) > 0;
+    PQclear(res);
+    return 0;
+}
+
+int pg_fence(void *db, int64_t id, struct err *e)
+{
+    char ids[24];
+    snprintf(ids, sizeof ids, "%" PRId64, id);
+    const char *p[] = {ids};
+    PGresult *res;
+    int r = nodes_exec(db, "SELECT 1 FROM workers WHERE id = $1 AND state = 'active' FOR SHARE",
+                       1, p, "check the scheduler's registration", &res, e);
+    if (r < 0)
+        return r;
+    int rows = PQntuples(res);
+    PQclear(res);
+    if (rows == 0)
+        return err_set(e, -ESTALE,
+                       "scheduler %" PRId64 " is no longer active in %s: its writes are refused",
+                       id, store__pg_where(db));
+    return 0;
+}
