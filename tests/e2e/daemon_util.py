@@ -31,10 +31,11 @@ def poll(cond, timeout=10.0, step=POLL):
 
 
 class Daemon:
-    """One `baram standalone` process on b.home and b.dags."""
+    """One `baram standalone` (or `baram scheduler`: cmd) process on b.home and b.dags."""
 
-    def __init__(self, b, args, log_path):
+    def __init__(self, b, args, log_path, cmd="standalone"):
         self.b = b
+        self.cmd = cmd
         self.args = [str(a) for a in args]
         self.log_path = log_path
         self.proc = None
@@ -45,7 +46,7 @@ class Daemon:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.mark = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.errf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([BIN, "standalone", "--dags", str(self.b.dags)] + self.args,
+        self.proc = subprocess.Popen([BIN, self.cmd, "--dags", str(self.b.dags)] + self.args,
                                      cwd=str(self.b.dags), env=self.b.env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self.errf)
@@ -119,9 +120,9 @@ class Daemons:
         self.tmp = tmp_path
         self.all = []
 
-    def __call__(self, b, *args, wait_up=True, log_name="daemon.log"):
-        """Starts `baram standalone ARGS` on b's home and folder; returns the Daemon."""
-        d = Daemon(b, args, self.tmp / log_name)
+    def __call__(self, b, *args, wait_up=True, log_name="daemon.log", cmd="standalone"):
+        """Starts `baram standalone ARGS` (or cmd) on b's home and folder; returns the Daemon."""
+        d = Daemon(b, args, self.tmp / log_name, cmd)
         self.all.append(d)
         return d.start(wait_up=wait_up)
 
