@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """latency.py - ready -> process started on PostgreSQL, as `baram scheduler` logs it at exit
-("scheduling latency": p50/p99 over the run's tries), for a chain or a wide DAG of `true`
+("scheduling latency": p50/p99 over the run's tries; and, for a limited pool, "pool
+admission latency": ready -> slot granted by the database), for a chain or a wide DAG of `true`
 tasks, with their pool unlimited (default: no database round trip) or limited with
 `baram pools set` (each try waits for a slot granted by the database, see src/sched/admit.h).
 
@@ -54,8 +55,9 @@ def main():
         if a.pool:
             subprocess.run([a.baram, "pools", "set", "limited", str(a.pool)], env=env,
                            check=True, capture_output=True)
-        print("| shape | tasks | pool | rep | tries | p50 us | p99 us | max us | run s |")
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("| shape | tasks | pool | rep | tries | p50 us | p99 us | max us "
+              "| admission p50 / p99 us | run s |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
         for rep in range(a.reps):
             log = os.path.join(root, "sched.log")
             with open(log, "wb") as errf:
@@ -86,9 +88,12 @@ def main():
                 sys.exit("run failed: " + m[0])
             lat = [ln for ln in text.splitlines() if 'msg="scheduling latency"' in ln]
             kv = dict(re.findall(r'(\w+)=("[^"]*"|\S+)', lat[-1])) if lat else {}
-            print("| %s | %d | %s | %d | %s | %s | %s | %s | %.3f |"
+            adm = [ln for ln in text.splitlines() if 'msg="pool admission latency"' in ln]
+            ak = dict(re.findall(r'(\w+)=("[^"]*"|\S+)', adm[-1])) if adm else {}
+            print("| %s | %d | %s | %d | %s | %s | %s | %s | %s | %.3f |"
                   % (a.shape, a.tasks, a.pool or "default", rep + 1, kv.get("tries"),
-                     kv.get("p50_us"), kv.get("p99_us"), kv.get("max_us"), took))
+                     kv.get("p50_us"), kv.get("p99_us"), kv.get("max_us"),
+                     "%s / %s" % (ak["p50_us"], ak["p99_us"]) if ak else "-", took))
             sys.stdout.flush()
             os.remove(log)
             del run_id

@@ -32,7 +32,8 @@ struct admit_want {
     int try_number;
     int priority;
     int64_t ready_at_ms;
-    uint64_t round; /* the round that sent it, 0 while unsent */
+    int64_t want_ns; /* monotonic: when it was wanted (admission latency) */
+    uint64_t round;  /* the round that sent it, 0 while unsent */
 };
 
 struct admit_pool {
@@ -71,9 +72,42 @@ struct admit {
     uint64_t rounds;
     int64_t hold_until_ms; /* a failed round: none before this (monotonic) */
     bool busy, stopping;
+    VEC(uint32_t) lat_us; /* want -> grant of the last ADMIT_LAT_MAX grants (a ring) */
+    uint64_t lat_total;
     admit_stopped_fn stopped;
     void *stopped_ud;
 };
+
+#define ADMIT_LAT_MAX 65536
+
+static void admit_note_latency(struct admit *a, int64_t ns)
+{
+    int64_t us = ns > 0 ? ns / 1000 : 0;
+    uint32_t v = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+    if (a->lat_us.n < ADMIT_LAT_MAX)
+        VEC_PUSH(&a->lat_us, v);
+    else
+        a->lat_us.v[a->lat_total % ADMIT_LAT_MAX] = v;
+    a->lat_total++;
+}
+
+static int admit_cmp_u32(const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* Logs the want -> grant percentiles (a wait for a free slot included), once, at the stop. */
+static void admit_log_latency(struct admit *a)
+{
+    size_t n = a->lat_us.n;
+    if (n == 0)
+        return;
+    qsort(a->lat_us.v, n, sizeof(uint32_t), admit_cmp_u32);
+    log_info("pool admission latency", "grants=%llu p50_us=%u p99_us=%u max_us=%u",
+             (unsigned long long)a->lat_total, a->lat_us.v[(n - 1) / 2],
+             a->lat_us.v[(size_t)(0.99 * (double)(n - 1) + 0.5)], a->lat_us.v[n - 1]);
+}
 
 static void admit_want_release(struct admit_want *w)
 {
@@ -177,6 +211,7 @@ static void admit_closed(uv_handle_t *h)
     for (size_t i = 0; i < a->pools.n; i++)
         free(a->pools.v[i].name);
     VEC_FREE(&a->pools);
+    VEC_FREE(&a->lat_us);
     free(a->url);
     free(a);
     if (done)
@@ -203,6 +238,7 @@ static void admit_granted(struct admit *a, struct admit_job *j)
         }
         struct admit_grant x = {a->wants.v[w].owner, a->wants.v[w].id, k->try_number};
         VEC_PUSH(&g, x);
+        admit_note_latency(a, when_mono_ns() - a->wants.v[w].want_ns);
         admit_want_release(&a->wants.v[w]);
         a->wants.v[w] = a->wants.v[--a->wants.n];
     }
@@ -309,6 +345,7 @@ struct admit *admit_new(const struct admit_opts *o)
 void admit_stop(struct admit *a, admit_stopped_fn done, void *ud)
 {
     a->stopping = true;
+    admit_log_latency(a);
     a->stopped = done;
     a->stopped_ud = ud;
     admit_round(a); /* when busy, the round in flight calls it at its end */
@@ -347,6 +384,7 @@ void admit_want(struct admit *a, void *owner, uint32_t id, const char *run_id, c
         .try_number = try_number,
         .priority = priority,
         .ready_at_ms = when_now_ms(),
+        .want_ns = when_mono_ns(),
     };
     VEC_PUSH(&a->wants, w);
     admit_kick(a, 0);

@@ -55,7 +55,8 @@ struct admit_opts {
 
 /* Makes the admit object; nothing blocks (its connection opens in its first round). */
 struct admit *admit_new(const struct admit_opts *o);
-/* Stops: waits for the round in flight, then a last round frees every row of this scheduler
+/* Stops: logs the want -> grant latency ("pool admission latency", p50/p99 over the last
+ * grants), waits for the round in flight, then a last round frees every row of this scheduler
  * (its slots), closes the connection and the timer, frees the object and calls done(ud). */
 void admit_stop(struct admit *a, admit_stopped_fn done, void *ud);
 
