@@ -19,6 +19,7 @@
 
 #include "base/err.h"
 #include "base/log.h"
+#include "base/pctl.h"
 #include "base/vec.h"
 #include "base/when.h"
 #include "base/xalloc.h"
@@ -72,41 +73,19 @@ struct admit {
     uint64_t rounds;
     int64_t hold_until_ms; /* a failed round: none before this (monotonic) */
     bool busy, stopping;
-    VEC(uint32_t) lat_us; /* want -> grant of the last ADMIT_LAT_MAX grants (a ring) */
-    uint64_t lat_total;
+    struct pctl lat; /* want -> grant of the last grants */
     admit_stopped_fn stopped;
     void *stopped_ud;
 };
 
-#define ADMIT_LAT_MAX 65536
-
-static void admit_note_latency(struct admit *a, int64_t ns)
-{
-    int64_t us = ns > 0 ? ns / 1000 : 0;
-    uint32_t v = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
-    if (a->lat_us.n < ADMIT_LAT_MAX)
-        VEC_PUSH(&a->lat_us, v);
-    else
-        a->lat_us.v[a->lat_total % ADMIT_LAT_MAX] = v;
-    a->lat_total++;
-}
-
-static int admit_cmp_u32(const void *x, const void *y)
-{
-    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
-    return a < b ? -1 : a > b;
-}
-
 /* Logs the want -> grant percentiles (a wait for a free slot included), once, at the stop. */
 static void admit_log_latency(struct admit *a)
 {
-    size_t n = a->lat_us.n;
-    if (n == 0)
+    if (a->lat.total == 0)
         return;
-    qsort(a->lat_us.v, n, sizeof(uint32_t), admit_cmp_u32);
-    log_info("pool admission latency", "grants=%llu p50_us=%u p99_us=%u max_us=%u",
-             (unsigned long long)a->lat_total, a->lat_us.v[(n - 1) / 2],
-             a->lat_us.v[(size_t)(0.99 * (double)(n - 1) + 0.5)], a->lat_us.v[n - 1]);
+    log_info("pool admission latency", "grants=%llu p50_us=%lld p99_us=%lld max_us=%lld",
+             (unsigned long long)a->lat.total, (long long)pctl_get_us(&a->lat, 50),
+             (long long)pctl_get_us(&a->lat, 99), (long long)pctl_get_us(&a->lat, 100));
 }
 
 static void admit_want_release(struct admit_want *w)
@@ -211,7 +190,7 @@ static void admit_closed(uv_handle_t *h)
     for (size_t i = 0; i < a->pools.n; i++)
         free(a->pools.v[i].name);
     VEC_FREE(&a->pools);
-    VEC_FREE(&a->lat_us);
+    pctl_release(&a->lat);
     free(a->url);
     free(a);
     if (done)
@@ -238,7 +217,7 @@ static void admit_granted(struct admit *a, struct admit_job *j)
         }
         struct admit_grant x = {a->wants.v[w].owner, a->wants.v[w].id, k->try_number};
         VEC_PUSH(&g, x);
-        admit_note_latency(a, when_mono_ns() - a->wants.v[w].want_ns);
+        pctl_note_ns(&a->lat, when_mono_ns() - a->wants.v[w].want_ns);
         admit_want_release(&a->wants.v[w]);
         a->wants.v[w] = a->wants.v[--a->wants.n];
     }

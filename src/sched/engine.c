@@ -14,6 +14,7 @@
 
 #include "base/err.h"
 #include "base/log.h"
+#include "base/pctl.h"
 #include "base/xalloc.h"
 #include "exec/httptask.h"
 #include "sched/admit.h"
@@ -212,7 +213,7 @@ static void engine_free(struct engine *e)
     VEC_FREE(&e->touched);
     VEC_FREE(&e->pend);
     VEC_FREE(&e->ended);
-    VEC_FREE(&e->latency_us);
+    pctl_release(&e->latency);
     free(e->store_url);
     free(e->home);
     char *dir = e->scratch ? xstrdup(e->scratch) : NULL;
@@ -262,9 +263,9 @@ void engine_stop(struct engine *e, engine_stopped_fn done, void *ud)
     engine_stats(e, &commits, &changes);
     log_debug("engine stopping", "commits=%llu changes=%llu", (unsigned long long)commits,
               (unsigned long long)changes);
-    if (e->latency_total > 0)
+    if (e->latency.total > 0)
         log_info("scheduling latency", "tries=%llu p50_us=%lld p99_us=%lld max_us=%lld",
-                 (unsigned long long)e->latency_total, (long long)engine_latency_pct(e, 50),
+                 (unsigned long long)e->latency.total, (long long)engine_latency_pct(e, 50),
                  (long long)engine_latency_pct(e, 99), (long long)engine_latency_pct(e, 100));
     uv_timer_stop(&e->rec_timer);
     uv_timer_stop(&e->ended_timer);
@@ -467,34 +468,10 @@ void engine__run_ended(struct engine *e, struct run *r)
 void engine__note_latency(struct engine *e, int64_t latency_ns)
 {
     metrics_note_latency_ns(latency_ns);
-    if (latency_ns < 0)
-        return;
-    int64_t us = latency_ns / 1000;
-    uint32_t v = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
-    if (e->latency_us.n < ENGINE_LATENCY_MAX)
-        VEC_PUSH(&e->latency_us, v);
-    else
-        e->latency_us.v[e->latency_total % ENGINE_LATENCY_MAX] = v;
-    e->latency_total++;
-}
-
-static int engine_cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
+    pctl_note_ns(&e->latency, latency_ns);
 }
 
 int64_t engine_latency_pct(const struct engine *e, double p)
 {
-    size_t n = e->latency_us.n;
-    if (n == 0)
-        return 0;
-    uint32_t *v = xmemdup(e->latency_us.v, n * sizeof(uint32_t));
-    qsort(v, n, sizeof(uint32_t), engine_cmp_u32);
-    size_t k = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
-    if (k >= n)
-        k = n - 1;
-    int64_t r = v[k];
-    free(v);
-    return r;
+    return pctl_get_us(&e->latency, p);
 }

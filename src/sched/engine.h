@@ -102,10 +102,9 @@ void engine_pump(struct engine *e);
 /* Statistics for logs: commits and changes written so far. */
 void engine_stats(const struct engine *e, uint64_t *commits, uint64_t *changes);
 /* Scheduling latency, from a task instance becoming ready (upstream met, or its retry
- * delay over) to its process having started, over the last ENGINE_LATENCY_MAX tries (a
+ * delay over) to its process having started, over the last PCTL_MAX tries (a
  * fixed 256 KiB however long a daemon runs; /metrics has the histogram of all of them):
  * percentiles in microseconds (p in 0..100). 0 when none. */
-#define ENGINE_LATENCY_MAX 65536
 int64_t engine_latency_pct(const struct engine *e, double p);
 
 #endif

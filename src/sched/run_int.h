@@ -25,6 +25,7 @@
 #include "base/buf.h"
 #include "base/compiler.h"
 #include "base/hmap.h"
+#include "base/pctl.h"
 #include "base/vec.h"
 #include "dag/dag.h"
 #include "dag/state.h"
@@ -85,8 +86,7 @@ struct engine {
     int open_handles;
     engine_stopped_fn stopped;
     void *stopped_ud;
-    VEC(uint32_t) latency_us; /* ready -> process started: a ring of the last tries' */
-    uint64_t latency_total;   /* tries noted so far */
+    struct pctl latency; /* ready -> process started, of the last tries */
 };
 
 #define RUN_CMD_MAX      (1024 * 1024) /* bytes of an expanded command */
