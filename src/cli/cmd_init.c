@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,9 +162,11 @@ int cmd_init(int argc, char **argv)
         goto out;
     }
     struct err se = {0};
+    /* The store's message names the database (a PostgreSQL URL's password left out); an
+     * unreachable or wrong database is the caller's to fix, as for every command. */
     if ((r = store_open(h.db, &s, &se)) < 0) {
-        fprintf(stderr, "baram init: cannot open the database '%s': %s\n", h.db, err_msg(&se));
-        ret = EXIT_FAILED;
+        fprintf(stderr, "baram init: %s\n", err_msg(&se));
+        ret = EXIT_USAGE;
         goto out;
     }
     int key = make_key(h.dir);
@@ -186,11 +189,13 @@ int cmd_init(int argc, char **argv)
         ret = admin == -E2BIG ? EXIT_USAGE : EXIT_FAILED;
         goto out;
     }
+    char db[PATH_MAX + 64];
+    store_describe(h.db, db, sizeof db);
     if (existed)
-        printf("home '%s' already exists (database %s%s)\n", h.dir, h.db,
+        printf("home '%s' already exists (database %s%s)\n", h.dir, db,
                key ? ", new secret.key" : ", secret.key kept");
     else
-        printf("created home '%s' (database %s, secret.key)\n", h.dir, h.db);
+        printf("created home '%s' (database %s, secret.key)\n", h.dir, db);
     if (admin && generated)
         printf("created user '%s' (role admin) with the password:\n\n    %s\n\n"
                "It is shown only once: keep it now (baram users add %s --role admin --update\n"

@@ -122,8 +122,8 @@ static int migrate_locked(PGconn *c, const char *where, struct err *e)
         int unknown = done[i];
         free(done);
         return err_set(e, ERR_DB,
-                       "%s has schema migration %d, which this baram does not know (it knows up "
-                       "to %d): upgrade baram or use another database",
+                       "%s has schema version %d, newer than this baram knows (it has %d): "
+                       "upgrade baram or use another database",
                        where, unknown, migrate_latest(migrate_pg_steps, migrate_pg_steps_count));
     }
     for (size_t i = 0; i < migrate_pg_steps_count && rc == 0; i++) {

@@ -9,6 +9,7 @@
 #include "store/store.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -146,6 +147,19 @@ int64_t store__now_or(int64_t at_ms)
 static bool has_prefix(const char *s, const char *p)
 {
     return strncmp(s, p, strlen(p)) == 0;
+}
+
+const char *store_describe(const char *url, char *buf, size_t n)
+{
+    if (url && (has_prefix(url, "postgresql://") || has_prefix(url, "postgres://")))
+        pg__where(url, buf, n);
+    else
+        snprintf(buf, n, "%s",
+                 !url                           ? ""
+                 : has_prefix(url, "sqlite://") ? url + strlen("sqlite://")
+                 : has_prefix(url, "sqlite:")   ? url + strlen("sqlite:")
+                                                : url);
+    return buf;
 }
 
 /* Wraps a backend's freshly opened connection. */

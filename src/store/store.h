@@ -102,9 +102,14 @@ void ti_rec_release(struct ti_rec *t);
 void try_rec_release(struct try_rec *t);
 
 /* Opens the store named by url: a path to an SQLite file (created, with its folder's
- * database, when missing) or "sqlite:PATH"; later "postgresql://...". Applies pending
- * migrations. 0 and *out, or a negative code with *e saying what went wrong for a person. */
+ * database, when missing), "sqlite:PATH", or a PostgreSQL URL ("postgresql://..." or
+ * "postgres://...", libpq's URI form; connecting gives up after 5 s unless the URL sets
+ * connect_timeout). Applies pending migrations. 0 and *out, or a negative code with *e saying
+ * what went wrong for a person (ERR_DB for a database that cannot be reached or used). */
 int store_open(const char *url, struct store **out, struct err *e) WARN_UNUSED;
+/* The database url names, for people: the SQLite file's path, or "PostgreSQL at HOST/DB" (a
+ * PostgreSQL URL may hold a password: never print the URL itself). Into buf (n >= 1); buf. */
+const char *store_describe(const char *url, char *buf, size_t n);
 void store_close(struct store *s);
 
 /* Writes. store_begin starts a transaction, store_commit makes it durable (WAL + synchronous

@@ -122,9 +122,9 @@
      * schedulers taking at once each get a request or neither (the row lock decides). */          \
     X(ST_TAKE_REQUESTS,                                                                            \
       "WITH d AS (DELETE FROM run_requests WHERE kind NOT LIKE '" STORE_REQUEST_LASTING "%' "      \
-      "RETURNING run_id, kind, at) SELECT run_id, kind, at FROM d UNION ALL SELECT run_id, "       \
-      "kind, at FROM run_requests WHERE kind LIKE '" STORE_REQUEST_LASTING "%' "                   \
-      "ORDER BY at, run_id" C_ORDER ", kind" C_ORDER)                                              \
+      "RETURNING run_id, kind, at) SELECT * FROM (SELECT run_id, kind, at FROM d UNION ALL "       \
+      "SELECT run_id, kind, at FROM run_requests WHERE kind LIKE '" STORE_REQUEST_LASTING "%') "   \
+      "AS q ORDER BY at, run_id" C_ORDER ", kind" C_ORDER)                                         \
     X(ST_DEL_REQUEST, "DELETE FROM run_requests WHERE run_id = $1 AND kind = $2")                  \
     X(ST_LIST_UNFINISHED, "SELECT " RUN_COLS " FROM runs WHERE state IN ('queued', 'running') "    \
                           "AND owner IS NULL ORDER BY queued_at IS NULL DESC, queued_at, "         \
@@ -385,7 +385,8 @@ static int put_stmt(struct pg_conn *c, enum pg_stmt id, const struct params *p, 
     }
     char name[16];
     snprintf(name, sizeof name, "b%d", (int)id);
-    if (!PQsendQueryPrepared(c->pg, name, p->n, p->v, p->len, p->fmt, 0))
+    if (!PQsendQueryPrepared(c->pg, name, p ? p->n : 0, p ? p->v : NULL, p ? p->len : NULL,
+                             p ? p->fmt : NULL, 0))
         return keep_fail(c, conn_fail(c, NULL, what, e), e ? e->msg : "cannot write");
     c->pending++;
     return 0;

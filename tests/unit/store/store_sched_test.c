@@ -1,6 +1,7 @@
 /*
  * store_sched_test.c - the scheduler's part of the store (migration 0002)
- * on real SQLite files in a fresh mkdtemp folder: DAG rows and their paused
+ * on real databases (SQLite files in a fresh mkdtemp folder, and fresh
+ * PostgreSQL databases in the "_pg" run, tests/unit/pgtmp.h): DAG rows and their paused
  * flag, import errors, pools and their usage, CLI-to-daemon requests,
  * unfinished runs, run-id claims (also from concurrent processes), deleting
  * task instances, and migrating a database made by the 0001 schema.
@@ -24,49 +25,33 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
 #include <uv.h>
 
+#include "../pgtmp.h"
 #include "base/err.h"
 #include "base/when.h"
 #include "store/migrate.h"
 #include "store/store.h"
 
-static char tmpdir[PATH_MAX];
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/baram-ssched-XXXXXX");
-    assert_non_null(mkdtemp(tmpdir));
+    testdb_reset("ssched");
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    testdb_drop();
     return 0;
-}
-
-static const char *path_in(const char *name)
-{
-    static char p[PATH_MAX + 64];
-    snprintf(p, sizeof(p), "%s/%s", tmpdir, name);
-    return p;
 }
 
 static struct store *open_ok(void)
 {
     struct store *s = NULL;
     struct err serr = {0};
-    int r = store_open(path_in("baram.db"), &s, &serr);
+    int r = store_open(testdb_url("baram.db"), &s, &serr);
     if (r < 0)
         fail_msg("store_open: %d %s", r, serr.msg);
     assert_int_equal(serr.code, 0);
@@ -75,16 +60,14 @@ static struct store *open_ok(void)
 
 static long long raw_int(const char *sql)
 {
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(path_in("baram.db"), &db, SQLITE_OPEN_READONLY, NULL),
-                     SQLITE_OK);
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    long long v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
+    return testdb_int("baram.db", sql);
+}
+
+/* The migrations of the backend under test. */
+static const struct migrate_step *steps(size_t *n)
+{
+    *n = testdb_pg() ? migrate_pg_steps_count : migrate_sqlite_steps_count;
+    return testdb_pg() ? migrate_pg_steps : migrate_sqlite_steps;
 }
 
 static struct run_rec run_of(char *run_id, char *dag_id, enum run_state state, int64_t queued)
@@ -199,8 +182,8 @@ static void writer_carries_owner(void **state)
     struct wseen seen = {0};
     struct store_writer *w = NULL;
     struct err serr = {0};
-    assert_int_equal(store_writer_start(&loop, path_in("baram.db"), w_durable, w_error, &seen, NULL,
-                                        NULL, &w, &serr),
+    assert_int_equal(store_writer_start(&loop, testdb_url("baram.db"), w_durable, w_error, &seen,
+                                        NULL, NULL, &w, &serr),
                      0);
     char *owner = strdup("cli");
     struct run_rec r = run_of("fg", "d", RUN_RUNNING, 100);
@@ -543,6 +526,7 @@ static void claim_run_across_processes(void **state)
     (void)state;
     struct store *s0 = open_ok(); /* migrate once first */
     store_close(s0);
+    const char *url = testdb_url("baram.db");
     enum { PROCS = 4, EACH = 25 };
     pid_t pids[PROCS];
     for (int p = 0; p < PROCS; p++) {
@@ -551,7 +535,7 @@ static void claim_run_across_processes(void **state)
         if (pids[p] == 0) {
             struct store *s = NULL;
             struct err serr = {0};
-            if (store_open(path_in("baram.db"), &s, &serr) < 0)
+            if (store_open(url, &s, &serr) < 0)
                 _exit(3);
             struct run_rec rec = claim_rec();
             char id[96];
@@ -615,36 +599,28 @@ static void delete_ti_removes_its_tries(void **state)
 static void migrates_a_0001_database(void **state)
 {
     (void)state;
-    const struct migrate_step *first = NULL;
-    for (size_t i = 0; i < migrate_sqlite_steps_count; i++)
-        if (migrate_sqlite_steps[i].number == 1)
-            first = &migrate_sqlite_steps[i];
+    size_t nsteps;
+    const struct migrate_step *all = steps(&nsteps), *first = NULL;
+    for (size_t i = 0; i < nsteps; i++)
+        if (all[i].number == 1)
+            first = &all[i];
     assert_non_null(first);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path_in("baram.db"), &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "CREATE TABLE schema_migrations (number INTEGER PRIMARY KEY,"
-                                  " name TEXT NOT NULL, applied_at INTEGER NOT NULL);"
-                                  "INSERT INTO schema_migrations VALUES (1, 'initial', 1)",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, first->sql, NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(db,
-                     "INSERT INTO runs (run_id, dag_id, state, type, logical_at, queued_at, "
-                     "started_at, ended_at, conf, dag_hash, dag_path) VALUES ('old', 'etl', "
-                     "'running', 'manual', 5, 6, 7, NULL, '{}', 'h', '/p.yaml');"
-                     "INSERT INTO task_instances (run_id, task_id, task, map_index, state, "
-                     "try_number, max_tries, exit_code, priority, seq) VALUES ('old', 't', 't', "
-                     "-1, 'running', 1, 1, -1, 1, 1)",
-                     NULL, NULL, NULL),
-        SQLITE_OK);
-    sqlite3_close(db);
+    testdb_exec("baram.db", "CREATE TABLE schema_migrations (number INTEGER PRIMARY KEY,"
+                            " name TEXT NOT NULL, applied_at BIGINT NOT NULL);"
+                            "INSERT INTO schema_migrations VALUES (1, 'initial', 1)");
+    testdb_exec("baram.db", first->sql);
+    testdb_exec("baram.db",
+                "INSERT INTO runs (run_id, dag_id, state, type, logical_at, queued_at, "
+                "started_at, ended_at, conf, dag_hash, dag_path) VALUES ('old', 'etl', "
+                "'running', 'manual', 5, 6, 7, NULL, '{}', 'h', '/p.yaml');"
+                "INSERT INTO task_instances (run_id, task_id, task, map_index, state, "
+                "try_number, max_tries, exit_code, priority, seq) VALUES ('old', 't', 't', "
+                "-1, 'running', 1, 1, -1, 1, 1)");
 
     struct store *s = open_ok();
     assert_int_equal(raw_int("SELECT MAX(number) FROM schema_migrations"),
-                     migrate_latest(migrate_sqlite_steps, migrate_sqlite_steps_count));
-    assert_true(migrate_latest(migrate_sqlite_steps, migrate_sqlite_steps_count) >= 2);
+                     migrate_latest(all, nsteps));
+    assert_true(migrate_latest(all, nsteps) >= 2);
     struct run_rec got;
     assert_int_equal(store_get_run(s, "old", &got, NULL), 0);
     assert_string_equal(got.dag_id, "etl");
@@ -669,8 +645,7 @@ static void migrates_a_0001_database(void **state)
     /* Opening again applies nothing twice. */
     s = open_ok();
     store_close(s);
-    assert_int_equal(raw_int("SELECT COUNT(*) FROM schema_migrations"),
-                     migrate_latest(migrate_sqlite_steps, migrate_sqlite_steps_count));
+    assert_int_equal(raw_int("SELECT COUNT(*) FROM schema_migrations"), (long long)nsteps);
 }
 
 int main(void)
@@ -690,5 +665,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(delete_ti_removes_its_tries, setup, teardown),
         cmocka_unit_test_setup_teardown(migrates_a_0001_database, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return testdb_run_group(NULL, 0, tests, sizeof tests / sizeof *tests);
 }

@@ -1,7 +1,10 @@
 /*
- * store_test.c - the synchronous store API on real SQLite files in a fresh
- * mkdtemp folder: creation and modes, migrations, round trips of every
- * field, upserts, listings and their order, errors people see.
+ * store_test.c - the synchronous store API on real databases: SQLite files in
+ * a fresh mkdtemp folder, and (the "_pg" run, tests/unit/pgtmp.h) fresh
+ * PostgreSQL databases: creation and modes, migrations, round trips of every
+ * field, upserts, listings and their order, errors people see. The cases
+ * about SQLite files run on SQLite only; everything store.h promises runs on
+ * both.
  */
 /* cmocka.h needs these first. */
 /* clang-format off */
@@ -22,72 +25,44 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
+#include "../pgtmp.h"
 #include "base/err.h"
 #include "dag/dag.h"
 #include "store/migrate.h"
 #include "store/store.h"
 
-static char tmpdir[PATH_MAX];
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
 static int setup(void **state)
 {
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/baram-store-XXXXXX");
-    assert_non_null(mkdtemp(tmpdir));
+    testdb_reset("store");
     return 0;
 }
 
 static int teardown(void **state)
 {
-    nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    testdb_drop();
     return 0;
 }
 
-static const char *path_in(const char *name)
+#define path_in  testdb_path
+#define raw_int  testdb_int
+#define raw_exec testdb_exec
+
+/* The migrations of the backend under test. */
+static const struct migrate_step *steps(size_t *n)
 {
-    static char p[PATH_MAX + 64];
-    snprintf(p, sizeof(p), "%s/%s", tmpdir, name);
-    return p;
+    *n = testdb_pg() ? migrate_pg_steps_count : migrate_sqlite_steps_count;
+    return testdb_pg() ? migrate_pg_steps : migrate_sqlite_steps;
 }
 
 static struct store *open_ok(const char *name)
 {
     struct store *s = NULL;
     struct err serr = {0};
-    int r = store_open(path_in(name), &s, &serr);
+    int r = store_open(testdb_url(name), &s, &serr);
     if (r < 0)
         fail_msg("store_open: %d %s", r, serr.msg);
     assert_int_equal(serr.code, 0);
     return s;
-}
-
-/* A scalar query on a second, raw connection. */
-static long long raw_int(const char *name, const char *sql)
-{
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open_v2(path_in(name), &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    long long v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
-}
-
-static void raw_exec(const char *name, const char *sql)
-{
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path_in(name), &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
 }
 
 static struct run_rec full_run(char *run_id, char *dag_id, int64_t logical)
@@ -240,11 +215,13 @@ static void sqlite_prefix_and_wal_mode(void **state)
 static void migrations_apply_once(void **state)
 {
     store_close(open_ok("m.db"));
+    size_t nsteps;
+    const struct migrate_step *st = steps(&nsteps);
     long long n = raw_int("m.db", "SELECT COUNT(*) FROM schema_migrations");
-    assert_int_equal(n, (long long)migrate_sqlite_steps_count);
+    assert_int_equal(n, (long long)nsteps);
     assert_true(n >= 1);
     assert_int_equal(raw_int("m.db", "SELECT MAX(number) FROM schema_migrations"),
-                     migrate_latest(migrate_sqlite_steps, migrate_sqlite_steps_count));
+                     migrate_latest(st, nsteps));
     assert_int_equal(raw_int("m.db", "SELECT COUNT(*) FROM schema_migrations WHERE number = 1 "
                                      "AND name = 'initial'"),
                      1);
@@ -267,13 +244,14 @@ static void concurrent_first_opens_migrate_once(void **state)
 {
     enum { N = 6 };
     pid_t pids[N];
+    const char *url = testdb_url("race.db"); /* made once, before the children */
     for (int i = 0; i < N; i++) {
         pids[i] = fork();
         assert_true(pids[i] >= 0);
         if (pids[i] == 0) {
             struct store *s = NULL;
             struct err serr = {0};
-            int r = store_open(path_in("race.db"), &s, &serr);
+            int r = store_open(url, &s, &serr);
             if (r < 0) {
                 fprintf(stderr, "child: %s\n", serr.msg);
                 _exit(1);
@@ -295,8 +273,10 @@ static void concurrent_first_opens_migrate_once(void **state)
         assert_true(WIFEXITED(status));
         assert_int_equal(WEXITSTATUS(status), 0);
     }
+    size_t nsteps;
+    steps(&nsteps);
     assert_int_equal(raw_int("race.db", "SELECT COUNT(*) FROM schema_migrations"),
-                     (long long)migrate_sqlite_steps_count);
+                     (long long)nsteps);
     assert_int_equal(raw_int("race.db", "SELECT COUNT(*) FROM runs"), N);
 }
 
@@ -306,12 +286,12 @@ static void newer_schema_is_refused(void **state)
     raw_exec("new.db", "INSERT INTO schema_migrations VALUES (9999, 'from_the_future', 0)");
     struct store *s = NULL;
     struct err serr = {0};
-    assert_int_equal(store_open(path_in("new.db"), &s, &serr), ERR_DB);
+    assert_int_equal(store_open(testdb_url("new.db"), &s, &serr), ERR_DB);
     assert_null(s);
     assert_true(serr.msg[0] != 0);
     assert_non_null(strstr(serr.msg, "newer than this baram"));
     assert_non_null(strstr(serr.msg, "9999"));
-    assert_non_null(strstr(serr.msg, path_in("new.db")));
+    assert_non_null(strstr(serr.msg, testdb_where("new.db")));
 }
 
 static void run_round_trip_every_field(void **state)
@@ -741,7 +721,7 @@ static void failed_commit_rolls_back(void **state)
     store_close(s);
 }
 
-static void errors_from_sqlite_name_the_database(void **state)
+static void errors_name_the_database(void **state)
 {
     struct store *s = open_ok("busy.db");
     /* Hold the write lock on another connection: begin waits busy_timeout, then fails. The
@@ -750,7 +730,7 @@ static void errors_from_sqlite_name_the_database(void **state)
     struct err e = {0};
     assert_int_equal(store_begin(s, NULL), 0);
     assert_int_equal(store_begin(s, &e), ERR_DB);
-    assert_non_null(strstr(e.msg, "busy.db"));
+    assert_non_null(strstr(e.msg, testdb_where("busy.db")));
     assert_non_null(strstr(e.msg, "cannot start a transaction"));
     store_rollback(s);
     store_close(s);
@@ -803,10 +783,10 @@ static void two_connections_keep_their_own_failures(void **state)
     assert_int_equal(later.code, 0); /* "not found" is an answer, not a failure */
     r = full_run(NULL, "etl", 5);
     assert_int_equal(store_put_run(a, &r, &later), ERR_DB);
-    assert_non_null(strstr(later.msg, "first.db"));
+    assert_non_null(strstr(later.msg, testdb_where("first.db")));
     assert_int_equal(store_begin(b, NULL), 0);
     assert_int_equal(store_begin(b, &later), ERR_DB);
-    assert_non_null(strstr(later.msg, "second.db"));
+    assert_non_null(strstr(later.msg, testdb_where("second.db")));
     store_rollback(a);
     store_rollback(b);
     r = full_run("r9", "etl", 5);
@@ -815,18 +795,19 @@ static void two_connections_keep_their_own_failures(void **state)
     assert_int_equal(store_commit(b, NULL), 0);
 
     assert_int_equal(ea.code, ERR_DB);
-    assert_non_null(strstr(ea.msg, "cannot start a transaction in database '"));
-    assert_non_null(strstr(ea.msg, "first.db'"));
-    assert_null(strstr(ea.msg, "second.db"));
+    assert_non_null(strstr(ea.msg, "cannot start a transaction in "));
+    assert_non_null(strstr(ea.msg, testdb_where("first.db")));
+    assert_null(strstr(ea.msg, testdb_where("second.db")));
     assert_int_equal(eb.code, ERR_DB);
-    assert_non_null(strstr(eb.msg, "cannot write run 'r9' to database '"));
-    assert_non_null(strstr(eb.msg, "second.db': invalid state or type"));
-    assert_null(strstr(eb.msg, "first.db"));
+    assert_non_null(strstr(eb.msg, "cannot write run 'r9' to "));
+    assert_non_null(strstr(eb.msg, testdb_where("second.db")));
+    assert_non_null(strstr(eb.msg, ": invalid state or type"));
+    assert_null(strstr(eb.msg, testdb_where("first.db")));
     store_close(a);
     store_close(b);
     /* The messages outlive the connections: they are the caller's. */
-    assert_non_null(strstr(ea.msg, "first.db"));
-    assert_non_null(strstr(eb.msg, "second.db"));
+    assert_non_null(strstr(ea.msg, testdb_where("first.db")));
+    assert_non_null(strstr(eb.msg, testdb_where("second.db")));
 }
 
 /* Revocations (migration 0005): each raises the generation and is listed above the generation
@@ -899,9 +880,13 @@ static void revocations_raise_the_generation(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
+    /* About SQLite files: their modes, the sqlite: prefix, paths. */
+    const struct CMUnitTest sqlite_only[] = {
         cmocka_unit_test_setup_teardown(open_creates_private_file_and_folders, setup, teardown),
         cmocka_unit_test_setup_teardown(sqlite_prefix_and_wal_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(bad_paths_give_messages, setup, teardown),
+    };
+    const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(migrations_apply_once, setup, teardown),
         cmocka_unit_test_setup_teardown(concurrent_first_opens_migrate_once, setup, teardown),
         cmocka_unit_test_setup_teardown(newer_schema_is_refused, setup, teardown),
@@ -915,13 +900,13 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(missing_rows_are_enoent, setup, teardown),
         cmocka_unit_test_setup_teardown(dag_versions_are_stored_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(bad_paths_give_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(rollback_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_commit_rolls_back, setup, teardown),
-        cmocka_unit_test_setup_teardown(errors_from_sqlite_name_the_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(errors_name_the_database, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_records_are_refused_not_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(two_connections_keep_their_own_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(revocations_raise_the_generation, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return testdb_run_group(sqlite_only, sizeof sqlite_only / sizeof *sqlite_only, tests,
+                            sizeof tests / sizeof *tests);
 }

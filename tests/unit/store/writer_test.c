@@ -1,6 +1,7 @@
 /*
  * writer_test.c - the group-commit writer with a real libuv loop and real
- * SQLite files: group commit of 20,000 changes, coalescing, stop, the
+ * databases (SQLite files; fresh PostgreSQL databases in the "_pg" run,
+ * tests/unit/pgtmp.h): group commit of 20,000 changes, coalescing, stop, the
  * on_commit hook, a failed commit (FP_STORE_COMMIT), and durability across
  * kill -9 of the process.
  * With BARAM_STORE_BENCH=DIR set it runs only bench_writer, which prints throughput
@@ -30,12 +31,15 @@
 
 #include <uv.h>
 
+#include "../pgtmp.h"
 #include "base/err.h"
 #include "base/when.h"
+#include "store/pg_int.h"
 #include "store/store.h"
+#include "store/store_int.h"
 
 static char tmpdir[PATH_MAX];
-static char dbpath[PATH_MAX + 32];
+static char dbpath[PATH_MAX + 160]; /* the store URL: a path, or postgresql://... */
 
 static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -54,12 +58,14 @@ static int make_tmp(const char *base)
 
 static int setup(void **state)
 {
-    return make_tmp("/tmp");
+    testdb_reset("writer");
+    snprintf(dbpath, sizeof(dbpath), "%s", testdb_url("baram.db"));
+    return 0;
 }
 
 static int teardown(void **state)
 {
-    nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    testdb_drop();
     return 0;
 }
 
@@ -730,8 +736,44 @@ static void bench_writer(void **state)
     (void)keep;
 }
 
+/* PostgreSQL: one transaction of 1000 task-instance upserts (a large group commit), with the
+ * writes waited for one by one and pipelined (the default), twice each in turn (the first
+ * rounds warm the server up); best of 5 each. */
+static void bench_pg_batch(void **state)
+{
+    struct store *st = NULL;
+    struct err serr = {0};
+    assert_int_equal(store_open(dbpath, &st, &serr), 0);
+    for (int k = 0; k < 4; k++) {
+        int on = k % 2;
+        store__pg_set_pipelining(store__conn(st), on);
+        double best = 1e9;
+        for (int round = 0; round < 5; round++) {
+            int64_t t0 = when_mono_ns();
+            assert_int_equal(store_begin(st, NULL), 0);
+            for (int i = 0; i < 1000; i++) {
+                char id[32];
+                snprintf(id, sizeof(id), "b%d_%04d", k, i);
+                struct ti_rec t;
+                make_ti(&t, id, id, round + 1);
+                assert_int_equal(store_put_ti(st, &t, NULL), 0);
+            }
+            assert_int_equal(store_commit(st, NULL), 0);
+            double ms = (double)(when_mono_ns() - t0) / 1e6;
+            best = ms < best ? ms : best;
+        }
+        print_message("PostgreSQL, one transaction of 1000 upserts, pipelining %s: %.1f ms "
+                      "(best of 5)\n",
+                      on ? "on" : "off", best);
+    }
+    store_close(st);
+}
+
 int main(void)
 {
+    const struct CMUnitTest sqlite_only[] = {
+        cmocka_unit_test_setup_teardown(start_on_a_bad_path_says_why, setup, teardown),
+    };
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(group_commit_writes_20000_changes_in_few_commits, setup,
                                         teardown),
@@ -744,7 +786,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(linger_gathers_trickling_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_during_linger_flushes_at_once, setup, teardown),
         cmocka_unit_test_setup_teardown(linger_zero_commits_at_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(start_on_a_bad_path_says_why, setup, teardown),
         cmocka_unit_test_setup_teardown(failed_commit_reports_error_and_refuses, setup, teardown),
         cmocka_unit_test_setup_teardown(every_durable_change_survives_kill_9, setup, teardown),
     };
@@ -752,8 +793,13 @@ int main(void)
     const struct CMUnitTest bench[] = {
         cmocka_unit_test_setup_teardown(bench_writer, setup, teardown),
     };
+    const struct CMUnitTest bench_pg[] = {
+        cmocka_unit_test_setup_teardown(bench_pg_batch, setup, teardown),
+    };
     const char *b = getenv("BARAM_STORE_BENCH");
     if (b && *b)
-        return cmocka_run_group_tests(bench, NULL, NULL);
-    return cmocka_run_group_tests(tests, NULL, NULL);
+        return testdb_pg() ? cmocka_run_group_tests(bench_pg, NULL, NULL)
+                           : cmocka_run_group_tests(bench, NULL, NULL);
+    return testdb_run_group(sqlite_only, sizeof sqlite_only / sizeof *sqlite_only, tests,
+                            sizeof tests / sizeof *tests);
 }
