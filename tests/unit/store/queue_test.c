@@ -1,10 +1,10 @@
 /*
  * queue_test.c - admission across schedulers (store/queue.h) on a real PostgreSQL: a fresh
- * database per test in the cluster whose socket folder BARAM_TEST_PG names, or in a throwaway
- * cluster this test starts with scripts/pg-cluster (and destroys). Two or three connections
+ * database per case in the cluster whose socket folder BARAM_TEST_PG names (the "_pg" run,
+ * tests/unit/pgtmp.h). Two or three connections
  * stand for schedulers registered in `workers`: a pool's slots hold across them, priority
  * wins across them, a scheduler no longer active loses its slots, a stopping one frees them,
- * and max_active_runs holds across them. On SQLite every call says -ENOTSUP.
+ * and max_active_runs holds across them. On SQLite (the other run) every call says -ENOTSUP.
  */
 /* cmocka.h needs these first. */
 /* clang-format off */
@@ -16,13 +16,10 @@
 /* clang-format on */
 
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
@@ -32,77 +29,19 @@
 #include "store/queue.h"
 #include "store/store.h"
 
-static char cluster[PATH_MAX]; /* the socket folder */
-static bool own_cluster;       /* started here: destroyed at the end */
-static char url[PATH_MAX + 128];
-static int dbseq;
+#include "../pgtmp.h"
 
-static int run_cmd(char *const argv[])
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    int st = 0;
-    if (pid < 0 || waitpid(pid, &st, 0) < 0)
-        return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static int group_setup(void **state)
-{
-    (void)state;
-    const char *given = getenv("BARAM_TEST_PG");
-    if (given && *given) {
-        snprintf(cluster, sizeof cluster, "%s", given);
-        return 0;
-    }
-    const char *src = getenv("BARAM_SOURCE_DIR");
-    char script[PATH_MAX];
-    snprintf(script, sizeof script, "%s/scripts/pg-cluster", src ? src : ".");
-    snprintf(cluster, sizeof cluster, "/tmp/baram-queue-XXXXXX");
-    if (!mkdtemp(cluster))
-        return -1;
-    chmod(cluster, 0755);
-    char *argv[] = {script, "start", cluster, NULL};
-    if (run_cmd(argv) != 0) {
-        fprintf(stderr, "queue_test: cannot start PostgreSQL with %s\n", script);
-        return -1;
-    }
-    own_cluster = true;
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    if (own_cluster) {
-        const char *src = getenv("BARAM_SOURCE_DIR");
-        char script[PATH_MAX];
-        snprintf(script, sizeof script, "%s/scripts/pg-cluster", src ? src : ".");
-        char *argv[] = {script, "destroy", cluster, NULL};
-        run_cmd(argv);
-    }
-    return 0;
-}
-
-/* A fresh database for each test. */
 static int setup(void **state)
 {
     (void)state;
-    char admin[PATH_MAX + 64];
-    snprintf(admin, sizeof admin, "postgresql:///postgres?host=%s&user=postgres", cluster);
-    PGconn *c = PQconnectdb(admin);
-    assert_int_equal(PQstatus(c), CONNECTION_OK);
-    char sql[128];
-    snprintf(sql, sizeof sql, "CREATE DATABASE queue_%d_%d", (int)getpid(), ++dbseq);
-    PGresult *r = PQexec(c, sql);
-    assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
-    PQclear(r);
-    PQfinish(c);
-    snprintf(url, sizeof url, "postgresql:///queue_%d_%d?host=%s&user=postgres", (int)getpid(),
-             dbseq, cluster);
+    testdb_reset("queue");
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    testdb_drop();
     return 0;
 }
 
@@ -110,7 +49,7 @@ static struct store *open_ok(void)
 {
     struct store *s = NULL;
     struct err e = {0};
-    if (store_open(url, &s, &e) < 0)
+    if (store_open(testdb_url("q"), &s, &e) < 0)
         fail_msg("store_open: %s", e.msg);
     assert_true(queue_supported(s));
     return s;
@@ -372,13 +311,9 @@ static void test_start_runs_max_active(void **state)
 static void test_sqlite_not_supported(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/baram-queue-sqlite-XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/baram.db", dir);
     struct store *s = NULL;
     struct err e = {0};
-    assert_int_equal(store_open(path, &s, &e), 0);
+    assert_int_equal(store_open(testdb_path("baram.db"), &s, &e), 0);
     assert_false(queue_supported(s));
     struct round r = {0};
     assert_int_equal(
@@ -389,24 +324,23 @@ static void test_sqlite_not_supported(void **state)
     struct queue_run v[] = {{"q", "d", 1}};
     assert_int_equal(queue_start_runs(s, v, 1, 0, 1, &started, &n, &e), -ENOTSUP);
     store_close(s);
-    unlink(path);
-    char wal[PATH_MAX + 8];
-    snprintf(wal, sizeof wal, "%s-wal", path);
-    unlink(wal);
-    snprintf(wal, sizeof wal, "%s-shm", path);
-    unlink(wal);
-    rmdir(dir);
 }
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup(test_pool_holds_across_schedulers, setup),
-        cmocka_unit_test_setup(test_priority_across_schedulers, setup),
-        cmocka_unit_test_setup(test_inactive_scheduler_frees_slots, setup),
-        cmocka_unit_test_setup(test_row_per_instance, setup),
-        cmocka_unit_test_setup(test_start_runs_max_active, setup),
-        cmocka_unit_test(test_sqlite_not_supported),
+    /* The SQLite run checks that nothing applies there; the "_pg" run (BARAM_UNIT_DB=pg) runs
+     * the rest on fresh databases of the cluster in BARAM_TEST_PG. */
+    const struct CMUnitTest pg[] = {
+        cmocka_unit_test_setup_teardown(test_pool_holds_across_schedulers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_priority_across_schedulers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_inactive_scheduler_frees_slots, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_row_per_instance, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_runs_max_active, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    const struct CMUnitTest lite[] = {
+        cmocka_unit_test_setup_teardown(test_sqlite_not_supported, setup, teardown),
+    };
+    if (testdb_pg())
+        return cmocka_run_group_tests(pg, NULL, NULL);
+    return cmocka_run_group_tests(lite, NULL, NULL);
 }
