@@ -11,6 +11,7 @@ the DAG's running runs, after every step of the poll loop.
 
 import json
 import subprocess
+import time
 
 import pytest
 
@@ -193,3 +194,80 @@ def test_max_active_runs_holds_across_schedulers(tmp_path, pg_url, daemons):
     for d in ds:
         assert d.stop() == 0
         assert "40P01" not in d.log()
+
+
+# A pooled task that holds its slot until the file `release` exists; killed (SIGTERM), it
+# stamps its end too.
+HOLD = ('echo "$(date +%s%N) s $BARAM_RUN_ID $BARAM_TASK $PPID" >> {f}; '
+        'trap \'echo "$(date +%s%N) e $BARAM_RUN_ID $BARAM_TASK $PPID" >> {f}; exit 143\' TERM; '
+        'while [ ! -f {rel} ]; do sleep 0.05; done; '
+        'echo "$(date +%s%N) e $BARAM_RUN_ID $BARAM_TASK $PPID" >> {f}')
+
+
+def hold_setup(tmp_path, pg_url, daemons, env=None, retries=1):
+    """Two schedulers, a pool of 1 slot, two runs of DAG 'hold' (one task holding the slot
+    until tmp_path/release exists), one run each: the first start's (run, scheduler pid)
+    and the stamps file, the schedulers' Barams and daemons."""
+    stamps, rel = tmp_path / "stamps", tmp_path / "release"
+    bs = homes(tmp_path, pg_url, 2)
+    for b in bs:
+        b.env.update(env or {})
+    b = bs[0]
+    assert b("pools", "set", "p1", "1").rc == 0
+    b.write("hold.yaml", "dag: hold\nmax_active_runs: 4\ntasks:\n  h:\n    run: %s\n"
+            "    pool: p1\n    retries: %d\n" % (json.dumps(HOLD.format(f=stamps, rel=rel)), retries))
+    assert b("dags", "pause", "hold").rc == 0
+    ds = start_all(daemons, bs)
+    trigger_spread(b, pg_url, "hold", 2, 2)
+    assert poll(lambda: stamps.exists() and stamps.read_text().strip(), 15), "nothing started"
+    first = read_stamps(stamps)[0]
+    time.sleep(0.5)  # the other run's try waits: the slot is taken
+    assert len(read_stamps(stamps)) == 1, read_stamps(stamps)
+    assert psql(pg_url, "SELECT count(*) FROM ti_queue WHERE pool = 'p1' "
+                        "AND state IN ('queued', 'running')") == "1"
+    return first, stamps, rel, bs, ds
+
+
+def test_cancel_gives_the_slot_to_another_scheduler(tmp_path, pg_url, daemons):
+    """The run holding the only slot is cancelled: the other scheduler's waiting try gets the
+    slot (the pool is never over its size), and at the end no slot is left taken."""
+    (_, _, run_id, _, pid), stamps, rel, bs, ds = hold_setup(tmp_path, pg_url, daemons)
+    assert bs[0]("runs", "cancel", run_id).rc == 0
+    assert poll(lambda: len(read_stamps(stamps)) >= 3, 15), (read_stamps(stamps), [d.log()[-3000:] for d in ds])
+    ev = read_stamps(stamps)
+    second = [e for e in ev if e[1] == "s" and e[2] != run_id]
+    assert second and second[0][4] != pid, ev  # started by the other scheduler
+    rel.write_text("")
+    runs = wait_all_ended(bs[0], "hold", 2, ds, lambda: None, timeout=30)
+    states = {r["run_id"]: r["state"] for r in runs}
+    assert states[run_id] == "cancelled", states
+    assert [s for k, s in states.items() if k != run_id] == ["success"], states
+    assert max_overlap(read_stamps(stamps)) <= 1, read_stamps(stamps)
+    assert psql(pg_url, "SELECT count(*) FROM ti_queue") == "0"
+
+
+def test_killed_scheduler_gives_its_slots_back(tmp_path, pg_url, daemons):
+    """kill -9 of the scheduler whose try holds the only slot: once it is declared dead
+    (scheduler.dead_after 3s) its rows are deleted and the other scheduler's waiting try gets
+    the slot; the killed one's run is taken over and ends (its lost try is a failed try, and
+    it has no retry: nothing else would ever free its slot), and no slot stays taken."""
+    env = {"BARAM_SCHEDULER_HEARTBEAT": "1s", "BARAM_SCHEDULER_DEAD_AFTER": "3s"}
+    (_, _, run_id, _, pid), stamps, rel, bs, ds = hold_setup(tmp_path, pg_url, daemons, env, 0)
+    victim = next(d for d in ds if d.pid == pid)
+    victim.kill9()
+    t0 = time.monotonic()
+    survivors = [d for d in ds if d is not victim]
+    assert poll(lambda: any(e[1] == "s" and e[4] != pid for e in read_stamps(stamps)), 15), (
+        read_stamps(stamps), survivors[0].log()[-3000:])
+    took = time.monotonic() - t0
+    assert took < 3 + 5, took  # dead_after + 5 s
+    dead = psql(pg_url, "SELECT id FROM workers WHERE pid = %d" % pid)
+    assert psql(pg_url, "SELECT count(*) FROM ti_queue WHERE sched_id = %s" % dead) == "0"
+    rel.write_text("")
+    runs = wait_all_ended(bs[0], "hold", 2, survivors, lambda: None, timeout=40)
+    states = {r["run_id"]: r["state"] for r in runs}
+    assert states.pop(run_id) == "failed", runs
+    assert list(states.values()) == ["success"], runs
+    assert psql(pg_url, "SELECT count(*) FROM ti_queue") == "0"
+    for d in survivors:
+        assert d.stop() == 0
