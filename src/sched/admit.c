@@ -34,6 +34,7 @@ struct admit_want {
     int priority;
     int64_t ready_at_ms;
     int64_t want_ns; /* monotonic: when it was wanted (admission latency) */
+    bool running;    /* adopted: a try already running, whose row takes its slot at once */
     uint64_t round;  /* the round that sent it, 0 while unsent */
 };
 
@@ -142,8 +143,8 @@ static void admit_work(uv_work_t *req)
     struct queue_want *add = xcalloc(j->add.n ? j->add.n : 1, sizeof *add);
     for (size_t i = 0; i < j->add.n; i++) {
         const struct admit_want *w = &j->add.v[i];
-        add[i] = (struct queue_want){w->run_id, w->task_id,  w->try_number,
-                                     w->pool,   w->priority, w->ready_at_ms};
+        add[i] = (struct queue_want){w->run_id,   w->task_id,     w->try_number, w->pool,
+                                     w->priority, w->ready_at_ms, w->running};
     }
     j->rc = queue_round(a->st, a->sched_id, j->rel.v, j->rel.n, add, j->add.n, j->pools.v,
                         j->pools.n, &j->granted, &j->ngranted, &j->dispatched, &err);
@@ -207,8 +208,9 @@ static void admit_granted(struct admit *a, struct admit_job *j)
         size_t w = 0;
         for (; w < a->wants.n; w++) {
             const struct admit_want *x = &a->wants.v[w];
-            if (x->round != 0 && x->round <= j->round && x->try_number == k->try_number &&
-                strcmp(x->run_id, k->run_id) == 0 && strcmp(x->task_id, k->task_id) == 0)
+            if (!x->running && x->round != 0 && x->round <= j->round &&
+                x->try_number == k->try_number && strcmp(x->run_id, k->run_id) == 0 &&
+                strcmp(x->task_id, k->task_id) == 0)
                 break;
         }
         if (w == a->wants.n) {
@@ -254,6 +256,15 @@ static void admit_after(uv_work_t *req, int status)
         a->hold_until_ms = when_mono_ms() + ADMIT_RETRY_MS;
     } else {
         admit_granted(a, j);
+        for (size_t i = 0; i < a->wants.n;) { /* adopted rows are in: nothing to wait for */
+            struct admit_want *w = &a->wants.v[i];
+            if (w->running && w->round == j->round) {
+                admit_want_release(w);
+                a->wants.v[i] = a->wants.v[--a->wants.n];
+            } else {
+                i++;
+            }
+        }
     }
     bool dispatched = j->dispatched;
     admit_job_free(j);
@@ -266,7 +277,7 @@ static void admit_after(uv_work_t *req, int status)
         unsent = a->wants.v[i].round == 0;
     if (unsent)
         admit_kick(a, 0);
-    else if (a->wants.n > 0) /* granted elsewhere, or slots freed: look again soon */
+    else if (admit_waiting(a) > 0) /* granted elsewhere, or slots freed: look again soon */
         admit_kick(a, dispatched ? ADMIT_POLL_MS : 1);
 }
 
@@ -335,7 +346,7 @@ void admit_set_pool(struct admit *a, const char *name, int slots)
     for (size_t i = 0; i < a->pools.n; i++)
         if (strcmp(a->pools.v[i].name, name) == 0) {
             a->pools.v[i].slots = slots;
-            if (a->wants.n > 0)
+            if (admit_waiting(a) > 0)
                 admit_kick(a, 0); /* more slots may be free */
             return;
         }
@@ -351,8 +362,9 @@ bool admit_limits(const struct admit *a, const char *pool)
     return false;
 }
 
-void admit_want(struct admit *a, void *owner, uint32_t id, const char *run_id, const char *task_id,
-                int try_number, const char *pool, int priority)
+static void admit_push(struct admit *a, void *owner, uint32_t id, const char *run_id,
+                       const char *task_id, int try_number, const char *pool, int priority,
+                       bool running)
 {
     struct admit_want w = {
         .owner = owner,
@@ -364,9 +376,22 @@ void admit_want(struct admit *a, void *owner, uint32_t id, const char *run_id, c
         .priority = priority,
         .ready_at_ms = when_now_ms(),
         .want_ns = when_mono_ns(),
+        .running = running,
     };
     VEC_PUSH(&a->wants, w);
     admit_kick(a, 0);
+}
+
+void admit_want(struct admit *a, void *owner, uint32_t id, const char *run_id, const char *task_id,
+                int try_number, const char *pool, int priority)
+{
+    admit_push(a, owner, id, run_id, task_id, try_number, pool, priority, false);
+}
+
+void admit_adopt(struct admit *a, void *owner, const char *run_id, const char *task_id,
+                 int try_number, const char *pool, int priority)
+{
+    admit_push(a, owner, 0, run_id, task_id, try_number, pool, priority, true);
 }
 
 void admit_withdraw(struct admit *a, void *owner)
@@ -374,7 +399,7 @@ void admit_withdraw(struct admit *a, void *owner)
     bool rel = false;
     for (size_t i = 0; i < a->wants.n;) {
         struct admit_want *w = &a->wants.v[i];
-        if (w->owner != owner) {
+        if (w->owner != owner || w->running) { /* an adopted try gives its slot at its end */
             i++;
             continue;
         }
@@ -391,11 +416,23 @@ void admit_withdraw(struct admit *a, void *owner)
 
 void admit_release(struct admit *a, const char *run_id, const char *task_id, int try_number)
 {
+    for (size_t i = 0; i < a->wants.n; i++) {
+        struct admit_want *w = &a->wants.v[i];
+        if (w->running && w->round == 0 && w->try_number == try_number &&
+            strcmp(w->run_id, run_id) == 0 && strcmp(w->task_id, task_id) == 0) {
+            admit_want_release(w); /* never sent: no row to delete */
+            a->wants.v[i] = a->wants.v[--a->wants.n];
+            return;
+        }
+    }
     VEC_PUSH(&a->rel, admit_key(run_id, task_id, try_number));
     admit_kick(a, 0);
 }
 
 size_t admit_waiting(const struct admit *a)
 {
-    return a->wants.n;
+    size_t n = 0;
+    for (size_t i = 0; i < a->wants.n; i++)
+        n += !a->wants.v[i].running;
+    return n;
 }

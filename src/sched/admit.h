@@ -68,6 +68,10 @@ bool admit_limits(const struct admit *a, const char *pool);
  * it comes back through grant once granted, unless withdrawn before. */
 void admit_want(struct admit *a, void *owner, uint32_t id, const char *run_id, const char *task_id,
                 int try_number, const char *pool, int priority);
+/* A try of owner already running takes a slot of pool at once (its pool became limited while
+ * it ran); give it back with admit_release like a granted one. */
+void admit_adopt(struct admit *a, void *owner, const char *run_id, const char *task_id,
+                 int try_number, const char *pool, int priority);
 /* Withdraws every want of owner (its run is cancelled, drains, halts or is freed). */
 void admit_withdraw(struct admit *a, void *owner);
 /* Frees the slot granted to a try (it ended, gave its slot back, or will not start). */

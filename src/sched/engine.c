@@ -284,14 +284,42 @@ void engine_stats(const struct engine *e, uint64_t *commits, uint64_t *changes)
         store_writer_stats(e->w, commits, changes, &ns);
 }
 
+/* Pool idx is limited across schedulers from now on (`pools set` while its tries run or wait
+ * here): its running tries take their slots in the database at once, and what waits for a
+ * local slot asks the database instead, still ready, priority kept. */
+static void engine_pool_limited(struct engine *e, uint32_t idx)
+{
+    for (struct run *r = e->runs; r; r = r->live_next)
+        for (size_t k = 0; k < r->running.n; k++) {
+            struct run_inst *in = run__inst_at(r, r->running.v[k]);
+            if (r->tasks[in->task].pool != idx || !in->slot_held || in->admit_try)
+                continue;
+            in->admit_try = in->try_number;
+            admit_adopt(e->admit, r, r->run_id, run__inst_id(r, in), in->try_number,
+                        e->sched.pools.v[idx].name, r->dag->tasks[in->task].priority);
+        }
+    struct sched_pool *p = &e->sched.pools.v[idx];
+    VEC(struct sched_item) items = {0};
+    for (size_t i = 0; i < p->heap.n; i++)
+        VEC_PUSH(&items, p->heap.v[i]);
+    p->heap.n = 0;
+    for (size_t i = 0; i < items.n; i++)
+        engine__push(e, items.v[i].owner, items.v[i].id);
+    VEC_FREE(&items);
+}
+
 void engine_set_pool(struct engine *e, const char *name, int slots)
 {
+    bool newly = false;
     if (e->admit) {
         /* The database counts its slots: here it only waits for the parallelism. */
+        newly = !admit_limits(e->admit, name);
         admit_set_pool(e->admit, name, slots);
         slots = ENGINE_POOL_ADMITTED;
     }
     sched_pool_set(&e->sched, name, slots);
+    if (newly)
+        engine_pool_limited(e, sched_pool(&e->sched, name));
     engine_cork(e);
     engine_pump(e);
     engine_uncork(e);

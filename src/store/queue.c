@@ -73,6 +73,11 @@ static void queue_arr_int(struct buf *b, int64_t v)
     QUEUE_ADD(buf_addf(b, "%c%" PRId64, b->len > 0 ? ',' : '{', v));
 }
 
+static void queue_arr_bool(struct buf *b, bool v)
+{
+    QUEUE_ADD(buf_addf(b, "%c%c", b->len > 0 ? ',' : '{', v ? 't' : 'f'));
+}
+
 /* Closes an array begun by the appends above ("{}" when it is empty). */
 static const char *queue_arr_end(struct buf *b)
 {
@@ -108,13 +113,17 @@ static const char sql_release[] =
 
 static const char sql_add[] =
     "INSERT INTO ti_queue (run_id, task_id, try_number, state, pool, priority, sched_id, "
-    "ready_at) SELECT a.run_id, a.task_id, a.try_number, 'scheduled', a.pool, a.priority, $7, "
-    "to_timestamp(a.ready_ms / 1000.0) FROM unnest($1::text[], $2::text[], $3::int[], "
-    "$4::text[], $5::int[], $6::int8[]) AS a(run_id, task_id, try_number, pool, priority, "
-    "ready_ms) ON CONFLICT (run_id, task_id) DO UPDATE SET try_number = EXCLUDED.try_number, "
-    "state = 'scheduled', pool = EXCLUDED.pool, priority = EXCLUDED.priority, "
-    "sched_id = EXCLUDED.sched_id, ready_at = EXCLUDED.ready_at, queued_at = NULL, "
-    "claimed_at = NULL, worker_id = NULL, kill_requested = false";
+    "ready_at, queued_at, claimed_at, worker_id) SELECT a.run_id, a.task_id, a.try_number, "
+    "CASE WHEN a.running THEN 'running' ELSE 'scheduled' END, a.pool, a.priority, $7, "
+    "to_timestamp(a.ready_ms / 1000.0), CASE WHEN a.running THEN now() END, "
+    "CASE WHEN a.running THEN now() END, CASE WHEN a.running THEN $7::bigint END "
+    "FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::int8[], "
+    "$8::bool[]) AS a(run_id, task_id, try_number, pool, priority, ready_ms, running) "
+    "ON CONFLICT (run_id, task_id) DO UPDATE SET try_number = EXCLUDED.try_number, "
+    "state = EXCLUDED.state, pool = EXCLUDED.pool, priority = EXCLUDED.priority, "
+    "sched_id = EXCLUDED.sched_id, ready_at = EXCLUDED.ready_at, "
+    "queued_at = EXCLUDED.queued_at, claimed_at = EXCLUDED.claimed_at, "
+    "worker_id = EXCLUDED.worker_id, kill_requested = false";
 
 /* The slots of a scheduler that is gone (declared dead, stopped, or its row deleted) are
  * freed before anything is counted. */
@@ -170,6 +179,7 @@ static int queue_round_tx(PGconn *c, int64_t sched_id, const struct queue_key *r
             queue_arr_str(&a[3], add[i].pool);
             queue_arr_int(&a[4], add[i].priority);
             queue_arr_int(&a[5], add[i].ready_at_ms);
+            queue_arr_bool(&a[6], add[i].running);
         }
         const char *p[] = {queue_arr_end(&a[0]),
                            queue_arr_end(&a[1]),
@@ -177,10 +187,11 @@ static int queue_round_tx(PGconn *c, int64_t sched_id, const struct queue_key *r
                            queue_arr_end(&a[3]),
                            queue_arr_end(&a[4]),
                            queue_arr_end(&a[5]),
-                           id};
-        if ((r = queue_exec(c, sql_add, 7, p, "queueing tries for pool slots", NULL, e)) < 0)
+                           id,
+                           queue_arr_end(&a[6])};
+        if ((r = queue_exec(c, sql_add, 8, p, "queueing tries for pool slots", NULL, e)) < 0)
             goto out;
-        for (size_t i = 0; i < 6; i++)
+        for (size_t i = 0; i < 7; i++)
             buf_reset(&a[i]);
     }
     PGresult *res = NULL;

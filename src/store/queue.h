@@ -45,7 +45,8 @@ struct queue_key {
     int try_number;
 };
 
-/* A try that became ready. */
+/* A try that became ready, or (running) one that runs already and takes its slot at once:
+ * a try that started before its pool was limited. */
 struct queue_want {
     const char *run_id;
     const char *task_id;
@@ -53,6 +54,7 @@ struct queue_want {
     const char *pool;
     int priority;
     int64_t ready_at_ms; /* UTC: ties of one priority go to the one ready first */
+    bool running;
 };
 
 /* A pool this scheduler limits, with its slots (the store's `pools` row wins). */
@@ -63,10 +65,10 @@ struct queue_pool {
 
 /* One admission round for scheduler sched_id (its workers.id), in one transaction: deletes
  * release (tries that ended or were withdrawn), inserts add ('scheduled'; an earlier row of
- * the same instance is replaced), grants free slots of pools (when this round gets the
- * dispatch lock: *dispatched), then claims this scheduler's granted rows: *granted (malloc'd,
- * *ngranted entries; free with queue_free_keys). 0, -ENOTSUP on SQLite, or a negative code
- * with *e filled (nothing changed). */
+ * the same instance is replaced; a running one goes in 'running', its slot taken), grants free
+ * slots of pools (when this round gets the dispatch lock: *dispatched), then claims this
+ * scheduler's granted rows: *granted (malloc'd, *ngranted entries; free with queue_free_keys). 0,
+ * -ENOTSUP on SQLite, or a negative code with *e filled (nothing changed). */
 int queue_round(struct store *s, int64_t sched_id, const struct queue_key *release, size_t nrelease,
                 const struct queue_want *add, size_t nadd, const struct queue_pool *pools,
                 size_t npools, struct queue_key **granted, size_t *ngranted, bool *dispatched,

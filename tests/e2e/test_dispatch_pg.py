@@ -271,3 +271,35 @@ def test_killed_scheduler_gives_its_slots_back(tmp_path, pg_url, daemons):
     assert psql(pg_url, "SELECT count(*) FROM ti_queue") == "0"
     for d in survivors:
         assert d.stop() == 0
+
+
+def test_pool_limited_while_its_tries_run(tmp_path, pg_url, daemons):
+    """`pools set` on a pool whose tries already run: they take their slots in the database at
+    once, so a try that becomes ready afterwards waits until the pool is below its size."""
+    stamps, rel = tmp_path / "stamps", tmp_path / "release"
+    (b,) = homes(tmp_path, pg_url, 1)
+    for dag in ("late1", "late2"):
+        b.write(dag + ".yaml", "dag: %s\ntasks:\n" % dag + "".join(
+            "  h%d:\n    run: %s\n    pool: late\n" % (i, json.dumps(HOLD.format(f=stamps, rel=rel)))
+            for i in range(3)))
+    (d,) = start_all(daemons, [b])
+    assert b("dags", "trigger", "late1").rc == 0
+    assert poll(lambda: stamps.exists() and len(read_stamps(stamps)) == 3, 15)
+    assert b("pools", "set", "late", "2").rc == 0
+    in_flight = "SELECT count(*) FROM ti_queue WHERE pool = 'late' AND state = 'running'"
+    assert poll(lambda: psql(pg_url, in_flight) == "3", 10), d.log()[-3000:]
+    r = b("dags", "trigger", "late2", "--json")
+    assert r.rc == 0, r
+    late2 = r.json["run_id"]
+    time.sleep(1.0)
+    assert len(read_stamps(stamps)) == 3, read_stamps(stamps)  # 3 in flight, 2 slots
+    rel.write_text("")
+    wait_all_ended(b, "late2", 1, [d], lambda: None, timeout=30)
+    cur = 0
+    for _, kind, run_id, _, _ in sorted(read_stamps(stamps), key=lambda x: (x[0], x[1] != "e")):
+        cur += 1 if kind == "s" else -1
+        if kind == "s" and run_id != late2:
+            continue
+        assert cur <= 2, read_stamps(stamps)
+    assert psql(pg_url, "SELECT count(*) FROM ti_queue") == "0"
+    assert d.stop() == 0

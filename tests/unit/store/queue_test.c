@@ -128,10 +128,11 @@ static void test_pool_holds_across_schedulers(void **state)
     struct store *a = open_ok(), *b = open_ok();
     int64_t ida = sched_new(a, "a"), idb = sched_new(a, "b");
     struct queue_pool pools[] = {{"p2", 2}};
-    struct queue_want wa[] = {{"ra", "t1", 1, "p2", 1, 1000},
-                              {"ra", "t2", 1, "p2", 1, 1001},
-                              {"ra", "t3", 1, "p2", 1, 3000}};
-    struct queue_want wb[] = {{"rb", "t1", 1, "p2", 1, 2000}, {"rb", "t2", 1, "p2", 1, 2001}};
+    struct queue_want wa[] = {{"ra", "t1", 1, "p2", 1, 1000, false},
+                              {"ra", "t2", 1, "p2", 1, 1001, false},
+                              {"ra", "t3", 1, "p2", 1, 3000, false}};
+    struct queue_want wb[] = {{"rb", "t1", 1, "p2", 1, 2000, false},
+                              {"rb", "t2", 1, "p2", 1, 2001, false}};
     struct round r = {0};
     round_ok(a, ida, NULL, 0, wa, 3, pools, 1, &r);
     assert_true(r.dispatched);
@@ -173,13 +174,13 @@ static void test_priority_across_schedulers(void **state)
     struct store *a = open_ok(), *b = open_ok();
     int64_t ida = sched_new(a, "a"), idb = sched_new(a, "b");
     struct queue_pool pools[] = {{"one", 1}};
-    struct queue_want block[] = {{"r0", "t", 1, "one", 1, 1}};
+    struct queue_want block[] = {{"r0", "t", 1, "one", 1, 1, false}};
     struct round r = {0};
     round_ok(a, ida, NULL, 0, block, 1, pools, 1, &r);
     assert_int_equal(r.n, 1);
     round_free(&r);
-    struct queue_want wa[] = {{"ra", "low", 1, "one", 1, 10}};
-    struct queue_want wb[] = {{"rb", "high", 1, "one", 5, 20}};
+    struct queue_want wa[] = {{"ra", "low", 1, "one", 1, 10, false}};
+    struct queue_want wb[] = {{"rb", "high", 1, "one", 5, 20, false}};
     round_ok(a, ida, NULL, 0, wa, 1, pools, 1, &r);
     round_free(&r);
     round_ok(b, idb, NULL, 0, wb, 1, pools, 1, &r);
@@ -204,8 +205,8 @@ static void test_inactive_scheduler_frees_slots(void **state)
     struct store *a = open_ok(), *b = open_ok();
     int64_t ida = sched_new(a, "a"), idb = sched_new(a, "b");
     struct queue_pool pools[] = {{"p", 1}};
-    struct queue_want wa[] = {{"ra", "t", 1, "p", 1, 1}};
-    struct queue_want wb[] = {{"rb", "t", 1, "p", 1, 2}};
+    struct queue_want wa[] = {{"ra", "t", 1, "p", 1, 1, false}};
+    struct queue_want wb[] = {{"rb", "t", 1, "p", 1, 2, false}};
     struct round r = {0};
     round_ok(a, ida, NULL, 0, wa, 1, pools, 1, &r);
     assert_int_equal(r.n, 1);
@@ -237,12 +238,12 @@ static void test_row_per_instance(void **state)
     struct store *a = open_ok(), *b = open_ok();
     int64_t ida = sched_new(a, "a"), idb = sched_new(a, "b");
     struct queue_pool pools[] = {{"p", 5}};
-    struct queue_want w1[] = {{"r", "t", 1, "p", 1, 1}};
+    struct queue_want w1[] = {{"r", "t", 1, "p", 1, 1, false}};
     struct round r = {0};
     round_ok(a, ida, NULL, 0, w1, 1, pools, 1, &r);
     assert_int_equal(r.n, 1);
     round_free(&r);
-    struct queue_want w2[] = {{"r", "t", 2, "p", 1, 2}};
+    struct queue_want w2[] = {{"r", "t", 2, "p", 1, 2, false}};
     round_ok(b, idb, NULL, 0, w2, 1, pools, 1, &r);
     assert_int_equal(r.n, 1);
     assert_int_equal(r.granted[0].try_number, 2);
@@ -307,6 +308,34 @@ static void test_start_runs_max_active(void **state)
     store_close(b);
 }
 
+/* A try that started before its pool was limited goes in 'running': it takes its slot at once,
+ * so a pool limited while tries run never grants past its size. */
+static void test_running_try_takes_its_slot(void **state)
+{
+    (void)state;
+    struct store *a = open_ok();
+    int64_t ida = sched_new(a, "a");
+    struct queue_pool pools[] = {{"late", 2}};
+    struct queue_want run[] = {{"r", "x", 1, "late", 1, 1, true},
+                               {"r", "y", 1, "late", 1, 2, true},
+                               {"r", "z", 1, "late", 1, 3, true}};
+    struct queue_want w[] = {{"r2", "t", 1, "late", 9, 4, false}};
+    struct round r = {0};
+    round_ok(a, ida, NULL, 0, run, 3, pools, 1, &r);
+    assert_int_equal(r.n, 0); /* not granted: running already */
+    round_free(&r);
+    assert_int_equal(busy(a, "late"), 3);
+    round_ok(a, ida, NULL, 0, w, 1, pools, 1, &r);
+    assert_int_equal(r.n, 0); /* 3 in flight, 2 slots */
+    round_free(&r);
+    struct queue_key rel[] = {{"r", "x", 1}, {"r", "y", 1}};
+    round_ok(a, ida, rel, 2, NULL, 0, pools, 1, &r);
+    assert_int_equal(r.n, 1);
+    assert_true(granted_has(&r, "r2", "t"));
+    round_free(&r);
+    store_close(a);
+}
+
 /* SQLite: one scheduler per home, nothing here applies. */
 static void test_sqlite_not_supported(void **state)
 {
@@ -336,6 +365,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_inactive_scheduler_frees_slots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_row_per_instance, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_runs_max_active, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_running_try_takes_its_slot, setup, teardown),
     };
     const struct CMUnitTest lite[] = {
         cmocka_unit_test_setup_teardown(test_sqlite_not_supported, setup, teardown),
