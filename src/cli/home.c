@@ -690,25 +690,9 @@ int home_create(const struct home *h, struct err *e)
     return r;
 }
 
-/* The file behind an SQLite url ("sqlite:PATH" or a plain path), or NULL for other kinds. */
-static const char *sqlite_path(const char *url)
-{
-    if (strncmp(url, "sqlite:", 7) == 0)
-        return url + 7;
-    if (strstr(url, "://"))
-        return NULL;
-    return url;
-}
-
 int home_open_store(const struct home *h, bool create, struct store **out, struct err *e)
 {
-    const char *file = sqlite_path(h->db);
-    if (!create && file && access(file, F_OK) < 0)
-        return err_set(e, -ENOENT,
-                       "no database at '%s' (nothing has run in this home yet; set --home or "
-                       "BARAM_HOME, or run 'baram init')",
-                       file);
-    return store_open(h->db, out, e);
+    return create ? store_open(h->db, out, e) : store_open_existing(h->db, out, e);
 }
 
 int home_setup(struct home *h, const char *cmd, const char *flag)

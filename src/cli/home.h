@@ -117,9 +117,10 @@ int home_load(struct home *h, const char *flag, struct diag *d) WARN_UNUSED;
  * 0, or a negative errno with *e filled for a person. */
 int home_create(const struct home *h, struct err *e) WARN_UNUSED;
 
-/* Opens the store. With create false and the default SQLite url, a missing database is an
- * error (-ENOENT, "no database at ...") rather than an empty new one. 0 and *out, or a
- * negative code with *e filled (store_open's words). */
+/* Opens the store. With create false, a database that holds no store yet (no SQLite file; a
+ * PostgreSQL database without baram's tables) is an error (-ENOENT, "no database ...") rather
+ * than an empty new one (store_open_existing). 0 and *out, or a negative code with *e filled
+ * (store_open's words). */
 int home_open_store(const struct home *h, bool create, struct store **out,
                     struct err *e) WARN_UNUSED;
 

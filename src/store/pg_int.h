@@ -67,6 +67,9 @@ extern const struct store_backend store__pg_backend;
 /* Connects to url and migrates the database (migrate_pg). 0 and *db (a connection object of
  * store_pg.c, released by store__pg_backend.close), or a negative code with *e filled. */
 int store__pg_open(const char *url, void **db, struct err *e) WARN_UNUSED;
+/* The same, but -ENOENT (e filled) when the database holds no baram store yet (no
+ * schema_migrations table): nothing is created. */
+int store__pg_open_existing(const char *url, void **db, struct err *e) WARN_UNUSED;
 
 /* The libpq handle of a connection object of store_pg.c, ready for a direct query: the writes
  * pipelined by an open transaction are sent and their results collected first (a failure

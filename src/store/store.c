@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/err.h"
 #include "base/fault.h"
@@ -149,9 +150,14 @@ static bool has_prefix(const char *s, const char *p)
     return strncmp(s, p, strlen(p)) == 0;
 }
 
+static bool is_pg(const char *url)
+{
+    return has_prefix(url, "postgresql://") || has_prefix(url, "postgres://");
+}
+
 const char *store_describe(const char *url, char *buf, size_t n)
 {
-    if (url && (has_prefix(url, "postgresql://") || has_prefix(url, "postgres://")))
+    if (url && is_pg(url))
         pg__where(url, buf, n);
     else
         snprintf(buf, n, "%s",
@@ -172,7 +178,19 @@ static int store_wrap(const struct store_backend *be, void *db, struct store **o
     return 0;
 }
 
-int store_open(const char *url, struct store **out, struct err *e)
+/* The SQLite file of url (a path, sqlite:PATH or sqlite:///PATH); NULL with e filled when it
+ * names none. */
+static const char *sqlite_file(const char *url, struct err *e)
+{
+    const char *path = has_prefix(url, "sqlite:") ? url + strlen("sqlite:") : url;
+    if (has_prefix(path, "//"))
+        path += 2; /* sqlite:///abs/path, as in SQLAlchemy urls */
+    if (!*path)
+        (void)err_set(e, -EINVAL, "no database path given after 'sqlite:'");
+    return *path ? path : NULL;
+}
+
+static int open_url(const char *url, bool create, struct store **out, struct err *e)
 {
     *out = NULL;
     if (!url || !*url)
@@ -180,23 +198,37 @@ int store_open(const char *url, struct store **out, struct err *e)
     void *db = NULL;
     int r;
     /* Never echo a postgresql url: it may hold a password (store__pg_open says HOST/DB). */
-    if (has_prefix(url, "postgresql://") || has_prefix(url, "postgres://")) {
+    if (is_pg(url)) {
         if (FAULT(FP_STORE_OPEN))
             return err_set(e, ERR_DB, "cannot open database: injected fault FP_STORE_OPEN");
-        if ((r = store__pg_open(url, &db, e)) < 0)
+        r = create ? store__pg_open(url, &db, e) : store__pg_open_existing(url, &db, e);
+        if (r < 0)
             return r;
         return store_wrap(&store__pg_backend, db, out);
     }
-    const char *path = has_prefix(url, "sqlite:") ? url + strlen("sqlite:") : url;
-    if (has_prefix(path, "//"))
-        path += 2; /* sqlite:///abs/path, as in SQLAlchemy urls */
-    if (!*path)
-        return err_set(e, -EINVAL, "no database path given after 'sqlite:'");
+    const char *path = sqlite_file(url, e);
+    if (!path)
+        return -EINVAL;
+    if (!create && access(path, F_OK) < 0)
+        return err_set(e, -ENOENT,
+                       "no database at '%s' (nothing has run in this home yet; set --home or "
+                       "BARAM_HOME, or run 'baram init')",
+                       path);
     if (FAULT(FP_STORE_OPEN))
         return err_set(e, ERR_DB, "cannot open database: injected fault FP_STORE_OPEN");
     if ((r = store__sqlite_open(path, &db, e)) < 0)
         return r;
     return store_wrap(&store__sqlite_backend, db, out);
+}
+
+int store_open(const char *url, struct store **out, struct err *e)
+{
+    return open_url(url, true, out, e);
+}
+
+int store_open_existing(const char *url, struct store **out, struct err *e)
+{
+    return open_url(url, false, out, e);
 }
 
 void store_close(struct store *s)

@@ -107,6 +107,10 @@ void try_rec_release(struct try_rec *t);
  * connect_timeout). Applies pending migrations. 0 and *out, or a negative code with *e saying
  * what went wrong for a person (ERR_DB for a database that cannot be reached or used). */
 int store_open(const char *url, struct store **out, struct err *e) WARN_UNUSED;
+/* store_open for a reader that must not create the store: -ENOENT (e filled: "no database
+ * ...") when url's database holds no baram store yet (no SQLite file; a PostgreSQL database
+ * without baram's tables), else as store_open. */
+int store_open_existing(const char *url, struct store **out, struct err *e) WARN_UNUSED;
 /* The database url names, for people: the SQLite file's path, or "PostgreSQL at HOST/DB" (a
  * PostgreSQL URL may hold a password: never print the URL itself). Into buf (n >= 1); buf. */
 const char *store_describe(const char *url, char *buf, size_t n);

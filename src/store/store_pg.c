@@ -68,12 +68,15 @@
     X(ST_LIST_OWNED, "SELECT " RUN_COLS " FROM runs WHERE state IN ('queued', 'running') "         \
                      "AND owner IS NULL AND sched_id = $1 ORDER BY queued_at IS NULL DESC, "       \
                      "queued_at, logical_at, run_id" C_ORDER)                                      \
-    /* seq: the first-seen order of the task (not the instance) within its run. */                 \
+    /* seq: the first-seen order of the task (not the instance) within its run. The row's own      \
+     * seq is looked up first, by primary key: an update (most writes) then never searches the     \
+     * run's other instances, whatever plan a table without statistics yet gets. */                \
     X(ST_PUT_TI,                                                                                   \
       "INSERT INTO task_instances (" TI_COLS ", seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, " \
       "$10, $11, $12, $13, $14, $15, $16, COALESCE((SELECT seq FROM task_instances WHERE "         \
-      "run_id = $1 AND task = $3 LIMIT 1), (SELECT COALESCE(MAX(seq), 0) + 1 FROM "                \
-      "task_instances WHERE run_id = $1))) "                                                       \
+      "run_id = $1 AND task_id = $2), (SELECT seq FROM task_instances WHERE run_id = $1 AND "      \
+      "task = $3 LIMIT 1), (SELECT COALESCE(MAX(seq), 0) + 1 FROM task_instances WHERE "           \
+      "run_id = $1))) "                                                                            \
       "ON CONFLICT (run_id, task_id) DO UPDATE SET task = $3, map_index = $4, state = $5, "        \
       "try_number = $6, max_tries = $7, exit_code = $8, output = $9, message = $10, "              \
       "priority = $11, pool = $12, scheduled_at = $13, queued_at = $14, started_at = $15, "        \
@@ -240,12 +243,15 @@ static void p_bytes(struct params *p, const char *b, size_t len)
     p->fmt[p->n++] = 1;
 }
 
-/* Keeps e's failure as the connection's pending one (the first wins) and returns its code. */
+/* Keeps a failure (code, msg; msg cut to PG_FAIL_MAX) as the connection's pending one (the
+ * first wins) and returns its code. */
 static int keep_fail(struct pg_conn *c, int code, const char *msg)
 {
     if (!c->fail_code) {
         c->fail_code = code;
-        snprintf(c->fail_msg, sizeof c->fail_msg, "%s", msg);
+        size_t n = strnlen(msg, sizeof c->fail_msg - 1);
+        memcpy(c->fail_msg, msg, n);
+        c->fail_msg[n] = 0;
     }
     return c->fail_code;
 }
@@ -478,14 +484,36 @@ static void pg_close(void *db)
     free(c);
 }
 
-int store__pg_open(const char *url, void **db, struct err *e)
+/* Whether c's database holds a baram store (its schema_migrations table): 1, 0, or a negative
+ * code. */
+static int has_store(PGconn *c, const char *where, struct err *e)
+{
+    PGresult *r = PQexec(c, "SELECT to_regclass('schema_migrations') IS NOT NULL");
+    int rc;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+        char what[PG_WHERE_MAX + 32];
+        snprintf(what, sizeof what, "cannot read %s", where);
+        rc = pg__fail(c, r, what, e);
+    } else {
+        rc = PQgetvalue(r, 0, 0)[0] == 't';
+    }
+    PQclear(r);
+    return rc;
+}
+
+static int pg_open(const char *url, bool create, void **db, struct err *e)
 {
     *db = NULL;
     struct pg_conn *c = xcalloc(1, sizeof(*c));
     c->pipelining = true;
     pg__where(url, c->where, sizeof c->where);
     int r = pg__connect(url, &c->pg, e);
-    if (r == 0)
+    if (r == 0 && !create && (r = has_store(c->pg, c->where, e)) == 0)
+        r = err_set(e, -ENOENT,
+                    "no database yet in %s (nothing has run in this home yet; set --home or "
+                    "BARAM_HOME, or run 'baram init')",
+                    c->where);
+    if (r >= 0)
         r = migrate_pg(c->pg, c->where, e);
     if (r < 0) {
         pg_close(c);
@@ -493,6 +521,16 @@ int store__pg_open(const char *url, void **db, struct err *e)
     }
     *db = c;
     return 0;
+}
+
+int store__pg_open(const char *url, void **db, struct err *e)
+{
+    return pg_open(url, true, db, e);
+}
+
+int store__pg_open_existing(const char *url, void **db, struct err *e)
+{
+    return pg_open(url, false, db, e);
 }
 
 /* ---- transactions ---- */

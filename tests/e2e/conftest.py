@@ -334,10 +334,14 @@ def db_query(where, sql, *args):
     if not re.match(r"(?is)\s*(select|with)\b", text):
         pg.psql(text + ";", db=m.group(1), variables=variables)
         return []
-    out = pg.psql("SELECT coalesce(json_agg(q), '[]') FROM (%s) q;" % text, db=m.group(1),
-                  variables=variables)
-    return [tuple(v for _, v in row)
-            for row in json.loads(out, object_pairs_hook=lambda pairs: pairs)]
+    # \gdesc: the columns' types first (bytea comes back as bytes, as a BLOB does from sqlite3)
+    out = pg.psql("%s\n\\gdesc\n\\echo @rows@\nSELECT coalesce(json_agg(q), '[]') FROM (%s) q;"
+                  % (text, text), db=m.group(1), variables=variables)
+    desc, rows = out.split("@rows@\n", 1)
+    types = [line.rsplit("|", 1)[1] for line in desc.splitlines()]
+    rows = json.loads(rows, object_pairs_hook=lambda pairs: [v for _, v in pairs])
+    return [tuple(bytes.fromhex(v[2:]) if t == "bytea" and v is not None else v
+                  for t, v in zip(types, row)) for row in rows]
 
 
 def db_env(home):

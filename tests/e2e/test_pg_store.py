@@ -51,15 +51,16 @@ def test_init_creates_the_schema_and_names_the_database(baram, pg_url, pg_cluste
 
 
 def test_opens_at_once_migrate_once(baram, pg_url):
-    """Several commands opening a new database together: each succeeds, each step is applied
-    once (the advisory lock), none waits long."""
+    """Several commands creating the store in a new database together: each succeeds, each
+    step is applied once (the advisory lock)."""
     env = dict(baram.env, BARAM_DB=pg_url)
-    procs = [subprocess.Popen([BIN, "pools", "list"], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(6)]
+    procs = [subprocess.Popen([BIN, "pools", "set", "p%d" % i, "2"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(6)]
     outs = [p.communicate(timeout=60) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err
-        assert "default" in out
+    assert db_query(pg_url, "SELECT count(*) FROM pools") == [(6,)]
     steps = applied(pg_url)
     assert len(steps) == len(set(steps)) and steps[:3] == [1, 2, 3], steps
 
@@ -154,8 +155,21 @@ def test_the_urls_own_connect_timeout_wins(baram, silent_server):
     assert 1.5 <= r.elapsed < 4, r
 
 
+def test_a_reader_creates_nothing(baram, pg_url):
+    """As on SQLite, where a reading command makes no file: an empty database stays empty."""
+    for cmd in (["pools", "list"], ["runs", "list"], ["runs", "cancel", "manual__x"]):
+        r = baram(*cmd, env=on(pg_url))
+        assert r.rc in (0, 2), r
+    r = baram("runs", "cancel", "manual__x", env=on(pg_url))
+    assert r.rc == 2 and "no database yet in PostgreSQL at" in r.err, r
+    assert db_query(pg_url, "SELECT count(*) FROM information_schema.tables "
+                            "WHERE table_schema = current_schema()") == [(0,)]
+    assert baram("pools", "set", "p", "1", env=on(pg_url)).rc == 0
+    assert 5 in applied(pg_url)
+
+
 def test_newer_schema_is_refused(baram, pg_url):
-    assert baram("pools", "list", env=on(pg_url)).rc == 0
+    assert baram("init", env=on(pg_url)).rc == 0
     db_query(pg_url, "INSERT INTO schema_migrations VALUES (9999, 'from_the_future', 0)")
     r = baram("pools", "list", env=on(pg_url))
     assert r.rc == 2, r
