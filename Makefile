@@ -11,7 +11,7 @@ BUILD_DEPS := gcc cmake ninja-build pkg-config libuv1-dev libsqlite3-dev libpq-d
               libcmocka-dev
 TEST_DEPS  := python3 python3-pytest python3-pytest-timeout python3-requests python3-jwt clang \
               sqlite3 coreutils postgresql postgresql-client
-BENCH_DEPS := make ninja-build snakemake time python3
+BENCH_DEPS := make ninja-build snakemake time python3 postgresql postgresql-client
 FUZZ_SECONDS ?= 60
 
 .PHONY: all build run examples test deps test-deps fuzz bench format check-src clean screenshots

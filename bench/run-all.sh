@@ -53,3 +53,8 @@ if [[ ${DAEMON:-0} == 1 ]]; then
   echo
   bash "$HERE/daemon.sh" "$BARAM" | sed 's/^#/##/'
 fi
+
+if [[ ${PG:-0} == 1 ]]; then
+  echo
+  bash "$HERE/pg.sh" "$BARAM" | sed 's/^#/##/'
+fi

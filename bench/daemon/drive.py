@@ -2,7 +2,8 @@
 """drive.py - drive `baram standalone` for bench/daemon.sh and time it.
 
 Usage (BARAM and BENCH_DIR from the environment, see daemon.sh):
-  drive.py latency    --tmp DIR [--reps R] [--jobs N] [--tasks N]
+  drive.py latency    --tmp DIR [--reps R] [--jobs N] [--tasks N] [--shape chain|wide]
+                      [--dbs sqlite,pg] [--no-init]
   drive.py startup    --tmp DIR [--reps R] [--dags N] [--idle S]
   drive.py throughput --tmp DIR [--reps R] [--jobs N] [--runs N] [--width W] [--depth D]
                       [--settle S]
@@ -21,6 +22,11 @@ Workloads come from the shared generator (BENCH_DIR/gen.py); the DAG file
 is copied into a DAG folder of its own (the daemon scans the whole folder)
 whose out/ the tasks write into; ninja runs in the generator's folder, on
 the same file system. Python 3 standard library only.
+
+Stores (latency, --dbs): sqlite is HOME/baram.db; pg is a fresh database per
+repetition on a throwaway PostgreSQL cluster (scripts/pg-cluster) whose data
+folder is under --tmp too, so tmpfs and disk apply to both stores alike (fsync
+stays on). In each repetition ninja and then each store run in turn.
 """
 
 import argparse
@@ -39,6 +45,8 @@ import threading
 import time
 
 BARAM = os.environ.get("BARAM", "baram")
+PG_CLUSTER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts",
+                          "pg-cluster")
 BENCH_DIR = os.environ.get("BENCH_DIR", "")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -205,14 +213,65 @@ def nthreads(pid):
     return len(os.listdir("/proc/%d/task" % pid))
 
 
-def new_home(root, dags, jobs):
+def new_home(root, dags, jobs, db=None, init=True):
+    """A fresh home; db: its store's URL (None: HOME/baram.db); init: `baram init` it (the
+    secret key, so standalone serves the API too)."""
     home = os.path.join(root, "home")
     shutil.rmtree(home, ignore_errors=True)
-    subprocess.run([BARAM, "init", "--home", home], check=True, stdin=subprocess.DEVNULL,
-                   stdout=subprocess.DEVNULL)
+    os.makedirs(home)
     with open(os.path.join(home, "baram.yaml"), "w") as f:
         f.write("dags: %s\nparallelism: %d\n" % (dags, jobs))
+        if db:
+            f.write("db: %s\n" % db)
+    if init:
+        subprocess.run([BARAM, "init", "--home", home], check=True, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL)
     return home
+
+
+class Pg:
+    """A throwaway PostgreSQL cluster in folder (scripts/pg-cluster): a fresh database per
+    repetition."""
+
+    def __init__(self, folder):
+        self.dir = folder
+        os.makedirs(folder)
+        subprocess.run([PG_CLUSTER, "start", folder], check=True)
+        self.n = 0
+
+    def psql(self, sql):
+        subprocess.run(["psql", "-X", "-q", "-h", self.dir, "-U", "postgres", "-d", "postgres",
+                        "-c", sql], check=True, stdin=subprocess.DEVNULL)
+
+    def fresh(self):
+        """The URL of a new empty database (the one before is dropped)."""
+        if self.n:
+            self.psql("DROP DATABASE IF EXISTS bench_%d WITH (FORCE)" % self.n)
+        self.n += 1
+        self.psql("CREATE DATABASE bench_%d" % self.n)
+        return "postgresql:///bench_%d?host=%s&user=postgres" % (self.n, self.dir)
+
+    def version(self):
+        return subprocess.run(["psql", "-X", "-At", "-h", self.dir, "-U", "postgres", "-d",
+                               "postgres", "-c", "SHOW server_version"], capture_output=True,
+                              text=True).stdout.split(" ")[0].strip()
+
+    def destroy(self):
+        subprocess.run([PG_CLUSTER, "destroy", self.dir])
+
+
+def stores(a, root):
+    """{store: None (SQLite) or a Pg} for --dbs, in order."""
+    out = {}
+    for db in a.dbs.split(","):
+        if db == "sqlite":
+            out[db] = None
+        elif db == "pg":
+            os.chmod(root, 0o755)  # the cluster runs as postgres when we are root
+            out[db] = Pg(os.path.join(root, "pg"))
+        else:
+            raise SystemExit("drive.py: unknown store %r (sqlite, pg)" % db)
+    return out
 
 
 def trigger(home, dag, date=None):
@@ -278,7 +337,9 @@ def is_msg(msg, **kw):
 # 1. latency: a chain run by the daemon, ninja on the same chain
 
 
-def bench_latency(a, root):
+def bench_latency(a, root, dbs):
+    """Per store: the walls (trigger -> run ended) and the latency fields of each repetition;
+    and ninja's walls."""
     wl = os.path.join(root, "wl")
     gen([a.shape, a.tasks], wl)
     dags = os.path.join(root, "dags")
@@ -286,43 +347,77 @@ def bench_latency(a, root):
     shutil.copy(os.path.join(wl, "dag.yaml"), os.path.join(dags, "chain.yaml"))
     dag = "bench_%s_%d" % (a.shape, a.tasks)
     ntasks = a.tasks + (1 if a.shape == "wide" else 0)  # wide N: N tasks and a final one
-    rows = {"baram": [], "ninja": []}
-    lat = []
+    ninja = []
+    res = {db: ([], []) for db in dbs}  # store -> (walls, latency fields)
     for rep in range(a.reps):
         log("latency rep %d/%d" % (rep + 1, a.reps))
-        rows["ninja"].append(run_ninja(wl, a.jobs))
+        ninja.append(run_ninja(wl, a.jobs))
         if count_files(os.path.join(wl, "out")) != ntasks:
             raise RuntimeError("ninja: missing outputs")
-        clean_out(dags)
-        home = new_home(root, dags, a.jobs)
-        d = Daemon(home, a.jobs, os.path.join(root, "daemon.log"))
-        i, _ = d.wait(is_msg("scheduler up"))
-        t0 = time.monotonic()
-        run_id = trigger(home, dag)
-        i, t_start = d.wait(is_msg("run started", run=run_id), i)
-        i, t_end = d.wait(is_msg("run ended", run=run_id), i)
-        ended = d.lines[i][1]
-        kv = d.stop()
-        if ended.get("state") != "success":
-            raise RuntimeError("run %s ended %s" % (run_id, ended.get("state")))
-        if count_files(os.path.join(dags, "out")) != ntasks:
-            raise RuntimeError("baram: missing outputs")
-        show = run_times(home, run_id)
-        own = None
-        if show:
-            s, e = iso_s(show.get("started_at")), iso_s(show.get("ended_at"))
-            own = e - s if s and e else None
-        rows["baram"].append(t_end - t0)
-        lat.append({"p50": int(kv.get("p50_us", -1)), "p99": int(kv.get("p99_us", -1)),
-                    "max": int(kv.get("max_us", -1)), "tries": int(kv.get("tries", -1)),
-                    "trig": t_start - t0, "own": own})
-    return rows, lat
+        for db, pg in dbs.items():
+            wall, l = latency_once(a, root, dags, dag, ntasks, pg.fresh() if pg else None)
+            res[db][0].append(wall)
+            res[db][1].append(l)
+    return ninja, res
+
+
+def latency_once(a, root, dags, dag, ntasks, db):
+    """One run of dag by a fresh daemon on a fresh home (store db, None: SQLite): its wall
+    (trigger -> run ended) and its latency fields."""
+    clean_out(dags)
+    home = new_home(root, dags, a.jobs, db, a.init)
+    d = Daemon(home, a.jobs, os.path.join(root, "daemon.log"))
+    i, _ = d.wait(is_msg("scheduler up"))
+    t0 = time.monotonic()
+    run_id = trigger(home, dag)
+    i, t_start = d.wait(is_msg("run started", run=run_id), i)
+    i, t_end = d.wait(is_msg("run ended", run=run_id), i)
+    ended = d.lines[i][1]
+    kv = d.stop()
+    if ended.get("state") != "success":
+        raise RuntimeError("run %s ended %s" % (run_id, ended.get("state")))
+    if count_files(os.path.join(dags, "out")) != ntasks:
+        raise RuntimeError("baram: missing outputs")
+    show = run_times(home, run_id)
+    own = None
+    if show:
+        s, e = iso_s(show.get("started_at")), iso_s(show.get("ended_at"))
+        own = e - s if s and e else None
+    return t_end - t0, {"p50": int(kv.get("p50_us", -1)), "p99": int(kv.get("p99_us", -1)),
+                        "max": int(kv.get("max_us", -1)), "tries": int(kv.get("tries", -1)),
+                        "trig": t_start - t0, "own": own}
+
+
+STORE_NAMES = {"sqlite": "SQLite", "pg": "PostgreSQL"}
 
 
 def report_latency(a, root, where):
-    rows, lat = bench_latency(a, root)
-    print("### %s %d, body true, daemon --parallelism %d, home and workload on %s"
-          % (a.shape, a.tasks, a.jobs, where))
+    dbs = stores(a, root)
+    try:
+        ninja, res = bench_latency(a, root, dbs)
+        pgv = {db: pg.version() for db, pg in dbs.items() if pg}
+    finally:
+        for pg in dbs.values():
+            if pg:
+                pg.destroy()
+    for db, (walls, lat) in res.items():
+        store = STORE_NAMES[db] + (" %s" % pgv[db] if db in pgv else "")
+        latency_table(a, where, store, {"baram": walls, "ninja": ninja}, lat)
+    if len(res) > 1 and "sqlite" in res and "pg" in res:
+        s, p = med(res["sqlite"][0]), med(res["pg"][0])
+        p50, p99 = med([l["p50"] for l in res["pg"][1]]), med([l["p99"] for l in res["pg"][1]])
+        print("- PostgreSQL / SQLite wall (median): %.3f / %.3f s = %.2fx (target <= 1.5x: %s);"
+              " ninja %.3f s" % (p, s, p / s, "met" if p / s <= 1.5 else "MISSED", med(ninja)))
+        print("- PostgreSQL ready -> process started (median of the reps): p50 %.3f ms "
+              "(target <= 2 ms: %s), p99 %.3f ms (target <= 10 ms: %s)"
+              % (p50 / 1000, "met" if p50 <= 2000 else "MISSED", p99 / 1000,
+                 "met" if p99 <= 10000 else "MISSED"))
+        print()
+
+
+def latency_table(a, where, store, rows, lat):
+    print("### %s %d, body true, daemon --parallelism %d, home and workload on %s, store %s%s"
+          % (a.shape, a.tasks, a.jobs, where, store, "" if a.init else " (no `baram init`: API off)"))
     print()
     print("| rep | tries | p50 us | p99 us | max us | trigger -> run started ms "
           "| run (store started->ended) s | trigger -> run ended s | ninja s |")
@@ -588,6 +683,10 @@ def main():
     ap.add_argument("--depth", type=int, default=10)
     ap.add_argument("--settle", type=float, default=0.0,
                     help="throughput: seconds to wait between repetitions")
+    ap.add_argument("--dbs", default="sqlite",
+                    help="latency: the stores to run on, in turn in each repetition: sqlite,pg")
+    ap.add_argument("--no-init", dest="init", action="store_false",
+                    help="latency: no `baram init` of the homes (no secret key: the API is off)")
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
     root = tempfile.mkdtemp(prefix="baram-daemon.", dir=a.tmp)
