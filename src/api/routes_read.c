@@ -922,7 +922,21 @@ static void get_workers(struct api_req *rq, struct api_resp *rs)
     int64_t limit, offset;
     if (page_args(rq, rs, &limit, &offset) < 0)
         return;
-    api_json(rs, 200, list_obj("workers", json_array(), 0));
+    struct store *s = api_store(rq, rs);
+    if (!s)
+        return;
+    json_t *all = NULL;
+    struct err e = {0};
+    if (runjson_workers(s, &all, &e) < 0) {
+        db_problem(rs, err_msg(&e), ERR_DB);
+        return;
+    }
+    size_t n = json_array_size(all);
+    json_t *a = json_array();
+    for (size_t i = (size_t)offset; i < n && i < (size_t)(offset + limit); i++)
+        json_array_append(a, json_array_get(all, i));
+    json_decref(all);
+    api_json(rs, 200, list_obj("workers", a, n));
 }
 
 static void get_health(struct api_req *rq, struct api_resp *rs)

@@ -35,6 +35,7 @@ static const struct command commands[] = {
     {"tasks", cmd_tasks,
      "tasks test FILE TASK [--date D] [--param k=v]... | clear RUN TASK [--downstream]"},
     {"pools", cmd_pools, "pools list [--json] | set NAME SLOTS"},
+    {"workers", cmd_workers, "workers list [--json]: the schedulers and workers registered"},
     {"logs", cmd_logs, "logs RUN TASK [--try N] [--follow]"},
     {"init", cmd_init, "init: create the home (database, secret key, first admin user)"},
     {"users", cmd_users,

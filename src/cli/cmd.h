@@ -20,5 +20,6 @@ int cmd_token(int argc, char **argv); /* cmd_token.c: baram token NAME [--ttl D]
 int cmd_standalone(int argc, char **argv); /* cmd_standalone.c: baram standalone */
 int cmd_scheduler(int argc, char **argv);  /* cmd_standalone.c: baram scheduler */
 int cmd_api(int argc, char **argv);        /* cmd_api.c: baram api [--listen HOST:PORT] */
+int cmd_workers(int argc, char **argv);    /* cmd_workers.c: baram workers list */
 
 #endif

@@ -150,7 +150,9 @@ struct djob {
     int64_t sched_id;
     int max_active;
     bool admitted;
-    size_t claimed; /* sync: runs claimed by this one */
+    size_t claimed;   /* sync: runs claimed by this one */
+    char **elsewhere; /* sync: unfinished runs of requests that another scheduler owns */
+    size_t nelsewhere;
     /* claim / cursor / dag */
     char *dag_id;
     int64_t at_ms;
@@ -189,6 +191,7 @@ struct daemon {
     uv_signal_t sigterm, sigint, sighup;
     bool stopping, halting;
     bool ready_said;
+    bool dir_closing; /* dagdir_close called */
     int lock_fd;
     int open_handles;
     /* The registry (several schedulers on one database): this scheduler's row, its beat on
@@ -261,6 +264,9 @@ static void djob_free(struct djob *j)
         free(j->clears[i]);
     free(j->clears);
     free(j->errmsg);
+    for (size_t i = 0; i < j->nelsewhere; i++)
+        free(j->elsewhere[i]);
+    free(j->elsewhere);
     free(j);
 }
 
@@ -363,6 +369,40 @@ static void djob_load(struct djob *j, struct store *s, struct err *se)
     }
 }
 
+static bool djob_owns(const struct djob *j, const char *run_id)
+{
+    for (size_t i = 0; i < j->nruns; i++)
+        if (strcmp(j->runs[i].run_id, run_id) == 0)
+            return true;
+    return false;
+}
+
+/* A sync's requests about unfinished runs another scheduler owns (several schedulers on one
+ * database) are that scheduler's to carry out: each such run goes in j->elsewhere, and a
+ * request the take deleted (a cancel) is put back for its owner to take. */
+static void djob_requests_elsewhere(struct djob *j, struct store *s)
+{
+    for (size_t i = 0; i < j->nreqs; i++) {
+        const struct run_request *q = &j->reqs[i];
+        if (djob_owns(j, q->run_id))
+            continue;
+        struct run_rec rec;
+        if (store_get_run(s, q->run_id, &rec, NULL) < 0)
+            continue;
+        bool other = !rec.owner && (rec.state == RUN_QUEUED || rec.state == RUN_RUNNING);
+        run_rec_release(&rec);
+        if (!other)
+            continue;
+        j->elsewhere = xrealloc(j->elsewhere, (j->nelsewhere + 1) * sizeof(char *));
+        j->elsewhere[j->nelsewhere++] = xstrdup(q->run_id);
+        bool lasting =
+            strncmp(q->kind, STORE_REQUEST_LASTING, sizeof STORE_REQUEST_LASTING - 1) == 0;
+        if (!lasting && store_put_request(s, q->run_id, q->kind, NULL) < 0)
+            log_warn("cannot hand a request over to the run's scheduler", "run=%s request=%s",
+                     log_q(q->run_id), log_q(q->kind));
+    }
+}
+
 static void djob_work(uv_work_t *req)
 {
     struct djob *j = req->data;
@@ -380,6 +420,7 @@ static void djob_work(uv_work_t *req)
             return djob_fail(j, "claiming runs", se);
         if ((j->rc = store_list_owned_runs(s, j->d->node_id, &j->runs, &j->nruns, se)) < 0)
             return djob_fail(j, "reading runs", se);
+        djob_requests_elsewhere(j, s);
         if ((j->rc = store_list_pools(s, &j->pools, &j->npools, se)) < 0)
             return djob_fail(j, "reading pools", se);
         if ((j->rc = store_list_dags(s, &j->dags, &j->ndags, se)) < 0)
@@ -863,7 +904,7 @@ static void daemon_sync_done(struct daemon *d, struct djob *j)
     }
     for (size_t i = 0; i < j->nreqs; i++) {
         const struct run_request *q = &j->reqs[i];
-        if (strcmp(q->kind, "cancel") != 0)
+        if (strcmp(q->kind, "cancel") != 0 || strv_has(j->elsewhere, j->nelsewhere, q->run_id))
             continue;
         struct drun *dr = daemon_find_run(d, q->run_id);
         if (dr) {
@@ -883,7 +924,8 @@ static void daemon_sync_done(struct daemon *d, struct djob *j)
         const struct run_request *q = &j->reqs[i];
         const char *task;
         bool down, cancelled = false;
-        if (!ops_clear_request_parse(q->kind, &task, &down))
+        if (!ops_clear_request_parse(q->kind, &task, &down) ||
+            strv_has(j->elsewhere, j->nelsewhere, q->run_id))
             continue;
         for (size_t k = 0; k < j->nreqs && !cancelled; k++)
             cancelled =
@@ -1212,6 +1254,9 @@ static int daemon_register(struct daemon *d, struct err *e)
         if ((rc = store_reap_nodes(d->ctl, -1, NULL, e)) < 0)
             return rc;
     }
+    /* A predecessor on this home that crashed is replaced (store_node_register): its runs are
+     * resumed at once rather than after dead_after. */
+    char *home = realpath(d->o->home, NULL);
     struct node_rec n = {
         .role = "scheduler",
         .name = d->node_name,
@@ -1219,8 +1264,11 @@ static int daemon_register(struct daemon *d, struct err *e)
         .pid = (int)getpid(),
         .queues = "default",
         .slots = d->o->parallelism,
+        .home = home ? home : (char *)d->o->home,
     };
-    if ((rc = store_node_register(d->ctl, &n, &d->node_id, e)) < 0)
+    rc = store_node_register(d->ctl, &n, &d->node_id, e);
+    free(home);
+    if (rc < 0)
         return rc;
     log_info("scheduler registered", "scheduler=%s id=%lld", log_q(d->node_name),
              (long long)d->node_id);
@@ -1271,8 +1319,10 @@ static void daemon_maybe_finish(struct daemon *d)
         engine_stopping(d->e))
         return;
     if (d->dir) {
-        struct dagdir *dir = d->dir;
-        dagdir_close(dir, daemon_dagdir_closed, d);
+        if (!d->dir_closing) { /* once: this runs again at each event until it has closed */
+            d->dir_closing = true;
+            dagdir_close(d->dir, daemon_dagdir_closed, d);
+        }
         return;
     }
     engine_stop(d->e, daemon_engine_stopped, d);

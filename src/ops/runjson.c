@@ -201,6 +201,41 @@ json_t *runjson_try(const struct try_rec *t)
     return o;
 }
 
+int runjson_workers(struct store *s, json_t **out, struct err *e)
+{
+    *out = NULL;
+    struct node_rec *v = NULL;
+    size_t n = 0;
+    int r = store_list_nodes(s, &v, &n, e);
+    if (r < 0)
+        return r;
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *queues = json_array();
+        for (const char *q = v[i].queues ? v[i].queues : ""; *q;) {
+            size_t len = strcspn(q, ",");
+            if (len)
+                json_array_append_new(queues, json_stringn(q, len));
+            q += len + (q[len] == ',');
+        }
+        json_t *o = json_object();
+        json_object_set_new(o, "name", str_or_null(v[i].name));
+        json_object_set_new(o, "role", str_or_null(v[i].role));
+        json_object_set_new(o, "hostname", str_or_null(v[i].hostname));
+        json_object_set_new(o, "pid", json_integer(v[i].pid));
+        json_object_set_new(o, "queues", queues);
+        json_object_set_new(o, "slots", json_integer(v[i].slots));
+        json_object_set_new(o, "running", json_integer(v[i].running));
+        json_object_set_new(o, "state", str_or_null(v[i].state));
+        json_object_set_new(o, "started_at", runjson_time(v[i].started_at_ms));
+        json_object_set_new(o, "heartbeat_at", runjson_time(v[i].heartbeat_at_ms));
+        json_array_append_new(a, o);
+    }
+    store_free_nodes(v, n);
+    *out = a;
+    return 0;
+}
+
 json_t *runjson_next_run(struct store *s, const struct dag *dag)
 {
     if (!dag || !dag->schedule)

@@ -61,6 +61,13 @@ struct json_t *runjson_try(const struct try_rec *t);
  * one computation behind the API's DAG object and `baram dags show`. New reference. */
 struct json_t *runjson_next_run(struct store *s, const struct dag *dag);
 
+/* The registry's schedulers and workers (store_list_nodes) as SPEC section 12 shows them:
+ * 0 and *out, a new array of {"name","role","hostname","pid","queues" (a list),"slots",
+ * "running","state","started_at","heartbeat_at"}, or a negative code with *e filled. The
+ * one list behind `baram workers list` and GET /api/v1/workers. */
+struct err;
+int runjson_workers(struct store *s, struct json_t **out, struct err *e) WARN_UNUSED;
+
 /* An ISO 8601 time, or null when at_ms < 0. New reference. */
 struct json_t *runjson_time(int64_t at_ms);
 

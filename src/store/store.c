@@ -431,6 +431,7 @@ void node_rec_release(struct node_rec *n)
     free(n->name);
     free(n->hostname);
     free(n->queues);
+    free(n->home);
     free(n->state);
     memset(n, 0, sizeof(*n));
 }

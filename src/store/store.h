@@ -342,6 +342,7 @@ struct node_rec {
     char *hostname;
     int pid;
     char *queues; /* comma-separated ("default") */
+    char *home;   /* a scheduler's home folder (absolute), or NULL; not read back */
     int slots;
     char *state;     /* "active", "draining", "dead" or "stopped" */
     int64_t running; /* read only: its running tries */
@@ -352,8 +353,10 @@ void node_rec_release(struct node_rec *n);
 void store_free_nodes(struct node_rec *v, size_t n);
 /* Whether processes on other hosts may share this store (PostgreSQL): several schedulers. */
 bool store_shared(const struct store *s);
-/* Registers a process (role, name, hostname, pid, queues, slots of n; active, started and
- * heartbeat now): its id in *id. */
+/* Registers a process (role, name, hostname, pid, queues, slots, home of n; active, started
+ * and heartbeat now): its id in *id. In the same transaction, an active row of the same role,
+ * host and home (a predecessor that crashed: its successor holds the home's lock) is declared
+ * dead and its runs released, so that a restart resumes them at once. */
 int store_node_register(struct store *s, const struct node_rec *n, int64_t *id,
                         struct err *e) WARN_UNUSED;
 /* A heartbeat: *alive false (and nothing written) when the row is no longer active or

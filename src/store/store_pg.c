@@ -1188,8 +1188,7 @@ static int pg_list_unfinished_runs(void *db, struct run_rec **out, size_t *n, st
              run_rec_release, out, n, "unfinished runs");
 }
 
-static int pg_list_owned_runs(void *db, int64_t id, struct run_rec **out, size_t *n,
-                              struct err *e)
+static int pg_list_owned_runs(void *db, int64_t id, struct run_rec **out, size_t *n, struct err *e)
 {
     struct params p = {0};
     p_int(&p, id);
@@ -1274,8 +1273,8 @@ static int pg_claim_run(void *db, const char *prefix, int64_t at_ms, const struc
         snprintf(id, idsz, "%s%s", prefix, iso);
         struct params p = {0};
         run_params(&p, rec, id);
-        PGresult *res = run(c, sched ? ST_CLAIM_SCHEDULED : ST_CLAIM_RUN, &p, "claim a run id",
-                            &r, e);
+        PGresult *res =
+            run(c, sched ? ST_CLAIM_SCHEDULED : ST_CLAIM_RUN, &p, "claim a run id", &r, e);
         if (!res)
             break;
         r = PQntuples(res) > 0 ? 0 : -EEXIST;

@@ -33,8 +33,8 @@
 
 /* Runs sql with text parameters; 0 and *out (PQclear it; may be NULL when not wanted), or a
  * negative code with e saying "cannot <what> in PostgreSQL at ...". */
-static int nodes_exec(void *db, const char *sql, int n, const char *const *params,
-                      const char *what, PGresult **out, struct err *e)
+static int nodes_exec(void *db, const char *sql, int n, const char *const *params, const char *what,
+                      PGresult **out, struct err *e)
 {
     if (out)
         *out = NULL;
@@ -71,12 +71,20 @@ int pg_node_register(void *db, const struct node_rec *n, int64_t *id, struct err
     snprintf(pid, sizeof pid, "%d", n->pid);
     snprintf(slots, sizeof slots, "%d", n->slots);
     const char *p[] = {n->role, n->name, n->hostname, pid, n->queues ? n->queues : "default",
-                       slots};
+                       slots,   n->home};
     PGresult *res;
-    int r = nodes_exec(db,
-                       "INSERT INTO workers (role, name, hostname, pid, queues, slots) VALUES "
-                       "($1, $2, $3, $4, string_to_array($5, ','), $6) RETURNING id",
-                       6, p, "register a scheduler or worker", &res, e);
+    /* One statement: the predecessor of the same host and home is dead (its successor holds
+     * the home's lock) and its runs are released as this one registers. */
+    int r =
+        nodes_exec(db,
+                   "WITH old AS (UPDATE workers SET state = 'dead' WHERE $7::text IS NOT NULL "
+                   "AND role = $1 AND hostname = $3 AND home = $7 AND state IN ('active', "
+                   "'draining') RETURNING id), "
+                   "freed AS (UPDATE runs SET sched_id = NULL FROM old WHERE runs.sched_id = "
+                   "old.id RETURNING runs.run_id) "
+                   "INSERT INTO workers (role, name, hostname, pid, queues, slots, home) VALUES "
+                   "($1, $2, $3, $4, string_to_array($5, ','), $6, $7) RETURNING id",
+                   7, p, "register a scheduler or worker", &res, e);
     if (r < 0)
         return r;
     *id = PQntuples(res) ? get_int(res, 0, 0) : 0;
@@ -124,10 +132,14 @@ int pg_list_nodes(void *db, struct node_rec **out, size_t *n, struct err *e)
     PGresult *res;
     int r = nodes_exec(db,
                        "SELECT w.id, w.role, w.name, w.hostname, w.pid, array_to_string(w.queues, "
-                       "','), w.slots, w.state, " MS("w.started_at") ", " MS("w.heartbeat_at") ", "
-                       "CASE WHEN w.role = 'scheduler' THEN (SELECT count(*) FROM task_instances "
-                       "t JOIN runs r ON r.run_id = t.run_id WHERE r.sched_id = w.id AND t.state "
-                       "= 'running') ELSE 0 END FROM workers w ORDER BY w.role = 'worker', w.id",
+                       "','), w.slots, w.state, " MS("w.started_at") ", " MS(
+                           "w.heartbeat_at") ", "
+                                             "CASE WHEN w.role = 'scheduler' THEN (SELECT count(*) "
+                                             "FROM task_instances "
+                                             "t JOIN runs r ON r.run_id = t.run_id WHERE "
+                                             "r.sched_id = w.id AND t.state "
+                                             "= 'running') ELSE 0 END FROM workers w ORDER BY "
+                                             "w.role = 'worker', w.id",
                        0, NULL, "read the schedulers and workers", &res, e);
     if (r < 0)
         return r;
@@ -219,8 +231,8 @@ int pg_fence(void *db, int64_t id, struct err *e)
     snprintf(ids, sizeof ids, "%" PRId64, id);
     const char *p[] = {ids};
     PGresult *res;
-    int r = nodes_exec(db, "SELECT 1 FROM workers WHERE id = $1 AND state = 'active' FOR SHARE",
-                       1, p, "check the scheduler's registration", &res, e);
+    int r = nodes_exec(db, "SELECT 1 FROM workers WHERE id = $1 AND state = 'active' FOR SHARE", 1,
+                       p, "check the scheduler's registration", &res, e);
     if (r < 0)
         return r;
     int rows = PQntuples(res);

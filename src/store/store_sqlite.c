@@ -138,8 +138,10 @@
                            "WHERE gen > ?1 ORDER BY 4")                                            \
     X(ST_PURGE_REVOKED_TOKENS, "DELETE FROM revoked_tokens WHERE exp_at < ?")                      \
     X(ST_NODE_REGISTER, "INSERT INTO workers (role, name, hostname, pid, queues, slots, state, "   \
-                        "started_at, heartbeat_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'active', ?7, " \
-                        "?7)")                                                                     \
+                        "started_at, heartbeat_at, home) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "         \
+                        "'active', ?7, ?7, ?8)")                                                   \
+    X(ST_NODE_REPLACE, "UPDATE workers SET state = 'dead' WHERE role = ?1 AND hostname = ?2 AND "  \
+                       "home = ?3 AND state IN ('active', 'draining') RETURNING id")               \
     X(ST_NODE_HEARTBEAT, "UPDATE workers SET heartbeat_at = ?2 WHERE id = ?1 AND state IN "        \
                          "('active', 'draining')")                                                 \
     X(ST_NODE_STOP, "UPDATE workers SET state = 'stopped' WHERE id = ?1 AND state IN "             \
@@ -1451,25 +1453,6 @@ static int read_node(struct sqlite_conn *c, sqlite3_stmt *st, struct node_rec *n
     return 0;
 }
 
-static int conn_node_register(void *db, const struct node_rec *n, int64_t *id, struct err *e)
-{
-    struct sqlite_conn *c = db;
-    sqlite3_stmt *st = stmt_get(c, ST_NODE_REGISTER, e);
-    if (!st)
-        return ERR_DB;
-    bind_text(st, 1, n->role);
-    bind_text(st, 2, n->name);
-    bind_text(st, 3, n->hostname);
-    sqlite3_bind_int(st, 4, n->pid);
-    bind_text(st, 5, n->queues ? n->queues : "default");
-    sqlite3_bind_int(st, 6, n->slots);
-    sqlite3_bind_int64(st, 7, when_now_ms());
-    int r = stmt_exec(c, st, "register a scheduler or worker", e);
-    if (r == 0)
-        *id = sqlite3_last_insert_rowid(c->db);
-    return r;
-}
-
 static int conn_node_heartbeat(void *db, int64_t id, bool *alive, struct err *e)
 {
     struct sqlite_conn *c = db;
@@ -1491,6 +1474,58 @@ static int release_runs(struct sqlite_conn *c, int64_t id, struct err *e)
         return ERR_DB;
     sqlite3_bind_int64(st, 1, id);
     return stmt_exec(c, st, "release the runs of a scheduler", e);
+}
+
+/* Declares dead the rows st returns (bound by the caller) and releases their runs; *n (may be
+ * NULL) gets how many. In the caller's transaction. */
+static int kill_rows(struct sqlite_conn *c, sqlite3_stmt *st, size_t *n, struct err *e)
+{
+    VEC(int64_t) dead = {0};
+    int rc, r = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        VEC_PUSH(&dead, sqlite3_column_int64(st, 0));
+    if (rc != SQLITE_DONE)
+        r = conn_fail(c, e, "cannot declare schedulers dead in database '%s'", c->path);
+    stmt_done(st);
+    for (size_t i = 0; i < dead.n && r == 0; i++)
+        r = release_runs(c, dead.v[i], e);
+    if (r == 0 && n)
+        *n = dead.n;
+    VEC_FREE(&dead);
+    return r;
+}
+
+static int conn_node_register(void *db, const struct node_rec *n, int64_t *id, struct err *e)
+{
+    struct sqlite_conn *c = db;
+    bool own;
+    int r = txn_start(c, &own, e);
+    if (r < 0)
+        return r;
+    sqlite3_stmt *st = NULL;
+    if (n->home) {
+        if (!(st = stmt_get(c, ST_NODE_REPLACE, e)))
+            return txn_end(c, own, ERR_DB, e);
+        bind_text(st, 1, n->role);
+        bind_text(st, 2, n->hostname);
+        bind_text(st, 3, n->home);
+        if ((r = kill_rows(c, st, NULL, e)) < 0)
+            return txn_end(c, own, r, e);
+    }
+    if (!(st = stmt_get(c, ST_NODE_REGISTER, e)))
+        return txn_end(c, own, ERR_DB, e);
+    bind_text(st, 1, n->role);
+    bind_text(st, 2, n->name);
+    bind_text(st, 3, n->hostname);
+    sqlite3_bind_int(st, 4, n->pid);
+    bind_text(st, 5, n->queues ? n->queues : "default");
+    sqlite3_bind_int(st, 6, n->slots);
+    sqlite3_bind_int64(st, 7, when_now_ms());
+    bind_text(st, 8, n->home);
+    r = stmt_exec(c, st, "register a scheduler or worker", e);
+    if (r == 0)
+        *id = sqlite3_last_insert_rowid(c->db);
+    return txn_end(c, own, r, e);
 }
 
 static int conn_node_stop(void *db, int64_t id, struct err *e)
@@ -1533,19 +1568,7 @@ static int conn_reap_nodes(void *db, int64_t dead_after_ms, size_t *reaped, stru
     if (!st)
         return txn_end(c, own, ERR_DB, e);
     sqlite3_bind_int64(st, 1, when_now_ms() - dead_after_ms);
-    VEC(int64_t) dead = {0};
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        VEC_PUSH(&dead, sqlite3_column_int64(st, 0));
-    if (rc != SQLITE_DONE)
-        r = conn_fail(c, e, "cannot declare silent schedulers dead in database '%s'", c->path);
-    stmt_done(st);
-    for (size_t i = 0; i < dead.n && r == 0; i++)
-        r = release_runs(c, dead.v[i], e);
-    if (r == 0)
-        *reaped = dead.n;
-    VEC_FREE(&dead);
-    return txn_end(c, own, r, e);
+    return txn_end(c, own, kill_rows(c, st, reaped, e), e);
 }
 
 static int conn_claim_runs(void *db, int64_t id, int limit, size_t *claimed, struct err *e)

@@ -31,11 +31,14 @@ def poll(cond, timeout=10.0, step=POLL):
 
 
 class Daemon:
-    """One `baram standalone` (or `baram scheduler`: cmd) process on b.home and b.dags."""
+    """One `baram standalone` process on b.home and b.dags (or `baram scheduler` with cmd)."""
 
-    def __init__(self, b, args, log_path, cmd="standalone"):
+    cmd = "standalone"
+
+    def __init__(self, b, args, log_path, cmd=None):
         self.b = b
-        self.cmd = cmd
+        if cmd:
+            self.cmd = cmd
         self.args = [str(a) for a in args]
         self.log_path = log_path
         self.proc = None
@@ -120,7 +123,7 @@ class Daemons:
         self.tmp = tmp_path
         self.all = []
 
-    def __call__(self, b, *args, wait_up=True, log_name="daemon.log", cmd="standalone"):
+    def __call__(self, b, *args, wait_up=True, log_name="daemon.log", cmd=None):
         """Starts `baram standalone ARGS` (or cmd) on b's home and folder; returns the Daemon."""
         d = Daemon(b, args, self.tmp / log_name, cmd)
         self.all.append(d)

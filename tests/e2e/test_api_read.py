@@ -437,7 +437,18 @@ def test_pools_and_workers(env):
     assert by["default"]["updated_at"] is None and by["etl"]["updated_at"].endswith("Z")
     page = ok_json(get(env, "/api/v1/pools?limit=1&offset=1"))
     assert len(page["pools"]) == 1 and page["total_entries"] == 2
-    assert ok_json(get(env, "/api/v1/workers")) == {"workers": [], "total_entries": 0}
+    # record_dags ran `baram standalone` once: its registry row, stopped, as the CLI shows it
+    o = ok_json(get(env, "/api/v1/workers"))
+    assert o["total_entries"] == 1 and len(o["workers"]) == 1, o
+    w = o["workers"][0]
+    assert set(w) == {"name", "role", "hostname", "pid", "queues", "slots", "running", "state",
+                      "started_at", "heartbeat_at"}
+    assert w["role"] == "scheduler" and w["state"] == "stopped" and w["running"] == 0
+    assert w["name"] == "%s:%d" % (w["hostname"], w["pid"]) and w["queues"] == ["default"]
+    assert w["started_at"].endswith("Z") and w["heartbeat_at"] >= w["started_at"]
+    cli = env["b"]("workers", "list", "--json")
+    assert cli.rc == 0 and cli.json == {"workers": o["workers"]}, cli
+    assert ok_json(get(env, "/api/v1/workers?offset=1")) == {"workers": [], "total_entries": 1}
 
 
 # ---- bad input ----

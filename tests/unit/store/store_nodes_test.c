@@ -1,6 +1,7 @@
 /*
  * store_nodes_test.c - the registry of schedulers and workers and run ownership (migration
- * 0006) on a real SQLite file in a fresh mkdtemp folder: register, heartbeat, declare dead and
+ * 0006) on a real SQLite file in a fresh folder, and on a fresh PostgreSQL database in the
+ * "_pg" run (tests/unit/pgtmp.h): register, heartbeat, declare dead and
  * release runs, claim and take runs, the write fence (also through the group-commit writer), a
  * clean stop, and one scheduled run per interval.
  */
@@ -24,32 +25,25 @@
 
 #include <uv.h>
 
+#include "../pgtmp.h"
 #include "base/err.h"
 #include "base/when.h"
 #include "store/store.h"
 
-static char tmpdir[PATH_MAX];
-static char url[PATH_MAX + 64];
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
+static const char *url;
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/baram-snodes-XXXXXX");
-    assert_non_null(mkdtemp(tmpdir));
-    snprintf(url, sizeof url, "%s/baram.db", tmpdir);
+    testdb_reset("snodes");
+    url = testdb_url("baram.db");
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    testdb_drop();
     return 0;
 }
 
@@ -225,6 +219,35 @@ static void stop_releases_runs(void **state)
     store_close(s);
 }
 
+static void restart_on_a_home_replaces_its_predecessor(void **state)
+{
+    (void)state;
+    struct store *s = open_ok();
+    struct node_rec n = {
+        .role = "scheduler", .name = "h1:1", .hostname = "h1", .pid = 1, .home = "/srv/baram"};
+    int64_t a = 0, b = 0, other = 0;
+    assert_int_equal(store_node_register(s, &n, &a, NULL), 0);
+    n.home = "/srv/other";
+    assert_int_equal(store_node_register(s, &n, &other, NULL), 0);
+    put_queued(s, "r1", 1000);
+    size_t got = 0;
+    assert_int_equal(store_claim_runs(s, a, 5, &got, NULL), 0);
+    assert_int_equal(got, 1);
+    /* a crashed; its successor on the same home (and host) takes its place at once */
+    n.home = "/srv/baram";
+    n.pid = 2;
+    assert_int_equal(store_node_register(s, &n, &b, NULL), 0);
+    bool alive = true;
+    assert_int_equal(store_node_heartbeat(s, a, &alive, NULL), 0);
+    assert_false(alive);
+    assert_int_equal(store_node_heartbeat(s, other, &alive, NULL), 0);
+    assert_true(alive); /* another home: untouched */
+    assert_int_equal(owned(s, a), 0);
+    assert_int_equal(store_claim_runs(s, b, 5, &got, NULL), 0);
+    assert_int_equal(got, 1);
+    store_close(s);
+}
+
 static void scheduled_interval_once(void **state)
 {
     (void)state;
@@ -353,6 +376,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(claim_and_take_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(reap_fences_and_releases, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_releases_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(restart_on_a_home_replaces_its_predecessor, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(scheduled_interval_once, setup, teardown),
         cmocka_unit_test_setup_teardown(writer_fenced_after_reap, setup, teardown),
     };

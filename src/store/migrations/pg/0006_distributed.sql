@@ -15,6 +15,7 @@ CREATE TABLE workers (
     queues       text[] NOT NULL DEFAULT '{default}',
     slots        integer NOT NULL DEFAULT 0,
     log_url      text,
+    home         text, -- a scheduler's home folder (absolute): its successor there replaces it
     state        text NOT NULL DEFAULT 'active'
                  CHECK (state IN ('active', 'draining', 'dead', 'stopped')),
     started_at   timestamptz NOT NULL DEFAULT now(),

@@ -14,6 +14,7 @@ CREATE TABLE workers (
     queues       TEXT NOT NULL DEFAULT 'default', -- comma-separated
     slots        INTEGER NOT NULL DEFAULT 0,
     log_url      TEXT,
+    home         TEXT, -- a scheduler's home folder (absolute): its successor there replaces it
     state        TEXT NOT NULL DEFAULT 'active'
                  CHECK (state IN ('active', 'draining', 'dead', 'stopped')),
     started_at   INTEGER NOT NULL,
