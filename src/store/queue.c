@@ -1,10 +1,11 @@
 /*
- * queue.c - admission across schedulers on PostgreSQL (see queue.h): the SQL
- * of the dispatch critical section, of the rounds around it and of starting
- * queued runs under max_active_runs, sent with libpq on the connection of a
- * struct store (pg_int.h). Arrays go as one text parameter each
- * ("{a,b}" literals, unnest()ed by the server), so a round costs a fixed
- * number of statements whatever its size.
+ * queue.c - admission across schedulers on PostgreSQL (see queue.h), sent
+ * with libpq on the connection of a struct store (pg_int.h). A round is one
+ * call of the function baram_queue_round of migration pg/0007, which holds
+ * the dispatch critical section (QUEUE_LOCK_DISPATCH): one round trip and one
+ * commit. Starting queued runs under max_active_runs is a short transaction
+ * here. Arrays go as one text parameter each ("{a,b}" literals, unnest()ed by
+ * the server), so a call costs the same whatever its size.
  *
  * Lock order: a round touches its own scheduler's rows, then (lock holder
  * only) 'scheduled' rows of any scheduler with FOR UPDATE SKIP LOCKED: the
@@ -106,128 +107,64 @@ static int queue_exec(PGconn *c, const char *sql, int n, const char *const *para
     return 0;
 }
 
-static const char sql_release[] =
-    "DELETE FROM ti_queue q USING unnest($1::text[], $2::text[], $3::int[]) "
-    "AS r(run_id, task_id, try_number) WHERE q.run_id = r.run_id AND q.task_id = r.task_id "
-    "AND q.try_number = r.try_number";
+/* The round is one call of baram_queue_round (migration pg/0007: its statements and their
+ * order are there), so it costs one round trip and one commit, however loaded the box. */
+static const char sql_round[] =
+    "SELECT g_run, g_task, g_try, g_dispatched FROM baram_queue_round($1, $2::text[], "
+    "$3::text[], $4::int[], $5::text[], $6::text[], $7::int[], $8::text[], $9::int[], "
+    "$10::int8[], $11::bool[], $12::text[], $13::int[])";
 
-static const char sql_add[] =
-    "INSERT INTO ti_queue (run_id, task_id, try_number, state, pool, priority, sched_id, "
-    "ready_at, queued_at, claimed_at, worker_id) SELECT a.run_id, a.task_id, a.try_number, "
-    "CASE WHEN a.running THEN 'running' ELSE 'scheduled' END, a.pool, a.priority, $7, "
-    "to_timestamp(a.ready_ms / 1000.0), CASE WHEN a.running THEN now() END, "
-    "CASE WHEN a.running THEN now() END, CASE WHEN a.running THEN $7::bigint END "
-    "FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::int[], $6::int8[], "
-    "$8::bool[]) AS a(run_id, task_id, try_number, pool, priority, ready_ms, running) "
-    "ON CONFLICT (run_id, task_id) DO UPDATE SET try_number = EXCLUDED.try_number, "
-    "state = EXCLUDED.state, pool = EXCLUDED.pool, priority = EXCLUDED.priority, "
-    "sched_id = EXCLUDED.sched_id, ready_at = EXCLUDED.ready_at, "
-    "queued_at = EXCLUDED.queued_at, claimed_at = EXCLUDED.claimed_at, "
-    "worker_id = EXCLUDED.worker_id, kill_requested = false";
-
-/* The slots of a scheduler that is gone (declared dead, stopped, or its row deleted) are
- * freed before anything is counted. */
-static const char sql_reap[] =
-    "DELETE FROM ti_queue q WHERE NOT EXISTS (SELECT 1 FROM workers w WHERE w.id = q.sched_id "
-    "AND w.state IN ('active', 'draining'))";
-
-/* The critical section proper (design note 1.4): free = slots - rows in flight, per pool;
- * as many 'scheduled' rows as are free, priority first, then the longest ready. */
-static const char sql_dispatch[] =
-    "WITH p AS (SELECT a.name, coalesce(t.slots, a.slots) AS slots "
-    "FROM unnest($1::text[], $2::int[]) AS a(name, slots) LEFT JOIN pools t ON t.name = a.name), "
-    "free AS (SELECT p.name, p.slots - (SELECT count(*) FROM ti_queue q WHERE q.pool = p.name "
-    "AND q.state IN ('queued', 'running')) AS n FROM p), "
-    "pick AS MATERIALIZED (SELECT q.run_id, q.task_id FROM free f CROSS JOIN LATERAL ("
-    "SELECT run_id, task_id FROM ti_queue WHERE state = 'scheduled' AND pool = f.name "
-    "ORDER BY priority DESC, ready_at LIMIT greatest(f.n, 0) FOR UPDATE SKIP LOCKED) q) "
-    "UPDATE ti_queue t SET state = 'queued', queued_at = now() FROM pick "
-    "WHERE t.run_id = pick.run_id AND t.task_id = pick.task_id";
-
-static const char sql_claim[] =
-    "UPDATE ti_queue SET state = 'running', worker_id = $1, claimed_at = now() "
-    "WHERE sched_id = $1 AND state = 'queued' RETURNING run_id, task_id, try_number";
-
-static int queue_round_tx(PGconn *c, int64_t sched_id, const struct queue_key *rel, size_t nrel,
-                          const struct queue_want *add, size_t nadd, const struct queue_pool *pools,
-                          size_t npools, struct queue_key **granted, size_t *ngranted,
-                          bool *dispatched, struct err *e)
+static int queue_round_call(PGconn *c, int64_t sched_id, const struct queue_key *rel, size_t nrel,
+                            const struct queue_want *add, size_t nadd,
+                            const struct queue_pool *pools, size_t npools,
+                            struct queue_key **granted, size_t *ngranted, bool *dispatched,
+                            struct err *e)
 {
     char id[24];
     snprintf(id, sizeof id, "%" PRId64, sched_id);
-    int r = 0;
-    struct buf a[7];
-    for (size_t i = 0; i < 7; i++)
+    struct buf a[12];
+    for (size_t i = 0; i < 12; i++)
         buf_init(&a[i], BUF_NO_MAX);
-    if (nrel > 0) {
-        for (size_t i = 0; i < nrel; i++) {
-            queue_arr_str(&a[0], rel[i].run_id);
-            queue_arr_str(&a[1], rel[i].task_id);
-            queue_arr_int(&a[2], rel[i].try_number);
-        }
-        const char *p[] = {queue_arr_end(&a[0]), queue_arr_end(&a[1]), queue_arr_end(&a[2])};
-        if ((r = queue_exec(c, sql_release, 3, p, "freeing pool slots", NULL, e)) < 0)
-            goto out;
-        for (size_t i = 0; i < 3; i++)
-            buf_reset(&a[i]);
+    for (size_t i = 0; i < nrel; i++) {
+        queue_arr_str(&a[0], rel[i].run_id);
+        queue_arr_str(&a[1], rel[i].task_id);
+        queue_arr_int(&a[2], rel[i].try_number);
     }
-    if (nadd > 0) {
-        for (size_t i = 0; i < nadd; i++) {
-            queue_arr_str(&a[0], add[i].run_id);
-            queue_arr_str(&a[1], add[i].task_id);
-            queue_arr_int(&a[2], add[i].try_number);
-            queue_arr_str(&a[3], add[i].pool);
-            queue_arr_int(&a[4], add[i].priority);
-            queue_arr_int(&a[5], add[i].ready_at_ms);
-            queue_arr_bool(&a[6], add[i].running);
-        }
-        const char *p[] = {queue_arr_end(&a[0]),
-                           queue_arr_end(&a[1]),
-                           queue_arr_end(&a[2]),
-                           queue_arr_end(&a[3]),
-                           queue_arr_end(&a[4]),
-                           queue_arr_end(&a[5]),
-                           id,
-                           queue_arr_end(&a[6])};
-        if ((r = queue_exec(c, sql_add, 8, p, "queueing tries for pool slots", NULL, e)) < 0)
-            goto out;
-        for (size_t i = 0; i < 7; i++)
-            buf_reset(&a[i]);
+    for (size_t i = 0; i < nadd; i++) {
+        queue_arr_str(&a[3], add[i].run_id);
+        queue_arr_str(&a[4], add[i].task_id);
+        queue_arr_int(&a[5], add[i].try_number);
+        queue_arr_str(&a[6], add[i].pool);
+        queue_arr_int(&a[7], add[i].priority);
+        queue_arr_int(&a[8], add[i].ready_at_ms);
+        queue_arr_bool(&a[9], add[i].running);
     }
+    for (size_t i = 0; i < npools; i++) {
+        queue_arr_str(&a[10], pools[i].name);
+        queue_arr_int(&a[11], pools[i].slots);
+    }
+    const char *p[13] = {id};
+    for (size_t i = 0; i < 12; i++)
+        p[i + 1] = queue_arr_end(&a[i]);
     PGresult *res = NULL;
-    const char *lock = "SELECT pg_try_advisory_xact_lock(" QUEUE_STR(QUEUE_LOCK_DISPATCH) ")";
-    if ((r = queue_exec(c, lock, 0, NULL, "taking the dispatch lock", &res, e)) < 0)
-        goto out;
-    *dispatched = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-    PQclear(res);
-    if (*dispatched && npools > 0) {
-        if ((r = queue_exec(c, sql_reap, 0, NULL, "freeing the slots of stopped schedulers", NULL,
-                            e)) < 0)
-            goto out;
-        for (size_t i = 0; i < npools; i++) {
-            queue_arr_str(&a[0], pools[i].name);
-            queue_arr_int(&a[1], pools[i].slots);
-        }
-        const char *p[] = {queue_arr_end(&a[0]), queue_arr_end(&a[1])};
-        if ((r = queue_exec(c, sql_dispatch, 2, p, "dispatching pool slots", NULL, e)) < 0)
-            goto out;
-    }
-    const char *p[] = {id};
-    if ((r = queue_exec(c, sql_claim, 1, p, "claiming granted tries", &res, e)) < 0)
-        goto out;
+    int r = queue_exec(c, sql_round, 13, p, "admitting tries to pool slots", &res, e);
+    for (size_t i = 0; i < 12; i++)
+        buf_release(&a[i]);
+    if (r < 0)
+        return r;
     int n = PQntuples(res);
     *granted = xcalloc(n > 0 ? (size_t)n : 1, sizeof **granted);
     for (int i = 0; i < n; i++) {
-        (*granted)[i].run_id = xstrdup(PQgetvalue(res, i, 0));
-        (*granted)[i].task_id = xstrdup(PQgetvalue(res, i, 1));
-        (*granted)[i].try_number = (int)strtol(PQgetvalue(res, i, 2), NULL, 10);
+        *dispatched = strcmp(PQgetvalue(res, i, 3), "t") == 0;
+        if (PQgetisnull(res, i, 0))
+            continue; /* nothing granted: only the flag */
+        struct queue_key *k = &(*granted)[(*ngranted)++];
+        k->run_id = xstrdup(PQgetvalue(res, i, 0));
+        k->task_id = xstrdup(PQgetvalue(res, i, 1));
+        k->try_number = (int)strtol(PQgetvalue(res, i, 2), NULL, 10);
     }
-    *ngranted = (size_t)n;
     PQclear(res);
-out:
-    for (size_t i = 0; i < 7; i++)
-        buf_release(&a[i]);
-    return r;
+    return 0;
 }
 
 int queue_round(struct store *s, int64_t sched_id, const struct queue_key *release, size_t nrelease,
@@ -240,21 +177,8 @@ int queue_round(struct store *s, int64_t sched_id, const struct queue_key *relea
     *dispatched = false;
     if (!queue_supported(s))
         return err_set(e, -ENOTSUP, "pools across schedulers need PostgreSQL");
-    int r = store_begin(s, e);
-    if (r < 0)
-        return r;
-    r = queue_round_tx(store__pg(store__conn(s)), sched_id, release, nrelease, add, nadd, pools,
-                       npools, granted, ngranted, dispatched, e);
-    if (r == 0)
-        r = store_commit(s, e);
-    if (r < 0) {
-        store_rollback(s);
-        queue_free_keys(*granted, *ngranted);
-        *granted = NULL;
-        *ngranted = 0;
-        *dispatched = false;
-    }
-    return r;
+    return queue_round_call(store__pg(store__conn(s)), sched_id, release, nrelease, add, nadd,
+                            pools, npools, granted, ngranted, dispatched, e);
 }
 
 int queue_release_sched(struct store *s, int64_t sched_id, struct err *e)

@@ -33,7 +33,8 @@
 struct err;
 struct store;
 
-/* The advisory lock keys (pg_try_advisory_xact_lock / pg_advisory_xact_lock). */
+/* The advisory lock keys (pg_try_advisory_xact_lock in migration pg/0007's baram_queue_round /
+ * pg_advisory_xact_lock). */
 #define QUEUE_LOCK_DISPATCH 7262001
 #define QUEUE_LOCK_RUNS     7262002
 
