@@ -197,8 +197,9 @@ static void test_priority_across_schedulers(void **state)
     store_close(b);
 }
 
-/* A scheduler declared dead (or stopped, or gone from the registry) keeps no slot: the next
- * dispatch deletes its rows before counting. A clean stop frees its rows at once. */
+/* A scheduler declared dead (or stopped) keeps no slot: the next dispatch deletes its rows
+ * before counting. A clean stop frees its rows at once, and so does deleting its registry
+ * row. */
 static void test_inactive_scheduler_frees_slots(void **state)
 {
     (void)state;
@@ -226,6 +227,16 @@ static void test_inactive_scheduler_frees_slots(void **state)
     struct err e = {0};
     assert_int_equal(queue_release_sched(b, idb, &e), 0);
     assert_int_equal(busy(b, "p"), 0);
+
+    /* A registry row deleted takes its scheduler's rows along. */
+    int64_t idc = sched_new(a, "c");
+    struct queue_want wc[] = {{"rc", "t", 1, "p", 1, 3, false}};
+    round_ok(a, idc, NULL, 0, wc, 1, pools, 1, &r);
+    assert_int_equal(r.n, 1);
+    round_free(&r);
+    snprintf(sql, sizeof sql, "DELETE FROM workers WHERE id = %lld", (long long)idc);
+    sql_num(a, sql);
+    assert_int_equal(sql_num(a, "SELECT count(*) FROM ti_queue"), 0);
     store_close(a);
     store_close(b);
 }

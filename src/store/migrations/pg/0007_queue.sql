@@ -12,9 +12,10 @@
 --              its workers.id) until `baram worker` exists, then a worker.
 -- A pool's use is the number of its queued and running rows; rows leave when the
 -- try ends, when the run is cancelled, and when their scheduler is no longer
--- active in `workers` (the dispatcher deletes them before it counts), so a dead
--- scheduler never keeps slots. Rows hold the instance's spec (argv, env, ...)
--- for the workers of the next issue; the scheduler's own executor needs none yet.
+-- active in `workers` (the dispatcher deletes them before it counts; a deleted
+-- `workers` row takes its rows along), so a dead scheduler never keeps slots.
+-- Rows hold the instance's spec (argv, env, ...) for the workers of the next
+-- issue; the scheduler's own executor needs none yet.
 
 CREATE TABLE ti_queue (
     run_id         text NOT NULL,
@@ -24,11 +25,12 @@ CREATE TABLE ti_queue (
     queue          text NOT NULL DEFAULT 'default',
     pool           text NOT NULL DEFAULT 'default',
     priority       int NOT NULL DEFAULT 1,
-    sched_id       bigint NOT NULL,            -- the scheduler that owns the run (workers.id)
+    sched_id       bigint NOT NULL              -- the scheduler that owns the run
+                   REFERENCES workers (id) ON DELETE CASCADE,
     ready_at       timestamptz NOT NULL DEFAULT now(),
     queued_at      timestamptz,
     claimed_at     timestamptz,
-    worker_id      bigint,                     -- who runs it (workers.id), once running
+    worker_id      bigint REFERENCES workers (id), -- who runs it, once running
     kill_requested bool NOT NULL DEFAULT false,
     spec           jsonb NOT NULL DEFAULT '{}',
     PRIMARY KEY (run_id, task_id)
