@@ -61,12 +61,15 @@
                   "dag_hash = $10, dag_path = $11, owner = $12")                                   \
     /* a run claimed under a new id: nothing when the id is taken (the primary key decides) */     \
     X(ST_CLAIM_RUN, PUT_RUN_SQL "ON CONFLICT (run_id) DO NOTHING RETURNING run_id")                \
-    /* seq: the first-seen order of the task (not the instance) within its run. */                 \
+    /* seq: the first-seen order of the task (not the instance) within its run. The row's own      \
+     * seq is looked up first, by primary key: an update (most writes) then never searches the     \
+     * run's other instances, whatever plan a table without statistics yet gets. */                \
     X(ST_PUT_TI,                                                                                   \
       "INSERT INTO task_instances (" TI_COLS ", seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, " \
       "$10, $11, $12, $13, $14, $15, $16, COALESCE((SELECT seq FROM task_instances WHERE "         \
-      "run_id = $1 AND task = $3 LIMIT 1), (SELECT COALESCE(MAX(seq), 0) + 1 FROM "                \
-      "task_instances WHERE run_id = $1))) "                                                       \
+      "run_id = $1 AND task_id = $2), (SELECT seq FROM task_instances WHERE run_id = $1 AND "      \
+      "task = $3 LIMIT 1), (SELECT COALESCE(MAX(seq), 0) + 1 FROM task_instances WHERE "           \
+      "run_id = $1))) "                                                                            \
       "ON CONFLICT (run_id, task_id) DO UPDATE SET task = $3, map_index = $4, state = $5, "        \
       "try_number = $6, max_tries = $7, exit_code = $8, output = $9, message = $10, "              \
       "priority = $11, pool = $12, scheduled_at = $13, queued_at = $14, started_at = $15, "        \
@@ -233,12 +236,15 @@ static void p_bytes(struct params *p, const char *b, size_t len)
     p->fmt[p->n++] = 1;
 }
 
-/* Keeps e's failure as the connection's pending one (the first wins) and returns its code. */
+/* Keeps a failure (code, msg; msg cut to PG_FAIL_MAX) as the connection's pending one (the
+ * first wins) and returns its code. */
 static int keep_fail(struct pg_conn *c, int code, const char *msg)
 {
     if (!c->fail_code) {
         c->fail_code = code;
-        snprintf(c->fail_msg, sizeof c->fail_msg, "%s", msg);
+        size_t n = strnlen(msg, sizeof c->fail_msg - 1);
+        memcpy(c->fail_msg, msg, n);
+        c->fail_msg[n] = 0;
     }
     return c->fail_code;
 }
