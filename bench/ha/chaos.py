@@ -5,7 +5,7 @@ usage: bench/ha/chaos.py BARAM [--trials 20] [--dead-after 3s] [--heartbeat 1s] 
 
 Starts two `baram scheduler` processes on their own homes and one fresh database (of the
 cluster whose socket folder BARAM_TEST_PG names, else a throwaway one from scripts/pg-cluster),
-then for each trial: triggers 3 runs of a chain of 4 tasks (1 s each, retries 3), waits a
+then for each trial: triggers 3 runs (from each home in turn) of a chain of 4 tasks (1 s each, retries 3), waits a
 random 0.3-3.5 s, kill -9's the scheduler owning the most unfinished runs, measures the time
 until every one of its runs is owned by the other (the takeover), waits for the runs to end,
 and restarts the victim. Every task appends "RUN TASK start|done" to one file, so the script
@@ -114,8 +114,9 @@ def main():
         for trial in range(a.trials):
             ids = []
             for _ in range(3):
+                # from each home in turn: its scheduler hears the doorbell first
                 r = subprocess.run([a.baram, "dags", "trigger", "chain", "--json"],
-                                   env=dict(env, BARAM_HOME=str(tmp / "h0")),
+                                   env=dict(env, BARAM_HOME=str(tmp / ("h%d" % (trial % 2)))),
                                    capture_output=True, text=True, check=True)
                 ids.append(json.loads(r.stdout)["run_id"])
             all_ids += ids

@@ -87,13 +87,15 @@ static int workers_list(struct home *h, bool json)
     struct store *s = NULL;
     struct err err = {0};
     int r = home_open_store(h, false, &s, &err);
-    if (r < 0) {
+    if (r < 0 && r != -ENOENT) {
         fprintf(stderr, "baram workers list: %s\n", err_msg(&err));
-        return r == -ENOENT ? EXIT_USAGE : EXIT_FAILED;
+        return EXIT_FAILED;
     }
     json_t *a = NULL;
     int ret = EXIT_OK;
-    if (runjson_workers(s, &a, &err) < 0) {
+    if (!s) /* no database yet: nothing registered */
+        a = json_array();
+    if (s && runjson_workers(s, &a, &err) < 0) {
         fprintf(stderr, "baram workers list: %s\n", err_msg(&err));
         ret = EXIT_FAILED;
     } else if (json) {

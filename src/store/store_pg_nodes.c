@@ -30,6 +30,11 @@
 #include "base/xalloc.h"
 
 #define MS(col) "(extract(epoch FROM " col ") * 1000)::bigint"
+/* Unfinished runs only: a finished one keeps its last scheduler (no write of history). */
+#define UNFINISHED "state IN ('queued', 'running')"
+/* A run whose scheduler is no longer active (a finished run of one that has gone, set queued
+ * again by a clear) is anyone's to claim. */
+#define NOT_LIVE "sched_id NOT IN (SELECT id FROM workers WHERE state IN ('active', 'draining'))"
 
 /* Runs sql with text parameters; 0 and *out (PQclear it; may be NULL when not wanted), or a
  * negative code with e saying "cannot <what> in PostgreSQL at ...". */
@@ -81,7 +86,7 @@ int pg_node_register(void *db, const struct node_rec *n, int64_t *id, struct err
                    "AND role = $1 AND hostname = $3 AND home = $7 AND state IN ('active', "
                    "'draining') RETURNING id), "
                    "freed AS (UPDATE runs SET sched_id = NULL FROM old WHERE runs.sched_id = "
-                   "old.id RETURNING runs.run_id) "
+                   "old.id AND runs." UNFINISHED " RETURNING runs.run_id) "
                    "INSERT INTO workers (role, name, hostname, pid, queues, slots, home) VALUES "
                    "($1, $2, $3, $4, string_to_array($5, ','), $6, $7) RETURNING id",
                    7, p, "register a scheduler or worker", &res, e);
@@ -123,7 +128,7 @@ int pg_node_stop(void *db, int64_t id, struct err *e)
     return nodes_exec(db,
                       "WITH s AS (UPDATE workers SET state = 'stopped' WHERE id = $1 AND state IN "
                       "('active', 'draining') RETURNING id) "
-                      "UPDATE runs SET sched_id = NULL WHERE sched_id = $1",
+                      "UPDATE runs SET sched_id = NULL WHERE sched_id = $1 AND " UNFINISHED,
                       1, p, "record a stop", NULL, e);
 }
 
@@ -176,7 +181,7 @@ int pg_reap_nodes(void *db, int64_t dead_after_ms, size_t *reaped, struct err *e
         "WHERE role = 'scheduler' AND state IN ('active', 'draining') AND heartbeat_at <= now() - "
         "make_interval(secs => $1::bigint / 1000.0) FOR UPDATE SKIP LOCKED) RETURNING w.id), "
         "freed AS (UPDATE runs SET sched_id = NULL FROM dead WHERE runs.sched_id = dead.id "
-        "RETURNING runs.run_id) "
+        "AND runs." UNFINISHED " RETURNING runs.run_id) "
         "SELECT (SELECT count(*) FROM dead), (SELECT count(*) FROM freed)",
         1, p, "declare silent schedulers dead", &res, e);
     if (r < 0)
@@ -195,12 +200,14 @@ int pg_claim_runs(void *db, int64_t id, int limit, size_t *claimed, struct err *
     PGresult *res;
     /* MATERIALIZED: the planner must not rerun the LIMIT subquery per row (more rows than
      * LIMIT could be updated, as Oban's fetch notes). */
-    int r = nodes_exec(db,
-                       "WITH pick AS MATERIALIZED (SELECT run_id FROM runs WHERE state IN "
-                       "('queued', 'running') AND owner IS NULL AND sched_id IS NULL ORDER BY "
-                       "queued_at NULLS LAST, logical_at, run_id LIMIT $2 FOR UPDATE SKIP LOCKED) "
-                       "UPDATE runs r SET sched_id = $1 FROM pick WHERE r.run_id = pick.run_id",
-                       2, p, "claim runs", &res, e);
+    int r = nodes_exec(
+        db,
+        "WITH pick AS MATERIALIZED (SELECT run_id FROM runs WHERE state IN "
+        "('queued', 'running') AND owner IS NULL AND (sched_id IS NULL OR " NOT_LIVE ") "
+        "ORDER BY "
+        "queued_at NULLS LAST, logical_at, run_id LIMIT $2 FOR UPDATE OF runs SKIP LOCKED) "
+        "UPDATE runs r SET sched_id = $1 FROM pick WHERE r.run_id = pick.run_id",
+        2, p, "claim runs", &res, e);
     if (r < 0)
         return r;
     *claimed = (size_t)nodes_changed(res);
@@ -216,7 +223,7 @@ int pg_take_run(void *db, int64_t id, const char *run_id, bool *taken, struct er
     PGresult *res;
     int r = nodes_exec(db,
                        "UPDATE runs SET sched_id = $1 WHERE run_id = $2 AND (sched_id IS NULL OR "
-                       "sched_id = $1)",
+                       "sched_id = $1 OR " NOT_LIVE ")",
                        2, p, "take a run", &res, e);
     if (r < 0)
         return r;

@@ -42,6 +42,9 @@
 #include "store/migrate.h"
 
 #define RUN_ORDER " ORDER BY logical_at DESC, queued_at DESC, run_id DESC LIMIT ? OFFSET ?"
+/* A run whose scheduler is no longer active (a finished run of one that has gone, set queued
+ * again by a clear) is anyone's to claim. */
+#define NOT_LIVE "sched_id NOT IN (SELECT id FROM workers WHERE state IN ('active', 'draining'))"
 
 #define STMT_TABLE(X)                                                                              \
     X(ST_BEGIN, "BEGIN IMMEDIATE")                                                                 \
@@ -146,7 +149,8 @@
                          "('active', 'draining')")                                                 \
     X(ST_NODE_STOP, "UPDATE workers SET state = 'stopped' WHERE id = ?1 AND state IN "             \
                     "('active', 'draining')")                                                      \
-    X(ST_NODE_RELEASE, "UPDATE runs SET sched_id = NULL WHERE sched_id = ?1")                      \
+    X(ST_NODE_RELEASE, "UPDATE runs SET sched_id = NULL WHERE sched_id = ?1 AND state IN "         \
+                       "('queued', 'running')")                                                    \
     X(ST_LIST_NODES, "SELECT id, role, name, hostname, pid, queues, slots, state, started_at, "    \
                      "heartbeat_at, (SELECT COUNT(*) FROM task_instances t JOIN runs r ON "        \
                      "r.run_id = t.run_id WHERE r.sched_id = workers.id AND t.state = 'running' "  \
@@ -154,10 +158,11 @@
     X(ST_REAP_NODES, "UPDATE workers SET state = 'dead' WHERE role = 'scheduler' AND state IN "    \
                      "('active', 'draining') AND heartbeat_at <= ?1 RETURNING id")                 \
     X(ST_CLAIM_RUNS, "UPDATE runs SET sched_id = ?1 WHERE run_id IN (SELECT run_id FROM runs "     \
-                     "WHERE state IN ('queued', 'running') AND owner IS NULL AND sched_id IS "     \
-                     "NULL ORDER BY queued_at IS NULL, queued_at, logical_at, run_id LIMIT ?2)")   \
+                     "WHERE state IN ('queued', 'running') AND owner IS NULL AND (sched_id IS "    \
+                     "NULL OR " NOT_LIVE ") ORDER BY queued_at IS NULL, queued_at, logical_at, "   \
+                     "run_id LIMIT ?2)")                                                           \
     X(ST_TAKE_RUN, "UPDATE runs SET sched_id = ?1 WHERE run_id = ?2 AND (sched_id IS NULL OR "     \
-                   "sched_id = ?1) RETURNING 1")                                                   \
+                   "sched_id = ?1 OR " NOT_LIVE ") RETURNING 1")                                   \
     X(ST_LIST_OWNED, "SELECT " RUN_COLS " FROM runs WHERE state IN ('queued', 'running') "         \
                      "AND owner IS NULL AND sched_id = ?1 ORDER BY queued_at IS NULL, queued_at, " \
                      "logical_at, run_id")                                                         \

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import signal
+import sqlite3
 import statistics
 import textwrap
 import time
@@ -1675,7 +1676,7 @@ def test_idle_cpu(b, daemons):
     assert d.stop() == 0
 
 
-@pytest.mark.sqlite_only(reason="compares the bytes of the SQLite file and its WAL")
+@pytest.mark.sqlite_only(reason="compares every row of the SQLite file")
 def test_an_idle_restart_writes_nothing(b, daemons):
     """Once a home's DAGs and their versions are recorded, starting and stopping the scheduler
     again (and idling in between) leaves every row of the database as it was, but the registry

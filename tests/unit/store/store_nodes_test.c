@@ -248,6 +248,46 @@ static void restart_on_a_home_replaces_its_predecessor(void **state)
     store_close(s);
 }
 
+/* Sets run_id's state (as a clear or a run's end does: a whole-row upsert, sched_id kept). */
+static void set_state(struct store *s, const char *run_id, enum run_state st)
+{
+    struct run_rec r;
+    assert_int_equal(store_get_run(s, run_id, &r, NULL), 0);
+    r.state = st;
+    assert_int_equal(store_begin(s, NULL), 0);
+    assert_int_equal(store_put_run(s, &r, NULL), 0);
+    assert_int_equal(store_commit(s, NULL), 0);
+    run_rec_release(&r);
+}
+
+static void cleared_run_of_a_gone_scheduler_is_claimable(void **state)
+{
+    (void)state;
+    struct store *s = open_ok();
+    int64_t a = register_ok(s, "a"), b = register_ok(s, "b");
+    put_queued(s, "r1", 1000);
+    put_queued(s, "r2", 2000);
+    size_t got = 0;
+    assert_int_equal(store_claim_runs(s, a, 5, &got, NULL), 0);
+    assert_int_equal(got, 2);
+    set_state(s, "r1", RUN_SUCCESS);
+    set_state(s, "r2", RUN_SUCCESS);
+    /* Cleared while a lives: still a's (it takes the run again at its next sync). */
+    set_state(s, "r2", RUN_QUEUED);
+    assert_int_equal(store_claim_runs(s, b, 5, &got, NULL), 0);
+    assert_int_equal(got, 0);
+    assert_int_equal(owned(s, a), 1);
+    /* a stops: its unfinished run is released; its finished one keeps its last owner... */
+    assert_int_equal(store_node_stop(s, a, NULL), 0);
+    assert_int_equal(owned(s, a), 0);
+    /* ... and is anyone's once cleared. */
+    set_state(s, "r1", RUN_QUEUED);
+    assert_int_equal(store_claim_runs(s, b, 5, &got, NULL), 0);
+    assert_int_equal(got, 2);
+    assert_int_equal(owned(s, b), 2);
+    store_close(s);
+}
+
 static void scheduled_interval_once(void **state)
 {
     (void)state;
@@ -377,6 +417,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(reap_fences_and_releases, setup, teardown),
         cmocka_unit_test_setup_teardown(stop_releases_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(restart_on_a_home_replaces_its_predecessor, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(cleared_run_of_a_gone_scheduler_is_claimable, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(scheduled_interval_once, setup, teardown),
         cmocka_unit_test_setup_teardown(writer_fenced_after_reap, setup, teardown),

@@ -1,0 +1,53 @@
+"""`baram workers list` (SPEC section 12) on either backend: the registry row of a scheduler
+as it starts, runs a try, stops, and is replaced by its successor on the same home after a
+kill -9."""
+
+import socket
+
+from daemon_util import daemons, poll  # noqa: F401 (daemons: a fixture)
+
+
+def workers(b):
+    r = b("workers", "list", "--json")
+    assert r.rc == 0, r
+    return r.json["workers"]
+
+
+def test_workers_list_without_a_database(baram):
+    r = baram("workers", "list")
+    assert r.rc == 0 and r.out == "no schedulers or workers registered\n", r
+    assert workers(baram) == []
+    r = baram("workers", "--help")
+    assert r.rc == 0 and r.out.startswith("usage: baram workers list [--json]"), r
+    r = baram("workers", "lsit")
+    assert r.rc == 2 and "did you mean 'list'?" in r.err, r
+    r = baram("workers", "list", "--jsn")
+    assert r.rc == 2, r
+
+
+def test_workers_list_follows_a_scheduler(baram, daemons):
+    baram.env["BARAM_DAGS"] = str(baram.dags)
+    baram.write("slow.yaml", "dag: slow\ntasks:\n  a: {run: 'sleep 30', retries: 1}\n")
+    d = daemons(baram)
+    (w,) = workers(baram)
+    assert w["role"] == "scheduler" and w["state"] == "active" and w["pid"] == d.pid
+    assert w["hostname"] == socket.gethostname() and w["name"] == "%s:%d" % (w["hostname"], d.pid)
+    assert w["queues"] == ["default"] and w["slots"] >= 1 and w["running"] == 0
+    assert w["started_at"].endswith("Z") and w["heartbeat_at"] >= w["started_at"]
+    assert baram("dags", "trigger", "slow").rc == 0
+    assert poll(lambda: workers(baram)[0]["running"] == 1, 10), workers(baram)
+    table = baram("workers", "list")
+    assert table.rc == 0, table
+    head, row = table.out.splitlines()
+    assert head.split() == ["NAME", "ROLE", "HOST", "PID", "SLOTS", "RUNNING", "STATE", "STARTED",
+                            "HEARTBEAT"]
+    assert row.split()[:7] == [w["name"], "scheduler", w["hostname"], str(d.pid), str(w["slots"]),
+                               "1", "active"], table.out
+    d.kill9()
+    d2 = daemons(baram, "--grace", "0s", log_name="daemon2.log")
+    ws = workers(baram)
+    assert [(x["pid"], x["state"]) for x in ws] == [(d.pid, "dead"), (d2.pid, "active")], ws
+    # the successor resumed the run at once: its try is running under it
+    assert poll(lambda: workers(baram)[1]["running"] == 1, 10), (workers(baram), d2.log())
+    assert d2.stop() == 0
+    assert [x["state"] for x in workers(baram)] == ["dead", "stopped"]
