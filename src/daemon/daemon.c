@@ -59,6 +59,7 @@
 #include "sched/run.h"
 #include "store/events.h"
 #include "store/listen.h"
+#include "store/queue.h"
 #include "store/store.h"
 
 #define DAEMON_CURSOR_UNKNOWN (-2)
@@ -146,6 +147,11 @@ struct djob {
     struct ti_rec *tis;
     size_t ntis;
     struct dag *stored_dag;
+    /* load of a queued run on a shared store: started only under max_active_runs in the
+     * database (queue_start_runs) by scheduler sched_id; admitted false when there was no room */
+    int64_t sched_id;
+    int max_active;
+    bool admitted;
     size_t claimed;   /* sync: runs claimed by this one */
     char **elsewhere; /* sync: unfinished runs of requests that another scheduler owns */
     size_t nelsewhere;
@@ -309,6 +315,26 @@ static bool djob_same_str(const char *a, const char *b)
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
+/* On a store several schedulers share, a queued run starts only when its DAG's running runs,
+ * counted in the database under one lock, are below max_active_runs: j->admitted. */
+static void djob_admit(struct djob *j, struct store *s, struct err *se)
+{
+    j->admitted = true;
+    if (j->rec.state != RUN_QUEUED || j->sched_id <= 0 || !queue_supported(s))
+        return;
+    struct queue_run q = {j->rec.run_id, j->rec.dag_id, j->max_active};
+    char **started = NULL;
+    size_t n = 0;
+    if ((j->rc = queue_start_runs(s, &q, 1, when_now_ms(), j->sched_id, &started, &n, se)) < 0) {
+        djob_fail(j, "starting a queued run", se);
+        return;
+    }
+    j->admitted = n == 1;
+    for (size_t i = 0; i < n; i++)
+        free(started[i]);
+    free(started);
+}
+
 /* DJOB_LOAD's work: a run's records (in j->rec) and the DAG version it goes on with. */
 static void djob_load(struct djob *j, struct store *s, struct err *se)
 {
@@ -404,7 +430,9 @@ static void djob_work(uv_work_t *req)
             return djob_fail(j, "reading dags", se);
         return;
     case DJOB_LOAD:
-        djob_load(j, s, se);
+        djob_admit(j, s, se);
+        if (j->rc == 0 && j->admitted)
+            djob_load(j, s, se);
         return;
     case DJOB_CLAIM: {
         if ((j->rc = store_has_run_at(s, j->dag_id, j->at_ms, &j->exists, se)) < 0)
@@ -673,7 +701,9 @@ static void daemon_end_unstarted(struct daemon *d, const struct run_rec *rec, en
 static void daemon_start_loaded(struct daemon *d, struct djob *j)
 {
     struct drun *dr = j->dr;
-    if (j->rc < 0 || d->stopping) {
+    if (j->rc < 0 || d->stopping || (j->kind == DJOB_LOAD && !j->admitted)) {
+        /* Not admitted: its DAG has max_active_runs running elsewhere; a later sync (a run's
+         * end, or the resync) offers it again. */
         drun_unlink(d, dr);
         return;
     }
@@ -759,8 +789,11 @@ static void daemon_take_run(struct daemon *d, const struct run_rec *rec)
     j->rec.conf = rec->conf ? xstrdup(rec->conf) : NULL;
     j->rec.dag_hash = rec->dag_hash ? xstrdup(rec->dag_hash) : NULL;
     j->rec.dag_path = rec->dag_path ? xstrdup(rec->dag_path) : NULL;
-    if (dd && dd->dag)
+    if (dd && dd->dag) {
         j->cur_hash = xstrdup(dd->dag->hash);
+        j->max_active = dd->dag->max_active_runs;
+        j->sched_id = engine_sched_id(d->e);
+    }
     daemon_job_push(d, j);
 }
 

@@ -14,8 +14,10 @@
 
 #include "base/err.h"
 #include "base/log.h"
+#include "base/pctl.h"
 #include "base/xalloc.h"
 #include "exec/httptask.h"
+#include "sched/admit.h"
 #include "sched/logpath.h"
 #include "sched/logprep.h"
 #include "sched/metrics.h"
@@ -32,6 +34,11 @@
 /* Where the scratch folder for tries' outputs goes when it is a memory file system: a try's
  * output is written, read once and removed, so it needs no disk (logpath.h). */
 #define ENGINE_SCRATCH_ROOT "/dev/shm"
+/* The local slots of a pool limited across schedulers: its tries reach the ready queue only
+ * once granted (admit.h), so here nothing but the parallelism holds them. */
+#define ENGINE_POOL_ADMITTED (1 << 30)
+
+static void engine_on_grant(void *ud, const struct admit_grant *v, size_t n);
 
 static void engine_on_durable(void *ud, uint64_t seq)
 {
@@ -145,6 +152,12 @@ const char *engine_scratch(struct engine *e)
     return e->scratch;
 }
 
+/* The store may be shared by several schedulers (PostgreSQL, see store.c's store_open). */
+static bool engine_url_shared(const char *url)
+{
+    return strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0;
+}
+
 int engine_start(const struct engine_opts *o, struct engine **out, struct err *err)
 {
     struct engine *e = xcalloc(1, sizeof(*e));
@@ -170,10 +183,21 @@ int engine_start(const struct engine_opts *o, struct engine **out, struct err *e
         free(e);
         return rc;
     }
+    e->sched_id = o->fence_id;
     if (o->fence_id > 0)
         store_writer_set_fence(e->w, o->fence_id);
     if (!o->gate_on_durable)
         store_writer_set_linger(e->w, ENGINE_COMMIT_LINGER_MS); /* nothing waits on each */
+    if (o->fence_id > 0 && engine_url_shared(o->store_url)) {
+        struct admit_opts ao = {
+            .loop = o->loop,
+            .store_url = o->store_url,
+            .sched_id = o->fence_id,
+            .grant = engine_on_grant,
+            .ud = e,
+        };
+        e->admit = admit_new(&ao);
+    }
     uv_timer_init(o->loop, &e->rec_timer);
     e->rec_timer.data = e;
     uv_timer_init(o->loop, &e->ended_timer);
@@ -189,7 +213,7 @@ static void engine_free(struct engine *e)
     VEC_FREE(&e->touched);
     VEC_FREE(&e->pend);
     VEC_FREE(&e->ended);
-    VEC_FREE(&e->latency_us);
+    pctl_release(&e->latency);
     free(e->store_url);
     free(e->home);
     char *dir = e->scratch ? xstrdup(e->scratch) : NULL;
@@ -223,6 +247,13 @@ static void engine_writer_stopped(void *ud)
     uv_close((uv_handle_t *)&e->ended_timer, engine_handle_closed);
 }
 
+static void engine_admit_stopped(void *ud)
+{
+    struct engine *e = ud;
+    e->admit = NULL;
+    store_writer_stop(e->w, engine_writer_stopped);
+}
+
 void engine_stop(struct engine *e, engine_stopped_fn done, void *ud)
 {
     e->stopping = true;
@@ -232,12 +263,16 @@ void engine_stop(struct engine *e, engine_stopped_fn done, void *ud)
     engine_stats(e, &commits, &changes);
     log_debug("engine stopping", "commits=%llu changes=%llu", (unsigned long long)commits,
               (unsigned long long)changes);
-    if (e->latency_total > 0)
+    if (e->latency.total > 0)
         log_info("scheduling latency", "tries=%llu p50_us=%lld p99_us=%lld max_us=%lld",
-                 (unsigned long long)e->latency_total, (long long)engine_latency_pct(e, 50),
+                 (unsigned long long)e->latency.total, (long long)engine_latency_pct(e, 50),
                  (long long)engine_latency_pct(e, 99), (long long)engine_latency_pct(e, 100));
     uv_timer_stop(&e->rec_timer);
     uv_timer_stop(&e->ended_timer);
+    if (e->admit) { /* frees this scheduler's slots in the database first */
+        admit_stop(e->admit, engine_admit_stopped, e);
+        return;
+    }
     store_writer_stop(e->w, engine_writer_stopped);
 }
 
@@ -249,9 +284,42 @@ void engine_stats(const struct engine *e, uint64_t *commits, uint64_t *changes)
         store_writer_stats(e->w, commits, changes, &ns);
 }
 
+/* Pool idx is limited across schedulers from now on (`pools set` while its tries run or wait
+ * here): its running tries take their slots in the database at once, and what waits for a
+ * local slot asks the database instead, still ready, priority kept. */
+static void engine_pool_limited(struct engine *e, uint32_t idx)
+{
+    for (struct run *r = e->runs; r; r = r->live_next)
+        for (size_t k = 0; k < r->running.n; k++) {
+            struct run_inst *in = run__inst_at(r, r->running.v[k]);
+            if (r->tasks[in->task].pool != idx || !in->slot_held || in->admit_try)
+                continue;
+            in->admit_try = in->try_number;
+            admit_adopt(e->admit, r, r->run_id, run__inst_id(r, in), in->try_number,
+                        e->sched.pools.v[idx].name, r->dag->tasks[in->task].priority);
+        }
+    struct sched_pool *p = &e->sched.pools.v[idx];
+    VEC(struct sched_item) items = {0};
+    for (size_t i = 0; i < p->heap.n; i++)
+        VEC_PUSH(&items, p->heap.v[i]);
+    p->heap.n = 0;
+    for (size_t i = 0; i < items.n; i++)
+        engine__push(e, items.v[i].owner, items.v[i].id);
+    VEC_FREE(&items);
+}
+
 void engine_set_pool(struct engine *e, const char *name, int slots)
 {
+    bool newly = false;
+    if (e->admit) {
+        /* The database counts its slots: here it only waits for the parallelism. */
+        newly = !admit_limits(e->admit, name);
+        admit_set_pool(e->admit, name, slots);
+        slots = ENGINE_POOL_ADMITTED;
+    }
     sched_pool_set(&e->sched, name, slots);
+    if (newly)
+        engine_pool_limited(e, sched_pool(&e->sched, name));
     engine_cork(e);
     engine_pump(e);
     engine_uncork(e);
@@ -268,6 +336,11 @@ void engine_set_parallelism(struct engine *e, int parallelism)
 uint64_t engine_put_run(struct engine *e, const struct run_rec *rec)
 {
     return e->w ? store_writer_put_run(e->w, rec) : 0;
+}
+
+int64_t engine_sched_id(const struct engine *e)
+{
+    return e->sched_id;
 }
 
 bool engine_stopping(const struct engine *e)
@@ -306,10 +379,82 @@ void engine_pump(struct engine *e)
         run__pump_after(e->touched.v[i]);
     e->touched.n = 0;
     e->pumping = false;
-    metrics_set_queue_depth((int64_t)sched_queued(&e->sched));
+    size_t waiting = e->admit ? admit_waiting(e->admit) : 0; /* for a pool's slot */
+    metrics_set_queue_depth((int64_t)(sched_queued(&e->sched) + waiting));
+}
+
+/* admit's grant callback: each try may take its place in the ready queue, unless its
+ * instance no longer waits for it (its run was cancelled, drains or halts meanwhile: then
+ * the slot goes back). */
+static void engine_on_grant(void *ud, const struct admit_grant *v, size_t n)
+{
+    struct engine *e = ud;
+    engine_cork(e);
+    for (size_t i = 0; i < n; i++) {
+        struct run *r = v[i].owner;
+        struct run_inst *in = run__inst_at(r, v[i].id);
+        if (in->state != TI_SCHEDULED || in->try_number + 1 != v[i].try_number || in->admit_try ||
+            r->cancelled || r->fatal || r->draining || r->halted) {
+            admit_release(e->admit, r->run_id, run__inst_id(r, in), v[i].try_number);
+            continue;
+        }
+        in->admit_try = v[i].try_number;
+        sched_push(&e->sched, r, v[i].id, r->dag->tasks[in->task].priority,
+                   r->tasks[in->task].pool);
+        run__mark(r);
+    }
+    engine_pump(e);
+    engine_uncork(e);
 }
 
 /* ---- for run.c ---- */
+
+void engine__push(struct engine *e, struct run *r, uint32_t ii)
+{
+    struct run_inst *in = run__inst_at(r, ii);
+    const struct dag_task *t = &r->dag->tasks[in->task];
+    uint32_t pool = r->tasks[in->task].pool;
+    const char *name = e->sched.pools.v[pool].name;
+    if (e->admit && admit_limits(e->admit, name)) {
+        admit_want(e->admit, r, ii, r->run_id, run__inst_id(r, in), in->try_number + 1, name,
+                   t->priority);
+        return;
+    }
+    sched_push(&e->sched, r, ii, t->priority, pool);
+}
+
+/* Gives back the database slots of the run's instances granted but not claimed (dropped
+ * from the ready queue with them), and withdraws those still waiting. */
+static void engine_admit_drop(struct engine *e, struct run *r)
+{
+    if (!e->admit)
+        return;
+    admit_withdraw(e->admit, r);
+    for (uint32_t ii = 0; ii < r->insts.n; ii++) {
+        struct run_inst *in = run__inst_at(r, ii);
+        if (in->admit_try && !in->slot_held) {
+            admit_release(e->admit, r->run_id, run__inst_id(r, in), in->admit_try);
+            in->admit_try = 0;
+        }
+    }
+}
+
+void engine__drop(struct engine *e, struct run *r)
+{
+    sched_drop(&e->sched, r);
+    engine_admit_drop(e, r);
+}
+
+void engine__slot_done(struct engine *e, struct run *r, uint32_t ii)
+{
+    struct run_inst *in = run__inst_at(r, ii);
+    in->slot_held = false;
+    sched_done(&e->sched, r->tasks[in->task].pool);
+    if (in->admit_try) {
+        admit_release(e->admit, r->run_id, run__inst_id(r, in), in->admit_try);
+        in->admit_try = 0;
+    }
+}
 
 void engine__pend_running(struct engine *e, struct run *r, uint32_t inst)
 {
@@ -338,7 +483,7 @@ void engine__forget_run(struct engine *e, struct run *r)
             e->ended.n--;
             i--;
         }
-    sched_drop(&e->sched, r);
+    engine__drop(e, r);
 }
 
 void engine__run_ended(struct engine *e, struct run *r)
@@ -351,34 +496,10 @@ void engine__run_ended(struct engine *e, struct run *r)
 void engine__note_latency(struct engine *e, int64_t latency_ns)
 {
     metrics_note_latency_ns(latency_ns);
-    if (latency_ns < 0)
-        return;
-    int64_t us = latency_ns / 1000;
-    uint32_t v = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
-    if (e->latency_us.n < ENGINE_LATENCY_MAX)
-        VEC_PUSH(&e->latency_us, v);
-    else
-        e->latency_us.v[e->latency_total % ENGINE_LATENCY_MAX] = v;
-    e->latency_total++;
-}
-
-static int engine_cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
+    pctl_note_ns(&e->latency, latency_ns);
 }
 
 int64_t engine_latency_pct(const struct engine *e, double p)
 {
-    size_t n = e->latency_us.n;
-    if (n == 0)
-        return 0;
-    uint32_t *v = xmemdup(e->latency_us.v, n * sizeof(uint32_t));
-    qsort(v, n, sizeof(uint32_t), engine_cmp_u32);
-    size_t k = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
-    if (k >= n)
-        k = n - 1;
-    int64_t r = v[k];
-    free(v);
-    return r;
+    return pctl_get_us(&e->latency, p);
 }

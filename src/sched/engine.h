@@ -56,7 +56,8 @@ struct engine_opts {
     void (*on_commit)(void *ud, uint64_t seq, size_t nevents);
     void *commit_ud;
     /* A scheduler's id in the registry whose row fences every write (store_writer_set_fence;
-     * 0: none). */
+     * 0: none). On PostgreSQL it also makes every pool set with engine_set_pool hold across
+     * the schedulers of the database (admit.h); the default pool stays this one's own. */
     int64_t fence_id;
 };
 
@@ -70,7 +71,8 @@ void engine_stop(struct engine *e, engine_stopped_fn done, void *ud);
 
 /* Sets a pool's slots (a pool not set has SCHED_POOL_DEFAULT_SLOTS) and the parallelism
  * (0: nothing new starts, as when a daemon stops); waiting tasks start at once if slots were
- * freed. */
+ * freed. With engine_opts.fence_id on PostgreSQL, a pool set here is limited across schedulers: its
+ * tries wait for a slot granted by the database, and the database's `pools` row wins over slots. */
 void engine_set_pool(struct engine *e, const char *name, int slots);
 void engine_set_parallelism(struct engine *e, int parallelism);
 /* Makes and checks the scratch folder for tries' outputs (logpath.h) at each run's start and
@@ -86,6 +88,8 @@ const char *engine_scratch(struct engine *e);
  * number the writer gave it (durable once the writer reports it), or 0 when the store has
  * failed or the engine has no writer. */
 uint64_t engine_put_run(struct engine *e, const struct run_rec *rec);
+/* engine_opts.fence_id: the scheduler's id in the registry, or 0. */
+int64_t engine_sched_id(const struct engine *e);
 /* engine_stop has been called. */
 bool engine_stopping(const struct engine *e);
 
@@ -98,10 +102,9 @@ void engine_pump(struct engine *e);
 /* Statistics for logs: commits and changes written so far. */
 void engine_stats(const struct engine *e, uint64_t *commits, uint64_t *changes);
 /* Scheduling latency, from a task instance becoming ready (upstream met, or its retry
- * delay over) to its process having started, over the last ENGINE_LATENCY_MAX tries (a
+ * delay over) to its process having started, over the last PCTL_MAX tries (a
  * fixed 256 KiB however long a daemon runs; /metrics has the histogram of all of them):
  * percentiles in microseconds (p in 0..100). 0 when none. */
-#define ENGINE_LATENCY_MAX 65536
 int64_t engine_latency_pct(const struct engine *e, double p);
 
 #endif

@@ -390,8 +390,7 @@ void run__ready(struct run *r, uint32_t ii)
     in->ready_ns = when_mono_ns();
     /* No wait for durability here: the try's claim, made when it gets a slot, is recorded
      * after what made it ready and is waited for (run__sched_start). */
-    const struct dag_task *t = &r->dag->tasks[in->task];
-    sched_push(&r->e->sched, r, ii, t->priority, r->tasks[in->task].pool);
+    engine__push(r->e, r, ii);
     VEC_PUSH(&r->readied, ii);
 }
 
@@ -781,7 +780,7 @@ static void run_abort_waiting(struct run *r)
  * are dropped. The run ends once every killed try has reported. */
 static void run_abort(struct run *r)
 {
-    sched_drop(&r->e->sched, r);
+    engine__drop(r->e, r);
     r->gates.n = r->gates_head = 0; /* their claims end below, with the running tries */
     run_abort_waiting(r);
     /* http and wait tries report from inside their cancel call, changing r->running: work on
@@ -1055,7 +1054,7 @@ void run_drain(struct run *r)
         return;
     log_info("run draining", "run=%s running=%zu", log_q(r->run_id), r->running.n);
     r->draining = true;
-    sched_drop(&r->e->sched, r); /* claimed tries are in flight: they start and end */
+    engine__drop(r->e, r); /* claimed tries are in flight: they start and end */
     run_drain_check(r);
 }
 
@@ -1065,7 +1064,7 @@ void run_halt(struct run *r)
         return;
     log_info(r->draining ? "run drained" : "run halted", "run=%s running=%zu", log_q(r->run_id),
              r->running.n);
-    sched_drop(&r->e->sched, r);
+    engine__drop(r->e, r);
     r->gates.n = r->gates_head = 0;
     VEC(uint32_t) ids = {0};
     for (size_t i = 0; i < r->running.n; i++)

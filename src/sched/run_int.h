@@ -25,6 +25,7 @@
 #include "base/buf.h"
 #include "base/compiler.h"
 #include "base/hmap.h"
+#include "base/pctl.h"
 #include "base/vec.h"
 #include "dag/dag.h"
 #include "dag/state.h"
@@ -42,6 +43,7 @@ struct spawn_result;
 struct httptask;
 struct waiter;
 struct engine;
+struct admit;
 
 extern char **environ;
 
@@ -58,6 +60,8 @@ struct engine {
     char *home;
     struct store_writer *w;
     struct sched sched;
+    struct admit *admit; /* owned: pools across schedulers (engine_opts.fence_id), or NULL */
+    int64_t sched_id;    /* engine_opts.fence_id */
     struct httptask_client *http; /* made on the first http or wait task */
     int http_max_per_host;        /* its limit per host (engine_opts) */
     bool gate_on_durable;
@@ -82,8 +86,7 @@ struct engine {
     int open_handles;
     engine_stopped_fn stopped;
     void *stopped_ud;
-    VEC(uint32_t) latency_us; /* ready -> process started: a ring of the last tries' */
-    uint64_t latency_total;   /* tries noted so far */
+    struct pctl latency; /* ready -> process started, of the last tries */
 };
 
 #define RUN_CMD_MAX      (1024 * 1024) /* bytes of an expanded command */
@@ -117,6 +120,7 @@ enum { RUN_PREP_NONE, RUN_PREP_BUSY, RUN_PREP_DONE };
 
 struct run_inst {
     uint32_t task;
+    int admit_try;     /* the try a pool slot of the database was granted to (admit.h), or 0 */
     int32_t map_index; /* -1 when not mapped */
     enum ti_state state;
     int try_number;
@@ -433,6 +437,15 @@ struct run *run__next_live(struct run *r);
 void engine__pend_running(struct engine *e, struct run *r, uint32_t inst);
 /* The run is being freed: drop every reference the engine holds to it. */
 void engine__forget_run(struct engine *e, struct run *r);
+/* Instance ii became ready: onto the ready queue, or first to the database for a slot of its
+ * pool when that pool is limited across schedulers (admit.h). */
+void engine__push(struct engine *e, struct run *r, uint32_t ii);
+/* Drops the run's instances waiting for a slot, here and in the database (cancel, drain,
+ * halt). */
+void engine__drop(struct engine *e, struct run *r);
+/* Instance ii's try gives its slots back: the parallelism's and its pool's (here, and in the
+ * database when granted there). */
+void engine__slot_done(struct engine *e, struct run *r, uint32_t ii);
 /* A process started latency_ns after its instance became ready (statistics). */
 void engine__note_latency(struct engine *e, int64_t latency_ns);
 /* The run has ended: report it to its owner soon (run__report_ended). */

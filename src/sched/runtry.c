@@ -525,8 +525,7 @@ static void run_start_wait(struct run *r, uint32_t ii, struct run_try *tr)
         return;
     }
     /* A wait holds no slot while it waits (SPEC section 7). */
-    in->slot_held = false;
-    sched_done(&r->e->sched, r->tasks[in->task].pool);
+    engine__slot_done(r->e, r, ii);
 }
 
 /* Submits the 'running' records of an instance's current try if they are still pending. */
@@ -716,8 +715,7 @@ static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e)
     const struct dag_task *t = &r->dag->tasks[in->task];
     int64_t now = when_now_ms();
     if (in->slot_held)
-        sched_done(&r->e->sched, r->tasks[in->task].pool);
-    in->slot_held = false;
+        engine__slot_done(r->e, r, ii);
     /* out of the running set (swap-remove) */
     uint32_t pos = in->run_pos, last = r->running.v[r->running.n - 1];
     r->running.v[pos] = last;

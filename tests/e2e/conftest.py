@@ -321,7 +321,8 @@ def _drop_test_dbs():
 
 @pytest.fixture(scope="session")
 def pg_cluster():
-    """The session's PostgreSQL cluster (PgCluster; .dir is its socket folder)."""
+    """The session's PostgreSQL cluster (PgCluster; .dir is its socket folder). Shared by every
+    test (and by every pass of scripts/test-all): never stop or restart it; use pg_private."""
     return session_pg()
 
 

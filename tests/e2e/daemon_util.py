@@ -35,8 +35,10 @@ class Daemon:
 
     cmd = "standalone"
 
-    def __init__(self, b, args, log_path):
+    def __init__(self, b, args, log_path, cmd=None):
         self.b = b
+        if cmd:
+            self.cmd = cmd
         self.args = [str(a) for a in args]
         self.log_path = log_path
         self.proc = None
@@ -121,9 +123,9 @@ class Daemons:
         self.tmp = tmp_path
         self.all = []
 
-    def __call__(self, b, *args, wait_up=True, log_name="daemon.log"):
-        """Starts `baram standalone ARGS` on b's home and folder; returns the Daemon."""
-        d = Daemon(b, args, self.tmp / log_name)
+    def __call__(self, b, *args, wait_up=True, log_name="daemon.log", cmd=None):
+        """Starts `baram standalone ARGS` (or cmd) on b's home and folder; returns the Daemon."""
+        d = Daemon(b, args, self.tmp / log_name, cmd)
         self.all.append(d)
         return d.start(wait_up=wait_up)
 
