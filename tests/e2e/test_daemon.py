@@ -1496,7 +1496,7 @@ GRACE = """
 dag: gr
 tasks:
   a:
-    run: echo $$ > a.pid.$BARAM_TRY; echo a >> a.count; sleep 1; touch a.done
+    run: echo a >> a.count; echo $$ > a.pid.$BARAM_TRY; sleep 1; touch a.done
   b:
     needs: [a]
     run: echo b >> b.count
