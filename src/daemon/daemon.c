@@ -1208,7 +1208,7 @@ static void dbeat_work(uv_work_t *req)
     struct daemon *d = b->d;
     if ((b->rc = store_node_heartbeat(d->hb, d->node_id, &b->alive, &b->err)) < 0 || !b->alive)
         return;
-    /* Any scheduler may reap (idempotent, rows another holds are skipped): the runs of
+    /* Any scheduler may reap (idempotent, it waits for a batch holding the row): the runs of
      * one silent past dead_after become claimable. */
     if (d->shared)
         b->rc = store_reap_nodes(d->hb, d->dead_after_ms, &b->reaped, &b->err);
@@ -1457,10 +1457,11 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
         goto out_free;
     if (o->locked && (rc = o->locked(o->ready_ud, e)) < 0)
         goto out_lock;
+    d->dead_after_ms = o->dead_after_ms > 0 ? o->dead_after_ms : DAEMON_DEAD_AFTER_MS;
+    store_set_dead_after(d->dead_after_ms);
     if ((rc = store_open(o->store_url, &d->ctl, e)) < 0)
         goto out_lock;
     d->shared = store_shared(d->ctl);
-    d->dead_after_ms = o->dead_after_ms > 0 ? o->dead_after_ms : DAEMON_DEAD_AFTER_MS;
     if ((rc = store_open(o->store_url, &d->hb, e)) < 0 || (rc = daemon_register(d, e)) < 0)
         goto out_store;
     if ((rc = uv_loop_init(&d->loop)) < 0) {

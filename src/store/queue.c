@@ -211,7 +211,10 @@ static int queue_start_runs_tx(PGconn *c, const struct queue_run *v, size_t n, i
                                int64_t sched_id, char ***started, size_t *nstarted, struct err *e)
 {
     /* Blocking, not the try form: it is the transaction's first statement, so its holder
-     * waits on nothing this one holds, and a run must not wait a whole sync for its turn. */
+     * waits on nothing this one holds, and a run must not wait a whole sync for its turn. The
+     * wait is bounded: a holder frozen mid-transaction loses its session after
+     * idle_in_transaction_session_timeout, and lock_timeout ends the wait (pg__set_limits);
+     * the runs are then offered again at the next sync. */
     int r = queue_exec(c, "SELECT pg_advisory_xact_lock(" QUEUE_STR(QUEUE_LOCK_RUNS) ")", 0, NULL,
                        "taking the runs' lock", NULL, e);
     if (r < 0)

@@ -465,6 +465,11 @@ bool store_shared(const struct store *s)
     return s->be->shared;
 }
 
+void store_set_dead_after(int64_t dead_after_ms)
+{
+    pg__set_limits(dead_after_ms);
+}
+
 int store_node_register(struct store *s, const struct node_rec *n, int64_t *id, struct err *e)
 {
     *id = 0;

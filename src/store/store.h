@@ -358,6 +358,10 @@ void node_rec_release(struct node_rec *n);
 void store_free_nodes(struct node_rec *v, size_t n);
 /* Whether processes on other hosts may share this store (PostgreSQL): several schedulers. */
 bool store_shared(const struct store *s);
+/* Bounds PostgreSQL connections opened from now on by a scheduler's dead_after: a transaction
+ * left idle (a frozen process) ends, a lock wait and unacknowledged traffic give up, each well
+ * under dead_after. Call before the first store_open; no effect on SQLite. */
+void store_set_dead_after(int64_t dead_after_ms);
 /* Registers a process (role, name, hostname, pid, queues, slots, home of n; active, started
  * and heartbeat now): its id in *id. In the same transaction, an active row of the same role,
  * host and home (a predecessor that crashed: its successor holds the home's lock) is declared

@@ -1,0 +1,70 @@
+"""Several schedulers on one PostgreSQL database, the hard cases (review of issue 11): a
+scheduler frozen inside a writer batch, one cut off from the database, one back from an outage,
+a queued run changed while a scheduler admits it, cancel requests of other schedulers' runs.
+dead_after is 3 s, heartbeat 1 s, unless a test says otherwise.
+"""
+
+import signal
+
+import pytest
+
+from conftest import PgCluster
+from daemon_util import daemons, poll  # noqa: F401 (daemons: a fixture)
+from test_ha import DEAD_AFTER, ha  # noqa: F401 (ha: a fixture)
+
+pytestmark = pytest.mark.pg_only
+
+SLEEPY = """
+dag: sleepy
+tasks:
+  t: {run: 'echo "$BARAM_RUN_ID t start" >> LOG; echo $$ > PIDFILE; sleep 60; echo "$BARAM_RUN_ID t done" >> LOG'}
+"""
+
+
+def proc_state(pid):
+    """The state letter of /proc/PID/stat (T: stopped), None when the process is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+def alive(pid):
+    return proc_state(pid) not in (None, "Z")
+
+
+def cluster_of(url):
+    """The PgCluster and database name of a tests' URL."""
+    db, rest = url.split(":///", 1)[1].split("?", 1)
+    host = [kv.split("=", 1)[1] for kv in rest.split("&") if kv.startswith("host=")][0]
+    return PgCluster(host), db
+
+
+def test_frozen_inside_a_batch_is_declared_dead(ha):
+    """A scheduler frozen (SIGSTOP) while its writer holds its fence lock (FOR SHARE on its
+    workers row, inside a batch) is still declared dead: the server ends its idle transaction,
+    the reaper waits for the row instead of skipping it, and another scheduler finishes the
+    run within dead_after + 5 s of being able to judge."""
+    ha.write_dag("one.yaml", """
+dag: one
+tasks:
+  t: {run: 'echo "$BARAM_RUN_ID t start" >> LOG; echo "$BARAM_RUN_ID t done" >> LOG', retries: 2}
+""")
+    (run_id,) = ha.trigger("one")
+    ha.home(0).env["BARAM_FAULT"] = "FP_STOP_IN_BATCH"
+    a = ha.start(0)
+    try:
+        assert poll(lambda: proc_state(a.pid) == "T", 10), a.log()
+        aid = ha.q("SELECT id FROM workers WHERE pid = ?", a.pid)[0][0]
+        assert ha.owner(run_id) == int(aid)
+        b = ha.start(1)
+        bid = ha.sched_id(b)
+        # b judges others once it has beaten for dead_after itself; a is silent by then.
+        assert poll(lambda: ha.runs()[run_id] == "success", 2 * DEAD_AFTER + 5), b.log()
+        assert ha.owner(run_id) == bid
+        assert ha.q("SELECT state FROM workers WHERE id = ?", aid) == [("dead",)]
+    finally:
+        a.proc.send_signal(signal.SIGKILL)
+        a.proc.wait(10)
+    ha.no_deadlock()
