@@ -201,11 +201,12 @@ struct daemon {
      * its own connection (hb, used by one heartbeat job at a time on the pool). */
     int64_t node_id;
     char node_name[300];
-    bool shared;      /* the store may have other schedulers */
-    bool fenced;      /* declared dead, or a write refused: it steps down */
-    struct store *hb; /* the heartbeat's connection */
-    bool hb_busy;     /* a heartbeat job is in flight */
-    int hb_failures;  /* heartbeats failed in a row */
+    bool shared;       /* the store may have other schedulers */
+    bool fenced;       /* declared dead, or a write refused: it steps down */
+    struct store *hb;  /* the heartbeat's connection */
+    bool hb_busy;      /* a heartbeat job is in flight */
+    int hb_failures;   /* heartbeats failed in a row */
+    uint64_t hb_ok_ms; /* loop time of the last beat that succeeded (registering counts) */
     int64_t dead_after_ms;
     uv_timer_t hb_timer;
 };
@@ -1196,10 +1197,12 @@ static void daemon_step_down(struct daemon *d, const char *why)
 struct dbeat {
     uv_work_t req;
     struct daemon *d;
+    uint64_t at_ms; /* loop time the beat was sent */
+    bool may_reap;
     bool alive;
     size_t reaped;
-    int rc;
-    struct err err;
+    int rc, reap_rc;
+    struct err err, reap_err;
 };
 
 static void dbeat_work(uv_work_t *req)
@@ -1210,8 +1213,8 @@ static void dbeat_work(uv_work_t *req)
         return;
     /* Any scheduler may reap (idempotent, it waits for a batch holding the row): the runs of
      * one silent past dead_after become claimable. */
-    if (d->shared)
-        b->rc = store_reap_nodes(d->hb, d->dead_after_ms, &b->reaped, &b->err);
+    if (b->may_reap)
+        b->reap_rc = store_reap_nodes(d->hb, d->dead_after_ms, &b->reaped, &b->reap_err);
 }
 
 static void dbeat_after(uv_work_t *req, int status)
@@ -1227,7 +1230,11 @@ static void dbeat_after(uv_work_t *req, int status)
                      d->hb_failures, log_q(err_msg(&b->err)));
     } else {
         d->hb_failures = 0;
+        d->hb_ok_ms = b->at_ms;
     }
+    if (b->reap_rc < 0)
+        log_warn("declaring silent schedulers dead failed (tried again at the next beat)",
+                 "scheduler=%s err=%s", log_q(d->node_name), log_q(err_msg(&b->reap_err)));
     if (b->rc == 0 && !b->alive && !d->stopping)
         daemon_step_down(d, "declared dead by the other schedulers (no heartbeat in time)");
     else if (b->reaped > 0) {
@@ -1241,11 +1248,23 @@ static void dbeat_after(uv_work_t *req, int status)
 static void daemon_on_beat(uv_timer_t *t)
 {
     struct daemon *d = t->data;
-    if (d->hb_busy || d->fenced)
+    if (d->fenced)
+        return;
+    uint64_t now = uv_now(&d->loop);
+    /* Silent for 3/4 of dead_after (beats failing or one hanging), it may be declared dead
+     * any moment and its runs resumed elsewhere: it stops its tries before that can happen,
+     * as a worker does (SPEC section 12). */
+    if (d->shared && now - d->hb_ok_ms >= (uint64_t)d->dead_after_ms * 3 / 4) {
+        daemon_step_down(d, "no heartbeat recorded for 3/4 of dead_after");
+        return;
+    }
+    if (d->hb_busy)
         return;
     struct dbeat *b = xcalloc(1, sizeof(*b));
     b->d = d;
     b->req.data = b;
+    b->at_ms = now;
+    b->may_reap = d->shared;
     d->hb_busy = true;
     if (uv_queue_work(&d->loop, &b->req, dbeat_work, dbeat_after) < 0) {
         d->hb_busy = false;
@@ -1493,6 +1512,7 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
     uv_timer_init(&d->loop, &d->grace_timer);
     uv_timer_init(&d->loop, &d->drain_timer);
     uv_timer_init(&d->loop, &d->hb_timer);
+    d->hb_ok_ms = uv_now(&d->loop); /* registering was a beat */
     d->plan_timer.data = d->resync_timer.data = d->grace_timer.data = d->drain_timer.data = d;
     d->hb_timer.data = d;
     uv_signal_init(&d->loop, &d->sigterm);

@@ -4,7 +4,9 @@ a queued run changed while a scheduler admits it, cancel requests of other sched
 dead_after is 3 s, heartbeat 1 s, unless a test says otherwise.
 """
 
+import os
 import signal
+import time
 
 import pytest
 
@@ -68,3 +70,31 @@ tasks:
         a.proc.send_signal(signal.SIGKILL)
         a.proc.wait(10)
     ha.no_deadlock()
+
+
+def test_cut_off_scheduler_stops_its_tries(ha, tmp_path):
+    """A scheduler that cannot reach the database (no new connection allowed, its sessions
+    ended) stops its own tries within 3/4 of dead_after, before the others could declare it
+    dead and run them again; it exits 1."""
+    pidfile = tmp_path / "t.pid"
+    ha.write_dag("sleepy.yaml", SLEEPY.replace("PIDFILE", str(pidfile)))
+    a = ha.start(0)
+    (run_id,) = ha.trigger("sleepy")
+    assert poll(lambda: pidfile.exists() and pidfile.read_text().strip(), 10), a.log()
+    task = int(pidfile.read_text())
+    assert alive(task)
+    pg, db = cluster_of(ha.url)
+    pg.psql("ALTER DATABASE %s ALLOW_CONNECTIONS false;"
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '%s';"
+            % (db, db))
+    cut = time.monotonic()
+    try:
+        assert poll(lambda: not alive(task), DEAD_AFTER + 2), a.log()
+        took = time.monotonic() - cut
+        assert took < DEAD_AFTER, took  # before anyone could have declared it dead
+    finally:
+        pg.psql("ALTER DATABASE %s ALLOW_CONNECTIONS true" % db)
+        assert a.proc.wait(40) == 1, a.log()
+        assert a.lines("scheduler lost its runs: stopping its tries and exiting"), a.log()
+        if alive(task):
+            os.kill(task, signal.SIGKILL)
