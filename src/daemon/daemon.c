@@ -201,12 +201,13 @@ struct daemon {
      * its own connection (hb, used by one heartbeat job at a time on the pool). */
     int64_t node_id;
     char node_name[300];
-    bool shared;       /* the store may have other schedulers */
-    bool fenced;       /* declared dead, or a write refused: it steps down */
-    struct store *hb;  /* the heartbeat's connection */
-    bool hb_busy;      /* a heartbeat job is in flight */
-    int hb_failures;   /* heartbeats failed in a row */
-    uint64_t hb_ok_ms; /* loop time of the last beat that succeeded (registering counts) */
+    bool shared;           /* the store may have other schedulers */
+    bool fenced;           /* declared dead, or a write refused: it steps down */
+    struct store *hb;      /* the heartbeat's connection */
+    bool hb_busy;          /* a heartbeat job is in flight */
+    int hb_failures;       /* heartbeats failed in a row */
+    uint64_t hb_ok_ms;     /* loop time of the last beat that succeeded (registering counts) */
+    uint64_t hb_steady_ms; /* since when beats succeed in a row; 0 after a failure */
     int64_t dead_after_ms;
     uv_timer_t hb_timer;
 };
@@ -1225,12 +1226,15 @@ static void dbeat_after(uv_work_t *req, int status)
     if (status < 0 && b->rc == 0)
         b->rc = status;
     if (b->rc < 0) {
+        d->hb_steady_ms = 0;
         if (d->hb_failures++ == 0 || d->hb_failures % 10 == 0)
             log_warn("heartbeat failed", "scheduler=%s failures=%d err=%s", log_q(d->node_name),
                      d->hb_failures, log_q(err_msg(&b->err)));
     } else {
         d->hb_failures = 0;
         d->hb_ok_ms = b->at_ms;
+        if (d->hb_steady_ms == 0)
+            d->hb_steady_ms = b->at_ms;
     }
     if (b->reap_rc < 0)
         log_warn("declaring silent schedulers dead failed (tried again at the next beat)",
@@ -1264,7 +1268,10 @@ static void daemon_on_beat(uv_timer_t *t)
     b->d = d;
     b->req.data = b;
     b->at_ms = now;
-    b->may_reap = d->shared;
+    /* Only one that has itself beaten steadily for dead_after judges the others: after an
+     * outage everybody's heartbeat is old, the first one back must not reap them all. */
+    b->may_reap =
+        d->shared && d->hb_steady_ms != 0 && now - d->hb_steady_ms >= (uint64_t)d->dead_after_ms;
     d->hb_busy = true;
     if (uv_queue_work(&d->loop, &b->req, dbeat_work, dbeat_after) < 0) {
         d->hb_busy = false;
@@ -1512,7 +1519,7 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
     uv_timer_init(&d->loop, &d->grace_timer);
     uv_timer_init(&d->loop, &d->drain_timer);
     uv_timer_init(&d->loop, &d->hb_timer);
-    d->hb_ok_ms = uv_now(&d->loop); /* registering was a beat */
+    d->hb_ok_ms = d->hb_steady_ms = uv_now(&d->loop); /* registering was a beat */
     d->plan_timer.data = d->resync_timer.data = d->grace_timer.data = d->drain_timer.data = d;
     d->hb_timer.data = d;
     uv_signal_init(&d->loop, &d->sigterm);

@@ -98,3 +98,20 @@ def test_cut_off_scheduler_stops_its_tries(ha, tmp_path):
         assert a.lines("scheduler lost its runs: stopping its tries and exiting"), a.log()
         if alive(task):
             os.kill(task, signal.SIGKILL)
+
+
+def test_no_scheduler_reaped_before_the_reaper_beats_steadily(ha):
+    """A scheduler judges others only after it has itself beaten for dead_after: back from an
+    outage (or just started), everybody's heartbeat is old, and the first one back must not
+    declare them all dead. The silent scheduler is a row whose heartbeat is an hour old."""
+    ha.home(0).env["BARAM_SCHEDULER_DEAD_AFTER"] = "6s"
+    ha.q("INSERT INTO workers (role, name, hostname, pid, queues, slots, home, heartbeat_at) "
+         "VALUES ('scheduler', 'other:1', 'otherhost', 1, ARRAY['default'], 4, '/elsewhere', "
+         "now() - interval '1 hour')")
+    a = ha.start(0)
+    assert poll(lambda: ha.sched_id(a), 10)
+    time.sleep(3.0)  # three beats of a, half its dead_after
+    assert ha.q("SELECT state FROM workers WHERE name = 'other:1'") == [("active",)], a.log()
+    assert poll(lambda: ha.q("SELECT state FROM workers WHERE name = 'other:1'")
+                == [("dead",)], 10), a.log()
+    assert a.stop() == 0
