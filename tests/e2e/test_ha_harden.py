@@ -6,6 +6,7 @@ dead_after is 3 s, heartbeat 1 s, unless a test says otherwise.
 
 import os
 import signal
+import subprocess
 import time
 
 import pytest
@@ -114,4 +115,47 @@ def test_no_scheduler_reaped_before_the_reaper_beats_steadily(ha):
     assert ha.q("SELECT state FROM workers WHERE name = 'other:1'") == [("active",)], a.log()
     assert poll(lambda: ha.q("SELECT state FROM workers WHERE name = 'other:1'")
                 == [("dead",)], 10), a.log()
+    assert a.stop() == 0
+
+
+def test_admission_does_not_overwrite_a_concurrent_cancel(ha):
+    """A queued run cancelled while a scheduler admits it (its start waits for the cancel's
+    row lock) stays cancelled: the start re-checks the row it updates, and the task never
+    runs."""
+    ha.write_dag("one.yaml", """
+dag: one
+max_active_runs: 1
+tasks:
+  t: {run: 'echo "$BARAM_RUN_ID t start" >> LOG; sleep 2; echo "$BARAM_RUN_ID t done" >> LOG'}
+""")
+    a = ha.start(0)
+    (first,) = ha.trigger("one")
+    assert poll(lambda: (first, "t", "start") in ha.lines(), 10), a.log()
+    (run_id,) = ha.trigger("one")
+    assert poll(lambda: ha.owner(run_id) == ha.sched_id(a), 10), a.log()
+    assert ha.runs()[run_id] == "queued"
+    pg, db = cluster_of(ha.url)
+    cmd = ["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", pg.dir, "-U", "postgres", "-d", db]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    psql = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            env=env)
+    try:
+        psql.stdin.write("BEGIN;\nUPDATE runs SET state = 'cancelled' WHERE run_id = '%s';\n"
+                         % run_id)
+        psql.stdin.flush()
+        assert psql.stdout.readline().strip() == "BEGIN"
+        assert psql.stdout.readline().strip() == "UPDATE 1"
+        # The first run ends; the scheduler's start of the second waits for this transaction.
+        waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' " \
+                  "AND query LIKE '%UPDATE runs r SET state = ''running''%'"
+        assert poll(lambda: ha.q(waiting)[0][0] > 0, 15), a.log()
+        psql.stdin.write("COMMIT;\n")
+        psql.stdin.flush()
+        assert psql.stdout.readline().strip() == "COMMIT"
+    finally:
+        psql.stdin.close()
+        psql.wait(10)
+    time.sleep(3)
+    assert ha.runs()[run_id] == "cancelled", a.log()
+    assert (run_id, "t", "start") not in ha.lines()
     assert a.stop() == 0
