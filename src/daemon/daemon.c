@@ -383,8 +383,8 @@ static bool djob_owns(const struct djob *j, const char *run_id)
 }
 
 /* A sync's requests about unfinished runs another scheduler owns (several schedulers on one
- * database) are that scheduler's to carry out: each such run goes in j->elsewhere, and a
- * request the take deleted (a cancel) is put back for its owner to take. */
+ * database) are that scheduler's to carry out: each such run goes in j->elsewhere. Only
+ * lasting ones (clears) are seen here; the take leaves the others in place for the owner. */
 static void djob_requests_elsewhere(struct djob *j, struct store *s)
 {
     for (size_t i = 0; i < j->nreqs; i++) {
@@ -400,11 +400,6 @@ static void djob_requests_elsewhere(struct djob *j, struct store *s)
             continue;
         j->elsewhere = xrealloc(j->elsewhere, (j->nelsewhere + 1) * sizeof(char *));
         j->elsewhere[j->nelsewhere++] = xstrdup(q->run_id);
-        bool lasting =
-            strncmp(q->kind, STORE_REQUEST_LASTING, sizeof STORE_REQUEST_LASTING - 1) == 0;
-        if (!lasting && store_put_request(s, q->run_id, q->kind, NULL) < 0)
-            log_warn("cannot hand a request over to the run's scheduler", "run=%s request=%s",
-                     log_q(q->run_id), log_q(q->kind));
     }
 }
 
@@ -417,12 +412,13 @@ static void djob_work(uv_work_t *req)
     err.code = 0;
     switch (j->kind) {
     case DJOB_SYNC:
-        if ((j->rc = store_take_requests(s, &j->reqs, &j->nreqs, se)) < 0)
-            return djob_fail(j, "reading requests", se);
         /* Runs no scheduler owns (queued by the CLI or API, or released by one that stopped
-         * or died) become ours, a few at a time so that other schedulers get some. */
+         * or died) become ours, a few at a time so that other schedulers get some. Claimed
+         * first: their requests are ours to take in the same sync. */
         if ((j->rc = store_claim_runs(s, j->d->node_id, DAEMON_CLAIM_MAX, &j->claimed, se)) < 0)
             return djob_fail(j, "claiming runs", se);
+        if ((j->rc = store_take_requests(s, j->d->node_id, &j->reqs, &j->nreqs, se)) < 0)
+            return djob_fail(j, "reading requests", se);
         if ((j->rc = store_list_owned_runs(s, j->d->node_id, &j->runs, &j->nruns, se)) < 0)
             return djob_fail(j, "reading runs", se);
         djob_requests_elsewhere(j, s);

@@ -159,3 +159,38 @@ tasks:
     assert ha.runs()[run_id] == "cancelled", a.log()
     assert (run_id, "t", "start") not in ha.lines()
     assert a.stop() == 0
+
+
+def test_cancel_of_another_schedulers_run_is_left_in_place(ha):
+    """A cancel requested for a run another scheduler owns is not taken (deleted, then put
+    back: lost if the taker dies in between) by the scheduler that reads it first: the row
+    stays untouched until its owner takes it, and the owner cancels the run."""
+    for i in (0, 1):
+        ha.home(i).env["BARAM_SCHEDULER_DEAD_AFTER"] = "10s"
+    ha.write_dag("long.yaml", """
+dag: long
+tasks:
+  t: {run: 'echo "$BARAM_RUN_ID t start" >> LOG; sleep 60'}
+""")
+    b = ha.start(1)
+    (run_id,) = ha.trigger("long")
+    assert poll(lambda: (run_id, "t", "start") in ha.lines(), 10), b.log()
+    a = ha.start(0)
+    assert ha.owner(run_id) == ha.sched_id(b)
+    b.proc.send_signal(signal.SIGSTOP)  # b cannot take its request for now
+    try:
+        r = ha.home(0)("runs", "cancel", run_id, "--wait", "0")  # wakes a, which reads the request first
+        assert r.rc == 0, r
+        row = ha.q("SELECT xmin::text, kind FROM run_requests WHERE run_id = ?", run_id)
+        assert len(row) == 1, row
+        time.sleep(3)  # a's wake-up sync and its next resync
+        assert ha.q("SELECT xmin::text, kind FROM run_requests WHERE run_id = ?",
+                    run_id) == row, a.log()
+    finally:
+        b.proc.send_signal(signal.SIGCONT)
+    assert poll(lambda: ha.runs()[run_id] == "cancelled", 8), (a.log(), b.log())
+    assert b.lines("run ended") and not a.lines("run ended")
+    assert ha.q("SELECT count(*) FROM run_requests WHERE run_id = ?", run_id)[0][0] == 0
+    for d in (a, b):
+        assert d.stop() == 0
+    ha.no_deadlock()
