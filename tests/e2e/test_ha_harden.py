@@ -44,6 +44,19 @@ def cluster_of(url):
     return PgCluster(host), db
 
 
+def hold(url, sql):
+    """A psql session that ran sql and stays open (its locks held) until closed."""
+    pg, db = cluster_of(url)
+    cmd = ["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", pg.dir, "-U", "postgres", "-d", db]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    p.stdin.write(sql + "\n\\echo held\n")
+    p.stdin.flush()
+    while p.stdout.readline().strip() != "held":
+        pass
+    return p
+
+
 def test_frozen_inside_a_batch_is_declared_dead(ha):
     """A scheduler frozen (SIGSTOP) while its writer holds its fence lock (FOR SHARE on its
     workers row, inside a batch) is still declared dead: the server ends its idle transaction,
@@ -134,17 +147,9 @@ tasks:
     (run_id,) = ha.trigger("one")
     assert poll(lambda: ha.owner(run_id) == ha.sched_id(a), 10), a.log()
     assert ha.runs()[run_id] == "queued"
-    pg, db = cluster_of(ha.url)
-    cmd = ["psql", "-X", "-At", "-v", "ON_ERROR_STOP=1", "-h", pg.dir, "-U", "postgres", "-d", db]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    psql = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            env=env)
+    psql = hold(ha.url, "BEGIN;\nUPDATE runs SET state = 'cancelled' WHERE run_id = '%s';"
+                % run_id)
     try:
-        psql.stdin.write("BEGIN;\nUPDATE runs SET state = 'cancelled' WHERE run_id = '%s';\n"
-                         % run_id)
-        psql.stdin.flush()
-        assert psql.stdout.readline().strip() == "BEGIN"
-        assert psql.stdout.readline().strip() == "UPDATE 1"
         # The first run ends; the scheduler's start of the second waits for this transaction.
         waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' " \
                   "AND query LIKE '%UPDATE runs r SET state = ''running''%'"
@@ -194,3 +199,20 @@ tasks:
     for d in (a, b):
         assert d.stop() == 0
     ha.no_deadlock()
+
+
+def test_a_command_waiting_for_a_lock_gives_up(ha):
+    """No lock wait is unbounded: a command whose store open waits for a lock another session
+    holds (here the migrations' advisory lock) fails with the server's lock timeout, in about
+    10 s, instead of hanging."""
+    held = hold(ha.url, "SELECT pg_advisory_lock(7262000);")
+    try:
+        start = time.monotonic()
+        r = ha.home(0)("runs", "list", timeout=40)
+        took = time.monotonic() - start
+        assert r.rc != 0, r
+        assert "lock timeout" in r.err, r
+        assert took < 20, took
+    finally:
+        held.stdin.close()
+        held.wait(10)
