@@ -15,7 +15,8 @@
     X(FP_STORE_OPEN)                                                                               \
     X(FP_SPAWN)                                                                                    \
     X(FP_SPAWN_E2BIG)                                                                              \
-    X(FP_CRASH_AFTER_START)
+    X(FP_CRASH_AFTER_START)                                                                        \
+    X(FP_STOP_IN_BATCH)
 
 enum fault_point {
 #define X(name) name,

@@ -201,11 +201,13 @@ struct daemon {
      * its own connection (hb, used by one heartbeat job at a time on the pool). */
     int64_t node_id;
     char node_name[300];
-    bool shared;      /* the store may have other schedulers */
-    bool fenced;      /* declared dead, or a write refused: it steps down */
-    struct store *hb; /* the heartbeat's connection */
-    bool hb_busy;     /* a heartbeat job is in flight */
-    int hb_failures;  /* heartbeats failed in a row */
+    bool shared;           /* the store may have other schedulers */
+    bool fenced;           /* declared dead, or a write refused: it steps down */
+    struct store *hb;      /* the heartbeat's connection */
+    bool hb_busy;          /* a heartbeat job is in flight */
+    int hb_failures;       /* heartbeats failed in a row */
+    uint64_t hb_ok_ms;     /* loop time of the last beat that succeeded (registering counts) */
+    uint64_t hb_steady_ms; /* since when beats succeed in a row; 0 after a failure */
     int64_t dead_after_ms;
     uv_timer_t hb_timer;
 };
@@ -381,8 +383,8 @@ static bool djob_owns(const struct djob *j, const char *run_id)
 }
 
 /* A sync's requests about unfinished runs another scheduler owns (several schedulers on one
- * database) are that scheduler's to carry out: each such run goes in j->elsewhere, and a
- * request the take deleted (a cancel) is put back for its owner to take. */
+ * database) are that scheduler's to carry out: each such run goes in j->elsewhere. Only
+ * lasting ones (clears) are seen here; the take leaves the others in place for the owner. */
 static void djob_requests_elsewhere(struct djob *j, struct store *s)
 {
     for (size_t i = 0; i < j->nreqs; i++) {
@@ -398,11 +400,6 @@ static void djob_requests_elsewhere(struct djob *j, struct store *s)
             continue;
         j->elsewhere = xrealloc(j->elsewhere, (j->nelsewhere + 1) * sizeof(char *));
         j->elsewhere[j->nelsewhere++] = xstrdup(q->run_id);
-        bool lasting =
-            strncmp(q->kind, STORE_REQUEST_LASTING, sizeof STORE_REQUEST_LASTING - 1) == 0;
-        if (!lasting && store_put_request(s, q->run_id, q->kind, NULL) < 0)
-            log_warn("cannot hand a request over to the run's scheduler", "run=%s request=%s",
-                     log_q(q->run_id), log_q(q->kind));
     }
 }
 
@@ -415,12 +412,13 @@ static void djob_work(uv_work_t *req)
     err.code = 0;
     switch (j->kind) {
     case DJOB_SYNC:
-        if ((j->rc = store_take_requests(s, &j->reqs, &j->nreqs, se)) < 0)
-            return djob_fail(j, "reading requests", se);
         /* Runs no scheduler owns (queued by the CLI or API, or released by one that stopped
-         * or died) become ours, a few at a time so that other schedulers get some. */
+         * or died) become ours, a few at a time so that other schedulers get some. Claimed
+         * first: their requests are ours to take in the same sync. */
         if ((j->rc = store_claim_runs(s, j->d->node_id, DAEMON_CLAIM_MAX, &j->claimed, se)) < 0)
             return djob_fail(j, "claiming runs", se);
+        if ((j->rc = store_take_requests(s, j->d->node_id, &j->reqs, &j->nreqs, se)) < 0)
+            return djob_fail(j, "reading requests", se);
         if ((j->rc = store_list_owned_runs(s, j->d->node_id, &j->runs, &j->nruns, se)) < 0)
             return djob_fail(j, "reading runs", se);
         djob_requests_elsewhere(j, s);
@@ -1196,10 +1194,12 @@ static void daemon_step_down(struct daemon *d, const char *why)
 struct dbeat {
     uv_work_t req;
     struct daemon *d;
+    uint64_t at_ms; /* loop time the beat was sent */
+    bool may_reap;
     bool alive;
     size_t reaped;
-    int rc;
-    struct err err;
+    int rc, reap_rc;
+    struct err err, reap_err;
 };
 
 static void dbeat_work(uv_work_t *req)
@@ -1208,10 +1208,10 @@ static void dbeat_work(uv_work_t *req)
     struct daemon *d = b->d;
     if ((b->rc = store_node_heartbeat(d->hb, d->node_id, &b->alive, &b->err)) < 0 || !b->alive)
         return;
-    /* Any scheduler may reap (idempotent, rows another holds are skipped): the runs of
+    /* Any scheduler may reap (idempotent, it waits for a batch holding the row): the runs of
      * one silent past dead_after become claimable. */
-    if (d->shared)
-        b->rc = store_reap_nodes(d->hb, d->dead_after_ms, &b->reaped, &b->err);
+    if (b->may_reap)
+        b->reap_rc = store_reap_nodes(d->hb, d->dead_after_ms, &b->reaped, &b->reap_err);
 }
 
 static void dbeat_after(uv_work_t *req, int status)
@@ -1222,12 +1222,19 @@ static void dbeat_after(uv_work_t *req, int status)
     if (status < 0 && b->rc == 0)
         b->rc = status;
     if (b->rc < 0) {
+        d->hb_steady_ms = 0;
         if (d->hb_failures++ == 0 || d->hb_failures % 10 == 0)
             log_warn("heartbeat failed", "scheduler=%s failures=%d err=%s", log_q(d->node_name),
                      d->hb_failures, log_q(err_msg(&b->err)));
     } else {
         d->hb_failures = 0;
+        d->hb_ok_ms = b->at_ms;
+        if (d->hb_steady_ms == 0)
+            d->hb_steady_ms = b->at_ms;
     }
+    if (b->reap_rc < 0)
+        log_warn("declaring silent schedulers dead failed (tried again at the next beat)",
+                 "scheduler=%s err=%s", log_q(d->node_name), log_q(err_msg(&b->reap_err)));
     if (b->rc == 0 && !b->alive && !d->stopping)
         daemon_step_down(d, "declared dead by the other schedulers (no heartbeat in time)");
     else if (b->reaped > 0) {
@@ -1241,11 +1248,26 @@ static void dbeat_after(uv_work_t *req, int status)
 static void daemon_on_beat(uv_timer_t *t)
 {
     struct daemon *d = t->data;
-    if (d->hb_busy || d->fenced)
+    if (d->fenced)
+        return;
+    uint64_t now = uv_now(&d->loop);
+    /* Silent for 3/4 of dead_after (beats failing or one hanging), it may be declared dead
+     * any moment and its runs resumed elsewhere: it stops its tries before that can happen,
+     * as a worker does (SPEC section 12). */
+    if (d->shared && now - d->hb_ok_ms >= (uint64_t)d->dead_after_ms * 3 / 4) {
+        daemon_step_down(d, "no heartbeat recorded for 3/4 of dead_after");
+        return;
+    }
+    if (d->hb_busy)
         return;
     struct dbeat *b = xcalloc(1, sizeof(*b));
     b->d = d;
     b->req.data = b;
+    b->at_ms = now;
+    /* Only one that has itself beaten steadily for dead_after judges the others: after an
+     * outage everybody's heartbeat is old, the first one back must not reap them all. */
+    b->may_reap =
+        d->shared && d->hb_steady_ms != 0 && now - d->hb_steady_ms >= (uint64_t)d->dead_after_ms;
     d->hb_busy = true;
     if (uv_queue_work(&d->loop, &b->req, dbeat_work, dbeat_after) < 0) {
         d->hb_busy = false;
@@ -1457,10 +1479,11 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
         goto out_free;
     if (o->locked && (rc = o->locked(o->ready_ud, e)) < 0)
         goto out_lock;
+    d->dead_after_ms = o->dead_after_ms > 0 ? o->dead_after_ms : DAEMON_DEAD_AFTER_MS;
+    store_set_dead_after(d->dead_after_ms);
     if ((rc = store_open(o->store_url, &d->ctl, e)) < 0)
         goto out_lock;
     d->shared = store_shared(d->ctl);
-    d->dead_after_ms = o->dead_after_ms > 0 ? o->dead_after_ms : DAEMON_DEAD_AFTER_MS;
     if ((rc = store_open(o->store_url, &d->hb, e)) < 0 || (rc = daemon_register(d, e)) < 0)
         goto out_store;
     if ((rc = uv_loop_init(&d->loop)) < 0) {
@@ -1492,6 +1515,7 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
     uv_timer_init(&d->loop, &d->grace_timer);
     uv_timer_init(&d->loop, &d->drain_timer);
     uv_timer_init(&d->loop, &d->hb_timer);
+    d->hb_ok_ms = d->hb_steady_ms = uv_now(&d->loop); /* registering was a beat */
     d->plan_timer.data = d->resync_timer.data = d->grace_timer.data = d->drain_timer.data = d;
     d->hb_timer.data = d;
     uv_signal_init(&d->loop, &d->sigterm);

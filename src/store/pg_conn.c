@@ -8,6 +8,7 @@
 #include "store/pg_int.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -64,6 +65,27 @@ void pg__where(const char *url, char *buf, size_t n)
     PQfreemem(msg);
 }
 
+/* Server-side bounds of every connection this process opens (pg__set_limits): a session idle
+ * inside a transaction is ended, a lock wait gives up, unacknowledged data fails the
+ * connection. Written once before any connection is opened, then only read. */
+static int64_t limit_idle_tx_ms = 10000, limit_lock_ms = 10000, limit_tcp_ms = 10000;
+
+static int64_t clamp_ms(int64_t v, int64_t lo, int64_t hi)
+{
+    return v < lo ? lo : v > hi ? hi : v;
+}
+
+void pg__set_limits(int64_t dead_after_ms)
+{
+    if (dead_after_ms <= 0)
+        return;
+    /* Well under dead_after: a scheduler frozen inside a batch loses its transaction (and the
+     * row lock of its fence) long before the others would declare it dead. */
+    limit_idle_tx_ms = clamp_ms(dead_after_ms / 4, 500, 10000);
+    limit_lock_ms = clamp_ms(dead_after_ms / 2, 2000, 10000);
+    limit_tcp_ms = clamp_ms(dead_after_ms / 2, 1000, 10000);
+}
+
 static void quiet_notice(void *arg, const char *message)
 {
     (void)arg;
@@ -88,7 +110,7 @@ int pg__connect(const char *url, PGconn **out, struct err *e)
     char where[PG_WHERE_MAX];
     where_of(opts, where, sizeof where);
 
-    const char *keys[12], *vals[12];
+    const char *keys[16], *vals[16];
     int k = 0;
     keys[k] = "dbname", vals[k++] = url;
     if (!opt_val(opts, "connect_timeout"))
@@ -101,12 +123,23 @@ int pg__connect(const char *url, PGconn **out, struct err *e)
         keys[k] = "keepalives_interval", vals[k++] = "2";
     if (!opt_val(opts, "keepalives_count"))
         keys[k] = "keepalives_count", vals[k++] = "3";
+    char tcp[24], options[1024];
+    if (!opt_val(opts, "tcp_user_timeout")) {
+        snprintf(tcp, sizeof tcp, "%" PRId64, limit_tcp_ms);
+        keys[k] = "tcp_user_timeout", vals[k++] = tcp;
+    }
+    /* The URL's own options come last, so a setting of its own wins over baram's. */
+    const char *own = opt_val(opts, "options");
+    snprintf(options, sizeof options,
+             "-c idle_in_transaction_session_timeout=%" PRId64 " -c lock_timeout=%" PRId64 "%s%s",
+             limit_idle_tx_ms, limit_lock_ms, own ? " " : "", own ? own : "");
+    keys[k] = "options", vals[k++] = options;
     keys[k] = "fallback_application_name", vals[k++] = "baram";
     keys[k] = "client_encoding", vals[k++] = "UTF8";
     keys[k] = NULL, vals[k] = NULL;
-    PQconninfoFree(opts);
 
     PGconn *c = PQconnectdbParams(keys, vals, 1);
+    PQconninfoFree(opts);
     if (!c)
         return err_set(e, ERR_DB, "cannot connect to %s: out of memory", where);
     if (PQstatus(c) != CONNECTION_OK) {

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <libpq-fe.h>
 
@@ -39,6 +40,10 @@ struct err;
  * URL libpq refuses, an unreachable server, a missing database, refused credentials, or libpq
  * not installed. */
 int pg__connect(const char *url, PGconn **out, struct err *e) WARN_UNUSED;
+/* Bounds the connections opened from now on by dead_after (store_set_dead_after):
+ * idle_in_transaction_session_timeout dead_after/4, lock_timeout and tcp_user_timeout
+ * dead_after/2 (within fixed limits). Call before any connection is opened. */
+void pg__set_limits(int64_t dead_after_ms);
 
 /* "PostgreSQL at HOST[:PORT]/DB" for url into buf (n >= 1), the password left out; a socket
  * folder stands for HOST. For a URL libpq cannot parse: "PostgreSQL (an invalid URL)". */

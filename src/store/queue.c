@@ -205,16 +205,25 @@ static const char sql_start_runs[] =
     "JOIN runs r ON r.run_id = c.run_id AND r.state = 'queued' "
     "AND (r.sched_id IS NULL OR r.sched_id = $5) LEFT JOIN busy b ON b.dag_id = c.dag_id) "
     "UPDATE runs r SET state = 'running', started_at = $4, sched_id = $5 FROM ok "
-    "WHERE r.run_id = ok.run_id AND ok.k <= ok.room RETURNING r.run_id";
+    "WHERE r.run_id = ok.run_id AND ok.k <= ok.room AND r.state = 'queued' AND r.owner IS NULL "
+    "AND (r.sched_id IS NULL OR r.sched_id = $5) RETURNING r.run_id";
+/* The guard of ok is repeated on the row updated: under READ COMMITTED a row changed by a
+ * transaction that commits while this statement waits for it is re-checked against the
+ * UPDATE's own conditions only (a cancel, another scheduler's claim must win). */
 
-static int queue_start_runs_tx(PGconn *c, const struct queue_run *v, size_t n, int64_t now_ms,
+static int queue_start_runs_tx(struct store *s, const struct queue_run *v, size_t n, int64_t now_ms,
                                int64_t sched_id, char ***started, size_t *nstarted, struct err *e)
 {
+    PGconn *c = store__pg(store__conn(s));
     /* Blocking, not the try form: it is the transaction's first statement, so its holder
-     * waits on nothing this one holds, and a run must not wait a whole sync for its turn. */
+     * waits on nothing this one holds, and a run must not wait a whole sync for its turn. The
+     * wait is bounded: a holder frozen mid-transaction loses its session after
+     * idle_in_transaction_session_timeout, and lock_timeout ends the wait (pg__set_limits);
+     * the runs are then offered again at the next sync. */
     int r = queue_exec(c, "SELECT pg_advisory_xact_lock(" QUEUE_STR(QUEUE_LOCK_RUNS) ")", 0, NULL,
                        "taking the runs' lock", NULL, e);
-    if (r < 0)
+    /* Fenced like the writer: a scheduler declared dead cannot take a run here. */
+    if (r < 0 || (r = store_fence(s, sched_id, e)) < 0)
         return r;
     struct buf a[3];
     for (size_t i = 0; i < 3; i++)
@@ -255,8 +264,7 @@ int queue_start_runs(struct store *s, const struct queue_run *v, size_t n, int64
     int r = store_begin(s, e);
     if (r < 0)
         return r;
-    r = queue_start_runs_tx(store__pg(store__conn(s)), v, n, now_ms, sched_id, started, nstarted,
-                            e);
+    r = queue_start_runs_tx(s, v, n, now_ms, sched_id, started, nstarted, e);
     if (r == 0)
         r = store_commit(s, e);
     if (r < 0) {

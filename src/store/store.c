@@ -407,9 +407,10 @@ int store_delete_request(struct store *s, const char *run_id, const char *kind, 
     return s->be->delete_request(s->db, run_id, kind, e);
 }
 
-int store_take_requests(struct store *s, struct run_request **out, size_t *n, struct err *e)
+int store_take_requests(struct store *s, int64_t sched_id, struct run_request **out, size_t *n,
+                        struct err *e)
 {
-    return s->be->take_requests(s->db, out, n, e);
+    return s->be->take_requests(s->db, sched_id, out, n, e);
 }
 
 int store_list_unfinished_runs(struct store *s, struct run_rec **out, size_t *n, struct err *e)
@@ -463,6 +464,11 @@ void store_free_nodes(struct node_rec *v, size_t n)
 bool store_shared(const struct store *s)
 {
     return s->be->shared;
+}
+
+void store_set_dead_after(int64_t dead_after_ms)
+{
+    pg__set_limits(dead_after_ms);
 }
 
 int store_node_register(struct store *s, const struct node_rec *n, int64_t *id, struct err *e)

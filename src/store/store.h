@@ -238,8 +238,10 @@ int store_put_request(struct store *s, const char *run_id, const char *kind,
 /* Reads every pending request (oldest first) and deletes them, in one transaction, except
  * those whose kind starts with STORE_REQUEST_LASTING: they stay until store_delete_request (the
  * scheduler deletes one in the transaction that carries it out, so a crash before that loses
- * nothing). Only such lasting requests, or none: a read alone. */
-int store_take_requests(struct store *s, struct run_request **out, size_t *n,
+ * nothing). Only such lasting requests, or none: a read alone. With several schedulers
+ * (PostgreSQL) and sched_id > 0, a request about an unfinished run that scheduler sched_id does
+ * not own is neither taken nor returned (unless lasting): it stays for the run's owner. */
+int store_take_requests(struct store *s, int64_t sched_id, struct run_request **out, size_t *n,
                         struct err *e) WARN_UNUSED;
 /* Deletes one request: 1 when it was there, 0 when not, or ERR_DB. */
 int store_delete_request(struct store *s, const char *run_id, const char *kind,
@@ -358,6 +360,10 @@ void node_rec_release(struct node_rec *n);
 void store_free_nodes(struct node_rec *v, size_t n);
 /* Whether processes on other hosts may share this store (PostgreSQL): several schedulers. */
 bool store_shared(const struct store *s);
+/* Bounds PostgreSQL connections opened from now on by a scheduler's dead_after: a transaction
+ * left idle (a frozen process) ends, a lock wait and unacknowledged traffic give up, each well
+ * under dead_after. Call before the first store_open; no effect on SQLite. */
+void store_set_dead_after(int64_t dead_after_ms);
 /* Registers a process (role, name, hostname, pid, queues, slots, home of n; active, started
  * and heartbeat now): its id in *id. In the same transaction, an active row of the same role,
  * host and home (a predecessor that crashed: its successor holds the home's lock) is declared

@@ -61,7 +61,8 @@ struct store_backend {
     int (*list_pools)(void *db, struct pool_rec **out, size_t *n, struct err *e);
     int (*pool_usage)(void *db, const char *pool, int *used, struct err *e);
     int (*put_request)(void *db, const char *run_id, const char *kind, struct err *e);
-    int (*take_requests)(void *db, struct run_request **out, size_t *n, struct err *e);
+    int (*take_requests)(void *db, int64_t sched_id, struct run_request **out, size_t *n,
+                         struct err *e);
     int (*delete_request)(void *db, const char *run_id, const char *kind, struct err *e);
     int (*list_unfinished_runs)(void *db, struct run_rec **out, size_t *n, struct err *e);
     int (*last_logical)(void *db, const char *dag_id, enum run_type type, int64_t *at_ms,

@@ -127,8 +127,11 @@
     /* One statement takes the requests that go once taken and reads the lasting ones: two         \
      * schedulers taking at once each get a request or neither (the row lock decides). */          \
     X(ST_TAKE_REQUESTS,                                                                            \
-      "WITH d AS (DELETE FROM run_requests WHERE kind NOT LIKE '" STORE_REQUEST_LASTING "%' "      \
-      "RETURNING run_id, kind, at) SELECT * FROM (SELECT run_id, kind, at FROM d UNION ALL "       \
+      "WITH d AS (DELETE FROM run_requests q WHERE q.kind NOT LIKE '" STORE_REQUEST_LASTING "%' "  \
+      "AND ($1::bigint <= 0 OR NOT EXISTS (SELECT 1 FROM runs r WHERE r.run_id = q.run_id AND "    \
+      "r.state IN ('queued', 'running') AND r.owner IS NULL AND r.sched_id IS DISTINCT FROM "      \
+      "$1::bigint)) RETURNING run_id, kind, at) SELECT * FROM (SELECT run_id, kind, at FROM d "    \
+      "UNION ALL "                                                                                 \
       "SELECT run_id, kind, at FROM run_requests WHERE kind LIKE '" STORE_REQUEST_LASTING "%') "   \
       "AS q ORDER BY at, run_id" C_ORDER ", kind" C_ORDER)                                         \
     X(ST_DEL_REQUEST, "DELETE FROM run_requests WHERE run_id = $1 AND kind = $2")                  \
@@ -1141,19 +1144,21 @@ static int pg_put_request(void *db, const char *run_id, const char *kind, struct
     return put_stmt(c, ST_PUT_REQUEST, &p, "write a request", e);
 }
 
-static int list_requests(struct pg_conn *c, enum pg_stmt id, struct run_request **out, size_t *n,
-                         struct err *e)
+static int list_requests(struct pg_conn *c, enum pg_stmt id, const struct params *p,
+                         struct run_request **out, size_t *n, struct err *e)
 {
-    LIST_ALL(c, id, NULL, struct run_request, read_request, run_request_release, out, n,
-             "requests");
+    LIST_ALL(c, id, p, struct run_request, read_request, run_request_release, out, n, "requests");
 }
 
-static int pg_take_requests(void *db, struct run_request **out, size_t *n, struct err *e)
+/* Only what sched_id may carry out is taken: requests about an unfinished run of another
+ * scheduler (or of none yet) stay, in place, for the one that owns it; nothing is put back. */
+static int pg_take_requests(void *db, int64_t sched_id, struct run_request **out, size_t *n,
+                            struct err *e)
 {
     struct pg_conn *c = db;
     /* A scheduler asks every few seconds: when there is nothing to take, answer from a read
      * alone, so an idle database is never written to. */
-    int r = list_requests(c, ST_LIST_REQUESTS, out, n, e);
+    int r = list_requests(c, ST_LIST_REQUESTS, NULL, out, n, e);
     if (r < 0 || *n == 0)
         return r;
     bool lasting = true; /* only requests that stay until done (clears): nothing to delete */
@@ -1163,7 +1168,9 @@ static int pg_take_requests(void *db, struct run_request **out, size_t *n, struc
     if (lasting)
         return 0;
     store_free_requests(*out, *n);
-    return list_requests(c, ST_TAKE_REQUESTS, out, n, e);
+    struct params p = {0};
+    p_int(&p, sched_id);
+    return list_requests(c, ST_TAKE_REQUESTS, &p, out, n, e);
 }
 
 /* The number of rows statement id changed: >= 0, or a negative code. */

@@ -5,14 +5,19 @@
  * Key ideas:
  *  - Leases use the database's clock only (now()), never a host's: a host
  *    whose clock is off neither dies early nor lives forever.
- *  - Everything any scheduler may run at any moment is one statement,
- *    idempotent, and skips rows another holds (FOR UPDATE SKIP LOCKED):
- *    the reaper (declare dead, release the runs), claims. No leader.
+ *  - Everything any scheduler may run at any moment is one statement and
+ *    idempotent: the reaper (declare dead, release the runs), claims (which
+ *    skip rows another holds, FOR UPDATE SKIP LOCKED). No leader.
  *  - The fence is `SELECT ... FOR SHARE` of the scheduler's own row as the
  *    first statement of each of its writer's transactions: a reaper that
  *    comes first makes it return no row (the batch is refused); one that
- *    comes second skips the row (SKIP LOCKED) until the batch commits.
+ *    comes second waits for the batch to end and re-checks the heartbeat.
+ *    It does not skip the row: a scheduler frozen inside a batch would hold
+ *    it forever. Its session is ended by idle_in_transaction_session_timeout
+ *    (pg__set_limits, dead_after/4), and lock_timeout bounds the wait.
  *    FOR KEY SHARE would not do: a non-key UPDATE does not conflict with it.
+ *  - No scheduler is declared dead while the server has been up for less
+ *    than dead_after: after a restart nobody could have beaten in time.
  *
  * Each function takes a connection object of store_pg.c and queries its
  * libpq handle (store__pg) directly, in the caller's transaction if one is
@@ -180,7 +185,8 @@ int pg_reap_nodes(void *db, int64_t dead_after_ms, size_t *reaped, struct err *e
         db,
         "WITH dead AS (UPDATE workers w SET state = 'dead' WHERE w.id IN (SELECT id FROM workers "
         "WHERE role = 'scheduler' AND state IN ('active', 'draining') AND heartbeat_at <= now() - "
-        "make_interval(secs => $1::bigint / 1000.0) FOR UPDATE SKIP LOCKED) RETURNING w.id), "
+        "make_interval(secs => $1::bigint / 1000.0) AND pg_postmaster_start_time() <= now() - "
+        "make_interval(secs => $1::bigint / 1000.0) FOR UPDATE) RETURNING w.id), "
         "freed AS (UPDATE runs SET sched_id = NULL FROM dead WHERE runs.sched_id = dead.id "
         "AND runs." UNFINISHED " RETURNING runs.run_id) "
         "SELECT (SELECT count(*) FROM dead), (SELECT count(*) FROM freed)",

@@ -1046,8 +1046,10 @@ static int list_requests(struct sqlite_conn *c, sqlite3_stmt *st, struct run_req
     LIST_ALL(c, st, struct run_request, read_request, run_request_release, out, n, "requests");
 }
 
-static int conn_take_requests(void *db, struct run_request **out, size_t *n, struct err *e)
+static int conn_take_requests(void *db, int64_t sched_id, struct run_request **out, size_t *n,
+                              struct err *e)
 {
+    (void)sched_id; /* one scheduler per SQLite store: every request is its own */
     struct sqlite_conn *c = db;
     *out = NULL;
     *n = 0;

@@ -55,6 +55,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,6 +383,8 @@ static int write_batch(struct store_writer *w, uint64_t *rows, struct err *err)
         store_rollback(w->store);
         return r;
     }
+    if (fence > 0 && FAULT(FP_STOP_IN_BATCH))
+        raise(SIGSTOP); /* tests: a process frozen with its fence lock held */
     *rows = 0;
     for (size_t i = 0; i < w->batch.n; i++) {
         if (w->batch.v[i].superseded)

@@ -563,7 +563,7 @@ static void cancel_hands_over_to_a_scheduler(void **state)
     assert_int_equal(c.state, RUN_QUEUED);
     struct run_request *reqs = NULL;
     size_t n = 0;
-    assert_int_equal(store_take_requests(st, &reqs, &n, NULL), 0);
+    assert_int_equal(store_take_requests(st, 0, &reqs, &n, NULL), 0);
     assert_int_equal(n, 1);
     assert_string_equal(reqs[0].run_id, run.run_id);
     assert_string_equal(reqs[0].kind, "cancel");

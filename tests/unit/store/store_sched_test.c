@@ -364,7 +364,7 @@ static void take_requests_empties(void **state)
     struct store *s = open_ok();
     struct run_request *v;
     size_t n;
-    assert_int_equal(store_take_requests(s, &v, &n, NULL), 0);
+    assert_int_equal(store_take_requests(s, 0, &v, &n, NULL), 0);
     assert_int_equal(n, 0);
     store_free_requests(v, n);
     assert_int_equal(store_put_request(s, "r1", "cancel", NULL), 0);
@@ -372,7 +372,7 @@ static void take_requests_empties(void **state)
     assert_int_equal(store_put_request(s, "r1", "cancel", NULL), 0); /* once per run and kind */
     assert_int_equal(store_put_request(s, NULL, "cancel", NULL), ERR_DB);
     assert_int_equal(raw_int("SELECT COUNT(*) FROM run_requests"), 2);
-    assert_int_equal(store_take_requests(s, &v, &n, NULL), 0);
+    assert_int_equal(store_take_requests(s, 0, &v, &n, NULL), 0);
     assert_int_equal(n, 2);
     bool seen1 = false, seen2 = false;
     for (size_t i = 0; i < n; i++) {
@@ -384,7 +384,7 @@ static void take_requests_empties(void **state)
     assert_true(seen1 && seen2);
     store_free_requests(v, n);
     assert_int_equal(raw_int("SELECT COUNT(*) FROM run_requests"), 0);
-    assert_int_equal(store_take_requests(s, &v, &n, NULL), 0);
+    assert_int_equal(store_take_requests(s, 0, &v, &n, NULL), 0);
     assert_int_equal(n, 0);
     assert_null(v);
     store_close(s);
