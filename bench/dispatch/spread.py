@@ -6,7 +6,11 @@ every try admitted by the database, see src/sched/admit.h).
 Usage: spread.py --baram BIN --db URL [--scheds 3] [--runs 6] [--tasks 50] [--pool SLOTS]
 The database should be empty. Runs are dealt out to the schedulers in turn (as the tests do)
 so that each has work. Prints one markdown row: tasks/s from the first run's start to the last
-run's end (by the runs' records).
+run's end (by the runs' records), and whether everything ran exactly once: each task appends
+"RUN TASK TRY" to one file when its process runs (O_APPEND, one write), so a task run twice,
+by two schedulers or by one, shows there whatever the store says; each run must have ended
+once (one 'run' event in state success in the event log) and each instance have one try.
+Exits 1 when any check fails.
 """
 import argparse
 import os
@@ -31,10 +35,12 @@ def main():
     procs = []
     try:
         dags = os.path.join(root, "dags")
+        ran = os.path.join(root, "ran.txt")
         os.makedirs(dags)
         with open(os.path.join(dags, "w.yaml"), "w") as f:
             f.write("dag: w\nmax_active_runs: 64\ntasks:\n" + "".join(
-                "  t%d:\n    run: 'true'\n%s" % (i, "    pool: lim\n" if a.pool else "")
+                "  t%d:\n    run: 'echo \"$BARAM_RUN_ID $BARAM_TASK $BARAM_TRY\" >> %s'\n%s"
+                % (i, ran, "    pool: lim\n" if a.pool else "")
                 for i in range(a.tasks)))
         base = {k: v for k, v in os.environ.items() if not k.startswith("BARAM_")}
         base.update(BARAM_DB=a.db, BARAM_DAGS=dags)
@@ -70,8 +76,28 @@ def main():
         took = int(psql("SELECT max(ended_at) - min(started_at) FROM runs")) / 1000.0
         bad = psql("SELECT count(*) FROM runs WHERE state <> 'success'")
         n = a.runs * a.tasks
-        print("| %d schedulers | %d runs x %d tasks | pool %s | %.2f s | %.0f tasks/s | failed runs %s |"
-              % (a.scheds, a.runs, a.tasks, a.pool or "default", took, n / took, bad))
+        lines = []
+        if os.path.exists(ran):
+            with open(ran) as f:
+                lines = [l.split() for l in f.read().splitlines()]
+        execs = len(lines)
+        twice = execs - len({(r, t) for r, t, _ in lines})
+        checks = {
+            "runs": int(psql("SELECT count(*) FROM runs")) == a.runs,
+            "runs ended once": psql("SELECT count(*) FROM (SELECT run_id FROM events WHERE "
+                                    "kind = 'run' AND state = 'success' GROUP BY run_id "
+                                    "HAVING count(*) = 1) k") == str(a.runs),
+            "instances succeeded": psql("SELECT count(*) FROM task_instances WHERE state = "
+                                        "'success' AND try_number = 1") == str(n),
+            "one try each": psql("SELECT count(*) FROM tries") == str(n),
+            "processes": execs == n and twice == 0,
+        }
+        failed = [k for k, ok in checks.items() if not ok]
+        print("| %d schedulers | %d runs x %d tasks | pool %s | %.2f s | %.0f tasks/s | failed runs %s "
+              "| task processes %d, run twice %d | %s |"
+              % (a.scheds, a.runs, a.tasks, a.pool or "default", took, n / took, bad, execs, twice,
+                 "exactly once: yes" if not failed else "FAILED: " + ", ".join(failed)))
+        return 1 if failed or bad != "0" else 0
     finally:
         for p in procs:
             p.terminate()

@@ -72,14 +72,14 @@
      * first by primary key (the row's own, for an update: most writes), then among the task's     \
      * other instances only for a mapped instance (an unmapped task has no other), then the        \
      * run's largest + 1; PostgreSQL evaluates each only when the one before found nothing.        \
-     * The last two name their indexes by collation ("C", migration 0001), so each lookup has      \
-     * one index to use whatever the planner knows of the table. */                                \
+     * The last two name their indexes by collation ("C" and "POSIX", migrations 0001 and 0008),   \
+     * so each lookup has one index to use whatever the planner knows of the table. */             \
     X(ST_PUT_TI,                                                                                   \
       "INSERT INTO task_instances (" TI_COLS ", seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, " \
       "$10, $11, $12, $13, $14, $15, $16, COALESCE((SELECT seq FROM task_instances WHERE "         \
       "run_id = $1 AND task_id = $2), CASE WHEN $4 >= 0 THEN (SELECT seq FROM task_instances "     \
       "WHERE run_id COLLATE \"C\" = $1 AND task COLLATE \"C\" = $3 LIMIT 1) END, (SELECT "         \
-      "COALESCE(MAX(seq), 0) + 1 FROM task_instances WHERE run_id COLLATE \"C\" = $1))) "          \
+      "COALESCE(MAX(seq), 0) + 1 FROM task_instances WHERE run_id COLLATE \"POSIX\" = $1))) "      \
       "ON CONFLICT (run_id, task_id) DO UPDATE SET task = $3, map_index = $4, state = $5, "        \
       "try_number = $6, max_tries = $7, exit_code = $8, output = $9, message = $10, "              \
       "priority = $11, pool = $12, scheduled_at = $13, queued_at = $14, started_at = $15, "        \
