@@ -72,7 +72,7 @@
      * first by primary key (the row's own, for an update: most writes), then among the task's     \
      * other instances only for a mapped instance (an unmapped task has no other), then the        \
      * run's largest + 1; PostgreSQL evaluates each only when the one before found nothing.        \
-     * The last two name their indexes by collation ("C" and "POSIX", migrations 0001 and 0008),   \
+     * The last two name their indexes by collation ("C" and "POSIX", migration 0001),             \
      * so each lookup has one index to use whatever the planner knows of the table. */             \
     X(ST_PUT_TI,                                                                                   \
       "INSERT INTO task_instances (" TI_COLS ", seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, " \

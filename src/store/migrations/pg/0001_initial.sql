@@ -50,12 +50,16 @@ CREATE TABLE task_instances (
     seq          integer NOT NULL,
     PRIMARY KEY (run_id, task_id)
 );
--- Both serve only the seq lookups of a write, which name them by their collation
--- ("C"): a plain `run_id = ...` matches neither, so a lookup by primary key can never
--- be planned on them (a table without statistics yet, or a plan cached while it was
--- small, otherwise scans the whole run for one row).
+-- Both serve only the seq lookups of a write, which name them by their collation: a
+-- plain `run_id = ...` matches neither, so a lookup by primary key can never be planned
+-- on them (a table without statistics yet, or a plan cached while it was small,
+-- otherwise scans the whole run for one row). The task's own seq is looked up on
+-- task_instances_task (run_id in "C"), the run's largest on task_instances_seq (run_id
+-- in "POSIX": the same byte order, another collation), so neither lookup can be planned
+-- on the other's index either (a generic plan did, and read the run's rows up to the
+-- task's seq for every new instance of a mapped task).
 CREATE INDEX task_instances_task ON task_instances (run_id COLLATE "C", task COLLATE "C", seq);
-CREATE INDEX task_instances_seq ON task_instances (run_id COLLATE "C", seq, map_index);
+CREATE INDEX task_instances_seq ON task_instances (run_id COLLATE "POSIX", seq, map_index);
 
 CREATE TABLE tries (
     run_id      text NOT NULL,
