@@ -536,6 +536,11 @@ int store_put_user(struct store *s, const struct user_rec *u, struct err *e)
     return s->be->put_user(s->db, u, e);
 }
 
+int store_add_user(struct store *s, const struct user_rec *u, struct err *e)
+{
+    return s->be->add_user(s->db, u, e);
+}
+
 int store_get_user(struct store *s, const char *name, struct user_rec *out, struct err *e)
 {
     return s->be->get_user(s->db, name, out, e);

@@ -285,6 +285,9 @@ struct user_rec {
 void user_rec_release(struct user_rec *u);
 /* Upserts the user (role and hash replaced; created_at kept on an update). */
 int store_put_user(struct store *s, const struct user_rec *u, struct err *e) WARN_UNUSED;
+/* Inserts a new user: -EEXIST (nothing written) when one of that name exists, even one
+ * another connection has just added. */
+int store_add_user(struct store *s, const struct user_rec *u, struct err *e) WARN_UNUSED;
 /* 0 and *out (release it), -ENOENT, or ERR_DB. */
 int store_get_user(struct store *s, const char *name, struct user_rec *out,
                    struct err *e) WARN_UNUSED;

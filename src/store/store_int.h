@@ -72,6 +72,7 @@ struct store_backend {
                      char *id, size_t idsz, struct err *e);
     int (*delete_ti)(void *db, const char *run_id, const char *task_id, struct err *e);
     int (*put_user)(void *db, const struct user_rec *u, struct err *e);
+    int (*add_user)(void *db, const struct user_rec *u, struct err *e);
     int (*get_user)(void *db, const char *name, struct user_rec *out, struct err *e);
     int (*list_users)(void *db, struct user_rec **out, size_t *n, struct err *e);
     int (*delete_user)(void *db, const char *name, struct err *e);

@@ -127,6 +127,8 @@
     X(ST_PUT_USER, "INSERT INTO users (name, role, password_hash, created_at) "                    \
                    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET role = ?2, "          \
                    "password_hash = ?3")                                                           \
+    X(ST_ADD_USER, "INSERT INTO users (name, role, password_hash, created_at) "                    \
+                   "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO NOTHING")                        \
     X(ST_GET_USER, "SELECT name, role, password_hash, created_at, " USER_REVOKED_GEN               \
                    " FROM users WHERE name = ?")                                                   \
     X(ST_LIST_USERS, "SELECT name, role, password_hash, created_at, " USER_REVOKED_GEN             \
@@ -1273,19 +1275,32 @@ static int read_user(struct sqlite_conn *c, sqlite3_stmt *st, struct user_rec *u
     return 0;
 }
 
-static int conn_put_user(void *db, const struct user_rec *u, struct err *e)
+/* Runs ST_PUT_USER or ST_ADD_USER with the columns of u. */
+static int user_write(struct sqlite_conn *c, enum sqlite_stmt id, const struct user_rec *u,
+                      const char *what, struct err *e)
 {
-    struct sqlite_conn *c = db;
     if (!u || !u->name || !*u->name || !u->role || !u->password_hash)
         return bad_record(c, "user", u ? u->name : NULL, "no name, role or password hash", e);
-    sqlite3_stmt *st = stmt_get(c, ST_PUT_USER, e);
+    sqlite3_stmt *st = stmt_get(c, id, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, u->name);
     bind_text(st, 2, u->role);
     bind_text(st, 3, u->password_hash);
     sqlite3_bind_int64(st, 4, store__now_or(u->created_at_ms));
-    return stmt_exec(c, st, "write a user", e);
+    return stmt_exec(c, st, what, e);
+}
+
+static int conn_put_user(void *db, const struct user_rec *u, struct err *e)
+{
+    return user_write(db, ST_PUT_USER, u, "write a user", e);
+}
+
+static int conn_add_user(void *db, const struct user_rec *u, struct err *e)
+{
+    struct sqlite_conn *c = db;
+    int r = user_write(c, ST_ADD_USER, u, "add a user", e);
+    return r < 0 ? r : sqlite3_changes(c->db) > 0 ? 0 : -EEXIST;
 }
 
 static int conn_get_user(void *db, const char *name, struct user_rec *out, struct err *e)
@@ -1672,6 +1687,7 @@ const struct store_backend store__sqlite_backend = {
     .claim_run = conn_claim_run,
     .delete_ti = conn_delete_ti,
     .put_user = conn_put_user,
+    .add_user = conn_add_user,
     .get_user = conn_get_user,
     .list_users = conn_list_users,
     .delete_user = conn_delete_user,
