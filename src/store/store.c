@@ -494,6 +494,11 @@ int store_list_nodes(struct store *s, struct node_rec **out, size_t *n, struct e
     return s->be->list_nodes(s->db, out, n, e);
 }
 
+int store_live_schedulers(struct store *s, int64_t fresh_ms, int64_t *n, struct err *e)
+{
+    return s->be->live_schedulers(s->db, fresh_ms, n, e);
+}
+
 int store_reap_nodes(struct store *s, int64_t dead_after_ms, size_t *reaped, struct err *e)
 {
     size_t k = 0;

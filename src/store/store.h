@@ -382,6 +382,9 @@ int store_list_nodes(struct store *s, struct node_rec **out, size_t *n, struct e
  * the home's lock shows that no other runs). */
 int store_reap_nodes(struct store *s, int64_t dead_after_ms, size_t *reaped,
                      struct err *e) WARN_UNUSED;
+/* How many schedulers are active or draining with a heartbeat younger than fresh_ms (by the
+ * database's clock): whether one runs anywhere, for a command that hands a request over. */
+int store_live_schedulers(struct store *s, int64_t fresh_ms, int64_t *n, struct err *e) WARN_UNUSED;
 /* Gives up to limit claimable runs (queued or running, run by a scheduler (owner NULL), owned
  * by no active scheduler; oldest queued first; rows another caller holds are skipped) to
  * scheduler id, and no more than its fair share: the claimable runs divided by the active

@@ -1508,6 +1508,7 @@ const struct store_backend store__pg_backend = {
     .node_stop = pg_node_stop,
     .list_nodes = pg_list_nodes,
     .reap_nodes = pg_reap_nodes,
+    .live_schedulers = pg_live_schedulers,
     .claim_runs = pg_claim_runs,
     .take_run = pg_take_run,
     .list_owned_runs = pg_list_owned_runs,

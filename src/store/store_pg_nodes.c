@@ -61,6 +61,16 @@ static int nodes_exec(void *db, const char *sql, int n, const char *const *param
     return 0;
 }
 
+/* nodes_exec with one parameter, the integer v. */
+static int nodes_exec_int(void *db, const char *sql, int64_t v, const char *what, PGresult **out,
+                          struct err *e)
+{
+    char text[24];
+    snprintf(text, sizeof text, "%" PRId64, v);
+    const char *p[] = {text};
+    return nodes_exec(db, sql, 1, p, what, out, e);
+}
+
 static int64_t get_int(const PGresult *res, int row, int col)
 {
     return PQgetisnull(res, row, col) ? -1 : strtoll(PQgetvalue(res, row, col), NULL, 10);
@@ -106,14 +116,11 @@ static int64_t nodes_changed(const PGresult *res)
 
 int pg_node_heartbeat(void *db, int64_t id, bool *alive, struct err *e)
 {
-    char ids[24];
-    snprintf(ids, sizeof ids, "%" PRId64, id);
-    const char *p[] = {ids};
     PGresult *res;
-    int r = nodes_exec(db,
-                       "UPDATE workers SET heartbeat_at = now() WHERE id = $1 AND state IN "
-                       "('active', 'draining')",
-                       1, p, "record a heartbeat", &res, e);
+    int r = nodes_exec_int(db,
+                           "UPDATE workers SET heartbeat_at = now() WHERE id = $1 AND state IN "
+                           "('active', 'draining')",
+                           id, "record a heartbeat", &res, e);
     if (r < 0)
         return r;
     *alive = nodes_changed(res) > 0;
@@ -188,6 +195,21 @@ int pg_reap_nodes(void *db, int64_t dead_after_ms, size_t *reaped, struct err *e
     if (r < 0)
         return r;
     *reaped = PQntuples(res) ? (size_t)get_int(res, 0, 0) : 0;
+    PQclear(res);
+    return 0;
+}
+
+int pg_live_schedulers(void *db, int64_t fresh_ms, int64_t *n, struct err *e)
+{
+    PGresult *res;
+    int r = nodes_exec_int(db,
+                           "SELECT count(*) FROM workers WHERE role = 'scheduler' AND state IN "
+                           "('active', 'draining') AND heartbeat_at > now() - make_interval(secs "
+                           "=> $1::bigint / 1000.0)",
+                           fresh_ms, "read the schedulers", &res, e);
+    if (r < 0)
+        return r;
+    *n = PQntuples(res) ? get_int(res, 0, 0) : 0;
     PQclear(res);
     return 0;
 }

@@ -164,6 +164,8 @@
                      "AND workers.role = 'scheduler') FROM workers ORDER BY role = 'worker', id")  \
     X(ST_REAP_NODES, "UPDATE workers SET state = 'dead' WHERE role = 'scheduler' AND state IN "    \
                      "('active', 'draining') AND heartbeat_at <= ?1 RETURNING id")                 \
+    X(ST_LIVE_SCHEDULERS, "SELECT COUNT(*) FROM workers WHERE role = 'scheduler' AND state IN "    \
+                          "('active', 'draining') AND heartbeat_at > ?1")                          \
     X(ST_CLAIM_RUNS, "UPDATE runs SET sched_id = ?1 WHERE run_id IN (SELECT run_id FROM runs "     \
                      "WHERE " CLAIMABLE " ORDER BY queued_at IS NULL, queued_at, logical_at, "     \
                      "run_id LIMIT min(?2, (SELECT (COUNT(*) + " LIVE_SCHEDULERS                   \
@@ -1596,6 +1598,18 @@ static int conn_reap_nodes(void *db, int64_t dead_after_ms, size_t *reaped, stru
     return txn_end(c, own, kill_rows(c, st, reaped, e), e);
 }
 
+static int conn_live_schedulers(void *db, int64_t fresh_ms, int64_t *n, struct err *e)
+{
+    struct sqlite_conn *c = db;
+    *n = 0;
+    sqlite3_stmt *st = stmt_get(c, ST_LIVE_SCHEDULERS, e);
+    if (!st)
+        return ERR_DB;
+    sqlite3_bind_int64(st, 1, when_now_ms() - fresh_ms);
+    bool null;
+    return scalar_int(c, st, n, &null, "the live schedulers", e);
+}
+
 static int conn_claim_runs(void *db, int64_t id, int limit, size_t *claimed, struct err *e)
 {
     struct sqlite_conn *c = db;
@@ -1703,6 +1717,7 @@ const struct store_backend store__sqlite_backend = {
     .node_stop = conn_node_stop,
     .list_nodes = conn_list_nodes,
     .reap_nodes = conn_reap_nodes,
+    .live_schedulers = conn_live_schedulers,
     .claim_runs = conn_claim_runs,
     .take_run = conn_take_run,
     .list_owned_runs = conn_list_owned_runs,

@@ -10,6 +10,7 @@ are taken at once), and no deadlock (40P01) in any log. dead_after is 3 s, heart
 """
 
 import collections
+import os
 import datetime
 import random
 import signal
@@ -300,4 +301,45 @@ tasks:
     assert a.lines("run ended") and not b.lines("run ended")
     for d in (a, b):
         assert d.stop() == 0
+    ha.no_deadlock()
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_cli_on_another_home_sees_the_scheduler_in_the_registry(ha):
+    """The CLI on a home where no scheduler runs (no lock held there), with a scheduler of the
+    same database on another home: `runs cancel` hands the request over (the scheduler ends
+    the run and stops its try) instead of writing the run cancelled itself while the try goes
+    on; `dags trigger` does not claim the run waits for `baram standalone`. Once the scheduler
+    has stopped, both behave as without a scheduler."""
+    ha.write_dag("long.yaml", """
+dag: long
+tasks:
+  t: {run: 'echo "$BARAM_RUN_ID t start $$" >> LOG; sleep 60; echo "$BARAM_RUN_ID t done" >> LOG'}
+""")
+    a = ha.start(0)
+    cli = ha.home(1)  # no scheduler ever runs on this home
+    r = cli("dags", "trigger", "long", "--json")
+    assert r.rc == 0, r
+    assert "no scheduler is running" not in r.err, r
+    run_id = r.json["run_id"]
+    assert poll(lambda: any(k[:3] == (run_id, "t", "start") for k in ha.lines()), 10), a.log()
+    pid = int([k for k in ha.lines() if k[:3] == (run_id, "t", "start")][0][3])
+    r = cli("runs", "cancel", run_id, "--wait", "10", "--json")
+    assert r.rc == 0, r
+    assert r.json["state"] == "cancelled", r
+    # the scheduler ended it (not the CLI behind its back), and its try is stopped
+    assert [ln for ln in a.lines("run ended") if run_id in ln], a.log()
+    assert poll(lambda: not pid_alive(pid), 10), "the cancelled run's task still runs"
+    assert ha.runs()[run_id] == "cancelled"
+    assert a.stop() == 0
+    r = cli("dags", "trigger", "long")
+    assert r.rc == 0, r
+    assert "no scheduler is running on %s" % cli.home in r.err, r
     ha.no_deadlock()
