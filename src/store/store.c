@@ -499,6 +499,12 @@ int store_live_schedulers(struct store *s, int64_t fresh_ms, int64_t *n, struct 
     return s->be->live_schedulers(s->db, fresh_ms, n, e);
 }
 
+int store_lost_scheduler(struct store *s, const char *run_id, char **name, struct err *e)
+{
+    *name = NULL;
+    return s->be->lost_scheduler(s->db, run_id, name, e);
+}
+
 int store_reap_nodes(struct store *s, int64_t dead_after_ms, size_t *reaped, struct err *e)
 {
     size_t k = 0;

@@ -385,6 +385,12 @@ int store_reap_nodes(struct store *s, int64_t dead_after_ms, size_t *reaped,
 /* How many schedulers are active or draining with a heartbeat younger than fresh_ms (by the
  * database's clock): whether one runs anywhere, for a command that hands a request over. */
 int store_live_schedulers(struct store *s, int64_t fresh_ms, int64_t *n, struct err *e) WARN_UNUSED;
+/* The name of the scheduler run_id was taken from when another declared it dead for its
+ * silence (store_reap_nodes), malloc'd in *name; NULL when its last release was a clean stop
+ * or a successor on the same home (a restart after a crash), or on SQLite (one scheduler per
+ * home). PostgreSQL: migration 0008. */
+int store_lost_scheduler(struct store *s, const char *run_id, char **name,
+                         struct err *e) WARN_UNUSED;
 /* Gives up to limit claimable runs (queued or running, run by a scheduler (owner NULL), owned
  * by no active scheduler; oldest queued first; rows another caller holds are skipped) to
  * scheduler id, and no more than its fair share: the claimable runs divided by the active

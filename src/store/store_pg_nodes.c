@@ -96,7 +96,8 @@ int pg_node_register(void *db, const struct node_rec *n, int64_t *id, struct err
                    "WITH old AS (UPDATE workers SET state = 'dead' WHERE $7::text IS NOT NULL "
                    "AND role = $1 AND hostname = $3 AND home = $7 AND state IN ('active', "
                    "'draining') RETURNING id), "
-                   "freed AS (UPDATE runs SET sched_id = NULL FROM old WHERE runs.sched_id = "
+                   "freed AS (UPDATE runs SET sched_id = NULL, lost_sched = NULL FROM old "
+                   "WHERE runs.sched_id = "
                    "old.id AND runs." UNFINISHED " RETURNING runs.run_id) "
                    "INSERT INTO workers (role, name, hostname, pid, queues, slots, home) VALUES "
                    "($1, $2, $3, $4, string_to_array($5, ','), $6, $7) RETURNING id",
@@ -133,11 +134,12 @@ int pg_node_stop(void *db, int64_t id, struct err *e)
     char ids[24];
     snprintf(ids, sizeof ids, "%" PRId64, id);
     const char *p[] = {ids};
-    return nodes_exec(db,
-                      "WITH s AS (UPDATE workers SET state = 'stopped' WHERE id = $1 AND state IN "
-                      "('active', 'draining') RETURNING id) "
-                      "UPDATE runs SET sched_id = NULL WHERE sched_id = $1 AND " UNFINISHED,
-                      1, p, "record a stop", NULL, e);
+    return nodes_exec(
+        db,
+        "WITH s AS (UPDATE workers SET state = 'stopped' WHERE id = $1 AND state IN "
+        "('active', 'draining') RETURNING id) "
+        "UPDATE runs SET sched_id = NULL, lost_sched = NULL WHERE sched_id = $1 AND " UNFINISHED,
+        1, p, "record a stop", NULL, e);
 }
 
 int pg_list_nodes(void *db, struct node_rec **out, size_t *n, struct err *e)
@@ -187,8 +189,10 @@ int pg_reap_nodes(void *db, int64_t dead_after_ms, size_t *reaped, struct err *e
         db,
         "WITH dead AS (UPDATE workers w SET state = 'dead' WHERE w.id IN (SELECT id FROM workers "
         "WHERE role = 'scheduler' AND state IN ('active', 'draining') AND heartbeat_at <= now() - "
-        "make_interval(secs => $1::bigint / 1000.0) FOR UPDATE SKIP LOCKED) RETURNING w.id), "
-        "freed AS (UPDATE runs SET sched_id = NULL FROM dead WHERE runs.sched_id = dead.id "
+        "make_interval(secs => $1::bigint / 1000.0) FOR UPDATE SKIP LOCKED) RETURNING w.id, "
+        "w.name), "
+        "freed AS (UPDATE runs SET sched_id = NULL, lost_sched = dead.name FROM dead WHERE "
+        "runs.sched_id = dead.id "
         "AND runs." UNFINISHED " RETURNING runs.run_id) "
         "SELECT (SELECT count(*) FROM dead), (SELECT count(*) FROM freed)",
         1, p, "declare silent schedulers dead", &res, e);
@@ -210,6 +214,19 @@ int pg_live_schedulers(void *db, int64_t fresh_ms, int64_t *n, struct err *e)
     if (r < 0)
         return r;
     *n = PQntuples(res) ? get_int(res, 0, 0) : 0;
+    PQclear(res);
+    return 0;
+}
+
+int pg_lost_scheduler(void *db, const char *run_id, char **name, struct err *e)
+{
+    const char *p[] = {run_id};
+    PGresult *res;
+    int r = nodes_exec(db, "SELECT lost_sched FROM runs WHERE run_id = $1", 1, p,
+                       "read the scheduler a run was lost with", &res, e);
+    if (r < 0)
+        return r;
+    *name = PQntuples(res) ? get_text(res, 0, 0) : NULL;
     PQclear(res);
     return 0;
 }

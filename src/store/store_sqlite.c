@@ -1610,6 +1610,14 @@ static int conn_live_schedulers(void *db, int64_t fresh_ms, int64_t *n, struct e
     return scalar_int(c, st, n, &null, "the live schedulers", e);
 }
 
+/* One scheduler runs per home: the one that died is this one's predecessor, whose tries a
+ * restart counts as failed without naming it (no other scheduler took them). */
+static int conn_lost_scheduler(void *db, const char *run_id, char **name, struct err *e)
+{
+    *name = NULL;
+    return 0;
+}
+
 static int conn_claim_runs(void *db, int64_t id, int limit, size_t *claimed, struct err *e)
 {
     struct sqlite_conn *c = db;
@@ -1718,6 +1726,7 @@ const struct store_backend store__sqlite_backend = {
     .list_nodes = conn_list_nodes,
     .reap_nodes = conn_reap_nodes,
     .live_schedulers = conn_live_schedulers,
+    .lost_scheduler = conn_lost_scheduler,
     .claim_runs = conn_claim_runs,
     .take_run = conn_take_run,
     .list_owned_runs = conn_list_owned_runs,

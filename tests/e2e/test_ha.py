@@ -305,11 +305,12 @@ tasks:
 
 
 def pid_alive(pid):
+    """Whether pid runs (a zombie waiting for its reaper does not)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
         return False
-    return True
 
 
 def test_cli_on_another_home_sees_the_scheduler_in_the_registry(ha):
@@ -342,4 +343,56 @@ tasks:
     r = cli("dags", "trigger", "long")
     assert r.rc == 0, r
     assert "no scheduler is running on %s" % cli.home in r.err, r
+    ha.no_deadlock()
+
+
+def test_try_of_a_killed_scheduler_fails_as_scheduler_lost(ha):
+    """kill -9 of the scheduler mid-try: the other declares it dead after dead_after, takes the
+    run over, kills the try it left (its process group, found by its tags) and counts it as a
+    failed try whose message names the lost scheduler; the task is retried (a try was left)
+    and never ran twice at once. The last try lost the same way fails the task with that
+    message."""
+    ha.write_dag("lost.yaml", """
+dag: lost
+tasks:
+  t:
+    run: 'echo "$BARAM_RUN_ID t start $$ $BARAM_TRY" >> LOG; [ "$BARAM_TRY" = 1 ] && sleep 60; echo "$BARAM_RUN_ID t done $$ $BARAM_TRY" >> LOG'
+    retries: 1
+    retry_delay: 4s
+  last:
+    run: 'echo "$BARAM_RUN_ID last start $$ $BARAM_TRY" >> LOG; sleep 60'
+""")
+    a = ha.start(0)
+    name = ha.q("SELECT name FROM workers WHERE pid = ?", a.pid)[0][0]
+    (run_id,) = ha.trigger("lost")
+
+    def starts(task):
+        return [k for k in ha.lines() if k[:3] == (run_id, task, "start")]
+
+    assert poll(lambda: starts("t") and starts("last"), 10), a.log()
+    first = int(starts("t")[0][3])
+    b = ha.start(1)
+    a.kill9()
+    msg = "scheduler %s lost" % name
+
+    def ti(task):
+        rows = ha.q("SELECT state, message, try_number FROM task_instances WHERE run_id = ? AND "
+                    "task_id = ?", run_id, task)
+        return tuple(rows[0]) if rows else None
+
+    # taken over within dead_after + 5 s; the lost try waits its retry_delay, saying why
+    assert poll(lambda: ti("t") == ("up_for_retry", msg, 1), DEAD_AFTER + 5), (ti("t"), b.log())
+    assert not pid_alive(first), "the lost try still runs while its retry waits"
+    assert poll(lambda: ti("last") is not None and ti("last")[0] == "failed", 5), ti("last")
+    assert ti("last") == ("failed", msg, 1)
+    assert poll(lambda: ha.runs()[run_id] == "failed", 20), (ha.runs(), b.log())
+    assert ti("t")[0] == "success" and ti("t")[2] == 2, ti("t")
+    tries = ha.q("SELECT try_number, state FROM tries WHERE run_id = ? AND task_id = 't' "
+                 "ORDER BY try_number", run_id)
+    assert [tuple(t) for t in tries] == [(1, "failed"), (2, "success")], tries
+    lines = ha.lines()
+    assert [k for k in lines if k[:3] == (run_id, "t", "done")] == \
+        [(run_id, "t", "done", starts("t")[1][3], "2")], lines  # the lost try never ended
+    assert b.lines("killing a try left running"), b.log()
+    assert b.stop() == 0
     ha.no_deadlock()
