@@ -355,6 +355,23 @@ def test_users_add_races_one_wins_on_postgresql(baram, pg_url):
         assert role == won[0][0] and password_ok(h, won[0][1]), (role, won)
 
 
+def test_users_add_concurrent_one_wins(baram, home):
+    """Two `users add` of one name started together, several times, on the suite's store:
+    exactly one adds it each time, the other says it exists."""
+    init(baram)
+    for i in range(5):
+        name = "twin%d" % i
+        procs = [subprocess.Popen([BIN, "users", "add", name, "--role", role],
+                                  env=dict(baram.env, BARAM_PASSWORD="pw-of-%s-%d" % (role, i)),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for role in ("viewer", "operator")]
+        res = [(p.communicate(timeout=TIMEOUT), p.returncode) for p in procs]
+        assert sorted(rc for _, rc in res) == [0, 1], res
+        assert any("user '%s' exists" % name in err for (_, err), rc in res if rc), res
+        won = ["viewer", "operator"][[rc for _, rc in res].index(0)]
+        assert stored(home, name)[0] == won
+
+
 def test_api_users_add_races_one_wins_on_postgresql(baram, pg_url, tmp_path):
     """The same race through POST /api/v1/users on two API servers of one database: one 201,
     one 409, and the winner's role stored."""
