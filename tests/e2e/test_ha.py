@@ -10,14 +10,15 @@ are taken at once), and no deadlock (40P01) in any log. dead_after is 3 s, heart
 """
 
 import collections
-import os
 import datetime
+import os
 import random
 import signal
 import time
 
 import pytest
 
+from api_util import ApiServer, token
 from conftest import Baram, db_query
 from daemon_util import Daemon, daemons, poll  # noqa: F401 (daemons: a fixture)
 
@@ -396,3 +397,30 @@ tasks:
     assert b.lines("killing a try left running"), b.log()
     assert b.stop() == 0
     ha.no_deadlock()
+
+
+def test_api_on_another_home_hands_a_cancel_to_the_scheduler(ha):
+    """`baram api` on a home without a scheduler, sharing the database with one on another
+    home: a cancel is handed over (202, then the scheduler ends the run and stops its try)
+    instead of being written by the API while the try goes on."""
+    ha.write_dag("long.yaml", """
+dag: long
+tasks:
+  t: {run: 'echo "$BARAM_RUN_ID t start $$" >> LOG; sleep 60'}
+""")
+    a = ha.start(0)
+    (run_id,) = ha.trigger("long")
+    assert poll(lambda: any(k[:3] == (run_id, "t", "start") for k in ha.lines()), 10), a.log()
+    pid = int([k for k in ha.lines() if k[:3] == (run_id, "t", "start")][0][3])
+    web = ha.home(1)
+    assert web("init").rc == 0  # its own secret.key; the users are the database's
+    api = ApiServer(web, ha.tmp / "api.log").start()
+    try:
+        r = api.request("POST", "/api/v1/dags/long/runs/%s/cancel" % run_id, token(web), {})
+        assert r.status == 202, r
+        assert poll(lambda: ha.runs()[run_id] == "cancelled", 10), (a.log(), api.log())
+        assert [ln for ln in a.lines("run ended") if run_id in ln], a.log()
+        assert poll(lambda: not pid_alive(pid), 10), "the cancelled run's task still runs"
+    finally:
+        api.stop()
+    assert a.stop() == 0
