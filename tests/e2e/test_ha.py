@@ -314,25 +314,34 @@ def pid_alive(pid):
         return False
 
 
+LONG = """
+dag: long
+tasks:
+  t: {run: 'echo "$BARAM_RUN_ID t start $$" >> LOG; sleep 60; echo "$BARAM_RUN_ID t done" >> LOG'}
+"""
+
+
+def try_pid(ha, run_id, task="t"):
+    """The pid of the first try of task that started (its "start" line), or None."""
+    got = [k for k in ha.lines() if k[:3] == (run_id, task, "start")]
+    return int(got[0][3]) if got else None
+
+
 def test_cli_on_another_home_sees_the_scheduler_in_the_registry(ha):
     """The CLI on a home where no scheduler runs (no lock held there), with a scheduler of the
     same database on another home: `runs cancel` hands the request over (the scheduler ends
     the run and stops its try) instead of writing the run cancelled itself while the try goes
     on; `dags trigger` does not claim the run waits for `baram standalone`. Once the scheduler
     has stopped, both behave as without a scheduler."""
-    ha.write_dag("long.yaml", """
-dag: long
-tasks:
-  t: {run: 'echo "$BARAM_RUN_ID t start $$" >> LOG; sleep 60; echo "$BARAM_RUN_ID t done" >> LOG'}
-""")
+    ha.write_dag("long.yaml", LONG)
     a = ha.start(0)
     cli = ha.home(1)  # no scheduler ever runs on this home
     r = cli("dags", "trigger", "long", "--json")
     assert r.rc == 0, r
     assert "no scheduler is running" not in r.err, r
     run_id = r.json["run_id"]
-    assert poll(lambda: any(k[:3] == (run_id, "t", "start") for k in ha.lines()), 10), a.log()
-    pid = int([k for k in ha.lines() if k[:3] == (run_id, "t", "start")][0][3])
+    assert poll(lambda: try_pid(ha, run_id), 10), a.log()
+    pid = try_pid(ha, run_id)
     r = cli("runs", "cancel", run_id, "--wait", "10", "--json")
     assert r.rc == 0, r
     assert r.json["state"] == "cancelled", r
@@ -370,8 +379,8 @@ tasks:
     def starts(task):
         return [k for k in ha.lines() if k[:3] == (run_id, task, "start")]
 
-    assert poll(lambda: starts("t") and starts("last"), 10), a.log()
-    first = int(starts("t")[0][3])
+    assert poll(lambda: try_pid(ha, run_id) and try_pid(ha, run_id, "last"), 10), a.log()
+    first = try_pid(ha, run_id)
     b = ha.start(1)
     a.kill9()
     msg = "scheduler %s lost" % name
@@ -403,15 +412,11 @@ def test_api_on_another_home_hands_a_cancel_to_the_scheduler(ha):
     """`baram api` on a home without a scheduler, sharing the database with one on another
     home: a cancel is handed over (202, then the scheduler ends the run and stops its try)
     instead of being written by the API while the try goes on."""
-    ha.write_dag("long.yaml", """
-dag: long
-tasks:
-  t: {run: 'echo "$BARAM_RUN_ID t start $$" >> LOG; sleep 60'}
-""")
+    ha.write_dag("long.yaml", LONG)
     a = ha.start(0)
     (run_id,) = ha.trigger("long")
-    assert poll(lambda: any(k[:3] == (run_id, "t", "start") for k in ha.lines()), 10), a.log()
-    pid = int([k for k in ha.lines() if k[:3] == (run_id, "t", "start")][0][3])
+    assert poll(lambda: try_pid(ha, run_id), 10), a.log()
+    pid = try_pid(ha, run_id)
     web = ha.home(1)
     assert web("init").rc == 0  # its own secret.key; the users are the database's
     api = ApiServer(web, ha.tmp / "api.log").start()
