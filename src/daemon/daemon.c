@@ -1272,9 +1272,8 @@ static void daemon_on_store_error(void *ud, const char *msg)
 /* Registers this scheduler: 0, or a negative code with *e filled. */
 static int daemon_register(struct daemon *d, struct err *e)
 {
-    char host[256] = "";
-    if (gethostname(host, sizeof host - 1) < 0 || !host[0])
-        snprintf(host, sizeof host, "localhost");
+    char host[256];
+    ops_hostname(host, sizeof host);
     snprintf(d->node_name, sizeof d->node_name, "%s:%d", host, (int)getpid());
     int rc;
     if (!d->shared) {

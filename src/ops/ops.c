@@ -16,9 +16,11 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/buf.h"
 #include "base/diag.h"
@@ -697,12 +699,28 @@ fail:
     return r;
 }
 
+void ops_hostname(char *buf, size_t n)
+{
+    if (n < 2 || gethostname(buf, n - 1) < 0 || !buf[0])
+        snprintf(buf, n, "localhost");
+    buf[n - 1] = '\0';
+}
+
 bool ops_scheduler_running(struct store *s, const char *home_dir, int64_t dead_after_ms)
 {
+    if (schedlock_held(home_dir))
+        return true; /* one runs on this home */
     if (!store_shared(s))
-        return schedlock_held(home_dir);
+        return false;
+    /* A row of this home whose heartbeat is still fresh is of a scheduler that has just died
+     * (its lock is free): not counted. */
+    char host[256];
+    ops_hostname(host, sizeof host);
+    char *home = realpath(home_dir, NULL);
     int64_t n = 0;
-    return store_live_schedulers(s, dead_after_ms, &n, NULL) == 0 && n > 0;
+    bool live = store_live_schedulers(s, dead_after_ms, host, home, &n, NULL) == 0 && n > 0;
+    free(home);
+    return live;
 }
 
 int ops_cancel(struct store *s, const char *home_dir, int64_t dead_after_ms, const char *run_id,

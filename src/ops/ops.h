@@ -129,10 +129,13 @@ void ops_backfill_release(struct ops_backfill *b);
 int ops_set_paused(struct store *s, const char *home_dir, const char *dags_folder,
                    const char *dag_id, bool paused, struct ops_err *e) WARN_UNUSED;
 
-/* Whether a scheduler runs the home's runs: on a store that schedulers on other hosts share
- * (PostgreSQL), one registered as active or draining whose heartbeat is younger than
- * dead_after_ms (scheduler.dead_after; by the database's clock), on any host; else (SQLite)
- * one holding the home's lock (schedlock.h). A registry that cannot be read counts as none. */
+/* This host's name as schedulers register it ("localhost" when it has none). */
+void ops_hostname(char *buf, size_t n);
+/* Whether a scheduler runs the home's runs: one holds the home's lock (schedlock.h), or, on
+ * a store that schedulers on other homes and hosts share (PostgreSQL), one is registered as
+ * active or draining with a heartbeat younger than dead_after_ms (scheduler.dead_after; by
+ * the database's clock), not counting a row of this home (its lock is free: it died). A
+ * registry that cannot be read counts as none. */
 bool ops_scheduler_running(struct store *s, const char *home_dir, int64_t dead_after_ms);
 
 struct ops_cancel {

@@ -494,9 +494,10 @@ int store_list_nodes(struct store *s, struct node_rec **out, size_t *n, struct e
     return s->be->list_nodes(s->db, out, n, e);
 }
 
-int store_live_schedulers(struct store *s, int64_t fresh_ms, int64_t *n, struct err *e)
+int store_live_schedulers(struct store *s, int64_t fresh_ms, const char *host, const char *home,
+                          int64_t *n, struct err *e)
 {
-    return s->be->live_schedulers(s->db, fresh_ms, n, e);
+    return s->be->live_schedulers(s->db, fresh_ms, host, home, n, e);
 }
 
 int store_lost_scheduler(struct store *s, const char *run_id, char **name, struct err *e)

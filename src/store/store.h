@@ -383,8 +383,11 @@ int store_list_nodes(struct store *s, struct node_rec **out, size_t *n, struct e
 int store_reap_nodes(struct store *s, int64_t dead_after_ms, size_t *reaped,
                      struct err *e) WARN_UNUSED;
 /* How many schedulers are active or draining with a heartbeat younger than fresh_ms (by the
- * database's clock): whether one runs anywhere, for a command that hands a request over. */
-int store_live_schedulers(struct store *s, int64_t fresh_ms, int64_t *n, struct err *e) WARN_UNUSED;
+ * database's clock), leaving out those of host and home (both given: a home whose lock is
+ * free, so its scheduler has died): whether one runs anywhere, for a command that hands a
+ * request over. */
+int store_live_schedulers(struct store *s, int64_t fresh_ms, const char *host, const char *home,
+                          int64_t *n, struct err *e) WARN_UNUSED;
 /* The name of the scheduler run_id was taken from when another declared it dead for its
  * silence (store_reap_nodes), malloc'd in *name; NULL when its last release was a clean stop
  * or a successor on the same home (a restart after a crash), or on SQLite (one scheduler per

@@ -91,7 +91,8 @@ struct store_backend {
     int (*node_stop)(void *db, int64_t id, struct err *e);
     int (*list_nodes)(void *db, struct node_rec **out, size_t *n, struct err *e);
     int (*reap_nodes)(void *db, int64_t dead_after_ms, size_t *reaped, struct err *e);
-    int (*live_schedulers)(void *db, int64_t fresh_ms, int64_t *n, struct err *e);
+    int (*live_schedulers)(void *db, int64_t fresh_ms, const char *host, const char *home,
+                           int64_t *n, struct err *e);
     int (*lost_scheduler)(void *db, const char *run_id, char **name, struct err *e);
     int (*claim_runs)(void *db, int64_t id, int limit, size_t *claimed, struct err *e);
     int (*take_run)(void *db, int64_t id, const char *run_id, bool *taken, struct err *e);

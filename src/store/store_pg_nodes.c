@@ -203,14 +203,19 @@ int pg_reap_nodes(void *db, int64_t dead_after_ms, size_t *reaped, struct err *e
     return 0;
 }
 
-int pg_live_schedulers(void *db, int64_t fresh_ms, int64_t *n, struct err *e)
+int pg_live_schedulers(void *db, int64_t fresh_ms, const char *host, const char *home, int64_t *n,
+                       struct err *e)
 {
+    char ms[24];
+    snprintf(ms, sizeof ms, "%" PRId64, fresh_ms);
+    const char *p[] = {ms, host, home};
     PGresult *res;
-    int r = nodes_exec_int(db,
-                           "SELECT count(*) FROM workers WHERE role = 'scheduler' AND state IN "
-                           "('active', 'draining') AND heartbeat_at > now() - make_interval(secs "
-                           "=> $1::bigint / 1000.0)",
-                           fresh_ms, "read the schedulers", &res, e);
+    int r = nodes_exec(db,
+                       "SELECT count(*) FROM workers WHERE role = 'scheduler' AND state IN "
+                       "('active', 'draining') AND heartbeat_at > now() - make_interval(secs => "
+                       "$1::bigint / 1000.0) AND (hostname = $2::text AND home = $3::text) IS NOT "
+                       "TRUE",
+                       3, p, "read the schedulers", &res, e);
     if (r < 0)
         return r;
     *n = PQntuples(res) ? get_int(res, 0, 0) : 0;

@@ -165,7 +165,8 @@
     X(ST_REAP_NODES, "UPDATE workers SET state = 'dead' WHERE role = 'scheduler' AND state IN "    \
                      "('active', 'draining') AND heartbeat_at <= ?1 RETURNING id")                 \
     X(ST_LIVE_SCHEDULERS, "SELECT COUNT(*) FROM workers WHERE role = 'scheduler' AND state IN "    \
-                          "('active', 'draining') AND heartbeat_at > ?1")                          \
+                          "('active', 'draining') AND heartbeat_at > ?1 AND (hostname = ?2 AND "   \
+                          "home = ?3) IS NOT 1")                                                   \
     X(ST_CLAIM_RUNS, "UPDATE runs SET sched_id = ?1 WHERE run_id IN (SELECT run_id FROM runs "     \
                      "WHERE " CLAIMABLE " ORDER BY queued_at IS NULL, queued_at, logical_at, "     \
                      "run_id LIMIT min(?2, (SELECT (COUNT(*) + " LIVE_SCHEDULERS                   \
@@ -1598,7 +1599,8 @@ static int conn_reap_nodes(void *db, int64_t dead_after_ms, size_t *reaped, stru
     return txn_end(c, own, kill_rows(c, st, reaped, e), e);
 }
 
-static int conn_live_schedulers(void *db, int64_t fresh_ms, int64_t *n, struct err *e)
+static int conn_live_schedulers(void *db, int64_t fresh_ms, const char *host, const char *home,
+                                int64_t *n, struct err *e)
 {
     struct sqlite_conn *c = db;
     *n = 0;
@@ -1606,6 +1608,8 @@ static int conn_live_schedulers(void *db, int64_t fresh_ms, int64_t *n, struct e
     if (!st)
         return ERR_DB;
     sqlite3_bind_int64(st, 1, when_now_ms() - fresh_ms);
+    bind_text(st, 2, host);
+    bind_text(st, 3, home);
     bool null;
     return scalar_int(c, st, n, &null, "the live schedulers", e);
 }

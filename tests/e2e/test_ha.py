@@ -429,3 +429,22 @@ def test_api_on_another_home_hands_a_cancel_to_the_scheduler(ha):
     finally:
         api.stop()
     assert a.stop() == 0
+
+
+def test_cli_on_the_home_of_a_killed_scheduler_cancels_itself(ha):
+    """kill -9 of the only scheduler: its row looks alive until dead_after, but on its own home
+    the free lock shows it died, so `runs cancel` there writes the cancellation at once
+    rather than leaving it to a scheduler that is gone."""
+    ha.dead_after = 30.0
+    ha.write_dag("long.yaml", LONG)
+    a = ha.start(0)
+    (run_id,) = ha.trigger("long")
+    assert poll(lambda: try_pid(ha, run_id), 10), a.log()
+    a.kill9()
+    try:
+        r = ha.home(0)("runs", "cancel", run_id, "--json")
+        assert r.rc == 0, r
+        assert r.json == {"run_id": run_id, "state": "cancelled", "requested": False}, r
+        assert ha.runs()[run_id] == "cancelled"
+    finally:
+        os.killpg(try_pid(ha, run_id), signal.SIGKILL)  # the try the dead scheduler left
