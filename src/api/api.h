@@ -50,16 +50,17 @@ struct hub;
 struct api;
 
 struct api_opts {
-    const char *listen;    /* "host:port"; the host must be given (127.0.0.1 by default) */
-    const char *home;      /* BARAM_HOME */
-    const char *dags;      /* the DAG folder */
-    const char *store_url; /* the database */
-    struct auth *auth;     /* borrowed for the server's life */
-    struct hub *hub;       /* the event hub (hub.h), borrowed; NULL: no event stream */
-    int max_connections;   /* <= 0: 512 */
-    int conn_timeout_s;    /* idle connections are closed after this; <= 0: 30 */
-    int max_rps;           /* admission: requests started per second at most; <= 0: no limit */
-    int threads;           /* threads serving connections; <= 0: 2 */
+    const char *listen;          /* "host:port"; the host must be given (127.0.0.1 by default) */
+    const char *home;            /* BARAM_HOME */
+    const char *dags;            /* the DAG folder */
+    const char *store_url;       /* the database */
+    int64_t sched_dead_after_ms; /* scheduler.dead_after: a heartbeat older is no scheduler */
+    struct auth *auth;           /* borrowed for the server's life */
+    struct hub *hub;             /* the event hub (hub.h), borrowed; NULL: no event stream */
+    int max_connections;         /* <= 0: 512 */
+    int conn_timeout_s;          /* idle connections are closed after this; <= 0: 30 */
+    int max_rps; /* admission: requests started per second at most; <= 0: no limit */
+    int threads; /* threads serving connections; <= 0: 2 */
     const struct run_pool *pools; /* the home's configured pools (borrowed for the server's life) */
     size_t npools;
 };

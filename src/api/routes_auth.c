@@ -202,16 +202,12 @@ static void users_add(struct api_req *rq, struct api_resp *rs)
         json_decref(body);
         return;
     }
-    struct user_rec old;
-    int r = store_begin(s, &se);
-    int got = r < 0 ? r : store_get_user(s, name, &old, &se);
-    if (got == 0) {
-        user_rec_release(&old);
-        store_rollback(s);
+    /* One insert that fails on an existing name (not a read then a write, which two
+     * concurrent adds could both pass on PostgreSQL). */
+    int r = store_add_user(s, &u, &se);
+    if (r == -EEXIST) {
         api_problem(rs, 409, "Conflict", "user '%s' exists", name);
-    } else if (got != -ENOENT || store_put_user(s, &u, &se) < 0 || store_commit(s, &se) < 0) {
-        if (r == 0)
-            store_rollback(s);
+    } else if (r < 0) {
         store_failed(rs, &se, "add the user");
     } else {
         struct user_rec made;

@@ -190,7 +190,8 @@ static void cancel(struct api_req *rq, struct api_resp *rs)
         return;
     struct ops_err e = {0};
     struct ops_cancel c;
-    if (ops_cancel(s, rq->opts->home, run_id, wait_s * 1000, &c, &e) < 0) {
+    if (ops_cancel(s, rq->opts->home, rq->opts->sched_dead_after_ms, run_id, wait_s * 1000, &c,
+                   &e) < 0) {
         ops_problem(rs, &e, "run", run_id);
         ops_err_release(&e);
         return;
@@ -223,7 +224,8 @@ static void clear(struct api_req *rq, struct api_resp *rs)
         return;
     struct ops_err e = {0};
     struct ops_clear c;
-    if (ops_clear(s, rq->opts->home, run_id, task, downstream, &c, &e) < 0) {
+    if (ops_clear(s, rq->opts->home, rq->opts->sched_dead_after_ms, run_id, task, downstream, &c,
+                  &e) < 0) {
         /* The run exists (checked above): a 404 here is the task. */
         ops_problem(rs, &e, "task", task);
         ops_err_release(&e);

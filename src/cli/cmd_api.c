@@ -113,6 +113,7 @@ int cmd_api(int argc, char **argv)
             .home = h.dir,
             .dags = h.dags,
             .store_url = h.db,
+            .sched_dead_after_ms = home_dead_after_ms(&h),
             .auth = auth,
             .hub = hub,
             .max_rps = h.api.max_rps,

@@ -49,7 +49,6 @@
 #include "ops/dagdir.h"
 #include "ops/ops.h"
 #include "ops/runjson.h"
-#include "ops/schedlock.h"
 #include "sched/run.h"
 #include "store/store.h"
 
@@ -394,12 +393,12 @@ static bool dview_paused(const struct dview *v, const char *dag_id)
     return p;
 }
 
-static void note_no_scheduler(const struct home *h, const char *cmd, const char *what)
+static void note_no_scheduler(const struct dview *v, const char *cmd, const char *what)
 {
-    if (!schedlock_held(h->dir))
+    if (!v->s || !ops_scheduler_running(v->s, v->h.dir, home_dead_after_ms(&v->h)))
         fprintf(stderr,
                 "baram %s: no scheduler is running on %s: %s when `baram standalone` starts\n", cmd,
-                h->dir, what);
+                v->h.dir, what);
 }
 
 /* Parses the flags of a `dags SUB` command taking one DAG id. EXIT_OK, ARGS_HELP (help
@@ -803,7 +802,7 @@ static int dags_trigger(int argc, char **argv)
         if (run.paused)
             fprintf(stderr, "baram %s: DAG '%s' is paused: the run starts once it is unpaused\n",
                     cmd, dag_id);
-        note_no_scheduler(&v.h, cmd, "the run starts");
+        note_no_scheduler(&v, cmd, "the run starts");
     }
     ops_err_release(&e);
     json_decref(cj);
@@ -888,7 +887,7 @@ static int dags_backfill(int argc, char **argv)
                 fprintf(stderr,
                         "baram %s: DAG '%s' is paused: the runs start once it is unpaused\n", cmd,
                         dag_id);
-            note_no_scheduler(&v.h, cmd, "the runs start");
+            note_no_scheduler(&v, cmd, "the runs start");
         }
     }
     ops_backfill_release(&b);

@@ -402,7 +402,7 @@ static int runs_cancel(struct home *h, const char *run_id, int wait_s, bool json
     struct ops_err e = {0};
     struct ops_cancel c;
     int ret;
-    if (ops_cancel(s, h->dir, run_id, (int64_t)wait_s * 1000, &c, &e) < 0) {
+    if (ops_cancel(s, h->dir, home_dead_after_ms(h), run_id, (int64_t)wait_s * 1000, &c, &e) < 0) {
         ops_err_print(&e, stderr, cmd);
         ret = e.kind == OPS_NOT_FOUND ? EXIT_USAGE : EXIT_FAILED;
     } else {

@@ -121,6 +121,7 @@ static int standalone_api_start(const struct standalone_ctx *c, struct standalon
             .home = h->dir,
             .dags = c->dags,
             .store_url = h->db,
+            .sched_dead_after_ms = home_dead_after_ms(h),
             .auth = x->auth,
             .hub = x->hub,
             .max_rps = h->api.max_rps,

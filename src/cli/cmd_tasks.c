@@ -39,7 +39,6 @@
 #include "dag/dag.h"
 #include "dag/params.h"
 #include "ops/ops.h"
-#include "ops/schedlock.h"
 #include "sched/run.h"
 #include "store/store.h"
 
@@ -196,7 +195,7 @@ static int tasks_clear(int argc, char **argv)
         fprintf(stderr, "baram %s: %s\n", cmd, err_msg(&err));
         goto out;
     }
-    if (ops_clear(s, h.dir, run_id, task, downstream, &c, &e) < 0) {
+    if (ops_clear(s, h.dir, home_dead_after_ms(&h), run_id, task, downstream, &c, &e) < 0) {
         ops_err_print(&e, stderr, cmd);
         ret = e.kind == OPS_NOT_FOUND ? EXIT_USAGE : EXIT_FAILED;
         goto out;
@@ -228,7 +227,7 @@ static int tasks_clear(int argc, char **argv)
         printf(" in run %s (%zu task instance%s); the run is queued again\n", run_id, c.nrows,
                c.nrows == 1 ? "" : "s");
     }
-    if (!c.requested && !schedlock_held(h.dir))
+    if (!c.requested && !ops_scheduler_running(s, h.dir, home_dead_after_ms(&h)))
         fprintf(stderr,
                 "baram %s: no scheduler is running on %s: the run resumes when `baram "
                 "standalone` starts\n",

@@ -196,18 +196,16 @@ static int users_add(struct home *h, const char *name, const char *role_s, bool 
         store_close(s);
         return EXIT_FAILED;
     }
-    struct user_rec old;
     bool exists = false;
     r = store_begin(s, &se);
     if (r == 0) {
-        r = store_get_user(s, name, &old, &se);
-        exists = r == 0;
-        if (exists)
-            user_rec_release(&old);
-        if (r == -ENOENT || (exists && update))
+        /* An add is one insert that fails on an existing name: a read then a write would let
+         * two concurrent adds of a name both succeed on PostgreSQL (READ COMMITTED). */
+        r = store_add_user(s, &u, &se);
+        if (r == -EEXIST && update) {
+            exists = true;
             r = store_put_user(s, &u, &se);
-        else if (exists)
-            r = -EEXIST;
+        }
         /* A replaced role or password ends every session of the old one (revoke.h). */
         if (r == 0 && exists)
             r = revoke_user(s, name, &se);

@@ -639,13 +639,18 @@ int home_load(struct home *h, const char *flag, struct diag *d)
     }
     (void)!home_apply_env(h, d);
     int64_t beat = h->sched_heartbeat_ms ? h->sched_heartbeat_ms : DAEMON_HEARTBEAT_MS;
-    int64_t dead = h->sched_dead_after_ms ? h->sched_dead_after_ms : DAEMON_DEAD_AFTER_MS;
+    int64_t dead = home_dead_after_ms(h);
     if (dead <= beat)
         diag_err(d, h->config_path, 0, 0,
                  "'scheduler.dead_after' (%lld ms) must be longer than 'scheduler.heartbeat' "
                  "(%lld ms)",
                  (long long)dead, (long long)beat);
     return d->errors > errors ? -EINVAL : 0;
+}
+
+int64_t home_dead_after_ms(const struct home *h)
+{
+    return h->sched_dead_after_ms ? h->sched_dead_after_ms : DAEMON_DEAD_AFTER_MS;
 }
 
 /* mkdir -p with mode for every folder it creates. */

@@ -80,6 +80,9 @@ struct home {
     int64_t sched_dead_after_ms;
 };
 
+/* scheduler.dead_after in ms, the default when not set. */
+int64_t home_dead_after_ms(const struct home *h);
+
 /* api.max_rps / api.threads values as the config, environment and flags take them: 0, or
  * -EINVAL when out of range or not a whole number. */
 int home_parse_api_max_rps(const char *s, int *out) WARN_UNUSED;

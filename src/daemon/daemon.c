@@ -146,6 +146,7 @@ struct djob {
     bool resume;
     struct ti_rec *tis;
     size_t ntis;
+    char *lost_sched; /* resuming: the scheduler it was taken from when declared dead */
     struct dag *stored_dag;
     /* load of a queued run on a shared store: started only under max_active_runs in the
      * database (queue_start_runs) by scheduler sched_id; admitted false when there was no room */
@@ -261,6 +262,7 @@ static void djob_free(struct djob *j)
     store_free_dags(j->dags, j->ndags);
     run_rec_release(&j->rec);
     store_free_tis(j->tis, j->ntis);
+    free(j->lost_sched);
     dag_free(j->stored_dag);
     free(j->dag_id);
     free(j->cur_hash);
@@ -346,6 +348,10 @@ static void djob_load(struct djob *j, struct store *s, struct err *se)
     }
     if (j->rec.state == RUN_RUNNING || j->ntis > 0)
         j->resume = true;
+    if (j->resume && (j->rc = store_lost_scheduler(s, j->rec.run_id, &j->lost_sched, se)) < 0) {
+        djob_fail(j, "reading the scheduler a run was lost with", se);
+        return;
+    }
     char *tags[RUN_ENV_NTAGS];
     run_env_tags(j->rec.dag_id, j->rec.run_id, tags);
     for (size_t i = 0; i < j->ntis; i++)
@@ -751,6 +757,7 @@ static void daemon_start_loaded(struct daemon *d, struct djob *j)
         .nparams = nparams,
         .tis = j->tis,
         .ntis = j->ntis,
+        .lost_sched = j->lost_sched,
     };
     log_info(j->resume ? "run resumed" : "run started", "dag=%s run=%s", log_q(dag->id),
              log_q(dr->run_id));
@@ -1287,9 +1294,8 @@ static void daemon_on_store_error(void *ud, const char *msg)
 /* Registers this scheduler: 0, or a negative code with *e filled. */
 static int daemon_register(struct daemon *d, struct err *e)
 {
-    char host[256] = "";
-    if (gethostname(host, sizeof host - 1) < 0 || !host[0])
-        snprintf(host, sizeof host, "localhost");
+    char host[256];
+    ops_hostname(host, sizeof host);
     snprintf(d->node_name, sizeof d->node_name, "%s:%d", host, (int)getpid());
     int rc;
     if (!d->shared) {

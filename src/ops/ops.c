@@ -16,9 +16,11 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/buf.h"
 #include "base/diag.h"
@@ -697,8 +699,32 @@ fail:
     return r;
 }
 
-int ops_cancel(struct store *s, const char *home_dir, const char *run_id, int64_t wait_ms,
-               struct ops_cancel *out, struct ops_err *e)
+void ops_hostname(char *buf, size_t n)
+{
+    if (n < 2 || gethostname(buf, n - 1) < 0 || !buf[0])
+        snprintf(buf, n, "localhost");
+    buf[n - 1] = '\0';
+}
+
+bool ops_scheduler_running(struct store *s, const char *home_dir, int64_t dead_after_ms)
+{
+    if (schedlock_held(home_dir))
+        return true; /* one runs on this home */
+    if (!store_shared(s))
+        return false;
+    /* A row of this home whose heartbeat is still fresh is of a scheduler that has just died
+     * (its lock is free): not counted. */
+    char host[256];
+    ops_hostname(host, sizeof host);
+    char *home = realpath(home_dir, NULL);
+    int64_t n = 0;
+    bool live = store_live_schedulers(s, dead_after_ms, host, home, &n, NULL) == 0 && n > 0;
+    free(home);
+    return live;
+}
+
+int ops_cancel(struct store *s, const char *home_dir, int64_t dead_after_ms, const char *run_id,
+               int64_t wait_ms, struct ops_cancel *out, struct ops_err *e)
 {
     struct err *se = &e->err;
     memset(out, 0, sizeof *out);
@@ -714,7 +740,7 @@ int ops_cancel(struct store *s, const char *home_dir, const char *run_id, int64_
                  "run '%s' is running in the foreground under 'baram run', not under the "
                  "scheduler: stop it there (Ctrl-C in its terminal)",
                  run_id);
-    } else if (schedlock_held(home_dir)) {
+    } else if (ops_scheduler_running(s, home_dir, dead_after_ms)) {
         if (store_put_request(s, run_id, "cancel", se) < 0) {
             r = fail_store(e);
             goto out;
@@ -957,8 +983,8 @@ static int clear_plan_idle(struct store *s, const struct clear_plan *p, struct o
     return r;
 }
 
-int ops_clear(struct store *s, const char *home_dir, const char *run_id, const char *task,
-              bool downstream, struct ops_clear *out, struct ops_err *e)
+int ops_clear(struct store *s, const char *home_dir, int64_t dead_after_ms, const char *run_id,
+              const char *task, bool downstream, struct ops_clear *out, struct ops_err *e)
 {
     struct err *se = &e->err;
     memset(out, 0, sizeof *out);
@@ -974,7 +1000,7 @@ int ops_clear(struct store *s, const char *home_dir, const char *run_id, const c
                  run_id);
         goto out;
     }
-    if (live && schedlock_held(home_dir)) {
+    if (live && ops_scheduler_running(s, home_dir, dead_after_ms)) {
         /* The scheduler runs it: it stops starting the run's tasks, lets the tries in flight
          * end, then clears and resumes the run (daemon.c). */
         if ((r = clear_plan_idle(s, &p, e)) < 0)

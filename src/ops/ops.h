@@ -129,20 +129,29 @@ void ops_backfill_release(struct ops_backfill *b);
 int ops_set_paused(struct store *s, const char *home_dir, const char *dags_folder,
                    const char *dag_id, bool paused, struct ops_err *e) WARN_UNUSED;
 
+/* This host's name as schedulers register it ("localhost" when it has none). */
+void ops_hostname(char *buf, size_t n);
+/* Whether a scheduler runs the home's runs: one holds the home's lock (schedlock.h), or, on
+ * a store that schedulers on other homes and hosts share (PostgreSQL), one is registered as
+ * active or draining with a heartbeat younger than dead_after_ms (scheduler.dead_after; by
+ * the database's clock), not counting a row of this home (its lock is free: it died). A
+ * registry that cannot be read counts as none. */
+bool ops_scheduler_running(struct store *s, const char *home_dir, int64_t dead_after_ms);
+
 struct ops_cancel {
     enum run_state state; /* RUN_CANCELLED, or the state it is still in when requested */
     bool requested;       /* handed to the scheduler, which has not confirmed it yet */
-    bool direct;          /* no scheduler held the lock: cancelled here, in one transaction */
+    bool direct;          /* no scheduler ran: cancelled here, in one transaction */
 };
 
-/* Cancels a queued or running run. With a scheduler holding the home's lock it leaves a
+/* Cancels a queued or running run. With a scheduler running (ops_scheduler_running) it leaves a
  * request in the store, rings, and waits up to wait_ms for the run to end; with none it
  * writes the cancellation itself (the run ends now, running task instances and tries fail
  * with "cancelled", not started ones go back to none). 0 and *out, or a negative errno with
  * e: OPS_NOT_FOUND (did-you-mean among recent runs), OPS_CONFLICT (already ended, ended
  * otherwise meanwhile, or a foreground `baram run`), OPS_STORE. May sleep up to wait_ms. */
-int ops_cancel(struct store *s, const char *home_dir, const char *run_id, int64_t wait_ms,
-               struct ops_cancel *out, struct ops_err *e) WARN_UNUSED;
+int ops_cancel(struct store *s, const char *home_dir, int64_t dead_after_ms, const char *run_id,
+               int64_t wait_ms, struct ops_cancel *out, struct ops_err *e) WARN_UNUSED;
 
 /* Cancels the run in the store, for a scheduler that holds it stopped (nothing runs): as
  * ops_cancel does without a scheduler. 0 (also when it had ended), or a negative errno with e. */
@@ -163,8 +172,9 @@ struct ops_clear {
  * them and resumes the run (out->requested). 0 and *out (ops_clear_release), or a negative
  * errno with e: OPS_NOT_FOUND (run, task: did-you-mean), OPS_CONFLICT (an instance in flight,
  * a foreground `baram run`, the run's DAG version gone or no longer loading), OPS_STORE. */
-int ops_clear(struct store *s, const char *home_dir, const char *run_id, const char *task,
-              bool downstream, struct ops_clear *out, struct ops_err *e) WARN_UNUSED;
+int ops_clear(struct store *s, const char *home_dir, int64_t dead_after_ms, const char *run_id,
+              const char *task, bool downstream, struct ops_clear *out,
+              struct ops_err *e) WARN_UNUSED;
 void ops_clear_release(struct ops_clear *c);
 /* Whether a run request's kind asks for a clear (ops_clear's request): its task (a pointer
  * into kind) and downstream flag. */

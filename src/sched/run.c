@@ -344,7 +344,11 @@ static bool run_replay(struct run *r, uint32_t ii)
     in->restore_idx = -1;
     if (rs->state == TI_UP_FOR_RETRY && rs->try_number > 0 && rs->ended_at_ms >= 0 &&
         in->try_number < in->max_tries) {
-        /* It waited for its retry when the run stopped: it waits what is left of the delay. */
+        /* It waited for its retry when the run stopped (or its try was lost with its
+         * scheduler): it waits what is left of the delay, showing why its last try failed. */
+        free(in->message);
+        in->message = rs->message;
+        rs->message = NULL;
         const struct dag_task *t = &r->dag->tasks[in->task];
         int64_t left = rs->ended_at_ms +
                        retry_delay_ms(t->retry_delay_ms, t->retry_backoff, t->max_retry_delay_ms,
@@ -353,6 +357,7 @@ static bool run_replay(struct run *r, uint32_t ii)
         if (left > 0) {
             in->state = TI_UP_FOR_RETRY;
             in->ended_at_ms = rs->ended_at_ms;
+            run__put_ti(r, ii);
             run__retry_after(r, ii, left);
             return true;
         }
@@ -910,9 +915,10 @@ void run__release(struct run *r)
 
 /* Copies the stored instances of a resumed run: the records replayed as Kahn's algorithm
  * reaches them (run__add_inst, run_replay). A try that was in flight when its scheduler died
- * is over: it is recorded as failed, and the instance starts afresh with the next try if it
- * has one (else it fails when reached). */
-static void run_restore_init(struct run *r, const struct ti_rec *tis, size_t n)
+ * is over: it is recorded as failed, with "scheduler NAME lost" when the scheduler was
+ * declared dead (lost, its name), and the instance is up for retry if it has a try left
+ * (else it fails when reached). */
+static void run_restore_init(struct run *r, const struct ti_rec *tis, size_t n, const char *lost)
 {
     if (n == 0)
         return;
@@ -950,14 +956,14 @@ static void run_restore_init(struct run *r, const struct ti_rec *tis, size_t n)
             uint64_t seq = store_writer_put_try(r->e->w, &tr);
             if (seq > r->last_seq)
                 r->last_seq = seq;
-            if (t->try_number >= t->max_tries) {
-                rs->state = TI_FAILED;
-                rs->ended_at_ms = when_now_ms();
-                free(rs->message);
-                rs->message = xstrdup("the scheduler stopped while its last try ran");
-            } else {
-                rs->state = TI_NONE;
-            }
+            /* up for retry as after any failed try (run_replay), or failed when it was the last */
+            bool last = t->try_number >= t->max_tries;
+            rs->state = last ? TI_FAILED : TI_UP_FOR_RETRY;
+            rs->ended_at_ms = tr.ended_at_ms;
+            free(rs->message);
+            rs->message = lost ? xasprintf("scheduler %s lost", lost)
+                               : xstrdup(last ? "the scheduler stopped while its last try ran"
+                                              : "the scheduler stopped while the try ran");
         }
         r->restore_ids[r->nrestore] = xstrdup(t->task_id);
         hmap_put(&r->restore_by_id, r->restore_ids[r->nrestore], strlen(t->task_id),
@@ -1006,7 +1012,7 @@ int run_begin(struct engine *e, const struct run_spec *sp, run_ended_fn ended, v
     r->last_seq =
         store_writer_put_dag_version(e->w, dag->hash, dag->id, dag->source, dag->source_len);
     run__params_init(r, sp->params, sp->nparams);
-    run_restore_init(r, sp->tis, sp->ntis);
+    run_restore_init(r, sp->tis, sp->ntis, sp->lost_sched);
     run_tasks_init(r);
     run__env_init(r);
     r->live_next = e->runs;

@@ -99,6 +99,9 @@ struct run_spec {
     /* Resuming: the run's stored task instances (copied); NULL/0 for a new run. */
     const struct ti_rec *tis;
     size_t ntis;
+    /* Resuming: the scheduler the run was taken from when it was declared dead
+     * (store_lost_scheduler), named in the message of the try it had in flight; NULL: none. */
+    const char *lost_sched;
     run_progress_fn progress; /* may be NULL */
     void *progress_ud;
 };

@@ -500,6 +500,18 @@ int store_list_nodes(struct store *s, struct node_rec **out, size_t *n, struct e
     return s->be->list_nodes(s->db, out, n, e);
 }
 
+int store_live_schedulers(struct store *s, int64_t fresh_ms, const char *host, const char *home,
+                          int64_t *n, struct err *e)
+{
+    return s->be->live_schedulers(s->db, fresh_ms, host, home, n, e);
+}
+
+int store_lost_scheduler(struct store *s, const char *run_id, char **name, struct err *e)
+{
+    *name = NULL;
+    return s->be->lost_scheduler(s->db, run_id, name, e);
+}
+
 int store_reap_nodes(struct store *s, int64_t dead_after_ms, size_t *reaped, struct err *e)
 {
     size_t k = 0;
@@ -540,6 +552,11 @@ int store_fence(struct store *s, int64_t id, struct err *e)
 int store_put_user(struct store *s, const struct user_rec *u, struct err *e)
 {
     return s->be->put_user(s->db, u, e);
+}
+
+int store_add_user(struct store *s, const struct user_rec *u, struct err *e)
+{
+    return s->be->add_user(s->db, u, e);
 }
 
 int store_get_user(struct store *s, const char *name, struct user_rec *out, struct err *e)

@@ -287,6 +287,9 @@ struct user_rec {
 void user_rec_release(struct user_rec *u);
 /* Upserts the user (role and hash replaced; created_at kept on an update). */
 int store_put_user(struct store *s, const struct user_rec *u, struct err *e) WARN_UNUSED;
+/* Inserts a new user: -EEXIST (nothing written) when one of that name exists, even one
+ * another connection has just added. */
+int store_add_user(struct store *s, const struct user_rec *u, struct err *e) WARN_UNUSED;
 /* 0 and *out (release it), -ENOENT, or ERR_DB. */
 int store_get_user(struct store *s, const char *name, struct user_rec *out,
                    struct err *e) WARN_UNUSED;
@@ -385,6 +388,18 @@ int store_list_nodes(struct store *s, struct node_rec **out, size_t *n, struct e
  * the home's lock shows that no other runs). */
 int store_reap_nodes(struct store *s, int64_t dead_after_ms, size_t *reaped,
                      struct err *e) WARN_UNUSED;
+/* How many schedulers are active or draining with a heartbeat younger than fresh_ms (by the
+ * database's clock), leaving out those of host and home (both given: a home whose lock is
+ * free, so its scheduler has died): whether one runs anywhere, for a command that hands a
+ * request over. */
+int store_live_schedulers(struct store *s, int64_t fresh_ms, const char *host, const char *home,
+                          int64_t *n, struct err *e) WARN_UNUSED;
+/* The name of the scheduler run_id was taken from when another declared it dead for its
+ * silence (store_reap_nodes), malloc'd in *name; NULL when its last release was a clean stop
+ * or a successor on the same home (a restart after a crash), or on SQLite (one scheduler per
+ * home). PostgreSQL: migration 0008. */
+int store_lost_scheduler(struct store *s, const char *run_id, char **name,
+                         struct err *e) WARN_UNUSED;
 /* Gives up to limit claimable runs (queued or running, run by a scheduler (owner NULL), owned
  * by no active scheduler; oldest queued first; rows another caller holds are skipped) to
  * scheduler id, and no more than its fair share: the claimable runs divided by the active

@@ -73,6 +73,7 @@ struct store_backend {
                      char *id, size_t idsz, struct err *e);
     int (*delete_ti)(void *db, const char *run_id, const char *task_id, struct err *e);
     int (*put_user)(void *db, const struct user_rec *u, struct err *e);
+    int (*add_user)(void *db, const struct user_rec *u, struct err *e);
     int (*get_user)(void *db, const char *name, struct user_rec *out, struct err *e);
     int (*list_users)(void *db, struct user_rec **out, size_t *n, struct err *e);
     int (*delete_user)(void *db, const char *name, struct err *e);
@@ -91,6 +92,9 @@ struct store_backend {
     int (*node_stop)(void *db, int64_t id, struct err *e);
     int (*list_nodes)(void *db, struct node_rec **out, size_t *n, struct err *e);
     int (*reap_nodes)(void *db, int64_t dead_after_ms, size_t *reaped, struct err *e);
+    int (*live_schedulers)(void *db, int64_t fresh_ms, const char *host, const char *home,
+                           int64_t *n, struct err *e);
+    int (*lost_scheduler)(void *db, const char *run_id, char **name, struct err *e);
     int (*claim_runs)(void *db, int64_t id, int limit, size_t *claimed, struct err *e);
     int (*take_run)(void *db, int64_t id, const char *run_id, bool *taken, struct err *e);
     int (*list_owned_runs)(void *db, int64_t id, struct run_rec **out, size_t *n, struct err *e);

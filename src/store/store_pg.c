@@ -146,6 +146,8 @@
     X(ST_PUT_USER, "INSERT INTO users (name, role, password_hash, created_at) "                    \
                    "VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE SET role = $2, "          \
                    "password_hash = $3")                                                           \
+    X(ST_ADD_USER, "INSERT INTO users (name, role, password_hash, created_at) "                    \
+                   "VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING")                        \
     X(ST_GET_USER, "SELECT name, role, password_hash, created_at, " USER_REVOKED_GEN               \
                    " FROM users WHERE name = $1")                                                  \
     X(ST_LIST_USERS, "SELECT name, role, password_hash, created_at, " USER_REVOKED_GEN             \
@@ -1328,17 +1330,37 @@ static int pg_delete_ti(void *db, const char *run_id, const char *task_id, struc
 
 /* ---- users ---- */
 
+/* Binds the columns of u for ST_PUT_USER or ST_ADD_USER; -EINVAL when u lacks one. */
+static int user_params(struct pg_conn *c, const struct user_rec *u, struct params *p, struct err *e)
+{
+    if (!u || !u->name || !*u->name || !u->role || !u->password_hash)
+        return bad_record(c, "user", u ? u->name : NULL, "no name, role or password hash", e);
+    p_text(p, u->name);
+    p_text(p, u->role);
+    p_text(p, u->password_hash);
+    p_int(p, store__now_or(u->created_at_ms));
+    return 0;
+}
+
 static int pg_put_user(void *db, const struct user_rec *u, struct err *e)
 {
     struct pg_conn *c = db;
-    if (!u || !u->name || !*u->name || !u->role || !u->password_hash)
-        return bad_record(c, "user", u ? u->name : NULL, "no name, role or password hash", e);
     struct params p = {0};
-    p_text(&p, u->name);
-    p_text(&p, u->role);
-    p_text(&p, u->password_hash);
-    p_int(&p, store__now_or(u->created_at_ms));
-    return put_stmt(c, ST_PUT_USER, &p, "write a user", e);
+    int r = user_params(c, u, &p, e);
+    return r < 0 ? r : put_stmt(c, ST_PUT_USER, &p, "write a user", e);
+}
+
+/* One statement, so two concurrent adds of a name cannot both see it missing (READ
+ * COMMITTED): the second finds the first's row through the unique index. */
+static int pg_add_user(void *db, const struct user_rec *u, struct err *e)
+{
+    struct pg_conn *c = db;
+    struct params p = {0};
+    int r = user_params(c, u, &p, e);
+    if (r < 0)
+        return r;
+    int64_t n = changed(c, ST_ADD_USER, &p, "add a user", e);
+    return n < 0 ? (int)n : n == 0 ? -EEXIST : 0;
 }
 
 static int pg_get_user(void *db, const char *name, struct user_rec *out, struct err *e)
@@ -1477,6 +1499,7 @@ const struct store_backend store__pg_backend = {
     .claim_run = pg_claim_run,
     .delete_ti = pg_delete_ti,
     .put_user = pg_put_user,
+    .add_user = pg_add_user,
     .get_user = pg_get_user,
     .list_users = pg_list_users,
     .delete_user = pg_delete_user,
@@ -1492,6 +1515,8 @@ const struct store_backend store__pg_backend = {
     .node_stop = pg_node_stop,
     .list_nodes = pg_list_nodes,
     .reap_nodes = pg_reap_nodes,
+    .live_schedulers = pg_live_schedulers,
+    .lost_scheduler = pg_lost_scheduler,
     .claim_runs = pg_claim_runs,
     .take_run = pg_take_run,
     .list_owned_runs = pg_list_owned_runs,

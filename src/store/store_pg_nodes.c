@@ -66,6 +66,16 @@ static int nodes_exec(void *db, const char *sql, int n, const char *const *param
     return 0;
 }
 
+/* nodes_exec with one parameter, the integer v. */
+static int nodes_exec_int(void *db, const char *sql, int64_t v, const char *what, PGresult **out,
+                          struct err *e)
+{
+    char text[24];
+    snprintf(text, sizeof text, "%" PRId64, v);
+    const char *p[] = {text};
+    return nodes_exec(db, sql, 1, p, what, out, e);
+}
+
 static int64_t get_int(const PGresult *res, int row, int col)
 {
     return PQgetisnull(res, row, col) ? -1 : strtoll(PQgetvalue(res, row, col), NULL, 10);
@@ -91,7 +101,8 @@ int pg_node_register(void *db, const struct node_rec *n, int64_t *id, struct err
                    "WITH old AS (UPDATE workers SET state = 'dead' WHERE $7::text IS NOT NULL "
                    "AND role = $1 AND hostname = $3 AND home = $7 AND state IN ('active', "
                    "'draining') RETURNING id), "
-                   "freed AS (UPDATE runs SET sched_id = NULL FROM old WHERE runs.sched_id = "
+                   "freed AS (UPDATE runs SET sched_id = NULL, lost_sched = NULL FROM old "
+                   "WHERE runs.sched_id = "
                    "old.id AND runs." UNFINISHED " RETURNING runs.run_id) "
                    "INSERT INTO workers (role, name, hostname, pid, queues, slots, home) VALUES "
                    "($1, $2, $3, $4, string_to_array($5, ','), $6, $7) RETURNING id",
@@ -111,14 +122,11 @@ static int64_t nodes_changed(const PGresult *res)
 
 int pg_node_heartbeat(void *db, int64_t id, bool *alive, struct err *e)
 {
-    char ids[24];
-    snprintf(ids, sizeof ids, "%" PRId64, id);
-    const char *p[] = {ids};
     PGresult *res;
-    int r = nodes_exec(db,
-                       "UPDATE workers SET heartbeat_at = now() WHERE id = $1 AND state IN "
-                       "('active', 'draining')",
-                       1, p, "record a heartbeat", &res, e);
+    int r = nodes_exec_int(db,
+                           "UPDATE workers SET heartbeat_at = now() WHERE id = $1 AND state IN "
+                           "('active', 'draining')",
+                           id, "record a heartbeat", &res, e);
     if (r < 0)
         return r;
     *alive = nodes_changed(res) > 0;
@@ -131,11 +139,12 @@ int pg_node_stop(void *db, int64_t id, struct err *e)
     char ids[24];
     snprintf(ids, sizeof ids, "%" PRId64, id);
     const char *p[] = {ids};
-    return nodes_exec(db,
-                      "WITH s AS (UPDATE workers SET state = 'stopped' WHERE id = $1 AND state IN "
-                      "('active', 'draining') RETURNING id) "
-                      "UPDATE runs SET sched_id = NULL WHERE sched_id = $1 AND " UNFINISHED,
-                      1, p, "record a stop", NULL, e);
+    return nodes_exec(
+        db,
+        "WITH s AS (UPDATE workers SET state = 'stopped' WHERE id = $1 AND state IN "
+        "('active', 'draining') RETURNING id) "
+        "UPDATE runs SET sched_id = NULL, lost_sched = NULL WHERE sched_id = $1 AND " UNFINISHED,
+        1, p, "record a stop", NULL, e);
 }
 
 int pg_list_nodes(void *db, struct node_rec **out, size_t *n, struct err *e)
@@ -186,14 +195,48 @@ int pg_reap_nodes(void *db, int64_t dead_after_ms, size_t *reaped, struct err *e
         "WITH dead AS (UPDATE workers w SET state = 'dead' WHERE w.id IN (SELECT id FROM workers "
         "WHERE role = 'scheduler' AND state IN ('active', 'draining') AND heartbeat_at <= now() - "
         "make_interval(secs => $1::bigint / 1000.0) AND pg_postmaster_start_time() <= now() - "
-        "make_interval(secs => $1::bigint / 1000.0) FOR UPDATE) RETURNING w.id), "
-        "freed AS (UPDATE runs SET sched_id = NULL FROM dead WHERE runs.sched_id = dead.id "
+        "make_interval(secs => $1::bigint / 1000.0) FOR UPDATE) RETURNING w.id, w.name), "
+        "freed AS (UPDATE runs SET sched_id = NULL, lost_sched = dead.name FROM dead WHERE "
+        "runs.sched_id = dead.id "
         "AND runs." UNFINISHED " RETURNING runs.run_id) "
         "SELECT (SELECT count(*) FROM dead), (SELECT count(*) FROM freed)",
         1, p, "declare silent schedulers dead", &res, e);
     if (r < 0)
         return r;
     *reaped = PQntuples(res) ? (size_t)get_int(res, 0, 0) : 0;
+    PQclear(res);
+    return 0;
+}
+
+int pg_live_schedulers(void *db, int64_t fresh_ms, const char *host, const char *home, int64_t *n,
+                       struct err *e)
+{
+    char ms[24];
+    snprintf(ms, sizeof ms, "%" PRId64, fresh_ms);
+    const char *p[] = {ms, host, home};
+    PGresult *res;
+    int r = nodes_exec(db,
+                       "SELECT count(*) FROM workers WHERE role = 'scheduler' AND state IN "
+                       "('active', 'draining') AND heartbeat_at > now() - make_interval(secs => "
+                       "$1::bigint / 1000.0) AND (hostname = $2::text AND home = $3::text) IS NOT "
+                       "TRUE",
+                       3, p, "read the schedulers", &res, e);
+    if (r < 0)
+        return r;
+    *n = PQntuples(res) ? get_int(res, 0, 0) : 0;
+    PQclear(res);
+    return 0;
+}
+
+int pg_lost_scheduler(void *db, const char *run_id, char **name, struct err *e)
+{
+    const char *p[] = {run_id};
+    PGresult *res;
+    int r = nodes_exec(db, "SELECT lost_sched FROM runs WHERE run_id = $1", 1, p,
+                       "read the scheduler a run was lost with", &res, e);
+    if (r < 0)
+        return r;
+    *name = PQntuples(res) ? get_text(res, 0, 0) : NULL;
     PQclear(res);
     return 0;
 }

@@ -127,6 +127,8 @@
     X(ST_PUT_USER, "INSERT INTO users (name, role, password_hash, created_at) "                    \
                    "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO UPDATE SET role = ?2, "          \
                    "password_hash = ?3")                                                           \
+    X(ST_ADD_USER, "INSERT INTO users (name, role, password_hash, created_at) "                    \
+                   "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (name) DO NOTHING")                        \
     X(ST_GET_USER, "SELECT name, role, password_hash, created_at, " USER_REVOKED_GEN               \
                    " FROM users WHERE name = ?")                                                   \
     X(ST_LIST_USERS, "SELECT name, role, password_hash, created_at, " USER_REVOKED_GEN             \
@@ -162,6 +164,9 @@
                      "AND workers.role = 'scheduler') FROM workers ORDER BY role = 'worker', id")  \
     X(ST_REAP_NODES, "UPDATE workers SET state = 'dead' WHERE role = 'scheduler' AND state IN "    \
                      "('active', 'draining') AND heartbeat_at <= ?1 RETURNING id")                 \
+    X(ST_LIVE_SCHEDULERS, "SELECT COUNT(*) FROM workers WHERE role = 'scheduler' AND state IN "    \
+                          "('active', 'draining') AND heartbeat_at > ?1 AND (hostname = ?2 AND "   \
+                          "home = ?3) IS NOT 1")                                                   \
     X(ST_CLAIM_RUNS, "UPDATE runs SET sched_id = ?1 WHERE run_id IN (SELECT run_id FROM runs "     \
                      "WHERE " CLAIMABLE " ORDER BY queued_at IS NULL, queued_at, logical_at, "     \
                      "run_id LIMIT min(?2, (SELECT (COUNT(*) + " LIVE_SCHEDULERS                   \
@@ -1275,19 +1280,32 @@ static int read_user(struct sqlite_conn *c, sqlite3_stmt *st, struct user_rec *u
     return 0;
 }
 
-static int conn_put_user(void *db, const struct user_rec *u, struct err *e)
+/* Runs ST_PUT_USER or ST_ADD_USER with the columns of u. */
+static int user_write(struct sqlite_conn *c, enum sqlite_stmt id, const struct user_rec *u,
+                      const char *what, struct err *e)
 {
-    struct sqlite_conn *c = db;
     if (!u || !u->name || !*u->name || !u->role || !u->password_hash)
         return bad_record(c, "user", u ? u->name : NULL, "no name, role or password hash", e);
-    sqlite3_stmt *st = stmt_get(c, ST_PUT_USER, e);
+    sqlite3_stmt *st = stmt_get(c, id, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, u->name);
     bind_text(st, 2, u->role);
     bind_text(st, 3, u->password_hash);
     sqlite3_bind_int64(st, 4, store__now_or(u->created_at_ms));
-    return stmt_exec(c, st, "write a user", e);
+    return stmt_exec(c, st, what, e);
+}
+
+static int conn_put_user(void *db, const struct user_rec *u, struct err *e)
+{
+    return user_write(db, ST_PUT_USER, u, "write a user", e);
+}
+
+static int conn_add_user(void *db, const struct user_rec *u, struct err *e)
+{
+    struct sqlite_conn *c = db;
+    int r = user_write(c, ST_ADD_USER, u, "add a user", e);
+    return r < 0 ? r : sqlite3_changes(c->db) > 0 ? 0 : -EEXIST;
 }
 
 static int conn_get_user(void *db, const char *name, struct user_rec *out, struct err *e)
@@ -1583,6 +1601,29 @@ static int conn_reap_nodes(void *db, int64_t dead_after_ms, size_t *reaped, stru
     return txn_end(c, own, kill_rows(c, st, reaped, e), e);
 }
 
+static int conn_live_schedulers(void *db, int64_t fresh_ms, const char *host, const char *home,
+                                int64_t *n, struct err *e)
+{
+    struct sqlite_conn *c = db;
+    *n = 0;
+    sqlite3_stmt *st = stmt_get(c, ST_LIVE_SCHEDULERS, e);
+    if (!st)
+        return ERR_DB;
+    sqlite3_bind_int64(st, 1, when_now_ms() - fresh_ms);
+    bind_text(st, 2, host);
+    bind_text(st, 3, home);
+    bool null;
+    return scalar_int(c, st, n, &null, "the live schedulers", e);
+}
+
+/* One scheduler runs per home: the one that died is this one's predecessor, whose tries a
+ * restart counts as failed without naming it (no other scheduler took them). */
+static int conn_lost_scheduler(void *db, const char *run_id, char **name, struct err *e)
+{
+    *name = NULL;
+    return 0;
+}
+
 static int conn_claim_runs(void *db, int64_t id, int limit, size_t *claimed, struct err *e)
 {
     struct sqlite_conn *c = db;
@@ -1674,6 +1715,7 @@ const struct store_backend store__sqlite_backend = {
     .claim_run = conn_claim_run,
     .delete_ti = conn_delete_ti,
     .put_user = conn_put_user,
+    .add_user = conn_add_user,
     .get_user = conn_get_user,
     .list_users = conn_list_users,
     .delete_user = conn_delete_user,
@@ -1689,6 +1731,8 @@ const struct store_backend store__sqlite_backend = {
     .node_stop = conn_node_stop,
     .list_nodes = conn_list_nodes,
     .reap_nodes = conn_reap_nodes,
+    .live_schedulers = conn_live_schedulers,
+    .lost_scheduler = conn_lost_scheduler,
     .claim_runs = conn_claim_runs,
     .take_run = conn_take_run,
     .list_owned_runs = conn_list_owned_runs,

@@ -11,12 +11,14 @@ are taken at once), and no deadlock (40P01) in any log. dead_after is 3 s, heart
 
 import collections
 import datetime
+import os
 import random
 import signal
 import time
 
 import pytest
 
+from api_util import ApiServer, token
 from conftest import Baram, db_query
 from daemon_util import Daemon, daemons, poll  # noqa: F401 (daemons: a fixture)
 
@@ -301,3 +303,148 @@ tasks:
     for d in (a, b):
         assert d.stop() == 0
     ha.no_deadlock()
+
+
+def pid_alive(pid):
+    """Whether pid runs (a zombie waiting for its reaper does not)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+LONG = """
+dag: long
+tasks:
+  t: {run: 'echo "$BARAM_RUN_ID t start $$" >> LOG; sleep 60; echo "$BARAM_RUN_ID t done" >> LOG'}
+"""
+
+
+def try_pid(ha, run_id, task="t"):
+    """The pid of the first try of task that started (its "start" line), or None."""
+    got = [k for k in ha.lines() if k[:3] == (run_id, task, "start")]
+    return int(got[0][3]) if got else None
+
+
+def test_cli_on_another_home_sees_the_scheduler_in_the_registry(ha):
+    """The CLI on a home where no scheduler runs (no lock held there), with a scheduler of the
+    same database on another home: `runs cancel` hands the request over (the scheduler ends
+    the run and stops its try) instead of writing the run cancelled itself while the try goes
+    on; `dags trigger` does not claim the run waits for `baram standalone`. Once the scheduler
+    has stopped, both behave as without a scheduler."""
+    ha.write_dag("long.yaml", LONG)
+    a = ha.start(0)
+    cli = ha.home(1)  # no scheduler ever runs on this home
+    r = cli("dags", "trigger", "long", "--json")
+    assert r.rc == 0, r
+    assert "no scheduler is running" not in r.err, r
+    run_id = r.json["run_id"]
+    assert poll(lambda: try_pid(ha, run_id), 10), a.log()
+    pid = try_pid(ha, run_id)
+    r = cli("runs", "cancel", run_id, "--wait", "10", "--json")
+    assert r.rc == 0, r
+    assert r.json["state"] == "cancelled", r
+    # the scheduler ended it (not the CLI behind its back), and its try is stopped
+    assert [ln for ln in a.lines("run ended") if run_id in ln], a.log()
+    assert poll(lambda: not pid_alive(pid), 10), "the cancelled run's task still runs"
+    assert ha.runs()[run_id] == "cancelled"
+    assert a.stop() == 0
+    r = cli("dags", "trigger", "long")
+    assert r.rc == 0, r
+    assert "no scheduler is running on %s" % cli.home in r.err, r
+    ha.no_deadlock()
+
+
+def test_try_of_a_killed_scheduler_fails_as_scheduler_lost(ha):
+    """kill -9 of the scheduler mid-try: the other declares it dead after dead_after, takes the
+    run over, kills the try it left (its process group, found by its tags) and counts it as a
+    failed try whose message names the lost scheduler; the task is retried (a try was left)
+    and never ran twice at once. The last try lost the same way fails the task with that
+    message."""
+    ha.write_dag("lost.yaml", """
+dag: lost
+tasks:
+  t:
+    run: 'echo "$BARAM_RUN_ID t start $$ $BARAM_TRY" >> LOG; [ "$BARAM_TRY" = 1 ] && sleep 60; echo "$BARAM_RUN_ID t done $$ $BARAM_TRY" >> LOG'
+    retries: 1
+    retry_delay: 4s
+  last:
+    run: 'echo "$BARAM_RUN_ID last start $$ $BARAM_TRY" >> LOG; sleep 60'
+""")
+    a = ha.start(0)
+    name = ha.q("SELECT name FROM workers WHERE pid = ?", a.pid)[0][0]
+    (run_id,) = ha.trigger("lost")
+
+    def starts(task):
+        return [k for k in ha.lines() if k[:3] == (run_id, task, "start")]
+
+    assert poll(lambda: try_pid(ha, run_id) and try_pid(ha, run_id, "last"), 10), a.log()
+    first = try_pid(ha, run_id)
+    b = ha.start(1)
+    a.kill9()
+    msg = "scheduler %s lost" % name
+
+    def ti(task):
+        rows = ha.q("SELECT state, message, try_number FROM task_instances WHERE run_id = ? AND "
+                    "task_id = ?", run_id, task)
+        return tuple(rows[0]) if rows else None
+
+    # taken over within dead_after + 5 s; the lost try waits its retry_delay, saying why
+    assert poll(lambda: ti("t") == ("up_for_retry", msg, 1), DEAD_AFTER + 5), (ti("t"), b.log())
+    assert not pid_alive(first), "the lost try still runs while its retry waits"
+    assert poll(lambda: ti("last") is not None and ti("last")[0] == "failed", 5), ti("last")
+    assert ti("last") == ("failed", msg, 1)
+    assert poll(lambda: ha.runs()[run_id] == "failed", 20), (ha.runs(), b.log())
+    assert ti("t")[0] == "success" and ti("t")[2] == 2, ti("t")
+    tries = ha.q("SELECT try_number, state FROM tries WHERE run_id = ? AND task_id = 't' "
+                 "ORDER BY try_number", run_id)
+    assert [tuple(t) for t in tries] == [(1, "failed"), (2, "success")], tries
+    lines = ha.lines()
+    assert [k for k in lines if k[:3] == (run_id, "t", "done")] == \
+        [(run_id, "t", "done", starts("t")[1][3], "2")], lines  # the lost try never ended
+    assert b.lines("killing a try left running"), b.log()
+    assert b.stop() == 0
+    ha.no_deadlock()
+
+
+def test_api_on_another_home_hands_a_cancel_to_the_scheduler(ha):
+    """`baram api` on a home without a scheduler, sharing the database with one on another
+    home: a cancel is handed over (202, then the scheduler ends the run and stops its try)
+    instead of being written by the API while the try goes on."""
+    ha.write_dag("long.yaml", LONG)
+    a = ha.start(0)
+    (run_id,) = ha.trigger("long")
+    assert poll(lambda: try_pid(ha, run_id), 10), a.log()
+    pid = try_pid(ha, run_id)
+    web = ha.home(1)
+    assert web("init").rc == 0  # its own secret.key; the users are the database's
+    api = ApiServer(web, ha.tmp / "api.log").start()
+    try:
+        r = api.request("POST", "/api/v1/dags/long/runs/%s/cancel" % run_id, token(web), {})
+        assert r.status == 202, r
+        assert poll(lambda: ha.runs()[run_id] == "cancelled", 10), (a.log(), api.log())
+        assert [ln for ln in a.lines("run ended") if run_id in ln], a.log()
+        assert poll(lambda: not pid_alive(pid), 10), "the cancelled run's task still runs"
+    finally:
+        api.stop()
+    assert a.stop() == 0
+
+
+def test_cli_on_the_home_of_a_killed_scheduler_cancels_itself(ha):
+    """kill -9 of the only scheduler: its row looks alive until dead_after, but on its own home
+    the free lock shows it died, so `runs cancel` there writes the cancellation at once
+    rather than leaving it to a scheduler that is gone."""
+    ha.dead_after = 30.0
+    ha.write_dag("long.yaml", LONG)
+    a = ha.start(0)
+    (run_id,) = ha.trigger("long")
+    assert poll(lambda: try_pid(ha, run_id), 10), a.log()
+    a.kill9()
+    try:
+        r = ha.home(0)("runs", "cancel", run_id, "--json")
+        assert r.rc == 0, r
+        assert r.json == {"run_id": run_id, "state": "cancelled", "requested": False}, r
+        assert ha.runs()[run_id] == "cancelled"
+    finally:
+        os.killpg(try_pid(ha, run_id), signal.SIGKILL)  # the try the dead scheduler left

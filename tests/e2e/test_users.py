@@ -16,6 +16,7 @@ import os
 import pty
 import select
 import subprocess
+import threading
 import time
 
 import pytest
@@ -303,3 +304,100 @@ def test_token_uses_config_issuer_audience(baram, home):
     c = json.loads(b64d(r.out.strip().split(".")[1]))
     assert c["iss"] == "https://baram.example" and c["aud"] == "etl-api"
     assert c["exp"] - c["iat"] == 7200 and c["role"] == "admin"
+
+
+def _adds_held_at_the_insert(baram, pg_url, name, adds, start):
+    """Starts adds (callables starting one add each) while a session holds the users table in
+    SHARE mode: reads pass, writes wait. Once every add waits on that lock (each has done
+    whatever it reads first), the session lets them go together: the closest race there is.
+    The adds' results, by start order."""
+    env = dict(baram.env, BARAM_DB=pg_url)
+    lock = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", pg_url],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    lock.stdin.write("BEGIN;\nLOCK TABLE users IN SHARE MODE;\n\\echo locked\n")
+    lock.stdin.flush()
+    assert lock.stdout.readline().strip() == "locked"
+    running = [start(a) for a in adds]
+    deadline = time.monotonic() + 30
+    while db_query(pg_url, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                   "current_database() AND wait_event_type = 'Lock'") != [(len(adds),)]:
+        assert time.monotonic() < deadline, "the adds never reached their write"
+        time.sleep(0.05)
+    lock.stdin.write("COMMIT;\n")
+    lock.stdin.close()
+    lock.wait(timeout=TIMEOUT)
+    return [r() for r in running]
+
+
+def test_users_add_races_one_wins_on_postgresql(baram, pg_url):
+    """Two `users add` of one name at once (PostgreSQL, READ COMMITTED): exactly one adds the
+    user, the other says it exists; the winner's role and password are the ones stored, not
+    the loser's written over them. Several rounds."""
+    r = baram("init", env={"BARAM_DB": pg_url})
+    assert r.rc == 0, r
+
+    def start(add):
+        role, pw = add
+        p = subprocess.Popen([BIN, "users", "add", name, "--role", role],
+                             env=dict(baram.env, BARAM_DB=pg_url, BARAM_PASSWORD=pw),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return lambda: (p.communicate(timeout=TIMEOUT), p.returncode)
+
+    for i in range(3):
+        name = "racer%d" % i
+        adds = [("viewer", "viewer-pw-%d" % i), ("operator", "operator-pw-%d" % i)]
+        res = _adds_held_at_the_insert(baram, pg_url, name, adds, start)
+        won = [a for a, ((out, err), rc) in zip(adds, res) if rc == 0]
+        assert len(won) == 1, res
+        lost = [err for ((out, err), rc) in res if rc != 0]
+        assert "user '%s' exists" % name in lost[0], res
+        role, h = stored(pg_url, name)
+        assert role == won[0][0] and password_ok(h, won[0][1]), (role, won)
+
+
+def test_users_add_concurrent_one_wins(baram, home):
+    """Two `users add` of one name started together, several times, on the suite's store:
+    exactly one adds it each time, the other says it exists."""
+    init(baram)
+    for i in range(5):
+        name = "twin%d" % i
+        procs = [subprocess.Popen([BIN, "users", "add", name, "--role", role],
+                                  env=dict(baram.env, BARAM_PASSWORD="pw-of-%s-%d" % (role, i)),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for role in ("viewer", "operator")]
+        res = [(p.communicate(timeout=TIMEOUT), p.returncode) for p in procs]
+        assert sorted(rc for _, rc in res) == [0, 1], res
+        assert any("user '%s' exists" % name in err for (_, err), rc in res if rc), res
+        won = ["viewer", "operator"][[rc for _, rc in res].index(0)]
+        assert stored(home, name)[0] == won
+
+
+def test_api_users_add_races_one_wins_on_postgresql(baram, pg_url, tmp_path):
+    """The same race through POST /api/v1/users on two API servers of one database: one 201,
+    one 409, and the winner's role stored."""
+    baram.env["BARAM_DB"] = pg_url
+    init(baram)
+    servers = [ApiServer(baram, tmp_path / ("api%d.log" % k)) for k in range(2)]
+    try:
+        for s in servers:
+            s.start()
+        tok = token(baram)
+
+        def start(add):
+            k, role = add
+            out = {}
+            t = threading.Thread(target=lambda: out.update(r=servers[k].request(
+                "POST", "/api/v1/users", tok,
+                {"name": name, "role": role, "password": "pw-of-%s" % role})))
+            t.start()
+            return lambda: (t.join(TIMEOUT), out.get("r"))[1]
+
+        for i in range(3):
+            name = "apiracer%d" % i
+            adds = [(0, "viewer"), (1, "operator")]
+            res = _adds_held_at_the_insert(baram, pg_url, name, adds, start)
+            assert sorted(r.status for r in res) == [201, 409], res
+            won = [a for a, r in zip(adds, res) if r.status == 201][0]
+            assert stored(pg_url, name)[0] == won[1]
+    finally:
+        alive_cleanup(servers)

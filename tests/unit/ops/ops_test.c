@@ -486,7 +486,7 @@ static void cancel_direct_without_scheduler(void **state)
     struct ops_cancel c;
     struct ops_err e = {0};
     wake_reset();
-    assert_int_equal(ops_cancel(st, tmpdir, run.run_id, 1000, &c, &e), 0);
+    assert_int_equal(ops_cancel(st, tmpdir, 20000, run.run_id, 1000, &c, &e), 0);
     assert_true(c.direct);
     assert_false(c.requested);
     assert_int_equal(c.state, RUN_CANCELLED);
@@ -500,7 +500,7 @@ static void cancel_direct_without_scheduler(void **state)
     assert_int_equal(ti_state_of(run.run_id, "report"), TI_NONE);
 
     /* Again: it has ended. */
-    assert_int_equal(ops_cancel(st, tmpdir, run.run_id, 0, &c, &e), -EALREADY);
+    assert_int_equal(ops_cancel(st, tmpdir, 20000, run.run_id, 0, &c, &e), -EALREADY);
     assert_int_equal(e.kind, OPS_CONFLICT);
     char want[256];
     snprintf(want, sizeof want, "run '%s' already ended (cancelled)", run.run_id);
@@ -519,14 +519,14 @@ static void cancel_bad_input(void **state)
     /* Unknown: not found, with the closest run id. */
     char typo[OPS_RUN_ID_MAX];
     snprintf(typo, sizeof typo, "%.*sX", (int)strlen(run.run_id) - 1, run.run_id);
-    assert_int_equal(ops_cancel(st, tmpdir, typo, 0, &c, &e), -ENOENT);
+    assert_int_equal(ops_cancel(st, tmpdir, 20000, typo, 0, &c, &e), -ENOENT);
     assert_int_equal(e.kind, OPS_NOT_FOUND);
     assert_string_equal(e.suggest, run.run_id);
     ops_err_release(&e);
 
     /* A foreground `baram run`: conflict, and the run is untouched. */
     set_run_state(run.run_id, RUN_RUNNING, "cli");
-    assert_int_equal(ops_cancel(st, tmpdir, run.run_id, 0, &c, &e), -EBUSY);
+    assert_int_equal(ops_cancel(st, tmpdir, 20000, run.run_id, 0, &c, &e), -EBUSY);
     assert_int_equal(e.kind, OPS_CONFLICT);
     assert_non_null(strstr(e.err.msg, "in the foreground under 'baram run'"));
     ops_err_release(&e);
@@ -537,7 +537,7 @@ static void cancel_bad_input(void **state)
 
     /* Ended successfully: conflict. */
     set_run_state(run.run_id, RUN_SUCCESS, NULL);
-    assert_int_equal(ops_cancel(st, tmpdir, run.run_id, 0, &c, &e), -EALREADY);
+    assert_int_equal(ops_cancel(st, tmpdir, 20000, run.run_id, 0, &c, &e), -EALREADY);
     assert_int_equal(e.kind, OPS_CONFLICT);
     ops_err_release(&e);
 }
@@ -555,7 +555,7 @@ static void cancel_hands_over_to_a_scheduler(void **state)
     struct ops_err e = {0};
     wake_reset();
     int64_t t0 = when_mono_ms();
-    assert_int_equal(ops_cancel(st, tmpdir, run.run_id, 100, &c, &e), 0);
+    assert_int_equal(ops_cancel(st, tmpdir, 20000, run.run_id, 100, &c, &e), 0);
     assert_true(when_mono_ms() - t0 >= 100); /* waited for a confirmation that never came */
     assert_true(wake_rung());
     assert_true(c.requested);
@@ -586,7 +586,7 @@ static void clear_resets_downstream_and_queues(void **state)
     struct ops_err e = {0};
 
     /* Not ended yet, and no scheduler: cleared at once, not requested. */
-    assert_int_equal(ops_clear(st, tmpdir, run.run_id, "extract", false, &c, &e), 0);
+    assert_int_equal(ops_clear(st, tmpdir, 20000, run.run_id, "extract", false, &c, &e), 0);
     assert_false(c.requested);
     ops_clear_release(&c);
 
@@ -597,16 +597,16 @@ static void clear_resets_downstream_and_queues(void **state)
     put_ti(run.run_id, "report", TI_SUCCESS);
 
     /* Unknown task: not found, did-you-mean. */
-    assert_int_equal(ops_clear(st, tmpdir, run.run_id, "transfrom", true, &c, &e), -ENOENT);
+    assert_int_equal(ops_clear(st, tmpdir, 20000, run.run_id, "transfrom", true, &c, &e), -ENOENT);
     assert_int_equal(e.kind, OPS_NOT_FOUND);
     assert_string_equal(e.suggest, "transform");
     ops_err_release(&e);
-    assert_int_equal(ops_clear(st, tmpdir, "manual__nope", "load", true, &c, &e), -ENOENT);
+    assert_int_equal(ops_clear(st, tmpdir, 20000, "manual__nope", "load", true, &c, &e), -ENOENT);
     assert_int_equal(e.kind, OPS_NOT_FOUND);
     ops_err_release(&e);
 
     wake_reset();
-    assert_int_equal(ops_clear(st, tmpdir, run.run_id, "transform", true, &c, &e), 0);
+    assert_int_equal(ops_clear(st, tmpdir, 20000, run.run_id, "transform", true, &c, &e), 0);
     assert_true(wake_rung());
     assert_int_equal(c.ntasks, 2);
     assert_string_equal(c.tasks[0], "transform");
@@ -626,7 +626,7 @@ static void clear_resets_downstream_and_queues(void **state)
 
     /* Without downstream only the task itself. */
     set_run_state(run.run_id, RUN_SUCCESS, NULL);
-    assert_int_equal(ops_clear(st, tmpdir, run.run_id, "extract", false, &c, &e), 0);
+    assert_int_equal(ops_clear(st, tmpdir, 20000, run.run_id, "extract", false, &c, &e), 0);
     assert_int_equal(c.ntasks, 1);
     assert_string_equal(c.tasks[0], "extract");
     assert_int_equal(c.nrows, 1);
@@ -650,7 +650,7 @@ static void clear_without_dag_version(void **state)
     assert_int_equal(store_put_run(st, &rec, NULL), 0);
     struct ops_clear c;
     struct ops_err e = {0};
-    assert_true(ops_clear(st, tmpdir, "manual__old", "t", false, &c, &e) < 0);
+    assert_true(ops_clear(st, tmpdir, 20000, "manual__old", "t", false, &c, &e) < 0);
     assert_int_equal(e.kind, OPS_CONFLICT);
     assert_string_equal(e.err.msg, "the DAG version the run started with is not in the database");
     ops_err_release(&e);
@@ -739,12 +739,12 @@ static void store_failures_are_reported(void **state)
     ops_err_release(&e);
 
     struct ops_cancel c;
-    assert_true(ops_cancel(st, tmpdir, run.run_id, 0, &c, &e) < 0);
+    assert_true(ops_cancel(st, tmpdir, 20000, run.run_id, 0, &c, &e) < 0);
     assert_int_equal(e.kind, OPS_STORE);
     ops_err_release(&e);
 
     struct ops_clear cl;
-    assert_true(ops_clear(st, tmpdir, ended, "extract", false, &cl, &e) < 0);
+    assert_true(ops_clear(st, tmpdir, 20000, ended, "extract", false, &cl, &e) < 0);
     assert_int_equal(e.kind, OPS_STORE);
     assert_null(cl.tasks);
     ops_err_release(&e);
