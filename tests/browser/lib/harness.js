@@ -80,8 +80,28 @@ async function until(cond, what, timeout = WAIT) {
  * One baram home + DAG folder + standalone daemon, in a fresh temporary folder.
  * dags: {FILE_NAME: yaml text}; users: [{name, role, password}].
  */
+let databases = 0;
+
+/*
+ * With BARAM_TEST_DB=pg (scripts/test-all's second browser pass) each home's store is a
+ * fresh database of the PostgreSQL cluster whose socket folder BARAM_TEST_PG names (made by
+ * scripts/pg-cluster, with its empty template); else the home's SQLite file.
+ */
+function freshDatabase() {
+    if (process.env.BARAM_TEST_DB !== 'pg')
+        return null;
+    const sock = process.env.BARAM_TEST_PG;
+    if (!sock)
+        throw new Error('BARAM_TEST_DB=pg needs BARAM_TEST_PG (a cluster of scripts/pg-cluster)');
+    const name = `btest_${process.pid}_${++databases}`;
+    execFileSync('psql', ['-h', sock, '-U', 'postgres', '-d', 'postgres', '-qAt', '-c',
+        `CREATE DATABASE ${name} TEMPLATE baram_template`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    return { sock, name, url: `postgresql:///${name}?host=${sock}&user=postgres` };
+}
+
 class Baram {
     constructor(name) {
+        this.db = freshDatabase();
         this.tmp = fs.mkdtempSync(path.join(os.tmpdir(), `baram-btest-${name}-`));
         this.home = path.join(this.tmp, 'home');
         this.dags = path.join(this.tmp, 'dags');
@@ -97,6 +117,8 @@ class Baram {
     env(extra = {}) {
         const env = { ...process.env, BARAM_HOME: this.home, ...extra };
         delete env.BARAM_PASSWORD;
+        if (this.db)
+            env.BARAM_DB = this.db.url;
         return env;
     }
 
@@ -181,8 +203,13 @@ class Baram {
         if (ex.code !== 0 || asan)
             throw new Error(`baram standalone did not stop cleanly (${JSON.stringify(ex)}); log ${this.logFile}:\n${
                 this.stderr.slice(-4000)}`);
-        if (!keep && !process.env.BTEST_KEEP)
+        if (!keep && !process.env.BTEST_KEEP) {
             fs.rmSync(this.tmp, { recursive: true, force: true });
+            if (this.db)
+                execFileSync('psql', ['-h', this.db.sock, '-U', 'postgres', '-d', 'postgres', '-qAt',
+                    '-c', `DROP DATABASE IF EXISTS ${this.db.name} WITH (FORCE)`],
+                    { stdio: ['ignore', 'pipe', 'pipe'] });
+        }
     }
 
     /* Kills the daemon if still running (cleanup after a failure); keeps the folder for a look. */
