@@ -110,6 +110,9 @@
                      "ON CONFLICT (dag_id) DO UPDATE SET paused = $2, updated_at = $3")            \
     X(ST_GET_DAG, "SELECT " DAG_COLS " FROM dags WHERE dag_id = $1")                               \
     X(ST_LIST_DAGS, "SELECT " DAG_COLS " FROM dags ORDER BY dag_id" C_ORDER)                       \
+    /* every scheduler records every changed file: one at a time per path (M7), or two             \
+     * overlapping transactions each delete what they see and both sets of errors survive */       \
+    X(ST_LOCK_IMPORT_ERRORS, "SELECT pg_advisory_xact_lock(7262005, hashtext($1))")                \
     X(ST_DEL_IMPORT_ERRORS, "DELETE FROM import_errors WHERE path = $1")                           \
     X(ST_PUT_IMPORT_ERROR, "INSERT INTO import_errors (path, line, col, message, at) "             \
                            "VALUES ($1, $2, $3, $4, $5)")                                          \
@@ -1082,7 +1085,9 @@ static int pg_set_import_errors(void *db, const char *path, const struct import_
         return r;
     struct params p = {0};
     p_text(&p, path);
-    r = put_stmt(c, ST_DEL_IMPORT_ERRORS, &p, "clear import errors", e);
+    r = put_stmt(c, ST_LOCK_IMPORT_ERRORS, &p, "lock import errors", e);
+    if (r == 0)
+        r = put_stmt(c, ST_DEL_IMPORT_ERRORS, &p, "clear import errors", e);
     for (size_t i = 0; i < n && r == 0; i++) {
         struct params q = {0};
         p_text(&q, path);

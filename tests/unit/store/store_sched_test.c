@@ -3,6 +3,7 @@
  * on real databases (SQLite files in a fresh mkdtemp folder, and fresh
  * PostgreSQL databases in the "_pg" run, tests/unit/pgtmp.h): DAG rows and their paused
  * flag, import errors, pools and their usage, CLI-to-daemon requests,
+ * concurrent writers of one file's import errors,
  * unfinished runs, run-id claims (also from concurrent processes), deleting
  * task instances, and migrating a database made by the 0001 schema.
  */
@@ -18,6 +19,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,6 +321,45 @@ static void import_errors_replace_per_path(void **state)
     assert_int_equal(store_set_import_errors(s, "/d/a.yaml", bad, 2, NULL), ERR_DB);
     assert_int_equal(raw_int("SELECT COUNT(*) FROM import_errors"), 1);
     store_close(s);
+}
+
+struct import_writer {
+    struct store *s;
+    int rc;
+};
+
+static void *write_import_error(void *arg)
+{
+    struct import_writer *w = arg;
+    struct import_error_rec e[] = {{.line = 3, .col = 1, .message = "unknown key 'retires'"}};
+    w->rc = store_set_import_errors(w->s, "/d/a.yaml", e, 1, NULL);
+    return NULL;
+}
+
+/* Every scheduler records every changed DAG file: two of them replacing one file's errors at
+ * once leave one set, not both (the second waits for the first, then replaces its rows). */
+static void import_errors_of_concurrent_writers_replace(void **state)
+{
+    (void)state;
+    struct store *a = open_ok();
+    struct import_writer w = {.s = open_ok()};
+    struct import_error_rec e[] = {{.line = 3, .col = 1, .message = "unknown key 'retires'"}};
+    assert_int_equal(store_begin(a, NULL), 0);
+    assert_int_equal(store_set_import_errors(a, "/d/a.yaml", e, 1, NULL), 0);
+    struct import_error_rec *v;
+    size_t n;
+    /* a read: a's writes are on the server now, its transaction still open */
+    assert_int_equal(store_list_import_errors(a, &v, &n, NULL), 0);
+    store_free_import_errors(v, n);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, write_import_error, &w), 0);
+    usleep(400 * 1000); /* b is inside its own write by now */
+    assert_int_equal(store_commit(a, NULL), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(w.rc, 0);
+    assert_int_equal(raw_int("SELECT COUNT(*) FROM import_errors WHERE path = '/d/a.yaml'"), 1);
+    store_close(w.s);
+    store_close(a);
 }
 
 static void pools_and_usage(void **state)
@@ -656,6 +697,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(put_dag_keeps_paused, setup, teardown),
         cmocka_unit_test_setup_teardown(set_paused_creates_a_bare_row, setup, teardown),
         cmocka_unit_test_setup_teardown(import_errors_replace_per_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(import_errors_of_concurrent_writers_replace, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(pools_and_usage, setup, teardown),
         cmocka_unit_test_setup_teardown(take_requests_empties, setup, teardown),
         cmocka_unit_test_setup_teardown(unfinished_runs_are_the_schedulers_own, setup, teardown),
