@@ -16,7 +16,8 @@
     X(FP_SPAWN)                                                                                    \
     X(FP_SPAWN_E2BIG)                                                                              \
     X(FP_CRASH_AFTER_START)                                                                        \
-    X(FP_STOP_IN_BATCH)
+    X(FP_STOP_IN_BATCH)                                                                            \
+    X(FP_ADMIT_ANSWER_LOST)
 
 enum fault_point {
 #define X(name) name,

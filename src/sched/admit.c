@@ -14,10 +14,12 @@
  */
 #include "sched/admit.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/err.h"
+#include "base/fault.h"
 #include "base/log.h"
 #include "base/pctl.h"
 #include "base/vec.h"
@@ -36,6 +38,7 @@ struct admit_want {
     int64_t want_ns; /* monotonic: when it was wanted (admission latency) */
     bool running;    /* adopted: a try already running, whose row takes its slot at once */
     uint64_t round;  /* the round that sent it, 0 while unsent */
+    bool sent;       /* some round sent it: its row may exist even if that round failed */
 };
 
 struct admit_pool {
@@ -149,6 +152,13 @@ static void admit_work(uv_work_t *req)
     j->rc = queue_round(a->st, a->sched_id, j->rel.v, j->rel.n, add, j->add.n, j->pools.v,
                         j->pools.n, &j->granted, &j->ngranted, &j->dispatched, &err);
     free(add);
+    if (j->rc == 0 && j->add.n > 0 && FAULT(FP_ADMIT_ANSWER_LOST)) {
+        /* the round committed, its answer never came (a server restart, a cut connection) */
+        queue_free_keys(j->granted, j->ngranted);
+        j->granted = NULL;
+        j->ngranted = 0;
+        j->rc = err_set(&err, -ECONNRESET, "the answer of a pool admission round was lost");
+    }
     if (j->rc < 0) {
         j->errmsg = xstrdup(err_msg(&err));
         /* A broken connection is opened again by the next round. */
@@ -246,7 +256,8 @@ static void admit_after(uv_work_t *req, int status)
     if (j->rc < 0) {
         log_warn("pool admission failed, retrying", "err=%s retry_ms=%d",
                  log_q(j->errmsg ? j->errmsg : err_str(j->rc)), ADMIT_RETRY_MS);
-        /* Nothing of it was applied: send it all again. */
+        /* Send it all again. It may have been applied all the same (committed, the answer
+         * lost): a want keeps `sent`, so withdrawing it still deletes its row. */
         for (size_t i = 0; i < a->wants.n; i++)
             if (a->wants.v[i].round == j->round)
                 a->wants.v[i].round = 0;
@@ -300,6 +311,7 @@ static void admit_round(struct admit *a)
             if (w->round != 0)
                 continue;
             w->round = j->round;
+            w->sent = true;
             struct admit_want c = *w;
             c.run_id = xstrdup(w->run_id);
             c.task_id = xstrdup(w->task_id);
@@ -403,7 +415,7 @@ void admit_withdraw(struct admit *a, void *owner)
             i++;
             continue;
         }
-        if (w->round != 0) { /* its row exists, or will once its round commits */
+        if (w->sent) { /* its row exists, or will once its round commits, or may */
             VEC_PUSH(&a->rel, admit_key(w->run_id, w->task_id, w->try_number));
             rel = true;
         }
@@ -420,9 +432,12 @@ void admit_release(struct admit *a, const char *run_id, const char *task_id, int
         struct admit_want *w = &a->wants.v[i];
         if (w->running && w->round == 0 && w->try_number == try_number &&
             strcmp(w->run_id, run_id) == 0 && strcmp(w->task_id, task_id) == 0) {
-            admit_want_release(w); /* never sent: no row to delete */
+            bool sent = w->sent; /* by a failed round: its row may exist */
+            admit_want_release(w);
             a->wants.v[i] = a->wants.v[--a->wants.n];
-            return;
+            if (!sent) /* never sent: no row to delete */
+                return;
+            break;
         }
     }
     VEC_PUSH(&a->rel, admit_key(run_id, task_id, try_number));

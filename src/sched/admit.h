@@ -15,8 +15,11 @@
  *  - A round runs as soon as there is something to send, and again every
  *    ADMIT_POLL_MS while tries wait: another scheduler's round may have
  *    granted our rows (or freed slots that no one has dispatched yet).
- *  - A failed round changes nothing in the database; its wants and releases
- *    are sent again by the next one (ADMIT_RETRY_MS later).
+ *  - A failed round's wants and releases are sent again by the next one
+ *    (ADMIT_RETRY_MS later). It may have been applied all the same (it
+ *    committed and its answer was lost), so a want once sent is released
+ *    when withdrawn, whatever its rounds answered: deleting a missing row is
+ *    harmless, keeping a granted one would hold its slot forever.
  *
  * Loop thread only. The admit object owns its wants, releases, timer and
  * connection; the owners passed to admit_want are borrowed until granted or

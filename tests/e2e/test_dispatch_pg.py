@@ -303,3 +303,26 @@ def test_pool_limited_while_its_tries_run(tmp_path, pg_url, daemons):
         assert cur <= 2, read_stamps(stamps)
     assert psql(pg_url, "SELECT count(*) FROM ti_queue") == "0"
     assert d.stop() == 0
+
+
+def test_withdrawn_want_frees_its_slot_after_a_lost_round_answer(tmp_path, pg_url, daemons):
+    """A round that committed but whose answer was lost (FP_ADMIT_ANSWER_LOST: every round
+    carrying a want loses its answer) leaves the want's row in ti_queue; cancelling the run
+    must still delete it, or the pool's slot stays taken while the scheduler lives."""
+    (b,) = homes(tmp_path, pg_url, 1)
+    b.env["BARAM_FAULT"] = "FP_ADMIT_ANSWER_LOST"
+    assert b("pools", "set", "p1", "1").rc == 0
+    b.write("lost.yaml", "dag: lost\ntasks:\n  h:\n    run: 'true'\n    pool: p1\n")
+    (d,) = start_all(daemons, [b])
+    r = b("dags", "trigger", "lost", "--json")
+    assert r.rc == 0, r
+    run_id = r.json["run_id"]
+    rows = "SELECT count(*) FROM ti_queue WHERE run_id = '%s'" % run_id
+    assert poll(lambda: psql(pg_url, rows) == "1", 15), d.log()[-3000:]
+    assert poll(lambda: "pool admission failed" in d.log(), 10), d.log()[-3000:]
+    assert b("runs", "cancel", run_id).rc == 0
+    assert poll(lambda: [x["state"] for x in runs_list(b) if x["run_id"] == run_id]
+                == ["cancelled"], 15), d.log()[-3000:]
+    assert poll(lambda: psql(pg_url, rows) == "0", 5), (psql(
+        pg_url, "SELECT * FROM ti_queue"), d.log()[-3000:])
+    d.assert_alive()
