@@ -95,7 +95,7 @@ struct recent_end {
     uint64_t epoch;
 };
 
-enum djob_kind { DJOB_SYNC, DJOB_LOAD, DJOB_CLAIM, DJOB_CURSOR, DJOB_DAG, DJOB_CLEAR };
+enum djob_kind { DJOB_SYNC, DJOB_LOAD, DJOB_CLAIM, DJOB_CURSOR, DJOB_DAG, DJOB_CLEAR, DJOB_ADMIT };
 
 /* What a DAG file holds now, to record: its DAG (drec.dag_id NULL when none) and errors. */
 struct dfile {
@@ -153,6 +153,11 @@ struct djob {
     int64_t sched_id;
     int max_active;
     bool admitted;
+    bool preadmitted; /* started by a DJOB_ADMIT already */
+    /* admit: the queued runs of one sync, started in one transaction (queue_start_runs); each
+     * load job (owned) is pushed when its run was started, else its run is let go */
+    struct djob **loads;
+    size_t nloads;
     size_t claimed;   /* sync: runs claimed by this one */
     char **elsewhere; /* sync: unfinished runs of requests that another scheduler owns */
     size_t nelsewhere;
@@ -274,6 +279,10 @@ static void djob_free(struct djob *j)
     for (size_t i = 0; i < j->nelsewhere; i++)
         free(j->elsewhere[i]);
     free(j->elsewhere);
+    for (size_t i = 0; i < j->nloads; i++)
+        if (j->loads[i])
+            djob_free(j->loads[i]);
+    free(j->loads);
     free(j);
 }
 
@@ -324,7 +333,7 @@ static bool djob_same_str(const char *a, const char *b)
 static void djob_admit(struct djob *j, struct store *s, struct err *se)
 {
     j->admitted = true;
-    if (j->rec.state != RUN_QUEUED || j->sched_id <= 0 || !queue_supported(s))
+    if (j->preadmitted || j->rec.state != RUN_QUEUED || j->sched_id <= 0 || !queue_supported(s))
         return;
     struct queue_run q = {j->rec.run_id, j->rec.dag_id, j->max_active};
     char **started = NULL;
@@ -334,6 +343,40 @@ static void djob_admit(struct djob *j, struct store *s, struct err *se)
         return;
     }
     j->admitted = n == 1;
+    for (size_t i = 0; i < n; i++)
+        free(started[i]);
+    free(started);
+}
+
+static bool strv_has(char **v, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i], s) == 0)
+            return true;
+    return false;
+}
+
+/* DJOB_ADMIT's work: every queued run of a sync offered in one transaction, so runs held by
+ * max_active_runs elsewhere cost one round per sync, not one each. */
+static void djob_admit_all(struct djob *j, struct store *s, struct err *se)
+{
+    if (!queue_supported(s)) {
+        for (size_t i = 0; i < j->nloads; i++)
+            j->loads[i]->admitted = true;
+        return;
+    }
+    struct queue_run *q = xcalloc(j->nloads ? j->nloads : 1, sizeof *q);
+    for (size_t i = 0; i < j->nloads; i++)
+        q[i] = (struct queue_run){j->loads[i]->rec.run_id, j->loads[i]->rec.dag_id,
+                                  j->loads[i]->max_active};
+    char **started = NULL;
+    size_t n = 0;
+    j->rc = queue_start_runs(s, q, j->nloads, when_now_ms(), j->sched_id, &started, &n, se);
+    free(q);
+    if (j->rc < 0)
+        return djob_fail(j, "starting queued runs", se);
+    for (size_t i = 0; i < j->nloads; i++)
+        j->loads[i]->admitted = strv_has(started, n, j->loads[i]->rec.run_id);
     for (size_t i = 0; i < n; i++)
         free(started[i]);
     free(started);
@@ -432,6 +475,9 @@ static void djob_work(uv_work_t *req)
             return djob_fail(j, "reading pools", se);
         if ((j->rc = store_list_dags(s, &j->dags, &j->ndags, se)) < 0)
             return djob_fail(j, "reading dags", se);
+        return;
+    case DJOB_ADMIT:
+        djob_admit_all(j, s, se);
         return;
     case DJOB_LOAD:
         djob_admit(j, s, se);
@@ -614,14 +660,6 @@ static void daemon_prune_recent(struct daemon *d, uint64_t job_epoch)
     d->recent.n = k;
 }
 
-static bool strv_has(char **v, size_t n, const char *s)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(v[i], s) == 0)
-            return true;
-    return false;
-}
-
 static void strv_clear(char **v, size_t *n)
 {
     for (size_t i = 0; i < *n; i++)
@@ -776,8 +814,9 @@ static void daemon_start_loaded(struct daemon *d, struct djob *j)
         run_drain(dr->r);
 }
 
-/* Takes on a run from the store: loads its records on the pool, then begins it. */
-static void daemon_take_run(struct daemon *d, const struct run_rec *rec)
+/* The job that takes on a run from the store: loads its records on the pool, then begins
+ * it. */
+static struct djob *daemon_load_job(struct daemon *d, const struct run_rec *rec)
 {
     struct ddag *dd = ddag_get(d, rec->dag_id, false);
     struct drun *dr = drun_new(d, rec->run_id, dd);
@@ -799,7 +838,29 @@ static void daemon_take_run(struct daemon *d, const struct run_rec *rec)
         j->max_active = dd->dag->max_active_runs;
         j->sched_id = engine_sched_id(d->e);
     }
-    daemon_job_push(d, j);
+    return j;
+}
+
+static void daemon_take_run(struct daemon *d, const struct run_rec *rec)
+{
+    daemon_job_push(d, daemon_load_job(d, rec));
+}
+
+/* A DJOB_ADMIT ended: the runs it started are loaded, the others let go (held by
+ * max_active_runs elsewhere; a later sync offers them again). */
+static void daemon_admit_done(struct daemon *d, struct djob *j)
+{
+    for (size_t i = 0; i < j->nloads; i++) {
+        struct djob *l = j->loads[i];
+        j->loads[i] = NULL;
+        if (j->rc == 0 && l->admitted && !d->stopping) {
+            l->preadmitted = true;
+            daemon_job_push(d, l);
+        } else {
+            drun_unlink(d, l->dr);
+            djob_free(l);
+        }
+    }
 }
 
 /* ---- clearing a live run (ops_clear's requests) ----
@@ -899,6 +960,7 @@ static void daemon_sync_done(struct daemon *d, struct djob *j)
 {
     if (j->rc < 0)
         return;
+    struct djob *admit = NULL;
     for (size_t i = 0; i < j->npools; i++)
         engine_set_pool(d->e, j->pools[i].name, j->pools[i].slots);
     for (size_t i = 0; i < j->ndags; i++) {
@@ -952,9 +1014,20 @@ static void daemon_sync_done(struct daemon *d, struct djob *j)
             /* A new run waits for its DAG, for the DAG to be unpaused and for room. */
             if (!dd || !dd->dag || dd->paused || dd->active >= dd->dag->max_active_runs)
                 continue;
+            if (d->shared) { /* room in the database too: all of them in one round */
+                if (!admit) {
+                    admit = djob_new(d, DJOB_ADMIT);
+                    admit->sched_id = engine_sched_id(d->e);
+                }
+                admit->loads = xrealloc(admit->loads, (admit->nloads + 1) * sizeof(struct djob *));
+                admit->loads[admit->nloads++] = daemon_load_job(d, rec);
+                continue;
+            }
         }
         daemon_take_run(d, rec);
     }
+    if (admit)
+        daemon_job_push(d, admit);
     daemon_prune_recent(d, j->epoch);
     daemon_plan(d);
     if (j->claimed >= DAEMON_CLAIM_MAX)
@@ -1174,6 +1247,9 @@ static void daemon_job_done(struct daemon *d, struct djob *j)
         break;
     case DJOB_CLEAR:
         daemon_clear_done(d, j);
+        break;
+    case DJOB_ADMIT:
+        daemon_admit_done(d, j);
         break;
     }
 }

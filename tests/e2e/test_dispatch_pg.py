@@ -326,3 +326,46 @@ def test_withdrawn_want_frees_its_slot_after_a_lost_round_answer(tmp_path, pg_ur
     assert poll(lambda: psql(pg_url, rows) == "0", 5), (psql(
         pg_url, "SELECT * FROM ti_queue"), d.log()[-3000:])
     d.assert_alive()
+
+
+def test_held_queued_runs_are_offered_in_one_round_per_sync(tmp_path, pg_url, daemons):
+    """max_active_runs 8 filled by one scheduler's runs; the other's 8 queued runs of the DAG
+    are held. Each sync offers them together (one queue_start_runs statement), not one
+    transaction per run: counted by a statement trigger on runs over a quiet window."""
+    stamps, rel = tmp_path / "stamps", tmp_path / "release"
+    bs = homes(tmp_path, pg_url, 2)
+    b = bs[0]
+    b.write("full.yaml", "dag: full\nmax_active_runs: 8\ntasks:\n  h:\n    run: %s\n"
+            % json.dumps(HOLD.format(f=stamps, rel=rel)))
+    assert b("dags", "pause", "full").rc == 0
+    psql(pg_url, "CREATE TABLE offers (at timestamptz NOT NULL DEFAULT clock_timestamp());"
+                 "CREATE FUNCTION count_offer() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                 "IF current_query() LIKE '%unnest($1::text[], $2::text[], $3::int[])%' THEN "
+                 "INSERT INTO offers DEFAULT VALUES; END IF; RETURN NULL; END $$;"
+                 "CREATE TRIGGER count_offer AFTER UPDATE ON runs FOR EACH STATEMENT "
+                 "EXECUTE FUNCTION count_offer();")
+    ds = start_all(daemons, bs)
+    for _ in range(16):
+        assert b("dags", "trigger", "full").rc == 0
+    assert poll(lambda: psql(pg_url, "SELECT count(*) FROM runs WHERE sched_id IS NOT NULL")
+                == "16", 10)
+    ids = psql(pg_url, "SELECT id FROM workers WHERE role = 'scheduler' AND state = 'active' "
+                       "ORDER BY id").split()
+    # 8 runs each; whichever scheduler starts them, 8 run and 8 are held
+    psql(pg_url, "UPDATE runs r SET sched_id = CASE WHEN k.n <= 8 THEN %s ELSE %s END FROM "
+                 "(SELECT run_id, row_number() OVER (ORDER BY run_id) AS n FROM runs) k "
+                 "WHERE r.run_id = k.run_id" % (ids[0], ids[1]))
+    assert b("dags", "unpause", "full").rc == 0
+    assert poll(lambda: stamps.exists() and len(read_stamps(stamps)) == 8, 20), \
+        [d.log()[-2000:] for d in ds]
+    time.sleep(1)
+    before = int(psql(pg_url, "SELECT count(*) FROM offers"))
+    time.sleep(6)
+    n = int(psql(pg_url, "SELECT count(*) FROM offers")) - before
+    assert psql(pg_url, "SELECT count(*) FROM runs WHERE state = 'running'") == "8"
+    # a sync every 2 s: about 3 offers in 6 s; one per run would be 8 a sync
+    print("offers in 6 s: %d" % n)
+    assert 1 <= n <= 8, n
+    rel.write_text("")
+    runs = wait_all_ended(b, "full", 16, ds, lambda: None, timeout=60)
+    assert all(r["state"] == "success" for r in runs), runs
