@@ -1,15 +1,18 @@
 /*
  * queue.c - admission across schedulers on PostgreSQL (see queue.h), sent
  * with libpq on the connection of a struct store (pg_int.h). A round is one
- * call of the function baram_queue_round of migration pg/0007, which holds
+ * call of the function baram_queue_round (migrations pg/0007, 0009), which holds
  * the dispatch critical section (QUEUE_LOCK_DISPATCH): one round trip and one
  * commit. Starting queued runs under max_active_runs is a short transaction
  * here. Arrays go as one text parameter each ("{a,b}" literals, unnest()ed by
  * the server), so a call costs the same whatever its size.
  *
- * Lock order: a round touches its own scheduler's rows, then (lock holder
- * only) 'scheduled' rows of any scheduler with FOR UPDATE SKIP LOCKED: the
- * holder never waits on another round, so no cycle can form (no 40P01).
+ * Lock order: a round share-locks its scheduler's `workers` row (the fence
+ * of migration pg/0009: a scheduler no longer active is refused), touches its
+ * own rows and those of runs it adopts, then (lock holder only) deletes the
+ * rows of schedulers no longer active and grants 'scheduled' rows of any
+ * scheduler, both with FOR UPDATE SKIP LOCKED: the holder never waits on
+ * another round's rows, so no cycle can form (no 40P01).
  *
  * Any thread that may block, one at a time per store (store.h).
  */

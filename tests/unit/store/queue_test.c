@@ -111,6 +111,25 @@ static void round_ok(struct store *s, int64_t id, const struct queue_key *rel, s
         fail_msg("queue_round: %s", e.msg);
 }
 
+/* A round that must succeed: how many tries it granted (freed). */
+static size_t round_n(struct store *s, int64_t id, const struct queue_want *add, size_t nadd,
+                      const struct queue_pool *pools, size_t npools)
+{
+    struct round r = {0};
+    round_ok(s, id, NULL, 0, add, nadd, pools, npools, &r);
+    size_t n = r.n;
+    round_free(&r);
+    return n;
+}
+
+/* Scheduler id declared dead by the others (as the reaper does). */
+static void sched_dead(struct store *s, int64_t id)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE workers SET state = 'dead' WHERE id = %lld", (long long)id);
+    sql_num(s, sql);
+}
+
 static bool granted_has(const struct round *r, const char *run_id, const char *task_id)
 {
     for (size_t i = 0; i < r->n; i++)
@@ -209,15 +228,10 @@ static void test_inactive_scheduler_frees_slots(void **state)
     struct queue_want wa[] = {{"ra", "t", 1, "p", 1, 1, false}};
     struct queue_want wb[] = {{"rb", "t", 1, "p", 1, 2, false}};
     struct round r = {0};
-    round_ok(a, ida, NULL, 0, wa, 1, pools, 1, &r);
-    assert_int_equal(r.n, 1);
-    round_free(&r);
-    round_ok(b, idb, NULL, 0, wb, 1, pools, 1, &r);
-    assert_int_equal(r.n, 0);
-    round_free(&r);
+    assert_int_equal(round_n(a, ida, wa, 1, pools, 1), 1);
+    assert_int_equal(round_n(b, idb, wb, 1, pools, 1), 0);
+    sched_dead(b, ida);
     char sql[128];
-    snprintf(sql, sizeof sql, "UPDATE workers SET state = 'dead' WHERE id = %lld", (long long)ida);
-    sql_num(b, sql);
     round_ok(b, idb, NULL, 0, NULL, 0, pools, 1, &r);
     assert_int_equal(r.n, 1);
     assert_true(granted_has(&r, "rb", "t"));
@@ -239,6 +253,45 @@ static void test_inactive_scheduler_frees_slots(void **state)
     assert_int_equal(sql_num(a, "SELECT count(*) FROM ti_queue"), 0);
     store_close(a);
     store_close(b);
+}
+
+/* The lock holder's clean-up of a dead scheduler's rows skips a row another round has locked
+ * (a scheduler adopting the dead one's tries), rather than wait on it and close a lock cycle
+ * (40P01); a later round removes it. And the dead scheduler's own rounds are refused. */
+static void test_cleanup_skips_locked_rows_and_dead_rounds_fail(void **state)
+{
+    (void)state;
+    struct store *a = open_ok(), *b = open_ok(), *c = open_ok();
+    int64_t ida = sched_new(a, "a"), idb = sched_new(a, "b");
+    struct queue_pool pools[] = {{"p", 5}};
+    struct queue_want wa[] = {{"ra", "t", 1, "p", 1, 1, false}, {"ra", "u", 1, "p", 1, 1, false}};
+    struct round r = {0};
+    assert_int_equal(round_n(a, ida, wa, 2, pools, 1), 2);
+    sched_dead(b, ida);
+
+    /* the declared-dead scheduler's round changes nothing */
+    struct queue_want late[] = {{"rz", "t", 1, "p", 1, 1, false}};
+    struct err e = {0};
+    assert_int_equal(
+        queue_round(a, ida, NULL, 0, late, 1, pools, 1, &r.granted, &r.n, &r.dispatched, &e),
+        ERR_DB);
+    assert_non_null(strstr(e.msg, "not active"));
+    assert_int_equal(sql_num(b, "SELECT count(*) FROM ti_queue WHERE run_id = 'rz'"), 0);
+
+    sql_num(c, "BEGIN");
+    sql_num(c, "SELECT 1 FROM ti_queue WHERE run_id = 'ra' AND task_id = 't' FOR UPDATE");
+    sql_num(b, "SET lock_timeout = '2s'"); /* a wait would fail the round */
+    round_ok(b, idb, NULL, 0, NULL, 0, pools, 1, &r);
+    assert_true(r.dispatched);
+    round_free(&r);
+    assert_int_equal(sql_num(b, "SELECT count(*) FROM ti_queue WHERE task_id = 'u'"), 0);
+    assert_int_equal(sql_num(b, "SELECT count(*) FROM ti_queue WHERE task_id = 't'"), 1);
+    sql_num(c, "COMMIT");
+    assert_int_equal(round_n(b, idb, NULL, 0, pools, 1), 0);
+    assert_int_equal(sql_num(b, "SELECT count(*) FROM ti_queue"), 0);
+    store_close(a);
+    store_close(b);
+    store_close(c);
 }
 
 /* A try made ready again (a retry, or a run resumed by another scheduler) replaces the row of
@@ -374,6 +427,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pool_holds_across_schedulers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_priority_across_schedulers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_inactive_scheduler_frees_slots, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cleanup_skips_locked_rows_and_dead_rounds_fail, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_row_per_instance, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_runs_max_active, setup, teardown),
         cmocka_unit_test_setup_teardown(test_running_try_takes_its_slot, setup, teardown),
