@@ -12,7 +12,8 @@
  * database called name (a path under the case's folder on SQLite); testdb_int(name, sql) and
  * testdb_exec(name, sql) read and write it on a second connection of their own, for what a
  * test checks behind the store's back; testdb_reset() (in setup) starts a new case and
- * testdb_drop() (in teardown) drops the case's PostgreSQL databases. Header-only: each test
+ * testdb_drop() (in teardown; testdb_teardown is one) drops the case's PostgreSQL databases;
+ * testdb_open(name) opens the store on the case's database name. Header-only: each test
  * executable includes it once. Tests link baram_store, whose lazy_pq.c gives libpq.
  */
 #ifndef BARAM_TESTS_UNIT_PGTMP_H
@@ -29,6 +30,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "base/err.h"
+#include "store/store.h"
 
 #define TESTDB_MAX 16
 
@@ -153,6 +157,26 @@ static inline void testdb_drop(void)
     }
     PQfinish(c);
     testdb_n = 0;
+}
+
+/* A cmocka teardown: testdb_drop(). */
+static inline int testdb_teardown(void **state)
+{
+    (void)state;
+    testdb_drop();
+    return 0;
+}
+
+/* The store of the case's database name, opened (and migrated); fails the case otherwise.
+ * The caller store_close()s it. */
+static inline struct store *testdb_open(const char *name)
+{
+    struct store *s = NULL;
+    struct err e = {0};
+    int r = store_open(testdb_url(name), &s, &e);
+    if (r < 0)
+        fail_msg("store_open %s: %d %s", name, r, e.msg);
+    return s;
 }
 
 /* The database name of name on PostgreSQL (after testdb_url(name)). */

@@ -38,19 +38,9 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    testdb_drop();
-    return 0;
-}
-
 static struct store *open_ok(void)
 {
-    struct store *s = NULL;
-    struct err e = {0};
-    if (store_open(testdb_url("q"), &s, &e) < 0)
-        fail_msg("store_open: %s", e.msg);
+    struct store *s = testdb_open("q");
     assert_true(queue_supported(s));
     return s;
 }
@@ -424,17 +414,18 @@ int main(void)
     /* The SQLite run checks that nothing applies there; the "_pg" run (BARAM_UNIT_DB=pg) runs
      * the rest on fresh databases of the cluster in BARAM_TEST_PG. */
     const struct CMUnitTest pg[] = {
-        cmocka_unit_test_setup_teardown(test_pool_holds_across_schedulers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_priority_across_schedulers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_inactive_scheduler_frees_slots, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pool_holds_across_schedulers, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_priority_across_schedulers, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_inactive_scheduler_frees_slots, setup,
+                                        testdb_teardown),
         cmocka_unit_test_setup_teardown(test_cleanup_skips_locked_rows_and_dead_rounds_fail, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_row_per_instance, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_start_runs_max_active, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_running_try_takes_its_slot, setup, teardown),
+                                        testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_row_per_instance, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_start_runs_max_active, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_running_try_takes_its_slot, setup, testdb_teardown),
     };
     const struct CMUnitTest lite[] = {
-        cmocka_unit_test_setup_teardown(test_sqlite_not_supported, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sqlite_not_supported, setup, testdb_teardown),
     };
     if (testdb_pg())
         return cmocka_run_group_tests(pg, NULL, NULL);

@@ -40,21 +40,9 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    testdb_drop();
-    return 0;
-}
-
 static struct store *open_ok(void)
 {
-    struct store *s = NULL;
-    struct err e = {0};
-    int r = store_open(url, &s, &e);
-    if (r < 0)
-        fail_msg("store_open: %s", e.msg);
-    return s;
+    return testdb_open("baram.db");
 }
 
 static int64_t register_ok(struct store *s, const char *name)
@@ -438,17 +426,17 @@ static void writer_fenced_after_reap(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(register_list_heartbeat, setup, teardown),
-        cmocka_unit_test_setup_teardown(claim_and_take_runs, setup, teardown),
-        cmocka_unit_test_setup_teardown(claims_take_a_fair_share, setup, teardown),
-        cmocka_unit_test_setup_teardown(reap_fences_and_releases, setup, teardown),
-        cmocka_unit_test_setup_teardown(stop_releases_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(register_list_heartbeat, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(claim_and_take_runs, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(claims_take_a_fair_share, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(reap_fences_and_releases, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(stop_releases_runs, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(restart_on_a_home_replaces_its_predecessor, setup,
-                                        teardown),
+                                        testdb_teardown),
         cmocka_unit_test_setup_teardown(cleared_run_of_a_gone_scheduler_is_claimable, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(scheduled_interval_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(writer_fenced_after_reap, setup, teardown),
+                                        testdb_teardown),
+        cmocka_unit_test_setup_teardown(scheduled_interval_once, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(writer_fenced_after_reap, setup, testdb_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -42,22 +42,9 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
-    (void)state;
-    testdb_drop();
-    return 0;
-}
-
 static struct store *open_ok(void)
 {
-    struct store *s = NULL;
-    struct err serr = {0};
-    int r = store_open(testdb_url("baram.db"), &s, &serr);
-    if (r < 0)
-        fail_msg("store_open: %d %s", r, serr.msg);
-    assert_int_equal(serr.code, 0);
-    return s;
+    return testdb_open("baram.db");
 }
 
 static long long raw_int(const char *sql)
@@ -692,21 +679,22 @@ static void migrates_a_0001_database(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(owner_round_trips, setup, teardown),
-        cmocka_unit_test_setup_teardown(writer_carries_owner, setup, teardown),
-        cmocka_unit_test_setup_teardown(put_dag_keeps_paused, setup, teardown),
-        cmocka_unit_test_setup_teardown(set_paused_creates_a_bare_row, setup, teardown),
-        cmocka_unit_test_setup_teardown(import_errors_replace_per_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(owner_round_trips, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(writer_carries_owner, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(put_dag_keeps_paused, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(set_paused_creates_a_bare_row, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(import_errors_replace_per_path, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(import_errors_of_concurrent_writers_replace, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(pools_and_usage, setup, teardown),
-        cmocka_unit_test_setup_teardown(take_requests_empties, setup, teardown),
-        cmocka_unit_test_setup_teardown(unfinished_runs_are_the_schedulers_own, setup, teardown),
-        cmocka_unit_test_setup_teardown(last_logical_and_has_run_at, setup, teardown),
-        cmocka_unit_test_setup_teardown(claim_run_gives_distinct_ids, setup, teardown),
-        cmocka_unit_test_setup_teardown(claim_run_across_processes, setup, teardown),
-        cmocka_unit_test_setup_teardown(delete_ti_removes_its_tries, setup, teardown),
-        cmocka_unit_test_setup_teardown(migrates_a_0001_database, setup, teardown),
+                                        testdb_teardown),
+        cmocka_unit_test_setup_teardown(pools_and_usage, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(take_requests_empties, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(unfinished_runs_are_the_schedulers_own, setup,
+                                        testdb_teardown),
+        cmocka_unit_test_setup_teardown(last_logical_and_has_run_at, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(claim_run_gives_distinct_ids, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(claim_run_across_processes, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(delete_ti_removes_its_tries, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(migrates_a_0001_database, setup, testdb_teardown),
     };
     return testdb_run_group(NULL, 0, tests, sizeof tests / sizeof *tests);
 }
