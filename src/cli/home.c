@@ -125,9 +125,11 @@ static bool listen_ok(const char *v)
     return colon[1] != '+' && colon[1] != '-';
 }
 
-static const char *const config_keys[] = {"dags", "db",  "listen", "parallelism", "pools",
-                                          "auth", "api", "http",   "log_level",   "scheduler"};
+static const char *const config_keys[] = {"dags",      "db",        "listen", "parallelism",
+                                          "pools",     "auth",      "api",    "http",
+                                          "log_level", "scheduler", "worker", "logs"};
 static const char *const scheduler_keys[] = {"heartbeat", "dead_after"};
+static const char *const logs_keys[] = {"store_max"};
 static const char *const api_keys[] = {"max_rps", "threads"};
 static const char *const http_keys[] = {"max_per_host"};
 
@@ -348,29 +350,81 @@ static int parse_sched_duration(const char *s, int64_t *ms)
 
 #define HOME_SCHED_BAD "bad '%s' '%s' (a duration from 100ms to 24h, like 5s)"
 
-static void parse_scheduler(struct cfg *c, struct home *h, yaml_node_t *v)
+/* scheduler: or worker: (SPEC section 12): heartbeat and dead_after. */
+static void parse_beats(struct cfg *c, const char *section, yaml_node_t *v, int64_t *beat_ms,
+                        int64_t *dead_ms)
 {
     if (v->type != YAML_MAPPING_NODE) {
-        diag_err(c->d, c->path, line_of(v), col_of(v), "'scheduler' must be a mapping, not %s",
+        diag_err(c->d, c->path, line_of(v), col_of(v), "'%s' must be a mapping, not %s", section,
                  kind_name(v));
         return;
     }
     for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
         yaml_node_t *val = yaml_document_get_node(c->doc, p->value);
-        const char *name = scalar(c, k, "scheduler");
+        const char *name = scalar(c, k, section);
         if (!name)
             continue;
         bool beat = strcmp(name, "heartbeat") == 0;
         if (!beat && strcmp(name, "dead_after") != 0) {
-            unknown_key(c, k, name, scheduler_keys, ARRAY_SIZE(scheduler_keys), " in 'scheduler'");
+            char where[32];
+            snprintf(where, sizeof where, " in '%s'", section);
+            unknown_key(c, k, name, scheduler_keys, ARRAY_SIZE(scheduler_keys), where);
             continue;
         }
-        const char *key = beat ? "scheduler.heartbeat" : "scheduler.dead_after";
+        char key[32];
+        snprintf(key, sizeof key, "%s.%s", section, beat ? "heartbeat" : "dead_after");
         const char *s = scalar(c, val, key);
-        if (s &&
-            parse_sched_duration(s, beat ? &h->sched_heartbeat_ms : &h->sched_dead_after_ms) < 0)
+        if (s && parse_sched_duration(s, beat ? beat_ms : dead_ms) < 0)
             diag_err(c->d, c->path, line_of(val), col_of(val), HOME_SCHED_BAD, key, s);
+    }
+}
+
+#define HOME_LOGS_STORE_MAX_BAD "bad 'logs.store_max' '%s' (a size from 1KiB to 1GiB, like 8MiB)"
+
+/* A size: a whole number of bytes with an optional KiB, MiB or GiB (or K, M, G). */
+static int parse_store_max(const char *s, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || v < 0)
+        return -EINVAL;
+    int64_t mul = 1;
+    if (strcmp(end, "KiB") == 0 || strcmp(end, "K") == 0)
+        mul = 1024;
+    else if (strcmp(end, "MiB") == 0 || strcmp(end, "M") == 0)
+        mul = 1024 * 1024;
+    else if (strcmp(end, "GiB") == 0 || strcmp(end, "G") == 0)
+        mul = 1024 * 1024 * 1024;
+    else if (*end)
+        return -EINVAL;
+    if (v > (1LL << 30) / mul || v * mul < 1024)
+        return -EINVAL;
+    *out = v * mul;
+    return 0;
+}
+
+static void parse_logs(struct cfg *c, struct home *h, yaml_node_t *v)
+{
+    if (v->type != YAML_MAPPING_NODE) {
+        diag_err(c->d, c->path, line_of(v), col_of(v), "'logs' must be a mapping, not %s",
+                 kind_name(v));
+        return;
+    }
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        yaml_node_t *val = yaml_document_get_node(c->doc, p->value);
+        const char *name = scalar(c, k, "logs");
+        if (!name)
+            continue;
+        if (strcmp(name, "store_max") != 0) {
+            unknown_key(c, k, name, logs_keys, ARRAY_SIZE(logs_keys), " in 'logs'");
+            continue;
+        }
+        const char *s = scalar(c, val, "logs.store_max");
+        if (s && parse_store_max(s, &h->logs_store_max) < 0)
+            diag_err(c->d, c->path, line_of(val), col_of(val), HOME_LOGS_STORE_MAX_BAD, s);
     }
 }
 
@@ -378,7 +432,15 @@ static void parse_key(struct cfg *c, struct home *h, yaml_node_t *k, const char 
                       yaml_node_t *v)
 {
     if (strcmp(name, "scheduler") == 0) {
-        parse_scheduler(c, h, v);
+        parse_beats(c, "scheduler", v, &h->sched_heartbeat_ms, &h->sched_dead_after_ms);
+        return;
+    }
+    if (strcmp(name, "worker") == 0) {
+        parse_beats(c, "worker", v, &h->worker_heartbeat_ms, &h->worker_dead_after_ms);
+        return;
+    }
+    if (strcmp(name, "logs") == 0) {
+        parse_logs(c, h, v);
         return;
     }
     if (strcmp(name, "http") == 0) {
@@ -576,6 +638,14 @@ int home_apply_env(struct home *h, struct diag *d)
     if ((v = getenv("BARAM_SCHEDULER_DEAD_AFTER")) && *v &&
         parse_sched_duration(v, &h->sched_dead_after_ms) < 0)
         diag_err(d, "BARAM_SCHEDULER_DEAD_AFTER", 0, 0, HOME_SCHED_BAD, "scheduler.dead_after", v);
+    if ((v = getenv("BARAM_WORKER_HEARTBEAT")) && *v &&
+        parse_sched_duration(v, &h->worker_heartbeat_ms) < 0)
+        diag_err(d, "BARAM_WORKER_HEARTBEAT", 0, 0, HOME_SCHED_BAD, "worker.heartbeat", v);
+    if ((v = getenv("BARAM_WORKER_DEAD_AFTER")) && *v &&
+        parse_sched_duration(v, &h->worker_dead_after_ms) < 0)
+        diag_err(d, "BARAM_WORKER_DEAD_AFTER", 0, 0, HOME_SCHED_BAD, "worker.dead_after", v);
+    if ((v = getenv("BARAM_LOGS_STORE_MAX")) && *v && parse_store_max(v, &h->logs_store_max) < 0)
+        diag_err(d, "BARAM_LOGS_STORE_MAX", 0, 0, HOME_LOGS_STORE_MAX_BAD, v);
     if ((v = getenv("BARAM_LOG_LEVEL")) && *v) {
         enum log_level lv;
         if (log_parse_level(v, &lv) < 0) {
@@ -645,7 +715,26 @@ int home_load(struct home *h, const char *flag, struct diag *d)
                  "'scheduler.dead_after' (%lld ms) must be longer than 'scheduler.heartbeat' "
                  "(%lld ms)",
                  (long long)dead, (long long)beat);
+    if (home_worker_dead_after_ms(h) <= home_worker_heartbeat_ms(h))
+        diag_err(d, h->config_path, 0, 0,
+                 "'worker.dead_after' (%lld ms) must be longer than 'worker.heartbeat' (%lld ms)",
+                 (long long)home_worker_dead_after_ms(h), (long long)home_worker_heartbeat_ms(h));
     return d->errors > errors ? -EINVAL : 0;
+}
+
+int64_t home_worker_heartbeat_ms(const struct home *h)
+{
+    return h->worker_heartbeat_ms ? h->worker_heartbeat_ms : HOME_WORKER_HEARTBEAT_MS;
+}
+
+int64_t home_worker_dead_after_ms(const struct home *h)
+{
+    return h->worker_dead_after_ms ? h->worker_dead_after_ms : HOME_WORKER_DEAD_AFTER_MS;
+}
+
+int64_t home_logs_store_max(const struct home *h)
+{
+    return h->logs_store_max ? h->logs_store_max : HOME_LOGS_STORE_MAX;
 }
 
 int64_t home_dead_after_ms(const struct home *h)

@@ -78,7 +78,22 @@ struct home {
     /* scheduler.heartbeat / scheduler.dead_after (SPEC section 12); 0: the defaults */
     int64_t sched_heartbeat_ms;
     int64_t sched_dead_after_ms;
+    /* worker.heartbeat / worker.dead_after (SPEC section 12); 0: the defaults */
+    int64_t worker_heartbeat_ms;
+    int64_t worker_dead_after_ms;
+    /* logs.store_max: bytes of an ended try's log kept in the store (SPEC section 12); 0: the
+     * default */
+    int64_t logs_store_max;
 };
+
+#define HOME_WORKER_HEARTBEAT_MS  5000
+#define HOME_WORKER_DEAD_AFTER_MS 20000
+#define HOME_LOGS_STORE_MAX       (8LL * 1024 * 1024)
+
+/* worker.heartbeat, worker.dead_after and logs.store_max, the defaults when not set. */
+int64_t home_worker_heartbeat_ms(const struct home *h);
+int64_t home_worker_dead_after_ms(const struct home *h);
+int64_t home_logs_store_max(const struct home *h);
 
 /* scheduler.dead_after in ms, the default when not set. */
 int64_t home_dead_after_ms(const struct home *h);
