@@ -88,7 +88,7 @@ static const char *const top_keys[] = {
 static const char *const task_keys[] = {
     "needs",   "run",     "http",        "wait",          "for_each",
     "trigger", "retries", "retry_delay", "retry_backoff", "max_retry_delay",
-    "timeout", "pool",    "priority",    "description",
+    "timeout", "pool",    "priority",    "description",   "queue",
 };
 
 /* Task keys that `defaults` may not hold. */
@@ -96,7 +96,7 @@ static const char *const task_only_keys[] = {"needs", "run", "http", "wait", "fo
 
 static const char *const defaults_keys[] = {
     "trigger", "retries", "retry_delay", "retry_backoff", "max_retry_delay",
-    "timeout", "pool",    "priority",    "description",
+    "timeout", "pool",    "priority",    "description",   "queue",
 };
 
 static const char *const http_keys[] = {
@@ -674,6 +674,16 @@ static void check_common(struct ck *c, const struct dagfile_node *m, struct dag_
             }
             free(t->pool);
             t->pool = xstrndup(v->str, v->len);
+        } else if (strcmp(k, "queue") == 0) {
+            if (!get_string(c, v, k))
+                continue;
+            if (!id_ok(v->str, v->len) || v->len > DAG_QUEUE_MAX) {
+                err_at(c, v, "bad queue name '" SHOW "'", v->str);
+                diag_hint(c->d, "use at most 64 letters, digits, '_', '.' and '-'");
+                continue;
+            }
+            free(t->queue);
+            t->queue = xstrndup(v->str, v->len);
         } else if (strcmp(k, "priority") == 0) {
             (void)get_int(c, v, k, INT_MIN + 1, INT_MAX - 1, &t->priority);
         } else if (strcmp(k, "description") == 0) {
@@ -864,6 +874,7 @@ static void check_task(struct ck *c, uint32_t ti, const struct dag_task *def)
     t->max_retry_delay_ms = def->max_retry_delay_ms;
     t->timeout_ms = def->timeout_ms;
     t->pool = xstrdup(def->pool);
+    t->queue = xstrdup(def->queue);
     t->priority = def->priority;
     t->line = key->line;
     t->col = key->col;
@@ -1093,6 +1104,7 @@ static void check_tasks(struct ck *c, const struct dagfile_node *root)
         .trigger = TRIGGER_ALL_SUCCESS,
         .retry_backoff = 1,
         .pool = xstrdup("default"),
+        .queue = xstrdup("default"),
         .priority = 1,
     };
     const struct dagfile_node *dv = dagfile_get(root, "defaults");
@@ -1115,6 +1127,7 @@ static void check_tasks(struct ck *c, const struct dagfile_node *root)
     for (uint32_t ti = 0; ti < dag->ntasks; ti++)
         check_task(c, ti, &def);
     free(def.pool);
+    free(def.queue);
     check_log_folders(c);
 
     uint32_t n = dag->ntasks;
@@ -1423,6 +1436,7 @@ void dag_free(struct dag *dag)
             free(t->items[k]);
         free(t->items);
         free(t->pool);
+        free(t->queue);
     }
     free(dag->tasks);
     free(dag->id);

@@ -24,6 +24,7 @@ struct template;
 
 #define DAG_ID_MAX        200
 #define DAG_OUTPUT_MAX    (64 * 1024) /* bytes of a task's output */
+#define DAG_QUEUE_MAX     64          /* bytes of a queue's name */
 #define DAG_FILE_MAX      (16 * 1024 * 1024)
 #define DAG_KILL_GRACE_MS 10000 /* SIGTERM, then SIGKILL this much later */
 
@@ -90,6 +91,7 @@ struct dag_task {
     int64_t max_retry_delay_ms; /* default 0 = no cap */
     int64_t timeout_ms;         /* per try; 0 = none */
     char *pool;                 /* owned; default "default" */
+    char *queue;                /* owned: the workers' queue (SPEC section 12); default "default" */
     int priority;               /* default 1 */
     int line, col;              /* where the task's key stands in the file, 1-based */
 };

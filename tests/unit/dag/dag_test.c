@@ -67,6 +67,7 @@ static const char spec_example[] =
     "    needs: [load, shards]\n"
     "    trigger: all_done\n"
     "    pool: reports\n"
+    "    queue: gpu-1\n"
     "    priority: -2\n"
     "    run: echo \"finished {{ ds }}\"\n";
 
@@ -133,6 +134,7 @@ static void spec_example_loads_with_every_field(void **state)
     assert_int_equal(t->max_retry_delay_ms, 600000);
     assert_int_equal(t->timeout_ms, 3600000);
     assert_string_equal(t->pool, "default");
+    assert_string_equal(t->queue, "default");
     assert_int_equal(t->priority, 1);
     assert_int_equal(t->trigger, TRIGGER_ALL_SUCCESS);
     assert_false(t->mapped);
@@ -170,6 +172,7 @@ static void spec_example_loads_with_every_field(void **state)
     t = &dag->tasks[idx(dag, "report")];
     assert_int_equal(t->trigger, TRIGGER_ALL_DONE);
     assert_string_equal(t->pool, "reports");
+    assert_string_equal(t->queue, "gpu-1");
     assert_int_equal(t->priority, -2);
 
     /* Graph: extract -> transform -> load -> report, extract -> shards -> report; ready alone. */
@@ -323,6 +326,25 @@ static void one_pass_reports_every_problem_with_positions(void **state)
                            "(did you mean 'retries'?)");
     free(s);
     diag_release(&d);
+}
+
+static void bad_queue_names_are_refused(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "\"a b\"", "\"../x\"", "\"\"", "[gpu]",
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[256];
+        snprintf(text, sizeof text, "dag: d\ntasks:\n  a:\n    run: 'true'\n    queue: %s\n",
+                 bad[i]);
+        struct diag d;
+        diag_init(&d);
+        assert_null(load(text, &d));
+        assert_int_equal(d.errors, 1);
+        assert_int_equal(d.v[0].line, 5);
+        diag_release(&d);
+    }
 }
 
 static void aliases_share_a_node(void **state)
@@ -544,6 +566,7 @@ int main(void)
         cmocka_unit_test(defaults_apply_when_keys_are_absent),
         cmocka_unit_test(task_values_win_over_defaults),
         cmocka_unit_test(one_pass_reports_every_problem_with_positions),
+        cmocka_unit_test(bad_queue_names_are_refused),
         cmocka_unit_test(aliases_share_a_node),
         cmocka_unit_test(load_file_reads_hashes_and_finds_its_folder),
         cmocka_unit_test(relative_path_gets_an_absolute_dir),
