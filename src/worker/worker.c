@@ -421,6 +421,8 @@ static void worker_claim_done(uv_work_t *req, int status)
             wtry_start(w, c->run_id, c->task_id, c->try_number, c->spec);
             c->run_id = c->task_id = c->spec = NULL; /* taken */
         }
+        if (w->grace_over) /* claimed as the drain's grace ran out */
+            worker_kill_all(w, "killed: the worker is stopping (grace over)", false, false);
         if (q->n > 0 && (int)q->n >= q->max)
             again = true; /* there may be more */
         wq_free_claimed(q->out, q->n);
@@ -751,9 +753,8 @@ void worker_drain(struct worker *w)
     log_info("worker draining", "worker=%s tries=%zu grace_ms=%lld", log_q(w->name), w->ntries,
              (long long)w->grace_ms);
     worker_hb_kick(w); /* the row says 'draining' at once */
-    if (w->ntries)
-        uv_timer_start(&w->grace, worker_grace_over, (uint64_t)(w->grace_ms > 0 ? w->grace_ms : 0),
-                       0);
+    /* Also without tries: a claim in flight may still bring some. */
+    uv_timer_start(&w->grace, worker_grace_over, (uint64_t)(w->grace_ms > 0 ? w->grace_ms : 0), 0);
     worker_maybe_stop(w);
 }
 
