@@ -20,6 +20,7 @@
 
 #include <uv.h>
 
+#include "api/auth.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/xalloc.h"
@@ -207,15 +208,32 @@ int cmd_worker(int argc, char **argv)
         .stopped = worker_cli_stopped,
         .ud = &c,
     };
+    struct auth *auth = NULL;
+    if (listen) {
+        r = home_open_auth(&h, &auth, &err);
+        if (r < 0) {
+            log_error("cannot start", "role=worker error=%s",
+                      log_q(err_msg(&err))); /* no secret.key: `baram init`, or copy it */
+            ret = EXIT_USAGE;
+            goto out_loop;
+        }
+        o.auth = auth;
+    }
     r = worker_start(&o, &c.w, &err);
     if (r < 0) {
         log_error("cannot start", "role=worker error=%s", log_q(err_msg(&err)));
         worker_cli_stopped(&c, r);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
-    (void)uv_loop_close(&loop);
     if (c.rc < 0)
         ret = c.rc == ERR_DB || c.rc == -EINVAL || c.rc == -ENOTSUP ? EXIT_USAGE : EXIT_FAILED;
+out_loop:
+    if (ret == EXIT_USAGE && !c.stopped) { /* the log server's keys: nothing started yet */
+        worker_cli_stopped(&c, 0);
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    (void)uv_loop_close(&loop);
+    auth_close(auth);
 out:
     for (size_t i = 0; i < nq; i++)
         free(qv[i]);

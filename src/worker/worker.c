@@ -44,6 +44,7 @@
 #include "store/listen.h"
 #include "store/store.h"
 #include "store/wq.h"
+#include "worker/logserve.h"
 #include "worker/worker_int.h"
 
 #define WORKER_TICK_MS       1000 /* claims without a notification (the backstop) */
@@ -65,7 +66,6 @@ static void worker_free(struct worker *w)
     free(w->home);
     free(w->name);
     free(w->hostname);
-    free(w->listen);
     free(w->log_url);
     for (size_t i = 0; i < w->nqueues; i++)
         free(w->queues[i]);
@@ -95,6 +95,8 @@ static void worker_close(struct worker *w)
     w->closing = true;
     listen_stop(w->lis);
     w->lis = NULL;
+    logserve_stop(w->ls); /* joins its thread: ends its connections first */
+    w->ls = NULL;
     httptask_client_free(w->http);
     w->http = NULL;
     uv_handle_t *hs[] = {(uv_handle_t *)&w->tick, (uv_handle_t *)&w->hb, (uv_handle_t *)&w->fin,
@@ -794,7 +796,17 @@ int worker_start(const struct worker_opts *o, struct worker **out, struct err *e
     w->dead_after_ms = o->dead_after_ms;
     w->grace_ms = o->grace_ms;
     w->store_max = o->store_max;
-    w->listen = o->listen ? xstrdup(o->listen) : NULL;
+    if (o->listen) {
+        struct logserve_opts lo = {
+            .listen = o->listen, .home = o->home, .auth = o->auth, .store_url = o->store_url};
+        int rc = logserve_start(&lo, &w->ls, e);
+        if (rc < 0) {
+            w->ls = NULL;
+            worker_free(w);
+            return rc;
+        }
+        w->log_url = xstrdup(logserve_url(w->ls));
+    }
     w->stopped = o->stopped;
     w->ud = o->ud;
 

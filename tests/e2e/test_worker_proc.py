@@ -8,13 +8,16 @@ previous worker of its own name left behind. Plus its flags and its refusal of S
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
-from pathlib import Path
+import urllib.error
+import urllib.request
 
 import pytest
 
+from api_util import token
 from conftest import BIN, alive, db_query, sanitizers
 from daemon_util import poll
 
@@ -332,3 +335,32 @@ def test_worker_kills_only_its_own_orphans(fleet):
     assert "killed a try left by a previous worker of this name" in a2.log()
     assert alive(pid_b)  # beta's own try is none of alpha's business
     os.kill(pid_b, signal.SIGKILL)
+
+
+def test_worker_serves_the_logs_of_its_running_tries(fleet):
+    b = fleet.b
+    r = b("worker", "--listen", "127.0.0.1:0", env={"BARAM_DB": fleet.url})
+    assert r.rc == 2 and "secret.key" in r.err, r  # no keys to check tokens with
+    b.env["BARAM_DB"] = fleet.url
+    assert b("init", env={"BARAM_ADMIN_PASSWORD": "admin-pw-for-tests"}).rc == 0
+    tok = token(b)
+    w = fleet.worker("--listen", "127.0.0.1:0")
+    ((url,),) = fleet.q("SELECT log_url FROM workers WHERE role = 'worker'")
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url) and "log_url=%s" % url in w.log(), url
+    go = b.dags / "go"
+    fleet.submit("r12", "t", "echo first line; while [ ! -e %s ]; do sleep 0.05; done" % go)
+
+    def get(path, auth=True):
+        req = urllib.request.Request(url + path, headers={"Authorization": "Bearer " + tok}
+                                     if auth else {})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+    assert poll(lambda: get("/logs/r12/t/1") == (200, b"first line\n"), 10), get("/logs/r12/t/1")
+    assert get("/logs/r12/t/1?offset=6") == (200, b"line\n")
+    assert get("/logs/r12/t/1", auth=False)[0] == 401
+    go.write_text("")
+    assert fleet.wait_result("r12", "t")["exit_code"] == 0
+    assert w.stop() == 0
