@@ -364,3 +364,25 @@ def test_worker_serves_the_logs_of_its_running_tries(fleet):
     go.write_text("")
     assert fleet.wait_result("r12", "t")["exit_code"] == 0
     assert w.stop() == 0
+
+
+def test_worker_rides_out_a_database_restart(baram, pg_private, tmp_path):
+    f = Fleet(baram, pg_private.url(pg_private.create_db()), tmp_path)
+    try:
+        w = f.worker()
+        f.submit("r13", "t", "sleep 1; echo done")
+        assert poll(lambda: f.queue_rows() == [("t", "running", f.q(
+            "SELECT id FROM workers WHERE role = 'worker'")[0][0])], 10), f.queue_rows()
+        pg_private.stop()
+        time.sleep(2.5)  # the try ends meanwhile: its report fails and is kept for later
+        pg_private.start()
+        r = f.wait_result("r13", "t", timeout=30)
+        assert r["exit_code"] == 0, r
+        assert "cannot report the ends of tries, will retry" in w.log()
+        ((stored,),) = f.q("SELECT log FROM try_logs WHERE run_id = 'r13'")
+        assert stored == b"done\n"
+        f.submit("r13", "u", "true")  # and claims again
+        assert f.wait_result("r13", "u")["exit_code"] == 0
+        assert w.stop() == 0
+    finally:
+        f.cleanup()
