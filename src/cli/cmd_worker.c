@@ -52,7 +52,8 @@ static const char usage[] =
     "  --home DIR          the home (default $BARAM_HOME or ./.baram): its baram.yaml, and the\n"
     "                      logs/ folder where the tries' logs go\n"
     "\n"
-    "Config: worker.heartbeat (default 5s), worker.dead_after (30s), logs.store_max.\n"
+    "Config: worker.heartbeat (default 5s), worker.dead_after (20s), logs.store_max (8MiB:\n"
+    "the bytes of a try's log kept in the database, its end if longer).\n"
     "Runs in the foreground and logs to stderr.\n"
     "\n"
     "exit status: 0 stopped cleanly, 2 bad flags or config, SQLite, or an unusable database\n";
