@@ -160,17 +160,23 @@ static void worker_stop_done(uv_work_t *req, int status)
     worker_close(w);
 }
 
-/* Stops once nothing is left: no try, no end to report, no call in flight. */
+/* Stops once nothing is left: no try, no end to report, no call in flight. Ends that cannot
+ * be reported once the grace is over (the database is unreachable) do not keep the worker:
+ * they are given up, and a scheduler's sweep makes their tries 'lost'. */
 static void worker_maybe_stop(struct worker *w)
 {
-    if (!w->draining || w->closing || w->stop_busy || w->ntries || w->pending.n || w->fin_busy ||
-        w->claim_busy || w->hb_busy || w->reg_busy || w->setup_busy)
+    bool give_up = w->grace_over && w->fin_failing;
+    if (!w->draining || w->closing || w->stop_busy || w->ntries || (w->pending.n && !give_up) ||
+        w->fin_busy || w->claim_busy || w->hb_busy || w->reg_busy || w->setup_busy)
         return;
+    if (w->pending.n)
+        log_warn("ends of tries given up: the database is unreachable", "worker=%s ends=%zu",
+                 log_q(w->name), w->pending.n);
+    wends_drop(w, true);
     uv_timer_stop(&w->tick);
     uv_timer_stop(&w->hb);
     uv_timer_stop(&w->fin);
     uv_timer_stop(&w->grace);
-    wends_drop(w, false);
     struct worker_stop_req *q = xcalloc(1, sizeof(*q));
     q->w = w;
     q->id = w->id;
@@ -216,9 +222,8 @@ static void worker_fence_check(struct worker *w)
         return;
     w->fenced = true;
     log_warn("no heartbeat for 3/4 of dead_after: killing this worker's tries",
-             "worker=%s "
-             "silent_ms=%lld dead_after_ms=%lld tries=%zu",
-             log_q(w->name), (long long)silent_ms, (long long)w->dead_after_ms, w->ntries);
+             "worker=%s silent_ms=%lld dead_after_ms=%lld tries=%zu", log_q(w->name),
+             (long long)silent_ms, (long long)w->dead_after_ms, w->ntries);
     char *note =
         xasprintf("killed: worker %s had no heartbeat for %lld ms", w->name, (long long)silent_ms);
     worker_kill_all(w, note, false, true);
@@ -318,6 +323,7 @@ static void worker_fin_done(uv_work_t *req, int status)
         w->pending.n = later + q->n;
         worker_fin_free(q);
         worker_fin_kick(w);
+        worker_maybe_stop(w);
         return;
     }
     if (w->fin_failing) {
@@ -745,6 +751,7 @@ static void worker_grace_over(uv_timer_t *h)
         log_warn("grace over: killing the tries left", "worker=%s tries=%zu", log_q(w->name),
                  w->ntries);
     worker_kill_all(w, "killed: the worker is stopping (grace over)", false, false);
+    worker_maybe_stop(w);
 }
 
 void worker_drain(struct worker *w)

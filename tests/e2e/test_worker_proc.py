@@ -386,3 +386,19 @@ def test_worker_rides_out_a_database_restart(baram, pg_private, tmp_path):
         assert w.stop() == 0
     finally:
         f.cleanup()
+
+
+def test_worker_drain_gives_up_ends_it_cannot_report(baram, pg_private, tmp_path):
+    f = Fleet(baram, pg_private.url(pg_private.create_db()), tmp_path)
+    try:
+        w = f.worker("--grace", "1s")
+        f.submit("r14", "t", "sleep 0.5")
+        assert poll(lambda: [r[1] for r in f.queue_rows()] == ["running"], 10), f.queue_rows()
+        pg_private.stop()
+        w.wait_log("cannot report the ends of tries, will retry")
+        w.proc.send_signal(signal.SIGTERM)
+        assert w.proc.wait(20) == 0, w.log()  # not held up by a database that is gone
+        assert "ends of tries given up: the database is unreachable" in w.log()
+    finally:
+        f.cleanup()
+        pg_private.start()
