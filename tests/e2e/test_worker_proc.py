@@ -402,3 +402,39 @@ def test_worker_drain_gives_up_ends_it_cannot_report(baram, pg_private, tmp_path
     finally:
         f.cleanup()
         pg_private.start()
+
+
+def test_worker_runs_http_tries(fleet):
+    import http.server
+    import threading
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append((self.path, self.headers.get("X-Key"), body))
+            self.send_response(201 if self.path == "/ok" else 503)
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+            self.wfile.write(b"pong\n")
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        fleet.worker()
+        base = "http://127.0.0.1:%d" % srv.server_address[1]
+        for task, path in (("ok", "/ok"), ("down", "/down")):
+            fleet.submit("r15", task, kind="http", http={
+                "method": "POST", "url": base + path, "body": "ping", "headers": [["X-Key", "v"]],
+                "expect": [201], "timeout_ms": 0, "cb_failures": 0, "cb_reset_ms": 0})
+        r = fleet.wait_result("r15", "ok")
+        assert r["met"] and r["output"] == b"pong\n" and r["message"] is None, r
+        r = fleet.wait_result("r15", "down")
+        assert not r["met"] and "503" in r["message"], r
+        assert sorted(seen) == [("/down", "v", b"ping"), ("/ok", "v", b"ping")]
+        assert log_of(fleet.b, "r15", "ok").read_text().startswith("baram: POST %s/ok" % base)
+    finally:
+        srv.shutdown()
