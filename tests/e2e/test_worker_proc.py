@@ -166,6 +166,9 @@ def test_worker_refuses_sqlite(baram):
     assert r.rc == 2, r
     assert r.err == ("baram worker needs a PostgreSQL database (db: postgresql://...): on SQLite "
                      "`baram standalone` runs the tasks\n"), r
+    r = baram("worker", env={"BARAM_DB": "postgresql:///none?host=%s&connect_timeout=2"
+                             % (baram.home / "no-server")})
+    assert r.rc == 2 and 'msg="cannot start" role=worker' in r.err, r
 
 
 # ---- running tries ----
