@@ -8,6 +8,12 @@
  * the transfer stopped there. Ids go into the URL percent-encoded (every byte
  * but RFC 3986's unreserved ones), so no id can change the path.
  *
+ * A worker that gave no answer is not asked again for TRYLOG_QUIET_MS: the
+ * next readers of its logs hear "unreachable" at once. So a UI tail polling a
+ * dead worker's try costs an API thread one 2 s wait per TRYLOG_QUIET_MS, not
+ * one per poll. The table of such workers (trylog_quiet) is the process's,
+ * behind its mutex: every thread reading logs shares what one of them learnt.
+ *
  * Any thread that may block, with its own store; libcurl's global init is
  * done once per process (pthread_once), as the easy interface requires before
  * threads use it.
@@ -24,6 +30,7 @@
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/when.h"
 #include "base/xalloc.h"
 #include "store/wq.h"
 
@@ -33,6 +40,58 @@ static bool trylog_curl_ok; /* written once under trylog_curl_once */
 static void trylog_curl_init(void)
 {
     trylog_curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+}
+
+#define TRYLOG_QUIET_MS  5000 /* a worker that did not answer is not asked again so soon */
+#define TRYLOG_QUIET_MAX 32   /* workers remembered (the oldest is forgotten first) */
+
+/* Workers (their log_url) that did not answer lately: any thread, under trylog_quiet_mu. */
+static pthread_mutex_t trylog_quiet_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    char *url;        /* owned; NULL: a free slot */
+    int64_t until_ms; /* monotonic */
+} trylog_quiet[TRYLOG_QUIET_MAX];
+
+/* Whether url did not answer less than TRYLOG_QUIET_MS ago. */
+static bool trylog_is_quiet(const char *url)
+{
+    int64_t now = when_mono_ms();
+    bool quiet = false;
+    pthread_mutex_lock(&trylog_quiet_mu);
+    for (size_t i = 0; i < TRYLOG_QUIET_MAX && !quiet; i++)
+        quiet = trylog_quiet[i].url && strcmp(trylog_quiet[i].url, url) == 0 &&
+                trylog_quiet[i].until_ms > now;
+    pthread_mutex_unlock(&trylog_quiet_mu);
+    return quiet;
+}
+
+/* Remembers that url did not answer (quiet) or did (forgets it). */
+static void trylog_set_quiet(const char *url, bool quiet)
+{
+    int64_t now = when_mono_ms();
+    pthread_mutex_lock(&trylog_quiet_mu);
+    size_t at = TRYLOG_QUIET_MAX, oldest = 0;
+    for (size_t i = 0; i < TRYLOG_QUIET_MAX; i++) {
+        if (trylog_quiet[i].url && strcmp(trylog_quiet[i].url, url) == 0)
+            at = i;
+        if (trylog_quiet[i].until_ms < trylog_quiet[oldest].until_ms)
+            oldest = i;
+    }
+    if (at == TRYLOG_QUIET_MAX && quiet) {
+        at = oldest; /* a free slot has until_ms 0: the oldest */
+        free(trylog_quiet[at].url);
+        trylog_quiet[at].url = xstrdup(url);
+    }
+    if (at < TRYLOG_QUIET_MAX) {
+        if (quiet) {
+            trylog_quiet[at].until_ms = now + TRYLOG_QUIET_MS;
+        } else {
+            free(trylog_quiet[at].url);
+            trylog_quiet[at].url = NULL;
+            trylog_quiet[at].until_ms = 0;
+        }
+    }
+    pthread_mutex_unlock(&trylog_quiet_mu);
 }
 
 /* Appends s percent-encoded: every byte but A-Z a-z 0-9 - . _ ~ */
@@ -152,7 +211,12 @@ int trylog_read(struct store *s, const struct trylog_req *r, char **data, size_t
     (void)!buf_addf(&url, "/%d?offset=%lld", r->try_number, (long long)r->offset);
     struct buf body = BUF_INIT(r->max);
     long status = 0;
-    rc = trylog_fetch(url.data, r->token, &body, &status);
+    if (trylog_is_quiet(log_url)) {
+        rc = -EHOSTUNREACH;
+    } else {
+        rc = trylog_fetch(url.data, r->token, &body, &status);
+        trylog_set_quiet(log_url, rc < 0);
+    }
     if (rc < 0) {
         *msg = xasprintf("log not available (worker %s unreachable)", name);
     } else if (status == 200) {
