@@ -147,20 +147,21 @@ int pg_node_stop(void *db, int64_t id, struct err *e)
         1, p, "record a stop", NULL, e);
 }
 
+/* A registry row's running tries: a scheduler's, the running instances of the runs it owns
+ * (whoever runs their tries); a worker's, the tries it claimed (index ti_queue_worker). */
+#define RUNNING_OF_W                                                                               \
+    "CASE WHEN w.role = 'scheduler' THEN (SELECT count(*) FROM task_instances t JOIN runs r "      \
+    "ON r.run_id = t.run_id WHERE r.sched_id = w.id AND t.state = 'running') "                     \
+    "ELSE (SELECT count(*) FROM ti_queue q WHERE q.worker_id = w.id AND q.state = 'running') END"
+
 int pg_list_nodes(void *db, struct node_rec **out, size_t *n, struct err *e)
 {
+    static const char sql[] =
+        "SELECT w.id, w.role, w.name, w.hostname, w.pid, "
+        "array_to_string(w.queues, ','), w.slots, w.state, " MS("w.started_at") ", " MS(
+            "w.heartbeat_at") ", " RUNNING_OF_W " FROM workers w ORDER BY w.role = 'worker', w.id";
     PGresult *res;
-    int r = nodes_exec(db,
-                       "SELECT w.id, w.role, w.name, w.hostname, w.pid, array_to_string(w.queues, "
-                       "','), w.slots, w.state, " MS("w.started_at") ", " MS(
-                           "w.heartbeat_at") ", "
-                                             "CASE WHEN w.role = 'scheduler' THEN (SELECT count(*) "
-                                             "FROM task_instances "
-                                             "t JOIN runs r ON r.run_id = t.run_id WHERE "
-                                             "r.sched_id = w.id AND t.state "
-                                             "= 'running') ELSE 0 END FROM workers w ORDER BY "
-                                             "w.role = 'worker', w.id",
-                       0, NULL, "read the schedulers and workers", &res, e);
+    int r = nodes_exec(db, sql, 0, NULL, "read the schedulers and workers", &res, e);
     if (r < 0)
         return r;
     int rows = PQntuples(res);
