@@ -242,6 +242,34 @@ int pg_lost_scheduler(void *db, const char *run_id, char **name, struct err *e)
     return 0;
 }
 
+int pg_unserved_tis(void *db, const char *run_id, struct ti_unserved **out, size_t *n,
+                    struct err *e)
+{
+    const char *p[] = {run_id};
+    PGresult *res;
+    /* Only rows handed out to workers (queued, not claimed): a 'scheduled' row still waits for
+     * its pool, which says nothing of workers. */
+    int r = nodes_exec(db,
+                       "SELECT q.task_id, q.queue FROM ti_queue q JOIN task_instances t ON "
+                       "t.run_id = q.run_id AND t.task_id = q.task_id WHERE q.run_id = $1 AND "
+                       "q.state = 'queued' AND t.state = 'queued' AND NOT EXISTS (SELECT 1 FROM "
+                       "workers w WHERE w.role = 'worker' AND w.state = 'active' AND q.queue = "
+                       "ANY (w.queues)) ORDER BY q.task_id",
+                       1, p, "read the queues without a worker", &res, e);
+    if (r < 0)
+        return r;
+    int rows = PQntuples(res);
+    struct ti_unserved *v = xcalloc(rows ? (size_t)rows : 1, sizeof(*v));
+    for (int i = 0; i < rows; i++) {
+        v[i].task_id = get_text(res, i, 0);
+        v[i].queue = get_text(res, i, 1);
+    }
+    PQclear(res);
+    *out = v;
+    *n = (size_t)rows;
+    return 0;
+}
+
 int pg_claim_runs(void *db, int64_t id, int limit, size_t *claimed, struct err *e)
 {
     char ids[24], lim[16];
