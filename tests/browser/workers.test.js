@@ -1,12 +1,12 @@
 'use strict';
 /*
  * workers.test.js - the Workers page (#/workers, SPEC section 12) and the note of a try no
- * worker serves. 12: the registry as the page shows it: the daemon's own rows, the empty
+ * worker serves. 14: the registry as the page shows it: the daemon's own rows, the empty
  * state, a dead worker in red, a draining one marked, and changes shown by the 2 s refresh
- * without a reload. 12b (PostgreSQL with workers): a task on a queue nobody listens on stays
+ * without a reload. 14b (PostgreSQL with workers): a task on a queue nobody listens on stays
  * queued, and the run and task pages say why.
  *
- * Worker rows of 12 are written into the registry by hand (the table `baram worker` registers
+ * Worker rows of 14 are written into the registry by hand (the table `baram worker` registers
  * in): the page must draw whatever the database holds, and a hand-made row can be made dead or
  * draining at the moment the test wants. The daemon's dead_after is an hour so that no sweep
  * changes them behind the test's back.
@@ -44,7 +44,7 @@ function row(s, name) {
     return s.page.locator(`[data-testid="worker-row"][data-name="${name}"]`);
 }
 
-test('12. workers page: the registry, the empty state, a dead worker in red, a draining one '
+test('14. workers page: the registry, the empty state, a dead worker in red, a draining one '
     + 'marked, refreshed without a reload', { timeout: 120_000 }, async (t) => {
     const { b, s } = await setup(t, browser, { name: 'workers', dags: { 'flow.yaml': dags.flow },
         env: LONG });
@@ -119,7 +119,7 @@ test('12. workers page: the registry, the empty state, a dead worker in red, a d
     await finish(b, s);
 });
 
-test('12b. a task on a queue no worker listens on stays queued, and the run and task pages '
+test('14b. a task on a queue no worker listens on stays queued, and the run and task pages '
     + 'say why (PostgreSQL)', { timeout: 120_000 }, async (t) => {
     if (process.env.BARAM_TEST_DB !== 'pg') {
         t.skip('PostgreSQL only: on SQLite the scheduler runs every try itself');
