@@ -49,21 +49,6 @@ static struct store *open_ok(void)
     return s;
 }
 
-/* Runs sql on s's connection; the first column of the first row as a number (0 when none). */
-static int64_t sql_num(struct store *s, const char *sql)
-{
-    PGconn *c = store__pg(store__conn(s));
-    PGresult *r = PQexec(c, sql);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    int64_t v = st == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)
-                    ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
-                    : 0;
-    PQclear(r);
-    return v;
-}
-
 static int64_t node_new(struct store *s, const char *role, const char *name, const char *queues)
 {
     char sql[256];
@@ -71,7 +56,7 @@ static int64_t node_new(struct store *s, const char *role, const char *name, con
              "INSERT INTO workers (role, name, hostname, pid, queues, slots) "
              "VALUES ('%s', '%s', 'h', 1, '%s', 8) RETURNING id",
              role, name, queues);
-    return sql_num(s, sql);
+    return testdb_store_num(s, sql);
 }
 
 static int64_t sched_new(struct store *s, const char *name)
@@ -92,7 +77,7 @@ static void run_new(struct store *s, const char *run_id, int64_t sched)
              "INSERT INTO runs (run_id, dag_id, state, type, logical_at, sched_id) "
              "VALUES ('%s', 'd', 'running', 'manual', 0, %lld)",
              run_id, (long long)sched);
-    sql_num(s, sql);
+    testdb_store_num(s, sql);
 }
 
 static void set_owner(struct store *s, const char *run_id, int64_t sched)
@@ -100,7 +85,7 @@ static void set_owner(struct store *s, const char *run_id, int64_t sched)
     char sql[256];
     snprintf(sql, sizeof sql, "UPDATE runs SET sched_id = %lld WHERE run_id = '%s'",
              (long long)sched, run_id);
-    sql_num(s, sql);
+    testdb_store_num(s, sql);
 }
 
 /* Worker id silent for an hour (by the database's clock). */
@@ -110,7 +95,7 @@ static void silence(struct store *s, int64_t id)
     snprintf(sql, sizeof sql,
              "UPDATE workers SET heartbeat_at = now() - interval '1 hour' WHERE id = %lld",
              (long long)id);
-    sql_num(s, sql);
+    testdb_store_num(s, sql);
 }
 
 static void submit_ok(struct store *s, int64_t sched, const struct wq_item *v, size_t n)
@@ -248,8 +233,8 @@ static void test_round_trip(void **state)
     submit_ok(sc, sid, it, 2);
     assert_int_equal(notified(l, got, sizeof got), 1); /* one per queue */
     assert_string_equal(got, "baram_queued:default\n");
-    assert_int_equal(sql_num(sc, "SELECT count(*) FROM ti_queue WHERE state = 'queued' "
-                                 "AND worker_id IS NULL AND queued_at IS NOT NULL"),
+    assert_int_equal(testdb_store_num(sc, "SELECT count(*) FROM ti_queue WHERE state = 'queued' "
+                                          "AND worker_id IS NULL AND queued_at IS NOT NULL"),
                      2);
 
     struct claim c = {0};
@@ -289,7 +274,7 @@ static void test_round_trip(void **state)
     assert_int_equal(wq_finish(wk, wid, ends, 2, acc, &e), 0);
     assert_true(acc[0] && acc[1]);
     assert_int_equal(notified(l, got, sizeof got), 1);
-    assert_int_equal(sql_num(sc, "SELECT count(*) FROM ti_queue"), 0);
+    assert_int_equal(testdb_store_num(sc, "SELECT count(*) FROM ti_queue"), 0);
 
     take_ok(sc, sid, &in);
     assert_int_equal(in.n, 2);
@@ -363,8 +348,8 @@ static void test_finish_claim_one_call(void **state)
     wq_free_claimed(c, n);
     char got[256];
     assert_int_equal(notified(l, got, sizeof got), 1);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue WHERE task_id = 'a'"), 0);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM try_logs"), 1);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue WHERE task_id = 'a'"), 0);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM try_logs"), 1);
     /* either part may be empty */
     assert_int_equal(wq_finish_claim(s, w1, "w1", NULL, 0, NULL, qs, 1, 8, &c, &n, &e), 0);
     assert_int_equal(n, 0);
@@ -417,11 +402,11 @@ static void test_claim_queues_max_priority(void **state)
     char sql[128];
     snprintf(sql, sizeof sql, "SELECT count(*) FROM workers WHERE id = %lld AND state = 'draining'",
              (long long)w1);
-    assert_int_equal(sql_num(s, sql), 1);
+    assert_int_equal(testdb_store_num(s, sql), 1);
     /* draining stays draining even when the flag is off */
     assert_int_equal(wq_heartbeat(s, w1, false, &alive, &k, &nk, &e), 0);
     assert_true(alive);
-    assert_int_equal(sql_num(s, sql), 1);
+    assert_int_equal(testdb_store_num(s, sql), 1);
     int64_t w3 = worker_new(s, "w3", "{default,gpu}");
     assert_int_equal(claim_n(s, w3, "w3", "default", 8), 2);
     store_close(s);
@@ -504,10 +489,11 @@ static void test_two_claimers_disjoint(void **state)
     free(cl[0].keys);
     free(cl[1].keys);
     /* each claimed row is its claimer's, with its 'running' result */
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue q JOIN try_results r USING "
-                                "(run_id, task_id, try_number) JOIN workers w ON w.id = "
-                                "q.worker_id WHERE q.state = 'running' AND r.worker = w.name"),
-                     N);
+    assert_int_equal(
+        testdb_store_num(s, "SELECT count(*) FROM ti_queue q JOIN try_results r USING "
+                            "(run_id, task_id, try_number) JOIN workers w ON w.id = "
+                            "q.worker_id WHERE q.state = 'running' AND r.worker = w.name"),
+        N);
     store_close(s);
 }
 
@@ -533,9 +519,10 @@ static void test_finish_fenced(void **state)
     assert_false(finish1(s, w2, &x)); /* not w2's */
     struct wq_end old = end_of("r", "t", 0);
     assert_false(finish1(s, w1, &old)); /* another try */
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM try_results"), 0);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM try_logs"), 0);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue WHERE state = 'running'"), 1);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM try_results"), 0);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM try_logs"), 0);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue WHERE state = 'running'"),
+                     1);
 
     /* w1 freezes, is swept, then reports late: refused, the 'lost' result stays */
     silence(s, w1);
@@ -544,7 +531,7 @@ static void test_finish_fenced(void **state)
     assert_int_equal(wq_sweep(s, 20000, &dead, &e), 0);
     assert_int_equal(dead, 1);
     assert_false(finish1(s, w1, &x));
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM try_logs"), 0);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM try_logs"), 0);
     take_ok(s, sid, &in);
     assert_int_equal(in.n, 1);
     assert_int_equal(in.v[0].phase, WQ_LOST);
@@ -579,7 +566,8 @@ static void test_sweep_lost_idempotent(void **state)
     assert_int_equal(claim_n(s, w1, "w1", "default", 2), 2);
     assert_int_equal(claim_n(s, w2, "w2", "default", 1), 1);
     /* w2's try has run for two hours: age alone never kills it */
-    sql_num(s, "UPDATE ti_queue SET claimed_at = now() - interval '2 hours' WHERE task_id = 'c'");
+    testdb_store_num(
+        s, "UPDATE ti_queue SET claimed_at = now() - interval '2 hours' WHERE task_id = 'c'");
     silence(s, w1);
     PGconn *l = listener(chans, 1);
     char got[512];
@@ -603,7 +591,7 @@ static void test_sweep_lost_idempotent(void **state)
     assert_string_equal(in.v[2].task_id, "c");
     assert_int_equal(in.v[2].phase, WQ_RUNNING);
     inbox_free(&in);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue"), 1);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue"), 1);
 
     bool alive = true;
     struct wq_kill *k = NULL;
@@ -649,9 +637,9 @@ static void test_withdraw_and_kill_list(void **state)
     assert_true(wd[1]);
     assert_false(wd[2]);
     assert_int_equal(notified(l, got, sizeof got), 1);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue WHERE task_id = 'b'"), 0);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue WHERE task_id = 'a' "
-                                "AND kill_requested"),
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue WHERE task_id = 'b'"), 0);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue WHERE task_id = 'a' "
+                                         "AND kill_requested"),
                      1);
     bool alive = false;
     struct wq_kill *k = NULL;
@@ -669,7 +657,7 @@ static void test_withdraw_and_kill_list(void **state)
     struct wq_kill old[] = {{"r", "b", 1}};
     assert_int_equal(wq_withdraw(s, old, 1, wd, &e), 0);
     assert_false(wd[0]);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue WHERE task_id = 'b'"), 1);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue WHERE task_id = 'b'"), 1);
     /* the killed try reports killed: accepted, and the kill list is empty again */
     struct wq_end x = end_of("r", "a", 1);
     x.killed = true;
@@ -699,7 +687,8 @@ static void test_take_results_only_owner(void **state)
     assert_int_equal(in.n, 1);
     assert_string_equal(in.v[0].run_id, "ra");
     inbox_free(&in);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM try_results WHERE run_id = 'rb'"), 1);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM try_results WHERE run_id = 'rb'"),
+                     1);
     take_ok(s, sb, &in);
     assert_int_equal(in.n, 1);
     assert_string_equal(in.v[0].run_id, "rb");
@@ -720,15 +709,15 @@ static void test_take_skips_locked_rows(void **state)
                            {"r", "b", 1, "default", NULL, 1, spec}};
     submit_ok(s, sid, it, 2);
     assert_int_equal(claim_n(w, wid, "w", "default", 8), 2);
-    sql_num(w, "BEGIN");
-    sql_num(w, "SELECT 1 FROM try_results WHERE task_id = 'a' FOR UPDATE");
-    sql_num(s, "SET lock_timeout = '2s'"); /* a wait would fail the take */
+    testdb_store_num(w, "BEGIN");
+    testdb_store_num(w, "SELECT 1 FROM try_results WHERE task_id = 'a' FOR UPDATE");
+    testdb_store_num(s, "SET lock_timeout = '2s'"); /* a wait would fail the take */
     struct inbox in = {0};
     take_ok(s, sid, &in);
     assert_int_equal(in.n, 1);
     assert_string_equal(in.v[0].task_id, "b");
     inbox_free(&in);
-    sql_num(w, "COMMIT");
+    testdb_store_num(w, "COMMIT");
     take_ok(s, sid, &in);
     assert_int_equal(in.n, 1);
     assert_string_equal(in.v[0].task_id, "a");
@@ -817,8 +806,8 @@ static void test_finish_and_take_concurrently(void **state)
         fail_msg("the worker: %s", x.e.msg);
     assert_int_equal(ended, N);
     assert_true(running <= N);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue"), 0);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM try_results"), 0);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue"), 0);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM try_results"), 0);
     store_close(s);
 }
 
@@ -846,8 +835,9 @@ static void test_dead_scheduler_rows_kept_and_adopted(void **state)
                            {"ra", "free", 1, "default", NULL, 2, spec},
                            {"ra", "queued", 1, "default", NULL, 1, spec}};
     submit_ok(s, sa, it, 3);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue WHERE pool = 'p' AND state IN "
-                                "('queued', 'running')"),
+    assert_int_equal(testdb_store_num(s,
+                                      "SELECT count(*) FROM ti_queue WHERE pool = 'p' AND state IN "
+                                      "('queued', 'running')"),
                      2);
     struct claim c = {0};
     claim_ok(s, w, "w", "default", 2, &c);
@@ -856,14 +846,15 @@ static void test_dead_scheduler_rows_kept_and_adopted(void **state)
 
     char sql[128];
     snprintf(sql, sizeof sql, "UPDATE workers SET state = 'dead' WHERE id = %lld", (long long)sa);
-    sql_num(s, sql);
+    testdb_store_num(s, sql);
     assert_int_equal(queue_round(s, sb, NULL, 0, NULL, 0, pools, 1, &g, &ng, &disp, &e), 0);
     assert_true(disp);
     queue_free_keys(g, ng);
     assert_int_equal(queue_release_sched(s, sa, &e), 0);
     /* the three submitted rows stay; 'waiting' (never handed out) was cleaned up */
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue WHERE run_id = 'ra'"), 3);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue WHERE task_id = 'waiting'"), 0);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue WHERE run_id = 'ra'"), 3);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue WHERE task_id = 'waiting'"),
+                     0);
 
     /* b takes the run over and adopts its tries in flight */
     set_owner(s, "ra", sb);
@@ -877,7 +868,7 @@ static void test_dead_scheduler_rows_kept_and_adopted(void **state)
     }
     wq_free_kills(rows, n);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM ti_queue WHERE sched_id = %lld", (long long)sb);
-    assert_int_equal(sql_num(s, sql), 3);
+    assert_int_equal(testdb_store_num(s, sql), 3);
     /* the dead one cannot adopt */
     assert_int_equal(wq_adopt(s, sa, "ra", &rows, &n, &e), ERR_DB);
     assert_non_null(strstr(e.msg, "not active"));
@@ -892,7 +883,7 @@ static void test_dead_scheduler_rows_kept_and_adopted(void **state)
     assert_int_equal(in.n, 1);
     assert_int_equal(in.v[0].phase, WQ_ENDED);
     inbox_free(&in);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue WHERE pool = 'p'"), 0);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue WHERE pool = 'p'"), 0);
     store_close(s);
 }
 
@@ -919,8 +910,8 @@ static void test_round_leaves_submitted_rows(void **state)
     assert_int_equal(queue_round(s, sid, NULL, 0, want, 1, pools, 1, &g, &ng, &disp, &e), 0);
     assert_int_equal(ng, 0);
     queue_free_keys(g, ng);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue WHERE state = 'queued' "
-                                "AND spec <> '{}'"),
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue WHERE state = 'queued' "
+                                         "AND spec <> '{}'"),
                      1);
     struct queue_want other[] = {{"r", "u", 1, "one", 1, 2, false}};
     assert_int_equal(queue_round(s, sid, NULL, 0, other, 1, pools, 1, &g, &ng, &disp, &e), 0);
@@ -943,7 +934,7 @@ static void test_try_worker_and_queue_workers(void **state)
     struct store *s = open_ok();
     int64_t sid = sched_new(s, "s"), w = worker_new(s, "w1", "{default,gpu}");
     worker_new(s, "w2", "{gpu}");
-    sql_num(s, "UPDATE workers SET log_url = 'http://h:1' WHERE name = 'w1'");
+    testdb_store_num(s, "UPDATE workers SET log_url = 'http://h:1' WHERE name = 'w1'");
     run_new(s, "r", sid);
     int64_t n = -1;
     struct err e = {0};
@@ -953,7 +944,7 @@ static void test_try_worker_and_queue_workers(void **state)
     assert_int_equal(n, 1);
     assert_int_equal(wq_queue_workers(s, "cpu", &n, &e), 0);
     assert_int_equal(n, 0);
-    sql_num(s, "UPDATE workers SET state = 'dead' WHERE name = 'w2'");
+    testdb_store_num(s, "UPDATE workers SET state = 'dead' WHERE name = 'w2'");
     assert_int_equal(wq_queue_workers(s, "gpu", &n, &e), 0);
     assert_int_equal(n, 1);
 
@@ -988,7 +979,7 @@ static void test_submit_needs_spec(void **state)
     struct wq_item it[] = {{"r", "t", 1, "default", NULL, 1, "{}"}};
     struct err e = {0};
     assert_int_equal(wq_submit(s, sid, it, 1, &e), -EINVAL);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue"), 0);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue"), 0);
     store_close(s);
 }
 
