@@ -26,6 +26,7 @@
 #include <libpq-fe.h>
 
 #include "base/err.h"
+#include "store/migrate.h"
 #include "store/pg_int.h"
 #include "store/queue.h"
 #include "store/store.h"
@@ -970,6 +971,59 @@ static void test_try_worker_and_queue_workers(void **state)
     store_close(s);
 }
 
+/* A database of the previous schema (through pg/0009) is upgraded by opening it: an
+ * unconsumed try_results row becomes an 'ended' one, and a scheduler's granted row of a
+ * limited pool (no spec) keeps its slot and is still claimed by its round. */
+static void test_upgrade_from_0009(void **state)
+{
+    (void)state;
+    testdb_url("old");
+    PGconn *c = testdb_connect(testdb_pgdb("old"));
+    testdb_pg_exec(c, "CREATE TABLE schema_migrations (number integer PRIMARY KEY, "
+                      "name text NOT NULL, applied_at bigint NOT NULL)");
+    for (size_t i = 0; i < migrate_pg_steps_count; i++) {
+        const struct migrate_step *m = &migrate_pg_steps[i];
+        if (m->number > 9)
+            continue;
+        testdb_pg_exec(c, m->sql);
+        char sql[256];
+        snprintf(sql, sizeof sql, "INSERT INTO schema_migrations VALUES (%d, '%s', 0)", m->number,
+                 m->name);
+        testdb_pg_exec(c, sql);
+    }
+    testdb_pg_exec(c, "INSERT INTO workers (role, name, hostname, pid) VALUES "
+                      "('scheduler', 's', 'h', 1)");
+    testdb_pg_exec(c, "INSERT INTO runs (run_id, dag_id, state, type, logical_at, sched_id) "
+                      "VALUES ('r', 'd', 'running', 'manual', 0, 1)");
+    testdb_pg_exec(c, "INSERT INTO try_results (run_id, task_id, try_number, state, exit_code, "
+                      "message) VALUES ('r', 'old', 1, 'failed', 3, 'm')");
+    testdb_pg_exec(c, "INSERT INTO ti_queue (run_id, task_id, try_number, state, pool, sched_id) "
+                      "VALUES ('r', 'p', 1, 'queued', 'one', 1)");
+    PQfinish(c);
+
+    struct store *s = NULL;
+    struct err e = {0};
+    assert_int_equal(store_open(testdb_url("old"), &s, &e), 0);
+    assert_int_equal(testdb_store_num(s, "SELECT max(number) FROM schema_migrations"),
+                     migrate_latest(migrate_pg_steps, migrate_pg_steps_count));
+    struct inbox in = {0};
+    take_ok(s, 1, &in);
+    assert_int_equal(in.n, 1);
+    assert_int_equal(in.v[0].phase, WQ_ENDED);
+    assert_int_equal(in.v[0].exit_code, 3);
+    assert_string_equal(in.v[0].message, "m");
+    inbox_free(&in);
+    struct queue_pool pools[] = {{"one", 1}};
+    struct queue_key *g = NULL;
+    size_t ng = 0;
+    bool disp = false;
+    assert_int_equal(queue_round(s, 1, NULL, 0, NULL, 0, pools, 1, &g, &ng, &disp, &e), 0);
+    assert_int_equal(ng, 1);
+    assert_string_equal(g[0].task_id, "p");
+    queue_free_keys(g, ng);
+    store_close(s);
+}
+
 /* A try without a spec cannot be queued for workers. */
 static void test_submit_needs_spec(void **state)
 {
@@ -1024,6 +1078,7 @@ int main(void)
                                         testdb_teardown),
         cmocka_unit_test_setup_teardown(test_round_leaves_submitted_rows, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_try_worker_and_queue_workers, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_from_0009, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_submit_needs_spec, setup, testdb_teardown),
     };
     const struct CMUnitTest lite[] = {
