@@ -1024,7 +1024,7 @@ static void test_upgrade_from_0009(void **state)
     store_close(s);
 }
 
-/* A try without a spec cannot be queued for workers. */
+/* A try without a spec, or with one that is not valid UTF-8, cannot be queued. */
 static void test_submit_needs_spec(void **state)
 {
     (void)state;
@@ -1033,6 +1033,11 @@ static void test_submit_needs_spec(void **state)
     struct wq_item it[] = {{"r", "t", 1, "default", NULL, 1, "{}"}};
     struct err e = {0};
     assert_int_equal(wq_submit(s, sid, it, 1, &e), -EINVAL);
+    /* nor one whose spec PostgreSQL would refuse (the batch would fail with it) */
+    struct wq_item bad[] = {{"r", "ok", 1, "default", NULL, 1, spec},
+                            {"r", "t", 1, "default", NULL, 1, "{\"cmd\":\"\xff\"}"}};
+    assert_int_equal(wq_submit(s, sid, bad, 2, &e), -EINVAL);
+    assert_non_null(strstr(e.msg, "try 1 of t in run r"));
     assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue"), 0);
     store_close(s);
 }
