@@ -613,6 +613,40 @@ static void test_sweep_lost_idempotent(void **state)
     store_close(s);
 }
 
+/* The sweep never waits for a try's row that a transaction holds (its worker's finish, say):
+ * it declares the worker dead and leaves that row; a later sweep rescues the running rows of
+ * any dead worker, so the row is lost then, unless the finish took it first. */
+static void test_sweep_skips_locked_rows_then_rescues(void **state)
+{
+    (void)state;
+    struct store *s = open_ok(), *w = open_ok();
+    int64_t sid = sched_new(s, "s"), wid = worker_new(s, "w", "{default}");
+    run_new(s, "r", sid);
+    struct wq_item it[] = {{"r", "a", 1, "default", NULL, 2, spec},
+                           {"r", "b", 1, "default", NULL, 1, spec}};
+    submit_ok(s, sid, it, 2);
+    assert_int_equal(claim_n(w, wid, "w", "default", 8), 2);
+    silence(s, wid);
+    testdb_store_num(w, "BEGIN");
+    testdb_store_num(w, "SELECT 1 FROM ti_queue WHERE task_id = 'a' FOR UPDATE");
+    testdb_store_num(s, "SET lock_timeout = '2s'"); /* a wait would fail the sweep */
+    size_t dead = 0;
+    struct err e = {0};
+    assert_int_equal(wq_sweep(s, 20000, &dead, &e), 0);
+    assert_int_equal(dead, 1);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM try_results WHERE phase = 'lost'"),
+                     1); /* b */
+    testdb_store_num(w, "COMMIT");
+    assert_int_equal(wq_sweep(s, 20000, &dead, &e), 0);
+    assert_int_equal(dead, 0);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM try_results WHERE phase = 'lost' "
+                                         "AND message = 'worker w lost'"),
+                     2);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue"), 0);
+    store_close(s);
+    store_close(w);
+}
+
 /* Cancel: an unclaimed try is withdrawn at once; a claimed one is marked, its worker told
  * (NOTIFY) and its heartbeat lists it. */
 static void test_withdraw_and_kill_list(void **state)
@@ -1075,6 +1109,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_claimers_disjoint, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_finish_fenced, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_sweep_lost_idempotent, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_sweep_skips_locked_rows_then_rescues, setup,
+                                        testdb_teardown),
         cmocka_unit_test_setup_teardown(test_withdraw_and_kill_list, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_take_results_only_owner, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_take_skips_locked_rows, setup, testdb_teardown),
