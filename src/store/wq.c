@@ -96,10 +96,11 @@ static struct wq_kill *wq_keys(const PGresult *r, int col0, const char *run_id, 
     return v;
 }
 
-/* Marks flags[pos - 1] for each row of r (1-based positions in column 0, of n). */
+/* Marks flags[pos - 1] for each row of r (1-based positions in column 0, of n); flags may be
+ * NULL. */
 static void wq_positions(const PGresult *r, bool *flags, size_t n)
 {
-    for (int i = 0; i < PQntuples(r); i++) {
+    for (int i = 0; flags && i < PQntuples(r); i++) {
         int64_t pos = wq_num(r, i, 0);
         if (pos >= 1 && (size_t)pos <= n)
             flags[pos - 1] = true;
@@ -375,7 +376,7 @@ static int wq_finish_claim_run(struct store *s, int64_t worker_id, const char *w
 int wq_finish(struct store *s, int64_t worker_id, const struct wq_end *v, size_t n, bool *accepted,
               struct err *e)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; accepted && i < n; i++)
         accepted[i] = false;
     if (!wq_supported(s))
         return wq_nosup(e);
@@ -388,7 +389,7 @@ int wq_finish_claim(struct store *s, int64_t worker_id, const char *worker_name,
                     const struct wq_end *v, size_t n, bool *accepted, const char *const *queues,
                     size_t nqueues, int max, struct wq_claimed **out, size_t *nout, struct err *e)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; accepted && i < n; i++)
         accepted[i] = false;
     *out = NULL;
     *nout = 0;

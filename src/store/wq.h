@@ -96,7 +96,8 @@ struct wq_end {
 /* Reports ends, fenced: accepted[i] true when the try's row was still this worker's and
  * running (it is deleted, the end goes to the owner's inbox and the log to try_logs, the
  * owner is notified); false: discarded (the try was taken from this worker: swept,
- * withdrawn, resubmitted), nothing written for it. All in one transaction. */
+ * withdrawn, resubmitted), nothing written for it. All in one transaction. accepted may be
+ * NULL. */
 int wq_finish(struct store *s, int64_t worker_id, const struct wq_end *v, size_t n, bool *accepted,
               struct err *e) WARN_UNUSED;
 
