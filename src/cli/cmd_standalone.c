@@ -250,6 +250,8 @@ static int standalone_main(const char *cmd, bool with_api, int argc, char **argv
         .locked = standalone_locked,
         .heartbeat_ms = h.sched_heartbeat_ms,
         .dead_after_ms = h.sched_dead_after_ms,
+        .worker_heartbeat_ms = home_worker_heartbeat_ms(&h),
+        .worker_dead_after_ms = home_worker_dead_after_ms(&h),
     };
     struct standalone_api api = {0};
     if (with_api) {

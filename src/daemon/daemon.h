@@ -75,6 +75,10 @@ struct daemon_opts {
      * DAEMON_DEAD_AFTER_MS). */
     int64_t heartbeat_ms;
     int64_t dead_after_ms;
+    /* PostgreSQL: workers run the tries (sched/remote.h); dead ones are swept every
+     * worker_heartbeat_ms, declared dead after worker_dead_after_ms (<= 0: 5 s, 20 s). */
+    int64_t worker_heartbeat_ms;
+    int64_t worker_dead_after_ms;
 };
 
 /* Runs the daemon until a signal stops it. 0 after a clean stop, or a negative code with *e
