@@ -268,6 +268,14 @@ static bool remote_deliver(struct remote *rm, const struct wq_result *res, bool 
         .hold_ms = res->hold_ms,
         .message = res->message ? xstrdup(res->message) : NULL,
     };
+    if (res->phase == WQ_ENDED && res->killed && !r->cancelled && !r->fatal) {
+        /* Killed without a cancel: its worker stopped (its grace was over). As a try a
+         * scheduler's shutdown stops, it is not the task's failure: it gets a try more. */
+        in->max_tries++;
+        free(e.message);
+        e.message = xasprintf("stopped: worker %s shut down (the try is given back)",
+                              res->worker ? res->worker : "?");
+    }
     if (res->phase == WQ_LOST) {
         e.exit_code = -1;
         e.met = e.killed = e.timed_out = false;
