@@ -62,6 +62,7 @@
 #include "store/queue.h"
 #include "store/store.h"
 #include "store/wq.h"
+#include "worker/worker.h"
 
 #define DAEMON_CURSOR_UNKNOWN (-2)
 #define DAEMON_LOCK_WAIT_MS   2000 /* how long a start waits for the home's lock */
@@ -202,6 +203,7 @@ struct daemon {
     struct listener *wake; /* PostgreSQL: LISTEN baram_wake, the doorbell of any host */
     uv_signal_t sigterm, sigint, sighup;
     bool stopping, halting;
+    struct worker *worker; /* in process (daemon_opts.worker) until it has stopped */
     bool ready_said;
     bool dir_closing; /* dagdir_close called */
     int lock_fd;
@@ -1469,7 +1471,7 @@ static void daemon_dagdir_closed(void *ud)
 static void daemon_maybe_finish(struct daemon *d)
 {
     if (!d->stopping || d->runs || d->job_busy || d->jobs_head || d->hb_busy || !d->e ||
-        engine_stopping(d->e))
+        engine_stopping(d->e) || d->worker)
         return;
     if (d->dir) {
         if (!d->dir_closing) { /* once: this runs again at each event until it has closed */
@@ -1554,6 +1556,24 @@ static void daemon_begin_stop(struct daemon *d)
         daemon_close(d, (uv_handle_t *)&d->bell);
     }
     daemon_stop_wake(d);
+    if (d->worker) /* its tries get the grace too; their ends are reported */
+        worker_drain(d->worker);
+}
+
+/* The in-process worker has stopped: drained, or a fatal error (logged) that stops the
+ * daemon too, as a signal would: nothing would run its tries. */
+static void daemon_worker_stopped(void *ud, int rc)
+{
+    struct daemon *d = ud;
+    d->worker = NULL;
+    if (rc < 0 && !d->stopping) {
+        log_error("the in-process worker stopped: stopping", "err=%s", log_q(err_str(rc)));
+        daemon_begin_stop(d);
+        int64_t grace = d->o->grace_ms >= 0 ? d->o->grace_ms : DAEMON_GRACE_MS;
+        uv_timer_start(&d->grace_timer, daemon_on_grace, (uint64_t)grace, 0);
+        uv_timer_start(&d->drain_timer, daemon_on_drain, 0, 50);
+    }
+    daemon_maybe_finish(d);
 }
 
 /* ---- start ---- */
@@ -1663,10 +1683,20 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
         log_warn("cannot listen for wake-ups: requests wait for the periodic look", "error=%s",
                  log_q(err_msg(&le)));
 
-    if ((rc = dagdir_open(&d->loop, o->dags, daemon_on_dag_change, d, &d->dir, e)) < 0) {
+    if (o->worker && d->shared) {
+        struct worker_opts wo = *o->worker;
+        wo.loop = &d->loop;
+        wo.stopped = daemon_worker_stopped;
+        wo.ud = d;
+        if ((rc = worker_start(&wo, &d->worker, e)) < 0)
+            d->worker = NULL;
+    }
+    if (rc < 0 || (rc = dagdir_open(&d->loop, o->dags, daemon_on_dag_change, d, &d->dir, e)) < 0) {
         d->dir = NULL;
         d->stopping = true;
         daemon_stop_wake(d);
+        if (d->worker)
+            worker_drain(d->worker);
         daemon_close(d, (uv_handle_t *)&d->bell);
         d->bell_on = false;
         daemon_maybe_finish(d);
