@@ -654,7 +654,7 @@ void run__remote_start(struct run *r, uint32_t ii)
         .run_id = xstrdup(r->run_id),
         .task_id = xstrdup(run__inst_id(r, in)),
         .queue = xstrdup(t->queue ? t->queue : "default"),
-        .pool = in->admit_try ? xstrdup(pool) : NULL,
+        .pool = xstrdup(pool), /* its slot is counted there once the pool is limited */
         .spec = spec,
         .try_number = in->try_number,
         .priority = t->priority,
