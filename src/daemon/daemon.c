@@ -1525,6 +1525,8 @@ static void daemon_halt_all(struct daemon *d)
     d->halting = true;
     uv_timer_stop(&d->grace_timer);
     uv_timer_stop(&d->drain_timer);
+    if (d->worker) /* no grace left for its tries either */
+        worker_stop_now(d->worker);
     size_t n = 0;
     for (struct drun *dr = d->runs; dr;) {
         struct drun *next = dr->next;
