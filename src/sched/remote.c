@@ -229,16 +229,6 @@ static void remote_running(struct run *r, uint32_t ii, const struct wq_result *r
     run__progress(r, ii);
 }
 
-static char *remote_dup(const char *s, size_t n)
-{
-    if (!s)
-        return NULL;
-    char *p = xmalloc(n + 1);
-    memcpy(p, s, n);
-    p[n] = 0;
-    return p;
-}
-
 /* Hands result res to its try: true when some try in flight took it. */
 static bool remote_deliver(struct remote *rm, const struct wq_result *res, bool *run_live)
 {
@@ -270,7 +260,7 @@ static bool remote_deliver(struct remote *rm, const struct wq_result *res, bool 
         .hold_ms = res->hold_ms,
         .message = res->message ? xstrdup(res->message) : NULL,
     };
-    if (res->phase == WQ_ENDED && res->killed && !r->cancelled && !r->fatal) {
+    if (res->phase == WQ_ENDED && res->killed && !res->timed_out && !r->cancelled && !r->fatal) {
         /* Killed without a cancel: its worker stopped (its grace was over). As a try a
          * scheduler's shutdown stops, it is not the task's failure: it gets a try more. */
         in->max_tries++;
@@ -284,16 +274,19 @@ static bool remote_deliver(struct remote *rm, const struct wq_result *res, bool 
         if (!e.message)
             e.message = xasprintf("worker %s lost", res->worker ? res->worker : "?");
     } else if (res->output && res->output_len > 0) {
-        e.output = remote_dup(res->output, res->output_len);
+        e.output = xmemdup(res->output, res->output_len + 1); /* NUL-terminated (wq.h) */
         e.output_len = res->output_len;
     }
     run__try_finish(in->cur, &e); /* pumps and uncorks */
     return true;
 }
 
-static void remote_result_release(struct wq_result *r)
+/* Frees a kept result (its strings; wq_free_results frees an array: it gets a copy). */
+static void remote_kept_free(const struct wq_result *x)
 {
-    wq_free_results(r, 1); /* frees the array too: copy first */
+    struct wq_result *c = xmalloc(sizeof *c);
+    *c = *x;
+    wq_free_results(c, 1);
 }
 
 /* Tries the kept results again (a run was begun meanwhile): drops those delivered, those of
@@ -314,9 +307,7 @@ static void remote_retry_kept(struct remote *rm)
         if (!taken)
             log_debug("remote result dropped", "run=%s task=%s try=%d", log_q(x->res.run_id),
                       log_q(x->res.task_id), x->res.try_number);
-        struct wq_result *c = xmalloc(sizeof *c);
-        *c = x->res;
-        remote_result_release(c);
+        remote_kept_free(&x->res);
     }
     rm->kept.n = k;
 }
@@ -362,11 +353,8 @@ static void remote_closed(uv_handle_t *h)
     for (size_t i = 0; i < rm->kills.n; i++)
         remote_kill_release(&rm->kills.v[i]);
     VEC_FREE(&rm->kills);
-    for (size_t i = 0; i < rm->kept.n; i++) {
-        struct wq_result *c = xmalloc(sizeof *c);
-        *c = rm->kept.v[i].res;
-        remote_result_release(c);
-    }
+    for (size_t i = 0; i < rm->kept.n; i++)
+        remote_kept_free(&rm->kept.v[i].res);
     VEC_FREE(&rm->kept);
     free(rm->url);
     free(rm);
