@@ -6,8 +6,9 @@
  * Ctrl-C drains it: no new claims, running tries get --grace, then the rest
  * is killed and reported, and it exits 0.
  *
- * Exit 0 after a clean stop, 2 for bad flags or config, for SQLite (there
- * `baram standalone` runs the tasks) and for a database it cannot use.
+ * Exit 0 after a clean stop, 1 when it cannot start (the log server's port
+ * is taken), 2 for bad flags or config, for SQLite (there `baram standalone`
+ * runs the tasks) and for a database it cannot use.
  * Main thread.
  */
 #include "cli/cmd.h"
@@ -20,6 +21,7 @@
 
 #include <uv.h>
 
+#include "api/auth.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "base/xalloc.h"
@@ -51,10 +53,12 @@ static const char usage[] =
     "  --home DIR          the home (default $BARAM_HOME or ./.baram): its baram.yaml, and the\n"
     "                      logs/ folder where the tries' logs go\n"
     "\n"
-    "Config: worker.heartbeat (default 5s), worker.dead_after (30s), logs.store_max.\n"
+    "Config: worker.heartbeat (default 5s), worker.dead_after (20s), logs.store_max (8MiB:\n"
+    "the bytes of a try's log kept in the database, its end if longer).\n"
     "Runs in the foreground and logs to stderr.\n"
     "\n"
-    "exit status: 0 stopped cleanly, 2 bad flags or config, SQLite, or an unusable database\n";
+    "exit status: 0 stopped cleanly, 1 could not start (the --listen port is taken), 2 bad\n"
+    "flags or config, SQLite, or an unusable database\n";
 
 static bool worker_queue_ok(const char *s, size_t n)
 {
@@ -207,15 +211,32 @@ int cmd_worker(int argc, char **argv)
         .stopped = worker_cli_stopped,
         .ud = &c,
     };
+    struct auth *auth = NULL;
+    if (listen) {
+        r = home_open_auth(&h, &auth, &err);
+        if (r < 0) {
+            log_error("cannot start", "role=worker error=%s",
+                      log_q(err_msg(&err))); /* no secret.key: `baram init`, or copy it */
+            ret = EXIT_USAGE;
+            goto out_loop;
+        }
+        o.auth = auth;
+    }
     r = worker_start(&o, &c.w, &err);
     if (r < 0) {
         log_error("cannot start", "role=worker error=%s", log_q(err_msg(&err)));
         worker_cli_stopped(&c, r);
     }
     uv_run(&loop, UV_RUN_DEFAULT);
-    (void)uv_loop_close(&loop);
     if (c.rc < 0)
         ret = c.rc == ERR_DB || c.rc == -EINVAL || c.rc == -ENOTSUP ? EXIT_USAGE : EXIT_FAILED;
+out_loop:
+    if (ret == EXIT_USAGE && !c.stopped) { /* the log server's keys: nothing started yet */
+        worker_cli_stopped(&c, 0);
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    (void)uv_loop_close(&loop);
+    auth_close(auth);
 out:
     for (size_t i = 0; i < nq; i++)
         free(qv[i]);

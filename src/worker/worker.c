@@ -44,6 +44,7 @@
 #include "store/listen.h"
 #include "store/store.h"
 #include "store/wq.h"
+#include "worker/logserve.h"
 #include "worker/worker_int.h"
 
 #define WORKER_TICK_MS       1000 /* claims without a notification (the backstop) */
@@ -65,7 +66,6 @@ static void worker_free(struct worker *w)
     free(w->home);
     free(w->name);
     free(w->hostname);
-    free(w->listen);
     free(w->log_url);
     for (size_t i = 0; i < w->nqueues; i++)
         free(w->queues[i]);
@@ -95,6 +95,8 @@ static void worker_close(struct worker *w)
     w->closing = true;
     listen_stop(w->lis);
     w->lis = NULL;
+    logserve_stop(w->ls); /* joins its thread: ends its connections first */
+    w->ls = NULL;
     httptask_client_free(w->http);
     w->http = NULL;
     uv_handle_t *hs[] = {(uv_handle_t *)&w->tick, (uv_handle_t *)&w->hb, (uv_handle_t *)&w->fin,
@@ -158,17 +160,23 @@ static void worker_stop_done(uv_work_t *req, int status)
     worker_close(w);
 }
 
-/* Stops once nothing is left: no try, no end to report, no call in flight. */
+/* Stops once nothing is left: no try, no end to report, no call in flight. Ends that cannot
+ * be reported once the grace is over (the database is unreachable) do not keep the worker:
+ * they are given up, and a scheduler's sweep makes their tries 'lost'. */
 static void worker_maybe_stop(struct worker *w)
 {
-    if (!w->draining || w->closing || w->stop_busy || w->ntries || w->pending.n || w->fin_busy ||
-        w->claim_busy || w->hb_busy || w->reg_busy || w->setup_busy)
+    bool give_up = w->grace_over && w->fin_failing;
+    if (!w->draining || w->closing || w->stop_busy || w->ntries || (w->pending.n && !give_up) ||
+        w->fin_busy || w->claim_busy || w->hb_busy || w->reg_busy || w->setup_busy)
         return;
+    if (w->pending.n)
+        log_warn("ends of tries given up: the database is unreachable", "worker=%s ends=%zu",
+                 log_q(w->name), w->pending.n);
+    wends_drop(w, true);
     uv_timer_stop(&w->tick);
     uv_timer_stop(&w->hb);
     uv_timer_stop(&w->fin);
     uv_timer_stop(&w->grace);
-    wends_drop(w, false);
     struct worker_stop_req *q = xcalloc(1, sizeof(*q));
     q->w = w;
     q->id = w->id;
@@ -214,9 +222,8 @@ static void worker_fence_check(struct worker *w)
         return;
     w->fenced = true;
     log_warn("no heartbeat for 3/4 of dead_after: killing this worker's tries",
-             "worker=%s "
-             "silent_ms=%lld dead_after_ms=%lld tries=%zu",
-             log_q(w->name), (long long)silent_ms, (long long)w->dead_after_ms, w->ntries);
+             "worker=%s silent_ms=%lld dead_after_ms=%lld tries=%zu", log_q(w->name),
+             (long long)silent_ms, (long long)w->dead_after_ms, w->ntries);
     char *note =
         xasprintf("killed: worker %s had no heartbeat for %lld ms", w->name, (long long)silent_ms);
     worker_kill_all(w, note, false, true);
@@ -316,6 +323,7 @@ static void worker_fin_done(uv_work_t *req, int status)
         w->pending.n = later + q->n;
         worker_fin_free(q);
         worker_fin_kick(w);
+        worker_maybe_stop(w);
         return;
     }
     if (w->fin_failing) {
@@ -743,6 +751,7 @@ static void worker_grace_over(uv_timer_t *h)
         log_warn("grace over: killing the tries left", "worker=%s tries=%zu", log_q(w->name),
                  w->ntries);
     worker_kill_all(w, "killed: the worker is stopping (grace over)", false, false);
+    worker_maybe_stop(w);
 }
 
 void worker_drain(struct worker *w)
@@ -803,7 +812,17 @@ int worker_start(const struct worker_opts *o, struct worker **out, struct err *e
     w->dead_after_ms = o->dead_after_ms;
     w->grace_ms = o->grace_ms;
     w->store_max = o->store_max;
-    w->listen = o->listen ? xstrdup(o->listen) : NULL;
+    if (o->listen) {
+        struct logserve_opts lo = {
+            .listen = o->listen, .home = o->home, .auth = o->auth, .store_url = o->store_url};
+        int rc = logserve_start(&lo, &w->ls, e);
+        if (rc < 0) {
+            w->ls = NULL;
+            worker_free(w);
+            return rc;
+        }
+        w->log_url = xstrdup(logserve_url(w->ls));
+    }
     w->stopped = o->stopped;
     w->ud = o->ud;
 

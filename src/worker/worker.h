@@ -26,6 +26,7 @@
 
 #include "base/compiler.h"
 
+struct auth;
 struct err;
 struct uv_loop_s;
 struct worker;
@@ -42,8 +43,10 @@ struct worker_opts {
     size_t nqueues;
     int slots; /* tries running at once; <= 0: the number of CPUs */
     int64_t heartbeat_ms, dead_after_ms, grace_ms;
-    int64_t store_max;                 /* bytes of a try's log kept in the store (logs.store_max) */
-    const char *listen;                /* HOST:PORT of the log server, NULL: none (copied) */
+    int64_t store_max;  /* bytes of a try's log kept in the store (logs.store_max) */
+    const char *listen; /* HOST:PORT of the log server (logserve.h), NULL: none */
+    struct auth *auth;  /* with listen: checks the log server's tokens (borrowed until
+                         * stopped() is called) */
     void (*stopped)(void *ud, int rc); /* after drain (rc 0) or a fatal error (rc < 0, and the
                                         * error was logged); the worker is freed after it */
     void *ud;
@@ -51,7 +54,8 @@ struct worker_opts {
 
 /* Starts the worker: its registration and its store connections are made on the thread pool,
  * then it claims. 0 and *out (owned by the worker itself: freed after stopped() returns), or a
- * negative code with *e filled (-ENOTSUP: not a PostgreSQL url; -EINVAL: bad options). */
+ * negative code with *e filled (-ENOTSUP: not a PostgreSQL url; -EINVAL: bad options; the
+ * log server's codes when it cannot listen). */
 int worker_start(const struct worker_opts *o, struct worker **out, struct err *e) WARN_UNUSED;
 /* Stops claiming, lets running tries go on for grace_ms, kills what is left, reports every end,
  * marks the worker stopped and calls stopped(ud, 0). Idempotent. */

@@ -18,6 +18,7 @@
 
 struct httptask_client;
 struct listener;
+struct logserve;
 struct spawn;
 struct httptask;
 struct waiter;
@@ -54,8 +55,8 @@ struct wend {
 
 struct worker {
     uv_loop_t *loop;
-    char *url, *home, *name, *hostname, *listen, *log_url; /* owned */
-    char **queues;                                         /* owned */
+    char *url, *home, *name, *hostname, *log_url; /* owned */
+    char **queues;                                /* owned */
     size_t nqueues;
     int slots;
     int64_t heartbeat_ms, dead_after_ms, grace_ms, store_max;
@@ -66,6 +67,7 @@ struct worker {
     struct store *st_claim, *st_fin, *st_hb;
     int64_t id; /* workers.id; 0 while not registered */
     struct listener *lis;
+    struct logserve *ls;          /* the log server (--listen), or NULL */
     struct httptask_client *http; /* made on the first request or url wait */
 
     uv_timer_t tick, hb, fin, grace;

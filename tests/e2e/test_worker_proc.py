@@ -8,13 +8,16 @@ previous worker of its own name left behind. Plus its flags and its refusal of S
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
-from pathlib import Path
+import urllib.error
+import urllib.request
 
 import pytest
 
+from api_util import token
 from conftest import BIN, alive, db_query, sanitizers
 from daemon_util import poll
 
@@ -163,6 +166,9 @@ def test_worker_refuses_sqlite(baram):
     assert r.rc == 2, r
     assert r.err == ("baram worker needs a PostgreSQL database (db: postgresql://...): on SQLite "
                      "`baram standalone` runs the tasks\n"), r
+    r = baram("worker", env={"BARAM_DB": "postgresql:///none?host=%s&connect_timeout=2"
+                             % (baram.home / "no-server")})
+    assert r.rc == 2 and 'msg="cannot start" role=worker' in r.err, r
 
 
 # ---- running tries ----
@@ -332,3 +338,119 @@ def test_worker_kills_only_its_own_orphans(fleet):
     assert "killed a try left by a previous worker of this name" in a2.log()
     assert alive(pid_b)  # beta's own try is none of alpha's business
     os.kill(pid_b, signal.SIGKILL)
+
+
+def test_worker_serves_the_logs_of_its_running_tries(fleet):
+    b = fleet.b
+    r = b("worker", "--listen", "127.0.0.1:0", env={"BARAM_DB": fleet.url})
+    assert r.rc == 2 and "secret.key" in r.err, r  # no keys to check tokens with
+    b.env["BARAM_DB"] = fleet.url
+    assert b("init", env={"BARAM_ADMIN_PASSWORD": "admin-pw-for-tests"}).rc == 0
+    tok = token(b)
+    w = fleet.worker("--listen", "127.0.0.1:0")
+    ((url,),) = fleet.q("SELECT log_url FROM workers WHERE role = 'worker'")
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url) and "log_url=%s" % url in w.log(), url
+    go = b.dags / "go"
+    fleet.submit("r12", "t", "echo first line; while [ ! -e %s ]; do sleep 0.05; done" % go)
+
+    def get(path, auth=True):
+        req = urllib.request.Request(url + path, headers={"Authorization": "Bearer " + tok}
+                                     if auth else {})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+    assert poll(lambda: get("/logs/r12/t/1") == (200, b"first line\n"), 10), get("/logs/r12/t/1")
+    assert get("/logs/r12/t/1?offset=6") == (200, b"line\n")
+    assert get("/logs/r12/t/1", auth=False)[0] == 401
+    go.write_text("")
+    assert fleet.wait_result("r12", "t")["exit_code"] == 0
+    assert w.stop() == 0
+
+
+def test_worker_rides_out_a_database_restart(baram, pg_private, tmp_path):
+    f = Fleet(baram, pg_private.url(pg_private.create_db()), tmp_path)
+    try:
+        w = f.worker()
+        f.submit("r13", "t", "sleep 1; echo done")
+        assert poll(lambda: f.queue_rows() == [("t", "running", f.q(
+            "SELECT id FROM workers WHERE role = 'worker'")[0][0])], 10), f.queue_rows()
+        pg_private.stop()
+        time.sleep(2.5)  # the try ends meanwhile: its report fails and is kept for later
+        pg_private.start()
+        r = f.wait_result("r13", "t", timeout=30)
+        assert r["exit_code"] == 0, r
+        assert "cannot report the ends of tries, will retry" in w.log()
+        ((stored,),) = f.q("SELECT log FROM try_logs WHERE run_id = 'r13'")
+        assert stored == b"done\n"
+        f.submit("r13", "u", "true")  # and claims again
+        assert f.wait_result("r13", "u")["exit_code"] == 0
+        assert w.stop() == 0
+    finally:
+        f.cleanup()
+
+
+def test_worker_drain_gives_up_ends_it_cannot_report(baram, pg_private, tmp_path):
+    f = Fleet(baram, pg_private.url(pg_private.create_db()), tmp_path)
+    try:
+        w = f.worker("--grace", "1s")
+        f.submit("r14", "t", "sleep 0.5")
+        assert poll(lambda: [r[1] for r in f.queue_rows()] == ["running"], 10), f.queue_rows()
+        pg_private.stop()
+        w.wait_log("cannot report the ends of tries, will retry")
+        w.proc.send_signal(signal.SIGTERM)
+        assert w.proc.wait(20) == 0, w.log()  # not held up by a database that is gone
+        assert "ends of tries given up: the database is unreachable" in w.log()
+    finally:
+        f.cleanup()
+        pg_private.start()
+
+
+def test_worker_runs_http_tries(fleet):
+    import http.server
+    import threading
+    seen = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append((self.path, self.headers.get("X-Key"), body))
+            self.send_response(201 if self.path == "/ok" else 503)
+            self.send_header("Content-Length", "5")
+            self.end_headers()
+            self.wfile.write(b"pong\n")
+
+        def log_message(self, *args):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        fleet.worker()
+        base = "http://127.0.0.1:%d" % srv.server_address[1]
+        for task, path in (("ok", "/ok"), ("down", "/down")):
+            fleet.submit("r15", task, kind="http", http={
+                "method": "POST", "url": base + path, "body": "ping", "headers": [["X-Key", "v"]],
+                "expect": [201], "timeout_ms": 0, "cb_failures": 0, "cb_reset_ms": 0})
+        r = fleet.wait_result("r15", "ok")
+        assert r["met"] and r["output"] == b"pong\n" and r["message"] is None, r
+        r = fleet.wait_result("r15", "down")
+        assert not r["met"] and "503" in r["message"], r
+        assert sorted(seen) == [("/down", "v", b"ping"), ("/ok", "v", b"ping")]
+        assert log_of(fleet.b, "r15", "ok").read_text().startswith("baram: POST %s/ok" % base)
+    finally:
+        srv.shutdown()
+
+
+def test_worker_discards_the_end_of_a_try_taken_from_it(fleet):
+    w = fleet.worker()
+    go = fleet.b.dags / "go"
+    fleet.submit("r16", "t", "while [ ! -e %s ]; do sleep 0.05; done" % go)
+    assert poll(lambda: [r[1] for r in fleet.queue_rows()] == ["running"], 10)
+    fleet.q("DELETE FROM ti_queue")  # as a sweep does for a worker it declared dead
+    fleet.q("DELETE FROM try_results")
+    go.write_text("")
+    w.wait_log('msg="result of r16 t try 1 discarded: the try was taken from this worker"')
+    assert fleet.result("r16", "t") is None
+    assert fleet.q("SELECT count(*) FROM try_logs") == [(0,)]
