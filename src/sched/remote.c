@@ -57,6 +57,7 @@ struct remote_job {
     remote_kills kills; /* owned strings */
     bool *withdrawn;
     bool take, sweep;
+    bool submitted;        /* out: its tries are in ti_queue (not sent again on a failure) */
     struct wq_result *res; /* out, owned */
     size_t nres;
     size_t declared; /* workers the sweep declared dead */
@@ -143,6 +144,7 @@ static void remote_work(uv_work_t *req)
         free(v);
         if (j->rc < 0)
             goto fail;
+        j->submitted = true;
     }
     if (j->kills.n > 0) {
         j->withdrawn = xcalloc(j->kills.n, sizeof(bool));
@@ -392,11 +394,13 @@ static void remote_after(uv_work_t *req, int status)
         log_warn("workers' queue: a round failed, retried", "err=%s retry_ms=%d",
                  log_q(j->errmsg ? j->errmsg : "?"), REMOTE_RETRY_MS);
         rm->hold_until_ms = when_mono_ms() + REMOTE_RETRY_MS;
-        /* Sent again: an upsert and a delete are harmless twice. Where a job's submit went
-         * through and a later step failed, the upsert keeps a claimed row as it is. */
-        for (size_t i = 0; i < j->subs.n; i++)
+        /* Sent again: a withdrawal is harmless twice, and so is a submission that failed
+         * (rolled back). One that went through is not: its try may have run and ended since,
+         * and a new row would run it again. */
+        for (size_t i = 0; i < j->subs.n && !j->submitted; i++)
             VEC_PUSH(&rm->subs, j->subs.v[i]);
-        j->subs.n = 0;
+        if (!j->submitted)
+            j->subs.n = 0;
         for (size_t i = 0; i < j->kills.n; i++)
             VEC_PUSH(&rm->kills, j->kills.v[i]);
         j->kills.n = 0;
