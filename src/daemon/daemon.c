@@ -61,6 +61,8 @@
 #include "store/listen.h"
 #include "store/queue.h"
 #include "store/store.h"
+#include "store/wq.h"
+#include "worker/worker.h"
 
 #define DAEMON_CURSOR_UNKNOWN (-2)
 #define DAEMON_LOCK_WAIT_MS   2000 /* how long a start waits for the home's lock */
@@ -146,7 +148,9 @@ struct djob {
     bool resume;
     struct ti_rec *tis;
     size_t ntis;
-    char *lost_sched; /* resuming: the scheduler it was taken from when declared dead */
+    char *lost_sched;         /* resuming: the scheduler it was taken from when declared dead */
+    struct wq_kill *inflight; /* resuming on PostgreSQL: its tries a worker has (wq_adopt) */
+    size_t ninflight;
     struct dag *stored_dag;
     /* load of a queued run on a shared store: started only under max_active_runs in the
      * database (queue_start_runs) by scheduler sched_id; admitted false when there was no room */
@@ -199,6 +203,7 @@ struct daemon {
     struct listener *wake; /* PostgreSQL: LISTEN baram_wake, the doorbell of any host */
     uv_signal_t sigterm, sigint, sighup;
     bool stopping, halting;
+    struct worker *worker; /* in process (daemon_opts.worker) until it has stopped */
     bool ready_said;
     bool dir_closing; /* dagdir_close called */
     int lock_fd;
@@ -268,6 +273,7 @@ static void djob_free(struct djob *j)
     run_rec_release(&j->rec);
     store_free_tis(j->tis, j->ntis);
     free(j->lost_sched);
+    wq_free_kills(j->inflight, j->ninflight);
     dag_free(j->stored_dag);
     free(j->dag_id);
     free(j->cur_hash);
@@ -395,16 +401,27 @@ static void djob_load(struct djob *j, struct store *s, struct err *se)
         djob_fail(j, "reading the scheduler a run was lost with", se);
         return;
     }
-    char *tags[RUN_ENV_NTAGS];
-    run_env_tags(j->rec.dag_id, j->rec.run_id, tags);
-    for (size_t i = 0; i < j->ntis; i++)
-        if (j->tis[i].state == TI_RUNNING || j->tis[i].state == TI_QUEUED)
-            djob_kill_orphan(s, (const char *const *)tags, j->rec.run_id, j->tis[i].task_id);
-    /* Even a run the store still has 'queued' may have started tries whose records a
-     * dead scheduler never committed. */
-    djob_kill_tagged((const char *const *)tags, j->rec.run_id);
-    for (size_t i = 0; i < RUN_ENV_NTAGS; i++)
-        free(tags[i]);
+    if (j->d->shared) {
+        /* Workers run the tries: those still in the workers' queue become this scheduler's
+         * and are awaited; none is a process of this host's to kill (a worker kills the
+         * orphans of its own predecessor). */
+        if (j->resume && (j->rc = wq_adopt(s, j->d->node_id, j->rec.run_id, &j->inflight,
+                                           &j->ninflight, se)) < 0) {
+            djob_fail(j, "adopting the run's tries in the workers' queue", se);
+            return;
+        }
+    } else {
+        char *tags[RUN_ENV_NTAGS];
+        run_env_tags(j->rec.dag_id, j->rec.run_id, tags);
+        for (size_t i = 0; i < j->ntis; i++)
+            if (j->tis[i].state == TI_RUNNING || j->tis[i].state == TI_QUEUED)
+                djob_kill_orphan(s, (const char *const *)tags, j->rec.run_id, j->tis[i].task_id);
+        /* Even a run the store still has 'queued' may have started tries whose records a
+         * dead scheduler never committed. */
+        djob_kill_tagged((const char *const *)tags, j->rec.run_id);
+        for (size_t i = 0; i < RUN_ENV_NTAGS; i++)
+            free(tags[i]);
+    }
     /* A resumed run goes on with the version it started with; a queued one with the
      * version it was triggered with when the folder has not caught up with it yet. */
     if (j->rec.dag_hash &&
@@ -797,10 +814,16 @@ static void daemon_start_loaded(struct daemon *d, struct djob *j)
         .ntis = j->ntis,
         .lost_sched = j->lost_sched,
     };
-    log_info(j->resume ? "run resumed" : "run started", "dag=%s run=%s", log_q(dag->id),
-             log_q(dr->run_id));
+    struct run_inflight *inflight = xcalloc(j->ninflight ? j->ninflight : 1, sizeof *inflight);
+    for (size_t i = 0; i < j->ninflight; i++)
+        inflight[i] = (struct run_inflight){j->inflight[i].task_id, j->inflight[i].try_number};
+    sp.inflight = inflight;
+    sp.ninflight = j->ninflight;
+    log_info(j->resume ? "run resumed" : "run started", "dag=%s run=%s in_flight=%zu",
+             log_q(dag->id), log_q(dr->run_id), j->ninflight);
     struct err be = {0};
     int rc = run_begin(d->e, &sp, daemon_run_ended, dr, &dr->r, &be);
+    free(inflight);
     params_conf_free(params, nparams);
     if (rc < 0) {
         log_warn("run cannot start", "run=%s err=%s", log_q(dr->run_id), log_q(err_msg(&be)));
@@ -1062,13 +1085,19 @@ static void daemon_on_resync(uv_timer_t *t)
  * after an outage (a notification may have gone by): read the store now. */
 static void daemon_on_wake(void *ud, const char *channel)
 {
-    (void)channel;
-    daemon_sync(ud);
+    struct daemon *d = ud;
+    if (strncmp(channel, "baram_sched_", 12) == 0) { /* a worker left results for us */
+        engine_remote_take(d->e);
+        return;
+    }
+    daemon_sync(d);
 }
 
 static void daemon_on_relisten(void *ud)
 {
-    daemon_sync(ud);
+    struct daemon *d = ud;
+    engine_remote_take(d->e); /* a notification may have been missed */
+    daemon_sync(d);
 }
 
 static void daemon_stop_wake(struct daemon *d)
@@ -1401,6 +1430,41 @@ static int daemon_register(struct daemon *d, struct err *e)
     return 0;
 }
 
+/* PostgreSQL: the workers registered on this host whose process is gone (a crash, or a
+ * `standalone` killed with its in-process worker) are dead for sure: their tries are lost
+ * now, not after worker.dead_after, and what they left running is killed (the processes
+ * tagged with the worker's name). Another host's workers are left to their heartbeats. */
+static void daemon_lose_local_workers(struct daemon *d)
+{
+    char host[256];
+    ops_hostname(host, sizeof host);
+    struct node_rec *v = NULL;
+    size_t n = 0;
+    struct err e = {0};
+    if (store_list_nodes(d->ctl, &v, &n, &e) < 0) {
+        log_warn("cannot list the workers of this host", "err=%s", log_q(err_msg(&e)));
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct node_rec *w = &v[i];
+        if (strcmp(w->role, "worker") != 0 || !w->hostname || strcmp(w->hostname, host) != 0 ||
+            (strcmp(w->state, "active") != 0 && strcmp(w->state, "draining") != 0) || w->pid <= 0 ||
+            w->pid == (int)getpid() || kill(w->pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char *tag = xasprintf("BARAM_WORKER=%s", w->name);
+        const char *tags[] = {tag};
+        int killed = orphans_kill_tagged(tags, 1, NULL, NULL);
+        free(tag);
+        if (wq_lose_worker(d->ctl, w->id, &e) < 0)
+            log_warn("cannot declare a gone worker dead", "worker=%s err=%s", log_q(w->name),
+                     log_q(err_msg(&e)));
+        else
+            log_info("worker of this host gone: declared dead", "worker=%s pid=%d killed=%d",
+                     log_q(w->name), w->pid, killed);
+    }
+    store_free_nodes(v, n);
+}
+
 /* ---- stopping ---- */
 
 static void daemon_handle_closed(uv_handle_t *h)
@@ -1442,7 +1506,7 @@ static void daemon_dagdir_closed(void *ud)
 static void daemon_maybe_finish(struct daemon *d)
 {
     if (!d->stopping || d->runs || d->job_busy || d->jobs_head || d->hb_busy || !d->e ||
-        engine_stopping(d->e))
+        engine_stopping(d->e) || d->worker)
         return;
     if (d->dir) {
         if (!d->dir_closing) { /* once: this runs again at each event until it has closed */
@@ -1459,8 +1523,11 @@ static void daemon_halt_all(struct daemon *d)
     if (d->halting)
         return;
     d->halting = true;
+    daemon_stop_wake(d);
     uv_timer_stop(&d->grace_timer);
     uv_timer_stop(&d->drain_timer);
+    if (d->worker) /* no grace left for its tries either */
+        worker_stop_now(d->worker);
     size_t n = 0;
     for (struct drun *dr = d->runs; dr;) {
         struct drun *next = dr->next;
@@ -1526,7 +1593,28 @@ static void daemon_begin_stop(struct daemon *d)
         d->bell_on = false;
         daemon_close(d, (uv_handle_t *)&d->bell);
     }
-    daemon_stop_wake(d);
+    /* The workers' results come on the same connection: heard until the runs halt, so the
+     * drain ends as soon as the last try does (no sync starts any more). */
+    if (!engine_remote(d->e))
+        daemon_stop_wake(d);
+    if (d->worker) /* its tries get the grace too; their ends are reported */
+        worker_drain(d->worker);
+}
+
+/* The in-process worker has stopped: drained, or a fatal error (logged) that stops the
+ * daemon too, as a signal would: nothing would run its tries. */
+static void daemon_worker_stopped(void *ud, int rc)
+{
+    struct daemon *d = ud;
+    d->worker = NULL;
+    if (rc < 0 && !d->stopping) {
+        log_error("the in-process worker stopped: stopping", "err=%s", log_q(err_str(rc)));
+        daemon_begin_stop(d);
+        int64_t grace = d->o->grace_ms >= 0 ? d->o->grace_ms : DAEMON_GRACE_MS;
+        uv_timer_start(&d->grace_timer, daemon_on_grace, (uint64_t)grace, 0);
+        uv_timer_start(&d->drain_timer, daemon_on_drain, 0, 50);
+    }
+    daemon_maybe_finish(d);
 }
 
 /* ---- start ---- */
@@ -1568,6 +1656,8 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
     d->shared = store_shared(d->ctl);
     if ((rc = store_open(o->store_url, &d->hb, e)) < 0 || (rc = daemon_register(d, e)) < 0)
         goto out_store;
+    if (d->shared)
+        daemon_lose_local_workers(d);
     if ((rc = uv_loop_init(&d->loop)) < 0) {
         (void)err_set(e, rc, "cannot start the event loop: %s", err_str(rc));
         goto out_store;
@@ -1586,6 +1676,10 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
         .on_error = daemon_on_store_error,
         .ud = d,
         .fence_id = d->shared ? d->node_id : 0,
+        /* On PostgreSQL workers run every try (SPEC section 12). */
+        .remote = d->shared,
+        .worker_heartbeat_ms = o->worker_heartbeat_ms,
+        .worker_dead_after_ms = o->worker_dead_after_ms,
     };
     if ((rc = engine_start(&eo, &d->e, e)) < 0)
         goto out_loop;
@@ -1621,18 +1715,31 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
         daemon_close(d, (uv_handle_t *)&d->bell);
     free(bell);
     /* On PostgreSQL the CLI and the APIs, on any host, NOTIFY instead. */
-    const char *wake_channels[] = {EVENTS_CHANNEL_WAKE};
+    /* And, as the workers' scheduler, to baram_sched_<id>: their results (sched/remote.h). */
+    char results_channel[64];
+    snprintf(results_channel, sizeof results_channel, "baram_sched_%lld", (long long)d->node_id);
+    const char *wake_channels[] = {EVENTS_CHANNEL_WAKE, results_channel};
     struct err le = {0};
-    int lr = listen_start(&d->loop, o->store_url, wake_channels, 1, daemon_on_wake,
-                          daemon_on_relisten, d, &d->wake, &le);
+    int lr = listen_start(&d->loop, o->store_url, wake_channels, engine_remote(d->e) ? 2 : 1,
+                          daemon_on_wake, daemon_on_relisten, d, &d->wake, &le);
     if (lr < 0 && lr != -ENOTSUP)
         log_warn("cannot listen for wake-ups: requests wait for the periodic look", "error=%s",
                  log_q(err_msg(&le)));
 
-    if ((rc = dagdir_open(&d->loop, o->dags, daemon_on_dag_change, d, &d->dir, e)) < 0) {
+    if (o->worker && d->shared) {
+        struct worker_opts wo = *o->worker;
+        wo.loop = &d->loop;
+        wo.stopped = daemon_worker_stopped;
+        wo.ud = d;
+        if ((rc = worker_start(&wo, &d->worker, e)) < 0)
+            d->worker = NULL;
+    }
+    if (rc < 0 || (rc = dagdir_open(&d->loop, o->dags, daemon_on_dag_change, d, &d->dir, e)) < 0) {
         d->dir = NULL;
         d->stopping = true;
         daemon_stop_wake(d);
+        if (d->worker)
+            worker_drain(d->worker);
         daemon_close(d, (uv_handle_t *)&d->bell);
         d->bell_on = false;
         daemon_maybe_finish(d);

@@ -583,6 +583,26 @@ int wq_sweep(struct store *s, int64_t dead_after_ms, size_t *declared, struct er
     return 0;
 }
 
+/* A year: only a heartbeat set to -infinity is that old (a live worker beats every few s). */
+#define WQ_LOSE_AFTER_MS (366LL * 24 * 3600 * 1000)
+
+int wq_lose_worker(struct store *s, int64_t worker_id, struct err *e)
+{
+    if (!wq_supported(s))
+        return wq_nosup(e);
+    char id[24];
+    snprintf(id, sizeof id, "%" PRId64, worker_id);
+    const char *p[] = {id};
+    int r = pg__exec_params(wq_conn(s),
+                            "UPDATE workers SET heartbeat_at = '-infinity' WHERE id = $1::int8 "
+                            "AND role = 'worker' AND state IN ('active', 'draining')",
+                            1, p, "declaring a gone worker dead", NULL, e);
+    if (r < 0)
+        return r;
+    /* The sweep (its own statement: it must see the update) takes its tries as for silence. */
+    return wq_sweep(s, WQ_LOSE_AFTER_MS, NULL, e);
+}
+
 int wq_adopt(struct store *s, int64_t sched_id, const char *run_id, struct wq_kill **rows,
              size_t *n, struct err *e)
 {
@@ -594,8 +614,12 @@ int wq_adopt(struct store *s, int64_t sched_id, const char *run_id, struct wq_ki
     snprintf(id, sizeof id, "%" PRId64, sched_id);
     const char *p[] = {id, run_id};
     PGresult *res = NULL;
-    int r = pg__exec_params(wq_conn(s), "SELECT NULL, a_task, a_try FROM baram_wq_adopt($1, $2)", 2,
-                            p, "adopting a run's tries in flight", &res, e);
+    /* With the tries whose result waits in the inbox already: they ended (or were lost)
+     * after the run's last owner died, and their row is gone; their result comes, too. */
+    int r = pg__exec_params(wq_conn(s),
+                            "SELECT NULL, a_task, a_try FROM baram_wq_adopt($1, $2) UNION "
+                            "SELECT NULL, task_id, try_number FROM try_results WHERE run_id = $2",
+                            2, p, "adopting a run's tries in flight", &res, e);
     if (r < 0)
         return r;
     *rows = wq_keys(res, 0, run_id, n);
