@@ -445,17 +445,24 @@ def test_pools_and_workers(env):
     page = ok_json(get(env, "/api/v1/pools?limit=1&offset=1"))
     assert len(page["pools"]) == 1 and page["total_entries"] == 2
     # record_dags ran `baram standalone` once: its registry row, stopped, as the CLI shows it
+    # (on PostgreSQL also the row of its in-process worker, SPEC section 12)
     o = ok_json(get(env, "/api/v1/workers"))
-    assert o["total_entries"] == 1 and len(o["workers"]) == 1, o
+    nrows = 2 if ON_PG else 1
+    assert o["total_entries"] == nrows and len(o["workers"]) == nrows, o
     w = o["workers"][0]
     assert set(w) == {"name", "role", "hostname", "pid", "queues", "slots", "running", "state",
                       "started_at", "heartbeat_at"}
     assert w["role"] == "scheduler" and w["state"] == "stopped" and w["running"] == 0
     assert w["name"] == "%s:%d" % (w["hostname"], w["pid"]) and w["queues"] == ["default"]
     assert w["started_at"].endswith("Z") and w["heartbeat_at"] >= w["started_at"]
+    if ON_PG:
+        wk = o["workers"][1]
+        assert wk["role"] == "worker" and wk["state"] == "stopped" and wk["running"] == 0, wk
+        assert wk["pid"] == w["pid"] and wk["queues"] == ["default"], wk
     cli = env["b"]("workers", "list", "--json")
     assert cli.rc == 0 and cli.json == {"workers": o["workers"]}, cli
-    assert ok_json(get(env, "/api/v1/workers?offset=1")) == {"workers": [], "total_entries": 1}
+    assert ok_json(get(env, "/api/v1/workers?offset=%d" % nrows)) == \
+        {"workers": [], "total_entries": nrows}
 
 
 # ---- bad input ----
