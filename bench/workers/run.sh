@@ -11,7 +11,7 @@
 # on TMP (default /dev/shm). Environment: REPS (3; rescue and scale: RESCUE_REPS 2,
 # SCALE_REPS 1), SLOTS (8), WHAT ("throughput rescue scale"), TMP, BENCH_DIR
 # (../shared/bench). Prints markdown on stdout; progress on stderr. About 6 minutes on two
-# cores. The driver is bench/workers/drive.py (Python 3 standard library).
+# cores. The driver is bench/workers/figures.py (Python 3 standard library).
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 BARAM=$(realpath "${1:?usage: run.sh BARAM}")
@@ -40,9 +40,9 @@ for what in $WHAT; do
   scale) reps=$SCALE_REPS ;;
   *) reps=$REPS ;;
   esac
-  echo "- $(date -u +%H:%M:%SZ), load before: $(load); command: \`bench/workers/drive.py $what --tmp $TMP --reps $reps --slots $SLOTS\`"
+  echo "- $(date -u +%H:%M:%SZ), load before: $(load); command: \`bench/workers/figures.py $what --tmp $TMP --reps $reps --slots $SLOTS\`"
   echo
-  python3 "$HERE/drive.py" "$what" --tmp "$TMP" --reps "$reps" --slots "$SLOTS" || {
+  python3 "$HERE/figures.py" "$what" --tmp "$TMP" --reps "$reps" --slots "$SLOTS" || {
     echo "**$what failed** (see stderr)"
     rc=1
   }

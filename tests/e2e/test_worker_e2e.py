@@ -168,6 +168,27 @@ def test_kill9_worker_with_no_tries_left_fails_the_run(workers):
     assert f.db("SELECT count(*) FROM ti_queue") == [(0,)]
 
 
+@pytest.mark.pg_only
+def test_restarted_worker_kills_its_orphans_never_anothers(workers):
+    f = workers
+    f.write("orph.yaml", "dag: orph\ntasks:\n"
+                         "  x: {run: 'STAMP_S; sleep 60'}\n  y: {run: 'STAMP_S; sleep 60'}\n")
+    f.scheduler()
+    a = f.worker("orphaner", slots=1)
+    b = f.worker("bystander", slots=1)
+    f.trigger("orph")
+    wait_until(lambda: len(f.stamped("s")) == 2, 15, "x and y started")
+    by = {s[3]: s[4] for s in f.stamped("s")}
+    assert set(by) == {a.name, b.name}, f.stamped()
+    a.kill9()
+    assert pid_alive(by[a.name]), "the try outlives its worker's kill -9"
+    f.restart(a)
+    wait_until(lambda: not pid_alive(by[a.name]), 10, "the orphan of %s killed" % a.name)
+    time.sleep(1.0)
+    assert pid_alive(by[b.name]), "another worker's try was killed"
+    assert b.running(), b.row()
+
+
 # ---- SIGSTOP past dead_after, then SIGCONT -------------------------------------------------
 
 FROZEN_DAG = """\
@@ -191,7 +212,7 @@ def test_sigstop_worker_is_fenced_and_reregisters(workers):
     child = first[4]
     (old_id, _, _, _, _) = w1.row()
     w2 = f.worker("rescuer", slots=1)
-    w1.signal(signal.SIGSTOP)
+    w1.send(signal.SIGSTOP)
     try:
         # declared dead, its try lost and retried on the rescuer, which succeeds
         o = wait_run(f.b, run_id, timeout=DEAD_AFTER + 15)
@@ -199,7 +220,7 @@ def test_sigstop_worker_is_fenced_and_reregisters(workers):
         assert w1.state() == "dead"
         assert pid_alive(child), "try 1 went before the worker could see it"
     finally:
-        w1.signal(signal.SIGCONT)
+        w1.send(signal.SIGCONT)
     # the worker learns it is dead: it kills its try ...
     wait_until(lambda: not pid_alive(child), 10, "try 1's process killed by its worker")
     # ... and registers again under its name (a new row), alive
@@ -323,10 +344,10 @@ def test_sigterm_drain_finishes_the_running_try_and_claims_nothing(workers):
     w1 = f.worker("drainer", "--grace", "20s", slots=4)
     r1 = f.trigger("d1")
     wait_until(lambda: f.stamped("s", "first"), 15, "first started")
-    w1.signal(signal.SIGTERM)
+    w1.send(signal.SIGTERM)
     w1.wait_state("draining", 5)
     r2 = f.trigger("d2")
-    rc = w1.stop(timeout=25)
+    rc = w1.wait_exit(25)
     assert rc == 0, w1.log()
     assert w1.state() == "stopped"
     assert wait_run(f.b, r1, timeout=10)["state"] == "success"
@@ -348,8 +369,8 @@ def test_sigterm_drain_kills_what_outlives_the_grace(workers):
     run_id = f.trigger("d")
     (s,) = wait_until(lambda: f.stamped("s", "slow"), 15, "slow started")
     t = time.monotonic()
-    w1.signal(signal.SIGTERM)
-    assert w1.stop(timeout=15) == 0, w1.log()
+    w1.send(signal.SIGTERM)
+    assert w1.wait_exit(15) == 0, w1.log()
     assert time.monotonic() - t < 10
     assert not pid_alive(s[4])
     assert w1.state() == "stopped"

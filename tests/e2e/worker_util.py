@@ -122,7 +122,7 @@ class Worker:
         assert self.alive(), "worker %s died (rc %s):\n%s" % (self.name, self.proc.returncode,
                                                              self.log())
 
-    def signal(self, sig):
+    def send(self, sig):
         self.proc.send_signal(sig)
 
     def stop(self, sig=signal.SIGTERM, timeout=30.0):
@@ -136,6 +136,15 @@ class Worker:
             self.proc.wait()
             raise AssertionError("worker %s did not stop within %.0fs of signal %d:\n%s"
                                  % (self.name, timeout, sig, self.log()))
+        return self.rc
+
+    def wait_exit(self, timeout=30.0):
+        """Waits for the exit (no signal sent); returns the exit code."""
+        try:
+            self.rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("worker %s still running after %.0fs:\n%s"
+                                 % (self.name, timeout, self.log()))
         return self.rc
 
     def kill9(self):

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""drive.py - the figures of `baram worker` (issue 12) for bench/workers/run.sh.
+"""figures.py - the figures of `baram worker` (issue 12) for bench/workers/run.sh.
 
 Usage (BARAM and BENCH_DIR from the environment, see run.sh):
-  drive.py throughput --tmp DIR [--reps R] [--slots N]   wide 2000 x true, and chain 300
-  drive.py rescue     --tmp DIR [--reps R]               kill -9 -> retried elsewhere, defaults
-  drive.py scale      --tmp DIR [--reps R] [--slots N]   1 -> 2 -> 4 workers, wide 2000 x sleep 0.2
+  figures.py throughput --tmp DIR [--reps R] [--slots N]   wide 2000 x true, and chain 300
+  figures.py rescue     --tmp DIR [--reps R]               kill -9 -> retried elsewhere, defaults
+  figures.py scale      --tmp DIR [--reps R] [--slots N]   1 -> 2 -> 4 workers, wide 2000 x sleep 0.2
 
 Each prints one markdown section on stdout; progress on stderr.
 
