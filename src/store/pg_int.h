@@ -65,6 +65,21 @@ int pg__exec(PGconn *c, const char *sql, const char *what, struct err *e) WARN_U
 /* After a failed load of libpq: why ("cannot load libpq.so.5: ..."); NULL when it loaded. */
 const char *pg__lib_error(void);
 
+/* ---- queue.c: array parameters and statements (queue.c, wq.c) ---- */
+
+struct buf;
+/* Append an element to a PostgreSQL array literal in b (no maximum: cannot fail): a string
+ * always quoted and escaped (NULL: the element NULL), a number, a boolean. */
+void pg__arr_str(struct buf *b, const char *s);
+void pg__arr_int(struct buf *b, int64_t v);
+void pg__arr_bool(struct buf *b, bool v);
+/* Closes the array begun in b ("{}" when empty) and returns its text (b's). */
+const char *pg__arr_end(struct buf *b);
+/* Runs sql with n text params; PGRES_COMMAND_OK or PGRES_TUPLES_OK gives the result in *out
+ * (or cleared when out is NULL). 0, or pg__fail's code with *e filled ("what: ..."). */
+int pg__exec_params(PGconn *c, const char *sql, int n, const char *const *params, const char *what,
+                    PGresult **out, struct err *e) WARN_UNUSED;
+
 /* ---- store_pg.c: the backend ---- */
 
 extern const struct store_backend store__pg_backend;

@@ -59,10 +59,14 @@ void queue_free_keys(struct queue_key *v, size_t n)
 #define QUEUE_STR(x)  QUEUE_STR_(x)
 
 /* Appends s as an element of a PostgreSQL array literal: always quoted, '"' and '\'
- * escaped, so no value can end or split the array. */
-static void queue_arr_str(struct buf *b, const char *s)
+ * escaped, so no value can end or split the array; NULL is the element NULL. */
+void pg__arr_str(struct buf *b, const char *s)
 {
     QUEUE_ADD(buf_addc(b, b->len > 0 ? ',' : '{'));
+    if (!s) {
+        QUEUE_ADD(buf_adds(b, "NULL"));
+        return;
+    }
     QUEUE_ADD(buf_addc(b, '"'));
     for (const char *p = s; *p; p++) {
         if (*p == '"' || *p == '\\')
@@ -72,18 +76,18 @@ static void queue_arr_str(struct buf *b, const char *s)
     QUEUE_ADD(buf_addc(b, '"'));
 }
 
-static void queue_arr_int(struct buf *b, int64_t v)
+void pg__arr_int(struct buf *b, int64_t v)
 {
     QUEUE_ADD(buf_addf(b, "%c%" PRId64, b->len > 0 ? ',' : '{', v));
 }
 
-static void queue_arr_bool(struct buf *b, bool v)
+void pg__arr_bool(struct buf *b, bool v)
 {
     QUEUE_ADD(buf_addf(b, "%c%c", b->len > 0 ? ',' : '{', v ? 't' : 'f'));
 }
 
 /* Closes an array begun by the appends above ("{}" when it is empty). */
-static const char *queue_arr_end(struct buf *b)
+const char *pg__arr_end(struct buf *b)
 {
     QUEUE_ADD(b->len == 0 ? buf_adds(b, "{}") : buf_addc(b, '}'));
     return b->data;
@@ -93,8 +97,8 @@ static const char *queue_arr_end(struct buf *b)
 
 /* Runs sql with params; PGRES_COMMAND_OK or PGRES_TUPLES_OK gives the result in *out (or
  * cleared when out is NULL). 0, or a negative code with *e filled (pg__fail's). */
-static int queue_exec(PGconn *c, const char *sql, int n, const char *const *params,
-                      const char *what, PGresult **out, struct err *e)
+int pg__exec_params(PGconn *c, const char *sql, int n, const char *const *params, const char *what,
+                    PGresult **out, struct err *e)
 {
     PGresult *res = PQexecParams(c, sql, n, NULL, params, NULL, NULL, 0);
     ExecStatusType st = PQresultStatus(res);
@@ -129,28 +133,28 @@ static int queue_round_call(PGconn *c, int64_t sched_id, const struct queue_key 
     for (size_t i = 0; i < 12; i++)
         buf_init(&a[i], BUF_NO_MAX);
     for (size_t i = 0; i < nrel; i++) {
-        queue_arr_str(&a[0], rel[i].run_id);
-        queue_arr_str(&a[1], rel[i].task_id);
-        queue_arr_int(&a[2], rel[i].try_number);
+        pg__arr_str(&a[0], rel[i].run_id);
+        pg__arr_str(&a[1], rel[i].task_id);
+        pg__arr_int(&a[2], rel[i].try_number);
     }
     for (size_t i = 0; i < nadd; i++) {
-        queue_arr_str(&a[3], add[i].run_id);
-        queue_arr_str(&a[4], add[i].task_id);
-        queue_arr_int(&a[5], add[i].try_number);
-        queue_arr_str(&a[6], add[i].pool);
-        queue_arr_int(&a[7], add[i].priority);
-        queue_arr_int(&a[8], add[i].ready_at_ms);
-        queue_arr_bool(&a[9], add[i].running);
+        pg__arr_str(&a[3], add[i].run_id);
+        pg__arr_str(&a[4], add[i].task_id);
+        pg__arr_int(&a[5], add[i].try_number);
+        pg__arr_str(&a[6], add[i].pool);
+        pg__arr_int(&a[7], add[i].priority);
+        pg__arr_int(&a[8], add[i].ready_at_ms);
+        pg__arr_bool(&a[9], add[i].running);
     }
     for (size_t i = 0; i < npools; i++) {
-        queue_arr_str(&a[10], pools[i].name);
-        queue_arr_int(&a[11], pools[i].slots);
+        pg__arr_str(&a[10], pools[i].name);
+        pg__arr_int(&a[11], pools[i].slots);
     }
     const char *p[13] = {id};
     for (size_t i = 0; i < 12; i++)
-        p[i + 1] = queue_arr_end(&a[i]);
+        p[i + 1] = pg__arr_end(&a[i]);
     PGresult *res = NULL;
-    int r = queue_exec(c, sql_round, 13, p, "admitting tries to pool slots", &res, e);
+    int r = pg__exec_params(c, sql_round, 13, p, "admitting tries to pool slots", &res, e);
     for (size_t i = 0; i < 12; i++)
         buf_release(&a[i]);
     if (r < 0)
@@ -191,8 +195,11 @@ int queue_release_sched(struct store *s, int64_t sched_id, struct err *e)
     char id[24];
     snprintf(id, sizeof id, "%" PRId64, sched_id);
     const char *p[] = {id};
-    return queue_exec(store__pg(store__conn(s)), "DELETE FROM ti_queue WHERE sched_id = $1", 1, p,
-                      "freeing a scheduler's pool slots", NULL, e);
+    /* Rows handed to workers (with a spec) stay: they belong to the run, whose next owner
+     * adopts them (wq_adopt), and their worker's finish frees their slot. */
+    return pg__exec_params(store__pg(store__conn(s)),
+                           "DELETE FROM ti_queue WHERE sched_id = $1 AND spec = '{}'::jsonb", 1, p,
+                           "freeing a scheduler's pool slots", NULL, e);
 }
 
 /* For each DAG, the room under max_active is its maximum less its running runs (the
@@ -223,8 +230,8 @@ static int queue_start_runs_tx(struct store *s, const struct queue_run *v, size_
      * wait is bounded: a holder frozen mid-transaction loses its session after
      * idle_in_transaction_session_timeout, and lock_timeout ends the wait (pg__set_limits);
      * the runs are then offered again at the next sync. */
-    int r = queue_exec(c, "SELECT pg_advisory_xact_lock(" QUEUE_STR(QUEUE_LOCK_RUNS) ")", 0, NULL,
-                       "taking the runs' lock", NULL, e);
+    int r = pg__exec_params(c, "SELECT pg_advisory_xact_lock(" QUEUE_STR(QUEUE_LOCK_RUNS) ")", 0,
+                            NULL, "taking the runs' lock", NULL, e);
     /* Fenced like the writer: a scheduler declared dead cannot take a run here. */
     if (r < 0 || (r = store_fence(s, sched_id, e)) < 0)
         return r;
@@ -232,16 +239,16 @@ static int queue_start_runs_tx(struct store *s, const struct queue_run *v, size_
     for (size_t i = 0; i < 3; i++)
         buf_init(&a[i], BUF_NO_MAX);
     for (size_t i = 0; i < n; i++) {
-        queue_arr_str(&a[0], v[i].run_id);
-        queue_arr_str(&a[1], v[i].dag_id);
-        queue_arr_int(&a[2], v[i].max_active);
+        pg__arr_str(&a[0], v[i].run_id);
+        pg__arr_str(&a[1], v[i].dag_id);
+        pg__arr_int(&a[2], v[i].max_active);
     }
     char now[24], id[24];
     snprintf(now, sizeof now, "%" PRId64, now_ms);
     snprintf(id, sizeof id, "%" PRId64, sched_id);
-    const char *p[] = {queue_arr_end(&a[0]), queue_arr_end(&a[1]), queue_arr_end(&a[2]), now, id};
+    const char *p[] = {pg__arr_end(&a[0]), pg__arr_end(&a[1]), pg__arr_end(&a[2]), now, id};
     PGresult *res = NULL;
-    r = queue_exec(c, sql_start_runs, 5, p, "starting queued runs", &res, e);
+    r = pg__exec_params(c, sql_start_runs, 5, p, "starting queued runs", &res, e);
     for (size_t i = 0; i < 3; i++)
         buf_release(&a[i]);
     if (r < 0)

@@ -1,0 +1,611 @@
+/*
+ * wq.c - the work queue between schedulers and workers on PostgreSQL (see wq.h), sent with
+ * libpq on the connection of a struct store (pg_int.h). Each call is one statement: a
+ * plpgsql function of migration pg/0010 when the step takes several (claim, finish,
+ * withdraw, sweep, adopt, submit), so it costs one round trip and one commit however many
+ * tries it carries. Arrays go as one text parameter each ("{a,b}" literals, pg__arr_*);
+ * a finish's outputs and logs go as one binary bytea parameter with offsets, so a log of
+ * megabytes is neither escaped nor doubled.
+ *
+ * Any thread that may block, one at a time per store (store.h).
+ */
+#include "store/wq.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/xalloc.h"
+#include "store/pg_int.h"
+#include "store/store.h"
+#include "store/store_int.h"
+
+bool wq_supported(struct store *s)
+{
+    return s && store__backend(s) == &store__pg_backend;
+}
+
+static int wq_nosup(struct err *e)
+{
+    return err_set(e, -ENOTSUP, "workers need PostgreSQL (db: postgresql://...)");
+}
+
+static PGconn *wq_conn(struct store *s)
+{
+    return store__pg(store__conn(s));
+}
+
+/* Appends to b, which has no maximum: cannot fail. */
+#define WQ_ADD(x)                                                                                  \
+    do {                                                                                           \
+        if ((x) < 0) {                                                                             \
+        }                                                                                          \
+    } while (0)
+
+static void wq_bufs_init(struct buf *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        buf_init(&a[i], BUF_NO_MAX);
+}
+
+static void wq_bufs_release(struct buf *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        buf_release(&a[i]);
+}
+
+static char *wq_dup(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : xstrdup(PQgetvalue(r, row, col));
+}
+
+static int64_t wq_num(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? 0 : strtoll(PQgetvalue(r, row, col), NULL, 10);
+}
+
+static bool wq_bool(const PGresult *r, int row, int col)
+{
+    return !PQgetisnull(r, row, col) && strcmp(PQgetvalue(r, row, col), "t") == 0;
+}
+
+/* Rows of r as wq_kill (columns run, task, try from col0): malloc'd, NULL when none. */
+static struct wq_kill *wq_keys(const PGresult *r, int col0, const char *run_id, size_t *n)
+{
+    int k = PQntuples(r), m = 0;
+    struct wq_kill *v = k > 0 ? xcalloc((size_t)k, sizeof *v) : NULL;
+    for (int i = 0; i < k; i++) {
+        if (PQgetisnull(r, i, col0 + 1))
+            continue;
+        v[m].run_id = run_id ? xstrdup(run_id) : wq_dup(r, i, col0);
+        v[m].task_id = wq_dup(r, i, col0 + 1);
+        v[m].try_number = (int)wq_num(r, i, col0 + 2);
+        m++;
+    }
+    *n = (size_t)m;
+    if (m == 0) {
+        free(v);
+        v = NULL;
+    }
+    return v;
+}
+
+/* Marks flags[pos - 1] for each row of r (1-based positions in column 0, of n). */
+static void wq_positions(const PGresult *r, bool *flags, size_t n)
+{
+    for (int i = 0; i < PQntuples(r); i++) {
+        int64_t pos = wq_num(r, i, 0);
+        if (pos >= 1 && (size_t)pos <= n)
+            flags[pos - 1] = true;
+    }
+}
+
+/* ---- submit ---- */
+
+static const char sql_submit[] = "SELECT * FROM baram_wq_submit($1, $2::text[], $3::text[], "
+                                 "$4::int[], $5::text[], $6::text[], $7::int[], $8::text[])";
+
+int wq_submit(struct store *s, int64_t sched_id, const struct wq_item *v, size_t n, struct err *e)
+{
+    if (!wq_supported(s))
+        return wq_nosup(e);
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!v[i].spec || !*v[i].spec || strcmp(v[i].spec, "{}") == 0)
+            return err_set(e, -EINVAL, "try %d of %s in run %s has no spec: it cannot be queued",
+                           v[i].try_number, v[i].task_id, v[i].run_id);
+    struct buf a[7];
+    wq_bufs_init(a, 7);
+    for (size_t i = 0; i < n; i++) {
+        pg__arr_str(&a[0], v[i].run_id);
+        pg__arr_str(&a[1], v[i].task_id);
+        pg__arr_int(&a[2], v[i].try_number);
+        pg__arr_str(&a[3], v[i].queue && *v[i].queue ? v[i].queue : "default");
+        pg__arr_str(&a[4], v[i].pool && *v[i].pool ? v[i].pool : "default");
+        pg__arr_int(&a[5], v[i].priority);
+        pg__arr_str(&a[6], v[i].spec);
+    }
+    char id[24];
+    snprintf(id, sizeof id, "%" PRId64, sched_id);
+    const char *p[8] = {id};
+    for (size_t i = 0; i < 7; i++)
+        p[i + 1] = pg__arr_end(&a[i]);
+    int r = pg__exec_params(wq_conn(s), sql_submit, 8, p, "queueing tries for workers", NULL, e);
+    wq_bufs_release(a, 7);
+    return r;
+}
+
+/* ---- claim ---- */
+
+void wq_free_claimed(struct wq_claimed *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].run_id);
+        free(v[i].task_id);
+        free(v[i].spec);
+    }
+    free(v);
+}
+
+int wq_claim(struct store *s, int64_t worker_id, const char *worker_name, const char *const *queues,
+             size_t nqueues, int max, struct wq_claimed **out, size_t *n, struct err *e)
+{
+    *out = NULL;
+    *n = 0;
+    if (!wq_supported(s))
+        return wq_nosup(e);
+    if (max <= 0 || nqueues == 0)
+        return 0;
+    struct buf q;
+    buf_init(&q, BUF_NO_MAX);
+    for (size_t i = 0; i < nqueues; i++)
+        pg__arr_str(&q, queues[i]);
+    char id[24], mx[24];
+    snprintf(id, sizeof id, "%" PRId64, worker_id);
+    snprintf(mx, sizeof mx, "%d", max);
+    const char *p[] = {id, worker_name, pg__arr_end(&q), mx};
+    PGresult *res = NULL;
+    int r = pg__exec_params(wq_conn(s), "SELECT * FROM baram_wq_claim($1, $2, $3::text[], $4::int)",
+                            4, p, "claiming tries", &res, e);
+    buf_release(&q);
+    if (r < 0)
+        return r;
+    int k = PQntuples(res);
+    if (k > 0) {
+        *out = xcalloc((size_t)k, sizeof **out);
+        for (int i = 0; i < k; i++) {
+            (*out)[i].run_id = wq_dup(res, i, 0);
+            (*out)[i].task_id = wq_dup(res, i, 1);
+            (*out)[i].try_number = (int)wq_num(res, i, 2);
+            (*out)[i].spec = wq_dup(res, i, 3);
+        }
+        *n = (size_t)k;
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* ---- finish ---- */
+
+/* Length of the valid UTF-8 sequence at s (n > 0 bytes left), 0 when invalid (or NUL). */
+static size_t wq_utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    uint32_t min;
+    if (c == 0)
+        return 0;
+    if (c < 0x80)
+        return 1;
+    if ((c & 0xe0) == 0xc0)
+        len = 2, min = 0x80;
+    else if ((c & 0xf0) == 0xe0)
+        len = 3, min = 0x800;
+    else if ((c & 0xf8) == 0xf0)
+        len = 4, min = 0x10000;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    uint32_t cp = c & (0x7f >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* s as valid UTF-8 (a text column refuses anything else): each invalid byte becomes '?'.
+ * malloc'd; NULL for NULL. */
+static char *wq_utf8(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s);
+    char *o = xstrdup(s);
+    for (size_t i = 0; i < n;) {
+        size_t k = wq_utf8_seq((const unsigned char *)s + i, n - i);
+        if (k == 0) {
+            o[i++] = '?';
+            continue;
+        }
+        i += k;
+    }
+    return o;
+}
+
+/* Appends p[0..len) to the blob and its 1-based offset and length to the arrays (-1: none). */
+static void wq_blob_add(struct buf *blob, struct buf *off, struct buf *len, const char *p, size_t n)
+{
+    if (!p) {
+        pg__arr_int(off, 0);
+        pg__arr_int(len, -1);
+        return;
+    }
+    pg__arr_int(off, (int64_t)blob->len + 1);
+    pg__arr_int(len, (int64_t)n);
+    WQ_ADD(buf_add(blob, p, n));
+}
+
+static const char sql_finish[] =
+    "SELECT * FROM baram_wq_finish($1, $2::text[], $3::text[], $4::int[], $5::int[], $6::int[], "
+    "$7::bool[], $8::bool[], $9::bool[], $10::int8[], $11::text[], $12::int[], $13::int[], "
+    "$14::int[], $15::int[], $16::bytea)";
+
+enum { WQ_FIN_ARRAYS = 14 };
+
+int wq_finish(struct store *s, int64_t worker_id, const struct wq_end *v, size_t n, bool *accepted,
+              struct err *e)
+{
+    for (size_t i = 0; i < n; i++)
+        accepted[i] = false;
+    if (!wq_supported(s))
+        return wq_nosup(e);
+    if (n == 0)
+        return 0;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += (v[i].output ? v[i].output_len : 0) + (v[i].log ? v[i].log_len : 0);
+    /* int offsets on the server (substring): a batch stays well under 2 GiB. */
+    if (total >= (size_t)1 << 30)
+        return err_set(e, ERR_TOO_BIG,
+                       "finishing %zu tries: %zu bytes of logs and outputs in one "
+                       "batch (at most 1 GiB)",
+                       n, total);
+    struct buf a[WQ_FIN_ARRAYS], blob;
+    wq_bufs_init(a, WQ_FIN_ARRAYS);
+    buf_init(&blob, BUF_NO_MAX);
+    for (size_t i = 0; i < n; i++) {
+        pg__arr_str(&a[0], v[i].run_id);
+        pg__arr_str(&a[1], v[i].task_id);
+        pg__arr_int(&a[2], v[i].try_number);
+        pg__arr_int(&a[3], v[i].exit_code);
+        pg__arr_int(&a[4], v[i].term_signal);
+        pg__arr_bool(&a[5], v[i].timed_out);
+        pg__arr_bool(&a[6], v[i].killed);
+        pg__arr_bool(&a[7], v[i].met);
+        pg__arr_int(&a[8], v[i].hold_ms);
+        char *msg = wq_utf8(v[i].message);
+        pg__arr_str(&a[9], msg);
+        free(msg);
+        wq_blob_add(&blob, &a[10], &a[11], v[i].output, v[i].output_len);
+        wq_blob_add(&blob, &a[12], &a[13], v[i].log, v[i].log_len);
+    }
+    char id[24];
+    snprintf(id, sizeof id, "%" PRId64, worker_id);
+    const char *p[16] = {id};
+    int lens[16] = {0}, fmts[16] = {0};
+    for (size_t i = 0; i < WQ_FIN_ARRAYS; i++)
+        p[i + 1] = pg__arr_end(&a[i]);
+    p[15] = blob.data;
+    lens[15] = (int)blob.len;
+    fmts[15] = 1; /* binary: the bytes as they are */
+    PGconn *c = wq_conn(s);
+    PGresult *res = PQexecParams(c, sql_finish, 16, NULL, p, lens, fmts, 0);
+    wq_bufs_release(a, WQ_FIN_ARRAYS);
+    buf_release(&blob);
+    int r = 0;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        r = pg__fail(c, res, "reporting the ends of tries", e);
+    else
+        wq_positions(res, accepted, n);
+    PQclear(res);
+    return r;
+}
+
+/* ---- heartbeat ---- */
+
+void wq_free_kills(struct wq_kill *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].run_id);
+        free(v[i].task_id);
+    }
+    free(v);
+}
+
+/* One row always (the LEFT JOIN): alive, then the kill list's keys (NULL when none). The
+ * heartbeat's UPDATE waits for a sweep holding the worker's row, then re-checks the state:
+ * a worker declared dead meanwhile is told so. */
+static const char sql_heartbeat[] =
+    "WITH hb AS (UPDATE workers SET heartbeat_at = now(), "
+    "state = CASE WHEN $2::bool THEN 'draining' ELSE state END "
+    "WHERE id = $1 AND state IN ('active', 'draining') RETURNING id) "
+    "SELECT EXISTS (SELECT 1 FROM hb), q.run_id, q.task_id, q.try_number FROM (SELECT 1) one "
+    "LEFT JOIN ti_queue q ON q.worker_id = $1 AND q.state = 'running' AND q.kill_requested";
+
+int wq_heartbeat(struct store *s, int64_t worker_id, bool draining, bool *alive,
+                 struct wq_kill **kills, size_t *nkills, struct err *e)
+{
+    *alive = false;
+    *kills = NULL;
+    *nkills = 0;
+    if (!wq_supported(s))
+        return wq_nosup(e);
+    char id[24];
+    snprintf(id, sizeof id, "%" PRId64, worker_id);
+    const char *p[] = {id, draining ? "t" : "f"};
+    PGresult *res = NULL;
+    int r =
+        pg__exec_params(wq_conn(s), sql_heartbeat, 2, p, "recording a worker's heartbeat", &res, e);
+    if (r < 0)
+        return r;
+    *alive = PQntuples(res) > 0 && wq_bool(res, 0, 0);
+    *kills = wq_keys(res, 1, NULL, nkills);
+    PQclear(res);
+    return 0;
+}
+
+/* ---- withdraw ---- */
+
+int wq_withdraw(struct store *s, const struct wq_kill *v, size_t n, bool *withdrawn, struct err *e)
+{
+    for (size_t i = 0; withdrawn && i < n; i++)
+        withdrawn[i] = false;
+    if (!wq_supported(s))
+        return wq_nosup(e);
+    if (n == 0)
+        return 0;
+    struct buf a[3];
+    wq_bufs_init(a, 3);
+    for (size_t i = 0; i < n; i++) {
+        pg__arr_str(&a[0], v[i].run_id);
+        pg__arr_str(&a[1], v[i].task_id);
+        pg__arr_int(&a[2], v[i].try_number);
+    }
+    const char *p[] = {pg__arr_end(&a[0]), pg__arr_end(&a[1]), pg__arr_end(&a[2])};
+    PGresult *res = NULL;
+    int r = pg__exec_params(wq_conn(s),
+                            "SELECT * FROM baram_wq_withdraw($1::text[], $2::text[], $3::int[])", 3,
+                            p, "withdrawing tries", &res, e);
+    wq_bufs_release(a, 3);
+    if (r < 0)
+        return r;
+    if (withdrawn)
+        wq_positions(res, withdrawn, n);
+    PQclear(res);
+    return 0;
+}
+
+/* ---- the inbox ---- */
+
+void wq_free_results(struct wq_result *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].run_id);
+        free(v[i].task_id);
+        free(v[i].worker);
+        free(v[i].message);
+        free(v[i].output);
+    }
+    free(v);
+}
+
+static const char sql_take[] =
+    "WITH t AS (DELETE FROM try_results r USING runs WHERE r.run_id = runs.run_id "
+    "AND runs.sched_id = $1 RETURNING r.*) "
+    "SELECT run_id, task_id, try_number, phase, worker, "
+    "(extract(epoch FROM started_at) * 1000)::int8, (extract(epoch FROM ended_at) * 1000)::int8, "
+    "exit_code, term_signal, timed_out, killed, met, hold_ms, message, output "
+    "FROM t ORDER BY run_id, task_id, try_number";
+
+static enum wq_phase wq_phase_of(const char *s)
+{
+    if (strcmp(s, "running") == 0)
+        return WQ_RUNNING;
+    return strcmp(s, "lost") == 0 ? WQ_LOST : WQ_ENDED;
+}
+
+static void wq_result_fill(struct wq_result *o, const PGresult *res, int i)
+{
+    o->run_id = wq_dup(res, i, 0);
+    o->task_id = wq_dup(res, i, 1);
+    o->try_number = (int)wq_num(res, i, 2);
+    o->phase = wq_phase_of(PQgetvalue(res, i, 3));
+    o->worker = wq_dup(res, i, 4);
+    o->started_at_ms = wq_num(res, i, 5);
+    o->ended_at_ms = wq_num(res, i, 6);
+    o->exit_code = (int)wq_num(res, i, 7);
+    o->term_signal = (int)wq_num(res, i, 8);
+    o->timed_out = wq_bool(res, i, 9);
+    o->killed = wq_bool(res, i, 10);
+    o->met = wq_bool(res, i, 11);
+    o->hold_ms = wq_num(res, i, 12);
+    o->message = wq_dup(res, i, 13);
+    if (!PQgetisnull(res, i, 14)) {
+        size_t len = 0;
+        unsigned char *raw = PQunescapeBytea((const unsigned char *)PQgetvalue(res, i, 14), &len);
+        o->output = xmalloc(len + 1);
+        if (raw && len > 0)
+            memcpy(o->output, raw, len);
+        o->output[len] = '\0';
+        o->output_len = raw ? len : 0;
+        PQfreemem(raw);
+    }
+}
+
+int wq_take_results(struct store *s, int64_t sched_id, struct wq_result **out, size_t *n,
+                    struct err *e)
+{
+    *out = NULL;
+    *n = 0;
+    if (!wq_supported(s))
+        return wq_nosup(e);
+    char id[24];
+    snprintf(id, sizeof id, "%" PRId64, sched_id);
+    const char *p[] = {id};
+    PGresult *res = NULL;
+    int r = pg__exec_params(wq_conn(s), sql_take, 1, p, "reading the ends of tries", &res, e);
+    if (r < 0)
+        return r;
+    int k = PQntuples(res);
+    if (k > 0) {
+        *out = xcalloc((size_t)k, sizeof **out);
+        for (int i = 0; i < k; i++)
+            wq_result_fill(&(*out)[i], res, i);
+        *n = (size_t)k;
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* ---- sweep, adopt ---- */
+
+int wq_sweep(struct store *s, int64_t dead_after_ms, size_t *declared, struct err *e)
+{
+    if (declared)
+        *declared = 0;
+    if (!wq_supported(s))
+        return wq_nosup(e);
+    char ms[24];
+    snprintf(ms, sizeof ms, "%" PRId64, dead_after_ms);
+    const char *p[] = {ms};
+    PGresult *res = NULL;
+    int r = pg__exec_params(wq_conn(s), "SELECT baram_wq_sweep($1::int8)", 1, p,
+                            "declaring silent workers dead", &res, e);
+    if (r < 0)
+        return r;
+    if (declared && PQntuples(res) > 0)
+        *declared = (size_t)wq_num(res, 0, 0);
+    PQclear(res);
+    return 0;
+}
+
+int wq_adopt(struct store *s, int64_t sched_id, const char *run_id, struct wq_kill **rows,
+             size_t *n, struct err *e)
+{
+    *rows = NULL;
+    *n = 0;
+    if (!wq_supported(s))
+        return wq_nosup(e);
+    char id[24];
+    snprintf(id, sizeof id, "%" PRId64, sched_id);
+    const char *p[] = {id, run_id};
+    PGresult *res = NULL;
+    int r = pg__exec_params(wq_conn(s), "SELECT NULL, a_task, a_try FROM baram_wq_adopt($1, $2)", 2,
+                            p, "adopting a run's tries in flight", &res, e);
+    if (r < 0)
+        return r;
+    *rows = wq_keys(res, 0, run_id, n);
+    PQclear(res);
+    return 0;
+}
+
+/* ---- logs and the registry ---- */
+
+int wq_log_get(struct store *s, const char *run_id, const char *task_id, int try_number, char **log,
+               size_t *len, struct err *e)
+{
+    *log = NULL;
+    *len = 0;
+    if (!wq_supported(s))
+        return wq_nosup(e);
+    char t[24];
+    snprintf(t, sizeof t, "%d", try_number);
+    const char *p[] = {run_id, task_id, t};
+    PGconn *c = wq_conn(s);
+    /* Binary result: the log's bytes as they are (no hex to decode). */
+    PGresult *res = PQexecParams(c,
+                                 "SELECT log FROM try_logs WHERE run_id = $1 AND task_id = $2 "
+                                 "AND try_number = $3::int",
+                                 3, NULL, p, NULL, NULL, 1);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        int r = pg__fail(c, res, "reading a try's stored log", e);
+        PQclear(res);
+        return r;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return err_set(e, -ENOENT, "no log of %s try %d in run %s is stored", task_id, try_number,
+                       run_id);
+    }
+    size_t k = (size_t)PQgetlength(res, 0, 0);
+    *log = xmalloc(k + 1);
+    memcpy(*log, PQgetvalue(res, 0, 0), k);
+    (*log)[k] = '\0';
+    *len = k;
+    PQclear(res);
+    return 0;
+}
+
+/* The worker running the try, else the one its inbox row names (its newest registration of
+ * that name gives the log_url). */
+static const char sql_try_worker[] =
+    "SELECT w.name, w.log_url FROM ti_queue q JOIN workers w ON w.id = q.worker_id "
+    "WHERE q.run_id = $1 AND q.task_id = $2 AND q.try_number = $3::int AND q.state = 'running' "
+    "AND w.role = 'worker' "
+    "UNION ALL "
+    "SELECT r.worker, (SELECT w.log_url FROM workers w WHERE w.role = 'worker' "
+    "AND w.name = r.worker ORDER BY w.id DESC LIMIT 1) FROM try_results r "
+    "WHERE r.run_id = $1 AND r.task_id = $2 AND r.try_number = $3::int AND r.worker IS NOT NULL "
+    "LIMIT 1";
+
+int wq_try_worker(struct store *s, const char *run_id, const char *task_id, int try_number,
+                  char **name, char **log_url, struct err *e)
+{
+    *name = NULL;
+    *log_url = NULL;
+    if (!wq_supported(s))
+        return wq_nosup(e);
+    char t[24];
+    snprintf(t, sizeof t, "%d", try_number);
+    const char *p[] = {run_id, task_id, t};
+    PGresult *res = NULL;
+    int r = pg__exec_params(wq_conn(s), sql_try_worker, 3, p, "finding a try's worker", &res, e);
+    if (r < 0)
+        return r;
+    if (PQntuples(res) > 0) {
+        *name = wq_dup(res, 0, 0);
+        *log_url = wq_dup(res, 0, 1);
+    }
+    PQclear(res);
+    return 0;
+}
+
+int wq_queue_workers(struct store *s, const char *queue, int64_t *n, struct err *e)
+{
+    *n = 0;
+    if (!wq_supported(s))
+        return wq_nosup(e);
+    const char *p[] = {queue};
+    PGresult *res = NULL;
+    int r = pg__exec_params(wq_conn(s),
+                            "SELECT count(*) FROM workers WHERE role = 'worker' "
+                            "AND state = 'active' AND $1 = ANY (queues)",
+                            1, p, "counting a queue's workers", &res, e);
+    if (r < 0)
+        return r;
+    *n = PQntuples(res) > 0 ? wq_num(res, 0, 0) : 0;
+    PQclear(res);
+    return 0;
+}
