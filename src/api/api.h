@@ -139,6 +139,21 @@ extern const struct api_route api_routes_web[];   /* web.c: the web UI's files *
  * server answers: 404 no such path, 405 another method, 400 a bad segment. */
 int api_route_path(const char *method, const char *url, char **seg, size_t *nseg) WARN_UNUSED;
 
+/* One raw path segment (n bytes at p) as the server checks {segments}: percent-decoded, 1 to
+ * API_SEG_MAX bytes, valid UTF-8, no '/' or NUL, not "." or "..". 0 with *out (malloc'd), or
+ * -EINVAL. The worker's log server checks its ids with it. Any thread. */
+int api_seg_decode(const char *p, size_t n, char **out) WARN_UNUSED;
+
+/* The token of an Authorization header "Bearer TOKEN" (borrowed from hdr), or NULL when hdr
+ * is NULL, of another scheme or has an empty token. */
+const char *api_bearer(const char *hdr);
+
+struct sockaddr_storage;
+/* Parses and resolves a listen address "host:port" or "[v6]:port" (port 0: any) into *ss,
+ * *v6 telling its family. 0, or -EINVAL with *e filled. Blocks on DNS: not on a loop. */
+int api_parse_listen(const char *listen, struct sockaddr_storage *ss, bool *v6,
+                     struct err *e) WARN_UNUSED;
+
 /* Helpers for handlers. */
 void api_json(struct api_resp *rs, int status, json_t *body); /* takes body */
 void api_problem(struct api_resp *rs, int status, const char *title, const char *fmt, ...)

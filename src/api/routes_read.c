@@ -9,7 +9,11 @@
  * come from the version it was loaded with (dag_versions, parsed on demand).
  * A DAG that only has runs (made by `baram run`) is shown from its newest
  * run. Logs are read from the path logpath_find_log builds from the stored run's
- * own dag and id (never from the URL), checked to stay under HOME/logs.
+ * own dag and id (never from the URL), checked to stay under HOME/logs; a try
+ * without a local file (run by a worker elsewhere, PostgreSQL) is read from the
+ * store's copy or from its worker (ops/trylog.h) with a short-lived token made
+ * for the caller. TODO(spec): asking a worker blocks this thread for up to
+ * TRYLOG_TIMEOUT_MS when the worker does not answer.
  *
  * Handlers run on the server's threads (api.h: threading); they keep no
  * state between requests but the DAG list's cache, which is the server's
@@ -39,6 +43,7 @@
 #include "dag/layout.h"
 #include "ops/ops.h"
 #include "ops/runjson.h"
+#include "ops/trylog.h"
 #include "sched/logpath.h"
 #include "sched/run.h"
 #include "store/store.h"
@@ -817,6 +822,58 @@ static bool path_under(const char *path, const char *dir)
     return strncmp(path, dir, n) == 0 && path[n] == '/';
 }
 
+#define LOG_TOKEN_TTL_MS 60000
+
+/* A log route's answer: len bytes of log (data, taken) read from offset. */
+static void log_answer(struct api_resp *rs, char *data, size_t len, int64_t offset)
+{
+    rs->status = 200;
+    rs->raw = data;
+    rs->raw_len = len;
+    rs->content_type = "text/plain; charset=utf-8";
+    rs->header_name = "X-Next-Offset";
+    rs->header_value = xasprintf("%lld", (long long)(offset + (int64_t)len));
+}
+
+/* The answer of a log route for a try with no local file: the store's copy or its worker's
+ * (ops/trylog.h), asked with a minute's token for the caller (a worker checks it with the
+ * home's secret.key, as this server does). */
+static void remote_log(struct api_req *rq, struct api_resp *rs, struct store *s,
+                       const struct ti_rec *ti, int try_number, int64_t offset)
+{
+    char *token = NULL;
+    int64_t exp_s;
+    if (rq->opts->auth) {
+        const char *name = auth_name_ok(rq->user.name) ? rq->user.name : "baram-api";
+        enum auth_role role = rq->user.role >= AUTH_VIEWER ? rq->user.role : AUTH_VIEWER;
+        if (auth_issue(rq->opts->auth, name, role, LOG_TOKEN_TTL_MS, &token, &exp_s) < 0)
+            token = NULL;
+    }
+    struct trylog_req q = {.run_id = ti->run_id,
+                           .task_id = ti->task_id,
+                           .try_number = try_number,
+                           .offset = offset,
+                           .max = LOG_CHUNK_MAX,
+                           .token = token};
+    char *data = NULL, *msg = NULL;
+    size_t len = 0;
+    enum trylog_source src;
+    struct err e = {0};
+    int r = trylog_read(s, &q, &data, &len, &src, &msg, &e);
+    free(token);
+    if (r == 0) {
+        log_answer(rs, data, len, offset);
+    } else if (r == -ENOENT) {
+        api_problem(rs, 404, "Not Found", "no log for try %d of task '%s'", try_number,
+                    ti->task_id);
+    } else if (msg) {
+        api_problem(rs, 502, "Bad Gateway", "%s", msg);
+    } else {
+        db_problem(rs, err_msg(&e), r);
+    }
+    free(msg);
+}
+
 static void get_logs(struct api_req *rq, struct api_resp *rs)
 {
     int64_t want_try, offset;
@@ -845,6 +902,10 @@ static void get_logs(struct api_req *rq, struct api_resp *rs)
     (void)!buf_addf(&logs, "%s/logs", rq->opts->home);
     real = realpath(path.data, NULL);
     logs_real = realpath(logs.data, NULL);
+    if (!real && logs_real) {
+        remote_log(rq, rs, s, &ti, try_number, offset);
+        goto out;
+    }
     if (!real || !logs_real || !path_under(real, logs_real)) {
         api_problem(rs, 404, "Not Found", "no log for try %d of task '%s'", try_number, ti.task_id);
         goto out;
@@ -869,12 +930,7 @@ static void get_logs(struct api_req *rq, struct api_resp *rs)
             break;
         got += (size_t)k;
     }
-    rs->status = 200;
-    rs->raw = data;
-    rs->raw_len = got;
-    rs->content_type = "text/plain; charset=utf-8";
-    rs->header_name = "X-Next-Offset";
-    rs->header_value = xasprintf("%lld", (long long)(offset + (int64_t)got));
+    log_answer(rs, data, got, offset);
 out:
     if (fd >= 0)
         close(fd);

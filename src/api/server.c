@@ -431,6 +431,12 @@ static int seg_decode(const struct span *s, char **out)
     return 0;
 }
 
+int api_seg_decode(const char *p, size_t n, char **out)
+{
+    struct span s = {p, n};
+    return seg_decode(&s, out);
+}
+
 int api_route_path(const char *method, const char *url, char **seg, size_t *nseg)
 {
     struct span spans[API_MAX_SEGS];
@@ -742,6 +748,16 @@ static enum MHD_Result slow_start(struct api *a, struct conn *c, struct MHD_Conn
     return MHD_YES;
 }
 
+const char *api_bearer(const char *hdr)
+{
+    if (!hdr || strncasecmp(hdr, "Bearer ", 7) != 0)
+        return NULL;
+    const char *token = hdr + 7;
+    while (*token == ' ')
+        token++;
+    return *token ? token : NULL;
+}
+
 /* Last call: the token, the role, the segments, the handler. */
 static enum MHD_Result last_call(struct api *a, struct conn *c, struct MHD_Connection *mc,
                                  const char *url)
@@ -761,13 +777,8 @@ static enum MHD_Result last_call(struct api *a, struct conn *c, struct MHD_Conne
     }
     const char *hdr =
         MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    const char *token = NULL;
-    if (hdr && strncasecmp(hdr, "Bearer ", 7) == 0) {
-        token = hdr + 7;
-        while (*token == ' ')
-            token++;
-    }
-    if (token && *token && a->opts.auth) {
+    const char *token = api_bearer(hdr);
+    if (token && a->opts.auth) {
         const char *why = NULL;
         struct auth_user u;
         memset(&u, 0, sizeof u);
@@ -944,8 +955,7 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 
 /* ---- start and stop ---- */
 
-/* Parses "host:port" / "[v6]:port" into ss. 0, or -EINVAL with *e filled. */
-static int parse_listen(const char *listen, struct sockaddr_storage *ss, bool *v6, struct err *e)
+int api_parse_listen(const char *listen, struct sockaddr_storage *ss, bool *v6, struct err *e)
 {
     const char *colon;
     char *host;
@@ -1012,7 +1022,7 @@ int api_start(const struct api_opts *o, struct api **out, struct err *e)
     const char *listen = o->listen && *o->listen ? o->listen : "127.0.0.1:8080";
     struct sockaddr_storage ss;
     bool v6 = false;
-    int r = parse_listen(listen, &ss, &v6, e);
+    int r = api_parse_listen(listen, &ss, &v6, e);
     if (r < 0)
         return r;
     struct api *a = xcalloc(1, sizeof *a);

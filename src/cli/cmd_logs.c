@@ -9,6 +9,11 @@
  * --follow tails the file until the try has ended: it polls the file and
  * the store every 200 ms, which is plenty for a person watching and costs
  * nothing while idle. Main thread.
+ *
+ * On PostgreSQL a try may have run on a worker elsewhere: when there is no
+ * local file, the log comes from the store's copy or from the worker running
+ * the try (ops/trylog.h), asked with a short-lived viewer token made with
+ * this home's secret.key (a worker checks it with the same key).
  */
 #include "cli/cmd.h"
 
@@ -21,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/auth.h"
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/suggest.h"
@@ -30,6 +36,7 @@
 #include "cli/home.h"
 #include "cli/out.h"
 #include "dag/state.h"
+#include "ops/trylog.h"
 #include "sched/logpath.h"
 #include "store/store.h"
 
@@ -121,6 +128,76 @@ static int pump(int fd)
     return fflush(stdout) == 0 ? 0 : -EIO;
 }
 
+#define LOGS_CHUNK        (1024 * 1024) /* bytes asked of a worker at a time */
+#define LOGS_TOKEN_TTL_MS (10 * 60 * 1000)
+
+/* The try whose log is not on this machine, and where its printing is. */
+struct logs_remote {
+    struct store *s;
+    const struct home *h;
+    const char *run_id, *task_id;
+    int try_number;
+    int64_t offset; /* bytes printed */
+    char *token;    /* NULL until made; NULL too when the home has no key */
+    bool token_tried;
+    char *msg; /* the last reason there was nothing (malloc'd) */
+};
+
+/* A viewer token of this home for the worker (none without a key: the worker says 401). */
+static const char *remote_token(struct logs_remote *rm)
+{
+    if (rm->token_tried)
+        return rm->token;
+    rm->token_tried = true;
+    struct auth_opts ao = {
+        .home = rm->h->dir,
+        .token_ttl_ms = LOGS_TOKEN_TTL_MS,
+        .issuer = rm->h->auth.issuer,
+        .audience = rm->h->auth.audience,
+    };
+    struct auth *a = NULL;
+    struct err e = {0};
+    int64_t exp_s;
+    if (auth_open(&ao, &a, &e) == 0 &&
+        auth_issue(a, "baram-logs", AUTH_VIEWER, LOGS_TOKEN_TTL_MS, &rm->token, &exp_s) < 0)
+        rm->token = NULL;
+    auth_close(a);
+    return rm->token;
+}
+
+/* Prints what the store or the worker has of the log past rm->offset: 0 (something or
+ * nothing new), -ENOENT none known (yet), or another code with rm->msg. */
+static int pump_remote(struct logs_remote *rm)
+{
+    for (;;) {
+        struct trylog_req q = {.run_id = rm->run_id,
+                               .task_id = rm->task_id,
+                               .try_number = rm->try_number,
+                               .offset = rm->offset,
+                               .max = LOGS_CHUNK,
+                               .token = remote_token(rm)};
+        char *data = NULL, *msg = NULL;
+        size_t len = 0;
+        enum trylog_source src;
+        struct err e = {0};
+        int r = trylog_read(rm->s, &q, &data, &len, &src, &msg, &e);
+        if (r < 0) {
+            free(rm->msg);
+            rm->msg = msg ? msg : r == -ENOENT ? NULL : xstrdup(err_msg(&e));
+            return r;
+        }
+        bool more = len == LOGS_CHUNK;
+        if (len && fwrite(data, 1, len, stdout) != len)
+            r = -EIO;
+        free(data);
+        rm->offset += (int64_t)len;
+        if (r < 0 || fflush(stdout) != 0)
+            return -EIO;
+        if (!more)
+            return 0;
+    }
+}
+
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -140,8 +217,10 @@ static bool try_over(struct store *s, const char *run_id, const char *task_id, i
 }
 
 static int follow(struct store *s, const char *path, const char *run_id, const char *task_id,
-                  int try_number)
+                  int try_number, struct logs_remote *rm)
 {
+    bool remote_seen = false;
+    int remote_r = -ENOENT;
     struct sigaction sa = {0};
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, NULL);
@@ -154,9 +233,17 @@ static int follow(struct store *s, const char *path, const char *run_id, const c
             fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd >= 0 && (r = pump(fd)) < 0)
             break;
+        if (fd < 0) {
+            remote_r = pump_remote(rm);
+            if (remote_r == -EIO) {
+                r = remote_r;
+                break;
+            }
+            remote_seen |= remote_r == 0;
+        }
         if (over) {
-            if (fd < 0)
-                r = -ENOENT; /* it ended without ever writing a log */
+            if (fd < 0 && !remote_seen) /* it ended without ever writing a log */
+                r = remote_r < 0 ? remote_r : -ENOENT;
             break;
         }
         sleep_ms(LOGS_POLL_MS);
@@ -203,6 +290,7 @@ int cmd_logs(int argc, char **argv)
     struct ti_rec ti = {0};
     char *folder = NULL; /* the log file */
     struct buf path = BUF_INIT(BUF_NO_MAX);
+    struct logs_remote rm = {0};
     int ret = EXIT_USAGE;
     if (home_setup(&h, "logs", home_flag) < 0)
         goto out;
@@ -248,18 +336,31 @@ int cmd_logs(int argc, char **argv)
     }
     folder = logpath_find_log(h.dir, run.dag_id, run_id, ti.task, ti.map_index, try_number);
     (void)!buf_adds(&path, folder);
+    rm = (struct logs_remote){
+        .s = s, .h = &h, .run_id = run_id, .task_id = task_id, .try_number = try_number};
     if (follow_flag) {
-        r = follow(s, path.data, run_id, task_id, try_number);
+        r = follow(s, path.data, run_id, task_id, try_number, &rm);
         ret = r < 0 ? EXIT_FAILED : EXIT_OK;
-        if (r < 0)
+        if (r < 0 && rm.msg)
+            fprintf(stderr, "baram logs: %s\n", rm.msg);
+        else if (r < 0)
             fprintf(stderr, "baram logs: %s: %s\n", path.data, strerror(-r));
         goto out;
     }
     int fd = open(path.data, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        fprintf(stderr, "baram logs: no log for try %d of '%s' (%s: %s)\n", try_number, task_id,
-                path.data, strerror(errno));
-        ret = EXIT_FAILED;
+        int no = errno;
+        r = pump_remote(&rm);
+        if (r == 0) {
+            ret = EXIT_OK;
+        } else if (rm.msg) {
+            fprintf(stderr, "baram logs: try %d of '%s': %s\n", try_number, task_id, rm.msg);
+            ret = EXIT_FAILED;
+        } else {
+            fprintf(stderr, "baram logs: no log for try %d of '%s' (%s: %s)\n", try_number, task_id,
+                    path.data, strerror(no));
+            ret = EXIT_FAILED;
+        }
         goto out;
     }
     r = pump(fd);
@@ -267,6 +368,8 @@ int cmd_logs(int argc, char **argv)
     ret = r < 0 ? EXIT_FAILED : EXIT_OK;
 
 out:
+    free(rm.msg);
+    free(rm.token);
     buf_release(&path);
     free(folder);
     ti_rec_release(&ti);

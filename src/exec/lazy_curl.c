@@ -16,6 +16,7 @@
 /* X(return type, name, parameters, arguments, value on failure) */
 #define LAZY_CURL_FUNCS(X)                                                                         \
     X(CURL *, curl_easy_init, (void), (), NULL)                                                    \
+    X(CURLcode, curl_easy_perform, (CURL * e), (e), CURLE_FAILED_INIT)                             \
     X(const char *, curl_easy_strerror, (CURLcode c), (c), "libcurl not loaded")                   \
     X(CURLcode, curl_global_init, (long flags), (flags), CURLE_FAILED_INIT)                        \
     X(CURLMcode, curl_multi_add_handle, (CURLM * m, CURL * e), (m, e), CURLM_INTERNAL_ERROR)       \
