@@ -27,6 +27,8 @@ static const struct command commands[] = {
     {"run", cmd_run, "run FILE [--param k=v]... [--date D] [--parallelism N] [--json]"},
     {"standalone", cmd_standalone, "standalone: scheduler + local executor in one process"},
     {"scheduler", cmd_scheduler, "scheduler: the scheduler alone (split deployments)"},
+    {"worker", cmd_worker,
+     "worker [--queues Q1,Q2] [--slots N] [--name NAME]: run tries (PostgreSQL deployments)"},
     {"api", cmd_api, "api [--listen HOST:PORT]: the REST API alone (split deployments)"},
     {"dags", cmd_dags,
      "dags list | show DAG | pause DAG | unpause DAG | validate PATH...   [--json]\n"

@@ -87,13 +87,6 @@ int cmd_api(int argc, char **argv)
         home_release(&h);
         return ret;
     }
-    struct auth_opts ao = {
-        .home = h.dir,
-        .token_ttl_ms = h.auth.token_ttl_ms,
-        .issuer = h.auth.issuer,
-        .audience = h.auth.audience,
-        .public_key = h.auth.public_key,
-    };
     struct auth *auth = NULL;
     struct hub *hub = NULL;
     struct api *api = NULL;
@@ -104,7 +97,7 @@ int cmd_api(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    r = auth_open(&ao, &auth, &err);
+    r = home_open_auth(&h, &auth, &err);
     if (r == 0)
         r = hub_start(h.db, &hub, &err);
     if (r == 0) {

@@ -17,6 +17,7 @@
 
 #include <yaml.h>
 
+#include "api/auth.h"
 #include "base/buf.h"
 #include "base/diag.h"
 #include "base/err.h"
@@ -801,4 +802,16 @@ int home_setup(struct home *h, const char *cmd, const char *flag)
     diag_release(&d);
     log_set_level(h->log_level);
     return r;
+}
+
+int home_open_auth(const struct home *h, struct auth **out, struct err *e)
+{
+    struct auth_opts ao = {
+        .home = h->dir,
+        .token_ttl_ms = h->auth.token_ttl_ms,
+        .issuer = h->auth.issuer,
+        .audience = h->auth.audience,
+        .public_key = h->auth.public_key,
+    };
+    return auth_open(&ao, out, e);
 }

@@ -142,6 +142,11 @@ int home_create(const struct home *h, struct err *e) WARN_UNUSED;
 int home_open_store(const struct home *h, bool create, struct store **out,
                     struct err *e) WARN_UNUSED;
 
+/* Opens the token keys of the home (its secret.key, and auth.* of its config), as the API
+ * checks them (api/auth.h): 0 and *out, or a negative code with *e filled. */
+struct auth;
+int home_open_auth(const struct home *h, struct auth **out, struct err *e) WARN_UNUSED;
+
 /* For commands: loads the configuration, prints problems to stderr as "baram CMD: ..." or
  * GCC-style diagnostics, sets the log level. 0, or -EINVAL (exit 2). */
 int home_setup(struct home *h, const char *cmd, const char *flag) WARN_UNUSED;

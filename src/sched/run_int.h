@@ -356,6 +356,9 @@ int run__spawn(uv_loop_t *loop, const struct spawn_opts *so, spawn_exit_fn cb, v
 /* Why a process try failed ("exit code 3", "killed by signal 9 (Killed)", "timed out after
  * 2s"), malloc'd; NULL when it succeeded or skipped. */
 char *run__exit_message(const struct spawn_result *res, int64_t timeout_ms);
+/* Reads a try's $BARAM_OUTPUT file (at most DAG_OUTPUT_MAX bytes): 0 (*out malloc'd, NULL
+ * when there is no file), or -1 with *msg (malloc'd) when it is over the limit. Any thread. */
+int run__read_output(const char *path, char **out, size_t *len, char **msg) WARN_UNUSED;
 
 /* An http try's request, its URL and body expanded for instance in. */
 struct run_http_call {

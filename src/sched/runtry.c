@@ -80,8 +80,7 @@ void run__log_append(const char *path, const char *msg)
     close(fd);
 }
 
-/* Reads a try's output file: 0 (*out NULL when there is none), or -1 with *msg. */
-static int run_read_output(const char *path, char **out, size_t *len, char **msg)
+int run__read_output(const char *path, char **out, size_t *len, char **msg)
 {
     *out = NULL;
     *len = 0;
@@ -119,7 +118,7 @@ static int run_read_output(const char *path, char **out, size_t *len, char **msg
             *msg = xasprintf("output is %lld bytes, over the 64 KiB limit", sz);
             return -1;
         }
-        return run_read_output(path, out, len, msg);
+        return run__read_output(path, out, len, msg);
     }
     close(fd);
     p[got] = 0;
@@ -161,7 +160,7 @@ static void run_on_exit(void *ud, const struct spawn_result *res)
     if (res->timed_out) {
         run__log_append(tr->log_path, e.message);
     } else if (!e.message) {
-        if (run_read_output(tr->out_path, &e.output, &e.output_len, &msg) < 0) {
+        if (run__read_output(tr->out_path, &e.output, &e.output_len, &msg) < 0) {
             e.exit_code = -1;
             e.message = msg;
             run__log_append(tr->log_path, msg);

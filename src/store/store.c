@@ -451,6 +451,7 @@ void node_rec_release(struct node_rec *n)
     free(n->queues);
     free(n->home);
     free(n->state);
+    free(n->log_url);
     memset(n, 0, sizeof(*n));
 }
 

@@ -358,6 +358,7 @@ struct node_rec {
     int64_t running; /* read only: its running tries */
     int64_t started_at_ms;
     int64_t heartbeat_at_ms;
+    char *log_url; /* a worker's log server (http://HOST:PORT), or NULL; not read back */
 };
 void node_rec_release(struct node_rec *n);
 void store_free_nodes(struct node_rec *v, size_t n);
@@ -367,10 +368,10 @@ bool store_shared(const struct store *s);
  * left idle (a frozen process) ends, a lock wait and unacknowledged traffic give up, each well
  * under dead_after. Call before the first store_open; no effect on SQLite. */
 void store_set_dead_after(int64_t dead_after_ms);
-/* Registers a process (role, name, hostname, pid, queues, slots, home of n; active, started
- * and heartbeat now): its id in *id. In the same transaction, an active row of the same role,
- * host and home (a predecessor that crashed: its successor holds the home's lock) is declared
- * dead and its runs released, so that a restart resumes them at once. */
+/* Registers a process (role, name, hostname, pid, queues, slots, home, log_url of n; active,
+ * started and heartbeat now): its id in *id. In the same transaction, an active row of the
+ * same role, host and home (a predecessor that crashed: its successor holds the home's lock)
+ * is declared dead and its runs released, so that a restart resumes them at once. */
 int store_node_register(struct store *s, const struct node_rec *n, int64_t *id,
                         struct err *e) WARN_UNUSED;
 /* A heartbeat: *alive false (and nothing written) when the row is no longer active or

@@ -92,7 +92,7 @@ int pg_node_register(void *db, const struct node_rec *n, int64_t *id, struct err
     snprintf(pid, sizeof pid, "%d", n->pid);
     snprintf(slots, sizeof slots, "%d", n->slots);
     const char *p[] = {n->role, n->name, n->hostname, pid, n->queues ? n->queues : "default",
-                       slots,   n->home};
+                       slots,   n->home, n->log_url};
     PGresult *res;
     /* One statement: the predecessor of the same host and home is dead (its successor holds
      * the home's lock) and its runs are released as this one registers. */
@@ -104,9 +104,9 @@ int pg_node_register(void *db, const struct node_rec *n, int64_t *id, struct err
                    "freed AS (UPDATE runs SET sched_id = NULL, lost_sched = NULL FROM old "
                    "WHERE runs.sched_id = "
                    "old.id AND runs." UNFINISHED " RETURNING runs.run_id) "
-                   "INSERT INTO workers (role, name, hostname, pid, queues, slots, home) VALUES "
-                   "($1, $2, $3, $4, string_to_array($5, ','), $6, $7) RETURNING id",
-                   7, p, "register a scheduler or worker", &res, e);
+                   "INSERT INTO workers (role, name, hostname, pid, queues, slots, home, log_url) "
+                   "VALUES ($1, $2, $3, $4, string_to_array($5, ','), $6, $7, $8) RETURNING id",
+                   8, p, "register a scheduler or worker", &res, e);
     if (r < 0)
         return r;
     *id = PQntuples(res) ? get_int(res, 0, 0) : 0;
