@@ -34,6 +34,7 @@
 #include "daemon/daemon.h"
 #include "dag/duration.h"
 #include "sched/run.h"
+#include "worker/worker.h"
 
 /* The usage of standalone and of scheduler: the first lines, then (standalone only) the
  * API's flags, then the rest. */
@@ -250,7 +251,22 @@ static int standalone_main(const char *cmd, bool with_api, int argc, char **argv
         .locked = standalone_locked,
         .heartbeat_ms = h.sched_heartbeat_ms,
         .dead_after_ms = h.sched_dead_after_ms,
+        .worker_heartbeat_ms = home_worker_heartbeat_ms(&h),
+        .worker_dead_after_ms = home_worker_dead_after_ms(&h),
     };
+    /* On PostgreSQL `standalone` is a scheduler, a worker and the API in one process: the
+     * worker runs its tries (and any other scheduler's of its queue); `scheduler` runs none. */
+    struct worker_opts wo = {
+        .store_url = h.db,
+        .home = h.dir,
+        .slots = o.parallelism > 0 ? o.parallelism : 1,
+        .heartbeat_ms = home_worker_heartbeat_ms(&h),
+        .dead_after_ms = home_worker_dead_after_ms(&h),
+        .grace_ms = grace_ms >= 0 ? grace_ms : DAEMON_GRACE_MS,
+        .store_max = home_logs_store_max(&h),
+    };
+    if (with_api)
+        o.worker = &wo;
     struct standalone_api api = {0};
     if (with_api) {
         o.on_commit = standalone_on_commit;

@@ -61,6 +61,8 @@
 #include "store/listen.h"
 #include "store/queue.h"
 #include "store/store.h"
+#include "store/wq.h"
+#include "worker/worker.h"
 
 #define DAEMON_CURSOR_UNKNOWN (-2)
 #define DAEMON_LOCK_WAIT_MS   2000 /* how long a start waits for the home's lock */
@@ -146,7 +148,9 @@ struct djob {
     bool resume;
     struct ti_rec *tis;
     size_t ntis;
-    char *lost_sched; /* resuming: the scheduler it was taken from when declared dead */
+    char *lost_sched;         /* resuming: the scheduler it was taken from when declared dead */
+    struct wq_kill *inflight; /* resuming on PostgreSQL: its tries a worker has (wq_adopt) */
+    size_t ninflight;
     struct dag *stored_dag;
     /* load of a queued run on a shared store: started only under max_active_runs in the
      * database (queue_start_runs) by scheduler sched_id; admitted false when there was no room */
@@ -199,6 +203,7 @@ struct daemon {
     struct listener *wake; /* PostgreSQL: LISTEN baram_wake, the doorbell of any host */
     uv_signal_t sigterm, sigint, sighup;
     bool stopping, halting;
+    struct worker *worker; /* in process (daemon_opts.worker) until it has stopped */
     bool ready_said;
     bool dir_closing; /* dagdir_close called */
     int lock_fd;
@@ -268,6 +273,7 @@ static void djob_free(struct djob *j)
     run_rec_release(&j->rec);
     store_free_tis(j->tis, j->ntis);
     free(j->lost_sched);
+    wq_free_kills(j->inflight, j->ninflight);
     dag_free(j->stored_dag);
     free(j->dag_id);
     free(j->cur_hash);
@@ -395,16 +401,27 @@ static void djob_load(struct djob *j, struct store *s, struct err *se)
         djob_fail(j, "reading the scheduler a run was lost with", se);
         return;
     }
-    char *tags[RUN_ENV_NTAGS];
-    run_env_tags(j->rec.dag_id, j->rec.run_id, tags);
-    for (size_t i = 0; i < j->ntis; i++)
-        if (j->tis[i].state == TI_RUNNING || j->tis[i].state == TI_QUEUED)
-            djob_kill_orphan(s, (const char *const *)tags, j->rec.run_id, j->tis[i].task_id);
-    /* Even a run the store still has 'queued' may have started tries whose records a
-     * dead scheduler never committed. */
-    djob_kill_tagged((const char *const *)tags, j->rec.run_id);
-    for (size_t i = 0; i < RUN_ENV_NTAGS; i++)
-        free(tags[i]);
+    if (j->d->shared) {
+        /* Workers run the tries: those still in the workers' queue become this scheduler's
+         * and are awaited; none is a process of this host's to kill (a worker kills the
+         * orphans of its own predecessor). */
+        if (j->resume && (j->rc = wq_adopt(s, j->d->node_id, j->rec.run_id, &j->inflight,
+                                           &j->ninflight, se)) < 0) {
+            djob_fail(j, "adopting the run's tries in the workers' queue", se);
+            return;
+        }
+    } else {
+        char *tags[RUN_ENV_NTAGS];
+        run_env_tags(j->rec.dag_id, j->rec.run_id, tags);
+        for (size_t i = 0; i < j->ntis; i++)
+            if (j->tis[i].state == TI_RUNNING || j->tis[i].state == TI_QUEUED)
+                djob_kill_orphan(s, (const char *const *)tags, j->rec.run_id, j->tis[i].task_id);
+        /* Even a run the store still has 'queued' may have started tries whose records a
+         * dead scheduler never committed. */
+        djob_kill_tagged((const char *const *)tags, j->rec.run_id);
+        for (size_t i = 0; i < RUN_ENV_NTAGS; i++)
+            free(tags[i]);
+    }
     /* A resumed run goes on with the version it started with; a queued one with the
      * version it was triggered with when the folder has not caught up with it yet. */
     if (j->rec.dag_hash &&
@@ -797,10 +814,16 @@ static void daemon_start_loaded(struct daemon *d, struct djob *j)
         .ntis = j->ntis,
         .lost_sched = j->lost_sched,
     };
-    log_info(j->resume ? "run resumed" : "run started", "dag=%s run=%s", log_q(dag->id),
-             log_q(dr->run_id));
+    struct run_inflight *inflight = xcalloc(j->ninflight ? j->ninflight : 1, sizeof *inflight);
+    for (size_t i = 0; i < j->ninflight; i++)
+        inflight[i] = (struct run_inflight){j->inflight[i].task_id, j->inflight[i].try_number};
+    sp.inflight = inflight;
+    sp.ninflight = j->ninflight;
+    log_info(j->resume ? "run resumed" : "run started", "dag=%s run=%s in_flight=%zu",
+             log_q(dag->id), log_q(dr->run_id), j->ninflight);
     struct err be = {0};
     int rc = run_begin(d->e, &sp, daemon_run_ended, dr, &dr->r, &be);
+    free(inflight);
     params_conf_free(params, nparams);
     if (rc < 0) {
         log_warn("run cannot start", "run=%s err=%s", log_q(dr->run_id), log_q(err_msg(&be)));
@@ -1062,13 +1085,19 @@ static void daemon_on_resync(uv_timer_t *t)
  * after an outage (a notification may have gone by): read the store now. */
 static void daemon_on_wake(void *ud, const char *channel)
 {
-    (void)channel;
-    daemon_sync(ud);
+    struct daemon *d = ud;
+    if (strncmp(channel, "baram_sched_", 12) == 0) { /* a worker left results for us */
+        engine_remote_take(d->e);
+        return;
+    }
+    daemon_sync(d);
 }
 
 static void daemon_on_relisten(void *ud)
 {
-    daemon_sync(ud);
+    struct daemon *d = ud;
+    engine_remote_take(d->e); /* a notification may have been missed */
+    daemon_sync(d);
 }
 
 static void daemon_stop_wake(struct daemon *d)
@@ -1442,7 +1471,7 @@ static void daemon_dagdir_closed(void *ud)
 static void daemon_maybe_finish(struct daemon *d)
 {
     if (!d->stopping || d->runs || d->job_busy || d->jobs_head || d->hb_busy || !d->e ||
-        engine_stopping(d->e))
+        engine_stopping(d->e) || d->worker)
         return;
     if (d->dir) {
         if (!d->dir_closing) { /* once: this runs again at each event until it has closed */
@@ -1527,6 +1556,24 @@ static void daemon_begin_stop(struct daemon *d)
         daemon_close(d, (uv_handle_t *)&d->bell);
     }
     daemon_stop_wake(d);
+    if (d->worker) /* its tries get the grace too; their ends are reported */
+        worker_drain(d->worker);
+}
+
+/* The in-process worker has stopped: drained, or a fatal error (logged) that stops the
+ * daemon too, as a signal would: nothing would run its tries. */
+static void daemon_worker_stopped(void *ud, int rc)
+{
+    struct daemon *d = ud;
+    d->worker = NULL;
+    if (rc < 0 && !d->stopping) {
+        log_error("the in-process worker stopped: stopping", "err=%s", log_q(err_str(rc)));
+        daemon_begin_stop(d);
+        int64_t grace = d->o->grace_ms >= 0 ? d->o->grace_ms : DAEMON_GRACE_MS;
+        uv_timer_start(&d->grace_timer, daemon_on_grace, (uint64_t)grace, 0);
+        uv_timer_start(&d->drain_timer, daemon_on_drain, 0, 50);
+    }
+    daemon_maybe_finish(d);
 }
 
 /* ---- start ---- */
@@ -1586,6 +1633,10 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
         .on_error = daemon_on_store_error,
         .ud = d,
         .fence_id = d->shared ? d->node_id : 0,
+        /* On PostgreSQL workers run every try (SPEC section 12). */
+        .remote = d->shared,
+        .worker_heartbeat_ms = o->worker_heartbeat_ms,
+        .worker_dead_after_ms = o->worker_dead_after_ms,
     };
     if ((rc = engine_start(&eo, &d->e, e)) < 0)
         goto out_loop;
@@ -1621,18 +1672,31 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
         daemon_close(d, (uv_handle_t *)&d->bell);
     free(bell);
     /* On PostgreSQL the CLI and the APIs, on any host, NOTIFY instead. */
-    const char *wake_channels[] = {EVENTS_CHANNEL_WAKE};
+    /* And, as the workers' scheduler, to baram_sched_<id>: their results (sched/remote.h). */
+    char results_channel[64];
+    snprintf(results_channel, sizeof results_channel, "baram_sched_%lld", (long long)d->node_id);
+    const char *wake_channels[] = {EVENTS_CHANNEL_WAKE, results_channel};
     struct err le = {0};
-    int lr = listen_start(&d->loop, o->store_url, wake_channels, 1, daemon_on_wake,
-                          daemon_on_relisten, d, &d->wake, &le);
+    int lr = listen_start(&d->loop, o->store_url, wake_channels, engine_remote(d->e) ? 2 : 1,
+                          daemon_on_wake, daemon_on_relisten, d, &d->wake, &le);
     if (lr < 0 && lr != -ENOTSUP)
         log_warn("cannot listen for wake-ups: requests wait for the periodic look", "error=%s",
                  log_q(err_msg(&le)));
 
-    if ((rc = dagdir_open(&d->loop, o->dags, daemon_on_dag_change, d, &d->dir, e)) < 0) {
+    if (o->worker && d->shared) {
+        struct worker_opts wo = *o->worker;
+        wo.loop = &d->loop;
+        wo.stopped = daemon_worker_stopped;
+        wo.ud = d;
+        if ((rc = worker_start(&wo, &d->worker, e)) < 0)
+            d->worker = NULL;
+    }
+    if (rc < 0 || (rc = dagdir_open(&d->loop, o->dags, daemon_on_dag_change, d, &d->dir, e)) < 0) {
         d->dir = NULL;
         d->stopping = true;
         daemon_stop_wake(d);
+        if (d->worker)
+            worker_drain(d->worker);
         daemon_close(d, (uv_handle_t *)&d->bell);
         d->bell_on = false;
         daemon_maybe_finish(d);

@@ -43,6 +43,7 @@
 #include "base/compiler.h"
 
 struct err;
+struct worker_opts;
 struct run_pool;
 
 #define DAEMON_GRACE_MS      30000 /* default grace for running tries at shutdown */
@@ -75,6 +76,14 @@ struct daemon_opts {
      * DAEMON_DEAD_AFTER_MS). */
     int64_t heartbeat_ms;
     int64_t dead_after_ms;
+    /* PostgreSQL: workers run the tries (sched/remote.h); dead ones are swept every
+     * worker_heartbeat_ms, declared dead after worker_dead_after_ms (<= 0: 5 s, 20 s). */
+    int64_t worker_heartbeat_ms;
+    int64_t worker_dead_after_ms;
+    /* PostgreSQL: a worker run in process, on the daemon's loop (`baram standalone`: loop,
+     * stopped and ud are the daemon's); NULL: none (`baram scheduler`). It drains when the
+     * daemon stops, which waits for it. Unused on SQLite (the daemon runs its tries). */
+    const struct worker_opts *worker;
 };
 
 /* Runs the daemon until a signal stops it. 0 after a clean stop, or a negative code with *e

@@ -21,6 +21,7 @@
 #include "sched/logpath.h"
 #include "sched/logprep.h"
 #include "sched/metrics.h"
+#include "sched/remote.h"
 #include "sched/run_int.h"
 #include "store/store.h"
 
@@ -198,6 +199,16 @@ int engine_start(const struct engine_opts *o, struct engine **out, struct err *e
         };
         e->admit = admit_new(&ao);
     }
+    if (o->remote && o->fence_id > 0 && engine_url_shared(o->store_url)) {
+        struct remote_opts ro = {
+            .loop = o->loop,
+            .store_url = o->store_url,
+            .sched_id = o->fence_id,
+            .sweep_ms = o->worker_heartbeat_ms,
+            .dead_after_ms = o->worker_dead_after_ms,
+        };
+        e->remote = remote_new(e, &ro);
+    }
     uv_timer_init(o->loop, &e->rec_timer);
     e->rec_timer.data = e;
     uv_timer_init(o->loop, &e->ended_timer);
@@ -254,6 +265,17 @@ static void engine_admit_stopped(void *ud)
     store_writer_stop(e->w, engine_writer_stopped);
 }
 
+static void engine_remote_stopped(void *ud)
+{
+    struct engine *e = ud;
+    e->remote = NULL;
+    if (e->admit) { /* frees this scheduler's slots in the database first */
+        admit_stop(e->admit, engine_admit_stopped, e);
+        return;
+    }
+    store_writer_stop(e->w, engine_writer_stopped);
+}
+
 void engine_stop(struct engine *e, engine_stopped_fn done, void *ud)
 {
     e->stopping = true;
@@ -269,6 +291,10 @@ void engine_stop(struct engine *e, engine_stopped_fn done, void *ud)
                  (long long)engine_latency_pct(e, 99), (long long)engine_latency_pct(e, 100));
     uv_timer_stop(&e->rec_timer);
     uv_timer_stop(&e->ended_timer);
+    if (e->remote) { /* its job in flight ends first (results of halted runs are left) */
+        remote_stop(e->remote, engine_remote_stopped, e);
+        return;
+    }
     if (e->admit) { /* frees this scheduler's slots in the database first */
         admit_stop(e->admit, engine_admit_stopped, e);
         return;
@@ -341,6 +367,17 @@ uint64_t engine_put_run(struct engine *e, const struct run_rec *rec)
 int64_t engine_sched_id(const struct engine *e)
 {
     return e->sched_id;
+}
+
+bool engine_remote(const struct engine *e)
+{
+    return e->remote != NULL;
+}
+
+void engine_remote_take(struct engine *e)
+{
+    if (e && e->remote)
+        remote_take(e->remote);
 }
 
 bool engine_stopping(const struct engine *e)

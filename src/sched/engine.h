@@ -59,6 +59,11 @@ struct engine_opts {
      * 0: none). On PostgreSQL it also makes every pool set with engine_set_pool hold across
      * the schedulers of the database (admit.h); the default pool stays this one's own. */
     int64_t fence_id;
+    /* With fence_id on PostgreSQL: every try is run by a worker (sched/remote.h), none here;
+     * dead workers are swept every worker_heartbeat_ms, declared dead after
+     * worker_dead_after_ms of silence (<= 0: 5 s and 20 s). */
+    bool remote;
+    int64_t worker_heartbeat_ms, worker_dead_after_ms;
 };
 
 /* Starts the store writer (opening the database: this blocks, call it before the loop runs
@@ -90,6 +95,11 @@ const char *engine_scratch(struct engine *e);
 uint64_t engine_put_run(struct engine *e, const struct run_rec *rec);
 /* engine_opts.fence_id: the scheduler's id in the registry, or 0. */
 int64_t engine_sched_id(const struct engine *e);
+/* Tries are run by workers (engine_opts.remote on PostgreSQL). */
+bool engine_remote(const struct engine *e);
+/* Workers left results for this scheduler (NOTIFY baram_sched_<id>, or a listener's resync):
+ * they are taken soon (remote.h). Nothing when not remote. */
+void engine_remote_take(struct engine *e);
 /* engine_stop has been called. */
 bool engine_stopping(const struct engine *e);
 

@@ -342,6 +342,24 @@ static bool run_replay(struct run *r, uint32_t ii)
         return false;
     struct run_restore *rs = &r->restore[in->restore_idx];
     in->restore_idx = -1;
+    if (rs->inflight && r->e->remote && !r->draining) {
+        /* Its try runs on a worker: in flight, as if this run had handed it out. It holds
+         * no slot of this scheduler's (its row holds its pool's in the database). */
+        in->state = rs->state;
+        in->try_number = rs->try_number;
+        in->scheduled_at_ms = rs->scheduled_at_ms;
+        in->queued_at_ms = rs->queued_at_ms;
+        in->try_started_at_ms = rs->state == TI_RUNNING ? rs->started_at_ms : -1;
+        in->ended_at_ms = -1;
+        in->exit_code = -1;
+        in->slot_held = false;
+        in->run_pos = (uint32_t)r->running.n;
+        VEC_PUSH(&r->running, ii);
+        run__remote_adopt(r, ii);
+        run__put_ti(r, ii);
+        run__progress(r, ii);
+        return true;
+    }
     if (rs->state == TI_UP_FOR_RETRY && rs->try_number > 0 && rs->ended_at_ms >= 0 &&
         in->try_number < in->max_tries) {
         /* It waited for its retry when the run stopped (or its try was lost with its
@@ -800,6 +818,10 @@ static void run_abort(struct run *r)
             run__claim_end(r, ids.v[i]); /* claimed, not started: nothing to kill */
             continue;
         }
+        if (in->cur && in->cur->remote) { /* its worker kills it, or it is withdrawn */
+            run__remote_kill(r, ids.v[i]);
+            continue;
+        }
         if (in->state != TI_RUNNING || !in->cur)
             continue;
         if (in->cur->sp)
@@ -918,7 +940,17 @@ void run__release(struct run *r)
  * is over: it is recorded as failed, with "scheduler NAME lost" when the scheduler was
  * declared dead (lost, its name), and the instance is up for retry if it has a try left
  * (else it fails when reached). */
-static void run_restore_init(struct run *r, const struct ti_rec *tis, size_t n, const char *lost)
+/* The stored instance t has its try in the workers' queue (adopted, see run_spec). */
+static bool run_restore_inflight(const struct ti_rec *t, const struct run_inflight *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].try_number == t->try_number && strcmp(v[i].task_id, t->task_id) == 0)
+            return true;
+    return false;
+}
+
+static void run_restore_init(struct run *r, const struct ti_rec *tis, size_t n, const char *lost,
+                             const struct run_inflight *inflight, size_t ninflight)
 {
     if (n == 0)
         return;
@@ -942,7 +974,10 @@ static void run_restore_init(struct run *r, const struct ti_rec *tis, size_t n, 
         rs->queued_at_ms = t->queued_at_ms;
         rs->started_at_ms = t->started_at_ms;
         rs->ended_at_ms = t->ended_at_ms;
-        if ((t->state == TI_RUNNING || t->state == TI_QUEUED) && t->try_number > 0) {
+        if ((t->state == TI_RUNNING || t->state == TI_QUEUED) && t->try_number > 0 &&
+            run_restore_inflight(t, inflight, ninflight)) {
+            rs->inflight = true; /* a worker has it (or will): its result comes to this run */
+        } else if ((t->state == TI_RUNNING || t->state == TI_QUEUED) && t->try_number > 0) {
             struct try_rec tr = {
                 .run_id = r->run_id,
                 .task_id = t->task_id,
@@ -1012,7 +1047,7 @@ int run_begin(struct engine *e, const struct run_spec *sp, run_ended_fn ended, v
     r->last_seq =
         store_writer_put_dag_version(e->w, dag->hash, dag->id, dag->source, dag->source_len);
     run__params_init(r, sp->params, sp->nparams);
-    run_restore_init(r, sp->tis, sp->ntis, sp->lost_sched);
+    run_restore_init(r, sp->tis, sp->ntis, sp->lost_sched, sp->inflight, sp->ninflight);
     run_tasks_init(r);
     run__env_init(r);
     r->live_next = e->runs;
@@ -1087,6 +1122,8 @@ void run_halt(struct run *r)
         struct run_inst *in = run__inst_at(r, ii);
         if (in->state != TI_RUNNING && in->state != TI_QUEUED)
             continue;
+        if (in->cur && in->cur->remote)
+            continue; /* left in flight: the next scheduler adopts it (wq_adopt) */
         free(in->message);
         in->message = xstrdup("stopped: the scheduler shut down (the try is given back)");
         run__put_try(r, ii, TI_FAILED, now);
@@ -1098,6 +1135,13 @@ void run_halt(struct run *r)
     r->halted = true;
     for (size_t i = 0; i < ids.n; i++) {
         struct run_inst *in = run__inst_at(r, ids.v[i]);
+        if (in->cur && in->cur->remote) {
+            /* Its worker goes on; its row keeps its pool slot until its result. */
+            run__remote_forget(r, ids.v[i]);
+            in->admit_try = 0;
+            run__claim_end(r, ids.v[i]); /* halted: drops it, recording nothing */
+            continue;
+        }
         if (!in->cur) {
             if (in->slot_held)
                 run__claim_end(r, ids.v[i]); /* claimed, not started */

@@ -85,6 +85,12 @@ struct run_result {
 /* A run on a shared engine. */
 typedef void (*run_ended_fn)(void *ud, struct run *r);
 
+/* A try of a resumed run that a worker has (or will have). */
+struct run_inflight {
+    const char *task_id;
+    int try_number;
+};
+
 struct run_spec {
     const struct dag *dag; /* borrowed for the run's life */
     const char *run_id;    /* already claimed in the store (copied) */
@@ -102,6 +108,11 @@ struct run_spec {
     /* Resuming: the scheduler the run was taken from when it was declared dead
      * (store_lost_scheduler), named in the message of the try it had in flight; NULL: none. */
     const char *lost_sched;
+    /* Resuming on PostgreSQL: the tries of the run still in the workers' queue, adopted by
+     * this scheduler (store/wq.h wq_adopt): in flight, their results awaited, never counted
+     * as failed nor started again. */
+    const struct run_inflight *inflight;
+    size_t ninflight;
     run_progress_fn progress; /* may be NULL */
     void *progress_ud;
 };

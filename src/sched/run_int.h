@@ -60,8 +60,9 @@ struct engine {
     char *home;
     struct store_writer *w;
     struct sched sched;
-    struct admit *admit; /* owned: pools across schedulers (engine_opts.fence_id), or NULL */
-    int64_t sched_id;    /* engine_opts.fence_id */
+    struct admit *admit;   /* owned: pools across schedulers (engine_opts.fence_id), or NULL */
+    struct remote *remote; /* owned: tries run by workers (engine_opts.remote), or NULL */
+    int64_t sched_id;      /* engine_opts.fence_id */
     struct httptask_client *http; /* made on the first http or wait task */
     int http_max_per_host;        /* its limit per host (engine_opts) */
     bool gate_on_durable;
@@ -154,6 +155,8 @@ struct run_try {
     bool out_scratch;    /* out_path is in the scratch folder: removed with the try */
     struct httptask *ht; /* http task in flight, owned by httptask.c until its callback */
     struct waiter *wt;   /* wait task in flight, owned by waiter.c until its callback */
+    bool remote;         /* run by a worker (remote.c): none of the above is set */
+    bool kill_sent;      /* remote: its kill request (or withdrawal) is on its way */
 };
 
 /* How a try ended, whatever its kind. */
@@ -196,6 +199,7 @@ struct run_restore {
     size_t output_len;
     char *message; /* owned */
     int64_t scheduled_at_ms, queued_at_ms, started_at_ms, ended_at_ms;
+    bool inflight; /* its try is still in the workers' queue (adopted): wait for its result */
 };
 
 struct run {
@@ -414,6 +418,24 @@ void run__try_start(struct run *r, uint32_t ii);
 void run__claim_end(struct run *r, uint32_t ii);
 /* The instance (up_for_retry) is made ready again after delay_ms. */
 void run__retry_after(struct run *r, uint32_t ii, int64_t delay_ms);
+/* The try tr (in flight) is over: decides what e means (taking its strings), frees tr, pumps
+ * and closes the event's transaction, which the caller opened with run__cork. */
+void run__try_finish(struct run_try *tr, struct run_try_end *e);
+/* Instance ii's try (claimed, no executor holds it) fails at once with msg (taken). */
+void run__try_fail_now(struct run *r, uint32_t ii, char *msg);
+
+/* ---- remote.c: tries run by workers (remote.h) ---- */
+
+/* Hands instance ii's claimed try (durable, state queued) to the workers' queue: it stays
+ * 'queued' until a worker's 'running' result arrives. */
+void run__remote_start(struct run *r, uint32_t ii);
+/* Asks for instance ii's remote try to end (cancel): withdrawn if no worker claimed it yet
+ * (it ends killed then), else its worker is told to kill it and reports. */
+void run__remote_kill(struct run *r, uint32_t ii);
+/* Resuming: instance ii's try is in the workers' queue already (adopted): it is in flight. */
+void run__remote_adopt(struct run *r, uint32_t ii);
+/* Halting: instance ii's remote try is left to the next scheduler, nothing recorded. */
+void run__remote_forget(struct run *r, uint32_t ii);
 
 /* ---- between the engine and its runs ---- */
 

@@ -50,7 +50,7 @@
 
 static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e);
 
-static void run_fail_try_now(struct run *r, uint32_t ii, char *msg)
+void run__try_fail_now(struct run *r, uint32_t ii, char *msg)
 {
     struct run_try_end e = {.exit_code = -1, .message = msg};
     run_try_done(r, ii, &e);
@@ -129,7 +129,7 @@ int run__read_output(const char *path, char **out, size_t *len, char **msg)
 
 /* The common end of every try's completion callback (process, http, wait): the try is over,
  * decide what it means, then pump and close the event's transaction (opened by run__cork). */
-static void run_try_finish(struct run_try *tr, struct run_try_end *e)
+void run__try_finish(struct run_try *tr, struct run_try_end *e)
 {
     struct run *r = tr->r;
     uint32_t ii = tr->inst;
@@ -168,7 +168,7 @@ static void run_on_exit(void *ud, const struct spawn_result *res)
             tr->out_scratch = false; /* no file: nothing to remove */
         }
     }
-    run_try_finish(tr, &e);
+    run__try_finish(tr, &e);
 }
 
 char *run__exit_message(const struct spawn_result *res, int64_t timeout_ms)
@@ -282,7 +282,7 @@ static void run_start_shell(struct run *r, uint32_t ii, struct run_try *tr)
         run__log_append(tr->log_path, msg);
         buf_release(&cmd);
         run_try_free(tr);
-        run_fail_try_now(r, ii, msg);
+        run__try_fail_now(r, ii, msg);
         return;
     }
     run_strv env = {0}, owned = {0};
@@ -307,7 +307,7 @@ static void run_start_shell(struct run *r, uint32_t ii, struct run_try *tr)
     if (rc < 0) {
         run__log_append(tr->log_path, msg);
         run_try_free(tr);
-        run_fail_try_now(r, ii, msg);
+        run__try_fail_now(r, ii, msg);
         return;
     }
     in->pid = spawn_pid(tr->sp);
@@ -412,7 +412,7 @@ static void run_try_finish_logged(struct run_try *tr, struct run_try_end *e, cha
     run__cork(tr->r);
     run__log_append(tr->log_path, line);
     free(line);
-    run_try_finish(tr, e);
+    run__try_finish(tr, e);
 }
 
 static void run_on_http_done(void *arg, const struct httptask_result *res)
@@ -431,7 +431,7 @@ static void run_start_http(struct run *r, uint32_t ii, struct run_try *tr)
         run__log_append(tr->log_path, msg);
         run__http_call_release(&hc);
         run_try_free(tr);
-        run_fail_try_now(r, ii, msg);
+        run__try_fail_now(r, ii, msg);
         return;
     }
     run__log_append(tr->log_path, hc.line);
@@ -440,7 +440,7 @@ static void run_start_http(struct run *r, uint32_t ii, struct run_try *tr)
         /* Not expected (failures come through the callback), but never leave the try. */
         in->cur = NULL;
         run_try_free(tr);
-        run_fail_try_now(r, ii, xstrdup("cannot start the http request"));
+        run__try_fail_now(r, ii, xstrdup("cannot start the http request"));
     }
     run__http_call_release(&hc);
 }
@@ -510,7 +510,7 @@ static void run_start_wait(struct run *r, uint32_t ii, struct run_try *tr)
         run__log_append(tr->log_path, msg);
         run__wait_call_release(&wc);
         run_try_free(tr);
-        run_fail_try_now(r, ii, msg);
+        run__try_fail_now(r, ii, msg);
         return;
     }
     run__log_append(tr->log_path, wc.line);
@@ -520,7 +520,7 @@ static void run_start_wait(struct run *r, uint32_t ii, struct run_try *tr)
     if (rc < 0) {
         in->cur = NULL;
         run_try_free(tr);
-        run_fail_try_now(r, ii, xasprintf("cannot start the wait: %s", err_str(rc)));
+        run__try_fail_now(r, ii, xasprintf("cannot start the wait: %s", err_str(rc)));
         return;
     }
     /* A wait holds no slot while it waits (SPEC section 7). */
@@ -607,6 +607,10 @@ void run__try_start(struct run *r, uint32_t ii)
 {
     run__mark(r); /* a try that fails at once releases work */
     metrics_try_started();
+    if (r->e && r->e->remote) { /* a worker runs it (remote.c) */
+        run__remote_start(r, ii);
+        return;
+    }
     struct run_inst *in = run__inst_at(r, ii);
     const struct dag_task *t = &r->dag->tasks[in->task];
     int64_t now = when_now_ms();

@@ -512,8 +512,12 @@ int wq_adopt(struct store *s, int64_t sched_id, const char *run_id, struct wq_ki
     snprintf(id, sizeof id, "%" PRId64, sched_id);
     const char *p[] = {id, run_id};
     PGresult *res = NULL;
-    int r = pg__exec_params(wq_conn(s), "SELECT NULL, a_task, a_try FROM baram_wq_adopt($1, $2)", 2,
-                            p, "adopting a run's tries in flight", &res, e);
+    /* With the tries whose result waits in the inbox already: they ended (or were lost)
+     * after the run's last owner died, and their row is gone; their result comes, too. */
+    int r = pg__exec_params(wq_conn(s),
+                            "SELECT NULL, a_task, a_try FROM baram_wq_adopt($1, $2) UNION "
+                            "SELECT NULL, task_id, try_number FROM try_results WHERE run_id = $2",
+                            2, p, "adopting a run's tries in flight", &res, e);
     if (r < 0)
         return r;
     *rows = wq_keys(res, 0, run_id, n);

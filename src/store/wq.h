@@ -148,8 +148,9 @@ void wq_free_results(struct wq_result *v, size_t n);
 int wq_sweep(struct store *s, int64_t dead_after_ms, size_t *declared, struct err *e) WARN_UNUSED;
 
 /* Makes scheduler sched_id (active) the owner of run_id's rows handed to workers and returns
- * them (*rows malloc'd, *n; free with wq_free_kills): those tries are in flight, their result
- * will come; do not start them again. Other schedulers' rows of the run that were never
+ * them, with the tries of the run whose result waits in the inbox (*rows malloc'd, *n; free
+ * with wq_free_kills): those tries are in flight, their result will come; do not start them
+ * again. Other schedulers' rows of the run that were never
  * handed out are deleted. */
 int wq_adopt(struct store *s, int64_t sched_id, const char *run_id, struct wq_kill **rows,
              size_t *n, struct err *e) WARN_UNUSED;

@@ -45,18 +45,23 @@ class Daemon:
         self.rc = None
         sanitizers.log(log_path, self)
 
+    up = 'msg="scheduler up"'  # what the process logs once it is up
+
+    def argv(self):
+        return [BIN, self.cmd, "--dags", str(self.b.dags)] + self.args
+
     def start(self, wait_up=True, timeout=20.0):
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.mark = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.errf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([BIN, self.cmd, "--dags", str(self.b.dags)] + self.args,
+        self.proc = subprocess.Popen(self.argv(),
                                      cwd=str(self.b.dags), env=self.b.env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=self.errf)
         self.errf.close()
         self.rc = None
         if wait_up:
-            self.wait_log('msg="scheduler up"', timeout=timeout)
+            self.wait_log(self.up, timeout=timeout)
         return self
 
     @property
@@ -118,6 +123,17 @@ class Daemon:
         return ticks * 1000.0 / os.sysconf("SC_CLK_TCK")
 
 
+class Worker(Daemon):
+    """One `baram worker ARGS` process on b's home (PostgreSQL: it runs the tries that
+    `baram scheduler` processes hand out, SPEC section 12)."""
+
+    cmd = "worker"
+    up = 'msg="worker up"'
+
+    def argv(self):
+        return [BIN, self.cmd] + self.args
+
+
 class Daemons:
     def __init__(self, tmp_path):
         self.tmp = tmp_path
@@ -128,6 +144,12 @@ class Daemons:
         d = Daemon(b, args, self.tmp / log_name, cmd)
         self.all.append(d)
         return d.start(wait_up=wait_up)
+
+    def worker(self, b, *args, wait_up=True, log_name="worker.log"):
+        """Starts `baram worker ARGS` on b's home; returns it (a Daemon)."""
+        w = Worker(b, args, self.tmp / log_name)
+        self.all.append(w)
+        return w.start(wait_up=wait_up)
 
     def cleanup(self):
         for d in self.all:
