@@ -21,8 +21,10 @@ import * as pageDags from './page_dags.js';
 import * as pageDag from './page_dag.js';
 import * as pageRun from './page_run.js';
 import * as pageTask from './page_task.js';
+import * as pageWorkers from './page_workers.js';
 
-const PAGES = {login: pageLogin, dags: pageDags, dag: pageDag, run: pageRun, task: pageTask};
+const PAGES = {login: pageLogin, dags: pageDags, dag: pageDag, run: pageRun, task: pageTask,
+               workers: pageWorkers};
 
 let page = null;     /* the mounted page's handle */
 let pageKey = null;  /* route.key of the mounted page */
@@ -41,12 +43,17 @@ function header(route) {
         return;
     }
     const me = whoami();
-    liveDot = h('span', {class: 'live live-off', role: 'status', 'aria-live': 'off',
-                         title: 'live updates'}, 'connecting');
+    /* the Workers page polls the registry and opens no event stream: no live dot there */
+    liveDot = route.name === 'workers' ? null
+        : h('span', {class: 'live live-off', role: 'status', 'aria-live': 'off',
+                     title: 'live updates'}, 'connecting');
+    const navLink = (name, href, text) =>
+        h('a', {href, testid: 'nav-' + name,
+                class: route.name === name ? 'nav-link active' : 'nav-link',
+                'aria-current': route.name === name ? 'page' : null}, text);
     const nav = h('nav', {class: 'nav', 'aria-label': 'Main'},
-                  h('a', {href: link.dags(), testid: 'nav-dags',
-                          class: route.name === 'dags' ? 'nav-link active' : 'nav-link',
-                          'aria-current': route.name === 'dags' ? 'page' : null}, 'DAGs'));
+                  navLink('dags', link.dags(), 'DAGs'),
+                  navLink('workers', link.workers(), 'Workers'));
     const logoutButton = h('button', {type: 'button', class: 'btn btn-small', testid: 'logout',
                                       onclick: () => {
                                           logout(); /* revokes the token server-side */

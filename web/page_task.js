@@ -113,6 +113,9 @@ export function mount(root, route) {
                 ti.map_index !== null && ti.map_index !== undefined
                     ? fact('Map index', String(ti.map_index)) : null);
         replace(outBox,
+                ti.note && ti.state === 'queued'
+                    ? h('div', {class: 'banner banner-warn', role: 'note', testid: 'task-note'},
+                        ti.note) : null,
                 ti.message ? h('div', {class: 'banner banner-warn', role: 'note'},
                                h('strong', null, 'Message: '), ti.message) : null,
                 ti.output ? h('div', {class: 'card'},

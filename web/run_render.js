@@ -123,7 +123,9 @@ export function tiRow(ti, o) {
     return h('tr', {testid: 'task-row', 'data-task': id, 'data-state': st,
                     class: o.crit ? 'row-crit' : null},
              h('td', null, h('a', {testid: 'task-link', href: o.href}, id)),
-             h('td', null, badge(st)),
+             h('td', null, badge(st),
+               ti.note && st === 'queued'
+                   ? h('div', {class: 'ti-note small', testid: 'task-note'}, ti.note) : null),
              h('td', null, `${ti.try_number || 0}${ti.max_tries ? ' / ' + ti.max_tries : ''}`),
              h('td', null, timeEl(ti.started_at, fmt.time(ti.started_at))),
              h('td', null, fmt.duration(ti.duration_s)),

@@ -726,7 +726,17 @@ static void get_run(struct api_req *rq, struct api_resp *rs)
         db_problem(rs, err_msg(&se), r);
         return;
     }
+    json_t *notes = NULL;
+    r = runjson_notes(s, run.run_id, &notes, &se);
+    if (r < 0) {
+        store_free_tis(tis, n);
+        run_rec_release(&run);
+        db_problem(rs, err_msg(&se), r);
+        return;
+    }
     json_t *o = runjson_run(&run, tis, n);
+    runjson_set_notes(json_object_get(o, "tasks"), notes);
+    json_decref(notes);
     json_object_set_new(o, "queued_at", runjson_time(run.queued_at_ms));
     json_object_set_new(o, "hash", str_json(run.dag_hash));
     if (run.conf) {
@@ -754,7 +764,10 @@ static void get_tasks(struct api_req *rq, struct api_resp *rs)
         return;
     struct ti_rec *tis = NULL;
     size_t n = 0;
+    json_t *notes = NULL;
     int r = store_list_tis(s, run.run_id, &tis, &n, &se);
+    if (r == 0 && (r = runjson_notes(s, run.run_id, &notes, &se)) < 0)
+        store_free_tis(tis, n);
     run_rec_release(&run);
     if (r < 0) {
         db_problem(rs, err_msg(&se), r);
@@ -764,6 +777,8 @@ static void get_tasks(struct api_req *rq, struct api_resp *rs)
     for (size_t i = (size_t)offset; i < n && i < (size_t)(offset + limit); i++)
         json_array_append_new(a, runjson_ti(&tis[i]));
     store_free_tis(tis, n);
+    runjson_set_notes(a, notes);
+    json_decref(notes);
     api_json(rs, 200, list_obj("tasks", a, n));
 }
 
@@ -797,11 +812,16 @@ static void get_task(struct api_req *rq, struct api_resp *rs)
         return;
     struct try_rec *tries = NULL;
     size_t n = 0;
+    json_t *notes = NULL;
     int r = store_list_tries(s, run.run_id, ti.task_id, &tries, &n, &se);
+    if (r == 0)
+        r = runjson_notes(s, run.run_id, &notes, &se);
     if (r < 0) {
         db_problem(rs, err_msg(&se), r);
     } else {
         json_t *o = runjson_ti(&ti);
+        runjson_set_notes(o, notes);
+        json_decref(notes);
         json_object_set_new(o, "dag", str_json(run.dag_id));
         json_object_set_new(o, "run_id", str_json(run.run_id));
         json_t *a = json_array();

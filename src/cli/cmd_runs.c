@@ -32,6 +32,7 @@
 #include "cli/profile.h"
 #include "dag/dag.h"
 #include "ops/ops.h"
+#include "ops/runjson.h"
 #include "store/store.h"
 
 static const char usage[] =
@@ -125,18 +126,26 @@ static int runs_show(struct home *h, const char *run_id, bool json)
     struct ti_rec *tis = NULL;
     size_t n = 0;
     int ret = load_run(s, "runs show", run_id, &run, &tis, &n);
-    if (ret == EXIT_OK) {
-        if (json) {
-            json_t *o = out_run_json(&run, tis, n);
-            if (out_json_print(stdout, o) < 0)
-                ret = EXIT_FAILED;
-            json_decref(o);
-        } else {
-            out_run_table(stdout, &run, tis, n);
-        }
+    bool load_ok = ret == EXIT_OK;
+    json_t *notes = NULL;
+    struct err se = {0};
+    if (ret == EXIT_OK && runjson_notes(s, run.run_id, &notes, &se) < 0) {
+        fprintf(stderr, "baram runs show: %s\n", err_msg(&se));
+        ret = EXIT_FAILED;
+    } else if (ret == EXIT_OK && json) {
+        json_t *o = out_run_json(&run, tis, n);
+        runjson_set_notes(json_object_get(o, "tasks"), notes);
+        if (out_json_print(stdout, o) < 0)
+            ret = EXIT_FAILED;
+        json_decref(o);
+    } else if (ret == EXIT_OK) {
+        out_run_table(stdout, &run, tis, n, notes);
+    }
+    if (load_ok) {
         store_free_tis(tis, n);
         run_rec_release(&run);
     }
+    json_decref(notes);
     store_close(s);
     return ret;
 }

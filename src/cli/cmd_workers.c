@@ -29,8 +29,11 @@ static const char usage[] =
     "usage: baram workers list [--json]\n"
     "\n"
     "list: every scheduler and worker registered in the database, schedulers first: its name\n"
-    "(HOST:PID), role (scheduler or worker), host, pid, queues, slots, the tries running under\n"
-    "it, its state (active, draining, dead: silent past dead_after, or stopped) and when it\n"
+    "(HOST:PID unless --name), role (scheduler or worker), host, pid, the queues it takes\n"
+    "tries from, slots, the tries running under it (a worker: the tries it claimed; a\n"
+    "scheduler: the running task instances of its runs), its state (active; draining: SIGTERM\n"
+    "received, finishing its tries; DEAD: silent past worker.dead_after or\n"
+    "scheduler.dead_after, its tries retried elsewhere; stopped: exited cleanly) and when it\n"
     "started and last sent a heartbeat (UTC).\n"
     "  --json   print {\"workers\":[{\"name\",\"role\",\"hostname\",\"pid\",\"queues\",\"slots\",\n"
     "           \"running\",\"state\",\"started_at\",\"heartbeat_at\"}]}\n"
@@ -48,37 +51,63 @@ static void short_iso(const json_t *t, char *out, size_t cap)
     snprintf(out, cap, "%.10s %.8s", s, s + 11);
 }
 
+/* The queues of a registry object as "a,b" (into out). */
+static void queues_cell(const json_t *o, char *out, size_t cap)
+{
+    size_t i, len = 0;
+    json_t *q;
+    out[0] = 0;
+    json_array_foreach(json_object_get(o, "queues"), i, q)
+    {
+        int k = snprintf(out + len, cap - len, "%s%s", i ? "," : "", json_string_value(q));
+        if (k < 0 || (size_t)k >= cap - len)
+            break;
+        len += (size_t)k;
+    }
+    if (!out[0])
+        snprintf(out, cap, "-");
+}
+
+static int max_int(int a, int b)
+{
+    return a > b ? a : b;
+}
+
+/* One line per process; a dead one's state in capitals (DEAD) so that it stands out. */
 static void workers_table(const json_t *a)
 {
     if (json_array_size(a) == 0) {
         puts("no schedulers or workers registered");
         return;
     }
-    int wname = 4, whost = 4;
+    int wname = 4, whost = 4, wq = 6;
     size_t i;
     json_t *o;
+    char queues[256];
     json_array_foreach(a, i, o)
     {
-        int n = (int)strlen(json_string_value(json_object_get(o, "name")));
-        int h = (int)strlen(json_string_value(json_object_get(o, "hostname")));
-        wname = n > wname ? n : wname;
-        whost = h > whost ? h : whost;
+        wname = max_int(wname, (int)strlen(json_string_value(json_object_get(o, "name"))));
+        whost = max_int(whost, (int)strlen(json_string_value(json_object_get(o, "hostname"))));
+        queues_cell(o, queues, sizeof queues);
+        wq = max_int(wq, (int)strlen(queues));
     }
-    printf("%-*s  %-9s  %-*s  %7s  %5s  %7s  %-8s  %-19s  %s\n", wname, "NAME", "ROLE", whost,
-           "HOST", "PID", "SLOTS", "RUNNING", "STATE", "STARTED", "HEARTBEAT");
+    printf("%-*s  %-9s  %-*s  %7s  %-*s  %5s  %7s  %-8s  %-19s  %s\n", wname, "NAME", "ROLE", whost,
+           "HOST", "PID", wq, "QUEUES", "SLOTS", "RUNNING", "STATE", "STARTED", "HEARTBEAT");
     json_array_foreach(a, i, o)
     {
         char started[32], beat[32];
         short_iso(json_object_get(o, "started_at"), started, sizeof started);
         short_iso(json_object_get(o, "heartbeat_at"), beat, sizeof beat);
-        printf("%-*s  %-9s  %-*s  %7lld  %5lld  %7lld  %-8s  %-19s  %s\n", wname,
+        queues_cell(o, queues, sizeof queues);
+        const char *state = json_string_value(json_object_get(o, "state"));
+        printf("%-*s  %-9s  %-*s  %7lld  %-*s  %5lld  %7lld  %-8s  %-19s  %s\n", wname,
                json_string_value(json_object_get(o, "name")),
                json_string_value(json_object_get(o, "role")), whost,
                json_string_value(json_object_get(o, "hostname")),
-               (long long)json_integer_value(json_object_get(o, "pid")),
+               (long long)json_integer_value(json_object_get(o, "pid")), wq, queues,
                (long long)json_integer_value(json_object_get(o, "slots")),
                (long long)json_integer_value(json_object_get(o, "running")),
-               json_string_value(json_object_get(o, "state")), started, beat);
+               state && strcmp(state, "dead") == 0 ? "DEAD" : state, started, beat);
     }
 }
 

@@ -117,7 +117,18 @@ void out_runs_table(FILE *f, const struct run_rec *runs, size_t n)
     }
 }
 
-void out_run_table(FILE *f, const struct run_rec *run, const struct ti_rec *tis, size_t n)
+/* The STATE cell of an instance: its state, then its note (notes: runjson_notes) if any. */
+static void state_cell(const struct ti_rec *t, const json_t *notes, char *out, size_t cap)
+{
+    const char *note = json_string_value(json_object_get(notes, t->task_id));
+    if (note)
+        snprintf(out, cap, "%s (%s)", ti_state_name(t->state), note);
+    else
+        snprintf(out, cap, "%s", ti_state_name(t->state));
+}
+
+void out_run_table(FILE *f, const struct run_rec *run, const struct ti_rec *tis, size_t n,
+                   const json_t *notes)
 {
     char date[16], started[32], ended[32], dur[16];
     when_format_date(run->logical_at_ms, date, sizeof date);
@@ -127,14 +138,19 @@ void out_run_table(FILE *f, const struct run_rec *run, const struct ti_rec *tis,
     fprintf(f, "run      %s\ndag      %s\nstate    %s\ntype     %s\ndate     %s\n", run->run_id,
             run->dag_id, run_state_name(run->state), run_type_name(run->type), date);
     fprintf(f, "started  %s\nended    %s\nduration %s\n\n", started, ended, dur);
-    int wt = 4;
-    for (size_t i = 0; i < n; i++)
+    int wt = 4, ws = 15;
+    char cell[320];
+    for (size_t i = 0; i < n; i++) {
         wt = max_int(wt, (int)strlen(tis[i].task_id));
-    fprintf(f, "%-*s  %-15s  %5s  %4s  %-19s  %8s  %s\n", wt, "TASK", "STATE", "TRIES", "EXIT",
+        state_cell(&tis[i], notes, cell, sizeof cell);
+        ws = max_int(ws, (int)strlen(cell));
+    }
+    fprintf(f, "%-*s  %-*s  %5s  %4s  %-19s  %8s  %s\n", wt, "TASK", ws, "STATE", "TRIES", "EXIT",
             "STARTED", "DURATION", "MESSAGE");
     for (size_t i = 0; i < n; i++) {
         const struct ti_rec *t = &tis[i];
         char tries[24], code[16], st[32], d[16];
+        state_cell(t, notes, cell, sizeof cell);
         snprintf(tries, sizeof tries, "%d/%d", t->try_number, t->max_tries);
         if (t->exit_code >= 0 && t->try_number > 0)
             snprintf(code, sizeof code, "%d", t->exit_code);
@@ -145,8 +161,8 @@ void out_run_table(FILE *f, const struct run_rec *run, const struct ti_rec *tis,
         const char *msg = t->message ? t->message : "";
         /* Keep the table one line per task: cut a message at its first newline. */
         int mlen = (int)strcspn(msg, "\n");
-        fprintf(f, "%-*s  %-15s  %5s  %4s  %-19s  %8s  %.*s\n", wt, t->task_id,
-                ti_state_name(t->state), tries, code, st, d, mlen, msg);
+        fprintf(f, "%-*s  %-*s  %5s  %4s  %-19s  %8s  %.*s\n", wt, t->task_id, ws, cell, tries,
+                code, st, d, mlen, msg);
     }
 }
 

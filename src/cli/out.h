@@ -55,6 +55,7 @@ void out_no_such_run(FILE *f, struct store *s, const char *cmd, const char *run_
 
 /* Human tables. */
 void out_runs_table(FILE *f, const struct run_rec *runs, size_t n);
-void out_run_table(FILE *f, const struct run_rec *run, const struct ti_rec *tis, size_t n);
+void out_run_table(FILE *f, const struct run_rec *run, const struct ti_rec *tis, size_t n,
+                   const struct json_t *notes);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -234,6 +235,65 @@ int runjson_workers(struct store *s, json_t **out, struct err *e)
     store_free_nodes(v, n);
     *out = a;
     return 0;
+}
+
+const char *runjson_note(const char *queue, char *buf, size_t n)
+{
+    snprintf(buf, n, "no active worker listens on queue '%s'", queue ? queue : "default");
+    return buf;
+}
+
+int runjson_notes(struct store *s, const char *run_id, json_t **notes, struct err *e)
+{
+    *notes = NULL;
+    struct ti_unserved *v = NULL;
+    size_t n = 0;
+    int r = store_unserved_tis(s, run_id, &v, &n, e);
+    if (r < 0)
+        return r;
+    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++) {
+        char note[256];
+        json_object_set_new(o, v[i].task_id,
+                            str_or_null(runjson_note(v[i].queue, note, sizeof note)));
+    }
+    store_free_unserved(v, n);
+    *notes = o;
+    return 0;
+}
+
+/* One task instance object: its "note" when notes has one for id. */
+static void set_note(json_t *ti, const char *id, const json_t *notes)
+{
+    json_t *note = id ? json_object_get(notes, id) : NULL;
+    if (note)
+        json_object_set(ti, "note", note);
+}
+
+void runjson_set_notes(json_t *tasks, const json_t *notes)
+{
+    if (!tasks || !notes || json_object_size(notes) == 0)
+        return;
+    if (json_is_array(tasks)) {
+        size_t i;
+        json_t *ti;
+        json_array_foreach(tasks, i, ti)
+        {
+            set_note(ti, json_string_value(json_object_get(ti, "task_id")), notes);
+        }
+        return;
+    }
+    json_t *id = json_object_get(tasks, "task_id");
+    if (json_is_string(id)) {
+        set_note(tasks, json_string_value(id), notes);
+        return;
+    }
+    const char *key;
+    json_t *ti;
+    json_object_foreach(tasks, key, ti)
+    {
+        set_note(ti, key, notes);
+    }
 }
 
 json_t *runjson_next_run(struct store *s, const struct dag *dag)

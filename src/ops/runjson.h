@@ -68,6 +68,20 @@ struct json_t *runjson_next_run(struct store *s, const struct dag *dag);
 struct err;
 int runjson_workers(struct store *s, struct json_t **out, struct err *e) WARN_UNUSED;
 
+/* The note of a task instance that waits on a queue no active worker listens on (SPEC section
+ * 12): "no active worker listens on queue 'Q'", into buf (truncated to n, n >= 1); buf. */
+const char *runjson_note(const char *queue, char *buf, size_t n);
+
+/* The notes of run_id's task instances (store_unserved_tis: PostgreSQL only): 0 and *notes, a
+ * new object {TASK_ID: NOTE} ({} when none), or a negative code with *e filled. */
+int runjson_notes(struct store *s, const char *run_id, struct json_t **notes,
+                  struct err *e) WARN_UNUSED;
+
+/* Sets "note" from notes on the task instance objects of tasks that notes names: tasks is the
+ * run object's "tasks" (an object by task id), an array of runjson_ti objects, or one
+ * runjson_ti object. The others are left without "note". */
+void runjson_set_notes(struct json_t *tasks, const struct json_t *notes);
+
 /* An ISO 8601 time, or null when at_ms < 0. New reference. */
 struct json_t *runjson_time(int64_t at_ms);
 

@@ -113,6 +113,8 @@ int pg_reap_nodes(void *db, int64_t dead_after_ms, size_t *reaped, struct err *e
 int pg_live_schedulers(void *db, int64_t fresh_ms, const char *host, const char *home, int64_t *n,
                        struct err *e);
 int pg_lost_scheduler(void *db, const char *run_id, char **name, struct err *e);
+int pg_unserved_tis(void *db, const char *run_id, struct ti_unserved **out, size_t *n,
+                    struct err *e);
 int pg_claim_runs(void *db, int64_t id, int limit, size_t *claimed, struct err *e);
 int pg_take_run(void *db, int64_t id, const char *run_id, bool *taken, struct err *e);
 int pg_fence(void *db, int64_t id, struct err *e);

@@ -513,6 +513,23 @@ int store_lost_scheduler(struct store *s, const char *run_id, char **name, struc
     return s->be->lost_scheduler(s->db, run_id, name, e);
 }
 
+int store_unserved_tis(struct store *s, const char *run_id, struct ti_unserved **out, size_t *n,
+                       struct err *e)
+{
+    *out = NULL;
+    *n = 0;
+    return s->be->unserved_tis ? s->be->unserved_tis(s->db, run_id, out, n, e) : 0;
+}
+
+void store_free_unserved(struct ti_unserved *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free(v[i].task_id);
+        free(v[i].queue);
+    }
+    free(v);
+}
+
 int store_reap_nodes(struct store *s, int64_t dead_after_ms, size_t *reaped, struct err *e)
 {
     size_t k = 0;

@@ -401,6 +401,17 @@ int store_live_schedulers(struct store *s, int64_t fresh_ms, const char *host, c
  * home). PostgreSQL: migration 0008. */
 int store_lost_scheduler(struct store *s, const char *run_id, char **name,
                          struct err *e) WARN_UNUSED;
+/* The task instances of run_id that wait for a worker no one provides: queued, their try
+ * handed out in ti_queue (state 'queued', not claimed) on a queue that no active worker
+ * listens on. Each with its task_id and that queue, malloc'd in *out (free with
+ * store_free_unserved). None on SQLite (the scheduler runs every try itself). */
+struct ti_unserved {
+    char *task_id;
+    char *queue;
+};
+int store_unserved_tis(struct store *s, const char *run_id, struct ti_unserved **out, size_t *n,
+                       struct err *e) WARN_UNUSED;
+void store_free_unserved(struct ti_unserved *v, size_t n);
 /* Gives up to limit claimable runs (queued or running, run by a scheduler (owner NULL), owned
  * by no active scheduler; oldest queued first; rows another caller holds are skipped) to
  * scheduler id, and no more than its fair share: the claimable runs divided by the active

@@ -95,6 +95,9 @@ struct store_backend {
     int (*live_schedulers)(void *db, int64_t fresh_ms, const char *host, const char *home,
                            int64_t *n, struct err *e);
     int (*lost_scheduler)(void *db, const char *run_id, char **name, struct err *e);
+    /* Optional (NULL: none, a backend whose scheduler runs every try itself). */
+    int (*unserved_tis)(void *db, const char *run_id, struct ti_unserved **out, size_t *n,
+                        struct err *e);
     int (*claim_runs)(void *db, int64_t id, int limit, size_t *claimed, struct err *e);
     int (*take_run)(void *db, int64_t id, const char *run_id, bool *taken, struct err *e);
     int (*list_owned_runs)(void *db, int64_t id, struct run_rec **out, size_t *n, struct err *e);

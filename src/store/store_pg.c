@@ -1522,6 +1522,7 @@ const struct store_backend store__pg_backend = {
     .reap_nodes = pg_reap_nodes,
     .live_schedulers = pg_live_schedulers,
     .lost_scheduler = pg_lost_scheduler,
+    .unserved_tis = pg_unserved_tis,
     .claim_runs = pg_claim_runs,
     .take_run = pg_take_run,
     .list_owned_runs = pg_list_owned_runs,

@@ -147,20 +147,21 @@ int pg_node_stop(void *db, int64_t id, struct err *e)
         1, p, "record a stop", NULL, e);
 }
 
+/* A registry row's running tries: a scheduler's, the running instances of the runs it owns
+ * (whoever runs their tries); a worker's, the tries it claimed (index ti_queue_worker). */
+#define RUNNING_OF_W                                                                               \
+    "CASE WHEN w.role = 'scheduler' THEN (SELECT count(*) FROM task_instances t JOIN runs r "      \
+    "ON r.run_id = t.run_id WHERE r.sched_id = w.id AND t.state = 'running') "                     \
+    "ELSE (SELECT count(*) FROM ti_queue q WHERE q.worker_id = w.id AND q.state = 'running') END"
+
 int pg_list_nodes(void *db, struct node_rec **out, size_t *n, struct err *e)
 {
+    static const char sql[] =
+        "SELECT w.id, w.role, w.name, w.hostname, w.pid, "
+        "array_to_string(w.queues, ','), w.slots, w.state, " MS("w.started_at") ", " MS(
+            "w.heartbeat_at") ", " RUNNING_OF_W " FROM workers w ORDER BY w.role = 'worker', w.id";
     PGresult *res;
-    int r = nodes_exec(db,
-                       "SELECT w.id, w.role, w.name, w.hostname, w.pid, array_to_string(w.queues, "
-                       "','), w.slots, w.state, " MS("w.started_at") ", " MS(
-                           "w.heartbeat_at") ", "
-                                             "CASE WHEN w.role = 'scheduler' THEN (SELECT count(*) "
-                                             "FROM task_instances "
-                                             "t JOIN runs r ON r.run_id = t.run_id WHERE "
-                                             "r.sched_id = w.id AND t.state "
-                                             "= 'running') ELSE 0 END FROM workers w ORDER BY "
-                                             "w.role = 'worker', w.id",
-                       0, NULL, "read the schedulers and workers", &res, e);
+    int r = nodes_exec(db, sql, 0, NULL, "read the schedulers and workers", &res, e);
     if (r < 0)
         return r;
     int rows = PQntuples(res);
@@ -238,6 +239,34 @@ int pg_lost_scheduler(void *db, const char *run_id, char **name, struct err *e)
         return r;
     *name = PQntuples(res) ? get_text(res, 0, 0) : NULL;
     PQclear(res);
+    return 0;
+}
+
+int pg_unserved_tis(void *db, const char *run_id, struct ti_unserved **out, size_t *n,
+                    struct err *e)
+{
+    const char *p[] = {run_id};
+    PGresult *res;
+    /* Only rows handed out to workers (queued, not claimed): a 'scheduled' row still waits for
+     * its pool, which says nothing of workers. */
+    int r = nodes_exec(db,
+                       "SELECT q.task_id, q.queue FROM ti_queue q JOIN task_instances t ON "
+                       "t.run_id = q.run_id AND t.task_id = q.task_id WHERE q.run_id = $1 AND "
+                       "q.state = 'queued' AND t.state = 'queued' AND NOT EXISTS (SELECT 1 FROM "
+                       "workers w WHERE w.role = 'worker' AND w.state = 'active' AND q.queue = "
+                       "ANY (w.queues)) ORDER BY q.task_id",
+                       1, p, "read the queues without a worker", &res, e);
+    if (r < 0)
+        return r;
+    int rows = PQntuples(res);
+    struct ti_unserved *v = xcalloc(rows ? (size_t)rows : 1, sizeof(*v));
+    for (int i = 0; i < rows; i++) {
+        v[i].task_id = get_text(res, i, 0);
+        v[i].queue = get_text(res, i, 1);
+    }
+    PQclear(res);
+    *out = v;
+    *n = (size_t)rows;
     return 0;
 }
 

@@ -39,10 +39,10 @@ def test_workers_list_follows_a_scheduler(baram, daemons):
     table = baram("workers", "list")
     assert table.rc == 0, table
     head, row = table.out.splitlines()
-    assert head.split() == ["NAME", "ROLE", "HOST", "PID", "SLOTS", "RUNNING", "STATE", "STARTED",
-                            "HEARTBEAT"]
-    assert row.split()[:7] == [w["name"], "scheduler", w["hostname"], str(d.pid), str(w["slots"]),
-                               "1", "active"], table.out
+    assert head.split() == ["NAME", "ROLE", "HOST", "PID", "QUEUES", "SLOTS", "RUNNING", "STATE",
+                            "STARTED", "HEARTBEAT"]
+    assert row.split()[:8] == [w["name"], "scheduler", w["hostname"], str(d.pid), "default",
+                               str(w["slots"]), "1", "active"], table.out
     d.kill9()
     d2 = daemons(baram, "--grace", "0s", log_name="daemon2.log")
     ws = workers(baram)
@@ -51,3 +51,6 @@ def test_workers_list_follows_a_scheduler(baram, daemons):
     assert poll(lambda: workers(baram)[1]["running"] == 1, 10), (workers(baram), d2.log())
     assert d2.stop() == 0
     assert [x["state"] for x in workers(baram)] == ["dead", "stopped"]
+    # the dead one stands out in the table
+    rows = baram("workers", "list").out.splitlines()[1:]
+    assert [r.split()[7] for r in rows] == ["DEAD", "stopped"], rows

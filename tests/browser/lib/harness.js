@@ -112,10 +112,11 @@ class Baram {
         this.stderr = '';
         this.exit = null;
         this.tokens = new Map();
+        this.extraEnv = {}; /* for every command and the daemon (setup's env) */
     }
 
     env(extra = {}) {
-        const env = { ...process.env, BARAM_HOME: this.home, ...extra };
+        const env = { ...process.env, BARAM_HOME: this.home, ...this.extraEnv, ...extra };
         delete env.BARAM_PASSWORD;
         if (this.db)
             env.BARAM_DB = this.db.url;
@@ -210,6 +211,16 @@ class Baram {
                     '-c', `DROP DATABASE IF EXISTS ${this.db.name} WITH (FORCE)`],
                     { stdio: ['ignore', 'pipe', 'pipe'] });
         }
+    }
+
+    /* Runs one SQL statement on the home's store: psql on PostgreSQL, sqlite3 on the SQLite
+     * file; returns its output (rows as text). Times differ: pg and sqlite give each form. */
+    sql({ pg, sqlite }) {
+        if (this.db)
+            return execFileSync('psql', ['-h', this.db.sock, '-U', 'postgres', '-d', this.db.name,
+                '-qAt', '-v', 'ON_ERROR_STOP=1', '-c', pg], { encoding: 'utf8' });
+        return execFileSync('sqlite3', ['-bail', '-cmd', '.timeout 10000', path.join(this.home, 'baram.db'), sqlite],
+            { encoding: 'utf8' });
     }
 
     /* Kills the daemon if still running (cleanup after a failure); keeps the folder for a look. */
@@ -377,11 +388,13 @@ class Session {
 }
 
 /*
- * The common frame of a test: a Baram with dags and users, started; a Session on it.
+ * The common frame of a test: a Baram with dags and users (and env for its commands and
+ * daemon), started; a Session on it.
  * Registers cleanup with t.after. Returns {b, s}.
  */
-async function setup(t, browser, { name, dags = {}, users = [], viewport } = {}) {
+async function setup(t, browser, { name, dags = {}, users = [], viewport, env = {} } = {}) {
     const b = new Baram(name);
+    b.extraEnv = env;
     let s = null;
     t.after(async () => {
         // after a failure the daemon is still up: keep a picture and the page's problems
