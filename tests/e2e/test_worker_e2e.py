@@ -255,25 +255,41 @@ def worker_listen_backends(f):
     return [r[0] for r in rows if "baram_queued" in r[1] or "baram_worker_" in r[1]]
 
 
+def pickup_ms(f, run_id, task="one"):
+    """A task instance queued -> its process started (ms, the store's and the stamp's clocks
+    are this machine's)."""
+    (queued_ms,) = f.db("SELECT queued_at FROM task_instances WHERE run_id = ? AND "
+                        "task_id = ?", run_id, task)[0]
+    (start,) = [s for s in f.stamped("s", task) if s[5] >= queued_ms] or [None]
+    assert start, (run_id, f.stamped())
+    return start[5] - queued_ms
+
+
 @pytest.mark.pg_only
 def test_worker_listen_connection_terminated_next_task_within_1s(workers):
     f = workers
     f.write("pick.yaml", PICK_DAG)
     f.scheduler()
-    f.worker("listener", slots=2)
+    w = f.worker("listener", slots=2)
     (pid,) = wait_until(lambda: worker_listen_backends(f), 10, "the worker LISTENs")
     f.db("SELECT pg_terminate_backend(?)", pid)
-    # it listens again, on a new connection
-    wait_until(lambda: [p for p in worker_listen_backends(f) if p != pid], 10,
-               "a new LISTEN connection")
-    for i in range(3):
+    # the next task is picked up within 1 s, whatever the worker knows of its connection yet
+    run_id = f.trigger("pick")
+    assert wait_run(f.b, run_id, timeout=15)["state"] == "success"
+    took = [pickup_ms(f, run_id)]
+    assert took[0] < 1000, took
+    # it listens again, on a new connection, at once (not at its next check, 10 s on)
+    assert poll(lambda: [p for p in worker_listen_backends(f) if p != pid], 3), (
+        "no new LISTEN connection within 3 s", pid, w.log(),
+        f.db("SELECT pid, query FROM pg_stat_activity WHERE datname = current_database()"))
+    # and is woken by notifications again: pickups in milliseconds (8-25 ms here), not by
+    # its polls (100-400 ms here): 4 of 5 below 100 ms by polling alone is 1 chance in 150
+    for i in range(5):
+        f.stamps.write_text("")
         run_id = f.trigger("pick")
-        o = wait_run(f.b, run_id, timeout=15)
-        assert o["state"] == "success", o
-        (queued_ms,) = f.db("SELECT queued_at FROM task_instances WHERE run_id = ? AND "
-                            "task_id = 'one'", run_id)[0]
-        start_ms = f.stamped("s")[i][5]
-        assert start_ms - queued_ms < 1000, (i, start_ms - queued_ms)
+        assert wait_run(f.b, run_id, timeout=15)["state"] == "success"
+        took.append(pickup_ms(f, run_id))
+    assert max(took) < 1000 and len([t for t in took[1:] if t < 100]) >= 4, (took, w.log())
 
 
 # ---- PostgreSQL restarted mid-run -------------------------------------------------------
