@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, Baram, db_query, remove_scratch, sanitizers
+import daemon_util
+from conftest import Baram, db_query, remove_scratch
 from daemon_util import Daemon, poll
 
 # A task's command: one line "<BARAM_TASK> <BARAM_TRY> <BARAM_WORKER> <pid> <ms since epoch>"
@@ -42,36 +43,20 @@ class Scheduler(Daemon):
     cmd = "scheduler"
 
 
-class Worker:
-    """One `baram worker` process on a home (a Baram), its stderr going to log_path."""
+class Worker(daemon_util.Worker):
+    """One `baram worker --name NAME ARGS` process on a home (a Baram), its stderr going to
+    log_path; up once its registry row is active (not only its "worker up" line)."""
 
     def __init__(self, fleet, b, name, args, log_path):
+        super().__init__(b, ["--name", name] + list(args), Path(log_path))
         self.fleet = fleet
-        self.b = b
         self.name = name
-        self.args = [str(a) for a in args]
-        self.log_path = Path(log_path)
-        self.proc = None
-        self.rc = None
-        self.mark = 0
-        sanitizers.log(self.log_path, self)
 
     def start(self, wait_up=True, timeout=20.0):
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.mark = self.log_path.stat().st_size if self.log_path.exists() else 0
-        with open(self.log_path, "ab") as errf:
-            self.proc = subprocess.Popen([BIN, "worker", "--name", self.name] + self.args,
-                                         cwd=str(self.b.dags), env=self.b.env,
-                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=errf)
-        self.rc = None
+        super().start(wait_up=False)
         if wait_up:
             self.wait_state("active", timeout)
         return self
-
-    @property
-    def pid(self):
-        return self.proc.pid
 
     def row(self):
         """This process's registry row: (id, state, slots, queues as text, log_url), or None."""
@@ -106,37 +91,8 @@ class Worker:
         return self.fleet.db("SELECT run_id, task_id, try_number FROM ti_queue WHERE "
                              "worker_id = ? AND state = 'running' ORDER BY task_id", r[0])
 
-    def log(self):
-        """stderr of this worker (this start only)."""
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(self.mark)
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def assert_alive(self):
-        assert self.alive(), "worker %s died (rc %s):\n%s" % (self.name, self.proc.returncode,
-                                                             self.log())
-
     def send(self, sig):
         self.proc.send_signal(sig)
-
-    def stop(self, sig=signal.SIGTERM, timeout=30.0):
-        """Sends sig and waits for the exit; returns the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            self.rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("worker %s did not stop within %.0fs of signal %d:\n%s"
-                                 % (self.name, timeout, sig, self.log()))
-        return self.rc
 
     def wait_exit(self, timeout=30.0):
         """Waits for the exit (no signal sent); returns the exit code."""
@@ -145,11 +101,6 @@ class Worker:
         except subprocess.TimeoutExpired:
             raise AssertionError("worker %s still running after %.0fs:\n%s"
                                  % (self.name, timeout, self.log()))
-        return self.rc
-
-    def kill9(self):
-        self.proc.kill()
-        self.rc = self.proc.wait(10)
         return self.rc
 
 
@@ -229,7 +180,7 @@ class Fleet:
 
     def restart(self, w, wait_up=True):
         """A new process for the worker w (same name, home and arguments)."""
-        n = Worker(self, w.b, w.name, w.args, w.log_path)
+        n = Worker(self, w.b, w.name, w.args[2:], w.log_path)
         self.workers.append(n)
         return n.start(wait_up=wait_up)
 
