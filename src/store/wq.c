@@ -154,6 +154,34 @@ void wq_free_claimed(struct wq_claimed *v, size_t n)
     free(v);
 }
 
+/* Appends the claimed rows of res (columns col..col+3: run, task, try, spec; rows whose run
+ * is NULL skipped) to *out. */
+static void wq_claimed_fill(const PGresult *res, int col, struct wq_claimed **out, size_t *n)
+{
+    int k = PQntuples(res), m = 0;
+    for (int i = 0; i < k; i++)
+        m += !PQgetisnull(res, i, col);
+    if (m == 0)
+        return;
+    *out = xcalloc((size_t)m, sizeof **out);
+    for (int i = 0; i < k; i++) {
+        if (PQgetisnull(res, i, col))
+            continue;
+        struct wq_claimed *c = &(*out)[(*n)++];
+        c->run_id = wq_dup(res, i, col);
+        c->task_id = wq_dup(res, i, col + 1);
+        c->try_number = (int)wq_num(res, i, col + 2);
+        c->spec = wq_dup(res, i, col + 3);
+    }
+}
+
+/* The finish (and claim) of wq_finish, wq_claim and wq_finish_claim in one statement: the
+ * finish of v[0..n) when n > 0, then a claim of up to max when queues is not NULL. */
+static int wq_finish_claim_run(struct store *s, int64_t worker_id, const char *worker_name,
+                               const struct wq_end *v, size_t n, bool *accepted,
+                               const char *const *queues, size_t nqueues, int max,
+                               struct wq_claimed **out, size_t *nout, struct err *e);
+
 int wq_claim(struct store *s, int64_t worker_id, const char *worker_name, const char *const *queues,
              size_t nqueues, int max, struct wq_claimed **out, size_t *n, struct err *e)
 {
@@ -163,33 +191,8 @@ int wq_claim(struct store *s, int64_t worker_id, const char *worker_name, const 
         return wq_nosup(e);
     if (max <= 0 || nqueues == 0)
         return 0;
-    struct buf q;
-    buf_init(&q, BUF_NO_MAX);
-    for (size_t i = 0; i < nqueues; i++)
-        pg__arr_str(&q, queues[i]);
-    char id[24], mx[24];
-    snprintf(id, sizeof id, "%" PRId64, worker_id);
-    snprintf(mx, sizeof mx, "%d", max);
-    const char *p[] = {id, worker_name, pg__arr_end(&q), mx};
-    PGresult *res = NULL;
-    int r = pg__exec_params(wq_conn(s), "SELECT * FROM baram_wq_claim($1, $2, $3::text[], $4::int)",
-                            4, p, "claiming tries", &res, e);
-    buf_release(&q);
-    if (r < 0)
-        return r;
-    int k = PQntuples(res);
-    if (k > 0) {
-        *out = xcalloc((size_t)k, sizeof **out);
-        for (int i = 0; i < k; i++) {
-            (*out)[i].run_id = wq_dup(res, i, 0);
-            (*out)[i].task_id = wq_dup(res, i, 1);
-            (*out)[i].try_number = (int)wq_num(res, i, 2);
-            (*out)[i].spec = wq_dup(res, i, 3);
-        }
-        *n = (size_t)k;
-    }
-    PQclear(res);
-    return 0;
+    return wq_finish_claim_run(s, worker_id, worker_name, NULL, 0, NULL, queues, nqueues, max, out,
+                               n, e);
 }
 
 /* ---- finish ---- */
@@ -257,22 +260,31 @@ static void wq_blob_add(struct buf *blob, struct buf *off, struct buf *len, cons
     WQ_ADD(buf_add(blob, p, n));
 }
 
-static const char sql_finish[] =
-    "SELECT * FROM baram_wq_finish($1, $2::text[], $3::text[], $4::int[], $5::int[], $6::int[], "
-    "$7::bool[], $8::bool[], $9::bool[], $10::int8[], $11::text[], $12::int[], $13::int[], "
-    "$14::int[], $15::int[], $16::bytea)";
+/* The finish's arguments $1..$16: the worker, 14 arrays, the blob of outputs and logs. */
+#define WQ_SQL_FINISH                                                                              \
+    "baram_wq_finish($1, $2::text[], $3::text[], $4::int[], $5::int[], $6::int[], $7::bool[], "    \
+    "$8::bool[], $9::bool[], $10::int8[], $11::text[], $12::int[], $13::int[], $14::int[], "       \
+    "$15::int[], $16::bytea)"
+/* The claim's: $1 (the worker), then its name, queues and max. */
+#define WQ_SQL_CLAIM(name, queues, max)                                                            \
+    "baram_wq_claim($1, " name ", " queues "::text[], " max "::int)"
 
-enum { WQ_FIN_ARRAYS = 14 };
+/* Finish only: the positions accepted. Claim only, or both (finish first: its rows go, then
+ * the claim fills the slots they freed; UNION ALL runs its branches in order): a row is a
+ * position (column 0) or a claimed try (columns 1-4). */
+static const char sql_finish[] = "SELECT f FROM " WQ_SQL_FINISH " AS f";
+static const char sql_claim[] = "SELECT NULL::int, c.* FROM " WQ_SQL_CLAIM("$2", "$3", "$4") " c";
+static const char sql_finish_claim[] =
+    "SELECT f, NULL, NULL, NULL::int, NULL FROM " WQ_SQL_FINISH " AS f UNION ALL "
+    "SELECT NULL, c.* FROM " WQ_SQL_CLAIM("$17", "$18", "$19") " c";
 
-int wq_finish(struct store *s, int64_t worker_id, const struct wq_end *v, size_t n, bool *accepted,
-              struct err *e)
+enum { WQ_FIN_ARRAYS = 14, WQ_MAX_PARAMS = 19 };
+
+static int wq_finish_claim_run(struct store *s, int64_t worker_id, const char *worker_name,
+                               const struct wq_end *v, size_t n, bool *accepted,
+                               const char *const *queues, size_t nqueues, int max,
+                               struct wq_claimed **out, size_t *nout, struct err *e)
 {
-    for (size_t i = 0; i < n; i++)
-        accepted[i] = false;
-    if (!wq_supported(s))
-        return wq_nosup(e);
-    if (n == 0)
-        return 0;
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
         total += (v[i].output ? v[i].output_len : 0) + (v[i].log ? v[i].log_len : 0);
@@ -282,9 +294,10 @@ int wq_finish(struct store *s, int64_t worker_id, const struct wq_end *v, size_t
                        "finishing %zu tries: %zu bytes of logs and outputs in one "
                        "batch (at most 1 GiB)",
                        n, total);
-    struct buf a[WQ_FIN_ARRAYS], blob;
+    struct buf a[WQ_FIN_ARRAYS], blob, q;
     wq_bufs_init(a, WQ_FIN_ARRAYS);
     buf_init(&blob, BUF_NO_MAX);
+    buf_init(&q, BUF_NO_MAX);
     for (size_t i = 0; i < n; i++) {
         pg__arr_str(&a[0], v[i].run_id);
         pg__arr_str(&a[1], v[i].task_id);
@@ -301,26 +314,73 @@ int wq_finish(struct store *s, int64_t worker_id, const struct wq_end *v, size_t
         wq_blob_add(&blob, &a[10], &a[11], v[i].output, v[i].output_len);
         wq_blob_add(&blob, &a[12], &a[13], v[i].log, v[i].log_len);
     }
-    char id[24];
+    for (size_t i = 0; queues && i < nqueues; i++)
+        pg__arr_str(&q, queues[i]);
+    char id[24], mx[24];
     snprintf(id, sizeof id, "%" PRId64, worker_id);
-    const char *p[16] = {id};
-    int lens[16] = {0}, fmts[16] = {0};
-    for (size_t i = 0; i < WQ_FIN_ARRAYS; i++)
-        p[i + 1] = pg__arr_end(&a[i]);
-    p[15] = blob.data;
-    lens[15] = (int)blob.len;
-    fmts[15] = 1; /* binary: the bytes as they are */
+    snprintf(mx, sizeof mx, "%d", max);
+    const char *p[WQ_MAX_PARAMS] = {id};
+    int lens[WQ_MAX_PARAMS] = {0}, fmts[WQ_MAX_PARAMS] = {0};
+    int np = 1;
+    const char *sql = sql_claim, *what = "claiming tries";
+    if (n > 0) {
+        for (size_t i = 0; i < WQ_FIN_ARRAYS; i++)
+            p[np++] = pg__arr_end(&a[i]);
+        p[np] = blob.data;
+        lens[np] = (int)blob.len;
+        fmts[np++] = 1; /* binary: the bytes as they are */
+        sql = queues ? sql_finish_claim : sql_finish;
+        what = "reporting the ends of tries";
+    }
+    if (queues) {
+        p[np++] = worker_name;
+        p[np++] = pg__arr_end(&q);
+        p[np++] = mx;
+    }
     PGconn *c = wq_conn(s);
-    PGresult *res = PQexecParams(c, sql_finish, 16, NULL, p, lens, fmts, 0);
+    PGresult *res = PQexecParams(c, sql, np, NULL, p, lens, fmts, 0);
     wq_bufs_release(a, WQ_FIN_ARRAYS);
     buf_release(&blob);
+    buf_release(&q);
     int r = 0;
-    if (PQresultStatus(res) != PGRES_TUPLES_OK)
-        r = pg__fail(c, res, "reporting the ends of tries", e);
-    else
-        wq_positions(res, accepted, n);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        r = pg__fail(c, res, what, e);
+    } else {
+        if (n > 0)
+            wq_positions(res, accepted, n);
+        if (queues)
+            wq_claimed_fill(res, 1, out, nout);
+    }
     PQclear(res);
     return r;
+}
+
+int wq_finish(struct store *s, int64_t worker_id, const struct wq_end *v, size_t n, bool *accepted,
+              struct err *e)
+{
+    for (size_t i = 0; i < n; i++)
+        accepted[i] = false;
+    if (!wq_supported(s))
+        return wq_nosup(e);
+    if (n == 0)
+        return 0;
+    return wq_finish_claim_run(s, worker_id, NULL, v, n, accepted, NULL, 0, 0, NULL, NULL, e);
+}
+
+int wq_finish_claim(struct store *s, int64_t worker_id, const char *worker_name,
+                    const struct wq_end *v, size_t n, bool *accepted, const char *const *queues,
+                    size_t nqueues, int max, struct wq_claimed **out, size_t *nout, struct err *e)
+{
+    for (size_t i = 0; i < n; i++)
+        accepted[i] = false;
+    *out = NULL;
+    *nout = 0;
+    if (!wq_supported(s))
+        return wq_nosup(e);
+    if (max <= 0 || nqueues == 0)
+        return n == 0 ? 0 : wq_finish(s, worker_id, v, n, accepted, e);
+    return wq_finish_claim_run(s, worker_id, worker_name, v, n, accepted, queues, nqueues, max, out,
+                               nout, e);
 }
 
 /* ---- heartbeat ---- */
@@ -411,9 +471,13 @@ void wq_free_results(struct wq_result *v, size_t n)
     free(v);
 }
 
+/* Rows a worker's claim or finish holds are skipped, never waited for (a wait could close a
+ * lock cycle with a finish of several rows): that transaction notifies at its commit, and
+ * the next take gets them. */
 static const char sql_take[] =
-    "WITH t AS (DELETE FROM try_results r USING runs WHERE r.run_id = runs.run_id "
-    "AND runs.sched_id = $1 RETURNING r.*) "
+    "WITH t AS (DELETE FROM try_results r WHERE (r.run_id, r.task_id, r.try_number) IN ("
+    "SELECT x.run_id, x.task_id, x.try_number FROM try_results x JOIN runs ON runs.run_id = "
+    "x.run_id WHERE runs.sched_id = $1 FOR UPDATE OF x SKIP LOCKED) RETURNING r.*) "
     "SELECT run_id, task_id, try_number, phase, worker, "
     "(extract(epoch FROM started_at) * 1000)::int8, (extract(epoch FROM ended_at) * 1000)::int8, "
     "exit_code, term_signal, timed_out, killed, met, hold_ms, message, output "

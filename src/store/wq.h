@@ -99,6 +99,14 @@ struct wq_end {
 int wq_finish(struct store *s, int64_t worker_id, const struct wq_end *v, size_t n, bool *accepted,
               struct err *e) WARN_UNUSED;
 
+/* wq_finish of v[0..n), then wq_claim of up to max, in one round trip and one transaction:
+ * a worker whose tries ended reports them and fills the slots they freed at once. Either part
+ * may be empty (n 0: a claim; max 0: a finish). */
+int wq_finish_claim(struct store *s, int64_t worker_id, const char *worker_name,
+                    const struct wq_end *v, size_t n, bool *accepted, const char *const *queues,
+                    size_t nqueues, int max, struct wq_claimed **out, size_t *nout,
+                    struct err *e) WARN_UNUSED;
+
 struct wq_kill {
     char *run_id, *task_id;
     int try_number;

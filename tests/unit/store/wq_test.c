@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,6 +324,57 @@ static void test_round_trip(void **state)
     PQfinish(l);
     store_close(sc);
     store_close(wk);
+}
+
+/* A worker reports ends and fills the freed slots in one call: the fence holds for the
+ * finish part, the claim part takes the next tries, the owner is notified once. */
+static void test_finish_claim_one_call(void **state)
+{
+    (void)state;
+    struct store *s = open_ok();
+    int64_t sid = sched_new(s, "s1"), w1 = worker_new(s, "w1", "{default}");
+    int64_t w2 = worker_new(s, "w2", "{default}");
+    run_new(s, "r", sid);
+    struct wq_item it[] = {{"r", "a", 1, "default", NULL, 4, spec},
+                           {"r", "b", 1, "default", NULL, 3, spec},
+                           {"r", "c", 1, "default", NULL, 2, spec},
+                           {"r", "d", 1, "default", NULL, 1, spec}};
+    submit_ok(s, sid, it, 4);
+    assert_int_equal(claim_n(s, w1, "w1", "default", 1), 1); /* a */
+    assert_int_equal(claim_n(s, w2, "w2", "default", 1), 1); /* b */
+    char ch[64];
+    snprintf(ch, sizeof ch, "baram_sched_%lld", (long long)sid);
+    const char *chans[] = {ch};
+    PGconn *l = listener(chans, 1);
+    struct wq_end ends[2] = {end_of("r", "a", 1), end_of("r", "b", 1)}; /* b is not w1's */
+    ends[0].log = "A";
+    ends[0].log_len = 1;
+    bool acc[2] = {false, true};
+    struct wq_claimed *c = NULL;
+    size_t n = 0;
+    const char *qs[] = {"default"};
+    struct err e = {0};
+    assert_int_equal(wq_finish_claim(s, w1, "w1", ends, 2, acc, qs, 1, 8, &c, &n, &e), 0);
+    assert_true(acc[0]);
+    assert_false(acc[1]);
+    assert_int_equal(n, 2);
+    assert_string_equal(c[0].task_id, "c");
+    assert_string_equal(c[1].task_id, "d");
+    wq_free_claimed(c, n);
+    char got[256];
+    assert_int_equal(notified(l, got, sizeof got), 1);
+    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue WHERE task_id = 'a'"), 0);
+    assert_int_equal(sql_num(s, "SELECT count(*) FROM try_logs"), 1);
+    /* either part may be empty */
+    assert_int_equal(wq_finish_claim(s, w1, "w1", NULL, 0, NULL, qs, 1, 8, &c, &n, &e), 0);
+    assert_int_equal(n, 0);
+    assert_null(c);
+    struct wq_end endc = end_of("r", "c", 1);
+    assert_int_equal(wq_finish_claim(s, w1, "w1", &endc, 1, acc, qs, 1, 0, &c, &n, &e), 0);
+    assert_true(acc[0]);
+    assert_int_equal(n, 0);
+    PQfinish(l);
+    store_close(s);
 }
 
 /* A claim takes only its queues, at most max, priority first then the longest queued; a
@@ -655,6 +707,121 @@ static void test_take_results_only_owner(void **state)
     store_close(s);
 }
 
+/* The inbox's consumer never waits for a row a worker's transaction holds (it takes the
+ * others; the worker's commit notifies, and the next take gets it): waiting could close a
+ * lock cycle with a finish of several rows (40P01). */
+static void test_take_skips_locked_rows(void **state)
+{
+    (void)state;
+    struct store *s = open_ok(), *w = open_ok();
+    int64_t sid = sched_new(s, "s"), wid = worker_new(s, "w", "{default}");
+    run_new(s, "r", sid);
+    struct wq_item it[] = {{"r", "a", 1, "default", NULL, 2, spec},
+                           {"r", "b", 1, "default", NULL, 1, spec}};
+    submit_ok(s, sid, it, 2);
+    assert_int_equal(claim_n(w, wid, "w", "default", 8), 2);
+    sql_num(w, "BEGIN");
+    sql_num(w, "SELECT 1 FROM try_results WHERE task_id = 'a' FOR UPDATE");
+    sql_num(s, "SET lock_timeout = '2s'"); /* a wait would fail the take */
+    struct inbox in = {0};
+    take_ok(s, sid, &in);
+    assert_int_equal(in.n, 1);
+    assert_string_equal(in.v[0].task_id, "b");
+    inbox_free(&in);
+    sql_num(w, "COMMIT");
+    take_ok(s, sid, &in);
+    assert_int_equal(in.n, 1);
+    assert_string_equal(in.v[0].task_id, "a");
+    inbox_free(&in);
+    store_close(s);
+    store_close(w);
+}
+
+struct stress {
+    int64_t sched, worker;
+    int n;
+    atomic_int ended;
+    int rc;
+    struct err e;
+};
+
+static void *stress_worker(void *arg)
+{
+    struct stress *x = arg;
+    struct store *s = testdb_open("q");
+    const char *qs[] = {"default"};
+    struct wq_end ends[8];
+    bool acc[8];
+    struct wq_claimed *c = NULL;
+    size_t n = 0;
+    while (atomic_load(&x->ended) < x->n && x->rc == 0) {
+        for (size_t i = 0; i < n; i++)
+            ends[i] = end_of(c[i].run_id, c[i].task_id, c[i].try_number);
+        struct wq_claimed *next = NULL;
+        size_t nnext = 0;
+        if (wq_finish_claim(s, x->worker, "w", ends, n, acc, qs, 1, 8, &next, &nnext, &x->e) < 0)
+            x->rc = -1;
+        wq_free_claimed(c, n);
+        c = next;
+        n = nnext;
+        if (n == 0)
+            usleep(1000);
+    }
+    wq_free_claimed(c, n);
+    store_close(s);
+    return NULL;
+}
+
+/* A worker finishing and claiming batches while its scheduler drains the inbox as fast as
+ * it can: every end arrives once, and no transaction fails (no deadlock). */
+static void test_finish_and_take_concurrently(void **state)
+{
+    (void)state;
+    enum { N = 3000, BATCH = 64 };
+    struct store *s = open_ok();
+    struct stress x = {0};
+    x.sched = sched_new(s, "s");
+    x.worker = worker_new(s, "w", "{default}");
+    x.n = N;
+    run_new(s, "r", x.sched);
+    static char names[N][16];
+    struct wq_item it[BATCH];
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, stress_worker, &x), 0);
+    int submitted = 0, ended = 0, running = 0;
+    struct err e = {0};
+    while (ended < N && x.rc == 0) {
+        int k = 0;
+        for (; k < BATCH && submitted < N; k++, submitted++) {
+            snprintf(names[submitted], sizeof names[submitted], "t%d", submitted);
+            it[k] = (struct wq_item){"r", names[submitted], 1, "default", NULL, 1, spec};
+        }
+        if (k > 0)
+            submit_ok(s, x.sched, it, (size_t)k);
+        struct wq_result *r = NULL;
+        size_t nr = 0;
+        if (wq_take_results(s, x.sched, &r, &nr, &e) < 0) {
+            atomic_store(&x.ended, N);
+            pthread_join(th, NULL);
+            fail_msg("wq_take_results: %s", e.msg);
+        }
+        for (size_t i = 0; i < nr; i++) {
+            ended += r[i].phase == WQ_ENDED;
+            running += r[i].phase == WQ_RUNNING;
+        }
+        wq_free_results(r, nr);
+        atomic_store(&x.ended, ended);
+    }
+    pthread_join(th, NULL);
+    if (x.rc != 0)
+        fail_msg("the worker: %s", x.e.msg);
+    assert_int_equal(ended, N);
+    assert_true(running <= N);
+    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue"), 0);
+    assert_int_equal(sql_num(s, "SELECT count(*) FROM try_results"), 0);
+    store_close(s);
+}
+
 /* A scheduler dies with tries on workers: the admission round's clean-up (another
  * scheduler's) keeps the rows handed out, the adopter takes them (in flight) and gets their
  * results; the dead one's rows never handed out go. */
@@ -853,12 +1020,15 @@ int main(void)
 {
     const struct CMUnitTest pg[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_finish_claim_one_call, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_claim_queues_max_priority, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_two_claimers_disjoint, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_finish_fenced, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_sweep_lost_idempotent, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_withdraw_and_kill_list, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_take_results_only_owner, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_take_skips_locked_rows, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_finish_and_take_concurrently, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_dead_scheduler_rows_kept_and_adopted, setup,
                                         testdb_teardown),
         cmocka_unit_test_setup_teardown(test_round_leaves_submitted_rows, setup, testdb_teardown),
