@@ -12,8 +12,8 @@
  * own dag and id (never from the URL), checked to stay under HOME/logs; a try
  * without a local file (run by a worker elsewhere, PostgreSQL) is read from the
  * store's copy or from its worker (ops/trylog.h) with a short-lived token made
- * for the caller. TODO(spec): asking a worker blocks this thread for up to
- * TRYLOG_TIMEOUT_MS when the worker does not answer.
+ * for the caller. Asking a worker that does not answer holds this thread for
+ * TRYLOG_TIMEOUT_MS, at most once per worker every few seconds (trylog.c).
  *
  * Handlers run on the server's threads (api.h: threading); they keep no
  * state between requests but the DAG list's cache, which is the server's

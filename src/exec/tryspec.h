@@ -76,7 +76,7 @@ struct tryspec {
 };
 
 /* The spec as compact JSON: malloc'd, NUL-terminated (free() it). NULL only when s breaks
- * this header's contract (a required string NULL, a negative count...). */
+ * this header's contract (a required string NULL, a count without its array). */
 char *tryspec_encode(const struct tryspec *s);
 
 /* Reads len bytes of json into *out (zeroed first; tryspec_release it on success only).
