@@ -6,8 +6,9 @@
  * Ctrl-C drains it: no new claims, running tries get --grace, then the rest
  * is killed and reported, and it exits 0.
  *
- * Exit 0 after a clean stop, 2 for bad flags or config, for SQLite (there
- * `baram standalone` runs the tasks) and for a database it cannot use.
+ * Exit 0 after a clean stop, 1 when it cannot start (the log server's port
+ * is taken), 2 for bad flags or config, for SQLite (there `baram standalone`
+ * runs the tasks) and for a database it cannot use.
  * Main thread.
  */
 #include "cli/cmd.h"
@@ -56,7 +57,8 @@ static const char usage[] =
     "the bytes of a try's log kept in the database, its end if longer).\n"
     "Runs in the foreground and logs to stderr.\n"
     "\n"
-    "exit status: 0 stopped cleanly, 2 bad flags or config, SQLite, or an unusable database\n";
+    "exit status: 0 stopped cleanly, 1 could not start (the --listen port is taken), 2 bad\n"
+    "flags or config, SQLite, or an unusable database\n";
 
 static bool worker_queue_ok(const char *s, size_t n)
 {

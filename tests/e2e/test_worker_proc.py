@@ -166,6 +166,9 @@ def test_worker_refuses_sqlite(baram):
     assert r.rc == 2, r
     assert r.err == ("baram worker needs a PostgreSQL database (db: postgresql://...): on SQLite "
                      "`baram standalone` runs the tasks\n"), r
+    r = baram("worker", env={"BARAM_DB": "postgresql:///none?host=%s&connect_timeout=2"
+                             % (baram.home / "no-server")})
+    assert r.rc == 2 and 'msg="cannot start" role=worker' in r.err, r
 
 
 # ---- running tries ----
@@ -438,3 +441,16 @@ def test_worker_runs_http_tries(fleet):
         assert log_of(fleet.b, "r15", "ok").read_text().startswith("baram: POST %s/ok" % base)
     finally:
         srv.shutdown()
+
+
+def test_worker_discards_the_end_of_a_try_taken_from_it(fleet):
+    w = fleet.worker()
+    go = fleet.b.dags / "go"
+    fleet.submit("r16", "t", "while [ ! -e %s ]; do sleep 0.05; done" % go)
+    assert poll(lambda: [r[1] for r in fleet.queue_rows()] == ["running"], 10)
+    fleet.q("DELETE FROM ti_queue")  # as a sweep does for a worker it declared dead
+    fleet.q("DELETE FROM try_results")
+    go.write_text("")
+    w.wait_log('msg="result of r16 t try 1 discarded: the try was taken from this worker"')
+    assert fleet.result("r16", "t") is None
+    assert fleet.q("SELECT count(*) FROM try_logs") == [(0,)]
