@@ -1430,6 +1430,41 @@ static int daemon_register(struct daemon *d, struct err *e)
     return 0;
 }
 
+/* PostgreSQL: the workers registered on this host whose process is gone (a crash, or a
+ * `standalone` killed with its in-process worker) are dead for sure: their tries are lost
+ * now, not after worker.dead_after, and what they left running is killed (the processes
+ * tagged with the worker's name). Another host's workers are left to their heartbeats. */
+static void daemon_lose_local_workers(struct daemon *d)
+{
+    char host[256];
+    ops_hostname(host, sizeof host);
+    struct node_rec *v = NULL;
+    size_t n = 0;
+    struct err e = {0};
+    if (store_list_nodes(d->ctl, &v, &n, &e) < 0) {
+        log_warn("cannot list the workers of this host", "err=%s", log_q(err_msg(&e)));
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct node_rec *w = &v[i];
+        if (strcmp(w->role, "worker") != 0 || !w->hostname || strcmp(w->hostname, host) != 0 ||
+            (strcmp(w->state, "active") != 0 && strcmp(w->state, "draining") != 0) || w->pid <= 0 ||
+            w->pid == (int)getpid() || kill(w->pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char *tag = xasprintf("BARAM_WORKER=%s", w->name);
+        const char *tags[] = {tag};
+        int killed = orphans_kill_tagged(tags, 1, NULL, NULL);
+        free(tag);
+        if (wq_lose_worker(d->ctl, w->id, &e) < 0)
+            log_warn("cannot declare a gone worker dead", "worker=%s err=%s", log_q(w->name),
+                     log_q(err_msg(&e)));
+        else
+            log_info("worker of this host gone: declared dead", "worker=%s pid=%d killed=%d",
+                     log_q(w->name), w->pid, killed);
+    }
+    store_free_nodes(v, n);
+}
+
 /* ---- stopping ---- */
 
 static void daemon_handle_closed(uv_handle_t *h)
@@ -1490,6 +1525,8 @@ static void daemon_halt_all(struct daemon *d)
     d->halting = true;
     uv_timer_stop(&d->grace_timer);
     uv_timer_stop(&d->drain_timer);
+    if (d->worker) /* no grace left for its tries either */
+        worker_stop_now(d->worker);
     size_t n = 0;
     for (struct drun *dr = d->runs; dr;) {
         struct drun *next = dr->next;
@@ -1615,6 +1652,8 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
     d->shared = store_shared(d->ctl);
     if ((rc = store_open(o->store_url, &d->hb, e)) < 0 || (rc = daemon_register(d, e)) < 0)
         goto out_store;
+    if (d->shared)
+        daemon_lose_local_workers(d);
     if ((rc = uv_loop_init(&d->loop)) < 0) {
         (void)err_set(e, rc, "cannot start the event loop: %s", err_str(rc));
         goto out_store;

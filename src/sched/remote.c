@@ -75,6 +75,8 @@ struct remote {
     VEC(struct remote_kept) kept;
     bool take, sweep; /* due in the next job */
     bool retry_kept;  /* a run was resumed: the kept results may be its (remote_on_kick) */
+    bool no_take;     /* a run was halted with tries in flight: their results are the next
+                         owner's, none is taken any more (the daemon is going) */
     bool busy, stopping;
     int64_t hold_until_ms; /* a failed job: none before this (monotonic) */
     uv_timer_t kick, poll, sweeper;
@@ -456,7 +458,7 @@ static void remote_round(struct remote *rm)
         memset(&rm->subs, 0, sizeof rm->subs);
         j->kills = rm->kills;
         memset(&rm->kills, 0, sizeof rm->kills);
-        j->take = rm->take;
+        j->take = rm->take && !rm->no_take;
         j->sweep = rm->sweep;
         rm->take = rm->sweep = false;
     }
@@ -687,8 +689,21 @@ void run__remote_adopt(struct run *r, uint32_t ii)
     }
 }
 
+bool run__remote_kept(struct run *r, const char *task_id, int try_number)
+{
+    struct remote *rm = r->e->remote;
+    for (size_t i = 0; rm && i < rm->kept.n; i++) {
+        const struct wq_result *x = &rm->kept.v[i].res;
+        if (x->try_number == try_number && strcmp(x->run_id, r->run_id) == 0 &&
+            strcmp(x->task_id, task_id) == 0)
+            return true;
+    }
+    return false;
+}
+
 void run__remote_forget(struct run *r, uint32_t ii)
 {
+    r->e->remote->no_take = true;
     struct run_inst *in = run__inst_at(r, ii);
     free(in->cur);
     in->cur = NULL;

@@ -155,6 +155,10 @@ void wq_free_results(struct wq_result *v, size_t n);
  * are skipped. *declared (may be NULL): how many. */
 int wq_sweep(struct store *s, int64_t dead_after_ms, size_t *declared, struct err *e) WARN_UNUSED;
 
+/* Declares worker worker_id dead at once, whatever its heartbeat, as wq_sweep does a silent
+ * one (its running tries become 'lost'): for a worker known to be gone (its process no longer
+ * exists on this host). Nothing when it is not active or draining. */
+int wq_lose_worker(struct store *s, int64_t worker_id, struct err *e) WARN_UNUSED;
 /* Makes scheduler sched_id (active) the owner of run_id's rows handed to workers and returns
  * them, with the tries of the run whose result waits in the inbox (*rows malloc'd, *n; free
  * with wq_free_kills): those tries are in flight, their result will come; do not start them

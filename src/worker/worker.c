@@ -767,6 +767,15 @@ void worker_drain(struct worker *w)
     worker_maybe_stop(w);
 }
 
+void worker_stop_now(struct worker *w)
+{
+    worker_drain(w);
+    if (w->closing || w->grace_over)
+        return;
+    uv_timer_stop(&w->grace);
+    worker_grace_over(&w->grace);
+}
+
 /* ---- start ---- */
 
 int worker_start(const struct worker_opts *o, struct worker **out, struct err *e)

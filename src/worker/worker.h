@@ -60,5 +60,8 @@ int worker_start(const struct worker_opts *o, struct worker **out, struct err *e
 /* Stops claiming, lets running tries go on for grace_ms, kills what is left, reports every end,
  * marks the worker stopped and calls stopped(ud, 0). Idempotent. */
 void worker_drain(struct worker *w);
+/* Drains with no grace left (a second signal, the daemon's grace over): the tries still
+ * running are killed now and reported. Idempotent. */
+void worker_stop_now(struct worker *w);
 
 #endif

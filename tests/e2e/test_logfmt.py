@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 
 from api_util import free_port
-from conftest import BIN, base_env, wait_for
+from conftest import BIN, ON_PG, base_env, wait_for
 
 # key=value, the value bare (no space, quote or '=') or double-quoted with \" and \\ escapes
 PAIR = r'[A-Za-z_][A-Za-z0-9_.\-]*=(?:"(?:[^"\\]|\\.)*"|[^\s"=]*)'
@@ -122,6 +122,10 @@ def test_scheduler_roles_log_only_logfmt(tmp_path, role):
         args += ["--listen", f"127.0.0.1:{port}"]
     p = h.start(role, *args)
     assert wait_for(lambda: 'msg="scheduler up"' in h.text(p), 30), h.text(p)
+    w = None
+    if ON_PG and role == "scheduler":  # on PostgreSQL a worker runs the scheduler's tries
+        w = h.start("worker", "--grace", "1s")
+        assert wait_for(lambda: 'msg="worker up"' in h.text(w), 30), h.text(w)
     h.run_one()
     if role == "standalone":
         assert wait_for(lambda: 'msg="api listening"' in h.text(p), 30), h.text(p)
@@ -133,6 +137,8 @@ def test_scheduler_roles_log_only_logfmt(tmp_path, role):
     assert any("level=error" in ln and "already running" in ln for ln in lines), lines
     second.log.close()
     lines = check_logfmt(h.stop(p))
+    if w:
+        check_logfmt(h.stop(w))
     text = "\n".join(lines)
     assert 'msg="DAG files with errors" files=1' in text, text
     assert 'msg="run ended" dag=ok' in text and "msg=stopped" in text, text

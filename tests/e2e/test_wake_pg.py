@@ -140,10 +140,19 @@ def listen_backends(url):
     return [int(x) for x in rows.split()]
 
 
+def worker(b, tmp_path, procs):
+    """`baram worker` on b, up: it runs the scheduler's tries. Its connections go by another
+    application_name, so listen_backends counts the scheduler's alone."""
+    w = Proc(b, tmp_path / "worker.log", "worker", env={"PGAPPNAME": "baram-worker"})
+    procs.append(w)
+    return w.start(up='msg="worker up"')
+
+
 def scheduler(b, tmp_path, procs):
-    """`baram scheduler` on b, up."""
+    """`baram scheduler` on b, up, and a worker beside it."""
     s = Proc(b, tmp_path / "sched.log", "scheduler", "--dags", b.dags)
     procs.append(s)
+    worker(b, tmp_path, procs)
     return s.start()
 
 
@@ -194,6 +203,7 @@ def test_a_half_open_listen_connection_is_found_by_its_check(tmp_path, pg_url, p
     s = Proc(b, tmp_path / "sched.log", "scheduler", "--dags", b.dags,
              env={"BARAM_LISTEN_CHECK_MS": "1000"})
     procs.append(s)
+    worker(b, tmp_path, procs)
     s.start()
     cli = other_host(b, tmp_path)
     assert trigger_latency(cli, "warm") < 1.0
