@@ -13,7 +13,8 @@
  * - Follow (on by default): new text scrolls the log to the bottom. Scrolling
  *   up turns it off, scrolling back to the bottom turns it on again.
  * - Without ?try= the page follows the latest try: when a retry starts, its
- *   log replaces the old one.
+ *   log replaces the old one. A try still queued has no log: none is asked for
+ *   until it runs (on PostgreSQL it may wait long for a worker).
  * - Live: events of this task update the state and the try at once and
  *   refetch the details (throttled).
  */
@@ -27,6 +28,7 @@ import {isEnded} from './states.js';
 import {badge, setBadge, toastError, loading, errorPanel, timeEl} from './ui.js';
 
 const TAIL_MS = 500;
+const WAITING = new Set(['none', 'scheduled', 'queued']); /* a try in these has no log yet */
 const CHUNK = 1024 * 1024; /* the server's largest answer */
 
 export function mount(root, route) {
@@ -169,6 +171,12 @@ export function mount(root, route) {
             return;
         }
         trySel.value = String(n);
+        if (WAITING.has(tryState(n))) {
+            /* handed out but not started (on PostgreSQL it may wait for a worker): no log to
+             * ask for yet; the try's 'running' event starts the tail */
+            logStatus.textContent = 'no log yet: the try has not started';
+            return;
+        }
         for (const tr of triesBody.rows)
             tr.classList.toggle('row-selected', tr.getAttribute('data-try') === String(n));
         tail = {n, offset: 0, dec: new TextDecoder(), timer: null, stopped: false};

@@ -114,7 +114,15 @@ test('14. workers page: the registry, the empty state, a dead worker in red, a d
     setState(b, 'w-gpu', 'dead');
     await p.locator('[data-testid="worker-row"][data-name="w-gpu"][data-state="dead"]')
         .waitFor({ timeout: 15_000 });
-    assert.match(await s.byId('workers-count').innerText(), /1 live worker of \d+/);
+    // the count in the title: live (active or draining) workers of all, and the schedulers
+    const now = (await b.api('GET', '/workers')).body.workers;
+    const ws = now.filter((w) => w.role === 'worker');
+    const live = ws.filter((w) => w.state === 'active' || w.state === 'draining').length;
+    const ns = now.length - ws.length;
+    const want = `${live} live worker${live === 1 ? '' : 's'} of ${ws.length}, `
+        + `${ns} scheduler${ns === 1 ? '' : 's'}`;
+    await until(async () => (await s.byId('workers-count').innerText()) === want,
+        `the count "${want}"`, 15_000);
     await s.shot('workers');
     await finish(b, s);
 });
@@ -147,6 +155,9 @@ tasks:
     // the scheduler hands the try to the workers; none takes 'gpu'
     const ti = await until(async () => {
         const r = await b.api('GET', `/dags/gpujob/runs/${encodeURIComponent(body.run_id)}/tasks/train`);
+        if (r.status === 404)
+            return null; /* no instance yet: prep has not ended */
+        assert.equal(r.status, 200, JSON.stringify(r.body));
         if (r.body.state !== 'queued' && r.body.state !== 'none' && r.body.state !== 'scheduled')
             throw Object.assign(new Error(`train went ${r.body.state} with no gpu worker`), { fatal: true });
         return r.body.note ? r.body : null;
