@@ -8,12 +8,16 @@ file, so a test counts what really ran where, and reads the store with psql.
 
 Cases: queues (a task of a queue no worker listens on stays queued and says so, then runs once
 a worker of that queue comes); kill -9 of a worker (its tries retried on another within
-dead_after + 5 s; with no tries left the run fails with `worker NAME lost`); SIGSTOP past
+dead_after + 5 s; with no tries left the run fails with `worker NAME lost`); a worker
+restarted under its name kills its predecessor's orphans, never another's; SIGSTOP past
 dead_after then SIGCONT (it kills its tries, its late result is refused, it re-registers);
-pg_terminate_backend of a worker's LISTEN connection; PostgreSQL restarted mid-run; a
-2-minute task with the default timings is never rescued; SIGTERM drain (and a drain whose
-grace runs out); logs read after the worker is gone, from another home; a worker on a second
-home runs the tasks in the DAG folder; `baram worker` on SQLite.
+pg_terminate_backend of a worker's LISTEN connection (it listens again at once, and is woken
+by notifications); PostgreSQL restarted mid-run; a 2-minute task with the default timings is
+never rescued; SIGTERM drain (and a drain whose grace runs out: the try is given back); a
+worker on a second home runs the tasks in the DAG folder and its logs are read after it is
+gone, from another home (the store keeps the tail beyond logs.store_max); a running try's log
+served by its worker; `workers list` of a worker; `baram worker` on SQLite. The 2,000-task
+chaos run is in test_worker_chaos.py.
 """
 
 import json
@@ -26,13 +30,9 @@ import pytest
 from api_util import ApiServer, token
 from conftest import Baram
 from daemon_util import daemons, poll, run_show, wait_run  # noqa: F401 (daemons: a fixture)
-from worker_util import Fleet, pid_alive, tries_of, wait_until, workers  # noqa: F401
+from worker_util import Fleet, pid_alive, wait_until, workers  # noqa: F401 (workers: a fixture)
 
 DEAD_AFTER = 3.0
-
-
-def ti_states(f, run_id):
-    return dict(f.db("SELECT task_id, state FROM task_instances WHERE run_id = ?", run_id))
 
 
 def tries_rows(f, run_id, task_id):
