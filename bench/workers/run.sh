@@ -7,6 +7,8 @@
 #   rescue      kill -9 of a worker running 4 tries -> all 4 started again on another
 #               worker, default timings (heartbeat 5s, dead_after 20s)
 #   scale       1 -> 2 -> 4 workers of 8 slots on wide 2000 x sleep 0.2
+#   protocol    the claim/finish protocol alone (bench/wq.sh, helper wq_bench beside BARAM:
+#               tasks/s batched and not, ready -> claimed p50/p99), on TMP only
 # The homes, DAG folders and the PostgreSQL cluster's data (scripts/pg-cluster, fsync on) are
 # on TMP (default /dev/shm). Environment: REPS (3; rescue and scale: RESCUE_REPS 2,
 # SCALE_REPS 1), SLOTS (8), WHAT ("throughput rescue scale"), TMP, BENCH_DIR
@@ -22,7 +24,7 @@ REPS=${REPS:-3}
 RESCUE_REPS=${RESCUE_REPS:-2}
 SCALE_REPS=${SCALE_REPS:-1}
 SLOTS=${SLOTS:-8}
-WHAT=${WHAT:-throughput rescue scale}
+WHAT=${WHAT:-throughput protocol rescue scale}
 TMP=${TMP:-/dev/shm}
 export BARAM BENCH_DIR
 
@@ -35,6 +37,19 @@ echo "- command: \`REPS=$REPS RESCUE_REPS=$RESCUE_REPS SCALE_REPS=$SCALE_REPS SL
 echo
 rc=0
 for what in $WHAT; do
+  if [[ $what == protocol ]]; then
+    wqb=$(dirname "$BARAM")/wq_bench
+    echo "- $(date -u +%H:%M:%SZ), load before: $(load); command: \`TMPS=$TMP REPS=1 bench/wq.sh $wqb\`"
+    echo
+    if [[ -x $wqb ]]; then
+      TMPS=$TMP REPS=1 "$HERE/../wq.sh" "$wqb" | sed 's/^#/##/' || rc=1
+    else
+      echo "**no $wqb** (cmake --build build/release --target wq_bench)"
+      rc=1
+    fi
+    echo
+    continue
+  fi
   case $what in
   rescue) reps=$RESCUE_REPS ;;
   scale) reps=$SCALE_REPS ;;
