@@ -16,7 +16,9 @@ gives the latency: the daemons' own "scheduling latency" line (ready -> process 
 logged at SIGTERM; on PostgreSQL the start is the one the worker reports), and from the store
 (tries, whole ms) per step the upstream's recorded end -> the next process start and the
 whole cycle of a step (start -> next start: the try, its end reported and consumed, the next
-try submitted, claimed and spawned).
+try submitted, claimed and spawned). The PostgreSQL rows also give the CPU time of the
+scheduler, of the worker with its tries' processes (reaped children) and of the cluster
+(postmaster and its live backends) over the run.
 
 rescue: default timings (worker heartbeat 5s, dead_after 20s): worker A runs 4 `sleep 300`
 tries, worker B idles; kill -9 A; the time until B has started all 4 again (the tries stamp
@@ -179,14 +181,45 @@ def sqlite_once(root, dags, dag, slots):
     return wall, lat, home, run_id
 
 
+def cluster_cpu_s(pg):
+    """CPU seconds (utime+stime) of pg's postmaster and its live children."""
+    with open(os.path.join(pg.dir, "data", "postmaster.pid")) as f:
+        pm = f.read().split()[0]
+    pids = [pm]
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    if f.read().rsplit(")", 1)[1].split()[1] == pm:
+                        pids.append(d)
+            except OSError:
+                pass
+    total = 0.0
+    for p in pids:
+        try:
+            total += drive.cpu_self_children(int(p))[0]
+        except OSError:
+            pass
+    return total
+
+
+def cpu_now(f, w, pg):
+    """CPU seconds so far: the scheduler, the worker with its reaped tries, the cluster."""
+    return (drive.cpu_self_children(f.sched.p.pid)[0], sum(drive.cpu_self_children(w.p.pid)),
+            cluster_cpu_s(pg))
+
+
 def pg_once(root, dags, dag, slots, pg):
     url = pg.fresh()
     home = home_for(root, dags, url, slots)
     drive.clean_out(dags)
     f = Fleet(root, home, url)
-    f.worker("bench-w1", slots)
+    w = f.worker("bench-w1", slots)
+    c0 = cpu_now(f, w, pg)
     wall, run_id = one_run(f.sched, home, dag)
+    c1 = cpu_now(f, w, pg)
     lat = f.stop()
+    lat["cpu"] = tuple(b - a for a, b in zip(c0, c1))
     return wall, lat, url, run_id
 
 
@@ -213,14 +246,15 @@ def report_throughput(a, root, where):
             print()
             print("| rep | SQLite standalone s | tasks/s | PG scheduler + worker s | tasks/s "
                   "| PG scheduler's ready -> started p50/p99 us | PG end -> next start p50/p99 ms "
-                  "| PG start -> next start p50/p99 ms |")
-            print("|---|---:|---:|---:|---:|---:|---:|---:|")
+                  "| PG start -> next start p50/p99 ms | PG CPU s: scheduler / worker + tries / PostgreSQL |")
+            print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
             for k in range(a.reps):
                 sw, _, _ = res["sqlite"][k]
                 pw, lat, steps = res["pg"][k]
-                print("| %d | %.3f | %.0f | %.3f | %.0f | %s/%s | %s | %s |"
+                print("| %d | %.3f | %.0f | %.3f | %.0f | %s/%s | %s | %s | %s |"
                       % (k + 1, sw, ntasks / sw, pw, ntasks / pw, lat.get("p50_us", "-"),
-                         lat.get("p99_us", "-"), pair(steps[0]), pair(steps[1])))
+                         lat.get("p99_us", "-"), pair(steps[0]), pair(steps[1]),
+                         " / ".join("%.2f" % c for c in lat["cpu"])))
             sw = med([r[0] for r in res["sqlite"]])
             pw = med([r[0] for r in res["pg"]])
             print()
@@ -230,8 +264,13 @@ def report_throughput(a, root, where):
             if shape == "wide":
                 print("- target >= 1,000 tasks/s with a worker: %s"
                       % ("met" if ntasks / pw >= 1000 else "MISSED"))
+                cpu = [med([r[1]["cpu"][i] for r in res["pg"]]) for i in range(3)]
+                print("- CPU per task instance (median of reps): scheduler %.2f ms, worker with "
+                      "its tries' processes %.2f ms, PostgreSQL %.2f ms (2 cores: %.1f ms of CPU "
+                      "per task at most for 1,000 tasks/s)"
+                      % tuple([c / ntasks * 1000 for c in cpu] + [2.0]))
             else:
-                pl = [r[1] for r in res["pg"] if r[1]]
+                pl = [r[1] for r in res["pg"] if r[1].get("p50_us")]
                 if pl:
                     p50 = med([int(x["p50_us"]) for x in pl])
                     print("- PostgreSQL, ready -> process started (the scheduler's own "
