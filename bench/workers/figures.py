@@ -14,9 +14,11 @@ PostgreSQL cluster (scripts/pg-cluster, data under --tmp, fsync on): trigger -> 
 (the scheduler's log line, stamped as it arrives), tasks/s = tasks / that wall. The chain 300
 gives the latency: the daemons' own "scheduling latency" line (ready -> process started,
 logged at SIGTERM; on PostgreSQL the start is the one the worker reports), and from the store
-(tries, whole ms) per step the upstream's recorded end -> the next process start and the
-whole cycle of a step (start -> next start: the try, its end reported and consumed, the next
-try submitted, claimed and spawned). The PostgreSQL rows also give the CPU time of the
+(tries, whole ms; on PostgreSQL a try's started_at is its claim's time and ended_at its
+reported end's, both by the database's clock) per step the upstream's recorded end -> the
+next recorded start (the end consumed by the scheduler, the next try submitted and claimed)
+and the whole cycle of a step (start -> next start: that plus the worker's claim -> spawn ->
+exit -> end reported). The PostgreSQL rows also give the CPU time of the
 scheduler, of the worker with its tries' processes (reaped children) and of the cluster
 (postmaster and its live backends) over the run.
 
@@ -281,7 +283,8 @@ def report_throughput(a, root, where):
                 ends = sorted(x for r in res["pg"] for x in r[2][0])
                 cycle = sorted(x for r in res["pg"] for x in r[2][1])
                 if ends:
-                    print("- PostgreSQL, from the store (tries, whole ms, all reps): upstream's "
+                    print("- PostgreSQL, from the store (tries, whole ms, all reps; started_at "
+                          "is the claim's time, ended_at the reported end's): upstream's "
                           "recorded end -> next start p50 %d / p99 %d ms; a step's whole cycle "
                           "(start -> next start, the try itself included) p50 %d / p99 %d ms"
                           % (pct(ends, 50), pct(ends, 99), pct(cycle, 50), pct(cycle, 99)))

@@ -6,7 +6,8 @@ each restarted at once under its name, across a 2,000-task run with 3 workers, o
 - the tries table has at most one success per instance (try numbers are its key);
 - every slot is freed: ti_queue is empty at the end and the pool shows 0 running; while the
   run goes, the pool's rows in flight never exceed its slots;
-- every killed registration is declared dead (never 'active' for good).
+- every killed registration is declared dead (never 'active' for good);
+- no deadlock (40P01) in the scheduler's or the workers' logs.
 
 Short timings (worker heartbeat 500ms, dead_after 3s).
 """
@@ -90,6 +91,10 @@ def test_50_kills_across_2000_tasks_lose_nothing(workers):
                "the %d killed registrations dead" % KILLS)
     st = states()
     assert all(st[(w.name, w.pid)] == "active" for w in ws), st
+    # no deadlock between the scheduler's and the workers' transactions, in any log
+    for log in f.tmp.glob("*.log"):
+        text = log.read_text(errors="replace")
+        assert "40P01" not in text and "deadlock" not in text, (log.name, text[-2000:])
     lost = f.db("SELECT count(*) FROM tries WHERE run_id = ? AND state <> 'success'", run_id)
     print("seed %d: %d kills, %s tries lost and retried, pool peak %d/%d"
           % (seed, KILLS, lost[0][0], peak, POOL))
