@@ -269,7 +269,7 @@ static void *lat_worker(void *arg)
             die("wq_claim", &e);
         int64_t now = when_mono_ns();
         for (size_t i = 0; i < n; i++) {
-            int k = atoi(v[i].task_id + 1);
+            int k = (int)strtol(v[i].task_id + 1, NULL, 10);
             if (k >= 0 && k < LAT_N)
                 L->claimed_ns[k] = now;
             ends[i] = (struct wq_end){0};
@@ -343,7 +343,7 @@ int main(int argc, char **argv)
         return 2;
     }
     url = argv[1];
-    int n = argc == 3 ? atoi(argv[2]) : 20000;
+    int n = argc == 3 ? (int)strtol(argv[2], NULL, 10) : 20000;
     if (n <= 0)
         return 2;
     struct store *s = open_store();

@@ -96,14 +96,75 @@ static struct wq_kill *wq_keys(const PGresult *r, int col0, const char *run_id, 
     return v;
 }
 
-/* Marks flags[pos - 1] for each row of r (1-based positions in column 0, of n). */
+/* Marks flags[pos - 1] for each row of r (1-based positions in column 0, of n); flags may be
+ * NULL. */
 static void wq_positions(const PGresult *r, bool *flags, size_t n)
 {
-    for (int i = 0; i < PQntuples(r); i++) {
+    for (int i = 0; flags && i < PQntuples(r); i++) {
         int64_t pos = wq_num(r, i, 0);
         if (pos >= 1 && (size_t)pos <= n)
             flags[pos - 1] = true;
     }
+}
+
+/* Length of the valid UTF-8 sequence at s (n > 0 bytes left), 0 when invalid (or NUL). */
+static size_t wq_utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    uint32_t min;
+    if (c == 0)
+        return 0;
+    if (c < 0x80)
+        return 1;
+    if ((c & 0xe0) == 0xc0)
+        len = 2, min = 0x80;
+    else if ((c & 0xf0) == 0xe0)
+        len = 3, min = 0x800;
+    else if ((c & 0xf8) == 0xf0)
+        len = 4, min = 0x10000;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    uint32_t cp = c & (0x7f >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* Whether s is valid UTF-8 (a text or jsonb column refuses anything else). */
+static bool wq_utf8_valid(const char *s)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0, k; i < n; i += k)
+        if ((k = wq_utf8_seq((const unsigned char *)s + i, n - i)) == 0)
+            return false;
+    return true;
+}
+
+/* s as valid UTF-8 (a text column refuses anything else): each invalid byte becomes '?'.
+ * malloc'd; NULL for NULL. */
+static char *wq_utf8(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s);
+    char *o = xstrdup(s);
+    for (size_t i = 0; i < n;) {
+        size_t k = wq_utf8_seq((const unsigned char *)s + i, n - i);
+        if (k == 0) {
+            o[i++] = '?';
+            continue;
+        }
+        i += k;
+    }
+    return o;
 }
 
 /* ---- submit ---- */
@@ -117,10 +178,17 @@ int wq_submit(struct store *s, int64_t sched_id, const struct wq_item *v, size_t
         return wq_nosup(e);
     if (n == 0)
         return 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (!v[i].spec || !*v[i].spec || strcmp(v[i].spec, "{}") == 0)
             return err_set(e, -EINVAL, "try %d of %s in run %s has no spec: it cannot be queued",
                            v[i].try_number, v[i].task_id, v[i].run_id);
+        /* One bad spec would fail the whole statement: refuse it here, naming its try. */
+        if (!wq_utf8_valid(v[i].spec))
+            return err_set(e, -EINVAL,
+                           "the spec of try %d of %s in run %s is not valid UTF-8: it cannot be "
+                           "queued",
+                           v[i].try_number, v[i].task_id, v[i].run_id);
+    }
     struct buf a[7];
     wq_bufs_init(a, 7);
     for (size_t i = 0; i < n; i++) {
@@ -196,56 +264,6 @@ int wq_claim(struct store *s, int64_t worker_id, const char *worker_name, const 
 }
 
 /* ---- finish ---- */
-
-/* Length of the valid UTF-8 sequence at s (n > 0 bytes left), 0 when invalid (or NUL). */
-static size_t wq_utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    size_t len;
-    uint32_t min;
-    if (c == 0)
-        return 0;
-    if (c < 0x80)
-        return 1;
-    if ((c & 0xe0) == 0xc0)
-        len = 2, min = 0x80;
-    else if ((c & 0xf0) == 0xe0)
-        len = 3, min = 0x800;
-    else if ((c & 0xf8) == 0xf0)
-        len = 4, min = 0x10000;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    uint32_t cp = c & (0x7f >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
-/* s as valid UTF-8 (a text column refuses anything else): each invalid byte becomes '?'.
- * malloc'd; NULL for NULL. */
-static char *wq_utf8(const char *s)
-{
-    if (!s)
-        return NULL;
-    size_t n = strlen(s);
-    char *o = xstrdup(s);
-    for (size_t i = 0; i < n;) {
-        size_t k = wq_utf8_seq((const unsigned char *)s + i, n - i);
-        if (k == 0) {
-            o[i++] = '?';
-            continue;
-        }
-        i += k;
-    }
-    return o;
-}
 
 /* Appends p[0..len) to the blob and its 1-based offset and length to the arrays (-1: none). */
 static void wq_blob_add(struct buf *blob, struct buf *off, struct buf *len, const char *p, size_t n)
@@ -358,7 +376,7 @@ static int wq_finish_claim_run(struct store *s, int64_t worker_id, const char *w
 int wq_finish(struct store *s, int64_t worker_id, const struct wq_end *v, size_t n, bool *accepted,
               struct err *e)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; accepted && i < n; i++)
         accepted[i] = false;
     if (!wq_supported(s))
         return wq_nosup(e);
@@ -371,7 +389,7 @@ int wq_finish_claim(struct store *s, int64_t worker_id, const char *worker_name,
                     const struct wq_end *v, size_t n, bool *accepted, const char *const *queues,
                     size_t nqueues, int max, struct wq_claimed **out, size_t *nout, struct err *e)
 {
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; accepted && i < n; i++)
         accepted[i] = false;
     *out = NULL;
     *nout = 0;

@@ -59,7 +59,8 @@ struct wq_item {
 };
 /* Upserts each try's row 'queued' for workers (a pool-limited try's granted row keeps its
  * slot), owned by scheduler sched_id; NOTIFY baram_queued once per queue. 0, -ENOTSUP, or a
- * negative code with *e filled (nothing changed; -EINVAL for an item without a spec). */
+ * negative code with *e filled (nothing changed; -EINVAL for an item without a spec or whose
+ * spec is not valid UTF-8, named in *e). */
 int wq_submit(struct store *s, int64_t sched_id, const struct wq_item *v, size_t n,
               struct err *e) WARN_UNUSED;
 
@@ -95,7 +96,8 @@ struct wq_end {
 /* Reports ends, fenced: accepted[i] true when the try's row was still this worker's and
  * running (it is deleted, the end goes to the owner's inbox and the log to try_logs, the
  * owner is notified); false: discarded (the try was taken from this worker: swept,
- * withdrawn, resubmitted), nothing written for it. All in one transaction. */
+ * withdrawn, resubmitted), nothing written for it. All in one transaction. accepted may be
+ * NULL. */
 int wq_finish(struct store *s, int64_t worker_id, const struct wq_end *v, size_t n, bool *accepted,
               struct err *e) WARN_UNUSED;
 

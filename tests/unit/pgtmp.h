@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "base/err.h"
+#include "store/pg_int.h"
 #include "store/store.h"
 
 #define TESTDB_MAX 16
@@ -243,6 +244,22 @@ static inline void testdb_exec(const char *name, const char *sql)
     assert_int_equal(sqlite3_open(testdb_path(name), &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
+}
+
+/* Runs sql on the connection of s, a store on PostgreSQL (in its transaction, if one is
+ * open); the first column of the first row as a number (0 when none or NULL). */
+static inline int64_t testdb_store_num(struct store *s, const char *sql)
+{
+    PGconn *c = store__pg(store__conn(s));
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
+    int64_t v = st == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)
+                    ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
+                    : 0;
+    PQclear(r);
+    return v;
 }
 
 /* Runs the cases of both backends (all of them on SQLite) and, on PostgreSQL, only `both`: one

@@ -45,20 +45,6 @@ static struct store *open_ok(void)
     return s;
 }
 
-/* Runs sql on s's connection; the first column of the first row as a number (0 when none). */
-static int64_t sql_num(struct store *s, const char *sql)
-{
-    PGconn *c = store__pg(store__conn(s));
-    PGresult *r = PQexec(c, sql);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    int64_t v =
-        st == PGRES_TUPLES_OK && PQntuples(r) > 0 ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : 0;
-    PQclear(r);
-    return v;
-}
-
 static int64_t sched_new(struct store *s, const char *name)
 {
     char sql[256];
@@ -66,7 +52,7 @@ static int64_t sched_new(struct store *s, const char *name)
              "INSERT INTO workers (role, name, hostname, pid) VALUES ('scheduler', '%s', 'h', 1) "
              "RETURNING id",
              name);
-    return sql_num(s, sql);
+    return testdb_store_num(s, sql);
 }
 
 /* Rows of pool in flight (queued or running), across schedulers. */
@@ -76,7 +62,7 @@ static int64_t busy(struct store *s, const char *pool)
     snprintf(sql, sizeof sql,
              "SELECT count(*) FROM ti_queue WHERE pool = '%s' AND state IN ('queued', 'running')",
              pool);
-    return sql_num(s, sql);
+    return testdb_store_num(s, sql);
 }
 
 struct round {
@@ -117,7 +103,7 @@ static void sched_dead(struct store *s, int64_t id)
 {
     char sql[128];
     snprintf(sql, sizeof sql, "UPDATE workers SET state = 'dead' WHERE id = %lld", (long long)id);
-    sql_num(s, sql);
+    testdb_store_num(s, sql);
 }
 
 static bool granted_has(const struct round *r, const char *run_id, const char *task_id)
@@ -167,7 +153,7 @@ static void test_pool_holds_across_schedulers(void **state)
     assert_int_equal(busy(a, "p2"), 2);
 
     /* The `pools` row wins over the slots a scheduler knows: 3 slots now. */
-    sql_num(a, "INSERT INTO pools (name, slots, updated_at) VALUES ('p2', 3, 0)");
+    testdb_store_num(a, "INSERT INTO pools (name, slots, updated_at) VALUES ('p2', 3, 0)");
     round_ok(a, ida, NULL, 0, NULL, 0, pools, 1, &r);
     assert_int_equal(r.n, 0); /* granted b's t2 (ready before a's t3) */
     round_free(&r);
@@ -226,7 +212,7 @@ static void test_inactive_scheduler_frees_slots(void **state)
     assert_int_equal(r.n, 1);
     assert_true(granted_has(&r, "rb", "t"));
     round_free(&r);
-    assert_int_equal(sql_num(b, "SELECT count(*) FROM ti_queue WHERE run_id = 'ra'"), 0);
+    assert_int_equal(testdb_store_num(b, "SELECT count(*) FROM ti_queue WHERE run_id = 'ra'"), 0);
 
     struct err e = {0};
     assert_int_equal(queue_release_sched(b, idb, &e), 0);
@@ -239,8 +225,8 @@ static void test_inactive_scheduler_frees_slots(void **state)
     assert_int_equal(r.n, 1);
     round_free(&r);
     snprintf(sql, sizeof sql, "DELETE FROM workers WHERE id = %lld", (long long)idc);
-    sql_num(a, sql);
-    assert_int_equal(sql_num(a, "SELECT count(*) FROM ti_queue"), 0);
+    testdb_store_num(a, sql);
+    assert_int_equal(testdb_store_num(a, "SELECT count(*) FROM ti_queue"), 0);
     store_close(a);
     store_close(b);
 }
@@ -266,19 +252,19 @@ static void test_cleanup_skips_locked_rows_and_dead_rounds_fail(void **state)
         queue_round(a, ida, NULL, 0, late, 1, pools, 1, &r.granted, &r.n, &r.dispatched, &e),
         ERR_DB);
     assert_non_null(strstr(e.msg, "not active"));
-    assert_int_equal(sql_num(b, "SELECT count(*) FROM ti_queue WHERE run_id = 'rz'"), 0);
+    assert_int_equal(testdb_store_num(b, "SELECT count(*) FROM ti_queue WHERE run_id = 'rz'"), 0);
 
-    sql_num(c, "BEGIN");
-    sql_num(c, "SELECT 1 FROM ti_queue WHERE run_id = 'ra' AND task_id = 't' FOR UPDATE");
-    sql_num(b, "SET lock_timeout = '2s'"); /* a wait would fail the round */
+    testdb_store_num(c, "BEGIN");
+    testdb_store_num(c, "SELECT 1 FROM ti_queue WHERE run_id = 'ra' AND task_id = 't' FOR UPDATE");
+    testdb_store_num(b, "SET lock_timeout = '2s'"); /* a wait would fail the round */
     round_ok(b, idb, NULL, 0, NULL, 0, pools, 1, &r);
     assert_true(r.dispatched);
     round_free(&r);
-    assert_int_equal(sql_num(b, "SELECT count(*) FROM ti_queue WHERE task_id = 'u'"), 0);
-    assert_int_equal(sql_num(b, "SELECT count(*) FROM ti_queue WHERE task_id = 't'"), 1);
-    sql_num(c, "COMMIT");
+    assert_int_equal(testdb_store_num(b, "SELECT count(*) FROM ti_queue WHERE task_id = 'u'"), 0);
+    assert_int_equal(testdb_store_num(b, "SELECT count(*) FROM ti_queue WHERE task_id = 't'"), 1);
+    testdb_store_num(c, "COMMIT");
     assert_int_equal(round_n(b, idb, NULL, 0, pools, 1), 0);
-    assert_int_equal(sql_num(b, "SELECT count(*) FROM ti_queue"), 0);
+    assert_int_equal(testdb_store_num(b, "SELECT count(*) FROM ti_queue"), 0);
     store_close(a);
     store_close(b);
     store_close(c);
@@ -306,7 +292,7 @@ static void test_row_per_instance(void **state)
     round_ok(a, ida, old, 1, NULL, 0, pools, 1, &r);
     round_free(&r);
     assert_int_equal(busy(a, "p"), 1);
-    assert_int_equal(sql_num(a, "SELECT sched_id FROM ti_queue WHERE run_id = 'r'"), idb);
+    assert_int_equal(testdb_store_num(a, "SELECT sched_id FROM ti_queue WHERE run_id = 'r'"), idb);
     store_close(a);
     store_close(b);
 }
@@ -318,11 +304,12 @@ static void test_start_runs_max_active(void **state)
     (void)state;
     struct store *a = open_ok(), *b = open_ok();
     int64_t ida = sched_new(a, "a"), idb = sched_new(a, "b");
-    sql_num(a, "INSERT INTO runs (run_id, dag_id, state, type, logical_at, queued_at) VALUES "
-               "('q1', 'd', 'queued', 'manual', 1, 1), ('q2', 'd', 'queued', 'manual', 2, 2), "
-               "('q3', 'd', 'queued', 'manual', 3, 3), ('x1', 'e', 'queued', 'manual', 1, 1), "
-               "('c1', 'd', 'running', 'manual', 0, 0)");
-    sql_num(a, "UPDATE runs SET owner = 'cli' WHERE run_id = 'c1'");
+    testdb_store_num(
+        a, "INSERT INTO runs (run_id, dag_id, state, type, logical_at, queued_at) VALUES "
+           "('q1', 'd', 'queued', 'manual', 1, 1), ('q2', 'd', 'queued', 'manual', 2, 2), "
+           "('q3', 'd', 'queued', 'manual', 3, 3), ('x1', 'e', 'queued', 'manual', 1, 1), "
+           "('c1', 'd', 'running', 'manual', 0, 0)");
+    testdb_store_num(a, "UPDATE runs SET owner = 'cli' WHERE run_id = 'c1'");
     struct queue_run va[] = {{"q1", "d", 1}, {"q2", "d", 1}, {"x1", "e", 2}};
     struct queue_run vb[] = {{"q3", "d", 1}};
     char **started = NULL;
@@ -338,22 +325,22 @@ static void test_start_runs_max_active(void **state)
     }
     free(started);
     assert_true(q1 && x1);
-    assert_int_equal(sql_num(a, "SELECT started_at FROM runs WHERE run_id = 'q1'"), 5000);
-    assert_int_equal(sql_num(a, "SELECT sched_id FROM runs WHERE run_id = 'q1'"), ida);
+    assert_int_equal(testdb_store_num(a, "SELECT started_at FROM runs WHERE run_id = 'q1'"), 5000);
+    assert_int_equal(testdb_store_num(a, "SELECT sched_id FROM runs WHERE run_id = 'q1'"), ida);
     assert_int_equal(queue_start_runs(b, vb, 1, 6000, idb, &started, &n, &e), 0);
     assert_int_equal(n, 0); /* d has one running, whoever runs it */
     free(started);
-    sql_num(a, "UPDATE runs SET state = 'success' WHERE run_id = 'q1'");
+    testdb_store_num(a, "UPDATE runs SET state = 'success' WHERE run_id = 'q1'");
     assert_int_equal(queue_start_runs(b, vb, 1, 7000, idb, &started, &n, &e), 0);
     assert_int_equal(n, 1);
     free(started[0]);
     free(started);
     /* A run another scheduler owns is not started by this one. */
-    sql_num(a, "UPDATE runs SET state = 'success' WHERE run_id = 'q3'");
+    testdb_store_num(a, "UPDATE runs SET state = 'success' WHERE run_id = 'q3'");
     char sql[128];
     snprintf(sql, sizeof sql, "UPDATE runs SET sched_id = %lld WHERE run_id = 'q2'",
              (long long)idb);
-    sql_num(a, sql);
+    testdb_store_num(a, sql);
     struct queue_run vq2[] = {{"q2", "d", 1}};
     assert_int_equal(queue_start_runs(a, vq2, 1, 8000, ida, &started, &n, &e), 0);
     assert_int_equal(n, 0);

@@ -26,6 +26,7 @@
 #include <libpq-fe.h>
 
 #include "base/err.h"
+#include "store/migrate.h"
 #include "store/pg_int.h"
 #include "store/queue.h"
 #include "store/store.h"
@@ -49,21 +50,6 @@ static struct store *open_ok(void)
     return s;
 }
 
-/* Runs sql on s's connection; the first column of the first row as a number (0 when none). */
-static int64_t sql_num(struct store *s, const char *sql)
-{
-    PGconn *c = store__pg(store__conn(s));
-    PGresult *r = PQexec(c, sql);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
-        fail_msg("%s: %s", sql, PQresultErrorMessage(r));
-    int64_t v = st == PGRES_TUPLES_OK && PQntuples(r) > 0 && !PQgetisnull(r, 0, 0)
-                    ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
-                    : 0;
-    PQclear(r);
-    return v;
-}
-
 static int64_t node_new(struct store *s, const char *role, const char *name, const char *queues)
 {
     char sql[256];
@@ -71,7 +57,7 @@ static int64_t node_new(struct store *s, const char *role, const char *name, con
              "INSERT INTO workers (role, name, hostname, pid, queues, slots) "
              "VALUES ('%s', '%s', 'h', 1, '%s', 8) RETURNING id",
              role, name, queues);
-    return sql_num(s, sql);
+    return testdb_store_num(s, sql);
 }
 
 static int64_t sched_new(struct store *s, const char *name)
@@ -92,7 +78,7 @@ static void run_new(struct store *s, const char *run_id, int64_t sched)
              "INSERT INTO runs (run_id, dag_id, state, type, logical_at, sched_id) "
              "VALUES ('%s', 'd', 'running', 'manual', 0, %lld)",
              run_id, (long long)sched);
-    sql_num(s, sql);
+    testdb_store_num(s, sql);
 }
 
 static void set_owner(struct store *s, const char *run_id, int64_t sched)
@@ -100,7 +86,7 @@ static void set_owner(struct store *s, const char *run_id, int64_t sched)
     char sql[256];
     snprintf(sql, sizeof sql, "UPDATE runs SET sched_id = %lld WHERE run_id = '%s'",
              (long long)sched, run_id);
-    sql_num(s, sql);
+    testdb_store_num(s, sql);
 }
 
 /* Worker id silent for an hour (by the database's clock). */
@@ -110,7 +96,7 @@ static void silence(struct store *s, int64_t id)
     snprintf(sql, sizeof sql,
              "UPDATE workers SET heartbeat_at = now() - interval '1 hour' WHERE id = %lld",
              (long long)id);
-    sql_num(s, sql);
+    testdb_store_num(s, sql);
 }
 
 static void submit_ok(struct store *s, int64_t sched, const struct wq_item *v, size_t n)
@@ -248,8 +234,8 @@ static void test_round_trip(void **state)
     submit_ok(sc, sid, it, 2);
     assert_int_equal(notified(l, got, sizeof got), 1); /* one per queue */
     assert_string_equal(got, "baram_queued:default\n");
-    assert_int_equal(sql_num(sc, "SELECT count(*) FROM ti_queue WHERE state = 'queued' "
-                                 "AND worker_id IS NULL AND queued_at IS NOT NULL"),
+    assert_int_equal(testdb_store_num(sc, "SELECT count(*) FROM ti_queue WHERE state = 'queued' "
+                                          "AND worker_id IS NULL AND queued_at IS NOT NULL"),
                      2);
 
     struct claim c = {0};
@@ -289,7 +275,7 @@ static void test_round_trip(void **state)
     assert_int_equal(wq_finish(wk, wid, ends, 2, acc, &e), 0);
     assert_true(acc[0] && acc[1]);
     assert_int_equal(notified(l, got, sizeof got), 1);
-    assert_int_equal(sql_num(sc, "SELECT count(*) FROM ti_queue"), 0);
+    assert_int_equal(testdb_store_num(sc, "SELECT count(*) FROM ti_queue"), 0);
 
     take_ok(sc, sid, &in);
     assert_int_equal(in.n, 2);
@@ -363,8 +349,8 @@ static void test_finish_claim_one_call(void **state)
     wq_free_claimed(c, n);
     char got[256];
     assert_int_equal(notified(l, got, sizeof got), 1);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue WHERE task_id = 'a'"), 0);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM try_logs"), 1);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue WHERE task_id = 'a'"), 0);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM try_logs"), 1);
     /* either part may be empty */
     assert_int_equal(wq_finish_claim(s, w1, "w1", NULL, 0, NULL, qs, 1, 8, &c, &n, &e), 0);
     assert_int_equal(n, 0);
@@ -417,11 +403,11 @@ static void test_claim_queues_max_priority(void **state)
     char sql[128];
     snprintf(sql, sizeof sql, "SELECT count(*) FROM workers WHERE id = %lld AND state = 'draining'",
              (long long)w1);
-    assert_int_equal(sql_num(s, sql), 1);
+    assert_int_equal(testdb_store_num(s, sql), 1);
     /* draining stays draining even when the flag is off */
     assert_int_equal(wq_heartbeat(s, w1, false, &alive, &k, &nk, &e), 0);
     assert_true(alive);
-    assert_int_equal(sql_num(s, sql), 1);
+    assert_int_equal(testdb_store_num(s, sql), 1);
     int64_t w3 = worker_new(s, "w3", "{default,gpu}");
     assert_int_equal(claim_n(s, w3, "w3", "default", 8), 2);
     store_close(s);
@@ -504,10 +490,11 @@ static void test_two_claimers_disjoint(void **state)
     free(cl[0].keys);
     free(cl[1].keys);
     /* each claimed row is its claimer's, with its 'running' result */
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue q JOIN try_results r USING "
-                                "(run_id, task_id, try_number) JOIN workers w ON w.id = "
-                                "q.worker_id WHERE q.state = 'running' AND r.worker = w.name"),
-                     N);
+    assert_int_equal(
+        testdb_store_num(s, "SELECT count(*) FROM ti_queue q JOIN try_results r USING "
+                            "(run_id, task_id, try_number) JOIN workers w ON w.id = "
+                            "q.worker_id WHERE q.state = 'running' AND r.worker = w.name"),
+        N);
     store_close(s);
 }
 
@@ -533,9 +520,10 @@ static void test_finish_fenced(void **state)
     assert_false(finish1(s, w2, &x)); /* not w2's */
     struct wq_end old = end_of("r", "t", 0);
     assert_false(finish1(s, w1, &old)); /* another try */
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM try_results"), 0);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM try_logs"), 0);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue WHERE state = 'running'"), 1);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM try_results"), 0);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM try_logs"), 0);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue WHERE state = 'running'"),
+                     1);
 
     /* w1 freezes, is swept, then reports late: refused, the 'lost' result stays */
     silence(s, w1);
@@ -544,7 +532,7 @@ static void test_finish_fenced(void **state)
     assert_int_equal(wq_sweep(s, 20000, &dead, &e), 0);
     assert_int_equal(dead, 1);
     assert_false(finish1(s, w1, &x));
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM try_logs"), 0);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM try_logs"), 0);
     take_ok(s, sid, &in);
     assert_int_equal(in.n, 1);
     assert_int_equal(in.v[0].phase, WQ_LOST);
@@ -579,7 +567,8 @@ static void test_sweep_lost_idempotent(void **state)
     assert_int_equal(claim_n(s, w1, "w1", "default", 2), 2);
     assert_int_equal(claim_n(s, w2, "w2", "default", 1), 1);
     /* w2's try has run for two hours: age alone never kills it */
-    sql_num(s, "UPDATE ti_queue SET claimed_at = now() - interval '2 hours' WHERE task_id = 'c'");
+    testdb_store_num(
+        s, "UPDATE ti_queue SET claimed_at = now() - interval '2 hours' WHERE task_id = 'c'");
     silence(s, w1);
     PGconn *l = listener(chans, 1);
     char got[512];
@@ -603,7 +592,7 @@ static void test_sweep_lost_idempotent(void **state)
     assert_string_equal(in.v[2].task_id, "c");
     assert_int_equal(in.v[2].phase, WQ_RUNNING);
     inbox_free(&in);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue"), 1);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue"), 1);
 
     bool alive = true;
     struct wq_kill *k = NULL;
@@ -622,6 +611,40 @@ static void test_sweep_lost_idempotent(void **state)
     assert_int_equal(claim_n(s, w1, "w1", "default", 8), 0);
     PQfinish(l);
     store_close(s);
+}
+
+/* The sweep never waits for a try's row that a transaction holds (its worker's finish, say):
+ * it declares the worker dead and leaves that row; a later sweep rescues the running rows of
+ * any dead worker, so the row is lost then, unless the finish took it first. */
+static void test_sweep_skips_locked_rows_then_rescues(void **state)
+{
+    (void)state;
+    struct store *s = open_ok(), *w = open_ok();
+    int64_t sid = sched_new(s, "s"), wid = worker_new(s, "w", "{default}");
+    run_new(s, "r", sid);
+    struct wq_item it[] = {{"r", "a", 1, "default", NULL, 2, spec},
+                           {"r", "b", 1, "default", NULL, 1, spec}};
+    submit_ok(s, sid, it, 2);
+    assert_int_equal(claim_n(w, wid, "w", "default", 8), 2);
+    silence(s, wid);
+    testdb_store_num(w, "BEGIN");
+    testdb_store_num(w, "SELECT 1 FROM ti_queue WHERE task_id = 'a' FOR UPDATE");
+    testdb_store_num(s, "SET lock_timeout = '2s'"); /* a wait would fail the sweep */
+    size_t dead = 0;
+    struct err e = {0};
+    assert_int_equal(wq_sweep(s, 20000, &dead, &e), 0);
+    assert_int_equal(dead, 1);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM try_results WHERE phase = 'lost'"),
+                     1); /* b */
+    testdb_store_num(w, "COMMIT");
+    assert_int_equal(wq_sweep(s, 20000, &dead, &e), 0);
+    assert_int_equal(dead, 0);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM try_results WHERE phase = 'lost' "
+                                         "AND message = 'worker w lost'"),
+                     2);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue"), 0);
+    store_close(s);
+    store_close(w);
 }
 
 /* Cancel: an unclaimed try is withdrawn at once; a claimed one is marked, its worker told
@@ -649,9 +672,9 @@ static void test_withdraw_and_kill_list(void **state)
     assert_true(wd[1]);
     assert_false(wd[2]);
     assert_int_equal(notified(l, got, sizeof got), 1);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue WHERE task_id = 'b'"), 0);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue WHERE task_id = 'a' "
-                                "AND kill_requested"),
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue WHERE task_id = 'b'"), 0);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue WHERE task_id = 'a' "
+                                         "AND kill_requested"),
                      1);
     bool alive = false;
     struct wq_kill *k = NULL;
@@ -669,7 +692,7 @@ static void test_withdraw_and_kill_list(void **state)
     struct wq_kill old[] = {{"r", "b", 1}};
     assert_int_equal(wq_withdraw(s, old, 1, wd, &e), 0);
     assert_false(wd[0]);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue WHERE task_id = 'b'"), 1);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue WHERE task_id = 'b'"), 1);
     /* the killed try reports killed: accepted, and the kill list is empty again */
     struct wq_end x = end_of("r", "a", 1);
     x.killed = true;
@@ -699,7 +722,8 @@ static void test_take_results_only_owner(void **state)
     assert_int_equal(in.n, 1);
     assert_string_equal(in.v[0].run_id, "ra");
     inbox_free(&in);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM try_results WHERE run_id = 'rb'"), 1);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM try_results WHERE run_id = 'rb'"),
+                     1);
     take_ok(s, sb, &in);
     assert_int_equal(in.n, 1);
     assert_string_equal(in.v[0].run_id, "rb");
@@ -720,15 +744,15 @@ static void test_take_skips_locked_rows(void **state)
                            {"r", "b", 1, "default", NULL, 1, spec}};
     submit_ok(s, sid, it, 2);
     assert_int_equal(claim_n(w, wid, "w", "default", 8), 2);
-    sql_num(w, "BEGIN");
-    sql_num(w, "SELECT 1 FROM try_results WHERE task_id = 'a' FOR UPDATE");
-    sql_num(s, "SET lock_timeout = '2s'"); /* a wait would fail the take */
+    testdb_store_num(w, "BEGIN");
+    testdb_store_num(w, "SELECT 1 FROM try_results WHERE task_id = 'a' FOR UPDATE");
+    testdb_store_num(s, "SET lock_timeout = '2s'"); /* a wait would fail the take */
     struct inbox in = {0};
     take_ok(s, sid, &in);
     assert_int_equal(in.n, 1);
     assert_string_equal(in.v[0].task_id, "b");
     inbox_free(&in);
-    sql_num(w, "COMMIT");
+    testdb_store_num(w, "COMMIT");
     take_ok(s, sid, &in);
     assert_int_equal(in.n, 1);
     assert_string_equal(in.v[0].task_id, "a");
@@ -817,8 +841,8 @@ static void test_finish_and_take_concurrently(void **state)
         fail_msg("the worker: %s", x.e.msg);
     assert_int_equal(ended, N);
     assert_true(running <= N);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue"), 0);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM try_results"), 0);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue"), 0);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM try_results"), 0);
     store_close(s);
 }
 
@@ -846,8 +870,9 @@ static void test_dead_scheduler_rows_kept_and_adopted(void **state)
                            {"ra", "free", 1, "default", NULL, 2, spec},
                            {"ra", "queued", 1, "default", NULL, 1, spec}};
     submit_ok(s, sa, it, 3);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue WHERE pool = 'p' AND state IN "
-                                "('queued', 'running')"),
+    assert_int_equal(testdb_store_num(s,
+                                      "SELECT count(*) FROM ti_queue WHERE pool = 'p' AND state IN "
+                                      "('queued', 'running')"),
                      2);
     struct claim c = {0};
     claim_ok(s, w, "w", "default", 2, &c);
@@ -856,14 +881,15 @@ static void test_dead_scheduler_rows_kept_and_adopted(void **state)
 
     char sql[128];
     snprintf(sql, sizeof sql, "UPDATE workers SET state = 'dead' WHERE id = %lld", (long long)sa);
-    sql_num(s, sql);
+    testdb_store_num(s, sql);
     assert_int_equal(queue_round(s, sb, NULL, 0, NULL, 0, pools, 1, &g, &ng, &disp, &e), 0);
     assert_true(disp);
     queue_free_keys(g, ng);
     assert_int_equal(queue_release_sched(s, sa, &e), 0);
     /* the three submitted rows stay; 'waiting' (never handed out) was cleaned up */
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue WHERE run_id = 'ra'"), 3);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue WHERE task_id = 'waiting'"), 0);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue WHERE run_id = 'ra'"), 3);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue WHERE task_id = 'waiting'"),
+                     0);
 
     /* b takes the run over and adopts its tries in flight */
     set_owner(s, "ra", sb);
@@ -877,7 +903,7 @@ static void test_dead_scheduler_rows_kept_and_adopted(void **state)
     }
     wq_free_kills(rows, n);
     snprintf(sql, sizeof sql, "SELECT count(*) FROM ti_queue WHERE sched_id = %lld", (long long)sb);
-    assert_int_equal(sql_num(s, sql), 3);
+    assert_int_equal(testdb_store_num(s, sql), 3);
     /* the dead one cannot adopt */
     assert_int_equal(wq_adopt(s, sa, "ra", &rows, &n, &e), ERR_DB);
     assert_non_null(strstr(e.msg, "not active"));
@@ -892,7 +918,7 @@ static void test_dead_scheduler_rows_kept_and_adopted(void **state)
     assert_int_equal(in.n, 1);
     assert_int_equal(in.v[0].phase, WQ_ENDED);
     inbox_free(&in);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue WHERE pool = 'p'"), 0);
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue WHERE pool = 'p'"), 0);
     store_close(s);
 }
 
@@ -919,8 +945,8 @@ static void test_round_leaves_submitted_rows(void **state)
     assert_int_equal(queue_round(s, sid, NULL, 0, want, 1, pools, 1, &g, &ng, &disp, &e), 0);
     assert_int_equal(ng, 0);
     queue_free_keys(g, ng);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue WHERE state = 'queued' "
-                                "AND spec <> '{}'"),
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue WHERE state = 'queued' "
+                                         "AND spec <> '{}'"),
                      1);
     struct queue_want other[] = {{"r", "u", 1, "one", 1, 2, false}};
     assert_int_equal(queue_round(s, sid, NULL, 0, other, 1, pools, 1, &g, &ng, &disp, &e), 0);
@@ -943,7 +969,7 @@ static void test_try_worker_and_queue_workers(void **state)
     struct store *s = open_ok();
     int64_t sid = sched_new(s, "s"), w = worker_new(s, "w1", "{default,gpu}");
     worker_new(s, "w2", "{gpu}");
-    sql_num(s, "UPDATE workers SET log_url = 'http://h:1' WHERE name = 'w1'");
+    testdb_store_num(s, "UPDATE workers SET log_url = 'http://h:1' WHERE name = 'w1'");
     run_new(s, "r", sid);
     int64_t n = -1;
     struct err e = {0};
@@ -953,7 +979,7 @@ static void test_try_worker_and_queue_workers(void **state)
     assert_int_equal(n, 1);
     assert_int_equal(wq_queue_workers(s, "cpu", &n, &e), 0);
     assert_int_equal(n, 0);
-    sql_num(s, "UPDATE workers SET state = 'dead' WHERE name = 'w2'");
+    testdb_store_num(s, "UPDATE workers SET state = 'dead' WHERE name = 'w2'");
     assert_int_equal(wq_queue_workers(s, "gpu", &n, &e), 0);
     assert_int_equal(n, 1);
 
@@ -979,7 +1005,60 @@ static void test_try_worker_and_queue_workers(void **state)
     store_close(s);
 }
 
-/* A try without a spec cannot be queued for workers. */
+/* A database of the previous schema (through pg/0009) is upgraded by opening it: an
+ * unconsumed try_results row becomes an 'ended' one, and a scheduler's granted row of a
+ * limited pool (no spec) keeps its slot and is still claimed by its round. */
+static void test_upgrade_from_0009(void **state)
+{
+    (void)state;
+    testdb_url("old");
+    PGconn *c = testdb_connect(testdb_pgdb("old"));
+    testdb_pg_exec(c, "CREATE TABLE schema_migrations (number integer PRIMARY KEY, "
+                      "name text NOT NULL, applied_at bigint NOT NULL)");
+    for (size_t i = 0; i < migrate_pg_steps_count; i++) {
+        const struct migrate_step *m = &migrate_pg_steps[i];
+        if (m->number > 9)
+            continue;
+        testdb_pg_exec(c, m->sql);
+        char sql[256];
+        snprintf(sql, sizeof sql, "INSERT INTO schema_migrations VALUES (%d, '%s', 0)", m->number,
+                 m->name);
+        testdb_pg_exec(c, sql);
+    }
+    testdb_pg_exec(c, "INSERT INTO workers (role, name, hostname, pid) VALUES "
+                      "('scheduler', 's', 'h', 1)");
+    testdb_pg_exec(c, "INSERT INTO runs (run_id, dag_id, state, type, logical_at, sched_id) "
+                      "VALUES ('r', 'd', 'running', 'manual', 0, 1)");
+    testdb_pg_exec(c, "INSERT INTO try_results (run_id, task_id, try_number, state, exit_code, "
+                      "message) VALUES ('r', 'old', 1, 'failed', 3, 'm')");
+    testdb_pg_exec(c, "INSERT INTO ti_queue (run_id, task_id, try_number, state, pool, sched_id) "
+                      "VALUES ('r', 'p', 1, 'queued', 'one', 1)");
+    PQfinish(c);
+
+    struct store *s = NULL;
+    struct err e = {0};
+    assert_int_equal(store_open(testdb_url("old"), &s, &e), 0);
+    assert_int_equal(testdb_store_num(s, "SELECT max(number) FROM schema_migrations"),
+                     migrate_latest(migrate_pg_steps, migrate_pg_steps_count));
+    struct inbox in = {0};
+    take_ok(s, 1, &in);
+    assert_int_equal(in.n, 1);
+    assert_int_equal(in.v[0].phase, WQ_ENDED);
+    assert_int_equal(in.v[0].exit_code, 3);
+    assert_string_equal(in.v[0].message, "m");
+    inbox_free(&in);
+    struct queue_pool pools[] = {{"one", 1}};
+    struct queue_key *g = NULL;
+    size_t ng = 0;
+    bool disp = false;
+    assert_int_equal(queue_round(s, 1, NULL, 0, NULL, 0, pools, 1, &g, &ng, &disp, &e), 0);
+    assert_int_equal(ng, 1);
+    assert_string_equal(g[0].task_id, "p");
+    queue_free_keys(g, ng);
+    store_close(s);
+}
+
+/* A try without a spec, or with one that is not valid UTF-8, cannot be queued. */
 static void test_submit_needs_spec(void **state)
 {
     (void)state;
@@ -988,7 +1067,12 @@ static void test_submit_needs_spec(void **state)
     struct wq_item it[] = {{"r", "t", 1, "default", NULL, 1, "{}"}};
     struct err e = {0};
     assert_int_equal(wq_submit(s, sid, it, 1, &e), -EINVAL);
-    assert_int_equal(sql_num(s, "SELECT count(*) FROM ti_queue"), 0);
+    /* nor one whose spec PostgreSQL would refuse (the batch would fail with it) */
+    struct wq_item bad[] = {{"r", "ok", 1, "default", NULL, 1, spec},
+                            {"r", "t", 1, "default", NULL, 1, "{\"cmd\":\"\xff\"}"}};
+    assert_int_equal(wq_submit(s, sid, bad, 2, &e), -EINVAL);
+    assert_non_null(strstr(e.msg, "try 1 of t in run r"));
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue"), 0);
     store_close(s);
 }
 
@@ -1025,6 +1109,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_claimers_disjoint, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_finish_fenced, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_sweep_lost_idempotent, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_sweep_skips_locked_rows_then_rescues, setup,
+                                        testdb_teardown),
         cmocka_unit_test_setup_teardown(test_withdraw_and_kill_list, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_take_results_only_owner, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_take_skips_locked_rows, setup, testdb_teardown),
@@ -1033,6 +1119,7 @@ int main(void)
                                         testdb_teardown),
         cmocka_unit_test_setup_teardown(test_round_leaves_submitted_rows, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_try_worker_and_queue_workers, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_upgrade_from_0009, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_submit_needs_spec, setup, testdb_teardown),
     };
     const struct CMUnitTest lite[] = {
