@@ -1523,6 +1523,7 @@ static void daemon_halt_all(struct daemon *d)
     if (d->halting)
         return;
     d->halting = true;
+    daemon_stop_wake(d);
     uv_timer_stop(&d->grace_timer);
     uv_timer_stop(&d->drain_timer);
     if (d->worker) /* no grace left for its tries either */
@@ -1592,7 +1593,10 @@ static void daemon_begin_stop(struct daemon *d)
         d->bell_on = false;
         daemon_close(d, (uv_handle_t *)&d->bell);
     }
-    daemon_stop_wake(d);
+    /* The workers' results come on the same connection: heard until the runs halt, so the
+     * drain ends as soon as the last try does (no sync starts any more). */
+    if (!engine_remote(d->e))
+        daemon_stop_wake(d);
     if (d->worker) /* its tries get the grace too; their ends are reported */
         worker_drain(d->worker);
 }

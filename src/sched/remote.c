@@ -57,6 +57,7 @@ struct remote_job {
     remote_kills kills; /* owned strings */
     bool *withdrawn;
     bool take, sweep;
+    bool submitted;        /* out: its tries are in ti_queue (not sent again on a failure) */
     struct wq_result *res; /* out, owned */
     size_t nres;
     size_t declared; /* workers the sweep declared dead */
@@ -143,6 +144,7 @@ static void remote_work(uv_work_t *req)
         free(v);
         if (j->rc < 0)
             goto fail;
+        j->submitted = true;
     }
     if (j->kills.n > 0) {
         j->withdrawn = xcalloc(j->kills.n, sizeof(bool));
@@ -229,16 +231,6 @@ static void remote_running(struct run *r, uint32_t ii, const struct wq_result *r
     run__progress(r, ii);
 }
 
-static char *remote_dup(const char *s, size_t n)
-{
-    if (!s)
-        return NULL;
-    char *p = xmalloc(n + 1);
-    memcpy(p, s, n);
-    p[n] = 0;
-    return p;
-}
-
 /* Hands result res to its try: true when some try in flight took it. */
 static bool remote_deliver(struct remote *rm, const struct wq_result *res, bool *run_live)
 {
@@ -270,7 +262,7 @@ static bool remote_deliver(struct remote *rm, const struct wq_result *res, bool 
         .hold_ms = res->hold_ms,
         .message = res->message ? xstrdup(res->message) : NULL,
     };
-    if (res->phase == WQ_ENDED && res->killed && !r->cancelled && !r->fatal) {
+    if (res->phase == WQ_ENDED && res->killed && !res->timed_out && !r->cancelled && !r->fatal) {
         /* Killed without a cancel: its worker stopped (its grace was over). As a try a
          * scheduler's shutdown stops, it is not the task's failure: it gets a try more. */
         in->max_tries++;
@@ -284,16 +276,19 @@ static bool remote_deliver(struct remote *rm, const struct wq_result *res, bool 
         if (!e.message)
             e.message = xasprintf("worker %s lost", res->worker ? res->worker : "?");
     } else if (res->output && res->output_len > 0) {
-        e.output = remote_dup(res->output, res->output_len);
+        e.output = xmemdup(res->output, res->output_len + 1); /* NUL-terminated (wq.h) */
         e.output_len = res->output_len;
     }
     run__try_finish(in->cur, &e); /* pumps and uncorks */
     return true;
 }
 
-static void remote_result_release(struct wq_result *r)
+/* Frees a kept result (its strings; wq_free_results frees an array: it gets a copy). */
+static void remote_kept_free(const struct wq_result *x)
 {
-    wq_free_results(r, 1); /* frees the array too: copy first */
+    struct wq_result *c = xmalloc(sizeof *c);
+    *c = *x;
+    wq_free_results(c, 1);
 }
 
 /* Tries the kept results again (a run was begun meanwhile): drops those delivered, those of
@@ -314,9 +309,7 @@ static void remote_retry_kept(struct remote *rm)
         if (!taken)
             log_debug("remote result dropped", "run=%s task=%s try=%d", log_q(x->res.run_id),
                       log_q(x->res.task_id), x->res.try_number);
-        struct wq_result *c = xmalloc(sizeof *c);
-        *c = x->res;
-        remote_result_release(c);
+        remote_kept_free(&x->res);
     }
     rm->kept.n = k;
 }
@@ -362,11 +355,8 @@ static void remote_closed(uv_handle_t *h)
     for (size_t i = 0; i < rm->kills.n; i++)
         remote_kill_release(&rm->kills.v[i]);
     VEC_FREE(&rm->kills);
-    for (size_t i = 0; i < rm->kept.n; i++) {
-        struct wq_result *c = xmalloc(sizeof *c);
-        *c = rm->kept.v[i].res;
-        remote_result_release(c);
-    }
+    for (size_t i = 0; i < rm->kept.n; i++)
+        remote_kept_free(&rm->kept.v[i].res);
     VEC_FREE(&rm->kept);
     free(rm->url);
     free(rm);
@@ -404,11 +394,13 @@ static void remote_after(uv_work_t *req, int status)
         log_warn("workers' queue: a round failed, retried", "err=%s retry_ms=%d",
                  log_q(j->errmsg ? j->errmsg : "?"), REMOTE_RETRY_MS);
         rm->hold_until_ms = when_mono_ms() + REMOTE_RETRY_MS;
-        /* Sent again: an upsert and a delete are harmless twice. Where a job's submit went
-         * through and a later step failed, the upsert keeps a claimed row as it is. */
-        for (size_t i = 0; i < j->subs.n; i++)
+        /* Sent again: a withdrawal is harmless twice, and so is a submission that failed
+         * (rolled back). One that went through is not: its try may have run and ended since,
+         * and a new row would run it again. */
+        for (size_t i = 0; i < j->subs.n && !j->submitted; i++)
             VEC_PUSH(&rm->subs, j->subs.v[i]);
-        j->subs.n = 0;
+        if (!j->submitted)
+            j->subs.n = 0;
         for (size_t i = 0; i < j->kills.n; i++)
             VEC_PUSH(&rm->kills, j->kills.v[i]);
         j->kills.n = 0;
