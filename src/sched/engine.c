@@ -204,7 +204,7 @@ int engine_start(const struct engine_opts *o, struct engine **out, struct err *e
             .loop = o->loop,
             .store_url = o->store_url,
             .sched_id = o->fence_id,
-            .sweep_ms = o->worker_heartbeat_ms,
+            .sweep_ms = remote_sweep_interval(o->worker_heartbeat_ms, o->worker_dead_after_ms),
             .dead_after_ms = o->worker_dead_after_ms,
         };
         e->remote = remote_new(e, &ro);

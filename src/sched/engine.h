@@ -60,7 +60,7 @@ struct engine_opts {
      * the schedulers of the database (admit.h); the default pool stays this one's own. */
     int64_t fence_id;
     /* With fence_id on PostgreSQL: every try is run by a worker (sched/remote.h), none here;
-     * dead workers are swept every worker_heartbeat_ms, declared dead after
+     * dead workers are swept (remote_sweep_interval: 1 s with the defaults), declared dead after
      * worker_dead_after_ms of silence (<= 0: 5 s and 20 s). */
     bool remote;
     int64_t worker_heartbeat_ms, worker_dead_after_ms;

@@ -476,6 +476,20 @@ static void remote_on_poll(uv_timer_t *t)
     remote_take(rm);
 }
 
+int64_t remote_sweep_interval(int64_t heartbeat_ms, int64_t dead_after_ms)
+{
+    if (heartbeat_ms <= 0)
+        heartbeat_ms = 5000;
+    if (dead_after_ms <= 0)
+        dead_after_ms = 20000;
+    int64_t ms = dead_after_ms / 20;
+    if (ms < 250)
+        ms = 250;
+    if (ms > heartbeat_ms)
+        ms = heartbeat_ms;
+    return ms;
+}
+
 static void remote_on_sweep(uv_timer_t *t)
 {
     struct remote *rm = t->data;

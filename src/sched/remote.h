@@ -40,9 +40,15 @@ struct remote_opts {
     uv_loop_t *loop;
     const char *store_url; /* copied; a postgresql:// URL */
     int64_t sched_id;      /* this scheduler's workers.id */
-    int64_t sweep_ms;      /* how often dead workers are swept (worker.heartbeat) */
+    int64_t sweep_ms;      /* how often dead workers are swept (remote_sweep_interval) */
     int64_t dead_after_ms; /* worker.dead_after */
 };
+
+/* How often a scheduler sweeps dead workers: a twentieth of dead_after (1 s with the
+ * defaults), at least 250 ms and at most the heartbeat, so that a worker silent for dead_after
+ * is declared dead at most that much later (SPEC section 12: detection in dead_after plus a
+ * little, not dead_after plus a whole heartbeat). One small UPDATE of `workers` a sweep. */
+int64_t remote_sweep_interval(int64_t heartbeat_ms, int64_t dead_after_ms);
 
 typedef void (*remote_stopped_fn)(void *ud);
 
