@@ -34,6 +34,7 @@ class FakeWorker:
         self.status = status
         self.hang_s = 0  # seconds to wait before answering
         self.seen = []  # (path, offset, token_ok)
+        self.roles = []  # the role of each token received
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -66,6 +67,7 @@ class FakeWorker:
             want = hmac.new(self.secret, (head + "." + claims).encode(), hashlib.sha256).digest()
             got = base64.urlsafe_b64decode(sig + "=" * (-len(sig) % 4))
             body = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))
+            self.roles.append(body.get("role"))
             return hmac.compare_digest(want, got) and body.get("role") in (
                 "viewer", "operator", "admin")
         except ValueError:
@@ -168,6 +170,9 @@ def test_logs_ask_the_worker_running_the_try(setup, tmp_path):
         assert res.status == 200 and res.text == "live two\n", res
         assert res.header("X-Next-Offset") == "18"
         assert fw.seen[-1] == (path, 9, True), fw.seen
+        # the API asked with a viewer's token, though its caller is an admin: the token goes
+        # to the worker's log_url, maybe over plain http, and reads logs only
+        assert fw.roles[-1] == "viewer", fw.roles
         # a worker that refuses the token
         fw.status = 401
         r = b("logs", run_id, "a")
