@@ -583,8 +583,9 @@ int wq_sweep(struct store *s, int64_t dead_after_ms, size_t *declared, struct er
     return 0;
 }
 
-/* A year: only a heartbeat set to -infinity is that old (a live worker beats every few s). */
-#define WQ_LOSE_AFTER_MS (366LL * 24 * 3600 * 1000)
+/* A sweep's dead_after that declares no one else dead (a live worker beats every few
+ * seconds): it only takes the tries of the workers already dead. */
+#define WQ_SWEEP_DEAD_ONLY_MS (366LL * 24 * 3600 * 1000)
 
 int wq_lose_worker(struct store *s, int64_t worker_id, struct err *e)
 {
@@ -593,14 +594,16 @@ int wq_lose_worker(struct store *s, int64_t worker_id, struct err *e)
     char id[24];
     snprintf(id, sizeof id, "%" PRId64, worker_id);
     const char *p[] = {id};
+    /* Its heartbeat stays what it was (the registry shows when it was last heard). */
     int r = pg__exec_params(wq_conn(s),
-                            "UPDATE workers SET heartbeat_at = '-infinity' WHERE id = $1::int8 "
+                            "UPDATE workers SET state = 'dead' WHERE id = $1::int8 "
                             "AND role = 'worker' AND state IN ('active', 'draining')",
                             1, p, "declaring a gone worker dead", NULL, e);
     if (r < 0)
         return r;
-    /* The sweep (its own statement: it must see the update) takes its tries as for silence. */
-    return wq_sweep(s, WQ_LOSE_AFTER_MS, NULL, e);
+    /* The sweep (its own statement: it must see the update) takes the running tries of every
+     * dead worker, this one's too, as for silence. */
+    return wq_sweep(s, WQ_SWEEP_DEAD_ONLY_MS, NULL, e);
 }
 
 int wq_adopt(struct store *s, int64_t sched_id, const char *run_id, struct wq_kill **rows,

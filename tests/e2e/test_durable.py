@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import db_query
+from conftest import ON_PG, db_query
 from daemon_util import daemons, poll, runs_list, trigger, wait_run  # noqa: F401
 
 CHAINS = 8
@@ -86,6 +86,12 @@ def test_kill9_in_the_first_50ms_of_tries_never_runs_a_try_twice(b, daemons):
     cut = [k for k, (s, m) in states.items() if s == "failed"]
     # Kills did land in tries (each such try is failed: not run again, not lost).
     assert len(cut) >= KILLS // 4, (len(cut), elapsed)
-    assert all(states[k][1] and "scheduler stopped" in states[k][1] for k in cut), \
-        [(k, states[k]) for k in cut if "scheduler stopped" not in (states[k][1] or "")]
+    # On SQLite the scheduler stopped while the try ran. On PostgreSQL that too (a try not
+    # handed to a worker yet), or the killed standalone's in-process worker died with it: the
+    # next start finds it gone and its tries lost (SPEC section 12).
+    def why_ok(m):
+        return bool(m) and ("scheduler stopped" in m or
+                            (ON_PG and m.startswith("worker ") and m.endswith(" lost")))
+    assert all(why_ok(states[k][1]) for k in cut), \
+        [(k, states[k]) for k in cut if not why_ok(states[k][1])]
     assert elapsed < 60, elapsed

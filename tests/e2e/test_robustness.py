@@ -51,7 +51,7 @@ def test_task_stdin_fds_and_process_group(baram):
         return True
 
     try:
-        wait_for(sleeping, timeout=15)
+        assert wait_for(sleeping, timeout=15), "the task never reached its sleep"
         out, err = proc.communicate(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
