@@ -776,6 +776,7 @@ static void worker_reg_work(uv_work_t *req)
             return;
     }
     char *queues = worker_queues_csv(w);
+    char key[128];
     struct node_rec n = {
         .role = "worker",
         .name = w->name,
@@ -784,6 +785,7 @@ static void worker_reg_work(uv_work_t *req)
         .queues = queues,
         .slots = w->slots,
         .log_url = w->log_url,
+        .host_key = orphans_host_key(key, sizeof key) == 0 ? key : NULL,
     };
     q->started_ns = when_mono_ns();
     q->rc = store_node_register(w->st_hb, &n, &q->id, &q->e);

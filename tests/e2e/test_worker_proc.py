@@ -19,7 +19,7 @@ import pytest
 
 from api_util import token
 from conftest import BIN, alive, db_query, sanitizers
-from daemon_util import poll
+from daemon_util import daemons, poll  # noqa: F401 (daemons: a fixture)
 
 FAST = {"BARAM_WORKER_HEARTBEAT": "200ms", "BARAM_WORKER_DEAD_AFTER": "2s"}
 
@@ -516,3 +516,40 @@ def test_worker_does_not_start_a_claim_answered_after_its_fence(fleet):
     assert r["killed"] and "the try was not started" in r["message"], r
     assert not log_of(fleet.b, "r19", "t").exists()
     assert w.proc.poll() is None
+
+
+# ---- gone workers of this host at a scheduler's start (review 12: M4) ----
+
+def host_key():
+    """This machine's boot and this process's PID namespace, as baram keys them."""
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        boot = f.read().strip()
+    return "%s/%d" % (boot, os.stat("/proc/self/ns/pid").st_ino)
+
+
+def test_standalone_declares_dead_only_gone_workers_of_its_pid_namespace(fleet, daemons):
+    """At its start a scheduler declares dead the workers of this host whose process is
+    gone. A worker row with this host name but another host key (a container with the host's
+    network and pids of its own) cannot be judged by its pid: it is left to its heartbeats;
+    one with this key and a pid that does not exist is declared dead."""
+    import socket
+    live = fleet.worker("--name", "live")
+    with open("/proc/sys/kernel/pid_max") as f:
+        gone_pid = int(f.read()) + 1000  # no process has it, here or anywhere
+    host = socket.gethostname()
+    for name, key in (("same-ns", host_key()), ("other-ns", "another-boot/4026531836"),
+                      ("no-key", None)):
+        fleet.q("INSERT INTO workers (role, name, hostname, pid, host_key) "
+                "VALUES ('worker', ?, ?, ?, ?)", name, host, gone_pid, key)
+    (row,) = fleet.q("SELECT host_key FROM workers WHERE name = 'live'")
+    assert row == (host_key(),), row  # the worker registered its own
+    fleet.b.env["BARAM_DB"] = fleet.url
+    d = daemons(fleet.b)
+    states = dict(fleet.q("SELECT name, state FROM workers WHERE role = 'worker' AND name IN "
+                          "('live', 'same-ns', 'other-ns', 'no-key')"))
+    assert states == {"live": "active", "same-ns": "dead", "other-ns": "active",
+                      "no-key": "active"}, (states, d.log())
+    assert 'msg="worker of this host gone: declared dead" worker=same-ns' in d.log(), d.log()
+    assert "other-ns" not in d.log() and "no-key" not in d.log(), d.log()
+    assert live.proc.poll() is None
+    assert d.stop() == 0
