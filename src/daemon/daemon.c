@@ -1433,11 +1433,15 @@ static int daemon_register(struct daemon *d, struct err *e)
 /* PostgreSQL: the workers registered on this host whose process is gone (a crash, or a
  * `standalone` killed with its in-process worker) are dead for sure: their tries are lost
  * now, not after worker.dead_after, and what they left running is killed (the processes
- * tagged with the worker's name). Another host's workers are left to their heartbeats. */
+ * tagged with the worker's name). "This host" is the same machine and PID namespace (the
+ * host key), not only the same host name: a container with the host's network has its name
+ * but pids of its own. Another host's workers are left to their heartbeats. */
 static void daemon_lose_local_workers(struct daemon *d)
 {
-    char host[256];
+    char host[256], key[128];
     ops_hostname(host, sizeof host);
+    if (orphans_host_key(key, sizeof key) < 0)
+        return; /* no pid of any worker can be judged from here */
     struct node_rec *v = NULL;
     size_t n = 0;
     struct err e = {0};
@@ -1448,6 +1452,7 @@ static void daemon_lose_local_workers(struct daemon *d)
     for (size_t i = 0; i < n; i++) {
         const struct node_rec *w = &v[i];
         if (strcmp(w->role, "worker") != 0 || !w->hostname || strcmp(w->hostname, host) != 0 ||
+            !w->host_key || strcmp(w->host_key, key) != 0 ||
             (strcmp(w->state, "active") != 0 && strcmp(w->state, "draining") != 0) || w->pid <= 0 ||
             w->pid == (int)getpid() || kill(w->pid, 0) == 0 || errno != ESRCH)
             continue;

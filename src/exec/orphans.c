@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/xalloc.h"
@@ -90,4 +91,22 @@ int orphans_kill_tagged(const char *const *tags, size_t ntags, orphans_killed_fn
     free(buf);
     closedir(dir);
     return nkilled;
+}
+
+int orphans_host_key(char *buf, size_t n)
+{
+    char boot[64] = "";
+    FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+    if (!f)
+        return -errno;
+    bool got = fgets(boot, sizeof boot, f) != NULL;
+    fclose(f);
+    boot[strcspn(boot, "\n")] = 0;
+    struct stat st;
+    if (!got || !boot[0])
+        return -EIO;
+    if (stat("/proc/self/ns/pid", &st) < 0)
+        return -errno;
+    int w = snprintf(buf, n, "%s/%llu", boot, (unsigned long long)st.st_ino);
+    return w < 0 || (size_t)w >= n ? -ENAMETOOLONG : 0;
 }

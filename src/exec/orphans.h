@@ -43,4 +43,10 @@ bool orphans_kill_pid(int pid, const char *const *tags, size_t ntags);
  * == 0 kills nothing. */
 int orphans_kill_tagged(const char *const *tags, size_t ntags, orphans_killed_fn killed, void *ud);
 
+/* This machine's boot and this process's PID namespace, "BOOT_ID/PIDNS_INODE": two processes
+ * with the same key see each other's pids (kill(pid, 0) speaks of the same process), whatever
+ * their host names (containers with the host's network share its name, not its pids). 0 and
+ * buf filled, or a negative errno when /proc cannot tell (then no pid can be judged). */
+int orphans_host_key(char *buf, size_t n);
+
 #endif

@@ -452,6 +452,7 @@ void node_rec_release(struct node_rec *n)
     free(n->home);
     free(n->state);
     free(n->log_url);
+    free(n->host_key);
     memset(n, 0, sizeof(*n));
 }
 

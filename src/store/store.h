@@ -358,7 +358,8 @@ struct node_rec {
     int64_t running; /* read only: its running tries */
     int64_t started_at_ms;
     int64_t heartbeat_at_ms;
-    char *log_url; /* a worker's log server (http://HOST:PORT), or NULL; not read back */
+    char *log_url;  /* a worker's log server (http://HOST:PORT), or NULL; not read back */
+    char *host_key; /* its machine and PID namespace (exec/orphans.h orphans_host_key), or NULL */
 };
 void node_rec_release(struct node_rec *n);
 void store_free_nodes(struct node_rec *v, size_t n);

@@ -91,8 +91,8 @@ int pg_node_register(void *db, const struct node_rec *n, int64_t *id, struct err
     char pid[16], slots[16];
     snprintf(pid, sizeof pid, "%d", n->pid);
     snprintf(slots, sizeof slots, "%d", n->slots);
-    const char *p[] = {n->role, n->name, n->hostname, pid, n->queues ? n->queues : "default",
-                       slots,   n->home, n->log_url};
+    const char *p[] = {n->role, n->name, n->hostname, pid,        n->queues ? n->queues : "default",
+                       slots,   n->home, n->log_url,  n->host_key};
     PGresult *res;
     /* One statement: the predecessor of the same host and home is dead (its successor holds
      * the home's lock) and its runs are released as this one registers. */
@@ -104,9 +104,10 @@ int pg_node_register(void *db, const struct node_rec *n, int64_t *id, struct err
                    "freed AS (UPDATE runs SET sched_id = NULL, lost_sched = NULL FROM old "
                    "WHERE runs.sched_id = "
                    "old.id AND runs." UNFINISHED " RETURNING runs.run_id) "
-                   "INSERT INTO workers (role, name, hostname, pid, queues, slots, home, log_url) "
-                   "VALUES ($1, $2, $3, $4, string_to_array($5, ','), $6, $7, $8) RETURNING id",
-                   8, p, "register a scheduler or worker", &res, e);
+                   "INSERT INTO workers (role, name, hostname, pid, queues, slots, home, log_url, "
+                   "host_key) VALUES ($1, $2, $3, $4, string_to_array($5, ','), $6, $7, $8, $9) "
+                   "RETURNING id",
+                   9, p, "register a scheduler or worker", &res, e);
     if (r < 0)
         return r;
     *id = PQntuples(res) ? get_int(res, 0, 0) : 0;
@@ -159,7 +160,8 @@ int pg_list_nodes(void *db, struct node_rec **out, size_t *n, struct err *e)
     static const char sql[] =
         "SELECT w.id, w.role, w.name, w.hostname, w.pid, "
         "array_to_string(w.queues, ','), w.slots, w.state, " MS("w.started_at") ", " MS(
-            "w.heartbeat_at") ", " RUNNING_OF_W " FROM workers w ORDER BY w.role = 'worker', w.id";
+            "w.heartbeat_at") ", " RUNNING_OF_W ", w.host_key FROM workers w "
+                              "ORDER BY w.role = 'worker', w.id";
     PGresult *res;
     int r = nodes_exec(db, sql, 0, NULL, "read the schedulers and workers", &res, e);
     if (r < 0)
@@ -178,6 +180,7 @@ int pg_list_nodes(void *db, struct node_rec **out, size_t *n, struct err *e)
         v[i].started_at_ms = get_int(res, i, 8);
         v[i].heartbeat_at_ms = get_int(res, i, 9);
         v[i].running = get_int(res, i, 10);
+        v[i].host_key = get_text(res, i, 11);
     }
     PQclear(res);
     *out = v;

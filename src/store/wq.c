@@ -412,22 +412,34 @@ void wq_free_kills(struct wq_kill *v, size_t n)
     free(v);
 }
 
-/* One row always (the LEFT JOIN): alive, then the kill list's keys (NULL when none). The
- * heartbeat's UPDATE waits for a sweep holding the worker's row, then re-checks the state:
- * a worker declared dead meanwhile is told so. */
+/* One row always (the LEFT JOIN): alive, then the keys of the worker's running rows and
+ * whether their kill was requested (NULL when none). The heartbeat's UPDATE waits for a sweep
+ * holding the worker's row, then re-checks the state: a worker declared dead meanwhile is
+ * told so. */
 static const char sql_heartbeat[] =
     "WITH hb AS (UPDATE workers SET heartbeat_at = now(), "
     "state = CASE WHEN $2::bool THEN 'draining' ELSE state END "
     "WHERE id = $1 AND state IN ('active', 'draining') RETURNING id) "
-    "SELECT EXISTS (SELECT 1 FROM hb), q.run_id, q.task_id, q.try_number FROM (SELECT 1) one "
-    "LEFT JOIN ti_queue q ON q.worker_id = $1 AND q.state = 'running' AND q.kill_requested";
+    "SELECT EXISTS (SELECT 1 FROM hb), q.run_id, q.task_id, q.try_number, q.kill_requested "
+    "FROM (SELECT 1) one LEFT JOIN ti_queue q ON q.worker_id = $1 AND q.state = 'running'";
 
 int wq_heartbeat(struct store *s, int64_t worker_id, bool draining, bool *alive,
                  struct wq_kill **kills, size_t *nkills, struct err *e)
 {
+    struct wq_kill *rows = NULL;
+    size_t nrows = 0;
+    int r = wq_heartbeat_rows(s, worker_id, draining, alive, kills, nkills, &rows, &nrows, e);
+    wq_free_kills(rows, nrows);
+    return r;
+}
+
+int wq_heartbeat_rows(struct store *s, int64_t worker_id, bool draining, bool *alive,
+                      struct wq_kill **kills, size_t *nkills, struct wq_kill **running,
+                      size_t *nrunning, struct err *e)
+{
     *alive = false;
-    *kills = NULL;
-    *nkills = 0;
+    *kills = *running = NULL;
+    *nkills = *nrunning = 0;
     if (!wq_supported(s))
         return wq_nosup(e);
     char id[24];
@@ -439,7 +451,22 @@ int wq_heartbeat(struct store *s, int64_t worker_id, bool draining, bool *alive,
     if (r < 0)
         return r;
     *alive = PQntuples(res) > 0 && wq_bool(res, 0, 0);
-    *kills = wq_keys(res, 1, NULL, nkills);
+    int rows = PQntuples(res);
+    if (rows > 0 && !PQgetisnull(res, 0, 2)) {
+        *running = xcalloc((size_t)rows, sizeof(**running));
+        *kills = xcalloc((size_t)rows, sizeof(**kills));
+    }
+    for (int i = 0; *running && i < rows; i++) {
+        struct wq_kill x = {wq_dup(res, i, 1), wq_dup(res, i, 2), (int)wq_num(res, i, 3)};
+        if (wq_bool(res, i, 4))
+            (*kills)[(*nkills)++] =
+                (struct wq_kill){xstrdup(x.run_id), xstrdup(x.task_id), x.try_number};
+        (*running)[(*nrunning)++] = x;
+    }
+    if (*nkills == 0) {
+        free(*kills);
+        *kills = NULL;
+    }
     PQclear(res);
     return 0;
 }

@@ -119,6 +119,12 @@ struct wq_kill {
  * with wq_free_kills), NULL when none. */
 int wq_heartbeat(struct store *s, int64_t worker_id, bool draining, bool *alive,
                  struct wq_kill **kills, size_t *nkills, struct err *e) WARN_UNUSED;
+/* wq_heartbeat, and *running: every try the store has as this worker's, running (malloc'd,
+ * *nrunning; free with wq_free_kills), NULL when none. A worker gives back those it neither
+ * runs nor is reporting: a claim that committed although its answer never reached it. */
+int wq_heartbeat_rows(struct store *s, int64_t worker_id, bool draining, bool *alive,
+                      struct wq_kill **kills, size_t *nkills, struct wq_kill **running,
+                      size_t *nrunning, struct err *e) WARN_UNUSED;
 void wq_free_kills(struct wq_kill *v, size_t n);
 
 /* ---- scheduler: cancel, inbox, sweep, adopt ---- */

@@ -37,6 +37,7 @@
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/fault.h"
 #include "base/log.h"
 #include "base/when.h"
 #include "base/xalloc.h"
@@ -72,6 +73,7 @@ static void worker_free(struct worker *w)
     free(w->queues);
     VEC_FREE(&w->pending);
     VEC_FREE(&w->held);
+    wq_free_kills(w->unknown, w->nunknown);
     free(w);
 }
 
@@ -257,6 +259,26 @@ void worker__try_ended(struct worker *w, struct wtry *t, struct run_try_end *e)
         worker_claim_kick(w);
 }
 
+/* A try this worker holds in the store but will not run (a claim that came back after the
+ * fence, or one whose answer never came): its end goes as killed, fenced like any end, so the
+ * run's owner gives the try back; held: after the next good heartbeat (dropped if that says
+ * dead). The key's strings are copied; msg is taken. */
+static void worker_give_back(struct worker *w, const char *run_id, const char *task_id,
+                             int try_number, char *msg, bool held)
+{
+    struct wend d = {
+        .run_id = xstrdup(run_id),
+        .task_id = xstrdup(task_id),
+        .try_number = try_number,
+        .e = {.exit_code = -1, .killed = true, .message = msg},
+    };
+    if (held)
+        VEC_PUSH(&w->held, d);
+    else
+        VEC_PUSH(&w->pending, d);
+    worker_fin_kick(w);
+}
+
 struct worker_fin_req {
     uv_work_t req;
     struct worker *w;
@@ -310,6 +332,8 @@ static void worker_fin_done(uv_work_t *req, int status)
     struct worker_fin_req *q = req->data;
     struct worker *w = q->w;
     w->fin_busy = false;
+    w->fin_v = NULL;
+    w->fin_n = 0;
     if (q->rc < 0) {
         if (!w->fin_failing)
             log_warn("cannot report the ends of tries, will retry", "worker=%s ends=%zu error=%s",
@@ -359,6 +383,8 @@ static void worker_fin_flush(struct worker *w)
     q->n = n;
     q->v = xmemdup(w->pending.v, n * sizeof(*q->v));
     q->accepted = xcalloc(n, sizeof(*q->accepted));
+    w->fin_v = q->v;
+    w->fin_n = n;
     memmove(w->pending.v, w->pending.v + n, (w->pending.n - n) * sizeof(*w->pending.v));
     w->pending.n -= n;
     q->req.data = q;
@@ -405,6 +431,27 @@ static void worker_claim_work(uv_work_t *req)
     struct worker *w = q->w;
     q->rc = wq_claim(w->st_claim, q->id, w->name, (const char *const *)w->queues, w->nqueues,
                      q->max, &q->out, &q->n, &q->e);
+    if (q->rc >= 0 && q->n > 0 && FAULT(FP_WORKER_SLOW_CLAIM))
+        uv_sleep(1000); /* tests: a claim whose answer is late (committed, tries not started) */
+}
+
+/* A claim answered after its worker was declared dead (q->id is no longer w->id: the sweep
+ * has made those tries 'lost') or fenced (a sweep may be giving them to others): not started.
+ * Fenced, their ends are held as a killed try's are: given back if the worker is alive. */
+static void worker_claim_refuse(struct worker *w, struct worker_claim_req *q)
+{
+    bool stale = q->id != w->id;
+    log_warn(stale ? "claimed tries not started: the worker was declared dead meanwhile"
+                   : "claimed tries not started: no heartbeat for 3/4 of dead_after",
+             "worker=%s id=%lld tries=%zu", log_q(w->name), (long long)q->id, q->n);
+    for (size_t i = 0; !stale && i < q->n; i++) {
+        const struct wq_claimed *c = &q->out[i];
+        worker_give_back(w, c->run_id, c->task_id, c->try_number,
+                         xasprintf("killed: worker %s had no heartbeat for 3/4 of dead_after "
+                                   "(the try was not started)",
+                                   w->name),
+                         true);
+    }
 }
 
 static void worker_claim_done(uv_work_t *req, int status)
@@ -424,7 +471,11 @@ static void worker_claim_done(uv_work_t *req, int status)
         if (w->claim_failing)
             log_info("claiming tries again", "worker=%s", log_q(w->name));
         w->claim_failing = false;
-        for (size_t i = 0; i < q->n; i++) {
+        /* After a freeze the claim's answer may come before any timer: the fence first. */
+        worker_fence_check(w);
+        if (q->n && (q->id != w->id || w->fenced))
+            worker_claim_refuse(w, q);
+        for (size_t i = 0; q->id == w->id && !w->fenced && i < q->n; i++) {
             struct wq_claimed *c = &q->out[i];
             wtry_start(w, c->run_id, c->task_id, c->try_number, c->spec);
             c->run_id = c->task_id = c->spec = NULL; /* taken */
@@ -480,6 +531,8 @@ struct worker_hb_req {
     bool alive;
     struct wq_kill *kills;
     size_t nkills;
+    struct wq_kill *rows; /* the store's running rows of this worker */
+    size_t nrows;
     int rc;
     struct err e;
 };
@@ -487,7 +540,69 @@ struct worker_hb_req {
 static void worker_hb_work(uv_work_t *req)
 {
     struct worker_hb_req *q = req->data;
-    q->rc = wq_heartbeat(q->w->st_hb, q->id, q->draining, &q->alive, &q->kills, &q->nkills, &q->e);
+    q->rc = wq_heartbeat_rows(q->w->st_hb, q->id, q->draining, &q->alive, &q->kills, &q->nkills,
+                              &q->rows, &q->nrows, &q->e);
+}
+
+static bool wends_have(const struct wend *v, size_t n, const struct wq_kill *k)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].try_number == k->try_number && strcmp(v[i].run_id, k->run_id) == 0 &&
+            strcmp(v[i].task_id, k->task_id) == 0)
+            return true;
+    return false;
+}
+
+/* Whether the worker runs the try of key k or is reporting its end. */
+static bool worker_knows(const struct worker *w, const struct wq_kill *k)
+{
+    return wtry_find((struct worker *)w, k->run_id, k->task_id, k->try_number) ||
+           wends_have(w->pending.v, w->pending.n, k) || wends_have(w->held.v, w->held.n, k) ||
+           wends_have(w->fin_v, w->fin_n, k);
+}
+
+/* The store's running rows of this worker (rows, taken) against what it runs: a row it does
+ * not know twice in a row (a claim that committed although its answer was lost) is given
+ * back. Twice: a row whose finish committed after the heartbeat read it is gone by the next.
+ * Not while a claim is in flight: its rows may be read before its answer comes. */
+static void worker_reconcile(struct worker *w, struct wq_kill *rows, size_t nrows)
+{
+    if (w->claim_busy) {
+        wq_free_kills(rows, nrows);
+        return;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < nrows; i++) {
+        struct wq_kill *k = &rows[i];
+        if (worker_knows(w, k)) {
+            free(k->run_id);
+            free(k->task_id);
+            continue;
+        }
+        bool again = false;
+        for (size_t j = 0; j < w->nunknown && !again; j++)
+            again = w->unknown[j].try_number == k->try_number &&
+                    strcmp(w->unknown[j].run_id, k->run_id) == 0 &&
+                    strcmp(w->unknown[j].task_id, k->task_id) == 0;
+        if (!again) {
+            rows[m++] = *k; /* suspect: given back if the next heartbeat lists it too */
+            continue;
+        }
+        log_warn("a try this worker never started is given back", "worker=%s run=%s task=%s try=%d",
+                 log_q(w->name), log_q(k->run_id), log_q(k->task_id), k->try_number);
+        worker_give_back(w, k->run_id, k->task_id, k->try_number,
+                         xasprintf("killed: worker %s holds the try but never started it (its "
+                                   "claim's answer was lost)",
+                                   w->name),
+                         false);
+        free(k->run_id);
+        free(k->task_id);
+    }
+    wq_free_kills(w->unknown, w->nunknown);
+    w->unknown = m ? rows : NULL;
+    w->nunknown = m;
+    if (!m)
+        free(rows);
 }
 
 static void worker_listen(struct worker *w);
@@ -512,6 +627,9 @@ static void worker_hb_done(uv_work_t *req, int status)
         w->fenced = false;
         worker_kill_all(w, "killed: the worker was declared dead", true, false);
         wends_drop(w, true);
+        wq_free_kills(w->unknown, w->nunknown);
+        w->unknown = NULL;
+        w->nunknown = 0;
         listen_stop(w->lis);
         w->lis = NULL;
         w->id = 0;
@@ -540,9 +658,13 @@ static void worker_hb_done(uv_work_t *req, int status)
                 wtry_kill(t, "killed at the scheduler's request");
             }
         }
+        worker_reconcile(w, q->rows, q->nrows);
+        q->rows = NULL;
+        q->nrows = 0;
         worker_claim_kick(w);
     }
     wq_free_kills(q->kills, q->nkills);
+    wq_free_kills(q->rows, q->nrows);
     free(q);
     if (w->hb_again) {
         w->hb_again = false;
@@ -654,6 +776,7 @@ static void worker_reg_work(uv_work_t *req)
             return;
     }
     char *queues = worker_queues_csv(w);
+    char key[128];
     struct node_rec n = {
         .role = "worker",
         .name = w->name,
@@ -662,6 +785,7 @@ static void worker_reg_work(uv_work_t *req)
         .queues = queues,
         .slots = w->slots,
         .log_url = w->log_url,
+        .host_key = orphans_host_key(key, sizeof key) == 0 ? key : NULL,
     };
     q->started_ns = when_mono_ns();
     q->rc = store_node_register(w->st_hb, &n, &q->id, &q->e);

@@ -23,6 +23,7 @@ struct spawn;
 struct httptask;
 struct waiter;
 struct store;
+struct wq_kill;
 
 /* A claimed try, from its claim to its end. */
 struct wtry {
@@ -84,6 +85,10 @@ struct worker {
     size_t ntries;
     int nrun; /* tries holding a slot */
     VEC(struct wend) pending, held;
+    const struct wend *fin_v; /* the batch the finish in flight reports (fin_n), or NULL */
+    size_t fin_n;
+    struct wq_kill *unknown; /* running rows of the last heartbeat it did not know (nunknown) */
+    size_t nunknown;
 };
 
 /* Starts claimed row c (its strings are taken): the try runs, or ends at once when its spec

@@ -19,7 +19,7 @@ import pytest
 
 from api_util import token
 from conftest import BIN, alive, db_query, sanitizers
-from daemon_util import poll
+from daemon_util import daemons, poll  # noqa: F401 (daemons: a fixture)
 
 FAST = {"BARAM_WORKER_HEARTBEAT": "200ms", "BARAM_WORKER_DEAD_AFTER": "2s"}
 
@@ -454,3 +454,102 @@ def test_worker_discards_the_end_of_a_try_taken_from_it(fleet):
     w.wait_log('msg="result of r16 t try 1 discarded: the try was taken from this worker"')
     assert fleet.result("r16", "t") is None
     assert fleet.q("SELECT count(*) FROM try_logs") == [(0,)]
+
+
+# ---- claims whose answer is lost or late (review 12: M1, M2) ----
+
+def test_worker_gives_back_a_try_it_holds_but_never_started(fleet):
+    """A claim that committed although its answer never reached the worker leaves a row
+    running under its id: its heartbeats list it and it gives the try back (killed, fenced)
+    within two heartbeats, while a try it really runs is left alone."""
+    w = fleet.worker("--name", "forgetful", env=FAST)
+    go = fleet.b.dags / "go"
+    fleet.submit("r17", "real", "while [ ! -e %s ]; do sleep 0.05; done" % go)
+    assert poll(lambda: [r[1] for r in fleet.queue_rows()] == ["running"], 10)
+    ((wid,),) = fleet.q("SELECT id FROM workers WHERE name = 'forgetful'")
+    spec = {"v": 1, "kind": "run", "dag": "d", "run_id": "r17", "task": "ghost",
+            "map_index": -1, "task_id": "ghost", "try": 1, "queue": "default",
+            "dir": str(fleet.b.dags), "timeout_ms": 0, "grace_ms": 2000, "cmd": "true",
+            "env": []}
+    fleet.q("INSERT INTO ti_queue (run_id, task_id, try_number, state, queue, sched_id, "
+            "queued_at, claimed_at, worker_id, spec) VALUES ('r17', 'ghost', 1, 'running', "
+            "'default', ?, now(), now(), ?, CAST(? AS jsonb))", fleet.sched, wid, json.dumps(spec))
+    r = fleet.wait_result("r17", "ghost", timeout=5)  # heartbeats every 200ms
+    assert r["killed"] and r["exit_code"] == -1 and "never started it" in r["message"], r
+    assert r["worker"] == "forgetful", r
+    assert 'msg="a try this worker never started is given back"' in w.log()
+    assert not log_of(fleet.b, "r17", "ghost").exists()  # never ran
+    assert fleet.result("r17", "real") is None  # the try it runs was not given back
+    go.write_text("")
+    r = fleet.wait_result("r17", "real")
+    assert r["exit_code"] == 0 and not r["killed"], r
+
+
+def test_worker_does_not_start_a_claim_answered_after_it_was_declared_dead(fleet):
+    """The claim commits, its answer is late (FP_WORKER_SLOW_CLAIM: 1s); meanwhile the worker
+    is declared dead (its try made 'lost') and registers again: the claimed try is not
+    started."""
+    w = fleet.worker("--name", "latecomer", env=dict(FAST, BARAM_FAULT="FP_WORKER_SLOW_CLAIM"))
+    fleet.submit("r18", "t", "true")
+    assert poll(lambda: [r[1] for r in fleet.queue_rows()] == ["running"], 10, step=0.02)
+    fleet.q("UPDATE workers SET state = 'dead' WHERE name = 'latecomer'")
+    fleet.q("SELECT baram_wq_sweep(600000)")  # its running try becomes 'lost'
+    w.wait_log('msg="claimed tries not started: the worker was declared dead meanwhile"')
+    w.wait_log('msg="worker up"', count=2)
+    assert not log_of(fleet.b, "r18", "t").exists()
+    assert fleet.result("r18", "t", phase="lost") is not None
+    assert fleet.result("r18", "t") is None
+
+
+def test_worker_does_not_start_a_claim_answered_after_its_fence(fleet):
+    """The claim commits, then the worker freezes past 3/4 of dead_after before its answer is
+    handled: the try is not started (a sweep may be giving it away); no sweep came, so once
+    a heartbeat succeeds it is given back as killed."""
+    w = fleet.worker("--name", "sleeper", env=dict(FAST, BARAM_FAULT="FP_WORKER_SLOW_CLAIM"))
+    fleet.submit("r19", "t", "true")
+    assert poll(lambda: [r[1] for r in fleet.queue_rows()] == ["running"], 10, step=0.02)
+    os.kill(w.pid, signal.SIGSTOP)
+    time.sleep(1.8)  # over 3/4 of dead_after (2s), and the claim's 1s delay is over
+    os.kill(w.pid, signal.SIGCONT)
+    w.wait_log('msg="claimed tries not started: no heartbeat for 3/4 of dead_after"')
+    r = fleet.wait_result("r19", "t")
+    assert r["killed"] and "the try was not started" in r["message"], r
+    assert not log_of(fleet.b, "r19", "t").exists()
+    assert w.proc.poll() is None
+
+
+# ---- gone workers of this host at a scheduler's start (review 12: M4) ----
+
+def host_key():
+    """This machine's boot and this process's PID namespace, as baram keys them."""
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        boot = f.read().strip()
+    return "%s/%d" % (boot, os.stat("/proc/self/ns/pid").st_ino)
+
+
+def test_standalone_declares_dead_only_gone_workers_of_its_pid_namespace(fleet, daemons):
+    """At its start a scheduler declares dead the workers of this host whose process is
+    gone. A worker row with this host name but another host key (a container with the host's
+    network and pids of its own) cannot be judged by its pid: it is left to its heartbeats;
+    one with this key and a pid that does not exist is declared dead."""
+    import socket
+    live = fleet.worker("--name", "live")
+    with open("/proc/sys/kernel/pid_max") as f:
+        gone_pid = int(f.read()) + 1000  # no process has it, here or anywhere
+    host = socket.gethostname()
+    for name, key in (("same-ns", host_key()), ("other-ns", "another-boot/4026531836"),
+                      ("no-key", None)):
+        fleet.q("INSERT INTO workers (role, name, hostname, pid, host_key) "
+                "VALUES ('worker', ?, ?, ?, ?)", name, host, gone_pid, key)
+    (row,) = fleet.q("SELECT host_key FROM workers WHERE name = 'live'")
+    assert row == (host_key(),), row  # the worker registered its own
+    fleet.b.env["BARAM_DB"] = fleet.url
+    d = daemons(fleet.b)
+    states = dict(fleet.q("SELECT name, state FROM workers WHERE role = 'worker' AND name IN "
+                          "('live', 'same-ns', 'other-ns', 'no-key')"))
+    assert states == {"live": "active", "same-ns": "dead", "other-ns": "active",
+                      "no-key": "active"}, (states, d.log())
+    assert 'msg="worker of this host gone: declared dead" worker=same-ns' in d.log(), d.log()
+    assert "other-ns" not in d.log() and "no-key" not in d.log(), d.log()
+    assert live.proc.poll() is None
+    assert d.stop() == 0

@@ -647,6 +647,57 @@ static void test_sweep_skips_locked_rows_then_rescues(void **state)
     store_close(w);
 }
 
+/* The heartbeat lists every running row of the worker (a claim whose answer was lost shows
+ * there) and, among them, those whose kill was requested; another worker's rows and queued
+ * rows are not listed. */
+static void test_heartbeat_lists_running_rows(void **state)
+{
+    (void)state;
+    struct store *s = open_ok();
+    int64_t sid = sched_new(s, "s1"), w1 = worker_new(s, "w1", "{default}"),
+            w2 = worker_new(s, "w2", "{default}");
+    run_new(s, "r", sid);
+    struct wq_item it[] = {{"r", "a", 1, "default", NULL, 3, spec},
+                           {"r", "b", 1, "default", NULL, 2, spec},
+                           {"r", "c", 1, "default", NULL, 1, spec},
+                           {"r", "d", 1, "default", NULL, 0, spec}};
+    submit_ok(s, sid, it, 4);
+    assert_int_equal(claim_n(s, w1, "w1", "default", 2), 2); /* a, b */
+    assert_int_equal(claim_n(s, w2, "w2", "default", 1), 1); /* c; d stays queued */
+    struct wq_kill kb[] = {{"r", "b", 1}};
+    struct err e = {0};
+    assert_int_equal(wq_withdraw(s, kb, 1, NULL, &e), 0);
+    bool alive = false;
+    struct wq_kill *k = NULL, *rows = NULL;
+    size_t nk = 0, nrows = 0;
+    assert_int_equal(wq_heartbeat_rows(s, w1, false, &alive, &k, &nk, &rows, &nrows, &e), 0);
+    assert_true(alive);
+    assert_int_equal(nrows, 2);
+    bool seen_a = false, seen_b = false;
+    for (size_t i = 0; i < nrows; i++) {
+        assert_string_equal(rows[i].run_id, "r");
+        assert_int_equal(rows[i].try_number, 1);
+        seen_a = seen_a || strcmp(rows[i].task_id, "a") == 0;
+        seen_b = seen_b || strcmp(rows[i].task_id, "b") == 0;
+    }
+    assert_true(seen_a && seen_b);
+    assert_int_equal(nk, 1);
+    assert_string_equal(k[0].task_id, "b");
+    wq_free_kills(k, nk);
+    wq_free_kills(rows, nrows);
+    /* nothing running: both lists empty, still alive */
+    struct wq_end x[] = {end_of("r", "a", 1), end_of("r", "b", 1)};
+    bool acc[2];
+    assert_int_equal(wq_finish(s, w1, x, 2, acc, &e), 0);
+    assert_true(acc[0] && acc[1]);
+    assert_int_equal(wq_heartbeat_rows(s, w1, false, &alive, &k, &nk, &rows, &nrows, &e), 0);
+    assert_true(alive);
+    assert_null(k);
+    assert_null(rows);
+    assert_int_equal(nk + nrows, 0);
+    store_close(s);
+}
+
 /* Cancel: an unclaimed try is withdrawn at once; a claimed one is marked, its worker told
  * (NOTIFY) and its heartbeat lists it. */
 static void test_withdraw_and_kill_list(void **state)
@@ -1112,6 +1163,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sweep_skips_locked_rows_then_rescues, setup,
                                         testdb_teardown),
         cmocka_unit_test_setup_teardown(test_withdraw_and_kill_list, setup, testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_heartbeat_lists_running_rows, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_take_results_only_owner, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_take_skips_locked_rows, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_finish_and_take_concurrently, setup, testdb_teardown),

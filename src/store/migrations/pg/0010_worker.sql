@@ -25,6 +25,10 @@
 -- transaction; 'baram_sched_<id>' (payload '') to a run's owner when its inbox has new rows;
 -- 'baram_worker_<id>' (payload '') when one of a worker's tries is to be killed.
 
+-- A worker's machine and PID namespace (exec/orphans.h orphans_host_key): a scheduler
+-- starting beside it may judge by its pid whether it is gone only when the keys match.
+ALTER TABLE workers ADD COLUMN host_key text;
+
 ALTER TABLE try_results DROP COLUMN state;
 ALTER TABLE try_results
     ADD COLUMN phase       text NOT NULL DEFAULT 'ended'
