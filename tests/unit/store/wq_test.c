@@ -922,6 +922,47 @@ static void test_dead_scheduler_rows_kept_and_adopted(void **state)
     store_close(s);
 }
 
+/* Review of issue 12 (finding H1 in notes/review12.md): a scheduler declared dead whose
+ * submission was still pending when the run was taken over (a SIGSTOPped scheduler that
+ * wakes up) must not rewrite the run's rows: the new owner's try is claimed and running on a
+ * worker, and the zombie's late wq_submit of an older try must neither reset it to 'queued'
+ * (run twice, the worker's end fenced away) nor rewind its try number (the new owner then
+ * waits for a result that never comes). */
+static void test_submit_by_a_dead_scheduler_rewrites_nothing(void **state)
+{
+    (void)state;
+    struct store *s = open_ok(), *zombie = open_ok();
+    int64_t sa = sched_new(s, "a"), sb = sched_new(s, "b"), w = worker_new(s, "w", "{default}");
+    run_new(s, "rz", sa);
+    /* a is declared dead, b takes the run over: try 1 of 't' had no row (a's submission
+     * was still pending), so b counts it failed and hands out try 2, which w claims */
+    char sql[160];
+    snprintf(sql, sizeof sql, "UPDATE workers SET state = 'dead' WHERE id = %lld", (long long)sa);
+    testdb_store_num(s, sql);
+    set_owner(s, "rz", sb);
+    struct wq_item t2 = {"rz", "t", 2, "default", NULL, 1, spec};
+    submit_ok(s, sb, &t2, 1);
+    assert_int_equal(claim_n(s, w, "w", "default", 8), 1);
+
+    /* a wakes up and sends its pending submission of try 1 */
+    struct wq_item t1 = {"rz", "t", 1, "default", NULL, 1, spec};
+    struct err e = {0};
+    int rc = wq_submit(zombie, sa, &t1, 1, &e); /* refused or a no-op: either is fine */
+    assert_true(rc == 0 || rc == ERR_DB);
+
+    /* the row is still b's try 2, running on w */
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM ti_queue WHERE run_id = 'rz' AND task_id = 't' AND "
+             "try_number = 2 AND state = 'running' AND worker_id = %lld AND sched_id = %lld",
+             (long long)w, (long long)sb);
+    assert_int_equal(testdb_store_num(s, sql), 1);
+    /* and w's end of try 2 reaches b */
+    struct wq_end x = end_of("rz", "t", 2);
+    assert_true(finish1(s, w, &x));
+    store_close(zombie);
+    store_close(s);
+}
+
 /* A pool-limited try: its granted row becomes the workers' row and keeps its slot; the
  * round neither claims it back nor replaces it; the finish frees the slot. */
 static void test_round_leaves_submitted_rows(void **state)
@@ -1116,6 +1157,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_take_skips_locked_rows, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_finish_and_take_concurrently, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_dead_scheduler_rows_kept_and_adopted, setup,
+                                        testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_submit_by_a_dead_scheduler_rewrites_nothing, setup,
                                         testdb_teardown),
         cmocka_unit_test_setup_teardown(test_round_leaves_submitted_rows, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_try_worker_and_queue_workers, setup, testdb_teardown),
