@@ -530,6 +530,12 @@ void engine__run_ended(struct engine *e, struct run *r)
         uv_timer_start(&e->ended_timer, engine_on_ended_timer, 0, 0);
 }
 
+void engine__fenced(struct engine *e, const char *msg)
+{
+    if (!e->failed)
+        engine_on_error(e, -ESTALE, msg);
+}
+
 void engine__note_latency(struct engine *e, int64_t latency_ns)
 {
     metrics_note_latency_ns(latency_ns);

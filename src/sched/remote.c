@@ -58,6 +58,7 @@ struct remote_job {
     bool *withdrawn;
     bool take, sweep;
     bool submitted;        /* out: its tries are in ti_queue (not sent again on a failure) */
+    bool fenced;           /* out: the submission was refused: this scheduler is not active */
     struct wq_result *res; /* out, owned */
     size_t nres;
     size_t declared; /* workers the sweep declared dead */
@@ -142,6 +143,7 @@ static void remote_work(uv_work_t *req)
         }
         j->rc = wq_submit(rm->st, rm->sched_id, v, j->subs.n, &err);
         free(v);
+        j->fenced = j->rc == -ESTALE;
         if (j->rc < 0)
             goto fail;
         j->submitted = true;
@@ -390,13 +392,21 @@ static void remote_after(uv_work_t *req, int status)
         uv_close((uv_handle_t *)&rm->sweeper, remote_closed);
         return;
     }
+    if (j->fenced) {
+        /* Declared dead: another scheduler owns its runs now. Nothing is sent again (it
+         * would rewrite what the new owner handed out); it stops as a fenced writer does. */
+        log_error("workers' queue: submission refused", "err=%s",
+                  log_q(j->errmsg ? j->errmsg : "?"));
+        j->submitted = true; /* never sent again */
+        engine__fenced(rm->e, j->errmsg ? j->errmsg : "this scheduler is not active any more");
+    }
     if (j->rc < 0) {
         log_warn("workers' queue: a round failed, retried", "err=%s retry_ms=%d",
                  log_q(j->errmsg ? j->errmsg : "?"), REMOTE_RETRY_MS);
         rm->hold_until_ms = when_mono_ms() + REMOTE_RETRY_MS;
-        /* Sent again: a withdrawal is harmless twice, and so is a submission that failed
-         * (rolled back). One that went through is not: its try may have run and ended since,
-         * and a new row would run it again. */
+        /* Sent again: a withdrawal is harmless twice, and so is a submission (the database
+         * skips a try already handed out, whether or not the failed one committed). One that
+         * went through is not sent again all the same: nothing to gain. */
         for (size_t i = 0; i < j->subs.n && !j->submitted; i++)
             VEC_PUSH(&rm->subs, j->subs.v[i]);
         if (!j->submitted)

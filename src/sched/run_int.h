@@ -476,6 +476,10 @@ void engine__drop(struct engine *e, struct run *r);
 void engine__slot_done(struct engine *e, struct run *r, uint32_t ii);
 /* A process started latency_ns after its instance became ready (statistics). */
 void engine__note_latency(struct engine *e, int64_t latency_ns);
+/* The database refused a write of this scheduler's because it is not active any more (declared
+ * dead: fenced): as when the writer is fenced, every run fails here and the owner is told (it
+ * stops). Once. */
+void engine__fenced(struct engine *e, const char *msg);
 /* The run has ended: report it to its owner soon (run__report_ended). */
 void engine__run_ended(struct engine *e, struct run *r);
 

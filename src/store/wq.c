@@ -169,6 +169,10 @@ static char *wq_utf8(const char *s)
 
 /* ---- submit ---- */
 
+/* The SQLSTATE a function of 0010 raises for a scheduler that is not active any more
+ * (object_not_in_prerequisite_state). */
+#define WQ_NOT_ACTIVE "55000"
+
 static const char sql_submit[] = "SELECT * FROM baram_wq_submit($1, $2::text[], $3::text[], "
                                  "$4::int[], $5::text[], $6::text[], $7::int[], $8::text[])";
 
@@ -205,8 +209,21 @@ int wq_submit(struct store *s, int64_t sched_id, const struct wq_item *v, size_t
     const char *p[8] = {id};
     for (size_t i = 0; i < 7; i++)
         p[i + 1] = pg__arr_end(&a[i]);
-    int r = pg__exec_params(wq_conn(s), sql_submit, 8, p, "queueing tries for workers", NULL, e);
+    PGconn *c = wq_conn(s);
+    PGresult *res = PQexecParams(c, sql_submit, 8, NULL, p, NULL, NULL, 0);
     wq_bufs_release(a, 7);
+    int r = 0;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        if (st && strcmp(st, WQ_NOT_ACTIVE) == 0)
+            r = err_set(e, -ESTALE,
+                        "scheduler %" PRId64 " is no longer active: its tries are not handed "
+                        "out",
+                        sched_id);
+        else
+            r = pg__fail(c, res, "queueing tries for workers", e);
+    }
+    PQclear(res);
     return r;
 }
 

@@ -58,9 +58,13 @@ struct wq_item {
     const char *spec; /* JSON (tryspec_encode); never empty */
 };
 /* Upserts each try's row 'queued' for workers (a pool-limited try's granted row keeps its
- * slot), owned by scheduler sched_id; NOTIFY baram_queued once per queue. 0, -ENOTSUP, or a
- * negative code with *e filled (nothing changed; -EINVAL for an item without a spec or whose
- * spec is not valid UTF-8, named in *e). */
+ * slot), owned by scheduler sched_id; NOTIFY baram_queued once per queue. Fenced: only the
+ * tries of runs sched_id owns (runs.sched_id; the others are skipped), and never over a row
+ * of the same try already handed out or of a newer try (skipped: a late or repeated
+ * submission hands nothing out twice). 0, -ENOTSUP, -ESTALE (*e filled) when sched_id is not
+ * active any more (declared dead: it must stop writing), or a negative code with *e filled
+ * (nothing changed; -EINVAL for an item without a spec or whose spec is not valid UTF-8,
+ * named in *e). */
 int wq_submit(struct store *s, int64_t sched_id, const struct wq_item *v, size_t n,
               struct err *e) WARN_UNUSED;
 

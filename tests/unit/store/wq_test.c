@@ -947,8 +947,8 @@ static void test_submit_by_a_dead_scheduler_rewrites_nothing(void **state)
     /* a wakes up and sends its pending submission of try 1 */
     struct wq_item t1 = {"rz", "t", 1, "default", NULL, 1, spec};
     struct err e = {0};
-    int rc = wq_submit(zombie, sa, &t1, 1, &e); /* refused or a no-op: either is fine */
-    assert_true(rc == 0 || rc == ERR_DB);
+    int rc = wq_submit(zombie, sa, &t1, 1, &e); /* refused (the fence) or a no-op */
+    assert_true(rc == 0 || rc == -ESTALE);
 
     /* the row is still b's try 2, running on w */
     snprintf(sql, sizeof sql,
@@ -960,6 +960,35 @@ static void test_submit_by_a_dead_scheduler_rewrites_nothing(void **state)
     struct wq_end x = end_of("rz", "t", 2);
     assert_true(finish1(s, w, &x));
     store_close(zombie);
+    store_close(s);
+}
+
+/* H1 again, by the live owner: a submission sent twice (its first commit's outcome unknown
+ * to the scheduler) leaves the try a worker claimed meanwhile alone, and a scheduler hands
+ * out nothing of a run it does not own. */
+static void test_submit_again_leaves_a_claimed_try(void **state)
+{
+    (void)state;
+    struct store *s = open_ok();
+    int64_t sa = sched_new(s, "a"), sb = sched_new(s, "b"), w = worker_new(s, "w", "{default}");
+    run_new(s, "r", sa);
+    run_new(s, "rb", sb);
+    struct wq_item t1 = {"r", "t", 1, "default", NULL, 1, spec};
+    submit_ok(s, sa, &t1, 1);
+    assert_int_equal(claim_n(s, w, "w", "default", 8), 1);
+    submit_ok(s, sa, &t1, 1); /* sent again */
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM ti_queue WHERE run_id = 'r' AND try_number = 1 AND "
+             "state = 'running' AND worker_id = %lld",
+             (long long)w);
+    assert_int_equal(testdb_store_num(s, sql), 1);
+    assert_int_equal(claim_n(s, w, "w", "default", 8), 0); /* nothing handed out twice */
+    struct wq_item other = {"rb", "t", 1, "default", NULL, 1, spec};
+    submit_ok(s, sa, &other, 1); /* rb is b's */
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue WHERE run_id = 'rb'"), 0);
+    struct wq_end x = end_of("r", "t", 1);
+    assert_true(finish1(s, w, &x));
     store_close(s);
 }
 
@@ -1159,6 +1188,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dead_scheduler_rows_kept_and_adopted, setup,
                                         testdb_teardown),
         cmocka_unit_test_setup_teardown(test_submit_by_a_dead_scheduler_rewrites_nothing, setup,
+                                        testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_submit_again_leaves_a_claimed_try, setup,
                                         testdb_teardown),
         cmocka_unit_test_setup_teardown(test_round_leaves_submitted_rows, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_try_worker_and_queue_workers, setup, testdb_teardown),

@@ -120,9 +120,12 @@ BEGIN
 END
 $$;
 
--- SUBMIT (scheduler p_sched): the tries become 'queued' rows with their spec, for workers.
--- A pool-limited try's granted row is turned into one and keeps its slot. Returns the
--- queues notified (one NOTIFY baram_queued per queue).
+-- SUBMIT (scheduler p_sched, active: fenced like the admission round): the tries of the runs
+-- it owns become 'queued' rows with their spec, for workers. A pool-limited try's granted
+-- row (no spec yet) is turned into one and keeps its slot; a row already handed out of the
+-- same try, or of a newer one, is never touched (a late or repeated submission must not
+-- hand a try out twice, nor rewind it). Returns the queues notified (one NOTIFY
+-- baram_queued per queue).
 CREATE FUNCTION baram_wq_submit(
     p_sched bigint, p_run text[], p_task text[], p_try int[], p_queue text[], p_pool text[],
     p_prio int[], p_spec text[])
@@ -131,11 +134,17 @@ LANGUAGE plpgsql AS $$
 DECLARE
     qs text[];
 BEGIN
+    PERFORM 1 FROM workers WHERE id = p_sched AND state IN ('active', 'draining') FOR SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'scheduler % is not active: its tries are not handed out', p_sched
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
     WITH a AS (
-        SELECT DISTINCT ON (run_id, task_id) *
+        SELECT DISTINCT ON (a.run_id, a.task_id) a.*
           FROM unnest(p_run, p_task, p_try, p_queue, p_pool, p_prio, p_spec) WITH ORDINALITY
                AS a(run_id, task_id, try_number, queue, pool, priority, spec, i)
-         ORDER BY run_id, task_id, i DESC),
+          JOIN runs r ON r.run_id = a.run_id AND r.sched_id = p_sched
+         ORDER BY a.run_id, a.task_id, a.i DESC),
     up AS (
         INSERT INTO ti_queue AS t (run_id, task_id, try_number, state, queue, pool, priority,
                                    sched_id, ready_at, queued_at, spec)
@@ -146,6 +155,8 @@ BEGIN
                priority = EXCLUDED.priority, sched_id = EXCLUDED.sched_id,
                queued_at = now(), claimed_at = NULL, worker_id = NULL,
                kill_requested = false, spec = EXCLUDED.spec
+         WHERE t.try_number < EXCLUDED.try_number
+            OR (t.try_number = EXCLUDED.try_number AND t.spec = '{}'::jsonb)
         RETURNING t.queue)
     SELECT coalesce(array_agg(DISTINCT up.queue), '{}') INTO qs FROM up;
     PERFORM pg_notify('baram_queued', q) FROM unnest(qs) AS q;
