@@ -54,6 +54,8 @@ static void engine_on_durable(void *ud, uint64_t seq)
     }
     engine_pump(e);
     engine_uncork(e);
+    if (e->remote)
+        remote_durable(e->remote);
 }
 
 static void engine_on_error(void *ud, int code, const char *msg)

@@ -434,9 +434,6 @@ void run__remote_start(struct run *r, uint32_t ii);
 void run__remote_kill(struct run *r, uint32_t ii);
 /* Resuming: instance ii's try is in the workers' queue already (adopted): it is in flight. */
 void run__remote_adopt(struct run *r, uint32_t ii);
-/* Resuming: a result of try try_number of task_id was taken already, before the run was
- * begun here (it waits in remote.c): the try is in flight, its result comes. */
-bool run__remote_kept(struct run *r, const char *task_id, int try_number);
 /* Halting: instance ii's remote try is left to the next scheduler, nothing recorded. */
 void run__remote_forget(struct run *r, uint32_t ii);
 

@@ -9,6 +9,11 @@
 --               met, hold_ms, message, output);
 --      lost     its worker was declared dead (exit_code -1, 'worker NAME lost').
 --    One row per try: 'ended' or 'lost' replaces a 'running' row not consumed yet.
+--    The owner consumes a row in two steps: it takes it (taken_by, taken_phase: the phase
+--    it saw), then deletes it once the records it made of it are durable (wq_ack_results).
+--    A row taken and not deleted stays for the run's next owner (or for the same one when it
+--    lost the take's answer): results are never lost with a scheduler. A row whose phase
+--    changed since it was taken ('running' became 'ended') is taken again.
 --  * try_logs keeps a stopped try's log (the last logs.store_max bytes), written by the
 --    worker in the transaction of its finish, so logs outlive the worker.
 --  * baram_queue_round (0007, 0009) leaves alone the rows that carry a spec: they are
@@ -18,8 +23,8 @@
 --    submitted yet), and its upsert does not replace a submitted row of the same try.
 --  * functions that make each step of the protocol one round trip: baram_wq_claim,
 --    baram_wq_finish, baram_wq_withdraw, baram_wq_sweep, baram_wq_adopt.
--- Lock order (no 40P01 between the roles): claims, the sweep and the inbox's consumer skip
--- locked rows (FOR UPDATE SKIP LOCKED) and never wait on one; the others (finish, withdraw,
+-- Lock order (no 40P01 between the roles): claims, the sweep and the inbox's consumer (its
+-- take and its delete) skip locked rows (FOR UPDATE SKIP LOCKED) and never wait on one; the others (finish, withdraw,
 -- adopt, submit) lock ti_queue and try_results rows in key order (run_id, task_id[, try]).
 -- NOTIFYs: 'baram_queued' (payload: the queue) when tries are submitted, one per queue per
 -- transaction; 'baram_sched_<id>' (payload '') to a run's owner when its inbox has new rows;
@@ -35,7 +40,9 @@ ALTER TABLE try_results
     ADD COLUMN timed_out   bool NOT NULL DEFAULT false,
     ADD COLUMN killed      bool NOT NULL DEFAULT false,
     ADD COLUMN met         bool NOT NULL DEFAULT false,
-    ADD COLUMN hold_ms     bigint NOT NULL DEFAULT 0;
+    ADD COLUMN hold_ms     bigint NOT NULL DEFAULT 0,
+    ADD COLUMN taken_by    bigint,
+    ADD COLUMN taken_phase text;
 ALTER TABLE try_results ALTER COLUMN exit_code SET DEFAULT 0;
 ALTER TABLE try_results ALTER COLUMN ended_at DROP NOT NULL;
 ALTER TABLE try_results ALTER COLUMN ended_at DROP DEFAULT;
