@@ -301,11 +301,21 @@ static void remote_apply(struct run *r, uint32_t ii, const struct wq_result *res
     };
     if (res->phase == WQ_ENDED && res->killed && !res->timed_out && !r->cancelled && !r->fatal) {
         /* Killed without a cancel: its worker stopped (its grace was over). As a try a
-         * scheduler's shutdown stops, it is not the task's failure: it gets a try more. */
-        in->max_tries++;
+         * scheduler's shutdown stops, it is not the task's failure: it gets a try more, as
+         * many times as the task has tries (its recorded max_tries counts them, so a resume
+         * keeps the count); past that it is a failed try, so that a task whose workers are
+         * stopped under it each time (a pod evicted for its memory) does not run forever. */
+        int tries = r->dag->tasks[in->task].retries + 1;
+        const char *name = res->worker ? res->worker : "?";
         free(e.message);
-        e.message = xasprintf("stopped: worker %s shut down (the try is given back)",
-                              res->worker ? res->worker : "?");
+        if (in->max_tries - tries < tries) {
+            in->max_tries++;
+            e.message = xasprintf("stopped: worker %s shut down (the try is given back)", name);
+        } else {
+            e.message = xasprintf("stopped: worker %s shut down (tries given back %d times: "
+                                  "this one counts as failed)",
+                                  name, in->max_tries - tries);
+        }
     }
     if (res->phase == WQ_LOST) {
         e.exit_code = -1;
@@ -487,9 +497,10 @@ static void remote_after(uv_work_t *req, int status)
         for (size_t i = 0; i < j->kills.n; i++)
             if (j->withdrawn && j->withdrawn[i])
                 remote_withdrawn(rm, &j->kills.v[i]);
-        for (size_t i = 0; FAULT(FP_CRASH_AFTER_TAKE) && i < j->nres; i++)
-            if (j->res[i].phase != WQ_RUNNING)
-                raise(SIGKILL); /* tests: killed with an end taken, not recorded yet */
+        if (j->nres > 0 && FAULT(FP_CRASH_AFTER_TAKE))
+            for (size_t i = 0; i < j->nres; i++)
+                if (j->res[i].phase != WQ_RUNNING)
+                    raise(SIGKILL); /* tests: killed with an end taken, not recorded yet */
         bool left = false;
         for (size_t i = 0; i < j->nres; i++) {
             struct wq_result *x = &j->res[i];

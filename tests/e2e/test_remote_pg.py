@@ -265,3 +265,23 @@ def test_scheduler_killed_after_taking_an_end_loses_no_result(fleet):
     assert poll(lambda: fleet.q("SELECT count(*) FROM try_results WHERE run_id = ?",
                                 run_id) == [(0,)], 5)
     w.assert_alive()
+
+
+def test_tries_given_back_by_stopped_workers_are_bounded(fleet):
+    """Review of issue 12, L5: a try killed because its worker stopped (SIGTERM, grace over)
+    is given back (a try more), but only as many times as the task has tries: a task whose
+    workers are stopped under it each time ends failed instead of being handed out forever."""
+    fleet.write_dag("one.yaml", "dag: one\ntasks:\n" + task("a", "sleep 60;"))
+    s = fleet.scheduler()
+    run_id = trigger(fleet.b(), "one")
+    for n, name in ((1, "w1"), (2, "w2")):
+        w = fleet.worker(name, "--grace", "0.2s")
+        assert poll(lambda: (run_id, "a", "start", str(n), name) in fleet.lines(), 15), s.log()
+        assert w.stop() == 0, w.log()
+    # retries 0: try 1 was given back, try 2 (stopped the same way) counts as failed
+    o = wait_run(fleet.b(), run_id, timeout=15, daemon=s)
+    assert o["state"] == "failed", o
+    assert fleet.tries(run_id) == [("a", 1, "failed"), ("a", 2, "failed")]
+    msg = fleet.q("SELECT message FROM task_instances WHERE run_id = ?", run_id)[0][0]
+    assert "worker w2 shut down" in msg and "counts as failed" in msg, msg
+    assert fleet.queue_rows(run_id) == []
