@@ -670,7 +670,8 @@ int wq_sweep(struct store *s, int64_t dead_after_ms, size_t *declared, struct er
     return 0;
 }
 
-/* A year: only a heartbeat set to -infinity is that old (a live worker beats every few s). */
+/* A year: only a heartbeat set to the epoch is that old (a live worker beats every few s).
+ * Not -infinity: the registry's readers turn the heartbeat's age into a number. */
 #define WQ_LOSE_AFTER_MS (366LL * 24 * 3600 * 1000)
 
 int wq_lose_worker(struct store *s, int64_t worker_id, struct err *e)
@@ -681,7 +682,7 @@ int wq_lose_worker(struct store *s, int64_t worker_id, struct err *e)
     snprintf(id, sizeof id, "%" PRId64, worker_id);
     const char *p[] = {id};
     int r = pg__exec_params(wq_conn(s),
-                            "UPDATE workers SET heartbeat_at = '-infinity' WHERE id = $1::int8 "
+                            "UPDATE workers SET heartbeat_at = 'epoch' WHERE id = $1::int8 "
                             "AND role = 'worker' AND state IN ('active', 'draining')",
                             1, p, "declaring a gone worker dead", NULL, e);
     if (r < 0)
