@@ -37,6 +37,7 @@
 
 #include "base/err.h"
 #include "base/when.h"
+#include "base/xalloc.h"
 #include "store/pg_int.h"
 #include "store/store.h"
 #include "store/wq.h"
@@ -118,6 +119,21 @@ struct phase {
     atomic_bool done;
 };
 
+/* As a scheduler does once its records of them are durable (at once here): deletes the
+ * results taken from the inbox (wq_ack_results). */
+static void ack_all(struct store *s, int64_t sched_id, const struct wq_result *r, size_t n)
+{
+    if (n == 0)
+        return;
+    struct wq_taken *k = xcalloc(n, sizeof *k);
+    for (size_t i = 0; i < n; i++)
+        k[i] = (struct wq_taken){r[i].run_id, r[i].task_id, r[i].try_number, r[i].phase};
+    struct err e = {0};
+    if (wq_ack_results(s, sched_id, k, n, NULL, &e) < 0)
+        die("wq_ack_results", &e);
+    free(k);
+}
+
 static void *scheduler_run(void *arg)
 {
     struct phase *p = arg;
@@ -151,6 +167,7 @@ static void *scheduler_run(void *arg)
         for (size_t i = 0; i < nr; i++)
             if (r[i].phase == WQ_ENDED)
                 ended++;
+        ack_all(s, p->sched_id, r, nr);
         wq_free_results(r, nr);
         if (nr == 0 && atomic_load(&p->submitted) >= p->n)
             (void)ear_wait(ear, 100);
@@ -322,6 +339,7 @@ static void latency(struct store *s, int64_t sched, int64_t worker, double *p50,
         size_t nr = 0;
         if (wq_take_results(s, sched, &r, &nr, &e) < 0)
             die("wq_take_results", &e);
+        ack_all(s, sched, r, nr);
         wq_free_results(r, nr);
         usleep(LAT_EVERY_US);
     }

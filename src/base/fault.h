@@ -18,7 +18,8 @@
     X(FP_CRASH_AFTER_START)                                                                        \
     X(FP_STOP_IN_BATCH)                                                                            \
     X(FP_ADMIT_ANSWER_LOST)                                                                        \
-    X(FP_WORKER_SLOW_CLAIM)
+    X(FP_WORKER_SLOW_CLAIM)                                                                        \
+    X(FP_CRASH_AFTER_TAKE)
 
 enum fault_point {
 #define X(name) name,

@@ -54,6 +54,8 @@ static void engine_on_durable(void *ud, uint64_t seq)
     }
     engine_pump(e);
     engine_uncork(e);
+    if (e->remote)
+        remote_durable(e->remote);
 }
 
 static void engine_on_error(void *ud, int code, const char *msg)
@@ -528,6 +530,12 @@ void engine__run_ended(struct engine *e, struct run *r)
     VEC_PUSH(&e->ended, r);
     if (!e->stopping)
         uv_timer_start(&e->ended_timer, engine_on_ended_timer, 0, 0);
+}
+
+void engine__fenced(struct engine *e, const char *msg)
+{
+    if (!e->failed)
+        engine_on_error(e, -ESTALE, msg);
 }
 
 void engine__note_latency(struct engine *e, int64_t latency_ns)

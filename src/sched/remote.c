@@ -7,7 +7,14 @@
  * folder, the timeouts) goes to ti_queue for a worker. The try keeps a
  * struct run_try marked remote while it is in flight, so cancel, drain and
  * halt see it; its results find it again by run, task instance and try
- * number, and a result for a try no longer in flight is dropped.
+ * number. A result taken stays in the database (marked taken) until the
+ * records made of it are durable (the engine's durable sequence number): then
+ * it is deleted (wq_ack_results). One for a try no longer in flight made
+ * nothing: it is deleted too. One this scheduler cannot place yet (its run is
+ * not loaded here, or is being resumed) stays taken and is taken again
+ * (wq_retake_results) once a run is resumed, every REMOTE_POLL_MS while any
+ * is left, and after a take whose answer was lost: a scheduler that dies
+ * loses no result, its runs' next owner takes them again.
  *
  * Loop thread, but for remote_work, which runs on the thread pool with the
  * job and the connection it owns while busy.
@@ -15,11 +22,13 @@
 #include "sched/remote.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/fault.h"
 #include "base/log.h"
 #include "base/vec.h"
 #include "base/when.h"
@@ -32,10 +41,6 @@
 #include "store/store.h"
 #include "store/wq.h"
 
-/* A result no live run claims yet is kept this long: the run may be being resumed here (its
- * rows adopted, its records not loaded yet). */
-#define REMOTE_KEEP_MS 60000
-
 struct remote_sub { /* a try to hand out: owned strings */
     char *run_id, *task_id, *queue, *pool, *spec;
     int try_number, priority;
@@ -44,10 +49,14 @@ struct remote_sub { /* a try to hand out: owned strings */
 typedef VEC(struct remote_sub) remote_subs;
 typedef VEC(struct wq_kill) remote_kills;
 
-struct remote_kept {
-    struct wq_result res; /* owned */
-    int64_t until_ms;     /* monotonic */
+struct remote_ack {         /* a result taken: deleted from the inbox once seq is durable */
+    char *run_id, *task_id; /* owned */
+    int try_number;
+    enum wq_phase phase;
+    uint64_t seq;     /* the records made of it (the run's last sequence number then) */
+    int64_t after_ms; /* monotonic: not before (left by a locked row: the next poll) */
 };
+typedef VEC(struct remote_ack) remote_acks;
 
 struct remote_job {
     uv_work_t req;
@@ -56,8 +65,12 @@ struct remote_job {
     remote_subs subs;
     remote_kills kills; /* owned strings */
     bool *withdrawn;
+    remote_acks acks; /* owned strings */
+    bool *left;       /* out: acks[i] found its row locked: sent again */
     bool take, sweep;
+    bool again;            /* the take also returns what this scheduler took already */
     bool submitted;        /* out: its tries are in ti_queue (not sent again on a failure) */
+    bool fenced;           /* out: the submission was refused: this scheduler is not active */
     struct wq_result *res; /* out, owned */
     size_t nres;
     size_t declared; /* workers the sweep declared dead */
@@ -73,9 +86,10 @@ struct remote {
     struct store *st; /* owned; opened by the first job; the job thread's while busy */
     remote_subs subs;
     remote_kills kills;
-    VEC(struct remote_kept) kept;
+    remote_acks acks; /* results taken, waiting for their records to be durable */
     bool take, sweep; /* due in the next job */
-    bool retry_kept;  /* a run was resumed: the kept results may be its (remote_on_kick) */
+    bool again;       /* the next take also returns the results taken already */
+    bool leftover;    /* results were left taken (run not loaded here yet): taken again */
     bool no_take;     /* a run was halted with tries in flight: their results are the next
                          owner's, none is taken any more (the daemon is going) */
     bool busy, stopping;
@@ -101,8 +115,19 @@ static void remote_kill_release(struct wq_kill *k)
     free(k->task_id);
 }
 
+static void remote_acks_free(remote_acks *v)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        free(v->v[i].run_id);
+        free(v->v[i].task_id);
+    }
+    VEC_FREE(v);
+}
+
 static void remote_job_free(struct remote_job *j)
 {
+    remote_acks_free(&j->acks);
+    free(j->left);
     for (size_t i = 0; i < j->subs.n; i++)
         remote_sub_release(&j->subs.v[i]);
     VEC_FREE(&j->subs);
@@ -123,14 +148,27 @@ static void remote_work(uv_work_t *req)
     struct remote *rm = j->rm;
     struct err err;
     err.code = 0;
-    if (j->last) {
-        if (rm->st)
-            store_close(rm->st);
-        rm->st = NULL;
-        return;
-    }
+    if (j->last && !rm->st)
+        return; /* its acks stay taken: the next owner takes them again */
     if (!rm->st && (j->rc = store_open(rm->url, &rm->st, &err)) < 0) {
         j->errmsg = xstrdup(err_msg(&err));
+        return;
+    }
+    if (j->acks.n > 0) {
+        struct wq_taken *k = xcalloc(j->acks.n, sizeof *k);
+        for (size_t i = 0; i < j->acks.n; i++) {
+            const struct remote_ack *a = &j->acks.v[i];
+            k[i] = (struct wq_taken){a->run_id, a->task_id, a->try_number, a->phase};
+        }
+        j->left = xcalloc(j->acks.n, sizeof(bool));
+        j->rc = wq_ack_results(rm->st, rm->sched_id, k, j->acks.n, j->left, &err);
+        free(k);
+        if (j->rc < 0)
+            goto fail;
+    }
+    if (j->last) { /* what is not deleted now stays taken: the next owner takes it again */
+        store_close(rm->st);
+        rm->st = NULL;
         return;
     }
     if (j->subs.n > 0) {
@@ -142,6 +180,7 @@ static void remote_work(uv_work_t *req)
         }
         j->rc = wq_submit(rm->st, rm->sched_id, v, j->subs.n, &err);
         free(v);
+        j->fenced = j->rc == -ESTALE;
         if (j->rc < 0)
             goto fail;
         j->submitted = true;
@@ -153,7 +192,9 @@ static void remote_work(uv_work_t *req)
     }
     if (j->sweep && (j->rc = wq_sweep(rm->st, rm->dead_after_ms, &j->declared, &err)) < 0)
         goto fail;
-    if (j->take && (j->rc = wq_take_results(rm->st, rm->sched_id, &j->res, &j->nres, &err)) < 0)
+    if (j->take &&
+        (j->rc = j->again ? wq_retake_results(rm->st, rm->sched_id, &j->res, &j->nres, &err)
+                          : wq_take_results(rm->st, rm->sched_id, &j->res, &j->nres, &err)) < 0)
         goto fail;
     return;
 fail:
@@ -231,19 +272,15 @@ static void remote_running(struct run *r, uint32_t ii, const struct wq_result *r
     run__progress(r, ii);
 }
 
-/* Hands result res to its try: true when some try in flight took it. */
-static bool remote_deliver(struct remote *rm, const struct wq_result *res, bool *run_live)
+/* Result res of instance ii's try in flight: it is running, or it ended. */
+static void remote_apply(struct run *r, uint32_t ii, const struct wq_result *res)
 {
-    struct run *r;
-    uint32_t ii;
-    if (!remote_find_try(rm, res->run_id, res->task_id, res->try_number, &r, &ii, run_live))
-        return false;
     run__cork(r);
     if (res->phase == WQ_RUNNING) {
         remote_running(r, ii, res);
         run__pump(r);
         run__uncork(r);
-        return true;
+        return;
     }
     struct run_inst *in = run__inst_at(r, ii);
     if (in->state == TI_QUEUED) { /* its 'running' result was not seen: it started, though */
@@ -264,11 +301,21 @@ static bool remote_deliver(struct remote *rm, const struct wq_result *res, bool 
     };
     if (res->phase == WQ_ENDED && res->killed && !res->timed_out && !r->cancelled && !r->fatal) {
         /* Killed without a cancel: its worker stopped (its grace was over). As a try a
-         * scheduler's shutdown stops, it is not the task's failure: it gets a try more. */
-        in->max_tries++;
+         * scheduler's shutdown stops, it is not the task's failure: it gets a try more, as
+         * many times as the task has tries (its recorded max_tries counts them, so a resume
+         * keeps the count); past that it is a failed try, so that a task whose workers are
+         * stopped under it each time (a pod evicted for its memory) does not run forever. */
+        int tries = r->dag->tasks[in->task].retries + 1;
+        const char *name = res->worker ? res->worker : "?";
         free(e.message);
-        e.message = xasprintf("stopped: worker %s shut down (the try is given back)",
-                              res->worker ? res->worker : "?");
+        if (in->max_tries - tries < tries) {
+            in->max_tries++;
+            e.message = xasprintf("stopped: worker %s shut down (the try is given back)", name);
+        } else {
+            e.message = xasprintf("stopped: worker %s shut down (tries given back %d times: "
+                                  "this one counts as failed)",
+                                  name, in->max_tries - tries);
+        }
     }
     if (res->phase == WQ_LOST) {
         e.exit_code = -1;
@@ -280,50 +327,70 @@ static bool remote_deliver(struct remote *rm, const struct wq_result *res, bool 
         e.output_len = res->output_len;
     }
     run__try_finish(in->cur, &e); /* pumps and uncorks */
-    return true;
 }
 
-/* Frees a kept result (its strings; wq_free_results frees an array: it gets a copy). */
-static void remote_kept_free(const struct wq_result *x)
-{
-    struct wq_result *c = xmalloc(sizeof *c);
-    *c = *x;
-    wq_free_results(c, 1);
-}
+enum remote_fate {
+    REMOTE_DELIVERED, /* its try took it: deleted once the records it made are durable */
+    REMOTE_STALE,     /* its try is over (it was delivered before): deleted, as above */
+    REMOTE_LATER      /* not placed yet (run not loaded or not resumed yet): left taken */
+};
 
-/* Tries the kept results again (a run was begun meanwhile): drops those delivered, those of
- * a live run that no try of it takes (stale) and those kept too long. */
-static void remote_retry_kept(struct remote *rm)
+/* Hands result res to its try; *seq: the sequence number that makes what it decided durable
+ * (DELIVERED, STALE). */
+static enum remote_fate remote_deliver(struct remote *rm, const struct wq_result *res,
+                                       uint64_t *seq)
 {
-    rm->retry_kept = false;
-    int64_t now = when_mono_ms();
-    size_t k = 0;
-    for (size_t i = 0; i < rm->kept.n; i++) {
-        struct remote_kept *x = &rm->kept.v[i];
-        bool live;
-        bool taken = remote_deliver(rm, &x->res, &live);
-        if (!taken && !live && now <= x->until_ms) {
-            rm->kept.v[k++] = *x;
-            continue;
-        }
-        if (!taken)
-            log_debug("remote result dropped", "run=%s task=%s try=%d", log_q(x->res.run_id),
-                      log_q(x->res.task_id), x->res.try_number);
-        remote_kept_free(&x->res);
-    }
-    rm->kept.n = k;
+    struct run *r = remote_find_run(rm, res->run_id);
+    uint32_t ii;
+    *seq = 0;
+    /* A halted run's tries in flight are the next owner's (run__remote_forget). */
+    if (!r || r->halted)
+        return REMOTE_LATER;
+    *seq = r->last_seq;
+    if (r->phase != RUN_PH_RUNNING)
+        return REMOTE_STALE; /* the run has ended: every try of it is over */
+    if (!remote_find_inst(r, res->task_id, &ii))
+        return REMOTE_LATER; /* not expanded yet */
+    struct run_inst *in = run__inst_at(r, ii);
+    if (in->restore_idx >= 0 || in->try_number < res->try_number)
+        return REMOTE_LATER; /* not resumed yet */
+    if (!in->cur || !in->cur->remote || in->try_number != res->try_number)
+        return REMOTE_STALE;
+    remote_apply(r, ii, res);
+    *seq = r->last_seq;
+    return REMOTE_DELIVERED;
 }
 
 /* ---- the loop's side ---- */
 
 static void remote_round(struct remote *rm);
 
+/* Whether ack a may be sent now: the records made of its result are durable (and the store
+ * has not failed: then nothing is deleted, the next owner takes it all again). */
+static bool remote_ack_ready(const struct remote *rm, const struct remote_ack *a, int64_t now)
+{
+    return !rm->e->failed && a->seq <= rm->e->durable && a->after_ms <= now;
+}
+
+static bool remote_acks_ready(const struct remote *rm)
+{
+    int64_t now = when_mono_ms();
+    for (size_t i = 0; i < rm->acks.n; i++)
+        if (remote_ack_ready(rm, &rm->acks.v[i], now))
+            return true;
+    return false;
+}
+
+/* Something for a job to do. */
+static bool remote_due(const struct remote *rm)
+{
+    return rm->subs.n > 0 || rm->kills.n > 0 || rm->take || rm->sweep || remote_acks_ready(rm);
+}
+
 static void remote_on_kick(uv_timer_t *t)
 {
     struct remote *rm = t->data;
-    if (rm->retry_kept)
-        remote_retry_kept(rm);
-    if (rm->subs.n > 0 || rm->kills.n > 0 || rm->take || rm->sweep)
+    if (remote_due(rm))
         remote_round(rm);
 }
 
@@ -355,9 +422,7 @@ static void remote_closed(uv_handle_t *h)
     for (size_t i = 0; i < rm->kills.n; i++)
         remote_kill_release(&rm->kills.v[i]);
     VEC_FREE(&rm->kills);
-    for (size_t i = 0; i < rm->kept.n; i++)
-        remote_kept_free(&rm->kept.v[i].res);
-    VEC_FREE(&rm->kept);
+    remote_acks_free(&rm->acks);
     free(rm->url);
     free(rm);
     if (done)
@@ -390,13 +455,32 @@ static void remote_after(uv_work_t *req, int status)
         uv_close((uv_handle_t *)&rm->sweeper, remote_closed);
         return;
     }
+    if (j->fenced) {
+        /* Declared dead: another scheduler owns its runs now. Nothing is sent again (it
+         * would rewrite what the new owner handed out); it stops as a fenced writer does. */
+        log_error("workers' queue: submission refused", "err=%s",
+                  log_q(j->errmsg ? j->errmsg : "?"));
+        j->submitted = true; /* never sent again */
+        engine__fenced(rm->e, j->errmsg ? j->errmsg : "this scheduler is not active any more");
+    }
+    /* Acks sent again: a row locked (by a worker's finish replacing it, mostly) at the next
+     * poll, all of them after a failure (deleting twice is harmless). */
+    int64_t later = when_mono_ms() + REMOTE_POLL_MS;
+    for (size_t i = 0; i < j->acks.n; i++) {
+        if (j->rc == 0 && !(j->left && j->left[i]))
+            continue;
+        struct remote_ack a = j->acks.v[i];
+        a.after_ms = j->rc == 0 ? later : 0;
+        VEC_PUSH(&rm->acks, a);
+        j->acks.v[i].run_id = j->acks.v[i].task_id = NULL; /* moved */
+    }
     if (j->rc < 0) {
         log_warn("workers' queue: a round failed, retried", "err=%s retry_ms=%d",
                  log_q(j->errmsg ? j->errmsg : "?"), REMOTE_RETRY_MS);
         rm->hold_until_ms = when_mono_ms() + REMOTE_RETRY_MS;
-        /* Sent again: a withdrawal is harmless twice, and so is a submission that failed
-         * (rolled back). One that went through is not: its try may have run and ended since,
-         * and a new row would run it again. */
+        /* Sent again: a withdrawal is harmless twice, and so is a submission (the database
+         * skips a try already handed out, whether or not the failed one committed). One that
+         * went through is not sent again all the same: nothing to gain. */
         for (size_t i = 0; i < j->subs.n && !j->submitted; i++)
             VEC_PUSH(&rm->subs, j->subs.v[i]);
         if (!j->submitted)
@@ -405,6 +489,7 @@ static void remote_after(uv_work_t *req, int status)
             VEC_PUSH(&rm->kills, j->kills.v[i]);
         j->kills.n = 0;
         rm->take = rm->take || j->take;
+        rm->again = rm->again || j->take; /* its answer may be lost: what it took, too */
         rm->sweep = rm->sweep || j->sweep;
     } else {
         if (j->declared > 0)
@@ -412,26 +497,35 @@ static void remote_after(uv_work_t *req, int status)
         for (size_t i = 0; i < j->kills.n; i++)
             if (j->withdrawn && j->withdrawn[i])
                 remote_withdrawn(rm, &j->kills.v[i]);
+        if (j->nres > 0 && FAULT(FP_CRASH_AFTER_TAKE))
+            for (size_t i = 0; i < j->nres; i++)
+                if (j->res[i].phase != WQ_RUNNING)
+                    raise(SIGKILL); /* tests: killed with an end taken, not recorded yet */
+        bool left = false;
         for (size_t i = 0; i < j->nres; i++) {
-            bool live;
-            if (remote_deliver(rm, &j->res[i], &live))
-                continue;
-            if (live) {
-                log_debug("remote result dropped", "run=%s task=%s try=%d", log_q(j->res[i].run_id),
-                          log_q(j->res[i].task_id), j->res[i].try_number);
+            struct wq_result *x = &j->res[i];
+            uint64_t seq;
+            enum remote_fate f = remote_deliver(rm, x, &seq);
+            if (f == REMOTE_LATER) {
+                left = true;
                 continue;
             }
-            struct remote_kept x = {.res = j->res[i], .until_ms = when_mono_ms() + REMOTE_KEEP_MS};
-            memset(&j->res[i], 0, sizeof j->res[i]); /* moved */
-            VEC_PUSH(&rm->kept, x);
+            if (f == REMOTE_STALE)
+                log_debug("remote result stale", "run=%s task=%s try=%d", log_q(x->run_id),
+                          log_q(x->task_id), x->try_number);
+            struct remote_ack a = {x->run_id, x->task_id, x->try_number, x->phase, seq, 0};
+            x->run_id = x->task_id = NULL; /* moved */
+            VEC_PUSH(&rm->acks, a);
         }
+        /* A retake saw all that is left; a take only what was new. */
+        rm->leftover = left || (rm->leftover && !(j->take && j->again));
     }
     remote_job_free(j);
     if (rm->stopping) {
         remote_round(rm);
         return;
     }
-    if (rm->subs.n > 0 || rm->kills.n > 0 || rm->take || rm->sweep || rm->retry_kept)
+    if (remote_due(rm))
         remote_kick(rm, 0);
 }
 
@@ -443,6 +537,15 @@ static void remote_round(struct remote *rm)
     struct remote_job *j = xcalloc(1, sizeof *j);
     j->req.data = j;
     j->rm = rm;
+    int64_t now = when_mono_ms();
+    size_t k = 0;
+    for (size_t i = 0; i < rm->acks.n; i++) {
+        if (remote_ack_ready(rm, &rm->acks.v[i], now))
+            VEC_PUSH(&j->acks, rm->acks.v[i]);
+        else
+            rm->acks.v[k++] = rm->acks.v[i];
+    }
+    rm->acks.n = k;
     if (rm->stopping) {
         j->last = true;
     } else {
@@ -451,6 +554,9 @@ static void remote_round(struct remote *rm)
         j->kills = rm->kills;
         memset(&rm->kills, 0, sizeof rm->kills);
         j->take = rm->take && !rm->no_take;
+        j->again = j->take && rm->again;
+        if (j->take)
+            rm->again = false;
         j->sweep = rm->sweep;
         rm->take = rm->sweep = false;
     }
@@ -471,9 +577,15 @@ void remote_take(struct remote *rm)
 static void remote_on_poll(uv_timer_t *t)
 {
     struct remote *rm = t->data;
-    if (rm->kept.n > 0)
-        remote_retry_kept(rm);
+    if (rm->leftover)
+        rm->again = true;
     remote_take(rm);
+}
+
+void remote_durable(struct remote *rm)
+{
+    if (rm->acks.n > 0 && remote_acks_ready(rm))
+        remote_kick(rm, 0);
 }
 
 int64_t remote_sweep_interval(int64_t heartbeat_ms, int64_t dead_after_ms)
@@ -514,6 +626,7 @@ struct remote *remote_new(struct engine *e, const struct remote_opts *o)
     uv_timer_start(&rm->poll, remote_on_poll, REMOTE_POLL_MS, REMOTE_POLL_MS);
     uv_timer_start(&rm->sweeper, remote_on_sweep, (uint64_t)rm->sweep_ms, (uint64_t)rm->sweep_ms);
     rm->take = true; /* results left for this scheduler before it started */
+    rm->again = true;
     remote_kick(rm, 0);
     return rm;
 }
@@ -689,22 +802,10 @@ void run__remote_adopt(struct run *r, uint32_t ii)
     struct run_inst *in = run__inst_at(r, ii);
     in->cur = remote_try_new(r, ii);
     struct remote *rm = r->e->remote;
-    if (rm->kept.n > 0) { /* not here: this is inside the run's pump */
-        rm->retry_kept = true;
-        remote_kick(rm, 0);
-    }
-}
-
-bool run__remote_kept(struct run *r, const char *task_id, int try_number)
-{
-    struct remote *rm = r->e->remote;
-    for (size_t i = 0; rm && i < rm->kept.n; i++) {
-        const struct wq_result *x = &rm->kept.v[i].res;
-        if (x->try_number == try_number && strcmp(x->run_id, r->run_id) == 0 &&
-            strcmp(x->task_id, task_id) == 0)
-            return true;
-    }
-    return false;
+    /* Its result may have been taken before the run was loaded here (left taken): all that
+     * is left is taken again, soon (not here: this is inside the run's pump). */
+    rm->take = rm->again = true;
+    remote_kick(rm, 0);
 }
 
 void run__remote_forget(struct run *r, uint32_t ii)

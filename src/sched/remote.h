@@ -17,6 +17,9 @@
  *    when that listener reconnects, and every REMOTE_POLL_MS.
  *  - A try stays 'queued' until its worker's 'running' result is seen; an
  *    'ended' or 'lost' one goes through the same end path as a local try.
+ *  - A result is deleted from the database only once the records made of it
+ *    are durable (remote_durable): until then it stays there, taken by this
+ *    scheduler, for the run's next owner should this one die.
  *
  * Loop thread only. The remote object is the engine's (engine.c makes and
  * stops it); runs register their tries with it through run_int.h.
@@ -56,6 +59,9 @@ typedef void (*remote_stopped_fn)(void *ud);
 struct remote *remote_new(struct engine *e, const struct remote_opts *o);
 /* Takes the results workers left for this scheduler soon (its channel was notified). */
 void remote_take(struct remote *rm);
+/* The engine's durable sequence number advanced: the results whose records are durable now
+ * are deleted from the inbox soon. */
+void remote_durable(struct remote *rm);
 /* Stops: waits for the job in flight, closes the listener, timers and connection, frees the
  * object and calls done(ud). Tries still registered are left in the database (their runs
  * were halted: the next scheduler adopts them). */

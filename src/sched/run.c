@@ -975,8 +975,7 @@ static void run_restore_init(struct run *r, const struct ti_rec *tis, size_t n, 
         rs->started_at_ms = t->started_at_ms;
         rs->ended_at_ms = t->ended_at_ms;
         if ((t->state == TI_RUNNING || t->state == TI_QUEUED) && t->try_number > 0 &&
-            (run_restore_inflight(t, inflight, ninflight) ||
-             run__remote_kept(r, t->task_id, t->try_number))) {
+            run_restore_inflight(t, inflight, ninflight)) {
             rs->inflight = true; /* a worker has it (or will): its result comes to this run */
         } else if ((t->state == TI_RUNNING || t->state == TI_QUEUED) && t->try_number > 0) {
             struct try_rec tr = {

@@ -434,9 +434,6 @@ void run__remote_start(struct run *r, uint32_t ii);
 void run__remote_kill(struct run *r, uint32_t ii);
 /* Resuming: instance ii's try is in the workers' queue already (adopted): it is in flight. */
 void run__remote_adopt(struct run *r, uint32_t ii);
-/* Resuming: a result of try try_number of task_id was taken already, before the run was
- * begun here (it waits in remote.c): the try is in flight, its result comes. */
-bool run__remote_kept(struct run *r, const char *task_id, int try_number);
 /* Halting: instance ii's remote try is left to the next scheduler, nothing recorded. */
 void run__remote_forget(struct run *r, uint32_t ii);
 
@@ -476,6 +473,10 @@ void engine__drop(struct engine *e, struct run *r);
 void engine__slot_done(struct engine *e, struct run *r, uint32_t ii);
 /* A process started latency_ns after its instance became ready (statistics). */
 void engine__note_latency(struct engine *e, int64_t latency_ns);
+/* The database refused a write of this scheduler's because it is not active any more (declared
+ * dead: fenced): as when the writer is fenced, every run fails here and the owner is told (it
+ * stops). Once. */
+void engine__fenced(struct engine *e, const char *msg);
 /* The run has ended: report it to its owner soon (run__report_ended). */
 void engine__run_ended(struct engine *e, struct run *r);
 

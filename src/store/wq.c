@@ -169,6 +169,10 @@ static char *wq_utf8(const char *s)
 
 /* ---- submit ---- */
 
+/* The SQLSTATE a function of 0010 raises for a scheduler that is not active any more
+ * (object_not_in_prerequisite_state). */
+#define WQ_NOT_ACTIVE "55000"
+
 static const char sql_submit[] = "SELECT * FROM baram_wq_submit($1, $2::text[], $3::text[], "
                                  "$4::int[], $5::text[], $6::text[], $7::int[], $8::text[])";
 
@@ -205,8 +209,21 @@ int wq_submit(struct store *s, int64_t sched_id, const struct wq_item *v, size_t
     const char *p[8] = {id};
     for (size_t i = 0; i < 7; i++)
         p[i + 1] = pg__arr_end(&a[i]);
-    int r = pg__exec_params(wq_conn(s), sql_submit, 8, p, "queueing tries for workers", NULL, e);
+    PGconn *c = wq_conn(s);
+    PGresult *res = PQexecParams(c, sql_submit, 8, NULL, p, NULL, NULL, 0);
     wq_bufs_release(a, 7);
+    int r = 0;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        if (st && strcmp(st, WQ_NOT_ACTIVE) == 0)
+            r = err_set(e, -ESTALE,
+                        "scheduler %" PRId64 " is no longer active: its tries are not handed "
+                        "out",
+                        sched_id);
+        else
+            r = pg__fail(c, res, "queueing tries for workers", e);
+    }
+    PQclear(res);
     return r;
 }
 
@@ -518,15 +535,40 @@ void wq_free_results(struct wq_result *v, size_t n)
 
 /* Rows a worker's claim or finish holds are skipped, never waited for (a wait could close a
  * lock cycle with a finish of several rows): that transaction notifies at its commit, and
- * the next take gets them. */
+ * the next take gets them. $2: also the rows this scheduler took already (wq.h). The rows
+ * of finished runs go (their records are all durable: nothing to make of them). */
 static const char sql_take[] =
-    "WITH t AS (DELETE FROM try_results r WHERE (r.run_id, r.task_id, r.try_number) IN ("
-    "SELECT x.run_id, x.task_id, x.try_number FROM try_results x JOIN runs ON runs.run_id = "
-    "x.run_id WHERE runs.sched_id = $1 FOR UPDATE OF x SKIP LOCKED) RETURNING r.*) "
+    "WITH mine AS MATERIALIZED (SELECT x.run_id, x.task_id, x.try_number, "
+    "runs.state IN ('queued', 'running') AS live FROM try_results x JOIN runs ON runs.run_id = "
+    "x.run_id WHERE runs.sched_id = $1 AND ($2::bool OR x.taken_by IS DISTINCT FROM $1 OR "
+    "x.taken_phase IS DISTINCT FROM x.phase) FOR UPDATE OF x SKIP LOCKED), "
+    "gone AS (DELETE FROM try_results r USING mine WHERE NOT mine.live AND r.run_id = "
+    "mine.run_id AND r.task_id = mine.task_id AND r.try_number = mine.try_number), "
+    "t AS (UPDATE try_results r SET taken_by = $1, taken_phase = r.phase FROM mine "
+    "WHERE mine.live AND r.run_id = mine.run_id AND r.task_id = mine.task_id AND "
+    "r.try_number = mine.try_number RETURNING r.*) "
     "SELECT run_id, task_id, try_number, phase, worker, "
     "(extract(epoch FROM started_at) * 1000)::int8, (extract(epoch FROM ended_at) * 1000)::int8, "
     "exit_code, term_signal, timed_out, killed, met, hold_ms, message, output "
     "FROM t ORDER BY run_id, task_id, try_number";
+
+/* The rows of $2..$5 (run, task, try, phase) taken by $1 in that phase go; those another
+ * transaction holds are skipped (never waited for, as the take) and their positions
+ * returned: the snapshot of the final SELECT still has the rows the DELETE removes. */
+static const char sql_ack[] =
+    "WITH a AS (SELECT * FROM unnest($2::text[], $3::text[], $4::int[], $5::text[]) "
+    "WITH ORDINALITY AS a(run_id, task_id, try_number, phase, i)), "
+    "l AS MATERIALIZED (SELECT x.run_id, x.task_id, x.try_number FROM try_results x JOIN a "
+    "ON x.run_id = a.run_id AND x.task_id = a.task_id AND x.try_number = a.try_number "
+    "AND x.phase = a.phase WHERE x.taken_by = $1 FOR UPDATE OF x SKIP LOCKED), "
+    "d AS (DELETE FROM try_results r USING l WHERE r.run_id = l.run_id AND r.task_id = "
+    "l.task_id AND r.try_number = l.try_number RETURNING r.run_id, r.task_id, r.try_number) "
+    "SELECT a.i FROM a JOIN try_results x ON x.run_id = a.run_id AND x.task_id = a.task_id "
+    "AND x.try_number = a.try_number AND x.phase = a.phase AND x.taken_by = $1 "
+    "WHERE NOT EXISTS (SELECT 1 FROM d WHERE d.run_id = a.run_id AND d.task_id = a.task_id "
+    "AND d.try_number = a.try_number)";
+
+static const char *const wq_phase_names[] = {"running", "ended", "lost"};
 
 static enum wq_phase wq_phase_of(const char *s)
 {
@@ -563,8 +605,8 @@ static void wq_result_fill(struct wq_result *o, const PGresult *res, int i)
     }
 }
 
-int wq_take_results(struct store *s, int64_t sched_id, struct wq_result **out, size_t *n,
-                    struct err *e)
+static int wq_take(struct store *s, int64_t sched_id, bool again, struct wq_result **out, size_t *n,
+                   struct err *e)
 {
     *out = NULL;
     *n = 0;
@@ -572,9 +614,9 @@ int wq_take_results(struct store *s, int64_t sched_id, struct wq_result **out, s
         return wq_nosup(e);
     char id[24];
     snprintf(id, sizeof id, "%" PRId64, sched_id);
-    const char *p[] = {id};
+    const char *p[] = {id, again ? "t" : "f"};
     PGresult *res = NULL;
-    int r = pg__exec_params(wq_conn(s), sql_take, 1, p, "reading the ends of tries", &res, e);
+    int r = pg__exec_params(wq_conn(s), sql_take, 2, p, "reading the ends of tries", &res, e);
     if (r < 0)
         return r;
     int k = PQntuples(res);
@@ -584,6 +626,51 @@ int wq_take_results(struct store *s, int64_t sched_id, struct wq_result **out, s
             wq_result_fill(&(*out)[i], res, i);
         *n = (size_t)k;
     }
+    PQclear(res);
+    return 0;
+}
+
+int wq_take_results(struct store *s, int64_t sched_id, struct wq_result **out, size_t *n,
+                    struct err *e)
+{
+    return wq_take(s, sched_id, false, out, n, e);
+}
+
+int wq_retake_results(struct store *s, int64_t sched_id, struct wq_result **out, size_t *n,
+                      struct err *e)
+{
+    return wq_take(s, sched_id, true, out, n, e);
+}
+
+int wq_ack_results(struct store *s, int64_t sched_id, const struct wq_taken *v, size_t n,
+                   bool *left, struct err *e)
+{
+    for (size_t i = 0; left && i < n; i++)
+        left[i] = false;
+    if (!wq_supported(s))
+        return wq_nosup(e);
+    if (n == 0)
+        return 0;
+    struct buf a[4];
+    wq_bufs_init(a, 4);
+    for (size_t i = 0; i < n; i++) {
+        pg__arr_str(&a[0], v[i].run_id);
+        pg__arr_str(&a[1], v[i].task_id);
+        pg__arr_int(&a[2], v[i].try_number);
+        pg__arr_str(&a[3], wq_phase_names[v[i].phase]);
+    }
+    char id[24];
+    snprintf(id, sizeof id, "%" PRId64, sched_id);
+    const char *p[5] = {id};
+    for (size_t i = 0; i < 4; i++)
+        p[i + 1] = pg__arr_end(&a[i]);
+    PGresult *res = NULL;
+    int r =
+        pg__exec_params(wq_conn(s), sql_ack, 5, p, "deleting the ends of tries recorded", &res, e);
+    wq_bufs_release(a, 4);
+    if (r < 0)
+        return r;
+    wq_positions(res, left, n);
     PQclear(res);
     return 0;
 }

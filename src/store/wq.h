@@ -10,7 +10,8 @@
  *                             (try_results); NOTIFY baram_sched_<owner>
  *   worker     wq_finish      fenced: the row goes only if it is still this worker's and
  *                             running; then the raw end ('ended') and the log (try_logs)
- *   scheduler  wq_take_results  consumes its inbox: 'running', 'ended', 'lost'
+ *   scheduler  wq_take_results  reads its inbox: 'running', 'ended', 'lost' (marked taken)
+ *   scheduler  wq_ack_results   deletes what it took once its records of it are durable
  *   scheduler  wq_withdraw    cancel: an unclaimed row is deleted, a claimed one marked
  *                             kill_requested (NOTIFY baram_worker_<id>): wq_heartbeat's list
  *   scheduler  wq_sweep       workers silent for dead_after are declared dead; their running
@@ -58,9 +59,13 @@ struct wq_item {
     const char *spec; /* JSON (tryspec_encode); never empty */
 };
 /* Upserts each try's row 'queued' for workers (a pool-limited try's granted row keeps its
- * slot), owned by scheduler sched_id; NOTIFY baram_queued once per queue. 0, -ENOTSUP, or a
- * negative code with *e filled (nothing changed; -EINVAL for an item without a spec or whose
- * spec is not valid UTF-8, named in *e). */
+ * slot), owned by scheduler sched_id; NOTIFY baram_queued once per queue. Fenced: only the
+ * tries of runs sched_id owns (runs.sched_id; the others are skipped), and never over a row
+ * of the same try already handed out or of a newer try (skipped: a late or repeated
+ * submission hands nothing out twice). 0, -ENOTSUP, -ESTALE (*e filled) when sched_id is not
+ * active any more (declared dead: it must stop writing), or a negative code with *e filled
+ * (nothing changed; -EINVAL for an item without a spec or whose spec is not valid UTF-8,
+ * named in *e). */
 int wq_submit(struct store *s, int64_t sched_id, const struct wq_item *v, size_t n,
               struct err *e) WARN_UNUSED;
 
@@ -150,12 +155,33 @@ struct wq_result {
     char *output;  /* NULL when none; NUL-terminated besides output_len */
     size_t output_len;
 };
-/* Takes (deletes) the inbox rows of the runs scheduler sched_id owns (runs.sched_id),
- * ordered by run, task and try. *out malloc'd (*n; free with wq_free_results), NULL when
- * none. */
+/* Takes the inbox rows of the runs scheduler sched_id owns (runs.sched_id) that it has not
+ * taken yet (taken by nobody, by a former owner of the run, or taken in an earlier phase:
+ * 'running' since become 'ended'), ordered by run, task and try: they are marked taken by
+ * sched_id and stay in the inbox until wq_ack_results deletes them, so that a scheduler that
+ * dies before the records it makes of them are durable loses nothing (the run's next owner
+ * takes them again). Rows of runs already finished are deleted instead (nothing to record).
+ * *out malloc'd (*n; free with wq_free_results), NULL when none. */
 int wq_take_results(struct store *s, int64_t sched_id, struct wq_result **out, size_t *n,
                     struct err *e) WARN_UNUSED;
+/* wq_take_results, also returning the rows sched_id took already and has not deleted: after a
+ * take whose answer was lost, or once a run whose results came before it was loaded is. */
+int wq_retake_results(struct store *s, int64_t sched_id, struct wq_result **out, size_t *n,
+                      struct err *e) WARN_UNUSED;
 void wq_free_results(struct wq_result *v, size_t n);
+
+/* A result taken (borrowed strings): its key and the phase it was taken in. */
+struct wq_taken {
+    const char *run_id, *task_id;
+    int try_number;
+    enum wq_phase phase;
+};
+/* Deletes the inbox rows of v that scheduler sched_id took in that phase (call it once the
+ * records made of them are durable; a row whose phase changed since, or taken by another, is
+ * left). left[i] true (left may be NULL): the row was locked by another transaction and is
+ * still there: ack it again later. */
+int wq_ack_results(struct store *s, int64_t sched_id, const struct wq_taken *v, size_t n,
+                   bool *left, struct err *e) WARN_UNUSED;
 
 /* Declares dead the workers (role 'worker') active or draining silent for dead_after_ms or
  * more by the database's clock; their running tries become 'lost' results ("worker NAME

@@ -237,3 +237,51 @@ def test_scheduler_killed_its_tries_on_a_worker_are_adopted_not_rerun(fleet):
     assert fleet.tries(run_id) == [("a", 1, "success"), ("b", 1, "success"),
                                    ("c", 1, "success")]
     w.assert_alive()
+
+
+def test_scheduler_killed_after_taking_an_end_loses_no_result(fleet):
+    """Review of issue 12, H2: the scheduler owning a run takes a try's end from its inbox and
+    is killed (-9) before recording it (FP_CRASH_AFTER_TAKE). The end stays in the database
+    until the records made of it are durable, so the scheduler taking the run over gets it:
+    the try is not counted failed nor run again (no retry left: the run would fail)."""
+    fleet.write_dag("one.yaml", "dag: one\ntasks:\n" + task("a", "sleep 0.5;") +
+                    task("b", "", ", needs: [a]"))
+    fleet.home("s0").env["BARAM_FAULT"] = "FP_CRASH_AFTER_TAKE"
+    s0 = fleet.scheduler(0)
+    w = fleet.worker("w1")
+    run_id = trigger(fleet.b(), "one")
+    assert poll(lambda: (run_id, "a", "done", "1") in fleet.lines(), 15), s0.log()
+    assert poll(lambda: s0.proc.poll() is not None, 10), "s0 took a's end and died"
+    assert fleet.ti(run_id, "a") != ("success", 1)  # not recorded by s0
+    s1 = fleet.scheduler(1)
+    o = wait_run(fleet.b(), run_id, timeout=DEAD_AFTER + 20, daemon=s1)
+    assert o["state"] == "success", (o, s1.log())
+    lines = fleet.lines()
+    assert lines[(run_id, "a", "start", "1", "w1")] == 1, lines
+    assert lines[(run_id, "b", "start", "1", "w1")] == 1, lines
+    assert sum(lines.values()) == 4, lines
+    assert fleet.tries(run_id) == [("a", 1, "success"), ("b", 1, "success")]
+    # what s1 recorded is deleted from the inbox
+    assert poll(lambda: fleet.q("SELECT count(*) FROM try_results WHERE run_id = ?",
+                                run_id) == [(0,)], 5)
+    w.assert_alive()
+
+
+def test_tries_given_back_by_stopped_workers_are_bounded(fleet):
+    """Review of issue 12, L5: a try killed because its worker stopped (SIGTERM, grace over)
+    is given back (a try more), but only as many times as the task has tries: a task whose
+    workers are stopped under it each time ends failed instead of being handed out forever."""
+    fleet.write_dag("one.yaml", "dag: one\ntasks:\n" + task("a", "sleep 60;"))
+    s = fleet.scheduler()
+    run_id = trigger(fleet.b(), "one")
+    for n, name in ((1, "w1"), (2, "w2")):
+        w = fleet.worker(name, "--grace", "0.2s")
+        assert poll(lambda: (run_id, "a", "start", str(n), name) in fleet.lines(), 15), s.log()
+        assert w.stop() == 0, w.log()
+    # retries 0: try 1 was given back, try 2 (stopped the same way) counts as failed
+    o = wait_run(fleet.b(), run_id, timeout=15, daemon=s)
+    assert o["state"] == "failed", o
+    assert fleet.tries(run_id) == [("a", 1, "failed"), ("a", 2, "failed")]
+    msg = fleet.q("SELECT message FROM task_instances WHERE run_id = ?", run_id)[0][0]
+    assert "worker w2 shut down" in msg and "counts as failed" in msg, msg
+    assert fleet.queue_rows(run_id) == []

@@ -26,6 +26,7 @@
 #include <libpq-fe.h>
 
 #include "base/err.h"
+#include "base/xalloc.h"
 #include "store/migrate.h"
 #include "store/pg_int.h"
 #include "store/queue.h"
@@ -170,6 +171,29 @@ static void inbox_free(struct inbox *in)
 {
     wq_free_results(in->v, in->n);
     memset(in, 0, sizeof *in);
+}
+
+static void retake_ok(struct store *s, int64_t sched, struct inbox *in)
+{
+    struct err e = {0};
+    if (wq_retake_results(s, sched, &in->v, &in->n, &e) < 0)
+        fail_msg("wq_retake_results: %s", e.msg);
+}
+
+/* Acks in->v[0] as taken by sched; whether it was left (locked by another transaction). */
+static bool ack1(struct store *s, int64_t sched, const struct wq_result *x)
+{
+    struct wq_taken k = {x->run_id, x->task_id, x->try_number, x->phase};
+    struct err e = {0};
+    bool left = true;
+    if (wq_ack_results(s, sched, &k, 1, &left, &e) < 0)
+        fail_msg("wq_ack_results: %s", e.msg);
+    return left;
+}
+
+static int64_t results_n(struct store *s)
+{
+    return testdb_store_num(s, "SELECT count(*) FROM try_results");
 }
 
 /* ---- LISTEN ---- */
@@ -511,7 +535,9 @@ static void test_finish_fenced(void **state)
     submit_ok(s, sid, it, 1);
     assert_int_equal(claim_n(s, w1, "w1", "default", 1), 1);
     struct inbox in = {0};
-    take_ok(s, sid, &in); /* the 'running' row */
+    take_ok(s, sid, &in); /* the 'running' row, recorded */
+    assert_int_equal(in.n, 1);
+    assert_false(ack1(s, sid, &in.v[0]));
     inbox_free(&in);
 
     struct wq_end x = end_of("r", "t", 1);
@@ -880,11 +906,21 @@ static void test_finish_and_take_concurrently(void **state)
             pthread_join(th, NULL);
             fail_msg("wq_take_results: %s", e.msg);
         }
+        struct wq_taken *tk = xcalloc(nr ? nr : 1, sizeof *tk);
         for (size_t i = 0; i < nr; i++) {
             ended += r[i].phase == WQ_ENDED;
             running += r[i].phase == WQ_RUNNING;
+            tk[i] = (struct wq_taken){r[i].run_id, r[i].task_id, r[i].try_number, r[i].phase};
         }
+        /* recorded: deleted (a row a worker's finish holds is left, taken again later) */
+        int rc = wq_ack_results(s, x.sched, tk, nr, NULL, &e);
+        free(tk);
         wq_free_results(r, nr);
+        if (rc < 0) {
+            atomic_store(&x.ended, N);
+            pthread_join(th, NULL);
+            fail_msg("wq_ack_results: %s", e.msg);
+        }
         atomic_store(&x.ended, ended);
     }
     pthread_join(th, NULL);
@@ -970,6 +1006,167 @@ static void test_dead_scheduler_rows_kept_and_adopted(void **state)
     assert_int_equal(in.v[0].phase, WQ_ENDED);
     inbox_free(&in);
     assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue WHERE pool = 'p'"), 0);
+    store_close(s);
+}
+
+/* Review of issue 12 (finding H1 in notes/review12.md): a scheduler declared dead whose
+ * submission was still pending when the run was taken over (a SIGSTOPped scheduler that
+ * wakes up) must not rewrite the run's rows: the new owner's try is claimed and running on a
+ * worker, and the zombie's late wq_submit of an older try must neither reset it to 'queued'
+ * (run twice, the worker's end fenced away) nor rewind its try number (the new owner then
+ * waits for a result that never comes). */
+static void test_submit_by_a_dead_scheduler_rewrites_nothing(void **state)
+{
+    (void)state;
+    struct store *s = open_ok(), *zombie = open_ok();
+    int64_t sa = sched_new(s, "a"), sb = sched_new(s, "b"), w = worker_new(s, "w", "{default}");
+    run_new(s, "rz", sa);
+    /* a is declared dead, b takes the run over: try 1 of 't' had no row (a's submission
+     * was still pending), so b counts it failed and hands out try 2, which w claims */
+    char sql[160];
+    snprintf(sql, sizeof sql, "UPDATE workers SET state = 'dead' WHERE id = %lld", (long long)sa);
+    testdb_store_num(s, sql);
+    set_owner(s, "rz", sb);
+    struct wq_item t2 = {"rz", "t", 2, "default", NULL, 1, spec};
+    submit_ok(s, sb, &t2, 1);
+    assert_int_equal(claim_n(s, w, "w", "default", 8), 1);
+
+    /* a wakes up and sends its pending submission of try 1 */
+    struct wq_item t1 = {"rz", "t", 1, "default", NULL, 1, spec};
+    struct err e = {0};
+    int rc = wq_submit(zombie, sa, &t1, 1, &e); /* refused (the fence) or a no-op */
+    assert_true(rc == 0 || rc == -ESTALE);
+
+    /* the row is still b's try 2, running on w */
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM ti_queue WHERE run_id = 'rz' AND task_id = 't' AND "
+             "try_number = 2 AND state = 'running' AND worker_id = %lld AND sched_id = %lld",
+             (long long)w, (long long)sb);
+    assert_int_equal(testdb_store_num(s, sql), 1);
+    /* and w's end of try 2 reaches b */
+    struct wq_end x = end_of("rz", "t", 2);
+    assert_true(finish1(s, w, &x));
+    store_close(zombie);
+    store_close(s);
+}
+
+/* H1 again, by the live owner: a submission sent twice (its first commit's outcome unknown
+ * to the scheduler) leaves the try a worker claimed meanwhile alone, and a scheduler hands
+ * out nothing of a run it does not own. */
+static void test_submit_again_leaves_a_claimed_try(void **state)
+{
+    (void)state;
+    struct store *s = open_ok();
+    int64_t sa = sched_new(s, "a"), sb = sched_new(s, "b"), w = worker_new(s, "w", "{default}");
+    run_new(s, "r", sa);
+    run_new(s, "rb", sb);
+    struct wq_item t1 = {"r", "t", 1, "default", NULL, 1, spec};
+    submit_ok(s, sa, &t1, 1);
+    assert_int_equal(claim_n(s, w, "w", "default", 8), 1);
+    submit_ok(s, sa, &t1, 1); /* sent again */
+    char sql[200];
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM ti_queue WHERE run_id = 'r' AND try_number = 1 AND "
+             "state = 'running' AND worker_id = %lld",
+             (long long)w);
+    assert_int_equal(testdb_store_num(s, sql), 1);
+    assert_int_equal(claim_n(s, w, "w", "default", 8), 0); /* nothing handed out twice */
+    struct wq_item other = {"rb", "t", 1, "default", NULL, 1, spec};
+    submit_ok(s, sa, &other, 1); /* rb is b's */
+    assert_int_equal(testdb_store_num(s, "SELECT count(*) FROM ti_queue WHERE run_id = 'rb'"), 0);
+    struct wq_end x = end_of("r", "t", 1);
+    assert_true(finish1(s, w, &x));
+    store_close(s);
+}
+
+/* Review of issue 12, H2: a taken result stays in the inbox until its taker deletes it (once
+ * its records are durable), so one taken by a scheduler that dies before that goes to the
+ * run's next owner: the adopter counts the try in flight and takes the result again. A take
+ * whose answer was lost is taken again; a late delete by the dead one removes nothing. */
+static void test_taken_results_survive_their_taker(void **state)
+{
+    (void)state;
+    struct store *s = open_ok();
+    int64_t sa = sched_new(s, "a"), sb = sched_new(s, "b"), w = worker_new(s, "w", "{default}");
+    run_new(s, "r", sa);
+    struct wq_item it = {"r", "t", 1, "default", NULL, 1, spec};
+    submit_ok(s, sa, &it, 1);
+    assert_int_equal(claim_n(s, w, "w", "default", 8), 1);
+    struct wq_end x = end_of("r", "t", 1);
+    assert_true(finish1(s, w, &x));
+
+    struct inbox in = {0};
+    take_ok(s, sa, &in); /* a takes the end, then dies before recording it */
+    assert_int_equal(in.n, 1);
+    assert_int_equal(in.v[0].phase, WQ_ENDED);
+    inbox_free(&in);
+    take_ok(s, sa, &in); /* not twice by a plain take */
+    assert_int_equal(in.n, 0);
+    retake_ok(s, sa, &in); /* but again when the answer was lost */
+    assert_int_equal(in.n, 1);
+    inbox_free(&in);
+
+    char sql[160];
+    snprintf(sql, sizeof sql, "UPDATE workers SET state = 'dead' WHERE id = %lld", (long long)sa);
+    testdb_store_num(s, sql);
+    set_owner(s, "r", sb);
+    struct wq_kill *rows = NULL;
+    size_t n = 0;
+    struct err e = {0};
+    assert_int_equal(wq_adopt(s, sb, "r", &rows, &n, &e), 0);
+    assert_int_equal(n, 1); /* in flight: not counted failed, not run again */
+    assert_string_equal(rows[0].task_id, "t");
+    wq_free_kills(rows, n);
+    take_ok(s, sb, &in);
+    assert_int_equal(in.n, 1);
+    assert_int_equal(in.v[0].phase, WQ_ENDED);
+    assert_false(ack1(s, sa, &in.v[0])); /* the dead one's late delete: not its row any more */
+    assert_int_equal(results_n(s), 1);
+    assert_false(ack1(s, sb, &in.v[0]));
+    assert_int_equal(results_n(s), 0);
+    inbox_free(&in);
+    store_close(s);
+}
+
+/* A 'running' result taken, then replaced by the try's end: the end is taken (its phase
+ * changed), and the delete of the 'running' one leaves it. A row locked by a worker's
+ * transaction is left and said so. The results of a finished run are deleted by a take. */
+static void test_ack_only_what_was_taken(void **state)
+{
+    (void)state;
+    struct store *s = open_ok(), *w2 = open_ok();
+    int64_t sa = sched_new(s, "a"), w = worker_new(s, "w", "{default}");
+    run_new(s, "r", sa);
+    run_new(s, "done", sa);
+    struct wq_item it[] = {{"r", "t", 1, "default", NULL, 1, spec},
+                           {"done", "t", 1, "default", NULL, 1, spec}};
+    submit_ok(s, sa, it, 2);
+    assert_int_equal(claim_n(s, w, "w", "default", 8), 2);
+    testdb_store_num(s, "UPDATE runs SET state = 'success' WHERE run_id = 'done'");
+    struct inbox run1 = {0}, in = {0};
+    take_ok(s, sa, &run1); /* r's 'running' row; done's is deleted */
+    assert_int_equal(run1.n, 1);
+    assert_string_equal(run1.v[0].run_id, "r");
+    assert_int_equal(run1.v[0].phase, WQ_RUNNING);
+    assert_int_equal(results_n(s), 1);
+    struct wq_end x = end_of("r", "t", 1);
+    assert_true(finish1(s, w, &x));
+    assert_false(ack1(s, sa, &run1.v[0])); /* the 'running' one: gone, the end stays */
+    assert_int_equal(results_n(s), 1);
+    take_ok(s, sa, &in);
+    assert_int_equal(in.n, 1);
+    assert_int_equal(in.v[0].phase, WQ_ENDED);
+    testdb_store_num(w2, "BEGIN");
+    testdb_store_num(w2, "SELECT 1 FROM try_results FOR UPDATE");
+    testdb_store_num(s, "SET lock_timeout = '2s'"); /* a wait would fail the delete */
+    assert_true(ack1(s, sa, &in.v[0]));             /* locked: left */
+    testdb_store_num(w2, "COMMIT");
+    assert_int_equal(results_n(s), 1);
+    assert_false(ack1(s, sa, &in.v[0]));
+    assert_int_equal(results_n(s), 0);
+    inbox_free(&in);
+    inbox_free(&run1);
+    store_close(w2);
     store_close(s);
 }
 
@@ -1169,6 +1366,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_finish_and_take_concurrently, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_dead_scheduler_rows_kept_and_adopted, setup,
                                         testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_submit_by_a_dead_scheduler_rewrites_nothing, setup,
+                                        testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_submit_again_leaves_a_claimed_try, setup,
+                                        testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_taken_results_survive_their_taker, setup,
+                                        testdb_teardown),
+        cmocka_unit_test_setup_teardown(test_ack_only_what_was_taken, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_round_leaves_submitted_rows, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_try_worker_and_queue_workers, setup, testdb_teardown),
         cmocka_unit_test_setup_teardown(test_upgrade_from_0009, setup, testdb_teardown),

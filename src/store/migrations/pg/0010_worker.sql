@@ -9,6 +9,11 @@
 --               met, hold_ms, message, output);
 --      lost     its worker was declared dead (exit_code -1, 'worker NAME lost').
 --    One row per try: 'ended' or 'lost' replaces a 'running' row not consumed yet.
+--    The owner consumes a row in two steps: it takes it (taken_by, taken_phase: the phase
+--    it saw), then deletes it once the records it made of it are durable (wq_ack_results).
+--    A row taken and not deleted stays for the run's next owner (or for the same one when it
+--    lost the take's answer): results are never lost with a scheduler. A row whose phase
+--    changed since it was taken ('running' became 'ended') is taken again.
 --  * try_logs keeps a stopped try's log (the last logs.store_max bytes), written by the
 --    worker in the transaction of its finish, so logs outlive the worker.
 --  * baram_queue_round (0007, 0009) leaves alone the rows that carry a spec: they are
@@ -18,8 +23,8 @@
 --    submitted yet), and its upsert does not replace a submitted row of the same try.
 --  * functions that make each step of the protocol one round trip: baram_wq_claim,
 --    baram_wq_finish, baram_wq_withdraw, baram_wq_sweep, baram_wq_adopt.
--- Lock order (no 40P01 between the roles): claims, the sweep and the inbox's consumer skip
--- locked rows (FOR UPDATE SKIP LOCKED) and never wait on one; the others (finish, withdraw,
+-- Lock order (no 40P01 between the roles): claims, the sweep and the inbox's consumer (its
+-- take and its delete) skip locked rows (FOR UPDATE SKIP LOCKED) and never wait on one; the others (finish, withdraw,
 -- adopt, submit) lock ti_queue and try_results rows in key order (run_id, task_id[, try]).
 -- NOTIFYs: 'baram_queued' (payload: the queue) when tries are submitted, one per queue per
 -- transaction; 'baram_sched_<id>' (payload '') to a run's owner when its inbox has new rows;
@@ -39,7 +44,9 @@ ALTER TABLE try_results
     ADD COLUMN timed_out   bool NOT NULL DEFAULT false,
     ADD COLUMN killed      bool NOT NULL DEFAULT false,
     ADD COLUMN met         bool NOT NULL DEFAULT false,
-    ADD COLUMN hold_ms     bigint NOT NULL DEFAULT 0;
+    ADD COLUMN hold_ms     bigint NOT NULL DEFAULT 0,
+    ADD COLUMN taken_by    bigint,
+    ADD COLUMN taken_phase text;
 ALTER TABLE try_results ALTER COLUMN exit_code SET DEFAULT 0;
 ALTER TABLE try_results ALTER COLUMN ended_at DROP NOT NULL;
 ALTER TABLE try_results ALTER COLUMN ended_at DROP DEFAULT;
@@ -124,9 +131,12 @@ BEGIN
 END
 $$;
 
--- SUBMIT (scheduler p_sched): the tries become 'queued' rows with their spec, for workers.
--- A pool-limited try's granted row is turned into one and keeps its slot. Returns the
--- queues notified (one NOTIFY baram_queued per queue).
+-- SUBMIT (scheduler p_sched, active: fenced like the admission round): the tries of the runs
+-- it owns become 'queued' rows with their spec, for workers. A pool-limited try's granted
+-- row (no spec yet) is turned into one and keeps its slot; a row already handed out of the
+-- same try, or of a newer one, is never touched (a late or repeated submission must not
+-- hand a try out twice, nor rewind it). Returns the queues notified (one NOTIFY
+-- baram_queued per queue).
 CREATE FUNCTION baram_wq_submit(
     p_sched bigint, p_run text[], p_task text[], p_try int[], p_queue text[], p_pool text[],
     p_prio int[], p_spec text[])
@@ -135,11 +145,17 @@ LANGUAGE plpgsql AS $$
 DECLARE
     qs text[];
 BEGIN
+    PERFORM 1 FROM workers WHERE id = p_sched AND state IN ('active', 'draining') FOR SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'scheduler % is not active: its tries are not handed out', p_sched
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
     WITH a AS (
-        SELECT DISTINCT ON (run_id, task_id) *
+        SELECT DISTINCT ON (a.run_id, a.task_id) a.*
           FROM unnest(p_run, p_task, p_try, p_queue, p_pool, p_prio, p_spec) WITH ORDINALITY
                AS a(run_id, task_id, try_number, queue, pool, priority, spec, i)
-         ORDER BY run_id, task_id, i DESC),
+          JOIN runs r ON r.run_id = a.run_id AND r.sched_id = p_sched
+         ORDER BY a.run_id, a.task_id, a.i DESC),
     up AS (
         INSERT INTO ti_queue AS t (run_id, task_id, try_number, state, queue, pool, priority,
                                    sched_id, ready_at, queued_at, spec)
@@ -150,6 +166,8 @@ BEGIN
                priority = EXCLUDED.priority, sched_id = EXCLUDED.sched_id,
                queued_at = now(), claimed_at = NULL, worker_id = NULL,
                kill_requested = false, spec = EXCLUDED.spec
+         WHERE t.try_number < EXCLUDED.try_number
+            OR (t.try_number = EXCLUDED.try_number AND t.spec = '{}'::jsonb)
         RETURNING t.queue)
     SELECT coalesce(array_agg(DISTINCT up.queue), '{}') INTO qs FROM up;
     PERFORM pg_notify('baram_queued', q) FROM unnest(qs) AS q;
