@@ -393,3 +393,9 @@ BEGIN
         RETURNING q.task_id, q.try_number;
 END
 $$;
+
+-- The claim's statements are planned once per connection: with custom plans (the default)
+-- PostgreSQL planned the pick again at every call, which cost more than running it (a worker
+-- claims several times a second per slot). Its generic plan reads the index ti_queue_claim
+-- per queue like the custom ones.
+ALTER FUNCTION baram_wq_claim(bigint, text, text[], int) SET plan_cache_mode = force_generic_plan;
