@@ -10,7 +10,7 @@ instance of the scheduler, of the worker with its tries' processes and of the cl
 --stats: pg_stat_statements (track all, nested statements too) over the run: calls and
 server time per task instance, rows per call, the 40 costliest statements.
 --sql: run on the database once the worker is up (e.g. to try a setting before changing a
-migration). --perf FILE: `perf record -g` of the worker process over the run.
+migration); --after: a query whose rows are printed after the run. --perf FILE: `perf record -g` of the worker process over the run.
 
 Reuses figures.py (Fleet, workload, the CPU readers) and bench/daemon/drive.py.
 """
@@ -43,6 +43,7 @@ def main():
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--stats", action="store_true")
     ap.add_argument("--sql", default="")
+    ap.add_argument("--after", default="", help="a query whose rows are printed after the run")
     ap.add_argument("--perf", default="")
     a = ap.parse_args()
     root = tempfile.mkdtemp(prefix="baram-perfw.", dir=a.tmp)
@@ -83,6 +84,8 @@ def main():
                 if pp:
                     pp.send_signal(2)
                     pp.wait()
+                if a.after:
+                    print(psql(url, a.after))
                 if a.stats:
                     print("calls/task | rows/call | ms/task | top level | statement")
                     print(psql(url, STATS_SQL % (nt, nt)))
