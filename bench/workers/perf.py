@@ -3,7 +3,8 @@
 1 worker (SLOTS) + a throwaway PostgreSQL cluster (scripts/pg-cluster, under --tmp, fsync on).
 
 Usage (BARAM and BENCH_DIR from the environment, as for figures.py):
-  perf.py [--tmp DIR] [--reps R] [--slots N] [--n 2000] [--stats] [--sql SQL] [--perf FILE]
+  perf.py [--tmp DIR] [--reps R] [--slots N] [--parallelism P] [--n 2000] [--stats]
+          [--sql SQL] [--after SQL] [--perf FILE]
 
 Per repetition (a fresh database and home): trigger -> "run ended" and the CPU per task
 instance of the scheduler, of the worker with its tries' processes and of the cluster.
@@ -41,6 +42,7 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--slots", type=int, default=8)
     ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--parallelism", type=int, default=0, help="the scheduler's (default: slots)")
     ap.add_argument("--stats", action="store_true")
     ap.add_argument("--sql", default="")
     ap.add_argument("--after", default="", help="a query whose rows are printed after the run")
@@ -63,7 +65,7 @@ def main():
             url = pg.fresh()
             if a.stats:
                 psql(url, "CREATE EXTENSION pg_stat_statements")
-            home = home_for(root, dags, url, a.slots)
+            home = home_for(root, dags, url, a.parallelism or a.slots)
             drive.clean_out(dags)
             f = Fleet(root, home, url)
             try:
