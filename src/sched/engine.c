@@ -15,6 +15,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/pctl.h"
+#include "base/when.h"
 #include "base/xalloc.h"
 #include "exec/httptask.h"
 #include "sched/admit.h"
@@ -74,14 +75,26 @@ static void engine_on_error(void *ud, int code, const char *msg)
         e->on_error(e->ud, msg);
 }
 
+/* Submits the 'running' records that are due, each ENGINE_RUNNING_DELAY_MS after its try
+ * started (not all those waiting at once: a try started just before would lose its delay,
+ * and its end, coming a few milliseconds later, a row write), and waits for the next. */
 static void engine_on_rec_timer(uv_timer_t *h)
 {
     struct engine *e = h->data;
+    int64_t now = when_mono_ms();
+    size_t k = 0;
+    while (k < e->pend.n && e->pend.v[k].due_ms <= now)
+        k++;
     engine_cork(e);
-    for (size_t i = 0; i < e->pend.n; i++)
+    for (size_t i = 0; i < k; i++)
         run__flush_running_rec(e->pend.v[i].r, e->pend.v[i].inst);
-    e->pend.n = 0;
+    memmove(e->pend.v, e->pend.v + k, (e->pend.n - k) * sizeof(*e->pend.v));
+    e->pend.n -= k;
     engine_uncork(e);
+    if (e->pend.n > 0 && !uv_is_active((uv_handle_t *)&e->rec_timer)) {
+        int64_t wait = e->pend.v[0].due_ms - when_mono_ms();
+        uv_timer_start(&e->rec_timer, engine_on_rec_timer, (uint64_t)(wait > 0 ? wait : 0), 0);
+    }
 }
 
 static void engine_on_ended_timer(uv_timer_t *h)
@@ -495,7 +508,8 @@ void engine__slot_done(struct engine *e, struct run *r, uint32_t ii)
 
 void engine__pend_running(struct engine *e, struct run *r, uint32_t inst)
 {
-    struct engine_pend p = {.r = r, .inst = inst};
+    struct engine_pend p = {
+        .r = r, .inst = inst, .due_ms = when_mono_ms() + ENGINE_RUNNING_DELAY_MS};
     VEC_PUSH(&e->pend, p);
     if (!uv_is_active((uv_handle_t *)&e->rec_timer))
         uv_timer_start(&e->rec_timer, engine_on_rec_timer, ENGINE_RUNNING_DELAY_MS, 0);
