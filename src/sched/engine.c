@@ -30,6 +30,8 @@
  * records if it ends sooner (then the writer coalesces both into one row write). Nothing
  * waits for them, and a short task costs one commit less. */
 #define ENGINE_RUNNING_DELAY_MS 50
+/* The records due go at most this often (so up to this much late). */
+#define ENGINE_RUNNING_TICK_MS 10
 /* Pipelined runs (see run_opts.gate_on_durable) let the store writer gather this long before
  * each commit: a chain of short tasks then costs a commit per few steps, not per step. */
 #define ENGINE_COMMIT_LINGER_MS 5
@@ -92,8 +94,11 @@ static void engine_on_rec_timer(uv_timer_t *h)
     e->pend.n -= k;
     engine_uncork(e);
     if (e->pend.n > 0 && !uv_is_active((uv_handle_t *)&e->rec_timer)) {
+        /* Not for each try: those due within the next ENGINE_RUNNING_TICK_MS go together. */
         int64_t wait = e->pend.v[0].due_ms - when_mono_ms();
-        uv_timer_start(&e->rec_timer, engine_on_rec_timer, (uint64_t)(wait > 0 ? wait : 0), 0);
+        uv_timer_start(&e->rec_timer, engine_on_rec_timer,
+                       (uint64_t)(wait > ENGINE_RUNNING_TICK_MS ? wait : ENGINE_RUNNING_TICK_MS),
+                       0);
     }
 }
 
