@@ -15,6 +15,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "base/pctl.h"
+#include "base/when.h"
 #include "base/xalloc.h"
 #include "exec/httptask.h"
 #include "sched/admit.h"
@@ -29,6 +30,8 @@
  * records if it ends sooner (then the writer coalesces both into one row write). Nothing
  * waits for them, and a short task costs one commit less. */
 #define ENGINE_RUNNING_DELAY_MS 50
+/* The records due go at most this often (so up to this much late). */
+#define ENGINE_RUNNING_TICK_MS 10
 /* Pipelined runs (see run_opts.gate_on_durable) let the store writer gather this long before
  * each commit: a chain of short tasks then costs a commit per few steps, not per step. */
 #define ENGINE_COMMIT_LINGER_MS 5
@@ -76,14 +79,29 @@ static void engine_on_error(void *ud, int code, const char *msg)
         e->on_error(e->ud, msg);
 }
 
+/* Submits the 'running' records that are due, each ENGINE_RUNNING_DELAY_MS after its try
+ * started (not all those waiting at once: a try started just before would lose its delay,
+ * and its end, coming a few milliseconds later, a row write), and waits for the next. */
 static void engine_on_rec_timer(uv_timer_t *h)
 {
     struct engine *e = h->data;
+    int64_t now = when_mono_ms();
+    size_t k = 0;
+    while (k < e->pend.n && e->pend.v[k].due_ms <= now)
+        k++;
     engine_cork(e);
-    for (size_t i = 0; i < e->pend.n; i++)
+    for (size_t i = 0; i < k; i++)
         run__flush_running_rec(e->pend.v[i].r, e->pend.v[i].inst);
-    e->pend.n = 0;
+    memmove(e->pend.v, e->pend.v + k, (e->pend.n - k) * sizeof(*e->pend.v));
+    e->pend.n -= k;
     engine_uncork(e);
+    if (e->pend.n > 0 && !uv_is_active((uv_handle_t *)&e->rec_timer)) {
+        /* Not for each try: those due within the next ENGINE_RUNNING_TICK_MS go together. */
+        int64_t wait = e->pend.v[0].due_ms - when_mono_ms();
+        uv_timer_start(&e->rec_timer, engine_on_rec_timer,
+                       (uint64_t)(wait > ENGINE_RUNNING_TICK_MS ? wait : ENGINE_RUNNING_TICK_MS),
+                       0);
+    }
 }
 
 static void engine_on_ended_timer(uv_timer_t *h)
@@ -497,7 +515,8 @@ void engine__slot_done(struct engine *e, struct run *r, uint32_t ii)
 
 void engine__pend_running(struct engine *e, struct run *r, uint32_t inst)
 {
-    struct engine_pend p = {.r = r, .inst = inst};
+    struct engine_pend p = {
+        .r = r, .inst = inst, .due_ms = when_mono_ms() + ENGINE_RUNNING_DELAY_MS};
     VEC_PUSH(&e->pend, p);
     if (!uv_is_active((uv_handle_t *)&e->rec_timer))
         uv_timer_start(&e->rec_timer, engine_on_rec_timer, ENGINE_RUNNING_DELAY_MS, 0);

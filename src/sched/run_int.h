@@ -52,6 +52,7 @@ extern char **environ;
 struct engine_pend {
     struct run *r;
     uint32_t inst;
+    int64_t due_ms; /* monotonic: its records go then (ENGINE_RUNNING_DELAY_MS after) */
 };
 
 struct engine {
@@ -76,7 +77,7 @@ struct engine {
     VEC(struct run *) dirty;
     VEC(struct run *) touched;
     bool pumping;
-    VEC(struct engine_pend) pend; /* instances whose 'running' records wait */
+    VEC(struct engine_pend) pend; /* instances whose 'running' records wait, by due_ms */
     uv_timer_t rec_timer;
     VEC(struct run *) ended; /* to report from ended_timer */
     uv_timer_t ended_timer;

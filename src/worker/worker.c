@@ -9,9 +9,10 @@
  * for wq_claim, st_fin for wq_finish, st_hb for registration, heartbeats
  * and the stop. A claim asks for the free slots only; a notification that
  * comes while one is in flight asks for one more after it (claim_again),
- * so a burst of notifications costs two claims. Ends are gathered for up
- * to WORKER_FIN_GATHER_MS or WORKER_FIN_BATCH of them, then reported in one
- * call, fenced by the store (a try taken from this worker is discarded
+ * so a burst of notifications costs two claims. Ends are reported at the
+ * next turn of the loop, those of one turn together, and those that come
+ * while a report is in flight together after it (up to WORKER_FIN_BATCH in
+ * one call), fenced by the store (a try taken from this worker is discarded
  * there); a failed call is retried with the same batch.
  *
  * Which tries die when: a try the scheduler asks to kill (kill list) ends
@@ -48,8 +49,11 @@
 #include "worker/logserve.h"
 #include "worker/worker_int.h"
 
-#define WORKER_TICK_MS       1000 /* claims without a notification (the backstop) */
-#define WORKER_FIN_GATHER_MS 2
+#define WORKER_TICK_MS 1000 /* claims without a notification (the backstop) */
+/* No wait for more ends: the scheduler's parallelism counts a try until its end is taken, so
+ * every millisecond an end waits here is a slot idle there; under load the report in flight
+ * gathers the next ones anyway. */
+#define WORKER_FIN_GATHER_MS 0
 #define WORKER_FIN_BATCH     64
 #define WORKER_FIN_RETRY_MS  500
 
@@ -397,8 +401,8 @@ static void worker_fin_fire(uv_timer_t *h)
     worker_fin_flush(h->data);
 }
 
-/* Ends gather for WORKER_FIN_GATHER_MS or until WORKER_FIN_BATCH of them (after a failure:
- * WORKER_FIN_RETRY_MS). */
+/* Ends go at the next turn of the loop, or at once with WORKER_FIN_BATCH of them (after a
+ * failure: WORKER_FIN_RETRY_MS). */
 static void worker_fin_kick(struct worker *w)
 {
     if (w->fin_busy || !w->pending.n || w->closing)

@@ -5,7 +5,9 @@ import json
 import re
 import time
 
-from conftest import check_run_shape, parse_ts, states, wait_for
+import pytest
+
+from conftest import check_run_shape, db_query, parse_ts, states, wait_for
 
 SIMPLE = """
 dag: simple
@@ -455,3 +457,27 @@ def test_progress_on_a_terminal(baram):
     assert "a" in tty and "b" in tty, tty  # progress names the tasks
     obj = json.loads(out)  # stdout still holds just the JSON object
     assert obj["state"] == "failed"
+
+
+@pytest.mark.sqlite_only(reason="counts the rows written by SQLite triggers")
+def test_running_records_wait_for_their_own_try(baram):
+    """A try's 'running' records go ENGINE_RUNNING_DELAY_MS (50 ms) after its start, or with
+    its final ones if it ends sooner: a try of a chain of short steps never has its 'running'
+    row written, even when another try's delay runs out meanwhile. Counted by triggers on the
+    task_instances rows written with state 'running'."""
+    baram.run_json(baram.write("first.yaml", "dag: first\ntasks:\n  a: {run: 'true'}\n"))
+    db_query(baram, "CREATE TABLE running_rows (task_id TEXT NOT NULL)")
+    for when in ("INSERT", "UPDATE"):
+        db_query(baram, "CREATE TRIGGER running_%s AFTER %s ON task_instances "
+                        "WHEN NEW.state = 'running' BEGIN INSERT INTO running_rows "
+                        "VALUES (NEW.task_id); END" % (when.lower(), when))
+    text = "dag: steps\ntasks:\n"
+    for i in range(30):
+        text += "  s%d: {run: 'sleep 0.01'%s}\n" % (i, ", needs: [s%d]" % (i - 1) if i else "")
+    obj = baram.run_json(baram.write("steps.yaml", text))
+    assert obj["state"] == "success"
+    rows = db_query(baram, "SELECT r.task_id, t.ended_at - t.started_at FROM running_rows r "
+                           "JOIN tries t ON t.task_id = r.task_id AND t.run_id = ?",
+                    obj["run_id"])
+    # written only for a try that ran its 50 ms (a loaded machine may stretch one)
+    assert all(ms >= 45 for _, ms in rows), rows

@@ -415,3 +415,14 @@ BEGIN
         RETURNING q.task_id, q.try_number;
 END
 $$;
+
+-- The statements of the claim, the finish and the submit are planned once per connection:
+-- with custom plans (the default) PostgreSQL planned them again at every call, which cost
+-- more than running them (the claim's pick most: a worker claims several times a second per
+-- slot). The generic plans read the same indexes (ti_queue_claim per queue, the keys).
+ALTER FUNCTION baram_wq_claim(bigint, text, text[], int) SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION baram_wq_finish(bigint, text[], text[], int[], int[], int[], bool[], bool[], bool[],
+                               bigint[], text[], int[], int[], int[], int[], bytea)
+    SET plan_cache_mode = force_generic_plan;
+ALTER FUNCTION baram_wq_submit(bigint, text[], text[], int[], text[], text[], int[], text[])
+    SET plan_cache_mode = force_generic_plan;
