@@ -17,7 +17,8 @@ import time
 import pytest
 
 from conftest import Baram, db_query
-from daemon_util import daemons, poll, run_show, trigger, wait_run  # noqa: F401 (fixture)
+from daemon_util import (daemons, poll, run_show, trigger, wait_run,  # noqa: F401 (fixture)
+                         worker_name, worker_short)
 
 pytestmark = pytest.mark.pg_only
 
@@ -56,16 +57,20 @@ class Fleet:
         return self.daemons(self.home("s%d" % i), log_name="sched%d.log" % i, cmd="scheduler")
 
     def worker(self, name, *args):
-        return self.daemons.worker(self.home("w-" + name), "--name", name, *args,
-                                   log_name="worker-%s.log" % name)
+        """`baram worker` named NAME-PID.N (worker_name): lines() shows it as NAME."""
+        w = self.daemons.worker(self.home("w-" + name), "--name", worker_name(name), *args,
+                                log_name="worker-%s.log" % name)
+        w.name = w.args[w.args.index("--name") + 1]
+        return w
 
     def write_dag(self, name, text):
         (self.dags / name).write_text(text.replace("LOG", str(self.log)))
 
     def lines(self):
-        """Counter of (run, task, start|done, try) lines the tasks wrote."""
-        return collections.Counter(tuple(ln.split()) for ln in self.log.read_text().splitlines()
-                                   if ln.strip())
+        """Counter of (run, task, start|done, try[, worker]) lines the tasks wrote; a worker
+        by the name the test gave it (worker_short)."""
+        return collections.Counter(tuple(ln.split()[:4] + [worker_short(x) for x in ln.split()[4:]])
+                                   for ln in self.log.read_text().splitlines() if ln.strip())
 
     def q(self, sql, *args):
         return db_query(self.url, sql, *args)
@@ -194,7 +199,7 @@ def test_a_lost_try_is_retried_or_fails_the_run(fleet, retries):
     def ti():
         return tuple(fleet.q("SELECT state, message FROM task_instances WHERE run_id = ?",
                              run_id)[0])
-    want = ("up_for_retry" if retries else "failed", "worker w1 lost")
+    want = ("up_for_retry" if retries else "failed", "worker %s lost" % w1.name)
     assert poll(lambda: ti() == want, DEAD_AFTER + 10), (ti(), s.log())
     took = time.monotonic() - t0
     o = wait_run(fleet.b(), run_id, timeout=15, daemon=s)
