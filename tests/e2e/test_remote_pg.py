@@ -242,3 +242,19 @@ def test_scheduler_killed_its_tries_on_a_worker_are_adopted_not_rerun(fleet):
     assert fleet.tries(run_id) == [("a", 1, "success"), ("b", 1, "success"),
                                    ("c", 1, "success")]
     w.assert_alive()
+
+
+def test_sigterm_while_a_try_runs_on_a_worker_waits_for_it_then_exits(fleet):
+    """SIGTERM to the scheduler while its try runs on a worker: it starts nothing new, waits
+    for the try's result and then exits 0, its wake-up listener closed with the runs rather
+    than left holding the loop open (when the run ended before the drain's next look)."""
+    fleet.write_dag("one.yaml", "dag: one\ntasks:\n" + task("a", "sleep 1.5;"))
+    s = fleet.scheduler()
+    fleet.worker("w1")
+    run_id = trigger(fleet.b(), "one")
+    assert poll(lambda: fleet.ti(run_id, "a")[0] == "running", 15), s.log()
+    assert s.stop(timeout=15) == 0, s.log()
+    assert "tries_running=1" in s.log(), s.log()
+    # its try ended during the drain and was recorded (the run itself may be halted in its
+    # last step: the next scheduler ends it)
+    assert fleet.tries(run_id) == [("a", 1, "success")], s.log()
