@@ -1513,6 +1513,9 @@ static void daemon_maybe_finish(struct daemon *d)
     if (!d->stopping || d->runs || d->job_busy || d->jobs_head || d->hb_busy || !d->e ||
         engine_stopping(d->e) || d->worker)
         return;
+    /* No run is left to hear of: a drain whose last run ended before its timer saw it (so
+     * daemon_halt_all never ran) must not leave the listener holding the loop open. */
+    daemon_stop_wake(d);
     if (d->dir) {
         if (!d->dir_closing) { /* once: this runs again at each event until it has closed */
             d->dir_closing = true;

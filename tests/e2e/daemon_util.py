@@ -7,6 +7,7 @@ started and still running, so no test leaves a process behind. Everything
 waits by polling (every 20 ms) with a timeout, never by fixed sleeps.
 """
 
+import itertools
 import json
 import os
 import signal
@@ -18,6 +19,22 @@ import pytest
 from conftest import BIN, remove_scratch, sanitizers
 
 POLL = 0.02
+
+_names = itertools.count()
+
+
+def worker_name(name):
+    """NAME-PID.N, a worker name no other test on this machine uses: a worker kills at its
+    start every process tagged with its name on the machine (the tries a previous worker of
+    that name left, SPEC section 12), so two test sessions both naming a worker "w1" would
+    kill each other's tries."""
+    return "%s-%d.%d" % (name, os.getpid(), next(_names))
+
+
+def worker_short(name):
+    """The name worker_name() was given (NAME of NAME-PID.N)."""
+    head, _, tail = name.rpartition("-")
+    return head if head and tail.replace(".", "").isdigit() else name
 
 
 def poll(cond, timeout=10.0, step=POLL):

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from conftest import Baram
-from daemon_util import ENDED, daemons, poll, runs_list  # noqa: F401 (fixture)
+from daemon_util import ENDED, daemons, poll, runs_list, worker_name  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.pg_only
 
@@ -61,7 +61,7 @@ def start_all(daemons, bs, parallelism=8):
     for i, b in enumerate(bs):
         ds.append(daemons(b, "--parallelism", str(parallelism), log_name="sched%d.log" % i,
                           cmd="scheduler"))
-        daemons.worker(b, "--slots", str(parallelism), "--name", "w%d" % i,
+        daemons.worker(b, "--slots", str(parallelism), "--name", worker_name("w%d" % i),
                        log_name="worker%d.log" % i)
     return ds
 

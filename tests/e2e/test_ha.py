@@ -20,7 +20,7 @@ import pytest
 
 from api_util import ApiServer, token
 from conftest import Baram, db_query
-from daemon_util import Daemon, daemons, poll  # noqa: F401 (daemons: a fixture)
+from daemon_util import Daemon, daemons, poll, worker_name  # noqa: F401 (daemons: a fixture)
 
 pytestmark = pytest.mark.pg_only
 
@@ -63,7 +63,7 @@ class Ha:
         w.env.update({k: v for k, v in b.env.items() if k.startswith("BARAM_")})
         w.env["BARAM_WORKER_HEARTBEAT"] = "1s"
         w.env["BARAM_WORKER_DEAD_AFTER"] = "%gs" % self.dead_after
-        return self.daemons.worker(w, "--name", name, "--slots", "16", *args,
+        return self.daemons.worker(w, "--name", worker_name(name), "--slots", "16", *args,
                                    log_name="worker-%s.log" % name)
 
     def start(self, i):

@@ -12,12 +12,14 @@ the run, no try number runs twice and the run succeeds.
 """
 
 import collections
+import re
 import time
 
 import pytest
 
 from conftest import Baram, db_query
-from daemon_util import daemons, poll, run_show, trigger, wait_run  # noqa: F401 (fixture)
+from daemon_util import (daemons, poll, run_show, trigger, wait_run,  # noqa: F401 (fixture)
+                         worker_name, worker_short)
 
 pytestmark = pytest.mark.pg_only
 
@@ -56,16 +58,20 @@ class Fleet:
         return self.daemons(self.home("s%d" % i), log_name="sched%d.log" % i, cmd="scheduler")
 
     def worker(self, name, *args):
-        return self.daemons.worker(self.home("w-" + name), "--name", name, *args,
-                                   log_name="worker-%s.log" % name)
+        """`baram worker` named NAME-PID.N (worker_name): lines() shows it as NAME."""
+        w = self.daemons.worker(self.home("w-" + name), "--name", worker_name(name), *args,
+                                log_name="worker-%s.log" % name)
+        w.name = w.args[w.args.index("--name") + 1]
+        return w
 
     def write_dag(self, name, text):
         (self.dags / name).write_text(text.replace("LOG", str(self.log)))
 
     def lines(self):
-        """Counter of (run, task, start|done, try) lines the tasks wrote."""
-        return collections.Counter(tuple(ln.split()) for ln in self.log.read_text().splitlines()
-                                   if ln.strip())
+        """Counter of (run, task, start|done, try[, worker]) lines the tasks wrote; a worker
+        by the name the test gave it (worker_short)."""
+        return collections.Counter(tuple(ln.split()[:4] + [worker_short(x) for x in ln.split()[4:]])
+                                   for ln in self.log.read_text().splitlines() if ln.strip())
 
     def q(self, sql, *args):
         return db_query(self.url, sql, *args)
@@ -194,7 +200,7 @@ def test_a_lost_try_is_retried_or_fails_the_run(fleet, retries):
     def ti():
         return tuple(fleet.q("SELECT state, message FROM task_instances WHERE run_id = ?",
                              run_id)[0])
-    want = ("up_for_retry" if retries else "failed", "worker w1 lost")
+    want = ("up_for_retry" if retries else "failed", "worker %s lost" % w1.name)
     assert poll(lambda: ti() == want, DEAD_AFTER + 10), (ti(), s.log())
     took = time.monotonic() - t0
     o = wait_run(fleet.b(), run_id, timeout=15, daemon=s)
@@ -283,5 +289,21 @@ def test_tries_given_back_by_stopped_workers_are_bounded(fleet):
     assert o["state"] == "failed", o
     assert fleet.tries(run_id) == [("a", 1, "failed"), ("a", 2, "failed")]
     msg = fleet.q("SELECT message FROM task_instances WHERE run_id = ?", run_id)[0][0]
-    assert "worker w2 shut down" in msg and "counts as failed" in msg, msg
+    assert re.search(r"worker w2-\d+\.\d+ shut down", msg) and "counts as failed" in msg, msg
     assert fleet.queue_rows(run_id) == []
+
+
+def test_sigterm_while_a_try_runs_on_a_worker_waits_for_it_then_exits(fleet):
+    """SIGTERM to the scheduler while its try runs on a worker: it starts nothing new, waits
+    for the try's result and then exits 0, its wake-up listener closed with the runs rather
+    than left holding the loop open (when the run ended before the drain's next look)."""
+    fleet.write_dag("one.yaml", "dag: one\ntasks:\n" + task("a", "sleep 1.5;"))
+    s = fleet.scheduler()
+    fleet.worker("w1")
+    run_id = trigger(fleet.b(), "one")
+    assert poll(lambda: fleet.ti(run_id, "a")[0] == "running", 15), s.log()
+    assert s.stop(timeout=15) == 0, s.log()
+    assert "tries_running=1" in s.log(), s.log()
+    # its try ended during the drain and was recorded (the run itself may be halted in its
+    # last step: the next scheduler ends it)
+    assert fleet.tries(run_id) == [("a", 1, "success")], s.log()
