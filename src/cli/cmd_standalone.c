@@ -106,14 +106,7 @@ static int standalone_api_start(const struct standalone_ctx *c, struct standalon
                  log_q("run `baram init` to create it and the first admin user"));
         return 0;
     }
-    struct auth_opts ao = {
-        .home = h->dir,
-        .token_ttl_ms = h->auth.token_ttl_ms,
-        .issuer = h->auth.issuer,
-        .audience = h->auth.audience,
-        .public_key = h->auth.public_key,
-    };
-    int r = auth_open(&ao, &x->auth, &ae);
+    int r = home_open_auth(h, &x->auth, &ae);
     if (r == 0)
         r = hub_start(h->db, &x->hub, &ae);
     if (r == 0) {
