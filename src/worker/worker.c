@@ -69,6 +69,7 @@ static void worker_free(struct worker *w)
 {
     free(w->url);
     free(w->home);
+    free(w->home_tag);
     free(w->name);
     free(w->hostname);
     free(w->log_url);
@@ -769,10 +770,11 @@ static void worker_reg_work(uv_work_t *req)
     struct worker_reg_req *q = req->data;
     struct worker *w = q->w;
     if (q->setup) {
-        /* Tries a previous worker of this name left on this host: they carry its name. */
+        /* Tries a previous worker of this name and home left on this host: they carry both (a
+         * worker of the same name on another home, another fleet, is none of its business). */
         char *tag = xasprintf("BARAM_WORKER=%s", w->name);
-        const char *tags[] = {tag};
-        q->norphans = orphans_kill_tagged(tags, 1, worker_orphan_killed, w);
+        const char *tags[] = {tag, w->home_tag};
+        q->norphans = orphans_kill_tagged(tags, 2, worker_orphan_killed, w);
         free(tag);
         if ((q->rc = store_open(w->url, &w->st_hb, &q->e)) < 0 ||
             (q->rc = store_open(w->url, &w->st_claim, &q->e)) < 0 ||
@@ -919,6 +921,9 @@ int worker_start(const struct worker_opts *o, struct worker **out, struct err *e
     w->loop = o->loop;
     w->url = xstrdup(o->store_url);
     w->home = xstrdup(o->home);
+    char *abs = realpath(o->home, NULL);
+    w->home_tag = xasprintf("BARAM_WORKER_HOME=%s", abs ? abs : o->home);
+    free(abs);
     char host[256] = "localhost";
     if (gethostname(host, sizeof host) < 0)
         snprintf(host, sizeof host, "localhost");

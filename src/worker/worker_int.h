@@ -57,7 +57,8 @@ struct wend {
 struct worker {
     uv_loop_t *loop;
     char *url, *home, *name, *hostname, *log_url; /* owned */
-    char **queues;                                /* owned */
+    char *home_tag; /* owned: "BARAM_WORKER_HOME=<absolute home>", in each try's environment */
+    char **queues;  /* owned */
     size_t nqueues;
     int slots;
     int64_t heartbeat_ms, dead_after_ms, grace_ms, store_max;

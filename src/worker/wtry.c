@@ -5,9 +5,10 @@
  * request and a `wait` task as a waiter on the worker's loop. The scheduler
  * computed everything the try needs (exec/tryspec.h); the worker adds its
  * own environment (minus baram's BARAM_*, as runenv.c filters the
- * parent's), $BARAM_OUTPUT beside the log and BARAM_WORKER=<name> last, the
- * tag by which a successor of the same name finds the tries it left
- * (exec/orphans.h).
+ * parent's), $BARAM_OUTPUT beside the log, BARAM_WORKER_HOME=<its absolute
+ * home> and BARAM_WORKER=<name> last, the tags by which a successor of the
+ * same name and home finds the tries it left (exec/orphans.h): names are
+ * unique per fleet, not per host.
  *
  * The log goes where the scheduler's would: HOME/logs/<dag>/<run>/<task>
  * [.<index>].<try>.log of the worker's home (sched/logpath.h). The end, with
@@ -80,8 +81,8 @@ static void wtry_fail_now(struct wtry *t, char *msg)
 }
 
 /* The environment of a `run` try: the worker's own (minus every BARAM_* and the names the spec
- * sets), the spec's, BARAM_OUTPUT, then BARAM_WORKER last. env->v borrows from environ, the
- * spec and *owned. */
+ * sets), the spec's, BARAM_OUTPUT, BARAM_WORKER_HOME, then BARAM_WORKER last. env->v borrows from
+ * environ, the spec and *owned. */
 static void wtry_env(struct wtry *t, run_strv *env, run_strv *owned)
 {
     const struct tryspec *s = &t->spec;
@@ -101,11 +102,13 @@ static void wtry_env(struct wtry *t, run_strv *env, run_strv *owned)
     hmap_release(&names);
     for (size_t i = 0; i < s->nenv; i++)
         if (strncmp(s->env[i], "BARAM_WORKER=", 13) != 0 &&
+            strncmp(s->env[i], "BARAM_WORKER_HOME=", 18) != 0 &&
             strncmp(s->env[i], "BARAM_OUTPUT=", 13) != 0)
             VEC_PUSH(env, s->env[i]);
     char *v = xasprintf("BARAM_OUTPUT=%s", t->out_path);
     VEC_PUSH(env, v);
     VEC_PUSH(owned, v);
+    VEC_PUSH(env, t->w->home_tag);
     v = xasprintf("BARAM_WORKER=%s", t->w->name);
     VEC_PUSH(env, v);
     VEC_PUSH(owned, v);

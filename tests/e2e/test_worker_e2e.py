@@ -190,6 +190,37 @@ def test_restarted_worker_kills_its_orphans_never_anothers(workers):
     assert b.running(), b.row()
 
 
+@pytest.mark.pg_only
+def test_restarted_worker_spares_a_namesake_of_another_home(workers):
+    # two fleets on one host may give a worker the same name: the orphans a worker kills at
+    # start are those of its name AND its home
+    f = workers
+    f.write("twins.yaml", "dag: twins\ntasks:\n"
+                          "  x: {run: 'STAMP_S; sleep 60'}\n  y: {run: 'STAMP_S; sleep 60'}\n")
+    f.scheduler()
+    a = f.worker("twin", slots=1, home=0)
+    b = f.worker("twin", slots=1, home=1)
+    assert a.name == b.name
+    f.trigger("twins")
+    wait_until(lambda: len(f.stamped("s")) == 2, 15, "x and y started")
+    pids = {s[4] for s in f.stamped("s")}
+    by = {}
+    for pid in pids:
+        env = open("/proc/%d/environ" % pid, "rb").read().split(b"\0")
+        home = [v for v in env if v.startswith(b"BARAM_WORKER_HOME=")]
+        assert len(home) == 1, env
+        by[home[0].split(b"=", 1)[1].decode()] = pid
+    ha, hb = str(a.b.home.resolve()), str(b.b.home.resolve())
+    assert set(by) == {ha, hb}, by
+    a.kill9()
+    assert pid_alive(by[ha]), "the try outlives its worker's kill -9"
+    f.restart(a)
+    wait_until(lambda: not pid_alive(by[ha]), 10, "the orphan of %s on %s killed" % (a.name, ha))
+    time.sleep(1.0)
+    assert pid_alive(by[hb]), "the try of the namesake on another home was killed"
+    assert b.running(), b.row()
+
+
 # ---- SIGSTOP past dead_after, then SIGCONT -------------------------------------------------
 
 FROZEN_DAG = """\
