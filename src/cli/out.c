@@ -138,15 +138,19 @@ void out_run_table(FILE *f, const struct run_rec *run, const struct ti_rec *tis,
     fprintf(f, "run      %s\ndag      %s\nstate    %s\ntype     %s\ndate     %s\n", run->run_id,
             run->dag_id, run_state_name(run->state), run_type_name(run->type), date);
     fprintf(f, "started  %s\nended    %s\nduration %s\n\n", started, ended, dur);
-    int wt = 4, ws = 15;
+    int wt = 4, ws = 15, ww = 0; /* ww: the WORKER column, shown when a worker ran a try */
     char cell[320];
     for (size_t i = 0; i < n; i++) {
         wt = max_int(wt, (int)strlen(tis[i].task_id));
         state_cell(&tis[i], notes, cell, sizeof cell);
         ws = max_int(ws, (int)strlen(cell));
+        if (tis[i].worker)
+            ww = max_int(max_int(ww, 6), (int)strlen(tis[i].worker));
     }
-    fprintf(f, "%-*s  %-*s  %5s  %4s  %-19s  %8s  %s\n", wt, "TASK", ws, "STATE", "TRIES", "EXIT",
-            "STARTED", "DURATION", "MESSAGE");
+    fprintf(f, "%-*s  %-*s  ", wt, "TASK", ws, "STATE");
+    if (ww)
+        fprintf(f, "%-*s  ", ww, "WORKER");
+    fprintf(f, "%5s  %4s  %-19s  %8s  %s\n", "TRIES", "EXIT", "STARTED", "DURATION", "MESSAGE");
     for (size_t i = 0; i < n; i++) {
         const struct ti_rec *t = &tis[i];
         char tries[24], code[16], st[32], d[16];
@@ -161,8 +165,10 @@ void out_run_table(FILE *f, const struct run_rec *run, const struct ti_rec *tis,
         const char *msg = t->message ? t->message : "";
         /* Keep the table one line per task: cut a message at its first newline. */
         int mlen = (int)strcspn(msg, "\n");
-        fprintf(f, "%-*s  %-*s  %5s  %4s  %-19s  %8s  %.*s\n", wt, t->task_id, ws, cell, tries,
-                code, st, d, mlen, msg);
+        fprintf(f, "%-*s  %-*s  ", wt, t->task_id, ws, cell);
+        if (ww)
+            fprintf(f, "%-*s  ", ww, t->worker ? t->worker : "-");
+        fprintf(f, "%5s  %4s  %-19s  %8s  %.*s\n", tries, code, st, d, mlen, msg);
     }
 }
 

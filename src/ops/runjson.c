@@ -130,6 +130,8 @@ json_t *runjson_run(const struct run_rec *run, const struct ti_rec *tis, size_t 
         json_object_set_new(to, "duration_s", duration_json(t->started_at_ms, t->ended_at_ms));
         if (t->message)
             json_object_set_new(to, "message", str_or_null(t->message));
+        if (t->worker)
+            json_object_set_new(to, "worker", str_or_null(t->worker));
         json_object_set_new(tasks, t->task_id ? t->task_id : "", to);
     }
     json_object_set_new(o, "tasks", tasks);
@@ -181,6 +183,7 @@ json_t *runjson_ti(const struct ti_rec *t)
     json_object_set_new(o, "started_at", runjson_time(t->started_at_ms));
     json_object_set_new(o, "ended_at", runjson_time(t->ended_at_ms));
     json_object_set_new(o, "duration_s", duration_json(t->started_at_ms, t->ended_at_ms));
+    json_object_set_new(o, "worker", str_or_null(t->worker));
     return o;
 }
 
@@ -199,6 +202,7 @@ json_t *runjson_try(const struct try_rec *t)
     json_object_set_new(o, "duration_s", duration_json(t->started_at_ms, t->ended_at_ms));
     json_object_set_new(o, "hostname", str_or_null(t->hostname));
     json_object_set_new(o, "pid", t->pid > 0 ? json_integer(t->pid) : json_null());
+    json_object_set_new(o, "worker", str_or_null(t->worker));
     return o;
 }
 

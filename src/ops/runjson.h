@@ -33,7 +33,8 @@ struct store;
 
 /* The run object: {"dag","run_id","state","type","logical_date","started_at","ended_at",
  * "tasks":{TASK_ID:{"state","tries","exit_code","output","started_at","ended_at",
- * "duration_s"[,"message"]}}}. Times, the logical date among them (an hourly DAG has 24 a
+ * "duration_s"[,"message"][,"worker"]}}} (worker: the worker of its current try, only when a
+ * worker ran it). Times, the logical date among them (an hourly DAG has 24 a
  * day), are ISO 8601 UTC with milliseconds or null when unknown;
  * exit_code null when none; output null when none, else its text (invalid UTF-8 replaced by
  * U+FFFD). Returns a new reference. */
@@ -49,11 +50,13 @@ int runjson_load(struct store *s, const char *run_id, struct json_t **out) WARN_
 
 /* A task instance for the API: {"task_id","task","map_index","state","try_number",
  * "max_tries","exit_code","output","message","pool","priority","scheduled_at","queued_at",
- * "started_at","ended_at","duration_s"}. New reference. */
+ * "started_at","ended_at","duration_s","worker"} (worker: the name of the worker that runs or
+ * ran its current try, or null). New reference. */
 struct json_t *runjson_ti(const struct ti_rec *t);
 
 /* A try: {"try_number","state","exit_code","term_signal","timed_out","queued_at",
- * "started_at","ended_at","duration_s","hostname","pid"}. New reference. */
+ * "started_at","ended_at","duration_s","hostname","pid","worker"} (worker: the name of the
+ * worker that ran it, or null). New reference. */
 struct json_t *runjson_try(const struct try_rec *t);
 
 /* When the scheduler makes the DAG's next scheduled run (plan.h, from its newest scheduled

@@ -254,9 +254,19 @@ static bool remote_find_try(struct remote *rm, const char *run_id, const char *t
 }
 
 /* A worker's 'running' result: the try is running (its records go as a local try's do). */
+/* The name of the worker that reports instance ii's current try, kept for its try records. */
+static void remote_note_worker(struct run_inst *in, const struct wq_result *res)
+{
+    if (!res->worker || (in->worker && strcmp(in->worker, res->worker) == 0))
+        return;
+    free(in->worker);
+    in->worker = xstrdup(res->worker);
+}
+
 static void remote_running(struct run *r, uint32_t ii, const struct wq_result *res)
 {
     struct run_inst *in = run__inst_at(r, ii);
+    remote_note_worker(in, res);
     if (in->state != TI_QUEUED)
         return;
     int64_t at = res->started_at_ms > 0 ? res->started_at_ms : when_now_ms();
@@ -283,6 +293,7 @@ static void remote_apply(struct run *r, uint32_t ii, const struct wq_result *res
         return;
     }
     struct run_inst *in = run__inst_at(r, ii);
+    remote_note_worker(in, res);
     if (in->state == TI_QUEUED) { /* its 'running' result was not seen: it started, though */
         int64_t at = res->started_at_ms > 0 ? res->started_at_ms : when_now_ms();
         in->state = TI_RUNNING;

@@ -197,6 +197,7 @@ uint64_t run__put_try(struct run *r, uint32_t ii, enum ti_state st, int64_t ende
         .started_at_ms = in->try_started_at_ms,
         .ended_at_ms = ended_at_ms,
         .pid = in->pid,
+        .worker = in->worker,
     };
     uint64_t seq = store_writer_put_try(r->e->w, &rec);
     if (seq > r->last_seq)
@@ -920,6 +921,7 @@ void run__release(struct run *r)
         free(in->item);
         free(in->output);
         free(in->message);
+        free(in->worker);
     }
     VEC_FREE(&r->insts);
     VEC_FREE(&r->running);

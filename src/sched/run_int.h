@@ -137,6 +137,7 @@ struct run_inst {
     char *output;     /* owned, may be NULL */
     size_t output_len;
     char *message;    /* owned, may be NULL */
+    char *worker;     /* owned: the worker running the current try (its results), or NULL */
     uint32_t run_pos; /* index in run->running while a try is in flight */
     int64_t scheduled_at_ms, queued_at_ms, started_at_ms, ended_at_ms, try_started_at_ms;
     int pid;

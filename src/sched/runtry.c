@@ -563,6 +563,8 @@ void run__sched_start(void *owner, uint32_t ii)
     in->term_signal = 0;
     in->timed_out = false;
     in->pid = 0;
+    free(in->worker); /* the next try's comes with its results */
+    in->worker = NULL;
     in->slot_held = true;
     in->run_pos = (uint32_t)r->running.n;
     VEC_PUSH(&r->running, ii);

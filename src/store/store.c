@@ -59,6 +59,7 @@ void ti_rec_release(struct ti_rec *t)
     free(t->output);
     free(t->message);
     free(t->pool);
+    free(t->worker);
     memset(t, 0, sizeof(*t));
 }
 
@@ -69,6 +70,7 @@ void try_rec_release(struct try_rec *t)
     free(t->run_id);
     free(t->task_id);
     free(t->hostname);
+    free(t->worker);
     memset(t, 0, sizeof(*t));
 }
 

@@ -79,6 +79,7 @@ struct ti_rec {
     int64_t queued_at_ms;    /* handed to an executor */
     int64_t started_at_ms;   /* first try's process started */
     int64_t ended_at_ms;     /* finished */
+    char *worker; /* read only: the worker of its current try (try_rec.worker), or NULL */
 };
 
 /* One try of a task instance. */
@@ -95,6 +96,7 @@ struct try_rec {
     int64_t ended_at_ms; /* -1 while running */
     char *hostname;      /* where it ran; NULL = here */
     int pid;
+    char *worker; /* the worker that ran it (workers.name), or NULL: not a worker's */
 };
 
 void run_rec_release(struct run_rec *r);

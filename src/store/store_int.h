@@ -21,9 +21,13 @@
 #define TI_COLS                                                                                    \
     "run_id, task_id, task, map_index, state, try_number, max_tries, exit_code, output, "          \
     "message, priority, pool, scheduled_at, queued_at, started_at, ended_at"
+/* What a task instance is read with: its columns, then its current try's worker. */
+#define TI_READ_COLS                                                                               \
+    TI_COLS ", (SELECT y.worker FROM tries y WHERE y.run_id = task_instances.run_id AND "          \
+            "y.task_id = task_instances.task_id AND y.try_number = task_instances.try_number)"
 #define TRY_COLS                                                                                   \
     "run_id, task_id, try_number, state, exit_code, term_signal, timed_out, queued_at, "           \
-    "started_at, ended_at, hostname, pid"
+    "started_at, ended_at, hostname, pid, worker"
 #define DAG_COLS "dag_id, path, hash, schedule, description, paused, updated_at"
 /* A user's revocation generation, read in the same statement (so the same snapshot) as the row:
  * a login that checks this row's password is ordered against every revocation (store.h). */

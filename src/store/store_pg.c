@@ -86,18 +86,19 @@
       "ended_at = $16")                                                                            \
     X(ST_PUT_TRY,                                                                                  \
       "INSERT INTO tries (" TRY_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "    \
-      "$12) ON CONFLICT (run_id, task_id, try_number) DO UPDATE SET state = $4, exit_code = $5, "  \
+      "$12, $13) ON CONFLICT (run_id, task_id, try_number) DO UPDATE SET state = $4, exit_code = " \
+      "$5, "                                                                                       \
       "term_signal = $6, timed_out = $7, queued_at = $8, started_at = $9, ended_at = $10, "        \
-      "hostname = $11, pid = $12")                                                                 \
+      "hostname = $11, pid = $12, worker = COALESCE($13, tries.worker)")                           \
     X(ST_PUT_DV, "INSERT INTO dag_versions (hash, dag_id, source, created_at) "                    \
                  "VALUES ($1, $2, $3, $4) ON CONFLICT (hash) DO NOTHING")                          \
     X(ST_GET_RUN, "SELECT " RUN_COLS " FROM runs WHERE run_id = $1")                               \
-    X(ST_GET_TI, "SELECT " TI_COLS " FROM task_instances WHERE run_id = $1 AND task_id = $2")      \
+    X(ST_GET_TI, "SELECT " TI_READ_COLS " FROM task_instances WHERE run_id = $1 AND task_id = $2") \
     X(ST_LIST_RUNS, "SELECT " RUN_COLS " FROM runs" RUN_ORDER("1", "2"))                           \
     X(ST_LIST_RUNS_DAG, "SELECT " RUN_COLS " FROM runs WHERE dag_id = $1" RUN_ORDER("2", "3"))     \
     X(ST_COUNT_RUNS, "SELECT COUNT(*) FROM runs")                                                  \
     X(ST_COUNT_RUNS_DAG, "SELECT COUNT(*) FROM runs WHERE dag_id = $1")                            \
-    X(ST_LIST_TIS, "SELECT " TI_COLS " FROM task_instances WHERE run_id = $1 "                     \
+    X(ST_LIST_TIS, "SELECT " TI_READ_COLS " FROM task_instances WHERE run_id = $1 "                \
                    "WINDOW w AS (PARTITION BY task) ORDER BY MIN(started_at) OVER w IS NULL, "     \
                    "MIN(started_at) OVER w, seq, map_index, task_id" C_ORDER)                      \
     X(ST_LIST_TRIES, "SELECT " TRY_COLS " FROM tries WHERE run_id = $1 AND task_id = $2 "          \
@@ -710,6 +711,7 @@ static int pg_put_try(void *db, const struct try_rec *t, struct err *e)
     p_time(&p, t->ended_at_ms);
     p_text(&p, t->hostname);
     p_int(&p, t->pid);
+    p_text(&p, t->worker);
     return put_stmt(c, ST_PUT_TRY, &p, "write a try", e);
 }
 
@@ -774,6 +776,7 @@ static int read_ti(struct pg_conn *c, const PGresult *res, int row, struct ti_re
     t->queued_at_ms = col_time(res, row, 13);
     t->started_at_ms = col_time(res, row, 14);
     t->ended_at_ms = col_time(res, row, 15);
+    t->worker = col_text(res, row, 16);
     if (!state || ti_state_parse(state, &t->state) < 0) {
         (void)err_set(e, ERR_DB, "task instance '%s' in %s has an unknown state",
                       t->task_id ? t->task_id : "?", c->where);
@@ -799,6 +802,7 @@ static int read_try(struct pg_conn *c, const PGresult *res, int row, struct try_
     t->ended_at_ms = col_time(res, row, 9);
     t->hostname = col_text(res, row, 10);
     t->pid = (int)col_int(res, row, 11);
+    t->worker = col_text(res, row, 12);
     if (!state || ti_state_parse(state, &t->state) < 0) {
         (void)err_set(e, ERR_DB, "try %d of '%s' in %s has an unknown state", t->try_number,
                       t->task_id ? t->task_id : "?", c->where);

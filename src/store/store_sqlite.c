@@ -73,18 +73,19 @@
       "ended_at = ?16")                                                                            \
     X(ST_PUT_TRY,                                                                                  \
       "INSERT INTO tries (" TRY_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "    \
-      "?12) ON CONFLICT (run_id, task_id, try_number) DO UPDATE SET state = ?4, exit_code = ?5, "  \
+      "?12, ?13) ON CONFLICT (run_id, task_id, try_number) DO UPDATE SET state = ?4, exit_code = " \
+      "?5, "                                                                                       \
       "term_signal = ?6, timed_out = ?7, queued_at = ?8, started_at = ?9, ended_at = ?10, "        \
-      "hostname = ?11, pid = ?12")                                                                 \
+      "hostname = ?11, pid = ?12, worker = COALESCE(?13, tries.worker)")                           \
     X(ST_PUT_DV, "INSERT OR IGNORE INTO dag_versions (hash, dag_id, source, created_at) "          \
                  "VALUES (?, ?, ?, ?)")                                                            \
     X(ST_GET_RUN, "SELECT " RUN_COLS " FROM runs WHERE run_id = ?")                                \
-    X(ST_GET_TI, "SELECT " TI_COLS " FROM task_instances WHERE run_id = ? AND task_id = ?")        \
+    X(ST_GET_TI, "SELECT " TI_READ_COLS " FROM task_instances WHERE run_id = ? AND task_id = ?")   \
     X(ST_LIST_RUNS, "SELECT " RUN_COLS " FROM runs" RUN_ORDER)                                     \
     X(ST_LIST_RUNS_DAG, "SELECT " RUN_COLS " FROM runs WHERE dag_id = ?" RUN_ORDER)                \
     X(ST_COUNT_RUNS, "SELECT COUNT(*) FROM runs")                                                  \
     X(ST_COUNT_RUNS_DAG, "SELECT COUNT(*) FROM runs WHERE dag_id = ?")                             \
-    X(ST_LIST_TIS, "SELECT " TI_COLS " FROM task_instances WHERE run_id = ? "                      \
+    X(ST_LIST_TIS, "SELECT " TI_READ_COLS " FROM task_instances WHERE run_id = ? "                 \
                    "WINDOW w AS (PARTITION BY task) ORDER BY MIN(started_at) OVER w IS NULL, "     \
                    "MIN(started_at) OVER w, seq, map_index, task_id")                              \
     X(ST_LIST_TRIES, "SELECT " TRY_COLS " FROM tries WHERE run_id = ? AND task_id = ? "            \
@@ -558,6 +559,7 @@ static int conn_put_try(void *db, const struct try_rec *t, struct err *e)
     bind_time(st, 10, t->ended_at_ms);
     bind_text(st, 11, t->hostname);
     sqlite3_bind_int(st, 12, t->pid);
+    bind_text(st, 13, t->worker);
     return stmt_exec(c, st, "write a try", e);
 }
 
@@ -624,6 +626,7 @@ static int read_ti(struct sqlite_conn *c, sqlite3_stmt *st, struct ti_rec *t, st
     t->queued_at_ms = col_time(st, 13);
     t->started_at_ms = col_time(st, 14);
     t->ended_at_ms = col_time(st, 15);
+    t->worker = col_text(st, 16);
     if (!state || ti_state_parse(state, &t->state) < 0) {
         (void)err_set(e, ERR_DB, "task instance '%s' in database '%s' has an unknown state",
                       t->task_id ? t->task_id : "?", c->path);
@@ -648,6 +651,7 @@ static int read_try(struct sqlite_conn *c, sqlite3_stmt *st, struct try_rec *t, 
     t->ended_at_ms = col_time(st, 9);
     t->hostname = col_text(st, 10);
     t->pid = sqlite3_column_int(st, 11);
+    t->worker = col_text(st, 12);
     if (!state || ti_state_parse(state, &t->state) < 0) {
         (void)err_set(e, ERR_DB, "try %d of '%s' in database '%s' has an unknown state",
                       t->try_number, t->task_id ? t->task_id : "?", c->path);

@@ -186,6 +186,7 @@ static void copy_ti(struct ti_rec *d, const struct ti_rec *s)
     d->output = s->output ? xmemdup(s->output, s->output_len) : NULL;
     d->message = dup_or_null(s->message);
     d->pool = dup_or_null(s->pool);
+    d->worker = NULL; /* read only */
 }
 
 static void copy_try(struct try_rec *d, const struct try_rec *s)
@@ -194,6 +195,7 @@ static void copy_try(struct try_rec *d, const struct try_rec *s)
     d->run_id = dup_or_null(s->run_id);
     d->task_id = dup_or_null(s->task_id);
     d->hostname = dup_or_null(s->hostname);
+    d->worker = dup_or_null(s->worker);
 }
 
 static void wchange_release(struct wchange *c)

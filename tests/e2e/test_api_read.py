@@ -377,6 +377,17 @@ def test_tasks_list(env):
     check_problem(get(env, "/api/v1/dags/hello/runs/manual__nope/tasks"), 404)
 
 
+@pytest.mark.sqlite_only(reason="on SQLite no worker runs a try: the scheduler does")
+def test_no_worker_on_sqlite_tries(env):
+    o = ok_json(get(env, run_path(env) + "/tasks/flaky"))
+    assert o["worker"] is None and [t["worker"] for t in o["tries"]] == [None, None], o
+    o = ok_json(get(env, run_path(env) + "/tasks"))
+    assert {t["worker"] for t in o["tasks"]} == {None}, o
+    assert "worker" not in ok_json(get(env, run_path(env)))["tasks"]["flaky"]
+    r = env["b"]("runs", "show", env["runs"][0])
+    assert r.rc == 0 and "WORKER" not in r.out and "TASK" in r.out, r
+
+
 def test_task_detail_with_tries(env):
     o = ok_json(get(env, run_path(env) + "/tasks/flaky"))
     assert o["task_id"] == "flaky" and o["try_number"] == 2 and o["max_tries"] == 2

@@ -106,6 +106,42 @@ def test_queue_task_runs_only_on_a_worker_of_its_queue(workers):
     assert w1.alive() and w2.alive()
 
 
+@pytest.mark.pg_only
+def test_a_try_shows_the_worker_that_ran_it(workers):
+    # runs show, the API's task instance and try objects and runs show --json name the worker
+    f = workers
+    f.write("who.yaml", "dag: who\ntasks:\n  t:\n    retries: 1\n"
+                        "    run: 'STAMP_S; [ \"$BARAM_TRY\" = 2 ]'\n")
+    f.scheduler()
+    w = f.worker("runner", slots=1)
+    run_id = f.trigger("who")
+    o = wait_run(f.b, run_id, timeout=20)
+    assert o["state"] == "success", o
+    assert o["tasks"]["t"].get("worker") == w.name, o
+    assert f.db("SELECT try_number, worker FROM tries WHERE run_id = ? ORDER BY try_number",
+                run_id) == [(1, w.name), (2, w.name)]
+    show = f.b("runs", "show", run_id)
+    assert show.rc == 0, show
+    head = [ln for ln in show.out.splitlines() if ln.startswith("TASK")]
+    line = [ln for ln in show.out.splitlines() if ln.startswith("t ")]
+    assert head and "WORKER" in head[0].split(), show.out
+    assert line and w.name in line[0].split(), show.out
+    api = ApiServer(f.b, f.tmp / "api.log").start()
+    try:
+        tok = token(f.b)
+        r = api.get("/api/v1/dags/who/runs/%s/tasks/t" % run_id, token=tok)
+        assert r.status == 200, r
+        assert r.json["worker"] == w.name, r.json
+        assert [(t["try_number"], t["worker"]) for t in r.json["tries"]] == [
+            (1, w.name), (2, w.name)], r.json
+        r = api.get("/api/v1/dags/who/runs/%s/tasks" % run_id, token=tok)
+        assert r.status == 200, r
+        tis = r.json if isinstance(r.json, list) else r.json.get("tasks", r.json.get("items"))
+        assert [t["worker"] for t in tis] == [w.name], r.json
+    finally:
+        api.stop()
+
+
 # ---- kill -9 ------------------------------------------------------------------------------
 
 RESCUE_DAG = """\
