@@ -75,7 +75,7 @@ export function mount(root, route) {
                     h('table', {class: 'table'},
                       h('thead', null, h('tr', null,
                                          ['Try', 'State', 'Exit code', 'Queued', 'Started', 'Ended',
-                                          'Duration', 'PID', 'Host']
+                                          'Duration', 'PID', 'Host', 'Worker']
                                              .map((c) => h('th', {scope: 'col'}, c)))),
                       triesBody))),
                 h('section', {class: 'card', 'aria-labelledby': 'h-log'},
@@ -141,8 +141,9 @@ export function mount(root, route) {
                      h('td', null, timeEl(t.ended_at, fmt.time(t.ended_at))),
                      h('td', null, fmt.duration(t.duration_s)),
                      h('td', null, t.pid ? String(t.pid) : '—'),
-                     h('td', null, t.hostname || '—'));
-        }) : h('tr', null, h('td', {colspan: 9, class: 'muted'}, 'No try has started yet.')));
+                     h('td', null, t.hostname || '—'),
+                     h('td', {testid: 'try-worker'}, t.worker || '—'));
+        }) : h('tr', null, h('td', {colspan: 10, class: 'muted'}, 'No try has started yet.')));
 
         const nums = tries().map((t) => t.try_number);
         if (ti.try_number && !nums.includes(ti.try_number)) nums.push(ti.try_number);

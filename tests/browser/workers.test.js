@@ -4,7 +4,8 @@
  * worker serves. 14: the registry as the page shows it: the daemon's own rows, the empty
  * state, a dead worker in red, a draining one marked, and changes shown by the 2 s refresh
  * without a reload. 14b (PostgreSQL with workers): a task on a queue nobody listens on stays
- * queued, and the run and task pages say why.
+ * queued, and the run and task pages say why. 14c: the task page's tries name the worker that
+ * ran each (standalone's own on PostgreSQL; none on SQLite).
  *
  * Worker rows of 14 are written into the registry by hand (the table `baram worker` registers
  * in): the page must draw whatever the database holds, and a hand-made row can be made dead or
@@ -174,5 +175,26 @@ tasks:
     await tr.getByTestId('task-link').click();
     await s.byId('task-title').waitFor();
     assert.match(await s.byId('task-note').innerText(), /no active worker listens on queue 'gpu'/);
+    await finish(b, s);
+});
+
+test('14c. the task page names the worker that ran each try (PostgreSQL), none on SQLite',
+    { timeout: 120_000 }, async (t) => {
+    const oneDag = 'dag: who\ntasks:\n  t:\n    run: echo ran\n';
+    const { b, s } = await setup(t, browser, { name: 'trywho', dags: { 'who.yaml': oneDag } });
+    const runId = await b.trigger('who');
+    const run = await b.runEnded('who', runId);
+    assert.equal(run.state, 'success');
+    const ti = await b.task('who', runId, 't');
+    const onPg = process.env.BARAM_TEST_DB === 'pg';
+    if (onPg) /* standalone on PostgreSQL: its in-process worker ran it */
+        assert.ok(ti.worker && ti.tries[0].worker === ti.worker, JSON.stringify(ti));
+    else
+        assert.ok(ti.worker === null && ti.tries[0].worker === null, JSON.stringify(ti));
+    await s.login('admin');
+    await s.goto(`#/dags/who/runs/${encodeURIComponent(runId)}/tasks/t`);
+    const cell = s.page.locator('[data-testid="try-row"][data-try="1"] [data-testid="try-worker"]');
+    await cell.waitFor();
+    assert.equal(await cell.innerText(), onPg ? ti.worker : '—');
     await finish(b, s);
 });
