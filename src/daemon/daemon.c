@@ -1433,7 +1433,7 @@ static int daemon_register(struct daemon *d, struct err *e)
 /* PostgreSQL: the workers registered on this host whose process is gone (a crash, or a
  * `standalone` killed with its in-process worker) are dead for sure: their tries are lost
  * now, not after worker.dead_after, and what they left running is killed (the processes
- * tagged with the worker's name). "This host" is the same machine and PID namespace (the
+ * tagged with the worker's name and home). "This host" is the same machine and PID namespace (the
  * host key), not only the same host name: a container with the host's network has its name
  * but pids of its own. Another host's workers are left to their heartbeats. */
 static void daemon_lose_local_workers(struct daemon *d)
@@ -1456,9 +1456,13 @@ static void daemon_lose_local_workers(struct daemon *d)
             (strcmp(w->state, "active") != 0 && strcmp(w->state, "draining") != 0) || w->pid <= 0 ||
             w->pid == (int)getpid() || kill(w->pid, 0) == 0 || errno != ESRCH)
             continue;
+        /* its name and home (a namesake of another home is another fleet's); a worker that
+         * registered no home, its name only */
         char *tag = xasprintf("BARAM_WORKER=%s", w->name);
-        const char *tags[] = {tag};
-        int killed = orphans_kill_tagged(tags, 1, NULL, NULL);
+        char *home = w->home ? xasprintf("BARAM_WORKER_HOME=%s", w->home) : NULL;
+        const char *tags[] = {tag, home};
+        int killed = orphans_kill_tagged(tags, home ? 2 : 1, NULL, NULL);
+        free(home);
         free(tag);
         if (wq_lose_worker(d->ctl, w->id, &e) < 0)
             log_warn("cannot declare a gone worker dead", "worker=%s err=%s", log_q(w->name),

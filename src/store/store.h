@@ -354,7 +354,7 @@ struct node_rec {
     char *hostname;
     int pid;
     char *queues; /* comma-separated ("default") */
-    char *home;   /* a scheduler's home folder (absolute), or NULL; not read back */
+    char *home;   /* its home folder (absolute), or NULL; read back on PostgreSQL only */
     int slots;
     char *state;     /* "active", "draining", "dead" or "stopped" */
     int64_t running; /* read only: its running tries */

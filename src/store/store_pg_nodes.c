@@ -95,11 +95,13 @@ int pg_node_register(void *db, const struct node_rec *n, int64_t *id, struct err
                        slots,   n->home, n->log_url,  n->host_key};
     PGresult *res;
     /* One statement: the predecessor of the same host and home is dead (its successor holds
-     * the home's lock) and its runs are released as this one registers. */
+     * the home's lock) and its runs are released as this one registers. A scheduler's only:
+     * several workers may share a home (their names tell them apart). */
     int r =
         nodes_exec(db,
                    "WITH old AS (UPDATE workers SET state = 'dead' WHERE $7::text IS NOT NULL "
-                   "AND role = $1 AND hostname = $3 AND home = $7 AND state IN ('active', "
+                   "AND $1 = 'scheduler' AND role = $1 AND hostname = $3 AND home = $7 AND state "
+                   "IN ('active', "
                    "'draining') RETURNING id), "
                    "freed AS (UPDATE runs SET sched_id = NULL, lost_sched = NULL FROM old "
                    "WHERE runs.sched_id = "
@@ -160,7 +162,7 @@ int pg_list_nodes(void *db, struct node_rec **out, size_t *n, struct err *e)
     static const char sql[] =
         "SELECT w.id, w.role, w.name, w.hostname, w.pid, "
         "array_to_string(w.queues, ','), w.slots, w.state, " MS("w.started_at") ", " MS(
-            "w.heartbeat_at") ", " RUNNING_OF_W ", w.host_key FROM workers w "
+            "w.heartbeat_at") ", " RUNNING_OF_W ", w.host_key, w.home FROM workers w "
                               "ORDER BY w.role = 'worker', w.id";
     PGresult *res;
     int r = nodes_exec(db, sql, 0, NULL, "read the schedulers and workers", &res, e);
@@ -181,6 +183,7 @@ int pg_list_nodes(void *db, struct node_rec **out, size_t *n, struct err *e)
         v[i].heartbeat_at_ms = get_int(res, i, 9);
         v[i].running = get_int(res, i, 10);
         v[i].host_key = get_text(res, i, 11);
+        v[i].home = get_text(res, i, 12);
     }
     PQclear(res);
     *out = v;

@@ -69,6 +69,7 @@ static void worker_free(struct worker *w)
 {
     free(w->url);
     free(w->home);
+    free(w->home_abs);
     free(w->home_tag);
     free(w->name);
     free(w->hostname);
@@ -790,6 +791,7 @@ static void worker_reg_work(uv_work_t *req)
         .pid = (int)getpid(),
         .queues = queues,
         .slots = w->slots,
+        .home = w->home_abs,
         .log_url = w->log_url,
         .host_key = orphans_host_key(key, sizeof key) == 0 ? key : NULL,
     };
@@ -921,9 +923,10 @@ int worker_start(const struct worker_opts *o, struct worker **out, struct err *e
     w->loop = o->loop;
     w->url = xstrdup(o->store_url);
     w->home = xstrdup(o->home);
-    char *abs = realpath(o->home, NULL);
-    w->home_tag = xasprintf("BARAM_WORKER_HOME=%s", abs ? abs : o->home);
-    free(abs);
+    w->home_abs = realpath(o->home, NULL);
+    if (!w->home_abs)
+        w->home_abs = xstrdup(o->home);
+    w->home_tag = xasprintf("BARAM_WORKER_HOME=%s", w->home_abs);
     char host[256] = "localhost";
     if (gethostname(host, sizeof host) < 0)
         snprintf(host, sizeof host, "localhost");

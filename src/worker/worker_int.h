@@ -57,7 +57,8 @@ struct wend {
 struct worker {
     uv_loop_t *loop;
     char *url, *home, *name, *hostname, *log_url; /* owned */
-    char *home_tag; /* owned: "BARAM_WORKER_HOME=<absolute home>", in each try's environment */
+    char *home_abs; /* owned: the home made absolute, registered (workers.home) */
+    char *home_tag; /* owned: "BARAM_WORKER_HOME=<home_abs>", in each try's environment */
     char **queues;  /* owned */
     size_t nqueues;
     int slots;

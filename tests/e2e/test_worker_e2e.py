@@ -226,11 +226,9 @@ def test_restarted_worker_kills_its_orphans_never_anothers(workers):
     assert b.running(), b.row()
 
 
-@pytest.mark.pg_only
-def test_restarted_worker_spares_a_namesake_of_another_home(workers):
-    # two fleets on one host may give a worker the same name: the orphans a worker kills at
-    # start are those of its name AND its home
-    f = workers
+def twins_running(f):
+    """Two workers of one name on homes h0 and h1 of one database, each running a try of its
+    own: (worker on h0, worker on h1, {absolute home: pid of its try})."""
     f.write("twins.yaml", "dag: twins\ntasks:\n"
                           "  x: {run: 'STAMP_S; sleep 60'}\n  y: {run: 'STAMP_S; sleep 60'}\n")
     f.scheduler()
@@ -239,15 +237,23 @@ def test_restarted_worker_spares_a_namesake_of_another_home(workers):
     assert a.name == b.name
     f.trigger("twins")
     wait_until(lambda: len(f.stamped("s")) == 2, 15, "x and y started")
-    pids = {s[4] for s in f.stamped("s")}
     by = {}
-    for pid in pids:
+    for pid in {s[4] for s in f.stamped("s")}:
         env = open("/proc/%d/environ" % pid, "rb").read().split(b"\0")
         home = [v for v in env if v.startswith(b"BARAM_WORKER_HOME=")]
         assert len(home) == 1, env
         by[home[0].split(b"=", 1)[1].decode()] = pid
+    assert set(by) == {str(a.b.home.resolve()), str(b.b.home.resolve())}, by
+    return a, b, by
+
+
+@pytest.mark.pg_only
+def test_restarted_worker_spares_a_namesake_of_another_home(workers):
+    # two fleets on one host may give a worker the same name: the orphans a worker kills at
+    # start are those of its name AND its home
+    f = workers
+    a, b, by = twins_running(f)
     ha, hb = str(a.b.home.resolve()), str(b.b.home.resolve())
-    assert set(by) == {ha, hb}, by
     a.kill9()
     assert pid_alive(by[ha]), "the try outlives its worker's kill -9"
     f.restart(a)
@@ -255,6 +261,29 @@ def test_restarted_worker_spares_a_namesake_of_another_home(workers):
     time.sleep(1.0)
     assert pid_alive(by[hb]), "the try of the namesake on another home was killed"
     assert b.running(), b.row()
+
+
+@pytest.mark.pg_only
+def test_scheduler_start_spares_a_namesake_of_a_gone_worker(tmp_path, pg_url, daemons):
+    # a scheduler starting on this host kills what a gone worker of this host left: only the
+    # tries of its name AND home (default timings: no sweep declares it dead first)
+    f = Fleet(tmp_path, pg_url, daemons, short=False)
+    try:
+        a, b, by = twins_running(f)
+        ha, hb = str(a.b.home.resolve()), str(b.b.home.resolve())
+        assert f.db("SELECT home FROM workers WHERE role = 'worker' AND pid = ?", a.pid) == [
+            (ha,)]
+        a.kill9()
+        d = f.scheduler(1)
+        wait_until(lambda: "worker of this host gone: declared dead" in d.log(), 15,
+                   "the gone worker declared dead")
+        wait_until(lambda: not pid_alive(by[ha]), 10, "the orphan of %s on %s killed" % (
+            a.name, ha))
+        time.sleep(1.0)
+        assert pid_alive(by[hb]), "the try of the namesake on another home was killed"
+        assert b.running(), b.row()
+    finally:
+        f.cleanup()
 
 
 # ---- SIGSTOP past dead_after, then SIGCONT -------------------------------------------------
