@@ -17,7 +17,7 @@ import urllib.request
 
 import pytest
 
-from api_util import token
+from api_util import add_user, token
 from conftest import BIN, alive, db_query, sanitizers
 from daemon_util import daemons, poll  # noqa: F401 (daemons: a fixture)
 
@@ -389,6 +389,56 @@ def test_worker_rides_out_a_database_restart(baram, pg_private, tmp_path):
         assert w.stop() == 0
     finally:
         f.cleanup()
+
+
+def test_worker_serves_logs_while_the_database_is_down(baram, pg_private, tmp_path):
+    """Tokens are checked against revocations read on a side thread (logserve.c): a database
+    that is down stalls no log request, and a token revoked before stays refused."""
+    f = Fleet(baram, pg_private.url(pg_private.create_db()), tmp_path)
+    down = False
+    try:
+        b = f.b
+        b.env["BARAM_DB"] = f.url
+        assert b("init", env={"BARAM_ADMIN_PASSWORD": "admin-pw-for-tests"}).rc == 0
+        tok = token(b)
+        add_user(b, "eve", "viewer")
+        gone = token(b, "eve")
+        w = f.worker("--listen", "127.0.0.1:0")
+        ((url,),) = f.q("SELECT log_url FROM workers WHERE role = 'worker'")
+        go = b.dags / "go"
+        f.submit("r15", "t", "echo first line; while [ ! -e %s ]; do sleep 0.05; done" % go)
+
+        def get(tk):
+            req = urllib.request.Request(url + "/logs/r15/t/1",
+                                         headers={"Authorization": "Bearer " + tk})
+            t0 = time.monotonic()
+            try:
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    return resp.status, resp.read(), time.monotonic() - t0
+            except urllib.error.HTTPError as e:
+                return e.code, e.read(), time.monotonic() - t0
+
+        assert poll(lambda: get(tok)[:2] == (200, b"first line\n"), 10), get(tok)
+        assert b("users", "delete", "eve").rc == 0
+        assert poll(lambda: get(gone)[0] == 401, 10), get(gone)
+        pg_private.stop()
+        down = True
+        time.sleep(0.5)
+        for _ in range(3):  # more than one request: none waits on the database
+            st, body, took = get(tok)
+            assert (st, body) == (200, b"first line\n") and took < 1.5, (st, body, took)
+            st, body, took = get(gone)
+            assert st == 401 and b"revoked" in body and took < 1.5, (st, body, took)
+            time.sleep(2.2)  # past a refresh that fails
+        pg_private.start()
+        down = False
+        go.write_text("")
+        assert f.wait_result("r15", "t", timeout=30)["exit_code"] == 0
+        assert w.stop() == 0
+    finally:
+        f.cleanup()
+        if down:
+            pg_private.start()
 
 
 def test_worker_drain_gives_up_ends_it_cannot_report(baram, pg_private, tmp_path):
