@@ -966,3 +966,27 @@ int worker_start(const struct worker_opts *o, struct worker **out, struct err *e
     *out = w;
     return 0;
 }
+
+#define WORKER_POOL_THREADS "16"
+
+static void worker_pool_noop(uv_work_t *req)
+{
+    (void)req;
+}
+
+void worker_pool_widen(void)
+{
+    if (getenv("UV_THREADPOOL_SIZE"))
+        return; /* the user's: kept, and passed on as any variable */
+    if (setenv("UV_THREADPOOL_SIZE", WORKER_POOL_THREADS, 1) < 0)
+        return;
+    /* The pool reads the variable once, when the first work is queued: queue one now. */
+    uv_loop_t loop;
+    if (uv_loop_init(&loop) == 0) {
+        uv_work_t req;
+        if (uv_queue_work(&loop, &req, worker_pool_noop, NULL) == 0)
+            uv_run(&loop, UV_RUN_DEFAULT);
+        (void)uv_loop_close(&loop);
+    }
+    (void)unsetenv("UV_THREADPOOL_SIZE");
+}

@@ -369,6 +369,29 @@ def test_worker_serves_the_logs_of_its_running_tries(fleet):
     assert w.stop() == 0
 
 
+def test_worker_widens_the_thread_pool_and_keeps_it_from_tries(fleet):
+    """libuv's pool has 16 threads in a worker (4 by default: a slow database holding claims,
+    ends and a scheduler's calls would starve the heartbeat behind them), unless the user set
+    UV_THREADPOOL_SIZE; a try sees the user's value, never baram's."""
+    def pool_threads(w):
+        # the pool's threads are started at once; a few others (the LISTEN connection's)
+        return len(os.listdir("/proc/%d/task" % w.pid))
+
+    w = fleet.worker()
+    fleet.submit("r16", "t", "env")
+    assert fleet.wait_result("r16", "t")["exit_code"] == 0
+    log = log_of(fleet.b, "r16", "t").read_text()
+    assert "FROM_SPEC=yes" in log and "UV_THREADPOOL_SIZE" not in log, log
+    assert pool_threads(w) >= 16, pool_threads(w)
+    assert w.stop() == 0
+    mine = fleet.worker(env={"UV_THREADPOOL_SIZE": "2"})
+    fleet.submit("r16", "u", "env")
+    assert fleet.wait_result("r16", "u")["exit_code"] == 0
+    assert "UV_THREADPOOL_SIZE=2" in log_of(fleet.b, "r16", "u").read_text()
+    assert pool_threads(mine) < 16, pool_threads(mine)
+    assert mine.stop() == 0
+
+
 def test_worker_rides_out_a_database_restart(baram, pg_private, tmp_path):
     f = Fleet(baram, pg_private.url(pg_private.create_db()), tmp_path)
     try:
