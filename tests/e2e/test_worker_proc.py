@@ -392,27 +392,6 @@ def test_worker_widens_the_thread_pool_and_keeps_it_from_tries(fleet):
     assert mine.stop() == 0
 
 
-def test_worker_reads_outputs_off_its_loop(fleet):
-    """$BARAM_OUTPUT is read on the thread pool with the log, not on the worker's loop: an
-    output that takes 3 s to read (a pipe whose writer comes late, as a slow disk would) does
-    not hold the heartbeats back, so the worker is not fenced and its other try goes on."""
-    w = fleet.worker(env=FAST)
-    go = fleet.b.dags / "go"
-    ready = fleet.b.dags / "ready"
-    fleet.submit("r17", "other", "while [ ! -e %s ]; do sleep 0.05; done; echo fine" % go)
-    # the writer in a session of its own (it outlives the try's process group), once there
-    fleet.submit("r17", "slow", 'mkfifo "$BARAM_OUTPUT"; setsid sh -c \'touch %s; sleep 3; '
-                 'echo late > "$BARAM_OUTPUT"\' >/dev/null 2>&1 & '
-                 'while [ ! -e %s ]; do sleep 0.01; done' % (ready, ready))
-    r = fleet.wait_result("r17", "slow", timeout=30)
-    assert r["exit_code"] in (0, -1), r  # a pipe has no size: "grew while read" is fine
-    go.write_text("")
-    r = fleet.wait_result("r17", "other")
-    assert (r["exit_code"], r["killed"]) == (0, False), (r, w.log())
-    assert "no heartbeat for 3/4 of dead_after" not in w.log(), w.log()
-    assert w.stop() == 0
-
-
 def test_worker_rides_out_a_database_restart(baram, pg_private, tmp_path):
     f = Fleet(baram, pg_private.url(pg_private.create_db()), tmp_path)
     try:
