@@ -167,6 +167,23 @@ static int load(struct revoke *rv, struct store *s, int64_t gen, int64_t now_ms,
     return 0;
 }
 
+/* Whether the snapshot refuses u's token (mutex held). */
+static bool lookup(struct revoke *rv, const struct auth_user *u)
+{
+    char jkey[REVOKE_KEY_MAX], ukey[REVOKE_KEY_MAX];
+    snprintf(jkey, sizeof jkey, "j:%s", u->jti);
+    snprintf(ukey, sizeof ukey, "u:%s", u->name);
+    uint32_t i;
+    if (u->jti[0] && hmap_get(&rv->map, jkey, strlen(jkey), &i))
+        return true;
+    if (!hmap_get(&rv->map, ukey, strlen(ukey), &i))
+        return false;
+    const struct revoke_entry *cut = &rv->v[i];
+    if (u->has_rgen)
+        return u->rgen < cut->gen;
+    return u->iat_s == INT64_MIN || u->iat_s < cut->at;
+}
+
 int revoke_check(struct revoke *rv, struct store *s, const struct auth_user *u, const char **why,
                  struct err *e)
 {
@@ -175,28 +192,43 @@ int revoke_check(struct revoke *rv, struct store *s, const struct auth_user *u, 
     if (r < 0)
         return r;
     int64_t now_ms = when_now_ms();
-    char jkey[REVOKE_KEY_MAX], ukey[REVOKE_KEY_MAX];
-    snprintf(jkey, sizeof jkey, "j:%s", u->jti);
-    snprintf(ukey, sizeof ukey, "u:%s", u->name);
     pthread_mutex_lock(&rv->mu);
     if (gen != rv->gen)
         r = load(rv, s, gen, now_ms, e);
     if (r == 0 && now_ms - rv->swept_at_ms >= REVOKE_SWEEP_MS)
         sweep(rv, now_ms);
-    uint32_t i;
-    bool revoked = false;
-    if (r == 0 && u->jti[0] && hmap_get(&rv->map, jkey, strlen(jkey), &i))
-        revoked = true;
-    if (r == 0 && hmap_get(&rv->map, ukey, strlen(ukey), &i)) {
-        const struct revoke_entry *cut = &rv->v[i];
-        if (u->has_rgen)
-            revoked = revoked || u->rgen < cut->gen;
-        else
-            revoked = revoked || u->iat_s == INT64_MIN || u->iat_s < cut->at;
-    }
+    bool revoked = r == 0 && lookup(rv, u);
     pthread_mutex_unlock(&rv->mu);
     if (r < 0)
         return r;
+    if (revoked) {
+        if (why)
+            *why = "token revoked";
+        return -EACCES;
+    }
+    return 0;
+}
+
+int revoke_refresh(struct revoke *rv, struct store *s, struct err *e)
+{
+    int64_t gen;
+    int r = store_revocation_gen(s, &gen, e);
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&rv->mu);
+    if (gen != rv->gen)
+        r = load(rv, s, gen, when_now_ms(), e);
+    if (r == 0 && when_now_ms() - rv->swept_at_ms >= REVOKE_SWEEP_MS)
+        sweep(rv, when_now_ms());
+    pthread_mutex_unlock(&rv->mu);
+    return r;
+}
+
+int revoke_check_cached(struct revoke *rv, const struct auth_user *u, const char **why)
+{
+    pthread_mutex_lock(&rv->mu);
+    bool revoked = lookup(rv, u);
+    pthread_mutex_unlock(&rv->mu);
     if (revoked) {
         if (why)
             *why = "token revoked";

@@ -49,6 +49,13 @@ void revoke_free(struct revoke *rv);
 int revoke_check(struct revoke *rv, struct store *s, const struct auth_user *u, const char **why,
                  struct err *e) WARN_UNUSED;
 
+/* For a server that must not wait on the store per request (a worker's log server): a side
+ * thread brings the snapshot up to the store's generation (0 or ERR_DB), and requests are
+ * checked against the snapshot alone (0 or -EACCES with *why), so a revocation is refused
+ * from the refresh after its commit on. */
+int revoke_refresh(struct revoke *rv, struct store *s, struct err *e) WARN_UNUSED;
+int revoke_check_cached(struct revoke *rv, const struct auth_user *u, const char **why);
+
 /* A logout: puts u's token on the deny list until its exp, and purges the tokens whose exp
  * (plus leeway) has passed, in one transaction. 0 or ERR_DB. */
 int revoke_token(struct store *s, const struct auth_user *u, struct err *e) WARN_UNUSED;

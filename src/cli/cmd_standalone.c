@@ -269,6 +269,7 @@ static int standalone_main(const char *cmd, bool with_api, int argc, char **argv
     ctx.listen = listen ? listen : h.listen;
     ctx.api = with_api ? &api : NULL;
     struct err de = {0};
+    worker_pool_widen(); /* before any work is queued: a slow database starves no heartbeat */
     r = daemon_run(&o, &de);
     standalone_api_stop(&api);
     free(pools);

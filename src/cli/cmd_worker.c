@@ -187,6 +187,7 @@ int cmd_worker(int argc, char **argv)
     int64_t dead_after_ms = home_worker_dead_after_ms(&h);
     store_set_dead_after(dead_after_ms);
 
+    worker_pool_widen(); /* before any work is queued */
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct worker_cli c = {0};

@@ -9,9 +9,14 @@
  * big log costs no memory. The size sent is the file's at the time of the
  * request: a growing log is read again with ?offset=.
  *
- * The store used for revocations (when given) is opened on the first
- * authenticated request and used by the polling thread only; logserve_stop
- * closes it after the thread has ended.
+ * Revocations (when a store is given) are never read on the polling thread:
+ * a side thread opens the store and brings the snapshot of revoked tokens up
+ * to date every LOGSERVE_REVOKE_MS, and requests are checked against the
+ * snapshot alone. So a database that is slow or down stalls no log request;
+ * a token revoked before the last refresh stays refused, one revoked since
+ * is refused from the next refresh on. Until a first refresh has succeeded
+ * tokens are refused with 503 (nothing known yet). logserve_stop ends that
+ * thread and closes its store.
  */
 #include "worker/logserve.h"
 
@@ -19,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +32,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -44,6 +51,7 @@
 #define LOGSERVE_BLOCK       (64 * 1024)
 #define LOGSERVE_CONNECTIONS 64
 #define LOGSERVE_TIMEOUT_S   30
+#define LOGSERVE_REVOKE_MS   2000 /* revocations refreshed */
 
 struct logserve {
     struct MHD_Daemon *mhd;
@@ -51,8 +59,13 @@ struct logserve {
     char *store_url;       /* owned; NULL: no revocation check */
     struct auth *auth;     /* borrowed */
     struct revoke *revoke; /* owned */
-    struct store *store;   /* owned, polling thread only, opened on first use */
-    char *url;             /* owned: "http://HOST:PORT" */
+    struct store *store;   /* owned, refresh thread only */
+    pthread_t refresher;   /* when has_refresher */
+    bool has_refresher;
+    pthread_mutex_t mu; /* guards stop and refreshed */
+    pthread_cond_t cv;
+    bool stop, refreshed; /* refreshed: the snapshot was read from the store once */
+    char *url;            /* owned: "http://HOST:PORT" */
     int port;
 };
 
@@ -137,19 +150,14 @@ static int logserve_auth(struct logserve *ls, struct MHD_Connection *mc, enum MH
     const char *why = NULL;
     int v = auth_verify(ls->auth, token, &u, &why);
     if (v == 0 && ls->store_url) {
-        struct err se = {0};
-        if (!ls->store && store_open(ls->store_url, &ls->store, &se) < 0) {
-            log_error("log server: cannot open the store", "error=%s", log_q(err_msg(&se)));
+        pthread_mutex_lock(&ls->mu);
+        bool known = ls->refreshed;
+        pthread_mutex_unlock(&ls->mu);
+        if (!known) {
             *r = logserve_problem(mc, 503, "Service Unavailable", "the store is not available");
             return -EIO;
         }
-        v = revoke_check(ls->revoke, ls->store, &u, &why, &se);
-        if (v != 0 && v != -EACCES) {
-            log_error("log server: store error", "during=%s error=%s",
-                      log_q("check revoked tokens"), log_q(err_msg(&se)));
-            *r = logserve_problem(mc, 503, "Service Unavailable", "the store is not available");
-            return -EIO;
-        }
+        v = revoke_check_cached(ls->revoke, &u, &why);
     }
     if (v != 0) {
         *r = logserve_problem(mc, 401, "Unauthorized", why ? why : "the token is not valid");
@@ -365,6 +373,48 @@ static char *logserve_make_url(const char *listen, const char *url_host, int por
     return url;
 }
 
+/* The refresh thread: the snapshot of revoked tokens, every LOGSERVE_REVOKE_MS. */
+static void *logserve_refresh(void *arg)
+{
+    struct logserve *ls = arg;
+    bool failing = false;
+    pthread_mutex_lock(&ls->mu);
+    while (!ls->stop) {
+        pthread_mutex_unlock(&ls->mu);
+        struct err se = {0};
+        int r = ls->store ? 0 : store_open(ls->store_url, &ls->store, &se);
+        if (r == 0)
+            r = revoke_refresh(ls->revoke, ls->store, &se);
+        if (r < 0) {
+            if (!failing)
+                log_warn("log server: cannot read revoked tokens, will retry", "error=%s",
+                         log_q(err_msg(&se)));
+            store_close(ls->store); /* a new connection next time */
+            ls->store = NULL;
+        } else if (failing) {
+            log_info("log server: revoked tokens read again", "store=%s", "ok");
+        }
+        failing = r < 0;
+        pthread_mutex_lock(&ls->mu);
+        if (r == 0)
+            ls->refreshed = true;
+        if (ls->stop)
+            break;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += LOGSERVE_REVOKE_MS / 1000;
+        ts.tv_nsec += (long)(LOGSERVE_REVOKE_MS % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        while (!ls->stop && pthread_cond_timedwait(&ls->cv, &ls->mu, &ts) == 0) {
+        }
+    }
+    pthread_mutex_unlock(&ls->mu);
+    return NULL;
+}
+
 int logserve_start(const struct logserve_opts *o, struct logserve **out, struct err *e)
 {
     *out = NULL;
@@ -380,6 +430,17 @@ int logserve_start(const struct logserve_opts *o, struct logserve **out, struct 
     ls->store_url = o->store_url ? xstrdup(o->store_url) : NULL;
     ls->auth = o->auth;
     ls->revoke = revoke_new();
+    pthread_mutex_init(&ls->mu, NULL);
+    pthread_cond_init(&ls->cv, NULL);
+    if (ls->store_url) {
+        int pr = pthread_create(&ls->refresher, NULL, logserve_refresh, ls);
+        if (pr != 0) {
+            r = err_set(e, -pr, "log server: cannot start a thread: %s", strerror(pr));
+            logserve_stop(ls);
+            return r;
+        }
+        ls->has_refresher = true;
+    }
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
     errno = 0;
     ls->mhd = MHD_start_daemon(
@@ -406,6 +467,15 @@ void logserve_stop(struct logserve *ls)
         return;
     if (ls->mhd)
         MHD_stop_daemon(ls->mhd);
+    if (ls->has_refresher) {
+        pthread_mutex_lock(&ls->mu);
+        ls->stop = true;
+        pthread_cond_signal(&ls->cv);
+        pthread_mutex_unlock(&ls->mu);
+        pthread_join(ls->refresher, NULL);
+    }
+    pthread_mutex_destroy(&ls->mu);
+    pthread_cond_destroy(&ls->cv);
     store_close(ls->store);
     revoke_free(ls->revoke);
     free(ls->home);

@@ -119,6 +119,7 @@ static void wend_release(struct wend *d)
     free(d->task_id);
     free(d->e.output);
     free(d->e.message);
+    free(d->out_path);
     free(d->log_path);
     free(d->log);
 }
@@ -254,6 +255,10 @@ void worker__try_ended(struct worker *w, struct wtry *t, struct run_try_end *e)
             .log_path = t->log_path,
         };
         t->run_id = t->task_id = t->log_path = NULL; /* taken */
+        if (t->read_output) {
+            d.out_path = t->out_path;
+            t->out_path = NULL;
+        }
         if (t->held && w->fenced)
             VEC_PUSH(&w->held, d);
         else
@@ -303,6 +308,16 @@ static void worker_fin_work(uv_work_t *req)
     struct wq_end *ends = xcalloc(q->n, sizeof(*ends));
     for (size_t i = 0; i < q->n; i++) {
         struct wend *d = &q->v[i];
+        if (d->out_path) { /* $BARAM_OUTPUT, before the log: a failure to read it goes there */
+            char *msg = NULL;
+            if (run__read_output(d->out_path, &d->e.output, &d->e.output_len, &msg) < 0) {
+                d->e.exit_code = -1;
+                d->e.message = msg;
+                run__log_append(d->log_path, msg);
+            }
+            free(d->out_path); /* read once: a retry sends the same */
+            d->out_path = NULL;
+        }
         if (d->log_path && !d->log) /* read once: a retry sends the same */
             wtry_read_log(d->log_path, w->store_max, &d->log, &d->log_len);
         ends[i] = (struct wq_end){
@@ -426,6 +441,7 @@ struct worker_claim_req {
     int64_t id;
     int max;
     struct wq_claimed *out;
+    struct wtry_prep *prep; /* one per claimed row */
     size_t n;
     int rc;
     struct err e;
@@ -437,6 +453,11 @@ static void worker_claim_work(uv_work_t *req)
     struct worker *w = q->w;
     q->rc = wq_claim(w->st_claim, q->id, w->name, (const char *const *)w->queues, w->nqueues,
                      q->max, &q->out, &q->n, &q->e);
+    if (q->rc >= 0 && q->n > 0) {
+        q->prep = xcalloc(q->n, sizeof(*q->prep));
+        for (size_t i = 0; i < q->n; i++)
+            wtry_prepare(w->home, q->out[i].spec, &q->prep[i]);
+    }
     if (q->rc >= 0 && q->n > 0 && FAULT(FP_WORKER_SLOW_CLAIM))
         uv_sleep(1000); /* tests: a claim whose answer is late (committed, tries not started) */
 }
@@ -483,13 +504,16 @@ static void worker_claim_done(uv_work_t *req, int status)
             worker_claim_refuse(w, q);
         for (size_t i = 0; q->id == w->id && !w->fenced && i < q->n; i++) {
             struct wq_claimed *c = &q->out[i];
-            wtry_start(w, c->run_id, c->task_id, c->try_number, c->spec);
-            c->run_id = c->task_id = c->spec = NULL; /* taken */
+            wtry_start(w, c->run_id, c->task_id, c->try_number, &q->prep[i]);
+            c->run_id = c->task_id = NULL; /* taken */
         }
         if (w->grace_over) /* claimed as the drain's grace ran out */
             worker_kill_all(w, "killed: the worker is stopping (grace over)", false, false);
         if (q->n > 0 && (int)q->n >= q->max)
             again = true; /* there may be more */
+        for (size_t i = 0; q->prep && i < q->n; i++)
+            wtry_prep_release(&q->prep[i]); /* those not started */
+        free(q->prep);
         wq_free_claimed(q->out, q->n);
     }
     free(q);
@@ -973,4 +997,28 @@ int worker_start(const struct worker_opts *o, struct worker **out, struct err *e
     worker_queue_reg(w, true);
     *out = w;
     return 0;
+}
+
+#define WORKER_POOL_THREADS "16"
+
+static void worker_pool_noop(uv_work_t *req)
+{
+    (void)req;
+}
+
+void worker_pool_widen(void)
+{
+    if (getenv("UV_THREADPOOL_SIZE"))
+        return; /* the user's: kept, and passed on as any variable */
+    if (setenv("UV_THREADPOOL_SIZE", WORKER_POOL_THREADS, 1) < 0)
+        return;
+    /* The pool reads the variable once, when the first work is queued: queue one now. */
+    uv_loop_t loop;
+    if (uv_loop_init(&loop) == 0) {
+        uv_work_t req;
+        if (uv_queue_work(&loop, &req, worker_pool_noop, NULL) == 0)
+            uv_run(&loop, UV_RUN_DEFAULT);
+        (void)uv_loop_close(&loop);
+    }
+    (void)unsetenv("UV_THREADPOOL_SIZE");
 }

@@ -64,4 +64,11 @@ void worker_drain(struct worker *w);
  * running are killed now and reported. Idempotent. */
 void worker_stop_now(struct worker *w);
 
+/* libuv's thread pool for a process that runs a worker (`baram worker`, `standalone`): 16
+ * threads unless the user set UV_THREADPOOL_SIZE, so that a slow database holding the blocking
+ * calls of claims, ends and the scheduler's jobs does not starve the heartbeat behind them
+ * (the default 4 are too few). Starts the pool now, with UV_THREADPOOL_SIZE set only while it
+ * starts: baram's value is never seen by tries. Call before anything queues work. */
+void worker_pool_widen(void);
+
 #endif

@@ -34,7 +34,8 @@ struct wtry {
     struct tryspec spec; /* decoded when have_spec */
     bool have_spec;
     char *log_path, *out_path, *cmd_file; /* owned; NULL when unknown or not a process */
-    struct spawn *sp;                     /* whichever runs it, until its callback */
+    bool read_output; /* its end reads out_path (on the thread pool, with the log) */
+    struct spawn *sp; /* whichever runs it, until its callback */
     struct httptask *ht;
     struct waiter *wt;
     bool holds_slot; /* a process or a request; a wait holds none */
@@ -44,11 +45,22 @@ struct wtry {
     char *kill_note; /* owned: why the worker killed it, for its log */
 };
 
+/* What the claim's thread-pool job prepares for a claimed try, so that the loop does no file
+ * I/O for it: the spec decoded, the log folder made, a stale output file removed. */
+struct wtry_prep {
+    struct tryspec spec; /* owned when have_spec */
+    bool have_spec;
+    char *msg;    /* owned: why the spec cannot be read (have_spec false), or NULL */
+    int mkdir_rc; /* 0, or why the log folder could not be made */
+    char *log_path, *out_path, *cmd_file; /* owned (out_path and cmd_file: run tries) */
+};
+
 /* An end waiting to be reported (wq_finish). */
 struct wend {
     char *run_id, *task_id; /* owned */
     int try_number;
     struct run_try_end e; /* owns its output and message */
+    char *out_path;       /* owned, or NULL: the $BARAM_OUTPUT to read on the thread pool */
     char *log_path;       /* owned, or NULL: read and cut on the thread pool */
     char *log;            /* owned: what the store keeps, filled on the pool */
     size_t log_len;
@@ -93,9 +105,12 @@ struct worker {
     size_t nunknown;
 };
 
-/* Starts claimed row c (its strings are taken): the try runs, or ends at once when its spec
- * cannot be read or its process cannot start. */
-void wtry_start(struct worker *w, char *run_id, char *task_id, int try_number, char *spec);
+/* Prepares a claimed try from its spec (the claim's thread-pool job; home is the worker's). */
+void wtry_prepare(const char *home, const char *spec, struct wtry_prep *p);
+void wtry_prep_release(struct wtry_prep *p);
+/* Starts claimed row c (its strings and what p holds are taken): the try runs, or ends at once
+ * when its spec cannot be read, its log folder made or its process started. */
+void wtry_start(struct worker *w, char *run_id, char *task_id, int try_number, struct wtry_prep *p);
 /* Kills t (SIGTERM then SIGKILL after its grace; a request or wait is cancelled); note (copied,
  * may be NULL) goes to its log. Its end still comes. Idempotent. */
 void wtry_kill(struct wtry *t, const char *note);

@@ -14,7 +14,10 @@
  * [.<index>].<try>.log of the worker's home (sched/logpath.h). The end, with
  * its output, goes back through worker__try_ended.
  *
- * Loop thread, except wtry_read_log (thread pool). A struct wtry is owned by
+ * Loop thread, except wtry_prepare and wtry_read_log (thread pool): the log
+ * folder is made and a stale output removed in the claim's job, the output
+ * read in the finish job, so a slow home disk does not stall the loop (and
+ * with it the heartbeats). A struct wtry is owned by
  * its worker's list until its end is handed over.
  */
 #include "worker/worker_int.h"
@@ -126,25 +129,16 @@ static void wtry_on_exit(void *ud, const struct spawn_result *res)
         .killed = res->killed,
     };
     e.message = run__exit_message(res, t->spec.timeout_ms);
-    char *msg = NULL;
-    if (res->timed_out) {
+    if (res->timed_out)
         run__log_append(t->log_path, e.message);
-    } else if (!e.message && run__read_output(t->out_path, &e.output, &e.output_len, &msg) < 0) {
-        e.exit_code = -1;
-        e.message = msg;
-        run__log_append(t->log_path, msg);
-    }
+    else if (!e.message)
+        t->read_output = true; /* read with the log, on the thread pool */
     wtry_end(t, &e);
 }
 
 static void wtry_start_run(struct wtry *t)
 {
     const struct tryspec *s = &t->spec;
-    char *run_dir = logpath_run_dir(t->w->home, s->dag, s->run_id);
-    t->out_path = logpath_try(run_dir, s->task, s->map_index, s->try_number, "output");
-    t->cmd_file = logpath_try(run_dir, s->task, s->map_index, s->try_number, "sh");
-    free(run_dir);
-    (void)unlink(t->out_path); /* a file left there is not this try's output */
     run_strv env = {0}, owned = {0};
     wtry_env(t, &env, &owned);
     struct spawn_opts so = {
@@ -268,7 +262,37 @@ static void wtry_start_wait(struct wtry *t)
         wtry_fail_now(t, xstrdup("cannot start the wait"));
 }
 
-void wtry_start(struct worker *w, char *run_id, char *task_id, int try_number, char *spec)
+void wtry_prepare(const char *home, const char *spec, struct wtry_prep *p)
+{
+    memset(p, 0, sizeof *p);
+    if (tryspec_decode(spec ? spec : "", spec ? strlen(spec) : 0, &p->spec, &p->msg) < 0)
+        return;
+    p->have_spec = true;
+    const struct tryspec *s = &p->spec;
+    char *run_dir = logpath_run_dir(home, s->dag, s->run_id);
+    p->mkdir_rc = logprep_mkdirs(run_dir);
+    p->log_path = logpath_try(run_dir, s->task, s->map_index, s->try_number, "log");
+    if (s->kind == TRYSPEC_RUN) {
+        p->out_path = logpath_try(run_dir, s->task, s->map_index, s->try_number, "output");
+        p->cmd_file = logpath_try(run_dir, s->task, s->map_index, s->try_number, "sh");
+        if (p->mkdir_rc == 0)
+            (void)unlink(p->out_path); /* a file left there is not this try's output */
+    }
+    free(run_dir);
+}
+
+void wtry_prep_release(struct wtry_prep *p)
+{
+    if (p->have_spec)
+        tryspec_release(&p->spec);
+    free(p->msg);
+    free(p->log_path);
+    free(p->out_path);
+    free(p->cmd_file);
+    memset(p, 0, sizeof *p);
+}
+
+void wtry_start(struct worker *w, char *run_id, char *task_id, int try_number, struct wtry_prep *p)
 {
     struct wtry *t = xcalloc(1, sizeof(*t));
     t->w = w;
@@ -281,26 +305,26 @@ void wtry_start(struct worker *w, char *run_id, char *task_id, int try_number, c
     w->tries = t;
     w->ntries++;
 
-    char *msg = NULL;
-    if (tryspec_decode(spec ? spec : "", spec ? strlen(spec) : 0, &t->spec, &msg) < 0) {
-        free(spec);
-        char *m = xasprintf("cannot read the try's spec: %s", msg ? msg : "?");
-        free(msg);
+    if (!p->have_spec) {
+        char *m = xasprintf("cannot read the try's spec: %s", p->msg ? p->msg : "?");
+        wtry_prep_release(p);
         log_warn("try not started", "run=%s task=%s try=%d error=%s", log_q(run_id), log_q(task_id),
                  try_number, log_q(m));
         wtry_fail_now(t, m);
         return;
     }
-    free(spec);
+    t->spec = p->spec;
     t->have_spec = true;
+    t->log_path = p->log_path;
+    t->out_path = p->out_path;
+    t->cmd_file = p->cmd_file;
+    int rc = p->mkdir_rc;
+    free(p->msg);
+    memset(p, 0, sizeof *p); /* taken */
     const struct tryspec *s = &t->spec;
     t->holds_slot = s->kind != TRYSPEC_WAIT;
     if (t->holds_slot)
         w->nrun++;
-    char *run_dir = logpath_run_dir(w->home, s->dag, s->run_id);
-    int rc = logprep_mkdirs(run_dir);
-    t->log_path = logpath_try(run_dir, s->task, s->map_index, s->try_number, "log");
-    free(run_dir);
     if (rc < 0) {
         char *m = xasprintf("cannot make the log folder: %s", err_str(rc));
         free(t->log_path); /* nowhere to write it */

@@ -17,7 +17,7 @@ import urllib.request
 
 import pytest
 
-from api_util import token
+from api_util import add_user, token
 from conftest import BIN, alive, db_query, sanitizers
 from daemon_util import daemons, poll  # noqa: F401 (daemons: a fixture)
 
@@ -369,6 +369,29 @@ def test_worker_serves_the_logs_of_its_running_tries(fleet):
     assert w.stop() == 0
 
 
+def test_worker_widens_the_thread_pool_and_keeps_it_from_tries(fleet):
+    """libuv's pool has 16 threads in a worker (4 by default: a slow database holding claims,
+    ends and a scheduler's calls would starve the heartbeat behind them), unless the user set
+    UV_THREADPOOL_SIZE; a try sees the user's value, never baram's."""
+    def pool_threads(w):
+        # the pool's threads are started at once; a few others (the LISTEN connection's)
+        return len(os.listdir("/proc/%d/task" % w.pid))
+
+    w = fleet.worker()
+    fleet.submit("r16", "t", "env")
+    assert fleet.wait_result("r16", "t")["exit_code"] == 0
+    log = log_of(fleet.b, "r16", "t").read_text()
+    assert "FROM_SPEC=yes" in log and "UV_THREADPOOL_SIZE" not in log, log
+    assert pool_threads(w) >= 16, pool_threads(w)
+    assert w.stop() == 0
+    mine = fleet.worker(env={"UV_THREADPOOL_SIZE": "2"})
+    fleet.submit("r16", "u", "env")
+    assert fleet.wait_result("r16", "u")["exit_code"] == 0
+    assert "UV_THREADPOOL_SIZE=2" in log_of(fleet.b, "r16", "u").read_text()
+    assert pool_threads(mine) < 16, pool_threads(mine)
+    assert mine.stop() == 0
+
+
 def test_worker_rides_out_a_database_restart(baram, pg_private, tmp_path):
     f = Fleet(baram, pg_private.url(pg_private.create_db()), tmp_path)
     try:
@@ -389,6 +412,56 @@ def test_worker_rides_out_a_database_restart(baram, pg_private, tmp_path):
         assert w.stop() == 0
     finally:
         f.cleanup()
+
+
+def test_worker_serves_logs_while_the_database_is_down(baram, pg_private, tmp_path):
+    """Tokens are checked against revocations read on a side thread (logserve.c): a database
+    that is down stalls no log request, and a token revoked before stays refused."""
+    f = Fleet(baram, pg_private.url(pg_private.create_db()), tmp_path)
+    down = False
+    try:
+        b = f.b
+        b.env["BARAM_DB"] = f.url
+        assert b("init", env={"BARAM_ADMIN_PASSWORD": "admin-pw-for-tests"}).rc == 0
+        tok = token(b)
+        add_user(b, "eve", "viewer")
+        gone = token(b, "eve")
+        w = f.worker("--listen", "127.0.0.1:0")
+        ((url,),) = f.q("SELECT log_url FROM workers WHERE role = 'worker'")
+        go = b.dags / "go"
+        f.submit("r15", "t", "echo first line; while [ ! -e %s ]; do sleep 0.05; done" % go)
+
+        def get(tk):
+            req = urllib.request.Request(url + "/logs/r15/t/1",
+                                         headers={"Authorization": "Bearer " + tk})
+            t0 = time.monotonic()
+            try:
+                with urllib.request.urlopen(req, timeout=10) as resp:
+                    return resp.status, resp.read(), time.monotonic() - t0
+            except urllib.error.HTTPError as e:
+                return e.code, e.read(), time.monotonic() - t0
+
+        assert poll(lambda: get(tok)[:2] == (200, b"first line\n"), 10), get(tok)
+        assert b("users", "delete", "eve").rc == 0
+        assert poll(lambda: get(gone)[0] == 401, 10), get(gone)
+        pg_private.stop()
+        down = True
+        time.sleep(0.5)
+        for _ in range(3):  # more than one request: none waits on the database
+            st, body, took = get(tok)
+            assert (st, body) == (200, b"first line\n") and took < 1.5, (st, body, took)
+            st, body, took = get(gone)
+            assert st == 401 and b"revoked" in body and took < 1.5, (st, body, took)
+            time.sleep(2.2)  # past a refresh that fails
+        pg_private.start()
+        down = False
+        go.write_text("")
+        assert f.wait_result("r15", "t", timeout=30)["exit_code"] == 0
+        assert w.stop() == 0
+    finally:
+        f.cleanup()
+        if down:
+            pg_private.start()
 
 
 def test_worker_drain_gives_up_ends_it_cannot_report(baram, pg_private, tmp_path):
