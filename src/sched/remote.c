@@ -253,7 +253,6 @@ static bool remote_find_try(struct remote *rm, const char *run_id, const char *t
     return true;
 }
 
-/* A worker's 'running' result: the try is running (its records go as a local try's do). */
 /* The name of the worker that reports instance ii's current try, kept for its try records. */
 static void remote_note_worker(struct run_inst *in, const struct wq_result *res)
 {
@@ -263,6 +262,7 @@ static void remote_note_worker(struct run_inst *in, const struct wq_result *res)
     in->worker = xstrdup(res->worker);
 }
 
+/* A worker's 'running' result: the try is running (its records go as a local try's do). */
 static void remote_running(struct run *r, uint32_t ii, const struct wq_result *res)
 {
     struct run_inst *in = run__inst_at(r, ii);
@@ -292,15 +292,11 @@ static void remote_apply(struct run *r, uint32_t ii, const struct wq_result *res
         run__uncork(r);
         return;
     }
+    /* Its 'running' result was not seen (the try ended before this scheduler took it): it
+     * started, though. Its 'running' records go first (run__try_finish flushes them), as a
+     * local try's do, so the event log and the latency histogram miss no try. */
+    remote_running(r, ii, res);
     struct run_inst *in = run__inst_at(r, ii);
-    remote_note_worker(in, res);
-    if (in->state == TI_QUEUED) { /* its 'running' result was not seen: it started, though */
-        int64_t at = res->started_at_ms > 0 ? res->started_at_ms : when_now_ms();
-        in->state = TI_RUNNING;
-        in->try_started_at_ms = at;
-        if (in->started_at_ms < 0)
-            in->started_at_ms = at;
-    }
     struct run_try_end e = {
         .exit_code = res->exit_code,
         .term_signal = res->term_signal,
