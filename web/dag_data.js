@@ -31,6 +31,7 @@ export class DagData {
         this.graph = null;             /* GET /dags/{dag}/graph, or a layout made here */
         this.graphMissing = null;      /* the 404 when there was no /graph */
         this.runs = [];                /* newest first */
+        this.older = [];               /* older runs shown on request (addRun), kept by loadRuns */
         this.states = new Map();       /* run_id -> RunStates */
         this.loadingRuns = new Map();  /* run_id -> Promise */
         this.parked = new Map();       /* run_id -> [event] seen while it was loading */
@@ -69,7 +70,10 @@ export class DagData {
 
     async loadRuns() {
         const r = await get(`${this.path}/runs?limit=${GRID_RUNS}`, {signal: this.signal});
-        this.runs = r.runs || [];
+        const runs = r.runs || [];
+        /* a refetch that lands after addRun must not drop the older run it added */
+        const have = new Set(runs.map((x) => x.run_id));
+        this.runs = runs.concat(this.older.filter((x) => !have.has(x.run_id)));
     }
 
     run(runId) {
@@ -79,7 +83,8 @@ export class DagData {
     /* An older run, not in the recent list, added to it so it can be shown. */
     async addRun(runId) {
         const r = await get(`${this.path}/runs/${enc(runId)}`, {signal: this.signal});
-        this.runs = this.runs.concat([r]);
+        this.older.push(r);
+        if (!this.run(runId)) this.runs = this.runs.concat([r]);
     }
 
     /* The states of a run: held, loading, or loaded now (events parked meanwhile). */
