@@ -261,12 +261,16 @@ def test_worker_waits_hold_no_slot(fleet):
 
 def test_worker_drains_on_sigterm(fleet):
     w = fleet.worker("--grace", "1s", "--name", "drainer")
-    fleet.submit("r6", "quick", "sleep 0.4")
+    # quick ends when told (during the drain): both tries are running at once however slow the
+    # claims are
+    flag = fleet.b.dags / "quick-may-end"
+    fleet.submit("r6", "quick", "until [ -e %s ]; do sleep 0.05; done" % flag)
     fleet.submit("r6", "long", "sleep 30")
     assert poll(lambda: len([r for r in fleet.queue_rows() if r[1] == "running"]) == 2, 10)
     w.proc.send_signal(signal.SIGTERM)
     assert poll(lambda: fleet.q("SELECT state FROM workers WHERE name = 'drainer'")
                 == [("draining",)], 5)
+    flag.write_text("")
     fleet.submit("r6", "late", "true")
     assert w.proc.wait(15) == 0, w.log()
     assert fleet.wait_result("r6", "quick")["exit_code"] == 0
