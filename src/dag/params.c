@@ -126,7 +126,7 @@ json_t *params_value(const struct param_schema *s, const char *name, const char 
         return NULL;
     }
     if (t == PARAM_ANY && (json_is_array(v) || json_is_object(v))) {
-        *msg = xasprintf("param '%s' must be a string, number or boolean, not %s", name,
+        *msg = xasprintf("conf param '%s' must be a string, number or boolean, not %s", name,
                          json_is_array(v) ? "an array" : "an object");
         json_decref(v);
         return NULL;

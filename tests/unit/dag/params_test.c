@@ -274,9 +274,9 @@ static void typed_values_are_checked_against_their_schema(void **state)
         {"plain", "anything", PARAMS_FROM_TEXT, NULL},
         {"plain", "7", PARAMS_FROM_JSON, NULL},
         {"plain", "[1]", PARAMS_FROM_JSON,
-         "param 'plain' must be a string, number or boolean, not an array"},
+         "conf param 'plain' must be a string, number or boolean, not an array"},
         {"plain", "{}", PARAMS_FROM_JSON,
-         "param 'plain' must be a string, number or boolean, not an object"},
+         "conf param 'plain' must be a string, number or boolean, not an object"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *msg = check_one(dag, cases[i].name, cases[i].value, cases[i].from);
