@@ -134,7 +134,8 @@ def test_baram_run_converts_command_line_text_to_the_type(env, tmp_path):
     for arg, msg in [("limit=abc", "param 'limit': \"abc\" is not an integer"),
                      ("limit=0", "param 'limit': 0 is less than the minimum 1"),
                      ("dry=maybe", "param 'dry': \"maybe\" is not a boolean"),
-                     ("tags=[1", "param 'tags': \"[1\" is not an array")]:
+                     ("tags=[1", "param 'tags': \"[1\" is not an array"),
+                     ("mode=\udcff", "param 'mode': the value is not valid UTF-8")]:
         r = b("run", path, "--param", arg)
         assert r.rc == 2 and msg in r.err, (arg, r)
     r = b("run", path, "--param", "limit=42", "--param", "dry=true", "--param", "tags=[]",
