@@ -71,6 +71,10 @@ def test_the_dag_object_gives_each_params_schema(env):
     assert s["dry"] == {"type": "boolean", "default": False}
     assert s["tags"] == {"type": "array", "default": ["a", "b"]}
     assert s["region"] == {"default": "eu"}
+    # `baram dags show --json` says the same
+    r = b("dags", "show", "typed", "--json")
+    assert r.rc == 0, r
+    assert r.json["params_schema"] == s and r.json["params"] == o["params"]
 
 
 @pytest.mark.parametrize("conf,msg", [
