@@ -628,6 +628,8 @@ static void check_kvs(struct ck *c, const struct dagfile_node *v, const char *ke
         if (val->kind != DAGFILE_SCALAR || (env && dagfile_is_null(val))) {
             err_at(c, val, "%s '%s' must be a string%s", env ? "env" : "param", kv->name,
                    env ? "" : ", a number, a boolean or empty");
+            if (!env && val->kind == DAGFILE_SEQ) /* params: a list is a typed default */
+                diag_hint(c->d, "a list param is typed: {type: array, default: [...]}");
             continue;
         }
         kv->value = dagfile_is_null(val) ? NULL : xstrndup(val->str, val->len);
