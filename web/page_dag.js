@@ -102,9 +102,8 @@ export function mount(root, route) {
 
     function drawMeta() {
         replace(meta, R.meta(data.detail, data.graph));
-        const params = () => data.detail && data.detail.params;
-        if (op)
-            replace(actions, R.triggerButton(dag, () => openTrigger(dag, onTriggered, params())));
+        if (op) /* the dialog reads the params' schemas itself (GET /dags/{dag}) */
+            replace(actions, R.triggerButton(dag, () => openTrigger(dag, onTriggered)));
     }
 
     function onTriggered(run) {

@@ -41,6 +41,7 @@
 #include "base/xalloc.h"
 #include "dag/dag.h"
 #include "dag/layout.h"
+#include "dag/params.h"
 #include "ops/ops.h"
 #include "ops/runjson.h"
 #include "ops/trylog.h"
@@ -466,10 +467,12 @@ static void get_dag(struct api_req *rq, struct api_resp *rs)
         json_object_set_new(o, "start_date", runjson_time(g->start_at_ms));
         json_object_set_new(o, "end_date", runjson_time(g->end_at_ms));
         json_object_set_new(o, "params", params_json(g));
+        json_object_set_new(o, "params_schema", params_schema_json(g));
         json_object_set_new(o, "tasks", tasks_json(g));
         dag_free(g);
     } else {
         json_object_set_new(o, "params", json_null());
+        json_object_set_new(o, "params_schema", json_null());
         json_object_set_new(o, "tasks", json_null());
     }
     dag_rec_release(&d);

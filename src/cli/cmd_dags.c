@@ -46,6 +46,7 @@
 #include "cli/out.h"
 #include "dag/cron.h"
 #include "dag/dag.h"
+#include "dag/params.h"
 #include "ops/dagdir.h"
 #include "ops/ops.h"
 #include "ops/runjson.h"
@@ -293,8 +294,11 @@ static const char usage_trigger[] =
     "\n"
     "Queues a manual run of the DAG for the scheduler ('baram standalone') and prints its id.\n"
     "\n"
-    "  --conf JSON  params for the run, a JSON object of strings, numbers or booleans:\n"
-    "               '{\"region\": \"us\", \"limit\": 5}'\n"
+    "  --conf JSON  params for the run, a JSON object of strings, numbers or booleans\n"
+    "               (arrays and objects for params typed so): '{\"region\": \"us\", \"limit\": "
+    "5}';\n"
+    "               each value is checked against its param's type, enum, minimum, maximum\n"
+    "               and pattern\n"
     "  --date D     logical date, YYYY-MM-DD or ISO 8601 UTC (default: now)\n"
     "  --json       print {\"dag\",\"run_id\",\"state\",\"logical_date\"}\n"
     "\n"
@@ -597,6 +601,7 @@ static json_t *show_json(const struct dview *v, const struct dagdir_file *f,
         json_object_set_new(params, d->params[i].name,
                             d->params[i].value ? json_string(d->params[i].value) : json_null());
     json_object_set_new(o, "params", params);
+    json_object_set_new(o, "params_schema", params_schema_json(d)); /* as the API's DAG has */
     json_t *tasks = json_array();
     for (uint32_t k = 0; k < d->ntasks; k++) {
         uint32_t t = d->topo[k];

@@ -47,6 +47,7 @@
 #include "dag/cron.h"
 #include "dag/dagfile.h"
 #include "dag/duration.h"
+#include "dag/params.h"
 #include "dag/template.h"
 
 /* Did-you-mean work per file, in candidates compared: a file with thousands of misspelt
@@ -578,7 +579,7 @@ static void check_output_vars(struct ck *c)
 }
 
 static void check_kvs(struct ck *c, const struct dagfile_node *v, const char *key, bool env,
-                      struct dag_kv **out, size_t *nout)
+                      struct dag_kv **out, size_t *nout, struct param_schema **schemas)
 {
     if (!v || dagfile_is_null(v) || !get_map(c, v, key))
         return;
@@ -618,9 +619,17 @@ static void check_kvs(struct ck *c, const struct dagfile_node *v, const char *ke
         }
         struct dag_kv *kv = &(*out)[(*nout)++];
         kv->name = xstrndup(k->str, k->len);
+        if (!env && val->kind == DAGFILE_MAP) { /* a typed param: {type, default, ...} */
+            if (!*schemas)
+                *schemas = xcalloc(v->n, sizeof **schemas);
+            kv->value = params_schema_load(&(*schemas)[*nout - 1], kv->name, val, c->file, c->d);
+            continue;
+        }
         if (val->kind != DAGFILE_SCALAR || (env && dagfile_is_null(val))) {
             err_at(c, val, "%s '%s' must be a string%s", env ? "env" : "param", kv->name,
                    env ? "" : ", a number, a boolean or empty");
+            if (!env && val->kind == DAGFILE_SEQ) /* params: a list is a typed default */
+                diag_hint(c->d, "a list param is typed: {type: array, default: [...]}");
             continue;
         }
         kv->value = dagfile_is_null(val) ? NULL : xstrndup(val->str, val->len);
@@ -1208,8 +1217,9 @@ static void check_dag_keys(struct ck *c, const struct dagfile_node *root)
         (void)get_bool(c, v, "catchup", &dag->catchup);
     if ((v = dagfile_get(root, "max_active_runs")))
         (void)get_int(c, v, "max_active_runs", 1, INT_MAX, &dag->max_active_runs);
-    check_kvs(c, dagfile_get(root, "params"), "params", false, &dag->params, &dag->nparams);
-    check_kvs(c, dagfile_get(root, "env"), "env", true, &dag->env, &dag->nenv);
+    check_kvs(c, dagfile_get(root, "params"), "params", false, &dag->params, &dag->nparams,
+              &dag->pschema);
+    check_kvs(c, dagfile_get(root, "env"), "env", true, &dag->env, &dag->nenv, NULL);
     if ((v = dagfile_get(root, "on_success")))
         check_hook(c, v, "on_success", &dag->on_success);
     if ((v = dagfile_get(root, "on_failure")))
@@ -1445,6 +1455,7 @@ void dag_free(struct dag *dag)
     free(dag->dir);
     free(dag->schedule);
     kvs_free(dag->params, dag->nparams);
+    params_schema_free(dag->pschema, dag->nparams);
     kvs_free(dag->env, dag->nenv);
     template_free(dag->on_success.run);
     template_free(dag->on_failure.run);

@@ -113,7 +113,10 @@ struct dag {
     int max_active_runs;   /* default 16 */
     struct dag_kv *params; /* owned, file order */
     size_t nparams;
-    struct dag_kv *env; /* owned, file order */
+    /* params (issue 13): typed params */
+    struct param_schema *pschema; /* owned: nparams entries (dag/params.h), or NULL when no
+                                     param is written as a mapping */
+    struct dag_kv *env;           /* owned, file order */
     size_t nenv;
     struct dag_hook on_success, on_failure;
 

@@ -158,13 +158,10 @@ int ops_conf_check(const json_t *conf, const char *label, struct ops_err *e)
     json_t *val;
     json_object_foreach((json_t *)conf, name, val)
     {
-        if (json_is_string(val) || json_is_boolean(val) || json_is_number(val))
+        if (!json_is_null(val)) /* arrays and objects: for typed params (params_check) */
             continue;
-        if (more || buf_addf(&b, "%s%s param '%s' must be a string, number or boolean, not %s",
-                             b.len ? "\n" : "", label, name,
-                             json_is_null(val)    ? "null"
-                             : json_is_array(val) ? "an array"
-                                                  : "an object") < 0)
+        if (more || buf_addf(&b, "%s%s param '%s' must be a string, number or boolean, not null",
+                             b.len ? "\n" : "", label, name) < 0)
             more++;
     }
     if (b.len == 0 && more == 0) {
@@ -222,6 +219,8 @@ static void conf_params(const json_t *conf, json_t **holder, struct params_overr
     {
         (*out)[*n].name = name;
         (*out)[*n].value = json_string_value(val);
+        (*out)[*n].from =
+            json_is_string(json_object_get(conf, name)) ? PARAMS_FROM_STRING : PARAMS_FROM_JSON;
         (*n)++;
     }
 }
@@ -408,7 +407,7 @@ static int queued_open(struct queued *q, struct store *s, const char *dir, const
     }
     diag_release(&d);
     if (r == 0)
-        q->conf = params_conf_json(q->params, q->nparams);
+        q->conf = params_conf_json(q->file->dag, q->params, q->nparams);
     return r;
 }
 

@@ -122,7 +122,7 @@ int run_execute(const struct run_opts *o, struct run_result *res, struct err *e)
 
     /* Claim the id: prefix + ISO time, one transaction with the check. */
     int64_t now = when_now_ms();
-    char *conf = params_conf_json(o->params, o->nparams);
+    char *conf = params_conf_json(dag, o->params, o->nparams);
     const char *prefix = o->type == RUN_MANUAL     ? "manual__"
                          : o->type == RUN_BACKFILL ? "backfill__"
                                                    : "scheduled__";

@@ -75,6 +75,9 @@ test('3. trigger from the UI with conf (bad JSON shows trigger-error), then the 
     await row.getByTestId('dag-trigger').click();
     const dialog = s.byId('trigger-dialog');
     await dialog.waitFor({ state: 'visible' });
+    // flow has a param, so the dialog opens on its form: the raw JSON is one click away
+    await s.byId('trigger-param-who').waitFor();
+    await s.byId('trigger-raw-toggle').check();
     await s.byId('trigger-conf').fill('{"who": ');
     await s.byId('trigger-submit').click();
     await s.byId('trigger-error').waitFor({ state: 'visible' });

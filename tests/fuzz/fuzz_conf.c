@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (params_check(fuzz_dag(), p, n, &d) < 0 && d.n == 0)
         abort(); /* a refusal always says why */
     diag_release(&d);
-    char *again = params_conf_json(p, n);
+    char *again = params_conf_json(NULL, p, n);
     struct params_override *q = NULL;
     size_t m = 0;
     if (again) {

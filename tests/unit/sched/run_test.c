@@ -703,7 +703,7 @@ static void hooks_run_after_the_run(void **state)
 static void params_override_default(void **state)
 {
     struct ran x;
-    struct params_override p = {"region", "us; rm -rf /"};
+    struct params_override p = {"region", "us; rm -rf /", 0};
     run_yaml_p(&x,
                "dag: params\n"
                "params: {region: eu, other: o}\n"
@@ -733,7 +733,7 @@ static void many_bad_params_keep_whole_lines(void **state)
     char names[N][32];
     for (int i = 0; i < N; i++) {
         snprintf(names[i], sizeof names[i], "nosuchparam%04d", i);
-        p[i] = (struct params_override){names[i], "v"};
+        p[i] = (struct params_override){names[i], "v", 0};
     }
     struct dag *dag = load("dag: manybad\ntasks:\n  a: {run: 'true'}\n");
     struct run_opts o = {.dag = dag,
@@ -919,7 +919,7 @@ static void task_test_that_cannot_start_says_why(void **state)
     assert_string_equal(err_msg(&err),
                         "cannot test a mapped task whose items come from upstream outputs");
     err = (struct err){0};
-    struct params_override p = {"zone", "eu"};
+    struct params_override p = {"zone", "eu", 0};
     assert_int_equal(run_task_test(dag, 0, &p, 1, 0, 0, &res, &err), -EINVAL);
     char want[PATH_MAX + 64];
     snprintf(want, sizeof want, "%s/dag.yaml: error: unknown param 'zone'", home);
