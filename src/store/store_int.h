@@ -48,7 +48,7 @@ struct store_backend {
     int (*get_run)(void *db, const char *run_id, struct run_rec *out, struct err *e);
     int (*get_ti)(void *db, const char *run_id, const char *task_id, struct ti_rec *out,
                   struct err *e);
-    int (*list_runs)(void *db, const char *dag_id, int64_t limit, int64_t offset,
+    int (*list_runs)(void *db, const struct run_filter *f, int64_t limit, int64_t offset,
                      struct run_rec **out, size_t *n, size_t *total, struct err *e);
     int (*list_tis)(void *db, const char *run_id, struct ti_rec **out, size_t *n, struct err *e);
     int (*list_tries)(void *db, const char *run_id, const char *task_id, struct try_rec **out,

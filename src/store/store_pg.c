@@ -51,6 +51,13 @@
     " ORDER BY logical_at DESC, queued_at DESC NULLS LAST, run_id" C_ORDER " DESC LIMIT $" lim     \
     " OFFSET $" off
 
+/* store_find_runs: $1 dag_id, $2 the states as ",failed,running," (run_filter_states), $3 from,
+ * $4 to (each NULL: any). */
+#define RUNS_FILTER                                                                                \
+    "($1::text IS NULL OR dag_id = $1) AND ($2::text IS NULL OR "                                  \
+    "position(',' || state || ',' in $2) > 0) AND ($3::bigint IS NULL OR logical_at >= $3) AND "   \
+    "($4::bigint IS NULL OR logical_at <= $4)"
+
 #define PUT_RUN_SQL                                                                                \
     "INSERT INTO runs (" RUN_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
 
@@ -98,6 +105,8 @@
     X(ST_LIST_RUNS_DAG, "SELECT " RUN_COLS " FROM runs WHERE dag_id = $1" RUN_ORDER("2", "3"))     \
     X(ST_COUNT_RUNS, "SELECT COUNT(*) FROM runs")                                                  \
     X(ST_COUNT_RUNS_DAG, "SELECT COUNT(*) FROM runs WHERE dag_id = $1")                            \
+    X(ST_LIST_RUNS_FILTER, "SELECT " RUN_COLS " FROM runs WHERE " RUNS_FILTER RUN_ORDER("5", "6")) \
+    X(ST_COUNT_RUNS_FILTER, "SELECT COUNT(*) FROM runs WHERE " RUNS_FILTER)                        \
     X(ST_LIST_TIS, "SELECT " TI_READ_COLS " FROM task_instances WHERE run_id = $1 "                \
                    "WINDOW w AS (PARTITION BY task) ORDER BY MIN(started_at) OVER w IS NULL, "     \
                    "MIN(started_at) OVER w, seq, map_index, task_id" C_ORDER)                      \
@@ -967,20 +976,39 @@ static int pg_get_ti(void *db, const char *run_id, const char *task_id, struct t
     GET_ONE((struct pg_conn *)db, ST_GET_TI, &p, read_ti, out, "a task instance");
 }
 
-static int pg_list_runs(void *db, const char *dag_id, int64_t limit, int64_t offset,
+static int pg_list_runs(void *db, const struct run_filter *f, int64_t limit, int64_t offset,
                         struct run_rec **out, size_t *n, size_t *total, struct err *e)
 {
     struct pg_conn *c = db;
     *out = NULL;
     *n = 0;
+    const char *dag_id = f->dag_id;
+    /* a DAG's runs (its pages) keep the statements that use its index */
+    bool filtered = f->states || f->has_from || f->has_to;
+    enum pg_stmt list = filtered ? ST_LIST_RUNS_FILTER : dag_id ? ST_LIST_RUNS_DAG : ST_LIST_RUNS;
+    enum pg_stmt count = filtered ? ST_COUNT_RUNS_FILTER
+                         : dag_id ? ST_COUNT_RUNS_DAG
+                                  : ST_COUNT_RUNS;
+    char states[RUN_FILTER_STATES_MAX];
     struct params p = {0};
-    if (dag_id)
+    if (filtered) {
         p_text(&p, dag_id);
+        p_text(&p, f->states ? run_filter_states(f, states, sizeof states) : NULL);
+        if (f->has_from)
+            p_int(&p, f->from_ms);
+        else
+            p_text(&p, NULL);
+        if (f->has_to)
+            p_int(&p, f->to_ms);
+        else
+            p_text(&p, NULL);
+    } else if (dag_id) {
+        p_text(&p, dag_id);
+    }
     if (total) {
         int64_t v;
         bool null;
-        int r = scalar_int(c, dag_id ? ST_COUNT_RUNS_DAG : ST_COUNT_RUNS, &p, &v, &null,
-                           "count runs", e);
+        int r = scalar_int(c, count, &p, &v, &null, "count runs", e);
         if (r < 0)
             return r;
         *total = (size_t)v;
@@ -990,8 +1018,7 @@ static int pg_list_runs(void *db, const char *dag_id, int64_t limit, int64_t off
     else
         p_int(&p, limit);
     p_int(&p, offset < 0 ? 0 : offset);
-    LIST_ALL(c, dag_id ? ST_LIST_RUNS_DAG : ST_LIST_RUNS, &p, struct run_rec, read_run,
-             run_rec_release, out, n, "runs");
+    LIST_ALL(c, list, &p, struct run_rec, read_run, run_rec_release, out, n, "runs");
 }
 
 static int pg_list_tis(void *db, const char *run_id, struct ti_rec **out, size_t *n, struct err *e)

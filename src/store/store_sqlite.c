@@ -42,6 +42,11 @@
 #include "store/migrate.h"
 
 #define RUN_ORDER " ORDER BY logical_at DESC, queued_at DESC, run_id DESC LIMIT ? OFFSET ?"
+/* store_find_runs: ?1 dag_id, ?2 the states as ",failed,running," (run_filter_states), ?3 from,
+ * ?4 to (each NULL: any). */
+#define RUNS_FILTER                                                                                \
+    "(?1 IS NULL OR dag_id = ?1) AND (?2 IS NULL OR instr(?2, ',' || state || ',') > 0) AND "      \
+    "(?3 IS NULL OR logical_at >= ?3) AND (?4 IS NULL OR logical_at <= ?4)"
 /* A run whose scheduler is no longer active (a finished run of one that has gone, set queued
  * again by a clear) is anyone's to claim. */
 #define NOT_LIVE "sched_id NOT IN (SELECT id FROM workers WHERE state IN ('active', 'draining'))"
@@ -85,6 +90,8 @@
     X(ST_LIST_RUNS_DAG, "SELECT " RUN_COLS " FROM runs WHERE dag_id = ?" RUN_ORDER)                \
     X(ST_COUNT_RUNS, "SELECT COUNT(*) FROM runs")                                                  \
     X(ST_COUNT_RUNS_DAG, "SELECT COUNT(*) FROM runs WHERE dag_id = ?")                             \
+    X(ST_LIST_RUNS_FILTER, "SELECT " RUN_COLS " FROM runs WHERE " RUNS_FILTER RUN_ORDER)           \
+    X(ST_COUNT_RUNS_FILTER, "SELECT COUNT(*) FROM runs WHERE " RUNS_FILTER)                        \
     X(ST_LIST_TIS, "SELECT " TI_READ_COLS " FROM task_instances WHERE run_id = ? "                 \
                    "WINDOW w AS (PARTITION BY task) ORDER BY MIN(started_at) OVER w IS NULL, "     \
                    "MIN(started_at) OVER w, seq, map_index, task_id")                              \
@@ -726,17 +733,43 @@ static int conn_get_ti(void *db, const char *run_id, const char *task_id, struct
         return 0;                                                                                  \
     } while (0)
 
-static int conn_list_runs(void *db, const char *dag_id, int64_t limit, int64_t offset,
+/* Binds f as RUNS_FILTER's ?1 to ?4; states is the caller's buffer for the states' text. */
+static void bind_run_filter(sqlite3_stmt *st, const struct run_filter *f,
+                            char states[RUN_FILTER_STATES_MAX])
+{
+    bind_text(st, 1, f->dag_id);
+    bind_text(st, 2, f->states ? run_filter_states(f, states, RUN_FILTER_STATES_MAX) : NULL);
+    if (f->has_from)
+        sqlite3_bind_int64(st, 3, f->from_ms);
+    else
+        sqlite3_bind_null(st, 3);
+    if (f->has_to)
+        sqlite3_bind_int64(st, 4, f->to_ms);
+    else
+        sqlite3_bind_null(st, 4);
+}
+
+static int conn_list_runs(void *db, const struct run_filter *f, int64_t limit, int64_t offset,
                           struct run_rec **out, size_t *n, size_t *total, struct err *e)
 {
     struct sqlite_conn *c = db;
     *out = NULL;
     *n = 0;
+    const char *dag_id = f->dag_id;
+    /* a DAG's runs (its pages) keep the statements that use its index */
+    bool filtered = f->states || f->has_from || f->has_to;
+    char states[RUN_FILTER_STATES_MAX];
     if (total) {
-        sqlite3_stmt *ct = stmt_get(c, dag_id ? ST_COUNT_RUNS_DAG : ST_COUNT_RUNS, e);
+        sqlite3_stmt *ct = stmt_get(c,
+                                    filtered ? ST_COUNT_RUNS_FILTER
+                                    : dag_id ? ST_COUNT_RUNS_DAG
+                                             : ST_COUNT_RUNS,
+                                    e);
         if (!ct)
             return ERR_DB;
-        if (dag_id)
+        if (filtered)
+            bind_run_filter(ct, f, states);
+        else if (dag_id)
             bind_text(ct, 1, dag_id);
         int rc = sqlite3_step(ct);
         *total = rc == SQLITE_ROW ? (size_t)sqlite3_column_int64(ct, 0) : 0;
@@ -746,12 +779,20 @@ static int conn_list_runs(void *db, const char *dag_id, int64_t limit, int64_t o
         if (r < 0)
             return r;
     }
-    sqlite3_stmt *st = stmt_get(c, dag_id ? ST_LIST_RUNS_DAG : ST_LIST_RUNS, e);
+    sqlite3_stmt *st = stmt_get(c,
+                                filtered ? ST_LIST_RUNS_FILTER
+                                : dag_id ? ST_LIST_RUNS_DAG
+                                         : ST_LIST_RUNS,
+                                e);
     if (!st)
         return ERR_DB;
     int i = 1;
-    if (dag_id)
+    if (filtered) {
+        bind_run_filter(st, f, states);
+        i = 5;
+    } else if (dag_id) {
         bind_text(st, i++, dag_id);
+    }
     sqlite3_bind_int64(st, i++, limit < 0 ? -1 : limit);
     sqlite3_bind_int64(st, i, offset < 0 ? 0 : offset);
     LIST_ALL(c, st, struct run_rec, read_run, run_rec_release, out, n, "runs");
