@@ -1024,11 +1024,7 @@ static void get_pools(struct api_req *rq, struct api_resp *rs)
     }
     json_t *a = json_array();
     for (size_t i = (size_t)offset; i < n && i < (size_t)(offset + limit); i++) {
-        json_t *o = json_object();
-        json_object_set_new(o, "name", str_json(v[i].name));
-        json_object_set_new(o, "slots", json_integer(v[i].slots));
-        json_object_set_new(o, "running", json_integer(v[i].running));
-        json_object_set_new(o, "source", json_string(v[i].source));
+        json_t *o = ops_pool_json(&v[i]);
         json_object_set_new(o, "updated_at", runjson_time(v[i].updated_at_ms));
         json_array_append_new(a, o);
     }

@@ -416,9 +416,9 @@ int store_list_pools(struct store *s, struct pool_rec **out, size_t *n, struct e
     return s->be->list_pools(s->db, out, n, e);
 }
 
-int store_pool_usage(struct store *s, const char *pool, int *used, struct err *e)
+int store_pool_usage(struct store *s, const char *pool, struct pool_usage *u, struct err *e)
 {
-    return s->be->pool_usage(s->db, pool, used, e);
+    return s->be->pool_usage(s->db, pool, u, e);
 }
 
 int store_put_request(struct store *s, const char *run_id, const char *kind, struct err *e)

@@ -238,9 +238,13 @@ int store_set_pool(struct store *s, const char *name, int slots, struct err *e) 
 /* Every stored pool, by name. */
 int store_list_pools(struct store *s, struct pool_rec **out, size_t *n, struct err *e) WARN_UNUSED;
 void store_free_pools(struct pool_rec *v, size_t n);
-/* Task instances queued or running in the pool (a task instance without a pool counts in
- * "default"). */
-int store_pool_usage(struct store *s, const char *pool, int *used, struct err *e) WARN_UNUSED;
+/* The task instances of a pool (one without a pool counts in "default"), by state: waiting for
+ * a slot (scheduled), holding one (queued: not started yet; running). */
+struct pool_usage {
+    int scheduled, queued, running;
+};
+int store_pool_usage(struct store *s, const char *pool, struct pool_usage *u,
+                     struct err *e) WARN_UNUSED;
 
 /* A request the CLI leaves for the scheduler. */
 struct run_request {

@@ -63,7 +63,7 @@ struct store_backend {
     int (*list_import_errors)(void *db, struct import_error_rec **out, size_t *n, struct err *e);
     int (*set_pool)(void *db, const char *name, int slots, struct err *e);
     int (*list_pools)(void *db, struct pool_rec **out, size_t *n, struct err *e);
-    int (*pool_usage)(void *db, const char *pool, int *used, struct err *e);
+    int (*pool_usage)(void *db, const char *pool, struct pool_usage *u, struct err *e);
     int (*put_request)(void *db, const char *run_id, const char *kind, struct err *e);
     int (*take_requests)(void *db, int64_t sched_id, struct run_request **out, size_t *n,
                          struct err *e);

@@ -131,8 +131,10 @@
     X(ST_SET_POOL, "INSERT INTO pools (name, slots, updated_at) VALUES ($1, $2, $3) "              \
                    "ON CONFLICT (name) DO UPDATE SET slots = $2, updated_at = $3")                 \
     X(ST_LIST_POOLS, "SELECT name, slots, updated_at FROM pools ORDER BY name" C_ORDER)            \
-    X(ST_POOL_USAGE, "SELECT COUNT(*) FROM task_instances WHERE state IN ('queued', 'running') "   \
-                     "AND (pool = $1::text OR (pool IS NULL AND $1::text = 'default'))")           \
+    X(ST_POOL_USAGE, "SELECT COUNT(*) FILTER (WHERE state = 'scheduled'), COUNT(*) FILTER "        \
+                     "(WHERE state = 'queued'), COUNT(*) FILTER (WHERE state = 'running') FROM "   \
+                     "task_instances WHERE state IN ('scheduled', 'queued', 'running') AND "       \
+                     "(pool = $1::text OR (pool IS NULL AND $1::text = 'default'))")               \
     X(ST_PUT_REQUEST, "INSERT INTO run_requests (run_id, kind, at) VALUES ($1, $2, $3) "           \
                       "ON CONFLICT (run_id, kind) DO UPDATE SET at = $3")                          \
     X(ST_LIST_REQUESTS, "SELECT run_id, kind, at FROM run_requests "                               \
@@ -1157,17 +1159,22 @@ static int pg_list_pools(void *db, struct pool_rec **out, size_t *n, struct err 
              pool_rec_release, out, n, "pools");
 }
 
-static int pg_pool_usage(void *db, const char *pool, int *used, struct err *e)
+static int pg_pool_usage(void *db, const char *pool, struct pool_usage *u, struct err *e)
 {
-    *used = 0;
+    *u = (struct pool_usage){0};
     struct params p = {0};
     p_text(&p, pool ? pool : "default");
-    int64_t v;
-    bool null;
-    int r = scalar_int(db, ST_POOL_USAGE, &p, &v, &null, "read a pool's usage", e);
-    if (r == 0)
-        *used = (int)v;
-    return r;
+    int rc;
+    PGresult *res = run(db, ST_POOL_USAGE, &p, "read a pool's usage", &rc, e);
+    if (!res)
+        return rc;
+    if (PQntuples(res) > 0) {
+        u->scheduled = (int)col_int(res, 0, 0);
+        u->queued = (int)col_int(res, 0, 1);
+        u->running = (int)col_int(res, 0, 2);
+    }
+    PQclear(res);
+    return 0;
 }
 
 static int pg_put_request(void *db, const char *run_id, const char *kind, struct err *e)

@@ -113,8 +113,9 @@
     X(ST_SET_POOL, "INSERT INTO pools (name, slots, updated_at) VALUES (?1, ?2, ?3) "              \
                    "ON CONFLICT (name) DO UPDATE SET slots = ?2, updated_at = ?3")                 \
     X(ST_LIST_POOLS, "SELECT name, slots, updated_at FROM pools ORDER BY name")                    \
-    X(ST_POOL_USAGE, "SELECT COUNT(*) FROM task_instances WHERE state IN ('queued', 'running') "   \
-                     "AND (pool = ?1 OR (pool IS NULL AND ?1 = 'default'))")                       \
+    X(ST_POOL_USAGE, "SELECT TOTAL(state = 'scheduled'), TOTAL(state = 'queued'), "                \
+                     "TOTAL(state = 'running') FROM task_instances WHERE state IN ('scheduled', "  \
+                     "'queued', 'running') AND (pool = ?1 OR (pool IS NULL AND ?1 = 'default'))")  \
     X(ST_PUT_REQUEST, "INSERT INTO run_requests (run_id, kind, at) VALUES (?1, ?2, ?3) "           \
                       "ON CONFLICT (run_id, kind) DO UPDATE SET at = ?3")                          \
     X(ST_LIST_REQUESTS, "SELECT run_id, kind, at FROM run_requests ORDER BY at, run_id, kind")     \
@@ -1059,19 +1060,23 @@ static int scalar_int(struct sqlite_conn *c, sqlite3_stmt *st, int64_t *v, bool 
     return r;
 }
 
-static int conn_pool_usage(void *db, const char *pool, int *used, struct err *e)
+static int conn_pool_usage(void *db, const char *pool, struct pool_usage *u, struct err *e)
 {
     struct sqlite_conn *c = db;
-    *used = 0;
+    *u = (struct pool_usage){0};
     sqlite3_stmt *st = stmt_get(c, ST_POOL_USAGE, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, pool ? pool : "default");
-    int64_t v;
-    bool null;
-    int r = scalar_int(c, st, &v, &null, "a pool's usage", e);
-    if (r == 0)
-        *used = (int)v;
+    int r = 0;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        u->scheduled = sqlite3_column_int(st, 0);
+        u->queued = sqlite3_column_int(st, 1);
+        u->running = sqlite3_column_int(st, 2);
+    } else {
+        r = conn_fail(c, e, "cannot read a pool's usage from database '%s'", c->path);
+    }
+    stmt_done(st);
     return r;
 }
 

@@ -434,7 +434,8 @@ def test_pool_set(api):
     r = api.req("PUT", "/api/v1/pools/gpu.a-1", role="admin", body={"slots": 0})
     assert r.status == 200 and r.json["slots"] == 0, r
     pools = json.loads(api.cli("pools", "list", "--json").out)["pools"]
-    assert {"name": "gpu.a-1", "slots": 0, "running": 0, "source": "store"} in pools, pools
+    assert {"name": "gpu.a-1", "slots": 0, "running": 0, "queued": 0, "scheduled": 0, "open": 0,
+            "source": "store"} in pools, pools
     r = api.req("PUT", "/api/v1/pools/big", role="admin", body={"slots": 100000})
     assert r.status == 200, r
 
