@@ -724,14 +724,9 @@ static void get_all_runs(struct api_req *rq, struct api_resp *rs)
     int64_t limit, offset;
     if (page_args(rq, rs, &limit, &offset) < 0)
         return;
-    static const char *const names[3] = {"query argument 'state'", "query argument 'from'",
-                                         "query argument 'to'"};
+    static const char *const names[4] = {"query argument 'state'", "query argument 'from'",
+                                         "query argument 'to'", "query argument 'dag'"};
     const char *dag = api_query(rq, "dag");
-    if (dag && strlen(dag) > DAG_ID_MAX) {
-        api_problem(rs, 400, "Bad Request", "query argument 'dag' is longer than %d bytes",
-                    DAG_ID_MAX);
-        return;
-    }
     struct run_filter f;
     if (runfilter_parse(&f, dag, api_query(rq, "state"), api_query(rq, "from"), api_query(rq, "to"),
                         names, &se) < 0) {

@@ -489,7 +489,7 @@ int cmd_runs(int argc, char **argv)
     if (wait_s && args_int(cmd, "--wait", wait_s, 0, 3600, &wait) < 0)
         return EXIT_USAGE;
     struct run_filter filter;
-    static const char *const names[3] = {"--state", "--from", "--to"};
+    static const char *const names[4] = {"--state", "--from", "--to", "DAG"};
     struct err fe = {0};
     if (is_list &&
         runfilter_parse(&filter, npos ? pos[0] : NULL, state_s, from_s, to_s, names, &fe) < 0) {

@@ -9,12 +9,8 @@
 #include "base/err.h"
 #include "base/suggest.h"
 #include "base/when.h"
+#include "dag/dag.h"
 #include "dag/state.h"
-
-static bool given(const char *s)
-{
-    return s && *s;
-}
 
 static int too_long(const char *name, struct err *e)
 {
@@ -63,23 +59,31 @@ static int parse_date(const char *s, const char *name, int64_t *at_ms, struct er
 }
 
 int runfilter_parse(struct run_filter *f, const char *dag_id, const char *states, const char *from,
-                    const char *to, const char *const names[3], struct err *e)
+                    const char *to, const char *const names[4], struct err *e)
 {
     *f = (struct run_filter){0};
-    const char *vals[3] = {states, from, to};
-    for (int i = 0; i < 3; i++)
-        if (given(vals[i]) && strlen(vals[i]) > RUNFILTER_ARG_MAX)
+    const char *vals[4] = {states, from, to, dag_id};
+    for (int i = 0; i < 4; i++) {
+        if (vals[i] && !*vals[i])
+            return err_set(e, -EINVAL, "%s is empty or not readable", names[i]);
+        if (vals[i] && strlen(vals[i]) > RUNFILTER_ARG_MAX)
             return too_long(names[i], e);
-    if (given(dag_id))
-        f->dag_id = dag_id;
-    if (given(states) && parse_states(states, names[0], &f->states, e) < 0)
+    }
+    /* nothing else names a DAG; refused before it reaches a database that checks encodings */
+    if (dag_id && !dag_id_valid(dag_id))
+        return err_set(
+            e, -EINVAL,
+            "%s: '%.64s' is not a DAG id (letters, digits, '_', '.' and '-', at most %d)", names[3],
+            dag_id, DAG_ID_MAX);
+    f->dag_id = dag_id;
+    if (states && parse_states(states, names[0], &f->states, e) < 0)
         return -EINVAL;
-    if (given(from)) {
+    if (from) {
         if (parse_date(from, names[1], &f->from_ms, e) < 0)
             return -EINVAL;
         f->has_from = true;
     }
-    if (given(to)) {
+    if (to) {
         if (parse_date(to, names[2], &f->to_ms, e) < 0)
             return -EINVAL;
         f->has_to = true;

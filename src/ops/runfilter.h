@@ -15,13 +15,14 @@ struct err;
 /* Longest text a filter field may hold (longer is refused, not cut). */
 #define RUNFILTER_ARG_MAX 256
 
-/* Fills f (zeroed first) from the fields given; NULL or "" leaves a field out. states: run
- * state names separated by commas ("failed,running"); from, to: logical dates as when_parse
- * reads them ("2026-12-01" is midnight UTC; "2026-12-01T10:00:00Z"), both ends included.
- * names[3] name the fields in messages (e.g. "state", "from", "to", or "--state", ...).
- * 0, or -EINVAL with *e naming the field and the rule (an unknown state gets a did-you-mean;
- * from after to is refused). f->dag_id is dag_id as given (borrowed). */
+/* Fills f (zeroed first) from the fields given; NULL leaves a field out, "" is refused (the
+ * API reads an argument it cannot decode as ""). states: run state names separated by commas
+ * ("failed,running"); from, to: logical dates as when_parse reads them ("2026-12-01" is
+ * midnight UTC; "2026-12-01T10:00:00Z"), both ends included. names[4] name the fields in
+ * messages (e.g. "state", "from", "to", "dag", or "--state", ...). 0, or -EINVAL with *e
+ * naming the field and the rule (an unknown state gets a did-you-mean; from after to is
+ * refused). f->dag_id is dag_id as given (borrowed). */
 int runfilter_parse(struct run_filter *f, const char *dag_id, const char *states, const char *from,
-                    const char *to, const char *const names[3], struct err *e) WARN_UNUSED;
+                    const char *to, const char *const names[4], struct err *e) WARN_UNUSED;
 
 #endif
