@@ -601,11 +601,12 @@ def test_pools_are_listed_as_the_cli_lists_them(tmp_path):
         assert cli.rc == 0, cli
         cli_pools = json.loads(cli.out)["pools"]
         assert api_pools["total_entries"] == 3
-        assert [{k: p[k] for k in ("name", "slots", "running", "source")}
+        assert [{k: v for k, v in p.items() if k != "updated_at"}
                 for p in api_pools["pools"]] == cli_pools, (api_pools, cli_pools)
+        idle = {"running": 0, "queued": 0, "scheduled": 0}
         assert cli_pools == [
-            {"name": "default", "slots": 128, "running": 0, "source": "default"},
-            {"name": "etl", "slots": 3, "running": 0, "source": "store"},
-            {"name": "warehouse", "slots": 2, "running": 0, "source": "config"}]
+            {"name": "default", "slots": 128, **idle, "open": 128, "source": "default"},
+            {"name": "etl", "slots": 3, **idle, "open": 3, "source": "store"},
+            {"name": "warehouse", "slots": 2, **idle, "open": 2, "source": "config"}]
     finally:
         assert srv.stop() == 0, srv.log()
