@@ -51,12 +51,14 @@
     " ORDER BY logical_at DESC, queued_at DESC NULLS LAST, run_id" C_ORDER " DESC LIMIT $" lim     \
     " OFFSET $" off
 
-/* store_find_runs: $1 dag_id, $2 the states as ",failed,running," (run_filter_states), $3 from,
- * $4 to (each NULL: any). */
-#define RUNS_FILTER                                                                                \
-    "($1::text IS NULL OR dag_id = $1) AND ($2::text IS NULL OR "                                  \
-    "position(',' || state || ',' in $2) > 0) AND ($3::bigint IS NULL OR logical_at >= $3) AND "   \
-    "($4::bigint IS NULL OR logical_at <= $4)"
+/* store_find_runs: $1 dag_id (NULL in the _ANY form), $2 the states as ",failed,running,"
+ * (run_filter_states; NULL: any), $3 from, $4 to (INT64_MIN, INT64_MAX: open). The range and
+ * the DAG are plain comparisons so that runs_logical or runs_dag_logical serve them. */
+#define RUNS_FILTER_REST                                                                           \
+    " AND ($2::text IS NULL OR position(',' || state || ',' in $2) > 0) AND logical_at >= "        \
+    "$3::bigint AND logical_at <= $4::bigint"
+#define RUNS_FILTER_ANY "$1::text IS NULL" RUNS_FILTER_REST
+#define RUNS_FILTER_DAG "dag_id = $1::text" RUNS_FILTER_REST
 
 #define PUT_RUN_SQL                                                                                \
     "INSERT INTO runs (" RUN_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
@@ -105,8 +107,12 @@
     X(ST_LIST_RUNS_DAG, "SELECT " RUN_COLS " FROM runs WHERE dag_id = $1" RUN_ORDER("2", "3"))     \
     X(ST_COUNT_RUNS, "SELECT COUNT(*) FROM runs")                                                  \
     X(ST_COUNT_RUNS_DAG, "SELECT COUNT(*) FROM runs WHERE dag_id = $1")                            \
-    X(ST_LIST_RUNS_FILTER, "SELECT " RUN_COLS " FROM runs WHERE " RUNS_FILTER RUN_ORDER("5", "6")) \
-    X(ST_COUNT_RUNS_FILTER, "SELECT COUNT(*) FROM runs WHERE " RUNS_FILTER)                        \
+    X(ST_LIST_RUNS_FILTER,                                                                         \
+      "SELECT " RUN_COLS " FROM runs WHERE " RUNS_FILTER_ANY RUN_ORDER("5", "6"))                  \
+    X(ST_COUNT_RUNS_FILTER, "SELECT COUNT(*) FROM runs WHERE " RUNS_FILTER_ANY)                    \
+    X(ST_LIST_RUNS_FILTER_DAG,                                                                     \
+      "SELECT " RUN_COLS " FROM runs WHERE " RUNS_FILTER_DAG RUN_ORDER("5", "6"))                  \
+    X(ST_COUNT_RUNS_FILTER_DAG, "SELECT COUNT(*) FROM runs WHERE " RUNS_FILTER_DAG)                \
     X(ST_LIST_TIS, "SELECT " TI_READ_COLS " FROM task_instances WHERE run_id = $1 "                \
                    "WINDOW w AS (PARTITION BY task) ORDER BY MIN(started_at) OVER w IS NULL, "     \
                    "MIN(started_at) OVER w, seq, map_index, task_id" C_ORDER)                      \
@@ -987,8 +993,10 @@ static int pg_list_runs(void *db, const struct run_filter *f, int64_t limit, int
     const char *dag_id = f->dag_id;
     /* a DAG's runs (its pages) keep the statements that use its index */
     bool filtered = f->states || f->has_from || f->has_to;
-    enum pg_stmt list = filtered ? ST_LIST_RUNS_FILTER : dag_id ? ST_LIST_RUNS_DAG : ST_LIST_RUNS;
-    enum pg_stmt count = filtered ? ST_COUNT_RUNS_FILTER
+    enum pg_stmt list = filtered ? (dag_id ? ST_LIST_RUNS_FILTER_DAG : ST_LIST_RUNS_FILTER)
+                        : dag_id ? ST_LIST_RUNS_DAG
+                                 : ST_LIST_RUNS;
+    enum pg_stmt count = filtered ? (dag_id ? ST_COUNT_RUNS_FILTER_DAG : ST_COUNT_RUNS_FILTER)
                          : dag_id ? ST_COUNT_RUNS_DAG
                                   : ST_COUNT_RUNS;
     char states[RUN_FILTER_STATES_MAX];
@@ -996,14 +1004,8 @@ static int pg_list_runs(void *db, const struct run_filter *f, int64_t limit, int
     if (filtered) {
         p_text(&p, dag_id);
         p_text(&p, f->states ? run_filter_states(f, states, sizeof states) : NULL);
-        if (f->has_from)
-            p_int(&p, f->from_ms);
-        else
-            p_text(&p, NULL);
-        if (f->has_to)
-            p_int(&p, f->to_ms);
-        else
-            p_text(&p, NULL);
+        p_int(&p, f->has_from ? f->from_ms : INT64_MIN);
+        p_int(&p, f->has_to ? f->to_ms : INT64_MAX);
     } else if (dag_id) {
         p_text(&p, dag_id);
     }

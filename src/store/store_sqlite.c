@@ -42,11 +42,14 @@
 #include "store/migrate.h"
 
 #define RUN_ORDER " ORDER BY logical_at DESC, queued_at DESC, run_id DESC LIMIT ? OFFSET ?"
-/* store_find_runs: ?1 dag_id, ?2 the states as ",failed,running," (run_filter_states), ?3 from,
- * ?4 to (each NULL: any). */
-#define RUNS_FILTER                                                                                \
-    "(?1 IS NULL OR dag_id = ?1) AND (?2 IS NULL OR instr(?2, ',' || state || ',') > 0) AND "      \
-    "(?3 IS NULL OR logical_at >= ?3) AND (?4 IS NULL OR logical_at <= ?4)"
+/* store_find_runs: ?1 dag_id (NULL in the _ANY form), ?2 the states as ",failed,running,"
+ * (run_filter_states; NULL: any), ?3 from, ?4 to (INT64_MIN, INT64_MAX: open). The range and
+ * the DAG are plain comparisons so that runs_logical or runs_dag_logical serve them. */
+#define RUNS_FILTER_REST                                                                           \
+    " AND (?2 IS NULL OR instr(?2, ',' || state || ',') > 0) AND logical_at >= ?3 AND "            \
+    "logical_at <= ?4"
+#define RUNS_FILTER_ANY "?1 IS NULL" RUNS_FILTER_REST
+#define RUNS_FILTER_DAG "dag_id = ?1" RUNS_FILTER_REST
 /* A run whose scheduler is no longer active (a finished run of one that has gone, set queued
  * again by a clear) is anyone's to claim. */
 #define NOT_LIVE "sched_id NOT IN (SELECT id FROM workers WHERE state IN ('active', 'draining'))"
@@ -90,8 +93,10 @@
     X(ST_LIST_RUNS_DAG, "SELECT " RUN_COLS " FROM runs WHERE dag_id = ?" RUN_ORDER)                \
     X(ST_COUNT_RUNS, "SELECT COUNT(*) FROM runs")                                                  \
     X(ST_COUNT_RUNS_DAG, "SELECT COUNT(*) FROM runs WHERE dag_id = ?")                             \
-    X(ST_LIST_RUNS_FILTER, "SELECT " RUN_COLS " FROM runs WHERE " RUNS_FILTER RUN_ORDER)           \
-    X(ST_COUNT_RUNS_FILTER, "SELECT COUNT(*) FROM runs WHERE " RUNS_FILTER)                        \
+    X(ST_LIST_RUNS_FILTER, "SELECT " RUN_COLS " FROM runs WHERE " RUNS_FILTER_ANY RUN_ORDER)       \
+    X(ST_COUNT_RUNS_FILTER, "SELECT COUNT(*) FROM runs WHERE " RUNS_FILTER_ANY)                    \
+    X(ST_LIST_RUNS_FILTER_DAG, "SELECT " RUN_COLS " FROM runs WHERE " RUNS_FILTER_DAG RUN_ORDER)   \
+    X(ST_COUNT_RUNS_FILTER_DAG, "SELECT COUNT(*) FROM runs WHERE " RUNS_FILTER_DAG)                \
     X(ST_LIST_TIS, "SELECT " TI_READ_COLS " FROM task_instances WHERE run_id = ? "                 \
                    "WINDOW w AS (PARTITION BY task) ORDER BY MIN(started_at) OVER w IS NULL, "     \
                    "MIN(started_at) OVER w, seq, map_index, task_id")                              \
@@ -740,14 +745,8 @@ static void bind_run_filter(sqlite3_stmt *st, const struct run_filter *f,
 {
     bind_text(st, 1, f->dag_id);
     bind_text(st, 2, f->states ? run_filter_states(f, states, RUN_FILTER_STATES_MAX) : NULL);
-    if (f->has_from)
-        sqlite3_bind_int64(st, 3, f->from_ms);
-    else
-        sqlite3_bind_null(st, 3);
-    if (f->has_to)
-        sqlite3_bind_int64(st, 4, f->to_ms);
-    else
-        sqlite3_bind_null(st, 4);
+    sqlite3_bind_int64(st, 3, f->has_from ? f->from_ms : INT64_MIN);
+    sqlite3_bind_int64(st, 4, f->has_to ? f->to_ms : INT64_MAX);
 }
 
 static int conn_list_runs(void *db, const struct run_filter *f, int64_t limit, int64_t offset,
@@ -761,11 +760,12 @@ static int conn_list_runs(void *db, const struct run_filter *f, int64_t limit, i
     bool filtered = f->states || f->has_from || f->has_to;
     char states[RUN_FILTER_STATES_MAX];
     if (total) {
-        sqlite3_stmt *ct = stmt_get(c,
-                                    filtered ? ST_COUNT_RUNS_FILTER
-                                    : dag_id ? ST_COUNT_RUNS_DAG
-                                             : ST_COUNT_RUNS,
-                                    e);
+        sqlite3_stmt *ct =
+            stmt_get(c,
+                     filtered ? (dag_id ? ST_COUNT_RUNS_FILTER_DAG : ST_COUNT_RUNS_FILTER)
+                     : dag_id ? ST_COUNT_RUNS_DAG
+                              : ST_COUNT_RUNS,
+                     e);
         if (!ct)
             return ERR_DB;
         if (filtered)
@@ -781,7 +781,7 @@ static int conn_list_runs(void *db, const struct run_filter *f, int64_t limit, i
             return r;
     }
     sqlite3_stmt *st = stmt_get(c,
-                                filtered ? ST_LIST_RUNS_FILTER
+                                filtered ? (dag_id ? ST_LIST_RUNS_FILTER_DAG : ST_LIST_RUNS_FILTER)
                                 : dag_id ? ST_LIST_RUNS_DAG
                                          : ST_LIST_RUNS,
                                 e);
