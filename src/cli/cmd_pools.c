@@ -6,7 +6,8 @@
  * SCHED_POOL_DEFAULT_SLOTS slots, the `pools` of baram.yaml, and the store
  * (the latest `pools set`, which the scheduler reads without a restart).
  * list shows each pool once with its size, where that size came from, and
- * how many task instances are queued or running in it: ops_pools_list, the
+ * how many of its task instances run, hold a slot not started yet (queued) and wait for one
+ * (scheduled): ops_pools_list and ops_pool_json, the
  * same list as the API's GET /api/v1/pools.
  * list works without a database; set creates the home and database like
  * `baram run` and writes through ops_pool_set (ops/ops.h, shared with
