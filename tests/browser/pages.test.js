@@ -104,9 +104,12 @@ test('15. the Runs, Pools and Import errors pages', { timeout: 180_000 }, async 
         const h = hashOf(p);
         assert.ok(h.includes('from=2026-01-10') && h.includes('to=2026-01-12') && h.includes('dag=ok'), h);
 
-        // a bookmarked filter: the controls show it
+        // a bookmarked filter: the controls show it (the range above also had 3 runs: wait for
+        // the rows of bad)
         await s.goto('#/runs?state=failed&dag=bad');
-        await until(async () => (await s.byId('runs-count').innerText()) === '3 runs', 'bookmark');
+        await until(async () => (await s.byId('runs-count').innerText()) === '3 runs'
+            && (await p.locator('[data-testid="run-row"][data-dag="bad"][data-state="failed"]').count()) === 3,
+        'the bookmarked filter');
         assert.equal(await s.byId('runs-filter-state').inputValue(), 'failed');
         assert.equal(await s.byId('runs-filter-dag').inputValue(), 'bad');
 
