@@ -101,6 +101,12 @@ export function isOperator() {
     return !!c && (RANK[c.role] || 0) >= RANK.operator;
 }
 
+/* True when the session's role may administer (users, pools). */
+export function isAdmin() {
+    const c = claims();
+    return !!c && (RANK[c.role] || 0) >= RANK.admin;
+}
+
 export function whoami() {
     const c = claims() || {};
     return {name: c.sub || '?', role: c.role || 'viewer'};
@@ -223,6 +229,9 @@ export async function login(username, password) {
 export const link = {
     dags: () => '#/',
     workers: () => '#/workers',
+    runs: (q) => '#/runs' + query(q),
+    pools: () => '#/pools',
+    importErrors: () => '#/import-errors',
     dag: (dag, q) => `#/dags/${enc(dag)}` + query(q),
     run: (dag, run) => `#/dags/${enc(dag)}/runs/${enc(run)}`,
     task: (dag, run, task, tryn) =>

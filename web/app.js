@@ -11,7 +11,8 @@
  * - Errors thrown while mounting become an error panel, never a blank page.
  */
 
-import {getToken, loggedIn, whoami, clearToken, logout, setFlash, setNext, link} from './api.js';
+import {getToken, loggedIn, whoami, clearToken, logout, setFlash, setNext, link, get}
+    from './api.js';
 import {h, replace} from './dom.js';
 import {onLiveStatus} from './events.js';
 import {parse} from './router.js';
@@ -22,9 +23,15 @@ import * as pageDag from './page_dag.js';
 import * as pageRun from './page_run.js';
 import * as pageTask from './page_task.js';
 import * as pageWorkers from './page_workers.js';
+import * as pageRuns from './page_runs.js';
+import * as pagePools from './page_pools.js';
+import * as pageImportErrors from './page_import_errors.js';
 
 const PAGES = {login: pageLogin, dags: pageDags, dag: pageDag, run: pageRun, task: pageTask,
-               workers: pageWorkers};
+               workers: pageWorkers, runs: pageRuns, pools: pagePools,
+               'import-errors': pageImportErrors};
+/* pages that poll and open no event stream: no live dot there */
+const POLLED = new Set(['workers', 'pools', 'import-errors']);
 
 let page = null;     /* the mounted page's handle */
 let pageKey = null;  /* route.key of the mounted page */
@@ -43,17 +50,28 @@ function header(route) {
         return;
     }
     const me = whoami();
-    /* the Workers page polls the registry and opens no event stream: no live dot there */
-    liveDot = route.name === 'workers' ? null
+    liveDot = POLLED.has(route.name) ? null
         : h('span', {class: 'live live-off', role: 'status', 'aria-live': 'off',
                      title: 'live updates'}, 'connecting');
     const navLink = (name, href, text) =>
         h('a', {href, testid: 'nav-' + name,
                 class: route.name === name ? 'nav-link active' : 'nav-link',
                 'aria-current': route.name === name ? 'page' : null}, text);
+    /* the number of DAG files that failed to load, asked for on each page change */
+    const errCount = h('span', {class: 'count-badge', testid: 'nav-import-errors-count',
+                                hidden: true});
+    get('/import-errors?limit=1000').then((o) => {
+        const n = new Set(((o && o.import_errors) || []).map((e) => e.path)).size;
+        errCount.textContent = String(n);
+        errCount.hidden = n === 0;
+        errCount.setAttribute('aria-label', `${n} file${n === 1 ? '' : 's'} failed to load`);
+    }).catch(() => {});
     const nav = h('nav', {class: 'nav', 'aria-label': 'Main'},
                   navLink('dags', link.dags(), 'DAGs'),
-                  navLink('workers', link.workers(), 'Workers'));
+                  navLink('runs', link.runs(), 'Runs'),
+                  navLink('pools', link.pools(), 'Pools'),
+                  navLink('workers', link.workers(), 'Workers'),
+                  navLink('import-errors', link.importErrors(), ['Import errors ', errCount]));
     const logoutButton = h('button', {type: 'button', class: 'btn btn-small', testid: 'logout',
                                       onclick: () => {
                                           logout(); /* revokes the token server-side */

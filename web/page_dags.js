@@ -164,7 +164,9 @@ export function mount(root) {
                 h('section', {class: 'banner banner-error', testid: 'import-errors', role: 'alert',
                               'aria-label': 'Import errors'},
                   h('strong', null, `${list.length} DAG file${list.length > 1 ? 's' : ''} failed ` +
-                                    'to load'),
+                                    'to load'), ' ',
+                  h('a', {href: link.importErrors(), testid: 'import-errors-link'},
+                    'See every import error'),
                   h('ul', null, list.map((e) =>
                       h('li', {testid: 'import-error', class: 'import-error'},
                         h('code', null, `${e.path || '?'}${e.line ? ':' + e.line : ''}` +

@@ -7,6 +7,9 @@
  *   #/dags/DAG/runs/RUN                       run page
  *   #/dags/DAG/runs/RUN/tasks/TASK?try=N      task instance page
  *   #/workers                                 schedulers and workers
+ *   #/runs?state=S&dag=D&from=F&to=T&page=N   runs of every DAG
+ *   #/pools                                   pools and their use
+ *   #/import-errors                           DAG files that failed to load
  *
  * Key idea: parse() turns location.hash into {name, params, query} with the
  * path parts decoded; app.js mounts the page module for that name. When only
@@ -19,6 +22,9 @@ const ROUTES = [
     {name: 'dags', re: /^\/?$/, keys: []},
     {name: 'dags', re: /^\/dags\/?$/, keys: []},
     {name: 'workers', re: /^\/workers\/?$/, keys: []},
+    {name: 'runs', re: /^\/runs\/?$/, keys: []},
+    {name: 'pools', re: /^\/pools\/?$/, keys: []},
+    {name: 'import-errors', re: /^\/import-errors\/?$/, keys: []},
     {name: 'dag', re: /^\/dags\/([^/]+)\/?$/, keys: ['dag']},
     {name: 'run', re: /^\/dags\/([^/]+)\/runs\/([^/]+)\/?$/, keys: ['dag', 'run']},
     {name: 'task', re: /^\/dags\/([^/]+)\/runs\/([^/]+)\/tasks\/([^/]+)\/?$/,

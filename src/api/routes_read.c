@@ -43,6 +43,7 @@
 #include "dag/layout.h"
 #include "dag/params.h"
 #include "ops/ops.h"
+#include "ops/runfilter.h"
 #include "ops/runjson.h"
 #include "ops/trylog.h"
 #include "sched/logpath.h"
@@ -672,6 +673,19 @@ static void get_import_errors(struct api_req *rq, struct api_resp *rs)
     api_json(rs, 200, list_obj("import_errors", a, n));
 }
 
+/* Answers a page of runs ({"runs":[...],"total_entries"}) and frees them. */
+static void runs_answer(struct api_resp *rs, struct run_rec *runs, size_t n, size_t total)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = runjson_summary(&runs[i]);
+        json_object_set_new(o, "queued_at", runjson_time(runs[i].queued_at_ms));
+        json_array_append_new(a, o);
+    }
+    store_free_runs(runs, n);
+    api_json(rs, 200, list_obj("runs", a, total));
+}
+
 static void get_runs(struct api_req *rq, struct api_resp *rs)
 {
     struct err se = {0};
@@ -702,14 +716,37 @@ static void get_runs(struct api_req *rq, struct api_resp *rs)
             return;
         }
     }
-    json_t *a = json_array();
-    for (size_t i = 0; i < n; i++) {
-        json_t *o = runjson_summary(&runs[i]);
-        json_object_set_new(o, "queued_at", runjson_time(runs[i].queued_at_ms));
-        json_array_append_new(a, o);
+    runs_answer(rs, runs, n, total);
+}
+
+/* GET /api/v1/runs: the runs of every DAG, newest logical date first (then newest queued), the
+ * filters of ops/runfilter.h (?state=failed,running&dag=&from=&to=). */
+static void get_all_runs(struct api_req *rq, struct api_resp *rs)
+{
+    struct err se = {0};
+    int64_t limit, offset;
+    if (page_args(rq, rs, &limit, &offset) < 0)
+        return;
+    static const char *const names[4] = {"query argument 'state'", "query argument 'from'",
+                                         "query argument 'to'", "query argument 'dag'"};
+    const char *dag = api_query(rq, "dag");
+    struct run_filter f;
+    if (runfilter_parse(&f, dag, api_query(rq, "state"), api_query(rq, "from"), api_query(rq, "to"),
+                        names, &se) < 0) {
+        api_problem(rs, 400, "Bad Request", "%s", err_msg(&se));
+        return;
     }
-    store_free_runs(runs, n);
-    api_json(rs, 200, list_obj("runs", a, total));
+    struct store *s = api_store(rq, rs);
+    if (!s)
+        return;
+    struct run_rec *runs = NULL;
+    size_t n = 0, total = 0;
+    int r = store_find_runs(s, &f, limit, offset, &runs, &n, &total, &se);
+    if (r < 0) {
+        db_problem(rs, err_msg(&se), r);
+        return;
+    }
+    runs_answer(rs, runs, n, total);
 }
 
 static void get_run(struct api_req *rq, struct api_resp *rs)
@@ -985,11 +1022,7 @@ static void get_pools(struct api_req *rq, struct api_resp *rs)
     }
     json_t *a = json_array();
     for (size_t i = (size_t)offset; i < n && i < (size_t)(offset + limit); i++) {
-        json_t *o = json_object();
-        json_object_set_new(o, "name", str_json(v[i].name));
-        json_object_set_new(o, "slots", json_integer(v[i].slots));
-        json_object_set_new(o, "running", json_integer(v[i].running));
-        json_object_set_new(o, "source", json_string(v[i].source));
+        json_t *o = ops_pool_json(&v[i]);
         json_object_set_new(o, "updated_at", runjson_time(v[i].updated_at_ms));
         json_array_append_new(a, o);
     }
@@ -1061,6 +1094,7 @@ const struct api_route api_routes_read[] = {
     {"GET", "/api/v1/dags/{dag}/runs/{run}/tasks", AUTH_VIEWER, get_tasks, 0},
     {"GET", "/api/v1/dags/{dag}/runs/{run}/tasks/{task}", AUTH_VIEWER, get_task, 0},
     {"GET", "/api/v1/dags/{dag}/runs/{run}/tasks/{task}/logs", AUTH_VIEWER, get_logs, 0},
+    {"GET", "/api/v1/runs", AUTH_VIEWER, get_all_runs, 0},
     {"GET", "/api/v1/pools", AUTH_VIEWER, get_pools, 0},
     {"GET", "/api/v1/workers", AUTH_VIEWER, get_workers, 0},
     {NULL, NULL, AUTH_NONE, NULL, 0},

@@ -6,7 +6,8 @@
  * SCHED_POOL_DEFAULT_SLOTS slots, the `pools` of baram.yaml, and the store
  * (the latest `pools set`, which the scheduler reads without a restart).
  * list shows each pool once with its size, where that size came from, and
- * how many task instances are queued or running in it: ops_pools_list, the
+ * how many of its task instances run, hold a slot not started yet (queued) and wait for one
+ * (scheduled): ops_pools_list and ops_pool_json, the
  * same list as the API's GET /api/v1/pools.
  * list works without a database; set creates the home and database like
  * `baram run` and writes through ops_pool_set (ops/ops.h, shared with
@@ -41,10 +42,13 @@ static const char usage[] =
     "usage: baram pools list [--json]\n"
     "       baram pools set NAME SLOTS\n"
     "\n"
-    "list: every pool, its slots, the task instances queued or running in it, and where its\n"
-    "size comes from: default ('default', 128 slots), config (baram.yaml 'pools') or store\n"
-    "(the latest 'pools set', which wins).\n"
-    "  --json   print {\"pools\":[{\"name\",\"slots\",\"running\",\"source\"}]}\n"
+    "list: every pool, its slots, its task instances running, queued (holding a slot, not\n"
+    "started yet) and waiting for a slot (scheduled), and where its size comes from: default\n"
+    "('default', 128 slots), config (baram.yaml 'pools') or store (the latest 'pools set',\n"
+    "which wins).\n"
+    "  --json   print "
+    "{\"pools\":[{\"name\",\"slots\",\"running\",\"queued\",\"scheduled\",\"open\",\n"
+    "           \"source\"}]}\n"
     "\n"
     "set: sets the pool's slots (0 to 100000; 0 holds its task instances back). NAME is made of\n"
     "[A-Za-z0-9_.-], 1 to 200 characters.\n"
@@ -75,9 +79,7 @@ static int pools_list(struct home *h, bool json)
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, json_pack("{s:s, s:i, s:i, s:s}", "name", rows[i].name, "slots",
-                                             rows[i].slots, "running", rows[i].running, "source",
-                                             rows[i].source));
+        json_array_append_new(arr, ops_pool_json(&rows[i]));
     if (ret == EXIT_OK && json) {
         json_t *o = json_pack("{s:O}", "pools", arr);
         if (out_json_print(stdout, o) < 0)
@@ -87,14 +89,18 @@ static int pools_list(struct home *h, bool json)
         int w = 4;
         for (size_t i = 0; i < n; i++)
             w = (int)strlen(rows[i].name) > w ? (int)strlen(rows[i].name) : w;
-        printf("%-*s  %6s  %7s  %s\n", w, "POOL", "SLOTS", "RUNNING", "SOURCE");
+        printf("%-*s  %6s  %7s  %6s  %7s  %s\n", w, "POOL", "SLOTS", "RUNNING", "QUEUED", "WAITING",
+               "SOURCE");
         size_t i;
         json_t *o;
         json_array_foreach(arr, i, o)
         {
-            printf("%-*s  %6lld  %7lld  %s\n", w, json_string_value(json_object_get(o, "name")),
+            printf("%-*s  %6lld  %7lld  %6lld  %7lld  %s\n", w,
+                   json_string_value(json_object_get(o, "name")),
                    (long long)json_integer_value(json_object_get(o, "slots")),
                    (long long)json_integer_value(json_object_get(o, "running")),
+                   (long long)json_integer_value(json_object_get(o, "queued")),
+                   (long long)json_integer_value(json_object_get(o, "scheduled")),
                    json_string_value(json_object_get(o, "source")));
         }
     }

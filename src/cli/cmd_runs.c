@@ -32,11 +32,13 @@
 #include "cli/profile.h"
 #include "dag/dag.h"
 #include "ops/ops.h"
+#include "ops/runfilter.h"
 #include "ops/runjson.h"
 #include "store/store.h"
 
 static const char usage[] =
-    "usage: baram runs list [DAG] [--limit N] [--json]   runs, newest first (full run ids)\n"
+    "usage: baram runs list [DAG] [--state S[,S]] [--from D] [--to D] [--limit N] [--json]\n"
+    "                                                    runs, newest first (full run ids)\n"
     "       baram runs show RUN [--json]                 a run and its task instances\n"
     "       baram runs profile RUN [--json] [--all]      critical path, waits, parallelism\n"
     "       baram runs cancel RUN [--wait S] [--json]    stop a queued or running run\n"
@@ -47,6 +49,10 @@ static const char usage[] =
     "'baram run' is stopped there (Ctrl-C). exit: 0 cancelled or requested, 1 the run has\n"
     "already ended or cannot be cancelled here, 2 usage error or unknown run\n"
     "\n"
+    "list: every DAG's runs unless DAG is given, newest logical date first (then newest\n"
+    "queued); --state keeps runs in these states (queued, running, success, failed,\n"
+    "cancelled), --from/--to runs whose logical date is in the range, both ends included\n"
+    "(YYYY-MM-DD is midnight UTC, or YYYY-MM-DDTHH:MM[:SS][Z]). exit 2 on a bad filter.\n"
     "list --json prints {\"runs\":[{\"run_id\",\"dag\",\"state\",...}],\"total_entries\"}\n"
     "\n"
     "  --home DIR  the home (default $BARAM_HOME or ./.baram)\n";
@@ -64,7 +70,7 @@ static int open_store(const struct home *h, const char *cmd, struct store **s)
     return r;
 }
 
-static int runs_list(struct home *h, const char *dag_id, int limit, bool json)
+static int runs_list(struct home *h, const struct run_filter *f, int limit, bool json)
 {
     struct err se = {0};
     struct store *s;
@@ -73,7 +79,7 @@ static int runs_list(struct home *h, const char *dag_id, int limit, bool json)
     struct run_rec *runs = NULL;
     size_t n = 0, total = 0;
     int ret = EXIT_OK;
-    if (store_list_runs(s, dag_id, limit, 0, &runs, &n, &total, &se) < 0) {
+    if (store_find_runs(s, f, limit, 0, &runs, &n, &total, &se) < 0) {
         fprintf(stderr, "baram runs list: %s\n", err_msg(&se));
         ret = EXIT_FAILED;
     } else if (json) {
@@ -447,17 +453,22 @@ int cmd_runs(int argc, char **argv)
     }
 
     const char *home_flag = NULL, *limit_s = NULL, *wait_s = NULL, *pos[1];
+    const char *state_s = NULL, *from_s = NULL, *to_s = NULL;
     bool json = false, all = false;
     size_t npos;
     bool is_list = strcmp(sub, "list") == 0, is_profile = strcmp(sub, "profile") == 0;
     bool is_cancel = strcmp(sub, "cancel") == 0;
-    struct args_flag flags[4] = {
+    struct args_flag flags[6] = {
         {"json", ARGS_BOOL, &json, NULL, NULL},
         {"home", ARGS_STRING, NULL, &home_flag, NULL},
     };
     size_t nflags = 2;
-    if (is_list)
+    if (is_list) {
         flags[nflags++] = (struct args_flag){"limit", ARGS_STRING, NULL, &limit_s, NULL};
+        flags[nflags++] = (struct args_flag){"state", ARGS_STRING, NULL, &state_s, NULL};
+        flags[nflags++] = (struct args_flag){"from", ARGS_STRING, NULL, &from_s, NULL};
+        flags[nflags++] = (struct args_flag){"to", ARGS_STRING, NULL, &to_s, NULL};
+    }
     if (is_profile)
         flags[nflags++] = (struct args_flag){"all", ARGS_BOOL, &all, NULL, NULL};
     if (is_cancel)
@@ -477,6 +488,14 @@ int cmd_runs(int argc, char **argv)
     int wait = 10;
     if (wait_s && args_int(cmd, "--wait", wait_s, 0, 3600, &wait) < 0)
         return EXIT_USAGE;
+    struct run_filter filter;
+    static const char *const names[4] = {"--state", "--from", "--to", "DAG"};
+    struct err fe = {0};
+    if (is_list &&
+        runfilter_parse(&filter, npos ? pos[0] : NULL, state_s, from_s, to_s, names, &fe) < 0) {
+        fprintf(stderr, "baram %s: %s\n", cmd, err_msg(&fe));
+        return EXIT_USAGE;
+    }
     if (!is_list && npos != 1) {
         fprintf(stderr, "baram %s: expected a run id; see 'baram runs --help'\n", cmd);
         return EXIT_USAGE;
@@ -489,7 +508,7 @@ int cmd_runs(int argc, char **argv)
     }
     int ret;
     if (is_list)
-        ret = runs_list(&h, npos ? pos[0] : NULL, limit, json);
+        ret = runs_list(&h, &filter, limit, json);
     else if (is_profile)
         ret = runs_profile(&h, pos[0], json, all);
     else if (is_cancel)

@@ -209,6 +209,11 @@ static bool id_ok(const char *s, size_t len)
     return true;
 }
 
+bool dag_id_valid(const char *s)
+{
+    return id_ok(s, strlen(s));
+}
+
 static bool env_name_ok(const char *s, size_t len)
 {
     if (len < 1 || len > DAG_ID_MAX || (s[0] >= '0' && s[0] <= '9'))

@@ -149,6 +149,8 @@ void dag_free(struct dag *dag);
 
 /* Task index by name: true and *idx set, or false. */
 bool dag_find(const struct dag *dag, const char *name, uint32_t *idx);
+/* Whether s could be a DAG or task id: [A-Za-z0-9_.-], 1 to DAG_ID_MAX bytes, not all dots. */
+bool dag_id_valid(const char *s);
 /* The param's index, or -1. */
 int dag_param_index(const struct dag *dag, const char *name);
 

@@ -1133,7 +1133,7 @@ int ops_pools_list(struct store *s, const struct run_pool *cfg, size_t ncfg, str
     store_free_pools(recs, nrecs);
     qsort(v, nv, sizeof *v, pool_cmp);
     for (size_t i = 0; s && i < nv; i++) {
-        if (store_pool_usage(s, v[i].name, &v[i].running, se) < 0) {
+        if (store_pool_usage(s, v[i].name, &v[i].use, se) < 0) {
             ops_pools_free(v, nv);
             return fail_store(e);
         }
@@ -1141,6 +1141,15 @@ int ops_pools_list(struct store *s, const struct run_pool *cfg, size_t ncfg, str
     *out = v;
     *n = nv;
     return 0;
+}
+
+json_t *ops_pool_json(const struct ops_pool *p)
+{
+    int busy = p->use.queued + p->use.running;
+    return json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:s}", "name", p->name, "slots", p->slots,
+                     "running", p->use.running, "queued", p->use.queued, "scheduled",
+                     p->use.scheduled, "open", p->slots > busy ? p->slots - busy : 0, "source",
+                     p->source);
 }
 
 void ops_pools_free(struct ops_pool *v, size_t n)

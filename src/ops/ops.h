@@ -32,6 +32,7 @@
 #include "base/compiler.h"
 #include "base/err.h"
 #include "dag/state.h"
+#include "store/store.h"
 
 struct store;
 
@@ -201,7 +202,7 @@ struct ops_pool {
     int slots;
     const char *source;    /* "default", "config" (the home's baram.yaml) or "store" (set) */
     int64_t updated_at_ms; /* when it was set in the store, or -1 */
-    int running;           /* task instances queued or running in it */
+    struct pool_usage use; /* its task instances waiting for a slot, queued, running */
 };
 struct run_pool;
 /* Every pool, sorted by name, sized as the scheduler sizes it: "default" with
@@ -212,6 +213,10 @@ struct run_pool;
 int ops_pools_list(struct store *s, const struct run_pool *cfg, size_t ncfg, struct ops_pool **out,
                    size_t *n, struct ops_err *e) WARN_UNUSED;
 void ops_pools_free(struct ops_pool *v, size_t n);
+/* A pool as `pools list --json` and GET /api/v1/pools show it: {"name","slots","running",
+ * "queued","scheduled","open","source"} (open: the slots neither queued nor running hold, 0 when
+ * a smaller size left more in flight). A new reference. */
+json_t *ops_pool_json(const struct ops_pool *p);
 
 void ops_names_free(char **v, size_t n);
 /* The error for a DAG id found neither in the folder's files nor loaded by the scheduler: a

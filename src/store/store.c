@@ -308,7 +308,29 @@ int store_get_ti(struct store *s, const char *run_id, const char *task_id, struc
 int store_list_runs(struct store *s, const char *dag_id, int64_t limit, int64_t offset,
                     struct run_rec **out, size_t *n, size_t *total, struct err *e)
 {
-    return s->be->list_runs(s->db, dag_id, limit, offset, out, n, total, e);
+    struct run_filter f = {.dag_id = dag_id};
+    return s->be->list_runs(s->db, &f, limit, offset, out, n, total, e);
+}
+
+int store_find_runs(struct store *s, const struct run_filter *f, int64_t limit, int64_t offset,
+                    struct run_rec **out, size_t *n, size_t *total, struct err *e)
+{
+    return s->be->list_runs(s->db, f, limit, offset, out, n, total, e);
+}
+
+const char *run_filter_states(const struct run_filter *f, char *buf, size_t n)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int st = 0; st < RUN_STATE_COUNT && f->states; st++) {
+        if (!(f->states & RUN_STATE_BIT(st)))
+            continue;
+        int w = snprintf(buf + k, n - k, "%s%s,", k ? "" : ",", run_state_name(st));
+        if (w < 0 || (size_t)w >= n - k)
+            break;
+        k += (size_t)w;
+    }
+    return buf;
 }
 
 int store_list_tis(struct store *s, const char *run_id, struct ti_rec **out, size_t *n,
@@ -394,9 +416,9 @@ int store_list_pools(struct store *s, struct pool_rec **out, size_t *n, struct e
     return s->be->list_pools(s->db, out, n, e);
 }
 
-int store_pool_usage(struct store *s, const char *pool, int *used, struct err *e)
+int store_pool_usage(struct store *s, const char *pool, struct pool_usage *u, struct err *e)
 {
-    return s->be->pool_usage(s->db, pool, used, e);
+    return s->be->pool_usage(s->db, pool, u, e);
 }
 
 int store_put_request(struct store *s, const char *run_id, const char *kind, struct err *e)

@@ -146,6 +146,23 @@ int store_get_ti(struct store *s, const char *run_id, const char *task_id, struc
  * (may be NULL). *out is a malloc'd array of *n records: free with store_free_runs. */
 int store_list_runs(struct store *s, const char *dag_id, int64_t limit, int64_t offset,
                     struct run_rec **out, size_t *n, size_t *total, struct err *e) WARN_UNUSED;
+/* Which runs store_find_runs returns (the UI's and API's runs across DAGs): each field narrows
+ * the list, its zero value does not. */
+struct run_filter {
+    const char *dag_id; /* NULL: every DAG */
+    unsigned states;    /* RUN_STATE_BIT(RUN_FAILED) | ...; 0: any state */
+    bool has_from, has_to;
+    int64_t from_ms; /* has_from: logical date >= from_ms */
+    int64_t to_ms;   /* has_to: logical date <= to_ms (both ends included) */
+};
+#define RUN_STATE_BIT(st) (1u << (unsigned)(st))
+/* store_list_runs with a filter: same order, paging and *total (the matching runs). */
+int store_find_runs(struct store *s, const struct run_filter *f, int64_t limit, int64_t offset,
+                    struct run_rec **out, size_t *n, size_t *total, struct err *e) WARN_UNUSED;
+/* The filter's states as the text both backends bind: ",failed,running," ("" for any). Into
+ * buf (n >= RUN_FILTER_STATES_MAX); buf. */
+#define RUN_FILTER_STATES_MAX 96
+const char *run_filter_states(const struct run_filter *f, char *buf, size_t n);
 /* A run's task instances, in the order their tasks first started (tasks that never started
  * last, in first-seen order), a task's instances together by map_index. */
 int store_list_tis(struct store *s, const char *run_id, struct ti_rec **out, size_t *n,
@@ -221,9 +238,13 @@ int store_set_pool(struct store *s, const char *name, int slots, struct err *e) 
 /* Every stored pool, by name. */
 int store_list_pools(struct store *s, struct pool_rec **out, size_t *n, struct err *e) WARN_UNUSED;
 void store_free_pools(struct pool_rec *v, size_t n);
-/* Task instances queued or running in the pool (a task instance without a pool counts in
- * "default"). */
-int store_pool_usage(struct store *s, const char *pool, int *used, struct err *e) WARN_UNUSED;
+/* The task instances of a pool (one without a pool counts in "default"), by state: waiting for
+ * a slot (scheduled), holding one (queued: not started yet; running). */
+struct pool_usage {
+    int scheduled, queued, running;
+};
+int store_pool_usage(struct store *s, const char *pool, struct pool_usage *u,
+                     struct err *e) WARN_UNUSED;
 
 /* A request the CLI leaves for the scheduler. */
 struct run_request {

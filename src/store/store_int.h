@@ -48,7 +48,7 @@ struct store_backend {
     int (*get_run)(void *db, const char *run_id, struct run_rec *out, struct err *e);
     int (*get_ti)(void *db, const char *run_id, const char *task_id, struct ti_rec *out,
                   struct err *e);
-    int (*list_runs)(void *db, const char *dag_id, int64_t limit, int64_t offset,
+    int (*list_runs)(void *db, const struct run_filter *f, int64_t limit, int64_t offset,
                      struct run_rec **out, size_t *n, size_t *total, struct err *e);
     int (*list_tis)(void *db, const char *run_id, struct ti_rec **out, size_t *n, struct err *e);
     int (*list_tries)(void *db, const char *run_id, const char *task_id, struct try_rec **out,
@@ -63,7 +63,7 @@ struct store_backend {
     int (*list_import_errors)(void *db, struct import_error_rec **out, size_t *n, struct err *e);
     int (*set_pool)(void *db, const char *name, int slots, struct err *e);
     int (*list_pools)(void *db, struct pool_rec **out, size_t *n, struct err *e);
-    int (*pool_usage)(void *db, const char *pool, int *used, struct err *e);
+    int (*pool_usage)(void *db, const char *pool, struct pool_usage *u, struct err *e);
     int (*put_request)(void *db, const char *run_id, const char *kind, struct err *e);
     int (*take_requests)(void *db, int64_t sched_id, struct run_request **out, size_t *n,
                          struct err *e);

@@ -51,6 +51,15 @@
     " ORDER BY logical_at DESC, queued_at DESC NULLS LAST, run_id" C_ORDER " DESC LIMIT $" lim     \
     " OFFSET $" off
 
+/* store_find_runs: $1 dag_id (NULL in the _ANY form), $2 the states as ",failed,running,"
+ * (run_filter_states; NULL: any), $3 from, $4 to (INT64_MIN, INT64_MAX: open). The range and
+ * the DAG are plain comparisons so that runs_logical or runs_dag_logical serve them. */
+#define RUNS_FILTER_REST                                                                           \
+    " AND ($2::text IS NULL OR position(',' || state || ',' in $2) > 0) AND logical_at >= "        \
+    "$3::bigint AND logical_at <= $4::bigint"
+#define RUNS_FILTER_ANY "$1::text IS NULL" RUNS_FILTER_REST
+#define RUNS_FILTER_DAG "dag_id = $1::text" RUNS_FILTER_REST
+
 #define PUT_RUN_SQL                                                                                \
     "INSERT INTO runs (" RUN_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
 
@@ -98,6 +107,12 @@
     X(ST_LIST_RUNS_DAG, "SELECT " RUN_COLS " FROM runs WHERE dag_id = $1" RUN_ORDER("2", "3"))     \
     X(ST_COUNT_RUNS, "SELECT COUNT(*) FROM runs")                                                  \
     X(ST_COUNT_RUNS_DAG, "SELECT COUNT(*) FROM runs WHERE dag_id = $1")                            \
+    X(ST_LIST_RUNS_FILTER,                                                                         \
+      "SELECT " RUN_COLS " FROM runs WHERE " RUNS_FILTER_ANY RUN_ORDER("5", "6"))                  \
+    X(ST_COUNT_RUNS_FILTER, "SELECT COUNT(*) FROM runs WHERE " RUNS_FILTER_ANY)                    \
+    X(ST_LIST_RUNS_FILTER_DAG,                                                                     \
+      "SELECT " RUN_COLS " FROM runs WHERE " RUNS_FILTER_DAG RUN_ORDER("5", "6"))                  \
+    X(ST_COUNT_RUNS_FILTER_DAG, "SELECT COUNT(*) FROM runs WHERE " RUNS_FILTER_DAG)                \
     X(ST_LIST_TIS, "SELECT " TI_READ_COLS " FROM task_instances WHERE run_id = $1 "                \
                    "WINDOW w AS (PARTITION BY task) ORDER BY MIN(started_at) OVER w IS NULL, "     \
                    "MIN(started_at) OVER w, seq, map_index, task_id" C_ORDER)                      \
@@ -122,8 +137,10 @@
     X(ST_SET_POOL, "INSERT INTO pools (name, slots, updated_at) VALUES ($1, $2, $3) "              \
                    "ON CONFLICT (name) DO UPDATE SET slots = $2, updated_at = $3")                 \
     X(ST_LIST_POOLS, "SELECT name, slots, updated_at FROM pools ORDER BY name" C_ORDER)            \
-    X(ST_POOL_USAGE, "SELECT COUNT(*) FROM task_instances WHERE state IN ('queued', 'running') "   \
-                     "AND (pool = $1::text OR (pool IS NULL AND $1::text = 'default'))")           \
+    X(ST_POOL_USAGE, "SELECT COUNT(*) FILTER (WHERE state = 'scheduled'), COUNT(*) FILTER "        \
+                     "(WHERE state = 'queued'), COUNT(*) FILTER (WHERE state = 'running') FROM "   \
+                     "task_instances WHERE state IN ('scheduled', 'queued', 'running') AND "       \
+                     "(pool = $1::text OR (pool IS NULL AND $1::text = 'default'))")               \
     X(ST_PUT_REQUEST, "INSERT INTO run_requests (run_id, kind, at) VALUES ($1, $2, $3) "           \
                       "ON CONFLICT (run_id, kind) DO UPDATE SET at = $3")                          \
     X(ST_LIST_REQUESTS, "SELECT run_id, kind, at FROM run_requests "                               \
@@ -967,20 +984,35 @@ static int pg_get_ti(void *db, const char *run_id, const char *task_id, struct t
     GET_ONE((struct pg_conn *)db, ST_GET_TI, &p, read_ti, out, "a task instance");
 }
 
-static int pg_list_runs(void *db, const char *dag_id, int64_t limit, int64_t offset,
+static int pg_list_runs(void *db, const struct run_filter *f, int64_t limit, int64_t offset,
                         struct run_rec **out, size_t *n, size_t *total, struct err *e)
 {
     struct pg_conn *c = db;
     *out = NULL;
     *n = 0;
+    const char *dag_id = f->dag_id;
+    /* a DAG's runs (its pages) keep the statements that use its index */
+    bool filtered = f->states || f->has_from || f->has_to;
+    enum pg_stmt list = filtered ? (dag_id ? ST_LIST_RUNS_FILTER_DAG : ST_LIST_RUNS_FILTER)
+                        : dag_id ? ST_LIST_RUNS_DAG
+                                 : ST_LIST_RUNS;
+    enum pg_stmt count = filtered ? (dag_id ? ST_COUNT_RUNS_FILTER_DAG : ST_COUNT_RUNS_FILTER)
+                         : dag_id ? ST_COUNT_RUNS_DAG
+                                  : ST_COUNT_RUNS;
+    char states[RUN_FILTER_STATES_MAX];
     struct params p = {0};
-    if (dag_id)
+    if (filtered) {
         p_text(&p, dag_id);
+        p_text(&p, f->states ? run_filter_states(f, states, sizeof states) : NULL);
+        p_int(&p, f->has_from ? f->from_ms : INT64_MIN);
+        p_int(&p, f->has_to ? f->to_ms : INT64_MAX);
+    } else if (dag_id) {
+        p_text(&p, dag_id);
+    }
     if (total) {
         int64_t v;
         bool null;
-        int r = scalar_int(c, dag_id ? ST_COUNT_RUNS_DAG : ST_COUNT_RUNS, &p, &v, &null,
-                           "count runs", e);
+        int r = scalar_int(c, count, &p, &v, &null, "count runs", e);
         if (r < 0)
             return r;
         *total = (size_t)v;
@@ -990,8 +1022,7 @@ static int pg_list_runs(void *db, const char *dag_id, int64_t limit, int64_t off
     else
         p_int(&p, limit);
     p_int(&p, offset < 0 ? 0 : offset);
-    LIST_ALL(c, dag_id ? ST_LIST_RUNS_DAG : ST_LIST_RUNS, &p, struct run_rec, read_run,
-             run_rec_release, out, n, "runs");
+    LIST_ALL(c, list, &p, struct run_rec, read_run, run_rec_release, out, n, "runs");
 }
 
 static int pg_list_tis(void *db, const char *run_id, struct ti_rec **out, size_t *n, struct err *e)
@@ -1130,17 +1161,22 @@ static int pg_list_pools(void *db, struct pool_rec **out, size_t *n, struct err 
              pool_rec_release, out, n, "pools");
 }
 
-static int pg_pool_usage(void *db, const char *pool, int *used, struct err *e)
+static int pg_pool_usage(void *db, const char *pool, struct pool_usage *u, struct err *e)
 {
-    *used = 0;
+    *u = (struct pool_usage){0};
     struct params p = {0};
     p_text(&p, pool ? pool : "default");
-    int64_t v;
-    bool null;
-    int r = scalar_int(db, ST_POOL_USAGE, &p, &v, &null, "read a pool's usage", e);
-    if (r == 0)
-        *used = (int)v;
-    return r;
+    int rc;
+    PGresult *res = run(db, ST_POOL_USAGE, &p, "read a pool's usage", &rc, e);
+    if (!res)
+        return rc;
+    if (PQntuples(res) > 0) {
+        u->scheduled = (int)col_int(res, 0, 0);
+        u->queued = (int)col_int(res, 0, 1);
+        u->running = (int)col_int(res, 0, 2);
+    }
+    PQclear(res);
+    return 0;
 }
 
 static int pg_put_request(void *db, const char *run_id, const char *kind, struct err *e)

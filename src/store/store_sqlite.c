@@ -42,6 +42,14 @@
 #include "store/migrate.h"
 
 #define RUN_ORDER " ORDER BY logical_at DESC, queued_at DESC, run_id DESC LIMIT ? OFFSET ?"
+/* store_find_runs: ?1 dag_id (NULL in the _ANY form), ?2 the states as ",failed,running,"
+ * (run_filter_states; NULL: any), ?3 from, ?4 to (INT64_MIN, INT64_MAX: open). The range and
+ * the DAG are plain comparisons so that runs_logical or runs_dag_logical serve them. */
+#define RUNS_FILTER_REST                                                                           \
+    " AND (?2 IS NULL OR instr(?2, ',' || state || ',') > 0) AND logical_at >= ?3 AND "            \
+    "logical_at <= ?4"
+#define RUNS_FILTER_ANY "?1 IS NULL" RUNS_FILTER_REST
+#define RUNS_FILTER_DAG "dag_id = ?1" RUNS_FILTER_REST
 /* A run whose scheduler is no longer active (a finished run of one that has gone, set queued
  * again by a clear) is anyone's to claim. */
 #define NOT_LIVE "sched_id NOT IN (SELECT id FROM workers WHERE state IN ('active', 'draining'))"
@@ -85,6 +93,10 @@
     X(ST_LIST_RUNS_DAG, "SELECT " RUN_COLS " FROM runs WHERE dag_id = ?" RUN_ORDER)                \
     X(ST_COUNT_RUNS, "SELECT COUNT(*) FROM runs")                                                  \
     X(ST_COUNT_RUNS_DAG, "SELECT COUNT(*) FROM runs WHERE dag_id = ?")                             \
+    X(ST_LIST_RUNS_FILTER, "SELECT " RUN_COLS " FROM runs WHERE " RUNS_FILTER_ANY RUN_ORDER)       \
+    X(ST_COUNT_RUNS_FILTER, "SELECT COUNT(*) FROM runs WHERE " RUNS_FILTER_ANY)                    \
+    X(ST_LIST_RUNS_FILTER_DAG, "SELECT " RUN_COLS " FROM runs WHERE " RUNS_FILTER_DAG RUN_ORDER)   \
+    X(ST_COUNT_RUNS_FILTER_DAG, "SELECT COUNT(*) FROM runs WHERE " RUNS_FILTER_DAG)                \
     X(ST_LIST_TIS, "SELECT " TI_READ_COLS " FROM task_instances WHERE run_id = ? "                 \
                    "WINDOW w AS (PARTITION BY task) ORDER BY MIN(started_at) OVER w IS NULL, "     \
                    "MIN(started_at) OVER w, seq, map_index, task_id")                              \
@@ -106,8 +118,9 @@
     X(ST_SET_POOL, "INSERT INTO pools (name, slots, updated_at) VALUES (?1, ?2, ?3) "              \
                    "ON CONFLICT (name) DO UPDATE SET slots = ?2, updated_at = ?3")                 \
     X(ST_LIST_POOLS, "SELECT name, slots, updated_at FROM pools ORDER BY name")                    \
-    X(ST_POOL_USAGE, "SELECT COUNT(*) FROM task_instances WHERE state IN ('queued', 'running') "   \
-                     "AND (pool = ?1 OR (pool IS NULL AND ?1 = 'default'))")                       \
+    X(ST_POOL_USAGE, "SELECT TOTAL(state = 'scheduled'), TOTAL(state = 'queued'), "                \
+                     "TOTAL(state = 'running') FROM task_instances WHERE state IN ('scheduled', "  \
+                     "'queued', 'running') AND (pool = ?1 OR (pool IS NULL AND ?1 = 'default'))")  \
     X(ST_PUT_REQUEST, "INSERT INTO run_requests (run_id, kind, at) VALUES (?1, ?2, ?3) "           \
                       "ON CONFLICT (run_id, kind) DO UPDATE SET at = ?3")                          \
     X(ST_LIST_REQUESTS, "SELECT run_id, kind, at FROM run_requests ORDER BY at, run_id, kind")     \
@@ -726,17 +739,38 @@ static int conn_get_ti(void *db, const char *run_id, const char *task_id, struct
         return 0;                                                                                  \
     } while (0)
 
-static int conn_list_runs(void *db, const char *dag_id, int64_t limit, int64_t offset,
+/* Binds f as RUNS_FILTER's ?1 to ?4; states is the caller's buffer for the states' text. */
+static void bind_run_filter(sqlite3_stmt *st, const struct run_filter *f,
+                            char states[RUN_FILTER_STATES_MAX])
+{
+    bind_text(st, 1, f->dag_id);
+    bind_text(st, 2, f->states ? run_filter_states(f, states, RUN_FILTER_STATES_MAX) : NULL);
+    sqlite3_bind_int64(st, 3, f->has_from ? f->from_ms : INT64_MIN);
+    sqlite3_bind_int64(st, 4, f->has_to ? f->to_ms : INT64_MAX);
+}
+
+static int conn_list_runs(void *db, const struct run_filter *f, int64_t limit, int64_t offset,
                           struct run_rec **out, size_t *n, size_t *total, struct err *e)
 {
     struct sqlite_conn *c = db;
     *out = NULL;
     *n = 0;
+    const char *dag_id = f->dag_id;
+    /* a DAG's runs (its pages) keep the statements that use its index */
+    bool filtered = f->states || f->has_from || f->has_to;
+    char states[RUN_FILTER_STATES_MAX];
     if (total) {
-        sqlite3_stmt *ct = stmt_get(c, dag_id ? ST_COUNT_RUNS_DAG : ST_COUNT_RUNS, e);
+        sqlite3_stmt *ct =
+            stmt_get(c,
+                     filtered ? (dag_id ? ST_COUNT_RUNS_FILTER_DAG : ST_COUNT_RUNS_FILTER)
+                     : dag_id ? ST_COUNT_RUNS_DAG
+                              : ST_COUNT_RUNS,
+                     e);
         if (!ct)
             return ERR_DB;
-        if (dag_id)
+        if (filtered)
+            bind_run_filter(ct, f, states);
+        else if (dag_id)
             bind_text(ct, 1, dag_id);
         int rc = sqlite3_step(ct);
         *total = rc == SQLITE_ROW ? (size_t)sqlite3_column_int64(ct, 0) : 0;
@@ -746,12 +780,20 @@ static int conn_list_runs(void *db, const char *dag_id, int64_t limit, int64_t o
         if (r < 0)
             return r;
     }
-    sqlite3_stmt *st = stmt_get(c, dag_id ? ST_LIST_RUNS_DAG : ST_LIST_RUNS, e);
+    sqlite3_stmt *st = stmt_get(c,
+                                filtered ? (dag_id ? ST_LIST_RUNS_FILTER_DAG : ST_LIST_RUNS_FILTER)
+                                : dag_id ? ST_LIST_RUNS_DAG
+                                         : ST_LIST_RUNS,
+                                e);
     if (!st)
         return ERR_DB;
     int i = 1;
-    if (dag_id)
+    if (filtered) {
+        bind_run_filter(st, f, states);
+        i = 5;
+    } else if (dag_id) {
         bind_text(st, i++, dag_id);
+    }
     sqlite3_bind_int64(st, i++, limit < 0 ? -1 : limit);
     sqlite3_bind_int64(st, i, offset < 0 ? 0 : offset);
     LIST_ALL(c, st, struct run_rec, read_run, run_rec_release, out, n, "runs");
@@ -1018,19 +1060,23 @@ static int scalar_int(struct sqlite_conn *c, sqlite3_stmt *st, int64_t *v, bool 
     return r;
 }
 
-static int conn_pool_usage(void *db, const char *pool, int *used, struct err *e)
+static int conn_pool_usage(void *db, const char *pool, struct pool_usage *u, struct err *e)
 {
     struct sqlite_conn *c = db;
-    *used = 0;
+    *u = (struct pool_usage){0};
     sqlite3_stmt *st = stmt_get(c, ST_POOL_USAGE, e);
     if (!st)
         return ERR_DB;
     bind_text(st, 1, pool ? pool : "default");
-    int64_t v;
-    bool null;
-    int r = scalar_int(c, st, &v, &null, "a pool's usage", e);
-    if (r == 0)
-        *used = (int)v;
+    int r = 0;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        u->scheduled = sqlite3_column_int(st, 0);
+        u->queued = sqlite3_column_int(st, 1);
+        u->running = sqlite3_column_int(st, 2);
+    } else {
+        r = conn_fail(c, e, "cannot read a pool's usage from database '%s'", c->path);
+    }
+    stmt_done(st);
     return r;
 }
 

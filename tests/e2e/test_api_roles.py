@@ -42,6 +42,7 @@ EXPECTED = {
     ("POST", "/api/v1/dags/{dag}/runs/{run}/tasks/{task}/clear"): OPERATOR,  # clears
     ("GET", "/api/v1/dags/{dag}/runs/{run}/tasks/{task}/logs"): VIEWER,
     ("GET", "/api/v1/events"): VIEWER,
+    ("GET", "/api/v1/runs"): VIEWER,
     ("GET", "/api/v1/pools"): VIEWER,
     ("PUT", "/api/v1/pools/{name}"): ADMIN,  # manages pools
     ("GET", "/api/v1/workers"): VIEWER,

@@ -434,7 +434,8 @@ def test_pool_set(api):
     r = api.req("PUT", "/api/v1/pools/gpu.a-1", role="admin", body={"slots": 0})
     assert r.status == 200 and r.json["slots"] == 0, r
     pools = json.loads(api.cli("pools", "list", "--json").out)["pools"]
-    assert {"name": "gpu.a-1", "slots": 0, "running": 0, "source": "store"} in pools, pools
+    assert {"name": "gpu.a-1", "slots": 0, "running": 0, "queued": 0, "scheduled": 0, "open": 0,
+            "source": "store"} in pools, pools
     r = api.req("PUT", "/api/v1/pools/big", role="admin", body={"slots": 100000})
     assert r.status == 200, r
 
@@ -600,11 +601,12 @@ def test_pools_are_listed_as_the_cli_lists_them(tmp_path):
         assert cli.rc == 0, cli
         cli_pools = json.loads(cli.out)["pools"]
         assert api_pools["total_entries"] == 3
-        assert [{k: p[k] for k in ("name", "slots", "running", "source")}
+        assert [{k: v for k, v in p.items() if k != "updated_at"}
                 for p in api_pools["pools"]] == cli_pools, (api_pools, cli_pools)
+        idle = {"running": 0, "queued": 0, "scheduled": 0}
         assert cli_pools == [
-            {"name": "default", "slots": 128, "running": 0, "source": "default"},
-            {"name": "etl", "slots": 3, "running": 0, "source": "store"},
-            {"name": "warehouse", "slots": 2, "running": 0, "source": "config"}]
+            {"name": "default", "slots": 128, **idle, "open": 128, "source": "default"},
+            {"name": "etl", "slots": 3, **idle, "open": 3, "source": "store"},
+            {"name": "warehouse", "slots": 2, **idle, "open": 2, "source": "config"}]
     finally:
         assert srv.stop() == 0, srv.log()

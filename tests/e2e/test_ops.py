@@ -653,8 +653,8 @@ def test_pools_default_config_store(ops):
     r = ops("pools", "list", "--json")
     assert r.rc == 0, r
     pools = {p["name"]: p for p in r.json["pools"]}
-    assert pools["default"] == {"name": "default", "slots": 128, "running": 0,
-                                "source": "default"}
+    assert pools["default"] == {"name": "default", "slots": 128, "running": 0, "queued": 0,
+                                "scheduled": 0, "open": 128, "source": "default"}
     assert pools["gpu"]["slots"] == 2 and pools["gpu"]["source"] == "config"
     r = ops("pools", "set", "gpu", "5")
     assert r.rc == 0 and "gpu" in r.out, r
@@ -663,7 +663,8 @@ def test_pools_default_config_store(ops):
     r = ops("pools", "set", "new.pool-1_x", "100000")
     assert r.rc == 0, r
     pools = {p["name"]: p for p in ops("pools", "list", "--json").json["pools"]}
-    assert pools["gpu"] == {"name": "gpu", "slots": 5, "running": 0, "source": "store"}
+    assert pools["gpu"] == {"name": "gpu", "slots": 5, "running": 0, "queued": 0,
+                            "scheduled": 0, "open": 5, "source": "store"}
     assert pools["default"]["slots"] == 0 and pools["default"]["source"] == "store"
     assert pools["api"]["source"] == "config"
     assert pools["new.pool-1_x"]["slots"] == 100000
@@ -676,13 +677,16 @@ def test_pools_default_config_store(ops):
 def test_pools_running(ops):
     run_id = trigger(ops)["run_id"]
     for i, (pool, state) in enumerate([("gpu", "running"), ("gpu", "queued"),
-                                       ("gpu", "success"), ("default", "running")]):
+                                       ("gpu", "success"), ("gpu", "scheduled"),
+                                       ("default", "running")]):
         query(ops, "INSERT INTO task_instances (run_id, task_id, task, map_index, state, "
               "try_number, max_tries, exit_code, priority, pool, seq) VALUES "
               "(?, ?, ?, -1, ?, 1, 1, -1, 1, ?, ?)", run_id, "t%d" % i, "t%d" % i, state, pool, i)
     assert ops("pools", "set", "gpu", "3").rc == 0
     pools = {p["name"]: p for p in ops("pools", "list", "--json").json["pools"]}
-    assert pools["gpu"]["running"] == 2 and pools["default"]["running"] == 1, pools
+    gpu = pools["gpu"]
+    assert (gpu["running"], gpu["queued"], gpu["scheduled"], gpu["open"]) == (1, 1, 1, 1), gpu
+    assert pools["default"]["running"] == 1 and pools["default"]["queued"] == 0, pools
 
 
 @pytest.mark.parametrize("args", [

@@ -376,13 +376,17 @@ static void pools_and_usage(void **state)
     put_ti(s, "r", "d", "d", TI_SUCCESS, "gpu");
     put_ti(s, "r", "e", "e", TI_RUNNING, NULL);
     put_ti(s, "r", "f", "f", TI_QUEUED, "default");
-    int used = -1;
-    assert_int_equal(store_pool_usage(s, "gpu", &used, NULL), 0);
-    assert_int_equal(used, 2);
-    assert_int_equal(store_pool_usage(s, "default", &used, NULL), 0);
-    assert_int_equal(used, 2);
-    assert_int_equal(store_pool_usage(s, "nope", &used, NULL), 0);
-    assert_int_equal(used, 0);
+    struct pool_usage u = {-1, -1, -1};
+    assert_int_equal(store_pool_usage(s, "gpu", &u, NULL), 0);
+    assert_int_equal(u.running, 1);
+    assert_int_equal(u.queued, 1);
+    assert_int_equal(u.scheduled, 1);
+    assert_int_equal(store_pool_usage(s, "default", &u, NULL), 0);
+    assert_int_equal(u.running, 1);
+    assert_int_equal(u.queued, 1);
+    assert_int_equal(u.scheduled, 0);
+    assert_int_equal(store_pool_usage(s, "nope", &u, NULL), 0);
+    assert_int_equal(u.running + u.queued + u.scheduled, 0);
     store_close(s);
 }
 

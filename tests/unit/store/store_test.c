@@ -527,6 +527,70 @@ static void list_runs_orders_filters_and_pages(void **state)
     store_close(s);
 }
 
+/* Asserts the ids of v[0..n) are want (NULL-terminated), in order, and frees v. */
+static void assert_run_ids(struct run_rec *v, size_t n, const char *const *want)
+{
+    size_t k = 0;
+    for (; want[k]; k++) {
+        assert_true(k < n);
+        assert_string_equal(v[k].run_id, want[k]);
+    }
+    assert_int_equal(n, k);
+    store_free_runs(v, n);
+}
+
+static void find_runs_filters_state_dag_and_dates(void **state)
+{
+    struct store *s = open_ok("fr.db");
+    assert_int_equal(store_begin(s, NULL), 0);
+    static const enum run_state states[] = {RUN_SUCCESS, RUN_FAILED,    RUN_RUNNING,
+                                            RUN_QUEUED,  RUN_CANCELLED, RUN_FAILED};
+    char ids[6][16];
+    for (int i = 0; i < 6; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "run%d", i);
+        struct run_rec r = full_run(ids[i], i % 2 ? "odd" : "even", 1000 * i);
+        r.state = states[i];
+        assert_int_equal(store_put_run(s, &r, NULL), 0);
+    }
+    assert_int_equal(store_commit(s, NULL), 0);
+
+    struct run_rec *v = NULL;
+    size_t n = 0, total = 0;
+    struct run_filter f = {.states = RUN_STATE_BIT(RUN_FAILED)};
+    assert_int_equal(store_find_runs(s, &f, -1, 0, &v, &n, &total, NULL), 0);
+    assert_int_equal(total, 2);
+    assert_run_ids(v, n, (const char *const[]){"run5", "run1", NULL});
+
+    f.states |= RUN_STATE_BIT(RUN_SUCCESS) | RUN_STATE_BIT(RUN_QUEUED);
+    f.dag_id = "even";
+    assert_int_equal(store_find_runs(s, &f, -1, 0, &v, &n, &total, NULL), 0);
+    assert_int_equal(total, 1);
+    assert_run_ids(v, n, (const char *const[]){"run0", NULL});
+
+    /* both ends included */
+    f = (struct run_filter){.has_from = true, .from_ms = 1000, .has_to = true, .to_ms = 3000};
+    assert_int_equal(store_find_runs(s, &f, -1, 0, &v, &n, &total, NULL), 0);
+    assert_int_equal(total, 3);
+    assert_run_ids(v, n, (const char *const[]){"run3", "run2", "run1", NULL});
+
+    /* paging keeps the total of every match */
+    f = (struct run_filter){.has_from = true, .from_ms = 2000};
+    assert_int_equal(store_find_runs(s, &f, 2, 1, &v, &n, &total, NULL), 0);
+    assert_int_equal(total, 4);
+    assert_run_ids(v, n, (const char *const[]){"run4", "run3", NULL});
+
+    /* no filter is every run; a filter that matches nothing, none */
+    f = (struct run_filter){0};
+    assert_int_equal(store_find_runs(s, &f, 1, 0, &v, &n, &total, NULL), 0);
+    assert_int_equal(total, 6);
+    assert_run_ids(v, n, (const char *const[]){"run5", NULL});
+    f = (struct run_filter){.has_to = true, .to_ms = -1, .dag_id = "odd"};
+    assert_int_equal(store_find_runs(s, &f, 10, 0, &v, &n, &total, NULL), 0);
+    assert_int_equal(total, 0);
+    assert_run_ids(v, n, (const char *const[]){NULL});
+    store_close(s);
+}
+
 static void list_tis_in_first_seen_then_map_index_order(void **state)
 {
     struct store *s = open_ok("lt.db");
@@ -1043,6 +1107,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(try_round_trip_and_order, setup, teardown),
         cmocka_unit_test_setup_teardown(upsert_replaces_whole_row, setup, teardown),
         cmocka_unit_test_setup_teardown(list_runs_orders_filters_and_pages, setup, teardown),
+        cmocka_unit_test_setup_teardown(find_runs_filters_state_dag_and_dates, setup, teardown),
         cmocka_unit_test_setup_teardown(list_tis_in_start_order, setup, teardown),
         cmocka_unit_test_setup_teardown(list_tis_in_first_seen_then_map_index_order, setup,
                                         teardown),
