@@ -152,6 +152,8 @@ struct djob {
     struct wq_kill *inflight; /* resuming on PostgreSQL: its tries a worker has (wq_adopt) */
     size_t ninflight;
     struct dag *stored_dag;
+    bool want_past;       /* its DAG (as loaded now) has depends_on_past: read past */
+    struct run_past past; /* the previous run, for depends_on_past */
     /* load of a queued run on a shared store: started only under max_active_runs in the
      * database (queue_start_runs) by scheduler sched_id; admitted false when there was no room */
     int64_t sched_id;
@@ -273,6 +275,7 @@ static void djob_free(struct djob *j)
     run_rec_release(&j->rec);
     store_free_tis(j->tis, j->ntis);
     free(j->lost_sched);
+    run_past_release(&j->past);
     wq_free_kills(j->inflight, j->ninflight);
     dag_free(j->stored_dag);
     free(j->dag_id);
@@ -438,6 +441,10 @@ static void djob_load(struct djob *j, struct store *s, struct err *se)
             free(src);
         }
     }
+    if ((j->want_past || (j->stored_dag && j->stored_dag->uses_past)) &&
+        (j->rc = run_past_read(s, j->rec.dag_id, j->rec.run_id, j->rec.logical_at_ms, &j->past,
+                               se)) < 0)
+        djob_fail(j, "reading the previous run (depends_on_past)", se);
 }
 
 static bool djob_owns(const struct djob *j, const char *run_id)
@@ -813,6 +820,9 @@ static void daemon_start_loaded(struct daemon *d, struct djob *j)
         .tis = j->tis,
         .ntis = j->ntis,
         .lost_sched = j->lost_sched,
+        .past_run_id = j->past.run_id,
+        .past_tis = j->past.tis,
+        .npast_tis = j->past.ntis,
     };
     struct run_inflight *inflight = xcalloc(j->ninflight ? j->ninflight : 1, sizeof *inflight);
     for (size_t i = 0; i < j->ninflight; i++)
@@ -859,6 +869,7 @@ static struct djob *daemon_load_job(struct daemon *d, const struct run_rec *rec)
     if (dd && dd->dag) {
         j->cur_hash = xstrdup(dd->dag->hash);
         j->max_active = dd->dag->max_active_runs;
+        j->want_past = dd->dag->uses_past;
         j->sched_id = engine_sched_id(d->e);
     }
     return j;
