@@ -1,0 +1,182 @@
+"""run_timeout, max_active_tasks, task max_active and depends_on_past (SPEC section 13)
+against one `baram standalone` for the module (SQLite or PostgreSQL, as the harness says):
+runs are triggered with the CLI and read back with `runs show --json`, the intervals of
+the tries compared from their stored start and end times."""
+
+import os
+import time
+from datetime import datetime
+
+import pytest
+
+from api_util import make_home
+from daemon_util import Daemons, poll, run_show, trigger, wait_run
+
+DAGS = {
+    "tmo.yaml": """
+        dag: tmo
+        run_timeout: 2s
+        tasks:
+          s: {run: 'echo $$ > tmo.pid; exec sleep 30'}
+          after: {run: 'touch after.ran', needs: [s]}
+        """,
+    "tmo2.yaml": """
+        dag: tmo2
+        run_timeout: 4s
+        tasks:
+          s: {run: 'echo $$ >> tmo2.pids; touch tmo2.started; exec sleep 30'}
+        """,
+    "gate.yaml": """
+        dag: gate
+        max_active_tasks: 2
+        tasks:
+          a: {run: 'sleep 0.5'}
+          b: {run: 'sleep 0.5'}
+          c: {run: 'sleep 0.5'}
+        """,
+    "one.yaml": """
+        dag: one
+        tasks:
+          t: {run: 'sleep 0.4', max_active: 1}
+          free: {run: 'true'}
+        """,
+    "past.yaml": """
+        dag: past
+        depends_on_past: true
+        params: {fail: "0"}
+        tasks:
+          t: {run: 'sleep 0.8; exit {{ params.fail }}'}
+          own: {run: 'true', depends_on_past: false}
+        """,
+}
+
+
+def ts(s):
+    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
+
+
+def intervals(b, run_ids):
+    out = []
+    for rid in run_ids:
+        for name, t in run_show(b, rid)["tasks"].items():
+            if t.get("started_at") and t.get("ended_at"):
+                out.append((ts(t["started_at"]), ts(t["ended_at"]), rid, name))
+    return out
+
+
+def max_overlap(iv):
+    ev = sorted([(s, 1) for s, _, _, _ in iv] + [(e, -1) for _, e, _, _ in iv],
+                key=lambda x: (x[0], x[1]))  # an end before a start at the same instant
+    cur = best = 0
+    for _, d in ev:
+        cur += d
+        best = max(best, cur)
+    return best
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("conc")
+    b = make_home(root)
+    b.env["BARAM_DAGS"] = str(b.dags)
+    for name, text in DAGS.items():
+        b.write(name, text)
+    ds = Daemons(root)
+    d = ds(b, "--grace", "200ms")
+    try:
+        yield b, d
+    finally:
+        ds.cleanup()
+
+
+def test_run_timeout_kills_the_try_and_fails_the_run(env):
+    b, d = env
+    rid = trigger(b, "tmo")
+    o = wait_run(b, rid, timeout=15, daemon=d)
+    assert o["state"] == "failed", o
+    took = ts(o["ended_at"]) - ts(o["started_at"])
+    assert 2.0 <= took < 3.0, (took, o)
+    assert o["tasks"]["s"]["state"] == "failed", o
+    assert o["tasks"]["s"]["message"] == "run timed out", o
+    assert o["tasks"]["after"]["state"] == "none", o
+    assert not (b.dags / "after.ran").exists()
+    pid = int((b.dags / "tmo.pid").read_text())
+    assert poll(lambda: not alive(pid), 5), "the try's process outlived the run's timeout"
+    assert len(d.lines("run timed out")) >= 1, d.log()
+
+
+def test_max_active_tasks_across_runs(env):
+    b, d = env
+    runs = [trigger(b, "gate"), trigger(b, "gate")]
+    for rid in runs:
+        assert wait_run(b, rid, timeout=20, daemon=d)["state"] == "success"
+    iv = intervals(b, runs)
+    assert len(iv) == 6, iv
+    assert max_overlap(iv) == 2, sorted(iv)
+
+
+def test_task_max_active_across_runs(env):
+    b, d = env
+    runs = [trigger(b, "one") for _ in range(3)]
+    for rid in runs:
+        assert wait_run(b, rid, timeout=20, daemon=d)["state"] == "success"
+    iv = [x for x in intervals(b, runs) if x[3] == "t"]
+    assert len(iv) == 3, iv
+    assert max_overlap(iv) == 1, sorted(iv)
+
+
+def test_depends_on_past_waits_for_the_previous_run(env):
+    b, d = env
+    first = trigger(b, "past")
+    second = trigger(b, "past")
+    o1 = wait_run(b, first, timeout=15, daemon=d)
+    o2 = wait_run(b, second, timeout=15, daemon=d)
+    assert o1["state"] == o2["state"] == "success", (o1, o2)
+    # the second run's t starts only once the first run's t has ended
+    assert ts(o2["tasks"]["t"]["started_at"]) >= ts(o1["tasks"]["t"]["ended_at"]), (o1, o2)
+    # a task without the flag did not wait
+    assert ts(o2["tasks"]["own"]["started_at"]) < ts(o1["tasks"]["t"]["ended_at"]), (o1, o2)
+
+
+def test_depends_on_past_holds_after_a_failure(env):
+    b, d = env
+    bad = trigger(b, "past", "--conf", '{"fail": 1}')
+    held = trigger(b, "past")
+    assert wait_run(b, bad, timeout=15, daemon=d)["state"] == "failed"
+    o = wait_run(b, held, states=("running",), timeout=5, daemon=d)
+    # it stays waiting, with the reason, well after the previous run failed
+    time.sleep(0.5)
+    o = run_show(b, held)
+    assert o["state"] == "running", o
+    t = o["tasks"]["t"]
+    assert t["state"] == "scheduled" and t["tries"] == 0, o
+    assert t["message"] == "waiting for t in run %s (depends_on_past)" % bad, o
+    assert o["tasks"]["own"]["state"] == "success", o
+    r = b("runs", "cancel", held)
+    assert r.rc == 0, r
+    o = wait_run(b, held, timeout=10, daemon=d)
+    assert o["state"] == "cancelled" and o["tasks"]["t"]["state"] == "none", o
+
+
+def test_run_timeout_survives_a_restart(env):
+    # last: restarts the module's daemon
+    b, d = env
+    rid = trigger(b, "tmo2")
+    assert poll(lambda: (b.dags / "tmo2.started").exists(), 10), d.log()
+    assert d.stop() == 0, d.log()
+    d.start()
+    o = wait_run(b, rid, timeout=15, daemon=d)
+    assert o["state"] == "failed", o
+    took = ts(o["ended_at"]) - ts(o["started_at"])
+    assert 4.0 <= took < 5.0, (took, o)
+    assert o["tasks"]["s"]["message"] == "run timed out", o
+    pids = [int(x) for x in (b.dags / "tmo2.pids").read_text().split()]
+    assert poll(lambda: not any(alive(p) for p in pids), 5), pids
