@@ -480,6 +480,8 @@ void engine__push(struct engine *e, struct run *r, uint32_t ii)
     if (r->tasks[in->task].gated && !in->gate_held && !engine__gate_take(e, r, ii))
         return; /* a gate of max_active_tasks / max_active is full: it waits for it */
     const char *name = e->sched.pools.v[pool].name;
+    if (e->admit && r->tasks[in->task].gated && !admit_limits(e->admit, name))
+        name = engine__gate_pool(e, r, in->task); /* the limit holds across schedulers */
     if (e->admit && admit_limits(e->admit, name)) {
         admit_want(e->admit, r, ii, r->run_id, run__inst_id(r, in), in->try_number + 1, name,
                    t->priority);

@@ -485,6 +485,10 @@ void engine__gates_init(struct engine *e, struct run *r, uint32_t t);
 /* Instance ii may go on to a slot: it takes its task's gates (true), or waits for them
  * (false: it is pushed when they free up). */
 bool engine__gate_take(struct engine *e, struct run *r, uint32_t ii);
+/* On PostgreSQL (engine.admit), the pool a gated task's tries are admitted through when its
+ * own pool is not limited: its gate's ("task:<dag>.<task>", else "dag:<id>"), set in the
+ * admission with the gate's limit, so the database counts it across schedulers (borrowed). */
+const char *engine__gate_pool(struct engine *e, struct run *r, uint32_t t);
 /* Instance ii gives its gates back (its try ended, or it no longer waits for a slot); the
  * next instances waiting for them go on. */
 void engine__gate_release(struct engine *e, struct run *r, uint32_t ii);

@@ -24,6 +24,7 @@
 #include "base/log.h"
 #include "base/when.h"
 #include "base/xalloc.h"
+#include "sched/admit.h"
 #include "sched/run_int.h"
 #include "store/store.h"
 
@@ -190,6 +191,15 @@ bool engine__gate_take(struct engine *e, struct run *r, uint32_t ii)
         gt->used++;
     in->gate_held = true;
     return true;
+}
+
+const char *engine__gate_pool(struct engine *e, struct run *r, uint32_t t)
+{
+    const struct run_task *rt = &r->tasks[t];
+    uint32_t gi = rt->gate_task != GATE_NONE ? rt->gate_task : rt->gate_dag;
+    struct engine_gate *g = &e->gates.v[gi];
+    admit_set_pool(e->admit, g->name, g->limit); /* the DAG as this run has it */
+    return g->name;
 }
 
 /* Lets the instances waiting for gate gi go on while it has room. */

@@ -4,13 +4,15 @@ runs are triggered with the CLI and read back with `runs show --json`, the inter
 the tries compared from their stored start and end times."""
 
 import os
+import signal
 import time
 from datetime import datetime
 
 import pytest
 
 from api_util import make_home
-from daemon_util import Daemons, poll, run_show, trigger, wait_run
+from daemon_util import Daemons, daemons, poll, run_show, trigger, wait_run  # noqa: F401
+from test_ha import ha  # noqa: F401 (a fixture: schedulers on one PostgreSQL database)
 
 DAGS = {
     "tmo.yaml": """
@@ -180,3 +182,49 @@ def test_run_timeout_survives_a_restart(env):
     assert o["tasks"]["s"]["message"] == "run timed out", o
     pids = [int(x) for x in (b.dags / "tmo2.pids").read_text().split()]
     assert poll(lambda: not any(alive(p) for p in pids), 5), pids
+
+
+GATE_PG = """
+dag: gate2
+max_active_tasks: 2
+max_active_runs: 16
+tasks:
+  a: {run: 'echo "$BARAM_RUN_ID a $(date +%s.%N)" >> LOG; sleep 0.4; echo "$BARAM_RUN_ID a $(date +%s.%N)" >> LOG'}
+  b: {run: 'echo "$BARAM_RUN_ID b $(date +%s.%N)" >> LOG; sleep 0.4; echo "$BARAM_RUN_ID b $(date +%s.%N)" >> LOG'}
+  c: {run: 'echo "$BARAM_RUN_ID c $(date +%s.%N)" >> LOG; sleep 0.4; echo "$BARAM_RUN_ID c $(date +%s.%N)" >> LOG'}
+"""
+
+
+@pytest.mark.pg_only
+def test_max_active_tasks_holds_across_schedulers(ha):
+    # Two runs on scheduler 0; scheduler 1 takes two more while scheduler 0 is stopped (for
+    # less than dead_after): its tries go on on the worker and hold the DAG's two slots in
+    # the database, so scheduler 1's tries wait for them.
+    ha.write_dag("gate2.yaml", GATE_PG)
+    ha.dead_after = 10.0  # scheduler 0 stopped is not declared dead, however loaded the box
+    ha.home(0).env["BARAM_SCHEDULER_DEAD_AFTER"] = "10s"
+    s0 = ha.start(0)
+    first = ha.trigger("gate2", 2)
+    assert poll(lambda: all(ha.owner(i) == ha.sched_id(s0) for i in first), 10), ha.runs()
+    s1 = ha.start(1)
+    os.kill(s0.pid, signal.SIGSTOP)
+    try:
+        second = ha.trigger("gate2", 2)
+        ok = poll(lambda: all(ha.owner(i) == ha.sched_id(s1) for i in second), 2)
+        time.sleep(0.3)
+    finally:
+        os.kill(s0.pid, signal.SIGCONT)
+    assert ok, (ha.runs(), s1.log())
+    ids = first + second
+    assert poll(lambda: ha.all_done(ids), 40), (ha.runs(), s0.log(), s1.log())
+    assert all(ha.runs()[i] == "success" for i in ids), ha.runs()
+    stamps = {}
+    for ln in ha.log.read_text().splitlines():
+        run, task, t = ln.split()
+        stamps.setdefault((run, task), []).append(float(t))
+    iv = [(min(v), max(v), k[0], k[1]) for k, v in stamps.items()]
+    assert len(iv) == 12 and all(len(v) == 2 for v in stamps.values()), stamps
+    assert max_overlap(iv) <= 2, sorted(iv)
+    for d in ha.scheds:
+        assert d.stop() == 0
+    ha.no_deadlock()
