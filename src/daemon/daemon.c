@@ -821,6 +821,7 @@ static void daemon_start_loaded(struct daemon *d, struct djob *j)
         .ntis = j->ntis,
         .lost_sched = j->lost_sched,
         .past_run_id = j->past.run_id,
+        .past_ended = j->past.ended,
         .past_tis = j->past.tis,
         .npast_tis = j->past.ntis,
     };

@@ -118,6 +118,7 @@ struct run_spec {
     /* depends_on_past (a DAG with uses_past): the previous run of the DAG by logical date
      * (NULL: none, the first run) and its task instances as read (run_past_read; copied). */
     const char *past_run_id;
+    bool past_ended; /* it had ended when read: its instances are final */
     const struct ti_rec *past_tis;
     size_t npast_tis;
 };

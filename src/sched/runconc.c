@@ -304,12 +304,20 @@ static bool past_met_live(const struct run *p, const char *name)
     return true;
 }
 
-static bool past_met_stored(const struct ti_rec *tis, size_t n, const char *name)
+/* The same from the stored instances of a run that is not live here: an ended run without
+ * the task (its version had none) is met; one that has not ended yet (not started, or run by
+ * another scheduler) waits. */
+static bool past_met_stored(const struct ti_rec *tis, size_t n, bool ended, const char *name)
 {
-    for (size_t i = 0; i < n; i++)
-        if (tis[i].task && strcmp(tis[i].task, name) == 0 && !past_ok(tis[i].state))
+    bool seen = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!tis[i].task || strcmp(tis[i].task, name) != 0)
+            continue;
+        if (!past_ok(tis[i].state))
             return false;
-    return true;
+        seen = true;
+    }
+    return seen || ended;
 }
 
 static void past_count(struct run *r, bool waiting)
@@ -331,8 +339,8 @@ void run__past_init(struct run *r, const struct run_spec *sp)
         const struct dag_task *dt = &r->dag->tasks[t];
         if (!dt->depends_on_past)
             continue;
-        bool met =
-            p ? past_met_live(p, dt->name) : past_met_stored(sp->past_tis, sp->npast_tis, dt->name);
+        bool met = p ? past_met_live(p, dt->name)
+                     : past_met_stored(sp->past_tis, sp->npast_tis, sp->past_ended, dt->name);
         r->tasks[t].past_wait = !met;
         waiting |= !met;
     }
