@@ -154,6 +154,10 @@ struct djob {
     struct dag *stored_dag;
     bool want_past;       /* its DAG (as loaded now) has depends_on_past: read past */
     struct run_past past; /* the previous run, for depends_on_past */
+    /* sync: the previous runs that runs here wait on (depends_on_past), read again */
+    char **past_ids;
+    struct run_past *pasts;
+    size_t npasts;
     /* load of a queued run on a shared store: started only under max_active_runs in the
      * database (queue_start_runs) by scheduler sched_id; admitted false when there was no room */
     int64_t sched_id;
@@ -276,6 +280,13 @@ static void djob_free(struct djob *j)
     store_free_tis(j->tis, j->ntis);
     free(j->lost_sched);
     run_past_release(&j->past);
+    for (size_t i = 0; i < j->npasts; i++) {
+        if (j->pasts)
+            run_past_release(&j->pasts[i]);
+        free(j->past_ids[i]);
+    }
+    free(j->pasts);
+    free(j->past_ids);
     wq_free_kills(j->inflight, j->ninflight);
     dag_free(j->stored_dag);
     free(j->dag_id);
@@ -476,6 +487,26 @@ static void djob_requests_elsewhere(struct djob *j, struct store *s)
     }
 }
 
+/* A sync reads again the previous runs that runs here wait on (depends_on_past) but that do
+ * not run here: another scheduler's, or not started yet. One that cannot be read is left for
+ * the next sync. */
+static void djob_read_pasts(struct djob *j, struct store *s)
+{
+    j->pasts = xcalloc(j->npasts ? j->npasts : 1, sizeof *j->pasts);
+    for (size_t i = 0; i < j->npasts; i++) {
+        struct run_past *p = &j->pasts[i];
+        struct run_rec rec;
+        if (store_get_run(s, j->past_ids[i], &rec, NULL) < 0)
+            continue;
+        bool ended = rec.state != RUN_QUEUED && rec.state != RUN_RUNNING;
+        run_rec_release(&rec);
+        if (store_list_tis(s, j->past_ids[i], &p->tis, &p->ntis, NULL) < 0)
+            continue;
+        p->ended = ended;
+        p->run_id = xstrdup(j->past_ids[i]);
+    }
+}
+
 static void djob_work(uv_work_t *req)
 {
     struct djob *j = req->data;
@@ -499,6 +530,7 @@ static void djob_work(uv_work_t *req)
             return djob_fail(j, "reading pools", se);
         if ((j->rc = store_list_dags(s, &j->dags, &j->ndags, se)) < 0)
             return djob_fail(j, "reading dags", se);
+        djob_read_pasts(j, s);
         return;
     case DJOB_ADMIT:
         djob_admit_all(j, s, se);
@@ -993,6 +1025,10 @@ static void daemon_clear_done(struct daemon *d, struct djob *j)
 
 static void daemon_sync_done(struct daemon *d, struct djob *j)
 {
+    for (size_t i = 0; i < j->npasts; i++)
+        if (j->pasts && j->pasts[i].run_id)
+            engine_past_update(d->e, j->pasts[i].run_id, j->pasts[i].ended, j->pasts[i].tis,
+                               j->pasts[i].ntis);
     if (j->rc < 0)
         return;
     struct djob *admit = NULL;
@@ -1076,7 +1112,9 @@ static void daemon_sync(struct daemon *d)
     if (d->sync_queued)
         return; /* the queued one reads after this moment anyway */
     d->sync_queued = true;
-    daemon_job_push(d, djob_new(d, DJOB_SYNC));
+    struct djob *j = djob_new(d, DJOB_SYNC);
+    j->npasts = engine_past_pending(d->e, &j->past_ids);
+    daemon_job_push(d, j);
 }
 
 static void daemon_on_bell(uv_fs_event_t *h, const char *filename, int events, int status)

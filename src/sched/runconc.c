@@ -359,15 +359,18 @@ bool run__past_ready(struct run *r, uint32_t ii)
     return false;
 }
 
-/* Run r waits on p: its tasks whose past is now met go on. */
-static void past_recheck(struct run *r, const struct run *p)
+/* Run r waits on its previous run: the live run p, else its stored instances (tis, ended);
+ * its tasks whose past is now met go on. */
+static void past_recheck(struct run *r, const struct run *p, const struct ti_rec *tis, size_t n,
+                         bool ended)
 {
     bool waiting = false;
     for (uint32_t t = 0; t < r->dag->ntasks; t++) {
         struct run_task *rt = &r->tasks[t];
         if (!rt->past_wait)
             continue;
-        if (!past_met_live(p, r->dag->tasks[t].name)) {
+        const char *name = r->dag->tasks[t].name;
+        if (!(p ? past_met_live(p, name) : past_met_stored(tis, n, ended, name))) {
             waiting = true;
             continue;
         }
@@ -389,12 +392,49 @@ static void past_recheck(struct run *r, const struct run *p)
     past_count(r, waiting);
 }
 
+static bool past_waits_on(const struct run *r, const char *run_id)
+{
+    return r->past_live && r->phase == RUN_PH_RUNNING && !r->halted && !r->cancelled && !r->fatal &&
+           strcmp(r->past_run_id, run_id) == 0;
+}
+
 void engine__past_notify(struct engine *e, struct run *p)
 {
     for (struct run *r = e->runs; r && e->npast > 0; r = r->live_next)
-        if (r != p && r->past_live && r->phase == RUN_PH_RUNNING && !r->halted && !r->cancelled &&
-            !r->fatal && strcmp(r->past_run_id, p->run_id) == 0)
-            past_recheck(r, p);
+        if (r != p && past_waits_on(r, p->run_id))
+            past_recheck(r, p, NULL, 0, false);
+}
+
+size_t engine_past_pending(struct engine *e, char ***ids)
+{
+    *ids = NULL;
+    if (e->npast == 0)
+        return 0;
+    VEC(char *) v = {0};
+    for (struct run *r = e->runs; r; r = r->live_next) {
+        if (!r->past_live || past_live_run(e, r->past_run_id))
+            continue; /* a live run here tells its waiters itself */
+        bool dup = false;
+        for (size_t i = 0; i < v.n && !dup; i++)
+            dup = strcmp(v.v[i], r->past_run_id) == 0;
+        if (!dup)
+            VEC_PUSH(&v, xstrdup(r->past_run_id));
+    }
+    *ids = v.v;
+    return v.n;
+}
+
+void engine_past_update(struct engine *e, const char *run_id, bool ended, const struct ti_rec *tis,
+                        size_t n)
+{
+    if (e->npast == 0 || past_live_run(e, run_id))
+        return;
+    engine_cork(e);
+    for (struct run *r = e->runs; r && e->npast > 0; r = r->live_next)
+        if (past_waits_on(r, run_id))
+            past_recheck(r, NULL, tis, n, ended);
+    engine_pump(e);
+    engine_uncork(e);
 }
 
 void run__past_release(struct run *r)

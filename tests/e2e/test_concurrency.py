@@ -184,6 +184,34 @@ def test_run_timeout_survives_a_restart(env):
     assert poll(lambda: not any(alive(p) for p in pids), 5), pids
 
 
+PAST_PG = """
+dag: past2
+depends_on_past: true
+tasks:
+  t: {run: 'echo "$BARAM_RUN_ID t $(date +%s.%N)" >> LOG; sleep 0.5; echo "$BARAM_RUN_ID t $(date +%s.%N)" >> LOG'}
+"""
+
+
+def split_runs(ha, dag, n=1):
+    """n runs of dag on scheduler 0, then n on scheduler 1 (scheduler 0 is
+    stopped, for less than dead_after, while scheduler 1 takes it)."""
+    ha.dead_after = 10.0  # scheduler 0 stopped is not declared dead, however loaded the box
+    ha.home(0).env["BARAM_SCHEDULER_DEAD_AFTER"] = "10s"
+    s0 = ha.start(0)
+    first = ha.trigger(dag, n)
+    assert poll(lambda: all(ha.owner(i) == ha.sched_id(s0) for i in first), 10), ha.runs()
+    s1 = ha.start(1)
+    os.kill(s0.pid, signal.SIGSTOP)
+    try:
+        second = ha.trigger(dag, n)
+        ok = poll(lambda: all(ha.owner(i) == ha.sched_id(s1) for i in second), 2)
+        time.sleep(0.3)
+    finally:
+        os.kill(s0.pid, signal.SIGCONT)
+    assert ok, (ha.runs(), s1.log())
+    return first, second
+
+
 GATE_PG = """
 dag: gate2
 max_active_tasks: 2
@@ -201,22 +229,9 @@ def test_max_active_tasks_holds_across_schedulers(ha):
     # less than dead_after): its tries go on on the worker and hold the DAG's two slots in
     # the database, so scheduler 1's tries wait for them.
     ha.write_dag("gate2.yaml", GATE_PG)
-    ha.dead_after = 10.0  # scheduler 0 stopped is not declared dead, however loaded the box
-    ha.home(0).env["BARAM_SCHEDULER_DEAD_AFTER"] = "10s"
-    s0 = ha.start(0)
-    first = ha.trigger("gate2", 2)
-    assert poll(lambda: all(ha.owner(i) == ha.sched_id(s0) for i in first), 10), ha.runs()
-    s1 = ha.start(1)
-    os.kill(s0.pid, signal.SIGSTOP)
-    try:
-        second = ha.trigger("gate2", 2)
-        ok = poll(lambda: all(ha.owner(i) == ha.sched_id(s1) for i in second), 2)
-        time.sleep(0.3)
-    finally:
-        os.kill(s0.pid, signal.SIGCONT)
-    assert ok, (ha.runs(), s1.log())
+    first, second = split_runs(ha, "gate2", 2)
     ids = first + second
-    assert poll(lambda: ha.all_done(ids), 40), (ha.runs(), s0.log(), s1.log())
+    assert poll(lambda: ha.all_done(ids), 40), ha.runs()
     assert all(ha.runs()[i] == "success" for i in ids), ha.runs()
     stamps = {}
     for ln in ha.log.read_text().splitlines():
@@ -228,3 +243,19 @@ def test_max_active_tasks_holds_across_schedulers(ha):
     for d in ha.scheds:
         assert d.stop() == 0
     ha.no_deadlock()
+
+
+@pytest.mark.pg_only
+def test_depends_on_past_waits_for_a_run_of_another_scheduler(ha):
+    ha.write_dag("past2.yaml", PAST_PG)
+    first, second = split_runs(ha, "past2")
+    ids = first + second
+    assert poll(lambda: ha.all_done(ids), 30), ha.runs()
+    assert all(ha.runs()[i] == "success" for i in ids), ha.runs()
+    stamps = {}
+    for ln in ha.log.read_text().splitlines():
+        run, task, t = ln.split()
+        stamps.setdefault(run, []).append(float(t))
+    assert min(stamps[second[0]]) >= max(stamps[first[0]]), stamps
+    for d in ha.scheds:
+        assert d.stop() == 0
