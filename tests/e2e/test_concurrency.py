@@ -18,6 +18,7 @@ DAGS = {
     "tmo.yaml": """
         dag: tmo
         run_timeout: 2s
+        on_failure: {run: 'touch tmo.hook'}
         tasks:
           s: {run: 'echo $$ > tmo.pid; exec sleep 30'}
           after: {run: 'touch after.ran', needs: [s]}
@@ -40,6 +41,7 @@ DAGS = {
         dag: one
         tasks:
           t: {run: 'sleep 0.4', max_active: 1}
+          m: {for_each: [x, y], run: 'sleep 0.2', max_active: 1}
           free: {run: 'true'}
         """,
     "past.yaml": """
@@ -113,6 +115,7 @@ def test_run_timeout_kills_the_try_and_fails_the_run(env):
     pid = int((b.dags / "tmo.pid").read_text())
     assert poll(lambda: not alive(pid), 5), "the try's process outlived the run's timeout"
     assert len(d.lines("run timed out")) >= 1, d.log()
+    assert poll(lambda: (b.dags / "tmo.hook").exists(), 5), "on_failure did not run"
 
 
 def test_max_active_tasks_across_runs(env):
@@ -132,6 +135,10 @@ def test_task_max_active_across_runs(env):
         assert wait_run(b, rid, timeout=20, daemon=d)["state"] == "success"
     iv = [x for x in intervals(b, runs) if x[3] == "t"]
     assert len(iv) == 3, iv
+    assert max_overlap(iv) == 1, sorted(iv)
+    # mapped instances count one each
+    iv = [x for x in intervals(b, runs) if x[3].startswith("m[")]
+    assert len(iv) == 6, intervals(b, runs)
     assert max_overlap(iv) == 1, sorted(iv)
 
 
