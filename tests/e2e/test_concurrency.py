@@ -266,3 +266,17 @@ def test_depends_on_past_waits_for_a_run_of_another_scheduler(ha):
     assert min(stamps[second[0]]) >= max(stamps[first[0]]), stamps
     for d in ha.scheds:
         assert d.stop() == 0
+
+
+def test_run_timeout_in_the_foreground(baram):
+    p = baram.write("fg.yaml", """
+        dag: fg
+        run_timeout: 1s
+        tasks:
+          s: {run: 'exec sleep 20'}
+        """)
+    t0 = time.monotonic()
+    obj = baram.run_json(p, expect_rc=1)
+    assert time.monotonic() - t0 < 10
+    assert obj["state"] == "failed", obj
+    assert obj["tasks"]["s"]["message"] == "run timed out", obj
