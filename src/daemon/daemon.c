@@ -845,7 +845,9 @@ static void daemon_start_loaded(struct daemon *d, struct djob *j)
         .type = j->rec.type,
         .logical_at_ms = j->rec.logical_at_ms,
         .queued_at_ms = j->rec.queued_at_ms,
-        .started_at_ms = j->resume ? j->rec.started_at_ms : -1,
+        /* A run queued again (a clear of a finished run) starts anew, as Airflow resets its
+         * start: its run_timeout counts from now. */
+        .started_at_ms = j->resume && j->rec.state != RUN_QUEUED ? j->rec.started_at_ms : -1,
         .conf = j->rec.conf,
         .params = params,
         .nparams = nparams,

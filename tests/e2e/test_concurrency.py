@@ -116,6 +116,16 @@ def test_run_timeout_kills_the_try_and_fails_the_run(env):
     assert poll(lambda: not alive(pid), 5), "the try's process outlived the run's timeout"
     assert len(d.lines("run timed out")) >= 1, d.log()
     assert poll(lambda: (b.dags / "tmo.hook").exists(), 5), "on_failure did not run"
+    # cleared, the run goes on with a new clock (Airflow resets its start): not at once
+    r = b("tasks", "clear", rid, "s")
+    assert r.rc == 0, r
+    poll(lambda: run_show(b, rid)["state"] == "failed" and run_show(b, rid)["ended_at"] !=
+         o["ended_at"], 10)
+    o2 = run_show(b, rid)
+    assert o2["state"] == "failed" and o2["ended_at"] != o["ended_at"], (o, o2)
+    took = ts(o2["ended_at"]) - ts(o2["started_at"])
+    assert ts(o2["started_at"]) >= ts(o["ended_at"]) and 2.0 <= took < 3.0, (o, o2)
+    assert o2["tasks"]["s"]["message"] == "run timed out", o2
 
 
 def test_max_active_tasks_across_runs(env):
