@@ -152,6 +152,12 @@ struct djob {
     struct wq_kill *inflight; /* resuming on PostgreSQL: its tries a worker has (wq_adopt) */
     size_t ninflight;
     struct dag *stored_dag;
+    bool want_past;       /* its DAG (as loaded now) has depends_on_past: read past */
+    struct run_past past; /* the previous run, for depends_on_past */
+    /* sync: the previous runs that runs here wait on (depends_on_past), read again */
+    char **past_ids;
+    struct run_past *pasts;
+    size_t npasts;
     /* load of a queued run on a shared store: started only under max_active_runs in the
      * database (queue_start_runs) by scheduler sched_id; admitted false when there was no room */
     int64_t sched_id;
@@ -273,6 +279,14 @@ static void djob_free(struct djob *j)
     run_rec_release(&j->rec);
     store_free_tis(j->tis, j->ntis);
     free(j->lost_sched);
+    run_past_release(&j->past);
+    for (size_t i = 0; i < j->npasts; i++) {
+        if (j->pasts)
+            run_past_release(&j->pasts[i]);
+        free(j->past_ids[i]);
+    }
+    free(j->pasts);
+    free(j->past_ids);
     wq_free_kills(j->inflight, j->ninflight);
     dag_free(j->stored_dag);
     free(j->dag_id);
@@ -438,6 +452,10 @@ static void djob_load(struct djob *j, struct store *s, struct err *se)
             free(src);
         }
     }
+    if ((j->want_past || (j->stored_dag && j->stored_dag->uses_past)) &&
+        (j->rc = run_past_read(s, j->rec.dag_id, j->rec.run_id, j->rec.logical_at_ms, &j->past,
+                               se)) < 0)
+        djob_fail(j, "reading the previous run (depends_on_past)", se);
 }
 
 static bool djob_owns(const struct djob *j, const char *run_id)
@@ -469,6 +487,26 @@ static void djob_requests_elsewhere(struct djob *j, struct store *s)
     }
 }
 
+/* A sync reads again the previous runs that runs here wait on (depends_on_past) but that do
+ * not run here: another scheduler's, or not started yet. One that cannot be read is left for
+ * the next sync. */
+static void djob_read_pasts(struct djob *j, struct store *s)
+{
+    j->pasts = xcalloc(j->npasts ? j->npasts : 1, sizeof *j->pasts);
+    for (size_t i = 0; i < j->npasts; i++) {
+        struct run_past *p = &j->pasts[i];
+        struct run_rec rec;
+        if (store_get_run(s, j->past_ids[i], &rec, NULL) < 0)
+            continue;
+        bool ended = rec.state != RUN_QUEUED && rec.state != RUN_RUNNING;
+        run_rec_release(&rec);
+        if (store_list_tis(s, j->past_ids[i], &p->tis, &p->ntis, NULL) < 0)
+            continue;
+        p->ended = ended;
+        p->run_id = xstrdup(j->past_ids[i]);
+    }
+}
+
 static void djob_work(uv_work_t *req)
 {
     struct djob *j = req->data;
@@ -492,6 +530,7 @@ static void djob_work(uv_work_t *req)
             return djob_fail(j, "reading pools", se);
         if ((j->rc = store_list_dags(s, &j->dags, &j->ndags, se)) < 0)
             return djob_fail(j, "reading dags", se);
+        djob_read_pasts(j, s);
         return;
     case DJOB_ADMIT:
         djob_admit_all(j, s, se);
@@ -806,13 +845,19 @@ static void daemon_start_loaded(struct daemon *d, struct djob *j)
         .type = j->rec.type,
         .logical_at_ms = j->rec.logical_at_ms,
         .queued_at_ms = j->rec.queued_at_ms,
-        .started_at_ms = j->resume ? j->rec.started_at_ms : -1,
+        /* A run queued again (a clear of a finished run) starts anew, as Airflow resets its
+         * start: its run_timeout counts from now. */
+        .started_at_ms = j->resume && j->rec.state != RUN_QUEUED ? j->rec.started_at_ms : -1,
         .conf = j->rec.conf,
         .params = params,
         .nparams = nparams,
         .tis = j->tis,
         .ntis = j->ntis,
         .lost_sched = j->lost_sched,
+        .past_run_id = j->past.run_id,
+        .past_ended = j->past.ended,
+        .past_tis = j->past.tis,
+        .npast_tis = j->past.ntis,
     };
     struct run_inflight *inflight = xcalloc(j->ninflight ? j->ninflight : 1, sizeof *inflight);
     for (size_t i = 0; i < j->ninflight; i++)
@@ -859,6 +904,7 @@ static struct djob *daemon_load_job(struct daemon *d, const struct run_rec *rec)
     if (dd && dd->dag) {
         j->cur_hash = xstrdup(dd->dag->hash);
         j->max_active = dd->dag->max_active_runs;
+        j->want_past = dd->dag->uses_past;
         j->sched_id = engine_sched_id(d->e);
     }
     return j;
@@ -981,6 +1027,10 @@ static void daemon_clear_done(struct daemon *d, struct djob *j)
 
 static void daemon_sync_done(struct daemon *d, struct djob *j)
 {
+    for (size_t i = 0; i < j->npasts; i++)
+        if (j->pasts && j->pasts[i].run_id)
+            engine_past_update(d->e, j->pasts[i].run_id, j->pasts[i].ended, j->pasts[i].tis,
+                               j->pasts[i].ntis);
     if (j->rc < 0)
         return;
     struct djob *admit = NULL;
@@ -1064,7 +1114,9 @@ static void daemon_sync(struct daemon *d)
     if (d->sync_queued)
         return; /* the queued one reads after this moment anyway */
     d->sync_queued = true;
-    daemon_job_push(d, djob_new(d, DJOB_SYNC));
+    struct djob *j = djob_new(d, DJOB_SYNC);
+    j->npasts = engine_past_pending(d->e, &j->past_ids);
+    daemon_job_push(d, j);
 }
 
 static void daemon_on_bell(uv_fs_event_t *h, const char *filename, int events, int status)

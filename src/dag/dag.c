@@ -82,14 +82,44 @@ int trigger_rule_parse(const char *name, enum trigger_rule *out)
 /* ---- key tables ------------------------------------------------------- */
 
 static const char *const top_keys[] = {
-    "dag",    "description", "schedule", "start",      "end",        "catchup", "max_active_runs",
-    "params", "env",         "defaults", "on_success", "on_failure", "tasks",
+    "dag",
+    "description",
+    "schedule",
+    "start",
+    "end",
+    "catchup",
+    "max_active_runs",
+    "params",
+    "env",
+    "defaults",
+    "on_success",
+    "on_failure",
+    "tasks",
+    /* conc */
+    "run_timeout",
+    "max_active_tasks",
+    "depends_on_past",
 };
 
 static const char *const task_keys[] = {
-    "needs",   "run",     "http",        "wait",          "for_each",
-    "trigger", "retries", "retry_delay", "retry_backoff", "max_retry_delay",
-    "timeout", "pool",    "priority",    "description",   "queue",
+    "needs",
+    "run",
+    "http",
+    "wait",
+    "for_each",
+    "trigger",
+    "retries",
+    "retry_delay",
+    "retry_backoff",
+    "max_retry_delay",
+    "timeout",
+    "pool",
+    "priority",
+    "description",
+    "queue",
+    /* conc */
+    "max_active",
+    "depends_on_past",
 };
 
 /* Task keys that `defaults` may not hold. */
@@ -900,6 +930,14 @@ static void check_task(struct ck *c, uint32_t ti, const struct dag_task *def)
     }
     check_keys(c, m, task_keys, ARRAY_SIZE(task_keys), NULL, 0, "task");
     check_common(c, m, t);
+    /* conc */
+    const struct dagfile_node *cv;
+    t->depends_on_past = c->dag->depends_on_past;
+    if ((cv = dagfile_get(m, "max_active")))
+        (void)get_int(c, cv, "max_active", 1, INT_MAX, &t->max_active);
+    if ((cv = dagfile_get(m, "depends_on_past")))
+        (void)get_bool(c, cv, "depends_on_past", &t->depends_on_past);
+    c->dag->uses_past |= t->depends_on_past;
     const struct dagfile_node *run = dagfile_get(m, "run"), *http = dagfile_get(m, "http"),
                               *wait = dagfile_get(m, "wait"), *fe = dagfile_get(m, "for_each");
     int kinds = !!run + !!http + !!wait;
@@ -1222,6 +1260,14 @@ static void check_dag_keys(struct ck *c, const struct dagfile_node *root)
         (void)get_bool(c, v, "catchup", &dag->catchup);
     if ((v = dagfile_get(root, "max_active_runs")))
         (void)get_int(c, v, "max_active_runs", 1, INT_MAX, &dag->max_active_runs);
+    /* conc */
+    if ((v = dagfile_get(root, "run_timeout")) &&
+        get_duration(c, v, "run_timeout", &dag->run_timeout_ms) && dag->run_timeout_ms <= 0)
+        err_at(c, v, "'run_timeout' must be more than 0");
+    if ((v = dagfile_get(root, "max_active_tasks")))
+        (void)get_int(c, v, "max_active_tasks", 1, INT_MAX, &dag->max_active_tasks);
+    if ((v = dagfile_get(root, "depends_on_past")))
+        (void)get_bool(c, v, "depends_on_past", &dag->depends_on_past);
     check_kvs(c, dagfile_get(root, "params"), "params", false, &dag->params, &dag->nparams,
               &dag->pschema);
     check_kvs(c, dagfile_get(root, "env"), "env", true, &dag->env, &dag->nenv, NULL);

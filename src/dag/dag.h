@@ -94,6 +94,10 @@ struct dag_task {
     char *queue;                /* owned: the workers' queue (SPEC section 12); default "default" */
     int priority;               /* default 1 */
     int line, col;              /* where the task's key stands in the file, 1-based */
+
+    /* conc (SPEC section 13): */
+    int max_active;       /* instances of this task running at once across runs; 0: no limit */
+    bool depends_on_past; /* waits for its instance in the previous run to succeed or skip */
 };
 
 struct dag_hook {
@@ -119,6 +123,13 @@ struct dag {
     struct dag_kv *env;           /* owned, file order */
     size_t nenv;
     struct dag_hook on_success, on_failure;
+
+    /* conc (SPEC section 13): */
+    int64_t
+        run_timeout_ms;   /* the run fails ("run timed out") this long after it started; 0: none */
+    int max_active_tasks; /* running task instances of this DAG across its runs; 0: no limit */
+    bool depends_on_past; /* the tasks' default */
+    bool uses_past;       /* some task has depends_on_past */
 
     struct dag_task *tasks; /* owned, file order */
     uint32_t ntasks;

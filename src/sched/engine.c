@@ -233,6 +233,9 @@ int engine_start(const struct engine_opts *o, struct engine **out, struct err *e
     e->rec_timer.data = e;
     uv_timer_init(o->loop, &e->ended_timer);
     e->ended_timer.data = e;
+    uv_timer_init(o->loop, &e->tmo_timer);
+    e->tmo_timer.data = e;
+    hmap_init(&e->gate_by_name);
     *out = e;
     return 0;
 }
@@ -245,6 +248,7 @@ static void engine_free(struct engine *e)
     VEC_FREE(&e->pend);
     VEC_FREE(&e->ended);
     pctl_release(&e->latency);
+    engine__conc_release(e);
     free(e->store_url);
     free(e->home);
     char *dir = e->scratch ? xstrdup(e->scratch) : NULL;
@@ -273,9 +277,10 @@ static void engine_writer_stopped(void *ud)
     e->w = NULL;
     httptask_client_free(e->http); /* its handles close on the loop */
     e->http = NULL;
-    e->open_handles = 2;
+    e->open_handles = 3;
     uv_close((uv_handle_t *)&e->rec_timer, engine_handle_closed);
     uv_close((uv_handle_t *)&e->ended_timer, engine_handle_closed);
+    uv_close((uv_handle_t *)&e->tmo_timer, engine_handle_closed);
 }
 
 static void engine_admit_stopped(void *ud)
@@ -311,6 +316,7 @@ void engine_stop(struct engine *e, engine_stopped_fn done, void *ud)
                  (long long)engine_latency_pct(e, 99), (long long)engine_latency_pct(e, 100));
     uv_timer_stop(&e->rec_timer);
     uv_timer_stop(&e->ended_timer);
+    uv_timer_stop(&e->tmo_timer);
     if (e->remote) { /* its job in flight ends first (results of halted runs are left) */
         remote_stop(e->remote, engine_remote_stopped, e);
         return;
@@ -471,7 +477,11 @@ void engine__push(struct engine *e, struct run *r, uint32_t ii)
     struct run_inst *in = run__inst_at(r, ii);
     const struct dag_task *t = &r->dag->tasks[in->task];
     uint32_t pool = r->tasks[in->task].pool;
+    if (r->tasks[in->task].gated && !in->gate_held && !engine__gate_take(e, r, ii))
+        return; /* a gate of max_active_tasks / max_active is full: it waits for it */
     const char *name = e->sched.pools.v[pool].name;
+    if (e->admit && r->tasks[in->task].gated && !admit_limits(e->admit, name))
+        name = engine__gate_pool(e, r, in->task); /* the limit holds across schedulers */
     if (e->admit && admit_limits(e->admit, name)) {
         admit_want(e->admit, r, ii, r->run_id, run__inst_id(r, in), in->try_number + 1, name,
                    t->priority);
@@ -500,6 +510,7 @@ void engine__drop(struct engine *e, struct run *r)
 {
     sched_drop(&e->sched, r);
     engine_admit_drop(e, r);
+    engine__gate_drop(e, r);
 }
 
 void engine__slot_done(struct engine *e, struct run *r, uint32_t ii)
@@ -511,6 +522,8 @@ void engine__slot_done(struct engine *e, struct run *r, uint32_t ii)
         admit_release(e->admit, r->run_id, run__inst_id(r, in), in->admit_try);
         in->admit_try = 0;
     }
+    if (in->gate_held)
+        engine__gate_release(e, r, ii);
 }
 
 void engine__pend_running(struct engine *e, struct run *r, uint32_t inst)
@@ -542,6 +555,7 @@ void engine__forget_run(struct engine *e, struct run *r)
             i--;
         }
     engine__drop(e, r);
+    engine__timeout_forget(e, r);
 }
 
 void engine__run_ended(struct engine *e, struct run *r)

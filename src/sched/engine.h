@@ -100,6 +100,14 @@ bool engine_remote(const struct engine *e);
 /* Workers left results for this scheduler (NOTIFY baram_sched_<id>, or a listener's resync):
  * they are taken soon (remote.h). Nothing when not remote. */
 void engine_remote_take(struct engine *e);
+/* depends_on_past: the previous runs that runs of this engine wait on and that do not run
+ * here (another scheduler's, or not started yet): their ids in *ids (malloc'd, as each id),
+ * and their number. engine_past_update tells the engine what the store holds of one now (its
+ * state has ended, its task instances): the runs waiting on it look again. */
+size_t engine_past_pending(struct engine *e, char ***ids);
+struct ti_rec;
+void engine_past_update(struct engine *e, const char *run_id, bool ended, const struct ti_rec *tis,
+                        size_t n);
 /* engine_stop has been called. */
 bool engine_stopping(const struct engine *e);
 

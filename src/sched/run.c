@@ -71,6 +71,7 @@
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "dag/dag.h"
+#include "dag/duration.h"
 #include "dag/params.h"
 #include "dag/template.h"
 #include "exec/httptask.h"
@@ -412,10 +413,12 @@ void run__ready(struct run *r, uint32_t ii)
     in->state = TI_SCHEDULED;
     in->scheduled_at_ms = when_now_ms();
     in->ready_ns = when_mono_ns();
+    VEC_PUSH(&r->readied, ii);
+    if (r->tasks[in->task].past_wait && !run__past_ready(r, ii))
+        return; /* depends_on_past: waits for its instance in the previous run */
     /* No wait for durability here: the try's claim, made when it gets a slot, is recorded
      * after what made it ready and is waited for (run__sched_start). */
     engine__push(r->e, r, ii);
-    VEC_PUSH(&r->readied, ii);
 }
 
 /* for_each over a template: its expansion as items. 0, or -1 with *msg. */
@@ -553,6 +556,8 @@ void run__finish_inst(struct run *r, uint32_t ii)
         }
     }
     run__progress(r, ii);
+    if (r->e && r->e->npast > 0)
+        engine__past_notify(r->e, r); /* runs whose depends_on_past waits on this one */
     if (r->cancelled || r->fatal)
         return;
     const struct graph *g = &r->dag->graph;
@@ -788,13 +793,18 @@ static void run_abort_waiting(struct run *r)
         if (in->try_number == 0) {
             in->state = TI_NONE;
             in->scheduled_at_ms = -1;
+            if (in->past_held) { /* its depends_on_past wait is over with the run */
+                in->past_held = false;
+                free(in->message);
+                in->message = NULL;
+            }
             run__put_ti(r, ii);
             continue;
         }
         in->state = TI_FAILED;
         in->ended_at_ms = now;
         free(in->message);
-        in->message = xstrdup("cancelled");
+        in->message = xstrdup(r->timed_out ? "run timed out" : "cancelled");
         run__put_ti(r, ii);
         run__finish_inst(r, ii);
     }
@@ -856,6 +866,21 @@ void run_cancel(struct run *r)
     run__uncork(r);
 }
 
+void run__time_out(struct run *r)
+{
+    if (r->cancelled || r->fatal || r->halted || r->draining || r->phase != RUN_PH_RUNNING)
+        return; /* a drained run is armed again when it goes on */
+    char d[32];
+    duration_format(r->dag->run_timeout_ms, d, sizeof d);
+    log_info("run timed out", "dag=%s run=%s run_timeout=%s", log_q(r->dag->id), log_q(r->run_id),
+             d);
+    run__cork(r);
+    r->timed_out = true;
+    run_set_fatal(r, "run timed out");
+    run_abort(r);
+    run__uncork(r);
+}
+
 void run__store_failed(struct run *r, const char *msg)
 {
     if (r->halted)
@@ -879,6 +904,7 @@ static void run_tasks_init(struct run *r)
         const struct dag_task *dt = &dag->tasks[t];
         rt->env_name = run__env_name("OUTPUT_", dt->name);
         rt->pool = sched_pool(&r->e->sched, dt->pool ? dt->pool : "default");
+        engine__gates_init(r->e, r, t);
         rt->cnt.pending = graph_nup(&dag->graph, t);
         if (!dt->mapped) {
             run_expand_task(r, t, NULL, 0);
@@ -930,6 +956,7 @@ void run__release(struct run *r)
     VEC_FREE(&r->prepped);
     VEC_FREE(&r->gates);
     run__env_release(r);
+    run__past_release(r);
     free(r->param_values);
     free(r->logdir);
     free(r->fatal_msg);
@@ -1051,11 +1078,13 @@ int run_begin(struct engine *e, const struct run_spec *sp, run_ended_fn ended, v
     run__params_init(r, sp->params, sp->nparams);
     run_restore_init(r, sp->tis, sp->ntis, sp->lost_sched, sp->inflight, sp->ninflight);
     run_tasks_init(r);
+    run__past_init(r, sp);
     run__env_init(r);
     r->live_next = e->runs;
     if (e->runs)
         e->runs->live_prev = r;
     e->runs = r;
+    engine__timeout_arm(e, r);
     metrics_add_active_runs(1);
     log_debug("run started", "dag=%s run=%s tasks=%u resumed=%zu", log_q(dag->id), log_q(r->run_id),
               dag->ntasks, r->nrestore);
@@ -1209,6 +1238,8 @@ enum run_state run_get_state(const struct run *r)
 
 const char *run_get_error(const struct run *r)
 {
+    if (r->timed_out) /* its own run_timeout: the run failed, nothing of baram's */
+        return NULL;
     return r->fatal ? (r->fatal_msg ? r->fatal_msg : "store failure") : NULL;
 }
 

@@ -115,7 +115,28 @@ struct run_spec {
     size_t ninflight;
     run_progress_fn progress; /* may be NULL */
     void *progress_ud;
+    /* depends_on_past (a DAG with uses_past): the previous run of the DAG by logical date
+     * (NULL: none, the first run) and its task instances as read (run_past_read; copied). */
+    const char *past_run_id;
+    bool past_ended; /* it had ended when read: its instances are final */
+    const struct ti_rec *past_tis;
+    size_t npast_tis;
 };
+
+/* The previous run of a DAG (by logical date) as depends_on_past looks at it. */
+struct run_past {
+    char *run_id;       /* owned; NULL: none */
+    bool ended;         /* it had ended when read */
+    struct ti_rec *tis; /* owned */
+    size_t ntis;
+};
+struct store;
+/* Reads the run before run_id (logical date logical_at_ms) of dag_id, any type, and its task
+ * instances: 0 (out->run_id NULL when there is none), or a negative code with *e. Release out.
+ * The thread of s. */
+int run_past_read(struct store *s, const char *dag_id, const char *run_id, int64_t logical_at_ms,
+                  struct run_past *out, struct err *e) WARN_UNUSED;
+void run_past_release(struct run_past *p);
 
 /* Starts the run: its first decisions are made before this returns. 0 and *out, or a
  * negative code with *err filled: the run did not start. ended(ud, run) is called on the

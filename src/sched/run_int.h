@@ -49,6 +49,21 @@ extern char **environ;
 
 /* ---- the engine (engine.h) ---- */
 
+/* An instance held back by a full gate (runconc.c). */
+struct engine_gate_wait {
+    struct run *r;
+    uint32_t inst;
+};
+
+/* A limit across runs: "dag:<id>" (max_active_tasks) or "task:<dag>.<task>" (max_active). */
+struct engine_gate {
+    char *name; /* owned */
+    int limit;  /* from the DAG of the last instance that took it */
+    int used;   /* instances holding it: ready for a slot, or with a try in flight */
+    VEC(struct engine_gate_wait) wait; /* FIFO, from wait_head */
+    size_t wait_head;
+};
+
 struct engine_pend {
     struct run *r;
     uint32_t inst;
@@ -89,6 +104,12 @@ struct engine {
     engine_stopped_fn stopped;
     void *stopped_ud;
     struct pctl latency; /* ready -> process started, of the last tries */
+    /* conc (runconc.c): run timeouts, limits across runs, depends_on_past */
+    VEC(struct run *) tmo;         /* min-heap of runs with a run_timeout, on timeout_at_ms */
+    uv_timer_t tmo_timer;          /* fires at the heap's first */
+    VEC(struct engine_gate) gates; /* max_active_tasks / max_active counters */
+    struct hmap gate_by_name;      /* gate name -> index; keys borrowed from gates */
+    int npast;                     /* live runs with instances waiting on depends_on_past */
 };
 
 #define RUN_CMD_MAX      (1024 * 1024) /* bytes of an expanded command */
@@ -114,6 +135,10 @@ struct run_task {
     size_t out_json_len;
     char *out_file; /* owned: where its output was written for downstreams (runenv.c), or NULL */
     char *env_name; /* owned: "OUTPUT_<NAME>" */
+    /* conc: the engine's gates it takes (UINT32_MAX: none) and depends_on_past */
+    uint32_t gate_dag, gate_task;
+    bool gated;     /* one of the gates is set */
+    bool past_wait; /* depends_on_past not met yet: its ready instances wait */
     uint8_t prep;   /* RUN_PREP_*: its log folder and 1.log made ahead (unmapped tasks) */
     bool prep_drop; /* remove what the preparation makes: the task will not run */
 };
@@ -142,6 +167,8 @@ struct run_inst {
     int64_t scheduled_at_ms, queued_at_ms, started_at_ms, ended_at_ms, try_started_at_ms;
     int pid;
     int32_t restore_idx; /* its stored record when resuming (index in run.restore), or -1 */
+    bool gate_held;      /* it holds its task's gates (runconc.c) */
+    bool past_held;      /* ready, waiting for depends_on_past (runconc.c) */
     int64_t ready_ns;    /* monotonic time it last became ready: its upstream met (and its
                             claim durable, when gated), or its retry delay over (latency) */
     struct run_try *cur; /* the try in flight, or NULL */
@@ -261,6 +288,12 @@ struct run {
     bool draining;  /* run_drain: nothing new starts; halts once nothing is in flight */
     bool no_pump;   /* while run_abort ends tries: their callbacks must not pump */
     char *hook_log; /* owned */
+    /* conc (runconc.c) */
+    int64_t timeout_at_ms; /* wall clock: run_timeout reached; -1: none */
+    int32_t tmo_pos;       /* index in engine.tmo, or -1 */
+    bool timed_out;        /* failed by its run_timeout: killed tries say "run timed out" */
+    char *past_run_id;     /* owned: the previous run by logical date (depends_on_past), or NULL */
+    bool past_live;        /* counted in engine.npast */
 };
 
 typedef VEC(char *) run_strv;
@@ -438,6 +471,41 @@ void run__remote_kill(struct run *r, uint32_t ii);
 void run__remote_adopt(struct run *r, uint32_t ii);
 /* Halting: instance ii's remote try is left to the next scheduler, nothing recorded. */
 void run__remote_forget(struct run *r, uint32_t ii);
+
+/* ---- runconc.c: run_timeout, max_active_tasks / max_active, depends_on_past ---- */
+
+/* Arms the run's timeout (run_timeout from its stored start); nothing without one. */
+void engine__timeout_arm(struct engine *e, struct run *r);
+/* The run is freed or has ended: its timeout is dropped. */
+void engine__timeout_forget(struct engine *e, struct run *r);
+/* The run's timeout passed: the run fails, its tries are stopped (run.c). */
+void run__time_out(struct run *r);
+/* Sets r->tasks[t].gate_dag / gate_task from the DAG's limits (run_tasks_init). */
+void engine__gates_init(struct engine *e, struct run *r, uint32_t t);
+/* Instance ii may go on to a slot: it takes its task's gates (true), or waits for them
+ * (false: it is pushed when they free up). */
+bool engine__gate_take(struct engine *e, struct run *r, uint32_t ii);
+/* On PostgreSQL (engine.admit), the pool a gated task's tries are admitted through when its
+ * own pool is not limited: its gate's ("task:<dag>.<task>", else "dag:<id>"), set in the
+ * admission with the gate's limit, so the database counts it across schedulers (borrowed). */
+const char *engine__gate_pool(struct engine *e, struct run *r, uint32_t t);
+/* Instance ii gives its gates back (its try ended, or it no longer waits for a slot); the
+ * next instances waiting for them go on. */
+void engine__gate_release(struct engine *e, struct run *r, uint32_t ii);
+/* Drops the run's instances waiting for a gate, and gives back the gates of those not
+ * holding a slot (cancel, drain, halt, free). */
+void engine__gate_drop(struct engine *e, struct run *r);
+/* Frees the engine's gates and its timeout timer's data (engine_free). */
+void engine__conc_release(struct engine *e);
+/* depends_on_past: the run's tasks with the flag look at their instance in the previous run
+ * (sp->past_*: read by the caller from the store; a live run of this engine wins). */
+void run__past_init(struct run *r, const struct run_spec *sp);
+/* Instance ii is ready: false when it waits for depends_on_past (recorded as waiting). */
+bool run__past_ready(struct run *r, uint32_t ii);
+/* An instance of run r finished (or r began): the runs waiting on r look again. */
+void engine__past_notify(struct engine *e, struct run *r);
+/* The run is freed: it no longer waits. */
+void run__past_release(struct run *r);
 
 /* ---- between the engine and its runs ---- */
 

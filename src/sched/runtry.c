@@ -746,7 +746,7 @@ static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e)
     enum ti_state try_state;
     if (e->killed && (r->cancelled || r->fatal)) {
         free(in->message);
-        in->message = xstrdup("cancelled");
+        in->message = xstrdup(r->timed_out ? "run timed out" : "cancelled");
         try_state = TI_FAILED;
     } else if ((e->exit_code == 0 || e->met) && !e->timed_out) {
         try_state = TI_SUCCESS;

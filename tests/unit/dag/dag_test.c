@@ -347,6 +347,69 @@ static void bad_queue_names_are_refused(void **state)
     }
 }
 
+/* conc: run_timeout, max_active_tasks, depends_on_past (DAG default, task overrides),
+ * max_active; their defaults; bad values each one error on its line. */
+static void conc_keys_load_with_defaults_and_overrides(void **state)
+{
+    (void)state;
+    static const char text[] = "dag: d\n"
+                               "run_timeout: 1h30m\n"
+                               "max_active_tasks: 4\n"
+                               "depends_on_past: true\n"
+                               "tasks:\n"
+                               "  a: {run: 'true', max_active: 1}\n"
+                               "  b: {run: 'true', depends_on_past: false}\n";
+    struct diag d;
+    diag_init(&d);
+    struct dag *dag = load(text, &d);
+    assert_non_null(dag);
+    assert_int_equal(dag->run_timeout_ms, 90 * 60 * 1000);
+    assert_int_equal(dag->max_active_tasks, 4);
+    assert_true(dag->depends_on_past && dag->uses_past);
+    assert_int_equal(dag->tasks[0].max_active, 1);
+    assert_true(dag->tasks[0].depends_on_past);
+    assert_int_equal(dag->tasks[1].max_active, 0);
+    assert_false(dag->tasks[1].depends_on_past);
+    dag_free(dag);
+    diag_release(&d);
+
+    diag_init(&d);
+    dag = load("dag: d\ntasks:\n  a: {run: 'true'}\n", &d);
+    assert_non_null(dag);
+    assert_int_equal(dag->run_timeout_ms, 0);
+    assert_int_equal(dag->max_active_tasks, 0);
+    assert_false(dag->uses_past || dag->tasks[0].depends_on_past);
+    assert_int_equal(dag->tasks[0].max_active, 0);
+    dag_free(dag);
+    diag_release(&d);
+
+    static const char *const bad[] = {
+        "run_timeout: soon\n",         "run_timeout: 0s\n",     "run_timeout: [1h]\n",
+        "max_active_tasks: 0\n",       "max_active_tasks: x\n", "depends_on_past: maybe\n",
+        "depends_on_past: \"true\"\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char t[256];
+        snprintf(t, sizeof t, "dag: d\n%stasks:\n  a: {run: 'true'}\n", bad[i]);
+        diag_init(&d);
+        assert_null(load(t, &d));
+        assert_int_equal(d.errors, 1);
+        assert_int_equal(d.v[0].line, 2);
+        diag_release(&d);
+    }
+    static const char *const bad_task[] = {"max_active: 0", "max_active: -2", "depends_on_past: 1",
+                                           "max_activ: 1"};
+    for (size_t i = 0; i < sizeof bad_task / sizeof bad_task[0]; i++) {
+        char t[256];
+        snprintf(t, sizeof t, "dag: d\ntasks:\n  a:\n    run: 'true'\n    %s\n", bad_task[i]);
+        diag_init(&d);
+        assert_null(load(t, &d));
+        assert_int_equal(d.errors, 1);
+        assert_int_equal(d.v[0].line, 5);
+        diag_release(&d);
+    }
+}
+
 static void aliases_share_a_node(void **state)
 {
     static const char text[] = "dag: d\n"
@@ -567,6 +630,7 @@ int main(void)
         cmocka_unit_test(task_values_win_over_defaults),
         cmocka_unit_test(one_pass_reports_every_problem_with_positions),
         cmocka_unit_test(bad_queue_names_are_refused),
+        cmocka_unit_test(conc_keys_load_with_defaults_and_overrides),
         cmocka_unit_test(aliases_share_a_node),
         cmocka_unit_test(load_file_reads_hashes_and_finds_its_folder),
         cmocka_unit_test(relative_path_gets_an_absolute_dir),
