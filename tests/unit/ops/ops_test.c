@@ -376,13 +376,13 @@ static void backfill_bad_input(void **state)
     assert_int_equal(e.kind, OPS_NOT_FOUND);
     ops_err_release(&e);
 
-    struct ops_range back = {rg.to_at_ms, rg.from_at_ms, "2026-02-03", "2026-02-01"};
+    struct ops_range back = {rg.to_at_ms, rg.from_at_ms, "2026-02-03", "2026-02-01", 0};
     assert_int_equal(ops_backfill(st, tmpdir, dags, "daily_etl", NULL, &back, &b, &e), -EINVAL);
     assert_string_equal(e.err.msg, "--from 2026-02-03 is after --to 2026-02-01");
     ops_err_release(&e);
 
     /* Every minute for two months: over OPS_BACKFILL_MAX, nothing queued. */
-    struct ops_range wide = {rg.from_at_ms, rg.from_at_ms + 60LL * 86400000, "a", "b"};
+    struct ops_range wide = {rg.from_at_ms, rg.from_at_ms + 60LL * 86400000, "a", "b", 0};
     assert_int_equal(ops_backfill(st, tmpdir, dags, "minutely", NULL, &wide, &b, &e), -EINVAL);
     assert_string_equal(e.err.msg, "more than 10000 runs from a to b: backfill a narrower range at "
                                    "a time");
