@@ -24,6 +24,7 @@ import {createGraph} from './graph.js';
 import {createGrid} from './grid.js';
 import {pool} from './model.js';
 import {setQuery} from './router.js';
+import {openBackfill, openClear} from './ops_dialogs.js';
 import {openTrigger} from './trigger.js';
 import {legend, toastError, loading, errorPanel} from './ui.js';
 
@@ -103,8 +104,13 @@ export function mount(root, route) {
     function drawMeta() {
         replace(meta, R.meta(data.detail, data.graph));
         const params = () => data.detail && data.detail.params;
+        const tasks = () => ((data.graph && data.graph.nodes) || []).map((n) => n.id);
         if (op)
-            replace(actions, R.triggerButton(dag, () => openTrigger(dag, onTriggered, params())));
+            replace(actions, R.triggerButton(dag, () => openTrigger(dag, onTriggered, params())),
+                    h('button', {type: 'button', class: 'btn', testid: 'dag-clear',
+                                 onclick: () => openClear(dag, tasks(), onTriggered)}, 'Clear…'),
+                    h('button', {type: 'button', class: 'btn', testid: 'dag-backfill',
+                                 onclick: () => openBackfill(dag, onTriggered)}, 'Backfill…'));
     }
 
     function onTriggered(run) {
