@@ -1404,7 +1404,8 @@ static int mark_apply(struct store *s, const char *run_id, const char *kind,
             r = fail_store(e);
     } else if (r == 0) {
         r = mark_commit(s, &p, q, kind, nrows, e);
-        if (r == 0 && !q->task)
+        /* A run's mark ends it; a task's leaves a run that ended meanwhile ended. */
+        if (r == 0 && (!q->task || run_state_finished(p.run.state)))
             *ended = true;
     } else if (r == -ENOENT || r == -ENODATA) {
         (void)!store_delete_request(s, run_id, kind, NULL); /* it can never apply */

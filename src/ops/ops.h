@@ -185,7 +185,9 @@ bool ops_clear_request_parse(const char *kind, const char **task, bool *downstre
  * queued run stays queued), so a crash before it loses nothing and one after it repeats
  * nothing (a request already gone: 0, nothing done). 0 and *nrows; -ECANCELED when the run
  * was cancelled meanwhile (the request is deleted); or a negative errno with e (a request that
- * can never apply, its task or the run's version gone, is deleted too). */
+ * can never apply, its task or the run's version gone, is deleted too). A mark's request
+ * (ops_mark_task, ops_mark_run) is applied here too, with *ended as ops_mark_request_parse
+ * says. */
 int ops_clear_apply(struct store *s, const char *run_id, const char *kind, size_t *nrows,
                     bool *ended, struct ops_err *e) WARN_UNUSED;
 
@@ -222,7 +224,8 @@ int ops_mark_task(struct store *s, const char *home_dir, int64_t dead_after_ms, 
 int ops_mark_run(struct store *s, const char *home_dir, int64_t dead_after_ms, const char *run_id,
                  enum run_state state, struct ops_mark *out, struct ops_err *e) WARN_UNUSED;
 /* Whether a run request's kind is a mark (ops_clear_apply carries it out, with *ended true
- * when it ended the run). */
+ * when the run has ended after it: a run's mark, or a run that ended on its own meanwhile; the
+ * scheduler does not take it on again). */
 bool ops_mark_request_parse(const char *kind);
 /* For a mark request: sets set[k] (dag's tasks) for each task whose tries it stops, true; not
  * a mark: false, set untouched. */
