@@ -18,7 +18,7 @@ import pytest
 
 from api_util import ApiServer, add_user, check_problem, free_port, make_home, token
 from conftest import db_query, scratch_of  # noqa: F401
-from daemon_util import Daemon, poll, run_show, trigger, wait_run
+from daemon_util import Daemon, daemons, poll, run_show, trigger, wait_run  # noqa: F401
 
 SLOW = """
 dag: slow
@@ -331,3 +331,43 @@ def test_audit_of_existing_commands(env):
     page = env.audit(limit=2, before=rows[1]["id"])
     assert [e["id"] for e in page] == [rows[2]["id"], rows[3]["id"]], page
     env.cli("audit", "--help")
+
+
+# ---- several schedulers on one PostgreSQL database (SPEC section 12) ----
+
+@pytest.fixture
+def ha(tmp_path, pg_url, daemons):
+    from test_ha import Ha
+    h = Ha(tmp_path, pg_url, daemons)
+    r = h.b()("init")
+    assert r.rc == 0, r
+    h.w = h.worker()
+    return h
+
+
+def test_mark_reaches_the_owning_scheduler(ha):
+    """A mark made on another scheduler's home is carried out by the run's owner: its try is
+    stopped there, its downstream runs, the run ends once."""
+    from test_ha import Scheduler  # noqa: F401 (Ha.start makes them)
+    ha.write_dag("long.yaml", """
+dag: long
+tasks:
+  t: {run: 'echo "$BARAM_RUN_ID t start $$" >> LOG; exec sleep 60'}
+  u: {run: 'echo "$BARAM_RUN_ID u start" >> LOG', needs: [t]}
+""")
+    a = ha.start(0)
+    (run_id,) = ha.trigger("long")
+    assert poll(lambda: any(k[:3] == (run_id, "t", "start") for k in ha.lines()), 10), a.log()
+    pid = int([k for k in ha.lines() if k[:3] == (run_id, "t", "start")][0][3])
+    b = ha.start(1)
+    assert ha.owner(run_id) == ha.sched_id(a)
+    r = ha.home(1)("tasks", "mark", run_id, "t", "success")
+    assert r.rc == 0, r
+    assert poll(lambda: ha.runs()[run_id] == "success", 15), (a.log(), b.log())
+    assert (run_id, "u", "start") in ha.lines()
+    assert poll(lambda: gone(pid), 10), "the marked try still runs"
+    ended = [d for d in (a, b) for ln in d.lines("run ended") if run_id in ln]
+    assert ended == [a], (a.log(), b.log())
+    for d in (a, b):
+        assert d.stop() == 0
+    ha.no_deadlock()
