@@ -125,8 +125,10 @@ static void mark_task(struct api_req *rq, struct api_resp *rs)
     struct ops_err e = {0};
     struct ops_mark m = {0};
     enum ti_state st = success ? TI_SUCCESS : TI_FAILED;
+    struct audit_who who; /* recorded with the mark, in its transaction */
+    audit_who_api(&who, rq->user.name);
     if (ops_mark_task(s, rq->opts->home, rq->opts->sched_dead_after_ms, run_id, task, st,
-                      downstream, &m, &e) < 0) {
+                      downstream, &who, &m, &e) < 0) {
         api_ops_problem(rs, &e, "task", task); /* the run exists: a 404 is the task */
         ops_err_release(&e);
         return;
@@ -134,9 +136,6 @@ static void mark_task(struct api_req *rq, struct api_resp *rs)
     log_info("api: task marked", "user=%s run=%s task=%s state=%s requested=%d",
              log_q(rq->user.name), log_q(run_id), log_q(task), ti_state_name(st), m.requested);
     json_t *names = names_json(m.tasks, m.ntasks);
-    api_audit(rq, "mark", dag_id, run_id, task,
-              json_pack("{s:s, s:b, s:O, s:b}", "state", ti_state_name(st), "downstream",
-                        downstream, "tasks", names, "requested", m.requested));
     api_json(rs, m.requested ? 202 : 200,
              json_pack("{s:s, s:s, s:o, s:I, s:b, s:s}", "run_id", run_id, "state",
                        ti_state_name(st), "marked", names, "task_instances", (json_int_t)m.nrows,
@@ -165,15 +164,16 @@ static void mark_run(struct api_req *rq, struct api_resp *rs)
     struct ops_err e = {0};
     struct ops_mark m = {0};
     enum run_state st = success ? RUN_SUCCESS : RUN_FAILED;
-    if (ops_mark_run(s, rq->opts->home, rq->opts->sched_dead_after_ms, run_id, st, &m, &e) < 0) {
+    struct audit_who who;
+    audit_who_api(&who, rq->user.name);
+    if (ops_mark_run(s, rq->opts->home, rq->opts->sched_dead_after_ms, run_id, st, &who, &m, &e) <
+        0) {
         api_ops_problem(rs, &e, "run", run_id);
         ops_err_release(&e);
         return;
     }
     log_info("api: run marked", "user=%s run=%s state=%s requested=%d", log_q(rq->user.name),
              log_q(run_id), run_state_name(st), m.requested);
-    api_audit(rq, "mark", dag_id, run_id, NULL,
-              json_pack("{s:s, s:b}", "state", run_state_name(st), "requested", m.requested));
     api_json(rs, m.requested ? 202 : 200,
              json_pack("{s:s, s:s, s:I, s:b}", "run_id", run_id, "state",
                        run_state_name(m.requested ? m.run_state : st), "task_instances",

@@ -475,17 +475,14 @@ static int runs_mark(int argc, char **argv)
     int ret = EXIT_USAGE;
     if (home_setup(&h, cmd, home_flag) < 0 || open_store(&h, cmd, &s) < 0)
         goto out;
-    if (ops_mark_run(s, h.dir, home_dead_after_ms(&h), run_id, st, &m, &e) < 0) {
+    struct audit_who who; /* recorded with the mark, in its transaction */
+    audit_who_cli(&who);
+    if (ops_mark_run(s, h.dir, home_dead_after_ms(&h), run_id, st, &who, &m, &e) < 0) {
         ops_err_print(&e, stderr, cmd);
         ret = e.kind == OPS_NOT_FOUND || e.kind == OPS_BAD_INPUT ? EXIT_USAGE : EXIT_FAILED;
         goto out;
     }
     ret = EXIT_OK;
-    struct audit_who who;
-    audit_who_cli(&who);
-    (void)audit_record_run(
-        s, &who, "mark", run_id, NULL,
-        json_pack("{s:s, s:b}", "state", run_state_name(st), "requested", m.requested));
     if (json) {
         json_t *o = json_pack("{s:s, s:s, s:I, s:b}", "run_id", run_id, "state",
                               run_state_name(m.requested ? m.run_state : st), "task_instances",

@@ -300,21 +300,18 @@ static int tasks_mark(int argc, char **argv)
     int ret = EXIT_USAGE;
     if (run_task_store(cmd, home_flag, &h, &s) != EXIT_OK)
         goto out;
-    if (ops_mark_task(s, h.dir, home_dead_after_ms(&h), run_id, task, st, downstream, &m, &e) < 0) {
+    struct audit_who who; /* recorded with the mark, in its transaction */
+    audit_who_cli(&who);
+    if (ops_mark_task(s, h.dir, home_dead_after_ms(&h), run_id, task, st, downstream, &who, &m,
+                      &e) < 0) {
         ops_err_print(&e, stderr, cmd);
         ret = e.kind == OPS_NOT_FOUND || e.kind == OPS_BAD_INPUT ? EXIT_USAGE : EXIT_FAILED;
         goto out;
     }
     ret = EXIT_OK;
-    struct audit_who who;
-    audit_who_cli(&who);
     json_t *names = json_array();
     for (size_t i = 0; i < m.ntasks; i++)
         json_array_append_new(names, json_string(m.tasks[i]));
-    (void)audit_record_run(s, &who, "mark", run_id, task,
-                           json_pack("{s:s, s:b, s:O, s:b}", "state", ti_state_name(st),
-                                     "downstream", downstream, "tasks", names, "requested",
-                                     m.requested));
     if (json) {
         json_t *o =
             json_pack("{s:s, s:s, s:o, s:I, s:b, s:s}", "run_id", run_id, "state",

@@ -31,6 +31,7 @@
 #include "dag/dag.h"
 #include "dag/params.h"
 #include "dag/plan.h"
+#include "ops/audit.h"
 #include "ops/dagdir.h"
 #include "ops/schedlock.h"
 #include "sched/run.h"
@@ -1251,11 +1252,47 @@ static int mark_rows(struct store *s, const struct dag *dag, const bool *set, co
     return r;
 }
 
-/* Applies the mark q to the plan's run in one transaction; with kind, the request that asked
- * for it goes in it too (when it is gone it was carried out already: nothing done). A run's
- * mark ends the run; a task's leaves the run's state as it is. */
+/* The plan's tasks in topological order (malloc'd names), *n of them. */
+static char **plan_names(const struct clear_plan *p, size_t *n)
+{
+    char **v = xcalloc(p->dag->ntasks ? p->dag->ntasks : 1, sizeof *v);
+    *n = 0;
+    for (uint32_t k = 0; k < p->dag->ntasks; k++)
+        if (p->set[p->dag->topo[k]])
+            v[(*n)++] = xstrdup(p->dag->tasks[p->dag->topo[k]].name);
+    return v;
+}
+
+/* Records the mark in the audit log, in the caller's open transaction (who NULL: nothing). */
+static int mark_audit(struct store *s, const struct audit_who *who, const struct clear_plan *p,
+                      const struct mark_req *q, bool requested, struct err *se)
+{
+    if (!who)
+        return 0;
+    const char *st = q->success ? "success" : "failed";
+    json_t *d;
+    if (q->task) {
+        size_t n;
+        char **names = plan_names(p, &n);
+        json_t *a = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(a, json_string(names[i]));
+        ops_names_free(names, n);
+        d = json_pack("{s:s, s:b, s:o, s:b}", "state", st, "downstream", q->downstream, "tasks", a,
+                      "requested", requested);
+    } else {
+        d = json_pack("{s:s, s:b}", "state", st, "requested", requested);
+    }
+    int r = audit_record(s, who, "mark", p->run.dag_id, p->run.run_id, q->task, d);
+    return r < 0 ? err_set(se, ERR_DB, "cannot write the audit log") : 0;
+}
+
+/* Applies the mark q to the plan's run in one transaction, with its audit row (who); with kind,
+ * the request that asked for it goes in it too (when it is gone it was carried out already:
+ * nothing done). A run's mark ends the run; a task's leaves the run's state as it is. */
 static int mark_commit(struct store *s, struct clear_plan *p, const struct mark_req *q,
-                       const char *kind, size_t *nrows, struct ops_err *e)
+                       const char *kind, const struct audit_who *who, size_t *nrows,
+                       struct ops_err *e)
 {
     struct err *se = &e->err;
     struct run_rec run = p->run;
@@ -1284,6 +1321,8 @@ static int mark_commit(struct store *s, struct clear_plan *p, const struct mark_
         if ((r = store_put_run(s, &run, se)) == 0)
             r = note_run(s, &run, se);
     }
+    if (r == 0)
+        r = mark_audit(s, who, p, q, false, se);
     if (r < 0 || (r = store_commit(s, se)) < 0) {
         store_rollback(s);
         *nrows = 0;
@@ -1295,8 +1334,8 @@ static int mark_commit(struct store *s, struct clear_plan *p, const struct mark_
 /* Both marks: the plan (the run, its DAG version, the tasks), then the request or the
  * change. */
 static int mark_do(struct store *s, const char *home_dir, int64_t dead_after_ms, const char *run_id,
-                   const struct mark_req *q, const char *kind, struct ops_mark *out,
-                   struct ops_err *e)
+                   const struct mark_req *q, const char *kind, const struct audit_who *who,
+                   struct ops_mark *out, struct ops_err *e)
 {
     struct err *se = &e->err;
     memset(out, 0, sizeof *out);
@@ -1326,32 +1365,30 @@ static int mark_do(struct store *s, const char *home_dir, int64_t dead_after_ms,
     if (live && ops_scheduler_running(s, home_dir, dead_after_ms)) {
         /* The scheduler runs it: it stops the marked tasks' tries, lets its other tries in
          * flight end, then applies the mark and goes on (daemon.c). */
-        if ((r = store_put_request(s, run_id, kind, se)) < 0) {
+        if ((r = store_begin(s, se)) < 0 || (r = store_put_request(s, run_id, kind, se)) < 0 ||
+            (r = mark_audit(s, who, &p, q, true, se)) < 0 || (r = store_commit(s, se)) < 0) {
+            store_rollback(s);
             r = fail_store(e);
             goto out;
         }
         out->requested = true;
-    } else if ((r = mark_commit(s, &p, q, NULL, &out->nrows, e)) < 0) {
+    } else if ((r = mark_commit(s, &p, q, NULL, who, &out->nrows, e)) < 0) {
         goto out;
     }
     ops_ring(s, home_dir);
     out->run_state = q->task || out->requested ? p.run.state
                      : q->success              ? RUN_SUCCESS
                                                : RUN_FAILED;
-    if (q->task) {
-        out->tasks = xcalloc(p.nset ? p.nset : 1, sizeof *out->tasks);
-        for (uint32_t k = 0; k < p.dag->ntasks; k++)
-            if (p.set[p.dag->topo[k]])
-                out->tasks[out->ntasks++] = xstrdup(p.dag->tasks[p.dag->topo[k]].name);
-    }
+    if (q->task)
+        out->tasks = plan_names(&p, &out->ntasks);
 out:
     clear_plan_release(&p);
     return r;
 }
 
 int ops_mark_task(struct store *s, const char *home_dir, int64_t dead_after_ms, const char *run_id,
-                  const char *task, enum ti_state state, bool downstream, struct ops_mark *out,
-                  struct ops_err *e)
+                  const char *task, enum ti_state state, bool downstream,
+                  const struct audit_who *who, struct ops_mark *out, struct ops_err *e)
 {
     memset(out, 0, sizeof *out);
     if (state != TI_SUCCESS && state != TI_FAILED)
@@ -1360,13 +1397,14 @@ int ops_mark_task(struct store *s, const char *home_dir, int64_t dead_after_ms, 
     struct mark_req q = {.success = state == TI_SUCCESS, .downstream = downstream, .task = task};
     char *kind =
         xasprintf("%s%c%s:%s", OPS_MARK_KIND, q.success ? 's' : 'f', downstream ? "+" : "", task);
-    int r = mark_do(s, home_dir, dead_after_ms, run_id, &q, kind, out, e);
+    int r = mark_do(s, home_dir, dead_after_ms, run_id, &q, kind, who, out, e);
     free(kind);
     return r;
 }
 
 int ops_mark_run(struct store *s, const char *home_dir, int64_t dead_after_ms, const char *run_id,
-                 enum run_state state, struct ops_mark *out, struct ops_err *e)
+                 enum run_state state, const struct audit_who *who, struct ops_mark *out,
+                 struct ops_err *e)
 {
     memset(out, 0, sizeof *out);
     if (state != RUN_SUCCESS && state != RUN_FAILED)
@@ -1374,7 +1412,7 @@ int ops_mark_run(struct store *s, const char *home_dir, int64_t dead_after_ms, c
                     run_state_name(state));
     struct mark_req q = {.success = state == RUN_SUCCESS};
     char *kind = xasprintf("%s%c", OPS_MARK_RUN_KIND, q.success ? 's' : 'f');
-    int r = mark_do(s, home_dir, dead_after_ms, run_id, &q, kind, out, e);
+    int r = mark_do(s, home_dir, dead_after_ms, run_id, &q, kind, who, out, e);
     free(kind);
     return r;
 }
@@ -1403,7 +1441,7 @@ static int mark_apply(struct store *s, const char *run_id, const char *kind,
         else
             r = fail_store(e);
     } else if (r == 0) {
-        r = mark_commit(s, &p, q, kind, nrows, e);
+        r = mark_commit(s, &p, q, kind, NULL, nrows, e); /* recorded when requested */
         /* A run's mark ends it; a task's leaves a run that ended meanwhile ended. */
         if (r == 0 && (!q->task || run_state_finished(p.run.state)))
             *ended = true;

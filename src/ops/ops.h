@@ -212,17 +212,20 @@ void ops_mark_release(struct ops_mark *m);
  * here, in one transaction; an ended run's state is left as it is. 0 and *out
  * (ops_mark_release), or a negative errno with e: OPS_BAD_INPUT (state), OPS_NOT_FOUND (run,
  * task: did-you-mean), OPS_CONFLICT (a foreground `baram run`, the run's version gone),
- * OPS_STORE. */
+ * OPS_STORE. who (ops/audit.h; NULL: none) is recorded in the audit log in the same
+ * transaction as the mark, or as its request. */
+struct audit_who;
 int ops_mark_task(struct store *s, const char *home_dir, int64_t dead_after_ms, const char *run_id,
-                  const char *task, enum ti_state state, bool downstream, struct ops_mark *out,
-                  struct ops_err *e) WARN_UNUSED;
+                  const char *task, enum ti_state state, bool downstream,
+                  const struct audit_who *who, struct ops_mark *out, struct ops_err *e) WARN_UNUSED;
 /* Marks run run_id success or failed. A live run: its running tries are stopped, its
  * unfinished instances that started become the state (success or failed), those that did not
  * success (a success) or skipped (a failure, as Airflow does), and the run ends with the
  * state; through the scheduler as ops_mark_task when one runs it. An ended run: only its state
  * changes. 0 and *out, or a negative errno with e as ops_mark_task. */
 int ops_mark_run(struct store *s, const char *home_dir, int64_t dead_after_ms, const char *run_id,
-                 enum run_state state, struct ops_mark *out, struct ops_err *e) WARN_UNUSED;
+                 enum run_state state, const struct audit_who *who, struct ops_mark *out,
+                 struct ops_err *e) WARN_UNUSED;
 /* Whether a run request's kind is a mark (ops_clear_apply carries it out, with *ended true
  * when the run has ended after it: a run's mark, or a run that ended on its own meanwhile; the
  * scheduler does not take it on again). */

@@ -35,8 +35,10 @@
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "dag/dag.h"
+#include "ops/audit.h"
 #include "ops/ops.h"
 #include "ops/schedlock.h"
+#include "store/audit.h"
 #include "store/store.h"
 
 static char tmpdir[64];
@@ -656,19 +658,23 @@ static void mark_task_and_run(void **state)
 
     /* bad state, unknown task (did-you-mean), unknown run */
     assert_int_equal(
-        ops_mark_task(st, tmpdir, 20000, run.run_id, "load", TI_RUNNING, false, &m, &e), -EINVAL);
+        ops_mark_task(st, tmpdir, 20000, run.run_id, "load", TI_RUNNING, false, NULL, &m, &e),
+        -EINVAL);
     assert_int_equal(e.kind, OPS_BAD_INPUT);
     ops_err_release(&e);
-    assert_int_equal(ops_mark_task(st, tmpdir, 20000, run.run_id, "lod", TI_SUCCESS, false, &m, &e),
-                     -ENOENT);
+    assert_int_equal(
+        ops_mark_task(st, tmpdir, 20000, run.run_id, "lod", TI_SUCCESS, false, NULL, &m, &e),
+        -ENOENT);
     assert_string_equal(e.suggest, "load");
     ops_err_release(&e);
-    assert_int_equal(ops_mark_run(st, tmpdir, 20000, "manual__nope", RUN_SUCCESS, &m, &e), -ENOENT);
+    assert_int_equal(ops_mark_run(st, tmpdir, 20000, "manual__nope", RUN_SUCCESS, NULL, &m, &e),
+                     -ENOENT);
     ops_err_release(&e);
 
     /* an ended run: the task and its downstream, the run's state untouched */
     assert_int_equal(
-        ops_mark_task(st, tmpdir, 20000, run.run_id, "transform", TI_SUCCESS, true, &m, &e), 0);
+        ops_mark_task(st, tmpdir, 20000, run.run_id, "transform", TI_SUCCESS, true, NULL, &m, &e),
+        0);
     assert_false(m.requested);
     assert_int_equal(m.ntasks, 2);
     assert_string_equal(m.tasks[1], "load");
@@ -688,7 +694,7 @@ static void mark_task_and_run(void **state)
     trigger_ok("daily_etl", NULL, 1767312000000LL, &live);
     set_run_state(live.run_id, RUN_RUNNING, NULL);
     put_ti(live.run_id, "extract", TI_RUNNING);
-    assert_int_equal(ops_mark_run(st, tmpdir, 20000, live.run_id, RUN_FAILED, &m, &e), 0);
+    assert_int_equal(ops_mark_run(st, tmpdir, 20000, live.run_id, RUN_FAILED, NULL, &m, &e), 0);
     assert_false(m.requested);
     assert_int_equal(m.run_state, RUN_FAILED);
     assert_int_equal(m.nrows, 4);
@@ -701,6 +707,24 @@ static void mark_task_and_run(void **state)
     assert_int_equal(rec.state, RUN_FAILED);
     assert_true(rec.ended_at_ms > 0);
     run_rec_release(&rec);
+
+    /* who is recorded with the mark (an ended run: only its state changes) */
+    struct audit_who who;
+    audit_who_api(&who, "tester");
+    assert_int_equal(ops_mark_run(st, tmpdir, 20000, live.run_id, RUN_SUCCESS, &who, &m, &e), 0);
+    ops_mark_release(&m);
+    assert_int_equal(ti_state_of(live.run_id, "transform"), TI_SKIPPED);
+    struct audit_rec *au = NULL;
+    size_t nau = 0;
+    assert_int_equal(store_audit_list(st, NULL, "tester", 0, 10, &au, &nau, NULL), 0);
+    assert_int_equal(nau, 1);
+    assert_string_equal(au[0].action, "mark");
+    assert_string_equal(au[0].source, "api");
+    assert_string_equal(au[0].dag_id, "daily_etl");
+    assert_string_equal(au[0].run_id, live.run_id);
+    assert_null(au[0].task_id);
+    assert_string_equal(au[0].details, "{\"requested\":false,\"state\":\"success\"}");
+    store_audit_free(au, nau);
 
     /* the request kinds: lasting, and the tasks whose tries stop */
     struct diag d;
