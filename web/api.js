@@ -232,6 +232,7 @@ export const link = {
     runs: (q) => '#/runs' + query(q),
     pools: () => '#/pools',
     importErrors: () => '#/import-errors',
+    audit: () => '#/audit',
     dag: (dag, q) => `#/dags/${enc(dag)}` + query(q),
     run: (dag, run) => `#/dags/${enc(dag)}/runs/${enc(run)}`,
     task: (dag, run, task, tryn) =>

@@ -26,12 +26,13 @@ import * as pageWorkers from './page_workers.js';
 import * as pageRuns from './page_runs.js';
 import * as pagePools from './page_pools.js';
 import * as pageImportErrors from './page_import_errors.js';
+import * as pageAudit from './page_audit.js';
 
 const PAGES = {login: pageLogin, dags: pageDags, dag: pageDag, run: pageRun, task: pageTask,
                workers: pageWorkers, runs: pageRuns, pools: pagePools,
-               'import-errors': pageImportErrors};
+               'import-errors': pageImportErrors, audit: pageAudit};
 /* pages that poll and open no event stream: no live dot there */
-const POLLED = new Set(['workers', 'pools', 'import-errors']);
+const POLLED = new Set(['workers', 'pools', 'import-errors', 'audit']);
 
 let page = null;     /* the mounted page's handle */
 let pageKey = null;  /* route.key of the mounted page */
@@ -71,7 +72,8 @@ function header(route) {
                   navLink('runs', link.runs(), 'Runs'),
                   navLink('pools', link.pools(), 'Pools'),
                   navLink('workers', link.workers(), 'Workers'),
-                  navLink('import-errors', link.importErrors(), ['Import errors ', errCount]));
+                  navLink('import-errors', link.importErrors(), ['Import errors ', errCount]),
+                  me.role === 'admin' ? navLink('audit', link.audit(), 'Audit') : null);
     const logoutButton = h('button', {type: 'button', class: 'btn btn-small', testid: 'logout',
                                       onclick: () => {
                                           logout(); /* revokes the token server-side */

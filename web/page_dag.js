@@ -24,6 +24,7 @@ import {createGraph} from './graph.js';
 import {createGrid} from './grid.js';
 import {pool} from './model.js';
 import {setQuery} from './router.js';
+import {openBackfill, openClear} from './ops_dialogs.js';
 import {openTrigger} from './trigger.js';
 import {legend, toastError, loading, errorPanel} from './ui.js';
 
@@ -102,8 +103,13 @@ export function mount(root, route) {
 
     function drawMeta() {
         replace(meta, R.meta(data.detail, data.graph));
-        if (op) /* the dialog reads the params' schemas itself (GET /dags/{dag}) */
-            replace(actions, R.triggerButton(dag, () => openTrigger(dag, onTriggered)));
+        const tasks = () => ((data.graph && data.graph.nodes) || []).map((n) => n.id);
+        if (op) /* the trigger dialog reads the params' schemas itself (GET /dags/{dag}) */
+            replace(actions, R.triggerButton(dag, () => openTrigger(dag, onTriggered)),
+                    h('button', {type: 'button', class: 'btn', testid: 'dag-clear',
+                                 onclick: () => openClear(dag, tasks(), onTriggered)}, 'Clear…'),
+                    h('button', {type: 'button', class: 'btn', testid: 'dag-backfill',
+                                 onclick: () => openBackfill(dag, onTriggered)}, 'Backfill…'));
     }
 
     function onTriggered(run) {

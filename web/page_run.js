@@ -23,6 +23,7 @@ import {throttle} from './events.js';
 import {createGantt} from './gantt.js';
 import {RunData} from './run_data.js';
 import {liveRun} from './run_live.js';
+import {openMarkRun} from './ops_dialogs.js';
 import * as R from './run_render.js';
 import {badge, setBadge, confirm, toast, toastError, loading, errorPanel} from './ui.js';
 
@@ -56,7 +57,10 @@ export function mount(root, route) {
         replace(meta, R.facts(data.run, Date.now()));
         if (actionsFor === data.ended) return;
         actionsFor = data.ended;
-        replace(actions, R.actions(dag, run, op && !data.ended ? cancelRun : null));
+        replace(actions, R.actions(dag, run, op && !data.ended ? cancelRun : null),
+                op ? h('button', {type: 'button', class: 'btn', testid: 'run-mark',
+                                  onclick: () => openMarkRun(dag, run, () => live.refresh())},
+                       'Mark run…') : null);
     }
 
     function drawCritical() {

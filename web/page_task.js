@@ -19,11 +19,12 @@
  *   refetch the details (throttled).
  */
 
-import {get, raw, enc, link} from './api.js';
+import {get, raw, enc, link, isOperator} from './api.js';
 import {h, replace} from './dom.js';
 import {subscribe, throttle} from './events.js';
 import * as fmt from './fmt.js';
 import {setQuery} from './router.js';
+import {openMarkTask} from './ops_dialogs.js';
 import {isEnded} from './states.js';
 import {badge, setBadge, toastError, loading, errorPanel, timeEl} from './ui.js';
 
@@ -63,7 +64,13 @@ export function mount(root, route) {
               h('a', {href: link.run(dag, run)}, run), ' / ', h('span', null, 'task')),
             h('div', {class: 'page-head'},
               h('div', null, h('h1', {testid: 'task-title', class: 'task-title'}, task),
-                stateBadge)),
+                stateBadge),
+              /* a mapped instance's mark is its task's (every instance) */
+              isOperator() ? h('div', {class: 'page-actions'},
+                               h('button', {type: 'button', class: 'btn', testid: 'task-mark',
+                                            onclick: () => openMarkTask(
+                                                dag, run, task.replace(/\[\d+\]$/, ''))},
+                                 'Mark…')) : null),
             body);
 
     function drawSkeleton() {

@@ -10,6 +10,7 @@
  *   #/runs?state=S&dag=D&from=F&to=T&page=N   runs of every DAG
  *   #/pools                                   pools and their use
  *   #/import-errors                           DAG files that failed to load
+ *   #/audit?dag=&user=                        the audit log (admins)
  *
  * Key idea: parse() turns location.hash into {name, params, query} with the
  * path parts decoded; app.js mounts the page module for that name. When only
@@ -25,6 +26,7 @@ const ROUTES = [
     {name: 'runs', re: /^\/runs\/?$/, keys: []},
     {name: 'pools', re: /^\/pools\/?$/, keys: []},
     {name: 'import-errors', re: /^\/import-errors\/?$/, keys: []},
+    {name: 'audit', re: /^\/audit\/?$/, keys: []},
     {name: 'dag', re: /^\/dags\/([^/]+)\/?$/, keys: ['dag']},
     {name: 'run', re: /^\/dags\/([^/]+)\/runs\/([^/]+)\/?$/, keys: ['dag', 'run']},
     {name: 'task', re: /^\/dags\/([^/]+)\/runs\/([^/]+)\/tasks\/([^/]+)\/?$/,

@@ -133,6 +133,18 @@ extern const struct api_route api_routes_write[]; /* routes_write.c: trigger, cl
 extern const struct api_route api_routes_auth[];  /* routes_auth.c: token, users */
 extern const struct api_route api_routes_obs[];   /* routes_obs.c: events, metrics, health */
 extern const struct api_route api_routes_web[];   /* web.c: the web UI's files */
+extern const struct api_route api_routes_ops[];   /* routes_ops.c: mark, clear, backfill, audit */
+
+/* routes_write.c, for the other write routes: an ops error as a problem (404 naming what/name,
+ * 400, 409, 503); the run checked to belong to the DAG (0, or -1 after a 404 or 503). */
+struct ops_err;
+void api_ops_problem(struct api_resp *rs, const struct ops_err *e, const char *what,
+                     const char *name);
+int api_run_of_dag(struct api_resp *rs, struct store *s, const char *dag_id, const char *run_id);
+/* routes_ops.c: records a change the caller made in the audit log (ops/audit.h) on rq's store;
+ * details (a JSON object, or NULL) is consumed. */
+void api_audit(struct api_req *rq, const char *action, const char *dag_id, const char *run_id,
+               const char *task_id, json_t *details);
 
 /* The routing of a raw path, as the server does it (for tests and fuzzing): 0 with the
  * decoded, checked {segments} in seg[0..*nseg) (malloc'd, free each), or the status the

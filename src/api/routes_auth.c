@@ -222,6 +222,8 @@ static void users_add(struct api_req *rq, struct api_resp *rs)
         rs->header_name = "Location";
         rs->header_value = xasprintf("/api/v1/users/%s", name);
         log_info("user added", "user=%s role=%s by=%s", name, u.role, rq->user.name);
+        api_audit(rq, "user add", NULL, NULL, NULL,
+                  json_pack("{s:s, s:s}", "name", name, "role", u.role));
     }
     free(u.password_hash);
     json_decref(body);
@@ -249,6 +251,7 @@ static void users_delete(struct api_req *rq, struct api_resp *rs)
         rs->status = 204;
         rs->content_type = "text/plain; charset=utf-8";
         log_info("user deleted", "user=%s by=%s", name, rq->user.name);
+        api_audit(rq, "user delete", NULL, NULL, NULL, json_pack("{s:s}", "name", name));
     }
 }
 

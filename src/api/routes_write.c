@@ -105,6 +105,17 @@ static int run_of_dag(struct api_resp *rs, struct store *s, const char *dag_id, 
     return 0;
 }
 
+void api_ops_problem(struct api_resp *rs, const struct ops_err *e, const char *what,
+                     const char *name)
+{
+    ops_problem(rs, e, what, name);
+}
+
+int api_run_of_dag(struct api_resp *rs, struct store *s, const char *dag_id, const char *run_id)
+{
+    return run_of_dag(rs, s, dag_id, run_id);
+}
+
 static int type_problem(struct api_resp *rs, const char *field, const char *want)
 {
     api_problem(rs, 400, "Bad Request", "field '%s' must be %s", field, want);
@@ -155,6 +166,7 @@ static void trigger(struct api_req *rq, struct api_resp *rs)
     when_format_iso(run.logical_at_ms, iso, sizeof iso);
     log_info("api: run triggered", "user=%s dag=%s run=%s", log_q(rq->user.name), log_q(dag_id),
              log_q(run.run_id));
+    api_audit(rq, "trigger", dag_id, run.run_id, NULL, json_pack("{s:O?}", "conf", conf));
     json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "dag", dag_id, "run_id", run.run_id, "state",
                           run_state_name(RUN_QUEUED), "logical_date", iso);
     api_json(rs, 201, o);
@@ -198,6 +210,7 @@ static void cancel(struct api_req *rq, struct api_resp *rs)
     }
     log_info("api: run cancel", "user=%s run=%s requested=%d", log_q(rq->user.name), log_q(run_id),
              c.requested);
+    api_audit(rq, "cancel", dag_id, run_id, NULL, json_pack("{s:b}", "requested", c.requested));
     api_json(rs, c.requested ? 202 : 200,
              json_pack("{s:s, s:s}", "run_id", run_id, "state", run_state_name(c.state)));
 }
@@ -233,6 +246,8 @@ static void clear(struct api_req *rq, struct api_resp *rs)
     }
     log_info("api: tasks cleared", "user=%s run=%s task=%s downstream=%d rows=%zu",
              log_q(rq->user.name), log_q(run_id), log_q(task), downstream, c.nrows);
+    api_audit(rq, "clear", dag_id, run_id, task,
+              json_pack("{s:b, s:b}", "downstream", downstream, "requested", c.requested));
     json_t *names = json_array();
     for (size_t i = 0; i < c.ntasks; i++)
         json_array_append_new(names, json_string(c.tasks[i]));
@@ -275,6 +290,7 @@ static void patch_dag(struct api_req *rq, struct api_resp *rs)
     }
     log_info("api: dag paused", "user=%s dag=%s paused=%d", log_q(rq->user.name), log_q(dag_id),
              paused);
+    api_audit(rq, paused ? "pause" : "unpause", dag_id, NULL, NULL, NULL);
     api_json(rs, 200, json_pack("{s:s, s:b}", "dag_id", dag_id, "paused", paused));
     api_dags_changed(rq->api);
 }
@@ -315,6 +331,8 @@ static void put_pool(struct api_req *rq, struct api_resp *rs)
     }
     log_info("api: pool set", "user=%s pool=%s slots=%lld", log_q(rq->user.name), log_q(name),
              (long long)slots);
+    api_audit(rq, "pool set", NULL, NULL, NULL,
+              json_pack("{s:s, s:I}", "pool", name, "slots", (json_int_t)slots));
     api_json(rs, 200, json_pack("{s:s, s:I}", "name", name, "slots", (json_int_t)slots));
 }
 

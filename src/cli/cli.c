@@ -32,10 +32,13 @@ static const struct command commands[] = {
     {"api", cmd_api, "api [--listen HOST:PORT]: the REST API alone (split deployments)"},
     {"dags", cmd_dags,
      "dags list | show DAG | pause DAG | unpause DAG | validate PATH...   [--json]\n"
-     "  baram dags trigger DAG [--conf JSON] [--date D] | backfill DAG --from D --to D"},
-    {"runs", cmd_runs, "runs list [DAG] | show RUN | profile RUN | cancel RUN   [--json]"},
+     "  baram dags trigger DAG [--conf JSON] [--date D] | backfill DAG --from D --to D\n"
+     "  baram dags clear DAG --from D --to D [--task T] [--only-failed] [--dry-run]"},
+    {"runs", cmd_runs,
+     "runs list [DAG] | show RUN | profile RUN | cancel RUN | mark RUN success|failed"},
     {"tasks", cmd_tasks,
-     "tasks test FILE TASK [--date D] [--param k=v]... | clear RUN TASK [--downstream]"},
+     "tasks test FILE TASK [--date D] [--param k=v]... | clear RUN TASK [--downstream]\n"
+     "  baram tasks mark RUN TASK success|failed [--downstream]"},
     {"pools", cmd_pools, "pools list [--json] | set NAME SLOTS"},
     {"workers", cmd_workers, "workers list [--json]: the schedulers and workers registered"},
     {"logs", cmd_logs, "logs RUN TASK [--try N] [--follow]"},
@@ -43,6 +46,7 @@ static const struct command commands[] = {
     {"users", cmd_users,
      "users add NAME --role viewer|operator|admin | list [--json] | delete NAME"},
     {"token", cmd_token, "token NAME [--ttl 1h]: mint a JWT for a user (admin tool)"},
+    {"audit", cmd_audit, "audit list [--dag D] [--user U] [--limit N] [--json]: who did what"},
 };
 
 static void usage(FILE *out)

@@ -21,6 +21,7 @@ int cmd_standalone(int argc, char **argv); /* cmd_standalone.c: baram standalone
 int cmd_scheduler(int argc, char **argv);  /* cmd_standalone.c: baram scheduler */
 int cmd_api(int argc, char **argv);        /* cmd_api.c: baram api [--listen HOST:PORT] */
 int cmd_workers(int argc, char **argv);    /* cmd_workers.c: baram workers list */
+int cmd_audit(int argc, char **argv);      /* cmd_audit.c: baram audit list */
 int cmd_worker(int argc, char **argv);     /* cmd_worker.c: baram worker [--queues ...] */
 
 #endif

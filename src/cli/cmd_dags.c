@@ -47,6 +47,7 @@
 #include "dag/cron.h"
 #include "dag/dag.h"
 #include "dag/params.h"
+#include "ops/audit.h"
 #include "ops/dagdir.h"
 #include "ops/ops.h"
 #include "ops/runjson.h"
@@ -62,10 +63,31 @@ static const char usage_dags[] =
     "  pause DAG | unpause DAG                    stop / resume scheduling it\n"
     "  trigger DAG [--conf JSON] [--date D]       queue a manual run\n"
     "  backfill DAG --from D --to D [--conf JSON] queue runs for past schedule dates\n"
+    "  clear DAG --from D --to D [--task T] [--only-failed] [--dry-run]\n"
+    "                                             run the tasks of past runs again\n"
     "  validate PATH... [--json]                  check DAG files (a folder: its *.yaml and "
     "*.yml files)\n"
     "\n"
     "  --home DIR  the home (default $BARAM_HOME or ./.baram); see 'baram dags SUB --help'\n";
+
+static const char usage_clear[] =
+    "usage: baram dags clear DAG --from D --to D [--task T] [--only-failed] [--dry-run] [--json]\n"
+    "\n"
+    "Clears the task instances of the ended runs of DAG whose logical dates are within\n"
+    "[--from, --to] (YYYY-MM-DD or ISO 8601 UTC) so that they run again, each run in the DAG\n"
+    "version it started with and queued again, like 'baram tasks clear' run by run. Runs\n"
+    "that have not ended are listed as skipped (clear them with 'baram tasks clear'). No\n"
+    "confirmation is asked (scripts call it): --dry-run lists what would be cleared.\n"
+    "\n"
+    "  --task T        only task T (not its downstream)\n"
+    "  --only-failed   only failed and upstream_failed task instances\n"
+    "  --dry-run       list what would be cleared, change nothing\n"
+    "  --json          print "
+    "{\"dag\",\"dry_run\",\"runs\":[{\"run_id\",\"logical_date\",\"tasks\",\n"
+    "                  \"task_instances\",\"skipped\"}],\"task_instances\"}\n"
+    "\n"
+    "exit: 0 cleared (or nothing matched), 1 the database failed, 2 usage error, unknown DAG\n"
+    "or task, bad dates\n";
 
 static const char usage_validate[] =
     "usage: baram dags validate PATH... [--json] [--debug]\n"
@@ -719,7 +741,16 @@ static int dags_show(int argc, char **argv)
     return ret;
 }
 
-/* ---- pause, unpause, trigger, backfill: ops/ops.h ---- */
+/* ---- pause, unpause, trigger, backfill, clear: ops/ops.h ---- */
+
+/* Records a change made from the CLI in the audit log (ops/audit.h). */
+static void cli_audit(struct store *s, const char *action, const char *dag_id, const char *run_id,
+                      json_t *details)
+{
+    struct audit_who who;
+    audit_who_cli(&who);
+    (void)audit_record(s, &who, action, dag_id, run_id, NULL, details);
+}
 
 /* The exit code of a failed operation. */
 static int ops_exit(const struct ops_err *e)
@@ -746,6 +777,8 @@ static int dags_pause(int argc, char **argv, bool pause)
         ops_err_print(&e, stderr, cmd);
         ret = ops_exit(&e);
     }
+    if (ret == EXIT_OK)
+        cli_audit(v.s, pause ? "pause" : "unpause", dag_id, NULL, NULL);
     if (ret == EXIT_OK) {
         if (json) {
             json_t *o = json_pack("{s:s, s:b}", "dag", dag_id, "paused", pause);
@@ -792,6 +825,8 @@ static int dags_trigger(int argc, char **argv)
         ops_err_print(&e, stderr, cmd);
         ret = ops_exit(&e);
     }
+    if (ret == EXIT_OK)
+        cli_audit(v.s, "trigger", dag_id, run.run_id, json_pack("{s:O?}", "conf", cj));
     if (ret == EXIT_OK) {
         char ld[32];
         when_format_iso(run.logical_at_ms, ld, sizeof ld);
@@ -854,6 +889,10 @@ static int dags_backfill(int argc, char **argv)
         ops_err_print(&e, stderr, cmd);
         ret = ops_exit(&e);
     }
+    if (ret == EXIT_OK)
+        cli_audit(v.s, "backfill", dag_id, NULL,
+                  json_pack("{s:s, s:s, s:O?, s:I}", "from", from_s, "to", to_s, "conf", cj,
+                            "queued", (json_int_t)b.nrun_ids));
     if (ret == EXIT_OK) {
         size_t queued = b.nrun_ids;
         if (json) {
@@ -902,10 +941,93 @@ static int dags_backfill(int argc, char **argv)
     return ret;
 }
 
+static int dags_clear(int argc, char **argv)
+{
+    bool json = false, only_failed = false, dry_run = false;
+    const char *home_flag = NULL, *dag_id = NULL, *from_s = NULL, *to_s = NULL, *task = NULL;
+    const struct args_flag flags[] = {
+        {"json", ARGS_BOOL, &json, NULL, NULL},
+        {"only-failed", ARGS_BOOL, &only_failed, NULL, NULL},
+        {"dry-run", ARGS_BOOL, &dry_run, NULL, NULL},
+        {"from", ARGS_STRING, NULL, &from_s, NULL},
+        {"to", ARGS_STRING, NULL, &to_s, NULL},
+        {"task", ARGS_STRING, NULL, &task, NULL},
+        {"home", ARGS_STRING, NULL, &home_flag, NULL},
+    };
+    const char *cmd = "dags clear";
+    int r = parse_one_dag(cmd, usage_clear, argc, argv, flags, ARRAY_SIZE(flags), &dag_id);
+    if (r != EXIT_OK)
+        return r == ARGS_HELP ? EXIT_OK : r;
+    if (!from_s || !to_s) {
+        fprintf(stderr, "baram %s: --from and --to are required; see 'baram %s --help'\n", cmd,
+                cmd);
+        return EXIT_USAGE;
+    }
+    struct ops_clear_range_opts o = {.from_text = from_s,
+                                     .to_text = to_s,
+                                     .task = task,
+                                     .only_failed = only_failed,
+                                     .dry_run = dry_run};
+    if (args_date(cmd, from_s, &o.from_at_ms) < 0 || args_date(cmd, to_s, &o.to_at_ms) < 0)
+        return EXIT_USAGE;
+    if (o.from_at_ms > o.to_at_ms) {
+        fprintf(stderr, "baram %s: --from %s is after --to %s\n", cmd, from_s, to_s);
+        return EXIT_USAGE;
+    }
+    struct dview v;
+    struct ops_err e = {0};
+    struct ops_clear_range c = {0};
+    int ret = dview_open(&v, cmd, home_flag, true, false);
+    if (ret == EXIT_OK && !v.s) {
+        fprintf(stderr, "baram %s: no database in %s yet: nothing to clear\n", cmd, v.h.dir);
+        ret = EXIT_USAGE;
+    }
+    if (ret == EXIT_OK && ops_clear_range(v.s, v.h.dir, dag_id, &o, &c, &e) < 0) {
+        ops_err_print(&e, stderr, cmd);
+        ret = ops_exit(&e);
+    }
+    struct audit_who who;
+    audit_who_cli(&who);
+    if (ret == EXIT_OK && !dry_run)
+        (void)audit_record(v.s, &who, "clear", dag_id, NULL, task,
+                           json_pack("{s:s, s:s, s:s?, s:b, s:I, s:I}", "from", from_s, "to", to_s,
+                                     "task", task, "only_failed", only_failed, "runs",
+                                     (json_int_t)c.nruns, "task_instances", (json_int_t)c.nrows));
+    if (ret == EXIT_OK && json) {
+        json_t *out = ops_clear_range_json(dag_id, &c, dry_run);
+        if (out_json_print(stdout, out) < 0)
+            ret = EXIT_FAILED;
+        json_decref(out);
+    } else if (ret == EXIT_OK) {
+        for (size_t i = 0; i < c.nruns; i++) {
+            const struct ops_clear_range_run *x = &c.runs[i];
+            printf("%s %s:",
+                   x->skipped ? "skipped (not ended)"
+                   : dry_run  ? "would clear"
+                              : "cleared",
+                   x->run_id);
+            for (size_t k = 0; k < x->ntasks; k++)
+                printf("%s %s", k ? "," : "", x->tasks[k]);
+            printf("\n");
+        }
+        size_t n = 0;
+        for (size_t i = 0; i < c.nruns; i++)
+            n += !c.runs[i].skipped;
+        printf("%s %zu run%s of %s (%zu task instance%s)\n", dry_run ? "would clear" : "cleared", n,
+               n == 1 ? "" : "s", dag_id, c.nrows, c.nrows == 1 ? "" : "s");
+        if (n && !dry_run)
+            note_no_scheduler(&v, cmd, "the runs resume");
+    }
+    ops_clear_range_release(&c);
+    ops_err_release(&e);
+    dview_release(&v);
+    return ret;
+}
+
 int cmd_dags(int argc, char **argv)
 {
-    static const char *const subs[] = {"list",    "show",     "pause",   "unpause",
-                                       "trigger", "backfill", "validate"};
+    static const char *const subs[] = {"list",    "show",     "pause", "unpause",
+                                       "trigger", "backfill", "clear", "validate"};
     if (argc < 2) {
         fputs(usage_dags, stderr);
         return EXIT_USAGE;
@@ -927,6 +1049,8 @@ int cmd_dags(int argc, char **argv)
         return dags_trigger(argc - 1, argv + 1);
     if (strcmp(sub, "backfill") == 0)
         return dags_backfill(argc - 1, argv + 1);
+    if (strcmp(sub, "clear") == 0)
+        return dags_clear(argc - 1, argv + 1);
     const char *near = suggest_closest(sub, subs, ARRAY_SIZE(subs));
     if (near)
         fprintf(stderr, "baram dags: unknown subcommand '%s' (did you mean '%s'?)\n", sub, near);

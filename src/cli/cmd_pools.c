@@ -33,6 +33,7 @@
 #include "cli/home.h"
 #include "cli/out.h"
 #include "dag/dag.h"
+#include "ops/audit.h"
 #include "ops/ops.h"
 #include "store/store.h"
 
@@ -138,7 +139,13 @@ static int pools_set(struct home *h, const char *name, const char *slots_s, bool
     if (ops_pool_set(s, h->dir, name, slots, &e) < 0) {
         ops_err_print(&e, stderr, "pools set");
         ret = e.kind == OPS_BAD_INPUT ? EXIT_USAGE : EXIT_FAILED;
-    } else if (json) {
+        goto out;
+    }
+    struct audit_who who;
+    audit_who_cli(&who);
+    (void)audit_record(s, &who, "pool set", NULL, NULL, NULL,
+                       json_pack("{s:s, s:i}", "pool", name, "slots", slots));
+    if (json) {
         json_t *o = json_pack("{s:s, s:i, s:s}", "name", name, "slots", slots, "source", "store");
         if (out_json_print(stdout, o) < 0)
             ret = EXIT_FAILED;
@@ -146,6 +153,7 @@ static int pools_set(struct home *h, const char *name, const char *slots_s, bool
     } else {
         printf("pool %s: %d slot%s\n", name, slots, slots == 1 ? "" : "s");
     }
+out:
     ops_err_release(&e);
     store_close(s);
     return ret;

@@ -31,6 +31,7 @@
 #include "cli/out.h"
 #include "cli/profile.h"
 #include "dag/dag.h"
+#include "ops/audit.h"
 #include "ops/ops.h"
 #include "ops/runfilter.h"
 #include "ops/runjson.h"
@@ -42,6 +43,7 @@ static const char usage[] =
     "       baram runs show RUN [--json]                 a run and its task instances\n"
     "       baram runs profile RUN [--json] [--all]      critical path, waits, parallelism\n"
     "       baram runs cancel RUN [--wait S] [--json]    stop a queued or running run\n"
+    "       baram runs mark RUN success|failed [--json]  end a run as success or failed\n"
     "\n"
     "cancel: with a scheduler running, asks it to cancel the run and waits up to --wait\n"
     "seconds (default 10) for it to confirm; with none, marks the run cancelled at once\n"
@@ -53,6 +55,13 @@ static const char usage[] =
     "queued); --state keeps runs in these states (queued, running, success, failed,\n"
     "cancelled), --from/--to runs whose logical date is in the range, both ends included\n"
     "(YYYY-MM-DD is midnight UTC, or YYYY-MM-DDTHH:MM[:SS][Z]). exit 2 on a bad filter.\n"
+    "\n"
+    "mark: a live run's running tries are stopped, its unfinished task instances that\n"
+    "started get the state, those that did not success (mark success) or skipped (mark\n"
+    "failed, as Airflow does), and the run ends with the state (through the scheduler when\n"
+    "one runs it). An ended run only changes its state. exit: 0 marked or requested, 1 a\n"
+    "foreground 'baram run' or the database failed, 2 usage error or unknown run\n"
+    "\n"
     "list --json prints {\"runs\":[{\"run_id\",\"dag\",\"state\",...}],\"total_entries\"}\n"
     "\n"
     "  --home DIR  the home (default $BARAM_HOME or ./.baram)\n";
@@ -422,15 +431,92 @@ static int runs_cancel(struct home *h, const char *run_id, int wait_s, bool json
         ret = e.kind == OPS_NOT_FOUND ? EXIT_USAGE : EXIT_FAILED;
     } else {
         ret = cancel_print(run_id, run_state_name(c.state), c.requested, json);
+        struct audit_who who;
+        audit_who_cli(&who);
+        (void)audit_record_run(s, &who, "cancel", run_id, NULL,
+                               json_pack("{s:b}", "requested", c.requested));
     }
     ops_err_release(&e);
     store_close(s);
     return ret;
 }
 
+/* ---- mark: ops/ops.h ---- */
+
+static int runs_mark(int argc, char **argv)
+{
+    const char *cmd = "runs mark";
+    const char *home_flag = NULL, *pos[2];
+    bool json = false;
+    size_t npos;
+    const struct args_flag flags[] = {
+        {"json", ARGS_BOOL, &json, NULL, NULL},
+        {"home", ARGS_STRING, NULL, &home_flag, NULL},
+    };
+    int r = args_parse(cmd, argc, argv, flags, ARRAY_SIZE(flags), pos, ARRAY_SIZE(pos), &npos);
+    if (r == ARGS_HELP) {
+        fputs(usage, stdout);
+        return EXIT_OK;
+    }
+    if (r < 0)
+        return EXIT_USAGE;
+    if (npos != 2) {
+        fputs("baram runs mark: expected RUN and success|failed; see 'baram runs --help'\n",
+              stderr);
+        return EXIT_USAGE;
+    }
+    enum run_state st;
+    if (strcmp(pos[1], "success") == 0) {
+        st = RUN_SUCCESS;
+    } else if (strcmp(pos[1], "failed") == 0) {
+        st = RUN_FAILED;
+    } else {
+        fprintf(stderr, "baram %s: bad state '%s': expected success or failed\n", cmd, pos[1]);
+        return EXIT_USAGE;
+    }
+    const char *run_id = pos[0];
+    struct home h = {0};
+    struct store *s = NULL;
+    struct ops_err e = {0};
+    struct ops_mark m = {0};
+    int ret = EXIT_USAGE;
+    if (home_setup(&h, cmd, home_flag) < 0 || open_store(&h, cmd, &s) < 0)
+        goto out;
+    struct audit_who who; /* recorded with the mark, in its transaction */
+    audit_who_cli(&who);
+    if (ops_mark_run(s, h.dir, home_dead_after_ms(&h), run_id, st, &who, &m, &e) < 0) {
+        ops_err_print(&e, stderr, cmd);
+        ret = e.kind == OPS_NOT_FOUND || e.kind == OPS_BAD_INPUT ? EXIT_USAGE : EXIT_FAILED;
+        goto out;
+    }
+    ret = EXIT_OK;
+    if (json) {
+        json_t *o = json_pack("{s:s, s:s, s:I, s:b}", "run_id", run_id, "state",
+                              run_state_name(m.requested ? m.run_state : st), "task_instances",
+                              (json_int_t)m.nrows, "requested", m.requested);
+        if (out_json_print(stdout, o) < 0)
+            ret = EXIT_FAILED;
+        json_decref(o);
+    } else if (m.requested) {
+        printf("mark of run %s as %s requested: the scheduler stops its tries and ends it\n",
+               run_id, run_state_name(st));
+    } else {
+        printf("marked run %s as %s (%zu task instance%s)\n", run_id, run_state_name(st), m.nrows,
+               m.nrows == 1 ? "" : "s");
+    }
+out:
+    ops_mark_release(&m);
+    ops_err_release(&e);
+    store_close(s);
+    home_release(&h);
+    return ret;
+}
+
 int cmd_runs(int argc, char **argv)
 {
-    static const char *const subs[] = {"list", "show", "profile", "cancel"};
+    if (argc >= 2 && strcmp(argv[1], "mark") == 0)
+        return runs_mark(argc - 1, argv + 1);
+    static const char *const subs[] = {"list", "show", "profile", "cancel", "mark"};
     if (argc < 2) {
         fputs(usage, stderr);
         return EXIT_USAGE;

@@ -38,6 +38,7 @@
 #include "cli/out.h"
 #include "dag/dag.h"
 #include "dag/params.h"
+#include "ops/audit.h"
 #include "ops/ops.h"
 #include "sched/run.h"
 #include "store/store.h"
@@ -45,6 +46,7 @@
 static const char usage[] =
     "usage: baram tasks test FILE TASK [--date YYYY-MM-DD] [--param NAME=VALUE]...\n"
     "       baram tasks clear RUN TASK [--downstream] [--json]\n"
+    "       baram tasks mark RUN TASK success|failed [--downstream] [--json]\n"
     "\n"
     "test: runs one task of the DAG in FILE now, outside any run, with its output on the\n"
     "terminal (an http task's response on stdout); nothing is recorded. Outputs of upstream\n"
@@ -57,7 +59,15 @@ static const char usage[] =
     "running now have ended, then clears and resumes it (an instance to clear may not be\n"
     "running itself).\n"
     "exit status: 0 cleared or requested, 1 an instance to clear is running, a foreground\n"
-    "'baram run' or the database failed, 2 usage error, unknown run or task\n";
+    "'baram run' or the database failed, 2 usage error, unknown run or task\n"
+    "\n"
+    "mark: sets TASK (and with --downstream every task downstream of it) in run RUN to\n"
+    "success or failed, whatever its state; a try still running is stopped. On a run the\n"
+    "scheduler is running, it stops those tries, lets the run's other tries in flight end,\n"
+    "then applies the mark and the run goes on (it ends once its last tasks are done). An\n"
+    "ended run keeps its state. Recorded in the audit log ('baram audit list').\n"
+    "exit status: 0 marked or requested, 1 a foreground 'baram run' or the database failed,\n"
+    "2 usage error, unknown run or task\n";
 
 static void unknown_task(const char *cmd, const struct dag *dag, const char *path, const char *name)
 {
@@ -158,49 +168,73 @@ out:
     return ret;
 }
 
-/* ---- clear: ops/ops.h ---- */
+/* ---- clear, mark: ops/ops.h ---- */
+
+/* The flags and positional arguments of `tasks clear|mark`: want of them (expect says which
+ * when they are not), --downstream, --json, --home. EXIT_OK to go on, else the exit code. */
+static int run_task_args(const char *cmd, int argc, char **argv, const char **pos, size_t want,
+                         const char *expect, bool *downstream, bool *json, const char **home_flag)
+{
+    size_t npos;
+    const struct args_flag flags[] = {
+        {"downstream", ARGS_BOOL, downstream, NULL, NULL},
+        {"json", ARGS_BOOL, json, NULL, NULL},
+        {"home", ARGS_STRING, NULL, home_flag, NULL},
+    };
+    int r = args_parse(cmd, argc, argv, flags, ARRAY_SIZE(flags), pos, want, &npos);
+    if (r == ARGS_HELP) {
+        fputs(usage, stdout);
+        return ARGS_HELP;
+    }
+    if (r < 0)
+        return EXIT_USAGE;
+    if (npos != want) {
+        fprintf(stderr, "baram %s: expected %s; see 'baram tasks --help'\n", cmd, expect);
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+/* Loads the home and opens its store: EXIT_OK, or EXIT_USAGE after saying why. */
+static int run_task_store(const char *cmd, const char *home_flag, struct home *h, struct store **s)
+{
+    struct err err = {0};
+    if (home_setup(h, cmd, home_flag) < 0)
+        return EXIT_USAGE;
+    if (home_open_store(h, false, s, &err) < 0) {
+        fprintf(stderr, "baram %s: %s\n", cmd, err_msg(&err));
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
 
 static int tasks_clear(int argc, char **argv)
 {
     const char *cmd = "tasks clear";
     const char *home_flag = NULL, *pos[2];
     bool downstream = false, json = false;
-    size_t npos;
-    const struct args_flag flags[] = {
-        {"downstream", ARGS_BOOL, &downstream, NULL, NULL},
-        {"json", ARGS_BOOL, &json, NULL, NULL},
-        {"home", ARGS_STRING, NULL, &home_flag, NULL},
-    };
-    int r = args_parse(cmd, argc, argv, flags, ARRAY_SIZE(flags), pos, ARRAY_SIZE(pos), &npos);
-    if (r == ARGS_HELP) {
-        fputs(usage, stdout);
-        return EXIT_OK;
-    }
-    if (r < 0)
-        return EXIT_USAGE;
-    if (npos != 2) {
-        fputs("baram tasks clear: expected RUN and TASK; see 'baram tasks --help'\n", stderr);
-        return EXIT_USAGE;
-    }
+    int r = run_task_args(cmd, argc, argv, pos, 2, "RUN and TASK", &downstream, &json, &home_flag);
+    if (r != EXIT_OK)
+        return r == ARGS_HELP ? EXIT_OK : r;
     const char *run_id = pos[0], *task = pos[1];
     struct home h = {0};
     struct store *s = NULL;
     struct ops_err e = {0};
     struct ops_clear c = {0};
-    struct err err = {0};
     int ret = EXIT_USAGE;
-    if (home_setup(&h, cmd, home_flag) < 0)
+    if (run_task_store(cmd, home_flag, &h, &s) != EXIT_OK)
         goto out;
-    if ((r = home_open_store(&h, false, &s, &err)) < 0) {
-        fprintf(stderr, "baram %s: %s\n", cmd, err_msg(&err));
-        goto out;
-    }
     if (ops_clear(s, h.dir, home_dead_after_ms(&h), run_id, task, downstream, &c, &e) < 0) {
         ops_err_print(&e, stderr, cmd);
         ret = e.kind == OPS_NOT_FOUND ? EXIT_USAGE : EXIT_FAILED;
         goto out;
     }
     ret = EXIT_OK;
+    struct audit_who who;
+    audit_who_cli(&who);
+    (void)audit_record_run(
+        s, &who, "clear", run_id, task,
+        json_pack("{s:b, s:b}", "downstream", downstream, "requested", c.requested));
     if (json) {
         json_t *names = json_array();
         for (size_t i = 0; i < c.ntasks; i++)
@@ -240,6 +274,73 @@ out:
     return ret;
 }
 
+static int tasks_mark(int argc, char **argv)
+{
+    const char *cmd = "tasks mark";
+    const char *home_flag = NULL, *pos[3];
+    bool downstream = false, json = false;
+    int r = run_task_args(cmd, argc, argv, pos, 3, "RUN, TASK and success|failed", &downstream,
+                          &json, &home_flag);
+    if (r != EXIT_OK)
+        return r == ARGS_HELP ? EXIT_OK : r;
+    const char *run_id = pos[0], *task = pos[1];
+    enum ti_state st;
+    if (strcmp(pos[2], "success") == 0) {
+        st = TI_SUCCESS;
+    } else if (strcmp(pos[2], "failed") == 0) {
+        st = TI_FAILED;
+    } else {
+        fprintf(stderr, "baram %s: bad state '%s': expected success or failed\n", cmd, pos[2]);
+        return EXIT_USAGE;
+    }
+    struct home h = {0};
+    struct store *s = NULL;
+    struct ops_err e = {0};
+    struct ops_mark m = {0};
+    int ret = EXIT_USAGE;
+    if (run_task_store(cmd, home_flag, &h, &s) != EXIT_OK)
+        goto out;
+    struct audit_who who; /* recorded with the mark, in its transaction */
+    audit_who_cli(&who);
+    if (ops_mark_task(s, h.dir, home_dead_after_ms(&h), run_id, task, st, downstream, &who, &m,
+                      &e) < 0) {
+        ops_err_print(&e, stderr, cmd);
+        ret = e.kind == OPS_NOT_FOUND || e.kind == OPS_BAD_INPUT ? EXIT_USAGE : EXIT_FAILED;
+        goto out;
+    }
+    ret = EXIT_OK;
+    json_t *names = json_array();
+    for (size_t i = 0; i < m.ntasks; i++)
+        json_array_append_new(names, json_string(m.tasks[i]));
+    if (json) {
+        json_t *o =
+            json_pack("{s:s, s:s, s:o, s:I, s:b, s:s}", "run_id", run_id, "state",
+                      ti_state_name(st), "marked", names, "task_instances", (json_int_t)m.nrows,
+                      "requested", m.requested, "run_state", run_state_name(m.run_state));
+        names = NULL;
+        if (out_json_print(stdout, o) < 0)
+            ret = EXIT_FAILED;
+        json_decref(o);
+    } else {
+        printf("%s", m.requested ? "mark of" : "marked");
+        for (size_t i = 0; i < m.ntasks; i++)
+            printf("%s %s", i ? "," : "", m.tasks[i]);
+        if (m.requested)
+            printf(" in run %s as %s requested: the scheduler stops their tries and applies it\n",
+                   run_id, ti_state_name(st));
+        else
+            printf(" in run %s as %s (%zu task instance%s)\n", run_id, ti_state_name(st), m.nrows,
+                   m.nrows == 1 ? "" : "s");
+    }
+    json_decref(names);
+out:
+    ops_mark_release(&m);
+    ops_err_release(&e);
+    store_close(s);
+    home_release(&h);
+    return ret;
+}
+
 int cmd_tasks(int argc, char **argv)
 {
     if (argc < 2) {
@@ -255,7 +356,9 @@ int cmd_tasks(int argc, char **argv)
         return tasks_test(argc - 1, argv + 1);
     if (strcmp(sub, "clear") == 0)
         return tasks_clear(argc - 1, argv + 1);
-    static const char *const subs[] = {"test", "clear"};
+    if (strcmp(sub, "mark") == 0)
+        return tasks_mark(argc - 1, argv + 1);
+    static const char *const subs[] = {"test", "clear", "mark"};
     const char *near = suggest_closest(sub, subs, ARRAY_SIZE(subs));
     if (near)
         fprintf(stderr, "baram tasks: unknown command '%s' (did you mean '%s'?)\n", sub, near);

@@ -37,6 +37,7 @@
 #include "cli/cli.h"
 #include "cli/home.h"
 #include "cli/out.h"
+#include "ops/audit.h"
 #include "store/store.h"
 
 static const char usage[] =
@@ -209,6 +210,11 @@ static int users_add(struct home *h, const char *name, const char *role_s, bool 
         /* A replaced role or password ends every session of the old one (revoke.h). */
         if (r == 0 && exists)
             r = revoke_user(s, name, &se);
+        struct audit_who who;
+        audit_who_cli(&who);
+        if (r == 0) /* in the change's transaction: both or neither */
+            r = audit_record(s, &who, exists ? "user update" : "user add", NULL, NULL, NULL,
+                             json_pack("{s:s, s:s}", "name", name, "role", u.role));
         if (r == 0)
             r = store_commit(s, &se);
         else
@@ -294,6 +300,10 @@ static int users_delete(struct home *h, const char *name)
         fprintf(stderr, "baram users delete: %s\n", err_msg(&se));
         ret = EXIT_FAILED;
     } else {
+        struct audit_who who;
+        audit_who_cli(&who);
+        (void)audit_record(s, &who, "user delete", NULL, NULL, NULL,
+                           json_pack("{s:s}", "name", name));
         printf("user %s deleted\n", name);
     }
     store_close(s);

@@ -184,6 +184,7 @@ struct djob {
     size_t nrows;
     bool cancel;    /* in: cancel the held run in the store instead (a cancel won) */
     bool cancelled; /* out: the run was cancelled meanwhile */
+    bool ended;     /* out: a mark of the run ended it */
 };
 
 struct daemon {
@@ -572,7 +573,7 @@ static void djob_work(uv_work_t *req)
          * back the others. */
         for (size_t i = 0; i < j->nclears; i++) {
             size_t n = 0;
-            int r = ops_clear_apply(s, j->run_id, j->clears[i], &n, &e);
+            int r = ops_clear_apply(s, j->run_id, j->clears[i], &n, &j->ended, &e);
             if (r == -ECANCELED) {
                 j->cancelled = true;
             } else if (r < 0) {
@@ -583,7 +584,7 @@ static void djob_work(uv_work_t *req)
             j->nrows += n;
             ops_err_release(&e);
         }
-        if (j->dr && !j->cancelled) { /* the held run goes on from its records */
+        if (j->dr && !j->cancelled && !j->ended) { /* the held run goes on from its records */
             if ((j->rc = store_get_run(s, j->run_id, &j->rec, se)) < 0)
                 return djob_fail(j, "reading the run", se);
             djob_load(j, s, se);
@@ -781,6 +782,26 @@ static void daemon_run_ended(void *ud, struct run *r)
     daemon_maybe_finish(d);
 }
 
+/* Drains a run for its clear and mark requests (dr->clears); the tries of the tasks a mark
+ * names are stopped, as a cancel stops them. */
+static void daemon_drain(struct drun *dr)
+{
+    run_drain(dr->r);
+    const struct dag *dag = run_get_dag(dr->r);
+    bool *set = NULL;
+    for (size_t i = 0; i < dr->clears.n; i++) {
+        if (!set)
+            set = xcalloc(dag->ntasks ? dag->ntasks : 1, sizeof *set);
+        (void)ops_mark_request_tasks(dag, dr->clears.v[i], set);
+    }
+    bool any = false;
+    for (uint32_t k = 0; set && k < dag->ntasks; k++)
+        any = any || set[k];
+    if (any)
+        run_stop_tasks(dr->r, set);
+    free(set);
+}
+
 /* Writes a run that will not start as ended (a cancelled queued run, or one whose DAG cannot
  * be loaded). */
 static void daemon_end_unstarted(struct daemon *d, const struct run_rec *rec, enum run_state st)
@@ -879,7 +900,7 @@ static void daemon_start_loaded(struct daemon *d, struct djob *j)
     if (dr->cancel_requested)
         run_cancel(dr->r);
     else if (dr->clears.n)
-        run_drain(dr->r);
+        daemon_drain(dr);
 }
 
 /* The job that takes on a run from the store: loads its records on the pool, then begins
@@ -970,7 +991,7 @@ static void daemon_clear_request(struct daemon *d, struct djob *j, const struct 
                  log_q(q->kind));
         VEC_PUSH(&dr->clears, xstrdup(q->kind));
         if (dr->r)
-            run_drain(dr->r); /* else once it has started (daemon_start_loaded) */
+            daemon_drain(dr); /* else once it has started (daemon_start_loaded) */
         return;
     }
     char *kind = q->kind;
@@ -1005,10 +1026,12 @@ static void daemon_clear_done(struct daemon *d, struct djob *j)
         log_info(j->rc == 0 ? "run cancelled" : "run not cancelled", "run=%s", log_q(j->run_id));
     } else if (j->cancelled) {
         log_info("clear dropped: the run was cancelled", "run=%s", log_q(j->run_id));
+    } else if (j->ended) {
+        log_info("run marked", "run=%s task_instances=%zu", log_q(j->run_id), j->nrows);
     } else if (j->nrows || dr) {
         log_info("run cleared", "run=%s task_instances=%zu", log_q(j->run_id), j->nrows);
     }
-    if (dr && !j->cancel && !j->cancelled && !d->stopping) {
+    if (dr && !j->cancel && !j->cancelled && !j->ended && !d->stopping) {
         for (size_t i = 0; i < j->nclears; i++)
             VEC_PUSH(&dr->applied, xstrdup(j->clears[i]));
         dr->applied_epoch = ++d->epoch;
@@ -1067,7 +1090,7 @@ static void daemon_sync_done(struct daemon *d, struct djob *j)
         const struct run_request *q = &j->reqs[i];
         const char *task;
         bool down, cancelled = false;
-        if (!ops_clear_request_parse(q->kind, &task, &down) ||
+        if ((!ops_clear_request_parse(q->kind, &task, &down) && !ops_mark_request_parse(q->kind)) ||
             strv_has(j->elsewhere, j->nelsewhere, q->run_id))
             continue;
         for (size_t k = 0; k < j->nreqs && !cancelled; k++)

@@ -31,6 +31,7 @@
 #include "dag/dag.h"
 #include "dag/params.h"
 #include "dag/plan.h"
+#include "ops/audit.h"
 #include "ops/dagdir.h"
 #include "ops/schedlock.h"
 #include "sched/run.h"
@@ -501,10 +502,11 @@ int ops_backfill(struct store *s, const char *home_dir, const char *dags_folder,
     /* The scheduler's own dates (plan.h), within start..end. */
     for (int64_t t = plan_first_from(d, range->from_at_ms); t != PLAN_NEVER && t <= range->to_at_ms;
          t = plan_after(d, t)) {
-        if (ndates == OPS_BACKFILL_MAX) {
+        size_t max_runs = range->max_runs ? range->max_runs : OPS_BACKFILL_MAX;
+        if (ndates == max_runs) {
             r = fail(e, OPS_BAD_INPUT, -EINVAL,
-                     "more than %d runs from %s to %s: backfill a narrower range at a time",
-                     OPS_BACKFILL_MAX, from_s, to_s);
+                     "more than %zu runs from %s to %s: backfill a narrower range at a time",
+                     max_runs, from_s, to_s);
             goto out;
         }
         xgrow((void **)&dates, &cap, ndates + 1, sizeof *dates);
@@ -576,28 +578,34 @@ out:
 
 /* ---- runs ---- */
 
+/* "no WHAT 'NAME'" with a did-you-mean among names[0..n) (else tail after it): -ENOENT. */
+static int no_such(struct ops_err *e, const char *what, const char *name, const char **names,
+                   size_t n, const char *tail)
+{
+    const char *near = n ? suggest_closest(name, names, n) : NULL;
+    if (near) {
+        fail(e, OPS_NOT_FOUND, -ENOENT, "no %s '%s' (did you mean '%s'?)", what, name, near);
+        e->suggest = xstrdup(near);
+    } else {
+        fail(e, OPS_NOT_FOUND, -ENOENT, "no %s '%s'%s", what, name, tail);
+    }
+    return -ENOENT;
+}
+
 /* "no run" with a did-you-mean among the newest runs: -ENOENT. */
 static int no_run(struct store *s, const char *run_id, struct ops_err *e)
 {
     struct run_rec *runs = NULL;
     size_t n = 0;
-    const char *near = NULL;
-    const char **ids = NULL;
-    if (store_list_runs(s, NULL, SUGGEST_RUNS, 0, &runs, &n, NULL, NULL) == 0 && n) {
-        ids = xcalloc(n, sizeof *ids);
-        for (size_t i = 0; i < n; i++)
-            ids[i] = runs[i].run_id;
-        near = suggest_closest(run_id, ids, n);
-    }
-    if (near) {
-        fail(e, OPS_NOT_FOUND, -ENOENT, "no run '%s' (did you mean '%s'?)", run_id, near);
-        e->suggest = xstrdup(near);
-    } else {
-        fail(e, OPS_NOT_FOUND, -ENOENT, "no run '%s'; see 'baram runs list'", run_id);
-    }
+    if (store_list_runs(s, NULL, SUGGEST_RUNS, 0, &runs, &n, NULL, NULL) < 0)
+        n = 0;
+    const char **ids = xcalloc(n ? n : 1, sizeof *ids);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = runs[i].run_id;
+    int r = no_such(e, "run", run_id, ids, n, "; see 'baram runs list'");
     free(ids);
     store_free_runs(runs, n);
-    return -ENOENT;
+    return r;
 }
 
 /* Loads the run: 0, or -ENOENT / ERR_DB with e. */
@@ -780,6 +788,12 @@ out:
 }
 
 /* ---- clear ---- */
+
+/* A parsed mark request: task NULL for the run's. */
+struct mark_req {
+    bool success, downstream;
+    const char *task;
+};
 
 int ops_cancel_stored(struct store *s, const char *run_id, struct ops_err *e)
 {
@@ -1041,13 +1055,20 @@ bool ops_clear_request_parse(const char *kind, const char **task, bool *downstre
     return false;
 }
 
+static bool mark_parse(const char *kind, struct mark_req *q);
+static int mark_apply(struct store *s, const char *run_id, const char *kind,
+                      const struct mark_req *q, size_t *nrows, bool *ended, struct ops_err *e);
+
 int ops_clear_apply(struct store *s, const char *run_id, const char *kind, size_t *nrows,
-                    struct ops_err *e)
+                    bool *ended, struct ops_err *e)
 {
     struct err *se = &e->err;
     *nrows = 0;
     const char *task;
     bool downstream;
+    struct mark_req mq;
+    if (mark_parse(kind, &mq))
+        return mark_apply(s, run_id, kind, &mq, nrows, ended, e);
     if (!ops_clear_request_parse(kind, &task, &downstream)) {
         (void)!store_delete_request(s, run_id, kind, NULL);
         return fail(e, OPS_BAD_INPUT, -EINVAL, "not a clear request: '%s'", kind);
@@ -1070,6 +1091,534 @@ int ops_clear_apply(struct store *s, const char *run_id, const char *kind, size_
     }
     clear_plan_release(&p);
     return r;
+}
+
+/* ---- mark ---- */
+
+/* The request kinds of a mark of a live run: lasting, like a clear's (the scheduler drains the
+ * run, stops the marked tasks' tries, then applies it): "clear~mark:S[+]:TASK" for a task (S
+ * 's' success or 'f' failed, '+' downstream too), "clear~run:S" for the run. */
+#define OPS_MARK_KIND     STORE_REQUEST_LASTING "~mark:"
+#define OPS_MARK_RUN_KIND STORE_REQUEST_LASTING "~run:"
+
+void ops_mark_release(struct ops_mark *m)
+{
+    if (!m)
+        return;
+    ops_names_free(m->tasks, m->ntasks);
+    memset(m, 0, sizeof *m);
+}
+
+static bool mark_parse(const char *kind, struct mark_req *q)
+{
+    memset(q, 0, sizeof *q);
+    size_t n = strlen(OPS_MARK_KIND), nr = strlen(OPS_MARK_RUN_KIND);
+    const char *p;
+    if (strncmp(kind, OPS_MARK_RUN_KIND, nr) == 0) {
+        p = kind + nr;
+        if ((p[0] != 's' && p[0] != 'f') || p[1])
+            return false;
+        q->success = p[0] == 's';
+        return true;
+    }
+    if (strncmp(kind, OPS_MARK_KIND, n) != 0)
+        return false;
+    p = kind + n;
+    if (p[0] != 's' && p[0] != 'f')
+        return false;
+    q->success = p[0] == 's';
+    p++;
+    if (*p == '+') {
+        q->downstream = true;
+        p++;
+    }
+    if (*p != ':' || !p[1])
+        return false;
+    q->task = p + 1;
+    return true;
+}
+
+bool ops_mark_request_parse(const char *kind)
+{
+    struct mark_req q;
+    return mark_parse(kind, &q);
+}
+
+bool ops_mark_request_tasks(const struct dag *dag, const char *kind, bool *set)
+{
+    struct mark_req q;
+    if (!mark_parse(kind, &q))
+        return false;
+    if (!q.task) {
+        for (uint32_t k = 0; k < dag->ntasks; k++)
+            set[k] = true;
+        return true;
+    }
+    uint32_t root;
+    if (!dag_find(dag, q.task, &root))
+        return true; /* the apply says it */
+    set[root] = true;
+    for (uint32_t i = 0; q.downstream && i < dag->ntasks; i++) { /* topological order */
+        uint32_t v = dag->topo[i];
+        if (!set[v])
+            continue;
+        for (uint32_t k = dag->graph.down_start[v]; k < dag->graph.down_start[v + 1]; k++)
+            set[dag->graph.down[k]] = true;
+    }
+    return true;
+}
+
+/* Fails the tries of run_id's instance task_id still recorded as running (their processes
+ * are gone: stopped by the scheduler, or no scheduler runs). */
+static int mark_end_tries(struct store *s, const char *run_id, const char *task_id, int64_t now,
+                          struct err *se)
+{
+    struct try_rec *tries = NULL;
+    size_t nt = 0;
+    int r = store_list_tries(s, run_id, task_id, &tries, &nt, se);
+    for (size_t k = 0; k < nt && r == 0; k++) {
+        if (tries[k].state != TI_RUNNING)
+            continue;
+        tries[k].state = TI_FAILED;
+        tries[k].exit_code = -1;
+        tries[k].ended_at_ms = now;
+        r = store_put_try(s, &tries[k], se);
+    }
+    store_free_tries(tries, nt);
+    return r;
+}
+
+/* Gives the instances of the tasks in set a final state: every one (all) or only the
+ * unfinished ones; one that has started (a try, or in flight) becomes started, one that has
+ * not becomes pending. An unmapped task without a row gets one. Adds to *nrows. */
+static int mark_rows(struct store *s, const struct dag *dag, const bool *set, const char *run_id,
+                     bool all, enum ti_state started, enum ti_state pending, const char *msg,
+                     size_t *nrows, struct err *se)
+{
+    struct ti_rec *tis = NULL;
+    size_t n = 0;
+    int64_t now = when_now_ms();
+    int r = store_list_tis(s, run_id, &tis, &n, se);
+    if (r < 0)
+        return r;
+    bool *seen = xcalloc(dag->ntasks ? dag->ntasks : 1, sizeof *seen);
+    for (size_t i = 0; i < n && r == 0; i++) {
+        struct ti_rec *t = &tis[i];
+        uint32_t k;
+        if (!dag_find(dag, t->task ? t->task : t->task_id, &k) || !set[k])
+            continue;
+        seen[k] = true;
+        if (!all && ti_state_finished(t->state))
+            continue;
+        bool began = t->try_number > 0 || t->state == TI_RUNNING || t->state == TI_QUEUED;
+        if ((r = mark_end_tries(s, run_id, t->task_id, now, se)) < 0)
+            break;
+        t->state = began ? started : pending;
+        if (t->ended_at_ms < 0 || all)
+            t->ended_at_ms = now;
+        free(t->message);
+        t->message = xstrdup(msg);
+        (*nrows)++;
+        if ((r = store_put_ti(s, t, se)) == 0)
+            r = note_ti(s, t, se);
+    }
+    for (uint32_t k = 0; k < dag->ntasks && r == 0; k++) {
+        const struct dag_task *dt = &dag->tasks[k];
+        if (!set[k] || seen[k] || dt->mapped)
+            continue;
+        struct ti_rec t = {
+            .run_id = (char *)run_id,
+            .task_id = dt->name,
+            .task = dt->name,
+            .map_index = -1,
+            .state = pending,
+            .max_tries = dt->retries + 1,
+            .exit_code = -1,
+            .message = (char *)msg,
+            .priority = dt->priority,
+            .pool = dt->pool ? dt->pool : "default",
+            .scheduled_at_ms = -1,
+            .queued_at_ms = -1,
+            .started_at_ms = -1,
+            .ended_at_ms = now,
+        };
+        (*nrows)++;
+        if ((r = store_put_ti(s, &t, se)) == 0)
+            r = note_ti(s, &t, se);
+    }
+    free(seen);
+    store_free_tis(tis, n);
+    return r;
+}
+
+/* The plan's tasks in topological order (malloc'd names), *n of them. */
+static char **plan_names(const struct clear_plan *p, size_t *n)
+{
+    char **v = xcalloc(p->dag->ntasks ? p->dag->ntasks : 1, sizeof *v);
+    *n = 0;
+    for (uint32_t k = 0; k < p->dag->ntasks; k++)
+        if (p->set[p->dag->topo[k]])
+            v[(*n)++] = xstrdup(p->dag->tasks[p->dag->topo[k]].name);
+    return v;
+}
+
+/* Records the mark in the audit log, in the caller's open transaction (who NULL: nothing). */
+static int mark_audit(struct store *s, const struct audit_who *who, const struct clear_plan *p,
+                      const struct mark_req *q, bool requested, struct err *se)
+{
+    if (!who)
+        return 0;
+    const char *st = q->success ? "success" : "failed";
+    json_t *d;
+    if (q->task) {
+        size_t n;
+        char **names = plan_names(p, &n);
+        json_t *a = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(a, json_string(names[i]));
+        ops_names_free(names, n);
+        d = json_pack("{s:s, s:b, s:o, s:b}", "state", st, "downstream", q->downstream, "tasks", a,
+                      "requested", requested);
+    } else {
+        d = json_pack("{s:s, s:b}", "state", st, "requested", requested);
+    }
+    int r = audit_record(s, who, "mark", p->run.dag_id, p->run.run_id, q->task, d);
+    return r < 0 ? err_set(se, ERR_DB, "cannot write the audit log") : 0;
+}
+
+/* Applies the mark q to the plan's run in one transaction, with its audit row (who); with kind,
+ * the request that asked for it goes in it too (when it is gone it was carried out already:
+ * nothing done). A run's mark ends the run; a task's leaves the run's state as it is. */
+static int mark_commit(struct store *s, struct clear_plan *p, const struct mark_req *q,
+                       const char *kind, const struct audit_who *who, size_t *nrows,
+                       struct ops_err *e)
+{
+    struct err *se = &e->err;
+    struct run_rec run = p->run;
+    bool live = !run_state_finished(run.state);
+    *nrows = 0;
+    int r = store_begin(s, se);
+    if (r == 0 && kind && (r = store_delete_request(s, run.run_id, kind, se)) == 0) {
+        store_rollback(s);
+        return 0;
+    }
+    const char *msg = q->success ? "marked success" : "marked failed";
+    if (r >= 0) {
+        r = 0;
+        if (q->task)
+            r = mark_rows(s, p->dag, p->set, run.run_id, true, q->success ? TI_SUCCESS : TI_FAILED,
+                          q->success ? TI_SUCCESS : TI_FAILED, msg, nrows, se);
+        else if (live)
+            r = mark_rows(s, p->dag, p->set, run.run_id, false, q->success ? TI_SUCCESS : TI_FAILED,
+                          q->success ? TI_SUCCESS : TI_SKIPPED, msg, nrows, se);
+    }
+    if (r == 0 && !q->task) {
+        run.state = q->success ? RUN_SUCCESS : RUN_FAILED;
+        run.owner = NULL;
+        if (live || run.ended_at_ms < 0)
+            run.ended_at_ms = when_now_ms();
+        if ((r = store_put_run(s, &run, se)) == 0)
+            r = note_run(s, &run, se);
+    }
+    if (r == 0)
+        r = mark_audit(s, who, p, q, false, se);
+    if (r < 0 || (r = store_commit(s, se)) < 0) {
+        store_rollback(s);
+        *nrows = 0;
+        return fail_store(e);
+    }
+    return 0;
+}
+
+/* Both marks: the plan (the run, its DAG version, the tasks), then the request or the
+ * change. */
+static int mark_do(struct store *s, const char *home_dir, int64_t dead_after_ms, const char *run_id,
+                   const struct mark_req *q, const char *kind, const struct audit_who *who,
+                   struct ops_mark *out, struct ops_err *e)
+{
+    struct err *se = &e->err;
+    memset(out, 0, sizeof *out);
+    struct clear_plan p;
+    /* A run's mark works on every task: any one names the plan, then the set is all. */
+    int r = clear_plan_make(s, run_id, q->task ? q->task : "", q->downstream, &p, e);
+    if (r == -ENOENT && !q->task && p.dag) {
+        ops_err_release(e);
+        r = 0;
+    }
+    if (r < 0)
+        goto out;
+    if (!q->task) {
+        free(p.set);
+        p.set = xcalloc(p.dag->ntasks ? p.dag->ntasks : 1, sizeof *p.set);
+        for (uint32_t k = 0; k < p.dag->ntasks; k++)
+            p.set[k] = true;
+        p.nset = p.dag->ntasks;
+    }
+    bool live = !run_state_finished(p.run.state);
+    if (live && p.run.owner && strcmp(p.run.owner, "cli") == 0) {
+        r = fail(e, OPS_CONFLICT, -EBUSY,
+                 "run %s is running in the foreground under 'baram run': mark it once it ends",
+                 run_id);
+        goto out;
+    }
+    if (live && ops_scheduler_running(s, home_dir, dead_after_ms)) {
+        /* The scheduler runs it: it stops the marked tasks' tries, lets its other tries in
+         * flight end, then applies the mark and goes on (daemon.c). */
+        if ((r = store_begin(s, se)) < 0 || (r = store_put_request(s, run_id, kind, se)) < 0 ||
+            (r = mark_audit(s, who, &p, q, true, se)) < 0 || (r = store_commit(s, se)) < 0) {
+            store_rollback(s);
+            r = fail_store(e);
+            goto out;
+        }
+        out->requested = true;
+    } else if ((r = mark_commit(s, &p, q, NULL, who, &out->nrows, e)) < 0) {
+        goto out;
+    }
+    ops_ring(s, home_dir);
+    out->run_state = q->task || out->requested ? p.run.state
+                     : q->success              ? RUN_SUCCESS
+                                               : RUN_FAILED;
+    if (q->task)
+        out->tasks = plan_names(&p, &out->ntasks);
+out:
+    clear_plan_release(&p);
+    return r;
+}
+
+int ops_mark_task(struct store *s, const char *home_dir, int64_t dead_after_ms, const char *run_id,
+                  const char *task, enum ti_state state, bool downstream,
+                  const struct audit_who *who, struct ops_mark *out, struct ops_err *e)
+{
+    memset(out, 0, sizeof *out);
+    if (state != TI_SUCCESS && state != TI_FAILED)
+        return fail(e, OPS_BAD_INPUT, -EINVAL, "bad state '%s': expected success or failed",
+                    ti_state_name(state));
+    struct mark_req q = {.success = state == TI_SUCCESS, .downstream = downstream, .task = task};
+    char *kind =
+        xasprintf("%s%c%s:%s", OPS_MARK_KIND, q.success ? 's' : 'f', downstream ? "+" : "", task);
+    int r = mark_do(s, home_dir, dead_after_ms, run_id, &q, kind, who, out, e);
+    free(kind);
+    return r;
+}
+
+int ops_mark_run(struct store *s, const char *home_dir, int64_t dead_after_ms, const char *run_id,
+                 enum run_state state, const struct audit_who *who, struct ops_mark *out,
+                 struct ops_err *e)
+{
+    memset(out, 0, sizeof *out);
+    if (state != RUN_SUCCESS && state != RUN_FAILED)
+        return fail(e, OPS_BAD_INPUT, -EINVAL, "bad state '%s': expected success or failed",
+                    run_state_name(state));
+    struct mark_req q = {.success = state == RUN_SUCCESS};
+    char *kind = xasprintf("%s%c", OPS_MARK_RUN_KIND, q.success ? 's' : 'f');
+    int r = mark_do(s, home_dir, dead_after_ms, run_id, &q, kind, who, out, e);
+    free(kind);
+    return r;
+}
+
+/* The scheduler's side of a mark request (ops_clear_apply calls it), once the run stands
+ * still. */
+static int mark_apply(struct store *s, const char *run_id, const char *kind,
+                      const struct mark_req *q, size_t *nrows, bool *ended, struct ops_err *e)
+{
+    struct err *se = &e->err;
+    struct clear_plan p;
+    int r = clear_plan_make(s, run_id, q->task ? q->task : "", q->downstream, &p, e);
+    if (r == -ENOENT && !q->task && p.dag) {
+        ops_err_release(e);
+        r = 0;
+    }
+    if (r == 0 && !q->task) {
+        free(p.set);
+        p.set = xcalloc(p.dag->ntasks ? p.dag->ntasks : 1, sizeof *p.set);
+        for (uint32_t k = 0; k < p.dag->ntasks; k++)
+            p.set[k] = true;
+    }
+    if (r == 0 && p.run.state == RUN_CANCELLED) {
+        if ((r = store_delete_request(s, run_id, kind, se)) >= 0)
+            r = fail(e, OPS_CONFLICT, -ECANCELED, "run %s was cancelled", run_id);
+        else
+            r = fail_store(e);
+    } else if (r == 0) {
+        r = mark_commit(s, &p, q, kind, NULL, nrows, e); /* recorded when requested */
+        /* A run's mark ends it; a task's leaves a run that ended meanwhile ended. */
+        if (r == 0 && (!q->task || run_state_finished(p.run.state)))
+            *ended = true;
+    } else if (r == -ENOENT || r == -ENODATA) {
+        (void)!store_delete_request(s, run_id, kind, NULL); /* it can never apply */
+    }
+    clear_plan_release(&p);
+    return r;
+}
+
+/* ---- clear over a date range ---- */
+
+void ops_clear_range_release(struct ops_clear_range *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nruns; i++) {
+        free(c->runs[i].run_id);
+        ops_names_free(c->runs[i].tasks, c->runs[i].ntasks);
+    }
+    free(c->runs);
+    memset(c, 0, sizeof *c);
+}
+
+/* The DAG the store knows as dag_id, loaded from its latest version; a did-you-mean among the
+ * store's DAGs when there is none. */
+static int range_dag(struct store *s, const char *dag_id, struct dag **out, struct ops_err *e)
+{
+    struct err *se = &e->err;
+    struct dag_rec rec;
+    *out = NULL;
+    int r = store_get_dag(s, dag_id, &rec, se);
+    if (r == -ENOENT) {
+        struct dag_rec *v = NULL;
+        size_t n = 0;
+        if (store_list_dags(s, &v, &n, NULL) < 0)
+            n = 0;
+        const char **names = xcalloc(n ? n : 1, sizeof *names);
+        for (size_t i = 0; i < n; i++)
+            names[i] = v[i].dag_id;
+        r = no_such(e, "DAG", dag_id, names, n, "");
+        free(names);
+        store_free_dags(v, n);
+        return r;
+    }
+    if (r < 0)
+        return fail_store(e);
+    char *src = NULL;
+    size_t len = 0;
+    r = rec.hash ? store_get_dag_version(s, rec.hash, &src, &len, se) : -ENOENT;
+    if (r == 0) {
+        struct diag d;
+        diag_init(&d);
+        *out = dag_load_mem(src, len, rec.path ? rec.path : "dag.yaml", &d);
+        diag_release(&d);
+    }
+    free(src);
+    dag_rec_release(&rec);
+    if (r < 0 && r != -ENOENT)
+        return fail_store(e);
+    return 0; /* a version that no longer loads: no task check */
+}
+
+int ops_clear_range(struct store *s, const char *home_dir, const char *dag_id,
+                    const struct ops_clear_range_opts *o, struct ops_clear_range *out,
+                    struct ops_err *e)
+{
+    struct err *se = &e->err;
+    memset(out, 0, sizeof *out);
+    if (o->from_at_ms > o->to_at_ms)
+        return fail(e, OPS_BAD_INPUT, -EINVAL, "bad range: from %s is after to %s",
+                    o->from_text ? o->from_text : "?", o->to_text ? o->to_text : "?");
+    struct dag *cur = NULL;
+    int r = range_dag(s, dag_id, &cur, e);
+    if (r < 0)
+        return r;
+    if (o->task && cur) {
+        uint32_t k;
+        if (!dag_find(cur, o->task, &k)) {
+            r = no_task(cur, dag_id, o->task, e);
+            dag_free(cur);
+            return r;
+        }
+    }
+    dag_free(cur);
+    struct run_rec *runs = NULL;
+    size_t nruns = 0, total = 0;
+    if (store_list_runs(s, dag_id, OPS_BACKFILL_MAX, 0, &runs, &nruns, &total, se) < 0)
+        return fail_store(e);
+    bool any = false;
+    for (size_t i = nruns; i-- > 0 && r == 0;) { /* oldest first */
+        const struct run_rec *run = &runs[i];
+        if (run->logical_at_ms < o->from_at_ms || run->logical_at_ms > o->to_at_ms)
+            continue;
+        struct clear_plan p;
+        r = clear_plan_make(s, run->run_id, "", false, &p, e);
+        if (r < 0 && p.dag) { /* no task "": expected, the set is made below */
+            ops_err_release(e);
+            r = 0;
+        } else if (r < 0) { /* its version is gone: it cannot be cleared, the others can */
+            ops_err_release(e);
+            clear_plan_release(&p);
+            r = 0;
+            continue;
+        }
+        free(p.set);
+        p.set = xcalloc(p.dag->ntasks ? p.dag->ntasks : 1, sizeof *p.set);
+        uint32_t only = 0;
+        bool has_only = o->task && dag_find(p.dag, o->task, &only);
+        if (o->task && !has_only) {
+            clear_plan_release(&p);
+            continue;
+        }
+        if (o->only_failed) {
+            struct ti_rec *tis = NULL;
+            size_t nt = 0;
+            if (store_list_tis(s, run->run_id, &tis, &nt, se) < 0) {
+                clear_plan_release(&p);
+                r = fail_store(e);
+                break;
+            }
+            for (size_t k = 0; k < nt; k++) {
+                uint32_t t;
+                if ((tis[k].state == TI_FAILED || tis[k].state == TI_UPSTREAM_FAILED) &&
+                    dag_find(p.dag, tis[k].task ? tis[k].task : tis[k].task_id, &t) &&
+                    (!has_only || t == only))
+                    p.set[t] = true;
+            }
+            store_free_tis(tis, nt);
+        } else {
+            for (uint32_t k = 0; k < p.dag->ntasks; k++)
+                p.set[k] = !has_only || k == only;
+        }
+        struct ops_clear_range_run cr = {.run_id = xstrdup(run->run_id),
+                                         .logical_at_ms = run->logical_at_ms};
+        for (uint32_t k = 0; k < p.dag->ntasks; k++)
+            if (p.set[p.dag->topo[k]]) {
+                cr.tasks = xrealloc(cr.tasks, (cr.ntasks + 1) * sizeof *cr.tasks);
+                cr.tasks[cr.ntasks++] = xstrdup(p.dag->tasks[p.dag->topo[k]].name);
+            }
+        if (!cr.ntasks) {
+            free(cr.run_id);
+            clear_plan_release(&p);
+            continue;
+        }
+        if (!run_state_finished(p.run.state)) {
+            cr.skipped = true; /* live: `tasks clear` clears it through its scheduler */
+        } else if (!o->dry_run &&
+                   (r = clear_plan_commit(s, &p, RUN_QUEUED, NULL, &cr.nrows, e)) == 0) {
+            any = true;
+            out->nrows += cr.nrows;
+        }
+        out->runs = xrealloc(out->runs, (out->nruns + 1) * sizeof *out->runs);
+        out->runs[out->nruns++] = cr;
+        clear_plan_release(&p);
+    }
+    store_free_runs(runs, nruns);
+    if (any)
+        ops_ring(s, home_dir);
+    return r;
+}
+
+json_t *ops_clear_range_json(const char *dag_id, const struct ops_clear_range *c, bool dry_run)
+{
+    json_t *runs = json_array();
+    for (size_t i = 0; i < c->nruns; i++) {
+        const struct ops_clear_range_run *x = &c->runs[i];
+        json_t *tasks = json_array();
+        for (size_t k = 0; k < x->ntasks; k++)
+            json_array_append_new(tasks, json_string(x->tasks[k]));
+        char iso[32];
+        when_format_iso(x->logical_at_ms, iso, sizeof iso);
+        json_array_append_new(runs, json_pack("{s:s, s:s, s:o, s:I, s:b}", "run_id", x->run_id,
+                                              "logical_date", iso, "tasks", tasks, "task_instances",
+                                              (json_int_t)x->nrows, "skipped", x->skipped));
+    }
+    return json_pack("{s:s, s:b, s:o, s:I}", "dag", dag_id, "dry_run", dry_run, "runs", runs,
+                     "task_instances", (json_int_t)c->nrows);
 }
 
 /* ---- pools ---- */

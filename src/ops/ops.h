@@ -104,6 +104,7 @@ int ops_trigger(struct store *s, const char *home_dir, const char *dags_folder, 
 struct ops_range {
     int64_t from_at_ms, to_at_ms;
     const char *from_text, *to_text;
+    size_t max_runs; /* the most runs it may queue (more: OPS_BAD_INPUT); 0: OPS_BACKFILL_MAX */
 };
 
 struct ops_backfill {
@@ -185,9 +186,91 @@ bool ops_clear_request_parse(const char *kind, const char **task, bool *downstre
  * queued run stays queued), so a crash before it loses nothing and one after it repeats
  * nothing (a request already gone: 0, nothing done). 0 and *nrows; -ECANCELED when the run
  * was cancelled meanwhile (the request is deleted); or a negative errno with e (a request that
- * can never apply, its task or the run's version gone, is deleted too). */
+ * can never apply, its task or the run's version gone, is deleted too). A mark's request
+ * (ops_mark_task, ops_mark_run) is applied here too, with *ended as ops_mark_request_parse
+ * says. */
 int ops_clear_apply(struct store *s, const char *run_id, const char *kind, size_t *nrows,
+                    bool *ended, struct ops_err *e) WARN_UNUSED;
+
+/* ---- mark (SPEC section 13) ---- */
+
+struct ops_mark {
+    char **tasks; /* owned (ops_names_free): the marked tasks, in topological order (a task's
+                     mark; none for a run's) */
+    size_t ntasks;
+    size_t nrows;             /* task instances written (0 when requested) */
+    bool requested;           /* the run is live: the scheduler applies it (see below) */
+    enum run_state run_state; /* the run's state after it (as it was when requested) */
+};
+void ops_mark_release(struct ops_mark *m);
+
+/* Marks task (and, with downstream, every task downstream of it) of run run_id success or
+ * failed: each of its instances gets that state, whatever it was ("marked success" / "marked
+ * failed"), a try still running is stopped and recorded failed. On a run the scheduler runs, a
+ * request is left (lasting, like a clear's): the scheduler stops those tasks' tries, lets its
+ * other tries in flight end, then applies the mark in one transaction and goes on (the run
+ * ends when its leaves are done). An ended run (or a live one without a scheduler) is written
+ * here, in one transaction; an ended run's state is left as it is. 0 and *out
+ * (ops_mark_release), or a negative errno with e: OPS_BAD_INPUT (state), OPS_NOT_FOUND (run,
+ * task: did-you-mean), OPS_CONFLICT (a foreground `baram run`, the run's version gone),
+ * OPS_STORE. who (ops/audit.h; NULL: none) is recorded in the audit log in the same
+ * transaction as the mark, or as its request. */
+struct audit_who;
+int ops_mark_task(struct store *s, const char *home_dir, int64_t dead_after_ms, const char *run_id,
+                  const char *task, enum ti_state state, bool downstream,
+                  const struct audit_who *who, struct ops_mark *out, struct ops_err *e) WARN_UNUSED;
+/* Marks run run_id success or failed. A live run: its running tries are stopped, its
+ * unfinished instances that started become the state (success or failed), those that did not
+ * success (a success) or skipped (a failure, as Airflow does), and the run ends with the
+ * state; through the scheduler as ops_mark_task when one runs it. An ended run: only its state
+ * changes. 0 and *out, or a negative errno with e as ops_mark_task. */
+int ops_mark_run(struct store *s, const char *home_dir, int64_t dead_after_ms, const char *run_id,
+                 enum run_state state, const struct audit_who *who, struct ops_mark *out,
+                 struct ops_err *e) WARN_UNUSED;
+/* Whether a run request's kind is a mark (ops_clear_apply carries it out, with *ended true
+ * when the run has ended after it: a run's mark, or a run that ended on its own meanwhile; the
+ * scheduler does not take it on again). */
+bool ops_mark_request_parse(const char *kind);
+/* For a mark request: sets set[k] (dag's tasks) for each task whose tries it stops, true; not
+ * a mark: false, set untouched. */
+struct dag;
+bool ops_mark_request_tasks(const struct dag *dag, const char *kind, bool *set);
+
+/* ---- clear over a date range (`dags clear`, POST /dags/{dag}/clear) ---- */
+
+struct ops_clear_range_opts {
+    int64_t from_at_ms, to_at_ms;    /* logical dates, inclusive */
+    const char *from_text, *to_text; /* as given, for messages */
+    const char *task;                /* only this task (no downstream), or NULL: every task */
+    bool only_failed;                /* only failed and upstream_failed instances */
+    bool dry_run;                    /* say what would be cleared, change nothing */
+};
+struct ops_clear_range_run {
+    char *run_id; /* owned */
+    int64_t logical_at_ms;
+    char **tasks; /* owned: the tasks cleared (or to clear), topological order */
+    size_t ntasks;
+    size_t nrows; /* task instances reset */
+    bool skipped; /* the run has not ended: left alone (clear it with `tasks clear`) */
+};
+struct ops_clear_range {
+    struct ops_clear_range_run *runs; /* oldest first */
+    size_t nruns;
+    size_t nrows;
+};
+void ops_clear_range_release(struct ops_clear_range *c);
+/* Clears the ended runs of dag_id (known to the store) whose logical dates are in [from, to]
+ * so they run again, as `tasks clear` does each: per run, in one transaction, the chosen
+ * instances are reset and the run queued again. Runs not ended yet are listed as skipped. 0 and
+ * *out (ops_clear_range_release), or a negative errno with e: OPS_BAD_INPUT (from > to),
+ * OPS_NOT_FOUND (DAG, task: did-you-mean), OPS_STORE (runs cleared before it stay cleared). */
+int ops_clear_range(struct store *s, const char *home_dir, const char *dag_id,
+                    const struct ops_clear_range_opts *o, struct ops_clear_range *out,
                     struct ops_err *e) WARN_UNUSED;
+
+/* {"dag", "dry_run", "runs": [{"run_id", "logical_date", "tasks", "task_instances",
+ * "skipped"}], "task_instances"}: what `dags clear --json` prints and the API answers. */
+json_t *ops_clear_range_json(const char *dag_id, const struct ops_clear_range *c, bool dry_run);
 
 /* Checks a pool name ([A-Za-z0-9_.-], 1 to DAG_ID_MAX): 0 or -EINVAL with e. */
 int ops_pool_check(const char *name, struct ops_err *e) WARN_UNUSED;

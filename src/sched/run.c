@@ -314,8 +314,11 @@ static void run_expand_placeholder(struct run *r, uint32_t t)
     rt->expanded = true;
 }
 
+static bool run_replay(struct run *r, uint32_t ii);
+
 /* Sets a finished state decided without a process (skipped / upstream_failed) on each instance
- * of t that has not started. */
+ * of t that has not started. Resuming, an instance whose stored state is final (marked by
+ * `tasks mark`, ops.h) keeps it. */
 static void run_decide_finished(struct run *r, uint32_t t, enum ti_state st, const char *msg)
 {
     struct run_task *rt = &r->tasks[t];
@@ -326,6 +329,8 @@ static void run_decide_finished(struct run *r, uint32_t t, enum ti_state st, con
     for (uint32_t k = 0; k < rt->ninst; k++) {
         uint32_t ii = rt->inst_start + k;
         struct run_inst *in = run__inst_at(r, ii);
+        if (in->restore_idx >= 0 && run_replay(r, ii))
+            continue;
         in->state = st;
         in->ended_at_ms = now;
         free(in->message);
@@ -383,8 +388,8 @@ static bool run_replay(struct run *r, uint32_t ii)
         }
         return false;
     }
-    if (rs->try_number <= 0 ||
-        (rs->state != TI_SUCCESS && rs->state != TI_FAILED && rs->state != TI_SKIPPED))
+    /* A final state without a try is a mark's (`tasks mark`, `runs mark`): kept as well. */
+    if (rs->state != TI_SUCCESS && rs->state != TI_FAILED && rs->state != TI_SKIPPED)
         return false;
     in->state = rs->state;
     in->exit_code = rs->exit_code;
@@ -810,6 +815,32 @@ static void run_abort_waiting(struct run *r)
     }
 }
 
+/* Kills instance ii's try in flight: a process group, an http request, a wait, or a worker's
+ * try (its worker kills it, or it is withdrawn). A claimed try not started yet: with unclaim,
+ * its claim ends; else it is left to start and end. */
+static void run_kill_inst(struct run *r, uint32_t ii, bool unclaim)
+{
+    struct run_inst *in = run__inst_at(r, ii);
+    if (in->state == TI_QUEUED && !in->cur) {
+        if (unclaim)
+            run__claim_end(r, ii); /* claimed, not started: nothing to kill */
+        return;
+    }
+    if (in->cur && in->cur->remote) {
+        if (!in->cur->kill_sent)
+            run__remote_kill(r, ii);
+        return;
+    }
+    if (in->state != TI_RUNNING || !in->cur)
+        return;
+    if (in->cur->sp)
+        spawn_kill(in->cur->sp);
+    else if (in->cur->ht)
+        httptask_cancel(in->cur->ht);
+    else if (in->cur->wt)
+        waiter_cancel(in->cur->wt);
+}
+
 /* Stops all work: nothing new starts, running process groups are killed, pending retries
  * are dropped. The run ends once every killed try has reported. */
 static void run_abort(struct run *r)
@@ -823,25 +854,8 @@ static void run_abort(struct run *r)
     for (size_t i = 0; i < r->running.n; i++)
         VEC_PUSH(&ids, r->running.v[i]);
     r->no_pump = true;
-    for (size_t i = 0; i < ids.n; i++) {
-        struct run_inst *in = run__inst_at(r, ids.v[i]);
-        if (in->state == TI_QUEUED && !in->cur) {
-            run__claim_end(r, ids.v[i]); /* claimed, not started: nothing to kill */
-            continue;
-        }
-        if (in->cur && in->cur->remote) { /* its worker kills it, or it is withdrawn */
-            run__remote_kill(r, ids.v[i]);
-            continue;
-        }
-        if (in->state != TI_RUNNING || !in->cur)
-            continue;
-        if (in->cur->sp)
-            spawn_kill(in->cur->sp);
-        else if (in->cur->ht)
-            httptask_cancel(in->cur->ht);
-        else if (in->cur->wt)
-            waiter_cancel(in->cur->wt);
-    }
+    for (size_t i = 0; i < ids.n; i++)
+        run_kill_inst(r, ids.v[i], true);
     r->no_pump = false;
     VEC_FREE(&ids);
     for (struct run_retry *rr = r->retries; rr; rr = rr->next)
@@ -1128,6 +1142,25 @@ void run_drain(struct run *r)
     r->draining = true;
     engine__drop(r->e, r); /* claimed tries are in flight: they start and end */
     run_drain_check(r);
+}
+
+void run_stop_tasks(struct run *r, const bool *set)
+{
+    if (r->halted || r->phase != RUN_PH_RUNNING)
+        return;
+    /* http and wait tries report from inside their cancel call, changing r->running. */
+    VEC(uint32_t) ids = {0};
+    for (size_t i = 0; i < r->running.n; i++)
+        if (!set || set[run__inst_at(r, r->running.v[i])->task])
+            VEC_PUSH(&ids, r->running.v[i]);
+    if (ids.n)
+        log_info("stopping tries", "run=%s tries=%zu", log_q(r->run_id), ids.n);
+    for (size_t i = 0; i < ids.n; i++) {
+        run__inst_at(r, ids.v[i])->stopping = true;
+        run_kill_inst(r, ids.v[i], false);
+    }
+    VEC_FREE(&ids);
+    run__pump(r);
 }
 
 void run_halt(struct run *r)

@@ -155,6 +155,10 @@ void run_halt(struct run *r);
  * so the store holds it exactly as it stood. The ended callback comes as usual; if the run
  * ended on its own meanwhile, it ended. */
 void run_drain(struct run *r);
+/* Kills the tries in flight of the tasks marked in set (indexed by the run's DAG's tasks;
+ * NULL: every task), as a cancel does, for a run draining before its records are changed (a
+ * mark): they end and are recorded as usual. */
+void run_stop_tasks(struct run *r, const bool *set);
 /* Tries in flight. */
 size_t run_in_flight(const struct run *r);
 /* Frees a run that has ended (or, at shutdown, one whose loop is done). */

@@ -157,6 +157,7 @@ struct run_inst {
     bool timed_out;
     bool slot_held;   /* the try holds a parallelism/pool slot (wait tasks give it back) */
     bool rec_pending; /* its 'running' records are not submitted yet (see run__flush_running) */
+    bool stopping;    /* its try is killed for a mark (run_stop_tasks): its end decides nothing */
     char *id;         /* owned when mapped (or placeholder), else NULL: the task's name */
     char *item;       /* owned, mapped only */
     char *output;     /* owned, may be NULL */

@@ -734,6 +734,21 @@ static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e)
         return;
     }
 
+    if (in->stopping) { /* stopped for a mark, which sets its state once the run has drained */
+        in->stopping = false;
+        free(e->output);
+        free(e->message);
+        free(in->message);
+        in->message = xstrdup("stopped: marked");
+        in->exit_code = -1;
+        run__put_try(r, ii, TI_FAILED, now);
+        in->state = TI_UP_FOR_RETRY; /* unfinished, no retry timer: the mark decides */
+        in->max_tries++;
+        in->ended_at_ms = now;
+        run__put_ti(r, ii);
+        run__progress(r, ii);
+        return;
+    }
     in->exit_code = e->exit_code;
     in->term_signal = e->term_signal;
     in->timed_out = e->timed_out;

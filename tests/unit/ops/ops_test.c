@@ -30,11 +30,15 @@
 
 #include <jansson.h>
 
+#include "base/diag.h"
 #include "base/err.h"
 #include "base/when.h"
 #include "base/xalloc.h"
+#include "dag/dag.h"
+#include "ops/audit.h"
 #include "ops/ops.h"
 #include "ops/schedlock.h"
+#include "store/audit.h"
 #include "store/store.h"
 
 static char tmpdir[64];
@@ -376,13 +380,13 @@ static void backfill_bad_input(void **state)
     assert_int_equal(e.kind, OPS_NOT_FOUND);
     ops_err_release(&e);
 
-    struct ops_range back = {rg.to_at_ms, rg.from_at_ms, "2026-02-03", "2026-02-01"};
+    struct ops_range back = {rg.to_at_ms, rg.from_at_ms, "2026-02-03", "2026-02-01", 0};
     assert_int_equal(ops_backfill(st, tmpdir, dags, "daily_etl", NULL, &back, &b, &e), -EINVAL);
     assert_string_equal(e.err.msg, "--from 2026-02-03 is after --to 2026-02-01");
     ops_err_release(&e);
 
     /* Every minute for two months: over OPS_BACKFILL_MAX, nothing queued. */
-    struct ops_range wide = {rg.from_at_ms, rg.from_at_ms + 60LL * 86400000, "a", "b"};
+    struct ops_range wide = {rg.from_at_ms, rg.from_at_ms + 60LL * 86400000, "a", "b", 0};
     assert_int_equal(ops_backfill(st, tmpdir, dags, "minutely", NULL, &wide, &b, &e), -EINVAL);
     assert_string_equal(e.err.msg, "more than 10000 runs from a to b: backfill a narrower range at "
                                    "a time");
@@ -497,7 +501,11 @@ static void cancel_direct_without_scheduler(void **state)
     run_rec_release(&rec);
     assert_int_equal(ti_state_of(run.run_id, "extract"), TI_SUCCESS);
     assert_int_equal(ti_state_of(run.run_id, "transform"), TI_FAILED);
-    assert_int_equal(ti_state_of(run.run_id, "report"), TI_NONE);
+    struct ti_rec *tis = NULL;
+    size_t ntis = 0;
+    assert_int_equal(store_list_tis(st, run.run_id, &tis, &ntis, NULL), 0);
+    assert_int_equal(ntis, 3); /* report, not marked, got no row */
+    store_free_tis(tis, ntis);
 
     /* Again: it has ended. */
     assert_int_equal(ops_cancel(st, tmpdir, 20000, run.run_id, 0, &c, &e), -EALREADY);
@@ -632,6 +640,125 @@ static void clear_resets_downstream_and_queues(void **state)
     assert_int_equal(c.nrows, 1);
     ops_clear_release(&c);
     assert_int_equal(ti_state_of(run.run_id, "extract"), TI_NONE);
+}
+
+/* Marks: an ended run's task keeps the run's state; a run marked failed skips what never
+ * started; the request kinds name the tasks whose tries the scheduler stops. */
+static void mark_task_and_run(void **state)
+{
+    (void)state;
+    struct ops_run run;
+    trigger_ok("daily_etl", NULL, -1, &run);
+    struct ops_mark m;
+    struct ops_err e = {0};
+    set_run_state(run.run_id, RUN_FAILED, NULL);
+    put_ti(run.run_id, "extract", TI_SUCCESS);
+    put_ti(run.run_id, "transform", TI_FAILED);
+    put_ti(run.run_id, "load", TI_UPSTREAM_FAILED);
+
+    /* bad state, unknown task (did-you-mean), unknown run */
+    assert_int_equal(
+        ops_mark_task(st, tmpdir, 20000, run.run_id, "load", TI_RUNNING, false, NULL, &m, &e),
+        -EINVAL);
+    assert_int_equal(e.kind, OPS_BAD_INPUT);
+    ops_err_release(&e);
+    assert_int_equal(
+        ops_mark_task(st, tmpdir, 20000, run.run_id, "lod", TI_SUCCESS, false, NULL, &m, &e),
+        -ENOENT);
+    assert_string_equal(e.suggest, "load");
+    ops_err_release(&e);
+    assert_int_equal(ops_mark_run(st, tmpdir, 20000, "manual__nope", RUN_SUCCESS, NULL, &m, &e),
+                     -ENOENT);
+    ops_err_release(&e);
+
+    /* an ended run: the task and its downstream, the run's state untouched */
+    assert_int_equal(
+        ops_mark_task(st, tmpdir, 20000, run.run_id, "transform", TI_SUCCESS, true, NULL, &m, &e),
+        0);
+    assert_false(m.requested);
+    assert_int_equal(m.ntasks, 2);
+    assert_string_equal(m.tasks[1], "load");
+    assert_int_equal(m.nrows, 2);
+    assert_int_equal(m.run_state, RUN_FAILED);
+    ops_mark_release(&m);
+    assert_int_equal(ti_state_of(run.run_id, "transform"), TI_SUCCESS);
+    assert_int_equal(ti_state_of(run.run_id, "load"), TI_SUCCESS);
+    struct ti_rec *tis = NULL;
+    size_t ntis = 0;
+    assert_int_equal(store_list_tis(st, run.run_id, &tis, &ntis, NULL), 0);
+    assert_int_equal(ntis, 3); /* report, not marked, got no row */
+    store_free_tis(tis, ntis);
+
+    /* a live run no scheduler runs: started instances get the state, the others skipped */
+    struct ops_run live;
+    trigger_ok("daily_etl", NULL, 1767312000000LL, &live);
+    set_run_state(live.run_id, RUN_RUNNING, NULL);
+    put_ti(live.run_id, "extract", TI_RUNNING);
+    assert_int_equal(ops_mark_run(st, tmpdir, 20000, live.run_id, RUN_FAILED, NULL, &m, &e), 0);
+    assert_false(m.requested);
+    assert_int_equal(m.run_state, RUN_FAILED);
+    assert_int_equal(m.nrows, 4);
+    ops_mark_release(&m);
+    assert_int_equal(ti_state_of(live.run_id, "extract"), TI_FAILED);
+    assert_int_equal(ti_state_of(live.run_id, "transform"), TI_SKIPPED);
+    assert_int_equal(ti_state_of(live.run_id, "report"), TI_SKIPPED);
+    struct run_rec rec;
+    assert_int_equal(store_get_run(st, live.run_id, &rec, NULL), 0);
+    assert_int_equal(rec.state, RUN_FAILED);
+    assert_true(rec.ended_at_ms > 0);
+    run_rec_release(&rec);
+
+    /* who is recorded with the mark (an ended run: only its state changes) */
+    struct audit_who who;
+    audit_who_api(&who, "tester");
+    assert_int_equal(ops_mark_run(st, tmpdir, 20000, live.run_id, RUN_SUCCESS, &who, &m, &e), 0);
+    ops_mark_release(&m);
+    assert_int_equal(ti_state_of(live.run_id, "transform"), TI_SKIPPED);
+    struct audit_rec *au = NULL;
+    size_t nau = 0;
+    assert_int_equal(store_audit_list(st, NULL, "tester", 0, 10, &au, &nau, NULL), 0);
+    assert_int_equal(nau, 1);
+    assert_string_equal(au[0].action, "mark");
+    assert_string_equal(au[0].source, "api");
+    assert_string_equal(au[0].dag_id, "daily_etl");
+    assert_string_equal(au[0].run_id, live.run_id);
+    assert_null(au[0].task_id);
+    assert_string_equal(au[0].details, "{\"requested\":false,\"state\":\"success\"}");
+    store_audit_free(au, nau);
+
+    /* the request kinds: lasting, and the tasks whose tries stop */
+    struct diag d;
+    diag_init(&d);
+    struct dag *dag = dag_load_mem(daily_yaml, strlen(daily_yaml), "d.yaml", &d);
+    diag_release(&d);
+    assert_non_null(dag);
+    static const struct {
+        const char *kind;
+        bool mark;
+        const char *set; /* one char per task in file order: extract transform load report */
+    } kinds[] = {
+        {"clear~mark:s:transform", true, "0100"},
+        {"clear~mark:f+:transform", true, "0110"},
+        {"clear~run:s", true, "1111"},
+        {"clear~run:x", false, "0000"},
+        {"clear~mark:s:", false, "0000"},
+        {"clear~mark:s+:nope", true, "0000"},
+        {"clear:transform", false, "0000"},
+        {"cancel", false, "0000"},
+    };
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        bool set[4] = {0};
+        assert_int_equal(ops_mark_request_parse(kinds[i].kind), kinds[i].mark);
+        assert_int_equal(ops_mark_request_tasks(dag, kinds[i].kind, set), kinds[i].mark);
+        for (uint32_t k = 0; k < 4; k++) {
+            uint32_t t;
+            assert_true(
+                dag_find(dag, (const char *[]){"extract", "transform", "load", "report"}[k], &t));
+            assert_int_equal(set[t], kinds[i].set[k] == '1');
+        }
+        assert_true(strncmp(kinds[i].kind, STORE_REQUEST_LASTING, 5) == 0 || !kinds[i].mark);
+    }
+    dag_free(dag);
 }
 
 static void clear_without_dag_version(void **state)
@@ -781,6 +908,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(cancel_hands_over_to_a_scheduler, setup, teardown),
         cmocka_unit_test_setup_teardown(clear_resets_downstream_and_queues, setup, teardown),
         cmocka_unit_test_setup_teardown(clear_without_dag_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(mark_task_and_run, setup, teardown),
         cmocka_unit_test_setup_teardown(pool_set_and_bad_input, setup, teardown),
 #ifdef BARAM_FAULTS
         cmocka_unit_test_setup_teardown(store_failures_are_reported, setup, teardown),
