@@ -32,7 +32,8 @@ static const struct command commands[] = {
     {"api", cmd_api, "api [--listen HOST:PORT]: the REST API alone (split deployments)"},
     {"dags", cmd_dags,
      "dags list | show DAG | pause DAG | unpause DAG | validate PATH...   [--json]\n"
-     "  baram dags trigger DAG [--conf JSON] [--date D] | backfill DAG --from D --to D"},
+     "  baram dags trigger DAG [--conf JSON] [--date D] | backfill DAG --from D --to D\n"
+     "  baram dags versions DAG [--json]"},
     {"runs", cmd_runs, "runs list [DAG] | show RUN | profile RUN | cancel RUN   [--json]"},
     {"tasks", cmd_tasks,
      "tasks test FILE TASK [--date D] [--param k=v]... | clear RUN TASK [--downstream]"},
@@ -43,6 +44,7 @@ static const struct command commands[] = {
     {"users", cmd_users,
      "users add NAME --role viewer|operator|admin | list [--json] | delete NAME"},
     {"token", cmd_token, "token NAME [--ttl 1h]: mint a JWT for a user (admin tool)"},
+    {"db", cmd_db, "db clean --older-than D [--logs-only] [--dry-run] [--json]: retention"},
 };
 
 static void usage(FILE *out)
