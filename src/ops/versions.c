@@ -28,23 +28,30 @@ bool ops_version_hash_ok(const char *s)
     return true;
 }
 
-/* -ENOENT with e saying there is no DAG dag_id, with a did-you-mean among the store's. */
+#define SUGGEST_RUNS 200 /* newest runs whose DAGs are suggested too (DAGs only run by `run`) */
+
+/* -ENOENT with e saying there is no DAG dag_id, with a did-you-mean among the store's DAGs
+ * and the DAGs of its newest runs. */
 static int versions_no_dag(struct store *s, const char *dag_id, struct err *e)
 {
     struct dag_rec *dags = NULL;
-    size_t n = 0;
-    const char *near = NULL;
-    const char **names = NULL;
-    if (store_list_dags(s, &dags, &n, NULL) == 0 && n > 0) {
-        names = xcalloc(n, sizeof(*names));
-        for (size_t i = 0; i < n; i++)
-            names[i] = dags[i].dag_id;
-        near = suggest_closest(dag_id, names, n);
-    }
+    struct run_rec *runs = NULL;
+    size_t n = 0, nruns = 0;
+    if (store_list_dags(s, &dags, &n, NULL) < 0)
+        n = 0;
+    if (store_list_runs(s, NULL, SUGGEST_RUNS, 0, &runs, &nruns, NULL, NULL) < 0)
+        nruns = 0;
+    const char **names = xcalloc(n + nruns + 1, sizeof(*names));
+    for (size_t i = 0; i < n; i++)
+        names[i] = dags[i].dag_id;
+    for (size_t i = 0; i < nruns; i++)
+        names[n + i] = runs[i].dag_id ? runs[i].dag_id : "";
+    const char *near = suggest_closest(dag_id, names, n + nruns);
     int r = near ? err_set(e, -ENOENT, "no DAG '%s' (did you mean '%s'?)", dag_id, near)
                  : err_set(e, -ENOENT, "no DAG '%s'", dag_id);
     free(names);
     store_free_dags(dags, n);
+    store_free_runs(runs, nruns);
     return r;
 }
 
