@@ -50,6 +50,9 @@ static int walk_one(const char *path, const struct stat *st, int type, struct FT
 static void remove_logs(const struct retention_opts *o, const struct retention_run *r,
                         struct retention_counts *c)
 {
+    /* never a folder above the run's own: an id that is empty or names a path is left */
+    if (!*r->dag_id || !*r->run_id || strchr(r->dag_id, '/') || strchr(r->run_id, '/'))
+        return;
     char *dir = logpath_run_dir(o->home, r->dag_id, r->run_id);
     walk.dry_run = o->dry_run;
     walk.files = walk.bytes = 0;

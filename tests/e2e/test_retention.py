@@ -191,3 +191,20 @@ def test_one_process_applies_retention_at_a_time(baram):
         holder.wait()
     assert wait_for(lambda: b("db", "clean", "--older-than", "30d").rc == 0)
     assert count(b, "runs", old["run_id"]) == 0
+
+
+def test_db_clean_never_leaves_the_run_folder(baram):
+    """A run id that names a path (written into the store by hand: baram never makes one)
+    is deleted from the store, but no folder above a run's own is touched."""
+    b = baram
+    (keep,) = make_runs(b, 1)
+    for rid in ("../..", "", "x/../../.."):
+        db_query(b, "INSERT INTO runs (run_id, dag_id, state, type, logical_at, ended_at) "
+                    "VALUES (?, 'd', 'success', 'manual', 0, 1000)", rid)
+    o = clean(b, "--older-than", "30d")
+    assert (o["runs"], o["log_files"]) == (3, 0), o
+    assert (b.home / "logs" / "d").is_dir()
+    if not ON_PG:
+        assert (b.home / "baram.db").exists()
+    assert len(list(b.run_dir(keep).glob("*.log"))) == 2
+    assert count(b, "runs", keep["run_id"]) == 1
