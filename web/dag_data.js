@@ -80,7 +80,8 @@ export class DagData {
     }
 
     /* The graph of the version runId started with (GET /graph?run=), once per run; null
-       when the server has none (the page keeps the DAG's current graph). */
+       when the server has none (the page keeps the DAG's current graph). The page asks only
+       for a run whose version (its "hash") is not the one drawn. */
     graphOf(runId) {
         if (!this.runGraphs.has(runId))
             this.runGraphs.set(runId, get(`${this.path}/graph?run=${enc(runId)}`,

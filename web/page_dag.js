@@ -163,7 +163,11 @@ export function mount(root, route) {
         }
         try {
             const want = selected;
-            const [rs, g] = await Promise.all([data.runState(want), data.graphOf(want)]);
+            /* a run of the version drawn needs no other graph (the list says its version) */
+            const r = data.run(want);
+            const same = r && r.hash && drawn && r.hash === drawn.hash;
+            const [rs, g] = await Promise.all([data.runState(want),
+                                               same ? null : data.graphOf(want)]);
             if (!alive() || want !== selected || !graph) return;
             if (g && drawn && g.hash && g.hash !== drawn.hash && view === 'graph') {
                 drawGraph(g, rs.all()); /* the run's own version */
@@ -191,7 +195,7 @@ export function mount(root, route) {
             if (!alive() || view !== 'graph') return;
             if (!graph) {
                 selected = sel;
-                drawGraph(data.graph, init || new Map());
+                makeGraph(data.graph, init || new Map());
             }
         }
         replace(content, graph.el);
@@ -202,18 +206,22 @@ export function mount(root, route) {
         selectRun(selected || wantRun);
     }
 
-    /* (Re)makes the graph from g (a /graph object) with these task states. */
-    function drawGraph(g, states) {
+    /* Makes the graph from g (a /graph object) with these task states; showGraph puts it in
+       the page. */
+    function makeGraph(g, states) {
         drawn = g;
         graph = createGraph(g, {
             href: (task, node) => (selected ? taskHref(selected, task, node && node.mapped)
                                             : null),
             states});
-        if (view === 'graph') {
-            replace(content, graph.el);
-            graph.zoomFit();
-            graph.fitted = true;
-        }
+    }
+
+    /* The graph made again from another version's g, in place of the one shown. */
+    function drawGraph(g, states) {
+        makeGraph(g, states);
+        replace(content, graph.el);
+        graph.zoomFit();
+        graph.fitted = true;
     }
 
     async function showCode() {

@@ -811,6 +811,7 @@ static void get_runs(struct api_req *rq, struct api_resp *rs)
     for (size_t i = 0; i < n; i++) {
         json_t *o = runjson_summary(&runs[i]);
         json_object_set_new(o, "queued_at", runjson_time(runs[i].queued_at_ms));
+        json_object_set_new(o, "hash", str_json(runs[i].dag_hash)); /* its version, as a run's */
         json_array_append_new(a, o);
     }
     store_free_runs(runs, n);

@@ -120,6 +120,10 @@ def test_graph_of_a_run_is_drawn_from_its_version(env):
     g = "/api/v1/dags/hello/graph"
     assert nodes(get(env, g + "?run=" + env["old"])) == ["a", "gone"]
     assert get(env, g + "?run=" + env["old"]).json["hash"] == env["v1"]
+    # the runs list names each run's version, so a client knows which graph it needs
+    runs = get(env, "/api/v1/dags/hello/runs").json["runs"]
+    assert {r["run_id"]: r["hash"] for r in runs} == {env["old"]: env["v1"], env["new"][0]: env["v2"],
+                                                      env["new"][1]: env["v2"]}
     assert nodes(get(env, g + "?run=" + env["new"][0])) == ["a"]
     assert nodes(get(env, g + "?hash=" + env["v1"])) == ["a", "gone"]
     assert nodes(get(env, g)) == ["a"]  # no scheduler: the newest run's version
