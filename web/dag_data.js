@@ -35,6 +35,9 @@ export class DagData {
         this.states = new Map();       /* run_id -> RunStates */
         this.loadingRuns = new Map();  /* run_id -> Promise */
         this.parked = new Map();       /* run_id -> [event] seen while it was loading */
+        this.runGraphs = new Map();    /* run_id -> Promise of its version's /graph (or null) */
+        this.versions = null;          /* Promise of GET /dags/{dag}/versions */
+        this.sources = new Map();      /* hash -> Promise of a version's source */
     }
 
     get path() {
@@ -74,6 +77,41 @@ export class DagData {
         /* a refetch that lands after addRun must not drop the older run it added */
         const have = new Set(runs.map((x) => x.run_id));
         this.runs = runs.concat(this.older.filter((x) => !have.has(x.run_id)));
+    }
+
+    /* The graph of the version runId started with (GET /graph?run=), once per run; null
+       when the server has none (the page keeps the DAG's current graph). The page asks only
+       for a run whose version (its "hash") is not the one drawn. */
+    graphOf(runId) {
+        if (!this.runGraphs.has(runId))
+            this.runGraphs.set(runId, get(`${this.path}/graph?run=${enc(runId)}`,
+                                          {signal: this.signal}).catch((e) => {
+                if (e.name === 'AbortError') throw e;
+                return null;
+            }));
+        return this.runGraphs.get(runId);
+    }
+
+    /* The stored versions, newest first ({current, versions}), asked again on each call
+       that follows a failed one. */
+    loadVersions() {
+        if (!this.versions)
+            this.versions = get(`${this.path}/versions`, {signal: this.signal}).catch((e) => {
+                this.versions = null;
+                throw e;
+            });
+        return this.versions;
+    }
+
+    /* A version's source (a version never changes: fetched once). */
+    source(hash) {
+        if (!this.sources.has(hash))
+            this.sources.set(hash, get(`${this.path}/versions/${enc(hash)}`,
+                                       {signal: this.signal}).then((v) => v.source, (e) => {
+                this.sources.delete(hash);
+                throw e;
+            }));
+        return this.sources.get(hash);
     }
 
     run(runId) {

@@ -1,6 +1,7 @@
 /*
- * page_dag.js - one DAG (#/dags/DAG?run=RUN&view=graph|grid): its graph
- * coloured by the state of the selected run, or the grid of its recent runs.
+ * page_dag.js - one DAG (#/dags/DAG?run=RUN&view=graph|grid|code): its graph
+ * coloured by the state of the selected run, the grid of its recent runs, or
+ * its source (dag_code.js: each stored version, and the diff of two).
  *
  * Key ideas:
  * - Three parts: dag_data.js holds and fetches what is shown (DAG, graph,
@@ -13,10 +14,14 @@
  * - Live changes touch only the changed nodes / cells; on a graph of more
  *   than BIG tasks at most one update every 500 ms.
  * - The query (view, run) changes through update() without a remount.
+ * - The graph of a run is the version it ran (GET /graph?run=): selecting a
+ *   run made by an older version of the file redraws the graph from it, so
+ *   a task removed since still shows in that run.
  */
 
 import {isOperator, link} from './api.js';
 import {h, replace} from './dom.js';
+import {createCodeView} from './dag_code.js';
 import {DagData, GRID_RUNS} from './dag_data.js';
 import {liveDag} from './dag_live.js';
 import * as R from './dag_render.js';
@@ -29,6 +34,7 @@ import {openTrigger} from './trigger.js';
 import {legend, toastError, loading, errorPanel} from './ui.js';
 
 const BIG = 500; /* tasks: above this, live redraws of the graph are spaced out */
+const VIEWS = ['graph', 'grid', 'code'];
 
 export function mount(root, route) {
     const dag = route.params.dag;
@@ -38,17 +44,20 @@ export function mount(root, route) {
     const alive = () => !ctl.signal.aborted;
     const data = new DagData(dag, ctl.signal);
 
-    let view = route.query.view === 'grid' ? 'grid' : 'graph';
+    const viewOf = (q) => (VIEWS.includes(q.view) ? q.view : 'graph');
+    let view = viewOf(route.query);
     let wantRun = route.query.run || null; /* explicit selection, else follow the newest */
     let selected = null;                   /* run_id shown on the graph */
-    let graph = null, grid = null;
+    let graph = null, grid = null, code = null;
+    let drawn = null; /* the /graph object the graph is drawn from */
 
     /* ---- skeleton ---- */
     const meta = h('div', {class: 'page-meta muted'});
     const actions = h('div', {class: 'page-actions'});
     const runSel = h('select', {id: 'run-selector', testid: 'run-selector', class: 'select'});
     const runLink = h('a', {class: 'btn btn-small', href: '#/'}, 'Open run');
-    const tabs = {graph: R.tab('graph', 'Graph'), grid: R.tab('grid', 'Grid')};
+    const tabs = {graph: R.tab('graph', 'Graph'), grid: R.tab('grid', 'Grid'),
+                  code: R.tab('code', 'Code')};
     const content = h('div', {id: 'dag-view', class: 'dag-view', role: 'tabpanel'}, loading());
     const runPicker = h('div', {class: 'run-picker'},
                         h('label', {for: 'run-selector'}, 'Run'), runSel, runLink);
@@ -59,20 +68,22 @@ export function mount(root, route) {
               actions),
             h('div', {class: 'toolbar'},
               h('div', {class: 'tabs', role: 'tablist', 'aria-label': 'View'}, tabs.graph,
-                tabs.grid),
+                tabs.grid, tabs.code),
               runPicker),
             legend(), content);
 
-    for (const [v, other] of [['graph', 'grid'], ['grid', 'graph']]) {
+    VIEWS.forEach((v, i) => {
         tabs[v].addEventListener('click', () => switchView(v));
         tabs[v].addEventListener('keydown', (ev) => {
             if (ev.key === 'ArrowLeft' || ev.key === 'ArrowRight') {
                 ev.preventDefault();
-                tabs[other].focus();
-                tabs[other].click();
+                const other = tabs[VIEWS[(i + (ev.key === 'ArrowLeft' ? VIEWS.length - 1 : 1)) %
+                                         VIEWS.length]];
+                other.focus();
+                other.click();
             }
         });
-    }
+    });
     runSel.addEventListener('change', () => {
         wantRun = runSel.value || null;
         setQuery({run: wantRun});
@@ -80,7 +91,7 @@ export function mount(root, route) {
     });
 
     function paintTabs() {
-        for (const v of ['graph', 'grid']) {
+        for (const v of VIEWS) {
             tabs[v].setAttribute('aria-selected', view === v ? 'true' : 'false');
             tabs[v].tabIndex = view === v ? 0 : -1;
             tabs[v].classList.toggle('active', view === v);
@@ -157,8 +168,17 @@ export function mount(root, route) {
         }
         try {
             const want = selected;
-            const rs = await data.runState(want);
-            if (alive() && want === selected && graph) paintGraph(rs);
+            /* a run of the version drawn needs no other graph (the list says its version) */
+            const r = data.run(want);
+            const same = r && r.hash && drawn && r.hash === drawn.hash;
+            const [rs, g] = await Promise.all([data.runState(want),
+                                               same ? null : data.graphOf(want)]);
+            if (!alive() || want !== selected || !graph) return;
+            if (g && drawn && g.hash && g.hash !== drawn.hash && view === 'graph') {
+                drawGraph(g, rs.all()); /* the run's own version */
+                return;
+            }
+            paintGraph(rs);
         } catch (e) {
             if (alive()) toastError(e);
         }
@@ -180,10 +200,7 @@ export function mount(root, route) {
             if (!alive() || view !== 'graph') return;
             if (!graph) {
                 selected = sel;
-                graph = createGraph(data.graph, {
-                    href: (task, node) => (selected ? taskHref(selected, task, node && node.mapped)
-                                                    : null),
-                    states: init || new Map()});
+                makeGraph(data.graph, init || new Map());
             }
         }
         replace(content, graph.el);
@@ -192,6 +209,30 @@ export function mount(root, route) {
             graph.fitted = true;
         }
         selectRun(selected || wantRun);
+    }
+
+    /* Makes the graph from g (a /graph object) with these task states; showGraph puts it in
+       the page. */
+    function makeGraph(g, states) {
+        drawn = g;
+        graph = createGraph(g, {
+            href: (task, node) => (selected ? taskHref(selected, task, node && node.mapped)
+                                            : null),
+            states});
+    }
+
+    /* The graph made again from another version's g, in place of the one shown. */
+    function drawGraph(g, states) {
+        makeGraph(g, states);
+        replace(content, graph.el);
+        graph.zoomFit();
+        graph.fitted = true;
+    }
+
+    async function showCode() {
+        if (!code) code = createCodeView(data);
+        replace(content, code.el);
+        await code.show();
     }
 
     /*
@@ -236,7 +277,7 @@ export function mount(root, route) {
 
     function show() {
         if (!data.graph) return;
-        (view === 'graph' ? showGraph() : showGrid()).catch((e) => {
+        (view === 'graph' ? showGraph() : view === 'grid' ? showGrid() : showCode()).catch((e) => {
             if (!alive() || e.name === 'AbortError') return;
             console.error(e);
             replace(content, errorPanel(e, show)); /* never a blank page */
@@ -298,6 +339,8 @@ export function mount(root, route) {
         reload() {
             graph = null;
             grid = null;
+            code = null;
+            data.versions = null;
             load();
         },
     });
@@ -307,7 +350,7 @@ export function mount(root, route) {
 
     return {
         update(q) {
-            const v = q.view === 'grid' ? 'grid' : 'graph';
+            const v = viewOf(q);
             const r = q.run || null;
             if (v !== view) setView(v);
             if (r !== wantRun) {

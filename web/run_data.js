@@ -59,7 +59,8 @@ export class RunData {
         const [r, list, g] = await Promise.all([
             get(this.path, opts),
             loadTis(this.dag, this.runId, opts),
-            get(`/dags/${enc(this.dag)}/graph`, opts).catch((e) => {
+            /* the edges of the version this run ran, not the file's current one */
+            get(`/dags/${enc(this.dag)}/graph?run=${enc(this.runId)}`, opts).catch((e) => {
                 if (e.name === 'AbortError') throw e;
                 return {edges: []};
             }),

@@ -46,9 +46,11 @@
 #include "ops/runfilter.h"
 #include "ops/runjson.h"
 #include "ops/trylog.h"
+#include "ops/versions.h"
 #include "sched/logpath.h"
 #include "sched/run.h"
 #include "store/store.h"
+#include "store/versions.h"
 
 #define LOG_CHUNK_MAX (1024 * 1024) /* bytes of log per call */
 #define TRY_MAX       1000000
@@ -480,6 +482,106 @@ static void get_dag(struct api_req *rq, struct api_resp *rs)
     api_json(rs, 200, o);
 }
 
+/* ---- versions (SPEC section 13): GET /api/v1/dags/{dag}/versions[/{hash}] ---- */
+
+/* Replaces d->hash by the version the graph query names (?run= or ?hash=, not both): 0, or -1
+ * after filling rs (400 a malformed or doubled argument, 404 no such run or version of this
+ * DAG, 500). */
+static int graph_version(struct api_req *rq, struct api_resp *rs, struct store *s,
+                         struct dag_rec *d)
+{
+    const char *run_id = api_query(rq, "run"), *hash = api_query(rq, "hash");
+    if (run_id && hash) {
+        api_problem(rs, 400, "Bad Request", "give 'run' or 'hash', not both");
+        return -1;
+    }
+    if (run_id) {
+        if (!*run_id || strlen(run_id) > OPS_RUN_ID_MAX) {
+            api_problem(rs, 400, "Bad Request", "bad 'run': expected a run id");
+            return -1;
+        }
+        struct run_rec run;
+        if (run_find(rs, s, d->dag_id, run_id, &run) < 0)
+            return -1;
+        free(d->hash);
+        d->hash = run.dag_hash ? xstrdup(run.dag_hash) : NULL;
+        run_rec_release(&run);
+        return 0;
+    }
+    if (!hash)
+        return 0;
+    if (!ops_version_hash_ok(hash)) {
+        api_problem(rs, 400, "Bad Request", "bad 'hash': expected a version's hex hash");
+        return -1;
+    }
+    char *src = NULL;
+    size_t len = 0;
+    struct err se = {0};
+    int r = store_get_dag_version_of(s, d->dag_id, hash, &src, &len, &se);
+    free(src);
+    if (r == -ENOENT) {
+        api_problem(rs, 404, "Not Found", "no version '%s' of DAG '%s'", hash, d->dag_id);
+        return -1;
+    }
+    if (r < 0) {
+        db_problem(rs, err_msg(&se), r);
+        return -1;
+    }
+    free(d->hash);
+    d->hash = xstrdup(hash);
+    return 0;
+}
+
+static void get_versions(struct api_req *rq, struct api_resp *rs)
+{
+    struct store *s = api_store(rq, rs);
+    if (!s)
+        return;
+    json_t *o = NULL;
+    struct err se = {0};
+    int r = ops_dag_versions(s, rq->seg[0], &o, &se);
+    if (r == -ENOENT)
+        api_problem(rs, 404, "Not Found", "%s", err_msg(&se));
+    else if (r < 0)
+        db_problem(rs, err_msg(&se), r);
+    else
+        api_json(rs, 200, o);
+}
+
+/* A version's source as JSON {"dag_id", "hash", "source"} (a DAG file is UTF-8 YAML; any
+ * byte that is not is shown as U+FFFD). */
+static void get_version(struct api_req *rq, struct api_resp *rs)
+{
+    struct store *s = api_store(rq, rs);
+    if (!s)
+        return;
+    const char *dag = rq->seg[0], *hash = rq->seg[1];
+    if (!ops_version_hash_ok(hash)) {
+        api_problem(rs, 404, "Not Found", "no version '%.80s' of DAG '%s'", hash, dag);
+        return;
+    }
+    char *src = NULL;
+    size_t len = 0;
+    struct err se = {0};
+    int r = store_get_dag_version_of(s, dag, hash, &src, &len, &se);
+    if (r == -ENOENT) {
+        api_problem(rs, 404, "Not Found", "no version '%s' of DAG '%s'", hash, dag);
+        return;
+    }
+    if (r < 0) {
+        db_problem(rs, err_msg(&se), r);
+        return;
+    }
+    char *clean = runjson_utf8_clean(src, len);
+    free(src);
+    json_t *o = json_object();
+    json_object_set_new(o, "dag_id", str_json(dag));
+    json_object_set_new(o, "hash", json_string(hash));
+    json_object_set_new(o, "source", json_string(clean));
+    free(clean);
+    api_json(rs, 200, o);
+}
+
 static void get_graph(struct api_req *rq, struct api_resp *rs)
 {
     struct store *s = api_store(rq, rs);
@@ -488,6 +590,12 @@ static void get_graph(struct api_req *rq, struct api_resp *rs)
     struct dag_rec d;
     if (dagrow_find(rs, s, rq->seg[0], &d) < 0)
         return;
+    /* ?run=ID or ?hash=H (versions): the graph of that run's or that version's DAG, so a run
+     * shows the tasks it ran even after the file changed. */
+    if (graph_version(rq, rs, s, &d) < 0) {
+        dag_rec_release(&d);
+        return;
+    }
     struct dag *g = version_load(s, d.hash, d.path);
     if (!g) {
         api_problem(rs, 404, "Not Found", "the version of DAG '%s' is not stored", rq->seg[0]);
@@ -680,6 +788,7 @@ static void runs_answer(struct api_resp *rs, struct run_rec *runs, size_t n, siz
     for (size_t i = 0; i < n; i++) {
         json_t *o = runjson_summary(&runs[i]);
         json_object_set_new(o, "queued_at", runjson_time(runs[i].queued_at_ms));
+        json_object_set_new(o, "hash", str_json(runs[i].dag_hash)); /* its version, as a run's */
         json_array_append_new(a, o);
     }
     store_free_runs(runs, n);
@@ -1087,6 +1196,8 @@ const struct api_route api_routes_read[] = {
     {"GET", "/api/v1/dags", AUTH_VIEWER, get_dags, 0},
     {"GET", "/api/v1/dags/{dag}", AUTH_VIEWER, get_dag, 0},
     {"GET", "/api/v1/dags/{dag}/graph", AUTH_VIEWER, get_graph, 0},
+    {"GET", "/api/v1/dags/{dag}/versions", AUTH_VIEWER, get_versions, 0},
+    {"GET", "/api/v1/dags/{dag}/versions/{hash}", AUTH_VIEWER, get_version, 0},
     {"GET", "/api/v1/dags/{dag}/grid", AUTH_VIEWER, get_grid, 0},
     {"GET", "/api/v1/import-errors", AUTH_VIEWER, get_import_errors, 0},
     {"GET", "/api/v1/dags/{dag}/runs", AUTH_VIEWER, get_runs, 0},

@@ -33,7 +33,8 @@ static const struct command commands[] = {
     {"dags", cmd_dags,
      "dags list | show DAG | pause DAG | unpause DAG | validate PATH...   [--json]\n"
      "  baram dags trigger DAG [--conf JSON] [--date D] | backfill DAG --from D --to D\n"
-     "  baram dags clear DAG --from D --to D [--task T] [--only-failed] [--dry-run]"},
+     "  baram dags clear DAG --from D --to D [--task T] [--only-failed] [--dry-run]\n"
+     "  baram dags versions DAG [--json]"},
     {"runs", cmd_runs,
      "runs list [DAG] | show RUN | profile RUN | cancel RUN | mark RUN success|failed"},
     {"tasks", cmd_tasks,
@@ -47,6 +48,7 @@ static const struct command commands[] = {
      "users add NAME --role viewer|operator|admin | list [--json] | delete NAME"},
     {"token", cmd_token, "token NAME [--ttl 1h]: mint a JWT for a user (admin tool)"},
     {"audit", cmd_audit, "audit list [--dag D] [--user U] [--limit N] [--json]: who did what"},
+    {"db", cmd_db, "db clean --older-than D [--logs-only] [--dry-run] [--json]: retention"},
 };
 
 static void usage(FILE *out)

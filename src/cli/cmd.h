@@ -23,5 +23,9 @@ int cmd_api(int argc, char **argv);        /* cmd_api.c: baram api [--listen HOS
 int cmd_workers(int argc, char **argv);    /* cmd_workers.c: baram workers list */
 int cmd_audit(int argc, char **argv);      /* cmd_audit.c: baram audit list */
 int cmd_worker(int argc, char **argv);     /* cmd_worker.c: baram worker [--queues ...] */
+/* cmd_versions.c: baram dags versions DAG */
+int cmd_dags_versions(int argc, char **argv);
+/* cmd_db.c: baram db clean --older-than D */
+int cmd_db(int argc, char **argv);
 
 #endif

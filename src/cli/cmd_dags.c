@@ -67,6 +67,7 @@ static const char usage_dags[] =
     "                                             run the tasks of past runs again\n"
     "  validate PATH... [--json]                  check DAG files (a folder: its *.yaml and "
     "*.yml files)\n"
+    "  versions DAG [--json]                      the versions of a DAG the database holds\n"
     "\n"
     "  --home DIR  the home (default $BARAM_HOME or ./.baram); see 'baram dags SUB --help'\n";
 
@@ -1026,8 +1027,8 @@ static int dags_clear(int argc, char **argv)
 
 int cmd_dags(int argc, char **argv)
 {
-    static const char *const subs[] = {"list",    "show",     "pause", "unpause",
-                                       "trigger", "backfill", "clear", "validate"};
+    static const char *const subs[] = {"list",     "show",  "pause",    "unpause", "trigger",
+                                       "backfill", "clear", "validate", "versions"};
     if (argc < 2) {
         fputs(usage_dags, stderr);
         return EXIT_USAGE;
@@ -1051,6 +1052,8 @@ int cmd_dags(int argc, char **argv)
         return dags_backfill(argc - 1, argv + 1);
     if (strcmp(sub, "clear") == 0)
         return dags_clear(argc - 1, argv + 1);
+    if (strcmp(sub, "versions") == 0)
+        return cmd_dags_versions(argc - 1, argv + 1);
     const char *near = suggest_closest(sub, subs, ARRAY_SIZE(subs));
     if (near)
         fprintf(stderr, "baram dags: unknown subcommand '%s' (did you mean '%s'?)\n", sub, near);

@@ -246,6 +246,9 @@ static int standalone_main(const char *cmd, bool with_api, int argc, char **argv
         .dead_after_ms = h.sched_dead_after_ms,
         .worker_heartbeat_ms = home_worker_heartbeat_ms(&h),
         .worker_dead_after_ms = home_worker_dead_after_ms(&h),
+        .retention_runs_ms = h.retention.runs_ms,
+        .retention_logs_ms = h.retention.logs_ms,
+        .retention_every_ms = h.retention.every_ms,
     };
     /* On PostgreSQL `standalone` is a scheduler, a worker and the API in one process: the
      * worker runs its tries (and any other scheduler's of its queue); `scheduler` runs none. */

@@ -126,9 +126,10 @@ static bool listen_ok(const char *v)
     return colon[1] != '+' && colon[1] != '-';
 }
 
-static const char *const config_keys[] = {"dags",      "db",        "listen", "parallelism",
-                                          "pools",     "auth",      "api",    "http",
-                                          "log_level", "scheduler", "worker", "logs"};
+static const char *const config_keys[] = {"dags",   "db",   "listen",   "parallelism", "pools",
+                                          "auth",   "api",  "http",     "log_level",   "scheduler",
+                                          "worker", "logs", "retention"};
+static const char *const retention_keys[] = {"runs", "logs", "every"};
 static const char *const scheduler_keys[] = {"heartbeat", "dead_after"};
 static const char *const logs_keys[] = {"store_max"};
 static const char *const api_keys[] = {"max_rps", "threads"};
@@ -429,9 +430,47 @@ static void parse_logs(struct cfg *c, struct home *h, yaml_node_t *v)
     }
 }
 
+/* retention: {runs: 90d, logs: 30d, every: 1h}, each a duration above 0. */
+static void parse_retention(struct cfg *c, struct home *h, yaml_node_t *v)
+{
+    if (v->type != YAML_MAPPING_NODE) {
+        diag_err(c->d, c->path, line_of(v), col_of(v), "'retention' must be a mapping, not %s",
+                 kind_name(v));
+        return;
+    }
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        yaml_node_t *val = yaml_document_get_node(c->doc, p->value);
+        const char *name = scalar(c, k, "retention");
+        if (!name)
+            continue;
+        int64_t *slot = strcmp(name, "runs") == 0    ? &h->retention.runs_ms
+                        : strcmp(name, "logs") == 0  ? &h->retention.logs_ms
+                        : strcmp(name, "every") == 0 ? &h->retention.every_ms
+                                                     : NULL;
+        if (!slot) {
+            unknown_key(c, k, name, retention_keys, ARRAY_SIZE(retention_keys), " in 'retention'");
+            continue;
+        }
+        char key[32];
+        snprintf(key, sizeof key, "retention.%s", name);
+        const char *s = scalar(c, val, key);
+        int64_t ms;
+        if (s && (duration_parse(s, &ms) < 0 || ms <= 0))
+            diag_err(c->d, c->path, line_of(val), col_of(val),
+                     "bad duration '%s' for '%s' (like 90d, 12h or 30m)", s, key);
+        else if (s)
+            *slot = ms;
+    }
+}
+
 static void parse_key(struct cfg *c, struct home *h, yaml_node_t *k, const char *name,
                       yaml_node_t *v)
 {
+    if (strcmp(name, "retention") == 0) {
+        parse_retention(c, h, v);
+        return;
+    }
     if (strcmp(name, "scheduler") == 0) {
         parse_beats(c, "scheduler", v, &h->sched_heartbeat_ms, &h->sched_dead_after_ms);
         return;

@@ -84,7 +84,15 @@ struct home {
     /* logs.store_max: bytes of an ended try's log kept in the store (SPEC section 12); 0: the
      * default */
     int64_t logs_store_max;
+    /* versions part (issue 13): retention (SPEC section 13); 0: not set (kept forever) */
+    struct home_retention {
+        int64_t runs_ms;  /* retention.runs: finished runs older than this are deleted */
+        int64_t logs_ms;  /* retention.logs: only their log files (and stored logs) go */
+        int64_t every_ms; /* retention.every: how often the scheduler applies it; 0: 1h */
+    } retention;
 };
+
+#define HOME_RETENTION_EVERY_MS (3600LL * 1000)
 
 #define HOME_WORKER_HEARTBEAT_MS  5000
 #define HOME_WORKER_DEAD_AFTER_MS 20000

@@ -48,6 +48,7 @@
 #include "base/vec.h"
 #include "base/when.h"
 #include "base/xalloc.h"
+#include "daemon/retain.h"
 #include "dag/dag.h"
 #include "dag/params.h"
 #include "dag/plan.h"
@@ -228,6 +229,7 @@ struct daemon {
     uint64_t hb_steady_ms; /* since when beats succeed in a row; 0 after a failure */
     int64_t dead_after_ms;
     uv_timer_t hb_timer;
+    struct retain *retain; /* retention (NULL: none configured) */
 };
 
 static void daemon_sync(struct daemon *d);
@@ -1574,6 +1576,8 @@ static void daemon_engine_stopped(void *ud)
     daemon_close(d, (uv_handle_t *)&d->grace_timer);
     daemon_close(d, (uv_handle_t *)&d->drain_timer);
     daemon_close(d, (uv_handle_t *)&d->hb_timer);
+    retain_close(d->retain);
+    d->retain = NULL;
     daemon_close(d, (uv_handle_t *)&d->sigterm);
     daemon_close(d, (uv_handle_t *)&d->sigint);
     daemon_close(d, (uv_handle_t *)&d->sighup);
@@ -1589,8 +1593,8 @@ static void daemon_dagdir_closed(void *ud)
 /* Once stopping, runs halted and jobs done: close everything. */
 static void daemon_maybe_finish(struct daemon *d)
 {
-    if (!d->stopping || d->runs || d->job_busy || d->jobs_head || d->hb_busy || !d->e ||
-        engine_stopping(d->e) || d->worker)
+    if (!d->stopping || d->runs || d->job_busy || d->jobs_head || d->hb_busy ||
+        retain_busy(d->retain) || !d->e || engine_stopping(d->e) || d->worker)
         return;
     /* No run is left to hear of: a drain whose last run ended before its timer saw it (so
      * daemon_halt_all never ran) must not leave the listener holding the loop open. */
@@ -1603,6 +1607,11 @@ static void daemon_maybe_finish(struct daemon *d)
         return;
     }
     engine_stop(d->e, daemon_engine_stopped, d);
+}
+
+static void daemon_retain_idle(void *ud)
+{
+    daemon_maybe_finish(ud);
 }
 
 static void daemon_halt_all(struct daemon *d)
@@ -1676,6 +1685,7 @@ static void daemon_begin_stop(struct daemon *d)
     engine_set_parallelism(d->e, 0);
     uv_timer_stop(&d->plan_timer);
     uv_timer_stop(&d->resync_timer);
+    retain_stop(d->retain);
     if (d->bell_on) {
         d->bell_on = false;
         daemon_close(d, (uv_handle_t *)&d->bell);
@@ -1840,6 +1850,16 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
     uv_timer_start(&d->resync_timer, daemon_on_resync, DAEMON_RESYNC_MS, DAEMON_RESYNC_MS);
     uint64_t beat = (uint64_t)(o->heartbeat_ms > 0 ? o->heartbeat_ms : DAEMON_HEARTBEAT_MS);
     uv_timer_start(&d->hb_timer, daemon_on_beat, beat, beat);
+    struct retain_opts ro = {
+        .home = o->home,
+        .store_url = o->store_url,
+        .runs_ms = o->retention_runs_ms,
+        .logs_ms = o->retention_logs_ms,
+        .every_ms = o->retention_every_ms,
+        .idle = daemon_retain_idle,
+        .ud = d,
+    };
+    d->retain = retain_start(&d->loop, &ro);
     size_t counts[2] = {0, 0};
     dagdir_each(d->dir, daemon_each_file, counts);
     if (o->ready)

@@ -84,6 +84,11 @@ struct daemon_opts {
      * stopped and ud are the daemon's); NULL: none (`baram scheduler`). It drains when the
      * daemon stops, which waits for it. Unused on SQLite (the daemon runs its tries). */
     const struct worker_opts *worker;
+    /* versions part (issue 13): retention (daemon/retain.h), from baram.yaml `retention`; both
+     * 0: nothing is deleted. every <= 0: hourly. */
+    int64_t retention_runs_ms;
+    int64_t retention_logs_ms;
+    int64_t retention_every_ms;
 };
 
 /* Runs the daemon until a signal stops it. 0 after a clean stop, or a negative code with *e

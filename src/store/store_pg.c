@@ -67,7 +67,7 @@
     X(ST_PUT_RUN,                                                                                  \
       PUT_RUN_SQL "ON CONFLICT (run_id) DO UPDATE SET dag_id = $2, state = $3, type = $4, "        \
                   "logical_at = $5, queued_at = $6, started_at = $7, ended_at = $8, conf = $9, "   \
-                  "dag_hash = $10, dag_path = $11, owner = $12")                                   \
+                  "dag_hash = $10, dag_path = $11, owner = $12, logs_purged_at = NULL")            \
     /* a run claimed under a new id: nothing when the id is taken (the primary key decides) */     \
     X(ST_CLAIM_RUN, PUT_RUN_SQL "ON CONFLICT (run_id) DO NOTHING RETURNING run_id")                \
     /* a scheduled run: nothing either when its interval has one (runs_scheduled_once, 0006) */    \

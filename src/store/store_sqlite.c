@@ -68,7 +68,7 @@
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) "                                \
       "ON CONFLICT (run_id) DO UPDATE SET dag_id = ?2, state = ?3, type = ?4, logical_at = ?5, "   \
       "queued_at = ?6, started_at = ?7, ended_at = ?8, conf = ?9, dag_hash = ?10, "                \
-      "dag_path = ?11, owner = ?12")                                                               \
+      "dag_path = ?11, owner = ?12, logs_purged_at = NULL")                                        \
     /* seq: the first-seen order of the task (not the instance) within its run. */                 \
     X(ST_PUT_TI,                                                                                   \
       "INSERT INTO task_instances (" TI_COLS ", seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, " \

@@ -277,6 +277,7 @@ def test_version():
 HELP_COMMANDS = [
     [], ["run"], ["dags"], ["dags", "validate"], ["runs"], ["runs", "list"], ["runs", "show"],
     ["runs", "profile"], ["tasks"], ["tasks", "test"], ["logs"], ["init"],
+    ["dags", "versions"], ["db"], ["db", "clean"],
 ]
 
 

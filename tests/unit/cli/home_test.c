@@ -395,6 +395,50 @@ static void scheduler_keys(void **state)
     diag_release(&d);
 }
 
+/* versions part (issue 13): retention: {runs, logs, every}, durations above 0 */
+static void retention_keys(void **state)
+{
+    (void)state;
+    struct diag d;
+    diag_init(&d);
+    struct home h;
+    assert_int_equal(parse(&h, "dags: ./d\n", &d), 0);
+    assert_int_equal(h.retention.runs_ms, 0); /* not set: nothing is deleted */
+    assert_int_equal(h.retention.logs_ms, 0);
+    assert_int_equal(h.retention.every_ms, 0);
+    home_release(&h);
+    assert_int_equal(parse(&h, "retention: {runs: 90d, logs: 30d, every: 10m}\n", &d), 0);
+    assert_int_equal(h.retention.runs_ms, 90LL * 86400 * 1000);
+    assert_int_equal(h.retention.logs_ms, 30LL * 86400 * 1000);
+    assert_int_equal(h.retention.every_ms, 600 * 1000);
+    home_release(&h);
+    static const struct {
+        const char *yaml, *diag;
+    } bad[] = {
+        {"retention: {runs: 0s}\n",
+         "baram.yaml:1:19: error: bad duration '0s' for 'retention.runs' (like 90d, 12h or 30m)"},
+        {"retention: {logs: forever}\n", "baram.yaml:1:19: error: bad duration 'forever' for "
+                                         "'retention.logs' (like 90d, 12h or 30m)"},
+        {"retention: {every: -1h}\n", "baram.yaml:1:20: error: bad duration '-1h' for "
+                                      "'retention.every' (like 90d, 12h or 30m)"},
+        {"retention: {run: 30d}\n",
+         "baram.yaml:1:13: error: unknown key 'run' in 'retention' (did you mean 'runs'?)"},
+        {"retention: 30d\n", "baram.yaml:1:12: error: 'retention' must be a mapping, not a scalar"},
+        {"retention: {runs: [1]}\n", "baram.yaml:1:19: error: 'retention.runs' must be a scalar, "
+                                     "not a list"},
+        {"retentoin: {runs: 1d}\n",
+         "baram.yaml:1:1: error: unknown key 'retentoin' (did you mean 'retention'?)"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        diag_release(&d);
+        diag_init(&d);
+        assert_int_equal(parse(&h, bad[i].yaml, &d), -EINVAL);
+        assert_diag(&d, 0, bad[i].diag);
+        home_release(&h);
+    }
+    diag_release(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -402,6 +446,7 @@ int main(void)
         cmocka_unit_test_setup(flag_beats_env_beats_default, clear_env),
         cmocka_unit_test_setup(good_config_sets_every_key, clear_env),
         cmocka_unit_test_setup(scheduler_keys, clear_env),
+        cmocka_unit_test_setup(retention_keys, clear_env),
         cmocka_unit_test_setup(empty_config_keeps_defaults, clear_env),
         cmocka_unit_test_setup(unknown_key_has_position_and_hint, clear_env),
         cmocka_unit_test_setup(bad_values_are_each_reported, clear_env),
