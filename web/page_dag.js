@@ -191,7 +191,12 @@ export function mount(root, route) {
             let init = null;
             if (sel) {
                 try {
-                    init = (await data.runState(sel)).all();
+                    /* an older run picked with ?run= joins the selector's list before the
+                       graph shows its states, so the two never disagree */
+                    const [rs] = await Promise.all([
+                        data.runState(sel),
+                        data.run(sel) ? null : data.addRun(sel).catch(() => {})]);
+                    init = rs.all();
                 } catch (e) {
                     if (e.name === 'AbortError') return;
                     toastError(e);
