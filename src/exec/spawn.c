@@ -46,8 +46,10 @@
 
 #include <uv.h>
 
+#include "base/buf.h"
 #include "base/fault.h"
 #include "base/xalloc.h"
+#include "exec/mask.h"
 
 /* Room left in ARG_MAX for the program's path, "/bin/sh -c" and what the kernel adds. */
 #define SPAWN_EXEC_SLACK (4 * 1024)
@@ -78,6 +80,15 @@ struct spawn {
     struct spawn_result res;
     spawn_exit_fn cb;
     void *ud; /* borrowed */
+    /* vars: the log through a pipe, secrets masked (spawn_opts.mask_vals) */
+    bool masking;
+    bool out_open;       /* out is initialised and not yet closed */
+    bool report_pending; /* the exit waits for the pipe's end */
+    int logfd;           /* -1 unless masking */
+    uv_pipe_t out;
+    struct mask mask;
+    struct buf mbuf;
+    char rbuf[16384];
 };
 
 static char *const spawn_empty_env[] = {NULL};
@@ -99,12 +110,22 @@ static void spawn_on_close(uv_handle_t *h)
     if (--sp->nopen == 0) {
         if (sp->pidfd >= 0)
             close(sp->pidfd);
+        if (sp->logfd >= 0)
+            close(sp->logfd);
+        if (sp->masking) {
+            mask_release(&sp->mask);
+            buf_release(&sp->mbuf);
+        }
         free(sp);
     }
 }
 
 static void spawn_close_all(struct spawn *sp)
 {
+    if (sp->out_open) {
+        sp->out_open = false;
+        uv_close((uv_handle_t *)&sp->out, spawn_on_close);
+    }
     uv_close((uv_handle_t *)&sp->timer, spawn_on_close);
     if (sp->use_signal)
         uv_close((uv_handle_t *)&sp->sig, spawn_on_close);
@@ -112,10 +133,71 @@ static void spawn_close_all(struct spawn *sp)
         uv_close((uv_handle_t *)&sp->poll, spawn_on_close);
 }
 
+static void spawn_report(struct spawn *sp);
+
+/* Appends the masked bytes to the log; a write that fails loses them, as a full disk would
+ * for a try writing its log itself. */
+static void spawn_log_write(struct spawn *sp)
+{
+    for (size_t off = 0; off < sp->mbuf.len;) {
+        ssize_t w = write(sp->logfd, sp->mbuf.data + off, sp->mbuf.len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    buf_reset(&sp->mbuf);
+}
+
+/* The pipe's end (or the drain timer): the held tail is written, and a pending exit reported. */
+static void spawn_out_end(struct spawn *sp)
+{
+    if (!sp->out_open)
+        return;
+    if (mask_flush(&sp->mask, &sp->mbuf) == 0)
+        spawn_log_write(sp);
+    uv_read_stop((uv_stream_t *)&sp->out);
+    sp->out_open = false;
+    uv_close((uv_handle_t *)&sp->out, spawn_on_close);
+    if (sp->report_pending)
+        spawn_report(sp);
+}
+
+static void spawn_out_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    struct spawn *sp = h->data;
+    *b = uv_buf_init(sp->rbuf, sizeof sp->rbuf);
+}
+
+static void spawn_out_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct spawn *sp = s->data;
+    if (n > 0) {
+        if (mask_feed(&sp->mask, b->base, (size_t)n, &sp->mbuf) == 0)
+            spawn_log_write(sp);
+    } else if (n < 0) {
+        spawn_out_end(sp);
+    }
+}
+
+static void spawn_on_drain_timer(uv_timer_t *h)
+{
+    spawn_out_end(h->data);
+}
+
 static void spawn_report(struct spawn *sp)
 {
     if (sp->reported)
         return;
+    if (sp->out_open) { /* what the try wrote last is still in the pipe */
+        if (!sp->report_pending) {
+            sp->report_pending = true;
+            uv_timer_stop(&sp->timer);
+            uv_timer_start(&sp->timer, spawn_on_drain_timer, SPAWN_DRAIN_MS, 0);
+        }
+        return;
+    }
     sp->reported = true;
     uv_timer_stop(&sp->timer);
     if (sp->use_signal)
@@ -412,6 +494,8 @@ int spawn_start(uv_loop_t *loop, const struct spawn_opts *o, spawn_exit_fn cb, v
     struct spawn *sp = xcalloc(1, sizeof(*sp));
     sp->loop = loop;
     sp->pidfd = -1;
+    sp->logfd = -1;
+    int pipefd[2] = {-1, -1};
     sp->cb = cb;
     sp->ud = ud;
     sp->grace_ms = o->grace_ms > 0 ? o->grace_ms : 0;
@@ -435,6 +519,16 @@ int spawn_start(uv_loop_t *loop, const struct spawn_opts *o, spawn_exit_fn cb, v
             goto fail;
         }
     }
+    if (logfd >= 0 && o->nmask) {
+        mask_init(&sp->mask, o->mask_vals, o->mask_lens, o->nmask);
+        sp->masking = true;
+        buf_init(&sp->mbuf, BUF_NO_MAX);
+        /* Values all too short to mask: the log is written straight, as without any. */
+        if (!mask_empty(&sp->mask) && pipe2(pipefd, O_CLOEXEC) < 0) {
+            r = -errno;
+            goto fail;
+        }
+    }
     if ((r = -posix_spawn_file_actions_init(&fa)) < 0)
         goto fail;
     fa_init = true;
@@ -443,7 +537,11 @@ int spawn_start(uv_loop_t *loop, const struct spawn_opts *o, spawn_exit_fn cb, v
     attr_init = true;
 
     r = -posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    if (r == 0 && logfd >= 0) {
+    if (r == 0 && pipefd[1] >= 0) {
+        r = -posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+        if (r == 0)
+            r = -posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
+    } else if (r == 0 && logfd >= 0) {
         r = -posix_spawn_file_actions_adddup2(&fa, logfd, 1);
         if (r == 0)
             r = -posix_spawn_file_actions_adddup2(&fa, logfd, 2);
@@ -499,6 +597,24 @@ int spawn_start(uv_loop_t *loop, const struct spawn_opts *o, spawn_exit_fn cb, v
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     fa_init = attr_init = false;
+    if (pipefd[1] >= 0) { /* the try's output comes through the pipe, masked on the loop */
+        close(pipefd[1]);
+        pipefd[1] = -1;
+        uv_pipe_init(loop, &sp->out, 0);
+        sp->out.data = sp;
+        sp->nopen++;
+        sp->out_open = true;
+        sp->logfd = logfd;
+        logfd = -1;
+        if (uv_pipe_open(&sp->out, pipefd[0]) == 0) {
+            pipefd[0] = -1;
+            uv_read_start((uv_stream_t *)&sp->out, spawn_out_alloc, spawn_out_read);
+        } else {
+            close(pipefd[0]); /* the try gets EPIPE; its exit is still reported */
+            pipefd[0] = -1;
+            spawn_out_end(sp);
+        }
+    }
     if (logfd >= 0)
         close(logfd);
     logfd = -1;
@@ -534,6 +650,9 @@ int spawn_start(uv_loop_t *loop, const struct spawn_opts *o, spawn_exit_fn cb, v
     return 0;
 
 fail_handles:
+    for (int i = 0; i < 2; i++)
+        if (pipefd[i] >= 0)
+            close(pipefd[i]);
     if (fa_init)
         posix_spawn_file_actions_destroy(&fa);
     if (attr_init)
@@ -544,19 +663,26 @@ fail_handles:
     spawn_close_all(sp);
     return r;
 fail:
+    for (int i = 0; i < 2; i++)
+        if (pipefd[i] >= 0)
+            close(pipefd[i]);
     if (fa_init)
         posix_spawn_file_actions_destroy(&fa);
     if (attr_init)
         posix_spawnattr_destroy(&attr);
     if (logfd >= 0)
         close(logfd);
+    if (sp->masking) {
+        mask_release(&sp->mask);
+        buf_release(&sp->mbuf);
+    }
     free(sp);
     return r;
 }
 
 void spawn_kill(struct spawn *sp)
 {
-    if (sp->reported)
+    if (sp->reported || sp->report_pending) /* the group is gone; only output is awaited */
         return;
     sp->res.killed = true;
     if (sp->killing)

@@ -299,6 +299,7 @@ static void run_start_shell(struct run *r, uint32_t ii, struct run_try *tr)
             .timeout_ms = t->timeout_ms,
             .grace_ms = DAG_KILL_GRACE_MS,
         };
+        so.nmask = run__vars_mask(r, &so.mask_vals, &so.mask_lens);
         rc = run__spawn(r->e->loop, &so, run_on_exit, tr, &tr->sp, &msg);
     }
     run__env_try_release(&env, &owned);

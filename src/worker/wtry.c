@@ -150,8 +150,18 @@ static void wtry_start_run(struct wtry *t)
         .timeout_ms = s->timeout_ms,
         .grace_ms = s->grace_ms,
     };
+    size_t *mlens = NULL; /* vars: the secrets the scheduler sent, masked in the log */
+    if (s->nmask) {
+        mlens = xcalloc(s->nmask, sizeof(size_t));
+        for (size_t i = 0; i < s->nmask; i++)
+            mlens[i] = strlen(s->mask[i]);
+        so.mask_vals = (const char *const *)s->mask;
+        so.mask_lens = mlens;
+        so.nmask = s->nmask;
+    }
     char *msg = NULL;
     int rc = run__spawn(t->w->loop, &so, wtry_on_exit, t, &t->sp, &msg);
+    free(mlens);
     run__env_try_release(&env, &owned);
     if (rc < 0)
         wtry_fail_now(t, msg);
