@@ -133,6 +133,7 @@ extern const struct api_route api_routes_write[]; /* routes_write.c: trigger, cl
 extern const struct api_route api_routes_auth[];  /* routes_auth.c: token, users */
 extern const struct api_route api_routes_obs[];   /* routes_obs.c: events, metrics, health */
 extern const struct api_route api_routes_web[];   /* web.c: the web UI's files */
+extern const struct api_route api_routes_vars[];  /* routes_vars.c: variables (vars) */
 
 /* The routing of a raw path, as the server does it (for tests and fuzzing): 0 with the
  * decoded, checked {segments} in seg[0..*nseg) (malloc'd, free each), or the status the

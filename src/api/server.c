@@ -381,8 +381,13 @@ static bool route_match(const char *pat, const char *url, struct span *segs, siz
 
 static const struct api_route *const *route_tables(void)
 {
-    static const struct api_route *const tables[] = {
-        api_routes_read, api_routes_write, api_routes_auth, api_routes_obs, api_routes_web, NULL};
+    static const struct api_route *const tables[] = {api_routes_read,
+                                                     api_routes_write,
+                                                     api_routes_auth,
+                                                     api_routes_obs,
+                                                     api_routes_web,
+                                                     api_routes_vars,
+                                                     NULL};
     return tables;
 }
 
