@@ -223,6 +223,7 @@ export async function login(username, password) {
 export const link = {
     dags: () => '#/',
     workers: () => '#/workers',
+    variables: () => '#/variables',
     dag: (dag, q) => `#/dags/${enc(dag)}` + query(q),
     run: (dag, run) => `#/dags/${enc(dag)}/runs/${enc(run)}`,
     task: (dag, run, task, tryn) =>

@@ -22,9 +22,10 @@ import * as pageDag from './page_dag.js';
 import * as pageRun from './page_run.js';
 import * as pageTask from './page_task.js';
 import * as pageWorkers from './page_workers.js';
+import * as pageVariables from './page_variables.js';
 
 const PAGES = {login: pageLogin, dags: pageDags, dag: pageDag, run: pageRun, task: pageTask,
-               workers: pageWorkers};
+               workers: pageWorkers, variables: pageVariables};
 
 let page = null;     /* the mounted page's handle */
 let pageKey = null;  /* route.key of the mounted page */
@@ -44,7 +45,7 @@ function header(route) {
     }
     const me = whoami();
     /* the Workers page polls the registry and opens no event stream: no live dot there */
-    liveDot = route.name === 'workers' ? null
+    liveDot = route.name === 'workers' || route.name === 'variables' ? null
         : h('span', {class: 'live live-off', role: 'status', 'aria-live': 'off',
                      title: 'live updates'}, 'connecting');
     const navLink = (name, href, text) =>
@@ -53,7 +54,9 @@ function header(route) {
                 'aria-current': route.name === name ? 'page' : null}, text);
     const nav = h('nav', {class: 'nav', 'aria-label': 'Main'},
                   navLink('dags', link.dags(), 'DAGs'),
-                  navLink('workers', link.workers(), 'Workers'));
+                  navLink('workers', link.workers(), 'Workers'),
+                  me.role === 'admin' ? navLink('variables', link.variables(), 'Variables')
+                                      : null);
     const logoutButton = h('button', {type: 'button', class: 'btn btn-small', testid: 'logout',
                                       onclick: () => {
                                           logout(); /* revokes the token server-side */

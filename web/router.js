@@ -7,6 +7,7 @@
  *   #/dags/DAG/runs/RUN                       run page
  *   #/dags/DAG/runs/RUN/tasks/TASK?try=N      task instance page
  *   #/workers                                 schedulers and workers
+ *   #/variables                               variables and secrets (admins)
  *
  * Key idea: parse() turns location.hash into {name, params, query} with the
  * path parts decoded; app.js mounts the page module for that name. When only
@@ -19,6 +20,7 @@ const ROUTES = [
     {name: 'dags', re: /^\/?$/, keys: []},
     {name: 'dags', re: /^\/dags\/?$/, keys: []},
     {name: 'workers', re: /^\/workers\/?$/, keys: []},
+    {name: 'variables', re: /^\/variables\/?$/, keys: []},
     {name: 'dag', re: /^\/dags\/([^/]+)\/?$/, keys: ['dag']},
     {name: 'run', re: /^\/dags\/([^/]+)\/runs\/([^/]+)\/?$/, keys: ['dag', 'run']},
     {name: 'task', re: /^\/dags\/([^/]+)\/runs\/([^/]+)\/tasks\/([^/]+)\/?$/,
