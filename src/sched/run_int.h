@@ -365,6 +365,9 @@ void run__params_init(struct run *r, const struct params_override *params, size_
 
 /* Appends the line msg to the log file at path (NULL: nothing), ignoring failures. */
 void run__log_append(const char *path, const char *msg);
+/* vars: the same with every one of the n values masked as *** (exec/mask.h). */
+void run__log_append_masked(const char *path, const char *msg, const char *const *vals,
+                            const size_t *lens, size_t n);
 /* Starts a process on loop (the run's, or `tasks test`'s own) after spawn_check: 0 and *out,
  * or a negative code with *msg (malloc'd) for the try's log and message, the same for a run
  * and a test. */

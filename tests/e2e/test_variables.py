@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from api_util import ApiServer, add_user, check_problem, make_home, token
+from api_util import ApiServer, add_user, check_problem, free_port, make_home, token
 from conftest import ON_PG, db_query
 from daemon_util import Daemon, poll, wait_run
 
@@ -123,6 +123,8 @@ tasks:
     run: echo $$ > {pidfile}; sleep 2; test -n {{ var.tok }}
   unknown:
     run: echo {{ var.no_such_key }}
+  http_leak:
+    http: {url: "http://127.0.0.1:{port}/x/{{ var.tok }}/y", timeout: 5s}
 """
 
 
@@ -131,7 +133,8 @@ def test_task_reads_variables_and_secret_is_masked(env, tmp_path):
     env.cli("variables", "set", "greet", PLAIN)
     env.cli("variables", "set", "tok", "--secret", input=SECRET)
     pidfile = tmp_path / "pid"
-    b.write("vars_dag.yaml", DAG.replace("{pidfile}", str(pidfile)))
+    b.write("vars_dag.yaml", DAG.replace("{pidfile}", str(pidfile))
+            .replace("{port}", str(free_port())))
     env.daemon.wait_log('msg="dag loaded" dag=vars_dag', timeout=10)
     # make_home's config names the DAG folder ./dags: the CLI runs from its parent
     r = b("dags", "trigger", "vars_dag", "--json", cwd=b.dags.parent)
@@ -161,6 +164,10 @@ def test_task_reads_variables_and_secret_is_masked(env, tmp_path):
     assert r.status == 200, r
     assert SECRET.encode() not in r.body and r.body.count(b"***") == 7, r.body
     assert SECRET not in env.cli("logs", run_id, "unknown").out
+    # An http task's own log lines: the URL it called, the secret in its path masked.
+    assert states["http_leak"]["state"] == "failed", run
+    r = b("logs", run_id, "http_leak")
+    assert SECRET not in r.out and "/x/***/y" in r.out, r.out
 
 
 def test_api_roles_and_values(env):
