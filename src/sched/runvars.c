@@ -80,6 +80,8 @@ void run__vars_load(struct run *r)
     rv->mask_vals = xcalloc(n ? n : 1, sizeof(char *));
     rv->mask_lens = xcalloc(n ? n : 1, sizeof(size_t));
     unsigned char key[VARS_KEYBYTES];
+    struct hmap env_names; /* the secrets' variable names so far (keys borrowed from v) */
+    hmap_init(&env_names);
     int key_rc = 1; /* not loaded yet */
     char *key_problem = NULL;
     for (size_t i = 0; i < n; i++) {
@@ -109,11 +111,20 @@ void run__vars_load(struct run *r)
             continue;
         }
         v->env_name = run__env_name("BARAM_VAR_", v->key);
+        uint32_t dummy;
+        if (hmap_get(&env_names, v->env_name, strlen(v->env_name), &dummy)) {
+            /* "a.b" and "a_b" both read BARAM_VAR_A_B: the later one gets a name of its own */
+            char *unique = xasprintf("%s_%zu", v->env_name, i);
+            free(v->env_name);
+            v->env_name = unique;
+        }
+        hmap_put(&env_names, v->env_name, strlen(v->env_name), 0);
         rv->env[rv->nenv++] = xasprintf("%s=%s", v->env_name, v->value);
         rv->mask_vals[rv->nmask] = v->value;
         rv->mask_lens[rv->nmask++] = strlen(v->value);
     }
     sodium_memzero(key, sizeof key);
+    hmap_release(&env_names);
     free(key_problem);
     vars_free(recs, n);
 }

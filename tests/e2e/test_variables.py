@@ -123,6 +123,8 @@ tasks:
     run: echo $$ > {pidfile}; sleep 2; test -n {{ var.tok }}
   unknown:
     run: echo {{ var.no_such_key }}
+  collide:
+    run: test "{{ var.col.x }}" = first-secret && test {{ var.col_x }} = second-secret
   http_leak:
     http: {url: "http://127.0.0.1:{port}/x/{{ var.tok }}/y", timeout: 5s}
 """
@@ -132,6 +134,9 @@ def test_task_reads_variables_and_secret_is_masked(env, tmp_path):
     b = env.b
     env.cli("variables", "set", "greet", PLAIN)
     env.cli("variables", "set", "tok", "--secret", input=SECRET)
+    # two keys whose environment names would be the same (BARAM_VAR_COL_X)
+    env.cli("variables", "set", "col.x", "--secret", input="first-secret")
+    env.cli("variables", "set", "col_x", "--secret", input="second-secret")
     pidfile = tmp_path / "pid"
     b.write("vars_dag.yaml", DAG.replace("{pidfile}", str(pidfile))
             .replace("{port}", str(free_port())))
@@ -152,6 +157,7 @@ def test_task_reads_variables_and_secret_is_masked(env, tmp_path):
     assert states["plain"]["state"] == "success", run
     assert states["leak"]["state"] == "success", run
     assert states["ps"]["state"] == "success", run
+    assert states["collide"]["state"] == "success", run
     assert states["unknown"]["state"] == "failed", run
     assert "no variable 'no_such_key'" in (states["unknown"].get("message") or ""), run
 
