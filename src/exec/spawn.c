@@ -57,6 +57,15 @@
 /* How long after SIGKILL we keep waiting for the group to vanish before reporting anyway. */
 #define SPAWN_REAP_WAIT_MS 2000
 
+/* A masked try's log: apart, so that a try without secrets allocates none of it. */
+struct spawn_masked {
+    uv_pipe_t out; /* the read end of the try's stdout and stderr */
+    struct mask mask;
+    struct buf mbuf; /* masked bytes on their way to logfd */
+    int logfd;
+    char rbuf[16384];
+};
+
 struct spawn {
     uv_loop_t *loop;
     pid_t pid;
@@ -81,14 +90,9 @@ struct spawn {
     spawn_exit_fn cb;
     void *ud; /* borrowed */
     /* vars: the log through a pipe, secrets masked (spawn_opts.mask_vals) */
-    bool masking;
-    bool out_open;       /* out is initialised and not yet closed */
-    bool report_pending; /* the exit waits for the pipe's end */
-    int logfd;           /* -1 unless masking */
-    uv_pipe_t out;
-    struct mask mask;
-    struct buf mbuf;
-    char rbuf[16384];
+    struct spawn_masked *mk; /* owned; NULL for a try without secrets (the usual case) */
+    bool out_open;           /* mk->out is initialised and not yet closed */
+    bool report_pending;     /* the exit waits for the pipe's end */
 };
 
 static char *const spawn_empty_env[] = {NULL};
@@ -104,18 +108,24 @@ void spawn__use_sigchld(bool on)
 
 static void spawn_on_timer(uv_timer_t *h);
 
+static void spawn_masked_free(struct spawn_masked *mk)
+{
+    if (!mk)
+        return;
+    if (mk->logfd >= 0)
+        close(mk->logfd);
+    mask_release(&mk->mask);
+    buf_release(&mk->mbuf);
+    free(mk);
+}
+
 static void spawn_on_close(uv_handle_t *h)
 {
     struct spawn *sp = h->data;
     if (--sp->nopen == 0) {
         if (sp->pidfd >= 0)
             close(sp->pidfd);
-        if (sp->logfd >= 0)
-            close(sp->logfd);
-        if (sp->masking) {
-            mask_release(&sp->mask);
-            buf_release(&sp->mbuf);
-        }
+        spawn_masked_free(sp->mk);
         free(sp);
     }
 }
@@ -124,7 +134,7 @@ static void spawn_close_all(struct spawn *sp)
 {
     if (sp->out_open) {
         sp->out_open = false;
-        uv_close((uv_handle_t *)&sp->out, spawn_on_close);
+        uv_close((uv_handle_t *)&sp->mk->out, spawn_on_close);
     }
     uv_close((uv_handle_t *)&sp->timer, spawn_on_close);
     if (sp->use_signal)
@@ -139,15 +149,15 @@ static void spawn_report(struct spawn *sp);
  * for a try writing its log itself. */
 static void spawn_log_write(struct spawn *sp)
 {
-    for (size_t off = 0; off < sp->mbuf.len;) {
-        ssize_t w = write(sp->logfd, sp->mbuf.data + off, sp->mbuf.len - off);
+    for (size_t off = 0; off < sp->mk->mbuf.len;) {
+        ssize_t w = write(sp->mk->logfd, sp->mk->mbuf.data + off, sp->mk->mbuf.len - off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
             break;
         off += (size_t)w;
     }
-    buf_reset(&sp->mbuf);
+    buf_reset(&sp->mk->mbuf);
 }
 
 /* The pipe's end (or the drain timer): the held tail is written, and a pending exit reported. */
@@ -155,11 +165,11 @@ static void spawn_out_end(struct spawn *sp)
 {
     if (!sp->out_open)
         return;
-    if (mask_flush(&sp->mask, &sp->mbuf) == 0)
+    if (mask_flush(&sp->mk->mask, &sp->mk->mbuf) == 0)
         spawn_log_write(sp);
-    uv_read_stop((uv_stream_t *)&sp->out);
+    uv_read_stop((uv_stream_t *)&sp->mk->out);
     sp->out_open = false;
-    uv_close((uv_handle_t *)&sp->out, spawn_on_close);
+    uv_close((uv_handle_t *)&sp->mk->out, spawn_on_close);
     if (sp->report_pending)
         spawn_report(sp);
 }
@@ -167,14 +177,14 @@ static void spawn_out_end(struct spawn *sp)
 static void spawn_out_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
     struct spawn *sp = h->data;
-    *b = uv_buf_init(sp->rbuf, sizeof sp->rbuf);
+    *b = uv_buf_init(sp->mk->rbuf, sizeof sp->mk->rbuf);
 }
 
 static void spawn_out_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     struct spawn *sp = s->data;
     if (n > 0) {
-        if (mask_feed(&sp->mask, b->base, (size_t)n, &sp->mbuf) == 0)
+        if (mask_feed(&sp->mk->mask, b->base, (size_t)n, &sp->mk->mbuf) == 0)
             spawn_log_write(sp);
     } else if (n < 0) {
         spawn_out_end(sp);
@@ -494,7 +504,6 @@ int spawn_start(uv_loop_t *loop, const struct spawn_opts *o, spawn_exit_fn cb, v
     struct spawn *sp = xcalloc(1, sizeof(*sp));
     sp->loop = loop;
     sp->pidfd = -1;
-    sp->logfd = -1;
     int pipefd[2] = {-1, -1};
     sp->cb = cb;
     sp->ud = ud;
@@ -520,11 +529,12 @@ int spawn_start(uv_loop_t *loop, const struct spawn_opts *o, spawn_exit_fn cb, v
         }
     }
     if (logfd >= 0 && o->nmask) {
-        mask_init(&sp->mask, o->mask_vals, o->mask_lens, o->nmask);
-        sp->masking = true;
-        buf_init(&sp->mbuf, BUF_NO_MAX);
+        sp->mk = xmalloc(sizeof(*sp->mk));
+        mask_init(&sp->mk->mask, o->mask_vals, o->mask_lens, o->nmask);
+        buf_init(&sp->mk->mbuf, BUF_NO_MAX);
+        sp->mk->logfd = -1;
         /* Values all too short to mask: the log is written straight, as without any. */
-        if (!mask_empty(&sp->mask) && pipe2(pipefd, O_CLOEXEC) < 0) {
+        if (!mask_empty(&sp->mk->mask) && pipe2(pipefd, O_CLOEXEC) < 0) {
             r = -errno;
             goto fail;
         }
@@ -600,15 +610,15 @@ int spawn_start(uv_loop_t *loop, const struct spawn_opts *o, spawn_exit_fn cb, v
     if (pipefd[1] >= 0) { /* the try's output comes through the pipe, masked on the loop */
         close(pipefd[1]);
         pipefd[1] = -1;
-        uv_pipe_init(loop, &sp->out, 0);
-        sp->out.data = sp;
+        uv_pipe_init(loop, &sp->mk->out, 0);
+        sp->mk->out.data = sp;
         sp->nopen++;
         sp->out_open = true;
-        sp->logfd = logfd;
+        sp->mk->logfd = logfd;
         logfd = -1;
-        if (uv_pipe_open(&sp->out, pipefd[0]) == 0) {
+        if (uv_pipe_open(&sp->mk->out, pipefd[0]) == 0) {
             pipefd[0] = -1;
-            uv_read_start((uv_stream_t *)&sp->out, spawn_out_alloc, spawn_out_read);
+            uv_read_start((uv_stream_t *)&sp->mk->out, spawn_out_alloc, spawn_out_read);
         } else {
             close(pipefd[0]); /* the try gets EPIPE; its exit is still reported */
             pipefd[0] = -1;
@@ -672,10 +682,7 @@ fail:
         posix_spawnattr_destroy(&attr);
     if (logfd >= 0)
         close(logfd);
-    if (sp->masking) {
-        mask_release(&sp->mask);
-        buf_release(&sp->mbuf);
-    }
+    spawn_masked_free(sp->mk);
     free(sp);
     return r;
 }
