@@ -233,6 +233,7 @@ export const link = {
     pools: () => '#/pools',
     importErrors: () => '#/import-errors',
     audit: () => '#/audit',
+    variables: () => '#/variables',
     dag: (dag, q) => `#/dags/${enc(dag)}` + query(q),
     run: (dag, run) => `#/dags/${enc(dag)}/runs/${enc(run)}`,
     task: (dag, run, task, tryn) =>

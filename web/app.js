@@ -27,12 +27,13 @@ import * as pageRuns from './page_runs.js';
 import * as pagePools from './page_pools.js';
 import * as pageImportErrors from './page_import_errors.js';
 import * as pageAudit from './page_audit.js';
+import * as pageVariables from './page_variables.js';
 
 const PAGES = {login: pageLogin, dags: pageDags, dag: pageDag, run: pageRun, task: pageTask,
                workers: pageWorkers, runs: pageRuns, pools: pagePools,
-               'import-errors': pageImportErrors, audit: pageAudit};
+               'import-errors': pageImportErrors, audit: pageAudit, variables: pageVariables};
 /* pages that poll and open no event stream: no live dot there */
-const POLLED = new Set(['workers', 'pools', 'import-errors', 'audit']);
+const POLLED = new Set(['workers', 'pools', 'import-errors', 'audit', 'variables']);
 
 let page = null;     /* the mounted page's handle */
 let pageKey = null;  /* route.key of the mounted page */
@@ -73,6 +74,8 @@ function header(route) {
                   navLink('pools', link.pools(), 'Pools'),
                   navLink('workers', link.workers(), 'Workers'),
                   navLink('import-errors', link.importErrors(), ['Import errors ', errCount]),
+                  me.role === 'admin' ? navLink('variables', link.variables(), 'Variables')
+                                      : null,
                   me.role === 'admin' ? navLink('audit', link.audit(), 'Audit') : null);
     const logoutButton = h('button', {type: 'button', class: 'btn btn-small', testid: 'logout',
                                       onclick: () => {

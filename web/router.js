@@ -11,6 +11,7 @@
  *   #/pools                                   pools and their use
  *   #/import-errors                           DAG files that failed to load
  *   #/audit?dag=&user=                        the audit log (admins)
+ *   #/variables                               variables and secrets (admins)
  *
  * Key idea: parse() turns location.hash into {name, params, query} with the
  * path parts decoded; app.js mounts the page module for that name. When only
@@ -27,6 +28,7 @@ const ROUTES = [
     {name: 'pools', re: /^\/pools\/?$/, keys: []},
     {name: 'import-errors', re: /^\/import-errors\/?$/, keys: []},
     {name: 'audit', re: /^\/audit\/?$/, keys: []},
+    {name: 'variables', re: /^\/variables\/?$/, keys: []},
     {name: 'dag', re: /^\/dags\/([^/]+)\/?$/, keys: ['dag']},
     {name: 'run', re: /^\/dags\/([^/]+)\/runs\/([^/]+)\/?$/, keys: ['dag', 'run']},
     {name: 'task', re: /^\/dags\/([^/]+)\/runs\/([^/]+)\/tasks\/([^/]+)\/?$/,

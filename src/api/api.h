@@ -145,6 +145,7 @@ int api_run_of_dag(struct api_resp *rs, struct store *s, const char *dag_id, con
  * details (a JSON object, or NULL) is consumed. */
 void api_audit(struct api_req *rq, const char *action, const char *dag_id, const char *run_id,
                const char *task_id, json_t *details);
+extern const struct api_route api_routes_vars[];  /* routes_vars.c: variables (vars) */
 
 /* The routing of a raw path, as the server does it (for tests and fuzzing): 0 with the
  * decoded, checked {segments} in seg[0..*nseg) (malloc'd, free each), or the status the

@@ -387,6 +387,7 @@ static const struct api_route *const *route_tables(void)
                                                      api_routes_obs,
                                                      api_routes_web,
                                                      api_routes_ops,
+                                                     api_routes_vars,
                                                      NULL};
     return tables;
 }

@@ -41,6 +41,8 @@ static const struct command commands[] = {
      "tasks test FILE TASK [--date D] [--param k=v]... | clear RUN TASK [--downstream]\n"
      "  baram tasks mark RUN TASK success|failed [--downstream]"},
     {"pools", cmd_pools, "pools list [--json] | set NAME SLOTS"},
+    {"variables", cmd_variables,
+     "variables set KEY [VALUE] [--secret] | get KEY | list [--json] | delete KEY"},
     {"workers", cmd_workers, "workers list [--json]: the schedulers and workers registered"},
     {"logs", cmd_logs, "logs RUN TASK [--try N] [--follow]"},
     {"init", cmd_init, "init: create the home (database, secret key, first admin user)"},

@@ -13,6 +13,7 @@ int cmd_dags(int argc, char **argv);  /* cmd_dags.c:  baram dags list|show|trigg
 int cmd_runs(int argc, char **argv);  /* cmd_runs.c:  baram runs list|show|profile|cancel */
 int cmd_tasks(int argc, char **argv); /* cmd_tasks.c: baram tasks test FILE TASK | clear RUN TASK */
 int cmd_pools(int argc, char **argv); /* cmd_pools.c: baram pools list | set NAME SLOTS */
+int cmd_variables(int argc, char **argv); /* cmd_variables.c: baram variables set|get|list|delete */
 int cmd_logs(int argc, char **argv);  /* cmd_logs.c:  baram logs RUN TASK [--try N] [--follow] */
 int cmd_init(int argc, char **argv);  /* cmd_init.c:  baram init */
 int cmd_users(int argc, char **argv); /* cmd_users.c: baram users add|list|delete */

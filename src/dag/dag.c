@@ -490,6 +490,14 @@ static void check_tref(struct ck *c, const struct tref *r)
         }
         if (in_list(name, builtin_names, ARRAY_SIZE(builtin_names)))
             continue;
+        if (strncmp(name, "var.", 4) == 0) { /* vars: any key, read when a run starts */
+            size_t kl = strlen(name + 4);
+            if (kl == 0 || kl > DAG_VAR_KEY_MAX)
+                err_pos(c, line, col, "bad variable key in '" SHOW "': 1 to %d characters", name,
+                        DAG_VAR_KEY_MAX);
+            dag->uses_vars = true;
+            continue;
+        }
         if (strncmp(name, "params.", 7) == 0) {
             uint32_t pi;
             if (hmap_get(&c->params, name + 7, strlen(name + 7), &pi))

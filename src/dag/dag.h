@@ -104,6 +104,8 @@ struct dag_hook {
     struct template *run; /* owned, TEMPLATE_SHELL; NULL = no hook */
 };
 
+#define DAG_VAR_KEY_MAX 200 /* vars: {{ var.KEY }}, as store/vars.h VAR_KEY_MAX */
+
 struct dag {
     char *id;            /* owned */
     char *description;   /* owned, may be NULL */
@@ -123,6 +125,8 @@ struct dag {
     struct dag_kv *env;           /* owned, file order */
     size_t nenv;
     struct dag_hook on_success, on_failure;
+    /* vars: a template reads {{ var.KEY }}, so a run loads the variables (SPEC section 13) */
+    bool uses_vars;
 
     /* conc (SPEC section 13): */
     int64_t

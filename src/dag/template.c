@@ -601,6 +601,41 @@ static int template_escape_value(const struct template *t, enum template_ctx ctx
     return template_unquoted(out, v, n, false);
 }
 
+enum template_escape template_mode(const struct template *t)
+{
+    return t->esc;
+}
+
+/* A reference to the environment variable name[0..n) for a shell context: "${NAME}" in
+ * double quotes, so it stays one word and is never split or globbed. */
+static int template_env_ref(enum template_ctx ctx, struct buf *out, const char *name, size_t n)
+{
+    static const char *const pre[] = {
+        [TEMPLATE_CTX_PLAIN] = "\"${",   [TEMPLATE_CTX_UNQUOTED] = "\"${",
+        [TEMPLATE_CTX_SQUOTE] = "'\"${", [TEMPLATE_CTX_DQUOTE] = "${",
+        [TEMPLATE_CTX_ANSI] = "'\"${",   [TEMPLATE_CTX_COMMENT] = "${",
+    };
+    static const char *const post[] = {
+        [TEMPLATE_CTX_PLAIN] = "}\"",   [TEMPLATE_CTX_UNQUOTED] = "}\"",
+        [TEMPLATE_CTX_SQUOTE] = "}\"'", [TEMPLATE_CTX_DQUOTE] = "}",
+        [TEMPLATE_CTX_ANSI] = "}\"$'",  [TEMPLATE_CTX_COMMENT] = "}",
+    };
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' ||
+              (i && c >= '0' && c <= '9')))
+            return -EINVAL;
+    }
+    if (n == 0)
+        return -EINVAL;
+    int r = buf_adds(out, pre[ctx]);
+    if (r == 0)
+        r = buf_add(out, name, n);
+    if (r == 0)
+        r = buf_adds(out, post[ctx]);
+    return r;
+}
+
 int template_expand(const struct template *t, template_lookup_fn lookup, void *ud, struct buf *out,
                     const char **missing)
 {
@@ -614,7 +649,9 @@ int template_expand(const struct template *t, template_lookup_fn lookup, void *u
         const char *v = NULL;
         size_t vlen = 0;
         r = lookup(ud, ref->name, &v, &vlen);
-        if (r == 0)
+        if (r == TEMPLATE_ENV_REF)
+            r = t->esc == TEMPLATE_SHELL ? template_env_ref(ref->ctx, out, v, vlen) : -EINVAL;
+        else if (r == 0)
             r = template_escape_value(t, ref->ctx, out, v ? v : "", v ? vlen : 0);
         if (r == -ENOENT || r == -EINVAL) {
             if (missing)

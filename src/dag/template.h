@@ -42,6 +42,8 @@ int template_compile(const char *src, size_t len, enum template_escape esc, stru
                      size_t *err_offset, struct err *err) WARN_UNUSED;
 void template_free(struct template *t);
 
+/* The escaping t was compiled for. */
+enum template_escape template_mode(const struct template *t);
 /* The source text, NUL-terminated (borrowed from t). */
 const char *template_source(const struct template *t);
 /* True if t has no references: its source is its expansion. */
@@ -52,7 +54,11 @@ size_t template_nrefs(const struct template *t);
 const char *template_ref(const struct template *t, size_t i, size_t *offset);
 
 /* Resolves a name: 0 with *val and *vlen set (the bytes stay valid until template_expand
- * returns), or -ENOENT. */
+ * returns), or -ENOENT. In a TEMPLATE_SHELL template it may also return TEMPLATE_ENV_REF with
+ * *val the name of an environment variable ([A-Za-z_][A-Za-z0-9_]*): the command then reads
+ * the value from the environment ("${NAME}", quoted for its context) and never holds it, as
+ * for a secret that must not show in the process's argv (SPEC section 13). */
+#define TEMPLATE_ENV_REF 1
 typedef int (*template_lookup_fn)(void *ud, const char *name, const char **val, size_t *vlen);
 
 /* Appends the expansion of t to out, escaping each value as compiled. 0; -ENOENT with *missing

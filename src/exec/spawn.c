@@ -46,14 +46,25 @@
 
 #include <uv.h>
 
+#include "base/buf.h"
 #include "base/fault.h"
 #include "base/xalloc.h"
+#include "exec/mask.h"
 
 /* Room left in ARG_MAX for the program's path, "/bin/sh -c" and what the kernel adds. */
 #define SPAWN_EXEC_SLACK (4 * 1024)
 
 /* How long after SIGKILL we keep waiting for the group to vanish before reporting anyway. */
 #define SPAWN_REAP_WAIT_MS 2000
+
+/* A masked try's log: apart, so that a try without secrets allocates none of it. */
+struct spawn_masked {
+    uv_pipe_t out; /* the read end of the try's stdout and stderr */
+    struct mask mask;
+    struct buf mbuf; /* masked bytes on their way to logfd */
+    int logfd;
+    char rbuf[16384];
+};
 
 struct spawn {
     uv_loop_t *loop;
@@ -78,6 +89,10 @@ struct spawn {
     struct spawn_result res;
     spawn_exit_fn cb;
     void *ud; /* borrowed */
+    /* vars: the log through a pipe, secrets masked (spawn_opts.mask_vals) */
+    struct spawn_masked *mk; /* owned; NULL for a try without secrets (the usual case) */
+    bool out_open;           /* mk->out is initialised and not yet closed */
+    bool report_pending;     /* the exit waits for the pipe's end */
 };
 
 static char *const spawn_empty_env[] = {NULL};
@@ -93,18 +108,34 @@ void spawn__use_sigchld(bool on)
 
 static void spawn_on_timer(uv_timer_t *h);
 
+static void spawn_masked_free(struct spawn_masked *mk)
+{
+    if (!mk)
+        return;
+    if (mk->logfd >= 0)
+        close(mk->logfd);
+    mask_release(&mk->mask);
+    buf_release(&mk->mbuf);
+    free(mk);
+}
+
 static void spawn_on_close(uv_handle_t *h)
 {
     struct spawn *sp = h->data;
     if (--sp->nopen == 0) {
         if (sp->pidfd >= 0)
             close(sp->pidfd);
+        spawn_masked_free(sp->mk);
         free(sp);
     }
 }
 
 static void spawn_close_all(struct spawn *sp)
 {
+    if (sp->out_open) {
+        sp->out_open = false;
+        uv_close((uv_handle_t *)&sp->mk->out, spawn_on_close);
+    }
     uv_close((uv_handle_t *)&sp->timer, spawn_on_close);
     if (sp->use_signal)
         uv_close((uv_handle_t *)&sp->sig, spawn_on_close);
@@ -112,10 +143,71 @@ static void spawn_close_all(struct spawn *sp)
         uv_close((uv_handle_t *)&sp->poll, spawn_on_close);
 }
 
+static void spawn_report(struct spawn *sp);
+
+/* Appends the masked bytes to the log; a write that fails loses them, as a full disk would
+ * for a try writing its log itself. */
+static void spawn_log_write(struct spawn *sp)
+{
+    for (size_t off = 0; off < sp->mk->mbuf.len;) {
+        ssize_t w = write(sp->mk->logfd, sp->mk->mbuf.data + off, sp->mk->mbuf.len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    buf_reset(&sp->mk->mbuf);
+}
+
+/* The pipe's end (or the drain timer): the held tail is written, and a pending exit reported. */
+static void spawn_out_end(struct spawn *sp)
+{
+    if (!sp->out_open)
+        return;
+    if (mask_flush(&sp->mk->mask, &sp->mk->mbuf) == 0)
+        spawn_log_write(sp);
+    uv_read_stop((uv_stream_t *)&sp->mk->out);
+    sp->out_open = false;
+    uv_close((uv_handle_t *)&sp->mk->out, spawn_on_close);
+    if (sp->report_pending)
+        spawn_report(sp);
+}
+
+static void spawn_out_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    struct spawn *sp = h->data;
+    *b = uv_buf_init(sp->mk->rbuf, sizeof sp->mk->rbuf);
+}
+
+static void spawn_out_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct spawn *sp = s->data;
+    if (n > 0) {
+        if (mask_feed(&sp->mk->mask, b->base, (size_t)n, &sp->mk->mbuf) == 0)
+            spawn_log_write(sp);
+    } else if (n < 0) {
+        spawn_out_end(sp);
+    }
+}
+
+static void spawn_on_drain_timer(uv_timer_t *h)
+{
+    spawn_out_end(h->data);
+}
+
 static void spawn_report(struct spawn *sp)
 {
     if (sp->reported)
         return;
+    if (sp->out_open) { /* what the try wrote last is still in the pipe */
+        if (!sp->report_pending) {
+            sp->report_pending = true;
+            uv_timer_stop(&sp->timer);
+            uv_timer_start(&sp->timer, spawn_on_drain_timer, SPAWN_DRAIN_MS, 0);
+        }
+        return;
+    }
     sp->reported = true;
     uv_timer_stop(&sp->timer);
     if (sp->use_signal)
@@ -412,6 +504,7 @@ int spawn_start(uv_loop_t *loop, const struct spawn_opts *o, spawn_exit_fn cb, v
     struct spawn *sp = xcalloc(1, sizeof(*sp));
     sp->loop = loop;
     sp->pidfd = -1;
+    int pipefd[2] = {-1, -1};
     sp->cb = cb;
     sp->ud = ud;
     sp->grace_ms = o->grace_ms > 0 ? o->grace_ms : 0;
@@ -435,6 +528,17 @@ int spawn_start(uv_loop_t *loop, const struct spawn_opts *o, spawn_exit_fn cb, v
             goto fail;
         }
     }
+    if (logfd >= 0 && o->nmask) {
+        sp->mk = xmalloc(sizeof(*sp->mk));
+        mask_init(&sp->mk->mask, o->mask_vals, o->mask_lens, o->nmask);
+        buf_init(&sp->mk->mbuf, BUF_NO_MAX);
+        sp->mk->logfd = -1;
+        /* Values all too short to mask: the log is written straight, as without any. */
+        if (!mask_empty(&sp->mk->mask) && pipe2(pipefd, O_CLOEXEC) < 0) {
+            r = -errno;
+            goto fail;
+        }
+    }
     if ((r = -posix_spawn_file_actions_init(&fa)) < 0)
         goto fail;
     fa_init = true;
@@ -443,7 +547,11 @@ int spawn_start(uv_loop_t *loop, const struct spawn_opts *o, spawn_exit_fn cb, v
     attr_init = true;
 
     r = -posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    if (r == 0 && logfd >= 0) {
+    if (r == 0 && pipefd[1] >= 0) {
+        r = -posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+        if (r == 0)
+            r = -posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
+    } else if (r == 0 && logfd >= 0) {
         r = -posix_spawn_file_actions_adddup2(&fa, logfd, 1);
         if (r == 0)
             r = -posix_spawn_file_actions_adddup2(&fa, logfd, 2);
@@ -499,6 +607,24 @@ int spawn_start(uv_loop_t *loop, const struct spawn_opts *o, spawn_exit_fn cb, v
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
     fa_init = attr_init = false;
+    if (pipefd[1] >= 0) { /* the try's output comes through the pipe, masked on the loop */
+        close(pipefd[1]);
+        pipefd[1] = -1;
+        uv_pipe_init(loop, &sp->mk->out, 0);
+        sp->mk->out.data = sp;
+        sp->nopen++;
+        sp->out_open = true;
+        sp->mk->logfd = logfd;
+        logfd = -1;
+        if (uv_pipe_open(&sp->mk->out, pipefd[0]) == 0) {
+            pipefd[0] = -1;
+            uv_read_start((uv_stream_t *)&sp->mk->out, spawn_out_alloc, spawn_out_read);
+        } else {
+            close(pipefd[0]); /* the try gets EPIPE; its exit is still reported */
+            pipefd[0] = -1;
+            spawn_out_end(sp);
+        }
+    }
     if (logfd >= 0)
         close(logfd);
     logfd = -1;
@@ -534,6 +660,9 @@ int spawn_start(uv_loop_t *loop, const struct spawn_opts *o, spawn_exit_fn cb, v
     return 0;
 
 fail_handles:
+    for (int i = 0; i < 2; i++)
+        if (pipefd[i] >= 0)
+            close(pipefd[i]);
     if (fa_init)
         posix_spawn_file_actions_destroy(&fa);
     if (attr_init)
@@ -544,19 +673,23 @@ fail_handles:
     spawn_close_all(sp);
     return r;
 fail:
+    for (int i = 0; i < 2; i++)
+        if (pipefd[i] >= 0)
+            close(pipefd[i]);
     if (fa_init)
         posix_spawn_file_actions_destroy(&fa);
     if (attr_init)
         posix_spawnattr_destroy(&attr);
     if (logfd >= 0)
         close(logfd);
+    spawn_masked_free(sp->mk);
     free(sp);
     return r;
 }
 
 void spawn_kill(struct spawn *sp)
 {
-    if (sp->reported)
+    if (sp->reported || sp->report_pending) /* the group is gone; only output is awaited */
         return;
     sp->res.killed = true;
     if (sp->killing)

@@ -46,7 +46,17 @@ struct spawn_opts {
     int64_t timeout_ms;   /* 0 = none */
     int64_t grace_ms;     /* SIGTERM -> SIGKILL delay (the caller's policy: a DAG task's is
                              DAG_KILL_GRACE_MS); <= 0: SIGKILL right after the SIGTERM */
+    /* vars: values to write as *** in the log (exec/mask.h; copied). With any, stdout and
+     * stderr go through a pipe read on the loop instead of straight to log_path, and the exit
+     * is reported once the pipe is drained (or SPAWN_DRAIN_MS after the group is gone). */
+    const char *const *mask_vals;
+    const size_t *mask_lens;
+    size_t nmask;
 };
+
+/* How long a masked try's output may still come after its process group has gone (a
+ * descendant in a session of its own holding the pipe) before the exit is reported anyway. */
+#define SPAWN_DRAIN_MS 2000
 
 struct spawn_result {
     int exit_code;   /* 0..255, or -1 when ended by a signal */

@@ -101,6 +101,9 @@ char *tryspec_encode(const struct tryspec *s)
     for (size_t i = 0; i < s->nenv; i++)
         if (!s->env[i])
             return NULL;
+    for (size_t i = 0; i < s->nmask; i++)
+        if (!s->mask[i])
+            return NULL;
     for (size_t i = 0; i < s->http.nheaders && s->kind == TRYSPEC_HTTP; i++)
         if (!s->http.headers[i].name)
             return NULL;
@@ -124,6 +127,12 @@ char *tryspec_encode(const struct tryspec *s)
     for (size_t i = 0; i < s->nenv; i++)
         json_array_append_new(env, tryspec_str_json(s->env[i], strlen(s->env[i])));
     json_object_set_new(o, "env", env);
+    if (s->nmask) {
+        json_t *mask = json_array();
+        for (size_t i = 0; i < s->nmask; i++)
+            json_array_append_new(mask, tryspec_str_json(s->mask[i], strlen(s->mask[i])));
+        json_object_set_new(o, "mask", mask);
+    }
     if (s->kind == TRYSPEC_HTTP)
         json_object_set_new(o, "http", tryspec_http_json(s));
     if (s->kind == TRYSPEC_WAIT)
@@ -290,6 +299,24 @@ static int tryspec_dec_env(struct tryspec_dec *d, json_t *o, struct tryspec *s)
     return 0;
 }
 
+static int tryspec_dec_mask(struct tryspec_dec *d, json_t *o, struct tryspec *s)
+{
+    json_t *a;
+    if (tryspec_arr(d, o, "", "mask", TRYSPEC_ENV_MAX, &a) < 0)
+        return -EINVAL;
+    if (!a || json_array_size(a) == 0)
+        return 0;
+    s->mask = xcalloc(json_array_size(a), sizeof(char *));
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        char what[32];
+        snprintf(what, sizeof(what), "mask[%zu]", i);
+        if (tryspec_str_of(d, json_array_get(a, i), what, false, &s->mask[i], NULL) < 0)
+            return -EINVAL;
+        s->nmask++;
+    }
+    return 0;
+}
+
 static int tryspec_dec_headers(struct tryspec_dec *d, json_t *h, struct tryspec *s)
 {
     json_t *a;
@@ -415,7 +442,7 @@ static int tryspec_dec_obj(struct tryspec_dec *d, json_t *o, struct tryspec *s)
         tryspec_int(d, o, "", "grace_ms", false, TRYSPEC_GRACE_MS_DEF, 0, INT64_MAX, &s->grace_ms) <
             0 ||
         tryspec_str(d, o, "", "cmd", s->kind == TRYSPEC_RUN, &s->cmd) < 0 ||
-        tryspec_dec_env(d, o, s) < 0)
+        tryspec_dec_env(d, o, s) < 0 || tryspec_dec_mask(d, o, s) < 0)
         return -EINVAL;
     if (!s->queue)
         s->queue = xstrdup("default");
@@ -477,6 +504,9 @@ void tryspec_release(struct tryspec *s)
     for (size_t i = 0; i < s->nenv; i++)
         free(s->env[i]);
     free(s->env);
+    for (size_t i = 0; i < s->nmask; i++)
+        free(s->mask[i]);
+    free(s->mask);
     free(s->http.method);
     free(s->http.url);
     free(s->http.body);

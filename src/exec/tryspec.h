@@ -12,7 +12,11 @@
  *    "cmd":"...","env":["K=V",...],
  *    "http":{"method":"GET","url":"...","body":null|"...","headers":[["N","V"]],
  *            "expect":[200],"timeout_ms":0,"cb_failures":0,"cb_reset_ms":0},
- *    "wait":{"file":"/abs"|null,"http_url":"..."|null,"every_ms":1000,"timeout_ms":0}}
+ *    "wait":{"file":"/abs"|null,"http_url":"..."|null,"every_ms":1000,"timeout_ms":0},
+ *    "mask":["secret value",...]}
+ *
+ * "mask" (optional, absent when empty) lists the values of secrets the worker writes as ***
+ * in the try's log (exec/mask.h).
  *
  * Any string may instead be written {"b64":"<base64>"}: the encoder does so for
  * bytes that are not valid UTF-8 or that hold a NUL (a command or a variable can
@@ -58,6 +62,8 @@ struct tryspec {
     char *cmd;  /* run: the expanded shell command */
     char **env; /* "K=V": baram's own variables only (the worker adds its own under them) */
     size_t nenv;
+    char **mask; /* vars: secrets' values to mask in the log */
+    size_t nmask;
     struct {
         char *method, *url, *body; /* body may hold NULs: body_len bytes (+ a NUL) */
         size_t body_len;

@@ -681,6 +681,10 @@ static char *remote_spec(struct run *r, uint32_t ii, char **msg)
         .timeout_ms = t->timeout_ms,
         .grace_ms = DAG_KILL_GRACE_MS,
     };
+    const char *const *mvals;
+    const size_t *mlens;
+    s.nmask = run__vars_mask(r, &mvals, &mlens); /* vars: the worker masks them in the log */
+    s.mask = (char **)mvals;
     char *json = NULL;
     int rc = 0;
     switch (t->kind) {

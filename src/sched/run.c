@@ -655,6 +655,7 @@ static void run_hooks(struct run *r)
                             .env = env.v,
                             .log_path = r->hook_log,
                             .grace_ms = DAG_KILL_GRACE_MS};
+    so.nmask = run__vars_mask(r, &so.mask_vals, &so.mask_lens);
     int rc = run__spawn(r->e->loop, &so, run_on_hook_exit, r, &r->hook, &msg);
     run__env_try_release(&env, &owned);
     free(cmd_file);

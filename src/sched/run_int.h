@@ -284,6 +284,7 @@ struct run {
     struct hmap dag_env_names;     /* keys borrowed from dag */
     char *env_tags[RUN_ENV_NTAGS]; /* owned: run_env_tags, last in every try's environment */
     char *conf;                    /* owned JSON of the overrides, or NULL */
+    struct run_vars *vars;         /* vars: owned, when the DAG reads {{ var.KEY }} */
     struct spawn *hook;            /* while the hook runs */
     bool halted;                   /* run_halt: stops without recording anything more */
     bool draining;  /* run_drain: nothing new starts; halts once nothing is in flight */
@@ -362,6 +363,20 @@ int run__diag_err(struct diag *d, int code, struct err *e);
 /* Builds the environment every try of the run starts from (base_env, dag_env), once the
  * run's ids, dates and param values are set. */
 void run__env_init(struct run *r);
+
+/* ---- runvars.c: {{ var.KEY }} (vars) ---- */
+/* Loads the variables when the DAG reads some (dag->uses_vars); else nothing. */
+void run__vars_load(struct run *r);
+void run__vars_release(struct run *r);
+/* 0 with the value; TEMPLATE_ENV_REF with the name of the secret's variable when shell (a
+ * command: the value goes in its environment); -ENOENT. */
+int run__var_lookup(struct run *r, const char *key, bool shell, const char **val, size_t *vlen);
+/* Why var.KEY cannot be read (malloc'd), for the try that failed on it. */
+char *run__var_problem(struct run *r, const char *key);
+/* Pushes "BARAM_VAR_<KEY>=value" of each secret (borrowed from the run) onto env. */
+void run__vars_env(struct run *r, run_strv *env);
+/* The secrets' values to mask in the run's logs (borrowed): their number. */
+size_t run__vars_mask(const struct run *r, const char *const **vals, const size_t **lens);
 /* Frees what run__env_init made. */
 void run__env_release(struct run *r);
 /* The environment of one try of instance in: the run's, its try's names, OUTPUT_<UP> (or
@@ -384,6 +399,9 @@ void run__params_init(struct run *r, const struct params_override *params, size_
 
 /* Appends the line msg to the log file at path (NULL: nothing), ignoring failures. */
 void run__log_append(const char *path, const char *msg);
+/* vars: the same with every one of the n values masked as *** (exec/mask.h). */
+void run__log_append_masked(const char *path, const char *msg, const char *const *vals,
+                            const size_t *lens, size_t n);
 /* Starts a process on loop (the run's, or `tasks test`'s own) after spawn_check: 0 and *out,
  * or a negative code with *msg (malloc'd) for the try's log and message, the same for a run
  * and a test. */

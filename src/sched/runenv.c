@@ -80,6 +80,7 @@ struct run_lookup {
     struct run *r;
     struct run_inst *in; /* NULL for hooks and for_each expansion */
     uint32_t task;       /* UINT32_MAX for hooks */
+    bool shell;          /* the template is a command: a secret goes by the environment */
     char trybuf[16];
 };
 
@@ -112,6 +113,8 @@ static int run_lookup(void *ud, const char *name, const char **val, size_t *vlen
             v = lk->in->item;
     } else if (strncmp(name, "params.", 7) == 0) {
         v = params_lookup(dag, r->param_values, name + 7);
+    } else if (strncmp(name, "var.", 4) == 0) {
+        return run__var_lookup(r, name + 4, lk->shell, val, vlen);
     } else if (strncmp(name, "outputs.", 8) == 0) {
         uint32_t t;
         if (dag_find(dag, name + 8, &t) && r->tasks[t].complete) {
@@ -141,10 +144,13 @@ static int run_lookup(void *ud, const char *name, const char **val, size_t *vlen
 int run__expand(struct run *r, const struct template *t, struct run_inst *in, uint32_t task,
                 struct buf *out, char **msg)
 {
-    struct run_lookup lk = {.r = r, .in = in, .task = task};
+    struct run_lookup lk = {
+        .r = r, .in = in, .task = task, .shell = template_mode(t) == TEMPLATE_SHELL};
     const char *missing = NULL;
     int rc = template_expand(t, run_lookup, &lk, out, &missing);
-    if (rc == -ENOENT)
+    if (rc == -ENOENT && missing && strncmp(missing, "var.", 4) == 0)
+        *msg = run__var_problem(r, missing + 4);
+    else if (rc == -ENOENT)
         *msg = xasprintf("cannot resolve '{{ %s }}' in template", missing ? missing : "?");
     else if (rc == -EINVAL && missing) /* a NUL byte: /bin/sh -c would cut the command there */
         *msg = xasprintf("the value of '{{ %s }}' holds a NUL byte, which a command cannot carry",
@@ -177,6 +183,7 @@ void run__env_init(struct run *r)
     static const char *fixed[] = {"BARAM_DAG", "BARAM_RUN_ID", "BARAM_TASK",  "BARAM_TRY",
                                   "BARAM_DS",  "BARAM_TS",     "BARAM_OUTPUT"};
     struct hmap excl;
+    run__vars_load(r);
     hmap_init(&excl);
     hmap_init(&r->dag_env_names);
     VEC(char *) names = {0};
@@ -260,6 +267,7 @@ void run__env_hook(struct run *r, run_strv *env, run_strv *owned)
             VEC_PUSH(env, *e);
     run_env_push(env, owned, xasprintf("BARAM_RUN_STATE=%s", run_state_name(r->state)));
     run_env_push(env, owned, xasprintf("BARAM_DS=%s", r->ds));
+    run__vars_env(r, env);
     run_env_push_last(r, env);
 }
 
@@ -275,6 +283,7 @@ void run__env_release(struct run *r)
     VEC_FREE(&r->dag_env);
     VEC_FREE(&r->base_env);
     hmap_release(&r->dag_env_names);
+    run__vars_release(r);
 }
 
 /* What a downstream sees of upstream u: its output, or a mapped task's JSON array of outputs
@@ -427,6 +436,7 @@ int run__env_try(struct run *r, struct run_inst *in, const char *out_path, size_
         run_env_push(env, owned, s);
     }
     free(ups);
+    run__vars_env(r, env);
     run_env_push_last(r, env);
     return rc;
 }

@@ -35,6 +35,7 @@
 #include "dag/duration.h"
 #include "dag/template.h"
 #include "exec/httptask.h"
+#include "exec/mask.h"
 #include "exec/spawn.h"
 #include "exec/waiter.h"
 #include "sched/engine.h"
@@ -78,6 +79,31 @@ void run__log_append(const char *path, const char *msg)
     (void)w;
     buf_release(&b);
     close(fd);
+}
+
+void run__log_append_masked(const char *path, const char *msg, const char *const *vals,
+                            const size_t *lens, size_t n)
+{
+    if (!n || !msg) {
+        run__log_append(path, msg);
+        return;
+    }
+    struct mask m;
+    mask_init(&m, vals, lens, n);
+    char *masked = mask_string(&m, msg, strlen(msg), NULL);
+    mask_release(&m);
+    run__log_append(path, masked ? masked : "(a line that could not be masked)");
+    free(masked);
+}
+
+/* A line of baram's own in a try's log (an http or wait task's, a failure), the run's secrets
+ * masked in it. */
+static void run_try_log(struct run_try *tr, const char *msg)
+{
+    const char *const *vals;
+    const size_t *lens;
+    size_t n = run__vars_mask(tr->r, &vals, &lens);
+    run__log_append_masked(tr->log_path, msg, vals, lens, n);
 }
 
 int run__read_output(const char *path, char **out, size_t *len, char **msg)
@@ -158,12 +184,12 @@ static void run_on_exit(void *ud, const struct spawn_result *res)
     char *msg = NULL;
     e.message = run__exit_message(res, r->dag->tasks[run__inst_at(r, ii)->task].timeout_ms);
     if (res->timed_out) {
-        run__log_append(tr->log_path, e.message);
+        run_try_log(tr, e.message);
     } else if (!e.message) {
         if (run__read_output(tr->out_path, &e.output, &e.output_len, &msg) < 0) {
             e.exit_code = -1;
             e.message = msg;
-            run__log_append(tr->log_path, msg);
+            run_try_log(tr, msg);
         } else if (!e.output) {
             tr->out_scratch = false; /* no file: nothing to remove */
         }
@@ -279,7 +305,7 @@ static void run_start_shell(struct run *r, uint32_t ii, struct run_try *tr)
     char *msg = NULL;
     struct buf cmd = BUF_INIT(RUN_CMD_MAX);
     if (run__expand(r, t->run, in, in->task, &cmd, &msg) < 0) {
-        run__log_append(tr->log_path, msg);
+        run_try_log(tr, msg);
         buf_release(&cmd);
         run_try_free(tr);
         run__try_fail_now(r, ii, msg);
@@ -299,13 +325,14 @@ static void run_start_shell(struct run *r, uint32_t ii, struct run_try *tr)
             .timeout_ms = t->timeout_ms,
             .grace_ms = DAG_KILL_GRACE_MS,
         };
+        so.nmask = run__vars_mask(r, &so.mask_vals, &so.mask_lens);
         rc = run__spawn(r->e->loop, &so, run_on_exit, tr, &tr->sp, &msg);
     }
     run__env_try_release(&env, &owned);
     free(cmd_file);
     buf_release(&cmd);
     if (rc < 0) {
-        run__log_append(tr->log_path, msg);
+        run_try_log(tr, msg);
         run_try_free(tr);
         run__try_fail_now(r, ii, msg);
         return;
@@ -410,7 +437,7 @@ char *run__http_end(const struct httptask_result *res, struct run_try_end *e)
 static void run_try_finish_logged(struct run_try *tr, struct run_try_end *e, char *line)
 {
     run__cork(tr->r);
-    run__log_append(tr->log_path, line);
+    run_try_log(tr, line);
     free(line);
     run__try_finish(tr, e);
 }
@@ -428,13 +455,13 @@ static void run_start_http(struct run *r, uint32_t ii, struct run_try *tr)
     char *msg = NULL;
     struct run_http_call hc;
     if (run__http_call_init(r, in, &hc, &msg) < 0 || run_http_client(r, &msg) < 0) {
-        run__log_append(tr->log_path, msg);
+        run_try_log(tr, msg);
         run__http_call_release(&hc);
         run_try_free(tr);
         run__try_fail_now(r, ii, msg);
         return;
     }
-    run__log_append(tr->log_path, hc.line);
+    run_try_log(tr, hc.line);
     in->cur = tr;
     if (httptask_start(r->e->http, &hc.req, run_on_http_done, tr, &tr->ht) < 0) {
         /* Not expected (failures come through the callback), but never leave the try. */
@@ -507,13 +534,13 @@ static void run_start_wait(struct run *r, uint32_t ii, struct run_try *tr)
     struct run_wait_call wc;
     if (run__wait_call_init(r, in, &wc, &msg) < 0 ||
         (wc.opts.http_url && run_http_client(r, &msg) < 0)) {
-        run__log_append(tr->log_path, msg);
+        run_try_log(tr, msg);
         run__wait_call_release(&wc);
         run_try_free(tr);
         run__try_fail_now(r, ii, msg);
         return;
     }
-    run__log_append(tr->log_path, wc.line);
+    run_try_log(tr, wc.line);
     in->cur = tr;
     int rc = waiter_start(r->e->loop, r->e->http, &wc.opts, run_on_wait_done, tr, &tr->wt);
     run__wait_call_release(&wc);

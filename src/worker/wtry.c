@@ -43,6 +43,24 @@
 
 extern char **environ;
 
+/* The lengths of the spec's values to mask (malloc'd), or NULL when there are none. */
+static size_t *wtry_mask_lens(const struct tryspec *s)
+{
+    size_t *lens = s->nmask ? xcalloc(s->nmask, sizeof(size_t)) : NULL;
+    for (size_t i = 0; i < s->nmask; i++)
+        lens[i] = strlen(s->mask[i]);
+    return lens;
+}
+
+/* A line of baram's own in the try's log, the secrets the scheduler sent masked in it. */
+static void wtry_log(struct wtry *t, const char *msg)
+{
+    const struct tryspec *s = &t->spec;
+    size_t *lens = wtry_mask_lens(s);
+    run__log_append_masked(t->log_path, msg, (const char *const *)s->mask, lens, s->nmask);
+    free(lens);
+}
+
 static void wtry_free(struct wtry *t)
 {
     free(t->run_id);
@@ -70,7 +88,7 @@ static void wtry_end(struct wtry *t, struct run_try_end *e)
     if (t->holds_slot)
         w->nrun--;
     if (t->kill_note)
-        run__log_append(t->log_path, t->kill_note);
+        wtry_log(t, t->kill_note);
     worker__try_ended(w, t, e);
     wtry_free(t);
 }
@@ -78,7 +96,7 @@ static void wtry_end(struct wtry *t, struct run_try_end *e)
 /* Ends t at once with msg (taken) as its failure. */
 static void wtry_fail_now(struct wtry *t, char *msg)
 {
-    run__log_append(t->log_path, msg);
+    wtry_log(t, msg);
     struct run_try_end e = {.exit_code = -1, .message = msg};
     wtry_end(t, &e);
 }
@@ -130,7 +148,7 @@ static void wtry_on_exit(void *ud, const struct spawn_result *res)
     };
     e.message = run__exit_message(res, t->spec.timeout_ms);
     if (res->timed_out)
-        run__log_append(t->log_path, e.message);
+        wtry_log(t, e.message);
     else if (!e.message)
         t->read_output = true; /* read with the log, on the thread pool */
     wtry_end(t, &e);
@@ -150,8 +168,13 @@ static void wtry_start_run(struct wtry *t)
         .timeout_ms = s->timeout_ms,
         .grace_ms = s->grace_ms,
     };
+    size_t *mlens = wtry_mask_lens(s); /* vars: the secrets the scheduler sent, masked */
+    so.mask_vals = (const char *const *)s->mask;
+    so.mask_lens = mlens;
+    so.nmask = s->nmask;
     char *msg = NULL;
     int rc = run__spawn(t->w->loop, &so, wtry_on_exit, t, &t->sp, &msg);
+    free(mlens);
     run__env_try_release(&env, &owned);
     if (rc < 0)
         wtry_fail_now(t, msg);
@@ -173,7 +196,7 @@ static int wtry_http_client(struct worker *w, char **msg)
 /* The end of a request or wait: its line (taken) goes to the log first. */
 static void wtry_end_logged(struct wtry *t, struct run_try_end *e, char *line)
 {
-    run__log_append(t->log_path, line);
+    wtry_log(t, line);
     free(line);
     wtry_end(t, e);
 }
@@ -219,7 +242,7 @@ static void wtry_start_http(struct wtry *t)
     char *shown = httptask_redact_url(s->http.url); /* no credentials or tokens in logs */
     char *line = xasprintf("%s %s", s->http.method ? s->http.method : "GET", shown);
     free(shown);
-    run__log_append(t->log_path, line);
+    wtry_log(t, line);
     free(line);
     int rc = httptask_start(t->w->http, &req, wtry_on_http_done, t, &t->ht);
     free(hh);
@@ -256,7 +279,7 @@ static void wtry_start_wait(struct wtry *t)
     };
     char *line = xasprintf("waiting for %s '%s'", s->wait.file ? "file" : "url",
                            s->wait.file ? s->wait.file : s->wait.http_url);
-    run__log_append(t->log_path, line);
+    wtry_log(t, line);
     free(line);
     if (waiter_start(t->w->loop, t->w->http, &o, wtry_on_wait_done, t, &t->wt) < 0)
         wtry_fail_now(t, xstrdup("cannot start the wait"));

@@ -49,6 +49,10 @@ EXPECTED = {
     ("GET", "/api/v1/users"): ADMIN,  # manages users
     ("POST", "/api/v1/users"): ADMIN,
     ("DELETE", "/api/v1/users/{name}"): ADMIN,
+    ("GET", "/api/v1/variables"): VIEWER,  # secrets read "***"
+    ("GET", "/api/v1/variables/{key}"): VIEWER,
+    ("PUT", "/api/v1/variables/{key}"): ADMIN,  # manages variables and secrets
+    ("DELETE", "/api/v1/variables/{key}"): ADMIN,
 }
 ROUTES = sorted((m, p, least) for (m, p), least in EXPECTED.items())
 

@@ -454,6 +454,70 @@ static void hostile_values_stay_data(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
+static int envref_lookup(void *ud, const char *name, const char **val, size_t *vlen)
+{
+    *val = "BARAM_VAR_T";
+    *vlen = strlen(*val);
+    return TEMPLATE_ENV_REF;
+}
+
+/* vars: a secret's reference becomes "${NAME}" quoted for its context: every shell context
+ * of the hostile suite prints the value from the environment, as it prints an inline value,
+ * and the command's text never holds the value. */
+static void env_refs_read_the_environment(void **state)
+{
+    const char *values[] = {"s3cr3t value", "'; touch PWNED; '", "$(touch PWNED)",
+                            "a\nb",         "\"$HOME/x\"",       "*"};
+    char dir[] = "/tmp/baram-template-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    const char *shells[] = {"/bin/sh", "/bin/bash"};
+    int runs = 0;
+    for (size_t s = 0; s < 2; s++) {
+        if (access(shells[s], X_OK) != 0)
+            continue;
+        for (size_t c = 0; c < sizeof(hostile_ctxs) / sizeof(hostile_ctxs[0]); c++) {
+            const struct hostile_ctx *ctx = &hostile_ctxs[c];
+            if (ctx->bash_only && s == 0)
+                continue;
+            struct template *t = compile_ok(ctx->src, TEMPLATE_SHELL);
+            struct buf script = BUF_INIT(BUF_NO_MAX);
+            assert_int_equal(template_expand(t, envref_lookup, NULL, &script, NULL), 0);
+            template_free(t);
+            for (size_t v = 0; v < sizeof(values) / sizeof(values[0]); v++) {
+                if (ctx->echo && strchr(values[v], '\\'))
+                    continue;
+                setenv("BARAM_VAR_T", values[v], 1);
+                int status;
+                char *out = run_shell(shells[s], script.data, dir, &status);
+                struct buf want = BUF_INIT(BUF_NO_MAX);
+                assert_int_equal(buf_adds(&want, ctx->before), 0);
+                if (!ctx->comment)
+                    assert_int_equal(buf_adds(&want, values[v]), 0);
+                assert_int_equal(buf_adds(&want, ctx->after), 0);
+                if (strcmp(out, want.data) != 0 || strstr(script.data, values[v]) ||
+                    !dir_is_empty(dir))
+                    fail_msg("%s: context %zu value %zu: script [%.200s] printed [%.200s] "
+                             "want [%.200s]",
+                             shells[s], c, v, script.data, out, want.data);
+                buf_release(&want);
+                free(out);
+                runs++;
+            }
+            buf_release(&script);
+        }
+    }
+    unsetenv("BARAM_VAR_T");
+    assert_true(runs >= 15 * 4);
+    /* Not a shell template: a reference to the environment is refused. */
+    struct template *t = compile_ok("x={{ params.v }}", TEMPLATE_RAW);
+    struct buf b = BUF_INIT(BUF_NO_MAX);
+    const char *missing = NULL;
+    assert_int_equal(template_expand(t, envref_lookup, NULL, &b, &missing), -EINVAL);
+    template_free(t);
+    buf_release(&b);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 /* Random templates built from shell fragments, with values that only do harm if the shell
  * parses them as syntax (${IFS} is expanded by parsing, not by word splitting of a value), run
  * by every shell: whatever the template, no value may run its command. Templates the lexer
@@ -604,6 +668,7 @@ int main(void)
         cmocka_unit_test(expands_raw_url_and_shell),
         cmocka_unit_test(escapers),
         cmocka_unit_test(hostile_values_stay_data),
+        cmocka_unit_test(env_refs_read_the_environment),
         cmocka_unit_test(random_templates_never_inject),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

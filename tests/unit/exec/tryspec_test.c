@@ -85,6 +85,43 @@ static void run_kind_round_trips(void **state)
     assert_int_equal(d.nenv, 0);
 }
 
+/* vars: the secrets a worker masks travel as "mask", absent when there are none. */
+static void mask_round_trips(void **state)
+{
+    (void)state;
+    char *mask[] = {"s3cr3t", "caf\xc3\xa9 \xff bytes"};
+    struct tryspec s = {.kind = TRYSPEC_RUN,
+                        .dag = "etl",
+                        .run_id = "r",
+                        .task = "load",
+                        .task_id = "load",
+                        .try_number = 1,
+                        .cmd = "true",
+                        .mask = mask,
+                        .nmask = 2};
+    struct tryspec d;
+    char *json = round_trip(&s, &d);
+    assert_int_equal(d.nmask, 2);
+    assert_string_equal(d.mask[0], "s3cr3t");
+    assert_string_equal(d.mask[1], mask[1]);
+    free(json);
+    tryspec_release(&d);
+    s.nmask = 0;
+    json = round_trip(&s, &d);
+    assert_null(strstr(json, "\"mask\""));
+    assert_int_equal(d.nmask, 0);
+    free(json);
+    tryspec_release(&d);
+    char *msg = NULL;
+    static const char bad[] = "{\"v\":1,\"kind\":\"run\",\"dag\":\"d\",\"run_id\":\"r\","
+                              "\"task\":\"t\",\"task_id\":\"t\",\"try\":1,\"cmd\":\"x\","
+                              "\"mask\":[\"ok\",3]}";
+    assert_int_equal(tryspec_decode(bad, strlen(bad), &d, &msg), -EINVAL);
+    assert_non_null(strstr(msg, "mask[1]"));
+    assert_null(d.mask);
+    free(msg);
+}
+
 static void http_kind_round_trips_with_a_binary_body(void **state)
 {
     (void)state;
@@ -380,6 +417,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(run_kind_round_trips),
+        cmocka_unit_test(mask_round_trips),
         cmocka_unit_test(http_kind_round_trips_with_a_binary_body),
         cmocka_unit_test(wait_kind_round_trips),
         cmocka_unit_test(defaults_fill_optional_keys),

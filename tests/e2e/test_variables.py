@@ -1,0 +1,234 @@
+"""Variables and secrets (SPEC section 13) end to end, on both backends: `baram
+variables set|get|list|delete`, {{ var.KEY }} in a task, a secret masked as ***
+in the try's log (CLI and API) wherever and however the task writes it, kept
+out of the command line of the task's process (/proc/PID/cmdline) and out of
+the store in clear, and /api/v1/variables with its role checks and hostile
+input.
+
+One `baram standalone` (scheduler, executor or in-process worker, and API) per
+module; each test uses keys of its own.
+"""
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from api_util import ApiServer, add_user, check_problem, free_port, make_home, token
+from conftest import ON_PG, db_query
+from daemon_util import Daemon, poll, wait_run
+
+SECRET = "s3cr3t-Pa55"
+PLAIN = "hello world"
+
+
+class Env:
+    def __init__(self, b, daemon, api, tokens):
+        self.b = b
+        self.daemon = daemon
+        self.api = api
+        self.tokens = tokens
+
+    def req(self, method, path, role="admin", body=None, **kw):
+        return self.api.request(method, path, token=self.tokens[role], body=body, **kw)
+
+    def cli(self, *args, input=None):
+        r = self.b(*args, input=input)
+        assert r.rc == 0, r
+        return r
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("vars")
+    b = make_home(root)
+    for role in ("viewer", "operator"):
+        add_user(b, role, role)
+    d = Daemon(b, ["--listen", "127.0.0.1:0"], root / "daemon.log").start()
+    api = ApiServer(b, root / "api-unused.log")
+    m = re.search(r'msg="api listening".* port=(\d+)', d.log())
+    assert m, d.log()
+    api.port = int(m.group(1))
+    tokens = {"none": None, "viewer": token(b, "viewer"), "operator": token(b, "operator"),
+              "admin": token(b, "admin")}
+    yield Env(b, d, api, tokens)
+    d.stop()
+
+
+def test_cli_set_get_list_delete(env):
+    b = env.b
+    env.cli("variables", "set", "cli.plain", PLAIN)
+    env.cli("variables", "set", "cli.stdin", input="from stdin\n")
+    env.cli("variables", "set", "cli.secret", "--secret", input=SECRET + "\n")
+    assert env.cli("variables", "get", "cli.plain").out == PLAIN + "\n"
+    assert env.cli("variables", "get", "cli.stdin").out == "from stdin\n"
+    got = env.cli("variables", "get", "cli.secret")
+    assert got.out == "***\n" and SECRET not in got.out + got.err
+    listed = {v["key"]: v for v in env.cli("variables", "list", "--json").json["variables"]}
+    assert listed["cli.plain"]["value"] == PLAIN and listed["cli.plain"]["secret"] is False
+    assert listed["cli.secret"] == dict(listed["cli.secret"], value="***", secret=True)
+    assert listed["cli.secret"]["updated_by"] == "cli"
+    table = env.cli("variables", "list").out
+    assert "cli.secret" in table and SECRET not in table
+    env.cli("variables", "delete", "cli.plain")
+    r = b("variables", "get", "cli.plain")
+    assert r.rc == 2 and "no variable cli.plain: baram variables list" in r.err, r
+    r = b("variables", "delete", "cli.plain")
+    assert r.rc == 2 and "no variable cli.plain" in r.err, r
+    for bad in ("has space", "x" * 201, "", "a/b"):
+        r = b("variables", "set", bad, "v")
+        assert r.rc == 2 and "bad key" in r.err, (bad, r)
+    r = b("variables", "set", "cli.big", "x" * (64 * 1024 + 1))
+    assert r.rc == 2 and "64 KiB" in r.err, r.err
+    r = b("variables", "sett", "k", "v")
+    assert r.rc == 2 and "did you mean 'set'" in r.err, r
+    for sub in ("set", "get", "list", "delete"):
+        r = b("variables", sub, "--help")
+        assert r.rc == 0 and "usage: baram variables" in r.out, r
+
+
+def test_secret_at_rest_is_sealed(env):
+    env.cli("variables", "set", "rest.secret", "--secret", input="at-rest-" + SECRET)
+    rows = db_query(env.b, "SELECT value, ciphertext, nonce FROM variables WHERE key = ?",
+                    "rest.secret")
+    assert len(rows) == 1 and rows[0][0] is None and rows[0][1] and rows[0][2], rows
+    assert "at-rest-" not in json.dumps(rows)
+    if not ON_PG:
+        data = (Path(env.b.home) / "baram.db").read_bytes()
+        for suffix in ("-wal", "-journal"):
+            p = Path(str(Path(env.b.home) / "baram.db") + suffix)
+            if p.exists():
+                data += p.read_bytes()
+        assert b"at-rest-" not in data
+    # A fresh nonce per write: the same value sealed twice differs.
+    env.cli("variables", "set", "rest.secret", "--secret", input="at-rest-" + SECRET)
+    again = db_query(env.b, "SELECT ciphertext, nonce FROM variables WHERE key = ?",
+                     "rest.secret")
+    assert again[0] != (rows[0][1], rows[0][2])
+
+
+DAG = """
+dag: vars_dag
+tasks:
+  plain:
+    run: echo "plain={{ var.greet }}"
+  leak:
+    run: |
+      echo start {{ var.tok }} middle '{{ var.tok }}' end "{{ var.tok }}"
+      printf 's3cr'; sleep 0.2; printf '3t-Pa55|'; printf '%s%s' "$BARAM_VAR_TOK" "$BARAM_VAR_TOK" >&2
+      printf '\\001\\377%s\\000' "$BARAM_VAR_TOK"; printf 's3cr3t-Pa5'
+  ps:
+    run: echo $$ > {pidfile}; sleep 2; test -n {{ var.tok }}
+  unknown:
+    run: echo {{ var.no_such_key }}
+  collide:
+    run: test "{{ var.col.x }}" = first-secret && test {{ var.col_x }} = second-secret
+  http_leak:
+    http: {url: "http://127.0.0.1:{port}/x/{{ var.tok }}/y", timeout: 5s}
+"""
+
+
+def test_task_reads_variables_and_secret_is_masked(env, tmp_path):
+    b = env.b
+    env.cli("variables", "set", "greet", PLAIN)
+    env.cli("variables", "set", "tok", "--secret", input=SECRET)
+    # two keys whose environment names would be the same (BARAM_VAR_COL_X)
+    env.cli("variables", "set", "col.x", "--secret", input="first-secret")
+    env.cli("variables", "set", "col_x", "--secret", input="second-secret")
+    pidfile = tmp_path / "pid"
+    b.write("vars_dag.yaml", DAG.replace("{pidfile}", str(pidfile))
+            .replace("{port}", str(free_port())))
+    env.daemon.wait_log('msg="dag loaded" dag=vars_dag', timeout=10)
+    # make_home's config names the DAG folder ./dags: the CLI runs from its parent
+    r = b("dags", "trigger", "vars_dag", "--json", cwd=b.dags.parent)
+    assert r.rc == 0, r
+    run_id = r.json["run_id"]
+    # The running task's command line: no secret, a reference to the environment instead.
+    assert poll(lambda: pidfile.exists() and pidfile.read_text().strip(), timeout=15)
+    pid = int(pidfile.read_text())
+    cmdline = Path("/proc/%d/cmdline" % pid).read_bytes()
+    assert SECRET.encode() not in cmdline and b"BARAM_VAR_TOK" in cmdline, cmdline
+    environ = Path("/proc/%d/environ" % pid).read_bytes()
+    assert ("BARAM_VAR_TOK=" + SECRET).encode() in environ.split(b"\0")
+    run = wait_run(b, run_id, timeout=20, daemon=env.daemon)
+    states = run["tasks"]
+    assert states["plain"]["state"] == "success", run
+    assert states["leak"]["state"] == "success", run
+    assert states["ps"]["state"] == "success", run
+    assert states["collide"]["state"] == "success", run
+    assert states["unknown"]["state"] == "failed", run
+    assert "no variable 'no_such_key'" in (states["unknown"].get("message") or ""), run
+
+    assert env.cli("logs", run_id, "plain").out == "plain=" + PLAIN + "\n"
+    out = env.cli("logs", run_id, "leak").out
+    assert SECRET not in out and "s3cr3t" not in out.replace("s3cr3t-Pa5", ""), out
+    assert out.startswith("start *** middle *** end ***\n***|"), out
+    assert out.count("***") == 7 and out.endswith("s3cr3t-Pa5"), out  # a prefix is not a secret
+    r = env.req("GET", "/api/v1/dags/vars_dag/runs/%s/tasks/leak/logs" % run_id, role="viewer")
+    assert r.status == 200, r
+    assert SECRET.encode() not in r.body and r.body.count(b"***") == 7, r.body
+    assert SECRET not in env.cli("logs", run_id, "unknown").out
+    # An http task's own log lines: the URL it called, the secret in its path masked.
+    assert states["http_leak"]["state"] == "failed", run
+    r = b("logs", run_id, "http_leak")
+    assert SECRET not in r.out and "/x/***/y" in r.out, r.out
+
+
+def test_api_roles_and_values(env):
+    check_problem(env.req("GET", "/api/v1/variables", role="none"), 401)
+    r = env.req("PUT", "/api/v1/variables/api.sec", body={"value": SECRET, "secret": True})
+    assert r.status == 200 and r.json["value"] == "***" and r.json["secret"] is True, r
+    assert r.json["updated_by"] == "admin" and SECRET.encode() not in r.body
+    r = env.req("PUT", "/api/v1/variables/api.plain", body={"value": "v1"})
+    assert r.status == 200 and r.json["value"] == "v1" and r.json["secret"] is False, r
+    for role in ("viewer", "operator"):
+        check_problem(env.req("PUT", "/api/v1/variables/api.plain", role=role,
+                              body={"value": "nope"}), 403)
+        check_problem(env.req("DELETE", "/api/v1/variables/api.plain", role=role), 403)
+    check_problem(env.req("PUT", "/api/v1/variables/api.plain", role="none",
+                          body={"value": "nope"}), 401)
+    assert env.cli("variables", "get", "api.plain").out == "v1\n"
+    r = env.req("GET", "/api/v1/variables", role="viewer")
+    assert r.status == 200 and SECRET.encode() not in r.body, r
+    listed = {v["key"]: v for v in r.json["variables"]}
+    assert listed["api.sec"]["value"] == "***" and listed["api.plain"]["value"] == "v1"
+    assert r.json["total_entries"] == len(r.json["variables"])
+    r = env.req("GET", "/api/v1/variables/api.sec", role="viewer")
+    assert r.status == 200 and r.json["value"] == "***", r
+    # The secret set through the API is the one a task reads (sealed with the same key).
+    assert env.cli("variables", "get", "api.sec").out == "***\n"
+    r = env.req("DELETE", "/api/v1/variables/api.plain")
+    assert r.status == 204, r
+    check_problem(env.req("DELETE", "/api/v1/variables/api.plain"), 404)
+    check_problem(env.req("GET", "/api/v1/variables/api.plain", role="viewer"), 404)
+
+
+@pytest.mark.parametrize("body,field", [
+    ({}, "value"),
+    ({"value": 3}, "value"),
+    ({"value": None}, "value"),
+    ({"value": "x", "secret": "yes"}, "secret"),
+    ({"value": "x", "extra": 1}, "extra"),
+    ({"value": "x" * (64 * 1024 + 1)}, "value"),
+    ({"value": "a\u0000b"}, None),  # the body parser refuses a NUL itself
+    ([1, 2], None),
+    (b"\xff\xfe{", None),
+    (b'{"value": "\xff"}', None),
+    ("{not json", None),
+])
+def test_api_hostile_input(env, body, field):
+    r = env.req("PUT", "/api/v1/variables/hostile", body=body)
+    check_problem(r, 400)
+    if field:
+        assert field in r.json["detail"], r.json
+    check_problem(env.req("GET", "/api/v1/variables/hostile"), 404)
+
+
+def test_api_bad_keys(env):
+    for key in ("a%20b", "x" * 201, "%C3%A9t%C3%A9", "a%3Bb"):
+        r = env.req("PUT", "/api/v1/variables/" + key, body={"value": "v"})
+        assert r.status in (400, 404), (key, r)
+        if r.status == 400:
+            check_problem(r, 400)
