@@ -21,6 +21,7 @@
 
 struct diag;
 struct template;
+struct tz;
 
 #define DAG_ID_MAX        200
 #define DAG_OUTPUT_MAX    (64 * 1024) /* bytes of a task's output */
@@ -101,12 +102,15 @@ struct dag_hook {
 };
 
 struct dag {
-    char *id;            /* owned */
-    char *description;   /* owned, may be NULL */
-    char *path;          /* owned: the file as given */
-    char *dir;           /* owned: absolute folder of the file, the cwd of its tasks */
-    char *schedule;      /* owned, NULL = manual only */
-    struct cron cron;    /* parsed schedule when schedule != NULL */
+    char *id;          /* owned */
+    char *description; /* owned, may be NULL */
+    char *path;        /* owned: the file as given */
+    char *dir;         /* owned: absolute folder of the file, the cwd of its tasks */
+    char *schedule;    /* owned, NULL = manual only */
+    struct cron cron;  /* parsed schedule when schedule != NULL */
+    /* tz: time zones (SPEC section 13) */
+    char *timezone;      /* owned: `timezone:`, or NULL (the home's default, else UTC) */
+    const struct tz *tz; /* the zone the schedule follows (base/tz.h, never freed); NULL: UTC */
     int64_t start_at_ms; /* -1 when absent */
     int64_t end_at_ms;   /* -1 when absent */
     bool catchup;
