@@ -34,10 +34,13 @@ export function meta(detail, graph) {
     if (graph) bits.push(h('span', null, `${(graph.nodes || []).length} tasks`));
     const nr = d.next_run;
     const due = nr && (nr.due_at || nr.logical_date);
+    const zoned = nr ? fmt.zoned(nr.due_at_local || nr.logical_date_local, d.timezone) : '';
     if (due)
         bits.push(h('span', {title: `logical date ${nr.logical_date || '—'}`},
                     'next run ', fmt.time(due), ' ',
-                    h('span', {class: 'small'}, '(' + fmt.relative(due) + ')')));
+                    h('span', {class: 'small'}, '(' + fmt.relative(due) + ')'),
+                    zoned ? h('span', {class: 'small muted', testid: 'next-run-zoned'},
+                              ' · ' + zoned) : null));
     if (d.paused) bits.push(h('span', {class: 'pill pill-paused'}, 'paused'));
     return bits.map((b, i) => [i ? h('span', {class: 'sep', 'aria-hidden': 'true'}, '·') : null,
                                b]);

@@ -33,6 +33,14 @@ export function logical(iso) {
     return time(iso);
 }
 
+/* A time on a DAG's own clock, from the API's "..._local" string ("2026-03-29T03:00:00+02:00")
+ * and the zone's name: "2026-03-29 03:00 Europe/Berlin"; '' for UTC DAGs (the UI shows the
+ * browser's local time everywhere else). */
+export function zoned(local, tz) {
+    if (!local || !tz || tz === 'UTC') return '';
+    return `${local.slice(0, 10)} ${local.slice(11, 16)} ${tz}`;
+}
+
 /* Seconds as a short duration. */
 export function duration(s) {
     if (s === null || s === undefined || isNaN(s)) return '—';

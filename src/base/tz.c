@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "base/buf.h"
+#include "base/diag.h"
 #include "base/err.h"
 #include "base/suggest.h"
 #include "base/when.h"
@@ -589,4 +590,18 @@ int tz_get(const char *name, const struct tz **out, struct err *e)
     pthread_mutex_unlock(&tz_lock);
     *out = z;
     return 0;
+}
+
+int tz_get_diag(const char *name, const struct tz **out, struct diag *d, const char *file, int line,
+                int col)
+{
+    struct err e = {0};
+    int r = tz_get(name, out, &e);
+    if (r == 0)
+        return 0;
+    const char *msg = err_msg(&e), *hint = strstr(msg, "; did you mean ");
+    diag_err(d, file, line, col, "%.*s", hint ? (int)(hint - msg) : (int)strlen(msg), msg);
+    if (hint)
+        diag_hint(d, "%s", hint + 2);
+    return r;
 }

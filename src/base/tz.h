@@ -23,6 +23,11 @@ struct tz;
  * freed), or -ENOENT / -EINVAL with *e filled ("unknown time zone 'Europe/Berln'; did you mean
  * 'Europe/Berlin'?"). Any thread. */
 int tz_get(const char *name, const struct tz **out, struct err *e) WARN_UNUSED;
+/* tz_get for a checker: 0, or a negative code after an error at file:line:col in d ("unknown
+ * time zone 'X'", with the did-you-mean as its hint). */
+struct diag;
+int tz_get_diag(const char *name, const struct tz **out, struct diag *d, const char *file, int line,
+                int col);
 /* A zone from TZif bytes (tests, fuzzing): 0 and *out (free with tz_free), or -EINVAL. */
 int tz_parse(const char *name, const unsigned char *data, size_t len, struct tz **out,
              struct err *e) WARN_UNUSED;

@@ -4,10 +4,10 @@
  * The home is chosen as: the --home flag > BARAM_HOME > ./.baram. It holds
  * baram.db, logs/ and secret.key, and optionally baram.yaml, which sets
  * dags, db, listen, parallelism, pools, auth, api (max_rps, threads),
- * http (max_per_host) and log_level. Each key can be overridden by
+ * http (max_per_host), log_level and timezone. Each key can be overridden by
  * BARAM_<KEY> in the environment (BARAM_DAGS, BARAM_DB, BARAM_LISTEN,
  * BARAM_PARALLELISM, BARAM_API_MAX_RPS, BARAM_API_THREADS,
- * BARAM_HTTP_MAX_PER_HOST, BARAM_LOG_LEVEL), and commands apply their own
+ * BARAM_HTTP_MAX_PER_HOST, BARAM_LOG_LEVEL, BARAM_TIMEZONE), and commands apply their own
  * flags last.
  *
  * Config problems are diagnostics (FILE:LINE:COL: error: MESSAGE, with a
@@ -26,6 +26,7 @@
 
 struct diag;
 struct err;
+struct tz;
 struct store;
 
 #define HOME_DEFAULT_DIR         ".baram"
@@ -84,6 +85,8 @@ struct home {
     /* logs.store_max: bytes of an ended try's log kept in the store (SPEC section 12); 0: the
      * default */
     int64_t logs_store_max;
+    /* tz: `timezone:` (BARAM_TIMEZONE), the zone of DAGs that set none; NULL: UTC */
+    const struct tz *tz;
 };
 
 #define HOME_WORKER_HEARTBEAT_MS  5000

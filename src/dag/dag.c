@@ -42,6 +42,7 @@
 #include "base/err.h"
 #include "base/parse.h"
 #include "base/suggest.h"
+#include "base/tz.h"
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "dag/cron.h"
@@ -82,7 +83,7 @@ int trigger_rule_parse(const char *name, enum trigger_rule *out)
 
 static const char *const top_keys[] = {
     "dag",    "description", "schedule", "start",      "end",        "catchup", "max_active_runs",
-    "params", "env",         "defaults", "on_success", "on_failure", "tasks",
+    "params", "env",         "defaults", "on_success", "on_failure", "tasks",   "timezone",
 };
 
 static const char *const task_keys[] = {
@@ -108,6 +109,20 @@ static const char *const hook_keys[] = {"run"};
 
 static const char *const http_methods[] = {"GET",   "HEAD",   "POST",   "PUT",
                                            "PATCH", "DELETE", "OPTIONS"};
+
+/* tz: the zone of DAGs without `timezone:` (the home's `timezone:`); NULL: UTC. Set by the main
+ * thread before DAGs load on other threads. */
+static const struct tz *dag_default_tz;
+
+void dag_set_default_tz(const struct tz *z)
+{
+    dag_default_tz = z;
+}
+
+const char *dag_timezone(const struct dag *dag)
+{
+    return dag->tz ? tz_name(dag->tz) : "UTC";
+}
 
 static const char *const builtin_names[] = {"ds", "ts", "run_id", "dag", "task", "try", "item"};
 
@@ -1204,6 +1219,16 @@ static void check_dag_keys(struct ck *c, const struct dagfile_node *root)
         err_at(c, sched, "'schedule' needs a 'start' date");
     if (dag->start_at_ms >= 0 && dag->end_at_ms >= 0 && dag->end_at_ms < dag->start_at_ms)
         err_at(c, end, "'end' is before 'start'");
+    /* tz: the schedule's zone; the home's default (dag_set_default_tz) when absent */
+    dag->tz = dag_default_tz;
+    if ((v = dagfile_get(root, "timezone")) && !dagfile_is_null(v) &&
+        get_string(c, v, "timezone")) {
+        dag->timezone = xstrndup(v->str, v->len);
+        if (strlen(dag->timezone) != v->len)
+            err_at(c, v, "unknown time zone (a NUL byte in its name)");
+        else
+            (void)tz_get_diag(dag->timezone, &dag->tz, c->d, c->file, v->line, v->col);
+    }
     if ((v = dagfile_get(root, "catchup")))
         (void)get_bool(c, v, "catchup", &dag->catchup);
     if ((v = dagfile_get(root, "max_active_runs")))
@@ -1444,6 +1469,7 @@ void dag_free(struct dag *dag)
     free(dag->path);
     free(dag->dir);
     free(dag->schedule);
+    free(dag->timezone);
     kvs_free(dag->params, dag->nparams);
     kvs_free(dag->env, dag->nenv);
     template_free(dag->on_success.run);

@@ -153,6 +153,12 @@ bool dag_find(const struct dag *dag, const char *name, uint32_t *idx);
 /* The param's index, or -1. */
 int dag_param_index(const struct dag *dag, const char *name);
 
+/* tz: the zone of DAGs that set no `timezone:` (baram.yaml's; NULL: UTC). Main thread, before
+ * DAGs are loaded elsewhere. */
+void dag_set_default_tz(const struct tz *z);
+/* The name of the zone the DAG's schedule follows: "Europe/Berlin", or "UTC". */
+const char *dag_timezone(const struct dag *dag);
+
 const char *trigger_rule_name(enum trigger_rule r);
 int trigger_rule_parse(const char *name, enum trigger_rule *out);
 
