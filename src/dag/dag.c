@@ -90,10 +90,12 @@ static const char *const task_keys[] = {
     "needs",   "run",     "http",        "wait",          "for_each",
     "trigger", "retries", "retry_delay", "retry_backoff", "max_retry_delay",
     "timeout", "pool",    "priority",    "description",   "queue",
+    "env",     "dir",
 };
 
 /* Task keys that `defaults` may not hold. */
-static const char *const task_only_keys[] = {"needs", "run", "http", "wait", "for_each"};
+static const char *const task_only_keys[] = {"needs", "run",      "http", "wait",
+                                             "env",   "for_each", "dir"};
 
 static const char *const defaults_keys[] = {
     "trigger", "retries", "retry_delay", "retry_backoff", "max_retry_delay",
@@ -878,6 +880,40 @@ static void cap_request_timeout(struct dag_task *t, bool own_timeout, const stru
         *limit = t->timeout_ms;
 }
 
+/* tz part: a task's `env` (names as the DAG's, values templates) and `dir` (a folder, made
+ * absolute against the DAG file's; it is checked when a try starts, where it runs). */
+static void check_task_env_dir(struct ck *c, uint32_t ti, const struct dagfile_node *m)
+{
+    struct dag_task *t = &c->dag->tasks[ti];
+    const struct dagfile_node *v = dagfile_get(m, "env");
+    struct dag_kv *kvs = NULL;
+    size_t n = 0;
+    check_kvs(c, v, "env", true, &kvs, &n);
+    if (n)
+        t->env = xcalloc(n, sizeof *t->env);
+    for (size_t i = 0; i < n; i++) {
+        const struct dagfile_node *val = kvs[i].value ? dagfile_get(v, kvs[i].name) : NULL;
+        struct template *tpl = val ? compile(c, val, "env", TEMPLATE_RAW) : NULL;
+        if (tpl) {
+            add_tref(c, tpl, val, "env", ti, false);
+            t->env[t->nenv].name = kvs[i].name;
+            t->env[t->nenv++].value = tpl;
+            kvs[i].name = NULL;
+        }
+        free(kvs[i].name);
+        free(kvs[i].value);
+    }
+    free(kvs);
+    if ((v = dagfile_get(m, "dir")) && get_string(c, v, "dir")) {
+        if (v->len == 0 || strlen(v->str) != v->len)
+            err_at(c, v, "'dir' must be a folder's path");
+        else if (v->str[0] == '/')
+            t->dir = xstrndup(v->str, v->len);
+        else
+            t->dir = xasprintf("%s/%s", c->dag->dir, v->str);
+    }
+}
+
 static void check_task(struct ck *c, uint32_t ti, const struct dag_task *def)
 {
     struct dag_task *t = &c->dag->tasks[ti];
@@ -927,6 +963,7 @@ static void check_task(struct ck *c, uint32_t ti, const struct dag_task *def)
     }
     if (!run)
         cap_request_timeout(t, dagfile_get(m, "timeout") != NULL, http ? http : wait);
+    check_task_env_dir(c, ti, m);
 }
 
 /* Turns every task's `needs` into edges. seen: n stamps, zeroed. */
@@ -1449,6 +1486,12 @@ void dag_free(struct dag *dag)
         struct dag_task *t = &dag->tasks[i];
         free(t->name);
         template_free(t->run);
+        for (size_t j = 0; j < t->nenv; j++) {
+            free(t->env[j].name);
+            template_free(t->env[j].value);
+        }
+        free(t->env);
+        free(t->dir);
         free(t->http.method);
         template_free(t->http.url);
         template_free(t->http.body);

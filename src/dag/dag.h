@@ -51,6 +51,12 @@ struct dag_kv {
     char *value; /* owned; NULL for a param with no default (it must be given) */
 };
 
+/* A task's `env` entry: the value is a template (TEMPLATE_RAW), expanded per try. */
+struct dag_task_env {
+    char *name;             /* owned */
+    struct template *value; /* owned */
+};
+
 struct dag_http {
     char *method;           /* owned, upper case; default GET */
     struct template *url;   /* owned, TEMPLATE_URL */
@@ -95,6 +101,11 @@ struct dag_task {
     char *queue;                /* owned: the workers' queue (SPEC section 12); default "default" */
     int priority;               /* default 1 */
     int line, col;              /* where the task's key stands in the file, 1-based */
+
+    /* tz part (per-task env and dir, SPEC section 13) */
+    struct dag_task_env *env; /* owned: `env`, added to the DAG's (overriding same names) */
+    size_t nenv;
+    char *dir; /* owned: absolute working folder (`dir`, relative to the DAG's); NULL: dag->dir */
 };
 
 struct dag_hook {
