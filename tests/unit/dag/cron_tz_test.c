@@ -219,6 +219,75 @@ static void hostile_tzif_bytes_are_rejected(void **state)
     assert_int_equal(tz_parse("ny", copy, n, &z, &e), -EINVAL);
 }
 
+/* A "slim" TZif file as Debian's tzdata 2024+ ships: no transitions, all in the footer's rule.
+ * It must answer as the full Europe/Berlin file does. */
+static struct tz *slim_zone(const char *footer)
+{
+    unsigned char f[256] = {0};
+    size_t n = 0;
+    for (int v = 0; v < 2; v++) {
+        memcpy(f + n, "TZif2", 5);
+        f[n + 39] = 1; /* typecnt */
+        f[n + 43] = 4; /* charcnt */
+        n += 44;
+        f[n + 2] = 0x0e; /* type 0: utoff 3600 (0x00000e10) */
+        f[n + 3] = 0x10;
+        memcpy(f + n + 6, "CET", 4);
+        n += 10;
+    }
+    n += (size_t)snprintf((char *)f + n, sizeof f - n, "\n%s\n", footer);
+    struct tz *z = NULL;
+    struct err e = {0};
+    if (tz_parse("slim", f, n, &z, &e) < 0)
+        fail_msg("slim: %s", err_msg(&e));
+    return z;
+}
+
+static void slim_files_follow_the_footer(void **state)
+{
+    (void)state;
+    struct tz *z = slim_zone("CET-1CEST,M3.5.0,M10.5.0/3");
+    const struct tz *full = zone("Europe/Berlin");
+    for (size_t i = 0; i < sizeof offsets / sizeof offsets[0]; i++)
+        if (strcmp(offsets[i].zone, "Europe/Berlin") == 0)
+            assert_int_equal(tz_offset_at(z, at(offsets[i].utc), NULL), offsets[i].off);
+    struct cron c;
+    assert_int_equal(cron_parse("30 2 * * *", &c, NULL), 0);
+    for (int64_t t = at("2026-01-01T00:00:00Z"); t < at("2028-01-01T00:00:00Z");
+         t += 6 * 3600 * 1000LL)
+        assert_int_equal(cron_next_tz(&c, z, t), cron_next_tz(&c, full, t));
+    tz_free(z);
+    /* a dst name without a rule takes POSIX's (US) one; Jn and n dates; <+03> names */
+    z = slim_zone("EST5EDT");
+    assert_int_equal(tz_offset_at(z, at("2026-03-08T07:00:00Z"), NULL), -14400);
+    assert_int_equal(tz_offset_at(z, at("2026-11-01T06:00:00Z"), NULL), -18000);
+    tz_free(z);
+    z = slim_zone("<+03>-3");
+    assert_int_equal(tz_offset_at(z, at("2040-01-01T00:00:00Z"), NULL), 3 * 3600);
+    tz_free(z);
+    z = slim_zone("XST-1XDT,J60/2,300");
+    assert_int_equal(tz_offset_at(z, at("2028-03-01T00:59:59Z"), NULL), 3600); /* leap year */
+    assert_int_equal(tz_offset_at(z, at("2028-03-01T01:00:00Z"), NULL), 7200);
+    tz_free(z);
+    struct err e = {0};
+    static const char *const bad[] = {"CET-1CEST,M13.5.0,M10.5.0", "CET-1CEST,M3.5.0", "C-1",
+                                      "CET-1CEST,J0,J365", "CET-1CEST,M3.5.0/200,M10.5.0"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        unsigned char f[256] = {0};
+        size_t n = 0;
+        for (int v = 0; v < 2; v++) {
+            memcpy(f + n, "TZif2", 5);
+            f[n + 39] = 1;
+            f[n + 43] = 4;
+            n += 54;
+        }
+        n += (size_t)snprintf((char *)f + n, sizeof f - n, "\n%s\n", bad[i]);
+        z = NULL;
+        if (tz_parse("bad", f, n, &z, &e) != -EINVAL)
+            fail_msg("footer '%s' accepted", bad[i]);
+    }
+}
+
 static const struct {
     const char *zone, *expr, *after, *next;
 } nexts[] = {
@@ -371,6 +440,7 @@ int main(void)
         cmocka_unit_test(local_times_resolve),
         cmocka_unit_test(unknown_zones_are_errors),
         cmocka_unit_test(hostile_tzif_bytes_are_rejected),
+        cmocka_unit_test(slim_files_follow_the_footer),
         cmocka_unit_test(next_fires_follow_local_time),
         cmocka_unit_test(hourly_keeps_its_pace_all_year),
         cmocka_unit_test(daily_fires_once_a_day),
