@@ -621,7 +621,8 @@ static json_t *show_json(const struct dview *v, const struct dagdir_file *f,
     return o;
 }
 
-static void show_human(const json_t *o, const struct run_rec *runs, size_t nruns)
+static void show_human(const json_t *o, const struct run_rec *runs, size_t nruns,
+                       const struct tz *dag_tz)
 {
 #define STR_OR(k, dflt)                                                                            \
     (json_string_value(json_object_get(o, k)) ? json_string_value(json_object_get(o, k)) : (dflt))
@@ -679,8 +680,14 @@ static void show_human(const json_t *o, const struct run_rec *runs, size_t nruns
     printf("recent runs:\n");
     if (nruns == 0)
         printf("  none\n");
-    else
-        out_runs_table(stdout, runs, nruns);
+    else {
+        /* the recent runs of this version's DAG: its zone for each (tz part) */
+        const struct tz **zones = xcalloc(nruns, sizeof *zones);
+        for (size_t r = 0; r < nruns; r++)
+            zones[r] = dag_tz;
+        out_runs_table_tz(stdout, runs, nruns, zones);
+        free(zones);
+    }
 }
 
 static int dags_show(int argc, char **argv)
@@ -713,7 +720,7 @@ static int dags_show(int argc, char **argv)
             if (out_json_print(stdout, o) < 0)
                 ret = EXIT_FAILED;
         } else {
-            show_human(o, runs, nruns);
+            show_human(o, runs, nruns, f->dag->tz);
         }
         json_decref(o);
         store_free_runs(runs, nruns);

@@ -121,3 +121,21 @@ def test_a_bad_zone_is_an_error(env, tmp_path, zone, message):
     r = b("dags", "list", env={"BARAM_TIMEZONE": zone})
     assert r.rc == 2, r
     assert "BARAM_TIMEZONE" in r.err, r.err
+
+
+def test_runs_show_logical_dates_on_the_dags_clock(env):
+    b = env["b"]
+    r = b("run", b.dags / "berlin.yaml", "--date", "2031-03-30T01:00:00Z", "--json")
+    assert r.rc == 0, r
+    run_id = r.json["run_id"]
+    assert r.json["logical_date"] == "2031-03-30T01:00:00.000Z"  # stored in UTC
+    r = b("runs", "list")
+    assert r.rc == 0, r
+    assert "LOCAL DATE" in r.out, r.out
+    row = [ln for ln in r.out.splitlines() if ln.startswith(run_id)]
+    assert row and "2031-03-30  2031-03-30T03:00+02:00 Europe/Berlin  " in row[0], r.out
+    r = b("runs", "show", run_id)
+    assert r.rc == 0, r
+    assert "\nlocal    2031-03-30T03:00+02:00 Europe/Berlin\n" in r.out, r.out
+    r = b("dags", "show", "berlin", env={"BARAM_DAGS": str(b.dags)})
+    assert "2031-03-30T03:00+02:00 Europe/Berlin" in r.out, r.out
