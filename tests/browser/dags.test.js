@@ -62,6 +62,28 @@ test('2. DAG list: description and schedule shown; the pause toggle pauses and u
     await finish(b, s);
 });
 
+test('2b. a DAG with a time zone: its next run also on its own clock, in the list and on its '
+    + 'page', { timeout: 60_000 }, async (t) => {
+    const berlin = `dag: berlin
+schedule: "30 2 * * *"
+start: 2031-03-29T12:00:00Z
+timezone: Europe/Berlin
+tasks:
+  a: {run: echo hi}
+`;
+    const { b, s } = await setup(t, browser, { name: 'tz', dags: { 'berlin.yaml': berlin }, users: [OLGA] });
+    await s.login(OLGA.name);
+    const row = s.page.locator(sel('dag-row', { dag: 'berlin' }));
+    await row.waitFor();
+    // the run of Mar 30 (its 02:30 does not exist: 03:00 local) is due at 02:30 on the 31st
+    assert.equal((await row.getByTestId('next-run-zoned').textContent()).trim(),
+        '2031-03-31 02:30 Europe/Berlin');
+    await s.goto('#/dags/berlin');
+    await s.byId('dag-title').waitFor();
+    assert.match(await s.byId('next-run-zoned').textContent(), /2031-03-31 02:30 Europe\/Berlin/);
+    await finish(b, s);
+});
+
 test('3. trigger from the UI with conf (bad JSON shows trigger-error), then the graph turns '
     + 'running -> success live, without a reload', { timeout: 120_000 }, async (t) => {
     const { b, s } = await setup(t, browser, { name: 'trigger', dags: { 'flow.yaml': dags.flow }, users: [OLGA] });
