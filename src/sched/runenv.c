@@ -402,8 +402,9 @@ static int run_env_task(struct run *r, struct run_inst *in, run_strv *env, run_s
 }
 
 /* The environment of one try: base + per-try names + OUTPUT_<UP> (or OUTPUT_<UP>_FILE) + the
- * DAG's env, sized for a command of cmd_len bytes. Strings made here are pushed to *owned. 0, or
- * a negative code with *msg (malloc'd) when a large output cannot be written to its file. */
+ * DAG's env (+ the task's own, run_env_task), sized for a command of cmd_len bytes. Strings made
+ * here are pushed to *owned. 0, or a negative code with *msg (malloc'd) when a large output
+ * cannot be written to its file or a task's env value does not expand. */
 int run__env_try(struct run *r, struct run_inst *in, const char *out_path, size_t cmd_len,
                  run_strv *env, run_strv *owned, char **msg)
 {
