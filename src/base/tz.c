@@ -458,9 +458,8 @@ static bool tz_name_ok(const char *name)
 
 static int tz_read(const char *path, struct buf *b)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0 && errno == ELOOP) /* tzdata links a few names (e.g. UTC) */
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    /* tzdata links many names (UTC, US/Eastern): links are followed; only TZif bytes count */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return -errno;
     struct stat st;
