@@ -117,7 +117,7 @@ def test_a_bad_zone_is_an_error(env, tmp_path, zone, message):
     assert r.rc == 2, r
     assert "bad.yaml:4:11: error: " + message in r.err, r.err
     r = b("dags", "validate", p)
-    assert r.rc != 0 and message in r.out + r.err, r
+    assert r.rc == 1 and message in r.out + r.err, r  # SPEC 3: validation found errors
     r = b("dags", "list", env={"BARAM_TIMEZONE": zone})
     assert r.rc == 2, r
     assert "BARAM_TIMEZONE" in r.err, r.err
