@@ -8,7 +8,7 @@
 SHELL := /bin/bash
 BUILD_DEPS := gcc cmake ninja-build pkg-config libuv1-dev libsqlite3-dev libpq-dev libyaml-dev \
               libjansson-dev libjwt-dev libmicrohttpd-dev libcurl4-openssl-dev libsodium-dev \
-              libcmocka-dev
+              libcmocka-dev tzdata
 TEST_DEPS  := python3 python3-pytest python3-pytest-timeout python3-requests python3-jwt clang \
               sqlite3 coreutils postgresql postgresql-client
 BENCH_DEPS := make ninja-build snakemake time python3 postgresql postgresql-client

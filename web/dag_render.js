@@ -34,10 +34,13 @@ export function meta(detail, graph) {
     if (graph) bits.push(h('span', null, `${(graph.nodes || []).length} tasks`));
     const nr = d.next_run;
     const due = nr && (nr.due_at || nr.logical_date);
+    const zoned = nr ? fmt.zoned(nr.due_at_local || nr.logical_date_local, d.timezone) : '';
     if (due)
         bits.push(h('span', {title: `logical date ${nr.logical_date || '—'}`},
                     'next run ', fmt.time(due), ' ',
-                    h('span', {class: 'small'}, '(' + fmt.relative(due) + ')')));
+                    h('span', {class: 'small'}, '(' + fmt.relative(due) + ')'),
+                    zoned ? h('span', {class: 'small muted', testid: 'next-run-zoned'},
+                              ' · ' + zoned) : null));
     if (d.paused) bits.push(h('span', {class: 'pill pill-paused'}, 'paused'));
     return bits.map((b, i) => [i ? h('span', {class: 'sep', 'aria-hidden': 'true'}, '·') : null,
                                b]);
@@ -48,17 +51,19 @@ export function triggerButton(dag, onclick) {
                         'aria-label': `trigger ${dag}`, onclick}, '▶ Trigger');
 }
 
-/* "✓ 2026-11-28 · scheduled · success  (scheduled__2026-...)" */
-export function runLabel(r) {
+/* "✓ 2026-11-28 · scheduled · success  (scheduled__2026-...)"; a DAG with a time zone tz also
+ * gets the logical date on its clock: "(... · 2026-03-29 03:00 Europe/Berlin)". */
+export function runLabel(r, tz) {
     const st = norm(r.state);
+    const zoned = fmt.inZone(r.logical_date, tz);
     return `${glyph(st)} ${fmt.logical(r.logical_date)} · ${r.type || ''} · ${label(st)}` +
-           `  (${r.run_id})`;
+           `  (${r.run_id}${zoned ? ' · ' + zoned : ''})`;
 }
 
 /* The run selector's options, newest first. */
-export function runOptions(runs) {
+export function runOptions(runs, tz) {
     if (!runs.length) return [h('option', {value: ''}, 'no runs yet')];
-    return runs.map((r) => h('option', {value: r.run_id}, runLabel(r)));
+    return runs.map((r) => h('option', {value: r.run_id}, runLabel(r, tz)));
 }
 
 export function graphMissingNote(e) {

@@ -33,6 +33,31 @@ export function logical(iso) {
     return time(iso);
 }
 
+/* A time on a DAG's own clock, from the API's "..._local" string ("2026-03-29T03:00:00+02:00")
+ * and the zone's name: "2026-03-29 03:00 Europe/Berlin"; '' for UTC DAGs (the UI shows the
+ * browser's local time everywhere else). */
+export function zoned(local, tz) {
+    if (!local || !tz || tz === 'UTC') return '';
+    return `${local.slice(0, 10)} ${local.slice(11, 16)} ${tz}`;
+}
+
+/* An ISO instant on the clock of IANA zone tz: "2026-03-29 03:00 Europe/Berlin"; '' for UTC,
+ * no zone, or a browser that does not know the zone. */
+export function inZone(iso, tz) {
+    const t = ms(iso);
+    if (isNaN(t) || !tz || tz === 'UTC') return '';
+    try {
+        const p = {};
+        new Intl.DateTimeFormat('en-GB', {timeZone: tz, year: 'numeric', month: '2-digit',
+                                          day: '2-digit', hour: '2-digit', minute: '2-digit',
+                                          hourCycle: 'h23'})
+            .formatToParts(new Date(t)).forEach((x) => { p[x.type] = x.value; });
+        return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute} ${tz}`;
+    } catch (e) {
+        return '';
+    }
+}
+
 /* Seconds as a short duration. */
 export function duration(s) {
     if (s === null || s === undefined || isNaN(s)) return '—';

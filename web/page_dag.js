@@ -156,7 +156,7 @@ export function mount(root, route) {
                 selected = newest();
             }
         }
-        replace(runSel, R.runOptions(data.runs));
+        replace(runSel, R.runOptions(data.runs, data.detail && data.detail.timezone));
         runSel.disabled = !data.runs.length;
         if (selected) runSel.value = selected;
         runLink.hidden = !selected;
@@ -328,7 +328,7 @@ export function mount(root, route) {
         },
         runChanged(r) {
             const opt = [...runSel.options].find((o) => o.value === r.run_id);
-            if (opt) opt.textContent = R.runLabel(r);
+            if (opt) opt.textContent = R.runLabel(r, data.detail && data.detail.timezone);
             if (grid) grid.updateRun(r.run_id, r.state);
         },
         runsChanged() {

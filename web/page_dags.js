@@ -89,7 +89,11 @@ export function mount(root) {
             ? h('span', {title: `logical date ${nr.logical_date || '—'}, ` +
                                 `due ${nr.due_at || '—'}`},
                 fmt.time(nr.due_at || nr.logical_date),
-                h('span', {class: 'muted small'}, ' ' + fmt.relative(nr.due_at || nr.logical_date)))
+                h('span', {class: 'muted small'}, ' ' + fmt.relative(nr.due_at || nr.logical_date)),
+                fmt.zoned(nr.due_at_local || nr.logical_date_local, d.timezone)
+                    ? h('div', {class: 'muted small', testid: 'next-run-zoned'},
+                        fmt.zoned(nr.due_at_local || nr.logical_date_local, d.timezone))
+                    : null)
             : h('span', {class: 'muted'}, d.paused && d.schedule ? 'paused' : '—');
 
         const cells = [

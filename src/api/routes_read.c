@@ -171,6 +171,8 @@ static json_t *dag_json(struct store *s, const struct dag_rec *d, const struct d
     json_object_set_new(o, "recent_runs", recent);
     store_free_runs(runs, n);
     json_object_set_new(o, "next_run", runjson_next_run(s, g));
+    /* tz: the zone the schedule follows; null when the version is unknown */
+    json_object_set_new(o, "timezone", g ? json_string(dag_timezone(g)) : json_null());
     return o;
 }
 

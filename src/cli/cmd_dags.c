@@ -514,6 +514,7 @@ static int dags_list(int argc, char **argv)
         json_object_set_new(o, "dag_id", json_string(d->id));
         json_object_set_new(o, "file", json_string(f->path));
         json_object_set_new(o, "schedule", d->schedule ? json_string(d->schedule) : json_null());
+        json_object_set_new(o, "timezone", json_string(dag_timezone(d)));
         json_object_set_new(o, "paused", json_boolean(dview_paused(&v, d->id)));
         json_object_set_new(o, "description",
                             d->description ? json_string(d->description) : json_null());
@@ -613,6 +614,7 @@ static json_t *show_json(const struct dview *v, const struct dagdir_file *f,
     json_object_set_new(o, "description",
                         d->description ? json_string(d->description) : json_null());
     json_object_set_new(o, "schedule", d->schedule ? json_string(d->schedule) : json_null());
+    json_object_set_new(o, "timezone", json_string(dag_timezone(d)));
     json_object_set_new(o, "start", time_json(d->start_at_ms));
     json_object_set_new(o, "end", time_json(d->end_at_ms));
     json_object_set_new(o, "catchup", json_boolean(d->catchup));
@@ -647,7 +649,8 @@ static json_t *show_json(const struct dview *v, const struct dagdir_file *f,
     return o;
 }
 
-static void show_human(const json_t *o, const struct run_rec *runs, size_t nruns)
+static void show_human(const json_t *o, const struct run_rec *runs, size_t nruns,
+                       const struct tz *dag_tz)
 {
 #define STR_OR(k, dflt)                                                                            \
     (json_string_value(json_object_get(o, k)) ? json_string_value(json_object_get(o, k)) : (dflt))
@@ -655,6 +658,7 @@ static void show_human(const json_t *o, const struct run_rec *runs, size_t nruns
     printf("file:             %s\n", STR_OR("file", "?"));
     printf("description:      %s\n", STR_OR("description", "-"));
     printf("schedule:         %s\n", STR_OR("schedule", "none (manual runs only)"));
+    printf("timezone:         %s\n", STR_OR("timezone", "UTC"));
     printf("start:            %s\n", STR_OR("start", "-"));
     printf("end:              %s\n", STR_OR("end", "-"));
     printf("catchup:          %s\n", json_is_true(json_object_get(o, "catchup")) ? "yes" : "no");
@@ -662,7 +666,12 @@ static void show_human(const json_t *o, const struct run_rec *runs, size_t nruns
            (long long)json_integer_value(json_object_get(o, "max_active_runs")));
     printf("paused:           %s\n", json_is_true(json_object_get(o, "paused")) ? "yes" : "no");
     const json_t *next = json_object_get(o, "next_run");
-    if (json_is_object(next))
+    const char *zone = STR_OR("timezone", "UTC");
+    if (json_is_object(next) && strcmp(zone, "UTC") != 0) /* tz: on the DAG's clock */
+        printf("next run:         %s (due %s) (%s)\n",
+               json_string_value(json_object_get(next, "logical_date_local")),
+               json_string_value(json_object_get(next, "due_at_local")), zone);
+    else if (json_is_object(next))
         printf("next run:         %s (due %s)\n",
                json_string_value(json_object_get(next, "logical_date")),
                json_string_value(json_object_get(next, "due_at")));
@@ -699,8 +708,14 @@ static void show_human(const json_t *o, const struct run_rec *runs, size_t nruns
     printf("recent runs:\n");
     if (nruns == 0)
         printf("  none\n");
-    else
-        out_runs_table(stdout, runs, nruns);
+    else {
+        /* the recent runs of this version's DAG: its zone for each (tz part) */
+        const struct tz **zones = xcalloc(nruns, sizeof *zones);
+        for (size_t r = 0; r < nruns; r++)
+            zones[r] = dag_tz;
+        out_runs_table_tz(stdout, runs, nruns, zones);
+        free(zones);
+    }
 }
 
 static int dags_show(int argc, char **argv)
@@ -733,7 +748,7 @@ static int dags_show(int argc, char **argv)
             if (out_json_print(stdout, o) < 0)
                 ret = EXIT_FAILED;
         } else {
-            show_human(o, runs, nruns);
+            show_human(o, runs, nruns, f->dag->tz);
         }
         json_decref(o);
         store_free_runs(runs, nruns);

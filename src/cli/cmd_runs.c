@@ -79,7 +79,36 @@ static int open_store(const struct home *h, const char *cmd, struct store **s)
     return r;
 }
 
+static struct dag *load_run_dag(struct store *s, const struct run_rec *run);
+
+/* tz part: the zone of each listed run's DAG version (NULL: UTC), each version parsed once
+ * (zones live for the process: they outlive the DAGs). A new array of n. */
+static const struct tz **runs_zones(struct store *s, const struct run_rec *runs, size_t n)
+{
+    const struct tz **zones = xcalloc(n ? n : 1, sizeof *zones);
+    struct hmap seen; /* version hash -> its first row */
+    hmap_init(&seen);
+    for (size_t i = 0; i < n; i++) {
+        const char *hash = runs[i].dag_hash;
+        uint32_t j;
+        if (!hash)
+            continue;
+        if (hmap_get(&seen, hash, strlen(hash), &j)) {
+            zones[i] = zones[j];
+            continue;
+        }
+        (void)hmap_put(&seen, hash, strlen(hash), (uint32_t)i);
+        struct dag *d = load_run_dag(s, &runs[i]);
+        zones[i] = d ? d->tz : NULL;
+        if (d)
+            dag_free(d);
+    }
+    hmap_release(&seen);
+    return zones;
+}
+
 static int runs_list(struct home *h, const struct run_filter *f, int limit, bool json)
+
 {
     struct err se = {0};
     struct store *s;
@@ -101,7 +130,9 @@ static int runs_list(struct home *h, const struct run_filter *f, int limit, bool
             ret = EXIT_FAILED;
         json_decref(o);
     } else {
-        out_runs_table(stdout, runs, n);
+        const struct tz **zones = runs_zones(s, runs, n);
+        out_runs_table_tz(stdout, runs, n, zones);
+        free(zones);
         if (total > n)
             printf("(%zu of %zu runs; --limit N shows more)\n", n, total);
     }
@@ -154,7 +185,9 @@ static int runs_show(struct home *h, const char *run_id, bool json)
             ret = EXIT_FAILED;
         json_decref(o);
     } else if (ret == EXIT_OK) {
-        out_run_table(stdout, &run, tis, n, notes);
+        const struct tz **zone = runs_zones(s, &run, 1);
+        out_run_table_tz(stdout, &run, tis, n, notes, zone[0]);
+        free(zone);
     }
     if (load_ok) {
         store_free_tis(tis, n);

@@ -23,8 +23,10 @@
 #include "base/err.h"
 #include "base/parse.h"
 #include "base/suggest.h"
+#include "base/tz.h"
 #include "base/xalloc.h"
 #include "daemon/daemon.h"
+#include "dag/dag.h"
 #include "dag/duration.h"
 #include "sched/run.h"
 #include "store/store.h"
@@ -126,9 +128,9 @@ static bool listen_ok(const char *v)
     return colon[1] != '+' && colon[1] != '-';
 }
 
-static const char *const config_keys[] = {"dags",   "db",   "listen",   "parallelism", "pools",
-                                          "auth",   "api",  "http",     "log_level",   "scheduler",
-                                          "worker", "logs", "retention"};
+static const char *const config_keys[] = {"dags",   "db",   "listen",    "parallelism", "pools",
+                                          "auth",   "api",  "http",      "log_level",   "scheduler",
+                                          "worker", "logs", "retention", "timezone"};
 static const char *const retention_keys[] = {"runs", "logs", "every"};
 static const char *const scheduler_keys[] = {"heartbeat", "dead_after"};
 static const char *const logs_keys[] = {"store_max"};
@@ -530,6 +532,8 @@ static void parse_key(struct cfg *c, struct home *h, yaml_node_t *k, const char 
             h->log_level = lv;
             h->log_level_set = true;
         }
+    } else if (strcmp(name, "timezone") == 0) {
+        (void)tz_get_diag(s, &h->tz, c->d, c->path, l, col);
     } else if (strcmp(name, "listen") == 0) {
         if (!listen_ok(s))
             diag_err(c->d, c->path, l, col, "bad listen address '%s' (expected HOST:PORT)", s);
@@ -686,6 +690,8 @@ int home_apply_env(struct home *h, struct diag *d)
         diag_err(d, "BARAM_WORKER_DEAD_AFTER", 0, 0, HOME_SCHED_BAD, "worker.dead_after", v);
     if ((v = getenv("BARAM_LOGS_STORE_MAX")) && *v && parse_store_max(v, &h->logs_store_max) < 0)
         diag_err(d, "BARAM_LOGS_STORE_MAX", 0, 0, HOME_LOGS_STORE_MAX_BAD, v);
+    if ((v = getenv("BARAM_TIMEZONE")) && *v)
+        (void)tz_get_diag(v, &h->tz, d, "BARAM_TIMEZONE", 0, 0);
     if ((v = getenv("BARAM_LOG_LEVEL")) && *v) {
         enum log_level lv;
         if (log_parse_level(v, &lv) < 0) {
@@ -748,6 +754,7 @@ int home_load(struct home *h, const char *flag, struct diag *d)
         diag_err(d, h->config_path, 0, 0, "cannot read the config: %s", strerror(-r));
     }
     (void)!home_apply_env(h, d);
+    dag_set_default_tz(h->tz);
     int64_t beat = h->sched_heartbeat_ms ? h->sched_heartbeat_ms : DAEMON_HEARTBEAT_MS;
     int64_t dead = home_dead_after_ms(h);
     if (dead <= beat)

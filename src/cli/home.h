@@ -4,10 +4,10 @@
  * The home is chosen as: the --home flag > BARAM_HOME > ./.baram. It holds
  * baram.db, logs/ and secret.key, and optionally baram.yaml, which sets
  * dags, db, listen, parallelism, pools, auth, api (max_rps, threads),
- * http (max_per_host) and log_level. Each key can be overridden by
+ * http (max_per_host), log_level and timezone. Each key can be overridden by
  * BARAM_<KEY> in the environment (BARAM_DAGS, BARAM_DB, BARAM_LISTEN,
  * BARAM_PARALLELISM, BARAM_API_MAX_RPS, BARAM_API_THREADS,
- * BARAM_HTTP_MAX_PER_HOST, BARAM_LOG_LEVEL), and commands apply their own
+ * BARAM_HTTP_MAX_PER_HOST, BARAM_LOG_LEVEL, BARAM_TIMEZONE), and commands apply their own
  * flags last.
  *
  * Config problems are diagnostics (FILE:LINE:COL: error: MESSAGE, with a
@@ -26,6 +26,7 @@
 
 struct diag;
 struct err;
+struct tz;
 struct store;
 
 #define HOME_DEFAULT_DIR         ".baram"
@@ -90,6 +91,8 @@ struct home {
         int64_t logs_ms;  /* retention.logs: only their log files (and stored logs) go */
         int64_t every_ms; /* retention.every: how often the scheduler applies it; 0: 1h */
     } retention;
+    /* tz: `timezone:` (BARAM_TIMEZONE), the zone of DAGs that set none; NULL: UTC */
+    const struct tz *tz;
 };
 
 #define HOME_RETENTION_EVERY_MS (3600LL * 1000)

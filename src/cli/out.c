@@ -17,6 +17,7 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "base/suggest.h"
+#include "base/tz.h"
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "dag/state.h"
@@ -95,25 +96,53 @@ static int max_int(int a, int b)
 
 void out_runs_table(FILE *f, const struct run_rec *runs, size_t n)
 {
+    out_runs_table_tz(f, runs, n, NULL);
+}
+
+/* "2026-03-29T03:00+02:00 Europe/Berlin" for a run's logical date in zone z; "" for UTC. */
+static void local_date(const struct tz *z, int64_t at_ms, char *out, size_t cap)
+{
+    out[0] = 0;
+    if (!z || strcmp(tz_name(z), "UTC") == 0 || at_ms < 0)
+        return;
+    char iso[40];
+    tz_format(z, at_ms, iso, sizeof iso);
+    snprintf(out, cap, "%.16s%s %s", iso, iso + 19, tz_name(z));
+}
+
+void out_runs_table_tz(FILE *f, const struct run_rec *runs, size_t n, const struct tz *const *zones)
+{
     if (n == 0) {
         fputs("no runs\n", f);
         return;
     }
-    int wid = 6, wdag = 3;
+    int wid = 6, wdag = 3, wlocal = 0;
+    char local[TZ_NAME_MAX + 40];
     for (size_t i = 0; i < n; i++) {
         wid = max_int(wid, (int)strlen(runs[i].run_id));
         wdag = max_int(wdag, (int)strlen(runs[i].dag_id));
+        local_date(zones ? zones[i] : NULL, runs[i].logical_at_ms, local, sizeof local);
+        if (local[0])
+            wlocal = max_int(max_int(wlocal, 10), (int)strlen(local));
     }
-    fprintf(f, "%-*s  %-*s  %-9s  %-9s  %-10s  %-19s  %s\n", wid, "RUN ID", wdag, "DAG", "STATE",
-            "TYPE", "DATE", "STARTED", "DURATION");
+    fprintf(f, "%-*s  %-*s  %-9s  %-9s  %-10s  ", wid, "RUN ID", wdag, "DAG", "STATE", "TYPE",
+            "DATE");
+    if (wlocal)
+        fprintf(f, "%-*s  ", wlocal, "LOCAL DATE");
+    fprintf(f, "%-19s  %s\n", "STARTED", "DURATION");
     for (size_t i = 0; i < n; i++) {
         const struct run_rec *r = &runs[i];
         char date[16], started[32], dur[16];
         when_format_date(r->logical_at_ms, date, sizeof date);
         short_time(r->started_at_ms, started, sizeof started);
         span(r->started_at_ms, r->ended_at_ms, dur, sizeof dur);
-        fprintf(f, "%-*s  %-*s  %-9s  %-9s  %-10s  %-19s  %s\n", wid, r->run_id, wdag, r->dag_id,
-                run_state_name(r->state), run_type_name(r->type), date, started, dur);
+        fprintf(f, "%-*s  %-*s  %-9s  %-9s  %-10s  ", wid, r->run_id, wdag, r->dag_id,
+                run_state_name(r->state), run_type_name(r->type), date);
+        if (wlocal) {
+            local_date(zones ? zones[i] : NULL, r->logical_at_ms, local, sizeof local);
+            fprintf(f, "%-*s  ", wlocal, local[0] ? local : "-");
+        }
+        fprintf(f, "%-19s  %s\n", started, dur);
     }
 }
 
@@ -130,6 +159,12 @@ static void state_cell(const struct ti_rec *t, const json_t *notes, char *out, s
 void out_run_table(FILE *f, const struct run_rec *run, const struct ti_rec *tis, size_t n,
                    const json_t *notes)
 {
+    out_run_table_tz(f, run, tis, n, notes, NULL);
+}
+
+void out_run_table_tz(FILE *f, const struct run_rec *run, const struct ti_rec *tis, size_t n,
+                      const json_t *notes, const struct tz *z)
+{
     char date[16], started[32], ended[32], dur[16];
     when_format_date(run->logical_at_ms, date, sizeof date);
     short_time(run->started_at_ms, started, sizeof started);
@@ -137,6 +172,10 @@ void out_run_table(FILE *f, const struct run_rec *run, const struct ti_rec *tis,
     span(run->started_at_ms, run->ended_at_ms, dur, sizeof dur);
     fprintf(f, "run      %s\ndag      %s\nstate    %s\ntype     %s\ndate     %s\n", run->run_id,
             run->dag_id, run_state_name(run->state), run_type_name(run->type), date);
+    char local[TZ_NAME_MAX + 40];
+    local_date(z, run->logical_at_ms, local, sizeof local);
+    if (local[0])
+        fprintf(f, "local    %s\n", local);
     fprintf(f, "started  %s\nended    %s\nduration %s\n\n", started, ended, dur);
     int wt = 4, ws = 15, ww = 0; /* ww: the WORKER column, shown when a worker ran a try */
     char cell[320];

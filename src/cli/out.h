@@ -57,5 +57,13 @@ void out_no_such_run(FILE *f, struct store *s, const char *cmd, const char *run_
 void out_runs_table(FILE *f, const struct run_rec *runs, size_t n);
 void out_run_table(FILE *f, const struct run_rec *run, const struct ti_rec *tis, size_t n,
                    const struct json_t *notes);
+/* tz part: the same with each run's DAG zone (zones[i] for runs[i], z for the run; NULL: UTC).
+ * Runs of a DAG with another zone than UTC get their logical date on its clock too: a LOCAL
+ * DATE column ("2026-03-29T03:00+02:00 Europe/Berlin"), a "local" line. */
+struct tz;
+void out_runs_table_tz(FILE *f, const struct run_rec *runs, size_t n,
+                       const struct tz *const *zones);
+void out_run_table_tz(FILE *f, const struct run_rec *run, const struct ti_rec *tis, size_t n,
+                      const struct json_t *notes, const struct tz *z);
 
 #endif

@@ -23,6 +23,7 @@
 
 #include "base/compiler.h"
 #include "base/err.h"
+#include "base/tz.h"
 #include "base/when.h"
 #include "dag/duration.h"
 
@@ -408,4 +409,43 @@ int64_t cron_next(const struct cron *c, int64_t after_ms)
         int64_t next = (days * 1440 + h * 60 + nmi) * CRON_MINUTE;
         return next > CRON_MAX_MS ? -1 : next; /* past year 9999 nothing can print it */
     }
+}
+
+/* Periods (spans of one offset) a search may cross before giving up: 100 years of two changes
+ * a year, with room. */
+#define CRON_TZ_STEPS 1000
+
+int64_t cron_next_tz(const struct cron *c, const struct tz *z, int64_t after_ms)
+{
+    if (!z || c->every_ms > 0)
+        return cron_next(c, after_ms);
+    if (c->hours == 0xFFFFFFu) {
+        /* Absolute: within each period local time is UTC plus one offset, so the period's first
+         * match is one cron_next away; past the period's end, go on from the next. */
+        int64_t x = after_ms + 1; /* the first instant that may fire */
+        for (int i = 0; i < CRON_TZ_STEPS; i++) {
+            int64_t end;
+            int64_t off = (int64_t)tz_offset_at(z, x, &end) * 1000;
+            int64_t wall = cron_next(c, x - 1 + off);
+            if (wall < 0)
+                return -1;
+            if (wall - off < end)
+                return wall - off;
+            x = end;
+        }
+        return -1;
+    }
+    /* Wall times: the next matching local time whose instant (first occurrence, or the change's
+     * instant when skipped) is after after_ms. Earlier wall times map to earlier instants, so
+     * only times in a repeated hour, or several in one skipped span, are stepped over. */
+    int64_t wall = after_ms + (int64_t)tz_offset_at(z, after_ms, NULL) * 1000;
+    for (int i = 0; i < CRON_TZ_STEPS; i++) {
+        wall = cron_next(c, wall);
+        if (wall < 0)
+            return -1;
+        int64_t at = tz_from_local(z, wall);
+        if (at > after_ms)
+            return at;
+    }
+    return -1;
 }

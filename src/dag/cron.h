@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 struct err;
+struct tz;
 
 struct cron {
     uint64_t minutes; /* bit m for minute m, 0-59 */
@@ -32,5 +33,13 @@ struct cron {
 int cron_parse(const char *expr, struct cron *out, struct err *err);
 /* The first fire time strictly after after_ms, or -1 when there is none in the next 100 years. */
 int64_t cron_next(const struct cron *c, int64_t after_ms);
+/* The same in zone z's local time (z NULL: UTC), with Airflow's rules for clock changes. An
+ * expression whose hour field covers every hour ("0 * * * *", or every 15 minutes) is absolute: it
+ * fires at each instant whose local time matches, so it keeps its pace across a change (both
+ * passes of a repeated hour fire). Any other fires at local wall times: a time skipped by a
+ * forward change fires once at the change's instant (02:30 on Berlin's spring day fires at
+ * 03:00 local), a repeated time fires once, at its first occurrence. "every DURATION" ignores
+ * the zone. */
+int64_t cron_next_tz(const struct cron *c, const struct tz *z, int64_t after_ms);
 
 #endif

@@ -42,6 +42,7 @@
 #include "base/err.h"
 #include "base/parse.h"
 #include "base/suggest.h"
+#include "base/tz.h"
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "dag/cron.h"
@@ -95,6 +96,8 @@ static const char *const top_keys[] = {
     "on_success",
     "on_failure",
     "tasks",
+    /* tz */
+    "timezone",
     /* conc */
     "run_timeout",
     "max_active_tasks",
@@ -117,13 +120,17 @@ static const char *const task_keys[] = {
     "priority",
     "description",
     "queue",
+    /* tz */
+    "env",
+    "dir",
     /* conc */
     "max_active",
     "depends_on_past",
 };
 
 /* Task keys that `defaults` may not hold. */
-static const char *const task_only_keys[] = {"needs", "run", "http", "wait", "for_each"};
+static const char *const task_only_keys[] = {"needs", "run",      "http", "wait",
+                                             "env",   "for_each", "dir"};
 
 static const char *const defaults_keys[] = {
     "trigger", "retries", "retry_delay", "retry_backoff", "max_retry_delay",
@@ -139,6 +146,20 @@ static const char *const hook_keys[] = {"run"};
 
 static const char *const http_methods[] = {"GET",   "HEAD",   "POST",   "PUT",
                                            "PATCH", "DELETE", "OPTIONS"};
+
+/* tz: the zone of DAGs without `timezone:` (the home's `timezone:`); NULL: UTC. Set by the main
+ * thread before DAGs load on other threads. */
+static const struct tz *dag_default_tz;
+
+void dag_set_default_tz(const struct tz *z)
+{
+    dag_default_tz = z;
+}
+
+const char *dag_timezone(const struct dag *dag)
+{
+    return dag->tz ? tz_name(dag->tz) : "UTC";
+}
 
 static const char *const builtin_names[] = {"ds", "ts", "run_id", "dag", "task", "try", "item"};
 
@@ -915,6 +936,40 @@ static void cap_request_timeout(struct dag_task *t, bool own_timeout, const stru
         *limit = t->timeout_ms;
 }
 
+/* tz part: a task's `env` (names as the DAG's, values templates) and `dir` (a folder, made
+ * absolute against the DAG file's; it is checked when a try starts, where it runs). */
+static void check_task_env_dir(struct ck *c, uint32_t ti, const struct dagfile_node *m)
+{
+    struct dag_task *t = &c->dag->tasks[ti];
+    const struct dagfile_node *v = dagfile_get(m, "env");
+    struct dag_kv *kvs = NULL;
+    size_t n = 0;
+    check_kvs(c, v, "env", true, &kvs, &n, NULL);
+    if (n)
+        t->env = xcalloc(n, sizeof *t->env);
+    for (size_t i = 0; i < n; i++) {
+        const struct dagfile_node *val = kvs[i].value ? dagfile_get(v, kvs[i].name) : NULL;
+        struct template *tpl = val ? compile(c, val, "env", TEMPLATE_RAW) : NULL;
+        if (tpl) {
+            add_tref(c, tpl, val, "env", ti, false);
+            t->env[t->nenv].name = kvs[i].name;
+            t->env[t->nenv++].value = tpl;
+            kvs[i].name = NULL;
+        }
+        free(kvs[i].name);
+        free(kvs[i].value);
+    }
+    free(kvs);
+    if ((v = dagfile_get(m, "dir")) && get_string(c, v, "dir")) {
+        if (v->len == 0 || strlen(v->str) != v->len)
+            err_at(c, v, "'dir' must be a folder's path");
+        else if (v->str[0] == '/')
+            t->dir = xstrndup(v->str, v->len);
+        else
+            t->dir = xasprintf("%s/%s", c->dag->dir, v->str);
+    }
+}
+
 static void check_task(struct ck *c, uint32_t ti, const struct dag_task *def)
 {
     struct dag_task *t = &c->dag->tasks[ti];
@@ -972,6 +1027,7 @@ static void check_task(struct ck *c, uint32_t ti, const struct dag_task *def)
     }
     if (!run)
         cap_request_timeout(t, dagfile_get(m, "timeout") != NULL, http ? http : wait);
+    check_task_env_dir(c, ti, m);
 }
 
 /* Turns every task's `needs` into edges. seen: n stamps, zeroed. */
@@ -1264,6 +1320,16 @@ static void check_dag_keys(struct ck *c, const struct dagfile_node *root)
         err_at(c, sched, "'schedule' needs a 'start' date");
     if (dag->start_at_ms >= 0 && dag->end_at_ms >= 0 && dag->end_at_ms < dag->start_at_ms)
         err_at(c, end, "'end' is before 'start'");
+    /* tz: the schedule's zone; the home's default (dag_set_default_tz) when absent */
+    dag->tz = dag_default_tz;
+    if ((v = dagfile_get(root, "timezone")) && !dagfile_is_null(v) &&
+        get_string(c, v, "timezone")) {
+        dag->timezone = xstrndup(v->str, v->len);
+        if (strlen(dag->timezone) != v->len)
+            err_at(c, v, "unknown time zone (a NUL byte in its name)");
+        else
+            (void)tz_get_diag(dag->timezone, &dag->tz, c->d, c->file, v->line, v->col);
+    }
     if ((v = dagfile_get(root, "catchup")))
         (void)get_bool(c, v, "catchup", &dag->catchup);
     if ((v = dagfile_get(root, "max_active_runs")))
@@ -1493,6 +1559,12 @@ void dag_free(struct dag *dag)
         struct dag_task *t = &dag->tasks[i];
         free(t->name);
         template_free(t->run);
+        for (size_t j = 0; j < t->nenv; j++) {
+            free(t->env[j].name);
+            template_free(t->env[j].value);
+        }
+        free(t->env);
+        free(t->dir);
         free(t->http.method);
         template_free(t->http.url);
         template_free(t->http.body);
@@ -1513,6 +1585,7 @@ void dag_free(struct dag *dag)
     free(dag->path);
     free(dag->dir);
     free(dag->schedule);
+    free(dag->timezone);
     kvs_free(dag->params, dag->nparams);
     params_schema_free(dag->pschema, dag->nparams);
     kvs_free(dag->env, dag->nenv);

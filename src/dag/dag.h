@@ -21,6 +21,7 @@
 
 struct diag;
 struct template;
+struct tz;
 
 #define DAG_ID_MAX        200
 #define DAG_OUTPUT_MAX    (64 * 1024) /* bytes of a task's output */
@@ -48,6 +49,12 @@ enum trigger_rule {
 struct dag_kv {
     char *name;  /* owned */
     char *value; /* owned; NULL for a param with no default (it must be given) */
+};
+
+/* A task's `env` entry: the value is a template (TEMPLATE_RAW), expanded per try. */
+struct dag_task_env {
+    char *name;             /* owned */
+    struct template *value; /* owned */
 };
 
 struct dag_http {
@@ -98,6 +105,10 @@ struct dag_task {
     /* conc (SPEC section 13): */
     int max_active;       /* instances of this task running at once across runs; 0: no limit */
     bool depends_on_past; /* waits for its instance in the previous run to succeed or skip */
+    /* tz part (per-task env and dir, SPEC section 13) */
+    struct dag_task_env *env; /* owned: `env`, added to the DAG's (overriding same names) */
+    size_t nenv;
+    char *dir; /* owned: absolute working folder (`dir`, relative to the DAG's); NULL: dag->dir */
 };
 
 struct dag_hook {
@@ -107,12 +118,15 @@ struct dag_hook {
 #define DAG_VAR_KEY_MAX 200 /* vars: {{ var.KEY }}, as store/vars.h VAR_KEY_MAX */
 
 struct dag {
-    char *id;            /* owned */
-    char *description;   /* owned, may be NULL */
-    char *path;          /* owned: the file as given */
-    char *dir;           /* owned: absolute folder of the file, the cwd of its tasks */
-    char *schedule;      /* owned, NULL = manual only */
-    struct cron cron;    /* parsed schedule when schedule != NULL */
+    char *id;          /* owned */
+    char *description; /* owned, may be NULL */
+    char *path;        /* owned: the file as given */
+    char *dir;         /* owned: absolute folder of the file, the cwd of its tasks */
+    char *schedule;    /* owned, NULL = manual only */
+    struct cron cron;  /* parsed schedule when schedule != NULL */
+    /* tz: time zones (SPEC section 13) */
+    char *timezone;      /* owned: `timezone:`, or NULL (the home's default, else UTC) */
+    const struct tz *tz; /* the zone the schedule follows (base/tz.h, never freed); NULL: UTC */
     int64_t start_at_ms; /* -1 when absent */
     int64_t end_at_ms;   /* -1 when absent */
     bool catchup;
@@ -168,6 +182,12 @@ bool dag_find(const struct dag *dag, const char *name, uint32_t *idx);
 bool dag_id_valid(const char *s);
 /* The param's index, or -1. */
 int dag_param_index(const struct dag *dag, const char *name);
+
+/* tz: the zone of DAGs that set no `timezone:` (baram.yaml's; NULL: UTC). Main thread, before
+ * DAGs are loaded elsewhere. */
+void dag_set_default_tz(const struct tz *z);
+/* The name of the zone the DAG's schedule follows: "Europe/Berlin", or "UTC". */
+const char *dag_timezone(const struct dag *dag);
 
 const char *trigger_rule_name(enum trigger_rule r);
 int trigger_rule_parse(const char *name, enum trigger_rule *out);

@@ -11,7 +11,7 @@
 
 static int64_t plan_next_raw(const struct dag *dag, int64_t after_ms)
 {
-    int64_t t = cron_next(&dag->cron, after_ms);
+    int64_t t = cron_next_tz(&dag->cron, dag->tz, after_ms);
     return t < 0 ? PLAN_NEVER : t;
 }
 

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "base/buf.h"
+#include "base/tz.h"
 #include "base/when.h"
 #include "dag/dag.h"
 #include "dag/plan.h"
@@ -311,7 +312,19 @@ json_t *runjson_next_run(struct store *s, const struct dag *dag)
     if (at == PLAN_NEVER)
         return json_null();
     json_t *o = json_object();
+    int64_t due = plan_due_at(dag, at);
     json_object_set_new(o, "logical_date", runjson_time(at));
-    json_object_set_new(o, "due_at", runjson_time(plan_due_at(dag, at)));
+    json_object_set_new(o, "due_at", runjson_time(due));
+    /* tz: the same instants on the DAG's clock, "2026-03-29T03:00:00+02:00" */
+    char local[40];
+    tz_format(dag->tz, at, local, sizeof local);
+    json_object_set_new(o, "logical_date_local", json_string(local));
+    if (due != PLAN_NEVER) {
+        tz_format(dag->tz, due, local, sizeof local);
+        json_object_set_new(o, "due_at_local", json_string(local));
+    } else {
+        json_object_set_new(o, "due_at_local", json_null());
+    }
+    json_object_set_new(o, "timezone", json_string(dag_timezone(dag)));
     return o;
 }

@@ -60,8 +60,10 @@ struct json_t *runjson_ti(const struct ti_rec *t);
 struct json_t *runjson_try(const struct try_rec *t);
 
 /* When the scheduler makes the DAG's next scheduled run (plan.h, from its newest scheduled
- * run in s): {"logical_date","due_at"}, or null (no schedule, or the schedule is over). The
- * one computation behind the API's DAG object and `baram dags show`. New reference. */
+ * run in s): {"logical_date","due_at"} in UTC, the same on the DAG's clock
+ * ("logical_date_local","due_at_local", "2026-03-29T03:00:00+02:00") and its "timezone", or null
+ * (no schedule, or the schedule is over). The one computation behind the API's DAG object and
+ * `baram dags show`. New reference. */
 struct json_t *runjson_next_run(struct store *s, const struct dag *dag);
 
 /* The registry's schedulers and workers (store_list_nodes) as SPEC section 12 shows them:

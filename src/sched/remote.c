@@ -675,7 +675,7 @@ static char *remote_spec(struct run *r, uint32_t ii, char **msg)
         .task = t->name,
         .task_id = (char *)run__inst_id(r, in),
         .queue = t->queue ? t->queue : "default",
-        .dir = (char *)r->dag->dir,
+        .dir = t->dir ? t->dir : (char *)r->dag->dir, /* tz part: the task's `dir` */
         .map_index = in->map_index,
         .try_number = in->try_number,
         .timeout_ms = t->timeout_ms,

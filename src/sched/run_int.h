@@ -380,9 +380,10 @@ size_t run__vars_mask(const struct run *r, const char *const **vals, const size_
 /* Frees what run__env_init made. */
 void run__env_release(struct run *r);
 /* The environment of one try of instance in: the run's, its try's names, OUTPUT_<UP> (or
- * OUTPUT_<UP>_FILE, written under out_path's folder) and the DAG's env, sized to fit exec
- * with a command of cmd_len bytes; NULL-terminated in *env, the strings made in *owned. 0, or
- * a negative code with *msg (malloc'd). Free with run__env_try_release in both cases. */
+ * OUTPUT_<UP>_FILE, written under out_path's folder), the DAG's env and the task's (which wins
+ * over every other value of its names), sized to fit exec with a command of cmd_len bytes;
+ * NULL-terminated in *env, the strings made in *owned. 0, or a negative code with *msg
+ * (malloc'd). Free with run__env_try_release in both cases. */
 int run__env_try(struct run *r, struct run_inst *in, const char *out_path, size_t cmd_len,
                  run_strv *env, run_strv *owned, char **msg);
 /* The environment of the run's hook (on_success, on_failure): baram's own less every BARAM_*

@@ -353,9 +353,67 @@ void run__env_try_release(run_strv *env, run_strv *owned)
     VEC_FREE(env);
 }
 
+/* Whether "K=V" kv names one of the task's env entries: its index, or -1. */
+static int run_env_task_index(const struct dag_task *t, const char *kv)
+{
+    const char *eq = strchr(kv, '=');
+    size_t n = eq ? (size_t)(eq - kv) : strlen(kv);
+    for (size_t i = 0; i < t->nenv; i++)
+        if (strlen(t->env[i].name) == n && memcmp(t->env[i].name, kv, n) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* tz part: the task's own `env` over a try's environment (env ends with the run's tags and a
+ * NULL). Its expanded "K=V" go before the tags; an entry of the same name after the inherited
+ * ones (baram's, the DAG's) is dropped; an inherited one (the first base_env.n - owned_env.n,
+ * which a worker replaces with its own) becomes the task's string too, so no two values of one
+ * name reach the process. Only tasks with an `env` come here. 0, or a negative code with *msg. */
+static int run_env_task(struct run *r, struct run_inst *in, run_strv *env, run_strv *owned,
+                        char **msg)
+{
+    const struct dag_task *t = &r->dag->tasks[in->task];
+    char **vals = xcalloc(t->nenv, sizeof *vals);
+    int rc = 0;
+    for (size_t i = 0; i < t->nenv && rc == 0; i++) {
+        struct buf b = BUF_INIT(RUN_CMD_MAX);
+        rc = buf_addf(&b, "%s=", t->env[i].name);
+        if (rc == 0)
+            rc = run__expand(r, t->env[i].value, in, in->task, &b, msg);
+        if (rc == 0) {
+            vals[i] = buf_detach(&b, NULL);
+            VEC_PUSH(owned, vals[i]);
+        } else {
+            buf_release(&b);
+        }
+    }
+    if (rc < 0) {
+        free(vals);
+        return rc;
+    }
+    size_t inherited = r->base_env.n - r->owned_env.n, tail = RUN_ENV_NTAGS + 1, out = 0;
+    for (size_t i = 0; i < env->n - tail; i++) {
+        int k = run_env_task_index(t, env->v[i]);
+        if (k >= 0 && i < inherited)
+            env->v[out++] = vals[k];
+        else if (k < 0)
+            env->v[out++] = env->v[i];
+    }
+    char *tags[RUN_ENV_NTAGS + 1];
+    memcpy(tags, env->v + env->n - tail, sizeof tags);
+    env->n = out;
+    for (size_t i = 0; i < t->nenv; i++)
+        VEC_PUSH(env, vals[i]);
+    for (size_t i = 0; i < tail; i++)
+        VEC_PUSH(env, tags[i]);
+    free(vals);
+    return 0;
+}
+
 /* The environment of one try: base + per-try names + OUTPUT_<UP> (or OUTPUT_<UP>_FILE) + the
- * DAG's env, sized for a command of cmd_len bytes. Strings made here are pushed to *owned. 0, or
- * a negative code with *msg (malloc'd) when a large output cannot be written to its file. */
+ * DAG's env (+ the task's own, run_env_task), sized for a command of cmd_len bytes. Strings made
+ * here are pushed to *owned. 0, or a negative code with *msg (malloc'd) when a large output
+ * cannot be written to its file or a task's env value does not expand. */
 int run__env_try(struct run *r, struct run_inst *in, const char *out_path, size_t cmd_len,
                  run_strv *env, run_strv *owned, char **msg)
 {
@@ -438,6 +496,8 @@ int run__env_try(struct run *r, struct run_inst *in, const char *out_path, size_
     free(ups);
     run__vars_env(r, env);
     run_env_push_last(r, env);
+    if (rc == 0 && dag->tasks[in->task].nenv)
+        rc = run_env_task(r, in, env, owned, msg);
     return rc;
 }
 

@@ -158,7 +158,7 @@ static int run_test_shell(struct run *r, struct run_inst *in, uv_loop_t *loop, c
     rc = run__env_try(r, in, out_path, cmd.len, &env, &owned, &msg);
     struct spawn_opts so = {.cmd = cmd.data,
                             .cmd_file = cmd_file,
-                            .cwd = r->dag->dir,
+                            .cwd = dt->dir ? dt->dir : r->dag->dir,
                             .env = env.v,
                             .inherit_stdio = true,
                             .timeout_ms = dt->timeout_ms,

@@ -319,7 +319,7 @@ static void run_start_shell(struct run *r, uint32_t ii, struct run_try *tr)
         struct spawn_opts so = {
             .cmd = cmd.data,
             .cmd_file = cmd_file,
-            .cwd = r->dag->dir,
+            .cwd = t->dir ? t->dir : r->dag->dir,
             .env = env.v,
             .log_path = tr->log_path,
             .timeout_ms = t->timeout_ms,
@@ -343,6 +343,13 @@ static void run_start_shell(struct run *r, uint32_t ii, struct run_try *tr)
         engine__note_latency(r->e, when_mono_ns() - in->ready_ns);
 }
 
+/* Whether path is not a folder we can enter: asked only once a spawn has failed. */
+static bool run_folder_missing(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) < 0 || !S_ISDIR(st.st_mode);
+}
+
 int run__spawn(uv_loop_t *loop, const struct spawn_opts *so, spawn_exit_fn cb, void *ud,
                struct spawn **out, char **msg)
 {
@@ -353,6 +360,10 @@ int run__spawn(uv_loop_t *loop, const struct spawn_opts *so, spawn_exit_fn cb, v
     if (rc == -E2BIG) /* spawn_check passed: the kernel counts what it does not see */
         *msg = xstrdup("cannot start the process: its command and environment are over what "
                        "exec takes (E2BIG)");
+    else if (rc < 0 && so->cwd && run_folder_missing(so->cwd)) /* a task's `dir` */
+        *msg = xasprintf("cannot start the process: its working folder '%s' does not exist or "
+                         "is not a folder",
+                         so->cwd);
     else if (rc < 0)
         *msg = xasprintf("cannot start the process: %s", err_str(rc));
     return rc;

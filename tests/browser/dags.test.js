@@ -5,6 +5,7 @@
  * change live. One real `baram standalone` per test, Chromium headless.
  */
 const { after, before, test } = require('node:test');
+const path = require('node:path');
 const { assert, finish, httpStatus, launchBrowser, setup, until } = require('./lib/harness');
 const { hasMarker, recordStates, seenStates, sel, setMarker, toggleOn } = require('./lib/page');
 const dags = require('./lib/dags');
@@ -59,6 +60,34 @@ test('2. DAG list: description and schedule shown; the pause toggle pauses and u
         .getByTestId('dag-paused-toggle'))) === false, 'the toggle to show unpaused');
     assert.equal(cliPaused(), false, 'baram dags list --json still says paused');
 
+    await finish(b, s);
+});
+
+test('2b. a DAG with a time zone: its next run also on its own clock, in the list and on its '
+    + 'page', { timeout: 60_000 }, async (t) => {
+    const berlin = `dag: berlin
+schedule: "30 2 * * *"
+start: 2031-03-29T12:00:00Z
+timezone: Europe/Berlin
+tasks:
+  a: {run: echo hi}
+`;
+    const { b, s } = await setup(t, browser, { name: 'tz', dags: { 'berlin.yaml': berlin }, users: [OLGA] });
+    await s.login(OLGA.name);
+    const row = s.page.locator(sel('dag-row', { dag: 'berlin' }));
+    await row.waitFor();
+    // the run of Mar 30 (its 02:30 does not exist: 03:00 local) is due at 02:30 on the 31st
+    assert.equal((await row.getByTestId('next-run-zoned').textContent()).trim(),
+        '2031-03-31 02:30 Europe/Berlin');
+    // a run of Mar 30 (01:00Z): the run selector shows its logical date on Berlin's clock too
+    b.cli(['run', path.join(b.dags, 'berlin.yaml'), '--date', '2031-03-30T01:00:00Z',
+           '--home', b.home]);
+    await s.goto('#/dags/berlin');
+    await s.byId('dag-title').waitFor();
+    assert.match(await s.byId('next-run-zoned').textContent(), /2031-03-31 02:30 Europe\/Berlin/);
+    await until(async () => /2031-03-30 03:00 Europe\/Berlin/.test(
+        await s.page.locator('select option').allTextContents().then((x) => x.join('\n'))),
+    'the run selector names the logical date on Berlin\'s clock');
     await finish(b, s);
 });
 

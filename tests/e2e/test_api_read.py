@@ -236,7 +236,11 @@ def test_dags_list(env):
     # The next scheduled run: none without a schedule; the first interval from `start`.
     assert by_id["hello"]["next_run"] is None
     assert by_id["other"]["next_run"] == {"logical_date": "2030-01-01T00:00:00.000Z",
-                                          "due_at": "2030-01-02T00:00:00.000Z"}, by_id["other"]
+                                          "due_at": "2030-01-02T00:00:00.000Z",
+                                          "logical_date_local": "2030-01-01T00:00:00Z",
+                                          "due_at_local": "2030-01-02T00:00:00Z",
+                                          "timezone": "UTC"}, by_id["other"]
+    assert by_id["other"]["timezone"] == "UTC"
 
 
 def test_dags_show_has_the_next_run_of_the_apis_dag(env):
