@@ -71,6 +71,19 @@ struct dag_wait {
     int64_t timeout_ms;        /* its own `timeout` (default 24h), capped as dag_http's */
 };
 
+/* notify: a hook is `{run: CMD}` or `{notify: NAME}`, exactly one of them; both NULL = no hook. */
+struct dag_hook {
+    struct template *run; /* owned, TEMPLATE_SHELL; or NULL */
+    char *notify;         /* owned: a notifier's name (baram.yaml `notifiers`); or NULL */
+    int line, col;        /* where `notify` stands, for messages about an unknown notifier */
+};
+
+/* True when h has a run or a notify. */
+static inline bool dag_hook_set(const struct dag_hook *h)
+{
+    return h->run || h->notify;
+}
+
 struct dag_task {
     char *name; /* owned; [A-Za-z0-9_.-], 1-200 chars */
     enum task_kind kind;
@@ -94,10 +107,9 @@ struct dag_task {
     char *queue;                /* owned: the workers' queue (SPEC section 12); default "default" */
     int priority;               /* default 1 */
     int line, col;              /* where the task's key stands in the file, 1-based */
-};
 
-struct dag_hook {
-    struct template *run; /* owned, TEMPLATE_SHELL; NULL = no hook */
+    /* notify: the task's hooks (SPEC section 13), fired once per try ending so */
+    struct dag_hook on_success, on_failure, on_retry;
 };
 
 struct dag {
@@ -116,6 +128,11 @@ struct dag {
     struct dag_kv *env; /* owned, file order */
     size_t nenv;
     struct dag_hook on_success, on_failure;
+
+    /* notify: `deadline: {after, run | notify}`: fires once if the run has not ended
+     * deadline_ms after it was queued; 0 = none */
+    int64_t deadline_ms;
+    struct dag_hook deadline;
 
     struct dag_task *tasks; /* owned, file order */
     uint32_t ntasks;
@@ -143,6 +160,12 @@ struct dag *dag_load_mem(const char *text, size_t len, const char *path, struct 
  * the DAG with the last. Not atomic: one thread at a time (the daemon's loop). */
 struct dag *dag_ref(struct dag *dag);
 void dag_free(struct dag *dag);
+
+/* Calls fn(ud, hook, where) for every hook of dag naming a notifier (where: "on_failure",
+ * "deadline", "tasks.T.on_retry" ...; a buffer valid for the call). For callers that know
+ * baram.yaml's notifiers and check the names (the DAG checker does not know them). */
+typedef void dag_hook_fn(void *ud, const struct dag_hook *h, const char *where);
+void dag_each_notify(const struct dag *dag, dag_hook_fn *fn, void *ud);
 
 /* Task index by name: true and *idx set, or false. */
 bool dag_find(const struct dag *dag, const char *name, uint32_t *idx);
