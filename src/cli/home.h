@@ -26,6 +26,7 @@
 
 struct diag;
 struct err;
+struct notifier;
 struct store;
 
 #define HOME_DEFAULT_DIR         ".baram"
@@ -84,6 +85,9 @@ struct home {
     /* logs.store_max: bytes of an ended try's log kept in the store (SPEC section 12); 0: the
      * default */
     int64_t logs_store_max;
+    /* notify: `notifiers` (SPEC section 13), file order */
+    struct notifier *notifiers; /* owned */
+    size_t nnotifiers;
 };
 
 #define HOME_WORKER_HEARTBEAT_MS  5000
