@@ -211,6 +211,8 @@ int cmd_run(int argc, char **argv)
         .type = RUN_MANUAL,
         .parallelism = parallelism,
         .http_max_per_host = h.http_max_per_host,
+        .notifiers = h.notifiers,
+        .nnotifiers = h.nnotifiers,
         .progress = progress_update,
         .progress_ud = &prog,
         .handle_signals = true,

@@ -236,6 +236,8 @@ static int standalone_main(const char *cmd, bool with_api, int argc, char **argv
         .store_url = h.db,
         .parallelism = parallelism ? parallelism : h.parallelism,
         .http_max_per_host = h.http_max_per_host,
+        .notifiers = h.notifiers,
+        .nnotifiers = h.nnotifiers,
         .pools = pools,
         .npools = h.npools,
         .grace_ms = grace_ms,

@@ -1692,6 +1692,8 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
         .remote = d->shared,
         .worker_heartbeat_ms = o->worker_heartbeat_ms,
         .worker_dead_after_ms = o->worker_dead_after_ms,
+        .notifiers = o->notifiers,
+        .nnotifiers = o->nnotifiers,
     };
     if ((rc = engine_start(&eo, &d->e, e)) < 0)
         goto out_loop;

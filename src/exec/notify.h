@@ -47,7 +47,7 @@ enum notifier_kind {
 #define NOTIFIER_TIMEOUT_MS  10000 /* per attempt, by default */
 #define NOTIFIER_RETRIES     3     /* attempts after the first, by default */
 #define NOTIFIER_RETRIES_MAX 100
-#define NOTIFY_BACKOFF_MS    1000 /* the first retry's delay; doubles, capped at 60 s */
+#define NOTIFY_BACKOFF_MS    500  /* the first retry's delay; doubles, capped at 60 s */
 
 struct notifier {
     char *name; /* owned */

@@ -28,6 +28,7 @@ struct dag;
 struct diag;
 struct engine;
 struct err;
+struct notifier;
 struct params_override;
 struct run;
 struct ti_rec;
@@ -61,8 +62,10 @@ struct run_opts {
     size_t nparams;
     int64_t logical_at_ms; /* the logical date; the run id is manual__<ISO of now> */
     enum run_type type;
-    int parallelism;          /* > 0 */
-    int http_max_per_host;    /* requests in flight per host; <= 0: the default (16) */
+    int parallelism;                  /* > 0 */
+    int http_max_per_host;            /* requests in flight per host; <= 0: the default (16) */
+    const struct notifier *notifiers; /* notify: baram.yaml's (borrowed) */
+    size_t nnotifiers;
     run_progress_fn progress; /* may be NULL; called on the loop thread */
     void *progress_ud;
     bool handle_signals; /* SIGINT/SIGTERM, and SIGHUP unless ignored, cancel the run */
@@ -115,6 +118,7 @@ struct run_spec {
     size_t ninflight;
     run_progress_fn progress; /* may be NULL */
     void *progress_ud;
+    bool deadline_fired; /* notify: resuming a run whose deadline already fired (stored) */
 };
 
 /* Starts the run: its first decisions are made before this returns. 0 and *out, or a
