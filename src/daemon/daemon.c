@@ -57,6 +57,7 @@
 #include "ops/schedlock.h"
 #include "sched/engine.h"
 #include "sched/run.h"
+#include "store/deliveries.h"
 #include "store/events.h"
 #include "store/listen.h"
 #include "store/queue.h"
@@ -149,6 +150,7 @@ struct djob {
     struct ti_rec *tis;
     size_t ntis;
     char *lost_sched;         /* resuming: the scheduler it was taken from when declared dead */
+    bool deadline_fired;      /* notify: resuming a run whose deadline is recorded as fired */
     struct wq_kill *inflight; /* resuming on PostgreSQL: its tries a worker has (wq_adopt) */
     size_t ninflight;
     struct dag *stored_dag;
@@ -388,6 +390,19 @@ static void djob_admit_all(struct djob *j, struct store *s, struct err *se)
     free(started);
 }
 
+/* notify: whether the run's deadline fired before (a 'deadline' row in its deliveries). */
+static int djob_deadline_fired(struct store *s, const char *run_id, bool *fired, struct err *se)
+{
+    struct delivery_rec *v = NULL;
+    size_t n = 0;
+    int rc = store_list_deliveries(s, run_id, &v, &n, se);
+    *fired = false;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        *fired |= strcmp(v[i].hook, "deadline") == 0;
+    deliveries_free(v, n);
+    return rc;
+}
+
 /* DJOB_LOAD's work: a run's records (in j->rec) and the DAG version it goes on with. */
 static void djob_load(struct djob *j, struct store *s, struct err *se)
 {
@@ -399,6 +414,10 @@ static void djob_load(struct djob *j, struct store *s, struct err *se)
         j->resume = true;
     if (j->resume && (j->rc = store_lost_scheduler(s, j->rec.run_id, &j->lost_sched, se)) < 0) {
         djob_fail(j, "reading the scheduler a run was lost with", se);
+        return;
+    }
+    if (j->resume && (j->rc = djob_deadline_fired(s, j->rec.run_id, &j->deadline_fired, se)) < 0) {
+        djob_fail(j, "reading the run's deliveries", se);
         return;
     }
     if (j->d->shared) {
@@ -813,6 +832,7 @@ static void daemon_start_loaded(struct daemon *d, struct djob *j)
         .tis = j->tis,
         .ntis = j->ntis,
         .lost_sched = j->lost_sched,
+        .deadline_fired = j->deadline_fired,
     };
     struct run_inflight *inflight = xcalloc(j->ninflight ? j->ninflight : 1, sizeof *inflight);
     for (size_t i = 0; i < j->ninflight; i++)
