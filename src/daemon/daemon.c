@@ -149,8 +149,10 @@ struct djob {
     bool resume;
     struct ti_rec *tis;
     size_t ntis;
-    char *lost_sched;         /* resuming: the scheduler it was taken from when declared dead */
-    bool deadline_fired;      /* notify: resuming a run whose deadline is recorded as fired */
+    char *lost_sched;             /* resuming: the scheduler it was taken from when declared dead */
+    bool deadline_fired;          /* notify: resuming a run whose deadline is recorded as fired */
+    struct delivery_rec *pending; /* notify: resuming, its deliveries a dead scheduler left */
+    size_t npending;
     struct wq_kill *inflight; /* resuming on PostgreSQL: its tries a worker has (wq_adopt) */
     size_t ninflight;
     struct dag *stored_dag;
@@ -275,6 +277,7 @@ static void djob_free(struct djob *j)
     run_rec_release(&j->rec);
     store_free_tis(j->tis, j->ntis);
     free(j->lost_sched);
+    deliveries_free(j->pending, j->npending);
     wq_free_kills(j->inflight, j->ninflight);
     dag_free(j->stored_dag);
     free(j->dag_id);
@@ -390,17 +393,28 @@ static void djob_admit_all(struct djob *j, struct store *s, struct err *se)
     free(started);
 }
 
-/* notify: whether the run's deadline fired before (a 'deadline' row in its deliveries). */
-static int djob_deadline_fired(struct store *s, const char *run_id, bool *fired, struct err *se)
+/* notify: a resumed run's deliveries: whether its deadline fired before (a 'deadline' row),
+ * and those left 'pending' by a scheduler that died sending them (sent again: at least once). */
+static int djob_deliveries(struct djob *j, struct store *s, struct err *se)
 {
     struct delivery_rec *v = NULL;
     size_t n = 0;
-    int rc = store_list_deliveries(s, run_id, &v, &n, se);
-    *fired = false;
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        *fired |= strcmp(v[i].hook, "deadline") == 0;
-    deliveries_free(v, n);
-    return rc;
+    int rc = store_list_deliveries(s, j->rec.run_id, &v, &n, se);
+    size_t k = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        j->deadline_fired |= strcmp(v[i].hook, "deadline") == 0;
+        if (strcmp(v[i].state, "pending") == 0)
+            v[k++] = v[i];
+        else
+            delivery_rec_release(&v[i]);
+    }
+    if (rc < 0) {
+        deliveries_free(v, n);
+        return rc;
+    }
+    j->pending = v;
+    j->npending = k;
+    return 0;
 }
 
 /* DJOB_LOAD's work: a run's records (in j->rec) and the DAG version it goes on with. */
@@ -416,7 +430,7 @@ static void djob_load(struct djob *j, struct store *s, struct err *se)
         djob_fail(j, "reading the scheduler a run was lost with", se);
         return;
     }
-    if (j->resume && (j->rc = djob_deadline_fired(s, j->rec.run_id, &j->deadline_fired, se)) < 0) {
+    if (j->resume && (j->rc = djob_deliveries(j, s, se)) < 0) {
         djob_fail(j, "reading the run's deliveries", se);
         return;
     }
@@ -851,6 +865,7 @@ static void daemon_start_loaded(struct daemon *d, struct djob *j)
         drun_unlink(d, dr);
         return;
     }
+    run_resend(dr->r, j->pending, j->npending);
     if (dr->cancel_requested)
         run_cancel(dr->r);
     else if (dr->clears.n)

@@ -121,6 +121,11 @@ struct run_spec {
     bool deadline_fired; /* notify: resuming a run whose deadline already fired (stored) */
 };
 
+/* notify: sends again the deliveries v (n; borrowed) a dead scheduler left 'pending' for a
+ * resumed run (at least once: the receiver may get a message twice). Loop thread. */
+struct delivery_rec;
+void run_resend(struct run *r, const struct delivery_rec *v, size_t n);
+
 /* Starts the run: its first decisions are made before this returns. 0 and *out, or a
  * negative code with *err filled: the run did not start. ended(ud, run) is called on the
  * loop once the run has ended, its end is durable and its hooks have run; free it then. */

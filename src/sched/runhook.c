@@ -244,6 +244,30 @@ void run__dag_notify(struct run *r, const struct dag_hook *h, const char *hook)
     engine_notify(r->e, h->notify, &f);
 }
 
+void run_resend(struct run *r, const struct delivery_rec *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct delivery_rec *d = &v[i];
+        const char *h = d->hook;
+        struct notify_facts f = {
+            .dag = r->dag->id,
+            .run_id = r->run_id,
+            .task = d->task_id,
+            .try_number = d->try_number,
+            .hook = h,
+            .state = strcmp(h, "on_success") == 0   ? "success"
+                     : strcmp(h, "on_failure") == 0 ? "failed"
+                     : strcmp(h, "on_retry") == 0   ? "up_for_retry"
+                                                    : run_state_name(r->state),
+            .message = "sent again: the scheduler sending it stopped",
+            .url = r->e->public_url,
+        };
+        log_info("notification sent again", "run=%s hook=%s notifier=%s", log_q(r->run_id), h,
+                 log_q(d->notifier));
+        engine_notify(r->e, d->notifier, &f);
+    }
+}
+
 /* ---- the deadline ---- */
 
 struct run_deadline {

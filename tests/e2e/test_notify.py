@@ -2,7 +2,8 @@
 
 A local HTTP receiver (a ThreadingHTTPServer on 127.0.0.1) plays the webhook
 and the Slack incoming webhook: /ok answers 200, /fail2/KEY answers 500 to the
-first two requests of KEY and 200 after, /hang holds the request for 5 s. A
+first two requests of KEY and 200 after, /hang holds the request for 5 s (/hang1st/KEY only
+the first one). A
 local SMTP sink (smtp_sink.py) takes the mails. Every delivery must also be in
 the store's `deliveries` (both backends) with its attempts and outcome.
 """
@@ -42,7 +43,7 @@ class Receiver:
                 status = 200
                 if self.path.startswith("/fail2/") and k <= 2:
                     status = 500
-                if self.path.startswith("/hang"):
+                if self.path.startswith("/hang") or (self.path.startswith("/hang1st/") and k == 1):
                     time.sleep(5)
                 try:
                     self.send_response(status)
@@ -292,6 +293,8 @@ def test_deadline_fires_once_and_survives_a_restart(b, recv, daemons, tmp_path):
     d = daemons(b)
     run_id = trigger(b, "late")
     assert poll(lambda: recv.bodies("/ok/dl1"), timeout=10), "the deadline did not fire"
+    # once its delivery is recorded as sent (one still 'pending' is sent again: at least once)
+    assert poll(lambda: [r for r in deliveries(b, run_id) if r[5] == "sent"], timeout=10)
     d.kill9()  # the run is still going: the next scheduler resumes it
     d2 = daemons(b, log_name="daemon2.log")
     obj = wait_run(b, run_id, timeout=20, daemon=d2)
@@ -326,6 +329,34 @@ def test_deadline_armed_again_after_a_restart_before_it_fired(b, recv, daemons):
     assert (b.dags / "deadline.txt").read_text() == "fired\n"
     rows = deliveries(b, run_id)
     assert [(r[2], r[3]) for r in rows] == [("deadline", "run")], rows
+
+
+def test_pending_delivery_is_sent_again_by_the_next_scheduler(b, recv, daemons):
+    """At least once: a scheduler killed while a delivery is in flight leaves it 'pending'; the
+    scheduler that resumes the run sends it again (the receiver may see it twice)."""
+    config(b, """
+        notifiers:
+          ops: {webhook: "%s"}
+        """ % recv.url("/hang1st/p1"))
+    b.write("pend.yaml", """
+        dag: pend
+        tasks:
+          a:
+            run: "true"
+            on_success: {notify: ops}
+          b: {run: "sleep 2", retries: 1}
+        """)
+    d = daemons(b)
+    run_id = trigger(b, "pend")
+    assert poll(lambda: recv.bodies("/hang1st/p1"), timeout=10), "no delivery started"
+    assert poll(lambda: [r for r in deliveries(b, run_id) if r[5] == "pending"], timeout=10)
+    d.kill9()
+    d2 = daemons(b, log_name="daemon2.log")
+    assert poll(lambda: [r for r in deliveries(b, run_id) if r[5] == "sent"], timeout=20), \
+        deliveries(b, run_id)
+    got = recv.bodies("/hang1st/p1")
+    assert len(got) == 2 and got[1]["task"] == "a" and got[1]["hook"] == "on_success", got
+    assert wait_run(b, run_id, timeout=20, daemon=d2)["state"] == "success"
 
 
 def test_api_lists_the_deliveries(tmp_path, recv):
