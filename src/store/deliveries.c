@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 
 #include "base/buf.h"
 #include "base/err.h"
+#include "base/parse.h"
 #include "base/xalloc.h"
 #include "store/pg_int.h"
 #include "store/store_int.h"
@@ -184,6 +186,22 @@ static char *pg_col(PGresult *res, int row, int col)
     return PQgetisnull(res, row, col) ? NULL : xstrdup(PQgetvalue(res, row, col));
 }
 
+static int64_t dl_int64(PGresult *res, int row, int col)
+{
+    int64_t v = 0;
+    if (parse_int64(PQgetvalue(res, row, col), INT64_MIN, INT64_MAX, &v) < 0)
+        v = 0;
+    return v;
+}
+
+static int dl_int(PGresult *res, int row, int col)
+{
+    int v = 0;
+    if (parse_int(PQgetvalue(res, row, col), INT_MIN, INT_MAX, &v) < 0)
+        v = 0;
+    return v;
+}
+
 static int pg_list(PGconn *c, const char *run_id, struct delivery_rec **out, size_t *n,
                    struct err *e)
 {
@@ -202,15 +220,15 @@ static int pg_list(PGconn *c, const char *run_id, struct delivery_rec **out, siz
         d->id = pg_col(res, i, 0);
         d->run_id = pg_col(res, i, 1);
         d->task_id = pg_col(res, i, 2);
-        d->try_number = atoi(PQgetvalue(res, i, 3));
+        d->try_number = dl_int(res, i, 3);
         d->hook = pg_col(res, i, 4);
         d->notifier = pg_col(res, i, 5);
-        d->attempts = atoi(PQgetvalue(res, i, 6));
+        d->attempts = dl_int(res, i, 6);
         d->state = pg_col(res, i, 7);
-        d->status = strtol(PQgetvalue(res, i, 8), NULL, 10);
+        d->status = (long)dl_int64(res, i, 8);
         d->error = pg_col(res, i, 9);
-        d->created_at_ms = strtoll(PQgetvalue(res, i, 10), NULL, 10);
-        d->updated_at_ms = strtoll(PQgetvalue(res, i, 11), NULL, 10);
+        d->created_at_ms = dl_int64(res, i, 10);
+        d->updated_at_ms = dl_int64(res, i, 11);
     }
     PQclear(res);
     *out = v;
