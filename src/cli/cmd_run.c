@@ -213,6 +213,7 @@ int cmd_run(int argc, char **argv)
         .http_max_per_host = h.http_max_per_host,
         .notifiers = h.notifiers,
         .nnotifiers = h.nnotifiers,
+        .public_url = h.api.public_url,
         .progress = progress_update,
         .progress_ud = &prog,
         .handle_signals = true,

@@ -238,6 +238,7 @@ static int standalone_main(const char *cmd, bool with_api, int argc, char **argv
         .http_max_per_host = h.http_max_per_host,
         .notifiers = h.notifiers,
         .nnotifiers = h.nnotifiers,
+        .public_url = h.api.public_url,
         .pools = pools,
         .npools = h.npools,
         .grace_ms = grace_ms,

@@ -105,6 +105,7 @@ void home_release(struct home *h)
     notifiers_free(h->notifiers, h->nnotifiers);
     h->notifiers = NULL;
     h->nnotifiers = 0;
+    free(h->api.public_url);
     free(h->auth.issuer);
     free(h->auth.audience);
     free(h->auth.public_key);
@@ -136,7 +137,7 @@ static const char *const config_keys[] = {"dags",   "db",   "listen",   "paralle
                                           "worker", "logs", "notifiers"};
 static const char *const scheduler_keys[] = {"heartbeat", "dead_after"};
 static const char *const logs_keys[] = {"store_max"};
-static const char *const api_keys[] = {"max_rps", "threads"};
+static const char *const api_keys[] = {"max_rps", "threads", "public_url"};
 static const char *const http_keys[] = {"max_per_host"};
 
 #define HOME_HTTP_MAX_PER_HOST_BAD "bad 'http.max_per_host' '%s' (a whole number from 1 to %d)"
@@ -298,6 +299,15 @@ static void parse_api(struct cfg *c, struct home *h, yaml_node_t *v)
         const char *name = scalar(c, k, "api");
         if (!name)
             continue;
+        if (strcmp(name, "public_url") == 0) { /* notify: links in messages */
+            const char *u = scalar(c, val, "api.public_url");
+            if (u && strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
+                diag_err(c->d, c->path, line_of(val), col_of(val),
+                         "bad 'api.public_url' '%s' (http:// or https://)", u);
+            else if (u)
+                set_str(&h->api.public_url, u);
+            continue;
+        }
         bool rps = strcmp(name, "max_rps") == 0;
         if (!rps && strcmp(name, "threads") != 0) {
             unknown_key(c, k, name, api_keys, ARRAY_SIZE(api_keys), " in 'api'");

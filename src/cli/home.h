@@ -50,8 +50,9 @@ struct home_auth {
 
 /* The API server (api.h): its share of the machine. */
 struct home_api {
-    int max_rps; /* requests started per second at most; 0: no limit (default) */
-    int threads; /* threads serving connections; default 2 */
+    int max_rps;      /* requests started per second at most; 0: no limit (default) */
+    int threads;      /* threads serving connections; default 2 */
+    char *public_url; /* owned: where people reach the UI (links in notifications), or NULL */
 };
 
 #define HOME_API_MAX_RPS_MAX 1000000

@@ -1729,6 +1729,7 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
         .worker_dead_after_ms = o->worker_dead_after_ms,
         .notifiers = o->notifiers,
         .nnotifiers = o->nnotifiers,
+        .public_url = o->public_url,
     };
     if ((rc = engine_start(&eo, &d->e, e)) < 0)
         goto out_loop;

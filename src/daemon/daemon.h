@@ -65,6 +65,7 @@ struct daemon_opts {
     /* notify: baram.yaml's notifiers (borrowed for daemon_run) */
     const struct notifier *notifiers;
     size_t nnotifiers;
+    const char *public_url; /* api.public_url, or NULL */
     /* Called once on the loop when the daemon is up (DAGs loaded, recovery started). */
     void (*ready)(void *ud, size_t ndags, size_t nerrors);
     void *ready_ud;

@@ -950,6 +950,7 @@ void run__release(struct run *r)
     free(r->fatal_msg);
     free(r->conf);
     free(r->hook_log);
+    free(r->url);
     run__deadline_disarm(r);
 }
 
@@ -1092,6 +1093,10 @@ int run_begin(struct engine *e, const struct run_spec *sp, run_ended_fn ended, v
         r->work.v[i] = r->work.v[j - 1 - i];
         r->work.v[j - 1 - i] = x;
     }
+    if (e->public_url) /* the UI's route of a run page (web/api.js link.run) */
+        r->url = xasprintf("%s%s#/dags/%s/runs/%s", e->public_url,
+                           e->public_url[strlen(e->public_url) - 1] == '/' ? "" : "/", dag->id,
+                           r->run_id);
     run__deadline_arm(r, sp->deadline_fired);
     *out = r;
     run__pump(r);

@@ -66,6 +66,7 @@ struct run_opts {
     int http_max_per_host;            /* requests in flight per host; <= 0: the default (16) */
     const struct notifier *notifiers; /* notify: baram.yaml's (borrowed) */
     size_t nnotifiers;
+    const char *public_url;   /* api.public_url (borrowed), or NULL */
     run_progress_fn progress; /* may be NULL; called on the loop thread */
     void *progress_ud;
     bool handle_signals; /* SIGINT/SIGTERM, and SIGHUP unless ignored, cancel the run */

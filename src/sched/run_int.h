@@ -274,6 +274,7 @@ struct run {
     int nhookprocs;
     bool end_after_hooks;
     struct run_deadline *deadline;
+    char *url; /* owned: the run's page in the UI (engine_opts.public_url), or NULL */
 };
 
 typedef VEC(char *) run_strv;

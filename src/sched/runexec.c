@@ -174,6 +174,7 @@ int run_execute(const struct run_opts *o, struct run_result *res, struct err *e)
         .gate_on_durable = o->gate_on_durable,
         .notifiers = o->notifiers,
         .nnotifiers = o->nnotifiers,
+        .public_url = o->public_url,
         .wait_notify = true, /* `baram run` ends once its notifications are sent or failed */
     };
     rc = engine_start(&eo, &x->e, e);

@@ -118,7 +118,7 @@ static void run_facts(struct run *r, const char *hook, uint32_t ii, struct notif
     f->dag = r->dag->id;
     f->run_id = r->run_id;
     f->hook = hook;
-    f->url = r->e->public_url ? r->e->public_url : NULL;
+    f->url = r->url;
     if (ii == UINT32_MAX) {
         f->state = run_state_name(r->state);
         f->message = r->fatal ? r->fatal_msg : NULL;
@@ -260,7 +260,7 @@ void run_resend(struct run *r, const struct delivery_rec *v, size_t n)
                      : strcmp(h, "on_retry") == 0   ? "up_for_retry"
                                                     : run_state_name(r->state),
             .message = "sent again: the scheduler sending it stopped",
-            .url = r->e->public_url,
+            .url = r->url,
         };
         log_info("notification sent again", "run=%s hook=%s notifier=%s", log_q(r->run_id), h,
                  log_q(d->notifier));

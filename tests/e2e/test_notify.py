@@ -135,6 +135,7 @@ def test_webhook_and_slack_payloads(baram, recv):
 
 def test_retries_are_recorded(baram, recv):
     config(baram, """
+        api: {public_url: "https://baram.example.com/"}
         notifiers:
           flaky: {webhook: "%s", retries: 3}
         """ % recv.url("/fail2/r1"))
@@ -145,7 +146,10 @@ def test_retries_are_recorded(baram, recv):
           a: {run: "true"}
         """)
     obj = baram.run_json(p)
-    assert len(recv.bodies("/fail2/r1")) == 3
+    got = recv.bodies("/fail2/r1")
+    assert len(got) == 3, got
+    # the link to the run's page, from api.public_url
+    assert got[2]["url"] == "https://baram.example.com/#/dags/n2/runs/%s" % obj["run_id"], got
     rows = deliveries(baram, obj["run_id"])
     assert [(r[2], r[4], r[5], r[6], r[7]) for r in rows] == [
         ("on_success", 3, "sent", 200, None)], rows
