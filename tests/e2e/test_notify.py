@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from api_util import ApiServer, make_home, token
+from api_util import ApiServer, add_user, make_home, token
 from conftest import db_query, parse_ts
 from daemon_util import daemons, poll, trigger, wait_run  # noqa: F401
 from smtp_sink import SmtpSink
@@ -363,6 +363,28 @@ def test_pending_delivery_is_sent_again_by_the_next_scheduler(b, recv, daemons):
     assert wait_run(b, run_id, timeout=20, daemon=d2)["state"] == "success"
 
 
+def test_a_stopping_scheduler_does_not_wait_for_a_hanging_receiver(b, recv, daemons):
+    config(b, """
+        notifiers:
+          slow: {webhook: "%s", timeout: 30s}
+        """ % recv.url("/hang/s1"))
+    b.write("stopme.yaml", """
+        dag: stopme
+        tasks:
+          a:
+            run: "true"
+            on_success: {notify: slow}
+        """)
+    d = daemons(b)
+    run_id = trigger(b, "stopme")
+    assert poll(lambda: recv.bodies("/hang/s1"), timeout=10), "no delivery started"
+    t = time.monotonic()
+    assert d.stop() == 0
+    assert time.monotonic() - t < 4, "the stop waited for the delivery"
+    # dropped in flight: the row says so, for the next scheduler
+    assert [r[5] for r in deliveries(b, run_id)] == ["pending"]
+
+
 def test_api_lists_the_deliveries(tmp_path, recv):
     b = make_home(tmp_path / "api")
     config(b, """
@@ -388,6 +410,16 @@ def test_api_lists_the_deliveries(tmp_path, recv):
         assert (d["task"], d["try"], d["hook"], d["notifier"], d["attempts"], d["state"],
                 d["status"], d["error"]) == ("a", 1, "on_success", "ops", 1, "sent", 200, None), d
         assert srv.get("/api/v1/dags/n8/runs/nope/deliveries", token=tok).status == 404
+        assert srv.get("/api/v1/dags/other/runs/%s/deliveries" % obj["run_id"],
+                       token=tok).status == 404
         assert srv.get("/api/v1/dags/n8/runs/%s/deliveries" % obj["run_id"]).status == 401
+        # hostile run ids: huge, not UTF-8
+        assert srv.get("/api/v1/dags/n8/runs/%s/deliveries" % ("x" * 5000),
+                       token=tok).status in (400, 404, 414)
+        assert srv.get("/api/v1/dags/n8/runs/%FF%FE/deliveries", token=tok).status in (400, 404)
+        # a viewer reads them
+        add_user(b, "vera", "viewer")
+        r = srv.get("/api/v1/dags/n8/runs/%s/deliveries" % obj["run_id"], token=token(b, "vera"))
+        assert r.status == 200 and r.json["total_entries"] == 1, r
     finally:
         srv.stop()
