@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -138,8 +139,14 @@ char *notify_body(const struct notifier *n, const struct notify_facts *f)
         char *line = notify_line(f);
         char *subject = xstrdup(line);
         mail_clean(subject);
+        char date[64];
+        time_t now = time(NULL);
+        struct tm tm;
+        if (!gmtime_r(&now, &tm) ||
+            strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm) == 0)
+            date[0] = 0;
         struct buf b = BUF_INIT(BUF_NO_MAX);
-        int r = buf_addf(&b, "From: <%s>\r\n", n->from);
+        int r = buf_addf(&b, "Date: %s\r\nFrom: <%s>\r\n", date, n->from);
         for (size_t i = 0; i < n->nto; i++)
             r |= buf_addf(&b, "%s<%s>", i ? ", " : "To: ", n->to[i]);
         r |= buf_addf(&b, "\r\nSubject: %s\r\n", subject);

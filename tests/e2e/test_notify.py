@@ -232,6 +232,7 @@ def test_mail_through_smtp(baram, sink):
     assert m["from"] == "baram@example.org" and m["to"] == ["ops@example.org", "dev@example.org"]
     assert "Subject: baram: dag n6 run %s task a try 1 failed" % obj["run_id"] in m["data"], m
     assert "Content-Type: text/plain" in m["data"], m
+    assert m["data"].startswith("Date: ") and "\r\nFrom: <baram@example.org>\r\n" in m["data"], m
     rows = deliveries(baram, obj["run_id"])
     assert [(r[3], r[5], r[6]) for r in rows] == [("mail", "sent", 250)], rows
 
