@@ -325,7 +325,7 @@ def test_deadline_armed_again_after_a_restart_before_it_fired(b, recv, daemons):
         """)
     d = daemons(b)
     run_id = trigger(b, "late2")
-    poll(lambda: b.home.joinpath("logs", "late2", run_id, "a.1.log").exists(), timeout=10)
+    assert poll(lambda: b.home.joinpath("logs", "late2", run_id, "a.1.log").exists(), timeout=10)
     d.kill9()
     assert not (b.dags / "deadline.txt").exists()
     d2 = daemons(b, log_name="daemon2.log")
