@@ -17,7 +17,7 @@
  * - Every action asks first (confirm dialog) and reports in a toast.
  */
 
-import {isOperator, link} from './api.js';
+import {enc, get, isOperator, link} from './api.js';
 import {h, replace} from './dom.js';
 import {throttle} from './events.js';
 import {createGantt} from './gantt.js';
@@ -44,6 +44,9 @@ export function mount(root, route) {
                                    onClear: clearTask});
     const count = h('span', {class: 'muted small'});
     const body = h('div', {class: 'run-body'}, loading());
+    const dlBody = h('tbody');
+    const dlCount = h('span', {class: 'muted small'});
+    const dlCard = R.deliveriesCard(dlBody, dlCount);
     let actionsFor = null; /* whether the actions were drawn for an ended run */
 
     replace(root, R.crumbs(dag, run),
@@ -89,8 +92,26 @@ export function mount(root, route) {
         });
     }
 
+    /* notify: the run's hook notifications, fetched again (throttled) as the run changes */
+    async function loadDeliveries() {
+        try {
+            const res = await get(`/dags/${enc(dag)}/runs/${enc(run)}/deliveries`,
+                                  {signal: ctl.signal});
+            const list = res.deliveries || [];
+            replace(dlBody, ...R.deliveryRows(list));
+            dlCount.textContent = list.length === 1 ? '1 delivery' : `${list.length} deliveries`;
+            /* one still being sent (or a run whose end hooks have not reported yet): look again */
+            if (!ctl.signal.aborted && (list.some((d) => d.state === 'pending') || !data.ended))
+                setTimeout(deliveriesSoon, 2000);
+        } catch (e) {
+            if (!ctl.signal.aborted && e.name !== 'AbortError') toastError(e);
+        }
+    }
+    const deliveriesSoon = throttle(loadDeliveries, 1000);
+
     /* a live change: the rows of the instances in ids, the rest whole */
     function redraw(ids) {
+        deliveriesSoon();
         drawHead();
         drawCritical();
         if (table.clearable !== data.ended) drawTable();
@@ -103,8 +124,10 @@ export function mount(root, route) {
             await data.load();
             if (ctl.signal.aborted) return;
             if (!body.contains(meta))
-                replace(body, meta, R.timelineCard(critText, gantt.el), R.tisCard(count, table.el));
+                replace(body, meta, R.timelineCard(critText, gantt.el), R.tisCard(count, table.el),
+                        dlCard);
             drawAll();
+            loadDeliveries();
         } catch (e) {
             if (ctl.signal.aborted || e.name === 'AbortError') return;
             if (!data.run) replace(body, errorPanel(e, load));
@@ -170,6 +193,7 @@ export function mount(root, route) {
             ctl.abort();
             live.stop();
             onResize.cancel();
+            deliveriesSoon.cancel();
             window.removeEventListener('resize', onResize);
         },
     };

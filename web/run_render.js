@@ -80,6 +80,41 @@ export function tisCard(countEl, tableEl) {
              tableEl);
 }
 
+/* notify: the run's hook notifications (GET .../deliveries), one row each: hook, task and
+ * try, notifier, state badge, attempts, the last status and error. */
+export function deliveriesCard(tbodyEl, countEl) {
+    return h('section', {class: 'card', 'aria-labelledby': 'h-notify', testid: 'deliveries'},
+             h('div', {class: 'card-head'}, h('h2', {id: 'h-notify'}, 'Notifications'), countEl),
+             h('div', {class: 'table-scroll'},
+               h('table', {class: 'table deliveries-table'},
+                 h('thead', null, h('tr', null, ...['Hook', 'Task', 'Try', 'Notifier', 'State',
+                                                   'Attempts', 'Status', 'Error', 'Updated']
+                     .map((c) => h('th', {scope: 'col'}, c)))),
+                 tbodyEl)));
+}
+
+/* A state badge in the colours of a task state, labelled pending, sent or failed. */
+function deliveryBadge(state) {
+    const b = badge(state === 'sent' ? 'success' : state === 'failed' ? 'failed' : 'queued');
+    b.lastChild.textContent = state;
+    return b;
+}
+
+export function deliveryRows(list) {
+    if (!list.length)
+        return [h('tr', null, h('td', {colspan: 9, class: 'muted'}, 'No notifications'))];
+    return list.map((d) => h('tr', {testid: 'delivery-row', 'data-hook': d.hook,
+                                    'data-state': d.state, 'data-notifier': d.notifier},
+                             h('td', null, d.hook), h('td', null, d.task || '—'),
+                             h('td', null, d.try == null ? '—' : String(d.try)),
+                             h('td', null, d.notifier),
+                             h('td', null, deliveryBadge(d.state)),
+                             h('td', null, String(d.attempts)),
+                             h('td', null, d.status == null ? '—' : String(d.status)),
+                             h('td', {class: 'small'}, d.error || ''),
+                             h('td', {class: 'small'}, fmt.time(d.updated_at))));
+}
+
 export function countText(n) {
     return plural(n, 'instance');
 }

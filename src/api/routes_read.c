@@ -49,6 +49,7 @@
 #include "ops/versions.h"
 #include "sched/logpath.h"
 #include "sched/run.h"
+#include "store/deliveries.h"
 #include "store/store.h"
 #include "store/versions.h"
 
@@ -901,6 +902,45 @@ static void get_run(struct api_req *rq, struct api_resp *rs)
     api_json(rs, 200, o);
 }
 
+/* notify: the run's hook notifications (store/deliveries.h), oldest first. */
+static void get_deliveries(struct api_req *rq, struct api_resp *rs)
+{
+    struct err se = {0};
+    struct store *s = api_store(rq, rs);
+    if (!s)
+        return;
+    struct run_rec run;
+    if (run_find(rs, s, rq->seg[0], rq->seg[1], &run) < 0)
+        return;
+    struct delivery_rec *v = NULL;
+    size_t n = 0;
+    int r = store_list_deliveries(s, run.run_id, &v, &n, &se);
+    run_rec_release(&run);
+    if (r < 0) {
+        db_problem(rs, err_msg(&se), r);
+        return;
+    }
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const struct delivery_rec *d = &v[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "task", str_json(d->task_id));
+        json_object_set_new(o, "try",
+                            d->try_number > 0 ? json_integer(d->try_number) : json_null());
+        json_object_set_new(o, "hook", str_json(d->hook));
+        json_object_set_new(o, "notifier", str_json(d->notifier));
+        json_object_set_new(o, "attempts", json_integer(d->attempts));
+        json_object_set_new(o, "state", str_json(d->state));
+        json_object_set_new(o, "status", d->status ? json_integer(d->status) : json_null());
+        json_object_set_new(o, "error", str_json(d->error));
+        json_object_set_new(o, "created_at", runjson_time(d->created_at_ms));
+        json_object_set_new(o, "updated_at", runjson_time(d->updated_at_ms));
+        json_array_append_new(a, o);
+    }
+    deliveries_free(v, n);
+    api_json(rs, 200, list_obj("deliveries", a, n));
+}
+
 static void get_tasks(struct api_req *rq, struct api_resp *rs)
 {
     struct err se = {0};
@@ -1205,6 +1245,7 @@ const struct api_route api_routes_read[] = {
     {"GET", "/api/v1/dags/{dag}/runs", AUTH_VIEWER, get_runs, 0},
     {"GET", "/api/v1/dags/{dag}/runs/{run}", AUTH_VIEWER, get_run, 0},
     {"GET", "/api/v1/dags/{dag}/runs/{run}/tasks", AUTH_VIEWER, get_tasks, 0},
+    {"GET", "/api/v1/dags/{dag}/runs/{run}/deliveries", AUTH_VIEWER, get_deliveries, 0},
     {"GET", "/api/v1/dags/{dag}/runs/{run}/tasks/{task}", AUTH_VIEWER, get_task, 0},
     {"GET", "/api/v1/dags/{dag}/runs/{run}/tasks/{task}/logs", AUTH_VIEWER, get_logs, 0},
     {"GET", "/api/v1/runs", AUTH_VIEWER, get_all_runs, 0},

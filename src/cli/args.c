@@ -17,6 +17,7 @@
 #include "base/xalloc.h"
 #include "dag/dag.h"
 #include "dag/params.h"
+#include "ops/dagdir.h"
 #include "sched/run.h"
 
 static const struct args_flag *find_flag(const struct args_flag *flags, size_t nflags,
@@ -181,7 +182,7 @@ struct dag *args_dag(const char *path, const struct params_override *params, siz
     struct diag d;
     diag_init(&d);
     struct dag *dag = dag_load_file(path, &d);
-    if (dag && params_check(dag, params, nparams, &d) < 0) {
+    if (dag && (params_check(dag, params, nparams, &d) < 0 || dagdir_check_notify(dag, &d) > 0)) {
         dag_free(dag);
         dag = NULL;
     }

@@ -28,6 +28,8 @@
 #include "daemon/daemon.h"
 #include "dag/dag.h"
 #include "dag/duration.h"
+#include "exec/notify.h"
+#include "ops/dagdir.h"
 #include "sched/run.h"
 #include "store/store.h"
 
@@ -102,6 +104,10 @@ void home_release(struct home *h)
     free(h->db);
     free(h->listen);
     free_pools(h);
+    notifiers_free(h->notifiers, h->nnotifiers);
+    h->notifiers = NULL;
+    h->nnotifiers = 0;
+    free(h->api.public_url);
     free(h->auth.issuer);
     free(h->auth.audience);
     free(h->auth.public_key);
@@ -128,13 +134,13 @@ static bool listen_ok(const char *v)
     return colon[1] != '+' && colon[1] != '-';
 }
 
-static const char *const config_keys[] = {"dags",   "db",   "listen",    "parallelism", "pools",
-                                          "auth",   "api",  "http",      "log_level",   "scheduler",
-                                          "worker", "logs", "retention", "timezone"};
+static const char *const config_keys[] = {
+    "dags",      "db",        "listen", "parallelism", "pools",     "auth",     "api",      "http",
+    "log_level", "scheduler", "worker", "logs",        "retention", "timezone", "notifiers"};
 static const char *const retention_keys[] = {"runs", "logs", "every"};
 static const char *const scheduler_keys[] = {"heartbeat", "dead_after"};
 static const char *const logs_keys[] = {"store_max"};
-static const char *const api_keys[] = {"max_rps", "threads"};
+static const char *const api_keys[] = {"max_rps", "threads", "public_url"};
 static const char *const http_keys[] = {"max_per_host"};
 
 #define HOME_HTTP_MAX_PER_HOST_BAD "bad 'http.max_per_host' '%s' (a whole number from 1 to %d)"
@@ -296,6 +302,15 @@ static void parse_api(struct cfg *c, struct home *h, yaml_node_t *v)
         const char *name = scalar(c, k, "api");
         if (!name)
             continue;
+        if (strcmp(name, "public_url") == 0) { /* notify: links in messages */
+            const char *u = scalar(c, val, "api.public_url");
+            if (u && strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
+                diag_err(c->d, c->path, line_of(val), col_of(val),
+                         "bad 'api.public_url' '%s' (http:// or https://)", u);
+            else if (u)
+                set_str(&h->api.public_url, u);
+            continue;
+        }
         bool rps = strcmp(name, "max_rps") == 0;
         if (!rps && strcmp(name, "threads") != 0) {
             unknown_key(c, k, name, api_keys, ARRAY_SIZE(api_keys), " in 'api'");
@@ -466,6 +481,194 @@ static void parse_retention(struct cfg *c, struct home *h, yaml_node_t *v)
     }
 }
 
+/* ---- notify: `notifiers` ---- */
+
+static const char *const notifier_keys[] = {"webhook", "slack",   "smtp",   "from",
+                                            "to",      "timeout", "retries"};
+
+static bool url_scheme_ok(const char *url, const char *const *schemes, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t k = strlen(schemes[i]);
+        if (strncmp(url, schemes[i], k) == 0 && url[k] && !strpbrk(url, " \t\r\n"))
+            return true;
+    }
+    return false;
+}
+
+/* A mail address as MAIL FROM / RCPT TO take it: local@domain, nothing that breaks a line
+ * or the <> around it. */
+static bool mail_addr_ok(const char *s)
+{
+    const char *at = strchr(s, '@');
+    return at && at != s && at[1] && !strpbrk(s, " <>\r\n\t\"") && strlen(s) <= 254;
+}
+
+/* A notifier's name: what DAG hooks write in `{notify: NAME}` (letters, digits, _ . -). */
+static bool notifier_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 200)
+        return false;
+    return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
+}
+
+/* One notifier's mapping into n; false after reporting a problem. */
+static bool parse_notifier(struct cfg *c, const char *name, yaml_node_t *v, struct notifier *n)
+{
+    char key[128];
+    if (v->type != YAML_MAPPING_NODE) {
+        diag_err(c->d, c->path, line_of(v), col_of(v), "notifier '%s' must be a mapping, not %s",
+                 name, kind_name(v));
+        return false;
+    }
+    size_t errors = c->d->errors;
+    int kinds = 0;
+    yaml_node_t *to = NULL;
+    n->timeout_ms = NOTIFIER_TIMEOUT_MS;
+    n->retries = NOTIFIER_RETRIES;
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        yaml_node_t *val = yaml_document_get_node(c->doc, p->value);
+        snprintf(key, sizeof key, "notifiers.%.60s", name);
+        const char *kn = scalar(c, k, key);
+        if (!kn)
+            continue;
+        snprintf(key, sizeof key, "notifiers.%.60s.%.40s", name, kn);
+        bool known = false;
+        for (size_t i = 0; i < ARRAY_SIZE(notifier_keys); i++)
+            known |= strcmp(notifier_keys[i], kn) == 0;
+        if (!known) {
+            char where[96];
+            snprintf(where, sizeof where, " in notifier '%.60s'", name);
+            unknown_key(c, k, kn, notifier_keys, ARRAY_SIZE(notifier_keys), where);
+            continue;
+        }
+        if (strcmp(kn, "to") == 0) {
+            to = val;
+            continue;
+        }
+        const char *s = scalar(c, val, key);
+        if (!s)
+            continue;
+        int l = line_of(val), col = col_of(val);
+        if (strcmp(kn, "webhook") == 0 || strcmp(kn, "slack") == 0) {
+            static const char *const http[] = {"http://", "https://"};
+            kinds++;
+            n->kind = kn[0] == 'w' ? NOTIFIER_WEBHOOK : NOTIFIER_SLACK;
+            if (!url_scheme_ok(s, http, ARRAY_SIZE(http)))
+                diag_err(c->d, c->path, l, col, "bad URL '%s' for '%s' (http:// or https://)", s,
+                         key);
+            else
+                set_str(&n->url, s);
+        } else if (strcmp(kn, "smtp") == 0) {
+            static const char *const smtp[] = {"smtp://", "smtps://"};
+            kinds++;
+            n->kind = NOTIFIER_MAIL;
+            if (!url_scheme_ok(s, smtp, ARRAY_SIZE(smtp)))
+                diag_err(c->d, c->path, l, col, "bad URL '%s' for '%s' (smtp:// or smtps://)", s,
+                         key);
+            else
+                set_str(&n->url, s);
+        } else if (strcmp(kn, "from") == 0) {
+            if (!mail_addr_ok(s))
+                diag_err(c->d, c->path, l, col, "bad mail address '%s' for '%s'", s, key);
+            else
+                set_str(&n->from, s);
+        } else if (strcmp(kn, "timeout") == 0) {
+            int64_t ms;
+            if (duration_parse(s, &ms) < 0 || ms <= 0 || ms > 3600 * 1000)
+                diag_err(c->d, c->path, l, col,
+                         "bad duration '%s' for '%s' (more than 0, at most 1h)", s, key);
+            else
+                n->timeout_ms = ms;
+        } else {
+            if (parse_int(s, 0, NOTIFIER_RETRIES_MAX, &n->retries) < 0)
+                diag_err(c->d, c->path, l, col, "bad '%s' '%s' (a whole number from 0 to %d)", key,
+                         s, NOTIFIER_RETRIES_MAX);
+        }
+    }
+    if (kinds != 1) {
+        diag_err(c->d, c->path, line_of(v), col_of(v),
+                 kinds ? "notifier '%s' has more than one of 'webhook', 'slack', 'smtp'"
+                       : "notifier '%s' has none of 'webhook', 'slack', 'smtp'",
+                 name);
+        return false;
+    }
+    snprintf(key, sizeof key, "notifiers.%.60s.to", name);
+    if (n->kind == NOTIFIER_MAIL) {
+        if (!n->from && c->d->errors == errors)
+            diag_err(c->d, c->path, line_of(v), col_of(v), "mail notifier '%s' needs 'from'", name);
+        if (!to) {
+            diag_err(c->d, c->path, line_of(v), col_of(v), "mail notifier '%s' needs 'to'", name);
+        } else if (to->type == YAML_SCALAR_NODE || to->type == YAML_SEQUENCE_NODE) {
+            yaml_node_item_t *i0 =
+                to->type == YAML_SEQUENCE_NODE ? to->data.sequence.items.start : NULL;
+            size_t nt = i0 ? (size_t)(to->data.sequence.items.top - i0) : 1;
+            if (nt == 0)
+                diag_err(c->d, c->path, line_of(to), col_of(to), "'%s' must not be empty", key);
+            n->to = xcalloc(nt ? nt : 1, sizeof(char *));
+            for (size_t i = 0; i < nt; i++) {
+                yaml_node_t *it = i0 ? yaml_document_get_node(c->doc, i0[i]) : to;
+                const char *s = scalar(c, it, key);
+                if (!s)
+                    continue;
+                if (!mail_addr_ok(s)) {
+                    diag_err(c->d, c->path, line_of(it), col_of(it),
+                             "bad mail address '%s' for '%s'", s, key);
+                    continue;
+                }
+                n->to[n->nto++] = xstrdup(s);
+            }
+        } else {
+            diag_err(c->d, c->path, line_of(to), col_of(to),
+                     "'%s' must be an address or a list of them, not %s", key, kind_name(to));
+        }
+    } else if (n->from || to) {
+        diag_err(c->d, c->path, line_of(v), col_of(v),
+                 "'from' and 'to' are for mail notifiers ('smtp'), not '%s'",
+                 notifier_kind_name(n->kind));
+    }
+    return c->d->errors == errors;
+}
+
+static void parse_notifiers(struct cfg *c, struct home *h, yaml_node_t *v)
+{
+    if (v->type != YAML_MAPPING_NODE) {
+        diag_err(c->d, c->path, line_of(v), col_of(v),
+                 "'notifiers' must be a mapping of names to notifiers, not %s", kind_name(v));
+        return;
+    }
+    notifiers_free(h->notifiers, h->nnotifiers);
+    size_t n = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
+    h->notifiers = xcalloc(n ? n : 1, sizeof *h->notifiers);
+    h->nnotifiers = 0;
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
+        yaml_node_t *val = yaml_document_get_node(c->doc, p->value);
+        const char *name = scalar(c, k, "notifiers");
+        if (!name)
+            continue;
+        if (!notifier_name_ok(name)) {
+            diag_err(c->d, c->path, line_of(k), col_of(k), "bad notifier name '%s'", name);
+            diag_hint(c->d, "use letters, digits, '_', '.' and '-'");
+            continue;
+        }
+        if (notifiers_find(h->notifiers, h->nnotifiers, name)) {
+            diag_err(c->d, c->path, line_of(k), col_of(k), "duplicate notifier '%s'", name);
+            continue;
+        }
+        struct notifier *nt = &h->notifiers[h->nnotifiers];
+        memset(nt, 0, sizeof *nt);
+        if (!parse_notifier(c, name, val, nt)) {
+            notifier_release(nt);
+            continue;
+        }
+        nt->name = xstrdup(name);
+        h->nnotifiers++;
+    }
+}
+
 static void parse_key(struct cfg *c, struct home *h, yaml_node_t *k, const char *name,
                       yaml_node_t *v)
 {
@@ -495,6 +698,10 @@ static void parse_key(struct cfg *c, struct home *h, yaml_node_t *k, const char 
     }
     if (strcmp(name, "pools") == 0) {
         parse_pools(c, h, v);
+        return;
+    }
+    if (strcmp(name, "notifiers") == 0) {
+        parse_notifiers(c, h, v);
         return;
     }
     if (strcmp(name, "auth") == 0) {
@@ -847,6 +1054,8 @@ int home_setup(struct home *h, const char *cmd, const char *flag)
     }
     diag_release(&d);
     log_set_level(h->log_level);
+    if (r == 0)
+        dagdir_set_notifiers(h->notifiers, h->nnotifiers);
     return r;
 }
 

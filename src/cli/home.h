@@ -27,6 +27,7 @@
 struct diag;
 struct err;
 struct tz;
+struct notifier;
 struct store;
 
 #define HOME_DEFAULT_DIR         ".baram"
@@ -50,8 +51,9 @@ struct home_auth {
 
 /* The API server (api.h): its share of the machine. */
 struct home_api {
-    int max_rps; /* requests started per second at most; 0: no limit (default) */
-    int threads; /* threads serving connections; default 2 */
+    int max_rps;      /* requests started per second at most; 0: no limit (default) */
+    int threads;      /* threads serving connections; default 2 */
+    char *public_url; /* owned: where people reach the UI (links in notifications), or NULL */
 };
 
 #define HOME_API_MAX_RPS_MAX 1000000
@@ -93,6 +95,9 @@ struct home {
     } retention;
     /* tz: `timezone:` (BARAM_TIMEZONE), the zone of DAGs that set none; NULL: UTC */
     const struct tz *tz;
+    /* notify: `notifiers` (SPEC section 13), file order */
+    struct notifier *notifiers; /* owned */
+    size_t nnotifiers;
 };
 
 #define HOME_RETENTION_EVERY_MS (3600LL * 1000)

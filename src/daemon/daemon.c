@@ -58,6 +58,7 @@
 #include "ops/schedlock.h"
 #include "sched/engine.h"
 #include "sched/run.h"
+#include "store/deliveries.h"
 #include "store/events.h"
 #include "store/listen.h"
 #include "store/queue.h"
@@ -149,7 +150,10 @@ struct djob {
     bool resume;
     struct ti_rec *tis;
     size_t ntis;
-    char *lost_sched;         /* resuming: the scheduler it was taken from when declared dead */
+    char *lost_sched;             /* resuming: the scheduler it was taken from when declared dead */
+    bool deadline_fired;          /* notify: resuming a run whose deadline is recorded as fired */
+    struct delivery_rec *pending; /* notify: resuming, its deliveries a dead scheduler left */
+    size_t npending;
     struct wq_kill *inflight; /* resuming on PostgreSQL: its tries a worker has (wq_adopt) */
     size_t ninflight;
     struct dag *stored_dag;
@@ -290,6 +294,7 @@ static void djob_free(struct djob *j)
     }
     free(j->pasts);
     free(j->past_ids);
+    deliveries_free(j->pending, j->npending);
     wq_free_kills(j->inflight, j->ninflight);
     dag_free(j->stored_dag);
     free(j->dag_id);
@@ -405,6 +410,30 @@ static void djob_admit_all(struct djob *j, struct store *s, struct err *se)
     free(started);
 }
 
+/* notify: a resumed run's deliveries: whether its deadline fired before (a 'deadline' row),
+ * and those left 'pending' by a scheduler that died sending them (sent again: at least once). */
+static int djob_deliveries(struct djob *j, struct store *s, struct err *se)
+{
+    struct delivery_rec *v = NULL;
+    size_t n = 0;
+    int rc = store_list_deliveries(s, j->rec.run_id, &v, &n, se);
+    size_t k = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        j->deadline_fired |= strcmp(v[i].hook, "deadline") == 0;
+        if (strcmp(v[i].state, "pending") == 0)
+            v[k++] = v[i];
+        else
+            delivery_rec_release(&v[i]);
+    }
+    if (rc < 0) {
+        deliveries_free(v, n);
+        return rc;
+    }
+    j->pending = v;
+    j->npending = k;
+    return 0;
+}
+
 /* DJOB_LOAD's work: a run's records (in j->rec) and the DAG version it goes on with. */
 static void djob_load(struct djob *j, struct store *s, struct err *se)
 {
@@ -416,6 +445,10 @@ static void djob_load(struct djob *j, struct store *s, struct err *se)
         j->resume = true;
     if (j->resume && (j->rc = store_lost_scheduler(s, j->rec.run_id, &j->lost_sched, se)) < 0) {
         djob_fail(j, "reading the scheduler a run was lost with", se);
+        return;
+    }
+    if (j->resume && (j->rc = djob_deliveries(j, s, se)) < 0) {
+        djob_fail(j, "reading the run's deliveries", se);
         return;
     }
     if (j->d->shared) {
@@ -881,6 +914,7 @@ static void daemon_start_loaded(struct daemon *d, struct djob *j)
         .past_ended = j->past.ended,
         .past_tis = j->past.tis,
         .npast_tis = j->past.ntis,
+        .deadline_fired = j->deadline_fired,
     };
     struct run_inflight *inflight = xcalloc(j->ninflight ? j->ninflight : 1, sizeof *inflight);
     for (size_t i = 0; i < j->ninflight; i++)
@@ -899,6 +933,7 @@ static void daemon_start_loaded(struct daemon *d, struct djob *j)
         drun_unlink(d, dr);
         return;
     }
+    run_resend(dr->r, j->pending, j->npending);
     if (dr->cancel_requested)
         run_cancel(dr->r);
     else if (dr->clears.n)
@@ -1777,6 +1812,9 @@ int daemon_run(const struct daemon_opts *o, struct err *e)
         .remote = d->shared,
         .worker_heartbeat_ms = o->worker_heartbeat_ms,
         .worker_dead_after_ms = o->worker_dead_after_ms,
+        .notifiers = o->notifiers,
+        .nnotifiers = o->nnotifiers,
+        .public_url = o->public_url,
     };
     if ((rc = engine_start(&eo, &d->e, e)) < 0)
         goto out_loop;

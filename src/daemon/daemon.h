@@ -51,6 +51,8 @@ struct run_pool;
 #define DAEMON_HEARTBEAT_MS  5000  /* scheduler.heartbeat */
 #define DAEMON_DEAD_AFTER_MS 20000 /* scheduler.dead_after */
 
+struct notifier;
+
 struct daemon_opts {
     const char *home;      /* the home folder (lock, doorbell, logs) */
     const char *dags;      /* the DAG folder */
@@ -60,6 +62,10 @@ struct daemon_opts {
     const struct run_pool *pools; /* from baram.yaml; the store's `pools set` win */
     size_t npools;
     int64_t grace_ms; /* < 0: DAEMON_GRACE_MS */
+    /* notify: baram.yaml's notifiers (borrowed for daemon_run) */
+    const struct notifier *notifiers;
+    size_t nnotifiers;
+    const char *public_url; /* api.public_url, or NULL */
     /* Called once on the loop when the daemon is up (DAGs loaded, recovery started). */
     void (*ready)(void *ud, size_t ndags, size_t nerrors);
     void *ready_ud;

@@ -96,6 +96,8 @@ static const char *const top_keys[] = {
     "on_success",
     "on_failure",
     "tasks",
+    /* notify */
+    "deadline",
     /* tz */
     "timezone",
     /* conc */
@@ -120,6 +122,10 @@ static const char *const task_keys[] = {
     "priority",
     "description",
     "queue",
+    /* notify */
+    "on_success",
+    "on_failure",
+    "on_retry",
     /* tz */
     "env",
     "dir",
@@ -129,8 +135,9 @@ static const char *const task_keys[] = {
 };
 
 /* Task keys that `defaults` may not hold. */
-static const char *const task_only_keys[] = {"needs", "run",      "http", "wait",
-                                             "env",   "for_each", "dir"};
+static const char *const task_only_keys[] = {"needs",      "run",      "http", "wait",
+                                             "env",        "for_each", "dir",  "on_success",
+                                             "on_failure", "on_retry"};
 
 static const char *const defaults_keys[] = {
     "trigger", "retries", "retry_delay", "retry_backoff", "max_retry_delay",
@@ -142,7 +149,8 @@ static const char *const http_keys[] = {
 };
 static const char *const wait_keys[] = {"file", "http", "every", "timeout"};
 static const char *const cb_keys[] = {"failures", "reset"};
-static const char *const hook_keys[] = {"run"};
+static const char *const hook_keys[] = {"run", "notify"};
+static const char *const deadline_keys[] = {"after", "run", "notify"};
 
 static const char *const http_methods[] = {"GET",   "HEAD",   "POST",   "PUT",
                                            "PATCH", "DELETE", "OPTIONS"};
@@ -555,21 +563,63 @@ static void check_tref(struct ck *c, const struct tref *r)
 
 /* ---- DAG-level keys --------------------------------------------------------- */
 
-static void check_hook(struct ck *c, const struct dagfile_node *v, const char *key,
-                       struct dag_hook *h)
+/* A hook's `run` or `notify` (exactly one), in mapping v (hook or deadline) named key. */
+static void check_hook_body(struct ck *c, const struct dagfile_node *v, const char *key,
+                            struct dag_hook *h)
 {
-    if (!get_map(c, v, key))
+    const struct dagfile_node *run = dagfile_get(v, "run"), *notify = dagfile_get(v, "notify");
+    if (!run && !notify) {
+        err_at(c, v, "'%s' needs 'run' or 'notify'", key);
         return;
-    check_keys(c, v, hook_keys, ARRAY_SIZE(hook_keys), NULL, 0, key);
-    const struct dagfile_node *run = dagfile_get(v, "run");
-    if (!run) {
-        err_at(c, v, "'%s' needs 'run'", key);
+    }
+    if (run && notify) {
+        err_at(c, notify, "'%s' takes 'run' or 'notify', not both", key);
+        return;
+    }
+    if (notify) {
+        if (!get_string(c, notify, "notify"))
+            return;
+        if (!id_ok(notify->str, notify->len)) {
+            err_at(c, notify, "bad notifier name '" SHOW "'", notify->str);
+            diag_hint(c->d, "use letters, digits, '_', '.' and '-'");
+            return;
+        }
+        h->notify = xstrndup(notify->str, notify->len);
+        h->line = notify->line;
+        h->col = notify->col;
         return;
     }
     if (!get_string(c, run, "run"))
         return;
     h->run = compile(c, run, "run", TEMPLATE_SHELL);
     add_tref(c, h->run, run, "run", UINT32_MAX, false);
+}
+
+static void check_hook(struct ck *c, const struct dagfile_node *v, const char *key,
+                       struct dag_hook *h)
+{
+    if (!get_map(c, v, key))
+        return;
+    check_keys(c, v, hook_keys, ARRAY_SIZE(hook_keys), NULL, 0, key);
+    check_hook_body(c, v, key, h);
+}
+
+static void check_deadline(struct ck *c, const struct dagfile_node *v, struct dag *dag)
+{
+    if (!get_map(c, v, "deadline"))
+        return;
+    check_keys(c, v, deadline_keys, ARRAY_SIZE(deadline_keys), NULL, 0, "deadline");
+    const struct dagfile_node *after = dagfile_get(v, "after");
+    int64_t ms = 0;
+    if (!after) {
+        err_at(c, v, "'deadline' needs 'after'");
+    } else if (get_duration(c, after, "after", &ms) && ms <= 0) {
+        err_at(c, after, "'after' must be more than 0");
+        ms = 0;
+    }
+    check_hook_body(c, v, "deadline", &dag->deadline);
+    if (dag_hook_set(&dag->deadline))
+        dag->deadline_ms = ms;
 }
 
 /* params and env: a mapping of names to scalars. */
@@ -1028,6 +1078,13 @@ static void check_task(struct ck *c, uint32_t ti, const struct dag_task *def)
     if (!run)
         cap_request_timeout(t, dagfile_get(m, "timeout") != NULL, http ? http : wait);
     check_task_env_dir(c, ti, m);
+    const struct dagfile_node *h;
+    if ((h = dagfile_get(m, "on_success")))
+        check_hook(c, h, "on_success", &t->on_success);
+    if ((h = dagfile_get(m, "on_failure")))
+        check_hook(c, h, "on_failure", &t->on_failure);
+    if ((h = dagfile_get(m, "on_retry")))
+        check_hook(c, h, "on_retry", &t->on_retry);
 }
 
 /* Turns every task's `needs` into edges. seen: n stamps, zeroed. */
@@ -1349,6 +1406,8 @@ static void check_dag_keys(struct ck *c, const struct dagfile_node *root)
         check_hook(c, v, "on_success", &dag->on_success);
     if ((v = dagfile_get(root, "on_failure")))
         check_hook(c, v, "on_failure", &dag->on_failure);
+    if ((v = dagfile_get(root, "deadline")))
+        check_deadline(c, v, dag);
 }
 
 /* ---- loading ----------------------------------------------------------------- */
@@ -1535,6 +1594,12 @@ struct dag *dag_load_file(const char *path, struct diag *d)
     return load_take(text, len, path, d);
 }
 
+static void hook_release(struct dag_hook *h)
+{
+    template_free(h->run);
+    free(h->notify);
+}
+
 static void kvs_free(struct dag_kv *kv, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -1578,6 +1643,9 @@ void dag_free(struct dag *dag)
         free(t->items);
         free(t->pool);
         free(t->queue);
+        hook_release(&t->on_success);
+        hook_release(&t->on_failure);
+        hook_release(&t->on_retry);
     }
     free(dag->tasks);
     free(dag->id);
@@ -1589,8 +1657,9 @@ void dag_free(struct dag *dag)
     kvs_free(dag->params, dag->nparams);
     params_schema_free(dag->pschema, dag->nparams);
     kvs_free(dag->env, dag->nenv);
-    template_free(dag->on_success.run);
-    template_free(dag->on_failure.run);
+    hook_release(&dag->on_success);
+    hook_release(&dag->on_failure);
+    hook_release(&dag->deadline);
     graph_release(&dag->graph);
     free(dag->topo);
     free(dag->level);
@@ -1598,6 +1667,31 @@ void dag_free(struct dag *dag)
     hmap_release(&dag->by_name);
     free(dag->source);
     free(dag);
+}
+
+void dag_each_notify(const struct dag *dag, dag_hook_fn *fn, void *ud)
+{
+    const struct {
+        const struct dag_hook *h;
+        const char *where;
+    } top[] = {{&dag->on_success, "on_success"},
+               {&dag->on_failure, "on_failure"},
+               {&dag->deadline, "deadline"}};
+    for (size_t i = 0; i < ARRAY_SIZE(top); i++)
+        if (top[i].h->notify)
+            fn(ud, top[i].h, top[i].where);
+    for (uint32_t t = 0; t < dag->ntasks; t++) {
+        const struct dag_task *dt = &dag->tasks[t];
+        const struct dag_hook *hs[] = {&dt->on_success, &dt->on_failure, &dt->on_retry};
+        static const char *const names[] = {"on_success", "on_failure", "on_retry"};
+        for (size_t i = 0; i < ARRAY_SIZE(hs); i++) {
+            if (!hs[i]->notify)
+                continue;
+            char where[DAG_ID_MAX + 32];
+            snprintf(where, sizeof where, "tasks.%s.%s", dt->name, names[i]);
+            fn(ud, hs[i], where);
+        }
+    }
 }
 
 bool dag_find(const struct dag *dag, const char *name, uint32_t *idx)

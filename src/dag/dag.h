@@ -78,6 +78,19 @@ struct dag_wait {
     int64_t timeout_ms;        /* its own `timeout` (default 24h), capped as dag_http's */
 };
 
+/* notify: a hook is `{run: CMD}` or `{notify: NAME}`, exactly one of them; both NULL = no hook. */
+struct dag_hook {
+    struct template *run; /* owned, TEMPLATE_SHELL; or NULL */
+    char *notify;         /* owned: a notifier's name (baram.yaml `notifiers`); or NULL */
+    int line, col;        /* where `notify` stands, for messages about an unknown notifier */
+};
+
+/* True when h has a run or a notify. */
+static inline bool dag_hook_set(const struct dag_hook *h)
+{
+    return h->run || h->notify;
+}
+
 struct dag_task {
     char *name; /* owned; [A-Za-z0-9_.-], 1-200 chars */
     enum task_kind kind;
@@ -109,10 +122,9 @@ struct dag_task {
     struct dag_task_env *env; /* owned: `env`, added to the DAG's (overriding same names) */
     size_t nenv;
     char *dir; /* owned: absolute working folder (`dir`, relative to the DAG's); NULL: dag->dir */
-};
 
-struct dag_hook {
-    struct template *run; /* owned, TEMPLATE_SHELL; NULL = no hook */
+    /* notify: the task's hooks (SPEC section 13), fired once per try ending so */
+    struct dag_hook on_success, on_failure, on_retry;
 };
 
 #define DAG_VAR_KEY_MAX 200 /* vars: {{ var.KEY }}, as store/vars.h VAR_KEY_MAX */
@@ -149,6 +161,11 @@ struct dag {
     bool depends_on_past; /* the tasks' default */
     bool uses_past;       /* some task has depends_on_past */
 
+    /* notify: `deadline: {after, run | notify}`: fires once if the run has not ended
+     * deadline_ms after it was queued; 0 = none */
+    int64_t deadline_ms;
+    struct dag_hook deadline;
+
     struct dag_task *tasks; /* owned, file order */
     uint32_t ntasks;
     struct graph graph; /* edges between tasks, upstream -> downstream */
@@ -175,6 +192,12 @@ struct dag *dag_load_mem(const char *text, size_t len, const char *path, struct 
  * the DAG with the last. Not atomic: one thread at a time (the daemon's loop). */
 struct dag *dag_ref(struct dag *dag);
 void dag_free(struct dag *dag);
+
+/* Calls fn(ud, hook, where) for every hook of dag naming a notifier (where: "on_failure",
+ * "deadline", "tasks.T.on_retry" ...; a buffer valid for the call). For callers that know
+ * baram.yaml's notifiers and check the names (the DAG checker does not know them). */
+typedef void dag_hook_fn(void *ud, const struct dag_hook *h, const char *where);
+void dag_each_notify(const struct dag *dag, dag_hook_fn *fn, void *ud);
 
 /* Task index by name: true and *idx set, or false. */
 bool dag_find(const struct dag *dag, const char *name, uint32_t *idx);

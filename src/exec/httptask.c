@@ -593,6 +593,11 @@ int httptask_client_new(uv_loop_t *loop, const struct httptask_client_opts *opts
     return 0;
 }
 
+struct curlloop *httptask_client_curlloop(struct httptask_client *c)
+{
+    return c->cl;
+}
+
 void httptask_client_free(struct httptask_client *c)
 {
     if (!c)

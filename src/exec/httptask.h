@@ -64,10 +64,10 @@ struct httptask_client_opts {
 /* What to send. Every pointer is borrowed for the httptask_start() call only: the request
  * copies what it keeps. */
 struct httptask_req {
-    const char *method;           /* upper case: GET POST PUT PATCH DELETE HEAD ...; NULL = GET */
-    const char *url;              /* expanded and percent-encoded by the caller */
-    const char *body;             /* may be NULL (no body) */
-    size_t body_len;              /* bytes of body */
+    const char *method; /* upper case: GET POST PUT PATCH DELETE HEAD ...; NULL = GET */
+    const char *url;    /* expanded and percent-encoded by the caller */
+    const char *body;   /* may be NULL (no body) */
+    size_t body_len;    /* bytes of body */
     const struct httptask_header *headers; /* may be NULL */
     size_t nheaders;
     const int *expect; /* accepted statuses; nexpect == 0 means any 2xx */
@@ -111,6 +111,10 @@ int httptask_client_new(uv_loop_t *loop, const struct httptask_client_opts *opts
  * asynchronously: run the loop (uv_run) once more before uv_loop_close(). NULL is a no-op. Not from
  * within a done callback. */
 void httptask_client_free(struct httptask_client *c);
+/* The client's curlloop, for other transfers on the same loop (notify.h). Borrowed: valid until
+ * httptask_client_free, and every transfer added must be finished or removed before it. */
+struct curlloop;
+struct curlloop *httptask_client_curlloop(struct httptask_client *c);
 
 /* Starts one request. Always returns 0 and sets *out (may be NULL if the caller never cancels):
  * every failure, including a bad URL, an unsupported scheme, a bad header or an open circuit,

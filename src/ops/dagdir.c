@@ -64,9 +64,11 @@
 #include "base/err.h"
 #include "base/hmap.h"
 #include "base/log.h"
+#include "base/suggest.h"
 #include "base/vec.h"
 #include "base/xalloc.h"
 #include "dag/dag.h"
+#include "exec/notify.h"
 
 #define DAGDIR_MAX_FILES 10000
 #define DAGDIR_RETRY_MS  3000
@@ -307,6 +309,10 @@ static int load_path(const char *path, struct dagdir_load *l, dagdir_taken_fn ta
     l->fp = fingerprint(text, len);
     l->len = len;
     l->dag = dag_load_mem(text, len, path, &l->errs);
+    if (l->dag && dagdir_check_notify(l->dag, &l->errs) > 0) {
+        dag_free(l->dag);
+        l->dag = NULL;
+    }
     if (l->dag) {
         const char *earlier = taken(ctx, l->dag->id);
         if (earlier) {
@@ -320,6 +326,53 @@ static int load_path(const char *path, struct dagdir_load *l, dagdir_taken_fn ta
     }
     free(text);
     return 0;
+}
+
+/* ---- notify: hooks' notifier names ---- */
+
+static struct notifier *known_notifiers; /* set once (dagdir_set_notifiers), then read-only */
+static size_t nknown_notifiers;
+static bool notifiers_known;
+
+void dagdir_set_notifiers(const struct notifier *v, size_t n)
+{
+    notifiers_free(known_notifiers, nknown_notifiers);
+    known_notifiers = notifiers_dup(v, n);
+    nknown_notifiers = n;
+    notifiers_known = true;
+}
+
+struct notify_check {
+    const struct dag *dag;
+    struct diag *d;
+    size_t errors;
+};
+
+static void check_notify_one(void *ud, const struct dag_hook *h, const char *where)
+{
+    struct notify_check *c = ud;
+    if (notifiers_find(known_notifiers, nknown_notifiers, h->notify))
+        return;
+    c->errors++;
+    diag_err(c->d, c->dag->path, h->line, h->col, "'%s' names no notifier '%s'", where, h->notify);
+    const char **names = xcalloc(nknown_notifiers ? nknown_notifiers : 1, sizeof(char *));
+    for (size_t i = 0; i < nknown_notifiers; i++)
+        names[i] = known_notifiers[i].name;
+    const char *near = suggest_closest(h->notify, names, nknown_notifiers);
+    if (near)
+        diag_hint(c->d, "did you mean '%s'?", near);
+    else
+        diag_hint(c->d, "add it to 'notifiers' in baram.yaml");
+    free(names);
+}
+
+size_t dagdir_check_notify(const struct dag *dag, struct diag *d)
+{
+    if (!notifiers_known)
+        return 0;
+    struct notify_check c = {dag, d, 0};
+    dag_each_notify(dag, check_notify_one, &c);
+    return c.errors;
 }
 
 static void load_release(struct dagdir_load *l)

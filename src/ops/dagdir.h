@@ -59,6 +59,16 @@ void dagdir_free_files(struct dagdir_file *v, size_t n);
  * the path the scheduler recorded for it (ops.c), with dagdir_scan when that fails. Any thread. */
 int dagdir_load(const char *path, struct dagdir_file **out) WARN_UNUSED;
 
+/* notify: the notifiers of baram.yaml (names checked against the DAGs' `{notify: NAME}`
+ * hooks). Until it is called nothing is checked (a DAG checked without a home); after, a hook
+ * naming no notifier makes its file fail, in every load of this file (the daemon's, the CLI's).
+ * v is copied. Call it once, before any thread loads DAGs (main thread). */
+struct notifier;
+void dagdir_set_notifiers(const struct notifier *v, size_t n);
+/* Adds to d an error for every hook of dag naming a notifier that dagdir_set_notifiers did not
+ * give (nothing when it was not called). The number of errors added. Any thread (after the set). */
+size_t dagdir_check_notify(const struct dag *dag, struct diag *d);
+
 /* A file changed. path: the file (borrowed). old: the DAG it had (NULL when none), now: its
  * DAG after the change (NULL when the file failed or was removed); both borrowed for the
  * call (dag_ref to keep one). errors: why the file failed (empty otherwise; borrowed). */

@@ -18,6 +18,7 @@
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "exec/httptask.h"
+#include "exec/notify.h"
 #include "sched/admit.h"
 #include "sched/logpath.h"
 #include "sched/logprep.h"
@@ -187,6 +188,10 @@ int engine_start(const struct engine_opts *o, struct engine **out, struct err *e
     e->home = xstrdup(o->home);
     e->gate_on_durable = o->gate_on_durable;
     e->http_max_per_host = o->http_max_per_host;
+    e->notifiers = notifiers_dup(o->notifiers, o->nnotifiers);
+    e->nnotifiers = o->nnotifiers;
+    e->public_url = o->public_url ? xstrdup(o->public_url) : NULL;
+    e->wait_notify = o->wait_notify;
     e->on_error = o->on_error;
     e->ud = o->ud;
     sched_init(&e->sched, o->parallelism > 0 ? o->parallelism : 1, run__sched_start);
@@ -251,6 +256,8 @@ static void engine_free(struct engine *e)
     engine__conc_release(e);
     free(e->store_url);
     free(e->home);
+    notifiers_free(e->notifiers, e->nnotifiers);
+    free(e->public_url);
     char *dir = e->scratch ? xstrdup(e->scratch) : NULL;
     engine_drop_scratch(e);
     if (dir) /* fails, as it should, while another engine's mark or a try's output is there */
@@ -275,6 +282,8 @@ static void engine_writer_stopped(void *ud)
 {
     struct engine *e = ud;
     e->w = NULL;
+    notify_free(e->ns); /* before the client: its transfers are on the client's curlloop */
+    e->ns = NULL;
     httptask_client_free(e->http); /* its handles close on the loop */
     e->http = NULL;
     e->open_handles = 3;
@@ -301,11 +310,48 @@ static void engine_remote_stopped(void *ud)
     store_writer_stop(e->w, engine_writer_stopped);
 }
 
+static void engine_stop_now(struct engine *e);
+
 void engine_stop(struct engine *e, engine_stopped_fn done, void *ud)
 {
     e->stopping = true;
     e->stopped = done;
     e->stopped_ud = ud;
+    if (e->wait_notify && notify_pending(e->ns) > 0) {
+        e->stop_pending = true; /* engine__notify_settled goes on */
+        return;
+    }
+    engine_stop_now(e);
+}
+
+int engine__http(struct engine *e, char **msg)
+{
+    if (!e->http) {
+        struct httptask_client_opts o = {
+            .host_limit = e->http_max_per_host > 0 ? (unsigned)e->http_max_per_host : 0};
+        int rc = httptask_client_new(e->loop, &o, &e->http);
+        if (rc < 0) {
+            e->http = NULL;
+            *msg = xasprintf("cannot start the http client: %s", err_str(rc));
+            return rc;
+        }
+    }
+    if (!e->ns)
+        e->ns = notify_new(e->loop, httptask_client_curlloop(e->http), 0);
+    return 0;
+}
+
+void engine__notify_settled(struct engine *e)
+{
+    /* The delivery settling is still counted until its report returns. */
+    if (e->stop_pending && notify_pending(e->ns) <= 1) {
+        e->stop_pending = false;
+        engine_stop_now(e);
+    }
+}
+
+static void engine_stop_now(struct engine *e)
+{
     uint64_t commits = 0, changes = 0;
     engine_stats(e, &commits, &changes);
     log_debug("engine stopping", "commits=%llu changes=%llu", (unsigned long long)commits,

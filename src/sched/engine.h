@@ -38,6 +38,7 @@ struct run;
 struct run_rec;
 struct store_writer;
 struct httptask_client;
+struct notifier;
 
 /* The store failed for good (the writer gave up): every run has been failed. */
 typedef void (*engine_error_fn)(void *ud, const char *msg);
@@ -64,6 +65,13 @@ struct engine_opts {
      * worker_dead_after_ms of silence (<= 0: 5 s and 20 s). */
     bool remote;
     int64_t worker_heartbeat_ms, worker_dead_after_ms;
+    /* notify: baram.yaml's notifiers (copied), the UI's address for links in messages (copied;
+     * NULL: none), and whether engine_stop waits for deliveries in flight (`baram run`) or
+     * drops them (a daemon: they stay 'pending' in the store). */
+    const struct notifier *notifiers;
+    size_t nnotifiers;
+    const char *public_url;
+    bool wait_notify;
 };
 
 /* Starts the store writer (opening the database: this blocks, call it before the loop runs

@@ -48,6 +48,7 @@
  */
 #include "sched/run.h"
 
+#include "exec/notify.h"
 #include "sched/run_int.h"
 
 #include <errno.h>
@@ -619,8 +620,14 @@ static void run_on_hook_exit(void *ud, const struct spawn_result *res)
     run__stop(r);
 }
 
-static void run_hooks(struct run *r)
+void run__hooks(struct run *r)
 {
+    run__deadline_disarm(r);
+    if (r->nhookprocs > 0) { /* the last task hook to exit comes back here */
+        r->end_after_hooks = true;
+        return;
+    }
+    r->end_after_hooks = false;
     const struct dag_hook *h = NULL;
     const char *name = NULL;
     if (r->state == RUN_SUCCESS) {
@@ -630,6 +637,8 @@ static void run_hooks(struct run *r)
         h = &r->dag->on_failure;
         name = "on_failure";
     }
+    if (h && h->notify) /* a delivery holds nothing of the run */
+        run__dag_notify(r, h, name);
     if (!h || !h->run) {
         run__stop(r);
         return;
@@ -647,7 +656,12 @@ static void run_hooks(struct run *r)
         return;
     }
     run_strv env = {0}, owned = {0};
-    run__env_hook(r, &env, &owned);
+    struct notify_facts f = {.dag = r->dag->id,
+                             .run_id = r->run_id,
+                             .hook = name,
+                             .state = run_state_name(r->state),
+                             .message = r->fatal ? r->fatal_msg : NULL};
+    run__env_hook(r, &f, &env, &owned);
     char *cmd_file = logpath_hook(r->logdir, name, "sh");
     struct spawn_opts so = {.cmd = cmd.data,
                             .cmd_file = cmd_file,
@@ -704,7 +718,7 @@ static void run_check_end(struct run *r)
     if (r->e->w && r->e->runs == r && !r->live_next)
         store_writer_set_linger(r->e->w, 0); /* the last run's end: nothing else to gather */
     if (r->end_seq == 0 || r->end_seq <= r->e->durable)
-        run_hooks(r);
+        run__hooks(r);
 }
 
 /* A draining run halts once no try is in flight and all it recorded is durable. */
@@ -778,7 +792,7 @@ void run__durable(struct run *r)
         return;
     if (r->phase == RUN_PH_ENDING) {
         if (r->e->durable >= r->end_seq)
-            run_hooks(r);
+            run__hooks(r);
         return;
     }
     if (r->phase == RUN_PH_RUNNING && r->gates_head < r->gates.n)
@@ -876,6 +890,7 @@ void run_cancel(struct run *r)
     r->cancelled = true;
     if (r->hook)
         spawn_kill(r->hook);
+    run__hookprocs_kill(r);
     if (r->phase == RUN_PH_RUNNING)
         run_abort(r);
     run__uncork(r);
@@ -907,7 +922,7 @@ void run__store_failed(struct run *r, const char *msg)
     if (first && !r->cancelled && r->phase == RUN_PH_RUNNING)
         run_abort(r);
     if (r->phase == RUN_PH_ENDING)
-        run_hooks(r);
+        run__hooks(r);
 }
 
 static void run_tasks_init(struct run *r)
@@ -977,6 +992,8 @@ void run__release(struct run *r)
     free(r->fatal_msg);
     free(r->conf);
     free(r->hook_log);
+    free(r->url);
+    run__deadline_disarm(r);
 }
 
 /* Copies the stored instances of a resumed run: the records replayed as Kahn's algorithm
@@ -1120,6 +1137,11 @@ int run_begin(struct engine *e, const struct run_spec *sp, run_ended_fn ended, v
         r->work.v[i] = r->work.v[j - 1 - i];
         r->work.v[j - 1 - i] = x;
     }
+    if (e->public_url) /* the UI's route of a run page (web/api.js link.run) */
+        r->url = xasprintf("%s%s#/dags/%s/runs/%s", e->public_url,
+                           e->public_url[strlen(e->public_url) - 1] == '/' ? "" : "/", dag->id,
+                           r->run_id);
+    run__deadline_arm(r, sp->deadline_fired);
     *out = r;
     run__pump(r);
     run__uncork(r);
@@ -1129,8 +1151,10 @@ int run_begin(struct engine *e, const struct run_spec *sp, run_ended_fn ended, v
 /* A halted run ends once its killed tries, retry timers and hook have reported. */
 void run__halt_check(struct run *r)
 {
-    if (r->phase >= RUN_PH_STOPPING || r->running.n > 0 || r->nretry_timers > 0 || r->hook)
+    if (r->phase >= RUN_PH_STOPPING || r->running.n > 0 || r->nretry_timers > 0 || r->hook ||
+        r->nhookprocs > 0)
         return;
+    run__deadline_disarm(r);
     run__prep_cleanup(r);
     run__stop(r);
 }
@@ -1230,6 +1254,7 @@ void run_halt(struct run *r)
         }
     if (r->hook)
         spawn_kill(r->hook);
+    run__hookprocs_kill(r);
     run__halt_check(r);
 }
 

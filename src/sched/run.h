@@ -28,6 +28,7 @@ struct dag;
 struct diag;
 struct engine;
 struct err;
+struct notifier;
 struct params_override;
 struct run;
 struct ti_rec;
@@ -61,8 +62,11 @@ struct run_opts {
     size_t nparams;
     int64_t logical_at_ms; /* the logical date; the run id is manual__<ISO of now> */
     enum run_type type;
-    int parallelism;          /* > 0 */
-    int http_max_per_host;    /* requests in flight per host; <= 0: the default (16) */
+    int parallelism;                  /* > 0 */
+    int http_max_per_host;            /* requests in flight per host; <= 0: the default (16) */
+    const struct notifier *notifiers; /* notify: baram.yaml's (borrowed) */
+    size_t nnotifiers;
+    const char *public_url;   /* api.public_url (borrowed), or NULL */
     run_progress_fn progress; /* may be NULL; called on the loop thread */
     void *progress_ud;
     bool handle_signals; /* SIGINT/SIGTERM, and SIGHUP unless ignored, cancel the run */
@@ -121,6 +125,7 @@ struct run_spec {
     bool past_ended; /* it had ended when read: its instances are final */
     const struct ti_rec *past_tis;
     size_t npast_tis;
+    bool deadline_fired; /* notify: resuming a run whose deadline already fired (stored) */
 };
 
 /* The previous run of a DAG (by logical date) as depends_on_past looks at it. */
@@ -137,6 +142,11 @@ struct store;
 int run_past_read(struct store *s, const char *dag_id, const char *run_id, int64_t logical_at_ms,
                   struct run_past *out, struct err *e) WARN_UNUSED;
 void run_past_release(struct run_past *p);
+
+/* notify: sends again the deliveries v (n; borrowed) a dead scheduler left 'pending' for a
+ * resumed run (at least once: the receiver may get a message twice). Loop thread. */
+struct delivery_rec;
+void run_resend(struct run *r, const struct delivery_rec *v, size_t n);
 
 /* Starts the run: its first decisions are made before this returns. 0 and *out, or a
  * negative code with *err filled: the run did not start. ended(ud, run) is called on the

@@ -101,6 +101,14 @@ struct engine {
     bool failed;
     bool stopping;
     int open_handles;
+    /* notify: the notifiers (copied from engine_opts) and their sender, made with the first
+     * delivery; engine_stop waits for the deliveries in flight when wait_notify is set */
+    struct notifier *notifiers;
+    size_t nnotifiers;
+    struct notify *ns;
+    char *public_url;
+    bool wait_notify;
+    bool stop_pending; /* engine_stop waits for ns to settle */
     engine_stopped_fn stopped;
     void *stopped_ud;
     struct pctl latency; /* ready -> process started, of the last tries */
@@ -296,6 +304,12 @@ struct run {
     bool timed_out;        /* failed by its run_timeout: killed tries say "run timed out" */
     char *past_run_id;     /* owned: the previous run by logical date (depends_on_past), or NULL */
     bool past_live;        /* counted in engine.npast */
+    /* notify (runhook.c): task hooks' processes, the run's end waiting for them, deadline */
+    struct run_hookproc *hookprocs;
+    int nhookprocs;
+    bool end_after_hooks;
+    struct run_deadline *deadline;
+    char *url; /* owned: the run's page in the UI (engine_opts.public_url), or NULL */
 };
 
 typedef VEC(char *) run_strv;
@@ -389,7 +403,8 @@ int run__env_try(struct run *r, struct run_inst *in, const char *out_path, size_
 /* The environment of the run's hook (on_success, on_failure): baram's own less every BARAM_*
  * (as a try's), then BARAM_DAG, BARAM_RUN_ID, BARAM_RUN_STATE, BARAM_DS and the DAG's env,
  * NULL-terminated in *env; the strings made are in *owned. Free with run__env_try_release. */
-void run__env_hook(struct run *r, run_strv *env, run_strv *owned);
+struct notify_facts;
+void run__env_hook(struct run *r, const struct notify_facts *f, run_strv *env, run_strv *owned);
 /* Frees what run__env_try or run__env_hook made. */
 void run__env_try_release(run_strv *env, run_strv *owned);
 /* Sets r->param_values: the DAG's params with the overrides applied (dag/params.h), the run
@@ -544,6 +559,25 @@ void run__store_failed(struct run *r, const char *msg);
 void run__flush_running_rec(struct run *r, uint32_t inst);
 /* The run has ended: calls its owner's callback (from the engine's ended timer). */
 void run__report_ended(struct run *r);
+
+/* ---- notify (runhook.c) ---- */
+
+/* The run's end hooks (run.c): the DAG's on_success / on_failure, once the end is durable and
+ * the task hooks' processes have exited; then the run stops. */
+void run__hooks(struct run *r);
+/* Fires task hook "on_success", "on_failure" or "on_retry" of instance ii's task, if set. */
+void run__task_hook(struct run *r, uint32_t ii, const char *hook);
+/* Sends the DAG's `{notify}` hook h named hook (on_success, on_failure). */
+void run__dag_notify(struct run *r, const struct dag_hook *h, const char *hook);
+/* Kills the task hooks' processes (a halt, a cancel). */
+void run__hookprocs_kill(struct run *r);
+/* Arms the DAG's deadline from the run's queued time, unless fired (stored) or none. */
+void run__deadline_arm(struct run *r, bool fired);
+void run__deadline_disarm(struct run *r);
+/* The engine's HTTP client, made on first use: 0, or a negative code with *msg (malloc'd). */
+int engine__http(struct engine *e, char **msg);
+/* A delivery reached its end: a stopping engine that waited for it may go on. */
+void engine__notify_settled(struct engine *e);
 /* The next live run of the engine after r (NULL at the end). */
 struct run *run__next_live(struct run *r);
 

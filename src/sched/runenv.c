@@ -15,6 +15,7 @@
  * Loop thread; run_diag_msg and run__diag_err are pure and may be called
  * from any thread.
  */
+#include "exec/notify.h"
 #include "sched/run_int.h"
 
 #include <errno.h>
@@ -258,7 +259,7 @@ static void run_env_push_last(struct run *r, run_strv *env)
     VEC_PUSH(env, NULL);
 }
 
-void run__env_hook(struct run *r, run_strv *env, run_strv *owned)
+void run__env_hook(struct run *r, const struct notify_facts *f, run_strv *env, run_strv *owned)
 {
     /* Like a try's: none of baram's own BARAM_* (BARAM_DB may hold a database password,
      * BARAM_PASSWORD a user's), only those that describe the run. */
@@ -268,6 +269,17 @@ void run__env_hook(struct run *r, run_strv *env, run_strv *owned)
     run_env_push(env, owned, xasprintf("BARAM_RUN_STATE=%s", run_state_name(r->state)));
     run_env_push(env, owned, xasprintf("BARAM_DS=%s", r->ds));
     run__vars_env(r, env);
+    /* notify: the facts a notifier's message carries, the same for a `run` hook */
+    run_env_push(env, owned, xasprintf("BARAM_HOOK=%s", f->hook));
+    run_env_push(env, owned, xasprintf("BARAM_STATE=%s", f->state ? f->state : ""));
+    if (f->task) {
+        run_env_push(env, owned, xasprintf("BARAM_TASK=%s", f->task));
+        run_env_push(env, owned, xasprintf("BARAM_TRY=%d", f->try_number));
+    }
+    if (f->message)
+        run_env_push(env, owned, xasprintf("BARAM_MESSAGE=%s", f->message));
+    if (f->url)
+        run_env_push(env, owned, xasprintf("BARAM_URL=%s", f->url));
     run_env_push_last(r, env);
 }
 

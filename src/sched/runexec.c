@@ -172,6 +172,10 @@ int run_execute(const struct run_opts *o, struct run_result *res, struct err *e)
         .parallelism = o->parallelism,
         .http_max_per_host = o->http_max_per_host,
         .gate_on_durable = o->gate_on_durable,
+        .notifiers = o->notifiers,
+        .nnotifiers = o->nnotifiers,
+        .public_url = o->public_url,
+        .wait_notify = true, /* `baram run` ends once its notifications are sent or failed */
     };
     rc = engine_start(&eo, &x->e, e);
     if (rc < 0) {

@@ -373,16 +373,7 @@ int run__spawn(uv_loop_t *loop, const struct spawn_opts *so, spawn_exit_fn cb, v
 
 static int run_http_client(struct run *r, char **msg)
 {
-    if (r->e->http)
-        return 0;
-    struct httptask_client_opts o = {
-        .host_limit = r->e->http_max_per_host > 0 ? (unsigned)r->e->http_max_per_host : 0};
-    int rc = httptask_client_new(r->e->loop, &o, &r->e->http);
-    if (rc < 0) {
-        r->e->http = NULL;
-        *msg = xasprintf("cannot start the http client: %s", err_str(rc));
-    }
-    return rc;
+    return engine__http(r->e, msg);
 }
 
 int run__http_call_init(struct run *r, struct run_inst *in, struct run_http_call *hc, char **msg)
@@ -820,11 +811,17 @@ static void run_try_done(struct run *r, uint32_t ii, struct run_try_end *e)
         int64_t delay = retry_delay_ms(t->retry_delay_ms, t->retry_backoff, t->max_retry_delay_ms,
                                        in->try_number);
         run__retry_after(r, ii, delay > e->hold_ms ? delay : e->hold_ms);
+        if (t->on_retry.run || t->on_retry.notify)
+            run__task_hook(r, ii, "on_retry");
         return;
     }
     in->state = try_state;
     in->ended_at_ms = now;
     run__put_try(r, ii, try_state, now);
     run__put_ti(r, ii);
+    if (try_state == TI_SUCCESS && (t->on_success.run || t->on_success.notify))
+        run__task_hook(r, ii, "on_success");
+    else if (try_state == TI_FAILED && !r->cancelled && (t->on_failure.run || t->on_failure.notify))
+        run__task_hook(r, ii, "on_failure");
     run__finish_inst(r, ii);
 }

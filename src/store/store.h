@@ -496,6 +496,9 @@ uint64_t store_writer_put_dag_version(struct store_writer *w, const char *hash, 
  * (which may still take them if it is awake): the changes one event makes then go into one
  * transaction instead of the first waking the thread alone. Uncork wakes it if anything is
  * queued. Not nested. */
+/* notify: a row of `deliveries` (store/deliveries.h), copied. */
+struct delivery_rec;
+uint64_t store_writer_put_delivery(struct store_writer *w, const struct delivery_rec *d);
 void store_writer_cork(struct store_writer *w);
 void store_writer_uncork(struct store_writer *w);
 /* Group changes for up to ms milliseconds after the first one arrives before committing

@@ -70,6 +70,7 @@
 #include "base/vec.h"
 #include "base/when.h"
 #include "base/xalloc.h"
+#include "store/deliveries.h"
 #include "store/events.h"
 
 #define WRITER_RETRIES 3
@@ -81,7 +82,7 @@
  * report (a commit of 4096 rows takes ~20-40 ms) at no cost in throughput. */
 #define WRITER_BATCH_MAX 4096
 
-enum wchange_kind { WCHANGE_RUN, WCHANGE_TI, WCHANGE_TRY, WCHANGE_DAG_VERSION };
+enum wchange_kind { WCHANGE_RUN, WCHANGE_TI, WCHANGE_TRY, WCHANGE_DAG_VERSION, WCHANGE_DELIVERY };
 
 struct wchange {
     enum wchange_kind kind;
@@ -94,6 +95,7 @@ struct wchange {
             char *hash, *dag_id, *source;
             size_t len;
         } dv;
+        struct delivery_rec dl; /* notify */
     } u;
 };
 
@@ -215,6 +217,9 @@ static void wchange_release(struct wchange *c)
         free(c->u.dv.dag_id);
         free(c->u.dv.source);
         break;
+    case WCHANGE_DELIVERY:
+        delivery_rec_release(&c->u.dl);
+        break;
     }
 }
 
@@ -239,6 +244,7 @@ static const char *wchange_key(struct arena *a, const struct wchange *c, size_t 
         try_number = c->u.try_.try_number;
         break;
     case WCHANGE_DAG_VERSION:
+    case WCHANGE_DELIVERY:
         return NULL;
     }
     if (!run || !task)
@@ -363,6 +369,8 @@ static int write_one(struct store *s, const struct wchange *c, struct err *err)
     case WCHANGE_DAG_VERSION:
         return store_put_dag_version(s, c->u.dv.hash, c->u.dv.dag_id, c->u.dv.source, c->u.dv.len,
                                      err);
+    case WCHANGE_DELIVERY:
+        return store_put_delivery(s, &c->u.dl, err);
     }
     return err_set(err, ERR_DB, "cannot write a change of unknown kind %d", (int)c->kind);
 }
@@ -686,6 +694,15 @@ uint64_t store_writer_put_dag_version(struct store_writer *w, const char *hash, 
     c.u.dv.dag_id = dup_or_null(dag_id);
     c.u.dv.source = source ? xmemdup(source, len) : NULL;
     c.u.dv.len = source ? len : 0;
+    return submit(w, &c);
+}
+
+uint64_t store_writer_put_delivery(struct store_writer *w, const struct delivery_rec *d)
+{
+    if (w->stop_called)
+        return 0;
+    struct wchange c = {.kind = WCHANGE_DELIVERY};
+    delivery_rec_copy(&c.u.dl, d);
     return submit(w, &c);
 }
 

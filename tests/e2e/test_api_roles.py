@@ -38,6 +38,7 @@ EXPECTED = {
     ("GET", "/api/v1/dags/{dag}/runs/{run}"): VIEWER,
     ("POST", "/api/v1/dags/{dag}/runs/{run}/cancel"): OPERATOR,  # cancels
     ("GET", "/api/v1/dags/{dag}/runs/{run}/tasks"): VIEWER,
+    ("GET", "/api/v1/dags/{dag}/runs/{run}/deliveries"): VIEWER,
     ("GET", "/api/v1/dags/{dag}/runs/{run}/tasks/{task}"): VIEWER,
     ("POST", "/api/v1/dags/{dag}/runs/{run}/tasks/{task}/clear"): OPERATOR,  # clears
     ("GET", "/api/v1/dags/{dag}/runs/{run}/tasks/{task}/logs"): VIEWER,

@@ -23,6 +23,7 @@
 #include "base/diag.h"
 #include "base/err.h"
 #include "cli/home.h"
+#include "exec/notify.h"
 #include "store/store.h"
 
 static const char *const env_keys[] = {"BARAM_HOME",
@@ -165,6 +166,70 @@ static void unknown_key_has_position_and_hint(void **state)
     assert_diag(&d, 2, "baram.yaml:4:1: error: unknown key 'zzz'");
     /* A known key next to unknown ones still applies. */
     assert_string_equal(h.dags, "x");
+    home_release(&h);
+    diag_release(&d);
+}
+
+/* notify: `notifiers` of each kind, their defaults, and every bad one reported. */
+static void notifiers_parse_and_check(void **state)
+{
+    struct diag d;
+    diag_init(&d);
+    struct home h;
+    assert_int_equal(parse(&h,
+                           "notifiers:\n"
+                           "  ops: {webhook: 'https://x/h', timeout: 2s, retries: 0}\n"
+                           "  chat: {slack: 'http://s/x'}\n"
+                           "  mail: {smtp: 'smtps://m:465', from: a@b.c, to: [x@y.z, q@r.s]}\n",
+                           &d),
+                     0);
+    assert_int_equal(h.nnotifiers, 3);
+    assert_string_equal(h.notifiers[0].name, "ops");
+    assert_int_equal(h.notifiers[0].kind, NOTIFIER_WEBHOOK);
+    assert_int_equal(h.notifiers[0].timeout_ms, 2000);
+    assert_int_equal(h.notifiers[0].retries, 0);
+    assert_int_equal(h.notifiers[1].kind, NOTIFIER_SLACK);
+    assert_int_equal(h.notifiers[1].timeout_ms, NOTIFIER_TIMEOUT_MS);
+    assert_int_equal(h.notifiers[1].retries, NOTIFIER_RETRIES);
+    assert_int_equal(h.notifiers[2].kind, NOTIFIER_MAIL);
+    assert_string_equal(h.notifiers[2].from, "a@b.c");
+    assert_int_equal(h.notifiers[2].nto, 2);
+    assert_string_equal(h.notifiers[2].to[1], "q@r.s");
+    home_release(&h);
+    diag_release(&d);
+
+    diag_init(&d);
+    assert_int_equal(parse(&h,
+                           "notifiers:\n"
+                           "  a: {webhook: 'ftp://x'}\n"
+                           "  b: {smtp: 'smtp://x', from: nobody, to: []}\n"
+                           "  c: {slak: 'http://x'}\n"
+                           "  d: {webhook: 'http://x', slack: 'http://y'}\n"
+                           "  e: {slack: 'http://x', to: a@b.c, retries: 101}\n"
+                           "  f: 3\n",
+                           &d),
+                     -EINVAL);
+    assert_diag(&d, 0,
+                "baram.yaml:2:16: error: bad URL 'ftp://x' for 'notifiers.a.webhook' (http:// or "
+                "https://)");
+    assert_diag(&d, 1, "baram.yaml:3:31: error: bad mail address 'nobody' for 'notifiers.b.from'");
+    assert_diag(&d, 2, "baram.yaml:3:43: error: 'notifiers.b.to' must not be empty");
+    assert_diag(
+        &d, 3, "baram.yaml:4:7: error: unknown key 'slak' in notifier 'c' (did you mean 'slack'?)");
+    assert_diag(&d, 4,
+                "baram.yaml:4:6: error: notifier 'c' has none of 'webhook', 'slack', 'smtp'");
+    assert_diag(&d, 5,
+                "baram.yaml:5:6: error: notifier 'd' has more than one of 'webhook', 'slack', "
+                "'smtp'");
+    assert_diag(&d, 6,
+                "baram.yaml:6:46: error: bad 'notifiers.e.retries' '101' (a whole number from 0 "
+                "to 100)");
+    assert_diag(&d, 7,
+                "baram.yaml:6:6: error: 'from' and 'to' are for mail notifiers ('smtp'), not "
+                "'slack'");
+    assert_diag(&d, 8, "baram.yaml:7:6: error: notifier 'f' must be a mapping, not a scalar");
+    assert_int_equal(d.errors, 9);
+    assert_int_equal(h.nnotifiers, 0);
     home_release(&h);
     diag_release(&d);
 }
@@ -450,6 +515,7 @@ int main(void)
         cmocka_unit_test_setup(empty_config_keeps_defaults, clear_env),
         cmocka_unit_test_setup(unknown_key_has_position_and_hint, clear_env),
         cmocka_unit_test_setup(bad_values_are_each_reported, clear_env),
+        cmocka_unit_test_setup(notifiers_parse_and_check, clear_env),
         cmocka_unit_test_setup(malformed_yaml_and_non_mapping, clear_env),
         cmocka_unit_test_setup(env_overrides_config, clear_env),
         cmocka_unit_test_setup(load_reads_the_home_config_then_env, clear_env),
