@@ -46,7 +46,7 @@ static char *show(const json_t *v)
     if (!t)
         return xstrdup("?");
     if (strlen(t) > 80)
-        strcpy(t + 77, "...");
+        memcpy(t + 77, "...", 4); /* t holds more than 80 bytes: 77 + 4 fit */
     return t;
 }
 

@@ -230,14 +230,23 @@ static void trigger_bad_input(void **state)
     json_decref(c);
     ops_err_release(&e);
 
-    /* Values that are neither strings, numbers nor booleans: one line each. */
-    c = obj("{\"region\": [1], \"limit\": null}");
+    /* Values that are neither strings, numbers nor booleans: null, one line each; an array or
+     * an object is for a typed param only (params_check says so of an untyped one). */
+    c = obj("{\"region\": null, \"limit\": null}");
     assert_int_equal(ops_trigger(st, tmpdir, dags, "daily_etl", c, -1, &run, &e), -EINVAL);
     assert_int_equal(e.kind, OPS_BAD_INPUT);
     assert_non_null(strstr(e.err.msg, "conf param 'region' must be a string, number or boolean, "
-                                      "not an array"));
+                                      "not null"));
     assert_non_null(strstr(e.err.msg, "\nconf param 'limit' must be a string, number or boolean, "
                                       "not null"));
+    json_decref(c);
+    ops_err_release(&e);
+    c = obj("{\"region\": [1]}");
+    assert_int_equal(ops_trigger(st, tmpdir, dags, "daily_etl", c, -1, &run, &e), -EINVAL);
+    assert_int_equal(e.kind, OPS_BAD_INPUT);
+    assert_non_null(e.diag);
+    assert_non_null(strstr(e.diag, "conf param 'region' must be a string, number or boolean, "
+                                   "not an array"));
     json_decref(c);
     ops_err_release(&e);
 
