@@ -42,6 +42,13 @@ EXPECTED = {
     ("GET", "/api/v1/dags/{dag}/runs/{run}/tasks/{task}"): VIEWER,
     ("POST", "/api/v1/dags/{dag}/runs/{run}/tasks/{task}/clear"): OPERATOR,  # clears
     ("GET", "/api/v1/dags/{dag}/runs/{run}/tasks/{task}/logs"): VIEWER,
+    ("POST", "/api/v1/dags/{dag}/runs/{run}/tasks/{task}/mark"): OPERATOR,  # marks
+    ("POST", "/api/v1/dags/{dag}/runs/{run}/mark"): OPERATOR,
+    ("POST", "/api/v1/dags/{dag}/clear"): OPERATOR,  # clears a date range
+    ("POST", "/api/v1/dags/{dag}/backfill"): OPERATOR,
+    ("GET", "/api/v1/dags/{dag}/versions"): VIEWER,
+    ("GET", "/api/v1/dags/{dag}/versions/{hash}"): VIEWER,
+    ("GET", "/api/v1/audit"): ADMIN,  # who did what: administration
     ("GET", "/api/v1/events"): VIEWER,
     ("GET", "/api/v1/runs"): VIEWER,
     ("GET", "/api/v1/pools"): VIEWER,

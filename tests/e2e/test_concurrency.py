@@ -10,7 +10,7 @@ from datetime import datetime
 
 import pytest
 
-from api_util import make_home
+from api_util import free_port, make_home
 from daemon_util import Daemons, daemons, poll, run_show, trigger, wait_run  # noqa: F401
 from test_ha import ha  # noqa: F401 (a fixture: schedulers on one PostgreSQL database)
 
@@ -94,7 +94,8 @@ def env(tmp_path_factory):
     for name, text in DAGS.items():
         b.write(name, text)
     ds = Daemons(root)
-    d = ds(b, "--grace", "200ms")
+    # the home has a key: its API listens, on a port of its own (not the default 8080)
+    d = ds(b, "--grace", "200ms", "--listen", "127.0.0.1:%d" % free_port())
     try:
         yield b, d
     finally:
@@ -119,8 +120,8 @@ def test_run_timeout_kills_the_try_and_fails_the_run(env):
     # cleared, the run goes on with a new clock (Airflow resets its start): not at once
     r = b("tasks", "clear", rid, "s")
     assert r.rc == 0, r
-    poll(lambda: run_show(b, rid)["state"] == "failed" and run_show(b, rid)["ended_at"] !=
-         o["ended_at"], 10)
+    assert poll(lambda: run_show(b, rid)["state"] == "failed" and run_show(b, rid)["ended_at"] !=
+                o["ended_at"], 10)
     o2 = run_show(b, rid)
     assert o2["state"] == "failed" and o2["ended_at"] != o["ended_at"], (o, o2)
     took = ts(o2["ended_at"]) - ts(o2["started_at"])

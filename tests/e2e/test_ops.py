@@ -131,7 +131,7 @@ def test_list_without_database(ops):
     etl = obj["dags"][0]
     assert etl == {"dag_id": "etl", "file": str(ops.dags / "etl.yaml"), "schedule": "@daily",
                    "paused": False, "description": "nightly load", "tasks": 4,
-                   "last_run": None}, etl
+                   "last_run": None, "timezone": "UTC"}, etl
     assert obj["dags"][1]["schedule"] is None
     errs = obj["import_errors"]
     assert errs and all(e["file"] == str(ops.dags / "broken.yaml") for e in errs), errs
