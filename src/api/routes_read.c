@@ -491,8 +491,9 @@ static void get_dag(struct api_req *rq, struct api_resp *rs)
  * after filling rs (400 a malformed or doubled argument, 404 no such run or version of this
  * DAG, 500). */
 static int graph_version(struct api_req *rq, struct api_resp *rs, struct store *s,
-                         struct dag_rec *d)
+                         struct dag_rec *d, char **current)
 {
+    *current = NULL;
     const char *run_id = api_query(rq, "run"), *hash = api_query(rq, "hash");
     if (run_id && hash) {
         api_problem(rs, 400, "Bad Request", "give 'run' or 'hash', not both");
@@ -506,7 +507,7 @@ static int graph_version(struct api_req *rq, struct api_resp *rs, struct store *
         struct run_rec run;
         if (run_find(rs, s, d->dag_id, run_id, &run) < 0)
             return -1;
-        free(d->hash);
+        *current = d->hash; /* drawn instead when the run's version is not stored */
         d->hash = run.dag_hash ? xstrdup(run.dag_hash) : NULL;
         run_rec_release(&run);
         return 0;
@@ -595,11 +596,21 @@ static void get_graph(struct api_req *rq, struct api_resp *rs)
         return;
     /* ?run=ID or ?hash=H (versions): the graph of that run's or that version's DAG, so a run
      * shows the tasks it ran even after the file changed. */
-    if (graph_version(rq, rs, s, &d) < 0) {
+    char *current = NULL;
+    if (graph_version(rq, rs, s, &d, &current) < 0) {
         dag_rec_release(&d);
         return;
     }
     struct dag *g = version_load(s, d.hash, d.path);
+    if (!g && current) {
+        /* a run whose version was never stored (a run recorded before versions were, or
+         * written by hand): the DAG's current graph, its hash saying which one it is */
+        free(d.hash);
+        d.hash = current;
+        current = NULL;
+        g = version_load(s, d.hash, d.path);
+    }
+    free(current);
     if (!g) {
         api_problem(rs, 404, "Not Found", "the version of DAG '%s' is not stored", rq->seg[0]);
         dag_rec_release(&d);

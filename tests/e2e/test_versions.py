@@ -133,6 +133,15 @@ def test_graph_of_a_run_is_drawn_from_its_version(env):
     check_problem(get(env, g + "?hash=" + env["other_hash"]), 404)
     check_problem(get(env, g + "?run=" + env["other"]), 404)  # another DAG's run
     check_problem(get(env, g + "?run=nope"), 404)
+    # a run whose version was never stored (written before versions were): the DAG's current
+    # graph, its hash saying which one (a 404 would break the DAG page of such a run)
+    rid = env["old"]
+    db_query(env["b"], "UPDATE runs SET dag_hash = ? WHERE run_id = ?", "0" * 64, rid)
+    try:
+        o = get(env, g + "?run=" + rid).json
+        assert [n["id"] for n in o["nodes"]] == ["a"] and o["hash"] == env["v2"], o
+    finally:
+        db_query(env["b"], "UPDATE runs SET dag_hash = ? WHERE run_id = ?", env["v1"], rid)
 
 
 def test_openapi_documents_the_routes(env):
