@@ -1101,6 +1101,7 @@ int run_begin(struct engine *e, const struct run_spec *sp, run_ended_fn ended, v
         free(r->conf);
         free(r->owner);
         free(r);
+        run_vars_free(sp->vars);
         return rc;
     }
     engine_check_scratch(e);
@@ -1111,7 +1112,7 @@ int run_begin(struct engine *e, const struct run_spec *sp, run_ended_fn ended, v
     run_restore_init(r, sp->tis, sp->ntis, sp->lost_sched, sp->inflight, sp->ninflight);
     run_tasks_init(r);
     run__past_init(r, sp);
-    run__env_init(r);
+    run__env_init(r, sp->vars, "the variables were not read for this run");
     r->live_next = e->runs;
     if (e->runs)
         e->runs->live_prev = r;

@@ -376,11 +376,12 @@ int run__expand(struct run *r, const struct template *t, struct run_inst *in, ui
 int run__diag_err(struct diag *d, int code, struct err *e);
 /* Builds the environment every try of the run starts from (base_env, dag_env), once the
  * run's ids, dates and param values are set. */
-void run__env_init(struct run *r);
+void run__env_init(struct run *r, struct run_vars *vars, const char *vars_missing);
 
 /* ---- runvars.c: {{ var.KEY }} (vars) ---- */
-/* Loads the variables when the DAG reads some (dag->uses_vars); else nothing. */
-void run__vars_load(struct run *r);
+/* Takes vars (read by run_vars_read; may be NULL) when the DAG reads some (dag->uses_vars),
+ * else frees them; NULL makes every read fail with missing. */
+void run__vars_load(struct run *r, struct run_vars *vars, const char *missing);
 void run__vars_release(struct run *r);
 /* 0 with the value; TEMPLATE_ENV_REF with the name of the secret's variable when shell (a
  * command: the value goes in its environment); -ENOENT. */
