@@ -648,7 +648,7 @@ void run__hooks(struct run *r)
     char *msg = NULL;
     r->hook_log = logpath_hook(r->logdir, name, "log");
     if (run__expand(r, h->run, NULL, UINT32_MAX, &cmd, &msg) < 0) {
-        run__log_append(r->hook_log, msg);
+        run__log_append_run(r, r->hook_log, msg);
         log_warn("hook not run", "dag=%s hook=%s reason=%s", log_q(r->dag->id), name, log_q(msg));
         free(msg);
         buf_release(&cmd);
@@ -675,7 +675,7 @@ void run__hooks(struct run *r)
     free(cmd_file);
     buf_release(&cmd);
     if (rc < 0) {
-        run__log_append(r->hook_log, msg);
+        run__log_append_run(r, r->hook_log, msg);
         log_warn("hook not run", "dag=%s hook=%s err=%s", log_q(r->dag->id), name, log_q(msg));
         free(msg);
         run__stop(r);

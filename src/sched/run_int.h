@@ -419,6 +419,8 @@ void run__log_append(const char *path, const char *msg);
 /* vars: the same with every one of the n values masked as *** (exec/mask.h). */
 void run__log_append_masked(const char *path, const char *msg, const char *const *vals,
                             const size_t *lens, size_t n);
+/* vars: the same with the values of the secrets run r read masked (a hook's own lines). */
+void run__log_append_run(const struct run *r, const char *path, const char *msg);
 /* Starts a process on loop (the run's, or `tasks test`'s own) after spawn_check: 0 and *out,
  * or a negative code with *msg (malloc'd) for the try's log and message, the same for a run
  * and a test. */

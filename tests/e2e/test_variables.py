@@ -237,17 +237,22 @@ def test_api_bad_keys(env):
 
 ONLY_DAG = """
 dag: vars_only
+deadline: {after: 1s, run: 'echo "deadline={{ var.only.tok }}"'}
 tasks:
   envdump:
     run: |
       test -n "{{ var.only.tok }}" && test "{{ var.only.plain }}" = p
       env | grep '^BARAM_VAR_' | sort > {envfile}; sleep 1.5
+  bad:
+    run: exit 1
+    on_failure: {run: 'echo "hook={{ var.only.tok }}"; printf "%s" "$BARAM_VAR_ONLY_TOK" >&2'}
 """
 
 
-def test_run_gets_only_the_variables_it_reads(env, tmp_path):
+def test_run_gets_only_the_variables_it_reads_and_hooks_are_masked(env, tmp_path):
     """Only the keys the DAG's templates read are loaded and exported: another secret of the
-    home is in no try's environment (nor, on PostgreSQL, in the try's spec)."""
+    home is in no try's environment (nor, on PostgreSQL, in the try's spec); a task hook and
+    the deadline's `run` get the secrets the run read and their logs show them as ***."""
     env.cli("variables", "set", "only.tok", "--secret", input="only-" + SECRET)
     env.cli("variables", "set", "only.plain", "p")
     env.cli("variables", "set", "unread.secret", "--secret", input="unread-" + SECRET)
@@ -267,6 +272,14 @@ def test_run_gets_only_the_variables_it_reads(env, tmp_path):
     assert run["tasks"]["envdump"]["state"] == "success", run
     dumped = envfile.read_text()
     assert dumped == "BARAM_VAR_ONLY_TOK=only-%s\n" % SECRET, dumped
+    run_dir = Path(env.b.home) / "logs" / "vars_only" / run_id
+    hook = (run_dir / "bad.on_failure.1.log").read_text()
+    assert "only-" + SECRET not in hook and hook.count("***") == 2, hook
+    assert hook.startswith("hook=***"), hook
+    assert poll(lambda: (run_dir / "deadline.log").exists()
+                and "deadline=" in (run_dir / "deadline.log").read_text(), timeout=10)
+    dl = (run_dir / "deadline.log").read_text()
+    assert "only-" + SECRET not in dl and "deadline=***" in dl, dl
 
 
 def test_run_start_reads_variables_off_the_loop(tmp_path):
