@@ -150,6 +150,9 @@ static void put_var(struct api_req *rq, struct api_resp *rs)
     }
     log_info("api: variable set", "user=%s key=%s secret=%d", log_q(rq->user.name), log_q(key),
              secret);
+    /* the key and whether it is a secret: never the value */
+    api_audit(rq, "variable set", NULL, NULL, NULL,
+              json_pack("{s:s, s:b}", "key", key, "secret", secret));
     struct var_rec v;
     if (store_get_var(s, key, &v, &e) < 0) {
         store_failed(rs, &e, "read");
@@ -166,6 +169,12 @@ static void delete_var(struct api_req *rq, struct api_resp *rs)
     if (!s)
         return;
     struct err e = {0};
+    struct var_rec v;
+    bool secret = false; /* for the audit row */
+    if (store_get_var(s, key, &v, NULL) == 0) {
+        secret = v.secret;
+        var_rec_release(&v);
+    }
     int r = store_delete_var(s, key, &e);
     if (r == -ENOENT) {
         not_found(rs, key);
@@ -176,6 +185,8 @@ static void delete_var(struct api_req *rq, struct api_resp *rs)
         return;
     }
     log_info("api: variable deleted", "user=%s key=%s", log_q(rq->user.name), log_q(key));
+    api_audit(rq, "variable delete", NULL, NULL, NULL,
+              json_pack("{s:s, s:b}", "key", key, "secret", secret));
     rs->status = 204;
 }
 

@@ -26,6 +26,7 @@
 #include "cli/home.h"
 #include "cli/out.h"
 #include "dag/duration.h"
+#include "ops/audit.h"
 #include "ops/retention.h"
 #include "store/store.h"
 
@@ -103,6 +104,16 @@ static int db_clean(int argc, char **argv)
     } else if (skipped) {
         fputs("baram db clean: a scheduler is applying retention now; try again later\n", stderr);
         ret = EXIT_FAILED;
+    }
+    if (ret == EXIT_OK && !dry) { /* what went, in the audit log */
+        struct audit_who who;
+        audit_who_cli(&who);
+        (void)audit_record(s, &who, "db clean", NULL, NULL, NULL,
+                           json_pack("{s:I, s:b, s:I, s:I, s:I, s:I, s:I}", "older_than_ms",
+                                     (json_int_t)ms, "logs_only", logs_only, "runs",
+                                     (json_int_t)c.runs, "task_instances", (json_int_t)c.tis,
+                                     "log_runs", (json_int_t)c.log_runs, "log_files",
+                                     (json_int_t)c.log_files, "bytes", (json_int_t)c.bytes));
     }
     if (ret == EXIT_OK && json) {
         json_t *j =

@@ -26,8 +26,19 @@
 #include "cli/cli.h"
 #include "cli/home.h"
 #include "cli/out.h"
+#include "ops/audit.h"
 #include "store/store.h"
 #include "store/vars.h"
+
+/* The audit row of a change to a variable: its key and whether it is a secret, never the
+ * value. */
+static void vars_audit(struct store *s, const char *action, const char *key, bool secret)
+{
+    struct audit_who who;
+    audit_who_cli(&who);
+    (void)audit_record(s, &who, action, NULL, NULL, NULL,
+                       json_pack("{s:s, s:b}", "key", key, "secret", secret));
+}
 
 static const char usage[] =
     "usage: baram variables set KEY [VALUE] [--secret]\n"
@@ -125,6 +136,7 @@ static int vars_set(struct home *h, const char *key, const char *value, bool sec
             fprintf(stderr, "baram %s: %s\n", cmd, err_msg(&err));
             ret = r == -EINVAL ? EXIT_USAGE : EXIT_FAILED;
         } else {
+            vars_audit(s, "variable set", key, secret);
             printf("variable %s set%s\n", key, secret ? " (secret)" : "");
         }
     }
@@ -220,6 +232,12 @@ static int vars_delete(struct home *h, const char *key)
     if (ret != EXIT_OK)
         return ret;
     struct err err = {0};
+    struct var_rec v;
+    bool secret = false; /* for the audit row */
+    if (store_get_var(s, key, &v, NULL) == 0) {
+        secret = v.secret;
+        var_rec_release(&v);
+    }
     int r = store_delete_var(s, key, &err);
     if (r == -ENOENT) {
         ret = no_variable(cmd, key);
@@ -227,6 +245,7 @@ static int vars_delete(struct home *h, const char *key)
         fprintf(stderr, "baram %s: %s\n", cmd, err_msg(&err));
         ret = EXIT_FAILED;
     } else {
+        vars_audit(s, "variable delete", key, secret);
         printf("variable %s deleted\n", key);
     }
     store_close(s);

@@ -159,6 +159,11 @@ struct djob {
     struct dag *stored_dag;
     bool want_past;       /* its DAG (as loaded now) has depends_on_past: read past */
     struct run_past past; /* the previous run, for depends_on_past */
+    /* vars: the keys its DAG (as loaded now) reads (owned), and the variables read for the
+     * run (handed to run_begin) */
+    char **var_keys;
+    size_t nvar_keys;
+    struct run_vars *vars;
     /* sync: the previous runs that runs here wait on (depends_on_past), read again */
     char **past_ids;
     struct run_past *pasts;
@@ -297,6 +302,10 @@ static void djob_free(struct djob *j)
     deliveries_free(j->pending, j->npending);
     wq_free_kills(j->inflight, j->ninflight);
     dag_free(j->stored_dag);
+    for (size_t i = 0; i < j->nvar_keys; i++)
+        free(j->var_keys[i]);
+    free(j->var_keys);
+    run_vars_free(j->vars);
     free(j->dag_id);
     free(j->cur_hash);
     dfile_vec_free(&j->files);
@@ -492,6 +501,13 @@ static void djob_load(struct djob *j, struct store *s, struct err *se)
         (j->rc = run_past_read(s, j->rec.dag_id, j->rec.run_id, j->rec.logical_at_ms, &j->past,
                                se)) < 0)
         djob_fail(j, "reading the previous run (depends_on_past)", se);
+    /* vars: here, on the jobs' connection, never on the loop (a store round per key and
+     * the key file) */
+    if (j->rc == 0 && j->stored_dag && j->stored_dag->uses_vars)
+        j->vars = run_vars_read(s, j->d->o->home, (const char *const *)j->stored_dag->var_keys,
+                                j->stored_dag->nvar_keys);
+    else if (j->rc == 0 && !j->stored_dag && j->nvar_keys)
+        j->vars = run_vars_read(s, j->d->o->home, (const char *const *)j->var_keys, j->nvar_keys);
 }
 
 static bool djob_owns(const struct djob *j, const char *run_id)
@@ -915,7 +931,9 @@ static void daemon_start_loaded(struct daemon *d, struct djob *j)
         .past_tis = j->past.tis,
         .npast_tis = j->past.ntis,
         .deadline_fired = j->deadline_fired,
+        .vars = j->vars,
     };
+    j->vars = NULL; /* run_begin takes them */
     struct run_inflight *inflight = xcalloc(j->ninflight ? j->ninflight : 1, sizeof *inflight);
     for (size_t i = 0; i < j->ninflight; i++)
         inflight[i] = (struct run_inflight){j->inflight[i].task_id, j->inflight[i].try_number};
@@ -940,6 +958,16 @@ static void daemon_start_loaded(struct daemon *d, struct djob *j)
         daemon_drain(dr);
 }
 
+/* What a load job needs of the run's DAG as loaded now (dag is the loop's: copied here). */
+static void djob_dag_facts(struct djob *j, const struct dag *dag)
+{
+    j->cur_hash = xstrdup(dag->hash);
+    j->var_keys = xcalloc(dag->nvar_keys ? dag->nvar_keys : 1, sizeof *j->var_keys);
+    for (size_t i = 0; i < dag->nvar_keys; i++)
+        j->var_keys[i] = xstrdup(dag->var_keys[i]);
+    j->nvar_keys = dag->nvar_keys;
+}
+
 /* The job that takes on a run from the store: loads its records on the pool, then begins
  * it. */
 static struct djob *daemon_load_job(struct daemon *d, const struct run_rec *rec)
@@ -960,7 +988,7 @@ static struct djob *daemon_load_job(struct daemon *d, const struct run_rec *rec)
     j->rec.dag_hash = rec->dag_hash ? xstrdup(rec->dag_hash) : NULL;
     j->rec.dag_path = rec->dag_path ? xstrdup(rec->dag_path) : NULL;
     if (dd && dd->dag) {
-        j->cur_hash = xstrdup(dd->dag->hash);
+        djob_dag_facts(j, dd->dag);
         j->max_active = dd->dag->max_active_runs;
         j->want_past = dd->dag->uses_past;
         j->sched_id = engine_sched_id(d->e);
@@ -1013,7 +1041,7 @@ static void daemon_clear_push(struct daemon *d, struct drun *dr, const char *run
     for (size_t i = 0; i < n; i++)
         j->clears[j->nclears++] = xstrdup(kinds[i]);
     if (dr && dr->dd && dr->dd->dag)
-        j->cur_hash = xstrdup(dr->dd->dag->hash);
+        djob_dag_facts(j, dr->dd->dag);
     daemon_job_push(d, j);
 }
 

@@ -499,6 +499,16 @@ static bool is_upstream(struct ck *c, uint32_t up, uint32_t down)
     return false;
 }
 
+/* vars: records a key that a template reads, once. A DAG reads a few: a scan is enough. */
+static void dag_var_key_add(struct dag *dag, const char *key)
+{
+    for (size_t i = 0; i < dag->nvar_keys; i++)
+        if (strcmp(dag->var_keys[i], key) == 0)
+            return;
+    dag->var_keys = xrealloc(dag->var_keys, (dag->nvar_keys + 1) * sizeof *dag->var_keys);
+    dag->var_keys[dag->nvar_keys++] = xstrdup(key);
+}
+
 static void check_tref(struct ck *c, const struct tref *r)
 {
     struct dag *dag = c->dag;
@@ -525,6 +535,7 @@ static void check_tref(struct ck *c, const struct tref *r)
                 err_pos(c, line, col, "bad variable key in '" SHOW "': 1 to %d characters", name,
                         DAG_VAR_KEY_MAX);
             dag->uses_vars = true;
+            dag_var_key_add(dag, name + 4);
             continue;
         }
         if (strncmp(name, "params.", 7) == 0) {
@@ -1648,6 +1659,9 @@ void dag_free(struct dag *dag)
         hook_release(&t->on_retry);
     }
     free(dag->tasks);
+    for (size_t i = 0; i < dag->nvar_keys; i++)
+        free(dag->var_keys[i]);
+    free(dag->var_keys);
     free(dag->id);
     free(dag->description);
     free(dag->path);

@@ -151,8 +151,11 @@ struct dag {
     struct dag_kv *env;           /* owned, file order */
     size_t nenv;
     struct dag_hook on_success, on_failure;
-    /* vars: a template reads {{ var.KEY }}, so a run loads the variables (SPEC section 13) */
+    /* vars: a template reads {{ var.KEY }}, so a run loads the variables (SPEC section 13):
+     * only those keys (owned, each once, in the order first read), never the others */
     bool uses_vars;
+    char **var_keys;
+    size_t nvar_keys;
 
     /* conc (SPEC section 13): */
     int64_t

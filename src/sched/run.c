@@ -648,7 +648,7 @@ void run__hooks(struct run *r)
     char *msg = NULL;
     r->hook_log = logpath_hook(r->logdir, name, "log");
     if (run__expand(r, h->run, NULL, UINT32_MAX, &cmd, &msg) < 0) {
-        run__log_append(r->hook_log, msg);
+        run__log_append_run(r, r->hook_log, msg);
         log_warn("hook not run", "dag=%s hook=%s reason=%s", log_q(r->dag->id), name, log_q(msg));
         free(msg);
         buf_release(&cmd);
@@ -675,7 +675,7 @@ void run__hooks(struct run *r)
     free(cmd_file);
     buf_release(&cmd);
     if (rc < 0) {
-        run__log_append(r->hook_log, msg);
+        run__log_append_run(r, r->hook_log, msg);
         log_warn("hook not run", "dag=%s hook=%s err=%s", log_q(r->dag->id), name, log_q(msg));
         free(msg);
         run__stop(r);
@@ -1101,6 +1101,7 @@ int run_begin(struct engine *e, const struct run_spec *sp, run_ended_fn ended, v
         free(r->conf);
         free(r->owner);
         free(r);
+        run_vars_free(sp->vars);
         return rc;
     }
     engine_check_scratch(e);
@@ -1111,7 +1112,7 @@ int run_begin(struct engine *e, const struct run_spec *sp, run_ended_fn ended, v
     run_restore_init(r, sp->tis, sp->ntis, sp->lost_sched, sp->inflight, sp->ninflight);
     run_tasks_init(r);
     run__past_init(r, sp);
-    run__env_init(r);
+    run__env_init(r, sp->vars, "the variables were not read for this run");
     r->live_next = e->runs;
     if (e->runs)
         e->runs->live_prev = r;

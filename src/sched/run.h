@@ -126,7 +126,21 @@ struct run_spec {
     const struct ti_rec *past_tis;
     size_t npast_tis;
     bool deadline_fired; /* notify: resuming a run whose deadline already fired (stored) */
+    /* vars: the variables the DAG's templates read (run_vars_read, off the loop), or NULL
+     * when none were read. run_begin takes them, whether the run starts or not. */
+    struct run_vars *vars;
 };
+
+/* vars: the variables one run reads ({{ var.KEY }}), secrets decrypted. */
+struct run_vars;
+struct store;
+/* Reads the n variables keys (a DAG's var_keys) from s, each secret decrypted with the key of
+ * home: never fails, what cannot be read is kept to fail the try that reads it. Free with
+ * run_vars_free unless handed to run_begin. The thread of s, never the loop: it reads the
+ * store and the key file. */
+struct run_vars *run_vars_read(struct store *s, const char *home, const char *const *keys,
+                               size_t n);
+void run_vars_free(struct run_vars *rv);
 
 /* The previous run of a DAG (by logical date) as depends_on_past looks at it. */
 struct run_past {

@@ -376,11 +376,12 @@ int run__expand(struct run *r, const struct template *t, struct run_inst *in, ui
 int run__diag_err(struct diag *d, int code, struct err *e);
 /* Builds the environment every try of the run starts from (base_env, dag_env), once the
  * run's ids, dates and param values are set. */
-void run__env_init(struct run *r);
+void run__env_init(struct run *r, struct run_vars *vars, const char *vars_missing);
 
 /* ---- runvars.c: {{ var.KEY }} (vars) ---- */
-/* Loads the variables when the DAG reads some (dag->uses_vars); else nothing. */
-void run__vars_load(struct run *r);
+/* Takes vars (read by run_vars_read; may be NULL) when the DAG reads some (dag->uses_vars),
+ * else frees them; NULL makes every read fail with missing. */
+void run__vars_load(struct run *r, struct run_vars *vars, const char *missing);
 void run__vars_release(struct run *r);
 /* 0 with the value; TEMPLATE_ENV_REF with the name of the secret's variable when shell (a
  * command: the value goes in its environment); -ENOENT. */
@@ -418,6 +419,8 @@ void run__log_append(const char *path, const char *msg);
 /* vars: the same with every one of the n values masked as *** (exec/mask.h). */
 void run__log_append_masked(const char *path, const char *msg, const char *const *vals,
                             const size_t *lens, size_t n);
+/* vars: the same with the values of the secrets run r read masked (a hook's own lines). */
+void run__log_append_run(const struct run *r, const char *path, const char *msg);
 /* Starts a process on loop (the run's, or `tasks test`'s own) after spawn_check: 0 and *out,
  * or a negative code with *msg (malloc'd) for the try's log and message, the same for a run
  * and a test. */

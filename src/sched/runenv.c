@@ -178,13 +178,13 @@ static bool run_env_excluded(struct run *r, const struct hmap *excl, const char 
     return hmap_get(excl, kv, (size_t)(eq - kv), &dummy);
 }
 
-void run__env_init(struct run *r)
+void run__env_init(struct run *r, struct run_vars *vars, const char *vars_missing)
 {
     const struct dag *dag = r->dag;
     static const char *fixed[] = {"BARAM_DAG", "BARAM_RUN_ID", "BARAM_TASK",  "BARAM_TRY",
                                   "BARAM_DS",  "BARAM_TS",     "BARAM_OUTPUT"};
     struct hmap excl;
-    run__vars_load(r);
+    run__vars_load(r, vars, vars_missing);
     hmap_init(&excl);
     hmap_init(&r->dag_env_names);
     VEC(char *) names = {0};

@@ -154,6 +154,11 @@ int run_execute(const struct run_opts *o, struct run_result *res, struct err *e)
         free(conf);
         return rc;
     }
+    /* vars: read before the loop starts, as the daemon reads them on its pool */
+    struct run_vars *vars =
+        dag->uses_vars
+            ? run_vars_read(s, o->home, (const char *const *)dag->var_keys, dag->nvar_keys)
+            : NULL;
     store_close(s);
 
     struct runexec *x = xcalloc(1, sizeof(*x));
@@ -161,6 +166,7 @@ int run_execute(const struct run_opts *o, struct run_result *res, struct err *e)
     if ((rc = uv_loop_init(&x->loop)) < 0) {
         (void)err_set(e, rc, "cannot start the event loop: %s", err_str(rc));
         runexec_unclaim(o->store_url, res->run_id);
+        run_vars_free(vars);
         free(conf);
         free(x);
         return rc;
@@ -180,6 +186,7 @@ int run_execute(const struct run_opts *o, struct run_result *res, struct err *e)
     rc = engine_start(&eo, &x->e, e);
     if (rc < 0) {
         runexec_unclaim(o->store_url, res->run_id);
+        run_vars_free(vars);
         free(conf);
         runexec_drain(&x->loop);
         free(x);
@@ -216,6 +223,7 @@ int run_execute(const struct run_opts *o, struct run_result *res, struct err *e)
         .owner = "cli",
         .progress = o->progress,
         .progress_ud = o->progress_ud,
+        .vars = vars, /* run_begin takes them */
     };
     rc = run_begin(x->e, &sp, runexec_ended, x, &x->r, e);
     free(conf);

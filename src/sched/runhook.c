@@ -172,7 +172,7 @@ static void run_hook_spawn(struct run *r, const struct dag_hook *h, const struct
     char *msg = NULL;
     char *log = logpath_hook(r->logdir, base, "log");
     if (run__expand(r, h->run, NULL, UINT32_MAX, &cmd, &msg) < 0) {
-        run__log_append(log, msg);
+        run__log_append_run(r, log, msg);
         log_warn("hook not run", "dag=%s hook=%s reason=%s", log_q(r->dag->id), base, log_q(msg));
         free(msg);
         free(log);
@@ -188,6 +188,8 @@ static void run_hook_spawn(struct run *r, const struct dag_hook *h, const struct
                             .env = env.v,
                             .log_path = log,
                             .grace_ms = DAG_KILL_GRACE_MS};
+    /* M1: a hook gets the secrets the run read in its environment: its log hides them */
+    so.nmask = run__vars_mask(r, &so.mask_vals, &so.mask_lens);
     struct run_hookproc *hp = xcalloc(1, sizeof *hp);
     hp->r = r;
     hp->what = xstrdup(base);
@@ -196,7 +198,7 @@ static void run_hook_spawn(struct run *r, const struct dag_hook *h, const struct
     free(cmd_file);
     buf_release(&cmd);
     if (rc < 0) {
-        run__log_append(log, msg);
+        run__log_append_run(r, log, msg);
         log_warn("hook not run", "dag=%s hook=%s err=%s", log_q(r->dag->id), base, log_q(msg));
         free(msg);
         free(hp->what);

@@ -265,7 +265,7 @@ int run_task_test(const struct dag *dag, uint32_t task, const struct params_over
         r->tasks[t].env_name = run__env_name("OUTPUT_", dag->tasks[t].name);
         r->tasks[t].complete = true; /* upstream outputs are empty */
     }
-    run__env_init(r);
+    run__env_init(r, NULL, "variables are not read outside a run (tasks test)");
     uint32_t ii =
         run__add_inst(r, task, dt->mapped ? 0 : -1, dt->mapped ? xstrdup(dt->items[0]) : NULL);
     struct run_inst *in = run__inst_at(r, ii);

@@ -96,14 +96,19 @@ void run__log_append_masked(const char *path, const char *msg, const char *const
     free(masked);
 }
 
+void run__log_append_run(const struct run *r, const char *path, const char *msg)
+{
+    const char *const *vals;
+    const size_t *lens;
+    size_t n = run__vars_mask(r, &vals, &lens);
+    run__log_append_masked(path, msg, vals, lens, n);
+}
+
 /* A line of baram's own in a try's log (an http or wait task's, a failure), the run's secrets
  * masked in it. */
 static void run_try_log(struct run_try *tr, const char *msg)
 {
-    const char *const *vals;
-    const size_t *lens;
-    size_t n = run__vars_mask(tr->r, &vals, &lens);
-    run__log_append_masked(tr->log_path, msg, vals, lens, n);
+    run__log_append_run(tr->r, tr->log_path, msg);
 }
 
 int run__read_output(const char *path, char **out, size_t *len, char **msg)

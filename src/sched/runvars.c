@@ -6,14 +6,14 @@
  *
  * A secret never enters a command's text: in a `run:` command the reference
  * becomes "${BARAM_VAR_<KEY>}" and the try's environment carries the value,
- * so `ps` (argv) never shows it. Every secret's value is masked in the logs
- * of the run's tries (exec/mask.h), whether the DAG reads it or not.
+ * so `ps` (argv) never shows it. The values of the secrets the run read are
+ * masked in the logs of its tries and hooks (exec/mask.h).
  *
  * A variable that cannot be had (unknown key, store unreadable, a secret
  * sealed with another key) fails the try that reads it, with a message that
  * names the key; the run and the scheduler go on.
  *
- * Loop thread.
+ * run_vars_read: any thread (that of its store); the rest: the loop thread.
  */
 #include "sched/run_int.h"
 
@@ -52,29 +52,56 @@ struct run_vars {
     size_t nmask;
 };
 
-void run__vars_load(struct run *r)
+/* Reads one variable into rv (key taken), decrypting a secret with key (loaded on first
+ * need: *key_rc 1 until then). */
+static void run_vars_add(struct run_vars *rv, const char *home, struct var_rec *rec,
+                         unsigned char key[VARS_KEYBYTES], int *key_rc, char **key_problem,
+                         struct hmap *env_names)
 {
-    if (!r->dag->uses_vars)
+    size_t i = rv->n;
+    struct run_var *v = &rv->v[rv->n++];
+    v->key = rec->key;
+    rec->key = NULL;
+    v->secret = rec->secret;
+    hmap_put(&rv->by_key, v->key, strlen(v->key), (uint32_t)i);
+    if (!v->secret) {
+        v->value = rec->value;
+        rec->value = NULL;
         return;
+    }
+    if (*key_rc == 1) {
+        struct err ke = {0};
+        *key_rc = vars_key_load(home, key, &ke);
+        if (*key_rc < 0)
+            *key_problem = xstrdup(err_msg(&ke));
+    }
+    if (*key_rc < 0) {
+        v->problem = xasprintf("cannot decrypt the secret '%s': %s", v->key, *key_problem);
+        return;
+    }
+    struct err de = {0};
+    if (vars_open(key, rec, &v->value, &de) < 0) {
+        v->problem = xstrdup(err_msg(&de));
+        return;
+    }
+    v->env_name = run__env_name("BARAM_VAR_", v->key);
+    uint32_t dummy;
+    if (hmap_get(env_names, v->env_name, strlen(v->env_name), &dummy)) {
+        /* "a.b" and "a_b" both read BARAM_VAR_A_B: the later one gets a name of its own */
+        char *unique = xasprintf("%s_%zu", v->env_name, i);
+        free(v->env_name);
+        v->env_name = unique;
+    }
+    hmap_put(env_names, v->env_name, strlen(v->env_name), 0);
+    rv->env[rv->nenv++] = xasprintf("%s=%s", v->env_name, v->value);
+    rv->mask_vals[rv->nmask] = v->value;
+    rv->mask_lens[rv->nmask++] = strlen(v->value);
+}
+
+struct run_vars *run_vars_read(struct store *s, const char *home, const char *const *keys, size_t n)
+{
     struct run_vars *rv = xcalloc(1, sizeof(*rv));
-    r->vars = rv;
     hmap_init(&rv->by_key);
-    if (!r->e) {
-        rv->problem = xstrdup("variables are not read outside a run (tasks test)");
-        return;
-    }
-    struct store *s = NULL;
-    struct err e = {0};
-    struct var_rec *recs = NULL;
-    size_t n = 0;
-    if (store_open_existing(r->e->store_url, &s, &e) < 0 || store_list_vars(s, &recs, &n, &e) < 0) {
-        rv->problem = xasprintf("cannot read the variables: %s", err_msg(&e));
-        log_warn("variables not read", "dag=%s run=%s err=%s", log_q(r->dag->id), log_q(r->run_id),
-                 log_q(err_msg(&e)));
-        store_close(s);
-        return;
-    }
-    store_close(s);
     rv->v = xcalloc(n ? n : 1, sizeof(*rv->v));
     rv->env = xcalloc(n ? n : 1, sizeof(char *));
     rv->mask_vals = xcalloc(n ? n : 1, sizeof(char *));
@@ -85,53 +112,42 @@ void run__vars_load(struct run *r)
     int key_rc = 1; /* not loaded yet */
     char *key_problem = NULL;
     for (size_t i = 0; i < n; i++) {
-        struct run_var *v = &rv->v[rv->n++];
-        v->key = recs[i].key;
-        recs[i].key = NULL;
-        v->secret = recs[i].secret;
-        hmap_put(&rv->by_key, v->key, strlen(v->key), (uint32_t)i);
-        if (!v->secret) {
-            v->value = recs[i].value;
-            recs[i].value = NULL;
-            continue;
+        struct var_rec rec;
+        struct err e = {0};
+        int rc = store_get_var(s, keys[i], &rec, &e);
+        if (rc == -ENOENT)
+            continue; /* the try that reads it fails: "no variable" */
+        if (rc < 0) {
+            free(rv->problem);
+            rv->problem = xasprintf("cannot read the variables: %s", err_msg(&e));
+            log_warn("variables not read", "key=%s err=%s", log_q(keys[i]), log_q(err_msg(&e)));
+            break;
         }
-        if (key_rc == 1) {
-            struct err ke = {0};
-            key_rc = vars_key_load(r->e->home, key, &ke);
-            if (key_rc < 0)
-                key_problem = xstrdup(err_msg(&ke));
-        }
-        if (key_rc < 0) {
-            v->problem = xasprintf("cannot decrypt the secret '%s': %s", v->key, key_problem);
-            continue;
-        }
-        struct err de = {0};
-        if (vars_open(key, &recs[i], &v->value, &de) < 0) {
-            v->problem = xstrdup(err_msg(&de));
-            continue;
-        }
-        v->env_name = run__env_name("BARAM_VAR_", v->key);
-        uint32_t dummy;
-        if (hmap_get(&env_names, v->env_name, strlen(v->env_name), &dummy)) {
-            /* "a.b" and "a_b" both read BARAM_VAR_A_B: the later one gets a name of its own */
-            char *unique = xasprintf("%s_%zu", v->env_name, i);
-            free(v->env_name);
-            v->env_name = unique;
-        }
-        hmap_put(&env_names, v->env_name, strlen(v->env_name), 0);
-        rv->env[rv->nenv++] = xasprintf("%s=%s", v->env_name, v->value);
-        rv->mask_vals[rv->nmask] = v->value;
-        rv->mask_lens[rv->nmask++] = strlen(v->value);
+        run_vars_add(rv, home, &rec, key, &key_rc, &key_problem, &env_names);
+        var_rec_release(&rec);
     }
     sodium_memzero(key, sizeof key);
     hmap_release(&env_names);
     free(key_problem);
-    vars_free(recs, n);
+    return rv;
 }
 
-void run__vars_release(struct run *r)
+void run__vars_load(struct run *r, struct run_vars *vars, const char *missing)
 {
-    struct run_vars *rv = r->vars;
+    if (!r->dag->uses_vars) {
+        run_vars_free(vars);
+        return;
+    }
+    if (!vars) {
+        vars = xcalloc(1, sizeof(*vars));
+        hmap_init(&vars->by_key);
+        vars->problem = xstrdup(missing);
+    }
+    r->vars = vars;
+}
+
+void run_vars_free(struct run_vars *rv)
+{
     if (!rv)
         return;
     for (size_t i = 0; i < rv->n; i++) {
@@ -154,6 +170,11 @@ void run__vars_release(struct run *r)
     free(rv->problem);
     hmap_release(&rv->by_key);
     free(rv);
+}
+
+void run__vars_release(struct run *r)
+{
+    run_vars_free(r->vars);
     r->vars = NULL;
 }
 

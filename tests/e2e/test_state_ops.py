@@ -333,6 +333,39 @@ def test_audit_of_existing_commands(env):
     env.cli("audit", "--help")
 
 
+
+def test_audit_of_variables_and_db_clean(env):
+    """`variables set|delete` (CLI and API) and `db clean` are audited: a variable's row holds
+    its key and whether it is a secret, never its value; a clean holds its counts, a dry run
+    writes no row."""
+    value = "audit-Val-9f1"
+    r = env.b("variables", "set", "aud.sec", "--secret", input=value)
+    assert r.rc == 0, r
+    env.cli("variables", "set", "aud.plain", value)
+    r = env.req("PUT", "/api/v1/variables/aud.api", role="admin",
+                body={"value": value, "secret": True})
+    assert r.status == 200, r
+    assert env.req("DELETE", "/api/v1/variables/aud.api", role="admin").status == 204
+    env.cli("variables", "delete", "aud.plain")
+    n = env.naudit()
+    env.cli("db", "clean", "--older-than", "3650d", "--dry-run")
+    assert env.naudit() == n
+    env.cli("db", "clean", "--older-than", "3650d")
+    rows = env.audit(limit=6)
+    got = [(e["action"], e["source"], e["user"], e["details"]) for e in rows[:6]]
+    clean = dict(older_than_ms=3650 * 86400000, logs_only=False, runs=0, task_instances=0,
+                 log_runs=0, log_files=0, bytes=0)
+    assert got == [
+        ("db clean", "cli", CLI_USER, clean),
+        ("variable delete", "cli", CLI_USER, {"key": "aud.plain", "secret": False}),
+        ("variable delete", "api", "admin", {"key": "aud.api", "secret": True}),
+        ("variable set", "api", "admin", {"key": "aud.api", "secret": True}),
+        ("variable set", "cli", CLI_USER, {"key": "aud.plain", "secret": False}),
+        ("variable set", "cli", CLI_USER, {"key": "aud.sec", "secret": True})], got
+    assert value not in json.dumps(rows)
+    assert value not in json.dumps(db_query(env.b, "SELECT details FROM audit"))
+
+
 # ---- several schedulers on one PostgreSQL database (SPEC section 12) ----
 
 @pytest.fixture

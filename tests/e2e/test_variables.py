@@ -10,6 +10,7 @@ module; each test uses keys of its own.
 """
 
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -232,3 +233,115 @@ def test_api_bad_keys(env):
         assert r.status in (400, 404), (key, r)
         if r.status == 400:
             check_problem(r, 400)
+
+
+ONLY_DAG = """
+dag: vars_only
+deadline: {after: 1s, run: 'echo "deadline={{ var.only.tok }}"'}
+tasks:
+  envdump:
+    run: |
+      test -n "{{ var.only.tok }}" && test "{{ var.only.plain }}" = p
+      env | grep '^BARAM_VAR_' | sort > {envfile}; sleep 1.5
+  bad:
+    run: exit 1
+    on_failure: {run: 'echo "hook={{ var.only.tok }}"; printf "%s" "$BARAM_VAR_ONLY_TOK" >&2'}
+"""
+
+
+def test_run_gets_only_the_variables_it_reads_and_hooks_are_masked(env, tmp_path):
+    """Only the keys the DAG's templates read are loaded and exported: another secret of the
+    home is in no try's environment (nor, on PostgreSQL, in the try's spec); a task hook and
+    the deadline's `run` get the secrets the run read and their logs show them as ***."""
+    env.cli("variables", "set", "only.tok", "--secret", input="only-" + SECRET)
+    env.cli("variables", "set", "only.plain", "p")
+    env.cli("variables", "set", "unread.secret", "--secret", input="unread-" + SECRET)
+    envfile = tmp_path / "env"
+    env.b.write("vars_only.yaml", ONLY_DAG.replace("{envfile}", str(envfile)))
+    env.daemon.wait_log('msg="dag loaded" dag=vars_only', timeout=10)
+    r = env.b("dags", "trigger", "vars_only", "--json", cwd=env.b.dags.parent)
+    assert r.rc == 0, r
+    run_id = r.json["run_id"]
+    assert poll(lambda: envfile.exists() and envfile.read_text(), timeout=15)
+    if ON_PG:  # the running try's spec: the secret it reads, never another one
+        specs = db_query(env.b, "SELECT spec::text FROM ti_queue WHERE run_id = ? AND "
+                         "task_id = 'envdump'", run_id)
+        assert len(specs) == 1 and "BARAM_VAR_ONLY_TOK" in specs[0][0], specs
+        assert "unread-" not in specs[0][0] and "UNREAD" not in specs[0][0], specs
+    run = wait_run(env.b, run_id, timeout=20, daemon=env.daemon)
+    assert run["tasks"]["envdump"]["state"] == "success", run
+    dumped = envfile.read_text()
+    assert dumped == "BARAM_VAR_ONLY_TOK=only-%s\n" % SECRET, dumped
+    run_dir = Path(env.b.home) / "logs" / "vars_only" / run_id
+    hook = (run_dir / "bad.on_failure.1.log").read_text()
+    assert "only-" + SECRET not in hook and hook.count("***") == 2, hook
+    assert hook.startswith("hook=***"), hook
+    assert poll(lambda: (run_dir / "deadline.log").exists()
+                and "deadline=" in (run_dir / "deadline.log").read_text(), timeout=10)
+    dl = (run_dir / "deadline.log").read_text()
+    assert "only-" + SECRET not in dl and "deadline=***" in dl, dl
+
+
+def test_run_start_reads_variables_off_the_loop(tmp_path):
+    """The variables of a run are read (store and key file) off the scheduler's loop: while
+    the key file cannot be read yet (a FIFO nobody writes), a run that needs it waits, but
+    another run that is already going ends and is recorded all the same."""
+    b = make_home(tmp_path)
+    keyfile = tmp_path / "secret.key"
+    keyfile.write_bytes((Path(b.home) / "secret.key").read_bytes())
+    b.env["BARAM_SECRET_KEY_FILE"] = str(keyfile)
+    r = b("variables", "set", "loop.tok", "--secret", input=SECRET)
+    assert r.rc == 0, r
+    b.write("loop_slow.yaml", "dag: loop_slow\ntasks:\n  a:\n    run: sleep 2\n")
+    b.write("loop_vars.yaml", "dag: loop_vars\ntasks:\n  a:\n"
+            "    run: test \"{{ var.loop.tok }}\" = %s\n" % SECRET)
+    d = Daemon(b, ["--listen", "127.0.0.1:0"], tmp_path / "daemon.log").start()
+    key = keyfile.read_bytes()
+    keyfile.unlink()
+    os.mkfifo(keyfile)
+    fed = False
+
+    def feed():
+        # A reader blocked in open() gets the key; none there: nothing to do yet.
+        try:
+            fd = os.open(keyfile, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            return False
+        try:
+            os.write(fd, key)
+        finally:
+            os.close(fd)
+        return True
+    try:
+        r = b("dags", "trigger", "loop_slow", "--json", cwd=b.dags.parent)
+        assert r.rc == 0, r
+        slow = r.json["run_id"]
+        wait_run(b, slow, states=("running",), timeout=10, daemon=d)
+        r = b("dags", "trigger", "loop_vars", "--json", cwd=b.dags.parent)
+        assert r.rc == 0, r
+        waiting = r.json["run_id"]
+        # the other run ends and is recorded while the key file is being waited for
+        run = wait_run(b, slow, timeout=10, daemon=d)
+        assert run["state"] == "success", run
+        fed = poll(feed, timeout=10)
+        assert fed, "the key file was never read"  # so it was waited for till now
+        run = wait_run(b, waiting, timeout=15, daemon=d)
+        assert run["state"] == "success", run
+    finally:
+        if not fed:
+            poll(feed, timeout=2)
+        d.stop()
+
+
+def test_foreground_run_reads_only_its_variables(env, tmp_path):
+    """`baram run` reads the variables before its loop starts: the ones its DAG reads only."""
+    env.cli("variables", "set", "fg.tok", "--secret", input="fg-" + SECRET)
+    env.cli("variables", "set", "fg.unread", "--secret", input="fgu-" + SECRET)
+    envfile = tmp_path / "env"
+    dag = tmp_path / "fg.yaml"
+    dag.write_text("dag: vars_fg\ntasks:\n  a:\n    run: |\n"
+                   "      test \"{{ var.fg.tok }}\" = fg-%s\n"
+                   "      env | grep '^BARAM_VAR_' | sort > %s\n" % (SECRET, envfile))
+    obj = env.b.run_json(str(dag))
+    assert obj["state"] == "success", obj
+    assert envfile.read_text() == "BARAM_VAR_FG_TOK=fg-%s\n" % SECRET

@@ -349,6 +349,42 @@ static void bad_queue_names_are_refused(void **state)
 
 /* conc: run_timeout, max_active_tasks, depends_on_past (DAG default, task overrides),
  * max_active; their defaults; bad values each one error on its line. */
+/* vars: a run loads only the keys its templates read, each once, hooks and env included;
+ * a DAG that reads none has none. */
+static void var_keys_are_the_keys_read_once(void **state)
+{
+    (void)state;
+    static const char text[] = "dag: d\n"
+                               "on_failure: {run: 'echo {{ var.dag.hook }}'}\n"
+                               "deadline: {after: 1h, run: 'echo {{ var.late }}'}\n"
+                               "tasks:\n"
+                               "  a: {run: 'echo {{ var.tok }} {{ var.tok }} {{ ds }}'}\n"
+                               "  b:\n"
+                               "    run: 'echo {{ var.tok }}'\n"
+                               "    env: {A: '{{ var.env.k }}'}\n"
+                               "    on_retry: {run: 'echo {{ var.task.hook }}'}\n";
+    struct diag d;
+    diag_init(&d);
+    struct dag *dag = load(text, &d);
+    assert_non_null(dag);
+    assert_true(dag->uses_vars);
+    static const char *want[] = {"dag.hook", "env.k", "late", "task.hook", "tok"};
+    assert_int_equal(dag->nvar_keys, 5);
+    for (size_t w = 0; w < 5; w++) {
+        size_t seen = 0;
+        for (size_t i = 0; i < dag->nvar_keys; i++)
+            seen += strcmp(dag->var_keys[i], want[w]) == 0;
+        assert_int_equal(seen, 1);
+    }
+    dag_free(dag);
+    dag = load("dag: n\ntasks: {a: {run: 'echo {{ ds }}'}}\n", &d);
+    assert_non_null(dag);
+    assert_false(dag->uses_vars);
+    assert_int_equal(dag->nvar_keys, 0);
+    dag_free(dag);
+    diag_release(&d);
+}
+
 static void conc_keys_load_with_defaults_and_overrides(void **state)
 {
     (void)state;
@@ -636,6 +672,7 @@ int main(void)
         cmocka_unit_test(relative_path_gets_an_absolute_dir),
         cmocka_unit_test(task_named_like_a_log_folder_or_file_is_refused),
         cmocka_unit_test(trigger_rules_round_trip),
+        cmocka_unit_test(var_keys_are_the_keys_read_once),
         cmocka_unit_test(hundred_thousand_task_chain_validates),
         cmocka_unit_test(hundred_thousand_task_wide_dag_validates),
     };
