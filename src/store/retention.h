@@ -40,7 +40,7 @@ int store_retention_pick(struct store *s, int64_t before_ms, bool logs_kept, int
 int store_retention_count_tis(struct store *s, const struct retention_run *runs, size_t n,
                               int64_t *tis, struct err *e) WARN_UNUSED;
 
-/* Deletes these runs and what belongs to them (task instances, tries, requests; on
+/* Deletes these runs and what belongs to them (task instances, tries, requests, deliveries; on
  * PostgreSQL also their queue rows, results and stored logs) in one transaction: 0 and *tis
  * (task instances deleted), or a negative code with *e filled (nothing deleted). The event
  * log keeps its rows: it is pruned by count (events.h, EVENTS_KEEP) and has no index by run. */

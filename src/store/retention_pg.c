@@ -24,8 +24,8 @@
 
 /* What belongs to a run, deleted with it (the runs row last): as retention_sqlite.c's, plus
  * the queue of tries for workers, their results and their stored logs. */
-static const char *const tables[] = {"task_instances", "tries",    "run_requests", "ti_queue",
-                                     "try_results",    "try_logs", "runs"};
+static const char *const tables[] = {"task_instances", "tries",       "run_requests", "deliveries",
+                                     "ti_queue",       "try_results", "try_logs",     "runs"};
 
 /* The advisory lock key of retention ("baram retention", as pg_locks shows it). */
 #define LOCK_KEY "7262013"

@@ -19,9 +19,10 @@
     "SELECT run_id, dag_id, ended_at FROM runs WHERE ended_at < ?1 AND " HISTORY_FINISHED          \
     " AND (ended_at, run_id) > (?2, ?3)" KEPT " ORDER BY ended_at, run_id LIMIT ?4"
 
-/* What belongs to a run, deleted with it (the runs row last). The deliveries of issue 13's
- * notifications, once they have a table keyed by run, belong here and in retention_pg.c. */
-static const char *const tables[] = {"task_instances", "tries", "run_requests", "runs"};
+/* What belongs to a run, deleted with it (the runs row last): its task instances, tries,
+ * requests and the deliveries of its notifications (migration 0009). */
+static const char *const tables[] = {"task_instances", "tries", "run_requests", "deliveries",
+                                     "runs"};
 
 static int fail(sqlite3 *db, const char *what, struct err *e)
 {

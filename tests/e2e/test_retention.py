@@ -43,6 +43,13 @@ def count(b, table, run_id):
     return db_query(b, "SELECT count(*) FROM %s WHERE run_id = ?" % table, run_id)[0][0]
 
 
+def add_delivery(b, run_id):
+    """A delivery of a notification of the run, as a DAG hook records it (migration 0009)."""
+    db_query(b, "INSERT INTO deliveries (id, run_id, hook, notifier, state, created_at, "
+                "updated_at) VALUES (?, ?, 'on_failure', 'ops', 'sent', 1, 1)",
+             run_id + "/on_failure/ops", run_id)
+
+
 def clean(b, *args):
     r = b("db", "clean", *args, "--json")
     assert r.rc == 0, r
@@ -55,6 +62,8 @@ def test_db_clean_dry_run_then_real(baram):
     age(b, old["run_id"], 40)
     age(b, old_running["run_id"], 40, state="running")
     age(b, mid["run_id"], 10)
+    for o in (old, mid):
+        add_delivery(b, o["run_id"])
     queued = b("dags", "trigger", "d", "--date", "2020-01-01", "--json",
                env={"BARAM_DAGS": str(b.dags)})
     assert queued.rc == 0, queued
@@ -67,12 +76,14 @@ def test_db_clean_dry_run_then_real(baram):
     assert o["bytes"] == len("a-output\n") + len("b-output\n"), o
     assert db_query(b, "SELECT count(*) FROM runs")[0][0] == nruns
     assert count(b, "task_instances", old["run_id"]) == 2
+    assert count(b, "deliveries", old["run_id"]) == 1
     assert b.run_dir(old).is_dir()
 
     o = clean(b, "--older-than", "30d")
     assert (o["dry_run"], o["runs"], o["task_instances"], o["log_files"]) == (False, 1, 2, 2), o
-    for table in ("runs", "task_instances", "tries"):
+    for table in ("runs", "task_instances", "tries", "deliveries"):
         assert count(b, table, old["run_id"]) == 0, table
+    assert count(b, "deliveries", mid["run_id"]) == 1
     assert not b.run_dir(old).exists()
     # the old one still running, the queued one, and the recent ones stay with their logs
     for o in (old_running, mid, new):
