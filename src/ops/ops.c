@@ -948,11 +948,14 @@ static int clear_plan_make(struct store *s, const char *run_id, const char *task
 
 /* Resets the chosen instances (set) of run and writes it with state st, no end and no owner (the
  * scheduler resumes it, whoever ran it before), in the caller's open transaction; *nrows adds the
- * instances reset. */
+ * instances reset. A finished run queued again is queued now (as Airflow does): its deadline
+ * counts from the clear. */
 static int clear_apply(struct store *s, const struct dag *dag, const bool *set,
                        const struct run_rec *in, enum run_state st, size_t *nrows, struct err *se)
 {
     struct run_rec run = *in;
+    if (st == RUN_QUEUED && run_state_finished(in->state))
+        run.queued_at_ms = when_now_ms();
     run.state = st;
     run.ended_at_ms = -1;
     run.owner = NULL;
