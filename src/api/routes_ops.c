@@ -215,6 +215,9 @@ static void clear_range(struct api_req *rq, struct api_resp *rs)
     struct ops_clear_range c = {0};
     if (!s)
         goto out;
+    struct audit_who who;
+    audit_who_api(&who, rq->user.name);
+    o.who = &who; /* recorded with the clear, in its transaction */
     if (ops_clear_range(s, rq->opts->home, dag_id, &o, &c, &e) < 0) {
         api_ops_problem(
             rs, &e, o.task && e.kind == OPS_NOT_FOUND && !strstr(e.err.msg, "DAG") ? "task" : "DAG",
@@ -223,11 +226,6 @@ static void clear_range(struct api_req *rq, struct api_resp *rs)
     }
     log_info("api: dag cleared", "user=%s dag=%s runs=%zu rows=%zu dry_run=%d",
              log_q(rq->user.name), log_q(dag_id), c.nruns, c.nrows, o.dry_run);
-    if (!o.dry_run)
-        api_audit(rq, "clear", dag_id, NULL, o.task,
-                  json_pack("{s:s, s:s, s:b, s:I, s:I}", "from", o.from_text, "to", o.to_text,
-                            "only_failed", o.only_failed, "runs", (json_int_t)c.nruns,
-                            "task_instances", (json_int_t)c.nrows));
     api_json(rs, 200, ops_clear_range_json(dag_id, &c, o.dry_run));
     if (!o.dry_run)
         changed(rq);

@@ -19,7 +19,8 @@
     X(FP_STOP_IN_BATCH)                                                                            \
     X(FP_ADMIT_ANSWER_LOST)                                                                        \
     X(FP_WORKER_SLOW_CLAIM)                                                                        \
-    X(FP_CRASH_AFTER_TAKE)
+    X(FP_CRASH_AFTER_TAKE)                                                                         \
+    X(FP_RETENTION_HOLD)
 
 enum fault_point {
 #define X(name) name,

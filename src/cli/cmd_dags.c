@@ -76,9 +76,10 @@ static const char usage_clear[] =
     "\n"
     "Clears the task instances of the ended runs of DAG whose logical dates are within\n"
     "[--from, --to] (YYYY-MM-DD or ISO 8601 UTC) so that they run again, each run in the DAG\n"
-    "version it started with and queued again, like 'baram tasks clear' run by run. Runs\n"
-    "that have not ended are listed as skipped (clear them with 'baram tasks clear'). No\n"
-    "confirmation is asked (scripts call it): --dry-run lists what would be cleared.\n"
+    "version it started with and queued again, like 'baram tasks clear' run by run, all in\n"
+    "one transaction (a failure clears none). Runs that have not ended are listed as skipped\n"
+    "(clear them with 'baram tasks clear'). No confirmation is asked (scripts call it):\n"
+    "--dry-run lists what would be cleared.\n"
     "\n"
     "  --task T        only task T (not its downstream)\n"
     "  --only-failed   only failed and upstream_failed task instances\n"
@@ -87,8 +88,8 @@ static const char usage_clear[] =
     "{\"dag\",\"dry_run\",\"runs\":[{\"run_id\",\"logical_date\",\"tasks\",\n"
     "                  \"task_instances\",\"skipped\"}],\"task_instances\"}\n"
     "\n"
-    "exit: 0 cleared (or nothing matched), 1 the database failed, 2 usage error, unknown DAG\n"
-    "or task, bad dates\n";
+    "exit: 0 cleared (or nothing matched), 1 the database failed (nothing cleared), 2 usage\n"
+    "error, unknown DAG or task, bad dates\n";
 
 static const char usage_validate[] =
     "usage: baram dags validate PATH... [--json] [--debug]\n"
@@ -1021,17 +1022,13 @@ static int dags_clear(int argc, char **argv)
         fprintf(stderr, "baram %s: no database in %s yet: nothing to clear\n", cmd, v.h.dir);
         ret = EXIT_USAGE;
     }
+    struct audit_who who;
+    audit_who_cli(&who);
+    o.who = &who; /* recorded with the clear, in its transaction */
     if (ret == EXIT_OK && ops_clear_range(v.s, v.h.dir, dag_id, &o, &c, &e) < 0) {
         ops_err_print(&e, stderr, cmd);
         ret = ops_exit(&e);
     }
-    struct audit_who who;
-    audit_who_cli(&who);
-    if (ret == EXIT_OK && !dry_run)
-        (void)audit_record(v.s, &who, "clear", dag_id, NULL, task,
-                           json_pack("{s:s, s:s, s:s?, s:b, s:I, s:I}", "from", from_s, "to", to_s,
-                                     "task", task, "only_failed", only_failed, "runs",
-                                     (json_int_t)c.nruns, "task_instances", (json_int_t)c.nrows));
     if (ret == EXIT_OK && json) {
         json_t *out = ops_clear_range_json(dag_id, &c, dry_run);
         if (out_json_print(stdout, out) < 0)

@@ -419,8 +419,10 @@ static void djob_admit_all(struct djob *j, struct store *s, struct err *se)
     free(started);
 }
 
-/* notify: a resumed run's deliveries: whether its deadline fired before (a 'deadline' row),
- * and those left 'pending' by a scheduler that died sending them (sent again: at least once). */
+/* notify: a resumed run's deliveries: whether its deadline fired before (a 'deadline' row
+ * written since the run was queued: one of before a clear queued it again is of its earlier
+ * go), and those left 'pending' by a scheduler that died sending them (sent again: at least
+ * once). */
 static int djob_deliveries(struct djob *j, struct store *s, struct err *se)
 {
     struct delivery_rec *v = NULL;
@@ -428,7 +430,8 @@ static int djob_deliveries(struct djob *j, struct store *s, struct err *se)
     int rc = store_list_deliveries(s, j->rec.run_id, &v, &n, se);
     size_t k = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        j->deadline_fired |= strcmp(v[i].hook, "deadline") == 0;
+        j->deadline_fired |=
+            strcmp(v[i].hook, "deadline") == 0 && v[i].updated_at_ms >= j->rec.queued_at_ms;
         if (strcmp(v[i].state, "pending") == 0)
             v[k++] = v[i];
         else

@@ -946,6 +946,27 @@ static int clear_plan_make(struct store *s, const char *run_id, const char *task
     return 0;
 }
 
+/* Resets the chosen instances (set) of run and writes it with state st, no end and no owner (the
+ * scheduler resumes it, whoever ran it before), in the caller's open transaction; *nrows adds the
+ * instances reset. A finished run queued again is queued now (as Airflow does): its deadline
+ * counts from the clear. */
+static int clear_apply(struct store *s, const struct dag *dag, const bool *set,
+                       const struct run_rec *in, enum run_state st, size_t *nrows, struct err *se)
+{
+    struct run_rec run = *in;
+    if (st == RUN_QUEUED && run_state_finished(in->state))
+        run.queued_at_ms = when_now_ms();
+    run.state = st;
+    run.ended_at_ms = -1;
+    run.owner = NULL;
+    int r = clear_rows(s, dag, set, run.run_id, nrows, se);
+    if (r == 0)
+        r = store_put_run(s, &run, se);
+    if (r == 0)
+        r = note_run(s, &run, se);
+    return r;
+}
+
 /* Resets the plan's instances and gives the run state st, in one transaction; with kind, the
  * request that asked for it goes in the same transaction (when it is gone it was carried out
  * already: nothing is done, *nrows 0). */
@@ -953,18 +974,13 @@ static int clear_plan_commit(struct store *s, struct clear_plan *p, enum run_sta
                              const char *kind, size_t *nrows, struct ops_err *e)
 {
     struct err *se = &e->err;
-    struct run_rec run = p->run;
-    run.state = st;
-    run.ended_at_ms = -1;
-    run.owner = NULL; /* the scheduler resumes it, whoever ran it before */
     *nrows = 0;
     int r = store_begin(s, se);
-    if (r == 0 && kind && (r = store_delete_request(s, run.run_id, kind, se)) == 0) {
+    if (r == 0 && kind && (r = store_delete_request(s, p->run.run_id, kind, se)) == 0) {
         store_rollback(s);
         return 0;
     }
-    if (r < 0 || (r = clear_rows(s, p->dag, p->set, run.run_id, nrows, se)) < 0 ||
-        (r = store_put_run(s, &run, se)) < 0 || (r = note_run(s, &run, se)) < 0 ||
+    if (r < 0 || (r = clear_apply(s, p->dag, p->set, &p->run, st, nrows, se)) < 0 ||
         (r = store_commit(s, se)) < 0) {
         store_rollback(s);
         *nrows = 0;
@@ -1504,11 +1520,173 @@ static int range_dag(struct store *s, const char *dag_id, struct dag **out, stru
     return 0; /* a version that no longer loads: no task check */
 }
 
+/* Runs read per page when a clear looks for the runs of its range. */
+#define RANGE_PAGE 500
+
+static int range_run_cmp(const void *a, const void *b)
+{
+    const struct run_rec *x = a, *y = b;
+    if (x->logical_at_ms != y->logical_at_ms)
+        return x->logical_at_ms < y->logical_at_ms ? -1 : 1;
+    return strcmp(x->run_id, y->run_id);
+}
+
+/* Every run of dag_id whose logical date is in the range, oldest first, page by page (a run
+ * a page shift showed twice, once): 0 and *out (store_free_runs), or OPS_STORE. */
+static int range_runs(struct store *s, const char *dag_id, const struct ops_clear_range_opts *o,
+                      struct run_rec **out, size_t *n, struct ops_err *e)
+{
+    struct run_filter f = {.dag_id = dag_id,
+                           .has_from = true,
+                           .has_to = true,
+                           .from_ms = o->from_at_ms,
+                           .to_ms = o->to_at_ms};
+    struct run_rec *all = NULL;
+    size_t nall = 0;
+    for (int64_t off = 0;;) {
+        struct run_rec *page = NULL;
+        size_t k = 0;
+        if (store_find_runs(s, &f, RANGE_PAGE, off, &page, &k, NULL, &e->err) < 0) {
+            store_free_runs(all, nall);
+            return fail_store(e);
+        }
+        if (k) {
+            all = xrealloc(all, (nall + k) * sizeof *all);
+            memcpy(all + nall, page, k * sizeof *page); /* the records move: page is freed bare */
+            nall += k;
+        }
+        free(page);
+        off += (int64_t)k;
+        if (k < RANGE_PAGE)
+            break;
+    }
+    if (nall)
+        qsort(all, nall, sizeof *all, range_run_cmp);
+    size_t m = 0;
+    for (size_t i = 0; i < nall; i++) {
+        if (m && strcmp(all[m - 1].run_id, all[i].run_id) == 0)
+            run_rec_release(&all[i]);
+        else
+            all[m++] = all[i];
+    }
+    *out = all;
+    *n = m;
+    return 0;
+}
+
+/* The DAG versions a range clear loaded, each once (dag NULL: gone, or no longer loads). */
+struct range_versions {
+    char **hash;
+    struct dag **dag;
+    size_t n;
+};
+
+static void range_versions_release(struct range_versions *v)
+{
+    for (size_t i = 0; i < v->n; i++) {
+        free(v->hash[i]);
+        dag_free(v->dag[i]);
+    }
+    free(v->hash);
+    free(v->dag);
+}
+
+/* The DAG version run started with (*out NULL when it cannot be cleared: no version, or one
+ * that no longer loads): 0, or OPS_STORE. */
+static int range_version(struct store *s, struct range_versions *v, const struct run_rec *run,
+                         const struct dag **out, struct ops_err *e)
+{
+    *out = NULL;
+    if (!run->dag_hash)
+        return 0;
+    for (size_t i = v->n; i-- > 0;) /* the last loaded first: runs in a row share theirs */
+        if (strcmp(v->hash[i], run->dag_hash) == 0) {
+            *out = v->dag[i];
+            return 0;
+        }
+    char *src = NULL;
+    size_t len = 0;
+    int r = store_get_dag_version(s, run->dag_hash, &src, &len, &e->err);
+    if (r < 0 && r != -ENOENT)
+        return fail_store(e);
+    struct dag *d = NULL;
+    if (r == 0) {
+        struct diag dg;
+        diag_init(&dg);
+        d = dag_load_mem(src, len, run->dag_path ? run->dag_path : "dag.yaml", &dg);
+        diag_release(&dg);
+    }
+    free(src);
+    v->hash = xrealloc(v->hash, (v->n + 1) * sizeof *v->hash);
+    v->dag = xrealloc(v->dag, (v->n + 1) * sizeof *v->dag);
+    v->hash[v->n] = xstrdup(run->dag_hash);
+    v->dag[v->n++] = d;
+    *out = d;
+    return 0;
+}
+
+/* A run a range clear resets: its entry in the answer, its DAG version and the tasks to reset. */
+struct range_item {
+    size_t at; /* in out->runs */
+    const struct dag *dag;
+    bool *set; /* owned */
+};
+
+/* Resets the items' runs in one transaction, each read again inside it (one that is no longer
+ * finished, cleared or resumed meanwhile, is left and listed as skipped), with the audit row
+ * (who NULL: none). On a failure nothing is changed: OPS_STORE saying so. */
+static int range_commit(struct store *s, const char *dag_id, const struct ops_clear_range_opts *o,
+                        const struct range_item *items, size_t n, struct ops_clear_range *out,
+                        struct ops_err *e)
+{
+    struct err *se = &e->err;
+    size_t cleared = 0, skipped = 0;
+    int r = store_begin(s, se);
+    if (r < 0)
+        goto fail;
+    for (size_t i = 0; i < n && r == 0; i++) {
+        struct ops_clear_range_run *cr = &out->runs[items[i].at];
+        struct run_rec fresh;
+        r = store_get_run(s, cr->run_id, &fresh, se);
+        if (r == -ENOENT) { /* deleted meanwhile (retention): nothing to run again */
+            cr->skipped = true;
+            r = 0;
+            continue;
+        }
+        if (r < 0)
+            break;
+        if (!run_state_finished(fresh.state))
+            cr->skipped = true;
+        else if ((r = clear_apply(s, items[i].dag, items[i].set, &fresh, RUN_QUEUED, &cr->nrows,
+                                  se)) == 0)
+            out->nrows += cr->nrows, cleared++;
+        run_rec_release(&fresh);
+    }
+    for (size_t i = 0; i < out->nruns; i++)
+        skipped += out->runs[i].skipped;
+    if (r == 0 && o->who &&
+        audit_record(s, o->who, "clear", dag_id, NULL, o->task,
+                     json_pack("{s:s, s:s, s:s?, s:b, s:I, s:I, s:I}", "from", o->from_text, "to",
+                               o->to_text, "task", o->task, "only_failed", o->only_failed, "runs",
+                               (json_int_t)cleared, "skipped", (json_int_t)skipped,
+                               "task_instances", (json_int_t)out->nrows)) < 0)
+        r = err_set(se, ERR_DB, "cannot write the audit log");
+    if (r == 0 && (r = store_commit(s, se)) == 0)
+        return 0;
+    store_rollback(s);
+fail:
+    for (size_t i = 0; i < out->nruns; i++)
+        out->runs[i].nrows = 0;
+    out->nrows = 0;
+    fail_store(e);
+    struct err keep = e->err;
+    return err_set(&e->err, ERR_DB, "%s; nothing was cleared", err_msg(&keep));
+}
+
 int ops_clear_range(struct store *s, const char *home_dir, const char *dag_id,
                     const struct ops_clear_range_opts *o, struct ops_clear_range *out,
                     struct ops_err *e)
 {
-    struct err *se = &e->err;
     memset(out, 0, sizeof *out);
     if (o->from_at_ms > o->to_at_ms)
         return fail(e, OPS_BAD_INPUT, -EINVAL, "bad range: from %s is after to %s",
@@ -1526,79 +1704,78 @@ int ops_clear_range(struct store *s, const char *home_dir, const char *dag_id,
         }
     }
     dag_free(cur);
+    /* Everything is read first; the runs are then reset together, in one transaction. */
     struct run_rec *runs = NULL;
-    size_t nruns = 0, total = 0;
-    if (store_list_runs(s, dag_id, OPS_BACKFILL_MAX, 0, &runs, &nruns, &total, se) < 0)
-        return fail_store(e);
-    bool any = false;
-    for (size_t i = nruns; i-- > 0 && r == 0;) { /* oldest first */
+    size_t nruns = 0;
+    if ((r = range_runs(s, dag_id, o, &runs, &nruns, e)) < 0)
+        return r;
+    struct range_versions vers = {0};
+    struct range_item *items = NULL;
+    size_t nitems = 0;
+    for (size_t i = 0; i < nruns && r == 0; i++) {
         const struct run_rec *run = &runs[i];
-        if (run->logical_at_ms < o->from_at_ms || run->logical_at_ms > o->to_at_ms)
-            continue;
-        struct clear_plan p;
-        r = clear_plan_make(s, run->run_id, "", false, &p, e);
-        if (r < 0 && p.dag) { /* no task "": expected, the set is made below */
-            ops_err_release(e);
-            r = 0;
-        } else if (r < 0) { /* its version is gone: it cannot be cleared, the others can */
-            ops_err_release(e);
-            clear_plan_release(&p);
-            r = 0;
-            continue;
-        }
-        free(p.set);
-        p.set = xcalloc(p.dag->ntasks ? p.dag->ntasks : 1, sizeof *p.set);
+        const struct dag *dag = NULL;
+        if ((r = range_version(s, &vers, run, &dag, e)) < 0 || !dag)
+            continue; /* no version: it cannot be cleared, the others can */
         uint32_t only = 0;
-        bool has_only = o->task && dag_find(p.dag, o->task, &only);
-        if (o->task && !has_only) {
-            clear_plan_release(&p);
+        bool has_only = o->task && dag_find(dag, o->task, &only);
+        if (o->task && !has_only)
             continue;
-        }
+        bool *set = xcalloc(dag->ntasks ? dag->ntasks : 1, sizeof *set);
         if (o->only_failed) {
             struct ti_rec *tis = NULL;
             size_t nt = 0;
-            if (store_list_tis(s, run->run_id, &tis, &nt, se) < 0) {
-                clear_plan_release(&p);
+            if (store_list_tis(s, run->run_id, &tis, &nt, &e->err) < 0) {
+                free(set);
                 r = fail_store(e);
                 break;
             }
             for (size_t k = 0; k < nt; k++) {
                 uint32_t t;
                 if ((tis[k].state == TI_FAILED || tis[k].state == TI_UPSTREAM_FAILED) &&
-                    dag_find(p.dag, tis[k].task ? tis[k].task : tis[k].task_id, &t) &&
+                    dag_find(dag, tis[k].task ? tis[k].task : tis[k].task_id, &t) &&
                     (!has_only || t == only))
-                    p.set[t] = true;
+                    set[t] = true;
             }
             store_free_tis(tis, nt);
         } else {
-            for (uint32_t k = 0; k < p.dag->ntasks; k++)
-                p.set[k] = !has_only || k == only;
+            for (uint32_t k = 0; k < dag->ntasks; k++)
+                set[k] = !has_only || k == only;
         }
         struct ops_clear_range_run cr = {.run_id = xstrdup(run->run_id),
                                          .logical_at_ms = run->logical_at_ms};
-        for (uint32_t k = 0; k < p.dag->ntasks; k++)
-            if (p.set[p.dag->topo[k]]) {
+        for (uint32_t k = 0; k < dag->ntasks; k++)
+            if (set[dag->topo[k]]) {
                 cr.tasks = xrealloc(cr.tasks, (cr.ntasks + 1) * sizeof *cr.tasks);
-                cr.tasks[cr.ntasks++] = xstrdup(p.dag->tasks[p.dag->topo[k]].name);
+                cr.tasks[cr.ntasks++] = xstrdup(dag->tasks[dag->topo[k]].name);
             }
         if (!cr.ntasks) {
             free(cr.run_id);
-            clear_plan_release(&p);
+            free(set);
             continue;
         }
-        if (!run_state_finished(p.run.state)) {
-            cr.skipped = true; /* live: `tasks clear` clears it through its scheduler */
-        } else if (!o->dry_run &&
-                   (r = clear_plan_commit(s, &p, RUN_QUEUED, NULL, &cr.nrows, e)) == 0) {
-            any = true;
-            out->nrows += cr.nrows;
+        cr.skipped = !run_state_finished(run->state); /* live: `tasks clear` clears it through
+                                                        its scheduler */
+        if (cr.skipped) {
+            free(set);
+        } else {
+            items = xrealloc(items, (nitems + 1) * sizeof *items);
+            items[nitems++] = (struct range_item){.at = out->nruns, .dag = dag, .set = set};
         }
         out->runs = xrealloc(out->runs, (out->nruns + 1) * sizeof *out->runs);
         out->runs[out->nruns++] = cr;
-        clear_plan_release(&p);
     }
+    if (r == 0 && !o->dry_run && nitems)
+        r = range_commit(s, dag_id, o, items, nitems, out, e);
+    bool any = false;
+    for (size_t i = 0; i < nitems; i++) {
+        any = any || !out->runs[items[i].at].skipped;
+        free(items[i].set);
+    }
+    free(items);
+    range_versions_release(&vers);
     store_free_runs(runs, nruns);
-    if (any)
+    if (r == 0 && !o->dry_run && any)
         ops_ring(s, home_dir);
     return r;
 }

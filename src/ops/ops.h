@@ -244,6 +244,8 @@ struct ops_clear_range_opts {
     const char *task;                /* only this task (no downstream), or NULL: every task */
     bool only_failed;                /* only failed and upstream_failed instances */
     bool dry_run;                    /* say what would be cleared, change nothing */
+    const struct audit_who *who;     /* records the clear in the audit log, in its
+                                        transaction; NULL: not recorded */
 };
 struct ops_clear_range_run {
     char *run_id; /* owned */
@@ -260,10 +262,12 @@ struct ops_clear_range {
 };
 void ops_clear_range_release(struct ops_clear_range *c);
 /* Clears the ended runs of dag_id (known to the store) whose logical dates are in [from, to]
- * so they run again, as `tasks clear` does each: per run, in one transaction, the chosen
- * instances are reset and the run queued again. Runs not ended yet are listed as skipped. 0 and
- * *out (ops_clear_range_release), or a negative errno with e: OPS_BAD_INPUT (from > to),
- * OPS_NOT_FOUND (DAG, task: did-you-mean), OPS_STORE (runs cleared before it stay cleared). */
+ * (every one, however many) so they run again, as `tasks clear` does each: the chosen
+ * instances are reset and the runs queued again, all in one transaction with the audit row
+ * (o->who). Runs not ended yet (or no longer, when the transaction reads them again) are
+ * listed as skipped. 0 and *out (ops_clear_range_release), or a negative errno with e:
+ * OPS_BAD_INPUT (from > to), OPS_NOT_FOUND (DAG, task: did-you-mean), OPS_STORE (nothing
+ * was cleared, and the message says so). */
 int ops_clear_range(struct store *s, const char *home_dir, const char *dag_id,
                     const struct ops_clear_range_opts *o, struct ops_clear_range *out,
                     struct ops_err *e) WARN_UNUSED;

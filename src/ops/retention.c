@@ -1,9 +1,12 @@
 /*
  * retention.c - retention passes (retention.h): picks old finished runs in
- * batches (store/retention.h), removes each run's log folder, then deletes
- * the batch's rows (or marks its logs removed) in one transaction. The files
- * go first: a pass that fails between leaves a run without logs, which the
- * next pass deletes, never logs without their run.
+ * batches (store/retention.h), deletes the batch's rows (or marks its logs
+ * removed) in one transaction, then removes the log folders of the runs it
+ * changed. The delete checks again that each run is still finished and old:
+ * a run a clear queued again after the pick keeps its rows and its logs.
+ * The rows go first: a pass that stops between leaves log folders without
+ * their run (or logs marked removed), never a run that runs again without
+ * its rows or logs.
  */
 #define _XOPEN_SOURCE 700
 #include "ops/retention.h"
@@ -17,6 +20,7 @@
 #include <unistd.h>
 
 #include "base/err.h"
+#include "base/fault.h"
 #include "base/when.h"
 #include "base/xalloc.h"
 #include "sched/logpath.h"
@@ -62,6 +66,16 @@ static void remove_logs(const struct retention_opts *o, const struct retention_r
     free(dir);
 }
 
+/* Test builds (FP_RETENTION_HOLD): after a pick that found runs, says so on stderr and waits
+ * for a line on stdin, so that a test can change those runs before they are deleted. */
+static void hold(size_t n)
+{
+    fprintf(stderr, "retention: FP_RETENTION_HOLD: picked %zu runs\n", n);
+    fflush(stderr);
+    char line[16];
+    (void)!fgets(line, sizeof line, stdin);
+}
+
 /* The runs pass (logs false) or the logs pass: batch after batch until one comes back short. */
 static int retention_pass(struct store *s, const struct retention_opts *o, bool logs,
                           struct retention_counts *c, struct err *e)
@@ -77,25 +91,33 @@ static int retention_pass(struct store *s, const struct retention_opts *o, bool 
         r = store_retention_pick(s, before, logs, after_ms, after_id, batch, &v, &n, e);
         if (r < 0)
             break;
+        if (n > 0 && FAULT(FP_RETENTION_HOLD))
+            hold(n);
         size_t counted = 0;
-        for (size_t i = 0; i < n; i++) {
-            /* a dry run: the runs pass already counted the runs it would delete */
-            if (logs && o->dry_run && o->runs_before_ms > 0 && v[i].ended_at_ms < o->runs_before_ms)
-                continue;
-            remove_logs(o, &v[i], c);
-            counted++;
-        }
         int64_t tis = 0;
-        if (logs)
-            r = o->dry_run ? 0 : store_retention_logs_done(s, v, n, when_now_ms(), e);
-        else
-            r = o->dry_run ? store_retention_count_tis(s, v, n, &tis, e)
-                           : store_retention_delete(s, v, n, &tis, e);
+        if (o->dry_run) {
+            for (size_t i = 0; i < n; i++) {
+                /* the runs pass already counted the runs it would delete */
+                if (logs && o->runs_before_ms > 0 && v[i].ended_at_ms < o->runs_before_ms)
+                    continue;
+                remove_logs(o, &v[i], c);
+                counted++;
+            }
+            r = logs ? 0 : store_retention_count_tis(s, v, n, &tis, e);
+        } else {
+            r = logs ? store_retention_logs_done(s, v, n, before, when_now_ms(), e)
+                     : store_retention_delete(s, v, n, before, &tis, e);
+            for (size_t i = 0; i < n && r == 0; i++) /* only the runs whose rows changed */
+                if (v[i].done) {
+                    remove_logs(o, &v[i], c);
+                    counted++;
+                }
+        }
         if (r == 0) {
             if (logs)
                 c->log_runs += (int64_t)counted;
             else
-                c->runs += (int64_t)n, c->tis += tis;
+                c->runs += (int64_t)counted, c->tis += tis;
         }
         if (n > 0) {
             free(after_id);

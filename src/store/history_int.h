@@ -39,15 +39,16 @@ int retention_sqlite_count_tis(void *conn, const struct retention_run *runs, siz
                                struct err *e);
 int retention_pg_count_tis(void *conn, const struct retention_run *runs, size_t n, int64_t *tis,
                            struct err *e);
-/* The deletes and updates, in the caller's open transaction. */
-int retention_sqlite_delete(void *conn, const struct retention_run *runs, size_t n, int64_t *tis,
-                            struct err *e);
-int retention_pg_delete(void *conn, const struct retention_run *runs, size_t n, int64_t *tis,
-                        struct err *e);
-int retention_sqlite_logs_done(void *conn, const struct retention_run *runs, size_t n,
+/* The deletes and updates, in the caller's open transaction; each marks done the runs it
+ * changed (those still finished and ended before before_ms; done false on entry). */
+int retention_sqlite_delete(void *conn, struct retention_run *runs, size_t n, int64_t before_ms,
+                            int64_t *tis, struct err *e);
+int retention_pg_delete(void *conn, struct retention_run *runs, size_t n, int64_t before_ms,
+                        int64_t *tis, struct err *e);
+int retention_sqlite_logs_done(void *conn, struct retention_run *runs, size_t n, int64_t before_ms,
                                int64_t at_ms, struct err *e);
-int retention_pg_logs_done(void *conn, const struct retention_run *runs, size_t n, int64_t at_ms,
-                           struct err *e);
+int retention_pg_logs_done(void *conn, struct retention_run *runs, size_t n, int64_t before_ms,
+                           int64_t at_ms, struct err *e);
 int retention_pg_lock(void *conn, bool *got, struct err *e);
 void retention_pg_unlock(void *conn);
 

@@ -67,33 +67,48 @@ static int batch_end(struct store *s, int r, struct err *e)
     return r;
 }
 
-int store_retention_delete(struct store *s, const struct retention_run *runs, size_t n,
+/* Clears the runs' done marks. */
+static void undone(struct retention_run *runs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        runs[i].done = false;
+}
+
+int store_retention_delete(struct store *s, struct retention_run *runs, size_t n, int64_t before_ms,
                            int64_t *tis, struct err *e)
 {
     *tis = 0;
+    undone(runs, n);
     if (n == 0)
         return 0;
     int r = store_begin(s, e);
     if (r < 0)
         return r;
     void *c = store__conn(s);
-    r = on_sqlite(s) ? retention_sqlite_delete(c, runs, n, tis, e)
-                     : retention_pg_delete(c, runs, n, tis, e);
-    return batch_end(s, r, e);
+    r = on_sqlite(s) ? retention_sqlite_delete(c, runs, n, before_ms, tis, e)
+                     : retention_pg_delete(c, runs, n, before_ms, tis, e);
+    if ((r = batch_end(s, r, e)) < 0) {
+        undone(runs, n);
+        *tis = 0;
+    }
+    return r;
 }
 
-int store_retention_logs_done(struct store *s, const struct retention_run *runs, size_t n,
-                              int64_t at_ms, struct err *e)
+int store_retention_logs_done(struct store *s, struct retention_run *runs, size_t n,
+                              int64_t before_ms, int64_t at_ms, struct err *e)
 {
+    undone(runs, n);
     if (n == 0)
         return 0;
     int r = store_begin(s, e);
     if (r < 0)
         return r;
     void *c = store__conn(s);
-    r = on_sqlite(s) ? retention_sqlite_logs_done(c, runs, n, at_ms, e)
-                     : retention_pg_logs_done(c, runs, n, at_ms, e);
-    return batch_end(s, r, e);
+    r = on_sqlite(s) ? retention_sqlite_logs_done(c, runs, n, before_ms, at_ms, e)
+                     : retention_pg_logs_done(c, runs, n, before_ms, at_ms, e);
+    if ((r = batch_end(s, r, e)) < 0)
+        undone(runs, n);
+    return r;
 }
 
 int store_retention_lock(struct store *s, bool *got, struct err *e)

@@ -26,6 +26,7 @@ struct retention_run {
     char *run_id; /* owned */
     char *dag_id; /* owned */
     int64_t ended_at_ms;
+    bool done; /* store_retention_delete / _logs_done: its rows were deleted / marked */
 };
 void store_free_retention_runs(struct retention_run *v, size_t n);
 
@@ -40,17 +41,21 @@ int store_retention_pick(struct store *s, int64_t before_ms, bool logs_kept, int
 int store_retention_count_tis(struct store *s, const struct retention_run *runs, size_t n,
                               int64_t *tis, struct err *e) WARN_UNUSED;
 
-/* Deletes these runs and what belongs to them (task instances, tries, requests; on
- * PostgreSQL also their queue rows, results and stored logs) in one transaction: 0 and *tis
+/* Deletes those of these runs that are still finished and ended before before_ms (a run
+ * queued again since it was picked, by a clear, keeps everything), and what belongs to them
+ * (task instances, tries, requests, deliveries; on PostgreSQL also their queue rows, results
+ * and stored logs), in one transaction: 0, each run's done set (deleted or not) and *tis
  * (task instances deleted), or a negative code with *e filled (nothing deleted). The event
  * log keeps its rows: it is pruned by count (events.h, EVENTS_KEEP) and has no index by run. */
-int store_retention_delete(struct store *s, const struct retention_run *runs, size_t n,
+int store_retention_delete(struct store *s, struct retention_run *runs, size_t n, int64_t before_ms,
                            int64_t *tis, struct err *e) WARN_UNUSED;
 
-/* Marks the logs of these runs removed at at_ms (the runs stay) and, on PostgreSQL, deletes
- * their stored logs (try_logs), in one transaction: 0, or a negative code with *e filled. */
-int store_retention_logs_done(struct store *s, const struct retention_run *runs, size_t n,
-                              int64_t at_ms, struct err *e) WARN_UNUSED;
+/* Marks the logs removed at at_ms of those of these runs that are still finished, ended before
+ * before_ms and with their logs (the runs stay) and, on PostgreSQL, deletes their stored logs
+ * (try_logs), in one transaction: 0 and each run's done set (marked or not), or a negative
+ * code with *e filled. */
+int store_retention_logs_done(struct store *s, struct retention_run *runs, size_t n,
+                              int64_t before_ms, int64_t at_ms, struct err *e) WARN_UNUSED;
 
 /* Retention runs in one process at a time per database: on PostgreSQL takes a session
  * advisory lock on s's connection (kept until store_retention_unlock or the connection

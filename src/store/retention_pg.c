@@ -1,12 +1,15 @@
 /*
  * retention_pg.c - the PostgreSQL half of retention (history_int.h), with libpq on a
  * connection of store_pg.c. Picks use runs_ended / runs_logs_kept (migration 0015); a batch
- * is deleted with one statement per table (run_id = ANY of an array literal, pg__arr_*).
+ * is deleted with one statement per table (run_id = ANY of an array literal, pg__arr_*): the
+ * runs rows first, only those still finished and old, then the rest of the runs whose row
+ * went.
  * One process applies retention at a time: a session advisory lock.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <libpq-fe.h>
 
@@ -22,10 +25,20 @@
     " AND (ended_at, run_id) > ($2::bigint, $3::text)" KEPT                                        \
     " ORDER BY ended_at, run_id LIMIT $4::bigint"
 
-/* What belongs to a run, deleted with it (the runs row last): as retention_sqlite.c's, plus
+/* What belongs to a run, deleted with it once its runs row is: as retention_sqlite.c's, plus
  * the queue of tries for workers, their results and their stored logs. */
-static const char *const tables[] = {"task_instances", "tries",    "run_requests", "ti_queue",
-                                     "try_results",    "try_logs", "runs"};
+static const char *const tables[] = {"task_instances", "tries",       "run_requests", "deliveries",
+                                     "ti_queue",       "try_results", "try_logs"};
+
+/* STMT (a DELETE or UPDATE of runs) on the runs of $1 that are still finished and ended
+ * before $2 (READ COMMITTED re-checks a row a clear changed meanwhile): the ids it changed. */
+#define RECHECK_SQL(STMT)                                                                          \
+    STMT " WHERE run_id = ANY($1::text[]) AND ended_at < $2::bigint AND " HISTORY_FINISHED
+#define RECHECK_END " RETURNING run_id"
+/* The logs pass's mark (a format: the time of the mark). */
+#define LOGS_DONE_SQL                                                                              \
+    RECHECK_SQL("UPDATE runs SET logs_purged_at = %" PRId64)                                       \
+    " AND logs_purged_at IS NULL" RECHECK_END
 
 /* The advisory lock key of retention ("baram retention", as pg_locks shows it). */
 #define LOCK_KEY "7262013"
@@ -57,12 +70,14 @@ int retention_pg_pick(void *conn, int64_t before_ms, bool logs_kept, int64_t aft
     return 0;
 }
 
-/* The run ids as one array literal (b's text; the caller releases b). */
-static const char *ids_of(struct buf *b, const struct retention_run *runs, size_t n)
+/* The run ids as one array literal (b's text; the caller releases b); done: only those
+ * marked done. */
+static const char *ids_of(struct buf *b, const struct retention_run *runs, size_t n, bool done)
 {
     buf_init(b, BUF_NO_MAX);
     for (size_t i = 0; i < n; i++)
-        pg__arr_str(b, runs[i].run_id);
+        if (!done || runs[i].done)
+            pg__arr_str(b, runs[i].run_id);
     return pg__arr_end(b);
 }
 
@@ -84,23 +99,54 @@ static int with_ids(void *conn, const char *sql, const char *ids, const char *wh
     return 0;
 }
 
+/* Runs sql (a RECHECK_SQL) on the runs and marks done those whose row it changed: 0 and
+ * *any (one was), or a negative code with *e filled. */
+static int recheck(void *conn, const char *sql, struct retention_run *runs, size_t n,
+                   int64_t before_ms, const char *what, bool *any, struct err *e)
+{
+    struct buf b;
+    char before[24];
+    snprintf(before, sizeof before, "%" PRId64, before_ms);
+    const char *params[] = {ids_of(&b, runs, n, false), before};
+    PGresult *res = NULL;
+    int r = pg__exec_params(store__pg(conn), sql, 2, params, what, &res, e);
+    buf_release(&b);
+    if (r < 0)
+        return r;
+    *any = false;
+    for (int k = 0; k < PQntuples(res); k++) {
+        const char *id = PQgetvalue(res, k, 0);
+        for (size_t i = 0; i < n; i++)
+            if (!runs[i].done && strcmp(runs[i].run_id, id) == 0) {
+                runs[i].done = *any = true;
+                break;
+            }
+    }
+    PQclear(res);
+    return 0;
+}
+
 int retention_pg_count_tis(void *conn, const struct retention_run *runs, size_t n, int64_t *tis,
                            struct err *e)
 {
     struct buf b;
     int r = with_ids(conn, "SELECT COUNT(*) FROM task_instances WHERE run_id = ANY($1::text[])",
-                     ids_of(&b, runs, n), "cannot count task instances", tis, e);
+                     ids_of(&b, runs, n, false), "cannot count task instances", tis, e);
     buf_release(&b);
     return r;
 }
 
-int retention_pg_delete(void *conn, const struct retention_run *runs, size_t n, int64_t *tis,
-                        struct err *e)
+int retention_pg_delete(void *conn, struct retention_run *runs, size_t n, int64_t before_ms,
+                        int64_t *tis, struct err *e)
 {
+    bool any = false;
+    int r = recheck(conn, RECHECK_SQL("DELETE FROM runs") RECHECK_END, runs, n, before_ms,
+                    "cannot delete old runs", &any, e);
+    if (r < 0 || !any)
+        return r;
     struct buf b;
-    const char *ids = ids_of(&b, runs, n);
+    const char *ids = ids_of(&b, runs, n, true);
     char sql[160];
-    int r = 0;
     for (size_t t = 0; t < sizeof tables / sizeof *tables && r == 0; t++) {
         snprintf(sql, sizeof sql, "DELETE FROM %s WHERE run_id = ANY($1::text[])", tables[t]);
         r = with_ids(conn, sql, ids, "cannot delete old runs", t == 0 ? tis : NULL, e);
@@ -109,18 +155,18 @@ int retention_pg_delete(void *conn, const struct retention_run *runs, size_t n, 
     return r;
 }
 
-int retention_pg_logs_done(void *conn, const struct retention_run *runs, size_t n, int64_t at_ms,
-                           struct err *e)
+int retention_pg_logs_done(void *conn, struct retention_run *runs, size_t n, int64_t before_ms,
+                           int64_t at_ms, struct err *e)
 {
+    char sql[300];
+    snprintf(sql, sizeof sql, LOGS_DONE_SQL, at_ms);
+    bool any = false;
+    int r = recheck(conn, sql, runs, n, before_ms, "cannot mark logs removed", &any, e);
+    if (r < 0 || !any)
+        return r;
     struct buf b;
-    const char *ids = ids_of(&b, runs, n);
-    char sql[160];
-    snprintf(sql, sizeof sql,
-             "UPDATE runs SET logs_purged_at = %" PRId64 " WHERE run_id = ANY($1::text[])", at_ms);
-    int r = with_ids(conn, "DELETE FROM try_logs WHERE run_id = ANY($1::text[])", ids,
-                     "cannot delete stored logs", NULL, e);
-    if (r == 0)
-        r = with_ids(conn, sql, ids, "cannot mark logs removed", NULL, e);
+    r = with_ids(conn, "DELETE FROM try_logs WHERE run_id = ANY($1::text[])",
+                 ids_of(&b, runs, n, true), "cannot delete stored logs", NULL, e);
     buf_release(&b);
     return r;
 }

@@ -336,6 +336,40 @@ def test_deadline_armed_again_after_a_restart_before_it_fired(b, recv, daemons):
     assert [(r[2], r[3]) for r in rows] == [("deadline", "run")], rows
 
 
+def test_deadline_of_a_cleared_run_counts_from_the_clear(b, daemons):
+    """A finished run queued again by `tasks clear` is queued now: its deadline counts from the
+    clear (an old run cleared does not miss it at once), and a deadline it missed before
+    fires again if the new go is late too."""
+    b.write("late3.yaml", """
+        dag: late3
+        deadline: {after: 1s, run: 'echo fired >> deadline3.txt'}
+        tasks:
+          a: {run: 'if [ -e slow ]; then sleep 2; fi'}
+        """)
+    d = daemons(b)
+    run_id = trigger(b, "late3")
+    assert wait_run(b, run_id, daemon=d)["state"] == "success"
+    fired = lambda: [r for r in deliveries(b, run_id) if r[2] == "deadline"]  # noqa: E731
+
+    def clear_and_wait():
+        r = b("tasks", "clear", run_id, "a")
+        assert r.rc == 0, r
+        assert wait_run(b, run_id, daemon=d)["state"] == "success"
+
+    # queued an hour ago, then cleared: it runs in time
+    db_query(b, "UPDATE runs SET queued_at = queued_at - 3600000 WHERE run_id = ?", run_id)
+    clear_and_wait()
+    assert fired() == [] and not d.lines("missed its deadline"), d.log()
+    # late: the deadline fires; cleared and late again: it fires again
+    (b.dags / "slow").write_text("")
+    for n in (1, 2):
+        clear_and_wait()
+        assert poll(lambda: (b.dags / "deadline3.txt").exists() and
+                    (b.dags / "deadline3.txt").read_text() == "fired\n" * n, timeout=10), d.log()
+    d.wait_log("missed its deadline", count=2)
+    assert len(fired()) == 1, deliveries(b, run_id)  # the mark, of the last go
+
+
 def test_pending_delivery_is_sent_again_by_the_next_scheduler(b, recv, daemons):
     """At least once: a scheduler killed while a delivery is in flight leaves it 'pending'; the
     scheduler that resumes the run sends it again (the receiver may see it twice)."""

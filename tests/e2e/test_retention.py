@@ -4,11 +4,12 @@ by `baram run`, then aged by moving their end time back in the store; a run stil
 running is never deleted, however old.
 """
 
+import json
 import subprocess
 
 import pytest
 
-from conftest import ON_PG, _pg_env, db_query, home_db, wait_for
+from conftest import BIN, ON_PG, TIMEOUT, _pg_env, db_query, home_db, wait_for
 from daemon_util import daemons, wait_run  # noqa: F401 (daemons: a fixture)
 
 DAY_MS = 86400 * 1000
@@ -43,6 +44,13 @@ def count(b, table, run_id):
     return db_query(b, "SELECT count(*) FROM %s WHERE run_id = ?" % table, run_id)[0][0]
 
 
+def add_delivery(b, run_id):
+    """A delivery of a notification of the run, as a DAG hook records it (migration 0009)."""
+    db_query(b, "INSERT INTO deliveries (id, run_id, hook, notifier, state, created_at, "
+                "updated_at) VALUES (?, ?, 'on_failure', 'ops', 'sent', 1, 1)",
+             run_id + "/on_failure/ops", run_id)
+
+
 def clean(b, *args):
     r = b("db", "clean", *args, "--json")
     assert r.rc == 0, r
@@ -55,6 +63,8 @@ def test_db_clean_dry_run_then_real(baram):
     age(b, old["run_id"], 40)
     age(b, old_running["run_id"], 40, state="running")
     age(b, mid["run_id"], 10)
+    for o in (old, mid):
+        add_delivery(b, o["run_id"])
     queued = b("dags", "trigger", "d", "--date", "2020-01-01", "--json",
                env={"BARAM_DAGS": str(b.dags)})
     assert queued.rc == 0, queued
@@ -67,12 +77,14 @@ def test_db_clean_dry_run_then_real(baram):
     assert o["bytes"] == len("a-output\n") + len("b-output\n"), o
     assert db_query(b, "SELECT count(*) FROM runs")[0][0] == nruns
     assert count(b, "task_instances", old["run_id"]) == 2
+    assert count(b, "deliveries", old["run_id"]) == 1
     assert b.run_dir(old).is_dir()
 
     o = clean(b, "--older-than", "30d")
     assert (o["dry_run"], o["runs"], o["task_instances"], o["log_files"]) == (False, 1, 2, 2), o
-    for table in ("runs", "task_instances", "tries"):
+    for table in ("runs", "task_instances", "tries", "deliveries"):
         assert count(b, table, old["run_id"]) == 0, table
+    assert count(b, "deliveries", mid["run_id"]) == 1
     assert not b.run_dir(old).exists()
     # the old one still running, the queued one, and the recent ones stay with their logs
     for o in (old_running, mid, new):
@@ -106,6 +118,51 @@ def test_db_clean_dry_run_then_real(baram):
     age(b, new["run_id"], 3)
     r = b("db", "clean", "--older-than", "2d")
     assert r.rc == 0 and r.out == "deleted 1 runs, 2 task instances, 2 log files, 18 bytes\n", r
+
+
+def held_clean(b, *args, between):
+    """`db clean ARGS --json` stopped after its pick (FP_RETENTION_HOLD): between() runs
+    there, then the clean goes on. Its JSON."""
+    p = subprocess.Popen([BIN, "db", "clean", *args, "--json"], cwd=str(b.dags),
+                         env=dict(b.env, BARAM_FAULT="FP_RETENTION_HOLD"), stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = p.stderr.readline()
+        assert "FP_RETENTION_HOLD: picked" in line, (line, p.stderr.read())
+        between()
+        out, err = p.communicate("\n", timeout=TIMEOUT)
+    finally:
+        p.kill()
+        p.wait()
+    assert p.returncode == 0, (out, err)
+    return json.loads(out)
+
+
+def test_db_clean_leaves_a_run_cleared_after_the_pick(baram):
+    """A run queued again by a clear between retention's pick and its delete (or its logs'
+    removal) keeps its rows and its logs; the others of the batch go."""
+    b = baram
+    cleared, gone, logs_cleared = make_runs(b, 3)
+    for o in (cleared, gone):
+        age(b, o["run_id"], 40)
+    add_delivery(b, cleared["run_id"])
+    clear = lambda o: (lambda: b("tasks", "clear", o["run_id"], "a").rc == 0 or pytest.fail())
+    o = held_clean(b, "--older-than", "30d", between=clear(cleared))
+    assert (o["runs"], o["task_instances"], o["log_files"]) == (1, 2, 2), o
+    assert count(b, "runs", gone["run_id"]) == 0 and not b.run_dir(gone).exists()
+    assert db_query(b, "SELECT state FROM runs WHERE run_id = ?",
+                    cleared["run_id"]) == [("queued",)]
+    for table, n in (("task_instances", 2), ("tries", 2), ("deliveries", 1)):
+        assert count(b, table, cleared["run_id"]) == n, table
+    assert len(list(b.run_dir(cleared).glob("*.log"))) == 2
+
+    # the logs pass: a run cleared after the pick keeps its logs, and they are not marked gone
+    age(b, logs_cleared["run_id"], 10)
+    o = held_clean(b, "--older-than", "5d", "--logs-only", between=clear(logs_cleared))
+    assert (o["log_runs"], o["log_files"]) == (0, 0), o
+    assert len(list(b.run_dir(logs_cleared).glob("*.log"))) == 2
+    assert db_query(b, "SELECT logs_purged_at FROM runs WHERE run_id = ?",
+                    logs_cleared["run_id"]) == [(None,)]
 
 
 def test_db_clean_bad_input(baram):

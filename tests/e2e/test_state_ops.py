@@ -17,7 +17,7 @@ import os
 import pytest
 
 from api_util import ApiServer, add_user, check_problem, free_port, make_home, token
-from conftest import db_query, scratch_of  # noqa: F401
+from conftest import ON_PG, db_query, scratch_of  # noqa: F401
 from daemon_util import Daemon, daemons, poll, run_show, trigger, wait_run  # noqa: F401
 
 SLOW = """
@@ -404,3 +404,70 @@ tasks:
     for d in (a, b):
         assert d.stop() == 0
     ha.no_deadlock()
+
+
+ONE = """
+    dag: one
+    tasks:
+      x:
+        run: "true"
+    """
+DATES = ("2020-01-01", "2020-01-02", "2020-01-03")
+
+
+def one_runs(b, dates):
+    """A run of DAG one per date, by `baram run`; the DAG recorded in the store as a scheduler
+    records the DAGs it loads."""
+    p = b.write("one.yaml", ONE)
+    ids = [b.run_json(p, "--date", d)["run_id"] for d in dates]
+    db_query(b, "INSERT INTO dags (dag_id, path, hash) SELECT dag_id, dag_path, dag_hash FROM "
+                "runs WHERE run_id = ?", ids[-1])
+    return ids
+
+
+def clear_audits(b):
+    return db_query(b, "SELECT details FROM audit WHERE action = 'clear' ORDER BY id")
+
+
+def test_clear_range_reaches_runs_past_the_newest(baram):
+    """`dags clear --from --to` clears every run of its range, however many newer runs the DAG
+    has (10001 here, written straight into the store), and its audit row says what it did."""
+    b = baram
+    olds = one_runs(b, DATES[:2])
+    db_query(b, "INSERT INTO runs (run_id, dag_id, state, type, logical_at, queued_at, ended_at, "
+                "dag_hash) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                "WHERE i < 10001) SELECT 'filler-' || i, 'one', 'success', 'manual', "
+                "1735689600000 + i * 60000, 1735689600000, 1735689600000, "
+                "(SELECT dag_hash FROM runs WHERE run_id = ?) FROM n", olds[0])
+    r = b("dags", "clear", "one", "--from", DATES[0], "--to", DATES[1], "--json")
+    assert r.rc == 0, r
+    assert [x["run_id"] for x in r.json["runs"]] == olds and r.json["task_instances"] == 2, r
+    for rid in olds:
+        assert db_query(b, "SELECT state FROM runs WHERE run_id = ?", rid) == [("queued",)]
+    (d,), = clear_audits(b)
+    d = json.loads(d) if isinstance(d, str) else d
+    assert (d["runs"], d["skipped"], d["task_instances"]) == (2, 0, 2), d
+
+
+def test_clear_range_failing_midway_clears_nothing(baram):
+    """A store error on the last run of the range leaves every run as it was, says so, and
+    records no audit row (the runs are reset together, with the audit row, or not at all)."""
+    b = baram
+    ids = one_runs(b, DATES)
+    if ON_PG:
+        db_query(b, "CREATE FUNCTION no_requeue() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION 'no requeue for this run'; END $$")
+        db_query(b, "CREATE TRIGGER no_requeue BEFORE UPDATE ON runs FOR EACH ROW WHEN "
+                    "(NEW.run_id = '%s' AND NEW.state = 'queued') EXECUTE FUNCTION no_requeue()"
+                 % ids[-1])
+    else:
+        db_query(b, "CREATE TRIGGER no_requeue BEFORE UPDATE ON runs WHEN NEW.run_id = '%s' "
+                    "AND NEW.state = 'queued' BEGIN SELECT RAISE(ABORT, "
+                    "'no requeue for this run'); END" % ids[-1])
+    r = b("dags", "clear", "one", "--from", DATES[0], "--to", DATES[-1])
+    assert r.rc == 1 and "nothing was cleared" in r.err, r
+    # (PostgreSQL's pipelined writes report the statement after the failing one)
+    assert ON_PG or "no requeue for this run" in r.err, r
+    for rid in ids:
+        assert db_query(b, "SELECT state FROM runs WHERE run_id = ?", rid) == [("success",)]
+    assert clear_audits(b) == []
