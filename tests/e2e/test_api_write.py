@@ -552,8 +552,11 @@ def test_with_a_running_scheduler(tmp_path):
         assert r.json == {"run_id": br, "cleared": ["quick"], "requested": True}, r.json
         assert ti("quick") == ("success", 1) and state(br) == "running"
         (b.dags / "api.go").write_text("")
-        assert wait(lambda: state(br) == "success"), (state(br), srv.log())
-        assert ti("quick") == ("success", 2) and ti("gate") == ("success", 1)
+        # the run may end before the scheduler takes the clear (a loaded machine): then the
+        # clear puts it back and it ends again, quick's second try done
+        assert wait(lambda: state(br) == "success" and ti("quick") == ("success", 2)), \
+            (state(br), ti("quick"), srv.log())
+        assert ti("gate") == ("success", 1)
         assert (b.dags / "quick.count").read_text() == "quick\nquick\n"
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -329,7 +329,7 @@ def test_run_start_reads_variables_off_the_loop(tmp_path):
         assert run["state"] == "success", run
     finally:
         if not fed:
-            poll(feed, timeout=2)
+            fed = poll(feed, timeout=2)  # lets the key read end before the daemon stops
         d.stop()
 
 
