@@ -221,7 +221,9 @@ def test_config_and_environment(home, tmp_path):
         # under the 5 s ten admissions would take), most are refused; on a machine so loaded
         # that its threads read them seconds apart, the rate alone is what can be checked.
         assert statuses.count(200) <= 2 * took + 2, (statuses, took)
-        if took < 2.5:
+        # 6 admitted take at least 2.45 s (slots 0.5 s apart, the first 50 ms early): faster,
+        # at most 5 were, so at least 5 were refused
+        if took < 2.4:
             assert statuses.count(503) >= 5, (statuses, took)
     finally:
         alive_cleanup([srv])
