@@ -75,18 +75,10 @@ static int db_clean(int argc, char **argv)
         return EXIT_USAGE;
     }
     struct home h;
-    if (home_setup(&h, "db clean", home_flag) < 0) {
-        home_release(&h);
-        return EXIT_USAGE;
-    }
-    struct store *s = NULL;
+    struct store *s;
+    if ((r = home_setup_store(&h, "db clean", home_flag, &s)) != EXIT_OK)
+        return r;
     struct err err = {0};
-    r = home_open_store(&h, false, &s, &err);
-    if (r < 0) {
-        fprintf(stderr, "baram db clean: %s\n", err_msg(&err));
-        home_release(&h);
-        return r == -ENOENT ? EXIT_USAGE : EXIT_FAILED;
-    }
     int64_t before = when_now_ms() - ms;
     struct retention_opts o = {
         .home = h.dir,

@@ -72,18 +72,10 @@ int cmd_dags_versions(int argc, char **argv)
         return EXIT_USAGE;
     }
     struct home h;
-    if (home_setup(&h, "dags versions", home_flag) < 0) {
-        home_release(&h);
-        return EXIT_USAGE;
-    }
-    struct store *s = NULL;
+    struct store *s;
+    if ((r = home_setup_store(&h, "dags versions", home_flag, &s)) != EXIT_OK)
+        return r;
     struct err err = {0};
-    r = home_open_store(&h, false, &s, &err);
-    if (r < 0) {
-        fprintf(stderr, "baram dags versions: %s\n", err_msg(&err));
-        home_release(&h);
-        return r == -ENOENT ? EXIT_USAGE : EXIT_FAILED;
-    }
     json_t *o = NULL;
     int ret = EXIT_OK;
     r = ops_dag_versions(s, pos[0], &o, &err);

@@ -25,6 +25,7 @@
 #include "base/suggest.h"
 #include "base/tz.h"
 #include "base/xalloc.h"
+#include "cli/cli.h"
 #include "daemon/daemon.h"
 #include "dag/dag.h"
 #include "dag/duration.h"
@@ -1057,6 +1058,23 @@ int home_setup(struct home *h, const char *cmd, const char *flag)
     if (r == 0)
         dagdir_set_notifiers(h->notifiers, h->nnotifiers);
     return r;
+}
+
+int home_setup_store(struct home *h, const char *cmd, const char *flag, struct store **s)
+{
+    *s = NULL;
+    if (home_setup(h, cmd, flag) < 0) {
+        home_release(h);
+        return EXIT_USAGE;
+    }
+    struct err err = {0};
+    int r = home_open_store(h, false, s, &err);
+    if (r < 0) {
+        fprintf(stderr, "baram %s: %s\n", cmd, err_msg(&err));
+        home_release(h);
+        return r == -ENOENT ? EXIT_USAGE : EXIT_FAILED;
+    }
+    return EXIT_OK;
 }
 
 int home_open_auth(const struct home *h, struct auth **out, struct err *e)

@@ -166,5 +166,10 @@ int home_open_auth(const struct home *h, struct auth **out, struct err *e) WARN_
 /* For commands: loads the configuration, prints problems to stderr as "baram CMD: ..." or
  * GCC-style diagnostics, sets the log level. 0, or -EINVAL (exit 2). */
 int home_setup(struct home *h, const char *cmd, const char *flag) WARN_UNUSED;
+/* home_setup, then the home's existing store (never created): EXIT_OK and *s, or the exit code
+ * (EXIT_USAGE: bad configuration or no database yet; EXIT_FAILED) after "baram CMD: ..." on
+ * stderr, h released. */
+int home_setup_store(struct home *h, const char *cmd, const char *flag,
+                     struct store **s) WARN_UNUSED;
 
 #endif
